@@ -1,0 +1,130 @@
+# tagdigest: build, test, run, install.
+#
+#   make          build build/tagdigest
+#   make run      install missing packages, build, run the main job on the sample config
+#   make test     install missing packages, build with ASan/UBSan, run unit and end-to-end tests
+#   make bench    benchmarks (numbers go to docs/BENCHMARKS.md)
+#   make install  PREFIX=/usr/local DESTDIR=
+#
+# Every library comes through pkg-config, except libetpan: its .pc file
+# carries a Debian-only -specs= flag that breaks links on minimal images and
+# silently turns PIE off, so we link it as plain -letpan.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR  ?= $(PREFIX)/bin
+TESTDATA ?= ../shared/testdata
+PYTHON  ?= /usr/bin/python3
+CONFIG  ?= config/tagdigest.conf
+
+CC      ?= cc
+PKGS    := libcurl libcmark libxml-2.0 sqlite3 inih gnutls
+WARN    := -std=c11 -Wall -Wextra -Werror -Wpedantic -Wshadow -Wformat=2 \
+           -Wstrict-prototypes -Wmissing-prototypes -Wno-overlength-strings
+CPPFLAGS += -Iinclude -D_GNU_SOURCE
+CFLAGS  ?= -O2 -g
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -letpan
+
+# Debian packages the build, the tests and `make run` need.
+DEB_BUILD := build-essential pkg-config libetpan-dev libcurl4-gnutls-dev \
+             libcmark-dev libxml2-dev libsqlite3-dev libinih-dev \
+             libgnutls28-dev libmicrohttpd-dev tzdata
+DEB_TEST  := postfix python3 python3-pytest python3-aiosmtpd
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+SRC      := $(wildcard src/*.c)
+LIB_SRC  := $(filter-out src/main.c,$(SRC))
+OBJ      := $(LIB_SRC:src/%.c=build/obj/%.o)
+ASAN_OBJ := $(LIB_SRC:src/%.c=build/asan/obj/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/%)
+HDRS     := $(wildcard include/tagdigest/*.h)
+
+SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+            LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
+
+.PHONY: all run test unit e2e asan bench clean install deps deps-test
+
+all: build/tagdigest
+
+build/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+
+build/libtd.a: $(OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+build/tagdigest: build/obj/main.o build/libtd.a
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+
+# The sanitizer build: the same sources, its own objects.
+build/asan/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SANITIZE) $(PKG_CFLAGS) -c -o $@ $<
+
+build/asan/libtd.a: $(ASAN_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+build/asan/tagdigest: build/asan/obj/main.o build/asan/libtd.a
+	$(CC) -g $(SANITIZE) -o $@ $^ $(PKG_LIBS)
+
+build/asan/test_%: tests/unit/test_%.c tests/unit/harness.h build/asan/libtd.a
+	$(CC) $(CPPFLAGS) -Itests/unit $(WARN) -O1 -g $(SANITIZE) $(PKG_CFLAGS) \
+		-DTESTDATA='"$(abspath $(TESTDATA))"' -o $@ $< build/asan/libtd.a $(PKG_LIBS)
+
+asan: build/asan/tagdigest $(UNIT_BIN)
+
+# `deps` installs only what is missing, so it costs a few dpkg look-ups
+# on a machine that has everything.
+deps:
+	@missing=""; for p in $(DEB_BUILD); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing$$missing"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+# postfix asks a debconf question on install; "No configuration" keeps it
+# from setting up a mail system: we only want smtp-sink.
+deps-test: deps
+	@missing=""; for p in $(DEB_TEST); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing$$missing"; \
+		echo "postfix postfix/main_mailer_type select No configuration" | $(SUDO) debconf-set-selections; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+run: deps
+	@$(MAKE) --no-print-directory build/tagdigest
+	./build/tagdigest -c $(CONFIG) run
+
+unit: asan
+	@failed=0; for t in $(UNIT_BIN); do \
+		$(ASAN_ENV) TESTDATA=$(abspath $(TESTDATA)) $$t || failed=1; \
+	done; exit $$failed
+
+e2e: asan build/tagdigest
+	$(ASAN_ENV) TAGDIGEST_BIN=$(CURDIR)/build/asan/tagdigest TESTDATA=$(abspath $(TESTDATA)) \
+		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+
+test: deps-test
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory e2e
+
+bench: deps-test build/tagdigest
+	$(PYTHON) tests/bench/bench_send.py --bin build/tagdigest
+
+install: build/tagdigest
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 build/tagdigest $(DESTDIR)$(BINDIR)/tagdigest
+
+clean:
+	rm -rf build

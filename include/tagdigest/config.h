@@ -1,0 +1,92 @@
+/*
+ * config: the INI configuration (parsed with inih), checked and resolved.
+ *
+ * td_config_load() reads the file, applies the `-o SECTION.KEY=VALUE`
+ * overrides in order, fills defaults, validates every value, and resolves
+ * relative paths against the directory holding the config file (so cron,
+ * which starts in $HOME, sees the same files as a shell in the repo).
+ *
+ * Errors name file, line and key: "config/tagdigest.conf:12: schedule.day:
+ * 'Funday' is not a day of the week". An override error names the option:
+ * "-o schedule.day=Funday: ...". Unknown sections and keys are errors.
+ * Secrets are never read from the config text: a key such as
+ * `password` is refused with a message pointing at `password_file` /
+ * `password_env`.
+ *
+ * Ownership: the config owns every string; td_config_free() releases them.
+ */
+#ifndef TAGDIGEST_CONFIG_H
+#define TAGDIGEST_CONFIG_H
+
+#include <stddef.h>
+
+#include "tagdigest/err.h"
+
+enum td_transport_type { TD_TRANSPORT_MAILDIR, TD_TRANSPORT_SMTP };
+
+/* [source.NAME] */
+struct td_source_config {
+	char *name;          /* NAME from the section header */
+	char *type;          /* "posts" (a folder of Markdown posts); "feed" later */
+	char *path;          /* posts: folder, resolved */
+	char *url;           /* feed: URL (reserved for the feed issue) */
+};
+
+struct td_config {
+	char *file;              /* the config file as given */
+	char *base_dir;          /* its directory; relative paths resolve here */
+
+	/* [site] */
+	char *site_name;         /* required */
+	char *site_url;          /* required, http(s)://..., no trailing slash kept */
+	char *from_address;      /* required, validated address */
+	char *from_name;         /* default: site_name */
+	char *list_id;           /* default: "digest." + host of site_url */
+	char *unsubscribe_url;   /* default: site_url + "/unsubscribe/"; token appended */
+	char *tag_url;           /* default: site_url + "/tag/{tag}/"; {tag} -> slug */
+
+	/* [store] */
+	char *store_path;        /* default: var/tagdigest.db (resolved) */
+
+	/* [schedule] */
+	int slot_wday;           /* 0 = Sunday .. 6 = Saturday; `day = monday` */
+	int slot_hour;           /* `time = 08:00` */
+	int slot_minute;
+	char *timezone;          /* IANA name, default "UTC"; must exist in zoneinfo */
+	int first_digest_days;   /* default 7: what a new subscriber's first digest covers */
+
+	/* [digest] */
+	int max_posts;           /* per-digest cap, default 20, 1..1000 */
+	int excerpt_chars;       /* default 280 */
+
+	/* [subscribers] */
+	char *subscribers_path;  /* default: subscribers/subscribers.csv (resolved) */
+
+	/* [templates] */
+	char *templates_dir;     /* default: templates (resolved) */
+
+	/* [transport] */
+	enum td_transport_type transport_type;  /* `type = maildir|smtp` */
+	char *maildir_path;      /* default: outbox (resolved) */
+	char *smtp_url;          /* smtp://host:port or smtps://host:port */
+	char *smtp_username;     /* optional */
+	char *smtp_password_env; /* name of an environment variable */
+	char *smtp_password_file;/* resolved path */
+	int smtp_timeout;        /* seconds, default 30 */
+
+	/* [secrets] */
+	char *token_secret_env;  /* default "TAGDIGEST_TOKEN_SECRET" */
+	char *token_secret_file; /* default: store_path + ".secret" */
+
+	struct td_source_config *sources;   /* in file order */
+	size_t nsources;
+};
+
+/* Loads path with the overrides ("section.key=value", n of them).
+ * Returns 0, EX_NOINPUT (cannot read the file) or EX_CONFIG. */
+int td_config_load(struct td_config *cfg, const char *path,
+		   const char *const *overrides, size_t noverrides,
+		   struct td_err *err);
+void td_config_free(struct td_config *cfg);
+
+#endif

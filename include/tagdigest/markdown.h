@@ -1,0 +1,36 @@
+/*
+ * markdown: Markdown bodies to HTML and to plain text, with cmark.
+ *
+ * cmark 0.30 is safe by default (raw HTML dropped, javascript: links
+ * emptied); we never pass CMARK_OPT_UNSAFE. cmark has no plain-text
+ * renderer, so td_markdown_render() walks the tree with cmark_iter and
+ * writes wrapped plain text itself (headings underlined, lists marked,
+ * quotes prefixed "> ", links numbered with a "Links:" list at the end).
+ *
+ * The excerpt is the first paragraph: as HTML (<p>...</p>) and as plain
+ * text on one line without link numbers, cut at a word boundary to at most
+ * excerpt_chars code points with "…" appended when cut.
+ *
+ * Ownership: td_markdown_free() frees every field.
+ */
+#ifndef TAGDIGEST_MARKDOWN_H
+#define TAGDIGEST_MARKDOWN_H
+
+#include <stddef.h>
+
+#include "tagdigest/err.h"
+
+struct td_markdown {
+	char *html;          /* the whole document */
+	char *text;          /* the whole document, wrapped at `width` columns */
+	char *excerpt_html;  /* "" when there is no paragraph */
+	char *excerpt_text;  /* "" when there is no paragraph */
+};
+
+/* Invalid UTF-8 is replaced with U+FFFD. Returns 0 or EX_DATAERR. */
+int td_markdown_render(const char *md, size_t len, size_t width,
+		       size_t excerpt_chars, struct td_markdown *out,
+		       struct td_err *err);
+void td_markdown_free(struct td_markdown *m);
+
+#endif

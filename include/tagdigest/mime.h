@@ -1,0 +1,63 @@
+/*
+ * mime: one digest as an RFC 5322 message, built with libetpan.
+ *
+ * The message is multipart/alternative with text/plain first, then
+ * text/html, both UTF-8 and quoted-printable. We encode the QP ourselves
+ * (libetpan's encoder doubles whitespace before line breaks, see
+ * ../shared/tech/BRIEF.md 1.5) and hand libetpan already-encoded data, so
+ * both parts decode to exactly the bytes given (with LF turned into CRLF,
+ * as text/* requires). libetpan has no RFC 2047 encoder: Subject and
+ * display names are encoded here as UTF-8 B-words on character boundaries.
+ *
+ * Headers: Date (given time, in UTC "+0000"), From, To, Subject,
+ * Message-ID, MIME-Version, List-Id, List-Unsubscribe (<https URL>),
+ * List-Unsubscribe-Post: List-Unsubscribe=One-Click.
+ *
+ * Every input is checked before it reaches libetpan: addresses with
+ * address.h, and no CR or LF in any header value (EX_DATAERR otherwise).
+ * The output uses CRLF line ends, ready for SMTP or a Maildir.
+ */
+#ifndef TAGDIGEST_MIME_H
+#define TAGDIGEST_MIME_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "tagdigest/buf.h"
+#include "tagdigest/err.h"
+
+struct td_mime_message {
+	const char *from_name;       /* UTF-8, may be "" */
+	const char *from_addr;
+	const char *to_name;         /* UTF-8, may be "" */
+	const char *to_addr;
+	const char *subject;         /* UTF-8 */
+	const char *text;            /* UTF-8 body, LF or CRLF line ends */
+	const char *html;            /* UTF-8 body */
+	time_t date;
+	const char *message_id;      /* without <>, from td_mime_message_id() */
+	const char *list_name;       /* UTF-8 phrase of List-Id, may be "" */
+	const char *list_id;         /* e.g. "digest.example.org" */
+	const char *unsubscribe_url; /* https URL with the token */
+};
+
+/* Appends the whole message to out. Returns 0 or EX_DATAERR. */
+int td_mime_build(const struct td_mime_message *m, struct td_buf *out,
+		  struct td_err *err);
+
+/* A new unique Message-ID (no <>) at domain: time, random bits; never a
+ * host name. malloc'd. */
+char *td_mime_message_id(const char *domain);
+
+/* Quoted-printable per RFC 2045 for text: LF or CRLF in -> CRLF out, lines
+ * <= 76, trailing SP/TAB encoded, '=' and non-ASCII encoded, a leading
+ * "From " and a lone "." protected. Appends to out; -1 if out's cap is hit. */
+int td_qp_encode(const char *in, size_t len, struct td_buf *out);
+
+/* RFC 2047 B-encoding of a UTF-8 phrase: "" for "", the text unchanged when
+ * it is printable ASCII that needs no encoding, else encoded words of at
+ * most 75 chars separated by single spaces, the first sized to fit after
+ * start_col. malloc'd. */
+char *td_rfc2047_encode(const char *utf8, size_t start_col);
+
+#endif

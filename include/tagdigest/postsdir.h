@@ -1,0 +1,45 @@
+/*
+ * postsdir: a folder of Markdown posts with a front matter block.
+ *
+ *   ---
+ *   title: Lavrov: NATO ambitions "never changed"
+ *   date: 2017-06-30T10:00:00+03:00        (RFC 3339, or YYYY-MM-DD [HH:MM])
+ *   tags: [Sergey Lavrov, NATO]            (or: tags: Sergey Lavrov, NATO)
+ *   url: https://example.org/2017/06/30/lavrov-nato/
+ *   author: Newsroom
+ *   id: optional-stable-id                 (default: the file name)
+ *   ---
+ *   Body in Markdown...
+ *
+ * Values may be wrapped in single or double quotes. Required: title, date,
+ * url (absolute http/https), tags (at least one). Unknown keys are errors.
+ * Files are read in name order; only *.md files count; hidden files are
+ * skipped. A bad file is reported as "FILE:LINE: problem" through
+ * td_log_warnx and skipped; the others are still read.
+ */
+#ifndef TAGDIGEST_POSTSDIR_H
+#define TAGDIGEST_POSTSDIR_H
+
+#include <stddef.h>
+
+#include "tagdigest/err.h"
+#include "tagdigest/post.h"
+
+/* Called once per good post. The post is owned by the reader and freed
+ * after the callback returns. Non-zero from the callback stops the read
+ * and is returned. */
+typedef int (*td_post_cb)(void *ctx, const struct td_post *post,
+			  struct td_err *err);
+
+/* Parses one post file held in memory (name used for messages and as the
+ * default guid). Returns 0 or EX_DATAERR with "NAME:LINE: problem". */
+int td_postsdir_parse(const char *name, const char *text, size_t len,
+		      size_t excerpt_chars, struct td_post *out,
+		      struct td_err *err);
+
+/* Reads every post in dir. *nbad counts skipped files. Returns 0,
+ * EX_NOINPUT when dir cannot be opened, or what cb returned. */
+int td_postsdir_read(const char *dir, size_t excerpt_chars, td_post_cb cb,
+		     void *ctx, size_t *nbad, struct td_err *err);
+
+#endif

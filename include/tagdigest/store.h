@@ -1,0 +1,117 @@
+/*
+ * store: everything tagdigest remembers, in one SQLite database.
+ *
+ * SQL lives in store.c only. The database runs in WAL mode (ingest and a
+ * preview may overlap), carries its schema version in PRAGMA user_version,
+ * and migrates forward on open.
+ *
+ * Posts get a monotonically increasing `seq` the first time they are
+ * stored (AUTOINCREMENT: never reused); "new since the last digest" means
+ * seq above the subscriber's watermark, never a date, because sources
+ * arrive late and backdate. Re-storing an unchanged post is a no-op; an
+ * edited post is updated in place and keeps its seq, so it is not
+ * announced again.
+ *
+ * A delivery is recorded, and the subscriber's watermark moved, in one
+ * transaction (td_store_record_delivery), called only after the transport
+ * accepted the message.
+ *
+ * Subscribers are keyed by their lowercased address.
+ *
+ * Ownership: the store owns its connection; struct td_store_post arrays
+ * returned by queries are freed with td_store_posts_free().
+ */
+#ifndef TAGDIGEST_STORE_H
+#define TAGDIGEST_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "tagdigest/err.h"
+#include "tagdigest/post.h"
+#include "tagdigest/util.h"
+
+struct td_store;
+
+enum td_store_mode { TD_STORE_READWRITE, TD_STORE_READONLY };
+
+/* Opens (creating the file and its folder in READWRITE mode) and migrates.
+ * READONLY never writes: a store that does not exist yet, or needs a
+ * migration, is an error naming the command that creates it. */
+int td_store_open(const char *path, enum td_store_mode mode,
+		  struct td_store **out, struct td_err *err);
+void td_store_close(struct td_store *st);
+int td_store_schema_version(struct td_store *st);
+
+int td_store_begin(struct td_store *st, struct td_err *err);
+int td_store_commit(struct td_store *st, struct td_err *err);
+void td_store_rollback(struct td_store *st);
+
+enum td_upsert { TD_UPSERT_NEW, TD_UPSERT_UPDATED, TD_UPSERT_UNCHANGED };
+
+int td_store_upsert_post(struct td_store *st, const char *source,
+			 const struct td_post *post, time_t now,
+			 enum td_upsert *result, struct td_err *err);
+int64_t td_store_max_seq(struct td_store *st);
+size_t td_store_post_count(struct td_store *st);
+
+/* A post as the digest sees it. */
+struct td_store_post {
+	int64_t seq;
+	char *url, *title, *author;
+	time_t published;
+	char *excerpt_html, *excerpt_text;
+	struct td_strv tags;       /* slugs, by display name */
+	struct td_strv tag_names;
+};
+
+/* Posts tagged `tag` with after_seq < seq <= upto_seq that arrived at or
+ * after ingested_since (0: any time), newest published first. */
+int td_store_posts_for_tag(struct td_store *st, const char *tag,
+			   int64_t after_seq, int64_t upto_seq,
+			   time_t ingested_since, struct td_store_post **out,
+			   size_t *n, struct td_err *err);
+void td_store_posts_free(struct td_store_post *posts, size_t n);
+/* Display name of a tag slug (malloc'd); the slug itself when unknown. */
+char *td_store_tag_name(struct td_store *st, const char *slug);
+
+struct td_subscriber_state {
+	bool known;              /* has had a digest (sent or skipped) before */
+	int64_t watermark;       /* highest seq covered so far */
+	time_t last_slot;        /* slot of the last digest, 0 if none */
+	time_t last_sent_at;     /* 0 if never sent */
+};
+
+int td_store_subscriber_state(struct td_store *st, const char *email,
+			      struct td_subscriber_state *state,
+			      struct td_err *err);
+/* Whether a digest was sent or skipped for this slot already. */
+int td_store_slot_done(struct td_store *st, const char *email, time_t slot,
+		       bool *done, struct td_err *err);
+
+struct td_delivery {
+	const char *email;
+	time_t slot;
+	bool skipped;            /* empty digest: nothing was sent */
+	const char *message_id;  /* NULL when skipped */
+	const char *reply;       /* transport's reply, NULL when skipped */
+	int64_t from_seq;        /* watermark before */
+	int64_t upto_seq;        /* watermark after */
+	size_t post_count;
+	time_t at;
+};
+
+/* One transaction: the delivery row and the new watermark. A second
+ * record for the same (email, slot) is refused (EX_SOFTWARE): that would
+ * be a double send. */
+int td_store_record_delivery(struct td_store *st, const struct td_delivery *d,
+			     struct td_err *err);
+/* Logs a failed attempt (nothing is marked delivered). */
+int td_store_record_attempt(struct td_store *st, const char *email,
+			    time_t slot, const char *outcome,
+			    const char *detail, time_t at, struct td_err *err);
+/* How many deliveries rows exist with this status ("sent"/"skipped"). */
+size_t td_store_delivery_count(struct td_store *st, const char *status);
+
+#endif

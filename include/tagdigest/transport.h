@@ -1,0 +1,69 @@
+/*
+ * transport: hands one finished message to whatever delivers it.
+ *
+ * Backends sit behind a small table of function pointers, the shape
+ * OpenSMTPD uses for its queues: maildir (write tmp/, fsync, rename into
+ * new/) and smtp (libcurl, one connection reused for the whole run).
+ *
+ * td_transport_send() reports one outcome per message:
+ *   TD_SEND_OK        accepted: `reply` holds the server's answer or the
+ *                     Maildir file name, to be recorded with the delivery
+ *   TD_SEND_TEMPFAIL  try later (4xx, timeout, dropped connection, disk full)
+ *   TD_SEND_PERMFAIL  this recipient will not take it (5xx at RCPT/DATA)
+ *   TD_SEND_FATAL     the problem is ours (bad credentials, TLS failure, 5xx
+ *                     at MAIL, unwritable Maildir): stop the run
+ * and fills err with what a person can act on for anything but OK.
+ *
+ * Ownership: td_transport_open() returns a transport the caller closes
+ * with td_transport_close(). The message bytes are borrowed for the call.
+ */
+#ifndef TAGDIGEST_TRANSPORT_H
+#define TAGDIGEST_TRANSPORT_H
+
+#include <stddef.h>
+
+#include "tagdigest/config.h"
+#include "tagdigest/err.h"
+
+enum td_send_outcome {
+	TD_SEND_OK = 0,
+	TD_SEND_TEMPFAIL,
+	TD_SEND_PERMFAIL,
+	TD_SEND_FATAL,
+};
+
+struct td_send_result {
+	enum td_send_outcome outcome;
+	char reply[512];      /* server reply line or Maildir file name */
+};
+
+struct td_transport;
+
+struct td_transport_ops {
+	const char *name;
+	int (*open)(struct td_transport *t, const struct td_config *cfg,
+		    struct td_err *err);
+	void (*send)(struct td_transport *t, const char *from, const char *rcpt,
+		     const char *msg, size_t len, struct td_send_result *res,
+		     struct td_err *err);
+	void (*close)(struct td_transport *t);
+};
+
+struct td_transport {
+	const struct td_transport_ops *ops;
+	void *state;          /* owned by the backend */
+};
+
+extern const struct td_transport_ops td_transport_maildir;
+extern const struct td_transport_ops td_transport_smtp;
+
+/* Opens the backend the config names. Returns 0, EX_CONFIG or
+ * EX_CANTCREAT / EX_UNAVAILABLE with err filled. *out is freed by close. */
+int td_transport_open(const struct td_config *cfg, struct td_transport **out,
+		      struct td_err *err);
+void td_transport_send(struct td_transport *t, const char *from,
+		       const char *rcpt, const char *msg, size_t len,
+		       struct td_send_result *res, struct td_err *err);
+void td_transport_close(struct td_transport *t);
+
+#endif

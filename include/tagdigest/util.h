@@ -1,0 +1,41 @@
+/*
+ * util: allocation that cannot fail, and a growable list of strings.
+ *
+ * Out of memory is not an error path in tagdigest: the td_x* allocators
+ * print a message and abort, so callers never check for NULL.
+ *
+ * td_strv owns its strings: td_strv_push() copies, td_strv_free() frees
+ * every element and the array.
+ */
+#ifndef TAGDIGEST_UTIL_H
+#define TAGDIGEST_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+void *td_xmalloc(size_t n);
+void *td_xcalloc(size_t count, size_t n);
+void *td_xrealloc(void *p, size_t n);
+char *td_xstrdup(const char *s);
+char *td_xstrndup(const char *s, size_t n);
+char *td_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+struct td_strv {
+	char **v;
+	size_t n;
+	size_t cap;
+};
+
+#define TD_STRV_INIT { NULL, 0, 0 }
+
+void td_strv_push(struct td_strv *sv, const char *s);
+/* Takes ownership of a malloc'd string. */
+void td_strv_push_owned(struct td_strv *sv, char *s);
+bool td_strv_contains(const struct td_strv *sv, const char *s);
+void td_strv_free(struct td_strv *sv);
+
+/* Reads a whole file (at most max bytes) into a NUL-terminated malloc'd
+ * string. Returns 0, or -1 with errno set (EFBIG when over max). */
+int td_read_file(const char *path, size_t max, char **out, size_t *len);
+
+#endif

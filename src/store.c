@@ -1,0 +1,671 @@
+/*
+ * store.c: the SQLite store (see store.h for the rules it keeps).
+ *
+ * Statements that run once per subscriber or per post are prepared once
+ * per connection and reset after use; the rest are prepared where used.
+ */
+#include "tagdigest/store.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <libgen.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tagdigest/buf.h"
+
+/* Each entry moves the schema from version i to i+1. Never edit a shipped
+ * entry: add a new one. */
+static const char *const migrations[] = {
+	/* 1: posts, tags, subscribers' watermarks, deliveries, sources */
+	"CREATE TABLE posts ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  source TEXT NOT NULL,"
+	"  guid TEXT NOT NULL,"
+	"  url TEXT NOT NULL,"
+	"  title TEXT NOT NULL,"
+	"  author TEXT NOT NULL DEFAULT '',"
+	"  published INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL,"
+	"  excerpt_html TEXT NOT NULL,"
+	"  excerpt_text TEXT NOT NULL,"
+	"  content_html TEXT NOT NULL,"
+	"  content_hash TEXT NOT NULL,"
+	"  ingested_at INTEGER NOT NULL,"
+	"  changed_at INTEGER NOT NULL,"
+	"  UNIQUE (source, guid));"
+	"CREATE TABLE tags (slug TEXT PRIMARY KEY, name TEXT NOT NULL);"
+	"CREATE TABLE post_tags ("
+	"  tag TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL REFERENCES posts(seq) ON DELETE CASCADE,"
+	"  PRIMARY KEY (tag, seq)) WITHOUT ROWID;"
+	"CREATE INDEX post_tags_seq ON post_tags(seq);"
+	"CREATE TABLE subscriber_state ("
+	"  email TEXT PRIMARY KEY,"
+	"  watermark INTEGER NOT NULL,"
+	"  last_slot INTEGER NOT NULL DEFAULT 0,"
+	"  last_sent_at INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE deliveries ("
+	"  id INTEGER PRIMARY KEY,"
+	"  email TEXT NOT NULL,"
+	"  slot INTEGER NOT NULL,"
+	"  status TEXT NOT NULL CHECK (status IN ('sent', 'skipped')),"
+	"  message_id TEXT,"
+	"  reply TEXT,"
+	"  from_seq INTEGER NOT NULL,"
+	"  upto_seq INTEGER NOT NULL,"
+	"  post_count INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  UNIQUE (email, slot));"
+	"CREATE TABLE attempts ("
+	"  id INTEGER PRIMARY KEY,"
+	"  email TEXT NOT NULL,"
+	"  slot INTEGER NOT NULL,"
+	"  outcome TEXT NOT NULL,"
+	"  detail TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL);"
+	"CREATE TABLE sources ("
+	"  name TEXT PRIMARY KEY,"
+	"  last_success INTEGER NOT NULL DEFAULT 0,"
+	"  last_error TEXT NOT NULL DEFAULT '',"
+	"  last_error_at INTEGER NOT NULL DEFAULT 0,"
+	"  failures INTEGER NOT NULL DEFAULT 0,"
+	"  etag TEXT NOT NULL DEFAULT '',"
+	"  last_modified TEXT NOT NULL DEFAULT '');",
+};
+
+#define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
+
+enum stmt_id {
+	ST_FIND_POST,
+	ST_INSERT_POST,
+	ST_UPDATE_POST,
+	ST_DELETE_POST_TAGS,
+	ST_INSERT_POST_TAG,
+	ST_UPSERT_TAG,
+	ST_POSTS_FOR_TAG,
+	ST_TAGS_OF_POST,
+	ST_SUB_STATE,
+	ST_SLOT_DONE,
+	ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_FIND_POST] = "SELECT seq, content_hash FROM posts WHERE source = ?1 AND guid = ?2",
+	[ST_INSERT_POST] =
+		"INSERT INTO posts (source, guid, url, title, author, published, updated,"
+		" excerpt_html, excerpt_text, content_html, content_hash, ingested_at, changed_at)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+	[ST_UPDATE_POST] =
+		"UPDATE posts SET url = ?3, title = ?4, author = ?5, published = ?6,"
+		" updated = ?7, excerpt_html = ?8, excerpt_text = ?9, content_html = ?10,"
+		" content_hash = ?11, changed_at = ?12 WHERE source = ?1 AND guid = ?2",
+	[ST_DELETE_POST_TAGS] = "DELETE FROM post_tags WHERE seq = ?1",
+	[ST_INSERT_POST_TAG] = "INSERT OR IGNORE INTO post_tags (tag, seq) VALUES (?1, ?2)",
+	[ST_UPSERT_TAG] =
+		"INSERT INTO tags (slug, name) VALUES (?1, ?2)"
+		" ON CONFLICT (slug) DO UPDATE SET name = excluded.name",
+	[ST_POSTS_FOR_TAG] =
+		"SELECT p.seq, p.url, p.title, p.author, p.published, p.excerpt_html,"
+		" p.excerpt_text FROM post_tags t JOIN posts p ON p.seq = t.seq"
+		" WHERE t.tag = ?1 AND t.seq > ?2 AND t.seq <= ?3 AND p.ingested_at >= ?4"
+		" ORDER BY p.published DESC, p.seq DESC",
+	[ST_TAGS_OF_POST] =
+		"SELECT t.tag, COALESCE(g.name, t.tag) FROM post_tags t"
+		" LEFT JOIN tags g ON g.slug = t.tag WHERE t.seq = ?1"
+		" ORDER BY COALESCE(g.name, t.tag)",
+	[ST_SUB_STATE] =
+		"SELECT watermark, last_slot, last_sent_at FROM subscriber_state WHERE email = ?1",
+	[ST_SLOT_DONE] = "SELECT 1 FROM deliveries WHERE email = ?1 AND slot = ?2",
+};
+
+struct td_store {
+	sqlite3 *db;
+	char *path;
+	sqlite3_stmt *stmt[ST_COUNT];
+};
+
+static int db_error(struct td_store *st, struct td_err *err, const char *what)
+{
+	int rc = sqlite3_errcode(st->db);
+	int code = (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) ? EX_TEMPFAIL :
+		   (rc == SQLITE_FULL || rc == SQLITE_IOERR) ? EX_IOERR :
+		   EX_SOFTWARE;
+	return td_err_set(err, code, "store: %s: %s: %s", st->path, what,
+			  sqlite3_errmsg(st->db));
+}
+
+static sqlite3_stmt *stmt_get(struct td_store *st, enum stmt_id id,
+			      struct td_err *err)
+{
+	if (!st->stmt[id] &&
+	    sqlite3_prepare_v2(st->db, stmt_sql[id], -1, &st->stmt[id], NULL) != SQLITE_OK) {
+		db_error(st, err, "prepare");
+		return NULL;
+	}
+	return st->stmt[id];
+}
+
+static void stmt_done(sqlite3_stmt *s)
+{
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_TRANSIENT);
+}
+
+static char *lower_dup(const char *s)
+{
+	char *d = td_xstrdup(s);
+	for (char *p = d; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return d;
+}
+
+static int exec_sql(struct td_store *st, const char *sql, struct td_err *err)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		int rc = td_err_set(err, EX_SOFTWARE, "store: %s: %s", st->path,
+				    msg ? msg : sqlite3_errmsg(st->db));
+		sqlite3_free(msg);
+		return rc;
+	}
+	return 0;
+}
+
+static int make_parent_dir(const char *path, struct td_err *err)
+{
+	char *copy = td_xstrdup(path);
+	char *dir = dirname(copy);
+	struct td_buf partial = TD_BUF_INIT;
+	int rc = 0;
+	/* mkdir -p, one component at a time */
+	for (const char *p = dir; *p; p++) {
+		if (*p == '/' && partial.len > 0 && mkdir(td_buf_cstr(&partial), 0755) < 0 &&
+		    errno != EEXIST) {
+			rc = td_err_set(err, EX_CANTCREAT, "store: mkdir %s: %s",
+					td_buf_cstr(&partial), strerror(errno));
+			break;
+		}
+		td_buf_putc(&partial, *p);
+	}
+	if (!rc && mkdir(dir, 0755) < 0 && errno != EEXIST)
+		rc = td_err_set(err, EX_CANTCREAT, "store: mkdir %s: %s", dir,
+				strerror(errno));
+	td_buf_free(&partial);
+	free(copy);
+	return rc;
+}
+
+static int read_version(struct td_store *st, int *version, struct td_err *err)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "read schema version");
+	*version = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+	sqlite3_finalize(s);
+	return 0;
+}
+
+static int migrate(struct td_store *st, struct td_err *err)
+{
+	int version, rc;
+	if ((rc = exec_sql(st, "BEGIN IMMEDIATE", err)))
+		return rc;
+	if ((rc = read_version(st, &version, err)))
+		goto fail;
+	if (version > SCHEMA_VERSION) {
+		rc = td_err_set(err, EX_CONFIG,
+				"store: %s has schema version %d, newer than this "
+				"tagdigest understands (%d): upgrade tagdigest",
+				st->path, version, SCHEMA_VERSION);
+		goto fail;
+	}
+	for (int v = version; v < SCHEMA_VERSION; v++) {
+		if ((rc = exec_sql(st, migrations[v], err)))
+			goto fail;
+		char pragma[64];
+		snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
+		if ((rc = exec_sql(st, pragma, err)))
+			goto fail;
+	}
+	return exec_sql(st, "COMMIT", err);
+fail:
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+int td_store_open(const char *path, enum td_store_mode mode,
+		  struct td_store **out, struct td_err *err)
+{
+	int rc;
+	*out = NULL;
+	if (mode == TD_STORE_READONLY && access(path, F_OK) < 0)
+		return td_err_set(err, EX_NOINPUT,
+				  "store: %s does not exist yet: run `tagdigest ingest` "
+				  "(or `tagdigest run`) first", path);
+	if (mode == TD_STORE_READWRITE && (rc = make_parent_dir(path, err)))
+		return rc;
+
+	struct td_store *st = td_xcalloc(1, sizeof *st);
+	st->path = td_xstrdup(path);
+	int flags = mode == TD_STORE_READONLY ? SQLITE_OPEN_READONLY :
+		    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
+		rc = db_error(st, err, "open");
+		td_store_close(st);
+		return rc == EX_SOFTWARE ? EX_CANTCREAT : rc;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	if (mode == TD_STORE_READWRITE) {
+		/* WAL lets a preview read while a run writes; NORMAL sync is
+		 * durable across process crashes, which is what at-least-once
+		 * delivery needs (an OS crash may lose the last commit: then a
+		 * message is sent twice, never lost). */
+		if ((rc = exec_sql(st, "PRAGMA journal_mode = WAL;"
+				       "PRAGMA synchronous = NORMAL;"
+				       "PRAGMA foreign_keys = ON;", err)) ||
+		    (rc = migrate(st, err))) {
+			td_store_close(st);
+			return rc;
+		}
+	} else {
+		int version;
+		if ((rc = read_version(st, &version, err))) {
+			td_store_close(st);
+			return rc;
+		}
+		if (version != SCHEMA_VERSION) {
+			td_store_close(st);
+			return td_err_set(err, EX_NOINPUT,
+					  "store: %s has schema version %d, this tagdigest "
+					  "uses %d: run `tagdigest ingest` to migrate it",
+					  path, version, SCHEMA_VERSION);
+		}
+	}
+	*out = st;
+	return 0;
+}
+
+void td_store_close(struct td_store *st)
+{
+	if (!st)
+		return;
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	sqlite3_close(st->db);
+	free(st->path);
+	free(st);
+}
+
+int td_store_schema_version(struct td_store *st)
+{
+	int v = -1;
+	read_version(st, &v, NULL);
+	return v;
+}
+
+int td_store_begin(struct td_store *st, struct td_err *err)
+{
+	return exec_sql(st, "BEGIN IMMEDIATE", err);
+}
+
+int td_store_commit(struct td_store *st, struct td_err *err)
+{
+	return exec_sql(st, "COMMIT", err);
+}
+
+void td_store_rollback(struct td_store *st)
+{
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int step_done(struct td_store *st, sqlite3_stmt *s, struct td_err *err,
+		     const char *what)
+{
+	int rc = sqlite3_step(s);
+	stmt_done(s);
+	return rc == SQLITE_DONE ? 0 : db_error(st, err, what);
+}
+
+static int write_tags(struct td_store *st, int64_t seq, const struct td_post *post,
+		      struct td_err *err)
+{
+	sqlite3_stmt *del = stmt_get(st, ST_DELETE_POST_TAGS, err);
+	sqlite3_stmt *ins = stmt_get(st, ST_INSERT_POST_TAG, err);
+	sqlite3_stmt *tag = stmt_get(st, ST_UPSERT_TAG, err);
+	int rc;
+	if (!del || !ins || !tag)
+		return err ? err->code : EX_SOFTWARE;
+	sqlite3_bind_int64(del, 1, seq);
+	if ((rc = step_done(st, del, err, "delete post tags")))
+		return rc;
+	for (size_t i = 0; i < post->tags.n; i++) {
+		const char *name = i < post->tag_names.n ? post->tag_names.v[i] :
+							   post->tags.v[i];
+		bind_text(tag, 1, post->tags.v[i]);
+		bind_text(tag, 2, name);
+		if ((rc = step_done(st, tag, err, "store tag")))
+			return rc;
+		bind_text(ins, 1, post->tags.v[i]);
+		sqlite3_bind_int64(ins, 2, seq);
+		if ((rc = step_done(st, ins, err, "store post tag")))
+			return rc;
+	}
+	return 0;
+}
+
+static void bind_post(sqlite3_stmt *s, const char *source,
+		      const struct td_post *p, time_t now)
+{
+	bind_text(s, 1, source);
+	bind_text(s, 2, p->guid);
+	bind_text(s, 3, p->url);
+	bind_text(s, 4, p->title);
+	bind_text(s, 5, p->author);
+	sqlite3_bind_int64(s, 6, (sqlite3_int64)p->published);
+	sqlite3_bind_int64(s, 7, (sqlite3_int64)(p->updated ? p->updated : p->published));
+	bind_text(s, 8, p->excerpt_html);
+	bind_text(s, 9, p->excerpt_text);
+	bind_text(s, 10, p->content_html);
+	bind_text(s, 11, p->content_hash);
+	sqlite3_bind_int64(s, 12, (sqlite3_int64)now);
+}
+
+int td_store_upsert_post(struct td_store *st, const char *source,
+			 const struct td_post *post, time_t now,
+			 enum td_upsert *result, struct td_err *err)
+{
+	sqlite3_stmt *find = stmt_get(st, ST_FIND_POST, err);
+	if (!find)
+		return err ? err->code : EX_SOFTWARE;
+	bind_text(find, 1, source);
+	bind_text(find, 2, post->guid);
+	int step = sqlite3_step(find);
+	if (step != SQLITE_ROW && step != SQLITE_DONE) {
+		stmt_done(find);
+		return db_error(st, err, "find post");
+	}
+	bool exists = step == SQLITE_ROW;
+	int64_t seq = exists ? sqlite3_column_int64(find, 0) : 0;
+	bool same = exists && strcmp((const char *)sqlite3_column_text(find, 1),
+				     post->content_hash ? post->content_hash : "") == 0;
+	stmt_done(find);
+
+	if (same) {
+		*result = TD_UPSERT_UNCHANGED;
+		return 0;
+	}
+	sqlite3_stmt *s = stmt_get(st, exists ? ST_UPDATE_POST : ST_INSERT_POST, err);
+	if (!s)
+		return err ? err->code : EX_SOFTWARE;
+	bind_post(s, source, post, now);
+	int rc = step_done(st, s, err, exists ? "update post" : "insert post");
+	if (rc)
+		return rc;
+	if (!exists)
+		seq = sqlite3_last_insert_rowid(st->db);
+	if ((rc = write_tags(st, seq, post, err)))
+		return rc;
+	*result = exists ? TD_UPSERT_UPDATED : TD_UPSERT_NEW;
+	return 0;
+}
+
+static int64_t query_int(struct td_store *st, const char *sql, const char *arg)
+{
+	sqlite3_stmt *s;
+	int64_t v = 0;
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return 0;
+	if (arg)
+		bind_text(s, 1, arg);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+int64_t td_store_max_seq(struct td_store *st)
+{
+	return query_int(st, "SELECT COALESCE(MAX(seq), 0) FROM posts", NULL);
+}
+
+size_t td_store_post_count(struct td_store *st)
+{
+	return (size_t)query_int(st, "SELECT COUNT(*) FROM posts", NULL);
+}
+
+size_t td_store_delivery_count(struct td_store *st, const char *status)
+{
+	return (size_t)query_int(st, "SELECT COUNT(*) FROM deliveries WHERE status = ?1",
+				 status);
+}
+
+static char *col_dup(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+	return td_xstrdup(t ? (const char *)t : "");
+}
+
+static int load_post_tags(struct td_store *st, struct td_store_post *p,
+			  struct td_err *err)
+{
+	sqlite3_stmt *s = stmt_get(st, ST_TAGS_OF_POST, err);
+	if (!s)
+		return err ? err->code : EX_SOFTWARE;
+	sqlite3_bind_int64(s, 1, p->seq);
+	int step;
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		td_strv_push_owned(&p->tags, col_dup(s, 0));
+		td_strv_push_owned(&p->tag_names, col_dup(s, 1));
+	}
+	stmt_done(s);
+	return step == SQLITE_DONE ? 0 : db_error(st, err, "read post tags");
+}
+
+int td_store_posts_for_tag(struct td_store *st, const char *tag,
+			   int64_t after_seq, int64_t upto_seq,
+			   time_t ingested_since, struct td_store_post **out,
+			   size_t *n, struct td_err *err)
+{
+	*out = NULL;
+	*n = 0;
+	sqlite3_stmt *s = stmt_get(st, ST_POSTS_FOR_TAG, err);
+	if (!s)
+		return err ? err->code : EX_SOFTWARE;
+	bind_text(s, 1, tag);
+	sqlite3_bind_int64(s, 2, after_seq);
+	sqlite3_bind_int64(s, 3, upto_seq);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)ingested_since);
+	size_t cap = 0;
+	struct td_store_post *v = NULL;
+	int step;
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			v = td_xrealloc(v, cap * sizeof *v);
+		}
+		struct td_store_post *p = &v[(*n)++];
+		memset(p, 0, sizeof *p);
+		p->seq = sqlite3_column_int64(s, 0);
+		p->url = col_dup(s, 1);
+		p->title = col_dup(s, 2);
+		p->author = col_dup(s, 3);
+		p->published = (time_t)sqlite3_column_int64(s, 4);
+		p->excerpt_html = col_dup(s, 5);
+		p->excerpt_text = col_dup(s, 6);
+	}
+	stmt_done(s);
+	int rc = step == SQLITE_DONE ? 0 : db_error(st, err, "read posts");
+	for (size_t i = 0; !rc && i < *n; i++)
+		rc = load_post_tags(st, &v[i], err);
+	if (rc) {
+		td_store_posts_free(v, *n);
+		*n = 0;
+		return rc;
+	}
+	*out = v;
+	return 0;
+}
+
+void td_store_posts_free(struct td_store_post *posts, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct td_store_post *p = &posts[i];
+		free(p->url);
+		free(p->title);
+		free(p->author);
+		free(p->excerpt_html);
+		free(p->excerpt_text);
+		td_strv_free(&p->tags);
+		td_strv_free(&p->tag_names);
+	}
+	free(posts);
+}
+
+char *td_store_tag_name(struct td_store *st, const char *slug)
+{
+	sqlite3_stmt *s;
+	char *name = NULL;
+	if (sqlite3_prepare_v2(st->db, "SELECT name FROM tags WHERE slug = ?1", -1, &s,
+			       NULL) == SQLITE_OK) {
+		bind_text(s, 1, slug);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			name = col_dup(s, 0);
+		sqlite3_finalize(s);
+	}
+	return name ? name : td_xstrdup(slug);
+}
+
+int td_store_subscriber_state(struct td_store *st, const char *email,
+			      struct td_subscriber_state *state,
+			      struct td_err *err)
+{
+	memset(state, 0, sizeof *state);
+	sqlite3_stmt *s = stmt_get(st, ST_SUB_STATE, err);
+	if (!s)
+		return err ? err->code : EX_SOFTWARE;
+	char *key = lower_dup(email);
+	bind_text(s, 1, key);
+	free(key);
+	int step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		state->known = true;
+		state->watermark = sqlite3_column_int64(s, 0);
+		state->last_slot = (time_t)sqlite3_column_int64(s, 1);
+		state->last_sent_at = (time_t)sqlite3_column_int64(s, 2);
+	}
+	stmt_done(s);
+	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 :
+		db_error(st, err, "read subscriber state");
+}
+
+int td_store_slot_done(struct td_store *st, const char *email, time_t slot,
+		       bool *done, struct td_err *err)
+{
+	sqlite3_stmt *s = stmt_get(st, ST_SLOT_DONE, err);
+	if (!s)
+		return err ? err->code : EX_SOFTWARE;
+	char *key = lower_dup(email);
+	bind_text(s, 1, key);
+	free(key);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)slot);
+	int step = sqlite3_step(s);
+	*done = step == SQLITE_ROW;
+	stmt_done(s);
+	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 :
+		db_error(st, err, "read deliveries");
+}
+
+int td_store_record_delivery(struct td_store *st, const struct td_delivery *d,
+			     struct td_err *err)
+{
+	int rc;
+	char *key = lower_dup(d->email);
+	sqlite3_stmt *ins = NULL, *wm = NULL;
+	if ((rc = td_store_begin(st, err)))
+		goto out;
+	if (sqlite3_prepare_v2(st->db,
+			       "INSERT INTO deliveries (email, slot, status, message_id, reply,"
+			       " from_seq, upto_seq, post_count, created_at)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+			       -1, &ins, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(st->db,
+			       "INSERT INTO subscriber_state (email, watermark, last_slot, last_sent_at)"
+			       " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (email) DO UPDATE SET"
+			       " watermark = MAX(watermark, excluded.watermark),"
+			       " last_slot = excluded.last_slot,"
+			       " last_sent_at = CASE WHEN excluded.last_sent_at > 0"
+			       "   THEN excluded.last_sent_at ELSE last_sent_at END",
+			       -1, &wm, NULL) != SQLITE_OK) {
+		rc = db_error(st, err, "prepare delivery");
+		goto fail;
+	}
+	bind_text(ins, 1, key);
+	sqlite3_bind_int64(ins, 2, (sqlite3_int64)d->slot);
+	bind_text(ins, 3, d->skipped ? "skipped" : "sent");
+	if (d->message_id)
+		bind_text(ins, 4, d->message_id);
+	if (d->reply)
+		bind_text(ins, 5, d->reply);
+	sqlite3_bind_int64(ins, 6, d->from_seq);
+	sqlite3_bind_int64(ins, 7, d->upto_seq);
+	sqlite3_bind_int64(ins, 8, (sqlite3_int64)d->post_count);
+	sqlite3_bind_int64(ins, 9, (sqlite3_int64)d->at);
+	if (sqlite3_step(ins) != SQLITE_DONE) {
+		if (sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_UNIQUE)
+			rc = td_err_set(err, EX_SOFTWARE,
+					"store: a digest for %s in this slot is already "
+					"recorded; refusing to record a second one", d->email);
+		else
+			rc = db_error(st, err, "record delivery");
+		goto fail;
+	}
+	bind_text(wm, 1, key);
+	sqlite3_bind_int64(wm, 2, d->upto_seq);
+	sqlite3_bind_int64(wm, 3, (sqlite3_int64)d->slot);
+	sqlite3_bind_int64(wm, 4, d->skipped ? 0 : (sqlite3_int64)d->at);
+	if (sqlite3_step(wm) != SQLITE_DONE) {
+		rc = db_error(st, err, "move watermark");
+		goto fail;
+	}
+	if ((rc = td_store_commit(st, err)))
+		goto fail;
+	goto out;
+fail:
+	td_store_rollback(st);
+out:
+	sqlite3_finalize(ins);
+	sqlite3_finalize(wm);
+	free(key);
+	return rc;
+}
+
+int td_store_record_attempt(struct td_store *st, const char *email,
+			    time_t slot, const char *outcome,
+			    const char *detail, time_t at, struct td_err *err)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db,
+			       "INSERT INTO attempts (email, slot, outcome, detail, created_at)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5)", -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare attempt");
+	char *key = lower_dup(email);
+	bind_text(s, 1, key);
+	free(key);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)slot);
+	bind_text(s, 3, outcome);
+	bind_text(s, 4, detail);
+	sqlite3_bind_int64(s, 5, (sqlite3_int64)at);
+	int step = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return step == SQLITE_DONE ? 0 : db_error(st, err, "record attempt");
+}

@@ -1,0 +1,55 @@
+/*
+ * harness.h: the tiny unit-test harness shared by tests/unit/test_*.c.
+ *
+ * Each test file defines test functions and a main() that calls
+ * TD_RUN(fn) for each and returns TD_DONE(). CHECK() records a failure with
+ * file and line and carries on; the closing line is "N passed, N failed",
+ * counted per CHECK, and the exit status is non-zero when anything failed.
+ */
+#ifndef TAGDIGEST_TEST_HARNESS_H
+#define TAGDIGEST_TEST_HARNESS_H
+
+#include <stdio.h>
+#include <string.h>
+
+static int td_test_passed, td_test_failed;
+
+#define CHECK(cond)                                                         \
+	do {                                                                \
+		if (cond) {                                                 \
+			td_test_passed++;                                   \
+		} else {                                                    \
+			td_test_failed++;                                   \
+			fprintf(stderr, "%s:%d: check failed: %s\n",        \
+				__FILE__, __LINE__, #cond);                 \
+		}                                                           \
+	} while (0)
+
+#define CHECK_STR(got, want)                                                \
+	do {                                                                \
+		const char *g_ = (got), *w_ = (want);                       \
+		if (g_ && w_ && strcmp(g_, w_) == 0) {                      \
+			td_test_passed++;                                   \
+		} else {                                                    \
+			td_test_failed++;                                   \
+			fprintf(stderr,                                     \
+				"%s:%d: %s\n  got:  \"%s\"\n  want: \"%s\"\n", \
+				__FILE__, __LINE__, #got, g_ ? g_ : "(null)",   \
+				w_ ? w_ : "(null)");                        \
+		}                                                           \
+	} while (0)
+
+#define TD_RUN(fn)                                                          \
+	do {                                                                \
+		int before_ = td_test_failed;                               \
+		fn();                                                       \
+		if (td_test_failed != before_)                              \
+			fprintf(stderr, "FAIL %s\n", #fn);                  \
+	} while (0)
+
+#define TD_DONE(name)                                                       \
+	(printf("%s: %d passed, %d failed\n", name, td_test_passed,         \
+		td_test_failed),                                            \
+	 td_test_failed ? 1 : 0)
+
+#endif

@@ -1,0 +1,120 @@
+/*
+ * test_schedule.c: slot arithmetic at the edges: the exact slot second,
+ * week wrap, and both DST changes in Europe/Berlin and a half-hour zone.
+ * Expected instants are computed by hand from the zone rules (UTC offsets
+ * noted beside each), not taken from the code under test.
+ */
+#include <stdlib.h>
+#include <time.h>
+
+#include "harness.h"
+#include "tagdigest/schedule.h"
+
+static time_t utc(int y, int mo, int d, int h, int mi, int s)
+{
+	struct tm t = { 0 };
+	t.tm_year = y - 1900;
+	t.tm_mon = mo - 1;
+	t.tm_mday = d;
+	t.tm_hour = h;
+	t.tm_min = mi;
+	t.tm_sec = s;
+	return timegm(&t);
+}
+
+static void test_slot_edge_utc(void)
+{
+	/* Monday 08:00 UTC; 2026-11-23 is a Monday. */
+	struct td_schedule s = { 1, 8, 0, "UTC" };
+	time_t slot = utc(2026, 11, 23, 8, 0, 0);
+	CHECK(td_schedule_last_slot(&s, slot) == slot);
+	CHECK(td_schedule_last_slot(&s, slot - 1) == utc(2026, 11, 16, 8, 0, 0));
+	CHECK(td_schedule_last_slot(&s, slot + 1) == slot);
+	CHECK(td_schedule_next_slot(&s, slot) == utc(2026, 11, 30, 8, 0, 0));
+	CHECK(td_schedule_next_slot(&s, slot - 1) == slot);
+	/* Friday 2026-11-27 23:16 -> last Monday 23rd */
+	CHECK(td_schedule_last_slot(&s, utc(2026, 11, 27, 23, 16, 0)) == slot);
+}
+
+static void test_week_wrap_sunday(void)
+{
+	/* Sunday 23:30 UTC, asked on Saturday: previous Sunday. 2026-11-28 is Sat. */
+	struct td_schedule s = { 0, 23, 30, "UTC" };
+	CHECK(td_schedule_last_slot(&s, utc(2026, 11, 28, 12, 0, 0)) ==
+	      utc(2026, 11, 22, 23, 30, 0));
+	CHECK(td_schedule_next_slot(&s, utc(2026, 11, 28, 12, 0, 0)) ==
+	      utc(2026, 11, 29, 23, 30, 0));
+}
+
+static void test_dst_berlin(void)
+{
+	struct td_schedule s = { 1, 8, 0, "Europe/Berlin" };
+	/* Summer time starts Sun 2026-03-29. Mon 03-23 08:00 CET = 07:00Z,
+	 * Mon 03-30 08:00 CEST = 06:00Z: the slot stays at 08:00 local. */
+	CHECK(td_schedule_last_slot(&s, utc(2026, 3, 29, 12, 0, 0)) ==
+	      utc(2026, 3, 23, 7, 0, 0));
+	CHECK(td_schedule_next_slot(&s, utc(2026, 3, 29, 12, 0, 0)) ==
+	      utc(2026, 3, 30, 6, 0, 0));
+	CHECK(td_schedule_last_slot(&s, utc(2026, 3, 30, 6, 0, 0)) ==
+	      utc(2026, 3, 30, 6, 0, 0));
+	CHECK(td_schedule_last_slot(&s, utc(2026, 3, 30, 5, 59, 59)) ==
+	      utc(2026, 3, 23, 7, 0, 0));
+	/* Winter time from Sun 2026-10-25: Mon 10-19 06:00Z, Mon 10-26 07:00Z. */
+	CHECK(td_schedule_next_slot(&s, utc(2026, 10, 20, 0, 0, 0)) ==
+	      utc(2026, 10, 26, 7, 0, 0));
+	CHECK(td_schedule_last_slot(&s, utc(2026, 10, 26, 6, 30, 0)) ==
+	      utc(2026, 10, 19, 6, 0, 0));
+}
+
+static void test_dst_gap_and_overlap(void)
+{
+	/* Sunday 02:30 Berlin does not exist on 2026-03-29 (02:00 -> 03:00):
+	 * the slot is the first instant after the gap, 03:30 CEST = 01:30Z. */
+	struct td_schedule gap = { 0, 2, 30, "Europe/Berlin" };
+	time_t got = td_schedule_last_slot(&gap, utc(2026, 3, 29, 12, 0, 0));
+	CHECK(got == utc(2026, 3, 29, 1, 30, 0));
+	/* Sunday 02:30 happens twice on 2026-10-25: first at 00:30Z (CEST). */
+	struct td_schedule twice = { 0, 2, 30, "Europe/Berlin" };
+	CHECK(td_schedule_last_slot(&twice, utc(2026, 10, 25, 12, 0, 0)) ==
+	      utc(2026, 10, 25, 0, 30, 0));
+	/* ...and a run between the two readings has already passed the slot. */
+	CHECK(td_schedule_last_slot(&twice, utc(2026, 10, 25, 1, 15, 0)) ==
+	      utc(2026, 10, 25, 0, 30, 0));
+}
+
+static void test_half_hour_zone(void)
+{
+	/* Asia/Kolkata is UTC+05:30: Monday 08:00 IST = 02:30Z. */
+	struct td_schedule s = { 1, 8, 0, "Asia/Kolkata" };
+	CHECK(td_schedule_last_slot(&s, utc(2026, 11, 27, 0, 0, 0)) ==
+	      utc(2026, 11, 23, 2, 30, 0));
+	char buf[64];
+	td_schedule_format(utc(2026, 11, 23, 2, 30, 0), "Asia/Kolkata",
+			   "%Y-%m-%d %H:%M %z", buf, sizeof buf);
+	CHECK_STR(buf, "2026-11-23 08:00 +0530");
+}
+
+static void test_tz_restored_and_valid(void)
+{
+	setenv("TZ", "America/New_York", 1);
+	struct td_schedule s = { 1, 8, 0, "UTC" };
+	(void)td_schedule_last_slot(&s, utc(2026, 11, 27, 0, 0, 0));
+	CHECK_STR(getenv("TZ"), "America/New_York");
+	unsetenv("TZ");
+	CHECK(td_schedule_tz_valid("UTC"));
+	CHECK(td_schedule_tz_valid("Europe/Berlin"));
+	CHECK(!td_schedule_tz_valid("Europe/Atlantis"));
+	CHECK(!td_schedule_tz_valid("../../etc/passwd"));
+	CHECK(!td_schedule_tz_valid(""));
+}
+
+int main(void)
+{
+	TD_RUN(test_slot_edge_utc);
+	TD_RUN(test_week_wrap_sunday);
+	TD_RUN(test_dst_berlin);
+	TD_RUN(test_dst_gap_and_overlap);
+	TD_RUN(test_half_hour_zone);
+	TD_RUN(test_tz_restored_and_valid);
+	return TD_DONE("schedule");
+}

@@ -1,0 +1,187 @@
+/*
+ * test_store.c: the store's promises: seq assigned once, re-ingest is a
+ * no-op, edits update in place, a delivery and its watermark commit
+ * together, a slot cannot be recorded twice, read-only never creates.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "tagdigest/store.h"
+
+static char dir[64];
+static char path[128];
+
+static struct td_post make_post(const char *guid, const char *hash,
+				const char *title, const char *tag1,
+				const char *tag2)
+{
+	struct td_post p;
+	memset(&p, 0, sizeof p);
+	p.guid = (char *)guid;
+	p.url = (char *)"https://example.org/p";
+	p.title = (char *)title;
+	p.author = (char *)"A";
+	p.published = 1000;
+	p.excerpt_html = (char *)"<p>x</p>";
+	p.excerpt_text = (char *)"x";
+	p.content_html = (char *)"<p>x</p>";
+	p.content_hash = (char *)hash;
+	td_strv_push(&p.tags, tag1);
+	td_strv_push(&p.tag_names, "Tag One");
+	if (tag2) {
+		td_strv_push(&p.tags, tag2);
+		td_strv_push(&p.tag_names, "Tag Two");
+	}
+	return p;
+}
+
+static void drop_post(struct td_post *p)
+{
+	td_strv_free(&p->tags);
+	td_strv_free(&p->tag_names);
+}
+
+static void test_readonly_missing(void)
+{
+	struct td_store *st = NULL;
+	struct td_err err = { 0, "" };
+	CHECK(td_store_open(path, TD_STORE_READONLY, &st, &err) == EX_NOINPUT);
+	CHECK(st == NULL);
+	CHECK(strstr(err.msg, "tagdigest ingest") != NULL);
+	CHECK(access(path, F_OK) < 0);
+}
+
+static void test_seq_and_idempotence(void)
+{
+	struct td_store *st = NULL;
+	struct td_err err = { 0, "" };
+	CHECK(td_store_open(path, TD_STORE_READWRITE, &st, &err) == 0);
+	if (!st)
+		return;
+	CHECK(td_store_schema_version(st) >= 1);
+	enum td_upsert r;
+	struct td_post a = make_post("a", "h1", "First", "one", "two");
+	struct td_post b = make_post("b", "h2", "Second", "two", NULL);
+	CHECK(td_store_begin(st, &err) == 0);
+	CHECK(td_store_upsert_post(st, "posts", &a, 100, &r, &err) == 0 && r == TD_UPSERT_NEW);
+	CHECK(td_store_upsert_post(st, "posts", &b, 100, &r, &err) == 0 && r == TD_UPSERT_NEW);
+	CHECK(td_store_commit(st, &err) == 0);
+	CHECK(td_store_max_seq(st) == 2);
+	/* same bytes again: nothing changes, no new seq */
+	CHECK(td_store_upsert_post(st, "posts", &a, 200, &r, &err) == 0 && r == TD_UPSERT_UNCHANGED);
+	CHECK(td_store_max_seq(st) == 2);
+	/* the same guid in another source is another post */
+	CHECK(td_store_upsert_post(st, "feed", &a, 200, &r, &err) == 0 && r == TD_UPSERT_NEW);
+	CHECK(td_store_max_seq(st) == 3);
+	/* an edit keeps its seq and drops a removed tag */
+	struct td_post a2 = make_post("a", "h1-edited", "First (edited)", "one", NULL);
+	CHECK(td_store_upsert_post(st, "posts", &a2, 300, &r, &err) == 0 && r == TD_UPSERT_UPDATED);
+	CHECK(td_store_max_seq(st) == 3);
+	CHECK(td_store_post_count(st) == 3);
+
+	struct td_store_post *posts;
+	size_t n;
+	CHECK(td_store_posts_for_tag(st, "one", 0, 3, 0, &posts, &n, &err) == 0);
+	CHECK(n == 2); /* posts:a (edited) and feed:a */
+	if (n == 2) {
+		CHECK_STR(posts[0].title, "First");       /* seq 3 ties on date, higher seq first */
+		CHECK_STR(posts[1].title, "First (edited)");
+		CHECK(posts[1].seq == 1);
+		CHECK(posts[1].tags.n == 1);
+	}
+	td_store_posts_free(posts, n);
+	CHECK(td_store_posts_for_tag(st, "two", 0, 3, 0, &posts, &n, &err) == 0);
+	CHECK(n == 2); /* b and feed:a; posts:a lost the tag */
+	td_store_posts_free(posts, n);
+	/* the window: after seq 1, up to seq 2 */
+	CHECK(td_store_posts_for_tag(st, "two", 1, 2, 0, &posts, &n, &err) == 0);
+	CHECK(n == 1 && n == 1 && strcmp(posts[0].title, "Second") == 0);
+	td_store_posts_free(posts, n);
+	/* ingested_since filters by arrival time: feed:a arrived at 200 */
+	CHECK(td_store_posts_for_tag(st, "two", 0, 3, 150, &posts, &n, &err) == 0);
+	CHECK(n == 1 && posts[0].seq == 3);
+	td_store_posts_free(posts, n);
+	drop_post(&a);
+	drop_post(&a2);
+	drop_post(&b);
+	char *name = td_store_tag_name(st, "one");
+	CHECK_STR(name, "Tag One");
+	free(name);
+	name = td_store_tag_name(st, "unknown-tag");
+	CHECK_STR(name, "unknown-tag");
+	free(name);
+	td_store_close(st);
+}
+
+static void test_delivery_and_watermark(void)
+{
+	struct td_store *st = NULL;
+	struct td_err err = { 0, "" };
+	CHECK(td_store_open(path, TD_STORE_READWRITE, &st, &err) == 0);
+	if (!st)
+		return;
+	struct td_subscriber_state s;
+	CHECK(td_store_subscriber_state(st, "Ann@Example.org", &s, &err) == 0);
+	CHECK(!s.known && s.watermark == 0);
+	bool done = true;
+	CHECK(td_store_slot_done(st, "ann@example.org", 5000, &done, &err) == 0 && !done);
+
+	struct td_delivery d = { "Ann@Example.org", 5000, false, "id@x", "250 ok",
+				 0, 3, 2, 6000 };
+	CHECK(td_store_record_delivery(st, &d, &err) == 0);
+	CHECK(td_store_slot_done(st, "ann@example.org", 5000, &done, &err) == 0 && done);
+	CHECK(td_store_subscriber_state(st, "ANN@example.org", &s, &err) == 0);
+	CHECK(s.known && s.watermark == 3 && s.last_slot == 5000 && s.last_sent_at == 6000);
+
+	/* a second record for the same slot is refused and changes nothing */
+	struct td_delivery again = d;
+	again.upto_seq = 9;
+	CHECK(td_store_record_delivery(st, &again, &err) == EX_SOFTWARE);
+	CHECK(strstr(err.msg, "already recorded") != NULL);
+	CHECK(td_store_subscriber_state(st, "ann@example.org", &s, &err) == 0);
+	CHECK(s.watermark == 3);
+	CHECK(td_store_delivery_count(st, "sent") == 1);
+
+	/* a skipped digest moves the slot but keeps last_sent_at */
+	struct td_delivery skip = { "ann@example.org", 9000, true, NULL, NULL, 3, 3, 0, 9500 };
+	CHECK(td_store_record_delivery(st, &skip, &err) == 0);
+	CHECK(td_store_subscriber_state(st, "ann@example.org", &s, &err) == 0);
+	CHECK(s.last_slot == 9000 && s.last_sent_at == 6000 && s.watermark == 3);
+	CHECK(td_store_delivery_count(st, "skipped") == 1);
+	CHECK(td_store_record_attempt(st, "bob@example.org", 9000, "tempfail",
+				      "451 try later", 9600, &err) == 0);
+	td_store_close(st);
+
+	/* read-only sees the same and writes nothing */
+	struct stat before, after;
+	CHECK(stat(path, &before) == 0);
+	CHECK(td_store_open(path, TD_STORE_READONLY, &st, &err) == 0);
+	if (st) {
+		CHECK(td_store_subscriber_state(st, "ann@example.org", &s, &err) == 0);
+		CHECK(s.watermark == 3);
+		struct td_delivery bad = { "zed@example.org", 1, true, NULL, NULL, 0, 0, 0, 1 };
+		CHECK(td_store_record_delivery(st, &bad, &err) != 0);
+		td_store_close(st);
+	}
+	CHECK(stat(path, &after) == 0);
+	CHECK(before.st_size == after.st_size && before.st_mtime == after.st_mtime);
+}
+
+int main(void)
+{
+	strcpy(dir, "/tmp/td-store-XXXXXX");
+	if (!mkdtemp(dir))
+		return 2;
+	snprintf(path, sizeof path, "%s/sub/dir/store.db", dir);
+	TD_RUN(test_readonly_missing);
+	TD_RUN(test_seq_and_idempotence);
+	TD_RUN(test_delivery_and_watermark);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+	return TD_DONE("store");
+}
