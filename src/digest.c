@@ -1,0 +1,165 @@
+/*
+ * digest.c: choosing the posts of one subscriber's digest (see digest.h).
+ */
+#include "tagdigest/digest.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "tagdigest/buf.h"
+#include "tagdigest/util.h"
+
+char *td_digest_archive_url(const char *tag_url, const char *slug)
+{
+	struct td_buf b = TD_BUF_INIT;
+	const char *p = tag_url, *hit;
+	while ((hit = strstr(p, "{tag}"))) {
+		td_buf_append(&b, p, (size_t)(hit - p));
+		/* Slugs are lowercase letters, digits and '-', but non-ASCII
+		 * letters are kept: percent-encode every byte outside the
+		 * unreserved set so the URL stays valid. */
+		for (const unsigned char *s = (const unsigned char *)slug; *s; s++) {
+			if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+			    (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' ||
+			    *s == '.' || *s == '~')
+				td_buf_putc(&b, (char)*s);
+			else
+				td_buf_printf(&b, "%%%02X", *s);
+		}
+		p = hit + 5;
+	}
+	td_buf_puts(&b, p);
+	return td_buf_steal(&b);
+}
+
+struct candidates {
+	char *tag;
+	struct td_store_post *posts;   /* as the store gave them */
+	size_t n;
+	bool *keep;                    /* not already shown in an earlier section */
+	size_t unique;                 /* how many are kept */
+	size_t taken;                  /* how many the cap lets through */
+};
+
+/* The seqs already placed in a section: open addressing, since a first
+ * digest after a big import can hold thousands of candidates. */
+struct seq_set {
+	int64_t *slots;       /* 0 = empty; seqs start at 1 */
+	size_t cap, n;
+};
+
+static bool seq_set_add(struct seq_set *set, int64_t seq)
+{
+	if (2 * (set->n + 1) > set->cap) {
+		struct seq_set bigger = { NULL, set->cap ? set->cap * 2 : 64, 0 };
+		bigger.slots = td_xcalloc(bigger.cap, sizeof *bigger.slots);
+		for (size_t i = 0; i < set->cap; i++)
+			if (set->slots[i])
+				seq_set_add(&bigger, set->slots[i]);
+		free(set->slots);
+		*set = bigger;
+	}
+	size_t i = (size_t)((uint64_t)seq * 0x9E3779B97F4A7C15ull) & (set->cap - 1);
+	while (set->slots[i]) {
+		if (set->slots[i] == seq)
+			return false;
+		i = (i + 1) & (set->cap - 1);
+	}
+	set->slots[i] = seq;
+	set->n++;
+	return true;
+}
+
+static void move_post(struct td_store_post *dst, struct td_store_post *src)
+{
+	*dst = *src;
+	memset(src, 0, sizeof *src);
+}
+
+int td_digest_build(struct td_store *st, const struct td_config *cfg,
+		    const struct td_subscriber *sub, time_t now,
+		    struct td_digest *out, struct td_err *err)
+{
+	memset(out, 0, sizeof *out);
+	struct td_subscriber_state state;
+	int rc = td_store_subscriber_state(st, sub->email, &state, err);
+	if (rc)
+		return rc;
+	out->first = !state.known;
+	out->from_seq = state.watermark;
+	out->upto_seq = td_store_max_seq(st);
+	out->since = out->first ? now - (time_t)cfg->first_digest_days * 86400 :
+				  state.last_slot;
+	time_t arrived_since = out->first ? out->since : 0;
+
+	size_t ntags = sub->tags.n;
+	struct candidates *c = td_xcalloc(ntags ? ntags : 1, sizeof *c);
+	struct seq_set seen = { NULL, 0, 0 };
+	for (size_t i = 0; i < ntags; i++) {
+		c[i].tag = sub->tags.v[i];
+		rc = td_store_posts_for_tag(st, c[i].tag, out->from_seq, out->upto_seq,
+					    arrived_since, &c[i].posts, &c[i].n, err);
+		if (rc)
+			goto done;
+		c[i].keep = td_xcalloc(c[i].n ? c[i].n : 1, sizeof *c[i].keep);
+		for (size_t j = 0; j < c[i].n; j++) {
+			if (!seq_set_add(&seen, c[i].posts[j].seq))
+				continue;
+			c[i].keep[j] = true;
+			c[i].unique++;
+		}
+		out->total += c[i].unique;
+	}
+
+	/* Round-robin the cap: one more post for each tag with some left. */
+	size_t budget = cfg->max_posts > 0 ? (size_t)cfg->max_posts : (size_t)-1;
+	for (bool progress = true; budget > 0 && progress;) {
+		progress = false;
+		for (size_t i = 0; i < ntags && budget > 0; i++) {
+			if (c[i].taken < c[i].unique) {
+				c[i].taken++;
+				budget--;
+				progress = true;
+			}
+		}
+	}
+
+	out->sections = td_xcalloc(ntags ? ntags : 1, sizeof *out->sections);
+	for (size_t i = 0; i < ntags; i++) {
+		if (c[i].unique == 0)
+			continue;
+		struct td_digest_section *s = &out->sections[out->nsections++];
+		s->tag = td_xstrdup(c[i].tag);
+		s->tag_name = td_store_tag_name(st, c[i].tag);
+		s->archive_url = td_digest_archive_url(cfg->tag_url, c[i].tag);
+		s->posts = td_xcalloc(c[i].taken ? c[i].taken : 1, sizeof *s->posts);
+		for (size_t j = 0; j < c[i].n && s->nposts < c[i].taken; j++)
+			if (c[i].keep[j])
+				move_post(&s->posts[s->nposts++], &c[i].posts[j]);
+		s->more = c[i].unique - s->nposts;
+		out->shown += s->nposts;
+	}
+done:
+	for (size_t i = 0; i < ntags; i++) {
+		td_store_posts_free(c[i].posts, c[i].n);
+		free(c[i].keep);
+	}
+	free(c);
+	free(seen.slots);
+	if (rc)
+		td_digest_free(out);
+	return rc;
+}
+
+void td_digest_free(struct td_digest *d)
+{
+	for (size_t i = 0; i < d->nsections; i++) {
+		struct td_digest_section *s = &d->sections[i];
+		free(s->tag);
+		free(s->tag_name);
+		free(s->archive_url);
+		td_store_posts_free(s->posts, s->nposts);
+	}
+	free(d->sections);
+	memset(d, 0, sizeof *d);
+}

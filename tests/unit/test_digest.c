@@ -1,0 +1,171 @@
+/*
+ * test_digest.c: grouping by followed tag, one appearance per post, newest
+ * first, the round-robin cap with "and N more", the watermark window and
+ * a new subscriber's arrival window.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "tagdigest/digest.h"
+
+static char dir[64];
+
+static void add_post(struct td_store *st, const char *guid, time_t published,
+		     time_t arrived, const char *t1, const char *t2)
+{
+	struct td_post p;
+	memset(&p, 0, sizeof p);
+	p.guid = (char *)guid;
+	p.url = (char *)"https://example.org/x";
+	p.title = (char *)guid;
+	p.author = (char *)"";
+	p.published = published;
+	p.excerpt_html = (char *)"";
+	p.excerpt_text = (char *)"";
+	p.content_html = (char *)"";
+	p.content_hash = (char *)guid;
+	td_strv_push(&p.tags, t1);
+	td_strv_push(&p.tag_names, strcmp(t1, "nato") == 0 ? "NATO" : t1);
+	if (t2) {
+		td_strv_push(&p.tags, t2);
+		td_strv_push(&p.tag_names, t2);
+	}
+	enum td_upsert r;
+	struct td_err err;
+	if (td_store_upsert_post(st, "s", &p, arrived, &r, &err) != 0)
+		fprintf(stderr, "upsert: %s\n", err.msg);
+	td_strv_free(&p.tags);
+	td_strv_free(&p.tag_names);
+}
+
+static struct td_config config(int max_posts)
+{
+	struct td_config c;
+	memset(&c, 0, sizeof c);
+	c.max_posts = max_posts;
+	c.first_digest_days = 7;
+	c.tag_url = (char *)"https://example.org/tag/{tag}/";
+	return c;
+}
+
+static const time_t NOW = 2000000000;
+
+static void test_grouping_dedupe_order(void)
+{
+	char *path = td_xasprintf("%s/a.db", dir);
+	struct td_store *st;
+	struct td_err err;
+	CHECK(td_store_open(path, TD_STORE_READWRITE, &st, &err) == 0);
+	add_post(st, "old-nato", 100, NOW - 10, "nato", NULL);
+	add_post(st, "both", 300, NOW - 10, "usa", "nato");
+	add_post(st, "new-nato", 200, NOW - 10, "nato", NULL);
+	add_post(st, "other", 250, NOW - 10, "iran", NULL);
+	add_post(st, "usa-only", 50, NOW - 10, "usa", NULL);
+
+	struct td_subscriber sub = { (char *)"a@example.org", (char *)"A", TD_STRV_INIT, 1 };
+	td_strv_push(&sub.tags, "nato");
+	td_strv_push(&sub.tags, "usa");
+	td_strv_push(&sub.tags, "north-korea");   /* followed, but no news */
+	struct td_config cfg = config(20);
+	struct td_digest d;
+	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
+	CHECK(d.first && d.from_seq == 0 && d.upto_seq == 5);
+	CHECK(d.nsections == 2);
+	CHECK(d.total == 4 && d.shown == 4);
+	if (d.nsections == 2) {
+		CHECK_STR(d.sections[0].tag, "nato");
+		CHECK_STR(d.sections[0].tag_name, "NATO");
+		CHECK_STR(d.sections[0].archive_url, "https://example.org/tag/nato/");
+		CHECK(d.sections[0].nposts == 3);
+		if (d.sections[0].nposts == 3) {
+			CHECK_STR(d.sections[0].posts[0].title, "both");
+			CHECK_STR(d.sections[0].posts[1].title, "new-nato");
+			CHECK_STR(d.sections[0].posts[2].title, "old-nato");
+		}
+		/* "both" was shown under nato: usa keeps only usa-only */
+		CHECK(d.sections[1].nposts == 1);
+		CHECK_STR(d.sections[1].posts[0].title, "usa-only");
+		CHECK(d.sections[1].more == 0);
+	}
+	td_digest_free(&d);
+
+	/* after a delivery up to seq 5, only newer posts count */
+	struct td_delivery del = { "a@example.org", NOW - 5, false, "m@x", "250", 0, 5, 4, NOW };
+	CHECK(td_store_record_delivery(st, &del, &err) == 0);
+	add_post(st, "later", 10, NOW, "usa", NULL);   /* backdated, but new */
+	CHECK(td_digest_build(st, &cfg, &sub, NOW + 60, &d, &err) == 0);
+	CHECK(!d.first && d.from_seq == 5 && d.upto_seq == 6);
+	CHECK(d.nsections == 1 && d.total == 1);
+	if (d.nsections == 1)
+		CHECK_STR(d.sections[0].posts[0].title, "later");
+	td_digest_free(&d);
+	td_strv_free(&sub.tags);
+	td_store_close(st);
+	free(path);
+}
+
+static void test_cap_round_robin(void)
+{
+	char *path = td_xasprintf("%s/b.db", dir);
+	struct td_store *st;
+	struct td_err err;
+	CHECK(td_store_open(path, TD_STORE_READWRITE, &st, &err) == 0);
+	char guid[32];
+	for (int i = 0; i < 6; i++) {
+		snprintf(guid, sizeof guid, "a%d", i);
+		add_post(st, guid, 100 + i, NOW - 10, "alpha", NULL);
+	}
+	for (int i = 0; i < 2; i++) {
+		snprintf(guid, sizeof guid, "b%d", i);
+		add_post(st, guid, 100 + i, NOW - 10, "beta", NULL);
+	}
+	/* arrived 8 days ago: outside a new subscriber's 7-day window */
+	add_post(st, "stale", 500, NOW - 8 * 86400, "beta", NULL);
+
+	struct td_subscriber sub = { (char *)"b@example.org", (char *)"", TD_STRV_INIT, 1 };
+	td_strv_push(&sub.tags, "alpha");
+	td_strv_push(&sub.tags, "beta");
+	struct td_config cfg = config(5);
+	struct td_digest d;
+	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
+	CHECK(d.total == 8 && d.shown == 5);
+	if (d.nsections == 2) {
+		/* alpha, beta, alpha, beta, alpha */
+		CHECK(d.sections[0].nposts == 3 && d.sections[0].more == 3);
+		CHECK(d.sections[1].nposts == 2 && d.sections[1].more == 0);
+		CHECK_STR(d.sections[0].posts[0].title, "a5");
+	}
+	td_digest_free(&d);
+	cfg.max_posts = 1;
+	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
+	CHECK(d.shown == 1 && d.nsections == 2);
+	if (d.nsections == 2)
+		CHECK(d.sections[1].nposts == 0 && d.sections[1].more == 2);
+	td_digest_free(&d);
+	td_strv_free(&sub.tags);
+	td_store_close(st);
+	free(path);
+}
+
+static void test_archive_url_escaping(void)
+{
+	char *u = td_digest_archive_url("https://x.org/tag/{tag}/?t={tag}", "сша-usa");
+	CHECK_STR(u, "https://x.org/tag/%D1%81%D1%88%D0%B0-usa/?t=%D1%81%D1%88%D0%B0-usa");
+	free(u);
+}
+
+int main(void)
+{
+	strcpy(dir, "/tmp/td-digest-XXXXXX");
+	if (!mkdtemp(dir))
+		return 2;
+	TD_RUN(test_grouping_dedupe_order);
+	TD_RUN(test_cap_round_robin);
+	TD_RUN(test_archive_url_escaping);
+	char *cmd = td_xasprintf("rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+	free(cmd);
+	return TD_DONE("digest");
+}
