@@ -669,3 +669,48 @@ int td_store_record_attempt(struct td_store *st, const char *email,
 	sqlite3_finalize(s);
 	return step == SQLITE_DONE ? 0 : db_error(st, err, "record attempt");
 }
+
+int td_store_source_result(struct td_store *st, const char *name, bool ok,
+			   const char *error, time_t now, struct td_err *err)
+{
+	sqlite3_stmt *s;
+	const char *sql = ok ?
+		"INSERT INTO sources (name, last_success, failures) VALUES (?1, ?2, 0)"
+		" ON CONFLICT (name) DO UPDATE SET last_success = ?2, failures = 0" :
+		"INSERT INTO sources (name, last_error, last_error_at, failures)"
+		" VALUES (?1, ?3, ?2, 1) ON CONFLICT (name) DO UPDATE SET"
+		" last_error = ?3, last_error_at = ?2, failures = failures + 1";
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare source result");
+	bind_text(s, 1, name);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
+	if (!ok)
+		bind_text(s, 3, error);
+	int step = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return step == SQLITE_DONE ? 0 : db_error(st, err, "record source result");
+}
+
+int td_store_source_state(struct td_store *st, const char *name,
+			  struct td_source_state *state, struct td_err *err)
+{
+	memset(state, 0, sizeof *state);
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT last_success, last_error_at, last_error, failures"
+			       " FROM sources WHERE name = ?1", -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare source state");
+	bind_text(s, 1, name);
+	int step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		state->last_success = (time_t)sqlite3_column_int64(s, 0);
+		state->last_error_at = (time_t)sqlite3_column_int64(s, 1);
+		state->last_error = col_dup(s, 2);
+		state->failures = sqlite3_column_int(s, 3);
+	} else {
+		state->last_error = td_xstrdup("");
+	}
+	sqlite3_finalize(s);
+	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 :
+		db_error(st, err, "read source state");
+}

@@ -30,6 +30,7 @@ time_t td_schedule_next_slot(const struct td_schedule *s, time_t now);
 bool td_schedule_tz_valid(const char *tz);
 /* Formats t in zone tz with strftime's fmt into out. */
 void td_schedule_format(time_t t, const char *tz, const char *fmt,
-			char *out, size_t outlen);
+			char *out, size_t outlen)
+	__attribute__((format(strftime, 3, 0)));
 
 #endif

@@ -114,4 +114,18 @@ int td_store_record_attempt(struct td_store *st, const char *email,
 /* How many deliveries rows exist with this status ("sent"/"skipped"). */
 size_t td_store_delivery_count(struct td_store *st, const char *status);
 
+/* Source health: a success resets the failure count; a failure keeps the
+ * reason for `status`. */
+struct td_source_state {
+	time_t last_success;
+	time_t last_error_at;
+	char *last_error;        /* malloc'd, "" if none */
+	int failures;            /* consecutive */
+};
+
+int td_store_source_result(struct td_store *st, const char *name, bool ok,
+			   const char *error, time_t now, struct td_err *err);
+int td_store_source_state(struct td_store *st, const char *name,
+			  struct td_source_state *state, struct td_err *err);
+
 #endif

@@ -1,0 +1,28 @@
+/*
+ * ingest: every configured source into the store.
+ *
+ * Each source is read in its own transaction; one that fails (missing
+ * folder, unsupported type) is reported with its name and reason, recorded
+ * in the store's source health, and does not stop the others.
+ */
+#ifndef TAGDIGEST_INGEST_H
+#define TAGDIGEST_INGEST_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "tagdigest/config.h"
+#include "tagdigest/err.h"
+#include "tagdigest/store.h"
+
+struct td_ingest_summary {
+	size_t sources_ok, sources_failed;
+	size_t read, added, updated, unchanged, bad;
+};
+
+/* Returns 0, or the store's error when the store itself fails. Source
+ * failures are counted in the summary, not returned. */
+int td_ingest(const struct td_config *cfg, struct td_store *st, time_t now,
+	      struct td_ingest_summary *sum, struct td_err *err);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * render: a digest through the Mustache templates into subject, text and
+ * HTML.
+ *
+ * The templates (templates/digest.subject.mustache, digest.txt.mustache,
+ * digest.html.mustache, and partials/) are loaded and checked once per run
+ * by td_renderer_new(); a missing template or partial, or a syntax error,
+ * stops the run before anything is sent, naming file, line and column.
+ *
+ * The context a template sees (documented for editors in the README):
+ *
+ *   site.name site.url
+ *   subscriber.email subscriber.name subscriber.has_name
+ *   period.since period.until          dates in the schedule's zone
+ *   digest.post_count digest.shown_count digest.tag_count digest.tag_list
+ *   digest.first digest.one_post
+ *   sections[]: tag name underline archive_url more has_more
+ *     posts[]: title url author has_author date excerpt_text excerpt_html
+ *              tags[]: name slug archive_url
+ *   unsubscribe_url
+ *
+ * Only the HTML template escapes {{name}}. The subject is reduced to one
+ * line (whitespace runs collapse to one space). Text lines longer than 72
+ * columns are wrapped at spaces, keeping their indent; a word longer than
+ * the line (a URL) is never broken.
+ *
+ * Ownership: the renderer owns its templates; td_rendered_free() frees the
+ * three strings.
+ */
+#ifndef TAGDIGEST_RENDER_H
+#define TAGDIGEST_RENDER_H
+
+#include <time.h>
+
+#include "tagdigest/config.h"
+#include "tagdigest/digest.h"
+#include "tagdigest/err.h"
+#include "tagdigest/subscribers.h"
+
+struct td_renderer;
+
+struct td_rendered {
+	char *subject;
+	char *text;
+	char *html;
+};
+
+int td_renderer_new(const struct td_config *cfg, struct td_renderer **out,
+		    struct td_err *err);
+void td_renderer_free(struct td_renderer *r);
+
+int td_render_digest(struct td_renderer *r, const struct td_subscriber *sub,
+		     const struct td_digest *d, const char *unsubscribe_url,
+		     time_t now, struct td_rendered *out, struct td_err *err);
+void td_rendered_free(struct td_rendered *out);
+
+/* Wraps text at width columns (code points) at spaces, keeping each
+ * line's leading indent; words longer than width stay whole. malloc'd. */
+char *td_render_wrap(const char *text, size_t width);
+
+#endif

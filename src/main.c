@@ -1,0 +1,447 @@
+/*
+ * main.c: the command line. It parses arguments, opens what a command
+ * needs, calls the module that does the work and prints the result; the
+ * thinking lives in the modules. Exit codes are sysexits.h, for cron.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tagdigest/config.h"
+#include "tagdigest/deliver.h"
+#include "tagdigest/ingest.h"
+#include "tagdigest/lock.h"
+#include "tagdigest/log.h"
+#include "tagdigest/schedule.h"
+#include "tagdigest/status.h"
+#include "tagdigest/store.h"
+#include "tagdigest/subscribers.h"
+#include "tagdigest/util.h"
+#include "tagdigest/version.h"
+
+#define DEFAULT_CONFIG "config/tagdigest.conf"
+#define MAX_OVERRIDES 64
+
+struct globals {
+	const char *config_path;
+	const char *overrides[MAX_OVERRIDES];
+	size_t noverrides;
+};
+
+static const char usage_text[] =
+	"usage: tagdigest [-c FILE] [-o SECTION.KEY=VALUE]... [-q | -v] COMMAND [ARGS]\n"
+	"\n"
+	"Weekly digests of tagged posts, by e-mail.\n"
+	"\n"
+	"commands:\n"
+	"  ingest     read all sources into the store\n"
+	"  status     per subscriber: tags, watermark, next due time, posts waiting\n"
+	"  preview    the message one subscriber would get now (changes nothing)\n"
+	"  send       deliver the digests that are due\n"
+	"  run        ingest, then send, under a lock (what cron runs)\n"
+	"\n"
+	"options:\n"
+	"  -c FILE               config file (default: $TAGDIGEST_CONFIG or " DEFAULT_CONFIG ")\n"
+	"  -o SECTION.KEY=VALUE  override one config value for this run (repeatable)\n"
+	"  -q, --quiet           only errors on stderr\n"
+	"  -v, --verbose         more detail on stderr\n"
+	"  -h, --help            this text; `tagdigest COMMAND --help` for a command\n"
+	"  -V, --version         print the version\n"
+	"\n"
+	"exit status: 0 done, 64 usage, 65 bad data, 66 missing input, 75 try again\n"
+	"later, 78 bad configuration (see sysexits.h).\n";
+
+static int fail(const struct td_err *err)
+{
+	td_log_warnx("%s", err->msg);
+	return err->code ? err->code : EX_SOFTWARE;
+}
+
+static int usage_error(const char *cmd, const char *what, const char *arg)
+{
+	fprintf(stderr, "tagdigest: %s: %s%s%s\n(see `tagdigest %s --help`)\n", cmd,
+		what, arg ? ": " : "", arg ? arg : "", cmd);
+	return EX_USAGE;
+}
+
+static int load_config(const struct globals *g, struct td_config *cfg)
+{
+	struct td_err err = { 0, "" };
+	if (td_config_load(cfg, g->config_path, g->overrides, g->noverrides, &err))
+		return fail(&err);
+	return 0;
+}
+
+static int load_subscribers(const struct td_config *cfg,
+			    struct td_subscriber_list *subs)
+{
+	struct td_err err = { 0, "" };
+	if (td_subscribers_load(cfg->subscribers_path, subs, &err))
+		return fail(&err);
+	if (subs->nbad)
+		td_log_warnx("subscribers: %s: %zu bad rows skipped (see above); "
+			     "%zu good rows kept", cfg->subscribers_path, subs->nbad,
+			     subs->n);
+	return 0;
+}
+
+/* Parses a command's own options: --help always, and the ones given. */
+struct cmd_opt {
+	const char *name;
+	bool takes_arg;
+	const char **value;   /* for options with an argument */
+	bool *flag;           /* for flags */
+};
+
+static int parse_cmd_opts(const char *cmd, const char *help, int argc,
+			  char **argv, struct cmd_opt *opts, size_t nopts,
+			  bool *helped)
+{
+	*helped = false;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			fputs(help, stdout);
+			*helped = true;
+			return 0;
+		}
+		bool matched = false;
+		for (size_t k = 0; k < nopts && !matched; k++) {
+			size_t n = strlen(opts[k].name);
+			if (strncmp(a, opts[k].name, n) != 0)
+				continue;
+			if (!opts[k].takes_arg && a[n] == '\0') {
+				*opts[k].flag = true;
+				matched = true;
+			} else if (opts[k].takes_arg && a[n] == '=') {
+				*opts[k].value = a + n + 1;
+				matched = true;
+			} else if (opts[k].takes_arg && a[n] == '\0') {
+				if (i + 1 >= argc)
+					return usage_error(cmd, "this option needs a value", opts[k].name);
+				*opts[k].value = argv[++i];
+				matched = true;
+			}
+		}
+		if (!matched)
+			return usage_error(cmd, "unknown argument", a);
+	}
+	return 0;
+}
+
+static void print_ingest(const struct td_ingest_summary *s)
+{
+	printf("ingest: %zu posts read from %zu sources: %zu new, %zu updated, "
+	       "%zu unchanged, %zu bad files skipped%s\n",
+	       s->read, s->sources_ok + s->sources_failed, s->added, s->updated,
+	       s->unchanged, s->bad, s->sources_failed ? "; some sources failed (see above)" : "");
+}
+
+static int do_ingest(const struct td_config *cfg, struct td_store *st)
+{
+	struct td_ingest_summary sum;
+	struct td_err err = { 0, "" };
+	if (td_ingest(cfg, st, time(NULL), &sum, &err))
+		return fail(&err);
+	print_ingest(&sum);
+	return 0;
+}
+
+static void print_send(const struct td_config *cfg, const struct td_send_summary *s,
+		       bool dry_run)
+{
+	char slot[64], next[64];
+	td_schedule_format(s->slot, cfg->timezone, "%a %d %b %Y %H:%M %Z", slot, sizeof slot);
+	td_schedule_format(s->next_slot, cfg->timezone, "%a %d %b %Y %H:%M %Z", next, sizeof next);
+	if (s->sent + s->skipped + s->tempfail + s->permfail == 0) {
+		printf("send: nothing new to send: all %zu subscribers already have "
+		       "the digest for the slot of %s; next slot %s\n",
+		       s->subscribers, slot, next);
+		return;
+	}
+	printf("send%s: %zu %s, %zu skipped (no new posts), %zu not due, "
+	       "%zu failed temporarily, %zu failed permanently, in %.2f s "
+	       "(slot %s)",
+	       dry_run ? " --dry-run" : "", s->sent, dry_run ? "would be sent" : "sent",
+	       s->skipped, s->not_due, s->tempfail, s->permfail, s->seconds, slot);
+	if (!dry_run && s->sent && cfg->transport_type == TD_TRANSPORT_MAILDIR)
+		printf("; messages in %s/new/", cfg->maildir_path);
+	else if (!dry_run && s->sent)
+		printf("; handed to %s", cfg->smtp_url);
+	printf("\n");
+}
+
+static int do_send(const struct td_config *cfg, struct td_store *st, bool dry_run)
+{
+	struct td_subscriber_list subs = { 0 };
+	int rc = load_subscribers(cfg, &subs);
+	if (rc)
+		return rc;
+	struct td_send_summary sum;
+	struct td_err err = { 0, "" };
+	rc = td_send_due(cfg, st, &subs, dry_run, time(NULL), &sum, &err);
+	if (!rc || rc == EX_TEMPFAIL)
+		print_send(cfg, &sum, dry_run);
+	if (rc)
+		fail(&err);
+	td_subscribers_free(&subs);
+	return rc;
+}
+
+static const char ingest_help[] =
+	"usage: tagdigest ingest\n\n"
+	"Reads every configured source into the store. New posts get the next\n"
+	"sequence number; unchanged posts are left alone; edited posts update in\n"
+	"place and are not announced again. A failing source is reported and the\n"
+	"others are still read.\n";
+
+static const char send_help[] =
+	"usage: tagdigest send [--dry-run]\n\n"
+	"Delivers the digests that are due: every subscriber without a digest for\n"
+	"the most recent weekly slot. Empty digests are recorded as skipped.\n"
+	"  --dry-run   render every due digest and report what would go out;\n"
+	"              send nothing, change nothing\n";
+
+static const char run_help[] =
+	"usage: tagdigest run\n\n"
+	"`ingest`, then `send`, under a lock: a second concurrent run exits 75\n"
+	"at once and touches nothing. This is the command for cron:\n"
+	"  0 * * * *  cd /srv/tagdigest && ./build/tagdigest -q run\n";
+
+static const char status_help[] =
+	"usage: tagdigest status\n\n"
+	"Shows the weekly slot, each source's health, and per subscriber: tags,\n"
+	"watermark, last digest, next due time and posts waiting. Changes nothing.\n";
+
+static const char preview_help[] =
+	"usage: tagdigest preview --to EMAIL [--format eml|html|text] [--out FILE]\n\n"
+	"Renders exactly the message EMAIL would get now, without sending it or\n"
+	"changing the store.\n"
+	"  --to EMAIL      a subscriber in the subscriber file\n"
+	"  --format FMT    eml (the whole message, default), html or text (one part)\n"
+	"  --out FILE      write there instead of standard output\n";
+
+/* Opens the store for writing under the run lock. */
+static int open_locked(const struct td_config *cfg, struct td_store **st, int *lockfd)
+{
+	struct td_err err = { 0, "" };
+	char *lockpath = td_xasprintf("%s.lock", cfg->store_path);
+	int rc = td_store_open(cfg->store_path, TD_STORE_READWRITE, st, &err);
+	if (!rc && (rc = td_lock_acquire(lockpath, lockfd, &err))) {
+		td_store_close(*st);
+		*st = NULL;
+	}
+	free(lockpath);
+	return rc ? fail(&err) : 0;
+}
+
+static int cmd_write(const struct globals *g, int argc, char **argv,
+		     const char *name, const char *help, bool ingest, bool send)
+{
+	bool helped, dry_run = false;
+	struct cmd_opt opts[] = { { "--dry-run", false, NULL, &dry_run } };
+	int rc = parse_cmd_opts(name, help, argc, argv, opts, send && !ingest ? 1 : 0,
+				&helped);
+	if (rc || helped)
+		return rc;
+	struct td_config cfg;
+	if ((rc = load_config(g, &cfg)))
+		return rc;
+	struct td_store *st = NULL;
+	int lockfd = -1;
+	struct td_err err = { 0, "" };
+	if (dry_run) {
+		/* a dry run writes nothing, so it needs no lock */
+		rc = td_store_open(cfg.store_path, TD_STORE_READONLY, &st, &err);
+		if (rc)
+			fail(&err);
+	} else {
+		rc = open_locked(&cfg, &st, &lockfd);
+	}
+	if (!rc && ingest)
+		rc = do_ingest(&cfg, st);
+	if (!rc && send)
+		rc = do_send(&cfg, st, dry_run);
+	td_store_close(st);
+	td_lock_release(lockfd);
+	td_config_free(&cfg);
+	return rc;
+}
+
+static int cmd_status(const struct globals *g, int argc, char **argv)
+{
+	bool helped;
+	int rc = parse_cmd_opts("status", status_help, argc, argv, NULL, 0, &helped);
+	if (rc || helped)
+		return rc;
+	struct td_config cfg;
+	if ((rc = load_config(g, &cfg)))
+		return rc;
+	struct td_subscriber_list subs = { 0 };
+	struct td_store *st = NULL;
+	struct td_err err = { 0, "" };
+	if (!(rc = load_subscribers(&cfg, &subs))) {
+		rc = td_store_open(cfg.store_path, TD_STORE_READONLY, &st, &err);
+		if (!rc)
+			rc = td_status_print(stdout, &cfg, st, &subs, time(NULL), &err);
+		if (rc)
+			fail(&err);
+	}
+	td_store_close(st);
+	td_subscribers_free(&subs);
+	td_config_free(&cfg);
+	return rc;
+}
+
+static int write_preview(const struct td_composed *m, const char *format,
+			 const char *out_path)
+{
+	const char *data = m->message.data;
+	size_t len = m->message.len;
+	if (strcmp(format, "html") == 0) {
+		data = m->parts.html;
+		len = strlen(data);
+	} else if (strcmp(format, "text") == 0) {
+		data = m->parts.text;
+		len = strlen(data);
+	}
+	FILE *f = out_path ? fopen(out_path, "wb") : stdout;
+	if (!f) {
+		td_log_warn("preview: %s", out_path);
+		return EX_CANTCREAT;
+	}
+	bool ok = fwrite(data, 1, len, f) == len;
+	if (out_path)
+		ok = fclose(f) == 0 && ok;
+	else
+		ok = fflush(f) == 0 && ok;
+	if (!ok) {
+		td_log_warn("preview: write %s", out_path ? out_path : "standard output");
+		return EX_IOERR;
+	}
+	return 0;
+}
+
+static int cmd_preview(const struct globals *g, int argc, char **argv)
+{
+	bool helped;
+	const char *to = NULL, *format = "eml", *out_path = NULL;
+	struct cmd_opt opts[] = {
+		{ "--to", true, &to, NULL },
+		{ "--format", true, &format, NULL },
+		{ "--out", true, &out_path, NULL },
+	};
+	int rc = parse_cmd_opts("preview", preview_help, argc, argv, opts, 3, &helped);
+	if (rc || helped)
+		return rc;
+	if (!to)
+		return usage_error("preview", "--to EMAIL is required", NULL);
+	if (strcmp(format, "eml") && strcmp(format, "html") && strcmp(format, "text"))
+		return usage_error("preview", "--format must be eml, html or text", format);
+	struct td_config cfg;
+	if ((rc = load_config(g, &cfg)))
+		return rc;
+	struct td_subscriber_list subs = { 0 };
+	struct td_store *st = NULL;
+	struct td_composer *composer = NULL;
+	struct td_err err = { 0, "" };
+	if ((rc = load_subscribers(&cfg, &subs)))
+		goto out;
+	const struct td_subscriber *sub = td_subscribers_find(&subs, to);
+	if (!sub) {
+		rc = td_err_set(&err, EX_DATAERR, "preview: %s is not in %s", to,
+				cfg.subscribers_path);
+		fail(&err);
+		goto out;
+	}
+	if ((rc = td_store_open(cfg.store_path, TD_STORE_READONLY, &st, &err)) ||
+	    (rc = td_composer_new(&cfg, st, &composer, &err))) {
+		fail(&err);
+		goto out;
+	}
+	struct td_composed m;
+	if ((rc = td_compose(composer, sub, time(NULL), &m, &err))) {
+		fail(&err);
+		goto out;
+	}
+	if (m.digest.total == 0)
+		td_log_warnx("preview: %s has no new posts in their tags: `send` would "
+			     "skip this digest", sub->email);
+	rc = write_preview(&m, format, out_path);
+	td_composed_free(&m);
+out:
+	td_composer_free(composer);
+	td_store_close(st);
+	td_subscribers_free(&subs);
+	td_config_free(&cfg);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct globals g = { NULL, { NULL }, 0 };
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	/* '+': stop at the command, so its own options are left for it */
+	while ((c = getopt_long(argc, argv, "+c:o:qvhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			g.config_path = optarg;
+			break;
+		case 'o':
+			if (g.noverrides == MAX_OVERRIDES) {
+				fprintf(stderr, "tagdigest: at most %d -o options\n", MAX_OVERRIDES);
+				return EX_USAGE;
+			}
+			g.overrides[g.noverrides++] = optarg;
+			break;
+		case 'q':
+			td_log_set_level(TD_LOG_QUIET);
+			break;
+		case 'v':
+			td_log_set_level(TD_LOG_DEBUG);
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		case 'V':
+			printf("tagdigest %s\n", TD_VERSION);
+			return 0;
+		default:
+			fputs(usage_text, stderr);
+			return EX_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fputs(usage_text, stderr);
+		return EX_USAGE;
+	}
+	if (!g.config_path)
+		g.config_path = getenv("TAGDIGEST_CONFIG");
+	if (!g.config_path || !*g.config_path)
+		g.config_path = DEFAULT_CONFIG;
+
+	const char *cmd = argv[optind];
+	int cargc = argc - optind;
+	char **cargv = argv + optind;
+	if (strcmp(cmd, "ingest") == 0)
+		return cmd_write(&g, cargc, cargv, "ingest", ingest_help, true, false);
+	if (strcmp(cmd, "send") == 0)
+		return cmd_write(&g, cargc, cargv, "send", send_help, false, true);
+	if (strcmp(cmd, "run") == 0)
+		return cmd_write(&g, cargc, cargv, "run", run_help, true, true);
+	if (strcmp(cmd, "status") == 0)
+		return cmd_status(&g, cargc, cargv);
+	if (strcmp(cmd, "preview") == 0)
+		return cmd_preview(&g, cargc, cargv);
+	fprintf(stderr, "tagdigest: unknown command '%s'\n\n%s", cmd, usage_text);
+	return EX_USAGE;
+}

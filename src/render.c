@@ -1,0 +1,307 @@
+/*
+ * render.c: from a struct td_digest to the three rendered strings.
+ *
+ * Builds the template context (see render.h) once per subscriber and runs
+ * the three templates parsed at start-up.
+ */
+#include "tagdigest/render.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "tagdigest/buf.h"
+#include "tagdigest/schedule.h"
+#include "tagdigest/template.h"
+#include "tagdigest/util.h"
+
+#define MAX_PART (4u << 20)   /* a rendered part larger than this is a template bug */
+#define DATE_CACHE 256
+
+static const char *const required[] = {
+	"digest.subject", "digest.txt", "digest.html",
+};
+
+struct date_entry {
+	time_t t;
+	bool used;
+	char text[64];
+};
+
+struct td_renderer {
+	const struct td_config *cfg;
+	struct td_template_set *set;
+	/* Posts repeat across subscribers, and formatting a date in a zone
+	 * switches TZ: remember recent ones. */
+	struct date_entry dates[DATE_CACHE];
+};
+
+int td_renderer_new(const struct td_config *cfg, struct td_renderer **out,
+		    struct td_err *err)
+{
+	struct td_renderer *r = td_xcalloc(1, sizeof *r);
+	r->cfg = cfg;
+	r->set = td_template_set_new();
+	int rc = td_template_set_load_dir(r->set, cfg->templates_dir, err);
+	for (size_t i = 0; !rc && i < sizeof required / sizeof required[0]; i++)
+		if (!td_template_set_get(r->set, required[i]))
+			rc = td_err_set(err, EX_CONFIG,
+					"templates: %s/%s.mustache is missing",
+					cfg->templates_dir, required[i]);
+	if (!rc)
+		rc = td_template_set_check(r->set, err);
+	if (rc) {
+		td_renderer_free(r);
+		*out = NULL;
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+void td_renderer_free(struct td_renderer *r)
+{
+	if (!r)
+		return;
+	td_template_set_free(r->set);
+	free(r);
+}
+
+static const char *format_date(struct td_renderer *r, time_t t)
+{
+	struct date_entry *e = &r->dates[(size_t)((unsigned long long)t % DATE_CACHE)];
+	if (!e->used || e->t != t) {
+		/* "%e" pads single-digit days with a space: drop it */
+		td_schedule_format(t, r->cfg->timezone, "%e %B %Y", e->text,
+				   sizeof e->text);
+		if (e->text[0] == ' ')
+			memmove(e->text, e->text + 1, strlen(e->text));
+		e->t = t;
+		e->used = true;
+	}
+	return e->text;
+}
+
+/* "NATO", "NATO and USA", "NATO, USA and Iran" */
+static char *tag_list(const struct td_digest *d)
+{
+	struct td_buf b = TD_BUF_INIT;
+	for (size_t i = 0; i < d->nsections; i++) {
+		if (i > 0)
+			td_buf_puts(&b, i + 1 == d->nsections ? " and " : ", ");
+		td_buf_puts(&b, d->sections[i].tag_name);
+	}
+	return td_buf_steal(&b);
+}
+
+static struct td_value *post_value(struct td_renderer *r,
+				   const struct td_store_post *p)
+{
+	struct td_value *v = td_value_map();
+	td_value_map_set_str(v, "title", p->title);
+	td_value_map_set_str(v, "url", p->url);
+	td_value_map_set_str(v, "author", p->author);
+	td_value_map_set_bool(v, "has_author", p->author[0] != '\0');
+	td_value_map_set_str(v, "date", format_date(r, p->published));
+	td_value_map_set_str(v, "excerpt_text", p->excerpt_text);
+	td_value_map_set_str(v, "excerpt_html", p->excerpt_html);
+	struct td_value *tags = td_value_map_set(v, "tags", td_value_list());
+	for (size_t i = 0; i < p->tags.n; i++) {
+		struct td_value *t = td_value_list_push(tags, td_value_map());
+		td_value_map_set_str(t, "slug", p->tags.v[i]);
+		td_value_map_set_str(t, "name", p->tag_names.v[i]);
+		td_value_map_set(t, "archive_url",
+				 td_value_string_owned(td_digest_archive_url(
+					 r->cfg->tag_url, p->tags.v[i])));
+	}
+	return v;
+}
+
+/* A row of '-' as wide as name, to underline it in the text part. */
+static char *underline(const char *name)
+{
+	struct td_buf b = TD_BUF_INIT;
+	for (const char *p = name; *p; p++)
+		if (((unsigned char)*p & 0xC0) != 0x80)
+			td_buf_putc(&b, '-');
+	return td_buf_steal(&b);
+}
+
+static struct td_value *context(struct td_renderer *r,
+				const struct td_subscriber *sub,
+				const struct td_digest *d,
+				const char *unsubscribe_url, time_t now)
+{
+	const struct td_config *cfg = r->cfg;
+	struct td_value *ctx = td_value_map();
+
+	struct td_value *site = td_value_map_set(ctx, "site", td_value_map());
+	td_value_map_set_str(site, "name", cfg->site_name);
+	td_value_map_set_str(site, "url", cfg->site_url);
+
+	struct td_value *who = td_value_map_set(ctx, "subscriber", td_value_map());
+	td_value_map_set_str(who, "email", sub->email);
+	td_value_map_set_str(who, "name", sub->name);
+	td_value_map_set_bool(who, "has_name", sub->name[0] != '\0');
+
+	struct td_value *period = td_value_map_set(ctx, "period", td_value_map());
+	td_value_map_set_str(period, "since", format_date(r, d->since));
+	td_value_map_set_str(period, "until", format_date(r, now));
+
+	struct td_value *dig = td_value_map_set(ctx, "digest", td_value_map());
+	td_value_map_set_int(dig, "post_count", (long long)d->total);
+	td_value_map_set_int(dig, "shown_count", (long long)d->shown);
+	td_value_map_set_int(dig, "tag_count", (long long)d->nsections);
+	td_value_map_set(dig, "tag_list", td_value_string_owned(tag_list(d)));
+	td_value_map_set_bool(dig, "first", d->first);
+	td_value_map_set_bool(dig, "one_post", d->total == 1);
+
+	struct td_value *sections = td_value_map_set(ctx, "sections", td_value_list());
+	for (size_t i = 0; i < d->nsections; i++) {
+		const struct td_digest_section *s = &d->sections[i];
+		struct td_value *sv = td_value_list_push(sections, td_value_map());
+		td_value_map_set_str(sv, "tag", s->tag);
+		td_value_map_set_str(sv, "name", s->tag_name);
+		td_value_map_set_str(sv, "archive_url", s->archive_url);
+		td_value_map_set(sv, "underline", td_value_string_owned(underline(s->tag_name)));
+		td_value_map_set_int(sv, "more", (long long)s->more);
+		td_value_map_set_bool(sv, "has_more", s->more > 0);
+		struct td_value *posts = td_value_map_set(sv, "posts", td_value_list());
+		for (size_t j = 0; j < s->nposts; j++)
+			td_value_list_push(posts, post_value(r, &s->posts[j]));
+	}
+	td_value_map_set_str(ctx, "unsubscribe_url", unsubscribe_url);
+	return ctx;
+}
+
+static int render_one(struct td_renderer *r, const char *name,
+		      const struct td_value *ctx, bool html, char **out,
+		      struct td_err *err)
+{
+	struct td_buf b;
+	td_buf_init(&b, MAX_PART);
+	int rc = td_template_render(td_template_set_get(r->set, name), r->set, ctx,
+				    html, &b, err);
+	if (rc) {
+		td_buf_free(&b);
+		return td_err_prefix(err, "templates: %s", name);
+	}
+	*out = td_buf_steal(&b);
+	return 0;
+}
+
+/* One line: any run of whitespace (a template's line breaks included)
+ * becomes one space, and the ends are trimmed. */
+static char *one_line(const char *s)
+{
+	struct td_buf b = TD_BUF_INIT;
+	bool space = false;
+	for (; *s; s++) {
+		if (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') {
+			space = b.len > 0;
+			continue;
+		}
+		if (space)
+			td_buf_putc(&b, ' ');
+		space = false;
+		td_buf_putc(&b, *s);
+	}
+	return td_buf_steal(&b);
+}
+
+int td_render_digest(struct td_renderer *r, const struct td_subscriber *sub,
+		     const struct td_digest *d, const char *unsubscribe_url,
+		     time_t now, struct td_rendered *out, struct td_err *err)
+{
+	memset(out, 0, sizeof *out);
+	struct td_value *ctx = context(r, sub, d, unsubscribe_url, now);
+	char *subject = NULL, *text = NULL;
+	int rc = render_one(r, "digest.subject", ctx, false, &subject, err);
+	if (!rc)
+		rc = render_one(r, "digest.txt", ctx, false, &text, err);
+	if (!rc)
+		rc = render_one(r, "digest.html", ctx, true, &out->html, err);
+	td_value_free(ctx);
+	if (rc) {
+		free(subject);
+		free(text);
+		td_rendered_free(out);
+		return rc;
+	}
+	out->subject = one_line(subject);
+	out->text = td_render_wrap(text, 72);
+	free(subject);
+	free(text);
+	return 0;
+}
+
+void td_rendered_free(struct td_rendered *out)
+{
+	free(out->subject);
+	free(out->text);
+	free(out->html);
+	memset(out, 0, sizeof *out);
+}
+
+static size_t utf8_width(const char *s, size_t n)
+{
+	size_t w = 0;
+	for (size_t i = 0; i < n; i++)
+		if (((unsigned char)s[i] & 0xC0) != 0x80)
+			w++;
+	return w;
+}
+
+static void wrap_line(const char *line, size_t len, size_t width,
+		      struct td_buf *out)
+{
+	size_t indent = 0;
+	while (indent < len && line[indent] == ' ')
+		indent++;
+	if (utf8_width(line, len) <= width || indent >= width / 2) {
+		td_buf_append(out, line, len);
+		return;
+	}
+	size_t col = 0, i = indent;
+	bool first = true;
+	td_buf_append(out, line, indent);
+	col = indent;
+	while (i < len) {
+		while (i < len && line[i] == ' ')
+			i++;
+		size_t start = i;
+		while (i < len && line[i] != ' ')
+			i++;
+		if (start == i)
+			break;
+		size_t w = utf8_width(line + start, i - start);
+		if (!first && col + 1 + w > width) {
+			td_buf_putc(out, '\n');
+			td_buf_append(out, line, indent);
+			col = indent;
+			first = true;
+		}
+		if (!first) {
+			td_buf_putc(out, ' ');
+			col++;
+		}
+		td_buf_append(out, line + start, i - start);
+		col += w;
+		first = false;
+	}
+}
+
+char *td_render_wrap(const char *text, size_t width)
+{
+	struct td_buf out = TD_BUF_INIT;
+	const char *p = text;
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		wrap_line(p, len, width, &out);
+		if (!nl)
+			break;
+		td_buf_putc(&out, '\n');
+		p = nl + 1;
+	}
+	return td_buf_steal(&out);
+}

@@ -1,0 +1,79 @@
+/*
+ * status.c: the `status` report (see status.h).
+ */
+#include "tagdigest/status.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "tagdigest/buf.h"
+#include "tagdigest/digest.h"
+#include "tagdigest/schedule.h"
+
+#define WHEN_FMT "%a %d %b %Y %H:%M %Z"
+
+static void print_sources(FILE *out, const struct td_config *cfg,
+			  struct td_store *st)
+{
+	fprintf(out, "Sources:\n");
+	for (size_t i = 0; i < cfg->nsources; i++) {
+		const struct td_source_config *src = &cfg->sources[i];
+		struct td_source_state s;
+		if (td_store_source_state(st, src->name, &s, NULL) != 0)
+			continue;
+		char ok[64] = "never";
+		if (s.last_success)
+			td_schedule_format(s.last_success, cfg->timezone, WHEN_FMT, ok, sizeof ok);
+		fprintf(out, "  %-16s %-6s last success: %s; consecutive failures: %d%s%s\n",
+			src->name, src->type, ok, s.failures,
+			s.last_error[0] ? "; last error: " : "", s.last_error);
+		free(s.last_error);
+	}
+}
+
+int td_status_print(FILE *out, const struct td_config *cfg, struct td_store *st,
+		    const struct td_subscriber_list *subs, time_t now,
+		    struct td_err *err)
+{
+	struct td_schedule sched = { cfg->slot_wday, cfg->slot_hour,
+				     cfg->slot_minute, cfg->timezone };
+	time_t slot = td_schedule_last_slot(&sched, now);
+	time_t next = td_schedule_next_slot(&sched, now);
+	char slot_s[64], next_s[64];
+	td_schedule_format(slot, cfg->timezone, WHEN_FMT, slot_s, sizeof slot_s);
+	td_schedule_format(next, cfg->timezone, WHEN_FMT, next_s, sizeof next_s);
+	fprintf(out, "Weekly slot: last %s, next %s\n", slot_s, next_s);
+	fprintf(out, "Store: %s: %zu posts, newest seq %lld\n", cfg->store_path,
+		td_store_post_count(st), (long long)td_store_max_seq(st));
+	print_sources(out, cfg, st);
+	fprintf(out, "Subscribers (%zu):\n", subs->n);
+	fprintf(out, "  %-32s %-28s %9s  %-22s %-22s %s\n", "EMAIL", "TAGS",
+		"WATERMARK", "LAST DIGEST", "NEXT DUE", "WAITING");
+	for (size_t i = 0; i < subs->n; i++) {
+		const struct td_subscriber *sub = &subs->v[i];
+		struct td_subscriber_state state;
+		bool done;
+		int rc;
+		if ((rc = td_store_subscriber_state(st, sub->email, &state, err)) ||
+		    (rc = td_store_slot_done(st, sub->email, slot, &done, err)))
+			return rc;
+		struct td_digest d;
+		if ((rc = td_digest_build(st, cfg, sub, now, &d, err)))
+			return rc;
+		struct td_buf tags = TD_BUF_INIT;
+		for (size_t t = 0; t < sub->tags.n; t++)
+			td_buf_printf(&tags, "%s%s", t ? ";" : "", sub->tags.v[t]);
+		char last[64] = "never", due[64] = "due now";
+		if (state.last_slot)
+			td_schedule_format(state.last_slot, cfg->timezone, "%Y-%m-%d %H:%M %Z",
+					   last, sizeof last);
+		if (done)
+			td_schedule_format(next, cfg->timezone, "%Y-%m-%d %H:%M %Z", due,
+					   sizeof due);
+		fprintf(out, "  %-32s %-28s %9lld  %-22s %-22s %zu\n", sub->email,
+			td_buf_cstr(&tags), (long long)state.watermark, last, due, d.total);
+		td_buf_free(&tags);
+		td_digest_free(&d);
+	}
+	return 0;
+}
