@@ -6,8 +6,9 @@
  * (libetpan's encoder doubles whitespace before line breaks, see
  * ../shared/tech/BRIEF.md 1.5) and hand libetpan already-encoded data, so
  * both parts decode to exactly the bytes given (with LF turned into CRLF,
- * as text/* requires). libetpan has no RFC 2047 encoder: Subject and
- * display names are encoded here as UTF-8 B-words on character boundaries.
+ * as text/plain and text/html require). libetpan has no RFC 2047 encoder:
+ * Subject and display names are encoded here as UTF-8 B-words on character
+ * boundaries.
  *
  * Headers: Date (given time, in UTC "+0000"), From, To, Subject,
  * Message-ID, MIME-Version, List-Id, List-Unsubscribe (<https URL>),

@@ -1,0 +1,713 @@
+/*
+ * mime.c: one digest as an RFC 5322 / MIME message (see mime.h).
+ *
+ * libetpan builds the header block and the multipart tree and serializes
+ * it, but three of its pieces cannot be trusted with our data
+ * (../shared/tech/BRIEF.md 1.3-1.5): its quoted-printable encoder doubles
+ * whitespace before line breaks, it has no RFC 2047 encoder at all, and it
+ * writes addresses verbatim (CR/LF become new header lines). So this file
+ * does the encoding itself, checks every header input before libetpan sees
+ * it, builds Date and Message-ID itself (libetpan's own are wrong in
+ * half-hour zones and leak the host name), and picks its own multipart
+ * boundary from gnutls_rnd instead of libetpan's unseeded random().
+ *
+ * The libetpan headers are included here and nowhere else.
+ */
+#include "tagdigest/mime.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gnutls/crypto.h>
+#include <libetpan/libetpan.h>
+
+#include "tagdigest/address.h"
+#include "tagdigest/log.h"
+#include "tagdigest/util.h"
+
+/* RFC 2045 6.7 (5): encoded lines are at most 76 characters. */
+#define QP_MAX_LINE 76
+/* RFC 2047 2: an encoded-word is at most 75 characters. */
+#define EW_MAX 75
+/* "=?UTF-8?B?" + "?=" */
+#define EW_OVERHEAD 12
+/*
+ * libetpan's header writer (mailimf_header_string_write_driver) folds
+ * before any word that would reach column 72, so a first encoded word is
+ * only kept on the header's first line when it ends before that column.
+ */
+#define ETPAN_FOLD_COL 72
+/* Longest URL we put in List-Unsubscribe: libetpan cuts lines at 998. */
+#define URL_MAX 900
+#define MSGID_MAX 250
+/* Display names and the List-Id label; libetpan refuses quoted names over
+ * 499 bytes, and nobody's name is that long. */
+#define NAME_MAX_LEN 256
+
+static const char hexdigits[] = "0123456789ABCDEF";
+
+/* ---- random bytes --------------------------------------------------- */
+
+/*
+ * gnutls_rnd practically never fails, but a Message-ID and a boundary only
+ * need to be unique, not secret, so a failure is not worth stopping a run
+ * for: mix the clock, the pid and a counter instead, and say so.
+ */
+static void random_bytes(unsigned char *out, size_t n)
+{
+	if (gnutls_rnd(GNUTLS_RND_NONCE, out, n) == 0)
+		return;
+	static uint64_t counter;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t x = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	x ^= (uint64_t)getpid() << 32;
+	td_log_warnx("mime: gnutls_rnd failed, using clock and pid for ids");
+	for (size_t i = 0; i < n; i++) {
+		/* splitmix64 step, so every output byte depends on all inputs */
+		uint64_t z = (x += 0x9e3779b97f4a7c15u + ++counter);
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+		out[i] = (unsigned char)(z ^ (z >> 31));
+	}
+}
+
+/* n random bytes as 2n lower-case hex digits plus NUL into out. */
+static void random_hex(char *out, size_t nbytes)
+{
+	unsigned char raw[32];
+	if (nbytes > sizeof raw)
+		nbytes = sizeof raw;
+	random_bytes(raw, nbytes);
+	for (size_t i = 0; i < nbytes; i++) {
+		out[2 * i] = "0123456789abcdef"[raw[i] >> 4];
+		out[2 * i + 1] = "0123456789abcdef"[raw[i] & 15];
+	}
+	out[2 * nbytes] = '\0';
+}
+
+char *td_mime_message_id(const char *domain)
+{
+	char hex[17];
+	random_hex(hex, 8);
+	/* No domain is a caller bug; a reserved name (RFC 2606) still keeps
+	 * the id well-formed and, unlike gethostname(), reveals nothing. */
+	if (!domain || !*domain)
+		domain = "tagdigest.invalid";
+	return td_xasprintf("%lld.%s@%s", (long long)time(NULL), hex, domain);
+}
+
+/* ---- quoted-printable ----------------------------------------------- */
+
+/*
+ * One physical output line is gathered in a small array and appended when
+ * it ends, so the buffer sees one call per line instead of one per byte.
+ */
+struct qp_line {
+	char s[QP_MAX_LINE + 3]; /* the line, a soft-break '=', CRLF */
+	size_t n;
+};
+
+static int qp_flush(struct qp_line *l, struct td_buf *out, const char *end)
+{
+	size_t k = strlen(end);
+	memcpy(l->s + l->n, end, k);
+	int rc = td_buf_append(out, l->s, l->n + k);
+	l->n = 0;
+	return rc;
+}
+
+static bool qp_literal(unsigned char c, bool last_in_line)
+{
+	if (c == ' ' || c == '\t')
+		return !last_in_line; /* rule 3: no trailing whitespace */
+	return c >= 33 && c <= 126 && c != '=';
+}
+
+/* Encodes line[0..n) (no line break inside) and, when hard, a CRLF. */
+static int qp_line_encode(const unsigned char *line, size_t n, bool hard,
+			  struct td_buf *out)
+{
+	struct qp_line l = { .n = 0 };
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = line[i];
+		bool last = i + 1 == n;
+		bool lit = qp_literal(c, last);
+		size_t w = lit ? 1 : 3;
+		/* The last token may end at column 76; any other must leave
+		 * room for the '=' of a soft break that may follow it. */
+		if (l.n + w > (last ? QP_MAX_LINE : QP_MAX_LINE - 1)) {
+			if (qp_flush(&l, out, "=\r\n") < 0)
+				return -1;
+		}
+		/* At the start of a physical line (also after a soft break):
+		 * a '.' could end an SMTP DATA transfer, "From " is mangled
+		 * into ">From " by mbox. Encoding the first byte defuses
+		 * both and always fits, since the line is empty. */
+		if (l.n == 0 && lit &&
+		    (c == '.' ||
+		     (c == 'F' && n - i >= 5 && memcmp(line + i, "From ", 5) == 0)))
+			lit = false;
+		if (lit) {
+			l.s[l.n++] = (char)c;
+		} else {
+			l.s[l.n++] = '=';
+			l.s[l.n++] = hexdigits[c >> 4];
+			l.s[l.n++] = hexdigits[c & 15];
+		}
+	}
+	return qp_flush(&l, out, hard ? "\r\n" : "");
+}
+
+/* Drops whatever was appended after len, after a failed append. */
+static void buf_truncate(struct td_buf *b, size_t len)
+{
+	if (b->data && b->len > len) {
+		b->len = len;
+		b->data[len] = '\0';
+	}
+}
+
+int td_qp_encode(const char *in, size_t len, struct td_buf *out)
+{
+	const unsigned char *p = (const unsigned char *)in;
+	size_t start = out->len;
+	size_t i = 0;
+	while (i < len) {
+		/* A line ends at LF; a CR right before that LF belongs to the
+		 * break, any other CR is data and gets encoded as =0D. */
+		const unsigned char *nl = memchr(p + i, '\n', len - i);
+		size_t end = nl ? (size_t)(nl - p) : len;
+		size_t n = end - i;
+		if (nl && n > 0 && p[end - 1] == '\r')
+			n--;
+		if (qp_line_encode(p + i, n, nl != NULL, out) < 0) {
+			buf_truncate(out, start);
+			return -1;
+		}
+		i = nl ? end + 1 : len;
+	}
+	return 0;
+}
+
+/* ---- RFC 2047 --------------------------------------------------------- */
+
+static const char b64digits[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static void b64_append(struct td_buf *b, const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned)p[i] << 16;
+		if (i + 1 < n)
+			v |= (unsigned)p[i + 1] << 8;
+		if (i + 2 < n)
+			v |= p[i + 2];
+		char q[4] = {
+			b64digits[(v >> 18) & 63], b64digits[(v >> 12) & 63],
+			i + 1 < n ? b64digits[(v >> 6) & 63] : '=',
+			i + 2 < n ? b64digits[v & 63] : '=',
+		};
+		td_buf_append(b, q, 4);
+	}
+}
+
+/*
+ * Length of the UTF-8 character at p (p[0] != 0). A byte that does not
+ * start a well-formed sequence counts as a character of its own, so
+ * invalid input still round-trips byte for byte and no valid sequence is
+ * ever split.
+ */
+static size_t utf8_len(const unsigned char *p)
+{
+	size_t n;
+	if (p[0] < 0x80)
+		return 1;
+	else if (p[0] >= 0xC2 && p[0] <= 0xDF)
+		n = 2;
+	else if (p[0] >= 0xE0 && p[0] <= 0xEF)
+		n = 3;
+	else if (p[0] >= 0xF0 && p[0] <= 0xF4)
+		n = 4;
+	else
+		return 1;
+	for (size_t i = 1; i < n; i++)
+		if ((p[i] & 0xC0) != 0x80) /* also stops at the NUL */
+			return 1;
+	return n;
+}
+
+/* Printable ASCII that no decoder could mistake for an encoded-word. */
+static bool rfc2047_plain(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p > 0x7E)
+			return false;
+	return strstr(s, "=?") == NULL;
+}
+
+/* Raw bytes that fit an encoded-word of at most `width` characters. */
+static size_t ew_capacity(size_t width)
+{
+	return width < EW_OVERHEAD ? 0 : (width - EW_OVERHEAD) / 4 * 3;
+}
+
+/* Encodes s as B-words, whether it needs it or not. */
+static char *rfc2047_words(const char *s, size_t start_col)
+{
+	struct td_buf b = TD_BUF_INIT;
+	const unsigned char *p = (const unsigned char *)s;
+	/* Room left on the header's first line (see ETPAN_FOLD_COL); that
+	 * is below 76, so RFC 2047's line limit holds as well. */
+	size_t first_width = start_col + 1 < ETPAN_FOLD_COL
+				     ? ETPAN_FOLD_COL - 1 - start_col : 0;
+	if (first_width > EW_MAX)
+		first_width = EW_MAX;
+	bool first = true;
+	while (*p) {
+		size_t cap = ew_capacity(first ? first_width : EW_MAX);
+		/* Not even one character fits after start_col: the header
+		 * writer will fold first, so the word gets a whole line. */
+		if (cap < utf8_len(p))
+			cap = ew_capacity(EW_MAX);
+		size_t n = 0, after_space = 0;
+		while (p[n]) {
+			size_t k = utf8_len(p + n);
+			if (n + k > cap)
+				break;
+			n += k;
+			if (p[n - 1] == ' ')
+				after_space = n;
+		}
+		/* Prefer to end a full word after a space in the text: some
+		 * decoders (Python before gh-128110, in display names) keep
+		 * the blank between encoded-words, and a doubled space reads
+		 * better than a word cut in two. */
+		if (p[n] && after_space >= n / 2)
+			n = after_space;
+		if (!first)
+			td_buf_putc(&b, ' ');
+		td_buf_puts(&b, "=?UTF-8?B?");
+		b64_append(&b, p, n);
+		td_buf_puts(&b, "?=");
+		p += n;
+		first = false;
+	}
+	return td_buf_steal(&b);
+}
+
+char *td_rfc2047_encode(const char *utf8, size_t start_col)
+{
+	if (!utf8)
+		return td_xstrdup("");
+	if (rfc2047_plain(utf8))
+		return td_xstrdup(utf8);
+	return rfc2047_words(utf8, start_col);
+}
+
+/* ---- input checks ------------------------------------------------------ */
+
+static bool has_crlf(const char *s)
+{
+	return strpbrk(s, "\r\n") != NULL;
+}
+
+/* RFC 5322 atext */
+static bool is_atext(unsigned char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9'))
+		return true;
+	return c && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
+}
+
+/* dot-atom-text: atext runs separated by single dots. */
+static bool is_dot_atom(const char *s, size_t n)
+{
+	if (n == 0 || s[0] == '.' || s[n - 1] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '.') {
+			if (s[i + 1] == '.')
+				return false;
+		} else if (!is_atext((unsigned char)s[i])) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* max 0: no limit */
+static int check_text(const char *what, const char *s, bool required,
+		      size_t max, struct td_err *err)
+{
+	if (!s) {
+		if (required)
+			return td_err_set(err, EX_DATAERR, "mime: %s: missing",
+					  what);
+		return 0;
+	}
+	if (has_crlf(s))
+		return td_err_set(err, EX_DATAERR,
+				  "mime: %s: contains CR or LF (header injection?)",
+				  what);
+	if (max && strlen(s) > max)
+		return td_err_set(err, EX_DATAERR,
+				  "mime: %s: longer than %zu bytes", what, max);
+	return 0;
+}
+
+static int check_addr(const char *what, const char *addr, struct td_err *err)
+{
+	char why[128] = "";
+	if (!addr)
+		return td_err_set(err, EX_DATAERR, "mime: %s: missing", what);
+	if (has_crlf(addr))
+		return td_err_set(err, EX_DATAERR,
+				  "mime: %s: contains CR or LF (header injection?)",
+				  what);
+	if (!td_address_valid(addr, why, sizeof why))
+		return td_err_set(err, EX_DATAERR,
+				  "mime: %s: invalid address: %s", what,
+				  why[0] ? why : "rejected");
+	return 0;
+}
+
+static int check_url(const char *url, struct td_err *err)
+{
+	int rc = check_text("unsubscribe_url", url, true, 0, err);
+	if (rc)
+		return rc;
+	size_t skip;
+	if (strncasecmp(url, "https://", 8) == 0)
+		skip = 8;
+	else if (strncasecmp(url, "http://", 7) == 0)
+		skip = 7;
+	else
+		return td_err_set(err, EX_DATAERR,
+				  "mime: unsubscribe_url: not an http(s) URL");
+	size_t n = strlen(url);
+	if (n == skip || url[skip] == '/')
+		return td_err_set(err, EX_DATAERR,
+				  "mime: unsubscribe_url: no host");
+	if (n > URL_MAX)
+		return td_err_set(err, EX_DATAERR,
+				  "mime: unsubscribe_url: longer than %d bytes",
+				  URL_MAX);
+	/* It goes inside <...>: no whitespace, no brackets, ASCII only
+	 * (RFC 3986 wants non-ASCII percent-encoded anyway). */
+	for (const unsigned char *p = (const unsigned char *)url; *p; p++)
+		if (*p <= 0x20 || *p >= 0x7F || *p == '<' || *p == '>')
+			return td_err_set(err, EX_DATAERR,
+					  "mime: unsubscribe_url: space, control, "
+					  "'<', '>' or non-ASCII byte at offset %zu",
+					  (size_t)(p - (const unsigned char *)url));
+	return 0;
+}
+
+static int check_list_id(const char *id, struct td_err *err)
+{
+	int rc = check_text("list_id", id, true, 0, err);
+	if (rc)
+		return rc;
+	/* RFC 2919: list-id is a dot-atom-text; that also rules out spaces,
+	 * '<' and '>' which would break out of "<list_id>". */
+	if (!is_dot_atom(id, strlen(id)) || strlen(id) > 255)
+		return td_err_set(err, EX_DATAERR,
+				  "mime: list_id: \"%.80s\" is not a dot-atom "
+				  "(no spaces, '<', '>' or empty labels)", id);
+	return 0;
+}
+
+static int check_message_id(const char *id, struct td_err *err)
+{
+	int rc = check_text("message_id", id, true, 0, err);
+	if (rc)
+		return rc;
+	/* libetpan writes it verbatim between < and >; accept the shape
+	 * td_mime_message_id makes: dot-atom "@" dot-atom. */
+	const char *at = strrchr(id, '@');
+	if (!at || strlen(id) > MSGID_MAX || !is_dot_atom(id, (size_t)(at - id)) ||
+	    !is_dot_atom(at + 1, strlen(at + 1)))
+		return td_err_set(err, EX_DATAERR,
+				  "mime: message_id: \"%.80s\" is not "
+				  "dot-atom@dot-atom (give it without <>)", id);
+	return 0;
+}
+
+static int check_message(const struct td_mime_message *m, struct td_err *err)
+{
+	int rc;
+	if ((rc = check_addr("from_addr", m->from_addr, err)) ||
+	    (rc = check_addr("to_addr", m->to_addr, err)) ||
+	    (rc = check_text("from_name", m->from_name, false, NAME_MAX_LEN,
+			     err)) ||
+	    (rc = check_text("to_name", m->to_name, false, NAME_MAX_LEN,
+			     err)) ||
+	    (rc = check_text("subject", m->subject, true, 0, err)) ||
+	    (rc = check_text("list_name", m->list_name, false, NAME_MAX_LEN,
+			     err)) ||
+	    (rc = check_list_id(m->list_id, err)) ||
+	    (rc = check_url(m->unsubscribe_url, err)) ||
+	    (rc = check_message_id(m->message_id, err)))
+		return rc;
+	if (!m->text)
+		return td_err_set(err, EX_DATAERR, "mime: text: missing");
+	if (!m->html)
+		return td_err_set(err, EX_DATAERR, "mime: html: missing");
+	return 0;
+}
+
+/* ---- building with libetpan ------------------------------------------- */
+
+/* libetpan reports out of memory as NULL; like td_xmalloc, we abort. */
+static void *need(void *p)
+{
+	if (!p) {
+		fprintf(stderr, "tagdigest: mime: out of memory in libetpan\n");
+		abort();
+	}
+	return p;
+}
+
+/* A phrase (display name, List-Id label) as it goes into a header:
+ * NULL for none, else malloc'd. */
+static char *phrase(const char *utf8, size_t start_col)
+{
+	if (!utf8 || !*utf8)
+		return NULL;
+	return td_rfc2047_encode(utf8, start_col);
+}
+
+/*
+ * A mailbox header (From, To). libetpan writes a display name bare only
+ * when it is all atext, and puts it in a quoted string otherwise; that is
+ * right for plain ASCII names and for one encoded-word, but an encoded
+ * name of several words would end up inside quotes, where RFC 2047 5 says
+ * it must not be decoded. Such a name (over about 39 bytes of UTF-8) is
+ * written as a plain header instead, its words folded at the spaces:
+ * that field is returned. Otherwise NULL is returned and *display is the
+ * name for libetpan's mailbox (malloc'd, or NULL for none).
+ */
+static struct mailimf_field *mailbox_header(const char *hname,
+					    const char *name, const char *addr,
+					    char **display)
+{
+	char *enc = phrase(name, strlen(hname) + 2);
+	*display = NULL;
+	if (enc && strchr(enc, ' ') && !rfc2047_plain(name)) {
+		char *v = td_xasprintf("%s <%s>", enc, addr);
+		free(enc);
+		return need(mailimf_field_new_custom(td_xstrdup(hname), v));
+	}
+	*display = enc;
+	return NULL;
+}
+
+static struct mailimf_date_time *utc_date(time_t t)
+{
+	struct tm g;
+	if (!gmtime_r(&t, &g))
+		return NULL;
+	/* zone 0: libetpan prints it as "+0000" */
+	return need(mailimf_date_time_new(g.tm_mday, g.tm_mon + 1,
+					  g.tm_year + 1900, g.tm_hour,
+					  g.tm_min, g.tm_sec, 0));
+}
+
+/* A text leaf whose body is already quoted-printable. The part borrows
+ * qp: it must stay alive until the message has been written. */
+static struct mailmime *qp_part(const char *ctype, const struct td_buf *qp)
+{
+	struct mailmime_content *ct = need(mailmime_content_new_with_str(ctype));
+	struct mailmime_fields *mf = need(
+		mailmime_fields_new_encoding(MAILMIME_MECHANISM_QUOTED_PRINTABLE));
+	struct mailmime *part = need(mailmime_new_empty(ct, mf));
+	part->mm_data.mm_single = need(mailmime_data_new_data(
+		MAILMIME_MECHANISM_QUOTED_PRINTABLE, 1 /* already encoded */,
+		td_buf_cstr(qp), qp->len));
+	return part;
+}
+
+/*
+ * multipart/alternative with a boundary of our own: mailmime_new_empty
+ * would add one made from time, pid and an unseeded random(). "=_" can
+ * never occur in quoted-printable ('=' is always followed by hex or a
+ * line break), so the boundary cannot collide with either body.
+ */
+static struct mailmime *alternative(void)
+{
+	char hex[33], ctype[128];
+	random_hex(hex, 16);
+	snprintf(ctype, sizeof ctype,
+		 "multipart/alternative; boundary=\"=_td_%s\"", hex);
+	struct mailmime_content *ct = need(mailmime_content_new_with_str(ctype));
+	struct mailmime_fields *mf = need(mailmime_fields_new_empty());
+	clist *parts = need(clist_new());
+	return need(mailmime_new(MAILMIME_MULTIPLE, NULL, 0, mf, ct, NULL, NULL,
+				 NULL, parts, NULL, NULL));
+}
+
+static void add_custom(struct mailimf_fields *f, const char *name, char *value)
+{
+	struct mailimf_field *fld =
+		need(mailimf_field_new_custom(td_xstrdup(name), value));
+	if (mailimf_fields_add(f, fld) != MAILIMF_NO_ERROR)
+		need(NULL);
+}
+
+static struct mailimf_fields *header_fields(const struct td_mime_message *m,
+					    struct mailimf_date_time *date)
+{
+	char *from_name, *to_name;
+	struct mailimf_field *from_custom =
+		mailbox_header("From", m->from_name, m->from_addr, &from_name);
+	struct mailimf_field *to_custom =
+		mailbox_header("To", m->to_name, m->to_addr, &to_name);
+	struct mailimf_mailbox_list *from = NULL;
+	struct mailimf_address_list *to = NULL;
+	if (!from_custom) {
+		from = need(mailimf_mailbox_list_new_empty());
+		if (mailimf_mailbox_list_add_mb(from, from_name,
+						td_xstrdup(m->from_addr)))
+			need(NULL);
+	}
+	if (!to_custom) {
+		to = need(mailimf_address_list_new_empty());
+		if (mailimf_address_list_add_mb(to, to_name,
+						td_xstrdup(m->to_addr)))
+			need(NULL);
+	}
+
+	struct mailimf_fields *f = need(mailimf_fields_new_with_data_all(
+		date, from, NULL, NULL, to, NULL, NULL,
+		td_xstrdup(m->message_id), NULL, NULL,
+		td_rfc2047_encode(m->subject, strlen("Subject: "))));
+	if (from_custom && mailimf_fields_add(f, from_custom) != MAILIMF_NO_ERROR)
+		need(NULL);
+	if (to_custom && mailimf_fields_add(f, to_custom) != MAILIMF_NO_ERROR)
+		need(NULL);
+
+	/* RFC 2919: List-Id: [phrase] <list-id>. A plain ASCII label with
+	 * specials (",", ":", quotes...) is not a phrase, so it is encoded
+	 * like a non-ASCII one. */
+	char *label = NULL;
+	if (m->list_name && *m->list_name) {
+		bool phrase_ok = true;
+		for (const char *p = m->list_name; *p; p++)
+			if (*p != ' ' && !is_atext((unsigned char)*p))
+				phrase_ok = false;
+		label = phrase_ok ? td_xstrdup(m->list_name)
+				  : rfc2047_words(m->list_name,
+						  strlen("List-Id: "));
+	}
+	add_custom(f, "List-Id",
+		   label ? td_xasprintf("%s <%s>", label, m->list_id)
+			 : td_xasprintf("<%s>", m->list_id));
+	free(label);
+	add_custom(f, "List-Unsubscribe",
+		   td_xasprintf("<%s>", m->unsubscribe_url));
+	add_custom(f, "List-Unsubscribe-Post",
+		   td_xstrdup("List-Unsubscribe=One-Click"));
+	return f;
+}
+
+/* "Name: " CRLF: libetpan folded straight after the colon. */
+static bool fold_after_colon(const char *line, size_t len)
+{
+	if (len < 5 || memcmp(line + len - 4, ": \r\n", 4) != 0)
+		return false;
+	for (size_t i = 0; i + 4 < len; i++)
+		if (line[i] <= 32 || line[i] >= 127 || line[i] == ':')
+			return false;
+	return true;
+}
+
+/*
+ * Appends the serialized message. libetpan folds in front of any value
+ * word that would pass column 72, even the first: a List-Unsubscribe URL
+ * with its token nearly always does, giving "List-Unsubscribe: " CRLF SP
+ * "<url>". That is legal, but Python's email package and others then
+ * report the value with a leading space, so such a fold in the top header
+ * block is undone (the line stays far below RFC 5322's 998). No value can
+ * produce that pattern itself: CR and LF were rejected up front.
+ */
+static int append_message(struct td_buf *out, const char *s, size_t n,
+			  struct td_err *err)
+{
+	size_t start = out->len;
+	size_t i = 0;
+	bool headers = true;
+	while (i < n) {
+		const char *eol = memmem(s + i, n - i, "\r\n", 2);
+		size_t end = eol ? (size_t)(eol - s) + 2 : n;
+		size_t len = end - i;
+		int rc;
+		if (len == 2)
+			headers = false;
+		if (headers && end < n && s[end] == ' ' &&
+		    fold_after_colon(s + i, len)) {
+			rc = td_buf_append(out, s + i, len - 2);
+			end++; /* and the continuation's leading SP */
+		} else {
+			rc = td_buf_append(out, s + i, len);
+		}
+		if (rc < 0) {
+			buf_truncate(out, start);
+			return td_err_set(err, EX_DATAERR,
+					  "mime: message of %zu bytes exceeds "
+					  "the buffer limit", n);
+		}
+		i = end;
+	}
+	return 0;
+}
+
+int td_mime_build(const struct td_mime_message *m, struct td_buf *out,
+		  struct td_err *err)
+{
+	int rc = check_message(m, err);
+	if (rc)
+		return rc;
+	struct mailimf_date_time *date = utc_date(m->date);
+	if (!date)
+		return td_err_set(err, EX_DATAERR, "mime: date: out of range");
+
+	/* Encoded bodies: libetpan borrows them until mailmime_write_mem.
+	 * These buffers have no cap, so encoding cannot fail; the caller's
+	 * cap on out is checked when the message is appended. */
+	struct td_buf qtext = TD_BUF_INIT, qhtml = TD_BUF_INIT;
+	(void)td_qp_encode(m->text, strlen(m->text), &qtext);
+	(void)td_qp_encode(m->html, strlen(m->html), &qhtml);
+
+	struct mailmime *msg = need(mailmime_new_message_data(NULL));
+	mailmime_set_imf_fields(msg, header_fields(m, date));
+	struct mailmime *alt = alternative();
+	if (mailmime_add_part(alt, qp_part("text/plain; charset=utf-8", &qtext)) ||
+	    mailmime_add_part(alt, qp_part("text/html; charset=utf-8", &qhtml)) ||
+	    mailmime_add_part(msg, alt))
+		need(NULL);
+
+	MMAPString *s = need(mmap_string_new(""));
+	int col = 0;
+	int r = mailmime_write_mem(s, &col, msg);
+	if (r != MAILIMF_NO_ERROR)
+		rc = td_err_set(err, EX_DATAERR,
+				"mime: libetpan could not write the message "
+				"(error %d)", r);
+	else
+		rc = append_message(out, s->str, s->len, err);
+
+	mmap_string_free(s);
+	mailmime_free(msg);
+	td_buf_free(&qtext);
+	td_buf_free(&qhtml);
+	return rc;
+}

@@ -1,0 +1,1038 @@
+/*
+ * test_mime.c: unit tests for src/mime.c.
+ *
+ * The encoders are checked against decoders written here from the RFCs
+ * (RFC 2045 6.7 quoted-printable, RFC 4648 base64 inside RFC 2047 words),
+ * not against the encoder's own output: every input must come back byte
+ * for byte, and every encoded line must obey the format's rules. Whole
+ * messages are parsed back with libetpan's parser (a separate code path
+ * from its writer) and compared with the inputs.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <libetpan/libetpan.h>
+
+#include "harness.h"
+#include "tagdigest/buf.h"
+#include "tagdigest/err.h"
+#include "tagdigest/mime.h"
+#include "tagdigest/util.h"
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static uint64_t rng_state = 0x243F6A8885A308D3u; /* fixed seed */
+
+static uint32_t rng(void)
+{
+	/* xorshift64*: deterministic, so a failure reproduces */
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return (uint32_t)((rng_state * 0x2545F4914F6CDD1Du) >> 32);
+}
+
+/* LF not preceded by CR becomes CRLF; everything else stays. This is what
+ * a QP round trip of text must give back. */
+static void crlf(const char *in, size_t n, struct td_buf *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r'))
+			td_buf_putc(out, '\r');
+		td_buf_putc(out, in[i]);
+	}
+}
+
+static int hexval(char c)
+{
+	/* RFC 2045: the hex digits of an escape are upper case */
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * RFC 2045 6.7 decoder that also checks the encoder's side of the rules.
+ * Returns NULL (with *why set) when enc breaks a rule: line over 76, bare
+ * CR or LF, a byte outside printable ASCII, trailing SP/TAB, a bad escape,
+ * a line starting with '.' or "From ". Else the decoded bytes, malloc'd.
+ */
+static char *qp_decode(const char *enc, size_t n, size_t *outlen,
+		       const char **why)
+{
+	struct td_buf out = TD_BUF_INIT;
+	size_t i = 0;
+	*why = NULL;
+	while (i < n && !*why) {
+		size_t e = i;
+		while (e < n && enc[e] != '\r' && enc[e] != '\n')
+			e++;
+		bool hard = false;
+		if (e < n) {
+			if (enc[e] != '\r' || e + 1 >= n || enc[e + 1] != '\n') {
+				*why = "bare CR or LF";
+				break;
+			}
+			hard = true;
+		}
+		size_t len = e - i;
+		const char *l = enc + i;
+		if (len > 76)
+			*why = "line longer than 76";
+		else if (len && (l[len - 1] == ' ' || l[len - 1] == '\t'))
+			*why = "trailing whitespace";
+		else if (len && l[0] == '.')
+			*why = "line starts with '.'";
+		else if (len >= 5 && memcmp(l, "From ", 5) == 0)
+			*why = "line starts with \"From \"";
+		bool soft = len && l[len - 1] == '=';
+		if (soft)
+			len--;
+		for (size_t k = 0; k < len && !*why; k++) {
+			unsigned char c = (unsigned char)l[k];
+			if (c == '=') {
+				int hi = k + 2 < len ? hexval(l[k + 1]) : -1;
+				int lo = k + 2 < len ? hexval(l[k + 2]) : -1;
+				if (hi < 0 || lo < 0) {
+					*why = "bad =XX escape";
+					break;
+				}
+				td_buf_putc(&out, (char)(hi * 16 + lo));
+				k += 2;
+			} else if (c == ' ' || c == '\t' || (c >= 33 && c <= 126)) {
+				td_buf_putc(&out, (char)c);
+			} else {
+				*why = "byte outside printable ASCII";
+			}
+		}
+		if (soft && !hard)
+			*why = "soft break at the end of the data";
+		if (hard && !soft)
+			td_buf_append(&out, "\r\n", 2);
+		i = hard ? e + 2 : e;
+	}
+	if (*why) {
+		td_buf_free(&out);
+		return NULL;
+	}
+	*outlen = out.len;
+	return td_buf_steal(&out);
+}
+
+/* Encodes in[0..n), decodes, compares with crlf(in). */
+static bool qp_roundtrip(const char *in, size_t n, const char **why)
+{
+	struct td_buf enc = TD_BUF_INIT, want = TD_BUF_INIT;
+	bool ok = false;
+	*why = "encoder failed";
+	if (td_qp_encode(in, n, &enc) == 0) {
+		size_t dlen = 0;
+		char *dec = qp_decode(td_buf_cstr(&enc), enc.len, &dlen, why);
+		crlf(in, n, &want);
+		if (dec) {
+			ok = dlen == want.len && memcmp(dec, td_buf_cstr(&want), dlen) == 0;
+			if (!ok)
+				*why = "decoded text differs";
+		}
+		free(dec);
+	}
+	td_buf_free(&enc);
+	td_buf_free(&want);
+	return ok;
+}
+
+static char *qp(const char *in)
+{
+	struct td_buf b = TD_BUF_INIT;
+	if (td_qp_encode(in, strlen(in), &b) < 0) {
+		td_buf_free(&b);
+		return td_xstrdup("(error)");
+	}
+	return td_buf_steal(&b);
+}
+
+static char *repeat(char c, size_t n, const char *tail)
+{
+	struct td_buf b = TD_BUF_INIT;
+	for (size_t i = 0; i < n; i++)
+		td_buf_putc(&b, c);
+	td_buf_puts(&b, tail);
+	return td_buf_steal(&b);
+}
+
+#define CHECK_QP(in, want)                                                   \
+	do {                                                                 \
+		char *got_ = qp(in);                                         \
+		CHECK_STR(got_, want);                                       \
+		free(got_);                                                  \
+	} while (0)
+
+#define CHECK_ROUNDTRIP(in, n)                                               \
+	do {                                                                 \
+		const char *why_;                                            \
+		bool ok_ = qp_roundtrip(in, n, &why_);                       \
+		if (!ok_)                                                    \
+			fprintf(stderr, "  qp round trip: %s\n", why_);      \
+		CHECK(ok_);                                                  \
+	} while (0)
+
+/* ---- quoted-printable ---------------------------------------------------- */
+
+static void test_qp_exact(void)
+{
+	/* Expected values worked out by hand from RFC 2045 6.7. */
+	CHECK_QP("", "");
+	CHECK_QP("plain text", "plain text");
+	CHECK_QP("\n\n", "\r\n\r\n");
+	CHECK_QP("a\r\nb", "a\r\nb");
+	CHECK_QP("-- \n", "--=20\r\n");      /* signature separator */
+	CHECK_QP("a  \n", "a =20\r\n");
+	CHECK_QP("a\t\n", "a=09\r\n");
+	CHECK_QP("end  ", "end =20");        /* trailing blanks at the end */
+	CHECK_QP("a \rb", "a =0Db");         /* bare CR is data */
+	CHECK_QP("\r\r\n", "=0D\r\n");
+	CHECK_QP("x=y", "x=3Dy");
+	CHECK_QP(".\n", "=2E\r\n");
+	CHECK_QP("..x\n.", "=2E.x\r\n=2E");
+	CHECK_QP("From me\n", "=46rom me\r\n");
+	CHECK_QP("From\n", "From\r\n");
+	CHECK_QP("xFrom y", "xFrom y");
+	CHECK_QP("Gr\xc3\xbc\xc3\x9f" "e\n", "Gr=C3=BC=C3=9Fe\r\n");
+	CHECK_QP("del\x7f", "del=7F");
+	CHECK_QP("nul\x01", "nul=01");
+	CHECK_QP("tab\tin", "tab\tin");
+}
+
+static void test_qp_wrapping(void)
+{
+	char *in, *want;
+
+	/* exactly 76: fits on one line, no soft break */
+	in = repeat('a', 76, "");
+	CHECK_QP(in, in);
+	free(in);
+
+	/* 77: 75 + "=" on the first line, the rest on the next */
+	in = repeat('a', 77, "");
+	want = repeat('a', 75, "=\r\naa");
+	CHECK_QP(in, want);
+	free(in);
+	free(want);
+
+	/* 76 then LF: still one line */
+	in = repeat('a', 76, "\n");
+	want = repeat('a', 76, "\r\n");
+	CHECK_QP(in, want);
+	free(in);
+	free(want);
+
+	/* an escape is never split: "=3D" moves to the next line whole */
+	in = repeat('a', 74, "=b");
+	want = repeat('a', 74, "=\r\n=3Db");
+	CHECK_QP(in, want);
+	free(in);
+	free(want);
+
+	/* a trailing space that does not fit moves with its escape */
+	in = repeat('a', 75, " \n");
+	want = repeat('a', 75, "=\r\n=20\r\n");
+	CHECK_QP(in, want);
+	free(in);
+	free(want);
+
+	/* '.' and "From " after a soft break start a physical line too */
+	in = repeat('a', 75, ".b");
+	want = repeat('a', 75, "=\r\n=2Eb");
+	CHECK_QP(in, want);
+	free(in);
+	free(want);
+	in = repeat('a', 75, "From x");
+	want = repeat('a', 75, "=\r\n=46rom x");
+	CHECK_QP(in, want);
+	free(in);
+	free(want);
+}
+
+static void test_qp_roundtrip_cases(void)
+{
+	static const char *const cases[] = {
+		"-- \n", "a  \n", "a\t\n", "end  ", "a \rb", " ", "\t", "\r",
+		"\r\n", "\n", "a \r\n", "x\r", "=", "==\n=", ".", "..\n.\n",
+		"From ", "From \nFrom x\n", " From x", "\xff\xfe\x00",
+		"tab\t\t\ttrail\t", "line1\nline2\r\nline3\rline4",
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t n = strlen(cases[i]);
+		if (i == 19)
+			n = 3; /* keep the NUL byte */
+		CHECK_ROUNDTRIP(cases[i], n);
+	}
+
+	/* long lines with multibyte UTF-8 and '=' at every possible offset
+	 * of the wrap point, and lines around the 76 limit */
+	for (size_t len = 70; len <= 80; len++) {
+		for (size_t pos = 60; pos < len; pos++) {
+			char *s = repeat('b', len, "\n");
+			s[pos] = '=';
+			CHECK_ROUNDTRIP(s, strlen(s));
+			s[pos] = ' ';
+			CHECK_ROUNDTRIP(s, strlen(s));
+			free(s);
+		}
+	}
+	struct td_buf b = TD_BUF_INIT;
+	for (int i = 0; i < 40; i++)
+		td_buf_puts(&b, "\xe6\x97\xa5\xc3\xbc "); /* 日ü + space */
+	td_buf_puts(&b, " \n");
+	for (int i = 0; i < 200; i++)
+		td_buf_putc(&b, (char)('a' + i % 26));
+	td_buf_puts(&b, "\n\xf0\x9f\x91\x8b\xf0\x9f\x8f\xbd\t\n");
+	CHECK_ROUNDTRIP(td_buf_cstr(&b), b.len);
+	td_buf_free(&b);
+}
+
+static void test_qp_fuzz(void)
+{
+	static const char *const pieces[] = {
+		" ", "\t", "\r", "\n", "\r\n", ".", "From ", "F", "=", "a",
+		"Z", "\xc3\xbc", "\xe6\x97\xa5", "\xf0\x9f\x8c\x8d", "-- ",
+	};
+	int failures = 0;
+	for (int iter = 0; iter < 2000; iter++) {
+		struct td_buf b = TD_BUF_INIT;
+		size_t parts = rng() % 120;
+		for (size_t i = 0; i < parts; i++) {
+			uint32_t r = rng() % 10;
+			if (r < 6) {
+				td_buf_puts(&b, pieces[rng() % (sizeof pieces /
+								sizeof pieces[0])]);
+			} else if (r < 8) {
+				size_t run = rng() % 90;
+				for (size_t k = 0; k < run; k++)
+					td_buf_putc(&b, (char)('a' + rng() % 26));
+			} else {
+				td_buf_putc(&b, (char)(rng() & 0xFF));
+			}
+		}
+		const char *why;
+		if (!qp_roundtrip(b.data ? b.data : "", b.len, &why)) {
+			if (failures++ < 3)
+				fprintf(stderr, "  fuzz case %d: %s\n", iter, why);
+		}
+		td_buf_free(&b);
+	}
+	CHECK(failures == 0);
+}
+
+static void test_qp_cap(void)
+{
+	struct td_buf b;
+	td_buf_init(&b, 8);
+	td_buf_puts(&b, "ab");
+	CHECK(td_qp_encode("hello world\n", 12, &b) == -1);
+	CHECK_STR(td_buf_cstr(&b), "ab"); /* nothing half-appended */
+	td_buf_free(&b);
+}
+
+/* ---- RFC 2047 ------------------------------------------------------------- */
+
+static int b64val(char c)
+{
+	const char *a =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const char *p = c ? strchr(a, c) : NULL;
+	return p ? (int)(p - a) : -1;
+}
+
+/* RFC 4648 base64, padding required; false on anything else. */
+static bool b64_decode(const char *s, size_t n, struct td_buf *out)
+{
+	if (n % 4)
+		return false;
+	for (size_t i = 0; i < n; i += 4) {
+		int v[4], pad = 0;
+		for (int k = 0; k < 4; k++) {
+			if (s[i + k] == '=' && i + 4 == n && k >= 2) {
+				v[k] = 0;
+				pad++;
+			} else if (pad || (v[k] = b64val(s[i + k])) < 0) {
+				return false;
+			}
+		}
+		unsigned x = (unsigned)(v[0] << 18 | v[1] << 12 | v[2] << 6 | v[3]);
+		td_buf_putc(out, (char)(x >> 16));
+		if (pad < 2)
+			td_buf_putc(out, (char)(x >> 8 & 0xFF));
+		if (pad < 1)
+			td_buf_putc(out, (char)(x & 0xFF));
+	}
+	return true;
+}
+
+/* Well-formed UTF-8 (RFC 3629), so a word holding half a character
+ * fails. */
+static bool utf8_valid(const unsigned char *p, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		unsigned c = p[i];
+		size_t k;
+		unsigned min;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xE0) == 0xC0) {
+			k = 1;
+			min = 0x80;
+			c &= 0x1F;
+		} else if ((c & 0xF0) == 0xE0) {
+			k = 2;
+			min = 0x800;
+			c &= 0x0F;
+		} else if ((c & 0xF8) == 0xF0) {
+			k = 3;
+			min = 0x10000;
+			c &= 0x07;
+		} else {
+			return false;
+		}
+		if (i + k >= n)
+			return false;
+		for (size_t j = 1; j <= k; j++) {
+			if ((p[i + j] & 0xC0) != 0x80)
+				return false;
+			c = c << 6 | (p[i + j] & 0x3F);
+		}
+		if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+			return false;
+		i += k + 1;
+	}
+	return true;
+}
+
+/*
+ * Checks enc as the RFC 2047 encoding of want with the first word
+ * starting at start_col: single spaces between words, each word <= 75 and
+ * "=?UTF-8?B?<base64>?=", each word whole UTF-8 characters, first word
+ * ending by column 76, only printable ASCII, and the decoded words
+ * concatenated are want.
+ */
+static bool check_2047(const char *enc, const char *want, size_t start_col,
+		       const char **why)
+{
+	struct td_buf dec = TD_BUF_INIT, word = TD_BUF_INIT;
+	const char *p = enc;
+	bool first = true;
+	*why = NULL;
+	for (const char *q = enc; *q; q++)
+		if (*q < 0x20 || *q > 0x7E)
+			*why = "byte outside printable ASCII (CR/LF?)";
+	while (!*why) {
+		const char *sp = strchr(p, ' ');
+		size_t n = sp ? (size_t)(sp - p) : strlen(p);
+		if (n > 75)
+			*why = "encoded-word longer than 75";
+		else if (first && start_col <= 50 && start_col + n > 76)
+			*why = "first word does not fit after start_col";
+		else if (n < 12 || strncmp(p, "=?UTF-8?B?", 10) != 0 ||
+			 strncmp(p + n - 2, "?=", 2) != 0)
+			*why = "not a =?UTF-8?B?...?= word";
+		else {
+			td_buf_reset(&word);
+			if (!b64_decode(p + 10, n - 12, &word) || word.len == 0)
+				*why = "bad base64";
+			else if (!utf8_valid((const unsigned char *)td_buf_cstr(&word),
+					     word.len))
+				*why = "word splits a UTF-8 character";
+			else
+				td_buf_append(&dec, td_buf_cstr(&word), word.len);
+		}
+		first = false;
+		if (!sp)
+			break;
+		p = sp + 1;
+		if (*p == ' ' || *p == '\0')
+			*why = "not exactly one space between words";
+	}
+	if (!*why && strcmp(td_buf_cstr(&dec), want) != 0)
+		*why = "decoded text differs";
+	td_buf_free(&dec);
+	td_buf_free(&word);
+	return *why == NULL;
+}
+
+#define CHECK_2047(in, col)                                                  \
+	do {                                                                 \
+		char *e_ = td_rfc2047_encode(in, col);                       \
+		const char *why_;                                            \
+		bool ok_ = check_2047(e_, in, col, &why_);                   \
+		if (!ok_)                                                    \
+			fprintf(stderr, "  rfc2047 \"%s\": %s\n  got %s\n",   \
+				in, why_, e_);                               \
+		CHECK(ok_);                                                  \
+		free(e_);                                                    \
+	} while (0)
+
+static void test_rfc2047_plain(void)
+{
+	const char *s = "Weekly digest: 5 new posts (tags: c, mail)";
+	char *e = td_rfc2047_encode(s, 9);
+	CHECK_STR(e, s);
+	CHECK(e != s);
+	free(e);
+	e = td_rfc2047_encode("", 9);
+	CHECK_STR(e, "");
+	free(e);
+	/* known value, computed independently (Python base64) */
+	e = td_rfc2047_encode("Gr\xc3\xbc\xc3\x9f" "e", 9);
+	CHECK_STR(e, "=?UTF-8?B?R3LDvMOfZQ==?=");
+	free(e);
+	/* printable ASCII that must still be encoded */
+	e = td_rfc2047_encode("a =?x?= b", 9);
+	CHECK(strncmp(e, "=?UTF-8?B?", 10) == 0);
+	free(e);
+	CHECK_2047("a =?x?= b", 9);
+	CHECK_2047("tab\there", 9);
+	CHECK_2047("bell\x07", 0);
+}
+
+static void test_rfc2047_scripts(void)
+{
+	static const char *const cases[] = {
+		"J\xc3\xbcrgen M\xc3\xbcller",
+		/* emoji incl. a 4-byte one with a skin-tone modifier */
+		"\xf0\x9f\x91\x8b\xf0\x9f\x8f\xbd Hello \xf0\x9f\x8c\x8d "
+		"\xf0\x9f\x8e\x89\xf0\x9f\x8e\x89\xf0\x9f\x8e\x89\xf0\x9f\x8e\x89"
+		"\xf0\x9f\x8e\x89\xf0\x9f\x8e\x89\xf0\x9f\x8e\x89\xf0\x9f\x8e\x89"
+		"\xf0\x9f\x8e\x89\xf0\x9f\x8e\x89\xf0\x9f\x8e\x89\xf0\x9f\x8e\x89",
+		/* CJK, long: needs several words */
+		"\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e\xe3\x81\xae\xe3\x83\x86"
+		"\xe3\x82\xad\xe3\x82\xb9\xe3\x83\x88\xe3\x82\x92\xe9\x95\xb7"
+		"\xe3\x81\x8f\xe3\x81\x97\xe3\x81\xbe\xe3\x81\x99\xe6\x97\xa5"
+		"\xe6\x9c\xac\xe8\xaa\x9e\xe3\x81\xae\xe3\x83\x86\xe3\x82\xad"
+		"\xe3\x82\xb9\xe3\x83\x88\xe3\x82\x92\xe9\x95\xb7\xe3\x81\x8f",
+		/* Hebrew and Arabic (RTL) */
+		"\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d \xd7\xa2\xd7\x95\xd7\x9c\xd7\x9d "
+		"\xd9\x85\xd8\xb1\xd8\xad\xd8\xa8\xd8\xa7 \xd8\xa8\xd8\xa7\xd9\x84"
+		"\xd8\xb9\xd8\xa7\xd9\x84\xd9\x85 \xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d",
+		"Your weekly digest \xe2\x80\x94 5 new posts \xc3\xbc" "ber "
+		"Stra\xc3\x9f" "enbahn, Caf\xc3\xa9s and \xe6\x97\xa5\xe6\x9c\xac"
+		"\xe8\xaa\x9e text to force several encoded words",
+		/* CR/LF must never come out, even though build rejects them */
+		"line\r\nBcc: evil@example.com \xc3\xbc",
+	};
+	static const size_t cols[] = { 0, 4, 6, 9, 30, 50, 60, 70, 100 };
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		for (size_t c = 0; c < sizeof cols / sizeof cols[0]; c++)
+			CHECK_2047(cases[i], cols[c]);
+
+	/* "Subject: " then the first word: it must end before column 72,
+	 * where libetpan's header writer would fold in front of it. */
+	char *e = td_rfc2047_encode(cases[4], 9);
+	const char *sp = strchr(e, ' ');
+	CHECK(sp != NULL);
+	CHECK(sp && 9 + (size_t)(sp - e) < 72);
+	free(e);
+}
+
+static void test_rfc2047_fuzz(void)
+{
+	int failures = 0;
+	for (int iter = 0; iter < 500; iter++) {
+		struct td_buf b = TD_BUF_INIT;
+		size_t n = 1 + rng() % 60;
+		for (size_t i = 0; i < n; i++) {
+			uint32_t cp;
+			switch (rng() % 5) {
+			case 0: cp = 0x20 + rng() % 0x5F; break;
+			case 1: cp = 0x80 + rng() % 0x780; break;
+			case 2: cp = 0x800 + rng() % 0xF800; break;
+			case 3: cp = 0x10000 + rng() % 0xFFFFF; break;
+			default: cp = 0x1F300 + rng() % 0x300; break;
+			}
+			if (cp >= 0xD800 && cp <= 0xDFFF)
+				cp = 'x';
+			unsigned char u[4];
+			size_t k;
+			if (cp < 0x80) {
+				u[0] = (unsigned char)cp;
+				k = 1;
+			} else if (cp < 0x800) {
+				u[0] = (unsigned char)(0xC0 | cp >> 6);
+				u[1] = (unsigned char)(0x80 | (cp & 0x3F));
+				k = 2;
+			} else if (cp < 0x10000) {
+				u[0] = (unsigned char)(0xE0 | cp >> 12);
+				u[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+				u[2] = (unsigned char)(0x80 | (cp & 0x3F));
+				k = 3;
+			} else {
+				u[0] = (unsigned char)(0xF0 | cp >> 18);
+				u[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
+				u[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+				u[3] = (unsigned char)(0x80 | (cp & 0x3F));
+				k = 4;
+			}
+			td_buf_append(&b, u, k);
+		}
+		size_t col = rng() % 40;
+		char *e = td_rfc2047_encode(td_buf_cstr(&b), col);
+		const char *why = NULL;
+		bool ok = strcmp(e, td_buf_cstr(&b)) == 0 ||
+			  check_2047(e, td_buf_cstr(&b), col, &why);
+		if (!ok && failures++ < 3)
+			fprintf(stderr, "  2047 fuzz case %d: %s\n", iter, why);
+		free(e);
+		td_buf_free(&b);
+	}
+	CHECK(failures == 0);
+}
+
+/* ---- message id ---------------------------------------------------------- */
+
+static void test_message_id(void)
+{
+	char *a = td_mime_message_id("digest.example.org");
+	char *b = td_mime_message_id("digest.example.org");
+	CHECK(strcmp(a, b) != 0);
+	/* "<digits>.<16 hex>@digest.example.org" */
+	const char *p = a;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	CHECK(p - a >= 10);
+	CHECK(*p == '.');
+	size_t hex = strspn(p + 1, "0123456789abcdef");
+	CHECK(hex == 16);
+	CHECK_STR(p + 1 + hex, "@digest.example.org");
+	char host[256] = "";
+	gethostname(host, sizeof host - 1);
+	if (host[0] && !strstr("digest.example.org", host))
+		CHECK(strstr(a, host) == NULL);
+	free(a);
+	free(b);
+}
+
+/* ---- whole message -------------------------------------------------- */
+
+static const char TEXT[] =
+	"Your digest\n"
+	"===========\n"
+	"\n"
+	"Caf\xc3\xa9 review: the =?not a word?= \"line\"  \n"
+	".\n"
+	"From the editors: tabs\there\t\n"
+	"A long line that goes on and on and on, far past the seventy-six "
+	"column limit of quoted-printable, with \xe6\x97\xa5\xe6\x9c\xac"
+	"\xe8\xaa\x9e in it.\r\n"
+	"-- \n"
+	"sig";
+static const char HTML[] =
+	"<!doctype html>\n<html><body><p>Gr\xc3\xbc\xc3\x9f" "e &amp; "
+	"<a href=\"https://example.org/a?b=c&amp;d=e\">a link with = signs"
+	"</a></p>\n<p>. dot</p></body></html>\n";
+
+static struct td_mime_message sample(void)
+{
+	struct td_mime_message m = {
+		.from_name = "K\xc3\xb6ln Weekly Digest",
+		.from_addr = "digest@digest.example.org",
+		.to_name = "J\xc3\xbcrgen M\xc3\xbcller",
+		.to_addr = "juergen@example.net",
+		.subject = "Your weekly digest \xe2\x80\x94 5 new posts \xc3\xbc"
+			   "ber Stra\xc3\x9f" "enbahn, Caf\xc3\xa9s and "
+			   "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e text",
+		.text = TEXT,
+		.html = HTML,
+		.date = 1700000000, /* Tue, 14 Nov 2023 22:13:20 UTC */
+		.message_id = "1700000000.0123456789abcdef@digest.example.org",
+		.list_name = "K\xc3\xb6ln Weekly",
+		.list_id = "weekly.digest.example.org",
+		.unsubscribe_url =
+			"https://digest.example.org/u/3f9a1c0e7b2d4a5f8e6c?l=weekly",
+	};
+	return m;
+}
+
+/* RFC 2047 phrase -> UTF-8 with libetpan's decoder; malloc'd. */
+static char *decode_phrase(const char *s)
+{
+	char *res = NULL;
+	size_t idx = 0;
+	if (!s)
+		return td_xstrdup("(null)");
+	if (mailmime_encoded_phrase_parse("utf-8", s, strlen(s), &idx, "utf-8",
+					  &res) != MAILIMF_NO_ERROR)
+		return td_xstrdup("(undecodable)");
+	return res;
+}
+
+/* Value of an optional header, unfolded (CRLF + WSP -> WSP) and without
+ * leading WSP; malloc'd. */
+static char *optional_field(struct mailimf_fields *f, const char *name)
+{
+	for (clistiter *c = clist_begin(f->fld_list); c; c = clist_next(c)) {
+		struct mailimf_field *fld = clist_content(c);
+		if (fld->fld_type != MAILIMF_FIELD_OPTIONAL_FIELD ||
+		    strcasecmp(fld->fld_data.fld_optional_field->fld_name, name))
+			continue;
+		struct td_buf b = TD_BUF_INIT;
+		const char *p = fld->fld_data.fld_optional_field->fld_value;
+		/* a fold right after the colon leaves leading WSP */
+		p += strspn(p, " \t\r\n");
+		for (; *p; p++)
+			if (*p != '\r' && *p != '\n')
+				td_buf_putc(&b, *p);
+		return td_buf_steal(&b);
+	}
+	return td_xstrdup("(absent)");
+}
+
+/* Decoded body of a leaf, compared with the expected CRLF text. */
+static void check_leaf(struct mailmime *part, const char *subtype,
+		       const char *src)
+{
+	CHECK(part->mm_type == MAILMIME_SINGLE);
+	struct mailmime_content *ct = part->mm_content_type;
+	CHECK(ct && ct->ct_type->tp_type == MAILMIME_TYPE_DISCRETE_TYPE &&
+	      ct->ct_type->tp_data.tp_discrete_type->dt_type ==
+		      MAILMIME_DISCRETE_TYPE_TEXT);
+	CHECK(ct && strcasecmp(ct->ct_subtype, subtype) == 0);
+	const char *cs = ct ? mailmime_content_param_get(ct, "charset") : NULL;
+	CHECK(cs && strcasecmp(cs, "utf-8") == 0);
+	struct mailmime_data *d = part->mm_data.mm_single;
+	CHECK(d && d->dt_encoding == MAILMIME_MECHANISM_QUOTED_PRINTABLE);
+	if (!d)
+		return;
+	char *dec = NULL;
+	size_t declen = 0, idx = 0;
+	int r = mailmime_part_parse(d->dt_data.dt_text.dt_data,
+				    d->dt_data.dt_text.dt_length, &idx,
+				    d->dt_encoding, &dec, &declen);
+	CHECK(r == MAILIMF_NO_ERROR);
+	struct td_buf want = TD_BUF_INIT;
+	crlf(src, strlen(src), &want);
+	CHECK(r == MAILIMF_NO_ERROR && declen == want.len &&
+	      memcmp(dec, td_buf_cstr(&want), declen) == 0);
+	if (r == MAILIMF_NO_ERROR)
+		mailmime_decoded_part_free(dec);
+	td_buf_free(&want);
+}
+
+/*
+ * Every line CRLF-terminated, pure ASCII, at most max long; a
+ * List-Unsubscribe line may run to RFC 5322's hard limit of 998, since
+ * a URL cannot be folded and a fold before it leaves leading WSP.
+ */
+static bool wire_clean(const char *s, size_t n, size_t max)
+{
+	size_t col = 0, lim = max;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (col == 0)
+			lim = strncmp(s + i, "List-Unsubscribe: ", 18) == 0 ? 998 : max;
+		if (c == '\r') {
+			if (i + 1 >= n || s[i + 1] != '\n')
+				return false;
+			i++;
+			col = 0;
+			continue;
+		}
+		if (c == '\n' || c >= 0x80 || ++col > lim)
+			return false;
+	}
+	return true;
+}
+
+/* Builds m, parses it back and checks headers and both bodies. Returns
+ * the raw message (malloc'd) for further checks. */
+static char *build_and_parse(const struct td_mime_message *m)
+{
+	struct td_buf out = TD_BUF_INIT;
+	struct td_err err = { 0, "" };
+	td_buf_puts(&out, "X-Prefix: kept\r\n");
+	int rc = td_mime_build(m, &out, &err);
+	CHECK(rc == 0);
+	if (rc) {
+		fprintf(stderr, "  td_mime_build: %s\n", err.msg);
+		td_buf_free(&out);
+		return td_xstrdup("");
+	}
+	CHECK(strncmp(td_buf_cstr(&out), "X-Prefix: kept\r\n", 16) == 0);
+	char *raw = td_xstrdup(td_buf_cstr(&out) + 16);
+	size_t len = out.len - 16;
+	td_buf_free(&out);
+	CHECK(wire_clean(raw, len, 78));
+	/* no header folded straight after its colon: readers then see the
+	 * value with a leading space */
+	const char *hend = strstr(raw, "\r\n\r\n");
+	char *hdrs = td_xstrndup(raw, hend ? (size_t)(hend - raw) : len);
+	CHECK(strstr(hdrs, ": \r\n") == NULL);
+	free(hdrs);
+
+	struct mailmime *mime = NULL;
+	size_t idx = 0;
+	CHECK(mailmime_parse(raw, len, &idx, &mime) == MAILIMF_NO_ERROR);
+	if (!mime)
+		return raw;
+	CHECK(mime->mm_type == MAILMIME_MESSAGE);
+	struct mailimf_fields *f = mime->mm_data.mm_message.mm_fields;
+	struct mailimf_single_fields sf;
+	mailimf_single_fields_init(&sf, f);
+
+	char *s = decode_phrase(sf.fld_subject ? sf.fld_subject->sbj_value : NULL);
+	CHECK_STR(s, m->subject);
+	free(s);
+
+	CHECK(sf.fld_from && clist_count(sf.fld_from->frm_mb_list->mb_list) == 1);
+	if (sf.fld_from) {
+		struct mailimf_mailbox *mb =
+			clist_content(clist_begin(sf.fld_from->frm_mb_list->mb_list));
+		CHECK_STR(mb->mb_addr_spec, m->from_addr);
+		if (*m->from_name) {
+			s = decode_phrase(mb->mb_display_name);
+			CHECK_STR(s, m->from_name);
+			free(s);
+		} else {
+			CHECK(mb->mb_display_name == NULL);
+		}
+	}
+	CHECK(sf.fld_to && clist_count(sf.fld_to->to_addr_list->ad_list) == 1);
+	if (sf.fld_to) {
+		struct mailimf_address *a =
+			clist_content(clist_begin(sf.fld_to->to_addr_list->ad_list));
+		CHECK(a->ad_type == MAILIMF_ADDRESS_MAILBOX);
+		struct mailimf_mailbox *mb = a->ad_data.ad_mailbox;
+		CHECK_STR(mb->mb_addr_spec, m->to_addr);
+		if (*m->to_name) {
+			s = decode_phrase(mb->mb_display_name);
+			CHECK_STR(s, m->to_name);
+			free(s);
+		} else {
+			CHECK(mb->mb_display_name == NULL);
+		}
+	}
+	CHECK(sf.fld_message_id != NULL);
+	if (sf.fld_message_id)
+		CHECK_STR(sf.fld_message_id->mid_value, m->message_id);
+	CHECK(sf.fld_orig_date != NULL);
+	if (sf.fld_orig_date) {
+		struct mailimf_date_time *d = sf.fld_orig_date->dt_date_time;
+		CHECK(d->dt_year == 2023 && d->dt_month == 11 && d->dt_day == 14 &&
+		      d->dt_hour == 22 && d->dt_min == 13 && d->dt_sec == 20 &&
+		      d->dt_zone == 0);
+	}
+
+	s = optional_field(f, "List-Unsubscribe");
+	char *want = td_xasprintf("<%s>", m->unsubscribe_url);
+	CHECK_STR(s, want);
+	free(s);
+	free(want);
+	s = optional_field(f, "List-Unsubscribe-Post");
+	CHECK_STR(s, "List-Unsubscribe=One-Click");
+	free(s);
+	s = optional_field(f, "List-Id");
+	want = td_xasprintf("<%s>", m->list_id);
+	size_t sl = strlen(s), wl = strlen(want);
+	CHECK(sl >= wl && strcmp(s + sl - wl, want) == 0);
+	if (*m->list_name && sl > wl + 1) {
+		s[sl - wl - 1] = '\0'; /* the phrase before " <id>" */
+		char *label = decode_phrase(s);
+		CHECK_STR(label, m->list_name);
+		free(label);
+	} else if (!*m->list_name) {
+		CHECK_STR(s, want);
+	}
+	free(s);
+	free(want);
+
+	struct mailmime *body = mime->mm_data.mm_message.mm_msg_mime;
+	CHECK(body && body->mm_type == MAILMIME_MULTIPLE);
+	if (body && body->mm_type == MAILMIME_MULTIPLE) {
+		CHECK(strcasecmp(body->mm_content_type->ct_subtype,
+				 "alternative") == 0);
+		clist *parts = body->mm_data.mm_multipart.mm_mp_list;
+		CHECK(clist_count(parts) == 2);
+		if (clist_count(parts) == 2) {
+			check_leaf(clist_content(clist_begin(parts)), "plain",
+				   m->text);
+			check_leaf(clist_content(clist_next(clist_begin(parts))),
+				   "html", m->html);
+		}
+	}
+	mailmime_free(mime);
+	return raw;
+}
+
+static void test_build_full(void)
+{
+	struct td_mime_message m = sample();
+	char *raw = build_and_parse(&m);
+	CHECK(strstr(raw, "\r\nDate: Tue, 14 Nov 2023 22:13:20 +0000\r\n") ||
+	      strncmp(raw, "Date: Tue, 14 Nov 2023 22:13:20 +0000\r\n", 39) == 0);
+	CHECK(strstr(raw, "\r\nMIME-Version: 1.0\r\n") != NULL);
+	CHECK(strstr(raw, "\r\nList-Unsubscribe: <https://digest.example.org/u/"
+			  "3f9a1c0e7b2d4a5f8e6c?l=weekly>\r\n") != NULL);
+	CHECK(strstr(raw, "\r\nList-Unsubscribe-Post: "
+			  "List-Unsubscribe=One-Click\r\n") != NULL);
+	CHECK(strstr(raw, "Content-Transfer-Encoding: quoted-printable") != NULL);
+	/* the first subject word stays on the Subject line */
+	CHECK(strstr(raw, "\r\nSubject: =?UTF-8?B?") != NULL);
+	/* display names unquoted, so decoders decode them */
+	CHECK(strstr(raw, "From: =?UTF-8?B?") != NULL);
+	CHECK(strstr(raw, "To: =?UTF-8?B?") != NULL);
+	char host[256] = "";
+	gethostname(host, sizeof host - 1);
+	const char *hdr_end = strstr(raw, "\r\n\r\n");
+	if (host[0] && hdr_end && !strstr("digest.example.org", host)) {
+		char *hdrs = td_xstrndup(raw, (size_t)(hdr_end - raw));
+		CHECK(strstr(hdrs, host) == NULL);
+		free(hdrs);
+	}
+	if (getenv("TD_MIME_DUMP"))
+		fputs(raw, stdout);
+	free(raw);
+
+	/* and with an id from td_mime_message_id */
+	char *id = td_mime_message_id("digest.example.org");
+	m.message_id = id;
+	raw = build_and_parse(&m);
+	free(raw);
+	free(id);
+}
+
+static void test_build_variants(void)
+{
+	struct td_mime_message m = sample();
+	char *raw;
+
+	/* no display names, no list label */
+	m.from_name = "";
+	m.to_name = "";
+	m.list_name = "";
+	raw = build_and_parse(&m);
+	CHECK(strstr(raw, "From: digest@digest.example.org\r\n") != NULL);
+	CHECK(strstr(raw, "List-Id: <weekly.digest.example.org>\r\n") != NULL);
+	free(raw);
+
+	/* ASCII names with specials: libetpan quotes them */
+	m = sample();
+	m.to_name = "Doe, Jane \"JD\"";
+	m.from_name = "A Rather Long Plain ASCII Sender Name For The Digest "
+		      "Of The Week";
+	m.list_name = "Digest: news, weekly";
+	raw = build_and_parse(&m);
+	free(raw);
+
+	/* names too long for one encoded-word still decode, unquoted */
+	m = sample();
+	m.to_name = "\xd0\x90\xd0\xbb\xd0\xb5\xd0\xba\xd1\x81\xd0\xb0\xd0\xbd"
+		    "\xd0\xb4\xd1\x80 \xd0\xa1\xd0\xb5\xd1\x80\xd0\xb3\xd0\xb5"
+		    "\xd0\xb5\xd0\xb2\xd0\xb8\xd1\x87 \xd0\x9f\xd1\x83\xd1\x88"
+		    "\xd0\xba\xd0\xb8\xd0\xbd-\xd0\x97\xd0\xb0\xd0\xb4\xd0\xb5";
+	m.from_name = "\xf0\x9f\x93\xb0 The Very Long Name Of A Weekly "
+		      "Newsletter \xe2\x80\x94 K\xc3\xb6ln Edition";
+	raw = build_and_parse(&m);
+	CHECK(strstr(raw, "\"=?") == NULL);
+	free(raw);
+
+	/* empty bodies and a plain subject */
+	m = sample();
+	m.text = "";
+	m.html = "";
+	m.subject = "Nothing new this week";
+	raw = build_and_parse(&m);
+	CHECK(strstr(raw, "\r\nSubject: Nothing new this week\r\n") != NULL);
+	free(raw);
+}
+
+static void expect_reject(const struct td_mime_message *m, const char *field)
+{
+	struct td_buf out = TD_BUF_INIT;
+	struct td_err err = { 0, "" };
+	td_buf_puts(&out, "keep");
+	int rc = td_mime_build(m, &out, &err);
+	CHECK(rc == EX_DATAERR);
+	CHECK(err.code == EX_DATAERR);
+	if (!strstr(err.msg, field))
+		fprintf(stderr, "  message \"%s\" does not name %s\n", err.msg,
+			field);
+	CHECK(strstr(err.msg, field) != NULL);
+	CHECK_STR(td_buf_cstr(&out), "keep");
+	td_buf_free(&out);
+}
+
+static void test_build_rejects(void)
+{
+	struct td_mime_message m;
+
+#define REJECT(member, value, field)                                         \
+	do {                                                                 \
+		m = sample();                                                \
+		m.member = value;                                            \
+		expect_reject(&m, field);                                    \
+	} while (0)
+
+	REJECT(subject, "Hi\r\nBcc: evil@example.com", "subject");
+	REJECT(subject, "Hi\nBcc: evil@example.com", "subject");
+	REJECT(subject, "Hi\rthere", "subject");
+	REJECT(from_name, "Eve\r\nBcc: evil@example.com", "from_name");
+	REJECT(to_name, "J\xc3\xbcrgen\n", "to_name");
+	REJECT(list_name, "List\r\nX-Evil: 1", "list_name");
+	REJECT(to_addr, "juergen@example.net>\r\nBcc: <evil@example.com",
+	       "to_addr");
+	REJECT(to_addr, "juergen@example.net\nBcc: evil@example.com", "to_addr");
+	REJECT(from_addr, "digest @example.org", "from_addr");
+	REJECT(from_addr, "no-at-sign", "from_addr");
+	REJECT(to_addr, "", "to_addr");
+	REJECT(to_addr, NULL, "to_addr");
+	char *longname = repeat('x', 300, "");
+	REJECT(to_name, longname, "to_name");
+	free(longname);
+	REJECT(message_id, "abc@example.org\r\nBcc: evil@example.com",
+	       "message_id");
+	REJECT(message_id, "<abc@example.org>", "message_id");
+	REJECT(message_id, "abc def@example.org", "message_id");
+	REJECT(list_id, "weekly digest.example.org", "list_id");
+	REJECT(list_id, "<weekly.digest.example.org>", "list_id");
+	REJECT(list_id, "weekly.example.org>\r\nBcc: x", "list_id");
+	REJECT(list_id, "", "list_id");
+	REJECT(unsubscribe_url, "javascript:alert(1)", "unsubscribe_url");
+	REJECT(unsubscribe_url, "ftp://example.org/u/x", "unsubscribe_url");
+	REJECT(unsubscribe_url, "mailto:unsub@example.org", "unsubscribe_url");
+	REJECT(unsubscribe_url, "https://", "unsubscribe_url");
+	REJECT(unsubscribe_url, "https://example.org/u/x\r\nBcc: y",
+	       "unsubscribe_url");
+	REJECT(unsubscribe_url, "https://example.org/u/a b", "unsubscribe_url");
+	REJECT(unsubscribe_url, "https://example.org/u/a>b", "unsubscribe_url");
+#undef REJECT
+
+	/* plain http is accepted (a local preview site may use it) */
+	m = sample();
+	m.unsubscribe_url = "http://localhost:8080/u/abc";
+	char *raw = build_and_parse(&m);
+	free(raw);
+}
+
+int main(void)
+{
+	TD_RUN(test_qp_exact);
+	TD_RUN(test_qp_wrapping);
+	TD_RUN(test_qp_roundtrip_cases);
+	TD_RUN(test_qp_fuzz);
+	TD_RUN(test_qp_cap);
+	TD_RUN(test_rfc2047_plain);
+	TD_RUN(test_rfc2047_scripts);
+	TD_RUN(test_rfc2047_fuzz);
+	TD_RUN(test_message_id);
+	TD_RUN(test_build_full);
+	TD_RUN(test_build_variants);
+	TD_RUN(test_build_rejects);
+	return TD_DONE("test_mime");
+}
