@@ -1,0 +1,197 @@
+"""Shared fixtures for the end-to-end tests.
+
+They run the real tagdigest binary (TAGDIGEST_BIN, the sanitizer build under
+`make test`) on a site built in a temporary folder, against real servers
+started here on 127.0.0.1: Postfix's smtp-sink for SMTP. Every server a test
+starts is stopped by its fixture, whatever the test's outcome.
+"""
+import email
+import email.policy
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = os.environ.get("TAGDIGEST_BIN") or str(ROOT / "build" / "tagdigest")
+SMTP_SINK = "/usr/sbin/smtp-sink"
+
+# Posts of the test site: (file, title, tags, url). Titles carry non-ASCII
+# and markup-looking text on purpose.
+POSTS = [
+    ("a.md", "Lavrov meets Mogherini in Brüssel", ["Sergey Lavrov", "EU"], "https://news.test/p/a/"),
+    ("b.md", "NATO “ambitions” & <script>alert(1)</script>", ["NATO", "Sergey Lavrov"], "https://news.test/p/b/"),
+    ("c.md", "Pyongyang talks: 北朝鮮 roadmap", ["North Korea"], "https://news.test/p/c/"),
+    ("d.md", "Tillerson call — “good will”", ["USA", "Sergey Lavrov"], "https://news.test/p/d/"),
+    ("e.md", "Consulate closure in San Francisco", ["USA"], "https://news.test/p/e/"),
+    ("f.md", "Quiet week in Iran", ["Iran"], "https://news.test/p/f/"),
+]
+
+# Subscribers: (email, name, tags). Names exercise RFC 2047 and quoting.
+SUBSCRIBERS = [
+    ("juergen@example.org", "Jürgen Müller", ["sergey-lavrov"]),
+    ("zoe@example.net", "Zoë O'Brien, Esq.", ["nato", "usa"]),
+    ("li@example.com", "李小龍", ["north-korea", "usa"]),
+    ("plain@example.org", "", ["eu"]),
+    ("nobody-news@example.org", "Only Weather", ["weather"]),
+]
+SITE_NAME = "Nachrichten Wöchentlich"
+
+
+def slug(name):
+    return name.lower().replace(" ", "-")
+
+
+def expected_urls(tags):
+    """Which post URLs a subscriber following `tags` must see: computed
+    from the fixture, independently of tagdigest."""
+    return {url for _, _, ptags, url in POSTS if {slug(t) for t in ptags} & set(tags)}
+
+
+def write_site(root, transport, smtp_url=None, extra_rows=""):
+    root = pathlib.Path(root)
+    (root / "posts").mkdir(parents=True)
+    for i, (fname, title, tags, url) in enumerate(POSTS):
+        body = (f"First paragraph of *{title}*, with a [link](https://news.test/ref/{i}).\n\n"
+                "A second paragraph that the excerpt leaves out.\n")
+        fm_title = title.replace('"', '\\"')
+        (root / "posts" / fname).write_text(
+            "---\n"
+            f'title: "{fm_title}"\n'
+            f"date: 2026-11-2{i % 6}T10:00:00Z\n"
+            f"tags: [{', '.join(tags)}]\n"
+            f"url: {url}\n"
+            "author: Test Desk\n"
+            "---\n" + body, encoding="utf-8")
+    rows = ["email,name,tags"]
+    for addr, name, tags in SUBSCRIBERS:
+        rows.append(f'{addr},"{name}",{";".join(tags)}')
+    (root / "subscribers.csv").write_text("\n".join(rows) + "\n" + extra_rows, encoding="utf-8")
+    shutil.copytree(ROOT / "templates", root / "templates")
+    transport_lines = (f"type = smtp\nurl = {smtp_url}\ntimeout = 10\n" if transport == "smtp"
+                       else f"type = maildir\npath = {root / 'outbox'}\n")
+    conf = root / "tagdigest.conf"
+    conf.write_text(
+        "[site]\n"
+        f"name = {SITE_NAME}\n"
+        "url = https://news.test\n"
+        "from = digest@news.test\n"
+        "[store]\n"
+        "path = var/store.db\n"
+        "[schedule]\n"
+        "day = monday\n"
+        "time = 08:00\n"
+        "timezone = Europe/Berlin\n"
+        "[digest]\n"
+        "max_posts = 10\n"
+        "[subscribers]\n"
+        "path = subscribers.csv\n"
+        "[templates]\n"
+        "dir = templates\n"
+        "[transport]\n" + transport_lines +
+        "[source.posts]\n"
+        "type = posts\n"
+        "path = posts\n", encoding="utf-8")
+    return conf
+
+
+def run(conf, *args, check=False, timeout=60, env=None):
+    cmd = [BIN, "-c", str(conf), *args]
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    p = subprocess.run(cmd, capture_output=True, timeout=timeout, env=full_env)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{cmd} exited {p.returncode}\nstdout: {p.stdout.decode()}\n"
+                             f"stderr: {p.stderr.decode()}")
+    return p
+
+
+def parse(raw):
+    """Parse with the standard library's strict policy; fail on any defect."""
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    defects = [(part.get_content_type(), part.defects) for part in msg.walk() if part.defects]
+    assert not defects, f"parser defects: {defects}"
+    return msg
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Sink:
+    """Postfix's smtp-sink on a free loopback port, dumping each message."""
+
+    def __init__(self, *options):
+        self.dir = tempfile.mkdtemp(prefix="td-sink-")
+        # smtp-sink drops to `nobody` before it writes dumps
+        os.chmod(self.dir, 0o711)
+        self.dumps = os.path.join(self.dir, "dumps")
+        os.mkdir(self.dumps)
+        os.chmod(self.dumps, 0o777)
+        self.port = free_port()
+        user = ["-u", "nobody"] if os.geteuid() == 0 else []
+        self.log = open(os.path.join(self.dir, "sink.log"), "wb")
+        self.proc = subprocess.Popen(
+            [SMTP_SINK, *user, "-d", self.dumps + "/m.", *options,
+             f"127.0.0.1:{self.port}", "100"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"smtp-sink did not start on port {self.port}")
+
+    @property
+    def url(self):
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def messages(self):
+        """(envelope recipients, parsed message) for each dumped message."""
+        out = []
+        for name in sorted(os.listdir(self.dumps)):
+            raw = open(os.path.join(self.dumps, name), "rb").read()
+            # The dump opens with smtp-sink's own X-* and Received: headers;
+            # they precede the message's headers and parse as headers too.
+            msg = parse(raw)
+            rcpts = [a.strip("<>") for a in msg.get_all("X-Rcpt-Args", [])]
+            out.append((rcpts, msg, raw))
+        return out
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def sink():
+    s = Sink()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def slow_sink():
+    # -w: wait 2 s before answering DATA, so a run lasts long enough to overlap
+    s = Sink("-w", "2")
+    yield s
+    s.stop()

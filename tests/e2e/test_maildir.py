@@ -1,0 +1,56 @@
+"""End to end through the Maildir transport, and the CLI's promises."""
+import os
+
+from conftest import BIN, SUBSCRIBERS, expected_urls, parse, run, write_site
+from digestcheck import check_digest
+
+
+def test_digests_into_maildir(tmp_path):
+    conf = write_site(tmp_path, "maildir")
+    p = run(conf, "run", check=True)
+    out = tmp_path / "outbox"
+    assert f"messages in {out}/new/" in p.stdout.decode()
+    assert sorted(os.listdir(out)) == ["cur", "new", "tmp"]
+    assert os.listdir(out / "tmp") == []
+    files = sorted(os.listdir(out / "new"))
+    due = [s for s in SUBSCRIBERS if expected_urls(s[2])]
+    assert len(files) == len(due)
+    by_to = {}
+    for f in files:
+        msg = parse((out / "new" / f).read_bytes())
+        by_to[msg["To"].addresses[0].addr_spec] = msg
+    for sub in due:
+        check_digest(by_to[sub[0]], sub)
+    p = run(conf, "run", check=True)
+    assert "nothing new to send" in p.stdout.decode()
+    assert len(os.listdir(out / "new")) == len(due)
+
+
+def test_cli_contract(tmp_path):
+    conf = write_site(tmp_path, "maildir")
+    assert run(conf, "--version").returncode == 0
+    for cmd in ("ingest", "status", "preview", "send", "run"):
+        p = run(conf, cmd, "--help")
+        assert p.returncode == 0 and f"usage: tagdigest {cmd}" in p.stdout.decode()
+    assert run(conf, "frobnicate").returncode == 64
+    assert run(conf, "preview").returncode == 64           # --to missing
+    # a bad value names file, line and key, and exits 78
+    bad = tmp_path / "bad.conf"
+    bad.write_text(conf.read_text().replace("day = monday", "day = funday"))
+    p = run(bad, "status")
+    assert p.returncode == 78
+    assert f"{bad}:" in p.stderr.decode() and "day" in p.stderr.decode()
+    # -o overrides a value for this run only; a bad override is named
+    p = run(conf, "-o", "schedule.day=someday", "status")
+    assert p.returncode == 78 and "schedule.day" in p.stderr.decode()
+    # status before any ingest says what to do
+    p = run(conf, "status")
+    assert p.returncode == 66 and "tagdigest ingest" in p.stderr.decode()
+
+
+def test_fresh_secret_is_private(tmp_path):
+    conf = write_site(tmp_path, "maildir")
+    p = run(conf, "run", check=True)
+    secret = tmp_path / "var" / "store.db.secret"
+    assert oct(os.stat(secret).st_mode & 0o777) == "0o600"
+    assert "created a new token secret" in p.stderr.decode()
