@@ -1,0 +1,711 @@
+/*
+ * markdown.c: Markdown post bodies to HTML, plain text and an excerpt.
+ *
+ * This is the only file that includes cmark. HTML comes from cmark's own
+ * renderer in its default safe mode (raw HTML and javascript: links are
+ * neutralised; we never pass CMARK_OPT_UNSAFE). cmark has no plain-text
+ * renderer, so the text/plain side is written here as one walk over the
+ * tree with cmark_iter: inline content of a paragraph or heading is
+ * collected into a buffer, then word-wrapped behind a stack of prefixes
+ * ("> " for quotes, "1. "/"- " markers and their continuation indent for
+ * list items). Links to http/https/mailto get a " [n]" reference and a
+ * "Links:" list at the end, which is what a mail reader can follow.
+ *
+ * Widths count UTF-8 code points, not bytes and not display cells (East
+ * Asian wide characters count as one); cmark's CMARK_OPT_VALIDATE_UTF8 has
+ * already replaced invalid sequences, so counting lead bytes is exact.
+ */
+#include "tagdigest/markdown.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cmark.h>
+
+#include "tagdigest/buf.h"
+#include "tagdigest/util.h"
+
+#define MD_OPTS (CMARK_OPT_SMART | CMARK_OPT_VALIDATE_UTF8)
+
+/* A hostile body can nest thousands of quotes or lists; repeating every
+ * level's prefix on every line would make the output quadratic in the
+ * input. Levels deeper than this still render, just without more indent. */
+#define MD_MAX_LEVELS 16
+
+/* Bound on the rendered text; 16 MiB is far beyond any real post (posts
+ * are capped at 1 MiB) and keeps pathological input from running away. */
+#define MD_MAX_OUT ((size_t)16 << 20)
+
+enum level_kind { LV_QUOTE, LV_LIST, LV_ITEM };
+
+struct level {
+	enum level_kind kind;
+	char marker[24];   /* LV_ITEM: "- " or "12. " */
+	size_t marker_w;   /* its width, also the continuation indent */
+	int used;          /* LV_ITEM: marker already printed on a line */
+	long number;       /* LV_LIST: number of the next ordered item */
+	int ordered;       /* LV_LIST */
+	char delim;        /* LV_LIST: '.' or ')' */
+};
+
+struct render {
+	struct td_buf out;       /* finished text */
+	struct td_buf para;      /* inline content of the current block */
+	struct td_buf line;      /* scratch for one output line */
+	struct level lv[MD_MAX_LEVELS];
+	size_t nlv;
+	size_t deep;             /* container levels beyond MD_MAX_LEVELS */
+	int need_blank;          /* a blank line is due before the next block */
+	int numbering;           /* link references on (off for the excerpt) */
+	int oneline;             /* hard breaks become spaces (excerpt) */
+	int in_image;
+	int in_link;
+	size_t link_start;       /* para offset where the link text began */
+	struct td_strv links;    /* URLs; reference n is links.v[n-1] */
+	size_t *slots;           /* hash of links: index + 1, 0 = empty */
+	size_t nslots;           /* a power of two, or 0 */
+	int full;                /* some buffer hit its cap */
+	size_t width;
+};
+
+/* Code points in s[0..n): every byte that is not a continuation byte. */
+static size_t u8_count(const char *s, size_t n)
+{
+	size_t w = 0;
+	for (size_t i = 0; i < n; i++)
+		if (((unsigned char)s[i] & 0xC0) != 0x80)
+			w++;
+	return w;
+}
+
+static void put(struct render *r, struct td_buf *b, const char *s, size_t n)
+{
+	if (td_buf_append(b, s, n) < 0)
+		r->full = 1;
+}
+
+static void puts_(struct render *r, struct td_buf *b, const char *s)
+{
+	put(r, b, s, strlen(s));
+}
+
+/* Prefix width is the same for the first and later lines of a block: an
+ * item's continuation indent is as wide as its marker. */
+static size_t prefix_width(const struct render *r)
+{
+	size_t w = 0;
+	for (size_t i = 0; i < r->nlv; i++) {
+		if (r->lv[i].kind == LV_QUOTE)
+			w += 2;
+		else if (r->lv[i].kind == LV_ITEM)
+			w += r->lv[i].marker_w;
+	}
+	return w;
+}
+
+/*
+ * Writes the prefix for one line into r->line. A content line prints the
+ * marker of an item that has not shown it yet (and marks it shown); a
+ * blank line stops before such an item, because the blank belongs above
+ * the marker, not inside the item.
+ */
+static void build_prefix(struct render *r, int blank)
+{
+	td_buf_reset(&r->line);
+	for (size_t i = 0; i < r->nlv; i++) {
+		struct level *l = &r->lv[i];
+		if (l->kind == LV_QUOTE) {
+			puts_(r, &r->line, "> ");
+		} else if (l->kind == LV_ITEM) {
+			if (!l->used && blank)
+				break;
+			if (!l->used) {
+				puts_(r, &r->line, l->marker);
+				l->used = 1;
+			} else {
+				for (size_t k = 0; k < l->marker_w; k++)
+					puts_(r, &r->line, " ");
+			}
+		}
+	}
+}
+
+/* Trailing blanks are trimmed from every line: they are invisible, and
+ * mail transports treat trailing white space badly. */
+static void end_line(struct render *r)
+{
+	while (r->line.len > 0 && r->line.data[r->line.len - 1] == ' ')
+		r->line.len--;
+	put(r, &r->out, td_buf_cstr(&r->line), r->line.len);
+	put(r, &r->out, "\n", 1);
+	td_buf_reset(&r->line);
+}
+
+static void emit_line(struct render *r, const char *s, size_t n)
+{
+	build_prefix(r, 0);
+	put(r, &r->line, s, n);
+	end_line(r);
+}
+
+/* Called before anything a block prints: settles the pending blank line. */
+static void block_start(struct render *r)
+{
+	if (r->need_blank && r->out.len > 0) {
+		build_prefix(r, 1);
+		end_line(r);
+	}
+	r->need_blank = 0;
+}
+
+/* Blocks are separated by a blank line, except inside the items of a
+ * tight list, which stay together as the author wrote them. */
+static int blank_after(cmark_node *n)
+{
+	cmark_node *parent = cmark_node_parent(n);
+	if (parent && cmark_node_get_type(parent) == CMARK_NODE_ITEM) {
+		cmark_node *list = cmark_node_parent(parent);
+		if (list && cmark_node_get_list_tight(list))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Greedy word wrap of r->para at r->width columns (prefix included; 0
+ * means no wrapping). Words are never split, so a long URL gets a line of
+ * its own and may run past the width. '\n' in the buffer is a hard break.
+ * Returns the widest line's width without the prefix (for underlines).
+ */
+static size_t wrap_para(struct render *r)
+{
+	const char *s = td_buf_cstr(&r->para);
+	size_t n = r->para.len, pw = prefix_width(r), widest = 0;
+	struct td_buf cur = TD_BUF_INIT;
+	size_t i = 0;
+
+	for (;;) {
+		size_t eol = i;
+		while (eol < n && s[eol] != '\n')
+			eol++;
+		size_t curw = 0;
+		td_buf_reset(&cur);
+		size_t j = i;
+		while (j < eol) {
+			while (j < eol && (s[j] == ' ' || s[j] == '\t'))
+				j++;
+			if (j == eol)
+				break;
+			size_t w0 = j;
+			while (j < eol && s[j] != ' ' && s[j] != '\t')
+				j++;
+			size_t ww = u8_count(s + w0, j - w0);
+			if (cur.len > 0 && r->width > 0 &&
+			    pw + curw + 1 + ww > r->width) {
+				emit_line(r, td_buf_cstr(&cur), cur.len);
+				if (curw > widest)
+					widest = curw;
+				td_buf_reset(&cur);
+				curw = 0;
+			}
+			if (cur.len > 0) {
+				put(r, &cur, " ", 1);
+				curw++;
+			}
+			put(r, &cur, s + w0, j - w0);
+			curw += ww;
+		}
+		emit_line(r, td_buf_cstr(&cur), cur.len);
+		if (curw > widest)
+			widest = curw;
+		if (eol >= n)
+			break;
+		i = eol + 1;
+	}
+	td_buf_free(&cur);
+	return widest;
+}
+
+static int para_is_blank(const struct render *r)
+{
+	for (size_t i = 0; i < r->para.len; i++)
+		if (r->para.data[i] != ' ' && r->para.data[i] != '\t' &&
+		    r->para.data[i] != '\n')
+			return 0;
+	return 1;
+}
+
+/* Only links a reader can follow from a mail get a number. */
+static int followable(const char *url)
+{
+	return strncasecmp(url, "http://", 7) == 0 ||
+	       strncasecmp(url, "https://", 8) == 0 ||
+	       strncasecmp(url, "mailto:", 7) == 0;
+}
+
+static size_t hash_str(const char *s)
+{
+	size_t h = 14695981039346656037u; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	return h;
+}
+
+/*
+ * The reference number of url, adding it when new. A hash rather than a
+ * scan of the list: a 1 MiB body can hold tens of thousands of links, and
+ * a linear search per link took seconds.
+ */
+static size_t link_number(struct render *r, const char *url)
+{
+	if (2 * (r->links.n + 1) > r->nslots) {
+		size_t n = r->nslots ? 2 * r->nslots : 64;
+		free(r->slots);
+		r->slots = td_xcalloc(n, sizeof *r->slots);
+		r->nslots = n;
+		for (size_t i = 0; i < r->links.n; i++) {
+			size_t k = hash_str(r->links.v[i]) & (n - 1);
+			while (r->slots[k])
+				k = (k + 1) & (n - 1);
+			r->slots[k] = i + 1;
+		}
+	}
+	size_t k = hash_str(url) & (r->nslots - 1);
+	while (r->slots[k]) {
+		if (strcmp(r->links.v[r->slots[k] - 1], url) == 0)
+			return r->slots[k];
+		k = (k + 1) & (r->nslots - 1);
+	}
+	td_strv_push(&r->links, url);
+	r->slots[k] = r->links.n;
+	return r->links.n;
+}
+
+static void link_exit(struct render *r, cmark_node *n)
+{
+	const char *url = cmark_node_get_url(n);
+	const char *text = td_buf_cstr(&r->para) + r->link_start;
+	size_t tlen = r->para.len - r->link_start;
+
+	if (!url || !*url)
+		return;
+	/* [](https://x) would leave nothing to read: show the address. */
+	int empty = 1;
+	for (size_t i = 0; i < tlen; i++)
+		if (text[i] != ' ')
+			empty = 0;
+	if (empty && followable(url)) {
+		r->para.len = r->link_start;
+		puts_(r, &r->para, url);
+		return;
+	}
+	if (!r->numbering || !followable(url))
+		return;
+	/* An autolink shows its own address; numbering it repeats it. */
+	if (strlen(url) == tlen && memcmp(url, text, tlen) == 0)
+		return;
+	if (strncasecmp(url, "mailto:", 7) == 0 && strlen(url + 7) == tlen &&
+	    memcmp(url + 7, text, tlen) == 0)
+		return;
+	if (td_buf_printf(&r->para, " [%zu]", link_number(r, url)) < 0)
+		r->full = 1;
+}
+
+/* Inline nodes append to r->para; shared by the body and the excerpt. */
+static void inline_event(struct render *r, cmark_node *n, int enter)
+{
+	switch (cmark_node_get_type(n)) {
+	case CMARK_NODE_TEXT:
+	case CMARK_NODE_CODE:
+		puts_(r, &r->para, cmark_node_get_literal(n));
+		break;
+	case CMARK_NODE_SOFTBREAK:
+		puts_(r, &r->para, " ");
+		break;
+	case CMARK_NODE_LINEBREAK:
+		puts_(r, &r->para, r->oneline ? " " : "\n");
+		break;
+	case CMARK_NODE_EMPH:
+		if (!r->in_image)
+			puts_(r, &r->para, "_");
+		break;
+	case CMARK_NODE_STRONG:
+		if (!r->in_image)
+			puts_(r, &r->para, "*");
+		break;
+	case CMARK_NODE_LINK:
+		/* Links inside an image description are just alt text. */
+		if (r->in_image)
+			break;
+		if (enter) {
+			r->in_link = 1;
+			r->link_start = r->para.len;
+		} else if (r->in_link) {
+			r->in_link = 0;
+			link_exit(r, n);
+		}
+		break;
+	case CMARK_NODE_IMAGE:
+		if (enter) {
+			if (r->in_image++ == 0)
+				puts_(r, &r->para, "[Image: ");
+		} else if (--r->in_image == 0) {
+			puts_(r, &r->para, "]");
+		}
+		break;
+	default:
+		/* HTML_INLINE: raw HTML has no place in plain text. */
+		break;
+	}
+}
+
+static void push_level(struct render *r, enum level_kind kind)
+{
+	if (r->nlv == MD_MAX_LEVELS) {
+		r->deep++;
+		return;
+	}
+	struct level *l = &r->lv[r->nlv++];
+	memset(l, 0, sizeof *l);
+	l->kind = kind;
+}
+
+static void pop_level(struct render *r)
+{
+	if (r->deep > 0)
+		r->deep--;
+	else if (r->nlv > 0)
+		r->nlv--;
+}
+
+static void enter_list(struct render *r, cmark_node *n)
+{
+	block_start(r);
+	push_level(r, LV_LIST);
+	if (r->deep)
+		return;
+	struct level *l = &r->lv[r->nlv - 1];
+	l->ordered = cmark_node_get_list_type(n) == CMARK_ORDERED_LIST;
+	l->number = cmark_node_get_list_start(n);
+	l->delim = cmark_node_get_list_delim(n) == CMARK_PAREN_DELIM ? ')' : '.';
+}
+
+static void enter_item(struct render *r)
+{
+	block_start(r);
+	struct level *list = r->nlv ? &r->lv[r->nlv - 1] : NULL;
+	push_level(r, LV_ITEM);
+	if (r->deep || !list || list->kind != LV_LIST)
+		return;
+	struct level *l = &r->lv[r->nlv - 1];
+	if (list->ordered)
+		snprintf(l->marker, sizeof l->marker, "%ld%c ",
+			 list->number++, list->delim);
+	else
+		snprintf(l->marker, sizeof l->marker, "- ");
+	l->marker_w = strlen(l->marker);
+}
+
+static void exit_item(struct render *r, cmark_node *n)
+{
+	/* An empty item still shows its marker. */
+	if (!r->deep && r->nlv > 0 && r->lv[r->nlv - 1].kind == LV_ITEM &&
+	    !r->lv[r->nlv - 1].used) {
+		cmark_node *list = cmark_node_parent(n);
+		emit_line(r, "", 0);
+		r->need_blank = !(list && cmark_node_get_list_tight(list));
+	}
+	pop_level(r);
+}
+
+static void code_block(struct render *r, cmark_node *n)
+{
+	const char *s = cmark_node_get_literal(n);
+	size_t len = s ? strlen(s) : 0;
+	struct td_buf ln = TD_BUF_INIT;
+
+	block_start(r);
+	/* The literal ends with '\n'; a trailing empty piece is no line. */
+	size_t i = 0;
+	while (i < len) {
+		size_t eol = i;
+		while (eol < len && s[eol] != '\n')
+			eol++;
+		td_buf_reset(&ln);
+		put(r, &ln, "    ", 4);
+		put(r, &ln, s + i, eol - i);
+		emit_line(r, td_buf_cstr(&ln), ln.len);
+		i = eol + 1;
+	}
+	td_buf_free(&ln);
+	r->need_blank = blank_after(n);
+}
+
+static void block_text_exit(struct render *r, cmark_node *n)
+{
+	if (para_is_blank(r)) /* e.g. a paragraph of raw HTML only */
+		return;
+	block_start(r);
+	size_t w = wrap_para(r);
+	if (cmark_node_get_type(n) == CMARK_NODE_HEADING) {
+		char ch = cmark_node_get_heading_level(n) == 1 ? '=' : '-';
+		struct td_buf u = TD_BUF_INIT;
+		for (size_t i = 0; i < w; i++)
+			put(r, &u, &ch, 1);
+		emit_line(r, td_buf_cstr(&u), u.len);
+		td_buf_free(&u);
+	}
+	r->need_blank = blank_after(n);
+}
+
+static void render_text(struct render *r, cmark_node *doc)
+{
+	cmark_iter *it = cmark_iter_new(doc);
+	cmark_event_type ev;
+
+	while ((ev = cmark_iter_next(it)) != CMARK_EVENT_DONE && !r->full) {
+		cmark_node *n = cmark_iter_get_node(it);
+		int enter = ev == CMARK_EVENT_ENTER;
+
+		switch (cmark_node_get_type(n)) {
+		case CMARK_NODE_DOCUMENT:
+		case CMARK_NODE_HTML_BLOCK: /* dropped, like the HTML side */
+			break;
+		case CMARK_NODE_BLOCK_QUOTE:
+			if (enter) {
+				block_start(r);
+				push_level(r, LV_QUOTE);
+			} else {
+				pop_level(r);
+				r->need_blank = blank_after(n);
+			}
+			break;
+		case CMARK_NODE_LIST:
+			if (enter) {
+				enter_list(r, n);
+			} else {
+				pop_level(r);
+				r->need_blank = blank_after(n);
+			}
+			break;
+		case CMARK_NODE_ITEM:
+			if (enter)
+				enter_item(r);
+			else
+				exit_item(r, n);
+			break;
+		case CMARK_NODE_CODE_BLOCK:
+			code_block(r, n);
+			break;
+		case CMARK_NODE_THEMATIC_BREAK:
+			block_start(r);
+			emit_line(r, "* * *", 5);
+			r->need_blank = blank_after(n);
+			break;
+		case CMARK_NODE_PARAGRAPH:
+		case CMARK_NODE_HEADING:
+			if (enter) {
+				td_buf_reset(&r->para);
+				r->in_link = r->in_image = 0;
+			} else {
+				block_text_exit(r, n);
+			}
+			break;
+		default:
+			inline_event(r, n, enter);
+			break;
+		}
+	}
+	cmark_iter_free(it);
+
+	if (r->links.n > 0) {
+		if (r->out.len > 0)
+			puts_(r, &r->out, "\n");
+		puts_(r, &r->out, "Links:\n");
+		for (size_t i = 0; i < r->links.n; i++)
+			if (td_buf_printf(&r->out, "[%zu] %s\n", i + 1,
+					  r->links.v[i]) < 0)
+				r->full = 1;
+	}
+}
+
+/* Plain text of one paragraph on one line: runs of white space become
+ * one space, and the ends are trimmed. */
+static void excerpt_line(struct render *r, cmark_node *para,
+			 struct td_buf *line)
+{
+	cmark_iter *it = cmark_iter_new(para);
+	cmark_event_type ev;
+
+	td_buf_reset(&r->para);
+	while ((ev = cmark_iter_next(it)) != CMARK_EVENT_DONE)
+		if (cmark_iter_get_node(it) != para)
+			inline_event(r, cmark_iter_get_node(it),
+				     ev == CMARK_EVENT_ENTER);
+	cmark_iter_free(it);
+
+	const char *s = td_buf_cstr(&r->para);
+	int space = 0;
+	for (size_t i = 0; i < r->para.len; i++) {
+		if (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' ||
+		    s[i] == '\r') {
+			space = line->len > 0;
+			continue;
+		}
+		if (space)
+			put(r, line, " ", 1);
+		space = 0;
+		put(r, line, s + i, 1);
+	}
+}
+
+/*
+ * Cuts s to at most max code points at the last space that fits, then
+ * appends "…". A first word longer than max is cut inside, since there is
+ * no boundary to cut at. Trailing ",;:" go too: "talks,…" reads badly.
+ * The ellipsis comes on top of the max code points.
+ */
+static void excerpt_cut(struct render *r, struct td_buf *b, size_t max)
+{
+	const char *s = td_buf_cstr(b);
+	if (max == 0 || u8_count(s, b->len) <= max)
+		return;
+
+	size_t cps = 0, limit = 0, cut = 0;
+	for (size_t i = 0; i < b->len; i++) {
+		if (((unsigned char)s[i] & 0xC0) != 0x80) {
+			if (cps == max) {
+				limit = i;
+				break;
+			}
+			cps++;
+		}
+		if (s[i] == ' ')
+			cut = i;
+	}
+	if (s[limit] == ' ')
+		cut = limit;
+	if (cut == 0)
+		cut = limit;
+	while (cut > 0 && strchr(" ,;:", s[cut - 1]))
+		cut--;
+	if (cut == 0)
+		cut = limit;
+	b->len = cut;
+	put(r, b, "…", strlen("…"));
+}
+
+/* The first paragraph with something to read: one that is nothing but
+ * raw HTML says nothing in an excerpt. */
+static cmark_node *first_paragraph(struct render *r, cmark_node *doc)
+{
+	cmark_iter *it = cmark_iter_new(doc);
+	cmark_event_type ev;
+	cmark_node *found = NULL;
+
+	while (!found && (ev = cmark_iter_next(it)) != CMARK_EVENT_DONE) {
+		cmark_node *n = cmark_iter_get_node(it);
+		if (ev != CMARK_EVENT_ENTER ||
+		    cmark_node_get_type(n) != CMARK_NODE_PARAGRAPH)
+			continue;
+		struct td_buf probe = TD_BUF_INIT;
+		excerpt_line(r, n, &probe);
+		if (probe.len > 0)
+			found = n;
+		td_buf_free(&probe);
+	}
+	cmark_iter_free(it);
+	return found;
+}
+
+static char *strip_newline(char *s)
+{
+	size_t n = strlen(s);
+	while (n > 0 && s[n - 1] == '\n')
+		s[--n] = '\0';
+	return s;
+}
+
+int td_markdown_render(const char *md, size_t len, size_t width,
+		       size_t excerpt_chars, struct td_markdown *out,
+		       struct td_err *err)
+{
+	memset(out, 0, sizeof *out);
+	if (!md && len > 0)
+		return td_err_set(err, EX_DATAERR, "markdown: no input");
+
+	cmark_node *doc = cmark_parse_document(md ? md : "", len, MD_OPTS);
+	if (!doc)
+		return td_err_set(err, EX_DATAERR, "markdown: cannot parse");
+
+	char *html = cmark_render_html(doc, MD_OPTS);
+	if (!html) {
+		cmark_node_free(doc);
+		return td_err_set(err, EX_DATAERR, "markdown: cannot render");
+	}
+
+	struct render r;
+	memset(&r, 0, sizeof r);
+	td_buf_init(&r.out, MD_MAX_OUT);
+	td_buf_init(&r.para, MD_MAX_OUT);
+	td_buf_init(&r.line, MD_MAX_OUT);
+	r.numbering = 1;
+	r.width = width;
+	render_text(&r, doc);
+
+	/* The excerpt renderer: no link numbers, all on one line. */
+	r.numbering = 0;
+	r.oneline = 1;
+	r.in_link = r.in_image = 0;
+	struct td_buf ex = TD_BUF_INIT;
+	char *ex_html = NULL;
+	cmark_node *para = first_paragraph(&r, doc);
+	if (para) {
+		excerpt_line(&r, para, &ex);
+		excerpt_cut(&r, &ex, excerpt_chars);
+		char *h = cmark_render_html(para, MD_OPTS);
+		if (h)
+			ex_html = strip_newline(h);
+	}
+	cmark_node_free(doc);
+
+	int rc = 0;
+	if (r.full) {
+		rc = td_err_set(err, EX_DATAERR,
+				"markdown: rendered text exceeds %zu MiB",
+				MD_MAX_OUT >> 20);
+	} else if (para && !ex_html) {
+		rc = td_err_set(err, EX_DATAERR,
+				"markdown: cannot render the excerpt");
+	}
+	if (rc) {
+		free(html);
+		free(ex_html);
+		td_buf_free(&ex);
+	} else {
+		/* cmark's default allocator is malloc, so free() fits. */
+		out->html = html;
+		out->text = td_buf_steal(&r.out);
+		out->excerpt_html = ex_html ? ex_html : td_xstrdup("");
+		out->excerpt_text = td_buf_steal(&ex);
+	}
+	td_buf_free(&r.out);
+	td_buf_free(&r.para);
+	td_buf_free(&r.line);
+	td_strv_free(&r.links);
+	free(r.slots);
+	return rc;
+}
+
+void td_markdown_free(struct td_markdown *m)
+{
+	if (!m)
+		return;
+	free(m->html);
+	free(m->text);
+	free(m->excerpt_html);
+	free(m->excerpt_text);
+	memset(m, 0, sizeof *m);
+}

@@ -1,0 +1,497 @@
+/*
+ * test_postsdir.c: front matter parsing, error messages with the right
+ * line numbers, BOM and CRLF files, hostile content, the folder reader
+ * (bad files skipped and counted, hidden and non-.md files ignored) and
+ * the sample posts in posts/ (run from the repository root).
+ *
+ * Instants are written as UTC fields converted by hand from the offsets
+ * in the input; the SHA-256 values were computed with sha256sum(1).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "tagdigest/postsdir.h"
+
+static time_t utc(int y, int mo, int d, int h, int mi, int s)
+{
+	struct tm t = { 0 };
+	t.tm_year = y - 1900;
+	t.tm_mon = mo - 1;
+	t.tm_mday = d;
+	t.tm_hour = h;
+	t.tm_min = mi;
+	t.tm_sec = s;
+	return timegm(&t);
+}
+
+static int parse(const char *name, const char *text, struct td_post *p,
+		 struct td_err *err)
+{
+	return td_postsdir_parse(name, text, strlen(text), 0, p, err);
+}
+
+/* Parses text that must fail, and checks the whole message. */
+static void check_error(const char *text, const char *want, int line)
+{
+	struct td_post p;
+	struct td_err err = { 0, "" };
+	int rc = parse("t.md", text, &p, &err);
+	if (rc == EX_DATAERR && strcmp(err.msg, want) == 0) {
+		td_test_passed++;
+	} else {
+		td_test_failed++;
+		fprintf(stderr, "%s:%d: rc %d\n  got:  \"%s\"\n  want: \"%s\"\n",
+			__FILE__, line, rc, err.msg, want);
+	}
+	/* A failed parse leaves nothing to free, and freeing is harmless. */
+	CHECK(p.title == NULL && p.tags.n == 0);
+	td_post_free(&p);
+}
+
+#define ERR(text, want) check_error(text, want, __LINE__)
+
+#define FM_REST "tags: a\nurl: https://x.example/\n---\nBody.\n"
+
+static void test_good_post(void)
+{
+	const char *text =
+		"---\n"
+		"title: Lavrov: NATO ambitions \"never changed\"\n"
+		"date: 2017-06-30T10:00:00+03:00\n"
+		"# a comment, and a blank line:\n"
+		"\n"
+		"tags: [Sergey Lavrov, NATO, sergey lavrov, \"Korea, North\", 'Côte d''Ivoire']\n"
+		"url: https://example.org/2017/06/30/lavrov-nato/\n"
+		"author: Newsroom\n"
+		"---\n"
+		"First *paragraph* with a [link](https://l.example/).\n"
+		"\n"
+		"Second.\n";
+	struct td_post p;
+	struct td_err err;
+	CHECK(td_postsdir_parse("posts/2017-06-30-lavrov-nato.md", text,
+				strlen(text), 0, &p, &err) == 0);
+	CHECK_STR(p.title, "Lavrov: NATO ambitions \"never changed\"");
+	CHECK_STR(p.guid, "2017-06-30-lavrov-nato");
+	CHECK_STR(p.url, "https://example.org/2017/06/30/lavrov-nato/");
+	CHECK_STR(p.author, "Newsroom");
+	/* 10:00 at +03:00 is 07:00 UTC. */
+	CHECK(p.published == utc(2017, 6, 30, 7, 0, 0));
+	CHECK(p.updated == p.published);
+	/* "sergey lavrov" has the same slug as "Sergey Lavrov": one tag. */
+	CHECK(p.tags.n == 4 && p.tag_names.n == 4);
+	if (p.tags.n == 4 && p.tag_names.n == 4) {
+		CHECK_STR(p.tags.v[0], "sergey-lavrov");
+		CHECK_STR(p.tag_names.v[0], "Sergey Lavrov");
+		CHECK_STR(p.tags.v[1], "nato");
+		CHECK_STR(p.tag_names.v[2], "Korea, North");
+		CHECK_STR(p.tags.v[2], "korea-north");
+		CHECK_STR(p.tag_names.v[3], "Côte d'Ivoire");
+		CHECK_STR(p.tags.v[3], "côte-divoire");
+	}
+	CHECK_STR(p.excerpt_text, "First _paragraph_ with a link.");
+	CHECK_STR(p.excerpt_html, "<p>First <em>paragraph</em> with a "
+		  "<a href=\"https://l.example/\">link</a>.</p>");
+	CHECK(strstr(p.content_html, "<p>Second.</p>") != NULL);
+	CHECK(p.content_hash && strlen(p.content_hash) == 64);
+	td_post_free(&p);
+	td_post_free(&p); /* zeroed: a second free is harmless */
+}
+
+static void test_hash_and_guid(void)
+{
+	const char *text = "---\ntitle: Hello\ndate: 2017-06-30\n" FM_REST;
+	struct td_post a, b;
+	struct td_err err;
+	CHECK(parse("dir/hello.md", text, &a, &err) == 0);
+	CHECK(parse("dir/hello.md", text, &b, &err) == 0);
+	CHECK_STR(a.content_hash,
+		  "06c8457a4503c17dd3544c3a01553e0b4eb57a4f96ed34564a81ebf288561dde");
+	CHECK_STR(a.content_hash, b.content_hash);
+	CHECK_STR(a.guid, "hello");
+	CHECK_STR(a.guid, b.guid);
+	CHECK_STR(a.author, "");
+	CHECK(a.published == utc(2017, 6, 30, 0, 0, 0));
+	td_post_free(&b);
+
+	/* An edit changes the hash, not the identity. */
+	const char *edited = "---\ntitle: Hello\ndate: 2017-06-30\n"
+			     "tags: a\nurl: https://x.example/\n---\nBody!\n";
+	CHECK(parse("dir/hello.md", edited, &b, &err) == 0);
+	CHECK_STR(b.guid, "hello");
+	CHECK(strcmp(a.content_hash, b.content_hash) != 0);
+	td_post_free(&a);
+	td_post_free(&b);
+
+	/* id wins over the file name. */
+	CHECK(parse("x.md", "---\nid: 'stable-42'\ntitle: T\ndate: 2017-06-30\n"
+		    FM_REST, &a, &err) == 0);
+	CHECK_STR(a.guid, "stable-42");
+	td_post_free(&a);
+}
+
+static void test_bom_and_crlf(void)
+{
+	struct td_post p;
+	struct td_err err;
+	const char *bom = "\xEF\xBB\xBF---\ntitle: Hello\ndate: 2017-06-30\n"
+			  FM_REST;
+	CHECK(parse("b.md", bom, &p, &err) == 0);
+	CHECK_STR(p.title, "Hello");
+	/* The hash covers the bytes as read, BOM included. */
+	CHECK_STR(p.content_hash,
+		  "6a84af1a3e4bfd5859218417b3f1834006c82fdd6681fa30f1eac96c94485b5e");
+	td_post_free(&p);
+
+	const char *crlf = "---\r\ntitle: \"Quoted\"\r\ndate: 2017-06-30 10:15\r\n"
+			   "tags: [a, b]\r\nurl: https://x.example/\r\n"
+			   "author: Ann\r\n---\r\nBody line\r\nmore.\r\n";
+	CHECK(parse("c.md", crlf, &p, &err) == 0);
+	CHECK_STR(p.title, "Quoted");
+	CHECK_STR(p.author, "Ann");
+	CHECK_STR(p.url, "https://x.example/");
+	CHECK(p.tags.n == 2);
+	CHECK(p.published == utc(2017, 6, 30, 10, 15, 0));
+	CHECK_STR(p.excerpt_text, "Body line more.");
+	td_post_free(&p);
+
+	/* Line numbers count CRLF lines too. */
+	ERR("---\r\ntitle: T\r\ntags: a\r\ndate: 2017-02-29\r\n"
+	    "url: https://x.example/\r\n---\r\nB\r\n",
+	    "t.md:4: date: '2017-02-29' is not a date (want YYYY-MM-DD or RFC 3339)");
+}
+
+static void test_dates(void)
+{
+	static const struct {
+		const char *in;
+		int y, mo, d, h, mi, s;
+	} good[] = {
+		{ "2017-06-30", 2017, 6, 30, 0, 0, 0 },
+		{ "2017-06-30 10:15", 2017, 6, 30, 10, 15, 0 },
+		{ "2017-06-30 10:15:09", 2017, 6, 30, 10, 15, 9 },
+		{ "2017-06-30T10:00:00Z", 2017, 6, 30, 10, 0, 0 },
+		{ "2017-06-30t10:00:00.123z", 2017, 6, 30, 10, 0, 0 },
+		{ "2017-06-30T23:30:00-02:00", 2017, 7, 1, 1, 30, 0 },
+		{ "2017-01-01T02:00:00+05:30", 2016, 12, 31, 20, 30, 0 },
+		{ "2016-02-29", 2016, 2, 29, 0, 0, 0 },
+		{ "\"2017-12-22T18:30:00+03:00\"", 2017, 12, 22, 15, 30, 0 },
+	};
+	for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+		char *text = NULL;
+		struct td_post p;
+		struct td_err err;
+		if (asprintf(&text, "---\ntitle: T\ndate: %s\n" FM_REST,
+			     good[i].in) < 0)
+			abort();
+		int rc = parse("d.md", text, &p, &err);
+		CHECK(rc == 0);
+		if (rc)
+			fprintf(stderr, "  date %s: %s\n", good[i].in, err.msg);
+		else
+			CHECK(p.published == utc(good[i].y, good[i].mo, good[i].d,
+						 good[i].h, good[i].mi, good[i].s));
+		td_post_free(&p);
+		free(text);
+	}
+
+	static const char *const bad[] = {
+		"2017-13-45", "2017-02-29", "2017-04-31", "30/06/2017",
+		"2017-6-30", "2017-06-30T10:00:00", "2017-06-30T25:00:00Z",
+		"2017-06-30T10:60:00Z", "2017-06-30T10:00:00+0300",
+		"2017-06-30 10", "2017-06-30T10:00:00Z junk", "yesterday",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		char *text = NULL, *want = NULL;
+		if (asprintf(&text, "---\ntitle: T\ndate: %s\n" FM_REST,
+			     bad[i]) < 0 ||
+		    asprintf(&want, "t.md:3: date: '%s' is not a date (want "
+			     "YYYY-MM-DD or RFC 3339)", bad[i]) < 0)
+			abort();
+		ERR(text, want);
+		free(text);
+		free(want);
+	}
+}
+
+static void test_errors(void)
+{
+	ERR("title: T\n", "t.md:1: no front matter (want '---' on the first line)");
+	ERR("", "t.md:1: no front matter (want '---' on the first line)");
+	ERR("---\ntitle: T\ndate: 2017-06-30\n",
+	    "t.md:1: front matter is not closed (no '---' line after it)");
+	/* Missing keys are reported at the closing line (5 here). */
+	ERR("---\ntitle: T\ndate: 2017-06-30\ntags: a\n---\nB\n",
+	    "t.md:5: missing required key 'url'");
+	ERR("---\ndate: 2017-06-30\n" FM_REST,
+	    "t.md:5: missing required key 'title'");
+	ERR("---\ntitle: T\ndate: 2017-06-30\ntag: a\n---\nB\n",
+	    "t.md:4: unknown key 'tag' (known: title, date, tags, url, author, id)");
+	ERR("---\ntitle: T\ndate: 2017-06-30\n\ntitle: U\n" FM_REST,
+	    "t.md:5: duplicate key 'title' (first on line 2)");
+	ERR("---\ntitle: T\nno colon here\n" FM_REST,
+	    "t.md:3: 'no colon here' is not 'key: value'");
+	ERR("---\ntitle: T\n  date: 2017-06-30\n" FM_REST,
+	    "t.md:3: indented line (want 'key: value' on one line)");
+
+	/* Control characters in title and author: they would reach headers. */
+	ERR("---\ntitle: a\rb\ndate: 2017-06-30\n" FM_REST,
+	    "t.md:2: title: value contains a control character");
+	ERR("---\ntitle: T\ndate: 2017-06-30\nauthor: x\x1b[31m\n" FM_REST,
+	    "t.md:4: author: value contains a control character");
+	ERR("---\ntitle: a\xC2\x85" "b\ndate: 2017-06-30\n" FM_REST,
+	    "t.md:2: title: value contains a control character");
+	ERR("---\ntitle: a\xFF\ndate: 2017-06-30\n" FM_REST,
+	    "t.md:2: title: value is not valid UTF-8");
+	ERR("---\ntitle: \"\"\ndate: 2017-06-30\n" FM_REST,
+	    "t.md:2: title: value is empty");
+	ERR("---\ntitle: \"open\ndate: 2017-06-30\n" FM_REST,
+	    "t.md:2: title: value has no closing quote");
+	ERR("---\ntitle: \"a\" b\ndate: 2017-06-30\n" FM_REST,
+	    "t.md:2: title: value has text after the closing quote");
+
+	/* URLs. */
+	static const struct { const char *url, *why; } urls[] = {
+		{ "/relative", "is not an absolute http(s) URL" },
+		{ "javascript:alert(1)", "is not an absolute http(s) URL" },
+		{ "ftp://x.example/", "is not an absolute http(s) URL" },
+		{ "https:///path", "has no host" },
+		{ "https://x.example/a b", "contains a space or control character" },
+	};
+	for (size_t i = 0; i < sizeof urls / sizeof *urls; i++) {
+		char *text = NULL, *want = NULL;
+		if (asprintf(&text, "---\ntitle: T\ndate: 2017-06-30\ntags: a\n"
+			     "url: %s\n---\nB\n", urls[i].url) < 0 ||
+		    asprintf(&want, "t.md:5: url: '%s' %s", urls[i].url,
+			     urls[i].why) < 0)
+			abort();
+		ERR(text, want);
+		free(text);
+		free(want);
+	}
+
+	/* Tags. */
+	ERR("---\ntitle: T\ndate: 2017-06-30\ntags: []\nurl: https://x.example/\n---\nB\n",
+	    "t.md:4: tags: no tags (want [a, b] or a, b)");
+	ERR("---\ntitle: T\ndate: 2017-06-30\ntags: a, !!!\nurl: https://x.example/\n---\nB\n",
+	    "t.md:4: tags: '!!!' has no letters or digits to make a slug of");
+	ERR("---\ntitle: T\ndate: 2017-06-30\ntags: [a, b\nurl: https://x.example/\n---\nB\n",
+	    "t.md:4: tags: '[' without ']'");
+
+	/* At most 100 tags: 100 pass, 101 do not. */
+	for (int ntags = 100; ntags <= 101; ntags++) {
+		char *list = td_xstrdup("t0"), *text = NULL;
+		for (int i = 1; i < ntags; i++) {
+			char *longer = td_xasprintf("%s, t%d", list, i);
+			free(list);
+			list = longer;
+		}
+		text = td_xasprintf("---\ntitle: T\ndate: 2017-06-30\ntags: %s\n"
+				    "url: https://x.example/\n---\nB\n", list);
+		struct td_post p;
+		struct td_err err;
+		int rc = parse("t.md", text, &p, &err);
+		if (ntags == 100) {
+			CHECK(rc == 0 && p.tags.n == 100);
+		} else {
+			CHECK(rc == EX_DATAERR);
+			CHECK_STR(err.msg, "t.md:4: tags: more than 100 tags");
+		}
+		td_post_free(&p);
+		free(list);
+		free(text);
+	}
+
+	/* A post needs a body. */
+	ERR("---\ntitle: T\ndate: 2017-06-30\ntags: a\nurl: https://x.example/\n---\n\n \t\n",
+	    "t.md:6: no body after the front matter");
+	ERR("---\ntitle: T\ndate: 2017-06-30\ntags: a\nurl: https://x.example/\n---",
+	    "t.md:6: no body after the front matter");
+}
+
+static void test_quoting_and_tag_forms(void)
+{
+	struct td_post p;
+	struct td_err err;
+	CHECK(parse("q.md", "---\ntitle: 'It''s \"fine\"'\ndate: 2017-06-30\n"
+		    "tags: \"Sergey Lavrov\" , USA,, EU,\n"
+		    "url: 'https://x.example/'\nauthor: \"A \\\"B\\\" C\"\n---\nB\n",
+		    &p, &err) == 0);
+	CHECK_STR(p.title, "It's \"fine\"");
+	CHECK_STR(p.author, "A \"B\" C");
+	CHECK_STR(p.url, "https://x.example/");
+	CHECK(p.tags.n == 3);
+	if (p.tags.n == 3) {
+		CHECK_STR(p.tag_names.v[0], "Sergey Lavrov");
+		CHECK_STR(p.tags.v[1], "usa");
+		CHECK_STR(p.tags.v[2], "eu");
+	}
+	td_post_free(&p);
+}
+
+static void test_hostile_body(void)
+{
+	struct td_post p;
+	struct td_err err;
+	CHECK(parse("h.md", "---\ntitle: T\ndate: 2017-06-30\n"
+		    "tags: a\nurl: https://x.example/\n---\n"
+		    "<script>alert('x')</script>\n\n"
+		    "Hello <img src=x onerror=alert(1)> [click](javascript:alert(1))\n",
+		    &p, &err) == 0);
+	CHECK(strstr(p.content_html, "<script") == NULL);
+	CHECK(strstr(p.content_html, "onerror") == NULL);
+	CHECK(strstr(p.content_html, "javascript:") == NULL);
+	CHECK_STR(p.excerpt_text, "Hello click");
+	td_post_free(&p);
+
+	/* A NUL in the front matter is a control character, not an end. */
+	const char nul[] = "---\ntitle: a\0b\ndate: 2017-06-30\n" FM_REST;
+	int rc = td_postsdir_parse("n.md", nul, sizeof nul - 1, 0, &p, &err);
+	CHECK(rc == EX_DATAERR);
+	if (rc == EX_DATAERR)
+		CHECK_STR(err.msg,
+			  "n.md:2: title: value contains a control character");
+	td_post_free(&p);
+}
+
+/* --- the folder reader --- */
+
+struct seen {
+	struct td_strv guids;
+	int stop_after; /* 0: never stop */
+	int all_lavrov;
+	int in_2017;
+	time_t last;
+	int ordered;
+};
+
+static int collect(void *ctx, const struct td_post *post, struct td_err *err)
+{
+	struct seen *s = ctx;
+	td_strv_push(&s->guids, post->guid);
+	if (!td_strv_contains(&post->tags, "sergey-lavrov"))
+		s->all_lavrov = 0;
+	if (post->published < utc(2017, 1, 1, 0, 0, 0) ||
+	    post->published >= utc(2018, 1, 1, 0, 0, 0))
+		s->in_2017 = 0;
+	if (post->published < s->last)
+		s->ordered = 0;
+	s->last = post->published;
+	if (s->stop_after && (int)s->guids.n == s->stop_after)
+		return td_err_set(err, 42, "stopped");
+	return 0;
+}
+
+static void write_file(const char *dir, const char *name, const char *text,
+		       size_t len)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	FILE *f = fopen(path, "wb");
+	if (!f || fwrite(text, 1, len, f) != len || fclose(f) != 0)
+		abort();
+}
+
+static void remove_file(const char *dir, const char *name)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if (unlink(path) < 0 && rmdir(path) < 0)
+		fprintf(stderr, "cannot remove %s\n", path);
+}
+
+static void test_read_dir(void)
+{
+	char dir[] = "/tmp/td-postsdir-XXXXXX";
+	if (!mkdtemp(dir))
+		abort();
+	const char *good = "---\ntitle: T\ndate: 2017-06-30\n" FM_REST;
+	const char *bad = "---\ntitle: T\ndate: 2017-13-45\n" FM_REST;
+	write_file(dir, "c.md", good, strlen(good));
+	write_file(dir, "a.md", good, strlen(good));
+	write_file(dir, "b.md", bad, strlen(bad));
+	write_file(dir, ".hidden.md", bad, strlen(bad)); /* skipped */
+	write_file(dir, "notes.txt", bad, strlen(bad));  /* skipped */
+	write_file(dir, "b.md~", bad, strlen(bad));      /* skipped */
+	/* One byte over 1 MiB: refused before parsing. */
+	size_t big_len = ((size_t)1 << 20) + 1;
+	char *big = malloc(big_len);
+	memcpy(big, good, strlen(good));
+	memset(big + strlen(good), 'x', big_len - strlen(good));
+	write_file(dir, "big.md", big, big_len);
+	free(big);
+	char sub[512];
+	snprintf(sub, sizeof sub, "%s/dir.md", dir);
+	if (mkdir(sub, 0700) < 0)
+		abort();
+
+	struct seen s = { TD_STRV_INIT, 0, 1, 1, 0, 1 };
+	size_t nbad = 99;
+	struct td_err err;
+	CHECK(td_postsdir_read(dir, 100, collect, &s, &nbad, &err) == 0);
+	/* Name order: a, c; bad: b.md, big.md, dir.md. */
+	CHECK(s.guids.n == 2);
+	if (s.guids.n == 2) {
+		CHECK_STR(s.guids.v[0], "a");
+		CHECK_STR(s.guids.v[1], "c");
+	}
+	CHECK(nbad == 3);
+	td_strv_free(&s.guids);
+
+	/* The callback can stop the walk, and its code comes back. */
+	struct seen stop = { TD_STRV_INIT, 1, 1, 1, 0, 1 };
+	CHECK(td_postsdir_read(dir, 100, collect, &stop, &nbad, &err) == 42);
+	CHECK(stop.guids.n == 1);
+	CHECK_STR(err.msg, "stopped");
+	td_strv_free(&stop.guids);
+
+	const char *names[] = { "a.md", "b.md", "c.md", ".hidden.md",
+				"notes.txt", "b.md~", "big.md", "dir.md" };
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+		remove_file(dir, names[i]);
+	if (rmdir(dir) < 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+
+	CHECK(td_postsdir_read("/nonexistent/td-posts", 0, collect, &s, &nbad,
+			       &err) == EX_NOINPUT);
+}
+
+static void test_sample_posts(void)
+{
+	struct seen s = { TD_STRV_INIT, 0, 1, 1, 0, 1 };
+	size_t nbad = 99;
+	struct td_err err = { 0, "" };
+	int rc = td_postsdir_read("posts", 200, collect, &s, &nbad, &err);
+	CHECK(rc == 0);
+	if (rc)
+		fprintf(stderr, "  posts/: %s\n", err.msg);
+	CHECK(s.guids.n == 10);
+	CHECK(nbad == 0);
+	CHECK(s.all_lavrov);
+	CHECK(s.in_2017);
+	/* Date-prefixed names: name order is date order. */
+	CHECK(s.ordered);
+	if (s.guids.n == 10) {
+		CHECK_STR(s.guids.v[0], "2017-06-27-lavrov-nato-ambitions-never-changed");
+		CHECK_STR(s.guids.v[9], "2017-12-22-johnson-lavrov-global-duties");
+	}
+	td_strv_free(&s.guids);
+}
+
+int main(void)
+{
+	TD_RUN(test_good_post);
+	TD_RUN(test_hash_and_guid);
+	TD_RUN(test_bom_and_crlf);
+	TD_RUN(test_dates);
+	TD_RUN(test_errors);
+	TD_RUN(test_quoting_and_tag_forms);
+	TD_RUN(test_hostile_body);
+	TD_RUN(test_read_dir);
+	TD_RUN(test_sample_posts);
+	return TD_DONE("test_postsdir");
+}
