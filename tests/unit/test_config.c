@@ -1,0 +1,621 @@
+/*
+ * test_config.c: loading tagdigest.conf. Config files are written into a
+ * fresh mkdtemp folder so path resolution can be checked exactly; error
+ * tests compare the whole message, since the line number and key in it are
+ * the point of the message.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "tagdigest/config.h"
+#include "tagdigest/util.h"
+
+static char dir[PATH_MAX];        /* realpath of the temp folder */
+static char conf[PATH_MAX + 16];  /* dir/t.conf, rewritten by each test */
+
+/* A valid [site] and one source: lines 1 to 7. Tests append from line 8. */
+#define BASE "[site]\n" \
+	     "name = T\n" \
+	     "url = https://t.example.org\n" \
+	     "from = d@t.example.org\n" \
+	     "[source.posts]\n" \
+	     "type = posts\n" \
+	     "path = posts\n"
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "wb");
+	if (!f) {
+		perror(path);
+		exit(2);
+	}
+	fputs(text, f);
+	fclose(f);
+}
+
+static int load(const char *text, const char *const *ov, size_t nov,
+		struct td_config *cfg, struct td_err *err)
+{
+	write_file(conf, text);
+	err->code = 0;
+	err->msg[0] = '\0';
+	return td_config_load(cfg, conf, ov, nov, err);
+}
+
+/* Loads text and checks that it fails with "CONF:LINE: msg" (line > 0),
+ * "CONF: msg" (line 0) or just msg (line < 0, for overrides). */
+static void expect_err(const char *text, const char *const *ov, size_t nov,
+		       int line, const char *msg)
+{
+	struct td_config cfg;
+	struct td_err err;
+	char *want;
+	if (line > 0)
+		want = td_xasprintf("%s:%d: %s", conf, line, msg);
+	else if (line == 0)
+		want = td_xasprintf("%s: %s", conf, msg);
+	else
+		want = td_xstrdup(msg);
+	int rc = load(text, ov, nov, &cfg, &err);
+	CHECK(rc == EX_CONFIG);
+	CHECK(err.code == EX_CONFIG);
+	CHECK_STR(err.msg, want);
+	free(want);
+	if (rc == 0)
+		td_config_free(&cfg);
+	/* A failed load leaves nothing to free. */
+	CHECK(cfg.site_name == NULL && cfg.sources == NULL);
+}
+
+static char *in_dir(const char *rel)
+{
+	static char buf[4][PATH_MAX + 64];
+	static int next;
+	char *b = buf[next++ % 4];
+	snprintf(b, sizeof buf[0], "%s/%s", dir, rel);
+	return b;
+}
+
+static void test_defaults(void)
+{
+	struct td_config cfg;
+	struct td_err err;
+	int rc = load("[site]\n"
+		      "name = Test Site\n"
+		      "url = https://News.example.org/\n"
+		      "from = digest@news.example.org\n"
+		      "\n"
+		      "[source.posts]\n"
+		      "type = posts\n"
+		      "path = posts\n", NULL, 0, &cfg, &err);
+	CHECK(rc == 0);
+	if (rc) {
+		fprintf(stderr, "  %s\n", err.msg);
+		return;
+	}
+	CHECK_STR(cfg.file, conf);
+	CHECK_STR(cfg.base_dir, dir);
+	CHECK_STR(cfg.site_name, "Test Site");
+	CHECK_STR(cfg.site_url, "https://News.example.org");
+	CHECK_STR(cfg.from_address, "digest@news.example.org");
+	CHECK_STR(cfg.from_name, "Test Site");
+	CHECK_STR(cfg.list_id, "digest.news.example.org");
+	CHECK_STR(cfg.unsubscribe_url, "https://News.example.org/unsubscribe/");
+	CHECK_STR(cfg.tag_url, "https://News.example.org/tag/{tag}/");
+	CHECK_STR(cfg.store_path, in_dir("var/tagdigest.db"));
+	CHECK_STR(cfg.subscribers_path, in_dir("subscribers/subscribers.csv"));
+	CHECK_STR(cfg.templates_dir, in_dir("templates"));
+	CHECK_STR(cfg.maildir_path, in_dir("outbox"));
+	CHECK_STR(cfg.token_secret_file, in_dir("var/tagdigest.db.secret"));
+	CHECK_STR(cfg.token_secret_env, "TAGDIGEST_TOKEN_SECRET");
+	CHECK_STR(cfg.timezone, "UTC");
+	CHECK(cfg.slot_wday == 1);
+	CHECK(cfg.slot_hour == 8 && cfg.slot_minute == 0);
+	CHECK(cfg.first_digest_days == 7);
+	CHECK(cfg.max_posts == 20);
+	CHECK(cfg.excerpt_chars == 280);
+	CHECK(cfg.transport_type == TD_TRANSPORT_MAILDIR);
+	CHECK(cfg.smtp_url == NULL && cfg.smtp_username == NULL);
+	CHECK(cfg.smtp_password_env == NULL && cfg.smtp_password_file == NULL);
+	CHECK(cfg.smtp_timeout == 30);
+	CHECK(cfg.nsources == 1);
+	if (cfg.nsources == 1) {
+		CHECK_STR(cfg.sources[0].name, "posts");
+		CHECK_STR(cfg.sources[0].type, "posts");
+		CHECK_STR(cfg.sources[0].path, in_dir("posts"));
+		CHECK(cfg.sources[0].url == NULL);
+	}
+	td_config_free(&cfg);
+	CHECK(cfg.site_name == NULL && cfg.nsources == 0);
+	td_config_free(&cfg);   /* twice is harmless */
+}
+
+/* Every key set, in a file written on Windows (BOM, CRLF), with indented
+ * keys, comments and a config in a subfolder so "../" is exercised. */
+static void test_all_keys(void)
+{
+	char sub[PATH_MAX + 16], path[PATH_MAX + 32];
+	snprintf(sub, sizeof sub, "%s/conf", dir);
+	mkdir(sub, 0700);
+	snprintf(path, sizeof path, "%s/conf/tagdigest.conf", dir);
+	write_file(path,
+		   "\xef\xbb\xbf; sample\r\n"
+		   "[site]\r\n"
+		   "  name = Newsroom Weekly ; inline comment\r\n"
+		   "  url = http://news.example.org:8080/digest//\r\n"
+		   "\tfrom = digest@news.example.org\r\n"
+		   "from_name = The Newsroom\r\n"
+		   "list_id = weekly.news.example.org\r\n"
+		   "unsubscribe_url = https://u.example.org/u?t=\r\n"
+		   "tag_url = https://news.example.org/t/{tag}\r\n"
+		   "# hash comment\r\n"
+		   "[store]\r\npath = ../var/td.db\r\n"
+		   "[schedule]\r\nday = SUN\r\ntime = 7:05\r\n"
+		   "timezone = Europe/Berlin\r\nfirst_digest_days = 365\r\n"
+		   "[digest]\r\nmax_posts = 1000\r\nexcerpt_chars = 0\r\n"
+		   "[subscribers]\r\npath = /srv/subs.csv\r\n"
+		   "[templates]\r\ndir = ./tpl/\r\n"
+		   "[transport]\r\ntype = SMTP\r\npath = ../../box\r\n"
+		   "url = smtps://mail.example.org:465\r\n"
+		   "username = digest\r\npassword_env = SMTP_PASS\r\n"
+		   "password_file = pw\r\ntimeout = 600\r\n"
+		   "[secrets]\r\ntoken_secret_env = MY_SECRET\r\n"
+		   "token_secret_file = ../secret\r\n"
+		   "[source.b-feed]\r\ntype = feed\r\nurl = https://feeds.example.org/rss\r\n"
+		   "[source.a_posts]\r\ntype = Posts\r\npath = ../posts\r\n");
+	struct td_config cfg;
+	struct td_err err = { 0, "" };
+	int rc = td_config_load(&cfg, path, NULL, 0, &err);
+	CHECK(rc == 0);
+	if (rc) {
+		fprintf(stderr, "  %s\n", err.msg);
+		return;
+	}
+	char parent[PATH_MAX];
+	strcpy(parent, dir);
+	*strrchr(parent, '/') = '\0';
+	char box[PATH_MAX + 16];
+	snprintf(box, sizeof box, "%s/box", parent);
+
+	CHECK_STR(cfg.base_dir, in_dir("conf"));
+	CHECK_STR(cfg.site_name, "Newsroom Weekly");
+	CHECK_STR(cfg.site_url, "http://news.example.org:8080/digest");
+	CHECK_STR(cfg.from_address, "digest@news.example.org");
+	CHECK_STR(cfg.from_name, "The Newsroom");
+	CHECK_STR(cfg.list_id, "weekly.news.example.org");
+	CHECK_STR(cfg.unsubscribe_url, "https://u.example.org/u?t=");
+	CHECK_STR(cfg.tag_url, "https://news.example.org/t/{tag}");
+	CHECK_STR(cfg.store_path, in_dir("var/td.db"));
+	CHECK(cfg.slot_wday == 0);
+	CHECK(cfg.slot_hour == 7 && cfg.slot_minute == 5);
+	CHECK_STR(cfg.timezone, "Europe/Berlin");
+	CHECK(cfg.first_digest_days == 365);
+	CHECK(cfg.max_posts == 1000);
+	CHECK(cfg.excerpt_chars == 0);
+	CHECK_STR(cfg.subscribers_path, "/srv/subs.csv");
+	CHECK_STR(cfg.templates_dir, in_dir("conf/tpl/"));
+	CHECK(cfg.transport_type == TD_TRANSPORT_SMTP);
+	CHECK_STR(cfg.maildir_path, box);
+	CHECK_STR(cfg.smtp_url, "smtps://mail.example.org:465");
+	CHECK_STR(cfg.smtp_username, "digest");
+	CHECK_STR(cfg.smtp_password_env, "SMTP_PASS");
+	CHECK_STR(cfg.smtp_password_file, in_dir("conf/pw"));
+	CHECK(cfg.smtp_timeout == 600);
+	CHECK_STR(cfg.token_secret_env, "MY_SECRET");
+	CHECK_STR(cfg.token_secret_file, in_dir("secret"));
+	CHECK(cfg.nsources == 2);
+	if (cfg.nsources == 2) {
+		/* File order, not alphabetical. */
+		CHECK_STR(cfg.sources[0].name, "b-feed");
+		CHECK_STR(cfg.sources[0].type, "feed");
+		CHECK_STR(cfg.sources[0].url, "https://feeds.example.org/rss");
+		CHECK_STR(cfg.sources[1].name, "a_posts");
+		CHECK_STR(cfg.sources[1].type, "posts");
+		CHECK_STR(cfg.sources[1].path, in_dir("posts"));
+	}
+	td_config_free(&cfg);
+	unlink(path);
+	rmdir(sub);
+}
+
+static void test_unknown(void)
+{
+	expect_err(BASE "[site]\ncolour = red\n", NULL, 0, 9,
+		   "unknown key 'colour' in [site]");
+	expect_err(BASE "[source.posts]\nfeed = x\n", NULL, 0, 9,
+		   "unknown key 'feed' in [source.posts]");
+	expect_err(BASE "\n[sitee]\n", NULL, 0, 9, "unknown section [sitee]");
+	expect_err(BASE "[source]\ntype = posts\n", NULL, 0, 8,
+		   "section [source] needs a name: [source.NAME]");
+	expect_err(BASE "[source.My Posts]\n", NULL, 0, 8,
+		   "section [source.My Posts]: a source name uses only a-z, 0-9, "
+		   "'_' and '-', at most 40 characters");
+	expect_err("name = x\n" BASE, NULL, 0, 1,
+		   "key 'name' outside of any [section]");
+	/* Keys are lowercase, like everything else in the file. */
+	expect_err(BASE "[digest]\nMax_Posts = 3\n", NULL, 0, 9,
+		   "unknown key 'Max_Posts' in [digest]");
+}
+
+static void test_syntax(void)
+{
+	expect_err(BASE "[schedule\n", NULL, 0, 8,
+		   "section header without a closing ']'");
+	expect_err(BASE "[schedule]\njust some words\n", NULL, 0, 9,
+		   "expected 'key = value', a [section] or a ';' comment");
+	expect_err("[site]\nname = A\nname = B\n", NULL, 0, 3,
+		   "site.name: set twice (first on line 2)");
+	expect_err(BASE "[digest]\nmax_posts =\n", NULL, 0, 9,
+		   "digest.max_posts: empty value (leave the key out for the default)");
+	/* The file's shape is checked before any value in it. */
+	expect_err(BASE "[schedule]\nday = Funday\n[bogus]\n", NULL, 0, 10,
+		   "unknown section [bogus]");
+}
+
+static void test_values(void)
+{
+	expect_err(BASE "[schedule]\nday = Funday\n", NULL, 0, 9,
+		   "schedule.day: 'Funday' is not a day of the week");
+	expect_err(BASE "[schedule]\nday = mo\n", NULL, 0, 9,
+		   "schedule.day: 'mo' is not a day of the week");
+	static const char *const times[] = {
+		"24:00", "8:5", "08:60", "08:00pm", "0800", "123:00", "-1:00",
+	};
+	for (size_t i = 0; i < sizeof times / sizeof *times; i++) {
+		char text[256], msg[128];
+		snprintf(text, sizeof text, BASE "[schedule]\ntime = %s\n", times[i]);
+		snprintf(msg, sizeof msg, "schedule.time: '%s' is not a time of day "
+			 "(HH:MM, 00:00 to 23:59)", times[i]);
+		expect_err(text, NULL, 0, 9, msg);
+	}
+	static const char *const zones[] = {
+		"Mars/Olympus", "../../etc/passwd", "/etc/localtime", "zone.tab",
+		"Europe", "leapseconds", "utc+1",
+	};
+	for (size_t i = 0; i < sizeof zones / sizeof *zones; i++) {
+		char text[256], msg[160];
+		snprintf(text, sizeof text, BASE "[schedule]\ntimezone = %s\n", zones[i]);
+		snprintf(msg, sizeof msg, "schedule.timezone: '%s' is not a time zone "
+			 "this system knows (see /usr/share/zoneinfo/)", zones[i]);
+		expect_err(text, NULL, 0, 9, msg);
+	}
+	expect_err(BASE "[schedule]\nfirst_digest_days = 0\n", NULL, 0, 9,
+		   "schedule.first_digest_days: 0 is out of range (1 to 365)");
+	expect_err(BASE "[digest]\nmax_posts = 1001\n", NULL, 0, 9,
+		   "digest.max_posts: 1001 is out of range (1 to 1000)");
+	expect_err(BASE "[digest]\nexcerpt_chars = -1\n", NULL, 0, 9,
+		   "digest.excerpt_chars: '-1' is not a whole number");
+	expect_err(BASE "[transport]\ntimeout = 10s\n", NULL, 0, 9,
+		   "transport.timeout: '10s' is not a whole number");
+	expect_err(BASE "[transport]\ntype = sendmail\n", NULL, 0, 9,
+		   "transport.type: 'sendmail' is not a transport (maildir or smtp)");
+	expect_err(BASE "[transport]\nurl = smtp://user:pw@mail.example.org\n",
+		   NULL, 0, 9, "transport.url: 'smtp://user:pw@mail.example.org' "
+		   "must not hold a user name or password");
+	expect_err(BASE "[transport]\nurl = http://mail.example.org\n", NULL, 0, 9,
+		   "transport.url: 'http://mail.example.org' must start with "
+		   "smtp:// or smtps://");
+	expect_err(BASE "[transport]\nurl = smtp://mail.example.org:99999\n", NULL, 0, 9,
+		   "transport.url: 'smtp://mail.example.org:99999' has an invalid port");
+	expect_err(BASE "[transport]\nurl = smtp://mail example.org\n", NULL, 0, 9,
+		   "transport.url: 'smtp://mail example.org' contains a space");
+	expect_err(BASE "[transport]\nurl = smtp://\n", NULL, 0, 9,
+		   "transport.url: 'smtp://' has no host");
+	expect_err(BASE "[transport]\nurl = smtp://mail.example.org/x\n", NULL, 0, 9,
+		   "transport.url: 'smtp://mail.example.org/x' must be just "
+		   "smtp(s)://host[:port]");
+	expect_err(BASE "[transport]\npassword_env = $PASS\n", NULL, 0, 9,
+		   "transport.password_env: '$PASS' is not an environment variable "
+		   "name (letters, digits, '_')");
+	expect_err(BASE "[site]\nlist_id = no dots\n", NULL, 0, 9,
+		   "site.list_id: 'no dots' is not a list id (like digest.example.org)");
+	expect_err(BASE "[site]\ntag_url = https://t.example.org/tag/\n", NULL, 0, 9,
+		   "site.tag_url: 'https://t.example.org/tag/' has no {tag} for the "
+		   "tag's slug");
+	expect_err(BASE "[source.posts]\nurl = feed.example.org\n", NULL, 0, 9,
+		   "source.posts.url: 'feed.example.org' must start with http:// or "
+		   "https://");
+	expect_err(BASE "[source.other]\ntype = json\n", NULL, 0, 9,
+		   "source.other.type: 'json' is not a source type (posts or feed)");
+	expect_err("[site]\nname = T\nurl = ftp://t.example.org\nfrom = d@t.example.org\n",
+		   NULL, 0, 3, "site.url: 'ftp://t.example.org' must start with "
+		   "http:// or https://");
+	expect_err("[site]\nname = T\nurl = https://t.example.org/?x=1\n", NULL, 0, 3,
+		   "site.url: 'https://t.example.org/?x=1' must not have a query or "
+		   "fragment");
+	expect_err("[site]\nname = T\nurl = https://t.example.org\nfrom = not an address\n",
+		   NULL, 0, 4, "site.from: 'not an address': contains a space");
+	expect_err("[site]\nname = T\nurl = https://t.example.org\nfrom = <d@t.example.org>\n",
+		   NULL, 0, 4, "site.from: '<d@t.example.org>': contains '<' or '>'");
+	expect_err("[site]\nname = T\xff\n", NULL, 0, 2, "site.name: not valid UTF-8");
+	expect_err("[site]\nname = T\rX\n", NULL, 0, 2,
+		   "site.name: contains a control character");
+}
+
+static void test_required(void)
+{
+	expect_err("[site]\nurl = https://t.example.org\nfrom = d@t.example.org\n"
+		   "[source.posts]\ntype = posts\npath = p\n", NULL, 0, 0,
+		   "site.name is required but not set");
+	expect_err("[site]\nname = T\nfrom = d@t.example.org\n"
+		   "[source.posts]\ntype = posts\npath = p\n", NULL, 0, 0,
+		   "site.url is required but not set");
+	expect_err("[site]\nname = T\nurl = https://t.example.org\n"
+		   "[source.posts]\ntype = posts\npath = p\n", NULL, 0, 0,
+		   "site.from is required but not set");
+	expect_err("[site]\nname = T\nurl = https://t.example.org\nfrom = d@t.example.org\n",
+		   NULL, 0, 0, "no sources: add a [source.NAME] section "
+		   "(type = posts, path = FOLDER)");
+	expect_err(BASE "[source.extra]\ntype = posts\n", NULL, 0, 8,
+		   "source.extra: a posts source needs a path");
+	expect_err(BASE "[source.extra]\npath = x\n", NULL, 0, 8,
+		   "source.extra: type is required (posts or feed)");
+	expect_err(BASE "\n[source.news]\ntype = feed\n", NULL, 0, 9,
+		   "source.news: a feed source needs a url");
+	/* smtp needs a URL; the message points at the line choosing smtp. */
+	expect_err(BASE "[transport]\n; mail\ntype = smtp\nusername = u\n", NULL, 0, 10,
+		   "transport.type: smtp needs transport.url (smtp://host:port or "
+		   "smtps://host:port)");
+}
+
+/* inih silently truncates lines past its buffer; we must report them. */
+static void test_long_lines(void)
+{
+	/* "name = " + 192 characters is 199: the longest line that fits. */
+	char longname[193];
+	memset(longname, 'n', 192);
+	longname[192] = '\0';
+	char text[1024];
+	snprintf(text, sizeof text, "[site]\nname = %s\nurl = https://t.example.org\n"
+		 "from = d@t.example.org\n[source.posts]\ntype = posts\npath = p\n",
+		 longname);
+	struct td_config cfg;
+	struct td_err err;
+	int rc = load(text, NULL, 0, &cfg, &err);
+	CHECK(rc == 0);
+	if (rc == 0) {
+		CHECK(strlen(cfg.site_name) == 192);
+		td_config_free(&cfg);
+	}
+	/* The same with CRLF: the CR is not content. */
+	snprintf(text, sizeof text, "[site]\r\nname = %s\r\nurl = https://t.example.org\r\n"
+		 "from = d@t.example.org\r\n[source.posts]\r\ntype = posts\r\npath = p\r\n",
+		 longname);
+	rc = load(text, NULL, 0, &cfg, &err);
+	CHECK(rc == 0);
+	if (rc == 0) {
+		CHECK(strlen(cfg.site_name) == 192);
+		td_config_free(&cfg);
+	}
+
+	/* One character more. */
+	snprintf(text, sizeof text, BASE "[site]\nfrom_name = %sx\n", longname);
+	expect_err(text, NULL, 0, 9, "line too long (205 characters; at most 199 fit)");
+
+	/* The brief's case: a 620-character url line, reported at its line,
+	 * not cut to 193 characters and accepted. */
+	char url[700];
+	strcpy(url, "url = https://t.example.org/");
+	size_t n = strlen(url);
+	memset(url + n, 'a', 620 - n);
+	url[620] = '\0';
+	snprintf(text, sizeof text, "[site]\n%s\nname = T\n", url);
+	expect_err(text, NULL, 0, 2, "line too long (620 characters; at most 199 fit)");
+
+	/* A long comment is as much a problem: we cannot see where it ends. */
+	char comment[400];
+	memset(comment, ';', 300);
+	comment[300] = '\0';
+	snprintf(text, sizeof text, BASE "%s\n", comment);
+	expect_err(text, NULL, 0, 8, "line too long (300 characters; at most 199 fit)");
+
+	/* Longer than inih's 50-byte section buffer would otherwise merge. */
+	expect_err(BASE "[source.a123456789b123456789c123456789d123456789e]\n", NULL, 0, 8,
+		   "section [source.a123456789b123456789c123456789d123456789e]: a "
+		   "source name uses only a-z, 0-9, '_' and '-', at most 40 characters");
+}
+
+static void test_secrets_refused(void)
+{
+	struct td_config cfg;
+	struct td_err err;
+	expect_err(BASE "[transport]\npassword = hunter2\n", NULL, 0, 9,
+		   "transport.password: secrets are not read from the config file, "
+		   "which is easy to leak; use password_file or password_env in "
+		   "[transport]");
+	CHECK(load(BASE "[transport]\npassword = hunter2\n", NULL, 0, &cfg, &err) == EX_CONFIG);
+	CHECK(strstr(err.msg, "hunter2") == NULL);
+	expect_err(BASE "[secrets]\ntoken_secret = abc\n", NULL, 0, 9,
+		   "secrets.token_secret: secrets are not read from the config file, "
+		   "which is easy to leak; use token_secret_file or token_secret_env "
+		   "in [secrets]");
+	/* In any section, known there or not. */
+	expect_err(BASE "[site]\napi_key = abc\n", NULL, 0, 9,
+		   "site.api_key: secrets are not read from the config file, which "
+		   "is easy to leak; use password_file or password_env in [transport]");
+	expect_err(BASE "[source.posts]\npass = abc\n", NULL, 0, 9,
+		   "source.posts.pass: secrets are not read from the config file, "
+		   "which is easy to leak; use password_file or password_env in "
+		   "[transport]");
+	expect_err(BASE "[transport]\nsmtp_password = abc\n", NULL, 0, 9,
+		   "transport.smtp_password: secrets are not read from the config "
+		   "file, which is easy to leak; use password_file or password_env in "
+		   "[transport]");
+}
+
+static void test_overrides(void)
+{
+	struct td_config cfg;
+	struct td_err err;
+	const char *const ov[] = {
+		"schedule.day=Friday",
+		"source.posts.path=/srv/posts",      /* split at the last '.' */
+		"source.extra.type=posts",           /* creates [source.extra] */
+		"source.extra.path=more",
+		"digest.max_posts = 5",
+		"site.name=Override Weekly",
+		"schedule.time=06:30",
+		"schedule.time=06:45",               /* the later one wins */
+	};
+	int rc = load(BASE "[digest]\nmax_posts = 50\n", ov, sizeof ov / sizeof *ov,
+		      &cfg, &err);
+	CHECK(rc == 0);
+	if (rc) {
+		fprintf(stderr, "  %s\n", err.msg);
+	} else {
+		CHECK(cfg.slot_wday == 5);
+		CHECK(cfg.slot_hour == 6 && cfg.slot_minute == 45);
+		CHECK(cfg.max_posts == 5);
+		CHECK_STR(cfg.site_name, "Override Weekly");
+		CHECK_STR(cfg.from_name, "Override Weekly");
+		CHECK(cfg.nsources == 2);
+		if (cfg.nsources == 2) {
+			CHECK_STR(cfg.sources[0].path, "/srv/posts");
+			CHECK_STR(cfg.sources[1].name, "extra");
+			CHECK_STR(cfg.sources[1].type, "posts");
+			CHECK_STR(cfg.sources[1].path, in_dir("more"));
+		}
+		td_config_free(&cfg);
+	}
+
+	/* An override fixes a bad file value: values are checked afterwards. */
+	const char *const fix[] = { "schedule.day=mon" };
+	rc = load(BASE "[schedule]\nday = Funday\n", fix, 1, &cfg, &err);
+	CHECK(rc == 0);
+	if (rc == 0)
+		td_config_free(&cfg);
+
+	/* ...and a bad file value not overridden still names its line. */
+	const char *const other[] = { "schedule.time=09:00" };
+	expect_err(BASE "[schedule]\nday = Funday\n", other, 1, 9,
+		   "schedule.day: 'Funday' is not a day of the week");
+
+	const char *const bad_day[] = { "schedule.day=Funday" };
+	expect_err(BASE, bad_day, 1, -1,
+		   "-o schedule.day=Funday: 'Funday' is not a day of the week");
+	const char *const nodot[] = { "nodot=1" };
+	expect_err(BASE, nodot, 1, -1, "-o nodot=1: expected SECTION.KEY=VALUE");
+	const char *const noeq[] = { "schedule.day" };
+	expect_err(BASE, noeq, 1, -1, "-o schedule.day: expected SECTION.KEY=VALUE");
+	const char *const nokey[] = { "schedule.=x" };
+	expect_err(BASE, nokey, 1, -1, "-o schedule.=x: expected SECTION.KEY=VALUE");
+	const char *const unknown[] = { "site.colour=red" };
+	expect_err(BASE, unknown, 1, -1, "-o site.colour=red: unknown key 'colour' in [site]");
+	const char *const badsec[] = { "bogus.key=1" };
+	expect_err(BASE, badsec, 1, -1, "-o bogus.key=1: unknown section [bogus]");
+	const char *const secret[] = { "transport.password=hunter2" };
+	expect_err(BASE, secret, 1, -1,
+		   "-o transport.password=(hidden): transport.password: secrets are "
+		   "not read from the config file, which is easy to leak; use "
+		   "password_file or password_env in [transport]");
+	const char *const notype[] = { "source.extra.path=x" };
+	expect_err(BASE, notype, 1, -1,
+		   "-o source.extra.path=x: source.extra: type is required (posts or feed)");
+	const char *const smtp[] = { "transport.type=smtp" };
+	expect_err(BASE, smtp, 1, -1,
+		   "-o transport.type=smtp: smtp needs transport.url (smtp://host:port "
+		   "or smtps://host:port)");
+	const char *const range[] = { "digest.max_posts=0" };
+	expect_err(BASE, range, 1, -1,
+		   "-o digest.max_posts=0: 0 is out of range (1 to 1000)");
+	/* The first bad override is reported, after the file checked out. */
+	const char *const two[] = { "schedule.day=tue", "x=1", "y=2" };
+	expect_err(BASE, two, 2, -1, "-o x=1: expected SECTION.KEY=VALUE");
+}
+
+static void test_unreadable(void)
+{
+	struct td_config cfg;
+	struct td_err err = { 0, "" };
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof path, "%s/missing.conf", dir);
+	CHECK(td_config_load(&cfg, path, NULL, 0, &err) == EX_NOINPUT);
+	char want[PATH_MAX + 96];
+	snprintf(want, sizeof want, "%s: cannot read: No such file or directory", path);
+	CHECK_STR(err.msg, want);
+
+	CHECK(td_config_load(&cfg, dir, NULL, 0, &err) == EX_NOINPUT);
+	snprintf(want, sizeof want, "%s: cannot read: Is a directory", dir);
+	CHECK_STR(err.msg, want);
+}
+
+/* The sample that `make run` uses must load, from the repository root. */
+static void test_sample_config(void)
+{
+	struct td_config cfg;
+	struct td_err err = { 0, "" };
+	int rc = td_config_load(&cfg, "config/tagdigest.conf", NULL, 0, &err);
+	CHECK(rc == 0);
+	if (rc) {
+		fprintf(stderr, "  %s\n", err.msg);
+		return;
+	}
+	char cwd[PATH_MAX], want[PATH_MAX + 64];
+	CHECK(realpath(".", cwd) != NULL);
+	CHECK_STR(cfg.file, "config/tagdigest.conf");
+	snprintf(want, sizeof want, "%s/config", cwd);
+	CHECK_STR(cfg.base_dir, want);
+	CHECK_STR(cfg.site_name, "Newsroom Weekly");
+	CHECK_STR(cfg.site_url, "https://newsroom.example.org");
+	CHECK_STR(cfg.from_address, "digest@newsroom.example.org");
+	CHECK_STR(cfg.list_id, "digest.newsroom.example.org");
+	snprintf(want, sizeof want, "%s/var/tagdigest.db", cwd);
+	CHECK_STR(cfg.store_path, want);
+	snprintf(want, sizeof want, "%s/subscribers/subscribers.csv", cwd);
+	CHECK_STR(cfg.subscribers_path, want);
+	snprintf(want, sizeof want, "%s/templates", cwd);
+	CHECK_STR(cfg.templates_dir, want);
+	snprintf(want, sizeof want, "%s/outbox", cwd);
+	CHECK_STR(cfg.maildir_path, want);
+	CHECK_STR(cfg.timezone, "Europe/Berlin");
+	CHECK(cfg.slot_wday == 1 && cfg.slot_hour == 8 && cfg.slot_minute == 0);
+	CHECK(cfg.max_posts == 10);
+	CHECK(cfg.transport_type == TD_TRANSPORT_MAILDIR);
+	CHECK(cfg.nsources == 1);
+	if (cfg.nsources == 1) {
+		snprintf(want, sizeof want, "%s/posts", cwd);
+		CHECK_STR(cfg.sources[0].path, want);
+	}
+	td_config_free(&cfg);
+
+	/* The commented smtp example, switched on from the command line. */
+	const char *const ov[] = {
+		"transport.type=smtp", "transport.url=smtps://mail.example.org:465",
+		"transport.password_env=TAGDIGEST_SMTP_PASSWORD",
+	};
+	rc = td_config_load(&cfg, "config/tagdigest.conf", ov, 3, &err);
+	CHECK(rc == 0);
+	if (rc == 0)
+		td_config_free(&cfg);
+}
+
+int main(void)
+{
+	char tmpl[] = "/tmp/test_config.XXXXXX";
+	if (!mkdtemp(tmpl) || !realpath(tmpl, dir)) {
+		perror("mkdtemp");
+		return 2;
+	}
+	snprintf(conf, sizeof conf, "%s/t.conf", dir);
+
+	TD_RUN(test_defaults);
+	TD_RUN(test_all_keys);
+	TD_RUN(test_unknown);
+	TD_RUN(test_syntax);
+	TD_RUN(test_values);
+	TD_RUN(test_required);
+	TD_RUN(test_long_lines);
+	TD_RUN(test_secrets_refused);
+	TD_RUN(test_overrides);
+	TD_RUN(test_unreadable);
+	TD_RUN(test_sample_config);
+
+	unlink(conf);
+	rmdir(dir);
+	return TD_DONE("test_config");
+}
