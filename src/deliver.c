@@ -59,9 +59,19 @@ int td_compose(struct td_composer *c, const struct td_subscriber *sub,
 	const struct td_config *cfg = c->cfg;
 	memset(out, 0, sizeof *out);
 	td_buf_init(&out->message, MAX_MESSAGE);
-	int rc = td_digest_build(c->st, cfg, sub, now, &out->digest, err);
+	/* All of one digest's queries read one snapshot. */
+	int rc = td_store_begin_read(c->st, err);
 	if (rc)
 		return rc;
+	rc = td_digest_build(c->st, cfg, sub, now, &out->digest, err);
+	if (rc) {
+		td_store_rollback(c->st);
+		return rc;
+	}
+	if ((rc = td_store_commit(c->st, err))) {
+		td_digest_free(&out->digest);
+		return rc;
+	}
 	char *token = td_token_make(&c->secret, sub->email, "all");
 	char *unsub = td_xasprintf("%s%s", cfg->unsubscribe_url, token);
 	free(token);

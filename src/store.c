@@ -318,6 +318,11 @@ int td_store_begin(struct td_store *st, struct td_err *err)
 	return exec_sql(st, "BEGIN IMMEDIATE", err);
 }
 
+int td_store_begin_read(struct td_store *st, struct td_err *err)
+{
+	return exec_sql(st, "BEGIN DEFERRED", err);
+}
+
 int td_store_commit(struct td_store *st, struct td_err *err)
 {
 	return exec_sql(st, "COMMIT", err);

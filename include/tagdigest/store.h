@@ -45,6 +45,10 @@ void td_store_close(struct td_store *st);
 int td_store_schema_version(struct td_store *st);
 
 int td_store_begin(struct td_store *st, struct td_err *err);
+/* A read transaction: one consistent snapshot for many queries, and far
+ * fewer lock calls than one implicit transaction per statement. End it
+ * with td_store_commit(). */
+int td_store_begin_read(struct td_store *st, struct td_err *err);
 int td_store_commit(struct td_store *st, struct td_err *err);
 void td_store_rollback(struct td_store *st);
 
