@@ -52,27 +52,32 @@ all: build/tagdigest
 
 build/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 build/libtd.a: $(OBJ)
-	rm -f $@ && ar rcs $@ $^
+	@rm -f $@ && ar rcs $@ $^
 
 build/tagdigest: build/obj/main.o build/libtd.a
-	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
 
 # The sanitizer build: the same sources, its own objects.
 build/asan/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SANITIZE) $(PKG_CFLAGS) -c -o $@ $<
+	@echo "  CC/SAN  $<"
+	@$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SANITIZE) $(PKG_CFLAGS) -c -o $@ $<
 
 build/asan/libtd.a: $(ASAN_OBJ)
-	rm -f $@ && ar rcs $@ $^
+	@rm -f $@ && ar rcs $@ $^
 
 build/asan/tagdigest: build/asan/obj/main.o build/asan/libtd.a
-	$(CC) -g $(SANITIZE) -o $@ $^ $(PKG_LIBS)
+	@echo "  LD/SAN  $@"
+	@$(CC) -g $(SANITIZE) -o $@ $^ $(PKG_LIBS)
 
-build/asan/test_%: tests/unit/test_%.c tests/unit/harness.h build/asan/libtd.a
-	$(CC) $(CPPFLAGS) -Itests/unit $(WARN) -O1 -g $(SANITIZE) $(PKG_CFLAGS) \
+build/asan/test_%: tests/unit/test_%.c tests/unit/harness.h tests/unit/json_mini.h build/asan/libtd.a
+	@echo "  TEST    $@"
+	@$(CC) $(CPPFLAGS) -Itests/unit $(WARN) -O1 -g $(SANITIZE) $(PKG_CFLAGS) \
 		-DTESTDATA='"$(abspath $(TESTDATA))"' -o $@ $< build/asan/libtd.a $(PKG_LIBS)
 
 asan: build/asan/tagdigest $(UNIT_BIN)
@@ -103,8 +108,8 @@ deps-test: deps
 	fi
 
 run: deps
-	@$(MAKE) --no-print-directory build/tagdigest
-	./build/tagdigest -c $(CONFIG) run
+	@$(MAKE) -s --no-print-directory build/tagdigest
+	@./build/tagdigest -c $(CONFIG) run
 
 unit: asan
 	@failed=0; for t in $(UNIT_BIN); do \

@@ -96,6 +96,7 @@ int td_digest_build(struct td_store *st, const struct td_config *cfg,
 	struct candidates *c = td_xcalloc(ntags ? ntags : 1, sizeof *c);
 	struct seq_set seen = { NULL, 0, 0 };
 	for (size_t i = 0; i < ntags; i++) {
+		td_strv_push_owned(&out->followed, td_store_tag_name(st, sub->tags.v[i]));
 		c[i].tag = sub->tags.v[i];
 		rc = td_store_posts_for_tag(st, c[i].tag, out->from_seq, out->upto_seq,
 					    arrived_since, &c[i].posts, &c[i].n, err);
@@ -161,5 +162,6 @@ void td_digest_free(struct td_digest *d)
 		td_store_posts_free(s->posts, s->nposts);
 	}
 	free(d->sections);
+	td_strv_free(&d->followed);
 	memset(d, 0, sizeof *d);
 }

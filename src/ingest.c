@@ -93,7 +93,7 @@ int td_ingest(const struct td_config *cfg, struct td_store *st, time_t now,
 		sum->updated += ctx.counts.updated;
 		sum->unchanged += ctx.counts.unchanged;
 		sum->bad += ctx.counts.bad;
-		td_log_info("ingest: source '%s': %zu posts read: %zu new, %zu updated, "
+		td_log_debug("ingest: source '%s': %zu posts read: %zu new, %zu updated, "
 			    "%zu unchanged, %zu skipped as bad",
 			    src->name, ctx.counts.read, ctx.counts.added,
 			    ctx.counts.updated, ctx.counts.unchanged, ctx.counts.bad);

@@ -131,21 +131,24 @@ static int parse_cmd_opts(const char *cmd, const char *help, int argc,
 	return 0;
 }
 
-static void print_ingest(const struct td_ingest_summary *s)
+/* `ingest` prints its summary as its result; inside `run` the send line
+ * is the result and the ingest summary is only a log line. */
+static int do_ingest(const struct td_config *cfg, struct td_store *st, bool as_result)
 {
-	printf("ingest: %zu posts read from %zu sources: %zu new, %zu updated, "
-	       "%zu unchanged, %zu bad files skipped%s\n",
-	       s->read, s->sources_ok + s->sources_failed, s->added, s->updated,
-	       s->unchanged, s->bad, s->sources_failed ? "; some sources failed (see above)" : "");
-}
-
-static int do_ingest(const struct td_config *cfg, struct td_store *st)
-{
-	struct td_ingest_summary sum;
+	struct td_ingest_summary s;
 	struct td_err err = { 0, "" };
-	if (td_ingest(cfg, st, time(NULL), &sum, &err))
+	if (td_ingest(cfg, st, time(NULL), &s, &err))
 		return fail(&err);
-	print_ingest(&sum);
+	char line[512];
+	snprintf(line, sizeof line,
+		 "ingest: %zu posts read from %zu sources: %zu new, %zu updated, "
+		 "%zu unchanged, %zu bad files skipped%s",
+		 s.read, s.sources_ok + s.sources_failed, s.added, s.updated,
+		 s.unchanged, s.bad, s.sources_failed ? "; some sources failed (see above)" : "");
+	if (as_result)
+		printf("%s\n", line);
+	else
+		td_log_info("%s", line);
 	return 0;
 }
 
@@ -261,7 +264,7 @@ static int cmd_write(const struct globals *g, int argc, char **argv,
 		rc = open_locked(&cfg, &st, &lockfd);
 	}
 	if (!rc && ingest)
-		rc = do_ingest(&cfg, st);
+		rc = do_ingest(&cfg, st, !send);
 	if (!rc && send)
 		rc = do_send(&cfg, st, dry_run);
 	td_store_close(st);

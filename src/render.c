@@ -82,15 +82,25 @@ static const char *format_date(struct td_renderer *r, time_t t)
 }
 
 /* "NATO", "NATO and USA", "NATO, USA and Iran" */
-static char *tag_list(const struct td_digest *d)
+static char *name_list(const char *const *names, size_t n)
 {
 	struct td_buf b = TD_BUF_INIT;
-	for (size_t i = 0; i < d->nsections; i++) {
+	for (size_t i = 0; i < n; i++) {
 		if (i > 0)
-			td_buf_puts(&b, i + 1 == d->nsections ? " and " : ", ");
-		td_buf_puts(&b, d->sections[i].tag_name);
+			td_buf_puts(&b, i + 1 == n ? " and " : ", ");
+		td_buf_puts(&b, names[i]);
 	}
 	return td_buf_steal(&b);
+}
+
+static char *sections_list(const struct td_digest *d)
+{
+	const char **names = td_xcalloc(d->nsections ? d->nsections : 1, sizeof *names);
+	for (size_t i = 0; i < d->nsections; i++)
+		names[i] = d->sections[i].tag_name;
+	char *list = name_list(names, d->nsections);
+	free(names);
+	return list;
 }
 
 static struct td_value *post_value(struct td_renderer *r,
@@ -142,6 +152,8 @@ static struct td_value *context(struct td_renderer *r,
 	td_value_map_set_str(who, "email", sub->email);
 	td_value_map_set_str(who, "name", sub->name);
 	td_value_map_set_bool(who, "has_name", sub->name[0] != '\0');
+	td_value_map_set(who, "tag_list", td_value_string_owned(name_list(
+		(const char *const *)d->followed.v, d->followed.n)));
 
 	struct td_value *period = td_value_map_set(ctx, "period", td_value_map());
 	td_value_map_set_str(period, "since", format_date(r, d->since));
@@ -151,7 +163,7 @@ static struct td_value *context(struct td_renderer *r,
 	td_value_map_set_int(dig, "post_count", (long long)d->total);
 	td_value_map_set_int(dig, "shown_count", (long long)d->shown);
 	td_value_map_set_int(dig, "tag_count", (long long)d->nsections);
-	td_value_map_set(dig, "tag_list", td_value_string_owned(tag_list(d)));
+	td_value_map_set(dig, "tag_list", td_value_string_owned(sections_list(d)));
 	td_value_map_set_bool(dig, "first", d->first);
 	td_value_map_set_bool(dig, "one_post", d->total == 1);
 

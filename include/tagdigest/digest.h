@@ -49,6 +49,7 @@ struct td_digest {
 	int64_t upto_seq;        /* watermark after delivery */
 	bool first;              /* the subscriber's first digest */
 	time_t since;            /* start of the period covered */
+	struct td_strv followed; /* display names of every followed tag */
 };
 
 int td_digest_build(struct td_store *st, const struct td_config *cfg,

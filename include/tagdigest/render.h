@@ -10,7 +10,7 @@
  * The context a template sees (documented for editors in the README):
  *
  *   site.name site.url
- *   subscriber.email subscriber.name subscriber.has_name
+ *   subscriber.email subscriber.name subscriber.has_name subscriber.tag_list
  *   period.since period.until          dates in the schedule's zone
  *   digest.post_count digest.shown_count digest.tag_count digest.tag_list
  *   digest.first digest.one_post
