@@ -30,7 +30,7 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -letpan
 DEB_BUILD := build-essential pkg-config libetpan-dev libcurl4-gnutls-dev \
              libcmark-dev libxml2-dev libsqlite3-dev libinih-dev \
              libgnutls28-dev libmicrohttpd-dev tzdata
-DEB_TEST  := postfix python3 python3-pytest python3-aiosmtpd
+DEB_TEST  := postfix python3 python3-pytest python3-aiosmtpd valgrind time
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 SRC      := $(wildcard src/*.c)
@@ -46,7 +46,7 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
             LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 
-.PHONY: all run test unit e2e asan bench clean install deps deps-test
+.PHONY: all run test unit e2e asan leakcheck bench clean install deps deps-test
 
 all: build/tagdigest
 
@@ -120,8 +120,13 @@ e2e: asan build/tagdigest
 	$(ASAN_ENV) TAGDIGEST_BIN=$(CURDIR)/build/asan/tagdigest TESTDATA=$(abspath $(TESTDATA)) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
+leakcheck: build/tagdigest
+	tests/leakcheck.sh build/tagdigest
+
+# The closing line of the run is pytest's "N passed", which CI reads.
 test: deps-test
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory leakcheck
 	@$(MAKE) --no-print-directory e2e
 
 bench: deps-test build/tagdigest
