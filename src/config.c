@@ -243,35 +243,6 @@ static bool has_control(const char *s)
 	return false;
 }
 
-/* Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF. */
-static bool utf8_valid(const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	while (*s) {
-		unsigned c = *s, n, min;
-		if (c < 0x80) {
-			s++;
-			continue;
-		} else if (c >= 0xc2 && c <= 0xdf) {
-			n = 1, min = 0x80, c &= 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2, min = 0x800, c &= 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3, min = 0x10000, c &= 0x07;
-		} else {
-			return false;
-		}
-		for (unsigned i = 1; i <= n; i++) {
-			if ((s[i] & 0xc0) != 0x80)
-				return false;
-			c = (c << 6) | (s[i] & 0x3f);
-		}
-		if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-			return false;
-		s += n + 1;
-	}
-	return true;
-}
 
 static bool source_name_valid(const char *name)
 {
@@ -840,7 +811,7 @@ static int apply_entry(struct conf_state *st, struct td_config *cfg,
 
 	switch (k->kind) {
 	case K_TEXT:
-		if (!utf8_valid(v))
+		if (!td_utf8_valid(v, strlen(v)))
 			return conf_fail_entry(st, e, "not valid UTF-8");
 		set_str(sp, td_xstrdup(v));
 		break;

@@ -70,15 +70,6 @@ struct render {
 	size_t width;
 };
 
-/* Code points in s[0..n): every byte that is not a continuation byte. */
-static size_t u8_count(const char *s, size_t n)
-{
-	size_t w = 0;
-	for (size_t i = 0; i < n; i++)
-		if (((unsigned char)s[i] & 0xC0) != 0x80)
-			w++;
-	return w;
-}
 
 static void put(struct render *r, struct td_buf *b, const char *s, size_t n)
 {
@@ -201,7 +192,7 @@ static size_t wrap_para(struct render *r)
 			size_t w0 = j;
 			while (j < eol && s[j] != ' ' && s[j] != '\t')
 				j++;
-			size_t ww = u8_count(s + w0, j - w0);
+			size_t ww = td_utf8_count(s + w0, j - w0);
 			if (cur.len > 0 && r->width > 0 &&
 			    pw + curw + 1 + ww > r->width) {
 				emit_line(r, td_buf_cstr(&cur), cur.len);
@@ -570,7 +561,7 @@ static void excerpt_line(struct render *r, cmark_node *para,
 static void excerpt_cut(struct render *r, struct td_buf *b, size_t max)
 {
 	const char *s = td_buf_cstr(b);
-	if (max == 0 || u8_count(s, b->len) <= max)
+	if (max == 0 || td_utf8_count(s, b->len) <= max)
 		return;
 
 	size_t cps = 0, limit = 0, cut = 0;

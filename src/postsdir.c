@@ -108,32 +108,12 @@ static int fail(struct parser *p, size_t line, const char *fmt, ...)
  */
 static const char *check_text(const char *s, size_t n)
 {
-	const unsigned char *u = (const unsigned char *)s;
-	size_t i = 0;
-	while (i < n) {
-		uint32_t c = u[i];
-		size_t len = 1;
-		uint32_t min = 0;
-		if (c >= 0xC2 && c <= 0xDF)
-			len = 2, c &= 0x1F, min = 0x80;
-		else if (c >= 0xE0 && c <= 0xEF)
-			len = 3, c &= 0x0F, min = 0x800;
-		else if (c >= 0xF0 && c <= 0xF4)
-			len = 4, c &= 0x07, min = 0x10000;
-		else if (c >= 0x80)
-			return "is not valid UTF-8";
-		if (len > n - i)
-			return "is not valid UTF-8";
-		for (size_t k = 1; k < len; k++) {
-			if ((u[i + k] & 0xC0) != 0x80)
-				return "is not valid UTF-8";
-			c = (c << 6) | (u[i + k] & 0x3F);
-		}
-		if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+	for (size_t i = 0, len; i < n; i += len) {
+		uint32_t c;
+		if (!(len = td_utf8_next(s + i, n - i, &c)))
 			return "is not valid UTF-8";
 		if (c < 0x20 || (c >= 0x7F && c <= 0x9F))
 			return "contains a control character";
-		i += len;
 	}
 	return NULL;
 }

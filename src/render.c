@@ -129,11 +129,11 @@ static struct td_value *post_value(struct td_renderer *r,
 /* A row of '-' as wide as name, to underline it in the text part. */
 static char *underline(const char *name)
 {
-	struct td_buf b = TD_BUF_INIT;
-	for (const char *p = name; *p; p++)
-		if (((unsigned char)*p & 0xC0) != 0x80)
-			td_buf_putc(&b, '-');
-	return td_buf_steal(&b);
+	size_t width = td_utf8_count(name, strlen(name));
+	char *line = td_xmalloc(width + 1);
+	memset(line, '-', width);
+	line[width] = '\0';
+	return line;
 }
 
 static struct td_value *context(struct td_renderer *r,
@@ -254,14 +254,6 @@ void td_rendered_free(struct td_rendered *out)
 	memset(out, 0, sizeof *out);
 }
 
-static size_t utf8_width(const char *s, size_t n)
-{
-	size_t w = 0;
-	for (size_t i = 0; i < n; i++)
-		if (((unsigned char)s[i] & 0xC0) != 0x80)
-			w++;
-	return w;
-}
 
 static void wrap_line(const char *line, size_t len, size_t width,
 		      struct td_buf *out)
@@ -269,7 +261,7 @@ static void wrap_line(const char *line, size_t len, size_t width,
 	size_t indent = 0;
 	while (indent < len && line[indent] == ' ')
 		indent++;
-	if (utf8_width(line, len) <= width || indent >= width / 2) {
+	if (td_utf8_count(line, len) <= width || indent >= width / 2) {
 		td_buf_append(out, line, len);
 		return;
 	}
@@ -285,7 +277,7 @@ static void wrap_line(const char *line, size_t len, size_t width,
 			i++;
 		if (start == i)
 			break;
-		size_t w = utf8_width(line + start, i - start);
+		size_t w = td_utf8_count(line + start, i - start);
 		if (!first && col + 1 + w > width) {
 			td_buf_putc(out, '\n');
 			td_buf_append(out, line, indent);

@@ -179,35 +179,6 @@ static bool csv_next(struct csv_reader *r, struct csv_row *row)
 
 /* ---- checks ---- */
 
-/* Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF. */
-static bool utf8_valid(const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	while (*s) {
-		unsigned c = *s, n, min;
-		if (c < 0x80) {
-			s++;
-			continue;
-		} else if (c >= 0xc2 && c <= 0xdf) {
-			n = 1, min = 0x80, c &= 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2, min = 0x800, c &= 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3, min = 0x10000, c &= 0x07;
-		} else {
-			return false;
-		}
-		for (unsigned i = 1; i <= n; i++) {
-			if ((s[i] & 0xc0) != 0x80)
-				return false;
-			c = (c << 6) | (s[i] & 0x3f);
-		}
-		if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-			return false;
-		s += n + 1;
-	}
-	return true;
-}
 
 /* A value for a log line: controls escaped so a hostile row cannot forge
  * log lines, and cut short so a huge field cannot flood them. */
@@ -360,7 +331,7 @@ static const char *check_row(const struct csv_row *row, const size_t col[NCOLS],
 			 shown(email, show, sizeof show), reason);
 		return why;
 	}
-	if (!utf8_valid(name))
+	if (!td_utf8_valid(name, strlen(name)))
 		return "name: not valid UTF-8";
 	/* Quotes let a line break into a field; in a name it would reach the
 	 * To: header. */
@@ -369,7 +340,7 @@ static const char *check_row(const struct csv_row *row, const size_t col[NCOLS],
 	for (const char *c = name; *c; c++)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			return "name contains a control character";
-	if (!utf8_valid(tags))
+	if (!td_utf8_valid(tags, strlen(tags)))
 		return "tags: not valid UTF-8";
 
 	memset(sub, 0, sizeof *sub);

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 void *td_xmalloc(size_t n);
 void *td_xcalloc(size_t count, size_t n);
@@ -33,6 +34,14 @@ void td_strv_push(struct td_strv *sv, const char *s);
 void td_strv_push_owned(struct td_strv *sv, char *s);
 bool td_strv_contains(const struct td_strv *sv, const char *s);
 void td_strv_free(struct td_strv *sv);
+
+/* Strict UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF). td_utf8_next decodes the sequence at s (n bytes available)
+ * into *cp and returns its length, or 0 when it is not valid. */
+size_t td_utf8_next(const char *s, size_t n, uint32_t *cp);
+bool td_utf8_valid(const char *s, size_t n);
+/* Code points in s[0..n): the bytes that are not continuation bytes. */
+size_t td_utf8_count(const char *s, size_t n);
 
 /* Reads a whole file (at most max bytes) into a NUL-terminated malloc'd
  * string. Returns 0, or -1 with errno set (EFBIG when over max). */
