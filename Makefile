@@ -46,7 +46,7 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
             LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 
-.PHONY: all run test unit e2e asan leakcheck bench clean install deps deps-test
+.PHONY: all run test unit e2e asan leakcheck bench bench-smoke clean install deps deps-test
 
 all: build/tagdigest
 
@@ -127,10 +127,15 @@ leakcheck: build/tagdigest
 test: deps-test
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory leakcheck
+	@$(MAKE) --no-print-directory bench-smoke
 	@$(MAKE) --no-print-directory e2e
 
 bench: deps-test build/tagdigest
-	$(PYTHON) tests/bench/bench_send.py --bin build/tagdigest
+	$(PYTHON) tests/bench/bench_send.py --bin build/tagdigest --subscribers 10000
+
+# A short run of the benchmark inside `make test`, so it cannot rot.
+bench-smoke: build/tagdigest
+	$(PYTHON) tests/bench/bench_send.py --bin build/tagdigest --subscribers 200
 
 install: build/tagdigest
 	install -d $(DESTDIR)$(BINDIR)
