@@ -123,6 +123,21 @@ static const char *outcome_name(enum td_send_outcome o)
 	return "?";
 }
 
+/* A fatal transport error stops the run with a code cron understands:
+ * 78 when a person must fix the configuration (credentials, TLS, the
+ * relay refusing our sender), 75 when waiting may be enough. */
+static int fatal_exit_code(int code)
+{
+	switch (code) {
+	case EX_CONFIG:
+	case EX_NOPERM:
+	case EX_PROTOCOL:
+		return EX_CONFIG;
+	default:
+		return EX_TEMPFAIL;
+	}
+}
+
 /* One due subscriber. Returns non-zero only when the run must stop. */
 static int send_one(struct td_composer *c, struct td_transport *tr,
 		    const struct td_subscriber *sub, bool dry_run, time_t now,
@@ -181,7 +196,7 @@ static int send_one(struct td_composer *c, struct td_transport *tr,
 	else if (res.outcome == TD_SEND_PERMFAIL)
 		sum->permfail++;
 	else
-		rc = td_err_set(err, terr.code ? terr.code : EX_TEMPFAIL,
+		rc = td_err_set(err, fatal_exit_code(terr.code),
 				"send: stopped: %s", terr.msg);
 out:
 	td_composed_free(&m);

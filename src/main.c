@@ -226,15 +226,18 @@ static const char preview_help[] =
 	"  --format FMT    eml (the whole message, default), html or text (one part)\n"
 	"  --out FILE      write there instead of standard output\n";
 
-/* Opens the store for writing under the run lock. */
+/* Takes the run lock, then opens the store for writing: a refused run
+ * never touches the store. */
 static int open_locked(const struct td_config *cfg, struct td_store **st, int *lockfd)
 {
 	struct td_err err = { 0, "" };
 	char *lockpath = td_xasprintf("%s.lock", cfg->store_path);
-	int rc = td_store_open(cfg->store_path, TD_STORE_READWRITE, st, &err);
-	if (!rc && (rc = td_lock_acquire(lockpath, lockfd, &err))) {
-		td_store_close(*st);
-		*st = NULL;
+	int rc = td_mkdir_parents(lockpath, &err);
+	if (!rc)
+		rc = td_lock_acquire(lockpath, lockfd, &err);
+	if (!rc && (rc = td_store_open(cfg->store_path, TD_STORE_READWRITE, st, &err))) {
+		td_lock_release(*lockfd);
+		*lockfd = -1;
 	}
 	free(lockpath);
 	return rc ? fail(&err) : 0;

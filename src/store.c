@@ -7,13 +7,10 @@
 #include "tagdigest/store.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <libgen.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tagdigest/buf.h"
@@ -181,30 +178,6 @@ static int exec_sql(struct td_store *st, const char *sql, struct td_err *err)
 	return 0;
 }
 
-static int make_parent_dir(const char *path, struct td_err *err)
-{
-	char *copy = td_xstrdup(path);
-	char *dir = dirname(copy);
-	struct td_buf partial = TD_BUF_INIT;
-	int rc = 0;
-	/* mkdir -p, one component at a time */
-	for (const char *p = dir; *p; p++) {
-		if (*p == '/' && partial.len > 0 && mkdir(td_buf_cstr(&partial), 0755) < 0 &&
-		    errno != EEXIST) {
-			rc = td_err_set(err, EX_CANTCREAT, "store: mkdir %s: %s",
-					td_buf_cstr(&partial), strerror(errno));
-			break;
-		}
-		td_buf_putc(&partial, *p);
-	}
-	if (!rc && mkdir(dir, 0755) < 0 && errno != EEXIST)
-		rc = td_err_set(err, EX_CANTCREAT, "store: mkdir %s: %s", dir,
-				strerror(errno));
-	td_buf_free(&partial);
-	free(copy);
-	return rc;
-}
-
 static int read_version(struct td_store *st, int *version, struct td_err *err)
 {
 	sqlite3_stmt *s;
@@ -252,7 +225,7 @@ int td_store_open(const char *path, enum td_store_mode mode,
 		return td_err_set(err, EX_NOINPUT,
 				  "store: %s does not exist yet: run `tagdigest ingest` "
 				  "(or `tagdigest run`) first", path);
-	if (mode == TD_STORE_READWRITE && (rc = make_parent_dir(path, err)))
+	if (mode == TD_STORE_READWRITE && (rc = td_mkdir_parents(path, err)))
 		return rc;
 
 	struct td_store *st = td_xcalloc(1, sizeof *st);

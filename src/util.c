@@ -4,10 +4,15 @@
 #include "tagdigest/util.h"
 
 #include <errno.h>
+#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include "tagdigest/buf.h"
+#include "tagdigest/err.h"
 
 static void out_of_memory(size_t n)
 {
@@ -183,4 +188,27 @@ size_t td_utf8_count(const char *s, size_t n)
 		if (((unsigned char)s[i] & 0xC0) != 0x80)
 			count++;
 	return count;
+}
+
+int td_mkdir_parents(const char *path, struct td_err *err)
+{
+	char *copy = td_xstrdup(path);
+	const char *dir = dirname(copy);
+	struct td_buf partial = TD_BUF_INIT;
+	int rc = 0;
+	/* one component at a time, so every missing level is made */
+	for (const char *p = dir;; p++) {
+		if ((*p == '/' || *p == '\0') && partial.len > 0 &&
+		    mkdir(td_buf_cstr(&partial), 0755) < 0 && errno != EEXIST) {
+			rc = td_err_set(err, EX_CANTCREAT, "mkdir %s: %s",
+					td_buf_cstr(&partial), strerror(errno));
+			break;
+		}
+		if (*p == '\0')
+			break;
+		td_buf_putc(&partial, *p);
+	}
+	td_buf_free(&partial);
+	free(copy);
+	return rc;
 }

@@ -43,6 +43,11 @@ bool td_utf8_valid(const char *s, size_t n);
 /* Code points in s[0..n): the bytes that are not continuation bytes. */
 size_t td_utf8_count(const char *s, size_t n);
 
+struct td_err;
+/* Creates the folders above path (mkdir -p of its dirname), mode 0755.
+ * Returns 0 or EX_CANTCREAT naming the folder. */
+int td_mkdir_parents(const char *path, struct td_err *err);
+
 /* Reads a whole file (at most max bytes) into a NUL-terminated malloc'd
  * string. Returns 0, or -1 with errno set (EFBIG when over max). */
 int td_read_file(const char *path, size_t max, char **out, size_t *len);

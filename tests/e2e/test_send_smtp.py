@@ -148,3 +148,24 @@ def test_unreachable_server_means_try_later(tmp_path):
     p = run(conf, "run")
     assert p.returncode == 75, p.stderr
     assert "failed temporarily" in p.stdout.decode()
+
+
+def test_refused_sender_stops_the_run(tmp_path):
+    """5xx at MAIL is our problem, not the subscriber's: the run stops at
+    the first message with 75, and nobody is marked as bounced or sent."""
+    from conftest import Sink
+    s = Sink("-f", "MAIL")
+    try:
+        conf = write_site(tmp_path, "smtp", s.url)
+        p = run(conf, "run")
+        assert p.returncode == 75, p.stderr
+        err = p.stderr.decode()
+        assert "send: stopped" in err and "MAIL" in err, err
+        assert err.count(": fatal: ") == 1          # stopped at the first
+        assert "failed permanently" not in p.stdout.decode()
+        assert s.messages() == []
+        st = run(conf, "status", check=True).stdout.decode()
+        # stopped before anyone was recorded, even the empty digest
+        assert st.count("due now") == len(SUBSCRIBERS)
+    finally:
+        s.stop()
