@@ -145,6 +145,15 @@ static int send_one(struct td_composer *c, struct td_transport *tr,
 {
 	struct td_composed m;
 	int rc = td_compose(c, sub, now, &m, err);
+	if (rc == EX_DATAERR) {
+		/* This subscriber's data cannot make a valid message (the MIME
+		 * checks refused it): the others still get theirs. */
+		td_log_warnx("send: %s: not sent: %s", sub->email, err->msg);
+		td_store_record_attempt(c->st, sub->email, sum->slot, "permfail",
+					err->msg, now, NULL);
+		sum->permfail++;
+		return 0;
+	}
 	if (rc)
 		return rc;
 	struct td_delivery d = {

@@ -91,7 +91,8 @@ def test_edit_and_new_post_next_week(tmp_path, sink):
 
 def test_bad_rows_are_reported_and_skipped(tmp_path, sink):
     extra = ('not an address,Bad Row,nato\n'
-             '"evil@example.org","Evil\r\nBcc: victim@example.com",nato\n')
+             '"evil@example.org","Evil\r\nBcc: victim@example.com",nato\n'
+             'long@example.org,' + "N" * 300 + ',nato\n')
     conf = write_site(tmp_path, "smtp", sink.url, extra_rows=extra)
     p = run(conf, "run", check=True)
     err = p.stderr.decode()
@@ -102,6 +103,9 @@ def test_bad_rows_are_reported_and_skipped(tmp_path, sink):
     assert "zoe@example.net" in rcpts
     for _, _, raw in sink.messages():
         assert b"Bcc:" not in raw
+    # a row the MIME checks refuse (a 300-character name) costs only itself
+    assert "long@example.org: not sent" in err
+    assert "long@example.org" not in rcpts
 
 
 def test_concurrent_run_is_refused(tmp_path, slow_sink):
