@@ -34,10 +34,10 @@
 
 #include "tagdigest/address.h"
 #include "tagdigest/buf.h"
+#include "tagdigest/schedule.h"
 #include "tagdigest/util.h"
 
 #define SOURCE_NAME_MAX 40     /* inih keeps section names below 50 bytes */
-#define ZONEINFO_DIR "/usr/share/zoneinfo/"
 
 /* What a key's value must look like, and how it is stored. */
 enum conf_kind {
@@ -703,29 +703,6 @@ static bool parse_int(const char *v, int *out)
  * on the schedule module: "UTC", or a compiled zone file in zoneinfo.
  * Names with '.' are refused, which keeps out both ".." and the tables
  * (zone.tab, tzdata.zi) that live next to the zones. */
-static bool tz_known(const char *tz)
-{
-	if (strcmp(tz, "UTC") == 0)
-		return true;
-	size_t n = strlen(tz);
-	if (n == 0 || n > 64 || tz[0] == '/' || strstr(tz, "..") ||
-	    strspn(tz, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-		       "0123456789/_+-") != n)
-		return false;
-	char path[128];
-	snprintf(path, sizeof path, "%s%s", ZONEINFO_DIR, tz);
-	struct stat sb;
-	if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
-		return false;
-	/* Files such as "leapseconds" sit there too; a zone starts "TZif". */
-	FILE *f = fopen(path, "rb");
-	char magic[4];
-	bool ok = f && fread(magic, 1, 4, f) == 4 && memcmp(magic, "TZif", 4) == 0;
-	if (f)
-		fclose(f);
-	return ok;
-}
-
 /* Joins a relative path to the config's folder. base_dir is canonical
  * (realpath), so leading "../" can be folded into it safely; later ".."
  * stay, since the folder before them may be a symlink. */
@@ -869,9 +846,9 @@ static int apply_entry(struct conf_state *st, struct td_config *cfg,
 					       "(HH:MM, 00:00 to 23:59)", v);
 		break;
 	case K_TZ:
-		if (!tz_known(v))
+		if (!td_schedule_tz_valid(v))
 			return conf_fail_entry(st, e, "'%.64s' is not a time zone this "
-					       "system knows (see %s)", v, ZONEINFO_DIR);
+					       "system knows (see /usr/share/zoneinfo/)", v);
 		set_str(sp, td_xstrdup(v));
 		break;
 	case K_TRANSPORT:

@@ -103,16 +103,27 @@ time_t td_schedule_next_slot(const struct td_schedule *s, time_t now)
 
 bool td_schedule_tz_valid(const char *tz)
 {
-	if (!tz || !*tz)
+	if (!tz)
 		return false;
 	if (strcmp(tz, "UTC") == 0)
 		return true;
-	if (tz[0] == '/' || strstr(tz, "..") || strlen(tz) > 200)
+	size_t n = strlen(tz);
+	if (n == 0 || n > 64 || tz[0] == '/' || strstr(tz, "..") ||
+	    strspn(tz, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		       "0123456789/_+-") != n)
 		return false;
-	char path[256];
+	char path[128];
 	snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", tz);
-	struct stat st;
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+	struct stat sb;
+	if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+		return false;
+	/* Files such as "leapseconds" sit there too; a zone starts "TZif". */
+	FILE *f = fopen(path, "rb");
+	char magic[4];
+	bool ok = f && fread(magic, 1, 4, f) == 4 && memcmp(magic, "TZif", 4) == 0;
+	if (f)
+		fclose(f);
+	return ok;
 }
 
 void td_schedule_format(time_t t, const char *tz, const char *fmt, char *out,

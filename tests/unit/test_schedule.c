@@ -106,6 +106,9 @@ static void test_tz_restored_and_valid(void)
 	CHECK(!td_schedule_tz_valid("Europe/Atlantis"));
 	CHECK(!td_schedule_tz_valid("../../etc/passwd"));
 	CHECK(!td_schedule_tz_valid(""));
+	/* regular files in zoneinfo that are not zones */
+	CHECK(!td_schedule_tz_valid("leapseconds"));
+	CHECK(!td_schedule_tz_valid("zone.tab"));
 }
 
 int main(void)
