@@ -54,3 +54,33 @@ def test_fresh_secret_is_private(tmp_path):
     secret = tmp_path / "var" / "store.db.secret"
     assert oct(os.stat(secret).st_mode & 0o777) == "0o600"
     assert "created a new token secret" in p.stderr.decode()
+
+
+def test_cap_links_the_rest(tmp_path):
+    """Above the per-digest cap, a section says how many more posts wait
+    and links the tag's archive page; the subject still counts them all."""
+    conf = write_site(tmp_path, "maildir")
+    run(conf, "-o", "digest.max_posts=2", "run", check=True)
+    out = tmp_path / "outbox" / "new"
+    msgs = [parse(p.read_bytes()) for p in out.iterdir()]
+    zoe = [m for m in msgs if m["To"].addresses[0].addr_spec == "zoe@example.net"][0]
+    # zoe follows nato (post b) and usa (posts d, e): 3 posts, 2 shown
+    assert zoe["Subject"].startswith("Nachrichten Wöchentlich: 3 new posts in ")
+    text = zoe.get_body(("plain",)).get_content()
+    html = zoe.get_body(("html",)).get_content()
+    shown = {u for u in ("https://news.test/p/b/", "https://news.test/p/d/",
+                         "https://news.test/p/e/") if u in text}
+    assert len(shown) == 2 and "https://news.test/p/b/" in shown
+    assert "...and 1 more in USA: https://news.test/tag/usa/" in text
+    assert 'href="https://news.test/tag/usa/"' in html and "1 more in USA" in html
+
+
+def test_preview_out_file(tmp_path):
+    conf = write_site(tmp_path, "maildir")
+    run(conf, "ingest", check=True)
+    target = tmp_path / "preview.eml"
+    p = run(conf, "preview", "--to", "li@example.com", "--out", str(target), check=True)
+    assert p.stdout == b""
+    msg = parse(target.read_bytes())
+    assert msg["To"].addresses[0].display_name == "李小龍"
+    assert not (tmp_path / "outbox").exists()      # preview sent nothing
