@@ -256,6 +256,13 @@ int td_store_open(const char *path, enum td_store_mode mode,
 			td_store_close(st);
 			return rc;
 		}
+		if (version > SCHEMA_VERSION) {
+			td_store_close(st);
+			return td_err_set(err, EX_CONFIG,
+					  "store: %s has schema version %d, newer than this "
+					  "tagdigest understands (%d): upgrade tagdigest",
+					  path, version, SCHEMA_VERSION);
+		}
 		if (version != SCHEMA_VERSION) {
 			td_store_close(st);
 			return td_err_set(err, EX_NOINPUT,

@@ -3,6 +3,7 @@
  * no-op, edits update in place, a delivery and its watermark commit
  * together, a slot cannot be recorded twice, read-only never creates.
  */
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 
 #include "harness.h"
 #include "tagdigest/store.h"
+#include "tagdigest/util.h"
 
 static char dir[64];
 static char path[128];
@@ -170,6 +172,22 @@ static void test_delivery_and_watermark(void)
 	CHECK(before.st_size == after.st_size && before.st_mtime == after.st_mtime);
 }
 
+static void test_newer_schema_refused(void)
+{
+	char *newer = td_xasprintf("%s/newer.db", dir);
+	sqlite3 *db;
+	CHECK(sqlite3_open(newer, &db) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	struct td_store *st = NULL;
+	struct td_err err = { 0, "" };
+	CHECK(td_store_open(newer, TD_STORE_READWRITE, &st, &err) == EX_CONFIG);
+	CHECK(st == NULL && strstr(err.msg, "upgrade tagdigest") != NULL);
+	CHECK(td_store_open(newer, TD_STORE_READONLY, &st, &err) == EX_CONFIG);
+	CHECK(strstr(err.msg, "upgrade tagdigest") != NULL);
+	free(newer);
+}
+
 int main(void)
 {
 	strcpy(dir, "/tmp/td-store-XXXXXX");
@@ -179,6 +197,7 @@ int main(void)
 	TD_RUN(test_readonly_missing);
 	TD_RUN(test_seq_and_idempotence);
 	TD_RUN(test_delivery_and_watermark);
+	TD_RUN(test_newer_schema_refused);
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
