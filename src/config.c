@@ -56,6 +56,9 @@ enum conf_kind {
 	K_SMTP_URL,      /* smtp(s)://host[:port] */
 	K_ENV_NAME,      /* environment variable name */
 	K_SOURCE_TYPE,   /* posts | feed */
+	K_FEED_URL,      /* http(s):// or file:// URL of a feed */
+	K_BOOL,          /* yes/no, true/false, on/off, 1/0 */
+	K_TAGS,          /* comma-separated display names */
 };
 
 struct conf_key {
@@ -97,12 +100,19 @@ static const struct conf_key conf_keys[] = {
 	{ "secrets", "token_secret_file", K_PATH, CF(token_secret_file), 0, 0 },
 	{ "source", "type", K_SOURCE_TYPE, SF(type), 0, 0 },
 	{ "source", "path", K_PATH, SF(path), 0, 0 },
-	{ "source", "url", K_HTTP_URL, SF(url), 0, 0 },
+	{ "source", "url", K_FEED_URL, SF(url), 0, 0 },
+	{ "source", "categories", K_BOOL, SF(categories), 0, 0 },
+	{ "source", "tags", K_TAGS, SF(tags), 0, 0 },
+	{ "fetch", "parallel", K_INT, CF(fetch_parallel), 1, 32 },
+	{ "fetch", "timeout", K_INT, CF(fetch_timeout), 1, 600 },
+	{ "fetch", "connect_timeout", K_INT, CF(fetch_connect_timeout), 1, 300 },
+	{ "fetch", "max_bytes", K_INT, CF(fetch_max_bytes), 1024, 1 << 30 },
+	{ "fetch", "max_redirects", K_INT, CF(fetch_max_redirects), 0, 20 },
 };
 
 static const char *const conf_sections[] = {
 	"site", "store", "schedule", "digest", "subscribers", "templates",
-	"transport", "secrets",
+	"transport", "secrets", "fetch",
 };
 
 /* One key's value and where it came from. */
@@ -874,6 +884,48 @@ static int apply_entry(struct conf_state *st, struct td_config *cfg,
 					       "variable name (letters, digits, '_')", v);
 		set_str(sp, td_xstrdup(v));
 		break;
+	case K_FEED_URL:
+		if (strncmp(v, "file://", 7) == 0) {
+			/* a local file: an absolute path after the scheme */
+			if (v[7] != '/')
+				return conf_fail_entry(st, e, "'%.100s': a file URL needs an "
+						       "absolute path (file:///path/feed.xml)", v);
+		} else if ((problem = url_problem(v, false, &host, &hostlen, &rest))) {
+			return conf_fail_entry(st, e, "'%.100s' %s (or file:///path)", v,
+					       problem);
+		}
+		set_str(sp, td_xstrdup(v));
+		break;
+	case K_BOOL:
+		if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") ||
+		    !strcasecmp(v, "on") || !strcmp(v, "1"))
+			*(bool *)(void *)(base + k->off) = true;
+		else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") ||
+			 !strcasecmp(v, "off") || !strcmp(v, "0"))
+			*(bool *)(void *)(base + k->off) = false;
+		else
+			return conf_fail_entry(st, e, "'%.40s' is not yes or no", v);
+		break;
+	case K_TAGS: {
+		if (!td_utf8_valid(v, strlen(v)))
+			return conf_fail_entry(st, e, "not valid UTF-8");
+		struct td_strv *tags = (struct td_strv *)(void *)(base + k->off);
+		td_strv_free(tags);
+		for (const char *p = v; *p;) {
+			size_t len = strcspn(p, ",");
+			const char *a = p, *b = p + len;
+			while (a < b && (*a == ' ' || *a == '\t'))
+				a++;
+			while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+				b--;
+			if (b > a)
+				td_strv_push_owned(tags, td_xstrndup(a, (size_t)(b - a)));
+			p += len + (p[len] == ',');
+		}
+		if (tags->n == 0)
+			return conf_fail_entry(st, e, "no tags in '%.40s'", v);
+		break;
+	}
 	case K_SOURCE_TYPE:
 		if (strcasecmp(v, "posts") != 0 && strcasecmp(v, "feed") != 0)
 			return conf_fail_entry(st, e, "'%.40s' is not a source type "
@@ -970,11 +1022,18 @@ static int build(struct conf_state *st, struct td_config *cfg)
 	cfg->excerpt_chars = 280;
 	cfg->transport_type = TD_TRANSPORT_MAILDIR;
 	cfg->smtp_timeout = 30;
+	cfg->fetch_parallel = 4;
+	cfg->fetch_timeout = 30;
+	cfg->fetch_connect_timeout = 10;
+	cfg->fetch_max_bytes = 10 << 20;
+	cfg->fetch_max_redirects = 5;
 
 	cfg->nsources = st->nsrcs;
 	cfg->sources = td_xcalloc(st->nsrcs, sizeof *cfg->sources);
-	for (size_t i = 0; i < st->nsrcs; i++)
+	for (size_t i = 0; i < st->nsrcs; i++) {
 		cfg->sources[i].name = td_xstrdup(st->srcs[i].name);
+		cfg->sources[i].categories = true;
+	}
 
 	for (size_t i = 0; i < st->nents; i++)
 		if ((rc = apply_entry(st, cfg, &st->ents[i])))
@@ -1051,6 +1110,7 @@ void td_config_free(struct td_config *cfg)
 		free(cfg->sources[i].type);
 		free(cfg->sources[i].path);
 		free(cfg->sources[i].url);
+		td_strv_free(&cfg->sources[i].tags);
 	}
 	free(cfg->sources);
 	memset(cfg, 0, sizeof *cfg);

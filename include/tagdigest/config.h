@@ -24,12 +24,19 @@
 
 enum td_transport_type { TD_TRANSPORT_MAILDIR, TD_TRANSPORT_SMTP };
 
+#include <stdbool.h>
+
+#include "tagdigest/util.h"
+
 /* [source.NAME] */
 struct td_source_config {
 	char *name;          /* NAME from the section header */
-	char *type;          /* "posts" (a folder of Markdown posts); "feed" later */
+	char *type;          /* "posts" (a folder of Markdown posts) or "feed" */
 	char *path;          /* posts: folder, resolved */
-	char *url;           /* feed: URL (reserved for the feed issue) */
+	char *url;           /* feed: http://, https:// or file:// URL */
+	bool categories;     /* feed: item categories become tags (default yes) */
+	struct td_strv tags; /* fixed tags added to every post (display names),
+			      * e.g. a WordPress tag feed's own tag */
 };
 
 struct td_config {
@@ -73,6 +80,13 @@ struct td_config {
 	char *smtp_password_env; /* name of an environment variable */
 	char *smtp_password_file;/* resolved path */
 	int smtp_timeout;        /* seconds, default 30 */
+
+	/* [fetch]: how feeds are downloaded */
+	int fetch_parallel;       /* sources fetched at once, default 4 */
+	int fetch_timeout;        /* whole transfer, seconds, default 30 */
+	int fetch_connect_timeout;/* seconds, default 10 */
+	int fetch_max_bytes;      /* body cap, default 10 MiB */
+	int fetch_max_redirects;  /* default 5 */
 
 	/* [secrets] */
 	char *token_secret_env;  /* default "TAGDIGEST_TOKEN_SECRET" */

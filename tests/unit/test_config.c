@@ -319,7 +319,7 @@ static void test_values(void)
 		   "tag's slug");
 	expect_err(BASE "[source.posts]\nurl = feed.example.org\n", NULL, 0, 9,
 		   "source.posts.url: 'feed.example.org' must start with http:// or "
-		   "https://");
+		   "https:// (or file:///path)");
 	expect_err(BASE "[source.other]\ntype = json\n", NULL, 0, 9,
 		   "source.other.type: 'json' is not a source type (posts or feed)");
 	expect_err("[site]\nname = T\nurl = ftp://t.example.org\nfrom = d@t.example.org\n",
@@ -594,6 +594,55 @@ static void test_sample_config(void)
 		td_config_free(&cfg);
 }
 
+static void test_feed_source_and_fetch(void)
+{
+	struct td_config cfg;
+	struct td_err err;
+	int rc = load(BASE
+		      "[source.lavrov]\n"
+		      "type = feed\n"
+		      "url = https://blog.example.org/tag/sergey-lavrov/feed/\n"
+		      "categories = no\n"
+		      "tags = Sergey Lavrov ,  Diplomacy,,\n"
+		      "[source.local]\n"
+		      "type = feed\n"
+		      "url = file:///srv/feeds/local.xml\n"
+		      "[fetch]\n"
+		      "parallel = 8\n"
+		      "max_bytes = 2048\n", NULL, 0, &cfg, &err);
+	CHECK(rc == 0);
+	if (rc) {
+		fprintf(stderr, "  %s\n", err.msg);
+		return;
+	}
+	CHECK(cfg.nsources == 3);
+	if (cfg.nsources == 3) {
+		CHECK(cfg.sources[0].categories);          /* default yes */
+		CHECK(!cfg.sources[1].categories);
+		CHECK(cfg.sources[1].tags.n == 2);
+		if (cfg.sources[1].tags.n == 2) {
+			CHECK_STR(cfg.sources[1].tags.v[0], "Sergey Lavrov");
+			CHECK_STR(cfg.sources[1].tags.v[1], "Diplomacy");
+		}
+		CHECK_STR(cfg.sources[2].url, "file:///srv/feeds/local.xml");
+	}
+	CHECK(cfg.fetch_parallel == 8 && cfg.fetch_max_bytes == 2048);
+	CHECK(cfg.fetch_timeout == 30 && cfg.fetch_connect_timeout == 10 &&
+	      cfg.fetch_max_redirects == 5);
+	td_config_free(&cfg);
+
+	expect_err(BASE "[source.f]\ntype = feed\nurl = ftp://x.example.org/f\n", NULL, 0, 10,
+		   "source.f.url: 'ftp://x.example.org/f' must start with http:// or "
+		   "https:// (or file:///path)");
+	expect_err(BASE "[source.f]\ntype = feed\nurl = file://relative.xml\n", NULL, 0, 10,
+		   "source.f.url: 'file://relative.xml': a file URL needs an absolute "
+		   "path (file:///path/feed.xml)");
+	expect_err(BASE "[source.f]\ntype = feed\nurl = file:///f\ncategories = maybe\n",
+		   NULL, 0, 11, "source.f.categories: 'maybe' is not yes or no");
+	expect_err(BASE "[fetch]\nparallel = 0\n", NULL, 0, 9,
+		   "fetch.parallel: 0 is out of range (1 to 32)");
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/test_config.XXXXXX";
@@ -615,6 +664,7 @@ int main(void)
 	TD_RUN(test_unreadable);
 	TD_RUN(test_sample_config);
 
+	TD_RUN(test_feed_source_and_fetch);
 	unlink(conf);
 	rmdir(dir);
 	return TD_DONE("test_config");
