@@ -59,6 +59,7 @@ enum conf_kind {
 	K_FEED_URL,      /* http(s):// or file:// URL of a feed */
 	K_BOOL,          /* yes/no, true/false, on/off, 1/0 */
 	K_TAGS,          /* comma-separated display names */
+	K_DOMAIN,        /* DNS name: LDH labels separated by dots */
 };
 
 struct conf_key {
@@ -103,6 +104,9 @@ static const struct conf_key conf_keys[] = {
 	{ "source", "url", K_FEED_URL, SF(url), 0, 0 },
 	{ "source", "categories", K_BOOL, SF(categories), 0, 0 },
 	{ "source", "tags", K_TAGS, SF(tags), 0, 0 },
+	{ "dkim", "domain", K_DOMAIN, CF(dkim_domain), 0, 0 },
+	{ "dkim", "selector", K_DOMAIN, CF(dkim_selector), 0, 0 },
+	{ "dkim", "key_file", K_PATH, CF(dkim_key_file), 0, 0 },
 	{ "fetch", "parallel", K_INT, CF(fetch_parallel), 1, 32 },
 	{ "fetch", "timeout", K_INT, CF(fetch_timeout), 1, 600 },
 	{ "fetch", "connect_timeout", K_INT, CF(fetch_connect_timeout), 1, 300 },
@@ -112,7 +116,7 @@ static const struct conf_key conf_keys[] = {
 
 static const char *const conf_sections[] = {
 	"site", "store", "schedule", "digest", "subscribers", "templates",
-	"transport", "secrets", "fetch",
+	"transport", "secrets", "fetch", "dkim",
 };
 
 /* One key's value and where it came from. */
@@ -926,6 +930,11 @@ static int apply_entry(struct conf_state *st, struct td_config *cfg,
 			return conf_fail_entry(st, e, "no tags in '%.40s'", v);
 		break;
 	}
+	case K_DOMAIN:
+		if (!host_valid(v, strlen(v)))
+			return conf_fail_entry(st, e, "'%.100s' is not a DNS name", v);
+		set_str(sp, td_xstrdup(v));
+		break;
 	case K_SOURCE_TYPE:
 		if (strcasecmp(v, "posts") != 0 && strcasecmp(v, "feed") != 0)
 			return conf_fail_entry(st, e, "'%.40s' is not a source type "
@@ -993,6 +1002,11 @@ static int finish(struct conf_state *st, struct td_config *cfg)
 		return conf_fail_entry(st, e, "smtp needs transport.url "
 				       "(smtp://host:port or smtps://host:port)");
 	}
+
+	int dkim_set = !!cfg->dkim_domain + !!cfg->dkim_selector + !!cfg->dkim_key_file;
+	if (dkim_set != 0 && dkim_set != 3)
+		return conf_fail_line(st, 0, "[dkim] needs domain, selector and key_file "
+				      "together (or none of them to send unsigned)");
 
 	if (cfg->nsources == 0)
 		return conf_fail_line(st, 0, "no sources: add a [source.NAME] section "
@@ -1102,6 +1116,7 @@ void td_config_free(struct td_config *cfg)
 		&cfg->maildir_path, &cfg->smtp_url, &cfg->smtp_username,
 		&cfg->smtp_password_env, &cfg->smtp_password_file,
 		&cfg->token_secret_env, &cfg->token_secret_file,
+		&cfg->dkim_domain, &cfg->dkim_selector, &cfg->dkim_key_file,
 	};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
 		free(*strs[i]);

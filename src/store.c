@@ -699,3 +699,39 @@ int td_store_source_state(struct td_store *st, const char *name,
 	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 :
 		db_error(st, err, "read source state");
 }
+
+int td_store_source_validators(struct td_store *st, const char *name,
+			       char **etag, char **last_modified,
+			       struct td_err *err)
+{
+	*etag = *last_modified = NULL;
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db, "SELECT etag, last_modified FROM sources"
+			       " WHERE name = ?1", -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare source validators");
+	bind_text(s, 1, name);
+	int step = sqlite3_step(s);
+	*etag = step == SQLITE_ROW ? col_dup(s, 0) : td_xstrdup("");
+	*last_modified = step == SQLITE_ROW ? col_dup(s, 1) : td_xstrdup("");
+	sqlite3_finalize(s);
+	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 :
+		db_error(st, err, "read source validators");
+}
+
+int td_store_set_source_validators(struct td_store *st, const char *name,
+				   const char *etag, const char *last_modified,
+				   struct td_err *err)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db,
+			       "INSERT INTO sources (name, etag, last_modified) VALUES (?1, ?2, ?3)"
+			       " ON CONFLICT (name) DO UPDATE SET etag = ?2, last_modified = ?3",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare source validators");
+	bind_text(s, 1, name);
+	bind_text(s, 2, etag);
+	bind_text(s, 3, last_modified);
+	int step = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return step == SQLITE_DONE ? 0 : db_error(st, err, "store source validators");
+}

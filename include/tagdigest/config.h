@@ -88,6 +88,11 @@ struct td_config {
 	int fetch_max_bytes;      /* body cap, default 10 MiB */
 	int fetch_max_redirects;  /* default 5 */
 
+	/* [dkim]: all three or none; signing is off when none is set */
+	char *dkim_domain;        /* d=, e.g. newsroom.example.org */
+	char *dkim_selector;      /* s=, e.g. digest2026 */
+	char *dkim_key_file;      /* PEM private key (RSA or Ed25519), resolved */
+
 	/* [secrets] */
 	char *token_secret_env;  /* default "TAGDIGEST_TOKEN_SECRET" */
 	char *token_secret_file; /* default: store_path + ".secret" */

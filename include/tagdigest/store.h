@@ -132,4 +132,14 @@ int td_store_source_result(struct td_store *st, const char *name, bool ok,
 int td_store_source_state(struct td_store *st, const char *name,
 			  struct td_source_state *state, struct td_err *err);
 
+/* HTTP validators of a feed source's last successful fetch. The strings
+ * are malloc'd ("" when none). Set only after the fetched body was parsed
+ * and stored, so a failed ingest refetches in full next time. */
+int td_store_source_validators(struct td_store *st, const char *name,
+			       char **etag, char **last_modified,
+			       struct td_err *err);
+int td_store_set_source_validators(struct td_store *st, const char *name,
+				   const char *etag, const char *last_modified,
+				   struct td_err *err);
+
 #endif

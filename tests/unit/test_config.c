@@ -643,6 +643,26 @@ static void test_feed_source_and_fetch(void)
 		   "fetch.parallel: 0 is out of range (1 to 32)");
 }
 
+static void test_dkim(void)
+{
+	struct td_config cfg;
+	struct td_err err;
+	int rc = load(BASE "[dkim]\ndomain = t.example.org\nselector = td2026\n"
+		      "key_file = keys/dkim.pem\n", NULL, 0, &cfg, &err);
+	CHECK(rc == 0);
+	if (rc == 0) {
+		CHECK_STR(cfg.dkim_domain, "t.example.org");
+		CHECK_STR(cfg.dkim_selector, "td2026");
+		CHECK_STR(cfg.dkim_key_file, in_dir("keys/dkim.pem"));
+		td_config_free(&cfg);
+	}
+	expect_err(BASE "[dkim]\ndomain = t.example.org\n", NULL, 0, 0,
+		   "[dkim] needs domain, selector and key_file together (or none "
+		   "of them to send unsigned)");
+	expect_err(BASE "[dkim]\ndomain = t example org\n", NULL, 0, 9,
+		   "dkim.domain: 't example org' is not a DNS name");
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/test_config.XXXXXX";
@@ -665,6 +685,7 @@ int main(void)
 	TD_RUN(test_sample_config);
 
 	TD_RUN(test_feed_source_and_fetch);
+	TD_RUN(test_dkim);
 	unlink(conf);
 	rmdir(dir);
 	return TD_DONE("test_config");

@@ -1,0 +1,62 @@
+/*
+ * fetch: downloading feeds, many at once, with libcurl's multi interface.
+ *
+ * http://, https:// and file:// URLs. Conditional GET with the ETag and
+ * Last-Modified remembered from the last success (a 304 is "not modified"
+ * and costs no body); compressed responses accepted (Accept-Encoding from
+ * what libcurl supports); redirects followed up to max_redirects; connect
+ * and total timeouts; the body capped at max_bytes while it downloads (the
+ * transfer is aborted past the cap, not after); a User-Agent naming
+ * tagdigest and its version. At most `parallel` transfers run at once.
+ *
+ * Every request gets a result: OK with the body, NOT_MODIFIED, or ERROR
+ * with a reason a person can act on ("HTTP 404 Not Found", "timed out
+ * after 30 s", "body larger than 10485760 bytes", "could not resolve
+ * host"); one failing source never stops the others.
+ *
+ * Ownership: results are filled by td_fetch_all and released with
+ * td_fetch_result_free; requests are borrowed.
+ */
+#ifndef TAGDIGEST_FETCH_H
+#define TAGDIGEST_FETCH_H
+
+#include <stddef.h>
+
+#include "tagdigest/err.h"
+
+struct td_fetch_options {
+	int parallel;           /* transfers at once, >= 1 */
+	int timeout;            /* seconds for a whole transfer */
+	int connect_timeout;    /* seconds */
+	long max_bytes;         /* body cap */
+	int max_redirects;
+};
+
+struct td_fetch_request {
+	const char *url;
+	const char *etag;            /* from the last success, or NULL */
+	const char *last_modified;   /* from the last success, or NULL */
+};
+
+enum td_fetch_status { TD_FETCH_OK, TD_FETCH_NOT_MODIFIED, TD_FETCH_ERROR };
+
+struct td_fetch_result {
+	enum td_fetch_status status;
+	long http_code;          /* 0 for file:// or when no response came */
+	char *body;              /* OK: the (decompressed) body, NUL-terminated */
+	size_t len;
+	char *content_type;      /* response Content-Type, or NULL */
+	char *etag;              /* response ETag, or NULL */
+	char *last_modified;     /* response Last-Modified, or NULL */
+	char *final_url;         /* after redirects: the base for relative URLs */
+	char error[512];         /* ERROR: why */
+};
+
+/* Fetches n requests; results[i] answers reqs[i]. Returns 0 (even when
+ * some requests failed) or EX_SOFTWARE when libcurl cannot start. */
+int td_fetch_all(const struct td_fetch_options *opt,
+		 const struct td_fetch_request *reqs, size_t n,
+		 struct td_fetch_result *results, struct td_err *err);
+void td_fetch_result_free(struct td_fetch_result *r);
+
+#endif

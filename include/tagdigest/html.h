@@ -1,0 +1,40 @@
+/*
+ * html: feed HTML made safe, and made plain.
+ *
+ * Feed content is hostile. td_html_sanitize() parses it with libxml2's HTML
+ * parser (no network) and writes back only an allowlist: structural and
+ * inline text elements (p, br, a, em, strong, b, i, u, s, code, pre,
+ * blockquote, ul, ol, li, h1-h6, img, figure, figcaption, table parts, span,
+ * div, hr, sub, sup, abbr, cite, q, dl/dt/dd...), and for them only safe
+ * attributes (href on a, src/alt/width/height on img, title, colspan...).
+ * Gone entirely, with their content: script, style, iframe, object, embed,
+ * form and its controls, svg, math, template, noscript. Gone: every on*
+ * attribute, style, class and id attributes; URLs that are not http(s)
+ * (or mailto: for links) after resolving them against base_url, so no
+ * javascript:, data:, vbscript:, file:. Links get rel="noopener".
+ *
+ * td_html_to_text() turns HTML into readable plain text: block elements
+ * become paragraph breaks, <br> a line break, list items "- ", entities
+ * decoded, whitespace collapsed.
+ *
+ * Ownership: every returned string is malloc'd; the caller frees it.
+ */
+#ifndef TAGDIGEST_HTML_H
+#define TAGDIGEST_HTML_H
+
+#include <stddef.h>
+
+/* Safe HTML fragment (UTF-8). base_url resolves relative URLs; may be NULL. */
+char *td_html_sanitize(const char *html, size_t len, const char *base_url);
+
+/* Plain text of an HTML fragment (UTF-8, paragraphs separated by "\n\n"). */
+char *td_html_to_text(const char *html, size_t len);
+
+/* Excerpt of an already-sanitized fragment: the first paragraph with text,
+ * as "<p>...</p>" (markup kept, cut by text length) and as one line of
+ * plain text cut at a word boundary to max_chars code points with "…"
+ * (0: no limit). */
+void td_html_excerpt(const char *safe_html, size_t len, size_t max_chars,
+		     char **excerpt_html, char **excerpt_text);
+
+#endif
