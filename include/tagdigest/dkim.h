@@ -1,0 +1,39 @@
+/*
+ * dkim: DomainKeys Identified Mail signatures (RFC 6376, RFC 8463) for
+ * the messages tagdigest sends, with GnuTLS.
+ *
+ * RSA-SHA256 or Ed25519-SHA256, chosen by the key in the PEM file;
+ * relaxed/relaxed canonicalization; h= covers From, To, Subject, Date,
+ * Message-ID, List-Id, List-Unsubscribe and List-Unsubscribe-Post (each
+ * that is present), so the one-click unsubscribe headers are signed as
+ * RFC 8058 requires. The signature is computed after every other header is
+ * in place and prepended as a folded DKIM-Signature header.
+ *
+ * Ownership: td_dkim_new() returns a signer freed with td_dkim_free(); it
+ * holds the private key for the run. Messages are borrowed.
+ */
+#ifndef TAGDIGEST_DKIM_H
+#define TAGDIGEST_DKIM_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "tagdigest/buf.h"
+#include "tagdigest/err.h"
+
+struct td_dkim;
+
+/* Loads the key. The file must not be readable by group or others.
+ * Returns 0, EX_NOINPUT (unreadable) or EX_CONFIG (bad key, unsafe mode,
+ * unsupported key type) with a message naming the file. */
+int td_dkim_new(const char *domain, const char *selector, const char *key_file,
+		struct td_dkim **out, struct td_err *err);
+void td_dkim_free(struct td_dkim *d);
+
+/* Signs the CRLF message in msg (headers, blank line, body) and inserts
+ * the DKIM-Signature header at its top. t= is `now`. Returns 0 or
+ * EX_SOFTWARE / EX_DATAERR (message without a header/body separator). */
+int td_dkim_sign(const struct td_dkim *d, struct td_buf *msg, time_t now,
+		 struct td_err *err);
+
+#endif
