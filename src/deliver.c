@@ -164,6 +164,12 @@ static int send_one(struct td_composer *c, struct td_transport *tr,
 		.post_count = m.digest.shown,
 		.at = now,
 	};
+	if (m.digest.suppressed) {
+		/* unsubscribed or bounced: the store overrides the file */
+		td_log_debug("send: %s: suppressed: not sent", sub->email);
+		sum->suppressed++;
+		goto out;
+	}
 	if (m.digest.total == 0) {
 		td_log_debug("send: %s: no new posts in their tags: skipped", sub->email);
 		sum->skipped++;

@@ -85,6 +85,17 @@ int td_digest_build(struct td_store *st, const struct td_config *cfg,
 	int rc = td_store_subscriber_state(st, sub->email, &state, err);
 	if (rc)
 		return rc;
+	struct td_suppression *sup = NULL;
+	size_t nsup = 0;
+	if ((rc = td_store_suppressions(st, sub->email, &sup, &nsup, err)))
+		return rc;
+	struct td_strv left = TD_STRV_INIT;   /* tags the subscriber left */
+	for (size_t i = 0; i < nsup; i++) {
+		if (strcmp(sup[i].scope, "all") == 0)
+			out->suppressed = true;
+		td_strv_push(&left, sup[i].scope);
+	}
+	td_store_suppressions_free(sup, nsup);
 	out->first = !state.known;
 	out->from_seq = state.watermark;
 	out->upto_seq = td_store_max_seq(st);
@@ -96,8 +107,10 @@ int td_digest_build(struct td_store *st, const struct td_config *cfg,
 	struct candidates *c = td_xcalloc(ntags ? ntags : 1, sizeof *c);
 	struct seq_set seen = { NULL, 0, 0 };
 	for (size_t i = 0; i < ntags; i++) {
-		td_strv_push_owned(&out->followed, td_store_tag_name(st, sub->tags.v[i]));
 		c[i].tag = sub->tags.v[i];
+		if (out->suppressed || td_strv_contains(&left, c[i].tag))
+			continue;
+		td_strv_push_owned(&out->followed, td_store_tag_name(st, sub->tags.v[i]));
 		rc = td_store_posts_for_tag(st, c[i].tag, out->from_seq, out->upto_seq,
 					    arrived_since, &c[i].posts, &c[i].n, err);
 		if (rc)
@@ -147,6 +160,7 @@ done:
 	}
 	free(c);
 	free(seen.slots);
+	td_strv_free(&left);
 	if (rc)
 		td_digest_free(out);
 	return rc;

@@ -3,6 +3,7 @@
  */
 #include "tagdigest/status.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,7 +68,9 @@ int td_status_print(FILE *out, const struct td_config *cfg, struct td_store *st,
 		if (state.last_slot)
 			td_schedule_format(state.last_slot, cfg->timezone, "%Y-%m-%d %H:%M %Z",
 					   last, sizeof last);
-		if (done)
+		if (d.suppressed)
+			snprintf(due, sizeof due, "unsubscribed");
+		else if (done)
 			td_schedule_format(next, cfg->timezone, "%Y-%m-%d %H:%M %Z", due,
 					   sizeof due);
 		fprintf(out, "  %-32s %-28s %9lld  %-22s %-22s %zu\n", sub->email,
@@ -75,5 +78,21 @@ int td_status_print(FILE *out, const struct td_config *cfg, struct td_store *st,
 		td_buf_free(&tags);
 		td_digest_free(&d);
 	}
+	struct td_suppression *sup;
+	size_t nsup;
+	int rc = td_store_suppressions(st, NULL, &sup, &nsup, err);
+	if (rc)
+		return rc;
+	fprintf(out, "Suppressions (%zu):%s\n", nsup,
+		nsup ? "" : " none (`tagdigest unsuppress EMAIL` lifts one)");
+	for (size_t i = 0; i < nsup; i++) {
+		char when[64];
+		td_schedule_format(sup[i].created_at, cfg->timezone, "%Y-%m-%d %H:%M %Z",
+				   when, sizeof when);
+		fprintf(out, "  %-32s %-20s %-13s since %s%s%s\n", sup[i].email,
+			sup[i].scope, sup[i].reason, when, sup[i].detail[0] ? ": " : "",
+			sup[i].detail);
+	}
+	td_store_suppressions_free(sup, nsup);
 	return 0;
 }

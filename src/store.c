@@ -73,6 +73,16 @@ static const char *const migrations[] = {
 	"  failures INTEGER NOT NULL DEFAULT 0,"
 	"  etag TEXT NOT NULL DEFAULT '',"
 	"  last_modified TEXT NOT NULL DEFAULT '');",
+
+	/* 2: suppressions: what the program learned overrides the editors'
+	 * subscriber file without rewriting it */
+	"CREATE TABLE suppressions ("
+	"  email TEXT NOT NULL,"
+	"  scope TEXT NOT NULL,"            /* 'all' or a tag slug */
+	"  reason TEXT NOT NULL,"           /* 'unsubscribed', 'bounced', ... */
+	"  detail TEXT NOT NULL DEFAULT '',"
+	"  created_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (email, scope));",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -356,8 +366,10 @@ static void bind_post(sqlite3_stmt *s, const char *source,
 	bind_text(s, 3, p->url);
 	bind_text(s, 4, p->title);
 	bind_text(s, 5, p->author);
-	sqlite3_bind_int64(s, 6, (sqlite3_int64)p->published);
-	sqlite3_bind_int64(s, 7, (sqlite3_int64)(p->updated ? p->updated : p->published));
+	/* a source that gives no date: the post is as new as its arrival */
+	time_t published = p->published ? p->published : now;
+	sqlite3_bind_int64(s, 6, (sqlite3_int64)published);
+	sqlite3_bind_int64(s, 7, (sqlite3_int64)(p->updated ? p->updated : published));
 	bind_text(s, 8, p->excerpt_html);
 	bind_text(s, 9, p->excerpt_text);
 	bind_text(s, 10, p->content_html);
@@ -734,4 +746,103 @@ int td_store_set_source_validators(struct td_store *st, const char *name,
 	int step = sqlite3_step(s);
 	sqlite3_finalize(s);
 	return step == SQLITE_DONE ? 0 : db_error(st, err, "store source validators");
+}
+
+int td_store_suppress(struct td_store *st, const char *email, const char *scope,
+		      const char *reason, const char *detail, time_t now,
+		      struct td_err *err)
+{
+	sqlite3_stmt *s;
+	/* the first reason stands: a repeated unsubscribe changes nothing */
+	if (sqlite3_prepare_v2(st->db,
+			       "INSERT INTO suppressions (email, scope, reason, detail, created_at)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (email, scope) DO NOTHING",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare suppression");
+	char *key = lower_dup(email);
+	bind_text(s, 1, key);
+	free(key);
+	bind_text(s, 2, scope);
+	bind_text(s, 3, reason);
+	bind_text(s, 4, detail);
+	sqlite3_bind_int64(s, 5, (sqlite3_int64)now);
+	int step = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return step == SQLITE_DONE ? 0 : db_error(st, err, "record suppression");
+}
+
+int td_store_unsuppress(struct td_store *st, const char *email, const char *scope,
+			size_t *removed, struct td_err *err)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db, scope ?
+			       "DELETE FROM suppressions WHERE email = ?1 AND scope = ?2" :
+			       "DELETE FROM suppressions WHERE email = ?1",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare unsuppress");
+	char *key = lower_dup(email);
+	bind_text(s, 1, key);
+	free(key);
+	if (scope)
+		bind_text(s, 2, scope);
+	int step = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (step != SQLITE_DONE)
+		return db_error(st, err, "lift suppression");
+	if (removed)
+		*removed = (size_t)sqlite3_changes(st->db);
+	return 0;
+}
+
+int td_store_suppressions(struct td_store *st, const char *email,
+			  struct td_suppression **out, size_t *n,
+			  struct td_err *err)
+{
+	*out = NULL;
+	*n = 0;
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db, email ?
+			       "SELECT email, scope, reason, detail, created_at FROM suppressions"
+			       " WHERE email = ?1 ORDER BY scope" :
+			       "SELECT email, scope, reason, detail, created_at FROM suppressions"
+			       " ORDER BY email, scope", -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare suppressions");
+	if (email) {
+		char *key = lower_dup(email);
+		bind_text(s, 1, key);
+		free(key);
+	}
+	size_t cap = 0;
+	int step;
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			*out = td_xrealloc(*out, cap * sizeof **out);
+		}
+		struct td_suppression *x = &(*out)[(*n)++];
+		x->email = col_dup(s, 0);
+		x->scope = col_dup(s, 1);
+		x->reason = col_dup(s, 2);
+		x->detail = col_dup(s, 3);
+		x->created_at = (time_t)sqlite3_column_int64(s, 4);
+	}
+	sqlite3_finalize(s);
+	if (step != SQLITE_DONE) {
+		td_store_suppressions_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+		return db_error(st, err, "read suppressions");
+	}
+	return 0;
+}
+
+void td_store_suppressions_free(struct td_suppression *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].email);
+		free(v[i].scope);
+		free(v[i].reason);
+		free(v[i].detail);
+	}
+	free(v);
 }

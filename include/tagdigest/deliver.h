@@ -54,6 +54,7 @@ struct td_send_summary {
 	size_t not_due;          /* already have this slot's digest */
 	size_t sent;             /* accepted (or, dry run: would be sent) */
 	size_t skipped;          /* empty digest */
+	size_t suppressed;       /* unsubscribed from everything, or bounced */
 	size_t tempfail;
 	size_t permfail;
 	time_t slot;             /* the slot this run served */

@@ -8,6 +8,10 @@
  * least one post before any tag shows a second; what the cap leaves out is
  * counted per section as "and N more", linked to the tag's archive page.
  *
+ * Suppressions in the store (unsubscribes, bounces) override the file: a
+ * tag the subscriber left is not followed, and a subscriber who left
+ * everything gets an empty digest marked `suppressed`.
+ *
  * A subscriber with no history gets the posts that arrived in the store
  * during the last first_digest_days (by arrival, not by the date a source
  * claims, for the same reason the watermark is a seq).
@@ -50,6 +54,8 @@ struct td_digest {
 	bool first;              /* the subscriber's first digest */
 	time_t since;            /* start of the period covered */
 	struct td_strv followed; /* display names of every followed tag */
+	bool suppressed;         /* unsubscribed from everything (or bounced):
+				  * no sections, nothing to send */
 };
 
 int td_digest_build(struct td_store *st, const struct td_config *cfg,

@@ -132,6 +132,27 @@ int td_store_source_result(struct td_store *st, const char *name, bool ok,
 int td_store_source_state(struct td_store *st, const char *name,
 			  struct td_source_state *state, struct td_err *err);
 
+/* Suppressions: unsubscribes and bounces, which override the subscriber
+ * file without rewriting it. scope is "all" or one tag slug. Recording one
+ * that exists changes nothing (repeated unsubscribes are harmless). */
+struct td_suppression {
+	char *email, *scope, *reason, *detail;
+	time_t created_at;
+};
+
+int td_store_suppress(struct td_store *st, const char *email, const char *scope,
+		      const char *reason, const char *detail, time_t now,
+		      struct td_err *err);
+/* Lifts one scope, or every suppression of email when scope is NULL. */
+int td_store_unsuppress(struct td_store *st, const char *email, const char *scope,
+			size_t *removed, struct td_err *err);
+/* Those of one subscriber (email) or all (NULL); free with
+ * td_store_suppressions_free. */
+int td_store_suppressions(struct td_store *st, const char *email,
+			  struct td_suppression **out, size_t *n,
+			  struct td_err *err);
+void td_store_suppressions_free(struct td_suppression *v, size_t n);
+
 /* HTTP validators of a feed source's last successful fetch. The strings
  * are malloc'd ("" when none). Set only after the fetched body was parsed
  * and stored, so a failed ingest refetches in full next time. */

@@ -148,6 +148,55 @@ static void test_cap_round_robin(void)
 	free(path);
 }
 
+static void test_suppressions(void)
+{
+	char *path = td_xasprintf("%s/c.db", dir);
+	struct td_store *st;
+	struct td_err err;
+	CHECK(td_store_open(path, TD_STORE_READWRITE, &st, &err) == 0);
+	add_post(st, "n1", 100, NOW - 10, "nato", NULL);
+	add_post(st, "u1", 100, NOW - 10, "usa", NULL);
+	struct td_subscriber sub = { (char *)"C@example.org", (char *)"", TD_STRV_INIT, 1 };
+	td_strv_push(&sub.tags, "nato");
+	td_strv_push(&sub.tags, "usa");
+	struct td_config cfg = config(20);
+	struct td_digest d;
+
+	/* left one tag: its posts and its name are gone */
+	CHECK(td_store_suppress(st, "c@example.org", "nato", "unsubscribed", "", NOW, &err) == 0);
+	CHECK(td_store_suppress(st, "c@example.org", "nato", "unsubscribed", "", NOW, &err) == 0);
+	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
+	CHECK(!d.suppressed && d.nsections == 1 && d.total == 1 && d.followed.n == 1);
+	if (d.nsections == 1)
+		CHECK_STR(d.sections[0].tag, "usa");
+	td_digest_free(&d);
+
+	/* left everything */
+	CHECK(td_store_suppress(st, "C@EXAMPLE.org", "all", "unsubscribed", "one-click",
+				NOW, &err) == 0);
+	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
+	CHECK(d.suppressed && d.nsections == 0 && d.total == 0);
+	td_digest_free(&d);
+	struct td_suppression *v;
+	size_t n;
+	CHECK(td_store_suppressions(st, NULL, &v, &n, &err) == 0 && n == 2);
+	if (n == 2) {
+		CHECK_STR(v[0].scope, "all");
+		CHECK_STR(v[0].detail, "one-click");
+	}
+	td_store_suppressions_free(v, n);
+
+	/* lifted */
+	size_t removed = 0;
+	CHECK(td_store_unsuppress(st, "c@example.org", NULL, &removed, &err) == 0 && removed == 2);
+	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
+	CHECK(!d.suppressed && d.total == 2);
+	td_digest_free(&d);
+	td_strv_free(&sub.tags);
+	td_store_close(st);
+	free(path);
+}
+
 static void test_archive_url_escaping(void)
 {
 	char *u = td_digest_archive_url("https://x.org/tag/{tag}/?t={tag}", "сша-usa");
@@ -162,6 +211,7 @@ int main(void)
 		return 2;
 	TD_RUN(test_grouping_dedupe_order);
 	TD_RUN(test_cap_round_robin);
+	TD_RUN(test_suppressions);
 	TD_RUN(test_archive_url_escaping);
 	char *cmd = td_xasprintf("rm -rf '%s'", dir);
 	if (system(cmd) != 0)
