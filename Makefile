@@ -18,7 +18,7 @@ PYTHON  ?= /usr/bin/python3
 CONFIG  ?= config/tagdigest.conf
 
 CC      ?= cc
-PKGS    := libcurl libcmark libxml-2.0 sqlite3 inih gnutls
+PKGS    := libcurl libcmark libxml-2.0 sqlite3 inih gnutls libmicrohttpd
 WARN    := -std=c11 -Wall -Wextra -Werror -Wpedantic -Wshadow -Wformat=2 \
            -Wstrict-prototypes -Wmissing-prototypes -Wno-overlength-strings
 CPPFLAGS += -Iinclude -D_GNU_SOURCE
