@@ -179,3 +179,19 @@ void td_digest_free(struct td_digest *d)
 	td_strv_free(&d->followed);
 	memset(d, 0, sizeof *d);
 }
+
+bool td_digest_trim_one(struct td_digest *d)
+{
+	struct td_digest_section *most = NULL;
+	for (size_t i = 0; i < d->nsections; i++)
+		if (d->sections[i].nposts > 0 &&
+		    (!most || d->sections[i].nposts >= most->nposts))
+			most = &d->sections[i];
+	if (!most)
+		return false;
+	most->nposts--;
+	td_store_post_clear(&most->posts[most->nposts]);
+	most->more++;
+	d->shown--;
+	return true;
+}

@@ -126,6 +126,13 @@ static struct td_value *post_value(struct td_renderer *r,
 	return v;
 }
 
+static void add_link(struct td_value *links, long long number, const char *url)
+{
+	struct td_value *l = td_value_list_push(links, td_value_map());
+	td_value_map_set_int(l, "number", number);
+	td_value_map_set_str(l, "url", url);
+}
+
 /* A row of '-' as wide as name, to underline it in the text part. */
 static char *underline(const char *name)
 {
@@ -167,7 +174,11 @@ static struct td_value *context(struct td_renderer *r,
 	td_value_map_set_bool(dig, "first", d->first);
 	td_value_map_set_bool(dig, "one_post", d->total == 1);
 
+	/* Every link in the digest gets a number, in reading order, so the
+	 * text part can list them at the end as mail clients show footnotes. */
 	struct td_value *sections = td_value_map_set(ctx, "sections", td_value_list());
+	struct td_value *links = td_value_list();
+	long long number = 0;
 	for (size_t i = 0; i < d->nsections; i++) {
 		const struct td_digest_section *s = &d->sections[i];
 		struct td_value *sv = td_value_list_push(sections, td_value_map());
@@ -178,9 +189,17 @@ static struct td_value *context(struct td_renderer *r,
 		td_value_map_set_int(sv, "more", (long long)s->more);
 		td_value_map_set_bool(sv, "has_more", s->more > 0);
 		struct td_value *posts = td_value_map_set(sv, "posts", td_value_list());
-		for (size_t j = 0; j < s->nposts; j++)
-			td_value_list_push(posts, post_value(r, &s->posts[j]));
+		for (size_t j = 0; j < s->nposts; j++) {
+			struct td_value *pv = td_value_list_push(posts, post_value(r, &s->posts[j]));
+			td_value_map_set_int(pv, "number", ++number);
+			add_link(links, number, s->posts[j].url);
+		}
+		if (s->more > 0) {
+			td_value_map_set_int(sv, "more_number", ++number);
+			add_link(links, number, s->archive_url);
+		}
 	}
+	td_value_map_set(ctx, "links", links);
 	td_value_map_set_str(ctx, "unsubscribe_url", unsubscribe_url);
 	return ctx;
 }
@@ -220,19 +239,48 @@ static char *one_line(const char *s)
 	return td_buf_steal(&b);
 }
 
+/* Roughly the size of html on the wire as quoted-printable: Gmail clips
+ * the message where the encoded HTML passes about 102 KB. */
+static size_t wire_size(const char *html)
+{
+	size_t n = 0, len = 0;
+	for (const unsigned char *p = (const unsigned char *)html; *p; p++, len++)
+		n += (*p >= 0x7F || *p == '=') ? 3 : 1;
+	return n + (len / 73) * 3;   /* soft line breaks */
+}
+
 int td_render_digest(struct td_renderer *r, const struct td_subscriber *sub,
-		     const struct td_digest *d, const char *unsubscribe_url,
+		     struct td_digest *d, const char *unsubscribe_url,
 		     time_t now, struct td_rendered *out, struct td_err *err)
 {
 	memset(out, 0, sizeof *out);
-	struct td_value *ctx = context(r, sub, d, unsubscribe_url, now);
 	char *subject = NULL, *text = NULL;
-	int rc = render_one(r, "digest.subject", ctx, false, &subject, err);
-	if (!rc)
-		rc = render_one(r, "digest.txt", ctx, false, &text, err);
-	if (!rc)
-		rc = render_one(r, "digest.html", ctx, true, &out->html, err);
-	td_value_free(ctx);
+	int rc;
+	for (;;) {
+		struct td_value *ctx = context(r, sub, d, unsubscribe_url, now);
+		rc = render_one(r, "digest.subject", ctx, false, &subject, err);
+		if (!rc)
+			rc = render_one(r, "digest.txt", ctx, false, &text, err);
+		if (!rc)
+			rc = render_one(r, "digest.html", ctx, true, &out->html, err);
+		td_value_free(ctx);
+		if (rc)
+			break;
+		size_t size = wire_size(out->html);
+		if (size <= TD_RENDER_CLIP_LIMIT || d->shown == 0)
+			break;
+		/* Too big to show whole: show fewer posts, in proportion, and let
+		 * "and N more" link the rest. */
+		size_t keep = (size_t)((double)d->shown * TD_RENDER_CLIP_LIMIT / (double)size * 0.95);
+		if (keep >= d->shown)
+			keep = d->shown - 1;
+		while (d->shown > keep && td_digest_trim_one(d))
+			;
+		free(subject);
+		free(text);
+		free(out->html);
+		subject = text = out->html = NULL;
+	}
 	if (rc) {
 		free(subject);
 		free(text);

@@ -513,18 +513,22 @@ int td_store_posts_for_tag(struct td_store *st, const char *tag,
 	return 0;
 }
 
+void td_store_post_clear(struct td_store_post *p)
+{
+	free(p->url);
+	free(p->title);
+	free(p->author);
+	free(p->excerpt_html);
+	free(p->excerpt_text);
+	td_strv_free(&p->tags);
+	td_strv_free(&p->tag_names);
+	memset(p, 0, sizeof *p);
+}
+
 void td_store_posts_free(struct td_store_post *posts, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		struct td_store_post *p = &posts[i];
-		free(p->url);
-		free(p->title);
-		free(p->author);
-		free(p->excerpt_html);
-		free(p->excerpt_text);
-		td_strv_free(&p->tags);
-		td_strv_free(&p->tag_names);
-	}
+	for (size_t i = 0; i < n; i++)
+		td_store_post_clear(&posts[i]);
 	free(posts);
 }
 

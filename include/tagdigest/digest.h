@@ -61,6 +61,10 @@ struct td_digest {
 int td_digest_build(struct td_store *st, const struct td_config *cfg,
 		    const struct td_subscriber *sub, time_t now,
 		    struct td_digest *out, struct td_err *err);
+/* Shows one post fewer: the last shown post of the section showing the
+ * most (so the cap shrinks as fairly as it was shared) moves into that
+ * section's "and N more". False when nothing is shown. */
+bool td_digest_trim_one(struct td_digest *d);
 /* tag_url pattern with {tag} replaced; malloc'd. */
 char *td_digest_archive_url(const char *tag_url, const char *slug);
 void td_digest_free(struct td_digest *d);

@@ -14,9 +14,10 @@
  *   period.since period.until          dates in the schedule's zone
  *   digest.post_count digest.shown_count digest.tag_count digest.tag_list
  *   digest.first digest.one_post
- *   sections[]: tag name underline archive_url more has_more
- *     posts[]: title url author has_author date excerpt_text excerpt_html
+ *   sections[]: tag name underline archive_url more has_more more_number
+ *     posts[]: number title url author has_author date excerpt_text excerpt_html
  *              tags[]: name slug archive_url
+ *   links[]: number url       every link above, numbered in reading order
  *   unsubscribe_url
  *
  * Only the HTML template escapes {{name}}. The subject is reduced to one
@@ -49,8 +50,15 @@ int td_renderer_new(const struct td_config *cfg, struct td_renderer **out,
 		    struct td_err *err);
 void td_renderer_free(struct td_renderer *r);
 
+/* Gmail clips a message whose HTML passes about 102 KB on the wire; we
+ * keep the HTML part under this many bytes of quoted-printable. */
+#define TD_RENDER_CLIP_LIMIT 100000
+
+/* Renders d. When the HTML part would pass TD_RENDER_CLIP_LIMIT, posts
+ * are taken out of d (td_digest_trim_one) into "and N more" until it fits,
+ * so d may change. */
 int td_render_digest(struct td_renderer *r, const struct td_subscriber *sub,
-		     const struct td_digest *d, const char *unsubscribe_url,
+		     struct td_digest *d, const char *unsubscribe_url,
 		     time_t now, struct td_rendered *out, struct td_err *err);
 void td_rendered_free(struct td_rendered *out);
 

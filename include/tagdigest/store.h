@@ -77,6 +77,8 @@ int td_store_posts_for_tag(struct td_store *st, const char *tag,
 			   time_t ingested_since, struct td_store_post **out,
 			   size_t *n, struct td_err *err);
 void td_store_posts_free(struct td_store_post *posts, size_t n);
+/* Frees one post's strings (not the array it sits in). */
+void td_store_post_clear(struct td_store_post *p);
 /* Display name of a tag slug (malloc'd); the slug itself when unknown. */
 char *td_store_tag_name(struct td_store *st, const char *slug);
 

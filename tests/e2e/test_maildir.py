@@ -1,5 +1,6 @@
 """End to end through the Maildir transport, and the CLI's promises."""
 import os
+import re
 
 from conftest import BIN, SUBSCRIBERS, expected_urls, parse, run, write_site
 from digestcheck import check_digest
@@ -76,7 +77,9 @@ def test_cap_links_the_rest(tmp_path):
     shown = {u for u in ("https://news.test/p/b/", "https://news.test/p/d/",
                          "https://news.test/p/e/") if u in text}
     assert len(shown) == 2 and "https://news.test/p/b/" in shown
-    assert "...and 1 more in USA: https://news.test/tag/usa/" in text
+    more = re.search(r"\.\.\.and 1 more in USA \[(\d+)\]", text)
+    assert more, text
+    assert f"[{more.group(1)}] https://news.test/tag/usa/" in text
     assert 'href="https://news.test/tag/usa/"' in html and "1 more in USA" in html
 
 

@@ -1,0 +1,370 @@
+/*
+ * test_render.c: the template context and the rendering rules.
+ *
+ * The context test reads the table in docs/TEMPLATES.md and renders every
+ * name in it, so the documentation cannot promise a name the code does not
+ * fill. The other tests cover the default templates (numbered links, the
+ * reader's tags in the footer), text wrapping, and the Gmail clipping cap.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "harness.h"
+#include "tagdigest/buf.h"
+#include "tagdigest/digest.h"
+#include "tagdigest/render.h"
+#include "tagdigest/util.h"
+
+static char dir[64];
+static const time_t NOW = 1795000000;   /* 2026-11-18 */
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "wb");
+	if (!f) {
+		perror(path);
+		exit(2);
+	}
+	fputs(text, f);
+	fclose(f);
+}
+
+static void add_post(struct td_store *st, const char *guid, const char *title,
+		     const char *excerpt, const char *t1, const char *t2)
+{
+	struct td_post p;
+	memset(&p, 0, sizeof p);
+	p.guid = (char *)guid;
+	p.url = td_xasprintf("https://example.org/%s/", guid);
+	p.title = (char *)title;
+	p.author = (char *)(strcmp(guid, "p3") == 0 ? "Desk" : "");
+	p.published = 1513944000;   /* 2017-12-22 12:00 UTC */
+	p.excerpt_html = td_xasprintf("<p>%s</p>", excerpt);
+	p.excerpt_text = (char *)excerpt;
+	p.content_html = (char *)"";
+	p.content_hash = (char *)guid;
+	td_strv_push(&p.tags, t1);
+	td_strv_push(&p.tag_names, strcmp(t1, "nato") == 0 ? "NATO" : "USA");
+	if (t2) {
+		td_strv_push(&p.tags, t2);
+		td_strv_push(&p.tag_names, strcmp(t2, "nato") == 0 ? "NATO" : "USA");
+	}
+	enum td_upsert r;
+	struct td_err err;
+	if (td_store_upsert_post(st, "s", &p, NOW - 60, &r, &err))
+		fprintf(stderr, "upsert: %s\n", err.msg);
+	free(p.url);
+	free(p.excerpt_html);
+	td_strv_free(&p.tags);
+	td_strv_free(&p.tag_names);
+}
+
+static struct td_config config(const char *templates)
+{
+	struct td_config c;
+	memset(&c, 0, sizeof c);
+	c.site_name = (char *)"Test Weekly";
+	c.site_url = (char *)"https://example.org";
+	c.tag_url = (char *)"https://example.org/tag/{tag}/";
+	c.timezone = (char *)"UTC";
+	c.templates_dir = (char *)templates;
+	c.max_posts = 2;
+	c.first_digest_days = 7;
+	return c;
+}
+
+/* The names of the context table in docs/TEMPLATES.md. */
+static void documented_names(struct td_strv *names)
+{
+	char *doc;
+	if (td_read_file("docs/TEMPLATES.md", 1 << 20, &doc, NULL) < 0) {
+		CHECK(!"docs/TEMPLATES.md readable (tests run from the repo root)");
+		return;
+	}
+	const char *p = strstr(doc, "## The context");
+	while (p && (p = strstr(p, "\n| `"))) {
+		p += 4;
+		const char *end = strchr(p, '`');
+		if (!end)
+			break;
+		td_strv_push_owned(names, td_xstrndup(p, (size_t)(end - p)));
+	}
+	free(doc);
+}
+
+/* {{#a}}{{#b}}{{c}}{{/b}}{{/a}} for "a.b.c" when a and a.b are lists. */
+static void name_probe(struct td_buf *t, const char *name)
+{
+	static const char *const lists[] = { "sections", "posts", "tags", "links" };
+	struct td_strv parts = TD_STRV_INIT;
+	for (const char *p = name; *p;) {
+		size_t n = strcspn(p, ".");
+		td_strv_push_owned(&parts, td_xstrndup(p, n));
+		p += n + (p[n] == '.');
+	}
+	td_buf_printf(t, "%s=[", name);
+	size_t opened = 0;
+	struct td_buf path = TD_BUF_INIT;
+	for (size_t i = 0; i + 1 < parts.n; i++) {
+		bool list = false;
+		for (size_t k = 0; k < 4; k++)
+			list = list || strcmp(parts.v[i], lists[k]) == 0;
+		if (list) {
+			/* enter the list, then address the rest from inside it */
+			td_buf_printf(t, "{{#%s%s}}", td_buf_cstr(&path), parts.v[i]);
+			td_buf_reset(&path);
+			opened++;
+		} else {
+			td_buf_printf(&path, "%s.", parts.v[i]);
+		}
+	}
+	const char *last = parts.v[parts.n - 1];
+	bool is_list = false;
+	for (size_t k = 0; k < 4; k++)
+		is_list = is_list || strcmp(last, lists[k]) == 0;
+	if (is_list)
+		td_buf_printf(t, "{{#%s%s}}L{{/%s%s}}", td_buf_cstr(&path), last,
+			      td_buf_cstr(&path), last);
+	else
+		td_buf_printf(t, "{{%s%s}}", td_buf_cstr(&path), last);
+	/* close the lists we entered, innermost first */
+	for (size_t i = parts.n - 1; opened > 0 && i-- > 0;) {
+		for (size_t k = 0; k < 4; k++)
+			if (strcmp(parts.v[i], lists[k]) == 0) {
+				td_buf_printf(t, "{{/%s}}", parts.v[i]);
+				opened--;
+			}
+	}
+	td_buf_puts(t, "]\n");
+	td_buf_free(&path);
+	td_strv_free(&parts);
+}
+
+static const char *value_of(const char *text, const char *name)
+{
+	static char out[512];
+	char *key = td_xasprintf("\n%s=[", name);
+	const char *p = strstr(text, key);
+	out[0] = '\0';
+	if (p) {
+		p += strlen(key);
+		const char *end = strstr(p, "]\n");
+		size_t n = end ? (size_t)(end - p) : 0;
+		if (n >= sizeof out)
+			n = sizeof out - 1;
+		memcpy(out, p, n);
+		out[n] = '\0';
+	}
+	free(key);
+	return p ? out : NULL;
+}
+
+static struct td_store *fixture_store(const char *name)
+{
+	char *path = td_xasprintf("%s/%s", dir, name);
+	struct td_store *st;
+	struct td_err err;
+	if (td_store_open(path, TD_STORE_READWRITE, &st, &err)) {
+		fprintf(stderr, "%s\n", err.msg);
+		exit(2);
+	}
+	free(path);
+	return st;
+}
+
+static void test_every_documented_name(void)
+{
+	struct td_strv names = TD_STRV_INIT;
+	documented_names(&names);
+	CHECK(names.n >= 35);
+
+	char *tdir = td_xasprintf("%s/ctx", dir);
+	char *pdir = td_xasprintf("%s/partials", tdir);
+	mkdir(tdir, 0755);
+	mkdir(pdir, 0755);
+	struct td_buf t = TD_BUF_INIT;
+	td_buf_putc(&t, '\n');
+	for (size_t i = 0; i < names.n; i++)
+		name_probe(&t, names.v[i]);
+	char *f = td_xasprintf("%s/digest.txt.mustache", tdir);
+	write_file(f, td_buf_cstr(&t));
+	free(f);
+	f = td_xasprintf("%s/digest.subject.mustache", tdir);
+	write_file(f, "{{site.name}}");
+	free(f);
+	f = td_xasprintf("%s/digest.html.mustache", tdir);
+	write_file(f, "{{#sections}}{{#posts}}{{{excerpt_html}}}{{/posts}}{{/sections}}");
+	free(f);
+
+	struct td_store *st = fixture_store("ctx.db");
+	add_post(st, "p1", "Lavrov & NATO", "First <b>paragraph</b>", "nato", "usa");
+	add_post(st, "p2", "Second", "Two", "nato", NULL);
+	add_post(st, "p3", "Third", "Three", "nato", NULL);
+	struct td_config cfg = config(tdir);
+	struct td_subscriber sub = { (char *)"r@example.org", (char *)"Zoë", TD_STRV_INIT, 1 };
+	td_strv_push(&sub.tags, "nato");
+	td_strv_push(&sub.tags, "usa");
+	struct td_renderer *r;
+	struct td_err err;
+	CHECK(td_renderer_new(&cfg, &r, &err) == 0);
+	struct td_digest d;
+	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
+	struct td_rendered out;
+	CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/TOKEN", NOW, &out, &err) == 0);
+
+	/* every documented name renders to something */
+	for (size_t i = 0; i < names.n; i++) {
+		const char *v = value_of(out.text, names.v[i]);
+		if (!v || !*v)
+			fprintf(stderr, "  documented name '%s' rendered nothing\n", names.v[i]);
+		CHECK(v && *v);
+	}
+	/* and the values are the right ones (cap 2: NATO shows p3, p2; p1 is
+	 * NATO's too, so USA has nothing new of its own and no section) */
+	CHECK_STR(value_of(out.text, "site.name"), "Test Weekly");
+	CHECK_STR(value_of(out.text, "subscriber.name"), "Zoë");
+	CHECK_STR(value_of(out.text, "subscriber.tag_list"), "NATO and USA");
+	CHECK_STR(value_of(out.text, "digest.post_count"), "3");
+	CHECK_STR(value_of(out.text, "digest.shown_count"), "2");
+	CHECK_STR(value_of(out.text, "digest.tag_list"), "NATO");
+	CHECK_STR(value_of(out.text, "digest.first"), "true");
+	CHECK_STR(value_of(out.text, "sections.more"), "1");
+	CHECK_STR(value_of(out.text, "sections.underline"), "----");
+	CHECK_STR(value_of(out.text, "sections.archive_url"), "https://example.org/tag/nato/");
+	CHECK_STR(value_of(out.text, "sections.more_number"), "3");
+	CHECK_STR(value_of(out.text, "sections.posts.number"), "12");
+	CHECK_STR(value_of(out.text, "links.number"), "123");
+	CHECK_STR(value_of(out.text, "sections.posts.date"), "22 December 201722 December 2017");
+	CHECK_STR(value_of(out.text, "period.until"), "18 November 2026");
+	CHECK_STR(value_of(out.text, "unsubscribe_url"), "https://example.org/u/TOKEN");
+	/* HTML escaping off in text, safe HTML kept in the HTML part */
+	CHECK(strstr(out.html, "<p>Three</p>") != NULL);
+	td_rendered_free(&out);
+	td_digest_free(&d);
+	td_renderer_free(r);
+	td_strv_free(&sub.tags);
+	td_store_close(st);
+	td_buf_free(&t);
+	td_strv_free(&names);
+	free(tdir);
+	free(pdir);
+}
+
+static void test_default_templates(void)
+{
+	struct td_store *st = fixture_store("def.db");
+	add_post(st, "p1", "Lavrov <meets> “NATO”", "An excerpt", "nato", NULL);
+	add_post(st, "p2", "Second", "Two", "nato", NULL);
+	add_post(st, "p3", "Third", "Three", "nato", NULL);
+	struct td_config cfg = config("templates");
+	struct td_subscriber sub = { (char *)"r@example.org", (char *)"", TD_STRV_INIT, 1 };
+	td_strv_push(&sub.tags, "nato");
+	struct td_renderer *r;
+	struct td_err err;
+	CHECK(td_renderer_new(&cfg, &r, &err) == 0);
+	if (!r) {
+		fprintf(stderr, "%s\n", err.msg);
+		return;
+	}
+	struct td_digest d;
+	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
+	struct td_rendered out;
+	CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/T", NOW, &out, &err) == 0);
+	CHECK_STR(out.subject, "Test Weekly: 3 new posts in NATO");
+	/* numbered posts, the archive link numbered after them, then the list */
+	CHECK(strstr(out.text, "[1] Third\n") != NULL);
+	CHECK(strstr(out.text, "[2] Second\n") != NULL);
+	CHECK(strstr(out.text, "...and 1 more in NATO [3]") != NULL);
+	CHECK(strstr(out.text, "Links:\n[1] https://example.org/p3/\n[2] https://example.org/p2/\n"
+			       "[3] https://example.org/tag/nato/\n") != NULL);
+	CHECK(strstr(out.text, "Unsubscribe with one click: https://example.org/u/T") != NULL);
+	/* text is not escaped; HTML is */
+	td_rendered_free(&out);
+	td_digest_free(&d);
+	cfg.max_posts = 5;
+	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
+	CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/T", NOW, &out, &err) == 0);
+	CHECK(strstr(out.text, "Lavrov <meets> “NATO”") != NULL);
+	CHECK(strstr(out.html, "Lavrov &lt;meets&gt; “NATO”") != NULL);
+	CHECK(strstr(out.html, "<meets>") == NULL);
+	td_rendered_free(&out);
+	td_digest_free(&d);
+	td_renderer_free(r);
+	td_strv_free(&sub.tags);
+	td_store_close(st);
+}
+
+static void test_gmail_clip_cap(void)
+{
+	struct td_store *st = fixture_store("clip.db");
+	/* 60 posts with 4 KB excerpts: about 240 KB of HTML uncapped */
+	char *big = td_xmalloc(4001);
+	memset(big, 'x', 4000);
+	for (int i = 0; i < 4000; i += 10)
+		big[i] = ' ';
+	big[4000] = '\0';
+	for (int i = 0; i < 60; i++) {
+		char guid[16];
+		snprintf(guid, sizeof guid, "b%02d", i);
+		add_post(st, guid, guid, big, "nato", NULL);
+	}
+	free(big);
+	struct td_config cfg = config("templates");
+	cfg.max_posts = 100;
+	struct td_subscriber sub = { (char *)"r@example.org", (char *)"", TD_STRV_INIT, 1 };
+	td_strv_push(&sub.tags, "nato");
+	struct td_renderer *r;
+	struct td_err err;
+	CHECK(td_renderer_new(&cfg, &r, &err) == 0);
+	struct td_digest d;
+	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
+	CHECK(d.shown == 60);
+	struct td_rendered out;
+	CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/T", NOW, &out, &err) == 0);
+	CHECK(strlen(out.html) < TD_RENDER_CLIP_LIMIT);
+	CHECK(d.shown < 60 && d.shown > 5);
+	CHECK(d.nsections == 1 && d.sections[0].more == 60 - d.shown);
+	char *more = td_xasprintf("and %zu more in NATO", d.sections[0].more);
+	CHECK(strstr(out.html, more) != NULL);
+	/* the subject still counts every post */
+	CHECK_STR(out.subject, "Test Weekly: 60 new posts in NATO");
+	free(more);
+	td_rendered_free(&out);
+	td_digest_free(&d);
+	td_renderer_free(r);
+	td_strv_free(&sub.tags);
+	td_store_close(st);
+}
+
+static void test_wrap(void)
+{
+	char *w = td_render_wrap("    one two three four five six seven eight nine ten", 20);
+	CHECK_STR(w, "    one two three\n    four five six\n    seven eight nine\n    ten");
+	free(w);
+	/* a URL longer than the line stays whole on its own line */
+	w = td_render_wrap("see https://example.org/a/very/long/path/that/does/not/fit ok", 20);
+	CHECK_STR(w, "see\nhttps://example.org/a/very/long/path/that/does/not/fit\nok");
+	free(w);
+	/* width counts characters, not bytes */
+	w = td_render_wrap("ääää öööö üüüü", 9);
+	CHECK_STR(w, "ääää öööö\nüüüü");
+	free(w);
+}
+
+int main(void)
+{
+	strcpy(dir, "/tmp/td-render-XXXXXX");
+	if (!mkdtemp(dir))
+		return 2;
+	TD_RUN(test_every_documented_name);
+	TD_RUN(test_default_templates);
+	TD_RUN(test_gmail_clip_cap);
+	TD_RUN(test_wrap);
+	char *cmd = td_xasprintf("rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+	free(cmd);
+	return TD_DONE("render");
+}
