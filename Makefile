@@ -30,7 +30,7 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -letpan
 DEB_BUILD := build-essential pkg-config libetpan-dev libcurl4-gnutls-dev \
              libcmark-dev libxml2-dev libsqlite3-dev libinih-dev \
              libgnutls28-dev libmicrohttpd-dev tzdata
-DEB_TEST  := postfix python3 python3-pytest python3-aiosmtpd valgrind time
+DEB_TEST  := postfix python3 python3-pytest python3-aiosmtpd python3-dkim python3-nacl openssl valgrind time
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 SRC      := $(wildcard src/*.c)

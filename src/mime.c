@@ -458,6 +458,19 @@ static int check_message(const struct td_mime_message *m, struct td_err *err)
 	    (rc = check_url(m->unsubscribe_url, err)) ||
 	    (rc = check_message_id(m->message_id, err)))
 		return rc;
+	if (m->unsubscribe_mailto &&
+	    (rc = check_addr("unsubscribe_mailto", m->unsubscribe_mailto, err)))
+		return rc;
+	if (m->feedback_id) {
+		/* Feedback-ID is "a:b:c:sender": keep it to printable ASCII
+		 * without spaces, so it can never fold or inject. */
+		if ((rc = check_text("feedback_id", m->feedback_id, true, 200, err)))
+			return rc;
+		for (const unsigned char *p = (const unsigned char *)m->feedback_id; *p; p++)
+			if (*p <= ' ' || *p >= 0x7F)
+				return td_err_set(err, EX_DATAERR, "mime: feedback_id: "
+						  "only printable ASCII without spaces");
+	}
 	if (!m->text)
 		return td_err_set(err, EX_DATAERR, "mime: text: missing");
 	if (!m->html)
@@ -612,8 +625,17 @@ static struct mailimf_fields *header_fields(const struct td_mime_message *m,
 		   label ? td_xasprintf("%s <%s>", label, m->list_id)
 			 : td_xasprintf("<%s>", m->list_id));
 	free(label);
+	/* The subscriber's token goes into the mailto: subject, so a mail
+	 * reply unsubscribes the same reader the URL would. */
+	const char *token = strrchr(m->unsubscribe_url, '/');
 	add_custom(f, "List-Unsubscribe",
+		   m->unsubscribe_mailto ?
+		   td_xasprintf("<%s>, <mailto:%s?subject=unsubscribe%%20%s>",
+				m->unsubscribe_url, m->unsubscribe_mailto,
+				token && token[1] ? token + 1 : "") :
 		   td_xasprintf("<%s>", m->unsubscribe_url));
+	if (m->feedback_id)
+		add_custom(f, "Feedback-ID", td_xstrdup(m->feedback_id));
 	add_custom(f, "List-Unsubscribe-Post",
 		   td_xstrdup("List-Unsubscribe=One-Click"));
 	return f;

@@ -40,6 +40,10 @@ struct td_mime_message {
 	const char *list_name;       /* UTF-8 phrase of List-Id, may be "" */
 	const char *list_id;         /* e.g. "digest.example.org" */
 	const char *unsubscribe_url; /* https URL with the token */
+	const char *unsubscribe_mailto; /* optional address for a second,
+					 * mailto: List-Unsubscribe entry; NULL: none */
+	const char *feedback_id;     /* optional Feedback-ID value (Gmail's
+				      * "a:b:c:sender" form); NULL: none */
 };
 
 /* Appends the whole message to out. Returns 0 or EX_DATAERR. */

@@ -830,10 +830,17 @@ static char *build_and_parse(const struct td_mime_message *m)
 	}
 
 	s = optional_field(f, "List-Unsubscribe");
-	char *want = td_xasprintf("<%s>", m->unsubscribe_url);
+	const char *token = strrchr(m->unsubscribe_url, '/') + 1;
+	char *want = m->unsubscribe_mailto ?
+		td_xasprintf("<%s>, <mailto:%s?subject=unsubscribe%%20%s>",
+			     m->unsubscribe_url, m->unsubscribe_mailto, token) :
+		td_xasprintf("<%s>", m->unsubscribe_url);
 	CHECK_STR(s, want);
 	free(s);
 	free(want);
+	s = optional_field(f, "Feedback-ID");
+	CHECK_STR(s, m->feedback_id ? m->feedback_id : "(absent)");
+	free(s);
 	s = optional_field(f, "List-Unsubscribe-Post");
 	CHECK_STR(s, "List-Unsubscribe=One-Click");
 	free(s);
@@ -905,6 +912,29 @@ static void test_build_full(void)
 	raw = build_and_parse(&m);
 	free(raw);
 	free(id);
+}
+
+static void test_build_mailto_and_feedback_id(void)
+{
+	struct td_mime_message m = sample();
+	m.unsubscribe_url = "https://digest.example.org/unsubscribe/TOKEN.abc_-9";
+	m.unsubscribe_mailto = "unsubscribe@digest.example.org";
+	m.feedback_id = "weekly:digest:tagdigest:digest.example.org";
+	/* build_and_parse checks both headers against these fields */
+	char *raw = build_and_parse(&m);
+	CHECK(strstr(raw, "subject=unsubscribe%20TOKEN.abc_-9") != NULL);
+	free(raw);
+
+	/* a bad mailto address or a Feedback-ID with a space is refused */
+	struct td_buf out = TD_BUF_INIT;
+	struct td_err err;
+	m.unsubscribe_mailto = "unsub\r\nBcc: x@example.org";
+	CHECK(td_mime_build(&m, &out, &err) == EX_DATAERR);
+	m.unsubscribe_mailto = NULL;
+	m.feedback_id = "a b";
+	CHECK(td_mime_build(&m, &out, &err) == EX_DATAERR);
+	CHECK(out.len == 0);
+	td_buf_free(&out);
 }
 
 static void test_build_variants(void)
@@ -1033,6 +1063,7 @@ int main(void)
 	TD_RUN(test_message_id);
 	TD_RUN(test_build_full);
 	TD_RUN(test_build_variants);
+	TD_RUN(test_build_mailto_and_feedback_id);
 	TD_RUN(test_build_rejects);
 	return TD_DONE("test_mime");
 }
