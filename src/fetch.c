@@ -1,0 +1,602 @@
+/*
+ * fetch.c: downloads feeds with libcurl's multi interface (see fetch.h).
+ *
+ * One multi handle drives at most opt->parallel easy handles; when one
+ * finishes, the next request is added, so a slow source holds one slot and
+ * never the whole run. Every transfer is bounded by CURLOPT_TIMEOUT, which
+ * is also what bounds the event loop. Each easy handle gets its own state
+ * (struct xfer): the capped body buffer, the headers of the response being
+ * read, libcurl's error buffer. When a transfer ends, that state becomes a
+ * td_fetch_result with a message a person can act on; nothing a server
+ * sends (status line, header values) reaches a message or a later request
+ * without its control characters removed or the value refused.
+ */
+#include "tagdigest/fetch.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tagdigest/buf.h"
+#include "tagdigest/log.h"
+#include "tagdigest/util.h"
+#include "tagdigest/version.h"
+
+#define FETCH_USER_AGENT "tagdigest/" TD_VERSION
+
+/* What one running transfer owns. */
+struct xfer {
+	CURL *curl;
+	size_t idx;                  /* answers reqs[idx] */
+	struct td_buf body;          /* capped at max_bytes */
+	bool too_big;                /* the write callback refused data */
+	struct curl_slist *headers;  /* conditional-GET request headers */
+	/* Captured from the response being read; reset at each status
+	 * line, so after redirects they belong to the final response. */
+	char *content_type;
+	char *etag;
+	char *last_modified;
+	char reason[128];            /* reason phrase, sanitised */
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/* ---- callbacks -------------------------------------------------------- */
+
+static size_t write_cb(char *data, size_t size, size_t nmemb, void *user)
+{
+	struct xfer *x = user;
+	size_t n = size * nmemb;
+
+	/* td_buf refuses an append past its cap and stays unchanged, so at
+	 * most max_bytes are ever held. Returning short makes libcurl abort
+	 * the transfer now (CURLE_WRITE_ERROR) instead of reading the rest. */
+	if (td_buf_append(&x->body, data, n) < 0) {
+		x->too_big = true;
+		return 0;
+	}
+	return n;
+}
+
+static void xfer_clear_headers(struct xfer *x)
+{
+	free(x->content_type);
+	free(x->etag);
+	free(x->last_modified);
+	x->content_type = x->etag = x->last_modified = NULL;
+	x->reason[0] = '\0';
+}
+
+/* A header value trimmed of surrounding blanks, or NULL when it is empty
+ * or holds control characters: the ETag and Last-Modified go back out in
+ * request headers next time, so a stray CR must never survive. */
+static char *header_value(const char *p, size_t n)
+{
+	while (n && (*p == ' ' || *p == '\t')) {
+		p++;
+		n--;
+	}
+	while (n && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r' ||
+		     p[n - 1] == '\n'))
+		n--;
+	if (n == 0)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return NULL;
+	}
+	return td_xstrndup(p, n);
+}
+
+/* Copies at most cap-1 bytes of src[0..n) into dst, replacing control
+ * characters: a reason phrase is the server's text and goes into logs. */
+static void copy_printable(char *dst, size_t cap, const char *src, size_t n)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < n && j + 1 < cap; i++) {
+		unsigned char c = (unsigned char)src[i];
+		dst[j++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+	}
+	dst[j] = '\0';
+}
+
+/* Stores the value of header `name` (case-insensitive) into *slot when
+ * line is that header. */
+static bool take_header(const char *line, size_t n, const char *name,
+			char **slot)
+{
+	size_t len = strlen(name);
+	if (n <= len || line[len] != ':' || strncasecmp(line, name, len) != 0)
+		return false;
+	free(*slot);
+	*slot = header_value(line + len + 1, n - len - 1);
+	return true;
+}
+
+static size_t header_cb(char *line, size_t size, size_t nitems, void *user)
+{
+	struct xfer *x = user;
+	size_t n = size * nitems;
+
+	/* libcurl hands over every response it reads: redirects, 1xx and
+	 * proxy CONNECT answers too. A status line starts a new response,
+	 * so forget what the previous one said. */
+	if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+		xfer_clear_headers(x);
+		/* "HTTP/1.1 404 Not Found": the reason follows the code.
+		 * HTTP/2 has none, and then it stays empty. */
+		const char *p = memchr(line, ' ', n);
+		if (p) {
+			size_t rest = n - (size_t)(p - line);
+			while (rest && *p == ' ') {
+				p++;
+				rest--;
+			}
+			while (rest && *p != ' ' && *p != '\r' && *p != '\n') {
+				p++;
+				rest--;
+			}
+			while (rest && *p == ' ') {
+				p++;
+				rest--;
+			}
+			while (rest && (p[rest - 1] == '\r' ||
+					p[rest - 1] == '\n' ||
+					p[rest - 1] == ' '))
+				rest--;
+			copy_printable(x->reason, sizeof x->reason, p, rest);
+		}
+		return n;
+	}
+	if (!take_header(line, n, "Content-Type", &x->content_type) &&
+	    !take_header(line, n, "ETag", &x->etag))
+		take_header(line, n, "Last-Modified", &x->last_modified);
+	return n;
+}
+
+/* ---- setting up one transfer ------------------------------------------ */
+
+static void xfer_free(struct xfer *x)
+{
+	if (!x)
+		return;
+	if (x->curl)
+		curl_easy_cleanup(x->curl);
+	curl_slist_free_all(x->headers);
+	td_buf_free(&x->body);
+	xfer_clear_headers(x);
+	free(x);
+}
+
+/* A conditional-GET header, unless the stored value could break the
+ * request (empty, or CR/LF that would inject a header of its own). */
+static int add_condition(struct xfer *x, const char *name, const char *value)
+{
+	if (!value || !value[0] || strpbrk(value, "\r\n"))
+		return 0;
+	char *line = td_xasprintf("%s: %s", name, value);
+	struct curl_slist *l = curl_slist_append(x->headers, line);
+	free(line);
+	if (!l)
+		return -1;
+	x->headers = l;
+	return 0;
+}
+
+/* Creates the easy handle for reqs[idx]; NULL with `why` filled when it
+ * cannot be set up (the request then fails alone). */
+static struct xfer *xfer_new(const struct td_fetch_options *opt,
+			     const struct td_fetch_request *req, size_t idx,
+			     char *why, size_t why_len)
+{
+	struct xfer *x = td_xcalloc(1, sizeof *x);
+	x->idx = idx;
+	td_buf_init(&x->body, (size_t)opt->max_bytes);
+
+	if (!req->url || !req->url[0]) {
+		snprintf(why, why_len, "no URL");
+		goto fail;
+	}
+	x->curl = curl_easy_init();
+	if (!x->curl) {
+		snprintf(why, why_len, "libcurl could not create a transfer");
+		goto fail;
+	}
+	if (add_condition(x, "If-None-Match", req->etag) < 0 ||
+	    add_condition(x, "If-Modified-Since", req->last_modified) < 0) {
+		snprintf(why, why_len, "libcurl could not build the headers");
+		goto fail;
+	}
+
+	CURL *c = x->curl;
+	CURLcode rc = CURLE_OK;
+	/* Every option matters (the protocol lists are the security
+	 * boundary), so the first one that does not take fails the request. */
+#define SET(opt_, val_)                                                     \
+	do {                                                                \
+		if (rc == CURLE_OK)                                         \
+			rc = curl_easy_setopt(c, opt_, val_);               \
+	} while (0)
+	SET(CURLOPT_ERRORBUFFER, x->errbuf);
+	SET(CURLOPT_URL, req->url);
+	/* file: is for sources on this machine; a server must never be able
+	 * to redirect us to one. */
+	SET(CURLOPT_PROTOCOLS_STR, "http,https,file");
+	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_FOLLOWLOCATION, 1L);
+	SET(CURLOPT_MAXREDIRS, (long)opt->max_redirects);
+	SET(CURLOPT_CONNECTTIMEOUT, (long)opt->connect_timeout);
+	SET(CURLOPT_TIMEOUT, (long)opt->timeout);
+	/* "": every encoding this libcurl can decode (gzip, br, zstd...). */
+	SET(CURLOPT_ACCEPT_ENCODING, "");
+	SET(CURLOPT_USERAGENT, FETCH_USER_AGENT);
+	/* No SIGALRM for DNS timeouts: we may not own the process's signals. */
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_HTTPHEADER, x->headers);
+	SET(CURLOPT_WRITEFUNCTION, write_cb);
+	SET(CURLOPT_WRITEDATA, x);
+	SET(CURLOPT_HEADERFUNCTION, header_cb);
+	SET(CURLOPT_HEADERDATA, x);
+	/* Refuses a declared Content-Length over the cap before any body is
+	 * read; the write callback still enforces the cap on what arrives
+	 * (chunked, close-delimited or decompressed bodies). */
+	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)opt->max_bytes);
+	SET(CURLOPT_PRIVATE, (void *)x);
+#undef SET
+	if (rc != CURLE_OK) {
+		snprintf(why, why_len, "libcurl refused an option: %s",
+			 curl_easy_strerror(rc));
+		goto fail;
+	}
+	return x;
+fail:
+	xfer_free(x);
+	return NULL;
+}
+
+/* ---- turning a finished transfer into a result ------------------------ */
+
+static void set_error(struct td_fetch_result *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void set_error(struct td_fetch_result *r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	r->status = TD_FETCH_ERROR;
+	vsnprintf(r->error, sizeof r->error, fmt, ap);
+	va_end(ap);
+}
+
+/* libcurl's own words, or its generic text when the buffer is empty. */
+static const char *curl_detail(const struct xfer *x, CURLcode rc)
+{
+	return x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
+}
+
+static void explain_curl_error(const struct td_fetch_options *opt,
+			       struct xfer *x, CURLcode rc,
+			       struct td_fetch_result *r)
+{
+	/* A write error is ours when the callback refused data past the cap;
+	 * otherwise it falls to the generic text below. */
+	if (rc == CURLE_WRITE_ERROR && x->too_big)
+		rc = CURLE_FILESIZE_EXCEEDED;
+	switch (rc) {
+	case CURLE_FILESIZE_EXCEEDED:
+		set_error(r, "body larger than %ld bytes", opt->max_bytes);
+		return;
+	case CURLE_OPERATION_TIMEDOUT: {
+		/* Say which phase stalled: a name server, a host that does
+		 * not answer, or a server that answers too slowly. */
+		curl_off_t resolved = 0, connected = 0, total = 0;
+		curl_easy_getinfo(x->curl, CURLINFO_NAMELOOKUP_TIME_T,
+				  &resolved);
+		curl_easy_getinfo(x->curl, CURLINFO_CONNECT_TIME_T, &connected);
+		curl_easy_getinfo(x->curl, CURLINFO_TOTAL_TIME_T, &total);
+		int limit = opt->connect_timeout < opt->timeout ?
+				    opt->connect_timeout : opt->timeout;
+		/* The connect timeout also covers the TLS handshake, which
+		 * starts after TCP connected: tell it by the time spent. */
+		if (connected > 0 && limit < opt->timeout &&
+		    total < (curl_off_t)opt->timeout * 1000000 - 500000)
+			set_error(r, "could not connect within %d s "
+				  "(TLS handshake)", limit);
+		else if (connected > 0)
+			set_error(r, "timed out after %d s", opt->timeout);
+		else if (resolved == 0)
+			set_error(r, "could not resolve host within %d s",
+				  limit);
+		else
+			set_error(r, "could not connect within %d s", limit);
+		return;
+	}
+	case CURLE_COULDNT_RESOLVE_HOST: {
+		char *host = NULL;
+		CURLU *u = curl_url();
+		if (u && curl_url_set(u, CURLUPART_URL, r->final_url ?
+				      r->final_url : "", 0) == CURLUE_OK)
+			curl_url_get(u, CURLUPART_HOST, &host, 0);
+		if (host)
+			set_error(r, "could not resolve host %s", host);
+		else
+			set_error(r, "could not resolve host");
+		curl_free(host);
+		curl_url_cleanup(u);
+		return;
+	}
+	case CURLE_COULDNT_CONNECT: {
+		long os_errno = 0;
+		curl_easy_getinfo(x->curl, CURLINFO_OS_ERRNO, &os_errno);
+		if (os_errno == ECONNREFUSED)
+			set_error(r, "could not connect: connection refused");
+		else if (os_errno)
+			set_error(r, "could not connect: %s",
+				  strerror((int)os_errno));
+		else
+			set_error(r, "could not connect: %s",
+				  curl_detail(x, rc));
+		return;
+	}
+	case CURLE_TOO_MANY_REDIRECTS:
+		set_error(r, "more than %d redirects", opt->max_redirects);
+		return;
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		/* A response came, so this is a redirect's target (libcurl
+		 * has already made it the effective URL), e.g. a
+		 * Location: file:///etc/passwd. */
+		if (r->http_code != 0)
+			set_error(r, "redirect to %s refused: only http and "
+				  "https are followed", r->final_url ?
+				  r->final_url : "another URL scheme");
+		else
+			set_error(r, "URL scheme not supported (http, https "
+				  "or file)");
+		return;
+	case CURLE_URL_MALFORMAT:
+		set_error(r, "bad URL: %s", curl_detail(x, rc));
+		return;
+	case CURLE_FILE_COULDNT_READ_FILE:
+		set_error(r, "could not read file: %s", curl_detail(x, rc));
+		return;
+	case CURLE_PEER_FAILED_VERIFICATION:
+		set_error(r, "TLS: server certificate not trusted: %s",
+			  curl_detail(x, rc));
+		return;
+	case CURLE_SSL_CONNECT_ERROR:
+		set_error(r, "TLS handshake failed: %s", curl_detail(x, rc));
+		return;
+	case CURLE_BAD_CONTENT_ENCODING:
+		set_error(r, "could not decompress the body: %s",
+			  curl_detail(x, rc));
+		return;
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_SHUTDOWN_FAILED:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_CLIENTCERT:
+		set_error(r, "TLS error: %s", curl_detail(x, rc));
+		return;
+	case CURLE_GOT_NOTHING:
+		set_error(r, "the server closed the connection without "
+			  "answering");
+		return;
+	default:
+		break;
+	}
+	set_error(r, "%s", curl_detail(x, rc));
+}
+
+static void xfer_finish(const struct td_fetch_options *opt, struct xfer *x,
+			CURLcode rc, struct td_fetch_result *r)
+{
+	char *url = NULL;
+	long code = 0;
+	char *scheme = NULL;
+
+	curl_easy_getinfo(x->curl, CURLINFO_EFFECTIVE_URL, &url);
+	curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_getinfo(x->curl, CURLINFO_SCHEME, &scheme);
+	r->final_url = url ? td_xstrdup(url) : NULL;
+	r->http_code = code;
+
+	if (rc != CURLE_OK) {
+		explain_curl_error(opt, x, rc, r);
+		return;
+	}
+	bool is_file = scheme && strcasecmp(scheme, "file") == 0;
+	if (code == 304) {
+		r->status = TD_FETCH_NOT_MODIFIED;
+	} else if ((code >= 200 && code <= 299) || (is_file && code == 0)) {
+		r->status = TD_FETCH_OK;
+		r->len = x->body.len;
+		r->body = td_buf_steal(&x->body);   /* "" when empty */
+	} else if (code == 0) {
+		set_error(r, "no response");
+		return;
+	} else {
+		set_error(r, "HTTP %ld%s%s", code, x->reason[0] ? " " : "",
+			  x->reason);
+		return;
+	}
+	/* file:// has no response headers worth keeping. */
+	if (!is_file) {
+		r->content_type = x->content_type;
+		r->etag = x->etag;
+		r->last_modified = x->last_modified;
+		x->content_type = x->etag = x->last_modified = NULL;
+	}
+}
+
+/* ---- the loop --------------------------------------------------------- */
+
+static bool options_valid(const struct td_fetch_options *opt)
+{
+	return opt && opt->parallel >= 1 && opt->timeout >= 1 &&
+	       opt->connect_timeout >= 1 && opt->max_bytes >= 1 &&
+	       opt->max_redirects >= 0;
+}
+
+/* Fails every request that has no answer yet. */
+static void fail_rest(struct td_fetch_result *results, size_t n,
+		      const bool *done, const char *why)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!done[i])
+			set_error(&results[i], "%s", why);
+}
+
+int td_fetch_all(const struct td_fetch_options *opt,
+		 const struct td_fetch_request *reqs, size_t n,
+		 struct td_fetch_result *results, struct td_err *err)
+{
+	for (size_t i = 0; i < n; i++)
+		memset(&results[i], 0, sizeof results[i]);
+	if (n == 0)
+		return 0;
+	bool *done = td_xcalloc(n, sizeof *done);
+	if (!options_valid(opt)) {
+		fail_rest(results, n, done, "fetch: bad options");
+		free(done);
+		return td_err_set(err, EX_SOFTWARE, "fetch: bad options");
+	}
+	/* libcurl counts init/cleanup pairs, so this nests with the SMTP
+	 * transport's and only the outermost pair does the work. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fail_rest(results, n, done, "libcurl failed to initialise");
+		free(done);
+		return td_err_set(err, EX_SOFTWARE,
+				  "fetch: libcurl failed to initialise");
+	}
+	CURLM *multi = curl_multi_init();
+	if (!multi) {
+		curl_global_cleanup();
+		fail_rest(results, n, done, "libcurl failed to initialise");
+		free(done);
+		return td_err_set(err, EX_SOFTWARE,
+				  "fetch: libcurl failed to initialise");
+	}
+
+	/* The transfers in flight, so a libcurl failure can release them
+	 * (curl_multi_get_handles is newer than our 7.88.1). */
+	struct xfer **slots = td_xcalloc((size_t)opt->parallel, sizeof *slots);
+	int rc = 0;
+	size_t next = 0;
+	int active = 0;
+	while (next < n || active > 0) {
+		/* Fill free slots; a request that cannot start fails alone. */
+		while (active < opt->parallel && next < n) {
+			size_t i = next++;
+			char why[256];
+			struct xfer *x = xfer_new(opt, &reqs[i], i, why,
+						  sizeof why);
+			if (x && curl_multi_add_handle(multi, x->curl) !=
+					 CURLM_OK) {
+				snprintf(why, sizeof why,
+					 "libcurl could not add the transfer");
+				xfer_free(x);
+				x = NULL;
+			}
+			if (!x) {
+				set_error(&results[i], "%s", why);
+				done[i] = true;
+				continue;
+			}
+			for (int k = 0; k < opt->parallel; k++)
+				if (!slots[k]) {
+					slots[k] = x;
+					break;
+				}
+			active++;
+		}
+		if (active == 0)
+			continue;
+
+		int running = 0;
+		CURLMcode mc = curl_multi_perform(multi, &running);
+		if (mc != CURLM_OK) {
+			rc = td_err_set(err, EX_SOFTWARE, "fetch: libcurl: %s",
+					curl_multi_strerror(mc));
+			break;
+		}
+		int finished = 0;
+		CURLMsg *msg;
+		int left;
+		while ((msg = curl_multi_info_read(multi, &left))) {
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			CURL *easy = msg->easy_handle;
+			CURLcode result = msg->data.result;
+			char *priv = NULL;
+			curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+			struct xfer *x = (struct xfer *)(void *)priv;
+			xfer_finish(opt, x, result, &results[x->idx]);
+			done[x->idx] = true;
+			if (results[x->idx].status == TD_FETCH_ERROR)
+				td_log_debug("fetch: %s: %s", reqs[x->idx].url,
+					     results[x->idx].error);
+			curl_multi_remove_handle(multi, easy);
+			for (int k = 0; k < opt->parallel; k++)
+				if (slots[k] == x)
+					slots[k] = NULL;
+			xfer_free(x);
+			active--;
+			finished++;
+		}
+		/* Wait only when nothing ended: a freed slot is refilled
+		 * at once. Each wait is at most 1 s, and every transfer has
+		 * CURLOPT_TIMEOUT, so the loop ends. */
+		if (!finished) {
+			mc = curl_multi_poll(multi, NULL, 0, 1000, NULL);
+			if (mc != CURLM_OK) {
+				rc = td_err_set(err, EX_SOFTWARE,
+						"fetch: libcurl: %s",
+						curl_multi_strerror(mc));
+				break;
+			}
+		}
+	}
+
+	if (rc) {
+		/* Only after a libcurl failure: release what is still in
+		 * flight and give every unanswered request its error. */
+		for (int k = 0; k < opt->parallel; k++) {
+			if (!slots[k])
+				continue;
+			curl_multi_remove_handle(multi, slots[k]->curl);
+			xfer_free(slots[k]);
+			slots[k] = NULL;
+		}
+		fail_rest(results, n, done, err ? err->msg : "libcurl failed");
+	}
+	curl_multi_cleanup(multi);
+	curl_global_cleanup();
+	free(slots);
+	free(done);
+	return rc;
+}
+
+void td_fetch_result_free(struct td_fetch_result *r)
+{
+	if (!r)
+		return;
+	free(r->body);
+	free(r->content_type);
+	free(r->etag);
+	free(r->last_modified);
+	free(r->final_url);
+	r->body = r->content_type = r->etag = r->last_modified = NULL;
+	r->final_url = NULL;
+	r->len = 0;
+}
