@@ -92,3 +92,21 @@ def test_preview_out_file(tmp_path):
     msg = parse(target.read_bytes())
     assert msg["To"].addresses[0].display_name == "李小龍"
     assert not (tmp_path / "outbox").exists()      # preview sent nothing
+
+
+def test_template_error_stops_before_sending(tmp_path):
+    conf = write_site(tmp_path, "maildir")
+    tpl = tmp_path / "templates" / "digest.html.mustache"
+    lines = tpl.read_text(encoding="utf-8").split("\n")
+    lines[2] = lines[2] + "{{#sections}}"           # line 3 opens a section it never closes
+    tpl.write_text("\n".join(lines), encoding="utf-8")
+    p = run(conf, "run")
+    assert p.returncode != 0
+    err = p.stderr.decode()
+    assert f"{tpl}:3:" in err and "unclosed section 'sections'" in err, err
+    assert not (tmp_path / "outbox" / "new").exists() or \
+        os.listdir(tmp_path / "outbox" / "new") == []
+    # a missing partial is caught the same way
+    tpl.write_text("{{> no_such_partial}}", encoding="utf-8")
+    p = run(conf, "send")
+    assert p.returncode != 0 and "no_such_partial" in p.stderr.decode()
