@@ -30,7 +30,7 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -letpan
 DEB_BUILD := build-essential pkg-config libetpan-dev libcurl4-gnutls-dev \
              libcmark-dev libxml2-dev libsqlite3-dev libinih-dev \
              libgnutls28-dev libmicrohttpd-dev tzdata
-DEB_TEST  := postfix python3 python3-pytest python3-aiosmtpd python3-dkim python3-nacl python3-jinja2 openssl valgrind time
+DEB_TEST  := postfix python3 python3-pytest python3-aiosmtpd python3-dkim python3-nacl python3-jinja2 python3-feedparser libxml2-utils openssl valgrind time
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 SRC      := $(wildcard src/*.c)
@@ -133,6 +133,7 @@ test: deps-test
 bench: deps-test build/tagdigest
 	$(PYTHON) tests/bench/bench_send.py --bin build/tagdigest --subscribers 10000
 	$(PYTHON) tests/bench/bench_render.py --bin build/tagdigest --subscribers 5000
+	$(PYTHON) tests/bench/bench_ingest.py --bin build/tagdigest --items 1000
 
 # A short run of the benchmark inside `make test`, so it cannot rot.
 bench-smoke: build/tagdigest
