@@ -11,7 +11,7 @@
  * form and its controls, svg, math, template, noscript. Gone: every on*
  * attribute, style, class and id attributes; URLs that are not http(s)
  * (or mailto: for links) after resolving them against base_url, so no
- * javascript:, data:, vbscript:, file:. Links get rel="noopener".
+ * javascript:, data:, vbscript:, file:. Links get rel="noopener noreferrer".
  *
  * td_html_to_text() turns HTML into readable plain text: block elements
  * become paragraph breaks, <br> a line break, list items "- ", entities

@@ -1,0 +1,447 @@
+/*
+ * test_html.c: the HTML sanitizer, the plain-text renderer and excerpts.
+ *
+ * Expected outputs are worked out by hand from the rules in html.h and
+ * src/html.c: allowlisted tags and attributes written back in input order,
+ * rel="noopener noreferrer" after a link's attributes, only http(s) URLs
+ * (and mailto for links) after resolving against the base, text escaped
+ * (& < > and " in attributes), void tags without a closing tag; in text,
+ * blocks separated by an empty line, list items "- " on their own lines,
+ * <br> one newline, whitespace (and &nbsp;) collapsed.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "harness.h"
+#include "tagdigest/buf.h"
+#include "tagdigest/html.h"
+#include "tagdigest/util.h"
+
+#define BASE "http://example.org/a/b/"
+
+static void check_san(const char *in, const char *base, const char *want,
+		      int line)
+{
+	char *got = td_html_sanitize(in, strlen(in), base);
+	if (strcmp(got, want) != 0) {
+		td_test_failed++;
+		fprintf(stderr, "%s:%d: td_html_sanitize(\"%s\")\n"
+			"  got:  \"%s\"\n  want: \"%s\"\n",
+			__FILE__, line, in, got, want);
+	} else {
+		td_test_passed++;
+	}
+	free(got);
+}
+
+static void check_text(const char *in, const char *want, int line)
+{
+	char *got = td_html_to_text(in, strlen(in));
+	if (strcmp(got, want) != 0) {
+		td_test_failed++;
+		fprintf(stderr, "%s:%d: td_html_to_text(\"%s\")\n"
+			"  got:  \"%s\"\n  want: \"%s\"\n",
+			__FILE__, line, in, got, want);
+	} else {
+		td_test_passed++;
+	}
+	free(got);
+}
+
+static void check_excerpt(const char *in, size_t max, const char *want_html,
+			  const char *want_text, int line)
+{
+	char *html = NULL, *text = NULL;
+	td_html_excerpt(in, strlen(in), max, &html, &text);
+	if (!html || !text || strcmp(html, want_html) != 0 ||
+	    strcmp(text, want_text) != 0) {
+		td_test_failed++;
+		fprintf(stderr, "%s:%d: td_html_excerpt(\"%s\", %zu)\n"
+			"  got:  \"%s\" / \"%s\"\n  want: \"%s\" / \"%s\"\n",
+			__FILE__, line, in, max, html ? html : "(null)",
+			text ? text : "(null)", want_html, want_text);
+	} else {
+		td_test_passed++;
+	}
+	free(html);
+	free(text);
+}
+
+#define SAN(in, want) check_san(in, NULL, want, __LINE__)
+#define SANB(in, want) check_san(in, BASE, want, __LINE__)
+#define TEXT(in, want) check_text(in, want, __LINE__)
+#define EXCERPT(in, max, html, text) check_excerpt(in, max, html, text, __LINE__)
+
+static size_t count(const char *hay, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
+/* Every start tag that has a closing tag is closed, in order. Tags are
+ * what the sanitizer writes: "<name" up to '>', "</name>". */
+static int balanced(const char *s)
+{
+	static const char *const voids[] = { "br", "img", "hr" };
+	char stack[128][16];
+	size_t depth = 0;
+	for (const char *p = strchr(s, '<'); p; p = strchr(p + 1, '<')) {
+		int closing = p[1] == '/';
+		const char *name = p + 1 + closing;
+		size_t n = strcspn(name, " >");
+		if (n == 0 || n >= 16)
+			return 0;
+		int is_void = 0;
+		for (size_t i = 0; i < 3; i++)
+			if (strlen(voids[i]) == n && !strncmp(name, voids[i], n))
+				is_void = 1;
+		if (closing) {
+			if (depth == 0 || strlen(stack[depth - 1]) != n ||
+			    strncmp(stack[depth - 1], name, n))
+				return 0;
+			depth--;
+		} else if (!is_void) {
+			if (depth == 128)
+				return 0;
+			memcpy(stack[depth], name, n);
+			stack[depth][n] = '\0';
+			depth++;
+		}
+	}
+	return depth == 0;
+}
+
+static void test_allowed_markup(void)
+{
+	SAN("<p>Hello <em>world</em> &amp; <a href=\"http://x.org/\">link</a></p>",
+	    "<p>Hello <em>world</em> &amp; <a href=\"http://x.org/\" "
+	    "rel=\"noopener noreferrer\">link</a></p>");
+	SAN("<h2>T</h2><ul><li><strong>a</strong></li><li><code>b</code></li></ul>",
+	    "<h2>T</h2><ul><li><strong>a</strong></li><li><code>b</code></li></ul>");
+	SAN("<blockquote><p>q <cite>c</cite> <sub>1</sub><sup>2</sup></p></blockquote>",
+	    "<blockquote><p>q <cite>c</cite> <sub>1</sub><sup>2</sup></p></blockquote>");
+	/* uppercase tags come back lowercase; void tags have no end tag */
+	SAN("<P>a<BR/>b</P><HR>", "<p>a<br>b</p><hr>");
+	SAN("<abbr title=\"say &quot;hi&quot; <x> & go\">A</abbr>",
+	    "<abbr title=\"say &quot;hi&quot; &lt;x&gt; &amp; go\">A</abbr>");
+	SAN("<img src=\"http://x.org/i.png\" alt=\"A &amp; B\" width=\"100\" "
+	    "height=\"50%\" title=\"t\" class=\"c\" id=\"i\">",
+	    "<img src=\"http://x.org/i.png\" alt=\"A &amp; B\" width=\"100\" "
+	    "title=\"t\">");
+	SAN("<table><tr><th rowspan=\" 3 \">h</th><td colspan=\"2\" "
+	    "rowspan=\"x\">a</td></tr></table>",
+	    "<table><tr><th rowspan=\"3\">h</th><td colspan=\"2\">a</td>"
+	    "</tr></table>");
+	/* a cell outside a table would be dropped by a browser: text only */
+	SAN("<td>x</td>", "x");
+	/* an existing rel is replaced, not doubled */
+	SAN("<a href=\"https://x.org/\" rel=\"opener\" target=\"_blank\">l</a>",
+	    "<a href=\"https://x.org/\" rel=\"noopener noreferrer\">l</a>");
+	SAN("<a href=\"mailto:ed@example.org\">m</a>",
+	    "<a href=\"mailto:ed@example.org\" rel=\"noopener noreferrer\">m</a>");
+	SAN("<a href=\"HTTPS://X.org/Path\">u</a>",
+	    "<a href=\"https://X.org/Path\" rel=\"noopener noreferrer\">u</a>");
+	SAN("<a href=\"http://x.org/?a=1&amp;b=2\">q</a>",
+	    "<a href=\"http://x.org/?a=1&amp;b=2\" rel=\"noopener noreferrer\">q</a>");
+	/* line breaks inside a URL are ignored, as browsers do */
+	SAN("<a href=\"http://x.org/a\nb\">nl</a>",
+	    "<a href=\"http://x.org/ab\" rel=\"noopener noreferrer\">nl</a>");
+	SAN("<a href=\" http://x.org/a b\">s</a>",
+	    "<a href=\"http://x.org/a%20b\" rel=\"noopener noreferrer\">s</a>");
+}
+
+static void test_text_escaping(void)
+{
+	SAN("<p>a &lt;b&gt; \"q\" &amp;amp; 1 < 2</p>",
+	    "<p>a &lt;b&gt; \"q\" &amp;amp; 1 &lt; 2</p>");
+	SAN("plain & simple", "plain &amp; simple");
+	SAN("a\x01" "b\x7f" "c", "abc");
+	SAN("", "");
+	char *s = td_html_sanitize(NULL, 0, NULL);
+	CHECK_STR(s, "");
+	free(s);
+}
+
+static void test_dropped(void)
+{
+	/* harmless wrappers go, their content stays */
+	SAN("<center><font color=\"red\">big</font></center>", "big");
+	SAN("<article><header>H</header><section><p>x</p></section></article>",
+	    "H<p>x</p>");
+	SAN("<p><mark>m</mark> <small>s</small> <ins>i</ins><del>d</del> "
+	    "<time>t</time></p>", "<p>m s id t</p>");
+	/* the spaces between inline tags are text */
+	SAN("<p>x<sup>2</sup> <b>y</b> <mark>m</mark> <img src=\"http://x.org/i\"> z</p>",
+	    "<p>x<sup>2</sup> <b>y</b> m <img src=\"http://x.org/i\"> z</p>");
+	SAN("<custom-tag data-x=\"1\">c</custom-tag>", "c");
+	/* comments, processing instructions, doctype */
+	SAN("<!DOCTYPE html>a<!-- <script>x</script> -->b<?php echo 1; ?>c",
+	    "abc");
+	/* dangerous ones go with their content */
+	SAN("<div><style>p{color:red}</style>text</div>", "<div>text</div>");
+	SAN("<title>T</title><meta charset=\"x\"><link rel=\"stylesheet\" "
+	    "href=\"http://x.org/s.css\"><base href=\"http://evil.org/\">ok",
+	    "ok");
+	SAN("<object data=\"x.swf\"><embed src=\"x.swf\">fb</object>"
+	    "<applet>ap</applet>ok", "ok");
+	SAN("<noscript><p>enable js</p></noscript><template><p>t</p></template>"
+	    "<math><mi>x</mi></math>ok", "ok");
+	SAN("<select><option>o</option></select><textarea>t</textarea>ok", "ok");
+}
+
+static void test_xss(void)
+{
+	SAN("<script>alert(1)</script><p>ok</p>", "<p>ok</p>");
+	SAN("<SCRIPT SRC=\"http://evil.org/x.js\"></SCRIPT>ok", "ok");
+	SAN("<img src=\"http://x.org/a.png\" onerror=\"alert(1)\" alt=\"A\">",
+	    "<img src=\"http://x.org/a.png\" alt=\"A\">");
+	SAN("<img src=x onerror=alert(1)>", "");
+	SAN("<body onload=\"alert(1)\"><p>x</p></body>", "<p>x</p>");
+	SAN("<p onclick=\"alert(1)\" onmouseover=\"x\">x</p>", "<p>x</p>");
+	/* javascript: in every disguise, with and without a base */
+	SAN("<a href=\"javascript:alert(1)\">x</a>", "x");
+	SANB("<a href=\"JaVaScRiPt:alert(1)\">x</a>", "x");
+	SANB("<a href=\"  javascript:alert(1)\">x</a>", "x");
+	SANB("<a href=\"java\tscript:alert(1)\">x</a>", "x");
+	SANB("<a href=\"java\nscr\ript:alert(1)\">x</a>", "x");
+	SANB("<a href=\"java&#x09;script:alert(1)\">x</a>", "x");
+	SANB("<a href=\"&#x6A;avascript:alert(1)\">x</a>", "x");
+	SANB("<a href=\"&#106;&#97;vascript:alert(1)\">x</a>", "x");
+	SANB("<a href=\"&#1;javascript:alert(1)\">x</a>", "x");
+	SANB("<a href=\"jav\x01" "ascript:alert(1)\">x</a>", "x");
+	SANB("<img src=\"JAVASCRIPT:alert(1)\">", "");
+	SANB("<a href=\"vbscript:msgbox(1)\">x</a>", "x");
+	SANB("<a href=\"data:text/html,&lt;script&gt;alert(1)&lt;/script&gt;\">x</a>",
+	     "x");
+	SANB("<img src=\"data:image/png;base64,iVBORw0KGgo=\">", "");
+	SANB("<img src=\"file:///etc/passwd\">", "");
+	SANB("<img src=\"mailto:a@b.org\">", "");
+	SAN("<p style=\"width: expression(alert(1))\">x</p>", "<p>x</p>");
+	SAN("<span style=\"background:url(javascript:alert(1))\">x</span>",
+	    "<span>x</span>");
+	SAN("<iframe srcdoc=\"&lt;script&gt;alert(1)&lt;/script&gt;\" "
+	    "src=\"http://x.org/\">fallback</iframe>ok", "ok");
+	SAN("<svg onload=\"alert(1)\"><circle r=\"1\"/><script>x</script></svg>ok",
+	    "ok");
+	SAN("<svg><style><img src=x onerror=alert(1)></style></svg>ok", "ok");
+	SAN("<form action=\"javascript:alert(1)\"><input name=\"x\">"
+	    "<button formaction=\"javascript:alert(1)\">Go</button></form>after",
+	    "after");
+	/* an unknown entity stays text, so no scheme is formed: it is a
+	 * relative path under the base, and its & is escaped */
+	const char *colon = "<a href=\"javascript&colon;alert(1)\">x</a>";
+	const char *want = "<a href=\"http://example.org/a/b/javascript&amp;colon;";
+	char *s = td_html_sanitize(colon, strlen(colon), BASE);
+	CHECK(strstr(s, "javascript:") == NULL);
+	CHECK(strncmp(s, want, strlen(want)) == 0);
+	free(s);
+	/* attributes cannot break out of their quotes */
+	SAN("<img src=\"http://x.org/a.png\" alt='\"><script>alert(1)</script>'>",
+	    "<img src=\"http://x.org/a.png\" alt=\"&quot;&gt;&lt;script&gt;"
+	    "alert(1)&lt;/script&gt;\">");
+	SAN("<a href=\"http://x.org/\"onmouseover=\"alert(1)\">x</a>",
+	    "<a href=\"http://x.org/\" rel=\"noopener noreferrer\">x</a>");
+}
+
+static void test_relative_urls(void)
+{
+	SANB("<a href=\"../x\">x</a>",
+	     "<a href=\"http://example.org/a/x\" rel=\"noopener noreferrer\">x</a>");
+	SANB("<img src=\"/i.png\" alt=\"\">",
+	     "<img src=\"http://example.org/i.png\" alt=\"\">");
+	SANB("<img src=\"pic.jpg\">",
+	     "<img src=\"http://example.org/a/b/pic.jpg\">");
+	SANB("<a href=\"//cdn.example.net/f\">f</a>",
+	     "<a href=\"http://cdn.example.net/f\" rel=\"noopener noreferrer\">f</a>");
+	SANB("<a href=\"?page=2#top\">n</a>",
+	     "<a href=\"http://example.org/a/b/?page=2#top\" "
+	     "rel=\"noopener noreferrer\">n</a>");
+	/* non-ASCII paths are percent-encoded so they resolve */
+	SANB("<a href=\"Москва\">M</a>",
+	     "<a href=\"http://example.org/a/b/%D0%9C%D0%BE%D1%81%D0%BA%D0%B2%D0%B0\""
+	     " rel=\"noopener noreferrer\">M</a>");
+	/* without a base a relative URL means nothing: link becomes text,
+	 * image goes */
+	SAN("<a href=\"../x\">x</a><img src=\"/i.png\">", "x");
+	/* a base that is not http(s) cannot make a relative URL safe */
+	check_san("<a href=\"x\">x</a>", "javascript:alert(1)//", "x", __LINE__);
+}
+
+static void test_utf8(void)
+{
+	SAN("<p>Привет, 世界 🎉</p>", "<p>Привет, 世界 🎉</p>");
+	SAN("\xEF\xBB\xBF" "bom", "bom");
+	/* invalid bytes become U+FFFD, a NUL vanishes */
+	char *s = td_html_sanitize("a\xff\xfe" "b\xc3", 5, NULL);
+	CHECK_STR(s, "a\xEF\xBF\xBD\xEF\xBF\xBD" "b\xEF\xBF\xBD");
+	CHECK(td_utf8_valid(s, strlen(s)));
+	free(s);
+	s = td_html_sanitize("<p>a\0b</p>", 10, NULL);
+	CHECK_STR(s, "<p>ab</p>");
+	free(s);
+	/* an overlong '<' must not become markup */
+	s = td_html_sanitize("\xc0\xbcscript\xc0\xbe", 10, NULL);
+	CHECK(strchr(s, '<') == NULL);
+	CHECK(td_utf8_valid(s, strlen(s)));
+	free(s);
+	/* a charset declaration in the content does not switch decoding */
+	SAN("<meta charset=\"iso-8859-1\"><p>Grüße</p>", "<p>Grüße</p>");
+}
+
+static void test_bounds(void)
+{
+	/* 10,000 nested divs: quick, and at most 100 written, balanced */
+	struct td_buf in = TD_BUF_INIT;
+	for (int i = 0; i < 10000; i++)
+		td_buf_puts(&in, "<div>");
+	td_buf_puts(&in, "x");
+	for (int i = 0; i < 10000; i++)
+		td_buf_puts(&in, "</div>");
+	clock_t t0 = clock();
+	char *s = td_html_sanitize(in.data, in.len, NULL);
+	double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+	CHECK(secs < 2.0);
+	CHECK(count(s, "<div>") == 100);
+	CHECK(count(s, "</div>") == 100);
+	CHECK(balanced(s));
+	free(s);
+	char *t = td_html_to_text(in.data, in.len);
+	CHECK(strlen(t) <= 1);
+	free(t);
+	td_buf_free(&in);
+
+	/* deeper than 100 but within the parser's reach: the text survives */
+	td_buf_init(&in, TD_BUF_NOLIMIT);
+	for (int i = 0; i < 150; i++)
+		td_buf_puts(&in, "<span>");
+	td_buf_puts(&in, "deep");
+	s = td_html_sanitize(in.data, in.len, NULL);
+	CHECK(count(s, "<span>") == 100);
+	CHECK(count(s, "</span>") == 100);
+	CHECK(strstr(s, ">deep<") != NULL);
+	free(s);
+	td_buf_free(&in);
+
+	/* output stops at 4 MiB, between characters, and closes its tags */
+	td_buf_init(&in, TD_BUF_NOLIMIT);
+	td_buf_puts(&in, "<p>");
+	for (int i = 0; i < 3 * 1024 * 1024 / 2; i++)
+		td_buf_puts(&in, "é&");
+	td_buf_puts(&in, "</p>");
+	s = td_html_sanitize(in.data, in.len, NULL);
+	size_t n = strlen(s);
+	CHECK(n <= ((size_t)4 << 20) + 4);
+	CHECK(n > ((size_t)4 << 20) - 8);
+	CHECK(strncmp(s, "<p>é&amp;é", 12) == 0);
+	CHECK(strcmp(s + n - 4, "</p>") == 0);
+	CHECK(td_utf8_valid(s, n));
+	CHECK(balanced(s));
+	free(s);
+	td_buf_free(&in);
+}
+
+static void test_to_text(void)
+{
+	TEXT("<p>One</p><p>Two  three\n four</p>", "One\n\nTwo three four");
+	TEXT("<ul><li>a</li><li>b</li></ul><p>after</p>", "- a\n- b\n\nafter");
+	TEXT("<ol><li><p>x</p></li><li></li><li>y</li></ol>", "- x\n- y");
+	TEXT("<ul><li>a<ul><li>b</li></ul></li><li>c</li></ul>",
+	     "- a\n  - b\n- c");
+	TEXT("line1<br>line2<br><br>line3", "line1\nline2\n\nline3");
+	TEXT("<p>a&nbsp;b &amp; c&#8217;s &lt;tag&gt;</p>",
+	     "a b & c\xE2\x80\x99s <tag>");
+	TEXT("<p>&nbsp;</p><p>x</p>", "x");
+	TEXT("<script>x()</script><style>p{}</style><p>vis</p>", "vis");
+	TEXT("<h1>Title</h1><div>Body <b>bold</b>, <i>it</i></div>",
+	     "Title\n\nBody bold, it");
+	TEXT("<p>x</p><pre>\n  a\n   b\n</pre><p>y</p>", "x\n\n  a\n   b\n\ny");
+	TEXT("<p>see <img src=\"x\" alt=\" a  pic \"> here</p>", "see [a pic] here");
+	TEXT("<p>a<img src=\"x\">b</p>", "ab");
+	TEXT("<table><tr><td>a</td><td>b</td></tr><tr><td>c</td></tr></table>",
+	     "a b\n\nc");
+	TEXT("<blockquote>q</blockquote>tail", "q\n\ntail");
+	TEXT("  \n <p>  lead and trail  </p>  \n", "lead and trail");
+	TEXT("<p>Привет, 世界 🎉</p>", "Привет, 世界 🎉");
+	TEXT("", "");
+	char *s = td_html_to_text(NULL, 0);
+	CHECK_STR(s, "");
+	free(s);
+}
+
+static void test_excerpt(void)
+{
+	EXCERPT("<p>First <em>para</em>.</p><p>Second</p>", 0,
+		"<p>First <em>para</em>.</p>", "First para.");
+	/* paragraphs without text (a spacer, an image) are passed over */
+	EXCERPT("<p>&nbsp;</p><p><img src=\"http://x.org/i.png\" alt=\"pic\"></p>"
+		"<p>Real text</p>", 0, "<p>Real text</p>", "Real text");
+	/* cut inside a word: back to the word boundary */
+	EXCERPT("<p>The quick brown fox jumps</p>", 12,
+		"<p>The quick…</p>", "The quick…");
+	/* cut right at a space */
+	EXCERPT("<p>The quick brown</p>", 9, "<p>The quick…</p>", "The quick…");
+	/* exactly max: fits, markup kept */
+	EXCERPT("<p>The <b>quick</b> brown</p>", 15,
+		"<p>The <b>quick</b> brown</p>", "The quick brown");
+	EXCERPT("<p>Supercalifragilistic</p>", 5, "<p>Super…</p>", "Super…");
+	/* no punctuation left dangling before the ellipsis */
+	EXCERPT("<p>One, two, three</p>", 5, "<p>One…</p>", "One…");
+	/* cut: the text, escaped, never half a tag */
+	EXCERPT("<p>Hello <a href=\"http://x.org/\">big <b>bold</b> world</a> "
+		"again</p>", 14, "<p>Hello big bold…</p>", "Hello big bold…");
+	EXCERPT("<p>Tom &amp; Jerry &lt;3 forever and ever</p>", 16,
+		"<p>Tom &amp; Jerry &lt;3…</p>", "Tom & Jerry <3…");
+	/* code points, not bytes */
+	EXCERPT("<p>Привет мир как дела</p>", 8, "<p>Привет…</p>", "Привет…");
+	EXCERPT("<p>🎉 party time</p>", 7, "<p>🎉 party…</p>", "🎉 party…");
+	/* already-sanitized markup survives unchanged (rel not doubled) */
+	EXCERPT("<p><a href=\"http://x.org/\" rel=\"noopener noreferrer\">l</a>"
+		" and<br>more</p>", 0,
+		"<p><a href=\"http://x.org/\" rel=\"noopener noreferrer\">l</a>"
+		" and<br>more</p>", "l and more");
+	/* no paragraph: the whole fragment, blocks flattened into the <p> */
+	EXCERPT("<ul><li>One</li><li><em>Two</em></li></ul>", 0,
+		"<p>One <em>Two</em></p>", "One Two");
+	EXCERPT("<h2>Head</h2><div>Body</div>", 0, "<p>Head Body</p>",
+		"Head Body");
+	/* hostile input is sanitized again on the way */
+	EXCERPT("<p>x<script>alert(1)</script><img src=x onerror=alert(1)></p>",
+		0, "<p>x</p>", "x");
+	EXCERPT("", 10, "", "");
+	EXCERPT("<p> </p><img src=\"http://x.org/i.png\" alt=\"a\">", 10, "", "");
+
+	char *html = NULL, *text = NULL;
+	td_html_excerpt(NULL, 0, 0, &html, &text);
+	CHECK_STR(html, "");
+	CHECK_STR(text, "");
+	free(html);
+	free(text);
+
+	/* the cut excerpt of nested markup is balanced at every length */
+	const char *in = "<p><b>Bold <i>and <a href=\"http://x.org/\">linked "
+			 "words</a> here</i></b> and then some more</p>";
+	for (size_t max = 0; max < 50; max++) {
+		td_html_excerpt(in, strlen(in), max, &html, &text);
+		CHECK(balanced(html));
+		CHECK(td_utf8_count(text, strlen(text)) <= max + 1 || max == 0);
+		free(html);
+		free(text);
+	}
+}
+
+int main(void)
+{
+	TD_RUN(test_allowed_markup);
+	TD_RUN(test_text_escaping);
+	TD_RUN(test_dropped);
+	TD_RUN(test_xss);
+	TD_RUN(test_relative_urls);
+	TD_RUN(test_utf8);
+	TD_RUN(test_bounds);
+	TD_RUN(test_to_text);
+	TD_RUN(test_excerpt);
+	return TD_DONE("html");
+}
