@@ -30,7 +30,7 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -letpan
 DEB_BUILD := build-essential pkg-config libetpan-dev libcurl4-gnutls-dev \
              libcmark-dev libxml2-dev libsqlite3-dev libinih-dev \
              libgnutls28-dev libmicrohttpd-dev tzdata
-DEB_TEST  := postfix python3 python3-pytest python3-aiosmtpd python3-dkim python3-nacl python3-jinja2 python3-feedparser libxml2-utils openssl valgrind time
+DEB_TEST  := postfix python3 python3-pytest python3-aiosmtpd python3-dkim python3-nacl python3-jinja2 python3-feedparser libxml2-utils openssl valgrind time clang libclang-rt-14-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 SRC      := $(wildcard src/*.c)
@@ -46,7 +46,7 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
             LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 
-.PHONY: all run test unit e2e asan leakcheck bench bench-smoke clean install deps deps-test
+.PHONY: all run test unit e2e asan leakcheck conformance fuzz fuzz-smoke bench bench-smoke clean install deps deps-test
 
 all: build/tagdigest
 
@@ -120,12 +120,41 @@ e2e: asan build/tagdigest
 	$(ASAN_ENV) TAGDIGEST_BIN=$(CURDIR)/build/asan/tagdigest TESTDATA=$(abspath $(TESTDATA)) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
+# The feed parser held to Universal Feed Parser's test cases and to real
+# feeds; both read $(TESTDATA) and say SKIPPED, loudly, when it is absent.
+conformance: build/asan/tagdigest
+	$(ASAN_ENV) TAGDIGEST_BIN=$(CURDIR)/build/asan/tagdigest TESTDATA=$(abspath $(TESTDATA)) \
+		$(PYTHON) tests/conformance/run_feeds.py
+	$(ASAN_ENV) TAGDIGEST_BIN=$(CURDIR)/build/asan/tagdigest TESTDATA=$(abspath $(TESTDATA)) \
+		$(PYTHON) tests/conformance/realfeeds.py
+
+# libFuzzer on the feed parser, seeded from the test data. `make fuzz` runs
+# FUZZ_TIME seconds; `make test` runs a short smoke of it.
+FUZZ_TIME ?= 300
+FUZZ_SRC := src/feed.c src/date.c src/html.c src/util.c src/buf.c src/err.c src/log.c \
+            src/slug.c src/post.c
+build/fuzz/fuzz_feed: tests/fuzz/fuzz_feed.c $(FUZZ_SRC) $(HDRS)
+	@mkdir -p $(@D)/corpus
+	@echo "  FUZZ    $@"
+	@clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+		$(PKG_CFLAGS) -o $@ $< $(FUZZ_SRC) $(PKG_LIBS)
+
+fuzz: deps-test build/fuzz/fuzz_feed
+	build/fuzz/fuzz_feed -max_total_time=$(FUZZ_TIME) -max_len=65536 build/fuzz/corpus \
+		$(wildcard $(TESTDATA)/feeds) $(wildcard $(TESTDATA)/realfeeds)
+
+fuzz-smoke: build/fuzz/fuzz_feed
+	build/fuzz/fuzz_feed -max_total_time=20 -max_len=65536 build/fuzz/corpus \
+		$(wildcard $(TESTDATA)/feeds) $(wildcard $(TESTDATA)/realfeeds)
+
 leakcheck: build/tagdigest
 	tests/leakcheck.sh build/tagdigest
 
 # The closing line of the run is pytest's "N passed", which CI reads.
 test: deps-test
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory conformance
+	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory leakcheck
 	@$(MAKE) --no-print-directory bench-smoke
 	@$(MAKE) --no-print-directory e2e

@@ -1,13 +1,22 @@
 /*
  * ingest.c: reading sources into the store (see ingest.h).
+ *
+ * Feeds are downloaded first, all of them in parallel (fetch.h); then every
+ * source, in config order, is read into the store in its own transaction.
+ * A feed's HTTP validators are kept only once its posts are stored, so a
+ * feed that failed to parse is fetched in full next time.
  */
 #include "tagdigest/ingest.h"
 
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "tagdigest/feed.h"
+#include "tagdigest/fetch.h"
 #include "tagdigest/log.h"
 #include "tagdigest/postsdir.h"
+#include "tagdigest/util.h"
 
 struct ingest_ctx {
 	struct td_store *st;
@@ -36,24 +45,53 @@ static int store_post(void *arg, const struct td_post *post, struct td_err *err)
 	return 0;
 }
 
+static bool is_feed(const struct td_source_config *src)
+{
+	return strcmp(src->type, "feed") == 0;
+}
+
+/* Reads one source's posts through store_post. Errors of the source go to
+ * srcerr; a store error is flagged in ctx by the callback. */
+static int read_source(const struct td_config *cfg,
+		       const struct td_source_config *src,
+		       const struct td_fetch_result *fetched,
+		       struct ingest_ctx *ctx, struct td_err *srcerr)
+{
+	size_t excerpt = (size_t)cfg->excerpt_chars;
+	if (strcmp(src->type, "posts") == 0)
+		return td_postsdir_read(src->path, excerpt, store_post, ctx,
+					&ctx->counts.bad, srcerr);
+	if (!is_feed(src))
+		return td_err_set(srcerr, EX_CONFIG,
+				  "source type '%s' is not supported", src->type);
+	if (fetched->status == TD_FETCH_ERROR)
+		return td_err_set(srcerr, EX_UNAVAILABLE, "%s: %s", src->url,
+				  fetched->error);
+	if (fetched->status == TD_FETCH_NOT_MODIFIED)
+		return 0;
+	struct td_feed *feed = NULL;
+	int rc = td_feed_parse(fetched->body, fetched->len,
+			       fetched->final_url ? fetched->final_url : src->url,
+			       fetched->content_type, &feed, srcerr);
+	if (rc)
+		return rc;
+	rc = td_feed_posts(feed, src, excerpt, store_post, ctx, &ctx->counts.bad, srcerr);
+	td_feed_free(feed);
+	return rc;
+}
+
 /* Returns non-zero only when the store fails; a failure of the source
  * itself is left in srcerr (code 0 when the source was fine). */
 static int ingest_source(const struct td_config *cfg,
 			 const struct td_source_config *src,
+			 const struct td_fetch_result *fetched,
 			 struct ingest_ctx *ctx, struct td_err *srcerr,
 			 struct td_err *err)
 {
 	int rc = td_store_begin(ctx->st, err);
 	if (rc)
 		return rc;
-	int src_rc;
-	if (strcmp(src->type, "posts") == 0)
-		src_rc = td_postsdir_read(src->path, (size_t)cfg->excerpt_chars,
-					  store_post, ctx, &ctx->counts.bad, srcerr);
-	else
-		src_rc = td_err_set(srcerr, EX_CONFIG,
-				    "source type '%s' is not supported by this version",
-				    src->type);
+	int src_rc = read_source(cfg, src, fetched, ctx, srcerr);
 	if (src_rc) {
 		/* keep nothing half-read */
 		td_store_rollback(ctx->st);
@@ -66,22 +104,76 @@ static int ingest_source(const struct td_config *cfg,
 					      ctx->now, err);
 	}
 	srcerr->code = 0;
+	if (is_feed(src) && fetched->status == TD_FETCH_OK &&
+	    (rc = td_store_set_source_validators(ctx->st, src->name,
+						  fetched->etag ? fetched->etag : "",
+						  fetched->last_modified ?
+						  fetched->last_modified : "", err))) {
+		td_store_rollback(ctx->st);
+		return rc;
+	}
 	if ((rc = td_store_commit(ctx->st, err)))
 		return rc;
 	return td_store_source_result(ctx->st, src->name, true, NULL, ctx->now, err);
+}
+
+/* Downloads every feed source at once; results[i] belongs to sources[i]
+ * (left zeroed for other source types). */
+static int fetch_feeds(const struct td_config *cfg, struct td_store *st,
+		       struct td_fetch_result *results, struct td_err *err)
+{
+	struct td_fetch_request *reqs = td_xcalloc(cfg->nsources, sizeof *reqs);
+	size_t *slot = td_xcalloc(cfg->nsources, sizeof *slot);
+	struct td_strv validators = TD_STRV_INIT;   /* owns the strings in reqs */
+	size_t n = 0;
+	int rc = 0;
+	for (size_t i = 0; i < cfg->nsources && !rc; i++) {
+		if (!is_feed(&cfg->sources[i]))
+			continue;
+		char *etag, *modified;
+		if ((rc = td_store_source_validators(st, cfg->sources[i].name, &etag,
+						     &modified, err)))
+			break;
+		td_strv_push_owned(&validators, etag);
+		td_strv_push_owned(&validators, modified);
+		reqs[n].url = cfg->sources[i].url;
+		reqs[n].etag = *etag ? etag : NULL;
+		reqs[n].last_modified = *modified ? modified : NULL;
+		slot[n++] = i;
+	}
+	struct td_fetch_result *got = td_xcalloc(n ? n : 1, sizeof *got);
+	if (!rc && n) {
+		struct td_fetch_options opt = {
+			cfg->fetch_parallel, cfg->fetch_timeout, cfg->fetch_connect_timeout,
+			cfg->fetch_max_bytes, cfg->fetch_max_redirects,
+		};
+		rc = td_fetch_all(&opt, reqs, n, got, err);
+	}
+	for (size_t k = 0; k < n; k++)
+		results[slot[k]] = got[k];   /* ownership moves to results */
+	free(got);
+	free(reqs);
+	free(slot);
+	td_strv_free(&validators);
+	return rc;
 }
 
 int td_ingest(const struct td_config *cfg, struct td_store *st, time_t now,
 	      struct td_ingest_summary *sum, struct td_err *err)
 {
 	memset(sum, 0, sizeof *sum);
-	for (size_t i = 0; i < cfg->nsources; i++) {
+	struct td_fetch_result *fetched = td_xcalloc(cfg->nsources ? cfg->nsources : 1,
+						     sizeof *fetched);
+	int rc = fetch_feeds(cfg, st, fetched, err);
+	for (size_t i = 0; !rc && i < cfg->nsources; i++) {
 		const struct td_source_config *src = &cfg->sources[i];
 		struct ingest_ctx ctx = { st, src->name, now, false, { 0 } };
 		struct td_err srcerr = { 0, "" };
-		int rc = ingest_source(cfg, src, &ctx, &srcerr, err);
-		if (rc)
-			return td_err_prefix(err, "ingest: source '%s'", src->name);
+		rc = ingest_source(cfg, src, &fetched[i], &ctx, &srcerr, err);
+		if (rc) {
+			td_err_prefix(err, "ingest: source '%s'", src->name);
+			break;
+		}
 		if (srcerr.code) {
 			sum->sources_failed++;
 			td_log_warnx("ingest: source '%s': %s", src->name, srcerr.msg);
@@ -93,10 +185,17 @@ int td_ingest(const struct td_config *cfg, struct td_store *st, time_t now,
 		sum->updated += ctx.counts.updated;
 		sum->unchanged += ctx.counts.unchanged;
 		sum->bad += ctx.counts.bad;
-		td_log_debug("ingest: source '%s': %zu posts read: %zu new, %zu updated, "
-			    "%zu unchanged, %zu skipped as bad",
-			    src->name, ctx.counts.read, ctx.counts.added,
-			    ctx.counts.updated, ctx.counts.unchanged, ctx.counts.bad);
+		if (is_feed(src) && fetched[i].status == TD_FETCH_NOT_MODIFIED)
+			td_log_debug("ingest: source '%s': not modified since the last fetch",
+				     src->name);
+		else
+			td_log_debug("ingest: source '%s': %zu posts read: %zu new, "
+				     "%zu updated, %zu unchanged, %zu skipped as bad",
+				     src->name, ctx.counts.read, ctx.counts.added,
+				     ctx.counts.updated, ctx.counts.unchanged, ctx.counts.bad);
 	}
-	return 0;
+	for (size_t i = 0; i < cfg->nsources; i++)
+		td_fetch_result_free(&fetched[i]);
+	free(fetched);
+	return rc;
 }

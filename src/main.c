@@ -11,10 +11,13 @@
 
 #include "tagdigest/config.h"
 #include "tagdigest/deliver.h"
+#include "tagdigest/feed.h"
+#include "tagdigest/fetch.h"
 #include "tagdigest/ingest.h"
 #include "tagdigest/lock.h"
 #include "tagdigest/log.h"
 #include "tagdigest/schedule.h"
+#include "tagdigest/slug.h"
 #include "tagdigest/status.h"
 #include "tagdigest/store.h"
 #include "tagdigest/subscribers.h"
@@ -41,6 +44,8 @@ static const char usage_text[] =
 	"  preview    the message one subscriber would get now (changes nothing)\n"
 	"  send       deliver the digests that are due\n"
 	"  run        ingest, then send, under a lock (what cron runs)\n"
+	"  feed-dump  what tagdigest reads from one feed, as JSON\n"
+	"  unsuppress lift an unsubscribe or bounce for one subscriber\n"
 	"\n"
 	"options:\n"
 	"  -c FILE               config file (default: $TAGDIGEST_CONFIG or " DEFAULT_CONFIG ")\n"
@@ -159,16 +164,18 @@ static void print_send(const struct td_config *cfg, const struct td_send_summary
 	td_schedule_format(s->slot, cfg->timezone, "%a %d %b %Y %H:%M %Z", slot, sizeof slot);
 	td_schedule_format(s->next_slot, cfg->timezone, "%a %d %b %Y %H:%M %Z", next, sizeof next);
 	if (s->sent + s->skipped + s->tempfail + s->permfail == 0) {
-		printf("send: nothing new to send: all %zu subscribers already have "
-		       "the digest for the slot of %s; next slot %s\n",
-		       s->subscribers, slot, next);
+		printf("send: nothing new to send: %zu of %zu subscribers already have "
+		       "the digest for the slot of %s%s; next slot %s\n",
+		       s->not_due, s->subscribers, slot,
+		       s->suppressed ? ", the others unsubscribed" : "", next);
 		return;
 	}
 	printf("send%s: %zu %s, %zu skipped (no new posts), %zu not due, "
-	       "%zu failed temporarily, %zu failed permanently, in %.2f s "
-	       "(slot %s)",
+	       "%zu unsubscribed, %zu failed temporarily, %zu failed permanently, "
+	       "in %.2f s (slot %s)",
 	       dry_run ? " --dry-run" : "", s->sent, dry_run ? "would be sent" : "sent",
-	       s->skipped, s->not_due, s->tempfail, s->permfail, s->seconds, slot);
+	       s->skipped, s->not_due, s->suppressed, s->tempfail, s->permfail,
+	       s->seconds, slot);
 	if (!dry_run && s->sent && cfg->transport_type == TD_TRANSPORT_MAILDIR)
 		printf("; messages in %s/new/", cfg->maildir_path);
 	else if (!dry_run && s->sent)
@@ -385,6 +392,148 @@ out:
 	return rc;
 }
 
+static const char unsuppress_help[] =
+	"usage: tagdigest unsuppress EMAIL [--tag TAG]\n\n"
+	"Lifts what the store holds against EMAIL (an unsubscribe or a bounce),\n"
+	"for every scope, or only for one tag with --tag. The subscriber file is\n"
+	"not touched; the next send includes the subscriber again.\n";
+
+static int cmd_unsuppress(const struct globals *g, int argc, char **argv)
+{
+	bool helped;
+	const char *tag = NULL, *email = NULL;
+	struct cmd_opt opts[] = { { "--tag", true, &tag, NULL } };
+	if (argc > 1 && argv[1][0] != '-') {
+		email = argv[1];
+		argv++;
+		argc--;
+	}
+	int rc = parse_cmd_opts("unsuppress", unsuppress_help, argc, argv, opts, 1, &helped);
+	if (rc || helped)
+		return rc;
+	if (!email)
+		return usage_error("unsuppress", "an EMAIL is required", NULL);
+	struct td_config cfg;
+	if ((rc = load_config(g, &cfg)))
+		return rc;
+	struct td_store *st = NULL;
+	int lockfd = -1;
+	size_t removed = 0;
+	struct td_err err = { 0, "" };
+	char *slug = tag ? td_slugify(tag) : NULL;
+	if (!(rc = open_locked(&cfg, &st, &lockfd))) {
+		if ((rc = td_store_unsuppress(st, email, slug, &removed, &err)))
+			fail(&err);
+		else
+			printf("unsuppress: %s: %zu suppression%s lifted%s\n", email, removed,
+			       removed == 1 ? "" : "s",
+			       removed ? "" : " (there was none)");
+	}
+	free(slug);
+	td_store_close(st);
+	td_lock_release(lockfd);
+	td_config_free(&cfg);
+	return rc;
+}
+
+static const char feed_dump_help[] =
+	"usage: tagdigest feed-dump [--base URL] [--content-type TYPE] FILE|URL\n\n"
+	"Parses one feed (a file, or an http(s) URL fetched with the [fetch]\n"
+	"settings when a config is readable) and prints what tagdigest read, as\n"
+	"JSON with feedparser's field names. Changes nothing.\n"
+	"  --base URL          the document's address, for relative links\n"
+	"  --content-type T    the HTTP Content-Type it came with (its charset)\n";
+
+static bool is_url(const char *s)
+{
+	return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0 ||
+	       strncmp(s, "file://", 7) == 0;
+}
+
+static int fetch_one(const struct globals *g, const char *url,
+		     struct td_fetch_result *res)
+{
+	/* Use the config's [fetch] limits when there is a config; a dump
+	 * must also work without one. */
+	struct td_fetch_options opt = { 1, 30, 10, 10L << 20, 5 };
+	struct td_config cfg;
+	struct td_err err = { 0, "" };
+	if (td_config_load(&cfg, g->config_path, g->overrides, g->noverrides, &err) == 0) {
+		opt.timeout = cfg.fetch_timeout;
+		opt.connect_timeout = cfg.fetch_connect_timeout;
+		opt.max_bytes = cfg.fetch_max_bytes;
+		opt.max_redirects = cfg.fetch_max_redirects;
+		td_config_free(&cfg);
+	}
+	struct td_fetch_request req = { url, NULL, NULL };
+	if (td_fetch_all(&opt, &req, 1, res, &err))
+		return fail(&err);
+	if (res->status != TD_FETCH_OK) {
+		td_log_warnx("feed-dump: %s: %s", url, res->error);
+		return EX_UNAVAILABLE;
+	}
+	return 0;
+}
+
+static int cmd_feed_dump(const struct globals *g, int argc, char **argv)
+{
+	bool helped;
+	const char *base = NULL, *ctype = NULL, *source = NULL;
+	struct cmd_opt opts[] = {
+		{ "--base", true, &base, NULL },
+		{ "--content-type", true, &ctype, NULL },
+	};
+	/* the one positional argument is taken off first */
+	if (argc > 1 && argv[argc - 1][0] != '-' &&
+	    !(argc > 2 && (strcmp(argv[argc - 2], "--base") == 0 ||
+			   strcmp(argv[argc - 2], "--content-type") == 0))) {
+		source = argv[argc - 1];
+		argc--;
+	}
+	int rc = parse_cmd_opts("feed-dump", feed_dump_help, argc, argv, opts, 2, &helped);
+	if (rc || helped)
+		return rc;
+	if (!source)
+		return usage_error("feed-dump", "a FILE or URL is required", NULL);
+
+	struct td_fetch_result res;
+	memset(&res, 0, sizeof res);
+	char *data = NULL;
+	size_t len = 0;
+	if (is_url(source)) {
+		if ((rc = fetch_one(g, source, &res))) {
+			td_fetch_result_free(&res);
+			return rc;
+		}
+		data = res.body;
+		len = res.len;
+		if (!base)
+			base = res.final_url;
+		if (!ctype)
+			ctype = res.content_type;
+	} else if (td_read_file(source, 64u << 20, &data, &len) < 0) {
+		td_log_warn("feed-dump: %s", source);
+		return EX_NOINPUT;
+	}
+	struct td_feed *feed = NULL;
+	struct td_err err = { 0, "" };
+	rc = td_feed_parse(data, len, base, ctype, &feed, &err);
+	if (rc) {
+		fail(&err);
+	} else {
+		struct td_buf json = TD_BUF_INIT;
+		td_feed_dump_json(feed, &json);
+		fwrite(json.data, 1, json.len, stdout);
+		putchar('\n');
+		td_buf_free(&json);
+		td_feed_free(feed);
+	}
+	if (data != res.body)
+		free(data);
+	td_fetch_result_free(&res);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct globals g = { NULL, { NULL }, 0 };
@@ -448,6 +597,10 @@ int main(int argc, char **argv)
 		return cmd_status(&g, cargc, cargv);
 	if (strcmp(cmd, "preview") == 0)
 		return cmd_preview(&g, cargc, cargv);
+	if (strcmp(cmd, "unsuppress") == 0)
+		return cmd_unsuppress(&g, cargc, cargv);
+	if (strcmp(cmd, "feed-dump") == 0)
+		return cmd_feed_dump(&g, cargc, cargv);
 	fprintf(stderr, "tagdigest: unknown command '%s'\n\n%s", cmd, usage_text);
 	return EX_USAGE;
 }

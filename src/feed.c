@@ -1,0 +1,2345 @@
+/*
+ * feed.c: RSS 0.9x/2.0, RSS 1.0 (RDF), Atom 1.0 and 0.3 read with libxml2,
+ * into feedparser's data model, and from there into posts.
+ *
+ * The model is deliberately feedparser's (a tree of dicts, lists and
+ * strings with its key names), because the feed module is held to
+ * feedparser's own test suite (tests/conformance/run_feeds.py) and because
+ * that model has already absorbed twenty years of odd feeds. The steps:
+ *
+ *   1. bytes -> UTF-8 ourselves (BOM, HTTP charset, XML declaration;
+ *      ISO-8859-1 read as windows-1252; bad bytes repaired, bozo set), so
+ *      libxml2 always sees valid UTF-8 and encoding bugs stay here;
+ *   2. refuse documents whose internal subset declares entities (their
+ *      references expand when text is read, ../shared/tech/BRIEF.md 5);
+ *   3. a strict parse; when that fails, bozo is set and the text gets the
+ *      repairs feedparser's loose parser makes implicitly (HTML entity
+ *      names, bare '&', control characters) before a RECOVER parse;
+ *   4. a walk over the DOM that fills the model (text constructs, links,
+ *      ids, dates, authors, tags, enclosures), resolving URLs against
+ *      xml:base and the document's address, sanitizing HTML (html.h);
+ *   5. td_feed_posts() maps entries to posts; td_feed_dump_json() prints
+ *      the model for `tagdigest feed-dump` and the conformance runner.
+ */
+#include "tagdigest/feed.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <iconv.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <libxml/HTMLparser.h>
+#include <libxml/hash.h>
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include "tagdigest/date.h"
+#include "tagdigest/html.h"
+#include "tagdigest/log.h"
+#include "tagdigest/post.h"
+#include "tagdigest/slug.h"
+#include "tagdigest/util.h"
+
+/* The caller caps downloads (fetch.h); this is the last line for callers
+ * that read files. libxml2 caps depth at 256 without XML_PARSE_HUGE. */
+#define FEED_MAX_BYTES ((size_t)64 << 20)
+#define FEED_MAX_ENTRIES 20000
+#define FEED_MAX_DEPTH 300
+
+/* Never NOENT, DTDLOAD, DTDATTR, DTDVALID, XINCLUDE or HUGE (BRIEF 5).
+ * IGNORE_ENC: the text is UTF-8 by the time libxml2 sees it, whatever the
+ * declaration says. */
+#define FEED_XML_OPTS (XML_PARSE_NONET | XML_PARSE_NOCDATA | XML_PARSE_NOERROR | \
+		       XML_PARSE_NOWARNING | XML_PARSE_IGNORE_ENC)
+
+/* ------------------------------------------------------------------ */
+/* The model: feedparser's dicts, lists, strings and time tuples.       */
+
+enum vtype { V_STR, V_INT, V_BOOL, V_TIME, V_NULL, V_LIST, V_DICT };
+
+struct val {
+	enum vtype t;
+	char *s;           /* V_STR */
+	long long i;       /* V_INT, V_BOOL */
+	time_t tm;         /* V_TIME: shown as a 9-tuple in UTC */
+	char **keys;       /* V_DICT: keys[i] names kids[i] */
+	struct val **kids; /* V_LIST, V_DICT */
+	size_t n, cap;
+};
+
+struct td_feed {
+	int bozo;
+	char *bozo_exception;
+	char *version;
+	char *encoding;
+	struct val *feed;     /* dict */
+	struct val *entries;  /* list of dicts */
+};
+
+static struct val *v_new(enum vtype t)
+{
+	struct val *v = td_xcalloc(1, sizeof *v);
+	v->t = t;
+	return v;
+}
+
+static struct val *v_str(const char *s)
+{
+	struct val *v = v_new(V_STR);
+	v->s = td_xstrdup(s ? s : "");
+	return v;
+}
+
+static struct val *v_str_owned(char *s)
+{
+	struct val *v = v_new(V_STR);
+	v->s = s;
+	return v;
+}
+
+static void v_free(struct val *v)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < v->n; i++) {
+		v_free(v->kids[i]);
+		if (v->keys)
+			free(v->keys[i]);
+	}
+	free(v->kids);
+	free(v->keys);
+	free(v->s);
+	free(v);
+}
+
+static void v_grow(struct val *v)
+{
+	if (v->n < v->cap)
+		return;
+	v->cap = v->cap ? v->cap * 2 : 8;
+	v->kids = td_xrealloc(v->kids, v->cap * sizeof *v->kids);
+	if (v->t == V_DICT)
+		v->keys = td_xrealloc(v->keys, v->cap * sizeof *v->keys);
+}
+
+static void v_append(struct val *list, struct val *item)
+{
+	v_grow(list);
+	list->kids[list->n++] = item;
+}
+
+static struct val *v_get(const struct val *d, const char *key)
+{
+	if (!d || d->t != V_DICT)
+		return NULL;
+	for (size_t i = 0; i < d->n; i++)
+		if (strcmp(d->keys[i], key) == 0)
+			return d->kids[i];
+	return NULL;
+}
+
+static const char *v_gets(const struct val *d, const char *key)
+{
+	const struct val *v = v_get(d, key);
+	return v && v->t == V_STR ? v->s : NULL;
+}
+
+/* Sets key to item (replacing, as feedparser's later element wins). */
+static void v_set(struct val *d, const char *key, struct val *item)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		if (strcmp(d->keys[i], key) == 0) {
+			v_free(d->kids[i]);
+			d->kids[i] = item;
+			return;
+		}
+	}
+	v_grow(d);
+	d->keys[d->n] = td_xstrdup(key);
+	d->kids[d->n++] = item;
+}
+
+static void v_sets(struct val *d, const char *key, const char *s)
+{
+	v_set(d, key, v_str(s));
+}
+
+/* The dict or list under key, created when missing. */
+static struct val *v_child(struct val *d, const char *key, enum vtype t)
+{
+	struct val *v = v_get(d, key);
+	if (v && v->t == t)
+		return v;
+	v = v_new(t);
+	v_set(d, key, v);
+	return v;
+}
+
+static struct val *v_copy(const struct val *v)
+{
+	struct val *c = v_new(v->t);
+	c->s = v->s ? td_xstrdup(v->s) : NULL;
+	c->i = v->i;
+	c->tm = v->tm;
+	for (size_t i = 0; i < v->n; i++) {
+		v_grow(c);
+		if (v->t == V_DICT)
+			c->keys[i] = td_xstrdup(v->keys[i]);
+		c->kids[i] = v_copy(v->kids[i]);
+		c->n++;
+	}
+	return c;
+}
+
+static bool v_equal(const struct val *a, const struct val *b)
+{
+	if (a->t != b->t || a->n != b->n)
+		return false;
+	if (a->t == V_STR)
+		return strcmp(a->s, b->s) == 0;
+	if (a->t == V_INT || a->t == V_BOOL)
+		return a->i == b->i;
+	if (a->t == V_TIME)
+		return a->tm == b->tm;
+	for (size_t i = 0; i < a->n; i++) {
+		if (a->t == V_DICT && strcmp(a->keys[i], b->keys[i]) != 0)
+			return false;
+		if (!v_equal(a->kids[i], b->kids[i]))
+			return false;
+	}
+	return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Small string helpers.                                                */
+
+static bool is_space(int c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
+	       c == '\v';
+}
+
+/* Python's str.strip() for ASCII whitespace, in place. */
+static char *strip(char *s)
+{
+	size_t n = strlen(s), a = 0;
+	while (n > 0 && is_space((unsigned char)s[n - 1]))
+		n--;
+	while (a < n && is_space((unsigned char)s[a]))
+		a++;
+	memmove(s, s + a, n - a);
+	s[n - a] = '\0';
+	return s;
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static void put_utf8(struct td_buf *b, uint32_t cp)
+{
+	char u[4];
+	size_t n;
+	if (cp < 0x80) {
+		u[0] = (char)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		u[0] = (char)(0xC0 | (cp >> 6));
+		u[1] = (char)(0x80 | (cp & 0x3F));
+		n = 2;
+	} else if (cp < 0x10000) {
+		u[0] = (char)(0xE0 | (cp >> 12));
+		u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		u[2] = (char)(0x80 | (cp & 0x3F));
+		n = 3;
+	} else {
+		u[0] = (char)(0xF0 | (cp >> 18));
+		u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+		u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		u[3] = (char)(0x80 | (cp & 0x3F));
+		n = 4;
+	}
+	td_buf_append(b, u, n);
+}
+
+/* windows-1252 bytes 0x80..0x9F; the five holes keep their C1 value, as
+ * browsers do. */
+static const uint16_t cp1252_hi[32] = {
+	0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021,
+	0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x008D, 0x017D, 0x008F,
+	0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014,
+	0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178,
+};
+
+static uint32_t cp1252_char(unsigned char c)
+{
+	return c >= 0x80 && c < 0xA0 ? cp1252_hi[c - 0x80] : c;
+}
+
+/* C1 controls in text almost always mean a windows-1252 character
+ * written as a character reference (&#146; for a right quote); feedparser
+ * maps them the same way. Returns a malloc'd copy. */
+static char *fix_c1(const char *s)
+{
+	struct td_buf b = TD_BUF_INIT;
+	size_t n = strlen(s);
+	for (size_t i = 0; i < n;) {
+		uint32_t cp;
+		size_t k = td_utf8_next(s + i, n - i, &cp);
+		if (k == 0) {
+			td_buf_putc(&b, s[i]);
+			i++;
+			continue;
+		}
+		if (cp >= 0x80 && cp < 0xA0)
+			put_utf8(&b, cp1252_hi[cp - 0x80]);
+		else
+			td_buf_append(&b, s + i, k);
+		i += k;
+	}
+	return td_buf_steal(&b);
+}
+
+/* ------------------------------------------------------------------ */
+/* URLs: RFC 3986 reference resolution on bytes, so IRIs with non-ASCII
+ * hosts or paths survive untouched (xmlBuildURI refuses or escapes them),
+ * plus feedparser's repair of "http:///host" and its scheme allowlist for
+ * xml:base. */
+
+struct uri {
+	const char *scheme, *auth, *path, *query, *frag;
+	size_t scheme_n, auth_n, path_n, query_n, frag_n;
+	bool has_scheme, has_auth, has_query, has_frag;
+};
+
+static void uri_split(const char *s, struct uri *u)
+{
+	memset(u, 0, sizeof *u);
+	const char *p = s;
+	if (isalpha((unsigned char)*p)) {
+		const char *q = p + 1;
+		while (isalnum((unsigned char)*q) || *q == '+' || *q == '-' || *q == '.')
+			q++;
+		if (*q == ':') {
+			u->has_scheme = true;
+			u->scheme = p;
+			u->scheme_n = (size_t)(q - p);
+			p = q + 1;
+		}
+	}
+	if (p[0] == '/' && p[1] == '/') {
+		p += 2;
+		u->has_auth = true;
+		u->auth = p;
+		while (*p && *p != '/' && *p != '?' && *p != '#')
+			p++;
+		u->auth_n = (size_t)(p - u->auth);
+	}
+	u->path = p;
+	while (*p && *p != '?' && *p != '#')
+		p++;
+	u->path_n = (size_t)(p - u->path);
+	if (*p == '?') {
+		u->has_query = true;
+		u->query = ++p;
+		while (*p && *p != '#')
+			p++;
+		u->query_n = (size_t)(p - u->query);
+	}
+	if (*p == '#') {
+		u->has_frag = true;
+		u->frag = p + 1;
+		u->frag_n = strlen(p + 1);
+	}
+}
+
+/* RFC 3986 5.2.4 */
+static void remove_dots(const char *in, size_t n, struct td_buf *out)
+{
+	struct td_buf b = TD_BUF_INIT;
+	td_buf_append(&b, in, n);
+	char *s = b.data ? b.data : (char *)"";
+	size_t i = 0, len = b.len;
+	while (i < len) {
+		if (strncmp(s + i, "../", 3) == 0) {
+			i += 3;
+		} else if (strncmp(s + i, "./", 2) == 0) {
+			i += 2;
+		} else if (strncmp(s + i, "/./", 3) == 0) {
+			i += 2;
+		} else if (len - i == 2 && strncmp(s + i, "/.", 2) == 0) {
+			s[i + 1] = '/';
+			i += 1;
+		} else if (strncmp(s + i, "/../", 4) == 0 ||
+			   (len - i == 3 && strncmp(s + i, "/..", 3) == 0)) {
+			if (len - i == 3) {
+				s[i + 2] = '/';
+				i += 2;
+			} else {
+				i += 3;
+			}
+			/* drop the last segment already written */
+			while (out->len > 0 && out->data[out->len - 1] != '/')
+				out->len--;
+			if (out->len > 0)
+				out->len--;
+			out->data[out->len] = '\0';
+		} else if ((len - i == 1 && s[i] == '.') ||
+			   (len - i == 2 && strncmp(s + i, "..", 2) == 0)) {
+			break;
+		} else {
+			size_t j = i + (s[i] == '/' ? 1 : 0);
+			while (j < len && s[j] != '/')
+				j++;
+			td_buf_append(out, s + i, j - i);
+			i = j;
+		}
+	}
+	td_buf_free(&b);
+}
+
+static bool scheme_is(const struct uri *u, const char *name)
+{
+	return u->has_scheme && u->scheme_n == strlen(name) &&
+	       strncasecmp(u->scheme, name, u->scheme_n) == 0;
+}
+
+/* Resolves ref against base (either may be NULL or ""). malloc'd. */
+static char *uri_resolve(const char *base, const char *ref)
+{
+	struct td_buf fixed = TD_BUF_INIT;
+	/* "http:///example.com/" -> "http://example.com/", as feedparser */
+	const char *c = strstr(ref, "://");
+	if (c && c > ref) {
+		const char *q = ref;
+		while (q < c && (isalnum((unsigned char)*q) || *q == '+' || *q == '-' || *q == '.'))
+			q++;
+		if (q == c && c[3] == '/') {
+			td_buf_append(&fixed, ref, (size_t)(c + 3 - ref));
+			const char *r = c + 3;
+			while (*r == '/')
+				r++;
+			td_buf_puts(&fixed, r);
+			ref = td_buf_cstr(&fixed);
+		}
+	}
+	struct uri r, b;
+	uri_split(ref, &r);
+	if (r.has_scheme || !base || !*base) {
+		char *out = td_xstrdup(ref);
+		td_buf_free(&fixed);
+		return out;
+	}
+	uri_split(base, &b);
+	struct td_buf o = TD_BUF_INIT;
+	if (b.has_scheme) {
+		td_buf_append(&o, b.scheme, b.scheme_n);
+		td_buf_putc(&o, ':');
+	}
+	if (r.has_auth) {
+		td_buf_puts(&o, "//");
+		td_buf_append(&o, r.auth, r.auth_n);
+		remove_dots(r.path, r.path_n, &o);
+		if (r.has_query) {
+			td_buf_putc(&o, '?');
+			td_buf_append(&o, r.query, r.query_n);
+		}
+	} else {
+		if (b.has_auth) {
+			td_buf_puts(&o, "//");
+			td_buf_append(&o, b.auth, b.auth_n);
+		}
+		if (r.path_n == 0) {
+			td_buf_append(&o, b.path, b.path_n);
+			if (r.has_query) {
+				td_buf_putc(&o, '?');
+				td_buf_append(&o, r.query, r.query_n);
+			} else if (b.has_query) {
+				td_buf_putc(&o, '?');
+				td_buf_append(&o, b.query, b.query_n);
+			}
+		} else {
+			if (r.path[0] == '/') {
+				remove_dots(r.path, r.path_n, &o);
+			} else {
+				struct td_buf m = TD_BUF_INIT;
+				if (b.has_auth && b.path_n == 0) {
+					td_buf_putc(&m, '/');
+				} else {
+					size_t k = b.path_n;
+					while (k > 0 && b.path[k - 1] != '/')
+						k--;
+					td_buf_append(&m, b.path, k);
+				}
+				td_buf_append(&m, r.path, r.path_n);
+				remove_dots(td_buf_cstr(&m), m.len, &o);
+				td_buf_free(&m);
+			}
+			if (r.has_query) {
+				td_buf_putc(&o, '?');
+				td_buf_append(&o, r.query, r.query_n);
+			}
+		}
+	}
+	if (r.has_frag) {
+		td_buf_putc(&o, '#');
+		td_buf_append(&o, r.frag, r.frag_n);
+	}
+	td_buf_free(&fixed);
+	return td_buf_steal(&o);
+}
+
+/* Schemes an xml:base may switch to (feedparser's list, abridged): a
+ * javascript: base must not make every relative link executable. */
+static bool scheme_acceptable(const char *u)
+{
+	static const char *const ok[] = {
+		"http", "https", "ftp", "file", "mailto", "news", "nntp",
+		"gopher", "feed", "magnet", "tag", "urn", NULL,
+	};
+	struct uri p;
+	uri_split(u, &p);
+	if (!p.has_scheme)
+		return false;
+	for (size_t i = 0; ok[i]; i++)
+		if (scheme_is(&p, ok[i]))
+			return true;
+	return false;
+}
+
+static bool is_http_url(const char *u)
+{
+	struct uri p;
+	if (!u)
+		return false;
+	uri_split(u, &p);
+	return (scheme_is(&p, "http") || scheme_is(&p, "https")) && p.has_auth &&
+	       p.auth_n > 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Encodings.                                                           */
+
+static bool enc_is(const char *enc, const char *const *names)
+{
+	char norm[64];
+	size_t n = 0;
+	for (const char *p = enc; *p && n + 1 < sizeof norm; p++)
+		if (*p != '-' && *p != '_' && *p != ' ')
+			norm[n++] = (char)tolower((unsigned char)*p);
+	norm[n] = '\0';
+	for (size_t i = 0; names[i]; i++)
+		if (strcmp(norm, names[i]) == 0)
+			return true;
+	return false;
+}
+
+static const char *const ENC_UTF8[] = { "utf8", NULL };
+static const char *const ENC_1252[] = {
+	"iso88591", "latin1", "l1", "isolatin1", "iso885911987", "cp819",
+	"ibm819", "usascii", "ascii", "ansix3.41968", "windows1252", "cp1252",
+	"xcp1252", NULL,
+};
+
+/* The encoding named in an XML declaration at the start of data (ASCII
+ * compatible bytes), or "" when there is none. */
+static void xml_decl_encoding(const char *data, size_t len, char *out, size_t outsz)
+{
+	out[0] = '\0';
+	if (len < 6 || strncmp(data, "<?xml", 5) != 0)
+		return;
+	size_t end = 5;
+	while (end + 1 < len && end < 512 && !(data[end] == '?' && data[end + 1] == '>'))
+		end++;
+	for (size_t i = 5; i + 8 < end; i++) {
+		if (strncmp(data + i, "encoding", 8) != 0)
+			continue;
+		size_t j = i + 8;
+		while (j < end && is_space((unsigned char)data[j]))
+			j++;
+		if (j >= end || data[j] != '=')
+			return;
+		j++;
+		while (j < end && is_space((unsigned char)data[j]))
+			j++;
+		if (j >= end || (data[j] != '"' && data[j] != '\''))
+			return;
+		char q = data[j++];
+		size_t k = 0;
+		while (j < end && data[j] != q && k + 1 < outsz)
+			out[k++] = data[j++];
+		out[k] = '\0';
+		return;
+	}
+}
+
+/* charset=... from a Content-Type, or "". */
+static void http_charset(const char *ctype, char *out, size_t outsz)
+{
+	out[0] = '\0';
+	if (!ctype)
+		return;
+	const char *p = ctype;
+	while ((p = strchr(p, ';')) != NULL) {
+		p++;
+		while (is_space((unsigned char)*p))
+			p++;
+		if (strncasecmp(p, "charset", 7) != 0)
+			continue;
+		p += 7;
+		while (is_space((unsigned char)*p))
+			p++;
+		if (*p != '=')
+			continue;
+		p++;
+		while (is_space((unsigned char)*p))
+			p++;
+		char q = (*p == '"' || *p == '\'') ? *p++ : 0;
+		size_t k = 0;
+		while (*p && k + 1 < outsz && (q ? *p != q : (*p != ';' && !is_space((unsigned char)*p))))
+			out[k++] = *p++;
+		out[k] = '\0';
+		return;
+	}
+}
+
+/* UTF-8 with every invalid byte read as windows-1252: mixed-up feeds keep
+ * the most text that way. Returns true when something was repaired. */
+static bool utf8_repair(const char *in, size_t len, struct td_buf *out)
+{
+	bool bad = false;
+	for (size_t i = 0; i < len;) {
+		uint32_t cp;
+		size_t k = td_utf8_next(in + i, len - i, &cp);
+		if (k == 0) {
+			put_utf8(out, cp1252_char((unsigned char)in[i]));
+			bad = true;
+			i++;
+		} else {
+			td_buf_append(out, in + i, k);
+			i += k;
+		}
+	}
+	return bad;
+}
+
+/* Anything else through iconv; undecodable bytes become U+FFFD. Returns
+ * -1 when iconv does not know the encoding, 1 when bytes were bad. */
+static int iconv_to_utf8(const char *enc, const char *in, size_t len, struct td_buf *out)
+{
+	iconv_t cd = iconv_open("UTF-8", enc);
+	if (cd == (iconv_t)-1)
+		return -1;
+	int bad = 0;
+	char chunk[4096];
+	char *ip = (char *)in;
+	size_t il = len;
+	while (il > 0) {
+		char *op = chunk;
+		size_t ol = sizeof chunk;
+		size_t r = iconv(cd, &ip, &il, &op, &ol);
+		td_buf_append(out, chunk, (size_t)(op - chunk));
+		if (r == (size_t)-1) {
+			if (errno == E2BIG)
+				continue;
+			bad = 1;
+			put_utf8(out, 0xFFFD);
+			if (errno == EINVAL)
+				break;
+			ip++;
+			il--;
+		}
+	}
+	iconv_close(cd);
+	return bad;
+}
+
+/* ------------------------------------------------------------------ */
+/* Safety and repair before libxml2 sees the text.                      */
+
+/* True when the DOCTYPE's internal subset declares a general entity.
+ * Parameter entities alone are harmless here: without DTDLOAD/NOENT
+ * libxml2 never loads an external one, and an internal one that declares
+ * a general entity is caught again after the parse. */
+static bool declares_general_entity(const char *s, size_t len)
+{
+	const char *end = s + len;
+	const char *d = NULL;
+	for (const char *p = s; p + 9 <= end; p++) {
+		if (*p == '<' && strncmp(p, "<!DOCTYPE", 9) == 0) {
+			d = p;
+			break;
+		}
+		/* stop at the root element: a DOCTYPE comes before it */
+		if (*p == '<' && p + 1 < end && isalpha((unsigned char)p[1]))
+			return false;
+	}
+	if (!d)
+		return false;
+	for (const char *p = d; p + 8 < end; p++) {
+		if (*p == '<' && strncmp(p, "<!ENTITY", 8) == 0) {
+			const char *q = p + 8;
+			while (q < end && is_space((unsigned char)*q))
+				q++;
+			if (q < end && *q != '%')
+				return true;
+		}
+		if (*p == ']' || (*p == '>' && p > d && !memchr(d, '[', (size_t)(p - d))))
+			return false;
+	}
+	return false;
+}
+
+static bool doc_declares_entities(xmlDocPtr doc)
+{
+	xmlDtdPtr dtd = doc->intSubset;
+	return dtd && dtd->entities &&
+	       xmlHashSize((xmlHashTablePtr)dtd->entities) > 0;
+}
+
+static bool xml_char_ok(uint32_t c)
+{
+	return c == 0x9 || c == 0xA || c == 0xD || (c >= 0x20 && c <= 0xD7FF) ||
+	       (c >= 0xE000 && c <= 0xFFFD) || (c >= 0x10000 && c <= 0x10FFFF);
+}
+
+/* What feedparser's loose parser does implicitly, done to the text so
+ * libxml2's recovery keeps the characters: HTML entity names become
+ * character references, a bare '&' becomes "&amp;", "&#X41;" becomes
+ * "&#x41;", characters XML forbids are dropped. CDATA sections and
+ * comments are copied as they are. */
+static void loosen(const char *s, size_t n, struct td_buf *out)
+{
+	size_t i = 0;
+	while (i < n) {
+		if (s[i] == '<' && n - i >= 9 && memcmp(s + i, "<![CDATA[", 9) == 0) {
+			const char *e = memmem(s + i, n - i, "]]>", 3);
+			size_t k = e ? (size_t)(e - s) + 3 : n;
+			td_buf_append(out, s + i, k - i);
+			i = k;
+			continue;
+		}
+		if (s[i] == '<' && n - i >= 4 && memcmp(s + i, "<!--", 4) == 0) {
+			const char *e = memmem(s + i + 4, n - i - 4, "-->", 3);
+			size_t k = e ? (size_t)(e - s) + 3 : n;
+			td_buf_append(out, s + i, k - i);
+			i = k;
+			continue;
+		}
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+			i++;
+			continue;
+		}
+		if (c != '&') {
+			td_buf_putc(out, (char)c);
+			i++;
+			continue;
+		}
+		size_t j = i + 1;
+		if (j < n && s[j] == '#') {
+			bool hex = j + 1 < n && (s[j + 1] == 'x' || s[j + 1] == 'X');
+			size_t k = j + (hex ? 2 : 1);
+			uint32_t cp = 0;
+			size_t digits = 0;
+			while (k < n && (hex ? isxdigit((unsigned char)s[k]) : isdigit((unsigned char)s[k]))) {
+				if (cp < 0x110000)
+					cp = cp * (hex ? 16 : 10) +
+					     (uint32_t)(isdigit((unsigned char)s[k]) ? s[k] - '0'
+					      : tolower((unsigned char)s[k]) - 'a' + 10);
+				k++;
+				digits++;
+			}
+			if (digits && k < n && s[k] == ';') {
+				if (xml_char_ok(cp))
+					td_buf_printf(out, "&#%u;", (unsigned)cp);
+				i = k + 1;
+				continue;
+			}
+			td_buf_puts(out, "&amp;");
+			i++;
+			continue;
+		}
+		size_t k = j;
+		while (k < n && k - j < 32 && (isalnum((unsigned char)s[k]) || s[k] == '_' ||
+					     s[k] == '-' || s[k] == '.'))
+			k++;
+		if (k > j && k < n && s[k] == ';' && isalpha((unsigned char)s[j])) {
+			char name[40];
+			memcpy(name, s + j, k - j);
+			name[k - j] = '\0';
+			if (!strcmp(name, "lt") || !strcmp(name, "gt") || !strcmp(name, "amp") ||
+			    !strcmp(name, "quot") || !strcmp(name, "apos")) {
+				td_buf_append(out, s + i, k + 1 - i);
+				i = k + 1;
+				continue;
+			}
+			const htmlEntityDesc *e = htmlEntityLookup((const xmlChar *)name);
+			if (e) {
+				td_buf_printf(out, "&#%u;", e->value);
+				i = k + 1;
+				continue;
+			}
+		}
+		td_buf_puts(out, "&amp;");
+		i++;
+	}
+}
+
+struct parse_result {
+	xmlDocPtr doc;
+	bool wellformed;
+	char msg[300];
+};
+
+static void xml_parse(const char *buf, size_t len, int opts, struct parse_result *r)
+{
+	xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
+	r->doc = NULL;
+	r->wellformed = false;
+	r->msg[0] = '\0';
+	if (!ctxt) {
+		snprintf(r->msg, sizeof r->msg, "out of memory");
+		return;
+	}
+	r->doc = xmlCtxtReadMemory(ctxt, buf, (int)len, NULL, "UTF-8", opts);
+	r->wellformed = r->doc && ctxt->wellFormed && ctxt->nsWellFormed;
+	if (!r->wellformed) {
+		xmlErrorPtr e = xmlCtxtGetLastError(ctxt);
+		if (e && e->message) {
+			snprintf(r->msg, sizeof r->msg, "line %d: %s", e->line, e->message);
+			size_t m = strlen(r->msg);
+			while (m > 0 && is_space((unsigned char)r->msg[m - 1]))
+				r->msg[--m] = '\0';
+		} else {
+			snprintf(r->msg, sizeof r->msg, "not well-formed");
+		}
+	}
+	xmlFreeParserCtxt(ctxt);
+}
+
+/* ------------------------------------------------------------------ */
+/* Walking the document.                                                */
+
+struct pctx {
+	struct td_feed *f;
+	const char *doc_base;   /* Content-Location / the document's URL */
+	bool atom;              /* Atom rules for text constructs */
+	bool atom10;
+	size_t nentries;
+};
+
+enum scope { SC_FEED, SC_ENTRY, SC_SOURCE };
+
+struct container {
+	struct val *d;
+	enum scope sc;
+	bool has_content;
+	bool guidislink;
+};
+
+/* Namespaces feedparser folds into the core vocabulary ("") or gives a
+ * fixed prefix, so dc:creator means the same whatever the document calls
+ * the prefix. Compared lowercased. */
+static const struct {
+	const char *uri, *prefix;
+} ns_map[] = {
+	{ "http://backend.userland.com/rss", "" },
+	{ "http://blogs.law.harvard.edu/tech/rss", "" },
+	{ "http://purl.org/rss/1.0/", "" },
+	{ "http://my.netscape.com/rdf/simple/0.9/", "" },
+	{ "http://example.com/newformat#", "" },
+	{ "http://example.com/necho", "" },
+	{ "http://purl.org/echo/", "" },
+	{ "uri/of/echo/namespace#", "" },
+	{ "http://purl.org/pie/", "" },
+	{ "http://purl.org/atom/ns#", "" },
+	{ "http://www.w3.org/2005/atom", "" },
+	{ "http://purl.org/rss/1.0/modules/rss091#", "" },
+	{ "http://purl.org/rss/1.0/modules/content/", "content" },
+	{ "http://purl.org/dc/elements/1.1/", "dc" },
+	{ "http://purl.org/dc/terms/", "dcterms" },
+	{ "http://www.itunes.com/dtds/podcast-1.0.dtd", "itunes" },
+	{ "http://example.com/dtds/podcast-1.0.dtd", "itunes" },
+	{ "http://search.yahoo.com/mrss", "media" },
+	{ "http://search.yahoo.com/mrss/", "media" },
+	{ "http://www.w3.org/1999/02/22-rdf-syntax-ns#", "rdf" },
+	{ "http://www.w3.org/1999/xhtml", "xhtml" },
+	{ "http://wellformedweb.org/commentapi/", "wfw" },
+	{ "http://purl.org/rss/1.0/modules/slash/", "slash" },
+	{ "http://rssnamespace.org/feedburner/ext/1.0", "feedburner" },
+	{ "http://purl.org/rss/1.0/modules/syndication/", "sy" },
+	{ "http://www.w3.org/1999/xlink", "xlink" },
+	{ "http://www.w3.org/xml/1998/namespace", "xml" },
+};
+
+/* "prefix:local" (or "local" for the core vocabulary), lowercased. */
+static void canon_name(const xmlNode *n, char *out, size_t outsz)
+{
+	const char *prefix = "";
+	char low[128];
+	if (n->ns && n->ns->href) {
+		size_t k = 0;
+		for (const char *p = (const char *)n->ns->href; *p && k + 1 < sizeof low; p++)
+			low[k++] = (char)tolower((unsigned char)*p);
+		low[k] = '\0';
+		bool found = false;
+		if (strstr(low, "backend.userland.com/rss")) {
+			found = true;
+		} else {
+			for (size_t i = 0; i < sizeof ns_map / sizeof ns_map[0]; i++) {
+				if (strcmp(low, ns_map[i].uri) == 0) {
+					prefix = ns_map[i].prefix;
+					found = true;
+					break;
+				}
+			}
+		}
+		/* an unknown default namespace counts as the core one */
+		if (!found && n->ns->prefix)
+			prefix = (const char *)n->ns->prefix;
+	}
+	snprintf(out, outsz, "%s%s%s", prefix, *prefix ? ":" : "", (const char *)n->name);
+	for (char *p = out; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+}
+
+static bool name_is(const char *name, const char *const *list)
+{
+	for (size_t i = 0; list[i]; i++)
+		if (strcmp(name, list[i]) == 0)
+			return true;
+	return false;
+}
+
+/* An attribute by local name, in no namespace or the element's own. */
+static char *attr(const xmlNode *n, const char *name)
+{
+	for (const xmlAttr *a = n->properties; a; a = a->next) {
+		if (a->ns && a->ns != n->ns)
+			continue;
+		if (strcasecmp((const char *)a->name, name) != 0)
+			continue;
+		xmlChar *v = xmlNodeListGetString(n->doc, a->children, 1);
+		char *s = td_xstrdup(v ? (const char *)v : "");
+		xmlFree(v);
+		return s;
+	}
+	return NULL;
+}
+
+static bool has_element_child(const xmlNode *n)
+{
+	for (const xmlNode *c = n->children; c; c = c->next)
+		if (c->type == XML_ELEMENT_NODE)
+			return true;
+	return false;
+}
+
+/* Text of a node and its descendants. Entity references cannot occur:
+ * documents declaring entities were refused before this. */
+static void text_of(const xmlNode *n, struct td_buf *b, int depth)
+{
+	for (const xmlNode *c = n->children; c; c = c->next) {
+		if (c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) {
+			if (c->content)
+				td_buf_puts(b, (const char *)c->content);
+		} else if (c->type == XML_ELEMENT_NODE && depth < FEED_MAX_DEPTH) {
+			text_of(c, b, depth + 1);
+		}
+	}
+}
+
+static char *node_text(const xmlNode *n)
+{
+	struct td_buf b = TD_BUF_INIT;
+	text_of(n, &b, 0);
+	return strip(td_buf_steal(&b));
+}
+
+static void escape_xml(struct td_buf *b, const char *s, bool in_attr)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '&': td_buf_puts(b, "&amp;"); break;
+		case '<': td_buf_puts(b, "&lt;"); break;
+		case '>': td_buf_puts(b, "&gt;"); break;
+		case '"':
+			if (in_attr) {
+				td_buf_puts(b, "&quot;");
+				break;
+			}
+			/* fall through */
+		default: td_buf_putc(b, *s);
+		}
+	}
+}
+
+static bool is_void_element(const char *name)
+{
+	static const char *const v[] = {
+		"area", "base", "br", "col", "embed", "hr", "img", "input",
+		"link", "meta", "param", "source", "track", "wbr", NULL,
+	};
+	return name_is(name, v);
+}
+
+/* Inline XHTML back to markup, without namespace prefixes (feedparser
+ * writes local names). */
+static void serialize(const xmlNode *n, struct td_buf *b, int depth)
+{
+	for (const xmlNode *c = n->children; c; c = c->next) {
+		if (c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) {
+			if (c->content)
+				escape_xml(b, (const char *)c->content, false);
+			continue;
+		}
+		if (c->type != XML_ELEMENT_NODE || depth >= FEED_MAX_DEPTH)
+			continue;
+		const char *name = (const char *)c->name;
+		td_buf_printf(b, "<%s", name);
+		for (const xmlAttr *a = c->properties; a; a = a->next) {
+			xmlChar *v = xmlNodeListGetString(c->doc, a->children, 1);
+			td_buf_printf(b, " %s=\"", (const char *)a->name);
+			escape_xml(b, v ? (const char *)v : "", true);
+			td_buf_putc(b, '"');
+			xmlFree(v);
+		}
+		if (!c->children && is_void_element(name)) {
+			td_buf_puts(b, " />");
+			continue;
+		}
+		td_buf_putc(b, '>');
+		serialize(c, b, depth + 1);
+		td_buf_printf(b, "</%s>", name);
+	}
+}
+
+/* The element's base URL: the document's, then each xml:base from the
+ * root down. A base that resolves to a scheme outside the allowlist is
+ * ignored (feedparser's make_safe_absolute_uri). */
+static char *node_base(const struct pctx *p, const xmlNode *n)
+{
+	const xmlNode *chain[FEED_MAX_DEPTH];
+	size_t k = 0;
+	for (const xmlNode *x = n; x && x->type == XML_ELEMENT_NODE && k < FEED_MAX_DEPTH;
+	     x = x->parent)
+		chain[k++] = x;
+	char *base = td_xstrdup(p->doc_base ? p->doc_base : "");
+	while (k-- > 0) {
+		xmlChar *xb = xmlGetNsProp(chain[k], (const xmlChar *)"base", XML_XML_NAMESPACE);
+		if (!xb)
+			continue;
+		char *nb = uri_resolve(base, (const char *)xb);
+		xmlFree(xb);
+		if (!*base || scheme_acceptable(nb)) {
+			free(base);
+			base = nb;
+		} else {
+			free(nb);
+		}
+	}
+	return base;
+}
+
+static char *resolve_here(const struct pctx *p, const xmlNode *n, const char *ref)
+{
+	char *base = node_base(p, n);
+	char *out = uri_resolve(base, ref);
+	free(base);
+	return out;
+}
+
+static const char *map_type(const char *t)
+{
+	if (!strcasecmp(t, "text") || !strcasecmp(t, "plain"))
+		return "text/plain";
+	if (!strcasecmp(t, "html"))
+		return "text/html";
+	if (!strcasecmp(t, "xhtml"))
+		return "application/xhtml+xml";
+	return NULL;
+}
+
+static bool is_html_type(const char *t)
+{
+	return !strcmp(t, "text/html") || !strcmp(t, "application/xhtml+xml");
+}
+
+/* HTML elements feedparser's sanitizer accepts; text outside Atom that
+ * uses only these (and has a closing tag or an entity) is taken as HTML. */
+static bool acceptable_element(const char *t)
+{
+	static const char *const ok[] = {
+		"a", "abbr", "acronym", "address", "area", "article", "aside",
+		"audio", "b", "big", "blockquote", "br", "button", "canvas",
+		"caption", "center", "cite", "code", "col", "colgroup", "command",
+		"datagrid", "datalist", "dd", "del", "details", "dfn", "dialog",
+		"dir", "div", "dl", "dt", "em", "event-source", "fieldset",
+		"figcaption", "figure", "font", "footer", "form", "h1", "h2",
+		"h3", "h4", "h5", "h6", "header", "hr", "i", "img", "input",
+		"ins", "kbd", "keygen", "label", "legend", "li", "m", "map",
+		"menu", "meter", "multicol", "nav", "nextid", "noscript", "ol",
+		"optgroup", "option", "output", "p", "pre", "progress", "q", "s",
+		"samp", "section", "select", "small", "sound", "source", "spacer",
+		"span", "strike", "strong", "sub", "sup", "table", "tbody", "td",
+		"textarea", "tfoot", "th", "thead", "time", "tr", "tt", "u", "ul",
+		"var", "video", NULL,
+	};
+	char low[32];
+	size_t k = 0;
+	for (; t[k] && k + 1 < sizeof low; k++)
+		low[k] = (char)tolower((unsigned char)t[k]);
+	low[k] = '\0';
+	return name_is(low, ok);
+}
+
+static bool looks_like_html(const char *s)
+{
+	bool close_or_entity = false;
+	for (const char *p = s; *p; p++) {
+		if (p[0] == '<' && p[1] == '/' && isalnum((unsigned char)p[2])) {
+			const char *q = p + 2;
+			while (isalnum((unsigned char)*q) || *q == '_')
+				q++;
+			if (*q == '>')
+				close_or_entity = true;
+		}
+		if (p[0] == '&') {
+			const char *q = p + 1 + (p[1] == '#');
+			const char *w = q;
+			while (isalnum((unsigned char)*q) || *q == '_')
+				q++;
+			if (q > w && *q == ';')
+				close_or_entity = true;
+		}
+	}
+	if (!close_or_entity)
+		return false;
+	for (const char *p = s; *p; p++) {
+		if (*p == '<') {
+			const char *q = p + 1 + (p[1] == '/');
+			char tag[32];
+			size_t k = 0;
+			while ((isalnum((unsigned char)*q) || *q == '_') && k + 1 < sizeof tag)
+				tag[k++] = *q++;
+			tag[k] = '\0';
+			if (k && !acceptable_element(tag))
+				return false;
+		} else if (*p == '&' && p[1] != '#') {
+			const char *q = p + 1;
+			char name[40];
+			size_t k = 0;
+			while ((isalnum((unsigned char)*q) || *q == '_') && k + 1 < sizeof name)
+				name[k++] = *q++;
+			name[k] = '\0';
+			if (k && *q == ';' && !htmlEntityLookup((const xmlChar *)name))
+				return false;
+		}
+	}
+	return true;
+}
+
+static int b64_value(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/* Base64 to text; NULL when it is not base64 of UTF-8 text. */
+static char *b64_decode(const char *s)
+{
+	struct td_buf b = TD_BUF_INIT;
+	unsigned acc = 0;
+	int bits = 0;
+	for (; *s; s++) {
+		if (is_space((unsigned char)*s))
+			continue;
+		if (*s == '=')
+			break;
+		int v = b64_value((unsigned char)*s);
+		if (v < 0) {
+			td_buf_free(&b);
+			return NULL;
+		}
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			td_buf_putc(&b, (char)((acc >> bits) & 0xFF));
+		}
+	}
+	if (!td_utf8_valid(td_buf_cstr(&b), b.len) || memchr(td_buf_cstr(&b), 0, b.len)) {
+		td_buf_free(&b);
+		return NULL;
+	}
+	return td_buf_steal(&b);
+}
+
+/* A text construct (title, summary, content, ...) as feedparser's detail
+ * dict: type, value, base, language (+ src). The value of HTML types is
+ * sanitized, with relative URLs resolved against the element's base. */
+static struct val *text_construct(const struct pctx *p, const xmlNode *n,
+				  const char *deftype)
+{
+	char *tattr = attr(n, "type");
+	char *mode = attr(n, "mode");
+	const char *mt = tattr ? map_type(tattr) : NULL;
+	char *type = td_xstrdup(mt ? mt : tattr ? tattr : deftype);
+	for (char *q = type; *q; q++)
+		*q = (char)tolower((unsigned char)*q);
+	char *value;
+
+	if (has_element_child(n)) {
+		bool xmlish = ends_with(type, "xml");
+		const xmlNode *only = NULL;
+		size_t nel = 0;
+		for (const xmlNode *c = n->children; c; c = c->next)
+			if (c->type == XML_ELEMENT_NODE) {
+				only = c;
+				nel++;
+			}
+		if (!xmlish && nel == 1 && !strcmp((const char *)only->name, "div") &&
+		    !has_element_child(only)) {
+			/* escaped markup wrapped in a div (TypePad does this) */
+			value = node_text(n);
+		} else {
+			if (!xmlish) {
+				/* declared as text or escaped HTML, but it is inline markup */
+				free(type);
+				type = td_xstrdup("application/xhtml+xml");
+			}
+			const xmlNode *from = n;
+			if (p->atom10 && !strcmp(type, "application/xhtml+xml") && nel == 1 &&
+			    !strcmp((const char *)only->name, "div")) {
+				/* Atom 1.0's wrapper div is not content, unless
+				 * something else sits beside it */
+				bool alone = true;
+				for (const xmlNode *c = n->children; c; c = c->next)
+					if ((c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE) &&
+					    c->content) {
+						for (const char *t = (const char *)c->content; *t; t++)
+							if (!is_space((unsigned char)*t))
+								alone = false;
+					}
+				if (alone)
+					from = only;
+			}
+			struct td_buf b = TD_BUF_INIT;
+			serialize(from, &b, 0);
+			value = strip(td_buf_steal(&b));
+		}
+	} else {
+		value = node_text(n);
+	}
+
+	bool b64 = (mode && !strcasecmp(mode, "base64")) ||
+		   (!starts_with(type, "text/") && !ends_with(type, "+xml") &&
+		    !ends_with(type, "/xml"));
+	if (b64) {
+		char *d = b64_decode(value);
+		if (d) {
+			free(value);
+			value = d;
+		}
+	}
+	if (!p->atom && !strcmp(type, "text/plain") && looks_like_html(value)) {
+		free(type);
+		type = td_xstrdup("text/html");
+	}
+	char *base = node_base(p, n);
+	if (is_html_type(type)) {
+		char *safe = td_html_sanitize(value, strlen(value), *base ? base : NULL);
+		free(value);
+		value = safe ? safe : td_xstrdup("");
+	}
+	char *fixed = fix_c1(value);
+	free(value);
+
+	struct val *d = v_new(V_DICT);
+	v_set(d, "type", v_str_owned(type));
+	v_set(d, "value", v_str_owned(fixed));
+	v_set(d, "base", v_str_owned(base));
+	xmlChar *lang = xmlNodeGetLang(n);
+	if (lang && *lang)
+		v_sets(d, "language", (const char *)lang);
+	else
+		v_set(d, "language", v_new(V_NULL));
+	xmlFree(lang);
+	char *src = attr(n, "src");
+	if (src) {
+		v_set(d, "src", v_str_owned(resolve_here(p, n, src)));
+		free(src);
+	}
+	free(tattr);
+	free(mode);
+	return d;
+}
+
+static void set_text(struct val *d, const char *key, struct val *detail)
+{
+	v_sets(d, key, v_gets(detail, "value"));
+	char k2[64];
+	snprintf(k2, sizeof k2, "%s_detail", key);
+	v_set(d, k2, detail);
+}
+
+static void set_date(struct val *d, const char *key, const xmlNode *n)
+{
+	char *s = node_text(n);
+	char *fixed = fix_c1(s);
+	free(s);
+	time_t t;
+	char k2[64];
+	snprintf(k2, sizeof k2, "%s_parsed", key);
+	if (td_date_parse(fixed, &t)) {
+		struct val *tv = v_new(V_TIME);
+		tv->tm = t;
+		v_set(d, k2, tv);
+	}
+	v_set(d, key, v_str_owned(fixed));
+}
+
+/* An RSS author string: "me@example.com (Name)", "Name <me@example.com>",
+ * "Name (me@example.com)" -> name and email, as feedparser splits it. */
+static void split_author(const char *s, struct val *detail)
+{
+	const char *at = strchr(s, '@');
+	char *email = NULL, *name = td_xstrdup(s);
+	while (at) {
+		const char *a = at, *b = at + 1;
+		while (a > s && (isalnum((unsigned char)a[-1]) || strchr("_.+-", a[-1])))
+			a--;
+		bool dot = false;
+		while (isalnum((unsigned char)*b) || *b == '.' || *b == '-') {
+			if (*b == '.' && isalnum((unsigned char)b[1]))
+				dot = true;
+			b++;
+		}
+		while (b > at + 1 && b[-1] == '.')
+			b--;
+		if (a < at && dot) {
+			email = td_xstrndup(a, (size_t)(b - a));
+			break;
+		}
+		at = strchr(at + 1, '@');
+	}
+	if (email) {
+		struct td_buf o = TD_BUF_INIT;
+		const char *p = name;
+		const char *hit = strstr(name, email);
+		td_buf_append(&o, p, (size_t)(hit - p));
+		td_buf_puts(&o, hit + strlen(email));
+		free(name);
+		name = td_buf_steal(&o);
+		static const char *const junk[] = { "()", "<>", "&lt;&gt;", NULL };
+		for (size_t i = 0; junk[i]; i++) {
+			char *q;
+			while ((q = strstr(name, junk[i])) != NULL)
+				memmove(q, q + strlen(junk[i]), strlen(q + strlen(junk[i])) + 1);
+		}
+		strip(name);
+		size_t l = strlen(name);
+		if (l && name[0] == '(')
+			memmove(name, name + 1, l--);
+		if (l && name[l - 1] == ')')
+			name[--l] = '\0';
+		strip(name);
+	}
+	if (*name)
+		v_sets(detail, "name", name);
+	if (email)
+		v_sets(detail, "email", email);
+	free(name);
+	free(email);
+}
+
+static void handle_author(const struct pctx *p, struct val *d, const xmlNode *n,
+			  const char *key)
+{
+	char kd[64], ks[64];
+	snprintf(kd, sizeof kd, "%s_detail", key);
+	snprintf(ks, sizeof ks, "%ss", key);
+	struct val *person = v_new(V_DICT);
+	if (has_element_child(n)) {
+		/* Atom person construct */
+		for (const xmlNode *c = n->children; c; c = c->next) {
+			if (c->type != XML_ELEMENT_NODE)
+				continue;
+			char cn[128];
+			canon_name(c, cn, sizeof cn);
+			char *t = node_text(c);
+			char *ft = fix_c1(t);
+			free(t);
+			if (!strcmp(cn, "name") || !strcmp(cn, "itunes:name"))
+				v_sets(person, "name", ft);
+			else if (!strcmp(cn, "email") || !strcmp(cn, "itunes:email"))
+				v_sets(person, "email", ft);
+			else if (!strcmp(cn, "uri") || !strcmp(cn, "url") || !strcmp(cn, "homepage"))
+				v_set(person, "href", v_str_owned(resolve_here(p, c, ft)));
+			free(ft);
+		}
+		const char *nm = v_gets(person, "name"), *em = v_gets(person, "email");
+		if (nm && em) {
+			char *s = td_xasprintf("%s (%s)", nm, em);
+			v_set(d, key, v_str_owned(s));
+		} else if (nm || em) {
+			v_sets(d, key, nm ? nm : em);
+		}
+	} else {
+		char *t = node_text(n);
+		char *ft = fix_c1(t);
+		free(t);
+		if (!*ft) {
+			free(ft);
+			v_free(person);
+			return;
+		}
+		split_author(ft, person);
+		v_set(d, key, v_str_owned(ft));
+	}
+	if (person->n)
+		v_set(d, kd, v_copy(person));
+	v_append(v_child(d, ks, V_LIST), person);
+}
+
+static void add_tag(struct val *d, const char *term, const char *scheme, const char *label)
+{
+	if ((!term || !*term) && (!scheme || !*scheme) && (!label || !*label))
+		return;
+	struct val *t = v_new(V_DICT);
+	v_set(t, "term", term ? v_str(term) : v_new(V_NULL));
+	v_set(t, "scheme", scheme ? v_str(scheme) : v_new(V_NULL));
+	v_set(t, "label", label ? v_str(label) : v_new(V_NULL));
+	struct val *tags = v_child(d, "tags", V_LIST);
+	for (size_t i = 0; i < tags->n; i++)
+		if (v_equal(tags->kids[i], t)) {
+			v_free(t);
+			return;
+		}
+	v_append(tags, t);
+}
+
+static void handle_category(struct val *d, const xmlNode *n, const char *cn)
+{
+	if (!strcmp(cn, "itunes:category")) {
+		char *text = attr(n, "text");
+		if (text)
+			add_tag(d, text, "http://www.itunes.com/", NULL);
+		free(text);
+		for (const xmlNode *c = n->children; c; c = c->next)
+			if (c->type == XML_ELEMENT_NODE)
+				handle_category(d, c, cn);
+		return;
+	}
+	char *term = attr(n, "term");
+	char *scheme = attr(n, "scheme");
+	if (!scheme)
+		scheme = attr(n, "domain");
+	char *label = attr(n, "label");
+	char *text = node_text(n);
+	char *ft = fix_c1(text);
+	free(text);
+	if (*ft && (!term || !*term)) {
+		free(term);
+		term = ft;
+		ft = NULL;
+	}
+	add_tag(d, term, scheme, label);
+	free(term);
+	free(scheme);
+	free(label);
+	free(ft);
+}
+
+static void handle_link(const struct pctx *p, struct container *ct, const xmlNode *n)
+{
+	struct val *d = ct->d;
+	char *href = attr(n, "href");
+	char *rel = attr(n, "rel");
+	char *type = attr(n, "type");
+	bool textual = !href;
+	if (textual) {
+		/* RSS <link>text</link>, or an Atom link without href */
+		href = node_text(n);
+		/* "?a=1&amp;b=2" written twice-escaped is still one URL */
+		char *q;
+		while ((q = strstr(href, "&amp;")) != NULL)
+			memmove(q + 1, q + 5, strlen(q + 5) + 1);
+	}
+	if (!rel || !*rel) {
+		free(rel);
+		rel = td_xstrdup("alternate");
+	}
+	if (!type)
+		type = td_xstrdup(strcmp(rel, "self") ? "text/html" : "application/atom+xml");
+	char *abs = *href || !textual ? resolve_here(p, n, href) : td_xstrdup("");
+	struct val *l = v_new(V_DICT);
+	v_sets(l, "rel", rel);
+	v_sets(l, "type", type);
+	if (*abs || !textual)
+		v_sets(l, "href", abs);
+	static const char *const extra[] = { "title", "length", "hreflang", NULL };
+	for (size_t i = 0; extra[i]; i++) {
+		char *v = attr(n, extra[i]);
+		if (v)
+			v_set(l, extra[i], v_str_owned(v));
+	}
+	v_append(v_child(d, "links", V_LIST), l);
+	const char *mt = map_type(type);
+	bool alternate = !strcmp(rel, "alternate") && is_html_type(mt ? mt : type);
+	if (textual && !p->atom)
+		alternate = true;
+	if (alternate && *abs)
+		v_sets(d, "link", abs);
+	free(abs);
+	free(href);
+	free(rel);
+	free(type);
+}
+
+static void handle_guid(const struct pctx *p, struct container *ct, const xmlNode *n)
+{
+	char *perma = attr(n, "isPermaLink");
+	ct->guidislink = !perma || !strcasecmp(perma, "true");
+	free(perma);
+	char *t = node_text(n);
+	char *v = fix_c1(t);
+	free(t);
+	if (ct->guidislink && *v) {
+		char *r = resolve_here(p, n, v);
+		free(v);
+		v = r;
+	}
+	bool has_link = v_get(ct->d, "link") != NULL;
+	struct val *b = v_new(V_BOOL);
+	b->i = ct->guidislink && !has_link;
+	v_set(ct->d, "guidislink", b);
+	if (ct->guidislink && !has_link)
+		v_sets(ct->d, "link", v);
+	v_set(ct->d, "id", v_str_owned(v));
+}
+
+static void handle_enclosure(const struct pctx *p, struct val *d, const xmlNode *n)
+{
+	struct val *l = v_new(V_DICT);
+	v_sets(l, "rel", "enclosure");
+	char *u = attr(n, "url");
+	if (!u)
+		u = attr(n, "href");
+	if (u) {
+		v_set(l, "href", v_str_owned(resolve_here(p, n, u)));
+		free(u);
+	}
+	static const char *const extra[] = { "type", "length", NULL };
+	for (size_t i = 0; extra[i]; i++) {
+		char *v = attr(n, extra[i]);
+		if (v)
+			v_set(l, extra[i], v_str_owned(v));
+	}
+	v_append(v_child(d, "links", V_LIST), l);
+}
+
+/* RSS <image>: its title and link describe the image, never the feed. */
+static void handle_image(const struct pctx *p, struct val *d, const xmlNode *n)
+{
+	struct val *img = v_new(V_DICT);
+	for (const xmlNode *c = n->children; c; c = c->next) {
+		if (c->type != XML_ELEMENT_NODE)
+			continue;
+		char cn[128];
+		canon_name(c, cn, sizeof cn);
+		char *t = node_text(c);
+		if (!strcmp(cn, "url"))
+			v_set(img, "href", v_str_owned(resolve_here(p, c, t)));
+		else if (!strcmp(cn, "link"))
+			v_set(img, "link", v_str_owned(resolve_here(p, c, t)));
+		else if (!strcmp(cn, "title") || !strcmp(cn, "description"))
+			v_sets(img, cn, t);
+		free(t);
+	}
+	v_set(d, "image", img);
+}
+
+static void walk(struct pctx *p, struct container *ct, const xmlNode *parent, int depth);
+
+static void handle_source(struct pctx *p, struct val *d, const xmlNode *n, int depth)
+{
+	struct container sc = { v_new(V_DICT), SC_SOURCE, false, false };
+	char *u = attr(n, "url");
+	if (u) {
+		v_set(sc.d, "href", v_str_owned(resolve_here(p, n, u)));
+		free(u);
+	}
+	if (has_element_child(n)) {
+		walk(p, &sc, n, depth + 1);
+	} else {
+		char *t = node_text(n);
+		if (*t)
+			v_set(sc.d, "title", v_str_owned(t));
+		else
+			free(t);
+	}
+	v_set(d, "source", sc.d);
+}
+
+/* Text constructs feedparser reads into a text key and its _detail. */
+static void summary_or_content(const struct pctx *p, struct container *ct,
+			       const xmlNode *n, const char *deftype, bool is_summary)
+{
+	struct val *d = ct->d;
+	/* a second summary-like element is the content (feedparser) */
+	if (is_summary && !(ct->sc == SC_ENTRY && v_get(d, "summary") && !ct->has_content)) {
+		set_text(d, "summary", text_construct(p, n, deftype));
+		return;
+	}
+	ct->has_content = true;
+	struct val *tc = text_construct(p, n, deftype);
+	const char *type = v_gets(tc, "type");
+	bool copy = !strcmp(type, "text/plain") || is_html_type(type);
+	if (copy && !v_get(d, "summary"))
+		v_sets(d, "summary", v_gets(tc, "value"));
+	v_append(v_child(d, "content", V_LIST), tc);
+}
+
+static const char *const N_TITLE[] = { "title", "dc:title", NULL };
+static const char *const N_LINK[] = { "link", NULL };
+static const char *const N_ID[] = { "id", "guid", NULL };
+static const char *const N_PUBLISHED[] = { "pubdate", "published", "issued", "dcterms:issued", NULL };
+static const char *const N_UPDATED[] = {
+	"updated", "modified", "lastbuilddate", "dc:date", "dcterms:modified", NULL,
+};
+static const char *const N_CREATED[] = { "created", "dcterms:created", NULL };
+static const char *const N_AUTHOR[] = {
+	"author", "managingeditor", "dc:creator", "dc:author", "itunes:author", NULL,
+};
+static const char *const N_PUBLISHER[] = { "webmaster", "dc:publisher", "itunes:owner", NULL };
+static const char *const N_CATEGORY[] = { "category", "dc:subject", "keywords", "itunes:category", NULL };
+static const char *const N_SUBTITLE[] = { "subtitle", "tagline", "itunes:subtitle", NULL };
+static const char *const N_RIGHTS[] = { "rights", "copyright", "dc:rights", NULL };
+static const char *const N_ENTRY[] = { "item", "entry", NULL };
+
+/* Keys the generic rule (an unknown leaf element becomes prefix_name)
+ * must never overwrite. */
+static const char *const RESERVED[] = {
+	"title", "title_detail", "link", "links", "id", "guidislink",
+	"published", "published_parsed", "updated", "updated_parsed",
+	"created", "created_parsed", "author", "author_detail", "authors",
+	"publisher", "publisher_detail", "tags", "summary", "summary_detail",
+	"content", "subtitle", "subtitle_detail", "rights", "rights_detail",
+	"source", "image", "textinput", "enclosures", "comments", "href", NULL,
+};
+
+static void new_entry(struct pctx *p, const xmlNode *n, int depth)
+{
+	if (p->nentries >= FEED_MAX_ENTRIES)
+		return;
+	p->nentries++;
+	struct container ec = { v_new(V_DICT), SC_ENTRY, false, false };
+	v_append(p->f->entries, ec.d);
+	xmlChar *about = xmlGetNsProp(n, (const xmlChar *)"about",
+				      (const xmlChar *)"http://www.w3.org/1999/02/22-rdf-syntax-ns#");
+	if (about) {
+		v_sets(ec.d, "id", (const char *)about);
+		xmlFree(about);
+	}
+	walk(p, &ec, n, depth + 1);
+}
+
+static void walk(struct pctx *p, struct container *ct, const xmlNode *parent, int depth)
+{
+	if (depth > FEED_MAX_DEPTH)
+		return;
+	struct val *d = ct->d;
+	for (const xmlNode *c = parent->children; c; c = c->next) {
+		if (c->type != XML_ELEMENT_NODE)
+			continue;
+		char cn[128];
+		canon_name(c, cn, sizeof cn);
+		if (name_is(cn, N_ENTRY)) {
+			if (ct->sc == SC_FEED)
+				new_entry(p, c, depth);
+		} else if (!strcmp(cn, "channel")) {
+			if (ct->sc == SC_FEED)
+				walk(p, ct, c, depth + 1);
+		} else if (name_is(cn, N_TITLE)) {
+			set_text(d, "title", text_construct(p, c, "text/plain"));
+		} else if (name_is(cn, N_LINK)) {
+			handle_link(p, ct, c);
+		} else if (name_is(cn, N_ID)) {
+			handle_guid(p, ct, c);
+		} else if (name_is(cn, N_PUBLISHED)) {
+			set_date(d, "published", c);
+		} else if (name_is(cn, N_UPDATED)) {
+			set_date(d, "updated", c);
+		} else if (name_is(cn, N_CREATED)) {
+			set_date(d, "created", c);
+		} else if (name_is(cn, N_AUTHOR)) {
+			handle_author(p, d, c, "author");
+		} else if (name_is(cn, N_PUBLISHER)) {
+			handle_author(p, d, c, "publisher");
+		} else if (name_is(cn, N_CATEGORY)) {
+			handle_category(d, c, cn);
+		} else if (!strcmp(cn, "tags")) {
+			/* <tags>a, b</tags>: comma-separated terms */
+			char *t = node_text(c);
+			for (char *tok = strtok(t, ","); tok; tok = strtok(NULL, ","))
+				add_tag(d, strip(tok), NULL, NULL);
+			free(t);
+		} else if (!strcmp(cn, "description") || !strcmp(cn, "dc:description")) {
+			if (ct->sc == SC_ENTRY)
+				summary_or_content(p, ct, c, "text/html", true);
+			else
+				set_text(d, "subtitle", text_construct(p, c, "text/html"));
+		} else if (!strcmp(cn, "summary") || !strcmp(cn, "itunes:summary") ||
+			   !strcmp(cn, "abstract")) {
+			summary_or_content(p, ct, c, "text/plain", true);
+		} else if (!strcmp(cn, "content")) {
+			summary_or_content(p, ct, c, "text/plain", false);
+		} else if (!strcmp(cn, "content:encoded") || !strcmp(cn, "fullitem")) {
+			summary_or_content(p, ct, c, "text/html", false);
+		} else if (!strcmp(cn, "xhtml:body") || !strcmp(cn, "body")) {
+			summary_or_content(p, ct, c, "application/xhtml+xml", false);
+		} else if (name_is(cn, N_SUBTITLE)) {
+			set_text(d, "subtitle", text_construct(p, c, "text/plain"));
+		} else if (name_is(cn, N_RIGHTS)) {
+			set_text(d, "rights", text_construct(p, c, "text/plain"));
+		} else if (!strcmp(cn, "comments")) {
+			char *t = node_text(c);
+			v_set(d, "comments", v_str_owned(resolve_here(p, c, t)));
+			free(t);
+		} else if (!strcmp(cn, "enclosure")) {
+			handle_enclosure(p, d, c);
+		} else if (!strcmp(cn, "source")) {
+			if (ct->sc == SC_ENTRY)
+				handle_source(p, d, c, depth);
+		} else if (!strcmp(cn, "image")) {
+			if (ct->sc == SC_FEED)
+				handle_image(p, d, c);
+		} else if (!strcmp(cn, "itunes:image")) {
+			char *h = attr(c, "href");
+			if (h) {
+				struct val *img = v_new(V_DICT);
+				v_set(img, "href", v_str_owned(resolve_here(p, c, h)));
+				v_set(d, "image", img);
+				free(h);
+			}
+		} else if (!strcmp(cn, "textinput") || !strcmp(cn, "items") ||
+			   !strcmp(cn, "contributor") || !strcmp(cn, "dc:contributor") ||
+			   starts_with(cn, "rdf:")) {
+			/* not needed, and their title/link must not bleed */
+		} else if (!c->properties && !has_element_child(c)) {
+			/* feedparser keeps unknown leaf elements as prefix_name */
+			char key[128];
+			snprintf(key, sizeof key, "%s", cn);
+			for (char *q = key; *q; q++)
+				if (*q == ':')
+					*q = '_';
+			if (!name_is(key, RESERVED)) {
+				char *t = node_text(c);
+				v_set(d, key, v_str_owned(fix_c1(t)));
+				free(t);
+			}
+		}
+	}
+}
+
+static const char *root_version(const xmlNode *root, const xmlDoc *doc, bool *ok)
+{
+	char cn[128];
+	canon_name(root, cn, sizeof cn);
+	*ok = true;
+	if (!strcmp(cn, "rss")) {
+		char *v = attr(root, "version");
+		const char *ver = "rss";
+		if (v) {
+			if (!strcmp(v, "0.91")) {
+				ver = "rss091u";
+				const xmlDtd *dtd = doc->intSubset;
+				if (dtd && ((dtd->ExternalID && strcasestr((const char *)dtd->ExternalID, "netscape")) ||
+					    (dtd->SystemID && strcasestr((const char *)dtd->SystemID, "netscape"))))
+					ver = "rss091n";
+			} else if (!strcmp(v, "0.92")) {
+				ver = "rss092";
+			} else if (!strcmp(v, "0.93")) {
+				ver = "rss093";
+			} else if (!strcmp(v, "0.94")) {
+				ver = "rss094";
+			} else if (starts_with(v, "2.")) {
+				ver = "rss20";
+			}
+		}
+		free(v);
+		return ver;
+	}
+	if (!strcmp(cn, "rdf:rdf")) {
+		for (const xmlNode *x = root; x; x = x->children) {
+			for (const xmlNs *ns = x->nsDef; ns; ns = ns->next) {
+				if (!ns->href)
+					continue;
+				if (!ns->prefix && !strcasecmp((const char *)ns->href,
+							       "http://my.netscape.com/rdf/simple/0.9/"))
+					return "rss090";
+				if (!strcasecmp((const char *)ns->href, "http://purl.org/rss/1.0/"))
+					return "rss10";
+			}
+			if (x != root)
+				break;
+			/* else look at the first element child once */
+			const xmlNode *c = x->children;
+			while (c && c->type != XML_ELEMENT_NODE)
+				c = c->next;
+			if (!c)
+				break;
+			if (c->ns && c->ns->href) {
+				if (!strcasecmp((const char *)c->ns->href, "http://my.netscape.com/rdf/simple/0.9/"))
+					return "rss090";
+				if (!strcasecmp((const char *)c->ns->href, "http://purl.org/rss/1.0/"))
+					return "rss10";
+			}
+			break;
+		}
+		return "";
+	}
+	if (!strcmp(cn, "feed")) {
+		if (root->ns && !strcasecmp((const char *)root->ns->href, "http://www.w3.org/2005/Atom"))
+			return "atom10";
+		char *v = attr(root, "version");
+		const char *ver = "atom";
+		if (v && !strcmp(v, "0.3"))
+			ver = "atom03";
+		else if (v && !strcmp(v, "0.2"))
+			ver = "atom02";
+		else if (v && !strcmp(v, "0.1"))
+			ver = "atom01";
+		free(v);
+		return ver;
+	}
+	*ok = false;
+	return "";
+}
+
+/* ------------------------------------------------------------------ */
+
+void td_feed_free(struct td_feed *f)
+{
+	if (!f)
+		return;
+	free(f->bozo_exception);
+	free(f->version);
+	free(f->encoding);
+	v_free(f->feed);
+	v_free(f->entries);
+	free(f);
+}
+
+static void set_bozo(struct td_feed *f, const char *msg)
+{
+	if (!f->bozo) {
+		f->bozo = 1;
+		free(f->bozo_exception);
+		f->bozo_exception = td_xstrdup(msg);
+	}
+}
+
+/* Bytes to UTF-8 (see the top of the file); sets f->encoding. */
+static void decode(struct td_feed *f, const char *data, size_t len,
+		   const char *content_type, struct td_buf *out)
+{
+	const unsigned char *u = (const unsigned char *)data;
+	char declared[64], http[64];
+	const char *enc = NULL;
+	size_t skip = 0;
+	http_charset(content_type, http, sizeof http);
+
+	if (len >= 3 && u[0] == 0xEF && u[1] == 0xBB && u[2] == 0xBF) {
+		enc = "utf-8";
+		skip = 3;
+	} else if (len >= 2 && ((u[0] == 0xFF && u[1] == 0xFE) || (u[0] == 0xFE && u[1] == 0xFF))) {
+		enc = "utf-16"; /* iconv reads the BOM */
+	} else if (len >= 4 && u[0] == '<' && u[1] == 0 && u[2] == '?' && u[3] == 0) {
+		enc = "utf-16le";
+	} else if (len >= 4 && u[0] == 0 && u[1] == '<' && u[2] == 0 && u[3] == '?') {
+		enc = "utf-16be";
+	}
+	xml_decl_encoding(data + skip, len - skip, declared, sizeof declared);
+	if (!enc)
+		enc = *http ? http : *declared ? declared : "utf-8";
+	else if (*http && !enc_is(http, ENC_UTF8) && !strcmp(enc, "utf-8"))
+		set_bozo(f, "byte order mark and HTTP charset disagree");
+	if (*http && *declared && strcasecmp(http, declared) != 0 &&
+	    !(enc_is(http, ENC_UTF8) && enc_is(declared, ENC_UTF8)))
+		set_bozo(f, "document declared one encoding but was served as another");
+
+	char *name = td_xstrdup(enc);
+	for (char *q = name; *q; q++)
+		*q = (char)tolower((unsigned char)*q);
+	if (enc_is(name, ENC_UTF8)) {
+		free(name);
+		name = td_xstrdup("utf-8");
+	}
+	f->encoding = name;
+
+	if (enc_is(enc, ENC_UTF8)) {
+		if (utf8_repair(data + skip, len - skip, out))
+			set_bozo(f, "document is not valid UTF-8");
+	} else if (enc_is(enc, ENC_1252)) {
+		/* ISO-8859-1 and US-ASCII labels mean windows-1252 in practice */
+		for (size_t i = skip; i < len; i++)
+			put_utf8(out, cp1252_char(u[i]));
+	} else {
+		int r = iconv_to_utf8(enc, data + skip, len - skip, out);
+		if (r < 0) {
+			set_bozo(f, "unknown character encoding");
+			free(f->encoding);
+			f->encoding = td_xstrdup("utf-8");
+			td_buf_reset(out);
+			utf8_repair(data + skip, len - skip, out);
+		} else if (r > 0) {
+			set_bozo(f, "document has bytes its encoding cannot have");
+		}
+	}
+}
+
+int td_feed_parse(const char *data, size_t len, const char *base_url,
+		  const char *content_type, struct td_feed **out,
+		  struct td_err *err)
+{
+	*out = NULL;
+	if (len > FEED_MAX_BYTES)
+		return td_err_set(err, EX_DATAERR, "feed: document too large (%zu bytes)", len);
+	if (len > INT32_MAX / 2)
+		return td_err_set(err, EX_DATAERR, "feed: document too large");
+	struct td_feed *f = td_xcalloc(1, sizeof *f);
+	struct td_buf text = TD_BUF_INIT;
+	decode(f, data, len, content_type, &text);
+
+	if (declares_general_entity(td_buf_cstr(&text), text.len)) {
+		td_buf_free(&text);
+		td_feed_free(f);
+		return td_err_set(err, EX_DATAERR, "feed: the document declares entities; refused");
+	}
+
+	struct parse_result r;
+	xml_parse(td_buf_cstr(&text), text.len, FEED_XML_OPTS, &r);
+	if (!r.wellformed) {
+		char msg[320];
+		snprintf(msg, sizeof msg, "not well-formed: %s", r.msg);
+		set_bozo(f, msg);
+		if (!r.doc) {
+			struct td_buf loose = TD_BUF_INIT;
+			loosen(td_buf_cstr(&text), text.len, &loose);
+			xml_parse(td_buf_cstr(&loose), loose.len, FEED_XML_OPTS | XML_PARSE_RECOVER, &r);
+			td_buf_free(&loose);
+		}
+	}
+	td_buf_free(&text);
+	if (!r.doc || !xmlDocGetRootElement(r.doc)) {
+		if (r.doc)
+			xmlFreeDoc(r.doc);
+		td_feed_free(f);
+		return td_err_set(err, EX_DATAERR, "feed: not XML: %s", r.msg);
+	}
+	if (doc_declares_entities(r.doc)) {
+		xmlFreeDoc(r.doc);
+		td_feed_free(f);
+		return td_err_set(err, EX_DATAERR, "feed: the document declares entities; refused");
+	}
+	const xmlNode *root = xmlDocGetRootElement(r.doc);
+	bool ok;
+	const char *version = root_version(root, r.doc, &ok);
+	if (!ok) {
+		char cn[128];
+		canon_name(root, cn, sizeof cn);
+		xmlFreeDoc(r.doc);
+		td_feed_free(f);
+		return td_err_set(err, EX_DATAERR, "feed: not a feed (root element <%s>)", cn);
+	}
+	f->version = td_xstrdup(version);
+	f->feed = v_new(V_DICT);
+	f->entries = v_new(V_LIST);
+	struct pctx p = { f, base_url, starts_with(version, "atom"),
+			  !strcmp(version, "atom10"), 0 };
+	struct container fc = { f->feed, SC_FEED, false, false };
+	walk(&p, &fc, root, 0);
+	xmlFreeDoc(r.doc);
+	if (!f->bozo_exception)
+		f->bozo_exception = td_xstrdup("");
+	*out = f;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Entries to posts.                                                    */
+
+static void collapse_ws(char *s)
+{
+	/* one line of plain text: controls and runs of white space become
+	 * one space (titles end up in mail headers and subject lines) */
+	size_t o = 0;
+	bool sp = false;
+	for (size_t i = 0; s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7F || c == ' ') {
+			sp = o > 0;
+			continue;
+		}
+		/* U+0080..U+009F (C2 80..C2 9F) are controls too */
+		if (c == 0xC2 && (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] < 0xA0) {
+			i++;
+			sp = o > 0;
+			continue;
+		}
+		if (sp)
+			s[o++] = ' ';
+		sp = false;
+		s[o++] = (char)c;
+	}
+	s[o] = '\0';
+}
+
+static char *html_escape_text(const char *s)
+{
+	struct td_buf b = TD_BUF_INIT;
+	td_buf_puts(&b, "<p>");
+	escape_xml(&b, s, true);
+	td_buf_puts(&b, "</p>");
+	return td_buf_steal(&b);
+}
+
+/* The entry's body as safe HTML: HTML content first, plain text content
+ * escaped; media types (video, base64 blobs) are not a body. */
+static char *entry_content_html(const struct val *e)
+{
+	const struct val *cl = v_get(e, "content");
+	if (!cl || cl->t != V_LIST)
+		return NULL;
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < cl->n; i++) {
+			const char *type = v_gets(cl->kids[i], "type");
+			const char *value = v_gets(cl->kids[i], "value");
+			if (!type || !value || !*value)
+				continue;
+			if (pass == 0 && is_html_type(type))
+				return td_xstrdup(value);
+			if (pass == 1 && !strcmp(type, "text/plain"))
+				return html_escape_text(value);
+		}
+	}
+	return NULL;
+}
+
+static char *entry_summary_html(const struct val *e)
+{
+	const char *s = v_gets(e, "summary");
+	if (!s || !*s)
+		return NULL;
+	const struct val *det = v_get(e, "summary_detail");
+	const char *type = det ? v_gets(det, "type") : NULL;
+	if (!det) {
+		/* copied from the content by the parser: same type */
+		const struct val *cl = v_get(e, "content");
+		if (cl && cl->n)
+			type = v_gets(cl->kids[0], "type");
+	}
+	if (type && is_html_type(type))
+		return td_xstrdup(s);
+	return html_escape_text(s);
+}
+
+static char *plain_title(const struct val *e)
+{
+	const char *t = v_gets(e, "title");
+	if (!t)
+		return td_xstrdup("");
+	const struct val *det = v_get(e, "title_detail");
+	const char *type = det ? v_gets(det, "type") : NULL;
+	char *s = (type && is_html_type(type)) ? td_html_to_text(t, strlen(t)) : td_xstrdup(t);
+	if (!s)
+		s = td_xstrdup("");
+	collapse_ws(s);
+	return s;
+}
+
+static void add_post_tag(struct td_post *post, const char *name)
+{
+	if (!name)
+		return;
+	char *display = td_xstrdup(name);
+	collapse_ws(display);
+	char *slug = td_slugify(display);
+	if (*slug && !td_strv_contains(&post->tags, slug)) {
+		td_strv_push_owned(&post->tags, slug);
+		td_strv_push_owned(&post->tag_names, display);
+		return;
+	}
+	free(slug);
+	free(display);
+}
+
+static char *sha256_hex(const void *data, size_t len)
+{
+	unsigned char dig[32];
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, data, len, dig) < 0)
+		memset(dig, 0, sizeof dig);
+	char *hex = td_xmalloc(65);
+	for (size_t i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", dig[i]);
+	return hex;
+}
+
+static time_t entry_time(const struct val *e, const char *key)
+{
+	const struct val *v = v_get(e, key);
+	return v && v->t == V_TIME ? v->tm : 0;
+}
+
+int td_feed_posts(const struct td_feed *f, const struct td_source_config *src,
+		  size_t excerpt_chars, td_post_cb cb, void *ctx, size_t *nbad,
+		  struct td_err *err)
+{
+	const char *sname = src && src->name ? src->name : "?";
+	if (nbad)
+		*nbad = 0;
+	for (size_t i = 0; f->entries && i < f->entries->n; i++) {
+		const struct val *e = f->entries->kids[i];
+		char *title = plain_title(e);
+		char *content = entry_content_html(e);
+		char *summary = entry_summary_html(e);
+		const char *link = v_gets(e, "link");
+		const char *reason = NULL;
+		if (!*title && !content && !summary)
+			reason = "no title and no content";
+		else if (!is_http_url(link))
+			reason = link && *link ? "link is not an absolute http(s) URL" : "no link";
+		if (reason) {
+			td_log_warnx("source '%s': item %zu: %s", sname, i + 1, reason);
+			if (nbad)
+				(*nbad)++;
+			free(title);
+			free(content);
+			free(summary);
+			continue;
+		}
+		struct td_post post;
+		memset(&post, 0, sizeof post);
+		/* a title alone is a post too (link blogs): empty body */
+		const char *body = content ? content : summary ? summary : "";
+		const char *ex_src = summary ? summary : body;
+		td_html_excerpt(ex_src, strlen(ex_src), excerpt_chars, &post.excerpt_html,
+				&post.excerpt_text);
+		if (!post.excerpt_html)
+			post.excerpt_html = td_xstrdup("");
+		if (!post.excerpt_text)
+			post.excerpt_text = td_xstrdup("");
+		if (!*title) {
+			/* an untitled item (microblogs) is named by its first words */
+			char *eh = NULL, *et = NULL;
+			td_html_excerpt(body, strlen(body), 80, &eh, &et);
+			free(title);
+			title = td_xstrdup(et ? et : "");
+			collapse_ws(title);
+			free(eh);
+			free(et);
+		}
+		post.title = title;
+		post.url = td_xstrdup(link);
+		post.content_html = td_xstrdup(body);
+
+		const struct val *ad = v_get(e, "author_detail");
+		const char *author = ad ? v_gets(ad, "name") : NULL;
+		/* a bare address is not a byline worth printing in a digest */
+		if (!author && v_gets(e, "author") && !strchr(v_gets(e, "author"), '@'))
+			author = v_gets(e, "author");
+		post.author = td_xstrdup(author ? author : "");
+		collapse_ws(post.author);
+
+		time_t pub = entry_time(e, "published_parsed");
+		time_t upd = entry_time(e, "updated_parsed");
+		post.published = pub ? pub : upd;
+		post.updated = upd ? upd : post.published;
+
+		if (!src || src->categories) {
+			const struct val *tags = v_get(e, "tags");
+			for (size_t k = 0; tags && k < tags->n; k++) {
+				const char *label = v_gets(tags->kids[k], "label");
+				const char *term = v_gets(tags->kids[k], "term");
+				add_post_tag(&post, label && *label ? label : term);
+			}
+		}
+		for (size_t k = 0; src && k < src->tags.n; k++)
+			add_post_tag(&post, src->tags.v[k]);
+
+		/* what identifies an edit: any of these changing is one */
+		struct td_buf h = TD_BUF_INIT;
+		td_buf_puts(&h, post.title);
+		td_buf_putc(&h, '\n');
+		td_buf_puts(&h, post.url);
+		td_buf_putc(&h, '\n');
+		td_buf_puts(&h, content ? content : "");
+		td_buf_putc(&h, '\n');
+		td_buf_puts(&h, summary ? summary : "");
+		for (size_t k = 0; k < post.tags.n; k++) {
+			td_buf_putc(&h, '\n');
+			td_buf_puts(&h, post.tags.v[k]);
+		}
+		post.content_hash = sha256_hex(td_buf_cstr(&h), h.len);
+
+		const char *id = v_gets(e, "id");
+		if (id && *id) {
+			post.guid = td_xstrdup(id);
+		} else if (link && *link) {
+			post.guid = td_xstrdup(link);
+		} else {
+			struct td_buf g = TD_BUF_INIT;
+			td_buf_puts(&g, post.title);
+			td_buf_putc(&g, '\n');
+			td_buf_puts(&g, body);
+			post.guid = sha256_hex(td_buf_cstr(&g), g.len);
+			td_buf_free(&g);
+		}
+		td_buf_free(&h);
+		free(content);
+		free(summary);
+
+		int rc = cb(ctx, &post, err);
+		td_post_free(&post);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON.                                                                */
+
+static void json_str(struct td_buf *b, const char *s)
+{
+	size_t n = strlen(s);
+	td_buf_putc(b, '"');
+	for (size_t i = 0; i < n;) {
+		unsigned char c = (unsigned char)s[i];
+		uint32_t cp;
+		if (c < 0x80) {
+			if (c == '"' || c == '\\') {
+				td_buf_putc(b, '\\');
+				td_buf_putc(b, (char)c);
+			} else if (c == '\n') {
+				td_buf_puts(b, "\\n");
+			} else if (c == '\r') {
+				td_buf_puts(b, "\\r");
+			} else if (c == '\t') {
+				td_buf_puts(b, "\\t");
+			} else if (c < 0x20 || c == 0x7F) {
+				td_buf_printf(b, "\\u%04x", c);
+			} else {
+				td_buf_putc(b, (char)c);
+			}
+			i++;
+			continue;
+		}
+		size_t k = td_utf8_next(s + i, n - i, &cp);
+		if (k == 0) {
+			td_buf_puts(b, "\\ufffd"); /* output stays valid UTF-8 */
+			i++;
+			continue;
+		}
+		if (cp == 0x2028 || cp == 0x2029)
+			td_buf_printf(b, "\\u%04x", (unsigned)cp);
+		else
+			td_buf_append(b, s + i, k);
+		i += k;
+	}
+	td_buf_putc(b, '"');
+}
+
+static void json_val(struct td_buf *b, const struct val *v)
+{
+	switch (v->t) {
+	case V_STR:
+		json_str(b, v->s);
+		break;
+	case V_INT:
+		td_buf_printf(b, "%lld", v->i);
+		break;
+	case V_BOOL:
+		td_buf_puts(b, v->i ? "true" : "false");
+		break;
+	case V_NULL:
+		td_buf_puts(b, "null");
+		break;
+	case V_TIME: {
+		struct tm tm;
+		time_t t = v->tm;
+		gmtime_r(&t, &tm);
+		td_buf_printf(b, "[%d,%d,%d,%d,%d,%d,%d,%d,0]", tm.tm_year + 1900,
+			      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+			      (tm.tm_wday + 6) % 7, tm.tm_yday + 1);
+		break;
+	}
+	case V_LIST:
+		td_buf_putc(b, '[');
+		for (size_t i = 0; i < v->n; i++) {
+			if (i)
+				td_buf_putc(b, ',');
+			json_val(b, v->kids[i]);
+		}
+		td_buf_putc(b, ']');
+		break;
+	case V_DICT:
+		td_buf_putc(b, '{');
+		for (size_t i = 0; i < v->n; i++) {
+			if (i)
+				td_buf_putc(b, ',');
+			json_str(b, v->keys[i]);
+			td_buf_putc(b, ':');
+			json_val(b, v->kids[i]);
+		}
+		td_buf_putc(b, '}');
+		break;
+	}
+}
+
+void td_feed_dump_json(const struct td_feed *f, struct td_buf *out)
+{
+	td_buf_printf(out, "{\"bozo\":%d,\"bozo_exception\":", f->bozo);
+	json_str(out, f->bozo_exception ? f->bozo_exception : "");
+	td_buf_puts(out, ",\"version\":");
+	json_str(out, f->version ? f->version : "");
+	td_buf_puts(out, ",\"encoding\":");
+	json_str(out, f->encoding ? f->encoding : "");
+	td_buf_puts(out, ",\"feed\":");
+	if (f->feed)
+		json_val(out, f->feed);
+	else
+		td_buf_puts(out, "{}");
+	td_buf_puts(out, ",\"entries\":");
+	if (f->entries)
+		json_val(out, f->entries);
+	else
+		td_buf_puts(out, "[]");
+	td_buf_putc(out, '}');
+}
