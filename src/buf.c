@@ -33,7 +33,7 @@ static int buf_reserve(struct td_buf *b, size_t n)
 	return 0;
 }
 
-int td_buf_append(struct td_buf *b, const void *p, size_t n)
+int td_buf_append_slow(struct td_buf *b, const void *p, size_t n)
 {
 	if (buf_reserve(b, n) < 0)
 		return -1;
@@ -47,11 +47,6 @@ int td_buf_append(struct td_buf *b, const void *p, size_t n)
 int td_buf_puts(struct td_buf *b, const char *s)
 {
 	return td_buf_append(b, s, strlen(s));
-}
-
-int td_buf_putc(struct td_buf *b, char c)
-{
-	return td_buf_append(b, &c, 1);
 }
 
 int td_buf_vprintf(struct td_buf *b, const char *fmt, va_list ap)

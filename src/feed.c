@@ -295,6 +295,13 @@ static uint32_t cp1252_char(unsigned char c)
  * maps them the same way. Returns a malloc'd copy. */
 static char *fix_c1(const char *s)
 {
+	/* Nearly all text has no C1 code point (U+0080..U+009F, which UTF-8
+	 * writes as C2 80..C2 9F), and then nothing changes. */
+	const char *c2 = strchr(s, '\xC2');
+	while (c2 && !((unsigned char)c2[1] >= 0x80 && (unsigned char)c2[1] < 0xA0))
+		c2 = strchr(c2 + 1, '\xC2');
+	if (!c2)
+		return td_xstrdup(s);
 	struct td_buf b = TD_BUF_INIT;
 	size_t n = strlen(s);
 	for (size_t i = 0; i < n;) {
@@ -621,6 +628,11 @@ static void http_charset(const char *ctype, char *out, size_t outsz)
  * the most text that way. Returns true when something was repaired. */
 static bool utf8_repair(const char *in, size_t len, struct td_buf *out)
 {
+	/* valid documents, nearly all of them, are copied in one go */
+	if (td_utf8_valid(in, len)) {
+		td_buf_append(out, in, len);
+		return false;
+	}
 	bool bad = false;
 	for (size_t i = 0; i < len;) {
 		uint32_t cp;
@@ -2106,8 +2118,12 @@ static char *sha256_hex(const void *data, size_t len)
 	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, data, len, dig) < 0)
 		memset(dig, 0, sizeof dig);
 	char *hex = td_xmalloc(65);
-	for (size_t i = 0; i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", dig[i]);
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < 32; i++) {
+		hex[2 * i] = digits[dig[i] >> 4];
+		hex[2 * i + 1] = digits[dig[i] & 15];
+	}
+	hex[64] = '\0';
 	return hex;
 }
 

@@ -550,6 +550,14 @@ static bool find_url(struct sanitizer *s, xmlNodePtr n, const char *name,
 	return false;
 }
 
+/* ' name="' without going through printf: this runs for every attribute. */
+static void put_attr_name(struct td_buf *b, const char *name)
+{
+	td_buf_putc(b, ' ');
+	td_buf_puts(b, name);
+	td_buf_append(b, "=\"", 2);
+}
+
 /* Builds the start tag of n in s->tag: allowed attributes in the order
  * they came, each once; the URL one already vetted in s->url. */
 static void build_start_tag(struct sanitizer *s, xmlNodePtr n,
@@ -557,7 +565,8 @@ static void build_start_tag(struct sanitizer *s, xmlNodePtr n,
 {
 	unsigned seen = 0;
 	td_buf_reset(&s->tag);
-	td_buf_printf(&s->tag, "<%s", t->name);
+	td_buf_putc(&s->tag, '<');
+	td_buf_puts(&s->tag, t->name);
 	for (xmlAttrPtr a = n->properties; a; a = a->next) {
 		size_t idx = 0;
 		enum attr_kind k = attr_kind(t, a->name, &idx);
@@ -566,7 +575,7 @@ static void build_start_tag(struct sanitizer *s, xmlNodePtr n,
 		seen |= 1u << idx;
 		if (k == A_URL || k == A_LINK) {
 			/* find_url() vetted the first one of this name */
-			td_buf_printf(&s->tag, " %s=\"", attr_names[idx]);
+			put_attr_name(&s->tag, attr_names[idx]);
 			put_escaped(&s->tag, td_buf_cstr(&s->url), s->url.len,
 				    true, TD_BUF_NOLIMIT);
 			td_buf_putc(&s->tag, '"');
@@ -578,7 +587,7 @@ static void build_start_tag(struct sanitizer *s, xmlNodePtr n,
 		size_t from = 0, len = s->val.len;
 		if (k == A_NUM && !number_value(v, &from, &len))
 			continue;
-		td_buf_printf(&s->tag, " %s=\"", attr_names[idx]);
+		put_attr_name(&s->tag, attr_names[idx]);
 		put_escaped(&s->tag, v + from, len, true, TD_BUF_NOLIMIT);
 		td_buf_putc(&s->tag, '"');
 	}
@@ -677,7 +686,9 @@ static void close_top(struct sanitizer *s)
 {
 	s->depth--;
 	/* the reserve past HTML_MAX_OUTPUT guarantees room for this */
-	td_buf_printf(&s->out, "</%s>", s->open[s->depth].tag->name);
+	td_buf_append(&s->out, "</", 2);
+	td_buf_puts(&s->out, s->open[s->depth].tag->name);
+	td_buf_putc(&s->out, '>');
 }
 
 static void san_leave(void *ctx, xmlNodePtr n)

@@ -140,7 +140,7 @@ int td_read_file(const char *path, size_t max, char **out, size_t *len)
 	return 0;
 }
 
-size_t td_utf8_next(const char *str, size_t n, uint32_t *cp)
+size_t td_utf8_next_slow(const char *str, size_t n, uint32_t *cp)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	if (n == 0)
@@ -175,9 +175,14 @@ size_t td_utf8_next(const char *str, size_t n, uint32_t *cp)
 bool td_utf8_valid(const char *s, size_t n)
 {
 	uint32_t cp;
-	for (size_t i = 0, len; i < n; i += len)
-		if (!(len = td_utf8_next(s + i, n - i, &cp)))
+	for (size_t i = 0, len; i < n; i += len) {
+		if ((unsigned char)s[i] < 0x80) {
+			len = 1;
+			continue;
+		}
+		if (!(len = td_utf8_next_slow(s + i, n - i, &cp)))
 			return false;
+	}
 	return true;
 }
 

@@ -28,9 +28,32 @@ struct td_buf {
 #define TD_BUF_INIT { NULL, 0, 0, TD_BUF_NOLIMIT }
 
 void td_buf_init(struct td_buf *b, size_t max);
-int td_buf_append(struct td_buf *b, const void *p, size_t n);
+/* The general case of td_buf_append / td_buf_putc: grows the buffer. */
+int td_buf_append_slow(struct td_buf *b, const void *p, size_t n);
 int td_buf_puts(struct td_buf *b, const char *s);
-int td_buf_putc(struct td_buf *b, char c);
+
+/* Appends are the inner loop of every encoder and parser here, so the
+ * common case (it fits) is inline; growing goes through the slow path. */
+static inline int td_buf_append(struct td_buf *b, const void *p, size_t n)
+{
+	if (n < b->cap - b->len && n <= b->max - b->len && b->data) {
+		__builtin_memcpy(b->data + b->len, p, n);
+		b->len += n;
+		b->data[b->len] = '\0';
+		return 0;
+	}
+	return td_buf_append_slow(b, p, n);
+}
+
+static inline int td_buf_putc(struct td_buf *b, char c)
+{
+	if (b->len + 1 < b->cap && b->len < b->max) {
+		b->data[b->len++] = c;
+		b->data[b->len] = '\0';
+		return 0;
+	}
+	return td_buf_append_slow(b, &c, 1);
+}
 int td_buf_printf(struct td_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int td_buf_vprintf(struct td_buf *b, const char *fmt, va_list ap)

@@ -38,7 +38,16 @@ void td_strv_free(struct td_strv *sv);
 /* Strict UTF-8 (no overlong forms, surrogates or code points past
  * U+10FFFF). td_utf8_next decodes the sequence at s (n bytes available)
  * into *cp and returns its length, or 0 when it is not valid. */
-size_t td_utf8_next(const char *s, size_t n, uint32_t *cp);
+size_t td_utf8_next_slow(const char *s, size_t n, uint32_t *cp);
+static inline size_t td_utf8_next(const char *s, size_t n, uint32_t *cp)
+{
+	/* ASCII is most of every text: decode it without a call */
+	if (n > 0 && (unsigned char)*s < 0x80) {
+		*cp = (unsigned char)*s;
+		return 1;
+	}
+	return td_utf8_next_slow(s, n, cp);
+}
 bool td_utf8_valid(const char *s, size_t n);
 /* Code points in s[0..n): the bytes that are not continuation bytes. */
 size_t td_utf8_count(const char *s, size_t n);
