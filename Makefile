@@ -39,7 +39,7 @@ OBJ      := $(LIB_SRC:src/%.c=build/obj/%.o)
 ASAN_OBJ := $(LIB_SRC:src/%.c=build/asan/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/%)
-HDRS     := $(wildcard include/tagdigest/*.h)
+HDRS     := $(wildcard include/tagdigest/*.h src/*.h)
 
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \

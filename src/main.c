@@ -17,6 +17,7 @@
 #include "tagdigest/lock.h"
 #include "tagdigest/log.h"
 #include "tagdigest/schedule.h"
+#include "tagdigest/serve.h"
 #include "tagdigest/slug.h"
 #include "tagdigest/status.h"
 #include "tagdigest/store.h"
@@ -46,6 +47,7 @@ static const char usage_text[] =
 	"  run        ingest, then send, under a lock (what cron runs)\n"
 	"  feed-dump  what tagdigest reads from one feed, as JSON\n"
 	"  unsuppress lift an unsubscribe or bounce for one subscriber\n"
+	"  serve      the editors' preview in a browser; --public: unsubscribe pages\n"
 	"\n"
 	"options:\n"
 	"  -c FILE               config file (default: $TAGDIGEST_CONFIG or " DEFAULT_CONFIG ")\n"
@@ -436,6 +438,33 @@ static int cmd_unsuppress(const struct globals *g, int argc, char **argv)
 	return rc;
 }
 
+static const char serve_help[] =
+	"usage: tagdigest serve [--listen ADDR:PORT] [--public]\n\n"
+	"Serves the editors' desk: live previews of digests, test sends, source\n"
+	"health. Runs until interrupted.\n"
+	"  --listen ADDR:PORT   where to listen (default 127.0.0.1:8025)\n"
+	"  --public             serve only the one-click unsubscribe pages, for\n"
+	"                       the address in List-Unsubscribe\n";
+
+static int cmd_serve(const struct globals *g, int argc, char **argv)
+{
+	bool helped, public_mode = false;
+	const char *listen = "127.0.0.1:8025";
+	struct cmd_opt opts[] = {
+		{ "--listen", true, &listen, NULL },
+		{ "--public", false, NULL, &public_mode },
+	};
+	int rc = parse_cmd_opts("serve", serve_help, argc, argv, opts, 2, &helped);
+	if (rc || helped)
+		return rc;
+	struct td_serve_options so = { g->config_path, g->overrides, g->noverrides,
+				       listen, public_mode };
+	struct td_err err = { 0, "" };
+	if ((rc = td_serve(&so, &err)))
+		fail(&err);
+	return rc;
+}
+
 static const char feed_dump_help[] =
 	"usage: tagdigest feed-dump [--base URL] [--content-type TYPE] FILE|URL\n\n"
 	"Parses one feed (a file, or an http(s) URL fetched with the [fetch]\n"
@@ -597,6 +626,8 @@ int main(int argc, char **argv)
 		return cmd_status(&g, cargc, cargv);
 	if (strcmp(cmd, "preview") == 0)
 		return cmd_preview(&g, cargc, cargv);
+	if (strcmp(cmd, "serve") == 0)
+		return cmd_serve(&g, cargc, cargv);
 	if (strcmp(cmd, "unsuppress") == 0)
 		return cmd_unsuppress(&g, cargc, cargv);
 	if (strcmp(cmd, "feed-dump") == 0)
