@@ -23,6 +23,8 @@ WARN    := -std=c11 -Wall -Wextra -Werror -Wpedantic -Wshadow -Wformat=2 \
            -Wstrict-prototypes -Wmissing-prototypes -Wno-overlength-strings
 CPPFLAGS += -Iinclude -D_GNU_SOURCE
 CFLAGS  ?= -O2 -g
+# deliver.c runs sender threads
+THREADS := -pthread
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -letpan
 
@@ -53,31 +55,31 @@ all: build/tagdigest
 build/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
-	@$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+	@$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(THREADS) $(PKG_CFLAGS) -c -o $@ $<
 
 build/libtd.a: $(OBJ)
 	@rm -f $@ && ar rcs $@ $^
 
 build/tagdigest: build/obj/main.o build/libtd.a
 	@echo "  LD      $@"
-	@$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
+	@$(CC) $(CFLAGS) $(THREADS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
 
 # The sanitizer build: the same sources, its own objects.
 build/asan/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(@D)
 	@echo "  CC/SAN  $<"
-	@$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SANITIZE) $(PKG_CFLAGS) -c -o $@ $<
+	@$(CC) $(CPPFLAGS) $(WARN) -O1 -g $(SANITIZE) $(THREADS) $(PKG_CFLAGS) -c -o $@ $<
 
 build/asan/libtd.a: $(ASAN_OBJ)
 	@rm -f $@ && ar rcs $@ $^
 
 build/asan/tagdigest: build/asan/obj/main.o build/asan/libtd.a
 	@echo "  LD/SAN  $@"
-	@$(CC) -g $(SANITIZE) -o $@ $^ $(PKG_LIBS)
+	@$(CC) -g $(SANITIZE) $(THREADS) -o $@ $^ $(PKG_LIBS)
 
 build/asan/test_%: tests/unit/test_%.c tests/unit/harness.h tests/unit/json_mini.h build/asan/libtd.a
 	@echo "  TEST    $@"
-	@$(CC) $(CPPFLAGS) -Itests/unit $(WARN) -O1 -g $(SANITIZE) $(PKG_CFLAGS) \
+	@$(CC) $(CPPFLAGS) -Itests/unit $(WARN) -O1 -g $(SANITIZE) $(THREADS) $(PKG_CFLAGS) \
 		-DTESTDATA='"$(abspath $(TESTDATA))"' -o $@ $< build/asan/libtd.a $(PKG_LIBS)
 
 asan: build/asan/tagdigest $(UNIT_BIN)
@@ -116,8 +118,12 @@ unit: asan
 		$(ASAN_ENV) TESTDATA=$(abspath $(TESTDATA)) $$t || failed=1; \
 	done; exit $$failed
 
+# SIGKILLs the crash-safety test lands in a run of send
+CRASH_KILLS ?= 50
+
 e2e: asan build/tagdigest
 	$(ASAN_ENV) TAGDIGEST_BIN=$(CURDIR)/build/asan/tagdigest TESTDATA=$(abspath $(TESTDATA)) \
+		TD_CRASH_KILLS=$(CRASH_KILLS) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
 # The feed parser held to Universal Feed Parser's test cases and to real
@@ -163,10 +169,12 @@ bench: deps-test build/tagdigest
 	$(PYTHON) tests/bench/bench_send.py --bin build/tagdigest --subscribers 10000
 	$(PYTHON) tests/bench/bench_render.py --bin build/tagdigest --subscribers 5000
 	$(PYTHON) tests/bench/bench_ingest.py --bin build/tagdigest --items 1000
+	$(PYTHON) tests/bench/bench_smtp.py --bin build/tagdigest --subscribers 100000 --small 10000
 
 # A short run of the benchmark inside `make test`, so it cannot rot.
 bench-smoke: build/tagdigest
 	$(PYTHON) tests/bench/bench_send.py --bin build/tagdigest --subscribers 200
+	$(PYTHON) tests/bench/bench_smtp.py --bin build/tagdigest --subscribers 300 --small 100
 
 install: build/tagdigest
 	install -d $(DESTDIR)$(BINDIR)

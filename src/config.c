@@ -52,7 +52,8 @@ enum conf_kind {
 	K_DAY,           /* monday .. sunday, mon .. sun */
 	K_TIME,          /* HH:MM, sets slot_hour and slot_minute */
 	K_TZ,            /* IANA zone name */
-	K_TRANSPORT,     /* maildir | smtp */
+	K_TRANSPORT,     /* maildir | smtp | sendmail */
+	K_STARTTLS,      /* required | off */
 	K_SMTP_URL,      /* smtp(s)://host[:port] */
 	K_ENV_NAME,      /* environment variable name */
 	K_SOURCE_TYPE,   /* posts | feed */
@@ -60,6 +61,7 @@ enum conf_kind {
 	K_BOOL,          /* yes/no, true/false, on/off, 1/0 */
 	K_TAGS,          /* comma-separated display names */
 	K_DOMAIN,        /* DNS name: LDH labels separated by dots */
+	K_FEEDBACK_ID,   /* printable ASCII, no spaces (Feedback-ID header) */
 };
 
 struct conf_key {
@@ -81,6 +83,8 @@ static const struct conf_key conf_keys[] = {
 	{ "site", "list_id", K_LIST_ID, CF(list_id), 0, 0 },
 	{ "site", "unsubscribe_url", K_HTTP_URL, CF(unsubscribe_url), 0, 0 },
 	{ "site", "tag_url", K_TAG_URL, CF(tag_url), 0, 0 },
+	{ "site", "unsubscribe_mailto", K_ADDRESS, CF(unsubscribe_mailto), 0, 0 },
+	{ "site", "feedback_id", K_FEEDBACK_ID, CF(feedback_id), 0, 0 },
 	{ "store", "path", K_PATH, CF(store_path), 0, 0 },
 	{ "schedule", "day", K_DAY, CF(slot_wday), 0, 0 },
 	{ "schedule", "time", K_TIME, 0, 0, 0 },
@@ -97,6 +101,23 @@ static const struct conf_key conf_keys[] = {
 	{ "transport", "password_env", K_ENV_NAME, CF(smtp_password_env), 0, 0 },
 	{ "transport", "password_file", K_PATH, CF(smtp_password_file), 0, 0 },
 	{ "transport", "timeout", K_INT, CF(smtp_timeout), 1, 600 },
+	{ "transport", "starttls", K_STARTTLS, CF(smtp_starttls), 0, 0 },
+	{ "transport", "ca_file", K_PATH, CF(smtp_ca_file), 0, 0 },
+	{ "transport", "ehlo", K_DOMAIN, CF(smtp_ehlo), 0, 0 },
+	{ "transport", "sendmail_path", K_PATH, CF(sendmail_path), 0, 0 },
+	{ "transport", "connections", K_INT, CF(connections), 1, 64 },
+	{ "transport", "max_messages_per_connection", K_INT,
+	  CF(max_messages_per_connection), 1, 1000000 },
+	{ "transport", "rate_per_second", K_INT, CF(rate_per_second), 0, 100000 },
+	{ "transport", "rate_per_hour", K_INT, CF(rate_per_hour), 0, 100000000 },
+	{ "transport", "run_retries", K_INT, CF(run_retries), 0, 5 },
+	{ "transport", "retry_max_attempts", K_INT, CF(retry_max_attempts), 1, 1000 },
+	{ "transport", "retry_max_hours", K_INT, CF(retry_max_hours), 1, 24 * 365 },
+	{ "transport", "retry_backoff", K_INT, CF(retry_backoff), 0, 86400 },
+	{ "transport", "max_permanent_failures", K_INT, CF(max_permanent_failures),
+	  1, 1000 },
+	{ "transport", "max_consecutive_tempfails", K_INT,
+	  CF(max_consecutive_tempfails), 1, 1000000 },
 	{ "secrets", "token_secret_env", K_ENV_NAME, CF(token_secret_env), 0, 0 },
 	{ "secrets", "token_secret_file", K_PATH, CF(token_secret_file), 0, 0 },
 	{ "source", "type", K_SOURCE_TYPE, SF(type), 0, 0 },
@@ -870,9 +891,19 @@ static int apply_entry(struct conf_state *st, struct td_config *cfg,
 			cfg->transport_type = TD_TRANSPORT_MAILDIR;
 		else if (strcasecmp(v, "smtp") == 0)
 			cfg->transport_type = TD_TRANSPORT_SMTP;
+		else if (strcasecmp(v, "sendmail") == 0)
+			cfg->transport_type = TD_TRANSPORT_SENDMAIL;
 		else
 			return conf_fail_entry(st, e, "'%.40s' is not a transport "
-					       "(maildir or smtp)", v);
+					       "(maildir, smtp or sendmail)", v);
+		break;
+	case K_STARTTLS:
+		if (strcasecmp(v, "required") == 0)
+			cfg->smtp_starttls = TD_STARTTLS_REQUIRED;
+		else if (strcasecmp(v, "off") == 0)
+			cfg->smtp_starttls = TD_STARTTLS_OFF;
+		else
+			return conf_fail_entry(st, e, "'%.40s' is not required or off", v);
 		break;
 	case K_SMTP_URL:
 		if ((problem = url_problem(v, true, &host, &hostlen, &rest)))
@@ -930,6 +961,14 @@ static int apply_entry(struct conf_state *st, struct td_config *cfg,
 			return conf_fail_entry(st, e, "no tags in '%.40s'", v);
 		break;
 	}
+	case K_FEEDBACK_ID:
+		for (const unsigned char *c = (const unsigned char *)v; *c; c++)
+			if (*c <= ' ' || *c >= 0x7F)
+				return conf_fail_entry(st, e, "'%.100s': only printable "
+						       "ASCII without spaces (like "
+						       "campaign:list:tagdigest:sender)", v);
+		set_str(sp, td_xstrdup(v));
+		break;
 	case K_DOMAIN:
 		if (!host_valid(v, strlen(v)))
 			return conf_fail_entry(st, e, "'%.100s' is not a DNS name", v);
@@ -1003,6 +1042,27 @@ static int finish(struct conf_state *st, struct td_config *cfg)
 				       "(smtp://host:port or smtps://host:port)");
 	}
 
+	if (!cfg->sendmail_path)
+		cfg->sendmail_path = td_xstrdup("/usr/sbin/sendmail");
+	bool creds = cfg->smtp_username != NULL;
+	bool smtps = cfg->smtp_url && strncasecmp(cfg->smtp_url, "smtps:", 6) == 0;
+	if (cfg->smtp_starttls == TD_STARTTLS_DEFAULT)
+		cfg->smtp_starttls = creds ? TD_STARTTLS_REQUIRED : TD_STARTTLS_OFF;
+	else if (cfg->transport_type == TD_TRANSPORT_SMTP && creds && !smtps &&
+		 cfg->smtp_starttls == TD_STARTTLS_OFF) {
+		/* A password must never cross the wire in the clear. */
+		const struct conf_entry *e = find_entry(st, "transport", "starttls");
+		return conf_fail_entry(st, e, "off, but transport.username is set: "
+				       "credentials are only sent over TLS (use "
+				       "starttls = required, or smtps://)");
+	}
+	if (cfg->transport_type == TD_TRANSPORT_SMTP && creds &&
+	    !cfg->smtp_password_env && !cfg->smtp_password_file) {
+		const struct conf_entry *e = find_entry(st, "transport", "username");
+		return conf_fail_entry(st, e, "needs transport.password_env or "
+				       "transport.password_file");
+	}
+
 	int dkim_set = !!cfg->dkim_domain + !!cfg->dkim_selector + !!cfg->dkim_key_file;
 	if (dkim_set != 0 && dkim_set != 3)
 		return conf_fail_line(st, 0, "[dkim] needs domain, selector and key_file "
@@ -1036,6 +1096,14 @@ static int build(struct conf_state *st, struct td_config *cfg)
 	cfg->excerpt_chars = 280;
 	cfg->transport_type = TD_TRANSPORT_MAILDIR;
 	cfg->smtp_timeout = 30;
+	cfg->connections = 1;
+	cfg->max_messages_per_connection = 100;
+	cfg->run_retries = 2;
+	cfg->retry_max_attempts = 30;
+	cfg->retry_backoff = 300;
+	cfg->retry_max_hours = 72;
+	cfg->max_permanent_failures = 3;
+	cfg->max_consecutive_tempfails = 20;
 	cfg->fetch_parallel = 4;
 	cfg->fetch_timeout = 30;
 	cfg->fetch_connect_timeout = 10;
@@ -1117,6 +1185,8 @@ void td_config_free(struct td_config *cfg)
 		&cfg->smtp_password_env, &cfg->smtp_password_file,
 		&cfg->token_secret_env, &cfg->token_secret_file,
 		&cfg->dkim_domain, &cfg->dkim_selector, &cfg->dkim_key_file,
+		&cfg->smtp_ca_file, &cfg->smtp_ehlo, &cfg->sendmail_path,
+		&cfg->unsubscribe_mailto, &cfg->feedback_id,
 	};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
 		free(*strs[i]);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tagdigest/config.h"
 #include "tagdigest/deliver.h"
@@ -165,7 +166,8 @@ static void print_send(const struct td_config *cfg, const struct td_send_summary
 	char slot[64], next[64];
 	td_schedule_format(s->slot, cfg->timezone, "%a %d %b %Y %H:%M %Z", slot, sizeof slot);
 	td_schedule_format(s->next_slot, cfg->timezone, "%a %d %b %Y %H:%M %Z", next, sizeof next);
-	if (s->sent + s->skipped + s->tempfail + s->permfail == 0) {
+	if (s->sent + s->skipped + s->tempfail + s->permfail + s->deferred +
+	    s->expired + s->bounced == 0 && !s->stopped_early) {
 		printf("send: nothing new to send: %zu of %zu subscribers already have "
 		       "the digest for the slot of %s%s; next slot %s\n",
 		       s->not_due, s->subscribers, slot,
@@ -173,19 +175,69 @@ static void print_send(const struct td_config *cfg, const struct td_send_summary
 		return;
 	}
 	printf("send%s: %zu %s, %zu skipped (no new posts), %zu not due, "
-	       "%zu unsubscribed, %zu failed temporarily, %zu failed permanently, "
-	       "in %.2f s (slot %s)",
+	       "%zu unsubscribed, %zu failed temporarily, %zu failed permanently",
 	       dry_run ? " --dry-run" : "", s->sent, dry_run ? "would be sent" : "sent",
-	       s->skipped, s->not_due, s->suppressed, s->tempfail, s->permfail,
-	       s->seconds, slot);
+	       s->skipped, s->not_due, s->suppressed, s->tempfail, s->permfail);
+	if (s->deferred)
+		printf(", %zu kept for a later try", s->deferred);
+	if (s->expired)
+		printf(", %zu given up", s->expired);
+	if (s->bounced)
+		printf(", %zu suppressed after repeated bounces", s->bounced);
+	if (s->resent)
+		printf(", %zu resent from an earlier run", s->resent);
+	printf(", in %.2f s (%.0f messages/s; slot %s)", s->seconds, s->rate, slot);
+	if (s->stopped_by_signal)
+		printf("; stopped by signal %d after finishing the messages in flight",
+		       s->stopped_by_signal);
 	if (!dry_run && s->sent && cfg->transport_type == TD_TRANSPORT_MAILDIR)
 		printf("; messages in %s/new/", cfg->maildir_path);
-	else if (!dry_run && s->sent)
+	else if (!dry_run && s->sent && cfg->transport_type == TD_TRANSPORT_SMTP)
 		printf("; handed to %s", cfg->smtp_url);
 	printf("\n");
 }
 
-static int do_send(const struct td_config *cfg, struct td_store *st, bool dry_run)
+static void print_send_json(const struct td_send_summary *s, bool dry_run, int rc)
+{
+	printf("{\"dry_run\":%s,\"subscribers\":%zu,\"sent\":%zu,\"skipped\":%zu,"
+	       "\"not_due\":%zu,\"unsubscribed\":%zu,\"temporary\":%zu,"
+	       "\"permanent\":%zu,\"deferred\":%zu,\"expired\":%zu,\"bounced\":%zu,"
+	       "\"resent\":%zu,\"seconds\":%.3f,\"messages_per_second\":%.1f,"
+	       "\"slot\":%lld,\"next_slot\":%lld,\"stopped_early\":%s,"
+	       "\"stopped_by_signal\":%d,\"exit\":%d}\n",
+	       dry_run ? "true" : "false", s->subscribers, s->sent, s->skipped,
+	       s->not_due, s->suppressed, s->tempfail, s->permfail, s->deferred,
+	       s->expired, s->bounced, s->resent, s->seconds, s->rate,
+	       (long long)s->slot, (long long)s->next_slot,
+	       s->stopped_early ? "true" : "false", s->stopped_by_signal, rc);
+}
+
+/* A progress line on a terminal, redrawn at most ten times a second. */
+struct progress {
+	struct timespec last;
+	bool drawn;
+};
+
+static void draw_progress(const struct td_send_summary *s, void *arg)
+{
+	struct progress *p = arg;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	double since = (double)(now.tv_sec - p->last.tv_sec) +
+		       (double)(now.tv_nsec - p->last.tv_nsec) / 1e9;
+	bool end = s->done >= s->subscribers;
+	if (!end && p->drawn && since < 0.1)
+		return;
+	p->last = now;
+	double rate = s->seconds > 0 ? (double)s->done / s->seconds : 0;
+	double eta = rate > 0 ? (double)(s->subscribers - s->done) / rate : 0;
+	fprintf(stderr, "\rsend: %zu/%zu  %zu sent  %.0f/s  ETA %d:%02d   ", s->done,
+		s->subscribers, s->sent, rate, (int)eta / 60, (int)eta % 60);
+	p->drawn = true;
+}
+
+static int do_send(const struct td_config *cfg, struct td_store *st, bool dry_run,
+		   bool json)
 {
 	struct td_subscriber_list subs = { 0 };
 	int rc = load_subscribers(cfg, &subs);
@@ -193,11 +245,20 @@ static int do_send(const struct td_config *cfg, struct td_store *st, bool dry_ru
 		return rc;
 	struct td_send_summary sum;
 	struct td_err err = { 0, "" };
-	rc = td_send_due(cfg, st, &subs, dry_run, time(NULL), &sum, &err);
-	if (!rc || rc == EX_TEMPFAIL)
-		print_send(cfg, &sum, dry_run);
+	struct progress prog = { { 0, 0 }, false };
+	struct td_send_options opt = { dry_run, NULL, &prog };
+	/* the bar is for people: only on a terminal, never with -q or --json */
+	if (isatty(STDERR_FILENO) && td_log_get_level() >= TD_LOG_INFO && !json)
+		opt.progress = draw_progress;
+	rc = td_send_run(cfg, st, &subs, &opt, time(NULL), &sum, &err);
+	if (prog.drawn)
+		fprintf(stderr, "\r%*s\r", 70, "");
 	if (rc)
 		fail(&err);
+	if (json)
+		print_send_json(&sum, dry_run, rc);
+	else if ((!rc || rc == EX_TEMPFAIL) && td_log_get_level() >= TD_LOG_INFO)
+		print_send(cfg, &sum, dry_run);
 	td_subscribers_free(&subs);
 	return rc;
 }
@@ -210,14 +271,18 @@ static const char ingest_help[] =
 	"others are still read.\n";
 
 static const char send_help[] =
-	"usage: tagdigest send [--dry-run]\n\n"
+	"usage: tagdigest send [--dry-run] [--json]\n\n"
 	"Delivers the digests that are due: every subscriber without a digest for\n"
-	"the most recent weekly slot. Empty digests are recorded as skipped.\n"
+	"the most recent weekly slot. Empty digests are recorded as skipped;\n"
+	"temporary failures are retried in the run and kept for later runs.\n"
+	"Prints one summary line (nothing with -q) and, on a terminal, progress.\n"
+	"SIGTERM or SIGINT finishes the messages in flight, records them, exits 75.\n"
 	"  --dry-run   render every due digest and report what would go out;\n"
-	"              send nothing, change nothing\n";
+	"              send nothing, change nothing\n"
+	"  --json      the summary as one JSON object\n";
 
 static const char run_help[] =
-	"usage: tagdigest run\n\n"
+	"usage: tagdigest run [--json]\n\n"
 	"`ingest`, then `send`, under a lock: a second concurrent run exits 75\n"
 	"at once and touches nothing. This is the command for cron:\n"
 	"  0 * * * *  cd /srv/tagdigest && ./build/tagdigest -q run\n";
@@ -255,10 +320,14 @@ static int open_locked(const struct td_config *cfg, struct td_store **st, int *l
 static int cmd_write(const struct globals *g, int argc, char **argv,
 		     const char *name, const char *help, bool ingest, bool send)
 {
-	bool helped, dry_run = false;
-	struct cmd_opt opts[] = { { "--dry-run", false, NULL, &dry_run } };
-	int rc = parse_cmd_opts(name, help, argc, argv, opts, send && !ingest ? 1 : 0,
-				&helped);
+	bool helped, dry_run = false, json = false;
+	struct cmd_opt opts[] = {
+		{ "--json", false, NULL, &json },
+		{ "--dry-run", false, NULL, &dry_run },
+	};
+	/* ingest takes neither; run takes --json; send takes both */
+	size_t nopts = !send ? 0 : ingest ? 1 : 2;
+	int rc = parse_cmd_opts(name, help, argc, argv, opts, nopts, &helped);
 	if (rc || helped)
 		return rc;
 	struct td_config cfg;
@@ -278,7 +347,7 @@ static int cmd_write(const struct globals *g, int argc, char **argv,
 	if (!rc && ingest)
 		rc = do_ingest(&cfg, st, !send);
 	if (!rc && send)
-		rc = do_send(&cfg, st, dry_run);
+		rc = do_send(&cfg, st, dry_run, json);
 	td_store_close(st);
 	td_lock_release(lockfd);
 	td_config_free(&cfg);

@@ -146,7 +146,8 @@ static char *underline(const char *name)
 static struct td_value *context(struct td_renderer *r,
 				const struct td_subscriber *sub,
 				const struct td_digest *d,
-				const char *unsubscribe_url, time_t now)
+				const char *unsubscribe_url,
+				const struct td_strv *tag_unsubscribe, time_t now)
 {
 	const struct td_config *cfg = r->cfg;
 	struct td_value *ctx = td_value_map();
@@ -188,6 +189,10 @@ static struct td_value *context(struct td_renderer *r,
 		td_value_map_set(sv, "underline", td_value_string_owned(underline(s->tag_name)));
 		td_value_map_set_int(sv, "more", (long long)s->more);
 		td_value_map_set_bool(sv, "has_more", s->more > 0);
+		for (size_t k = 0; tag_unsubscribe && k + 1 < tag_unsubscribe->n; k += 2)
+			if (strcmp(tag_unsubscribe->v[k], s->tag) == 0)
+				td_value_map_set_str(sv, "tag_unsubscribe_url",
+						     tag_unsubscribe->v[k + 1]);
 		struct td_value *posts = td_value_map_set(sv, "posts", td_value_list());
 		for (size_t j = 0; j < s->nposts; j++) {
 			struct td_value *pv = td_value_list_push(posts, post_value(r, &s->posts[j]));
@@ -251,13 +256,14 @@ static size_t wire_size(const char *html)
 
 int td_render_digest(struct td_renderer *r, const struct td_subscriber *sub,
 		     struct td_digest *d, const char *unsubscribe_url,
+		     const struct td_strv *tag_unsubscribe,
 		     time_t now, struct td_rendered *out, struct td_err *err)
 {
 	memset(out, 0, sizeof *out);
 	char *subject = NULL, *text = NULL;
 	int rc;
 	for (;;) {
-		struct td_value *ctx = context(r, sub, d, unsubscribe_url, now);
+		struct td_value *ctx = context(r, sub, d, unsubscribe_url, tag_unsubscribe, now);
 		rc = render_one(r, "digest.subject", ctx, false, &subject, err);
 		if (!rc)
 			rc = render_one(r, "digest.txt", ctx, false, &text, err);

@@ -3,7 +3,11 @@
  *
  * One easy handle lives for the whole run, so libcurl keeps the connection
  * (and any STARTTLS + AUTH) open across messages: EHLO once, then MAIL /
- * RCPT / DATA per message, no RSET (libcurl 7.88 sends none). Each send is
+ * RCPT / DATA per message, no RSET (libcurl 7.88 sends none). After
+ * transport.max_messages_per_connection transactions the connection is
+ * closed (QUIT) and the next message opens a fresh one, as relays limit
+ * messages per session. A transport is used by one thread only: the send
+ * loop opens one per parallel session (deliver.c). Each send is
  * one transaction with exactly one recipient, which is what makes the
  * outcome per subscriber meaningful: libcurl cannot report per-recipient
  * status within one transaction.
@@ -53,6 +57,8 @@ struct smtp {
 	char last[512];    /* the last line the server sent, sanitised */
 	bool quitting;     /* libcurl sent QUIT: later lines are not ours */
 	char errbuf[CURL_ERROR_SIZE];
+	long per_conn;     /* transport.max_messages_per_connection */
+	long in_conn;      /* transactions since the connection opened */
 };
 
 static size_t read_cb(char *buf, size_t size, size_t nmemb, void *arg)
@@ -112,6 +118,8 @@ static bool is_plain_domain(const char *s, size_t n)
 
 static char *ehlo_name(const struct td_config *cfg)
 {
+	if (cfg->smtp_ehlo && is_plain_domain(cfg->smtp_ehlo, strlen(cfg->smtp_ehlo)))
+		return td_xstrdup(cfg->smtp_ehlo);
 	const char *at = cfg->from_address ? strrchr(cfg->from_address, '@') : NULL;
 	if (at && is_plain_domain(at + 1, strlen(at + 1)))
 		return td_xstrdup(at + 1);
@@ -323,11 +331,15 @@ static int smtp_open(struct td_transport *t, const struct td_config *cfg,
 	if (auth) {
 		SET(CURLOPT_USERNAME, cfg->smtp_username);
 		SET(CURLOPT_PASSWORD, password);
-		/* Credentials only over TLS: ALL fails the run when the server
-		 * offers no STARTTLS, where TRY would send them in the clear.
-		 * (On smtps:// the connection is TLS from the start.) */
-		SET(CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
 	}
+	/* Credentials only over TLS: ALL fails the run when the server offers
+	 * no STARTTLS, where TRY would send them in the clear. (On smtps://
+	 * the connection is TLS from the start.) Verification of the peer and
+	 * its name stays on, libcurl's default. */
+	if (auth || cfg->smtp_starttls == TD_STARTTLS_REQUIRED)
+		SET(CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+	if (cfg->smtp_ca_file && cfg->smtp_ca_file[0])
+		SET(CURLOPT_CAINFO, cfg->smtp_ca_file);
 #undef SET
 	if (password) {
 		/* libcurl keeps its own copy. */
@@ -340,6 +352,8 @@ static int smtp_open(struct td_transport *t, const struct td_config *cfg,
 				curl_easy_strerror(cc));
 		goto fail;
 	}
+	s->per_conn = cfg->max_messages_per_connection > 0 ?
+		      cfg->max_messages_per_connection : 100;
 	t->state = s;
 	return 0;
 
@@ -427,6 +441,40 @@ static enum td_send_outcome classify(CURLcode rc, long code, const char *ebuf,
 	}
 }
 
+/* What a person should change when the run stops: the message is read in a
+ * cron mail, away from any documentation. */
+static const char *fix_hint(CURLcode rc, enum td_send_outcome outcome,
+			    const char *ebuf)
+{
+	if (outcome != TD_SEND_FATAL)
+		return "";
+	switch (rc) {
+	case CURLE_LOGIN_DENIED:
+	case CURLE_AUTH_ERROR:
+		return " (check transport.username and the password in "
+		       "transport.password_env / password_file)";
+	case CURLE_USE_SSL_FAILED:
+		return " (the server offers no STARTTLS: use a relay that does, "
+		       "smtps://, or starttls = off for a local relay without "
+		       "credentials)";
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+		return " (the server's certificate is not trusted for this host "
+		       "name: set transport.ca_file to the CA that signed it, or "
+		       "fix transport.url's host name)";
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CERTPROBLEM:
+		return " (the TLS handshake failed: check that the port speaks "
+		       "STARTTLS on smtp:// or TLS on smtps://)";
+	default:
+		break;
+	}
+	if (starts_with(ebuf, "MAIL failed"))
+		return " (the relay refuses our sender site.from: check the "
+		       "relay's sender policy or its authentication)";
+	return "";
+}
+
 static void report_failure(struct smtp *s, CURLcode rc, long code,
 			   struct td_send_result *res, struct td_err *err)
 {
@@ -442,19 +490,20 @@ static void report_failure(struct smtp *s, CURLcode rc, long code,
 		snprintf(res->reply, sizeof res->reply, "%s", s->last);
 
 	const char *what = s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc);
+	const char *hint = fix_hint(rc, res->outcome, s->errbuf);
 	/* libcurl leaves no text for a reject after the final "." */
 	if (rc == CURLE_WEIRD_SERVER_REPLY && !s->errbuf[0])
 		what = "message rejected after DATA";
 	size_t n = strlen(what);
 	if (!fresh) {
-		td_err_set(err, exit_code, "smtp: %s: %s", s->server, what);
+		td_err_set(err, exit_code, "smtp: %s: %s%s", s->server, what, hint);
 	} else if (n >= 3 && strcmp(what + n - 3, codestr) == 0) {
 		/* "RCPT failed: 550" becomes "RCPT failed: 550 5.1.1 ..." */
-		td_err_set(err, exit_code, "smtp: %s: %.*s%s", s->server,
-			   (int)(n - 3), what, s->last);
+		td_err_set(err, exit_code, "smtp: %s: %.*s%s%s", s->server,
+			   (int)(n - 3), what, s->last, hint);
 	} else {
-		td_err_set(err, exit_code, "smtp: %s: %s: %s", s->server, what,
-			   s->last);
+		td_err_set(err, exit_code, "smtp: %s: %s: %s%s", s->server, what,
+			   s->last, hint);
 	}
 }
 
@@ -504,8 +553,14 @@ static void smtp_send(struct td_transport *t, const char *from,
 	curl_easy_setopt(s->curl, CURLOPT_MAIL_FROM, mail_from);
 	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, rcpts);
 	curl_easy_setopt(s->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+	/* The last transaction of a session closes it (with QUIT), so the
+	 * next one reconnects. libcurl closes after any failure by itself. */
+	bool last = ++s->in_conn >= s->per_conn;
+	curl_easy_setopt(s->curl, CURLOPT_FORBID_REUSE, last ? 1L : 0L);
 
 	CURLcode rc = curl_easy_perform(s->curl);
+	if (last || rc != CURLE_OK)
+		s->in_conn = 0;
 	long code = 0;
 	curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &code);
 

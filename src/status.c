@@ -68,13 +68,36 @@ int td_status_print(FILE *out, const struct td_config *cfg, struct td_store *st,
 		if (state.last_slot)
 			td_schedule_format(state.last_slot, cfg->timezone, "%Y-%m-%d %H:%M %Z",
 					   last, sizeof last);
+		/* a digest this slot that failed: say what became of it */
+		struct td_pending pend;
+		bool pending = false;
+		if ((rc = td_store_pending_get(st, sub->email, slot, &pend, &pending, err))) {
+			td_store_pending_free(&pend);
+			td_buf_free(&tags);
+			td_digest_free(&d);
+			return rc;
+		}
 		if (d.suppressed)
 			snprintf(due, sizeof due, "unsubscribed");
+		else if (pending && strcmp(pend.state, "retry") == 0)
+			td_schedule_format(pend.next_attempt_at, cfg->timezone,
+					   "retry %Y-%m-%d %H:%M", due, sizeof due);
+		else if (pending && strcmp(pend.state, "expired") == 0)
+			snprintf(due, sizeof due, "given up this week");
+		else if (pending && strcmp(pend.state, "bounced") == 0)
+			snprintf(due, sizeof due, "refused this week");
 		else if (done)
 			td_schedule_format(next, cfg->timezone, "%Y-%m-%d %H:%M %Z", due,
 					   sizeof due);
-		fprintf(out, "  %-32s %-28s %9lld  %-22s %-22s %zu\n", sub->email,
+		int bounces = td_store_bounce_count(st, sub->email);
+		fprintf(out, "  %-32s %-28s %9lld  %-22s %-22s %zu", sub->email,
 			td_buf_cstr(&tags), (long long)state.watermark, last, due, d.total);
+		if (pending && pend.last_error && *pend.last_error)
+			fprintf(out, "  (attempt %d: %s)", pend.attempts, pend.last_error);
+		if (bounces > 0)
+			fprintf(out, "  (%d bounce%s in a row)", bounces, bounces == 1 ? "" : "s");
+		fputc('\n', out);
+		td_store_pending_free(&pend);
 		td_buf_free(&tags);
 		td_digest_free(&d);
 	}

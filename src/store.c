@@ -83,6 +83,33 @@ static const char *const migrations[] = {
 	"  detail TEXT NOT NULL DEFAULT '',"
 	"  created_at INTEGER NOT NULL,"
 	"  PRIMARY KEY (email, scope));",
+
+	/* 3: the delivery engine. `pending` keeps a digest that is not done
+	 * for its slot: state 'retry' holds the exact bytes (same Message-ID,
+	 * same posts, same signature) to resend after a temporary failure;
+	 * 'expired' (given up after too many attempts or too long) and
+	 * 'bounced' (5xx at RCPT/DATA) close the slot for that subscriber
+	 * without a delivery, so the posts stay above the watermark for the
+	 * next slot. `bounces` counts consecutive permanent failures. */
+	"CREATE TABLE pending ("
+	"  email TEXT NOT NULL,"
+	"  slot INTEGER NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN ('retry', 'expired', 'bounced')),"
+	"  message_id TEXT NOT NULL,"
+	"  message BLOB NOT NULL,"
+	"  from_seq INTEGER NOT NULL,"
+	"  upto_seq INTEGER NOT NULL,"
+	"  post_count INTEGER NOT NULL,"
+	"  attempts INTEGER NOT NULL,"
+	"  first_attempt_at INTEGER NOT NULL,"
+	"  next_attempt_at INTEGER NOT NULL,"
+	"  last_error TEXT NOT NULL DEFAULT '',"
+	"  PRIMARY KEY (email, slot));"
+	"CREATE TABLE bounces ("
+	"  email TEXT PRIMARY KEY,"
+	"  consecutive INTEGER NOT NULL,"
+	"  last_reply TEXT NOT NULL DEFAULT '',"
+	"  updated_at INTEGER NOT NULL);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -849,4 +876,227 @@ void td_store_suppressions_free(struct td_suppression *v, size_t n)
 		free(v[i].detail);
 	}
 	free(v);
+}
+
+/* ---- the delivery engine (schema 3) ---- */
+
+const char *td_store_path(const struct td_store *st)
+{
+	return st->path;
+}
+
+int td_store_put_delivery(struct td_store *st, const struct td_delivery *d,
+			  struct td_err *err)
+{
+	int rc = 0;
+	char *key = lower_dup(d->email);
+	sqlite3_stmt *ins = NULL, *wm = NULL;
+	if (sqlite3_prepare_v2(st->db,
+			       "INSERT INTO deliveries (email, slot, status, message_id, reply,"
+			       " from_seq, upto_seq, post_count, created_at)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+			       -1, &ins, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(st->db,
+			       "INSERT INTO subscriber_state (email, watermark, last_slot, last_sent_at)"
+			       " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (email) DO UPDATE SET"
+			       " watermark = MAX(watermark, excluded.watermark),"
+			       " last_slot = excluded.last_slot,"
+			       " last_sent_at = CASE WHEN excluded.last_sent_at > 0"
+			       "   THEN excluded.last_sent_at ELSE last_sent_at END",
+			       -1, &wm, NULL) != SQLITE_OK) {
+		rc = db_error(st, err, "prepare delivery");
+		goto out;
+	}
+	bind_text(ins, 1, key);
+	sqlite3_bind_int64(ins, 2, (sqlite3_int64)d->slot);
+	bind_text(ins, 3, d->skipped ? "skipped" : "sent");
+	if (d->message_id)
+		bind_text(ins, 4, d->message_id);
+	if (d->reply)
+		bind_text(ins, 5, d->reply);
+	sqlite3_bind_int64(ins, 6, d->from_seq);
+	sqlite3_bind_int64(ins, 7, d->upto_seq);
+	sqlite3_bind_int64(ins, 8, (sqlite3_int64)d->post_count);
+	sqlite3_bind_int64(ins, 9, (sqlite3_int64)d->at);
+	if (sqlite3_step(ins) != SQLITE_DONE) {
+		if (sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_UNIQUE)
+			rc = td_err_set(err, EX_SOFTWARE,
+					"store: a digest for %s in this slot is already "
+					"recorded; refusing to record a second one", d->email);
+		else
+			rc = db_error(st, err, "record delivery");
+		goto out;
+	}
+	bind_text(wm, 1, key);
+	sqlite3_bind_int64(wm, 2, d->upto_seq);
+	sqlite3_bind_int64(wm, 3, (sqlite3_int64)d->slot);
+	sqlite3_bind_int64(wm, 4, d->skipped ? 0 : (sqlite3_int64)d->at);
+	if (sqlite3_step(wm) != SQLITE_DONE)
+		rc = db_error(st, err, "move watermark");
+	/* a delivered digest ends any retry and any run of bounces */
+	if (!rc && !d->skipped && (rc = td_store_pending_delete(st, d->email, d->slot, err)) == 0)
+		rc = td_store_bounce_reset(st, d->email, err);
+out:
+	sqlite3_finalize(ins);
+	sqlite3_finalize(wm);
+	free(key);
+	return rc;
+}
+
+int td_store_pending_get(struct td_store *st, const char *email, time_t slot,
+			 struct td_pending *out, bool *found, struct td_err *err)
+{
+	memset(out, 0, sizeof *out);
+	*found = false;
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT state, message_id, message, from_seq, upto_seq, post_count,"
+			       " attempts, first_attempt_at, next_attempt_at, last_error"
+			       " FROM pending WHERE email = ?1 AND slot = ?2", -1, &s,
+			       NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare pending");
+	char *key = lower_dup(email);
+	bind_text(s, 1, key);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)slot);
+	int step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		*found = true;
+		out->email = key;
+		key = NULL;
+		out->slot = slot;
+		out->state = col_dup(s, 0);
+		out->message_id = col_dup(s, 1);
+		const void *blob = sqlite3_column_blob(s, 2);
+		size_t n = (size_t)sqlite3_column_bytes(s, 2);
+		out->message = td_xmalloc(n + 1);
+		if (n)
+			memcpy(out->message, blob, n);
+		out->message[n] = '\0';
+		out->message_len = n;
+		out->from_seq = sqlite3_column_int64(s, 3);
+		out->upto_seq = sqlite3_column_int64(s, 4);
+		out->post_count = (size_t)sqlite3_column_int64(s, 5);
+		out->attempts = sqlite3_column_int(s, 6);
+		out->first_attempt_at = (time_t)sqlite3_column_int64(s, 7);
+		out->next_attempt_at = (time_t)sqlite3_column_int64(s, 8);
+		out->last_error = col_dup(s, 9);
+	}
+	free(key);
+	sqlite3_finalize(s);
+	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 :
+		db_error(st, err, "read pending");
+}
+
+void td_store_pending_free(struct td_pending *p)
+{
+	free(p->email);
+	free(p->state);
+	free(p->message_id);
+	free(p->message);
+	free(p->last_error);
+	memset(p, 0, sizeof *p);
+}
+
+int td_store_pending_put(struct td_store *st, const struct td_pending *p,
+			 struct td_err *err)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db,
+			       "INSERT INTO pending (email, slot, state, message_id, message,"
+			       " from_seq, upto_seq, post_count, attempts, first_attempt_at,"
+			       " next_attempt_at, last_error)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+			       " ON CONFLICT (email, slot) DO UPDATE SET state = ?3,"
+			       " message = ?5, attempts = ?9, next_attempt_at = ?11,"
+			       " last_error = ?12",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare pending");
+	char *key = lower_dup(p->email);
+	bind_text(s, 1, key);
+	free(key);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)p->slot);
+	bind_text(s, 3, p->state);
+	bind_text(s, 4, p->message_id);
+	/* Only a digest that will be resent needs its bytes. */
+	bool keep = p->state && strcmp(p->state, "retry") == 0;
+	sqlite3_bind_blob(s, 5, keep && p->message ? p->message : "",
+			  keep ? (int)p->message_len : 0, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, p->from_seq);
+	sqlite3_bind_int64(s, 7, p->upto_seq);
+	sqlite3_bind_int64(s, 8, (sqlite3_int64)p->post_count);
+	sqlite3_bind_int(s, 9, p->attempts);
+	sqlite3_bind_int64(s, 10, (sqlite3_int64)p->first_attempt_at);
+	sqlite3_bind_int64(s, 11, (sqlite3_int64)p->next_attempt_at);
+	bind_text(s, 12, p->last_error);
+	int step = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return step == SQLITE_DONE ? 0 : db_error(st, err, "store pending");
+}
+
+int td_store_pending_delete(struct td_store *st, const char *email, time_t slot,
+			    struct td_err *err)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db, "DELETE FROM pending WHERE email = ?1 AND slot = ?2",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare pending");
+	char *key = lower_dup(email);
+	bind_text(s, 1, key);
+	free(key);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)slot);
+	int step = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return step == SQLITE_DONE ? 0 : db_error(st, err, "delete pending");
+}
+
+size_t td_store_pending_count(struct td_store *st, const char *state)
+{
+	return (size_t)query_int(st, "SELECT COUNT(*) FROM pending WHERE state = ?1", state);
+}
+
+int td_store_bounce_note(struct td_store *st, const char *email, const char *reply,
+			 time_t now, int *consecutive, struct td_err *err)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db,
+			       "INSERT INTO bounces (email, consecutive, last_reply, updated_at)"
+			       " VALUES (?1, 1, ?2, ?3) ON CONFLICT (email) DO UPDATE SET"
+			       " consecutive = consecutive + 1, last_reply = ?2, updated_at = ?3"
+			       " RETURNING consecutive", -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare bounce");
+	char *key = lower_dup(email);
+	bind_text(s, 1, key);
+	free(key);
+	bind_text(s, 2, reply);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)now);
+	int step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		if (consecutive)
+			*consecutive = sqlite3_column_int(s, 0);
+		step = sqlite3_step(s);
+	}
+	sqlite3_finalize(s);
+	return step == SQLITE_DONE ? 0 : db_error(st, err, "record bounce");
+}
+
+int td_store_bounce_reset(struct td_store *st, const char *email, struct td_err *err)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db, "DELETE FROM bounces WHERE email = ?1", -1, &s,
+			       NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare bounce");
+	char *key = lower_dup(email);
+	bind_text(s, 1, key);
+	free(key);
+	int step = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return step == SQLITE_DONE ? 0 : db_error(st, err, "reset bounces");
+}
+
+int td_store_bounce_count(struct td_store *st, const char *email)
+{
+	char *key = lower_dup(email);
+	int n = (int)query_int(st, "SELECT consecutive FROM bounces WHERE email = ?1", key);
+	free(key);
+	return n;
 }

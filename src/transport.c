@@ -3,8 +3,8 @@
  *
  * It picks the backend the config names, owns the struct td_transport
  * around the backend's private state, and gives every send a clean result
- * to fill. Everything that knows about Maildir or SMTP lives in maildir.c
- * and smtp.c; this file only keeps the open/send/close pairing honest.
+ * to fill. Everything that knows about Maildir, SMTP or sendmail lives in
+ * maildir.c, smtp.c and sendmail.c; this file only keeps the open/send/close pairing honest.
  */
 #include "tagdigest/transport.h"
 
@@ -24,6 +24,9 @@ int td_transport_open(const struct td_config *cfg, struct td_transport **out,
 		break;
 	case TD_TRANSPORT_SMTP:
 		ops = &td_transport_smtp;
+		break;
+	case TD_TRANSPORT_SENDMAIL:
+		ops = &td_transport_sendmail;
 		break;
 	default:
 		return td_err_set(err, EX_CONFIG,

@@ -22,7 +22,11 @@
 
 #include "tagdigest/err.h"
 
-enum td_transport_type { TD_TRANSPORT_MAILDIR, TD_TRANSPORT_SMTP };
+enum td_transport_type { TD_TRANSPORT_MAILDIR, TD_TRANSPORT_SMTP,
+			 TD_TRANSPORT_SENDMAIL };
+
+/* transport.starttls: smtp:// only (smtps:// is TLS from the start). */
+enum td_starttls { TD_STARTTLS_DEFAULT, TD_STARTTLS_REQUIRED, TD_STARTTLS_OFF };
 
 #include <stdbool.h>
 
@@ -51,6 +55,8 @@ struct td_config {
 	char *list_id;           /* default: "digest." + host of site_url */
 	char *unsubscribe_url;   /* default: site_url + "/unsubscribe/"; token appended */
 	char *tag_url;           /* default: site_url + "/tag/{tag}/"; {tag} -> slug */
+	char *unsubscribe_mailto;/* optional: also offer mailto: in List-Unsubscribe */
+	char *feedback_id;       /* optional Feedback-ID header value */
 
 	/* [store] */
 	char *store_path;        /* default: var/tagdigest.db (resolved) */
@@ -80,6 +86,27 @@ struct td_config {
 	char *smtp_password_env; /* name of an environment variable */
 	char *smtp_password_file;/* resolved path */
 	int smtp_timeout;        /* seconds, default 30 */
+	enum td_starttls smtp_starttls; /* after loading: REQUIRED or OFF;
+				  * default REQUIRED with a username, else OFF;
+				  * OFF with a username on smtp:// is refused */
+	char *smtp_ca_file;      /* PEM CA bundle to verify the server (resolved) */
+	char *smtp_ehlo;         /* EHLO name; default: the domain of site.from */
+	char *sendmail_path;     /* type = sendmail; default /usr/sbin/sendmail */
+	int connections;         /* parallel sessions, default 1, 1..64 */
+	int max_messages_per_connection; /* then reconnect; default 100 */
+	int rate_per_second;     /* 0 = no limit */
+	int rate_per_hour;       /* 0 = no limit */
+	int run_retries;         /* in-run retries of a temporary failure
+				  * (1 s, then 4 s, ...), default 2, 0..5 */
+	int retry_max_attempts;  /* attempts over all runs before giving up on
+				  * one digest, default 30 */
+	int retry_backoff;       /* seconds before a later run may retry:
+				  * doubles per attempt, capped at 6 h;
+				  * default 300 */
+	int retry_max_hours;     /* age after which a digest is given up,
+				  * default 72 */
+	int max_permanent_failures;   /* consecutive, then suppressed; default 3 */
+	int max_consecutive_tempfails;/* then the run stops early; default 20 */
 
 	/* [fetch]: how feeds are downloaded */
 	int fetch_parallel;       /* sources fetched at once, default 4 */

@@ -13,9 +13,33 @@
  * with the watermark move, in one transaction right after the accept; a
  * message it did not accept is never recorded as delivered.
  *
- * Outcomes: temporary failures are logged and left for the next run
- * (exit EX_TEMPFAIL); permanent ones are logged per subscriber; a fatal
- * transport error (ours: credentials, TLS, sender refused) stops the run.
+ * The engine (deliver.c): the calling thread composes and feeds a bounded
+ * queue; transport.connections sender threads each own one transport (one
+ * SMTP session, reused); one recorder thread with its own store connection
+ * (WAL) writes every outcome, grouping those that arrive together into one
+ * transaction. A sender waits until its message is recorded before it
+ * starts the next, so a crash can repeat at most one message per session.
+ * Memory stays flat: at most 2 x connections + 2 messages are composed
+ * ahead. The first message is sent alone, so a broken relay configuration
+ * costs one attempt and changes nothing.
+ *
+ * Outcomes:
+ *   accepted        delivery + watermark, one transaction
+ *   temporary       (4xx, timeout, dropped) retried in this run after 1 s,
+ *                   then 4 s (transport.run_retries), then kept in the
+ *                   store's pending table with the exact bytes (same
+ *                   Message-ID, same posts) and resent by a later run at
+ *                   its backoff time; given up ("expired") after
+ *                   transport.retry_max_attempts or retry_max_hours
+ *   permanent       (5xx at RCPT/DATA) recorded; closes the slot for that
+ *                   subscriber; transport.max_permanent_failures in a row
+ *                   suppress the subscriber ("bounced", see `unsuppress`)
+ *   fatal           (credentials, TLS, 5xx at MAIL) stops the run at once:
+ *                   messages in flight are finished and recorded; 78 when
+ *                   the config must change, else 75
+ *   transport.max_consecutive_tempfails temporary failures in a row stop
+ *   the run early (75) instead of hammering a broken relay. SIGTERM and
+ *   SIGINT finish and record the messages in flight, then return 75.
  */
 #ifndef TAGDIGEST_DELIVER_H
 #define TAGDIGEST_DELIVER_H
@@ -51,17 +75,44 @@ void td_composed_free(struct td_composed *m);
 
 struct td_send_summary {
 	size_t subscribers;      /* good rows in the file */
-	size_t not_due;          /* already have this slot's digest */
+	size_t not_due;          /* already have this slot's digest (or it was
+				  * refused / given up earlier in the slot) */
 	size_t sent;             /* accepted (or, dry run: would be sent) */
 	size_t skipped;          /* empty digest */
 	size_t suppressed;       /* unsubscribed from everything, or bounced */
-	size_t tempfail;
-	size_t permfail;
+	size_t tempfail;         /* failed temporarily; kept for a later run */
+	size_t permfail;         /* refused for good (this slot) */
+	size_t deferred;         /* kept from an earlier run, not due to retry yet */
+	size_t expired;          /* given up after too many attempts / too long */
+	size_t bounced;          /* suppressed in this run after repeated 5xx */
+	size_t resent;           /* of `sent`: stored digests of an earlier run */
+	size_t done;             /* subscribers finished, for progress */
 	time_t slot;             /* the slot this run served */
 	time_t next_slot;
-	double seconds;
+	double seconds;          /* elapsed */
+	double rate;             /* sent / seconds (messages per second) */
+	int stopped_by_signal;   /* SIGTERM / SIGINT number, or 0 */
+	bool stopped_early;      /* fatal error, signal or too many tempfails */
 };
 
+/* Called on the thread that called td_send_run, after one or more
+ * subscribers are finished (sofar->done counts them; sofar->subscribers is
+ * the total), and once at the end. Must not call back into deliver. */
+typedef void (*td_send_progress_fn)(const struct td_send_summary *sofar,
+				    void *arg);
+
+struct td_send_options {
+	bool dry_run;            /* render and count; send and write nothing */
+	td_send_progress_fn progress;   /* may be NULL */
+	void *progress_arg;
+};
+
+int td_send_run(const struct td_config *cfg, struct td_store *st,
+		const struct td_subscriber_list *subs,
+		const struct td_send_options *opt, time_t now,
+		struct td_send_summary *sum, struct td_err *err);
+
+/* td_send_run without progress. (opt may be NULL in td_send_run too.) */
 int td_send_due(const struct td_config *cfg, struct td_store *st,
 		const struct td_subscriber_list *subs, bool dry_run, time_t now,
 		struct td_send_summary *sum, struct td_err *err);

@@ -15,6 +15,7 @@
  *   digest.post_count digest.shown_count digest.tag_count digest.tag_list
  *   digest.first digest.one_post
  *   sections[]: tag name underline archive_url more has_more more_number
+ *               tag_unsubscribe_url
  *     posts[]: number title url author has_author date excerpt_text excerpt_html
  *              tags[]: name slug archive_url
  *   links[]: number url       every link above, numbered in reading order
@@ -57,8 +58,12 @@ void td_renderer_free(struct td_renderer *r);
 /* Renders d. When the HTML part would pass TD_RENDER_CLIP_LIMIT, posts
  * are taken out of d (td_digest_trim_one) into "and N more" until it fits,
  * so d may change. */
+/* tag_unsubscribe: NULL, or pairs (a tag slug at an even index, the URL
+ * that unsubscribes from that tag only at the next), shown in the
+ * section of that tag as tag_unsubscribe_url. */
 int td_render_digest(struct td_renderer *r, const struct td_subscriber *sub,
 		     struct td_digest *d, const char *unsubscribe_url,
+		     const struct td_strv *tag_unsubscribe,
 		     time_t now, struct td_rendered *out, struct td_err *err);
 void td_rendered_free(struct td_rendered *out);
 

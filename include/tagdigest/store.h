@@ -165,4 +165,58 @@ int td_store_set_source_validators(struct td_store *st, const char *name,
 				   const char *etag, const char *last_modified,
 				   struct td_err *err);
 
+/* ---- the delivery engine (schema 3) ----
+ *
+ * The path the store was opened with, so another thread can open its own
+ * connection to the same database (WAL: one writer, many readers). */
+const char *td_store_path(const struct td_store *st);
+
+/* td_store_record_delivery without its own transaction, for a caller that
+ * records many outcomes in one (group commit). A sent digest also deletes
+ * its pending row and resets the subscriber's bounce count. */
+int td_store_put_delivery(struct td_store *st, const struct td_delivery *d,
+			  struct td_err *err);
+
+/* A digest not done for its slot (see migration 3 in store.c):
+ *   "retry"    failed temporarily; message holds the exact bytes to resend
+ *              (same Message-ID, same posts) at or after next_attempt_at
+ *   "expired"  given up (too many attempts or too old): no more tries
+ *              this slot; the posts stay above the watermark
+ *   "bounced"  refused permanently (5xx at RCPT/DATA) for this slot
+ * Keyed by (lowercased email, slot). */
+struct td_pending {
+	char *email;
+	time_t slot;
+	char *state;
+	char *message_id;        /* without <> */
+	char *message;           /* NUL-terminated; "" unless state is retry */
+	size_t message_len;
+	int64_t from_seq, upto_seq;
+	size_t post_count;
+	int attempts;            /* failed attempts so far */
+	time_t first_attempt_at;
+	time_t next_attempt_at;
+	char *last_error;
+};
+
+/* *found tells whether a row exists; out is freed with td_store_pending_free
+ * either way. */
+int td_store_pending_get(struct td_store *st, const char *email, time_t slot,
+			 struct td_pending *out, bool *found, struct td_err *err);
+void td_store_pending_free(struct td_pending *p);
+/* Inserts, or updates state, message, attempts, next_attempt_at and
+ * last_error of the existing row (Message-ID, seqs and first attempt stay). */
+int td_store_pending_put(struct td_store *st, const struct td_pending *p,
+			 struct td_err *err);
+int td_store_pending_delete(struct td_store *st, const char *email, time_t slot,
+			    struct td_err *err);
+size_t td_store_pending_count(struct td_store *st, const char *state);
+
+/* Consecutive permanent failures of one subscriber: note one (returns the
+ * new count), reset after a delivery, read. */
+int td_store_bounce_note(struct td_store *st, const char *email, const char *reply,
+			 time_t now, int *consecutive, struct td_err *err);
+int td_store_bounce_reset(struct td_store *st, const char *email, struct td_err *err);
+int td_store_bounce_count(struct td_store *st, const char *email);
+
 #endif

@@ -3,7 +3,12 @@
  *
  * Backends sit behind a small table of function pointers, the shape
  * OpenSMTPD uses for its queues: maildir (write tmp/, fsync, rename into
- * new/) and smtp (libcurl, one connection reused for the whole run).
+ * new/), smtp (libcurl, one connection reused across messages) and
+ * sendmail (a local MTA's sendmail(8), run with fork/execv per message).
+ *
+ * Threads: a transport belongs to one thread at a time. The send loop
+ * opens one per parallel session, all from the calling thread (libcurl's
+ * global init is not thread-safe), then hands each to its sender thread.
  *
  * td_transport_send() reports one outcome per message:
  *   TD_SEND_OK        accepted: `reply` holds the server's answer or the
@@ -56,6 +61,7 @@ struct td_transport {
 
 extern const struct td_transport_ops td_transport_maildir;
 extern const struct td_transport_ops td_transport_smtp;
+extern const struct td_transport_ops td_transport_sendmail;
 
 /* Opens the backend the config names. Returns 0, EX_CONFIG or
  * EX_CANTCREAT / EX_UNAVAILABLE with err filled. *out is freed by close. */

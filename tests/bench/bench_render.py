@@ -103,7 +103,7 @@ def main():
         conf = make_site(tmp, args.subscribers)
         subprocess.run([args.bin, "-q", "-c", str(conf), "ingest"], check=True, capture_output=True)
         t0 = time.perf_counter()
-        p = subprocess.run([args.bin, "-q", "-c", str(conf), "send", "--dry-run"],
+        p = subprocess.run([args.bin, "-c", str(conf), "send", "--dry-run"],
                            check=True, capture_output=True, text=True)
         td_secs = time.perf_counter() - t0
         done = int(re.search(r"(\d+) would be sent", p.stdout).group(1))

@@ -115,12 +115,12 @@ def main():
         subprocess.run([args.bin, "-q", "-c", str(conf), "ingest"], check=True, capture_output=True)
         # composition alone: --dry-run renders every digest and writes nothing
         t0 = time.perf_counter()
-        p = subprocess.run([args.bin, "-q", "-c", str(conf), "send", "--dry-run"],
+        p = subprocess.run([args.bin, "-c", str(conf), "send", "--dry-run"],
                            check=True, capture_output=True, text=True)
         dry_secs = time.perf_counter() - t0
         composed = int(re.search(r"(\d+) would be sent", p.stdout).group(1))
         t0 = time.perf_counter()
-        p = subprocess.run(["/usr/bin/time", "-f", "%M", args.bin, "-q", "-c", str(conf), "send"],
+        p = subprocess.run(["/usr/bin/time", "-f", "%M", args.bin, "-c", str(conf), "send"],
                            check=True, capture_output=True, text=True)
         td_secs = time.perf_counter() - t0
         rss_kb = int(p.stderr.strip().splitlines()[-1])

@@ -292,8 +292,9 @@ static void test_values(void)
 		   "digest.excerpt_chars: '-1' is not a whole number");
 	expect_err(BASE "[transport]\ntimeout = 10s\n", NULL, 0, 9,
 		   "transport.timeout: '10s' is not a whole number");
-	expect_err(BASE "[transport]\ntype = sendmail\n", NULL, 0, 9,
-		   "transport.type: 'sendmail' is not a transport (maildir or smtp)");
+	expect_err(BASE "[transport]\ntype = exim\n", NULL, 0, 9,
+		   "transport.type: 'exim' is not a transport (maildir, smtp or "
+		   "sendmail)");
 	expect_err(BASE "[transport]\nurl = smtp://user:pw@mail.example.org\n",
 		   NULL, 0, 9, "transport.url: 'smtp://user:pw@mail.example.org' "
 		   "must not hold a user name or password");
@@ -656,11 +657,112 @@ static void test_dkim(void)
 		CHECK_STR(cfg.dkim_key_file, in_dir("keys/dkim.pem"));
 		td_config_free(&cfg);
 	}
+	const char *ov[] = { "site.unsubscribe_mailto=unsub@t.example.org",
+			     "site.feedback_id=weekly:digest:td:t.example.org" };
+	rc = load(BASE, ov, 2, &cfg, &err);
+	CHECK(rc == 0);
+	if (rc == 0) {
+		CHECK_STR(cfg.unsubscribe_mailto, "unsub@t.example.org");
+		CHECK_STR(cfg.feedback_id, "weekly:digest:td:t.example.org");
+		td_config_free(&cfg);
+	}
+	const char *bad[] = { "site.feedback_id=a b" };
+	expect_err(BASE, bad, 1, -1, "-o site.feedback_id=a b: 'a b': only printable ASCII "
+		   "without spaces (like campaign:list:tagdigest:sender)");
 	expect_err(BASE "[dkim]\ndomain = t.example.org\n", NULL, 0, 0,
 		   "[dkim] needs domain, selector and key_file together (or none "
 		   "of them to send unsigned)");
 	expect_err(BASE "[dkim]\ndomain = t example org\n", NULL, 0, 9,
 		   "dkim.domain: 't example org' is not a DNS name");
+}
+
+/* [transport] keys of the delivery engine: defaults, values, and the rule
+ * that credentials never travel without TLS. */
+static void test_delivery_keys(void)
+{
+	struct td_config cfg;
+	struct td_err err;
+	int rc = load(BASE, NULL, 0, &cfg, &err);
+	CHECK(rc == 0);
+	if (rc == 0) {
+		CHECK(cfg.connections == 1);
+		CHECK(cfg.max_messages_per_connection == 100);
+		CHECK(cfg.rate_per_second == 0 && cfg.rate_per_hour == 0);
+		CHECK(cfg.run_retries == 2);
+		CHECK(cfg.retry_max_attempts == 30 && cfg.retry_max_hours == 72);
+		CHECK(cfg.retry_backoff == 300);
+		CHECK(cfg.max_permanent_failures == 3);
+		CHECK(cfg.max_consecutive_tempfails == 20);
+		CHECK(cfg.smtp_starttls == TD_STARTTLS_OFF);
+		CHECK(cfg.smtp_ca_file == NULL && cfg.smtp_ehlo == NULL);
+		CHECK_STR(cfg.sendmail_path, "/usr/sbin/sendmail");
+		td_config_free(&cfg);
+	}
+	rc = load(BASE "[transport]\ntype = smtp\nurl = smtp://mail.t.example.org:587\n"
+		  "username = digest\npassword_env = PW\nca_file = ca.pem\n"
+		  "ehlo = out.t.example.org\nconnections = 4\n"
+		  "max_messages_per_connection = 50\nrate_per_second = 10\n"
+		  "rate_per_hour = 20000\nrun_retries = 0\nretry_max_attempts = 5\n"
+		  "retry_max_hours = 24\nretry_backoff = 0\nmax_permanent_failures = 2\n"
+		  "max_consecutive_tempfails = 7\n", NULL, 0, &cfg, &err);
+	CHECK(rc == 0);
+	if (rc == 0) {
+		/* credentials make STARTTLS required by default */
+		CHECK(cfg.smtp_starttls == TD_STARTTLS_REQUIRED);
+		CHECK_STR(cfg.smtp_ca_file, in_dir("ca.pem"));
+		CHECK_STR(cfg.smtp_ehlo, "out.t.example.org");
+		CHECK(cfg.connections == 4);
+		CHECK(cfg.max_messages_per_connection == 50);
+		CHECK(cfg.rate_per_second == 10 && cfg.rate_per_hour == 20000);
+		CHECK(cfg.run_retries == 0);
+		CHECK(cfg.retry_max_attempts == 5 && cfg.retry_max_hours == 24);
+		CHECK(cfg.retry_backoff == 0);
+		CHECK(cfg.max_permanent_failures == 2);
+		CHECK(cfg.max_consecutive_tempfails == 7);
+		td_config_free(&cfg);
+	}
+	/* required without credentials is allowed (a relay that wants TLS) */
+	rc = load(BASE "[transport]\ntype = smtp\nurl = smtp://m.example.org\n"
+		  "starttls = required\n", NULL, 0, &cfg, &err);
+	CHECK(rc == 0);
+	if (rc == 0) {
+		CHECK(cfg.smtp_starttls == TD_STARTTLS_REQUIRED);
+		td_config_free(&cfg);
+	}
+	rc = load(BASE "[transport]\ntype = sendmail\nsendmail_path = /usr/lib/sendmail\n",
+		  NULL, 0, &cfg, &err);
+	CHECK(rc == 0);
+	if (rc == 0) {
+		CHECK(cfg.transport_type == TD_TRANSPORT_SENDMAIL);
+		CHECK_STR(cfg.sendmail_path, "/usr/lib/sendmail");
+		td_config_free(&cfg);
+	}
+	expect_err(BASE "[transport]\ntype = smtp\nurl = smtp://m.example.org\n"
+		   "username = u\npassword_env = PW\nstarttls = off\n", NULL, 0, 13,
+		   "transport.starttls: off, but transport.username is set: "
+		   "credentials are only sent over TLS (use starttls = required, "
+		   "or smtps://)");
+	expect_err(BASE "[transport]\ntype = smtp\nurl = smtp://m.example.org\n"
+		   "username = u\n", NULL, 0, 11,
+		   "transport.username: needs transport.password_env or "
+		   "transport.password_file");
+	expect_err(BASE "[transport]\nstarttls = maybe\n", NULL, 0, 9,
+		   "transport.starttls: 'maybe' is not required or off");
+	expect_err(BASE "[transport]\ntype = pigeon\n", NULL, 0, 9,
+		   "transport.type: 'pigeon' is not a transport (maildir, smtp or "
+		   "sendmail)");
+	expect_err(BASE "[transport]\nconnections = 0\n", NULL, 0, 9,
+		   "transport.connections: 0 is out of range (1 to 64)");
+	expect_err(BASE "[transport]\nrun_retries = 9\n", NULL, 0, 9,
+		   "transport.run_retries: 9 is out of range (0 to 5)");
+	expect_err(BASE "[transport]\nehlo = bad name\n", NULL, 0, 9,
+		   "transport.ehlo: 'bad name' is not a DNS name");
+	/* smtps:// with credentials needs no STARTTLS: it is TLS throughout */
+	rc = load(BASE "[transport]\ntype = smtp\nurl = smtps://m.example.org\n"
+		  "username = u\npassword_env = PW\nstarttls = off\n", NULL, 0, &cfg, &err);
+	CHECK(rc == 0);
+	if (rc == 0)
+		td_config_free(&cfg);
 }
 
 int main(void)
@@ -686,6 +788,7 @@ int main(void)
 
 	TD_RUN(test_feed_source_and_fetch);
 	TD_RUN(test_dkim);
+	TD_RUN(test_delivery_keys);
 	unlink(conf);
 	rmdir(dir);
 	return TD_DONE("test_config");

@@ -212,7 +212,12 @@ static void test_every_documented_name(void)
 	struct td_digest d;
 	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
 	struct td_rendered out;
-	CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/TOKEN", NOW, &out, &err) == 0);
+	struct td_strv tag_unsub = TD_STRV_INIT;
+	td_strv_push(&tag_unsub, "nato");
+	td_strv_push(&tag_unsub, "https://example.org/u/NATO-TOKEN");
+	CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/TOKEN", &tag_unsub, NOW,
+			       &out, &err) == 0);
+	td_strv_free(&tag_unsub);
 
 	/* every documented name renders to something */
 	for (size_t i = 0; i < names.n; i++) {
@@ -239,6 +244,8 @@ static void test_every_documented_name(void)
 	CHECK_STR(value_of(out.text, "sections.posts.date"), "22 December 201722 December 2017");
 	CHECK_STR(value_of(out.text, "period.until"), "18 November 2026");
 	CHECK_STR(value_of(out.text, "unsubscribe_url"), "https://example.org/u/TOKEN");
+	CHECK_STR(value_of(out.text, "sections.tag_unsubscribe_url"),
+		  "https://example.org/u/NATO-TOKEN");
 	/* HTML escaping off in text, safe HTML kept in the HTML part */
 	CHECK(strstr(out.html, "<p>Three</p>") != NULL);
 	td_rendered_free(&out);
@@ -271,7 +278,7 @@ static void test_default_templates(void)
 	struct td_digest d;
 	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
 	struct td_rendered out;
-	CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/T", NOW, &out, &err) == 0);
+	CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/T", NULL, NOW, &out, &err) == 0);
 	CHECK_STR(out.subject, "Test Weekly: 3 new posts in NATO");
 	/* numbered posts, the archive link numbered after them, then the list */
 	CHECK(strstr(out.text, "[1] Third\n") != NULL);
@@ -285,7 +292,7 @@ static void test_default_templates(void)
 	td_digest_free(&d);
 	cfg.max_posts = 5;
 	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
-	CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/T", NOW, &out, &err) == 0);
+	CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/T", NULL, NOW, &out, &err) == 0);
 	CHECK(strstr(out.text, "Lavrov <meets> “NATO”") != NULL);
 	CHECK(strstr(out.html, "Lavrov &lt;meets&gt; “NATO”") != NULL);
 	CHECK(strstr(out.html, "<meets>") == NULL);
@@ -322,7 +329,7 @@ static void test_gmail_clip_cap(void)
 	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
 	CHECK(d.shown == 60);
 	struct td_rendered out;
-	CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/T", NOW, &out, &err) == 0);
+	CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/T", NULL, NOW, &out, &err) == 0);
 	CHECK(strlen(out.html) < TD_RENDER_CLIP_LIMIT);
 	CHECK(d.shown < 60 && d.shown > 5);
 	CHECK(d.nsections == 1 && d.sections[0].more == 60 - d.shown);

@@ -188,6 +188,88 @@ static void test_newer_schema_refused(void)
 	free(newer);
 }
 
+/* Schema 3: a pending digest keeps its exact bytes for a resend; a
+ * delivery recorded inside the caller's transaction ends it and resets the
+ * bounce count. */
+static void test_pending_and_bounces(void)
+{
+	struct td_store *st = NULL;
+	struct td_err err = { 0, "" };
+	CHECK(td_store_open(path, TD_STORE_READWRITE, &st, &err) == 0);
+	if (!st)
+		return;
+	CHECK(td_store_schema_version(st) == 3);
+	CHECK_STR(td_store_path(st), path);
+
+	static const char msg[] = "Message-ID: <m1@x>\r\n\r\nbody\0with NUL\r\n";
+	struct td_pending p = {
+		.email = (char *)"Cy@Example.org", .slot = 7000, .state = (char *)"retry",
+		.message_id = (char *)"m1@x", .message = (char *)msg,
+		.message_len = sizeof msg - 1, .from_seq = 1, .upto_seq = 4,
+		.post_count = 2, .attempts = 1, .first_attempt_at = 7100,
+		.next_attempt_at = 7400, .last_error = (char *)"451 later",
+	};
+	CHECK(td_store_pending_put(st, &p, &err) == 0);
+	struct td_pending got;
+	bool found = false;
+	CHECK(td_store_pending_get(st, "cy@example.org", 7000, &got, &found, &err) == 0);
+	CHECK(found);
+	if (found) {
+		CHECK_STR(got.state, "retry");
+		CHECK_STR(got.message_id, "m1@x");
+		CHECK(got.message_len == sizeof msg - 1 &&
+		      memcmp(got.message, msg, sizeof msg - 1) == 0);
+		CHECK(got.from_seq == 1 && got.upto_seq == 4 && got.post_count == 2);
+		CHECK(got.attempts == 1 && got.next_attempt_at == 7400);
+		CHECK_STR(got.last_error, "451 later");
+	}
+	td_store_pending_free(&got);
+
+	/* an update keeps the Message-ID and the first attempt */
+	p.attempts = 2;
+	p.next_attempt_at = 9000;
+	p.message_id = (char *)"other@x";
+	p.first_attempt_at = 1;
+	CHECK(td_store_pending_put(st, &p, &err) == 0);
+	CHECK(td_store_pending_get(st, "CY@example.org", 7000, &got, &found, &err) == 0);
+	CHECK(found && got.attempts == 2 && got.next_attempt_at == 9000);
+	CHECK(found && strcmp(got.message_id, "m1@x") == 0 && got.first_attempt_at == 7100);
+	td_store_pending_free(&got);
+	CHECK(td_store_pending_count(st, "retry") == 1);
+
+	/* bounces count up and a delivery resets them */
+	int n = 0;
+	CHECK(td_store_bounce_note(st, "cy@example.org", "550 no", 1, &n, &err) == 0 && n == 1);
+	CHECK(td_store_bounce_note(st, "CY@example.org", "550 no", 2, &n, &err) == 0 && n == 2);
+	CHECK(td_store_bounce_count(st, "cy@example.org") == 2);
+
+	struct td_delivery d = { "cy@example.org", 7000, false, "m1@x", "250 ok", 1, 4, 2, 9100 };
+	CHECK(td_store_begin(st, &err) == 0);
+	CHECK(td_store_put_delivery(st, &d, &err) == 0);
+	CHECK(td_store_commit(st, &err) == 0);
+	CHECK(td_store_pending_get(st, "cy@example.org", 7000, &got, &found, &err) == 0);
+	CHECK(!found);
+	td_store_pending_free(&got);
+	CHECK(td_store_bounce_count(st, "cy@example.org") == 0);
+	bool done = false;
+	CHECK(td_store_slot_done(st, "cy@example.org", 7000, &done, &err) == 0 && done);
+	/* the same slot twice is refused here too */
+	CHECK(td_store_begin(st, &err) == 0);
+	CHECK(td_store_put_delivery(st, &d, &err) == EX_SOFTWARE);
+	td_store_rollback(st);
+
+	/* a given-up digest drops its bytes */
+	p.email = (char *)"dee@example.org";
+	p.state = (char *)"expired";
+	CHECK(td_store_pending_put(st, &p, &err) == 0);
+	CHECK(td_store_pending_get(st, "dee@example.org", 7000, &got, &found, &err) == 0);
+	CHECK(found && got.message_len == 0 && strcmp(got.state, "expired") == 0);
+	td_store_pending_free(&got);
+	CHECK(td_store_pending_delete(st, "dee@example.org", 7000, &err) == 0);
+	CHECK(td_store_pending_count(st, "expired") == 0);
+	td_store_close(st);
+}
+
 int main(void)
 {
 	strcpy(dir, "/tmp/td-store-XXXXXX");
@@ -198,6 +280,7 @@ int main(void)
 	TD_RUN(test_seq_and_idempotence);
 	TD_RUN(test_delivery_and_watermark);
 	TD_RUN(test_newer_schema_refused);
+	TD_RUN(test_pending_and_bounces);
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if (system(cmd) != 0)

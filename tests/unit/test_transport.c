@@ -804,6 +804,106 @@ static void test_smtp_credentials_need_tls(void)
 	sink_cleanup(&s);
 }
 
+/* transport.max_messages_per_connection: after that many transactions the
+ * session ends with QUIT and the next message opens a new one; the EHLO
+ * name comes from transport.ehlo. */
+static void test_smtp_reconnects_after_max(void)
+{
+	struct sink s;
+	struct td_config cfg;
+	char url[64];
+	struct td_transport *t = NULL;
+	struct td_err err = { 0 };
+	struct td_send_result res;
+	static const char msg[] = "Subject: x\r\n\r\nhello\r\n";
+
+	if (sink_start(&s, NULL) != 0) {
+		CHECK(!"smtp-sink started");
+		sink_cleanup(&s);
+		return;
+	}
+	smtp_cfg(&cfg, url, sizeof url, s.port);
+	cfg.max_messages_per_connection = 2;
+	cfg.smtp_ehlo = "out.example.org";
+	CHECK(td_transport_open(&cfg, &t, &err) == 0);
+	for (int i = 0; t && i < 5; i++) {
+		td_transport_send(t, FROM, RCPT, msg, sizeof msg - 1, &res, &err);
+		CHECK(res.outcome == TD_SEND_OK);
+	}
+	td_transport_close(t);
+	/* the probe, then sessions of 2, 2 and 1 messages */
+	char *log = sink_log_wait(&s, "disconnect", 4);
+	sink_stop(&s);
+	CHECK(count_str(log, "connect (AF_INET") == 4);
+	CHECK(count_str(log, "EHLO out.example.org\n") == 3);
+	CHECK(count_str(log, "MAIL FROM:<" FROM ">") == 5);
+	CHECK(count_str(log, "QUIT") == 3);
+	free(log);
+	sink_cleanup(&s);
+}
+
+/* The sendmail transport runs the program with fork/execv, the message on
+ * its stdin with LF line ends, and reads the outcome from its exit status. */
+static void test_sendmail_exit_status(void)
+{
+	static const struct { int code; enum td_send_outcome want; } cases[] = {
+		{ 0, TD_SEND_OK }, { 75, TD_SEND_TEMPFAIL }, { 67, TD_SEND_PERMFAIL },
+		{ 68, TD_SEND_PERMFAIL }, { 65, TD_SEND_PERMFAIL }, { 71, TD_SEND_TEMPFAIL },
+		{ 1, TD_SEND_TEMPFAIL },
+	};
+	char dir[64];
+	make_tmpdir(dir, sizeof dir);
+	char *prog = td_xasprintf("%s/sendmail", dir);
+	char *args = td_xasprintf("%s/args", dir);
+	char *body = td_xasprintf("%s/body", dir);
+	static const char msg[] = "Subject: x\r\n\r\n.\r\nline\r\n";
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		FILE *f = fopen(prog, "w");
+		CHECK(f != NULL);
+		if (!f)
+			break;
+		fprintf(f, "#!/bin/sh\nprintf '%%s|' \"$@\" > %s\ncat > %s\n"
+			"echo 'said no' >&2\nexit %d\n", args, body, cases[i].code);
+		fclose(f);
+		chmod(prog, 0755);
+		struct td_config cfg;
+		memset(&cfg, 0, sizeof cfg);
+		cfg.transport_type = TD_TRANSPORT_SENDMAIL;
+		cfg.sendmail_path = prog;
+		cfg.smtp_timeout = 5;
+		struct td_transport *t = NULL;
+		struct td_err err = { 0 };
+		struct td_send_result res;
+		CHECK(td_transport_open(&cfg, &t, &err) == 0);
+		if (!t)
+			break;
+		td_transport_send(t, FROM, "-oQ/tmp@x", msg, sizeof msg - 1, &res, &err);
+		CHECK(res.outcome == cases[i].want);
+		if (cases[i].code != 0)
+			CHECK(strstr(err.msg, "said no") != NULL);
+		td_transport_close(t);
+		char *a = slurp(args, NULL), *b = slurp(body, NULL);
+		/* "--" keeps a recipient that looks like an option an argument */
+		CHECK_STR(a, "-oi|-f|" FROM "|--|-oQ/tmp@x|");
+		CHECK_STR(b, "Subject: x\n\n.\nline\n");
+		free(a);
+		free(b);
+	}
+	/* not there: a configuration error at open */
+	struct td_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.transport_type = TD_TRANSPORT_SENDMAIL;
+	cfg.sendmail_path = "/nonexistent/sendmail";
+	struct td_transport *t = NULL;
+	struct td_err err = { 0 };
+	CHECK(td_transport_open(&cfg, &t, &err) == EX_CONFIG && t == NULL);
+	CHECK(strstr(err.msg, "transport.sendmail_path") != NULL);
+	free(prog);
+	free(args);
+	free(body);
+	rm_rf(dir);
+}
+
 int main(void)
 {
 	/* A sink that dies mid-case must not kill the test with SIGPIPE. */
@@ -813,6 +913,7 @@ int main(void)
 	TD_RUN(test_maildir_unique_names);
 	TD_RUN(test_maildir_cannot_create);
 	TD_RUN(test_maildir_send_failure);
+	TD_RUN(test_sendmail_exit_status);
 
 	if (access(SINK, X_OK) != 0) {
 		fprintf(stderr, "%s missing: install postfix\n", SINK);
@@ -829,5 +930,6 @@ int main(void)
 	TD_RUN(test_smtp_bare_lf_refused);
 	TD_RUN(test_smtp_config_errors);
 	TD_RUN(test_smtp_credentials_need_tls);
+	TD_RUN(test_smtp_reconnects_after_max);
 	return TD_DONE("test_transport");
 }

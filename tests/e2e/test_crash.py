@@ -1,0 +1,99 @@
+"""Crash safety, proven by killing: `tagdigest send` is SIGKILLed at random
+moments while it delivers hundreds of digests into smtp-sink (which dumps
+every message it accepts), over and over, then run to completion.
+
+What must hold, counted from the sink's dumps and the store:
+- no due subscriber misses the digest, and the store records exactly one
+  delivery each, whose Message-ID the sink really received;
+- duplicates exist only for messages in flight at a kill: at most
+  `connections` per kill.
+
+TD_CRASH_KILLS sets the number of kills that must land mid-send (default
+50); the loop is bounded in kills and in time either way. The tally is
+printed on the terminal.
+"""
+import os
+import random
+import re
+import sqlite3
+import subprocess
+import time
+from collections import Counter
+
+from conftest import BIN, SUBSCRIBERS, Sink, expected_urls, run, write_site
+
+KILLS = int(os.environ.get("TD_CRASH_KILLS", "50"))
+CONNECTIONS = 2
+GENERATED = max(400, KILLS * 20)
+RATE = 40            # messages per second while being killed: kills land mid-send
+
+
+def dumped_rcpts(sink):
+    """(recipient, Message-ID) of every dumped message, read raw: fast."""
+    out = []
+    for name in os.listdir(sink.dumps):
+        raw = open(os.path.join(sink.dumps, name), "rb").read(8192)
+        rcpt = re.search(rb"^X-Rcpt-Args: <([^>]*)>", raw, re.M)
+        mid = re.search(rb"^Message-ID: <([^>]*)>", raw, re.M | re.I)
+        out.append((rcpt.group(1).decode(), mid.group(1).decode() if mid else None))
+    return out
+
+
+def test_sigkill_never_loses_and_only_repeats_in_flight(tmp_path, request):
+    rows = "".join(f"crash{i:05d}@example.org,Crash {i},usa\n" for i in range(GENERATED))
+    sink = Sink()
+    try:
+        conf = write_site(tmp_path, "smtp", sink.url, extra_rows=rows)
+        run(conf, "ingest", check=True)
+        due = {s[0] for s in SUBSCRIBERS if expected_urls(s[2])} | \
+              {f"crash{i:05d}@example.org" for i in range(GENERATED)}
+        o = ["-o", f"transport.connections={CONNECTIONS}",
+             "-o", f"transport.rate_per_second={RATE}"]
+        rnd = random.Random(int(os.environ.get("TD_CRASH_SEED", "5")))
+        kills = mid_send = 0
+        deadline = time.monotonic() + 60 + KILLS * 2
+        before = 0
+        while mid_send < KILLS and kills < KILLS * 3 and time.monotonic() < deadline:
+            proc = subprocess.Popen([BIN, "-q", "-c", str(conf), *o, "send"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rnd.uniform(0.1, 0.6))
+            if proc.poll() is not None:
+                break               # it finished: nothing left to kill
+            proc.kill()
+            proc.wait(timeout=10)
+            kills += 1
+            now = len(os.listdir(sink.dumps))
+            if now > before:
+                mid_send += 1       # it was delivering when it died
+            before = now
+        # then to completion, at full speed
+        p = run(conf, "-o", f"transport.connections={CONNECTIONS}", "send", timeout=300)
+        assert p.returncode == 0, p.stderr
+
+        got = dumped_rcpts(sink)
+        per = Counter(r for r, _ in got)
+        missing = due - set(per)
+        dups = sum(n - 1 for n in per.values())
+        db = sqlite3.connect(f"file:{tmp_path / 'var' / 'store.db'}?mode=ro", uri=True)
+        recorded = db.execute("SELECT email, message_id FROM deliveries WHERE status = 'sent'"
+                              ).fetchall()
+        pending = db.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
+        db.close()
+        tally = (f"crash test: {kills} SIGKILLs ({mid_send} mid-send), {len(due)} due, "
+                 f"{len(got)} messages received, {len(missing)} missing, {dups} duplicates "
+                 f"(limit {CONNECTIONS} per kill = {CONNECTIONS * kills})")
+        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter:
+            reporter.write_line(tally)
+
+        assert mid_send >= KILLS, tally
+        assert not missing, sorted(missing)[:10]
+        assert set(per) == due, "a message to someone not due"
+        assert dups <= CONNECTIONS * kills, tally
+        # exactly one record each, and the recorded message really arrived
+        assert len(recorded) == len(due) and {e for e, _ in recorded} == due
+        received = set(got)
+        assert all((e, m) in received for e, m in recorded)
+        assert pending == 0
+    finally:
+        sink.stop()
