@@ -57,6 +57,7 @@ struct td_composer {
 	struct td_secret secret;
 	struct td_dkim *dkim;     /* NULL when [dkim] is not configured */
 	const char *id_domain;    /* Message-ID right-hand side: the sender's domain */
+	struct td_post_cache *cache; /* send runs only: posts cannot change then */
 };
 
 int td_composer_new(const struct td_config *cfg, struct td_store *st,
@@ -91,6 +92,7 @@ void td_composer_free(struct td_composer *c)
 	td_renderer_free(c->renderer);
 	td_secret_free(&c->secret);
 	td_dkim_free(c->dkim);
+	td_post_cache_free(c->cache);
 	free(c);
 }
 
@@ -104,7 +106,7 @@ int td_compose(struct td_composer *c, const struct td_subscriber *sub,
 	int rc = td_store_begin_read(c->st, err);
 	if (rc)
 		return rc;
-	rc = td_digest_build(c->st, cfg, sub, now, &out->digest, err);
+	rc = td_digest_build_cached(c->st, cfg, sub, now, c->cache, &out->digest, err);
 	if (rc) {
 		td_store_rollback(c->st);
 		return rc;
@@ -1021,6 +1023,8 @@ int td_send_run(const struct td_config *cfg, struct td_store *st,
 	int rc = td_composer_new(cfg, st, &c, err);
 	if (rc)
 		return rc;
+	/* the run lock keeps ingest out while we send: posts cannot change */
+	c->cache = td_post_cache_new();
 
 	if (opt->dry_run) {
 		for (size_t i = 0; !rc && i < subs->n; i++) {

@@ -76,9 +76,132 @@ static void move_post(struct td_store_post *dst, struct td_store_post *src)
 	memset(src, 0, sizeof *src);
 }
 
+/* ---- the per-run cache of a tag's posts ---- */
+
+#define CACHE_SLOTS 1024   /* a power of two; plenty for a site's tags */
+
+struct cache_entry {
+	char *tag;                  /* NULL: empty slot */
+	int64_t after, upto;
+	time_t since;
+	struct td_store_post *posts;
+	size_t n;
+};
+
+struct td_post_cache {
+	struct cache_entry slots[CACHE_SLOTS];
+	size_t used;
+};
+
+struct td_post_cache *td_post_cache_new(void)
+{
+	return td_xcalloc(1, sizeof(struct td_post_cache));
+}
+
+static void cache_clear(struct td_post_cache *c)
+{
+	for (size_t i = 0; i < CACHE_SLOTS; i++) {
+		free(c->slots[i].tag);
+		td_store_posts_free(c->slots[i].posts, c->slots[i].n);
+		memset(&c->slots[i], 0, sizeof c->slots[i]);
+	}
+	c->used = 0;
+}
+
+void td_post_cache_free(struct td_post_cache *c)
+{
+	if (!c)
+		return;
+	cache_clear(c);
+	free(c);
+}
+
+static size_t cache_hash(const char *tag, int64_t after, int64_t upto, time_t since)
+{
+	uint64_t h = 1469598103934665603ull;   /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)tag; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	h ^= (uint64_t)after * 0x9E3779B97F4A7C15ull;
+	h ^= (uint64_t)upto * 0xC2B2AE3D27D4EB4Full;
+	h ^= (uint64_t)since * 0x165667B19E3779F9ull;
+	return (size_t)(h ^ (h >> 29)) & (CACHE_SLOTS - 1);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? td_xstrdup(s) : NULL;
+}
+
+static void copy_posts(const struct td_store_post *src, size_t n,
+		       struct td_store_post **out)
+{
+	*out = td_xcalloc(n ? n : 1, sizeof **out);
+	for (size_t i = 0; i < n; i++) {
+		struct td_store_post *d = &(*out)[i];
+		d->seq = src[i].seq;
+		d->url = dup_or_null(src[i].url);
+		d->title = dup_or_null(src[i].title);
+		d->author = dup_or_null(src[i].author);
+		d->published = src[i].published;
+		d->excerpt_html = dup_or_null(src[i].excerpt_html);
+		d->excerpt_text = dup_or_null(src[i].excerpt_text);
+		for (size_t k = 0; k < src[i].tags.n; k++) {
+			td_strv_push(&d->tags, src[i].tags.v[k]);
+			td_strv_push(&d->tag_names, src[i].tag_names.v[k]);
+		}
+	}
+}
+
+/* td_store_posts_for_tag through the cache: the caller gets its own copy. */
+static int posts_for_tag(struct td_store *st, struct td_post_cache *c,
+			 const char *tag, int64_t after, int64_t upto, time_t since,
+			 struct td_store_post **out, size_t *n, struct td_err *err)
+{
+	if (!c)
+		return td_store_posts_for_tag(st, tag, after, upto, since, out, n, err);
+	size_t i = cache_hash(tag, after, upto, since);
+	for (size_t probe = 0; probe < CACHE_SLOTS; probe++, i = (i + 1) & (CACHE_SLOTS - 1)) {
+		struct cache_entry *e = &c->slots[i];
+		if (!e->tag)
+			break;
+		if (e->after == after && e->upto == upto && e->since == since &&
+		    strcmp(e->tag, tag) == 0) {
+			copy_posts(e->posts, e->n, out);
+			*n = e->n;
+			return 0;
+		}
+	}
+	int rc = td_store_posts_for_tag(st, tag, after, upto, since, out, n, err);
+	if (rc)
+		return rc;
+	/* keep the table at most half full; start over when it would not be */
+	if (2 * (c->used + 1) > CACHE_SLOTS)
+		cache_clear(c);
+	i = cache_hash(tag, after, upto, since);
+	while (c->slots[i].tag)
+		i = (i + 1) & (CACHE_SLOTS - 1);
+	struct cache_entry *e = &c->slots[i];
+	e->tag = td_xstrdup(tag);
+	e->after = after;
+	e->upto = upto;
+	e->since = since;
+	e->n = *n;
+	copy_posts(*out, *n, &e->posts);
+	c->used++;
+	return 0;
+}
+
 int td_digest_build(struct td_store *st, const struct td_config *cfg,
 		    const struct td_subscriber *sub, time_t now,
 		    struct td_digest *out, struct td_err *err)
+{
+	return td_digest_build_cached(st, cfg, sub, now, NULL, out, err);
+}
+
+int td_digest_build_cached(struct td_store *st, const struct td_config *cfg,
+			   const struct td_subscriber *sub, time_t now,
+			   struct td_post_cache *cache, struct td_digest *out,
+			   struct td_err *err)
 {
 	memset(out, 0, sizeof *out);
 	struct td_subscriber_state state;
@@ -111,8 +234,8 @@ int td_digest_build(struct td_store *st, const struct td_config *cfg,
 		if (out->suppressed || td_strv_contains(&left, c[i].tag))
 			continue;
 		td_strv_push_owned(&out->followed, td_store_tag_name(st, sub->tags.v[i]));
-		rc = td_store_posts_for_tag(st, c[i].tag, out->from_seq, out->upto_seq,
-					    arrived_since, &c[i].posts, &c[i].n, err);
+		rc = posts_for_tag(st, cache, c[i].tag, out->from_seq, out->upto_seq,
+				   arrived_since, &c[i].posts, &c[i].n, err);
 		if (rc)
 			goto done;
 		c[i].keep = td_xcalloc(c[i].n ? c[i].n : 1, sizeof *c[i].keep);

@@ -124,6 +124,31 @@ static int qp_flush(struct qp_line *l, struct td_buf *out, const char *end)
 	return rc;
 }
 
+/* Bytes that stand for themselves anywhere but at the end of a line:
+ * printable ASCII except '=', plus SP and TAB. */
+static const bool qp_plain[256] = {
+	['\t'] = true, [' '] = true,
+	['!'] = true, ['"'] = true, ['#'] = true, ['$'] = true, ['%'] = true,
+	['&'] = true, ['\''] = true, ['('] = true, [')'] = true, ['*'] = true,
+	['+'] = true, [','] = true, ['-'] = true, ['.'] = true, ['/'] = true,
+	['0'] = true, ['1'] = true, ['2'] = true, ['3'] = true, ['4'] = true,
+	['5'] = true, ['6'] = true, ['7'] = true, ['8'] = true, ['9'] = true,
+	[':'] = true, [';'] = true, ['<'] = true, ['>'] = true, ['?'] = true,
+	['@'] = true, ['A'] = true, ['B'] = true, ['C'] = true, ['D'] = true,
+	['E'] = true, ['F'] = true, ['G'] = true, ['H'] = true, ['I'] = true,
+	['J'] = true, ['K'] = true, ['L'] = true, ['M'] = true, ['N'] = true,
+	['O'] = true, ['P'] = true, ['Q'] = true, ['R'] = true, ['S'] = true,
+	['T'] = true, ['U'] = true, ['V'] = true, ['W'] = true, ['X'] = true,
+	['Y'] = true, ['Z'] = true, ['['] = true, ['\\'] = true, [']'] = true,
+	['^'] = true, ['_'] = true, ['`'] = true, ['a'] = true, ['b'] = true,
+	['c'] = true, ['d'] = true, ['e'] = true, ['f'] = true, ['g'] = true,
+	['h'] = true, ['i'] = true, ['j'] = true, ['k'] = true, ['l'] = true,
+	['m'] = true, ['n'] = true, ['o'] = true, ['p'] = true, ['q'] = true,
+	['r'] = true, ['s'] = true, ['t'] = true, ['u'] = true, ['v'] = true,
+	['w'] = true, ['x'] = true, ['y'] = true, ['z'] = true, ['{'] = true,
+	['|'] = true, ['}'] = true, ['~'] = true,
+};
+
 static bool qp_literal(unsigned char c, bool last_in_line)
 {
 	if (c == ' ' || c == '\t')
@@ -137,6 +162,13 @@ static int qp_line_encode(const unsigned char *line, size_t n, bool hard,
 {
 	struct qp_line l = { .n = 0 };
 	for (size_t i = 0; i < n; i++) {
+		/* Fast path for the common case, a run of plain characters in
+		 * the middle of a line: copy them while they fit. The first
+		 * byte of a physical line, the line's last byte and anything
+		 * needing an escape take the careful path below. */
+		while (l.n > 0 && l.n < QP_MAX_LINE - 1 && i + 1 < n &&
+		       qp_plain[line[i]])
+			l.s[l.n++] = (char)line[i++];
 		unsigned char c = line[i];
 		bool last = i + 1 == n;
 		bool lit = qp_literal(c, last);
@@ -672,8 +704,16 @@ static int append_message(struct td_buf *out, const char *s, size_t n,
 		size_t end = eol ? (size_t)(eol - s) + 2 : n;
 		size_t len = end - i;
 		int rc;
-		if (len == 2)
-			headers = false;
+		if (len == 2) {
+			/* the header block ends here: the rest goes as it is */
+			if (td_buf_append(out, s + i, n - i) < 0) {
+				buf_truncate(out, start);
+				return td_err_set(err, EX_DATAERR,
+						  "mime: message of %zu bytes exceeds "
+						  "the buffer limit", n);
+			}
+			return 0;
+		}
 		if (headers && end < n && s[end] == ' ' &&
 		    fold_after_colon(s + i, len)) {
 			rc = td_buf_append(out, s + i, len - 2);
@@ -688,6 +728,43 @@ static int append_message(struct td_buf *out, const char *s, size_t n,
 					  "the buffer limit", n);
 		}
 		i = end;
+	}
+	return 0;
+}
+
+static void placeholder(struct td_buf *p, const char *which,
+			const struct td_buf *body)
+{
+	char hex[33];
+	random_hex(hex, 16);
+	td_buf_printf(p, "=_td%s_%s", which, hex);
+	if (body->len >= 2 && memcmp(body->data + body->len - 2, "\r\n", 2) == 0)
+		td_buf_puts(p, "\r\n");
+}
+
+/* out += layout with each stand-in replaced by its body. */
+static int splice_bodies(struct td_buf *out, const struct td_buf *layout,
+			 const struct td_buf *ptext, const struct td_buf *qtext,
+			 const struct td_buf *phtml, const struct td_buf *qhtml,
+			 struct td_err *err)
+{
+	const char *l = td_buf_cstr(layout);
+	const char *t = memmem(l, layout->len, ptext->data, ptext->len);
+	const char *h = t ? memmem(t, layout->len - (size_t)(t - l), phtml->data,
+				    phtml->len) : NULL;
+	if (!t || !h)
+		return td_err_set(err, EX_SOFTWARE, "mime: a body stand-in went "
+				  "missing in libetpan's output");
+	size_t start = out->len;
+	if (td_buf_append(out, l, (size_t)(t - l)) < 0 ||
+	    td_buf_append(out, td_buf_cstr(qtext), qtext->len) < 0 ||
+	    td_buf_append(out, t + ptext->len, (size_t)(h - t - (ptrdiff_t)ptext->len)) < 0 ||
+	    td_buf_append(out, td_buf_cstr(qhtml), qhtml->len) < 0 ||
+	    td_buf_append(out, h + phtml->len,
+			  layout->len - (size_t)(h - l) - phtml->len) < 0) {
+		buf_truncate(out, start);
+		return td_err_set(err, EX_DATAERR, "mime: message exceeds the buffer "
+				  "limit");
 	}
 	return 0;
 }
@@ -709,26 +786,40 @@ int td_mime_build(const struct td_mime_message *m, struct td_buf *out,
 	(void)td_qp_encode(m->text, strlen(m->text), &qtext);
 	(void)td_qp_encode(m->html, strlen(m->html), &qhtml);
 
+	/* libetpan lays out the headers and the multipart structure; the
+	 * encoded bodies are spliced in afterwards in place of two unique
+	 * stand-ins, because its writer copies data a byte at a time and
+	 * that cost more than building the rest of the message. A stand-in
+	 * ends in CRLF exactly when its body does, so libetpan frames both
+	 * the same way. "=_" never occurs in quoted-printable output. */
+	struct td_buf ptext = TD_BUF_INIT, phtml = TD_BUF_INIT;
+	placeholder(&ptext, "t", &qtext);
+	placeholder(&phtml, "h", &qhtml);
+
 	struct mailmime *msg = need(mailmime_new_message_data(NULL));
 	mailmime_set_imf_fields(msg, header_fields(m, date));
 	struct mailmime *alt = alternative();
-	if (mailmime_add_part(alt, qp_part("text/plain; charset=utf-8", &qtext)) ||
-	    mailmime_add_part(alt, qp_part("text/html; charset=utf-8", &qhtml)) ||
+	if (mailmime_add_part(alt, qp_part("text/plain; charset=utf-8", &ptext)) ||
+	    mailmime_add_part(alt, qp_part("text/html; charset=utf-8", &phtml)) ||
 	    mailmime_add_part(msg, alt))
 		need(NULL);
 
 	MMAPString *s = need(mmap_string_new(""));
 	int col = 0;
 	int r = mailmime_write_mem(s, &col, msg);
+	struct td_buf layout = TD_BUF_INIT;
 	if (r != MAILIMF_NO_ERROR)
 		rc = td_err_set(err, EX_DATAERR,
 				"mime: libetpan could not write the message "
 				"(error %d)", r);
-	else
-		rc = append_message(out, s->str, s->len, err);
+	else if (!(rc = append_message(&layout, s->str, s->len, err)))
+		rc = splice_bodies(out, &layout, &ptext, &qtext, &phtml, &qhtml, err);
 
 	mmap_string_free(s);
 	mailmime_free(msg);
+	td_buf_free(&layout);
+	td_buf_free(&ptext);
+	td_buf_free(&phtml);
 	td_buf_free(&qtext);
 	td_buf_free(&qhtml);
 	return rc;

@@ -125,6 +125,8 @@ enum stmt_id {
 	ST_TAGS_OF_POST,
 	ST_SUB_STATE,
 	ST_SLOT_DONE,
+	ST_TAG_NAME,
+	ST_SUPPRESSIONS_OF,
 	ST_COUNT
 };
 
@@ -155,6 +157,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_SUB_STATE] =
 		"SELECT watermark, last_slot, last_sent_at FROM subscriber_state WHERE email = ?1",
 	[ST_SLOT_DONE] = "SELECT 1 FROM deliveries WHERE email = ?1 AND slot = ?2",
+	[ST_TAG_NAME] = "SELECT name FROM tags WHERE slug = ?1",
+	[ST_SUPPRESSIONS_OF] =
+		"SELECT email, scope, reason, detail, created_at FROM suppressions"
+		" WHERE email = ?1 ORDER BY scope",
 };
 
 struct td_store {
@@ -561,14 +567,13 @@ void td_store_posts_free(struct td_store_post *posts, size_t n)
 
 char *td_store_tag_name(struct td_store *st, const char *slug)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = stmt_get(st, ST_TAG_NAME, NULL);
 	char *name = NULL;
-	if (sqlite3_prepare_v2(st->db, "SELECT name FROM tags WHERE slug = ?1", -1, &s,
-			       NULL) == SQLITE_OK) {
+	if (s) {
 		bind_text(s, 1, slug);
 		if (sqlite3_step(s) == SQLITE_ROW)
 			name = col_dup(s, 0);
-		sqlite3_finalize(s);
+		stmt_done(s);
 	}
 	return name ? name : td_xstrdup(slug);
 }
@@ -831,13 +836,17 @@ int td_store_suppressions(struct td_store *st, const char *email,
 {
 	*out = NULL;
 	*n = 0;
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(st->db, email ?
-			       "SELECT email, scope, reason, detail, created_at FROM suppressions"
-			       " WHERE email = ?1 ORDER BY scope" :
-			       "SELECT email, scope, reason, detail, created_at FROM suppressions"
-			       " ORDER BY email, scope", -1, &s, NULL) != SQLITE_OK)
-		return db_error(st, err, "prepare suppressions");
+	/* one subscriber's: asked for every digest, so prepared once */
+	sqlite3_stmt *s = NULL;
+	if (email)
+		s = stmt_get(st, ST_SUPPRESSIONS_OF, err);
+	else if (sqlite3_prepare_v2(st->db,
+				    "SELECT email, scope, reason, detail, created_at FROM"
+				    " suppressions ORDER BY email, scope", -1, &s, NULL) != SQLITE_OK)
+		s = NULL;
+	if (!s)
+		return email ? (err ? err->code : EX_SOFTWARE) :
+			db_error(st, err, "prepare suppressions");
 	if (email) {
 		char *key = lower_dup(email);
 		bind_text(s, 1, key);
@@ -857,7 +866,10 @@ int td_store_suppressions(struct td_store *st, const char *email,
 		x->detail = col_dup(s, 3);
 		x->created_at = (time_t)sqlite3_column_int64(s, 4);
 	}
-	sqlite3_finalize(s);
+	if (email)
+		stmt_done(s);
+	else
+		sqlite3_finalize(s);
 	if (step != SQLITE_DONE) {
 		td_store_suppressions_free(*out, *n);
 		*out = NULL;

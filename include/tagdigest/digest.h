@@ -61,6 +61,20 @@ struct td_digest {
 int td_digest_build(struct td_store *st, const struct td_config *cfg,
 		    const struct td_subscriber *sub, time_t now,
 		    struct td_digest *out, struct td_err *err);
+
+/* A send run asks the same question for thousands of subscribers ("the
+ * posts of tag T between seq A and B"): this cache answers it from memory
+ * after the first time. Only for a span in which no post changes (a send
+ * run holds the run lock, so ingest cannot interleave); the caller owns
+ * it. */
+struct td_post_cache;
+struct td_post_cache *td_post_cache_new(void);
+void td_post_cache_free(struct td_post_cache *c);
+/* td_digest_build, with cache (NULL: none). */
+int td_digest_build_cached(struct td_store *st, const struct td_config *cfg,
+			   const struct td_subscriber *sub, time_t now,
+			   struct td_post_cache *cache, struct td_digest *out,
+			   struct td_err *err);
 /* Shows one post fewer: the last shown post of the section showing the
  * most (so the cap shrinks as fairly as it was shared) moves into that
  * section's "and N more". False when nothing is shown. */
