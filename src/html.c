@@ -18,6 +18,7 @@
  */
 #include "tagdigest/html.h"
 
+#include <ctype.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -745,7 +746,114 @@ static char *finish(struct td_buf *b)
 	return td_buf_steal(b);
 }
 
+/* ---- fragments without markup ------------------------------------------ */
+
+/*
+ * Many feed fields hold no markup at all: a WordPress summary is plain text
+ * ending in "[&#8230;]". For those the HTML parser only decodes character
+ * references, so we decode them here and skip it: that was most of what a
+ * feed's ingest cost. Anything this does not fully understand (a '<', a
+ * named entity beyond the basic ones, a reference to a control character,
+ * invalid UTF-8, a BOM, NUL) answers false and takes the parser's path,
+ * and a test holds both paths to the same output.
+ */
+static bool plain_fragment(const char *s, size_t n, struct td_buf *text)
+{
+	static const struct { const char *name; uint32_t cp; } named[] = {
+		{ "amp", '&' }, { "lt", '<' }, { "gt", '>' }, { "quot", '"' },
+		{ "apos", '\'' }, { "nbsp", 0xA0 },
+	};
+	if (n == 0 || memchr(s, '<', n) || memchr(s, '\0', n) ||
+	    (n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) || !td_utf8_valid(s, n))
+		return false;
+	bool visible = false;
+	for (size_t i = 0; i < n;) {
+		unsigned char c = (unsigned char)s[i];
+		if (c != '&') {
+			if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+				return false;
+			if (c > ' ')
+				visible = true;
+			td_buf_putc(text, (char)c);
+			i++;
+			continue;
+		}
+		const char *semi = memchr(s + i, ';', n - i < 12 ? n - i : 12);
+		if (!semi)
+			return false;
+		const char *ref = s + i + 1;
+		size_t rlen = (size_t)(semi - ref);
+		uint32_t cp = 0;
+		if (rlen >= 2 && ref[0] == '#') {
+			bool hex = ref[1] == 'x' || ref[1] == 'X';
+			size_t k = hex ? 2 : 1;
+			if (k == rlen)
+				return false;
+			for (; k < rlen; k++) {
+				int d = isdigit((unsigned char)ref[k]) ? ref[k] - '0' :
+					hex && isxdigit((unsigned char)ref[k]) ?
+					(tolower((unsigned char)ref[k]) - 'a' + 10) : -1;
+				if (d < 0 || cp > 0x10FFFF)
+					return false;
+				cp = cp * (hex ? 16 : 10) + (uint32_t)d;
+			}
+			/* the parser's own handling of these is its business */
+			if (cp < 0x20 || (cp >= 0x7F && cp < 0xA0) || cp > 0x10FFFF ||
+			    (cp >= 0xD800 && cp <= 0xDFFF))
+				return false;
+		} else {
+			size_t k = 0;
+			while (k < sizeof named / sizeof named[0] &&
+			       !(strlen(named[k].name) == rlen &&
+				 memcmp(named[k].name, ref, rlen) == 0))
+				k++;
+			if (k == sizeof named / sizeof named[0])
+				return false;
+			cp = named[k].cp;
+		}
+		char u[4];
+		size_t ulen = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+		if (ulen == 1) {
+			u[0] = (char)cp;
+		} else {
+			static const unsigned char lead[] = { 0, 0, 0xC0, 0xE0, 0xF0 };
+			for (size_t k = ulen - 1; k > 0; k--, cp >>= 6)
+				u[k] = (char)(0x80 | (cp & 0x3F));
+			u[0] = (char)(lead[ulen] | cp);
+		}
+		td_buf_append(text, u, ulen);
+		visible = true;
+		i = (size_t)(semi - s) + 1;
+	}
+	/* whitespace alone: let the parser decide what it is */
+	return visible;
+}
+
+/* Tests switch the shortcut off to compare it with the parser's path. */
+static bool shortcut_on = true;
+
+void td_html_set_shortcut(bool on)
+{
+	shortcut_on = on;
+}
+
+static char *sanitize_parsed(const char *html, size_t len, const char *base_url);
+
 char *td_html_sanitize(const char *html, size_t len, const char *base_url)
+{
+	struct td_buf text = TD_BUF_INIT;
+	if (shortcut_on && len <= HTML_MAX_OUTPUT && plain_fragment(html, len, &text)) {
+		struct td_buf out;
+		output_init(&out);
+		put_escaped(&out, td_buf_cstr(&text), text.len, false, HTML_MAX_OUTPUT);
+		td_buf_free(&text);
+		return finish(&out);
+	}
+	td_buf_free(&text);
+	return sanitize_parsed(html, len, base_url);
+}
+
+static char *sanitize_parsed(const char *html, size_t len, const char *base_url)
 {
 	struct td_buf out;
 	output_init(&out);
@@ -1048,13 +1156,63 @@ static size_t cut_point(const char *text, size_t len, size_t max)
 	return end > 0 ? end : off;
 }
 
+/* One line: runs of white space (U+00A0 too) become one space, trimmed. */
+static char *one_line_text(const char *s, size_t n)
+{
+	struct td_buf b = TD_BUF_INIT;
+	bool space = false;
+	for (size_t i = 0, k; i < n; i += k) {
+		uint32_t cp;
+		k = td_utf8_next(s + i, n - i, &cp);
+		if (k == 0)
+			k = 1;
+		if (is_space_cp(cp)) {
+			space = b.len > 0;
+			continue;
+		}
+		if (space)
+			td_buf_putc(&b, ' ');
+		space = false;
+		td_buf_append(&b, s + i, k);
+	}
+	return td_buf_steal(&b);
+}
+
+static void excerpt_of_text(const struct td_buf *plain, size_t max_chars,
+			    struct td_buf *html, char **text_out)
+{
+	char *text = one_line_text(td_buf_cstr(plain), plain->len);
+	size_t tlen = strlen(text);
+	if (tlen > 0) {
+		td_buf_puts(html, "<p>");
+		if (max_chars == 0 || td_utf8_count(text, tlen) <= max_chars) {
+			put_escaped(html, td_buf_cstr(plain), plain->len, false,
+				    HTML_MAX_OUTPUT);
+		} else {
+			size_t cut = cut_point(text, tlen, max_chars);
+			text[cut] = '\0';
+			text = td_xrealloc(text, cut + sizeof "…");
+			memcpy(text + cut, "…", sizeof "…");
+			put_escaped(html, text, strlen(text), false, HTML_MAX_OUTPUT);
+		}
+		td_buf_puts(html, "</p>");
+	}
+	*text_out = text;
+}
+
 void td_html_excerpt(const char *safe_html, size_t len, size_t max_chars,
 		     char **excerpt_html, char **excerpt_text)
 {
 	struct td_buf html;
 	output_init(&html);
 	char *text = NULL;
-	htmlDocPtr doc = parse_fragment(safe_html, len);
+	struct td_buf plain = TD_BUF_INIT;
+	htmlDocPtr doc = NULL;
+	if (shortcut_on && len <= HTML_MAX_OUTPUT && plain_fragment(safe_html, len, &plain))
+		excerpt_of_text(&plain, max_chars, &html, &text);
+	else
+		doc = parse_fragment(safe_html, len);
+	td_buf_free(&plain);
 	if (doc) {
 		static const struct walker w = { para_enter, para_leave };
 		struct para_finder f = { NULL, NULL };

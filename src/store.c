@@ -144,7 +144,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_INSERT_POST_TAG] = "INSERT OR IGNORE INTO post_tags (tag, seq) VALUES (?1, ?2)",
 	[ST_UPSERT_TAG] =
 		"INSERT INTO tags (slug, name) VALUES (?1, ?2)"
-		" ON CONFLICT (slug) DO UPDATE SET name = excluded.name",
+		" ON CONFLICT (slug) DO UPDATE SET name = excluded.name"
+		" WHERE name != excluded.name",
 	[ST_POSTS_FOR_TAG] =
 		"SELECT p.seq, p.url, p.title, p.author, p.published, p.excerpt_html,"
 		" p.excerpt_text FROM post_tags t JOIN posts p ON p.seq = t.seq"
@@ -365,7 +366,7 @@ static int step_done(struct td_store *st, sqlite3_stmt *s, struct td_err *err,
 }
 
 static int write_tags(struct td_store *st, int64_t seq, const struct td_post *post,
-		      struct td_err *err)
+		      bool replace, struct td_err *err)
 {
 	sqlite3_stmt *del = stmt_get(st, ST_DELETE_POST_TAGS, err);
 	sqlite3_stmt *ins = stmt_get(st, ST_INSERT_POST_TAG, err);
@@ -373,9 +374,12 @@ static int write_tags(struct td_store *st, int64_t seq, const struct td_post *po
 	int rc;
 	if (!del || !ins || !tag)
 		return err ? err->code : EX_SOFTWARE;
-	sqlite3_bind_int64(del, 1, seq);
-	if ((rc = step_done(st, del, err, "delete post tags")))
-		return rc;
+	/* a new post has no tags to replace */
+	if (replace) {
+		sqlite3_bind_int64(del, 1, seq);
+		if ((rc = step_done(st, del, err, "delete post tags")))
+			return rc;
+	}
 	for (size_t i = 0; i < post->tags.n; i++) {
 		const char *name = i < post->tag_names.n ? post->tag_names.v[i] :
 							   post->tags.v[i];
@@ -443,7 +447,7 @@ int td_store_upsert_post(struct td_store *st, const char *source,
 		return rc;
 	if (!exists)
 		seq = sqlite3_last_insert_rowid(st->db);
-	if ((rc = write_tags(st, seq, post, err)))
+	if ((rc = write_tags(st, seq, post, exists, err)))
 		return rc;
 	*result = exists ? TD_UPSERT_UPDATED : TD_UPSERT_NEW;
 	return 0;

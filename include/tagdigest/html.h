@@ -22,10 +22,15 @@
 #ifndef TAGDIGEST_HTML_H
 #define TAGDIGEST_HTML_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Safe HTML fragment (UTF-8). base_url resolves relative URLs; may be NULL. */
 char *td_html_sanitize(const char *html, size_t len, const char *base_url);
+
+/* Fragments without markup skip the HTML parser (html.c says how). Tests
+ * switch that shortcut off to hold both paths to the same output. */
+void td_html_set_shortcut(bool on);
 
 /* Plain text of an HTML fragment (UTF-8, paragraphs separated by "\n\n"). */
 char *td_html_to_text(const char *html, size_t len);

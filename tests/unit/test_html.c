@@ -432,6 +432,87 @@ static void test_excerpt(void)
 	}
 }
 
+/* Excerpts with and without the shortcut; true when they agree. */
+static bool same_excerpts(const char *safe, size_t max)
+{
+	char *fh, *ft, *sh, *st;
+	td_html_excerpt(safe, strlen(safe), max, &fh, &ft);
+	td_html_set_shortcut(false);
+	td_html_excerpt(safe, strlen(safe), max, &sh, &st);
+	td_html_set_shortcut(true);
+	bool same = strcmp(fh, sh) == 0 && strcmp(ft, st) == 0;
+	if (!same)
+		fprintf(stderr, "  excerpt of \"%s\" (max %zu): shortcut \"%s\" / \"%s\", "
+			"parser \"%s\" / \"%s\"\n", safe, max, fh, ft, sh, st);
+	CHECK(same);
+	free(fh);
+	free(ft);
+	free(sh);
+	free(st);
+	return same;
+}
+
+/* The shortcut for fragments without markup must give exactly what the
+ * parser gives: a fixed list, then random strings built from the
+ * characters that matter (references, whitespace, non-ASCII). */
+static void test_plain_shortcut_matches_parser(void)
+{
+	static const char *const fixed[] = {
+		"Summary of post 3 about the roadmap [&#8230;]", "Tom &amp; Jerry",
+		"a &lt;b&gt; c", "&#x1F98A; fox", "x &quot;q&quot; &apos;a&apos;",
+		"nbsp&nbsp;here", "trailing & ampersand", "   leading and trailing  ",
+		"multi\nline\ttext", "\xc3\x9cml\xc3\xa4\xc3\xbct", "&#8217;", "&#X2019;",
+		"&#0;", "&#150;", "&copy; 2026", "&#55296;", "   ", "a\r\nb", "&#;", "&#x;",
+		"&amp", "5 > 3", "&#1114111;", "&#1114112;", "&#xD7FF;",
+	};
+	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+		char *fast = td_html_sanitize(fixed[i], strlen(fixed[i]), NULL);
+		td_html_set_shortcut(false);
+		char *slow = td_html_sanitize(fixed[i], strlen(fixed[i]), NULL);
+		td_html_set_shortcut(true);
+		if (strcmp(fast, slow) != 0)
+			fprintf(stderr, "  input: \"%s\"\n", fixed[i]);
+		CHECK_STR(fast, slow);
+		free(fast);
+		free(slow);
+		same_excerpts(fixed[i], 8);
+		same_excerpts(fixed[i], 0);
+	}
+	static const char *const atoms[] = {
+		"a", "Z", " ", "  ", "\t", "\n", "&", "#", "x", ";", "1", "9", "f",
+		"&#8230;", "&amp;", "&lt;", "&gt;", "&nbsp;", "&quot;", "\xc3\xa9",
+		"\xe2\x80\x94", "\xf0\x9f\xa6\x8a", ">", "\"", "'", "&#x41;", "&#65;",
+	};
+	unsigned seed = 12345;
+	size_t mismatches = 0;
+	for (int n = 0; n < 3000; n++) {
+		char in[256] = "";
+		size_t len = 0;
+		int parts = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 12;
+		for (int k = 0; k < parts; k++) {
+			seed = seed * 1103515245u + 12345u;
+			const char *a = atoms[(seed >> 16) % (sizeof atoms / sizeof atoms[0])];
+			size_t al = strlen(a);
+			if (len + al >= sizeof in)
+				break;
+			memcpy(in + len, a, al);
+			len += al;
+			in[len] = '\0';
+		}
+		char *fast = td_html_sanitize(in, len, NULL);
+		td_html_set_shortcut(false);
+		char *slow = td_html_sanitize(in, len, NULL);
+		td_html_set_shortcut(true);
+		if (strcmp(fast, slow) != 0 && mismatches++ < 5)
+			fprintf(stderr, "  input \"%s\": shortcut \"%s\", parser \"%s\"\n",
+				in, fast, slow);
+		mismatches += !same_excerpts(fast, 6) + !same_excerpts(fast, 0);
+		free(fast);
+		free(slow);
+	}
+	CHECK(mismatches == 0);
+}
+
 int main(void)
 {
 	TD_RUN(test_allowed_markup);
@@ -443,5 +524,6 @@ int main(void)
 	TD_RUN(test_bounds);
 	TD_RUN(test_to_text);
 	TD_RUN(test_excerpt);
+	TD_RUN(test_plain_shortcut_matches_parser);
 	return TD_DONE("html");
 }
