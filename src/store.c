@@ -625,65 +625,14 @@ int td_store_slot_done(struct td_store *st, const char *email, time_t slot,
 int td_store_record_delivery(struct td_store *st, const struct td_delivery *d,
 			     struct td_err *err)
 {
-	int rc;
-	char *key = lower_dup(d->email);
-	sqlite3_stmt *ins = NULL, *wm = NULL;
-	if ((rc = td_store_begin(st, err)))
-		goto out;
-	if (sqlite3_prepare_v2(st->db,
-			       "INSERT INTO deliveries (email, slot, status, message_id, reply,"
-			       " from_seq, upto_seq, post_count, created_at)"
-			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-			       -1, &ins, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(st->db,
-			       "INSERT INTO subscriber_state (email, watermark, last_slot, last_sent_at)"
-			       " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (email) DO UPDATE SET"
-			       " watermark = MAX(watermark, excluded.watermark),"
-			       " last_slot = excluded.last_slot,"
-			       " last_sent_at = CASE WHEN excluded.last_sent_at > 0"
-			       "   THEN excluded.last_sent_at ELSE last_sent_at END",
-			       -1, &wm, NULL) != SQLITE_OK) {
-		rc = db_error(st, err, "prepare delivery");
-		goto fail;
+	int rc = td_store_begin(st, err);
+	if (rc)
+		return rc;
+	if ((rc = td_store_put_delivery(st, d, err)) || (rc = td_store_commit(st, err))) {
+		td_store_rollback(st);
+		return rc;
 	}
-	bind_text(ins, 1, key);
-	sqlite3_bind_int64(ins, 2, (sqlite3_int64)d->slot);
-	bind_text(ins, 3, d->skipped ? "skipped" : "sent");
-	if (d->message_id)
-		bind_text(ins, 4, d->message_id);
-	if (d->reply)
-		bind_text(ins, 5, d->reply);
-	sqlite3_bind_int64(ins, 6, d->from_seq);
-	sqlite3_bind_int64(ins, 7, d->upto_seq);
-	sqlite3_bind_int64(ins, 8, (sqlite3_int64)d->post_count);
-	sqlite3_bind_int64(ins, 9, (sqlite3_int64)d->at);
-	if (sqlite3_step(ins) != SQLITE_DONE) {
-		if (sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_UNIQUE)
-			rc = td_err_set(err, EX_SOFTWARE,
-					"store: a digest for %s in this slot is already "
-					"recorded; refusing to record a second one", d->email);
-		else
-			rc = db_error(st, err, "record delivery");
-		goto fail;
-	}
-	bind_text(wm, 1, key);
-	sqlite3_bind_int64(wm, 2, d->upto_seq);
-	sqlite3_bind_int64(wm, 3, (sqlite3_int64)d->slot);
-	sqlite3_bind_int64(wm, 4, d->skipped ? 0 : (sqlite3_int64)d->at);
-	if (sqlite3_step(wm) != SQLITE_DONE) {
-		rc = db_error(st, err, "move watermark");
-		goto fail;
-	}
-	if ((rc = td_store_commit(st, err)))
-		goto fail;
-	goto out;
-fail:
-	td_store_rollback(st);
-out:
-	sqlite3_finalize(ins);
-	sqlite3_finalize(wm);
-	free(key);
-	return rc;
+	return 0;
 }
 
 int td_store_record_attempt(struct td_store *st, const char *email,
