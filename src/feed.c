@@ -250,31 +250,6 @@ static bool ends_with(const char *s, const char *suffix)
 	return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-static void put_utf8(struct td_buf *b, uint32_t cp)
-{
-	char u[4];
-	size_t n;
-	if (cp < 0x80) {
-		u[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		u[0] = (char)(0xC0 | (cp >> 6));
-		u[1] = (char)(0x80 | (cp & 0x3F));
-		n = 2;
-	} else if (cp < 0x10000) {
-		u[0] = (char)(0xE0 | (cp >> 12));
-		u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		u[2] = (char)(0x80 | (cp & 0x3F));
-		n = 3;
-	} else {
-		u[0] = (char)(0xF0 | (cp >> 18));
-		u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-		u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		u[3] = (char)(0x80 | (cp & 0x3F));
-		n = 4;
-	}
-	td_buf_append(b, u, n);
-}
 
 /* windows-1252 bytes 0x80..0x9F; the five holes keep their C1 value, as
  * browsers do. */
@@ -313,7 +288,7 @@ static char *fix_c1(const char *s)
 			continue;
 		}
 		if (cp >= 0x80 && cp < 0xA0)
-			put_utf8(&b, cp1252_hi[cp - 0x80]);
+			td_utf8_put(&b, cp1252_hi[cp - 0x80]);
 		else
 			td_buf_append(&b, s + i, k);
 		i += k;
@@ -638,7 +613,7 @@ static bool utf8_repair(const char *in, size_t len, struct td_buf *out)
 		uint32_t cp;
 		size_t k = td_utf8_next(in + i, len - i, &cp);
 		if (k == 0) {
-			put_utf8(out, cp1252_char((unsigned char)in[i]));
+			td_utf8_put(out, cp1252_char((unsigned char)in[i]));
 			bad = true;
 			i++;
 		} else {
@@ -669,7 +644,7 @@ static int iconv_to_utf8(const char *enc, const char *in, size_t len, struct td_
 			if (errno == E2BIG)
 				continue;
 			bad = 1;
-			put_utf8(out, 0xFFFD);
+			td_utf8_put(out, 0xFFFD);
 			if (errno == EINVAL)
 				break;
 			ip++;
@@ -1921,7 +1896,7 @@ static void decode(struct td_feed *f, const char *data, size_t len,
 	} else if (enc_is(enc, ENC_1252)) {
 		/* ISO-8859-1 and US-ASCII labels mean windows-1252 in practice */
 		for (size_t i = skip; i < len; i++)
-			put_utf8(out, cp1252_char(u[i]));
+			td_utf8_put(out, cp1252_char(u[i]));
 	} else {
 		int r = iconv_to_utf8(enc, data + skip, len - skip, out);
 		if (r < 0) {

@@ -811,17 +811,7 @@ static bool plain_fragment(const char *s, size_t n, struct td_buf *text)
 				return false;
 			cp = named[k].cp;
 		}
-		char u[4];
-		size_t ulen = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
-		if (ulen == 1) {
-			u[0] = (char)cp;
-		} else {
-			static const unsigned char lead[] = { 0, 0, 0xC0, 0xE0, 0xF0 };
-			for (size_t k = ulen - 1; k > 0; k--, cp >>= 6)
-				u[k] = (char)(0x80 | (cp & 0x3F));
-			u[0] = (char)(lead[ulen] | cp);
-		}
-		td_buf_append(text, u, ulen);
+		td_utf8_put(text, cp);
 		visible = true;
 		i = (size_t)(semi - s) + 1;
 	}

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "tagdigest/buf.h"
+#include "tagdigest/util.h"
 
 /* Decodes one strict UTF-8 sequence at s (no overlongs, surrogates or
  * values past U+10FFFF). Returns its length, or 0 when invalid. */
@@ -54,27 +55,6 @@ static size_t u8_decode(const unsigned char *s, uint32_t *cp)
 	return n;
 }
 
-static void u8_encode(struct td_buf *b, uint32_t c)
-{
-	char s[4];
-	size_t n;
-	if (c < 0x80) {
-		s[0] = (char)c, n = 1;
-	} else if (c < 0x800) {
-		s[0] = (char)(0xC0 | (c >> 6));
-		s[1] = (char)(0x80 | (c & 0x3F)), n = 2;
-	} else if (c < 0x10000) {
-		s[0] = (char)(0xE0 | (c >> 12));
-		s[1] = (char)(0x80 | ((c >> 6) & 0x3F));
-		s[2] = (char)(0x80 | (c & 0x3F)), n = 3;
-	} else {
-		s[0] = (char)(0xF0 | (c >> 18));
-		s[1] = (char)(0x80 | ((c >> 12) & 0x3F));
-		s[2] = (char)(0x80 | ((c >> 6) & 0x3F));
-		s[3] = (char)(0x80 | (c & 0x3F)), n = 4;
-	}
-	td_buf_append(b, s, n);
-}
 
 /* Lowercase for the scripts named in slug.h; everything else unchanged.
  * The exceptions are where the Unicode blocks break their own pattern. */
@@ -169,7 +149,7 @@ char *td_slugify(const char *name)
 			if (pending_sep && b.len > 0)
 				td_buf_putc(&b, '-');
 			pending_sep = 0;
-			u8_encode(&b, lower(c));
+			td_utf8_put(&b, lower(c));
 			break;
 		}
 	}

@@ -49,6 +49,9 @@ static inline size_t td_utf8_next(const char *s, size_t n, uint32_t *cp)
 	return td_utf8_next_slow(s, n, cp);
 }
 bool td_utf8_valid(const char *s, size_t n);
+struct td_buf;
+/* Appends code point cp (at most U+10FFFF) encoded as UTF-8. */
+void td_utf8_put(struct td_buf *b, uint32_t cp);
 /* Code points in s[0..n): the bytes that are not continuation bytes. */
 size_t td_utf8_count(const char *s, size_t n);
 

@@ -99,31 +99,6 @@ static void json_ws(struct jparser *p)
 		p->s++;
 }
 
-static void json_put_utf8(struct td_buf *b, unsigned long cp)
-{
-	char u[4];
-	size_t n;
-	if (cp < 0x80) {
-		u[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		u[0] = (char)(0xC0 | (cp >> 6));
-		u[1] = (char)(0x80 | (cp & 0x3F));
-		n = 2;
-	} else if (cp < 0x10000) {
-		u[0] = (char)(0xE0 | (cp >> 12));
-		u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		u[2] = (char)(0x80 | (cp & 0x3F));
-		n = 3;
-	} else {
-		u[0] = (char)(0xF0 | (cp >> 18));
-		u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-		u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		u[3] = (char)(0x80 | (cp & 0x3F));
-		n = 4;
-	}
-	td_buf_append(b, u, n);
-}
 
 static int json_hex4(struct jparser *p, unsigned long *out)
 {
@@ -180,7 +155,7 @@ static int json_string(struct jparser *p, char **out)
 			}
 			cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
 		}
-		json_put_utf8(&b, cp);
+		td_utf8_put(&b, (uint32_t)cp);
 	}
 	if (p->s >= p->end) {
 		td_buf_free(&b);
