@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tagdigest/base64.h"
 #include "tagdigest/util.h"
 
 /* A PEM key is a few kB at most (RSA 4096 is ~3.3 kB); anything far larger
@@ -91,29 +92,6 @@ static bool valid_dns_name(const char *s)
 			return false;
 	}
 	return label > 0 && s[n - 1] != '-';
-}
-
-static const char b64chars[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Standard padded base64 (RFC 4648 4), which is what bh= and b= hold. */
-static int base64_put(const unsigned char *in, size_t len, struct td_buf *out)
-{
-	for (size_t i = 0; i < len; i += 3) {
-		unsigned v = (unsigned)in[i] << 16;
-		if (i + 1 < len)
-			v |= (unsigned)in[i + 1] << 8;
-		if (i + 2 < len)
-			v |= in[i + 2];
-		char q[4] = {
-			b64chars[(v >> 18) & 63], b64chars[(v >> 12) & 63],
-			i + 1 < len ? b64chars[(v >> 6) & 63] : '=',
-			i + 2 < len ? b64chars[v & 63] : '=',
-		};
-		if (td_buf_append(out, q, 4) < 0)
-			return -1;
-	}
-	return 0;
 }
 
 static int load_key(const char *key_file, gnutls_privkey_t *key,
@@ -532,7 +510,7 @@ static int sign_data(const struct td_dkim *d, const struct td_buf *data,
 	if (grc < 0)
 		return td_err_set(err, EX_SOFTWARE, "dkim: signing failed: %s",
 				  gnutls_strerror(grc));
-	int rc = base64_put(sig.data, sig.size, b64);
+	int rc = td_base64_put(b64, sig.data, sig.size, TD_BASE64);
 	gnutls_free(sig.data);
 	if (rc < 0)
 		return td_err_set(err, EX_SOFTWARE, "dkim: signature over its "
@@ -560,7 +538,7 @@ int td_dkim_sign(const struct td_dkim *d, struct td_buf *msg, time_t now,
 	}
 	td_buf_free(&body);
 	struct td_buf bh = TD_BUF_INIT;
-	base64_put(bh_raw, sizeof bh_raw, &bh);
+	td_base64_put(&bh, bh_raw, sizeof bh_raw, TD_BASE64);
 
 	/* the fields to sign: for each name the bottom-most instance, since
 	 * a verifier reading h= takes instances from the bottom up (RFC 6376

@@ -29,6 +29,7 @@
 #include <libetpan/libetpan.h>
 
 #include "tagdigest/address.h"
+#include "tagdigest/base64.h"
 #include "tagdigest/log.h"
 #include "tagdigest/util.h"
 
@@ -231,26 +232,6 @@ int td_qp_encode(const char *in, size_t len, struct td_buf *out)
 
 /* ---- RFC 2047 --------------------------------------------------------- */
 
-static const char b64digits[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static void b64_append(struct td_buf *b, const unsigned char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)p[i] << 16;
-		if (i + 1 < n)
-			v |= (unsigned)p[i + 1] << 8;
-		if (i + 2 < n)
-			v |= p[i + 2];
-		char q[4] = {
-			b64digits[(v >> 18) & 63], b64digits[(v >> 12) & 63],
-			i + 1 < n ? b64digits[(v >> 6) & 63] : '=',
-			i + 2 < n ? b64digits[v & 63] : '=',
-		};
-		td_buf_append(b, q, 4);
-	}
-}
-
 /*
  * Length of the UTF-8 character at p (p[0] != 0). A byte that does not
  * start a well-formed sequence counts as a character of its own, so
@@ -327,7 +308,7 @@ static char *rfc2047_words(const char *s, size_t start_col)
 		if (!first)
 			td_buf_putc(&b, ' ');
 		td_buf_puts(&b, "=?UTF-8?B?");
-		b64_append(&b, p, n);
+		td_base64_put(&b, p, n, TD_BASE64);
 		td_buf_puts(&b, "?=");
 		p += n;
 		first = false;

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tagdigest/base64.h"
 #include "tagdigest/buf.h"
 #include "tagdigest/log.h"
 #include "tagdigest/util.h"
@@ -23,23 +24,6 @@
 
 static const char b64url[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static void b64url_encode(const unsigned char *in, size_t len, struct td_buf *out)
-{
-	for (size_t i = 0; i < len; i += 3) {
-		unsigned v = (unsigned)in[i] << 16;
-		if (i + 1 < len)
-			v |= (unsigned)in[i + 1] << 8;
-		if (i + 2 < len)
-			v |= in[i + 2];
-		td_buf_putc(out, b64url[(v >> 18) & 63]);
-		td_buf_putc(out, b64url[(v >> 12) & 63]);
-		if (i + 1 < len)
-			td_buf_putc(out, b64url[(v >> 6) & 63]);
-		if (i + 2 < len)
-			td_buf_putc(out, b64url[v & 63]);
-	}
-}
 
 static int b64url_value(char c)
 {
@@ -90,9 +74,9 @@ char *td_token_make(const struct td_secret *s, const char *email,
 	unsigned char mac[MAC_BYTES];
 	td_buf_printf(&payload, "%s\n%s", email, scope);
 	mac_of(s, email, scope, mac);
-	b64url_encode((const unsigned char *)payload.data, payload.len, &tok);
+	td_base64_put(&tok, payload.data, payload.len, TD_BASE64URL);
 	td_buf_putc(&tok, '.');
-	b64url_encode(mac, sizeof mac, &tok);
+	td_base64_put(&tok, mac, sizeof mac, TD_BASE64URL);
 	td_buf_free(&payload);
 	return td_buf_steal(&tok);
 }
@@ -152,7 +136,7 @@ static int create_secret_file(const char *file, struct td_err *err)
 	if (gnutls_rnd(GNUTLS_RND_KEY, raw, sizeof raw) < 0)
 		return td_err_set(err, EX_SOFTWARE, "secrets: no random bytes available");
 	struct td_buf text = TD_BUF_INIT;
-	b64url_encode(raw, sizeof raw, &text);
+	td_base64_put(&text, raw, sizeof raw, TD_BASE64URL);
 	td_buf_putc(&text, '\n');
 	int rc = 0;
 	int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
