@@ -203,6 +203,56 @@ static double mono_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* ---- the subscribers, one at a time ---- */
+
+/* Where a run stands in its source: the rows read so far, and whether the
+ * source is finished. */
+struct reading {
+	struct td_subscriber_source *src;
+	size_t seen;
+	bool ended;
+};
+
+/* The next subscriber (1), the end (0) or the source's error. Keeps
+ * sum->subscribers a total progress can divide by: the source's hint
+ * while it is read (never less than the rows seen), the exact count once
+ * it ends. mu guards sum when other threads read it (NULL otherwise). */
+static int read_next(struct reading *rd, pthread_mutex_t *mu,
+		     struct td_send_summary *sum, const struct td_subscriber **sub,
+		     struct td_err *err)
+{
+	int rc = rd->src->next(rd->src->ctx, sub, err);
+	if (rc == 1)
+		rd->seen++;
+	else
+		rd->ended = true;
+	if (mu)
+		pthread_mutex_lock(mu);
+	if (rc == 0)
+		sum->subscribers = rd->seen;
+	else if (sum->subscribers < rd->seen)
+		sum->subscribers = rd->seen;
+	if (mu)
+		pthread_mutex_unlock(mu);
+	return rc;
+}
+
+/* A list as a source. */
+struct list_cursor {
+	const struct td_subscriber_list *list;
+	size_t next;
+};
+
+static int list_next(void *ctx, const struct td_subscriber **out, struct td_err *err)
+{
+	struct list_cursor *lc = ctx;
+	(void)err;
+	if (lc->next >= lc->list->n)
+		return 0;
+	*out = &lc->list->v[lc->next++];
+	return 1;
+}
+
 /* ---- the dry run: compose and count, in order, nothing written ---- */
 
 static int dry_run_one(struct td_composer *c, const struct td_subscriber *sub,
@@ -243,7 +293,8 @@ enum stop_reason { STOP_NONE, STOP_FATAL, STOP_TEMPFAILS, STOP_SIGNAL, STOP_STOR
 struct job {
 	struct job *next;
 	enum job_kind kind;
-	const struct td_subscriber *sub;
+	/* A copy: the row it came from is gone once the next one is read. */
+	char *email;
 	char *message_id;
 	char *msg;
 	size_t len;
@@ -296,6 +347,7 @@ static void job_free(struct job *j)
 {
 	if (!j)
 		return;
+	free(j->email);
 	free(j->message_id);
 	free(j->msg);
 	free(j);
@@ -388,7 +440,7 @@ static int record_one(struct engine *e, struct job *j, int *bounces,
 	const struct td_config *cfg = e->cfg;
 	struct td_store *st = e->wst;
 	time_t now = run_clock(e);
-	const char *email = j->sub->email;
+	const char *email = j->email;
 	*bounces = 0;
 
 	if (j->kind == J_SKIPPED) {
@@ -461,7 +513,7 @@ static int record_one(struct engine *e, struct job *j, int *bounces,
 static void account(struct engine *e, struct job *j, int bounces)
 {
 	struct td_send_summary *sum = e->sum;
-	const char *email = j->sub->email;
+	const char *email = j->email;
 
 	if (j->kind == J_SKIPPED) {
 		sum->skipped++;
@@ -548,7 +600,7 @@ static void record_batch(struct engine *e, struct job **v, size_t n, int *bounce
 		return;
 	td_store_rollback(e->wst);
 	if (n == 1) {
-		td_log_warnx("send: %s: cannot record: %s", v[0]->sub->email, err.msg);
+		td_log_warnx("send: %s: cannot record: %s", v[0]->email, err.msg);
 		pthread_mutex_lock(&e->mu);
 		if (e->stop == STOP_NONE) {
 			set_stop(e, STOP_STORE);
@@ -661,7 +713,7 @@ static void *sender_main(void *arg)
 		j->tries++;
 		j->terr.code = 0;
 		j->terr.msg[0] = '\0';
-		td_transport_send(sa->tr, e->cfg->from_address, j->sub->email,
+		td_transport_send(sa->tr, e->cfg->from_address, j->email,
 				  j->msg, j->len, &j->res, &j->terr);
 
 		pthread_mutex_lock(&e->mu);
@@ -817,7 +869,7 @@ static int prepare_one(struct engine *e, struct td_composer *c,
 		return 0;
 	}
 	struct job *j = td_xcalloc(1, sizeof *j);
-	j->sub = sub;
+	j->email = td_xstrdup(sub->email);
 	j->kind = J_SEND;
 	if (found) {
 		/* The same bytes, Message-ID and posts as the first attempt. */
@@ -850,7 +902,7 @@ static int prepare_one(struct engine *e, struct td_composer *c,
 		return 0;
 	}
 	if (rc) {
-		free(j);
+		job_free(j);
 		return rc;
 	}
 	j->from_seq = m.digest.from_seq;
@@ -860,7 +912,7 @@ static int prepare_one(struct engine *e, struct td_composer *c,
 		/* unsubscribed or bounced: the store overrides the file */
 		td_log_debug("send: %s: suppressed: not sent", sub->email);
 		count(e, &e->sum->suppressed);
-		free(j);
+		job_free(j);
 	} else if (m.digest.total == 0) {
 		td_log_debug("send: %s: no new posts in their tags: skipped", sub->email);
 		j->kind = J_SKIPPED;
@@ -903,10 +955,10 @@ static void report_progress(struct engine *e, const struct td_send_options *opt,
 /* The caller's loop: compose ahead while the send queue has room, move
  * due retries back to it, and end when everything handed out is recorded. */
 static int engine_run(struct engine *e, struct td_composer *c,
-		      const struct td_subscriber_list *subs,
-		      const struct td_send_options *opt, struct td_err *err)
+		      struct reading *rd, const struct td_send_options *opt,
+		      struct td_err *err)
 {
-	size_t next = 0, last_done = (size_t)-1;
+	size_t last_done = (size_t)-1;
 	int rc = 0;
 
 	for (;;) {
@@ -943,7 +995,7 @@ static int engine_run(struct engine *e, struct td_composer *c,
 				wake = j->retry_at;
 			pp = &(*pp)->next;
 		}
-		bool more = e->stop == STOP_NONE && next < subs->n;
+		bool more = e->stop == STOP_NONE && !rd->ended;
 		bool can_compose = more && e->sendq.n < e->sendq_cap &&
 				   !(e->probing && e->sends_queued > 0);
 		bool finished = !more && !e->sendq.n && !e->busy && !e->unrecorded &&
@@ -962,8 +1014,13 @@ static int engine_run(struct engine *e, struct td_composer *c,
 		}
 		pthread_mutex_unlock(&e->mu);
 
-		const struct td_subscriber *sub = &subs->v[next++];
-		if ((rc = prepare_one(e, c, sub, err)))
+		/* Read here, not ahead: the row is only valid until the next
+		 * read, and prepare_one copies what the queue needs. */
+		const struct td_subscriber *sub;
+		rc = read_next(rd, &e->mu, e->sum, &sub, err);
+		if (rc == 0)
+			continue;     /* the loop ends once the rest is recorded */
+		if (rc != 1 || (rc = prepare_one(e, c, sub, err)))
 			break;
 		/* Transports open when the first message is ready: a run with
 		 * nothing to send needs no relay. */
@@ -1003,10 +1060,10 @@ static void engine_shutdown(struct engine *e)
 	td_store_close(e->wst);
 }
 
-int td_send_run(const struct td_config *cfg, struct td_store *st,
-		const struct td_subscriber_list *subs,
-		const struct td_send_options *opt, time_t now,
-		struct td_send_summary *sum, struct td_err *err)
+int td_send_run_source(const struct td_config *cfg, struct td_store *st,
+		       struct td_subscriber_source *src,
+		       const struct td_send_options *opt, time_t now,
+		       struct td_send_summary *sum, struct td_err *err)
 {
 	static const struct td_send_options defaults = { .dry_run = false };
 	if (!opt)
@@ -1017,7 +1074,8 @@ int td_send_run(const struct td_config *cfg, struct td_store *st,
 				     cfg->slot_minute, cfg->timezone };
 	sum->slot = td_schedule_last_slot(&sched, now);
 	sum->next_slot = td_schedule_next_slot(&sched, now);
-	sum->subscribers = subs->n;
+	sum->subscribers = src->total_hint;
+	struct reading rd = { src, 0, false };
 
 	struct td_composer *c = NULL;
 	int rc = td_composer_new(cfg, st, &c, err);
@@ -1027,14 +1085,15 @@ int td_send_run(const struct td_config *cfg, struct td_store *st,
 	c->cache = td_post_cache_new();
 
 	if (opt->dry_run) {
-		for (size_t i = 0; !rc && i < subs->n; i++) {
+		const struct td_subscriber *sub;
+		while (!rc && (rc = read_next(&rd, NULL, sum, &sub, err)) == 1) {
 			bool done;
-			rc = td_store_slot_done(st, subs->v[i].email, sum->slot, &done, err);
+			rc = td_store_slot_done(st, sub->email, sum->slot, &done, err);
 			if (!rc && done)
 				sum->not_due++;
 			else if (!rc)
-				rc = dry_run_one(c, &subs->v[i], now, sum, err);
-			sum->done = i + 1;
+				rc = dry_run_one(c, sub, now, sum, err);
+			sum->done++;
 			if (!rc && opt->progress)
 				opt->progress(sum, opt->progress_arg);
 		}
@@ -1085,7 +1144,7 @@ int td_send_run(const struct td_config *cfg, struct td_store *st,
 
 	rc = start_recorder(&e, err);
 	if (!rc)
-		rc = engine_run(&e, c, subs, opt, err);
+		rc = engine_run(&e, c, &rd, opt, err);
 	engine_shutdown(&e);
 	if (tz_added)
 		unsetenv("TZ");
@@ -1101,7 +1160,8 @@ int td_send_run(const struct td_config *cfg, struct td_store *st,
 		opt->progress(sum, opt->progress_arg);
 
 	if (!rc) {
-		size_t left = subs->n > sum->done ? subs->n - sum->done : 0;
+		/* an estimate when the source was not read to its end */
+		size_t left = sum->subscribers > sum->done ? sum->subscribers - sum->done : 0;
 		switch (e.stop) {
 		case STOP_FATAL:
 		case STOP_TEMPFAILS:
@@ -1132,6 +1192,16 @@ int td_send_run(const struct td_config *cfg, struct td_store *st,
 	pthread_cond_destroy(&e.cv_main);
 	pthread_mutex_destroy(&e.mu);
 	return rc;
+}
+
+int td_send_run(const struct td_config *cfg, struct td_store *st,
+		const struct td_subscriber_list *subs,
+		const struct td_send_options *opt, time_t now,
+		struct td_send_summary *sum, struct td_err *err)
+{
+	struct list_cursor lc = { subs, 0 };
+	struct td_subscriber_source src = { list_next, &lc, subs->n };
+	return td_send_run_source(cfg, st, &src, opt, now, sum, err);
 }
 
 int td_send_due(const struct td_config *cfg, struct td_store *st,

@@ -82,17 +82,28 @@ static int load_config(const struct globals *g, struct td_config *cfg)
 	return 0;
 }
 
+static void warn_bad_rows(const struct td_config *cfg, size_t nbad, size_t ngood)
+{
+	if (nbad)
+		td_log_warnx("subscribers: %s: %zu bad rows skipped (see above); "
+			     "%zu good rows kept", cfg->subscribers_path, nbad, ngood);
+}
+
 static int load_subscribers(const struct td_config *cfg,
 			    struct td_subscriber_list *subs)
 {
 	struct td_err err = { 0, "" };
 	if (td_subscribers_load(cfg->subscribers_path, subs, &err))
 		return fail(&err);
-	if (subs->nbad)
-		td_log_warnx("subscribers: %s: %zu bad rows skipped (see above); "
-			     "%zu good rows kept", cfg->subscribers_path, subs->nbad,
-			     subs->n);
+	warn_bad_rows(cfg, subs->nbad, subs->n);
 	return 0;
+}
+
+/* The subscriber reader as the send engine's source. */
+static int next_subscriber(void *ctx, const struct td_subscriber **out,
+			   struct td_err *err)
+{
+	return td_subscribers_next(ctx, out, err);
 }
 
 /* Parses a command's own options: --help always, and the ones given. */
@@ -239,27 +250,35 @@ static void draw_progress(const struct td_send_summary *s, void *arg)
 static int do_send(const struct td_config *cfg, struct td_store *st, bool dry_run,
 		   bool json)
 {
-	struct td_subscriber_list subs = { 0 };
-	int rc = load_subscribers(cfg, &subs);
-	if (rc)
-		return rc;
-	struct td_send_summary sum;
+	/* Streamed, not loaded: a run's memory must not grow with the file. */
+	struct td_subscriber_reader *reader;
 	struct td_err err = { 0, "" };
+	int rc = td_subscribers_open(cfg->subscribers_path, &reader, &err);
+	if (rc)
+		return fail(&err);
+	struct td_subscriber_source src = { next_subscriber, reader,
+					    td_subscribers_size_hint(reader) };
+	struct td_send_summary sum;
 	struct progress prog = { { 0, 0 }, false };
 	struct td_send_options opt = { dry_run, NULL, &prog };
 	/* the bar is for people: only on a terminal, never with -q or --json */
 	if (isatty(STDERR_FILENO) && td_log_get_level() >= TD_LOG_INFO && !json)
 		opt.progress = draw_progress;
-	rc = td_send_run(cfg, st, &subs, &opt, time(NULL), &sum, &err);
+	rc = td_send_run_source(cfg, st, &src, &opt, time(NULL), &sum, &err);
 	if (prog.drawn)
 		fprintf(stderr, "\r%*s\r", 70, "");
+	/* The bad rows were reported as the run reached them; this closes
+	 * the list (of the rows read, when the run stopped early). */
+	size_t ngood, nbad;
+	td_subscribers_counts(reader, &ngood, &nbad);
+	td_subscribers_close(reader);
+	warn_bad_rows(cfg, nbad, ngood);
 	if (rc)
 		fail(&err);
 	if (json)
 		print_send_json(&sum, dry_run, rc);
 	else if ((!rc || rc == EX_TEMPFAIL) && td_log_get_level() >= TD_LOG_INFO)
 		print_send(cfg, &sum, dry_run);
-	td_subscribers_free(&subs);
 	return rc;
 }
 

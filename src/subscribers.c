@@ -15,12 +15,15 @@
 #include "tagdigest/subscribers.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "tagdigest/address.h"
 #include "tagdigest/buf.h"
@@ -30,16 +33,65 @@
 
 #define SUBSCRIBERS_MAX_BYTES (64u << 20)
 
-/* ---- RFC 4180 records ---- */
+/* ---- input: a window onto the text ----
+ *
+ * The row parser reads through this window only, so one parser serves
+ * both the text already in memory (the window is the whole text) and a
+ * file read in TD_SUBSCRIBERS_CHUNK pieces (the window is the unread part
+ * of the buffer, refilled when the parser looks past its end). It never
+ * holds a pointer into the window across a look-ahead: a refill moves it. */
 
-struct csv_reader {
-	const char *p, *end;
+struct csv_input {
+	const char *p, *end;   /* unread bytes in the window */
 	unsigned line;         /* physical line of p, from 1 */
+	int fd;                /* -1: the window is all there is */
+	char *buf;             /* the file's buffer, TD_SUBSCRIBERS_CHUNK bytes */
+	int read_errno;        /* a failed read() ends the input; 0 if none */
 };
+
+/* Refills so that at least `want` bytes are unread, keeping the unread
+ * ones; false when the input ends first. The buffer is filled completely
+ * each time, so where its boundaries fall depends on the file alone. */
+static bool in_fill(struct csv_input *in, size_t want)
+{
+	size_t have = (size_t)(in->end - in->p);
+	if (in->fd < 0)
+		return have >= want;
+	memmove(in->buf, in->p, have);
+	while (have < TD_SUBSCRIBERS_CHUNK) {
+		ssize_t n = read(in->fd, in->buf + have, TD_SUBSCRIBERS_CHUNK - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n < 0)
+				in->read_errno = errno;
+			/* nothing more will come: later calls stay cheap */
+			close(in->fd);
+			in->fd = -1;
+			break;
+		}
+		have += (size_t)n;
+	}
+	in->p = in->buf;
+	in->end = in->buf + have;
+	return have >= want;
+}
+
+/* The byte k places ahead, or -1 past the end of the input. */
+static inline int in_peek(struct csv_input *in, size_t k)
+{
+	if ((size_t)(in->end - in->p) > k || in_fill(in, k + 1))
+		return (unsigned char)in->p[k];
+	return -1;
+}
+
+/* ---- RFC 4180 records ---- */
 
 struct csv_row {
 	struct td_strv fields;
 	unsigned line;         /* physical line where the row starts */
+	size_t bytes;          /* field bytes and separators so far */
+	bool toolong;          /* past TD_SUBSCRIBERS_MAX_ROW: read on, keep nothing */
 	char problem[96];      /* "" unless the row could not be read */
 	bool blank;            /* an empty line, skipped silently */
 };
@@ -49,129 +101,158 @@ static void csv_row_reset(struct csv_row *row)
 	td_strv_free(&row->fields);
 	row->problem[0] = '\0';
 	row->blank = false;
+	row->bytes = 0;
+	row->toolong = false;
+}
+
+/* Appends to the field within the row's budget; past it the row is still
+ * read to its end (so the next row starts where it should) but kept no
+ * further. */
+static void row_putc(struct csv_row *row, struct td_buf *f, char c)
+{
+	if (row->toolong || ++row->bytes > TD_SUBSCRIBERS_MAX_ROW) {
+		row->toolong = true;
+		return;
+	}
+	td_buf_putc(f, c);
 }
 
 /* After a broken field, drop the rest of the physical line so the next
  * row starts on a line boundary. */
-static void csv_skip_line(struct csv_reader *r)
+static void csv_skip_line(struct csv_input *in)
 {
-	const char *nl = memchr(r->p, '\n', (size_t)(r->end - r->p));
-	if (nl) {
-		r->p = nl + 1;
-		r->line++;
-	} else {
-		r->p = r->end;
+	while (in_peek(in, 0) >= 0) {
+		const char *nl = memchr(in->p, '\n', (size_t)(in->end - in->p));
+		if (nl) {
+			in->p = nl + 1;
+			in->line++;
+			return;
+		}
+		in->p = in->end;
 	}
 }
 
-static bool at_row_end(const struct csv_reader *r)
+static bool at_row_end(struct csv_input *in)
 {
-	return r->p >= r->end || *r->p == '\n' ||
-	       (*r->p == '\r' && r->p + 1 < r->end && r->p[1] == '\n');
+	int c = in_peek(in, 0);
+	return c < 0 || c == '\n' || (c == '\r' && in_peek(in, 1) == '\n');
 }
 
 /* Consumes the line end (if any) that closes a row. */
-static void eat_row_end(struct csv_reader *r)
+static void eat_row_end(struct csv_input *in)
 {
-	if (r->p < r->end && *r->p == '\r')
-		r->p++;
-	if (r->p < r->end && *r->p == '\n') {
-		r->p++;
-		r->line++;
+	if (in_peek(in, 0) == '\r')
+		in->p++;
+	if (in_peek(in, 0) == '\n') {
+		in->p++;
+		in->line++;
 	}
+}
+
+static void skip_blanks(struct csv_input *in)
+{
+	int c;
+	while ((c = in_peek(in, 0)) == ' ' || c == '\t')
+		in->p++;
 }
 
 /* Reads one field into f; returns false (with row->problem set) when the
  * field is malformed. Blanks around the field are dropped: spreadsheets
  * and people add them, and no address or tag begins with one. */
-static bool csv_field(struct csv_reader *r, struct csv_row *row, struct td_buf *f,
+static bool csv_field(struct csv_input *in, struct csv_row *row, struct td_buf *f,
 		      bool *quoted)
 {
-	while (r->p < r->end && (*r->p == ' ' || *r->p == '\t'))
-		r->p++;
-	*quoted = r->p < r->end && *r->p == '"';
+	int c;
+	skip_blanks(in);
+	*quoted = in_peek(in, 0) == '"';
 	if (*quoted) {
-		unsigned start = r->line;
-		r->p++;
+		unsigned start = in->line;
+		in->p++;
 		for (;;) {
-			if (r->p >= r->end) {
+			if ((c = in_peek(in, 0)) < 0) {
 				snprintf(row->problem, sizeof row->problem,
 					 "unterminated quoted field (opened on line %u)",
 					 start);
 				return false;
 			}
-			char c = *r->p++;
+			in->p++;
 			if (c == '"') {
-				if (r->p < r->end && *r->p == '"') {
-					r->p++;
-					td_buf_putc(f, '"');
+				if (in_peek(in, 0) == '"') {
+					in->p++;
+					row_putc(row, f, '"');
 					continue;
 				}
 				break;
 			}
 			if (c == '\n')
-				r->line++;
-			td_buf_putc(f, c);
+				in->line++;
+			row_putc(row, f, (char)c);
 		}
-		while (r->p < r->end && (*r->p == ' ' || *r->p == '\t'))
-			r->p++;
-		if (!at_row_end(r) && *r->p != ',') {
+		skip_blanks(in);
+		if (!at_row_end(in) && in_peek(in, 0) != ',') {
 			snprintf(row->problem, sizeof row->problem,
 				 "text after the closing quote of a field");
 			return false;
 		}
 		return true;
 	}
-	while (r->p < r->end && *r->p != ',' && !at_row_end(r)) {
-		if (*r->p == '"') {
+	while ((c = in_peek(in, 0)) >= 0 && c != ',' && !at_row_end(in)) {
+		if (c == '"') {
 			snprintf(row->problem, sizeof row->problem,
 				 "'\"' inside an unquoted field (quote the whole "
 				 "field and double the '\"')");
 			return false;
 		}
-		td_buf_putc(f, *r->p++);
+		row_putc(row, f, (char)c);
+		in->p++;
 	}
 	while (f->len > 0 && (f->data[f->len - 1] == ' ' || f->data[f->len - 1] == '\t'))
 		f->data[--f->len] = '\0';
 	return true;
 }
 
-/* Reads the next row; false at the end of the text. */
-static bool csv_next(struct csv_reader *r, struct csv_row *row)
+/* Reads the next row; false at the end of the input. */
+static bool csv_next(struct csv_input *in, struct csv_row *row)
 {
 	csv_row_reset(row);
-	if (r->p >= r->end)
+	if (in_peek(in, 0) < 0)
 		return false;
-	row->line = r->line;
+	row->line = in->line;
 	struct td_buf f = TD_BUF_INIT;
 	bool any_quoted = false;
 	for (;;) {
 		bool quoted;
 		td_buf_reset(&f);
-		if (!csv_field(r, row, &f, &quoted)) {
-			if (r->p < r->end)
-				csv_skip_line(r);
+		if (!csv_field(in, row, &f, &quoted)) {
+			csv_skip_line(in);
 			break;
 		}
 		any_quoted |= quoted;
 		/* A NUL would cut the C string short and hide what follows. */
 		if (memchr(td_buf_cstr(&f), '\0', f.len)) {
 			snprintf(row->problem, sizeof row->problem, "contains a NUL byte");
-			if (!at_row_end(r))
-				csv_skip_line(r);
+			if (!at_row_end(in))
+				csv_skip_line(in);
 			else
-				eat_row_end(r);
+				eat_row_end(in);
 			break;
 		}
-		td_strv_push(&row->fields, td_buf_cstr(&f));
-		if (r->p < r->end && *r->p == ',') {
-			r->p++;
+		/* the separator counts too: a row of commas is bounded as well */
+		if (!row->toolong && ++row->bytes <= TD_SUBSCRIBERS_MAX_ROW)
+			td_strv_push(&row->fields, td_buf_cstr(&f));
+		else
+			row->toolong = true;
+		if (in_peek(in, 0) == ',') {
+			in->p++;
 			continue;
 		}
-		eat_row_end(r);
+		eat_row_end(in);
 		break;
 	}
 	td_buf_free(&f);
+	if (row->toolong && !row->problem[0])
+		snprintf(row->problem, sizeof row->problem,
+			 "row longer than %u bytes", TD_SUBSCRIBERS_MAX_ROW);
 	row->blank = !row->problem[0] && !any_quoted && row->fields.n == 1 &&
 		     row->fields.v[0][0] == '\0';
 	return true;
@@ -206,11 +287,18 @@ static const char *shown(const char *s, char *buf, size_t len)
 	return buf;
 }
 
-/* ---- duplicate detection ---- */
+/* ---- duplicate detection ----
+ *
+ * The rows are not kept while streaming, so the set holds no addresses:
+ * a 64-bit hash of each lowercased address and the line it is on (for the
+ * message), 12 bytes a slot, at most 3/4 full, sized once from the line
+ * count when the file is opened. Two different addresses share a hash
+ * with odds of about n^2 / 2^65 (3e-10 at 100,000 rows); the cost of that
+ * would be one row reported as a duplicate. */
 
-/* Open addressing over lowercased addresses; values index out->v. */
 struct email_set {
-	size_t *slots;         /* index + 1; 0 = empty */
+	uint64_t *hash;        /* 0 = empty */
+	unsigned *line;
 	size_t cap;
 	size_t n;
 };
@@ -224,38 +312,63 @@ static uint64_t email_hash(const char *s)
 			c = (unsigned char)(c - 'A' + 'a');
 		h = (h ^ c) * 1099511628211u;
 	}
-	return h;
+	/* FNV's low bits are weak; the slot is taken modulo the size, so mix
+	 * every bit into them (MurmurHash3's finalizer). */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdu;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53u;
+	h ^= h >> 33;
+	return h ? h : 1;
 }
 
-/* Returns the index of an equal address already in the set, or adds
- * idx and returns (size_t)-1. */
-static size_t email_set_add(struct email_set *set, const struct td_subscriber *v,
-			    const char *email, size_t idx)
+static void email_set_init(struct email_set *set, size_t expect)
 {
-	if ((set->n + 1) * 2 > set->cap) {
-		size_t ncap = set->cap ? set->cap * 2 : 64;
-		size_t *nslots = td_xcalloc(ncap, sizeof *nslots);
-		for (size_t i = 0; i < set->cap; i++) {
-			if (!set->slots[i])
-				continue;
-			size_t j = email_hash(v[set->slots[i] - 1].email) & (ncap - 1);
-			while (nslots[j])
-				j = (j + 1) & (ncap - 1);
-			nslots[j] = set->slots[i];
-		}
-		free(set->slots);
-		set->slots = nslots;
-		set->cap = ncap;
-	}
-	size_t j = email_hash(email) & (set->cap - 1);
-	while (set->slots[j]) {
-		if (strcasecmp(v[set->slots[j] - 1].email, email) == 0)
-			return set->slots[j] - 1;
-		j = (j + 1) & (set->cap - 1);
-	}
-	set->slots[j] = idx + 1;
+	set->cap = expect + expect / 3 + 16;
+	set->hash = td_xcalloc(set->cap, sizeof *set->hash);
+	set->line = td_xcalloc(set->cap, sizeof *set->line);
+	set->n = 0;
+}
+
+static void email_set_free(struct email_set *set)
+{
+	free(set->hash);
+	free(set->line);
+	memset(set, 0, sizeof *set);
+}
+
+/* Inserts without checking for an equal hash. */
+static void email_set_put(struct email_set *set, uint64_t h, unsigned line)
+{
+	size_t j = (size_t)(h % set->cap);
+	while (set->hash[j])
+		j = j + 1 == set->cap ? 0 : j + 1;
+	set->hash[j] = h;
+	set->line[j] = line;
 	set->n++;
-	return (size_t)-1;
+}
+
+/* Returns the line of an equal address already in the set (> 0), or adds
+ * this one and returns 0. */
+static unsigned email_set_add(struct email_set *set, const char *email, unsigned line)
+{
+	uint64_t h = email_hash(email);
+	for (size_t j = (size_t)(h % set->cap); set->hash[j];
+	     j = j + 1 == set->cap ? 0 : j + 1)
+		if (set->hash[j] == h)
+			return set->line[j];
+	/* More rows than the file had lines when it was counted (it grew):
+	 * double, as a plain growable table would. */
+	if ((set->n + 1) * 4 > set->cap * 3) {
+		struct email_set old = *set;
+		email_set_init(set, old.cap * 2);
+		for (size_t i = 0; i < old.cap; i++)
+			if (old.hash[i])
+				email_set_put(set, old.hash[i], old.line[i]);
+		email_set_free(&old);
+	}
+	email_set_put(set, h, line);
+	return 0;
 }
 
 /* ---- rows ---- */
@@ -360,66 +473,209 @@ static void subscriber_free(struct td_subscriber *s)
 	free(s->email);
 	free(s->name);
 	td_strv_free(&s->tags);
+	memset(s, 0, sizeof *s);
 }
+
+/* ---- the reader: header, rows, checks, duplicates ---- */
+
+struct td_subscriber_reader {
+	char *path;                /* for messages */
+	struct csv_input in;
+	size_t col[NCOLS], ncols;
+	struct csv_row row;
+	struct td_subscriber cur;  /* the row last returned; the reader owns it */
+	struct email_set seen;
+	size_t hint;               /* line breaks in the file: rows <= hint */
+	size_t ngood, nbad;
+};
+
+void td_subscribers_close(struct td_subscriber_reader *r)
+{
+	if (!r)
+		return;
+	if (r->in.fd >= 0)
+		close(r->in.fd);
+	free(r->in.buf);
+	td_strv_free(&r->row.fields);
+	subscriber_free(&r->cur);
+	email_set_free(&r->seen);
+	free(r->path);
+	free(r);
+}
+
+/* Skips the BOM and blank lines and reads the header; the input is set
+ * up. On failure frees r. */
+static int reader_start(struct td_subscriber_reader *r,
+			struct td_subscriber_reader **out, struct td_err *err)
+{
+	*out = NULL;
+	if (in_peek(&r->in, 0) == 0xef && in_peek(&r->in, 1) == 0xbb &&
+	    in_peek(&r->in, 2) == 0xbf)
+		r->in.p += 3;
+	bool have;
+	while ((have = csv_next(&r->in, &r->row)) && r->row.blank)
+		;
+	int rc;
+	if (r->in.read_errno)
+		rc = td_err_set(err, EX_NOINPUT, "%s: cannot read: %s", r->path,
+				strerror(r->in.read_errno));
+	else if (!have)
+		rc = td_err_set(err, EX_DATAERR, "%s: empty; the first line must "
+				"be a header such as email,name,tags", r->path);
+	else
+		rc = read_header(r->path, &r->row, r->col, err);
+	if (rc) {
+		td_subscribers_close(r);
+		return rc;
+	}
+	r->ncols = r->row.fields.n;
+	email_set_init(&r->seen, r->hint);
+	*out = r;
+	return 0;
+}
+
+static struct td_subscriber_reader *reader_new(const char *path)
+{
+	struct td_subscriber_reader *r = td_xcalloc(1, sizeof *r);
+	r->path = td_xstrdup(path);
+	r->in.line = 1;
+	r->in.fd = -1;
+	return r;
+}
+
+/* The line breaks in a regular file, read through buf: an upper bound on
+ * its data rows, since the header takes one. 0 for anything else. */
+static size_t count_lines(int fd, char *buf)
+{
+	struct stat sb;
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode))
+		return 0;
+	size_t lines = 0;
+	off_t off = 0;
+	ssize_t n;
+	/* pread: the reading position stays at the start for the parser */
+	while ((n = pread(fd, buf, TD_SUBSCRIBERS_CHUNK, off)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return 0;       /* the parser's read() reports it */
+		}
+		for (const char *p = buf, *end = buf + n;
+		     (p = memchr(p, '\n', (size_t)(end - p))); p++)
+			lines++;
+		off += n;
+	}
+	return lines;
+}
+
+int td_subscribers_open(const char *path, struct td_subscriber_reader **out,
+			struct td_err *err)
+{
+	*out = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return td_err_set(err, EX_NOINPUT, "%s: cannot read: %s", path,
+				  strerror(errno));
+	struct td_subscriber_reader *r = reader_new(path);
+	r->in.fd = fd;
+	r->in.buf = td_xmalloc(TD_SUBSCRIBERS_CHUNK);
+	r->in.p = r->in.end = r->in.buf;
+	r->hint = count_lines(fd, r->in.buf);
+	return reader_start(r, out, err);
+}
+
+/* A reader over text in memory; the text must outlive it. */
+static int reader_open_text(const char *path, const char *text, size_t len,
+			    struct td_subscriber_reader **out, struct td_err *err)
+{
+	struct td_subscriber_reader *r = reader_new(path);
+	r->in.p = text;
+	r->in.end = text + len;
+	for (const char *p = text, *end = text + len;
+	     (p = memchr(p, '\n', (size_t)(end - p))); p++)
+		r->hint++;
+	return reader_start(r, out, err);
+}
+
+int td_subscribers_next(struct td_subscriber_reader *r,
+			const struct td_subscriber **out, struct td_err *err)
+{
+	char why[256], show[96];
+	*out = NULL;
+	subscriber_free(&r->cur);
+	while (csv_next(&r->in, &r->row)) {
+		if (r->row.blank)
+			continue;
+		const char *problem = check_row(&r->row, r->col, r->ncols, &r->cur,
+						why, sizeof why);
+		if (problem) {
+			td_log_warnx("%s:%u: %s", r->path, r->row.line, problem);
+			r->nbad++;
+			continue;
+		}
+		unsigned first = email_set_add(&r->seen, r->cur.email, r->cur.line);
+		if (first) {
+			td_log_warnx("%s:%u: email '%s': duplicate of line %u", r->path,
+				     r->row.line, shown(r->cur.email, show, sizeof show),
+				     first);
+			subscriber_free(&r->cur);
+			r->nbad++;
+			continue;
+		}
+		r->ngood++;
+		*out = &r->cur;
+		return 1;
+	}
+	/* A read error looks like the end of the file to the parser. */
+	if (r->in.read_errno)
+		return td_err_set(err, EX_IOERR, "%s: read: %s", r->path,
+				  strerror(r->in.read_errno));
+	return 0;
+}
+
+size_t td_subscribers_size_hint(const struct td_subscriber_reader *r)
+{
+	return r->hint;
+}
+
+void td_subscribers_counts(const struct td_subscriber_reader *r, size_t *ngood,
+			   size_t *nbad)
+{
+	if (ngood)
+		*ngood = r->ngood;
+	if (nbad)
+		*nbad = r->nbad;
+}
+
+/* ---- the whole list ---- */
 
 int td_subscribers_parse(const char *path, const char *text, size_t len,
 			 struct td_subscriber_list *out, struct td_err *err)
 {
 	memset(out, 0, sizeof *out);
-	struct csv_reader r = { text, text + len, 1 };
-	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
-		r.p += 3;
-
-	struct csv_row row;
-	memset(&row, 0, sizeof row);
-	bool have = false;
-	while ((have = csv_next(&r, &row)) && row.blank)
-		;
-	if (!have) {
-		td_strv_free(&row.fields);
-		return td_err_set(err, EX_DATAERR, "%s: empty; the first line must "
-				  "be a header such as email,name,tags", path);
-	}
-	size_t col[NCOLS];
-	int rc = read_header(path, &row, col, err);
-	size_t ncols = row.fields.n;
-	if (rc) {
-		td_strv_free(&row.fields);
+	struct td_subscriber_reader *r;
+	int rc = reader_open_text(path, text, len, &r, err);
+	if (rc)
 		return rc;
-	}
-
-	struct email_set seen = { NULL, 0, 0 };
 	size_t cap = 0;
-	char why[256], show[96];
-	while (csv_next(&r, &row)) {
-		if (row.blank)
-			continue;
-		struct td_subscriber sub;
-		const char *problem = check_row(&row, col, ncols, &sub, why, sizeof why);
-		if (problem) {
-			td_log_warnx("%s:%u: %s", path, row.line, problem);
-			out->nbad++;
-			continue;
-		}
+	const struct td_subscriber *sub;
+	while ((rc = td_subscribers_next(r, &sub, err)) == 1) {
 		if (out->n == cap) {
 			cap = cap ? cap * 2 : 16;
 			out->v = td_xrealloc(out->v, cap * sizeof *out->v);
 		}
-		out->v[out->n] = sub;
-		size_t dup = email_set_add(&seen, out->v, sub.email, out->n);
-		if (dup != (size_t)-1) {
-			td_log_warnx("%s:%u: email '%s': duplicate of line %u", path,
-				      row.line, shown(sub.email, show, sizeof show),
-				      out->v[dup].line);
-			subscriber_free(&sub);
-			out->nbad++;
-			continue;
-		}
-		out->n++;
+		/* the row moves into the list; the reader forgets it */
+		out->v[out->n++] = r->cur;
+		memset(&r->cur, 0, sizeof r->cur);
 	}
-	td_strv_free(&row.fields);
-	free(seen.slots);
-	return 0;
+	td_subscribers_counts(r, NULL, &out->nbad);
+	td_subscribers_close(r);
+	if (rc) {
+		size_t nbad = out->nbad;
+		td_subscribers_free(out);
+		out->nbad = nbad;
+	}
+	return rc;
 }
 
 int td_subscribers_load(const char *path, struct td_subscriber_list *out,

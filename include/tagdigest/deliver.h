@@ -6,12 +6,14 @@
  * HMAC-signed unsubscribe URL (token.h). `preview` and `send` share it, so
  * a preview is exactly what would go out now.
  *
- * td_send_due() walks the subscriber file in order. A subscriber is due
- * when the most recent weekly slot has passed and nothing (sent or
- * skipped) is recorded for that slot. Empty digests are recorded as
- * skipped without sending. A message the transport accepted is recorded,
- * with the watermark move, in one transaction right after the accept; a
- * message it did not accept is never recorded as delivered.
+ * td_send_run() walks the subscribers in file order, one at a time: from a
+ * list, or from any source such as a streaming reader of the file
+ * (subscribers.h), so a run's memory does not grow with the file. A
+ * subscriber is due when the most recent weekly slot has passed and
+ * nothing (sent or skipped) is recorded for that slot. Empty digests are
+ * recorded as skipped without sending. A message the transport accepted is
+ * recorded, with the watermark move, in one transaction right after the
+ * accept; a message it did not accept is never recorded as delivered.
  *
  * The engine (deliver.c): the calling thread composes and feeds a bounded
  * queue; transport.connections sender threads each own one transport (one
@@ -74,7 +76,9 @@ int td_compose(struct td_composer *c, const struct td_subscriber *sub,
 void td_composed_free(struct td_composed *m);
 
 struct td_send_summary {
-	size_t subscribers;      /* good rows in the file */
+	size_t subscribers;      /* good rows in the file; while a source is
+				  * read, its total_hint (or the rows seen, if
+				  * more), exact once it ends */
 	size_t not_due;          /* already have this slot's digest (or it was
 				  * refused / given up earlier in the slot) */
 	size_t sent;             /* accepted (or, dry run: would be sent) */
@@ -107,6 +111,22 @@ struct td_send_options {
 	void *progress_arg;
 };
 
+/* Where td_send_run_source takes its subscribers from. next() returns 1
+ * with *out set (valid until the next call: the engine copies what it
+ * keeps), 0 at the end, or a sysexits code with err filled, which stops
+ * the run as a store error does. It is called on the caller's thread. */
+struct td_subscriber_source {
+	int (*next)(void *ctx, const struct td_subscriber **out, struct td_err *err);
+	void *ctx;
+	size_t total_hint;       /* rows expected, for progress; 0: unknown */
+};
+
+int td_send_run_source(const struct td_config *cfg, struct td_store *st,
+		       struct td_subscriber_source *src,
+		       const struct td_send_options *opt, time_t now,
+		       struct td_send_summary *sum, struct td_err *err);
+
+/* td_send_run_source over a list held in memory. */
 int td_send_run(const struct td_config *cfg, struct td_store *st,
 		const struct td_subscriber_list *subs,
 		const struct td_send_options *opt, time_t now,

@@ -11,7 +11,22 @@
  * td_log_warnx and skipped; the good rows are kept. A missing or malformed
  * header is an error for the whole file.
  *
- * Ownership: the list owns everything; td_subscribers_free() releases it.
+ * Two ways to read it, with the same rules and the same messages:
+ *
+ *   td_subscribers_load / _parse   the whole list in memory, for commands
+ *                                  that look subscribers up (status,
+ *                                  preview, serve). The list owns
+ *                                  everything; td_subscribers_free()
+ *                                  releases it.
+ *   td_subscribers_open / _next    one row at a time, for `send`: the file
+ *                                  is read in TD_SUBSCRIBERS_CHUNK pieces,
+ *                                  so memory does not grow with the file,
+ *                                  except for duplicate detection (a 64-bit
+ *                                  hash of each lowercased address and the
+ *                                  line it is on: about 16 bytes per row).
+ *
+ * A row longer than TD_SUBSCRIBERS_MAX_ROW bytes is a bad row: one broken
+ * quote must not pull a whole file into memory.
  */
 #ifndef TAGDIGEST_SUBSCRIBERS_H
 #define TAGDIGEST_SUBSCRIBERS_H
@@ -43,5 +58,33 @@ int td_subscribers_parse(const char *path, const char *text, size_t len,
 const struct td_subscriber *td_subscribers_find(const struct td_subscriber_list *l,
 						const char *email);
 void td_subscribers_free(struct td_subscriber_list *l);
+
+/* ---- streaming ---- */
+
+#define TD_SUBSCRIBERS_CHUNK (64u << 10)    /* bytes read at a time */
+#define TD_SUBSCRIBERS_MAX_ROW (1u << 20)
+
+struct td_subscriber_reader;
+
+/* Opens the file and reads its header. Returns 0 with *out set (free it
+ * with td_subscribers_close), EX_NOINPUT (cannot read) or EX_DATAERR (bad
+ * header), with *out NULL. */
+int td_subscribers_open(const char *path, struct td_subscriber_reader **out,
+			struct td_err *err);
+/* The next good row: returns 1 with *out pointing at it (owned by the
+ * reader, valid until the next call or close), 0 at the end of the file,
+ * or EX_IOERR when the file cannot be read further. Bad rows are reported
+ * and skipped as in td_subscribers_parse. */
+int td_subscribers_next(struct td_subscriber_reader *r,
+			const struct td_subscriber **out, struct td_err *err);
+/* An upper bound on the data rows (the file's line breaks, counted when it
+ * was opened), for progress; 0 when unknown (not a regular file). */
+size_t td_subscribers_size_hint(const struct td_subscriber_reader *r);
+/* Rows so far: good ones returned by _next, bad ones reported. Either
+ * pointer may be NULL. */
+void td_subscribers_counts(const struct td_subscriber_reader *r, size_t *ngood,
+			   size_t *nbad);
+/* Closes the file and frees the reader (NULL is fine). */
+void td_subscribers_close(struct td_subscriber_reader *r);
 
 #endif

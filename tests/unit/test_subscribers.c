@@ -4,10 +4,14 @@
  * line: a row skipped for the wrong reason, or at the wrong line, fails.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "tagdigest/buf.h"
 #include "tagdigest/subscribers.h"
 
 static char captured[16384];
@@ -324,8 +328,340 @@ static void test_sample_file(void)
 	CHECK(strstr(err.msg, "no-such-file.csv: cannot read: No such file") != NULL);
 }
 
+/* ---- the streaming reader ----
+ *
+ * It shares the parser with td_subscribers_parse, so most of these tests
+ * read the same text both ways and want the same rows, the same lines and
+ * the same log; the rest are about what only a file read in pieces can
+ * get wrong: a field, a "" escape or a CRLF cut by the buffer's end. */
+
+static char tmpdir[] = "/tmp/td-subs-XXXXXX";
+
+static const char *write_tmp(const char *name, const char *text, size_t len)
+{
+	static char path[256];
+	snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+	FILE *f = fopen(path, "wb");
+	CHECK(f != NULL);
+	if (f) {
+		CHECK(fwrite(text, 1, len, f) == len);
+		fclose(f);
+	}
+	return path;
+}
+
+/* Streams a file into a list of copies, with stderr captured. */
+static int stream(const char *path, struct td_subscriber_list *l, size_t *hint,
+		  struct td_err *err)
+{
+	memset(l, 0, sizeof *l);
+	capture_start();
+	struct td_subscriber_reader *r;
+	int rc = td_subscribers_open(path, &r, err);
+	if (!rc) {
+		if (hint)
+			*hint = td_subscribers_size_hint(r);
+		const struct td_subscriber *s;
+		size_t cap = 0, ngood;
+		while ((rc = td_subscribers_next(r, &s, err)) == 1) {
+			if (l->n == cap) {
+				cap = cap ? cap * 2 : 16;
+				l->v = td_xrealloc(l->v, cap * sizeof *l->v);
+			}
+			struct td_subscriber *c = &l->v[l->n++];
+			memset(c, 0, sizeof *c);
+			c->email = td_xstrdup(s->email);
+			c->name = td_xstrdup(s->name);
+			c->line = s->line;
+			for (size_t i = 0; i < s->tags.n; i++)
+				td_strv_push(&c->tags, s->tags.v[i]);
+		}
+		td_subscribers_counts(r, &ngood, &l->nbad);
+		CHECK(ngood == l->n);
+		td_subscribers_close(r);
+	} else {
+		CHECK(r == NULL);
+	}
+	capture_end();
+	return rc;
+}
+
+static int same_lists(const struct td_subscriber_list *a, const struct td_subscriber_list *b)
+{
+	if (a->n != b->n || a->nbad != b->nbad) {
+		fprintf(stderr, "  %zu good / %zu bad vs %zu / %zu\n", a->n, a->nbad,
+			b->n, b->nbad);
+		return 0;
+	}
+	for (size_t i = 0; i < a->n; i++) {
+		const struct td_subscriber *x = &a->v[i], *y = &b->v[i];
+		int same = strcmp(x->email, y->email) == 0 && strcmp(x->name, y->name) == 0 &&
+			   x->line == y->line && x->tags.n == y->tags.n;
+		for (size_t t = 0; same && t < x->tags.n; t++)
+			same = strcmp(x->tags.v[t], y->tags.v[t]) == 0;
+		if (!same) {
+			fprintf(stderr, "  row %zu: %s (line %u) vs %s (line %u)\n", i,
+				x->email, x->line, y->email, y->line);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* Reads text both ways; both must agree on rows, lines, errors and log.
+ * Leaves the streamed list in *out (when out is not NULL) and its log in
+ * `captured`. */
+static void both_ways(const char *name, const char *text, size_t len,
+		      struct td_subscriber_list *out)
+{
+	static char parse_log[sizeof captured];
+	const char *path = write_tmp(name, text, len);
+	struct td_subscriber_list a, b;
+	struct td_err ea = { 0, "" }, eb = { 0, "" };
+	capture_start();
+	int rca = td_subscribers_parse(path, text, len, &a, &ea);
+	capture_end();
+	memcpy(parse_log, captured, sizeof parse_log);
+	size_t hint = 0;
+	int rcb = stream(path, &b, &hint, &eb);
+	CHECK(rca == rcb);
+	CHECK_STR(ea.msg, eb.msg);
+	CHECK_STR(parse_log, captured);
+	CHECK(same_lists(&a, &b));
+	CHECK(hint >= b.n + b.nbad);
+	td_subscribers_free(&a);
+	if (out)
+		*out = b;
+	else
+		td_subscribers_free(&b);
+}
+
+#define BOTH(name, lit, out) both_ways(name, lit, sizeof lit - 1, out)
+
+static void test_stream_edge_cases(void)
+{
+	struct td_subscriber_list l;
+	BOTH("newlines.csv",
+	     "email,name,tags,notes\n"                      /* 1 */
+	     "a@example.org,Anna,nato,\"line one\n"          /* 2 */
+	     "line two, still notes\"\n"                     /* 3 */
+	     "b@example.org,Bob,eu,\n"                       /* 4 */
+	     "\"c@example.org\",\"Carl\n"                    /* 5 */
+	     "Second\",usa,\n"                               /* 6 */
+	     "d@example.org,Dora,uk,\"x\r\ny\"\n", &l);      /* 7, 8 */
+	CHECK(l.n == 3 && l.nbad == 1);
+	CHECK(logged("newlines.csv:5: name contains a line break\n"));
+	if (l.n == 3)
+		CHECK(l.v[0].line == 2 && l.v[1].line == 4 && l.v[2].line == 7);
+	td_subscribers_free(&l);
+
+	BOTH("crlf.csv",
+	     "\xef\xbb\xbf" "Tags, EMAIL ,Name\r\n"
+	     "nato,anna@example.org,Anna\r\n"
+	     "\r\n"
+	     "eu;uk, bob@example.org , Bob \r\n", &l);
+	CHECK(l.n == 2 && l.nbad == 0);
+	CHECK_STR(captured, "");
+	if (l.n == 2) {
+		CHECK_STR(l.v[0].name, "Anna");
+		CHECK_STR(l.v[1].name, "Bob");
+		CHECK(l.v[1].line == 4);
+	}
+	td_subscribers_free(&l);
+
+	BOTH("quotes.csv",
+	     "\n\nemail,name,tags\n"
+	     "\"a@example.org\",\"The \"\"Boss\"\"\",\"nato\"\n"
+	     "c@example.org,\"\",uk", &l);                   /* no final newline */
+	CHECK(l.n == 2);
+	if (l.n == 2) {
+		CHECK_STR(l.v[0].name, "The \"Boss\"");
+		CHECK(l.v[0].line == 4 && l.v[1].line == 5);
+	}
+	td_subscribers_free(&l);
+
+	BOTH("bad.csv",
+	     "email,name,tags\n"                             /* 1 */
+	     "good@example.org,Good,nato\n"                  /* 2 */
+	     "not an address,Bad Row,nato\n"                 /* 3 */
+	     "short@example.org,Short\n"                     /* 4 */
+	     "notags@example.org,No Tags, ; ;\n"             /* 5 */
+	     "nul@example.org,N\0L,nato\n"                   /* 6 */
+	     "stray@example.org,Ab\"c,nato\n"                /* 7 */
+	     "after@example.org,\"Ab\"c,nato\n"              /* 8 */
+	     "GOOD@EXAMPLE.ORG,Dup,eu\n"                     /* 9 */
+	     "\"a@b.example\r\nBcc: x@y.example\",Evil,nato\n" /* 10, 11 */
+	     "ok@example.org,OK,eu\n"                        /* 12 */
+	     "last@example.org,Last,\"nato;unterminated\n"   /* 13 */
+	     "more text\n", &l);
+	CHECK(l.n == 2 && l.nbad == 9);
+	CHECK(logged("bad.csv:6: contains a NUL byte\n"));
+	CHECK(logged("bad.csv:9: email 'GOOD@EXAMPLE.ORG': duplicate of line 2\n"));
+	CHECK(logged("bad.csv:13: unterminated quoted field (opened on line 13)\n"));
+	if (l.n == 2)
+		CHECK(l.v[1].line == 12);
+	td_subscribers_free(&l);
+
+	/* Headers fail the same way, at open. */
+	BOTH("noheader.csv", "email,name\nx@example.org,X\n", NULL);
+	BOTH("empty.csv", "\r\n\n", NULL);
+	BOTH("openquote.csv", "email,\"name,tags\n", NULL);
+}
+
+/* Builds a file well past the read buffer, with one row placed so the
+ * buffer's first end falls `cut` bytes into it, and checks it is read as
+ * if it were whole: the row's "" escape, its quoted CR LF and LF, the CR LF
+ * that closes it, and the line numbers of everything after. */
+static void boundary_case(size_t cut)
+{
+	static const char special[] =
+		"s@example.org,\"Split \"\"Name\"\"\",nato,\"one\r\ntwo\"\"\nthree\"\r\n";
+	size_t size = 3 * TD_SUBSCRIBERS_CHUNK;
+	struct td_buf t;
+	td_buf_init(&t, TD_BUF_NOLIMIT);
+	td_buf_puts(&t, "email,name,tags,notes\n");
+	unsigned line = 2;
+	size_t start = TD_SUBSCRIBERS_CHUNK - cut;
+	for (unsigned i = 0; t.len + 64 < start; i++, line++)
+		td_buf_printf(&t, "u%u@example.org,User %u,nato;eu,\n", i, i);
+	/* one row that pads to exactly `start` */
+	size_t pad = start - t.len - strlen("pad@example.org,,eu,\n");
+	td_buf_puts(&t, "pad@example.org,");
+	for (size_t i = 0; i < pad; i++)
+		td_buf_putc(&t, 'P');
+	td_buf_puts(&t, ",eu,\n");
+	line++;
+	CHECK(t.len == start);
+	unsigned special_line = line;
+	td_buf_puts(&t, special);
+	line += 3;
+	unsigned after_line = line;
+	for (unsigned i = 0; t.len < size; i++, line++)
+		td_buf_printf(&t, "v%u@example.org,V,uk,\"a,b\"\n", i);
+	/* far from the first: a duplicate, and a bad row after it */
+	unsigned dup_line = line;
+	td_buf_puts(&t, "U0@Example.org,Again,eu,\n");
+	td_buf_puts(&t, "bad address,B,eu,\n");
+
+	char name[32];
+	snprintf(name, sizeof name, "big-%zu.csv", cut);
+	struct td_subscriber_list l;
+	both_ways(name, t.data, t.len, &l);
+	const struct td_subscriber *s = td_subscribers_find(&l, "s@example.org");
+	CHECK(s != NULL);
+	if (s) {
+		CHECK_STR(s->name, "Split \"Name\"");
+		CHECK(s->line == special_line);
+	}
+	/* the rows after it start on the right lines */
+	s = td_subscribers_find(&l, "v0@example.org");
+	CHECK(s && s->line == after_line);
+	CHECK(l.nbad == 2);
+	char want[128];
+	snprintf(want, sizeof want, "%s:%u: email 'U0@Example.org': duplicate of line 2\n",
+		 name, dup_line);
+	CHECK(logged(want));
+	snprintf(want, sizeof want, "%s:%u: email 'bad address'", name, dup_line + 1);
+	CHECK(logged(want));
+	td_subscribers_free(&l);
+	td_buf_free(&t);
+}
+
+static void test_stream_buffer_boundary(void)
+{
+	/* every cut inside the special row, and on either side of it */
+	for (size_t cut = 0; cut <= 60; cut++)
+		boundary_case(cut);
+}
+
+static void test_stream_errors(void)
+{
+	struct td_subscriber_list l;
+	struct td_err err = { 0, "" };
+	char path[300];
+	snprintf(path, sizeof path, "%s/no-such.csv", tmpdir);
+	CHECK(stream(path, &l, NULL, &err) == EX_NOINPUT);
+	CHECK(strstr(err.msg, "no-such.csv: cannot read: No such file") != NULL);
+	/* read() fails on a folder: the same message as load */
+	CHECK(stream(tmpdir, &l, NULL, &err) == EX_NOINPUT);
+	CHECK(strstr(err.msg, ": cannot read: Is a directory") != NULL);
+}
+
+/* One broken quote must not pull the rest of a big file into memory:
+ * past TD_SUBSCRIBERS_MAX_ROW the row is bad, and rows after it still
+ * start on the right line. */
+static void test_long_row(void)
+{
+	struct td_buf t;
+	td_buf_init(&t, TD_BUF_NOLIMIT);
+	td_buf_puts(&t, "email,name,tags,notes\n"
+			"a@example.org,A,nato,\"");
+	for (size_t i = 0; i <= TD_SUBSCRIBERS_MAX_ROW / 64; i++)   /* 64 bytes each */
+		td_buf_puts(&t, "012345678901234567890123456789012345678901234567890123456\n"
+				"abcdef");
+	td_buf_puts(&t, "\"\nb@example.org,B,eu,\n");
+	struct td_subscriber_list l;
+	both_ways("long.csv", t.data, t.len, &l);
+	CHECK(l.n == 1 && l.nbad == 1);
+	CHECK(logged("long.csv:2: row longer than 1048576 bytes\n"));
+	if (l.n == 1)
+		CHECK(l.v[0].line == 3 + TD_SUBSCRIBERS_MAX_ROW / 64 + 1);
+	td_subscribers_free(&l);
+	td_buf_free(&t);
+}
+
+/* A hundred thousand rows: the duplicate index is sized from the line
+ * count, and grows when the file has more rows than that count said
+ * (here: none is counted, through a FIFO). */
+static void test_stream_many(void)
+{
+	struct td_buf t;
+	td_buf_init(&t, TD_BUF_NOLIMIT);
+	td_buf_puts(&t, "email,name,tags\n");
+	for (int i = 0; i < 100000; i++)
+		td_buf_printf(&t, "user%d@example.org,U,nato\n", i);
+	td_buf_puts(&t, "USER77777@example.org,U,eu\n");
+	struct td_subscriber_list l;
+	both_ways("many.csv", t.data, t.len, &l);
+	CHECK(l.n == 100000 && l.nbad == 1);
+	CHECK(logged("many.csv:100002: email 'USER77777@example.org': duplicate "
+		     "of line 77779\n"));
+	td_subscribers_free(&l);
+
+	char fifo[300];
+	snprintf(fifo, sizeof fifo, "%s/fifo.csv", tmpdir);
+	CHECK(mkfifo(fifo, 0600) == 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		FILE *f = fopen(fifo, "wb");
+		size_t n = f ? fwrite(t.data, 1, t.len, f) : 0;
+		_exit(f && n == t.len && fclose(f) == 0 ? 0 : 1);
+	}
+	size_t hint = 1;
+	struct td_err err = { 0, "" };
+	CHECK(stream(fifo, &l, &hint, &err) == 0);
+	int status = 1;
+	waitpid(pid, &status, 0);
+	CHECK(status == 0);
+	CHECK(hint == 0);
+	CHECK(l.n == 100000 && l.nbad == 1);
+	CHECK(logged("fifo.csv:100002: email 'USER77777@example.org': duplicate "
+		     "of line 77779\n"));
+	td_subscribers_free(&l);
+	td_buf_free(&t);
+	unlink(fifo);
+}
+
+static void remove_tmpdir(void)
+{
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+	CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
+	CHECK(mkdtemp(tmpdir) != NULL);
 	TD_RUN(test_basic);
 	TD_RUN(test_quotes);
 	TD_RUN(test_embedded_newlines);
@@ -335,5 +671,11 @@ int main(void)
 	TD_RUN(test_duplicates);
 	TD_RUN(test_tag_slugs);
 	TD_RUN(test_sample_file);
+	TD_RUN(test_stream_edge_cases);
+	TD_RUN(test_stream_buffer_boundary);
+	TD_RUN(test_stream_errors);
+	TD_RUN(test_long_row);
+	TD_RUN(test_stream_many);
+	remove_tmpdir();
 	return TD_DONE("test_subscribers");
 }
