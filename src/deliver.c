@@ -1083,6 +1083,7 @@ int td_send_run_source(const struct td_config *cfg, struct td_store *st,
 		return rc;
 	/* the run lock keeps ingest out while we send: posts cannot change */
 	c->cache = td_post_cache_new();
+	td_renderer_share_posts(c->renderer);
 
 	if (opt->dry_run) {
 		const struct td_subscriber *sub;

@@ -6,6 +6,7 @@
  */
 #include "tagdigest/render.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,7 +34,18 @@ struct td_renderer {
 	/* Posts repeat across subscribers, and formatting a date in a zone
 	 * switches TZ: remember recent ones. */
 	struct date_entry dates[DATE_CACHE];
+	/* A send run renders the same posts into thousands of digests: build
+	 * each post's context once and let digests inherit it. Off unless
+	 * asked for (serve keeps a renderer while posts change). */
+	bool share_posts;
+	struct shared_post {
+		int64_t seq;            /* 0: empty */
+		struct td_value *v;
+	} *shared;
+	size_t nshared;
 };
+
+#define SHARED_SLOTS 4096       /* a power of two */
 
 int td_renderer_new(const struct td_config *cfg, struct td_renderer **out,
 		    struct td_err *err)
@@ -58,10 +70,29 @@ int td_renderer_new(const struct td_config *cfg, struct td_renderer **out,
 	return 0;
 }
 
+static void shared_clear(struct td_renderer *r)
+{
+	for (size_t i = 0; r->shared && i < SHARED_SLOTS; i++) {
+		td_value_free(r->shared[i].v);
+		r->shared[i].v = NULL;
+		r->shared[i].seq = 0;
+	}
+	r->nshared = 0;
+}
+
+void td_renderer_share_posts(struct td_renderer *r)
+{
+	r->share_posts = true;
+	if (!r->shared)
+		r->shared = td_xcalloc(SHARED_SLOTS, sizeof *r->shared);
+}
+
 void td_renderer_free(struct td_renderer *r)
 {
 	if (!r)
 		return;
+	shared_clear(r);
+	free(r->shared);
 	td_template_set_free(r->set);
 	free(r);
 }
@@ -143,6 +174,27 @@ static char *underline(const char *name)
 	return line;
 }
 
+/* The post's context: built fresh, or inherited from the one shared by
+ * every digest of this run. The caller adds what differs per digest. */
+static struct td_value *post_item(struct td_renderer *r, const struct td_store_post *p)
+{
+	if (!r->share_posts)
+		return post_value(r, p);
+	size_t i = (size_t)((uint64_t)p->seq * 0x9E3779B97F4A7C15ull >> 40) & (SHARED_SLOTS - 1);
+	while (r->shared[i].seq && r->shared[i].seq != p->seq)
+		i = (i + 1) & (SHARED_SLOTS - 1);
+	if (!r->shared[i].seq) {
+		if (2 * (r->nshared + 1) > SHARED_SLOTS) {
+			shared_clear(r);
+			return post_item(r, p);
+		}
+		r->shared[i].seq = p->seq;
+		r->shared[i].v = post_value(r, p);
+		r->nshared++;
+	}
+	return td_value_map_inherit(r->shared[i].v);
+}
+
 static struct td_value *context(struct td_renderer *r,
 				const struct td_subscriber *sub,
 				const struct td_digest *d,
@@ -195,7 +247,7 @@ static struct td_value *context(struct td_renderer *r,
 						     tag_unsubscribe->v[k + 1]);
 		struct td_value *posts = td_value_map_set(sv, "posts", td_value_list());
 		for (size_t j = 0; j < s->nposts; j++) {
-			struct td_value *pv = td_value_list_push(posts, post_value(r, &s->posts[j]));
+			struct td_value *pv = td_value_list_push(posts, post_item(r, &s->posts[j]));
 			td_value_map_set_int(pv, "number", ++number);
 			add_link(links, number, s->posts[j].url);
 		}

@@ -62,6 +62,7 @@ struct td_value {
 			char **k;
 			struct td_value **v;
 			size_t n, cap;
+			const struct td_value *proto;   /* borrowed; see map_inherit */
 		} map;
 	} u;
 };
@@ -206,7 +207,18 @@ const struct td_value *td_value_map_get(const struct td_value *map, const char *
 	if (!map || map->type != TD_VALUE_MAP || !key)
 		return NULL;
 	ssize_t i = map_find(map, key);
-	return i >= 0 ? map->u.map.v[i] : NULL;
+	if (i >= 0)
+		return map->u.map.v[i];
+	return map->u.map.proto ? td_value_map_get(map->u.map.proto, key) : NULL;
+}
+
+struct td_value *td_value_map_inherit(const struct td_value *proto)
+{
+	if (!proto || proto->type != TD_VALUE_MAP)
+		value_misuse("td_value_map_inherit", "the prototype is not a map");
+	struct td_value *v = td_value_map();
+	v->u.map.proto = proto;
+	return v;
 }
 
 size_t td_value_list_len(const struct td_value *list)

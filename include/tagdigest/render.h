@@ -50,6 +50,9 @@ struct td_rendered {
 int td_renderer_new(const struct td_config *cfg, struct td_renderer **out,
 		    struct td_err *err);
 void td_renderer_free(struct td_renderer *r);
+/* For a span in which no post changes (a send run): build each post's
+ * part of the context once and share it between digests. */
+void td_renderer_share_posts(struct td_renderer *r);
 
 /* Gmail clips a message whose HTML passes about 102 KB on the wire; we
  * keep the HTML part under this many bytes of quoted-printable. */

@@ -57,6 +57,10 @@ struct td_value *td_value_list_push(struct td_value *list, struct td_value *item
 /* Sets (replacing an existing key); the map takes ownership of v. Returns v. */
 struct td_value *td_value_map_set(struct td_value *map, const char *key,
 				  struct td_value *v);
+/* A map that answers keys it does not hold from proto, which it borrows:
+ * proto must outlive it and is not freed with it. Lets many contexts
+ * share one expensive subtree (the same post in many digests). */
+struct td_value *td_value_map_inherit(const struct td_value *proto);
 /* Shorthands for map_set with a string / int / bool value. */
 void td_value_map_set_str(struct td_value *map, const char *key, const char *s);
 void td_value_map_set_int(struct td_value *map, const char *key, long long n);

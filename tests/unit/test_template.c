@@ -465,6 +465,35 @@ static void test_recursion_limit(void)
 	td_template_set_free(set);
 }
 
+static void test_map_inherit(void)
+{
+	struct td_value *proto = td_value_map();
+	td_value_map_set_str(proto, "title", "Shared");
+	td_value_map_set_str(proto, "url", "https://x.example/");
+	struct td_value *ctx = td_value_map();
+	struct td_value *list = td_value_map_set(ctx, "posts", td_value_list());
+	for (int i = 1; i <= 2; i++) {
+		struct td_value *item = td_value_list_push(list, td_value_map_inherit(proto));
+		td_value_map_set_int(item, "number", i);
+	}
+	/* the child's own key wins; the rest comes from the prototype */
+	struct td_value *third = td_value_list_push(list, td_value_map_inherit(proto));
+	td_value_map_set_str(third, "title", "Own");
+	struct td_template *t;
+	struct td_err err;
+	const char *src = "{{#posts}}[{{number}} {{title}} {{url}}]{{/posts}}";
+	CHECK(td_template_parse("t", src, strlen(src), &t, &err) == 0);
+	struct td_buf out = TD_BUF_INIT;
+	CHECK(td_template_render(t, NULL, ctx, false, &out, &err) == 0);
+	CHECK_STR(td_buf_cstr(&out), "[1 Shared https://x.example/][2 Shared https://x.example/]"
+		  "[ Own https://x.example/]");
+	td_buf_free(&out);
+	td_template_free(t);
+	td_value_free(ctx);          /* frees the children, not the prototype */
+	CHECK(td_value_map_get(proto, "title") != NULL);
+	td_value_free(proto);
+}
+
 int main(void)
 {
 	TD_RUN(test_parse_errors);
@@ -479,5 +508,6 @@ int main(void)
 	TD_RUN(test_values);
 	TD_RUN(test_output_cap);
 	TD_RUN(test_recursion_limit);
+	TD_RUN(test_map_inherit);
 	return TD_DONE("template");
 }
