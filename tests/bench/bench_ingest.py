@@ -16,7 +16,6 @@ Each is run several times; the best run counts. Prints items/s and MB/s
 and the ratios.
 """
 import argparse
-import os
 import pathlib
 import shutil
 import statistics

@@ -18,7 +18,6 @@ import os
 import pathlib
 import random
 import re
-import resource
 import shutil
 import sqlite3
 import subprocess
@@ -104,6 +103,17 @@ def peer(store, subs_csv, outdir, max_posts=10):
     return count
 
 
+def ingest_and_compose(binary, conf):
+    """Ingest the site, then time `send --dry-run` (composition alone: every
+    digest rendered, nothing written). Returns (digests, seconds)."""
+    subprocess.run([binary, "-q", "-c", str(conf), "ingest"], check=True, capture_output=True)
+    t0 = time.perf_counter()
+    p = subprocess.run([binary, "-c", str(conf), "send", "--dry-run"],
+                       check=True, capture_output=True, text=True)
+    secs = time.perf_counter() - t0
+    return int(re.search(r"(\d+) would be sent", p.stdout).group(1)), secs
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=str(ROOT / "build" / "tagdigest"))
@@ -112,13 +122,7 @@ def main():
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="td-bench-"))
     try:
         conf = make_site(tmp, args.subscribers)
-        subprocess.run([args.bin, "-q", "-c", str(conf), "ingest"], check=True, capture_output=True)
-        # composition alone: --dry-run renders every digest and writes nothing
-        t0 = time.perf_counter()
-        p = subprocess.run([args.bin, "-c", str(conf), "send", "--dry-run"],
-                           check=True, capture_output=True, text=True)
-        dry_secs = time.perf_counter() - t0
-        composed = int(re.search(r"(\d+) would be sent", p.stdout).group(1))
+        composed, dry_secs = ingest_and_compose(args.bin, conf)
         t0 = time.perf_counter()
         p = subprocess.run(["/usr/bin/time", "-f", "%M", args.bin, "-c", str(conf), "send"],
                            check=True, capture_output=True, text=True)
