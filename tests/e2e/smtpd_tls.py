@@ -23,7 +23,7 @@ import time
 import uuid
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword, SMTP
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 class Handler:

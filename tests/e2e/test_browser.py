@@ -6,7 +6,6 @@ in tests/browser/, never downloading a browser) is not available.
 Screenshots go to tests/artifacts/.
 """
 import os
-import pathlib
 import re
 import shutil
 import subprocess

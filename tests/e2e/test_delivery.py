@@ -12,7 +12,6 @@ import pathlib
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 
 import pytest

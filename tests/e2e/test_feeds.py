@@ -1,7 +1,6 @@
 """Feeds end to end: WordPress-style tag feeds served from loopback become
 digests whose posts, tags and excerpts match the feeds."""
 import http.server
-import os
 import re
 import shutil
 import threading

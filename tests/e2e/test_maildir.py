@@ -2,7 +2,7 @@
 import os
 import re
 
-from conftest import BIN, SUBSCRIBERS, expected_urls, parse, run, write_site
+from conftest import SUBSCRIBERS, expected_urls, parse, run, write_site
 from digestcheck import check_digest
 
 

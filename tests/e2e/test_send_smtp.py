@@ -5,7 +5,7 @@ import os
 import subprocess
 import time
 
-from conftest import BIN, SUBSCRIBERS, expected_urls, parse, run, write_site
+from conftest import BIN, SUBSCRIBERS, expected_urls, run, write_site
 from digestcheck import check_digest
 
 

@@ -10,8 +10,6 @@ Tokens are made here with Python's hmac from a known secret
 ($TAGDIGEST_TOKEN_SECRET), independently of tagdigest's token code.
 """
 import base64
-import email
-import email.policy
 import hashlib
 import hmac
 import http.client
@@ -25,7 +23,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import BIN, POSTS, SUBSCRIBERS, free_port, parse, run, write_site
+from conftest import BIN, SUBSCRIBERS, free_port, parse, run, write_site
 
 SECRET = "serve-test-secret-0123456789abcdef"
 ENV = {"TAGDIGEST_TOKEN_SECRET": SECRET}
