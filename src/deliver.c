@@ -1134,21 +1134,26 @@ int td_send_run_source(const struct td_config *cfg, struct td_store *st,
 	sigaction(SIGTERM, &sa, &old_term);
 	sigaction(SIGINT, &sa, &old_int);
 
-	/* The schedule module switches TZ with setenv() while this thread
-	 * renders dates, and libcurl reads the environment (proxy variables)
-	 * in the sender threads. With TZ already present, glibc's setenv only
-	 * swaps one entry's pointer and never moves the array under a reader;
-	 * ":/etc/localtime" is what an unset TZ means. */
-	bool tz_added = getenv("TZ") == NULL;
-	if (tz_added)
-		setenv("TZ", ":/etc/localtime", 1);
+	/* Dates are formatted in the schedule's zone, which the schedule
+	 * module does by switching TZ; libcurl reads the environment (proxy
+	 * variables) in the sender threads. Setting TZ to that zone once,
+	 * before any thread starts, makes every later switch a no-op, so the
+	 * environment does not change while the senders run. */
+	const char *prev_tz = getenv("TZ");
+	char *saved_tz = prev_tz ? td_xstrdup(prev_tz) : NULL;
+	setenv("TZ", cfg->timezone && *cfg->timezone ? cfg->timezone : "UTC", 1);
+	tzset();
 
 	rc = start_recorder(&e, err);
 	if (!rc)
 		rc = engine_run(&e, c, &rd, opt, err);
 	engine_shutdown(&e);
-	if (tz_added)
+	if (saved_tz)
+		setenv("TZ", saved_tz, 1);
+	else
 		unsetenv("TZ");
+	tzset();
+	free(saved_tz);
 
 	sigaction(SIGTERM, &old_term, NULL);
 	sigaction(SIGINT, &old_int, NULL);

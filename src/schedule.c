@@ -18,23 +18,33 @@
 struct tz_saved {
 	char *old;
 	bool had;
+	bool unchanged;     /* TZ already was the zone: nothing to undo */
 };
 
 static struct tz_saved tz_enter(const char *tz)
 {
-	struct tz_saved s = { NULL, false };
+	struct tz_saved s = { NULL, false, false };
+	const char *want = tz && *tz ? tz : "UTC";
 	const char *cur = getenv("TZ");
+	/* A send run sets TZ to the schedule's zone once, before its threads
+	 * start, so no setenv() races libcurl's getenv() in a sender. */
+	if (cur && strcmp(cur, want) == 0) {
+		s.unchanged = true;
+		return s;
+	}
 	if (cur) {
 		s.old = td_xstrdup(cur);
 		s.had = true;
 	}
-	setenv("TZ", tz && *tz ? tz : "UTC", 1);
+	setenv("TZ", want, 1);
 	tzset();
 	return s;
 }
 
 static void tz_leave(struct tz_saved *s)
 {
+	if (s->unchanged)
+		return;
 	if (s->had)
 		setenv("TZ", s->old, 1);
 	else
