@@ -759,6 +759,22 @@ static size_t sessions(const struct td_config *cfg)
 	return (size_t)cfg->connections;
 }
 
+/* Starts a thread that never takes SIGTERM, SIGINT or SIGPIPE: they are
+ * the calling thread's to handle (finish the messages in flight). Returns
+ * pthread_create's result. */
+static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t block, old;
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	int prc = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return prc;
+}
+
 static int start_senders(struct engine *e, struct td_err *err)
 {
 	size_t n = sessions(e->cfg);
@@ -769,26 +785,18 @@ static int start_senders(struct engine *e, struct td_err *err)
 		if (rc)
 			return rc;
 	}
-	sigset_t block, old;
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &block, &old);
 	for (size_t i = 0; i < n; i++) {
 		struct sender_arg *sa = td_xmalloc(sizeof *sa);
 		sa->e = e;
 		sa->tr = e->tr[i];
-		int prc = pthread_create(&e->threads[i], NULL, sender_main, sa);
+		int prc = start_thread(&e->threads[i], sender_main, sa);
 		if (prc) {
 			free(sa);
-			pthread_sigmask(SIG_SETMASK, &old, NULL);
 			return td_err_set(err, EX_OSERR, "send: cannot start a sender "
 					  "thread: %s", strerror(prc));
 		}
 		e->nthreads++;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return 0;
 }
 
@@ -797,14 +805,7 @@ static int start_recorder(struct engine *e, struct td_err *err)
 	int rc = td_store_open(td_store_path(e->st), TD_STORE_READWRITE, &e->wst, err);
 	if (rc)
 		return rc;
-	sigset_t block, old;
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &block, &old);
-	int prc = pthread_create(&e->recorder, NULL, recorder_main, e);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int prc = start_thread(&e->recorder, recorder_main, e);
 	if (prc)
 		return td_err_set(err, EX_OSERR, "send: cannot start the recorder "
 				  "thread: %s", strerror(prc));

@@ -772,39 +772,63 @@ static int compose(struct td_desk *d, const struct td_subscriber *sub,
 	return 0;
 }
 
+/* One preview request's reader and composed message. */
+struct preview {
+	struct td_subscriber sample;   /* the tag's sample reader, when asked */
+	struct td_buf query;           /* "to=..." or "tag=..." for links */
+	const struct td_subscriber *sub;
+	struct td_composed m;
+};
+
+/* Picks the reader and composes their message. -1, with resp filled and
+ * nothing left to free, when either fails; else preview_close() later. */
+static int preview_open(struct td_desk *d, const struct td_http_req *req,
+			struct td_http_resp *resp, struct preview *p)
+{
+	td_buf_init(&p->query, TD_BUF_NOLIMIT);
+	p->sub = pick(d, req, &p->sample, &p->query, resp);
+	if (p->sub && compose(d, p->sub, &p->m, resp) == 0)
+		return 0;
+	td_strv_free(&p->sample.tags);
+	td_buf_free(&p->query);
+	return -1;
+}
+
+static void preview_close(struct preview *p)
+{
+	td_composed_free(&p->m);
+	td_strv_free(&p->sample.tags);
+	td_buf_free(&p->query);
+}
+
 static void preview_page(struct td_desk *d, const struct td_http_req *req,
 			 struct td_http_resp *resp)
 {
-	struct td_subscriber sample;
-	struct td_buf q = TD_BUF_INIT;
-	const struct td_subscriber *sub = pick(d, req, &sample, &q, resp);
-	struct td_composed m;
-	if (!sub || compose(d, sub, &m, resp) != 0) {
-		td_strv_free(&sample.tags);
-		td_buf_free(&q);
+	struct preview p;
+	if (preview_open(d, req, resp, &p) != 0)
 		return;
-	}
+	const struct td_subscriber *sub = p.sub;
 	struct td_buf *b = &resp->body;
-	const char *qs = td_buf_cstr(&q);
-	desk_open(d, resp, sub == &sample ? "Sample preview" : sub->email);
+	const char *qs = td_buf_cstr(&p.query);
+	desk_open(d, resp, sub == &p.sample ? "Sample preview" : sub->email);
 
 	/* outside #main: a live update must not wipe a half-typed address */
 	td_buf_puts(b, "<section id=\"test-send\"><form method=\"post\" action=\"/test-send\">"
 		    "<input type=\"hidden\" name=\"csrf\" value=\"");
 	td_buf_puts(b, d->csrf);
 	td_buf_printf(b, "\"><input type=\"hidden\" name=\"%s\" value=\"",
-		      sub == &sample ? "tag" : "to");
-	td_html_escape(b, sub == &sample ? sample.tags.v[0] : sub->email);
+		      sub == &p.sample ? "tag" : "to");
+	td_html_escape(b, sub == &p.sample ? p.sample.tags.v[0] : sub->email);
 	td_buf_puts(b, "\"><label>Send this as a test to <input type=\"email\" name=\"address\" "
 		    "id=\"address\" required placeholder=\"you@example.org\"></label> "
 		    "<button type=\"submit\">Send test</button> <span class=\"dim\">"
 		    "(subject marked [TEST]; nothing is recorded)</span></form></section>\n");
 
 	td_buf_puts(b, "<main id=\"main\">\n<h1>");
-	if (sub == &sample) {
+	if (sub == &p.sample) {
 		td_buf_puts(b, "A sample reader of &ldquo;");
-		td_html_escape(b, m.digest.followed.n ? m.digest.followed.v[0] :
-							sample.tags.v[0]);
+		td_html_escape(b, p.m.digest.followed.n ? p.m.digest.followed.v[0] :
+							p.sample.tags.v[0]);
 		td_buf_puts(b, "&rdquo;");
 	} else {
 		td_html_escape(b, sub->email);
@@ -816,28 +840,28 @@ static void preview_page(struct td_desk *d, const struct td_http_req *req,
 	}
 	td_buf_puts(b, "</h1>\n<p class=\"dim\">Exactly what this reader would get now; "
 		    "nothing is sent or recorded.</p>\n<dl class=\"facts\"><dt>Subject</dt><dd id=\"subject\">");
-	td_html_escape(b, m.parts.subject);
+	td_html_escape(b, p.m.parts.subject);
 	td_buf_puts(b, "</dd><dt>Follows</dt><dd>");
-	for (size_t i = 0; i < m.digest.followed.n; i++) {
+	for (size_t i = 0; i < p.m.digest.followed.n; i++) {
 		td_buf_puts(b, i ? ", " : "");
-		td_html_escape(b, m.digest.followed.v[i]);
+		td_html_escape(b, p.m.digest.followed.v[i]);
 	}
 	td_buf_printf(b, "</dd><dt>Posts</dt><dd id=\"post-count\">%zu shown of %zu%s</dd>"
 		      "<dt>Size</dt><dd id=\"size\" data-bytes=\"%zu\">%zu bytes (%.1f KB); "
 		      "HTML part %zu bytes",
-		      m.digest.shown, m.digest.total, m.digest.first ? " (first digest)" : "",
-		      m.message.len, m.message.len, (double)m.message.len / 1024.0,
-		      strlen(m.parts.html));
+		      p.m.digest.shown, p.m.digest.total, p.m.digest.first ? " (first digest)" : "",
+		      p.m.message.len, p.m.message.len, (double)p.m.message.len / 1024.0,
+		      strlen(p.m.parts.html));
 	td_buf_puts(b, "</dd></dl>\n");
-	if (m.message.len > GMAIL_CLIP || strlen(m.parts.html) > GMAIL_CLIP)
+	if (p.m.message.len > GMAIL_CLIP || strlen(p.m.parts.html) > GMAIL_CLIP)
 		td_buf_printf(b, "<p id=\"size-warning\" class=\"warning\">Larger than %u KB: "
 			      "Gmail clips this message and shows &ldquo;[Message clipped]"
 			      "&rdquo; with a link to the rest. Lower digest.max_posts or "
 			      "excerpt_chars.</p>\n", GMAIL_CLIP / 1024);
-	if (m.digest.suppressed)
+	if (p.m.digest.suppressed)
 		td_buf_puts(b, "<p class=\"warning\" id=\"empty\">Unsubscribed from everything: "
 			    "`send` sends nothing to this reader.</p>\n");
-	else if (m.digest.total == 0)
+	else if (p.m.digest.total == 0)
 		td_buf_puts(b, "<p class=\"warning\" id=\"empty\">No new posts in these tags: "
 			    "`send` would skip this digest.</p>\n");
 
@@ -848,10 +872,10 @@ static void preview_page(struct td_desk *d, const struct td_http_req *req,
 		      "<iframe sandbox title=\"HTML part\" src=\"/preview/html?%s&amp;v=%s\">"
 		      "</iframe></section>\n", qs, d->version);
 	td_buf_puts(b, "<section id=\"text-part\"><h2>Text part</h2><pre id=\"text\">");
-	td_html_escape(b, m.parts.text);
+	td_html_escape(b, p.m.parts.text);
 	td_buf_puts(b, "</pre></section>\n<section id=\"headers\"><h2>Headers</h2>"
 		    "<pre id=\"header-block\">");
-	const char *msg = td_buf_cstr(&m.message);
+	const char *msg = td_buf_cstr(&p.m.message);
 	const char *end = strstr(msg, "\r\n\r\n");
 	char *head = td_xstrndup(msg, end ? (size_t)(end - msg) : strlen(msg));
 	for (char *r = head; (r = strchr(r, '\r')) != NULL;)
@@ -864,38 +888,31 @@ static void preview_page(struct td_desk *d, const struct td_http_req *req,
 	td_html_escape(b, msg);
 	td_buf_puts(b, "</pre></details></section>\n</main>\n");
 	desk_close(b);
-	td_composed_free(&m);
-	td_strv_free(&sample.tags);
-	td_buf_free(&q);
+	preview_close(&p);
 }
 
 /* /preview/html, /preview/text, /preview/raw: one part on its own. */
 static void preview_part(struct td_desk *d, const struct td_http_req *req,
 			 struct td_http_resp *resp, char which)
 {
-	struct td_subscriber sample;
-	struct td_buf q = TD_BUF_INIT;
-	const struct td_subscriber *sub = pick(d, req, &sample, &q, resp);
-	struct td_composed m;
-	if (sub && compose(d, sub, &m, resp) == 0) {
-		td_buf_reset(&resp->body);
-		if (which == 'h') {
-			resp->content_type = "text/html; charset=utf-8";
-			resp->csp = csp_part;
-			resp->frame_options = "SAMEORIGIN";
-			td_buf_puts(&resp->body, m.parts.html);
-		} else {
-			resp->content_type = "text/plain; charset=utf-8";
-			resp->csp = "default-src 'none'; frame-ancestors 'none'";
-			if (which == 't')
-				td_buf_puts(&resp->body, m.parts.text);
-			else
-				td_buf_append(&resp->body, m.message.data, m.message.len);
-		}
-		td_composed_free(&m);
+	struct preview p;
+	if (preview_open(d, req, resp, &p) != 0)
+		return;
+	td_buf_reset(&resp->body);
+	if (which == 'h') {
+		resp->content_type = "text/html; charset=utf-8";
+		resp->csp = csp_part;
+		resp->frame_options = "SAMEORIGIN";
+		td_buf_puts(&resp->body, p.m.parts.html);
+	} else {
+		resp->content_type = "text/plain; charset=utf-8";
+		resp->csp = "default-src 'none'; frame-ancestors 'none'";
+		if (which == 't')
+			td_buf_puts(&resp->body, p.m.parts.text);
+		else
+			td_buf_append(&resp->body, p.m.message.data, p.m.message.len);
 	}
-	td_strv_free(&sample.tags);
-	td_buf_free(&q);
+	preview_close(&p);
 }
 
 /* ---- send a test ---- */
@@ -1045,22 +1062,17 @@ static void test_send(struct td_desk *d, const struct td_http_req *req,
 		error_page(d, resp, 400, "Not a usable address", &err);
 		return;
 	}
-	struct td_subscriber sample;
-	struct td_buf q = TD_BUF_INIT;
-	const struct td_subscriber *sub = pick(d, req, &sample, &q, resp);
-	struct td_composed m;
-	if (!sub || compose(d, sub, &m, resp) != 0) {
-		td_strv_free(&sample.tags);
-		td_buf_free(&q);
+	struct preview p;
+	if (preview_open(d, req, resp, &p) != 0)
 		return;
-	}
+	const struct td_subscriber *sub = p.sub;
 	struct td_buf msg = TD_BUF_INIT;
 	struct td_err err = { 0, "" };
 	struct td_transport *tr = NULL;
 	struct td_send_result res;
 	memset(&res, 0, sizeof res);
 	res.outcome = TD_SEND_FATAL;
-	int rc = test_message(d, sub, &m, address, &msg, &err);
+	int rc = test_message(d, sub, &p.m, address, &msg, &err);
 	if (!rc)
 		rc = td_transport_open(d->cfg, &tr, &err);
 	if (!rc) {
@@ -1086,13 +1098,11 @@ static void test_send(struct td_desk *d, const struct td_http_req *req,
 		td_buf_puts(b, "</strong>: <code>");
 		td_html_escape(b, res.reply);
 		td_buf_printf(b, "</code></p>\n<p><a href=\"/preview?%s\">Back to the "
-			      "preview</a></p></main>\n", td_buf_cstr(&q));
+			      "preview</a></p></main>\n", td_buf_cstr(&p.query));
 		desk_close(b);
 	}
 	td_buf_free(&msg);
-	td_composed_free(&m);
-	td_strv_free(&sample.tags);
-	td_buf_free(&q);
+	preview_close(&p);
 }
 
 /* ---- static files ---- */

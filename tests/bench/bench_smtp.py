@@ -25,7 +25,6 @@ import os
 import pathlib
 import re
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -34,44 +33,11 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "bench"))
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 from bench_send import make_site  # noqa: E402  (the same generated site)
+from conftest import Sink  # noqa: E402  (the tests' smtp-sink, here without dumps)
 
-SINK = "/usr/sbin/smtp-sink"
 SOURCE = "/usr/sbin/smtp-source"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Sink:
-    """smtp-sink without dumps: the bench measures the client, not disk."""
-
-    def __init__(self):
-        self.port = free_port()
-        user = ["-u", "nobody"] if os.geteuid() == 0 else []
-        self.proc = subprocess.Popen([SINK, *user, f"127.0.0.1:{self.port}", "1000"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("smtp-sink did not start")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 def send(binary, conf, store_seed, port, conns, timeout):
@@ -114,7 +80,7 @@ def main():
     timeout = max(600, args.subscribers // 50)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="td-bench-smtp-"))
     os.chmod(tmp, 0o755)
-    sink = Sink()
+    sink = Sink(dump=False, backlog=1000)
     try:
         rows = []
         rss = {}

@@ -126,9 +126,10 @@ def free_port():
 
 
 class Sink:
-    """Postfix's smtp-sink on a free loopback port, dumping each message."""
+    """Postfix's smtp-sink on a free loopback port, dumping each message
+    (dump=False: not, for benchmarks that measure the client, not disk)."""
 
-    def __init__(self, *options):
+    def __init__(self, *options, dump=True, backlog=100):
         self.dir = tempfile.mkdtemp(prefix="td-sink-")
         # smtp-sink drops to `nobody` before it writes dumps
         os.chmod(self.dir, 0o711)
@@ -139,8 +140,8 @@ class Sink:
         user = ["-u", "nobody"] if os.geteuid() == 0 else []
         self.log = open(os.path.join(self.dir, "sink.log"), "wb")
         self.proc = subprocess.Popen(
-            [SMTP_SINK, *user, "-d", self.dumps + "/m.", *options,
-             f"127.0.0.1:{self.port}", "100"],
+            [SMTP_SINK, *user, *(["-d", self.dumps + "/m."] if dump else []), *options,
+             f"127.0.0.1:{self.port}", str(backlog)],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
