@@ -20,7 +20,7 @@
 
 #define SECRET_BYTES 32
 #define MIN_SECRET 16
-#define MAC_BYTES 32
+#define MAC_BYTES TD_MAC_BYTES
 
 static const char b64url[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -65,6 +65,44 @@ static void mac_of(const struct td_secret *s, const char *email,
 	td_buf_printf(&msg, "unsubscribe\n%s\n%s", email, scope);
 	gnutls_hmac_fast(GNUTLS_MAC_SHA256, s->bytes, s->len, msg.data, msg.len, mac);
 	td_buf_free(&msg);
+}
+
+struct td_mac {
+	gnutls_hmac_hd_t h;       /* keyed; back at the start after each MAC */
+	char *purpose;            /* purpose "\n" */
+	size_t plen;
+};
+
+struct td_mac *td_mac_new(const struct td_secret *s, const char *purpose)
+{
+	struct td_mac *m = td_xcalloc(1, sizeof *m);
+	/* Fails only without memory or without SHA-256: no MAC to go on with,
+	 * like an allocator that returns NULL (util.h). */
+	if (gnutls_hmac_init(&m->h, GNUTLS_MAC_SHA256, s->bytes, s->len) < 0) {
+		fprintf(stderr, "tagdigest: secrets: HMAC-SHA256 is not available\n");
+		abort();
+	}
+	m->purpose = td_xasprintf("%s\n", purpose);
+	m->plen = strlen(m->purpose);
+	return m;
+}
+
+void td_mac_compute(struct td_mac *m, const void *data, size_t len,
+		    unsigned char mac[TD_MAC_BYTES])
+{
+	gnutls_hmac(m->h, m->purpose, m->plen);
+	gnutls_hmac(m->h, data, len);
+	/* outputs, and resets the handle to its keyed start for the next */
+	gnutls_hmac_output(m->h, mac);
+}
+
+void td_mac_free(struct td_mac *m)
+{
+	if (!m)
+		return;
+	gnutls_hmac_deinit(m->h, NULL);
+	free(m->purpose);
+	free(m);
 }
 
 char *td_token_make(const struct td_secret *s, const char *email,
