@@ -80,6 +80,16 @@ static void random_bytes(unsigned char *out, size_t n)
 	}
 }
 
+/* n bytes as 2n lower-case hex digits plus NUL into out. */
+static void hex_of(const unsigned char *raw, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = "0123456789abcdef"[raw[i] >> 4];
+		out[2 * i + 1] = "0123456789abcdef"[raw[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
 /* n random bytes as 2n lower-case hex digits plus NUL into out. */
 static void random_hex(char *out, size_t nbytes)
 {
@@ -87,22 +97,34 @@ static void random_hex(char *out, size_t nbytes)
 	if (nbytes > sizeof raw)
 		nbytes = sizeof raw;
 	random_bytes(raw, nbytes);
-	for (size_t i = 0; i < nbytes; i++) {
-		out[2 * i] = "0123456789abcdef"[raw[i] >> 4];
-		out[2 * i + 1] = "0123456789abcdef"[raw[i] & 15];
-	}
-	out[2 * nbytes] = '\0';
+	hex_of(raw, nbytes, out);
+}
+
+/* No domain is a caller bug; a reserved name (RFC 2606) still keeps the id
+ * well-formed and, unlike gethostname(), reveals nothing. */
+static const char *id_domain(const char *domain)
+{
+	return domain && *domain ? domain : "tagdigest.invalid";
 }
 
 char *td_mime_message_id(const char *domain)
 {
 	char hex[17];
 	random_hex(hex, 8);
-	/* No domain is a caller bug; a reserved name (RFC 2606) still keeps
-	 * the id well-formed and, unlike gethostname(), reveals nothing. */
-	if (!domain || !*domain)
-		domain = "tagdigest.invalid";
-	return td_xasprintf("%lld.%s@%s", (long long)time(NULL), hex, domain);
+	return td_xasprintf("%lld.%s@%s", (long long)time(NULL), hex,
+			    id_domain(domain));
+}
+
+/* 128 bits: two different messages never share an id by chance. */
+#define KEYED_ID_BYTES 16
+
+char *td_mime_message_id_keyed(const unsigned char *key, size_t len,
+			       const char *domain)
+{
+	char hex[2 * KEYED_ID_BYTES + 1];
+	hex_of(key, len < KEYED_ID_BYTES ? len : KEYED_ID_BYTES, hex);
+	/* lower-case hex is a dot-atom that no gateway re-cases */
+	return td_xasprintf("%s@%s", hex, id_domain(domain));
 }
 
 /* ---- quoted-printable ----------------------------------------------- */

@@ -25,6 +25,14 @@
  * ahead. The first message is sent alone, so a broken relay configuration
  * costs one attempt and changes nothing.
  *
+ * A digest's Message-ID is HMAC(token secret, lower-cased address, slot,
+ * watermark, and per section the tag, the posts shown and the "and N
+ * more" count): the digest a crash makes the next run compose again has
+ * the ID of the copy that may already have arrived, and clients that drop
+ * duplicates by Message-ID drop it; a digest that gained a post has a new
+ * one. No store write is needed for it, and a preview shows the ID a send
+ * at that moment would use.
+ *
  * Outcomes:
  *   accepted        delivery + watermark, one transaction
  *   temporary       (4xx, timeout, dropped) retried in this run after 1 s,

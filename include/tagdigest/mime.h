@@ -54,6 +54,15 @@ int td_mime_build(const struct td_mime_message *m, struct td_buf *out,
  * host name. malloc'd. */
 char *td_mime_message_id(const char *domain);
 
+/* The Message-ID (no <>) at domain that key stands for: the same key
+ * always gives the same id, so a message composed again carries the id
+ * of the copy that may already have arrived, and the reader's client can
+ * drop the second. key is a secret-keyed hash of what identifies the
+ * message (the id shows its first 16 bytes, as 32 hex digits, so key
+ * must reveal nothing itself). malloc'd. */
+char *td_mime_message_id_keyed(const unsigned char *key, size_t len,
+			       const char *domain);
+
 /* Quoted-printable per RFC 2045 for text: LF or CRLF in -> CRLF out, lines
  * <= 76, trailing SP/TAB encoded, '=' and non-ASCII encoded, a leading
  * "From " and a lone "." protected. Appends to out; -1 if out's cap is hit. */

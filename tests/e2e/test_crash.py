@@ -6,19 +6,24 @@ What must hold, counted from the sink's dumps and the store:
 - no due subscriber misses the digest, and the store records exactly one
   delivery each, whose Message-ID the sink really received;
 - duplicates exist only for messages in flight at a kill: at most
-  `connections` per kill.
+  `connections` per kill;
+- every duplicate carries the Message-ID of the first copy (the digest is
+  composed again after the kill, and its id depends only on what the
+  reader gets), so mail clients can drop it; no two recipients share one.
 
 TD_CRASH_KILLS sets the number of kills that must land mid-send (default
-50); the loop is bounded in kills and in time either way. The tally is
-printed on the terminal.
+50); the loop is bounded in kills and in time either way. Every STALL_EVERY
+th kill lands while the test holds the store's write lock, as a stalled
+disk would: the messages accepted meanwhile cannot be recorded, so the kill
+surely falls between an accept and its record (a random kill rarely does).
+The tally is printed on the terminal.
 """
 import os
 import random
-import re
 import sqlite3
 import subprocess
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 
 from conftest import BIN, SUBSCRIBERS, Sink, expected_urls, run, write_site
 
@@ -26,16 +31,19 @@ KILLS = int(os.environ.get("TD_CRASH_KILLS", "50"))
 CONNECTIONS = 2
 GENERATED = max(400, KILLS * 20)
 RATE = 40            # messages per second while being killed: kills land mid-send
+STALL_EVERY = 5
+STALL = 0.3          # seconds the store stays locked before the kill (busy timeout: 5 s)
 
 
 def dumped_rcpts(sink):
-    """(recipient, Message-ID) of every dumped message, read raw: fast."""
+    """(recipient, Message-ID without <>) of every dumped message, each
+    parsed by the email package (which fails on any defect)."""
     out = []
-    for name in os.listdir(sink.dumps):
-        raw = open(os.path.join(sink.dumps, name), "rb").read(8192)
-        rcpt = re.search(rb"^X-Rcpt-Args: <([^>]*)>", raw, re.M)
-        mid = re.search(rb"^Message-ID: <([^>]*)>", raw, re.M | re.I)
-        out.append((rcpt.group(1).decode(), mid.group(1).decode() if mid else None))
+    for rcpts, msg, _ in sink.messages():
+        assert len(rcpts) == 1, rcpts
+        mid = msg["Message-ID"]
+        assert mid and mid.startswith("<") and mid.endswith(">"), mid
+        out.append((rcpts[0], mid[1:-1]))
     return out
 
 
@@ -50,7 +58,8 @@ def test_sigkill_never_loses_and_only_repeats_in_flight(tmp_path, request):
         o = ["-o", f"transport.connections={CONNECTIONS}",
              "-o", f"transport.rate_per_second={RATE}"]
         rnd = random.Random(int(os.environ.get("TD_CRASH_SEED", "5")))
-        kills = mid_send = 0
+        kills = mid_send = stalled = 0
+        store = tmp_path / "var" / "store.db"
         deadline = time.monotonic() + 60 + KILLS * 2
         before = 0
         while mid_send < KILLS and kills < KILLS * 3 and time.monotonic() < deadline:
@@ -59,8 +68,17 @@ def test_sigkill_never_loses_and_only_repeats_in_flight(tmp_path, request):
             time.sleep(rnd.uniform(0.1, 0.6))
             if proc.poll() is not None:
                 break               # it finished: nothing left to kill
+            lock = None
+            if kills % STALL_EVERY == STALL_EVERY - 1:
+                lock = sqlite3.connect(store, timeout=5, isolation_level=None)
+                lock.execute("BEGIN IMMEDIATE")     # the recorder waits now
+                time.sleep(STALL)                   # while the senders get accepts
+                stalled += 1
             proc.kill()
             proc.wait(timeout=10)
+            if lock:
+                lock.execute("ROLLBACK")
+                lock.close()
             kills += 1
             now = len(os.listdir(sink.dumps))
             if now > before:
@@ -79,7 +97,8 @@ def test_sigkill_never_loses_and_only_repeats_in_flight(tmp_path, request):
                               ).fetchall()
         pending = db.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
         db.close()
-        tally = (f"crash test: {kills} SIGKILLs ({mid_send} mid-send), {len(due)} due, "
+        tally = (f"crash test: {kills} SIGKILLs ({mid_send} mid-send, {stalled} with the "
+                 f"store stalled), {len(due)} due, "
                  f"{len(got)} messages received, {len(missing)} missing, {dups} duplicates "
                  f"(limit {CONNECTIONS} per kill = {CONNECTIONS * kills})")
         reporter = request.config.pluginmanager.get_plugin("terminalreporter")
@@ -90,6 +109,18 @@ def test_sigkill_never_loses_and_only_repeats_in_flight(tmp_path, request):
         assert not missing, sorted(missing)[:10]
         assert set(per) == due, "a message to someone not due"
         assert dups <= CONNECTIONS * kills, tally
+        # a repeated digest is recognisable as one: the same Message-ID as
+        # the first copy; and different digests never share an id
+        ids_of = defaultdict(set)
+        rcpts_of = defaultdict(set)
+        for rcpt, mid in got:
+            ids_of[rcpt].add(mid)
+            rcpts_of[mid].add(rcpt)
+        assert stalled and dups, "no kill fell between an accept and its record: " + tally
+        changed = {r: sorted(ids) for r, ids in ids_of.items() if len(ids) > 1}
+        assert not changed, f"duplicates with a new Message-ID: {list(changed.items())[:5]}"
+        shared = {m: sorted(rs) for m, rs in rcpts_of.items() if len(rs) > 1}
+        assert not shared, f"one Message-ID for several recipients: {list(shared.items())[:5]}"
         # exactly one record each, and the recorded message really arrived
         assert len(recorded) == len(due) and {e for e, _ in recorded} == due
         received = set(got)

@@ -619,6 +619,28 @@ static void test_message_id(void)
 	free(b);
 }
 
+/* A keyed id is the key's first 16 bytes in hex: the same key, the same
+ * id; another key, another id. */
+static void test_message_id_keyed(void)
+{
+	unsigned char key[32];
+	for (size_t i = 0; i < sizeof key; i++)
+		key[i] = (unsigned char)(0xf0 + i);
+	char *a = td_mime_message_id_keyed(key, sizeof key, "digest.example.org");
+	char *b = td_mime_message_id_keyed(key, sizeof key, "digest.example.org");
+	CHECK_STR(a, "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff@digest.example.org");
+	CHECK_STR(b, a);
+	key[15] ^= 1;
+	char *c = td_mime_message_id_keyed(key, sizeof key, "digest.example.org");
+	CHECK(strcmp(c, a) != 0);
+	char *d = td_mime_message_id_keyed(key, sizeof key, "");
+	CHECK(strstr(d, "@tagdigest.invalid") != NULL);
+	free(a);
+	free(b);
+	free(c);
+	free(d);
+}
+
 /* ---- whole message -------------------------------------------------- */
 
 static const char TEXT[] =
@@ -912,6 +934,13 @@ static void test_build_full(void)
 	raw = build_and_parse(&m);
 	free(raw);
 	free(id);
+	/* and with a keyed one */
+	static const unsigned char key[16] = { 0x01, 0x23, 0x45, 0x67, 0x89, 0xab };
+	id = td_mime_message_id_keyed(key, sizeof key, "digest.example.org");
+	m.message_id = id;
+	raw = build_and_parse(&m);
+	free(raw);
+	free(id);
 }
 
 static void test_build_mailto_and_feedback_id(void)
@@ -1061,6 +1090,7 @@ int main(void)
 	TD_RUN(test_rfc2047_scripts);
 	TD_RUN(test_rfc2047_fuzz);
 	TD_RUN(test_message_id);
+	TD_RUN(test_message_id_keyed);
 	TD_RUN(test_build_full);
 	TD_RUN(test_build_variants);
 	TD_RUN(test_build_mailto_and_feedback_id);
