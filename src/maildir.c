@@ -10,9 +10,16 @@
  * "<sec>.M<usec>P<pid>Q<n>.<host>", n counting this process's deliveries.
  *
  * The message bytes are written exactly as given (the caller's CRLF stays).
+ *
+ * A delivery killed mid-write leaves its file in tmp/. The spec's remedy
+ * is the readers': a tmp/ file untouched for 36 hours belongs to a writer
+ * that died, and is deleted. We do the same once per run, when the
+ * transport opens, so a sender that is killed often (cron, OOM) does not
+ * fill the disk when no reader ever cleans this Maildir.
  */
 #include "tagdigest/transport.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -21,14 +28,21 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tagdigest/buf.h"
+#include "tagdigest/log.h"
 #include "tagdigest/util.h"
 
 /* How many names to try when O_EXCL finds one taken: a clash needs another
  * process with our pid in the same microsecond, so one retry is plenty. */
 #define MAILDIR_NAME_TRIES 16
+/* The Maildir spec's age for an abandoned tmp/ file. */
+#define STALE_TMP_SECONDS (36 * 3600)
+/* tmp/ entries looked at per run, at most: the work stays bounded however
+ * full a neglected tmp/ is (a healthy one holds a file or two). */
+#define STALE_TMP_SCAN 10000
 
 struct maildir {
 	char *path;        /* the Maildir root, as configured */
@@ -103,6 +117,55 @@ static void maildir_free(struct maildir *md)
 	free(md);
 }
 
+/* Removes regular files in tmp/ whose last write is older than 36 hours.
+ * The spec says "not accessed"; the last write is what a live writer
+ * moves, while access times are often not kept (noatime, relatime) or are
+ * refreshed by backups that read the file. A fresh file may be another
+ * writer's delivery in progress and is never touched; symlinks and
+ * directories are not ours to remove (and are never followed). Failures
+ * are reported and change nothing else: this is housekeeping, not
+ * delivery. */
+static void remove_stale_tmp(struct maildir *md)
+{
+	/* fdopendir takes the descriptor it is given: hand it its own */
+	int fd = openat(md->tmp_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!dir) {
+		td_log_warn("maildir: read %s/tmp", md->path);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	time_t cutoff = time(NULL) - STALE_TMP_SECONDS;
+	size_t seen = 0, removed = 0;
+	struct dirent *de;
+	while (seen < STALE_TMP_SCAN && (de = readdir(dir))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		seen++;
+		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
+			continue;
+		struct stat st;
+		if (fstatat(md->tmp_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(st.st_mode) || st.st_mtime >= cutoff)
+			continue;
+		if (unlinkat(md->tmp_fd, de->d_name, 0) == 0)
+			removed++;
+		else if (errno != ENOENT)   /* gone meanwhile: someone else's cleanup */
+			td_log_warn("maildir: remove stale %s/tmp/%s", md->path,
+				    de->d_name);
+	}
+	if (seen == STALE_TMP_SCAN)
+		td_log_warnx("maildir: %s/tmp holds %d entries or more; only that "
+			     "many were checked for stale files", md->path,
+			     STALE_TMP_SCAN);
+	closedir(dir);
+	if (removed)
+		td_log_info("maildir: removed %zu stale file%s from %s/tmp (a "
+			    "delivery that died, untouched for 36 hours)", removed,
+			    removed == 1 ? "" : "s", md->path);
+}
+
 static int maildir_open(struct td_transport *t, const struct td_config *cfg,
 			struct td_err *err)
 {
@@ -148,6 +211,7 @@ static int maildir_open(struct td_transport *t, const struct td_config *cfg,
 	free(new_);
 
 	md->host = safe_hostname();
+	remove_stale_tmp(md);
 	t->state = md;
 	return 0;
 }

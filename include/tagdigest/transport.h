@@ -3,7 +3,8 @@
  *
  * Backends sit behind a small table of function pointers, the shape
  * OpenSMTPD uses for its queues: maildir (write tmp/, fsync, rename into
- * new/), smtp (libcurl, one connection reused across messages) and
+ * new/; opening it removes tmp/ files not written to for 36 hours, the
+ * leftovers of deliveries that died, as Maildir readers do), smtp (libcurl, one connection reused across messages) and
  * sendmail (a local MTA's sendmail(8), run with fork/execv per message).
  *
  * Threads: a transport belongs to one thread at a time. The send loop

@@ -1,6 +1,7 @@
 """End to end through the Maildir transport, and the CLI's promises."""
 import os
 import re
+import time
 
 from conftest import SUBSCRIBERS, expected_urls, parse, run, write_site
 from digestcheck import check_digest
@@ -110,3 +111,44 @@ def test_template_error_stops_before_sending(tmp_path):
     tpl.write_text("{{> no_such_partial}}", encoding="utf-8")
     p = run(conf, "send")
     assert p.returncode != 0 and "no_such_partial" in p.stderr.decode()
+
+
+def test_send_removes_stale_tmp_files(tmp_path):
+    """A delivery killed mid-write leaves its file in tmp/; like Maildir
+    readers, send removes tmp/ files untouched for 36 hours, and nothing
+    fresher (another writer may be mid-delivery), nothing but regular
+    files, never following a link."""
+    conf = write_site(tmp_path, "maildir")
+    out = tmp_path / "outbox"
+    for d in ("tmp", "new", "cur"):
+        (out / d).mkdir(parents=True)
+    old = time.time() - 37 * 3600
+    stale = out / "tmp" / "1700000000.M1P4242Q1.host"
+    stale.write_bytes(b"Subject: half a message\r\n\r\nand then the sender died")
+    fresh = out / "tmp" / "1700000001.M2P4343Q1.host"
+    fresh.write_bytes(b"Subject: being written\r\n")
+    # last written 35 hours ago (last read 37 hours ago: a writer's
+    # progress is what counts)
+    os.utime(fresh, (old, time.time() - 35 * 3600))
+    target = tmp_path / "not-in-the-maildir"
+    target.write_bytes(b"keep me")
+    link = out / "tmp" / "a-link"
+    link.symlink_to(target)
+    subdir = out / "tmp" / "a-directory"
+    subdir.mkdir()
+    for p in (stale, target, subdir):
+        os.utime(p, (old, old))
+    os.utime(link, (old, old), follow_symlinks=False)
+
+    p = run(conf, "run", check=True)
+    assert not stale.exists()
+    assert fresh.read_bytes() == b"Subject: being written\r\n"
+    assert link.is_symlink() and target.read_bytes() == b"keep me"
+    assert subdir.is_dir()
+    assert "maildir: removed 1 stale file from" in p.stderr.decode(), p.stderr.decode()
+    # the run's digests were delivered all the same
+    due = [s for s in SUBSCRIBERS if expected_urls(s[2])]
+    got = sorted(parse(f.read_bytes())["To"].addresses[0].addr_spec
+                 for f in (out / "new").iterdir())
+    assert got == sorted(s[0] for s in due)
+    assert sorted(os.listdir(out / "tmp")) == sorted([fresh.name, link.name, subdir.name])
