@@ -92,6 +92,12 @@ def test_sigkill_never_loses_and_only_repeats_in_flight(tmp_path, request):
         per = Counter(r for r, _ in got)
         missing = due - set(per)
         dups = sum(n - 1 for n in per.values())
+        ids_of = defaultdict(set)          # recipient -> Message-IDs received
+        rcpts_of = defaultdict(set)        # Message-ID -> recipients
+        for rcpt, mid in got:
+            ids_of[rcpt].add(mid)
+            rcpts_of[mid].add(rcpt)
+        same_id = sum(n - 1 for r, n in per.items() if len(ids_of[r]) == 1)
         db = sqlite3.connect(f"file:{tmp_path / 'var' / 'store.db'}?mode=ro", uri=True)
         recorded = db.execute("SELECT email, message_id FROM deliveries WHERE status = 'sent'"
                               ).fetchall()
@@ -100,7 +106,8 @@ def test_sigkill_never_loses_and_only_repeats_in_flight(tmp_path, request):
         tally = (f"crash test: {kills} SIGKILLs ({mid_send} mid-send, {stalled} with the "
                  f"store stalled), {len(due)} due, "
                  f"{len(got)} messages received, {len(missing)} missing, {dups} duplicates "
-                 f"(limit {CONNECTIONS} per kill = {CONNECTIONS * kills})")
+                 f"(limit {CONNECTIONS} per kill = {CONNECTIONS * kills}), {same_id} of them "
+                 f"with the first copy's Message-ID")
         reporter = request.config.pluginmanager.get_plugin("terminalreporter")
         if reporter:
             reporter.write_line(tally)
@@ -111,11 +118,6 @@ def test_sigkill_never_loses_and_only_repeats_in_flight(tmp_path, request):
         assert dups <= CONNECTIONS * kills, tally
         # a repeated digest is recognisable as one: the same Message-ID as
         # the first copy; and different digests never share an id
-        ids_of = defaultdict(set)
-        rcpts_of = defaultdict(set)
-        for rcpt, mid in got:
-            ids_of[rcpt].add(mid)
-            rcpts_of[mid].add(rcpt)
         assert stalled and dups, "no kill fell between an accept and its record: " + tally
         changed = {r: sorted(ids) for r, ids in ids_of.items() if len(ids) > 1}
         assert not changed, f"duplicates with a new Message-ID: {list(changed.items())[:5]}"
