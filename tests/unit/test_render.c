@@ -84,6 +84,10 @@ static void documented_names(struct td_strv *names)
 		return;
 	}
 	const char *p = strstr(doc, "## The context");
+	/* the table ends with its section */
+	char *next = p ? strstr(p + 1, "\n## ") : NULL;
+	if (next)
+		*next = '\0';
 	while (p && (p = strstr(p, "\n| `"))) {
 		p += 4;
 		const char *end = strchr(p, '`');
