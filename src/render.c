@@ -7,6 +7,7 @@
 #include "tagdigest/render.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,10 +158,21 @@ static struct td_value *post_value(struct td_renderer *r,
 	return v;
 }
 
-static void add_link(struct td_value *links, long long number, const char *url)
+/* "[n]", padded on the left to the width of the digest's largest number,
+ * so that titles and footnotes of the text part start in one column. */
+static struct td_value *marker(long long number, int digits)
+{
+	int pad = digits - snprintf(NULL, 0, "%lld", number);
+	return td_value_string_owned(td_xasprintf("%*s[%lld]", pad > 0 ? pad : 0, "",
+						  number));
+}
+
+static void add_link(struct td_value *links, long long number, int digits,
+		     const char *url)
 {
 	struct td_value *l = td_value_list_push(links, td_value_map());
 	td_value_map_set_int(l, "number", number);
+	td_value_map_set(l, "marker", marker(number, digits));
 	td_value_map_set_str(l, "url", url);
 }
 
@@ -229,6 +241,16 @@ static struct td_value *context(struct td_renderer *r,
 
 	/* Every link in the digest gets a number, in reading order, so the
 	 * text part can list them at the end as mail clients show footnotes. */
+	long long nlinks = 0;
+	for (size_t i = 0; i < d->nsections; i++)
+		nlinks += (long long)d->sections[i].nposts + (d->sections[i].more > 0);
+	int digits = snprintf(NULL, 0, "%lld", nlinks);
+	/* the column after "[n] ", where the text part's titles start */
+	char *indent = td_xmalloc((size_t)digits + 4);
+	memset(indent, ' ', (size_t)digits + 3);
+	indent[digits + 3] = '\0';
+	td_value_map_set(ctx, "indent", td_value_string_owned(indent));
+
 	struct td_value *sections = td_value_map_set(ctx, "sections", td_value_list());
 	struct td_value *links = td_value_list();
 	long long number = 0;
@@ -249,11 +271,12 @@ static struct td_value *context(struct td_renderer *r,
 		for (size_t j = 0; j < s->nposts; j++) {
 			struct td_value *pv = td_value_list_push(posts, post_item(r, &s->posts[j]));
 			td_value_map_set_int(pv, "number", ++number);
-			add_link(links, number, s->posts[j].url);
+			td_value_map_set(pv, "marker", marker(number, digits));
+			add_link(links, number, digits, s->posts[j].url);
 		}
 		if (s->more > 0) {
 			td_value_map_set_int(sv, "more_number", ++number);
-			add_link(links, number, s->archive_url);
+			add_link(links, number, digits, s->archive_url);
 		}
 	}
 	td_value_map_set(ctx, "links", links);
@@ -361,6 +384,25 @@ void td_rendered_free(struct td_rendered *out)
 }
 
 
+/* The length of a list marker "[n] " at s, or 0. */
+static size_t marker_len(const char *s, size_t n)
+{
+	size_t i = 1;
+	if (n < 4 || s[0] != '[')
+		return 0;
+	while (i < n && s[i] >= '0' && s[i] <= '9')
+		i++;
+	if (i == 1 || i + 1 >= n || s[i] != ']' || s[i + 1] != ' ')
+		return 0;
+	return i + 2;
+}
+
+static void put_spaces(struct td_buf *out, size_t n)
+{
+	while (n-- > 0)
+		td_buf_putc(out, ' ');
+}
+
 static void wrap_line(const char *line, size_t len, size_t width,
 		      struct td_buf *out)
 {
@@ -371,10 +413,14 @@ static void wrap_line(const char *line, size_t len, size_t width,
 		td_buf_append(out, line, len);
 		return;
 	}
-	size_t col = 0, i = indent;
+	/* "[n] Title ...": the marker stays with the first word (a footnote
+	 * "[n] URL" is one line however long the URL), and the lines it wraps
+	 * to hang under the first word, not under the marker. */
+	size_t mark = marker_len(line + indent, len - indent);
+	size_t hang = indent + mark < width / 2 ? indent + mark : indent;
+	size_t i = indent + mark, col = indent + mark;
 	bool first = true;
-	td_buf_append(out, line, indent);
-	col = indent;
+	td_buf_append(out, line, i);
 	while (i < len) {
 		while (i < len && line[i] == ' ')
 			i++;
@@ -386,8 +432,8 @@ static void wrap_line(const char *line, size_t len, size_t width,
 		size_t w = td_utf8_count(line + start, i - start);
 		if (!first && col + 1 + w > width) {
 			td_buf_putc(out, '\n');
-			td_buf_append(out, line, indent);
-			col = indent;
+			put_spaces(out, hang);
+			col = hang;
 			first = true;
 		}
 		if (!first) {

@@ -16,15 +16,19 @@
  *   digest.first digest.one_post
  *   sections[]: tag name underline archive_url more has_more more_number
  *               tag_unsubscribe_url
- *     posts[]: number title url author has_author date excerpt_text excerpt_html
+ *     posts[]: number marker title url author has_author date excerpt_text
+ *              excerpt_html
  *              tags[]: name slug archive_url
- *   links[]: number url       every link above, numbered in reading order
+ *   links[]: number marker url   every link above, numbered in reading order
  *   unsubscribe_url
+ *   indent                 spaces as wide as "[n] ": where text titles start
+ *
+ * marker is "[n]" padded on the left to the width of the digest's largest
+ * number, so that titles and footnotes of the text part line up.
  *
  * Only the HTML template escapes {{name}}. The subject is reduced to one
- * line (whitespace runs collapse to one space). Text lines longer than 72
- * columns are wrapped at spaces, keeping their indent; a word longer than
- * the line (a URL) is never broken.
+ * line (whitespace runs collapse to one space). The text part is wrapped
+ * by td_render_wrap(..., 72).
  *
  * Ownership: the renderer owns its templates; td_rendered_free() frees the
  * three strings.
@@ -70,8 +74,14 @@ int td_render_digest(struct td_renderer *r, const struct td_subscriber *sub,
 		     time_t now, struct td_rendered *out, struct td_err *err);
 void td_rendered_free(struct td_rendered *out);
 
-/* Wraps text at width columns (code points) at spaces, keeping each
- * line's leading indent; words longer than width stay whole. malloc'd. */
+/* Wraps each line of text longer than width columns (code points) at
+ * spaces. The lines it wraps to keep its leading indent; a line whose text
+ * starts with a marker "[n] " (n: digits) hangs: they start under the
+ * first character after the marker, and the marker is never left alone at
+ * the end of a line, so "[n] URL" stays one line. A word longer than width
+ * (a URL) is never broken, so such a line passes width. A line indented by
+ * width/2 or more is left as it is, and a marker that would hang that far
+ * does not hang. Returns a malloc'd string; the caller frees it. */
 char *td_render_wrap(const char *text, size_t width);
 
 #endif

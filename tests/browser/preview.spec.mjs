@@ -11,9 +11,8 @@
 //   TD_ARTIFACTS  where screenshots go (tests/artifacts/, ignored by git)
 // Exit status 0 when every check passed; each step is logged.
 
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 const env = (name) => {
@@ -33,16 +32,7 @@ fs.rmSync(path.join(artifacts, 'failure.png'), { force: true });
 const log = (...a) => console.log('browser:', ...a);
 const shot = (page, name) => page.screenshot({ path: path.join(artifacts, name), fullPage: true });
 
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'td-chromium-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-  timeout: 30000,
-});
+const { context, close } = await launch();
 const page = context.pages()[0] ?? await context.newPage();
 page.setDefaultTimeout(10000);
 const problems = [];
@@ -106,7 +96,6 @@ try {
   console.error('browser: FAILED:', e.message);
   await shot(page, 'failure.png').catch(() => {});
 } finally {
-  await context.close();
-  fs.rmSync(userDataDir, { recursive: true, force: true });
+  await close();
 }
 process.exit(failed ? 1 : 0);

@@ -1,5 +1,7 @@
-"""The editors' desk in a real browser: runs tests/browser/preview.spec.mjs
-(playwright-core driving /usr/bin/chromium) against `tagdigest serve`.
+"""In a real browser (playwright-core driving /usr/bin/chromium): the
+editors' desk (tests/browser/preview.spec.mjs against `tagdigest serve`),
+and a delivered digest's HTML part in light and dark mode
+(tests/browser/digest.spec.mjs).
 
 Skipped, loudly, when node, /usr/bin/chromium or playwright-core (npm ci
 in tests/browser/, never downloading a browser) is not available.
@@ -14,7 +16,7 @@ import warnings
 
 import pytest
 
-from conftest import ROOT, run, write_site
+from conftest import ROOT, parse, run, write_site
 from test_serve import ENV, Server, token
 
 BROWSER_DIR = ROOT / "tests" / "browser"
@@ -49,7 +51,8 @@ def playwright_ready():
     return None
 
 
-def test_preview_in_chromium(tmp_path):
+def node_or_skip():
+    """node, once the browser and playwright-core are there; else a loud skip."""
     node = shutil.which("node")
     if not node:
         skip_loudly("node is not installed")
@@ -58,7 +61,11 @@ def test_preview_in_chromium(tmp_path):
     why = playwright_ready()
     if why:
         skip_loudly(why)
+    return node
 
+
+def test_preview_in_chromium(tmp_path):
+    node = node_or_skip()
     conf = write_site(tmp_path, "maildir")
     run(conf, "ingest", check=True, env=ENV)
     s = Server(conf)
@@ -84,3 +91,30 @@ def test_preview_in_chromium(tmp_path):
     for name in ("preview.png", "preview-live.png", "unsubscribe-confirm.png",
                  "unsubscribed.png"):
         assert (ARTIFACTS / name).stat().st_size > 1000
+
+
+def test_digest_in_both_color_schemes(tmp_path):
+    """The HTML part as delivered, in prefers-color-scheme light and dark at
+    375 and 800 px: readable contrast for every visible text, no light
+    surface in dark mode, excerpt links in the template's link colour."""
+    node = node_or_skip()
+    conf = write_site(tmp_path, "maildir")
+    run(conf, "run", check=True)
+    msgs = [parse(f.read_bytes()) for f in (tmp_path / "outbox" / "new").iterdir()]
+    msg = [m for m in msgs if m["To"].addresses[0].addr_spec == "zoe@example.net"][0]
+    html = msg.get_body(("html",)).get_content()
+    assert "https://news.test/ref/" in html      # the excerpts carry links
+    page = tmp_path / "digest.html"
+    page.write_text(html, encoding="utf-8")
+    env = dict(os.environ,
+               TD_HTML=str(page),
+               TD_POST_HREF="https://news.test/p/",
+               TD_EXCERPT_HREF="https://news.test/ref/",
+               TD_ARTIFACTS=str(ARTIFACTS))
+    p = subprocess.run([node, str(BROWSER_DIR / "digest.spec.mjs")], cwd=BROWSER_DIR,
+                       capture_output=True, timeout=180, env=env)
+    out = p.stdout.decode() + p.stderr.decode()
+    print(out)
+    assert p.returncode == 0, out
+    for name in ("light-375", "light-800", "dark-375", "dark-800", "nostyle-800"):
+        assert (ARTIFACTS / f"digest-{name}.png").stat().st_size > 1000

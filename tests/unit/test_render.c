@@ -84,6 +84,10 @@ static void documented_names(struct td_strv *names)
 		return;
 	}
 	const char *p = strstr(doc, "## The context");
+	/* the table ends with its section */
+	char *next = p ? strstr(p + 1, "\n## ") : NULL;
+	if (next)
+		*next = '\0';
 	while (p && (p = strstr(p, "\n| `"))) {
 		p += 4;
 		const char *end = strchr(p, '`');
@@ -241,6 +245,9 @@ static void test_every_documented_name(void)
 	CHECK_STR(value_of(out.text, "sections.more_number"), "3");
 	CHECK_STR(value_of(out.text, "sections.posts.number"), "12");
 	CHECK_STR(value_of(out.text, "links.number"), "123");
+	CHECK_STR(value_of(out.text, "sections.posts.marker"), "[1][2]");
+	CHECK_STR(value_of(out.text, "links.marker"), "[1][2][3]");
+	CHECK_STR(value_of(out.text, "indent"), "    ");
 	CHECK_STR(value_of(out.text, "sections.posts.date"), "22 December 201722 December 2017");
 	CHECK_STR(value_of(out.text, "period.until"), "18 November 2026");
 	CHECK_STR(value_of(out.text, "unsubscribe_url"), "https://example.org/u/TOKEN");
@@ -303,6 +310,31 @@ static void test_default_templates(void)
 	td_store_close(st);
 }
 
+/* The digest of a reader of "nato" through the default templates, at most
+ * max_posts posts shown. The caller frees d and out. */
+static int render_nato(struct td_store *st, int max_posts, struct td_digest *d,
+		       struct td_rendered *out)
+{
+	struct td_config cfg = config("templates");
+	cfg.max_posts = max_posts;
+	struct td_subscriber sub = { (char *)"r@example.org", (char *)"", TD_STRV_INIT, 1 };
+	td_strv_push(&sub.tags, "nato");
+	struct td_renderer *r;
+	struct td_err err;
+	int rc = td_renderer_new(&cfg, &r, &err);
+	if (!rc) {
+		rc = td_digest_build(st, &cfg, &sub, NOW, d, &err);
+		if (!rc)
+			rc = td_render_digest(r, &sub, d, "https://example.org/u/T", NULL, NOW,
+					      out, &err);
+		td_renderer_free(r);
+	}
+	if (rc)
+		fprintf(stderr, "render_nato: %s\n", err.msg);
+	td_strv_free(&sub.tags);
+	return rc;
+}
+
 static void test_gmail_clip_cap(void)
 {
 	struct td_store *st = fixture_store("clip.db");
@@ -318,18 +350,9 @@ static void test_gmail_clip_cap(void)
 		add_post(st, guid, guid, big, "nato", NULL);
 	}
 	free(big);
-	struct td_config cfg = config("templates");
-	cfg.max_posts = 100;
-	struct td_subscriber sub = { (char *)"r@example.org", (char *)"", TD_STRV_INIT, 1 };
-	td_strv_push(&sub.tags, "nato");
-	struct td_renderer *r;
-	struct td_err err;
-	CHECK(td_renderer_new(&cfg, &r, &err) == 0);
 	struct td_digest d;
-	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
-	CHECK(d.shown == 60);
 	struct td_rendered out;
-	CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/T", NULL, NOW, &out, &err) == 0);
+	CHECK(render_nato(st, 100, &d, &out) == 0);
 	CHECK(strlen(out.html) < TD_RENDER_CLIP_LIMIT);
 	CHECK(d.shown < 60 && d.shown > 5);
 	CHECK(d.nsections == 1 && d.sections[0].more == 60 - d.shown);
@@ -340,8 +363,6 @@ static void test_gmail_clip_cap(void)
 	free(more);
 	td_rendered_free(&out);
 	td_digest_free(&d);
-	td_renderer_free(r);
-	td_strv_free(&sub.tags);
 	td_store_close(st);
 }
 
@@ -360,6 +381,61 @@ static void test_wrap(void)
 	free(w);
 }
 
+/* "[n] Title": the lines a title wraps to hang under its first word, and
+ * the marker never ends a line alone. */
+static void test_wrap_hanging(void)
+{
+	static const struct { const char *in; size_t width; const char *want; } cases[] = {
+		{ "[1] alpha beta gamma delta epsilon", 16,
+		  "[1] alpha beta\n    gamma delta\n    epsilon" },
+		/* a marker padded to line up with "[10]" hangs after the padding */
+		{ " [9] alpha beta gamma delta", 16, " [9] alpha beta\n     gamma delta" },
+		/* a footnote whose URL passes the width stays one line, URL whole */
+		{ "[12] https://example.org/a/very/long/path", 20,
+		  "[12] https://example.org/a/very/long/path" },
+		{ "[12] https://example.org/a/very/long/path more", 20,
+		  "[12] https://example.org/a/very/long/path\n     more" },
+		/* not markers: the line wraps to its own indent as before */
+		{ "[x] alpha beta gamma delta", 16, "[x] alpha beta\ngamma delta" },
+		{ "[1]alpha beta gamma delta", 16, "[1]alpha beta\ngamma delta" },
+		/* hanging past half the width would leave too narrow a column */
+		{ "[1234567] alpha beta gamma", 16, "[1234567] alpha\nbeta gamma" },
+		/* lines that fit are left alone, markers or not */
+		{ "[1] short\n    [2] x", 16, "[1] short\n    [2] x" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *w = td_render_wrap(cases[i].in, cases[i].width);
+		CHECK_STR(w, cases[i].want);
+		free(w);
+	}
+}
+
+/* With ten links and more, the one-digit markers are padded so every
+ * title, the lines under it and every footnote start in one column. */
+static void test_text_alignment(void)
+{
+	struct td_store *st = fixture_store("align.db");
+	for (int i = 1; i <= 10; i++) {
+		char guid[16], title[32];
+		snprintf(guid, sizeof guid, "q%02d", i);
+		snprintf(title, sizeof title, "Title %d", i);
+		add_post(st, guid, title, "Some words", "nato", NULL);
+	}
+	struct td_digest d;
+	struct td_rendered out;
+	CHECK(render_nato(st, 20, &d, &out) == 0);
+	CHECK(d.shown == 10);
+	CHECK(strstr(out.text, "\n [1] Title ") != NULL);
+	CHECK(strstr(out.text, "\n[10] Title ") != NULL);
+	CHECK(strstr(out.text, "\n     22 December 2017\n     Some words\n") != NULL);
+	CHECK(strstr(out.text, "\n    22 December") == NULL);
+	CHECK(strstr(out.text, "Links:\n [1] https://example.org/q") != NULL);
+	CHECK(strstr(out.text, "\n[10] https://example.org/q") != NULL);
+	td_rendered_free(&out);
+	td_digest_free(&d);
+	td_store_close(st);
+}
+
 int main(void)
 {
 	strcpy(dir, "/tmp/td-render-XXXXXX");
@@ -369,6 +445,8 @@ int main(void)
 	TD_RUN(test_default_templates);
 	TD_RUN(test_gmail_clip_cap);
 	TD_RUN(test_wrap);
+	TD_RUN(test_wrap_hanging);
+	TD_RUN(test_text_alignment);
 	char *cmd = td_xasprintf("rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);
