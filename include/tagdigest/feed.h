@@ -7,8 +7,8 @@
  * (their references would expand later, see ../shared/tech/BRIEF.md 5),
  * and is bounded in size (the caller caps the download) and depth. Text
  * fields are reduced to plain text; HTML fields are sanitized (html.h) with
- * relative URLs resolved against xml:base, the document's base URL and
- * Content-Location. Dates become UTC (date.h). Encodings come from the
+ * relative URLs resolved against xml:base, else base_url (the caller's:
+ * the response's Content-Location, else the URL it came from). Dates become UTC (date.h). Encodings come from the
  * BOM, the XML declaration or the HTTP charset; windows-1252 mislabelled as
  * ISO-8859-1 is read as windows-1252.
  *

@@ -9,6 +9,12 @@ JSON), wraps the JSON in a dict with feedparser's key aliases and attribute
 access, and evaluates the same expression, plus the harness rules the
 MANIFEST lists (wellformed/** must not be bozo, entities/** must be).
 
+Cases whose path contains "http" are fetched, as upstream's harness does:
+a loopback HTTP server started here serves each one with the headers its
+comment declares, and `tagdigest feed-dump URL` reads it through the same
+fetch path as a subscribed feed (base URL from Content-Location or the
+final URL, charset from Content-Type).
+
 A document tagdigest refuses (exit 65: not XML, not a feed, declares
 entities) is taken as feedparser's answer to such documents: bozo set,
 nothing else found.
@@ -25,16 +31,18 @@ then a loud SKIPPED line), 1 otherwise.
 
 import ast
 import html
+import http.server
 import json
 import os
 import re
 import subprocess
 import sys
-import urllib.parse
+import threading
 from html.parser import HTMLParser
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SERVER = "http://127.0.0.1:8097/tests/"
+# Where upstream's harness serves the http cases; their Expect texts name it.
+UPSTREAM_ORIGIN = "http://127.0.0.1:8097"
 
 # Each entry: case path -> why it does not count. "deviation:" marks a
 # deliberate difference from feedparser; the rest test fields a digest
@@ -198,33 +206,77 @@ def read_cases(testdata):
 
 
 def headers_of(data):
-    """The Header: lines of the leading comment, as a dict (lowercase names)."""
+    """The response headers a case declares ("Header: Name: value" lines of
+    its leading comment), in order, with upstream's default Content-Type
+    (text/xml) when it declares none."""
     text = data.decode("utf-8", "replace")
     m = re.search(r"<!--(.*?)-->", text, re.S)
-    headers = {}
+    headers = []
     if m:
         for line in m.group(1).splitlines():
             h = re.match(r"\s*Header:\s*([^:]+?):\s*(.*?)\s*$", line)
             if h:
-                headers[h.group(1).lower()] = h.group(2)
+                headers.append((h.group(1), h.group(2)))
+    if not any(k.lower() == "content-type" for k, _ in headers):
+        headers.append(("Content-Type", "text/xml"))
     return headers
 
 
-def run_case(binary, feeds_dir, name):
-    """Parses one case; returns (namespace for eval, note)."""
+class CaseServer:
+    """Serves the http cases on 127.0.0.1, as upstream's harness does: GET
+    /tests/<case> answers with the file and the headers it declares. Only
+    the cases it was given are served. Each connection times out after 10 s;
+    stop() ends the server."""
+
+    def __init__(self, feeds_dir, names):
+        served = {"/tests/" + n: os.path.join(feeds_dir, n) for n in names}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            timeout = 10
+
+            def do_GET(self):
+                path = served.get(self.path)
+                if path is None:
+                    self.send_error(404)
+                    return
+                with open(path, "rb") as fh:
+                    data = fh.read()
+                self.send_response(200)
+                for k, v in headers_of(data):
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.origin = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       kwargs={"poll_interval": 0.1}, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=10)
+
+
+def run_case(binary, feeds_dir, name, server=None):
+    """Parses one case; returns (namespace for eval, note). An http case
+    goes through the fetch path: feed-dump gets its URL on `server`."""
     path = os.path.join(feeds_dir, name)
     with open(path, "rb") as fh:
         data = fh.read()
-    headers = headers_of(data)
+    headers = {k.lower(): v for k, v in headers_of(data)}
     cmd = [binary, "feed-dump"]
-    if "http" in name:
-        url = SERVER + name
-        base = url
-        if "content-location" in headers:
-            base = urllib.parse.urljoin(url, headers["content-location"])
-        headers.setdefault("content-type", "text/xml")
-        cmd += ["--base", base, "--content-type", headers["content-type"]]
-    cmd.append(path)
+    if server is not None:
+        cmd.append(server.origin + "/tests/" + name)
+    else:
+        cmd.append(path)
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           timeout=60)
     err = proc.stderr.decode("utf-8", "replace").strip()
@@ -376,16 +428,36 @@ def main(argv):
         print("feed-conformance: %s is not an executable; build it first" % binary)
         return 1
 
+    cases = read_cases(testdata)
+    server = CaseServer(feeds_dir, [n for n, _, _ in cases if is_http_case(n)])
+    try:
+        return report(run_all(binary, feeds_dir, cases, server, verbose),
+                      markdown, verbose)
+    finally:
+        server.stop()
+
+
+def is_http_case(name):
+    # upstream's rule: a case whose path contains "http" is fetched
+    return "http" in name
+
+
+def run_all(binary, feeds_dir, cases, server, verbose):
     tally = {}
     failures = []
     as_html = []
-    for name, description, expect in read_cases(testdata):
+    for name, description, expect in cases:
         folder = folder_of(name)
         row = tally.setdefault(folder, [0, 0, 0, 0])
         if name in NOT_APPLICABLE:
             row[2] += 1
             continue
-        ns, note = run_case(binary, feeds_dir, name)
+        if is_http_case(name):
+            ns, note = run_case(binary, feeds_dir, name, server)
+            # the Expect text names upstream's server; ours is elsewhere
+            expect = expect.replace(UPSTREAM_ORIGIN, server.origin)
+        else:
+            ns, note = run_case(binary, feeds_dir, name)
         problem = None
         if ns is None:
             problem = note
@@ -417,7 +489,11 @@ def main(argv):
         else:
             row[1] += 1
             failures.append((name, expect, problem))
+    return tally, failures, as_html
 
+
+def report(results, markdown, verbose):
+    tally, failures, as_html = results
     npass = sum(r[0] for r in tally.values())
     nfail = sum(r[1] for r in tally.values())
     nna = sum(r[2] for r in tally.values())
