@@ -60,15 +60,6 @@ NOT_APPLICABLE = {
         "deviation: a date without a zone is UTC; feedparser's MSSQL-style "
         "parser assumes +09:00 (inherited from its Korean date parser)",
     # the sanitizer's policy (include/tagdigest/html.h), stricter than feedparser's
-    "wellformed/amp/attr02.xml":
-        "deviation (html.h): <a> keeps only href; an anchor without a usable "
-        "href is unwrapped, so its title= goes (the text stays)",
-    "wellformed/amp/attr04.xml":
-        "deviation (html.h): <a> keeps only href; an anchor without a usable "
-        "href is unwrapped, so its title= goes (the text stays)",
-    "wellformed/atom10/quote_in_attr.xml":
-        "deviation (html.h): <a> keeps only href; an anchor without a usable "
-        "href is unwrapped, so its title= goes (the text stays)",
     "wellformed/atom10/missing_quote_in_attr.xml":
         "deviation (html.h): URLs in sanitized HTML are written percent-encoded "
         "(http://example.com/%22, the same address)",
@@ -84,12 +75,6 @@ NOT_APPLICABLE = {
     "wellformed/sanitize/entry_content_crazy.xml":
         "deviation (html.h): script is dropped with its content and comments are "
         "dropped; feedparser keeps comment text and the script's source as text",
-    "wellformed/sanitize/entry_content_iframe.xml":
-        "deviation (html.h): iframe is dropped with everything inside it "
-        "(feedparser keeps the fallback content)",
-    "wellformed/sanitize/entry_content_object.xml":
-        "deviation (html.h): object is dropped with everything inside it "
-        "(feedparser keeps the fallback content)",
 }
 
 KEYMAP = {
