@@ -48,10 +48,6 @@ UPSTREAM_ORIGIN = "http://127.0.0.1:8097"
 # deliberate difference from feedparser; the rest test fields a digest
 # never reads.
 NOT_APPLICABLE = {
-    # security policy (../shared/tech/BRIEF.md 5)
-    "wellformed/rss/entity_in_doctype.xml":
-        "deviation: documents whose DTD declares entities are refused "
-        "(entity expansion attacks); feedparser expands them",
     # dates
     "wellformed/date/channel_pubDate_mssql.xml":
         "deviation: a date without a zone is UTC; feedparser's MSSQL-style "
