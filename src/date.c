@@ -31,15 +31,20 @@
  * Two-digit years follow RFC 2822 section 4.3: 00-49 are 2000-2049, 50-99
  * are 1950-1999; three-digit years add 1900.
  *
- * Values outside a real calendar (month 13, 30 February, 31 June, hour 25,
- * minute 61) are refused, not rolled over as feedparser does: such a date
- * is a broken feed, and guessing what it meant would invent a time. Second
- * 60 (a leap second) and ISO 8601's 24:00:00 (end of day) are real and
- * accepted; timegm() carries them into the next minute or day.
+ * Day, hour, minute and second past their range (31 June, 29 February
+ * 2003, hour 25, minute 61) are carried into the next field, as feedparser
+ * does: they come from generators that add an offset without carrying,
+ * and the carried time is within a day of what was meant, where refusing
+ * the date would leave the post dated when we happened to fetch it. The
+ * carry is bounded: a day up to 31, an hour up to 47, minutes and seconds
+ * up to 99 (what two digits hold); a month outside 1-12 or a day 0 is not a
+ * date, since nothing says where it would land. Second 60 (a leap second)
+ * and ISO 8601's 24:00:00 (end of day) are covered by the same carry.
  *
  * Nothing here reads the locale, the TZ variable or any global state:
  * character classes and names are plain ASCII tables, and the UTC
- * conversion is timegm() on a fully validated struct tm.
+ * conversion is timegm() on a struct tm whose fields are range-checked
+ * (timegm normalizes the carries).
  */
 #include "tagdigest/date.h"
 
@@ -141,33 +146,19 @@ static void skip_seps(const char **pp, bool hyphens)
 		(*pp)++;
 }
 
-static bool is_leap(int y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static int days_in_month(int y, int m)
-{
-	static const int dim[12] = { 31, 28, 31, 30, 31, 30,
-				     31, 31, 30, 31, 30, 31 };
-	return m == 2 && is_leap(y) ? 29 : dim[m - 1];
-}
-
-/* Validates every field, then converts. The year range keeps tm_year and
- * the result far inside a 64-bit time_t. */
+/* Checks every field against the carry bounds above, then converts;
+ * timegm() carries day, hour, minute and second into the next field. The
+ * year range keeps tm_year and the result far inside a 64-bit time_t. */
 static bool finish(const struct fields *f, time_t *out)
 {
 	if (f->year < 0 || f->year > 9999)
 		return false;
 	if (f->mon < 1 || f->mon > 12)
 		return false;
-	if (f->day < 1 || f->day > days_in_month(f->year, f->mon))
+	if (f->day < 1 || f->day > 31)
 		return false;
-	if (f->min < 0 || f->min > 59 || f->sec < 0 || f->sec > 60)
-		return false;
-	/* ISO 8601's 24:00:00 is the end of the day, i.e. the next midnight */
-	if (f->hour < 0 || f->hour > 24 ||
-	    (f->hour == 24 && (f->min != 0 || f->sec != 0)))
+	if (f->hour < 0 || f->hour > 47 || f->min < 0 || f->min > 99 ||
+	    f->sec < 0 || f->sec > 99)
 		return false;
 
 	struct tm tm;
@@ -178,8 +169,8 @@ static bool finish(const struct fields *f, time_t *out)
 	tm.tm_hour = f->hour;
 	tm.tm_min = f->min;
 	tm.tm_sec = f->sec;
-	/* timegm's -1 is also 1969-12-31T23:59:59; the fields are valid, so
-	 * it cannot mean overflow here */
+	/* timegm's -1 is also 1969-12-31T23:59:59; the fields are bounded,
+	 * so it cannot mean overflow here */
 	*out = timegm(&tm) - (time_t)f->off;
 	return true;
 }

@@ -10,8 +10,10 @@
  *   1. bytes -> UTF-8 ourselves (BOM, HTTP charset, XML declaration;
  *      ISO-8859-1 read as windows-1252; bad bytes repaired, bozo set), so
  *      libxml2 always sees valid UTF-8 and encoding bugs stay here;
- *   2. refuse documents whose internal subset declares entities (their
- *      references expand when text is read, ../shared/tech/BRIEF.md 5);
+ *   2. expand the entities the internal subset declares ourselves,
+ *      bounded, and take the subset out, so libxml2 never sees a
+ *      declaration (their references would expand, unbounded, when text
+ *      is read: ../shared/tech/BRIEF.md 5);
  *   3. a strict parse; when that fails, bozo is set and the text gets the
  *      repairs feedparser's loose parser makes implicitly (HTML entity
  *      names, bare '&', control characters) before a RECOVER parse;
@@ -658,39 +660,6 @@ static int iconv_to_utf8(const char *enc, const char *in, size_t len, struct td_
 /* ------------------------------------------------------------------ */
 /* Safety and repair before libxml2 sees the text.                      */
 
-/* True when the DOCTYPE's internal subset declares a general entity.
- * Parameter entities alone are harmless here: without DTDLOAD/NOENT
- * libxml2 never loads an external one, and an internal one that declares
- * a general entity is caught again after the parse. */
-static bool declares_general_entity(const char *s, size_t len)
-{
-	const char *end = s + len;
-	const char *d = NULL;
-	for (const char *p = s; p + 9 <= end; p++) {
-		if (*p == '<' && strncmp(p, "<!DOCTYPE", 9) == 0) {
-			d = p;
-			break;
-		}
-		/* stop at the root element: a DOCTYPE comes before it */
-		if (*p == '<' && p + 1 < end && isalpha((unsigned char)p[1]))
-			return false;
-	}
-	if (!d)
-		return false;
-	for (const char *p = d; p + 8 < end; p++) {
-		if (*p == '<' && strncmp(p, "<!ENTITY", 8) == 0) {
-			const char *q = p + 8;
-			while (q < end && is_space((unsigned char)*q))
-				q++;
-			if (q < end && *q != '%')
-				return true;
-		}
-		if (*p == ']' || (*p == '>' && p > d && !memchr(d, '[', (size_t)(p - d))))
-			return false;
-	}
-	return false;
-}
-
 static bool doc_declares_entities(xmlDocPtr doc)
 {
 	xmlDtdPtr dtd = doc->intSubset;
@@ -820,6 +789,319 @@ static void xml_parse(const char *buf, size_t len, int opts, struct parse_result
 }
 
 /* ------------------------------------------------------------------ */
+/* Entities the document declares.                                      */
+
+/*
+ * RSS and Atom need no DTD, but a few feeds declare an entity or two in
+ * the internal subset (<!ENTITY id "tag:example.com,">) and use them, and
+ * feedparser reads them. libxml2 must not expand them: without NOENT the
+ * references stay in the tree and expand, unbounded, whenever text is read;
+ * NOENT also loads external entities (BRIEF 5). So they are expanded here,
+ * in the text, before the real parse, which never sees an internal subset:
+ *
+ *   - the prolog alone (everything up to the end of the DOCTYPE, then an
+ *     empty root) goes through libxml2 with FEED_XML_OPTS, which reads the
+ *     declarations and loads nothing: no external DTD, no external entity.
+ *     It reads them up to the first parameter-entity reference, as XML
+ *     (4.4.8, 5.1) has a processor that does not read external entities
+ *     do, and as feeds that pull in XHTML's entity sets with
+ *     "%HTMLlat1;" need; we stop there for internal parameter entities
+ *     too, because libxml2 2.9.14 parses one again at each reference,
+ *     unbounded (1 MB referenced 10,000 times: 100 s and 9.8 GB);
+ *   - the document is copied without its internal subset (newlines kept,
+ *     so line numbers in later messages still hold), and each reference
+ *     to a declared general entity outside CDATA sections, comments and
+ *     processing instructions becomes the entity's replacement text,
+ *     expanded in turn;
+ *   - the expansion is bounded: at most ENTITY_MAX_DEPTH nested, a loop
+ *     refused, at most ENTITY_MAX_REFS references, and the document may
+ *     not grow by more than its own size (at least ENTITY_MIN_GROWTH):
+ *     billion laughs and the quadratic blow-up end in a refusal;
+ *   - an external entity is never loaded: its references become nothing,
+ *     and the feed is bozo;
+ *   - in an attribute value the replacement's quotes and '<' are escaped,
+ *     as XML's "included in literal" rule has it.
+ *
+ * The real parse then sees no declaration; doc_declares_entities() still
+ * refuses a document in which it finds one.
+ */
+#define ENTITY_MAX_DEPTH 16
+#define ENTITY_MAX_REFS 100000
+#define ENTITY_MIN_GROWTH ((size_t)1 << 20)
+#define ENTITY_MAX_NAME 256
+
+/* The end of the comment or PI at s[i] ("<!--", "<?"): the index just past
+ * it, or 0 when s[i] starts neither or it never ends. */
+static size_t skip_markup(const char *s, size_t n, size_t i)
+{
+	const char *e = NULL;
+	if (n - i >= 4 && memcmp(s + i, "<!--", 4) == 0)
+		e = memmem(s + i + 4, n - i - 4, "-->", 3);
+	else if (n - i >= 2 && memcmp(s + i, "<?", 2) == 0)
+		e = memmem(s + i + 2, n - i - 2, "?>", 2);
+	else
+		return 0;
+	return e ? (size_t)(e - s) + (s[i + 1] == '!' ? 3 : 2) : 0;
+}
+
+/* Where the internal subset is: s[*open] is its '[', s[*decls] is where
+ * its declarations stop being read (its ']', or the declaration holding
+ * the first parameter-entity reference), s[*end - 1] the '>' that closes
+ * the DOCTYPE. False when there is none (or it never ends: then the real
+ * parse reports the document as broken). */
+static bool find_internal_subset(const char *s, size_t n, size_t *open, size_t *decls,
+				 size_t *end)
+{
+	size_t i = 0, k;
+	/* the DOCTYPE comes before the root element, after comments and PIs */
+	while (i < n && !(s[i] == '<' && n - i >= 9 && memcmp(s + i, "<!DOCTYPE", 9) == 0)) {
+		if (s[i] == '<' && (k = skip_markup(s, n, i)) != 0)
+			i = k;
+		else if (s[i] == '<')
+			return false;
+		else
+			i++;
+	}
+	if (i == n)
+		return false;
+	/* the name and external ID: quoted literals may hold '[' or '>' */
+	for (i += 9; i < n && s[i] != '[' && s[i] != '>'; i++) {
+		if (s[i] == '"' || s[i] == '\'') {
+			const char *q = memchr(s + i + 1, s[i], n - i - 1);
+			if (!q)
+				return false;
+			i = (size_t)(q - s);
+		}
+	}
+	if (i >= n || s[i] != '[')
+		return false;
+	*open = i;
+	*decls = 0;
+	size_t decl = 0;        /* 1 + where the declaration being read began */
+	/* declarations: literals, comments and PIs may hold a ']' */
+	for (i++; i < n && s[i] != ']';) {
+		if (s[i] == '"' || s[i] == '\'') {
+			const char *q = memchr(s + i + 1, s[i], n - i - 1);
+			if (!q)
+				return false;
+			i = (size_t)(q - s) + 1;
+			continue;
+		}
+		if (s[i] == '<' && (k = skip_markup(s, n, i)) != 0) {
+			i = k;
+			continue;
+		}
+		if (s[i] == '<')
+			decl = i + 1;
+		else if (s[i] == '>')
+			decl = 0;
+		/* "%name;" ("<!ENTITY % name" declares one) */
+		else if (s[i] == '%' && !*decls && i + 1 < n && !is_space((unsigned char)s[i + 1]))
+			*decls = decl ? decl - 1 : i;
+		i++;
+	}
+	if (i >= n)
+		return false;
+	if (!*decls)
+		*decls = i;
+	for (i++; i < n && is_space((unsigned char)s[i]); i++)
+		;
+	if (i >= n || s[i] != '>')
+		return false;
+	*end = i + 1;
+	return true;
+}
+
+struct expander {
+	xmlDocPtr decls;           /* the prolog, parsed: the declarations */
+	struct td_buf *out;        /* capped: the growth bound */
+	size_t refs;               /* references expanded so far */
+	const char *open[ENTITY_MAX_DEPTH];   /* entities being expanded */
+	int depth;
+	char external[64];         /* an external entity that was skipped */
+	char why[160];             /* set when the expansion is refused */
+};
+
+static bool expand_text(struct expander *x, const char *s, size_t n, bool in_attr);
+static void set_bozo(struct td_feed *f, const char *msg);
+
+static bool put(struct expander *x, const char *p, size_t n)
+{
+	if (td_buf_append(x->out, p, n) == 0)
+		return true;
+	snprintf(x->why, sizeof x->why, "its entities expand to more than %zu bytes",
+		 x->out->max);
+	return false;
+}
+
+/* The reference at s[0] ('&'); *used gets its length. Appends what it
+ * stands for: itself when it is a character reference, one of XML's five,
+ * or undeclared (then the real parse deals with it). */
+static bool expand_ref(struct expander *x, const char *s, size_t n, bool in_attr,
+		       size_t *used)
+{
+	size_t k = 1;
+	while (k < n && k <= ENTITY_MAX_NAME &&
+	       (isalnum((unsigned char)s[k]) || s[k] == '_' || s[k] == ':' ||
+		(unsigned char)s[k] >= 0x80 || (k > 1 && (s[k] == '-' || s[k] == '.'))))
+		k++;
+	if (k == 1 || k >= n || s[k] != ';' || isdigit((unsigned char)s[1])) {
+		*used = 1;
+		return put(x, s, 1);
+	}
+	*used = k + 1;
+	char name[ENTITY_MAX_NAME + 1];
+	memcpy(name, s + 1, k - 1);
+	name[k - 1] = '\0';
+	xmlEntityPtr e = xmlGetPredefinedEntity((const xmlChar *)name) ? NULL :
+			 xmlGetDocEntity(x->decls, (const xmlChar *)name);
+	if (!e)
+		return put(x, s, k + 1);
+	if (++x->refs > ENTITY_MAX_REFS) {
+		snprintf(x->why, sizeof x->why, "it uses more than %d entity references",
+			 ENTITY_MAX_REFS);
+		return false;
+	}
+	if (e->etype != XML_INTERNAL_GENERAL_ENTITY) {
+		/* never loaded: external (or unparsed) entities stand for nothing */
+		if (!x->external[0])
+			snprintf(x->external, sizeof x->external, "%.60s", name);
+		return true;
+	}
+	for (int i = 0; i < x->depth; i++)
+		if (strcmp(x->open[i], (const char *)e->name) == 0) {
+			snprintf(x->why, sizeof x->why, "entity '%.64s' refers to itself", name);
+			return false;
+		}
+	if (x->depth == ENTITY_MAX_DEPTH) {
+		snprintf(x->why, sizeof x->why, "its entities nest deeper than %d",
+			 ENTITY_MAX_DEPTH);
+		return false;
+	}
+	x->open[x->depth++] = (const char *)e->name;
+	const char *r = e->content ? (const char *)e->content : "";
+	bool ok = expand_text(x, r, strlen(r), in_attr);
+	x->depth--;
+	return ok;
+}
+
+/* Copies s[0..n) expanding references. In an attribute value (in_attr)
+ * there is no markup, and the quotes and '<' of a replacement text are
+ * escaped; elsewhere CDATA sections, comments and PIs are copied as they
+ * are and references inside a tag's quoted values are in_attr. */
+static bool expand_text(struct expander *x, const char *s, size_t n, bool in_attr)
+{
+	enum { TEXT, TAG, QUOTED } st = TEXT;
+	char quote = 0;
+	size_t i = 0;
+	while (i < n) {
+		size_t run = i;
+		/* copy what cannot start anything at once */
+		while (run < n && s[run] != '&' && s[run] != '<' && s[run] != '>' &&
+		       s[run] != '"' && s[run] != '\'')
+			run++;
+		if (run > i && !put(x, s + i, run - i))
+			return false;
+		if ((i = run) == n)
+			break;
+		char c = s[i];
+		size_t used = 1;
+		bool ok = true;
+		if (c == '&' && (in_attr || st != TAG)) {
+			ok = expand_ref(x, s + i, n - i, in_attr || st == QUOTED, &used);
+		} else if (in_attr) {
+			const char *esc = c == '<' ? "&lt;" : c == '"' ? "&quot;" :
+					  c == '\'' ? "&apos;" : NULL;
+			ok = esc ? put(x, esc, strlen(esc)) : put(x, s + i, 1);
+		} else if (st == TEXT && c == '<') {
+			static const char *const raw[][2] = {
+				{ "<![CDATA[", "]]>" }, { "<!--", "-->" }, { "<?", "?>" },
+			};
+			size_t r = 0;
+			while (r < 3 && !(n - i >= strlen(raw[r][0]) &&
+					  memcmp(s + i, raw[r][0], strlen(raw[r][0])) == 0))
+				r++;
+			if (r < 3) {
+				const char *e = memmem(s + i, n - i, raw[r][1], strlen(raw[r][1]));
+				used = e ? (size_t)(e - (s + i)) + strlen(raw[r][1]) : n - i;
+			} else {
+				st = TAG;
+			}
+			ok = put(x, s + i, used);
+		} else {
+			if (st == TAG && c == '>')
+				st = TEXT;
+			else if (st == TAG && (c == '"' || c == '\''))
+				st = QUOTED, quote = c;
+			else if (st == QUOTED && c == quote)
+				st = TAG;
+			ok = put(x, s + i, 1);
+		}
+		if (!ok)
+			return false;
+		i += used;
+	}
+	return true;
+}
+
+/* Takes the internal subset out of text and expands the general entities
+ * it declares (see above). EX_DATAERR when the expansion is refused. */
+static int expand_entities(struct td_feed *f, struct td_buf *text, struct td_err *err)
+{
+	size_t open, decls, end;
+	const char *s = td_buf_cstr(text);
+	if (!find_internal_subset(s, text->len, &open, &decls, &end))
+		return 0;
+
+	/* the declarations, read from the prolog alone */
+	struct td_buf prolog = TD_BUF_INIT;
+	td_buf_append(&prolog, s, decls);
+	td_buf_puts(&prolog, "]><x/>");
+	struct parse_result r;
+	xml_parse(td_buf_cstr(&prolog), prolog.len, FEED_XML_OPTS, &r);
+	td_buf_free(&prolog);
+	if (!r.wellformed) {
+		char msg[340];
+		snprintf(msg, sizeof msg, "not well-formed: the DTD: %s", r.msg);
+		set_bozo(f, msg);
+	}
+	/* an unreadable DTD declares nothing: its references stay undefined */
+	bool expand = r.wellformed && doc_declares_entities(r.doc);
+
+	struct td_buf out;
+	td_buf_init(&out, text->len + (text->len > ENTITY_MIN_GROWTH ? text->len :
+						ENTITY_MIN_GROWTH));
+	struct expander x;
+	memset(&x, 0, sizeof x);
+	x.decls = r.doc;
+	x.out = &out;
+	/* the DOCTYPE without its subset; its newlines stay */
+	bool ok = put(&x, s, open);
+	for (size_t i = open; ok && i < end - 1; i++)
+		if (s[i] == '\n')
+			ok = put(&x, "\n", 1);
+	ok = ok && put(&x, ">", 1);
+	if (ok && expand)
+		ok = expand_text(&x, s + end, text->len - end, false);
+	else if (ok)
+		ok = put(&x, s + end, text->len - end);
+	if (r.doc)
+		xmlFreeDoc(r.doc);
+	if (!ok) {
+		td_buf_free(&out);
+		return td_err_set(err, EX_DATAERR, "feed: the document was refused: %s", x.why);
+	}
+	if (x.external[0]) {
+		char msg[160];
+		snprintf(msg, sizeof msg, "external entity '%s' was not loaded", x.external);
+		set_bozo(f, msg);
+	}
+	td_buf_free(text);
+	*text = out;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
 /* Walking the document.                                                */
 
 struct pctx {
@@ -938,7 +1220,8 @@ static bool has_element_child(const xmlNode *n)
 }
 
 /* Text of a node and its descendants. Entity references cannot occur:
- * documents declaring entities were refused before this. */
+ * declared entities were expanded before the parse (expand_entities) and
+ * documents still declaring any are refused after it. */
 static void text_of(const xmlNode *n, struct td_buf *b, int depth)
 {
 	for (const xmlNode *c = n->children; c; c = c->next) {
@@ -1924,10 +2207,11 @@ int td_feed_parse(const char *data, size_t len, const char *base_url,
 	struct td_buf text = TD_BUF_INIT;
 	decode(f, data, len, content_type, &text);
 
-	if (declares_general_entity(td_buf_cstr(&text), text.len)) {
+	int rc = expand_entities(f, &text, err);
+	if (rc) {
 		td_buf_free(&text);
 		td_feed_free(f);
-		return td_err_set(err, EX_DATAERR, "feed: the document declares entities; refused");
+		return rc;
 	}
 
 	struct parse_result r;

@@ -41,6 +41,7 @@ struct xfer {
 	char *content_type;
 	char *etag;
 	char *last_modified;
+	char *content_location;      /* as sent: resolved in xfer_finish */
 	char reason[128];            /* reason phrase, sanitised */
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -67,7 +68,9 @@ static void xfer_clear_headers(struct xfer *x)
 	free(x->content_type);
 	free(x->etag);
 	free(x->last_modified);
+	free(x->content_location);
 	x->content_type = x->etag = x->last_modified = NULL;
+	x->content_location = NULL;
 	x->reason[0] = '\0';
 }
 
@@ -154,8 +157,9 @@ static size_t header_cb(char *line, size_t size, size_t nitems, void *user)
 		return n;
 	}
 	if (!take_header(line, n, "Content-Type", &x->content_type) &&
-	    !take_header(line, n, "ETag", &x->etag))
-		take_header(line, n, "Last-Modified", &x->last_modified);
+	    !take_header(line, n, "ETag", &x->etag) &&
+	    !take_header(line, n, "Last-Modified", &x->last_modified))
+		take_header(line, n, "Content-Location", &x->content_location);
 	return n;
 }
 
@@ -260,6 +264,32 @@ fail:
 }
 
 /* ---- turning a finished transfer into a result ------------------------ */
+
+/* Content-Location made absolute against the URL the body came from (it
+ * may be relative), or NULL. Only http(s) is kept: the value becomes the
+ * base of every relative link in the feed, and a server must not be able
+ * to point those at file: or javascript:. */
+static char *resolve_location(const char *final_url, const char *loc)
+{
+	if (!final_url || !loc)
+		return NULL;
+	char *out = NULL, *scheme = NULL;
+	CURLU *u = curl_url();
+	/* Setting a URL on a handle that holds one resolves it as a
+	 * reference relative to the first (libcurl's URL API). */
+	if (u && curl_url_set(u, CURLUPART_URL, final_url, 0) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_URL, loc, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0)) {
+		char *abs = NULL;
+		if (curl_url_get(u, CURLUPART_URL, &abs, 0) == CURLUE_OK)
+			out = td_xstrdup(abs);
+		curl_free(abs);
+	}
+	curl_free(scheme);
+	curl_url_cleanup(u);
+	return out;
+}
 
 static void set_error(struct td_fetch_result *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -436,6 +466,8 @@ static void xfer_finish(const struct td_fetch_options *opt, struct xfer *x,
 		r->etag = x->etag;
 		r->last_modified = x->last_modified;
 		x->content_type = x->etag = x->last_modified = NULL;
+		r->content_location = resolve_location(r->final_url,
+						       x->content_location);
 	}
 }
 
@@ -596,7 +628,8 @@ void td_fetch_result_free(struct td_fetch_result *r)
 	free(r->etag);
 	free(r->last_modified);
 	free(r->final_url);
+	free(r->content_location);
 	r->body = r->content_type = r->etag = r->last_modified = NULL;
-	r->final_url = NULL;
+	r->final_url = r->content_location = NULL;
 	r->len = 0;
 }

@@ -148,47 +148,57 @@ static const struct tag tags[] = {
 	{ "time", TAG_UNWRAP, 0, IN_ANY },
 	{ "tt", TAG_UNWRAP, 0, IN_ANY },
 
+	/* embedded things no mail client plays or runs: what they hold is
+	 * their fallback, written for a reader who cannot see them, which in
+	 * mail is every reader (the tag and its src/data/srcdoc go). */
+	{ "applet", TAG_UNWRAP, 0, IN_ANY },
+	{ "audio", TAG_UNWRAP, 0, IN_ANY },
+	{ "canvas", TAG_UNWRAP, 0, IN_ANY },
+	{ "iframe", TAG_UNWRAP, 0, IN_ANY },
+	{ "noembed", TAG_UNWRAP, 0, IN_ANY },
+	{ "noframes", TAG_UNWRAP, 0, IN_ANY },
+	{ "object", TAG_UNWRAP, 0, IN_ANY },
+	{ "video", TAG_UNWRAP, 0, IN_ANY },
+	/* void elements libxml2 2.9.14 does not know are void: it nests
+	 * whatever follows inside them (the <img> after a <picture>'s
+	 * <source>), so they are unwrapped to keep that. Nothing of their
+	 * own is written. */
+	{ "embed", TAG_UNWRAP, 0, IN_ANY },
+	{ "source", TAG_UNWRAP, 0, IN_ANY },
+	{ "track", TAG_UNWRAP, 0, IN_ANY },
+
 	/* gone with everything inside: active content, forms, foreign
-	 * content whose parsing rules differ, document metadata, and
-	 * fallback text that is only shown when something else fails */
-	{ "applet", TAG_DROP, 0, IN_ANY },
+	 * content whose parsing rules differ, document metadata. noscript
+	 * too: in feeds it holds analytics pixels that a browser with
+	 * scripts never loads but a mail client would, on the reader's
+	 * account, and "please enable JavaScript" notices. */
 	{ "area", TAG_DROP, 0, IN_ANY },
-	{ "audio", TAG_DROP, 0, IN_ANY },
 	{ "base", TAG_DROP, 0, IN_ANY },
 	{ "button", TAG_DROP, 0, IN_ANY },
-	{ "canvas", TAG_DROP, 0, IN_ANY },
 	{ "col", TAG_DROP, 0, IN_ANY },
 	{ "colgroup", TAG_DROP, 0, IN_ANY },
 	{ "datalist", TAG_DROP, 0, IN_ANY },
 	{ "dialog", TAG_DROP, 0, IN_ANY },
-	{ "embed", TAG_DROP, 0, IN_ANY },
 	{ "form", TAG_DROP, 0, IN_ANY },
 	{ "frame", TAG_DROP, 0, IN_ANY },
 	{ "frameset", TAG_DROP, 0, IN_ANY },
 	{ "head", TAG_DROP, 0, IN_ANY },
-	{ "iframe", TAG_DROP, 0, IN_ANY },
 	{ "input", TAG_DROP, 0, IN_ANY },
 	{ "link", TAG_DROP, 0, IN_ANY },
 	{ "map", TAG_DROP, 0, IN_ANY },
 	{ "math", TAG_DROP, 0, IN_ANY },
 	{ "meta", TAG_DROP, 0, IN_ANY },
-	{ "noembed", TAG_DROP, 0, IN_ANY },
-	{ "noframes", TAG_DROP, 0, IN_ANY },
 	{ "noscript", TAG_DROP, 0, IN_ANY },
-	{ "object", TAG_DROP, 0, IN_ANY },
 	{ "optgroup", TAG_DROP, 0, IN_ANY },
 	{ "option", TAG_DROP, 0, IN_ANY },
 	{ "param", TAG_DROP, 0, IN_ANY },
 	{ "script", TAG_DROP, 0, IN_ANY },
 	{ "select", TAG_DROP, 0, IN_ANY },
-	{ "source", TAG_DROP, 0, IN_ANY },
 	{ "style", TAG_DROP, 0, IN_ANY },
 	{ "svg", TAG_DROP, 0, IN_ANY },
 	{ "template", TAG_DROP, 0, IN_ANY },
 	{ "textarea", TAG_DROP, 0, IN_ANY },
 	{ "title", TAG_DROP, 0, IN_ANY },
-	{ "track", TAG_DROP, 0, IN_ANY },
-	{ "video", TAG_DROP, 0, IN_ANY },
 	{ "xml", TAG_DROP, 0, IN_ANY },
 };
 
@@ -560,9 +570,10 @@ static void put_attr_name(struct td_buf *b, const char *name)
 }
 
 /* Builds the start tag of n in s->tag: allowed attributes in the order
- * they came, each once; the URL one already vetted in s->url. */
+ * they came, each once; the URL one already vetted in s->url, or left out
+ * (with the link's rel) when there is none (!has_url). */
 static void build_start_tag(struct sanitizer *s, xmlNodePtr n,
-			    const struct tag *t)
+			    const struct tag *t, bool has_url)
 {
 	unsigned seen = 0;
 	td_buf_reset(&s->tag);
@@ -571,7 +582,8 @@ static void build_start_tag(struct sanitizer *s, xmlNodePtr n,
 	for (xmlAttrPtr a = n->properties; a; a = a->next) {
 		size_t idx = 0;
 		enum attr_kind k = attr_kind(t, a->name, &idx);
-		if (k == A_NONE || (seen & (1u << idx)))
+		if (k == A_NONE || (seen & (1u << idx)) ||
+		    ((k == A_URL || k == A_LINK) && !has_url))
 			continue;
 		seen |= 1u << idx;
 		if (k == A_URL || k == A_LINK) {
@@ -592,7 +604,7 @@ static void build_start_tag(struct sanitizer *s, xmlNodePtr n,
 		put_escaped(&s->tag, v + from, len, true, TD_BUF_NOLIMIT);
 		td_buf_putc(&s->tag, '"');
 	}
-	if (t->flags & F_LINK)
+	if ((t->flags & F_LINK) && has_url)
 		td_buf_puts(&s->tag, " rel=\"noopener noreferrer\"");
 	td_buf_putc(&s->tag, '>');
 }
@@ -662,13 +674,16 @@ static enum walk_rc san_enter(void *ctx, xmlNodePtr n)
 		return WALK_DESCEND;
 	if ((t->flags & F_IMG) && !find_url(s, n, "src", false))
 		return WALK_SKIP;       /* an image without a safe source is nothing */
-	if ((t->flags & F_LINK) && !find_url(s, n, "href", true))
-		return WALK_DESCEND;    /* a link without a safe target is its text */
+	bool has_url = !(t->flags & F_LINK) || find_url(s, n, "href", true);
+	/* a link without a safe target is its text, and the title it
+	 * carries, if any: a tooltip the author wrote, harmless in mail */
+	if (!has_url && !xmlHasProp(n, (const xmlChar *)"title"))
+		return WALK_DESCEND;
 	/* too deep: keep the content, lose the wrapper */
 	if (t->kind == TAG_KEEP && s->depth >= HTML_MAX_DEPTH)
 		return WALK_DESCEND;
 
-	build_start_tag(s, n, t);
+	build_start_tag(s, n, t, has_url);
 	if (!put_separator(s) ||
 	    !put_limited(&s->out, s->tag.data, s->tag.len, HTML_MAX_OUTPUT,
 			 false)) {

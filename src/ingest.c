@@ -70,8 +70,10 @@ static int read_source(const struct td_config *cfg,
 	if (fetched->status == TD_FETCH_NOT_MODIFIED)
 		return 0;
 	struct td_feed *feed = NULL;
-	int rc = td_feed_parse(fetched->body, fetched->len,
-			       fetched->final_url ? fetched->final_url : src->url,
+	/* the document's base: Content-Location, else where it came from */
+	const char *base = fetched->content_location ? fetched->content_location :
+			   fetched->final_url ? fetched->final_url : src->url;
+	int rc = td_feed_parse(fetched->body, fetched->len, base,
 			       fetched->content_type, &feed, srcerr);
 	if (rc)
 		return rc;

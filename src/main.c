@@ -558,7 +558,9 @@ static const char feed_dump_help[] =
 	"Parses one feed (a file, or an http(s) URL fetched with the [fetch]\n"
 	"settings when a config is readable) and prints what tagdigest read, as\n"
 	"JSON with feedparser's field names. Changes nothing.\n"
-	"  --base URL          the document's address, for relative links\n"
+	"  --base URL          the document's address, for relative links (a\n"
+	"                      URL's default: its Content-Location, else the\n"
+	"                      address after redirects)\n"
 	"  --content-type T    the HTTP Content-Type it came with (its charset)\n";
 
 static bool is_url(const char *s)
@@ -625,7 +627,8 @@ static int cmd_feed_dump(const struct globals *g, int argc, char **argv)
 		data = res.body;
 		len = res.len;
 		if (!base)
-			base = res.final_url;
+			base = res.content_location ? res.content_location :
+						      res.final_url;
 		if (!ctype)
 			ctype = res.content_type;
 	} else if (td_read_file(source, 64u << 20, &data, &len) < 0) {

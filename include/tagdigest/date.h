@@ -9,7 +9,9 @@
  * fractional seconds, Z or +hh:mm / +hhmm / +hh, basic format without
  * separators. Also asctime-style "Sun Jan  4 16:29:06 2004".
  *
- * Values outside real calendars (month 13, day 32, hour 25) are rejected.
+ * Day, hour, minute and second a little past their range (31 June, hour
+ * 25, minute 61) are carried into the next field, as feedparser does;
+ * month 13, day 0 or 32 and hour 48 are not dates.
  */
 #ifndef TAGDIGEST_DATE_H
 #define TAGDIGEST_DATE_H

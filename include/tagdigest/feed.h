@@ -3,12 +3,14 @@
  * into the posts tagdigest stores.
  *
  * The input is untrusted: the parser never touches the network, never
- * loads external entities or DTDs, rejects documents that declare entities
- * (their references would expand later, see ../shared/tech/BRIEF.md 5),
- * and is bounded in size (the caller caps the download) and depth. Text
+ * loads external entities or DTDs, and is bounded in size (the caller caps
+ * the download) and depth. Entities a document declares in its internal
+ * subset are expanded by feed.c itself, before libxml2 parses the body,
+ * within fixed bounds (../shared/tech/BRIEF.md 5: libxml2's own expansion
+ * is unbounded); a document whose entities go past them is refused. Text
  * fields are reduced to plain text; HTML fields are sanitized (html.h) with
- * relative URLs resolved against xml:base, the document's base URL and
- * Content-Location. Dates become UTC (date.h). Encodings come from the
+ * relative URLs resolved against xml:base, else base_url (the caller's:
+ * the response's Content-Location, else the URL it came from). Dates become UTC (date.h). Encodings come from the
  * BOM, the XML declaration or the HTTP charset; windows-1252 mislabelled as
  * ISO-8859-1 is read as windows-1252.
  *
@@ -32,7 +34,7 @@ struct td_feed;
 /* base_url: where the document came from (may be NULL); content_type: the
  * HTTP Content-Type with its charset (may be NULL). Returns 0 (bozo feeds
  * included), or EX_DATAERR when nothing usable could be read (not XML, not
- * a feed, declares entities). */
+ * a feed, entities that expand past the bounds). */
 int td_feed_parse(const char *data, size_t len, const char *base_url,
 		  const char *content_type, struct td_feed **out,
 		  struct td_err *err);

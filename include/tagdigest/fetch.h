@@ -48,7 +48,13 @@ struct td_fetch_result {
 	char *content_type;      /* response Content-Type, or NULL */
 	char *etag;              /* response ETag, or NULL */
 	char *last_modified;     /* response Last-Modified, or NULL */
-	char *final_url;         /* after redirects: the base for relative URLs */
+	char *final_url;         /* after redirects */
+	/* The final response's Content-Location, resolved against final_url;
+	 * NULL when absent, unusable or not http(s). When set it is the base
+	 * for relative URLs in the body, as feedparser takes it (RFC 2616
+	 * 14.14 made it the base URI; RFC 9110 keeps it as the address of
+	 * the representation sent), else final_url is. */
+	char *content_location;
 	char error[512];         /* ERROR: why */
 };
 

@@ -7,11 +7,14 @@
  * blockquote, ul, ol, li, h1-h6, img, figure, figcaption, table parts, span,
  * div, hr, sub, sup, abbr, cite, q, dl/dt/dd...), and for them only safe
  * attributes (href on a, src/alt/width/height on img, title, colspan...).
- * Gone entirely, with their content: script, style, iframe, object, embed,
- * form and its controls, svg, math, template, noscript. Gone: every on*
- * attribute, style, class and id attributes; URLs that are not http(s)
- * (or mailto: for links) after resolving them against base_url, so no
- * javascript:, data:, vbscript:, file:. Links get rel="noopener noreferrer".
+ * Gone entirely, with their content: script, style, form and its
+ * controls, svg, math, template, noscript. Gone, their fallback content
+ * kept (no mail client plays them): iframe, object, embed, applet, video,
+ * audio, canvas. Gone: every on* attribute, style, class and id
+ * attributes; URLs that are not http(s) (or mailto: for links) after
+ * resolving them against base_url, so no javascript:, data:, vbscript:,
+ * file:. Links get rel="noopener noreferrer"; a link without such a URL is
+ * its text, in an <a> with only its title when it has one.
  *
  * td_html_to_text() turns HTML into readable plain text: block elements
  * become paragraph breaks, <br> a line break, list items "- ", entities

@@ -5,14 +5,17 @@ They run the real tagdigest binary (TAGDIGEST_BIN, the sanitizer build under
 started here on 127.0.0.1: Postfix's smtp-sink for SMTP. Every server a test
 starts is stopped by its fixture, whatever the test's outcome.
 """
+import contextlib
 import email
 import email.policy
+import http.server
 import os
 import pathlib
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -117,6 +120,21 @@ def parse(raw):
     defects = [(part.get_content_type(), part.defects) for part in msg.walk() if part.defects]
     assert not defects, f"parser defects: {defects}"
     return msg
+
+
+@contextlib.contextmanager
+def http_server(handler):
+    """A threading HTTP server on a free loopback port with `handler`;
+    yields its origin ("http://127.0.0.1:PORT") and stops it on exit."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        t.join(timeout=5)
 
 
 def free_port():

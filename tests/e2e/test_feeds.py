@@ -3,12 +3,11 @@ digests whose posts, tags and excerpts match the feeds."""
 import http.server
 import re
 import shutil
-import threading
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import ROOT, parse, run
+from conftest import ROOT, http_server, parse, run
 
 RSS_ITEMS = [
     # (slug, title, categories, summary html, content html)
@@ -88,13 +87,8 @@ class Feeds(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def feed_server():
     Feeds.seen = []
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Feeds)
-    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
-    t.join(timeout=5)
+    with http_server(Feeds) as origin:
+        yield origin
 
 
 def site(root, base):

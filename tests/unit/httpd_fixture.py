@@ -20,6 +20,7 @@ import http.server
 import sys
 import threading
 import time
+import urllib.parse
 
 FEED = (b'<?xml version="1.0" encoding="utf-8"?>\n'
         b'<rss version="2.0"><channel><title>t</title></channel></rss>\n')
@@ -164,6 +165,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif path == '/wrongtype':
             self.send_body(200, b'<html><body>not a feed</body></html>\n',
                            'text/html; charset=utf-8')
+        elif path == '/dir/cl':
+            # The feed with the Content-Location given as ?loc= (%-decoded).
+            self.send_body(200, FEED, 'application/rss+xml',
+                           [('Content-Location',
+                             urllib.parse.unquote(params.get('loc', '')))])
+        elif path == '/r-cl':
+            # A redirect whose own Content-Location must not outlive it.
+            self.send_response(302)
+            self.send_header('Location', '/feed')
+            self.send_header('Content-Location', '/from-the-redirect')
+            self.send_header('Content-Length', '0')
+            self.end_headers()
         elif path == '/redir-file':
             self.redirect(302, 'file:///etc/passwd')
         elif path == '/badreason':

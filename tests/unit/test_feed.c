@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "json_mini.h"
@@ -208,47 +209,242 @@ static void test_atom(void)
 	json_free(j);
 }
 
-static void test_refused(void)
+static bool contains(const char *hay, const char *needle)
 {
-	const char *laughs =
-		"<?xml version=\"1.0\"?>\n<!DOCTYPE rss [\n"
-		" <!ENTITY lol \"lol\">\n"
-		" <!ENTITY lol1 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">\n"
-		" <!ENTITY lol2 \"&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;\">\n"
-		" <!ENTITY lol3 \"&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;\">\n"
-		" <!ENTITY lol4 \"&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;\">\n"
-		" <!ENTITY lol5 \"&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;\">\n"
-		" <!ENTITY lol6 \"&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;\">\n"
-		" <!ENTITY lol7 \"&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;\">\n"
-		" <!ENTITY lol8 \"&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;\">\n"
-		" <!ENTITY lol9 \"&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;\">\n"
-		"]>\n<rss version=\"2.0\"><channel><title>&lol9;</title></channel></rss>\n";
+	return hay && strstr(hay, needle) != NULL;
+}
+
+/* td_feed_parse's verdict and message on xml (NULL feed when refused). */
+static int parse_msg(const char *xml, size_t len, char *msg, size_t msgsz)
+{
+	struct td_feed *f = NULL;
+	struct td_err err = { 0, "" };
+	int rc = td_feed_parse(xml, len, NULL, NULL, &f, &err);
+	snprintf(msg, msgsz, "%s", err.msg);
+	td_feed_free(f);
+	return rc;
+}
+
+/* n references to entity `name` in a title, after the DTD `decls`. */
+static char *entity_doc(const char *decls, const char *name, int n)
+{
+	struct td_buf b = TD_BUF_INIT;
+	td_buf_printf(&b, "<!DOCTYPE rss [\n%s]>\n<rss version=\"2.0\"><channel><title>",
+		      decls);
+	for (int i = 0; i < n; i++)
+		td_buf_printf(&b, "&%s;", name);
+	td_buf_puts(&b, "</title></channel></rss>\n");
+	return td_buf_steal(&b);
+}
+
+/* Declarations of ten levels of entities, each referencing the one below
+ * ten times, down to `leaf`: billion laughs, named name0..name9. */
+static void laughs_decls(struct td_buf *d, const char *name, const char *leaf)
+{
+	td_buf_printf(d, " <!ENTITY %s0 \"%s\">\n", name, leaf);
+	for (int i = 1; i < 10; i++) {
+		td_buf_printf(d, " <!ENTITY %s%d \"", name, i);
+		for (int k = 0; k < 10; k++)
+			td_buf_printf(d, "&%s%d;", name, i - 1);
+		td_buf_puts(d, "\">\n");
+	}
+}
+
+/* A declaration of entity `big`: n bytes of 'x'. */
+static void big_decl(struct td_buf *d, int n)
+{
+	td_buf_puts(d, " <!ENTITY big \"");
+	for (int i = 0; i < n; i++)
+		td_buf_putc(d, 'x');
+	td_buf_puts(d, "\">\n");
+}
+
+/* Entities a document declares are expanded by feed.c, bounded; an
+ * external one is never loaded. */
+static void test_entities(void)
+{
 	int rc;
 	char *text = NULL;
-	struct jnode *j = dump(laughs, strlen(laughs), NULL, NULL, &rc, &text);
-	CHECK(rc == EX_DATAERR && !j);
+	char msg[256];
 
+	/* feedparser's entity_in_doctype.xml: a declared entity is read */
+	const char *id =
+		"<!DOCTYPE rss [\n  <!ENTITY id \"tag:example.com,\">\n]>\n"
+		"<rss version=\"2.0\"><channel><item>"
+		"<guid isPermaLink='false'>&id;2006-05-04:/blog/</guid>"
+		"</item></channel></rss>";
+	struct jnode *j = dumps(id, &rc);
+	CHECK(rc == 0 && j);
+	CHECK_STR(str_at(j, "entries.0.id"), "tag:example.com,2006-05-04:/blog/");
+	CHECK(num_at(j, "bozo") == 0);
+	json_free(j);
+
+	/* nested, with markup, in attributes (quotes escaped: "included in
+	 * literal"), and not inside CDATA sections or comments */
+	const char *nested =
+		"<!DOCTYPE rss [\n"
+		" <!ENTITY site \"https://blog.example.org\">\n"
+		" <!ENTITY post \"&site;/2006/&#38;#38;x\">\n"
+		" <!ENTITY q '\"&lt;'>\n"
+		" <!ENTITY em \"<em>new</em> &amp; old\">\n"
+		"]>\n<rss version=\"2.0\"><channel><title>t</title><item>"
+		"<title>&em;</title><link>&post;</link>"
+		"<description><![CDATA[&em; as written]]><!-- &nope; --></description>"
+		"<enclosure url=\"&site;/a.mp3\" type='a&q;b' length=\"1\"/>"
+		"</item></channel></rss>";
+	j = dumps(nested, &rc);
+	CHECK(rc == 0 && j);
+	CHECK_STR(str_at(j, "entries.0.link"), "https://blog.example.org/2006/&x");
+	CHECK_STR(str_at(j, "entries.0.title"), "<em>new</em> &amp; old");
+	CHECK_STR(str_at(j, "entries.0.summary"), "&amp;em; as written");
+	CHECK_STR(str_at(j, "entries.0.links.1.href"), "https://blog.example.org/a.mp3");
+	CHECK_STR(str_at(j, "entries.0.links.1.type"), "a\"<b");
+	CHECK(num_at(j, "bozo") == 0);
+	json_free(j);
+
+	/* the subset is gone but its lines are not: an error after it is
+	 * reported on its own line (6) */
+	const char *lines =
+		"<!DOCTYPE rss [\n<!ENTITY a \"A\">\n\n<!ENTITY b \"B\">\n]>\n"
+		"<rss version=\"2.0\"><channel><title>&a;&b;</title></chanel></rss>";
+	j = dump(lines, strlen(lines), NULL, NULL, &rc, &text);
+	CHECK(rc == 0 && j);
+	CHECK(num_at(j, "bozo") == 1);
+	CHECK(contains(str_at(j, "bozo_exception"), "line 6"));
+	CHECK_STR(str_at(j, "feed.title"), "AB");
+	json_free(j);
+	free(text);
+
+	/* comments and PIs around and inside the DTD may hold markup and ']';
+	 * a parameter entity inside a declaration stops the reading there */
+	const char *odd =
+		"<?xml version=\"1.0\"?>\n"
+		"<!-- <b>markup</b> and <!DOCTYPE x [ ]> -->\n<?pi ] ?>\n"
+		"<!DOCTYPE rss [\n<!-- ] -->\n<?pi ]?>\n<!ENTITY a \"A]\">\n"
+		"<!ELEMENT x (%inline;)*>\n<!ENTITY b \"B\">\n]>\n"
+		"<rss version=\"2.0\"><channel><title>&a;&b;</title></channel></rss>";
+	j = dumps(odd, &rc);
+	CHECK(rc == 0 && j);
+	CHECK_STR(str_at(j, "feed.title"), "A]&b;");
+	CHECK(contains(str_at(j, "bozo_exception"), "line 11: Entity 'b' not defined"));
+	json_free(j);
+
+	/* billion laughs: ten levels of ten */
+	struct td_buf d = TD_BUF_INIT;
+	laughs_decls(&d, "lol", "lol");
+	char *laughs = entity_doc(td_buf_cstr(&d), "lol9", 1);
+	CHECK(parse_msg(laughs, strlen(laughs), msg, sizeof msg) == EX_DATAERR);
+	CHECK(contains(msg, "more than 100000 entity references"));
+	free(laughs);
+	td_buf_free(&d);
+
+	/* the same with empty leaves: no growth, but the work is bounded */
+	laughs_decls(&d, "e", "");
+	char *empty = entity_doc(td_buf_cstr(&d), "e9", 1);
+	CHECK(parse_msg(empty, strlen(empty), msg, sizeof msg) == EX_DATAERR);
+	CHECK(contains(msg, "entity references"));
+	free(empty);
+	td_buf_free(&d);
+
+	/* quadratic: 50 KB referenced 2,000 times would be 100 MB */
+	big_decl(&d, 50000);
+	char *quad = entity_doc(td_buf_cstr(&d), "big", 2000);
+	CHECK(parse_msg(quad, strlen(quad), msg, sizeof msg) == EX_DATAERR);
+	CHECK(contains(msg, "expand to more than"));
+	free(quad);
+	td_buf_free(&d);
+	/* ... while 20 references to it are fine */
+	big_decl(&d, 50000);
+	char *ok = entity_doc(td_buf_cstr(&d), "big", 20);
+	j = dump(ok, strlen(ok), NULL, NULL, &rc, NULL);
+	CHECK(rc == 0 && j);
+	const char *title = str_at(j, "feed.title");
+	CHECK(title && strlen(title) == 20 * 50000);
+	json_free(j);
+	free(ok);
+	td_buf_free(&d);
+
+	/* loops */
+	char *self = entity_doc(" <!ENTITY a \"x&b;\"> <!ENTITY b \"&a;\">\n", "a", 1);
+	CHECK(parse_msg(self, strlen(self), msg, sizeof msg) == EX_DATAERR);
+	CHECK(contains(msg, "refers to itself"));
+	free(self);
+
+	/* XXE: an external entity is never loaded; the rest is read */
 	const char *xxe =
-		"<?xml version=\"1.0\"?>\n<!DOCTYPE rss [ <!ENTITY xxe SYSTEM \"file:///etc/passwd\"> ]>\n"
-		"<rss version=\"2.0\"><channel><title>&xxe;</title><item><title>&xxe;</title>"
+		"<?xml version=\"1.0\"?>\n<!DOCTYPE rss [ <!ENTITY xxe SYSTEM \"file:///etc/passwd\">"
+		" <!ENTITY ok \"fine\"> ]>\n"
+		"<rss version=\"2.0\"><channel><title>&ok;&xxe;</title><item><title>&xxe;x</title>"
 		"<link>http://x/</link></item></channel></rss>\n";
 	j = dump(xxe, strlen(xxe), NULL, NULL, &rc, &text);
-	CHECK(rc == EX_DATAERR && !j);
+	CHECK(rc == 0 && j);
+	CHECK(text && !strstr(text, "root:"));
+	CHECK_STR(str_at(j, "feed.title"), "fine");
+	CHECK_STR(str_at(j, "entries.0.title"), "x");
+	CHECK(num_at(j, "bozo") == 1);
+	CHECK(contains(str_at(j, "bozo_exception"), "external entity 'xxe' was not loaded"));
+	json_free(j);
+	free(text);
 
-	/* the same through the recovery path (ill-formed on purpose): still
-	 * refused, and nothing of /etc/passwd appears */
+	/* the same through the recovery path (ill-formed on purpose) */
 	const char *xxe2 =
 		"<!DOCTYPE rss [ <!ENTITY xxe SYSTEM \"file:///etc/passwd\"> ]>\n"
 		"<rss version=\"2.0\"><channel><title>&xxe; &bogus;</title></channel></rss";
 	j = dump(xxe2, strlen(xxe2), NULL, NULL, &rc, &text);
-	CHECK(rc == EX_DATAERR && !j);
+	CHECK(rc == 0 && j);
+	CHECK(text && !strstr(text, "root:"));
+	CHECK(num_at(j, "bozo") == 1);
+	json_free(j);
+	free(text);
 
-	/* entities declared through a parameter entity: caught after parse */
-	const char *pe =
-		"<!DOCTYPE rss [ <!ENTITY % d \"<!ENTITY e 'boom'>\"> %d; ]>\n"
-		"<rss version=\"2.0\"><channel><title>&e;</title></channel></rss>";
-	j = dump(pe, strlen(pe), NULL, NULL, &rc, &text);
-	CHECK(rc == EX_DATAERR && !j);
+	/* an external parameter entity is not loaded either, and what is
+	 * declared after its reference is not read (XML 4.4.8), while what
+	 * comes before is */
+	const char *dtd_path = "/tmp/td-test-feed-entities.dtd";
+	FILE *fp = fopen(dtd_path, "w");
+	CHECK(fp != NULL);
+	if (fp) {
+		fputs("<!ENTITY leak \"SECRET\">\n", fp);
+		fclose(fp);
+	}
+	const char *pe_ext =
+		"<!DOCTYPE rss [\n <!ENTITY before \"B\">\n"
+		" <!ENTITY % ext SYSTEM \"file:///tmp/td-test-feed-entities.dtd\">\n"
+		" %ext;\n <!ENTITY after \"A\">\n]>\n"
+		"<rss version=\"2.0\"><channel><title>&before;&leak;&after;</title></channel></rss>";
+	j = dump(pe_ext, strlen(pe_ext), NULL, NULL, &rc, &text);
+	CHECK(rc == 0 && j);
+	CHECK(text && !strstr(text, "SECRET"));
+	CHECK_STR(str_at(j, "feed.title"), "B&leak;&after;");
+	json_free(j);
+	free(text);
+	unlink(dtd_path);
+
+	/* internal parameter entities are not expanded: libxml2 would parse
+	 * this one again at each of its 200 references (200 MB) */
+	struct td_buf pe = TD_BUF_INIT;
+	td_buf_puts(&pe, "<!DOCTYPE rss [ <!ENTITY % c \"<!--");
+	for (int i = 0; i < 1000000; i++)
+		td_buf_putc(&pe, 'x');
+	td_buf_puts(&pe, "-->\"> ");
+	for (int i = 0; i < 200; i++)
+		td_buf_puts(&pe, "%c; ");
+	td_buf_puts(&pe, "<!ENTITY % d \"<!ENTITY e 'boom'>\"> %d; ]>\n"
+			 "<rss version=\"2.0\"><channel><title>t&e;</title></channel></rss>");
+	j = dump(td_buf_cstr(&pe), pe.len, NULL, NULL, &rc, &text);
+	CHECK(rc == 0 && j);
+	CHECK(text && !strstr(text, "boom"));
+	CHECK_STR(str_at(j, "feed.title"), "t&e;");
+	json_free(j);
+	free(text);
+	td_buf_free(&pe);
+}
+
+static void test_refused(void)
+{
+	int rc;
+	char *text = NULL;
+	struct jnode *j;
 
 	/* a plain RSS 0.91 DOCTYPE is fine */
 	const char *doctype =
@@ -630,6 +826,7 @@ int main(void)
 	TD_RUN(test_rss20);
 	TD_RUN(test_rss10);
 	TD_RUN(test_atom);
+	TD_RUN(test_entities);
 	TD_RUN(test_refused);
 	TD_RUN(test_depth);
 	TD_RUN(test_bozo_recovery);

@@ -437,6 +437,53 @@ static void test_redirect_chain(void)
 	free(u);
 }
 
+/* Content-Location: resolved against the URL after redirects, kept only
+ * as http(s), and only from the final response. */
+static void test_content_location(void)
+{
+	struct td_fetch_options o = default_opts();
+	struct td_fetch_result r;
+	static const struct {
+		const char *loc;      /* %-encoded for the query */
+		const char *want;     /* NULL: none; a leading '/': on srv.base */
+	} cases[] = {
+		{ "..%2Fother%2Ff.xml", "/other/f.xml" },
+		{ "sub%2Ffeed.xml%3Fa%3D1", "/dir/sub/feed.xml?a=1" },
+		{ "https%3A%2F%2Felsewhere.test%2Fx%2F", "https://elsewhere.test/x/" },
+		{ "javascript%3Aalert(1)", NULL },
+		{ "file%3A%2F%2F%2Fetc%2Fpasswd", NULL },
+		{ "", NULL },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *path = td_xasprintf("/dir/cl?loc=%s", cases[i].loc);
+		char *u = url(path);
+		CHECK(fetch_one(&o, u, NULL, NULL, &r) == 0);
+		print_error(path, &r);
+		CHECK(r.status == TD_FETCH_OK);
+		if (!cases[i].want) {
+			CHECK(r.content_location == NULL);
+		} else {
+			char *want = cases[i].want[0] == '/' ?
+					     url(cases[i].want) :
+					     td_xstrdup(cases[i].want);
+			CHECK_STR(r.content_location, want);
+			free(want);
+		}
+		td_fetch_result_free(&r);
+		CHECK(r.content_location == NULL);
+		free(u);
+		free(path);
+	}
+
+	char *u = url("/r-cl");
+	CHECK(fetch_one(&o, u, NULL, NULL, &r) == 0);
+	CHECK(r.status == TD_FETCH_OK);
+	CHECK(ends_with(r.final_url, "/feed"));
+	CHECK(r.content_location == NULL);
+	td_fetch_result_free(&r);
+	free(u);
+}
+
 static void test_redirect_loop(void)
 {
 	struct td_fetch_options o = default_opts();
@@ -801,6 +848,7 @@ int main(void)
 	TD_RUN(test_conditional);
 	TD_RUN(test_gzip);
 	TD_RUN(test_redirect_chain);
+	TD_RUN(test_content_location);
 	TD_RUN(test_redirect_loop);
 	TD_RUN(test_http_errors);
 	TD_RUN(test_timeout);

@@ -185,11 +185,52 @@ static void test_dropped(void)
 	SAN("<title>T</title><meta charset=\"x\"><link rel=\"stylesheet\" "
 	    "href=\"http://x.org/s.css\"><base href=\"http://evil.org/\">ok",
 	    "ok");
-	SAN("<object data=\"x.swf\"><embed src=\"x.swf\">fb</object>"
-	    "<applet>ap</applet>ok", "ok");
-	SAN("<noscript><p>enable js</p></noscript><template><p>t</p></template>"
+	/* noscript holds tracking pixels a mail client would load */
+	SAN("<noscript><p>enable js</p><img src=\"http://x.org/px.gif\">"
+	    "</noscript><template><p>t</p></template>"
 	    "<math><mi>x</mi></math>ok", "ok");
 	SAN("<select><option>o</option></select><textarea>t</textarea>ok", "ok");
+}
+
+/* What a mail client cannot play or run is replaced by the fallback
+ * written for readers who cannot see it (feedparser keeps it too). */
+static void test_fallback_content(void)
+{
+	SAN("safe<iframe src=\"http://example.com/\"> <b>description</b></iframe>",
+	    "safe <b>description</b>");
+	SAN("safe<object classid=\"clsid:C932BA85\"> <b>description</b>",
+	    "safe <b>description</b>");
+	SAN("<object data=\"x.swf\"><param name=\"movie\" value=\"x.swf\">"
+	    "<embed src=\"x.swf\">fb</object><applet code=\"A\">ap</applet>ok",
+	    "fbapok");
+	SANB("<video src=\"v.mp4\" poster=\"p.jpg\"><source src=\"v.webm\">"
+	     "<track src=\"v.vtt\">Watch <a href=\"v.mp4\">the video</a></video>",
+	     "Watch <a href=\"http://example.org/a/b/v.mp4\" "
+	     "rel=\"noopener noreferrer\">the video</a>");
+	SAN("<audio src=\"a.mp3\" autoplay>no audio</audio>"
+	    "<canvas width=\"9\">a chart</canvas>", "no audioa chart");
+	SAN("<noembed><i>ne</i></noembed><noframes><i>nf</i></noframes>",
+	    "<i>ne</i><i>nf</i>");
+	/* libxml2 nests what follows a <source> inside it */
+	SAN("<picture><source srcset=\"a.webp\" type=\"image/webp\">"
+	    "<img src=\"http://x.org/a.jpg\" alt=\"A\"></picture> after",
+	    "<img src=\"http://x.org/a.jpg\" alt=\"A\"> after");
+}
+
+/* A link without a usable target keeps its title, without href or rel. */
+static void test_link_title(void)
+{
+	SAN("<a title=\"&amp;\">&amp;</a>", "<a title=\"&amp;\">&amp;</a>");
+	SAN("<a title='\"test\"'>test</a>", "<a title=\"&quot;test&quot;\">test</a>");
+	SAN("<a href=\"javascript:alert(1)\" title=\"t\" onclick=\"x()\">x</a>",
+	    "<a title=\"t\">x</a>");
+	/* no base: a relative href cannot be made absolute */
+	SAN("<a href=\"foo\" title=\"t\">x</a>", "<a title=\"t\">x</a>");
+	SAN("<a href=\"foo\">x</a>", "x");
+	SAN("<a name=\"top\">x</a>", "x");
+	SANB("<a href=\"foo\" title=\"t\">x</a>",
+	     "<a href=\"http://example.org/a/b/foo\" title=\"t\" "
+	     "rel=\"noopener noreferrer\">x</a>");
 }
 
 static void test_xss(void)
@@ -222,8 +263,11 @@ static void test_xss(void)
 	SAN("<p style=\"width: expression(alert(1))\">x</p>", "<p>x</p>");
 	SAN("<span style=\"background:url(javascript:alert(1))\">x</span>",
 	    "<span>x</span>");
+	/* the frame goes with its srcdoc and src; its fallback stays */
 	SAN("<iframe srcdoc=\"&lt;script&gt;alert(1)&lt;/script&gt;\" "
-	    "src=\"http://x.org/\">fallback</iframe>ok", "ok");
+	    "src=\"http://x.org/\">fallback</iframe>ok", "fallbackok");
+	SAN("<iframe src=\"http://x.org/\"><script>alert(1)</script>"
+	    "<b onclick=\"x()\">b</b></iframe>", "<b>b</b>");
 	SAN("<svg onload=\"alert(1)\"><circle r=\"1\"/><script>x</script></svg>ok",
 	    "ok");
 	SAN("<svg><style><img src=x onerror=alert(1)></style></svg>ok", "ok");
@@ -518,6 +562,8 @@ int main(void)
 	TD_RUN(test_allowed_markup);
 	TD_RUN(test_text_escaping);
 	TD_RUN(test_dropped);
+	TD_RUN(test_fallback_content);
+	TD_RUN(test_link_title);
 	TD_RUN(test_xss);
 	TD_RUN(test_relative_urls);
 	TD_RUN(test_utf8);
