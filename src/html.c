@@ -1,6 +1,7 @@
 /*
  * html.c: feed HTML made safe (td_html_sanitize), made plain
- * (td_html_to_text) and cut down to a digest excerpt (td_html_excerpt).
+ * (td_html_to_text) and cut down to a digest excerpt (td_html_excerpt,
+ * td_html_cut, td_html_cut_text).
  *
  * All three parse with libxml2's forgiving HTML parser and then walk the
  * tree themselves. Nothing is written back with libxml2's serializer: every
@@ -367,6 +368,17 @@ static bool is_element(xmlNodePtr n)
 
 /* ---- sanitizing ---------------------------------------------------------- */
 
+/* An excerpt is cut by the length of its text as the plain-text side sees
+ * it (see "plain text" below), so a texter follows the sanitizer's walk
+ * and counts. */
+struct texter;
+static struct texter *counter_new(void);
+static void counter_free(struct texter *t);
+static bool text_upto(struct texter *t, const char *p, size_t n, size_t keep,
+		      size_t *used);
+static enum walk_rc text_enter(void *ctx, xmlNodePtr n);
+static void text_leave(void *ctx, xmlNodePtr n);
+
 struct sanitizer {
 	struct td_buf out;
 	struct td_buf tag;      /* the start tag being built */
@@ -376,7 +388,9 @@ struct sanitizer {
 	bool inline_only;       /* excerpt: only phrasing content, in a <p> */
 	bool sep;               /* inline_only: a block ended, space before more */
 	size_t start;           /* out.len when the walk began */
-	bool full;              /* out reached HTML_MAX_OUTPUT */
+	bool full;              /* out reached HTML_MAX_OUTPUT, or the cut */
+	struct texter *counter; /* cutting: the one-line text written so far */
+	size_t keep;            /* cutting: its code points to write */
 	size_t depth;
 	struct {
 		xmlNodePtr node;
@@ -405,8 +419,8 @@ static bool put_limited(struct td_buf *b, const char *p, size_t n,
 }
 
 /* HTML-escapes p[0..n) into b: & < > always, " too in attribute values.
- * C0 controls other than tab and line breaks are not HTML text and are
- * dropped. False when b reached limit. */
+ * Controls (td_is_control) are not HTML text and are dropped. False when
+ * b reached limit. */
 static bool put_escaped(struct td_buf *b, const char *p, size_t n,
 			bool attr, size_t limit)
 {
@@ -417,8 +431,7 @@ static bool put_escaped(struct td_buf *b, const char *p, size_t n,
 		while (j < n) {
 			c = (unsigned char)p[j];
 			if (c == '&' || c == '<' || c == '>' ||
-			    (c == '"' && attr) || c == 0x7F ||
-			    (c < 0x20 && c != '\t' && c != '\n' && c != '\r'))
+			    (c == '"' && attr) || td_is_control(c))
 				break;
 			j++;
 		}
@@ -652,15 +665,25 @@ static enum walk_rc san_enter(void *ctx, xmlNodePtr n)
 	if (n->type == XML_TEXT_NODE) {
 		if (!n->content || !*n->content)
 			return WALK_SKIP;
+		const char *text = (const char *)n->content;
+		size_t len = strlen(text), use = len;
+		bool cut = s->counter &&
+			   text_upto(s->counter, text, len, s->keep, &use);
 		if (!put_separator(s) ||
-		    !put_escaped(&s->out, (const char *)n->content,
-				 strlen((const char *)n->content), false,
-				 HTML_MAX_OUTPUT))
+		    !put_escaped(&s->out, text, use, false, HTML_MAX_OUTPUT))
 			s->full = true;
+		if (cut && !s->full) {
+			/* the excerpt ends here, inside whatever is open;
+			 * output_init() left room for this */
+			td_buf_puts(&s->out, "…");
+			s->full = true;
+		}
 		return WALK_SKIP;
 	}
 	if (!is_element(n))
 		return WALK_SKIP;
+	if (s->counter)
+		text_enter(s->counter, n);
 
 	const struct tag *t = tag_find(n->name);
 	if (t->kind == TAG_DROP)
@@ -710,6 +733,8 @@ static void close_top(struct sanitizer *s)
 static void san_leave(void *ctx, xmlNodePtr n)
 {
 	struct sanitizer *s = ctx;
+	if (s->counter)
+		text_leave(s->counter, n);
 	if (s->depth > 0 && s->open[s->depth - 1].node == n)
 		close_top(s);
 	else if (s->inline_only &&
@@ -717,9 +742,11 @@ static void san_leave(void *ctx, xmlNodePtr n)
 		s->sep = true;
 }
 
-/* Writes the sanitized children of root into out. */
+/* Writes the sanitized children of root into out. An excerpt (inline_only)
+ * stops after `keep` code points of its one-line text (SIZE_MAX: all of
+ * it) with "…", and closes what is open. */
 static void sanitize_tree(xmlNodePtr root, const char *base, bool inline_only,
-			  struct td_buf *out)
+			  size_t keep, struct td_buf *out)
 {
 	static const struct walker w = { san_enter, san_leave };
 	struct sanitizer s;
@@ -731,9 +758,16 @@ static void sanitize_tree(xmlNodePtr root, const char *base, bool inline_only,
 	td_buf_init(&s.url, TD_BUF_NOLIMIT);
 	s.base = base;
 	s.inline_only = inline_only;
+	/* the counter mirrors the walk only where both skip the same nodes:
+	 * in an excerpt, blocks are descended into, never written */
+	if (inline_only && keep != SIZE_MAX) {
+		s.counter = counter_new();
+		s.keep = keep;
+	}
 	walk(root, &w, &s);
 	while (s.depth > 0)
 		close_top(&s);
+	counter_free(s.counter);
 	td_buf_free(&s.tag);
 	td_buf_free(&s.val);
 	td_buf_free(&s.url);
@@ -864,7 +898,7 @@ static char *sanitize_parsed(const char *html, size_t len, const char *base_url)
 	output_init(&out);
 	htmlDocPtr doc = parse_fragment(html, len);
 	if (doc) {
-		sanitize_tree((xmlNodePtr)doc, base_url, false, &out);
+		sanitize_tree((xmlNodePtr)doc, base_url, false, SIZE_MAX, &out);
 		xmlFreeDoc(doc);
 	}
 	return finish(&out);
@@ -874,6 +908,7 @@ static char *sanitize_parsed(const char *html, size_t len, const char *base_url)
 
 struct texter {
 	struct td_buf out;
+	size_t chars;           /* code points in out */
 	bool one_line;          /* excerpt: breaks are spaces, no images */
 	bool full;
 	int brk;                /* line breaks owed before more text: 0-2 */
@@ -895,6 +930,8 @@ static void text_put(struct texter *t, const char *p, size_t n)
 {
 	if (!t->full && !put_limited(&t->out, p, n, HTML_MAX_OUTPUT, false))
 		t->full = true;
+	else if (!t->full)
+		t->chars += td_utf8_count(p, n);
 }
 
 /* Writes what is owed (breaks, a space, a bullet) before visible text. */
@@ -951,8 +988,7 @@ static void text_add(struct texter *t, const char *p, size_t n)
 		t->pre_start = false;
 		if (!literal && is_space_cp(cp)) {
 			t->space = true;
-		} else if (cp == '\r' || (cp < 0x20 && cp != '\n' &&
-					  cp != '\t') || cp == 0x7F) {
+		} else if (cp == '\r' || td_is_control(cp)) {
 			/* not text */
 		} else {
 			text_flush(t);
@@ -1064,14 +1100,53 @@ static void text_leave(void *ctx, xmlNodePtr n)
 		text_break(t, (g->flags & F_ITEM) ? 1 : 2);
 }
 
+static void texter_init(struct texter *t, bool one_line)
+{
+	memset(t, 0, sizeof *t);
+	td_buf_init(&t->out, HTML_MAX_OUTPUT);
+	t->one_line = one_line;
+}
+
+/* A one-line texter for counting the text an excerpt writes. */
+static struct texter *counter_new(void)
+{
+	struct texter *t = td_xmalloc(sizeof *t);
+	texter_init(t, true);
+	return t;
+}
+
+static void counter_free(struct texter *t)
+{
+	if (t) {
+		td_buf_free(&t->out);
+		free(t);
+	}
+}
+
+/* Feeds p[0..n) to t until its text holds keep code points; *used gets
+ * the bytes taken. True when keep was reached. */
+static bool text_upto(struct texter *t, const char *p, size_t n, size_t keep,
+		      size_t *used)
+{
+	size_t i = 0;
+	while (i < n && t->chars < keep) {
+		uint32_t cp;
+		size_t len = td_utf8_next(p + i, n - i, &cp);
+		if (len == 0)
+			len = 1;
+		text_add(t, p + i, len);
+		i += len;
+	}
+	*used = i;
+	return t->chars >= keep;
+}
+
 /* The text of root's descendants; trimmed, so "" when there is none. */
 static char *tree_text(xmlNodePtr root, bool one_line)
 {
 	static const struct walker w = { text_enter, text_leave };
 	struct texter t;
-	memset(&t, 0, sizeof t);
-	td_buf_init(&t.out, HTML_MAX_OUTPUT);
-	t.one_line = one_line;
+	texter_init(&t, one_line);
 	walk(root, &w, &t);
 	/* leading blanks can only come from <pre>; trailing ones too */
 	while (t.out.len > 0 && (t.out.data[t.out.len - 1] == ' ' ||
@@ -1161,7 +1236,8 @@ static size_t cut_point(const char *text, size_t len, size_t max)
 	return end > 0 ? end : off;
 }
 
-/* One line: runs of white space (U+00A0 too) become one space, trimmed. */
+/* One line: runs of white space (U+00A0 too) become one space, trimmed;
+ * controls go, as in text_add(). */
 static char *one_line_text(const char *s, size_t n)
 {
 	struct td_buf b = TD_BUF_INIT;
@@ -1175,6 +1251,8 @@ static char *one_line_text(const char *s, size_t n)
 			space = b.len > 0;
 			continue;
 		}
+		if (k == 1 && td_is_control(cp))
+			continue;
 		if (space)
 			td_buf_putc(&b, ' ');
 		space = false;
@@ -1183,23 +1261,48 @@ static char *one_line_text(const char *s, size_t n)
 	return td_buf_steal(&b);
 }
 
+/* Cuts one line of text (malloc'd; consumed) to at most max code points
+ * at a word boundary and appends "…"; unchanged when it fits or max is 0.
+ * *kept gets how many of its code points stay before the "…". */
+static char *cut_line(char *text, size_t max, size_t *kept)
+{
+	size_t len = strlen(text), n = td_utf8_count(text, len);
+	if (max == 0 || n <= max) {
+		*kept = n;
+		return text;
+	}
+	size_t cut = cut_point(text, len, max);
+	*kept = td_utf8_count(text, cut);
+	text = td_xrealloc(text, cut + sizeof "…");
+	memcpy(text + cut, "…", sizeof "…");
+	return text;
+}
+
+char *td_html_cut_text(const char *text, size_t max_chars)
+{
+	size_t kept;
+	return cut_line(one_line_text(text, strlen(text)), max_chars, &kept);
+}
+
+/* The shortcut's excerpt: the text as it stands (as the parser's path
+ * keeps it), up to the cut. */
 static void excerpt_of_text(const struct td_buf *plain, size_t max_chars,
 			    struct td_buf *html, char **text_out)
 {
 	char *text = one_line_text(td_buf_cstr(plain), plain->len);
-	size_t tlen = strlen(text);
-	if (tlen > 0) {
-		td_buf_puts(html, "<p>");
-		if (max_chars == 0 || td_utf8_count(text, tlen) <= max_chars) {
-			put_escaped(html, td_buf_cstr(plain), plain->len, false,
-				    HTML_MAX_OUTPUT);
-		} else {
-			size_t cut = cut_point(text, tlen, max_chars);
-			text[cut] = '\0';
-			text = td_xrealloc(text, cut + sizeof "…");
-			memcpy(text + cut, "…", sizeof "…");
-			put_escaped(html, text, strlen(text), false, HTML_MAX_OUTPUT);
+	size_t total = td_utf8_count(text, strlen(text)), kept;
+	text = cut_line(text, max_chars, &kept);
+	if (*text) {
+		size_t use = plain->len;
+		if (kept < total) {
+			struct texter *t = counter_new();
+			text_upto(t, td_buf_cstr(plain), plain->len, kept, &use);
+			counter_free(t);
 		}
+		td_buf_puts(html, "<p>");
+		put_escaped(html, td_buf_cstr(plain), use, false, HTML_MAX_OUTPUT);
+		if (kept < total)
+			td_buf_puts(html, "…");
 		td_buf_puts(html, "</p>");
 	}
 	*text_out = text;
@@ -1227,22 +1330,14 @@ void td_html_excerpt(const char *safe_html, size_t len, size_t max_chars,
 			f.found = (xmlNodePtr)doc;
 			f.text = tree_text(f.found, true);
 		}
-		text = f.text;
-		size_t tlen = strlen(text);
-		if (tlen > 0) {
+		size_t total = td_utf8_count(f.text, strlen(f.text)), kept;
+		text = cut_line(f.text, max_chars, &kept);
+		if (*text) {
+			/* the paragraph's own markup, made safe again, kept to
+			 * what a <p> may hold, and cut where the text is */
 			td_buf_puts(&html, "<p>");
-			if (max_chars == 0 || td_utf8_count(text, tlen) <= max_chars) {
-				/* fits: the paragraph's own markup, made safe
-				 * again and kept to what a <p> may hold */
-				sanitize_tree(f.found, NULL, true, &html);
-			} else {
-				size_t cut = cut_point(text, tlen, max_chars);
-				text[cut] = '\0';
-				text = td_xrealloc(text, cut + sizeof "…");
-				memcpy(text + cut, "…", sizeof "…");
-				put_escaped(&html, text, strlen(text), false,
-					    HTML_MAX_OUTPUT);
-			}
+			sanitize_tree(f.found, NULL, true, kept < total ? kept : SIZE_MAX,
+				      &html);
 			td_buf_puts(&html, "</p>");
 		}
 		xmlFreeDoc(doc);
@@ -1257,4 +1352,15 @@ void td_html_excerpt(const char *safe_html, size_t len, size_t max_chars,
 		*excerpt_html = finish(&html);
 	else
 		td_buf_free(&html);
+}
+
+char *td_html_cut(const char *safe_html, size_t len, size_t max_chars)
+{
+	/* text is never longer than the markup that holds it: when the
+	 * whole fragment has no more code points than max_chars, it fits */
+	if (max_chars == 0 || td_utf8_count(safe_html, len) <= max_chars)
+		return td_xstrndup(safe_html, len);
+	char *html;
+	td_html_excerpt(safe_html, len, max_chars, &html, NULL);
+	return html;
 }

@@ -20,6 +20,11 @@
  * become paragraph breaks, <br> a line break, list items "- ", entities
  * decoded, whitespace collapsed.
  *
+ * Excerpts: ingest stores a post's first paragraph cut only to the longest
+ * excerpt any configuration may ask for (td_html_excerpt() with
+ * TD_EXCERPT_MAX); the renderer cuts it to the configured length for each
+ * run (td_html_cut(), td_html_cut_text()).
+ *
  * Ownership: every returned string is malloc'd; the caller frees it.
  */
 #ifndef TAGDIGEST_HTML_H
@@ -39,10 +44,20 @@ void td_html_set_shortcut(bool on);
 char *td_html_to_text(const char *html, size_t len);
 
 /* Excerpt of an already-sanitized fragment: the first paragraph with text,
- * as "<p>...</p>" (markup kept, cut by text length) and as one line of
- * plain text cut at a word boundary to max_chars code points with "…"
- * (0: no limit). */
+ * as "<p>...</p>" (its inline markup kept) and as one line of plain text.
+ * max_chars > 0 cuts both where the text passes max_chars code points, at
+ * a word boundary (a single overlong word is cut inside), with "…": the
+ * HTML inside the innermost element open there, every element closed
+ * after it. 0: not cut. */
 void td_html_excerpt(const char *safe_html, size_t len, size_t max_chars,
 		     char **excerpt_html, char **excerpt_text);
+
+/* An excerpt td_html_excerpt() made (uncut), cut to max_chars as above;
+ * returned as it is when its text fits (or max_chars is 0). */
+char *td_html_cut(const char *safe_html, size_t len, size_t max_chars);
+
+/* One line of plain text (white space runs collapsed, controls dropped)
+ * cut the same way; 0: not cut. */
+char *td_html_cut_text(const char *text, size_t max_chars);
 
 #endif

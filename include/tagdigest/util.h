@@ -54,6 +54,13 @@ struct td_buf;
 void td_utf8_put(struct td_buf *b, uint32_t cp);
 /* Code points in s[0..n): the bytes that are not continuation bytes. */
 size_t td_utf8_count(const char *s, size_t n);
+/* C0 controls other than tab, line feed and carriage return, and DEL:
+ * not text in HTML or in mail (ESC would drive a terminal), so text that
+ * reaches a digest drops them (html.c for feeds, markdown.c for posts). */
+static inline bool td_is_control(uint32_t cp)
+{
+	return (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') || cp == 0x7F;
+}
 
 struct td_err;
 /* Creates the folders above path (mkdir -p of its dirname), mode 0755.

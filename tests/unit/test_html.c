@@ -433,9 +433,12 @@ static void test_excerpt(void)
 	EXCERPT("<p>Supercalifragilistic</p>", 5, "<p>Super…</p>", "Super…");
 	/* no punctuation left dangling before the ellipsis */
 	EXCERPT("<p>One, two, three</p>", 5, "<p>One…</p>", "One…");
-	/* cut: the text, escaped, never half a tag */
+	/* cut: the markup kept up to the cut, the ellipsis inside what is
+	 * open there, everything closed after it; never half a tag */
 	EXCERPT("<p>Hello <a href=\"http://x.org/\">big <b>bold</b> world</a> "
-		"again</p>", 14, "<p>Hello big bold…</p>", "Hello big bold…");
+		"again</p>", 14, "<p>Hello <a href=\"http://x.org/\" "
+		"rel=\"noopener noreferrer\">big <b>bold…</b></a></p>",
+		"Hello big bold…");
 	EXCERPT("<p>Tom &amp; Jerry &lt;3 forever and ever</p>", 16,
 		"<p>Tom &amp; Jerry &lt;3…</p>", "Tom & Jerry <3…");
 	/* code points, not bytes */
@@ -473,6 +476,113 @@ static void test_excerpt(void)
 		CHECK(td_utf8_count(text, strlen(text)) <= max + 1 || max == 0);
 		free(html);
 		free(text);
+	}
+}
+
+/* Issue 9 item 3: a cut excerpt keeps its markup, and says what the text
+ * part says. */
+static void test_cut_keeps_markup(void)
+{
+	/* the cut falls after an element: the ellipsis right after its text */
+	EXCERPT("<p>The <b>quick</b> brown fox</p>", 9,
+		"<p>The <b>quick…</b></p>", "The quick…");
+	/* white space runs and <br> count as one space, as in the text */
+	EXCERPT("<p>one   two<br>three four</p>", 13,
+		"<p>one   two<br>three…</p>", "one two three…");
+	/* an image before the cut stays; it has no text to count */
+	EXCERPT("<p><img src=\"http://x.org/i.png\" alt=\"pic\">Caption words "
+		"here</p>", 13, "<p><img src=\"http://x.org/i.png\" alt=\"pic\">"
+		"Caption words…</p>", "Caption words…");
+	/* no dangling punctuation, even across elements */
+	EXCERPT("<p><i>One,</i> two</p>", 5, "<p><i>One…</i></p>", "One…");
+	/* blocks in a fragment without paragraphs are spaces */
+	EXCERPT("<ul><li>One</li><li><em>Two three</em></li></ul>", 7,
+		"<p>One <em>Two…</em></p>", "One Two…");
+
+	static const char *const in[] = {
+		"<p>Hello <a href=\"http://x.org/\">big <b>bold</b> world</a> again, "
+		"and <code>code</code> with &amp; entities &lt;here&gt;.</p>",
+		"<p><b>Bold <i>and <a href=\"http://x.org/\">linked words</a> "
+		"here</i></b> and then <br>some   more<br><br>text</p>",
+		"<p>Привет <em>мир</em>, 🎉 <strong>party</strong> time&nbsp;&nbsp;now</p>",
+		"<div><p>Lead</p></div><blockquote>quoted <q>words</q> here</blockquote>",
+	};
+	for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+		char *whole = NULL, *whole_text = NULL;
+		td_html_excerpt(in[i], strlen(in[i]), 0, &whole, &whole_text);
+		size_t total = td_utf8_count(whole_text, strlen(whole_text));
+		for (size_t max = 1; max <= total + 1; max++) {
+			char *html = NULL, *text = NULL, *again = NULL, *back = NULL;
+			td_html_excerpt(in[i], strlen(in[i]), max, &html, &text);
+			CHECK(balanced(html));
+			/* the HTML's text is the text part's excerpt */
+			td_html_excerpt(html, strlen(html), 0, NULL, &back);
+			if (strcmp(back, text) != 0)
+				fprintf(stderr, "  %s at %zu: html %s\n", in[i], max, html);
+			CHECK_STR(back, text);
+			/* cutting the stored whole excerpt gives the same */
+			again = td_html_cut(whole, strlen(whole), max);
+			CHECK_STR(again, html);
+			char *cut_text = td_html_cut_text(whole_text, max);
+			CHECK_STR(cut_text, text);
+			CHECK(max >= total || strstr(html, "…") != NULL);
+			free(cut_text);
+			free(html);
+			free(text);
+			free(again);
+			free(back);
+		}
+		free(whole);
+		free(whole_text);
+	}
+
+	/* a first paragraph of 118 KB with markup throughout */
+	struct td_buf big = TD_BUF_INIT;
+	td_buf_puts(&big, "<p>");
+	while (big.len < 118 * 1024)
+		td_buf_puts(&big, "Some <em>emphasised</em> and <a href=\"http://x.org/\">"
+			    "linked</a> words, ");
+	td_buf_puts(&big, "end.</p>");
+	char *html = td_html_cut(td_buf_cstr(&big), big.len, 280);
+	CHECK(strlen(html) < 2000);
+	CHECK(balanced(html));
+	char *text = NULL;
+	td_html_excerpt(html, strlen(html), 0, NULL, &text);
+	CHECK(td_utf8_count(text, strlen(text)) <= 281);
+	CHECK(strncmp(html, "<p>Some <em>emphasised</em> and <a href", 39) == 0);
+	free(html);
+	free(text);
+	/* short enough: returned as it is */
+	html = td_html_cut("<p>a <b>b</b></p>", 17, 3);
+	CHECK_STR(html, "<p>a <b>b</b></p>");
+	free(html);
+	td_buf_free(&big);
+}
+
+/* The text part's cut (moved here from markdown.c: one cutter). */
+static void test_cut_text(void)
+{
+	static const struct { const char *in; size_t max; const char *want; } cases[] = {
+		/* the last space that keeps at most max code points */
+		{ "one two three four", 9, "one two…" },
+		{ "one two three four", 7, "one two…" },
+		{ "one two three four", 18, "one two three four" },
+		/* code points, not bytes */
+		{ "äöü äöü äöü", 8, "äöü äöü…" },
+		/* no punctuation before the ellipsis */
+		{ "alpha, beta gamma", 8, "alpha…" },
+		/* no boundary: cut inside the word */
+		{ "Supercalifragilistic word", 5, "Super…" },
+		/* one line: white space runs are one space, ends trimmed */
+		{ "  a \t b\n\n c  ", 0, "a b c" },
+		/* controls are not text (issue 9 item 10) */
+		{ "red\x1b[31m alert\x0b\x7f here", 0, "red[31m alert here" },
+		{ "", 5, "" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *got = td_html_cut_text(cases[i].in, cases[i].max);
+		CHECK_STR(got, cases[i].want);
+		free(got);
 	}
 }
 
@@ -570,6 +680,8 @@ int main(void)
 	TD_RUN(test_bounds);
 	TD_RUN(test_to_text);
 	TD_RUN(test_excerpt);
+	TD_RUN(test_cut_keeps_markup);
+	TD_RUN(test_cut_text);
 	TD_RUN(test_plain_shortcut_matches_parser);
 	return TD_DONE("html");
 }
