@@ -91,7 +91,7 @@ static const struct conf_key conf_keys[] = {
 	{ "schedule", "timezone", K_TZ, CF(timezone), 0, 0 },
 	{ "schedule", "first_digest_days", K_INT, CF(first_digest_days), 1, 365 },
 	{ "digest", "max_posts", K_INT, CF(max_posts), 1, 1000 },
-	{ "digest", "excerpt_chars", K_INT, CF(excerpt_chars), 0, 5000 },
+	{ "digest", "excerpt_chars", K_INT, CF(excerpt_chars), 0, TD_EXCERPT_MAX },
 	{ "subscribers", "path", K_PATH, CF(subscribers_path), 0, 0 },
 	{ "templates", "dir", K_PATH, CF(templates_dir), 0, 0 },
 	{ "transport", "type", K_TRANSPORT, CF(transport_type), 0, 0 },

@@ -306,8 +306,10 @@ void td_digest_free(struct td_digest *d)
 bool td_digest_trim_one(struct td_digest *d)
 {
 	struct td_digest_section *most = NULL;
+	/* a section keeps its newest post: one that shows nothing but "and
+	 * N more" announces news without showing any */
 	for (size_t i = 0; i < d->nsections; i++)
-		if (d->sections[i].nposts > 0 &&
+		if (d->sections[i].nposts > 1 &&
 		    (!most || d->sections[i].nposts >= most->nposts))
 			most = &d->sections[i];
 	if (!most)

@@ -2393,8 +2393,7 @@ static time_t entry_time(const struct val *e, const char *key)
 }
 
 int td_feed_posts(const struct td_feed *f, const struct td_source_config *src,
-		  size_t excerpt_chars, td_post_cb cb, void *ctx, size_t *nbad,
-		  struct td_err *err)
+		  td_post_cb cb, void *ctx, size_t *nbad, struct td_err *err)
 {
 	const char *sname = src && src->name ? src->name : "?";
 	if (nbad)
@@ -2424,8 +2423,10 @@ int td_feed_posts(const struct td_feed *f, const struct td_source_config *src,
 		/* a title alone is a post too (link blogs): empty body */
 		const char *body = content ? content : summary ? summary : "";
 		const char *ex_src = summary ? summary : body;
-		td_html_excerpt(ex_src, strlen(ex_src), excerpt_chars, &post.excerpt_html,
-				&post.excerpt_text);
+		/* as long as any run may show: the renderer cuts it to the
+		 * excerpt_chars of the day */
+		td_html_excerpt(ex_src, strlen(ex_src), TD_EXCERPT_MAX,
+				&post.excerpt_html, &post.excerpt_text);
 		if (!post.excerpt_html)
 			post.excerpt_html = td_xstrdup("");
 		if (!post.excerpt_text)

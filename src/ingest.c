@@ -52,14 +52,12 @@ static bool is_feed(const struct td_source_config *src)
 
 /* Reads one source's posts through store_post. Errors of the source go to
  * srcerr; a store error is flagged in ctx by the callback. */
-static int read_source(const struct td_config *cfg,
-		       const struct td_source_config *src,
+static int read_source(const struct td_source_config *src,
 		       const struct td_fetch_result *fetched,
 		       struct ingest_ctx *ctx, struct td_err *srcerr)
 {
-	size_t excerpt = (size_t)cfg->excerpt_chars;
 	if (strcmp(src->type, "posts") == 0)
-		return td_postsdir_read(src->path, excerpt, store_post, ctx,
+		return td_postsdir_read(src->path, store_post, ctx,
 					&ctx->counts.bad, srcerr);
 	if (!is_feed(src))
 		return td_err_set(srcerr, EX_CONFIG,
@@ -77,15 +75,14 @@ static int read_source(const struct td_config *cfg,
 			       fetched->content_type, &feed, srcerr);
 	if (rc)
 		return rc;
-	rc = td_feed_posts(feed, src, excerpt, store_post, ctx, &ctx->counts.bad, srcerr);
+	rc = td_feed_posts(feed, src, store_post, ctx, &ctx->counts.bad, srcerr);
 	td_feed_free(feed);
 	return rc;
 }
 
 /* Returns non-zero only when the store fails; a failure of the source
  * itself is left in srcerr (code 0 when the source was fine). */
-static int ingest_source(const struct td_config *cfg,
-			 const struct td_source_config *src,
+static int ingest_source(const struct td_source_config *src,
 			 const struct td_fetch_result *fetched,
 			 struct ingest_ctx *ctx, struct td_err *srcerr,
 			 struct td_err *err)
@@ -93,7 +90,7 @@ static int ingest_source(const struct td_config *cfg,
 	int rc = td_store_begin(ctx->st, err);
 	if (rc)
 		return rc;
-	int src_rc = read_source(cfg, src, fetched, ctx, srcerr);
+	int src_rc = read_source(src, fetched, ctx, srcerr);
 	if (src_rc) {
 		/* keep nothing half-read */
 		td_store_rollback(ctx->st);
@@ -171,7 +168,7 @@ int td_ingest(const struct td_config *cfg, struct td_store *st, time_t now,
 		const struct td_source_config *src = &cfg->sources[i];
 		struct ingest_ctx ctx = { st, src->name, now, false, { 0 } };
 		struct td_err srcerr = { 0, "" };
-		rc = ingest_source(cfg, src, &fetched[i], &ctx, &srcerr, err);
+		rc = ingest_source(src, &fetched[i], &ctx, &srcerr, err);
 		if (rc) {
 			td_err_prefix(err, "ingest: source '%s'", src->name);
 			break;

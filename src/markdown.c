@@ -82,6 +82,20 @@ static void puts_(struct render *r, struct td_buf *b, const char *s)
 	put(r, b, s, strlen(s));
 }
 
+/* Text from cmark, without the control characters the posts' authors
+ * cannot see in their editor (and nor should the reader). */
+static void put_text(struct render *r, struct td_buf *b, const char *s,
+		     size_t n)
+{
+	size_t i = 0, j;
+	while (i < n) {
+		for (j = i; j < n && !td_is_control((unsigned char)s[j]); j++)
+			;
+		put(r, b, s + i, j - i);
+		i = j + 1;
+	}
+}
+
 /* Prefix width is the same for the first and later lines of a block: an
  * item's continuation indent is as wide as its marker. */
 static size_t prefix_width(const struct render *r)
@@ -307,10 +321,12 @@ static void link_exit(struct render *r, cmark_node *n)
 /* Inline nodes append to r->para; shared by the body and the excerpt. */
 static void inline_event(struct render *r, cmark_node *n, int enter)
 {
+	const char *lit;
 	switch (cmark_node_get_type(n)) {
 	case CMARK_NODE_TEXT:
 	case CMARK_NODE_CODE:
-		puts_(r, &r->para, cmark_node_get_literal(n));
+		lit = cmark_node_get_literal(n);
+		put_text(r, &r->para, lit, strlen(lit));
 		break;
 	case CMARK_NODE_SOFTBREAK:
 		puts_(r, &r->para, " ");
@@ -426,7 +442,7 @@ static void code_block(struct render *r, cmark_node *n)
 			eol++;
 		td_buf_reset(&ln);
 		put(r, &ln, "    ", 4);
-		put(r, &ln, s + i, eol - i);
+		put_text(r, &ln, s + i, eol - i);
 		emit_line(r, td_buf_cstr(&ln), ln.len);
 		i = eol + 1;
 	}
@@ -552,42 +568,6 @@ static void excerpt_line(struct render *r, cmark_node *para,
 	}
 }
 
-/*
- * Cuts s to at most max code points at the last space that fits, then
- * appends "…". A first word longer than max is cut inside, since there is
- * no boundary to cut at. Trailing ",;:" go too: "talks,…" reads badly.
- * The ellipsis comes on top of the max code points.
- */
-static void excerpt_cut(struct render *r, struct td_buf *b, size_t max)
-{
-	const char *s = td_buf_cstr(b);
-	if (max == 0 || td_utf8_count(s, b->len) <= max)
-		return;
-
-	size_t cps = 0, limit = 0, cut = 0;
-	for (size_t i = 0; i < b->len; i++) {
-		if (((unsigned char)s[i] & 0xC0) != 0x80) {
-			if (cps == max) {
-				limit = i;
-				break;
-			}
-			cps++;
-		}
-		if (s[i] == ' ')
-			cut = i;
-	}
-	if (s[limit] == ' ')
-		cut = limit;
-	if (cut == 0)
-		cut = limit;
-	while (cut > 0 && strchr(" ,;:", s[cut - 1]))
-		cut--;
-	if (cut == 0)
-		cut = limit;
-	b->len = cut;
-	put(r, b, "…", strlen("…"));
-}
-
 /* The first paragraph with something to read: one that is nothing but
  * raw HTML says nothing in an excerpt. */
 static cmark_node *first_paragraph(struct render *r, cmark_node *doc)
@@ -620,8 +600,7 @@ static char *strip_newline(char *s)
 }
 
 int td_markdown_render(const char *md, size_t len, size_t width,
-		       size_t excerpt_chars, struct td_markdown *out,
-		       struct td_err *err)
+		       struct td_markdown *out, struct td_err *err)
 {
 	memset(out, 0, sizeof *out);
 	if (!md && len > 0)
@@ -655,7 +634,6 @@ int td_markdown_render(const char *md, size_t len, size_t width,
 	cmark_node *para = first_paragraph(&r, doc);
 	if (para) {
 		excerpt_line(&r, para, &ex);
-		excerpt_cut(&r, &ex, excerpt_chars);
 		char *h = cmark_render_html(para, MD_OPTS);
 		if (h)
 			ex_html = strip_newline(h);

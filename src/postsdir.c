@@ -28,6 +28,8 @@
 #include <gnutls/gnutls.h>
 
 #include "tagdigest/buf.h"
+#include "tagdigest/config.h"
+#include "tagdigest/html.h"
 #include "tagdigest/log.h"
 #include "tagdigest/markdown.h"
 #include "tagdigest/slug.h"
@@ -530,7 +532,7 @@ static int read_front_matter(struct parser *p, const char *text,
 }
 
 static int parse_post(struct parser *p, const char *text, size_t len,
-		      size_t excerpt_chars, struct td_post *post)
+		      struct td_post *post)
 {
 	size_t pos = 0, fm_end = 0;
 	int rc;
@@ -607,15 +609,20 @@ static int parse_post(struct parser *p, const char *text, size_t len,
 
 	struct td_markdown md;
 	struct td_err merr;
-	if (td_markdown_render(body, blen, POST_TEXT_WIDTH, excerpt_chars,
-			       &md, &merr))
+	if (td_markdown_render(body, blen, POST_TEXT_WIDTH, &md, &merr))
 		return fail(p, fm_end + 1, "%s", merr.msg);
 	/* struct td_post keeps no text rendering of the whole body: the
-	 * digest shows excerpts, and the text part is built from those. */
-	post->content_html = md.html;
-	post->excerpt_html = md.excerpt_html;
-	post->excerpt_text = md.excerpt_text;
-	free(md.text);
+	 * digest shows excerpts, and the text part is built from those.
+	 * cmark's HTML goes through the sanitizer feeds go through: the same
+	 * allowlist, no control characters, links made absolute against
+	 * the post's own address. The excerpt is kept as long as any run may
+	 * show; the renderer cuts it to the excerpt_chars of the day. */
+	post->content_html = td_html_sanitize(md.html, strlen(md.html), post->url);
+	char *ex = td_html_sanitize(md.excerpt_html, strlen(md.excerpt_html), post->url);
+	post->excerpt_html = td_html_cut(ex, strlen(ex), TD_EXCERPT_MAX);
+	free(ex);
+	post->excerpt_text = td_html_cut_text(md.excerpt_text, TD_EXCERPT_MAX);
+	td_markdown_free(&md);
 
 	post->content_hash = sha256_hex(text, len);
 	if (!post->content_hash)
@@ -625,8 +632,7 @@ static int parse_post(struct parser *p, const char *text, size_t len,
 }
 
 int td_postsdir_parse(const char *name, const char *text, size_t len,
-		      size_t excerpt_chars, struct td_post *out,
-		      struct td_err *err)
+		      struct td_post *out, struct td_err *err)
 {
 	struct parser p;
 	memset(&p, 0, sizeof p);
@@ -636,7 +642,7 @@ int td_postsdir_parse(const char *name, const char *text, size_t len,
 	if (!text && len > 0)
 		return td_err_set(err, EX_DATAERR, "%s: no text", p.name);
 
-	int rc = parse_post(&p, text ? text : "", len, excerpt_chars, out);
+	int rc = parse_post(&p, text ? text : "", len, out);
 	if (rc)
 		td_post_free(out);
 	return rc;
@@ -655,8 +661,8 @@ static int is_post_name(const char *s)
 
 /* One file: read, parse, hand to cb. Returns what cb returned; a bad
  * file is logged and counted, and is not an error for the folder. */
-static int read_one(const char *path, size_t excerpt_chars, td_post_cb cb,
-		    void *ctx, size_t *nbad, struct td_err *err)
+static int read_one(const char *path, td_post_cb cb, void *ctx, size_t *nbad,
+		    struct td_err *err)
 {
 	struct stat st;
 	char *text;
@@ -684,8 +690,7 @@ static int read_one(const char *path, size_t excerpt_chars, td_post_cb cb,
 
 	struct td_post post;
 	struct td_err perr;
-	int rc = td_postsdir_parse(path, text, len, excerpt_chars, &post,
-				   &perr);
+	int rc = td_postsdir_parse(path, text, len, &post, &perr);
 	free(text);
 	if (rc) {
 		td_log_warnx("%s", perr.msg);
@@ -697,8 +702,8 @@ static int read_one(const char *path, size_t excerpt_chars, td_post_cb cb,
 	return rc;
 }
 
-int td_postsdir_read(const char *dir, size_t excerpt_chars, td_post_cb cb,
-		     void *ctx, size_t *nbad, struct td_err *err)
+int td_postsdir_read(const char *dir, td_post_cb cb, void *ctx, size_t *nbad,
+		     struct td_err *err)
 {
 	size_t bad_local = 0;
 	if (!nbad)
@@ -736,7 +741,7 @@ int td_postsdir_read(const char *dir, size_t excerpt_chars, td_post_cb cb,
 	for (size_t i = 0; i < names.n && rc == 0; i++) {
 		char *path = td_xasprintf("%s%s%s", dir, slash ? "" : "/",
 					  names.v[i]);
-		rc = read_one(path, excerpt_chars, cb, ctx, nbad, err);
+		rc = read_one(path, cb, ctx, nbad, err);
 		free(path);
 	}
 	td_strv_free(&names);

@@ -2,7 +2,9 @@
  * render.c: from a struct td_digest to the three rendered strings.
  *
  * Builds the template context (see render.h) once per subscriber and runs
- * the three templates parsed at start-up.
+ * the three templates parsed at start-up. Excerpts are stored whole and cut
+ * here, to the configured length of this run, so a changed excerpt_chars
+ * reaches every post at once.
  */
 #include "tagdigest/render.h"
 
@@ -12,12 +14,16 @@
 #include <string.h>
 
 #include "tagdigest/buf.h"
+#include "tagdigest/html.h"
 #include "tagdigest/schedule.h"
 #include "tagdigest/template.h"
 #include "tagdigest/util.h"
 
 #define MAX_PART (4u << 20)   /* a rendered part larger than this is a template bug */
 #define DATE_CACHE 256
+/* Fitting a digest under the clip limit halves the excerpts; shorter than
+ * this, an excerpt says nothing, and titles only come next. */
+#define MIN_EXCERPT 40
 
 static const char *const required[] = {
 	"digest.subject", "digest.txt", "digest.html",
@@ -32,6 +38,10 @@ struct date_entry {
 struct td_renderer {
 	const struct td_config *cfg;
 	struct td_template_set *set;
+	/* The length excerpts are cut to in this render: [digest]
+	 * excerpt_chars, or less while a digest is fitted under the clip
+	 * limit. 0: no excerpts. */
+	size_t excerpt;
 	/* Posts repeat across subscribers, and formatting a date in a zone
 	 * switches TZ: remember recent ones. */
 	struct date_entry dates[DATE_CACHE];
@@ -53,6 +63,7 @@ int td_renderer_new(const struct td_config *cfg, struct td_renderer **out,
 {
 	struct td_renderer *r = td_xcalloc(1, sizeof *r);
 	r->cfg = cfg;
+	r->excerpt = (size_t)cfg->excerpt_chars;
 	r->set = td_template_set_new();
 	int rc = td_template_set_load_dir(r->set, cfg->templates_dir, err);
 	for (size_t i = 0; !rc && i < sizeof required / sizeof required[0]; i++)
@@ -144,8 +155,16 @@ static struct td_value *post_value(struct td_renderer *r,
 	td_value_map_set_str(v, "author", p->author);
 	td_value_map_set_bool(v, "has_author", p->author[0] != '\0');
 	td_value_map_set_str(v, "date", format_date(r, p->published));
-	td_value_map_set_str(v, "excerpt_text", p->excerpt_text);
-	td_value_map_set_str(v, "excerpt_html", p->excerpt_html);
+	bool excerpt = r->excerpt > 0 && (*p->excerpt_text || *p->excerpt_html);
+	td_value_map_set_bool(v, "has_excerpt", excerpt);
+	td_value_map_set(v, "excerpt_text", excerpt ?
+			 td_value_string_owned(td_html_cut_text(p->excerpt_text, r->excerpt)) :
+			 td_value_string(""));
+	td_value_map_set(v, "excerpt_html", excerpt ?
+			 td_value_string_owned(td_html_cut(p->excerpt_html,
+							   strlen(p->excerpt_html),
+							   r->excerpt)) :
+			 td_value_string(""));
 	struct td_value *tags = td_value_map_set(v, "tags", td_value_list());
 	for (size_t i = 0; i < p->tags.n; i++) {
 		struct td_value *t = td_value_list_push(tags, td_value_map());
@@ -190,7 +209,8 @@ static char *underline(const char *name)
  * every digest of this run. The caller adds what differs per digest. */
 static struct td_value *post_item(struct td_renderer *r, const struct td_store_post *p)
 {
-	if (!r->share_posts)
+	/* a digest fitted with shorter excerpts is rare: not shared */
+	if (!r->share_posts || r->excerpt != (size_t)r->cfg->excerpt_chars)
 		return post_value(r, p);
 	size_t i = (size_t)((uint64_t)p->seq * 0x9E3779B97F4A7C15ull >> 40) & (SHARED_SLOTS - 1);
 	while (r->shared[i].seq && r->shared[i].seq != p->seq)
@@ -337,7 +357,9 @@ int td_render_digest(struct td_renderer *r, const struct td_subscriber *sub,
 	memset(out, 0, sizeof *out);
 	char *subject = NULL, *text = NULL;
 	int rc;
+	size_t excerpt = (size_t)r->cfg->excerpt_chars;
 	for (;;) {
+		r->excerpt = excerpt;
 		struct td_value *ctx = context(r, sub, d, unsubscribe_url, tag_unsubscribe, now);
 		rc = render_one(r, "digest.subject", ctx, false, &subject, err);
 		if (!rc)
@@ -350,18 +372,30 @@ int td_render_digest(struct td_renderer *r, const struct td_subscriber *sub,
 		size_t size = wire_size(out->html);
 		if (size <= TD_RENDER_CLIP_LIMIT || d->shown == 0)
 			break;
-		/* Too big to show whole: show fewer posts, in proportion, and let
-		 * "and N more" link the rest. */
-		size_t keep = (size_t)((double)d->shown * TD_RENDER_CLIP_LIMIT / (double)size * 0.95);
-		if (keep >= d->shown)
-			keep = d->shown - 1;
-		while (d->shown > keep && td_digest_trim_one(d))
-			;
+		/* Too big to show whole: shorter excerpts first, then titles
+		 * only, and only then fewer posts, in proportion, with "and N
+		 * more" linking the rest (never a section's last post). What
+		 * does not fit even so goes out over the limit: clipped by
+		 * Gmail is better than hidden. */
+		if (excerpt > 0) {
+			excerpt = excerpt / 2 >= MIN_EXCERPT ? excerpt / 2 : 0;
+		} else {
+			size_t keep = (size_t)((double)d->shown * TD_RENDER_CLIP_LIMIT /
+					       (double)size * 0.95);
+			if (keep >= d->shown)
+				keep = d->shown - 1;
+			size_t before = d->shown;
+			while (d->shown > keep && td_digest_trim_one(d))
+				;
+			if (d->shown == before)
+				break;
+		}
 		free(subject);
 		free(text);
 		free(out->html);
 		subject = text = out->html = NULL;
 	}
+	r->excerpt = (size_t)r->cfg->excerpt_chars;
 	if (rc) {
 		free(subject);
 		free(text);

@@ -110,6 +110,17 @@ static const char *const migrations[] = {
 	"  consecutive INTEGER NOT NULL,"
 	"  last_reply TEXT NOT NULL DEFAULT '',"
 	"  updated_at INTEGER NOT NULL);",
+
+	/* migration 5 (4 is post identity, merged separately): excerpts are
+	 * cut when a digest is rendered, no longer at ingest, so excerpt_html
+	 * and excerpt_text hold the first paragraph up to the longest
+	 * excerpt_chars allowed. Rows stored before hold it cut to the
+	 * excerpt_chars of their day: forget what lets
+	 * ingest skip a post (its content hash) or a feed (its HTTP
+	 * validators), so the next ingest rewrites every post its source
+	 * still has, in place (same seq: not announced again). */
+	"UPDATE posts SET content_hash = '';"
+	"UPDATE sources SET etag = '', last_modified = '';",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))

@@ -43,6 +43,11 @@ struct td_source_config {
 			      * e.g. a WordPress tag feed's own tag */
 };
 
+/* The longest [digest] excerpt_chars. Ingest stores a post's first
+ * paragraph up to this many characters (of text), so that the renderer can
+ * cut any configured length from it, on the next run, for every post. */
+#define TD_EXCERPT_MAX 5000
+
 struct td_config {
 	char *file;              /* the config file as given */
 	char *base_dir;          /* its directory; relative paths resolve here */
@@ -70,7 +75,7 @@ struct td_config {
 
 	/* [digest] */
 	int max_posts;           /* per-digest cap, default 20, 1..1000 */
-	int excerpt_chars;       /* default 280 */
+	int excerpt_chars;       /* default 280, 0..TD_EXCERPT_MAX; 0: titles only */
 
 	/* [subscribers] */
 	char *subscribers_path;  /* default: subscribers/subscribers.csv (resolved) */

@@ -77,7 +77,8 @@ int td_digest_build_cached(struct td_store *st, const struct td_config *cfg,
 			   struct td_err *err);
 /* Shows one post fewer: the last shown post of the section showing the
  * most (so the cap shrinks as fairly as it was shared) moves into that
- * section's "and N more". False when nothing is shown. */
+ * section's "and N more". A section's last post is never taken: false
+ * when every section shows one post (or none). */
 bool td_digest_trim_one(struct td_digest *d);
 /* tag_url pattern with {tag} replaced; malloc'd. */
 char *td_digest_archive_url(const char *tag_url, const char *slug);

@@ -7,9 +7,12 @@
  * writes wrapped plain text itself (headings underlined, lists marked,
  * quotes prefixed "> ", links numbered with a "Links:" list at the end).
  *
- * The excerpt is the first paragraph: as HTML (<p>...</p>) and as plain
- * text on one line without link numbers, cut at a word boundary to at most
- * excerpt_chars code points with "…" appended when cut.
+ * The excerpt is the whole first paragraph with text: as HTML
+ * (<p>...</p>) and as plain text on one line without link numbers. It is
+ * not cut here: the renderer cuts it to the configured length (html.h).
+ *
+ * Control characters (td_is_control) are dropped from the text; the HTML
+ * is cmark's, which keeps them: callers sanitize it (postsdir.c).
  *
  * Ownership: td_markdown_free() frees every field.
  */
@@ -29,8 +32,7 @@ struct td_markdown {
 
 /* Invalid UTF-8 is replaced with U+FFFD. Returns 0 or EX_DATAERR. */
 int td_markdown_render(const char *md, size_t len, size_t width,
-		       size_t excerpt_chars, struct td_markdown *out,
-		       struct td_err *err);
+		       struct td_markdown *out, struct td_err *err);
 void td_markdown_free(struct td_markdown *m);
 
 #endif

@@ -23,8 +23,10 @@ struct td_post {
 	time_t updated;      /* UTC; equals published when unknown */
 	struct td_strv tags;      /* slugs */
 	struct td_strv tag_names; /* display names, parallel to tags */
-	char *excerpt_html;  /* first paragraph, <p>...</p> */
-	char *excerpt_text;  /* first paragraph as plain text, trimmed */
+	char *excerpt_html;  /* first paragraph, <p>...</p>, up to
+			      * TD_EXCERPT_MAX characters (the renderer
+			      * cuts it to excerpt_chars) */
+	char *excerpt_text;  /* the same as one line of plain text */
 	char *content_html;  /* whole body */
 	char *content_hash;  /* hex SHA-256 of what the source read; edits change it */
 };

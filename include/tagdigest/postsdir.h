@@ -16,6 +16,10 @@
  * Files are read in name order; only *.md files count; hidden files are
  * skipped. A bad file is reported as "FILE:LINE: problem" through
  * td_log_warnx and skipped; the others are still read.
+ *
+ * A post's HTML (body and excerpt) is cmark's, sanitized like a feed's
+ * (html.h); its excerpt is the first paragraph up to TD_EXCERPT_MAX
+ * characters, cut to excerpt_chars when a digest is rendered.
  */
 #ifndef TAGDIGEST_POSTSDIR_H
 #define TAGDIGEST_POSTSDIR_H
@@ -34,12 +38,11 @@ typedef int (*td_post_cb)(void *ctx, const struct td_post *post,
 /* Parses one post file held in memory (name used for messages and as the
  * default guid). Returns 0 or EX_DATAERR with "NAME:LINE: problem". */
 int td_postsdir_parse(const char *name, const char *text, size_t len,
-		      size_t excerpt_chars, struct td_post *out,
-		      struct td_err *err);
+		      struct td_post *out, struct td_err *err);
 
 /* Reads every post in dir. *nbad counts skipped files. Returns 0,
  * EX_NOINPUT when dir cannot be opened, or what cb returned. */
-int td_postsdir_read(const char *dir, size_t excerpt_chars, td_post_cb cb,
-		     void *ctx, size_t *nbad, struct td_err *err);
+int td_postsdir_read(const char *dir, td_post_cb cb, void *ctx, size_t *nbad,
+		     struct td_err *err);
 
 #endif

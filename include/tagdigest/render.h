@@ -16,8 +16,8 @@
  *   digest.first digest.one_post
  *   sections[]: tag name underline archive_url more has_more more_number
  *               tag_unsubscribe_url
- *     posts[]: number marker title url author has_author date excerpt_text
- *              excerpt_html
+ *     posts[]: number marker title url author has_author date has_excerpt
+ *              excerpt_text excerpt_html
  *              tags[]: name slug archive_url
  *   links[]: number marker url   every link above, numbered in reading order
  *   unsubscribe_url
@@ -25,6 +25,12 @@
  *
  * marker is "[n]" padded on the left to the width of the digest's largest
  * number, so that titles and footnotes of the text part line up.
+ *
+ * Excerpts are stored as the first paragraph, as long as the longest
+ * excerpt_chars allowed (TD_EXCERPT_MAX), and cut here to [digest]
+ * excerpt_chars, both parts at a word boundary with "…", the HTML with its
+ * open elements closed (html.h); excerpt_chars = 0 gives titles only
+ * (has_excerpt false, both excerpts "").
  *
  * Only the HTML template escapes {{name}}. The subject is reduced to one
  * line (whitespace runs collapse to one space). The text part is wrapped
@@ -62,9 +68,13 @@ void td_renderer_share_posts(struct td_renderer *r);
  * keep the HTML part under this many bytes of quoted-printable. */
 #define TD_RENDER_CLIP_LIMIT 100000
 
-/* Renders d. When the HTML part would pass TD_RENDER_CLIP_LIMIT, posts
- * are taken out of d (td_digest_trim_one) into "and N more" until it fits,
- * so d may change. */
+/* Renders d. When the HTML part would pass TD_RENDER_CLIP_LIMIT, the
+ * excerpts are shortened, then left out (titles only), and only then are
+ * posts taken out of d (td_digest_trim_one) into "and N more" until it
+ * fits, so d may change; a section always keeps one post. A digest that is
+ * too big even then is rendered over the limit, not with posts hidden.
+ * digest.post_count counts every post the digest announces: shown, or
+ * counted in its section's "and N more". */
 /* tag_unsubscribe: NULL, or pairs (a tag slug at an even index, the URL
  * that unsubscribes from that tag only at the next), shown in the
  * section of that tag as tag_unsubscribe_url. */

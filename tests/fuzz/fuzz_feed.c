@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	src.categories = true;
 	td_strv_push(&src.tags, "Fixed Tag");
 	size_t nbad = 0, sum = 0;
-	td_feed_posts(f, &src, 120, touch, &sum, &nbad, &err);
+	td_feed_posts(f, &src, touch, &sum, &nbad, &err);
 	td_strv_free(&src.tags);
 	struct td_buf json = TD_BUF_INIT;
 	td_feed_dump_json(f, &json);

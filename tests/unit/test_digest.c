@@ -197,6 +197,40 @@ static void test_suppressions(void)
 	free(path);
 }
 
+/* Trimming for the clip limit takes from the section showing the most and
+ * never a section's last post: a section that says "and N more" without
+ * showing anything announces news it does not show (issue 9 item 3). */
+static void test_trim_keeps_one_per_section(void)
+{
+	char *path = td_xasprintf("%s/trim.db", dir);
+	struct td_store *st;
+	struct td_err err;
+	CHECK(td_store_open(path, TD_STORE_READWRITE, &st, &err) == 0);
+	add_post(st, "n1", 100, NOW - 10, "nato", NULL);
+	add_post(st, "n2", 200, NOW - 10, "nato", NULL);
+	add_post(st, "n3", 300, NOW - 10, "nato", NULL);
+	add_post(st, "u1", 400, NOW - 10, "usa", NULL);
+	struct td_config cfg = config(0);
+	struct td_subscriber sub = { (char *)"t@example.org", (char *)"", TD_STRV_INIT, 1 };
+	td_strv_push(&sub.tags, "nato");
+	td_strv_push(&sub.tags, "usa");
+	struct td_digest d;
+	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
+	CHECK(d.shown == 4 && d.nsections == 2);
+	CHECK(td_digest_trim_one(&d) && td_digest_trim_one(&d));
+	CHECK(!td_digest_trim_one(&d));
+	CHECK(d.shown == 2 && d.total == 4);
+	if (d.nsections == 2) {
+		CHECK(d.sections[0].nposts == 1 && d.sections[0].more == 2);
+		CHECK_STR(d.sections[0].posts[0].title, "n3");     /* the newest stays */
+		CHECK(d.sections[1].nposts == 1 && d.sections[1].more == 0);
+	}
+	td_digest_free(&d);
+	td_strv_free(&sub.tags);
+	td_store_close(st);
+	free(path);
+}
+
 static void test_archive_url_escaping(void)
 {
 	char *u = td_digest_archive_url("https://x.org/tag/{tag}/?t={tag}", "сша-usa");
@@ -212,6 +246,7 @@ int main(void)
 	TD_RUN(test_grouping_dedupe_order);
 	TD_RUN(test_cap_round_robin);
 	TD_RUN(test_suppressions);
+	TD_RUN(test_trim_keeps_one_per_section);
 	TD_RUN(test_archive_url_escaping);
 	char *cmd = td_xasprintf("rm -rf '%s'", dir);
 	if (system(cmd) != 0)

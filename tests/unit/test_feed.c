@@ -627,7 +627,7 @@ static int posts_of(const char *xml, const char *base, bool categories,
 	src.type = (char *)"feed";
 	src.categories = categories;
 	td_strv_push(&src.tags, "Our Blog");
-	rc = td_feed_posts(f, &src, 280, collect, c, nbad, &err);
+	rc = td_feed_posts(f, &src, collect, c, nbad, &err);
 	td_strv_free(&src.tags);
 	td_feed_free(f);
 	return rc;
@@ -766,7 +766,7 @@ static void test_callback_stops(void)
 	memset(&src, 0, sizeof src);
 	src.name = (char *)"s";
 	src.categories = true;
-	CHECK(td_feed_posts(f, &src, 0, collect, &c, &nbad, &err) == 1);
+	CHECK(td_feed_posts(f, &src, collect, &c, &nbad, &err) == 1);
 	td_feed_free(f);
 }
 

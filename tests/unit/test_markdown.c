@@ -9,14 +9,15 @@
 
 #include "harness.h"
 #include "tagdigest/buf.h"
+#include "tagdigest/html.h"
 #include "tagdigest/markdown.h"
+#include "tagdigest/util.h"
 
 /* Renders md; on failure records it and leaves every field "". */
-static void render(const char *md, size_t width, size_t excerpt,
-		   struct td_markdown *m)
+static void render(const char *md, size_t width, struct td_markdown *m)
 {
 	struct td_err err;
-	int rc = td_markdown_render(md, strlen(md), width, excerpt, m, &err);
+	int rc = td_markdown_render(md, strlen(md), width, m, &err);
 	CHECK(rc == 0);
 	if (rc) {
 		fprintf(stderr, "render failed: %s\n", err.msg);
@@ -27,7 +28,7 @@ static void render(const char *md, size_t width, size_t excerpt,
 static void check_text(const char *md, size_t width, const char *want)
 {
 	struct td_markdown m;
-	render(md, width, 0, &m);
+	render(md, width, &m);
 	CHECK_STR(m.text, want);
 	td_markdown_free(&m);
 }
@@ -84,11 +85,17 @@ static void test_brief_sample(void)
 		"[1] https://example.org/rel?a=1&b=2\n"
 		"[2] https://example.org/2\n";
 	struct td_markdown m;
-	render(md, 72, 60, &m);
+	render(md, 72, &m);
 	CHECK_STR(m.text, want);
-	/* The brief's excerpt at 60 code points. */
+	/* The excerpt is the whole first paragraph; the brief's, cut to 60
+	 * code points as the renderer cuts it. */
 	CHECK_STR(m.excerpt_text,
-		  "This week’s _highlights_: a new release, *three* talks… and…");
+		  "This week’s _highlights_: a new release, *three* talks… and "
+		  "https://example.org/auto. It’s a long paragraph that has to be "
+		  "wrapped nicely at seventy-two columns, even with Ümläüts and 日本語.");
+	char *cut = td_html_cut_text(m.excerpt_text, 60);
+	CHECK_STR(cut, "This week’s _highlights_: a new release, *three* talks… and…");
+	free(cut);
 	CHECK(strncmp(m.excerpt_html, "<p>This week’s <em>highlights</em>", 34) == 0);
 	CHECK(m.excerpt_html[strlen(m.excerpt_html) - 1] == '>');
 	CHECK(strstr(m.html, "<h1>Weekly “digest” – issue 42</h1>") != NULL);
@@ -188,7 +195,7 @@ static void test_links(void)
 		td_buf_puts(&md, "[again](https://x.example/1) "
 			    "[again](https://x.example/300)");
 		struct td_markdown m;
-		render(td_buf_cstr(&md), 0, 0, &m);
+		render(td_buf_cstr(&md), 0, &m);
 		CHECK(strstr(m.text, "l [300] again [1] again [300]\n") != NULL);
 		CHECK(strstr(m.text, "\n[300] https://x.example/300\n") != NULL);
 		CHECK(strstr(m.text, "[301]") == NULL);
@@ -204,7 +211,7 @@ static void test_excerpt(void)
 	struct td_markdown m;
 
 	render("# Head\n\nFirst *para*\nsecond [line](https://l.example/).\\\n"
-	       "after   break\n\nSecond paragraph.", 72, 0, &m);
+	       "after   break\n\nSecond paragraph.", 72, &m);
 	CHECK_STR(m.excerpt_text,
 		  "First _para_ second line. after break");
 	CHECK_STR(m.excerpt_html,
@@ -212,36 +219,23 @@ static void test_excerpt(void)
 		  "line</a>.<br />\nafter   break</p>");
 	td_markdown_free(&m);
 
-	/* Cut at the last space that keeps at most N code points. */
-	render("one two three four", 72, 9, &m);
-	CHECK_STR(m.excerpt_text, "one two…");
+	/* Never cut here, however long: the renderer cuts (test_html.c) */
+	struct td_buf longer = TD_BUF_INIT;
+	for (int i = 0; i < 2000; i++)
+		td_buf_puts(&longer, "word ");
+	render(td_buf_cstr(&longer), 72, &m);
+	CHECK(strlen(m.excerpt_text) == longer.len - 1);
+	CHECK(strstr(m.excerpt_text, "…") == NULL);
 	td_markdown_free(&m);
-	render("one two three four", 72, 7, &m);
-	CHECK_STR(m.excerpt_text, "one two…");
-	td_markdown_free(&m);
-	render("one two three four", 72, 18, &m);
-	CHECK_STR(m.excerpt_text, "one two three four");
-	td_markdown_free(&m);
-	/* Code points, not bytes: 8 code points is "äöü äöü" (7) + cut. */
-	render("äöü äöü äöü", 72, 8, &m);
-	CHECK_STR(m.excerpt_text, "äöü äöü…");
-	td_markdown_free(&m);
-	/* Trailing punctuation before the ellipsis goes. */
-	render("alpha, beta gamma", 72, 8, &m);
-	CHECK_STR(m.excerpt_text, "alpha…");
-	td_markdown_free(&m);
-	/* No boundary to cut at: cut inside the word. */
-	render("Supercalifragilistic word", 72, 5, &m);
-	CHECK_STR(m.excerpt_text, "Super…");
-	td_markdown_free(&m);
+	td_buf_free(&longer);
 
 	/* A paragraph of raw HTML only is no excerpt; the next one is. */
-	render("<span></span>\n\nReal text.", 72, 0, &m);
+	render("<span></span>\n\nReal text.", 72, &m);
 	CHECK_STR(m.excerpt_text, "Real text.");
 	CHECK_STR(m.excerpt_html, "<p>Real text.</p>");
 	td_markdown_free(&m);
 
-	render("# Only a heading", 72, 10, &m);
+	render("# Only a heading", 72, &m);
 	CHECK_STR(m.excerpt_text, "");
 	CHECK_STR(m.excerpt_html, "");
 	td_markdown_free(&m);
@@ -250,21 +244,21 @@ static void test_excerpt(void)
 static void test_empty_and_invalid(void)
 {
 	struct td_markdown m;
-	render("", 72, 10, &m);
+	render("", 72, &m);
 	CHECK_STR(m.html, "");
 	CHECK_STR(m.text, "");
 	CHECK_STR(m.excerpt_text, "");
 	td_markdown_free(&m);
 
 	/* Invalid UTF-8 becomes U+FFFD in both renderings. */
-	render("a\xFF" "b", 72, 0, &m);
+	render("a\xFF" "b", 72, &m);
 	CHECK_STR(m.html, "<p>a\xEF\xBF\xBD" "b</p>\n");
 	CHECK_STR(m.text, "a\xEF\xBF\xBD" "b\n");
 	td_markdown_free(&m);
 
 	/* An embedded NUL is input, not the end of it. */
 	struct td_err err;
-	CHECK(td_markdown_render("x\0y", 3, 72, 0, &m, &err) == 0);
+	CHECK(td_markdown_render("x\0y", 3, 72, &m, &err) == 0);
 	CHECK_STR(m.text, "x\xEF\xBF\xBDy\n");
 	td_markdown_free(&m);
 }
@@ -273,7 +267,7 @@ static void test_hostile(void)
 {
 	struct td_markdown m;
 	render("<script>alert(1)</script>\n\nHi <img src=x onerror=alert(1)> "
-	       "[x](javascript:alert(1)) ![y](javascript:evil)", 72, 0, &m);
+	       "[x](javascript:alert(1)) ![y](javascript:evil)", 72, &m);
 	CHECK(strstr(m.html, "<script") == NULL);
 	CHECK(strstr(m.html, "onerror") == NULL);
 	CHECK(strstr(m.html, "javascript:") == NULL);
@@ -285,7 +279,7 @@ static void test_hostile(void)
 	char *md = malloc(depth + 8);
 	memset(md, '>', depth);
 	strcpy(md + depth, " deep");
-	render(md, 72, 0, &m);
+	render(md, 72, &m);
 	char want[64] = "";
 	for (int i = 0; i < 16; i++)
 		strcat(want, "> ");
@@ -293,6 +287,21 @@ static void test_hostile(void)
 	CHECK_STR(m.text, want);
 	td_markdown_free(&m);
 	free(md);
+}
+
+/* Issue 9 item 10: control characters (ESC, VT, DEL...) are no text; an
+ * ESC reaching a reader's terminal through the text part drives it. */
+static void test_controls(void)
+{
+	struct td_markdown m;
+	render("Hi \x1b[31mred\x1b[0m, \x0bvertical\x7f and &#27;[1mref.\n\n"
+	       "```\ncode \x1b[2J here\n```\n\n# Head\x1b\n", 72, &m);
+	CHECK_STR(m.excerpt_text, "Hi [31mred[0m, vertical and [1mref.");
+	CHECK(strstr(m.text, "    code [2J here\n") != NULL);
+	CHECK(strstr(m.text, "Head\n====") != NULL);
+	for (const char *p = m.text; *p; p++)
+		CHECK(!td_is_control((unsigned char)*p));
+	td_markdown_free(&m);
 }
 
 int main(void)
@@ -308,5 +317,6 @@ int main(void)
 	TD_RUN(test_excerpt);
 	TD_RUN(test_empty_and_invalid);
 	TD_RUN(test_hostile);
+	TD_RUN(test_controls);
 	return TD_DONE("test_markdown");
 }

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "tagdigest/buf.h"
+#include "tagdigest/config.h"
 #include "tagdigest/postsdir.h"
 
 static time_t utc(int y, int mo, int d, int h, int mi, int s)
@@ -31,7 +33,7 @@ static time_t utc(int y, int mo, int d, int h, int mi, int s)
 static int parse(const char *name, const char *text, struct td_post *p,
 		 struct td_err *err)
 {
-	return td_postsdir_parse(name, text, strlen(text), 0, p, err);
+	return td_postsdir_parse(name, text, strlen(text), p, err);
 }
 
 /* Parses text that must fail, and checks the whole message. */
@@ -74,7 +76,7 @@ static void test_good_post(void)
 	struct td_post p;
 	struct td_err err;
 	CHECK(td_postsdir_parse("posts/2017-06-30-lavrov-nato.md", text,
-				strlen(text), 0, &p, &err) == 0);
+				strlen(text), &p, &err) == 0);
 	CHECK_STR(p.title, "Lavrov: NATO ambitions \"never changed\"");
 	CHECK_STR(p.guid, "2017-06-30-lavrov-nato");
 	CHECK_STR(p.url, "https://example.org/2017/06/30/lavrov-nato/");
@@ -94,8 +96,10 @@ static void test_good_post(void)
 		CHECK_STR(p.tags.v[3], "côte-divoire");
 	}
 	CHECK_STR(p.excerpt_text, "First _paragraph_ with a link.");
+	/* cmark's HTML, through the feeds' sanitizer */
 	CHECK_STR(p.excerpt_html, "<p>First <em>paragraph</em> with a "
-		  "<a href=\"https://l.example/\">link</a>.</p>");
+		  "<a href=\"https://l.example/\" rel=\"noopener noreferrer\">"
+		  "link</a>.</p>");
 	CHECK(strstr(p.content_html, "<p>Second.</p>") != NULL);
 	CHECK(p.content_hash && strlen(p.content_hash) == 64);
 	td_post_free(&p);
@@ -348,9 +352,41 @@ static void test_hostile_body(void)
 	CHECK_STR(p.excerpt_text, "Hello click");
 	td_post_free(&p);
 
+	/* Controls in the body (issue 9 item 10) reach neither the HTML nor
+	 * the text: dropped as the feeds' sanitizer drops them. Relative
+	 * links are made absolute against the post's address. */
+	CHECK(parse("c.md", "---\ntitle: T\ndate: 2017-06-30\n"
+		    "tags: a\nurl: https://x.example/p/\n---\n"
+		    "Bell\a and \x1b[31mred\x1b[0m, tab\v,&#27;[1m [rel](../q)\x7f.\n\n"
+		    "Second \x1b paragraph.\n", &p, &err) == 0);
+	CHECK_STR(p.excerpt_text, "Bell and [31mred[0m, tab,[1m rel.");
+	CHECK_STR(p.excerpt_html, "<p>Bell and [31mred[0m, tab,[1m "
+		  "<a href=\"https://x.example/q\" rel=\"noopener noreferrer\">rel</a>.</p>");
+	for (const char *c = p.content_html; *c; c++)
+		CHECK(!td_is_control((unsigned char)*c));
+	CHECK(strstr(p.content_html, "Second  paragraph.") != NULL);
+	td_post_free(&p);
+
+	/* The excerpt is stored as long as the longest excerpt_chars: the
+	 * renderer cuts it to the configured length each run. */
+	struct td_buf long_post = TD_BUF_INIT;
+	td_buf_puts(&long_post, "---\ntitle: T\ndate: 2017-06-30\ntags: a\n"
+		    "url: https://x.example/p/\n---\n");
+	for (int i = 0; i < 1000; i++)
+		td_buf_puts(&long_post, "*word* more ");
+	td_buf_puts(&long_post, "\n\nSecond.\n");
+	CHECK(parse("l.md", td_buf_cstr(&long_post), &p, &err) == 0);
+	size_t n = td_utf8_count(p.excerpt_text, strlen(p.excerpt_text));
+	CHECK(n > TD_EXCERPT_MAX - 20 && n <= TD_EXCERPT_MAX + 1);
+	CHECK(strncmp(p.excerpt_text, "_word_ more _word_", 18) == 0);
+	CHECK(strstr(p.excerpt_html, "…</p>") != NULL);
+	CHECK(strncmp(p.excerpt_html, "<p><em>word</em> more <em>word</em>", 35) == 0);
+	td_post_free(&p);
+	td_buf_free(&long_post);
+
 	/* A NUL in the front matter is a control character, not an end. */
 	const char nul[] = "---\ntitle: a\0b\ndate: 2017-06-30\n" FM_REST;
-	int rc = td_postsdir_parse("n.md", nul, sizeof nul - 1, 0, &p, &err);
+	int rc = td_postsdir_parse("n.md", nul, sizeof nul - 1, &p, &err);
 	CHECK(rc == EX_DATAERR);
 	if (rc == EX_DATAERR)
 		CHECK_STR(err.msg,
@@ -432,7 +468,7 @@ static void test_read_dir(void)
 	struct seen s = { TD_STRV_INIT, 0, 1, 1, 0, 1 };
 	size_t nbad = 99;
 	struct td_err err;
-	CHECK(td_postsdir_read(dir, 100, collect, &s, &nbad, &err) == 0);
+	CHECK(td_postsdir_read(dir, collect, &s, &nbad, &err) == 0);
 	/* Name order: a, c; bad: b.md, big.md, dir.md. */
 	CHECK(s.guids.n == 2);
 	if (s.guids.n == 2) {
@@ -444,7 +480,7 @@ static void test_read_dir(void)
 
 	/* The callback can stop the walk, and its code comes back. */
 	struct seen stop = { TD_STRV_INIT, 1, 1, 1, 0, 1 };
-	CHECK(td_postsdir_read(dir, 100, collect, &stop, &nbad, &err) == 42);
+	CHECK(td_postsdir_read(dir, collect, &stop, &nbad, &err) == 42);
 	CHECK(stop.guids.n == 1);
 	CHECK_STR(err.msg, "stopped");
 	td_strv_free(&stop.guids);
@@ -456,7 +492,7 @@ static void test_read_dir(void)
 	if (rmdir(dir) < 0)
 		fprintf(stderr, "cannot remove %s\n", dir);
 
-	CHECK(td_postsdir_read("/nonexistent/td-posts", 0, collect, &s, &nbad,
+	CHECK(td_postsdir_read("/nonexistent/td-posts", collect, &s, &nbad,
 			       &err) == EX_NOINPUT);
 }
 
@@ -465,7 +501,7 @@ static void test_sample_posts(void)
 	struct seen s = { TD_STRV_INIT, 0, 1, 1, 0, 1 };
 	size_t nbad = 99;
 	struct td_err err = { 0, "" };
-	int rc = td_postsdir_read("posts", 200, collect, &s, &nbad, &err);
+	int rc = td_postsdir_read("posts", collect, &s, &nbad, &err);
 	CHECK(rc == 0);
 	if (rc)
 		fprintf(stderr, "  posts/: %s\n", err.msg);

@@ -71,6 +71,7 @@ static struct td_config config(const char *templates)
 	c.timezone = (char *)"UTC";
 	c.templates_dir = (char *)templates;
 	c.max_posts = 2;
+	c.excerpt_chars = 280;
 	c.first_digest_days = 7;
 	return c;
 }
@@ -335,35 +336,247 @@ static int render_nato(struct td_store *st, int max_posts, struct td_digest *d,
 	return rc;
 }
 
-static void test_gmail_clip_cap(void)
+
+/* Templates whose size the clip tests can reason about: a post is its
+ * title and its excerpt, nothing else. */
+static const char *clip_templates(void)
 {
-	struct td_store *st = fixture_store("clip.db");
-	/* 60 posts with 4 KB excerpts: about 240 KB of HTML uncapped */
-	char *big = td_xmalloc(4001);
-	memset(big, 'x', 4000);
-	for (int i = 0; i < 4000; i += 10)
-		big[i] = ' ';
-	big[4000] = '\0';
-	for (int i = 0; i < 60; i++) {
+	static char tdir[96];
+	snprintf(tdir, sizeof tdir, "%s/clip-templates", dir);
+	mkdir(tdir, 0755);
+	char *f = td_xasprintf("%s/digest.subject.mustache", tdir);
+	write_file(f, "{{digest.post_count}} new in {{digest.tag_list}}");
+	free(f);
+	f = td_xasprintf("%s/digest.txt.mustache", tdir);
+	write_file(f, "{{#sections}}{{#posts}}{{title}}\n{{#has_excerpt}}{{excerpt_text}}\n"
+		   "{{/has_excerpt}}{{/posts}}{{#has_more}}and {{more}} more\n"
+		   "{{/has_more}}{{/sections}}");
+	free(f);
+	f = td_xasprintf("%s/digest.html.mustache", tdir);
+	write_file(f, "{{#sections}}<h1>{{name}}</h1>{{#posts}}<h2>{{title}}</h2>"
+		   "{{#has_excerpt}}{{{excerpt_html}}}{{/has_excerpt}}{{/posts}}"
+		   "{{#has_more}}<p>and {{more}} more</p>{{/has_more}}{{/sections}}");
+	free(f);
+	return tdir;
+}
+
+static char *repeat(const char *unit, size_t n)
+{
+	struct td_buf b = TD_BUF_INIT;
+	for (size_t i = 0; i < n; i++)
+		td_buf_puts(&b, unit);
+	return td_buf_steal(&b);
+}
+
+/* Renders the digest of a reader of nato and usa in clip.db-like store st. */
+static void render_for(struct td_store *st, struct td_config *cfg, struct td_digest *d,
+		       struct td_rendered *out)
+{
+	struct td_subscriber sub = { (char *)"r@example.org", (char *)"", TD_STRV_INIT, 1 };
+	td_strv_push(&sub.tags, "nato");
+	td_strv_push(&sub.tags, "usa");
+	struct td_renderer *r;
+	struct td_err err;
+	memset(out, 0, sizeof *out);
+	CHECK(td_renderer_new(cfg, &r, &err) == 0);
+	CHECK(td_digest_build(st, cfg, &sub, NOW, d, &err) == 0);
+	if (r)
+		CHECK(td_render_digest(r, &sub, d, "https://example.org/u/T", NULL, NOW, out,
+				       &err) == 0);
+	td_renderer_free(r);
+	td_strv_free(&sub.tags);
+}
+
+/* Every section shows a post, and every post the subject counts is shown
+ * or counted in its section's "and N more". */
+static void check_counts(const struct td_digest *d, const struct td_rendered *out)
+{
+	size_t shown = 0, more = 0;
+	for (size_t i = 0; i < d->nsections; i++) {
+		CHECK(d->sections[i].nposts >= 1);
+		shown += d->sections[i].nposts;
+		more += d->sections[i].more;
+	}
+	CHECK(shown == d->shown && shown + more == d->total);
+	char *want = td_xasprintf("%zu new ", d->total);
+	CHECK(out->subject && strstr(out->subject, want) != NULL);
+	free(want);
+}
+
+static size_t count_of(const char *hay, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
+/* Issue 9 item 3: one long first paragraph no longer empties the digest.
+ * The excerpt is cut in both parts; both posts are shown. */
+static void test_long_paragraph_is_cut(void)
+{
+	struct td_store *st = fixture_store("long.db");
+	char *huge = repeat("A <em>long</em> first paragraph, ", 118 * 1024 / 33);
+	add_post(st, "n1", "Long one", huge, "nato", NULL);
+	add_post(st, "n2", "Short one", "Brief.", "nato", NULL);
+	struct td_config cfg = config("templates");
+	cfg.max_posts = 10;
+	struct td_digest d;
+	struct td_rendered out;
+	render_for(st, &cfg, &d, &out);
+	CHECK(d.shown == 2 && d.total == 2);
+	CHECK(out.html && strlen(out.html) < 20000);
+	CHECK(out.html && strstr(out.html, "Long one") && strstr(out.html, "Short one"));
+	/* the cut keeps the markup and closes it */
+	CHECK(out.html && strstr(out.html, "<p>A <em>long</em> first paragraph") != NULL);
+	CHECK(out.html && strstr(out.html, "…</p>") != NULL);
+	CHECK(out.text && strstr(out.text, "A long first paragraph") == NULL);
+	CHECK(out.text && strstr(out.text, "A <em>long</em> first paragraph, A") != NULL);
+	CHECK(out.text && strlen(out.text) < 4000);
+	check_counts(&d, &out);
+	td_rendered_free(&out);
+	td_digest_free(&d);
+	free(huge);
+	td_store_close(st);
+}
+
+/* Issue 9 item 4: excerpt_chars = 0 means titles only, in both parts. */
+static void test_titles_only(void)
+{
+	struct td_store *st = fixture_store("titles.db");
+	add_post(st, "t1", "First title", "An excerpt that must not show", "nato", NULL);
+	add_post(st, "t2", "Second title", "Another one", "nato", NULL);
+	struct td_config cfg = config("templates");
+	cfg.excerpt_chars = 0;
+	struct td_digest d;
+	struct td_rendered out;
+	render_for(st, &cfg, &d, &out);
+	CHECK(out.text && strstr(out.text, "First title") && strstr(out.text, "Second title"));
+	CHECK(out.html && strstr(out.html, "First title") && strstr(out.html, "Second title"));
+	CHECK(out.text && strstr(out.text, "must not") == NULL && strstr(out.text, "Another") == NULL);
+	CHECK(out.html && strstr(out.html, "must not") == NULL && strstr(out.html, "Another") == NULL);
+	/* no empty excerpt line or box left behind */
+	CHECK(out.text && strstr(out.text, "\n    \n") == NULL);
+	CHECK(out.html && strstr(out.html, "class=\"td-text td-excerpt\"") == NULL);
+	td_rendered_free(&out);
+	td_digest_free(&d);
+	/* the same posts, the next run with excerpts: cut to the new length */
+	cfg.excerpt_chars = 10;
+	render_for(st, &cfg, &d, &out);
+	CHECK(out.text && strstr(out.text, "An excerpt…\n") != NULL);
+	CHECK(out.html && strstr(out.html, "<p>An excerpt…</p>") != NULL);
+	td_rendered_free(&out);
+	td_digest_free(&d);
+	td_store_close(st);
+}
+
+/* Too big for Gmail: shorter excerpts come first, every post stays. */
+static void test_clip_shortens_excerpts(void)
+{
+	struct td_store *st = fixture_store("clip1.db");
+	/* 50 posts with 4,000-character excerpts: about 200 KB of HTML */
+	char *big = repeat("xxxxxxxxx ", 400);
+	for (int i = 0; i < 50; i++) {
 		char guid[16];
 		snprintf(guid, sizeof guid, "b%02d", i);
 		add_post(st, guid, guid, big, "nato", NULL);
 	}
 	free(big);
+	struct td_config cfg = config(clip_templates());
+	cfg.max_posts = 100;
+	cfg.excerpt_chars = 5000;
 	struct td_digest d;
 	struct td_rendered out;
-	CHECK(render_nato(st, 100, &d, &out) == 0);
-	CHECK(strlen(out.html) < TD_RENDER_CLIP_LIMIT);
-	CHECK(d.shown < 60 && d.shown > 5);
-	CHECK(d.nsections == 1 && d.sections[0].more == 60 - d.shown);
-	char *more = td_xasprintf("and %zu more in NATO", d.sections[0].more);
-	CHECK(strstr(out.html, more) != NULL);
-	/* the subject still counts every post */
-	CHECK_STR(out.subject, "Test Weekly: 60 new posts in NATO");
-	free(more);
+	render_for(st, &cfg, &d, &out);
+	CHECK(out.html && strlen(out.html) < TD_RENDER_CLIP_LIMIT);
+	CHECK(d.shown == 50);
+	/* every post keeps an excerpt, cut */
+	CHECK(out.html && count_of(out.html, "<p>xxxxxxxxx") == 50);
+	CHECK(out.html && count_of(out.html, "…</p>") == 50);
+	CHECK(out.text && count_of(out.text, "…\n") == 50);
+	check_counts(&d, &out);
 	td_rendered_free(&out);
 	td_digest_free(&d);
 	td_store_close(st);
+}
+
+/* Titles only come before taking posts out. 62 titles of 1,500
+ * characters fit; with excerpts of even 40 characters they would not. */
+static void test_clip_titles_before_posts(void)
+{
+	struct td_store *st = fixture_store("clip2.db");
+	char *title = repeat("t", 1500);
+	for (int i = 0; i < 62; i++) {
+		char guid[16];
+		snprintf(guid, sizeof guid, "c%02d", i);
+		memcpy(title, guid, 3);
+		add_post(st, guid, title, "An excerpt of some length for every post, "
+			 "which the digest cannot afford", "nato", NULL);
+	}
+	free(title);
+	struct td_config cfg = config(clip_templates());
+	cfg.max_posts = 100;
+	struct td_digest d;
+	struct td_rendered out;
+	render_for(st, &cfg, &d, &out);
+	CHECK(d.shown == 62);
+	CHECK(out.html && strstr(out.html, "excerpt") == NULL);
+	CHECK(out.text && strstr(out.text, "excerpt") == NULL);
+	CHECK(out.html && strlen(out.html) < TD_RENDER_CLIP_LIMIT);
+	check_counts(&d, &out);
+	td_rendered_free(&out);
+	td_digest_free(&d);
+	td_store_close(st);
+}
+
+/* Only then posts go into "and N more", never a section's last one; and
+ * what cannot fit at all is sent over the limit rather than hidden. */
+static void test_clip_never_empties(void)
+{
+	struct td_store *st = fixture_store("clip3.db");
+	char *title = repeat("t", 1500);
+	for (int i = 0; i < 150; i++) {
+		char guid[16];
+		snprintf(guid, sizeof guid, "d%03d", i);
+		memcpy(title, guid, 4);
+		add_post(st, guid, title, "Excerpt", "nato", NULL);
+	}
+	/* usa has one post only, published earlier than every nato post */
+	memcpy(title, "usa1", 4);
+	add_post(st, "usa1", title, "Excerpt", "usa", NULL);
+	struct td_config cfg = config(clip_templates());
+	cfg.max_posts = 1000;
+	struct td_digest d;
+	struct td_rendered out;
+	render_for(st, &cfg, &d, &out);
+	CHECK(d.total == 151 && d.nsections == 2);
+	CHECK(d.shown < 151 && d.shown > 10);
+	CHECK(d.nsections == 2 && d.sections[1].nposts == 1);
+	CHECK(out.html && strstr(out.html, "usa1") != NULL);
+	CHECK(out.html && strstr(out.html, "Excerpt") == NULL);
+	CHECK(out.html && strlen(out.html) < TD_RENDER_CLIP_LIMIT);
+	char *more = td_xasprintf("<p>and %zu more</p>", d.sections[0].more);
+	CHECK(out.html && strstr(out.html, more) != NULL);
+	free(more);
+	check_counts(&d, &out);
+	td_rendered_free(&out);
+	td_digest_free(&d);
+	td_store_close(st);
+
+	/* two sections whose one post each is too big: both are shown */
+	st = fixture_store("clip4.db");
+	free(title);
+	title = repeat("w", 80000);
+	add_post(st, "w1", title, "Excerpt", "nato", NULL);
+	add_post(st, "w2", title, "Excerpt", "usa", NULL);
+	render_for(st, &cfg, &d, &out);
+	CHECK(d.shown == 2 && d.total == 2);
+	CHECK(out.html && strlen(out.html) > TD_RENDER_CLIP_LIMIT);
+	check_counts(&d, &out);
+	td_rendered_free(&out);
+	td_digest_free(&d);
+	td_store_close(st);
+	free(title);
 }
 
 static void test_wrap(void)
@@ -443,7 +656,11 @@ int main(void)
 		return 2;
 	TD_RUN(test_every_documented_name);
 	TD_RUN(test_default_templates);
-	TD_RUN(test_gmail_clip_cap);
+	TD_RUN(test_long_paragraph_is_cut);
+	TD_RUN(test_titles_only);
+	TD_RUN(test_clip_shortens_excerpts);
+	TD_RUN(test_clip_titles_before_posts);
+	TD_RUN(test_clip_never_empties);
 	TD_RUN(test_wrap);
 	TD_RUN(test_wrap_hanging);
 	TD_RUN(test_text_alignment);

@@ -198,7 +198,7 @@ static void test_pending_and_bounces(void)
 	CHECK(td_store_open(path, TD_STORE_READWRITE, &st, &err) == 0);
 	if (!st)
 		return;
-	CHECK(td_store_schema_version(st) == 3);
+	CHECK(td_store_schema_version(st) >= 3);
 	CHECK_STR(td_store_path(st), path);
 
 	static const char msg[] = "Message-ID: <m1@x>\r\n\r\nbody\0with NUL\r\n";
@@ -270,6 +270,50 @@ static void test_pending_and_bounces(void)
 	td_store_close(st);
 }
 
+/* Issue 9 item 4: excerpts stored before the renderer cut them were cut at
+ * ingest. The migration that came with the change makes the next ingest
+ * rewrite every post (same seq) and fetch every feed in full. */
+static void test_migration_rereads_posts(void)
+{
+	char *old = td_xasprintf("%s/old.db", dir);
+	struct td_store *st = NULL;
+	struct td_err err = { 0, "" };
+	CHECK(td_store_open(old, TD_STORE_READWRITE, &st, &err) == 0);
+	if (!st)
+		return;
+	int version = td_store_schema_version(st);
+	enum td_upsert r;
+	struct td_post a = make_post("a", "h1", "First", "one", NULL);
+	CHECK(td_store_upsert_post(st, "posts", &a, 100, &r, &err) == 0 && r == TD_UPSERT_NEW);
+	CHECK(td_store_set_source_validators(st, "feed", "\"etag-1\"", "Mon, 01 Jan 2024", &err) == 0);
+	td_store_close(st);
+	/* as the store of the version before: the migration runs again */
+	sqlite3 *db;
+	CHECK(sqlite3_open(old, &db) == SQLITE_OK);
+	char *pragma = td_xasprintf("PRAGMA user_version = %d", version - 1);
+	CHECK(sqlite3_exec(db, pragma, NULL, NULL, NULL) == SQLITE_OK);
+	free(pragma);
+	sqlite3_close(db);
+
+	CHECK(td_store_open(old, TD_STORE_READWRITE, &st, &err) == 0);
+	if (!st)
+		return;
+	CHECK(td_store_schema_version(st) == version);
+	char *etag = NULL, *modified = NULL;
+	CHECK(td_store_source_validators(st, "feed", &etag, &modified, &err) == 0);
+	CHECK_STR(etag, "");
+	CHECK_STR(modified, "");
+	free(etag);
+	free(modified);
+	/* the same post, read again: rewritten in place, not new */
+	CHECK(td_store_upsert_post(st, "posts", &a, 200, &r, &err) == 0 && r == TD_UPSERT_UPDATED);
+	CHECK(td_store_max_seq(st) == 1);
+	CHECK(td_store_upsert_post(st, "posts", &a, 300, &r, &err) == 0 && r == TD_UPSERT_UNCHANGED);
+	td_store_close(st);
+	drop_post(&a);
+	free(old);
+}
+
 int main(void)
 {
 	strcpy(dir, "/tmp/td-store-XXXXXX");
@@ -281,6 +325,7 @@ int main(void)
 	TD_RUN(test_delivery_and_watermark);
 	TD_RUN(test_newer_schema_refused);
 	TD_RUN(test_pending_and_bounces);
+	TD_RUN(test_migration_rereads_posts);
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
