@@ -48,7 +48,8 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
             LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 
-.PHONY: all run test unit e2e asan leakcheck conformance fuzz fuzz-smoke bench bench-smoke clean install deps deps-test
+.PHONY: all run test unit e2e asan leakcheck conformance fuzz fuzz-smoke fuzz-markdown \
+	fuzz-markdown-smoke bench bench-smoke clean install deps deps-test
 
 all: build/tagdigest
 
@@ -153,6 +154,30 @@ fuzz-smoke: build/fuzz/fuzz_feed
 	build/fuzz/fuzz_feed -max_total_time=20 -max_len=65536 build/fuzz/corpus \
 		$(wildcard $(TESTDATA)/feeds) $(wildcard $(TESTDATA)/realfeeds)
 
+# libFuzzer on the Markdown path of the posts folder. Its smoke first runs
+# each generated pathological post once (tests/fuzz/gen_markdown_corpus.py:
+# inputs that made cmark 0.30 take seconds to minutes): one that takes
+# FUZZ_MD_TIMEOUT seconds fails the run. Then it fuzzes briefly.
+FUZZ_MD_SRC := src/postsdir.c src/markdown.c src/html.c src/util.c src/buf.c src/err.c \
+               src/log.c src/slug.c src/post.c
+FUZZ_MD_TIMEOUT ?= 10
+build/fuzz/fuzz_markdown: tests/fuzz/fuzz_markdown.c $(FUZZ_MD_SRC) $(HDRS)
+	@mkdir -p $(@D)/md-corpus
+	@echo "  FUZZ    $@"
+	@clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+		$(PKG_CFLAGS) -o $@ $< $(FUZZ_MD_SRC) $(PKG_LIBS)
+
+fuzz-markdown: deps-test build/fuzz/fuzz_markdown
+	build/fuzz/fuzz_markdown -max_total_time=$(FUZZ_TIME) -max_len=65536 \
+		-timeout=$(FUZZ_MD_TIMEOUT) build/fuzz/md-corpus posts
+
+fuzz-markdown-smoke: build/fuzz/fuzz_markdown
+	@rm -rf build/fuzz/md-stress
+	$(PYTHON) tests/fuzz/gen_markdown_corpus.py build/fuzz/md-stress
+	build/fuzz/fuzz_markdown -timeout=$(FUZZ_MD_TIMEOUT) build/fuzz/md-stress/*.md
+	build/fuzz/fuzz_markdown -max_total_time=20 -max_len=65536 \
+		-timeout=$(FUZZ_MD_TIMEOUT) build/fuzz/md-corpus posts
+
 leakcheck: build/tagdigest
 	tests/leakcheck.sh build/tagdigest
 
@@ -161,6 +186,7 @@ test: deps-test
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory conformance
 	@$(MAKE) --no-print-directory fuzz-smoke
+	@$(MAKE) --no-print-directory fuzz-markdown-smoke
 	@$(MAKE) --no-print-directory leakcheck
 	@$(MAKE) --no-print-directory bench-smoke
 	@$(MAKE) --no-print-directory e2e
@@ -169,6 +195,7 @@ bench: deps-test build/tagdigest
 	$(PYTHON) tests/bench/bench_send.py --bin build/tagdigest --subscribers 10000
 	$(PYTHON) tests/bench/bench_render.py --bin build/tagdigest --subscribers 5000
 	$(PYTHON) tests/bench/bench_ingest.py --bin build/tagdigest --items 1000
+	$(PYTHON) tests/bench/bench_markdown.py --bin build/tagdigest
 	$(PYTHON) tests/bench/bench_smtp.py --bin build/tagdigest --subscribers 100000 --small 10000
 
 # A short run of the benchmark inside `make test`, so it cannot rot.

@@ -14,6 +14,13 @@
  * Widths count UTF-8 code points, not bytes and not display cells (East
  * Asian wide characters count as one); cmark's CMARK_OPT_VALIDATE_UTF8 has
  * already replaced invalid sequences, so counting lead bytes is exact.
+ *
+ * cmark 0.30 takes time quadratic in the nesting depth of containers for
+ * some inputs (blank lines in deep lists, emphasis in deep quotes: fixed
+ * upstream in 0.31 for GHSA-66g8-4hjf-77xh) and in the image brackets a
+ * paragraph leaves open (CVE-2023-22486, fixed in 0.30.3): a 350 KB post
+ * took minutes. bound_input() rewrites those inputs before cmark sees
+ * them; posts that stay within the bounds reach cmark byte for byte.
  */
 #include "tagdigest/markdown.h"
 
@@ -37,6 +44,16 @@
 /* Bound on the rendered text; 16 MiB is far beyond any real post (posts
  * are capped at 1 MiB) and keeps pathological input from running away. */
 #define MD_MAX_OUT ((size_t)16 << 20)
+
+/* What reaches cmark, per line: at most this many container markers
+ * ('>', list markers) and this many columns up to the last of them, so no
+ * container is nested deeper than about MD_MAX_PREFIX (a marker takes at
+ * least one column, a list item's continuation two). */
+#define MD_MAX_MARKERS 32
+#define MD_MAX_PREFIX 64
+/* Image brackets ("![") that may stay open in one block of lines; past
+ * this they are escaped ("!\["), which cmark shows as the same text. */
+#define MD_MAX_OPEN_IMAGES 64
 
 enum level_kind { LV_QUOTE, LV_LIST, LV_ITEM };
 
@@ -599,6 +616,172 @@ static char *strip_newline(char *s)
 	return s;
 }
 
+/* ---- bounding what reaches cmark ---- */
+
+/* Length of the container marker at s ('>', "-", "12." followed by white
+ * space or the end of the line), or 0. */
+static size_t marker_len(const char *s, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (s[0] == '>')
+		return 1;
+	size_t k = 0;
+	if (s[0] == '-' || s[0] == '+' || s[0] == '*') {
+		k = 1;
+	} else {
+		while (k < n && k < 9 && s[k] >= '0' && s[k] <= '9')
+			k++;
+		if (k == 0 || k == n || (s[k] != '.' && s[k] != ')'))
+			return 0;
+		k++;
+	}
+	return k == n || s[k] == ' ' || s[k] == '\t' || s[k] == '\r' ||
+	       s[k] == '\n' ? k : 0;
+}
+
+/* Columns of the white space s[0..n) starting at column col. */
+static size_t ws_width(const char *s, size_t n, size_t col)
+{
+	size_t c = col;
+	for (size_t i = 0; i < n; i++)
+		c = s[i] == '\t' ? c + 4 - c % 4 : c + 1;
+	return c - col;
+}
+
+static size_t ws_run(const char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n && (s[i] == ' ' || s[i] == '\t'))
+		i++;
+	return i;
+}
+
+/*
+ * One line's container prefix, kept to MD_MAX_MARKERS markers ending by
+ * column MD_MAX_PREFIX: white space before a marker is narrowed to make it
+ * fit, markers that do not fit go (with the white space between them),
+ * and the line's content follows after one space. A line within the
+ * bounds is copied as it is.
+ */
+static void bound_prefix(const char *s, size_t n, struct td_buf *out)
+{
+	size_t i = 0, col = 0, markers = 0, m;
+	bool over = false;
+	for (;;) {
+		size_t w = ws_run(s + i, n - i);
+		if (!(m = marker_len(s + i + w, n - i - w)))
+			break;
+		col += ws_width(s + i, w, col) + m;
+		i += w + m;
+		if (++markers > MD_MAX_MARKERS || col > MD_MAX_PREFIX)
+			over = true;
+	}
+	if (!over) {
+		td_buf_append(out, s, n);
+		return;
+	}
+	i = col = markers = 0;
+	for (;;) {
+		size_t w = ws_run(s + i, n - i);
+		m = marker_len(s + i + w, n - i - w);
+		if (!m || markers == MD_MAX_MARKERS || col + m > MD_MAX_PREFIX)
+			break;
+		size_t ww = ws_width(s + i, w, col);
+		if (col + ww + m <= MD_MAX_PREFIX) {
+			td_buf_append(out, s + i, w);
+		} else {
+			ww = MD_MAX_PREFIX - m - col;
+			for (size_t k = 0; k < ww; k++)
+				td_buf_putc(out, ' ');
+		}
+		td_buf_append(out, s + i + w, m);
+		col += ww + m;
+		markers++;
+		i += w + m;
+	}
+	/* what did not fit: the rest of the prefix */
+	for (;;) {
+		size_t w = ws_run(s + i, n - i);
+		m = marker_len(s + i + w, n - i - w);
+		if (!m) {
+			i += w;
+			break;
+		}
+		i += w + m;
+	}
+	td_buf_putc(out, ' ');
+	td_buf_append(out, s + i, n - i);
+}
+
+/* Whether the "![" at s[0] is closed by a ']' later on the line with
+ * nothing between that could hide that ']' from cmark (a code span, raw
+ * HTML, an escape) or push another bracket. */
+static bool image_closes(const char *s, size_t n)
+{
+	for (size_t i = 2; i < n; i++) {
+		if (s[i] == ']')
+			return true;
+		if (strchr("`<\\[", s[i]))
+			return false;
+	}
+	return false;
+}
+
+/* Copies one line, escaping the image brackets past MD_MAX_OPEN_IMAGES
+ * that may stay open in the block (*open counts them). */
+static void bound_images(const char *s, size_t n, size_t *open,
+			 struct td_buf *out)
+{
+	size_t from = 0;
+	for (const char *p = memchr(s, '!', n); p;
+	     p = memchr(p + 1, '!', n - (size_t)(p + 1 - s))) {
+		size_t i = (size_t)(p - s), bs = 0;
+		while (bs < i && s[i - 1 - bs] == '\\')
+			bs++;
+		/* an odd run of backslashes escapes the '!' */
+		if (i + 1 >= n || s[i + 1] != '[' || bs % 2 == 1 ||
+		    image_closes(s + i, n - i))
+			continue;
+		if (++*open <= MD_MAX_OPEN_IMAGES)
+			continue;
+		td_buf_append(out, s + from, i + 1 - from);
+		td_buf_putc(out, '\\');
+		from = i + 1;
+	}
+	td_buf_append(out, s + from, n - from);
+}
+
+/*
+ * md within the bounds above, into out; false when it is within them
+ * already (out is then unused). Only ASCII is looked at, so invalid UTF-8
+ * and NUL bytes pass through for cmark to replace.
+ */
+static bool bound_input(const char *md, size_t len, struct td_buf *out)
+{
+	struct td_buf line = TD_BUF_INIT;
+	size_t open = 0;
+	bool changed = false;
+	td_buf_init(out, TD_BUF_NOLIMIT);
+	for (size_t i = 0; i < len;) {
+		const char *nl = memchr(md + i, '\n', len - i);
+		size_t n = nl ? (size_t)(nl - (md + i)) + 1 : len - i;
+		const char *s = md + i;
+		size_t w = ws_run(s, n);
+		if (w == n || s[w] == '\n' || s[w] == '\r')
+			open = 0;       /* a blank line ends every paragraph */
+		td_buf_reset(&line);
+		bound_prefix(s, n, &line);
+		size_t before = out->len;
+		bound_images(td_buf_cstr(&line), line.len, &open, out);
+		if (out->len - before != n || memcmp(out->data + before, s, n) != 0)
+			changed = true;
+		i += n;
+	}
+	td_buf_free(&line);
+	return changed;
+}
+
 int td_markdown_render(const char *md, size_t len, size_t width,
 		       struct td_markdown *out, struct td_err *err)
 {
@@ -606,7 +789,13 @@ int td_markdown_render(const char *md, size_t len, size_t width,
 	if (!md && len > 0)
 		return td_err_set(err, EX_DATAERR, "markdown: no input");
 
+	struct td_buf bounded = TD_BUF_INIT;
+	if (md && bound_input(md, len, &bounded)) {
+		md = td_buf_cstr(&bounded);
+		len = bounded.len;
+	}
 	cmark_node *doc = cmark_parse_document(md ? md : "", len, MD_OPTS);
+	td_buf_free(&bounded);
 	if (!doc)
 		return td_err_set(err, EX_DATAERR, "markdown: cannot parse");
 

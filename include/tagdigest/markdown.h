@@ -13,6 +13,8 @@
  *
  * Control characters (td_is_control) are dropped from the text; the HTML
  * is cmark's, which keeps them: callers sanitize it (postsdir.c).
+ * Inputs that would make cmark slow (deep nesting, many open image
+ * brackets) are bounded first; markdown.c says how.
  *
  * Ownership: td_markdown_free() frees every field.
  */

@@ -304,6 +304,108 @@ static void test_controls(void)
 	td_markdown_free(&m);
 }
 
+/* The deepest container (quote or list item) of cmark's HTML. */
+static size_t nesting(const char *html)
+{
+	size_t depth = 0, deepest = 0;
+	for (const char *p = strchr(html, '<'); p; p = strchr(p + 1, '<')) {
+		if (!strncmp(p, "<blockquote>", 12) || !strncmp(p, "<li>", 4) ||
+		    !strncmp(p, "<li ", 4)) {
+			if (++depth > deepest)
+				deepest = depth;
+		} else if (!strncmp(p, "</blockquote>", 13) || !strncmp(p, "</li>", 5)) {
+			depth--;
+		}
+	}
+	return deepest;
+}
+
+/* Issue 9 item 13: what reaches cmark is bounded, so its quadratic cases
+ * stay small: no container nests deeper than 64 (markdown.c). Speed is
+ * measured by the stress run (tests/fuzz), not here. */
+static void test_bounds(void)
+{
+	struct td_buf md = TD_BUF_INIT;
+	struct td_markdown m;
+
+	/* emphasis in deep quotes (cmark's "emph in deep blockquote") */
+	for (int i = 0; i < 5000; i++)
+		td_buf_putc(&md, '>');
+	for (int i = 0; i < 2000; i++)
+		td_buf_puts(&md, "a*");
+	render(td_buf_cstr(&md), 72, &m);
+	CHECK(nesting(m.html) >= 16 && nesting(m.html) <= 64);
+	td_markdown_free(&m);
+
+	/* blank lines in deep lists, in a quote */
+	td_buf_reset(&md);
+	td_buf_puts(&md, "> ");
+	for (int i = 0; i < 5000; i++)
+		td_buf_puts(&md, "- ");
+	td_buf_puts(&md, "x\n");
+	for (int i = 0; i < 2000; i++)
+		td_buf_puts(&md, ">\n");
+	render(td_buf_cstr(&md), 72, &m);
+	CHECK(nesting(m.html) >= 16 && nesting(m.html) <= 64);
+	CHECK(strstr(m.text, "x\n") != NULL);
+	td_markdown_free(&m);
+
+	/* nested by indentation, one level a line */
+	td_buf_reset(&md);
+	for (int i = 0; i < 500; i++) {
+		for (int k = 0; k < i; k++)
+			td_buf_puts(&md, "  ");
+		td_buf_puts(&md, "* a\n");
+	}
+	render(td_buf_cstr(&md), 72, &m);
+	CHECK(nesting(m.html) >= 16 && nesting(m.html) <= 64);
+	td_markdown_free(&m);
+
+	/* ordered markers and tabs count too */
+	td_buf_reset(&md);
+	for (int i = 0; i < 3000; i++)
+		td_buf_puts(&md, i % 2 ? "1.\t" : "> ");
+	td_buf_puts(&md, "deep\n");
+	render(td_buf_cstr(&md), 72, &m);
+	CHECK(nesting(m.html) >= 16 && nesting(m.html) <= 64);
+	CHECK(strstr(m.html, "deep") != NULL);
+	td_markdown_free(&m);
+
+	/* within the bounds, cmark sees the post as written */
+	render("> > - 1. item\n>   more\n\n- a\n  - b\n    - c\n", 72, &m);
+	CHECK_STR(m.html, "<blockquote>\n<blockquote>\n<ul>\n<li>\n<ol>\n"
+		  "<li>item\nmore</li>\n</ol>\n</li>\n</ul>\n</blockquote>\n"
+		  "</blockquote>\n<ul>\n<li>a\n<ul>\n<li>b\n<ul>\n<li>c</li>\n"
+		  "</ul>\n</li>\n</ul>\n</li>\n</ul>\n");
+	td_markdown_free(&m);
+
+	/* image brackets left open ("![[]()" repeated, CVE-2023-22486): the
+	 * ones past the bound are escaped, which cmark shows the same */
+	td_buf_reset(&md);
+	for (int i = 0; i < 1000; i++)
+		td_buf_puts(&md, "![[]()");
+	render(td_buf_cstr(&md), 72, &m);
+	struct td_buf want = TD_BUF_INIT;
+	td_buf_puts(&want, "<p>");
+	for (int i = 0; i < 1000; i++)
+		td_buf_puts(&want, "![<a href=\"\"></a>");
+	td_buf_puts(&want, "</p>\n");
+	CHECK_STR(m.html, td_buf_cstr(&want));
+	td_markdown_free(&m);
+	td_buf_free(&want);
+	/* images that close are never touched, however many */
+	td_buf_reset(&md);
+	for (int i = 0; i < 300; i++)
+		td_buf_printf(&md, "![pic %d](https://x.example/%d.png) ", i, i);
+	render(td_buf_cstr(&md), 72, &m);
+	size_t imgs = 0;
+	for (const char *p = strstr(m.html, "<img "); p; p = strstr(p + 1, "<img "))
+		imgs++;
+	CHECK(imgs == 300);
+	td_markdown_free(&m);
+	td_buf_free(&md);
+}
+
 int main(void)
 {
 	TD_RUN(test_brief_sample);
@@ -318,5 +420,6 @@ int main(void)
 	TD_RUN(test_empty_and_invalid);
 	TD_RUN(test_hostile);
 	TD_RUN(test_controls);
+	TD_RUN(test_bounds);
 	return TD_DONE("test_markdown");
 }
