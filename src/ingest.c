@@ -40,6 +40,8 @@ static int store_post(void *arg, const struct td_post *post, struct td_err *err)
 		ctx->counts.added++;
 	else if (result == TD_UPSERT_UPDATED)
 		ctx->counts.updated++;
+	else if (result == TD_UPSERT_MERGED)
+		ctx->counts.merged++;
 	else
 		ctx->counts.unchanged++;
 	return 0;
@@ -184,15 +186,18 @@ int td_ingest(const struct td_config *cfg, struct td_store *st, time_t now,
 		sum->added += ctx.counts.added;
 		sum->updated += ctx.counts.updated;
 		sum->unchanged += ctx.counts.unchanged;
+		sum->merged += ctx.counts.merged;
 		sum->bad += ctx.counts.bad;
 		if (is_feed(src) && fetched[i].status == TD_FETCH_NOT_MODIFIED)
 			td_log_debug("ingest: source '%s': not modified since the last fetch",
 				     src->name);
 		else
 			td_log_debug("ingest: source '%s': %zu posts read: %zu new, "
-				     "%zu updated, %zu unchanged, %zu skipped as bad",
+				     "%zu updated, %zu unchanged, %zu already stored from "
+				     "another source, %zu skipped as bad",
 				     src->name, ctx.counts.read, ctx.counts.added,
-				     ctx.counts.updated, ctx.counts.unchanged, ctx.counts.bad);
+				     ctx.counts.updated, ctx.counts.unchanged,
+				     ctx.counts.merged, ctx.counts.bad);
 	}
 	for (size_t i = 0; i < cfg->nsources; i++)
 		td_fetch_result_free(&fetched[i]);

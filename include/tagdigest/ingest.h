@@ -15,9 +15,11 @@
 #include "tagdigest/err.h"
 #include "tagdigest/store.h"
 
+/* merged: items new to the store whose post another source had already
+ * brought (store.h): not new, not announced again. */
 struct td_ingest_summary {
 	size_t sources_ok, sources_failed;
-	size_t read, added, updated, unchanged, bad;
+	size_t read, added, updated, unchanged, merged, bad;
 };
 
 /* Returns 0, or the store's error when the store itself fails. Source
