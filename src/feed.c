@@ -2121,11 +2121,15 @@ int td_feed_posts(const struct td_feed *f, const struct td_source_config *src,
 		char *content = entry_content_html(e);
 		char *summary = entry_summary_html(e);
 		const char *link = v_gets(e, "link");
+		/* resolved already (xml:base, the feed's URL); what goes on
+		 * to a digest must also be one valid URL, one line */
+		char *url = td_html_safe_url(link, NULL);
 		const char *reason = NULL;
 		if (!*title && !content && !summary)
 			reason = "no title and no content";
-		else if (!is_http_url(link))
-			reason = link && *link ? "link is not an absolute http(s) URL" : "no link";
+		else if (!is_http_url(url))
+			reason = link && *link ? "link is not a valid absolute http(s) URL" :
+						 "no link";
 		if (reason) {
 			td_log_warnx("source '%s': item %zu: %s", sname, i + 1, reason);
 			if (nbad)
@@ -2133,6 +2137,7 @@ int td_feed_posts(const struct td_feed *f, const struct td_source_config *src,
 			free(title);
 			free(content);
 			free(summary);
+			free(url);
 			continue;
 		}
 		struct td_post post;
@@ -2157,7 +2162,7 @@ int td_feed_posts(const struct td_feed *f, const struct td_source_config *src,
 			free(et);
 		}
 		post.title = title;
-		post.url = td_xstrdup(link);
+		post.url = url;
 		post.content_html = td_xstrdup(body);
 
 		const struct val *ad = v_get(e, "author_detail");

@@ -1,5 +1,5 @@
 """Many feeds, one store (issue 9): the same article from several
-WordPress-style tag feeds is one post. Feeds are served by a Python
+WordPress-style tag feeds is one post; feed links become valid URLs. Feeds are served by a Python
 HTTP server on loopback whose content each test sets; mail is read back
 with Python's email package."""
 import functools
@@ -206,3 +206,32 @@ def test_one_article_from_many_tag_feeds(tmp_path, server):
         assert "summit" not in text.lower() and fresh in text, text
     assert msgs["eu@example.org"]["Subject"] == "Blog Weekly: 1 new post in EU"
     assert msgs["both@example.org"]["Subject"] == "Blog Weekly: 1 new post in NATO"
+
+
+def test_feed_links_become_valid_urls(tmp_path, server):
+    base, www = server
+    """Item 8: a link with CR LF inside is stored as one URL (the text
+    part's link list stays one URL per line); a link no URL can be made of
+    is dropped with a warning naming the source and the item."""
+    publish(www, "/tag/nato/feed.rss", rss("Blog – NATO", [
+        item("https://blog.test/?p=1", "https://blog.test/2017/07/09/first-line&#13;&#10;"
+             "X-Injected: yes/", "A link in two lines", ["NATO"]),
+        item("https://blog.test/?p=2", "https://blog.test/2017/07/10/del&#127;ete/",
+             "A link with a DEL", ["NATO"]),
+        item("https://blog.test/?p=3", "  /2017/07/11/relative/  ", "A relative link", ["NATO"]),
+    ]))
+    conf = site(tmp_path, base, [("split", "/tag/nato/feed.rss")],
+                [("nato@example.org", "nato")])
+    p = run(conf, "run", check=True)
+    msgs = take_messages(tmp_path)
+    text = text_of(msgs["nato@example.org"])
+    links = link_list(text)
+    for line in links:
+        assert re.fullmatch(r"\[\d+\] https?://[\x21-\x7e]+", line), links
+    urls = {line.split(" ", 1)[1] for line in links}
+    assert "https://blog.test/2017/07/09/first-lineX-Injected:%20yes/" in urls, links
+    assert f"{base}/2017/07/11/relative/" in urls, links
+    err = p.stderr.decode()
+    assert "source 'split': item 2: link is not a valid absolute http(s) URL" in err, err
+    assert "A link with a DEL" not in text
+    assert msgs["nato@example.org"]["Subject"] == "Blog Weekly: 2 new posts in NATO"

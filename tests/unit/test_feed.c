@@ -559,6 +559,42 @@ static void test_posts_guid_hash(void)
 	collected_free(&c);
 }
 
+/* Issue 9, item 8: a link becomes one valid URL, or the item goes with
+ * a warning naming the source and the item. */
+static void test_post_urls(void)
+{
+	const char *xml =
+		"<rss version=\"2.0\"><channel><title>B</title>\n"
+		/* 1: CR LF inside (as character references: XML keeps them) */
+		"<item><title>One</title>"
+		"<link>https://b.example/2017/split&#13;&#10;/post/</link></item>\n"
+		/* 2: spaces and non-ASCII: percent-encoded */
+		"<item><title>Two</title><link>  https://b.example/a b/\xc3\xa9t\xc3\xa9/ </link></item>\n"
+		/* 3: a control character inside (DEL: XML 1.0 allows no
+		 * other): no URL can be made of it */
+		"<item><title>Three</title><link>https://b.example/x&#127;y/</link></item>\n"
+		/* 4: no host */
+		"<item><title>Four</title><link>http://</link></item>\n"
+		/* 5: a tab inside a relative link, resolved against the feed */
+		"<item><title>Five</title><link>/2017/&#9;five/</link></item>\n"
+		"</channel></rss>\n";
+	struct collected c = { .n = 0 };
+	size_t nbad = 0;
+	capture_start();
+	int rc = posts_of(xml, "https://b.example/feed/", true, &c, &nbad);
+	const char *log = capture_end();
+	CHECK(rc == 0 && c.n == 3 && nbad == 2);
+	if (c.n == 3) {
+		CHECK_STR(c.posts[0].url, "https://b.example/2017/split/post/");
+		CHECK_STR(c.posts[1].url, "https://b.example/a%20b/%C3%A9t%C3%A9/");
+		CHECK_STR(c.posts[2].url, "https://b.example/2017/five/");
+	}
+	CHECK(strstr(log, "source 'test': item 3: link is not a valid absolute http(s) URL"));
+	CHECK(strstr(log, "source 'test': item 4: link is not a valid absolute http(s) URL"));
+	CHECK(!strstr(log, "item 1:") && !strstr(log, "item 2:") && !strstr(log, "item 5:"));
+	collected_free(&c);
+}
+
 static void test_callback_stops(void)
 {
 	struct td_feed *f = NULL;
@@ -637,6 +673,7 @@ int main(void)
 	TD_RUN(test_json_escaping);
 	TD_RUN(test_posts);
 	TD_RUN(test_posts_guid_hash);
+	TD_RUN(test_post_urls);
 	TD_RUN(test_callback_stops);
 	TD_RUN(test_conformance_data_present);
 	return TD_DONE("feed");
