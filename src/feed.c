@@ -81,6 +81,7 @@ struct td_feed {
 	char *encoding;
 	struct val *feed;     /* dict */
 	struct val *entries;  /* list of dicts */
+	size_t entries_dropped;   /* past FEED_MAX_ENTRIES, not read */
 };
 
 static struct val *v_new(enum vtype t)
@@ -1642,8 +1643,10 @@ static const char *const RESERVED[] = {
 
 static void new_entry(struct pctx *p, const xmlNode *n, int depth)
 {
-	if (p->nentries >= FEED_MAX_ENTRIES)
+	if (p->nentries >= FEED_MAX_ENTRIES) {
+		p->f->entries_dropped++;
 		return;
+	}
 	p->nentries++;
 	struct container ec = { v_new(V_DICT), SC_ENTRY, false, false };
 	v_append(p->f->entries, ec.d);
@@ -2115,6 +2118,11 @@ int td_feed_posts(const struct td_feed *f, const struct td_source_config *src,
 	const char *sname = src && src->name ? src->name : "?";
 	if (nbad)
 		*nbad = 0;
+	if (f->entries_dropped)
+		td_log_warnx("source '%s': the feed has %zu entries; only the first %d "
+			     "are read, %zu dropped", sname,
+			     (size_t)FEED_MAX_ENTRIES + f->entries_dropped,
+			     FEED_MAX_ENTRIES, f->entries_dropped);
 	for (size_t i = 0; f->entries && i < f->entries->n; i++) {
 		const struct val *e = f->entries->kids[i];
 		char *title = plain_title(e);

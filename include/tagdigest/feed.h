@@ -45,7 +45,9 @@ void td_feed_free(struct td_feed *f);
  * their display names; excerpt from the summary, else the content
  * (html.h). An item without a usable link or title is reported ("source
  * 'x': item 3: no link") through td_log_warnx, counted in *nbad and
- * skipped. cb as in postsdir.h. */
+ * skipped. A feed with more entries than the parser reads (20,000) is
+ * reported the same way, with how many were dropped. cb as in
+ * postsdir.h. */
 int td_feed_posts(const struct td_feed *f, const struct td_source_config *src,
 		  size_t excerpt_chars, td_post_cb cb, void *ctx, size_t *nbad,
 		  struct td_err *err);

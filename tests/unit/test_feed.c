@@ -595,6 +595,54 @@ static void test_post_urls(void)
 	collected_free(&c);
 }
 
+static int count_post(void *ctx, const struct td_post *post, struct td_err *err)
+{
+	(void)post;
+	(void)err;
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+/* Issue 9, item 11: entries past the parser's cap are not dropped
+ * silently. */
+static void test_entry_cap_warns(void)
+{
+	struct td_buf b = TD_BUF_INIT;
+	td_buf_puts(&b, "<rss version=\"2.0\"><channel><title>Big</title>\n");
+	for (int i = 0; i < 20003; i++)
+		td_buf_printf(&b, "<item><title>t%d</title><link>https://big.example/%d</link>"
+			      "</item>\n", i, i);
+	td_buf_puts(&b, "</channel></rss>\n");
+	struct td_feed *f = NULL;
+	struct td_err err = { 0, "" };
+	CHECK(td_feed_parse(b.data, b.len, NULL, NULL, &f, &err) == 0);
+	td_buf_free(&b);
+	if (!f)
+		return;
+	struct td_source_config src;
+	memset(&src, 0, sizeof src);
+	src.name = (char *)"big-tag";
+	size_t n = 0, nbad = 0;
+	capture_start();
+	CHECK(td_feed_posts(f, &src, 0, count_post, &n, &nbad, &err) == 0);
+	const char *log = capture_end();
+	CHECK(n == 20000 && nbad == 0);
+	CHECK(strstr(log, "source 'big-tag': the feed has 20003 entries; only the first "
+		      "20000 are read, 3 dropped"));
+	td_feed_free(f);
+
+	/* at the cap exactly: nothing to say */
+	const char *small = "<rss version=\"2.0\"><channel><item><title>t</title>"
+			    "<link>https://big.example/1</link></item></channel></rss>";
+	CHECK(td_feed_parse(small, strlen(small), NULL, NULL, &f, &err) == 0);
+	n = 0;
+	capture_start();
+	CHECK(td_feed_posts(f, &src, 0, count_post, &n, &nbad, &err) == 0);
+	log = capture_end();
+	CHECK(n == 1 && !strstr(log, "dropped"));
+	td_feed_free(f);
+}
+
 static void test_callback_stops(void)
 {
 	struct td_feed *f = NULL;
@@ -674,6 +722,7 @@ int main(void)
 	TD_RUN(test_posts);
 	TD_RUN(test_posts_guid_hash);
 	TD_RUN(test_post_urls);
+	TD_RUN(test_entry_cap_warns);
 	TD_RUN(test_callback_stops);
 	TD_RUN(test_conformance_data_present);
 	return TD_DONE("feed");
