@@ -3,7 +3,9 @@
  *
  * Each source is read in its own transaction; one that fails (missing
  * folder, unsupported type) is reported with its name and reason, recorded
- * in the store's source health, and does not stop the others.
+ * in the store's source health, and does not stop the others. A feed is
+ * stored as soon as its download ends, and its body freed, so at most
+ * fetch.parallel bodies are held at once.
  */
 #ifndef TAGDIGEST_INGEST_H
 #define TAGDIGEST_INGEST_H

@@ -1,5 +1,6 @@
 """Many feeds, one store (issue 9): the same article from several
-WordPress-style tag feeds is one post; feed links become valid URLs. Feeds are served by a Python
+WordPress-style tag feeds is one post; feed links become valid URLs; each
+feed is stored as soon as its download ends. Feeds are served by a Python
 HTTP server on loopback whose content each test sets; mail is read back
 with Python's email package."""
 import functools
@@ -8,12 +9,13 @@ import os
 import re
 import shutil
 import sqlite3
+import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import ROOT, parse, run
+from conftest import BIN, ROOT, parse, run
 
 
 class Feeds(http.server.SimpleHTTPRequestHandler):
@@ -235,3 +237,39 @@ def test_feed_links_become_valid_urls(tmp_path, server):
     assert "source 'split': item 2: link is not a valid absolute http(s) URL" in err, err
     assert "A link with a DEL" not in text
     assert msgs["nato@example.org"]["Subject"] == "Blog Weekly: 2 new posts in NATO"
+
+
+def test_each_feed_is_stored_when_it_arrives(tmp_path, server):
+    base, www = server
+    """Item 12: a feed's posts are in the store while another feed is
+    still downloading (before, every body was held until all had come)."""
+    publish(www, "/slow/feed.rss", rss("Slow", [
+        item("https://blog.test/?p=10", "https://blog.test/slow/", "Slow post", ["NATO"])]))
+    publish(www, "/quick/feed.rss", rss("Quick", [
+        item("https://blog.test/?p=11", "https://blog.test/quick/", "Quick post", ["NATO"])]))
+    gate = Feeds.held["/slow/feed.rss"] = threading.Event()
+    conf = site(tmp_path, base, [("slow", "/slow/feed.rss"), ("quick", "/quick/feed.rss")],
+                [("nato@example.org", "nato")])
+    store = tmp_path / "var" / "store.db"
+    proc = subprocess.Popen([BIN, "-c", str(conf), "ingest"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    seen = []
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not seen and proc.poll() is None:
+            try:
+                with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=0.2) as db:
+                    seen = db.execute("SELECT title FROM posts").fetchall()
+            except sqlite3.Error:
+                pass   # not created or not migrated yet
+            if not seen:
+                time.sleep(0.05)
+    finally:
+        gate.set()
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert seen == [("Quick post",)], "the quick feed was not stored while the slow one downloaded"
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
+        titles = sorted(t for (t,) in db.execute("SELECT title FROM posts"))
+    assert titles == ["Quick post", "Slow post"]
+    assert "2 new" in out.decode()
