@@ -405,6 +405,24 @@ static bool scheme_is(const struct uri *u, const char *name)
 static char *uri_resolve(const char *base, const char *ref)
 {
 	struct td_buf fixed = TD_BUF_INIT;
+	/* Spaces and controls around a URL, and tabs and line breaks in it,
+	 * are not part of it (WHATWG URL, and Python's urlsplit, which
+	 * feedparser's urljoin uses): drop them before they can make an
+	 * absolute URL look relative. */
+	while (*ref && (unsigned char)*ref <= 0x20)
+		ref++;
+	size_t n = strlen(ref);
+	while (n > 0 && (unsigned char)ref[n - 1] <= 0x20)
+		n--;
+	if (n != strlen(ref) || strpbrk(ref, "\t\r\n")) {
+		for (size_t i = 0; i < n; i++)
+			if (ref[i] != '\t' && ref[i] != '\r' && ref[i] != '\n')
+				td_buf_putc(&fixed, ref[i]);
+		ref = td_buf_steal(&fixed);
+		char *out = uri_resolve(base, ref);
+		free((char *)ref);
+		return out;
+	}
 	/* "http:///example.com/" -> "http://example.com/", as feedparser */
 	const char *c = strstr(ref, "://");
 	if (c && c > ref) {

@@ -593,6 +593,15 @@ static void test_post_urls(void)
 	CHECK(strstr(log, "source 'test': item 4: link is not a valid absolute http(s) URL"));
 	CHECK(!strstr(log, "item 1:") && !strstr(log, "item 2:") && !strstr(log, "item 5:"));
 	collected_free(&c);
+
+	/* spaces around and line breaks inside are dropped before the URL is
+	 * resolved: " /x" is the path /x, not a file named " " */
+	const char *atom = "<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><title>T</title>"
+			   "<link href=\" &#9;/2017/&#10;x/ \"/></entry></feed>";
+	CHECK(posts_of(atom, "https://b.example/feed/", true, &c, &nbad) == 0 && c.n == 1);
+	if (c.n == 1)
+		CHECK_STR(c.posts[0].url, "https://b.example/2017/x/");
+	collected_free(&c);
 }
 
 static int count_post(void *ctx, const struct td_post *post, struct td_err *err)
