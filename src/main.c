@@ -161,9 +161,11 @@ static int do_ingest(const struct td_config *cfg, struct td_store *st, bool as_r
 	char line[512];
 	snprintf(line, sizeof line,
 		 "ingest: %zu posts read from %zu sources: %zu new, %zu updated, "
-		 "%zu unchanged, %zu bad files skipped%s",
+		 "%zu unchanged, %zu already stored from another source, "
+		 "%zu bad files skipped%s",
 		 s.read, s.sources_ok + s.sources_failed, s.added, s.updated,
-		 s.unchanged, s.bad, s.sources_failed ? "; some sources failed (see above)" : "");
+		 s.unchanged, s.merged, s.bad,
+		 s.sources_failed ? "; some sources failed (see above)" : "");
 	if (as_result)
 		printf("%s\n", line);
 	else

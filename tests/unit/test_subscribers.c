@@ -14,30 +14,6 @@
 #include "tagdigest/buf.h"
 #include "tagdigest/subscribers.h"
 
-static char captured[16384];
-static FILE *cap_file;
-static int cap_saved = -1;
-
-static void capture_start(void)
-{
-	fflush(stderr);
-	cap_file = tmpfile();
-	cap_saved = dup(2);
-	dup2(fileno(cap_file), 2);
-}
-
-static const char *capture_end(void)
-{
-	fflush(stderr);
-	dup2(cap_saved, 2);
-	close(cap_saved);
-	rewind(cap_file);
-	size_t n = fread(captured, 1, sizeof captured - 1, cap_file);
-	captured[n] = '\0';
-	fclose(cap_file);
-	return captured;
-}
-
 /* Parses text (a C string) as "t.csv", with stderr captured. */
 static int parse(const char *text, struct td_subscriber_list *l, struct td_err *err)
 {
