@@ -196,8 +196,7 @@ static size_t wrap_para(struct render *r)
 			while (end < eol && s[end] != ' ' && s[end] != '\t')
 				end++;
 			while (j < end) {
-				size_t k = td_utf8_unbreakable(s + j, end - j);
-				size_t ww = td_utf8_width(s + j, k);
+				size_t ww, k = td_utf8_unbreakable(s + j, end - j, &ww);
 				size_t gap = space && cur.len > 0;
 				if (cur.len > 0 && r->width > 0 &&
 				    pw + curw + gap + ww > r->width) {

@@ -410,7 +410,8 @@ static void wrap_line(const char *line, size_t len, size_t width,
 	size_t indent = 0;
 	while (indent < len && line[indent] == ' ')
 		indent++;
-	if (td_utf8_width(line, len) <= width || indent >= width / 2) {
+	/* no character takes more columns than it has bytes */
+	if (len <= width || td_utf8_width(line, len) <= width || indent >= width / 2) {
 		td_buf_append(out, line, len);
 		return;
 	}
@@ -434,8 +435,7 @@ static void wrap_line(const char *line, size_t len, size_t width,
 		/* a word goes piece by piece: CJK text may break between
 		 * characters, a Latin word or a URL is one piece */
 		while (i < end) {
-			size_t k = td_utf8_unbreakable(line + i, end - i);
-			size_t w = td_utf8_width(line + i, k);
+			size_t w, k = td_utf8_unbreakable(line + i, end - i, &w);
 			size_t gap = space && !empty;
 			if (!empty && col + gap + w > width) {
 				td_buf_putc(out, '\n');

@@ -402,28 +402,43 @@ static const struct cp_range no_break_after[] = {
 	{ 0xFF5B, 0xFF5B }, { 0xFF5F, 0xFF5F },
 };
 
-size_t td_utf8_unbreakable(const char *s, size_t n)
+size_t td_utf8_unbreakable(const char *s, size_t n, size_t *cols)
 {
-	uint32_t base = 0, prev = 0;    /* base: the last character with width */
+	bool after = false;     /* a break may follow the last character with width */
+	bool zwj = false;       /* the last character was a ZWJ */
+	size_t c = 0;
 	for (size_t i = 0, k; i < n; i += k) {
+		/* most text is ASCII after a character that allows no break */
+		if ((unsigned char)s[i] < 0x80 && !after) {
+			k = 1;
+			c++;
+			zwj = false;
+			continue;
+		}
 		uint32_t cp;
 		if (!(k = td_utf8_next(s + i, n - i, &cp))) {
 			k = 1;
 			cp = 0xFFFD;
 		}
 		unsigned w = cp_width(cp);
-		/* A URL's scheme is ASCII, so one that started before this
-		 * break lies wholly before it: then the URL (which may hold
-		 * CJK) runs to the end of the run. Looking only behind the
-		 * first break keeps a long run linear. */
-		if (i > 0 && prev != 0x200D && cp_width(base) == 2 &&
-		    !IN_RANGES(base, no_break_after) && w > 0 &&
-		    !IN_RANGES(cp, no_break_before))
-			return memmem(s, i, "://", 3) ? n : i;
+		if (after && !zwj && w > 0 && !IN_RANGES(cp, no_break_before)) {
+			/* A URL's scheme is ASCII, so one that started before
+			 * this break lies wholly before it: then the URL (which
+			 * may hold CJK) runs to the end of the run. Looking only
+			 * behind the first break keeps a long run linear. */
+			if (!memmem(s, i, "://", 3)) {
+				*cols = c;
+				return i;
+			}
+			*cols = c + td_utf8_width(s + i, n - i);
+			return n;
+		}
+		c += w;
 		if (w > 0)
-			base = cp;
-		prev = cp;
+			after = w == 2 && !IN_RANGES(cp, no_break_after);
+		zwj = cp == 0x200D;
 	}
+	*cols = c;
 	return n;
 }
 

@@ -64,12 +64,12 @@ size_t td_utf8_count(const char *s, size_t n);
 size_t td_utf8_width(const char *s, size_t n);
 /* s[0..n) is a run without spaces (a "word"). Returns how many bytes at
  * its start must stay on one line: up to the first place a line may break
- * inside the run, or n. A break is allowed after a wide CJK character
+ * inside the run, or n; *cols is set to their td_utf8_width. A break is allowed after a wide CJK character
  * (not Hangul, not an opening bracket) unless closing punctuation ("。」、)"),
  * a small kana, "ー" or a mark of no width follows; so a Latin word never
  * breaks, and from the scheme of a URL ("xx://") to the run's end nothing
  * does. */
-size_t td_utf8_unbreakable(const char *s, size_t n);
+size_t td_utf8_unbreakable(const char *s, size_t n, size_t *cols);
 
 struct td_err;
 /* Creates the folders above path (mkdir -p of its dirname), mode 0755.

@@ -116,11 +116,14 @@ static void check_pieces(const char *s, const char *want, int line)
 	struct td_buf b = TD_BUF_INIT;
 	size_t n = strlen(s);
 	for (size_t i = 0, k; i < n; i += k) {
-		k = td_utf8_unbreakable(s + i, n - i);
+		size_t cols = (size_t)-1;
+		k = td_utf8_unbreakable(s + i, n - i, &cols);
 		if (k == 0 || k > n - i) {
 			td_buf_puts(&b, "(bad length)");
 			break;
 		}
+		if (cols != td_utf8_width(s + i, k))
+			td_buf_puts(&b, "(bad width)");
 		if (i > 0)
 			td_buf_putc(&b, '|');
 		td_buf_append(&b, s + i, k);
