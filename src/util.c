@@ -202,11 +202,12 @@ size_t td_utf8_count(const char *s, size_t n)
  * fullwidth forms, most emoji) take two, combining marks and format
  * characters (accents, ZWJ, variation selectors) none, the rest one.
  *
- * Not wcwidth(3): it answers from LC_CTYPE, which is process-wide (the
- * send path composes in threads; uselocale() per thread would have to be
- * set up in each), is "C" unless someone calls setlocale, where every
- * non-ASCII character is -1, and follows whatever Unicode the C library
- * on the machine has. Our table gives the same answer everywhere.
+ * Not wcwidth(3): it answers per LC_CTYPE, a process-wide setting (the
+ * send path composes in threads) that is "C" in tagdigest, where every
+ * non-ASCII character is -1, and from whatever Unicode the machine's C
+ * library has. The tables below are written by tools/unicode_width.py from
+ * Unicode 14.0 (test_util compares them with glibc's, which are 14.0 too
+ * in glibc 2.35-2.37); run it again to move to a newer Unicode.
  */
 struct cp_range {
 	uint32_t lo, hi;
