@@ -393,6 +393,18 @@ static int check_addr(const char *what, const char *addr, struct td_err *err)
 	return 0;
 }
 
+/* Display names and the List-Id label: the rule the subscriber file and
+ * the config apply (address.h), so a name they accepted is never refused
+ * here, where it would fail one subscriber's digest on every run. */
+static int check_name(const char *what, const char *name, struct td_err *err)
+{
+	char why[96];
+	if (name && !td_display_name_valid(name, why, sizeof why))
+		return td_err_set(err, EX_DATAERR, "mime: %s: the name %s%s", what,
+				  why, has_crlf(name) ? " (header injection?)" : "");
+	return 0;
+}
+
 static int check_url(const char *url, struct td_err *err)
 {
 	int rc = check_text("unsubscribe_url", url, true, 0, err);
@@ -460,13 +472,10 @@ static int check_message(const struct td_mime_message *m, struct td_err *err)
 	int rc;
 	if ((rc = check_addr("from_addr", m->from_addr, err)) ||
 	    (rc = check_addr("to_addr", m->to_addr, err)) ||
-	    (rc = check_text("from_name", m->from_name, false, NAME_MAX_LEN,
-			     err)) ||
-	    (rc = check_text("to_name", m->to_name, false, NAME_MAX_LEN,
-			     err)) ||
+	    (rc = check_name("from_name", m->from_name, err)) ||
+	    (rc = check_name("to_name", m->to_name, err)) ||
 	    (rc = check_text("subject", m->subject, true, 0, err)) ||
-	    (rc = check_text("list_name", m->list_name, false, NAME_MAX_LEN,
-			     err)) ||
+	    (rc = check_name("list_name", m->list_name, err)) ||
 	    (rc = check_list_id(m->list_id, err)) ||
 	    (rc = check_url(m->unsubscribe_url, err)) ||
 	    (rc = check_message_id(m->message_id, err)))

@@ -6,11 +6,12 @@
  * commas and line breaks inside quotes, CRLF or LF) and is forgiving where
  * tools differ (a UTF-8 BOM, blank lines, blanks around fields). What it
  * never forgives is anything that could reach a mail header unchecked: the
- * address goes through address.c and the name may hold no line break, no
- * control character and no invalid UTF-8. One bad row is reported with the
- * line it starts on and skipped, so a typo in row 900 does not stop the
- * digest for the other 899 subscribers; a bad header stops everything,
- * because without it no column can be trusted.
+ * address and the name both go through address.c, whose name rule is the
+ * one the MIME builder applies, so a row kept here is never refused when
+ * its digest is built. One bad row is reported with the line it starts on
+ * and skipped, so a typo in row 900 does not stop the digest for the other
+ * 899 subscribers; a bad header stops everything, because without it no
+ * column can be trusted.
  */
 #include "tagdigest/subscribers.h"
 
@@ -444,15 +445,12 @@ static const char *check_row(const struct csv_row *row, const size_t col[NCOLS],
 			 shown(email, show, sizeof show), reason);
 		return why;
 	}
-	if (!td_utf8_valid(name, strlen(name)))
-		return "name: not valid UTF-8";
-	/* Quotes let a line break into a field; in a name it would reach the
-	 * To: header. */
-	if (strpbrk(name, "\r\n"))
-		return "name contains a line break";
-	for (const char *c = name; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			return "name contains a control character";
+	/* the rule the MIME builder applies too: a name read here is never
+	 * refused at send time */
+	if (!td_display_name_valid(name, reason, sizeof reason)) {
+		snprintf(why, whylen, "name %s", reason);
+		return why;
+	}
 	if (!td_utf8_valid(tags, strlen(tags)))
 		return "tags: not valid UTF-8";
 

@@ -7,9 +7,11 @@
  * line ends and a UTF-8 BOM are accepted.
  *
  * A bad row (invalid address, unterminated quote, no tags, duplicate email,
- * invalid UTF-8 in the name) is reported as "FILE:LINE: problem" through
- * td_log_warnx and skipped; the good rows are kept. A missing or malformed
- * header is an error for the whole file.
+ * a name that td_display_name_valid refuses: invalid UTF-8, a line break
+ * or control character, over TD_DISPLAY_NAME_MAX bytes) is reported as
+ * "FILE:LINE: problem" through td_log_warnx, once per reading, and
+ * skipped; the good rows are kept. A missing or malformed header is an
+ * error for the whole file.
  *
  * Two ways to read it, with the same rules and the same messages:
  *

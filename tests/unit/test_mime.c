@@ -19,6 +19,7 @@
 #include <libetpan/libetpan.h>
 
 #include "harness.h"
+#include "tagdigest/address.h"
 #include "tagdigest/buf.h"
 #include "tagdigest/err.h"
 #include "tagdigest/mime.h"
@@ -1050,6 +1051,44 @@ static void test_build_rejects(void)
 	free(raw);
 }
 
+/* The builder checks display names with td_display_name_valid, the rule
+ * the subscriber file and the config apply: whatever they accepted builds,
+ * and a name that fails here would have been refused where it was read. */
+static void test_build_name_rule(void)
+{
+	struct td_buf ascii = TD_BUF_INIT, cyr = TD_BUF_INIT;
+	for (int i = 0; i < TD_DISPLAY_NAME_MAX; i++)
+		td_buf_putc(&ascii, i % 5 ? 'x' : '"');
+	for (int i = 0; i < TD_DISPLAY_NAME_MAX / 2; i++)
+		td_buf_puts(&cyr, "\xd0\x96");
+	char *ascii_over = td_xasprintf("%sy", td_buf_cstr(&ascii));
+	char *cyr_over = td_xasprintf("%s\xd0\x96", td_buf_cstr(&cyr));
+	const char *names[] = {
+		td_buf_cstr(&ascii), td_buf_cstr(&cyr), ascii_over, cyr_over,
+		"", "Anna", "a\tb", "a\x01", "\x7f", "caf\xe9", "a\r\nBcc: x@y.example",
+	};
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+		bool valid = td_display_name_valid(names[i], NULL, 0);
+		struct td_mime_message m = sample();
+		m.to_name = names[i];
+		struct td_buf out = TD_BUF_INIT;
+		struct td_err err = { 0, "" };
+		int rc = td_mime_build(&m, &out, &err);
+		CHECK((rc == 0) == valid);
+		if (rc)
+			CHECK(rc == EX_DATAERR && strstr(err.msg, "to_name") != NULL);
+		else
+			CHECK(wire_clean(td_buf_cstr(&out), out.len, 998));
+		td_buf_free(&out);
+	}
+	CHECK(td_display_name_valid(td_buf_cstr(&ascii), NULL, 0));
+	CHECK(!td_display_name_valid(ascii_over, NULL, 0));
+	td_buf_free(&ascii);
+	td_buf_free(&cyr);
+	free(ascii_over);
+	free(cyr_over);
+}
+
 int main(void)
 {
 	TD_RUN(test_qp_exact);
@@ -1065,5 +1104,6 @@ int main(void)
 	TD_RUN(test_build_variants);
 	TD_RUN(test_build_mailto_and_feedback_id);
 	TD_RUN(test_build_rejects);
+	TD_RUN(test_build_name_rule);
 	return TD_DONE("test_mime");
 }

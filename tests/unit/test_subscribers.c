@@ -222,7 +222,7 @@ static void test_bad_rows(void)
 	CHECK(logged("t.csv:3: email 'not an address': contains a space\n"));
 	CHECK(logged("t.csv:4: 2 fields, but the header has 3\n"));
 	CHECK(logged("t.csv:5: no tags"));
-	CHECK(logged("t.csv:6: name: not valid UTF-8\n"));
+	CHECK(logged("t.csv:6: name is not valid UTF-8\n"));
 	CHECK(logged("t.csv:7: '\"' inside an unquoted field"));
 	CHECK(logged("t.csv:8: text after the closing quote of a field\n"));
 	CHECK(logged("t.csv:10: name contains a control character\n"));
@@ -326,6 +326,41 @@ static void test_sample_file(void)
 
 	CHECK(td_subscribers_load("subscribers/no-such-file.csv", &l, &err) == EX_NOINPUT);
 	CHECK(strstr(err.msg, "no-such-file.csv: cannot read: No such file") != NULL);
+}
+
+/* A name the MIME builder would refuse is a bad row here, with the same
+ * rule (td_display_name_valid): reported once, with file and line, rather
+ * than accepted and then failed as "permanent" in every send. */
+static void test_name_rule(void)
+{
+	struct td_buf t;
+	td_buf_init(&t, TD_BUF_NOLIMIT);
+	td_buf_puts(&t, "email,name,tags\n"
+			"max@example.org,\"");
+	for (int i = 0; i < 256; i++)
+		td_buf_putc(&t, i % 9 ? 'm' : ',');
+	td_buf_puts(&t, "\",nato\n"
+			"over@example.org,");
+	for (int i = 0; i < 257; i++)
+		td_buf_putc(&t, 'o');
+	td_buf_puts(&t, ",nato\n"
+			"cyr@example.org,");
+	for (int i = 0; i < 129; i++)
+		td_buf_puts(&t, "\xd0\x96");     /* 258 bytes */
+	td_buf_puts(&t, ",nato\n");
+	struct td_subscriber_list l;
+	struct td_err err = { 0, "" };
+	CHECK(parse(td_buf_cstr(&t), &l, &err) == 0);
+	CHECK(l.n == 1 && l.nbad == 2);
+	CHECK(l.n >= 1 && strcmp(l.v[0].email, "max@example.org") == 0 &&
+	      strlen(l.v[0].name) == 256);
+	CHECK(logged("t.csv:3: name is longer than 256 bytes (257)\n"));
+	CHECK(logged("t.csv:4: name is longer than 256 bytes (258)\n"));
+	/* once each */
+	const char *first = strstr(captured, "t.csv:3:");
+	CHECK(first && !strstr(first + 1, "t.csv:3:"));
+	td_subscribers_free(&l);
+	td_buf_free(&t);
 }
 
 /* ---- the streaming reader ----
@@ -671,6 +706,7 @@ int main(void)
 	TD_RUN(test_duplicates);
 	TD_RUN(test_tag_slugs);
 	TD_RUN(test_sample_file);
+	TD_RUN(test_name_rule);
 	TD_RUN(test_stream_edge_cases);
 	TD_RUN(test_stream_buffer_boundary);
 	TD_RUN(test_stream_errors);
