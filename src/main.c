@@ -273,6 +273,11 @@ static int do_send(const struct td_config *cfg, struct td_store *st, bool dry_ru
 	 * the list (of the rows read, when the run stopped early). */
 	size_t ngood, nbad;
 	td_subscribers_counts(reader, &ngood, &nbad);
+	if (td_subscribers_changed(reader))
+		td_log_warnx("subscribers: %s changed while this run was sending; "
+			     "the run used the file as it was when it started, "
+			     "and the changes apply from the next run",
+			     cfg->subscribers_path);
 	td_subscribers_close(reader);
 	warn_bad_rows(cfg, nbad, ngood);
 	if (rc)
