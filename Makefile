@@ -197,11 +197,13 @@ bench: deps-test build/tagdigest
 	$(PYTHON) tests/bench/bench_ingest.py --bin build/tagdigest --items 1000
 	$(PYTHON) tests/bench/bench_markdown.py --bin build/tagdigest
 	$(PYTHON) tests/bench/bench_smtp.py --bin build/tagdigest --subscribers 100000 --small 10000
+	$(PYTHON) tests/bench/bench_feeds_memory.py --bin build/tagdigest --feeds 10,40 --mb 9
 
 # A short run of the benchmark inside `make test`, so it cannot rot.
 bench-smoke: build/tagdigest
 	$(PYTHON) tests/bench/bench_send.py --bin build/tagdigest --subscribers 200
 	$(PYTHON) tests/bench/bench_smtp.py --bin build/tagdigest --subscribers 300 --small 100
+	$(PYTHON) tests/bench/bench_feeds_memory.py --bin build/tagdigest --feeds 2,4 --mb 1
 
 install: build/tagdigest
 	install -d $(DESTDIR)$(BINDIR)

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tagdigest/util.h"
+
 #define ADDR_MAX 254   /* RFC 5321 path limit minus the angle brackets */
 #define LOCAL_MAX 64
 #define LABEL_MAX 63
@@ -162,4 +164,24 @@ const char *td_address_domain(const char *addr)
 {
 	const char *at = strrchr(addr, '@');
 	return at ? at + 1 : NULL;
+}
+
+bool td_display_name_valid(const char *name, char *why, size_t whylen)
+{
+	if (why && whylen)
+		why[0] = '\0';
+	size_t len = strlen(name);
+	if (!td_utf8_valid(name, len))
+		return refuse(why, whylen, "is not valid UTF-8");
+	/* Quotes let a line break into a CSV field; in a name it would reach
+	 * the To: header. */
+	if (strpbrk(name, "\r\n"))
+		return refuse(why, whylen, "contains a line break");
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return refuse(why, whylen, "contains a control character");
+	if (len > TD_DISPLAY_NAME_MAX)
+		return refuse(why, whylen, "is longer than %d bytes (%zu)",
+			      TD_DISPLAY_NAME_MAX, len);
+	return true;
 }

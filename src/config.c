@@ -41,7 +41,8 @@
 
 /* What a key's value must look like, and how it is stored. */
 enum conf_kind {
-	K_TEXT,          /* one line of UTF-8 without controls (names) */
+	K_TEXT,          /* one line of UTF-8 without controls */
+	K_NAME,          /* a display name: td_display_name_valid (address.h) */
 	K_SITE_URL,      /* http(s) base URL, trailing '/' stripped */
 	K_HTTP_URL,      /* any http(s) URL */
 	K_TAG_URL,       /* http(s) URL holding "{tag}" */
@@ -76,10 +77,10 @@ struct conf_key {
 #define SF(field) offsetof(struct td_source_config, field)
 
 static const struct conf_key conf_keys[] = {
-	{ "site", "name", K_TEXT, CF(site_name), 0, 0 },
+	{ "site", "name", K_NAME, CF(site_name), 0, 0 },
 	{ "site", "url", K_SITE_URL, CF(site_url), 0, 0 },
 	{ "site", "from", K_ADDRESS, CF(from_address), 0, 0 },
-	{ "site", "from_name", K_TEXT, CF(from_name), 0, 0 },
+	{ "site", "from_name", K_NAME, CF(from_name), 0, 0 },
 	{ "site", "list_id", K_LIST_ID, CF(list_id), 0, 0 },
 	{ "site", "unsubscribe_url", K_HTTP_URL, CF(unsubscribe_url), 0, 0 },
 	{ "site", "tag_url", K_TAG_URL, CF(tag_url), 0, 0 },
@@ -823,8 +824,13 @@ static int apply_entry(struct conf_state *st, struct td_config *cfg,
 
 	switch (k->kind) {
 	case K_TEXT:
+	case K_NAME:
 		if (!td_utf8_valid(v, strlen(v)))
 			return conf_fail_entry(st, e, "not valid UTF-8");
+		/* the rule the MIME builder applies: refused here, once, rather
+		 * than in every message */
+		if (k->kind == K_NAME && !td_display_name_valid(v, why, sizeof why))
+			return conf_fail_entry(st, e, "the name %s", why);
 		set_str(sp, td_xstrdup(v));
 		break;
 	case K_SITE_URL:

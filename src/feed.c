@@ -83,6 +83,7 @@ struct td_feed {
 	char *encoding;
 	struct val *feed;     /* dict */
 	struct val *entries;  /* list of dicts */
+	size_t entries_dropped;   /* past FEED_MAX_ENTRIES, not read */
 };
 
 static struct val *v_new(enum vtype t)
@@ -406,6 +407,24 @@ static bool scheme_is(const struct uri *u, const char *name)
 static char *uri_resolve(const char *base, const char *ref)
 {
 	struct td_buf fixed = TD_BUF_INIT;
+	/* Spaces and controls around a URL, and tabs and line breaks in it,
+	 * are not part of it (WHATWG URL, and Python's urlsplit, which
+	 * feedparser's urljoin uses): drop them before they can make an
+	 * absolute URL look relative. */
+	while (*ref && (unsigned char)*ref <= 0x20)
+		ref++;
+	size_t n = strlen(ref);
+	while (n > 0 && (unsigned char)ref[n - 1] <= 0x20)
+		n--;
+	if (n != strlen(ref) || strpbrk(ref, "\t\r\n")) {
+		for (size_t i = 0; i < n; i++)
+			if (ref[i] != '\t' && ref[i] != '\r' && ref[i] != '\n')
+				td_buf_putc(&fixed, ref[i]);
+		ref = td_buf_steal(&fixed);
+		char *out = uri_resolve(base, ref);
+		free((char *)ref);
+		return out;
+	}
 	/* "http:///example.com/" -> "http://example.com/", as feedparser */
 	const char *c = strstr(ref, "://");
 	if (c && c > ref) {
@@ -1925,8 +1944,10 @@ static const char *const RESERVED[] = {
 
 static void new_entry(struct pctx *p, const xmlNode *n, int depth)
 {
-	if (p->nentries >= FEED_MAX_ENTRIES)
+	if (p->nentries >= FEED_MAX_ENTRIES) {
+		p->f->entries_dropped++;
 		return;
+	}
 	p->nentries++;
 	struct container ec = { v_new(V_DICT), SC_ENTRY, false, false };
 	v_append(p->f->entries, ec.d);
@@ -2398,17 +2419,26 @@ int td_feed_posts(const struct td_feed *f, const struct td_source_config *src,
 	const char *sname = src && src->name ? src->name : "?";
 	if (nbad)
 		*nbad = 0;
+	if (f->entries_dropped)
+		td_log_warnx("source '%s': the feed has %zu entries; only the first %d "
+			     "are read, %zu dropped", sname,
+			     (size_t)FEED_MAX_ENTRIES + f->entries_dropped,
+			     FEED_MAX_ENTRIES, f->entries_dropped);
 	for (size_t i = 0; f->entries && i < f->entries->n; i++) {
 		const struct val *e = f->entries->kids[i];
 		char *title = plain_title(e);
 		char *content = entry_content_html(e);
 		char *summary = entry_summary_html(e);
 		const char *link = v_gets(e, "link");
+		/* resolved already (xml:base, the feed's URL); what goes on
+		 * to a digest must also be one valid URL, one line */
+		char *url = td_html_safe_url(link, NULL);
 		const char *reason = NULL;
 		if (!*title && !content && !summary)
 			reason = "no title and no content";
-		else if (!is_http_url(link))
-			reason = link && *link ? "link is not an absolute http(s) URL" : "no link";
+		else if (!is_http_url(url))
+			reason = link && *link ? "link is not a valid absolute http(s) URL" :
+						 "no link";
 		if (reason) {
 			td_log_warnx("source '%s': item %zu: %s", sname, i + 1, reason);
 			if (nbad)
@@ -2416,6 +2446,7 @@ int td_feed_posts(const struct td_feed *f, const struct td_source_config *src,
 			free(title);
 			free(content);
 			free(summary);
+			free(url);
 			continue;
 		}
 		struct td_post post;
@@ -2442,7 +2473,7 @@ int td_feed_posts(const struct td_feed *f, const struct td_source_config *src,
 			free(et);
 		}
 		post.title = title;
-		post.url = td_xstrdup(link);
+		post.url = url;
 		post.content_html = td_xstrdup(body);
 
 		const struct val *ad = v_get(e, "author_detail");

@@ -480,55 +480,45 @@ static bool options_valid(const struct td_fetch_options *opt)
 	       opt->max_redirects >= 0;
 }
 
-/* Fails every request that has no answer yet. */
-static void fail_rest(struct td_fetch_result *results, size_t n,
-		      const bool *done, const char *why)
+/* Hands one answer to the callback, then frees what it left. */
+static int deliver(td_fetch_cb cb, void *ctx, size_t i,
+		   struct td_fetch_result *r, struct td_err *err)
 {
-	for (size_t i = 0; i < n; i++)
-		if (!done[i])
-			set_error(&results[i], "%s", why);
+	int rc = cb(ctx, i, r, err);
+	td_fetch_result_free(r);
+	return rc;
 }
 
-int td_fetch_all(const struct td_fetch_options *opt,
-		 const struct td_fetch_request *reqs, size_t n,
-		 struct td_fetch_result *results, struct td_err *err)
+int td_fetch_each(const struct td_fetch_options *opt,
+		  const struct td_fetch_request *reqs, size_t n,
+		  td_fetch_cb cb, void *ctx, struct td_err *err)
 {
-	for (size_t i = 0; i < n; i++)
-		memset(&results[i], 0, sizeof results[i]);
 	if (n == 0)
 		return 0;
-	bool *done = td_xcalloc(n, sizeof *done);
-	if (!options_valid(opt)) {
-		fail_rest(results, n, done, "fetch: bad options");
-		free(done);
+	if (!options_valid(opt))
 		return td_err_set(err, EX_SOFTWARE, "fetch: bad options");
-	}
 	/* libcurl counts init/cleanup pairs, so this nests with the SMTP
 	 * transport's and only the outermost pair does the work. */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		fail_rest(results, n, done, "libcurl failed to initialise");
-		free(done);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return td_err_set(err, EX_SOFTWARE,
 				  "fetch: libcurl failed to initialise");
-	}
 	CURLM *multi = curl_multi_init();
 	if (!multi) {
 		curl_global_cleanup();
-		fail_rest(results, n, done, "libcurl failed to initialise");
-		free(done);
 		return td_err_set(err, EX_SOFTWARE,
 				  "fetch: libcurl failed to initialise");
 	}
 
-	/* The transfers in flight, so a libcurl failure can release them
-	 * (curl_multi_get_handles is newer than our 7.88.1). */
+	/* The transfers in flight, so a libcurl failure (or a callback that
+	 * stops the run) can release them (curl_multi_get_handles is newer
+	 * than our 7.88.1). */
 	struct xfer **slots = td_xcalloc((size_t)opt->parallel, sizeof *slots);
 	int rc = 0;
 	size_t next = 0;
 	int active = 0;
-	while (next < n || active > 0) {
+	while (!rc && (next < n || active > 0)) {
 		/* Fill free slots; a request that cannot start fails alone. */
-		while (active < opt->parallel && next < n) {
+		while (!rc && active < opt->parallel && next < n) {
 			size_t i = next++;
 			char why[256];
 			struct xfer *x = xfer_new(opt, &reqs[i], i, why,
@@ -541,8 +531,9 @@ int td_fetch_all(const struct td_fetch_options *opt,
 				x = NULL;
 			}
 			if (!x) {
-				set_error(&results[i], "%s", why);
-				done[i] = true;
+				struct td_fetch_result r = { 0 };
+				set_error(&r, "%s", why);
+				rc = deliver(cb, ctx, i, &r, err);
 				continue;
 			}
 			for (int k = 0; k < opt->parallel; k++)
@@ -552,7 +543,7 @@ int td_fetch_all(const struct td_fetch_options *opt,
 				}
 			active++;
 		}
-		if (active == 0)
+		if (rc || active == 0)
 			continue;
 
 		int running = 0;
@@ -565,7 +556,7 @@ int td_fetch_all(const struct td_fetch_options *opt,
 		int finished = 0;
 		CURLMsg *msg;
 		int left;
-		while ((msg = curl_multi_info_read(multi, &left))) {
+		while (!rc && (msg = curl_multi_info_read(multi, &left))) {
 			if (msg->msg != CURLMSG_DONE)
 				continue;
 			CURL *easy = msg->easy_handle;
@@ -573,11 +564,11 @@ int td_fetch_all(const struct td_fetch_options *opt,
 			char *priv = NULL;
 			curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
 			struct xfer *x = (struct xfer *)(void *)priv;
-			xfer_finish(opt, x, result, &results[x->idx]);
-			done[x->idx] = true;
-			if (results[x->idx].status == TD_FETCH_ERROR)
-				td_log_debug("fetch: %s: %s", reqs[x->idx].url,
-					     results[x->idx].error);
+			struct td_fetch_result r = { 0 };
+			size_t i = x->idx;
+			xfer_finish(opt, x, result, &r);
+			if (r.status == TD_FETCH_ERROR)
+				td_log_debug("fetch: %s: %s", reqs[i].url, r.error);
 			curl_multi_remove_handle(multi, easy);
 			for (int k = 0; k < opt->parallel; k++)
 				if (slots[k] == x)
@@ -585,11 +576,14 @@ int td_fetch_all(const struct td_fetch_options *opt,
 			xfer_free(x);
 			active--;
 			finished++;
+			/* the transfer's own memory is gone before the caller
+			 * starts on the body */
+			rc = deliver(cb, ctx, i, &r, err);
 		}
 		/* Wait only when nothing ended: a freed slot is refilled
 		 * at once. Each wait is at most 1 s, and every transfer has
 		 * CURLOPT_TIMEOUT, so the loop ends. */
-		if (!finished) {
+		if (!rc && !finished) {
 			mc = curl_multi_poll(multi, NULL, 0, 1000, NULL);
 			if (mc != CURLM_OK) {
 				rc = td_err_set(err, EX_SOFTWARE,
@@ -600,22 +594,53 @@ int td_fetch_all(const struct td_fetch_options *opt,
 		}
 	}
 
-	if (rc) {
-		/* Only after a libcurl failure: release what is still in
-		 * flight and give every unanswered request its error. */
-		for (int k = 0; k < opt->parallel; k++) {
-			if (!slots[k])
-				continue;
-			curl_multi_remove_handle(multi, slots[k]->curl);
-			xfer_free(slots[k]);
-			slots[k] = NULL;
-		}
-		fail_rest(results, n, done, err ? err->msg : "libcurl failed");
+	/* Only after a libcurl failure or a callback that stopped the run:
+	 * release what is still in flight. */
+	for (int k = 0; k < opt->parallel; k++) {
+		if (!slots[k])
+			continue;
+		curl_multi_remove_handle(multi, slots[k]->curl);
+		xfer_free(slots[k]);
+		slots[k] = NULL;
 	}
 	curl_multi_cleanup(multi);
 	curl_global_cleanup();
 	free(slots);
-	free(done);
+	return rc;
+}
+
+/* td_fetch_all on top of td_fetch_each: each answer lands in its slot. */
+struct collect {
+	struct td_fetch_result *results;
+	bool *done;
+};
+
+static int collect_cb(void *ctx, size_t i, struct td_fetch_result *r,
+		      struct td_err *err)
+{
+	(void)err;
+	struct collect *c = ctx;
+	c->results[i] = *r;
+	memset(r, 0, sizeof *r);   /* the strings moved with it */
+	c->done[i] = true;
+	return 0;
+}
+
+int td_fetch_all(const struct td_fetch_options *opt,
+		 const struct td_fetch_request *reqs, size_t n,
+		 struct td_fetch_result *results, struct td_err *err)
+{
+	for (size_t i = 0; i < n; i++)
+		memset(&results[i], 0, sizeof results[i]);
+	if (n == 0)
+		return 0;
+	struct collect c = { results, td_xcalloc(n, sizeof *c.done) };
+	int rc = td_fetch_each(opt, reqs, n, collect_cb, &c, err);
+	/* every request gets a result, even when libcurl failed */
+	for (size_t i = 0; rc && i < n; i++)
+		if (!c.done[i])
+			set_error(&results[i], "%s", err ? err->msg : "libcurl failed");
+	free(c.done);
 	return rc;
 }
 

@@ -541,6 +541,16 @@ static bool safe_url(const char *raw, size_t n, const char *base,
 	return mailto_ok && sl == 6 && strncmp(out->data, "mailto", 6) == 0;
 }
 
+char *td_html_safe_url(const char *url, const char *base_url)
+{
+	struct td_buf b = TD_BUF_INIT;
+	if (!url || !safe_url(url, strlen(url), base_url, false, &b)) {
+		td_buf_free(&b);
+		return NULL;
+	}
+	return td_buf_steal(&b);
+}
+
 /* A width, colspan and the like: 1 to 5 digits, spaces around ignored. */
 static bool number_value(const char *v, size_t *from, size_t *len)
 {

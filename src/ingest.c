@@ -1,10 +1,13 @@
 /*
  * ingest.c: reading sources into the store (see ingest.h).
  *
- * Feeds are downloaded first, all of them in parallel (fetch.h); then every
- * source, in config order, is read into the store in its own transaction.
- * A feed's HTTP validators are kept only once its posts are stored, so a
- * feed that failed to parse is fetched in full next time.
+ * Local sources (the posts folders) are read first, in config order; then
+ * the feeds are downloaded in parallel (fetch.h) and each is parsed and
+ * stored the moment its download ends, and its body freed, so memory
+ * follows fetch.parallel and not the number of feeds. Every source is
+ * read into the store in its own transaction. A feed's HTTP validators
+ * are kept only once its posts are stored, so a feed that failed to parse
+ * is fetched in full next time.
  */
 #include "tagdigest/ingest.h"
 
@@ -40,6 +43,8 @@ static int store_post(void *arg, const struct td_post *post, struct td_err *err)
 		ctx->counts.added++;
 	else if (result == TD_UPSERT_UPDATED)
 		ctx->counts.updated++;
+	else if (result == TD_UPSERT_MERGED)
+		ctx->counts.merged++;
 	else
 		ctx->counts.unchanged++;
 	return 0;
@@ -116,13 +121,77 @@ static int ingest_source(const struct td_source_config *src,
 	return td_store_source_result(ctx->st, src->name, true, NULL, ctx->now, err);
 }
 
-/* Downloads every feed source at once; results[i] belongs to sources[i]
- * (left zeroed for other source types). */
-static int fetch_feeds(const struct td_config *cfg, struct td_store *st,
-		       struct td_fetch_result *results, struct td_err *err)
+/* Adds one source's outcome to the summary and says it. */
+static void account(const struct td_source_config *src,
+		    const struct td_fetch_result *fetched,
+		    const struct ingest_ctx *ctx, const struct td_err *srcerr,
+		    struct td_ingest_summary *sum)
 {
-	struct td_fetch_request *reqs = td_xcalloc(cfg->nsources, sizeof *reqs);
-	size_t *slot = td_xcalloc(cfg->nsources, sizeof *slot);
+	if (srcerr->code) {
+		sum->sources_failed++;
+		td_log_warnx("ingest: source '%s': %s", src->name, srcerr->msg);
+		return;
+	}
+	sum->sources_ok++;
+	sum->read += ctx->counts.read;
+	sum->added += ctx->counts.added;
+	sum->updated += ctx->counts.updated;
+	sum->unchanged += ctx->counts.unchanged;
+	sum->merged += ctx->counts.merged;
+	sum->bad += ctx->counts.bad;
+	if (fetched && fetched->status == TD_FETCH_NOT_MODIFIED)
+		td_log_debug("ingest: source '%s': not modified since the last fetch",
+			     src->name);
+	else
+		td_log_debug("ingest: source '%s': %zu posts read: %zu new, "
+			     "%zu updated, %zu unchanged, %zu already stored from "
+			     "another source, %zu skipped as bad",
+			     src->name, ctx->counts.read, ctx->counts.added,
+			     ctx->counts.updated, ctx->counts.unchanged,
+			     ctx->counts.merged, ctx->counts.bad);
+}
+
+/* Stores one source; non-zero only when the store fails. */
+static int ingest_one(struct td_store *st, const struct td_source_config *src,
+		      const struct td_fetch_result *fetched, time_t now,
+		      struct td_ingest_summary *sum, struct td_err *err)
+{
+	struct ingest_ctx ctx = { st, src->name, now, false, { 0 } };
+	struct td_err srcerr = { 0, "" };
+	int rc = ingest_source(src, fetched, &ctx, &srcerr, err);
+	if (rc) {
+		td_err_prefix(err, "ingest: source '%s'", src->name);
+		return rc;
+	}
+	account(src, fetched, &ctx, &srcerr, sum);
+	return 0;
+}
+
+struct feeds_ctx {
+	const struct td_config *cfg;
+	struct td_store *st;
+	time_t now;
+	struct td_ingest_summary *sum;
+	const size_t *slot;        /* request -> index in cfg->sources */
+};
+
+/* A feed's download ended: store it now, so its body can go. */
+static int feed_done(void *arg, size_t i, struct td_fetch_result *r,
+		     struct td_err *err)
+{
+	struct feeds_ctx *c = arg;
+	return ingest_one(c->st, &c->cfg->sources[c->slot[i]], r, c->now,
+			  c->sum, err);
+}
+
+/* Downloads every feed source, storing each as its download ends. */
+static int ingest_feeds(const struct td_config *cfg, struct td_store *st,
+			time_t now, struct td_ingest_summary *sum,
+			struct td_err *err)
+{
+	struct td_fetch_request *reqs = td_xcalloc(cfg->nsources ? cfg->nsources : 1,
+						   sizeof *reqs);
+	size_t *slot = td_xcalloc(cfg->nsources ? cfg->nsources : 1, sizeof *slot);
 	struct td_strv validators = TD_STRV_INIT;   /* owns the strings in reqs */
 	size_t n = 0;
 	int rc = 0;
@@ -140,17 +209,14 @@ static int fetch_feeds(const struct td_config *cfg, struct td_store *st,
 		reqs[n].last_modified = *modified ? modified : NULL;
 		slot[n++] = i;
 	}
-	struct td_fetch_result *got = td_xcalloc(n ? n : 1, sizeof *got);
 	if (!rc && n) {
 		struct td_fetch_options opt = {
 			cfg->fetch_parallel, cfg->fetch_timeout, cfg->fetch_connect_timeout,
 			cfg->fetch_max_bytes, cfg->fetch_max_redirects,
 		};
-		rc = td_fetch_all(&opt, reqs, n, got, err);
+		struct feeds_ctx c = { cfg, st, now, sum, slot };
+		rc = td_fetch_each(&opt, reqs, n, feed_done, &c, err);
 	}
-	for (size_t k = 0; k < n; k++)
-		results[slot[k]] = got[k];   /* ownership moves to results */
-	free(got);
 	free(reqs);
 	free(slot);
 	td_strv_free(&validators);
@@ -161,40 +227,9 @@ int td_ingest(const struct td_config *cfg, struct td_store *st, time_t now,
 	      struct td_ingest_summary *sum, struct td_err *err)
 {
 	memset(sum, 0, sizeof *sum);
-	struct td_fetch_result *fetched = td_xcalloc(cfg->nsources ? cfg->nsources : 1,
-						     sizeof *fetched);
-	int rc = fetch_feeds(cfg, st, fetched, err);
-	for (size_t i = 0; !rc && i < cfg->nsources; i++) {
-		const struct td_source_config *src = &cfg->sources[i];
-		struct ingest_ctx ctx = { st, src->name, now, false, { 0 } };
-		struct td_err srcerr = { 0, "" };
-		rc = ingest_source(src, &fetched[i], &ctx, &srcerr, err);
-		if (rc) {
-			td_err_prefix(err, "ingest: source '%s'", src->name);
-			break;
-		}
-		if (srcerr.code) {
-			sum->sources_failed++;
-			td_log_warnx("ingest: source '%s': %s", src->name, srcerr.msg);
-			continue;
-		}
-		sum->sources_ok++;
-		sum->read += ctx.counts.read;
-		sum->added += ctx.counts.added;
-		sum->updated += ctx.counts.updated;
-		sum->unchanged += ctx.counts.unchanged;
-		sum->bad += ctx.counts.bad;
-		if (is_feed(src) && fetched[i].status == TD_FETCH_NOT_MODIFIED)
-			td_log_debug("ingest: source '%s': not modified since the last fetch",
-				     src->name);
-		else
-			td_log_debug("ingest: source '%s': %zu posts read: %zu new, "
-				     "%zu updated, %zu unchanged, %zu skipped as bad",
-				     src->name, ctx.counts.read, ctx.counts.added,
-				     ctx.counts.updated, ctx.counts.unchanged, ctx.counts.bad);
-	}
-	for (size_t i = 0; i < cfg->nsources; i++)
-		td_fetch_result_free(&fetched[i]);
-	free(fetched);
-	return rc;
+	int rc = 0;
+	for (size_t i = 0; !rc && i < cfg->nsources; i++)
+		if (!is_feed(&cfg->sources[i]))
+			rc = ingest_one(st, &cfg->sources[i], NULL, now, sum, err);
+	return rc ? rc : ingest_feeds(cfg, st, now, sum, err);
 }

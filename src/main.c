@@ -161,9 +161,11 @@ static int do_ingest(const struct td_config *cfg, struct td_store *st, bool as_r
 	char line[512];
 	snprintf(line, sizeof line,
 		 "ingest: %zu posts read from %zu sources: %zu new, %zu updated, "
-		 "%zu unchanged, %zu bad files skipped%s",
+		 "%zu unchanged, %zu already stored from another source, "
+		 "%zu bad files skipped%s",
 		 s.read, s.sources_ok + s.sources_failed, s.added, s.updated,
-		 s.unchanged, s.bad, s.sources_failed ? "; some sources failed (see above)" : "");
+		 s.unchanged, s.merged, s.bad,
+		 s.sources_failed ? "; some sources failed (see above)" : "");
 	if (as_result)
 		printf("%s\n", line);
 	else
@@ -271,6 +273,11 @@ static int do_send(const struct td_config *cfg, struct td_store *st, bool dry_ru
 	 * the list (of the rows read, when the run stopped early). */
 	size_t ngood, nbad;
 	td_subscribers_counts(reader, &ngood, &nbad);
+	if (td_subscribers_changed(reader))
+		td_log_warnx("subscribers: %s changed while this run was sending; "
+			     "the run used the file as it was when it started, "
+			     "and the changes apply from the next run",
+			     cfg->subscribers_path);
 	td_subscribers_close(reader);
 	warn_bad_rows(cfg, nbad, ngood);
 	if (rc)

@@ -11,9 +11,10 @@
  * list items). Links to http/https/mailto get a " [n]" reference and a
  * "Links:" list at the end, which is what a mail reader can follow.
  *
- * Widths count UTF-8 code points, not bytes and not display cells (East
- * Asian wide characters count as one); cmark's CMARK_OPT_VALIDATE_UTF8 has
- * already replaced invalid sequences, so counting lead bytes is exact.
+ * Widths are the columns a terminal shows (td_utf8_width: East Asian wide
+ * characters take two, combining marks none), and text without spaces
+ * (Chinese, Japanese) may break between its characters
+ * (td_utf8_unbreakable), as in the digest's text part.
  *
  * cmark 0.30 takes time quadratic in the nesting depth of containers for
  * some inputs (blank lines in deep lists, emphasis in deep quotes: fixed
@@ -197,9 +198,10 @@ static int blank_after(cmark_node *n)
 
 /*
  * Greedy word wrap of r->para at r->width columns (prefix included; 0
- * means no wrapping). Words are never split, so a long URL gets a line of
- * its own and may run past the width. '\n' in the buffer is a hard break.
- * Returns the widest line's width without the prefix (for underlines).
+ * means no wrapping). Words are never split, except CJK text between its
+ * characters, so a long URL gets a line of its own and may run past the
+ * width. '\n' in the buffer is a hard break. Returns the widest line's
+ * width without the prefix (for underlines).
  */
 static size_t wrap_para(struct render *r)
 {
@@ -216,28 +218,33 @@ static size_t wrap_para(struct render *r)
 		td_buf_reset(&cur);
 		size_t j = i;
 		while (j < eol) {
-			while (j < eol && (s[j] == ' ' || s[j] == '\t'))
+			int space = 0;
+			while (j < eol && (s[j] == ' ' || s[j] == '\t')) {
 				j++;
-			if (j == eol)
-				break;
-			size_t w0 = j;
-			while (j < eol && s[j] != ' ' && s[j] != '\t')
-				j++;
-			size_t ww = td_utf8_count(s + w0, j - w0);
-			if (cur.len > 0 && r->width > 0 &&
-			    pw + curw + 1 + ww > r->width) {
-				emit_line(r, td_buf_cstr(&cur), cur.len);
-				if (curw > widest)
-					widest = curw;
-				td_buf_reset(&cur);
-				curw = 0;
+				space = 1;
 			}
-			if (cur.len > 0) {
-				put(r, &cur, " ", 1);
-				curw++;
+			size_t end = j;
+			while (end < eol && s[end] != ' ' && s[end] != '\t')
+				end++;
+			while (j < end) {
+				size_t ww, k = td_utf8_unbreakable(s + j, end - j, &ww);
+				size_t gap = space && cur.len > 0;
+				if (cur.len > 0 && r->width > 0 &&
+				    pw + curw + gap + ww > r->width) {
+					emit_line(r, td_buf_cstr(&cur), cur.len);
+					if (curw > widest)
+						widest = curw;
+					td_buf_reset(&cur);
+					curw = 0;
+					gap = 0;
+				}
+				if (gap)
+					put(r, &cur, " ", 1);
+				put(r, &cur, s + j, k);
+				curw += gap + ww;
+				space = 0;
+				j += k;
 			}
-			put(r, &cur, s + w0, j - w0);
-			curw += ww;
 		}
 		emit_line(r, td_buf_cstr(&cur), cur.len);
 		if (curw > widest)

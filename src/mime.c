@@ -1,15 +1,17 @@
 /*
  * mime.c: one digest as an RFC 5322 / MIME message (see mime.h).
  *
- * libetpan builds the header block and the multipart tree and serializes
- * it, but three of its pieces cannot be trusted with our data
+ * libetpan builds the multipart tree and the technical headers and
+ * serializes them, but four of its pieces cannot be trusted with our data
  * (../shared/tech/BRIEF.md 1.3-1.5): its quoted-printable encoder doubles
- * whitespace before line breaks, it has no RFC 2047 encoder at all, and it
- * writes addresses verbatim (CR/LF become new header lines). So this file
- * does the encoding itself, checks every header input before libetpan sees
- * it, builds Date and Message-ID itself (libetpan's own are wrong in
- * half-hour zones and leak the host name), and picks its own multipart
- * boundary from gnutls_rnd instead of libetpan's unseeded random().
+ * whitespace before line breaks, it has no RFC 2047 encoder at all, its
+ * header writer collapses blanks and cuts a long word at column 998, and
+ * it writes addresses verbatim (CR/LF become new header lines). So this
+ * file does the encoding itself, writes and folds the fields that carry
+ * people's text (From, To, Subject, List-Id), checks every header input,
+ * builds Date and Message-ID itself (libetpan's own are wrong in half-hour
+ * zones and leak the host name), and picks its own multipart boundary from
+ * gnutls_rnd instead of libetpan's unseeded random().
  *
  * The libetpan headers are included here and nowhere else.
  */
@@ -39,18 +41,9 @@
 #define EW_MAX 75
 /* "=?UTF-8?B?" + "?=" */
 #define EW_OVERHEAD 12
-/*
- * libetpan's header writer (mailimf_header_string_write_driver) folds
- * before any word that would reach column 72, so a first encoded word is
- * only kept on the header's first line when it ends before that column.
- */
-#define ETPAN_FOLD_COL 72
 /* Longest URL we put in List-Unsubscribe: libetpan cuts lines at 998. */
 #define URL_MAX 900
 #define MSGID_MAX 250
-/* Display names and the List-Id label; libetpan refuses quoted names over
- * 499 bytes, and nobody's name is that long. */
-#define NAME_MAX_LEN 256
 
 static const char hexdigits[] = "0123456789ABCDEF";
 
@@ -252,7 +245,29 @@ int td_qp_encode(const char *in, size_t len, struct td_buf *out)
 	return 0;
 }
 
-/* ---- RFC 2047 --------------------------------------------------------- */
+/* ---- header fields: folding and RFC 2047 ------------------------------ */
+
+/*
+ * From, To, Subject and List-Id are written here, not by libetpan: its
+ * header writer collapses runs of blanks into one, and keeps a word longer
+ * than the line whole until column 998, where it cuts it with a CRLF that
+ * unfolds into a stray space (a 1,200-character tag name in a Subject).
+ *
+ * Folding (RFC 5322 2.2.3) may only put a CRLF in front of a blank that is
+ * already in the text, and unfolding takes away only that CRLF. So the
+ * text is cut into words at its blanks; a word is written as it is when it
+ * fits on a line and could not be misread, and everything else goes into
+ * RFC 2047 encoded-words, which may be cut between any two characters:
+ * decoders join adjacent encoded-words and drop the blank between them
+ * (RFC 2047 6.2). Blanks between a written word and an encoded-word are
+ * kept by decoders, so exactly one blank of the text stands there and any
+ * others go inside the encoded-word. Lines stay within 78 characters,
+ * except a display name's quoted word too long for a line (see
+ * put_words).
+ */
+
+/* RFC 5322 2.1.1: a line SHOULD hold at most 78 characters. */
+#define LINE_SOFT 78
 
 /*
  * Length of the UTF-8 character at p (p[0] != 0). A byte that does not
@@ -279,79 +294,10 @@ static size_t utf8_len(const unsigned char *p)
 	return n;
 }
 
-/* Printable ASCII that no decoder could mistake for an encoded-word. */
-static bool rfc2047_plain(const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p > 0x7E)
-			return false;
-	return strstr(s, "=?") == NULL;
-}
-
 /* Raw bytes that fit an encoded-word of at most `width` characters. */
 static size_t ew_capacity(size_t width)
 {
 	return width < EW_OVERHEAD ? 0 : (width - EW_OVERHEAD) / 4 * 3;
-}
-
-/* Encodes s as B-words, whether it needs it or not. */
-static char *rfc2047_words(const char *s, size_t start_col)
-{
-	struct td_buf b = TD_BUF_INIT;
-	const unsigned char *p = (const unsigned char *)s;
-	/* Room left on the header's first line (see ETPAN_FOLD_COL); that
-	 * is below 76, so RFC 2047's line limit holds as well. */
-	size_t first_width = start_col + 1 < ETPAN_FOLD_COL
-				     ? ETPAN_FOLD_COL - 1 - start_col : 0;
-	if (first_width > EW_MAX)
-		first_width = EW_MAX;
-	bool first = true;
-	while (*p) {
-		size_t cap = ew_capacity(first ? first_width : EW_MAX);
-		/* Not even one character fits after start_col: the header
-		 * writer will fold first, so the word gets a whole line. */
-		if (cap < utf8_len(p))
-			cap = ew_capacity(EW_MAX);
-		size_t n = 0, after_space = 0;
-		while (p[n]) {
-			size_t k = utf8_len(p + n);
-			if (n + k > cap)
-				break;
-			n += k;
-			if (p[n - 1] == ' ')
-				after_space = n;
-		}
-		/* Prefer to end a full word after a space in the text: some
-		 * decoders (Python before gh-128110, in display names) keep
-		 * the blank between encoded-words, and a doubled space reads
-		 * better than a word cut in two. */
-		if (p[n] && after_space >= n / 2)
-			n = after_space;
-		if (!first)
-			td_buf_putc(&b, ' ');
-		td_buf_puts(&b, "=?UTF-8?B?");
-		td_base64_put(&b, p, n, TD_BASE64);
-		td_buf_puts(&b, "?=");
-		p += n;
-		first = false;
-	}
-	return td_buf_steal(&b);
-}
-
-char *td_rfc2047_encode(const char *utf8, size_t start_col)
-{
-	if (!utf8)
-		return td_xstrdup("");
-	if (rfc2047_plain(utf8))
-		return td_xstrdup(utf8);
-	return rfc2047_words(utf8, start_col);
-}
-
-/* ---- input checks ------------------------------------------------------ */
-
-static bool has_crlf(const char *s)
-{
-	return strpbrk(s, "\r\n") != NULL;
 }
 
 /* RFC 5322 atext */
@@ -361,6 +307,273 @@ static bool is_atext(unsigned char c)
 	    (c >= '0' && c <= '9'))
 		return true;
 	return c && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
+}
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* One header field being written. */
+struct hline {
+	struct td_buf *out;
+	size_t col;        /* characters on the current line */
+	bool bare;         /* nothing after "Name:" yet: no fold may come here,
+			    * or readers see the value with a leading blank */
+};
+
+static void hl_begin(struct hline *h, struct td_buf *out, const char *name)
+{
+	h->out = out;
+	h->bare = true;
+	td_buf_puts(out, name);
+	td_buf_putc(out, ':');
+	h->col = strlen(name) + 1;
+}
+
+/* Characters left on the line after a blank of `blank` characters; when
+ * fewer than `need` are left, the line is folded first, so the blank
+ * opens the next line. */
+static size_t hl_room(struct hline *h, size_t blank, size_t need)
+{
+	if (h->col + blank + need > LINE_SOFT && !h->bare) {
+		td_buf_puts(h->out, "\r\n");
+		h->col = 0;
+	}
+	size_t used = h->col + blank;
+	return used < LINE_SOFT ? LINE_SOFT - used : 0;
+}
+
+/* blank, then tok, folding in front of the blank when tok does not fit. */
+static void hl_put(struct hline *h, const char *blank, size_t bn,
+		   const char *tok, size_t n)
+{
+	hl_room(h, bn, n);
+	td_buf_append(h->out, blank, bn);
+	td_buf_append(h->out, tok, n);
+	h->col += bn + n;
+	h->bare = false;
+}
+
+/*
+ * text[0..n) as encoded-words: the first after `blank` (one character),
+ * the others after a space each. Each word is at most 75 characters
+ * (RFC 2047 2), sized to what is left of the line, and holds whole UTF-8
+ * characters. In a phrase a word prefers to end after a blank of the text:
+ * some decoders (Python's address parser before CPython gh-128110) keep
+ * the blank between encoded-words of a display name, and a doubled space
+ * reads better there than a word cut in two.
+ */
+static void hl_encoded(struct hline *h, char blank, const char *text, size_t n,
+		       bool phrase)
+{
+	const unsigned char *p = (const unsigned char *)text;
+	struct td_buf ew = TD_BUF_INIT;
+	char sep[1] = { blank };
+	while (n > 0) {
+		size_t k = utf8_len(p);
+		size_t room = hl_room(h, 1, EW_OVERHEAD + (k + 2) / 3 * 4);
+		size_t cap = ew_capacity(room < EW_MAX ? room : EW_MAX);
+		if (cap < k)     /* a header name too long for any word */
+			cap = k;
+		size_t take = 0, after_blank = 0;
+		while (take < n) {
+			size_t c = utf8_len(p + take);
+			if (take + c > cap)
+				break;
+			take += c;
+			if (is_blank((char)p[take - 1]))
+				after_blank = take;
+		}
+		if (phrase && take < n && after_blank >= take / 2 && after_blank > 0)
+			take = after_blank;
+		td_buf_reset(&ew);
+		td_buf_puts(&ew, "=?UTF-8?B?");
+		td_base64_put(&ew, p, take, TD_BASE64);
+		td_buf_puts(&ew, "?=");
+		hl_put(h, sep, 1, td_buf_cstr(&ew), ew.len);
+		p += take;
+		n -= take;
+		sep[0] = ' ';
+	}
+	td_buf_free(&ew);
+}
+
+/* What a header value is, for put_words. */
+enum words_kind {
+	W_TEXT,    /* unstructured text (Subject): words as they are */
+	W_NAME,    /* display name: atoms, or one quoted-string for a run of
+		    * ASCII words with specials or odd blanks */
+	W_LABEL,   /* List-Id label: a phrase that Python and others read as
+		    * unstructured text, so atoms only, never quotes */
+};
+
+struct hword {
+	const char *w, *gap;   /* the word, and the blanks in front of it */
+	size_t n, gn;
+	bool plain;            /* written as it is, not encoded */
+};
+
+/* Whether a word may stand for itself: printable ASCII that no decoder
+ * could take for an encoded-word (and atext only for a label), short
+ * enough for a line after its blanks, unless it is a display name's word:
+ * that goes in quotes rather than into encoded-words (see put_words). */
+static bool word_plain(const struct hword *x, enum words_kind kind, size_t col0)
+{
+	for (size_t i = 0; i < x->n; i++) {
+		unsigned char c = (unsigned char)x->w[i];
+		if (c <= 0x20 || c >= 0x7F || (kind == W_LABEL && !is_atext(c)))
+			return false;
+	}
+	if (memmem(x->w, x->n, "=?", 2))
+		return false;
+	size_t lead = x->gap ? x->gn : col0 + 1;
+	return kind == W_NAME || lead + x->n <= LINE_SOFT;
+}
+
+/* A run of plain words of a display name in one quoted-string: written
+ * word by word, so it can still fold at its own blanks, which quoting
+ * keeps exactly (RFC 5322 3.2.4). */
+static void put_quoted(struct hline *h, char blank, const struct hword *v,
+		       size_t n)
+{
+	struct td_buf t = TD_BUF_INIT;
+	for (size_t i = 0; i < n; i++) {
+		td_buf_reset(&t);
+		if (i == 0)
+			td_buf_putc(&t, '"');
+		for (size_t k = 0; k < v[i].n; k++) {
+			if (v[i].w[k] == '"' || v[i].w[k] == '\\')
+				td_buf_putc(&t, '\\');
+			td_buf_putc(&t, v[i].w[k]);
+		}
+		if (i + 1 == n)
+			td_buf_putc(&t, '"');
+		if (i == 0)
+			hl_put(h, &blank, 1, td_buf_cstr(&t), t.len);
+		else
+			hl_put(h, v[i].gap, v[i].gn, td_buf_cstr(&t), t.len);
+	}
+	td_buf_free(&t);
+}
+
+/*
+ * Writes text as the value of the field begun in h (RFC 5322 3.2.5
+ * unstructured, or a phrase), so that unfolding and RFC 2047 decoding give
+ * back exactly text. Blanks at either end go inside encoded-words, since
+ * readers drop them otherwise.
+ *
+ * A display name is the exception to "encode what does not fit": an ASCII
+ * word longer than a line stays one quoted word on a long line, because
+ * Python's address parser (before gh-128110) reads the blank between
+ * adjacent encoded-words as a space, so a name cut into several words
+ * would no longer read as it was given. TD_DISPLAY_NAME_MAX keeps that
+ * line far below 998.
+ */
+static void put_words(struct hline *h, const char *text, enum words_kind kind)
+{
+	size_t len = strlen(text), nw = 0;
+	struct hword *v = td_xcalloc(len / 2 + 1, sizeof *v);
+	size_t lead = strspn(text, " \t");
+	const char *p = text + lead, *end = text + len;
+	const char *gap = lead ? text : NULL;
+	size_t gn = lead;
+	while (p < end) {
+		struct hword *x = &v[nw++];
+		x->gap = gap;
+		x->gn = gn;
+		x->w = p;
+		x->n = strcspn(p, " \t");
+		gap = p + x->n;
+		gn = strspn(gap, " \t");
+		p = gap + gn;
+	}
+	size_t col0 = h->col;
+	for (size_t i = 0; i < nw; i++)
+		v[i].plain = word_plain(&v[i], kind, col0) &&
+			     !(i == 0 && lead) && !(i + 1 == nw && gn);
+	if (nw == 0 && lead)      /* nothing but blanks */
+		hl_encoded(h, ' ', text, lead, kind != W_TEXT);
+
+	for (size_t i = 0; i < nw;) {
+		size_t j = i;
+		while (j < nw && v[j].plain == v[i].plain)
+			j++;
+		/* The blank in front of the run: the first of the gap after an
+		 * encoded-word... */
+		char first = i == 0 ? ' ' : v[i].gap[0];
+		if (!v[i].plain) {
+			/* ... and the rest of that gap, the run and all but the
+			 * last blank of the gap after it are encoded. */
+			const char *from = i == 0 ? text : v[i].gap + 1;
+			const char *to = j == nw ? end : v[j].gap + v[j].gn - 1;
+			hl_encoded(h, first, from, (size_t)(to - from), kind != W_TEXT);
+		} else if (i > 0 && !v[i - 1].plain) {
+			/* ... the last one after an encoded-word */
+			first = v[i].gap[v[i].gn - 1];
+		}
+		if (v[i].plain) {
+			bool quote = false;
+			for (size_t k = i; kind == W_NAME && k < j; k++) {
+				for (size_t c = 0; c < v[k].n; c++)
+					quote |= !is_atext((unsigned char)v[k].w[c]);
+				quote |= k > i && (v[k].gn != 1 || v[k].gap[0] != ' ');
+			}
+			if (quote) {
+				put_quoted(h, first, v + i, j - i);
+			} else {
+				hl_put(h, &first, 1, v[i].w, v[i].n);
+				for (size_t k = i + 1; k < j; k++)
+					hl_put(h, v[k].gap, v[k].gn, v[k].w, v[k].n);
+			}
+		}
+		i = j;
+	}
+	free(v);
+}
+
+void td_mime_header_text(struct td_buf *out, const char *name, const char *utf8)
+{
+	struct hline h;
+	hl_begin(&h, out, name);
+	put_words(&h, utf8, W_TEXT);
+	td_buf_puts(out, "\r\n");
+}
+
+void td_mime_header_mailbox(struct td_buf *out, const char *name,
+			    const char *display, const char *addr)
+{
+	struct hline h;
+	hl_begin(&h, out, name);
+	if (display && *display) {
+		put_words(&h, display, W_NAME);
+		char *a = td_xasprintf("<%s>", addr);
+		hl_put(&h, " ", 1, a, strlen(a));
+		free(a);
+	} else {
+		hl_put(&h, " ", 1, addr, strlen(addr));
+	}
+	td_buf_puts(out, "\r\n");
+}
+
+/* RFC 2919: List-Id: [label] <list-id> */
+static void header_list_id(struct td_buf *out, const char *label, const char *id)
+{
+	struct hline h;
+	hl_begin(&h, out, "List-Id");
+	if (label && *label)
+		put_words(&h, label, W_LABEL);
+	char *a = td_xasprintf("<%s>", id);
+	hl_put(&h, " ", 1, a, strlen(a));
+	free(a);
+	td_buf_puts(out, "\r\n");
+}
+
+/* ---- input checks ------------------------------------------------------ */
+
+static bool has_crlf(const char *s)
+{
+	return strpbrk(s, "\r\n") != NULL;
 }
 
 /* dot-atom-text: atext runs separated by single dots. */
@@ -412,6 +625,18 @@ static int check_addr(const char *what, const char *addr, struct td_err *err)
 		return td_err_set(err, EX_DATAERR,
 				  "mime: %s: invalid address: %s", what,
 				  why[0] ? why : "rejected");
+	return 0;
+}
+
+/* Display names and the List-Id label: the rule the subscriber file and
+ * the config apply (address.h), so a name they accepted is never refused
+ * here, where it would fail one subscriber's digest on every run. */
+static int check_name(const char *what, const char *name, struct td_err *err)
+{
+	char why[96];
+	if (name && !td_display_name_valid(name, why, sizeof why))
+		return td_err_set(err, EX_DATAERR, "mime: %s: the name %s%s", what,
+				  why, has_crlf(name) ? " (header injection?)" : "");
 	return 0;
 }
 
@@ -482,13 +707,10 @@ static int check_message(const struct td_mime_message *m, struct td_err *err)
 	int rc;
 	if ((rc = check_addr("from_addr", m->from_addr, err)) ||
 	    (rc = check_addr("to_addr", m->to_addr, err)) ||
-	    (rc = check_text("from_name", m->from_name, false, NAME_MAX_LEN,
-			     err)) ||
-	    (rc = check_text("to_name", m->to_name, false, NAME_MAX_LEN,
-			     err)) ||
+	    (rc = check_name("from_name", m->from_name, err)) ||
+	    (rc = check_name("to_name", m->to_name, err)) ||
 	    (rc = check_text("subject", m->subject, true, 0, err)) ||
-	    (rc = check_text("list_name", m->list_name, false, NAME_MAX_LEN,
-			     err)) ||
+	    (rc = check_name("list_name", m->list_name, err)) ||
 	    (rc = check_list_id(m->list_id, err)) ||
 	    (rc = check_url(m->unsubscribe_url, err)) ||
 	    (rc = check_message_id(m->message_id, err)))
@@ -523,40 +745,6 @@ static void *need(void *p)
 		abort();
 	}
 	return p;
-}
-
-/* A phrase (display name, List-Id label) as it goes into a header:
- * NULL for none, else malloc'd. */
-static char *phrase(const char *utf8, size_t start_col)
-{
-	if (!utf8 || !*utf8)
-		return NULL;
-	return td_rfc2047_encode(utf8, start_col);
-}
-
-/*
- * A mailbox header (From, To). libetpan writes a display name bare only
- * when it is all atext, and puts it in a quoted string otherwise; that is
- * right for plain ASCII names and for one encoded-word, but an encoded
- * name of several words would end up inside quotes, where RFC 2047 5 says
- * it must not be decoded. Such a name (over about 39 bytes of UTF-8) is
- * written as a plain header instead, its words folded at the spaces:
- * that field is returned. Otherwise NULL is returned and *display is the
- * name for libetpan's mailbox (malloc'd, or NULL for none).
- */
-static struct mailimf_field *mailbox_header(const char *hname,
-					    const char *name, const char *addr,
-					    char **display)
-{
-	char *enc = phrase(name, strlen(hname) + 2);
-	*display = NULL;
-	if (enc && strchr(enc, ' ') && !rfc2047_plain(name)) {
-		char *v = td_xasprintf("%s <%s>", enc, addr);
-		free(enc);
-		return need(mailimf_field_new_custom(td_xstrdup(hname), v));
-	}
-	*display = enc;
-	return NULL;
 }
 
 static struct mailimf_date_time *utc_date(time_t t)
@@ -611,55 +799,14 @@ static void add_custom(struct mailimf_fields *f, const char *name, char *value)
 		need(NULL);
 }
 
+/* The fields libetpan writes: Date, Message-ID and the List-Unsubscribe
+ * family, whose values are single tokens it never needs to fold. */
 static struct mailimf_fields *header_fields(const struct td_mime_message *m,
 					    struct mailimf_date_time *date)
 {
-	char *from_name, *to_name;
-	struct mailimf_field *from_custom =
-		mailbox_header("From", m->from_name, m->from_addr, &from_name);
-	struct mailimf_field *to_custom =
-		mailbox_header("To", m->to_name, m->to_addr, &to_name);
-	struct mailimf_mailbox_list *from = NULL;
-	struct mailimf_address_list *to = NULL;
-	if (!from_custom) {
-		from = need(mailimf_mailbox_list_new_empty());
-		if (mailimf_mailbox_list_add_mb(from, from_name,
-						td_xstrdup(m->from_addr)))
-			need(NULL);
-	}
-	if (!to_custom) {
-		to = need(mailimf_address_list_new_empty());
-		if (mailimf_address_list_add_mb(to, to_name,
-						td_xstrdup(m->to_addr)))
-			need(NULL);
-	}
-
 	struct mailimf_fields *f = need(mailimf_fields_new_with_data_all(
-		date, from, NULL, NULL, to, NULL, NULL,
-		td_xstrdup(m->message_id), NULL, NULL,
-		td_rfc2047_encode(m->subject, strlen("Subject: "))));
-	if (from_custom && mailimf_fields_add(f, from_custom) != MAILIMF_NO_ERROR)
-		need(NULL);
-	if (to_custom && mailimf_fields_add(f, to_custom) != MAILIMF_NO_ERROR)
-		need(NULL);
-
-	/* RFC 2919: List-Id: [phrase] <list-id>. A plain ASCII label with
-	 * specials (",", ":", quotes...) is not a phrase, so it is encoded
-	 * like a non-ASCII one. */
-	char *label = NULL;
-	if (m->list_name && *m->list_name) {
-		bool phrase_ok = true;
-		for (const char *p = m->list_name; *p; p++)
-			if (*p != ' ' && !is_atext((unsigned char)*p))
-				phrase_ok = false;
-		label = phrase_ok ? td_xstrdup(m->list_name)
-				  : rfc2047_words(m->list_name,
-						  strlen("List-Id: "));
-	}
-	add_custom(f, "List-Id",
-		   label ? td_xasprintf("%s <%s>", label, m->list_id)
-			 : td_xasprintf("<%s>", m->list_id));
-	free(label);
+		date, NULL, NULL, NULL, NULL, NULL, NULL,
+		td_xstrdup(m->message_id), NULL, NULL, NULL));
 	/* The subscriber's token goes into the mailto: subject, so a mail
 	 * reply unsubscribes the same reader the URL would. */
 	const char *token = strrchr(m->unsubscribe_url, '/');
@@ -674,6 +821,16 @@ static struct mailimf_fields *header_fields(const struct td_mime_message *m,
 	add_custom(f, "List-Unsubscribe-Post",
 		   td_xstrdup("List-Unsubscribe=One-Click"));
 	return f;
+}
+
+/* The fields that carry people's text, written here (see "header
+ * fields" above). */
+static void own_headers(const struct td_mime_message *m, struct td_buf *out)
+{
+	td_mime_header_mailbox(out, "From", m->from_name, m->from_addr);
+	td_mime_header_mailbox(out, "To", m->to_name, m->to_addr);
+	td_mime_header_text(out, "Subject", m->subject);
+	header_list_id(out, m->list_name, m->list_id);
 }
 
 /* "Name: " CRLF: libetpan folded straight after the colon. */
@@ -811,6 +968,7 @@ int td_mime_build(const struct td_mime_message *m, struct td_buf *out,
 	int col = 0;
 	int r = mailmime_write_mem(s, &col, msg);
 	struct td_buf layout = TD_BUF_INIT;
+	own_headers(m, &layout);
 	if (r != MAILIMF_NO_ERROR)
 		rc = td_err_set(err, EX_DATAERR,
 				"mime: libetpan could not write the message "

@@ -195,10 +195,11 @@ static void add_link(struct td_value *links, long long number, int digits,
 	td_value_map_set_str(l, "url", url);
 }
 
-/* A row of '-' as wide as name, to underline it in the text part. */
+/* A row of '-' as wide as name looks in a terminal, to underline it in
+ * the text part: a CJK name needs two dashes a character. */
 static char *underline(const char *name)
 {
-	size_t width = td_utf8_count(name, strlen(name));
+	size_t width = td_utf8_width(name, strlen(name));
 	char *line = td_xmalloc(width + 1);
 	memset(line, '-', width);
 	line[width] = '\0';
@@ -443,7 +444,8 @@ static void wrap_line(const char *line, size_t len, size_t width,
 	size_t indent = 0;
 	while (indent < len && line[indent] == ' ')
 		indent++;
-	if (td_utf8_count(line, len) <= width || indent >= width / 2) {
+	/* no character takes more columns than it has bytes */
+	if (len <= width || td_utf8_width(line, len) <= width || indent >= width / 2) {
 		td_buf_append(out, line, len);
 		return;
 	}
@@ -453,30 +455,34 @@ static void wrap_line(const char *line, size_t len, size_t width,
 	size_t mark = marker_len(line + indent, len - indent);
 	size_t hang = indent + mark < width / 2 ? indent + mark : indent;
 	size_t i = indent + mark, col = indent + mark;
-	bool first = true;
+	bool empty = true;      /* nothing yet after this line's indent */
 	td_buf_append(out, line, i);
 	while (i < len) {
-		while (i < len && line[i] == ' ')
+		bool space = false;
+		while (i < len && line[i] == ' ') {
 			i++;
-		size_t start = i;
-		while (i < len && line[i] != ' ')
-			i++;
-		if (start == i)
-			break;
-		size_t w = td_utf8_count(line + start, i - start);
-		if (!first && col + 1 + w > width) {
-			td_buf_putc(out, '\n');
-			put_spaces(out, hang);
-			col = hang;
-			first = true;
+			space = true;
 		}
-		if (!first) {
-			td_buf_putc(out, ' ');
-			col++;
+		size_t end = i;
+		while (end < len && line[end] != ' ')
+			end++;
+		/* a word goes piece by piece: CJK text may break between
+		 * characters, a Latin word or a URL is one piece */
+		while (i < end) {
+			size_t w, k = td_utf8_unbreakable(line + i, end - i, &w);
+			size_t gap = space && !empty;
+			if (!empty && col + gap + w > width) {
+				td_buf_putc(out, '\n');
+				put_spaces(out, hang);
+				col = hang;
+				gap = 0;
+			}
+			put_spaces(out, gap);
+			td_buf_append(out, line + i, k);
+			col += gap + w;
+			empty = space = false;
+			i += k;
 		}
-		td_buf_append(out, line + start, i - start);
-		col += w;
-		first = false;
 	}
 }
 

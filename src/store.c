@@ -111,26 +111,60 @@ static const char *const migrations[] = {
 	"  last_reply TEXT NOT NULL DEFAULT '',"
 	"  updated_at INTEGER NOT NULL);",
 
-	/* migration 5 (4 is post identity, merged separately): excerpts are
-	 * cut when a digest is rendered, no longer at ingest, so excerpt_html
-	 * and excerpt_text hold the first paragraph up to the longest
-	 * excerpt_chars allowed. Rows stored before hold it cut to the
-	 * excerpt_chars of their day: forget what lets
-	 * ingest skip a post (its content hash) or a feed (its HTTP
-	 * validators), so the next ingest rewrites every post its source
-	 * still has, in place (same seq: not announced again). */
-	"UPDATE posts SET content_hash = '';"
+	/* 4: one post per article, whatever number of sources carry it.
+	 * `post_items` maps each source's item (source, guid) to the post it
+	 * is, with that item's own content hash (an edit from any source
+	 * updates the post in place) and the keys that find the post from
+	 * another source (post.h: guid_key, url_key). `item_tags` holds the
+	 * tags each item gives; post_tags becomes their union, so a source
+	 * dropping a category takes back only its own contribution. From
+	 * here on posts.source and posts.guid name the item that first
+	 * brought the post, and posts.content_hash the version stored.
+	 * merge_existing_posts() fills the new tables from the posts already
+	 * stored, right after this, in the same transaction. */
+	"CREATE TABLE post_items ("
+	"  id INTEGER PRIMARY KEY,"
+	"  source TEXT NOT NULL,"
+	"  guid TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL REFERENCES posts(seq) ON DELETE CASCADE,"
+	"  content_hash TEXT NOT NULL,"
+	"  guid_key TEXT,"
+	"  url_key TEXT,"
+	"  UNIQUE (source, guid));"
+	"CREATE INDEX post_items_seq ON post_items(seq);"
+	"CREATE INDEX post_items_guid_key ON post_items(guid_key) WHERE guid_key IS NOT NULL;"
+	"CREATE INDEX post_items_url_key ON post_items(url_key) WHERE url_key IS NOT NULL;"
+	"CREATE TABLE item_tags ("
+	"  item INTEGER NOT NULL REFERENCES post_items(id) ON DELETE CASCADE,"
+	"  tag TEXT NOT NULL,"
+	"  PRIMARY KEY (item, tag)) WITHOUT ROWID;",
+
+	/* 5: excerpts are cut when a digest is rendered, no longer at
+	 * ingest, so excerpt_html and excerpt_text hold the first paragraph
+	 * up to the longest excerpt_chars allowed. Posts stored before hold
+	 * it cut to the excerpt_chars of their day: forget what lets ingest
+	 * skip an item (its content hash) or a feed (its HTTP validators), so
+	 * the next ingest reads every source in full and rewrites each post
+	 * its sources still carry, in place (same seq: not announced
+	 * again). */
+	"UPDATE post_items SET content_hash = '';"
 	"UPDATE sources SET etag = '', last_modified = '';",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
 enum stmt_id {
-	ST_FIND_POST,
+	ST_FIND_ITEM,
+	ST_MATCH_GUID_KEY,
+	ST_MATCH_URL_KEY,
 	ST_INSERT_POST,
 	ST_UPDATE_POST,
+	ST_INSERT_ITEM,
+	ST_UPDATE_ITEM,
+	ST_DELETE_ITEM_TAGS,
+	ST_INSERT_ITEM_TAG,
 	ST_DELETE_POST_TAGS,
-	ST_INSERT_POST_TAG,
+	ST_UNION_POST_TAGS,
 	ST_UPSERT_TAG,
 	ST_POSTS_FOR_TAG,
 	ST_TAGS_OF_POST,
@@ -142,7 +176,21 @@ enum stmt_id {
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
-	[ST_FIND_POST] = "SELECT seq, content_hash FROM posts WHERE source = ?1 AND guid = ?2",
+	[ST_FIND_ITEM] =
+		"SELECT id, seq, content_hash FROM post_items WHERE source = ?1 AND guid = ?2",
+	/* A post carries at most one item of each source: two items of one
+	 * feed are two posts even when they share a link. */
+	[ST_MATCH_GUID_KEY] =
+		"SELECT i.seq FROM post_items i WHERE i.guid_key = ?1 AND NOT EXISTS"
+		" (SELECT 1 FROM post_items o WHERE o.seq = i.seq AND o.source = ?2)"
+		" ORDER BY i.seq LIMIT 1",
+	/* Two items whose guids are both global and differ are two posts,
+	 * even with one link: link blogs point many posts at one page. */
+	[ST_MATCH_URL_KEY] =
+		"SELECT i.seq FROM post_items i WHERE i.url_key = ?1"
+		" AND (?3 IS NULL OR i.guid_key IS NULL) AND NOT EXISTS"
+		" (SELECT 1 FROM post_items o WHERE o.seq = i.seq AND o.source = ?2)"
+		" ORDER BY i.seq LIMIT 1",
 	[ST_INSERT_POST] =
 		"INSERT INTO posts (source, guid, url, title, author, published, updated,"
 		" excerpt_html, excerpt_text, content_html, content_hash, ingested_at, changed_at)"
@@ -150,9 +198,18 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_UPDATE_POST] =
 		"UPDATE posts SET url = ?3, title = ?4, author = ?5, published = ?6,"
 		" updated = ?7, excerpt_html = ?8, excerpt_text = ?9, content_html = ?10,"
-		" content_hash = ?11, changed_at = ?12 WHERE source = ?1 AND guid = ?2",
+		" content_hash = ?11, changed_at = ?12 WHERE seq = ?13",
+	[ST_INSERT_ITEM] =
+		"INSERT INTO post_items (source, guid, seq, content_hash, guid_key, url_key)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_UPDATE_ITEM] =
+		"UPDATE post_items SET content_hash = ?2, url_key = ?3 WHERE id = ?1",
+	[ST_DELETE_ITEM_TAGS] = "DELETE FROM item_tags WHERE item = ?1",
+	[ST_INSERT_ITEM_TAG] = "INSERT OR IGNORE INTO item_tags (item, tag) VALUES (?1, ?2)",
 	[ST_DELETE_POST_TAGS] = "DELETE FROM post_tags WHERE seq = ?1",
-	[ST_INSERT_POST_TAG] = "INSERT OR IGNORE INTO post_tags (tag, seq) VALUES (?1, ?2)",
+	[ST_UNION_POST_TAGS] =
+		"INSERT OR IGNORE INTO post_tags (tag, seq) SELECT t.tag, i.seq"
+		" FROM post_items i JOIN item_tags t ON t.item = i.id WHERE i.seq = ?1",
 	[ST_UPSERT_TAG] =
 		"INSERT INTO tags (slug, name) VALUES (?1, ?2)"
 		" ON CONFLICT (slug) DO UPDATE SET name = excluded.name"
@@ -213,6 +270,8 @@ static void bind_text(sqlite3_stmt *s, int i, const char *v)
 	sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_TRANSIENT);
 }
 
+static char *col_dup(sqlite3_stmt *s, int i);
+
 static char *lower_dup(const char *s)
 {
 	char *d = td_xstrdup(s);
@@ -243,6 +302,13 @@ static int read_version(struct td_store *st, int *version, struct td_err *err)
 	return 0;
 }
 
+/* What a migration's SQL cannot do alone (it needs C: post.h's keys),
+ * run right after that migration's SQL, in the same transaction. */
+static int merge_existing_posts(struct td_store *st, struct td_err *err);
+static int (*const migration_steps[])(struct td_store *, struct td_err *) = {
+	[3] = merge_existing_posts,
+};
+
 static int migrate(struct td_store *st, struct td_err *err)
 {
 	int version, rc;
@@ -259,6 +325,9 @@ static int migrate(struct td_store *st, struct td_err *err)
 	}
 	for (int v = version; v < SCHEMA_VERSION; v++) {
 		if ((rc = exec_sql(st, migrations[v], err)))
+			goto fail;
+		if ((size_t)v < sizeof migration_steps / sizeof migration_steps[0] &&
+		    migration_steps[v] && (rc = migration_steps[v](st, err)))
 			goto fail;
 		char pragma[64];
 		snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
@@ -376,19 +445,29 @@ static int step_done(struct td_store *st, sqlite3_stmt *s, struct td_err *err,
 	return rc == SQLITE_DONE ? 0 : db_error(st, err, what);
 }
 
-static int write_tags(struct td_store *st, int64_t seq, const struct td_post *post,
-		      bool replace, struct td_err *err)
+static void bind_key(sqlite3_stmt *s, int i, const char *key)
 {
-	sqlite3_stmt *del = stmt_get(st, ST_DELETE_POST_TAGS, err);
-	sqlite3_stmt *ins = stmt_get(st, ST_INSERT_POST_TAG, err);
+	if (key)
+		bind_text(s, i, key);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+/* One item's tags (and their display names: the last a source gave),
+ * replacing what the item said before when `replace`. */
+static int write_item_tags(struct td_store *st, int64_t item,
+			   const struct td_post *post, bool replace,
+			   struct td_err *err)
+{
+	sqlite3_stmt *del = stmt_get(st, ST_DELETE_ITEM_TAGS, err);
+	sqlite3_stmt *ins = stmt_get(st, ST_INSERT_ITEM_TAG, err);
 	sqlite3_stmt *tag = stmt_get(st, ST_UPSERT_TAG, err);
 	int rc;
 	if (!del || !ins || !tag)
 		return err ? err->code : EX_SOFTWARE;
-	/* a new post has no tags to replace */
 	if (replace) {
-		sqlite3_bind_int64(del, 1, seq);
-		if ((rc = step_done(st, del, err, "delete post tags")))
+		sqlite3_bind_int64(del, 1, item);
+		if ((rc = step_done(st, del, err, "delete item tags")))
 			return rc;
 	}
 	for (size_t i = 0; i < post->tags.n; i++) {
@@ -398,12 +477,74 @@ static int write_tags(struct td_store *st, int64_t seq, const struct td_post *po
 		bind_text(tag, 2, name);
 		if ((rc = step_done(st, tag, err, "store tag")))
 			return rc;
-		bind_text(ins, 1, post->tags.v[i]);
-		sqlite3_bind_int64(ins, 2, seq);
-		if ((rc = step_done(st, ins, err, "store post tag")))
+		sqlite3_bind_int64(ins, 1, item);
+		bind_text(ins, 2, post->tags.v[i]);
+		if ((rc = step_done(st, ins, err, "store item tag")))
 			return rc;
 	}
 	return 0;
+}
+
+/* A post's tags are the union of what its items say. */
+static int union_post_tags(struct td_store *st, int64_t seq, struct td_err *err)
+{
+	sqlite3_stmt *del = stmt_get(st, ST_DELETE_POST_TAGS, err);
+	sqlite3_stmt *ins = stmt_get(st, ST_UNION_POST_TAGS, err);
+	int rc;
+	if (!del || !ins)
+		return err ? err->code : EX_SOFTWARE;
+	sqlite3_bind_int64(del, 1, seq);
+	if ((rc = step_done(st, del, err, "delete post tags")))
+		return rc;
+	sqlite3_bind_int64(ins, 1, seq);
+	return step_done(st, ins, err, "store post tags");
+}
+
+/* The post another source's item with these keys already is (*seq), or
+ * *seq = 0. The guid is the stronger sign, so it is asked first. */
+static int match_post(struct td_store *st, const char *source,
+		      const char *guid_key, const char *url_key, int64_t *seq,
+		      struct td_err *err)
+{
+	*seq = 0;
+	for (int pass = 0; pass < 2 && *seq == 0; pass++) {
+		const char *key = pass == 0 ? guid_key : url_key;
+		if (!key)
+			continue;
+		sqlite3_stmt *s = stmt_get(st, pass == 0 ? ST_MATCH_GUID_KEY :
+					   ST_MATCH_URL_KEY, err);
+		if (!s)
+			return err ? err->code : EX_SOFTWARE;
+		bind_text(s, 1, key);
+		bind_text(s, 2, source);
+		if (pass == 1)
+			bind_key(s, 3, guid_key);
+		int step = sqlite3_step(s);
+		if (step == SQLITE_ROW)
+			*seq = sqlite3_column_int64(s, 0);
+		stmt_done(s);
+		if (step != SQLITE_ROW && step != SQLITE_DONE)
+			return db_error(st, err, "find post by key");
+	}
+	return 0;
+}
+
+static int insert_item(struct td_store *st, const char *source, const char *guid,
+		       int64_t seq, const char *content_hash, const char *guid_key,
+		       const char *url_key, int64_t *id, struct td_err *err)
+{
+	sqlite3_stmt *s = stmt_get(st, ST_INSERT_ITEM, err);
+	if (!s)
+		return err ? err->code : EX_SOFTWARE;
+	bind_text(s, 1, source);
+	bind_text(s, 2, guid);
+	sqlite3_bind_int64(s, 3, seq);
+	bind_text(s, 4, content_hash);
+	bind_key(s, 5, guid_key);
+	bind_key(s, 6, url_key);
+	int rc = step_done(st, s, err, "insert post item");
+	*id = rc ? 0 : sqlite3_last_insert_rowid(st->db);
+	return rc;
 }
 
 static void bind_post(sqlite3_stmt *s, const char *source,
@@ -425,11 +566,68 @@ static void bind_post(sqlite3_stmt *s, const char *source,
 	sqlite3_bind_int64(s, 12, (sqlite3_int64)now);
 }
 
+/* An item seen before whose content changed: the post takes this
+ * version, whichever of its sources brought it. */
+static int update_item(struct td_store *st, int64_t id, int64_t seq,
+		       const char *source, const struct td_post *post,
+		       time_t now, struct td_err *err)
+{
+	sqlite3_stmt *up = stmt_get(st, ST_UPDATE_POST, err);
+	sqlite3_stmt *it = stmt_get(st, ST_UPDATE_ITEM, err);
+	if (!up || !it)
+		return err ? err->code : EX_SOFTWARE;
+	bind_post(up, source, post, now);
+	sqlite3_bind_int64(up, 13, seq);
+	int rc = step_done(st, up, err, "update post");
+	if (rc)
+		return rc;
+	char *url_key = td_post_url_key(post->url);
+	sqlite3_bind_int64(it, 1, id);
+	bind_text(it, 2, post->content_hash);
+	bind_key(it, 3, url_key);
+	free(url_key);
+	if ((rc = step_done(st, it, err, "update post item")) ||
+	    (rc = write_item_tags(st, id, post, true, err)))
+		return rc;
+	return union_post_tags(st, seq, err);
+}
+
+/* An item not seen before: a new post, or one more source of a post
+ * already stored (which keeps its seq, so it is not announced again). */
+static int add_item(struct td_store *st, const char *source,
+		    const struct td_post *post, time_t now, bool *merged,
+		    struct td_err *err)
+{
+	char *guid_key = td_post_guid_key(post->guid);
+	char *url_key = td_post_url_key(post->url);
+	int64_t seq, id;
+	int rc = match_post(st, source, guid_key, url_key, &seq, err);
+	*merged = seq != 0;
+	if (!rc && !seq) {
+		sqlite3_stmt *s = stmt_get(st, ST_INSERT_POST, err);
+		if (!s) {
+			rc = err ? err->code : EX_SOFTWARE;
+		} else {
+			bind_post(s, source, post, now);
+			rc = step_done(st, s, err, "insert post");
+			seq = sqlite3_last_insert_rowid(st->db);
+		}
+	}
+	if (!rc)
+		rc = insert_item(st, source, post->guid, seq, post->content_hash,
+				 guid_key, url_key, &id, err);
+	free(guid_key);
+	free(url_key);
+	if (rc || (rc = write_item_tags(st, id, post, false, err)))
+		return rc;
+	return union_post_tags(st, seq, err);
+}
+
 int td_store_upsert_post(struct td_store *st, const char *source,
 			 const struct td_post *post, time_t now,
 			 enum td_upsert *result, struct td_err *err)
 {
-	sqlite3_stmt *find = stmt_get(st, ST_FIND_POST, err);
+	sqlite3_stmt *find = stmt_get(st, ST_FIND_ITEM, err);
 	if (!find)
 		return err ? err->code : EX_SOFTWARE;
 	bind_text(find, 1, source);
@@ -440,8 +638,9 @@ int td_store_upsert_post(struct td_store *st, const char *source,
 		return db_error(st, err, "find post");
 	}
 	bool exists = step == SQLITE_ROW;
-	int64_t seq = exists ? sqlite3_column_int64(find, 0) : 0;
-	bool same = exists && strcmp((const char *)sqlite3_column_text(find, 1),
+	int64_t id = exists ? sqlite3_column_int64(find, 0) : 0;
+	int64_t seq = exists ? sqlite3_column_int64(find, 1) : 0;
+	bool same = exists && strcmp((const char *)sqlite3_column_text(find, 2),
 				     post->content_hash ? post->content_hash : "") == 0;
 	stmt_done(find);
 
@@ -449,19 +648,96 @@ int td_store_upsert_post(struct td_store *st, const char *source,
 		*result = TD_UPSERT_UNCHANGED;
 		return 0;
 	}
-	sqlite3_stmt *s = stmt_get(st, exists ? ST_UPDATE_POST : ST_INSERT_POST, err);
-	if (!s)
-		return err ? err->code : EX_SOFTWARE;
-	bind_post(s, source, post, now);
-	int rc = step_done(st, s, err, exists ? "update post" : "insert post");
-	if (rc)
-		return rc;
-	if (!exists)
-		seq = sqlite3_last_insert_rowid(st->db);
-	if ((rc = write_tags(st, seq, post, exists, err)))
-		return rc;
-	*result = exists ? TD_UPSERT_UPDATED : TD_UPSERT_NEW;
-	return 0;
+	if (exists) {
+		*result = TD_UPSERT_UPDATED;
+		return update_item(st, id, seq, source, post, now, err);
+	}
+	bool merged;
+	int rc = add_item(st, source, post, now, &merged, err);
+	*result = merged ? TD_UPSERT_MERGED : TD_UPSERT_NEW;
+	return rc;
+}
+
+/* Migration 4's data: every post stored so far becomes the first item of
+ * itself, in seq order, and a post that another source had already
+ * brought (the same keys as add_item looks for) is merged into that
+ * earlier one: its tags join the earlier post's and its row goes. The
+ * earlier post keeps its seq, so nobody who had it gets it again, and a
+ * duplicate still waiting above some subscriber's watermark is not
+ * announced twice. Deliveries, watermarks and pending retries hold only
+ * seqs and counts, never a post row, so they stay exactly as they were;
+ * AUTOINCREMENT never hands a removed seq out again. */
+static int merge_existing_posts(struct td_store *st, struct td_err *err)
+{
+	sqlite3_stmt *next = NULL, *copy = NULL, *drop = NULL;
+	int rc = 0;
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT seq, source, guid, url, content_hash FROM posts"
+			       " WHERE seq > ?1 ORDER BY seq LIMIT 1", -1, &next, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(st->db,
+			       "INSERT OR IGNORE INTO item_tags (item, tag)"
+			       " SELECT ?1, tag FROM post_tags WHERE seq = ?2", -1, &copy,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(st->db, "DELETE FROM posts WHERE seq = ?1", -1, &drop,
+			       NULL) != SQLITE_OK) {
+		rc = db_error(st, err, "prepare migration 4");
+		goto out;
+	}
+	/* one row at a time, by seq: rows are deleted as the walk goes */
+	for (int64_t last = 0;;) {
+		sqlite3_bind_int64(next, 1, last);
+		int step = sqlite3_step(next);
+		if (step == SQLITE_DONE) {
+			stmt_done(next);
+			break;
+		}
+		if (step != SQLITE_ROW) {
+			stmt_done(next);
+			rc = db_error(st, err, "read posts");
+			goto out;
+		}
+		int64_t seq = sqlite3_column_int64(next, 0), target, id;
+		char *source = col_dup(next, 1), *guid = col_dup(next, 2);
+		char *url = col_dup(next, 3), *hash = col_dup(next, 4);
+		stmt_done(next);
+		last = seq;
+		char *guid_key = td_post_guid_key(guid), *url_key = td_post_url_key(url);
+		rc = match_post(st, source, guid_key, url_key, &target, err);
+		if (!rc)
+			rc = insert_item(st, source, guid, target ? target : seq, hash,
+					 guid_key, url_key, &id, err);
+		free(source);
+		free(guid);
+		free(url);
+		free(hash);
+		free(guid_key);
+		free(url_key);
+		if (rc)
+			goto out;
+		sqlite3_bind_int64(copy, 1, id);
+		sqlite3_bind_int64(copy, 2, seq);
+		if ((rc = step_done(st, copy, err, "copy post tags")))
+			goto out;
+		if (!target)
+			continue;
+		sqlite3_bind_int64(drop, 1, seq);
+		/* post_tags first: do not count on foreign_keys cascading */
+		sqlite3_stmt *del = stmt_get(st, ST_DELETE_POST_TAGS, err);
+		if (!del) {
+			rc = err ? err->code : EX_SOFTWARE;
+			goto out;
+		}
+		sqlite3_bind_int64(del, 1, seq);
+		if ((rc = step_done(st, del, err, "delete post tags")) ||
+		    (rc = step_done(st, drop, err, "merge post")) ||
+		    (rc = union_post_tags(st, target, err)))
+			goto out;
+	}
+out:
+	sqlite3_finalize(next);
+	sqlite3_finalize(copy);
+	sqlite3_finalize(drop);
+	return rc;
 }
 
 static int64_t query_int(struct td_store *st, const char *sql, const char *arg)

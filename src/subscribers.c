@@ -6,11 +6,12 @@
  * commas and line breaks inside quotes, CRLF or LF) and is forgiving where
  * tools differ (a UTF-8 BOM, blank lines, blanks around fields). What it
  * never forgives is anything that could reach a mail header unchecked: the
- * address goes through address.c and the name may hold no line break, no
- * control character and no invalid UTF-8. One bad row is reported with the
- * line it starts on and skipped, so a typo in row 900 does not stop the
- * digest for the other 899 subscribers; a bad header stops everything,
- * because without it no column can be trusted.
+ * address and the name both go through address.c, whose name rule is the
+ * one the MIME builder applies, so a row kept here is never refused when
+ * its digest is built. One bad row is reported with the line it starts on
+ * and skipped, so a typo in row 900 does not stop the digest for the other
+ * 899 subscribers; a bad header stops everything, because without it no
+ * column can be trusted.
  */
 #include "tagdigest/subscribers.h"
 
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tagdigest/address.h"
@@ -357,8 +359,9 @@ static unsigned email_set_add(struct email_set *set, const char *email, unsigned
 	     j = j + 1 == set->cap ? 0 : j + 1)
 		if (set->hash[j] == h)
 			return set->line[j];
-	/* More rows than the file had lines when it was counted (it grew):
-	 * double, as a plain growable table would. */
+	/* More rows than the copy had lines: cannot happen, but a wrong
+	 * count must cost time, not a wrong answer: double, as a plain
+	 * growable table would. */
 	if ((set->n + 1) * 4 > set->cap * 3) {
 		struct email_set old = *set;
 		email_set_init(set, old.cap * 2);
@@ -444,15 +447,12 @@ static const char *check_row(const struct csv_row *row, const size_t col[NCOLS],
 			 shown(email, show, sizeof show), reason);
 		return why;
 	}
-	if (!td_utf8_valid(name, strlen(name)))
-		return "name: not valid UTF-8";
-	/* Quotes let a line break into a field; in a name it would reach the
-	 * To: header. */
-	if (strpbrk(name, "\r\n"))
-		return "name contains a line break";
-	for (const char *c = name; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			return "name contains a control character";
+	/* the rule the MIME builder applies too: a name read here is never
+	 * refused at send time */
+	if (!td_display_name_valid(name, reason, sizeof reason)) {
+		snprintf(why, whylen, "name %s", reason);
+		return why;
+	}
 	if (!td_utf8_valid(tags, strlen(tags)))
 		return "tags: not valid UTF-8";
 
@@ -476,11 +476,267 @@ static void subscriber_free(struct td_subscriber *s)
 	memset(s, 0, sizeof *s);
 }
 
+/* ---- one consistent reading of the file ----
+ *
+ * A send can take hours under a rate limit, and editors save the file in
+ * place meanwhile (nano truncates the same inode and writes it again): a
+ * reader that went back to the file for each piece spliced rows from both
+ * versions. So the file is read once, when it is opened, into a private
+ * copy: an unlinked file in $TMPDIR for the streaming reader (memory stays
+ * flat however long the file is), memory for td_subscribers_load. A copy
+ * counts only if the file held still while it was taken: the same device,
+ * inode, size, mtime and ctime (to the nanosecond) before and after, every
+ * byte read, the path still naming that inode, and a second reading equal
+ * to the copy. The second reading is what catches a change that file
+ * times miss: they move in clock ticks, a whole second on some file
+ * systems, and a rewrite of the same size within the tick of the last
+ * change leaves all of them as they were. A file changed in the last
+ * TD_SUBSCRIBERS_SETTLE_MS that is empty or whose last line has no line
+ * end is taken to be still being written, and waited for. A file that
+ * never holds still is refused with EX_TEMPFAIL after TD_SUBSCRIBERS_TRIES
+ * copies or TD_SUBSCRIBERS_WAIT_MS in all. */
+
+struct file_id {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+};
+
+struct snapshot {
+	int fd;                /* the copy, for streaming; or -1 ... */
+	struct td_buf *mem;    /* ... the text, for the whole list */
+	char *buf;             /* TD_SUBSCRIBERS_CHUNK bytes to copy through */
+	size_t lines;          /* line breaks in the copy */
+	bool regular;          /* a regular file: id below means something */
+	struct file_id id;     /* the file the copy was taken from */
+};
+
+static void file_id_of(const struct stat *sb, struct file_id *id)
+{
+	id->dev = sb->st_dev;
+	id->ino = sb->st_ino;
+	id->size = sb->st_size;
+	id->mtime = sb->st_mtim;
+	id->ctime = sb->st_ctim;
+}
+
+static bool file_id_same(const struct file_id *a, const struct file_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime.tv_sec == b->mtime.tv_sec &&
+	       a->mtime.tv_nsec == b->mtime.tv_nsec &&
+	       a->ctime.tv_sec == b->ctime.tv_sec &&
+	       a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+static double ms_between(const struct timespec *from, const struct timespec *to)
+{
+	return (double)(to->tv_sec - from->tv_sec) * 1e3 +
+	       (double)(to->tv_nsec - from->tv_nsec) / 1e6;
+}
+
+/* Whether the file changed less than `window` ms ago (a change stamped a
+ * little in the future, by a skewed clock on a network file system,
+ * counts as recent; one far in the future says nothing). */
+static bool changed_within(const struct stat *sb, double window, double *wait)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	const struct timespec *last = &sb->st_ctim;
+	if (ms_between(last, &sb->st_mtim) > 0)
+		last = &sb->st_mtim;
+	double age = ms_between(last, &now);
+	*wait = window - age;
+	return age > -window && age < window;
+}
+
+static void sleep_ms(double ms)
+{
+	if (ms <= 0)
+		return;
+	long whole = (long)ms + 1;
+	struct timespec ts = { whole / 1000, whole % 1000 * 1000000 };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* The file looks unfinished: empty (an editor truncates before it
+ * writes), or its last byte is not a line end. */
+static bool looks_unfinished(int fd, off_t size)
+{
+	char c;
+	return size == 0 || (pread(fd, &c, 1, size - 1) == 1 && c != '\n');
+}
+
+/* An unlinked file only this process can read: O_TMPFILE where the file
+ * system has it, else mkstemp and unlink. */
+static int private_file(struct td_err *err)
+{
+	const char *dir = getenv("TMPDIR");
+	if (!dir || !*dir)
+		dir = "/tmp";
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+	char *tmpl = td_xasprintf("%s/tagdigest-subscribers-XXXXXX", dir);
+	fd = mkostemp(tmpl, O_CLOEXEC);
+	if (fd >= 0)
+		unlink(tmpl);
+	else
+		td_err_set(err, EX_CANTCREAT, "subscribers: cannot make a private "
+			   "copy of the file in %s: %s (set TMPDIR to a writable "
+			   "folder)", dir, strerror(errno));
+	free(tmpl);
+	return fd;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Copies the file open at fd, from its start, into s; *copied is the
+ * bytes read. Returns 0 or a sysexits code with err set. */
+static int copy_once(const char *path, int fd, struct snapshot *s,
+		     off_t *copied, struct td_err *err)
+{
+	s->lines = 0;
+	*copied = 0;
+	if (s->fd >= 0 && (ftruncate(s->fd, 0) < 0 || lseek(s->fd, 0, SEEK_SET) < 0))
+		return td_err_set(err, EX_IOERR, "subscribers: private copy: %s",
+				  strerror(errno));
+	if (s->mem)
+		td_buf_reset(s->mem);
+	for (;;) {
+		ssize_t n = read(fd, s->buf, TD_SUBSCRIBERS_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return td_err_set(err, EX_NOINPUT, "%s: cannot read: %s", path,
+					  strerror(errno));
+		if (n == 0)
+			return 0;
+		for (const char *p = s->buf, *end = s->buf + n;
+		     (p = memchr(p, '\n', (size_t)(end - p))); p++)
+			s->lines++;
+		if (s->fd >= 0 && write_all(s->fd, s->buf, (size_t)n) < 0)
+			return td_err_set(err, EX_IOERR, "subscribers: private copy of "
+					  "%s: %s", path, strerror(errno));
+		if (s->mem && td_buf_append(s->mem, s->buf, (size_t)n) < 0)
+			return td_err_set(err, EX_DATAERR, "%s: larger than %u MiB",
+					  path, SUBSCRIBERS_MAX_BYTES >> 20);
+		*copied += n;
+	}
+}
+
+/* Whether the file open at fd still holds exactly what s copied from it
+ * (`copied` bytes), read again through buf (TD_SUBSCRIBERS_CHUNK bytes). */
+static bool same_content(int fd, const struct snapshot *s, off_t copied, char *buf)
+{
+	for (off_t off = 0;;) {
+		ssize_t n = pread(fd, buf, TD_SUBSCRIBERS_CHUNK, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || off + n > copied)
+			return false;
+		if (n == 0)
+			return off == copied;
+		if (s->mem) {
+			if (memcmp(buf, s->mem->data + off, (size_t)n) != 0)
+				return false;
+		} else {
+			/* the copy in s->buf, a chunk at a time */
+			for (ssize_t k = 0, m; k < n; k += m) {
+				m = pread(s->fd, s->buf, (size_t)(n - k), off + k);
+				if (m <= 0 || memcmp(buf + k, s->buf, (size_t)m) != 0)
+					return false;
+			}
+		}
+		off += n;
+	}
+}
+
+/* Fills s with one consistent reading of path (see above). */
+static int snapshot(const char *path, struct snapshot *s, struct td_err *err)
+{
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	const char *why = "";
+	for (unsigned copies = 0;;) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		struct stat a, b, c;
+		if (fd < 0 || fstat(fd, &a) < 0) {
+			int e = errno;
+			if (fd >= 0)
+				close(fd);
+			return td_err_set(err, EX_NOINPUT, "%s: cannot read: %s", path,
+					  strerror(e));
+		}
+		s->regular = S_ISREG(a.st_mode);
+		double wait = 0;
+		if (s->regular && looks_unfinished(fd, a.st_size) &&
+		    changed_within(&a, TD_SUBSCRIBERS_SETTLE_MS, &wait)) {
+			why = a.st_size ? "its last row had no line end yet (still "
+					  "being written?)" : "it was empty (being saved?)";
+		} else {
+			off_t copied;
+			int rc = copy_once(path, fd, s, &copied, err);
+			/* a pipe or a device is read once: it cannot change under us */
+			bool steady = true;
+			if (!rc && s->regular) {
+				struct file_id after;
+				char *again = td_xmalloc(TD_SUBSCRIBERS_CHUNK);
+				file_id_of(&a, &s->id);
+				steady = copied == a.st_size &&
+					 same_content(fd, s, copied, again) &&
+					 fstat(fd, &b) == 0 && stat(path, &c) == 0 &&
+					 c.st_dev == a.st_dev && c.st_ino == a.st_ino;
+				free(again);
+				if (steady) {
+					file_id_of(&b, &after);
+					steady = file_id_same(&s->id, &after);
+				}
+			}
+			close(fd);
+			if (rc || steady)
+				return rc;
+			why = "it changed while it was being read";
+			copies++;
+			wait = 20;
+			fd = -1;
+		}
+		if (fd >= 0)
+			close(fd);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		double spent = ms_between(&t0, &now);
+		if (copies >= TD_SUBSCRIBERS_TRIES ||
+		    spent + wait > TD_SUBSCRIBERS_WAIT_MS)
+			return td_err_set(err, EX_TEMPFAIL, "%s: not read: %s, and it "
+					  "did not hold still within %.1f s; run again "
+					  "once it is saved", path, why, spent / 1e3);
+		/* look again soon: the writer may finish before the window ends */
+		sleep_ms(wait < 100 ? wait : 100);
+	}
+}
+
 /* ---- the reader: header, rows, checks, duplicates ---- */
 
 struct td_subscriber_reader {
 	char *path;                /* for messages */
-	struct csv_input in;
+	struct csv_input in;       /* over the private copy, or text */
+	bool from_file;            /* opened with td_subscribers_open */
+	bool regular;              /* ... a regular file, copied when it was: */
+	struct file_id copied;
 	size_t col[NCOLS], ncols;
 	struct csv_row row;
 	struct td_subscriber cur;  /* the row last returned; the reader owns it */
@@ -543,45 +799,43 @@ static struct td_subscriber_reader *reader_new(const char *path)
 	return r;
 }
 
-/* The line breaks in a regular file, read through buf: an upper bound on
- * its data rows, since the header takes one. 0 for anything else. */
-static size_t count_lines(int fd, char *buf)
-{
-	struct stat sb;
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode))
-		return 0;
-	size_t lines = 0;
-	off_t off = 0;
-	ssize_t n;
-	/* pread: the reading position stays at the start for the parser */
-	while ((n = pread(fd, buf, TD_SUBSCRIBERS_CHUNK, off)) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return 0;       /* the parser's read() reports it */
-		}
-		for (const char *p = buf, *end = buf + n;
-		     (p = memchr(p, '\n', (size_t)(end - p))); p++)
-			lines++;
-		off += n;
-	}
-	return lines;
-}
-
 int td_subscribers_open(const char *path, struct td_subscriber_reader **out,
 			struct td_err *err)
 {
 	*out = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return td_err_set(err, EX_NOINPUT, "%s: cannot read: %s", path,
-				  strerror(errno));
 	struct td_subscriber_reader *r = reader_new(path);
-	r->in.fd = fd;
 	r->in.buf = td_xmalloc(TD_SUBSCRIBERS_CHUNK);
 	r->in.p = r->in.end = r->in.buf;
-	r->hint = count_lines(fd, r->in.buf);
+	r->from_file = true;
+	/* the run reads the copy, never the file again */
+	struct snapshot snap = { .fd = private_file(err), .buf = r->in.buf };
+	int rc = snap.fd < 0 ? EX_CANTCREAT : snapshot(path, &snap, err);
+	if (!rc && lseek(snap.fd, 0, SEEK_SET) < 0)
+		rc = td_err_set(err, EX_IOERR, "subscribers: private copy: %s",
+				strerror(errno));
+	if (rc) {
+		if (snap.fd >= 0)
+			close(snap.fd);
+		td_subscribers_close(r);
+		return rc;
+	}
+	r->in.fd = snap.fd;
+	r->hint = snap.lines;
+	r->regular = snap.regular;
+	r->copied = snap.id;
 	return reader_start(r, out, err);
+}
+
+bool td_subscribers_changed(const struct td_subscriber_reader *r)
+{
+	struct stat sb;
+	struct file_id now;
+	if (!r->from_file || !r->regular)
+		return false;
+	if (stat(r->path, &sb) < 0)
+		return true;          /* removed, or renamed away */
+	file_id_of(&sb, &now);
+	return !file_id_same(&now, &r->copied);
 }
 
 /* A reader over text in memory; the text must outlive it. */
@@ -681,18 +935,17 @@ int td_subscribers_parse(const char *path, const char *text, size_t len,
 int td_subscribers_load(const char *path, struct td_subscriber_list *out,
 			struct td_err *err)
 {
-	char *text;
-	size_t len;
 	memset(out, 0, sizeof *out);
-	if (td_read_file(path, SUBSCRIBERS_MAX_BYTES, &text, &len) < 0) {
-		if (errno == EFBIG)
-			return td_err_set(err, EX_DATAERR, "%s: larger than %u MiB",
-					  path, SUBSCRIBERS_MAX_BYTES >> 20);
-		return td_err_set(err, EX_NOINPUT, "%s: cannot read: %s", path,
-				  strerror(errno));
-	}
-	int rc = td_subscribers_parse(path, text, len, out, err);
-	free(text);
+	struct td_buf text;
+	td_buf_init(&text, SUBSCRIBERS_MAX_BYTES);
+	/* the same one consistent reading as td_subscribers_open */
+	struct snapshot snap = { .fd = -1, .mem = &text,
+				 .buf = td_xmalloc(TD_SUBSCRIBERS_CHUNK) };
+	int rc = snapshot(path, &snap, err);
+	free(snap.buf);
+	if (!rc)
+		rc = td_subscribers_parse(path, td_buf_cstr(&text), text.len, out, err);
+	td_buf_free(&text);
 	return rc;
 }
 

@@ -41,12 +41,15 @@ int td_feed_parse(const char *data, size_t len, const char *base_url,
 void td_feed_free(struct td_feed *f);
 
 /* Items as posts for ingest: guid = id, else link, else a hash of the
- * content; tags = item categories (when src->categories) plus src->tags,
- * as slugs with their display names; excerpt from the summary, else the
- * content (html.h), up to TD_EXCERPT_MAX characters: the renderer cuts it. An item without a usable
- * link or title is reported
- * ("source 'x': item 3: no link") through td_log_warnx, counted in *nbad
- * and skipped. cb as in postsdir.h. */
+ * content; url = the link made a valid URL by td_html_safe_url (html.h:
+ * no tab, CR or LF, percent-encoded, absolute http(s) with a host); tags =
+ * item categories (when src->categories) plus src->tags, as slugs with
+ * their display names; excerpt from the summary, else the content
+ * (html.h), up to TD_EXCERPT_MAX characters: the renderer cuts it. An
+ * item without a usable link or title is reported ("source 'x': item 3:
+ * no link") through td_log_warnx, counted in *nbad and skipped. A feed with more entries than the parser reads (20,000) is
+ * reported the same way, with how many were dropped. cb as in
+ * postsdir.h. */
 int td_feed_posts(const struct td_feed *f, const struct td_source_config *src,
 		  td_post_cb cb, void *ctx, size_t *nbad, struct td_err *err);
 

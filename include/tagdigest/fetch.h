@@ -15,7 +15,10 @@
  * host"); one failing source never stops the others.
  *
  * Ownership: results are filled by td_fetch_all and released with
- * td_fetch_result_free; requests are borrowed.
+ * td_fetch_result_free; requests are borrowed. td_fetch_each hands each
+ * result to a callback the moment its transfer ends and frees it after,
+ * so a caller that uses the body there and drops it holds at most
+ * `parallel` bodies at once, however many requests there are.
  */
 #ifndef TAGDIGEST_FETCH_H
 #define TAGDIGEST_FETCH_H
@@ -63,6 +66,23 @@ struct td_fetch_result {
 int td_fetch_all(const struct td_fetch_options *opt,
 		 const struct td_fetch_request *reqs, size_t n,
 		 struct td_fetch_result *results, struct td_err *err);
+
+/* Called once for each request that gets an answer, as soon as it has it
+ * (so in the order transfers end): r answers reqs[i]. The callback may
+ * take any of r's strings (setting the field to NULL); the rest is freed
+ * when it returns. It runs between the steps of the other transfers,
+ * which wait meanwhile: their timeouts keep running. Non-zero stops the
+ * whole fetch (transfers in flight are dropped and get no callback) and
+ * is returned by td_fetch_each; the callback sets err. */
+typedef int (*td_fetch_cb)(void *ctx, size_t i, struct td_fetch_result *r,
+			   struct td_err *err);
+
+/* Fetches n requests, handing each result to cb. Returns 0, what cb
+ * returned, or EX_SOFTWARE when libcurl fails (then the requests not yet
+ * answered get no callback). */
+int td_fetch_each(const struct td_fetch_options *opt,
+		  const struct td_fetch_request *reqs, size_t n,
+		  td_fetch_cb cb, void *ctx, struct td_err *err);
 void td_fetch_result_free(struct td_fetch_result *r);
 
 #endif

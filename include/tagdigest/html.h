@@ -36,6 +36,17 @@
 /* Safe HTML fragment (UTF-8). base_url resolves relative URLs; may be NULL. */
 char *td_html_sanitize(const char *html, size_t len, const char *base_url);
 
+/* A URL from a feed as the rest of tagdigest may use it (a post's link),
+ * or NULL when it cannot be made one. The rules of every href and src the
+ * sanitizer keeps: leading and trailing spaces and controls stripped,
+ * tabs and line breaks removed wherever they are (as browsers and the
+ * WHATWG URL parser do), any other control refused, what a URI may not
+ * hold (spaces, quotes, non-ASCII) percent-encoded, a relative URL
+ * resolved against base_url (may be NULL: then it is refused), the scheme
+ * lowercased, and only http and https kept; past 8 KiB, refused.
+ * malloc'd. */
+char *td_html_safe_url(const char *url, const char *base_url);
+
 /* Fragments without markup skip the HTML parser (html.c says how). Tests
  * switch that shortcut off to hold both paths to the same output. */
 void td_html_set_shortcut(bool on);

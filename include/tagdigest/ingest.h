@@ -3,7 +3,9 @@
  *
  * Each source is read in its own transaction; one that fails (missing
  * folder, unsupported type) is reported with its name and reason, recorded
- * in the store's source health, and does not stop the others.
+ * in the store's source health, and does not stop the others. A feed is
+ * stored as soon as its download ends, and its body freed, so at most
+ * fetch.parallel bodies are held at once.
  */
 #ifndef TAGDIGEST_INGEST_H
 #define TAGDIGEST_INGEST_H
@@ -15,9 +17,11 @@
 #include "tagdigest/err.h"
 #include "tagdigest/store.h"
 
+/* merged: items new to the store whose post another source had already
+ * brought (store.h): not new, not announced again. */
 struct td_ingest_summary {
 	size_t sources_ok, sources_failed;
-	size_t read, added, updated, unchanged, bad;
+	size_t read, added, updated, unchanged, merged, bad;
 };
 
 /* Returns 0, or the store's error when the store itself fails. Source

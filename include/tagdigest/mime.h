@@ -6,16 +6,18 @@
  * (libetpan's encoder doubles whitespace before line breaks, see
  * ../shared/tech/BRIEF.md 1.5) and hand libetpan already-encoded data, so
  * both parts decode to exactly the bytes given (with LF turned into CRLF,
- * as text/plain and text/html require). libetpan has no RFC 2047 encoder:
- * Subject and display names are encoded here as UTF-8 B-words on character
- * boundaries.
+ * as text/plain and text/html require). libetpan has no RFC 2047 encoder
+ * and its header writer loses blanks and cuts long words: From, To,
+ * Subject and List-Id are written and folded here (td_mime_header_*).
  *
  * Headers: Date (given time, in UTC "+0000"), From, To, Subject,
  * Message-ID, MIME-Version, List-Id, List-Unsubscribe (<https URL>),
  * List-Unsubscribe-Post: List-Unsubscribe=One-Click.
  *
  * Every input is checked before it reaches libetpan: addresses with
- * address.h, and no CR or LF in any header value (EX_DATAERR otherwise).
+ * address.h, display names with the same rule the subscriber file and the
+ * config apply (td_display_name_valid), and no CR or LF in any header
+ * value (EX_DATAERR otherwise).
  * The output uses CRLF line ends, ready for SMTP or a Maildir.
  */
 #ifndef TAGDIGEST_MIME_H
@@ -68,10 +70,24 @@ char *td_mime_message_id_keyed(const unsigned char *key, size_t len,
  * "From " and a lone "." protected. Appends to out; -1 if out's cap is hit. */
 int td_qp_encode(const char *in, size_t len, struct td_buf *out);
 
-/* RFC 2047 B-encoding of a UTF-8 phrase: "" for "", the text unchanged when
- * it is printable ASCII that needs no encoding, else encoded words of at
- * most 75 chars separated by single spaces, the first sized to fit after
- * start_col. malloc'd. */
-char *td_rfc2047_encode(const char *utf8, size_t start_col);
+/* One header field, "Name: value" CRLF, appended to out: folded (RFC 5322
+ * 2.2.3) only in front of blanks of the text, lines within 78 characters,
+ * and what cannot be written as it is (non-ASCII, a word too long for a
+ * line, "=?", blanks at either end) in RFC 2047 B-words of at most 75
+ * characters, cut on UTF-8 character boundaries. Unfolding and decoding
+ * give back exactly the text. The text must hold no CR or LF (td_mime_build
+ * checks; here they would only be encoded).
+ *
+ * _text: unstructured text (Subject). */
+void td_mime_header_text(struct td_buf *out, const char *name, const char *utf8);
+/* _mailbox: "[display] <addr>", or the bare addr when display is NULL or
+ * "". A display name is written as atoms, a quoted-string for its ASCII
+ * words with specials, and encoded-words for the rest; an ASCII word too
+ * long for a line stays whole in quotes (a long line, below 998 for a name
+ * within TD_DISPLAY_NAME_MAX), so that every reader, including those that
+ * keep the blank between encoded-words of a name, reads it as given. addr
+ * must be valid (address.h). */
+void td_mime_header_mailbox(struct td_buf *out, const char *name,
+			    const char *display, const char *addr);
 
 #endif

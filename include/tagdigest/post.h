@@ -33,4 +33,29 @@ struct td_post {
 
 void td_post_free(struct td_post *post);
 
+/*
+ * Identity across sources. One article often reaches tagdigest through
+ * several sources (WordPress publishes one feed per tag); the store makes
+ * it one post when two sources' items share one of these keys (store.h).
+ * Both return a malloc'd key, or NULL when the value identifies nothing
+ * outside its own source.
+ *
+ * td_post_guid_key: a guid that names one post wherever it appears: an
+ * http(s) URI with a host (WordPress's "https://site/?p=123"), or a tag:
+ * or urn: URI; compared exactly, except that the scheme and host are
+ * lowercased, http and https are one, and a default port is dropped. A
+ * guid such as "1" or a file name is NULL: two sites both have a post 1.
+ *
+ * td_post_url_key: a normalised permalink (an absolute http(s) URL):
+ * scheme and host lowercased, http and https one, default port, user
+ * info and fragment dropped, an empty path is "/" and one trailing "/" of
+ * a longer path is dropped ("/a/" and "/a" are one page on every blog
+ * engine we know), the hex digits of %-escapes uppercased, and utm_*
+ * query parameters (tracking added by feed services) dropped; the other
+ * parameters keep their order ("?p=123" names the post). The path is
+ * otherwise compared exactly: paths are case-sensitive.
+ */
+char *td_post_guid_key(const char *guid);
+char *td_post_url_key(const char *url);
+
 #endif

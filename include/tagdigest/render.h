@@ -24,7 +24,8 @@
  *   indent                 spaces as wide as "[n] ": where text titles start
  *
  * marker is "[n]" padded on the left to the width of the digest's largest
- * number, so that titles and footnotes of the text part line up.
+ * number, so that titles and footnotes of the text part line up. underline
+ * is a row of '-' as wide as the tag name looks in a terminal.
  *
  * Excerpts are stored as the first paragraph, as long as the longest
  * excerpt_chars allowed (TD_EXCERPT_MAX), and cut here to [digest]
@@ -84,14 +85,17 @@ int td_render_digest(struct td_renderer *r, const struct td_subscriber *sub,
 		     time_t now, struct td_rendered *out, struct td_err *err);
 void td_rendered_free(struct td_rendered *out);
 
-/* Wraps each line of text longer than width columns (code points) at
- * spaces. The lines it wraps to keep its leading indent; a line whose text
- * starts with a marker "[n] " (n: digits) hangs: they start under the
- * first character after the marker, and the marker is never left alone at
- * the end of a line, so "[n] URL" stays one line. A word longer than width
- * (a URL) is never broken, so such a line passes width. A line indented by
- * width/2 or more is left as it is, and a marker that would hang that far
- * does not hang. Returns a malloc'd string; the caller frees it. */
+/* Wraps each line of text longer than width columns at spaces, and CJK
+ * text between characters where td_utf8_unbreakable (util.h) allows it.
+ * Columns are counted as a terminal shows them (td_utf8_width: CJK and
+ * most emoji two, combining marks none). The lines it wraps to keep its
+ * leading indent; a line whose text starts with a marker "[n] " (n:
+ * digits) hangs: they start under the first character after the marker,
+ * and the marker is never left alone at the end of a line, so "[n] URL"
+ * stays one line. A word longer than width (a URL) is never broken, so
+ * such a line passes width. A line indented by width/2 or more is left as
+ * it is, and a marker that would hang that far does not hang. Returns a
+ * malloc'd string; the caller frees it. */
 char *td_render_wrap(const char *text, size_t width);
 
 #endif

@@ -12,6 +12,18 @@
  * edited post is updated in place and keeps its seq, so it is not
  * announced again.
  *
+ * A post is one article whatever number of sources carry it (WordPress
+ * publishes one feed per tag). Each source's item (source, guid) is
+ * remembered with its own content hash and tags; an item not seen before
+ * joins the post that another source's item already is when the two share
+ * a global guid or a normalised permalink (post.h), unless that post
+ * already has an item of this source or both guids are global and differ.
+ * The first source fixes the seq; another source bringing the post later,
+ * in the same run or years after, changes neither its seq nor makes it new.
+ * An edit from any source updates the post in place. The post's tags are
+ * the union of its items' tags, so a source that drops a category takes
+ * back only its own.
+ *
  * A delivery is recorded, and the subscriber's watermark moved, in one
  * transaction (td_store_record_delivery), called only after the transport
  * accepted the message.
@@ -52,7 +64,9 @@ int td_store_begin_read(struct td_store *st, struct td_err *err);
 int td_store_commit(struct td_store *st, struct td_err *err);
 void td_store_rollback(struct td_store *st);
 
-enum td_upsert { TD_UPSERT_NEW, TD_UPSERT_UPDATED, TD_UPSERT_UNCHANGED };
+/* MERGED: the item is new but its post is not (another source had it). */
+enum td_upsert { TD_UPSERT_NEW, TD_UPSERT_UPDATED, TD_UPSERT_UNCHANGED,
+		 TD_UPSERT_MERGED };
 
 int td_store_upsert_post(struct td_store *st, const char *source,
 			 const struct td_post *post, time_t now,

@@ -1,5 +1,6 @@
 /*
- * util: allocation that cannot fail, and a growable list of strings.
+ * util: allocation that cannot fail, a growable list of strings, UTF-8,
+ * and the columns text takes in a terminal.
  *
  * Out of memory is not an error path in tagdigest: the td_x* allocators
  * print a message and abort, so callers never check for NULL.
@@ -54,6 +55,21 @@ struct td_buf;
 void td_utf8_put(struct td_buf *b, uint32_t cp);
 /* Code points in s[0..n): the bytes that are not continuation bytes. */
 size_t td_utf8_count(const char *s, size_t n);
+/* Columns s[0..n) takes in a terminal: two for each East Asian Wide or
+ * Fullwidth character (CJK, kana, Hangul, fullwidth forms, most emoji),
+ * none for combining marks and format characters (ZWJ, variation
+ * selectors), one for the rest and for each invalid byte. Unicode 14.0;
+ * pure, no locale involved. Measure text-part columns with this, not
+ * td_utf8_count. */
+size_t td_utf8_width(const char *s, size_t n);
+/* s[0..n) is a run without spaces (a "word"). Returns how many bytes at
+ * its start must stay on one line: up to the first place a line may break
+ * inside the run, or n; *cols is set to their td_utf8_width. A break is allowed after a wide CJK character
+ * (not Hangul, not an opening bracket) unless closing punctuation ("。」、)"),
+ * a small kana, "ー" or a mark of no width follows; so a Latin word never
+ * breaks, and from the scheme of a URL ("xx://") to the run's end nothing
+ * does. */
+size_t td_utf8_unbreakable(const char *s, size_t n, size_t *cols);
 /* C0 controls other than tab, line feed and carriage return, and DEL:
  * not text in HTML or in mail (ESC would drive a terminal), so text that
  * reaches a digest drops them (html.c for feeds, markdown.c for posts). */

@@ -11,12 +11,14 @@ import email.policy
 import http.server
 import os
 import pathlib
+import re
 import shutil
 import socket
 import subprocess
 import tempfile
 import threading
 import time
+import unicodedata
 
 import pytest
 
@@ -44,6 +46,30 @@ SUBSCRIBERS = [
     ("nobody-news@example.org", "Only Weather", ["weather"]),
 ]
 SITE_NAME = "Nachrichten Wöchentlich"
+
+
+def columns(line):
+    """Columns a terminal gives the line: East Asian Wide and Fullwidth
+    characters take two; combining marks and format characters (ZWJ,
+    variation selectors) none."""
+    n = 0
+    for ch in line:
+        if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+            continue
+        n += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return n
+
+
+# A URL on a line of its own, alone or as a footnote "[n] URL": the one
+# line of the text part allowed past the width, because it is never broken.
+URL_LINE = re.compile(r" *(\[\d+\] )?https?://\S+")
+
+
+def overwide_lines(text, width=72):
+    """The lines of a text part a terminal shows wider than `width`, but
+    for a URL on a line of its own."""
+    return [line for line in text.split("\n")
+            if columns(line) > width and not URL_LINE.fullmatch(line)]
 
 
 def slug(name):

@@ -130,7 +130,8 @@ def message(request, tool):
     if request.param == "fixed":
         return FIXED
     r = subprocess.run([tool, "--mime"], capture_output=True, check=True)
-    assert b"Subject: =?UTF-8?B?" in r.stdout
+    # ASCII words stay as they are, the rest is encoded
+    assert re.search(rb"^Subject: [^\r]*=\?UTF-8\?B\?", r.stdout, re.M)
     return r.stdout
 
 
@@ -167,7 +168,7 @@ def test_wrong_key_fails(signed, keys):
 
 def test_changed_subject_fails(signed):
     _, msg, record, _ = signed
-    bad = sub_header(msg, rb"^Subject: =\?UTF-8\?B\?.", b"Subject: =?UTF-8?B?X")
+    bad = sub_header(msg, rb"^(Subject: [^\r]*?=\?UTF-8\?B\?)[^X]", rb"\1X")
     assert verify(bad, record) is False
 
 

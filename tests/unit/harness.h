@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static int td_test_passed, td_test_failed;
 
@@ -51,5 +52,32 @@ static int td_test_passed, td_test_failed;
 	(printf("%s: %d passed, %d failed\n", name, td_test_passed,         \
 		td_test_failed),                                            \
 	 td_test_failed ? 1 : 0)
+
+/* What the code under test logs goes to stderr: capture_start() sends it
+ * to a file, capture_end() restores stderr and returns what was written
+ * (the first 16 KiB), valid until the next capture. */
+static char captured[16384];
+static FILE *cap_file;
+static int cap_saved = -1;
+
+static inline void capture_start(void)
+{
+	fflush(stderr);
+	cap_file = tmpfile();
+	cap_saved = dup(2);
+	dup2(fileno(cap_file), 2);
+}
+
+static inline const char *capture_end(void)
+{
+	fflush(stderr);
+	dup2(cap_saved, 2);
+	close(cap_saved);
+	rewind(cap_file);
+	size_t n = fread(captured, 1, sizeof captured - 1, cap_file);
+	captured[n] = '\0';
+	fclose(cap_file);
+	return captured;
+}
 
 #endif

@@ -524,6 +524,15 @@ static void test_overrides(void)
 	const char *const range[] = { "digest.max_posts=0" };
 	expect_err(BASE, range, 1, -1,
 		   "-o digest.max_posts=0: 0 is out of range (1 to 1000)");
+	/* Display names follow the rule the MIME builder applies
+	 * (td_display_name_valid): refused here once, not in every message.
+	 * A line of the file is too short for that; an override is not. */
+	char *name = td_xasprintf("site.from_name=%0300d", 0);
+	const char *const longname[] = { name };
+	char *want = td_xasprintf("-o %s: the name is longer than 256 bytes (300)", name);
+	expect_err(BASE, longname, 1, -1, want);
+	free(want);
+	free(name);
 	/* The first bad override is reported, after the file checked out. */
 	const char *const two[] = { "schedule.day=tue", "x=1", "y=2" };
 	expect_err(BASE, two, 2, -1, "-o x=1: expected SECTION.KEY=VALUE");

@@ -755,6 +755,99 @@ static void test_posts_guid_hash(void)
 	collected_free(&c);
 }
 
+/* Issue 9, item 8: a link becomes one valid URL, or the item goes with
+ * a warning naming the source and the item. */
+static void test_post_urls(void)
+{
+	const char *xml =
+		"<rss version=\"2.0\"><channel><title>B</title>\n"
+		/* 1: CR LF inside (as character references: XML keeps them) */
+		"<item><title>One</title>"
+		"<link>https://b.example/2017/split&#13;&#10;/post/</link></item>\n"
+		/* 2: spaces and non-ASCII: percent-encoded */
+		"<item><title>Two</title><link>  https://b.example/a b/\xc3\xa9t\xc3\xa9/ </link></item>\n"
+		/* 3: a control character inside (DEL: XML 1.0 allows no
+		 * other): no URL can be made of it */
+		"<item><title>Three</title><link>https://b.example/x&#127;y/</link></item>\n"
+		/* 4: no host */
+		"<item><title>Four</title><link>http://</link></item>\n"
+		/* 5: a tab inside a relative link, resolved against the feed */
+		"<item><title>Five</title><link>/2017/&#9;five/</link></item>\n"
+		"</channel></rss>\n";
+	struct collected c = { .n = 0 };
+	size_t nbad = 0;
+	capture_start();
+	int rc = posts_of(xml, "https://b.example/feed/", true, &c, &nbad);
+	const char *log = capture_end();
+	CHECK(rc == 0 && c.n == 3 && nbad == 2);
+	if (c.n == 3) {
+		CHECK_STR(c.posts[0].url, "https://b.example/2017/split/post/");
+		CHECK_STR(c.posts[1].url, "https://b.example/a%20b/%C3%A9t%C3%A9/");
+		CHECK_STR(c.posts[2].url, "https://b.example/2017/five/");
+	}
+	CHECK(strstr(log, "source 'test': item 3: link is not a valid absolute http(s) URL"));
+	CHECK(strstr(log, "source 'test': item 4: link is not a valid absolute http(s) URL"));
+	CHECK(!strstr(log, "item 1:") && !strstr(log, "item 2:") && !strstr(log, "item 5:"));
+	collected_free(&c);
+
+	/* spaces around and line breaks inside are dropped before the URL is
+	 * resolved: " /x" is the path /x, not a file named " " */
+	const char *atom = "<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><title>T</title>"
+			   "<link href=\" &#9;/2017/&#10;x/ \"/></entry></feed>";
+	CHECK(posts_of(atom, "https://b.example/feed/", true, &c, &nbad) == 0 && c.n == 1);
+	if (c.n == 1)
+		CHECK_STR(c.posts[0].url, "https://b.example/2017/x/");
+	collected_free(&c);
+}
+
+static int count_post(void *ctx, const struct td_post *post, struct td_err *err)
+{
+	(void)post;
+	(void)err;
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+/* Issue 9, item 11: entries past the parser's cap are not dropped
+ * silently. */
+static void test_entry_cap_warns(void)
+{
+	struct td_buf b = TD_BUF_INIT;
+	td_buf_puts(&b, "<rss version=\"2.0\"><channel><title>Big</title>\n");
+	for (int i = 0; i < 20003; i++)
+		td_buf_printf(&b, "<item><title>t%d</title><link>https://big.example/%d</link>"
+			      "</item>\n", i, i);
+	td_buf_puts(&b, "</channel></rss>\n");
+	struct td_feed *f = NULL;
+	struct td_err err = { 0, "" };
+	CHECK(td_feed_parse(b.data, b.len, NULL, NULL, &f, &err) == 0);
+	td_buf_free(&b);
+	if (!f)
+		return;
+	struct td_source_config src;
+	memset(&src, 0, sizeof src);
+	src.name = (char *)"big-tag";
+	size_t n = 0, nbad = 0;
+	capture_start();
+	CHECK(td_feed_posts(f, &src, count_post, &n, &nbad, &err) == 0);
+	const char *log = capture_end();
+	CHECK(n == 20000 && nbad == 0);
+	CHECK(strstr(log, "source 'big-tag': the feed has 20003 entries; only the first "
+		      "20000 are read, 3 dropped"));
+	td_feed_free(f);
+
+	/* at the cap exactly: nothing to say */
+	const char *small = "<rss version=\"2.0\"><channel><item><title>t</title>"
+			    "<link>https://big.example/1</link></item></channel></rss>";
+	CHECK(td_feed_parse(small, strlen(small), NULL, NULL, &f, &err) == 0);
+	n = 0;
+	capture_start();
+	CHECK(td_feed_posts(f, &src, count_post, &n, &nbad, &err) == 0);
+	log = capture_end();
+	CHECK(n == 1 && !strstr(log, "dropped"));
+	td_feed_free(f);
+}
+
 static void test_callback_stops(void)
 {
 	struct td_feed *f = NULL;
@@ -834,6 +927,8 @@ int main(void)
 	TD_RUN(test_json_escaping);
 	TD_RUN(test_posts);
 	TD_RUN(test_posts_guid_hash);
+	TD_RUN(test_post_urls);
+	TD_RUN(test_entry_cap_warns);
 	TD_RUN(test_callback_stops);
 	TD_RUN(test_conformance_data_present);
 	return TD_DONE("feed");

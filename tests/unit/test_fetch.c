@@ -1,5 +1,6 @@
 /*
- * test_fetch.c: td_fetch_all against a real HTTP server on 127.0.0.1.
+ * test_fetch.c: td_fetch_all and td_fetch_each against a real HTTP server
+ * on 127.0.0.1.
  *
  * The server is tests/unit/httpd_fixture.py (Python's stdlib http.server),
  * started once under timeout(1) with a parent-death signal, so a crashed
@@ -799,6 +800,54 @@ static void test_parallel(void)
 	CHECK(took >= 1.1);
 }
 
+struct seen {
+	size_t order[8];
+	size_t n;
+	char *kept;          /* a body the callback took */
+	int stop_with;       /* returned from the first call when non-zero */
+};
+
+static int on_done(void *ctx, size_t i, struct td_fetch_result *r, struct td_err *err)
+{
+	struct seen *s = ctx;
+	if (s->n < 8)
+		s->order[s->n++] = i;
+	if (r->status == TD_FETCH_OK && !s->kept) {
+		s->kept = r->body;   /* taken: fetch must not free it */
+		r->body = NULL;
+	}
+	if (s->stop_with)
+		return td_err_set(err, s->stop_with, "stop");
+	return 0;
+}
+
+/* td_fetch_each hands each result over as its transfer ends (what lets
+ * ingest store a feed and drop its body before the others are done), and
+ * a callback can stop the rest. */
+static void test_each_as_done(void)
+{
+	struct td_fetch_options o = default_opts();
+	o.parallel = 2;
+	char *held = url("/hold?b=each&i=0"), *quick = url("/feed?b=each");
+	struct td_fetch_request reqs[2] = { { held, NULL, NULL }, { quick, NULL, NULL } };
+	struct seen s = { .n = 0 };
+	struct td_err err = { 0, "" };
+	CHECK(td_fetch_each(&o, reqs, 2, on_done, &s, &err) == 0);
+	/* the quick one first, though it was asked for second */
+	CHECK(s.n == 2 && s.order[0] == 1 && s.order[1] == 0);
+	CHECK_STR(s.kept, FEED_BODY);
+	free(s.kept);
+
+	/* non-zero stops: the held transfer is dropped, no second call */
+	struct seen stop = { .n = 0, .stop_with = 7 };
+	CHECK(td_fetch_each(&o, reqs, 2, on_done, &stop, &err) == 7);
+	CHECK(stop.n == 1 && stop.order[0] == 1);
+	CHECK_STR(err.msg, "stop");
+	free(stop.kept);
+	free(held);
+	free(quick);
+}
+
 static void test_result_free(void)
 {
 	struct td_fetch_result r;
@@ -858,6 +907,7 @@ int main(void)
 	TD_RUN(test_file_url);
 	TD_RUN(test_unreachable);
 	TD_RUN(test_parallel);
+	TD_RUN(test_each_as_done);
 	TD_RUN(test_result_free);
 	TD_RUN(test_bad_options);
 	server_stop();

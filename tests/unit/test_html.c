@@ -314,6 +314,56 @@ static void test_relative_urls(void)
 	check_san("<a href=\"x\">x</a>", "javascript:alert(1)//", "x", __LINE__);
 }
 
+static void check_url(const char *in, const char *base, const char *want, int line)
+{
+	char *got = td_html_safe_url(in, base);
+	if ((got == NULL) != (want == NULL) || (got && strcmp(got, want) != 0)) {
+		td_test_failed++;
+		fprintf(stderr, "%s:%d: td_html_safe_url(\"%s\")\n  got:  %s\n  want: %s\n",
+			__FILE__, line, in ? in : "(null)", got ? got : "(null)",
+			want ? want : "(null)");
+	} else {
+		td_test_passed++;
+	}
+	free(got);
+}
+
+/* A feed item's link becomes the post's URL through td_html_safe_url
+ * (issue 9, item 8): one valid URL on one line, or nothing. */
+static void test_safe_url(void)
+{
+	const char *base = "https://blog.test/tag/nato/feed/";
+	check_url("https://blog.test/a/", NULL, "https://blog.test/a/", __LINE__);
+	/* whitespace and controls around go; tab, CR, LF inside go */
+	check_url(" \t\r\nhttps://blog.test/a/ \x01\n", NULL, "https://blog.test/a/", __LINE__);
+	check_url("https://blog.test/2017/\r\nsplit/\tpost/", NULL,
+		  "https://blog.test/2017/split/post/", __LINE__);
+	check_url("ht\ntps://blog.test/a", NULL, "https://blog.test/a", __LINE__);
+	/* any other control inside: not a URL */
+	check_url("https://blog.test/a\x01" "b", NULL, NULL, __LINE__);
+	check_url("https://blog.test/a\x7f" "b", NULL, NULL, __LINE__);
+	check_url("https://blog.test/a\x1b[31m/", NULL, NULL, __LINE__);
+	/* what a URI may not hold is percent-encoded; escapes stay */
+	check_url("https://blog.test/a b/\"q\"/<x>/{y}|^`\\", NULL,
+		  "https://blog.test/a%20b/%22q%22/%3Cx%3E/%7By%7D%7C%5E%60%5C", __LINE__);
+	check_url("https://blog.test/%C3%A9/100%/", NULL, "https://blog.test/%C3%A9/100%25/",
+		  __LINE__);
+	check_url("https://blog.test/été", NULL, "https://blog.test/%C3%A9t%C3%A9", __LINE__);
+	/* relative: resolved against the base, refused without one */
+	check_url("/2017/a/", base, "https://blog.test/2017/a/", __LINE__);
+	check_url("../../2017/a/", base, "https://blog.test/tag/2017/a/", __LINE__);
+	check_url("/2017/a/", NULL, NULL, __LINE__);
+	/* scheme lowercased; only http and https */
+	check_url("HTTPS://blog.test/a", NULL, "https://blog.test/a", __LINE__);
+	check_url("javascript:alert(1)", base, NULL, __LINE__);
+	check_url("java\tscript:alert(1)", base, NULL, __LINE__);
+	check_url("mailto:desk@blog.test", NULL, NULL, __LINE__);
+	check_url("data:text/html,x", NULL, NULL, __LINE__);
+	check_url("", base, NULL, __LINE__);
+	check_url(" \r\n", base, NULL, __LINE__);
+	check_url(NULL, base, NULL, __LINE__);
+}
+
 static void test_utf8(void)
 {
 	SAN("<p>Привет, 世界 🎉</p>", "<p>Привет, 世界 🎉</p>");
@@ -676,6 +726,7 @@ int main(void)
 	TD_RUN(test_link_title);
 	TD_RUN(test_xss);
 	TD_RUN(test_relative_urls);
+	TD_RUN(test_safe_url);
 	TD_RUN(test_utf8);
 	TD_RUN(test_bounds);
 	TD_RUN(test_to_text);

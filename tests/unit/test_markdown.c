@@ -117,6 +117,19 @@ static void test_wrap_counts_code_points(void)
 		   "a b c d e f g h i j k l m n o p\n");
 }
 
+/* Columns as a terminal shows them: CJK two, combining marks none; text
+ * without spaces breaks between ideographs, not before "、". */
+static void test_wrap_counts_columns(void)
+{
+	check_text("cafe\xCC\x81 cafe\xCC\x81 cafe\xCC\x81", 9,
+		   "cafe\xCC\x81 cafe\xCC\x81\ncafe\xCC\x81\n");
+	check_text("# 日本語ニュース", 72, "日本語ニュース\n==============\n");
+	/* "> " leaves 12 columns: six characters a line */
+	check_text("> 東京で会談、北朝鮮について協議", 14,
+		   "> 東京で会談、\n> 北朝鮮につい\n> て協議\n");
+	check_text("会談、北朝鮮", 5, "会\n談、\n北朝\n鮮\n");
+}
+
 static void test_never_breaks_words(void)
 {
 	check_text("see https://example.org/a/very/long/path/beyond/width end",
@@ -128,7 +141,7 @@ static void test_never_breaks_words(void)
 static void test_headings(void)
 {
 	check_text("# Title\n\nBody", 72, "Title\n=====\n\nBody\n");
-	/* The underline is as long as the heading in code points. */
+	/* The underline is as long as the heading in columns. */
 	check_text("## Ünïcode", 72, "Ünïcode\n-------\n");
 	check_text("### Third", 72, "Third\n-----\n");
 }
@@ -410,6 +423,7 @@ int main(void)
 {
 	TD_RUN(test_brief_sample);
 	TD_RUN(test_wrap_counts_code_points);
+	TD_RUN(test_wrap_counts_columns);
 	TD_RUN(test_never_breaks_words);
 	TD_RUN(test_headings);
 	TD_RUN(test_lists);

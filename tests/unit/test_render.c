@@ -31,6 +31,14 @@ static void write_file(const char *path, const char *text)
 	fclose(f);
 }
 
+/* The display name of a fixture tag. */
+static const char *tag_name(const char *slug)
+{
+	if (strcmp(slug, "nato") == 0)
+		return "NATO";
+	return strcmp(slug, "nihon") == 0 ? "日本語ニュース" : "USA";
+}
+
 static void add_post(struct td_store *st, const char *guid, const char *title,
 		     const char *excerpt, const char *t1, const char *t2)
 {
@@ -46,10 +54,10 @@ static void add_post(struct td_store *st, const char *guid, const char *title,
 	p.content_html = (char *)"";
 	p.content_hash = (char *)guid;
 	td_strv_push(&p.tags, t1);
-	td_strv_push(&p.tag_names, strcmp(t1, "nato") == 0 ? "NATO" : "USA");
+	td_strv_push(&p.tag_names, tag_name(t1));
 	if (t2) {
 		td_strv_push(&p.tags, t2);
-		td_strv_push(&p.tag_names, strcmp(t2, "nato") == 0 ? "NATO" : "USA");
+		td_strv_push(&p.tag_names, tag_name(t2));
 	}
 	enum td_upsert r;
 	struct td_err err;
@@ -313,13 +321,13 @@ static void test_default_templates(void)
 
 /* The digest of a reader of "nato" through the default templates, at most
  * max_posts posts shown. The caller frees d and out. */
-static int render_nato(struct td_store *st, int max_posts, struct td_digest *d,
-		       struct td_rendered *out)
+static int render_tag(struct td_store *st, const char *tag, int max_posts,
+		      struct td_digest *d, struct td_rendered *out)
 {
 	struct td_config cfg = config("templates");
 	cfg.max_posts = max_posts;
 	struct td_subscriber sub = { (char *)"r@example.org", (char *)"", TD_STRV_INIT, 1 };
-	td_strv_push(&sub.tags, "nato");
+	td_strv_push(&sub.tags, tag);
 	struct td_renderer *r;
 	struct td_err err;
 	int rc = td_renderer_new(&cfg, &r, &err);
@@ -331,11 +339,16 @@ static int render_nato(struct td_store *st, int max_posts, struct td_digest *d,
 		td_renderer_free(r);
 	}
 	if (rc)
-		fprintf(stderr, "render_nato: %s\n", err.msg);
+		fprintf(stderr, "render_tag: %s\n", err.msg);
 	td_strv_free(&sub.tags);
 	return rc;
 }
 
+static int render_nato(struct td_store *st, int max_posts, struct td_digest *d,
+		       struct td_rendered *out)
+{
+	return render_tag(st, "nato", max_posts, d, out);
+}
 
 /* Templates whose size the clip tests can reason about: a post is its
  * title and its excerpt, nothing else. */
@@ -623,6 +636,77 @@ static void test_wrap_hanging(void)
 	}
 }
 
+/* Columns are counted as a terminal shows them: CJK and most emoji take
+ * two, combining marks none; text without spaces breaks between its
+ * ideographs, never before closing punctuation, never inside a Latin word
+ * or a URL. Expected lines worked out by hand from those rules. */
+static void test_wrap_wide(void)
+{
+	/* 40 ideographs, 80 columns: after "[10] " (5 columns) 33 fit in 72 */
+	static const char forty[] = "一二三四五六七八九十一二三四五六七八九十"
+				    "一二三四五六七八九十一二三四五六七八九十";
+	char *ten = td_xasprintf("[10] %s", forty);
+	char *nine = td_xasprintf(" [9] %s", forty);
+	static const struct { const char *in; size_t width; const char *want; } cases[] = {
+		/* e + U+0301 is one column: two words fit in 9 */
+		{ "cafe\xCC\x81 cafe\xCC\x81 cafe\xCC\x81", 9,
+		  "cafe\xCC\x81 cafe\xCC\x81\ncafe\xCC\x81" },
+		/* the fox is two columns */
+		{ "Fox 🦊 news today", 10, "Fox 🦊\nnews today" },
+		/* Korean breaks at its spaces only, each syllable two columns */
+		{ "한국어 뉴스 한국어 뉴스", 12, "한국어 뉴스\n한국어 뉴스" },
+		/* "、" may not start a line: "談" goes down with it */
+		{ "[1] 東京で会談、北朝鮮", 14, "[1] 東京で会\n    談、北朝鮮" },
+		/* nor "」" or "ー"; "「" does not end one */
+		{ "[1] 東京「コーヒー」", 12, "[1] 東京\n    「コー\n    ヒー」" },
+		{ "[1] 東京「コーヒー」", 14, "[1] 東京「コー\n    ヒー」" },
+		/* a Latin word after CJK text stays whole */
+		{ "[1] 東京Tokyo駅", 10, "[1] 東京\n    Tokyo駅" },
+		/* a footnote whose URL holds CJK stays one line */
+		{ "[3] https://ja.wikipedia.org/wiki/東京都の歴史", 20,
+		  "[3] https://ja.wikipedia.org/wiki/東京都の歴史" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char *w = td_render_wrap(cases[i].in, cases[i].width);
+		CHECK_STR(w, cases[i].want);
+		free(w);
+	}
+	/* a long ideographic title hangs under its first character */
+	char *w = td_render_wrap(ten, 72);
+	CHECK_STR(w, "[10] 一二三四五六七八九十一二三四五六七八九十一二三四五六七八九十一二三\n"
+		     "     四五六七八九十");
+	free(w);
+	w = td_render_wrap(nine, 72);
+	CHECK_STR(w, " [9] 一二三四五六七八九十一二三四五六七八九十一二三四五六七八九十一二三\n"
+		     "     四五六七八九十");
+	free(w);
+	free(ten);
+	free(nine);
+}
+
+/* A section in a CJK tag: its underline is as wide as the name looks
+ * (two dashes a character), and a long Japanese title wraps under itself
+ * in the default template. */
+static void test_text_cjk(void)
+{
+	struct td_store *st = fixture_store("cjk.db");
+	add_post(st, "j1", "一二三四五六七八九十一二三四五六七八九十"
+			   "一二三四五六七八九十一二三四五六七八九十",
+		 "短い抜粋。", "nihon", NULL);
+	struct td_digest d;
+	struct td_rendered out;
+	CHECK(render_tag(st, "nihon", 20, &d, &out) == 0);
+	/* 7 characters, 14 columns */
+	CHECK(strstr(out.text, "\n日本語ニュース\n--------------\n") != NULL);
+	/* after "[1] " (4 columns) 34 characters fill 72 */
+	CHECK(strstr(out.text, "\n[1] 一二三四五六七八九十一二三四五六七八九十"
+			       "一二三四五六七八九十一二三四\n"
+			       "    五六七八九十\n") != NULL);
+	td_rendered_free(&out);
+	td_digest_free(&d);
+	td_store_close(st);
+}
+
 /* With ten links and more, the one-digit markers are padded so every
  * title, the lines under it and every footnote start in one column. */
 static void test_text_alignment(void)
@@ -663,6 +747,8 @@ int main(void)
 	TD_RUN(test_clip_never_empties);
 	TD_RUN(test_wrap);
 	TD_RUN(test_wrap_hanging);
+	TD_RUN(test_wrap_wide);
+	TD_RUN(test_text_cjk);
 	TD_RUN(test_text_alignment);
 	char *cmd = td_xasprintf("rm -rf '%s'", dir);
 	if (system(cmd) != 0)

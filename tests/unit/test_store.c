@@ -1,7 +1,9 @@
 /*
  * test_store.c: the store's promises: seq assigned once, re-ingest is a
- * no-op, edits update in place, a delivery and its watermark commit
- * together, a slot cannot be recorded twice, read-only never creates.
+ * no-op, edits update in place, one article from several sources is one
+ * post (and migration 4 merges the copies stored before), a delivery and
+ * its watermark commit together, a slot cannot be recorded twice,
+ * read-only never creates.
  */
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -10,20 +12,21 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "tagdigest/buf.h"
 #include "tagdigest/store.h"
 #include "tagdigest/util.h"
 
 static char dir[64];
 static char path[128];
 
-static struct td_post make_post(const char *guid, const char *hash,
-				const char *title, const char *tag1,
-				const char *tag2)
+static struct td_post make_post_at(const char *guid, const char *url,
+				   const char *hash, const char *title,
+				   const char *tag1, const char *tag2)
 {
 	struct td_post p;
 	memset(&p, 0, sizeof p);
 	p.guid = (char *)guid;
-	p.url = (char *)"https://example.org/p";
+	p.url = (char *)url;
 	p.title = (char *)title;
 	p.author = (char *)"A";
 	p.published = 1000;
@@ -38,6 +41,18 @@ static struct td_post make_post(const char *guid, const char *hash,
 		td_strv_push(&p.tag_names, "Tag Two");
 	}
 	return p;
+}
+
+static struct td_post make_post(const char *guid, const char *hash,
+				const char *title, const char *tag1,
+				const char *tag2)
+{
+	/* one page per guid: these posts are not one article */
+	static char urls[8][64];
+	static size_t next;
+	char *url = urls[next++ % 8];
+	snprintf(url, sizeof urls[0], "https://example.org/p/%s", guid);
+	return make_post_at(guid, url, hash, title, tag1, tag2);
 }
 
 static void drop_post(struct td_post *p)
@@ -75,8 +90,12 @@ static void test_seq_and_idempotence(void)
 	/* same bytes again: nothing changes, no new seq */
 	CHECK(td_store_upsert_post(st, "posts", &a, 200, &r, &err) == 0 && r == TD_UPSERT_UNCHANGED);
 	CHECK(td_store_max_seq(st) == 2);
-	/* the same guid in another source is another post */
-	CHECK(td_store_upsert_post(st, "feed", &a, 200, &r, &err) == 0 && r == TD_UPSERT_NEW);
+	/* the same guid, when it is not a global one, in another source
+	 * with another link is another post */
+	struct td_post fa = make_post_at("a", "https://feed.example.org/a", "h1", "First",
+					 "one", "two");
+	CHECK(td_store_upsert_post(st, "feed", &fa, 200, &r, &err) == 0 && r == TD_UPSERT_NEW);
+	drop_post(&fa);
 	CHECK(td_store_max_seq(st) == 3);
 	/* an edit keeps its seq and drops a removed tag */
 	struct td_post a2 = make_post("a", "h1-edited", "First (edited)", "one", NULL);
@@ -270,6 +289,237 @@ static void test_pending_and_bounces(void)
 	td_store_close(st);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The tags of the post with this seq, as "a,b,c" (slugs, sorted). */
+static char *tags_of(struct td_store *st, const char *via_tag, int64_t seq)
+{
+	struct td_store_post *posts;
+	size_t n;
+	struct td_err err = { 0, "" };
+	struct td_buf b = TD_BUF_INIT;
+	if (td_store_posts_for_tag(st, via_tag, 0, INT64_MAX, 0, &posts, &n, &err) != 0)
+		return td_buf_steal(&b);
+	for (size_t i = 0; i < n; i++) {
+		if (posts[i].seq != seq)
+			continue;
+		qsort(posts[i].tags.v, posts[i].tags.n, sizeof *posts[i].tags.v, cmp_str);
+		for (size_t k = 0; k < posts[i].tags.n; k++)
+			td_buf_printf(&b, "%s%s", k ? "," : "", posts[i].tags.v[k]);
+	}
+	td_store_posts_free(posts, n);
+	return td_buf_steal(&b);
+}
+
+static size_t count_for_tag(struct td_store *st, const char *tag)
+{
+	struct td_store_post *posts;
+	size_t n = 0;
+	struct td_err err = { 0, "" };
+	if (td_store_posts_for_tag(st, tag, 0, INT64_MAX, 0, &posts, &n, &err) == 0)
+		td_store_posts_free(posts, n);
+	return n;
+}
+
+/* Issue 9, item 2: one article from several sources is one post. */
+static void test_one_post_many_sources(void)
+{
+	char p2[160];
+	snprintf(p2, sizeof p2, "%s/sources.db", dir);
+	struct td_store *st = NULL;
+	struct td_err err = { 0, "" };
+	CHECK(td_store_open(p2, TD_STORE_READWRITE, &st, &err) == 0);
+	if (!st)
+		return;
+	enum td_upsert r;
+	const char *url = "https://blog.test/2017/07/08/summit/";
+	/* WordPress tag feeds: the same item, each with its own categories */
+	struct td_post nato = make_post_at("https://blog.test/?p=42", url, "n1", "Summit",
+					   "nato", "diplomacy");
+	struct td_post usa = make_post_at("https://blog.test/?p=42", url, "u1", "Summit",
+					  "usa", NULL);
+	CHECK(td_store_upsert_post(st, "nato", &nato, 100, &r, &err) == 0 && r == TD_UPSERT_NEW);
+	CHECK(td_store_upsert_post(st, "usa", &usa, 100, &r, &err) == 0 && r == TD_UPSERT_MERGED);
+	CHECK(td_store_max_seq(st) == 1 && td_store_post_count(st) == 1);
+	char *t = tags_of(st, "usa", 1);
+	CHECK_STR(t, "diplomacy,nato,usa");
+	free(t);
+	/* seen again: nothing changes */
+	CHECK(td_store_upsert_post(st, "usa", &usa, 200, &r, &err) == 0 &&
+	      r == TD_UPSERT_UNCHANGED);
+	CHECK(td_store_upsert_post(st, "nato", &nato, 200, &r, &err) == 0 &&
+	      r == TD_UPSERT_UNCHANGED);
+
+	/* a later source with a guid of its own finds it by the permalink,
+	 * however the link is spelled: it keeps seq 1 and is not new */
+	struct td_post eu = make_post_at(
+		"42", "HTTPS://Blog.Test:443/2017/07/08/summit?utm_source=feed&utm_medium=rss#more",
+		"e1", "Summit", "eu", NULL);
+	CHECK(td_store_upsert_post(st, "eu", &eu, 300, &r, &err) == 0 && r == TD_UPSERT_MERGED);
+	CHECK(td_store_max_seq(st) == 1 && td_store_post_count(st) == 1);
+	t = tags_of(st, "eu", 1);
+	CHECK_STR(t, "diplomacy,eu,nato,usa");
+	free(t);
+
+	/* one source dropping a category takes back only its own: nato's
+	 * "diplomacy" stays, usa's "usa" goes */
+	struct td_post usa2 = make_post_at("https://blog.test/?p=42", url, "u2", "Summit",
+					   "world", NULL);
+	CHECK(td_store_upsert_post(st, "usa", &usa2, 400, &r, &err) == 0 &&
+	      r == TD_UPSERT_UPDATED);
+	t = tags_of(st, "nato", 1);
+	CHECK_STR(t, "diplomacy,eu,nato,world");
+	free(t);
+	CHECK(count_for_tag(st, "usa") == 0);
+
+	/* an edit from any source updates the post in place */
+	struct td_post eu2 = make_post_at("42", eu.url, "e2", "Summit (updated)", "eu", NULL);
+	CHECK(td_store_upsert_post(st, "eu", &eu2, 500, &r, &err) == 0 && r == TD_UPSERT_UPDATED);
+	struct td_store_post *posts;
+	size_t n;
+	CHECK(td_store_posts_for_tag(st, "nato", 0, 10, 0, &posts, &n, &err) == 0);
+	CHECK(n == 1 && posts[0].seq == 1 && strcmp(posts[0].title, "Summit (updated)") == 0);
+	td_store_posts_free(posts, n);
+
+	/* "7" from two sites is two posts; so are two items of one feed that
+	 * share a link, and two posts with global guids that link one page
+	 * (link blogs) */
+	struct td_post s1 = make_post_at("7", "https://one.test/a/", "x1", "A", "misc", NULL);
+	struct td_post s2 = make_post_at("7", "https://two.test/b/", "x2", "B", "misc", NULL);
+	struct td_post s3 = make_post_at("8", "https://one.test/a/", "x3", "C", "misc", NULL);
+	struct td_post l1 = make_post_at("tag:one.test,2017:1", "https://news.test/story",
+					 "l1", "Link 1", "links", NULL);
+	struct td_post l2 = make_post_at("tag:two.test,2017:9", "https://news.test/story",
+					 "l2", "Link 2", "links", NULL);
+	CHECK(td_store_upsert_post(st, "one", &s1, 600, &r, &err) == 0 && r == TD_UPSERT_NEW);
+	CHECK(td_store_upsert_post(st, "two", &s2, 600, &r, &err) == 0 && r == TD_UPSERT_NEW);
+	CHECK(td_store_upsert_post(st, "one", &s3, 600, &r, &err) == 0 && r == TD_UPSERT_NEW);
+	CHECK(td_store_upsert_post(st, "one", &l1, 600, &r, &err) == 0 && r == TD_UPSERT_NEW);
+	CHECK(td_store_upsert_post(st, "two", &l2, 600, &r, &err) == 0 && r == TD_UPSERT_NEW);
+	CHECK(count_for_tag(st, "misc") == 3 && count_for_tag(st, "links") == 2);
+	/* the same tag: id from a third source joins the first of them */
+	struct td_post l3 = make_post_at("tag:one.test,2017:1", "https://mirror.test/x",
+					 "l3", "Link 1", "links", NULL);
+	CHECK(td_store_upsert_post(st, "three", &l3, 700, &r, &err) == 0 &&
+	      r == TD_UPSERT_MERGED);
+	CHECK(count_for_tag(st, "links") == 2);
+	struct td_post *all[] = { &nato, &usa, &eu, &usa2, &eu2, &s1, &s2, &s3, &l1, &l2, &l3 };
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+		drop_post(all[i]);
+	td_store_close(st);
+}
+
+static void exec_or_fail(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		fprintf(stderr, "sql: %s\n", msg ? msg : "?");
+		CHECK(!"the schema-3 fixture was built");
+	}
+	sqlite3_free(msg);
+}
+
+/* Migration 4 on a store that version 3 filled: the same article stored
+ * twice from two tag feeds becomes one post under the first seq; nothing
+ * about deliveries or watermarks moves, and no seq is handed out again. */
+static void test_migration_4(void)
+{
+	char p3[160];
+	snprintf(p3, sizeof p3, "%s/v3.db", dir);
+	sqlite3 *db = NULL;
+	CHECK(sqlite3_open(p3, &db) == SQLITE_OK);
+	/* the tables migration 4 reads, as versions 1 to 3 made them */
+	exec_or_fail(db,
+		"CREATE TABLE posts (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+		" source TEXT NOT NULL, guid TEXT NOT NULL, url TEXT NOT NULL,"
+		" title TEXT NOT NULL, author TEXT NOT NULL DEFAULT '',"
+		" published INTEGER NOT NULL, updated INTEGER NOT NULL,"
+		" excerpt_html TEXT NOT NULL, excerpt_text TEXT NOT NULL,"
+		" content_html TEXT NOT NULL, content_hash TEXT NOT NULL,"
+		" ingested_at INTEGER NOT NULL, changed_at INTEGER NOT NULL,"
+		" UNIQUE (source, guid));"
+		"CREATE TABLE tags (slug TEXT PRIMARY KEY, name TEXT NOT NULL);"
+		"CREATE TABLE post_tags (tag TEXT NOT NULL,"
+		" seq INTEGER NOT NULL REFERENCES posts(seq) ON DELETE CASCADE,"
+		" PRIMARY KEY (tag, seq)) WITHOUT ROWID;"
+		"CREATE TABLE subscriber_state (email TEXT PRIMARY KEY,"
+		" watermark INTEGER NOT NULL, last_slot INTEGER NOT NULL DEFAULT 0,"
+		" last_sent_at INTEGER NOT NULL DEFAULT 0);"
+		"CREATE TABLE deliveries (id INTEGER PRIMARY KEY, email TEXT NOT NULL,"
+		" slot INTEGER NOT NULL, status TEXT NOT NULL, message_id TEXT, reply TEXT,"
+		" from_seq INTEGER NOT NULL, upto_seq INTEGER NOT NULL,"
+		" post_count INTEGER NOT NULL, created_at INTEGER NOT NULL,"
+		" UNIQUE (email, slot));"
+		"CREATE TABLE sources (name TEXT PRIMARY KEY,"
+		" last_success INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',"
+		" last_error_at INTEGER NOT NULL DEFAULT 0, failures INTEGER NOT NULL DEFAULT 0,"
+		" etag TEXT NOT NULL DEFAULT '', last_modified TEXT NOT NULL DEFAULT '');"
+		"INSERT INTO posts VALUES"
+		" (1, 'nato', 'https://blog.test/?p=42', 'https://blog.test/s/', 'Summit', '',"
+		"  10, 10, '', '', '', 'n1', 10, 10),"
+		" (2, 'nato', 'https://blog.test/?p=43', 'https://blog.test/t/', 'Talks', '',"
+		"  11, 11, '', '', '', 'n2', 11, 11),"
+		" (3, 'usa', 'https://blog.test/?p=42', 'https://blog.test/s/', 'Summit', '',"
+		"  10, 10, '', '', '', 'u1', 12, 12),"
+		" (4, 'usa', '7', 'https://other.test/x/', 'Other', '',"
+		"  13, 13, '', '', '', 'u2', 13, 13),"
+		" (5, 'posts', 'summit.md', 'https://blog.test/s', 'Summit', '',"
+		"  10, 10, '', '', '', 'p1', 14, 14);"
+		/* a post removed long ago: seq 9 was handed out */
+		"UPDATE sqlite_sequence SET seq = 9 WHERE name = 'posts';"
+		"INSERT INTO post_tags VALUES ('nato', 1), ('diplomacy', 1), ('nato', 2),"
+		" ('usa', 3), ('diplomacy', 3), ('usa', 4), ('local', 5);"
+		"INSERT INTO subscriber_state VALUES ('ann@example.org', 2, 500, 500);"
+		"INSERT INTO deliveries VALUES (1, 'ann@example.org', 500, 'sent', 'm@x',"
+		" '250 ok', 0, 2, 2, 500);"
+		"PRAGMA user_version = 3;");
+	sqlite3_close(db);
+
+	struct td_store *st = NULL;
+	struct td_err err = { 0, "" };
+	CHECK(td_store_open(p3, TD_STORE_READWRITE, &st, &err) == 0);
+	if (!st) {
+		fprintf(stderr, "%s\n", err.msg);
+		return;
+	}
+	CHECK(td_store_schema_version(st) >= 4);
+	/* 3 and 5 were the article of 1 again (by guid, by permalink) */
+	CHECK(td_store_post_count(st) == 3);
+	char *t = tags_of(st, "usa", 1);
+	CHECK_STR(t, "diplomacy,local,nato,usa");
+	free(t);
+	CHECK(count_for_tag(st, "usa") == 2);     /* 1 and 4 */
+	CHECK(count_for_tag(st, "local") == 1);
+	/* deliveries and watermarks as they were */
+	struct td_subscriber_state s;
+	CHECK(td_store_subscriber_state(st, "ann@example.org", &s, &err) == 0);
+	CHECK(s.known && s.watermark == 2 && s.last_slot == 500);
+	CHECK(td_store_delivery_count(st, "sent") == 1);
+	/* the merged items are known: seen again, they are not news (read
+	 * once more in place, as migration 5 asks of every item, then
+	 * unchanged) */
+	enum td_upsert r;
+	struct td_post again = make_post_at("https://blog.test/?p=42", "https://blog.test/s/",
+					    "u1", "Summit", "usa", NULL);
+	CHECK(td_store_upsert_post(st, "usa", &again, 900, &r, &err) == 0 &&
+	      r == TD_UPSERT_UPDATED);
+	CHECK(td_store_upsert_post(st, "usa", &again, 901, &r, &err) == 0 &&
+	      r == TD_UPSERT_UNCHANGED);
+	CHECK(td_store_post_count(st) == 3);
+	/* and no seq is handed out twice */
+	struct td_post fresh = make_post_at("https://blog.test/?p=50", "https://blog.test/n/",
+					    "f1", "Fresh", "nato", NULL);
+	CHECK(td_store_upsert_post(st, "nato", &fresh, 900, &r, &err) == 0 &&
+	      r == TD_UPSERT_NEW);
+	CHECK(td_store_max_seq(st) == 10);
+	drop_post(&again);
+	drop_post(&fresh);
+	td_store_close(st);
+}
+
 /* Issue 9 item 4: excerpts stored before the renderer cut them were cut at
  * ingest. The migration that came with the change makes the next ingest
  * rewrite every post (same seq) and fetch every feed in full. */
@@ -325,6 +575,8 @@ int main(void)
 	TD_RUN(test_delivery_and_watermark);
 	TD_RUN(test_newer_schema_refused);
 	TD_RUN(test_pending_and_bounces);
+	TD_RUN(test_one_post_many_sources);
+	TD_RUN(test_migration_4);
 	TD_RUN(test_migration_rereads_posts);
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

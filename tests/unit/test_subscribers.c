@@ -3,40 +3,18 @@
  * stderr, so the tests capture stderr and check each "FILE:LINE: problem"
  * line: a row skipped for the wrong reason, or at the wrong line, fails.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "tagdigest/buf.h"
 #include "tagdigest/subscribers.h"
-
-static char captured[16384];
-static FILE *cap_file;
-static int cap_saved = -1;
-
-static void capture_start(void)
-{
-	fflush(stderr);
-	cap_file = tmpfile();
-	cap_saved = dup(2);
-	dup2(fileno(cap_file), 2);
-}
-
-static const char *capture_end(void)
-{
-	fflush(stderr);
-	dup2(cap_saved, 2);
-	close(cap_saved);
-	rewind(cap_file);
-	size_t n = fread(captured, 1, sizeof captured - 1, cap_file);
-	captured[n] = '\0';
-	fclose(cap_file);
-	return captured;
-}
 
 /* Parses text (a C string) as "t.csv", with stderr captured. */
 static int parse(const char *text, struct td_subscriber_list *l, struct td_err *err)
@@ -222,7 +200,7 @@ static void test_bad_rows(void)
 	CHECK(logged("t.csv:3: email 'not an address': contains a space\n"));
 	CHECK(logged("t.csv:4: 2 fields, but the header has 3\n"));
 	CHECK(logged("t.csv:5: no tags"));
-	CHECK(logged("t.csv:6: name: not valid UTF-8\n"));
+	CHECK(logged("t.csv:6: name is not valid UTF-8\n"));
 	CHECK(logged("t.csv:7: '\"' inside an unquoted field"));
 	CHECK(logged("t.csv:8: text after the closing quote of a field\n"));
 	CHECK(logged("t.csv:10: name contains a control character\n"));
@@ -328,6 +306,41 @@ static void test_sample_file(void)
 	CHECK(strstr(err.msg, "no-such-file.csv: cannot read: No such file") != NULL);
 }
 
+/* A name the MIME builder would refuse is a bad row here, with the same
+ * rule (td_display_name_valid): reported once, with file and line, rather
+ * than accepted and then failed as "permanent" in every send. */
+static void test_name_rule(void)
+{
+	struct td_buf t;
+	td_buf_init(&t, TD_BUF_NOLIMIT);
+	td_buf_puts(&t, "email,name,tags\n"
+			"max@example.org,\"");
+	for (int i = 0; i < 256; i++)
+		td_buf_putc(&t, i % 9 ? 'm' : ',');
+	td_buf_puts(&t, "\",nato\n"
+			"over@example.org,");
+	for (int i = 0; i < 257; i++)
+		td_buf_putc(&t, 'o');
+	td_buf_puts(&t, ",nato\n"
+			"cyr@example.org,");
+	for (int i = 0; i < 129; i++)
+		td_buf_puts(&t, "\xd0\x96");     /* 258 bytes */
+	td_buf_puts(&t, ",nato\n");
+	struct td_subscriber_list l;
+	struct td_err err = { 0, "" };
+	CHECK(parse(td_buf_cstr(&t), &l, &err) == 0);
+	CHECK(l.n == 1 && l.nbad == 2);
+	CHECK(l.n >= 1 && strcmp(l.v[0].email, "max@example.org") == 0 &&
+	      strlen(l.v[0].name) == 256);
+	CHECK(logged("t.csv:3: name is longer than 256 bytes (257)\n"));
+	CHECK(logged("t.csv:4: name is longer than 256 bytes (258)\n"));
+	/* once each */
+	const char *first = strstr(captured, "t.csv:3:");
+	CHECK(first && !strstr(first + 1, "t.csv:3:"));
+	td_subscribers_free(&l);
+	td_buf_free(&t);
+}
+
 /* ---- the streaming reader ----
  *
  * It shares the parser with td_subscribers_parse, so most of these tests
@@ -350,6 +363,22 @@ static const char *write_tmp(const char *name, const char *text, size_t len)
 	return path;
 }
 
+/* Appends a copy of s to l: a row from a reader lives only until its next
+ * read. The array holds 16, then doubles whenever n reaches a power of
+ * two. */
+static void keep(struct td_subscriber_list *l, const struct td_subscriber *s)
+{
+	if (l->n == 0 || (l->n >= 16 && (l->n & (l->n - 1)) == 0))
+		l->v = td_xrealloc(l->v, (l->n ? 2 * l->n : 16) * sizeof *l->v);
+	struct td_subscriber *c = &l->v[l->n++];
+	memset(c, 0, sizeof *c);
+	c->email = td_xstrdup(s->email);
+	c->name = td_xstrdup(s->name);
+	c->line = s->line;
+	for (size_t i = 0; i < s->tags.n; i++)
+		td_strv_push(&c->tags, s->tags.v[i]);
+}
+
 /* Streams a file into a list of copies, with stderr captured. */
 static int stream(const char *path, struct td_subscriber_list *l, size_t *hint,
 		  struct td_err *err)
@@ -362,20 +391,9 @@ static int stream(const char *path, struct td_subscriber_list *l, size_t *hint,
 		if (hint)
 			*hint = td_subscribers_size_hint(r);
 		const struct td_subscriber *s;
-		size_t cap = 0, ngood;
-		while ((rc = td_subscribers_next(r, &s, err)) == 1) {
-			if (l->n == cap) {
-				cap = cap ? cap * 2 : 16;
-				l->v = td_xrealloc(l->v, cap * sizeof *l->v);
-			}
-			struct td_subscriber *c = &l->v[l->n++];
-			memset(c, 0, sizeof *c);
-			c->email = td_xstrdup(s->email);
-			c->name = td_xstrdup(s->name);
-			c->line = s->line;
-			for (size_t i = 0; i < s->tags.n; i++)
-				td_strv_push(&c->tags, s->tags.v[i]);
-		}
+		size_t ngood;
+		while ((rc = td_subscribers_next(r, &s, err)) == 1)
+			keep(l, s);
 		td_subscribers_counts(r, &ngood, &l->nbad);
 		CHECK(ngood == l->n);
 		td_subscribers_close(r);
@@ -611,8 +629,7 @@ static void test_long_row(void)
 }
 
 /* A hundred thousand rows: the duplicate index is sized from the line
- * count, and grows when the file has more rows than that count said
- * (here: none is counted, through a FIFO). */
+ * count; a FIFO is copied like a file, and counted as it is copied. */
 static void test_stream_many(void)
 {
 	struct td_buf t;
@@ -643,13 +660,231 @@ static void test_stream_many(void)
 	int status = 1;
 	waitpid(pid, &status, 0);
 	CHECK(status == 0);
-	CHECK(hint == 0);
+	CHECK(hint == 100002);
 	CHECK(l.n == 100000 && l.nbad == 1);
 	CHECK(logged("fifo.csv:100002: email 'USER77777@example.org': duplicate "
 		     "of line 77779\n"));
 	td_subscribers_free(&l);
 	td_buf_free(&t);
 	unlink(fifo);
+}
+
+/* ---- one consistent reading ----
+ *
+ * The file is copied when it is opened; these tests change it the way
+ * people do while a send runs (an editor rewriting it in place, a row
+ * still being typed, a writer that never stops) and check that every row
+ * comes from one version of the file, whole. */
+
+static void sleep_ms_test(long ms)
+{
+	struct timespec ts = { ms / 1000, ms % 1000 * 1000000 };
+	while (nanosleep(&ts, &ts) < 0)
+		;
+}
+
+/* A version of the subscriber file well past three read buffers. Each
+ * version has its own addresses, names of its own length and its own tag,
+ * so a row spliced from two versions reads as neither. */
+static void version(struct td_buf *t, char v, unsigned rows, unsigned pad)
+{
+	td_buf_reset(t);
+	td_buf_puts(t, "email,name,tags\n");
+	for (unsigned i = 0; i < rows; i++) {
+		td_buf_printf(t, "%c%05u@example.org,%c", v, i, v - 32);
+		for (unsigned k = 0; k < pad; k++)
+			td_buf_putc(t, v);
+		td_buf_printf(t, " %u,tag-%c\n", i, v);
+	}
+}
+
+/* In place, as nano saves: the same inode truncated and written again. */
+static void rewrite(const char *path, const struct td_buf *t)
+{
+	FILE *f = fopen(path, "r+b");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	CHECK(ftruncate(fileno(f), 0) == 0);
+	CHECK(fwrite(t->data, 1, t->len, f) == t->len);
+	CHECK(fclose(f) == 0);
+}
+
+/* Every row is whole and from version v: its own address, name and tag,
+ * and rows 0.. in order. */
+static bool rows_of(const struct td_subscriber_list *l, char v, unsigned rows)
+{
+	if (l->n != rows || l->nbad) {
+		fprintf(stderr, "  %zu rows, %zu bad; want %u of version %c\n", l->n,
+			l->nbad, rows, v);
+		return false;
+	}
+	for (unsigned i = 0; i < rows; i++) {
+		char email[64];
+		snprintf(email, sizeof email, "%c%05u@example.org", v, i);
+		const struct td_subscriber *s = &l->v[i];
+		if (strcmp(s->email, email) != 0 || s->name[0] != v - 32 ||
+		    s->tags.n != 1 || strcmp(s->tags.v[0] + 4, (char[]){ v, 0 }) != 0) {
+			fprintf(stderr, "  row %u: %s '%.20s' not of version %c\n", i,
+				s->email, s->name, v);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Reads the rest of a reader into a list of copies. */
+static void drain(struct td_subscriber_reader *r, struct td_subscriber_list *l)
+{
+	const struct td_subscriber *s;
+	struct td_err err = { 0, "" };
+	while (td_subscribers_next(r, &s, &err) == 1)
+		keep(l, s);
+	td_subscribers_counts(r, NULL, &l->nbad);
+}
+
+static void test_copy_outlives_an_edit(void)
+{
+	struct td_buf a, b;
+	td_buf_init(&a, TD_BUF_NOLIMIT);
+	td_buf_init(&b, TD_BUF_NOLIMIT);
+	version(&a, 'a', 900, 200);      /* ~200 KiB */
+	version(&b, 'b', 1200, 150);
+	CHECK(a.len > 3 * TD_SUBSCRIBERS_CHUNK && b.len > 3 * TD_SUBSCRIBERS_CHUNK);
+	const char *path = write_tmp("edited.csv", a.data, a.len);
+	char p[256];
+	snprintf(p, sizeof p, "%s", path);
+
+	struct td_subscriber_reader *r;
+	struct td_err err = { 0, "" };
+	CHECK(td_subscribers_open(p, &r, &err) == 0);
+	if (!r)
+		return;
+	CHECK(td_subscribers_size_hint(r) == 901);
+	struct td_subscriber_list l = { 0 };
+	const struct td_subscriber *s;
+	/* a few rows in, the editor saves a new version in place */
+	for (int i = 0; i < 10 && td_subscribers_next(r, &s, &err) == 1; i++)
+		keep(&l, s);
+	CHECK(!td_subscribers_changed(r));
+	rewrite(p, &b);
+	drain(r, &l);
+	CHECK(rows_of(&l, 'a', 900));
+	CHECK(td_subscribers_changed(r));
+	td_subscribers_close(r);
+	td_subscribers_free(&l);
+
+	/* the copy lives in no folder: nothing is left behind */
+	char dir[300];
+	snprintf(dir, sizeof dir, "%s/private", tmpdir);
+	CHECK(mkdir(dir, 0700) == 0);
+	const char *old = getenv("TMPDIR");
+	char *saved = old ? td_xstrdup(old) : NULL;
+	setenv("TMPDIR", dir, 1);
+	CHECK(td_subscribers_open(p, &r, &err) == 0);
+	CHECK(rmdir(dir) == 0);          /* empty while the copy is open */
+	td_subscribers_close(r);
+	/* no usable folder: a clear refusal */
+	CHECK(td_subscribers_open(p, &r, &err) == EX_CANTCREAT);
+	CHECK(r == NULL);
+	CHECK(strstr(err.msg, "cannot make a private copy") != NULL &&
+	      strstr(err.msg, "TMPDIR") != NULL);
+	if (saved)
+		setenv("TMPDIR", saved, 1);
+	else
+		unsetenv("TMPDIR");
+	free(saved);
+	td_buf_free(&a);
+	td_buf_free(&b);
+}
+
+/* A row still being typed (the file was just written and its last line
+ * has no line end) is waited for, not read half-finished: here the rest of
+ * "nato;us|a;eu" arrives 300 ms later. */
+static void test_copy_waits_for_a_row_being_written(void)
+{
+	for (int load = 0; load < 2; load++) {
+		static const char head[] = "email,name,tags\n"
+					   "anna@example.org,Anna,nato;us";
+		const char *path = write_tmp("typing.csv", head, sizeof head - 1);
+		char p[256];
+		snprintf(p, sizeof p, "%s", path);
+		pid_t pid = fork();
+		if (pid == 0) {
+			sleep_ms_test(300);
+			FILE *f = fopen(p, "ab");
+			_exit(f && fputs("a;eu\n", f) >= 0 && fclose(f) == 0 ? 0 : 1);
+		}
+		struct td_subscriber_list l;
+		struct td_err err = { 0, "" };
+		int rc = load ? td_subscribers_load(p, &l, &err)
+			      : stream(p, &l, NULL, &err);
+		int status = 1;
+		waitpid(pid, &status, 0);
+		CHECK(status == 0);
+		CHECK(rc == 0);
+		CHECK(l.n == 1);
+		if (l.n == 1) {
+			CHECK(l.v[0].tags.n == 3);
+			if (l.v[0].tags.n == 3)
+				CHECK_STR(l.v[0].tags.v[1], "usa");
+		}
+		td_subscribers_free(&l);
+	}
+}
+
+/* A file rewritten again and again while it is opened: refused with
+ * EX_TEMPFAIL and a message that says what to do, or read as one whole
+ * version; never a mix. */
+static void test_copy_of_a_file_that_never_holds_still(void)
+{
+	struct td_buf a, b;
+	td_buf_init(&a, TD_BUF_NOLIMIT);
+	td_buf_init(&b, TD_BUF_NOLIMIT);
+	version(&a, 'a', 900, 200);
+	version(&b, 'b', 1200, 150);
+	const char *path = write_tmp("busy.csv", a.data, a.len);
+	char p[256];
+	snprintf(p, sizeof p, "%s", path);
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* bounded: the parent stops it, or it stops by itself */
+		time_t stop = time(NULL) + 30;
+		for (int i = 0; time(NULL) < stop; i++) {
+			FILE *f = fopen(p, "r+b");
+			if (!f || ftruncate(fileno(f), 0) < 0)
+				_exit(1);
+			const struct td_buf *t = i % 2 ? &a : &b;
+			/* in two writes, as editors flush: a half file exists */
+			fwrite(t->data, 1, t->len / 2, f);
+			fflush(f);
+			fwrite(t->data + t->len / 2, 1, t->len - t->len / 2, f);
+			fclose(f);
+		}
+		_exit(0);
+	}
+	for (int load = 0; load < 2; load++) {
+		struct td_subscriber_list l;
+		struct td_err err = { 0, "" };
+		int rc = load ? td_subscribers_load(p, &l, &err)
+			      : stream(p, &l, NULL, &err);
+		CHECK(rc == 0 || rc == EX_TEMPFAIL);
+		if (rc != 0 && rc != EX_TEMPFAIL)
+			fprintf(stderr, "  rc %d: %s\n", rc, err.msg);
+		if (rc == EX_TEMPFAIL) {
+			CHECK(strncmp(err.msg, p, strlen(p)) == 0 &&
+			      strncmp(err.msg + strlen(p), ": not read: ", 12) == 0);
+			CHECK(strstr(err.msg, "run again once it is saved") != NULL);
+		} else if (rc == 0) {
+			CHECK(rows_of(&l, 'a', 900) || rows_of(&l, 'b', 1200));
+			td_subscribers_free(&l);
+		}
+	}
+	kill(pid, SIGKILL);
+	int status;
+	waitpid(pid, &status, 0);
+	td_buf_free(&a);
+	td_buf_free(&b);
 }
 
 static void remove_tmpdir(void)
@@ -671,11 +906,15 @@ int main(void)
 	TD_RUN(test_duplicates);
 	TD_RUN(test_tag_slugs);
 	TD_RUN(test_sample_file);
+	TD_RUN(test_name_rule);
 	TD_RUN(test_stream_edge_cases);
 	TD_RUN(test_stream_buffer_boundary);
 	TD_RUN(test_stream_errors);
 	TD_RUN(test_long_row);
 	TD_RUN(test_stream_many);
+	TD_RUN(test_copy_outlives_an_edit);
+	TD_RUN(test_copy_waits_for_a_row_being_written);
+	TD_RUN(test_copy_of_a_file_that_never_holds_still);
 	remove_tmpdir();
 	return TD_DONE("test_subscribers");
 }
