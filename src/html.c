@@ -34,9 +34,9 @@
 #include "tagdigest/util.h"
 
 #define HTML_MAX_INPUT ((size_t)8 << 20)   /* bytes handed to the parser */
-#define HTML_MAX_OUTPUT ((size_t)4 << 20)  /* bytes of output before we stop */
-#define HTML_MAX_DEPTH 100                 /* open tags written, at most */
-#define HTML_MAX_ATTR 8192                 /* longer attribute values are dropped */
+#define HTML_MAX_OUTPUT TD_HTML_MAX_OUTPUT /* bytes of output before we stop */
+#define HTML_MAX_DEPTH TD_HTML_MAX_DEPTH   /* open tags written, at most */
+#define HTML_MAX_ATTR TD_HTML_MAX_ATTR     /* longer attribute values are dropped */
 /* Room past HTML_MAX_OUTPUT for the closing tags written after a cut. */
 #define HTML_CLOSE_RESERVE (HTML_MAX_DEPTH * 16 + 64)
 
@@ -448,6 +448,12 @@ static bool put_escaped(struct td_buf *b, const char *p, size_t n,
 	return true;
 }
 
+bool td_html_put_escaped(struct td_buf *b, const char *s, size_t n, bool attr,
+			 size_t limit)
+{
+	return put_escaped(b, s, n, attr, limit);
+}
+
 /* The text of an attribute into s->val; false when it is too long to be
  * anything we want. The HTML parser has already decoded entities. */
 static bool attr_value(struct sanitizer *s, xmlAttrPtr a)
@@ -541,14 +547,24 @@ static bool safe_url(const char *raw, size_t n, const char *base,
 	return mailto_ok && sl == 6 && strncmp(out->data, "mailto", 6) == 0;
 }
 
-char *td_html_safe_url(const char *url, const char *base_url)
+static char *safe_url_dup(const char *url, const char *base_url, bool mailto_ok)
 {
 	struct td_buf b = TD_BUF_INIT;
-	if (!url || !safe_url(url, strlen(url), base_url, false, &b)) {
+	if (!url || !safe_url(url, strlen(url), base_url, mailto_ok, &b)) {
 		td_buf_free(&b);
 		return NULL;
 	}
 	return td_buf_steal(&b);
+}
+
+char *td_html_safe_url(const char *url, const char *base_url)
+{
+	return safe_url_dup(url, base_url, false);
+}
+
+char *td_html_safe_link(const char *url, const char *base_url)
+{
+	return safe_url_dup(url, base_url, true);
 }
 
 /* A width, colspan and the like: 1 to 5 digits, spaces around ignored. */
@@ -1247,28 +1263,49 @@ static size_t cut_point(const char *text, size_t len, size_t max)
 }
 
 /* One line: runs of white space (U+00A0 too) become one space, trimmed;
- * controls go, as in text_add(). */
-static char *one_line_text(const char *s, size_t n)
+ * controls go, as in text_add(). It stops once it holds `most` code
+ * points (SIZE_MAX: never): a cut to max_chars looks at no more than
+ * cut_room(max_chars) of them. */
+static char *one_line_text(const char *s, size_t n, size_t most)
 {
 	struct td_buf b = TD_BUF_INIT;
 	bool space = false;
-	for (size_t i = 0, k; i < n; i += k) {
+	size_t count = 0;
+	for (size_t i = 0, k; i < n && count < most; i += k) {
 		uint32_t cp;
 		k = td_utf8_next(s + i, n - i, &cp);
-		if (k == 0)
+		if (k == 0) {           /* an invalid byte: kept as it is */
 			k = 1;
+			cp = 0xFFFD;
+		}
 		if (is_space_cp(cp)) {
 			space = b.len > 0;
 			continue;
 		}
 		if (k == 1 && td_is_control(cp))
 			continue;
-		if (space)
+		if (space) {
 			td_buf_putc(&b, ' ');
+			count++;
+		}
 		space = false;
+		/* a run of printable ASCII goes in at once */
+		if (k == 1)
+			while (i + k < n && k < most - count &&
+			       (unsigned char)s[i + k] > ' ' && (unsigned char)s[i + k] < 0x7F)
+				k++;
 		td_buf_append(&b, s + i, k);
+		count += (unsigned char)s[i] < 0x80 ? k : 1;
 	}
 	return td_buf_steal(&b);
+}
+
+/* The code points of one-line text that cutting it to max code points
+ * depends on: whether there are more than max, and the one after the
+ * max-th (is the cut inside a word?). */
+static size_t cut_room(size_t max)
+{
+	return max > 0 && max < SIZE_MAX - 2 ? max + 2 : SIZE_MAX;
 }
 
 /* Cuts one line of text (malloc'd; consumed) to at most max code points
@@ -1291,7 +1328,27 @@ static char *cut_line(char *text, size_t max, size_t *kept)
 char *td_html_cut_text(const char *text, size_t max_chars)
 {
 	size_t kept;
-	return cut_line(one_line_text(text, strlen(text)), max_chars, &kept);
+	return cut_line(one_line_text(text, strlen(text), cut_room(max_chars)),
+			max_chars, &kept);
+}
+
+/* Bytes of raw text whose one-line text holds its first `kept` code
+ * points: where an excerpt writer stops. */
+static size_t bytes_kept(const char *raw, size_t len, size_t kept)
+{
+	struct texter *t = counter_new();
+	size_t use;
+	text_upto(t, raw, len, kept, &use);
+	counter_free(t);
+	return use;
+}
+
+size_t td_html_cut_bytes(const char *text, size_t len, size_t max_chars)
+{
+	char *line = one_line_text(text, len, cut_room(max_chars));
+	size_t total = td_utf8_count(line, strlen(line)), kept;
+	free(cut_line(line, max_chars, &kept));
+	return kept < total ? bytes_kept(text, len, kept) : len;
 }
 
 /* The shortcut's excerpt: the text as it stands (as the parser's path
@@ -1299,16 +1356,14 @@ char *td_html_cut_text(const char *text, size_t max_chars)
 static void excerpt_of_text(const struct td_buf *plain, size_t max_chars,
 			    struct td_buf *html, char **text_out)
 {
-	char *text = one_line_text(td_buf_cstr(plain), plain->len);
+	char *text = one_line_text(td_buf_cstr(plain), plain->len,
+				   cut_room(max_chars));
 	size_t total = td_utf8_count(text, strlen(text)), kept;
 	text = cut_line(text, max_chars, &kept);
 	if (*text) {
-		size_t use = plain->len;
-		if (kept < total) {
-			struct texter *t = counter_new();
-			text_upto(t, td_buf_cstr(plain), plain->len, kept, &use);
-			counter_free(t);
-		}
+		size_t use = kept < total ?
+			     bytes_kept(td_buf_cstr(plain), plain->len, kept) :
+			     plain->len;
 		td_buf_puts(html, "<p>");
 		put_escaped(html, td_buf_cstr(plain), use, false, HTML_MAX_OUTPUT);
 		if (kept < total)

@@ -25,6 +25,12 @@
  * TD_EXCERPT_MAX); the renderer cuts it to the configured length for each
  * run (td_html_cut(), td_html_cut_text()).
  *
+ * Markdown posts (markdown.c) are not sanitized after cmark renders them:
+ * markdown.c writes safe HTML from cmark's tree itself, with the rules
+ * below (td_html_safe_link, td_html_put_escaped, the TD_HTML_MAX_ bounds)
+ * and the sanitizer's vocabulary, so that its output is what the sanitizer
+ * would have made of cmark's and no second parse is needed.
+ *
  * Ownership: every returned string is malloc'd; the caller frees it.
  */
 #ifndef TAGDIGEST_HTML_H
@@ -32,6 +38,16 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "tagdigest/buf.h"
+
+/* Bounds of sanitized HTML: output past TD_HTML_MAX_OUTPUT bytes is cut
+ * (the elements open there closed); elements nested deeper than
+ * TD_HTML_MAX_DEPTH lose their tags, not their content; attribute values
+ * longer than TD_HTML_MAX_ATTR bytes are dropped. */
+#define TD_HTML_MAX_OUTPUT ((size_t)4 << 20)
+#define TD_HTML_MAX_DEPTH 100
+#define TD_HTML_MAX_ATTR 8192
 
 /* Safe HTML fragment (UTF-8). base_url resolves relative URLs; may be NULL. */
 char *td_html_sanitize(const char *html, size_t len, const char *base_url);
@@ -46,6 +62,16 @@ char *td_html_sanitize(const char *html, size_t len, const char *base_url);
  * lowercased, and only http and https kept; past 8 KiB, refused.
  * malloc'd. */
 char *td_html_safe_url(const char *url, const char *base_url);
+
+/* The same for the href of a link, which may also be a mailto: URL. */
+char *td_html_safe_link(const char *url, const char *base_url);
+
+/* Text s[0..n) as the sanitizer writes it: & < > escaped (and " when
+ * attr), controls (td_is_control) dropped. Appends to b while b->len stays
+ * within limit, text cut at a character boundary there: false when the
+ * limit was hit. */
+bool td_html_put_escaped(struct td_buf *b, const char *s, size_t n, bool attr,
+			 size_t limit);
 
 /* Fragments without markup skip the HTML parser (html.c says how). Tests
  * switch that shortcut off to hold both paths to the same output. */
@@ -70,5 +96,11 @@ char *td_html_cut(const char *safe_html, size_t len, size_t max_chars);
 /* One line of plain text (white space runs collapsed, controls dropped)
  * cut the same way; 0: not cut. */
 char *td_html_cut_text(const char *text, size_t max_chars);
+
+/* Where td_html_cut() and td_html_cut_text() cut, for a writer that cuts
+ * its own markup (markdown.c): text[0..len) is the text of an excerpt as
+ * an HTML renderer sees it, in document order; returns how many of its
+ * bytes stay in front of the "…", or len when it is not cut. */
+size_t td_html_cut_bytes(const char *text, size_t len, size_t max_chars);
 
 #endif
