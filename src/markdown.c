@@ -25,6 +25,7 @@
  */
 #include "tagdigest/markdown.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@
 #include <cmark.h>
 
 #include "tagdigest/buf.h"
+#include "tagdigest/html.h"
 #include "tagdigest/util.h"
 
 #define MD_OPTS (CMARK_OPT_SMART | CMARK_OPT_VALIDATE_UTF8)
@@ -100,18 +102,64 @@ static void puts_(struct render *r, struct td_buf *b, const char *s)
 	put(r, b, s, strlen(s));
 }
 
-/* Text from cmark, without the control characters the posts' authors
- * cannot see in their editor (and nor should the reader). */
-static void put_text(struct render *r, struct td_buf *b, const char *s,
-		     size_t n)
+/*
+ * Text from cmark, without the control characters the posts' authors
+ * cannot see in their editor (and nor should the reader), nor the two
+ * noncharacters U+FFFE and U+FFFF, which are no text in XML and which the
+ * feeds' HTML parser drops. cmark validates its input, but writes the
+ * character references &#xFFFE; and &#xFFFF; as the single bytes 0xFE
+ * and 0xFF (its UTF-8 encoder's quirk): those, like any invalid byte,
+ * become U+FFFD.
+ */
+static int append_text(struct td_buf *b, const char *s, size_t n)
 {
 	size_t i = 0, j;
 	while (i < n) {
-		for (j = i; j < n && !td_is_control((unsigned char)s[j]); j++)
+		for (j = i; j < n && (unsigned char)s[j] < 0x80 &&
+		     !td_is_control((unsigned char)s[j]); j++)
 			;
-		put(r, b, s + i, j - i);
-		i = j + 1;
+		if (td_buf_append(b, s + i, j - i) < 0)
+			return -1;
+		i = j;
+		if (i == n)
+			break;
+		uint32_t cp;
+		size_t k = td_utf8_next(s + i, n - i, &cp);
+		if (k == 0) {
+			if (td_buf_puts(b, "\xEF\xBF\xBD") < 0)
+				return -1;
+			k = 1;
+		} else if (k > 1 && cp != 0xFFFE && cp != 0xFFFF &&
+			   td_buf_append(b, s + i, k) < 0) {
+			return -1;
+		}
+		i += k; /* k == 1: a control, dropped */
 	}
+	return 0;
+}
+
+/* Whether append_text() would copy s as it is, controls aside (which
+ * td_html_put_escaped() drops too). */
+static bool text_is_clean(const char *s, size_t n)
+{
+	for (size_t i = 0, k; i < n; i += k) {
+		uint32_t cp;
+		if ((unsigned char)s[i] < 0x80) {
+			k = 1;
+			continue;
+		}
+		if (!(k = td_utf8_next(s + i, n - i, &cp)) || cp == 0xFFFE ||
+		    cp == 0xFFFF)
+			return false;
+	}
+	return true;
+}
+
+static void put_text(struct render *r, struct td_buf *b, const char *s,
+		     size_t n)
+{
+	if (append_text(b, s, n) < 0)
+		r->full = 1;
 }
 
 /* Prefix width is the same for the first and later lines of a block: an
@@ -266,9 +314,13 @@ static int para_is_blank(const struct render *r)
 	return 1;
 }
 
-/* Only links a reader can follow from a mail get a number. */
+/* Only links a reader can follow from a mail get a number; a control
+ * character (cmark lets some through in a destination) is no text. */
 static int followable(const char *url)
 {
+	for (const char *c = url; *c; c++)
+		if (td_is_control((unsigned char)*c))
+			return 0;
 	return strncasecmp(url, "http://", 7) == 0 ||
 	       strncasecmp(url, "https://", 8) == 0 ||
 	       strncasecmp(url, "mailto:", 7) == 0;
@@ -562,39 +614,63 @@ static void render_text(struct render *r, cmark_node *doc)
 	}
 }
 
-/* Plain text of one paragraph on one line: runs of white space become
- * one space, and the ends are trimmed. */
-static void excerpt_line(struct render *r, cmark_node *para,
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* An excerpt's text is gathered only until html.c's cut to max_chars is
+ * settled (td_html_cut_bytes() cuts what there is so far): the rest of a
+ * long paragraph cannot change it. Checked when the text has doubled, so
+ * that a paragraph costs its length once. */
+#define MD_CUT_CHECK 4096
+
+static bool cut_settled(const struct td_buf *b, size_t max_chars,
+			size_t *check_at)
+{
+	if (max_chars == 0 || b->len < *check_at)
+		return false;
+	*check_at = 2 * b->len;
+	return td_html_cut_bytes(td_buf_cstr(b), b->len, max_chars) < b->len;
+}
+
+/* Plain text of one paragraph on one line (enough of it for a cut to
+ * max_chars; 0: all of it): runs of white space become one space, and the
+ * ends are trimmed. */
+static void excerpt_line(struct render *r, cmark_node *para, size_t max_chars,
 			 struct td_buf *line)
 {
 	cmark_iter *it = cmark_iter_new(para);
 	cmark_event_type ev;
+	size_t check_at = MD_CUT_CHECK;
 
 	td_buf_reset(&r->para);
-	while ((ev = cmark_iter_next(it)) != CMARK_EVENT_DONE)
+	while (!cut_settled(&r->para, max_chars, &check_at) &&
+	       (ev = cmark_iter_next(it)) != CMARK_EVENT_DONE)
 		if (cmark_iter_get_node(it) != para)
 			inline_event(r, cmark_iter_get_node(it),
 				     ev == CMARK_EVENT_ENTER);
 	cmark_iter_free(it);
 
 	const char *s = td_buf_cstr(&r->para);
-	int space = 0;
-	for (size_t i = 0; i < r->para.len; i++) {
-		if (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' ||
-		    s[i] == '\r') {
-			space = line->len > 0;
-			continue;
+	size_t n = r->para.len;
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i; j < n && !is_blank(s[j]); j++)
+			;
+		if (j > i) {
+			if (line->len > 0)
+				put(r, line, " ", 1);
+			put(r, line, s + i, j - i);
 		}
-		if (space)
-			put(r, line, " ", 1);
-		space = 0;
-		put(r, line, s + i, 1);
+		while (j < n && is_blank(s[j]))
+			j++;
 	}
 }
 
-/* The first paragraph with something to read: one that is nothing but
- * raw HTML says nothing in an excerpt. */
-static cmark_node *first_paragraph(struct render *r, cmark_node *doc)
+/* The first paragraph with something to read, its text in *line: one
+ * that is nothing but raw HTML says nothing in an excerpt. */
+static cmark_node *first_paragraph(struct render *r, cmark_node *doc,
+				   size_t max_chars, struct td_buf *line)
 {
 	cmark_iter *it = cmark_iter_new(doc);
 	cmark_event_type ev;
@@ -605,22 +681,526 @@ static cmark_node *first_paragraph(struct render *r, cmark_node *doc)
 		if (ev != CMARK_EVENT_ENTER ||
 		    cmark_node_get_type(n) != CMARK_NODE_PARAGRAPH)
 			continue;
-		struct td_buf probe = TD_BUF_INIT;
-		excerpt_line(r, n, &probe);
-		if (probe.len > 0)
+		td_buf_reset(line);
+		excerpt_line(r, n, max_chars, line);
+		if (line->len > 0)
 			found = n;
-		td_buf_free(&probe);
 	}
 	cmark_iter_free(it);
 	return found;
 }
 
-static char *strip_newline(char *s)
+/* ---- safe HTML from the tree ---- */
+
+/*
+ * cmark's own HTML is not what a digest may carry: it writes comments for
+ * raw HTML, start= and class= attributes, links without rel, keeps
+ * data:image sources and relative URLs, and controls in text. Sanitizing
+ * it meant parsing it again with libxml2, which cost more than cmark. So
+ * the HTML is written here from the tree, in one walk, exactly as html.c's
+ * sanitizer writes cmark's output: the same elements with the same
+ * attributes in the same order, the same white space between blocks, text
+ * escaped and rid of controls by html.c (td_html_put_escaped), URLs
+ * checked and made absolute by html.c (td_html_safe_link for a link's
+ * href, td_html_safe_url for an image's src, against the post's address),
+ * and the sanitizer's bounds (TD_HTML_MAX_*). A link without an acceptable
+ * URL is its text (in a bare <a> with its title when it has one), an image
+ * without one is nothing, and a link inside a link is its text.
+ */
+
+/* Room past TD_HTML_MAX_OUTPUT for the end tags written after a cut, and
+ * for the excerpt's "…</p>". */
+#define MD_HTML_RESERVE (TD_HTML_MAX_DEPTH * 16 + 64)
+
+struct html {
+	struct td_buf out;
+	struct td_buf tag;       /* a start tag being built */
+	struct td_buf lit;       /* a literal, cleaned (append_text) */
+	struct td_buf title;     /* an attribute value, cleaned */
+	const char *base;        /* the post's address */
+	bool full;               /* out reached TD_HTML_MAX_OUTPUT, or the cut */
+	bool bol;                /* cmark's renderer would stand at the start
+				  * of a line (its cr() would write nothing) */
+	size_t in_a;             /* <a> elements open */
+	cmark_node *skip;        /* an image, whose children are its alt text */
+	size_t depth;
+	struct {
+		cmark_node *node;
+		const char *name;
+	} open[TD_HTML_MAX_DEPTH];
+	/* an excerpt: bytes of its text (excerpt_raw) before this node, and
+	 * where the cut is (SIZE_MAX: none) */
+	size_t pos, cut;
+};
+
+static void html_init(struct html *h, const char *base)
+{
+	memset(h, 0, sizeof *h);
+	td_buf_init(&h->out, TD_HTML_MAX_OUTPUT + MD_HTML_RESERVE);
+	td_buf_init(&h->tag, TD_BUF_NOLIMIT);
+	td_buf_init(&h->lit, TD_BUF_NOLIMIT);
+	td_buf_init(&h->title, TD_BUF_NOLIMIT);
+	h->base = base;
+	h->bol = true;
+	h->cut = SIZE_MAX;
+}
+
+static void html_free(struct html *h)
+{
+	td_buf_free(&h->out);
+	td_buf_free(&h->tag);
+	td_buf_free(&h->lit);
+	td_buf_free(&h->title);
+}
+
+/* Markup goes in whole or not at all; past the bound the output is full. */
+static void markup(struct html *h, const char *s, size_t n)
+{
+	if (h->full)
+		return;
+	if (h->out.len > TD_HTML_MAX_OUTPUT || n > TD_HTML_MAX_OUTPUT - h->out.len)
+		h->full = true;
+	else
+		td_buf_append(&h->out, s, n);
+}
+
+static void text(struct html *h, const char *s, size_t n)
+{
+	if (!h->full && !td_html_put_escaped(&h->out, s, n, false,
+					     TD_HTML_MAX_OUTPUT))
+		h->full = true;
+}
+
+/* cmark's cr(): a line break unless at the start of a line. */
+static void cr(struct html *h)
+{
+	if (!h->bol)
+		text(h, "\n", 1);
+	h->bol = true;
+}
+
+static void newline(struct html *h)
+{
+	text(h, "\n", 1);
+	h->bol = true;
+}
+
+/* Opens element `name` for key (h->tag holds its start tag, or NULL for
+ * a bare one); close() with the same key ends it. Beyond
+ * TD_HTML_MAX_DEPTH the element is left out, its content is not. */
+static void open_tag(struct html *h, cmark_node *key, const char *name,
+		     const struct td_buf *tag)
+{
+	if (h->full || h->depth >= TD_HTML_MAX_DEPTH)
+		return;
+	if (tag) {
+		markup(h, tag->data, tag->len);
+	} else {
+		char t[16];
+		markup(h, t, (size_t)snprintf(t, sizeof t, "<%s>", name));
+	}
+	if (h->full)
+		return;
+	h->open[h->depth].node = key;
+	h->open[h->depth].name = name;
+	h->depth++;
+}
+
+/* The end tag is always written: the buffer keeps room for it. */
+static void close_top(struct html *h)
+{
+	h->depth--;
+	td_buf_append(&h->out, "</", 2);
+	td_buf_puts(&h->out, h->open[h->depth].name);
+	td_buf_putc(&h->out, '>');
+}
+
+static void close_tag(struct html *h, cmark_node *key)
+{
+	if (h->depth > 0 && h->open[h->depth - 1].node == key)
+		close_top(h);
+}
+
+/* Appends name="v" to a start tag; v is clean text (append_text) or a
+ * URL from html.c. */
+static void attr(struct td_buf *b, const char *name, const char *v, size_t n)
+{
+	td_buf_putc(b, ' ');
+	td_buf_puts(b, name);
+	td_buf_append(b, "=\"", 2);
+	td_html_put_escaped(b, v, n, true, TD_BUF_NOLIMIT);
+	td_buf_putc(b, '"');
+}
+
+/* A title or alt text cleaned into *v; false when the sanitizer would
+ * not keep it: too long, or an empty title (cmark's API does not tell
+ * a title "" from none). */
+static bool attr_value(struct td_buf *v, const char *s, bool may_be_empty)
+{
+	td_buf_reset(v);
+	append_text(v, s, strlen(s));
+	return v->len <= TD_HTML_MAX_ATTR && (v->len > 0 || may_be_empty);
+}
+
+/* A literal of the tree as text. In an excerpt its bytes are counted
+ * (without controls, as excerpt_raw() counts them), and the cut, when it
+ * falls in this literal, ends the output with "…". */
+static void literal(struct html *h, const char *s)
 {
 	size_t n = strlen(s);
-	while (n > 0 && s[n - 1] == '\n')
-		s[--n] = '\0';
-	return s;
+	if (n > 0)
+		h->bol = s[n - 1] == '\n';
+	/* td_html_put_escaped() drops controls itself; an excerpt counts
+	 * its text without them */
+	if (h->cut == SIZE_MAX && text_is_clean(s, n)) {
+		text(h, s, n);
+		return;
+	}
+	td_buf_reset(&h->lit);
+	append_text(&h->lit, s, n);
+	s = td_buf_cstr(&h->lit);
+	n = h->lit.len;
+	if (h->cut == SIZE_MAX || h->pos + n < h->cut) {
+		text(h, s, n);
+		h->pos += n;
+		return;
+	}
+	text(h, s, h->cut - h->pos);
+	if (!h->full)
+		td_buf_puts(&h->out, "…");
+	h->full = true;
+}
+
+/* A soft or hard line break: one byte of an excerpt's text. */
+static void line_break(struct html *h, bool hard)
+{
+	if (hard)
+		markup(h, "<br>", 4);
+	newline(h);
+	h->pos++;
+}
+
+static void a_enter(struct html *h, cmark_node *n)
+{
+	if (h->in_a)
+		return;
+	bool title = attr_value(&h->title, cmark_node_get_title(n), false);
+	char *url = td_html_safe_link(cmark_node_get_url(n), h->base);
+	if (url || title) {
+		td_buf_reset(&h->tag);
+		td_buf_puts(&h->tag, "<a");
+		if (url)
+			attr(&h->tag, "href", url, strlen(url));
+		if (title)
+			attr(&h->tag, "title", h->title.data, h->title.len);
+		if (url)
+			td_buf_puts(&h->tag, " rel=\"noopener noreferrer\"");
+		td_buf_putc(&h->tag, '>');
+		size_t depth = h->depth;
+		open_tag(h, n, "a", &h->tag);
+		h->in_a += h->depth > depth;
+	}
+	free(url);
+}
+
+static void a_exit(struct html *h, cmark_node *n)
+{
+	if (h->depth > 0 && h->open[h->depth - 1].node == n) {
+		close_top(h);
+		h->in_a--;
+	}
+}
+
+/* <img> with its description as alt text (cmark's: the literals, breaks
+ * as spaces); an image without an acceptable source is nothing. Its
+ * children are not walked again. */
+static void image(struct html *h, cmark_node *n)
+{
+	h->skip = n;
+	char *src = td_html_safe_url(cmark_node_get_url(n), h->base);
+	if (!src)
+		return;
+	struct td_buf alt = TD_BUF_INIT;
+	cmark_iter *it = cmark_iter_new(n);
+	cmark_event_type ev;
+	while ((ev = cmark_iter_next(it)) != CMARK_EVENT_DONE) {
+		cmark_node *c = cmark_iter_get_node(it);
+		switch (cmark_node_get_type(c)) {
+		case CMARK_NODE_TEXT:
+		case CMARK_NODE_CODE:
+		case CMARK_NODE_HTML_INLINE:
+			td_buf_puts(&alt, cmark_node_get_literal(c));
+			break;
+		case CMARK_NODE_SOFTBREAK:
+		case CMARK_NODE_LINEBREAK:
+			td_buf_putc(&alt, ' ');
+			break;
+		default:
+			break;
+		}
+	}
+	cmark_iter_free(it);
+	td_buf_reset(&h->tag);
+	td_buf_puts(&h->tag, "<img");
+	attr(&h->tag, "src", src, strlen(src));
+	if (attr_value(&h->title, td_buf_cstr(&alt), true))
+		attr(&h->tag, "alt", h->title.data, h->title.len);
+	if (attr_value(&h->title, cmark_node_get_title(n), false))
+		attr(&h->tag, "title", h->title.data, h->title.len);
+	td_buf_putc(&h->tag, '>');
+	markup(h, h->tag.data, h->tag.len);
+	td_buf_free(&alt);
+	free(src);
+}
+
+/* Whether a paragraph goes without <p>: in an item of a tight list. */
+static bool tight_para(cmark_node *n)
+{
+	cmark_node *parent = cmark_node_parent(n);
+	cmark_node *list = parent ? cmark_node_parent(parent) : NULL;
+	return list && cmark_node_get_type(list) == CMARK_NODE_LIST &&
+	       cmark_node_get_list_tight(list);
+}
+
+/* Inline nodes, in the document and in an excerpt. */
+static void html_inline(struct html *h, cmark_node *n, bool enter)
+{
+	switch (cmark_node_get_type(n)) {
+	case CMARK_NODE_TEXT:
+		literal(h, cmark_node_get_literal(n));
+		break;
+	case CMARK_NODE_CODE:
+		open_tag(h, NULL, "code", NULL);
+		literal(h, cmark_node_get_literal(n));
+		close_tag(h, NULL);
+		h->bol = false;
+		break;
+	case CMARK_NODE_SOFTBREAK:
+		line_break(h, false);
+		break;
+	case CMARK_NODE_LINEBREAK:
+		line_break(h, true);
+		break;
+	case CMARK_NODE_EMPH:
+	case CMARK_NODE_STRONG:
+		if (enter)
+			open_tag(h, n, cmark_node_get_type(n) == CMARK_NODE_EMPH ?
+				 "em" : "strong", NULL);
+		else
+			close_tag(h, n);
+		h->bol = false;
+		break;
+	case CMARK_NODE_LINK:
+		if (enter)
+			a_enter(h, n);
+		else
+			a_exit(h, n);
+		h->bol = false;
+		break;
+	case CMARK_NODE_IMAGE:
+		image(h, n);
+		h->bol = false;
+		break;
+	default:
+		/* HTML_INLINE: raw HTML is not written (cmark's renderer
+		 * wrote a comment, which the sanitizer dropped) */
+		h->bol = false;
+		break;
+	}
+}
+
+/* One node of the document. The white space around blocks is cmark's. */
+static void html_node(struct html *h, cmark_node *n, bool enter)
+{
+	static const char *const headings[] = { "h1", "h2", "h3", "h4", "h5", "h6" };
+	int level;
+	switch (cmark_node_get_type(n)) {
+	case CMARK_NODE_DOCUMENT:
+		break;
+	case CMARK_NODE_BLOCK_QUOTE:
+		cr(h);
+		if (enter)
+			open_tag(h, n, "blockquote", NULL);
+		else
+			close_tag(h, n);
+		newline(h);
+		break;
+	case CMARK_NODE_LIST:
+		if (enter) {
+			cr(h);
+			/* no start=: the sanitizer keeps no such attribute */
+			open_tag(h, n, cmark_node_get_list_type(n) == CMARK_ORDERED_LIST ?
+				 "ol" : "ul", NULL);
+		} else {
+			close_tag(h, n);
+		}
+		newline(h);
+		break;
+	case CMARK_NODE_ITEM:
+		if (enter) {
+			cr(h);
+			open_tag(h, n, "li", NULL);
+			h->bol = false;
+		} else {
+			close_tag(h, n);
+			newline(h);
+		}
+		break;
+	case CMARK_NODE_HEADING:
+		level = cmark_node_get_heading_level(n);
+		if (enter) {
+			cr(h);
+			open_tag(h, n, headings[level >= 1 && level <= 6 ? level - 1 : 0],
+				 NULL);
+			h->bol = false;
+		} else {
+			close_tag(h, n);
+			newline(h);
+		}
+		break;
+	case CMARK_NODE_CODE_BLOCK:
+		/* no class= from the info string, as the sanitizer */
+		cr(h);
+		open_tag(h, n, "pre", NULL);
+		open_tag(h, NULL, "code", NULL);
+		literal(h, cmark_node_get_literal(n));
+		close_tag(h, NULL);
+		close_tag(h, n);
+		newline(h);
+		break;
+	case CMARK_NODE_HTML_BLOCK:
+		/* cmark's renderer wrote a comment on a line of its own */
+		cr(h);
+		h->bol = false;
+		cr(h);
+		break;
+	case CMARK_NODE_THEMATIC_BREAK:
+		cr(h);
+		markup(h, "<hr>", 4);
+		newline(h);
+		break;
+	case CMARK_NODE_PARAGRAPH:
+		if (tight_para(n))
+			break;
+		if (enter) {
+			cr(h);
+			open_tag(h, n, "p", NULL);
+			h->bol = false;
+		} else {
+			close_tag(h, n);
+			newline(h);
+		}
+		break;
+	default:
+		html_inline(h, n, enter);
+		break;
+	}
+}
+
+/* Walks root's subtree (root too when with_root) through html_node or
+ * html_inline, until the output is full. */
+static void html_walk(struct html *h, cmark_node *root, bool with_root,
+		      void (*node)(struct html *, cmark_node *, bool))
+{
+	cmark_iter *it = cmark_iter_new(root);
+	cmark_event_type ev;
+	while (!h->full && (ev = cmark_iter_next(it)) != CMARK_EVENT_DONE) {
+		cmark_node *n = cmark_iter_get_node(it);
+		if (h->skip) {
+			if (n == h->skip && ev == CMARK_EVENT_EXIT)
+				h->skip = NULL;
+			continue;
+		}
+		if (n != root || with_root)
+			node(h, n, ev == CMARK_EVENT_ENTER);
+	}
+	cmark_iter_free(it);
+	while (h->depth > 0)
+		close_top(h);
+}
+
+/* The whole document as safe HTML (malloc'd). */
+static char *html_document(cmark_node *doc, const char *base)
+{
+	struct html h;
+	html_init(&h, base);
+	html_walk(&h, doc, true, html_node);
+	char *html = td_buf_steal(&h.out);
+	html_free(&h);
+	return html;
+}
+
+/* The text of a paragraph as html.c's excerpt cutter reads the HTML
+ * written for it: the literals without controls, a line break for each
+ * break, nothing of images (their alt text is no text on one line); as
+ * much of it as a cut to max_chars needs. */
+static void excerpt_raw(cmark_node *para, size_t max_chars, struct td_buf *raw)
+{
+	cmark_iter *it = cmark_iter_new(para);
+	cmark_event_type ev;
+	cmark_node *image_node = NULL;
+	size_t check_at = MD_CUT_CHECK;
+	while (!cut_settled(raw, max_chars, &check_at) &&
+	       (ev = cmark_iter_next(it)) != CMARK_EVENT_DONE) {
+		cmark_node *n = cmark_iter_get_node(it);
+		if (image_node) {
+			if (n == image_node && ev == CMARK_EVENT_EXIT)
+				image_node = NULL;
+			continue;
+		}
+		switch (cmark_node_get_type(n)) {
+		case CMARK_NODE_TEXT:
+		case CMARK_NODE_CODE: {
+			const char *s = cmark_node_get_literal(n);
+			append_text(raw, s, strlen(s));
+			break;
+		}
+		case CMARK_NODE_SOFTBREAK:
+		case CMARK_NODE_LINEBREAK:
+			td_buf_putc(raw, '\n');
+			break;
+		case CMARK_NODE_IMAGE:
+			image_node = n;
+			break;
+		default:
+			break;
+		}
+	}
+	cmark_iter_free(it);
+}
+
+/*
+ * The excerpt's HTML: the paragraph as <p>...</p>, cut where
+ * td_html_cut() cuts the sanitized paragraph (the same cut point, from
+ * html.c, on the same text): "…" inside the element open there, every
+ * element closed after it. Uncut, it is what the document has for that
+ * paragraph, except that it is always in a <p>. Like td_html_cut(), a
+ * paragraph with no text but more markup than max_chars (images only) has
+ * no excerpt.
+ */
+static char *html_excerpt(cmark_node *para, const char *base, size_t max_chars)
+{
+	struct td_buf raw = TD_BUF_INIT;
+	excerpt_raw(para, max_chars, &raw);
+	size_t keep = td_html_cut_bytes(td_buf_cstr(&raw), raw.len, max_chars);
+
+	struct html h;
+	html_init(&h, base);
+	if (keep < raw.len)
+		h.cut = keep;
+	open_tag(&h, para, "p", NULL);
+	html_walk(&h, para, false, html_inline);
+	if (keep == raw.len && max_chars > 0 &&
+	    td_utf8_count(h.out.data, h.out.len) > max_chars) {
+		char *line = td_html_cut_text(td_buf_cstr(&raw), 0);
+		if (!*line)
+			td_buf_reset(&h.out);
+		free(line);
+	}
+	td_buf_free(&raw);
+	char *html = td_buf_steal(&h.out);
+	html_free(&h);
+	return html;
 }
 
 /* ---- bounding what reaches cmark ---- */
@@ -789,78 +1369,98 @@ static bool bound_input(const char *md, size_t len, struct td_buf *out)
 	return changed;
 }
 
-int td_markdown_render(const char *md, size_t len, size_t width,
-		       struct td_markdown *out, struct td_err *err)
+/* Parses md, bounded first; the caller frees *doc with cmark_node_free. */
+static int parse(const char *md, size_t len, cmark_node **doc,
+		 struct td_err *err)
 {
-	memset(out, 0, sizeof *out);
+	*doc = NULL;
 	if (!md && len > 0)
 		return td_err_set(err, EX_DATAERR, "markdown: no input");
-
 	struct td_buf bounded = TD_BUF_INIT;
 	if (md && bound_input(md, len, &bounded)) {
 		md = td_buf_cstr(&bounded);
 		len = bounded.len;
 	}
-	cmark_node *doc = cmark_parse_document(md ? md : "", len, MD_OPTS);
+	*doc = cmark_parse_document(md ? md : "", len, MD_OPTS);
 	td_buf_free(&bounded);
-	if (!doc)
+	if (!*doc)
 		return td_err_set(err, EX_DATAERR, "markdown: cannot parse");
+	return 0;
+}
 
-	char *html = cmark_render_html(doc, MD_OPTS);
-	if (!html) {
-		cmark_node_free(doc);
-		return td_err_set(err, EX_DATAERR, "markdown: cannot render");
-	}
+static void render_init(struct render *r, size_t width)
+{
+	memset(r, 0, sizeof *r);
+	td_buf_init(&r->out, MD_MAX_OUT);
+	td_buf_init(&r->para, MD_MAX_OUT);
+	td_buf_init(&r->line, MD_MAX_OUT);
+	r->width = width;
+}
 
+static void render_free(struct render *r)
+{
+	td_buf_free(&r->out);
+	td_buf_free(&r->para);
+	td_buf_free(&r->line);
+	td_strv_free(&r->links);
+	free(r->slots);
+}
+
+static int too_long(struct td_err *err)
+{
+	return td_err_set(err, EX_DATAERR, "markdown: rendered text exceeds %zu MiB",
+			  MD_MAX_OUT >> 20);
+}
+
+int td_markdown_render(const char *md, size_t len, const char *base_url,
+		       size_t excerpt_max, struct td_markdown *out,
+		       struct td_err *err)
+{
+	memset(out, 0, sizeof *out);
+	cmark_node *doc;
+	int rc = parse(md, len, &doc, err);
+	if (rc)
+		return rc;
+
+	/* The excerpt's text: its paragraph on one line, without link
+	 * numbers, cut as the renderer cuts text (html.h). */
 	struct render r;
-	memset(&r, 0, sizeof r);
-	td_buf_init(&r.out, MD_MAX_OUT);
-	td_buf_init(&r.para, MD_MAX_OUT);
-	td_buf_init(&r.line, MD_MAX_OUT);
-	r.numbering = 1;
-	r.width = width;
-	render_text(&r, doc);
-
-	/* The excerpt renderer: no link numbers, all on one line. */
-	r.numbering = 0;
+	render_init(&r, 0);
 	r.oneline = 1;
-	r.in_link = r.in_image = 0;
-	struct td_buf ex = TD_BUF_INIT;
-	char *ex_html = NULL;
-	cmark_node *para = first_paragraph(&r, doc);
-	if (para) {
-		excerpt_line(&r, para, &ex);
-		char *h = cmark_render_html(para, MD_OPTS);
-		if (h)
-			ex_html = strip_newline(h);
-	}
-	cmark_node_free(doc);
-
-	int rc = 0;
+	struct td_buf line = TD_BUF_INIT;
+	cmark_node *para = first_paragraph(&r, doc, excerpt_max, &line);
 	if (r.full) {
-		rc = td_err_set(err, EX_DATAERR,
-				"markdown: rendered text exceeds %zu MiB",
-				MD_MAX_OUT >> 20);
-	} else if (para && !ex_html) {
-		rc = td_err_set(err, EX_DATAERR,
-				"markdown: cannot render the excerpt");
-	}
-	if (rc) {
-		free(html);
-		free(ex_html);
-		td_buf_free(&ex);
+		rc = too_long(err);
 	} else {
-		/* cmark's default allocator is malloc, so free() fits. */
-		out->html = html;
-		out->text = td_buf_steal(&r.out);
-		out->excerpt_html = ex_html ? ex_html : td_xstrdup("");
-		out->excerpt_text = td_buf_steal(&ex);
+		out->html = html_document(doc, base_url);
+		out->excerpt_html = para ? html_excerpt(para, base_url, excerpt_max) :
+				    td_xstrdup("");
+		out->excerpt_text = td_html_cut_text(td_buf_cstr(&line), excerpt_max);
 	}
-	td_buf_free(&r.out);
-	td_buf_free(&r.para);
-	td_buf_free(&r.line);
-	td_strv_free(&r.links);
-	free(r.slots);
+	td_buf_free(&line);
+	render_free(&r);
+	cmark_node_free(doc);
+	return rc;
+}
+
+int td_markdown_text(const char *md, size_t len, size_t width, char **out,
+		     struct td_err *err)
+{
+	*out = NULL;
+	cmark_node *doc;
+	int rc = parse(md, len, &doc, err);
+	if (rc)
+		return rc;
+	struct render r;
+	render_init(&r, width);
+	r.numbering = 1;
+	render_text(&r, doc);
+	cmark_node_free(doc);
+	if (r.full)
+		rc = too_long(err);
+	else
+		*out = td_buf_steal(&r.out);
+	render_free(&r);
 	return rc;
 }
 
@@ -869,7 +1469,6 @@ void td_markdown_free(struct td_markdown *m)
 	if (!m)
 		return;
 	free(m->html);
-	free(m->text);
 	free(m->excerpt_html);
 	free(m->excerpt_text);
 	memset(m, 0, sizeof *m);

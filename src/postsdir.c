@@ -607,22 +607,20 @@ static int parse_post(struct parser *p, const char *text, size_t len,
 	if (k == blen)
 		return fail(p, fm_end, "no body after the front matter");
 
-	struct td_markdown md;
-	struct td_err merr;
-	if (td_markdown_render(body, blen, POST_TEXT_WIDTH, &md, &merr))
-		return fail(p, fm_end + 1, "%s", merr.msg);
 	/* struct td_post keeps no text rendering of the whole body: the
 	 * digest shows excerpts, and the text part is built from those.
-	 * cmark's HTML goes through the sanitizer feeds go through: the same
-	 * allowlist, no control characters, links made absolute against
-	 * the post's own address. The excerpt is kept as long as any run may
-	 * show; the renderer cuts it to the excerpt_chars of the day. */
-	post->content_html = td_html_sanitize(md.html, strlen(md.html), post->url);
-	char *ex = td_html_sanitize(md.excerpt_html, strlen(md.excerpt_html), post->url);
-	post->excerpt_html = td_html_cut(ex, strlen(ex), TD_EXCERPT_MAX);
-	free(ex);
-	post->excerpt_text = td_html_cut_text(md.excerpt_text, TD_EXCERPT_MAX);
-	td_markdown_free(&md);
+	 * markdown.c writes the HTML as the feeds' sanitizer would have left
+	 * cmark's: the same allowlist, no control characters, links made
+	 * absolute against the post's own address. The excerpt is kept as
+	 * long as any run may show; the renderer cuts it to the
+	 * excerpt_chars of the day. */
+	struct td_markdown md;
+	struct td_err merr;
+	if (td_markdown_render(body, blen, post->url, TD_EXCERPT_MAX, &md, &merr))
+		return fail(p, fm_end + 1, "%s", merr.msg);
+	post->content_html = md.html;
+	post->excerpt_html = md.excerpt_html;
+	post->excerpt_text = md.excerpt_text;
 
 	post->content_hash = sha256_hex(text, len);
 	if (!post->content_hash)

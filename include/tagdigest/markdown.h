@@ -1,22 +1,26 @@
 /*
- * markdown: Markdown bodies to HTML and to plain text, with cmark.
+ * markdown: Markdown bodies to safe HTML and an excerpt, with cmark.
  *
- * cmark 0.30 is safe by default (raw HTML dropped, javascript: links
- * emptied); we never pass CMARK_OPT_UNSAFE. cmark has no plain-text
- * renderer, so td_markdown_render() walks the tree with cmark_iter and
- * writes wrapped plain text itself (headings underlined, lists marked,
- * quotes prefixed "> ", links numbered with a "Links:" list at the end).
+ * td_markdown_render() parses once and walks cmark's tree once: the HTML
+ * it writes is already what html.h's sanitizer would make of cmark's own
+ * HTML (its allowlist, no raw HTML, no control characters, link and image
+ * URLs checked and made absolute against base_url), so it needs no second
+ * parse. The excerpt is the first paragraph with text, as HTML (always
+ * "<p>...</p>", its inline markup kept) and as one line of plain text
+ * (emphasis shown as _x_ and *x*, images as [Image: alt]), both cut to
+ * excerpt_max characters exactly where td_html_cut() and
+ * td_html_cut_text() would cut them (0: not cut).
  *
- * The excerpt is the whole first paragraph with text: as HTML
- * (<p>...</p>) and as plain text on one line without link numbers. It is
- * not cut here: the renderer cuts it to the configured length (html.h).
+ * td_markdown_text() is the whole body as wrapped plain text (headings
+ * underlined, lists marked, quotes prefixed "> ", links numbered with a
+ * "Links:" list at the end), on demand: a post's digest entry needs only
+ * its excerpt, so ingest never builds it.
  *
- * Control characters (td_is_control) are dropped from the text; the HTML
- * is cmark's, which keeps them: callers sanitize it (postsdir.c).
  * Inputs that would make cmark slow (deep nesting, many open image
  * brackets) are bounded first; markdown.c says how.
  *
- * Ownership: td_markdown_free() frees every field.
+ * Ownership: td_markdown_free() frees every field; td_markdown_text()'s
+ * result is the caller's to free().
  */
 #ifndef TAGDIGEST_MARKDOWN_H
 #define TAGDIGEST_MARKDOWN_H
@@ -27,14 +31,20 @@
 
 struct td_markdown {
 	char *html;          /* the whole document */
-	char *text;          /* the whole document, wrapped at `width` columns */
-	char *excerpt_html;  /* "" when there is no paragraph */
-	char *excerpt_text;  /* "" when there is no paragraph */
+	char *excerpt_html;  /* "" when there is no paragraph with text */
+	char *excerpt_text;  /* "" when there is no paragraph with text */
 };
 
-/* Invalid UTF-8 is replaced with U+FFFD. Returns 0 or EX_DATAERR. */
-int td_markdown_render(const char *md, size_t len, size_t width,
-		       struct td_markdown *out, struct td_err *err);
+/* Invalid UTF-8 is replaced with U+FFFD. base_url resolves relative
+ * links and images (NULL: they are dropped). Returns 0 or EX_DATAERR. */
+int td_markdown_render(const char *md, size_t len, const char *base_url,
+		       size_t excerpt_max, struct td_markdown *out,
+		       struct td_err *err);
 void td_markdown_free(struct td_markdown *m);
+
+/* The whole body as plain text wrapped at `width` columns (0: not
+ * wrapped), into *out. Returns 0 or EX_DATAERR. */
+int td_markdown_text(const char *md, size_t len, size_t width, char **out,
+		     struct td_err *err);
 
 #endif

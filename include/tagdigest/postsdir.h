@@ -17,9 +17,10 @@
  * skipped. A bad file is reported as "FILE:LINE: problem" through
  * td_log_warnx and skipped; the others are still read.
  *
- * A post's HTML (body and excerpt) is cmark's, sanitized like a feed's
- * (html.h); its excerpt is the first paragraph up to TD_EXCERPT_MAX
- * characters, cut to excerpt_chars when a digest is rendered.
+ * A post's HTML (body and excerpt) is what the feeds' sanitizer would
+ * make of cmark's (markdown.h); its excerpt is the first paragraph up to
+ * TD_EXCERPT_MAX characters, cut to excerpt_chars when a digest is
+ * rendered.
  */
 #ifndef TAGDIGEST_POSTSDIR_H
 #define TAGDIGEST_POSTSDIR_H

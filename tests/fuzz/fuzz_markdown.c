@@ -2,11 +2,15 @@
  * fuzz_markdown.c: libFuzzer target for a Markdown post, the path the
  * posts folder takes: the input is the body behind a fixed front matter,
  * read by td_postsdir_parse (the bounds on what reaches cmark, cmark, the
- * plain-text renderer, the sanitizer), and its excerpt is then cut at a few
- * lengths as the renderer cuts it (td_html_cut, td_html_cut_text).
+ * HTML and excerpt written from its tree), and its excerpt is then cut at
+ * a few lengths as the renderer cuts it (td_html_cut, td_html_cut_text).
+ * The same body also goes through the plain-text renderer
+ * (td_markdown_text).
  *
  * Besides ASan/UBSan/LSan it holds the results to their contracts (a trap
- * is a finding): valid UTF-8, no control characters, and a cut HTML
+ * is a finding): valid UTF-8, no control characters, HTML that html.c's
+ * sanitizer leaves exactly as it is (markdown.c writes only what the
+ * sanitizer would keep, so it needs no second parse), and a cut HTML
  * excerpt whose text is the cut text.
  *
  * `make fuzz-markdown-smoke` (run by `make test`) first runs it once over
@@ -23,6 +27,7 @@
 #include "tagdigest/buf.h"
 #include "tagdigest/html.h"
 #include "tagdigest/log.h"
+#include "tagdigest/markdown.h"
 #include "tagdigest/postsdir.h"
 #include "tagdigest/util.h"
 
@@ -37,6 +42,16 @@ static void check_text(const char *s)
 			__builtin_trap();
 }
 
+/* Safe HTML is a fixed point of the sanitizer. */
+static void check_safe(const char *html, const char *base)
+{
+	check_text(html);
+	char *again = td_html_sanitize(html, strlen(html), base);
+	if (strcmp(again, html) != 0)
+		__builtin_trap();
+	free(again);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char fm[] = "---\ntitle: Fuzz\ndate: 2026-11-20\ntags: [NATO]\n"
@@ -48,8 +63,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct td_post p;
 	struct td_err err = { 0, "" };
 	if (td_postsdir_parse("fuzz.md", td_buf_cstr(&in), in.len, &p, &err) == 0) {
-		check_text(p.content_html);
-		check_text(p.excerpt_html);
+		check_safe(p.content_html, p.url);
+		check_safe(p.excerpt_html, p.url);
 		check_text(p.excerpt_text);
 		static const size_t lengths[] = { 1, 40, 280 };
 		for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
@@ -70,6 +85,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			free(got);
 		}
 		td_post_free(&p);
+	}
+	char *text = NULL;
+	if (td_markdown_text((const char *)data, size, 72, &text, &err) == 0) {
+		check_text(text);
+		free(text);
 	}
 	td_buf_free(&in);
 	return 0;

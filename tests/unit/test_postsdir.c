@@ -17,6 +17,7 @@
 #include "tagdigest/buf.h"
 #include "tagdigest/config.h"
 #include "tagdigest/postsdir.h"
+#include "tagdigest/util.h"
 
 static time_t utc(int y, int mo, int d, int h, int mi, int s)
 {
@@ -394,6 +395,60 @@ static void test_hostile_body(void)
 	td_post_free(&p);
 }
 
+/* What a post's HTML is: the feeds' sanitizer's vocabulary, written from
+ * cmark's tree (markdown.h). Where that differs from sanitizing cmark's
+ * own HTML afterwards, as before issue 9, it is because the old way lost
+ * or broke something. */
+static void test_body_html(void)
+{
+	struct td_post p;
+	struct td_err err;
+#define HEAD "---\ntitle: T\ndate: 2017-06-30\ntags: a\nurl: https://x.example/p/\n---\n"
+	/* images: relative made absolute, data: dropped whatever its type */
+	CHECK(parse("i.md", HEAD "![a](i.png) ![b](data:image/png;base64,AAAA) "
+		    "![c](data:image/gif;base64,R0lG)\n", &p, &err) == 0);
+	CHECK_STR(p.content_html, "<p><img src=\"https://x.example/p/i.png\" alt=\"a\">  </p>\n");
+	td_post_free(&p);
+
+	/* &#xFFFE; came out of cmark as the lone byte 0xFE, which went into
+	 * the excerpt's text: now U+FFFD there too */
+	CHECK(parse("f.md", HEAD "x&#xFFFE;y\n", &p, &err) == 0);
+	CHECK_STR(p.excerpt_text, "x\xEF\xBF\xBDy");
+	CHECK(td_utf8_valid(p.excerpt_text, strlen(p.excerpt_text)));
+	CHECK_STR(p.content_html, "<p>x\xEF\xBF\xBDy</p>\n");
+	td_post_free(&p);
+
+	/* an autolink inside a link: one link, not a link cut short and a
+	 * second one (libxml2 closed the first <a> when it met the second) */
+	CHECK(parse("l.md", HEAD "[see <https://in.example/> here](https://out.example/)\n",
+		    &p, &err) == 0);
+	CHECK_STR(p.content_html, "<p><a href=\"https://out.example/\" "
+		  "rel=\"noopener noreferrer\">see https://in.example/ here</a></p>\n");
+	td_post_free(&p);
+
+	/* the first paragraph in a tight list: its excerpt is a <p> too */
+	CHECK(parse("t.md", HEAD "- one *item*\n- two\n", &p, &err) == 0);
+	CHECK_STR(p.excerpt_html, "<p>one <em>item</em></p>");
+	td_post_free(&p);
+
+	/* 400 nested emphases: libxml2 gave up past 256 open elements and
+	 * the rest of the post was gone; the text stays now */
+	struct td_buf md = TD_BUF_INIT;
+	td_buf_puts(&md, HEAD);
+	for (int i = 0; i < 400; i++)
+		td_buf_puts(&md, "*a ");
+	td_buf_puts(&md, "middle");
+	for (int i = 0; i < 400; i++)
+		td_buf_puts(&md, " a*");
+	td_buf_puts(&md, "\n\nLast paragraph.\n");
+	CHECK(parse("n.md", td_buf_cstr(&md), &p, &err) == 0);
+	CHECK(strstr(p.content_html, "a middle a") != NULL);
+	CHECK(strstr(p.content_html, "<p>Last paragraph.</p>") != NULL);
+	td_post_free(&p);
+	td_buf_free(&md);
+#undef HEAD
+}
+
 /* --- the folder reader --- */
 
 struct seen {
@@ -527,6 +582,7 @@ int main(void)
 	TD_RUN(test_errors);
 	TD_RUN(test_quoting_and_tag_forms);
 	TD_RUN(test_hostile_body);
+	TD_RUN(test_body_html);
 	TD_RUN(test_read_dir);
 	TD_RUN(test_sample_posts);
 	return TD_DONE("test_postsdir");
