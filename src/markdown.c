@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 
 #include <cmark.h>
 
@@ -50,10 +51,12 @@
 
 /* What reaches cmark, per line: at most this many container markers
  * ('>', list markers) and this many columns up to the last of them, so no
- * container is nested deeper than about MD_MAX_PREFIX (a marker takes at
- * least one column, a list item's continuation two). */
-#define MD_MAX_MARKERS 32
-#define MD_MAX_PREFIX 64
+ * container is nested deeper than MD_MAX_MARKERS (a marker takes at least
+ * one column, a list item's continuation two). cmark's time on blank lines
+ * grows with the depth they close: at 32 levels a 1 MiB post of them took
+ * 0.4 s, at 16 levels 0.2 s (docs/BENCHMARKS.md); no post needs more. */
+#define MD_MAX_MARKERS 16
+#define MD_MAX_PREFIX 32
 /* Image brackets ("![") that may stay open in one block of lines; past
  * this they are escaped ("!\["), which cmark shows as the same text. */
 #define MD_MAX_OPEN_IMAGES 64
@@ -1369,11 +1372,162 @@ static bool bound_input(const char *md, size_t len, struct td_buf *out)
 	return changed;
 }
 
-/* Parses md, bounded first; the caller frees *doc with cmark_node_free. */
-static int parse(const char *md, size_t len, cmark_node **doc,
+/* ---- cmark's memory ---- */
+
+/*
+ * cmark allocates a node, and a buffer for its text, for every delimiter
+ * and bracket of a paragraph before it merges them: a 1 MiB post of
+ * unmatched "*a_" or "[a" makes two and a half million allocations, 150 MB
+ * of them, and touching that memory one 4 KiB page at a time (page faults,
+ * TLB misses) cost more than the parsing itself. So each document's tree
+ * lives in an arena: allocations are carved from chunks that double in
+ * size, nothing is freed before the whole tree goes at once, and chunks of
+ * MD_ARENA_HUGE bytes or more are mapped on their own and offered to the
+ * kernel for transparent huge pages (madvise; where there is no such
+ * thing, only the arena remains). docs/BENCHMARKS.md has the figures.
+ *
+ * cmark's allocator interface carries no context, so the arena in use is
+ * per thread (one document at a time in each).
+ */
+#define MD_ARENA_FIRST ((size_t)64 << 10)
+#define MD_ARENA_HUGE ((size_t)4 << 20)
+#define MD_ARENA_LARGEST ((size_t)64 << 20)
+#define MD_ARENA_ALIGN 16
+
+struct chunk {
+	struct chunk *next;
+	size_t size, used;       /* bytes after the header */
+	bool mapped;             /* mmap'd (zeroed) rather than malloc'd */
+	_Alignas(MD_ARENA_ALIGN) unsigned char data[];
+};
+
+struct arena {
+	struct chunk *chunks;    /* the newest first: where allocations go */
+	size_t next_size;
+};
+
+static _Thread_local struct arena *arena_now;
+
+static struct chunk *chunk_new(size_t need)
+{
+	struct arena *a = arena_now;
+	size_t size = a->next_size;
+	while (size < need)
+		size *= 2;
+	if (a->next_size < MD_ARENA_LARGEST)
+		a->next_size *= 2;
+	struct chunk *c = NULL;
+#if defined(MAP_ANONYMOUS)
+	if (size >= MD_ARENA_HUGE) {
+		void *m = mmap(NULL, sizeof *c + size, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m != MAP_FAILED) {
+#if defined(MADV_HUGEPAGE)
+			madvise(m, sizeof *c + size, MADV_HUGEPAGE);
+#endif
+			c = m;
+			c->mapped = true;
+		}
+	}
+#endif
+	if (!c) {
+		c = td_xmalloc(sizeof *c + size);
+		c->mapped = false;
+	}
+	c->size = size;
+	c->used = 0;
+	c->next = a->chunks;
+	a->chunks = c;
+	return c;
+}
+
+/* n bytes after a header that holds n (for realloc), aligned. */
+static void *arena_alloc(size_t n, bool zero)
+{
+	const size_t head = MD_ARENA_ALIGN;
+	if (n > SIZE_MAX / 4)
+		return td_xmalloc(n); /* it cannot be had: aborts, out of memory */
+	size_t need = head + ((n + MD_ARENA_ALIGN - 1) & ~(size_t)(MD_ARENA_ALIGN - 1));
+	struct chunk *c = arena_now->chunks;
+	if (!c || c->size - c->used < need)
+		c = chunk_new(need);
+	unsigned char *p = c->data + c->used;
+	c->used += need;
+	memcpy(p, &n, sizeof n);
+	if (zero && !c->mapped)
+		memset(p + head, 0, n);
+	return p + head;
+}
+
+static size_t arena_size(const void *p)
+{
+	size_t n;
+	memcpy(&n, (const unsigned char *)p - MD_ARENA_ALIGN, sizeof n);
+	return n;
+}
+
+static void *arena_calloc(size_t count, size_t size)
+{
+	if (size && count > SIZE_MAX / size)
+		return td_xcalloc(count, size); /* aborts, out of memory */
+	return arena_alloc(count * size, true);
+}
+
+/* cmark grows its buffers by realloc: the last allocation of the chunk
+ * grows where it is when there is room. */
+static void *arena_realloc(void *p, size_t n)
+{
+	if (!p)
+		return arena_alloc(n, false);
+	size_t old = arena_size(p);
+	if (n <= old)
+		return p;
+	struct chunk *c = arena_now->chunks;
+	size_t had = (old + MD_ARENA_ALIGN - 1) & ~(size_t)(MD_ARENA_ALIGN - 1);
+	size_t want = (n + MD_ARENA_ALIGN - 1) & ~(size_t)(MD_ARENA_ALIGN - 1);
+	if ((unsigned char *)p + had == c->data + c->used &&
+	    want - had <= c->size - c->used) {
+		c->used += want - had;
+		memcpy((unsigned char *)p - MD_ARENA_ALIGN, &n, sizeof n);
+		return p;
+	}
+	void *q = arena_alloc(n, false);
+	memcpy(q, p, old);
+	return q;
+}
+
+static void arena_free(void *p)
+{
+	(void)p; /* the whole arena goes at once */
+}
+
+static cmark_mem arena_mem = { arena_calloc, arena_realloc, arena_free };
+
+static void arena_release(struct arena *a)
+{
+	while (a->chunks) {
+		struct chunk *c = a->chunks;
+		a->chunks = c->next;
+#if defined(MAP_ANONYMOUS)
+		if (c->mapped) {
+			munmap(c, sizeof *c + c->size);
+			continue;
+		}
+#endif
+		free(c);
+	}
+	if (arena_now == a)
+		arena_now = NULL;
+}
+
+/* Parses md, bounded first, into a tree that lives in *a (made here):
+ * the caller frees it with arena_release(), not cmark_node_free(). */
+static int parse(const char *md, size_t len, struct arena *a, cmark_node **doc,
 		 struct td_err *err)
 {
 	*doc = NULL;
+	a->chunks = NULL;
+	a->next_size = MD_ARENA_FIRST;
 	if (!md && len > 0)
 		return td_err_set(err, EX_DATAERR, "markdown: no input");
 	struct td_buf bounded = TD_BUF_INIT;
@@ -1381,10 +1535,16 @@ static int parse(const char *md, size_t len, cmark_node **doc,
 		md = td_buf_cstr(&bounded);
 		len = bounded.len;
 	}
-	*doc = cmark_parse_document(md ? md : "", len, MD_OPTS);
+	arena_now = a;
+	cmark_parser *parser = cmark_parser_new_with_mem(MD_OPTS, &arena_mem);
+	cmark_parser_feed(parser, md ? md : "", len);
+	*doc = cmark_parser_finish(parser);
+	cmark_parser_free(parser);
 	td_buf_free(&bounded);
-	if (!*doc)
+	if (!*doc) {
+		arena_release(a);
 		return td_err_set(err, EX_DATAERR, "markdown: cannot parse");
+	}
 	return 0;
 }
 
@@ -1417,8 +1577,9 @@ int td_markdown_render(const char *md, size_t len, const char *base_url,
 		       struct td_err *err)
 {
 	memset(out, 0, sizeof *out);
+	struct arena arena;
 	cmark_node *doc;
-	int rc = parse(md, len, &doc, err);
+	int rc = parse(md, len, &arena, &doc, err);
 	if (rc)
 		return rc;
 
@@ -1439,7 +1600,7 @@ int td_markdown_render(const char *md, size_t len, const char *base_url,
 	}
 	td_buf_free(&line);
 	render_free(&r);
-	cmark_node_free(doc);
+	arena_release(&arena);
 	return rc;
 }
 
@@ -1447,15 +1608,16 @@ int td_markdown_text(const char *md, size_t len, size_t width, char **out,
 		     struct td_err *err)
 {
 	*out = NULL;
+	struct arena arena;
 	cmark_node *doc;
-	int rc = parse(md, len, &doc, err);
+	int rc = parse(md, len, &arena, &doc, err);
 	if (rc)
 		return rc;
 	struct render r;
 	render_init(&r, width);
 	r.numbering = 1;
 	render_text(&r, doc);
-	cmark_node_free(doc);
+	arena_release(&arena);
 	if (r.full)
 		rc = too_long(err);
 	else
