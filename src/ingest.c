@@ -50,6 +50,25 @@ static int store_post(void *arg, const struct td_post *post, struct td_err *err)
 	return 0;
 }
 
+/* A post file the store holds with the same content hash is counted as
+ * unchanged (as td_store_upsert_post() would) without being rendered. */
+static int post_known(void *arg, const char *guid, const char *content_hash,
+		      bool *known, struct td_err *err)
+{
+	struct ingest_ctx *ctx = arg;
+	int rc = td_store_item_unchanged(ctx->st, ctx->source, guid, content_hash,
+					 known, err);
+	if (rc) {
+		ctx->store_failed = true;
+		return rc;
+	}
+	if (*known) {
+		ctx->counts.read++;
+		ctx->counts.unchanged++;
+	}
+	return 0;
+}
+
 static bool is_feed(const struct td_source_config *src)
 {
 	return strcmp(src->type, "feed") == 0;
@@ -62,7 +81,7 @@ static int read_source(const struct td_source_config *src,
 		       struct ingest_ctx *ctx, struct td_err *srcerr)
 {
 	if (strcmp(src->type, "posts") == 0)
-		return td_postsdir_read(src->path, store_post, ctx,
+		return td_postsdir_read(src->path, post_known, store_post, ctx,
 					&ctx->counts.bad, srcerr);
 	if (!is_feed(src))
 		return td_err_set(srcerr, EX_CONFIG,

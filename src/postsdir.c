@@ -59,6 +59,9 @@ struct parser {
 	const char *name;
 	struct raw keys[K_COUNT];
 	struct td_err *err;
+	const char *body;   /* the Markdown after the front matter */
+	size_t blen;
+	size_t fm_end;      /* line of the closing "---" */
 };
 
 static int is_blank(char c)
@@ -424,16 +427,26 @@ static char *default_guid(const char *name)
 	return td_xstrndup(base, n);
 }
 
-static char *sha256_hex(const char *data, size_t len)
+/* A post's content hash: SHA-256 over the rules it is rendered by
+ * (markdown.h) and the file's bytes, in hex (malloc'd), or NULL. The file
+ * holds everything else a stored post is made of, its address (which its
+ * links resolve against) included; its name and source are its key. */
+static char *content_hash(const char *data, size_t len)
 {
-	unsigned char d[32];
+	static const char rules[] = TD_MARKDOWN_RULES "\n";
 	static const char hex[] = "0123456789abcdef";
-	char *s = td_xmalloc(2 * sizeof d + 1);
+	unsigned char d[32];
+	gnutls_hash_hd_t h;
 
-	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, data, len, d) < 0) {
-		free(s);
+	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
+		return NULL;
+	if (gnutls_hash(h, rules, sizeof rules - 1) < 0 ||
+	    gnutls_hash(h, data, len) < 0) {
+		gnutls_hash_deinit(h, NULL);
 		return NULL;
 	}
+	gnutls_hash_deinit(h, d);
+	char *s = td_xmalloc(2 * sizeof d + 1);
 	for (size_t i = 0; i < sizeof d; i++) {
 		s[2 * i] = hex[d[i] >> 4];
 		s[2 * i + 1] = hex[d[i] & 0x0F];
@@ -531,7 +544,9 @@ static int read_front_matter(struct parser *p, const char *text,
 		    "after it)");
 }
 
-static int parse_post(struct parser *p, const char *text, size_t len,
+/* Everything but the body's rendering: the front matter, the content
+ * hash, and where the body is (p->body, p->blen). */
+static int parse_head(struct parser *p, const char *text, size_t len,
 		      struct td_post *post)
 {
 	size_t pos = 0, fm_end = 0;
@@ -606,41 +621,57 @@ static int parse_post(struct parser *p, const char *text, size_t len,
 			break;
 	if (k == blen)
 		return fail(p, fm_end, "no body after the front matter");
+	p->body = body;
+	p->blen = blen;
+	p->fm_end = fm_end;
 
-	/* struct td_post keeps no text rendering of the whole body: the
-	 * digest shows excerpts, and the text part is built from those.
-	 * markdown.c writes the HTML as the feeds' sanitizer would have left
-	 * cmark's: the same allowlist, no control characters, links made
-	 * absolute against the post's own address. The excerpt is kept as
-	 * long as any run may show; the renderer cuts it to the
-	 * excerpt_chars of the day. */
-	struct td_markdown md;
-	struct td_err merr;
-	if (td_markdown_render(body, blen, post->url, TD_EXCERPT_MAX, &md, &merr))
-		return fail(p, fm_end + 1, "%s", merr.msg);
-	post->content_html = md.html;
-	post->excerpt_html = md.excerpt_html;
-	post->excerpt_text = md.excerpt_text;
-
-	post->content_hash = sha256_hex(text, len);
+	post->content_hash = content_hash(text, len);
 	if (!post->content_hash)
 		return td_err_set(p->err, EX_SOFTWARE, "%s: SHA-256 failed",
 				  p->name);
 	return 0;
 }
 
+/*
+ * The body as HTML and an excerpt. struct td_post keeps no text rendering
+ * of the whole body: the digest shows excerpts, and the text part is built
+ * from those. markdown.c writes the HTML as the feeds' sanitizer would have
+ * left cmark's: the same allowlist, no control characters, links made
+ * absolute against the post's own address. The excerpt is kept as long as
+ * any run may show; the renderer cuts it to the excerpt_chars of the day.
+ */
+static int parse_body(struct parser *p, struct td_post *post)
+{
+	struct td_markdown md;
+	struct td_err merr;
+	if (td_markdown_render(p->body, p->blen, post->url, TD_EXCERPT_MAX, &md,
+			       &merr))
+		return fail(p, p->fm_end + 1, "%s", merr.msg);
+	post->content_html = md.html;
+	post->excerpt_html = md.excerpt_html;
+	post->excerpt_text = md.excerpt_text;
+	return 0;
+}
+
+static void parser_init(struct parser *p, const char *name, struct td_err *err)
+{
+	memset(p, 0, sizeof *p);
+	p->name = name ? name : "";
+	p->err = err;
+}
+
 int td_postsdir_parse(const char *name, const char *text, size_t len,
 		      struct td_post *out, struct td_err *err)
 {
 	struct parser p;
-	memset(&p, 0, sizeof p);
-	p.name = name ? name : "";
-	p.err = err;
+	parser_init(&p, name, err);
 	memset(out, 0, sizeof *out);
 	if (!text && len > 0)
 		return td_err_set(err, EX_DATAERR, "%s: no text", p.name);
 
-	int rc = parse_post(&p, text ? text : "", len, out);
+	int rc = parse_head(&p, text ? text : "", len, out);
+	if (!rc)
+		rc = parse_body(&p, out);
 	if (rc)
 		td_post_free(out);
 	return rc;
@@ -657,10 +688,11 @@ static int is_post_name(const char *s)
 	return s[0] != '.' && n > 3 && strcmp(s + n - 3, ".md") == 0;
 }
 
-/* One file: read, parse, hand to cb. Returns what cb returned; a bad
- * file is logged and counted, and is not an error for the folder. */
-static int read_one(const char *path, td_post_cb cb, void *ctx, size_t *nbad,
-		    struct td_err *err)
+/* One file: read, parse, hand to cb, unless known() says the caller has
+ * it already. Returns what a callback returned; a bad file is logged and
+ * counted, and is not an error for the folder. */
+static int read_one(const char *path, td_post_known_cb known, td_post_cb cb,
+		    void *ctx, size_t *nbad, struct td_err *err)
 {
 	struct stat st;
 	char *text;
@@ -688,20 +720,37 @@ static int read_one(const char *path, td_post_cb cb, void *ctx, size_t *nbad,
 
 	struct td_post post;
 	struct td_err perr;
-	int rc = td_postsdir_parse(path, text, len, &post, &perr);
+	struct parser p;
+	parser_init(&p, path, &perr);
+	memset(&post, 0, sizeof post);
+	bool have = false;
+	int rc = parse_head(&p, text, len, &post);
+	if (!rc && known) {
+		int krc = known(ctx, post.guid, post.content_hash, &have, err);
+		if (krc) {
+			td_post_free(&post);
+			free(text);
+			return krc;
+		}
+	}
+	/* cmark is the cost of a post: an unchanged one is not rendered */
+	if (!rc && !have)
+		rc = parse_body(&p, &post);
 	free(text);
 	if (rc) {
 		td_log_warnx("%s", perr.msg);
+		td_post_free(&post);
 		(*nbad)++;
 		return 0;
 	}
-	rc = cb(ctx, &post, err);
+	if (!have)
+		rc = cb(ctx, &post, err);
 	td_post_free(&post);
 	return rc;
 }
 
-int td_postsdir_read(const char *dir, td_post_cb cb, void *ctx, size_t *nbad,
-		     struct td_err *err)
+int td_postsdir_read(const char *dir, td_post_known_cb known, td_post_cb cb,
+		     void *ctx, size_t *nbad, struct td_err *err)
 {
 	size_t bad_local = 0;
 	if (!nbad)
@@ -739,7 +788,7 @@ int td_postsdir_read(const char *dir, td_post_cb cb, void *ctx, size_t *nbad,
 	for (size_t i = 0; i < names.n && rc == 0; i++) {
 		char *path = td_xasprintf("%s%s%s", dir, slash ? "" : "/",
 					  names.v[i]);
-		rc = read_one(path, cb, ctx, nbad, err);
+		rc = read_one(path, known, cb, ctx, nbad, err);
 		free(path);
 	}
 	td_strv_free(&names);

@@ -623,26 +623,51 @@ static int add_item(struct td_store *st, const char *source,
 	return union_post_tags(st, seq, err);
 }
 
-int td_store_upsert_post(struct td_store *st, const char *source,
-			 const struct td_post *post, time_t now,
-			 enum td_upsert *result, struct td_err *err)
+/* Source's item guid: whether it exists, its id and seq, and whether it
+ * is stored with content_hash. */
+static int find_item(struct td_store *st, const char *source, const char *guid,
+		     const char *content_hash, bool *exists, int64_t *id,
+		     int64_t *seq, bool *same, struct td_err *err)
 {
 	sqlite3_stmt *find = stmt_get(st, ST_FIND_ITEM, err);
 	if (!find)
 		return err ? err->code : EX_SOFTWARE;
 	bind_text(find, 1, source);
-	bind_text(find, 2, post->guid);
+	bind_text(find, 2, guid);
 	int step = sqlite3_step(find);
 	if (step != SQLITE_ROW && step != SQLITE_DONE) {
 		stmt_done(find);
 		return db_error(st, err, "find post");
 	}
-	bool exists = step == SQLITE_ROW;
-	int64_t id = exists ? sqlite3_column_int64(find, 0) : 0;
-	int64_t seq = exists ? sqlite3_column_int64(find, 1) : 0;
-	bool same = exists && strcmp((const char *)sqlite3_column_text(find, 2),
-				     post->content_hash ? post->content_hash : "") == 0;
+	*exists = step == SQLITE_ROW;
+	*id = *exists ? sqlite3_column_int64(find, 0) : 0;
+	*seq = *exists ? sqlite3_column_int64(find, 1) : 0;
+	*same = *exists && strcmp((const char *)sqlite3_column_text(find, 2),
+				  content_hash ? content_hash : "") == 0;
 	stmt_done(find);
+	return 0;
+}
+
+int td_store_item_unchanged(struct td_store *st, const char *source,
+			    const char *guid, const char *content_hash,
+			    bool *unchanged, struct td_err *err)
+{
+	bool exists;
+	int64_t id, seq;
+	return find_item(st, source, guid, content_hash, &exists, &id, &seq,
+			 unchanged, err);
+}
+
+int td_store_upsert_post(struct td_store *st, const char *source,
+			 const struct td_post *post, time_t now,
+			 enum td_upsert *result, struct td_err *err)
+{
+	bool exists, same;
+	int64_t id, seq;
+	int rc = find_item(st, source, post->guid, post->content_hash, &exists,
+			   &id, &seq, &same, err);
+	if (rc)
+		return rc;
 
 	if (same) {
 		*result = TD_UPSERT_UNCHANGED;
@@ -653,7 +678,7 @@ int td_store_upsert_post(struct td_store *st, const char *source,
 		return update_item(st, id, seq, source, post, now, err);
 	}
 	bool merged;
-	int rc = add_item(st, source, post, now, &merged, err);
+	rc = add_item(st, source, post, now, &merged, err);
 	*result = merged ? TD_UPSERT_MERGED : TD_UPSERT_NEW;
 	return rc;
 }

@@ -5,7 +5,10 @@
  * folder, unsupported type) is reported with its name and reason, recorded
  * in the store's source health, and does not stop the others. A feed is
  * stored as soon as its download ends, and its body freed, so at most
- * fetch.parallel bodies are held at once.
+ * fetch.parallel bodies are held at once. A post file the store already
+ * holds with the same content hash (postsdir.h) is counted unchanged
+ * without its Markdown being rendered: the desk ingests again on every
+ * change it sees, and rendering is most of what a post costs.
  */
 #ifndef TAGDIGEST_INGEST_H
 #define TAGDIGEST_INGEST_H

@@ -29,6 +29,12 @@
 
 #include "tagdigest/err.h"
 
+/* Names the rules by which td_markdown_render() makes HTML and an excerpt
+ * of Markdown. Change it whenever the same Markdown would come out
+ * differently: it is part of a Markdown post's content hash (postsdir.h),
+ * so posts stored by older rules are rendered again. */
+#define TD_MARKDOWN_RULES "tagdigest-markdown-2"
+
 struct td_markdown {
 	char *html;          /* the whole document */
 	char *excerpt_html;  /* "" when there is no paragraph with text */

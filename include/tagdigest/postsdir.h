@@ -20,11 +20,18 @@
  * A post's HTML (body and excerpt) is what the feeds' sanitizer would
  * make of cmark's (markdown.h); its excerpt is the first paragraph up to
  * TD_EXCERPT_MAX characters, cut to excerpt_chars when a digest is
- * rendered.
+ * rendered. Its content hash is SHA-256 over the Markdown rules
+ * (TD_MARKDOWN_RULES) and the file's bytes: everything a stored post is
+ * made of but its key (source and guid).
+ *
+ * Rendering is most of a post's cost, so td_postsdir_read() asks first
+ * (td_post_known_cb) whether the caller already has the post with this
+ * guid and content hash (ingest: the store does), and skips it if so.
  */
 #ifndef TAGDIGEST_POSTSDIR_H
 #define TAGDIGEST_POSTSDIR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "tagdigest/err.h"
@@ -41,9 +48,18 @@ typedef int (*td_post_cb)(void *ctx, const struct td_post *post,
 int td_postsdir_parse(const char *name, const char *text, size_t len,
 		      struct td_post *out, struct td_err *err);
 
-/* Reads every post in dir. *nbad counts skipped files. Returns 0,
- * EX_NOINPUT when dir cannot be opened, or what cb returned. */
-int td_postsdir_read(const char *dir, td_post_cb cb, void *ctx, size_t *nbad,
-		     struct td_err *err);
+/* Called for each good post before its body is rendered: set *known when
+ * the caller has this guid with this content hash already; the post is
+ * then neither rendered nor given to td_post_cb. Non-zero stops the read
+ * and is returned. */
+typedef int (*td_post_known_cb)(void *ctx, const char *guid,
+				const char *content_hash, bool *known,
+				struct td_err *err);
+
+/* Reads every post in dir (known may be NULL: every post is rendered).
+ * *nbad counts skipped files. Returns 0, EX_NOINPUT when dir cannot be
+ * opened, or what a callback returned. */
+int td_postsdir_read(const char *dir, td_post_known_cb known, td_post_cb cb,
+		     void *ctx, size_t *nbad, struct td_err *err);
 
 #endif

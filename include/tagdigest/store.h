@@ -71,6 +71,12 @@ enum td_upsert { TD_UPSERT_NEW, TD_UPSERT_UPDATED, TD_UPSERT_UNCHANGED,
 int td_store_upsert_post(struct td_store *st, const char *source,
 			 const struct td_post *post, time_t now,
 			 enum td_upsert *result, struct td_err *err);
+/* Whether source's item guid is stored with this content hash, that is
+ * td_store_upsert_post() would find it UNCHANGED: a reader that can tell
+ * the hash before doing the work of a post asks this first. */
+int td_store_item_unchanged(struct td_store *st, const char *source,
+			    const char *guid, const char *content_hash,
+			    bool *unchanged, struct td_err *err);
 int64_t td_store_max_seq(struct td_store *st);
 size_t td_store_post_count(struct td_store *st);
 

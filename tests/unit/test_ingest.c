@@ -1,0 +1,166 @@
+/*
+ * test_ingest.c: a posts folder read into a real store by td_ingest(),
+ * run after run: a post whose file has not changed is counted unchanged
+ * without being rendered; an edit, even of the address alone (which its
+ * links resolve against), is rendered and stored again.
+ *
+ * "Not rendered" is observed from outside tagdigest's code: this file
+ * interposes cmark's cmark_parser_finish() (the call that turns fed
+ * Markdown into a tree, once per document whichever way cmark is driven),
+ * counts the calls and hands each to the real function.
+ */
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmark.h>
+
+#include "harness.h"
+#include "tagdigest/config.h"
+#include "tagdigest/ingest.h"
+#include "tagdigest/store.h"
+#include "tagdigest/util.h"
+
+static size_t parses;
+
+cmark_node *cmark_parser_finish(cmark_parser *parser)
+{
+	static cmark_node *(*real)(cmark_parser *);
+	if (!real)
+		*(void **)&real = dlsym(RTLD_NEXT, "cmark_parser_finish");
+	parses++;
+	return real(parser);
+}
+
+static char dir[] = "/tmp/td-ingest-XXXXXX";
+
+static void write_file(const char *name, const char *text)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	FILE *f = fopen(path, "wb");
+	if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+		abort();
+}
+
+static void post(const char *name, const char *url, const char *body)
+{
+	char *text = td_xasprintf("---\ntitle: T %s\ndate: 2017-06-30\ntags: a\n"
+				  "url: %s\n---\n%s", name, url, body);
+	char *path = td_xasprintf("posts/%s", name);
+	write_file(path, text);
+	free(path);
+	free(text);
+}
+
+/* One ingest; its summary in *sum, and how many documents cmark parsed. */
+static size_t ingest(const struct td_config *cfg, struct td_store *st,
+		     struct td_ingest_summary *sum)
+{
+	struct td_err err = { 0, "" };
+	size_t before = parses;
+	int rc = td_ingest(cfg, st, 1500000000, sum, &err);
+	CHECK(rc == 0);
+	if (rc)
+		fprintf(stderr, "  ingest: %s\n", err.msg);
+	return parses - before;
+}
+
+static char *first_excerpt(struct td_store *st)
+{
+	struct td_store_post *p;
+	size_t n;
+	struct td_err err;
+	char *html = NULL;
+	if (td_store_posts_for_tag(st, "a", 0, INT64_MAX, 0, &p, &n, &err) == 0) {
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(p[i].title, "T b.md") == 0)
+				html = td_xstrdup(p[i].excerpt_html);
+		td_store_posts_free(p, n);
+	}
+	return html ? html : td_xstrdup("");
+}
+
+static void test_unchanged_not_rendered(void)
+{
+	if (!mkdtemp(dir))
+		abort();
+	char *posts = td_xasprintf("%s/posts", dir);
+	if (mkdir(posts, 0700) < 0)
+		abort();
+	char *conf = td_xasprintf(
+		"[site]\nname = T\nurl = https://t.example\nfrom = d@t.example\n"
+		"[store]\npath = %s/store.db\n[subscribers]\npath = %s/s.csv\n"
+		"[templates]\ndir = templates\n"
+		"[transport]\ntype = maildir\npath = %s/out\n"
+		"[source.posts]\ntype = posts\npath = %s\n", dir, dir, dir, posts);
+	write_file("td.conf", conf);
+	write_file("s.csv", "email,name,tags\n");
+	post("a.md", "https://x.example/a/", "Plain *text*.\n");
+	post("b.md", "https://x.example/b/", "A [relative](rel) link.\n");
+	post("c.md", "https://x.example/c/", "Third.\n");
+
+	struct td_config cfg;
+	struct td_err err = { 0, "" };
+	char *conf_path = td_xasprintf("%s/td.conf", dir);
+	int rc = td_config_load(&cfg, conf_path, NULL, 0, &err);
+	CHECK(rc == 0);
+	if (rc) {
+		fprintf(stderr, "  config: %s\n", err.msg);
+		return;
+	}
+	struct td_store *st = NULL;
+	CHECK(td_store_open(cfg.store_path, TD_STORE_READWRITE, &st, &err) == 0);
+
+	struct td_ingest_summary sum;
+	/* first run: every post is new, and rendered */
+	CHECK(ingest(&cfg, st, &sum) == 3);
+	CHECK(sum.read == 3 && sum.added == 3 && sum.unchanged == 0);
+	char *html = first_excerpt(st);
+	CHECK_STR(html, "<p>A <a href=\"https://x.example/b/rel\" "
+		  "rel=\"noopener noreferrer\">relative</a> link.</p>");
+	free(html);
+
+	/* nothing changed: nothing rendered, all counted unchanged */
+	CHECK(ingest(&cfg, st, &sum) == 0);
+	CHECK(sum.read == 3 && sum.unchanged == 3 && sum.added == 0 &&
+	      sum.updated == 0 && sum.bad == 0);
+
+	/* b's address moves (same body): its link resolves elsewhere now */
+	post("b.md", "https://x.example/moved/", "A [relative](rel) link.\n");
+	CHECK(ingest(&cfg, st, &sum) == 1);
+	CHECK(sum.read == 3 && sum.updated == 1 && sum.unchanged == 2);
+	html = first_excerpt(st);
+	CHECK_STR(html, "<p>A <a href=\"https://x.example/moved/rel\" "
+		  "rel=\"noopener noreferrer\">relative</a> link.</p>");
+	free(html);
+
+	/* a file gone bad is still read and reported, never skipped */
+	post("c.md", "not a url", "Third.\n");
+	CHECK(ingest(&cfg, st, &sum) == 0);
+	CHECK(sum.read == 2 && sum.unchanged == 2 && sum.bad == 1);
+
+	td_store_close(st);
+	td_config_free(&cfg);
+	const char *names[] = { "posts/a.md", "posts/b.md", "posts/c.md", "td.conf",
+				"s.csv", "store.db", "store.db-wal", "store.db-shm",
+				"store.db.secret" };
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+		char *path = td_xasprintf("%s/%s", dir, names[i]);
+		unlink(path);
+		free(path);
+	}
+	rmdir(posts);
+	if (rmdir(dir) < 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+	free(posts);
+	free(conf);
+	free(conf_path);
+}
+
+int main(void)
+{
+	TD_RUN(test_unchanged_not_rendered);
+	return TD_DONE("test_ingest");
+}
