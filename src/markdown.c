@@ -1,10 +1,11 @@
 /*
  * markdown.c: Markdown post bodies to HTML, plain text and an excerpt.
  *
- * This is the only file that includes cmark. HTML comes from cmark's own
- * renderer in its default safe mode (raw HTML and javascript: links are
- * neutralised; we never pass CMARK_OPT_UNSAFE). cmark has no plain-text
- * renderer, so the text/plain side is written here as one walk over the
+ * This is the only file that includes cmark. cmark parses (never with
+ * CMARK_OPT_UNSAFE); everything is written here from its tree. The HTML
+ * and the excerpt come from one walk each ("safe HTML from the tree"
+ * below says by which rules). The plain text of the whole body
+ * (td_markdown_text, on demand) is one walk over the
  * tree with cmark_iter: inline content of a paragraph or heading is
  * collected into a buffer, then word-wrapped behind a stack of prefixes
  * ("> " for quotes, "1. "/"- " markers and their continuation indent for
@@ -21,7 +22,8 @@
  * upstream in 0.31 for GHSA-66g8-4hjf-77xh) and in the image brackets a
  * paragraph leaves open (CVE-2023-22486, fixed in 0.30.3): a 350 KB post
  * took minutes. bound_input() rewrites those inputs before cmark sees
- * them; posts that stay within the bounds reach cmark byte for byte.
+ * them; posts that stay within the bounds reach cmark byte for byte. The
+ * tree lives in an arena ("cmark's memory" below says why).
  */
 #include "tagdigest/markdown.h"
 
@@ -708,7 +710,16 @@ static cmark_node *first_paragraph(struct render *r, cmark_node *doc,
  * href, td_html_safe_url for an image's src, against the post's address),
  * and the sanitizer's bounds (TD_HTML_MAX_*). A link without an acceptable
  * URL is its text (in a bare <a> with its title when it has one), an image
- * without one is nothing, and a link inside a link is its text.
+ * without one is nothing.
+ *
+ * Where this differs from sanitizing cmark's HTML, the old way broke
+ * something: a link inside a link (an autolink in link text) is text of
+ * the outer one (libxml2 closed the outer <a> early); URLs are made safe
+ * by html.c's rule alone (cmark's renderer had percent-encoded brackets
+ * and controls first); an empty title is no title (cmark's API does not
+ * tell it from none); and past 256 nested elements libxml2 dropped the
+ * rest of the post, which now stays, its tags stopped at
+ * TD_HTML_MAX_DEPTH like any other.
  */
 
 /* Room past TD_HTML_MAX_OUTPUT for the end tags written after a cut, and
