@@ -850,7 +850,9 @@ static void xml_parse(const char *buf, size_t len, int opts, struct parse_result
 #define ENTITY_MAX_NAME 256
 
 /* The end of the comment or PI at s[i] ("<!--", "<?"): the index just past
- * it, or 0 when s[i] starts neither or it never ends. */
+ * it, n when it never ends (it takes the rest of the text: searching again
+ * from the next "<?" would make the scan quadratic), or 0 when s[i] starts
+ * neither. */
 static size_t skip_markup(const char *s, size_t n, size_t i)
 {
 	const char *e = NULL;
@@ -860,7 +862,7 @@ static size_t skip_markup(const char *s, size_t n, size_t i)
 		e = memmem(s + i + 2, n - i - 2, "?>", 2);
 	else
 		return 0;
-	return e ? (size_t)(e - s) + (s[i + 1] == '!' ? 3 : 2) : 0;
+	return e ? (size_t)(e - s) + (s[i + 1] == '!' ? 3 : 2) : n;
 }
 
 /* Where the internal subset is: s[*open] is its '[', s[*decls] is where
