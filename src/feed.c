@@ -13,7 +13,8 @@
  *   2. expand the entities the internal subset declares ourselves,
  *      bounded, and take the subset out, so libxml2 never sees a
  *      declaration (their references would expand, unbounded, when text
- *      is read: ../shared/tech/BRIEF.md 5);
+ *      is read: ../shared/tech/BRIEF.md 5); a comment's text after its
+ *      first "--" is dropped (libxml2 is quadratic on many of them);
  *   3. a strict parse; when that fails, bozo is set and the text gets the
  *      repairs feedparser's loose parser makes implicitly (HTML entity
  *      names, bare '&', control characters) before a RECOVER parse;
@@ -690,6 +691,62 @@ static bool xml_char_ok(uint32_t c)
 {
 	return c == 0x9 || c == 0xA || c == 0xD || (c >= 0x20 && c <= 0xD7FF) ||
 	       (c >= 0xE000 && c <= 0xFFFD) || (c >= 0x10000 && c <= 0x10FFFF);
+}
+
+/* libxml2 2.9.14 copies all of a comment read so far into each "Double
+ * hyphen within comment" error it raises, so one comment holding many
+ * "--" costs time quadratic in its length (64 KB: 8 s; 1 MB: half an
+ * hour), in the strict parse and again in the recovering one. Comments
+ * carry nothing a post shows: after the first "--" of a comment (and the
+ * character after it) only its newlines are kept, so line numbers hold,
+ * and that "--" stays, so the document is still not well-formed, as it
+ * was. CDATA sections and PIs
+ * are copied: a "<!--" in them starts no comment. In place: the text only
+ * shrinks. */
+static void trim_comments(struct td_buf *text)
+{
+	char *s = text->data;
+	size_t n = text->len, i = 0, o = 0;
+	while (s && i < n) {
+		const char *lt = memchr(s + i, '<', n - i);
+		size_t k = lt ? (size_t)(lt - s) + 1 : n;
+		size_t end = k;
+		bool comment = false;
+		if (lt && n - k >= 8 && memcmp(s + k, "![CDATA[", 8) == 0) {
+			const char *e = memmem(s + k + 8, n - k - 8, "]]>", 3);
+			end = e ? (size_t)(e - s) + 3 : n;
+		} else if (lt && n - k >= 1 && s[k] == '?') {
+			const char *e = memmem(s + k + 1, n - k - 1, "?>", 2);
+			end = e ? (size_t)(e - s) + 2 : n;
+		} else if (lt && n - k >= 3 && memcmp(s + k, "!--", 3) == 0) {
+			comment = true;
+			k += 3;
+		}
+		memmove(s + o, s + i, k - i);
+		o += k - i;
+		if (!comment) {
+			memmove(s + o, s + k, end - k);
+			o += end - k;
+			i = end;
+			continue;
+		}
+		const char *e = memmem(s + k, n - k, "-->", 3);
+		size_t body_end = e ? (size_t)(e - s) : n;
+		const char *dd = memmem(s + k, body_end - k, "--", 2);
+		/* the "--" and the character after it: one error, as before */
+		size_t keep = dd && (size_t)(dd - s) + 3 < body_end ? (size_t)(dd - s) + 3 :
+			      body_end;
+		memmove(s + o, s + k, keep - k);
+		o += keep - k;
+		for (size_t j = keep; j < body_end; j++)
+			if (s[j] == '\n')
+				s[o++] = '\n';
+		i = body_end;
+	}
+	if (s) {
+		text->len = o;
+		s[o] = '\0';
+	}
 }
 
 /* What feedparser's loose parser does implicitly, done to the text so
@@ -2236,6 +2293,8 @@ int td_feed_parse(const char *data, size_t len, const char *base_url,
 		td_feed_free(f);
 		return rc;
 	}
+	/* after the expansion: an entity can open a comment too */
+	trim_comments(&text);
 
 	struct parse_result r;
 	xml_parse(td_buf_cstr(&text), text.len, FEED_XML_OPTS, &r);
