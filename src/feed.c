@@ -896,7 +896,10 @@ static void xml_parse(const char *buf, size_t len, int opts, struct parse_result
  *   - an external entity is never loaded: its references become nothing,
  *     and the feed is bozo;
  *   - in an attribute value the replacement's quotes and '<' are escaped,
- *     as XML's "included in literal" rule has it.
+ *     as XML's "included in literal" rule has it;
+ *   - a replacement's line breaks become character references (or spaces
+ *     where XML reads them as spaces), so that line numbers in the real
+ *     parse's messages are still the document's.
  *
  * The real parse then sees no declaration; doc_declares_entities() still
  * refuses a document in which it finds one.
@@ -1012,6 +1015,35 @@ static bool put(struct expander *x, const char *p, size_t n)
 	return false;
 }
 
+/* An entity's line breaks are not the document's: copied as they are,
+ * they would move every line number libxml2 reports after them. So
+ * p[0..n), from a replacement text, is appended with each CR and LF made
+ * what XML reads the same way: a character reference in text, one
+ * between two CDATA sections in one, a space in tags and attribute values
+ * (where XML makes it one) and in comments and PIs (which say nothing). */
+enum line_break { BREAK_REF, BREAK_CDATA, BREAK_SPACE };
+
+static bool put_breaks(struct expander *x, const char *p, size_t n, enum line_break how)
+{
+	for (size_t i = 0; i < n;) {
+		size_t k = i;
+		while (k < n && p[k] != '\n' && p[k] != '\r')
+			k++;
+		if (!put(x, p + i, k - i))
+			return false;
+		if (k == n)
+			break;
+		const char *ref = p[k] == '\n' ? "&#10;" : "&#13;";
+		bool ok = how == BREAK_SPACE ? put(x, " ", 1) :
+			  how == BREAK_REF ? put(x, ref, 5) :
+			  put(x, "]]>", 3) && put(x, ref, 5) && put(x, "<![CDATA[", 9);
+		if (!ok)
+			return false;
+		i = k + 1;
+	}
+	return true;
+}
+
 /* The reference at s[0] ('&'); *used gets its length. Appends what it
  * stands for: itself when it is a character reference, one of XML's five,
  * or undeclared (then the real parse deals with it). */
@@ -1072,11 +1104,13 @@ static bool expand_text(struct expander *x, const char *s, size_t n, bool in_att
 	enum { TEXT, TAG, QUOTED } st = TEXT;
 	char quote = 0;
 	size_t i = 0;
+	bool nested = x->depth > 0;    /* a replacement text: its breaks go */
 	while (i < n) {
 		size_t run = i;
 		/* copy what cannot start anything at once */
 		while (run < n && s[run] != '&' && s[run] != '<' && s[run] != '>' &&
-		       s[run] != '"' && s[run] != '\'')
+		       s[run] != '"' && s[run] != '\'' &&
+		       !(nested && (s[run] == '\n' || s[run] == '\r')))
 			run++;
 		if (run > i && !put(x, s + i, run - i))
 			return false;
@@ -1085,7 +1119,10 @@ static bool expand_text(struct expander *x, const char *s, size_t n, bool in_att
 		char c = s[i];
 		size_t used = 1;
 		bool ok = true;
-		if (c == '&' && (in_attr || st != TAG)) {
+		if (c == '\n' || c == '\r') {
+			ok = put_breaks(x, s + i, 1, in_attr || st != TEXT ? BREAK_SPACE :
+						      BREAK_REF);
+		} else if (c == '&' && (in_attr || st != TAG)) {
 			ok = expand_ref(x, s + i, n - i, in_attr || st == QUOTED, &used);
 		} else if (in_attr) {
 			const char *esc = c == '<' ? "&lt;" : c == '"' ? "&quot;" :
@@ -1105,7 +1142,9 @@ static bool expand_text(struct expander *x, const char *s, size_t n, bool in_att
 			} else {
 				st = TAG;
 			}
-			ok = put(x, s + i, used);
+			ok = nested && r < 3 ? put_breaks(x, s + i, used, r == 0 ? BREAK_CDATA :
+							  BREAK_SPACE) :
+			     put(x, s + i, used);
 		} else {
 			if (st == TAG && c == '>')
 				st = TEXT;

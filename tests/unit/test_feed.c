@@ -441,6 +441,29 @@ static void test_entities(void)
 	td_buf_free(&pe);
 }
 
+/* An entity's line breaks do not move the lines libxml2 reports after
+ * its references, and the text still holds them where XML keeps them. */
+static void test_entities_lines(void)
+{
+	const char *xml =
+		"<!DOCTYPE rss [\n<!ENTITY nl \"a\nb\nc\">\n"
+		"<!ENTITY cd \"<![CDATA[x\ny]]><b\nclass='k\nl'>z</b><!-- c\nd -->\">\n]>\n"
+		"<rss version=\"2.0\"><channel><title>&nl;&nl;|&cd;</title>\n"
+		"<link>http://e.x/</link><item><title t=\"&nl;\">&nl;</title>\n"
+		"<link>http://e.x/</link></itemz>\n</channel></rss>";
+	int rc;
+	char *text = NULL;
+	struct jnode *j = dump(xml, strlen(xml), NULL, NULL, &rc, &text);
+	CHECK(rc == 0 && j);
+	/* the </itemz> is on line 13, the <item> it does not close on 12 */
+	CHECK(contains(str_at(j, "bozo_exception"),
+		       "line 13: Opening and ending tag mismatch: item line 12 and itemz"));
+	CHECK_STR(str_at(j, "feed.title"), "a\nb\nca\nb\nc|x\ny<b>z</b>");
+	CHECK_STR(str_at(j, "entries.0.title"), "a\nb\nc");
+	json_free(j);
+	free(text);
+}
+
 /* Whether td_feed_parse returns on xml at all (refused or not), in a
  * child that a watchdog kills after `guard` seconds: a hang guard for
  * inputs that would take hours, not a measure of speed (the benchmarks
@@ -998,6 +1021,7 @@ int main(void)
 	TD_RUN(test_rss10);
 	TD_RUN(test_atom);
 	TD_RUN(test_entities);
+	TD_RUN(test_entities_lines);
 	TD_RUN(test_entities_unterminated_markup);
 	TD_RUN(test_comment_hyphens);
 	TD_RUN(test_refused);
