@@ -75,6 +75,7 @@ struct val {
 	char **keys;       /* V_DICT: keys[i] names kids[i] */
 	struct val **kids; /* V_LIST, V_DICT */
 	size_t n, cap;
+	bool resolved;     /* V_STR: a relative reference made absolute here */
 };
 
 struct td_feed {
@@ -1916,7 +1917,11 @@ static void handle_guid(const struct pctx *p, struct container *ct, const xmlNod
 	char *t = node_text(n);
 	char *v = fix_c1(t);
 	free(t);
+	bool resolved = false;
 	if (ct->guidislink && *v) {
+		struct uri u;
+		uri_split(v, &u);
+		resolved = !u.has_scheme;
 		char *r = resolve_here(p, n, v);
 		free(v);
 		v = r;
@@ -1927,7 +1932,11 @@ static void handle_guid(const struct pctx *p, struct container *ct, const xmlNod
 	v_set(ct->d, "guidislink", b);
 	if (ct->guidislink && !has_link)
 		v_sets(ct->d, "link", v);
-	v_set(ct->d, "id", v_str_owned(v));
+	struct val *id = v_str_owned(v);
+	/* "123" made "https://site/feed/123" names the item only in this
+	 * feed: another feed of the site has another 123 (post.h) */
+	id->resolved = resolved;
+	v_set(ct->d, "id", id);
 }
 
 static void handle_enclosure(const struct pctx *p, struct val *d, const xmlNode *n)
@@ -2617,6 +2626,7 @@ int td_feed_posts(const struct td_feed *f, const struct td_source_config *src,
 		const char *id = v_gets(e, "id");
 		if (id && *id) {
 			post.guid = td_xstrdup(id);
+			post.guid_local = v_get(e, "id")->resolved;
 		} else if (link && *link) {
 			post.guid = td_xstrdup(link);
 		} else {

@@ -691,6 +691,7 @@ static int collect(void *ctx, const struct td_post *p, struct td_err *err)
 	struct td_post *q = &c->posts[c->n++];
 	memset(q, 0, sizeof *q);
 	q->guid = dup_or_null(p->guid);
+	q->guid_local = p->guid_local;
 	q->url = dup_or_null(p->url);
 	q->title = dup_or_null(p->title);
 	q->author = dup_or_null(p->author);
@@ -853,6 +854,37 @@ static void test_posts_guid_hash(void)
 	CHECK(posts_of(d, NULL, true, &c, &nbad) == 0 && c.n == 1);
 	if (c.n == 1)
 		CHECK_STR(c.posts[0].guid, "urn:x:1");
+	collected_free(&c);
+}
+
+/* A guid the feed wrote as a relative reference is made absolute, as
+ * feedparser does, but still means something only in this feed: the
+ * post says so, whatever the absolute form looks like. */
+static void test_posts_guid_local(void)
+{
+	const char *xml =
+		"<rss version=\"2.0\"><channel><title>B</title>"
+		"<item><title>A</title><link>https://a.example/a/</link><guid>123</guid></item>"
+		"<item><title>B</title><link>https://a.example/b/</link>"
+		"<guid isPermaLink=\"true\">/2026/b/</guid></item>"
+		"<item><title>C</title><link>https://a.example/c/</link>"
+		"<guid>https://a.example/?p=3</guid></item>"
+		"<item><title>D</title><link>https://a.example/d/</link>"
+		"<guid isPermaLink=\"false\">https://a.example/?p=4</guid></item>"
+		"</channel></rss>";
+	struct collected c = { .n = 0 };
+	size_t nbad = 0;
+	CHECK(posts_of(xml, "https://a.example/tag/a/feed/", true, &c, &nbad) == 0 && c.n == 4);
+	if (c.n == 4) {
+		CHECK_STR(c.posts[0].guid, "https://a.example/tag/a/feed/123");
+		CHECK(c.posts[0].guid_local);
+		CHECK_STR(c.posts[1].guid, "https://a.example/2026/b/");
+		CHECK(c.posts[1].guid_local);
+		CHECK_STR(c.posts[2].guid, "https://a.example/?p=3");
+		CHECK(!c.posts[2].guid_local);
+		CHECK_STR(c.posts[3].guid, "https://a.example/?p=4");
+		CHECK(!c.posts[3].guid_local);
+	}
 	collected_free(&c);
 }
 
@@ -1031,6 +1063,7 @@ int main(void)
 	TD_RUN(test_json_escaping);
 	TD_RUN(test_posts);
 	TD_RUN(test_posts_guid_hash);
+	TD_RUN(test_posts_guid_local);
 	TD_RUN(test_post_urls);
 	TD_RUN(test_entry_cap_warns);
 	TD_RUN(test_callback_stops);
