@@ -1162,6 +1162,18 @@ static bool expand_text(struct expander *x, const char *s, size_t n, bool in_att
 	return true;
 }
 
+/* libxml2 reports a few faults of a declaration (an "amp" declared as
+ * anything but "&#38;#38;") not to the parser but to its handler of last
+ * resort, which writes "error : xmlAddEntity: ..." to stderr, where it
+ * would name no source and mail cron's owner at each run. Caught here
+ * (the first, for the bozo message) while the declarations are read. */
+static void keep_first_error(void *ctx, xmlErrorPtr e)
+{
+	char *first = ctx;
+	if (!first[0] && e && e->message)
+		snprintf(first, 160, "%s", e->message);
+}
+
 /* Takes the internal subset out of text and expands the general entities
  * it declares (see above). EX_DATAERR when the expansion is refused. */
 static int expand_entities(struct td_feed *f, struct td_buf *text, struct td_err *err)
@@ -1176,11 +1188,18 @@ static int expand_entities(struct td_feed *f, struct td_buf *text, struct td_err
 	td_buf_append(&prolog, s, decls);
 	td_buf_puts(&prolog, "]><x/>");
 	struct parse_result r;
+	char stray[160] = "";
+	xmlSetStructuredErrorFunc(stray, keep_first_error);
 	xml_parse(td_buf_cstr(&prolog), prolog.len, FEED_XML_OPTS, &r);
+	xmlSetStructuredErrorFunc(NULL, NULL);
 	td_buf_free(&prolog);
 	if (!r.wellformed) {
 		char msg[340];
 		snprintf(msg, sizeof msg, "not well-formed: the DTD: %s", r.msg);
+		set_bozo(f, msg);
+	} else if (stray[0]) {
+		char msg[200];
+		snprintf(msg, sizeof msg, "the DTD: %s", stray);
 		set_bozo(f, msg);
 	}
 	/* an unreadable DTD declares nothing: its references stay undefined */
