@@ -891,9 +891,13 @@ static void xml_parse(const char *buf, size_t len, int opts, struct parse_result
  *     processing instructions becomes the entity's replacement text,
  *     expanded in turn;
  *   - the expansion is bounded: at most ENTITY_MAX_DEPTH nested, a loop
- *     refused, at most ENTITY_MAX_REFS references, and the document may
- *     not grow by more than its own size (at least ENTITY_MIN_GROWTH):
- *     billion laughs and the quadratic blow-up end in a refusal;
+ *     refused, at most ENTITY_MAX_REFS references inside replacement
+ *     texts, and the document may not grow by more than its own size (at
+ *     least ENTITY_MIN_GROWTH): billion laughs and the quadratic blow-up
+ *     end in a refusal. The references the document itself writes are
+ *     not counted: each takes three bytes of it at least, so its size
+ *     bounds them, and a feed that declares "nbsp" and writes it on every
+ *     line is read, however long;
  *   - an external entity is never loaded: its references become nothing,
  *     and the feed is bozo;
  *   - in an attribute value the replacement's quotes and '<' are escaped,
@@ -997,7 +1001,7 @@ static bool find_internal_subset(const char *s, size_t n, size_t *open, size_t *
 struct expander {
 	xmlDocPtr decls;           /* the prolog, parsed: the declarations */
 	struct td_buf *out;        /* capped: the growth bound */
-	size_t refs;               /* references expanded so far */
+	size_t refs;               /* references inside replacements so far */
 	const char *open[ENTITY_MAX_DEPTH];   /* entities being expanded */
 	int depth;
 	char external[64];         /* an external entity that was skipped */
@@ -1068,8 +1072,9 @@ static bool expand_ref(struct expander *x, const char *s, size_t n, bool in_attr
 			 xmlGetDocEntity(x->decls, (const xmlChar *)name);
 	if (!e)
 		return put(x, s, k + 1);
-	if (++x->refs > ENTITY_MAX_REFS) {
-		snprintf(x->why, sizeof x->why, "it uses more than %d entity references",
+	/* the document's own references are bounded by its size (above) */
+	if (x->depth > 0 && ++x->refs > ENTITY_MAX_REFS) {
+		snprintf(x->why, sizeof x->why, "its entities use more than %d entity references",
 			 ENTITY_MAX_REFS);
 		return false;
 	}

@@ -464,6 +464,32 @@ static void test_entities_lines(void)
 	free(text);
 }
 
+/* A feed that declares "nbsp" and writes it 150,000 times is read:
+ * only references inside entities count against the bound (the
+ * document's own are bounded by its size), so laughs still do not. */
+static void test_entities_many_refs(void)
+{
+	struct td_buf b = TD_BUF_INIT;
+	td_buf_puts(&b, "<!DOCTYPE rss [<!ENTITY nbsp \"&#160;\">]>\n"
+			"<rss version=\"2.0\"><channel><title>t</title>\n");
+	for (int i = 0; i < 500; i++) {
+		td_buf_printf(&b, "<item><title>P%d</title><link>https://a.example/%d</link>"
+			      "<description>", i, i);
+		for (int k = 0; k < 300; k++)
+			td_buf_puts(&b, "a&nbsp;");
+		td_buf_puts(&b, "</description></item>\n");
+	}
+	td_buf_puts(&b, "</channel></rss>\n");
+	int rc;
+	struct jnode *j = dump(b.data, b.len, NULL, NULL, &rc, NULL);
+	CHECK(rc == 0 && j);
+	CHECK_STR(str_at(j, "entries.499.title"), "P499");
+	const char *d = str_at(j, "entries.499.summary");
+	CHECK(d && strncmp(d, "a\xc2\xa0" "a\xc2\xa0", 6) == 0);
+	json_free(j);
+	td_buf_free(&b);
+}
+
 /* A fault libxml2 reports outside the parser (an "amp" declared as
  * something else) is the feed's bozo message, not a line on stderr that
  * names no source; the declaration itself is never used. */
@@ -1075,6 +1101,7 @@ int main(void)
 	TD_RUN(test_entities);
 	TD_RUN(test_entities_lines);
 	TD_RUN(test_entities_stray_error);
+	TD_RUN(test_entities_many_refs);
 	TD_RUN(test_entities_unterminated_markup);
 	TD_RUN(test_comment_hyphens);
 	TD_RUN(test_refused);
