@@ -13,7 +13,8 @@
  *   2. expand the entities the internal subset declares ourselves,
  *      bounded, and take the subset out, so libxml2 never sees a
  *      declaration (their references would expand, unbounded, when text
- *      is read: ../shared/tech/BRIEF.md 5);
+ *      is read: ../shared/tech/BRIEF.md 5); a comment's text after its
+ *      first "--" is dropped (libxml2 is quadratic on many of them);
  *   3. a strict parse; when that fails, bozo is set and the text gets the
  *      repairs feedparser's loose parser makes implicitly (HTML entity
  *      names, bare '&', control characters) before a RECOVER parse;
@@ -74,6 +75,7 @@ struct val {
 	char **keys;       /* V_DICT: keys[i] names kids[i] */
 	struct val **kids; /* V_LIST, V_DICT */
 	size_t n, cap;
+	bool resolved;     /* V_STR: a relative reference made absolute here */
 };
 
 struct td_feed {
@@ -692,6 +694,62 @@ static bool xml_char_ok(uint32_t c)
 	       (c >= 0xE000 && c <= 0xFFFD) || (c >= 0x10000 && c <= 0x10FFFF);
 }
 
+/* libxml2 2.9.14 copies all of a comment read so far into each "Double
+ * hyphen within comment" error it raises, so one comment holding many
+ * "--" costs time quadratic in its length (64 KB: 8 s; 1 MB: half an
+ * hour), in the strict parse and again in the recovering one. Comments
+ * carry nothing a post shows: after the first "--" of a comment (and the
+ * character after it) only its newlines are kept, so line numbers hold,
+ * and that "--" stays, so the document is still not well-formed, as it
+ * was. CDATA sections and PIs
+ * are copied: a "<!--" in them starts no comment. In place: the text only
+ * shrinks. */
+static void trim_comments(struct td_buf *text)
+{
+	char *s = text->data;
+	size_t n = text->len, i = 0, o = 0;
+	while (s && i < n) {
+		const char *lt = memchr(s + i, '<', n - i);
+		size_t k = lt ? (size_t)(lt - s) + 1 : n;
+		size_t end = k;
+		bool comment = false;
+		if (lt && n - k >= 8 && memcmp(s + k, "![CDATA[", 8) == 0) {
+			const char *e = memmem(s + k + 8, n - k - 8, "]]>", 3);
+			end = e ? (size_t)(e - s) + 3 : n;
+		} else if (lt && n - k >= 1 && s[k] == '?') {
+			const char *e = memmem(s + k + 1, n - k - 1, "?>", 2);
+			end = e ? (size_t)(e - s) + 2 : n;
+		} else if (lt && n - k >= 3 && memcmp(s + k, "!--", 3) == 0) {
+			comment = true;
+			k += 3;
+		}
+		memmove(s + o, s + i, k - i);
+		o += k - i;
+		if (!comment) {
+			memmove(s + o, s + k, end - k);
+			o += end - k;
+			i = end;
+			continue;
+		}
+		const char *e = memmem(s + k, n - k, "-->", 3);
+		size_t body_end = e ? (size_t)(e - s) : n;
+		const char *dd = memmem(s + k, body_end - k, "--", 2);
+		/* the "--" and the character after it: one error, as before */
+		size_t keep = dd && (size_t)(dd - s) + 3 < body_end ? (size_t)(dd - s) + 3 :
+			      body_end;
+		memmove(s + o, s + k, keep - k);
+		o += keep - k;
+		for (size_t j = keep; j < body_end; j++)
+			if (s[j] == '\n')
+				s[o++] = '\n';
+		i = body_end;
+	}
+	if (s) {
+		text->len = o;
+		s[o] = '\0';
+	}
+}
+
 /* What feedparser's loose parser does implicitly, done to the text so
  * libxml2's recovery keeps the characters: HTML entity names become
  * character references, a bare '&' becomes "&amp;", "&#X41;" becomes
@@ -833,13 +891,20 @@ static void xml_parse(const char *buf, size_t len, int opts, struct parse_result
  *     processing instructions becomes the entity's replacement text,
  *     expanded in turn;
  *   - the expansion is bounded: at most ENTITY_MAX_DEPTH nested, a loop
- *     refused, at most ENTITY_MAX_REFS references, and the document may
- *     not grow by more than its own size (at least ENTITY_MIN_GROWTH):
- *     billion laughs and the quadratic blow-up end in a refusal;
+ *     refused, at most ENTITY_MAX_REFS references inside replacement
+ *     texts, and the document may not grow by more than its own size (at
+ *     least ENTITY_MIN_GROWTH): billion laughs and the quadratic blow-up
+ *     end in a refusal. The references the document itself writes are
+ *     not counted: each takes three bytes of it at least, so its size
+ *     bounds them, and a feed that declares "nbsp" and writes it on every
+ *     line is read, however long;
  *   - an external entity is never loaded: its references become nothing,
  *     and the feed is bozo;
  *   - in an attribute value the replacement's quotes and '<' are escaped,
- *     as XML's "included in literal" rule has it.
+ *     as XML's "included in literal" rule has it;
+ *   - a replacement's line breaks become character references (or spaces
+ *     where XML reads them as spaces), so that line numbers in the real
+ *     parse's messages are still the document's.
  *
  * The real parse then sees no declaration; doc_declares_entities() still
  * refuses a document in which it finds one.
@@ -850,7 +915,9 @@ static void xml_parse(const char *buf, size_t len, int opts, struct parse_result
 #define ENTITY_MAX_NAME 256
 
 /* The end of the comment or PI at s[i] ("<!--", "<?"): the index just past
- * it, or 0 when s[i] starts neither or it never ends. */
+ * it, n when it never ends (it takes the rest of the text: searching again
+ * from the next "<?" would make the scan quadratic), or 0 when s[i] starts
+ * neither. */
 static size_t skip_markup(const char *s, size_t n, size_t i)
 {
 	const char *e = NULL;
@@ -860,7 +927,7 @@ static size_t skip_markup(const char *s, size_t n, size_t i)
 		e = memmem(s + i + 2, n - i - 2, "?>", 2);
 	else
 		return 0;
-	return e ? (size_t)(e - s) + (s[i + 1] == '!' ? 3 : 2) : 0;
+	return e ? (size_t)(e - s) + (s[i + 1] == '!' ? 3 : 2) : n;
 }
 
 /* Where the internal subset is: s[*open] is its '[', s[*decls] is where
@@ -934,7 +1001,7 @@ static bool find_internal_subset(const char *s, size_t n, size_t *open, size_t *
 struct expander {
 	xmlDocPtr decls;           /* the prolog, parsed: the declarations */
 	struct td_buf *out;        /* capped: the growth bound */
-	size_t refs;               /* references expanded so far */
+	size_t refs;               /* references inside replacements so far */
 	const char *open[ENTITY_MAX_DEPTH];   /* entities being expanded */
 	int depth;
 	char external[64];         /* an external entity that was skipped */
@@ -951,6 +1018,35 @@ static bool put(struct expander *x, const char *p, size_t n)
 	snprintf(x->why, sizeof x->why, "its entities expand to more than %zu bytes",
 		 x->out->max);
 	return false;
+}
+
+/* An entity's line breaks are not the document's: copied as they are,
+ * they would move every line number libxml2 reports after them. So
+ * p[0..n), from a replacement text, is appended with each CR and LF made
+ * what XML reads the same way: a character reference in text, one
+ * between two CDATA sections in one, a space in tags and attribute values
+ * (where XML makes it one) and in comments and PIs (which say nothing). */
+enum line_break { BREAK_REF, BREAK_CDATA, BREAK_SPACE };
+
+static bool put_breaks(struct expander *x, const char *p, size_t n, enum line_break how)
+{
+	for (size_t i = 0; i < n;) {
+		size_t k = i;
+		while (k < n && p[k] != '\n' && p[k] != '\r')
+			k++;
+		if (!put(x, p + i, k - i))
+			return false;
+		if (k == n)
+			break;
+		const char *ref = p[k] == '\n' ? "&#10;" : "&#13;";
+		bool ok = how == BREAK_SPACE ? put(x, " ", 1) :
+			  how == BREAK_REF ? put(x, ref, 5) :
+			  put(x, "]]>", 3) && put(x, ref, 5) && put(x, "<![CDATA[", 9);
+		if (!ok)
+			return false;
+		i = k + 1;
+	}
+	return true;
 }
 
 /* The reference at s[0] ('&'); *used gets its length. Appends what it
@@ -976,8 +1072,9 @@ static bool expand_ref(struct expander *x, const char *s, size_t n, bool in_attr
 			 xmlGetDocEntity(x->decls, (const xmlChar *)name);
 	if (!e)
 		return put(x, s, k + 1);
-	if (++x->refs > ENTITY_MAX_REFS) {
-		snprintf(x->why, sizeof x->why, "it uses more than %d entity references",
+	/* the document's own references are bounded by its size (above) */
+	if (x->depth > 0 && ++x->refs > ENTITY_MAX_REFS) {
+		snprintf(x->why, sizeof x->why, "its entities use more than %d entity references",
 			 ENTITY_MAX_REFS);
 		return false;
 	}
@@ -1013,11 +1110,13 @@ static bool expand_text(struct expander *x, const char *s, size_t n, bool in_att
 	enum { TEXT, TAG, QUOTED } st = TEXT;
 	char quote = 0;
 	size_t i = 0;
+	bool nested = x->depth > 0;    /* a replacement text: its breaks go */
 	while (i < n) {
 		size_t run = i;
 		/* copy what cannot start anything at once */
 		while (run < n && s[run] != '&' && s[run] != '<' && s[run] != '>' &&
-		       s[run] != '"' && s[run] != '\'')
+		       s[run] != '"' && s[run] != '\'' &&
+		       !(nested && (s[run] == '\n' || s[run] == '\r')))
 			run++;
 		if (run > i && !put(x, s + i, run - i))
 			return false;
@@ -1026,7 +1125,10 @@ static bool expand_text(struct expander *x, const char *s, size_t n, bool in_att
 		char c = s[i];
 		size_t used = 1;
 		bool ok = true;
-		if (c == '&' && (in_attr || st != TAG)) {
+		if (c == '\n' || c == '\r') {
+			ok = put_breaks(x, s + i, 1, in_attr || st != TEXT ? BREAK_SPACE :
+						      BREAK_REF);
+		} else if (c == '&' && (in_attr || st != TAG)) {
 			ok = expand_ref(x, s + i, n - i, in_attr || st == QUOTED, &used);
 		} else if (in_attr) {
 			const char *esc = c == '<' ? "&lt;" : c == '"' ? "&quot;" :
@@ -1046,7 +1148,9 @@ static bool expand_text(struct expander *x, const char *s, size_t n, bool in_att
 			} else {
 				st = TAG;
 			}
-			ok = put(x, s + i, used);
+			ok = nested && r < 3 ? put_breaks(x, s + i, used, r == 0 ? BREAK_CDATA :
+							  BREAK_SPACE) :
+			     put(x, s + i, used);
 		} else {
 			if (st == TAG && c == '>')
 				st = TEXT;
@@ -1063,6 +1167,18 @@ static bool expand_text(struct expander *x, const char *s, size_t n, bool in_att
 	return true;
 }
 
+/* libxml2 reports a few faults of a declaration (an "amp" declared as
+ * anything but "&#38;#38;") not to the parser but to its handler of last
+ * resort, which writes "error : xmlAddEntity: ..." to stderr, where it
+ * would name no source and mail cron's owner at each run. Caught here
+ * (the first, for the bozo message) while the declarations are read. */
+static void keep_first_error(void *ctx, xmlErrorPtr e)
+{
+	char *first = ctx;
+	if (!first[0] && e && e->message)
+		snprintf(first, 160, "%s", e->message);
+}
+
 /* Takes the internal subset out of text and expands the general entities
  * it declares (see above). EX_DATAERR when the expansion is refused. */
 static int expand_entities(struct td_feed *f, struct td_buf *text, struct td_err *err)
@@ -1077,11 +1193,18 @@ static int expand_entities(struct td_feed *f, struct td_buf *text, struct td_err
 	td_buf_append(&prolog, s, decls);
 	td_buf_puts(&prolog, "]><x/>");
 	struct parse_result r;
+	char stray[160] = "";
+	xmlSetStructuredErrorFunc(stray, keep_first_error);
 	xml_parse(td_buf_cstr(&prolog), prolog.len, FEED_XML_OPTS, &r);
+	xmlSetStructuredErrorFunc(NULL, NULL);
 	td_buf_free(&prolog);
 	if (!r.wellformed) {
 		char msg[340];
 		snprintf(msg, sizeof msg, "not well-formed: the DTD: %s", r.msg);
+		set_bozo(f, msg);
+	} else if (stray[0]) {
+		char msg[200];
+		snprintf(msg, sizeof msg, "the DTD: %s", stray);
 		set_bozo(f, msg);
 	}
 	/* an unreadable DTD declares nothing: its references stay undefined */
@@ -1818,7 +1941,11 @@ static void handle_guid(const struct pctx *p, struct container *ct, const xmlNod
 	char *t = node_text(n);
 	char *v = fix_c1(t);
 	free(t);
+	bool resolved = false;
 	if (ct->guidislink && *v) {
+		struct uri u;
+		uri_split(v, &u);
+		resolved = !u.has_scheme;
 		char *r = resolve_here(p, n, v);
 		free(v);
 		v = r;
@@ -1829,7 +1956,11 @@ static void handle_guid(const struct pctx *p, struct container *ct, const xmlNod
 	v_set(ct->d, "guidislink", b);
 	if (ct->guidislink && !has_link)
 		v_sets(ct->d, "link", v);
-	v_set(ct->d, "id", v_str_owned(v));
+	struct val *id = v_str_owned(v);
+	/* "123" made "https://site/feed/123" names the item only in this
+	 * feed: another feed of the site has another 123 (post.h) */
+	id->resolved = resolved;
+	v_set(ct->d, "id", id);
 }
 
 static void handle_enclosure(const struct pctx *p, struct val *d, const xmlNode *n)
@@ -2234,6 +2365,8 @@ int td_feed_parse(const char *data, size_t len, const char *base_url,
 		td_feed_free(f);
 		return rc;
 	}
+	/* after the expansion: an entity can open a comment too */
+	trim_comments(&text);
 
 	struct parse_result r;
 	xml_parse(td_buf_cstr(&text), text.len, FEED_XML_OPTS, &r);
@@ -2518,6 +2651,7 @@ int td_feed_posts(const struct td_feed *f, const struct td_source_config *src,
 		const char *id = v_gets(e, "id");
 		if (id && *id) {
 			post.guid = td_xstrdup(id);
+			post.guid_local = v_get(e, "id")->resolved;
 		} else if (link && *link) {
 			post.guid = td_xstrdup(link);
 		} else {

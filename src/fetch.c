@@ -1,9 +1,10 @@
 /*
  * fetch.c: downloads feeds with libcurl's multi interface (see fetch.h).
  *
- * One multi handle drives at most opt->parallel easy handles; when one
- * finishes, the next request is added, so a slow source holds one slot and
- * never the whole run. Every transfer is bounded by CURLOPT_TIMEOUT, which
+ * One multi handle, in a thread of its own, drives at most opt->parallel
+ * easy handles; when one finishes and the caller is done with its answer,
+ * the next request is added, so a slow source holds one slot and never the
+ * whole run. Every transfer is bounded by CURLOPT_TIMEOUT, which
  * is also what bounds the event loop. Each easy handle gets its own state
  * (struct xfer): the capped body buffer, the headers of the response being
  * read, libcurl's error buffer. When a transfer ends, that state becomes a
@@ -15,6 +16,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -480,60 +482,87 @@ static bool options_valid(const struct td_fetch_options *opt)
 	       opt->max_redirects >= 0;
 }
 
-/* Hands one answer to the callback, then frees what it left. */
-static int deliver(td_fetch_cb cb, void *ctx, size_t i,
-		   struct td_fetch_result *r, struct td_err *err)
+/*
+ * The transfers run in a thread of their own while the caller's thread
+ * hands each finished one to the callback. A callback may take seconds (a
+ * big feed parsed and stored, a store waiting for its lock); were it run
+ * between the steps of the other transfers, they would stand still
+ * meanwhile with their timeouts running, and time out while their data
+ * waited in the socket. A finished result keeps its slot until the
+ * callback is done with it, so at most `parallel` bodies are held at
+ * once, counting the one being handled, however many requests there are.
+ * Only the transfer thread touches the multi and easy handles; the
+ * caller's thread only wakes it (curl_multi_wakeup) when a slot frees.
+ */
+struct answer {
+	size_t i;
+	struct td_fetch_result r;
+};
+
+struct run {
+	const struct td_fetch_options *opt;
+	const struct td_fetch_request *reqs;
+	size_t n;
+	CURLM *multi;
+	pthread_mutex_t mu;
+	pthread_cond_t ready;       /* an answer queued, or the loop ended */
+	struct answer *queue;       /* ring of opt->parallel answers */
+	size_t head, queued;
+	int held;                   /* answers queued or in the callback */
+	bool stop;                  /* the callback said stop */
+	bool ended;                 /* the transfer loop is over */
+	struct td_err err;          /* the loop's own failure (libcurl) */
+};
+
+/* The transfer thread's side: queue one answer for the callback. */
+static void post_answer(struct run *run, size_t i, struct td_fetch_result *r)
 {
-	int rc = cb(ctx, i, r, err);
-	td_fetch_result_free(r);
-	return rc;
+	pthread_mutex_lock(&run->mu);
+	size_t at = (run->head + run->queued) % (size_t)run->opt->parallel;
+	run->queue[at].i = i;
+	run->queue[at].r = *r;
+	run->queued++;
+	run->held++;
+	pthread_cond_signal(&run->ready);
+	pthread_mutex_unlock(&run->mu);
 }
 
-int td_fetch_each(const struct td_fetch_options *opt,
-		  const struct td_fetch_request *reqs, size_t n,
-		  td_fetch_cb cb, void *ctx, struct td_err *err)
+/* Slots free for new transfers; false once the callback said stop. */
+static bool free_slots(struct run *run, int active, int *slots_free)
 {
-	if (n == 0)
-		return 0;
-	if (!options_valid(opt))
-		return td_err_set(err, EX_SOFTWARE, "fetch: bad options");
-	/* libcurl counts init/cleanup pairs, so this nests with the SMTP
-	 * transport's and only the outermost pair does the work. */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return td_err_set(err, EX_SOFTWARE,
-				  "fetch: libcurl failed to initialise");
-	CURLM *multi = curl_multi_init();
-	if (!multi) {
-		curl_global_cleanup();
-		return td_err_set(err, EX_SOFTWARE,
-				  "fetch: libcurl failed to initialise");
-	}
+	pthread_mutex_lock(&run->mu);
+	bool go = !run->stop;
+	*slots_free = run->opt->parallel - active - run->held;
+	pthread_mutex_unlock(&run->mu);
+	return go;
+}
 
-	/* The transfers in flight, so a libcurl failure (or a callback that
+static void *transfers(void *arg)
+{
+	struct run *run = arg;
+	const struct td_fetch_options *opt = run->opt;
+	struct td_err *err = &run->err;
+	/* the transfers in flight, so a libcurl failure (or a callback that
 	 * stops the run) can release them (curl_multi_get_handles is newer
-	 * than our 7.88.1). */
+	 * than our 7.88.1) */
 	struct xfer **slots = td_xcalloc((size_t)opt->parallel, sizeof *slots);
-	int rc = 0;
 	size_t next = 0;
-	int active = 0;
-	while (!rc && (next < n || active > 0)) {
+	int active = 0, slots_free;
+	while (free_slots(run, active, &slots_free) && (next < run->n || active > 0)) {
 		/* Fill free slots; a request that cannot start fails alone. */
-		while (!rc && active < opt->parallel && next < n) {
+		for (; slots_free > 0 && next < run->n; slots_free--) {
 			size_t i = next++;
 			char why[256];
-			struct xfer *x = xfer_new(opt, &reqs[i], i, why,
-						  sizeof why);
-			if (x && curl_multi_add_handle(multi, x->curl) !=
-					 CURLM_OK) {
-				snprintf(why, sizeof why,
-					 "libcurl could not add the transfer");
+			struct xfer *x = xfer_new(opt, &run->reqs[i], i, why, sizeof why);
+			if (x && curl_multi_add_handle(run->multi, x->curl) != CURLM_OK) {
+				snprintf(why, sizeof why, "libcurl could not add the transfer");
 				xfer_free(x);
 				x = NULL;
 			}
 			if (!x) {
 				struct td_fetch_result r = { 0 };
 				set_error(&r, "%s", why);
-				rc = deliver(cb, ctx, i, &r, err);
+				post_answer(run, i, &r);
 				continue;
 			}
 			for (int k = 0; k < opt->parallel; k++)
@@ -543,20 +572,15 @@ int td_fetch_each(const struct td_fetch_options *opt,
 				}
 			active++;
 		}
-		if (rc || active == 0)
-			continue;
-
-		int running = 0;
-		CURLMcode mc = curl_multi_perform(multi, &running);
+		int running = 0, finished = 0;
+		CURLMcode mc = active ? curl_multi_perform(run->multi, &running) : CURLM_OK;
 		if (mc != CURLM_OK) {
-			rc = td_err_set(err, EX_SOFTWARE, "fetch: libcurl: %s",
-					curl_multi_strerror(mc));
+			td_err_set(err, EX_SOFTWARE, "fetch: libcurl: %s", curl_multi_strerror(mc));
 			break;
 		}
-		int finished = 0;
 		CURLMsg *msg;
 		int left;
-		while (!rc && (msg = curl_multi_info_read(multi, &left))) {
+		while (active && (msg = curl_multi_info_read(run->multi, &left))) {
 			if (msg->msg != CURLMSG_DONE)
 				continue;
 			CURL *easy = msg->easy_handle;
@@ -568,27 +592,26 @@ int td_fetch_each(const struct td_fetch_options *opt,
 			size_t i = x->idx;
 			xfer_finish(opt, x, result, &r);
 			if (r.status == TD_FETCH_ERROR)
-				td_log_debug("fetch: %s: %s", reqs[i].url, r.error);
-			curl_multi_remove_handle(multi, easy);
+				td_log_debug("fetch: %s: %s", run->reqs[i].url, r.error);
+			curl_multi_remove_handle(run->multi, easy);
 			for (int k = 0; k < opt->parallel; k++)
 				if (slots[k] == x)
 					slots[k] = NULL;
+			/* the transfer's own memory is gone before the caller
+			 * starts on the body */
 			xfer_free(x);
 			active--;
 			finished++;
-			/* the transfer's own memory is gone before the caller
-			 * starts on the body */
-			rc = deliver(cb, ctx, i, &r, err);
+			post_answer(run, i, &r);
 		}
-		/* Wait only when nothing ended: a freed slot is refilled
-		 * at once. Each wait is at most 1 s, and every transfer has
-		 * CURLOPT_TIMEOUT, so the loop ends. */
-		if (!rc && !finished) {
-			mc = curl_multi_poll(multi, NULL, 0, 1000, NULL);
+		/* Wait only when nothing ended: a slot the callback frees
+		 * wakes this at once. Each wait is at most 1 s, and every
+		 * transfer has CURLOPT_TIMEOUT, so the loop ends. */
+		if (!finished) {
+			mc = curl_multi_poll(run->multi, NULL, 0, 1000, NULL);
 			if (mc != CURLM_OK) {
-				rc = td_err_set(err, EX_SOFTWARE,
-						"fetch: libcurl: %s",
-						curl_multi_strerror(mc));
+				td_err_set(err, EX_SOFTWARE, "fetch: libcurl: %s",
+					   curl_multi_strerror(mc));
 				break;
 			}
 		}
@@ -599,13 +622,81 @@ int td_fetch_each(const struct td_fetch_options *opt,
 	for (int k = 0; k < opt->parallel; k++) {
 		if (!slots[k])
 			continue;
-		curl_multi_remove_handle(multi, slots[k]->curl);
+		curl_multi_remove_handle(run->multi, slots[k]->curl);
 		xfer_free(slots[k]);
-		slots[k] = NULL;
 	}
-	curl_multi_cleanup(multi);
-	curl_global_cleanup();
 	free(slots);
+	pthread_mutex_lock(&run->mu);
+	run->ended = true;
+	pthread_cond_signal(&run->ready);
+	pthread_mutex_unlock(&run->mu);
+	return NULL;
+}
+
+int td_fetch_each(const struct td_fetch_options *opt,
+		  const struct td_fetch_request *reqs, size_t n,
+		  td_fetch_cb cb, void *ctx, struct td_err *err)
+{
+	if (n == 0)
+		return 0;
+	if (!options_valid(opt))
+		return td_err_set(err, EX_SOFTWARE, "fetch: bad options");
+	/* libcurl counts init/cleanup pairs, so this nests with the SMTP
+	 * transport's and only the outermost pair does the work. It is not
+	 * thread-safe: it runs here, before the transfer thread exists. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return td_err_set(err, EX_SOFTWARE,
+				  "fetch: libcurl failed to initialise");
+	struct run run = { .opt = opt, .reqs = reqs, .n = n, .multi = curl_multi_init() };
+	if (!run.multi) {
+		curl_global_cleanup();
+		return td_err_set(err, EX_SOFTWARE,
+				  "fetch: libcurl failed to initialise");
+	}
+	run.queue = td_xcalloc((size_t)opt->parallel, sizeof *run.queue);
+	pthread_mutex_init(&run.mu, NULL);
+	pthread_cond_init(&run.ready, NULL);
+	pthread_t thread;
+	int rc = pthread_create(&thread, NULL, transfers, &run);
+	bool started = rc == 0;
+	if (!started) {
+		rc = td_err_set(err, EX_OSERR, "fetch: cannot start a thread: %s", strerror(rc));
+		run.ended = true;
+	}
+
+	/* The caller's side: each answer to the callback as it comes; after
+	 * a non-zero return the rest are only freed. */
+	pthread_mutex_lock(&run.mu);
+	for (;;) {
+		while (!run.queued && !run.ended)
+			pthread_cond_wait(&run.ready, &run.mu);
+		if (!run.queued)
+			break;
+		struct answer a = run.queue[run.head];
+		run.head = (run.head + 1) % (size_t)opt->parallel;
+		run.queued--;
+		pthread_mutex_unlock(&run.mu);
+		if (!rc)
+			rc = cb(ctx, a.i, &a.r, err);
+		td_fetch_result_free(&a.r);
+		pthread_mutex_lock(&run.mu);
+		run.held--;
+		run.stop = run.stop || rc;
+		curl_multi_wakeup(run.multi);
+	}
+	pthread_mutex_unlock(&run.mu);
+	if (started)
+		pthread_join(thread, NULL);
+	if (!rc && run.err.code) {
+		rc = run.err.code;
+		if (err)
+			*err = run.err;
+	}
+	pthread_cond_destroy(&run.ready);
+	pthread_mutex_destroy(&run.mu);
+	free(run.queue);
+	curl_multi_cleanup(run.multi);
+	curl_global_cleanup();
 	return rc;
 }
 

@@ -598,7 +598,7 @@ static int add_item(struct td_store *st, const char *source,
 		    const struct td_post *post, time_t now, bool *merged,
 		    struct td_err *err)
 {
-	char *guid_key = td_post_guid_key(post->guid);
+	char *guid_key = post->guid_local ? NULL : td_post_guid_key(post->guid);
 	char *url_key = td_post_url_key(post->url);
 	int64_t seq, id;
 	int rc = match_post(st, source, guid_key, url_key, &seq, err);

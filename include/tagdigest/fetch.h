@@ -70,10 +70,13 @@ int td_fetch_all(const struct td_fetch_options *opt,
 /* Called once for each request that gets an answer, as soon as it has it
  * (so in the order transfers end): r answers reqs[i]. The callback may
  * take any of r's strings (setting the field to NULL); the rest is freed
- * when it returns. It runs between the steps of the other transfers,
- * which wait meanwhile: their timeouts keep running. Non-zero stops the
- * whole fetch (transfers in flight are dropped and get no callback) and
- * is returned by td_fetch_each; the callback sets err. */
+ * when it returns. It runs in the caller's thread while the transfers go
+ * on in one of td_fetch_each's own, so a slow callback does not eat into
+ * their timeouts; an answer keeps its slot until its callback returns
+ * (at most `parallel` bodies held). Non-zero stops the whole fetch
+ * (transfers in flight are dropped, answers not yet handed over are freed
+ * without a callback) and is returned by td_fetch_each; the callback sets
+ * err. */
 typedef int (*td_fetch_cb)(void *ctx, size_t i, struct td_fetch_result *r,
 			   struct td_err *err);
 

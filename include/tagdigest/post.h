@@ -10,12 +10,16 @@
 #ifndef TAGDIGEST_POST_H
 #define TAGDIGEST_POST_H
 
+#include <stdbool.h>
 #include <time.h>
 
 #include "tagdigest/util.h"
 
 struct td_post {
 	char *guid;          /* stable identity within its source */
+	bool guid_local;     /* the guid means something only in its source,
+			      * whatever it looks like: a relative reference
+			      * the feed made absolute against its own URL */
 	char *url;           /* absolute http(s) URL of the post */
 	char *title;         /* plain text */
 	char *author;        /* plain text, may be "" */
@@ -45,6 +49,8 @@ void td_post_free(struct td_post *post);
  * or urn: URI; compared exactly, except that the scheme and host are
  * lowercased, http and https are one, and a default port is dropped. A
  * guid such as "1" or a file name is NULL: two sites both have a post 1.
+ * Neither is a guid "1" that a feed resolved to "https://site/tag/a/1"
+ * (td_post.guid_local): the store does not ask for its key.
  *
  * td_post_url_key: a normalised permalink (an absolute http(s) URL):
  * scheme and host lowercased, http and https one, default port, user

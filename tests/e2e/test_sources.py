@@ -219,6 +219,30 @@ def test_one_article_from_many_tag_feeds(tmp_path, server):
     assert msgs["both@example.org"]["Subject"] == "Blog Weekly: 1 new post in NATO"
 
 
+def test_relative_guids_from_tag_feeds(tmp_path, server):
+    base, www = server
+    """Item 2: a feed that writes its guids as "123" with isPermaLink left
+    at true has them resolved against its own URL (as feedparser does), so
+    each tag feed gives the article another absolute guid. Those mean
+    nothing outside their feed: the article is one post by its link, and
+    "123" from the two feeds does not hold it apart."""
+    publish(www, "/tag/nato/feed.rss", rss("Blog – NATO", [
+        item("123", SUMMIT, "NATO summit in Brussels", ["NATO"], permalink=True)]))
+    publish(www, "/tag/usa/feed.rss", rss("Blog – USA", [
+        item("123", SUMMIT, "NATO summit in Brussels", ["USA"], permalink=True)]))
+    conf = site(tmp_path, base, [("nato", "/tag/nato/feed.rss"), ("usa", "/tag/usa/feed.rss")],
+                [("both@example.org", "nato;usa")])
+    out = run(conf, "ingest", check=True).stdout.decode()
+    assert "1 new," in out and "1 already stored from another source" in out, out
+    run(conf, "run", check=True)
+    msg = take_messages(tmp_path)["both@example.org"]
+    assert msg["Subject"] == "Blog Weekly: 1 new post in NATO"
+    text = text_of(msg)
+    assert text.count(SUMMIT) == 1, text
+    tags = re.findall(r"NATO summit in Brussels\n.*\n.*\n    tags:(.*)\n", text)
+    assert tags == [" nato usa"], text
+
+
 def test_feed_links_become_valid_urls(tmp_path, server):
     base, www = server
     """Item 8: a link with CR LF inside is stored as one URL (the text

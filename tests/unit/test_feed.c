@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -440,6 +441,152 @@ static void test_entities(void)
 	td_buf_free(&pe);
 }
 
+/* An entity's line breaks do not move the lines libxml2 reports after
+ * its references, and the text still holds them where XML keeps them. */
+static void test_entities_lines(void)
+{
+	const char *xml =
+		"<!DOCTYPE rss [\n<!ENTITY nl \"a\nb\nc\">\n"
+		"<!ENTITY cd \"<![CDATA[x\ny]]><b\nclass='k\nl'>z</b><!-- c\nd -->\">\n]>\n"
+		"<rss version=\"2.0\"><channel><title>&nl;&nl;|&cd;</title>\n"
+		"<link>http://e.x/</link><item><title t=\"&nl;\">&nl;</title>\n"
+		"<link>http://e.x/</link></itemz>\n</channel></rss>";
+	int rc;
+	char *text = NULL;
+	struct jnode *j = dump(xml, strlen(xml), NULL, NULL, &rc, &text);
+	CHECK(rc == 0 && j);
+	/* the </itemz> is on line 13, the <item> it does not close on 12 */
+	CHECK(contains(str_at(j, "bozo_exception"),
+		       "line 13: Opening and ending tag mismatch: item line 12 and itemz"));
+	CHECK_STR(str_at(j, "feed.title"), "a\nb\nca\nb\nc|x\ny<b>z</b>");
+	CHECK_STR(str_at(j, "entries.0.title"), "a\nb\nc");
+	json_free(j);
+	free(text);
+}
+
+/* A feed that declares "nbsp" and writes it 150,000 times is read:
+ * only references inside entities count against the bound (the
+ * document's own are bounded by its size), so laughs still do not. */
+static void test_entities_many_refs(void)
+{
+	struct td_buf b = TD_BUF_INIT;
+	td_buf_puts(&b, "<!DOCTYPE rss [<!ENTITY nbsp \"&#160;\">]>\n"
+			"<rss version=\"2.0\"><channel><title>t</title>\n");
+	for (int i = 0; i < 500; i++) {
+		td_buf_printf(&b, "<item><title>P%d</title><link>https://a.example/%d</link>"
+			      "<description>", i, i);
+		for (int k = 0; k < 300; k++)
+			td_buf_puts(&b, "a&nbsp;");
+		td_buf_puts(&b, "</description></item>\n");
+	}
+	td_buf_puts(&b, "</channel></rss>\n");
+	int rc;
+	struct jnode *j = dump(b.data, b.len, NULL, NULL, &rc, NULL);
+	CHECK(rc == 0 && j);
+	CHECK_STR(str_at(j, "entries.499.title"), "P499");
+	const char *d = str_at(j, "entries.499.summary");
+	CHECK(d && strncmp(d, "a\xc2\xa0" "a\xc2\xa0", 6) == 0);
+	json_free(j);
+	td_buf_free(&b);
+}
+
+/* A fault libxml2 reports outside the parser (an "amp" declared as
+ * something else) is the feed's bozo message, not a line on stderr that
+ * names no source; the declaration itself is never used. */
+static void test_entities_stray_error(void)
+{
+	const char *xml =
+		"<!DOCTYPE rss [<!ENTITY amp \"x\"><!ENTITY a \"A\">]>"
+		"<rss version=\"2.0\"><channel><title>&a;&amp;</title></channel></rss>";
+	int rc;
+	capture_start();
+	struct jnode *j = dumps(xml, &rc);
+	const char *err = capture_end();
+	CHECK_STR(err, "");
+	CHECK(rc == 0 && j);
+	CHECK_STR(str_at(j, "feed.title"), "A&");
+	CHECK(num_at(j, "bozo") == 1);
+	CHECK(contains(str_at(j, "bozo_exception"), "invalid redeclaration of predefined entity"));
+	json_free(j);
+}
+
+/* Whether td_feed_parse returns on xml at all (refused or not), in a
+ * child that a watchdog kills after `guard` seconds: a hang guard for
+ * inputs that would take hours, not a measure of speed (the benchmarks
+ * measure that). */
+static bool parse_returns(const char *xml, size_t len, unsigned guard)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		alarm(guard);
+		struct td_feed *f = NULL;
+		struct td_err err = { 0, "" };
+		int rc = td_feed_parse(xml, len, NULL, NULL, &f, &err);
+		td_feed_free(f);
+		_exit(rc == 0 || rc == EX_DATAERR ? 0 : 1);
+	}
+	int status = 0;
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return false;
+	if (WIFSIGNALED(status))
+		fprintf(stderr, "parse_returns: killed by signal %d\n", WTERMSIG(status));
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* A comment or PI that never ends in the internal subset swallows the
+ * rest of the document: the scan for the subset's end must not search
+ * the rest again from each "<?" or "<!--" (1 MB of them took minutes). */
+static void test_entities_unterminated_markup(void)
+{
+	static const char *const opens[] = { "<?", "<!--" };
+	for (size_t k = 0; k < 2; k++) {
+		struct td_buf b = TD_BUF_INIT;
+		td_buf_puts(&b, "<?xml version=\"1.0\"?>\n<!DOCTYPE rss [\n");
+		while (b.len < ((size_t)2 << 20))
+			td_buf_puts(&b, opens[k]);
+		td_buf_puts(&b, "\n]>\n<rss version=\"2.0\"><channel><title>t</title>"
+				"</channel></rss>\n");
+		CHECK(parse_returns(b.data, b.len, 60));
+		td_buf_free(&b);
+	}
+}
+
+/* libxml2 copies a comment read so far into each "--" error it raises:
+ * 2 MB of "--" in one comment, written or made by entities, took hours.
+ * Such a comment still makes the document not well-formed, on its line,
+ * and what follows it is read. */
+static void test_comment_hyphens(void)
+{
+	struct td_buf b = TD_BUF_INIT;
+	td_buf_puts(&b, "<rss version=\"2.0\"><channel><title>t</title><!--");
+	while (b.len < ((size_t)2 << 20))
+		td_buf_puts(&b, "--");
+	td_buf_puts(&b, "--></channel></rss>\n");
+	CHECK(parse_returns(b.data, b.len, 60));
+	td_buf_free(&b);
+
+	td_buf_puts(&b, "<!DOCTYPE rss [<!ENTITY o \"&#60;!--\"><!ENTITY h \"--\">]>\n"
+			"<rss version=\"2.0\"><channel><title>t</title>&o;");
+	for (int i = 0; i < 90000; i++)
+		td_buf_puts(&b, "&h;");
+	td_buf_puts(&b, "--></channel></rss>\n");
+	CHECK(parse_returns(b.data, b.len, 60));
+	td_buf_free(&b);
+
+	const char *small =
+		"<rss version=\"2.0\"><channel>\n<!-- a -- b -- c\n\n-- d -->\n"
+		"<title>t</title>\n<item><title>x</title></itemz>\n</channel></rss>";
+	int rc;
+	struct jnode *j = dumps(small, &rc);
+	CHECK(rc == 0 && j);
+	CHECK(num_at(j, "bozo") == 1);
+	CHECK(contains(str_at(j, "bozo_exception"), "line 6:"));
+	CHECK_STR(str_at(j, "feed.title"), "t");
+	CHECK_STR(str_at(j, "entries.0.title"), "x");
+	json_free(j);
+}
+
 static void test_refused(void)
 {
 	int rc;
@@ -590,6 +737,7 @@ static int collect(void *ctx, const struct td_post *p, struct td_err *err)
 	struct td_post *q = &c->posts[c->n++];
 	memset(q, 0, sizeof *q);
 	q->guid = dup_or_null(p->guid);
+	q->guid_local = p->guid_local;
 	q->url = dup_or_null(p->url);
 	q->title = dup_or_null(p->title);
 	q->author = dup_or_null(p->author);
@@ -752,6 +900,37 @@ static void test_posts_guid_hash(void)
 	CHECK(posts_of(d, NULL, true, &c, &nbad) == 0 && c.n == 1);
 	if (c.n == 1)
 		CHECK_STR(c.posts[0].guid, "urn:x:1");
+	collected_free(&c);
+}
+
+/* A guid the feed wrote as a relative reference is made absolute, as
+ * feedparser does, but still means something only in this feed: the
+ * post says so, whatever the absolute form looks like. */
+static void test_posts_guid_local(void)
+{
+	const char *xml =
+		"<rss version=\"2.0\"><channel><title>B</title>"
+		"<item><title>A</title><link>https://a.example/a/</link><guid>123</guid></item>"
+		"<item><title>B</title><link>https://a.example/b/</link>"
+		"<guid isPermaLink=\"true\">/2026/b/</guid></item>"
+		"<item><title>C</title><link>https://a.example/c/</link>"
+		"<guid>https://a.example/?p=3</guid></item>"
+		"<item><title>D</title><link>https://a.example/d/</link>"
+		"<guid isPermaLink=\"false\">https://a.example/?p=4</guid></item>"
+		"</channel></rss>";
+	struct collected c = { .n = 0 };
+	size_t nbad = 0;
+	CHECK(posts_of(xml, "https://a.example/tag/a/feed/", true, &c, &nbad) == 0 && c.n == 4);
+	if (c.n == 4) {
+		CHECK_STR(c.posts[0].guid, "https://a.example/tag/a/feed/123");
+		CHECK(c.posts[0].guid_local);
+		CHECK_STR(c.posts[1].guid, "https://a.example/2026/b/");
+		CHECK(c.posts[1].guid_local);
+		CHECK_STR(c.posts[2].guid, "https://a.example/?p=3");
+		CHECK(!c.posts[2].guid_local);
+		CHECK_STR(c.posts[3].guid, "https://a.example/?p=4");
+		CHECK(!c.posts[3].guid_local);
+	}
 	collected_free(&c);
 }
 
@@ -920,6 +1099,11 @@ int main(void)
 	TD_RUN(test_rss10);
 	TD_RUN(test_atom);
 	TD_RUN(test_entities);
+	TD_RUN(test_entities_lines);
+	TD_RUN(test_entities_stray_error);
+	TD_RUN(test_entities_many_refs);
+	TD_RUN(test_entities_unterminated_markup);
+	TD_RUN(test_comment_hyphens);
 	TD_RUN(test_refused);
 	TD_RUN(test_depth);
 	TD_RUN(test_bozo_recovery);
@@ -927,6 +1111,7 @@ int main(void)
 	TD_RUN(test_json_escaping);
 	TD_RUN(test_posts);
 	TD_RUN(test_posts_guid_hash);
+	TD_RUN(test_posts_guid_local);
 	TD_RUN(test_post_urls);
 	TD_RUN(test_entry_cap_warns);
 	TD_RUN(test_callback_stops);

@@ -848,6 +848,52 @@ static void test_each_as_done(void)
 	free(quick);
 }
 
+struct slow_cb {
+	size_t order[4];
+	enum td_fetch_status status[4];
+	char error[4][512];
+	size_t n;
+};
+
+/* Handles a result slowly, as ingest does a big feed or a store waiting
+ * for its lock: the first call takes 3 s. */
+static int on_done_slowly(void *ctx, size_t i, struct td_fetch_result *r, struct td_err *err)
+{
+	(void)err;
+	struct slow_cb *s = ctx;
+	if (s->n < 4) {
+		s->order[s->n] = i;
+		s->status[s->n] = r->status;
+		snprintf(s->error[s->n], sizeof s->error[0], "%s", r->error);
+		s->n++;
+	}
+	if (s->n == 1) {
+		struct timespec ts = { 3, 0 };
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+/* A callback that takes longer than the timeout does not time out the
+ * transfers still running: they go on while it works. */
+static void test_each_slow_callback(void)
+{
+	struct td_fetch_options o = default_opts();
+	o.parallel = 2;
+	o.timeout = 2;
+	char *quick = url("/feed?b=slowcb"), *held = url("/hold?b=slowcb&i=1");
+	struct td_fetch_request reqs[2] = { { quick, NULL, NULL }, { held, NULL, NULL } };
+	struct slow_cb s = { .n = 0 };
+	struct td_err err = { 0, "" };
+	CHECK(td_fetch_each(&o, reqs, 2, on_done_slowly, &s, &err) == 0);
+	CHECK(s.n == 2 && s.order[0] == 0 && s.order[1] == 1);
+	CHECK(s.status[0] == TD_FETCH_OK && s.status[1] == TD_FETCH_OK);
+	if (s.n == 2 && s.status[1] != TD_FETCH_OK)
+		fprintf(stderr, "  (the held transfer: %s)\n", s.error[1]);
+	free(quick);
+	free(held);
+}
+
 static void test_result_free(void)
 {
 	struct td_fetch_result r;
@@ -908,6 +954,7 @@ int main(void)
 	TD_RUN(test_unreachable);
 	TD_RUN(test_parallel);
 	TD_RUN(test_each_as_done);
+	TD_RUN(test_each_slow_callback);
 	TD_RUN(test_result_free);
 	TD_RUN(test_bad_options);
 	server_stop();

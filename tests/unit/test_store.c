@@ -406,7 +406,29 @@ static void test_one_post_many_sources(void)
 	CHECK(td_store_upsert_post(st, "three", &l3, 700, &r, &err) == 0 &&
 	      r == TD_UPSERT_MERGED);
 	CHECK(count_for_tag(st, "links") == 2);
-	struct td_post *all[] = { &nato, &usa, &eu, &usa2, &eu2, &s1, &s2, &s3, &l1, &l2, &l3 };
+
+	/* a guid a feed wrote as "123" and resolved against its own URL
+	 * looks global but is not: two tag feeds' items are one post by
+	 * their link, and the same resolved guid does not join another page */
+	const char *art = "https://site.test/2026/article/";
+	struct td_post ga = make_post_at("https://site.test/tag/a/feed/123", art, "g", "Art",
+					 "guid-a", NULL);
+	struct td_post gb = make_post_at("https://site.test/tag/b/feed/123", art, "g", "Art",
+					 "guid-b", NULL);
+	struct td_post gc = make_post_at("https://site.test/tag/a/feed/123",
+					 "https://site.test/2026/other/", "g2", "Other", "guid-c",
+					 NULL);
+	ga.guid_local = gb.guid_local = gc.guid_local = true;
+	CHECK(td_store_upsert_post(st, "ga", &ga, 800, &r, &err) == 0 && r == TD_UPSERT_NEW);
+	int64_t gseq = td_store_max_seq(st);
+	CHECK(td_store_upsert_post(st, "gb", &gb, 800, &r, &err) == 0 && r == TD_UPSERT_MERGED);
+	CHECK(td_store_upsert_post(st, "gc", &gc, 800, &r, &err) == 0 && r == TD_UPSERT_NEW);
+	t = tags_of(st, "guid-a", gseq);
+	CHECK_STR(t, "guid-a,guid-b");
+	free(t);
+	CHECK(count_for_tag(st, "guid-c") == 1);
+	struct td_post *all[] = { &nato, &usa, &eu, &usa2, &eu2, &s1, &s2, &s3, &l1, &l2, &l3,
+				  &ga, &gb, &gc };
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		drop_post(all[i]);
 	td_store_close(st);
