@@ -149,13 +149,19 @@ static void copy_posts(const struct td_store_post *src, size_t n,
 			td_strv_push(&d->tags, src[i].tags.v[k]);
 			td_strv_push(&d->tag_names, src[i].tag_names.v[k]);
 		}
+		if (src[i].tags.n) {
+			size_t sz = src[i].tags.n * sizeof *d->tag_arrived;
+			d->tag_arrived = td_xmalloc(sz);
+			memcpy(d->tag_arrived, src[i].tag_arrived, sz);
+		}
 	}
 }
 
-/* td_store_posts_for_tag through the cache: the caller gets its own copy. */
-static int posts_for_tag(struct td_store *st, struct td_post_cache *c,
-			 const char *tag, int64_t after, int64_t upto, time_t since,
-			 struct td_store_post **out, size_t *n, struct td_err *err)
+/* td_store_posts_for_tag through the cache: *out is the cache's own array
+ * (valid until the next call), or, without a cache, the caller's. */
+static int borrow_posts(struct td_store *st, struct td_post_cache *c,
+			const char *tag, int64_t after, int64_t upto, time_t since,
+			struct td_store_post **out, size_t *n, struct td_err *err)
 {
 	if (!c)
 		return td_store_posts_for_tag(st, tag, after, upto, since, out, n, err);
@@ -166,12 +172,13 @@ static int posts_for_tag(struct td_store *st, struct td_post_cache *c,
 			break;
 		if (e->after == after && e->upto == upto && e->since == since &&
 		    strcmp(e->tag, tag) == 0) {
-			copy_posts(e->posts, e->n, out);
+			*out = e->posts;
 			*n = e->n;
 			return 0;
 		}
 	}
-	int rc = td_store_posts_for_tag(st, tag, after, upto, since, out, n, err);
+	struct td_store_post *posts;
+	int rc = td_store_posts_for_tag(st, tag, after, upto, since, &posts, n, err);
 	if (rc)
 		return rc;
 	/* keep the table at most half full; start over when it would not be */
@@ -186,9 +193,34 @@ static int posts_for_tag(struct td_store *st, struct td_post_cache *c,
 	e->upto = upto;
 	e->since = since;
 	e->n = *n;
-	copy_posts(*out, *n, &e->posts);
+	e->posts = posts;
 	c->used++;
+	*out = posts;
 	return 0;
+}
+
+/* td_store_posts_for_tag through the cache: the caller gets its own copy. */
+static int posts_for_tag(struct td_store *st, struct td_post_cache *c,
+			 const char *tag, int64_t after, int64_t upto, time_t since,
+			 struct td_store_post **out, size_t *n, struct td_err *err)
+{
+	struct td_store_post *borrowed;
+	int rc = borrow_posts(st, c, tag, after, upto, since, &borrowed, n, err);
+	if (rc || !c) {
+		*out = rc ? NULL : borrowed;
+		return rc;
+	}
+	copy_posts(borrowed, *n, out);
+	return 0;
+}
+
+bool td_digest_had(const struct td_store_post *p, const struct td_strv *followed,
+		   int64_t watermark)
+{
+	for (size_t k = 0; k < p->tags.n; k++)
+		if (p->tag_arrived[k] <= watermark && td_strv_contains(followed, p->tags.v[k]))
+			return true;
+	return false;
 }
 
 int td_digest_build(struct td_store *st, const struct td_config *cfg,
@@ -229,6 +261,10 @@ int td_digest_build_cached(struct td_store *st, const struct td_config *cfg,
 	size_t ntags = sub->tags.n;
 	struct candidates *c = td_xcalloc(ntags ? ntags : 1, sizeof *c);
 	struct seq_set seen = { NULL, 0, 0 };
+	struct td_strv active = TD_STRV_INIT;   /* slugs followed, not left */
+	for (size_t i = 0; i < ntags && !out->suppressed; i++)
+		if (!td_strv_contains(&left, sub->tags.v[i]))
+			td_strv_push(&active, sub->tags.v[i]);
 	for (size_t i = 0; i < ntags; i++) {
 		c[i].tag = sub->tags.v[i];
 		if (out->suppressed || td_strv_contains(&left, c[i].tag))
@@ -240,7 +276,8 @@ int td_digest_build_cached(struct td_store *st, const struct td_config *cfg,
 			goto done;
 		c[i].keep = td_xcalloc(c[i].n ? c[i].n : 1, sizeof *c[i].keep);
 		for (size_t j = 0; j < c[i].n; j++) {
-			if (!seq_set_add(&seen, c[i].posts[j].seq))
+			if (td_digest_had(&c[i].posts[j], &active, out->from_seq) ||
+			    !seq_set_add(&seen, c[i].posts[j].seq))
 				continue;
 			c[i].keep[j] = true;
 			c[i].unique++;
@@ -284,9 +321,65 @@ done:
 	free(c);
 	free(seen.slots);
 	td_strv_free(&left);
+	td_strv_free(&active);
 	if (rc)
 		td_digest_free(out);
 	return rc;
+}
+
+/* Newest published first, as the store gives a tag's posts. */
+static int by_newest(const void *a, const void *b)
+{
+	const struct td_store_post *x = a, *y = b;
+	if (x->published != y->published)
+		return x->published < y->published ? 1 : -1;
+	return x->seq < y->seq ? 1 : x->seq > y->seq ? -1 : 0;
+}
+
+int td_digest_waiting(struct td_store *st, struct td_post_cache *cache, const char *tag,
+		      const struct td_digest_reader *readers, size_t n, int64_t upto_seq,
+		      struct td_store_post **out, size_t *nout, struct td_err *err)
+{
+	*out = NULL;
+	*nout = 0;
+	struct seq_set found = { NULL, 0, 0 };
+	struct td_store_post *v = NULL;
+	size_t cap = 0;
+	int rc = 0;
+	for (size_t r = 0; r < n && !rc; r++) {
+		const struct td_digest_reader *rd = &readers[r];
+		struct td_store_post *posts = NULL;
+		size_t np = 0;
+		rc = borrow_posts(st, cache, tag, rd->first ? 0 : rd->watermark, upto_seq,
+				  rd->first ? rd->since : 0, &posts, &np, err);
+		for (size_t j = 0; !rc && j < np; j++) {
+			/* the rule td_digest_build applies: its watermark is 0
+			 * for a reader without history */
+			if (td_digest_had(&posts[j], rd->followed, rd->first ? 0 : rd->watermark) ||
+			    !seq_set_add(&found, posts[j].seq))
+				continue;
+			if (*nout == cap) {
+				cap = cap ? 2 * cap : 16;
+				v = td_xrealloc(v, cap * sizeof *v);
+			}
+			struct td_store_post *copy;
+			copy_posts(&posts[j], 1, &copy);
+			v[(*nout)++] = *copy;
+			free(copy);
+		}
+		if (!cache)
+			td_store_posts_free(posts, np);
+	}
+	free(found.slots);
+	if (rc) {
+		td_store_posts_free(v, *nout);
+		*nout = 0;
+		return rc;
+	}
+	if (*nout > 1)
+		qsort(v, *nout, sizeof *v, by_newest);
+	*out = v;
+	return 0;
 }
 
 void td_digest_free(struct td_digest *d)
