@@ -34,8 +34,9 @@ char *td_digest_archive_url(const char *tag_url, const char *slug)
 
 struct candidates {
 	char *tag;
-	struct td_store_post *posts;   /* as the store gave them */
+	struct td_store_post *posts;   /* as the store gave them (borrowed) */
 	size_t n;
+	bool owned;                    /* posts are ours to free, not the cache's */
 	bool *keep;                    /* not already shown in an earlier section */
 	size_t unique;                 /* how many are kept */
 	size_t taken;                  /* how many the cap lets through */
@@ -68,12 +69,6 @@ static bool seq_set_add(struct seq_set *set, int64_t seq)
 	set->slots[i] = seq;
 	set->n++;
 	return true;
-}
-
-static void move_post(struct td_store_post *dst, struct td_store_post *src)
-{
-	*dst = *src;
-	memset(src, 0, sizeof *src);
 }
 
 /* ---- the per-run cache of a tag's posts ---- */
@@ -132,37 +127,44 @@ static char *dup_or_null(const char *s)
 	return s ? td_xstrdup(s) : NULL;
 }
 
-static void copy_posts(const struct td_store_post *src, size_t n,
-		       struct td_store_post **out)
+static void copy_post(struct td_store_post *d, const struct td_store_post *src)
 {
-	*out = td_xcalloc(n ? n : 1, sizeof **out);
-	for (size_t i = 0; i < n; i++) {
-		struct td_store_post *d = &(*out)[i];
-		d->seq = src[i].seq;
-		d->url = dup_or_null(src[i].url);
-		d->title = dup_or_null(src[i].title);
-		d->author = dup_or_null(src[i].author);
-		d->published = src[i].published;
-		d->excerpt_html = dup_or_null(src[i].excerpt_html);
-		d->excerpt_text = dup_or_null(src[i].excerpt_text);
-		for (size_t k = 0; k < src[i].tags.n; k++) {
-			td_strv_push(&d->tags, src[i].tags.v[k]);
-			td_strv_push(&d->tag_names, src[i].tag_names.v[k]);
-		}
-		if (src[i].tags.n) {
-			size_t sz = src[i].tags.n * sizeof *d->tag_arrived;
-			d->tag_arrived = td_xmalloc(sz);
-			memcpy(d->tag_arrived, src[i].tag_arrived, sz);
-		}
+	memset(d, 0, sizeof *d);
+	d->seq = src->seq;
+	d->url = dup_or_null(src->url);
+	d->title = dup_or_null(src->title);
+	d->author = dup_or_null(src->author);
+	d->published = src->published;
+	d->excerpt_html = dup_or_null(src->excerpt_html);
+	d->excerpt_text = dup_or_null(src->excerpt_text);
+	for (size_t k = 0; k < src->tags.n; k++) {
+		td_strv_push(&d->tags, src->tags.v[k]);
+		td_strv_push(&d->tag_names, src->tag_names.v[k]);
+	}
+	if (src->tags.n) {
+		size_t sz = src->tags.n * sizeof *d->tag_arrived;
+		d->tag_arrived = td_xmalloc(sz);
+		memcpy(d->tag_arrived, src->tag_arrived, sz);
 	}
 }
 
-/* td_store_posts_for_tag through the cache: *out is the cache's own array
- * (valid until the next call), or, without a cache, the caller's. */
+/* Empties the cache when `more` entries would fill it past half: called
+ * only where no borrowed array is held. */
+static void cache_make_room(struct td_post_cache *c, size_t more)
+{
+	if (c && 2 * (c->used + more) > CACHE_SLOTS)
+		cache_clear(c);
+}
+
+/* td_store_posts_for_tag through the cache: *out is the cache's own array,
+ * valid until cache_make_room empties it, unless *owned (no cache, or no
+ * room in it): then the caller frees it. */
 static int borrow_posts(struct td_store *st, struct td_post_cache *c,
 			const char *tag, int64_t after, int64_t upto, time_t since,
-			struct td_store_post **out, size_t *n, struct td_err *err)
+			struct td_store_post **out, size_t *n, bool *owned,
+			struct td_err *err)
 {
+	*owned = true;
 	if (!c)
 		return td_store_posts_for_tag(st, tag, after, upto, since, out, n, err);
 	size_t i = cache_hash(tag, after, upto, since);
@@ -174,16 +176,14 @@ static int borrow_posts(struct td_store *st, struct td_post_cache *c,
 		    strcmp(e->tag, tag) == 0) {
 			*out = e->posts;
 			*n = e->n;
+			*owned = false;
 			return 0;
 		}
 	}
-	struct td_store_post *posts;
-	int rc = td_store_posts_for_tag(st, tag, after, upto, since, &posts, n, err);
-	if (rc)
+	int rc = td_store_posts_for_tag(st, tag, after, upto, since, out, n, err);
+	/* the table stays at most half full */
+	if (rc || 2 * (c->used + 1) > CACHE_SLOTS)
 		return rc;
-	/* keep the table at most half full; start over when it would not be */
-	if (2 * (c->used + 1) > CACHE_SLOTS)
-		cache_clear(c);
 	i = cache_hash(tag, after, upto, since);
 	while (c->slots[i].tag)
 		i = (i + 1) & (CACHE_SLOTS - 1);
@@ -193,24 +193,9 @@ static int borrow_posts(struct td_store *st, struct td_post_cache *c,
 	e->upto = upto;
 	e->since = since;
 	e->n = *n;
-	e->posts = posts;
+	e->posts = *out;
 	c->used++;
-	*out = posts;
-	return 0;
-}
-
-/* td_store_posts_for_tag through the cache: the caller gets its own copy. */
-static int posts_for_tag(struct td_store *st, struct td_post_cache *c,
-			 const char *tag, int64_t after, int64_t upto, time_t since,
-			 struct td_store_post **out, size_t *n, struct td_err *err)
-{
-	struct td_store_post *borrowed;
-	int rc = borrow_posts(st, c, tag, after, upto, since, &borrowed, n, err);
-	if (rc || !c) {
-		*out = rc ? NULL : borrowed;
-		return rc;
-	}
-	copy_posts(borrowed, *n, out);
+	*owned = false;
 	return 0;
 }
 
@@ -262,6 +247,7 @@ int td_digest_build_cached(struct td_store *st, const struct td_config *cfg,
 	struct candidates *c = td_xcalloc(ntags ? ntags : 1, sizeof *c);
 	struct seq_set seen = { NULL, 0, 0 };
 	struct td_strv active = TD_STRV_INIT;   /* slugs followed, not left */
+	cache_make_room(cache, ntags);          /* what this digest borrows stays */
 	for (size_t i = 0; i < ntags && !out->suppressed; i++)
 		if (!td_strv_contains(&left, sub->tags.v[i]))
 			td_strv_push(&active, sub->tags.v[i]);
@@ -270,8 +256,8 @@ int td_digest_build_cached(struct td_store *st, const struct td_config *cfg,
 		if (out->suppressed || td_strv_contains(&left, c[i].tag))
 			continue;
 		td_strv_push_owned(&out->followed, td_store_tag_name(st, sub->tags.v[i]));
-		rc = posts_for_tag(st, cache, c[i].tag, out->from_seq, out->upto_seq,
-				   arrived_since, &c[i].posts, &c[i].n, err);
+		rc = borrow_posts(st, cache, c[i].tag, out->from_seq, out->upto_seq,
+				  arrived_since, &c[i].posts, &c[i].n, &c[i].owned, err);
 		if (rc)
 			goto done;
 		c[i].keep = td_xcalloc(c[i].n ? c[i].n : 1, sizeof *c[i].keep);
@@ -309,13 +295,14 @@ int td_digest_build_cached(struct td_store *st, const struct td_config *cfg,
 		s->posts = td_xcalloc(c[i].taken ? c[i].taken : 1, sizeof *s->posts);
 		for (size_t j = 0; j < c[i].n && s->nposts < c[i].taken; j++)
 			if (c[i].keep[j])
-				move_post(&s->posts[s->nposts++], &c[i].posts[j]);
+				copy_post(&s->posts[s->nposts++], &c[i].posts[j]);
 		s->more = c[i].unique - s->nposts;
 		out->shown += s->nposts;
 	}
 done:
 	for (size_t i = 0; i < ntags; i++) {
-		td_store_posts_free(c[i].posts, c[i].n);
+		if (c[i].owned)
+			td_store_posts_free(c[i].posts, c[i].n);
 		free(c[i].keep);
 	}
 	free(c);
@@ -350,8 +337,10 @@ int td_digest_waiting(struct td_store *st, struct td_post_cache *cache, const ch
 		const struct td_digest_reader *rd = &readers[r];
 		struct td_store_post *posts = NULL;
 		size_t np = 0;
+		bool owned;
+		cache_make_room(cache, 1);
 		rc = borrow_posts(st, cache, tag, rd->first ? 0 : rd->watermark, upto_seq,
-				  rd->first ? rd->since : 0, &posts, &np, err);
+				  rd->first ? rd->since : 0, &posts, &np, &owned, err);
 		for (size_t j = 0; !rc && j < np; j++) {
 			/* the rule td_digest_build applies: its watermark is 0
 			 * for a reader without history */
@@ -362,12 +351,9 @@ int td_digest_waiting(struct td_store *st, struct td_post_cache *cache, const ch
 				cap = cap ? 2 * cap : 16;
 				v = td_xrealloc(v, cap * sizeof *v);
 			}
-			struct td_store_post *copy;
-			copy_posts(&posts[j], 1, &copy);
-			v[(*nout)++] = *copy;
-			free(copy);
+			copy_post(&v[(*nout)++], &posts[j]);
 		}
-		if (!cache)
+		if (owned)
 			td_store_posts_free(posts, np);
 	}
 	free(found.slots);

@@ -195,6 +195,7 @@ enum stmt_id {
 	ST_NEW_POST_TAGS,
 	ST_UNION_POST_TAGS,
 	ST_NEXT_NUMBER,
+	ST_MAX_SEQ,
 	ST_UPSERT_TAG,
 	ST_POSTS_FOR_TAG,
 	ST_TAGS_OF_POST,
@@ -251,6 +252,11 @@ static const char *const stmt_sql[ST_COUNT] = {
 	/* the number AUTOINCREMENT would give the next post (migration 6) */
 	[ST_NEXT_NUMBER] =
 		"UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = 'posts' RETURNING seq",
+	/* asked for every digest: the counter (a removed post's seq stays in
+	 * it), or the posts' when a store lacks it */
+	[ST_MAX_SEQ] =
+		"SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'posts'), 0),"
+		" COALESCE((SELECT MAX(seq) FROM posts), 0))",
 	[ST_UPSERT_TAG] =
 		"INSERT INTO tags (slug, name) VALUES (?1, ?2)"
 		" ON CONFLICT (slug) DO UPDATE SET name = excluded.name"
@@ -878,9 +884,13 @@ static int64_t query_int(struct td_store *st, const char *sql, const char *arg)
  * a watermark set to this covers both. */
 int64_t td_store_max_seq(struct td_store *st)
 {
-	return query_int(st, "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence"
-			 " WHERE name = 'posts'), 0), COALESCE((SELECT MAX(seq) FROM posts), 0))",
-			 NULL);
+	sqlite3_stmt *s = stmt_get(st, ST_MAX_SEQ, NULL);
+	int64_t v = 0;
+	if (s && sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	if (s)
+		stmt_done(s);
+	return v;
 }
 
 size_t td_store_post_count(struct td_store *st)
