@@ -34,8 +34,9 @@ char *td_digest_archive_url(const char *tag_url, const char *slug)
 
 struct candidates {
 	char *tag;
-	struct td_store_post *posts;   /* as the store gave them */
+	struct td_store_post *posts;   /* as the store gave them (borrowed) */
 	size_t n;
+	bool owned;                    /* posts are ours to free, not the cache's */
 	bool *keep;                    /* not already shown in an earlier section */
 	size_t unique;                 /* how many are kept */
 	size_t taken;                  /* how many the cap lets through */
@@ -68,12 +69,6 @@ static bool seq_set_add(struct seq_set *set, int64_t seq)
 	set->slots[i] = seq;
 	set->n++;
 	return true;
-}
-
-static void move_post(struct td_store_post *dst, struct td_store_post *src)
-{
-	*dst = *src;
-	memset(src, 0, sizeof *src);
 }
 
 /* ---- the per-run cache of a tag's posts ---- */
@@ -132,31 +127,44 @@ static char *dup_or_null(const char *s)
 	return s ? td_xstrdup(s) : NULL;
 }
 
-static void copy_posts(const struct td_store_post *src, size_t n,
-		       struct td_store_post **out)
+static void copy_post(struct td_store_post *d, const struct td_store_post *src)
 {
-	*out = td_xcalloc(n ? n : 1, sizeof **out);
-	for (size_t i = 0; i < n; i++) {
-		struct td_store_post *d = &(*out)[i];
-		d->seq = src[i].seq;
-		d->url = dup_or_null(src[i].url);
-		d->title = dup_or_null(src[i].title);
-		d->author = dup_or_null(src[i].author);
-		d->published = src[i].published;
-		d->excerpt_html = dup_or_null(src[i].excerpt_html);
-		d->excerpt_text = dup_or_null(src[i].excerpt_text);
-		for (size_t k = 0; k < src[i].tags.n; k++) {
-			td_strv_push(&d->tags, src[i].tags.v[k]);
-			td_strv_push(&d->tag_names, src[i].tag_names.v[k]);
-		}
+	memset(d, 0, sizeof *d);
+	d->seq = src->seq;
+	d->url = dup_or_null(src->url);
+	d->title = dup_or_null(src->title);
+	d->author = dup_or_null(src->author);
+	d->published = src->published;
+	d->excerpt_html = dup_or_null(src->excerpt_html);
+	d->excerpt_text = dup_or_null(src->excerpt_text);
+	for (size_t k = 0; k < src->tags.n; k++) {
+		td_strv_push(&d->tags, src->tags.v[k]);
+		td_strv_push(&d->tag_names, src->tag_names.v[k]);
+	}
+	if (src->tags.n) {
+		size_t sz = src->tags.n * sizeof *d->tag_arrived;
+		d->tag_arrived = td_xmalloc(sz);
+		memcpy(d->tag_arrived, src->tag_arrived, sz);
 	}
 }
 
-/* td_store_posts_for_tag through the cache: the caller gets its own copy. */
-static int posts_for_tag(struct td_store *st, struct td_post_cache *c,
-			 const char *tag, int64_t after, int64_t upto, time_t since,
-			 struct td_store_post **out, size_t *n, struct td_err *err)
+/* Empties the cache when `more` entries would fill it past half: called
+ * only where no borrowed array is held. */
+static void cache_make_room(struct td_post_cache *c, size_t more)
 {
+	if (c && 2 * (c->used + more) > CACHE_SLOTS)
+		cache_clear(c);
+}
+
+/* td_store_posts_for_tag through the cache: *out is the cache's own array,
+ * valid until cache_make_room empties it, unless *owned (no cache, or no
+ * room in it): then the caller frees it. */
+static int borrow_posts(struct td_store *st, struct td_post_cache *c,
+			const char *tag, int64_t after, int64_t upto, time_t since,
+			struct td_store_post **out, size_t *n, bool *owned,
+			struct td_err *err)
+{
+	*owned = true;
 	if (!c)
 		return td_store_posts_for_tag(st, tag, after, upto, since, out, n, err);
 	size_t i = cache_hash(tag, after, upto, since);
@@ -166,17 +174,16 @@ static int posts_for_tag(struct td_store *st, struct td_post_cache *c,
 			break;
 		if (e->after == after && e->upto == upto && e->since == since &&
 		    strcmp(e->tag, tag) == 0) {
-			copy_posts(e->posts, e->n, out);
+			*out = e->posts;
 			*n = e->n;
+			*owned = false;
 			return 0;
 		}
 	}
 	int rc = td_store_posts_for_tag(st, tag, after, upto, since, out, n, err);
-	if (rc)
+	/* the table stays at most half full */
+	if (rc || 2 * (c->used + 1) > CACHE_SLOTS)
 		return rc;
-	/* keep the table at most half full; start over when it would not be */
-	if (2 * (c->used + 1) > CACHE_SLOTS)
-		cache_clear(c);
 	i = cache_hash(tag, after, upto, since);
 	while (c->slots[i].tag)
 		i = (i + 1) & (CACHE_SLOTS - 1);
@@ -186,9 +193,19 @@ static int posts_for_tag(struct td_store *st, struct td_post_cache *c,
 	e->upto = upto;
 	e->since = since;
 	e->n = *n;
-	copy_posts(*out, *n, &e->posts);
+	e->posts = *out;
 	c->used++;
+	*owned = false;
 	return 0;
+}
+
+bool td_digest_had(const struct td_store_post *p, const struct td_strv *followed,
+		   int64_t watermark)
+{
+	for (size_t k = 0; k < p->tags.n; k++)
+		if (p->tag_arrived[k] <= watermark && td_strv_contains(followed, p->tags.v[k]))
+			return true;
+	return false;
 }
 
 int td_digest_build(struct td_store *st, const struct td_config *cfg,
@@ -229,18 +246,24 @@ int td_digest_build_cached(struct td_store *st, const struct td_config *cfg,
 	size_t ntags = sub->tags.n;
 	struct candidates *c = td_xcalloc(ntags ? ntags : 1, sizeof *c);
 	struct seq_set seen = { NULL, 0, 0 };
+	struct td_strv active = TD_STRV_INIT;   /* slugs followed, not left */
+	cache_make_room(cache, ntags);          /* what this digest borrows stays */
+	for (size_t i = 0; i < ntags && !out->suppressed; i++)
+		if (!td_strv_contains(&left, sub->tags.v[i]))
+			td_strv_push(&active, sub->tags.v[i]);
 	for (size_t i = 0; i < ntags; i++) {
 		c[i].tag = sub->tags.v[i];
 		if (out->suppressed || td_strv_contains(&left, c[i].tag))
 			continue;
 		td_strv_push_owned(&out->followed, td_store_tag_name(st, sub->tags.v[i]));
-		rc = posts_for_tag(st, cache, c[i].tag, out->from_seq, out->upto_seq,
-				   arrived_since, &c[i].posts, &c[i].n, err);
+		rc = borrow_posts(st, cache, c[i].tag, out->from_seq, out->upto_seq,
+				  arrived_since, &c[i].posts, &c[i].n, &c[i].owned, err);
 		if (rc)
 			goto done;
 		c[i].keep = td_xcalloc(c[i].n ? c[i].n : 1, sizeof *c[i].keep);
 		for (size_t j = 0; j < c[i].n; j++) {
-			if (!seq_set_add(&seen, c[i].posts[j].seq))
+			if (td_digest_had(&c[i].posts[j], &active, out->from_seq) ||
+			    !seq_set_add(&seen, c[i].posts[j].seq))
 				continue;
 			c[i].keep[j] = true;
 			c[i].unique++;
@@ -272,21 +295,77 @@ int td_digest_build_cached(struct td_store *st, const struct td_config *cfg,
 		s->posts = td_xcalloc(c[i].taken ? c[i].taken : 1, sizeof *s->posts);
 		for (size_t j = 0; j < c[i].n && s->nposts < c[i].taken; j++)
 			if (c[i].keep[j])
-				move_post(&s->posts[s->nposts++], &c[i].posts[j]);
+				copy_post(&s->posts[s->nposts++], &c[i].posts[j]);
 		s->more = c[i].unique - s->nposts;
 		out->shown += s->nposts;
 	}
 done:
 	for (size_t i = 0; i < ntags; i++) {
-		td_store_posts_free(c[i].posts, c[i].n);
+		if (c[i].owned)
+			td_store_posts_free(c[i].posts, c[i].n);
 		free(c[i].keep);
 	}
 	free(c);
 	free(seen.slots);
 	td_strv_free(&left);
+	td_strv_free(&active);
 	if (rc)
 		td_digest_free(out);
 	return rc;
+}
+
+/* Newest published first, as the store gives a tag's posts. */
+static int by_newest(const void *a, const void *b)
+{
+	const struct td_store_post *x = a, *y = b;
+	if (x->published != y->published)
+		return x->published < y->published ? 1 : -1;
+	return x->seq < y->seq ? 1 : x->seq > y->seq ? -1 : 0;
+}
+
+int td_digest_waiting(struct td_store *st, struct td_post_cache *cache, const char *tag,
+		      const struct td_digest_reader *readers, size_t n, int64_t upto_seq,
+		      struct td_store_post **out, size_t *nout, struct td_err *err)
+{
+	*out = NULL;
+	*nout = 0;
+	struct seq_set found = { NULL, 0, 0 };
+	struct td_store_post *v = NULL;
+	size_t cap = 0;
+	int rc = 0;
+	for (size_t r = 0; r < n && !rc; r++) {
+		const struct td_digest_reader *rd = &readers[r];
+		struct td_store_post *posts = NULL;
+		size_t np = 0;
+		bool owned;
+		cache_make_room(cache, 1);
+		rc = borrow_posts(st, cache, tag, rd->first ? 0 : rd->watermark, upto_seq,
+				  rd->first ? rd->since : 0, &posts, &np, &owned, err);
+		for (size_t j = 0; !rc && j < np; j++) {
+			/* the rule td_digest_build applies: its watermark is 0
+			 * for a reader without history */
+			if (td_digest_had(&posts[j], rd->followed, rd->first ? 0 : rd->watermark) ||
+			    !seq_set_add(&found, posts[j].seq))
+				continue;
+			if (*nout == cap) {
+				cap = cap ? 2 * cap : 16;
+				v = td_xrealloc(v, cap * sizeof *v);
+			}
+			copy_post(&v[(*nout)++], &posts[j]);
+		}
+		if (owned)
+			td_store_posts_free(posts, np);
+	}
+	free(found.slots);
+	if (rc) {
+		td_store_posts_free(v, *nout);
+		*nout = 0;
+		return rc;
+	}
+	if (*nout > 1)
+		qsort(v, *nout, sizeof *v, by_newest);
+	*out = v;
+	return 0;
 }
 
 void td_digest_free(struct td_digest *d)

@@ -81,6 +81,7 @@ struct val {
 struct td_feed {
 	int bozo;
 	char *bozo_exception;
+	size_t entities_cut_line;  /* entities left unexpanded from here on, or 0 */
 	char *version;
 	char *encoding;
 	struct val *feed;     /* dict */
@@ -892,12 +893,19 @@ static void xml_parse(const char *buf, size_t len, int opts, struct parse_result
  *     expanded in turn;
  *   - the expansion is bounded: at most ENTITY_MAX_DEPTH nested, a loop
  *     refused, at most ENTITY_MAX_REFS references inside replacement
- *     texts, and the document may not grow by more than its own size (at
- *     least ENTITY_MIN_GROWTH): billion laughs and the quadratic blow-up
- *     end in a refusal. The references the document itself writes are
+ *     texts (billion laughs ends in a refusal), and the expansions may
+ *     not add more than the document's own size (at least
+ *     ENTITY_MIN_GROWTH). The references the document itself writes are
  *     not counted: each takes three bytes of it at least, so its size
  *     bounds them, and a feed that declares "nbsp" and writes it on every
- *     line is read, however long;
+ *     line is read, however long. The growth bound is what stops the
+ *     quadratic blow-up, but honest feeds reach it too (one that names its
+ *     long address once and writes it in every link): so the reference
+ *     that would pass it, and every reference after it, is not expanded
+ *     but replaced by ENTITY_CUT, the feed is bozo (naming the line), and
+ *     the rest of the document is read as written. td_feed_posts skips,
+ *     with a warning, each entry that holds ENTITY_CUT: it would be
+ *     stored with half a link or half a title;
  *   - an external entity is never loaded: its references become nothing,
  *     and the feed is bozo;
  *   - in an attribute value the replacement's quotes and '<' are escaped,
@@ -913,6 +921,10 @@ static void xml_parse(const char *buf, size_t len, int opts, struct parse_result
 #define ENTITY_MAX_REFS 100000
 #define ENTITY_MIN_GROWTH ((size_t)1 << 20)
 #define ENTITY_MAX_NAME 256
+/* What a reference past the growth bound stands for: U+FDD0, a
+ * noncharacter, which XML allows and no honest feed writes (a feed that
+ * does only has its own entries skipped). */
+#define ENTITY_CUT "\xEF\xB7\x90"
 
 /* The end of the comment or PI at s[i] ("<!--", "<?"): the index just past
  * it, n when it never ends (it takes the rest of the text: searching again
@@ -1000,10 +1012,16 @@ static bool find_internal_subset(const char *s, size_t n, size_t *open, size_t *
 
 struct expander {
 	xmlDocPtr decls;           /* the prolog, parsed: the declarations */
-	struct td_buf *out;        /* capped: the growth bound */
+	struct td_buf *out;        /* capped: document and growth, in all */
+	const char *text;          /* the document: for line numbers */
 	size_t refs;               /* references inside replacements so far */
 	const char *open[ENTITY_MAX_DEPTH];   /* entities being expanded */
 	int depth;
+	size_t allowance;          /* the growth bound */
+	size_t grown;              /* what the document's references added */
+	size_t limit;              /* out->len the reference being expanded may reach */
+	bool over;                 /* ... and would pass */
+	size_t cut_line;           /* where references stopped being expanded, or 0 */
 	char external[64];         /* an external entity that was skipped */
 	char why[160];             /* set when the expansion is refused */
 };
@@ -1013,6 +1031,10 @@ static void set_bozo(struct td_feed *f, const char *msg);
 
 static bool put(struct expander *x, const char *p, size_t n)
 {
+	if (x->depth > 0 && n > x->limit - x->out->len) {
+		x->over = true;
+		return false;
+	}
 	if (td_buf_append(x->out, p, n) == 0)
 		return true;
 	snprintf(x->why, sizeof x->why, "its entities expand to more than %zu bytes",
@@ -1094,10 +1116,30 @@ static bool expand_ref(struct expander *x, const char *s, size_t n, bool in_attr
 			 ENTITY_MAX_DEPTH);
 		return false;
 	}
+	/* past the growth bound: see the top of this part */
+	if (x->cut_line)
+		return put(x, ENTITY_CUT, strlen(ENTITY_CUT));
+	bool top = x->depth == 0;
+	size_t mark = x->out->len;
+	if (top)
+		x->limit = mark + (x->allowance - x->grown);
 	x->open[x->depth++] = (const char *)e->name;
 	const char *r = e->content ? (const char *)e->content : "";
 	bool ok = expand_text(x, r, strlen(r), in_attr);
 	x->depth--;
+	if (top && !ok && x->over) {
+		/* none of this reference: a half-expanded one may hold half a
+		 * tag; the document's own text after it is still read */
+		x->out->len = mark;
+		x->out->data[mark] = '\0';
+		x->over = false;
+		x->cut_line = 1;
+		for (const char *c = x->text; c < s; c++)
+			x->cut_line += *c == '\n';
+		return put(x, ENTITY_CUT, strlen(ENTITY_CUT));
+	}
+	if (top && ok && x->out->len - mark > k + 1)
+		x->grown += x->out->len - mark - (k + 1);
 	return ok;
 }
 
@@ -1210,13 +1252,16 @@ static int expand_entities(struct td_feed *f, struct td_buf *text, struct td_err
 	/* an unreadable DTD declares nothing: its references stay undefined */
 	bool expand = r.wellformed && doc_declares_entities(r.doc);
 
-	struct td_buf out;
-	td_buf_init(&out, text->len + (text->len > ENTITY_MIN_GROWTH ? text->len :
-						ENTITY_MIN_GROWTH));
 	struct expander x;
 	memset(&x, 0, sizeof x);
+	x.allowance = text->len > ENTITY_MIN_GROWTH ? text->len : ENTITY_MIN_GROWTH;
+	struct td_buf out;
+	/* the document (less its subset) and what the bound lets the
+	 * expansions add (ENTITY_CUT is no longer than a reference) */
+	td_buf_init(&out, text->len + x.allowance);
 	x.decls = r.doc;
 	x.out = &out;
+	x.text = s;
 	/* the DOCTYPE without its subset; its newlines stay */
 	bool ok = put(&x, s, open);
 	for (size_t i = open; ok && i < end - 1; i++)
@@ -1237,6 +1282,14 @@ static int expand_entities(struct td_feed *f, struct td_buf *text, struct td_err
 		char msg[160];
 		snprintf(msg, sizeof msg, "external entity '%s' was not loaded", x.external);
 		set_bozo(f, msg);
+	}
+	if (x.cut_line) {
+		char msg[200];
+		snprintf(msg, sizeof msg, "its entities expand to more than %zu bytes beyond the "
+			 "document's own: the entity references from line %zu on were not expanded",
+			 x.allowance, x.cut_line);
+		set_bozo(f, msg);
+		f->entities_cut_line = x.cut_line;
 	}
 	td_buf_free(text);
 	*text = out;
@@ -2546,6 +2599,17 @@ static time_t entry_time(const struct val *e, const char *key)
 	return v && v->t == V_TIME ? v->tm : 0;
 }
 
+/* Whether a string in v (or below it) holds needle. */
+static bool val_holds(const struct val *v, const char *needle)
+{
+	if (v->t == V_STR)
+		return v->s && strstr(v->s, needle);
+	for (size_t i = 0; (v->t == V_LIST || v->t == V_DICT) && i < v->n; i++)
+		if (val_holds(v->kids[i], needle))
+			return true;
+	return false;
+}
+
 int td_feed_posts(const struct td_feed *f, const struct td_source_config *src,
 		  td_post_cb cb, void *ctx, size_t *nbad, struct td_err *err)
 {
@@ -2557,8 +2621,16 @@ int td_feed_posts(const struct td_feed *f, const struct td_source_config *src,
 			     "are read, %zu dropped", sname,
 			     (size_t)FEED_MAX_ENTRIES + f->entries_dropped,
 			     FEED_MAX_ENTRIES, f->entries_dropped);
-	for (size_t i = 0; f->entries && i < f->entries->n; i++) {
+	size_t ncut = 0, first_cut = 0;
+	int rc = 0;
+	for (size_t i = 0; !rc && f->entries && i < f->entries->n; i++) {
 		const struct val *e = f->entries->kids[i];
+		/* half expanded: said once for all of them, below */
+		if (f->entities_cut_line && val_holds(e, ENTITY_CUT)) {
+			if (!ncut++)
+				first_cut = i + 1;
+			continue;
+		}
 		char *title = plain_title(e);
 		char *content = entry_content_html(e);
 		char *summary = entry_summary_html(e);
@@ -2666,12 +2738,18 @@ int td_feed_posts(const struct td_feed *f, const struct td_source_config *src,
 		free(content);
 		free(summary);
 
-		int rc = cb(ctx, &post, err);
+		rc = cb(ctx, &post, err);
 		td_post_free(&post);
-		if (rc)
-			return rc;
 	}
-	return 0;
+	if (ncut) {
+		td_log_warnx("source '%s': %zu item%s (the first: item %zu) use%s entities past "
+			     "the feed's expansion bound (line %zu on): skipped", sname, ncut,
+			     ncut == 1 ? "" : "s", first_cut, ncut == 1 ? "s" : "",
+			     f->entities_cut_line);
+		if (nbad)
+			*nbad += ncut;
+	}
+	return rc;
 }
 
 /* ------------------------------------------------------------------ */

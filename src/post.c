@@ -78,28 +78,53 @@ static bool is_tracking(const char *p, size_t n)
 	return n >= 4 && strncasecmp(p, "utm_", 4) == 0;
 }
 
+/* The host of an absolute http(s) URL u: *host points into u, *hn is its
+ * length, *an the length of the authority it ends (user info aside);
+ * false when u is no such URL or has no host. */
+static bool http_host(const char *u, const char **host, size_t *hn, size_t *an,
+		      bool *https)
+{
+	size_t sl = scheme_len(u);
+	*https = sl == 5 && strncasecmp(u, "https", 5) == 0;
+	if (!(*https || (sl == 4 && strncasecmp(u, "http", 4) == 0)) ||
+	    strncmp(u + sl, "://", 3) != 0)
+		return false;
+	const char *auth = u + sl + 3;
+	*an = strcspn(auth, "/?#");
+	/* user info says who asked, not what was asked for */
+	for (size_t i = *an; i > 0; i--)
+		if (auth[i - 1] == '@') {
+			auth += i;
+			*an -= i;
+			break;
+		}
+	*hn = auth[0] == '[' ? strcspn(auth, "]") + 1 : strcspn(auth, ":");
+	if (*hn > *an)
+		*hn = *an;
+	*host = auth;
+	return *hn > 0;
+}
+
+/* A route in a fragment ("#!/a", "#/a"): a single-page site's page, not
+ * a place on one page. "#!/" and "#/" alone are its home page. */
+static bool is_route(const char *frag)
+{
+	if (frag[0] != '#' || (frag[1] != '!' && frag[1] != '/'))
+		return false;
+	const char *r = frag + 2;
+	if (frag[1] == '!' && *r == '/')
+		r++;
+	return *r != '\0';
+}
+
 /* The key of an absolute http(s) URL (see post.h); `permalink` adds what
  * only a page address may lose: fragment, trailing slash, utm_*. */
 static char *http_key(const char *u, bool permalink)
 {
-	size_t sl = scheme_len(u);
-	bool https = sl == 5 && strncasecmp(u, "https", 5) == 0;
-	if (!(https || (sl == 4 && strncasecmp(u, "http", 4) == 0)) ||
-	    strncmp(u + sl, "://", 3) != 0)
-		return NULL;
-	const char *auth = u + sl + 3;
-	size_t an = strcspn(auth, "/?#");
-	/* user info says who asked, not what was asked for */
-	for (size_t i = an; i > 0; i--)
-		if (auth[i - 1] == '@') {
-			auth += i;
-			an -= i;
-			break;
-		}
-	size_t hn = auth[0] == '[' ? strcspn(auth, "]") + 1 : strcspn(auth, ":");
-	if (hn > an)
-		hn = an;
-	if (hn == 0)
+	const char *auth;
+	size_t hn, an;
+	bool https;
+	if (!http_host(u, &auth, &hn, &an, &https))
 		return NULL;
 	const char *port = auth + hn;
 	size_t pn = an - hn;
@@ -136,6 +161,7 @@ static char *http_key(const char *u, bool permalink)
 	if (path_n == 0)
 		td_buf_putc(&b, '/');
 	put_escaped_upper(&b, rest, path_n);
+	bool page = path_n > 1;
 	rest += strcspn(rest, "?#");
 	if (*rest == '?') {
 		const char *q = rest + 1;
@@ -149,9 +175,21 @@ static char *http_key(const char *u, bool permalink)
 				td_buf_putc(&b, sep);
 				put_escaped_upper(&b, q + i, k);
 				sep = '&';
+				page = true;
 			}
 			i += k + 1;
 		}
+		rest = q + qn;
+	}
+	if (is_route(rest)) {
+		td_buf_puts(&b, rest);
+		page = true;
+	}
+	/* the home page names no article: feeds whose items all link it
+	 * would make one post of all their items */
+	if (!page) {
+		td_buf_free(&b);
+		return NULL;
 	}
 	return td_buf_steal(&b);
 }
@@ -161,19 +199,48 @@ char *td_post_url_key(const char *url)
 	return url ? http_key(url, true) : NULL;
 }
 
-char *td_post_guid_key(const char *guid)
+/* The site a host names: h[0..*n) without one leading "www." and a
+ * trailing dot. Whoever holds a host holds its www. too; nothing wider is
+ * assumed (without the public suffix list, a parent domain may be a
+ * hosting service's, whose customers are other sites). */
+static const char *site_of(const char *h, size_t *n)
 {
-	if (!guid)
+	if (*n > 4 && strncasecmp(h, "www.", 4) == 0) {
+		h += 4;
+		*n -= 4;
+	}
+	if (*n > 1 && h[*n - 1] == '.')
+		(*n)--;
+	return h;
+}
+
+char *td_post_guid_key(const char *guid, const char *url)
+{
+	const char *site;
+	size_t sn, an;
+	bool https;
+	if (!guid || !url || !http_host(url, &site, &sn, &an, &https))
 		return NULL;
+	struct td_buf b = TD_BUF_INIT;
 	size_t sl = scheme_len(guid);
 	if ((sl == 3 && strncasecmp(guid, "tag", 3) == 0) ||
 	    (sl == 3 && strncasecmp(guid, "urn", 3) == 0)) {
 		if (guid[sl + 1] == '\0')
 			return NULL;
-		char *k = td_xstrdup(guid);
 		for (size_t i = 0; i < sl; i++)
-			k[i] = lower(k[i]);
-		return k;
+			td_buf_putc(&b, lower(guid[i]));
+		td_buf_puts(&b, guid + sl);
+	} else {
+		char *k = http_key(guid, false);
+		if (!k)
+			return NULL;
+		td_buf_puts(&b, k);
+		free(k);
 	}
-	return http_key(guid, false);
+	/* the site the item links to goes with it (see post.h) */
+	site = site_of(site, &sn);
+	td_buf_puts(&b, " //");
+	for (size_t i = 0; i < sn; i++)
+		td_buf_putc(&b, lower(site[i]));
+	return td_buf_steal(&b);
 }

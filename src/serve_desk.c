@@ -33,6 +33,7 @@
 #include "serve_impl.h"
 #include "tagdigest/address.h"
 #include "tagdigest/deliver.h"
+#include "tagdigest/digest.h"
 #include "tagdigest/ingest.h"
 #include "tagdigest/lock.h"
 #include "tagdigest/log.h"
@@ -436,10 +437,9 @@ static void error_page(struct td_desk *d, struct td_http_resp *resp,
 struct tag_info {
 	char *slug;
 	size_t followers;     /* rows of the file that follow it */
-	size_t active;        /* ... and have not left it */
-	bool any_known;       /* an active follower with a digest before */
-	bool any_new;         /* an active follower without history */
-	int64_t min_wm;       /* lowest watermark of the known ones */
+	size_t active;        /* ... and have not left it: */
+	struct td_digest_reader *readers;
+	size_t cap;
 };
 
 static bool suppressed(const struct td_strv *keys, const char *email,
@@ -516,27 +516,13 @@ static void home_sources(struct td_desk *d, struct td_buf *b)
 }
 
 static void home_tag(struct td_desk *d, struct td_buf *b, const struct tag_info *t,
-		     time_t now)
+		     struct td_post_cache *cache)
 {
-	int64_t upto = td_store_max_seq(d->st);
-	struct td_store_post *a = NULL, *n = NULL;
-	size_t na = 0, nn = 0;
-	if (t->any_known)
-		td_store_posts_for_tag(d->st, t->slug, t->min_wm, upto, 0, &a, &na, NULL);
-	if (t->any_new)
-		td_store_posts_for_tag(d->st, t->slug, 0, upto,
-				       now - (time_t)d->cfg->first_digest_days * 86400,
-				       &n, &nn, NULL);
-	/* the union of both: what some follower of the tag will get */
-	bool *extra = td_xcalloc(nn ? nn : 1, sizeof *extra);
-	size_t count = na;
-	for (size_t i = 0; i < nn; i++) {
-		bool dup = false;
-		for (size_t j = 0; j < na && !dup; j++)
-			dup = a[j].seq == n[i].seq;
-		extra[i] = !dup;
-		count += !dup;
-	}
+	/* what some follower of the tag will get: the digests' own rule */
+	struct td_store_post *w = NULL;
+	size_t count = 0;
+	td_digest_waiting(d->st, cache, t->slug, t->readers, t->active,
+			  td_store_max_seq(d->st), &w, &count, NULL);
 	char *name = td_store_tag_name(d->st, t->slug);
 	td_buf_puts(b, "<tr><td><strong>");
 	td_html_escape(b, name);
@@ -547,17 +533,13 @@ static void home_tag(struct td_desk *d, struct td_buf *b, const struct tag_info 
 		td_buf_printf(b, " <span class=\"dim\">(%zu left)</span>",
 			      t->followers - t->active);
 	td_buf_printf(b, "</td><td class=\"waiting\">%zu</td><td><ul>", count);
-	size_t listed = 0;
-	for (size_t k = 0; k < na + nn && listed < MAX_TITLES; k++) {
-		const struct td_store_post *p = k < na ? &a[k] : &n[k - na];
-		if (k >= na && !extra[k - na])
-			continue;
+	size_t listed = count < MAX_TITLES ? count : MAX_TITLES;
+	for (size_t k = 0; k < listed; k++) {
 		td_buf_puts(b, "<li><a href=\"");
-		td_html_escape(b, p->url);
+		td_html_escape(b, w[k].url);
 		td_buf_puts(b, "\" rel=\"noreferrer\" target=\"_blank\">");
-		td_html_escape(b, p->title);
+		td_html_escape(b, w[k].title);
 		td_buf_puts(b, "</a></li>");
-		listed++;
 	}
 	if (count > listed)
 		td_buf_printf(b, "<li class=\"dim\">and %zu more</li>", count - listed);
@@ -565,9 +547,7 @@ static void home_tag(struct td_desk *d, struct td_buf *b, const struct tag_info 
 	td_url_escape(b, t->slug);
 	td_buf_puts(b, "\">Preview as a sample reader</a></td></tr>\n");
 	free(name);
-	free(extra);
-	td_store_posts_free(a, na);
-	td_store_posts_free(n, nn);
+	td_store_posts_free(w, count);
 }
 
 static void home(struct td_desk *d, struct td_http_resp *resp)
@@ -607,12 +587,18 @@ static void home(struct td_desk *d, struct td_http_resp *resp)
 
 	struct td_subscriber_state *states =
 		td_xcalloc(d->subs.n ? d->subs.n : 1, sizeof *states);
+	/* each subscriber's tags, but those they left */
+	struct td_strv *followed = td_xcalloc(d->subs.n ? d->subs.n : 1, sizeof *followed);
+	time_t first_since = now - (time_t)d->cfg->first_digest_days * 86400;
 	struct tag_info *tags = NULL;
 	size_t ntags = 0, tcap = 0;
 	for (size_t i = 0; i < d->subs.n; i++) {
 		const struct td_subscriber *sub = &d->subs.v[i];
 		td_store_subscriber_state(d->st, sub->email, &states[i], NULL);
 		bool gone = suppressed(&keys, sub->email, "all");
+		for (size_t k = 0; k < sub->tags.n && !gone; k++)
+			if (!suppressed(&keys, sub->email, sub->tags.v[k]))
+				td_strv_push(&followed[i], sub->tags.v[k]);
 		for (size_t k = 0; k < sub->tags.n; k++) {
 			struct tag_info *t = NULL;
 			for (size_t j = 0; j < ntags && !t; j++)
@@ -628,15 +614,14 @@ static void home(struct td_desk *d, struct td_http_resp *resp)
 				t->slug = sub->tags.v[k];
 			}
 			t->followers++;
-			if (gone || suppressed(&keys, sub->email, t->slug))
+			if (!td_strv_contains(&followed[i], t->slug))
 				continue;
-			t->active++;
-			if (!states[i].known) {
-				t->any_new = true;
-			} else if (!t->any_known || states[i].watermark < t->min_wm) {
-				t->min_wm = states[i].watermark;
-				t->any_known = true;
+			if (t->active == t->cap) {
+				t->cap = t->cap ? 2 * t->cap : 8;
+				t->readers = td_xrealloc(t->readers, t->cap * sizeof *t->readers);
 			}
+			t->readers[t->active++] = (struct td_digest_reader){
+				states[i].watermark, &followed[i], !states[i].known, first_since };
 		}
 	}
 
@@ -665,8 +650,10 @@ static void home(struct td_desk *d, struct td_http_resp *resp)
 	td_buf_puts(b, "<section id=\"tags\"><h2>Tags: posts waiting for the next digest</h2>\n"
 		    "<table><tr><th>Tag</th><th>Subscribers</th><th>Waiting</th>"
 		    "<th>Posts</th><th></th></tr>\n");
+	struct td_post_cache *cache = td_post_cache_new();
 	for (size_t j = 0; j < ntags; j++)
-		home_tag(d, b, &tags[j], now);
+		home_tag(d, b, &tags[j], cache);
+	td_post_cache_free(cache);
 	td_buf_puts(b, "</table></section>\n");
 
 	home_last_run(d, b, states);
@@ -705,7 +692,12 @@ static void home(struct td_desk *d, struct td_http_resp *resp)
 	desk_close(b);
 	td_store_commit(d->st, NULL);
 	td_strv_free(&keys);
+	for (size_t i = 0; i < d->subs.n; i++)
+		td_strv_free(&followed[i]);
+	free(followed);
 	free(states);
+	for (size_t j = 0; j < ntags; j++)
+		free(tags[j].readers);
 	free(tags);
 }
 

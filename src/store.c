@@ -120,8 +120,10 @@ static const char *const migrations[] = {
 	 * dropping a category takes back only its own contribution. From
 	 * here on posts.source and posts.guid name the item that first
 	 * brought the post, and posts.content_hash the version stored.
-	 * merge_existing_posts() fills the new tables from the posts already
-	 * stored, right after this, in the same transaction. */
+	 * index_existing_posts() fills the new tables from the posts already
+	 * stored, right after this, in the same transaction: each post its
+	 * own first item. The copies of one article stored before are merged
+	 * by migration 6, which numbers the arrival of their tags. */
 	"CREATE TABLE post_items ("
 	"  id INTEGER PRIMARY KEY,"
 	"  source TEXT NOT NULL,"
@@ -149,6 +151,32 @@ static const char *const migrations[] = {
 	 * again). */
 	"UPDATE post_items SET content_hash = '';"
 	"UPDATE sources SET etag = '', last_modified = '';",
+
+	/* 6: each (post, tag) pair has its own arrival number, handed out by
+	 * the counter that numbers posts (the AUTOINCREMENT row of `posts` in
+	 * sqlite_sequence), so that one watermark covers both: a tag the post
+	 * had when it arrived has the post's seq; a tag that came later
+	 * (another source, an edit) gets the next number then; a tag that
+	 * stays keeps its number. A digest holds a post when a tag its
+	 * reader follows arrived above their watermark, unless the post
+	 * reached them before through another tag (digest.h): so a source
+	 * that brings a known post later reaches the readers of its tags
+	 * without the seq moving. Pairs stored so far came with their post.
+	 * merge_existing_posts() then merges the copies of one article that
+	 * earlier versions stored from different sources, right after this,
+	 * in the same transaction. (A table rebuilt, not altered: a column
+	 * cannot be added twice, and a store whose version was set back runs
+	 * this again.) */
+	"CREATE TABLE post_tags_6 ("
+	"  tag TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL REFERENCES posts(seq) ON DELETE CASCADE,"
+	"  arrived INTEGER NOT NULL,"
+	"  PRIMARY KEY (tag, seq)) WITHOUT ROWID;"
+	"INSERT INTO post_tags_6 (tag, seq, arrived) SELECT tag, seq, seq FROM post_tags;"
+	"DROP TABLE post_tags;"
+	"ALTER TABLE post_tags_6 RENAME TO post_tags;"
+	"CREATE INDEX post_tags_seq ON post_tags(seq);"
+	"CREATE INDEX post_tags_arrived ON post_tags(tag, arrived);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -163,8 +191,11 @@ enum stmt_id {
 	ST_UPDATE_ITEM,
 	ST_DELETE_ITEM_TAGS,
 	ST_INSERT_ITEM_TAG,
-	ST_DELETE_POST_TAGS,
+	ST_DROP_POST_TAGS,
+	ST_NEW_POST_TAGS,
 	ST_UNION_POST_TAGS,
+	ST_NEXT_NUMBER,
+	ST_MAX_SEQ,
 	ST_UPSERT_TAG,
 	ST_POSTS_FOR_TAG,
 	ST_TAGS_OF_POST,
@@ -206,10 +237,26 @@ static const char *const stmt_sql[ST_COUNT] = {
 		"UPDATE post_items SET content_hash = ?2, url_key = ?3 WHERE id = ?1",
 	[ST_DELETE_ITEM_TAGS] = "DELETE FROM item_tags WHERE item = ?1",
 	[ST_INSERT_ITEM_TAG] = "INSERT OR IGNORE INTO item_tags (item, tag) VALUES (?1, ?2)",
-	[ST_DELETE_POST_TAGS] = "DELETE FROM post_tags WHERE seq = ?1",
+	/* the tags none of the post's items gives any more */
+	[ST_DROP_POST_TAGS] =
+		"DELETE FROM post_tags WHERE seq = ?1 AND tag NOT IN (SELECT t.tag"
+		" FROM post_items i JOIN item_tags t ON t.item = i.id WHERE i.seq = ?1)",
+	[ST_NEW_POST_TAGS] =
+		"SELECT 1 FROM post_items i JOIN item_tags t ON t.item = i.id"
+		" WHERE i.seq = ?1 AND NOT EXISTS (SELECT 1 FROM post_tags p"
+		" WHERE p.tag = t.tag AND p.seq = ?1) LIMIT 1",
+	/* a pair stored already keeps its arrival number */
 	[ST_UNION_POST_TAGS] =
-		"INSERT OR IGNORE INTO post_tags (tag, seq) SELECT t.tag, i.seq"
+		"INSERT OR IGNORE INTO post_tags (tag, seq, arrived) SELECT t.tag, i.seq, ?2"
 		" FROM post_items i JOIN item_tags t ON t.item = i.id WHERE i.seq = ?1",
+	/* the number AUTOINCREMENT would give the next post (migration 6) */
+	[ST_NEXT_NUMBER] =
+		"UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = 'posts' RETURNING seq",
+	/* asked for every digest: the counter (a removed post's seq stays in
+	 * it), or the posts' when a store lacks it */
+	[ST_MAX_SEQ] =
+		"SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'posts'), 0),"
+		" COALESCE((SELECT MAX(seq) FROM posts), 0))",
 	[ST_UPSERT_TAG] =
 		"INSERT INTO tags (slug, name) VALUES (?1, ?2)"
 		" ON CONFLICT (slug) DO UPDATE SET name = excluded.name"
@@ -217,10 +264,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_POSTS_FOR_TAG] =
 		"SELECT p.seq, p.url, p.title, p.author, p.published, p.excerpt_html,"
 		" p.excerpt_text FROM post_tags t JOIN posts p ON p.seq = t.seq"
-		" WHERE t.tag = ?1 AND t.seq > ?2 AND t.seq <= ?3 AND p.ingested_at >= ?4"
+		" WHERE t.tag = ?1 AND t.arrived > ?2 AND t.arrived <= ?3 AND p.ingested_at >= ?4"
 		" ORDER BY p.published DESC, p.seq DESC",
 	[ST_TAGS_OF_POST] =
-		"SELECT t.tag, COALESCE(g.name, t.tag) FROM post_tags t"
+		"SELECT t.tag, COALESCE(g.name, t.tag), t.arrived FROM post_tags t"
 		" LEFT JOIN tags g ON g.slug = t.tag WHERE t.seq = ?1"
 		" ORDER BY COALESCE(g.name, t.tag)",
 	[ST_SUB_STATE] =
@@ -304,9 +351,11 @@ static int read_version(struct td_store *st, int *version, struct td_err *err)
 
 /* What a migration's SQL cannot do alone (it needs C: post.h's keys),
  * run right after that migration's SQL, in the same transaction. */
+static int index_existing_posts(struct td_store *st, struct td_err *err);
 static int merge_existing_posts(struct td_store *st, struct td_err *err);
 static int (*const migration_steps[])(struct td_store *, struct td_err *) = {
-	[3] = merge_existing_posts,
+	[3] = index_existing_posts,
+	[5] = merge_existing_posts,
 };
 
 static int migrate(struct td_store *st, struct td_err *err)
@@ -485,18 +534,44 @@ static int write_item_tags(struct td_store *st, int64_t item,
 	return 0;
 }
 
-/* A post's tags are the union of what its items say. */
-static int union_post_tags(struct td_store *st, int64_t seq, struct td_err *err)
+/* A post's tags are the union of what its items say. A pair that stays
+ * keeps its arrival number; pairs new to a post that is itself new come
+ * with it (its seq); pairs new to a post stored before arrive now, with
+ * one number from the counter that numbers posts (migration 6). */
+static int union_post_tags(struct td_store *st, int64_t seq, bool new_post,
+			   struct td_err *err)
 {
-	sqlite3_stmt *del = stmt_get(st, ST_DELETE_POST_TAGS, err);
+	sqlite3_stmt *drop = stmt_get(st, ST_DROP_POST_TAGS, err);
+	sqlite3_stmt *any = stmt_get(st, ST_NEW_POST_TAGS, err);
 	sqlite3_stmt *ins = stmt_get(st, ST_UNION_POST_TAGS, err);
+	sqlite3_stmt *next = stmt_get(st, ST_NEXT_NUMBER, err);
 	int rc;
-	if (!del || !ins)
+	if (!drop || !any || !ins || !next)
 		return err ? err->code : EX_SOFTWARE;
-	sqlite3_bind_int64(del, 1, seq);
-	if ((rc = step_done(st, del, err, "delete post tags")))
+	sqlite3_bind_int64(drop, 1, seq);
+	if ((rc = step_done(st, drop, err, "drop post tags")))
 		return rc;
+	int64_t arrived = seq;
+	if (!new_post) {
+		sqlite3_bind_int64(any, 1, seq);
+		int step = sqlite3_step(any);
+		stmt_done(any);
+		if (step == SQLITE_DONE)
+			return 0;
+		if (step != SQLITE_ROW)
+			return db_error(st, err, "find new post tags");
+		step = sqlite3_step(next);
+		arrived = step == SQLITE_ROW ? sqlite3_column_int64(next, 0) : 0;
+		if (step == SQLITE_ROW)
+			step = sqlite3_step(next);
+		stmt_done(next);
+		if (step != SQLITE_DONE || arrived <= seq)
+			return step != SQLITE_DONE ? db_error(st, err, "number a tag's arrival") :
+				td_err_set(err, EX_SOFTWARE, "store: %s: the seq counter is "
+					   "missing or behind post %lld", st->path, (long long)seq);
+	}
 	sqlite3_bind_int64(ins, 1, seq);
+	sqlite3_bind_int64(ins, 2, arrived);
 	return step_done(st, ins, err, "store post tags");
 }
 
@@ -589,7 +664,7 @@ static int update_item(struct td_store *st, int64_t id, int64_t seq,
 	if ((rc = step_done(st, it, err, "update post item")) ||
 	    (rc = write_item_tags(st, id, post, true, err)))
 		return rc;
-	return union_post_tags(st, seq, err);
+	return union_post_tags(st, seq, false, err);
 }
 
 /* An item not seen before: a new post, or one more source of a post
@@ -598,7 +673,7 @@ static int add_item(struct td_store *st, const char *source,
 		    const struct td_post *post, time_t now, bool *merged,
 		    struct td_err *err)
 {
-	char *guid_key = post->guid_local ? NULL : td_post_guid_key(post->guid);
+	char *guid_key = post->guid_local ? NULL : td_post_guid_key(post->guid, post->url);
 	char *url_key = td_post_url_key(post->url);
 	int64_t seq, id;
 	int rc = match_post(st, source, guid_key, url_key, &seq, err);
@@ -620,7 +695,7 @@ static int add_item(struct td_store *st, const char *source,
 	free(url_key);
 	if (rc || (rc = write_item_tags(st, id, post, false, err)))
 		return rc;
-	return union_post_tags(st, seq, err);
+	return union_post_tags(st, seq, !*merged, err);
 }
 
 /* Source's item guid: whether it exists, its id and seq, and whether it
@@ -684,17 +759,10 @@ int td_store_upsert_post(struct td_store *st, const char *source,
 }
 
 /* Migration 4's data: every post stored so far becomes the first item of
- * itself, in seq order, and a post that another source had already
- * brought (the same keys as add_item looks for) is merged into that
- * earlier one: its tags join the earlier post's and its row goes. The
- * earlier post keeps its seq, so nobody who had it gets it again, and a
- * duplicate still waiting above some subscriber's watermark is not
- * announced twice. Deliveries, watermarks and pending retries hold only
- * seqs and counts, never a post row, so they stay exactly as they were;
- * AUTOINCREMENT never hands a removed seq out again. */
-static int merge_existing_posts(struct td_store *st, struct td_err *err)
+ * itself, with the keys add_item would give it and its tags. */
+static int index_existing_posts(struct td_store *st, struct td_err *err)
 {
-	sqlite3_stmt *next = NULL, *copy = NULL, *drop = NULL;
+	sqlite3_stmt *next = NULL, *copy = NULL;
 	int rc = 0;
 	if (sqlite3_prepare_v2(st->db,
 			       "SELECT seq, source, guid, url, content_hash FROM posts"
@@ -702,35 +770,26 @@ static int merge_existing_posts(struct td_store *st, struct td_err *err)
 	    sqlite3_prepare_v2(st->db,
 			       "INSERT OR IGNORE INTO item_tags (item, tag)"
 			       " SELECT ?1, tag FROM post_tags WHERE seq = ?2", -1, &copy,
-			       NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(st->db, "DELETE FROM posts WHERE seq = ?1", -1, &drop,
 			       NULL) != SQLITE_OK) {
 		rc = db_error(st, err, "prepare migration 4");
 		goto out;
 	}
-	/* one row at a time, by seq: rows are deleted as the walk goes */
 	for (int64_t last = 0;;) {
 		sqlite3_bind_int64(next, 1, last);
 		int step = sqlite3_step(next);
-		if (step == SQLITE_DONE) {
-			stmt_done(next);
-			break;
-		}
 		if (step != SQLITE_ROW) {
 			stmt_done(next);
-			rc = db_error(st, err, "read posts");
-			goto out;
+			if (step != SQLITE_DONE)
+				rc = db_error(st, err, "read posts");
+			break;
 		}
-		int64_t seq = sqlite3_column_int64(next, 0), target, id;
+		int64_t seq = sqlite3_column_int64(next, 0), id;
 		char *source = col_dup(next, 1), *guid = col_dup(next, 2);
 		char *url = col_dup(next, 3), *hash = col_dup(next, 4);
 		stmt_done(next);
 		last = seq;
-		char *guid_key = td_post_guid_key(guid), *url_key = td_post_url_key(url);
-		rc = match_post(st, source, guid_key, url_key, &target, err);
-		if (!rc)
-			rc = insert_item(st, source, guid, target ? target : seq, hash,
-					 guid_key, url_key, &id, err);
+		char *guid_key = td_post_guid_key(guid, url), *url_key = td_post_url_key(url);
+		rc = insert_item(st, source, guid, seq, hash, guid_key, url_key, &id, err);
 		free(source);
 		free(guid);
 		free(url);
@@ -738,30 +797,97 @@ static int merge_existing_posts(struct td_store *st, struct td_err *err)
 		free(guid_key);
 		free(url_key);
 		if (rc)
-			goto out;
+			break;
 		sqlite3_bind_int64(copy, 1, id);
 		sqlite3_bind_int64(copy, 2, seq);
 		if ((rc = step_done(st, copy, err, "copy post tags")))
-			goto out;
-		if (!target)
-			continue;
-		sqlite3_bind_int64(drop, 1, seq);
-		/* post_tags first: do not count on foreign_keys cascading */
-		sqlite3_stmt *del = stmt_get(st, ST_DELETE_POST_TAGS, err);
-		if (!del) {
-			rc = err ? err->code : EX_SOFTWARE;
-			goto out;
-		}
-		sqlite3_bind_int64(del, 1, seq);
-		if ((rc = step_done(st, del, err, "delete post tags")) ||
-		    (rc = step_done(st, drop, err, "merge post")) ||
-		    (rc = union_post_tags(st, target, err)))
-			goto out;
+			break;
 	}
 out:
 	sqlite3_finalize(next);
 	sqlite3_finalize(copy);
-	sqlite3_finalize(drop);
+	return rc;
+}
+
+/* Migration 6's data: a post that another source had already brought
+ * (the keys add_item looks for) before tagdigest made one post of them is
+ * merged into that earlier one, in seq order. The earlier post keeps its
+ * seq and its tags' arrival numbers, so nobody who had it gets it again;
+ * a tag only the later copy had arrived with that copy (its seq), so the
+ * readers of that tag whose watermark is below it still get the post,
+ * once, as they would have got the copy. Deliveries, watermarks and
+ * pending retries hold only seqs and counts, never a post row, so they
+ * stay exactly as they were; AUTOINCREMENT never hands a removed seq out
+ * again. A post with more than one item was made by add_item, which
+ * merged it already. */
+static int merge_existing_posts(struct td_store *st, struct td_err *err)
+{
+	static const char *const sql[] = {
+		"SELECT seq FROM posts WHERE seq > ?1 ORDER BY seq LIMIT 1",
+		"SELECT source, guid_key, url_key, (SELECT COUNT(*) FROM post_items o"
+		" WHERE o.seq = ?1) FROM post_items WHERE seq = ?1",
+		/* the earlier post's pairs stay; the later copy's join it */
+		"INSERT OR IGNORE INTO post_tags (tag, seq, arrived)"
+		" SELECT tag, ?2, arrived FROM post_tags WHERE seq = ?1",
+		"UPDATE post_items SET seq = ?2 WHERE seq = ?1",
+		/* post_tags first: do not count on foreign_keys cascading */
+		"DELETE FROM post_tags WHERE seq = ?1",
+		"DELETE FROM posts WHERE seq = ?1",
+	};
+	enum { NEXT, ITEM, NMOVES = 4 };
+	sqlite3_stmt *s[6] = { NULL };
+	int rc = 0;
+	for (size_t i = 0; i < 6; i++)
+		if (sqlite3_prepare_v2(st->db, sql[i], -1, &s[i], NULL) != SQLITE_OK) {
+			rc = db_error(st, err, "prepare migration 6");
+			goto out;
+		}
+	/* one post at a time, by seq: rows are deleted as the walk goes */
+	for (int64_t last = 0;;) {
+		sqlite3_bind_int64(s[NEXT], 1, last);
+		int step = sqlite3_step(s[NEXT]);
+		last = step == SQLITE_ROW ? sqlite3_column_int64(s[NEXT], 0) : 0;
+		stmt_done(s[NEXT]);
+		if (step != SQLITE_ROW) {
+			if (step != SQLITE_DONE)
+				rc = db_error(st, err, "read posts");
+			break;
+		}
+		sqlite3_bind_int64(s[ITEM], 1, last);
+		step = sqlite3_step(s[ITEM]);
+		bool one = step == SQLITE_ROW && sqlite3_column_int(s[ITEM], 3) == 1;
+		char *source = one ? col_dup(s[ITEM], 0) : NULL;
+		char *guid_key = one && sqlite3_column_type(s[ITEM], 1) != SQLITE_NULL ?
+			col_dup(s[ITEM], 1) : NULL;
+		char *url_key = one && sqlite3_column_type(s[ITEM], 2) != SQLITE_NULL ?
+			col_dup(s[ITEM], 2) : NULL;
+		stmt_done(s[ITEM]);
+		int64_t target = 0;
+		if (step != SQLITE_ROW && step != SQLITE_DONE)
+			rc = db_error(st, err, "read post items");
+		else if (one)
+			rc = match_post(st, source, guid_key, url_key, &target, err);
+		free(source);
+		free(guid_key);
+		free(url_key);
+		if (rc)
+			break;
+		/* the earliest post with the keys: this one itself, or one that
+		 * comes later (which will be merged into this one), is none */
+		if (target == 0 || target >= last)
+			continue;
+		for (size_t i = 0; i < NMOVES && !rc; i++) {
+			sqlite3_bind_int64(s[2 + i], 1, last);
+			if (i < 2)
+				sqlite3_bind_int64(s[2 + i], 2, target);
+			rc = step_done(st, s[2 + i], err, "merge post");
+		}
+		if (rc)
+			break;
+	}
+out:
+	for (size_t i = 0; i < 6; i++)
+		sqlite3_finalize(s[i]);
 	return rc;
 }
 
@@ -779,9 +905,17 @@ static int64_t query_int(struct td_store *st, const char *sql, const char *arg)
 	return v;
 }
 
+/* The counter hands out post seqs and tags' arrival numbers (migration 6):
+ * a watermark set to this covers both. */
 int64_t td_store_max_seq(struct td_store *st)
 {
-	return query_int(st, "SELECT COALESCE(MAX(seq), 0) FROM posts", NULL);
+	sqlite3_stmt *s = stmt_get(st, ST_MAX_SEQ, NULL);
+	int64_t v = 0;
+	if (s && sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	if (s)
+		stmt_done(s);
+	return v;
 }
 
 size_t td_store_post_count(struct td_store *st)
@@ -810,6 +944,9 @@ static int load_post_tags(struct td_store *st, struct td_store_post *p,
 	sqlite3_bind_int64(s, 1, p->seq);
 	int step;
 	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		p->tag_arrived = td_xrealloc(p->tag_arrived,
+					     (p->tags.n + 1) * sizeof *p->tag_arrived);
+		p->tag_arrived[p->tags.n] = sqlite3_column_int64(s, 2);
 		td_strv_push_owned(&p->tags, col_dup(s, 0));
 		td_strv_push_owned(&p->tag_names, col_dup(s, 1));
 	}
@@ -871,6 +1008,7 @@ void td_store_post_clear(struct td_store_post *p)
 	free(p->excerpt_text);
 	td_strv_free(&p->tags);
 	td_strv_free(&p->tag_names);
+	free(p->tag_arrived);
 	memset(p, 0, sizeof *p);
 }
 

@@ -2,8 +2,16 @@
  * digest: what one subscriber's digest holds right now.
  *
  * One section per followed tag, in the subscriber's order, with the posts
- * of that tag whose seq lies above the watermark (newest first). A post in
- * two followed tags appears once, in the first of them. The per-digest cap
+ * of that tag that are new to the subscriber (newest first): the tag
+ * arrived on the post (store.h: a number from the counter that numbers
+ * posts) above the subscriber's watermark, and no other followed tag
+ * arrived on it at or below the watermark (then the post reached them
+ * before, through that tag: td_digest_had). So a post that a second
+ * source brings later, or that an edit tags anew, reaches the readers of
+ * its new tag once, and nobody who had it gets it again. (Followed means
+ * in the subscriber file now and not left: tagdigest keeps no history of
+ * a reader's tags.) A post in two followed tags appears once, in the
+ * first of them. The per-digest cap
  * is shared round-robin across sections, so every tag with news shows at
  * least one post before any tag shows a second; what the cap leaves out is
  * counted per section as "and N more", linked to the tag's archive page.
@@ -16,9 +24,14 @@
  * during the last first_digest_days (by arrival, not by the date a source
  * claims, for the same reason the watermark is a seq).
  *
- * upto_seq is the store's highest seq when the digest was built: after
- * delivery it becomes the watermark, so posts the cap left out are not
- * repeated next week (the "and N more" link carries them).
+ * upto_seq is the store's counter when the digest was built
+ * (td_store_max_seq: posts and tags' arrivals): after delivery it becomes
+ * the watermark, so posts the cap left out are not repeated next week
+ * (the "and N more" link carries them).
+ *
+ * `status` counts a subscriber's waiting posts with td_digest_build, and
+ * the editors' desk a tag's with td_digest_waiting, which applies the
+ * same rule.
  *
  * Ownership: td_digest_free() releases sections and posts.
  */
@@ -80,6 +93,25 @@ int td_digest_build_cached(struct td_store *st, const struct td_config *cfg,
  * section's "and N more". A section's last post is never taken: false
  * when every section shows one post (or none). */
 bool td_digest_trim_one(struct td_digest *d);
+/* Whether a reader who follows `followed` (slugs) and whose watermark is
+ * `watermark` has had post p (a post of one of those tags) already: one
+ * of those tags arrived on it at or below the watermark. */
+bool td_digest_had(const struct td_store_post *p, const struct td_strv *followed,
+		   int64_t watermark);
+/* One reader, as td_digest_waiting sees them. */
+struct td_digest_reader {
+	int64_t watermark;
+	const struct td_strv *followed;   /* slugs: followed and not left */
+	bool first;                       /* no history: what arrived since `since` */
+	time_t since;
+};
+/* The posts of `tag` that at least one of these readers (who follow it)
+ * would find in their next digest, by td_digest_build's rule, each once,
+ * newest first; the store's counter was upto_seq. *out is freed with
+ * td_store_posts_free. cache: as td_digest_build_cached (NULL: none). */
+int td_digest_waiting(struct td_store *st, struct td_post_cache *cache, const char *tag,
+		      const struct td_digest_reader *readers, size_t n, int64_t upto_seq,
+		      struct td_store_post **out, size_t *nout, struct td_err *err);
 /* tag_url pattern with {tag} replaced; malloc'd. */
 char *td_digest_archive_url(const char *tag_url, const char *slug);
 void td_digest_free(struct td_digest *d);

@@ -7,7 +7,9 @@
  * the download) and depth. Entities a document declares in its internal
  * subset are expanded by feed.c itself, before libxml2 parses the body,
  * within fixed bounds (../shared/tech/BRIEF.md 5: libxml2's own expansion
- * is unbounded); a document whose entities go past them is refused. Text
+ * is unbounded); a document whose entities go past them is refused, but
+ * for the bound on their growth: past it references are not expanded, the
+ * feed is bozo, and td_feed_posts() skips the entries that used one. Text
  * fields are reduced to plain text; HTML fields are sanitized (html.h) with
  * relative URLs resolved against xml:base, else base_url (the caller's:
  * the response's Content-Location, else the URL it came from). Dates become UTC (date.h). Encodings come from the
@@ -34,7 +36,7 @@ struct td_feed;
 /* base_url: where the document came from (may be NULL); content_type: the
  * HTTP Content-Type with its charset (may be NULL). Returns 0 (bozo feeds
  * included), or EX_DATAERR when nothing usable could be read (not XML, not
- * a feed, entities that expand past the bounds). */
+ * a feed, entities that nest too deep, loop or use too many references). */
 int td_feed_parse(const char *data, size_t len, const char *base_url,
 		  const char *content_type, struct td_feed **out,
 		  struct td_err *err);
@@ -47,7 +49,9 @@ void td_feed_free(struct td_feed *f);
  * their display names; excerpt from the summary, else the content
  * (html.h), up to TD_EXCERPT_MAX characters: the renderer cuts it. An
  * item without a usable link or title is reported ("source 'x': item 3:
- * no link") through td_log_warnx, counted in *nbad and skipped. A feed with more entries than the parser reads (20,000) is
+ * no link") through td_log_warnx, counted in *nbad and skipped; so are,
+ * with one warning for them all, the items that use an entity past the
+ * growth bound (td_feed_parse). A feed with more entries than the parser reads (20,000) is
  * reported the same way, with how many were dropped. cb as in
  * postsdir.h. */
 int td_feed_posts(const struct td_feed *f, const struct td_source_config *src,

@@ -44,13 +44,24 @@ void td_post_free(struct td_post *post);
  * Both return a malloc'd key, or NULL when the value identifies nothing
  * outside its own source.
  *
- * td_post_guid_key: a guid that names one post wherever it appears: an
- * http(s) URI with a host (WordPress's "https://site/?p=123"), or a tag:
- * or urn: URI; compared exactly, except that the scheme and host are
- * lowercased, http and https are one, and a default port is dropped. A
- * guid such as "1" or a file name is NULL: two sites both have a post 1.
- * Neither is a guid "1" that a feed resolved to "https://site/tag/a/1"
- * (td_post.guid_local): the store does not ask for its key.
+ * td_post_guid_key: a guid that names one post wherever it appears (an
+ * http(s) URI with a host, such as WordPress's "https://site/?p=123", or
+ * a tag: or urn: URI), together with the site the item's own link (url)
+ * is on: its host, case-blind, without one leading "www." (whoever holds
+ * a host holds its www. too; nothing wider is assumed, as a parent domain
+ * may be a hosting service's). The guid is compared exactly otherwise,
+ * except that its scheme and host are lowercased, http and https are one,
+ * and a default port is dropped. WordPress guids are predictable: a
+ * source that copies another site's guid next to a link of its own gets
+ * another key, so it can neither take that site's article over nor be
+ * taken for it, and two items one key joins link to one site. (A guid
+ * that names another site than its link is still a key: a link blog's
+ * posts carry their own guids and link elsewhere, and two link blogs'
+ * posts about one page stay two.) A guid such as "1" or a file name is
+ * NULL: two sites both have a post 1; so is any guid of an item without
+ * an http(s) link. Neither is a guid "1" that a feed resolved to
+ * "https://site/tag/a/1" (td_post.guid_local): the store does not ask for
+ * its key.
  *
  * td_post_url_key: a normalised permalink (an absolute http(s) URL):
  * scheme and host lowercased, http and https one, default port, user
@@ -59,9 +70,13 @@ void td_post_free(struct td_post *post);
  * engine we know), the hex digits of %-escapes uppercased, and utm_*
  * query parameters (tracking added by feed services) dropped; the other
  * parameters keep their order ("?p=123" names the post). The path is
- * otherwise compared exactly: paths are case-sensitive.
+ * otherwise compared exactly: paths are case-sensitive. A fragment that
+ * is a route ("#!/a", "#/a": a single-page site's pages) is a page and
+ * is kept as written. A site's home page ("/", nothing else but
+ * tracking) is NULL: feeds whose items all link it say nothing of which
+ * article an item is.
  */
-char *td_post_guid_key(const char *guid);
+char *td_post_guid_key(const char *guid, const char *url);
 char *td_post_url_key(const char *url);
 
 #endif

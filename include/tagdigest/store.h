@@ -6,23 +6,31 @@
  * and migrates forward on open.
  *
  * Posts get a monotonically increasing `seq` the first time they are
- * stored (AUTOINCREMENT: never reused); "new since the last digest" means
- * seq above the subscriber's watermark, never a date, because sources
- * arrive late and backdate. Re-storing an unchanged post is a no-op; an
- * edited post is updated in place and keeps its seq, so it is not
+ * stored (AUTOINCREMENT: never reused). Each of a post's tags has an
+ * arrival number from the same counter: the post's seq for the tags it
+ * came with, the next number for a tag that a later source or an edit
+ * adds (a tag that stays keeps its number; one that goes and comes back
+ * arrives again). td_store_max_seq() is the counter, so a watermark taken
+ * from it covers posts and tags alike. "New since the last digest" means
+ * a followed tag that arrived above the subscriber's watermark, never a
+ * date, because sources arrive late and backdate (digest.h has the whole
+ * rule). Re-storing an unchanged post is a no-op; an edited post is
+ * updated in place and keeps its seq and its tags' numbers, so it is not
  * announced again.
  *
  * A post is one article whatever number of sources carry it (WordPress
  * publishes one feed per tag). Each source's item (source, guid) is
  * remembered with its own content hash and tags; an item not seen before
  * joins the post that another source's item already is when the two share
- * a global guid or a normalised permalink (post.h), unless that post
- * already has an item of this source or both guids are global and differ.
- * The first source fixes the seq; another source bringing the post later,
- * in the same run or years after, changes neither its seq nor makes it new.
- * An edit from any source updates the post in place. The post's tags are
- * the union of its items' tags, so a source that drops a category takes
- * back only its own.
+ * a global guid or a normalised permalink (post.h: a guid counts only on
+ * the site its item links to, so two items it joins link to one site),
+ * unless that post already has an item of this source or both guids are
+ * global and differ. The first source fixes the seq; another source
+ * bringing the post later, in the same run or years after, does not move
+ * it and makes the post new only for the tags it adds. An edit from any
+ * source updates the post in place. The post's tags are the union of its
+ * items' tags, so a source that drops a category takes back only its
+ * own.
  *
  * A delivery is recorded, and the subscriber's watermark moved, in one
  * transaction (td_store_record_delivery), called only after the transport
@@ -77,6 +85,8 @@ int td_store_upsert_post(struct td_store *st, const char *source,
 int td_store_item_unchanged(struct td_store *st, const char *source,
 			    const char *guid, const char *content_hash,
 			    bool *unchanged, struct td_err *err);
+/* The highest seq or tag arrival number handed out: what a digest built
+ * now covers (its upto_seq). */
 int64_t td_store_max_seq(struct td_store *st);
 size_t td_store_post_count(struct td_store *st);
 
@@ -88,10 +98,12 @@ struct td_store_post {
 	char *excerpt_html, *excerpt_text;
 	struct td_strv tags;       /* slugs, by display name */
 	struct td_strv tag_names;
+	int64_t *tag_arrived;      /* parallel to tags: each tag's arrival number */
 };
 
-/* Posts tagged `tag` with after_seq < seq <= upto_seq that arrived at or
- * after ingested_since (0: any time), newest published first. */
+/* Posts whose tag `tag` arrived with after_seq < number <= upto_seq, and
+ * that arrived at or after ingested_since (0: any time), newest published
+ * first. */
 int td_store_posts_for_tag(struct td_store *st, const char *tag,
 			   int64_t after_seq, int64_t upto_seq,
 			   time_t ingested_since, struct td_store_post **out,

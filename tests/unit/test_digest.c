@@ -231,6 +231,103 @@ static void test_trim_keeps_one_per_section(void)
 	free(path);
 }
 
+/* One source's item of the article at `url`, tagged `tag`. */
+static void add_item(struct td_store *st, const char *source, const char *url,
+		     const char *hash, const char *tag, time_t arrived)
+{
+	struct td_post p;
+	memset(&p, 0, sizeof p);
+	p.guid = (char *)url;
+	p.url = (char *)url;
+	p.title = (char *)"X";
+	p.author = (char *)"";
+	p.published = 100;
+	p.excerpt_html = p.excerpt_text = p.content_html = (char *)"";
+	p.content_hash = (char *)hash;
+	td_strv_push(&p.tags, tag);
+	td_strv_push(&p.tag_names, tag);
+	enum td_upsert r;
+	struct td_err err;
+	if (td_store_upsert_post(st, source, &p, arrived, &r, &err) != 0)
+		fprintf(stderr, "upsert: %s\n", err.msg);
+	td_strv_free(&p.tags);
+	td_strv_free(&p.tag_names);
+}
+
+/* The digest each of these readers would get now, through one cache as a
+ * send run builds them: its total. */
+static void totals(struct td_store *st, struct td_subscriber *subs, size_t n,
+		   size_t *total, struct td_digest *keep)
+{
+	struct td_config cfg = config(20);
+	struct td_post_cache *cache = td_post_cache_new();
+	struct td_err err;
+	for (size_t i = 0; i < n; i++) {
+		struct td_digest d;
+		CHECK(td_digest_build_cached(st, &cfg, &subs[i], NOW, cache, &d, &err) == 0);
+		total[i] = d.total;
+		if (keep && i == 0)
+			*keep = d;
+		else
+			td_digest_free(&d);
+	}
+	td_post_cache_free(cache);
+}
+
+static void deliver(struct td_store *st, const char *email, time_t slot, int64_t upto)
+{
+	struct td_delivery dl = { email, slot, false, "m@x", "250 ok", 0, upto, 1, slot };
+	struct td_err err;
+	CHECK(td_store_record_delivery(st, &dl, &err) == 0);
+}
+
+/* Review of issue 9 item 2, A: article X came from the nato feed and went
+ * out; then the usa feed brings it too. Its readers of usa alone get it,
+ * once; nobody who had it gets it again. */
+static void test_late_source(void)
+{
+	char *path = td_xasprintf("%s/late.db", dir);
+	struct td_store *st;
+	struct td_err err;
+	CHECK(td_store_open(path, TD_STORE_READWRITE, &st, &err) == 0);
+	const char *x = "https://blog.test/2024/x/";
+	add_item(st, "nato", x, "n1", "nato", NOW - 100);
+	add_item(st, "usa", "https://blog.test/2024/y/", "y1", "usa", NOW - 100);
+	struct td_subscriber subs[] = {
+		{ (char *)"u@example.org", (char *)"", TD_STRV_INIT, 1 },
+		{ (char *)"n@example.org", (char *)"", TD_STRV_INIT, 1 },
+		{ (char *)"b@example.org", (char *)"", TD_STRV_INIT, 1 },
+	};
+	td_strv_push(&subs[0].tags, "usa");
+	td_strv_push(&subs[1].tags, "nato");
+	td_strv_push(&subs[2].tags, "usa");
+	td_strv_push(&subs[2].tags, "nato");
+	size_t total[3];
+	totals(st, subs, 3, total, NULL);
+	CHECK(total[0] == 1 && total[1] == 1 && total[2] == 2);
+	int64_t upto = td_store_max_seq(st);
+	for (size_t i = 0; i < 3; i++)
+		deliver(st, subs[i].email, NOW - 50, upto);
+
+	add_item(st, "usa", x, "u1", "usa", NOW - 10);
+	struct td_digest d;
+	totals(st, subs, 3, total, &d);
+	CHECK(total[0] == 1 && total[1] == 0 && total[2] == 0);
+	CHECK(d.total == 1 && d.nsections == 1 && d.upto_seq > upto);
+	if (d.nsections == 1 && d.sections[0].nposts == 1)
+		CHECK_STR(d.sections[0].posts[0].url, x);
+	int64_t upto2 = d.upto_seq;
+	td_digest_free(&d);
+	for (size_t i = 0; i < 3; i++)
+		deliver(st, subs[i].email, NOW - 5, upto2);
+	totals(st, subs, 3, total, NULL);
+	CHECK(total[0] == 0 && total[1] == 0 && total[2] == 0);
+	for (size_t i = 0; i < 3; i++)
+		td_strv_free(&subs[i].tags);
+	td_store_close(st);
+	free(path);
+}
+
 static void test_archive_url_escaping(void)
 {
 	char *u = td_digest_archive_url("https://x.org/tag/{tag}/?t={tag}", "сша-usa");
@@ -247,6 +344,7 @@ int main(void)
 	TD_RUN(test_cap_round_robin);
 	TD_RUN(test_suppressions);
 	TD_RUN(test_trim_keeps_one_per_section);
+	TD_RUN(test_late_source);
 	TD_RUN(test_archive_url_escaping);
 	char *cmd = td_xasprintf("rm -rf '%s'", dir);
 	if (system(cmd) != 0)

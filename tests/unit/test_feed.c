@@ -347,11 +347,17 @@ static void test_entities(void)
 	free(empty);
 	td_buf_free(&d);
 
-	/* quadratic: 50 KB referenced 2,000 times would be 100 MB */
+	/* quadratic: 50 KB referenced 2,000 times would be 100 MB; the
+	 * expansion stops at the bound (1 MiB), and the feed is bozo */
 	big_decl(&d, 50000);
 	char *quad = entity_doc(td_buf_cstr(&d), "big", 2000);
-	CHECK(parse_msg(quad, strlen(quad), msg, sizeof msg) == EX_DATAERR);
-	CHECK(contains(msg, "expand to more than"));
+	j = dump(quad, strlen(quad), NULL, NULL, &rc, NULL);
+	CHECK(rc == 0 && j);
+	CHECK(num_at(j, "bozo") == 1);
+	CHECK(contains(str_at(j, "bozo_exception"), "expand to more than 1048576 bytes"));
+	const char *qt = str_at(j, "feed.title");
+	CHECK(qt && strlen(qt) <= ((size_t)1 << 20) + 2000 * 3);
+	json_free(j);
 	free(quad);
 	td_buf_free(&d);
 	/* ... while 20 references to it are fine */
@@ -439,6 +445,106 @@ static void test_entities(void)
 	json_free(j);
 	free(text);
 	td_buf_free(&pe);
+}
+
+struct url_count {
+	const char *prefix;
+	size_t n, wrong;
+	bool last;       /* the item after the bound that uses no entity */
+};
+
+static int count_urls(void *ctx, const struct td_post *p, struct td_err *err)
+{
+	(void)err;
+	struct url_count *c = ctx;
+	c->n++;
+	if (strcmp(p->url, "https://other.test/last/") == 0)
+		c->last = true;
+	else if (strncmp(p->url, c->prefix, strlen(c->prefix)) != 0)
+		c->wrong++;
+	return 0;
+}
+
+/* A feed that declares its long address once (200 bytes) and writes it in
+ * every link grows past the bound on its entities: it is read up to
+ * there, expanded; past it, what uses an entity is reported and skipped
+ * (it is not stored with half a link) and the rest is still read. The
+ * bound itself holds: what the expansion adds stays under it. */
+static void test_entities_growth_bound(void)
+{
+	struct td_buf pre = TD_BUF_INIT, b = TD_BUF_INIT;
+	td_buf_puts(&pre, "https://www.example-newsroom.test/");
+	while (pre.len < 200)
+		td_buf_puts(&pre, "archive/");
+	td_buf_printf(&b, "<!DOCTYPE rss [<!ENTITY u \"%s\">]>\n"
+		      "<rss version=\"2.0\"><channel><title>t</title>\n", td_buf_cstr(&pre));
+	for (int i = 0; i < 8000; i++)
+		td_buf_printf(&b, "<item><title>P%d</title><link>&u;%d/</link>"
+			      "<guid isPermaLink=\"false\">&u;%d/</guid></item>\n", i, i, i);
+	td_buf_puts(&b, "<item><title>Last</title><link>https://other.test/last/</link></item>\n"
+			"</channel></rss>\n");
+	int rc;
+	char *text = NULL;
+	struct jnode *j = dump(b.data, b.len, NULL, NULL, &rc, &text);
+	CHECK(rc == 0 && j);
+	CHECK(num_at(j, "bozo") == 1);
+	CHECK(contains(str_at(j, "bozo_exception"), "entities expand to more than"));
+	CHECK(contains(str_at(j, "bozo_exception"), "from line "));
+	char *first = td_xasprintf("%s0/", td_buf_cstr(&pre));
+	CHECK_STR(str_at(j, "entries.0.link"), first);
+	CHECK_STR(str_at(j, "entries.8000.title"), "Last");
+	/* the growth stayed within the bound: 1 MiB, plus the document */
+	CHECK(text && strlen(text) < 2 * ((size_t)1 << 20) + 4 * b.len);
+	free(first);
+	json_free(j);
+	free(text);
+
+	/* laughs with 1 KB leaves pass the growth bound before the bound on
+	 * references: expanded up to there, then not at all, however many
+	 * references follow */
+	struct td_buf leaf = TD_BUF_INIT, d = TD_BUF_INIT;
+	while (leaf.len < 1000)
+		td_buf_puts(&leaf, "ha");
+	laughs_decls(&d, "lol", td_buf_cstr(&leaf));
+	char *laughs = entity_doc(td_buf_cstr(&d), "lol9", 20000);
+	j = dump(laughs, strlen(laughs), NULL, NULL, &rc, NULL);
+	CHECK(rc == 0 && j);
+	CHECK(num_at(j, "bozo") == 1);
+	const char *lt = str_at(j, "feed.title");
+	CHECK(lt && strlen(lt) <= 20000 * 3);
+	json_free(j);
+	free(laughs);
+	td_buf_free(&leaf);
+	td_buf_free(&d);
+
+	struct td_feed *f = NULL;
+	struct td_err err = { 0, "" };
+	CHECK(td_feed_parse(b.data, b.len, "https://www.example-newsroom.test/feed/", NULL, &f,
+			    &err) == 0);
+	if (f) {
+		struct td_source_config src;
+		memset(&src, 0, sizeof src);
+		src.name = (char *)"big";
+		src.type = (char *)"feed";
+		struct url_count c = { td_buf_cstr(&pre), 0, 0, false };
+		size_t nbad = 0;
+		capture_start();
+		rc = td_feed_posts(f, &src, count_urls, &c, &nbad, &err);
+		const char *log = capture_end();
+		CHECK(rc == 0);
+		CHECK(c.wrong == 0 && c.last);
+		CHECK(c.n > 1000 && nbad > 0 && c.n + nbad == 8001);
+		/* one warning for them all, naming the first and the line */
+		char *want = td_xasprintf("source 'big': %zu items (the first: item %zu) use "
+					  "entities past the feed's expansion bound (line ",
+					  nbad, c.n);
+		CHECK(contains(log, want));
+		CHECK(strchr(log, '\n') == log + strlen(log) - 1);
+		free(want);
+		td_feed_free(f);
+	}
+	td_buf_free(&pre);
+	td_buf_free(&b);
 }
 
 /* An entity's line breaks do not move the lines libxml2 reports after
@@ -1102,6 +1208,7 @@ int main(void)
 	TD_RUN(test_entities_lines);
 	TD_RUN(test_entities_stray_error);
 	TD_RUN(test_entities_many_refs);
+	TD_RUN(test_entities_growth_bound);
 	TD_RUN(test_entities_unterminated_markup);
 	TD_RUN(test_comment_hyphens);
 	TD_RUN(test_refused);
