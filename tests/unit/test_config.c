@@ -27,21 +27,10 @@ static char conf[PATH_MAX + 16];  /* dir/t.conf, rewritten by each test */
 	     "type = posts\n" \
 	     "path = posts\n"
 
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "wb");
-	if (!f) {
-		perror(path);
-		exit(2);
-	}
-	fputs(text, f);
-	fclose(f);
-}
-
 static int load(const char *text, const char *const *ov, size_t nov,
 		struct td_config *cfg, struct td_err *err)
 {
-	write_file(conf, text);
+	write_file(NULL, conf, text);
 	err->code = 0;
 	err->msg[0] = '\0';
 	return td_config_load(cfg, conf, ov, nov, err);
@@ -143,7 +132,7 @@ static void test_all_keys(void)
 	snprintf(sub, sizeof sub, "%s/conf", dir);
 	mkdir(sub, 0700);
 	snprintf(path, sizeof path, "%s/conf/tagdigest.conf", dir);
-	write_file(path,
+	write_file(NULL, path,
 		   "\xef\xbb\xbf; sample\r\n"
 		   "[site]\r\n"
 		   "  name = Newsroom Weekly ; inline comment\r\n"

@@ -35,21 +35,12 @@ cmark_node *cmark_parser_finish(cmark_parser *parser)
 
 static char dir[] = "/tmp/td-ingest-XXXXXX";
 
-static void write_file(const char *name, const char *text)
-{
-	char path[512];
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	FILE *f = fopen(path, "wb");
-	if (!f || fputs(text, f) < 0 || fclose(f) != 0)
-		abort();
-}
-
 static void post(const char *name, const char *url, const char *body)
 {
 	char *text = td_xasprintf("---\ntitle: T %s\ndate: 2017-06-30\ntags: a\n"
 				  "url: %s\n---\n%s", name, url, body);
 	char *path = td_xasprintf("posts/%s", name);
-	write_file(path, text);
+	write_file(dir, path, text);
 	free(path);
 	free(text);
 }
@@ -95,8 +86,8 @@ static void test_unchanged_not_rendered(void)
 		"[templates]\ndir = templates\n"
 		"[transport]\ntype = maildir\npath = %s/out\n"
 		"[source.posts]\ntype = posts\npath = %s\n", dir, dir, dir, posts);
-	write_file("td.conf", conf);
-	write_file("s.csv", "email,name,tags\n");
+	write_file(dir, "td.conf", conf);
+	write_file(dir, "s.csv", "email,name,tags\n");
 	post("a.md", "https://x.example/a/", "Plain *text*.\n");
 	post("b.md", "https://x.example/b/", "A [relative](rel) link.\n");
 	post("c.md", "https://x.example/c/", "Third.\n");

@@ -20,18 +20,6 @@
 #include "tagdigest/postsdir.h"
 #include "tagdigest/util.h"
 
-static time_t utc(int y, int mo, int d, int h, int mi, int s)
-{
-	struct tm t = { 0 };
-	t.tm_year = y - 1900;
-	t.tm_mon = mo - 1;
-	t.tm_mday = d;
-	t.tm_hour = h;
-	t.tm_min = mi;
-	t.tm_sec = s;
-	return timegm(&t);
-}
-
 static int parse(const char *name, const char *text, struct td_post *p,
 		 struct td_err *err)
 {
@@ -485,16 +473,6 @@ static int collect(void *ctx, const struct td_post *post, struct td_err *err)
 	return 0;
 }
 
-static void write_file(const char *dir, const char *name, const char *text,
-		       size_t len)
-{
-	char path[512];
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	FILE *f = fopen(path, "wb");
-	if (!f || fwrite(text, 1, len, f) != len || fclose(f) != 0)
-		abort();
-}
-
 static void remove_file(const char *dir, const char *name)
 {
 	char path[512];
@@ -510,18 +488,18 @@ static void test_read_dir(void)
 		abort();
 	const char *good = "---\ntitle: T\ndate: 2017-06-30\n" FM_REST;
 	const char *bad = "---\ntitle: T\ndate: 2017-13-45\n" FM_REST;
-	write_file(dir, "c.md", good, strlen(good));
-	write_file(dir, "a.md", good, strlen(good));
-	write_file(dir, "b.md", bad, strlen(bad));
-	write_file(dir, ".hidden.md", bad, strlen(bad)); /* skipped */
-	write_file(dir, "notes.txt", bad, strlen(bad));  /* skipped */
-	write_file(dir, "b.md~", bad, strlen(bad));      /* skipped */
+	write_file(dir, "c.md", good);
+	write_file(dir, "a.md", good);
+	write_file(dir, "b.md", bad);
+	write_file(dir, ".hidden.md", bad); /* skipped */
+	write_file(dir, "notes.txt", bad);  /* skipped */
+	write_file(dir, "b.md~", bad);      /* skipped */
 	/* One byte over 1 MiB: refused before parsing. */
 	size_t big_len = ((size_t)1 << 20) + 1;
 	char *big = malloc(big_len);
 	memcpy(big, good, strlen(good));
 	memset(big + strlen(good), 'x', big_len - strlen(good));
-	write_file(dir, "big.md", big, big_len);
+	write_bytes(dir, "big.md", big, big_len);
 	free(big);
 	char sub[512];
 	snprintf(sub, sizeof sub, "%s/dir.md", dir);
@@ -596,9 +574,9 @@ static void test_known_posts_skipped(void)
 	const char *a = "---\ntitle: A\ndate: 2017-06-30\n" FM_REST;
 	const char *b = "---\ntitle: B\ndate: 2017-06-30\n" FM_REST;
 	const char *bad = "---\ntitle: T\ndate: 2017-13-45\n" FM_REST;
-	write_file(dir, "a.md", a, strlen(a));
-	write_file(dir, "b.md", b, strlen(b));
-	write_file(dir, "c.md", bad, strlen(bad));
+	write_file(dir, "a.md", a);
+	write_file(dir, "b.md", b);
+	write_file(dir, "c.md", bad);
 
 	struct td_post pa;
 	struct td_err err;

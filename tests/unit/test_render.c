@@ -20,17 +20,6 @@
 static char dir[64];
 static const time_t NOW = 1795000000;   /* 2026-11-18 */
 
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "wb");
-	if (!f) {
-		perror(path);
-		exit(2);
-	}
-	fputs(text, f);
-	fclose(f);
-}
-
 /* The display name of a fixture tag. */
 static const char *tag_name(const char *slug)
 {
@@ -202,13 +191,13 @@ static void test_every_documented_name(void)
 	for (size_t i = 0; i < names.n; i++)
 		name_probe(&t, names.v[i]);
 	char *f = td_xasprintf("%s/digest.txt.mustache", tdir);
-	write_file(f, td_buf_cstr(&t));
+	write_file(NULL, f, td_buf_cstr(&t));
 	free(f);
 	f = td_xasprintf("%s/digest.subject.mustache", tdir);
-	write_file(f, "{{site.name}}");
+	write_file(NULL, f, "{{site.name}}");
 	free(f);
 	f = td_xasprintf("%s/digest.html.mustache", tdir);
-	write_file(f, "{{#sections}}{{#posts}}{{{excerpt_html}}}{{/posts}}{{/sections}}");
+	write_file(NULL, f, "{{#sections}}{{#posts}}{{{excerpt_html}}}{{/posts}}{{/sections}}");
 	free(f);
 
 	struct td_store *st = fixture_store("ctx.db");
@@ -358,15 +347,15 @@ static const char *clip_templates(void)
 	snprintf(tdir, sizeof tdir, "%s/clip-templates", dir);
 	mkdir(tdir, 0755);
 	char *f = td_xasprintf("%s/digest.subject.mustache", tdir);
-	write_file(f, "{{digest.post_count}} new in {{digest.tag_list}}");
+	write_file(NULL, f, "{{digest.post_count}} new in {{digest.tag_list}}");
 	free(f);
 	f = td_xasprintf("%s/digest.txt.mustache", tdir);
-	write_file(f, "{{#sections}}{{#posts}}{{title}}\n{{#has_excerpt}}{{excerpt_text}}\n"
+	write_file(NULL, f, "{{#sections}}{{#posts}}{{title}}\n{{#has_excerpt}}{{excerpt_text}}\n"
 		   "{{/has_excerpt}}{{/posts}}{{#has_more}}and {{more}} more\n"
 		   "{{/has_more}}{{/sections}}");
 	free(f);
 	f = td_xasprintf("%s/digest.html.mustache", tdir);
-	write_file(f, "{{#sections}}<h1>{{name}}</h1>{{#posts}}<h2>{{title}}</h2>"
+	write_file(NULL, f, "{{#sections}}<h1>{{name}}</h1>{{#posts}}<h2>{{title}}</h2>"
 		   "{{#has_excerpt}}{{{excerpt_html}}}{{/has_excerpt}}{{/posts}}"
 		   "{{#has_more}}<p>and {{more}} more</p>{{/has_more}}{{/sections}}");
 	free(f);

@@ -10,18 +10,6 @@
 #include "harness.h"
 #include "tagdigest/schedule.h"
 
-static time_t utc(int y, int mo, int d, int h, int mi, int s)
-{
-	struct tm t = { 0 };
-	t.tm_year = y - 1900;
-	t.tm_mon = mo - 1;
-	t.tm_mday = d;
-	t.tm_hour = h;
-	t.tm_min = mi;
-	t.tm_sec = s;
-	return timegm(&t);
-}
-
 static void test_slot_edge_utc(void)
 {
 	/* Monday 08:00 UTC; 2026-11-23 is a Monday. */

@@ -294,18 +294,6 @@ static void test_set_check(void)
 	td_template_set_free(set);
 }
 
-static void write_file(const char *dir, const char *name, const char *text)
-{
-	char *path = td_xasprintf("%s/%s", dir, name);
-	FILE *f = fopen(path, "w");
-	CHECK(f != NULL);
-	if (f) {
-		fputs(text, f);
-		fclose(f);
-	}
-	free(path);
-}
-
 static void remove_file(const char *dir, const char *name)
 {
 	char *path = td_xasprintf("%s/%s", dir, name);
