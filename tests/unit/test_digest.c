@@ -71,23 +71,19 @@ static void test_grouping_dedupe_order(void)
 	struct td_digest d;
 	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
 	CHECK(d.first && d.from_seq == 0 && d.upto_seq == 5);
-	CHECK(d.nsections == 2);
 	CHECK(d.total == 4 && d.shown == 4);
-	if (d.nsections == 2) {
-		CHECK_STR(d.sections[0].tag, "nato");
-		CHECK_STR(d.sections[0].tag_name, "NATO");
-		CHECK_STR(d.sections[0].archive_url, "https://example.org/tag/nato/");
-		CHECK(d.sections[0].nposts == 3);
-		if (d.sections[0].nposts == 3) {
-			CHECK_STR(d.sections[0].posts[0].title, "both");
-			CHECK_STR(d.sections[0].posts[1].title, "new-nato");
-			CHECK_STR(d.sections[0].posts[2].title, "old-nato");
-		}
-		/* "both" was shown under nato: usa keeps only usa-only */
-		CHECK(d.sections[1].nposts == 1);
-		CHECK_STR(d.sections[1].posts[0].title, "usa-only");
-		CHECK(d.sections[1].more == 0);
-	}
+	REQUIRE(d.nsections == 2);
+	CHECK_STR(d.sections[0].tag, "nato");
+	CHECK_STR(d.sections[0].tag_name, "NATO");
+	CHECK_STR(d.sections[0].archive_url, "https://example.org/tag/nato/");
+	REQUIRE(d.sections[0].nposts == 3);
+	CHECK_STR(d.sections[0].posts[0].title, "both");
+	CHECK_STR(d.sections[0].posts[1].title, "new-nato");
+	CHECK_STR(d.sections[0].posts[2].title, "old-nato");
+	/* "both" was shown under nato: usa keeps only usa-only */
+	REQUIRE(d.sections[1].nposts == 1);
+	CHECK_STR(d.sections[1].posts[0].title, "usa-only");
+	CHECK(d.sections[1].more == 0);
 	td_digest_free(&d);
 
 	/* after a delivery up to seq 5, only newer posts count */
@@ -96,9 +92,9 @@ static void test_grouping_dedupe_order(void)
 	add_post(st, "later", 10, NOW, "usa", NULL);   /* backdated, but new */
 	CHECK(td_digest_build(st, &cfg, &sub, NOW + 60, &d, &err) == 0);
 	CHECK(!d.first && d.from_seq == 5 && d.upto_seq == 6);
-	CHECK(d.nsections == 1 && d.total == 1);
-	if (d.nsections == 1)
-		CHECK_STR(d.sections[0].posts[0].title, "later");
+	CHECK(d.total == 1);
+	REQUIRE(d.nsections == 1 && d.sections[0].nposts == 1);
+	CHECK_STR(d.sections[0].posts[0].title, "later");
 	td_digest_free(&d);
 	td_strv_free(&sub.tags);
 	td_store_close(st);
@@ -130,18 +126,18 @@ static void test_cap_round_robin(void)
 	struct td_digest d;
 	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
 	CHECK(d.total == 8 && d.shown == 5);
-	if (d.nsections == 2) {
-		/* alpha, beta, alpha, beta, alpha */
-		CHECK(d.sections[0].nposts == 3 && d.sections[0].more == 3);
-		CHECK(d.sections[1].nposts == 2 && d.sections[1].more == 0);
-		CHECK_STR(d.sections[0].posts[0].title, "a5");
-	}
+	REQUIRE(d.nsections == 2);
+	/* alpha, beta, alpha, beta, alpha */
+	REQUIRE(d.sections[0].nposts == 3);
+	CHECK(d.sections[0].more == 3);
+	CHECK(d.sections[1].nposts == 2 && d.sections[1].more == 0);
+	CHECK_STR(d.sections[0].posts[0].title, "a5");
 	td_digest_free(&d);
 	cfg.max_posts = 1;
 	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
-	CHECK(d.shown == 1 && d.nsections == 2);
-	if (d.nsections == 2)
-		CHECK(d.sections[1].nposts == 0 && d.sections[1].more == 2);
+	CHECK(d.shown == 1);
+	REQUIRE(d.nsections == 2);
+	CHECK(d.sections[1].nposts == 0 && d.sections[1].more == 2);
 	td_digest_free(&d);
 	td_strv_free(&sub.tags);
 	td_store_close(st);
@@ -166,9 +162,9 @@ static void test_suppressions(void)
 	CHECK(td_store_suppress(st, "c@example.org", "nato", "unsubscribed", "", NOW, &err) == 0);
 	CHECK(td_store_suppress(st, "c@example.org", "nato", "unsubscribed", "", NOW, &err) == 0);
 	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
-	CHECK(!d.suppressed && d.nsections == 1 && d.total == 1 && d.followed.n == 1);
-	if (d.nsections == 1)
-		CHECK_STR(d.sections[0].tag, "usa");
+	CHECK(!d.suppressed && d.total == 1 && d.followed.n == 1);
+	REQUIRE(d.nsections == 1);
+	CHECK_STR(d.sections[0].tag, "usa");
 	td_digest_free(&d);
 
 	/* left everything */
@@ -179,11 +175,9 @@ static void test_suppressions(void)
 	td_digest_free(&d);
 	struct td_suppression *v;
 	size_t n;
-	CHECK(td_store_suppressions(st, NULL, &v, &n, &err) == 0 && n == 2);
-	if (n == 2) {
-		CHECK_STR(v[0].scope, "all");
-		CHECK_STR(v[0].detail, "one-click");
-	}
+	REQUIRE(td_store_suppressions(st, NULL, &v, &n, &err) == 0 && n == 2);
+	CHECK_STR(v[0].scope, "all");
+	CHECK_STR(v[0].detail, "one-click");
 	td_store_suppressions_free(v, n);
 
 	/* lifted */
@@ -220,11 +214,11 @@ static void test_trim_keeps_one_per_section(void)
 	CHECK(td_digest_trim_one(&d) && td_digest_trim_one(&d));
 	CHECK(!td_digest_trim_one(&d));
 	CHECK(d.shown == 2 && d.total == 4);
-	if (d.nsections == 2) {
-		CHECK(d.sections[0].nposts == 1 && d.sections[0].more == 2);
-		CHECK_STR(d.sections[0].posts[0].title, "n3");     /* the newest stays */
-		CHECK(d.sections[1].nposts == 1 && d.sections[1].more == 0);
-	}
+	REQUIRE(d.nsections == 2);
+	REQUIRE(d.sections[0].nposts == 1);
+	CHECK(d.sections[0].more == 2);
+	CHECK_STR(d.sections[0].posts[0].title, "n3");     /* the newest stays */
+	CHECK(d.sections[1].nposts == 1 && d.sections[1].more == 0);
 	td_digest_free(&d);
 	td_strv_free(&sub.tags);
 	td_store_close(st);
@@ -313,9 +307,9 @@ static void test_late_source(void)
 	struct td_digest d;
 	totals(st, subs, 3, total, &d);
 	CHECK(total[0] == 1 && total[1] == 0 && total[2] == 0);
-	CHECK(d.total == 1 && d.nsections == 1 && d.upto_seq > upto);
-	if (d.nsections == 1 && d.sections[0].nposts == 1)
-		CHECK_STR(d.sections[0].posts[0].url, x);
+	CHECK(d.total == 1 && d.upto_seq > upto);
+	REQUIRE(d.nsections == 1 && d.sections[0].nposts == 1);
+	CHECK_STR(d.sections[0].posts[0].url, x);
 	int64_t upto2 = d.upto_seq;
 	td_digest_free(&d);
 	for (size_t i = 0; i < 3; i++)
