@@ -48,8 +48,8 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
             LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 
-.PHONY: all run test unit e2e asan leakcheck conformance fuzz fuzz-smoke fuzz-markdown \
-	fuzz-markdown-smoke bench bench-smoke clean install deps deps-test
+.PHONY: all run test unit e2e asan leakcheck conformance fuzz fuzz-smoke fuzz-seeds \
+	fuzz-markdown fuzz-markdown-smoke bench bench-smoke clean install deps deps-test
 
 all: build/tagdigest
 
@@ -135,48 +135,92 @@ conformance: build/asan/tagdigest
 	$(ASAN_ENV) TAGDIGEST_BIN=$(CURDIR)/build/asan/tagdigest TESTDATA=$(abspath $(TESTDATA)) \
 		$(PYTHON) tests/conformance/realfeeds.py
 
-# libFuzzer on the feed parser, seeded from the test data. `make fuzz` runs
-# FUZZ_TIME seconds; `make test` runs a short smoke of it.
+# libFuzzer targets (tests/fuzz/fuzz_*.c), each linked against the library
+# built once with the fuzzer's instrumentation. `make fuzz` runs each for
+# FUZZ_TIME seconds; `make test` runs a short smoke of each (fuzz-smoke:
+# about 20 s for the feed parser, FUZZ_SMOKE_TIME for each other target,
+# fuzz-markdown-smoke below). Each corpus grows in build/fuzz/<target>/;
+# the seeds follow it on the command line:
+#   fuzz_feed         the feed parser: $(TESTDATA)/feeds, realfeeds
+#   fuzz_template     the Mustache engine: the spec suite's templates
+#                     (tests/fuzz/seeds.py reads $(TESTDATA)/mustache-spec
+#                     at run time) and templates/
+#   fuzz_header       the RFC 2047 header writer of mime.c: subscriber
+#                     names and post titles (seeds.py)
+#   fuzz_csv          the subscriber file, read both ways: subscribers/
+#   fuzz_frontmatter  a whole post file: posts/
+#   fuzz_config       tagdigest.conf: config/
 FUZZ_TIME ?= 300
-FUZZ_SRC := src/feed.c src/date.c src/html.c src/util.c src/buf.c src/err.c src/log.c \
-            src/slug.c src/post.c
-build/fuzz/fuzz_feed: tests/fuzz/fuzz_feed.c $(FUZZ_SRC) $(HDRS)
-	@mkdir -p $(@D)/corpus
+FUZZ_SMOKE_TIME ?= 7
+FUZZ_FLAGS := -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_OBJ := $(LIB_SRC:src/%.c=build/fuzz/obj/%.o)
+FUZZ_SEEDS := build/fuzz/seeds
+FUZZ_TARGETS := template header csv frontmatter config
+seeds_template    := $(FUZZ_SEEDS)/template templates
+seeds_header      := $(FUZZ_SEEDS)/header
+seeds_csv         := subscribers
+seeds_frontmatter := posts
+seeds_config      := config
+maxlen_template   := 4096
+maxlen_header     := 2048
+maxlen_csv        := 65536
+maxlen_frontmatter := 65536
+maxlen_config     := 16384
+
+build/fuzz/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(@D)
+	@echo "  CC/FUZZ $<"
+	@clang $(CPPFLAGS) -std=c11 $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $(THREADS) \
+		$(PKG_CFLAGS) -c -o $@ $<
+
+build/fuzz/libtd.a: $(FUZZ_OBJ)
+	@rm -f $@ && ar rcs $@ $^
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c build/fuzz/libtd.a
+	@mkdir -p build/fuzz/$*
 	@echo "  FUZZ    $@"
-	@clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
-		$(PKG_CFLAGS) -o $@ $< $(FUZZ_SRC) $(PKG_LIBS)
+	@clang $(CPPFLAGS) -std=c11 $(WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer $(THREADS) \
+		$(PKG_CFLAGS) -o $@ $< build/fuzz/libtd.a $(PKG_LIBS)
 
-fuzz: deps-test build/fuzz/fuzz_feed
-	build/fuzz/fuzz_feed -max_total_time=$(FUZZ_TIME) -max_len=65536 build/fuzz/corpus \
+# Written afresh on each run: the seeds follow the test data as it is.
+fuzz-seeds:
+	@rm -rf $(FUZZ_SEEDS)
+	@$(PYTHON) tests/fuzz/seeds.py $(FUZZ_SEEDS) $(TESTDATA)
+
+# One target over its corpus and seeds: fuzz-run-<target> for FUZZ_TIME
+# seconds, fuzz-smoke-<target> for FUZZ_SMOKE_TIME.
+FUZZ_RUN = build/fuzz/fuzz_$* -max_len=$(maxlen_$*) -timeout=10 \
+	-artifact_prefix=build/fuzz/$*- build/fuzz/$* $(seeds_$*)
+fuzz-run-%: build/fuzz/fuzz_% fuzz-seeds
+	$(FUZZ_RUN) -max_total_time=$(FUZZ_TIME)
+fuzz-smoke-%: build/fuzz/fuzz_% fuzz-seeds
+	$(FUZZ_RUN) -max_total_time=$(FUZZ_SMOKE_TIME)
+
+fuzz: deps-test build/fuzz/fuzz_feed $(FUZZ_TARGETS:%=fuzz-run-%)
+	build/fuzz/fuzz_feed -max_total_time=$(FUZZ_TIME) -max_len=65536 build/fuzz/feed \
 		$(wildcard $(TESTDATA)/feeds) $(wildcard $(TESTDATA)/realfeeds)
+	@$(MAKE) --no-print-directory fuzz-markdown
 
-fuzz-smoke: build/fuzz/fuzz_feed
-	build/fuzz/fuzz_feed -max_total_time=20 -max_len=65536 build/fuzz/corpus \
+fuzz-smoke: build/fuzz/fuzz_feed $(FUZZ_TARGETS:%=fuzz-smoke-%)
+	build/fuzz/fuzz_feed -max_total_time=20 -max_len=65536 build/fuzz/feed \
 		$(wildcard $(TESTDATA)/feeds) $(wildcard $(TESTDATA)/realfeeds)
 
 # libFuzzer on the Markdown path of the posts folder. Its smoke first runs
 # each generated pathological post once (tests/fuzz/gen_markdown_corpus.py:
 # inputs that made cmark 0.30 take seconds to minutes): one that takes
 # FUZZ_MD_TIMEOUT seconds fails the run. Then it fuzzes briefly.
-FUZZ_MD_SRC := src/postsdir.c src/markdown.c src/html.c src/util.c src/buf.c src/err.c \
-               src/log.c src/slug.c src/post.c
 FUZZ_MD_TIMEOUT ?= 10
-build/fuzz/fuzz_markdown: tests/fuzz/fuzz_markdown.c $(FUZZ_MD_SRC) $(HDRS)
-	@mkdir -p $(@D)/md-corpus
-	@echo "  FUZZ    $@"
-	@clang $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
-		$(PKG_CFLAGS) -o $@ $< $(FUZZ_MD_SRC) $(PKG_LIBS)
 
 fuzz-markdown: deps-test build/fuzz/fuzz_markdown
 	build/fuzz/fuzz_markdown -max_total_time=$(FUZZ_TIME) -max_len=65536 \
-		-timeout=$(FUZZ_MD_TIMEOUT) build/fuzz/md-corpus posts
+		-timeout=$(FUZZ_MD_TIMEOUT) build/fuzz/markdown posts
 
 fuzz-markdown-smoke: build/fuzz/fuzz_markdown
 	@rm -rf build/fuzz/md-stress
 	$(PYTHON) tests/fuzz/gen_markdown_corpus.py build/fuzz/md-stress
 	build/fuzz/fuzz_markdown -timeout=$(FUZZ_MD_TIMEOUT) build/fuzz/md-stress/*.md
 	build/fuzz/fuzz_markdown -max_total_time=20 -max_len=65536 \
-		-timeout=$(FUZZ_MD_TIMEOUT) build/fuzz/md-corpus posts
+		-timeout=$(FUZZ_MD_TIMEOUT) build/fuzz/markdown posts
 
 leakcheck: build/tagdigest
 	tests/leakcheck.sh build/tagdigest
