@@ -112,13 +112,11 @@ static void test_defaults(void)
 	CHECK(cfg.smtp_url == NULL && cfg.smtp_username == NULL);
 	CHECK(cfg.smtp_password_env == NULL && cfg.smtp_password_file == NULL);
 	CHECK(cfg.smtp_timeout == 30);
-	CHECK(cfg.nsources == 1);
-	if (cfg.nsources == 1) {
-		CHECK_STR(cfg.sources[0].name, "posts");
-		CHECK_STR(cfg.sources[0].type, "posts");
-		CHECK_STR(cfg.sources[0].path, in_dir("posts"));
-		CHECK(cfg.sources[0].url == NULL);
-	}
+	REQUIRE(cfg.nsources == 1);
+	CHECK_STR(cfg.sources[0].name, "posts");
+	CHECK_STR(cfg.sources[0].type, "posts");
+	CHECK_STR(cfg.sources[0].path, in_dir("posts"));
+	CHECK(cfg.sources[0].url == NULL);
 	td_config_free(&cfg);
 	CHECK(cfg.site_name == NULL && cfg.nsources == 0);
 	td_config_free(&cfg);   /* twice is harmless */
@@ -197,61 +195,280 @@ static void test_all_keys(void)
 	CHECK(cfg.smtp_timeout == 600);
 	CHECK_STR(cfg.token_secret_env, "MY_SECRET");
 	CHECK_STR(cfg.token_secret_file, in_dir("secret"));
-	CHECK(cfg.nsources == 2);
-	if (cfg.nsources == 2) {
-		/* File order, not alphabetical. */
-		CHECK_STR(cfg.sources[0].name, "b-feed");
-		CHECK_STR(cfg.sources[0].type, "feed");
-		CHECK_STR(cfg.sources[0].url, "https://feeds.example.org/rss");
-		CHECK_STR(cfg.sources[1].name, "a_posts");
-		CHECK_STR(cfg.sources[1].type, "posts");
-		CHECK_STR(cfg.sources[1].path, in_dir("posts"));
-	}
+	REQUIRE(cfg.nsources == 2);
+	/* File order, not alphabetical. */
+	CHECK_STR(cfg.sources[0].name, "b-feed");
+	CHECK_STR(cfg.sources[0].type, "feed");
+	CHECK_STR(cfg.sources[0].url, "https://feeds.example.org/rss");
+	CHECK_STR(cfg.sources[1].name, "a_posts");
+	CHECK_STR(cfg.sources[1].type, "posts");
+	CHECK_STR(cfg.sources[1].path, in_dir("posts"));
 	td_config_free(&cfg);
 	unlink(path);
 	rmdir(sub);
 }
 
-static void test_unknown(void)
-{
-	expect_err(BASE "[site]\ncolour = red\n", NULL, 0, 9,
-		   "unknown key 'colour' in [site]");
-	expect_err(BASE "[source.posts]\nfeed = x\n", NULL, 0, 9,
-		   "unknown key 'feed' in [source.posts]");
-	expect_err(BASE "\n[sitee]\n", NULL, 0, 9, "unknown section [sitee]");
-	expect_err(BASE "[source]\ntype = posts\n", NULL, 0, 8,
-		   "section [source] needs a name: [source.NAME]");
-	expect_err(BASE "[source.My Posts]\n", NULL, 0, 8,
-		   "section [source.My Posts]: a source name uses only a-z, 0-9, "
-		   "'_' and '-', at most 40 characters");
-	expect_err("name = x\n" BASE, NULL, 0, 1,
-		   "key 'name' outside of any [section]");
-	/* Keys are lowercase, like everything else in the file. */
-	expect_err(BASE "[digest]\nMax_Posts = 3\n", NULL, 0, 9,
-		   "unknown key 'Max_Posts' in [digest]");
-}
+/* Files (and overrides) that must be refused, with the whole message:
+ * the line number and key in it are the point of it. line is the line
+ * the message names (0: the file as a whole, -1: an override, which names
+ * no line). */
+struct bad_config {
+	int at;                 /* this row, for a failure's message */
+	const char *text;
+	int line;
+	const char *msg;
+	const char *ov[2];      /* -o overrides, NULL-terminated */
+};
 
-static void test_syntax(void)
-{
-	expect_err(BASE "[schedule\n", NULL, 0, 8,
-		   "section header without a closing ']'");
-	expect_err(BASE "[schedule]\njust some words\n", NULL, 0, 9,
-		   "expected 'key = value', a [section] or a ';' comment");
-	expect_err("[site]\nname = A\nname = B\n", NULL, 0, 3,
-		   "site.name: set twice (first on line 2)");
-	expect_err(BASE "[digest]\nmax_posts =\n", NULL, 0, 9,
-		   "digest.max_posts: empty value (leave the key out for the default)");
+#define BAD(text, line, msg) { __LINE__, text, line, msg, { NULL, NULL } }
+#define BAD_OV(text, line, msg, ...) { __LINE__, text, line, msg, { __VA_ARGS__ } }
+
+static const struct bad_config bad_configs[] = {
+	/* ---- unknown keys and sections ---- */
+	BAD(BASE "[site]\ncolour = red\n", 9,
+	    "unknown key 'colour' in [site]"),
+	BAD(BASE "[source.posts]\nfeed = x\n", 9,
+	    "unknown key 'feed' in [source.posts]"),
+	BAD(BASE "\n[sitee]\n", 9,
+	    "unknown section [sitee]"),
+	BAD(BASE "[source]\ntype = posts\n", 8,
+	    "section [source] needs a name: [source.NAME]"),
+	BAD(BASE "[source.My Posts]\n", 8,
+	    "section [source.My Posts]: a source name uses only a-z, 0-9, "
+	    "'_' and '-', at most 40 characters"),
+	BAD("name = x\n" BASE, 1,
+	    "key 'name' outside of any [section]"),
+	/* Keys are lowercase, like everything else in the file. */
+	BAD(BASE "[digest]\nMax_Posts = 3\n", 9,
+	    "unknown key 'Max_Posts' in [digest]"),
+
+	/* ---- the file's syntax ---- */
+	BAD(BASE "[schedule\n", 8,
+	    "section header without a closing ']'"),
+	BAD(BASE "[schedule]\njust some words\n", 9,
+	    "expected 'key = value', a [section] or a ';' comment"),
+	BAD("[site]\nname = A\nname = B\n", 3,
+	    "site.name: set twice (first on line 2)"),
+	BAD(BASE "[digest]\nmax_posts =\n", 9,
+	    "digest.max_posts: empty value (leave the key out for the default)"),
 	/* The file's shape is checked before any value in it. */
-	expect_err(BASE "[schedule]\nday = Funday\n[bogus]\n", NULL, 0, 10,
-		   "unknown section [bogus]");
+	BAD(BASE "[schedule]\nday = Funday\n[bogus]\n", 10,
+	    "unknown section [bogus]"),
+
+	/* ---- values ---- */
+	BAD(BASE "[schedule]\nday = Funday\n", 9,
+	    "schedule.day: 'Funday' is not a day of the week"),
+	BAD(BASE "[schedule]\nday = mo\n", 9,
+	    "schedule.day: 'mo' is not a day of the week"),
+	BAD(BASE "[schedule]\nfirst_digest_days = 0\n", 9,
+	    "schedule.first_digest_days: 0 is out of range (1 to 365)"),
+	BAD(BASE "[digest]\nmax_posts = 1001\n", 9,
+	    "digest.max_posts: 1001 is out of range (1 to 1000)"),
+	BAD(BASE "[digest]\nexcerpt_chars = -1\n", 9,
+	    "digest.excerpt_chars: '-1' is not a whole number"),
+	BAD(BASE "[transport]\ntimeout = 10s\n", 9,
+	    "transport.timeout: '10s' is not a whole number"),
+	BAD(BASE "[transport]\ntype = exim\n", 9,
+	    "transport.type: 'exim' is not a transport (maildir, smtp or "
+	    "sendmail)"),
+	BAD(BASE "[transport]\nurl = smtp://user:pw@mail.example.org\n", 9,
+	    "transport.url: 'smtp://user:pw@mail.example.org' "
+	    "must not hold a user name or password"),
+	BAD(BASE "[transport]\nurl = http://mail.example.org\n", 9,
+	    "transport.url: 'http://mail.example.org' must start with "
+	    "smtp:// or smtps://"),
+	BAD(BASE "[transport]\nurl = smtp://mail.example.org:99999\n", 9,
+	    "transport.url: 'smtp://mail.example.org:99999' has an invalid port"),
+	BAD(BASE "[transport]\nurl = smtp://mail example.org\n", 9,
+	    "transport.url: 'smtp://mail example.org' contains a space"),
+	BAD(BASE "[transport]\nurl = smtp://\n", 9,
+	    "transport.url: 'smtp://' has no host"),
+	BAD(BASE "[transport]\nurl = smtp://mail.example.org/x\n", 9,
+	    "transport.url: 'smtp://mail.example.org/x' must be just "
+	    "smtp(s)://host[:port]"),
+	BAD(BASE "[transport]\npassword_env = $PASS\n", 9,
+	    "transport.password_env: '$PASS' is not an environment variable "
+	    "name (letters, digits, '_')"),
+	BAD(BASE "[site]\nlist_id = no dots\n", 9,
+	    "site.list_id: 'no dots' is not a list id (like digest.example.org)"),
+	BAD(BASE "[site]\ntag_url = https://t.example.org/tag/\n", 9,
+	    "site.tag_url: 'https://t.example.org/tag/' has no {tag} for the "
+	    "tag's slug"),
+	BAD(BASE "[source.posts]\nurl = feed.example.org\n", 9,
+	    "source.posts.url: 'feed.example.org' must start with http:// or "
+	    "https:// (or file:///path)"),
+	BAD(BASE "[source.other]\ntype = json\n", 9,
+	    "source.other.type: 'json' is not a source type (posts or feed)"),
+	BAD("[site]\nname = T\nurl = ftp://t.example.org\nfrom = d@t.example.org\n", 3,
+	    "site.url: 'ftp://t.example.org' must start with "
+	    "http:// or https://"),
+	BAD("[site]\nname = T\nurl = https://t.example.org/?x=1\n", 3,
+	    "site.url: 'https://t.example.org/?x=1' must not have a query or "
+	    "fragment"),
+	BAD("[site]\nname = T\nurl = https://t.example.org\nfrom = not an address\n", 4,
+	    "site.from: 'not an address': contains a space"),
+	BAD("[site]\nname = T\nurl = https://t.example.org\nfrom = <d@t.example.org>\n", 4,
+	    "site.from: '<d@t.example.org>': contains '<' or '>'"),
+	BAD("[site]\nname = T\xff\n", 2,
+	    "site.name: not valid UTF-8"),
+	BAD("[site]\nname = T\rX\n", 2,
+	    "site.name: contains a control character"),
+
+	/* ---- what must be set ---- */
+	BAD("[site]\nurl = https://t.example.org\nfrom = d@t.example.org\n"
+	    "[source.posts]\ntype = posts\npath = p\n", 0,
+	    "site.name is required but not set"),
+	BAD("[site]\nname = T\nfrom = d@t.example.org\n"
+	    "[source.posts]\ntype = posts\npath = p\n", 0,
+	    "site.url is required but not set"),
+	BAD("[site]\nname = T\nurl = https://t.example.org\n"
+	    "[source.posts]\ntype = posts\npath = p\n", 0,
+	    "site.from is required but not set"),
+	BAD("[site]\nname = T\nurl = https://t.example.org\nfrom = d@t.example.org\n", 0,
+	    "no sources: add a [source.NAME] section "
+	    "(type = posts, path = FOLDER)"),
+	BAD(BASE "[source.extra]\ntype = posts\n", 8,
+	    "source.extra: a posts source needs a path"),
+	BAD(BASE "[source.extra]\npath = x\n", 8,
+	    "source.extra: type is required (posts or feed)"),
+	BAD(BASE "\n[source.news]\ntype = feed\n", 9,
+	    "source.news: a feed source needs a url"),
+	/* smtp needs a URL; the message points at the line choosing smtp. */
+	BAD(BASE "[transport]\n; mail\ntype = smtp\nusername = u\n", 10,
+	    "transport.type: smtp needs transport.url (smtp://host:port or "
+	    "smtps://host:port)"),
+
+	/* ---- long lines ---- */
+	/* Longer than inih's 50-byte section buffer would otherwise merge. */
+	BAD(BASE "[source.a123456789b123456789c123456789d123456789e]\n", 8,
+	    "section [source.a123456789b123456789c123456789d123456789e]: a "
+	    "source name uses only a-z, 0-9, '_' and '-', at most 40 characters"),
+
+	/* ---- secrets are refused ---- */
+	BAD(BASE "[transport]\npassword = hunter2\n", 9,
+	    "transport.password: secrets are not read from the config file, "
+	    "which is easy to leak; use password_file or password_env in "
+	    "[transport]"),
+	BAD(BASE "[secrets]\ntoken_secret = abc\n", 9,
+	    "secrets.token_secret: secrets are not read from the config file, "
+	    "which is easy to leak; use token_secret_file or token_secret_env "
+	    "in [secrets]"),
+	/* In any section, known there or not. */
+	BAD(BASE "[site]\napi_key = abc\n", 9,
+	    "site.api_key: secrets are not read from the config file, which "
+	    "is easy to leak; use password_file or password_env in [transport]"),
+	BAD(BASE "[source.posts]\npass = abc\n", 9,
+	    "source.posts.pass: secrets are not read from the config file, "
+	    "which is easy to leak; use password_file or password_env in "
+	    "[transport]"),
+	BAD(BASE "[transport]\nsmtp_password = abc\n", 9,
+	    "transport.smtp_password: secrets are not read from the config "
+	    "file, which is easy to leak; use password_file or password_env in "
+	    "[transport]"),
+
+	/* ---- -o overrides (checked after the file: one can fix a bad value) ---- */
+	/* A bad file value not overridden still names its line. */
+	BAD_OV(BASE "[schedule]\nday = Funday\n", 9,
+	       "schedule.day: 'Funday' is not a day of the week",
+	       "schedule.time=09:00"),
+	BAD_OV(BASE, -1,
+	       "-o schedule.day=Funday: 'Funday' is not a day of the week",
+	       "schedule.day=Funday"),
+	BAD_OV(BASE, -1,
+	       "-o nodot=1: expected SECTION.KEY=VALUE",
+	       "nodot=1"),
+	BAD_OV(BASE, -1,
+	       "-o schedule.day: expected SECTION.KEY=VALUE",
+	       "schedule.day"),
+	BAD_OV(BASE, -1,
+	       "-o schedule.=x: expected SECTION.KEY=VALUE",
+	       "schedule.=x"),
+	BAD_OV(BASE, -1,
+	       "-o site.colour=red: unknown key 'colour' in [site]",
+	       "site.colour=red"),
+	BAD_OV(BASE, -1,
+	       "-o bogus.key=1: unknown section [bogus]",
+	       "bogus.key=1"),
+	BAD_OV(BASE, -1,
+	       "-o transport.password=(hidden): transport.password: secrets are "
+	       "not read from the config file, which is easy to leak; use "
+	       "password_file or password_env in [transport]",
+	       "transport.password=hunter2"),
+	BAD_OV(BASE, -1,
+	       "-o source.extra.path=x: source.extra: type is required (posts or feed)",
+	       "source.extra.path=x"),
+	BAD_OV(BASE, -1,
+	       "-o transport.type=smtp: smtp needs transport.url (smtp://host:port "
+	       "or smtps://host:port)",
+	       "transport.type=smtp"),
+	BAD_OV(BASE, -1,
+	       "-o digest.max_posts=0: 0 is out of range (1 to 1000)",
+	       "digest.max_posts=0"),
+	/* The first bad override is reported, after the file checked out. */
+	BAD_OV(BASE, -1,
+	       "-o x=1: expected SECTION.KEY=VALUE",
+	       "schedule.day=tue", "x=1"),
+
+	/* ---- feed sources and [fetch] ---- */
+	BAD(BASE "[source.f]\ntype = feed\nurl = ftp://x.example.org/f\n", 10,
+	    "source.f.url: 'ftp://x.example.org/f' must start with http:// or "
+	    "https:// (or file:///path)"),
+	BAD(BASE "[source.f]\ntype = feed\nurl = file://relative.xml\n", 10,
+	    "source.f.url: 'file://relative.xml': a file URL needs an absolute "
+	    "path (file:///path/feed.xml)"),
+	BAD(BASE "[source.f]\ntype = feed\nurl = file:///f\ncategories = maybe\n", 11,
+	    "source.f.categories: 'maybe' is not yes or no"),
+	BAD(BASE "[fetch]\nparallel = 0\n", 9,
+	    "fetch.parallel: 0 is out of range (1 to 32)"),
+
+	/* ---- [dkim] and the site's mail keys ---- */
+	BAD_OV(BASE, -1,
+	       "-o site.feedback_id=a b: 'a b': only printable ASCII "
+	       "without spaces (like campaign:list:tagdigest:sender)",
+	       "site.feedback_id=a b"),
+	BAD(BASE "[dkim]\ndomain = t.example.org\n", 0,
+	    "[dkim] needs domain, selector and key_file together (or none "
+	    "of them to send unsigned)"),
+	BAD(BASE "[dkim]\ndomain = t example org\n", 9,
+	    "dkim.domain: 't example org' is not a DNS name"),
+
+	/* ---- [transport] keys of the delivery engine ---- */
+	BAD(BASE "[transport]\ntype = smtp\nurl = smtp://m.example.org\n"
+	    "username = u\npassword_env = PW\nstarttls = off\n", 13,
+	    "transport.starttls: off, but transport.username is set: "
+	    "credentials are only sent over TLS (use starttls = required, "
+	    "or smtps://)"),
+	BAD(BASE "[transport]\ntype = smtp\nurl = smtp://m.example.org\n"
+	    "username = u\n", 11,
+	    "transport.username: needs transport.password_env or "
+	    "transport.password_file"),
+	BAD(BASE "[transport]\nstarttls = maybe\n", 9,
+	    "transport.starttls: 'maybe' is not required or off"),
+	BAD(BASE "[transport]\ntype = pigeon\n", 9,
+	    "transport.type: 'pigeon' is not a transport (maildir, smtp or "
+	    "sendmail)"),
+	BAD(BASE "[transport]\nconnections = 0\n", 9,
+	    "transport.connections: 0 is out of range (1 to 64)"),
+	BAD(BASE "[transport]\nrun_retries = 9\n", 9,
+	    "transport.run_retries: 9 is out of range (0 to 5)"),
+	BAD(BASE "[transport]\nehlo = bad name\n", 9,
+	    "transport.ehlo: 'bad name' is not a DNS name"),
+};
+
+static void test_bad_configs(void)
+{
+	for (size_t i = 0; i < sizeof bad_configs / sizeof bad_configs[0]; i++) {
+		const struct bad_config *c = &bad_configs[i];
+		size_t nov = c->ov[0] ? c->ov[1] ? 2 : 1 : 0;
+		int failed = td_test_failed;
+		expect_err(c->text, c->ov, nov, c->line, c->msg);
+		if (td_test_failed != failed)
+			fprintf(stderr, "  (the case at %s:%d)\n", __FILE__, c->at);
+	}
 }
 
 static void test_values(void)
 {
-	expect_err(BASE "[schedule]\nday = Funday\n", NULL, 0, 9,
-		   "schedule.day: 'Funday' is not a day of the week");
-	expect_err(BASE "[schedule]\nday = mo\n", NULL, 0, 9,
-		   "schedule.day: 'mo' is not a day of the week");
 	static const char *const times[] = {
 		"24:00", "8:5", "08:60", "08:00pm", "0800", "123:00", "-1:00",
 	};
@@ -273,84 +490,6 @@ static void test_values(void)
 			 "this system knows (see /usr/share/zoneinfo/)", zones[i]);
 		expect_err(text, NULL, 0, 9, msg);
 	}
-	expect_err(BASE "[schedule]\nfirst_digest_days = 0\n", NULL, 0, 9,
-		   "schedule.first_digest_days: 0 is out of range (1 to 365)");
-	expect_err(BASE "[digest]\nmax_posts = 1001\n", NULL, 0, 9,
-		   "digest.max_posts: 1001 is out of range (1 to 1000)");
-	expect_err(BASE "[digest]\nexcerpt_chars = -1\n", NULL, 0, 9,
-		   "digest.excerpt_chars: '-1' is not a whole number");
-	expect_err(BASE "[transport]\ntimeout = 10s\n", NULL, 0, 9,
-		   "transport.timeout: '10s' is not a whole number");
-	expect_err(BASE "[transport]\ntype = exim\n", NULL, 0, 9,
-		   "transport.type: 'exim' is not a transport (maildir, smtp or "
-		   "sendmail)");
-	expect_err(BASE "[transport]\nurl = smtp://user:pw@mail.example.org\n",
-		   NULL, 0, 9, "transport.url: 'smtp://user:pw@mail.example.org' "
-		   "must not hold a user name or password");
-	expect_err(BASE "[transport]\nurl = http://mail.example.org\n", NULL, 0, 9,
-		   "transport.url: 'http://mail.example.org' must start with "
-		   "smtp:// or smtps://");
-	expect_err(BASE "[transport]\nurl = smtp://mail.example.org:99999\n", NULL, 0, 9,
-		   "transport.url: 'smtp://mail.example.org:99999' has an invalid port");
-	expect_err(BASE "[transport]\nurl = smtp://mail example.org\n", NULL, 0, 9,
-		   "transport.url: 'smtp://mail example.org' contains a space");
-	expect_err(BASE "[transport]\nurl = smtp://\n", NULL, 0, 9,
-		   "transport.url: 'smtp://' has no host");
-	expect_err(BASE "[transport]\nurl = smtp://mail.example.org/x\n", NULL, 0, 9,
-		   "transport.url: 'smtp://mail.example.org/x' must be just "
-		   "smtp(s)://host[:port]");
-	expect_err(BASE "[transport]\npassword_env = $PASS\n", NULL, 0, 9,
-		   "transport.password_env: '$PASS' is not an environment variable "
-		   "name (letters, digits, '_')");
-	expect_err(BASE "[site]\nlist_id = no dots\n", NULL, 0, 9,
-		   "site.list_id: 'no dots' is not a list id (like digest.example.org)");
-	expect_err(BASE "[site]\ntag_url = https://t.example.org/tag/\n", NULL, 0, 9,
-		   "site.tag_url: 'https://t.example.org/tag/' has no {tag} for the "
-		   "tag's slug");
-	expect_err(BASE "[source.posts]\nurl = feed.example.org\n", NULL, 0, 9,
-		   "source.posts.url: 'feed.example.org' must start with http:// or "
-		   "https:// (or file:///path)");
-	expect_err(BASE "[source.other]\ntype = json\n", NULL, 0, 9,
-		   "source.other.type: 'json' is not a source type (posts or feed)");
-	expect_err("[site]\nname = T\nurl = ftp://t.example.org\nfrom = d@t.example.org\n",
-		   NULL, 0, 3, "site.url: 'ftp://t.example.org' must start with "
-		   "http:// or https://");
-	expect_err("[site]\nname = T\nurl = https://t.example.org/?x=1\n", NULL, 0, 3,
-		   "site.url: 'https://t.example.org/?x=1' must not have a query or "
-		   "fragment");
-	expect_err("[site]\nname = T\nurl = https://t.example.org\nfrom = not an address\n",
-		   NULL, 0, 4, "site.from: 'not an address': contains a space");
-	expect_err("[site]\nname = T\nurl = https://t.example.org\nfrom = <d@t.example.org>\n",
-		   NULL, 0, 4, "site.from: '<d@t.example.org>': contains '<' or '>'");
-	expect_err("[site]\nname = T\xff\n", NULL, 0, 2, "site.name: not valid UTF-8");
-	expect_err("[site]\nname = T\rX\n", NULL, 0, 2,
-		   "site.name: contains a control character");
-}
-
-static void test_required(void)
-{
-	expect_err("[site]\nurl = https://t.example.org\nfrom = d@t.example.org\n"
-		   "[source.posts]\ntype = posts\npath = p\n", NULL, 0, 0,
-		   "site.name is required but not set");
-	expect_err("[site]\nname = T\nfrom = d@t.example.org\n"
-		   "[source.posts]\ntype = posts\npath = p\n", NULL, 0, 0,
-		   "site.url is required but not set");
-	expect_err("[site]\nname = T\nurl = https://t.example.org\n"
-		   "[source.posts]\ntype = posts\npath = p\n", NULL, 0, 0,
-		   "site.from is required but not set");
-	expect_err("[site]\nname = T\nurl = https://t.example.org\nfrom = d@t.example.org\n",
-		   NULL, 0, 0, "no sources: add a [source.NAME] section "
-		   "(type = posts, path = FOLDER)");
-	expect_err(BASE "[source.extra]\ntype = posts\n", NULL, 0, 8,
-		   "source.extra: a posts source needs a path");
-	expect_err(BASE "[source.extra]\npath = x\n", NULL, 0, 8,
-		   "source.extra: type is required (posts or feed)");
-	expect_err(BASE "\n[source.news]\ntype = feed\n", NULL, 0, 9,
-		   "source.news: a feed source needs a url");
-	/* smtp needs a URL; the message points at the line choosing smtp. */
-	expect_err(BASE "[transport]\n; mail\ntype = smtp\nusername = u\n", NULL, 0, 10,
-		   "transport.type: smtp needs transport.url (smtp://host:port or "
-		   "smtps://host:port)");
 }
 
 /* inih silently truncates lines past its buffer; we must report them. */
@@ -403,39 +542,14 @@ static void test_long_lines(void)
 	comment[300] = '\0';
 	snprintf(text, sizeof text, BASE "%s\n", comment);
 	expect_err(text, NULL, 0, 8, "line too long (300 characters; at most 199 fit)");
-
-	/* Longer than inih's 50-byte section buffer would otherwise merge. */
-	expect_err(BASE "[source.a123456789b123456789c123456789d123456789e]\n", NULL, 0, 8,
-		   "section [source.a123456789b123456789c123456789d123456789e]: a "
-		   "source name uses only a-z, 0-9, '_' and '-', at most 40 characters");
 }
 
 static void test_secrets_refused(void)
 {
 	struct td_config cfg;
 	struct td_err err;
-	expect_err(BASE "[transport]\npassword = hunter2\n", NULL, 0, 9,
-		   "transport.password: secrets are not read from the config file, "
-		   "which is easy to leak; use password_file or password_env in "
-		   "[transport]");
 	CHECK(load(BASE "[transport]\npassword = hunter2\n", NULL, 0, &cfg, &err) == EX_CONFIG);
 	CHECK(strstr(err.msg, "hunter2") == NULL);
-	expect_err(BASE "[secrets]\ntoken_secret = abc\n", NULL, 0, 9,
-		   "secrets.token_secret: secrets are not read from the config file, "
-		   "which is easy to leak; use token_secret_file or token_secret_env "
-		   "in [secrets]");
-	/* In any section, known there or not. */
-	expect_err(BASE "[site]\napi_key = abc\n", NULL, 0, 9,
-		   "site.api_key: secrets are not read from the config file, which "
-		   "is easy to leak; use password_file or password_env in [transport]");
-	expect_err(BASE "[source.posts]\npass = abc\n", NULL, 0, 9,
-		   "source.posts.pass: secrets are not read from the config file, "
-		   "which is easy to leak; use password_file or password_env in "
-		   "[transport]");
-	expect_err(BASE "[transport]\nsmtp_password = abc\n", NULL, 0, 9,
-		   "transport.smtp_password: secrets are not read from the config "
-		   "file, which is easy to leak; use password_file or password_env in "
-		   "[transport]");
 }
 
 static void test_overrides(void)
@@ -463,13 +577,11 @@ static void test_overrides(void)
 		CHECK(cfg.max_posts == 5);
 		CHECK_STR(cfg.site_name, "Override Weekly");
 		CHECK_STR(cfg.from_name, "Override Weekly");
-		CHECK(cfg.nsources == 2);
-		if (cfg.nsources == 2) {
-			CHECK_STR(cfg.sources[0].path, "/srv/posts");
-			CHECK_STR(cfg.sources[1].name, "extra");
-			CHECK_STR(cfg.sources[1].type, "posts");
-			CHECK_STR(cfg.sources[1].path, in_dir("more"));
-		}
+		REQUIRE(cfg.nsources == 2);
+		CHECK_STR(cfg.sources[0].path, "/srv/posts");
+		CHECK_STR(cfg.sources[1].name, "extra");
+		CHECK_STR(cfg.sources[1].type, "posts");
+		CHECK_STR(cfg.sources[1].path, in_dir("more"));
 		td_config_free(&cfg);
 	}
 
@@ -480,39 +592,6 @@ static void test_overrides(void)
 	if (rc == 0)
 		td_config_free(&cfg);
 
-	/* ...and a bad file value not overridden still names its line. */
-	const char *const other[] = { "schedule.time=09:00" };
-	expect_err(BASE "[schedule]\nday = Funday\n", other, 1, 9,
-		   "schedule.day: 'Funday' is not a day of the week");
-
-	const char *const bad_day[] = { "schedule.day=Funday" };
-	expect_err(BASE, bad_day, 1, -1,
-		   "-o schedule.day=Funday: 'Funday' is not a day of the week");
-	const char *const nodot[] = { "nodot=1" };
-	expect_err(BASE, nodot, 1, -1, "-o nodot=1: expected SECTION.KEY=VALUE");
-	const char *const noeq[] = { "schedule.day" };
-	expect_err(BASE, noeq, 1, -1, "-o schedule.day: expected SECTION.KEY=VALUE");
-	const char *const nokey[] = { "schedule.=x" };
-	expect_err(BASE, nokey, 1, -1, "-o schedule.=x: expected SECTION.KEY=VALUE");
-	const char *const unknown[] = { "site.colour=red" };
-	expect_err(BASE, unknown, 1, -1, "-o site.colour=red: unknown key 'colour' in [site]");
-	const char *const badsec[] = { "bogus.key=1" };
-	expect_err(BASE, badsec, 1, -1, "-o bogus.key=1: unknown section [bogus]");
-	const char *const secret[] = { "transport.password=hunter2" };
-	expect_err(BASE, secret, 1, -1,
-		   "-o transport.password=(hidden): transport.password: secrets are "
-		   "not read from the config file, which is easy to leak; use "
-		   "password_file or password_env in [transport]");
-	const char *const notype[] = { "source.extra.path=x" };
-	expect_err(BASE, notype, 1, -1,
-		   "-o source.extra.path=x: source.extra: type is required (posts or feed)");
-	const char *const smtp[] = { "transport.type=smtp" };
-	expect_err(BASE, smtp, 1, -1,
-		   "-o transport.type=smtp: smtp needs transport.url (smtp://host:port "
-		   "or smtps://host:port)");
-	const char *const range[] = { "digest.max_posts=0" };
-	expect_err(BASE, range, 1, -1,
-		   "-o digest.max_posts=0: 0 is out of range (1 to 1000)");
 	/* Display names follow the rule the MIME builder applies
 	 * (td_display_name_valid): refused here once, not in every message.
 	 * A line of the file is too short for that; an override is not. */
@@ -522,9 +601,6 @@ static void test_overrides(void)
 	expect_err(BASE, longname, 1, -1, want);
 	free(want);
 	free(name);
-	/* The first bad override is reported, after the file checked out. */
-	const char *const two[] = { "schedule.day=tue", "x=1", "y=2" };
-	expect_err(BASE, two, 2, -1, "-o x=1: expected SECTION.KEY=VALUE");
 }
 
 static void test_unreadable(void)
@@ -575,11 +651,9 @@ static void test_sample_config(void)
 	CHECK(cfg.slot_wday == 1 && cfg.slot_hour == 8 && cfg.slot_minute == 0);
 	CHECK(cfg.max_posts == 10);
 	CHECK(cfg.transport_type == TD_TRANSPORT_MAILDIR);
-	CHECK(cfg.nsources == 1);
-	if (cfg.nsources == 1) {
-		snprintf(want, sizeof want, "%s/posts", cwd);
-		CHECK_STR(cfg.sources[0].path, want);
-	}
+	REQUIRE(cfg.nsources == 1);
+	snprintf(want, sizeof want, "%s/posts", cwd);
+	CHECK_STR(cfg.sources[0].path, want);
 	td_config_free(&cfg);
 
 	/* The commented smtp example, switched on from the command line. */
@@ -614,32 +688,17 @@ static void test_feed_source_and_fetch(void)
 		fprintf(stderr, "  %s\n", err.msg);
 		return;
 	}
-	CHECK(cfg.nsources == 3);
-	if (cfg.nsources == 3) {
-		CHECK(cfg.sources[0].categories);          /* default yes */
-		CHECK(!cfg.sources[1].categories);
-		CHECK(cfg.sources[1].tags.n == 2);
-		if (cfg.sources[1].tags.n == 2) {
-			CHECK_STR(cfg.sources[1].tags.v[0], "Sergey Lavrov");
-			CHECK_STR(cfg.sources[1].tags.v[1], "Diplomacy");
-		}
-		CHECK_STR(cfg.sources[2].url, "file:///srv/feeds/local.xml");
-	}
+	REQUIRE(cfg.nsources == 3);
+	CHECK(cfg.sources[0].categories);          /* default yes */
+	CHECK(!cfg.sources[1].categories);
+	REQUIRE(cfg.sources[1].tags.n == 2);
+	CHECK_STR(cfg.sources[1].tags.v[0], "Sergey Lavrov");
+	CHECK_STR(cfg.sources[1].tags.v[1], "Diplomacy");
+	CHECK_STR(cfg.sources[2].url, "file:///srv/feeds/local.xml");
 	CHECK(cfg.fetch_parallel == 8 && cfg.fetch_max_bytes == 2048);
 	CHECK(cfg.fetch_timeout == 30 && cfg.fetch_connect_timeout == 10 &&
 	      cfg.fetch_max_redirects == 5);
 	td_config_free(&cfg);
-
-	expect_err(BASE "[source.f]\ntype = feed\nurl = ftp://x.example.org/f\n", NULL, 0, 10,
-		   "source.f.url: 'ftp://x.example.org/f' must start with http:// or "
-		   "https:// (or file:///path)");
-	expect_err(BASE "[source.f]\ntype = feed\nurl = file://relative.xml\n", NULL, 0, 10,
-		   "source.f.url: 'file://relative.xml': a file URL needs an absolute "
-		   "path (file:///path/feed.xml)");
-	expect_err(BASE "[source.f]\ntype = feed\nurl = file:///f\ncategories = maybe\n",
-		   NULL, 0, 11, "source.f.categories: 'maybe' is not yes or no");
-	expect_err(BASE "[fetch]\nparallel = 0\n", NULL, 0, 9,
-		   "fetch.parallel: 0 is out of range (1 to 32)");
 }
 
 static void test_dkim(void)
@@ -664,14 +723,6 @@ static void test_dkim(void)
 		CHECK_STR(cfg.feedback_id, "weekly:digest:td:t.example.org");
 		td_config_free(&cfg);
 	}
-	const char *bad[] = { "site.feedback_id=a b" };
-	expect_err(BASE, bad, 1, -1, "-o site.feedback_id=a b: 'a b': only printable ASCII "
-		   "without spaces (like campaign:list:tagdigest:sender)");
-	expect_err(BASE "[dkim]\ndomain = t.example.org\n", NULL, 0, 0,
-		   "[dkim] needs domain, selector and key_file together (or none "
-		   "of them to send unsigned)");
-	expect_err(BASE "[dkim]\ndomain = t example org\n", NULL, 0, 9,
-		   "dkim.domain: 't example org' is not a DNS name");
 }
 
 /* [transport] keys of the delivery engine: defaults, values, and the rule
@@ -735,26 +786,6 @@ static void test_delivery_keys(void)
 		CHECK_STR(cfg.sendmail_path, "/usr/lib/sendmail");
 		td_config_free(&cfg);
 	}
-	expect_err(BASE "[transport]\ntype = smtp\nurl = smtp://m.example.org\n"
-		   "username = u\npassword_env = PW\nstarttls = off\n", NULL, 0, 13,
-		   "transport.starttls: off, but transport.username is set: "
-		   "credentials are only sent over TLS (use starttls = required, "
-		   "or smtps://)");
-	expect_err(BASE "[transport]\ntype = smtp\nurl = smtp://m.example.org\n"
-		   "username = u\n", NULL, 0, 11,
-		   "transport.username: needs transport.password_env or "
-		   "transport.password_file");
-	expect_err(BASE "[transport]\nstarttls = maybe\n", NULL, 0, 9,
-		   "transport.starttls: 'maybe' is not required or off");
-	expect_err(BASE "[transport]\ntype = pigeon\n", NULL, 0, 9,
-		   "transport.type: 'pigeon' is not a transport (maildir, smtp or "
-		   "sendmail)");
-	expect_err(BASE "[transport]\nconnections = 0\n", NULL, 0, 9,
-		   "transport.connections: 0 is out of range (1 to 64)");
-	expect_err(BASE "[transport]\nrun_retries = 9\n", NULL, 0, 9,
-		   "transport.run_retries: 9 is out of range (0 to 5)");
-	expect_err(BASE "[transport]\nehlo = bad name\n", NULL, 0, 9,
-		   "transport.ehlo: 'bad name' is not a DNS name");
 	/* smtps:// with credentials needs no STARTTLS: it is TLS throughout */
 	rc = load(BASE "[transport]\ntype = smtp\nurl = smtps://m.example.org\n"
 		  "username = u\npassword_env = PW\nstarttls = off\n", NULL, 0, &cfg, &err);
@@ -774,10 +805,8 @@ int main(void)
 
 	TD_RUN(test_defaults);
 	TD_RUN(test_all_keys);
-	TD_RUN(test_unknown);
-	TD_RUN(test_syntax);
+	TD_RUN(test_bad_configs);
 	TD_RUN(test_values);
-	TD_RUN(test_required);
 	TD_RUN(test_long_lines);
 	TD_RUN(test_secrets_refused);
 	TD_RUN(test_overrides);
