@@ -78,7 +78,7 @@ build/asan/tagdigest: build/asan/obj/main.o build/asan/libtd.a
 	@echo "  LD/SAN  $@"
 	@$(CC) -g $(SANITIZE) $(THREADS) -o $@ $^ $(PKG_LIBS)
 
-build/asan/test_%: tests/unit/test_%.c tests/unit/harness.h tests/unit/json_mini.h build/asan/libtd.a
+build/asan/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) build/asan/libtd.a
 	@echo "  TEST    $@"
 	@$(CC) $(CPPFLAGS) -Itests/unit $(WARN) -O1 -g $(SANITIZE) $(THREADS) $(PKG_CFLAGS) \
 		-DTESTDATA='"$(abspath $(TESTDATA))"' -o $@ $< build/asan/libtd.a $(PKG_LIBS)
@@ -176,10 +176,10 @@ build/fuzz/obj/%.o: src/%.c $(HDRS)
 build/fuzz/libtd.a: $(FUZZ_OBJ)
 	@rm -f $@ && ar rcs $@ $^
 
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c build/fuzz/libtd.a
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/unit/*.h) build/fuzz/libtd.a
 	@mkdir -p build/fuzz/$*
 	@echo "  FUZZ    $@"
-	@clang $(CPPFLAGS) -std=c11 $(WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer $(THREADS) \
+	@clang $(CPPFLAGS) -Itests/unit -std=c11 $(WARN) $(FUZZ_FLAGS) -fsanitize=fuzzer $(THREADS) \
 		$(PKG_CFLAGS) -o $@ $< build/fuzz/libtd.a $(PKG_LIBS)
 
 # Written afresh on each run: the seeds follow the test data as it is.

@@ -10,7 +10,10 @@
  * only printable ASCII, blanks and CRLF on the wire; unstructured text
  * folded within 78 characters a line; every line within 998 for a
  * display name td_display_name_valid accepts; every encoded-word within 75
- * characters.
+ * characters. And read back as a mail reader reads it (RFC 5322 unfolding,
+ * RFC 2047 decoding: tests/unit/header_reader.h, shared with test_mime.c),
+ * a valid UTF-8 subject or a valid display name is exactly what was
+ * given.
  *
  * Seeds: the names in subscribers/ and the titles in posts/ (written by
  * tests/fuzz/seeds.py).
@@ -24,8 +27,13 @@
 #include "tagdigest/buf.h"
 #include "tagdigest/log.h"
 #include "tagdigest/mime.h"
+#include "tagdigest/util.h"
+
+#include "header_reader.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define ADDR "digest@news.example.org"
 
 /* The wire rules every header field keeps; max is the longest line
  * allowed, without its CRLF. */
@@ -77,11 +85,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (data[0] & 1) {
 		td_mime_header_text(&out, "Subject", text);
 		check_field(&out, "Subject", 78);
+		/* read back as a reader reads it, it is the text again */
+		if (td_utf8_valid(text, strlen(text)) && !text_roundtrip("Subject", text, 78, NULL))
+			__builtin_trap();
 	} else {
 		char why[128];
-		td_mime_header_mailbox(&out, "From", text, "digest@news.example.org");
-		check_field(&out, "From",
-			    td_display_name_valid(text, why, sizeof why) ? 998 : (size_t)-1);
+		bool valid = td_display_name_valid(text, why, sizeof why);
+		td_mime_header_mailbox(&out, "From", text, ADDR);
+		check_field(&out, "From", valid ? 998 : (size_t)-1);
+		if (valid && !mailbox_roundtrip("From", text, ADDR, 998, NULL))
+			__builtin_trap();
 	}
 	td_buf_free(&in);
 	td_buf_free(&out);
