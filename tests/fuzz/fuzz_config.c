@@ -25,15 +25,23 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static char dir[] = "/tmp/td-fuzz-config-XXXXXX";
+static char path[64];
+
+static void cleanup(void)
+{
+	unlink(path);
+	rmdir(dir);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char dir[] = "/tmp/td-fuzz-config-XXXXXX";
-	static char path[64];
 	td_log_set_level(TD_LOG_QUIET);
 	if (!path[0]) {
 		if (!mkdtemp(dir))
 			abort();
 		snprintf(path, sizeof path, "%s/tagdigest.conf", dir);
+		atexit(cleanup);
 	}
 	FILE *f = fopen(path, "wb");
 	if (!f || fwrite(data, 1, size, f) != size || fclose(f) != 0)

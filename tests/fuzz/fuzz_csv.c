@@ -60,17 +60,26 @@ static bool same_row(const struct td_subscriber *a, const struct td_subscriber *
 	return true;
 }
 
+static char dir[] = "/tmp/td-fuzz-csv-XXXXXX";
+static char file[64];
+
+static void cleanup(void)
+{
+	unlink(file);
+	rmdir(dir);
+}
+
 /* A path that reads as the input: a file in a private folder, or a pipe
  * holding it all (its write end closed). *fd is the pipe's read end to
  * close afterwards, or -1. */
 static const char *path_of(const uint8_t *data, size_t size, int *fd)
 {
-	static char dir[] = "/tmp/td-fuzz-csv-XXXXXX";
-	static char file[64], pipe_path[64];
+	static char pipe_path[64];
 	if (!file[0]) {
 		if (!mkdtemp(dir))
 			abort();
 		snprintf(file, sizeof file, "%s/subscribers.csv", dir);
+		atexit(cleanup);
 	}
 	*fd = -1;
 	if (size && data[size - 1] == '\n') {
