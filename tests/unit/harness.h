@@ -66,7 +66,7 @@ static int td_test_skipping __attribute__((unused));
 	} while (0)
 
 /* Says loudly why the running test cannot run (printf-style reason) and
- * marks it skipped; the test function then returns. */
+ * marks it skipped; the test function returns right after. */
 #define TD_SKIP(...)                                                        \
 	do {                                                                \
 		td_test_skipping = 1;                                       \
@@ -81,13 +81,13 @@ static int td_test_skipping __attribute__((unused));
 		int checks_ = td_test_passed + td_test_failed;              \
 		td_test_skipping = 0;                                       \
 		fn();                                                       \
-		if (td_test_skipping) {                                     \
+		if (td_test_failed != before_) {                            \
+			fprintf(stderr, "FAIL %s\n", #fn);                  \
+		} else if (td_test_skipping) {                              \
 			td_test_skipped++;                                  \
 		} else if (td_test_passed + td_test_failed == checks_) {    \
 			td_test_failed++;                                   \
 			fprintf(stderr, "FAIL %s: made no check\n", #fn);   \
-		} else if (td_test_failed != before_) {                     \
-			fprintf(stderr, "FAIL %s\n", #fn);                  \
 		}                                                           \
 	} while (0)
 
