@@ -9,10 +9,11 @@
  * template, not hostile input.
  *
  * Held to its contract (a trap is a finding): a parse error names the
- * template ("fuzz:LINE:COL: ..."); a render returns 0 or EX_DATAERR, and
- * an error has a message; rendering is a pure function of template and
- * context (two renders give the same bytes); HTML escaping only lengthens
- * the output, and leaves an output without & < > " ' as it is.
+ * template ("fuzz:LINE:COL: ..."); a render returns 0 with a result
+ * (never NULL, even when empty) or EX_DATAERR with a message; rendering
+ * is a pure function of template and context (two renders give the same
+ * bytes); HTML escaping only lengthens the output, and leaves an output
+ * without & < > " ' as it is.
  *
  * Seeds: the templates of the Mustache spec suite (extracted from
  * $(TESTDATA)/mustache-spec at run time by tests/fuzz/seeds.py) and the
@@ -107,6 +108,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rc1, rc2, rc3;
 	render(t, set, ctx, false, &plain, &rc1);
 	render(t, set, ctx, false, &again, &rc2);
+	if (rc1 == 0 && (!td_buf_cstr(&plain) || strlen(td_buf_cstr(&plain)) > plain.len))
+		__builtin_trap(); /* a result, NUL-terminated, even when empty */
 	if (rc1 != rc2 || (rc1 == 0 && (plain.len != again.len ||
 					 memcmp(td_buf_cstr(&plain), td_buf_cstr(&again),
 						plain.len) != 0)))
