@@ -111,7 +111,7 @@ static time_t compose_slot(struct td_composer *c, time_t now)
 	if (!c->slot_known || c->slot_now != now) {
 		const struct td_config *cfg = c->cfg;
 		struct td_schedule sched = { cfg->slot_wday, cfg->slot_hour,
-					     cfg->slot_minute, cfg->timezone };
+					     cfg->slot_minute, cfg->tz };
 		c->slot = td_schedule_last_slot(&sched, now);
 		c->slot_now = now;
 		c->slot_known = true;
@@ -1159,7 +1159,7 @@ int td_send_run_source(const struct td_config *cfg, struct td_store *st,
 	memset(sum, 0, sizeof *sum);
 	double t0 = mono_now();
 	struct td_schedule sched = { cfg->slot_wday, cfg->slot_hour,
-				     cfg->slot_minute, cfg->timezone };
+				     cfg->slot_minute, cfg->tz };
 	sum->slot = td_schedule_last_slot(&sched, now);
 	sum->next_slot = td_schedule_next_slot(&sched, now);
 	sum->subscribers = src->total_hint;
@@ -1222,26 +1222,10 @@ int td_send_run_source(const struct td_config *cfg, struct td_store *st,
 	sigaction(SIGTERM, &sa, &old_term);
 	sigaction(SIGINT, &sa, &old_int);
 
-	/* Dates are formatted in the schedule's zone, which the schedule
-	 * module does by switching TZ; libcurl reads the environment (proxy
-	 * variables) in the sender threads. Setting TZ to that zone once,
-	 * before any thread starts, makes every later switch a no-op, so the
-	 * environment does not change while the senders run. */
-	const char *prev_tz = getenv("TZ");
-	char *saved_tz = prev_tz ? td_xstrdup(prev_tz) : NULL;
-	setenv("TZ", cfg->timezone && *cfg->timezone ? cfg->timezone : "UTC", 1);
-	tzset();
-
 	rc = start_recorder(&e, err);
 	if (!rc)
 		rc = engine_run(&e, c, &rd, opt, err);
 	engine_shutdown(&e);
-	if (saved_tz)
-		setenv("TZ", saved_tz, 1);
-	else
-		unsetenv("TZ");
-	tzset();
-	free(saved_tz);
 
 	sigaction(SIGTERM, &old_term, NULL);
 	sigaction(SIGINT, &old_int, NULL);

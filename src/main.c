@@ -177,8 +177,8 @@ static void print_send(const struct td_config *cfg, const struct td_send_summary
 		       bool dry_run)
 {
 	char slot[64], next[64];
-	td_schedule_format(s->slot, cfg->timezone, "%a %d %b %Y %H:%M %Z", slot, sizeof slot);
-	td_schedule_format(s->next_slot, cfg->timezone, "%a %d %b %Y %H:%M %Z", next, sizeof next);
+	td_tz_format(cfg->tz, s->slot, "%a %d %b %Y %H:%M %Z", slot, sizeof slot);
+	td_tz_format(cfg->tz, s->next_slot, "%a %d %b %Y %H:%M %Z", next, sizeof next);
 	if (s->sent + s->skipped + s->tempfail + s->permfail + s->deferred +
 	    s->expired + s->bounced == 0 && !s->stopped_early) {
 		printf("send: nothing new to send: %zu of %zu subscribers already have "

@@ -42,8 +42,7 @@ struct td_renderer {
 	 * excerpt_chars, or less while a digest is fitted under the clip
 	 * limit. 0: no excerpts. */
 	size_t excerpt;
-	/* Posts repeat across subscribers, and formatting a date in a zone
-	 * switches TZ: remember recent ones. */
+	/* Posts repeat across subscribers: remember recently formatted dates. */
 	struct date_entry dates[DATE_CACHE];
 	/* A send run renders the same posts into thousands of digests: build
 	 * each post's context once and let digests inherit it. Off unless
@@ -114,8 +113,8 @@ static const char *format_date(struct td_renderer *r, time_t t)
 	struct date_entry *e = &r->dates[(size_t)((unsigned long long)t % DATE_CACHE)];
 	if (!e->used || e->t != t) {
 		/* "%e" pads single-digit days with a space: drop it */
-		td_schedule_format(t, r->cfg->timezone, "%e %B %Y", e->text,
-				   sizeof e->text);
+		td_tz_format(r->cfg->tz, t, "%e %B %Y", e->text,
+			     sizeof e->text);
 		if (e->text[0] == ' ')
 			memmove(e->text, e->text + 1, strlen(e->text));
 		e->t = t;

@@ -341,7 +341,7 @@ static void when(const struct td_desk *d, time_t t, char *out, size_t n)
 	if (!t)
 		snprintf(out, n, "never");
 	else
-		td_schedule_format(t, d->cfg->timezone, WHEN_FMT, out, n);
+		td_tz_format(d->cfg->tz, t, WHEN_FMT, out, n);
 }
 
 /* Line `line` of a template file with a caret under `col`, and two lines
@@ -560,7 +560,7 @@ static void home(struct td_desk *d, struct td_http_resp *resp)
 	const struct td_config *cfg = d->cfg;
 	time_t now = time(NULL);
 	struct td_schedule sched = { cfg->slot_wday, cfg->slot_hour, cfg->slot_minute,
-				     cfg->timezone };
+				     cfg->tz };
 	char next_s[64], slot_s[64];
 	when(d, td_schedule_next_slot(&sched, now), next_s, sizeof next_s);
 	when(d, td_schedule_last_slot(&sched, now), slot_s, sizeof slot_s);

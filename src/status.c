@@ -24,7 +24,7 @@ static void print_sources(FILE *out, const struct td_config *cfg,
 			continue;
 		char ok[64] = "never";
 		if (s.last_success)
-			td_schedule_format(s.last_success, cfg->timezone, WHEN_FMT, ok, sizeof ok);
+			td_tz_format(cfg->tz, s.last_success, WHEN_FMT, ok, sizeof ok);
 		fprintf(out, "  %-16s %-6s last success: %s; consecutive failures: %d%s%s\n",
 			src->name, src->type, ok, s.failures,
 			s.last_error[0] ? "; last error: " : "", s.last_error);
@@ -37,12 +37,12 @@ int td_status_print(FILE *out, const struct td_config *cfg, struct td_store *st,
 		    struct td_err *err)
 {
 	struct td_schedule sched = { cfg->slot_wday, cfg->slot_hour,
-				     cfg->slot_minute, cfg->timezone };
+				     cfg->slot_minute, cfg->tz };
 	time_t slot = td_schedule_last_slot(&sched, now);
 	time_t next = td_schedule_next_slot(&sched, now);
 	char slot_s[64], next_s[64];
-	td_schedule_format(slot, cfg->timezone, WHEN_FMT, slot_s, sizeof slot_s);
-	td_schedule_format(next, cfg->timezone, WHEN_FMT, next_s, sizeof next_s);
+	td_tz_format(cfg->tz, slot, WHEN_FMT, slot_s, sizeof slot_s);
+	td_tz_format(cfg->tz, next, WHEN_FMT, next_s, sizeof next_s);
 	fprintf(out, "Weekly slot: last %s, next %s\n", slot_s, next_s);
 	fprintf(out, "Store: %s: %zu posts, newest seq %lld\n", cfg->store_path,
 		td_store_post_count(st), (long long)td_store_max_seq(st));
@@ -66,8 +66,8 @@ int td_status_print(FILE *out, const struct td_config *cfg, struct td_store *st,
 			td_buf_printf(&tags, "%s%s", t ? ";" : "", sub->tags.v[t]);
 		char last[64] = "never", due[64] = "due now";
 		if (state.last_slot)
-			td_schedule_format(state.last_slot, cfg->timezone, "%Y-%m-%d %H:%M %Z",
-					   last, sizeof last);
+			td_tz_format(cfg->tz, state.last_slot, "%Y-%m-%d %H:%M %Z",
+				     last, sizeof last);
 		/* a digest this slot that failed: say what became of it */
 		struct td_pending pend;
 		bool pending = false;
@@ -80,15 +80,15 @@ int td_status_print(FILE *out, const struct td_config *cfg, struct td_store *st,
 		if (d.suppressed)
 			snprintf(due, sizeof due, "unsubscribed");
 		else if (pending && strcmp(pend.state, "retry") == 0)
-			td_schedule_format(pend.next_attempt_at, cfg->timezone,
-					   "retry %Y-%m-%d %H:%M", due, sizeof due);
+			td_tz_format(cfg->tz, pend.next_attempt_at,
+				     "retry %Y-%m-%d %H:%M", due, sizeof due);
 		else if (pending && strcmp(pend.state, "expired") == 0)
 			snprintf(due, sizeof due, "given up this week");
 		else if (pending && strcmp(pend.state, "bounced") == 0)
 			snprintf(due, sizeof due, "refused this week");
 		else if (done)
-			td_schedule_format(next, cfg->timezone, "%Y-%m-%d %H:%M %Z", due,
-					   sizeof due);
+			td_tz_format(cfg->tz, next, "%Y-%m-%d %H:%M %Z", due,
+				     sizeof due);
 		int bounces = td_store_bounce_count(st, sub->email);
 		fprintf(out, "  %-32s %-28s %9lld  %-22s %-22s %zu", sub->email,
 			td_buf_cstr(&tags), (long long)state.watermark, last, due, d.total);
@@ -110,8 +110,8 @@ int td_status_print(FILE *out, const struct td_config *cfg, struct td_store *st,
 		nsup ? "" : " none (`tagdigest unsuppress EMAIL` lifts one)");
 	for (size_t i = 0; i < nsup; i++) {
 		char when[64];
-		td_schedule_format(sup[i].created_at, cfg->timezone, "%Y-%m-%d %H:%M %Z",
-				   when, sizeof when);
+		td_tz_format(cfg->tz, sup[i].created_at, "%Y-%m-%d %H:%M %Z",
+			     when, sizeof when);
 		fprintf(out, "  %-32s %-20s %-13s since %s%s%s\n", sup[i].email,
 			sup[i].scope, sup[i].reason, when, sup[i].detail[0] ? ": " : "",
 			sup[i].detail);

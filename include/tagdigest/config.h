@@ -13,7 +13,8 @@
  * `password` is refused with a message pointing at `password_file` /
  * `password_env`.
  *
- * Ownership: the config owns every string; td_config_free() releases them.
+ * Ownership: the config owns every string and the loaded zone (tz);
+ * td_config_free() releases them.
  */
 #ifndef TAGDIGEST_CONFIG_H
 #define TAGDIGEST_CONFIG_H
@@ -21,6 +22,7 @@
 #include <stddef.h>
 
 #include "tagdigest/err.h"
+#include "tagdigest/tz.h"
 
 enum td_transport_type { TD_TRANSPORT_MAILDIR, TD_TRANSPORT_SMTP,
 			 TD_TRANSPORT_SENDMAIL };
@@ -71,6 +73,7 @@ struct td_config {
 	int slot_hour;           /* `time = 08:00` */
 	int slot_minute;
 	char *timezone;          /* IANA name, default "UTC"; must exist in zoneinfo */
+	struct td_tz *tz;        /* that zone, loaded (tz.h) */
 	int first_digest_days;   /* default 7: what a new subscriber's first digest covers */
 
 	/* [digest] */
