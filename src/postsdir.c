@@ -28,11 +28,11 @@
 #include <gnutls/gnutls.h>
 
 #include "tagdigest/buf.h"
-#include "tagdigest/config.h"
 #include "tagdigest/html.h"
 #include "tagdigest/log.h"
 #include "tagdigest/markdown.h"
 #include "tagdigest/slug.h"
+#include "tagdigest/source.h"
 #include "tagdigest/util.h"
 
 #define POST_MAX_BYTES ((size_t)1 << 20)

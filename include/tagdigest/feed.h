@@ -27,9 +27,9 @@
 #include <stddef.h>
 
 #include "tagdigest/buf.h"
-#include "tagdigest/config.h"
 #include "tagdigest/err.h"
 #include "tagdigest/postsdir.h"
+#include "tagdigest/source.h"
 
 struct td_feed;
 
