@@ -28,10 +28,10 @@
 
 #include <libxml/HTMLparser.h>
 #include <libxml/tree.h>
-#include <libxml/uri.h>
 
 #include "tagdigest/buf.h"
 #include "tagdigest/util.h"
+#include "tagdigest/uri.h"
 
 #define HTML_MAX_INPUT ((size_t)8 << 20)   /* bytes handed to the parser */
 #define HTML_MAX_OUTPUT TD_HTML_MAX_OUTPUT /* bytes of output before we stop */
@@ -490,7 +490,7 @@ static bool is_hex(char c)
  * tabs and line breaks anywhere ("java\tscript:"), so we do the same before
  * looking at the scheme; any other control means the URL is refused. The
  * characters that may not appear in a URI (spaces, non-ASCII, quotes) are
- * percent-encoded so that libxml2's resolver accepts the URL. Only http and
+ * percent-encoded (a URL is one ASCII token in a digest). Only http and
  * https survive, and mailto where mailto_ok. */
 static bool safe_url(const char *raw, size_t n, const char *base,
 		     bool mailto_ok, struct td_buf *out)
@@ -529,13 +529,9 @@ static bool safe_url(const char *raw, size_t n, const char *base,
 		 * so a strange base cannot smuggle anything in */
 		if (!base || !*base)
 			return false;
-		xmlChar *abs = xmlBuildURI((const xmlChar *)out->data,
-					   (const xmlChar *)base);
-		if (!abs)
-			return false;
-		bool ok = safe_url((const char *)abs, strlen((const char *)abs),
-				   NULL, mailto_ok, out);
-		xmlFree(abs);
+		char *abs = td_uri_resolve(base, out->data);
+		bool ok = safe_url(abs, strlen(abs), NULL, mailto_ok, out);
+		free(abs);
 		return ok;
 	}
 	for (size_t i = 0; i < sl; i++)

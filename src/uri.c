@@ -52,9 +52,11 @@ void td_uri_split(const char *s, struct td_uri *u)
 	}
 }
 
-/* RFC 3986 5.2.4 */
+/* RFC 3986 5.2.4, appending to out: what it holds already (the scheme
+ * and authority) is not path, and ".." never climbs into it. */
 static void remove_dots(const char *in, size_t n, struct td_buf *out)
 {
+	const size_t floor = out->len;
 	struct td_buf b = TD_BUF_INIT;
 	td_buf_append(&b, in, n);
 	char *s = b.data ? b.data : (char *)"";
@@ -78,11 +80,12 @@ static void remove_dots(const char *in, size_t n, struct td_buf *out)
 				i += 3;
 			}
 			/* drop the last segment already written */
-			while (out->len > 0 && out->data[out->len - 1] != '/')
+			while (out->len > floor && out->data[out->len - 1] != '/')
 				out->len--;
-			if (out->len > 0)
+			if (out->len > floor)
 				out->len--;
-			out->data[out->len] = '\0';
+			if (out->data)
+				out->data[out->len] = '\0';
 		} else if ((len - i == 1 && s[i] == '.') ||
 			   (len - i == 2 && strncmp(s + i, "..", 2) == 0)) {
 			break;

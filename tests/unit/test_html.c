@@ -353,6 +353,11 @@ static void test_safe_url(void)
 	check_url("/2017/a/", base, "https://blog.test/2017/a/", __LINE__);
 	check_url("../../2017/a/", base, "https://blog.test/tag/2017/a/", __LINE__);
 	check_url("/2017/a/", NULL, NULL, __LINE__);
+	/* ".." never climbs into the host (uri.h); an IRI base resolves, and
+	 * what it holds past ASCII is then percent-encoded */
+	check_url("../../../../x", base, "https://blog.test/x", __LINE__);
+	check_url("g", "https://blog.test/\xC3\xBC/feed", "https://blog.test/%C3%BC/g",
+		  __LINE__);
 	/* scheme lowercased; only http and https */
 	check_url("HTTPS://blog.test/a", NULL, "https://blog.test/a", __LINE__);
 	check_url("javascript:alert(1)", base, NULL, __LINE__);
