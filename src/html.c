@@ -826,7 +826,8 @@ static char *finish(struct td_buf *b)
  * feed's ingest cost. Anything this does not fully understand (a '<', a
  * named entity beyond the basic ones, a reference to a control character,
  * invalid UTF-8, a BOM, NUL) answers false and takes the parser's path,
- * and a test holds both paths to the same output.
+ * and a test holds both paths to the same output (it puts a BOM, which
+ * the parser drops, in front of a fragment to take the parser's path).
  */
 static bool plain_fragment(const char *s, size_t n, struct td_buf *text)
 {
@@ -890,20 +891,12 @@ static bool plain_fragment(const char *s, size_t n, struct td_buf *text)
 	return visible;
 }
 
-/* Tests switch the shortcut off to compare it with the parser's path. */
-static bool shortcut_on = true;
-
-void td_html_set_shortcut(bool on)
-{
-	shortcut_on = on;
-}
-
 static char *sanitize_parsed(const char *html, size_t len, const char *base_url);
 
 char *td_html_sanitize(const char *html, size_t len, const char *base_url)
 {
 	struct td_buf text = TD_BUF_INIT;
-	if (shortcut_on && len <= HTML_MAX_OUTPUT && plain_fragment(html, len, &text)) {
+	if (len <= HTML_MAX_OUTPUT && plain_fragment(html, len, &text)) {
 		struct td_buf out;
 		output_init(&out);
 		put_escaped(&out, td_buf_cstr(&text), text.len, false, HTML_MAX_OUTPUT);
@@ -1377,7 +1370,7 @@ void td_html_excerpt(const char *safe_html, size_t len, size_t max_chars,
 	char *text = NULL;
 	struct td_buf plain = TD_BUF_INIT;
 	htmlDocPtr doc = NULL;
-	if (shortcut_on && len <= HTML_MAX_OUTPUT && plain_fragment(safe_html, len, &plain))
+	if (len <= HTML_MAX_OUTPUT && plain_fragment(safe_html, len, &plain))
 		excerpt_of_text(&plain, max_chars, &html, &text);
 	else
 		doc = parse_fragment(safe_html, len);
