@@ -3,6 +3,7 @@
  * copy and equality, and td_value_json read back through json_mini.h.
  * Rendering against values is test_template.c's.
  */
+#include <limits.h>
 #include <stdlib.h>
 
 #include "harness.h"
@@ -38,6 +39,17 @@ static void test_readers(void)
 	td_value_map_set_str(m, "s", "again");
 	CHECK_STR(td_value_map_key(m, 0), "s");
 	CHECK_STR(td_value_map_get_str(m, "s"), "again");
+	/* whole numbers written as their decimal text, to both ends */
+	static const struct { long long n; const char *text; } ints[] = {
+		{ 0, "0" }, { 7, "7" }, { -42, "-42" }, { 2026, "2026" },
+		{ LLONG_MAX, "9223372036854775807" }, { LLONG_MIN, "-9223372036854775808" },
+	};
+	for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+		struct td_value *v = td_value_int(ints[i].n);
+		CHECK(td_value_type(v) == TD_VALUE_NUMBER);
+		CHECK_STR(td_value_text(v), ints[i].text);
+		td_value_free(v);
+	}
 	/* NULL answers nothing */
 	CHECK(td_value_type(NULL) == TD_VALUE_NULL && td_value_text(NULL) == NULL);
 	CHECK(td_value_map_len(NULL) == 0 && td_value_list_len(NULL) == 0);
