@@ -138,7 +138,8 @@ conformance: build/asan/tagdigest
 # libFuzzer on the feed parser, seeded from the test data. `make fuzz` runs
 # FUZZ_TIME seconds; `make test` runs a short smoke of it.
 FUZZ_TIME ?= 300
-FUZZ_SRC := src/feed.c src/date.c src/html.c src/util.c src/buf.c src/err.c src/log.c \
+FUZZ_SRC := src/feed.c src/feed_charset.c src/feed_repair.c src/feed_post.c src/value.c \
+            src/uri.c src/hash.c src/date.c src/html.c src/util.c src/buf.c src/err.c src/log.c \
             src/slug.c src/post.c
 build/fuzz/fuzz_feed: tests/fuzz/fuzz_feed.c $(FUZZ_SRC) $(HDRS)
 	@mkdir -p $(@D)/corpus
@@ -159,7 +160,7 @@ fuzz-smoke: build/fuzz/fuzz_feed
 # inputs that made cmark 0.30 take seconds to minutes): one that takes
 # FUZZ_MD_TIMEOUT seconds fails the run. Then it fuzzes briefly.
 FUZZ_MD_SRC := src/postsdir.c src/markdown.c src/html.c src/util.c src/buf.c src/err.c \
-               src/log.c src/slug.c src/post.c
+               src/log.c src/slug.c src/post.c src/hash.c src/uri.c
 FUZZ_MD_TIMEOUT ?= 10
 build/fuzz/fuzz_markdown: tests/fuzz/fuzz_markdown.c $(FUZZ_MD_SRC) $(HDRS)
 	@mkdir -p $(@D)/md-corpus

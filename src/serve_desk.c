@@ -50,7 +50,7 @@
  * .invalid domain (RFC 2606) can never belong to a real subscriber. */
 #define SAMPLE_EMAIL "sample.reader@example.invalid"
 #define SAMPLE_NAME "Sample Reader"
-#define GMAIL_CLIP (102u * 1024u)   /* Gmail clips a message above this */
+#define GMAIL_CLIP TD_RENDER_CLIP_LIMIT /* Gmail clips a message above this */
 #define MAX_LISTED 200              /* subscribers listed on the home page */
 #define MAX_TITLES 10               /* waiting posts named per tag */
 #define MAX_DIR_ENTRIES 100000      /* a fingerprint looks at no more */

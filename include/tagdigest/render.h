@@ -76,9 +76,13 @@ void td_renderer_free(struct td_renderer *r);
  * part of the context once and share it between digests. */
 void td_renderer_share_posts(struct td_renderer *r);
 
-/* Gmail clips a message whose HTML passes about 102 KB on the wire; we
- * keep the HTML part under this many bytes of quoted-printable. */
-#define TD_RENDER_CLIP_LIMIT 100000
+/* Gmail clips a message ("[Message clipped]", the rest behind a link)
+ * when its HTML part passes 102 KiB as sent, that is after
+ * quoted-printable: the figure Gmail's clipping is known by and measured
+ * at; the text part and the headers do not count. The renderer keeps the
+ * HTML part's quoted-printable size within it, and the desk warns about
+ * a digest past it, with this one number. */
+#define TD_RENDER_CLIP_LIMIT (102u * 1024u)
 
 /* Renders d. When the HTML part would pass TD_RENDER_CLIP_LIMIT, the
  * excerpts are shortened, then left out (titles only), and only then are

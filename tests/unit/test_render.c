@@ -519,12 +519,13 @@ static void test_clip_shortens_excerpts(void)
 	td_store_close(st);
 }
 
-/* Titles only come before taking posts out. 62 titles of 1,500
- * characters fit; with excerpts of even 40 characters they would not. */
+/* Titles only come before taking posts out. 62 titles of 1/66 of the
+ * limit (1,582 characters) fit; with excerpts of even 40 characters they
+ * would not. */
 static void test_clip_titles_before_posts(void)
 {
 	struct td_store *st = fixture_store("clip2.db");
-	char *title = repeat("t", 1500);
+	char *title = repeat("t", TD_RENDER_CLIP_LIMIT / 66);
 	for (int i = 0; i < 62; i++) {
 		char guid[16];
 		snprintf(guid, sizeof guid, "c%02d", i);
