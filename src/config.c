@@ -34,7 +34,6 @@
 
 #include "tagdigest/address.h"
 #include "tagdigest/buf.h"
-#include "tagdigest/schedule.h"
 #include "tagdigest/util.h"
 
 #define SOURCE_NAME_MAX 40     /* inih keeps section names below 50 bytes */
@@ -52,7 +51,7 @@ enum conf_kind {
 	K_INT,           /* whole number in [min, max] */
 	K_DAY,           /* monday .. sunday, mon .. sun */
 	K_TIME,          /* HH:MM, sets slot_hour and slot_minute */
-	K_TZ,            /* IANA zone name */
+	K_TZ,            /* IANA zone name, also loaded into cfg->tz */
 	K_TRANSPORT,     /* maildir | smtp | sendmail */
 	K_STARTTLS,      /* required | off */
 	K_SMTP_URL,      /* smtp(s)://host[:port] */
@@ -886,12 +885,16 @@ static int apply_entry(struct conf_state *st, struct td_config *cfg,
 			return conf_fail_entry(st, e, "'%.40s' is not a time of day "
 					       "(HH:MM, 00:00 to 23:59)", v);
 		break;
-	case K_TZ:
-		if (!td_schedule_tz_valid(v))
+	case K_TZ: {
+		struct td_tz *tz = td_tz_load(v);
+		if (!tz)
 			return conf_fail_entry(st, e, "'%.64s' is not a time zone this "
 					       "system knows (see /usr/share/zoneinfo/)", v);
+		td_tz_free(cfg->tz);
+		cfg->tz = tz;
 		set_str(sp, td_xstrdup(v));
 		break;
+	}
 	case K_TRANSPORT:
 		if (strcasecmp(v, "maildir") == 0)
 			cfg->transport_type = TD_TRANSPORT_MAILDIR;
@@ -1030,6 +1033,8 @@ static int finish(struct conf_state *st, struct td_config *cfg)
 		cfg->store_path = resolve_path(cfg->base_dir, "var/tagdigest.db");
 	if (!cfg->timezone)
 		cfg->timezone = td_xstrdup("UTC");
+	if (!cfg->tz)
+		cfg->tz = td_tz_load("UTC");
 	if (!cfg->subscribers_path)
 		cfg->subscribers_path = resolve_path(cfg->base_dir,
 						     "subscribers/subscribers.csv");
@@ -1204,5 +1209,6 @@ void td_config_free(struct td_config *cfg)
 		td_strv_free(&cfg->sources[i].tags);
 	}
 	free(cfg->sources);
+	td_tz_free(cfg->tz);
 	memset(cfg, 0, sizeof *cfg);
 }

@@ -39,6 +39,7 @@
 #include "tagdigest/dkim.h"
 #include "tagdigest/log.h"
 #include "tagdigest/mime.h"
+#include "tagdigest/options.h"
 #include "tagdigest/schedule.h"
 #include "tagdigest/token.h"
 #include "tagdigest/transport.h"
@@ -71,7 +72,8 @@ int td_composer_new(const struct td_config *cfg, struct td_store *st,
 	c->cfg = cfg;
 	c->st = st;
 	c->id_domain = td_address_domain(cfg->from_address);
-	int rc = td_renderer_new(cfg, &c->renderer, err);
+	struct td_render_options ro = td_options_render(cfg);
+	int rc = td_renderer_new(&ro, &c->renderer, err);
 	if (!rc)
 		rc = td_secret_load(cfg->token_secret_env, cfg->token_secret_file, true,
 				    &c->secret, err);
@@ -109,9 +111,7 @@ void td_composer_free(struct td_composer *c)
 static time_t compose_slot(struct td_composer *c, time_t now)
 {
 	if (!c->slot_known || c->slot_now != now) {
-		const struct td_config *cfg = c->cfg;
-		struct td_schedule sched = { cfg->slot_wday, cfg->slot_hour,
-					     cfg->slot_minute, cfg->timezone };
+		struct td_schedule sched = td_options_schedule(c->cfg);
 		c->slot = td_schedule_last_slot(&sched, now);
 		c->slot_now = now;
 		c->slot_known = true;
@@ -192,7 +192,8 @@ int td_compose(struct td_composer *c, const struct td_subscriber *sub,
 	int rc = td_store_begin_read(c->st, err);
 	if (rc)
 		return rc;
-	rc = td_digest_build_cached(c->st, cfg, sub, now, c->cache, &out->digest, err);
+	struct td_digest_options dopt = td_options_digest(cfg);
+	rc = td_digest_build_cached(c->st, &dopt, sub, now, c->cache, &out->digest, err);
 	if (rc) {
 		td_store_rollback(c->st);
 		return rc;
@@ -867,8 +868,9 @@ static int start_senders(struct engine *e, struct td_err *err)
 	size_t n = sessions(e->cfg);
 	e->tr = td_xcalloc(n, sizeof *e->tr);
 	e->threads = td_xcalloc(n, sizeof *e->threads);
+	struct td_transport_options topt = td_options_transport(e->cfg);
 	for (size_t i = 0; i < n; i++) {
-		int rc = td_transport_open(e->cfg, &e->tr[i], err);
+		int rc = td_transport_open(&topt, &e->tr[i], err);
 		if (rc)
 			return rc;
 	}
@@ -1158,8 +1160,7 @@ int td_send_run_source(const struct td_config *cfg, struct td_store *st,
 		opt = &defaults;
 	memset(sum, 0, sizeof *sum);
 	double t0 = mono_now();
-	struct td_schedule sched = { cfg->slot_wday, cfg->slot_hour,
-				     cfg->slot_minute, cfg->timezone };
+	struct td_schedule sched = td_options_schedule(cfg);
 	sum->slot = td_schedule_last_slot(&sched, now);
 	sum->next_slot = td_schedule_next_slot(&sched, now);
 	sum->subscribers = src->total_hint;
@@ -1222,26 +1223,10 @@ int td_send_run_source(const struct td_config *cfg, struct td_store *st,
 	sigaction(SIGTERM, &sa, &old_term);
 	sigaction(SIGINT, &sa, &old_int);
 
-	/* Dates are formatted in the schedule's zone, which the schedule
-	 * module does by switching TZ; libcurl reads the environment (proxy
-	 * variables) in the sender threads. Setting TZ to that zone once,
-	 * before any thread starts, makes every later switch a no-op, so the
-	 * environment does not change while the senders run. */
-	const char *prev_tz = getenv("TZ");
-	char *saved_tz = prev_tz ? td_xstrdup(prev_tz) : NULL;
-	setenv("TZ", cfg->timezone && *cfg->timezone ? cfg->timezone : "UTC", 1);
-	tzset();
-
 	rc = start_recorder(&e, err);
 	if (!rc)
 		rc = engine_run(&e, c, &rd, opt, err);
 	engine_shutdown(&e);
-	if (saved_tz)
-		setenv("TZ", saved_tz, 1);
-	else
-		unsetenv("TZ");
-	tzset();
-	free(saved_tz);
 
 	sigaction(SIGTERM, &old_term, NULL);
 	sigaction(SIGINT, &old_int, NULL);

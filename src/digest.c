@@ -208,14 +208,14 @@ bool td_digest_had(const struct td_store_post *p, const struct td_strv *followed
 	return false;
 }
 
-int td_digest_build(struct td_store *st, const struct td_config *cfg,
+int td_digest_build(struct td_store *st, const struct td_digest_options *opt,
 		    const struct td_subscriber *sub, time_t now,
 		    struct td_digest *out, struct td_err *err)
 {
-	return td_digest_build_cached(st, cfg, sub, now, NULL, out, err);
+	return td_digest_build_cached(st, opt, sub, now, NULL, out, err);
 }
 
-int td_digest_build_cached(struct td_store *st, const struct td_config *cfg,
+int td_digest_build_cached(struct td_store *st, const struct td_digest_options *opt,
 			   const struct td_subscriber *sub, time_t now,
 			   struct td_post_cache *cache, struct td_digest *out,
 			   struct td_err *err)
@@ -239,7 +239,7 @@ int td_digest_build_cached(struct td_store *st, const struct td_config *cfg,
 	out->first = !state.known;
 	out->from_seq = state.watermark;
 	out->upto_seq = td_store_max_seq(st);
-	out->since = out->first ? now - (time_t)cfg->first_digest_days * 86400 :
+	out->since = out->first ? now - (time_t)opt->first_digest_days * 86400 :
 				  state.last_slot;
 	time_t arrived_since = out->first ? out->since : 0;
 
@@ -272,7 +272,7 @@ int td_digest_build_cached(struct td_store *st, const struct td_config *cfg,
 	}
 
 	/* Round-robin the cap: one more post for each tag with some left. */
-	size_t budget = cfg->max_posts > 0 ? (size_t)cfg->max_posts : (size_t)-1;
+	size_t budget = opt->max_posts > 0 ? (size_t)opt->max_posts : (size_t)-1;
 	for (bool progress = true; budget > 0 && progress;) {
 		progress = false;
 		for (size_t i = 0; i < ntags && budget > 0; i++) {
@@ -291,7 +291,7 @@ int td_digest_build_cached(struct td_store *st, const struct td_config *cfg,
 		struct td_digest_section *s = &out->sections[out->nsections++];
 		s->tag = td_xstrdup(c[i].tag);
 		s->tag_name = td_store_tag_name(st, c[i].tag);
-		s->archive_url = td_digest_archive_url(cfg->tag_url, c[i].tag);
+		s->archive_url = td_digest_archive_url(opt->tag_url, c[i].tag);
 		s->posts = td_xcalloc(c[i].taken ? c[i].taken : 1, sizeof *s->posts);
 		for (size_t j = 0; j < c[i].n && s->nposts < c[i].taken; j++)
 			if (c[i].keep[j])

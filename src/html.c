@@ -28,10 +28,10 @@
 
 #include <libxml/HTMLparser.h>
 #include <libxml/tree.h>
-#include <libxml/uri.h>
 
 #include "tagdigest/buf.h"
 #include "tagdigest/util.h"
+#include "tagdigest/uri.h"
 
 #define HTML_MAX_INPUT ((size_t)8 << 20)   /* bytes handed to the parser */
 #define HTML_MAX_OUTPUT TD_HTML_MAX_OUTPUT /* bytes of output before we stop */
@@ -490,7 +490,7 @@ static bool is_hex(char c)
  * tabs and line breaks anywhere ("java\tscript:"), so we do the same before
  * looking at the scheme; any other control means the URL is refused. The
  * characters that may not appear in a URI (spaces, non-ASCII, quotes) are
- * percent-encoded so that libxml2's resolver accepts the URL. Only http and
+ * percent-encoded (a URL is one ASCII token in a digest). Only http and
  * https survive, and mailto where mailto_ok. */
 static bool safe_url(const char *raw, size_t n, const char *base,
 		     bool mailto_ok, struct td_buf *out)
@@ -529,13 +529,9 @@ static bool safe_url(const char *raw, size_t n, const char *base,
 		 * so a strange base cannot smuggle anything in */
 		if (!base || !*base)
 			return false;
-		xmlChar *abs = xmlBuildURI((const xmlChar *)out->data,
-					   (const xmlChar *)base);
-		if (!abs)
-			return false;
-		bool ok = safe_url((const char *)abs, strlen((const char *)abs),
-				   NULL, mailto_ok, out);
-		xmlFree(abs);
+		char *abs = td_uri_resolve(base, out->data);
+		bool ok = safe_url(abs, strlen(abs), NULL, mailto_ok, out);
+		free(abs);
 		return ok;
 	}
 	for (size_t i = 0; i < sl; i++)
@@ -830,7 +826,8 @@ static char *finish(struct td_buf *b)
  * feed's ingest cost. Anything this does not fully understand (a '<', a
  * named entity beyond the basic ones, a reference to a control character,
  * invalid UTF-8, a BOM, NUL) answers false and takes the parser's path,
- * and a test holds both paths to the same output.
+ * and a test holds both paths to the same output (it puts a BOM, which
+ * the parser drops, in front of a fragment to take the parser's path).
  */
 static bool plain_fragment(const char *s, size_t n, struct td_buf *text)
 {
@@ -894,20 +891,12 @@ static bool plain_fragment(const char *s, size_t n, struct td_buf *text)
 	return visible;
 }
 
-/* Tests switch the shortcut off to compare it with the parser's path. */
-static bool shortcut_on = true;
-
-void td_html_set_shortcut(bool on)
-{
-	shortcut_on = on;
-}
-
 static char *sanitize_parsed(const char *html, size_t len, const char *base_url);
 
 char *td_html_sanitize(const char *html, size_t len, const char *base_url)
 {
 	struct td_buf text = TD_BUF_INIT;
-	if (shortcut_on && len <= HTML_MAX_OUTPUT && plain_fragment(html, len, &text)) {
+	if (len <= HTML_MAX_OUTPUT && plain_fragment(html, len, &text)) {
 		struct td_buf out;
 		output_init(&out);
 		put_escaped(&out, td_buf_cstr(&text), text.len, false, HTML_MAX_OUTPUT);
@@ -1381,7 +1370,7 @@ void td_html_excerpt(const char *safe_html, size_t len, size_t max_chars,
 	char *text = NULL;
 	struct td_buf plain = TD_BUF_INIT;
 	htmlDocPtr doc = NULL;
-	if (shortcut_on && len <= HTML_MAX_OUTPUT && plain_fragment(safe_html, len, &plain))
+	if (len <= HTML_MAX_OUTPUT && plain_fragment(safe_html, len, &plain))
 		excerpt_of_text(&plain, max_chars, &html, &text);
 	else
 		doc = parse_fragment(safe_html, len);

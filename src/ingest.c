@@ -16,7 +16,6 @@
 #include <string.h>
 
 #include "tagdigest/feed.h"
-#include "tagdigest/fetch.h"
 #include "tagdigest/log.h"
 #include "tagdigest/postsdir.h"
 #include "tagdigest/util.h"
@@ -187,11 +186,11 @@ static int ingest_one(struct td_store *st, const struct td_source_config *src,
 }
 
 struct feeds_ctx {
-	const struct td_config *cfg;
+	const struct td_ingest_options *opt;
 	struct td_store *st;
 	time_t now;
 	struct td_ingest_summary *sum;
-	const size_t *slot;        /* request -> index in cfg->sources */
+	const size_t *slot;        /* request -> index in opt->sources */
 };
 
 /* A feed's download ended: store it now, so its body can go. */
@@ -199,42 +198,38 @@ static int feed_done(void *arg, size_t i, struct td_fetch_result *r,
 		     struct td_err *err)
 {
 	struct feeds_ctx *c = arg;
-	return ingest_one(c->st, &c->cfg->sources[c->slot[i]], r, c->now,
+	return ingest_one(c->st, &c->opt->sources[c->slot[i]], r, c->now,
 			  c->sum, err);
 }
 
 /* Downloads every feed source, storing each as its download ends. */
-static int ingest_feeds(const struct td_config *cfg, struct td_store *st,
+static int ingest_feeds(const struct td_ingest_options *opt, struct td_store *st,
 			time_t now, struct td_ingest_summary *sum,
 			struct td_err *err)
 {
-	struct td_fetch_request *reqs = td_xcalloc(cfg->nsources ? cfg->nsources : 1,
+	struct td_fetch_request *reqs = td_xcalloc(opt->nsources ? opt->nsources : 1,
 						   sizeof *reqs);
-	size_t *slot = td_xcalloc(cfg->nsources ? cfg->nsources : 1, sizeof *slot);
+	size_t *slot = td_xcalloc(opt->nsources ? opt->nsources : 1, sizeof *slot);
 	struct td_strv validators = TD_STRV_INIT;   /* owns the strings in reqs */
 	size_t n = 0;
 	int rc = 0;
-	for (size_t i = 0; i < cfg->nsources && !rc; i++) {
-		if (!is_feed(&cfg->sources[i]))
+	for (size_t i = 0; i < opt->nsources && !rc; i++) {
+		if (!is_feed(&opt->sources[i]))
 			continue;
 		char *etag, *modified;
-		if ((rc = td_store_source_validators(st, cfg->sources[i].name, &etag,
+		if ((rc = td_store_source_validators(st, opt->sources[i].name, &etag,
 						     &modified, err)))
 			break;
 		td_strv_push_owned(&validators, etag);
 		td_strv_push_owned(&validators, modified);
-		reqs[n].url = cfg->sources[i].url;
+		reqs[n].url = opt->sources[i].url;
 		reqs[n].etag = *etag ? etag : NULL;
 		reqs[n].last_modified = *modified ? modified : NULL;
 		slot[n++] = i;
 	}
 	if (!rc && n) {
-		struct td_fetch_options opt = {
-			cfg->fetch_parallel, cfg->fetch_timeout, cfg->fetch_connect_timeout,
-			cfg->fetch_max_bytes, cfg->fetch_max_redirects,
-		};
-		struct feeds_ctx c = { cfg, st, now, sum, slot };
-		rc = td_fetch_each(&opt, reqs, n, feed_done, &c, err);
+		struct feeds_ctx c = { opt, st, now, sum, slot };
+		rc = td_fetch_each(&opt->fetch, reqs, n, feed_done, &c, err);
 	}
 	free(reqs);
 	free(slot);
@@ -242,13 +237,13 @@ static int ingest_feeds(const struct td_config *cfg, struct td_store *st,
 	return rc;
 }
 
-int td_ingest(const struct td_config *cfg, struct td_store *st, time_t now,
+int td_ingest(const struct td_ingest_options *opt, struct td_store *st, time_t now,
 	      struct td_ingest_summary *sum, struct td_err *err)
 {
 	memset(sum, 0, sizeof *sum);
 	int rc = 0;
-	for (size_t i = 0; !rc && i < cfg->nsources; i++)
-		if (!is_feed(&cfg->sources[i]))
-			rc = ingest_one(st, &cfg->sources[i], NULL, now, sum, err);
-	return rc ? rc : ingest_feeds(cfg, st, now, sum, err);
+	for (size_t i = 0; !rc && i < opt->nsources; i++)
+		if (!is_feed(&opt->sources[i]))
+			rc = ingest_one(st, &opt->sources[i], NULL, now, sum, err);
+	return rc ? rc : ingest_feeds(opt, st, now, sum, err);
 }

@@ -166,18 +166,18 @@ static void remove_stale_tmp(struct maildir *md)
 			    removed == 1 ? "" : "s", md->path);
 }
 
-static int maildir_open(struct td_transport *t, const struct td_config *cfg,
-			struct td_err *err)
+static int maildir_open(struct td_transport *t,
+			const struct td_transport_options *opt, struct td_err *err)
 {
 	static const char *const subdirs[] = { "tmp", "new", "cur" };
 
-	if (!cfg->maildir_path || !cfg->maildir_path[0])
+	if (!opt->maildir || !opt->maildir[0])
 		return td_err_set(err, EX_CONFIG,
 				  "maildir: transport.maildir is not set");
 
 	struct maildir *md = td_xcalloc(1, sizeof *md);
 	md->tmp_fd = md->new_fd = -1;
-	md->path = td_xstrdup(cfg->maildir_path);
+	md->path = td_xstrdup(opt->maildir);
 
 	for (size_t i = 0; i < sizeof subdirs / sizeof subdirs[0]; i++) {
 		char *dir = td_xasprintf("%s/%s", md->path, subdirs[i]);

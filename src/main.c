@@ -17,6 +17,7 @@
 #include "tagdigest/ingest.h"
 #include "tagdigest/lock.h"
 #include "tagdigest/log.h"
+#include "tagdigest/options.h"
 #include "tagdigest/schedule.h"
 #include "tagdigest/serve.h"
 #include "tagdigest/slug.h"
@@ -156,7 +157,8 @@ static int do_ingest(const struct td_config *cfg, struct td_store *st, bool as_r
 {
 	struct td_ingest_summary s;
 	struct td_err err = { 0, "" };
-	if (td_ingest(cfg, st, time(NULL), &s, &err))
+	struct td_ingest_options opt = td_options_ingest(cfg);
+	if (td_ingest(&opt, st, time(NULL), &s, &err))
 		return fail(&err);
 	char line[512];
 	snprintf(line, sizeof line,
@@ -177,8 +179,8 @@ static void print_send(const struct td_config *cfg, const struct td_send_summary
 		       bool dry_run)
 {
 	char slot[64], next[64];
-	td_schedule_format(s->slot, cfg->timezone, "%a %d %b %Y %H:%M %Z", slot, sizeof slot);
-	td_schedule_format(s->next_slot, cfg->timezone, "%a %d %b %Y %H:%M %Z", next, sizeof next);
+	td_tz_format(cfg->tz, s->slot, "%a %d %b %Y %H:%M %Z", slot, sizeof slot);
+	td_tz_format(cfg->tz, s->next_slot, "%a %d %b %Y %H:%M %Z", next, sizeof next);
 	if (s->sent + s->skipped + s->tempfail + s->permfail + s->deferred +
 	    s->expired + s->bounced == 0 && !s->stopped_early) {
 		printf("send: nothing new to send: %zu of %zu subscribers already have "
@@ -392,10 +394,11 @@ static int cmd_status(const struct globals *g, int argc, char **argv)
 	struct td_subscriber_list subs = { 0 };
 	struct td_store *st = NULL;
 	struct td_err err = { 0, "" };
+	struct td_status_options opt = td_options_status(&cfg);
 	if (!(rc = load_subscribers(&cfg, &subs))) {
 		rc = td_store_open(cfg.store_path, TD_STORE_READONLY, &st, &err);
 		if (!rc)
-			rc = td_status_print(stdout, &cfg, st, &subs, time(NULL), &err);
+			rc = td_status_print(stdout, &opt, st, &subs, time(NULL), &err);
 		if (rc)
 			fail(&err);
 	}
@@ -585,10 +588,8 @@ static int fetch_one(const struct globals *g, const char *url,
 	struct td_config cfg;
 	struct td_err err = { 0, "" };
 	if (td_config_load(&cfg, g->config_path, g->overrides, g->noverrides, &err) == 0) {
-		opt.timeout = cfg.fetch_timeout;
-		opt.connect_timeout = cfg.fetch_connect_timeout;
-		opt.max_bytes = cfg.fetch_max_bytes;
-		opt.max_redirects = cfg.fetch_max_redirects;
+		opt = td_options_fetch(&cfg);
+		opt.parallel = 1;
 		td_config_free(&cfg);
 	}
 	struct td_fetch_request req = { url, NULL, NULL };

@@ -1,21 +1,12 @@
 /*
- * markdown.c: Markdown post bodies to HTML, plain text and an excerpt.
+ * markdown.c: Markdown post bodies to HTML and an excerpt.
  *
  * This is the only file that includes cmark. cmark parses (never with
  * CMARK_OPT_UNSAFE); everything is written here from its tree. The HTML
  * and the excerpt come from one walk each ("safe HTML from the tree"
- * below says by which rules). The plain text of the whole body
- * (td_markdown_text, on demand) is one walk over the
- * tree with cmark_iter: inline content of a paragraph or heading is
- * collected into a buffer, then word-wrapped behind a stack of prefixes
- * ("> " for quotes, "1. "/"- " markers and their continuation indent for
- * list items). Links to http/https/mailto get a " [n]" reference and a
- * "Links:" list at the end, which is what a mail reader can follow.
- *
- * Widths are the columns a terminal shows (td_utf8_width: East Asian wide
- * characters take two, combining marks none), and text without spaces
- * (Chinese, Japanese) may break between its characters
- * (td_utf8_unbreakable), as in the digest's text part.
+ * below says by which rules); the excerpt's plain text is its
+ * paragraph's inline content on one line (emphasis as _x_ and *x*,
+ * images as [Image: alt]), gathered with cmark_iter.
  *
  * cmark 0.30 takes time quadratic in the nesting depth of containers for
  * some inputs (blank lines in deep lists, emphasis in deep quotes: fixed
@@ -42,12 +33,7 @@
 
 #define MD_OPTS (CMARK_OPT_SMART | CMARK_OPT_VALIDATE_UTF8)
 
-/* A hostile body can nest thousands of quotes or lists; repeating every
- * level's prefix on every line would make the output quadratic in the
- * input. Levels deeper than this still render, just without more indent. */
-#define MD_MAX_LEVELS 16
-
-/* Bound on the rendered text; 16 MiB is far beyond any real post (posts
+/* Bound on the excerpt's text; 16 MiB is far beyond any real post (posts
  * are capped at 1 MiB) and keeps pathological input from running away. */
 #define MD_MAX_OUT ((size_t)16 << 20)
 
@@ -63,36 +49,13 @@
  * this they are escaped ("!\["), which cmark shows as the same text. */
 #define MD_MAX_OPEN_IMAGES 64
 
-enum level_kind { LV_QUOTE, LV_LIST, LV_ITEM };
-
-struct level {
-	enum level_kind kind;
-	char marker[24];   /* LV_ITEM: "- " or "12. " */
-	size_t marker_w;   /* its width, also the continuation indent */
-	int used;          /* LV_ITEM: marker already printed on a line */
-	long number;       /* LV_LIST: number of the next ordered item */
-	int ordered;       /* LV_LIST */
-	char delim;        /* LV_LIST: '.' or ')' */
-};
-
+/* The excerpt's text, gathered from the tree. */
 struct render {
-	struct td_buf out;       /* finished text */
-	struct td_buf para;      /* inline content of the current block */
-	struct td_buf line;      /* scratch for one output line */
-	struct level lv[MD_MAX_LEVELS];
-	size_t nlv;
-	size_t deep;             /* container levels beyond MD_MAX_LEVELS */
-	int need_blank;          /* a blank line is due before the next block */
-	int numbering;           /* link references on (off for the excerpt) */
-	int oneline;             /* hard breaks become spaces (excerpt) */
+	struct td_buf para;      /* inline content of the paragraph */
 	int in_image;
 	int in_link;
 	size_t link_start;       /* para offset where the link text began */
-	struct td_strv links;    /* URLs; reference n is links.v[n-1] */
-	size_t *slots;           /* hash of links: index + 1, 0 = empty */
-	size_t nslots;           /* a power of two, or 0 */
 	int full;                /* some buffer hit its cap */
-	size_t width;
 };
 
 
@@ -167,158 +130,6 @@ static void put_text(struct render *r, struct td_buf *b, const char *s,
 		r->full = 1;
 }
 
-/* Prefix width is the same for the first and later lines of a block: an
- * item's continuation indent is as wide as its marker. */
-static size_t prefix_width(const struct render *r)
-{
-	size_t w = 0;
-	for (size_t i = 0; i < r->nlv; i++) {
-		if (r->lv[i].kind == LV_QUOTE)
-			w += 2;
-		else if (r->lv[i].kind == LV_ITEM)
-			w += r->lv[i].marker_w;
-	}
-	return w;
-}
-
-/*
- * Writes the prefix for one line into r->line. A content line prints the
- * marker of an item that has not shown it yet (and marks it shown); a
- * blank line stops before such an item, because the blank belongs above
- * the marker, not inside the item.
- */
-static void build_prefix(struct render *r, int blank)
-{
-	td_buf_reset(&r->line);
-	for (size_t i = 0; i < r->nlv; i++) {
-		struct level *l = &r->lv[i];
-		if (l->kind == LV_QUOTE) {
-			puts_(r, &r->line, "> ");
-		} else if (l->kind == LV_ITEM) {
-			if (!l->used && blank)
-				break;
-			if (!l->used) {
-				puts_(r, &r->line, l->marker);
-				l->used = 1;
-			} else {
-				for (size_t k = 0; k < l->marker_w; k++)
-					puts_(r, &r->line, " ");
-			}
-		}
-	}
-}
-
-/* Trailing blanks are trimmed from every line: they are invisible, and
- * mail transports treat trailing white space badly. */
-static void end_line(struct render *r)
-{
-	while (r->line.len > 0 && r->line.data[r->line.len - 1] == ' ')
-		r->line.len--;
-	put(r, &r->out, td_buf_cstr(&r->line), r->line.len);
-	put(r, &r->out, "\n", 1);
-	td_buf_reset(&r->line);
-}
-
-static void emit_line(struct render *r, const char *s, size_t n)
-{
-	build_prefix(r, 0);
-	put(r, &r->line, s, n);
-	end_line(r);
-}
-
-/* Called before anything a block prints: settles the pending blank line. */
-static void block_start(struct render *r)
-{
-	if (r->need_blank && r->out.len > 0) {
-		build_prefix(r, 1);
-		end_line(r);
-	}
-	r->need_blank = 0;
-}
-
-/* Blocks are separated by a blank line, except inside the items of a
- * tight list, which stay together as the author wrote them. */
-static int blank_after(cmark_node *n)
-{
-	cmark_node *parent = cmark_node_parent(n);
-	if (parent && cmark_node_get_type(parent) == CMARK_NODE_ITEM) {
-		cmark_node *list = cmark_node_parent(parent);
-		if (list && cmark_node_get_list_tight(list))
-			return 0;
-	}
-	return 1;
-}
-
-/*
- * Greedy word wrap of r->para at r->width columns (prefix included; 0
- * means no wrapping). Words are never split, except CJK text between its
- * characters, so a long URL gets a line of its own and may run past the
- * width. '\n' in the buffer is a hard break. Returns the widest line's
- * width without the prefix (for underlines).
- */
-static size_t wrap_para(struct render *r)
-{
-	const char *s = td_buf_cstr(&r->para);
-	size_t n = r->para.len, pw = prefix_width(r), widest = 0;
-	struct td_buf cur = TD_BUF_INIT;
-	size_t i = 0;
-
-	for (;;) {
-		size_t eol = i;
-		while (eol < n && s[eol] != '\n')
-			eol++;
-		size_t curw = 0;
-		td_buf_reset(&cur);
-		size_t j = i;
-		while (j < eol) {
-			int space = 0;
-			while (j < eol && (s[j] == ' ' || s[j] == '\t')) {
-				j++;
-				space = 1;
-			}
-			size_t end = j;
-			while (end < eol && s[end] != ' ' && s[end] != '\t')
-				end++;
-			while (j < end) {
-				size_t ww, k = td_utf8_unbreakable(s + j, end - j, &ww);
-				size_t gap = space && cur.len > 0;
-				if (cur.len > 0 && r->width > 0 &&
-				    pw + curw + gap + ww > r->width) {
-					emit_line(r, td_buf_cstr(&cur), cur.len);
-					if (curw > widest)
-						widest = curw;
-					td_buf_reset(&cur);
-					curw = 0;
-					gap = 0;
-				}
-				if (gap)
-					put(r, &cur, " ", 1);
-				put(r, &cur, s + j, k);
-				curw += gap + ww;
-				space = 0;
-				j += k;
-			}
-		}
-		emit_line(r, td_buf_cstr(&cur), cur.len);
-		if (curw > widest)
-			widest = curw;
-		if (eol >= n)
-			break;
-		i = eol + 1;
-	}
-	td_buf_free(&cur);
-	return widest;
-}
-
-static int para_is_blank(const struct render *r)
-{
-	for (size_t i = 0; i < r->para.len; i++)
-		if (r->para.data[i] != ' ' && r->para.data[i] != '\t' &&
-		    r->para.data[i] != '\n')
-			return 0;
-	return 1;
-}
-
 /* Only links a reader can follow from a mail get a number; a control
  * character (cmark lets some through in a destination) is no text. */
 static int followable(const char *url)
@@ -329,44 +140,6 @@ static int followable(const char *url)
 	return strncasecmp(url, "http://", 7) == 0 ||
 	       strncasecmp(url, "https://", 8) == 0 ||
 	       strncasecmp(url, "mailto:", 7) == 0;
-}
-
-static size_t hash_str(const char *s)
-{
-	size_t h = 14695981039346656037u; /* FNV-1a */
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211u;
-	return h;
-}
-
-/*
- * The reference number of url, adding it when new. A hash rather than a
- * scan of the list: a 1 MiB body can hold tens of thousands of links, and
- * a linear search per link took seconds.
- */
-static size_t link_number(struct render *r, const char *url)
-{
-	if (2 * (r->links.n + 1) > r->nslots) {
-		size_t n = r->nslots ? 2 * r->nslots : 64;
-		free(r->slots);
-		r->slots = td_xcalloc(n, sizeof *r->slots);
-		r->nslots = n;
-		for (size_t i = 0; i < r->links.n; i++) {
-			size_t k = hash_str(r->links.v[i]) & (n - 1);
-			while (r->slots[k])
-				k = (k + 1) & (n - 1);
-			r->slots[k] = i + 1;
-		}
-	}
-	size_t k = hash_str(url) & (r->nslots - 1);
-	while (r->slots[k]) {
-		if (strcmp(r->links.v[r->slots[k] - 1], url) == 0)
-			return r->slots[k];
-		k = (k + 1) & (r->nslots - 1);
-	}
-	td_strv_push(&r->links, url);
-	r->slots[k] = r->links.n;
-	return r->links.n;
 }
 
 static void link_exit(struct render *r, cmark_node *n)
@@ -385,21 +158,10 @@ static void link_exit(struct render *r, cmark_node *n)
 	if (empty && followable(url)) {
 		r->para.len = r->link_start;
 		puts_(r, &r->para, url);
-		return;
 	}
-	if (!r->numbering || !followable(url))
-		return;
-	/* An autolink shows its own address; numbering it repeats it. */
-	if (strlen(url) == tlen && memcmp(url, text, tlen) == 0)
-		return;
-	if (strncasecmp(url, "mailto:", 7) == 0 && strlen(url + 7) == tlen &&
-	    memcmp(url + 7, text, tlen) == 0)
-		return;
-	if (td_buf_printf(&r->para, " [%zu]", link_number(r, url)) < 0)
-		r->full = 1;
 }
 
-/* Inline nodes append to r->para; shared by the body and the excerpt. */
+/* Inline nodes append to r->para. */
 static void inline_event(struct render *r, cmark_node *n, int enter)
 {
 	const char *lit;
@@ -413,7 +175,7 @@ static void inline_event(struct render *r, cmark_node *n, int enter)
 		puts_(r, &r->para, " ");
 		break;
 	case CMARK_NODE_LINEBREAK:
-		puts_(r, &r->para, r->oneline ? " " : "\n");
+		puts_(r, &r->para, " ");   /* one line */
 		break;
 	case CMARK_NODE_EMPH:
 		if (!r->in_image)
@@ -446,176 +208,6 @@ static void inline_event(struct render *r, cmark_node *n, int enter)
 	default:
 		/* HTML_INLINE: raw HTML has no place in plain text. */
 		break;
-	}
-}
-
-static void push_level(struct render *r, enum level_kind kind)
-{
-	if (r->nlv == MD_MAX_LEVELS) {
-		r->deep++;
-		return;
-	}
-	struct level *l = &r->lv[r->nlv++];
-	memset(l, 0, sizeof *l);
-	l->kind = kind;
-}
-
-static void pop_level(struct render *r)
-{
-	if (r->deep > 0)
-		r->deep--;
-	else if (r->nlv > 0)
-		r->nlv--;
-}
-
-static void enter_list(struct render *r, cmark_node *n)
-{
-	block_start(r);
-	push_level(r, LV_LIST);
-	if (r->deep)
-		return;
-	struct level *l = &r->lv[r->nlv - 1];
-	l->ordered = cmark_node_get_list_type(n) == CMARK_ORDERED_LIST;
-	l->number = cmark_node_get_list_start(n);
-	l->delim = cmark_node_get_list_delim(n) == CMARK_PAREN_DELIM ? ')' : '.';
-}
-
-static void enter_item(struct render *r)
-{
-	block_start(r);
-	struct level *list = r->nlv ? &r->lv[r->nlv - 1] : NULL;
-	push_level(r, LV_ITEM);
-	if (r->deep || !list || list->kind != LV_LIST)
-		return;
-	struct level *l = &r->lv[r->nlv - 1];
-	if (list->ordered)
-		snprintf(l->marker, sizeof l->marker, "%ld%c ",
-			 list->number++, list->delim);
-	else
-		snprintf(l->marker, sizeof l->marker, "- ");
-	l->marker_w = strlen(l->marker);
-}
-
-static void exit_item(struct render *r, cmark_node *n)
-{
-	/* An empty item still shows its marker. */
-	if (!r->deep && r->nlv > 0 && r->lv[r->nlv - 1].kind == LV_ITEM &&
-	    !r->lv[r->nlv - 1].used) {
-		cmark_node *list = cmark_node_parent(n);
-		emit_line(r, "", 0);
-		r->need_blank = !(list && cmark_node_get_list_tight(list));
-	}
-	pop_level(r);
-}
-
-static void code_block(struct render *r, cmark_node *n)
-{
-	const char *s = cmark_node_get_literal(n);
-	size_t len = s ? strlen(s) : 0;
-	struct td_buf ln = TD_BUF_INIT;
-
-	block_start(r);
-	/* The literal ends with '\n'; a trailing empty piece is no line. */
-	size_t i = 0;
-	while (i < len) {
-		size_t eol = i;
-		while (eol < len && s[eol] != '\n')
-			eol++;
-		td_buf_reset(&ln);
-		put(r, &ln, "    ", 4);
-		put_text(r, &ln, s + i, eol - i);
-		emit_line(r, td_buf_cstr(&ln), ln.len);
-		i = eol + 1;
-	}
-	td_buf_free(&ln);
-	r->need_blank = blank_after(n);
-}
-
-static void block_text_exit(struct render *r, cmark_node *n)
-{
-	if (para_is_blank(r)) /* e.g. a paragraph of raw HTML only */
-		return;
-	block_start(r);
-	size_t w = wrap_para(r);
-	if (cmark_node_get_type(n) == CMARK_NODE_HEADING) {
-		char ch = cmark_node_get_heading_level(n) == 1 ? '=' : '-';
-		struct td_buf u = TD_BUF_INIT;
-		for (size_t i = 0; i < w; i++)
-			put(r, &u, &ch, 1);
-		emit_line(r, td_buf_cstr(&u), u.len);
-		td_buf_free(&u);
-	}
-	r->need_blank = blank_after(n);
-}
-
-static void render_text(struct render *r, cmark_node *doc)
-{
-	cmark_iter *it = cmark_iter_new(doc);
-	cmark_event_type ev;
-
-	while ((ev = cmark_iter_next(it)) != CMARK_EVENT_DONE && !r->full) {
-		cmark_node *n = cmark_iter_get_node(it);
-		int enter = ev == CMARK_EVENT_ENTER;
-
-		switch (cmark_node_get_type(n)) {
-		case CMARK_NODE_DOCUMENT:
-		case CMARK_NODE_HTML_BLOCK: /* dropped, like the HTML side */
-			break;
-		case CMARK_NODE_BLOCK_QUOTE:
-			if (enter) {
-				block_start(r);
-				push_level(r, LV_QUOTE);
-			} else {
-				pop_level(r);
-				r->need_blank = blank_after(n);
-			}
-			break;
-		case CMARK_NODE_LIST:
-			if (enter) {
-				enter_list(r, n);
-			} else {
-				pop_level(r);
-				r->need_blank = blank_after(n);
-			}
-			break;
-		case CMARK_NODE_ITEM:
-			if (enter)
-				enter_item(r);
-			else
-				exit_item(r, n);
-			break;
-		case CMARK_NODE_CODE_BLOCK:
-			code_block(r, n);
-			break;
-		case CMARK_NODE_THEMATIC_BREAK:
-			block_start(r);
-			emit_line(r, "* * *", 5);
-			r->need_blank = blank_after(n);
-			break;
-		case CMARK_NODE_PARAGRAPH:
-		case CMARK_NODE_HEADING:
-			if (enter) {
-				td_buf_reset(&r->para);
-				r->in_link = r->in_image = 0;
-			} else {
-				block_text_exit(r, n);
-			}
-			break;
-		default:
-			inline_event(r, n, enter);
-			break;
-		}
-	}
-	cmark_iter_free(it);
-
-	if (r->links.n > 0) {
-		if (r->out.len > 0)
-			puts_(r, &r->out, "\n");
-		puts_(r, &r->out, "Links:\n");
-		for (size_t i = 0; i < r->links.n; i++)
-			if (td_buf_printf(&r->out, "[%zu] %s\n", i + 1,
-					  r->links.v[i]) < 0)
-				r->full = 1;
 	}
 }
 
@@ -1559,22 +1151,15 @@ static int parse(const char *md, size_t len, struct arena *a, cmark_node **doc,
 	return 0;
 }
 
-static void render_init(struct render *r, size_t width)
+static void render_init(struct render *r)
 {
 	memset(r, 0, sizeof *r);
-	td_buf_init(&r->out, MD_MAX_OUT);
 	td_buf_init(&r->para, MD_MAX_OUT);
-	td_buf_init(&r->line, MD_MAX_OUT);
-	r->width = width;
 }
 
 static void render_free(struct render *r)
 {
-	td_buf_free(&r->out);
 	td_buf_free(&r->para);
-	td_buf_free(&r->line);
-	td_strv_free(&r->links);
-	free(r->slots);
 }
 
 static int too_long(struct td_err *err)
@@ -1597,8 +1182,7 @@ int td_markdown_render(const char *md, size_t len, const char *base_url,
 	/* The excerpt's text: its paragraph on one line, without link
 	 * numbers, cut as the renderer cuts text (html.h). */
 	struct render r;
-	render_init(&r, 0);
-	r.oneline = 1;
+	render_init(&r);
 	struct td_buf line = TD_BUF_INIT;
 	cmark_node *para = first_paragraph(&r, doc, excerpt_max, &line);
 	if (r.full) {
@@ -1612,28 +1196,6 @@ int td_markdown_render(const char *md, size_t len, const char *base_url,
 	td_buf_free(&line);
 	render_free(&r);
 	arena_release(&arena);
-	return rc;
-}
-
-int td_markdown_text(const char *md, size_t len, size_t width, char **out,
-		     struct td_err *err)
-{
-	*out = NULL;
-	struct arena arena;
-	cmark_node *doc;
-	int rc = parse(md, len, &arena, &doc, err);
-	if (rc)
-		return rc;
-	struct render r;
-	render_init(&r, width);
-	r.numbering = 1;
-	render_text(&r, doc);
-	arena_release(&arena);
-	if (r.full)
-		rc = too_long(err);
-	else
-		*out = td_buf_steal(&r.out);
-	render_free(&r);
 	return rc;
 }
 

@@ -15,7 +15,6 @@
 
 #include "tagdigest/buf.h"
 #include "tagdigest/html.h"
-#include "tagdigest/schedule.h"
 #include "tagdigest/template.h"
 #include "tagdigest/util.h"
 
@@ -36,14 +35,13 @@ struct date_entry {
 };
 
 struct td_renderer {
-	const struct td_config *cfg;
+	struct td_render_options opt;
 	struct td_template_set *set;
 	/* The length excerpts are cut to in this render: [digest]
 	 * excerpt_chars, or less while a digest is fitted under the clip
 	 * limit. 0: no excerpts. */
 	size_t excerpt;
-	/* Posts repeat across subscribers, and formatting a date in a zone
-	 * switches TZ: remember recent ones. */
+	/* Posts repeat across subscribers: remember recently formatted dates. */
 	struct date_entry dates[DATE_CACHE];
 	/* A send run renders the same posts into thousands of digests: build
 	 * each post's context once and let digests inherit it. Off unless
@@ -58,19 +56,19 @@ struct td_renderer {
 
 #define SHARED_SLOTS 4096       /* a power of two */
 
-int td_renderer_new(const struct td_config *cfg, struct td_renderer **out,
-		    struct td_err *err)
+int td_renderer_new(const struct td_render_options *opt,
+		    struct td_renderer **out, struct td_err *err)
 {
 	struct td_renderer *r = td_xcalloc(1, sizeof *r);
-	r->cfg = cfg;
-	r->excerpt = (size_t)cfg->excerpt_chars;
+	r->opt = *opt;
+	r->excerpt = (size_t)opt->excerpt_chars;
 	r->set = td_template_set_new();
-	int rc = td_template_set_load_dir(r->set, cfg->templates_dir, err);
+	int rc = td_template_set_load_dir(r->set, opt->templates_dir, err);
 	for (size_t i = 0; !rc && i < sizeof required / sizeof required[0]; i++)
 		if (!td_template_set_get(r->set, required[i]))
 			rc = td_err_set(err, EX_CONFIG,
 					"templates: %s/%s.mustache is missing",
-					cfg->templates_dir, required[i]);
+					opt->templates_dir, required[i]);
 	if (!rc)
 		rc = td_template_set_check(r->set, err);
 	if (rc) {
@@ -114,8 +112,7 @@ static const char *format_date(struct td_renderer *r, time_t t)
 	struct date_entry *e = &r->dates[(size_t)((unsigned long long)t % DATE_CACHE)];
 	if (!e->used || e->t != t) {
 		/* "%e" pads single-digit days with a space: drop it */
-		td_schedule_format(t, r->cfg->timezone, "%e %B %Y", e->text,
-				   sizeof e->text);
+		td_tz_format(r->opt.tz, t, "%e %B %Y", e->text, sizeof e->text);
 		if (e->text[0] == ' ')
 			memmove(e->text, e->text + 1, strlen(e->text));
 		e->t = t;
@@ -172,7 +169,7 @@ static struct td_value *post_value(struct td_renderer *r,
 		td_value_map_set_str(t, "name", p->tag_names.v[i]);
 		td_value_map_set(t, "archive_url",
 				 td_value_string_owned(td_digest_archive_url(
-					 r->cfg->tag_url, p->tags.v[i])));
+					 r->opt.tag_url, p->tags.v[i])));
 	}
 	return v;
 }
@@ -211,7 +208,7 @@ static char *underline(const char *name)
 static struct td_value *post_item(struct td_renderer *r, const struct td_store_post *p)
 {
 	/* a digest fitted with shorter excerpts is rare: not shared */
-	if (!r->share_posts || r->excerpt != (size_t)r->cfg->excerpt_chars)
+	if (!r->share_posts || r->excerpt != (size_t)r->opt.excerpt_chars)
 		return post_value(r, p);
 	size_t i = (size_t)((uint64_t)p->seq * 0x9E3779B97F4A7C15ull >> 40) & (SHARED_SLOTS - 1);
 	while (r->shared[i].seq && r->shared[i].seq != p->seq)
@@ -234,12 +231,11 @@ static struct td_value *context(struct td_renderer *r,
 				const char *unsubscribe_url,
 				const struct td_strv *tag_unsubscribe, time_t now)
 {
-	const struct td_config *cfg = r->cfg;
 	struct td_value *ctx = td_value_map();
 
 	struct td_value *site = td_value_map_set(ctx, "site", td_value_map());
-	td_value_map_set_str(site, "name", cfg->site_name);
-	td_value_map_set_str(site, "url", cfg->site_url);
+	td_value_map_set_str(site, "name", r->opt.site_name);
+	td_value_map_set_str(site, "url", r->opt.site_url);
 
 	struct td_value *who = td_value_map_set(ctx, "subscriber", td_value_map());
 	td_value_map_set_str(who, "email", sub->email);
@@ -358,7 +354,7 @@ int td_render_digest(struct td_renderer *r, const struct td_subscriber *sub,
 	memset(out, 0, sizeof *out);
 	char *subject = NULL, *text = NULL;
 	int rc;
-	size_t excerpt = (size_t)r->cfg->excerpt_chars;
+	size_t excerpt = (size_t)r->opt.excerpt_chars;
 	for (;;) {
 		r->excerpt = excerpt;
 		struct td_value *ctx = context(r, sub, d, unsubscribe_url, tag_unsubscribe, now);
@@ -396,7 +392,7 @@ int td_render_digest(struct td_renderer *r, const struct td_subscriber *sub,
 		free(out->html);
 		subject = text = out->html = NULL;
 	}
-	r->excerpt = (size_t)r->cfg->excerpt_chars;
+	r->excerpt = (size_t)r->opt.excerpt_chars;
 	if (rc) {
 		free(subject);
 		free(text);

@@ -40,11 +40,11 @@ struct sendmail {
 	int timeout_ms;   /* the whole submission of one message */
 };
 
-static int sendmail_open(struct td_transport *t, const struct td_config *cfg,
-			 struct td_err *err)
+static int sendmail_open(struct td_transport *t,
+			 const struct td_transport_options *opt, struct td_err *err)
 {
-	const char *path = cfg->sendmail_path && cfg->sendmail_path[0] ?
-				   cfg->sendmail_path : "/usr/sbin/sendmail";
+	const char *path = opt->sendmail && opt->sendmail[0] ?
+				   opt->sendmail : "/usr/sbin/sendmail";
 	struct stat st;
 	errno = 0;
 	if (path[0] != '/')
@@ -56,7 +56,7 @@ static int sendmail_open(struct td_transport *t, const struct td_config *cfg,
 				  errno ? strerror(errno) : "not an executable file");
 	struct sendmail *s = td_xcalloc(1, sizeof *s);
 	s->path = td_xstrdup(path);
-	int timeout = cfg->smtp_timeout > 0 ? cfg->smtp_timeout : 30;
+	int timeout = opt->timeout > 0 ? opt->timeout : 30;
 	s->timeout_ms = timeout * 4 * 1000;
 	t->state = s;
 	return 0;

@@ -3,9 +3,8 @@
  * libmicrohttpd, and the public one-click unsubscribe pages.
  *
  * One internal polling thread answers every request, one at a time: the
- * desk's composer, the schedule's TZ switching and SQLite handles are then
- * never shared between threads, and an editors' desk or an unsubscribe
- * endpoint needs no more. The main thread only waits for SIGINT/SIGTERM.
+ * desk's composer and SQLite handles are then never shared between
+ * threads, and an editors' desk or an unsubscribe endpoint needs no more. The main thread only waits for SIGINT/SIGTERM.
  *
  * What is bounded, because --public faces the Internet: request bodies
  * (8 KiB, 413 above that), headers (the connection memory limit),

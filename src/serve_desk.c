@@ -38,6 +38,7 @@
 #include "tagdigest/lock.h"
 #include "tagdigest/log.h"
 #include "tagdigest/mime.h"
+#include "tagdigest/options.h"
 #include "tagdigest/schedule.h"
 #include "tagdigest/slug.h"
 #include "tagdigest/store.h"
@@ -49,7 +50,7 @@
  * .invalid domain (RFC 2606) can never belong to a real subscriber. */
 #define SAMPLE_EMAIL "sample.reader@example.invalid"
 #define SAMPLE_NAME "Sample Reader"
-#define GMAIL_CLIP (102u * 1024u)   /* Gmail clips a message above this */
+#define GMAIL_CLIP TD_RENDER_CLIP_LIMIT /* Gmail clips a message above this */
 #define MAX_LISTED 200              /* subscribers listed on the home page */
 #define MAX_TITLES 10               /* waiting posts named per tag */
 #define MAX_DIR_ENTRIES 100000      /* a fingerprint looks at no more */
@@ -189,10 +190,11 @@ static int ingest_posts(struct td_desk *d)
 		return rc;
 	}
 	struct td_ingest_summary sum;
+	struct td_ingest_options io = td_options_ingest(&d->posts_cfg);
 	if (!rc)
 		rc = td_store_open(d->cfg->store_path, TD_STORE_READWRITE, &st, &err);
 	if (!rc)
-		rc = td_ingest(&d->posts_cfg, st, time(NULL), &sum, &err);
+		rc = td_ingest(&io, st, time(NULL), &sum, &err);
 	td_store_close(st);
 	td_lock_release(fd);
 	if (rc)
@@ -341,7 +343,7 @@ static void when(const struct td_desk *d, time_t t, char *out, size_t n)
 	if (!t)
 		snprintf(out, n, "never");
 	else
-		td_schedule_format(t, d->cfg->timezone, WHEN_FMT, out, n);
+		td_tz_format(d->cfg->tz, t, WHEN_FMT, out, n);
 }
 
 /* Line `line` of a template file with a caret under `col`, and two lines
@@ -559,8 +561,7 @@ static void home(struct td_desk *d, struct td_http_resp *resp)
 	struct td_buf *b = &resp->body;
 	const struct td_config *cfg = d->cfg;
 	time_t now = time(NULL);
-	struct td_schedule sched = { cfg->slot_wday, cfg->slot_hour, cfg->slot_minute,
-				     cfg->timezone };
+	struct td_schedule sched = td_options_schedule(cfg);
 	char next_s[64], slot_s[64];
 	when(d, td_schedule_next_slot(&sched, now), next_s, sizeof next_s);
 	when(d, td_schedule_last_slot(&sched, now), slot_s, sizeof slot_s);
@@ -1064,9 +1065,10 @@ static void test_send(struct td_desk *d, const struct td_http_req *req,
 	struct td_send_result res;
 	memset(&res, 0, sizeof res);
 	res.outcome = TD_SEND_FATAL;
+	struct td_transport_options topt = td_options_transport(d->cfg);
 	int rc = test_message(d, sub, &p.m, address, &msg, &err);
 	if (!rc)
-		rc = td_transport_open(d->cfg, &tr, &err);
+		rc = td_transport_open(&topt, &tr, &err);
 	if (!rc) {
 		/* the transport only: no delivery row, no watermark */
 		td_transport_send(tr, d->cfg->from_address, address, msg.data, msg.len,

@@ -116,15 +116,15 @@ static bool is_plain_domain(const char *s, size_t n)
 	return true;
 }
 
-static char *ehlo_name(const struct td_config *cfg)
+static char *ehlo_name(const struct td_smtp_options *opt)
 {
-	if (cfg->smtp_ehlo && is_plain_domain(cfg->smtp_ehlo, strlen(cfg->smtp_ehlo)))
-		return td_xstrdup(cfg->smtp_ehlo);
-	const char *at = cfg->from_address ? strrchr(cfg->from_address, '@') : NULL;
+	if (opt->ehlo && is_plain_domain(opt->ehlo, strlen(opt->ehlo)))
+		return td_xstrdup(opt->ehlo);
+	const char *at = opt->from_address ? strrchr(opt->from_address, '@') : NULL;
 	if (at && is_plain_domain(at + 1, strlen(at + 1)))
 		return td_xstrdup(at + 1);
 
-	const char *host = cfg->site_url ? strstr(cfg->site_url, "://") : NULL;
+	const char *host = opt->site_url ? strstr(opt->site_url, "://") : NULL;
 	if (host) {
 		host += 3;
 		size_t n = strcspn(host, ":/?#");
@@ -134,12 +134,12 @@ static char *ehlo_name(const struct td_config *cfg)
 	return td_xstrdup("localhost");
 }
 
-/* Checks smtp_url and builds the URL libcurl gets: the path of an SMTP URL
+/* Checks the URL and builds the one libcurl gets: the path of an SMTP URL
  * is the EHLO name, so a bare "smtp://host:port" gets ours appended. */
-static int build_url(struct smtp *s, const struct td_config *cfg,
+static int build_url(struct smtp *s, const struct td_smtp_options *opt,
 		     struct td_err *err)
 {
-	const char *url = cfg->smtp_url;
+	const char *url = opt->url;
 
 	if (!url || !url[0])
 		return td_err_set(err, EX_CONFIG,
@@ -152,7 +152,7 @@ static int build_url(struct smtp *s, const struct td_config *cfg,
 				  "smtps://HOST:PORT", url);
 	const char *auth = sep + 3;
 	size_t alen = strcspn(auth, "/?#");
-	/* Secrets never live in the config text (see config.h). */
+	/* Secrets never live in the config text: the loader refuses them too. */
 	if (memchr(auth, '@', alen))
 		return td_err_set(err, EX_CONFIG,
 				  "smtp: %s: credentials in the URL; use "
@@ -168,7 +168,7 @@ static int build_url(struct smtp *s, const struct td_config *cfg,
 		/* The config named an EHLO name itself: respect it. */
 		s->url = td_xstrdup(url);
 	} else {
-		char *name = ehlo_name(cfg);
+		char *name = ehlo_name(opt);
 		s->url = td_xasprintf("%s/%s", s->server, name);
 		free(name);
 	}
@@ -243,21 +243,21 @@ static int password_from_file(const char *path, char **out,
 	return 0;
 }
 
-static int get_password(const struct td_config *cfg, char **out,
+static int get_password(const struct td_smtp_options *opt, char **out,
 			struct td_err *err)
 {
-	if (cfg->smtp_password_env && cfg->smtp_password_env[0]) {
-		const char *v = getenv(cfg->smtp_password_env);
+	if (opt->password_env && opt->password_env[0]) {
+		const char *v = getenv(opt->password_env);
 		if (!v || !v[0])
 			return td_err_set(err, EX_CONFIG,
 					  "smtp: environment variable %s "
 					  "(transport.password_env) is not set",
-					  cfg->smtp_password_env);
+					  opt->password_env);
 		*out = td_xstrdup(v);
 		return 0;
 	}
-	if (cfg->smtp_password_file && cfg->smtp_password_file[0])
-		return password_from_file(cfg->smtp_password_file, out, err);
+	if (opt->password_file && opt->password_file[0])
+		return password_from_file(opt->password_file, out, err);
 	return td_err_set(err, EX_CONFIG,
 			  "smtp: transport.username is set but neither "
 			  "transport.password_env nor transport.password_file");
@@ -277,17 +277,18 @@ static void smtp_free(struct smtp *s)
 	free(s);
 }
 
-static int smtp_open(struct td_transport *t, const struct td_config *cfg,
-		     struct td_err *err)
+static int smtp_open(struct td_transport *t,
+		     const struct td_transport_options *topt, struct td_err *err)
 {
+	const struct td_smtp_options *opt = &topt->smtp;
 	struct smtp *s = td_xcalloc(1, sizeof *s);
 	char *password = NULL;
 	int rc;
 
-	if ((rc = build_url(s, cfg, err)))
+	if ((rc = build_url(s, opt, err)))
 		goto fail;
-	bool auth = cfg->smtp_username && cfg->smtp_username[0];
-	if (auth && (rc = get_password(cfg, &password, err)))
+	bool auth = opt->username && opt->username[0];
+	if (auth && (rc = get_password(opt, &password, err)))
 		goto fail;
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -303,8 +304,7 @@ static int smtp_open(struct td_transport *t, const struct td_config *cfg,
 		goto fail;
 	}
 
-	long timeout = cfg->smtp_timeout > 0 ? cfg->smtp_timeout :
-					       SMTP_DEFAULT_TIMEOUT;
+	long timeout = topt->timeout > 0 ? topt->timeout : SMTP_DEFAULT_TIMEOUT;
 	CURL *c = s->curl;
 	CURLcode cc = CURLE_OK;
 	/* Collect the first failure: only string copies can fail here. */
@@ -329,17 +329,17 @@ static int smtp_open(struct td_transport *t, const struct td_config *cfg,
 	SET(CURLOPT_DEBUGDATA, s);
 	SET(CURLOPT_VERBOSE, 1L);
 	if (auth) {
-		SET(CURLOPT_USERNAME, cfg->smtp_username);
+		SET(CURLOPT_USERNAME, opt->username);
 		SET(CURLOPT_PASSWORD, password);
 	}
 	/* Credentials only over TLS: ALL fails the run when the server offers
 	 * no STARTTLS, where TRY would send them in the clear. (On smtps://
 	 * the connection is TLS from the start.) Verification of the peer and
 	 * its name stays on, libcurl's default. */
-	if (auth || cfg->smtp_starttls == TD_STARTTLS_REQUIRED)
+	if (auth || opt->starttls == TD_STARTTLS_REQUIRED)
 		SET(CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
-	if (cfg->smtp_ca_file && cfg->smtp_ca_file[0])
-		SET(CURLOPT_CAINFO, cfg->smtp_ca_file);
+	if (opt->ca_file && opt->ca_file[0])
+		SET(CURLOPT_CAINFO, opt->ca_file);
 #undef SET
 	if (password) {
 		/* libcurl keeps its own copy. */
@@ -352,8 +352,8 @@ static int smtp_open(struct td_transport *t, const struct td_config *cfg,
 				curl_easy_strerror(cc));
 		goto fail;
 	}
-	s->per_conn = cfg->max_messages_per_connection > 0 ?
-		      cfg->max_messages_per_connection : 100;
+	s->per_conn = opt->max_messages_per_connection > 0 ?
+		      opt->max_messages_per_connection : 100;
 	t->state = s;
 	return 0;
 

@@ -8,23 +8,21 @@
 #include <string.h>
 
 #include "tagdigest/buf.h"
-#include "tagdigest/digest.h"
-#include "tagdigest/schedule.h"
 
 #define WHEN_FMT "%a %d %b %Y %H:%M %Z"
 
-static void print_sources(FILE *out, const struct td_config *cfg,
+static void print_sources(FILE *out, const struct td_status_options *opt,
 			  struct td_store *st)
 {
 	fprintf(out, "Sources:\n");
-	for (size_t i = 0; i < cfg->nsources; i++) {
-		const struct td_source_config *src = &cfg->sources[i];
+	for (size_t i = 0; i < opt->nsources; i++) {
+		const struct td_source_config *src = &opt->sources[i];
 		struct td_source_state s;
 		if (td_store_source_state(st, src->name, &s, NULL) != 0)
 			continue;
 		char ok[64] = "never";
 		if (s.last_success)
-			td_schedule_format(s.last_success, cfg->timezone, WHEN_FMT, ok, sizeof ok);
+			td_tz_format(opt->schedule.tz, s.last_success, WHEN_FMT, ok, sizeof ok);
 		fprintf(out, "  %-16s %-6s last success: %s; consecutive failures: %d%s%s\n",
 			src->name, src->type, ok, s.failures,
 			s.last_error[0] ? "; last error: " : "", s.last_error);
@@ -32,21 +30,20 @@ static void print_sources(FILE *out, const struct td_config *cfg,
 	}
 }
 
-int td_status_print(FILE *out, const struct td_config *cfg, struct td_store *st,
-		    const struct td_subscriber_list *subs, time_t now,
-		    struct td_err *err)
+int td_status_print(FILE *out, const struct td_status_options *opt,
+		    struct td_store *st, const struct td_subscriber_list *subs,
+		    time_t now, struct td_err *err)
 {
-	struct td_schedule sched = { cfg->slot_wday, cfg->slot_hour,
-				     cfg->slot_minute, cfg->timezone };
-	time_t slot = td_schedule_last_slot(&sched, now);
-	time_t next = td_schedule_next_slot(&sched, now);
+	const struct td_tz *tz = opt->schedule.tz;
+	time_t slot = td_schedule_last_slot(&opt->schedule, now);
+	time_t next = td_schedule_next_slot(&opt->schedule, now);
 	char slot_s[64], next_s[64];
-	td_schedule_format(slot, cfg->timezone, WHEN_FMT, slot_s, sizeof slot_s);
-	td_schedule_format(next, cfg->timezone, WHEN_FMT, next_s, sizeof next_s);
+	td_tz_format(tz, slot, WHEN_FMT, slot_s, sizeof slot_s);
+	td_tz_format(tz, next, WHEN_FMT, next_s, sizeof next_s);
 	fprintf(out, "Weekly slot: last %s, next %s\n", slot_s, next_s);
-	fprintf(out, "Store: %s: %zu posts, newest seq %lld\n", cfg->store_path,
+	fprintf(out, "Store: %s: %zu posts, newest seq %lld\n", opt->store_path,
 		td_store_post_count(st), (long long)td_store_max_seq(st));
-	print_sources(out, cfg, st);
+	print_sources(out, opt, st);
 	fprintf(out, "Subscribers (%zu):\n", subs->n);
 	fprintf(out, "  %-32s %-28s %9s  %-22s %-22s %s\n", "EMAIL", "TAGS",
 		"WATERMARK", "LAST DIGEST", "NEXT DUE", "WAITING");
@@ -59,15 +56,15 @@ int td_status_print(FILE *out, const struct td_config *cfg, struct td_store *st,
 		    (rc = td_store_slot_done(st, sub->email, slot, &done, err)))
 			return rc;
 		struct td_digest d;
-		if ((rc = td_digest_build(st, cfg, sub, now, &d, err)))
+		if ((rc = td_digest_build(st, &opt->digest, sub, now, &d, err)))
 			return rc;
 		struct td_buf tags = TD_BUF_INIT;
 		for (size_t t = 0; t < sub->tags.n; t++)
 			td_buf_printf(&tags, "%s%s", t ? ";" : "", sub->tags.v[t]);
 		char last[64] = "never", due[64] = "due now";
 		if (state.last_slot)
-			td_schedule_format(state.last_slot, cfg->timezone, "%Y-%m-%d %H:%M %Z",
-					   last, sizeof last);
+			td_tz_format(tz, state.last_slot, "%Y-%m-%d %H:%M %Z",
+				     last, sizeof last);
 		/* a digest this slot that failed: say what became of it */
 		struct td_pending pend;
 		bool pending = false;
@@ -80,15 +77,15 @@ int td_status_print(FILE *out, const struct td_config *cfg, struct td_store *st,
 		if (d.suppressed)
 			snprintf(due, sizeof due, "unsubscribed");
 		else if (pending && strcmp(pend.state, "retry") == 0)
-			td_schedule_format(pend.next_attempt_at, cfg->timezone,
-					   "retry %Y-%m-%d %H:%M", due, sizeof due);
+			td_tz_format(tz, pend.next_attempt_at,
+				     "retry %Y-%m-%d %H:%M", due, sizeof due);
 		else if (pending && strcmp(pend.state, "expired") == 0)
 			snprintf(due, sizeof due, "given up this week");
 		else if (pending && strcmp(pend.state, "bounced") == 0)
 			snprintf(due, sizeof due, "refused this week");
 		else if (done)
-			td_schedule_format(next, cfg->timezone, "%Y-%m-%d %H:%M %Z", due,
-					   sizeof due);
+			td_tz_format(tz, next, "%Y-%m-%d %H:%M %Z", due,
+				     sizeof due);
 		int bounces = td_store_bounce_count(st, sub->email);
 		fprintf(out, "  %-32s %-28s %9lld  %-22s %-22s %zu", sub->email,
 			td_buf_cstr(&tags), (long long)state.watermark, last, due, d.total);
@@ -110,8 +107,8 @@ int td_status_print(FILE *out, const struct td_config *cfg, struct td_store *st,
 		nsup ? "" : " none (`tagdigest unsuppress EMAIL` lifts one)");
 	for (size_t i = 0; i < nsup; i++) {
 		char when[64];
-		td_schedule_format(sup[i].created_at, cfg->timezone, "%Y-%m-%d %H:%M %Z",
-				   when, sizeof when);
+		td_tz_format(tz, sup[i].created_at, "%Y-%m-%d %H:%M %Z",
+			     when, sizeof when);
 		fprintf(out, "  %-32s %-20s %-13s since %s%s%s\n", sup[i].email,
 			sup[i].scope, sup[i].reason, when, sup[i].detail[0] ? ": " : "",
 			sup[i].detail);

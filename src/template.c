@@ -47,233 +47,24 @@
 /* Largest template file load_dir will read. */
 #define TD_TEMPLATE_FILE_MAX (1024 * 1024)
 
-/* ---------------------------------------------------------------- values */
-
-struct td_value {
-	enum td_value_type type;
-	union {
-		bool b;
-		char *s; /* string, or the number's text */
-		struct {
-			struct td_value **v;
-			size_t n, cap;
-		} list;
-		struct {
-			char **k;
-			struct td_value **v;
-			size_t n, cap;
-			const struct td_value *proto;   /* borrowed; see map_inherit */
-		} map;
-	} u;
-};
-
-/* Misusing the value API (pushing to a map, ...) is a bug in the caller,
- * not bad input, so it stops the program where it happened. */
-static void value_misuse(const char *fn, const char *what)
-{
-	fprintf(stderr, "tagdigest: template: %s: %s\n", fn, what);
-	abort();
-}
-
-static struct td_value *value_new(enum td_value_type type)
-{
-	struct td_value *v = td_xcalloc(1, sizeof *v);
-	v->type = type;
-	return v;
-}
-
-struct td_value *td_value_null(void)
-{
-	return value_new(TD_VALUE_NULL);
-}
-
-struct td_value *td_value_bool(bool b)
-{
-	struct td_value *v = value_new(TD_VALUE_BOOL);
-	v->u.b = b;
-	return v;
-}
-
-struct td_value *td_value_number(const char *text)
-{
-	struct td_value *v = value_new(TD_VALUE_NUMBER);
-	v->u.s = td_xstrdup(text ? text : "0");
-	return v;
-}
-
-struct td_value *td_value_int(long long n)
-{
-	struct td_value *v = value_new(TD_VALUE_NUMBER);
-	v->u.s = td_xasprintf("%lld", n);
-	return v;
-}
-
-struct td_value *td_value_string(const char *s)
-{
-	return td_value_string_owned(td_xstrdup(s ? s : ""));
-}
-
-struct td_value *td_value_string_owned(char *s)
-{
-	struct td_value *v = value_new(TD_VALUE_STRING);
-	v->u.s = s ? s : td_xstrdup("");
-	return v;
-}
-
-struct td_value *td_value_list(void)
-{
-	return value_new(TD_VALUE_LIST);
-}
-
-struct td_value *td_value_map(void)
-{
-	return value_new(TD_VALUE_MAP);
-}
-
-struct td_value *td_value_list_push(struct td_value *list, struct td_value *item)
-{
-	if (!list || list->type != TD_VALUE_LIST)
-		value_misuse("td_value_list_push", "not a list");
-	if (!item)
-		item = td_value_null();
-	if (list->u.list.n == list->u.list.cap) {
-		list->u.list.cap = list->u.list.cap ? list->u.list.cap * 2 : 8;
-		list->u.list.v = td_xrealloc(list->u.list.v,
-			list->u.list.cap * sizeof *list->u.list.v);
-	}
-	list->u.list.v[list->u.list.n++] = item;
-	return item;
-}
-
-static ssize_t map_find(const struct td_value *map, const char *key)
-{
-	for (size_t i = 0; i < map->u.map.n; i++)
-		if (strcmp(map->u.map.k[i], key) == 0)
-			return (ssize_t)i;
-	return -1;
-}
-
-struct td_value *td_value_map_set(struct td_value *map, const char *key,
-				  struct td_value *v)
-{
-	if (!map || map->type != TD_VALUE_MAP || !key)
-		value_misuse("td_value_map_set", "not a map, or no key");
-	if (!v)
-		v = td_value_null();
-	ssize_t i = map_find(map, key);
-	if (i >= 0) {
-		/* Replacing keeps the key's place, so output order is the
-		 * order keys were first set in. */
-		if (map->u.map.v[i] != v)
-			td_value_free(map->u.map.v[i]);
-		map->u.map.v[i] = v;
-		return v;
-	}
-	if (map->u.map.n == map->u.map.cap) {
-		map->u.map.cap = map->u.map.cap ? map->u.map.cap * 2 : 8;
-		map->u.map.k = td_xrealloc(map->u.map.k,
-			map->u.map.cap * sizeof *map->u.map.k);
-		map->u.map.v = td_xrealloc(map->u.map.v,
-			map->u.map.cap * sizeof *map->u.map.v);
-	}
-	map->u.map.k[map->u.map.n] = td_xstrdup(key);
-	map->u.map.v[map->u.map.n] = v;
-	map->u.map.n++;
-	return v;
-}
-
-void td_value_map_set_str(struct td_value *map, const char *key, const char *s)
-{
-	td_value_map_set(map, key, td_value_string(s));
-}
-
-void td_value_map_set_int(struct td_value *map, const char *key, long long n)
-{
-	td_value_map_set(map, key, td_value_int(n));
-}
-
-void td_value_map_set_bool(struct td_value *map, const char *key, bool b)
-{
-	td_value_map_set(map, key, td_value_bool(b));
-}
-
-enum td_value_type td_value_type(const struct td_value *v)
-{
-	return v ? v->type : TD_VALUE_NULL;
-}
-
-const struct td_value *td_value_map_get(const struct td_value *map, const char *key)
-{
-	if (!map || map->type != TD_VALUE_MAP || !key)
-		return NULL;
-	ssize_t i = map_find(map, key);
-	if (i >= 0)
-		return map->u.map.v[i];
-	return map->u.map.proto ? td_value_map_get(map->u.map.proto, key) : NULL;
-}
-
-struct td_value *td_value_map_inherit(const struct td_value *proto)
-{
-	if (!proto || proto->type != TD_VALUE_MAP)
-		value_misuse("td_value_map_inherit", "the prototype is not a map");
-	struct td_value *v = td_value_map();
-	v->u.map.proto = proto;
-	return v;
-}
-
-size_t td_value_list_len(const struct td_value *list)
-{
-	return list && list->type == TD_VALUE_LIST ? list->u.list.n : 0;
-}
-
-void td_value_free(struct td_value *v)
-{
-	if (!v)
-		return;
-	switch (v->type) {
-	case TD_VALUE_NUMBER:
-	case TD_VALUE_STRING:
-		free(v->u.s);
-		break;
-	case TD_VALUE_LIST:
-		for (size_t i = 0; i < v->u.list.n; i++)
-			td_value_free(v->u.list.v[i]);
-		free(v->u.list.v);
-		break;
-	case TD_VALUE_MAP:
-		for (size_t i = 0; i < v->u.map.n; i++) {
-			free(v->u.map.k[i]);
-			td_value_free(v->u.map.v[i]);
-		}
-		free(v->u.map.k);
-		free(v->u.map.v);
-		break;
-	case TD_VALUE_NULL:
-	case TD_VALUE_BOOL:
-		break;
-	}
-	free(v);
-}
-
 static bool value_truthy(const struct td_value *v)
 {
-	if (!v)
-		return false;
-	switch (v->type) {
+	switch (td_value_type(v)) {
 	case TD_VALUE_NULL:
 		return false;
 	case TD_VALUE_BOOL:
-		return v->u.b;
+		return td_value_get_bool(v);
 	case TD_VALUE_NUMBER: {
+		const char *s = td_value_text(v);
 		char *end;
-		double d = strtod(v->u.s, &end);
+		double d = strtod(s, &end);
 		/* Text that is not a number at all ("n/a") still shows. */
-		return end == v->u.s || *end != '\0' || d != 0.0;
+		return end == s || *end != '\0' || d != 0.0;
 	}
 	case TD_VALUE_STRING:
-		return v->u.s[0] != '\0';
+		return td_value_text(v)[0] != '\0';
 	case TD_VALUE_LIST:
-		return v->u.list.n > 0;
+		return td_value_list_len(v) > 0;
 	case TD_VALUE_MAP:
 		return true;
 	}
@@ -283,20 +74,10 @@ static bool value_truthy(const struct td_value *v)
 /* The text a value interpolates as; lists and maps have none. */
 static const char *value_text(const struct td_value *v)
 {
-	if (!v)
-		return "";
-	switch (v->type) {
-	case TD_VALUE_NUMBER:
-	case TD_VALUE_STRING:
-		return v->u.s;
-	case TD_VALUE_BOOL:
-		return v->u.b ? "true" : "false";
-	case TD_VALUE_NULL:
-	case TD_VALUE_LIST:
-	case TD_VALUE_MAP:
-		break;
-	}
-	return "";
+	if (td_value_type(v) == TD_VALUE_BOOL)
+		return td_value_get_bool(v) ? "true" : "false";
+	const char *s = td_value_text(v);
+	return s ? s : "";
 }
 
 /* ------------------------------------------------------------ node tree */
@@ -1113,9 +894,10 @@ static int render_section(struct render *r, const struct node *n)
 	if (!truthy)
 		return 0;
 	int rc = 0;
-	if (v->type == TD_VALUE_LIST) {
-		for (size_t i = 0; i < v->u.list.n && !rc; i++) {
-			push_ctx(r, v->u.list.v[i]);
+	if (td_value_type(v) == TD_VALUE_LIST) {
+		size_t len = td_value_list_len(v);
+		for (size_t i = 0; i < len && !rc; i++) {
+			push_ctx(r, td_value_list_at(v, i));
 			rc = render_nodes(r, n);
 			r->sn--;
 		}
@@ -1148,9 +930,9 @@ static int render_include(struct render *r, const struct node *n)
 	const char *nm = n->name.raw;
 	if (n->dynamic) {
 		const struct td_value *v = lookup(r, &n->name);
-		if (!v || (v->type != TD_VALUE_STRING && v->type != TD_VALUE_NUMBER))
+		nm = td_value_text(v);
+		if (!nm)
 			return 0;
-		nm = v->u.s;
 	}
 	const struct td_template *t = td_template_set_get(r->set, nm);
 	if (!t)

@@ -1,7 +1,7 @@
 /*
  * transport.c: the thin dispatcher in front of the delivery backends.
  *
- * It picks the backend the config names, owns the struct td_transport
+ * It picks the backend the options name, owns the struct td_transport
  * around the backend's private state, and gives every send a clean result
  * to fill. Everything that knows about Maildir, SMTP or sendmail lives in
  * maildir.c, smtp.c and sendmail.c; this file only keeps the open/send/close pairing honest.
@@ -12,13 +12,13 @@
 
 #include "tagdigest/util.h"
 
-int td_transport_open(const struct td_config *cfg, struct td_transport **out,
-		      struct td_err *err)
+int td_transport_open(const struct td_transport_options *opt,
+		      struct td_transport **out, struct td_err *err)
 {
 	const struct td_transport_ops *ops;
 
 	*out = NULL;
-	switch (cfg->transport_type) {
+	switch (opt->type) {
 	case TD_TRANSPORT_MAILDIR:
 		ops = &td_transport_maildir;
 		break;
@@ -31,12 +31,12 @@ int td_transport_open(const struct td_config *cfg, struct td_transport **out,
 	default:
 		return td_err_set(err, EX_CONFIG,
 				  "transport: unknown transport type %d",
-				  (int)cfg->transport_type);
+				  (int)opt->type);
 	}
 
 	struct td_transport *t = td_xcalloc(1, sizeof *t);
 	t->ops = ops;
-	int rc = ops->open(t, cfg, err);
+	int rc = ops->open(t, opt, err);
 	if (rc) {
 		/* A backend that fails to open has released its own state. */
 		free(t);

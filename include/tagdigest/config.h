@@ -13,40 +13,23 @@
  * `password` is refused with a message pointing at `password_file` /
  * `password_env`.
  *
- * Ownership: the config owns every string; td_config_free() releases them.
+ * Only the config loader and whoever wires the program together (the
+ * command line, the desk, the delivery engine) see this struct; each
+ * module gets its own options, built from it by options.h.
+ *
+ * Ownership: the config owns every string and the loaded zone (tz);
+ * td_config_free() releases them.
  */
 #ifndef TAGDIGEST_CONFIG_H
 #define TAGDIGEST_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "tagdigest/err.h"
-
-enum td_transport_type { TD_TRANSPORT_MAILDIR, TD_TRANSPORT_SMTP,
-			 TD_TRANSPORT_SENDMAIL };
-
-/* transport.starttls: smtp:// only (smtps:// is TLS from the start). */
-enum td_starttls { TD_STARTTLS_DEFAULT, TD_STARTTLS_REQUIRED, TD_STARTTLS_OFF };
-
-#include <stdbool.h>
-
-#include "tagdigest/util.h"
-
-/* [source.NAME] */
-struct td_source_config {
-	char *name;          /* NAME from the section header */
-	char *type;          /* "posts" (a folder of Markdown posts) or "feed" */
-	char *path;          /* posts: folder, resolved */
-	char *url;           /* feed: http://, https:// or file:// URL */
-	bool categories;     /* feed: item categories become tags (default yes) */
-	struct td_strv tags; /* fixed tags added to every post (display names),
-			      * e.g. a WordPress tag feed's own tag */
-};
-
-/* The longest [digest] excerpt_chars. Ingest stores a post's first
- * paragraph up to this many characters (of text), so that the renderer can
- * cut any configured length from it, on the next run, for every post. */
-#define TD_EXCERPT_MAX 5000
+#include "tagdigest/source.h"
+#include "tagdigest/transport.h"
+#include "tagdigest/tz.h"
 
 struct td_config {
 	char *file;              /* the config file as given */
@@ -71,6 +54,7 @@ struct td_config {
 	int slot_hour;           /* `time = 08:00` */
 	int slot_minute;
 	char *timezone;          /* IANA name, default "UTC"; must exist in zoneinfo */
+	struct td_tz *tz;        /* that zone, loaded (tz.h) */
 	int first_digest_days;   /* default 7: what a new subscriber's first digest covers */
 
 	/* [digest] */
@@ -84,7 +68,7 @@ struct td_config {
 	char *templates_dir;     /* default: templates (resolved) */
 
 	/* [transport] */
-	enum td_transport_type transport_type;  /* `type = maildir|smtp` */
+	enum td_transport_type transport_type;  /* `type = maildir|smtp|sendmail` */
 	char *maildir_path;      /* default: outbox (resolved) */
 	char *smtp_url;          /* smtp://host:port or smtps://host:port */
 	char *smtp_username;     /* optional */

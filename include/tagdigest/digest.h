@@ -43,7 +43,6 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "tagdigest/config.h"
 #include "tagdigest/err.h"
 #include "tagdigest/store.h"
 #include "tagdigest/subscribers.h"
@@ -71,7 +70,14 @@ struct td_digest {
 				  * no sections, nothing to send */
 };
 
-int td_digest_build(struct td_store *st, const struct td_config *cfg,
+/* The [digest] and [schedule] settings a digest is built with. */
+struct td_digest_options {
+	int max_posts;           /* the per-digest cap; <= 0: none */
+	int first_digest_days;   /* what a first digest covers, in days */
+	const char *tag_url;     /* archive_url pattern: {tag} -> slug */
+};
+
+int td_digest_build(struct td_store *st, const struct td_digest_options *opt,
 		    const struct td_subscriber *sub, time_t now,
 		    struct td_digest *out, struct td_err *err);
 
@@ -84,7 +90,7 @@ struct td_post_cache;
 struct td_post_cache *td_post_cache_new(void);
 void td_post_cache_free(struct td_post_cache *c);
 /* td_digest_build, with cache (NULL: none). */
-int td_digest_build_cached(struct td_store *st, const struct td_config *cfg,
+int td_digest_build_cached(struct td_store *st, const struct td_digest_options *opt,
 			   const struct td_subscriber *sub, time_t now,
 			   struct td_post_cache *cache, struct td_digest *out,
 			   struct td_err *err);

@@ -5,7 +5,7 @@
  * The input is untrusted: the parser never touches the network, never
  * loads external entities or DTDs, and is bounded in size (the caller caps
  * the download) and depth. Entities a document declares in its internal
- * subset are expanded by feed.c itself, before libxml2 parses the body,
+ * subset are expanded by the module itself (feed_repair.h), before libxml2 parses the body,
  * within fixed bounds (../shared/tech/BRIEF.md 5: libxml2's own expansion
  * is unbounded); a document whose entities go past them is refused, but
  * for the bound on their growth: past it references are not expanded, the
@@ -27,9 +27,9 @@
 #include <stddef.h>
 
 #include "tagdigest/buf.h"
-#include "tagdigest/config.h"
 #include "tagdigest/err.h"
 #include "tagdigest/postsdir.h"
+#include "tagdigest/source.h"
 
 struct td_feed;
 

@@ -73,9 +73,8 @@ char *td_html_safe_link(const char *url, const char *base_url);
 bool td_html_put_escaped(struct td_buf *b, const char *s, size_t n, bool attr,
 			 size_t limit);
 
-/* Fragments without markup skip the HTML parser (html.c says how). Tests
- * switch that shortcut off to hold both paths to the same output. */
-void td_html_set_shortcut(bool on);
+/* Fragments without markup skip the HTML parser, with the same output
+ * (html.c says how; test_html.c holds both paths to it). */
 
 /* Plain text of an HTML fragment (UTF-8, paragraphs separated by "\n\n"). */
 char *td_html_to_text(const char *html, size_t len);

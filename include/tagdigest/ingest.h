@@ -16,9 +16,18 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "tagdigest/config.h"
 #include "tagdigest/err.h"
+#include "tagdigest/fetch.h"
+#include "tagdigest/source.h"
 #include "tagdigest/store.h"
+
+/* The sources to read (the posts folders first, in this order, then the
+ * feeds, downloaded with `fetch`); borrowed for the call. */
+struct td_ingest_options {
+	const struct td_source_config *sources;
+	size_t nsources;
+	struct td_fetch_options fetch;
+};
 
 /* merged: items new to the store whose post another source had already
  * brought (store.h): not new, not announced again. */
@@ -29,7 +38,7 @@ struct td_ingest_summary {
 
 /* Returns 0, or the store's error when the store itself fails. Source
  * failures are counted in the summary, not returned. */
-int td_ingest(const struct td_config *cfg, struct td_store *st, time_t now,
+int td_ingest(const struct td_ingest_options *opt, struct td_store *st, time_t now,
 	      struct td_ingest_summary *sum, struct td_err *err);
 
 #endif

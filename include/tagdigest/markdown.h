@@ -11,16 +11,10 @@
  * excerpt_max characters exactly where td_html_cut() and
  * td_html_cut_text() would cut them (0: not cut).
  *
- * td_markdown_text() is the whole body as wrapped plain text (headings
- * underlined, lists marked, quotes prefixed "> ", links numbered with a
- * "Links:" list at the end), on demand: a post's digest entry needs only
- * its excerpt, so ingest never builds it.
- *
  * Inputs that would make cmark slow (deep nesting, many open image
  * brackets) are bounded first; markdown.c says how.
  *
- * Ownership: td_markdown_free() frees every field; td_markdown_text()'s
- * result is the caller's to free().
+ * Ownership: td_markdown_free() frees every field.
  */
 #ifndef TAGDIGEST_MARKDOWN_H
 #define TAGDIGEST_MARKDOWN_H
@@ -47,10 +41,5 @@ int td_markdown_render(const char *md, size_t len, const char *base_url,
 		       size_t excerpt_max, struct td_markdown *out,
 		       struct td_err *err);
 void td_markdown_free(struct td_markdown *m);
-
-/* The whole body as plain text wrapped at `width` columns (0: not
- * wrapped), into *out. Returns 0 or EX_DATAERR. */
-int td_markdown_text(const char *md, size_t len, size_t width, char **out,
-		     struct td_err *err);
 
 #endif

@@ -37,18 +37,29 @@
  * line (whitespace runs collapse to one space). The text part is wrapped
  * by td_render_wrap(..., 72).
  *
- * Ownership: the renderer owns its templates; td_rendered_free() frees the
- * three strings.
+ * Ownership: the renderer owns its templates and a copy of its options;
+ * the strings and the zone those point to are borrowed and must outlive
+ * it. td_rendered_free() frees the three strings.
  */
 #ifndef TAGDIGEST_RENDER_H
 #define TAGDIGEST_RENDER_H
 
 #include <time.h>
 
-#include "tagdigest/config.h"
 #include "tagdigest/digest.h"
 #include "tagdigest/err.h"
 #include "tagdigest/subscribers.h"
+#include "tagdigest/tz.h"
+
+/* What a renderer needs of [site], [templates], [digest] and [schedule]. */
+struct td_render_options {
+	const char *templates_dir;  /* digest.*.mustache and partials/ */
+	const char *site_name;      /* site.name */
+	const char *site_url;       /* site.url */
+	const char *tag_url;        /* tags' archive_url pattern: {tag} -> slug */
+	int excerpt_chars;          /* excerpts cut to this; 0: titles only */
+	const struct td_tz *tz;     /* the zone dates are shown in; NULL: UTC */
+};
 
 struct td_renderer;
 
@@ -58,16 +69,20 @@ struct td_rendered {
 	char *html;
 };
 
-int td_renderer_new(const struct td_config *cfg, struct td_renderer **out,
-		    struct td_err *err);
+int td_renderer_new(const struct td_render_options *opt,
+		    struct td_renderer **out, struct td_err *err);
 void td_renderer_free(struct td_renderer *r);
 /* For a span in which no post changes (a send run): build each post's
  * part of the context once and share it between digests. */
 void td_renderer_share_posts(struct td_renderer *r);
 
-/* Gmail clips a message whose HTML passes about 102 KB on the wire; we
- * keep the HTML part under this many bytes of quoted-printable. */
-#define TD_RENDER_CLIP_LIMIT 100000
+/* Gmail clips a message ("[Message clipped]", the rest behind a link)
+ * when its HTML part passes 102 KiB as sent, that is after
+ * quoted-printable: the figure Gmail's clipping is known by and measured
+ * at; the text part and the headers do not count. The renderer keeps the
+ * HTML part's quoted-printable size within it, and the desk warns about
+ * a digest past it, with this one number. */
+#define TD_RENDER_CLIP_LIMIT (102u * 1024u)
 
 /* Renders d. When the HTML part would pass TD_RENDER_CLIP_LIMIT, the
  * excerpts are shortened, then left out (titles only), and only then are

@@ -9,13 +9,25 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "tagdigest/config.h"
+#include "tagdigest/digest.h"
 #include "tagdigest/err.h"
+#include "tagdigest/schedule.h"
+#include "tagdigest/source.h"
 #include "tagdigest/store.h"
 #include "tagdigest/subscribers.h"
 
-int td_status_print(FILE *out, const struct td_config *cfg, struct td_store *st,
-		    const struct td_subscriber_list *subs, time_t now,
-		    struct td_err *err);
+/* What the report shows besides the store; borrowed for the call. */
+struct td_status_options {
+	struct td_schedule schedule;  /* the slot; its zone is the one every
+				       * time is shown in */
+	const char *store_path;       /* named in the report */
+	const struct td_source_config *sources;  /* whose health is shown */
+	size_t nsources;
+	struct td_digest_options digest;  /* to count the posts waiting */
+};
+
+int td_status_print(FILE *out, const struct td_status_options *opt,
+		    struct td_store *st, const struct td_subscriber_list *subs,
+		    time_t now, struct td_err *err);
 
 #endif

@@ -28,8 +28,45 @@
 
 #include <stddef.h>
 
-#include "tagdigest/config.h"
 #include "tagdigest/err.h"
+
+enum td_transport_type { TD_TRANSPORT_MAILDIR, TD_TRANSPORT_SMTP,
+			 TD_TRANSPORT_SENDMAIL };
+
+/* transport.starttls: smtp:// only (smtps:// is TLS from the start). */
+enum td_starttls { TD_STARTTLS_DEFAULT, TD_STARTTLS_REQUIRED, TD_STARTTLS_OFF };
+
+/* The SMTP backend's [transport] settings. */
+struct td_smtp_options {
+	const char *url;          /* smtp://HOST:PORT or smtps://HOST:PORT; a
+				   * path names the EHLO name */
+	const char *username;     /* NULL or "": no AUTH */
+	const char *password_env; /* the password: this environment variable, */
+	const char *password_file;/* or else this file (mode 600 or stricter) */
+	enum td_starttls starttls;/* REQUIRED: STARTTLS or fail (always with
+				   * a username) */
+	const char *ca_file;      /* PEM bundle to verify the server; NULL:
+				   * the system's */
+	int max_messages_per_connection; /* then reconnect; <= 0: 100 */
+	/* The EHLO name when the URL has none: ehlo if it is a plain
+	 * domain, else the domain of from_address, else the host of
+	 * site_url, else "localhost". */
+	const char *ehlo;
+	const char *from_address;
+	const char *site_url;
+};
+
+/* What td_transport_open needs: the backend and its settings. Strings
+ * are borrowed for the call (backends copy what they keep). */
+struct td_transport_options {
+	enum td_transport_type type;
+	int timeout;              /* seconds a server (smtp) or the program
+				   * (sendmail) may take; <= 0: 30 */
+	const char *maildir;      /* maildir: the folder (with cur/ new/ tmp/) */
+	const char *sendmail;     /* sendmail: the program; NULL or "":
+				   * /usr/sbin/sendmail */
+	struct td_smtp_options smtp;
+};
 
 enum td_send_outcome {
 	TD_SEND_OK = 0,
@@ -47,7 +84,7 @@ struct td_transport;
 
 struct td_transport_ops {
 	const char *name;
-	int (*open)(struct td_transport *t, const struct td_config *cfg,
+	int (*open)(struct td_transport *t, const struct td_transport_options *opt,
 		    struct td_err *err);
 	void (*send)(struct td_transport *t, const char *from, const char *rcpt,
 		     const char *msg, size_t len, struct td_send_result *res,
@@ -64,10 +101,10 @@ extern const struct td_transport_ops td_transport_maildir;
 extern const struct td_transport_ops td_transport_smtp;
 extern const struct td_transport_ops td_transport_sendmail;
 
-/* Opens the backend the config names. Returns 0, EX_CONFIG or
+/* Opens the backend opt names. Returns 0, EX_CONFIG or
  * EX_CANTCREAT / EX_UNAVAILABLE with err filled. *out is freed by close. */
-int td_transport_open(const struct td_config *cfg, struct td_transport **out,
-		      struct td_err *err);
+int td_transport_open(const struct td_transport_options *opt,
+		      struct td_transport **out, struct td_err *err);
 void td_transport_send(struct td_transport *t, const char *from,
 		       const char *rcpt, const char *msg, size_t len,
 		       struct td_send_result *res, struct td_err *err);

@@ -4,8 +4,6 @@
  * read by td_postsdir_parse (the bounds on what reaches cmark, cmark, the
  * HTML and excerpt written from its tree), and its excerpt is then cut at
  * a few lengths as the renderer cuts it (td_html_cut, td_html_cut_text).
- * The same body also goes through the plain-text renderer
- * (td_markdown_text).
  *
  * Besides ASan/UBSan/LSan it holds the results to their contracts (a trap
  * is a finding): valid UTF-8, no control characters, HTML that html.c's
@@ -85,11 +83,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			free(got);
 		}
 		td_post_free(&p);
-	}
-	char *text = NULL;
-	if (td_markdown_text((const char *)data, size, 72, &text, &err) == 0) {
-		check_text(text);
-		free(text);
 	}
 	td_buf_free(&in);
 	return 0;

@@ -1,15 +1,15 @@
 /*
  * json_mini.h: a small JSON reader for the tests (RFC 8259), test-only.
  *
- * The Mustache spec suite is JSON; the runner needs the test records and
- * turns each "data" member into a td_value tree. The reader keeps its own
- * tree (struct jnode) because td_value has no accessors for reading values
- * back, which the library does not need.
+ * The Mustache spec suite is JSON, and so is `feed-dump`'s output. The
+ * reader builds td_value trees (value.h), the tree the library uses, read
+ * back with its td_value_* readers: a spec test's "data" is handed to the
+ * template engine as it is.
  *
  * Numbers keep a normalised text: the shortest decimal that reads back as
  * the same double, the way JavaScript prints numbers, so 1.210 renders as
  * "1.21" and 85.0 as "85" (the spec writes its expectations that way).
- * Everything is malloc'd; json_free() frees a tree.
+ * json_parse() returns a tree freed with td_value_free().
  */
 #ifndef TAGDIGEST_TEST_JSON_MINI_H
 #define TAGDIGEST_TEST_JSON_MINI_H
@@ -22,48 +22,13 @@
 
 #include "tagdigest/buf.h"
 #include "tagdigest/util.h"
-
-enum jtype { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
-
-struct jnode {
-	enum jtype type;
-	bool b;
-	char *s;             /* J_STR: decoded; J_NUM: normalised text */
-	struct jnode **kids; /* J_ARR items, J_OBJ values */
-	char **keys;         /* J_OBJ */
-	size_t n, cap;
-};
+#include "tagdigest/value.h"
 
 struct jparser {
 	const char *s, *end;
 	int depth;
 	char err[160];
 };
-
-static void json_free(struct jnode *j)
-{
-	if (!j)
-		return;
-	for (size_t i = 0; i < j->n; i++) {
-		json_free(j->kids[i]);
-		if (j->keys)
-			free(j->keys[i]);
-	}
-	free(j->kids);
-	free(j->keys);
-	free(j->s);
-	free(j);
-}
-
-static const struct jnode *json_get(const struct jnode *obj, const char *key)
-{
-	if (!obj || obj->type != J_OBJ)
-		return NULL;
-	for (size_t i = 0; i < obj->n; i++)
-		if (strcmp(obj->keys[i], key) == 0)
-			return obj->kids[i];
-	return NULL;
-}
 
 /* Shortest text that strtod() reads back as the same double. */
 static char *json_number_text(const char *text)
@@ -166,23 +131,10 @@ static int json_string(struct jparser *p, char **out)
 	return 0;
 }
 
-static struct jnode *json_value(struct jparser *p);
-
-static void json_push(struct jnode *j, char *key, struct jnode *kid)
-{
-	if (j->n == j->cap) {
-		j->cap = j->cap ? j->cap * 2 : 8;
-		j->kids = td_xrealloc(j->kids, j->cap * sizeof *j->kids);
-		if (j->type == J_OBJ)
-			j->keys = td_xrealloc(j->keys, j->cap * sizeof *j->keys);
-	}
-	if (j->type == J_OBJ)
-		j->keys[j->n] = key;
-	j->kids[j->n++] = kid;
-}
+static struct td_value *json_value(struct jparser *p);
 
 /* Arrays and objects: p->s is just past the opening bracket. */
-static struct jnode *json_container(struct jparser *p, struct jnode *j, char close)
+static struct td_value *json_container(struct jparser *p, struct td_value *j, char close)
 {
 	json_ws(p);
 	if (p->s < p->end && *p->s == close) {
@@ -192,7 +144,8 @@ static struct jnode *json_container(struct jparser *p, struct jnode *j, char clo
 	for (;;) {
 		char *key = NULL;
 		json_ws(p);
-		if (j->type == J_OBJ) {
+		bool obj = td_value_type(j) == TD_VALUE_MAP;
+		if (obj) {
 			if (p->s >= p->end || *p->s != '"' ||
 			    (p->s++, json_string(p, &key))) {
 				if (!p->err[0])
@@ -207,12 +160,16 @@ static struct jnode *json_container(struct jparser *p, struct jnode *j, char clo
 			}
 			p->s++;
 		}
-		struct jnode *kid = json_value(p);
+		struct td_value *kid = json_value(p);
 		if (!kid) {
 			free(key);
 			break;
 		}
-		json_push(j, key, kid);
+		if (obj)
+			td_value_map_set(j, key, kid);
+		else
+			td_value_list_push(j, kid);
+		free(key);
 		json_ws(p);
 		if (p->s < p->end && *p->s == ',') {
 			p->s++;
@@ -225,11 +182,11 @@ static struct jnode *json_container(struct jparser *p, struct jnode *j, char clo
 		json_fail(p, "expected ',' or a closing bracket");
 		break;
 	}
-	json_free(j);
+	td_value_free(j);
 	return NULL;
 }
 
-static struct jnode *json_number(struct jparser *p, struct jnode *j)
+static struct td_value *json_number(struct jparser *p)
 {
 	const char *a = p->s;
 	if (p->s < p->end && *p->s == '-')
@@ -240,12 +197,13 @@ static struct jnode *json_number(struct jparser *p, struct jnode *j)
 		p->s++;
 	}
 	if (digits == 0) {
-		json_free(j);
 		json_fail(p, "unexpected character");
 		return NULL;
 	}
 	char *text = td_xstrndup(a, (size_t)(p->s - a));
-	j->s = json_number_text(text);
+	char *norm = json_number_text(text);
+	struct td_value *j = td_value_number(norm);
+	free(norm);
 	free(text);
 	return j;
 }
@@ -259,7 +217,7 @@ static bool json_word(struct jparser *p, const char *w)
 	return true;
 }
 
-static struct jnode *json_value(struct jparser *p)
+static struct td_value *json_value(struct jparser *p)
 {
 	json_ws(p);
 	if (p->s >= p->end) {
@@ -270,42 +228,37 @@ static struct jnode *json_value(struct jparser *p)
 		json_fail(p, "nested too deeply");
 		return NULL;
 	}
-	struct jnode *j = td_xcalloc(1, sizeof *j), *r = j;
+	struct td_value *r;
+	char *str;
 	char c = *p->s;
 	if (c == '{' || c == '[') {
 		p->s++;
-		j->type = c == '{' ? J_OBJ : J_ARR;
-		r = json_container(p, j, c == '{' ? '}' : ']');
+		r = json_container(p, c == '{' ? td_value_map() : td_value_list(),
+				   c == '{' ? '}' : ']');
 	} else if (c == '"') {
 		p->s++;
-		j->type = J_STR;
-		if (json_string(p, &j->s)) {
-			json_free(j);
-			r = NULL;
-		}
+		r = json_string(p, &str) ? NULL : td_value_string_owned(str);
 	} else if (json_word(p, "true") || json_word(p, "false")) {
-		j->type = J_BOOL;
-		j->b = c == 't';
+		r = td_value_bool(c == 't');
 	} else if (json_word(p, "null")) {
-		j->type = J_NULL;
+		r = td_value_null();
 	} else {
-		j->type = J_NUM;
-		r = json_number(p, j);
+		r = json_number(p);
 	}
 	p->depth--;
 	return r;
 }
 
 /* Parses a whole document; NULL with a message in err on bad JSON. */
-static struct jnode *json_parse(const char *s, size_t len, char *err, size_t errlen)
+static struct td_value *json_parse(const char *s, size_t len, char *err, size_t errlen)
 {
 	struct jparser p = { s, s + len, 0, "" };
-	struct jnode *j = json_value(&p);
+	struct td_value *j = json_value(&p);
 	if (j) {
 		json_ws(&p);
 		if (p.s != p.end) {
 			json_fail(&p, "trailing text");
-			json_free(j);
+			td_value_free(j);
 			j = NULL;
 		}
 	}

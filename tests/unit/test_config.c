@@ -794,6 +794,36 @@ static void test_delivery_keys(void)
 		td_config_free(&cfg);
 }
 
+/* The zone is loaded with the config: a value the modules are handed,
+ * the default UTC; an override replaces the file's. "FOO3" is a POSIX
+ * rule, not a zone this system has. */
+static void test_timezone_loaded(void)
+{
+	struct td_config cfg;
+	struct td_err err;
+	if (load(BASE, NULL, 0, &cfg, &err) == 0) {
+		CHECK(cfg.tz != NULL);
+		CHECK_STR(td_tz_name(cfg.tz), "UTC");
+		td_config_free(&cfg);
+	} else {
+		CHECK(!"BASE loads");
+	}
+	const char *ov[] = { "schedule.timezone=Asia/Kolkata" };
+	if (load(BASE "[schedule]\ntimezone = Europe/Berlin\n", ov, 1, &cfg, &err) == 0) {
+		CHECK_STR(cfg.timezone, "Asia/Kolkata");
+		CHECK_STR(td_tz_name(cfg.tz), "Asia/Kolkata");
+		char buf[32];
+		td_tz_format(cfg.tz, 0, "%H:%M %Z", buf, sizeof buf);
+		CHECK_STR(buf, "05:30 IST");
+		td_config_free(&cfg);
+	} else {
+		CHECK(!"timezone override loads");
+	}
+	expect_err(BASE "[schedule]\ntimezone = FOO3\n", NULL, 0, 9,
+		   "schedule.timezone: 'FOO3' is not a time zone this system "
+		   "knows (see /usr/share/zoneinfo/)");
+}
+
 int main(void)
 {
 	char tmpl[] = "/tmp/test_config.XXXXXX";
@@ -816,6 +846,7 @@ int main(void)
 	TD_RUN(test_feed_source_and_fetch);
 	TD_RUN(test_dkim);
 	TD_RUN(test_delivery_keys);
+	TD_RUN(test_timezone_loaded);
 	unlink(conf);
 	rmdir(dir);
 	return TD_DONE("test_config");

@@ -39,9 +39,9 @@ static void add_post(struct td_store *st, const char *guid, time_t published,
 	td_strv_free(&p.tag_names);
 }
 
-static struct td_config config(int max_posts)
+static struct td_digest_options config(int max_posts)
 {
-	struct td_config c;
+	struct td_digest_options c;
 	memset(&c, 0, sizeof c);
 	c.max_posts = max_posts;
 	c.first_digest_days = 7;
@@ -67,7 +67,7 @@ static void test_grouping_dedupe_order(void)
 	td_strv_push(&sub.tags, "nato");
 	td_strv_push(&sub.tags, "usa");
 	td_strv_push(&sub.tags, "north-korea");   /* followed, but no news */
-	struct td_config cfg = config(20);
+	struct td_digest_options cfg = config(20);
 	struct td_digest d;
 	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
 	CHECK(d.first && d.from_seq == 0 && d.upto_seq == 5);
@@ -122,7 +122,7 @@ static void test_cap_round_robin(void)
 	struct td_subscriber sub = { (char *)"b@example.org", (char *)"", TD_STRV_INIT, 1 };
 	td_strv_push(&sub.tags, "alpha");
 	td_strv_push(&sub.tags, "beta");
-	struct td_config cfg = config(5);
+	struct td_digest_options cfg = config(5);
 	struct td_digest d;
 	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
 	CHECK(d.total == 8 && d.shown == 5);
@@ -155,7 +155,7 @@ static void test_suppressions(void)
 	struct td_subscriber sub = { (char *)"C@example.org", (char *)"", TD_STRV_INIT, 1 };
 	td_strv_push(&sub.tags, "nato");
 	td_strv_push(&sub.tags, "usa");
-	struct td_config cfg = config(20);
+	struct td_digest_options cfg = config(20);
 	struct td_digest d;
 
 	/* left one tag: its posts and its name are gone */
@@ -204,7 +204,7 @@ static void test_trim_keeps_one_per_section(void)
 	add_post(st, "n2", 200, NOW - 10, "nato", NULL);
 	add_post(st, "n3", 300, NOW - 10, "nato", NULL);
 	add_post(st, "u1", 400, NOW - 10, "usa", NULL);
-	struct td_config cfg = config(0);
+	struct td_digest_options cfg = config(0);
 	struct td_subscriber sub = { (char *)"t@example.org", (char *)"", TD_STRV_INIT, 1 };
 	td_strv_push(&sub.tags, "nato");
 	td_strv_push(&sub.tags, "usa");
@@ -253,7 +253,7 @@ static void add_item(struct td_store *st, const char *source, const char *url,
 static void totals(struct td_store *st, struct td_subscriber *subs, size_t n,
 		   size_t *total, struct td_digest *keep)
 {
-	struct td_config cfg = config(20);
+	struct td_digest_options cfg = config(20);
 	struct td_post_cache *cache = td_post_cache_new();
 	struct td_err err;
 	for (size_t i = 0; i < n; i++) {

@@ -16,7 +16,7 @@
 
 /* Parses xml and returns its dump as a JSON tree (NULL, and *rc set, when
  * td_feed_parse refuses it). */
-static struct jnode *dump(const char *xml, size_t len, const char *base,
+static struct td_value *dump(const char *xml, size_t len, const char *base,
 			  const char *ctype, int *rc, char **text)
 {
 	struct td_feed *f = NULL;
@@ -28,7 +28,7 @@ static struct jnode *dump(const char *xml, size_t len, const char *base,
 	td_feed_dump_json(f, &b);
 	td_feed_free(f);
 	char jerr[160];
-	struct jnode *j = json_parse(td_buf_cstr(&b), b.len, jerr, sizeof jerr);
+	struct td_value *j = json_parse(td_buf_cstr(&b), b.len, jerr, sizeof jerr);
 	if (!j)
 		fprintf(stderr, "invalid JSON (%s): %s\n", jerr, td_buf_cstr(&b));
 	if (text)
@@ -39,36 +39,32 @@ static struct jnode *dump(const char *xml, size_t len, const char *base,
 }
 
 /* "entries.0.links.1.href" */
-static const struct jnode *at(const struct jnode *j, const char *path)
+static const struct td_value *at(const struct td_value *j, const char *path)
 {
 	char buf[256];
 	snprintf(buf, sizeof buf, "%s", path);
 	for (char *tok = strtok(buf, "."); tok && j; tok = strtok(NULL, ".")) {
-		if (j->type == J_ARR) {
-			size_t i = strtoul(tok, NULL, 10);
-			j = i < j->n ? j->kids[i] : NULL;
-		} else if (j->type == J_OBJ) {
-			j = json_get(j, tok);
-		} else {
-			j = NULL;
-		}
+		if (td_value_type(j) == TD_VALUE_LIST)
+			j = td_value_list_at(j, strtoul(tok, NULL, 10));
+		else
+			j = td_value_map_get(j, tok);   /* NULL unless a map */
 	}
 	return j;
 }
 
-static const char *str_at(const struct jnode *j, const char *path)
+static const char *str_at(const struct td_value *j, const char *path)
 {
-	const struct jnode *n = at(j, path);
-	return n && n->type == J_STR ? n->s : NULL;
+	const struct td_value *n = at(j, path);
+	return td_value_type(n) == TD_VALUE_STRING ? td_value_text(n) : NULL;
 }
 
-static double num_at(const struct jnode *j, const char *path)
+static double num_at(const struct td_value *j, const char *path)
 {
-	const struct jnode *n = at(j, path);
-	return n && n->type == J_NUM ? atof(n->s) : -1;
+	const struct td_value *n = at(j, path);
+	return td_value_type(n) == TD_VALUE_NUMBER ? atof(td_value_text(n)) : -1;
 }
 
-static struct jnode *dumps(const char *xml, int *rc)
+static struct td_value *dumps(const char *xml, int *rc)
 {
 	return dump(xml, strlen(xml), NULL, NULL, rc, NULL);
 }
@@ -92,7 +88,7 @@ static void test_rss20(void)
 		"<enclosure url=\"https://blog.example.org/a.mp3\" length=\"123\" type=\"audio/mpeg\"/>\n"
 		"</item></channel></rss>\n";
 	int rc;
-	struct jnode *j = dumps(xml, &rc);
+	struct td_value *j = dumps(xml, &rc);
 	CHECK(rc == 0 && j);
 	if (!j)
 		return;
@@ -106,8 +102,8 @@ static void test_rss20(void)
 	CHECK_STR(str_at(j, "entries.0.title_detail.type"), "text/plain");
 	CHECK_STR(str_at(j, "entries.0.link"), "https://blog.example.org/1");
 	CHECK_STR(str_at(j, "entries.0.id"), "post-1");
-	CHECK(at(j, "entries.0.guidislink") && at(j, "entries.0.guidislink")->type == J_BOOL &&
-	      !at(j, "entries.0.guidislink")->b);
+	CHECK(td_value_type(at(j, "entries.0.guidislink")) == TD_VALUE_BOOL &&
+	      !td_value_get_bool(at(j, "entries.0.guidislink")));
 	CHECK_STR(str_at(j, "entries.0.published"), "Thu, 01 Jan 2004 19:48:21 GMT");
 	/* (2004, 1, 1, 19, 48, 21, 3, 1, 0) as feedparser's time tuple */
 	CHECK(num_at(j, "entries.0.published_parsed.0") == 2004);
@@ -127,7 +123,7 @@ static void test_rss20(void)
 	CHECK_STR(str_at(j, "entries.0.links.1.rel"), "enclosure");
 	CHECK_STR(str_at(j, "entries.0.links.1.href"), "https://blog.example.org/a.mp3");
 	CHECK_STR(str_at(j, "entries.0.links.1.length"), "123");
-	json_free(j);
+	td_value_free(j);
 }
 
 static void test_rss10(void)
@@ -143,7 +139,7 @@ static void test_rss10(void)
 		"<dc:subject>Food</dc:subject><dc:creator>Bob</dc:creator>\n"
 		"<description>Plain</description></item></rdf:RDF>\n";
 	int rc;
-	struct jnode *j = dumps(xml, &rc);
+	struct td_value *j = dumps(xml, &rc);
 	CHECK(rc == 0 && j);
 	if (!j)
 		return;
@@ -156,7 +152,7 @@ static void test_rss10(void)
 	CHECK_STR(str_at(j, "entries.0.tags.0.term"), "Food");
 	CHECK_STR(str_at(j, "entries.0.author"), "Bob");
 	CHECK_STR(str_at(j, "entries.0.summary"), "Plain");
-	json_free(j);
+	td_value_free(j);
 }
 
 static void test_atom(void)
@@ -176,7 +172,7 @@ static void test_atom(void)
 		"<content type=\"html\">&lt;p&gt;&lt;a href=\"rel/x\"&gt;x&lt;/a&gt;&lt;/p&gt;</content>\n"
 		"</entry></feed>\n";
 	int rc;
-	struct jnode *j = dumps(xml, &rc);
+	struct td_value *j = dumps(xml, &rc);
 	CHECK(rc == 0 && j);
 	if (!j)
 		return;
@@ -199,7 +195,7 @@ static void test_atom(void)
 	const char *c = str_at(j, "entries.0.content.0.value");
 	CHECK(c && strstr(c, "href=\"http://atom.example.org/blog/rel/x\""));
 	CHECK_STR(str_at(j, "entries.0.content.0.base"), "http://atom.example.org/blog/");
-	json_free(j);
+	td_value_free(j);
 
 	/* Atom 0.3 */
 	j = dumps("<feed version=\"0.3\" xmlns=\"http://purl.org/atom/ns#\"><entry>"
@@ -207,7 +203,7 @@ static void test_atom(void)
 	CHECK(rc == 0 && j);
 	CHECK_STR(str_at(j, "version"), "atom03");
 	CHECK(num_at(j, "entries.0.published_parsed.0") == 2003);
-	json_free(j);
+	td_value_free(j);
 }
 
 static bool contains(const char *hay, const char *needle)
@@ -274,11 +270,11 @@ static void test_entities(void)
 		"<rss version=\"2.0\"><channel><item>"
 		"<guid isPermaLink='false'>&id;2006-05-04:/blog/</guid>"
 		"</item></channel></rss>";
-	struct jnode *j = dumps(id, &rc);
+	struct td_value *j = dumps(id, &rc);
 	CHECK(rc == 0 && j);
 	CHECK_STR(str_at(j, "entries.0.id"), "tag:example.com,2006-05-04:/blog/");
 	CHECK(num_at(j, "bozo") == 0);
-	json_free(j);
+	td_value_free(j);
 
 	/* nested, with markup, in attributes (quotes escaped: "included in
 	 * literal"), and not inside CDATA sections or comments */
@@ -301,7 +297,7 @@ static void test_entities(void)
 	CHECK_STR(str_at(j, "entries.0.links.1.href"), "https://blog.example.org/a.mp3");
 	CHECK_STR(str_at(j, "entries.0.links.1.type"), "a\"<b");
 	CHECK(num_at(j, "bozo") == 0);
-	json_free(j);
+	td_value_free(j);
 
 	/* the subset is gone but its lines are not: an error after it is
 	 * reported on its own line (6) */
@@ -313,7 +309,7 @@ static void test_entities(void)
 	CHECK(num_at(j, "bozo") == 1);
 	CHECK(contains(str_at(j, "bozo_exception"), "line 6"));
 	CHECK_STR(str_at(j, "feed.title"), "AB");
-	json_free(j);
+	td_value_free(j);
 	free(text);
 
 	/* comments and PIs around and inside the DTD may hold markup and ']';
@@ -328,7 +324,7 @@ static void test_entities(void)
 	CHECK(rc == 0 && j);
 	CHECK_STR(str_at(j, "feed.title"), "A]&b;");
 	CHECK(contains(str_at(j, "bozo_exception"), "line 11: Entity 'b' not defined"));
-	json_free(j);
+	td_value_free(j);
 
 	/* billion laughs: ten levels of ten */
 	struct td_buf d = TD_BUF_INIT;
@@ -357,7 +353,7 @@ static void test_entities(void)
 	CHECK(contains(str_at(j, "bozo_exception"), "expand to more than 1048576 bytes"));
 	const char *qt = str_at(j, "feed.title");
 	CHECK(qt && strlen(qt) <= ((size_t)1 << 20) + 2000 * 3);
-	json_free(j);
+	td_value_free(j);
 	free(quad);
 	td_buf_free(&d);
 	/* ... while 20 references to it are fine */
@@ -367,7 +363,7 @@ static void test_entities(void)
 	CHECK(rc == 0 && j);
 	const char *title = str_at(j, "feed.title");
 	CHECK(title && strlen(title) == 20 * 50000);
-	json_free(j);
+	td_value_free(j);
 	free(ok);
 	td_buf_free(&d);
 
@@ -390,7 +386,7 @@ static void test_entities(void)
 	CHECK_STR(str_at(j, "entries.0.title"), "x");
 	CHECK(num_at(j, "bozo") == 1);
 	CHECK(contains(str_at(j, "bozo_exception"), "external entity 'xxe' was not loaded"));
-	json_free(j);
+	td_value_free(j);
 	free(text);
 
 	/* the same through the recovery path (ill-formed on purpose) */
@@ -401,7 +397,7 @@ static void test_entities(void)
 	CHECK(rc == 0 && j);
 	CHECK(text && !strstr(text, "root:"));
 	CHECK(num_at(j, "bozo") == 1);
-	json_free(j);
+	td_value_free(j);
 	free(text);
 
 	/* an external parameter entity is not loaded either, and what is
@@ -423,7 +419,7 @@ static void test_entities(void)
 	CHECK(rc == 0 && j);
 	CHECK(text && !strstr(text, "SECRET"));
 	CHECK_STR(str_at(j, "feed.title"), "B&leak;&after;");
-	json_free(j);
+	td_value_free(j);
 	free(text);
 	unlink(dtd_path);
 
@@ -442,7 +438,7 @@ static void test_entities(void)
 	CHECK(rc == 0 && j);
 	CHECK(text && !strstr(text, "boom"));
 	CHECK_STR(str_at(j, "feed.title"), "t&e;");
-	json_free(j);
+	td_value_free(j);
 	free(text);
 	td_buf_free(&pe);
 }
@@ -485,7 +481,7 @@ static void test_entities_growth_bound(void)
 			"</channel></rss>\n");
 	int rc;
 	char *text = NULL;
-	struct jnode *j = dump(b.data, b.len, NULL, NULL, &rc, &text);
+	struct td_value *j = dump(b.data, b.len, NULL, NULL, &rc, &text);
 	CHECK(rc == 0 && j);
 	CHECK(num_at(j, "bozo") == 1);
 	CHECK(contains(str_at(j, "bozo_exception"), "entities expand to more than"));
@@ -496,7 +492,7 @@ static void test_entities_growth_bound(void)
 	/* the growth stayed within the bound: 1 MiB, plus the document */
 	CHECK(text && strlen(text) < 2 * ((size_t)1 << 20) + 4 * b.len);
 	free(first);
-	json_free(j);
+	td_value_free(j);
 	free(text);
 
 	/* laughs with 1 KB leaves pass the growth bound before the bound on
@@ -512,7 +508,7 @@ static void test_entities_growth_bound(void)
 	CHECK(num_at(j, "bozo") == 1);
 	const char *lt = str_at(j, "feed.title");
 	CHECK(lt && strlen(lt) <= 20000 * 3);
-	json_free(j);
+	td_value_free(j);
 	free(laughs);
 	td_buf_free(&leaf);
 	td_buf_free(&d);
@@ -559,14 +555,14 @@ static void test_entities_lines(void)
 		"<link>http://e.x/</link></itemz>\n</channel></rss>";
 	int rc;
 	char *text = NULL;
-	struct jnode *j = dump(xml, strlen(xml), NULL, NULL, &rc, &text);
+	struct td_value *j = dump(xml, strlen(xml), NULL, NULL, &rc, &text);
 	CHECK(rc == 0 && j);
 	/* the </itemz> is on line 13, the <item> it does not close on 12 */
 	CHECK(contains(str_at(j, "bozo_exception"),
 		       "line 13: Opening and ending tag mismatch: item line 12 and itemz"));
 	CHECK_STR(str_at(j, "feed.title"), "a\nb\nca\nb\nc|x\ny<b>z</b>");
 	CHECK_STR(str_at(j, "entries.0.title"), "a\nb\nc");
-	json_free(j);
+	td_value_free(j);
 	free(text);
 }
 
@@ -587,12 +583,12 @@ static void test_entities_many_refs(void)
 	}
 	td_buf_puts(&b, "</channel></rss>\n");
 	int rc;
-	struct jnode *j = dump(b.data, b.len, NULL, NULL, &rc, NULL);
+	struct td_value *j = dump(b.data, b.len, NULL, NULL, &rc, NULL);
 	CHECK(rc == 0 && j);
 	CHECK_STR(str_at(j, "entries.499.title"), "P499");
 	const char *d = str_at(j, "entries.499.summary");
 	CHECK(d && strncmp(d, "a\xc2\xa0" "a\xc2\xa0", 6) == 0);
-	json_free(j);
+	td_value_free(j);
 	td_buf_free(&b);
 }
 
@@ -606,14 +602,14 @@ static void test_entities_stray_error(void)
 		"<rss version=\"2.0\"><channel><title>&a;&amp;</title></channel></rss>";
 	int rc;
 	capture_start();
-	struct jnode *j = dumps(xml, &rc);
+	struct td_value *j = dumps(xml, &rc);
 	const char *err = capture_end();
 	CHECK_STR(err, "");
 	CHECK(rc == 0 && j);
 	CHECK_STR(str_at(j, "feed.title"), "A&");
 	CHECK(num_at(j, "bozo") == 1);
 	CHECK(contains(str_at(j, "bozo_exception"), "invalid redeclaration of predefined entity"));
-	json_free(j);
+	td_value_free(j);
 }
 
 /* Whether td_feed_parse returns on xml at all (refused or not), in a
@@ -684,20 +680,20 @@ static void test_comment_hyphens(void)
 		"<rss version=\"2.0\"><channel>\n<!-- a -- b -- c\n\n-- d -->\n"
 		"<title>t</title>\n<item><title>x</title></itemz>\n</channel></rss>";
 	int rc;
-	struct jnode *j = dumps(small, &rc);
+	struct td_value *j = dumps(small, &rc);
 	CHECK(rc == 0 && j);
 	CHECK(num_at(j, "bozo") == 1);
 	CHECK(contains(str_at(j, "bozo_exception"), "line 6:"));
 	CHECK_STR(str_at(j, "feed.title"), "t");
 	CHECK_STR(str_at(j, "entries.0.title"), "x");
-	json_free(j);
+	td_value_free(j);
 }
 
 static void test_refused(void)
 {
 	int rc;
 	char *text = NULL;
-	struct jnode *j;
+	struct td_value *j;
 
 	/* a plain RSS 0.91 DOCTYPE is fine */
 	const char *doctype =
@@ -708,7 +704,7 @@ static void test_refused(void)
 	CHECK(rc == 0 && j);
 	CHECK_STR(str_at(j, "version"), "rss091n");
 	CHECK(text && !strstr(text, "root:"));
-	json_free(j);
+	td_value_free(j);
 	free(text);
 
 	/* not a feed, not XML */
@@ -732,12 +728,12 @@ static void test_depth(void)
 		td_buf_puts(&b, "</div>");
 	td_buf_puts(&b, "</description></item></channel></rss>");
 	int rc;
-	struct jnode *j = dump(td_buf_cstr(&b), b.len, NULL, NULL, &rc, NULL);
+	struct td_value *j = dump(td_buf_cstr(&b), b.len, NULL, NULL, &rc, NULL);
 	/* libxml2 stops at depth 256: bozo, and whatever was read before */
 	CHECK(rc == 0 || rc == EX_DATAERR);
 	if (j)
 		CHECK(num_at(j, "bozo") == 1);
-	json_free(j);
+	td_value_free(j);
 	td_buf_free(&b);
 }
 
@@ -745,7 +741,7 @@ static void test_bozo_recovery(void)
 {
 	int rc;
 	/* undefined HTML entities, a bare '&', no closing tag */
-	struct jnode *j = dumps("<rss version=\"2.0\"><channel><title>caf&eacute; &amp; "
+	struct td_value *j = dumps("<rss version=\"2.0\"><channel><title>caf&eacute; &amp; "
 				"AT&T &hellip;</title><item><link>http://e/?a=1&b=2</link>"
 				"</item></channel></rss", &rc);
 	CHECK(rc == 0 && j);
@@ -754,7 +750,7 @@ static void test_bozo_recovery(void)
 	CHECK(num_at(j, "bozo") == 1);
 	CHECK_STR(str_at(j, "feed.title"), "caf\xc3\xa9 & AT&T \xe2\x80\xa6");
 	CHECK_STR(str_at(j, "entries.0.link"), "http://e/?a=1&b=2");
-	json_free(j);
+	td_value_free(j);
 }
 
 static void test_encodings(void)
@@ -763,19 +759,19 @@ static void test_encodings(void)
 	/* declared ISO-8859-1 but really windows-1252: 0x92 is a right quote */
 	const char *w = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>"
 			"<rss version=\"2.0\"><channel><title>don\x92t caf\xe9</title></channel></rss>";
-	struct jnode *j = dumps(w, &rc);
+	struct td_value *j = dumps(w, &rc);
 	CHECK(rc == 0 && j);
 	CHECK_STR(str_at(j, "feed.title"), "don\xe2\x80\x99t caf\xc3\xa9");
 	CHECK(num_at(j, "bozo") == 0);
 	CHECK_STR(str_at(j, "encoding"), "iso-8859-1");
-	json_free(j);
+	td_value_free(j);
 
 	/* the HTTP charset decides when there is no declaration */
 	const char *h = "<rss version=\"2.0\"><channel><title>caf\xe9</title></channel></rss>";
 	j = dump(h, strlen(h), NULL, "text/xml; charset=windows-1252", &rc, NULL);
 	CHECK(rc == 0 && j);
 	CHECK_STR(str_at(j, "feed.title"), "caf\xc3\xa9");
-	json_free(j);
+	td_value_free(j);
 
 	/* invalid UTF-8: bozo, not a crash; the output is valid UTF-8 */
 	const char *bad = "<rss version=\"2.0\"><channel><title>a\xff\xfe b</title></channel></rss>";
@@ -784,7 +780,7 @@ static void test_encodings(void)
 	CHECK(rc == 0 && j);
 	CHECK(num_at(j, "bozo") == 1);
 	CHECK(text && td_utf8_valid(text, strlen(text)));
-	json_free(j);
+	td_value_free(j);
 	free(text);
 
 	/* UTF-16 with a BOM */
@@ -793,7 +789,7 @@ static void test_encodings(void)
 	j = dump(utf16, sizeof utf16 - 1, NULL, NULL, &rc, NULL);
 	CHECK(rc == 0 && j);
 	CHECK_STR(str_at(j, "feed.title"), "\xc3\xa9");
-	json_free(j);
+	td_value_free(j);
 }
 
 static void test_json_escaping(void)
@@ -804,11 +800,11 @@ static void test_json_escaping(void)
 	 * U+0085 (NEL, mapped like windows-1252's 0x85 to an ellipsis) */
 	const char *xml = "<rss version=\"2.0\"><channel><title>a\tb \"q\" back\\slash</title>"
 			  "<description>x&#13;y</description></channel></rss>";
-	struct jnode *j = dump(xml, strlen(xml), NULL, NULL, &rc, &text);
+	struct td_value *j = dump(xml, strlen(xml), NULL, NULL, &rc, &text);
 	CHECK(rc == 0 && j);
 	CHECK(text && strstr(text, "\"a\\tb \\\"q\\\" back\\\\slash\""));
 	CHECK_STR(str_at(j, "feed.title"), "a\tb \"q\" back\\slash");
-	json_free(j);
+	td_value_free(j);
 	free(text);
 
 	/* a control character that survives into a value (from base64) */
@@ -818,7 +814,7 @@ static void test_json_escaping(void)
 	CHECK(rc == 0 && j);
 	CHECK(text && strstr(text, "\"a\\u0001b\""));
 	CHECK_STR(str_at(j, "entries.0.content.0.value"), "a\x01" "b");
-	json_free(j);
+	td_value_free(j);
 	free(text);
 }
 

@@ -19,6 +19,7 @@
 #include "harness.h"
 #include "tagdigest/config.h"
 #include "tagdigest/ingest.h"
+#include "tagdigest/options.h"
 #include "tagdigest/store.h"
 #include "tagdigest/util.h"
 
@@ -51,7 +52,8 @@ static size_t ingest(const struct td_config *cfg, struct td_store *st,
 {
 	struct td_err err = { 0, "" };
 	size_t before = parses;
-	int rc = td_ingest(cfg, st, 1500000000, sum, &err);
+	struct td_ingest_options opt = td_options_ingest(cfg);
+	int rc = td_ingest(&opt, st, 1500000000, sum, &err);
 	CHECK(rc == 0);
 	if (rc)
 		fprintf(stderr, "  ingest: %s\n", err.msg);

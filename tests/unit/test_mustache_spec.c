@@ -35,32 +35,6 @@ static const char *const skipped_file = "~lambdas.json";
 
 static int n_skipped;
 
-static struct td_value *to_value(const struct jnode *j)
-{
-	struct td_value *v;
-	switch (j->type) {
-	case J_BOOL:
-		return td_value_bool(j->b);
-	case J_NUM:
-		return td_value_number(j->s);
-	case J_STR:
-		return td_value_string(j->s);
-	case J_ARR:
-		v = td_value_list();
-		for (size_t i = 0; i < j->n; i++)
-			td_value_list_push(v, to_value(j->kids[i]));
-		return v;
-	case J_OBJ:
-		v = td_value_map();
-		for (size_t i = 0; i < j->n; i++)
-			td_value_map_set(v, j->keys[i], to_value(j->kids[i]));
-		return v;
-	case J_NULL:
-		break;
-	}
-	return td_value_null();
-}
-
 /* One line per output line, escapes for the invisible characters, and an
  * explicit end marker so trailing spaces and missing newlines show. */
 static void show(const char *label, const char *s, size_t len)
@@ -102,24 +76,22 @@ static void report_diff(const char *want, size_t wlen, const char *got, size_t g
 		i, line, col);
 }
 
-static const char *str_member(const struct jnode *t, const char *key)
+static const char *str_member(const struct td_value *t, const char *key)
 {
-	const struct jnode *j = json_get(t, key);
-	return j && j->type == J_STR ? j->s : NULL;
+	return td_value_map_get_str(t, key);
 }
 
 /* Runs one spec test; true when the output matches byte for byte. */
-static bool run_one(const char *file, const struct jnode *test)
+static bool run_one(const char *file, const struct td_value *test)
 {
 	const char *name = str_member(test, "name");
 	const char *tpl = str_member(test, "template");
 	const char *want = str_member(test, "expected");
-	const struct jnode *data = json_get(test, "data");
-	const struct jnode *parts = json_get(test, "partials");
+	const struct td_value *data = td_value_map_get(test, "data");
+	const struct td_value *parts = td_value_map_get(test, "partials");
 	struct td_err err = { 0, "" };
 	struct td_template_set *set = td_template_set_new();
 	struct td_template *t = NULL;
-	struct td_value *ctx = NULL;
 	struct td_buf out = TD_BUF_INIT;
 	bool ok = false;
 	int rc = 0;
@@ -129,17 +101,17 @@ static bool run_one(const char *file, const struct jnode *test)
 			name ? name : "(no name)");
 		goto done;
 	}
-	for (size_t i = 0; parts && parts->type == J_OBJ && i < parts->n && !rc; i++)
-		if (parts->kids[i]->type == J_STR)
-			rc = td_template_set_add(set, parts->keys[i],
-						 parts->kids[i]->s,
-						 strlen(parts->kids[i]->s), &err);
+	for (size_t i = 0; i < td_value_map_len(parts) && !rc; i++) {
+		const char *src = td_value_map_get_str(parts, td_value_map_key(parts, i));
+		if (src)
+			rc = td_template_set_add(set, td_value_map_key(parts, i), src,
+						 strlen(src), &err);
+	}
 	if (!rc)
 		rc = td_template_parse("template", tpl, strlen(tpl), &t, &err);
-	if (!rc) {
-		ctx = to_value(data);
-		rc = td_template_render(t, set, ctx, true, &out, &err);
-	}
+	/* the JSON reader's tree is the engine's: data is the context */
+	if (!rc)
+		rc = td_template_render(t, set, data, true, &out, &err);
 	if (rc) {
 		fprintf(stderr, "FAIL %s: %s\n  error %d: %s\n", file, name, rc,
 			err.msg);
@@ -153,18 +125,17 @@ static bool run_one(const char *file, const struct jnode *test)
 	}
 done:
 	td_buf_free(&out);
-	td_value_free(ctx);
 	td_template_free(t);
 	td_template_set_free(set);
 	return ok;
 }
 
-static struct jnode *load_json(const char *dir, const char *file)
+static struct td_value *load_json(const char *dir, const char *file)
 {
 	char *path = td_xasprintf("%s/%s", dir, file);
 	char *src = NULL, msg[200];
 	size_t len = 0;
-	struct jnode *doc = NULL;
+	struct td_value *doc = NULL;
 	if (td_read_file(path, 16 * 1024 * 1024, &src, &len) != 0)
 		fprintf(stderr, "FAIL %s: cannot read: %s\n", path, strerror(errno));
 	else if (!(doc = json_parse(src, len, msg, sizeof msg)))
@@ -176,18 +147,18 @@ static struct jnode *load_json(const char *dir, const char *file)
 
 static void run_file(const char *dir, const char *file)
 {
-	struct jnode *doc = load_json(dir, file);
-	const struct jnode *tests = json_get(doc, "tests");
-	if (!tests || tests->type != J_ARR) {
+	struct td_value *doc = load_json(dir, file);
+	const struct td_value *tests = td_value_map_get(doc, "tests");
+	if (td_value_type(tests) != TD_VALUE_LIST) {
 		if (doc)
 			fprintf(stderr, "FAIL %s: no \"tests\" array\n", file);
 		td_test_failed++;
-		json_free(doc);
+		td_value_free(doc);
 		return;
 	}
 	int pass = 0, fail = 0;
-	for (size_t i = 0; i < tests->n; i++) {
-		if (run_one(file, tests->kids[i]))
+	for (size_t i = 0; i < td_value_list_len(tests); i++) {
+		if (run_one(file, td_value_list_at(tests, i)))
 			pass++;
 		else
 			fail++;
@@ -195,17 +166,16 @@ static void run_file(const char *dir, const char *file)
 	printf("  %-22s %3d passed, %d failed\n", file, pass, fail);
 	td_test_passed += pass;
 	td_test_failed += fail;
-	json_free(doc);
+	td_value_free(doc);
 }
 
 static void count_skipped(const char *dir, const char *file)
 {
-	struct jnode *doc = load_json(dir, file);
-	const struct jnode *tests = json_get(doc, "tests");
-	int n = tests && tests->type == J_ARR ? (int)tests->n : 0;
+	struct td_value *doc = load_json(dir, file);
+	int n = (int)td_value_list_len(td_value_map_get(doc, "tests"));
 	printf("  %-22s %3d skipped (lambdas are host-language code)\n", file, n);
 	n_skipped += n;
-	json_free(doc);
+	td_value_free(doc);
 }
 
 /* The normaliser decides how every JSON number in the suite renders. */

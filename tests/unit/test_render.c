@@ -58,18 +58,24 @@ static void add_post(struct td_store *st, const char *guid, const char *title,
 	td_strv_free(&p.tag_names);
 }
 
-static struct td_config config(const char *templates)
+/* What a digest is built and rendered with. */
+struct setup {
+	struct td_render_options render;
+	struct td_digest_options digest;
+};
+
+static struct setup config(const char *templates)
 {
-	struct td_config c;
+	struct setup c;
 	memset(&c, 0, sizeof c);
-	c.site_name = (char *)"Test Weekly";
-	c.site_url = (char *)"https://example.org";
-	c.tag_url = (char *)"https://example.org/tag/{tag}/";
-	c.timezone = (char *)"UTC";
-	c.templates_dir = (char *)templates;
-	c.max_posts = 2;
-	c.excerpt_chars = 280;
-	c.first_digest_days = 7;
+	c.render.site_name = "Test Weekly";
+	c.render.site_url = "https://example.org";
+	c.render.tag_url = c.digest.tag_url = "https://example.org/tag/{tag}/";
+	c.render.tz = NULL;   /* UTC */
+	c.render.templates_dir = templates;
+	c.digest.max_posts = 2;
+	c.render.excerpt_chars = 280;
+	c.digest.first_digest_days = 7;
 	return c;
 }
 
@@ -204,15 +210,15 @@ static void test_every_documented_name(void)
 	add_post(st, "p1", "Lavrov & NATO", "First <b>paragraph</b>", "nato", "usa");
 	add_post(st, "p2", "Second", "Two", "nato", NULL);
 	add_post(st, "p3", "Third", "Three", "nato", NULL);
-	struct td_config cfg = config(tdir);
+	struct setup opt = config(tdir);
 	struct td_subscriber sub = { (char *)"r@example.org", (char *)"Zoë", TD_STRV_INIT, 1 };
 	td_strv_push(&sub.tags, "nato");
 	td_strv_push(&sub.tags, "usa");
 	struct td_renderer *r;
 	struct td_err err;
-	CHECK(td_renderer_new(&cfg, &r, &err) == 0);
+	CHECK(td_renderer_new(&opt.render, &r, &err) == 0);
 	struct td_digest d;
-	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
+	CHECK(td_digest_build(st, &opt.digest, &sub, NOW, &d, &err) == 0);
 	struct td_rendered out;
 	struct td_strv tag_unsub = TD_STRV_INIT;
 	td_strv_push(&tag_unsub, "nato");
@@ -270,18 +276,18 @@ static void test_default_templates(void)
 	add_post(st, "p1", "Lavrov <meets> “NATO”", "An excerpt", "nato", NULL);
 	add_post(st, "p2", "Second", "Two", "nato", NULL);
 	add_post(st, "p3", "Third", "Three", "nato", NULL);
-	struct td_config cfg = config("templates");
+	struct setup opt = config("templates");
 	struct td_subscriber sub = { (char *)"r@example.org", (char *)"", TD_STRV_INIT, 1 };
 	td_strv_push(&sub.tags, "nato");
 	struct td_renderer *r;
 	struct td_err err;
-	CHECK(td_renderer_new(&cfg, &r, &err) == 0);
+	CHECK(td_renderer_new(&opt.render, &r, &err) == 0);
 	if (!r) {
 		fprintf(stderr, "%s\n", err.msg);
 		return;
 	}
 	struct td_digest d;
-	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
+	CHECK(td_digest_build(st, &opt.digest, &sub, NOW, &d, &err) == 0);
 	struct td_rendered out;
 	CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/T", NULL, NOW, &out, &err) == 0);
 	CHECK_STR(out.subject, "Test Weekly: 3 new posts in NATO");
@@ -295,8 +301,8 @@ static void test_default_templates(void)
 	/* text is not escaped; HTML is */
 	td_rendered_free(&out);
 	td_digest_free(&d);
-	cfg.max_posts = 5;
-	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
+	opt.digest.max_posts = 5;
+	CHECK(td_digest_build(st, &opt.digest, &sub, NOW, &d, &err) == 0);
 	CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/T", NULL, NOW, &out, &err) == 0);
 	CHECK(strstr(out.text, "Lavrov <meets> “NATO”") != NULL);
 	CHECK(strstr(out.html, "Lavrov &lt;meets&gt; “NATO”") != NULL);
@@ -313,15 +319,15 @@ static void test_default_templates(void)
 static int render_tag(struct td_store *st, const char *tag, int max_posts,
 		      struct td_digest *d, struct td_rendered *out)
 {
-	struct td_config cfg = config("templates");
-	cfg.max_posts = max_posts;
+	struct setup opt = config("templates");
+	opt.digest.max_posts = max_posts;
 	struct td_subscriber sub = { (char *)"r@example.org", (char *)"", TD_STRV_INIT, 1 };
 	td_strv_push(&sub.tags, tag);
 	struct td_renderer *r;
 	struct td_err err;
-	int rc = td_renderer_new(&cfg, &r, &err);
+	int rc = td_renderer_new(&opt.render, &r, &err);
 	if (!rc) {
-		rc = td_digest_build(st, &cfg, &sub, NOW, d, &err);
+		rc = td_digest_build(st, &opt.digest, &sub, NOW, d, &err);
 		if (!rc)
 			rc = td_render_digest(r, &sub, d, "https://example.org/u/T", NULL, NOW,
 					      out, &err);
@@ -371,7 +377,7 @@ static char *repeat(const char *unit, size_t n)
 }
 
 /* Renders the digest of a reader of nato and usa in clip.db-like store st. */
-static void render_for(struct td_store *st, struct td_config *cfg, struct td_digest *d,
+static void render_for(struct td_store *st, const struct setup *opt, struct td_digest *d,
 		       struct td_rendered *out)
 {
 	struct td_subscriber sub = { (char *)"r@example.org", (char *)"", TD_STRV_INIT, 1 };
@@ -380,8 +386,8 @@ static void render_for(struct td_store *st, struct td_config *cfg, struct td_dig
 	struct td_renderer *r;
 	struct td_err err;
 	memset(out, 0, sizeof *out);
-	CHECK(td_renderer_new(cfg, &r, &err) == 0);
-	CHECK(td_digest_build(st, cfg, &sub, NOW, d, &err) == 0);
+	CHECK(td_renderer_new(&opt->render, &r, &err) == 0);
+	CHECK(td_digest_build(st, &opt->digest, &sub, NOW, d, &err) == 0);
 	if (r)
 		CHECK(td_render_digest(r, &sub, d, "https://example.org/u/T", NULL, NOW, out,
 				       &err) == 0);
@@ -421,11 +427,11 @@ static void test_long_paragraph_is_cut(void)
 	char *huge = repeat("A <em>long</em> first paragraph, ", 118 * 1024 / 33);
 	add_post(st, "n1", "Long one", huge, "nato", NULL);
 	add_post(st, "n2", "Short one", "Brief.", "nato", NULL);
-	struct td_config cfg = config("templates");
-	cfg.max_posts = 10;
+	struct setup opt = config("templates");
+	opt.digest.max_posts = 10;
 	struct td_digest d;
 	struct td_rendered out;
-	render_for(st, &cfg, &d, &out);
+	render_for(st, &opt, &d, &out);
 	CHECK(d.shown == 2 && d.total == 2);
 	CHECK(out.html && strlen(out.html) < 20000);
 	CHECK(out.html && strstr(out.html, "Long one") && strstr(out.html, "Short one"));
@@ -448,11 +454,11 @@ static void test_titles_only(void)
 	struct td_store *st = fixture_store("titles.db");
 	add_post(st, "t1", "First title", "An excerpt that must not show", "nato", NULL);
 	add_post(st, "t2", "Second title", "Another one", "nato", NULL);
-	struct td_config cfg = config("templates");
-	cfg.excerpt_chars = 0;
+	struct setup opt = config("templates");
+	opt.render.excerpt_chars = 0;
 	struct td_digest d;
 	struct td_rendered out;
-	render_for(st, &cfg, &d, &out);
+	render_for(st, &opt, &d, &out);
 	CHECK(out.text && strstr(out.text, "First title") && strstr(out.text, "Second title"));
 	CHECK(out.html && strstr(out.html, "First title") && strstr(out.html, "Second title"));
 	CHECK(out.text && strstr(out.text, "must not") == NULL && strstr(out.text, "Another") == NULL);
@@ -463,8 +469,8 @@ static void test_titles_only(void)
 	td_rendered_free(&out);
 	td_digest_free(&d);
 	/* the same posts, the next run with excerpts: cut to the new length */
-	cfg.excerpt_chars = 10;
-	render_for(st, &cfg, &d, &out);
+	opt.render.excerpt_chars = 10;
+	render_for(st, &opt, &d, &out);
 	CHECK(out.text && strstr(out.text, "An excerpt…\n") != NULL);
 	CHECK(out.html && strstr(out.html, "<p>An excerpt…</p>") != NULL);
 	td_rendered_free(&out);
@@ -484,12 +490,12 @@ static void test_clip_shortens_excerpts(void)
 		add_post(st, guid, guid, big, "nato", NULL);
 	}
 	free(big);
-	struct td_config cfg = config(clip_templates());
-	cfg.max_posts = 100;
-	cfg.excerpt_chars = 5000;
+	struct setup opt = config(clip_templates());
+	opt.digest.max_posts = 100;
+	opt.render.excerpt_chars = 5000;
 	struct td_digest d;
 	struct td_rendered out;
-	render_for(st, &cfg, &d, &out);
+	render_for(st, &opt, &d, &out);
 	CHECK(out.html && strlen(out.html) < TD_RENDER_CLIP_LIMIT);
 	CHECK(d.shown == 50);
 	/* every post keeps an excerpt, cut */
@@ -502,12 +508,13 @@ static void test_clip_shortens_excerpts(void)
 	td_store_close(st);
 }
 
-/* Titles only come before taking posts out. 62 titles of 1,500
- * characters fit; with excerpts of even 40 characters they would not. */
+/* Titles only come before taking posts out. 62 titles of 1/66 of the
+ * limit (1,582 characters) fit; with excerpts of even 40 characters they
+ * would not. */
 static void test_clip_titles_before_posts(void)
 {
 	struct td_store *st = fixture_store("clip2.db");
-	char *title = repeat("t", 1500);
+	char *title = repeat("t", TD_RENDER_CLIP_LIMIT / 66);
 	for (int i = 0; i < 62; i++) {
 		char guid[16];
 		snprintf(guid, sizeof guid, "c%02d", i);
@@ -516,11 +523,11 @@ static void test_clip_titles_before_posts(void)
 			 "which the digest cannot afford", "nato", NULL);
 	}
 	free(title);
-	struct td_config cfg = config(clip_templates());
-	cfg.max_posts = 100;
+	struct setup opt = config(clip_templates());
+	opt.digest.max_posts = 100;
 	struct td_digest d;
 	struct td_rendered out;
-	render_for(st, &cfg, &d, &out);
+	render_for(st, &opt, &d, &out);
 	CHECK(d.shown == 62);
 	CHECK(out.html && strstr(out.html, "excerpt") == NULL);
 	CHECK(out.text && strstr(out.text, "excerpt") == NULL);
@@ -546,11 +553,11 @@ static void test_clip_never_empties(void)
 	/* usa has one post only, published earlier than every nato post */
 	memcpy(title, "usa1", 4);
 	add_post(st, "usa1", title, "Excerpt", "usa", NULL);
-	struct td_config cfg = config(clip_templates());
-	cfg.max_posts = 1000;
+	struct setup opt = config(clip_templates());
+	opt.digest.max_posts = 1000;
 	struct td_digest d;
 	struct td_rendered out;
-	render_for(st, &cfg, &d, &out);
+	render_for(st, &opt, &d, &out);
 	CHECK(d.total == 151 && d.nsections == 2);
 	CHECK(d.shown < 151 && d.shown > 10);
 	CHECK(d.nsections == 2 && d.sections[1].nposts == 1);
@@ -571,7 +578,7 @@ static void test_clip_never_empties(void)
 	title = repeat("w", 80000);
 	add_post(st, "w1", title, "Excerpt", "nato", NULL);
 	add_post(st, "w2", title, "Excerpt", "usa", NULL);
-	render_for(st, &cfg, &d, &out);
+	render_for(st, &opt, &d, &out);
 	CHECK(d.shown == 2 && d.total == 2);
 	CHECK(out.html && strlen(out.html) > TD_RENDER_CLIP_LIMIT);
 	check_counts(&d, &out);
@@ -722,6 +729,54 @@ static void test_text_alignment(void)
 	td_store_close(st);
 }
 
+/* period.since and period.until are dates in the zone the renderer is
+ * given: NOW is 2026-11-18 11:06Z, already the 19th at UTC+14. */
+static void test_dates_in_zone(void)
+{
+	char *tdir = td_xasprintf("%s/zone", dir);
+	mkdir(tdir, 0755);
+	static const char *const files[][2] = {
+		{ "digest.subject.mustache", "{{site.name}}" },
+		{ "digest.txt.mustache", "{{period.since}}|{{period.until}}" },
+		{ "digest.html.mustache", "<p>{{period.until}}</p>" },
+	};
+	for (size_t i = 0; i < 3; i++) {
+		char *f = td_xasprintf("%s/%s", tdir, files[i][0]);
+		write_file(NULL, f, files[i][1]);
+		free(f);
+	}
+	struct td_store *st = fixture_store("zone.db");
+	add_post(st, "p1", "One", "Text", "nato", NULL);
+	struct td_subscriber sub = { (char *)"r@example.org", (char *)"", TD_STRV_INIT, 1 };
+	td_strv_push(&sub.tags, "nato");
+	struct td_tz *kiritimati = td_tz_load("Pacific/Kiritimati");
+	CHECK(kiritimati != NULL);
+	const struct td_tz *zones[] = { NULL, kiritimati };
+	/* a first digest covers 7 days: since is 2026-11-11 11:06Z */
+	const char *want[] = { "11 November 2026|18 November 2026",
+			       "12 November 2026|19 November 2026" };
+	for (size_t i = 0; i < 2; i++) {
+		struct setup opt = config(tdir);
+		opt.render.tz = zones[i];
+		struct td_renderer *r;
+		struct td_err err;
+		struct td_digest d;
+		struct td_rendered out;
+		CHECK(td_renderer_new(&opt.render, &r, &err) == 0);
+		CHECK(td_digest_build(st, &opt.digest, &sub, NOW, &d, &err) == 0);
+		CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/T", NULL, NOW,
+				       &out, &err) == 0);
+		CHECK_STR(out.text, want[i]);
+		td_rendered_free(&out);
+		td_digest_free(&d);
+		td_renderer_free(r);
+	}
+	td_tz_free(kiritimati);
+	td_strv_free(&sub.tags);
+	td_store_close(st);
+	free(tdir);
+}
+
 int main(void)
 {
 	strcpy(dir, "/tmp/td-render-XXXXXX");
@@ -729,6 +784,7 @@ int main(void)
 		return 2;
 	TD_RUN(test_every_documented_name);
 	TD_RUN(test_default_templates);
+	TD_RUN(test_dates_in_zone);
 	TD_RUN(test_long_paragraph_is_cut);
 	TD_RUN(test_titles_only);
 	TD_RUN(test_clip_shortens_excerpts);

@@ -288,15 +288,15 @@ static char *sink_dumps(const struct sink *s, int *files)
 	return all;
 }
 
-static void smtp_cfg(struct td_config *cfg, char *url, size_t n, int port)
+static void smtp_options(struct td_transport_options *opt, char *url, size_t n, int port)
 {
-	memset(cfg, 0, sizeof *cfg);
+	memset(opt, 0, sizeof *opt);
 	snprintf(url, n, "smtp://127.0.0.1:%d", port);
-	cfg->transport_type = TD_TRANSPORT_SMTP;
-	cfg->smtp_url = url;
-	cfg->from_address = "digest@example.org";
-	cfg->site_url = "https://blog.example.com";
-	cfg->smtp_timeout = 5;
+	opt->type = TD_TRANSPORT_SMTP;
+	opt->smtp.url = url;
+	opt->smtp.from_address = "digest@example.org";
+	opt->smtp.site_url = "https://blog.example.com";
+	opt->timeout = 5;
 }
 
 #define FROM "bounces@example.org"
@@ -310,7 +310,7 @@ static enum td_send_outcome send_one(const char *const *extra,
 				     size_t server_len)
 {
 	struct sink s;
-	struct td_config cfg;
+	struct td_transport_options opt;
 	char url[64];
 	struct td_transport *t = NULL;
 	enum td_send_outcome out = TD_SEND_OK;
@@ -323,9 +323,9 @@ static enum td_send_outcome send_one(const char *const *extra,
 		sink_cleanup(&s);
 		return TD_SEND_OK;
 	}
-	smtp_cfg(&cfg, url, sizeof url, s.port);
+	smtp_options(&opt, url, sizeof url, s.port);
 	snprintf(server, server_len, "%s", url);
-	CHECK(td_transport_open(&cfg, &t, err) == 0);
+	CHECK(td_transport_open(&opt, &t, err) == 0);
 	if (t) {
 		td_transport_send(t, FROM, RCPT, msg, sizeof msg - 1, res, err);
 		out = res->outcome;
@@ -340,7 +340,7 @@ static enum td_send_outcome send_one(const char *const *extra,
 static void test_maildir_delivers(void)
 {
 	char dir[64], box[128], path[1024];
-	struct td_config cfg;
+	struct td_transport_options opt;
 	struct td_transport *t = NULL;
 	struct td_err err = { 0 };
 	struct td_send_result res;
@@ -350,11 +350,11 @@ static void test_maildir_delivers(void)
 
 	make_tmpdir(dir, sizeof dir);
 	snprintf(box, sizeof box, "%s/deep/outbox", dir);
-	memset(&cfg, 0, sizeof cfg);
-	cfg.transport_type = TD_TRANSPORT_MAILDIR;
-	cfg.maildir_path = box;
+	memset(&opt, 0, sizeof opt);
+	opt.type = TD_TRANSPORT_MAILDIR;
+	opt.maildir = box;
 
-	CHECK(td_transport_open(&cfg, &t, &err) == 0);
+	CHECK(td_transport_open(&opt, &t, &err) == 0);
 	static const char *const subs[] = { "tmp", "new", "cur" };
 	for (int i = 0; i < 3; i++) {
 		snprintf(path, sizeof path, "%s/%s", box, subs[i]);
@@ -396,7 +396,7 @@ static void test_maildir_delivers(void)
 	t = NULL;
 
 	/* Opening an existing Maildir is fine and keeps what is there. */
-	CHECK(td_transport_open(&cfg, &t, &err) == 0);
+	CHECK(td_transport_open(&opt, &t, &err) == 0);
 	CHECK(count_entries(path) == 1);
 out:
 	td_transport_close(t);
@@ -406,7 +406,7 @@ out:
 static void test_maildir_unique_names(void)
 {
 	char dir[64], path[160];
-	struct td_config cfg;
+	struct td_transport_options opt;
 	struct td_transport *t = NULL;
 	struct td_err err = { 0 };
 	struct td_send_result res;
@@ -414,10 +414,10 @@ static void test_maildir_unique_names(void)
 	int ok = 0, dup = 0;
 
 	make_tmpdir(dir, sizeof dir);
-	memset(&cfg, 0, sizeof cfg);
-	cfg.transport_type = TD_TRANSPORT_MAILDIR;
-	cfg.maildir_path = dir;   /* the directory exists already */
-	CHECK(td_transport_open(&cfg, &t, &err) == 0);
+	memset(&opt, 0, sizeof opt);
+	opt.type = TD_TRANSPORT_MAILDIR;
+	opt.maildir = dir;   /* the directory exists already */
+	CHECK(td_transport_open(&opt, &t, &err) == 0);
 	for (int i = 0; t && i < 100; i++) {
 		char msg[64];
 		int n = snprintf(msg, sizeof msg, "Subject: %d\r\n\r\n%d\r\n",
@@ -443,8 +443,8 @@ static void test_maildir_unique_names(void)
 static void test_maildir_cannot_create(void)
 {
 	char dir[64], file[128], box[160];
-	struct td_config cfg;
-	struct td_transport *t = (struct td_transport *)&cfg;  /* must be reset */
+	struct td_transport_options opt;
+	struct td_transport *t = (struct td_transport *)&opt;  /* must be reset */
 	struct td_err err = { 0 };
 
 	/* Root ignores mode bits, so the obstacle is a regular file where a
@@ -456,11 +456,11 @@ static void test_maildir_cannot_create(void)
 	if (f)
 		fclose(f);
 	snprintf(box, sizeof box, "%s/sub", file);
-	memset(&cfg, 0, sizeof cfg);
-	cfg.transport_type = TD_TRANSPORT_MAILDIR;
-	cfg.maildir_path = box;
+	memset(&opt, 0, sizeof opt);
+	opt.type = TD_TRANSPORT_MAILDIR;
+	opt.maildir = box;
 
-	CHECK(td_transport_open(&cfg, &t, &err) == EX_CANTCREAT);
+	CHECK(td_transport_open(&opt, &t, &err) == EX_CANTCREAT);
 	CHECK(t == NULL);
 	CHECK(err.code == EX_CANTCREAT);
 	CHECK(strstr(err.msg, "maildir: create ") != NULL);
@@ -468,8 +468,8 @@ static void test_maildir_cannot_create(void)
 	CHECK(strstr(err.msg, strerror(ENOTDIR)) != NULL);
 
 	/* The Maildir itself being a file is the same error. */
-	cfg.maildir_path = file;
-	CHECK(td_transport_open(&cfg, &t, &err) == EX_CANTCREAT);
+	opt.maildir = file;
+	CHECK(td_transport_open(&opt, &t, &err) == EX_CANTCREAT);
 	CHECK(t == NULL);
 	rm_rf(dir);
 }
@@ -477,16 +477,16 @@ static void test_maildir_cannot_create(void)
 static void test_maildir_send_failure(void)
 {
 	char dir[64], path[160];
-	struct td_config cfg;
+	struct td_transport_options opt;
 	struct td_transport *t = NULL;
 	struct td_err err = { 0 };
 	struct td_send_result res;
 
 	make_tmpdir(dir, sizeof dir);
-	memset(&cfg, 0, sizeof cfg);
-	cfg.transport_type = TD_TRANSPORT_MAILDIR;
-	cfg.maildir_path = dir;
-	CHECK(td_transport_open(&cfg, &t, &err) == 0);
+	memset(&opt, 0, sizeof opt);
+	opt.type = TD_TRANSPORT_MAILDIR;
+	opt.maildir = dir;
+	CHECK(td_transport_open(&opt, &t, &err) == 0);
 	/* tmp/ vanishing under a running transport: not a disk-full case,
 	 * so a person has to look (FATAL), and nothing lands in new/. */
 	snprintf(path, sizeof path, "%s/tmp", dir);
@@ -509,7 +509,7 @@ static void test_maildir_send_failure(void)
 static void test_smtp_three_messages_one_connection(void)
 {
 	struct sink s;
-	struct td_config cfg;
+	struct td_transport_options opt;
 	char url[64];
 	struct td_transport *t = NULL;
 	struct td_err err = { 0 };
@@ -521,8 +521,8 @@ static void test_smtp_three_messages_one_connection(void)
 		sink_cleanup(&s);
 		return;
 	}
-	smtp_cfg(&cfg, url, sizeof url, s.port);
-	CHECK(td_transport_open(&cfg, &t, &err) == 0);
+	smtp_options(&opt, url, sizeof url, s.port);
+	CHECK(td_transport_open(&opt, &t, &err) == 0);
 	for (int i = 0; t && i < 3; i++) {
 		snprintf(msgs[i], sizeof msgs[i],
 			 "From: digest@example.org\r\nSubject: number %d\r\n"
@@ -563,7 +563,7 @@ static void test_smtp_three_messages_one_connection(void)
 static void test_smtp_dot_stuffing(void)
 {
 	struct sink s;
-	struct td_config cfg;
+	struct td_transport_options opt;
 	char url[64];
 	struct td_transport *t = NULL;
 	struct td_err err = { 0 };
@@ -583,8 +583,8 @@ static void test_smtp_dot_stuffing(void)
 		sink_cleanup(&s);
 		return;
 	}
-	smtp_cfg(&cfg, url, sizeof url, s.port);
-	CHECK(td_transport_open(&cfg, &t, &err) == 0);
+	smtp_options(&opt, url, sizeof url, s.port);
+	CHECK(td_transport_open(&opt, &t, &err) == 0);
 	if (t) {
 		td_transport_send(t, FROM, RCPT, body, sizeof body - 1, &res,
 				  &err);
@@ -671,14 +671,14 @@ static void test_smtp_end_of_data_5xx_is_permfail(void)
 
 static void test_smtp_refused_is_tempfail(void)
 {
-	struct td_config cfg;
+	struct td_transport_options opt;
 	char url[64];
 	struct td_transport *t = NULL;
 	struct td_err err = { 0 };
 	struct td_send_result res;
 
-	smtp_cfg(&cfg, url, sizeof url, free_port());
-	CHECK(td_transport_open(&cfg, &t, &err) == 0);
+	smtp_options(&opt, url, sizeof url, free_port());
+	CHECK(td_transport_open(&opt, &t, &err) == 0);
 	if (!t)
 		return;
 	td_transport_send(t, FROM, RCPT, "x\r\n", 3, &res, &err);
@@ -690,7 +690,7 @@ static void test_smtp_refused_is_tempfail(void)
 
 static void test_smtp_bare_lf_refused(void)
 {
-	struct td_config cfg;
+	struct td_transport_options opt;
 	char url[64];
 	struct td_transport *t = NULL;
 	struct td_err err = { 0 };
@@ -698,8 +698,8 @@ static void test_smtp_bare_lf_refused(void)
 	static const char msg[] = "Subject: x\r\n\r\nline\n.\nsmuggled\r\n";
 
 	/* Refused before any connection: the closed port would say TEMPFAIL. */
-	smtp_cfg(&cfg, url, sizeof url, free_port());
-	CHECK(td_transport_open(&cfg, &t, &err) == 0);
+	smtp_options(&opt, url, sizeof url, free_port());
+	CHECK(td_transport_open(&opt, &t, &err) == 0);
 	if (!t)
 		return;
 	td_transport_send(t, FROM, RCPT, msg, sizeof msg - 1, &res, &err);
@@ -713,7 +713,7 @@ static void test_smtp_bare_lf_refused(void)
 
 static void test_smtp_config_errors(void)
 {
-	struct td_config cfg;
+	struct td_transport_options opt;
 	char url[64], dir[64], pwfile[128];
 	struct td_transport *t = NULL;
 	struct td_err err = { 0 };
@@ -726,45 +726,45 @@ static void test_smtp_config_errors(void)
 		fputs("s3cret\n", f);
 		fclose(f);
 	}
-	smtp_cfg(&cfg, url, sizeof url, free_port());
-	cfg.smtp_username = "digest";
+	smtp_options(&opt, url, sizeof url, free_port());
+	opt.smtp.username = "digest";
 
 	/* A username and nowhere to get its password from. */
-	CHECK(td_transport_open(&cfg, &t, &err) == EX_CONFIG);
+	CHECK(td_transport_open(&opt, &t, &err) == EX_CONFIG);
 	CHECK(t == NULL);
 
 	/* A password file others can read. */
 	CHECK(chmod(pwfile, 0644) == 0);
-	cfg.smtp_password_file = pwfile;
-	CHECK(td_transport_open(&cfg, &t, &err) == EX_CONFIG);
+	opt.smtp.password_file = pwfile;
+	CHECK(td_transport_open(&opt, &t, &err) == EX_CONFIG);
 	CHECK(t == NULL);
 	CHECK(strstr(err.msg, pwfile) && strstr(err.msg, "chmod 600"));
 	CHECK(chmod(pwfile, 0640) == 0);
-	CHECK(td_transport_open(&cfg, &t, &err) == EX_CONFIG);
+	CHECK(td_transport_open(&opt, &t, &err) == EX_CONFIG);
 	CHECK(t == NULL);
 
 	/* The same file, private: open succeeds (no connection yet). */
 	CHECK(chmod(pwfile, 0600) == 0);
-	CHECK(td_transport_open(&cfg, &t, &err) == 0);
+	CHECK(td_transport_open(&opt, &t, &err) == 0);
 	td_transport_close(t);
 	t = NULL;
 
 	/* A named environment variable that is not set. */
-	cfg.smtp_password_env = "TD_TEST_TRANSPORT_NO_SUCH_VAR";
-	unsetenv(cfg.smtp_password_env);
-	CHECK(td_transport_open(&cfg, &t, &err) == EX_CONFIG);
+	opt.smtp.password_env = "TD_TEST_TRANSPORT_NO_SUCH_VAR";
+	unsetenv(opt.smtp.password_env);
+	CHECK(td_transport_open(&opt, &t, &err) == EX_CONFIG);
 	CHECK(strstr(err.msg, "TD_TEST_TRANSPORT_NO_SUCH_VAR") != NULL);
 	CHECK(t == NULL);
 
 	/* URLs: wrong scheme, credentials in the URL. */
-	cfg.smtp_username = NULL;
-	cfg.smtp_url = "http://127.0.0.1:25";
-	CHECK(td_transport_open(&cfg, &t, &err) == EX_CONFIG);
-	cfg.smtp_url = "smtp://user:pw@127.0.0.1:25";
-	CHECK(td_transport_open(&cfg, &t, &err) == EX_CONFIG);
+	opt.smtp.username = NULL;
+	opt.smtp.url = "http://127.0.0.1:25";
+	CHECK(td_transport_open(&opt, &t, &err) == EX_CONFIG);
+	opt.smtp.url = "smtp://user:pw@127.0.0.1:25";
+	CHECK(td_transport_open(&opt, &t, &err) == EX_CONFIG);
 	CHECK(strstr(err.msg, "pw@") != NULL);  /* names what to fix */
-	cfg.smtp_url = NULL;
-	CHECK(td_transport_open(&cfg, &t, &err) == EX_CONFIG);
+	opt.smtp.url = NULL;
+	CHECK(td_transport_open(&opt, &t, &err) == EX_CONFIG);
 	CHECK(t == NULL);
 	rm_rf(dir);
 }
@@ -774,7 +774,7 @@ static void test_smtp_config_errors(void)
 static void test_smtp_credentials_need_tls(void)
 {
 	struct sink s;
-	struct td_config cfg;
+	struct td_transport_options opt;
 	char url[64];
 	struct td_transport *t = NULL;
 	struct td_err err = { 0 };
@@ -785,11 +785,11 @@ static void test_smtp_credentials_need_tls(void)
 		sink_cleanup(&s);
 		return;
 	}
-	smtp_cfg(&cfg, url, sizeof url, s.port);
-	cfg.smtp_username = "digest";
-	cfg.smtp_password_env = "TD_TEST_TRANSPORT_PASSWORD";
-	setenv(cfg.smtp_password_env, "s3cret", 1);
-	CHECK(td_transport_open(&cfg, &t, &err) == 0);
+	smtp_options(&opt, url, sizeof url, s.port);
+	opt.smtp.username = "digest";
+	opt.smtp.password_env = "TD_TEST_TRANSPORT_PASSWORD";
+	setenv(opt.smtp.password_env, "s3cret", 1);
+	CHECK(td_transport_open(&opt, &t, &err) == 0);
 	if (t) {
 		td_transport_send(t, FROM, RCPT, "x\r\n", 3, &res, &err);
 		CHECK(res.outcome == TD_SEND_FATAL);
@@ -810,7 +810,7 @@ static void test_smtp_credentials_need_tls(void)
 static void test_smtp_reconnects_after_max(void)
 {
 	struct sink s;
-	struct td_config cfg;
+	struct td_transport_options opt;
 	char url[64];
 	struct td_transport *t = NULL;
 	struct td_err err = { 0 };
@@ -822,10 +822,10 @@ static void test_smtp_reconnects_after_max(void)
 		sink_cleanup(&s);
 		return;
 	}
-	smtp_cfg(&cfg, url, sizeof url, s.port);
-	cfg.max_messages_per_connection = 2;
-	cfg.smtp_ehlo = "out.example.org";
-	CHECK(td_transport_open(&cfg, &t, &err) == 0);
+	smtp_options(&opt, url, sizeof url, s.port);
+	opt.smtp.max_messages_per_connection = 2;
+	opt.smtp.ehlo = "out.example.org";
+	CHECK(td_transport_open(&opt, &t, &err) == 0);
 	for (int i = 0; t && i < 5; i++) {
 		td_transport_send(t, FROM, RCPT, msg, sizeof msg - 1, &res, &err);
 		CHECK(res.outcome == TD_SEND_OK);
@@ -866,15 +866,15 @@ static void test_sendmail_exit_status(void)
 			"echo 'said no' >&2\nexit %d\n", args, body, cases[i].code);
 		fclose(f);
 		chmod(prog, 0755);
-		struct td_config cfg;
-		memset(&cfg, 0, sizeof cfg);
-		cfg.transport_type = TD_TRANSPORT_SENDMAIL;
-		cfg.sendmail_path = prog;
-		cfg.smtp_timeout = 5;
+		struct td_transport_options opt;
+		memset(&opt, 0, sizeof opt);
+		opt.type = TD_TRANSPORT_SENDMAIL;
+		opt.sendmail = prog;
+		opt.timeout = 5;
 		struct td_transport *t = NULL;
 		struct td_err err = { 0 };
 		struct td_send_result res;
-		CHECK(td_transport_open(&cfg, &t, &err) == 0);
+		CHECK(td_transport_open(&opt, &t, &err) == 0);
 		if (!t)
 			break;
 		td_transport_send(t, FROM, "-oQ/tmp@x", msg, sizeof msg - 1, &res, &err);
@@ -890,13 +890,13 @@ static void test_sendmail_exit_status(void)
 		free(b);
 	}
 	/* not there: a configuration error at open */
-	struct td_config cfg;
-	memset(&cfg, 0, sizeof cfg);
-	cfg.transport_type = TD_TRANSPORT_SENDMAIL;
-	cfg.sendmail_path = "/nonexistent/sendmail";
+	struct td_transport_options opt;
+	memset(&opt, 0, sizeof opt);
+	opt.type = TD_TRANSPORT_SENDMAIL;
+	opt.sendmail = "/nonexistent/sendmail";
 	struct td_transport *t = NULL;
 	struct td_err err = { 0 };
-	CHECK(td_transport_open(&cfg, &t, &err) == EX_CONFIG && t == NULL);
+	CHECK(td_transport_open(&opt, &t, &err) == EX_CONFIG && t == NULL);
 	CHECK(strstr(err.msg, "transport.sendmail_path") != NULL);
 	free(prog);
 	free(args);

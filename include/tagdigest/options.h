@@ -1,0 +1,41 @@
+/*
+ * options: each module's options, built from the loaded config.
+ *
+ * Modules do not see struct td_config: each takes a small struct of its
+ * own with only what it needs (render.h, digest.h, ingest.h, status.h,
+ * transport.h, schedule.h, fetch.h). This is the one place that knows
+ * which config key feeds which module; whoever holds the config (the
+ * command line, the desk, the delivery engine) builds a module's options
+ * here and hands them on.
+ *
+ * Ownership: every string, the sources and the zone are borrowed from
+ * cfg: the options are valid while cfg is and are not freed.
+ */
+#ifndef TAGDIGEST_OPTIONS_H
+#define TAGDIGEST_OPTIONS_H
+
+#include "tagdigest/config.h"
+#include "tagdigest/digest.h"
+#include "tagdigest/fetch.h"
+#include "tagdigest/ingest.h"
+#include "tagdigest/render.h"
+#include "tagdigest/schedule.h"
+#include "tagdigest/status.h"
+#include "tagdigest/transport.h"
+
+/* [schedule]: the weekly slot in its zone. */
+struct td_schedule td_options_schedule(const struct td_config *cfg);
+/* [digest] and [schedule] first_digest_days, [site] tag_url. */
+struct td_digest_options td_options_digest(const struct td_config *cfg);
+/* [site], [templates], [digest] excerpt_chars, the schedule's zone. */
+struct td_render_options td_options_render(const struct td_config *cfg);
+/* [fetch]. */
+struct td_fetch_options td_options_fetch(const struct td_config *cfg);
+/* Every [source.NAME], in file order, and [fetch]. */
+struct td_ingest_options td_options_ingest(const struct td_config *cfg);
+/* [transport], and [site] for the default EHLO name. */
+struct td_transport_options td_options_transport(const struct td_config *cfg);
+/* The slot, [store] path, the sources and the digest's options. */
+struct td_status_options td_options_status(const struct td_config *cfg);
+
+#endif
