@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "tagdigest/config.h"
+#include "tagdigest/compose.h"
 #include "tagdigest/deliver.h"
 #include "tagdigest/feed.h"
 #include "tagdigest/fetch.h"
@@ -266,7 +267,7 @@ static int do_send(const struct td_config *cfg, struct td_store *st, bool dry_ru
 	/* the bar is for people: only on a terminal, never with -q or --json */
 	if (isatty(STDERR_FILENO) && td_log_get_level() >= TD_LOG_INFO && !json)
 		opt.progress = draw_progress;
-	rc = td_send_run_source(cfg, st, &src, &opt, time(NULL), &sum, &err);
+	rc = td_send_run(cfg, st, &src, &opt, time(NULL), &sum, &err);
 	if (prog.drawn)
 		fprintf(stderr, "\r%*s\r", 70, "");
 	/* The bad rows were reported as the run reached them; this closes

@@ -32,18 +32,16 @@
 
 #include "serve_impl.h"
 #include "tagdigest/address.h"
+#include "tagdigest/compose.h"
 #include "tagdigest/deliver.h"
 #include "tagdigest/digest.h"
 #include "tagdigest/ingest.h"
 #include "tagdigest/lock.h"
 #include "tagdigest/log.h"
-#include "tagdigest/mime.h"
 #include "tagdigest/schedule.h"
 #include "tagdigest/slug.h"
 #include "tagdigest/store.h"
 #include "tagdigest/subscribers.h"
-#include "tagdigest/token.h"
-#include "tagdigest/transport.h"
 
 /* The sample reader: no history, so a first digest of one tag. The
  * .invalid domain (RFC 2606) can never belong to a real subscriber. */
@@ -745,8 +743,10 @@ static const struct td_subscriber *pick(struct td_desk *d,
 	return sample;
 }
 
+/* sub's digest, or with test_to its test copy for that address. */
 static int compose(struct td_desk *d, const struct td_subscriber *sub,
-		   struct td_composed *m, struct td_http_resp *resp)
+		   const char *test_to, struct td_composed *m,
+		   struct td_http_resp *resp)
 {
 	if (!d->st) {
 		error_page(d, resp, 503, "The store cannot be read", &d->store_err);
@@ -757,7 +757,9 @@ static int compose(struct td_desk *d, const struct td_subscriber *sub,
 		return -1;
 	}
 	struct td_err err = { 0, "" };
-	if (td_compose(d->composer, sub, time(NULL), m, &err) != 0) {
+	int rc = test_to ? td_compose_test(d->composer, sub, test_to, time(NULL), m, &err) :
+			   td_compose(d->composer, sub, time(NULL), m, &err);
+	if (rc != 0) {
 		error_page(d, resp, 500, "The digest could not be rendered", &err);
 		return -1;
 	}
@@ -772,14 +774,16 @@ struct preview {
 	struct td_composed m;
 };
 
-/* Picks the reader and composes their message. -1, with resp filled and
- * nothing left to free, when either fails; else preview_close() later. */
+/* Picks the reader and composes their message (test_to: its test copy
+ * for that address). -1, with resp filled and nothing left to free, when
+ * either fails; else preview_close() later. */
 static int preview_open(struct td_desk *d, const struct td_http_req *req,
-			struct td_http_resp *resp, struct preview *p)
+			const char *test_to, struct td_http_resp *resp,
+			struct preview *p)
 {
 	td_buf_init(&p->query, TD_BUF_NOLIMIT);
 	p->sub = pick(d, req, &p->sample, &p->query, resp);
-	if (p->sub && compose(d, p->sub, &p->m, resp) == 0)
+	if (p->sub && compose(d, p->sub, test_to, &p->m, resp) == 0)
 		return 0;
 	td_strv_free(&p->sample.tags);
 	td_buf_free(&p->query);
@@ -797,7 +801,7 @@ static void preview_page(struct td_desk *d, const struct td_http_req *req,
 			 struct td_http_resp *resp)
 {
 	struct preview p;
-	if (preview_open(d, req, resp, &p) != 0)
+	if (preview_open(d, req, NULL, resp, &p) != 0)
 		return;
 	const struct td_subscriber *sub = p.sub;
 	struct td_buf *b = &resp->body;
@@ -888,7 +892,7 @@ static void preview_part(struct td_desk *d, const struct td_http_req *req,
 			 struct td_http_resp *resp, char which)
 {
 	struct preview p;
-	if (preview_open(d, req, resp, &p) != 0)
+	if (preview_open(d, req, NULL, resp, &p) != 0)
 		return;
 	td_buf_reset(&resp->body);
 	if (which == 'h') {
@@ -947,95 +951,6 @@ static bool same_origin_post(const struct td_desk *d, const struct td_http_req *
 	return ok;
 }
 
-static char *replace_all(const char *s, const char *from, const char *to)
-{
-	struct td_buf b = TD_BUF_INIT;
-	size_t fl = strlen(from);
-	const char *hit;
-	while (fl && (hit = strstr(s, from)) != NULL) {
-		td_buf_append(&b, s, (size_t)(hit - s));
-		td_buf_puts(&b, to);
-		s = hit + fl;
-	}
-	td_buf_puts(&b, s);
-	return td_buf_steal(&b);
-}
-
-static void swap_url(char **text, char **html, const char *from, const char *to)
-{
-	char *t = replace_all(*text, from, to);
-	free(*text);
-	*text = t;
-	struct td_buf ef = TD_BUF_INIT, et = TD_BUF_INIT;
-	td_html_escape(&ef, from);
-	td_html_escape(&et, to);
-	char *h1 = replace_all(*html, from, to);
-	char *h2 = replace_all(h1, td_buf_cstr(&ef), td_buf_cstr(&et));
-	free(h1);
-	free(*html);
-	*html = h2;
-	td_buf_free(&ef);
-	td_buf_free(&et);
-}
-
-/* The previewed message, readdressed: "[TEST] " before the subject, a
- * fresh Message-ID, and every unsubscribe link of the reader (all, or
- * one of their tags) turned into the test address's own, so clicking
- * one in the test mail can never unsubscribe the real reader. */
-static int test_message(struct td_desk *d, const struct td_subscriber *sub,
-			const struct td_composed *m, const char *address,
-			struct td_buf *out, struct td_err *err)
-{
-	const struct td_config *cfg = d->cfg;
-	struct td_secret secret;
-	int rc = td_secret_load(cfg->token_secret_env, cfg->token_secret_file, false,
-				&secret, err);
-	if (rc)
-		return rc;
-	char *text = td_xstrdup(m->parts.text), *html = td_xstrdup(m->parts.html);
-	char *own_all = NULL;
-	for (size_t i = 0; i <= sub->tags.n; i++) {
-		const char *scope = i == 0 ? "all" : sub->tags.v[i - 1];
-		char *tf = td_token_make(&secret, sub->email, scope);
-		char *tt = td_token_make(&secret, address, scope);
-		char *from = td_xasprintf("%s%s", cfg->unsubscribe_url, tf);
-		char *to = td_xasprintf("%s%s", cfg->unsubscribe_url, tt);
-		swap_url(&text, &html, from, to);
-		if (i == 0)
-			own_all = to;
-		else
-			free(to);
-		free(from);
-		free(tf);
-		free(tt);
-	}
-	td_secret_free(&secret);
-	char *subject = td_xasprintf("[TEST] %s", m->parts.subject);
-	char *mid = td_mime_message_id(td_address_domain(cfg->from_address));
-	struct td_mime_message mm = {
-		.from_name = cfg->from_name,
-		.from_addr = cfg->from_address,
-		.to_name = "",
-		.to_addr = address,
-		.subject = subject,
-		.text = text,
-		.html = html,
-		.date = time(NULL),
-		.message_id = mid,
-		.list_name = cfg->site_name,
-		.list_id = cfg->list_id,
-		.unsubscribe_url = own_all,
-	};
-	td_buf_init(out, 16u << 20);
-	rc = td_mime_build(&mm, out, err);
-	free(subject);
-	free(mid);
-	free(text);
-	free(html);
-	free(own_all);
-	return rc;
-}
-
 static void test_send(struct td_desk *d, const struct td_http_req *req,
 		      struct td_http_resp *resp)
 {
@@ -1055,31 +970,20 @@ static void test_send(struct td_desk *d, const struct td_http_req *req,
 		return;
 	}
 	struct preview p;
-	if (preview_open(d, req, resp, &p) != 0)
+	if (preview_open(d, req, address, resp, &p) != 0)
 		return;
 	const struct td_subscriber *sub = p.sub;
-	struct td_buf msg = TD_BUF_INIT;
 	struct td_err err = { 0, "" };
-	struct td_transport *tr = NULL;
-	struct td_send_result res;
-	memset(&res, 0, sizeof res);
-	res.outcome = TD_SEND_FATAL;
-	int rc = test_message(d, sub, &p.m, address, &msg, &err);
-	if (!rc)
-		rc = td_transport_open(d->cfg, &tr, &err);
-	if (!rc) {
-		/* the transport only: no delivery row, no watermark */
-		td_transport_send(tr, d->cfg->from_address, address, msg.data, msg.len,
-				  &res, &err);
-		td_transport_close(tr);
-		rc = res.outcome != TD_SEND_OK;
-	}
+	char reply[512] = "";
+	/* the transport only: no delivery row, no watermark */
+	int rc = td_send_one(d->cfg, address, p.m.message.data, p.m.message.len,
+			     reply, sizeof reply, &err);
 	if (rc) {
 		td_log_warnx("serve: test send to %s: %s", address, err.msg);
 		error_page(d, resp, 502, "The test was not sent", &err);
 	} else {
 		td_log_info("serve: test of %s's digest sent to %s: %s", sub->email, address,
-			    res.reply);
+			    reply);
 		struct td_buf *b = &resp->body;
 		td_buf_reset(b);
 		resp->status = 200;
@@ -1088,12 +992,11 @@ static void test_send(struct td_desk *d, const struct td_http_req *req,
 			    "was handed to the transport for <strong>");
 		td_html_escape(b, address);
 		td_buf_puts(b, "</strong>: <code>");
-		td_html_escape(b, res.reply);
+		td_html_escape(b, reply);
 		td_buf_printf(b, "</code></p>\n<p><a href=\"/preview?%s\">Back to the "
 			      "preview</a></p></main>\n", td_buf_cstr(&p.query));
 		desk_close(b);
 	}
-	td_buf_free(&msg);
 	preview_close(&p);
 }
 
