@@ -157,7 +157,7 @@ static int do_ingest(const struct td_config *cfg, struct td_store *st, bool as_r
 {
 	struct td_ingest_summary s;
 	struct td_err err = { 0, "" };
-	if (td_ingest(cfg, st, time(NULL), &s, &err))
+	if (td_ingest(cfg, st, TD_INGEST_ALL, time(NULL), &s, &err))
 		return fail(&err);
 	char line[512];
 	snprintf(line, sizeof line,
@@ -327,20 +327,11 @@ static const char preview_help[] =
 	"  --format FMT    eml (the whole message, default), html or text (one part)\n"
 	"  --out FILE      write there instead of standard output\n";
 
-/* Takes the run lock, then opens the store for writing: a refused run
- * never touches the store. */
+/* The store under the run lock (lock.h), or the error reported. */
 static int open_locked(const struct td_config *cfg, struct td_store **st, int *lockfd)
 {
 	struct td_err err = { 0, "" };
-	char *lockpath = td_xasprintf("%s.lock", cfg->store_path);
-	int rc = td_mkdir_parents(lockpath, &err);
-	if (!rc)
-		rc = td_lock_acquire(lockpath, lockfd, &err);
-	if (!rc && (rc = td_store_open(cfg->store_path, TD_STORE_READWRITE, st, &err))) {
-		td_lock_release(*lockfd);
-		*lockfd = -1;
-	}
-	free(lockpath);
+	int rc = td_lock_open_store(cfg->store_path, st, lockfd, &err);
 	return rc ? fail(&err) : 0;
 }
 
@@ -375,8 +366,7 @@ static int cmd_write(const struct globals *g, int argc, char **argv,
 		rc = do_ingest(&cfg, st, !send);
 	if (!rc && send)
 		rc = do_send(&cfg, st, dry_run, json);
-	td_store_close(st);
-	td_lock_release(lockfd);
+	td_lock_close_store(st, lockfd);
 	td_config_free(&cfg);
 	return rc;
 }
@@ -528,8 +518,7 @@ static int cmd_unsuppress(const struct globals *g, int argc, char **argv)
 			       removed ? "" : " (there was none)");
 	}
 	free(slug);
-	td_store_close(st);
-	td_lock_release(lockfd);
+	td_lock_close_store(st, lockfd);
 	td_config_free(&cfg);
 	return rc;
 }

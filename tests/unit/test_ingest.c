@@ -60,7 +60,7 @@ static size_t ingest(const struct td_config *cfg, struct td_store *st,
 {
 	struct td_err err = { 0, "" };
 	size_t before = parses;
-	int rc = td_ingest(cfg, st, 1500000000, sum, &err);
+	int rc = td_ingest(cfg, st, TD_INGEST_ALL, 1500000000, sum, &err);
 	CHECK(rc == 0);
 	if (rc)
 		fprintf(stderr, "  ingest: %s\n", err.msg);
