@@ -684,33 +684,35 @@ static void finish(struct engine *e, struct job *j, size_t *field)
 	}
 }
 
-/* What an earlier run left for this subscriber in this slot: 1 when it
- * settles the subscriber (refused, given up, not due to retry yet, or
- * its stored bytes queued again), 0 when a fresh digest is wanted, or a
- * store error. */
+/* What an earlier run left for this subscriber in this slot. *settled
+ * when that decides the subscriber (refused, given up, not due to retry
+ * yet, or its stored bytes queued again); else a fresh digest is wanted.
+ * Returns 0 or the store's error. */
 static int prepare_pending(struct engine *e, const struct td_subscriber *sub,
-			   struct td_err *err)
+			   bool *settled, struct td_err *err)
 {
 	struct td_pending p;
 	bool found;
+	*settled = true;
 	int rc = td_store_pending_get(e->st, sub->email, e->sum->slot, &p, &found, err);
 	if (rc)
-		return -rc;
+		return rc;
 	if (found && strcmp(p.state, "retry") != 0) {
 		/* refused or given up earlier in this slot */
 		count(e, &e->sum->not_due);
 		td_store_pending_free(&p);
-		return 1;
+		return 0;
 	}
 	if (found && p.next_attempt_at > run_clock(e)) {
 		td_log_debug("send: %s: kept from an earlier run; next try after %lld",
 			     sub->email, (long long)p.next_attempt_at);
 		count(e, &e->sum->deferred);
 		td_store_pending_free(&p);
-		return 1;
+		return 0;
 	}
 	if (!found) {
 		td_store_pending_free(&p);
+		*settled = false;
 		return 0;
 	}
 	/* The same bytes, Message-ID and posts as the first attempt. */
@@ -730,7 +732,7 @@ static int prepare_pending(struct engine *e, const struct td_subscriber *sub,
 	p.message = NULL;
 	td_store_pending_free(&p);
 	submit(e, j);
-	return 1;
+	return 0;
 }
 
 /* One subscriber, on the caller's thread: done already, a stored digest
@@ -749,8 +751,11 @@ static int prepare_one(struct engine *e, struct td_composer *c,
 	}
 	/* A dry run composes afresh whatever is due, as it always has, and
 	 * leaves stored retries to the real run. */
-	if (!e->dry_run && (rc = prepare_pending(e, sub, err)) != 0)
-		return rc < 0 ? -rc : 0;
+	if (!e->dry_run) {
+		bool settled;
+		if ((rc = prepare_pending(e, sub, &settled, err)) || settled)
+			return rc;
+	}
 
 	struct job *j = td_xcalloc(1, sizeof *j);
 	j->email = td_xstrdup(sub->email);

@@ -26,6 +26,7 @@
  * a sandboxed frame whose response carries a CSP without scripts.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,7 @@
 #define MAX_DIR_ENTRIES 100000      /* a fingerprint looks at no more */
 #define REFRESH_EVERY 0.25          /* seconds between looks at the files */
 #define WHEN_FMT "%a %d %b %Y %H:%M %Z"
+#define MAX_CSS (1u << 20)          /* desk.css, at most */
 
 static const char csp_desk[] =
 	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -80,6 +82,7 @@ struct td_desk {
 	struct td_err store_err;
 
 	struct td_template_set *pages;       /* the desk's own; NULL while broken */
+	char *css;                           /* desk/desk.css, with the pages */
 	struct td_err pages_err;
 	struct td_composer *composer;        /* NULL while templates are broken */
 	struct td_store *composer_st;        /* the store it was made with */
@@ -188,6 +191,8 @@ static const char *const desk_pages[] = { "page", "home", "preview", "error", "s
 static void load_pages(struct td_desk *d)
 {
 	td_template_set_free(d->pages);
+	free(d->css);
+	d->css = NULL;
 	d->pages = td_template_set_new();
 	d->pages_err.code = 0;
 	d->pages_err.msg[0] = '\0';
@@ -200,11 +205,19 @@ static void load_pages(struct td_desk *d)
 					"in templates/desk/)", dir, desk_pages[i]);
 	if (!rc)
 		rc = td_template_set_check(d->pages, &d->pages_err);
+	char *css = td_xasprintf("%s/desk.css", dir);
+	size_t len;
+	if (!rc && td_read_file(css, MAX_CSS, &d->css, &len) != 0)
+		rc = td_err_set(&d->pages_err, EX_NOINPUT, "templates: %s: %s", css,
+				strerror(errno));
+	free(css);
 	free(dir);
 	if (rc) {
 		td_log_warnx("serve: %s", d->pages_err.msg);
 		td_template_set_free(d->pages);
 		d->pages = NULL;
+		free(d->css);
+		d->css = NULL;
 	}
 }
 
@@ -328,6 +341,7 @@ void td_desk_free(struct td_desk *d)
 		return;
 	td_composer_free(d->composer);
 	td_template_set_free(d->pages);
+	free(d->css);
 	td_store_close(d->st);
 	td_subscribers_free(&d->subs);
 	free(d);
@@ -948,26 +962,6 @@ static void test_send(struct td_desk *d, const struct td_http_req *req,
 
 /* ---- static files ---- */
 
-static const char desk_css[] =
-	"body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1f2937;background:#f9fafb}"
-	".bar{background:#1a3d6d;color:#fff;padding:.6em 1.2em}.bar a{color:#fff;font-weight:bold;"
-	"text-decoration:none}.bar .dim{color:#cbd5e1;margin-left:.6em}"
-	"#live::before{content:'\\25CF ';color:#34d399}#live.off::before{color:#f87171}"
-	"main,#test-send{max-width:72em;margin:0 auto;padding:.5em 1.2em}"
-	"h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em}"
-	"table{border-collapse:collapse;width:100%;background:#fff}"
-	"th,td{text-align:left;vertical-align:top;border-bottom:1px solid #e5e7eb;padding:.35em .5em}"
-	"td ul{margin:0;padding-left:1.1em}.dim{color:#6b7280}"
-	".error{color:#b91c1c}.warning{background:#fef3c7;border-left:4px solid #d97706;"
-	"padding:.5em .8em}tr.bad td{color:#b91c1c}"
-	"pre{background:#fff;border:1px solid #e5e7eb;padding:.6em;overflow:auto;"
-	"white-space:pre-wrap;word-break:break-word;max-height:40em}"
-	"pre.source mark{background:#fee2e2}"
-	"iframe{width:100%;height:70vh;border:1px solid #d1d5db;background:#fff}"
-	"dl.facts{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}"
-	"dl.facts dt{font-weight:bold}dl.facts dd{margin:0}"
-	"#test-send form{background:#eef2ff;padding:.6em .8em;border-radius:4px}\n";
-
 /* Polls /version; when the files behind the page changed, fetches the
  * page again and swaps #main in place, so the iframe, text and headers
  * follow an editor's edits while the test-send form keeps its input. */
@@ -1032,7 +1026,7 @@ bool td_desk_handle(struct td_desk *d, const struct td_http_req *req,
 		return true;
 	}
 	if (strcmp(p, "/static/desk.css") == 0) {
-		static_file(resp, "text/css; charset=utf-8", desk_css);
+		static_file(resp, "text/css; charset=utf-8", d->css ? d->css : "");
 		return true;
 	}
 	if (strcmp(p, "/static/desk.js") == 0) {

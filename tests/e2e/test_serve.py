@@ -340,6 +340,15 @@ def test_desk_pages_are_templates(serve, site):
                    timeout=5)
     assert got, s.get("/")[2]
     assert b'<h1 id="restyled">' in got and b"Home</h1>" in got
+    # so is its style sheet
+    css = site.parent / "templates" / "desk" / "desk.css"
+    css.write_text(css.read_text(encoding="utf-8") + "\n.restyled{color:red}\n", encoding="utf-8")
+    def restyled_css():
+        s.get("/")                          # the desk looks at its files on a page request
+        st, _, body = s.get("/static/desk.css")
+        return body if st == 200 and b".restyled{color:red}" in body else None
+    body = wait_for(restyled_css, timeout=5)
+    assert body and b"#live::before" in body
     # a hostile title stays text: {{ }} escapes what a template shows
     hostile = "<script>alert(1)</script> & \"q\" 'x'"
     (site.parent / "posts" / "h.md").write_text(
