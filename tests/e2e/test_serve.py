@@ -584,6 +584,13 @@ def test_test_send_csrf_and_delivery(tmp_path, sink):
             assert token("zoe@example.net", scope) not in body_text + body_html
         assert token("editor@desk.example") in body_text
         assert token("editor@desk.example") in msg["List-Unsubscribe"]
+        # its own Message-ID: a client that drops duplicates must never
+        # take zoe's real digest for the test copy, nor the two copies
+        # for one another
+        real = parse(s.get("/preview/raw?to=zoe@example.net")[2])
+        other = msgs[1][1] if msgs[0][1] is msg else msgs[0][1]
+        assert msg["Message-ID"] and real["Message-ID"]
+        assert len({msg["Message-ID"], other["Message-ID"], real["Message-ID"]}) == 3
         # a sample reader's digest can be sent as a test too
         st, _, _ = s.post("/test-send", {"csrf": csrf, "tag": "usa",
                                          "address": "editor@desk.example"},
