@@ -361,11 +361,17 @@ static void render_page(struct td_desk *d, struct td_http_resp *resp,
 	resp->csp = csp_desk;
 	td_buf_reset(&resp->body);
 	struct td_err err = { 0, "" };
-	int rc = d->pages ? td_template_render(td_template_set_get(d->pages, name), d->pages,
-					       ctx, true, &resp->body, &err) :
-			    (err = d->pages_err, EX_NOINPUT);
+	int rc;
+	if (d->pages) {
+		rc = td_template_render(td_template_set_get(d->pages, name), d->pages, ctx,
+					true, &resp->body, &err);
+	} else {
+		err = d->pages_err;
+		rc = EX_NOINPUT;
+	}
 	td_value_free(ctx);
 	if (rc) {
+		/* the plain page of serve.c: it needs no template */
 		td_http_simple(resp, 500, "The desk's templates do not work", err.msg);
 		resp->csp = csp_desk;
 	}
