@@ -1,5 +1,5 @@
 /*
- * deliver.c: composing messages and the delivery engine (see deliver.h).
+ * deliver.c: the delivery engine (see deliver.h).
  *
  * Three kinds of threads share one mutex and a few queues:
  *
@@ -26,7 +26,6 @@
  */
 #include "tagdigest/deliver.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -35,228 +34,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tagdigest/address.h"
-#include "tagdigest/dkim.h"
+#include "tagdigest/compose.h"
 #include "tagdigest/log.h"
-#include "tagdigest/mime.h"
 #include "tagdigest/options.h"
 #include "tagdigest/schedule.h"
-#include "tagdigest/token.h"
 #include "tagdigest/transport.h"
 #include "tagdigest/util.h"
 
-#define MAX_MESSAGE (16u << 20)
 /* In-run retries waiting for their time, at most; more wait for a later
  * run in the pending table, so memory stays bounded on a failing relay. */
 #define MAX_RETRY_LIST 256
 /* Backoff across runs never grows beyond this. */
 #define MAX_BACKOFF (6 * 3600)
-
-struct td_composer {
-	const struct td_config *cfg;
-	struct td_store *st;
-	struct td_renderer *renderer;
-	struct td_secret secret;
-	struct td_dkim *dkim;     /* NULL when [dkim] is not configured */
-	const char *id_domain;    /* Message-ID right-hand side: the sender's domain */
-	struct td_post_cache *cache; /* send runs only: posts cannot change then */
-	time_t slot_now, slot;    /* the slot of the last `now` composed for */
-	bool slot_known;
-	struct td_mac *id_mac;    /* keys digest Message-IDs (see digest_message_id) */
-};
-
-int td_composer_new(const struct td_config *cfg, struct td_store *st,
-		    struct td_composer **out, struct td_err *err)
-{
-	struct td_composer *c = td_xcalloc(1, sizeof *c);
-	c->cfg = cfg;
-	c->st = st;
-	c->id_domain = td_address_domain(cfg->from_address);
-	struct td_render_options ro = td_options_render(cfg);
-	int rc = td_renderer_new(&ro, &c->renderer, err);
-	if (!rc)
-		rc = td_secret_load(cfg->token_secret_env, cfg->token_secret_file, true,
-				    &c->secret, err);
-	if (!rc)
-		c->id_mac = td_mac_new(&c->secret, "message-id");
-	/* The key is loaded once per run; a bad key stops the run before
-	 * anything is sent. */
-	if (!rc && cfg->dkim_domain && cfg->dkim_domain[0])
-		rc = td_dkim_new(cfg->dkim_domain, cfg->dkim_selector,
-				 cfg->dkim_key_file, &c->dkim, err);
-	if (rc) {
-		td_composer_free(c);
-		*out = NULL;
-		return rc;
-	}
-	*out = c;
-	return 0;
-}
-
-void td_composer_free(struct td_composer *c)
-{
-	if (!c)
-		return;
-	td_renderer_free(c->renderer);
-	td_mac_free(c->id_mac);
-	td_secret_free(&c->secret);
-	td_dkim_free(c->dkim);
-	td_post_cache_free(c->cache);
-	free(c);
-}
-
-/* The slot a message composed at now belongs to: the one a send run at
- * now serves. A run composes everything at one `now`, so it is worked
- * out once. */
-static time_t compose_slot(struct td_composer *c, time_t now)
-{
-	if (!c->slot_known || c->slot_now != now) {
-		struct td_schedule sched = td_options_schedule(c->cfg);
-		c->slot = td_schedule_last_slot(&sched, now);
-		c->slot_now = now;
-		c->slot_known = true;
-	}
-	return c->slot;
-}
-
-/* Numbers go into the MAC's input as varints (7 bits a byte, the high bit
- * saying "more"): prefix-free, so the encoding stays unambiguous, short
- * (a seq takes 2-3 bytes: fewer SHA-256 blocks), and no printf per post. */
-static void put_uint(struct td_buf *b, uint64_t v)
-{
-	unsigned char out[10];
-	size_t n = 0;
-	do {
-		out[n] = (unsigned char)(v & 0x7f);
-		v >>= 7;
-		if (v)
-			out[n] |= 0x80;
-		n++;
-	} while (v);
-	td_buf_append(b, out, n);
-}
-
-/*
- * A digest's Message-ID is a function of what the reader gets, not a
- * random draw: a crash between the relay's 250 and the record of the
- * delivery makes the next run compose that digest again, and with the
- * same id the second copy is one the reader's client can drop (Gmail,
- * Sieve's "duplicate", formail -D all go by Message-ID alone). So the id
- * covers exactly what makes a digest different for the reader: who
- * (lower-cased, as the store keys subscribers), which weekly slot, the
- * watermark it starts from, and per section the tag, the posts shown and
- * the "and N more" count. A digest recomposed with a post the first copy
- * lacked gets a new id, so it is never dropped; one that shows the same
- * posts keeps it, even when posts arrived meanwhile in tags the reader
- * does not follow (which is why the store's upto_seq is left out) or a
- * first digest's window moved on by a few hours (should a post leave that
- * window meanwhile, the copies differ and so do their ids: a reader may
- * see both, never lose one). The hash is keyed with the token secret, so
- * an id reveals nothing about the address and cannot be made by anyone
- * else. No store write: recomposing is enough.
- */
-static char *digest_message_id(struct td_composer *c, const struct td_subscriber *sub,
-			       time_t slot, const struct td_digest *d)
-{
-	struct td_buf b = TD_BUF_INIT;
-	size_t elen = strlen(sub->email);
-	put_uint(&b, elen);
-	for (size_t i = 0; i < elen; i++)
-		td_buf_putc(&b, (char)tolower((unsigned char)sub->email[i]));
-	put_uint(&b, (uint64_t)slot);
-	put_uint(&b, (uint64_t)d->from_seq);
-	put_uint(&b, d->nsections);
-	for (size_t i = 0; i < d->nsections; i++) {
-		const struct td_digest_section *s = &d->sections[i];
-		size_t tlen = strlen(s->tag);
-		put_uint(&b, tlen);
-		td_buf_append(&b, s->tag, tlen);
-		put_uint(&b, s->nposts);
-		for (size_t k = 0; k < s->nposts; k++)
-			put_uint(&b, (uint64_t)s->posts[k].seq);
-		put_uint(&b, s->more);
-	}
-	unsigned char mac[TD_MAC_BYTES];
-	td_mac_compute(c->id_mac, b.data, b.len, mac);
-	td_buf_free(&b);
-	return td_mime_message_id_keyed(mac, sizeof mac, c->id_domain);
-}
-
-int td_compose(struct td_composer *c, const struct td_subscriber *sub,
-	       time_t now, struct td_composed *out, struct td_err *err)
-{
-	const struct td_config *cfg = c->cfg;
-	memset(out, 0, sizeof *out);
-	td_buf_init(&out->message, MAX_MESSAGE);
-	/* All of one digest's queries read one snapshot. */
-	int rc = td_store_begin_read(c->st, err);
-	if (rc)
-		return rc;
-	struct td_digest_options dopt = td_options_digest(cfg);
-	rc = td_digest_build_cached(c->st, &dopt, sub, now, c->cache, &out->digest, err);
-	if (rc) {
-		td_store_rollback(c->st);
-		return rc;
-	}
-	if ((rc = td_store_commit(c->st, err))) {
-		td_digest_free(&out->digest);
-		return rc;
-	}
-	char *token = td_token_make(&c->secret, sub->email, "all");
-	char *unsub = td_xasprintf("%s%s", cfg->unsubscribe_url, token);
-	free(token);
-	/* one link per section that leaves only that tag */
-	struct td_strv tag_unsub = TD_STRV_INIT;
-	for (size_t i = 0; i < out->digest.nsections; i++) {
-		const char *tag = out->digest.sections[i].tag;
-		char *t = td_token_make(&c->secret, sub->email, tag);
-		td_strv_push(&tag_unsub, tag);
-		td_strv_push_owned(&tag_unsub, td_xasprintf("%s%s", cfg->unsubscribe_url, t));
-		free(t);
-	}
-	rc = td_render_digest(c->renderer, sub, &out->digest, unsub, &tag_unsub, now,
-			      &out->parts, err);
-	td_strv_free(&tag_unsub);
-	if (!rc) {
-		out->message_id = digest_message_id(c, sub, compose_slot(c, now),
-						    &out->digest);
-		struct td_mime_message m = {
-			.from_name = cfg->from_name,
-			.from_addr = cfg->from_address,
-			.to_name = sub->name,
-			.to_addr = sub->email,
-			.subject = out->parts.subject,
-			.text = out->parts.text,
-			.html = out->parts.html,
-			.date = now,
-			.message_id = out->message_id,
-			.list_name = cfg->site_name,
-			.list_id = cfg->list_id,
-			.unsubscribe_url = unsub,
-			.unsubscribe_mailto = cfg->unsubscribe_mailto,
-			.feedback_id = cfg->feedback_id,
-		};
-		rc = td_mime_build(&m, &out->message, err);
-		if (rc)
-			td_err_prefix(err, "mime: %s", sub->email);
-	}
-	/* Signed last, once: a retry resends these very bytes. */
-	if (!rc && c->dkim && (rc = td_dkim_sign(c->dkim, &out->message, now, err)))
-		td_err_prefix(err, "dkim: %s", sub->email);
-	free(unsub);
-	if (rc)
-		td_composed_free(out);
-	return rc;
-}
-
-void td_composed_free(struct td_composed *m)
-{
-	td_digest_free(&m->digest);
-	td_rendered_free(&m->parts);
-	free(m->message_id);
-	td_buf_free(&m->message);
-	m->message_id = NULL;
-}
 
 static const char *outcome_name(enum td_send_outcome o)
 {
@@ -323,49 +112,6 @@ static int read_next(struct reading *rd, pthread_mutex_t *mu,
 	if (mu)
 		pthread_mutex_unlock(mu);
 	return rc;
-}
-
-/* A list as a source. */
-struct list_cursor {
-	const struct td_subscriber_list *list;
-	size_t next;
-};
-
-static int list_next(void *ctx, const struct td_subscriber **out, struct td_err *err)
-{
-	struct list_cursor *lc = ctx;
-	(void)err;
-	if (lc->next >= lc->list->n)
-		return 0;
-	*out = &lc->list->v[lc->next++];
-	return 1;
-}
-
-/* ---- the dry run: compose and count, in order, nothing written ---- */
-
-static int dry_run_one(struct td_composer *c, const struct td_subscriber *sub,
-		       time_t now, struct td_send_summary *sum, struct td_err *err)
-{
-	struct td_composed m;
-	int rc = td_compose(c, sub, now, &m, err);
-	if (rc == EX_DATAERR) {
-		td_log_warnx("send: %s: not sent: %s", sub->email, err->msg);
-		sum->permfail++;
-		return 0;
-	}
-	if (rc)
-		return rc;
-	if (m.digest.suppressed) {
-		sum->suppressed++;
-	} else if (m.digest.total == 0) {
-		sum->skipped++;
-	} else {
-		td_log_info("send: would send to %s: %zu posts, %zu bytes, \"%s\"",
-			    sub->email, m.digest.total, m.message.len, m.parts.subject);
-		sum->sent++;
-	}
-	td_composed_free(&m);
-	return 0;
 }
 
 /* ---- the engine ---- */
@@ -450,6 +196,7 @@ static void q_free(struct queue *q)
 
 struct engine {
 	const struct td_config *cfg;
+	bool dry_run;                  /* compose and count; no thread, no write */
 	struct td_store *st;           /* the caller's: reads only, caller's thread */
 	struct td_store *wst;          /* the recorder's */
 	struct td_send_summary *sum;   /* counters: under mu */
@@ -927,23 +674,30 @@ static void count(struct engine *e, size_t *field)
 	pthread_mutex_unlock(&e->mu);
 }
 
-/* One subscriber, on the caller's thread: done already, a stored digest
- * to resend, or a fresh one to compose. Returns non-zero only when the run
- * must stop (store errors, templates). */
-static int prepare_one(struct engine *e, struct td_composer *c,
-		       const struct td_subscriber *sub, struct td_err *err)
+/* A subscriber finished without a message to send: counted at once by a
+ * dry run (nothing is recorded), else handed to the recorder. */
+static void finish(struct engine *e, struct job *j, size_t *field)
 {
-	bool done;
-	int rc;
-	if ((rc = td_store_slot_done(e->st, sub->email, e->sum->slot, &done, err)))
-		return rc;
-	if (done) {
-		count(e, &e->sum->not_due);
-		return 0;
+	if (e->dry_run) {
+		count(e, field);
+		job_free(j);
+	} else {
+		submit(e, j);
 	}
+}
+
+/* What an earlier run left for this subscriber in this slot. *settled
+ * when that decides the subscriber (refused, given up, not due to retry
+ * yet, or its stored bytes queued again); else a fresh digest is wanted.
+ * Returns 0 or the store's error. */
+static int prepare_pending(struct engine *e, const struct td_subscriber *sub,
+			   bool *settled, struct td_err *err)
+{
 	struct td_pending p;
 	bool found;
-	if ((rc = td_store_pending_get(e->st, sub->email, e->sum->slot, &p, &found, err)))
+	*settled = true;
+	int rc = td_store_pending_get(e->st, sub->email, e->sum->slot, &p, &found, err);
+	if (rc)
 		return rc;
 	if (found && strcmp(p.state, "retry") != 0) {
 		/* refused or given up earlier in this slot */
@@ -958,28 +712,56 @@ static int prepare_one(struct engine *e, struct td_composer *c,
 		td_store_pending_free(&p);
 		return 0;
 	}
+	if (!found) {
+		td_store_pending_free(&p);
+		*settled = false;
+		return 0;
+	}
+	/* The same bytes, Message-ID and posts as the first attempt. */
 	struct job *j = td_xcalloc(1, sizeof *j);
 	j->email = td_xstrdup(sub->email);
 	j->kind = J_SEND;
-	if (found) {
-		/* The same bytes, Message-ID and posts as the first attempt. */
-		j->resend = true;
-		j->message_id = p.message_id;
-		j->msg = p.message;
-		j->len = p.message_len;
-		j->from_seq = p.from_seq;
-		j->upto_seq = p.upto_seq;
-		j->post_count = p.post_count;
-		j->prev_attempts = p.attempts;
-		j->first_attempt_at = p.first_attempt_at;
-		p.message_id = NULL;
-		p.message = NULL;
-		td_store_pending_free(&p);
-		submit(e, j);
+	j->resend = true;
+	j->message_id = p.message_id;
+	j->msg = p.message;
+	j->len = p.message_len;
+	j->from_seq = p.from_seq;
+	j->upto_seq = p.upto_seq;
+	j->post_count = p.post_count;
+	j->prev_attempts = p.attempts;
+	j->first_attempt_at = p.first_attempt_at;
+	p.message_id = NULL;
+	p.message = NULL;
+	td_store_pending_free(&p);
+	submit(e, j);
+	return 0;
+}
+
+/* One subscriber, on the caller's thread: done already, a stored digest
+ * to resend, or a fresh one to compose. Returns non-zero only when the run
+ * must stop (store errors, templates). */
+static int prepare_one(struct engine *e, struct td_composer *c,
+		       const struct td_subscriber *sub, struct td_err *err)
+{
+	bool done;
+	int rc;
+	if ((rc = td_store_slot_done(e->st, sub->email, e->sum->slot, &done, err)))
+		return rc;
+	if (done) {
+		count(e, &e->sum->not_due);
 		return 0;
 	}
-	td_store_pending_free(&p);
+	/* A dry run composes afresh whatever is due, as it always has, and
+	 * leaves stored retries to the real run. */
+	if (!e->dry_run) {
+		bool settled;
+		if ((rc = prepare_pending(e, sub, &settled, err)) || settled)
+			return rc;
+	}
 
+	struct job *j = td_xcalloc(1, sizeof *j);
+	j->email = td_xstrdup(sub->email);
+	j->kind = J_SEND;
 	struct td_composed m;
 	rc = td_compose(c, sub, e->now, &m, err);
 	if (rc == EX_DATAERR) {
@@ -988,7 +770,7 @@ static int prepare_one(struct engine *e, struct td_composer *c,
 		td_log_warnx("send: %s: not sent: %s", sub->email, err->msg);
 		j->kind = J_BADDATA;
 		j->terr = *err;
-		submit(e, j);
+		finish(e, j, &e->sum->permfail);
 		return 0;
 	}
 	if (rc) {
@@ -1006,7 +788,11 @@ static int prepare_one(struct engine *e, struct td_composer *c,
 	} else if (m.digest.total == 0) {
 		td_log_debug("send: %s: no new posts in their tags: skipped", sub->email);
 		j->kind = J_SKIPPED;
-		submit(e, j);
+		finish(e, j, &e->sum->skipped);
+	} else if (e->dry_run) {
+		td_log_info("send: would send to %s: %zu posts, %zu bytes, \"%s\"",
+			    sub->email, m.digest.total, m.message.len, m.parts.subject);
+		finish(e, j, &e->sum->sent);
 	} else {
 		j->len = m.message.len;
 		j->msg = td_buf_steal(&m.message);
@@ -1150,10 +936,10 @@ static void engine_shutdown(struct engine *e)
 	td_store_close(e->wst);
 }
 
-int td_send_run_source(const struct td_config *cfg, struct td_store *st,
-		       struct td_subscriber_source *src,
-		       const struct td_send_options *opt, time_t now,
-		       struct td_send_summary *sum, struct td_err *err)
+int td_send_run(const struct td_config *cfg, struct td_store *st,
+		struct td_subscriber_source *src,
+		const struct td_send_options *opt, time_t now,
+		struct td_send_summary *sum, struct td_err *err)
 {
 	static const struct td_send_options defaults = { .dry_run = false };
 	if (!opt)
@@ -1171,30 +957,12 @@ int td_send_run_source(const struct td_config *cfg, struct td_store *st,
 	if (rc)
 		return rc;
 	/* the run lock keeps ingest out while we send: posts cannot change */
-	c->cache = td_post_cache_new();
-	td_renderer_share_posts(c->renderer);
-
-	if (opt->dry_run) {
-		const struct td_subscriber *sub;
-		while (!rc && (rc = read_next(&rd, NULL, sum, &sub, err)) == 1) {
-			bool done;
-			rc = td_store_slot_done(st, sub->email, sum->slot, &done, err);
-			if (!rc && done)
-				sum->not_due++;
-			else if (!rc)
-				rc = dry_run_one(c, sub, now, sum, err);
-			sum->done++;
-			if (!rc && opt->progress)
-				opt->progress(sum, opt->progress_arg);
-		}
-		td_composer_free(c);
-		sum->seconds = mono_now() - t0;
-		return rc;
-	}
+	td_composer_hold_posts(c);
 
 	struct engine e;
 	memset(&e, 0, sizeof e);
 	e.cfg = cfg;
+	e.dry_run = opt->dry_run;
 	e.st = st;
 	e.sum = sum;
 	e.now = now;
@@ -1213,23 +981,31 @@ int td_send_run_source(const struct td_config *cfg, struct td_store *st,
 		ivl = 3600.0 / cfg->rate_per_hour;
 	e.rate_interval = ivl;
 
-	/* SA_RESETHAND: a second Ctrl-C kills at once, as people expect. */
+	/* SA_RESETHAND: a second Ctrl-C kills at once, as people expect. A
+	 * dry run has nothing in flight to finish: the signals keep their
+	 * default. */
 	struct sigaction sa, old_term, old_int;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_stop_signal;
 	sa.sa_flags = SA_RESETHAND;
 	sigemptyset(&sa.sa_mask);
 	stop_signal = 0;
-	sigaction(SIGTERM, &sa, &old_term);
-	sigaction(SIGINT, &sa, &old_int);
+	if (!e.dry_run) {
+		sigaction(SIGTERM, &sa, &old_term);
+		sigaction(SIGINT, &sa, &old_int);
+	}
 
-	rc = start_recorder(&e, err);
+	/* a dry run writes nothing: no recorder, and no sender is started
+	 * because nothing is queued */
+	rc = e.dry_run ? 0 : start_recorder(&e, err);
 	if (!rc)
 		rc = engine_run(&e, c, &rd, opt, err);
 	engine_shutdown(&e);
 
-	sigaction(SIGTERM, &old_term, NULL);
-	sigaction(SIGINT, &old_int, NULL);
+	if (!e.dry_run) {
+		sigaction(SIGTERM, &old_term, NULL);
+		sigaction(SIGINT, &old_int, NULL);
+	}
 	td_composer_free(c);
 
 	sum->seconds = mono_now() - t0;
@@ -1273,20 +1049,21 @@ int td_send_run_source(const struct td_config *cfg, struct td_store *st,
 	return rc;
 }
 
-int td_send_run(const struct td_config *cfg, struct td_store *st,
-		const struct td_subscriber_list *subs,
-		const struct td_send_options *opt, time_t now,
-		struct td_send_summary *sum, struct td_err *err)
+int td_send_one(const struct td_config *cfg, const char *to, const char *msg,
+		size_t len, char *reply, size_t reply_size, struct td_err *err)
 {
-	struct list_cursor lc = { subs, 0 };
-	struct td_subscriber_source src = { list_next, &lc, subs->n };
-	return td_send_run_source(cfg, st, &src, opt, now, sum, err);
-}
-
-int td_send_due(const struct td_config *cfg, struct td_store *st,
-		const struct td_subscriber_list *subs, bool dry_run, time_t now,
-		struct td_send_summary *sum, struct td_err *err)
-{
-	struct td_send_options opt = { .dry_run = dry_run };
-	return td_send_run(cfg, st, subs, &opt, now, sum, err);
+	struct td_transport *tr = NULL;
+	struct td_send_result res;
+	memset(&res, 0, sizeof res);
+	struct td_transport_options topt = td_options_transport(cfg);
+	int rc = td_transport_open(&topt, &tr, err);
+	if (rc)
+		return rc;
+	td_transport_send(tr, cfg->from_address, to, msg, len, &res, err);
+	td_transport_close(tr);
+	snprintf(reply, reply_size, "%s", res.reply);
+	if (res.outcome == TD_SEND_OK)
+		return 0;
+	return err->code ? err->code : td_err_set(err, EX_UNAVAILABLE, "send: %s: %s", to,
+						    outcome_name(res.outcome));
 }

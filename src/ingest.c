@@ -237,13 +237,21 @@ static int ingest_feeds(const struct td_ingest_options *opt, struct td_store *st
 	return rc;
 }
 
-int td_ingest(const struct td_ingest_options *opt, struct td_store *st, time_t now,
+bool td_ingest_in_scope(const struct td_source_config *src, enum td_ingest_scope scope)
+{
+	return scope == TD_INGEST_ALL || strcmp(src->type, "posts") == 0;
+}
+
+int td_ingest(const struct td_ingest_options *opt, struct td_store *st,
+	      enum td_ingest_scope scope, time_t now,
 	      struct td_ingest_summary *sum, struct td_err *err)
 {
 	memset(sum, 0, sizeof *sum);
 	int rc = 0;
 	for (size_t i = 0; !rc && i < opt->nsources; i++)
-		if (!is_feed(&opt->sources[i]))
+		if (!is_feed(&opt->sources[i]) && td_ingest_in_scope(&opt->sources[i], scope))
 			rc = ingest_one(st, &opt->sources[i], NULL, now, sum, err);
-	return rc ? rc : ingest_feeds(opt, st, now, sum, err);
+	if (rc || scope != TD_INGEST_ALL)
+		return rc;
+	return ingest_feeds(opt, st, now, sum, err);
 }

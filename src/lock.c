@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <stdlib.h>
 #include <unistd.h>
+
+#include "tagdigest/util.h"
 
 int td_lock_acquire(const char *path, int *fd, struct td_err *err)
 {
@@ -45,4 +48,28 @@ void td_lock_release(int fd)
 {
 	if (fd >= 0)
 		close(fd);
+}
+
+int td_lock_open_store(const char *store_path, struct td_store **st, int *fd,
+		       struct td_err *err)
+{
+	*st = NULL;
+	*fd = -1;
+	char *lockpath = td_xasprintf("%s.lock", store_path);
+	int rc = td_mkdir_parents(lockpath, err);
+	if (!rc)
+		rc = td_lock_acquire(lockpath, fd, err);
+	free(lockpath);
+	if (!rc && (rc = td_store_open(store_path, TD_STORE_READWRITE, st, err))) {
+		td_lock_release(*fd);
+		*fd = -1;
+		*st = NULL;
+	}
+	return rc;
+}
+
+void td_lock_close_store(struct td_store *st, int fd)
+{
+	td_store_close(st);
+	td_lock_release(fd);
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "tagdigest/config.h"
+#include "tagdigest/compose.h"
 #include "tagdigest/deliver.h"
 #include "tagdigest/feed.h"
 #include "tagdigest/fetch.h"
@@ -158,7 +159,7 @@ static int do_ingest(const struct td_config *cfg, struct td_store *st, bool as_r
 	struct td_ingest_summary s;
 	struct td_err err = { 0, "" };
 	struct td_ingest_options opt = td_options_ingest(cfg);
-	if (td_ingest(&opt, st, time(NULL), &s, &err))
+	if (td_ingest(&opt, st, TD_INGEST_ALL, time(NULL), &s, &err))
 		return fail(&err);
 	char line[512];
 	snprintf(line, sizeof line,
@@ -268,7 +269,7 @@ static int do_send(const struct td_config *cfg, struct td_store *st, bool dry_ru
 	/* the bar is for people: only on a terminal, never with -q or --json */
 	if (isatty(STDERR_FILENO) && td_log_get_level() >= TD_LOG_INFO && !json)
 		opt.progress = draw_progress;
-	rc = td_send_run_source(cfg, st, &src, &opt, time(NULL), &sum, &err);
+	rc = td_send_run(cfg, st, &src, &opt, time(NULL), &sum, &err);
 	if (prog.drawn)
 		fprintf(stderr, "\r%*s\r", 70, "");
 	/* The bad rows were reported as the run reached them; this closes
@@ -328,20 +329,11 @@ static const char preview_help[] =
 	"  --format FMT    eml (the whole message, default), html or text (one part)\n"
 	"  --out FILE      write there instead of standard output\n";
 
-/* Takes the run lock, then opens the store for writing: a refused run
- * never touches the store. */
+/* The store under the run lock (lock.h), or the error reported. */
 static int open_locked(const struct td_config *cfg, struct td_store **st, int *lockfd)
 {
 	struct td_err err = { 0, "" };
-	char *lockpath = td_xasprintf("%s.lock", cfg->store_path);
-	int rc = td_mkdir_parents(lockpath, &err);
-	if (!rc)
-		rc = td_lock_acquire(lockpath, lockfd, &err);
-	if (!rc && (rc = td_store_open(cfg->store_path, TD_STORE_READWRITE, st, &err))) {
-		td_lock_release(*lockfd);
-		*lockfd = -1;
-	}
-	free(lockpath);
+	int rc = td_lock_open_store(cfg->store_path, st, lockfd, &err);
 	return rc ? fail(&err) : 0;
 }
 
@@ -376,8 +368,7 @@ static int cmd_write(const struct globals *g, int argc, char **argv,
 		rc = do_ingest(&cfg, st, !send);
 	if (!rc && send)
 		rc = do_send(&cfg, st, dry_run, json);
-	td_store_close(st);
-	td_lock_release(lockfd);
+	td_lock_close_store(st, lockfd);
 	td_config_free(&cfg);
 	return rc;
 }
@@ -530,8 +521,7 @@ static int cmd_unsuppress(const struct globals *g, int argc, char **argv)
 			       removed ? "" : " (there was none)");
 	}
 	free(slug);
-	td_store_close(st);
-	td_lock_release(lockfd);
+	td_lock_close_store(st, lockfd);
 	td_config_free(&cfg);
 	return rc;
 }

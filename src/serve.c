@@ -75,7 +75,6 @@ struct server {
 	struct td_config cfg;
 	struct td_secret secret;
 	struct td_desk *desk;      /* NULL in public mode */
-	char *lockpath;
 	/* the bound port, for the Host check: known before the daemon starts
 	 * unless --listen said port 0, then set once it is bound */
 	_Atomic unsigned port;
@@ -443,19 +442,19 @@ static void unsubscribe_confirm(const struct server *s, const char *email,
 	public_close(b);
 }
 
-/* Takes the run lock, waiting a moment for a short run to finish: the
- * suppression must not slip between a send's read and its record. */
-static int lock_briefly(const struct server *s, int *fd, struct td_err *err)
+/* The store under the run lock, waiting a moment for a short run to
+ * finish: the suppression must not slip between a send's read and its
+ * record. */
+static int lock_briefly(const struct server *s, struct td_store **st, int *fd,
+			struct td_err *err)
 {
-	int rc = td_mkdir_parents(s->lockpath, err);
-	for (int i = 0; !rc && i < LOCK_TRIES; i++) {
-		rc = td_lock_acquire(s->lockpath, fd, err);
+	int rc = 0;
+	for (int i = 0; i < LOCK_TRIES; i++) {
+		rc = td_lock_open_store(s->cfg.store_path, st, fd, err);
 		if (rc != EX_TEMPFAIL)
 			break;
-		if (i + 1 < LOCK_TRIES) {
-			rc = 0;
+		if (i + 1 < LOCK_TRIES)
 			nanosleep(&(struct timespec){ 0, 50 * 1000 * 1000 }, NULL);
-		}
 	}
 	return rc;
 }
@@ -467,7 +466,7 @@ static void unsubscribe_act(struct server *s, const char *email,
 	int fd = -1;
 	struct td_store *st = NULL;
 	struct td_err err = { 0, "" };
-	int rc = lock_briefly(s, &fd, &err);
+	int rc = lock_briefly(s, &st, &fd, &err);
 	if (rc == EX_TEMPFAIL) {
 		/* a send is running: nothing is recorded, and we say so */
 		td_log_info("serve: unsubscribe of %s delayed: %s", email, err.msg);
@@ -478,12 +477,9 @@ static void unsubscribe_act(struct server *s, const char *email,
 		return;
 	}
 	if (!rc)
-		rc = td_store_open(s->cfg.store_path, TD_STORE_READWRITE, &st, &err);
-	if (!rc)
 		rc = td_store_suppress(st, email, scope, "unsubscribed", how,
 				       time(NULL), &err);
-	td_store_close(st);
-	td_lock_release(fd);
+	td_lock_close_store(st, fd);
 	if (rc) {
 		td_log_warnx("serve: unsubscribe %s (%s): %s", email, scope, err.msg);
 		td_http_simple(resp, 500, "Something went wrong",
@@ -779,7 +775,6 @@ static void server_free(struct server *s)
 {
 	td_desk_free(s->desk);
 	td_secret_free(&s->secret);
-	free(s->lockpath);
 	free(s->rates);
 	td_config_free(&s->cfg);
 }
@@ -805,7 +800,6 @@ int td_serve(const struct td_serve_options *opt, struct td_err *err)
 	if ((rc = td_config_load(&s.cfg, opt->config_path, opt->overrides,
 				 opt->noverrides, err)))
 		return rc;
-	s.lockpath = td_xasprintf("%s.lock", s.cfg.store_path);
 	s.rates = td_xcalloc(RATE_SLOTS, sizeof *s.rates);
 	/* The public side must verify the links already sent: a fresh
 	 * secret would silently turn every one of them into a 400. */

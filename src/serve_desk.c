@@ -6,21 +6,27 @@
  * subscriber, or a sample reader of one tag, would get now (HTML part in
  * a sandboxed frame, text part, headers, raw message, size), and "send a
  * test". The store is opened READONLY, and a preview goes through the very
- * composer `send` uses, so it is exactly what would go out.
+ * composer `send` uses (compose.h), so it is exactly what would go out; a
+ * test send is the composer's test copy, handed to the transport as
+ * `send` would (td_send_one).
  *
  * Live reload: every request first looks at the files a preview depends
  * on (templates, posts folders, the subscriber file, the store). Changed
  * templates rebuild the composer (templates are parsed once per
- * composer); changed posts run the ingest of the posts sources, as
- * `tagdigest ingest` would, under the run lock (busy: try again on a later
- * request). The page polls /version, a hash of it all, and swaps in a
+ * composer); changed posts run `tagdigest ingest`'s own entry point for
+ * the posts folders (TD_INGEST_POSTS), under the run lock (td_lock_open_store;
+ * busy: try again on a later request). The page polls /version, a hash of it all, and swaps in a
  * fresh copy of itself when it changes.
  *
- * Everything from posts, subscribers, config and requests is HTML-escaped
- * on its way into a page; the digest's own HTML is shown only inside a
- * sandboxed frame whose response carries a CSP without scripts.
+ * The pages are Mustache templates in <templates_dir>/desk/, rendered with
+ * the digest's own engine (template.h), so editors restyle the desk as
+ * they restyle the digest; they are reloaded when they change. Everything
+ * from posts, subscribers, config and requests reaches a page through
+ * {{ }}, which HTML-escapes it; the digest's own HTML is shown only inside
+ * a sandboxed frame whose response carries a CSP without scripts.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,19 +38,18 @@
 
 #include "serve_impl.h"
 #include "tagdigest/address.h"
+#include "tagdigest/compose.h"
 #include "tagdigest/deliver.h"
 #include "tagdigest/digest.h"
 #include "tagdigest/ingest.h"
 #include "tagdigest/lock.h"
 #include "tagdigest/log.h"
-#include "tagdigest/mime.h"
 #include "tagdigest/options.h"
 #include "tagdigest/schedule.h"
 #include "tagdigest/slug.h"
 #include "tagdigest/store.h"
 #include "tagdigest/subscribers.h"
-#include "tagdigest/token.h"
-#include "tagdigest/transport.h"
+#include "tagdigest/template.h"
 
 /* The sample reader: no history, so a first digest of one tag. The
  * .invalid domain (RFC 2606) can never belong to a real subscriber. */
@@ -56,6 +61,7 @@
 #define MAX_DIR_ENTRIES 100000      /* a fingerprint looks at no more */
 #define REFRESH_EVERY 0.25          /* seconds between looks at the files */
 #define WHEN_FMT "%a %d %b %Y %H:%M %Z"
+#define MAX_CSS (1u << 20)          /* desk.css, at most */
 
 static const char csp_desk[] =
 	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -71,13 +77,14 @@ static const char csp_part[] =
 
 struct td_desk {
 	const struct td_config *cfg;
-	struct td_config posts_cfg;          /* cfg with its posts sources only */
-	struct td_source_config *posts_sources;
-	char *lockpath;
+	size_t nposts;                       /* sources the desk ingests */
 
 	struct td_store *st;                 /* READONLY; NULL until it exists */
 	struct td_err store_err;
 
+	struct td_template_set *pages;       /* the desk's own; NULL while broken */
+	char *css;                           /* desk/desk.css, with the pages */
+	struct td_err pages_err;
 	struct td_composer *composer;        /* NULL while templates are broken */
 	struct td_store *composer_st;        /* the store it was made with */
 	struct td_err composer_err;
@@ -152,17 +159,21 @@ static uint64_t fp_templates(const struct td_desk *d)
 {
 	uint64_t h = 1469598103934665603ull;
 	char *partials = td_xasprintf("%s/partials", d->cfg->templates_dir);
+	char *desk = td_xasprintf("%s/desk", d->cfg->templates_dir);
 	fp_dir(&h, d->cfg->templates_dir);
 	fp_dir(&h, partials);
+	fp_dir(&h, desk);
 	free(partials);
+	free(desk);
 	return h;
 }
 
 static uint64_t fp_posts(const struct td_desk *d)
 {
 	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < d->posts_cfg.nsources; i++)
-		fp_dir(&h, d->posts_cfg.sources[i].path);
+	for (size_t i = 0; i < d->cfg->nsources; i++)
+		if (td_ingest_in_scope(&d->cfg->sources[i], TD_INGEST_POSTS))
+			fp_dir(&h, d->cfg->sources[i].path);
 	return h;
 }
 
@@ -173,30 +184,63 @@ static uint64_t fp_one(const char *path)
 	return h;
 }
 
+/* The desk's pages, from <templates_dir>/desk, checked as the digest's
+ * templates are: a missing page or partial is an error shown on every
+ * page until it is fixed (they are loaded again when they change). */
+static const char *const desk_pages[] = { "page", "home", "preview", "error", "sent" };
+
+static void load_pages(struct td_desk *d)
+{
+	td_template_set_free(d->pages);
+	free(d->css);
+	d->css = NULL;
+	d->pages = td_template_set_new();
+	d->pages_err.code = 0;
+	d->pages_err.msg[0] = '\0';
+	char *dir = td_xasprintf("%s/desk", d->cfg->templates_dir);
+	int rc = td_template_set_load_dir(d->pages, dir, &d->pages_err);
+	for (size_t i = 0; !rc && i < sizeof desk_pages / sizeof *desk_pages; i++)
+		if (!td_template_set_get(d->pages, desk_pages[i]))
+			rc = td_err_set(&d->pages_err, EX_NOINPUT, "templates: %s/%s.mustache: "
+					"missing (the desk's pages; tagdigest ships them "
+					"in templates/desk/)", dir, desk_pages[i]);
+	if (!rc)
+		rc = td_template_set_check(d->pages, &d->pages_err);
+	char *css = td_xasprintf("%s/desk.css", dir);
+	size_t len;
+	if (!rc && td_read_file(css, MAX_CSS, &d->css, &len) != 0)
+		rc = td_err_set(&d->pages_err, EX_NOINPUT, "templates: %s: %s", css,
+				strerror(errno));
+	free(css);
+	free(dir);
+	if (rc) {
+		td_log_warnx("serve: %s", d->pages_err.msg);
+		td_template_set_free(d->pages);
+		d->pages = NULL;
+		free(d->css);
+		d->css = NULL;
+	}
+}
+
 /* ---- keeping up with the files ---- */
 
-/* `tagdigest ingest` for the posts sources, under the run lock. Returns
+/* `tagdigest ingest` for the posts folders, under the run lock. Returns
  * EX_TEMPFAIL when a run holds the lock: the next request tries again. */
 static int ingest_posts(struct td_desk *d)
 {
 	struct td_err err = { 0, "" };
 	int fd = -1;
 	struct td_store *st = NULL;
-	int rc = td_mkdir_parents(d->lockpath, &err);
-	if (!rc)
-		rc = td_lock_acquire(d->lockpath, &fd, &err);
+	int rc = td_lock_open_store(d->cfg->store_path, &st, &fd, &err);
 	if (rc == EX_TEMPFAIL) {
 		td_log_debug("serve: posts changed; ingest later: %s", err.msg);
 		return rc;
 	}
 	struct td_ingest_summary sum;
-	struct td_ingest_options io = td_options_ingest(&d->posts_cfg);
+	struct td_ingest_options io = td_options_ingest(d->cfg);
 	if (!rc)
-		rc = td_store_open(d->cfg->store_path, TD_STORE_READWRITE, &st, &err);
-	if (!rc)
-		rc = td_ingest(&io, st, time(NULL), &sum, &err);
-	td_store_close(st);
-	td_lock_release(fd);
+		rc = td_ingest(&io, st, TD_INGEST_POSTS, time(NULL), &sum, &err);
+	td_lock_close_store(st, fd);
 	if (rc)
 		td_log_warnx("serve: ingest of posts: %s", err.msg);
 	else
@@ -220,7 +264,7 @@ static void refresh(struct td_desk *d)
 	d->last_refresh = now;
 
 	/* posts first: what they write to the store is part of the version */
-	if (d->posts_cfg.nsources) {
+	if (d->nposts) {
 		uint64_t fp = fp_posts(d);
 		if ((!d->posts_known || fp != d->posts_fp) && ingest_posts(d) != EX_TEMPFAIL) {
 			/* a failure is logged once per change, not per request */
@@ -243,6 +287,8 @@ static void refresh(struct td_desk *d)
 		if (td_composer_new(d->cfg, d->st, &d->composer, &d->composer_err) != 0)
 			d->composer = NULL;
 		d->composer_st = d->st;
+		if (!d->tpl_known || tfp != d->tpl_fp)
+			load_pages(d);
 		d->tpl_fp = tfp;
 		d->tpl_known = true;
 	}
@@ -275,17 +321,9 @@ int td_desk_new(const struct td_config *cfg, struct td_desk **out,
 {
 	struct td_desk *d = td_xcalloc(1, sizeof *d);
 	d->cfg = cfg;
-	d->lockpath = td_xasprintf("%s.lock", cfg->store_path);
-	/* A shallow copy of the config whose sources are the posts folders
-	 * only: feeds are fetched by `ingest`/`run`, not on every keystroke. */
-	d->posts_cfg = *cfg;
-	d->posts_sources = td_xcalloc(cfg->nsources ? cfg->nsources : 1,
-				      sizeof *d->posts_sources);
-	d->posts_cfg.sources = d->posts_sources;
-	d->posts_cfg.nsources = 0;
+	/* feeds are fetched by `ingest`/`run`, not on every keystroke */
 	for (size_t i = 0; i < cfg->nsources; i++)
-		if (strcmp(cfg->sources[i].type, "posts") == 0)
-			d->posts_sources[d->posts_cfg.nsources++] = cfg->sources[i];
+		d->nposts += td_ingest_in_scope(&cfg->sources[i], TD_INGEST_POSTS);
 
 	unsigned char rnd[32];
 	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
@@ -304,38 +342,41 @@ void td_desk_free(struct td_desk *d)
 	if (!d)
 		return;
 	td_composer_free(d->composer);
+	td_template_set_free(d->pages);
+	free(d->css);
 	td_store_close(d->st);
 	td_subscribers_free(&d->subs);
-	free(d->posts_sources);
-	free(d->lockpath);
 	free(d);
 }
 
-/* ---- page frame ---- */
+/* ---- pages: templates/desk/NAME.mustache ---- */
 
-static void desk_open(struct td_desk *d, struct td_http_resp *resp,
-		      const char *title)
+/* Renders the page `name` with ctx, which it frees. Every value a
+ * template shows goes through Mustache's {{ }}, which HTML-escapes it. */
+static void render_page(struct td_desk *d, struct td_http_resp *resp,
+			const char *name, const char *title, struct td_value *ctx)
 {
-	struct td_buf *b = &resp->body;
+	td_value_map_set_str(ctx, "version", d->version);
+	td_value_map_set_str(ctx, "site_name", d->cfg->site_name);
+	td_value_map_set_str(ctx, "title", title);
 	resp->content_type = "text/html; charset=utf-8";
 	resp->csp = csp_desk;
-	td_buf_printf(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-		      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-		      "<meta name=\"td-version\" content=\"%s\"><title>", d->version);
-	td_html_escape(b, title);
-	td_buf_puts(b, " &middot; tagdigest</title>"
-		    "<link rel=\"stylesheet\" href=\"/static/desk.css\">"
-		    "<script src=\"/static/desk.js\" defer></script></head><body>\n"
-		    "<header class=\"bar\"><a href=\"/\">");
-	td_html_escape(b, d->cfg->site_name);
-	td_buf_puts(b, "</a> <span class=\"dim\">editors' desk</span>"
-		    "<span id=\"live\" class=\"dim\" title=\"updates itself when a template, "
-		    "post, the subscriber file or the store changes\">live</span></header>\n");
-}
-
-static void desk_close(struct td_buf *b)
-{
-	td_buf_puts(b, "</body></html>\n");
+	td_buf_reset(&resp->body);
+	struct td_err err = { 0, "" };
+	int rc;
+	if (d->pages) {
+		rc = td_template_render(td_template_set_get(d->pages, name), d->pages, ctx,
+					true, &resp->body, &err);
+	} else {
+		err = d->pages_err;
+		rc = EX_NOINPUT;
+	}
+	td_value_free(ctx);
+	if (rc) {
+		/* the plain page of serve.c: it needs no template */
+		td_http_simple(resp, 500, "The desk's templates do not work", err.msg);
+		resp->csp = csp_desk;
+	}
 }
 
 static void when(const struct td_desk *d, time_t t, char *out, size_t n)
@@ -346,41 +387,49 @@ static void when(const struct td_desk *d, time_t t, char *out, size_t n)
 		td_tz_format(d->cfg->tz, t, WHEN_FMT, out, n);
 }
 
+static void set_when(const struct td_desk *d, struct td_value *map, const char *key,
+		     time_t t)
+{
+	char s[64];
+	when(d, t, s, sizeof s);
+	td_value_map_set_str(map, key, s);
+}
+
 /* Line `line` of a template file with a caret under `col`, and two lines
- * of context around it, so an editor sees the mistake where it is. */
-static void show_location(struct td_buf *b, const char *path, unsigned line,
-			  unsigned col)
+ * of context around it, so an editor sees the mistake where it is. NULL
+ * when the file cannot be read. */
+static struct td_value *source_lines(const char *path, unsigned line, unsigned col)
 {
 	char *src = NULL;
 	size_t len = 0;
 	if (line == 0 || td_read_file(path, 1u << 20, &src, &len) != 0)
-		return;
-	td_buf_puts(b, "<pre class=\"source\">");
+		return NULL;
+	struct td_value *lines = td_value_list();
 	unsigned n = 1;
 	const char *p = src;
 	while (*p && n <= line + 2) {
 		const char *nl = strchr(p, '\n');
 		size_t l = nl ? (size_t)(nl - p) : strlen(p);
 		if (n + 3 > line) {
-			char *text = td_xstrndup(p, l);
-			td_buf_printf(b, "%s%5u | ", n == line ? "<mark>" : "", n);
-			td_html_escape(b, text);
-			td_buf_puts(b, n == line ? "</mark>\n" : "\n");
+			struct td_value *v = td_value_list_push(lines, td_value_map());
+			td_value_map_set(v, "number", td_value_string_owned(td_xasprintf("%5u", n)));
+			td_value_map_set(v, "text", td_value_string_owned(td_xstrndup(p, l)));
+			td_value_map_set_bool(v, "here", n == line);
 			if (n == line) {
-				td_buf_puts(b, "        ");
+				struct td_buf caret = TD_BUF_INIT;
+				td_buf_puts(&caret, "        ");
 				for (unsigned c = 1; c < col && c < 500; c++)
-					td_buf_putc(b, ' ');
-				td_buf_puts(b, "^\n");
+					td_buf_putc(&caret, ' ');
+				td_value_map_set(v, "caret", td_value_string_owned(td_buf_steal(&caret)));
 			}
-			free(text);
 		}
 		if (!nl)
 			break;
 		p = nl + 1;
 		n++;
 	}
-	td_buf_puts(b, "</pre>\n");
 	free(src);
+	return lines;
 }
 
 /* Finds "PATH.mustache:LINE:COL" in an error message. */
@@ -406,15 +455,9 @@ static void error_page(struct td_desk *d, struct td_http_resp *resp,
 		       unsigned status, const char *title,
 		       const struct td_err *err)
 {
-	struct td_buf *b = &resp->body;
 	resp->status = status;
-	td_buf_reset(b);
-	desk_open(d, resp, title);
-	td_buf_puts(b, "<main id=\"main\"><h1 class=\"error\">");
-	td_html_escape(b, title);
-	td_buf_puts(b, "</h1>\n<pre id=\"error\" class=\"error\">");
-	td_html_escape(b, err->msg);
-	td_buf_puts(b, "</pre>\n");
+	struct td_value *ctx = td_value_map();
+	td_value_map_set_str(ctx, "message", err->msg);
 	char *path;
 	unsigned line, col;
 	size_t dl = strlen(d->cfg->templates_dir);
@@ -422,16 +465,17 @@ static void error_page(struct td_desk *d, struct td_http_resp *resp,
 		/* only a template's own lines are ever shown */
 		bool ours = strncmp(path, d->cfg->templates_dir, dl) == 0 &&
 			    path[dl] == '/' && !strstr(path, "/../");
-		td_buf_puts(b, "<p>In <code>");
-		td_html_escape(b, path);
-		td_buf_printf(b, "</code>, line %u, column %u:</p>\n", line, col);
-		if (ours)
-			show_location(b, path, line, col);
+		struct td_value *loc = td_value_map_set(ctx, "location", td_value_map());
+		td_value_map_set_str(loc, "path", path);
+		td_value_map_set_int(loc, "line", line);
+		td_value_map_set_int(loc, "column", col);
+		struct td_value *lines = ours ? source_lines(path, line, col) : NULL;
+		td_value_map_set_bool(loc, "has_lines", lines != NULL);
+		if (lines)
+			td_value_map_set(loc, "lines", lines);
 		free(path);
 	}
-	td_buf_puts(b, "<p class=\"dim\">This page updates itself once the file is "
-		    "fixed.</p></main>\n");
-	desk_close(b);
+	render_page(d, resp, "error", title, ctx);
 }
 
 /* ---- the home page ---- */
@@ -456,7 +500,7 @@ static bool suppressed(const struct td_strv *keys, const char *email,
 	return hit;
 }
 
-static void home_last_run(struct td_desk *d, struct td_buf *b,
+static void home_last_run(struct td_desk *d, struct td_value *ctx,
 			  const struct td_subscriber_state *states)
 {
 	time_t slot = 0, sent_at = 0;
@@ -478,46 +522,45 @@ static void home_last_run(struct td_desk *d, struct td_buf *b,
 		else
 			skipped++;
 	}
-	char slot_s[64], sent_s[64];
-	when(d, slot, slot_s, sizeof slot_s);
-	when(d, sent_at, sent_s, sizeof sent_s);
-	td_buf_puts(b, "<section id=\"last-run\"><h2>Last run</h2>\n");
-	if (!slot)
-		td_buf_puts(b, "<p>No digest has been sent or skipped yet.</p>\n");
-	else
-		td_buf_printf(b, "<p>Slot of %s: <strong>%zu sent</strong>, %zu skipped "
-			      "(no new posts). Last message accepted: %s.</p>\n",
-			      slot_s, sent, skipped, sent_s);
-	td_buf_printf(b, "<p class=\"dim\">All time: %zu sent, %zu skipped.</p></section>\n",
-		      td_store_delivery_count(d->st, "sent"),
-		      td_store_delivery_count(d->st, "skipped"));
+	if (slot) {
+		struct td_value *run = td_value_map_set(ctx, "last_run", td_value_map());
+		set_when(d, run, "slot", slot);
+		set_when(d, run, "sent_at", sent_at);
+		td_value_map_set_int(run, "sent", (long long)sent);
+		td_value_map_set_int(run, "skipped", (long long)skipped);
+	}
+	td_value_map_set_int(ctx, "all_sent", (long long)td_store_delivery_count(d->st, "sent"));
+	td_value_map_set_int(ctx, "all_skipped",
+			     (long long)td_store_delivery_count(d->st, "skipped"));
 }
 
-static void home_sources(struct td_desk *d, struct td_buf *b)
+static void home_sources(struct td_desk *d, struct td_value *ctx)
 {
-	td_buf_puts(b, "<section id=\"sources\"><h2>Sources</h2>\n<table><tr><th>Source</th>"
-		    "<th>Type</th><th>Last success</th><th>Failures in a row</th>"
-		    "<th>Last error</th></tr>\n");
+	struct td_value *list = td_value_map_set(ctx, "sources", td_value_list());
 	for (size_t i = 0; i < d->cfg->nsources; i++) {
 		const struct td_source_config *src = &d->cfg->sources[i];
 		struct td_source_state s;
 		if (td_store_source_state(d->st, src->name, &s, NULL) != 0)
 			continue;
-		char ok[64];
-		when(d, s.last_success, ok, sizeof ok);
-		td_buf_printf(b, "<tr class=\"%s\"><td>", s.failures ? "bad" : "good");
-		td_html_escape(b, src->name);
-		td_buf_puts(b, "</td><td>");
-		td_html_escape(b, src->type);
-		td_buf_printf(b, "</td><td>%s</td><td>%d</td><td>", ok, s.failures);
-		td_html_escape(b, s.last_error);
-		td_buf_puts(b, "</td></tr>\n");
+		struct td_value *v = td_value_list_push(list, td_value_map());
+		td_value_map_set_str(v, "name", src->name);
+		td_value_map_set_str(v, "type", src->type);
+		set_when(d, v, "last_success", s.last_success);
+		td_value_map_set_int(v, "failures", s.failures);
+		td_value_map_set_str(v, "last_error", s.last_error);
 		free(s.last_error);
 	}
-	td_buf_puts(b, "</table></section>\n");
 }
 
-static void home_tag(struct td_desk *d, struct td_buf *b, const struct tag_info *t,
+/* "?tag=" / "?to=" values: percent-encoded, so safe in a query string */
+static struct td_value *url_value(const char *s)
+{
+	struct td_buf b = TD_BUF_INIT;
+	td_url_escape(&b, s);
+	return td_value_string_owned(td_buf_steal(&b));
+}
+
+static void home_tag(struct td_desk *d, struct td_value *list, const struct tag_info *t,
 		     struct td_post_cache *cache)
 {
 	/* what some follower of the tag will get: the digests' own rule */
@@ -525,31 +568,35 @@ static void home_tag(struct td_desk *d, struct td_buf *b, const struct tag_info 
 	size_t count = 0;
 	td_digest_waiting(d->st, cache, t->slug, t->readers, t->active,
 			  td_store_max_seq(d->st), &w, &count, NULL);
+	struct td_value *v = td_value_list_push(list, td_value_map());
 	char *name = td_store_tag_name(d->st, t->slug);
-	td_buf_puts(b, "<tr><td><strong>");
-	td_html_escape(b, name);
-	td_buf_puts(b, "</strong><br><span class=\"dim\">");
-	td_html_escape(b, t->slug);
-	td_buf_printf(b, "</span></td><td>%zu", t->active);
-	if (t->active != t->followers)
-		td_buf_printf(b, " <span class=\"dim\">(%zu left)</span>",
-			      t->followers - t->active);
-	td_buf_printf(b, "</td><td class=\"waiting\">%zu</td><td><ul>", count);
-	size_t listed = count < MAX_TITLES ? count : MAX_TITLES;
-	for (size_t k = 0; k < listed; k++) {
-		td_buf_puts(b, "<li><a href=\"");
-		td_html_escape(b, w[k].url);
-		td_buf_puts(b, "\" rel=\"noreferrer\" target=\"_blank\">");
-		td_html_escape(b, w[k].title);
-		td_buf_puts(b, "</a></li>");
-	}
-	if (count > listed)
-		td_buf_printf(b, "<li class=\"dim\">and %zu more</li>", count - listed);
-	td_buf_puts(b, "</ul></td><td><a href=\"/preview?tag=");
-	td_url_escape(b, t->slug);
-	td_buf_puts(b, "\">Preview as a sample reader</a></td></tr>\n");
+	td_value_map_set_str(v, "name", name ? name : "");
 	free(name);
+	td_value_map_set_str(v, "slug", t->slug);
+	td_value_map_set(v, "slug_query", url_value(t->slug));
+	td_value_map_set_int(v, "active", (long long)t->active);
+	td_value_map_set_int(v, "left", (long long)(t->followers - t->active));
+	td_value_map_set_int(v, "waiting", (long long)count);
+	size_t listed = count < MAX_TITLES ? count : MAX_TITLES;
+	struct td_value *posts = td_value_map_set(v, "posts", td_value_list());
+	for (size_t k = 0; k < listed; k++) {
+		struct td_value *pv = td_value_list_push(posts, td_value_map());
+		td_value_map_set_str(pv, "url", w[k].url);
+		td_value_map_set_str(pv, "title", w[k].title);
+	}
+	td_value_map_set_int(v, "more", (long long)(count - listed));
 	td_store_posts_free(w, count);
+}
+
+/* items joined with ", " */
+static struct td_value *joined(const struct td_strv *items)
+{
+	struct td_buf b = TD_BUF_INIT;
+	for (size_t i = 0; i < items->n; i++) {
+		td_buf_puts(&b, i ? ", " : "");
+		td_buf_puts(&b, items->v[i]);
+	}
+	return td_value_string_owned(td_buf_steal(&b));
 }
 
 static void home(struct td_desk *d, struct td_http_resp *resp)
@@ -558,13 +605,9 @@ static void home(struct td_desk *d, struct td_http_resp *resp)
 		error_page(d, resp, 503, "The store cannot be read", &d->store_err);
 		return;
 	}
-	struct td_buf *b = &resp->body;
 	const struct td_config *cfg = d->cfg;
 	time_t now = time(NULL);
 	struct td_schedule sched = td_options_schedule(cfg);
-	char next_s[64], slot_s[64];
-	when(d, td_schedule_next_slot(&sched, now), next_s, sizeof next_s);
-	when(d, td_schedule_last_slot(&sched, now), slot_s, sizeof slot_s);
 
 	struct td_err err = { 0, "" };
 	if (td_store_begin_read(d->st, &err)) {
@@ -626,71 +669,42 @@ static void home(struct td_desk *d, struct td_http_resp *resp)
 		}
 	}
 
-	desk_open(d, resp, "Home");
-	td_buf_puts(b, "<main id=\"main\">\n<h1>");
-	td_html_escape(b, cfg->site_name);
-	td_buf_printf(b, "</h1>\n<p id=\"next-send\">Next send: <strong>%s</strong> "
-		      "<span class=\"dim\">(the current week's slot: %s)</span></p>\n",
-		      next_s, slot_s);
-	td_buf_printf(b, "<p id=\"counts\">%zu subscribers in the file", d->subs.n);
-	if (d->subs.nbad)
-		td_buf_printf(b, " (%zu bad rows skipped)", d->subs.nbad);
-	td_buf_printf(b, "; %zu unsubscribed from everything; %zu posts in the store.</p>\n",
-		      left_all, td_store_post_count(d->st));
-	if (d->subs_err.code) {
-		td_buf_puts(b, "<pre class=\"error\">");
-		td_html_escape(b, d->subs_err.msg);
-		td_buf_puts(b, "</pre>\n");
-	}
-	if (!d->composer) {
-		td_buf_puts(b, "<p class=\"error\">The templates do not load: <code>");
-		td_html_escape(b, d->composer_err.msg);
-		td_buf_puts(b, "</code></p>\n");
-	}
+	struct td_value *ctx = td_value_map();
+	set_when(d, ctx, "next_send", td_schedule_next_slot(&sched, now));
+	set_when(d, ctx, "current_slot", td_schedule_last_slot(&sched, now));
+	td_value_map_set_int(ctx, "subscriber_count", (long long)d->subs.n);
+	td_value_map_set_int(ctx, "bad_rows", (long long)d->subs.nbad);
+	td_value_map_set_int(ctx, "unsubscribed_count", (long long)left_all);
+	td_value_map_set_int(ctx, "post_count", (long long)td_store_post_count(d->st));
+	if (d->subs_err.code)
+		td_value_map_set_str(ctx, "subscribers_error", d->subs_err.msg);
+	if (!d->composer)
+		td_value_map_set_str(ctx, "templates_error", d->composer_err.msg);
 
-	td_buf_puts(b, "<section id=\"tags\"><h2>Tags: posts waiting for the next digest</h2>\n"
-		    "<table><tr><th>Tag</th><th>Subscribers</th><th>Waiting</th>"
-		    "<th>Posts</th><th></th></tr>\n");
+	struct td_value *tag_list = td_value_map_set(ctx, "tags", td_value_list());
 	struct td_post_cache *cache = td_post_cache_new();
 	for (size_t j = 0; j < ntags; j++)
-		home_tag(d, b, &tags[j], cache);
+		home_tag(d, tag_list, &tags[j], cache);
 	td_post_cache_free(cache);
-	td_buf_puts(b, "</table></section>\n");
 
-	home_last_run(d, b, states);
-	home_sources(d, b);
+	home_last_run(d, ctx, states);
+	home_sources(d, ctx);
 
-	td_buf_puts(b, "<section id=\"subscribers\"><h2>Subscribers</h2>\n"
-		    "<form method=\"get\" action=\"/preview\"><label>Preview for "
-		    "<input type=\"email\" name=\"to\" required placeholder=\"reader@example.org\">"
-		    "</label> <button type=\"submit\">Preview</button></form>\n<table>"
-		    "<tr><th>Address</th><th>Name</th><th>Tags</th><th>Last digest</th></tr>\n");
+	struct td_value *rows = td_value_map_set(ctx, "subscribers", td_value_list());
 	for (size_t i = 0; i < d->subs.n && i < MAX_LISTED; i++) {
 		const struct td_subscriber *sub = &d->subs.v[i];
-		char last[64];
-		when(d, states[i].last_slot, last, sizeof last);
-		td_buf_puts(b, "<tr><td><a href=\"/preview?to=");
-		td_url_escape(b, sub->email);
-		td_buf_puts(b, "\">");
-		td_html_escape(b, sub->email);
-		td_buf_puts(b, "</a>");
-		if (suppressed(&keys, sub->email, "all"))
-			td_buf_puts(b, " <span class=\"dim\">(unsubscribed)</span>");
-		td_buf_puts(b, "</td><td>");
-		td_html_escape(b, sub->name);
-		td_buf_puts(b, "</td><td>");
-		for (size_t k = 0; k < sub->tags.n; k++) {
-			td_buf_puts(b, k ? ", " : "");
-			td_html_escape(b, sub->tags.v[k]);
-		}
-		td_buf_printf(b, "</td><td>%s</td></tr>\n", last);
+		struct td_value *v = td_value_list_push(rows, td_value_map());
+		td_value_map_set_str(v, "email", sub->email);
+		td_value_map_set(v, "email_query", url_value(sub->email));
+		td_value_map_set_bool(v, "unsubscribed", suppressed(&keys, sub->email, "all"));
+		td_value_map_set_str(v, "name", sub->name);
+		td_value_map_set(v, "tags", joined(&sub->tags));
+		set_when(d, v, "last_digest", states[i].last_slot);
 	}
-	td_buf_puts(b, "</table>\n");
-	if (d->subs.n > MAX_LISTED)
-		td_buf_printf(b, "<p class=\"dim\">The first %d of %zu; preview anyone "
-			      "with the form above.</p>\n", MAX_LISTED, d->subs.n);
-	td_buf_puts(b, "</section></main>\n");
-	desk_close(b);
+	td_value_map_set_bool(ctx, "not_listed", d->subs.n > MAX_LISTED);
+	td_value_map_set_int(ctx, "listed", MAX_LISTED);
+	render_page(d, resp, "home", "Home", ctx);
+
 	td_store_commit(d->st, NULL);
 	td_strv_free(&keys);
 	for (size_t i = 0; i < d->subs.n; i++)
@@ -746,8 +760,10 @@ static const struct td_subscriber *pick(struct td_desk *d,
 	return sample;
 }
 
+/* sub's digest, or with test_to its test copy for that address. */
 static int compose(struct td_desk *d, const struct td_subscriber *sub,
-		   struct td_composed *m, struct td_http_resp *resp)
+		   const char *test_to, struct td_composed *m,
+		   struct td_http_resp *resp)
 {
 	if (!d->st) {
 		error_page(d, resp, 503, "The store cannot be read", &d->store_err);
@@ -758,7 +774,9 @@ static int compose(struct td_desk *d, const struct td_subscriber *sub,
 		return -1;
 	}
 	struct td_err err = { 0, "" };
-	if (td_compose(d->composer, sub, time(NULL), m, &err) != 0) {
+	int rc = test_to ? td_compose_test(d->composer, sub, test_to, time(NULL), m, &err) :
+			   td_compose(d->composer, sub, time(NULL), m, &err);
+	if (rc != 0) {
 		error_page(d, resp, 500, "The digest could not be rendered", &err);
 		return -1;
 	}
@@ -773,14 +791,16 @@ struct preview {
 	struct td_composed m;
 };
 
-/* Picks the reader and composes their message. -1, with resp filled and
- * nothing left to free, when either fails; else preview_close() later. */
+/* Picks the reader and composes their message (test_to: its test copy
+ * for that address). -1, with resp filled and nothing left to free, when
+ * either fails; else preview_close() later. */
 static int preview_open(struct td_desk *d, const struct td_http_req *req,
-			struct td_http_resp *resp, struct preview *p)
+			const char *test_to, struct td_http_resp *resp,
+			struct preview *p)
 {
 	td_buf_init(&p->query, TD_BUF_NOLIMIT);
 	p->sub = pick(d, req, &p->sample, &p->query, resp);
-	if (p->sub && compose(d, p->sub, &p->m, resp) == 0)
+	if (p->sub && compose(d, p->sub, test_to, &p->m, resp) == 0)
 		return 0;
 	td_strv_free(&p->sample.tags);
 	td_buf_free(&p->query);
@@ -798,89 +818,45 @@ static void preview_page(struct td_desk *d, const struct td_http_req *req,
 			 struct td_http_resp *resp)
 {
 	struct preview p;
-	if (preview_open(d, req, resp, &p) != 0)
+	if (preview_open(d, req, NULL, resp, &p) != 0)
 		return;
 	const struct td_subscriber *sub = p.sub;
-	struct td_buf *b = &resp->body;
-	const char *qs = td_buf_cstr(&p.query);
-	desk_open(d, resp, sub == &p.sample ? "Sample preview" : sub->email);
-
-	/* outside #main: a live update must not wipe a half-typed address */
-	td_buf_puts(b, "<section id=\"test-send\"><form method=\"post\" action=\"/test-send\">"
-		    "<input type=\"hidden\" name=\"csrf\" value=\"");
-	td_buf_puts(b, d->csrf);
-	td_buf_printf(b, "\"><input type=\"hidden\" name=\"%s\" value=\"",
-		      sub == &p.sample ? "tag" : "to");
-	td_html_escape(b, sub == &p.sample ? p.sample.tags.v[0] : sub->email);
-	td_buf_puts(b, "\"><label>Send this as a test to <input type=\"email\" name=\"address\" "
-		    "id=\"address\" required placeholder=\"you@example.org\"></label> "
-		    "<button type=\"submit\">Send test</button> <span class=\"dim\">"
-		    "(subject marked [TEST]; nothing is recorded)</span></form></section>\n");
-
-	td_buf_puts(b, "<main id=\"main\">\n<h1>");
-	if (sub == &p.sample) {
-		td_buf_puts(b, "A sample reader of &ldquo;");
-		td_html_escape(b, p.m.digest.followed.n ? p.m.digest.followed.v[0] :
-							p.sample.tags.v[0]);
-		td_buf_puts(b, "&rdquo;");
-	} else {
-		td_html_escape(b, sub->email);
-		if (*sub->name) {
-			td_buf_puts(b, " <span class=\"dim\">(");
-			td_html_escape(b, sub->name);
-			td_buf_puts(b, ")</span>");
-		}
-	}
-	td_buf_puts(b, "</h1>\n<p class=\"dim\">Exactly what this reader would get now; "
-		    "nothing is sent or recorded.</p>\n<dl class=\"facts\"><dt>Subject</dt><dd id=\"subject\">");
-	td_html_escape(b, p.m.parts.subject);
-	td_buf_puts(b, "</dd><dt>Follows</dt><dd>");
-	for (size_t i = 0; i < p.m.digest.followed.n; i++) {
-		td_buf_puts(b, i ? ", " : "");
-		td_html_escape(b, p.m.digest.followed.v[i]);
-	}
-	td_buf_printf(b, "</dd><dt>Posts</dt><dd id=\"post-count\">%zu shown of %zu%s</dd>"
-		      "<dt>Size</dt><dd id=\"size\" data-bytes=\"%zu\">%zu bytes (%.1f KB); "
-		      "HTML part %zu bytes",
-		      p.m.digest.shown, p.m.digest.total, p.m.digest.first ? " (first digest)" : "",
-		      p.m.message.len, p.m.message.len, (double)p.m.message.len / 1024.0,
-		      strlen(p.m.parts.html));
-	td_buf_puts(b, "</dd></dl>\n");
-	if (p.m.message.len > GMAIL_CLIP || strlen(p.m.parts.html) > GMAIL_CLIP)
-		td_buf_printf(b, "<p id=\"size-warning\" class=\"warning\">Larger than %u KB: "
-			      "Gmail clips this message and shows &ldquo;[Message clipped]"
-			      "&rdquo; with a link to the rest. Lower digest.max_posts or "
-			      "excerpt_chars.</p>\n", GMAIL_CLIP / 1024);
-	if (p.m.digest.suppressed)
-		td_buf_puts(b, "<p class=\"warning\" id=\"empty\">Unsubscribed from everything: "
-			    "`send` sends nothing to this reader.</p>\n");
-	else if (p.m.digest.total == 0)
-		td_buf_puts(b, "<p class=\"warning\" id=\"empty\">No new posts in these tags: "
-			    "`send` would skip this digest.</p>\n");
-
-	td_buf_printf(b, "<nav class=\"parts\"><a href=\"#html-part\">HTML</a> "
-		      "<a href=\"#text-part\">Text</a> <a href=\"#headers\">Headers</a> "
-		      "<a href=\"/preview/raw?%s\">Raw message</a></nav>\n", qs);
-	td_buf_printf(b, "<section id=\"html-part\"><h2>HTML part</h2>"
-		      "<iframe sandbox title=\"HTML part\" src=\"/preview/html?%s&amp;v=%s\">"
-		      "</iframe></section>\n", qs, d->version);
-	td_buf_puts(b, "<section id=\"text-part\"><h2>Text part</h2><pre id=\"text\">");
-	td_html_escape(b, p.m.parts.text);
-	td_buf_puts(b, "</pre></section>\n<section id=\"headers\"><h2>Headers</h2>"
-		    "<pre id=\"header-block\">");
+	const struct td_composed *m = &p.m;
+	bool sample = sub == &p.sample;
+	struct td_value *ctx = td_value_map();
+	td_value_map_set_str(ctx, "csrf", d->csrf);
+	td_value_map_set_str(ctx, "reader_field", sample ? "tag" : "to");
+	td_value_map_set_str(ctx, "reader_value", sample ? p.sample.tags.v[0] : sub->email);
+	if (sample)
+		td_value_map_set_str(ctx, "sample", m->digest.followed.n ?
+				     m->digest.followed.v[0] : p.sample.tags.v[0]);
+	td_value_map_set_str(ctx, "email", sub->email);
+	if (*sub->name)
+		td_value_map_set_str(ctx, "name", sub->name);
+	td_value_map_set_str(ctx, "subject", m->parts.subject);
+	td_value_map_set(ctx, "follows", joined(&m->digest.followed));
+	td_value_map_set_int(ctx, "shown", (long long)m->digest.shown);
+	td_value_map_set_int(ctx, "total", (long long)m->digest.total);
+	td_value_map_set_bool(ctx, "first", m->digest.first);
+	size_t html_len = strlen(m->parts.html);
+	td_value_map_set_int(ctx, "bytes", (long long)m->message.len);
+	td_value_map_set(ctx, "kb", td_value_string_owned(
+		td_xasprintf("%.1f", (double)m->message.len / 1024.0)));
+	td_value_map_set_int(ctx, "html_bytes", (long long)html_len);
+	td_value_map_set_bool(ctx, "clipped", m->message.len > GMAIL_CLIP || html_len > GMAIL_CLIP);
+	td_value_map_set_int(ctx, "clip_kb", GMAIL_CLIP / 1024);
+	td_value_map_set_bool(ctx, "suppressed", m->digest.suppressed);
+	td_value_map_set_bool(ctx, "empty", !m->digest.suppressed && m->digest.total == 0);
+	td_value_map_set_str(ctx, "query", td_buf_cstr(&p.query));
+	td_value_map_set_str(ctx, "text", m->parts.text);
 	const char *msg = td_buf_cstr(&p.m.message);
 	const char *end = strstr(msg, "\r\n\r\n");
 	char *head = td_xstrndup(msg, end ? (size_t)(end - msg) : strlen(msg));
 	for (char *r = head; (r = strchr(r, '\r')) != NULL;)
 		memmove(r, r + 1, strlen(r));
-	td_html_escape(b, head);
-	free(head);
-	td_buf_puts(b, "</pre></section>\n<section id=\"raw\"><h2>Raw message</h2>"
-		    "<details><summary>Show the whole message as it would be sent</summary>"
-		    "<pre id=\"raw-message\">");
-	td_html_escape(b, msg);
-	td_buf_puts(b, "</pre></details></section>\n</main>\n");
-	desk_close(b);
+	td_value_map_set(ctx, "headers", td_value_string_owned(head));
+	td_value_map_set_str(ctx, "raw", msg);
+	render_page(d, resp, "preview", sample ? "Sample preview" : sub->email, ctx);
 	preview_close(&p);
 }
 
@@ -889,7 +865,7 @@ static void preview_part(struct td_desk *d, const struct td_http_req *req,
 			 struct td_http_resp *resp, char which)
 {
 	struct preview p;
-	if (preview_open(d, req, resp, &p) != 0)
+	if (preview_open(d, req, NULL, resp, &p) != 0)
 		return;
 	td_buf_reset(&resp->body);
 	if (which == 'h') {
@@ -948,95 +924,6 @@ static bool same_origin_post(const struct td_desk *d, const struct td_http_req *
 	return ok;
 }
 
-static char *replace_all(const char *s, const char *from, const char *to)
-{
-	struct td_buf b = TD_BUF_INIT;
-	size_t fl = strlen(from);
-	const char *hit;
-	while (fl && (hit = strstr(s, from)) != NULL) {
-		td_buf_append(&b, s, (size_t)(hit - s));
-		td_buf_puts(&b, to);
-		s = hit + fl;
-	}
-	td_buf_puts(&b, s);
-	return td_buf_steal(&b);
-}
-
-static void swap_url(char **text, char **html, const char *from, const char *to)
-{
-	char *t = replace_all(*text, from, to);
-	free(*text);
-	*text = t;
-	struct td_buf ef = TD_BUF_INIT, et = TD_BUF_INIT;
-	td_html_escape(&ef, from);
-	td_html_escape(&et, to);
-	char *h1 = replace_all(*html, from, to);
-	char *h2 = replace_all(h1, td_buf_cstr(&ef), td_buf_cstr(&et));
-	free(h1);
-	free(*html);
-	*html = h2;
-	td_buf_free(&ef);
-	td_buf_free(&et);
-}
-
-/* The previewed message, readdressed: "[TEST] " before the subject, a
- * fresh Message-ID, and every unsubscribe link of the reader (all, or
- * one of their tags) turned into the test address's own, so clicking
- * one in the test mail can never unsubscribe the real reader. */
-static int test_message(struct td_desk *d, const struct td_subscriber *sub,
-			const struct td_composed *m, const char *address,
-			struct td_buf *out, struct td_err *err)
-{
-	const struct td_config *cfg = d->cfg;
-	struct td_secret secret;
-	int rc = td_secret_load(cfg->token_secret_env, cfg->token_secret_file, false,
-				&secret, err);
-	if (rc)
-		return rc;
-	char *text = td_xstrdup(m->parts.text), *html = td_xstrdup(m->parts.html);
-	char *own_all = NULL;
-	for (size_t i = 0; i <= sub->tags.n; i++) {
-		const char *scope = i == 0 ? "all" : sub->tags.v[i - 1];
-		char *tf = td_token_make(&secret, sub->email, scope);
-		char *tt = td_token_make(&secret, address, scope);
-		char *from = td_xasprintf("%s%s", cfg->unsubscribe_url, tf);
-		char *to = td_xasprintf("%s%s", cfg->unsubscribe_url, tt);
-		swap_url(&text, &html, from, to);
-		if (i == 0)
-			own_all = to;
-		else
-			free(to);
-		free(from);
-		free(tf);
-		free(tt);
-	}
-	td_secret_free(&secret);
-	char *subject = td_xasprintf("[TEST] %s", m->parts.subject);
-	char *mid = td_mime_message_id(td_address_domain(cfg->from_address));
-	struct td_mime_message mm = {
-		.from_name = cfg->from_name,
-		.from_addr = cfg->from_address,
-		.to_name = "",
-		.to_addr = address,
-		.subject = subject,
-		.text = text,
-		.html = html,
-		.date = time(NULL),
-		.message_id = mid,
-		.list_name = cfg->site_name,
-		.list_id = cfg->list_id,
-		.unsubscribe_url = own_all,
-	};
-	td_buf_init(out, 16u << 20);
-	rc = td_mime_build(&mm, out, err);
-	free(subject);
-	free(mid);
-	free(text);
-	free(html);
-	free(own_all);
-	return rc;
-}
-
 static void test_send(struct td_desk *d, const struct td_http_req *req,
 		      struct td_http_resp *resp)
 {
@@ -1056,70 +943,31 @@ static void test_send(struct td_desk *d, const struct td_http_req *req,
 		return;
 	}
 	struct preview p;
-	if (preview_open(d, req, resp, &p) != 0)
+	if (preview_open(d, req, address, resp, &p) != 0)
 		return;
 	const struct td_subscriber *sub = p.sub;
-	struct td_buf msg = TD_BUF_INIT;
 	struct td_err err = { 0, "" };
-	struct td_transport *tr = NULL;
-	struct td_send_result res;
-	memset(&res, 0, sizeof res);
-	res.outcome = TD_SEND_FATAL;
-	struct td_transport_options topt = td_options_transport(d->cfg);
-	int rc = test_message(d, sub, &p.m, address, &msg, &err);
-	if (!rc)
-		rc = td_transport_open(&topt, &tr, &err);
-	if (!rc) {
-		/* the transport only: no delivery row, no watermark */
-		td_transport_send(tr, d->cfg->from_address, address, msg.data, msg.len,
-				  &res, &err);
-		td_transport_close(tr);
-		rc = res.outcome != TD_SEND_OK;
-	}
+	char reply[512] = "";
+	/* the transport only: no delivery row, no watermark */
+	int rc = td_send_one(d->cfg, address, p.m.message.data, p.m.message.len,
+			     reply, sizeof reply, &err);
 	if (rc) {
 		td_log_warnx("serve: test send to %s: %s", address, err.msg);
 		error_page(d, resp, 502, "The test was not sent", &err);
 	} else {
 		td_log_info("serve: test of %s's digest sent to %s: %s", sub->email, address,
-			    res.reply);
-		struct td_buf *b = &resp->body;
-		td_buf_reset(b);
+			    reply);
 		resp->status = 200;
-		desk_open(d, resp, "Test sent");
-		td_buf_puts(b, "<main id=\"main\"><h1>Test sent</h1>\n<p id=\"sent\">The digest "
-			    "was handed to the transport for <strong>");
-		td_html_escape(b, address);
-		td_buf_puts(b, "</strong>: <code>");
-		td_html_escape(b, res.reply);
-		td_buf_printf(b, "</code></p>\n<p><a href=\"/preview?%s\">Back to the "
-			      "preview</a></p></main>\n", td_buf_cstr(&p.query));
-		desk_close(b);
+		struct td_value *ctx = td_value_map();
+		td_value_map_set_str(ctx, "address", address);
+		td_value_map_set_str(ctx, "reply", reply);
+		td_value_map_set_str(ctx, "query", td_buf_cstr(&p.query));
+		render_page(d, resp, "sent", "Test sent", ctx);
 	}
-	td_buf_free(&msg);
 	preview_close(&p);
 }
 
 /* ---- static files ---- */
-
-static const char desk_css[] =
-	"body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1f2937;background:#f9fafb}"
-	".bar{background:#1a3d6d;color:#fff;padding:.6em 1.2em}.bar a{color:#fff;font-weight:bold;"
-	"text-decoration:none}.bar .dim{color:#cbd5e1;margin-left:.6em}"
-	"#live::before{content:'\\25CF ';color:#34d399}#live.off::before{color:#f87171}"
-	"main,#test-send{max-width:72em;margin:0 auto;padding:.5em 1.2em}"
-	"h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em}"
-	"table{border-collapse:collapse;width:100%;background:#fff}"
-	"th,td{text-align:left;vertical-align:top;border-bottom:1px solid #e5e7eb;padding:.35em .5em}"
-	"td ul{margin:0;padding-left:1.1em}.dim{color:#6b7280}"
-	".error{color:#b91c1c}.warning{background:#fef3c7;border-left:4px solid #d97706;"
-	"padding:.5em .8em}tr.bad td{color:#b91c1c}"
-	"pre{background:#fff;border:1px solid #e5e7eb;padding:.6em;overflow:auto;"
-	"white-space:pre-wrap;word-break:break-word;max-height:40em}"
-	"pre.source mark{background:#fee2e2}"
-	"iframe{width:100%;height:70vh;border:1px solid #d1d5db;background:#fff}"
-	"dl.facts{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}"
-	"dl.facts dt{font-weight:bold}dl.facts dd{margin:0}"
-	"#test-send form{background:#eef2ff;padding:.6em .8em;border-radius:4px}\n";
 
 /* Polls /version; when the files behind the page changed, fetches the
  * page again and swaps #main in place, so the iframe, text and headers
@@ -1185,7 +1033,7 @@ bool td_desk_handle(struct td_desk *d, const struct td_http_req *req,
 		return true;
 	}
 	if (strcmp(p, "/static/desk.css") == 0) {
-		static_file(resp, "text/css; charset=utf-8", desk_css);
+		static_file(resp, "text/css; charset=utf-8", d->css ? d->css : "");
 		return true;
 	}
 	if (strcmp(p, "/static/desk.js") == 0) {

@@ -44,7 +44,8 @@ struct td_http_resp {
 const char *td_http_arg(const struct td_http_req *req, const char *name);
 
 /* Appends s with & < > " ' escaped: every string from posts, subscribers,
- * config or a request goes through here before it reaches a page. */
+ * config or a request goes through here (or, on the desk's templated
+ * pages, through Mustache's {{ }}) before it reaches a page. */
 void td_html_escape(struct td_buf *b, const char *s);
 /* Appends s percent-encoded for a query string value. */
 void td_url_escape(struct td_buf *b, const char *s);

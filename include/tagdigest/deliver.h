@@ -23,15 +23,12 @@
  * starts the next, so a crash can repeat at most one message per session.
  * Memory stays flat: at most 2 x connections + 2 messages are composed
  * ahead. The first message is sent alone, so a broken relay configuration
- * costs one attempt and changes nothing.
+ * costs one attempt and changes nothing. A dry run takes the same walk
+ * and composes the same digests on the calling thread, but opens no
+ * transport, starts no thread and writes nothing.
  *
- * A digest's Message-ID is HMAC(token secret, lower-cased address, slot,
- * watermark, and per section the tag, the posts shown and the "and N
- * more" count): the digest a crash makes the next run compose again has
- * the ID of the copy that may already have arrived, and clients that drop
- * duplicates by Message-ID drop it; a digest that gained a post has a new
- * one. No store write is needed for it, and a preview shows the ID a send
- * at that moment would use.
+ * td_send_one() hands one finished message to the transport outside any
+ * run (the desk's test send): nothing is recorded.
  *
  * Outcomes:
  *   accepted        delivery + watermark, one transaction
@@ -60,28 +57,9 @@
 
 #include "tagdigest/buf.h"
 #include "tagdigest/config.h"
-#include "tagdigest/digest.h"
 #include "tagdigest/err.h"
-#include "tagdigest/render.h"
 #include "tagdigest/store.h"
 #include "tagdigest/subscribers.h"
-
-struct td_composer;
-
-struct td_composed {
-	struct td_digest digest;
-	struct td_rendered parts;
-	char *message_id;        /* without <> */
-	struct td_buf message;   /* the whole RFC 5322 message, CRLF */
-};
-
-/* Loads templates and the token secret (created when missing). */
-int td_composer_new(const struct td_config *cfg, struct td_store *st,
-		    struct td_composer **out, struct td_err *err);
-void td_composer_free(struct td_composer *c);
-int td_compose(struct td_composer *c, const struct td_subscriber *sub,
-	       time_t now, struct td_composed *out, struct td_err *err);
-void td_composed_free(struct td_composed *m);
 
 struct td_send_summary {
 	size_t subscribers;      /* good rows in the file; while a source is
@@ -119,30 +97,26 @@ struct td_send_options {
 	void *progress_arg;
 };
 
-/* Where td_send_run_source takes its subscribers from. next() returns 1
- * with *out set (valid until the next call: the engine copies what it
- * keeps), 0 at the end, or a sysexits code with err filled, which stops
- * the run as a store error does. It is called on the caller's thread. */
+/* Where td_send_run takes its subscribers from. next() returns 1 with
+ * *out set (valid until the next call: the engine copies what it keeps),
+ * 0 at the end, or a sysexits code with err filled, which stops the run
+ * as a store error does. It is called on the caller's thread. */
 struct td_subscriber_source {
 	int (*next)(void *ctx, const struct td_subscriber **out, struct td_err *err);
 	void *ctx;
 	size_t total_hint;       /* rows expected, for progress; 0: unknown */
 };
 
-int td_send_run_source(const struct td_config *cfg, struct td_store *st,
-		       struct td_subscriber_source *src,
-		       const struct td_send_options *opt, time_t now,
-		       struct td_send_summary *sum, struct td_err *err);
-
-/* td_send_run_source over a list held in memory. */
+/* opt may be NULL (a real run, no progress). */
 int td_send_run(const struct td_config *cfg, struct td_store *st,
-		const struct td_subscriber_list *subs,
+		struct td_subscriber_source *src,
 		const struct td_send_options *opt, time_t now,
 		struct td_send_summary *sum, struct td_err *err);
 
-/* td_send_run without progress. (opt may be NULL in td_send_run too.) */
-int td_send_due(const struct td_config *cfg, struct td_store *st,
-		const struct td_subscriber_list *subs, bool dry_run, time_t now,
-		struct td_send_summary *sum, struct td_err *err);
+/* msg (len bytes, a finished message) to `to` through a transport opened
+ * for this message alone. 0 when the transport accepted it, with its
+ * reply in reply; else the transport's error in err. */
+int td_send_one(const struct td_config *cfg, const char *to, const char *msg,
+		size_t len, char *reply, size_t reply_size, struct td_err *err);
 
 #endif

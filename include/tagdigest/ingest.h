@@ -13,6 +13,7 @@
 #ifndef TAGDIGEST_INGEST_H
 #define TAGDIGEST_INGEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -36,9 +37,20 @@ struct td_ingest_summary {
 	size_t read, added, updated, unchanged, merged, bad;
 };
 
+/* Which sources an ingest reads: all of them (`ingest`, `run`), or only
+ * the posts folders, which cost no network: the desk ingests those on
+ * every change it sees, and leaves feeds to `ingest` and `run`. */
+enum td_ingest_scope {
+	TD_INGEST_ALL,
+	TD_INGEST_POSTS,
+};
+
 /* Returns 0, or the store's error when the store itself fails. Source
  * failures are counted in the summary, not returned. */
-int td_ingest(const struct td_ingest_options *opt, struct td_store *st, time_t now,
+int td_ingest(const struct td_ingest_options *opt, struct td_store *st,
+	      enum td_ingest_scope scope, time_t now,
 	      struct td_ingest_summary *sum, struct td_err *err);
+/* Whether an ingest of that scope reads src. */
+bool td_ingest_in_scope(const struct td_source_config *src, enum td_ingest_scope scope);
 
 #endif

@@ -32,9 +32,11 @@
  * items' tags, so a source that drops a category takes back only its
  * own.
  *
- * A delivery is recorded, and the subscriber's watermark moved, in one
- * transaction (td_store_record_delivery), called only after the transport
- * accepted the message.
+ * A delivery is recorded, and the subscriber's watermark moved, in the
+ * same transaction, and only after the transport accepted the message:
+ * the delivery engine's recorder writes a batch of outcomes in one
+ * transaction (td_store_put_delivery between td_store_begin and
+ * td_store_commit); td_store_record_delivery is the one-message form.
  *
  * Subscribers are keyed by their lowercased address.
  *

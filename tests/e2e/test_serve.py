@@ -326,6 +326,50 @@ def test_live_reload_templates_and_posts(serve, site):
                     s.get("/preview/text?to=zoe@example.net")[2], timeout=5)
 
 
+def test_desk_pages_are_templates(serve, site):
+    """The desk's pages come from templates/desk/: an edit shows on the
+    next request, values are HTML-escaped by {{ }}, and a broken page is
+    an error naming file and line until it is fixed."""
+    s = serve()
+    home = site.parent / "templates" / "desk" / "home.mustache"
+    good = home.read_text(encoding="utf-8")
+    home.write_text(good.replace("<h1>{{site_name}}</h1>",
+                                 "<h1 id=\"restyled\">{{site_name}} {{title}}</h1>"),
+                    encoding="utf-8")
+    got = wait_for(lambda: (lambda b: b if b'id="restyled"' in b else None)(s.get("/")[2]),
+                   timeout=5)
+    assert got, s.get("/")[2]
+    assert b'<h1 id="restyled">' in got and b"Home</h1>" in got
+    # so is its style sheet
+    css = site.parent / "templates" / "desk" / "desk.css"
+    css.write_text(css.read_text(encoding="utf-8") + "\n.restyled{color:red}\n", encoding="utf-8")
+    def restyled_css():
+        s.get("/")                          # the desk looks at its files on a page request
+        st, _, body = s.get("/static/desk.css")
+        return body if st == 200 and b".restyled{color:red}" in body else None
+    body = wait_for(restyled_css, timeout=5)
+    assert body and b"#live::before" in body
+    # a hostile title stays text: {{ }} escapes what a template shows
+    hostile = "<script>alert(1)</script> & \"q\" 'x'"
+    (site.parent / "posts" / "h.md").write_text(
+        "---\ntitle: '" + hostile.replace("'", "''") + "'\ndate: 2026-11-27T10:00:00Z\n"
+        "tags: [NATO]\nurl: https://news.test/p/h/\nauthor: Desk\n---\nBody.\n",
+        encoding="utf-8")
+    body = wait_for(lambda: (lambda b: b if esc(hostile).encode() in b else None)(
+        s.get("/")[2]), timeout=5)
+    assert body, s.get("/")[2]
+    assert b"<script>alert" not in body
+    # broken: every page says which file and where, and no 200 with half a page
+    home.write_text("{{<page}}{{$main}}{{#tags}}unclosed{{/main}}{{/page}}\n", encoding="utf-8")
+    st, _, body = wait_for(lambda: (lambda r: r if r[0] == 500 else None)(s.get("/")), timeout=5)
+    assert st == 500
+    page = html_text(body)
+    assert "home.mustache:1:" in page, page
+    home.write_text(good, encoding="utf-8")
+    st, _, body = wait_for(lambda: (lambda r: r if r[0] == 200 else None)(s.get("/")), timeout=5)
+    assert st == 200 and 'id="next-send"' in body.decode()
+
+
 # ---- unsubscribe ----
 
 BAD_TOKENS = [
@@ -539,6 +583,13 @@ def test_test_send_csrf_and_delivery(tmp_path, sink):
             assert token("zoe@example.net", scope) not in body_text + body_html
         assert token("editor@desk.example") in body_text
         assert token("editor@desk.example") in msg["List-Unsubscribe"]
+        # its own Message-ID: a client that drops duplicates must never
+        # take zoe's real digest for the test copy, nor the two copies
+        # for one another
+        real = parse(s.get("/preview/raw?to=zoe@example.net")[2])
+        other = msgs[1][1] if msgs[0][1] is msg else msgs[0][1]
+        assert msg["Message-ID"] and real["Message-ID"]
+        assert len({msg["Message-ID"], other["Message-ID"], real["Message-ID"]}) == 3
         # a sample reader's digest can be sent as a test too
         st, _, _ = s.post("/test-send", {"csrf": csrf, "tag": "usa",
                                          "address": "editor@desk.example"},

@@ -53,7 +53,7 @@ static size_t ingest(const struct td_config *cfg, struct td_store *st,
 	struct td_err err = { 0, "" };
 	size_t before = parses;
 	struct td_ingest_options opt = td_options_ingest(cfg);
-	int rc = td_ingest(&opt, st, 1500000000, sum, &err);
+	int rc = td_ingest(&opt, st, TD_INGEST_ALL, 1500000000, sum, &err);
 	CHECK(rc == 0);
 	if (rc)
 		fprintf(stderr, "  ingest: %s\n", err.msg);
@@ -152,8 +152,81 @@ static void test_unchanged_not_rendered(void)
 	free(conf_path);
 }
 
+/* The desk's scope: the posts folders only. A feed source (here one that
+ * cannot be reached: nothing listens on port 1) is left alone, so it
+ * neither fails nor is tried; the whole ingest tries it and counts it
+ * failed. */
+static void test_posts_scope(void)
+{
+	char scope_dir[] = "/tmp/td-ingest-scope-XXXXXX";
+	if (!mkdtemp(scope_dir))
+		abort();
+	char *posts = td_xasprintf("%s/posts", scope_dir);
+	char *conf_path = td_xasprintf("%s/td.conf", scope_dir);
+	char *csv = td_xasprintf("%s/s.csv", scope_dir);
+	char *md = td_xasprintf("%s/a.md", posts);
+	if (mkdir(posts, 0700) < 0)
+		abort();
+	char *conf = td_xasprintf(
+		"[site]\nname = T\nurl = https://t.example\nfrom = d@t.example\n"
+		"[store]\npath = %s/store.db\n[subscribers]\npath = %s\n"
+		"[templates]\ndir = templates\n"
+		"[transport]\ntype = maildir\npath = %s/out\n"
+		"[source.posts]\ntype = posts\npath = %s\n"
+		"[source.away]\ntype = feed\nurl = http://127.0.0.1:1/feed.xml\n",
+		scope_dir, csv, scope_dir, posts);
+	FILE *f;
+	if (!(f = fopen(conf_path, "wb")) || fputs(conf, f) < 0 || fclose(f) != 0 ||
+	    !(f = fopen(csv, "wb")) || fputs("email,name,tags\n", f) < 0 || fclose(f) != 0 ||
+	    !(f = fopen(md, "wb")) ||
+	    fputs("---\ntitle: A\ndate: 2020-01-01\ntags: [x]\nurl: https://x.example/a/\n"
+		  "---\nBody.\n", f) < 0 || fclose(f) != 0)
+		abort();
+
+	struct td_config cfg;
+	struct td_err err = { 0, "" };
+	int rc = td_config_load(&cfg, conf_path, NULL, 0, &err);
+	CHECK(rc == 0);
+	if (rc) {
+		fprintf(stderr, "  config: %s\n", err.msg);
+		return;
+	}
+	CHECK(td_ingest_in_scope(&cfg.sources[0], TD_INGEST_POSTS) !=
+	      td_ingest_in_scope(&cfg.sources[1], TD_INGEST_POSTS));
+	struct td_store *st = NULL;
+	CHECK(td_store_open(cfg.store_path, TD_STORE_READWRITE, &st, &err) == 0);
+	struct td_ingest_summary sum;
+	struct td_ingest_options opt = td_options_ingest(&cfg);
+	CHECK(td_ingest(&opt, st, TD_INGEST_POSTS, 1500000000, &sum, &err) == 0);
+	CHECK(sum.sources_ok == 1 && sum.sources_failed == 0);
+	CHECK(sum.read == 1 && sum.added == 1);
+	CHECK(td_ingest(&opt, st, TD_INGEST_ALL, 1500000000, &sum, &err) == 0);
+	CHECK(sum.sources_ok == 1 && sum.sources_failed == 1);
+	CHECK(sum.read == 1 && sum.unchanged == 1);
+	td_store_close(st);
+	td_config_free(&cfg);
+
+	const char *names[] = { "td.conf", "s.csv", "store.db", "store.db-wal",
+				"store.db-shm", "store.db.secret" };
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+		char *path = td_xasprintf("%s/%s", scope_dir, names[i]);
+		unlink(path);
+		free(path);
+	}
+	unlink(md);
+	rmdir(posts);
+	if (rmdir(scope_dir) < 0)
+		fprintf(stderr, "cannot remove %s\n", scope_dir);
+	free(conf);
+	free(md);
+	free(csv);
+	free(conf_path);
+	free(posts);
+}
+
 int main(void)
 {
 	TD_RUN(test_unchanged_not_rendered);
+	TD_RUN(test_posts_scope);
 	return TD_DONE("test_ingest");
 }

@@ -1,0 +1,73 @@
+/*
+ * compose: one subscriber's digest as one finished message.
+ *
+ * A composer turns a subscriber into the message they would get now:
+ * digest (digest.h), templates (render.h), MIME (mime.h), with personal
+ * HMAC-signed unsubscribe URLs (token.h), DKIM-signed when [dkim] is set.
+ * `send`, `preview` and the desk's preview and test send all go through
+ * it, so a preview is exactly what would go out.
+ *
+ * A digest's Message-ID is HMAC(token secret, lower-cased address, slot,
+ * watermark, and per section the tag, the posts shown and the "and N
+ * more" count): the digest a crash makes the next run compose again has
+ * the ID of the copy that may already have arrived, and clients that drop
+ * duplicates by Message-ID drop it; a digest that gained a post has a new
+ * one. No store write is needed for it, and a preview shows the ID a send
+ * at that moment would use.
+ *
+ * A test copy (td_compose_test) is the reader's digest addressed to
+ * someone else: the same posts and text, "[TEST] " before the subject, a
+ * random Message-ID (never the reader's), and every unsubscribe link (the
+ * List-Unsubscribe header, the footer, each tag's) made for the test
+ * address, so clicking one in the test mail can never unsubscribe the
+ * reader. It carries no List-Unsubscribe mailto, no Feedback-ID and no
+ * DKIM signature: it is not part of the list's mail stream.
+ *
+ * The composer reads the store (its own snapshot per digest) and owns its
+ * templates, secret and DKIM key; one thread at a time.
+ */
+#ifndef TAGDIGEST_COMPOSE_H
+#define TAGDIGEST_COMPOSE_H
+
+#include <time.h>
+
+#include "tagdigest/buf.h"
+#include "tagdigest/config.h"
+#include "tagdigest/digest.h"
+#include "tagdigest/err.h"
+#include "tagdigest/render.h"
+#include "tagdigest/store.h"
+#include "tagdigest/subscribers.h"
+
+struct td_composer;
+
+struct td_composed {
+	struct td_digest digest;
+	struct td_rendered parts;
+	char *message_id;        /* without <> */
+	struct td_buf message;   /* the whole RFC 5322 message, CRLF */
+};
+
+/* Loads templates, the token secret (created when missing) and the DKIM
+ * key; a missing template or a bad key fails here, before any message.
+ * st is only read, in td_compose; it may be NULL as long as nothing is
+ * composed. */
+int td_composer_new(const struct td_config *cfg, struct td_store *st,
+		    struct td_composer **out, struct td_err *err);
+void td_composer_free(struct td_composer *c);
+/* For a composer whose posts cannot change while it lives (a send run,
+ * under the run lock): each post is read and rendered once, then shared
+ * between digests. */
+void td_composer_hold_posts(struct td_composer *c);
+
+/* sub's digest as it would be sent at now. EX_DATAERR when sub's data
+ * cannot make a valid message (the others still can). */
+int td_compose(struct td_composer *c, const struct td_subscriber *sub,
+	       time_t now, struct td_composed *out, struct td_err *err);
+/* sub's digest at now as a test copy for address (see above). */
+int td_compose_test(struct td_composer *c, const struct td_subscriber *sub,
+		    const char *address, time_t now, struct td_composed *out,
+		    struct td_err *err);
+void td_composed_free(struct td_composed *m);
+
+#endif
