@@ -269,7 +269,8 @@ static int do_send(const struct td_config *cfg, struct td_store *st, bool dry_ru
 	/* the bar is for people: only on a terminal, never with -q or --json */
 	if (isatty(STDERR_FILENO) && td_log_get_level() >= TD_LOG_INFO && !json)
 		opt.progress = draw_progress;
-	rc = td_send_run(cfg, st, &src, &opt, time(NULL), &sum, &err);
+	struct td_deliver_options dopt = td_options_deliver(cfg);
+	rc = td_send_run(&dopt, st, &src, &opt, time(NULL), &sum, &err);
 	if (prog.drawn)
 		fprintf(stderr, "\r%*s\r", 70, "");
 	/* The bad rows were reported as the run reached them; this closes
@@ -460,8 +461,9 @@ static int cmd_preview(const struct globals *g, int argc, char **argv)
 		fail(&err);
 		goto out;
 	}
+	struct td_compose_options co = td_options_compose(&cfg);
 	if ((rc = td_store_open(cfg.store_path, TD_STORE_READONLY, &st, &err)) ||
-	    (rc = td_composer_new(&cfg, st, &composer, &err))) {
+	    (rc = td_composer_new(&co, st, &composer, &err))) {
 		fail(&err);
 		goto out;
 	}
@@ -545,11 +547,18 @@ static int cmd_serve(const struct globals *g, int argc, char **argv)
 	int rc = parse_cmd_opts("serve", serve_help, argc, argv, opts, 2, &helped);
 	if (rc || helped)
 		return rc;
-	struct td_serve_options so = { g->config_path, g->overrides, g->noverrides,
-				       listen, public_mode };
+	/* a bad --listen is reported before the config is read */
 	struct td_err err = { 0, "" };
+	if ((rc = td_serve_check_listen(listen, public_mode, &err)))
+		return fail(&err);
+	struct td_config cfg;
+	if ((rc = load_config(g, &cfg)))
+		return rc;
+	/* the desk borrows from cfg until td_serve returns */
+	struct td_serve_options so = { listen, public_mode, td_options_desk(&cfg) };
 	if ((rc = td_serve(&so, &err)))
 		fail(&err);
+	td_config_free(&cfg);
 	return rc;
 }
 
