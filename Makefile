@@ -36,9 +36,14 @@ DEB_TEST  := postfix python3 python3-pytest python3-aiosmtpd python3-dkim python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 SRC      := $(wildcard src/*.c)
-LIB_SRC  := $(filter-out src/main.c,$(SRC))
+# The command line (main.c and one file per command) links into the
+# binaries only: unit tests link libtd.a, which must not hold main().
+CLI_SRC  := src/main.c $(wildcard src/cli_*.c)
+LIB_SRC  := $(filter-out $(CLI_SRC),$(SRC))
 OBJ      := $(LIB_SRC:src/%.c=build/obj/%.o)
 ASAN_OBJ := $(LIB_SRC:src/%.c=build/asan/obj/%.o)
+CLI_OBJ      := $(CLI_SRC:src/%.c=build/obj/%.o)
+ASAN_CLI_OBJ := $(CLI_SRC:src/%.c=build/asan/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/%)
 HDRS     := $(wildcard include/tagdigest/*.h src/*.h)
@@ -61,7 +66,7 @@ build/obj/%.o: src/%.c $(HDRS)
 build/libtd.a: $(OBJ)
 	@rm -f $@ && ar rcs $@ $^
 
-build/tagdigest: build/obj/main.o build/libtd.a
+build/tagdigest: $(CLI_OBJ) build/libtd.a
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) $(THREADS) -o $@ $^ $(PKG_LIBS) $(LDFLAGS)
 
@@ -74,7 +79,7 @@ build/asan/obj/%.o: src/%.c $(HDRS)
 build/asan/libtd.a: $(ASAN_OBJ)
 	@rm -f $@ && ar rcs $@ $^
 
-build/asan/tagdigest: build/asan/obj/main.o build/asan/libtd.a
+build/asan/tagdigest: $(ASAN_CLI_OBJ) build/asan/libtd.a
 	@echo "  LD/SAN  $@"
 	@$(CC) -g $(SANITIZE) $(THREADS) -o $@ $^ $(PKG_LIBS)
 

@@ -13,7 +13,6 @@
 #include "tagdigest/address.h"
 #include "tagdigest/dkim.h"
 #include "tagdigest/mime.h"
-#include "tagdigest/options.h"
 #include "tagdigest/schedule.h"
 #include "tagdigest/token.h"
 #include "tagdigest/util.h"
@@ -21,7 +20,7 @@
 #define MAX_MESSAGE (16u << 20)
 
 struct td_composer {
-	const struct td_config *cfg;
+	struct td_compose_options opt;  /* a copy; its strings are the caller's */
 	struct td_store *st;
 	struct td_renderer *renderer;
 	struct td_secret secret;
@@ -33,25 +32,24 @@ struct td_composer {
 	struct td_mac *id_mac;    /* keys digest Message-IDs (see digest_message_id) */
 };
 
-int td_composer_new(const struct td_config *cfg, struct td_store *st,
+int td_composer_new(const struct td_compose_options *opt, struct td_store *st,
 		    struct td_composer **out, struct td_err *err)
 {
 	struct td_composer *c = td_xcalloc(1, sizeof *c);
-	c->cfg = cfg;
+	c->opt = *opt;
 	c->st = st;
-	c->id_domain = td_address_domain(cfg->from_address);
-	struct td_render_options ro = td_options_render(cfg);
-	int rc = td_renderer_new(&ro, &c->renderer, err);
+	c->id_domain = td_address_domain(opt->from_address);
+	int rc = td_renderer_new(&opt->render, &c->renderer, err);
 	if (!rc)
-		rc = td_secret_load(cfg->token_secret_env, cfg->token_secret_file, true,
+		rc = td_secret_load(opt->token_secret_env, opt->token_secret_file, true,
 				    &c->secret, err);
 	if (!rc)
 		c->id_mac = td_mac_new(&c->secret, "message-id");
 	/* The key is loaded once per run; a bad key stops the run before
 	 * anything is sent. */
-	if (!rc && cfg->dkim_domain && cfg->dkim_domain[0])
-		rc = td_dkim_new(cfg->dkim_domain, cfg->dkim_selector,
-				 cfg->dkim_key_file, &c->dkim, err);
+	if (!rc && opt->dkim_domain && opt->dkim_domain[0])
+		rc = td_dkim_new(opt->dkim_domain, opt->dkim_selector,
+				 opt->dkim_key_file, &c->dkim, err);
 	if (rc) {
 		td_composer_free(c);
 		*out = NULL;
@@ -79,8 +77,7 @@ void td_composer_free(struct td_composer *c)
 static time_t compose_slot(struct td_composer *c, time_t now)
 {
 	if (!c->slot_known || c->slot_now != now) {
-		struct td_schedule sched = td_options_schedule(c->cfg);
-		c->slot = td_schedule_last_slot(&sched, now);
+		c->slot = td_schedule_last_slot(&c->opt.schedule, now);
 		c->slot_now = now;
 		c->slot_known = true;
 	}
@@ -164,7 +161,7 @@ static int compose(struct td_composer *c, const struct td_subscriber *sub,
 		   const char *test_to, time_t now, struct td_composed *out,
 		   struct td_err *err)
 {
-	const struct td_config *cfg = c->cfg;
+	const struct td_compose_options *opt = &c->opt;
 	/* whose unsubscribe tokens the links carry */
 	const char *owner = test_to ? test_to : sub->email;
 	memset(out, 0, sizeof *out);
@@ -173,8 +170,7 @@ static int compose(struct td_composer *c, const struct td_subscriber *sub,
 	int rc = td_store_begin_read(c->st, err);
 	if (rc)
 		return rc;
-	struct td_digest_options dopt = td_options_digest(cfg);
-	rc = td_digest_build_cached(c->st, &dopt, sub, now, c->cache, &out->digest, err);
+	rc = td_digest_build_cached(c->st, &opt->digest, sub, now, c->cache, &out->digest, err);
 	if (rc) {
 		td_store_rollback(c->st);
 		return rc;
@@ -184,7 +180,7 @@ static int compose(struct td_composer *c, const struct td_subscriber *sub,
 		return rc;
 	}
 	char *token = td_token_make(&c->secret, owner, "all");
-	char *unsub = td_xasprintf("%s%s", cfg->unsubscribe_url, token);
+	char *unsub = td_xasprintf("%s%s", opt->unsubscribe_url, token);
 	free(token);
 	/* one link per section that leaves only that tag */
 	struct td_strv tag_unsub = TD_STRV_INIT;
@@ -192,7 +188,7 @@ static int compose(struct td_composer *c, const struct td_subscriber *sub,
 		const char *tag = out->digest.sections[i].tag;
 		char *t = td_token_make(&c->secret, owner, tag);
 		td_strv_push(&tag_unsub, tag);
-		td_strv_push_owned(&tag_unsub, td_xasprintf("%s%s", cfg->unsubscribe_url, t));
+		td_strv_push_owned(&tag_unsub, td_xasprintf("%s%s", opt->unsubscribe_url, t));
 		free(t);
 	}
 	rc = td_render_digest(c->renderer, sub, &out->digest, unsub, &tag_unsub, now,
@@ -210,8 +206,8 @@ static int compose(struct td_composer *c, const struct td_subscriber *sub,
 	}
 	if (!rc) {
 		struct td_mime_message m = {
-			.from_name = cfg->from_name,
-			.from_addr = cfg->from_address,
+			.from_name = opt->from_name,
+			.from_addr = opt->from_address,
 			.to_name = test_to ? "" : sub->name,
 			.to_addr = owner,
 			.subject = out->parts.subject,
@@ -219,11 +215,11 @@ static int compose(struct td_composer *c, const struct td_subscriber *sub,
 			.html = out->parts.html,
 			.date = now,
 			.message_id = out->message_id,
-			.list_name = cfg->site_name,
-			.list_id = cfg->list_id,
+			.list_name = opt->render.site_name,
+			.list_id = opt->list_id,
 			.unsubscribe_url = unsub,
-			.unsubscribe_mailto = test_to ? NULL : cfg->unsubscribe_mailto,
-			.feedback_id = test_to ? NULL : cfg->feedback_id,
+			.unsubscribe_mailto = test_to ? NULL : opt->unsubscribe_mailto,
+			.feedback_id = test_to ? NULL : opt->feedback_id,
 		};
 		rc = td_mime_build(&m, &out->message, err);
 		if (rc)

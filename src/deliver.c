@@ -36,7 +36,6 @@
 
 #include "tagdigest/compose.h"
 #include "tagdigest/log.h"
-#include "tagdigest/options.h"
 #include "tagdigest/schedule.h"
 #include "tagdigest/transport.h"
 #include "tagdigest/util.h"
@@ -195,7 +194,7 @@ static void q_free(struct queue *q)
 }
 
 struct engine {
-	const struct td_config *cfg;
+	const struct td_deliver_options *dopt;  /* the caller's, for the run */
 	bool dry_run;                  /* compose and count; no thread, no write */
 	struct td_store *st;           /* the caller's: reads only, caller's thread */
 	struct td_store *wst;          /* the recorder's */
@@ -250,9 +249,9 @@ static void set_stop(struct engine *e, enum stop_reason why)
 
 /* Backoff before a later run may try again: retry_backoff doubled per
  * failed attempt, capped. */
-static time_t backoff(const struct td_config *cfg, int attempts)
+static time_t backoff(const struct td_deliver_options *dopt, int attempts)
 {
-	double d = cfg->retry_backoff;
+	double d = dopt->retry_backoff;
 	for (int i = 1; i < attempts && d < MAX_BACKOFF; i++)
 		d *= 2;
 	return (time_t)(d > MAX_BACKOFF ? MAX_BACKOFF : d);
@@ -272,7 +271,7 @@ static double run_retry_delay(int k)
 static int record_one(struct engine *e, struct job *j, int *bounces,
 		      struct td_err *err)
 {
-	const struct td_config *cfg = e->cfg;
+	const struct td_deliver_options *dopt = e->dopt;
 	struct td_store *st = e->wst;
 	time_t now = run_clock(e);
 	const char *email = j->email;
@@ -315,8 +314,8 @@ static int record_one(struct engine *e, struct job *j, int *bounces,
 	};
 	if (o == TD_SEND_TEMPFAIL) {
 		bool too_old = now - p.first_attempt_at >=
-			       (time_t)cfg->retry_max_hours * 3600;
-		j->expired = !j->retry && (attempts >= cfg->retry_max_attempts ||
+			       (time_t)dopt->retry_max_hours * 3600;
+		j->expired = !j->retry && (attempts >= dopt->retry_max_attempts ||
 					   too_old);
 		if (j->expired) {
 			p.state = (char *)"expired";
@@ -325,7 +324,7 @@ static int record_one(struct engine *e, struct job *j, int *bounces,
 			p.state = (char *)"retry";
 			/* Written before the in-run retry too: a crash while it
 			 * waits leaves the same bytes for the next run. */
-			p.next_attempt_at = j->retry ? now : now + backoff(cfg, attempts);
+			p.next_attempt_at = j->retry ? now : now + backoff(dopt, attempts);
 		}
 		return td_store_pending_put(st, &p, err);
 	}
@@ -336,7 +335,7 @@ static int record_one(struct engine *e, struct job *j, int *bounces,
 	if ((rc = td_store_bounce_note(st, email, j->res.reply[0] ? j->res.reply :
 				       j->terr.msg, now, bounces, err)))
 		return rc;
-	if (*bounces >= cfg->max_permanent_failures)
+	if (*bounces >= dopt->max_permanent_failures)
 		rc = td_store_suppress(st, email, "all", "bounced",
 				       j->res.reply[0] ? j->res.reply : j->terr.msg,
 				       now, err);
@@ -388,7 +387,7 @@ static void account(struct engine *e, struct job *j, int bounces)
 			sum->tempfail++;
 		}
 		sum->done++;
-		if (e->consecutive_temp >= e->cfg->max_consecutive_tempfails &&
+		if (e->consecutive_temp >= e->dopt->max_consecutive_tempfails &&
 		    e->stop == STOP_NONE) {
 			set_stop(e, STOP_TEMPFAILS);
 			td_err_set(&e->stop_err, EX_TEMPFAIL,
@@ -403,7 +402,7 @@ static void account(struct engine *e, struct job *j, int bounces)
 		td_log_warnx("send: %s: permfail: %s", email, j->terr.msg);
 		sum->permfail++;
 		sum->done++;
-		if (bounces >= e->cfg->max_permanent_failures) {
+		if (bounces >= e->dopt->max_permanent_failures) {
 			sum->bounced++;
 			td_log_warnx("send: %s: suppressed after %d permanent failures "
 				     "in a row; `tagdigest unsuppress %s` lifts it",
@@ -467,7 +466,7 @@ static void *recorder_main(void *arg)
 			/* The in-run retry decision goes into the record. */
 			if (j->kind == J_SEND && j->res.outcome == TD_SEND_TEMPFAIL)
 				j->retry = e->stop == STOP_NONE &&
-					   j->tries <= e->cfg->run_retries &&
+					   j->tries <= e->dopt->run_retries &&
 					   e->retries.n < MAX_RETRY_LIST;
 			v[n++] = j;
 		}
@@ -548,7 +547,7 @@ static void *sender_main(void *arg)
 		j->tries++;
 		j->terr.code = 0;
 		j->terr.msg[0] = '\0';
-		td_transport_send(sa->tr, e->cfg->from_address, j->email,
+		td_transport_send(sa->tr, e->dopt->compose.from_address, j->email,
 				  j->msg, j->len, &j->res, &j->terr);
 
 		pthread_mutex_lock(&e->mu);
@@ -585,13 +584,13 @@ static void on_stop_signal(int sig)
  * global init is not thread-safe. Workers block the stop signals (the
  * caller's thread handles them) and SIGPIPE (a dead peer is an error
  * return, not a death). */
-static size_t sessions(const struct td_config *cfg)
+static size_t sessions(const struct td_deliver_options *dopt)
 {
 	/* A Maildir is one local disk and its unique names count per process:
 	 * parallel writers gain nothing there. */
-	if (cfg->transport_type == TD_TRANSPORT_MAILDIR || cfg->connections < 1)
+	if (dopt->transport.type == TD_TRANSPORT_MAILDIR || dopt->connections < 1)
 		return 1;
-	return (size_t)cfg->connections;
+	return (size_t)dopt->connections;
 }
 
 /* Starts a thread that never takes SIGTERM, SIGINT or SIGPIPE: they are
@@ -612,12 +611,11 @@ static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
 
 static int start_senders(struct engine *e, struct td_err *err)
 {
-	size_t n = sessions(e->cfg);
+	size_t n = sessions(e->dopt);
 	e->tr = td_xcalloc(n, sizeof *e->tr);
 	e->threads = td_xcalloc(n, sizeof *e->threads);
-	struct td_transport_options topt = td_options_transport(e->cfg);
 	for (size_t i = 0; i < n; i++) {
-		int rc = td_transport_open(&topt, &e->tr[i], err);
+		int rc = td_transport_open(&e->dopt->transport, &e->tr[i], err);
 		if (rc)
 			return rc;
 	}
@@ -928,7 +926,7 @@ static void engine_shutdown(struct engine *e)
 	}
 	/* Senders that quit on a stop may have left retries behind. */
 	q_free(&e->retries);
-	size_t n = sessions(e->cfg);
+	size_t n = sessions(e->dopt);
 	for (size_t i = 0; e->tr && i < n; i++)
 		td_transport_close(e->tr[i]);
 	free(e->tr);
@@ -936,7 +934,7 @@ static void engine_shutdown(struct engine *e)
 	td_store_close(e->wst);
 }
 
-int td_send_run(const struct td_config *cfg, struct td_store *st,
+int td_send_run(const struct td_deliver_options *dopt, struct td_store *st,
 		struct td_subscriber_source *src,
 		const struct td_send_options *opt, time_t now,
 		struct td_send_summary *sum, struct td_err *err)
@@ -946,14 +944,13 @@ int td_send_run(const struct td_config *cfg, struct td_store *st,
 		opt = &defaults;
 	memset(sum, 0, sizeof *sum);
 	double t0 = mono_now();
-	struct td_schedule sched = td_options_schedule(cfg);
-	sum->slot = td_schedule_last_slot(&sched, now);
-	sum->next_slot = td_schedule_next_slot(&sched, now);
+	sum->slot = td_schedule_last_slot(&dopt->compose.schedule, now);
+	sum->next_slot = td_schedule_next_slot(&dopt->compose.schedule, now);
 	sum->subscribers = src->total_hint;
 	struct reading rd = { src, 0, false };
 
 	struct td_composer *c = NULL;
-	int rc = td_composer_new(cfg, st, &c, err);
+	int rc = td_composer_new(&dopt->compose, st, &c, err);
 	if (rc)
 		return rc;
 	/* the run lock keeps ingest out while we send: posts cannot change */
@@ -961,7 +958,7 @@ int td_send_run(const struct td_config *cfg, struct td_store *st,
 
 	struct engine e;
 	memset(&e, 0, sizeof e);
-	e.cfg = cfg;
+	e.dopt = dopt;
 	e.dry_run = opt->dry_run;
 	e.st = st;
 	e.sum = sum;
@@ -972,13 +969,13 @@ int td_send_run(const struct td_config *cfg, struct td_store *st,
 	pthread_cond_init(&e.cv_rec, NULL);
 	pthread_cond_init(&e.cv_done, NULL);
 	pthread_cond_init(&e.cv_main, NULL);
-	e.sendq_cap = 2 * sessions(cfg) + 2;
+	e.sendq_cap = 2 * sessions(dopt) + 2;
 	e.probing = true;
 	double ivl = 0;
-	if (cfg->rate_per_second > 0)
-		ivl = 1.0 / cfg->rate_per_second;
-	if (cfg->rate_per_hour > 0 && 3600.0 / cfg->rate_per_hour > ivl)
-		ivl = 3600.0 / cfg->rate_per_hour;
+	if (dopt->rate_per_second > 0)
+		ivl = 1.0 / dopt->rate_per_second;
+	if (dopt->rate_per_hour > 0 && 3600.0 / dopt->rate_per_hour > ivl)
+		ivl = 3600.0 / dopt->rate_per_hour;
 	e.rate_interval = ivl;
 
 	/* SA_RESETHAND: a second Ctrl-C kills at once, as people expect. A
@@ -1049,17 +1046,16 @@ int td_send_run(const struct td_config *cfg, struct td_store *st,
 	return rc;
 }
 
-int td_send_one(const struct td_config *cfg, const char *to, const char *msg,
+int td_send_one(const struct td_deliver_options *dopt, const char *to, const char *msg,
 		size_t len, char *reply, size_t reply_size, struct td_err *err)
 {
 	struct td_transport *tr = NULL;
 	struct td_send_result res;
 	memset(&res, 0, sizeof res);
-	struct td_transport_options topt = td_options_transport(cfg);
-	int rc = td_transport_open(&topt, &tr, err);
+	int rc = td_transport_open(&dopt->transport, &tr, err);
 	if (rc)
 		return rc;
-	td_transport_send(tr, cfg->from_address, to, msg, len, &res, err);
+	td_transport_send(tr, dopt->compose.from_address, to, msg, len, &res, err);
 	td_transport_close(tr);
 	snprintf(reply, reply_size, "%s", res.reply);
 	if (res.outcome == TD_SEND_OK)

@@ -89,3 +89,50 @@ struct td_status_options td_options_status(const struct td_config *cfg)
 		.digest = td_options_digest(cfg),
 	};
 }
+
+struct td_compose_options td_options_compose(const struct td_config *cfg)
+{
+	return (struct td_compose_options){
+		.render = td_options_render(cfg),
+		.digest = td_options_digest(cfg),
+		.schedule = td_options_schedule(cfg),
+		.token_secret_env = cfg->token_secret_env,
+		.token_secret_file = cfg->token_secret_file,
+		.dkim_domain = cfg->dkim_domain,
+		.dkim_selector = cfg->dkim_selector,
+		.dkim_key_file = cfg->dkim_key_file,
+		.from_name = cfg->from_name,
+		.from_address = cfg->from_address,
+		.unsubscribe_url = cfg->unsubscribe_url,
+		.unsubscribe_mailto = cfg->unsubscribe_mailto,
+		.list_id = cfg->list_id,
+		.feedback_id = cfg->feedback_id,
+	};
+}
+
+struct td_deliver_options td_options_deliver(const struct td_config *cfg)
+{
+	return (struct td_deliver_options){
+		.compose = td_options_compose(cfg),
+		.transport = td_options_transport(cfg),
+		.connections = cfg->connections,
+		.rate_per_second = cfg->rate_per_second,
+		.rate_per_hour = cfg->rate_per_hour,
+		.run_retries = cfg->run_retries,
+		.retry_max_attempts = cfg->retry_max_attempts,
+		.retry_backoff = cfg->retry_backoff,
+		.retry_max_hours = cfg->retry_max_hours,
+		.max_permanent_failures = cfg->max_permanent_failures,
+		.max_consecutive_tempfails = cfg->max_consecutive_tempfails,
+	};
+}
+
+struct td_desk_options td_options_desk(const struct td_config *cfg)
+{
+	return (struct td_desk_options){
+		.deliver = td_options_deliver(cfg),
+		.ingest = td_options_ingest(cfg),
+		.store_path = cfg->store_path,
+		.subscribers_path = cfg->subscribers_path,
+	};
+}

@@ -34,7 +34,6 @@
 
 #include "serve_impl.h"
 #include "tagdigest/address.h"
-#include "tagdigest/config.h"
 #include "tagdigest/lock.h"
 #include "tagdigest/log.h"
 #include "tagdigest/slug.h"
@@ -72,7 +71,7 @@ struct rate_slot {
 
 struct server {
 	const struct td_serve_options *opt;
-	struct td_config cfg;
+	const struct td_compose_options *co;  /* opt's: site name, sender, secret */
 	struct td_secret secret;
 	struct td_desk *desk;      /* NULL in public mode */
 	/* the bound port, for the Host check: known before the daemon starts
@@ -409,18 +408,18 @@ static void describe_scope(const struct server *s, struct td_buf *b,
 {
 	if (strcmp(scope, "all") == 0) {
 		td_buf_puts(b, "the digests of ");
-		td_html_escape(b, s->cfg.site_name);
+		td_html_escape(b, s->co->render.site_name);
 		return;
 	}
 	char *name = NULL;
 	struct td_store *st = NULL;
-	if (td_store_open(s->cfg.store_path, TD_STORE_READONLY, &st, NULL) == 0)
+	if (td_store_open(s->opt->desk.store_path, TD_STORE_READONLY, &st, NULL) == 0)
 		name = td_store_tag_name(st, scope);
 	td_store_close(st);
 	td_buf_puts(b, "the &ldquo;");
 	td_html_escape(b, name ? name : scope);
 	td_buf_puts(b, "&rdquo; section of the digests of ");
-	td_html_escape(b, s->cfg.site_name);
+	td_html_escape(b, s->co->render.site_name);
 	free(name);
 }
 
@@ -450,7 +449,7 @@ static int lock_briefly(const struct server *s, struct td_store **st, int *fd,
 {
 	int rc = 0;
 	for (int i = 0; i < LOCK_TRIES; i++) {
-		rc = td_lock_open_store(s->cfg.store_path, st, fd, err);
+		rc = td_lock_open_store(s->opt->desk.store_path, st, fd, err);
 		if (rc != EX_TEMPFAIL)
 			break;
 		if (i + 1 < LOCK_TRIES)
@@ -496,7 +495,7 @@ static void unsubscribe_act(struct server *s, const char *email,
 	td_buf_puts(b, "</strong> will no longer receive ");
 	describe_scope(s, b, scope);
 	td_buf_puts(b, ".</p>\n<p>Changed your mind? Write to ");
-	td_html_escape(b, s->cfg.from_address);
+	td_html_escape(b, s->co->from_address);
 	td_buf_puts(b, ".</p>\n");
 	public_close(b);
 }
@@ -776,40 +775,53 @@ static void server_free(struct server *s)
 	td_desk_free(s->desk);
 	td_secret_free(&s->secret);
 	free(s->rates);
-	td_config_free(&s->cfg);
+}
+
+static int check_listen(const char *listen, bool public_mode, union any_addr *addr,
+			bool *v6, struct td_err *err)
+{
+	int rc = parse_listen(listen, addr, v6, err);
+	if (rc)
+		return rc;
+	if (!public_mode && !is_loopback(addr, *v6))
+		/* previews show every subscriber's address and test sends mail
+		 * anyone: without a login that is for this machine only */
+		return td_err_set(err, EX_USAGE,
+				  "serve: --listen %s: the editors' desk has no login and "
+				  "listens on loopback only (127.0.0.1 or [::1]); "
+				  "--public serves the unsubscribe pages anywhere", listen);
+	return 0;
+}
+
+int td_serve_check_listen(const char *listen, bool public_mode, struct td_err *err)
+{
+	union any_addr addr;
+	bool v6 = false;
+	return check_listen(listen, public_mode, &addr, &v6, err);
 }
 
 int td_serve(const struct td_serve_options *opt, struct td_err *err)
 {
 	union any_addr addr;
 	bool v6 = false;
-	int rc = parse_listen(opt->listen, &addr, &v6, err);
+	int rc = check_listen(opt->listen, opt->public_mode, &addr, &v6, err);
 	if (rc)
 		return rc;
-	if (!opt->public_mode && !is_loopback(&addr, v6))
-		/* previews show every subscriber's address and test sends mail
-		 * anyone: without a login that is for this machine only */
-		return td_err_set(err, EX_USAGE,
-				  "serve: --listen %s: the editors' desk has no login and "
-				  "listens on loopback only (127.0.0.1 or [::1]); "
-				  "--public serves the unsubscribe pages anywhere", opt->listen);
 
 	struct server s;
 	memset(&s, 0, sizeof s);
 	s.opt = opt;
-	if ((rc = td_config_load(&s.cfg, opt->config_path, opt->overrides,
-				 opt->noverrides, err)))
-		return rc;
+	s.co = &opt->desk.deliver.compose;
 	s.rates = td_xcalloc(RATE_SLOTS, sizeof *s.rates);
 	/* The public side must verify the links already sent: a fresh
 	 * secret would silently turn every one of them into a 400. */
 	if (!opt->public_mode)
-		rc = td_mkdir_parents(s.cfg.token_secret_file, err);
+		rc = td_mkdir_parents(s.co->token_secret_file, err);
 	if (!rc)
-		rc = td_secret_load(s.cfg.token_secret_env, s.cfg.token_secret_file,
+		rc = td_secret_load(s.co->token_secret_env, s.co->token_secret_file,
 				    !opt->public_mode, &s.secret, err);
 	if (!rc && !opt->public_mode)
-		rc = td_desk_new(&s.cfg, &s.desk, err);
+		rc = td_desk_new(&opt->desk, &s.desk, err);
 	if (rc) {
 		server_free(&s);
 		return rc;

@@ -44,7 +44,6 @@
 #include "tagdigest/ingest.h"
 #include "tagdigest/lock.h"
 #include "tagdigest/log.h"
-#include "tagdigest/options.h"
 #include "tagdigest/schedule.h"
 #include "tagdigest/slug.h"
 #include "tagdigest/store.h"
@@ -76,7 +75,8 @@ static const char csp_part[] =
 	"form-action 'none'; frame-ancestors 'self'";
 
 struct td_desk {
-	const struct td_config *cfg;
+	struct td_desk_options opt;          /* a copy; strings borrowed (serve.h) */
+	const struct td_compose_options *co; /* &opt.deliver.compose */
 	size_t nposts;                       /* sources the desk ingests */
 
 	struct td_store *st;                 /* READONLY; NULL until it exists */
@@ -158,9 +158,9 @@ static void fp_dir(uint64_t *h, const char *dir)
 static uint64_t fp_templates(const struct td_desk *d)
 {
 	uint64_t h = 1469598103934665603ull;
-	char *partials = td_xasprintf("%s/partials", d->cfg->templates_dir);
-	char *desk = td_xasprintf("%s/desk", d->cfg->templates_dir);
-	fp_dir(&h, d->cfg->templates_dir);
+	char *partials = td_xasprintf("%s/partials", d->co->render.templates_dir);
+	char *desk = td_xasprintf("%s/desk", d->co->render.templates_dir);
+	fp_dir(&h, d->co->render.templates_dir);
 	fp_dir(&h, partials);
 	fp_dir(&h, desk);
 	free(partials);
@@ -171,9 +171,9 @@ static uint64_t fp_templates(const struct td_desk *d)
 static uint64_t fp_posts(const struct td_desk *d)
 {
 	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < d->cfg->nsources; i++)
-		if (td_ingest_in_scope(&d->cfg->sources[i], TD_INGEST_POSTS))
-			fp_dir(&h, d->cfg->sources[i].path);
+	for (size_t i = 0; i < d->opt.ingest.nsources; i++)
+		if (td_ingest_in_scope(&d->opt.ingest.sources[i], TD_INGEST_POSTS))
+			fp_dir(&h, d->opt.ingest.sources[i].path);
 	return h;
 }
 
@@ -197,7 +197,7 @@ static void load_pages(struct td_desk *d)
 	d->pages = td_template_set_new();
 	d->pages_err.code = 0;
 	d->pages_err.msg[0] = '\0';
-	char *dir = td_xasprintf("%s/desk", d->cfg->templates_dir);
+	char *dir = td_xasprintf("%s/desk", d->co->render.templates_dir);
 	int rc = td_template_set_load_dir(d->pages, dir, &d->pages_err);
 	for (size_t i = 0; !rc && i < sizeof desk_pages / sizeof *desk_pages; i++)
 		if (!td_template_set_get(d->pages, desk_pages[i]))
@@ -231,15 +231,14 @@ static int ingest_posts(struct td_desk *d)
 	struct td_err err = { 0, "" };
 	int fd = -1;
 	struct td_store *st = NULL;
-	int rc = td_lock_open_store(d->cfg->store_path, &st, &fd, &err);
+	int rc = td_lock_open_store(d->opt.store_path, &st, &fd, &err);
 	if (rc == EX_TEMPFAIL) {
 		td_log_debug("serve: posts changed; ingest later: %s", err.msg);
 		return rc;
 	}
 	struct td_ingest_summary sum;
-	struct td_ingest_options io = td_options_ingest(d->cfg);
 	if (!rc)
-		rc = td_ingest(&io, st, TD_INGEST_POSTS, time(NULL), &sum, &err);
+		rc = td_ingest(&d->opt.ingest, st, TD_INGEST_POSTS, time(NULL), &sum, &err);
 	td_lock_close_store(st, fd);
 	if (rc)
 		td_log_warnx("serve: ingest of posts: %s", err.msg);
@@ -272,7 +271,7 @@ static void refresh(struct td_desk *d)
 			d->posts_known = true;
 		}
 	}
-	if (!d->st && td_store_open(d->cfg->store_path, TD_STORE_READONLY, &d->st,
+	if (!d->st && td_store_open(d->opt.store_path, TD_STORE_READONLY, &d->st,
 				    &d->store_err) != 0)
 		d->st = NULL;
 
@@ -284,7 +283,7 @@ static void refresh(struct td_desk *d)
 		d->composer_err.msg[0] = '\0';
 		/* the composer keeps the store only to read it in td_compose,
 		 * which is never called while there is none */
-		if (td_composer_new(d->cfg, d->st, &d->composer, &d->composer_err) != 0)
+		if (td_composer_new(d->co, d->st, &d->composer, &d->composer_err) != 0)
 			d->composer = NULL;
 		d->composer_st = d->st;
 		if (!d->tpl_known || tfp != d->tpl_fp)
@@ -293,13 +292,13 @@ static void refresh(struct td_desk *d)
 		d->tpl_known = true;
 	}
 
-	uint64_t sfp = fp_one(d->cfg->subscribers_path);
+	uint64_t sfp = fp_one(d->opt.subscribers_path);
 	if (!d->subs_known || sfp != d->subs_fp) {
 		td_subscribers_free(&d->subs);
 		memset(&d->subs, 0, sizeof d->subs);
 		d->subs_err.code = 0;
 		d->subs_err.msg[0] = '\0';
-		if (td_subscribers_load(d->cfg->subscribers_path, &d->subs, &d->subs_err))
+		if (td_subscribers_load(d->opt.subscribers_path, &d->subs, &d->subs_err))
 			memset(&d->subs, 0, sizeof d->subs);
 		d->subs_fp = sfp;
 		d->subs_known = true;
@@ -307,8 +306,8 @@ static void refresh(struct td_desk *d)
 
 	/* the store's files move with every ingest, send and unsubscribe */
 	uint64_t h = 1469598103934665603ull;
-	char *wal = td_xasprintf("%s-wal", d->cfg->store_path);
-	fp_file(&h, d->cfg->store_path);
+	char *wal = td_xasprintf("%s-wal", d->opt.store_path);
+	fp_file(&h, d->opt.store_path);
 	fp_file(&h, wal);
 	free(wal);
 	fp_add(&h, &tfp, sizeof tfp);
@@ -316,14 +315,15 @@ static void refresh(struct td_desk *d)
 	snprintf(d->version, sizeof d->version, "%016llx", (unsigned long long)h);
 }
 
-int td_desk_new(const struct td_config *cfg, struct td_desk **out,
+int td_desk_new(const struct td_desk_options *opt, struct td_desk **out,
 		struct td_err *err)
 {
 	struct td_desk *d = td_xcalloc(1, sizeof *d);
-	d->cfg = cfg;
+	d->opt = *opt;
+	d->co = &d->opt.deliver.compose;
 	/* feeds are fetched by `ingest`/`run`, not on every keystroke */
-	for (size_t i = 0; i < cfg->nsources; i++)
-		d->nposts += td_ingest_in_scope(&cfg->sources[i], TD_INGEST_POSTS);
+	for (size_t i = 0; i < opt->ingest.nsources; i++)
+		d->nposts += td_ingest_in_scope(&opt->ingest.sources[i], TD_INGEST_POSTS);
 
 	unsigned char rnd[32];
 	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
@@ -357,7 +357,7 @@ static void render_page(struct td_desk *d, struct td_http_resp *resp,
 			const char *name, const char *title, struct td_value *ctx)
 {
 	td_value_map_set_str(ctx, "version", d->version);
-	td_value_map_set_str(ctx, "site_name", d->cfg->site_name);
+	td_value_map_set_str(ctx, "site_name", d->co->render.site_name);
 	td_value_map_set_str(ctx, "title", title);
 	resp->content_type = "text/html; charset=utf-8";
 	resp->csp = csp_desk;
@@ -384,7 +384,7 @@ static void when(const struct td_desk *d, time_t t, char *out, size_t n)
 	if (!t)
 		snprintf(out, n, "never");
 	else
-		td_tz_format(d->cfg->tz, t, WHEN_FMT, out, n);
+		td_tz_format(d->co->render.tz, t, WHEN_FMT, out, n);
 }
 
 static void set_when(const struct td_desk *d, struct td_value *map, const char *key,
@@ -460,10 +460,10 @@ static void error_page(struct td_desk *d, struct td_http_resp *resp,
 	td_value_map_set_str(ctx, "message", err->msg);
 	char *path;
 	unsigned line, col;
-	size_t dl = strlen(d->cfg->templates_dir);
+	size_t dl = strlen(d->co->render.templates_dir);
 	if (find_location(err->msg, &path, &line, &col)) {
 		/* only a template's own lines are ever shown */
-		bool ours = strncmp(path, d->cfg->templates_dir, dl) == 0 &&
+		bool ours = strncmp(path, d->co->render.templates_dir, dl) == 0 &&
 			    path[dl] == '/' && !strstr(path, "/../");
 		struct td_value *loc = td_value_map_set(ctx, "location", td_value_map());
 		td_value_map_set_str(loc, "path", path);
@@ -537,8 +537,8 @@ static void home_last_run(struct td_desk *d, struct td_value *ctx,
 static void home_sources(struct td_desk *d, struct td_value *ctx)
 {
 	struct td_value *list = td_value_map_set(ctx, "sources", td_value_list());
-	for (size_t i = 0; i < d->cfg->nsources; i++) {
-		const struct td_source_config *src = &d->cfg->sources[i];
+	for (size_t i = 0; i < d->opt.ingest.nsources; i++) {
+		const struct td_source_config *src = &d->opt.ingest.sources[i];
 		struct td_source_state s;
 		if (td_store_source_state(d->st, src->name, &s, NULL) != 0)
 			continue;
@@ -605,9 +605,8 @@ static void home(struct td_desk *d, struct td_http_resp *resp)
 		error_page(d, resp, 503, "The store cannot be read", &d->store_err);
 		return;
 	}
-	const struct td_config *cfg = d->cfg;
 	time_t now = time(NULL);
-	struct td_schedule sched = td_options_schedule(cfg);
+	const struct td_schedule *sched = &d->co->schedule;
 
 	struct td_err err = { 0, "" };
 	if (td_store_begin_read(d->st, &err)) {
@@ -633,7 +632,7 @@ static void home(struct td_desk *d, struct td_http_resp *resp)
 		td_xcalloc(d->subs.n ? d->subs.n : 1, sizeof *states);
 	/* each subscriber's tags, but those they left */
 	struct td_strv *followed = td_xcalloc(d->subs.n ? d->subs.n : 1, sizeof *followed);
-	time_t first_since = now - (time_t)d->cfg->first_digest_days * 86400;
+	time_t first_since = now - (time_t)d->co->digest.first_digest_days * 86400;
 	struct tag_info *tags = NULL;
 	size_t ntags = 0, tcap = 0;
 	for (size_t i = 0; i < d->subs.n; i++) {
@@ -670,8 +669,8 @@ static void home(struct td_desk *d, struct td_http_resp *resp)
 	}
 
 	struct td_value *ctx = td_value_map();
-	set_when(d, ctx, "next_send", td_schedule_next_slot(&sched, now));
-	set_when(d, ctx, "current_slot", td_schedule_last_slot(&sched, now));
+	set_when(d, ctx, "next_send", td_schedule_next_slot(sched, now));
+	set_when(d, ctx, "current_slot", td_schedule_last_slot(sched, now));
 	td_value_map_set_int(ctx, "subscriber_count", (long long)d->subs.n);
 	td_value_map_set_int(ctx, "bad_rows", (long long)d->subs.nbad);
 	td_value_map_set_int(ctx, "unsubscribed_count", (long long)left_all);
@@ -736,7 +735,7 @@ static const struct td_subscriber *pick(struct td_desk *d,
 		if (!sub) {
 			struct td_err err;
 			td_err_set(&err, EX_NOUSER, "%s is not in the subscriber file %s",
-				   to, d->cfg->subscribers_path);
+				   to, d->opt.subscribers_path);
 			error_page(d, resp, 404, "No such subscriber", &err);
 			return NULL;
 		}
@@ -949,7 +948,7 @@ static void test_send(struct td_desk *d, const struct td_http_req *req,
 	struct td_err err = { 0, "" };
 	char reply[512] = "";
 	/* the transport only: no delivery row, no watermark */
-	int rc = td_send_one(d->cfg, address, p.m.message.data, p.m.message.len,
+	int rc = td_send_one(&d->opt.deliver, address, p.m.message.data, p.m.message.len,
 			     reply, sizeof reply, &err);
 	if (rc) {
 		td_log_warnx("serve: test send to %s: %s", address, err.msg);

@@ -12,8 +12,8 @@
 #include <stddef.h>
 
 #include "tagdigest/buf.h"
-#include "tagdigest/config.h"
 #include "tagdigest/err.h"
+#include "tagdigest/serve.h"
 #include "tagdigest/util.h"
 
 /* One request as the handlers see it. args holds name/value pairs (names
@@ -57,7 +57,8 @@ void td_http_simple(struct td_http_resp *resp, unsigned status,
  * ingest of changed posts sources writes, under the run lock. */
 struct td_desk;
 
-int td_desk_new(const struct td_config *cfg, struct td_desk **out,
+/* The desk keeps a copy of opt; its strings stay borrowed (serve.h). */
+int td_desk_new(const struct td_desk_options *opt, struct td_desk **out,
 		struct td_err *err);
 void td_desk_free(struct td_desk *d);
 /* Answers a request for the desk; false when path is none of the desk's

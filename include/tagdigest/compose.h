@@ -32,14 +32,35 @@
 #include <time.h>
 
 #include "tagdigest/buf.h"
-#include "tagdigest/config.h"
 #include "tagdigest/digest.h"
 #include "tagdigest/err.h"
 #include "tagdigest/render.h"
+#include "tagdigest/schedule.h"
 #include "tagdigest/store.h"
 #include "tagdigest/subscribers.h"
 
 struct td_composer;
+
+/* What a composer needs, built from the config by td_options_compose
+ * (options.h). Strings are borrowed: they must outlive every composer
+ * made with them (the composer keeps a copy of this struct, not of the
+ * strings). */
+struct td_compose_options {
+	struct td_render_options render;  /* its site_name is also the List's name */
+	struct td_digest_options digest;
+	struct td_schedule schedule;      /* the slot a digest's Message-ID is for */
+	const char *token_secret_env;     /* td_secret_load's two places */
+	const char *token_secret_file;
+	const char *dkim_domain;          /* NULL or "": no DKIM signature */
+	const char *dkim_selector;
+	const char *dkim_key_file;
+	const char *from_name;
+	const char *from_address;         /* also gives the Message-ID domain */
+	const char *unsubscribe_url;      /* a token is appended */
+	const char *unsubscribe_mailto;   /* NULL: List-Unsubscribe has no mailto */
+	const char *list_id;
+	const char *feedback_id;          /* NULL: no Feedback-ID */
+};
 
 struct td_composed {
 	struct td_digest digest;
@@ -52,7 +73,7 @@ struct td_composed {
  * key; a missing template or a bad key fails here, before any message.
  * st is only read, in td_compose; it may be NULL as long as nothing is
  * composed. */
-int td_composer_new(const struct td_config *cfg, struct td_store *st,
+int td_composer_new(const struct td_compose_options *opt, struct td_store *st,
 		    struct td_composer **out, struct td_err *err);
 void td_composer_free(struct td_composer *c);
 /* For a composer whose posts cannot change while it lives (a send run,

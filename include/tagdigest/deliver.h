@@ -56,10 +56,11 @@
 #include <time.h>
 
 #include "tagdigest/buf.h"
-#include "tagdigest/config.h"
+#include "tagdigest/compose.h"
 #include "tagdigest/err.h"
 #include "tagdigest/store.h"
 #include "tagdigest/subscribers.h"
+#include "tagdigest/transport.h"
 
 struct td_send_summary {
 	size_t subscribers;      /* good rows in the file; while a source is
@@ -97,6 +98,23 @@ struct td_send_options {
 	void *progress_arg;
 };
 
+/* The engine's settings, built from the config by td_options_deliver
+ * (options.h); strings borrowed from it. The [transport] limits keep their
+ * config meaning (config.h). */
+struct td_deliver_options {
+	struct td_compose_options compose;   /* also the envelope sender */
+	struct td_transport_options transport;
+	int connections;                     /* sessions; a Maildir gets one */
+	int rate_per_second;                 /* 0: no limit */
+	int rate_per_hour;                   /* 0: no limit */
+	int run_retries;
+	int retry_max_attempts;
+	int retry_backoff;                   /* seconds, doubled per attempt */
+	int retry_max_hours;
+	int max_permanent_failures;
+	int max_consecutive_tempfails;
+};
+
 /* Where td_send_run takes its subscribers from. next() returns 1 with
  * *out set (valid until the next call: the engine copies what it keeps),
  * 0 at the end, or a sysexits code with err filled, which stops the run
@@ -108,7 +126,7 @@ struct td_subscriber_source {
 };
 
 /* opt may be NULL (a real run, no progress). */
-int td_send_run(const struct td_config *cfg, struct td_store *st,
+int td_send_run(const struct td_deliver_options *dopt, struct td_store *st,
 		struct td_subscriber_source *src,
 		const struct td_send_options *opt, time_t now,
 		struct td_send_summary *sum, struct td_err *err);
@@ -116,7 +134,7 @@ int td_send_run(const struct td_config *cfg, struct td_store *st,
 /* msg (len bytes, a finished message) to `to` through a transport opened
  * for this message alone. 0 when the transport accepted it, with its
  * reply in reply; else the transport's error in err. */
-int td_send_one(const struct td_config *cfg, const char *to, const char *msg,
+int td_send_one(const struct td_deliver_options *dopt, const char *to, const char *msg,
 		size_t len, char *reply, size_t reply_size, struct td_err *err);
 
 #endif

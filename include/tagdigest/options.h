@@ -3,10 +3,11 @@
  *
  * Modules do not see struct td_config: each takes a small struct of its
  * own with only what it needs (render.h, digest.h, ingest.h, status.h,
- * transport.h, schedule.h, fetch.h). This is the one place that knows
- * which config key feeds which module; whoever holds the config (the
- * command line, the desk, the delivery engine) builds a module's options
- * here and hands them on.
+ * transport.h, schedule.h, fetch.h, compose.h, deliver.h, serve.h). This is the one place that knows
+ * which config key feeds which module; the command line, which alone
+ * holds the config, builds a module's options here and hands them on
+ * (the desk and the delivery engine get theirs whole, with the options of
+ * the modules they call inside).
  *
  * Ownership: every string, the sources and the zone are borrowed from
  * cfg: the options are valid while cfg is and are not freed.
@@ -14,12 +15,15 @@
 #ifndef TAGDIGEST_OPTIONS_H
 #define TAGDIGEST_OPTIONS_H
 
+#include "tagdigest/compose.h"
 #include "tagdigest/config.h"
+#include "tagdigest/deliver.h"
 #include "tagdigest/digest.h"
 #include "tagdigest/fetch.h"
 #include "tagdigest/ingest.h"
 #include "tagdigest/render.h"
 #include "tagdigest/schedule.h"
+#include "tagdigest/serve.h"
 #include "tagdigest/status.h"
 #include "tagdigest/transport.h"
 
@@ -37,5 +41,15 @@ struct td_ingest_options td_options_ingest(const struct td_config *cfg);
 struct td_transport_options td_options_transport(const struct td_config *cfg);
 /* The slot, [store] path, the sources and the digest's options. */
 struct td_status_options td_options_status(const struct td_config *cfg);
+/* The render, digest and schedule options, [token], [dkim] and the
+ * message's [site] headers. */
+struct td_compose_options td_options_compose(const struct td_config *cfg);
+/* The composer's and the transport's options, and the [transport]
+ * limits of a run. */
+struct td_deliver_options td_options_deliver(const struct td_config *cfg);
+/* What the desk and the unsubscribe pages read: the delivery options
+ * (composer, test sends), the ingest options (posts folders), [store] and
+ * [subscribers]. */
+struct td_desk_options td_options_desk(const struct td_config *cfg);
 
 #endif

@@ -28,16 +28,34 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "tagdigest/deliver.h"
 #include "tagdigest/err.h"
+#include "tagdigest/ingest.h"
 
-struct td_serve_options {
-	const char *config_path;
-	const char *const *overrides;  /* -o SECTION.KEY=VALUE, as main got them */
-	size_t noverrides;
-	const char *listen;            /* "127.0.0.1:8025" */
-	bool public_mode;
+/* What the desk and the unsubscribe pages read, built from the config by
+ * td_options_desk (options.h). Strings are borrowed and must live until
+ * td_serve returns: the desk keeps using them (it rebuilds its composer
+ * and re-reads the subscriber file and posts folders while it runs). */
+struct td_desk_options {
+	struct td_deliver_options deliver;  /* the composer, test sends; its
+					     * compose options also give the
+					     * pages the site name, the zone
+					     * and the token secret */
+	struct td_ingest_options ingest;    /* the posts folders the desk ingests */
+	const char *store_path;
+	const char *subscribers_path;
 };
 
+struct td_serve_options {
+	const char *listen;            /* "127.0.0.1:8025" */
+	bool public_mode;
+	struct td_desk_options desk;   /* public mode reads it too */
+};
+
+/* The --listen address parsed and checked against the mode (the desk
+ * listens on loopback only), before anything else is read: EX_USAGE with
+ * the reason. td_serve checks it again. */
+int td_serve_check_listen(const char *listen, bool public_mode, struct td_err *err);
 int td_serve(const struct td_serve_options *opt, struct td_err *err);
 
 #endif

@@ -654,3 +654,18 @@ def test_editor_desk_stays_on_loopback(tmp_path):
     p = subprocess.run([BIN, "-c", str(conf), "serve", "--listen", "nonsense"],
                        capture_output=True, timeout=30, env=dict(os.environ, **ENV))
     assert p.returncode == 64
+
+
+def test_listen_is_checked_before_the_config(tmp_path):
+    # the command line reads the config for serve now; a bad --listen must
+    # still be the error reported, as when serve read the config itself
+    missing = tmp_path / "no-such.conf"
+    p = subprocess.run([BIN, "-c", str(missing), "serve", "--listen", "0.0.0.0:8025"],
+                       capture_output=True, timeout=30, env=dict(os.environ, **ENV))
+    assert p.returncode == 64, p.stderr
+    assert b"loopback" in p.stderr and b"no-such.conf" not in p.stderr
+    # with a good address, the missing config is what is reported
+    p = subprocess.run([BIN, "-c", str(missing), "serve", "--listen",
+                        f"127.0.0.1:{free_port()}"],
+                       capture_output=True, timeout=30, env=dict(os.environ, **ENV))
+    assert p.returncode == 66 and b"no-such.conf" in p.stderr, p.stderr

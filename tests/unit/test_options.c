@@ -18,6 +18,13 @@ static const char config_text[] =
 	"url = https://opts.example.org\n"
 	"from = digest@mail.opts.example.org\n"
 	"tag_url = https://opts.example.org/t/{tag}\n"
+	"from_name = Opts Desk\n"
+	"list_id = weekly.opts.example.org\n"
+	"unsubscribe_url = https://u.opts.example.org/off/\n"
+	"unsubscribe_mailto = off@opts.example.org\n"
+	"feedback_id = w1:opts\n"
+	"[subscribers]\npath = subs.csv\n"
+	"[secrets]\ntoken_secret_env = OPTS_SECRET\ntoken_secret_file = opts.secret\n"
 	"[store]\npath = var/o.db\n"
 	"[schedule]\nday = wednesday\ntime = 09:45\ntimezone = Asia/Kolkata\n"
 	"first_digest_days = 11\n"
@@ -28,6 +35,10 @@ static const char config_text[] =
 	"ca_file = ca.pem\nehlo = helo.opts.example.org\n"
 	"sendmail_path = /usr/lib/sendmail\nmax_messages_per_connection = 42\n"
 	"path = box\n"
+	"connections = 5\nrate_per_second = 31\nrate_per_hour = 3700\n"
+	"run_retries = 4\nretry_max_attempts = 9\nretry_max_hours = 29\n"
+	"retry_backoff = 61\nmax_permanent_failures = 6\n"
+	"max_consecutive_tempfails = 23\n"
 	"[fetch]\nparallel = 3\ntimeout = 19\nconnect_timeout = 7\n"
 	"max_bytes = 4096\nmax_redirects = 2\n"
 	"[source.local]\ntype = posts\npath = posts\n"
@@ -102,6 +113,43 @@ static void test_built_from_config(void)
 	CHECK(st.sources == cfg.sources && st.nsources == 2);
 	CHECK(st.digest.max_posts == 13 && st.digest.first_digest_days == 11 &&
 	      st.digest.tag_url == cfg.tag_url);
+
+	struct td_compose_options co = td_options_compose(&cfg);
+	CHECK_STR(co.render.site_name, "Options Weekly");
+	CHECK(co.render.excerpt_chars == 123 && co.render.tz == cfg.tz);
+	CHECK(co.digest.max_posts == 13 && co.digest.first_digest_days == 11);
+	CHECK(co.schedule.wday == 3 && co.schedule.hour == 9 &&
+	      co.schedule.minute == 45 && co.schedule.tz == cfg.tz);
+	CHECK_STR(co.token_secret_env, "OPTS_SECRET");
+	CHECK(co.token_secret_file == cfg.token_secret_file && co.token_secret_file);
+	CHECK(co.dkim_domain == NULL && co.dkim_selector == NULL &&
+	      co.dkim_key_file == NULL);
+	CHECK_STR(co.from_name, "Opts Desk");
+	CHECK_STR(co.from_address, "digest@mail.opts.example.org");
+	CHECK_STR(co.unsubscribe_url, "https://u.opts.example.org/off/");
+	CHECK_STR(co.unsubscribe_mailto, "off@opts.example.org");
+	CHECK_STR(co.list_id, "weekly.opts.example.org");
+	CHECK_STR(co.feedback_id, "w1:opts");
+
+	struct td_deliver_options dv = td_options_deliver(&cfg);
+	CHECK_STR(dv.compose.from_address, "digest@mail.opts.example.org");
+	CHECK_STR(dv.compose.list_id, "weekly.opts.example.org");
+	CHECK(dv.transport.type == TD_TRANSPORT_SMTP && dv.transport.timeout == 17);
+	CHECK(dv.transport.smtp.max_messages_per_connection == 42);
+	CHECK(dv.connections == 5);
+	CHECK(dv.rate_per_second == 31 && dv.rate_per_hour == 3700);
+	CHECK(dv.run_retries == 4 && dv.retry_max_attempts == 9);
+	CHECK(dv.retry_max_hours == 29 && dv.retry_backoff == 61);
+	CHECK(dv.max_permanent_failures == 6 && dv.max_consecutive_tempfails == 23);
+
+	struct td_desk_options dk = td_options_desk(&cfg);
+	CHECK(dk.store_path == cfg.store_path && dk.store_path);
+	CHECK(dk.subscribers_path == cfg.subscribers_path && dk.subscribers_path);
+	CHECK(dk.ingest.sources == cfg.sources && dk.ingest.nsources == 2);
+	CHECK(dk.ingest.fetch.timeout == 19);
+	CHECK(dk.deliver.connections == 5 && dk.deliver.retry_backoff == 61);
+	CHECK_STR(dk.deliver.compose.feedback_id, "w1:opts");
+	CHECK(dk.deliver.compose.render.templates_dir == cfg.templates_dir);
 	td_config_free(&cfg);
 out:
 	unlink(path);
