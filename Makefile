@@ -35,10 +35,14 @@ DEB_BUILD := build-essential pkg-config libetpan-dev libcurl4-gnutls-dev \
 DEB_TEST  := postfix python3 python3-pytest python3-aiosmtpd python3-dkim python3-nacl python3-jinja2 python3-feedparser libxml2-utils openssl valgrind time clang libclang-rt-14-dev chromium fonts-dejavu-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-SRC      := $(wildcard src/*.c)
+# src/<stage>/<module>.c, one folder per stage of the pipeline (README.md).
+SRC      := $(wildcard src/*/*.c)
 # The command line (main.c and one file per command) links into the
 # binaries only: unit tests link libtd.a, which must not hold main().
-CLI_SRC  := src/main.c $(wildcard src/cli_*.c)
+# The config loader and options.c (each module's options, built from the
+# config) belong to the command line too, but unit tests call them, so
+# they go into the library.
+CLI_SRC  := $(filter-out src/cli/options.c src/cli/config.c,$(wildcard src/cli/*.c))
 LIB_SRC  := $(filter-out $(CLI_SRC),$(SRC))
 OBJ      := $(LIB_SRC:src/%.c=build/obj/%.o)
 ASAN_OBJ := $(LIB_SRC:src/%.c=build/asan/obj/%.o)
@@ -46,7 +50,7 @@ CLI_OBJ      := $(CLI_SRC:src/%.c=build/obj/%.o)
 ASAN_CLI_OBJ := $(CLI_SRC:src/%.c=build/asan/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/asan/%)
-HDRS     := $(wildcard include/tagdigest/*.h src/*.h)
+HDRS     := $(wildcard include/tagdigest/*/*.h src/*/*.h)
 
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \

@@ -1,4 +1,4 @@
-"""DKIM signatures from src/dkim.c, checked by an independent verifier.
+"""DKIM signatures from src/compose/dkim.c, checked by an independent verifier.
 
 Keys are made with the openssl CLI (RSA 2048 and Ed25519) in a temporary
 folder; messages are signed by the unit-test binary's `--sign` mode

@@ -20,8 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tagdigest/config.h"
-#include "tagdigest/log.h"
+#include "tagdigest/cli/config.h"
+#include "tagdigest/core/log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

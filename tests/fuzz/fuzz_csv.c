@@ -24,11 +24,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tagdigest/address.h"
-#include "tagdigest/log.h"
-#include "tagdigest/slug.h"
-#include "tagdigest/subscribers.h"
-#include "tagdigest/util.h"
+#include "tagdigest/core/address.h"
+#include "tagdigest/core/log.h"
+#include "tagdigest/sources/slug.h"
+#include "tagdigest/schedule/subscribers.h"
+#include "tagdigest/core/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -7,17 +7,17 @@
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -D_GNU_SOURCE \
  *     $(pkg-config --cflags libxml-2.0 gnutls) tests/fuzz/fuzz_feed.c \
- *     src/feed.c src/date.c src/html.c src/util.c src/buf.c src/err.c \
- *     src/log.c src/slug.c src/post.c $(pkg-config --libs libxml-2.0 gnutls)
+ *     src/sources/feed.c src/sources/date.c src/sources/html.c src/core/util.c src/core/buf.c src/core/err.c \
+ *     src/core/log.c src/sources/slug.c src/sources/post.c $(pkg-config --libs libxml-2.0 gnutls)
  *   ./fuzz_feed -max_total_time=60 corpus/ ../shared/testdata/feeds/...
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "tagdigest/feed.h"
-#include "tagdigest/log.h"
-#include "tagdigest/util.h"
+#include "tagdigest/sources/feed.h"
+#include "tagdigest/core/log.h"
+#include "tagdigest/core/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -19,10 +19,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "tagdigest/log.h"
-#include "tagdigest/postsdir.h"
-#include "tagdigest/slug.h"
-#include "tagdigest/util.h"
+#include "tagdigest/core/log.h"
+#include "tagdigest/sources/postsdir.h"
+#include "tagdigest/sources/slug.h"
+#include "tagdigest/core/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

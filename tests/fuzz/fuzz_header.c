@@ -23,11 +23,11 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "tagdigest/address.h"
-#include "tagdigest/buf.h"
-#include "tagdigest/log.h"
-#include "tagdigest/mime.h"
-#include "tagdigest/util.h"
+#include "tagdigest/core/address.h"
+#include "tagdigest/core/buf.h"
+#include "tagdigest/core/log.h"
+#include "tagdigest/compose/mime.h"
+#include "tagdigest/core/util.h"
 
 #include "header_reader.h"
 

@@ -22,12 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tagdigest/buf.h"
-#include "tagdigest/html.h"
-#include "tagdigest/log.h"
-#include "tagdigest/markdown.h"
-#include "tagdigest/postsdir.h"
-#include "tagdigest/util.h"
+#include "tagdigest/core/buf.h"
+#include "tagdigest/sources/html.h"
+#include "tagdigest/core/log.h"
+#include "tagdigest/sources/markdown.h"
+#include "tagdigest/sources/postsdir.h"
+#include "tagdigest/core/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -25,10 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tagdigest/buf.h"
-#include "tagdigest/log.h"
-#include "tagdigest/template.h"
-#include "tagdigest/util.h"
+#include "tagdigest/core/buf.h"
+#include "tagdigest/core/log.h"
+#include "tagdigest/compose/template.h"
+#include "tagdigest/core/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

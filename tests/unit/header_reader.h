@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tagdigest/buf.h"
-#include "tagdigest/mime.h"
-#include "tagdigest/util.h"
+#include "tagdigest/core/buf.h"
+#include "tagdigest/compose/mime.h"
+#include "tagdigest/core/util.h"
 
 static int b64val(char c)
 {

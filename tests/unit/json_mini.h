@@ -20,9 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tagdigest/buf.h"
-#include "tagdigest/util.h"
-#include "tagdigest/value.h"
+#include "tagdigest/core/buf.h"
+#include "tagdigest/core/util.h"
+#include "tagdigest/core/value.h"
 
 struct jparser {
 	const char *s, *end;

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "tagdigest/address.h"
+#include "tagdigest/core/address.h"
 
 /* True when addr is refused with a reason starting with want. */
 static int refused_for(const char *addr, const char *want)

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "tagdigest/base64.h"
+#include "tagdigest/core/base64.h"
 
 static const char *enc(const char *in, size_t len, enum td_base64_alphabet a,
 		       struct td_buf *b)

@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "tagdigest/config.h"
-#include "tagdigest/util.h"
+#include "tagdigest/cli/config.h"
+#include "tagdigest/core/util.h"
 
 static char dir[PATH_MAX];        /* realpath of the temp folder */
 static char conf[PATH_MAX + 16];  /* dir/t.conf, rewritten by each test */

@@ -21,7 +21,7 @@
 #include <time.h>
 
 #include "harness.h"
-#include "tagdigest/date.h"
+#include "tagdigest/sources/date.h"
 
 /* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar
  * (H. Hinnant's algorithm: years counted from March, 400-year eras). */

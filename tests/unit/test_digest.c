@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "tagdigest/digest.h"
+#include "tagdigest/compose/digest.h"
 
 static char dir[64];
 

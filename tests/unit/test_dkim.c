@@ -17,9 +17,9 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "tagdigest/dkim.h"
-#include "tagdigest/mime.h"
-#include "tagdigest/util.h"
+#include "tagdigest/compose/dkim.h"
+#include "tagdigest/compose/mime.h"
+#include "tagdigest/core/util.h"
 
 /* Throwaway test keys made with `openssl genpkey`. */
 static const char ed25519_pem[] =

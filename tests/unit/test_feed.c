@@ -12,7 +12,7 @@
 
 #include "harness.h"
 #include "json_mini.h"
-#include "tagdigest/feed.h"
+#include "tagdigest/sources/feed.h"
 
 /* Parses xml and returns its dump as a JSON tree (NULL, and *rc set, when
  * td_feed_parse refuses it). */

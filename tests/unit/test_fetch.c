@@ -29,9 +29,9 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "tagdigest/fetch.h"
-#include "tagdigest/util.h"
-#include "tagdigest/version.h"
+#include "tagdigest/sources/fetch.h"
+#include "tagdigest/core/util.h"
+#include "tagdigest/core/version.h"
 
 #define PYTHON "/usr/bin/python3"
 #define FIXTURE_DEFAULT "tests/unit/httpd_fixture.py"

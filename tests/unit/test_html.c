@@ -2,7 +2,7 @@
  * test_html.c: the HTML sanitizer, the plain-text renderer and excerpts.
  *
  * Expected outputs are worked out by hand from the rules in html.h and
- * src/html.c: allowlisted tags and attributes written back in input order,
+ * src/sources/html.c: allowlisted tags and attributes written back in input order,
  * rel="noopener noreferrer" after a link's attributes, only http(s) URLs
  * (and mailto for links) after resolving against the base, text escaped
  * (& < > and " in attributes), void tags without a closing tag; in text,
@@ -14,9 +14,9 @@
 #include <time.h>
 
 #include "harness.h"
-#include "tagdigest/buf.h"
-#include "tagdigest/html.h"
-#include "tagdigest/util.h"
+#include "tagdigest/core/buf.h"
+#include "tagdigest/sources/html.h"
+#include "tagdigest/core/util.h"
 
 #define BASE "http://example.org/a/b/"
 

@@ -17,11 +17,11 @@
 #include <cmark.h>
 
 #include "harness.h"
-#include "tagdigest/config.h"
-#include "tagdigest/ingest.h"
-#include "tagdigest/options.h"
-#include "tagdigest/store.h"
-#include "tagdigest/util.h"
+#include "tagdigest/cli/config.h"
+#include "tagdigest/sources/ingest.h"
+#include "tagdigest/cli/options.h"
+#include "tagdigest/store/store.h"
+#include "tagdigest/core/util.h"
 
 static size_t parses;
 

@@ -11,10 +11,10 @@
 #include <cmark.h>
 
 #include "harness.h"
-#include "tagdigest/buf.h"
-#include "tagdigest/html.h"
-#include "tagdigest/markdown.h"
-#include "tagdigest/util.h"
+#include "tagdigest/core/buf.h"
+#include "tagdigest/sources/html.h"
+#include "tagdigest/sources/markdown.h"
+#include "tagdigest/core/util.h"
 
 #define BASE "https://x.example/p/"
 

@@ -1,5 +1,5 @@
 /*
- * test_mime.c: unit tests for src/mime.c.
+ * test_mime.c: unit tests for src/compose/mime.c.
  *
  * The encoders are checked against decoders written here from the RFCs
  * (RFC 2045 6.7 quoted-printable, RFC 4648 base64 inside RFC 2047 words),
@@ -20,11 +20,11 @@
 
 #include "harness.h"
 #include "header_reader.h"
-#include "tagdigest/address.h"
-#include "tagdigest/buf.h"
-#include "tagdigest/err.h"
-#include "tagdigest/mime.h"
-#include "tagdigest/util.h"
+#include "tagdigest/core/address.h"
+#include "tagdigest/core/buf.h"
+#include "tagdigest/core/err.h"
+#include "tagdigest/compose/mime.h"
+#include "tagdigest/core/util.h"
 
 /* ---- helpers ----------------------------------------------------------- */
 

@@ -19,8 +19,8 @@
 
 #include "harness.h"
 #include "json_mini.h"
-#include "tagdigest/template.h"
-#include "tagdigest/util.h"
+#include "tagdigest/compose/template.h"
+#include "tagdigest/core/util.h"
 
 #ifndef TESTDATA
 #define TESTDATA "../shared/testdata"

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "tagdigest/options.h"
+#include "tagdigest/cli/options.h"
 
 static const char config_text[] =
 	"[site]\n"

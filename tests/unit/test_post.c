@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "tagdigest/post.h"
+#include "tagdigest/sources/post.h"
 
 static void check(char *got, const char *in, const char *want, int line)
 {

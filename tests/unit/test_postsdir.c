@@ -15,10 +15,10 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "tagdigest/buf.h"
-#include "tagdigest/config.h"
-#include "tagdigest/postsdir.h"
-#include "tagdigest/util.h"
+#include "tagdigest/core/buf.h"
+#include "tagdigest/cli/config.h"
+#include "tagdigest/sources/postsdir.h"
+#include "tagdigest/core/util.h"
 
 static int parse(const char *name, const char *text, struct td_post *p,
 		 struct td_err *err)

@@ -12,10 +12,10 @@
 #include <sys/stat.h>
 
 #include "harness.h"
-#include "tagdigest/buf.h"
-#include "tagdigest/digest.h"
-#include "tagdigest/render.h"
-#include "tagdigest/util.h"
+#include "tagdigest/core/buf.h"
+#include "tagdigest/compose/digest.h"
+#include "tagdigest/compose/render.h"
+#include "tagdigest/core/util.h"
 
 static char dir[64];
 static const time_t NOW = 1795000000;   /* 2026-11-18 */

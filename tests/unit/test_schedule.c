@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "harness.h"
-#include "tagdigest/schedule.h"
+#include "tagdigest/schedule/schedule.h"
 
 static struct td_tz *utc_zone, *berlin, *kolkata;
 

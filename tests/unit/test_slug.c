@@ -1,6 +1,6 @@
 /*
  * test_slug.c: tag names to slugs. Expected slugs follow the rules in
- * slug.h and src/slug.c, worked out by hand: ASCII lowercased, dots and
+ * slug.h and src/sources/slug.c, worked out by hand: ASCII lowercased, dots and
  * apostrophes dropped, other punctuation and spaces folded into one '-',
  * Latin-1/Latin Extended-A/Greek/Cyrillic lowercased, other non-ASCII
  * kept, invalid UTF-8 dropped.
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "harness.h"
-#include "tagdigest/slug.h"
+#include "tagdigest/sources/slug.h"
 
 static void check_slug(const char *name, const char *want, int line)
 {

@@ -12,9 +12,9 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "tagdigest/buf.h"
-#include "tagdigest/store.h"
-#include "tagdigest/util.h"
+#include "tagdigest/core/buf.h"
+#include "tagdigest/store/store.h"
+#include "tagdigest/core/util.h"
 
 static char dir[64];
 static char path[128];

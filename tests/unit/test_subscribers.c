@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "tagdigest/buf.h"
-#include "tagdigest/subscribers.h"
+#include "tagdigest/core/buf.h"
+#include "tagdigest/schedule/subscribers.h"
 
 /* Parses text (a C string) as "t.csv", with stderr captured. */
 static int parse(const char *text, struct td_subscriber_list *l, struct td_err *err)

@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "tagdigest/template.h"
-#include "tagdigest/util.h"
+#include "tagdigest/compose/template.h"
+#include "tagdigest/core/util.h"
 
 /* Parses src as "t" and returns the error message (or "" on success). */
 static const char *parse_error(const char *src, struct td_err *err)

@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "tagdigest/token.h"
-#include "tagdigest/util.h"
+#include "tagdigest/compose/token.h"
+#include "tagdigest/core/util.h"
 
 static void test_roundtrip_and_forgery(void)
 {

@@ -29,8 +29,8 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "tagdigest/transport.h"
-#include "tagdigest/util.h"
+#include "tagdigest/deliver/transport.h"
+#include "tagdigest/core/util.h"
 
 #define SINK "/usr/sbin/smtp-sink"
 

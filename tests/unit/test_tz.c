@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "harness.h"
-#include "tagdigest/tz.h"
+#include "tagdigest/core/tz.h"
 
 static void test_names(void)
 {

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "harness.h"
-#include "tagdigest/uri.h"
+#include "tagdigest/core/uri.h"
 
 static void check(const char *base, const char *ref, const char *want, int line)
 {

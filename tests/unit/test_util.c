@@ -13,8 +13,8 @@
 #include <wchar.h>
 
 #include "harness.h"
-#include "tagdigest/buf.h"
-#include "tagdigest/util.h"
+#include "tagdigest/core/buf.h"
+#include "tagdigest/core/util.h"
 
 static void check_width(const char *s, size_t want, int line)
 {

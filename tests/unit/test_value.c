@@ -8,7 +8,7 @@
 
 #include "harness.h"
 #include "json_mini.h"
-#include "tagdigest/value.h"
+#include "tagdigest/core/value.h"
 
 static void test_readers(void)
 {

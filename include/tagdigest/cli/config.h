@@ -1,0 +1,127 @@
+/*
+ * config: the INI configuration (parsed with inih), checked and resolved.
+ *
+ * td_config_load() reads the file, applies the `-o SECTION.KEY=VALUE`
+ * overrides in order, fills defaults, validates every value, and resolves
+ * relative paths against the directory holding the config file (so cron,
+ * which starts in $HOME, sees the same files as a shell in the repo).
+ *
+ * Errors name file, line and key: "config/tagdigest.conf:12: schedule.day:
+ * 'Funday' is not a day of the week". An override error names the option:
+ * "-o schedule.day=Funday: ...". Unknown sections and keys are errors.
+ * Secrets are never read from the config text: a key such as
+ * `password` is refused with a message pointing at `password_file` /
+ * `password_env`.
+ *
+ * Only the config loader and whoever wires the program together (the
+ * command line, the desk, the delivery engine) see this struct; each
+ * module gets its own options, built from it by options.h.
+ *
+ * Ownership: the config owns every string and the loaded zone (tz);
+ * td_config_free() releases them.
+ */
+#ifndef TAGDIGEST_CONFIG_H
+#define TAGDIGEST_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tagdigest/core/err.h"
+#include "tagdigest/sources/source.h"
+#include "tagdigest/deliver/transport.h"
+#include "tagdigest/core/tz.h"
+
+struct td_config {
+	char *file;              /* the config file as given */
+	char *base_dir;          /* its directory; relative paths resolve here */
+
+	/* [site] */
+	char *site_name;         /* required */
+	char *site_url;          /* required, http(s)://..., no trailing slash kept */
+	char *from_address;      /* required, validated address */
+	char *from_name;         /* default: site_name */
+	char *list_id;           /* default: "digest." + host of site_url */
+	char *unsubscribe_url;   /* default: site_url + "/unsubscribe/"; token appended */
+	char *tag_url;           /* default: site_url + "/tag/{tag}/"; {tag} -> slug */
+	char *unsubscribe_mailto;/* optional: also offer mailto: in List-Unsubscribe */
+	char *feedback_id;       /* optional Feedback-ID header value */
+
+	/* [store] */
+	char *store_path;        /* default: var/tagdigest.db (resolved) */
+
+	/* [schedule] */
+	int slot_wday;           /* 0 = Sunday .. 6 = Saturday; `day = monday` */
+	int slot_hour;           /* `time = 08:00` */
+	int slot_minute;
+	char *timezone;          /* IANA name, default "UTC"; must exist in zoneinfo */
+	struct td_tz *tz;        /* that zone, loaded (tz.h) */
+	int first_digest_days;   /* default 7: what a new subscriber's first digest covers */
+
+	/* [digest] */
+	int max_posts;           /* per-digest cap, default 20, 1..1000 */
+	int excerpt_chars;       /* default 280, 0..TD_EXCERPT_MAX; 0: titles only */
+
+	/* [subscribers] */
+	char *subscribers_path;  /* default: subscribers/subscribers.csv (resolved) */
+
+	/* [templates] */
+	char *templates_dir;     /* default: templates (resolved) */
+
+	/* [transport] */
+	enum td_transport_type transport_type;  /* `type = maildir|smtp|sendmail` */
+	char *maildir_path;      /* default: outbox (resolved) */
+	char *smtp_url;          /* smtp://host:port or smtps://host:port */
+	char *smtp_username;     /* optional */
+	char *smtp_password_env; /* name of an environment variable */
+	char *smtp_password_file;/* resolved path */
+	int smtp_timeout;        /* seconds, default 30 */
+	enum td_starttls smtp_starttls; /* after loading: REQUIRED or OFF;
+				  * default REQUIRED with a username, else OFF;
+				  * OFF with a username on smtp:// is refused */
+	char *smtp_ca_file;      /* PEM CA bundle to verify the server (resolved) */
+	char *smtp_ehlo;         /* EHLO name; default: the domain of site.from */
+	char *sendmail_path;     /* type = sendmail; default /usr/sbin/sendmail */
+	int connections;         /* parallel sessions, default 1, 1..64 */
+	int max_messages_per_connection; /* then reconnect; default 100 */
+	int rate_per_second;     /* 0 = no limit */
+	int rate_per_hour;       /* 0 = no limit */
+	int run_retries;         /* in-run retries of a temporary failure
+				  * (1 s, then 4 s, ...), default 2, 0..5 */
+	int retry_max_attempts;  /* attempts over all runs before giving up on
+				  * one digest, default 30 */
+	int retry_backoff;       /* seconds before a later run may retry:
+				  * doubles per attempt, capped at 6 h;
+				  * default 300 */
+	int retry_max_hours;     /* age after which a digest is given up,
+				  * default 72 */
+	int max_permanent_failures;   /* consecutive, then suppressed; default 3 */
+	int max_consecutive_tempfails;/* then the run stops early; default 20 */
+
+	/* [fetch]: how feeds are downloaded */
+	int fetch_parallel;       /* sources fetched at once, default 4 */
+	int fetch_timeout;        /* whole transfer, seconds, default 30 */
+	int fetch_connect_timeout;/* seconds, default 10 */
+	int fetch_max_bytes;      /* body cap, default 10 MiB */
+	int fetch_max_redirects;  /* default 5 */
+
+	/* [dkim]: all three or none; signing is off when none is set */
+	char *dkim_domain;        /* d=, e.g. newsroom.example.org */
+	char *dkim_selector;      /* s=, e.g. digest2026 */
+	char *dkim_key_file;      /* PEM private key (RSA or Ed25519), resolved */
+
+	/* [secrets] */
+	char *token_secret_env;  /* default "TAGDIGEST_TOKEN_SECRET" */
+	char *token_secret_file; /* default: store_path + ".secret" */
+
+	struct td_source_config *sources;   /* in file order */
+	size_t nsources;
+};
+
+/* Loads path with the overrides ("section.key=value", n of them).
+ * Returns 0, EX_NOINPUT (cannot read the file) or EX_CONFIG. */
+int td_config_load(struct td_config *cfg, const char *path,
+		   const char *const *overrides, size_t noverrides,
+		   struct td_err *err);
+void td_config_free(struct td_config *cfg);
+
+#endif

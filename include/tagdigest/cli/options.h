@@ -1,0 +1,55 @@
+/*
+ * options: each module's options, built from the loaded config.
+ *
+ * Modules do not see struct td_config: each takes a small struct of its
+ * own with only what it needs (render.h, digest.h, ingest.h, status.h,
+ * transport.h, schedule.h, fetch.h, compose.h, deliver.h, serve.h). This is the one place that knows
+ * which config key feeds which module; the command line, which alone
+ * holds the config, builds a module's options here and hands them on
+ * (the desk and the delivery engine get theirs whole, with the options of
+ * the modules they call inside).
+ *
+ * Ownership: every string, the sources and the zone are borrowed from
+ * cfg: the options are valid while cfg is and are not freed.
+ */
+#ifndef TAGDIGEST_OPTIONS_H
+#define TAGDIGEST_OPTIONS_H
+
+#include "tagdigest/compose/compose.h"
+#include "tagdigest/cli/config.h"
+#include "tagdigest/deliver/deliver.h"
+#include "tagdigest/compose/digest.h"
+#include "tagdigest/sources/fetch.h"
+#include "tagdigest/sources/ingest.h"
+#include "tagdigest/compose/render.h"
+#include "tagdigest/schedule/schedule.h"
+#include "tagdigest/desk/serve.h"
+#include "tagdigest/compose/status.h"
+#include "tagdigest/deliver/transport.h"
+
+/* [schedule]: the weekly slot in its zone. */
+struct td_schedule td_options_schedule(const struct td_config *cfg);
+/* [digest] and [schedule] first_digest_days, [site] tag_url. */
+struct td_digest_options td_options_digest(const struct td_config *cfg);
+/* [site], [templates], [digest] excerpt_chars, the schedule's zone. */
+struct td_render_options td_options_render(const struct td_config *cfg);
+/* [fetch]. */
+struct td_fetch_options td_options_fetch(const struct td_config *cfg);
+/* Every [source.NAME], in file order, and [fetch]. */
+struct td_ingest_options td_options_ingest(const struct td_config *cfg);
+/* [transport], and [site] for the default EHLO name. */
+struct td_transport_options td_options_transport(const struct td_config *cfg);
+/* The slot, [store] path, the sources and the digest's options. */
+struct td_status_options td_options_status(const struct td_config *cfg);
+/* The render, digest and schedule options, [token], [dkim] and the
+ * message's [site] headers. */
+struct td_compose_options td_options_compose(const struct td_config *cfg);
+/* The composer's and the transport's options, and the [transport]
+ * limits of a run. */
+struct td_deliver_options td_options_deliver(const struct td_config *cfg);
+/* What the desk and the unsubscribe pages read: the delivery options
+ * (composer, test sends), the ingest options (posts folders), [store] and
+ * [subscribers]. */
+struct td_desk_options td_options_desk(const struct td_config *cfg);
+
+#endif

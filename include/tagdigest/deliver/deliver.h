@@ -1,0 +1,140 @@
+/*
+ * deliver: due digests out through the transport, each recorded once.
+ *
+ * A composer turns one subscriber into one finished message: digest
+ * (digest.h), templates (render.h), MIME (mime.h), with a personal
+ * HMAC-signed unsubscribe URL (token.h). `preview` and `send` share it, so
+ * a preview is exactly what would go out now.
+ *
+ * td_send_run() walks the subscribers in file order, one at a time: from a
+ * list, or from any source such as a streaming reader of the file
+ * (subscribers.h), so a run's memory does not grow with the file. A
+ * subscriber is due when the most recent weekly slot has passed and
+ * nothing (sent or skipped) is recorded for that slot. Empty digests are
+ * recorded as skipped without sending. A message the transport accepted is
+ * recorded, with the watermark move, in one transaction right after the
+ * accept; a message it did not accept is never recorded as delivered.
+ *
+ * The engine (deliver.c): the calling thread composes and feeds a bounded
+ * queue; transport.connections sender threads each own one transport (one
+ * SMTP session, reused); one recorder thread with its own store connection
+ * (WAL) writes every outcome, grouping those that arrive together into one
+ * transaction. A sender waits until its message is recorded before it
+ * starts the next, so a crash can repeat at most one message per session.
+ * Memory stays flat: at most 2 x connections + 2 messages are composed
+ * ahead. The first message is sent alone, so a broken relay configuration
+ * costs one attempt and changes nothing. A dry run takes the same walk
+ * and composes the same digests on the calling thread, but opens no
+ * transport, starts no thread and writes nothing.
+ *
+ * td_send_one() hands one finished message to the transport outside any
+ * run (the desk's test send): nothing is recorded.
+ *
+ * Outcomes:
+ *   accepted        delivery + watermark, one transaction
+ *   temporary       (4xx, timeout, dropped) retried in this run after 1 s,
+ *                   then 4 s (transport.run_retries), then kept in the
+ *                   store's pending table with the exact bytes (same
+ *                   Message-ID, same posts) and resent by a later run at
+ *                   its backoff time; given up ("expired") after
+ *                   transport.retry_max_attempts or retry_max_hours
+ *   permanent       (5xx at RCPT/DATA) recorded; closes the slot for that
+ *                   subscriber; transport.max_permanent_failures in a row
+ *                   suppress the subscriber ("bounced", see `unsuppress`)
+ *   fatal           (credentials, TLS, 5xx at MAIL) stops the run at once:
+ *                   messages in flight are finished and recorded; 78 when
+ *                   the config must change, else 75
+ *   transport.max_consecutive_tempfails temporary failures in a row stop
+ *   the run early (75) instead of hammering a broken relay. SIGTERM and
+ *   SIGINT finish and record the messages in flight, then return 75.
+ */
+#ifndef TAGDIGEST_DELIVER_H
+#define TAGDIGEST_DELIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "tagdigest/core/buf.h"
+#include "tagdigest/compose/compose.h"
+#include "tagdigest/core/err.h"
+#include "tagdigest/store/store.h"
+#include "tagdigest/schedule/subscribers.h"
+#include "tagdigest/deliver/transport.h"
+
+struct td_send_summary {
+	size_t subscribers;      /* good rows in the file; while a source is
+				  * read, its total_hint (or the rows seen, if
+				  * more), exact once it ends */
+	size_t not_due;          /* already have this slot's digest (or it was
+				  * refused / given up earlier in the slot) */
+	size_t sent;             /* accepted (or, dry run: would be sent) */
+	size_t skipped;          /* empty digest */
+	size_t suppressed;       /* unsubscribed from everything, or bounced */
+	size_t tempfail;         /* failed temporarily; kept for a later run */
+	size_t permfail;         /* refused for good (this slot) */
+	size_t deferred;         /* kept from an earlier run, not due to retry yet */
+	size_t expired;          /* given up after too many attempts / too long */
+	size_t bounced;          /* suppressed in this run after repeated 5xx */
+	size_t resent;           /* of `sent`: stored digests of an earlier run */
+	size_t done;             /* subscribers finished, for progress */
+	time_t slot;             /* the slot this run served */
+	time_t next_slot;
+	double seconds;          /* elapsed */
+	double rate;             /* sent / seconds (messages per second) */
+	int stopped_by_signal;   /* SIGTERM / SIGINT number, or 0 */
+	bool stopped_early;      /* fatal error, signal or too many tempfails */
+};
+
+/* Called on the thread that called td_send_run, after one or more
+ * subscribers are finished (sofar->done counts them; sofar->subscribers is
+ * the total), and once at the end. Must not call back into deliver. */
+typedef void (*td_send_progress_fn)(const struct td_send_summary *sofar,
+				    void *arg);
+
+struct td_send_options {
+	bool dry_run;            /* render and count; send and write nothing */
+	td_send_progress_fn progress;   /* may be NULL */
+	void *progress_arg;
+};
+
+/* The engine's settings, built from the config by td_options_deliver
+ * (options.h); strings borrowed from it. The [transport] limits keep their
+ * config meaning (config.h). */
+struct td_deliver_options {
+	struct td_compose_options compose;   /* also the envelope sender */
+	struct td_transport_options transport;
+	int connections;                     /* sessions; a Maildir gets one */
+	int rate_per_second;                 /* 0: no limit */
+	int rate_per_hour;                   /* 0: no limit */
+	int run_retries;
+	int retry_max_attempts;
+	int retry_backoff;                   /* seconds, doubled per attempt */
+	int retry_max_hours;
+	int max_permanent_failures;
+	int max_consecutive_tempfails;
+};
+
+/* Where td_send_run takes its subscribers from. next() returns 1 with
+ * *out set (valid until the next call: the engine copies what it keeps),
+ * 0 at the end, or a sysexits code with err filled, which stops the run
+ * as a store error does. It is called on the caller's thread. */
+struct td_subscriber_source {
+	int (*next)(void *ctx, const struct td_subscriber **out, struct td_err *err);
+	void *ctx;
+	size_t total_hint;       /* rows expected, for progress; 0: unknown */
+};
+
+/* opt may be NULL (a real run, no progress). */
+int td_send_run(const struct td_deliver_options *dopt, struct td_store *st,
+		struct td_subscriber_source *src,
+		const struct td_send_options *opt, time_t now,
+		struct td_send_summary *sum, struct td_err *err);
+
+/* msg (len bytes, a finished message) to `to` through a transport opened
+ * for this message alone. 0 when the transport accepted it, with its
+ * reply in reply; else the transport's error in err. */
+int td_send_one(const struct td_deliver_options *dopt, const char *to, const char *msg,
+		size_t len, char *reply, size_t reply_size, struct td_err *err);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * serve: the editors' desk in a browser, and the public unsubscribe pages,
+ * over libmicrohttpd.
+ *
+ * Editor mode (default, 127.0.0.1:8025): a home page with each tag's
+ * waiting posts, the next send time, subscriber counts, the last run and
+ * source health; a preview of the digest a chosen subscriber (or a sample
+ * reader of one tag) would get now (HTML part in a sandboxed iframe, text
+ * part, headers, raw message, size with a warning above Gmail's 102 KB
+ * clipping); live reload when a template or post changes; "send a test"
+ * (CSRF-protected) through the configured transport, subject marked as a
+ * test, no watermark moved; template errors as a readable page.
+ *
+ * Public mode (--public): only the unsubscribe routes exist.
+ *   GET  /unsubscribe/TOKEN   a confirmation page with one button (GETs are
+ *                             prefetched by link scanners: never act on one)
+ *   POST /unsubscribe/TOKEN   body List-Unsubscribe=One-Click (RFC 8058) or
+ *                             the page's form: unsubscribes at once, 200, no
+ *                             redirect; repeats are harmless
+ * A forged or truncated token gets a 400 that reveals nothing. Request
+ * sizes and rates are bounded.
+ *
+ * td_serve() runs until SIGINT or SIGTERM.
+ */
+#ifndef TAGDIGEST_SERVE_H
+#define TAGDIGEST_SERVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tagdigest/deliver/deliver.h"
+#include "tagdigest/core/err.h"
+#include "tagdigest/sources/ingest.h"
+
+/* What the desk and the unsubscribe pages read, built from the config by
+ * td_options_desk (options.h). Strings are borrowed and must live until
+ * td_serve returns: the desk keeps using them (it rebuilds its composer
+ * and re-reads the subscriber file and posts folders while it runs). */
+struct td_desk_options {
+	struct td_deliver_options deliver;  /* the composer, test sends; its
+					     * compose options also give the
+					     * pages the site name, the zone
+					     * and the token secret */
+	struct td_ingest_options ingest;    /* the posts folders the desk ingests */
+	const char *store_path;
+	const char *subscribers_path;
+};
+
+struct td_serve_options {
+	const char *listen;            /* "127.0.0.1:8025" */
+	bool public_mode;
+	struct td_desk_options desk;   /* public mode reads it too */
+};
+
+/* The --listen address parsed and checked against the mode (the desk
+ * listens on loopback only), before anything else is read: EX_USAGE with
+ * the reason. td_serve checks it again. */
+int td_serve_check_listen(const char *listen, bool public_mode, struct td_err *err);
+int td_serve(const struct td_serve_options *opt, struct td_err *err);
+
+#endif

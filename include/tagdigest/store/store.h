@@ -1,0 +1,256 @@
+/*
+ * store: everything tagdigest remembers, in one SQLite database.
+ *
+ * SQL lives in store.c only. The database runs in WAL mode (ingest and a
+ * preview may overlap), carries its schema version in PRAGMA user_version,
+ * and migrates forward on open.
+ *
+ * Posts get a monotonically increasing `seq` the first time they are
+ * stored (AUTOINCREMENT: never reused). Each of a post's tags has an
+ * arrival number from the same counter: the post's seq for the tags it
+ * came with, the next number for a tag that a later source or an edit
+ * adds (a tag that stays keeps its number; one that goes and comes back
+ * arrives again). td_store_max_seq() is the counter, so a watermark taken
+ * from it covers posts and tags alike. "New since the last digest" means
+ * a followed tag that arrived above the subscriber's watermark, never a
+ * date, because sources arrive late and backdate (digest.h has the whole
+ * rule). Re-storing an unchanged post is a no-op; an edited post is
+ * updated in place and keeps its seq and its tags' numbers, so it is not
+ * announced again.
+ *
+ * A post is one article whatever number of sources carry it (WordPress
+ * publishes one feed per tag). Each source's item (source, guid) is
+ * remembered with its own content hash and tags; an item not seen before
+ * joins the post that another source's item already is when the two share
+ * a global guid or a normalised permalink (post.h: a guid counts only on
+ * the site its item links to, so two items it joins link to one site),
+ * unless that post already has an item of this source or both guids are
+ * global and differ. The first source fixes the seq; another source
+ * bringing the post later, in the same run or years after, does not move
+ * it and makes the post new only for the tags it adds. An edit from any
+ * source updates the post in place. The post's tags are the union of its
+ * items' tags, so a source that drops a category takes back only its
+ * own.
+ *
+ * A delivery is recorded, and the subscriber's watermark moved, in the
+ * same transaction, and only after the transport accepted the message:
+ * the delivery engine's recorder writes a batch of outcomes in one
+ * transaction (td_store_put_delivery between td_store_begin and
+ * td_store_commit); td_store_record_delivery is the one-message form.
+ *
+ * Subscribers are keyed by their lowercased address.
+ *
+ * Ownership: the store owns its connection; struct td_store_post arrays
+ * returned by queries are freed with td_store_posts_free().
+ */
+#ifndef TAGDIGEST_STORE_H
+#define TAGDIGEST_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "tagdigest/core/err.h"
+#include "tagdigest/sources/post.h"
+#include "tagdigest/core/util.h"
+
+struct td_store;
+
+enum td_store_mode { TD_STORE_READWRITE, TD_STORE_READONLY };
+
+/* Opens (creating the file and its folder in READWRITE mode) and migrates.
+ * READONLY never writes: a store that does not exist yet, or needs a
+ * migration, is an error naming the command that creates it. */
+int td_store_open(const char *path, enum td_store_mode mode,
+		  struct td_store **out, struct td_err *err);
+void td_store_close(struct td_store *st);
+int td_store_schema_version(struct td_store *st);
+
+int td_store_begin(struct td_store *st, struct td_err *err);
+/* A read transaction: one consistent snapshot for many queries, and far
+ * fewer lock calls than one implicit transaction per statement. End it
+ * with td_store_commit(). */
+int td_store_begin_read(struct td_store *st, struct td_err *err);
+int td_store_commit(struct td_store *st, struct td_err *err);
+void td_store_rollback(struct td_store *st);
+
+/* MERGED: the item is new but its post is not (another source had it). */
+enum td_upsert { TD_UPSERT_NEW, TD_UPSERT_UPDATED, TD_UPSERT_UNCHANGED,
+		 TD_UPSERT_MERGED };
+
+int td_store_upsert_post(struct td_store *st, const char *source,
+			 const struct td_post *post, time_t now,
+			 enum td_upsert *result, struct td_err *err);
+/* Whether source's item guid is stored with this content hash, that is
+ * td_store_upsert_post() would find it UNCHANGED: a reader that can tell
+ * the hash before doing the work of a post asks this first. */
+int td_store_item_unchanged(struct td_store *st, const char *source,
+			    const char *guid, const char *content_hash,
+			    bool *unchanged, struct td_err *err);
+/* The highest seq or tag arrival number handed out: what a digest built
+ * now covers (its upto_seq). */
+int64_t td_store_max_seq(struct td_store *st);
+size_t td_store_post_count(struct td_store *st);
+
+/* A post as the digest sees it. */
+struct td_store_post {
+	int64_t seq;
+	char *url, *title, *author;
+	time_t published;
+	char *excerpt_html, *excerpt_text;
+	struct td_strv tags;       /* slugs, by display name */
+	struct td_strv tag_names;
+	int64_t *tag_arrived;      /* parallel to tags: each tag's arrival number */
+};
+
+/* Posts whose tag `tag` arrived with after_seq < number <= upto_seq, and
+ * that arrived at or after ingested_since (0: any time), newest published
+ * first. */
+int td_store_posts_for_tag(struct td_store *st, const char *tag,
+			   int64_t after_seq, int64_t upto_seq,
+			   time_t ingested_since, struct td_store_post **out,
+			   size_t *n, struct td_err *err);
+void td_store_posts_free(struct td_store_post *posts, size_t n);
+/* Frees one post's strings (not the array it sits in). */
+void td_store_post_clear(struct td_store_post *p);
+/* Display name of a tag slug (malloc'd); the slug itself when unknown. */
+char *td_store_tag_name(struct td_store *st, const char *slug);
+
+struct td_subscriber_state {
+	bool known;              /* has had a digest (sent or skipped) before */
+	int64_t watermark;       /* highest seq covered so far */
+	time_t last_slot;        /* slot of the last digest, 0 if none */
+	time_t last_sent_at;     /* 0 if never sent */
+};
+
+int td_store_subscriber_state(struct td_store *st, const char *email,
+			      struct td_subscriber_state *state,
+			      struct td_err *err);
+/* Whether a digest was sent or skipped for this slot already. */
+int td_store_slot_done(struct td_store *st, const char *email, time_t slot,
+		       bool *done, struct td_err *err);
+
+struct td_delivery {
+	const char *email;
+	time_t slot;
+	bool skipped;            /* empty digest: nothing was sent */
+	const char *message_id;  /* NULL when skipped */
+	const char *reply;       /* transport's reply, NULL when skipped */
+	int64_t from_seq;        /* watermark before */
+	int64_t upto_seq;        /* watermark after */
+	size_t post_count;
+	time_t at;
+};
+
+/* One transaction: the delivery row and the new watermark. A second
+ * record for the same (email, slot) is refused (EX_SOFTWARE): that would
+ * be a double send. */
+int td_store_record_delivery(struct td_store *st, const struct td_delivery *d,
+			     struct td_err *err);
+/* Logs a failed attempt (nothing is marked delivered). */
+int td_store_record_attempt(struct td_store *st, const char *email,
+			    time_t slot, const char *outcome,
+			    const char *detail, time_t at, struct td_err *err);
+/* How many deliveries rows exist with this status ("sent"/"skipped"). */
+size_t td_store_delivery_count(struct td_store *st, const char *status);
+
+/* Source health: a success resets the failure count; a failure keeps the
+ * reason for `status`. */
+struct td_source_state {
+	time_t last_success;
+	time_t last_error_at;
+	char *last_error;        /* malloc'd, "" if none */
+	int failures;            /* consecutive */
+};
+
+int td_store_source_result(struct td_store *st, const char *name, bool ok,
+			   const char *error, time_t now, struct td_err *err);
+int td_store_source_state(struct td_store *st, const char *name,
+			  struct td_source_state *state, struct td_err *err);
+
+/* Suppressions: unsubscribes and bounces, which override the subscriber
+ * file without rewriting it. scope is "all" or one tag slug. Recording one
+ * that exists changes nothing (repeated unsubscribes are harmless). */
+struct td_suppression {
+	char *email, *scope, *reason, *detail;
+	time_t created_at;
+};
+
+int td_store_suppress(struct td_store *st, const char *email, const char *scope,
+		      const char *reason, const char *detail, time_t now,
+		      struct td_err *err);
+/* Lifts one scope, or every suppression of email when scope is NULL. */
+int td_store_unsuppress(struct td_store *st, const char *email, const char *scope,
+			size_t *removed, struct td_err *err);
+/* Those of one subscriber (email) or all (NULL); free with
+ * td_store_suppressions_free. */
+int td_store_suppressions(struct td_store *st, const char *email,
+			  struct td_suppression **out, size_t *n,
+			  struct td_err *err);
+void td_store_suppressions_free(struct td_suppression *v, size_t n);
+
+/* HTTP validators of a feed source's last successful fetch. The strings
+ * are malloc'd ("" when none). Set only after the fetched body was parsed
+ * and stored, so a failed ingest refetches in full next time. */
+int td_store_source_validators(struct td_store *st, const char *name,
+			       char **etag, char **last_modified,
+			       struct td_err *err);
+int td_store_set_source_validators(struct td_store *st, const char *name,
+				   const char *etag, const char *last_modified,
+				   struct td_err *err);
+
+/* ---- the delivery engine (schema 3) ----
+ *
+ * The path the store was opened with, so another thread can open its own
+ * connection to the same database (WAL: one writer, many readers). */
+const char *td_store_path(const struct td_store *st);
+
+/* td_store_record_delivery without its own transaction, for a caller that
+ * records many outcomes in one (group commit). A sent digest also deletes
+ * its pending row and resets the subscriber's bounce count. */
+int td_store_put_delivery(struct td_store *st, const struct td_delivery *d,
+			  struct td_err *err);
+
+/* A digest not done for its slot (see migration 3 in store.c):
+ *   "retry"    failed temporarily; message holds the exact bytes to resend
+ *              (same Message-ID, same posts) at or after next_attempt_at
+ *   "expired"  given up (too many attempts or too old): no more tries
+ *              this slot; the posts stay above the watermark
+ *   "bounced"  refused permanently (5xx at RCPT/DATA) for this slot
+ * Keyed by (lowercased email, slot). */
+struct td_pending {
+	char *email;
+	time_t slot;
+	char *state;
+	char *message_id;        /* without <> */
+	char *message;           /* NUL-terminated; "" unless state is retry */
+	size_t message_len;
+	int64_t from_seq, upto_seq;
+	size_t post_count;
+	int attempts;            /* failed attempts so far */
+	time_t first_attempt_at;
+	time_t next_attempt_at;
+	char *last_error;
+};
+
+/* *found tells whether a row exists; out is freed with td_store_pending_free
+ * either way. */
+int td_store_pending_get(struct td_store *st, const char *email, time_t slot,
+			 struct td_pending *out, bool *found, struct td_err *err);
+void td_store_pending_free(struct td_pending *p);
+/* Inserts, or updates state, message, attempts, next_attempt_at and
+ * last_error of the existing row (Message-ID, seqs and first attempt stay). */
+int td_store_pending_put(struct td_store *st, const struct td_pending *p,
+			 struct td_err *err);
+int td_store_pending_delete(struct td_store *st, const char *email, time_t slot,
+			    struct td_err *err);
+size_t td_store_pending_count(struct td_store *st, const char *state);
+
+/* Consecutive permanent failures of one subscriber: note one (returns the
+ * new count), reset after a delivery, read. */
+int td_store_bounce_note(struct td_store *st, const char *email, const char *reply,
+			 time_t now, int *consecutive, struct td_err *err);
+int td_store_bounce_reset(struct td_store *st, const char *email, struct td_err *err);
+int td_store_bounce_count(struct td_store *st, const char *email);
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * cli.h: what the command line's files share; only they include it (the
+ * module's contract is the usage text, README.md and exit codes). main.c
+ * parses the global options and dispatches to one td_cli_* function per
+ * command, each in its own file:
+ *
+ *   run.c         ingest, send and run: the commands that write the
+ *                 store under the run lock (run is ingest then send)
+ *   status.c      status
+ *   preview.c     preview
+ *   unsuppress.c  unsuppress
+ *   serve.c       serve
+ *   feed_dump.c   feed-dump
+ *   common.c      the helpers below
+ *
+ * The command line is the one place, with the config loader, that sees
+ * the whole struct td_config: a command loads it, builds each module's
+ * options from it (options.h) and frees it when the command is done.
+ * Every td_cli_* command returns a sysexits code.
+ */
+#ifndef TAGDIGEST_CLI_H
+#define TAGDIGEST_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tagdigest/cli/config.h"
+#include "tagdigest/core/err.h"
+#include "tagdigest/store/store.h"
+#include "tagdigest/schedule/subscribers.h"
+
+#define MAX_OVERRIDES 64
+
+/* The global options, as main parsed them. */
+struct td_cli_globals {
+	const char *config_path;
+	const char *overrides[MAX_OVERRIDES];
+	size_t noverrides;
+};
+
+/* Logs err and returns its code (EX_SOFTWARE when it has none). */
+int td_cli_fail(const struct td_err *err);
+/* "tagdigest: CMD: WHAT: ARG" and a pointer to CMD's --help; EX_USAGE. */
+int td_cli_usage_error(const char *cmd, const char *what, const char *arg);
+/* The config with -c and the -o overrides; an error is reported. The
+ * caller frees cfg with td_config_free. */
+int td_cli_load_config(const struct td_cli_globals *g, struct td_config *cfg);
+/* One warning about the bad subscriber rows skipped, when there were any. */
+void td_cli_warn_bad_rows(const struct td_config *cfg, size_t nbad, size_t ngood);
+/* The whole subscriber file; an error is reported. */
+int td_cli_load_subscribers(const struct td_config *cfg,
+			    struct td_subscriber_list *subs);
+/* The store under the run lock (lock.h), or the error reported. */
+int td_cli_open_locked(const struct td_config *cfg, struct td_store **st, int *lockfd);
+
+/* Parses a command's own options: --help always, and the ones given. */
+struct td_cli_opt {
+	const char *name;
+	bool takes_arg;
+	const char **value;   /* for options with an argument */
+	bool *flag;           /* for flags */
+};
+
+/* Parses a command's own options (argv[0] is the command): --help or -h
+ * prints help and sets *helped; an unknown argument or a missing value is
+ * a usage error. */
+int td_cli_parse_opts(const char *cmd, const char *help, int argc,
+		      char **argv, struct td_cli_opt *opts, size_t nopts,
+		      bool *helped);
+
+/* The commands: argv[0] is the command's name. */
+int td_cli_ingest(const struct td_cli_globals *g, int argc, char **argv);
+int td_cli_send(const struct td_cli_globals *g, int argc, char **argv);
+int td_cli_run(const struct td_cli_globals *g, int argc, char **argv);
+int td_cli_status(const struct td_cli_globals *g, int argc, char **argv);
+int td_cli_preview(const struct td_cli_globals *g, int argc, char **argv);
+int td_cli_unsuppress(const struct td_cli_globals *g, int argc, char **argv);
+int td_cli_serve(const struct td_cli_globals *g, int argc, char **argv);
+int td_cli_feed_dump(const struct td_cli_globals *g, int argc, char **argv);
+
+#endif

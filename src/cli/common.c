@@ -1,0 +1,93 @@
+/*
+ * common.c: what the commands share (see cli.h): reporting errors,
+ * their own options, loading the config and the subscribers, the store
+ * under the run lock.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "tagdigest/store/lock.h"
+#include "tagdigest/core/log.h"
+
+int td_cli_fail(const struct td_err *err)
+{
+	td_log_warnx("%s", err->msg);
+	return err->code ? err->code : EX_SOFTWARE;
+}
+
+int td_cli_usage_error(const char *cmd, const char *what, const char *arg)
+{
+	fprintf(stderr, "tagdigest: %s: %s%s%s\n(see `tagdigest %s --help`)\n", cmd,
+		what, arg ? ": " : "", arg ? arg : "", cmd);
+	return EX_USAGE;
+}
+
+int td_cli_load_config(const struct td_cli_globals *g, struct td_config *cfg)
+{
+	struct td_err err = { 0, "" };
+	if (td_config_load(cfg, g->config_path, g->overrides, g->noverrides, &err))
+		return td_cli_fail(&err);
+	return 0;
+}
+
+void td_cli_warn_bad_rows(const struct td_config *cfg, size_t nbad, size_t ngood)
+{
+	if (nbad)
+		td_log_warnx("subscribers: %s: %zu bad rows skipped (see above); "
+			     "%zu good rows kept", cfg->subscribers_path, nbad, ngood);
+}
+
+int td_cli_load_subscribers(const struct td_config *cfg,
+			    struct td_subscriber_list *subs)
+{
+	struct td_err err = { 0, "" };
+	if (td_subscribers_load(cfg->subscribers_path, subs, &err))
+		return td_cli_fail(&err);
+	td_cli_warn_bad_rows(cfg, subs->nbad, subs->n);
+	return 0;
+}
+
+int td_cli_parse_opts(const char *cmd, const char *help, int argc,
+		      char **argv, struct td_cli_opt *opts, size_t nopts,
+		      bool *helped)
+{
+	*helped = false;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			fputs(help, stdout);
+			*helped = true;
+			return 0;
+		}
+		bool matched = false;
+		for (size_t k = 0; k < nopts && !matched; k++) {
+			size_t n = strlen(opts[k].name);
+			if (strncmp(a, opts[k].name, n) != 0)
+				continue;
+			if (!opts[k].takes_arg && a[n] == '\0') {
+				*opts[k].flag = true;
+				matched = true;
+			} else if (opts[k].takes_arg && a[n] == '=') {
+				*opts[k].value = a + n + 1;
+				matched = true;
+			} else if (opts[k].takes_arg && a[n] == '\0') {
+				if (i + 1 >= argc)
+					return td_cli_usage_error(cmd, "this option needs a value",
+								  opts[k].name);
+				*opts[k].value = argv[++i];
+				matched = true;
+			}
+		}
+		if (!matched)
+			return td_cli_usage_error(cmd, "unknown argument", a);
+	}
+	return 0;
+}
+
+int td_cli_open_locked(const struct td_config *cfg, struct td_store **st, int *lockfd)
+{
+	struct td_err err = { 0, "" };
+	int rc = td_lock_open_store(cfg->store_path, st, lockfd, &err);
+	return rc ? td_cli_fail(&err) : 0;
+}

@@ -1,0 +1,138 @@
+/*
+ * options.c: the config, cut into each module's options (see options.h).
+ *
+ * Plain field copies: the config loader has already filled defaults and
+ * checked every value, so nothing here decides anything.
+ */
+#include "tagdigest/cli/options.h"
+
+struct td_schedule td_options_schedule(const struct td_config *cfg)
+{
+	return (struct td_schedule){
+		.wday = cfg->slot_wday,
+		.hour = cfg->slot_hour,
+		.minute = cfg->slot_minute,
+		.tz = cfg->tz,
+	};
+}
+
+struct td_digest_options td_options_digest(const struct td_config *cfg)
+{
+	return (struct td_digest_options){
+		.max_posts = cfg->max_posts,
+		.first_digest_days = cfg->first_digest_days,
+		.tag_url = cfg->tag_url,
+	};
+}
+
+struct td_render_options td_options_render(const struct td_config *cfg)
+{
+	return (struct td_render_options){
+		.templates_dir = cfg->templates_dir,
+		.site_name = cfg->site_name,
+		.site_url = cfg->site_url,
+		.tag_url = cfg->tag_url,
+		.excerpt_chars = cfg->excerpt_chars,
+		.tz = cfg->tz,
+	};
+}
+
+struct td_fetch_options td_options_fetch(const struct td_config *cfg)
+{
+	return (struct td_fetch_options){
+		.parallel = cfg->fetch_parallel,
+		.timeout = cfg->fetch_timeout,
+		.connect_timeout = cfg->fetch_connect_timeout,
+		.max_bytes = cfg->fetch_max_bytes,
+		.max_redirects = cfg->fetch_max_redirects,
+	};
+}
+
+struct td_ingest_options td_options_ingest(const struct td_config *cfg)
+{
+	return (struct td_ingest_options){
+		.sources = cfg->sources,
+		.nsources = cfg->nsources,
+		.fetch = td_options_fetch(cfg),
+	};
+}
+
+struct td_transport_options td_options_transport(const struct td_config *cfg)
+{
+	return (struct td_transport_options){
+		.type = cfg->transport_type,
+		.timeout = cfg->smtp_timeout,
+		.maildir = cfg->maildir_path,
+		.sendmail = cfg->sendmail_path,
+		.smtp = {
+			.url = cfg->smtp_url,
+			.username = cfg->smtp_username,
+			.password_env = cfg->smtp_password_env,
+			.password_file = cfg->smtp_password_file,
+			.starttls = cfg->smtp_starttls,
+			.ca_file = cfg->smtp_ca_file,
+			.max_messages_per_connection = cfg->max_messages_per_connection,
+			.ehlo = cfg->smtp_ehlo,
+			.from_address = cfg->from_address,
+			.site_url = cfg->site_url,
+		},
+	};
+}
+
+struct td_status_options td_options_status(const struct td_config *cfg)
+{
+	return (struct td_status_options){
+		.schedule = td_options_schedule(cfg),
+		.store_path = cfg->store_path,
+		.sources = cfg->sources,
+		.nsources = cfg->nsources,
+		.digest = td_options_digest(cfg),
+	};
+}
+
+struct td_compose_options td_options_compose(const struct td_config *cfg)
+{
+	return (struct td_compose_options){
+		.render = td_options_render(cfg),
+		.digest = td_options_digest(cfg),
+		.schedule = td_options_schedule(cfg),
+		.token_secret_env = cfg->token_secret_env,
+		.token_secret_file = cfg->token_secret_file,
+		.dkim_domain = cfg->dkim_domain,
+		.dkim_selector = cfg->dkim_selector,
+		.dkim_key_file = cfg->dkim_key_file,
+		.from_name = cfg->from_name,
+		.from_address = cfg->from_address,
+		.unsubscribe_url = cfg->unsubscribe_url,
+		.unsubscribe_mailto = cfg->unsubscribe_mailto,
+		.list_id = cfg->list_id,
+		.feedback_id = cfg->feedback_id,
+	};
+}
+
+struct td_deliver_options td_options_deliver(const struct td_config *cfg)
+{
+	return (struct td_deliver_options){
+		.compose = td_options_compose(cfg),
+		.transport = td_options_transport(cfg),
+		.connections = cfg->connections,
+		.rate_per_second = cfg->rate_per_second,
+		.rate_per_hour = cfg->rate_per_hour,
+		.run_retries = cfg->run_retries,
+		.retry_max_attempts = cfg->retry_max_attempts,
+		.retry_backoff = cfg->retry_backoff,
+		.retry_max_hours = cfg->retry_max_hours,
+		.max_permanent_failures = cfg->max_permanent_failures,
+		.max_consecutive_tempfails = cfg->max_consecutive_tempfails,
+	};
+}
+
+struct td_desk_options td_options_desk(const struct td_config *cfg)
+{
+	return (struct td_desk_options){
+		.deliver = td_options_deliver(cfg),
+		.ingest = td_options_ingest(cfg),
+		.store_path = cfg->store_path,
+		.subscribers_path = cfg->subscribers_path,
+	};
+}

@@ -1,0 +1,499 @@
+/*
+ * render.c: from a struct td_digest to the three rendered strings.
+ *
+ * Builds the template context (see render.h) once per subscriber and runs
+ * the three templates parsed at start-up. Excerpts are stored whole and cut
+ * here, to the configured length of this run, so a changed excerpt_chars
+ * reaches every post at once.
+ */
+#include "tagdigest/compose/render.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tagdigest/core/buf.h"
+#include "tagdigest/sources/html.h"
+#include "tagdigest/compose/template.h"
+#include "tagdigest/core/util.h"
+
+#define MAX_PART (4u << 20)   /* a rendered part larger than this is a template bug */
+#define DATE_CACHE 256
+/* Fitting a digest under the clip limit halves the excerpts; shorter than
+ * this, an excerpt says nothing, and titles only come next. */
+#define MIN_EXCERPT 40
+
+static const char *const required[] = {
+	"digest.subject", "digest.txt", "digest.html",
+};
+
+struct date_entry {
+	time_t t;
+	bool used;
+	char text[64];
+};
+
+struct td_renderer {
+	struct td_render_options opt;
+	struct td_template_set *set;
+	/* The length excerpts are cut to in this render: [digest]
+	 * excerpt_chars, or less while a digest is fitted under the clip
+	 * limit. 0: no excerpts. */
+	size_t excerpt;
+	/* Posts repeat across subscribers: remember recently formatted dates. */
+	struct date_entry dates[DATE_CACHE];
+	/* A send run renders the same posts into thousands of digests: build
+	 * each post's context once and let digests inherit it. Off unless
+	 * asked for (serve keeps a renderer while posts change). */
+	bool share_posts;
+	struct shared_post {
+		int64_t seq;            /* 0: empty */
+		struct td_value *v;
+	} *shared;
+	size_t nshared;
+};
+
+#define SHARED_SLOTS 4096       /* a power of two */
+
+int td_renderer_new(const struct td_render_options *opt,
+		    struct td_renderer **out, struct td_err *err)
+{
+	struct td_renderer *r = td_xcalloc(1, sizeof *r);
+	r->opt = *opt;
+	r->excerpt = (size_t)opt->excerpt_chars;
+	r->set = td_template_set_new();
+	int rc = td_template_set_load_dir(r->set, opt->templates_dir, err);
+	for (size_t i = 0; !rc && i < sizeof required / sizeof required[0]; i++)
+		if (!td_template_set_get(r->set, required[i]))
+			rc = td_err_set(err, EX_CONFIG,
+					"templates: %s/%s.mustache is missing",
+					opt->templates_dir, required[i]);
+	if (!rc)
+		rc = td_template_set_check(r->set, err);
+	if (rc) {
+		td_renderer_free(r);
+		*out = NULL;
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+static void shared_clear(struct td_renderer *r)
+{
+	for (size_t i = 0; r->shared && i < SHARED_SLOTS; i++) {
+		td_value_free(r->shared[i].v);
+		r->shared[i].v = NULL;
+		r->shared[i].seq = 0;
+	}
+	r->nshared = 0;
+}
+
+void td_renderer_share_posts(struct td_renderer *r)
+{
+	r->share_posts = true;
+	if (!r->shared)
+		r->shared = td_xcalloc(SHARED_SLOTS, sizeof *r->shared);
+}
+
+void td_renderer_free(struct td_renderer *r)
+{
+	if (!r)
+		return;
+	shared_clear(r);
+	free(r->shared);
+	td_template_set_free(r->set);
+	free(r);
+}
+
+static const char *format_date(struct td_renderer *r, time_t t)
+{
+	struct date_entry *e = &r->dates[(size_t)((unsigned long long)t % DATE_CACHE)];
+	if (!e->used || e->t != t) {
+		/* "%e" pads single-digit days with a space: drop it */
+		td_tz_format(r->opt.tz, t, "%e %B %Y", e->text, sizeof e->text);
+		if (e->text[0] == ' ')
+			memmove(e->text, e->text + 1, strlen(e->text));
+		e->t = t;
+		e->used = true;
+	}
+	return e->text;
+}
+
+/* "NATO", "NATO and USA", "NATO, USA and Iran" */
+static char *name_list(const char *const *names, size_t n)
+{
+	struct td_buf b = TD_BUF_INIT;
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			td_buf_puts(&b, i + 1 == n ? " and " : ", ");
+		td_buf_puts(&b, names[i]);
+	}
+	return td_buf_steal(&b);
+}
+
+static char *sections_list(const struct td_digest *d)
+{
+	const char **names = td_xcalloc(d->nsections ? d->nsections : 1, sizeof *names);
+	for (size_t i = 0; i < d->nsections; i++)
+		names[i] = d->sections[i].tag_name;
+	char *list = name_list(names, d->nsections);
+	free(names);
+	return list;
+}
+
+static struct td_value *post_value(struct td_renderer *r,
+				   const struct td_store_post *p)
+{
+	struct td_value *v = td_value_map();
+	td_value_map_set_str(v, "title", p->title);
+	td_value_map_set_str(v, "url", p->url);
+	td_value_map_set_str(v, "author", p->author);
+	td_value_map_set_bool(v, "has_author", p->author[0] != '\0');
+	td_value_map_set_str(v, "date", format_date(r, p->published));
+	bool excerpt = r->excerpt > 0 && (*p->excerpt_text || *p->excerpt_html);
+	td_value_map_set_bool(v, "has_excerpt", excerpt);
+	td_value_map_set(v, "excerpt_text", excerpt ?
+			 td_value_string_owned(td_html_cut_text(p->excerpt_text, r->excerpt)) :
+			 td_value_string(""));
+	td_value_map_set(v, "excerpt_html", excerpt ?
+			 td_value_string_owned(td_html_cut(p->excerpt_html,
+							   strlen(p->excerpt_html),
+							   r->excerpt)) :
+			 td_value_string(""));
+	struct td_value *tags = td_value_map_set(v, "tags", td_value_list());
+	for (size_t i = 0; i < p->tags.n; i++) {
+		struct td_value *t = td_value_list_push(tags, td_value_map());
+		td_value_map_set_str(t, "slug", p->tags.v[i]);
+		td_value_map_set_str(t, "name", p->tag_names.v[i]);
+		td_value_map_set(t, "archive_url",
+				 td_value_string_owned(td_digest_archive_url(
+					 r->opt.tag_url, p->tags.v[i])));
+	}
+	return v;
+}
+
+/* "[n]", padded on the left to the width of the digest's largest number,
+ * so that titles and footnotes of the text part start in one column. */
+static struct td_value *marker(long long number, int digits)
+{
+	int pad = digits - snprintf(NULL, 0, "%lld", number);
+	return td_value_string_owned(td_xasprintf("%*s[%lld]", pad > 0 ? pad : 0, "",
+						  number));
+}
+
+static void add_link(struct td_value *links, long long number, int digits,
+		     const char *url)
+{
+	struct td_value *l = td_value_list_push(links, td_value_map());
+	td_value_map_set_int(l, "number", number);
+	td_value_map_set(l, "marker", marker(number, digits));
+	td_value_map_set_str(l, "url", url);
+}
+
+/* A row of '-' as wide as name looks in a terminal, to underline it in
+ * the text part: a CJK name needs two dashes a character. */
+static char *underline(const char *name)
+{
+	size_t width = td_utf8_width(name, strlen(name));
+	char *line = td_xmalloc(width + 1);
+	memset(line, '-', width);
+	line[width] = '\0';
+	return line;
+}
+
+/* The post's context: built fresh, or inherited from the one shared by
+ * every digest of this run. The caller adds what differs per digest. */
+static struct td_value *post_item(struct td_renderer *r, const struct td_store_post *p)
+{
+	/* a digest fitted with shorter excerpts is rare: not shared */
+	if (!r->share_posts || r->excerpt != (size_t)r->opt.excerpt_chars)
+		return post_value(r, p);
+	size_t i = (size_t)((uint64_t)p->seq * 0x9E3779B97F4A7C15ull >> 40) & (SHARED_SLOTS - 1);
+	while (r->shared[i].seq && r->shared[i].seq != p->seq)
+		i = (i + 1) & (SHARED_SLOTS - 1);
+	if (!r->shared[i].seq) {
+		if (2 * (r->nshared + 1) > SHARED_SLOTS) {
+			shared_clear(r);
+			return post_item(r, p);
+		}
+		r->shared[i].seq = p->seq;
+		r->shared[i].v = post_value(r, p);
+		r->nshared++;
+	}
+	return td_value_map_inherit(r->shared[i].v);
+}
+
+static struct td_value *context(struct td_renderer *r,
+				const struct td_subscriber *sub,
+				const struct td_digest *d,
+				const char *unsubscribe_url,
+				const struct td_strv *tag_unsubscribe, time_t now)
+{
+	struct td_value *ctx = td_value_map();
+
+	struct td_value *site = td_value_map_set(ctx, "site", td_value_map());
+	td_value_map_set_str(site, "name", r->opt.site_name);
+	td_value_map_set_str(site, "url", r->opt.site_url);
+
+	struct td_value *who = td_value_map_set(ctx, "subscriber", td_value_map());
+	td_value_map_set_str(who, "email", sub->email);
+	td_value_map_set_str(who, "name", sub->name);
+	td_value_map_set_bool(who, "has_name", sub->name[0] != '\0');
+	td_value_map_set(who, "tag_list", td_value_string_owned(name_list(
+		(const char *const *)d->followed.v, d->followed.n)));
+
+	struct td_value *period = td_value_map_set(ctx, "period", td_value_map());
+	td_value_map_set_str(period, "since", format_date(r, d->since));
+	td_value_map_set_str(period, "until", format_date(r, now));
+
+	struct td_value *dig = td_value_map_set(ctx, "digest", td_value_map());
+	td_value_map_set_int(dig, "post_count", (long long)d->total);
+	td_value_map_set_int(dig, "shown_count", (long long)d->shown);
+	td_value_map_set_int(dig, "tag_count", (long long)d->nsections);
+	td_value_map_set(dig, "tag_list", td_value_string_owned(sections_list(d)));
+	td_value_map_set_bool(dig, "first", d->first);
+	td_value_map_set_bool(dig, "one_post", d->total == 1);
+
+	/* Every link in the digest gets a number, in reading order, so the
+	 * text part can list them at the end as mail clients show footnotes. */
+	long long nlinks = 0;
+	for (size_t i = 0; i < d->nsections; i++)
+		nlinks += (long long)d->sections[i].nposts + (d->sections[i].more > 0);
+	int digits = snprintf(NULL, 0, "%lld", nlinks);
+	/* the column after "[n] ", where the text part's titles start */
+	char *indent = td_xmalloc((size_t)digits + 4);
+	memset(indent, ' ', (size_t)digits + 3);
+	indent[digits + 3] = '\0';
+	td_value_map_set(ctx, "indent", td_value_string_owned(indent));
+
+	struct td_value *sections = td_value_map_set(ctx, "sections", td_value_list());
+	struct td_value *links = td_value_list();
+	long long number = 0;
+	for (size_t i = 0; i < d->nsections; i++) {
+		const struct td_digest_section *s = &d->sections[i];
+		struct td_value *sv = td_value_list_push(sections, td_value_map());
+		td_value_map_set_str(sv, "tag", s->tag);
+		td_value_map_set_str(sv, "name", s->tag_name);
+		td_value_map_set_str(sv, "archive_url", s->archive_url);
+		td_value_map_set(sv, "underline", td_value_string_owned(underline(s->tag_name)));
+		td_value_map_set_int(sv, "more", (long long)s->more);
+		td_value_map_set_bool(sv, "has_more", s->more > 0);
+		for (size_t k = 0; tag_unsubscribe && k + 1 < tag_unsubscribe->n; k += 2)
+			if (strcmp(tag_unsubscribe->v[k], s->tag) == 0)
+				td_value_map_set_str(sv, "tag_unsubscribe_url",
+						     tag_unsubscribe->v[k + 1]);
+		struct td_value *posts = td_value_map_set(sv, "posts", td_value_list());
+		for (size_t j = 0; j < s->nposts; j++) {
+			struct td_value *pv = td_value_list_push(posts, post_item(r, &s->posts[j]));
+			td_value_map_set_int(pv, "number", ++number);
+			td_value_map_set(pv, "marker", marker(number, digits));
+			add_link(links, number, digits, s->posts[j].url);
+		}
+		if (s->more > 0) {
+			td_value_map_set_int(sv, "more_number", ++number);
+			add_link(links, number, digits, s->archive_url);
+		}
+	}
+	td_value_map_set(ctx, "links", links);
+	td_value_map_set_str(ctx, "unsubscribe_url", unsubscribe_url);
+	return ctx;
+}
+
+static int render_one(struct td_renderer *r, const char *name,
+		      const struct td_value *ctx, bool html, char **out,
+		      struct td_err *err)
+{
+	struct td_buf b;
+	td_buf_init(&b, MAX_PART);
+	int rc = td_template_render(td_template_set_get(r->set, name), r->set, ctx,
+				    html, &b, err);
+	if (rc) {
+		td_buf_free(&b);
+		return td_err_prefix(err, "templates: %s", name);
+	}
+	*out = td_buf_steal(&b);
+	return 0;
+}
+
+/* One line: any run of whitespace (a template's line breaks included)
+ * becomes one space, and the ends are trimmed. */
+static char *one_line(const char *s)
+{
+	struct td_buf b = TD_BUF_INIT;
+	bool space = false;
+	for (; *s; s++) {
+		if (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') {
+			space = b.len > 0;
+			continue;
+		}
+		if (space)
+			td_buf_putc(&b, ' ');
+		space = false;
+		td_buf_putc(&b, *s);
+	}
+	return td_buf_steal(&b);
+}
+
+/* Roughly the size of html on the wire as quoted-printable: Gmail clips
+ * the message where the encoded HTML passes about 102 KB. */
+static size_t wire_size(const char *html)
+{
+	size_t n = 0, len = 0;
+	for (const unsigned char *p = (const unsigned char *)html; *p; p++, len++)
+		n += (*p >= 0x7F || *p == '=') ? 3 : 1;
+	return n + (len / 73) * 3;   /* soft line breaks */
+}
+
+int td_render_digest(struct td_renderer *r, const struct td_subscriber *sub,
+		     struct td_digest *d, const char *unsubscribe_url,
+		     const struct td_strv *tag_unsubscribe,
+		     time_t now, struct td_rendered *out, struct td_err *err)
+{
+	memset(out, 0, sizeof *out);
+	char *subject = NULL, *text = NULL;
+	int rc;
+	size_t excerpt = (size_t)r->opt.excerpt_chars;
+	for (;;) {
+		r->excerpt = excerpt;
+		struct td_value *ctx = context(r, sub, d, unsubscribe_url, tag_unsubscribe, now);
+		rc = render_one(r, "digest.subject", ctx, false, &subject, err);
+		if (!rc)
+			rc = render_one(r, "digest.txt", ctx, false, &text, err);
+		if (!rc)
+			rc = render_one(r, "digest.html", ctx, true, &out->html, err);
+		td_value_free(ctx);
+		if (rc)
+			break;
+		size_t size = wire_size(out->html);
+		if (size <= TD_RENDER_CLIP_LIMIT || d->shown == 0)
+			break;
+		/* Too big to show whole: shorter excerpts first, then titles
+		 * only, and only then fewer posts, in proportion, with "and N
+		 * more" linking the rest (never a section's last post). What
+		 * does not fit even so goes out over the limit: clipped by
+		 * Gmail is better than hidden. */
+		if (excerpt > 0) {
+			excerpt = excerpt / 2 >= MIN_EXCERPT ? excerpt / 2 : 0;
+		} else {
+			size_t keep = (size_t)((double)d->shown * TD_RENDER_CLIP_LIMIT /
+					       (double)size * 0.95);
+			if (keep >= d->shown)
+				keep = d->shown - 1;
+			size_t before = d->shown;
+			while (d->shown > keep && td_digest_trim_one(d))
+				;
+			if (d->shown == before)
+				break;
+		}
+		free(subject);
+		free(text);
+		free(out->html);
+		subject = text = out->html = NULL;
+	}
+	r->excerpt = (size_t)r->opt.excerpt_chars;
+	if (rc) {
+		free(subject);
+		free(text);
+		td_rendered_free(out);
+		return rc;
+	}
+	out->subject = one_line(subject);
+	out->text = td_render_wrap(text, 72);
+	free(subject);
+	free(text);
+	return 0;
+}
+
+void td_rendered_free(struct td_rendered *out)
+{
+	free(out->subject);
+	free(out->text);
+	free(out->html);
+	memset(out, 0, sizeof *out);
+}
+
+
+/* The length of a list marker "[n] " at s, or 0. */
+static size_t marker_len(const char *s, size_t n)
+{
+	size_t i = 1;
+	if (n < 4 || s[0] != '[')
+		return 0;
+	while (i < n && s[i] >= '0' && s[i] <= '9')
+		i++;
+	if (i == 1 || i + 1 >= n || s[i] != ']' || s[i + 1] != ' ')
+		return 0;
+	return i + 2;
+}
+
+static void put_spaces(struct td_buf *out, size_t n)
+{
+	while (n-- > 0)
+		td_buf_putc(out, ' ');
+}
+
+static void wrap_line(const char *line, size_t len, size_t width,
+		      struct td_buf *out)
+{
+	size_t indent = 0;
+	while (indent < len && line[indent] == ' ')
+		indent++;
+	/* no character takes more columns than it has bytes */
+	if (len <= width || td_utf8_width(line, len) <= width || indent >= width / 2) {
+		td_buf_append(out, line, len);
+		return;
+	}
+	/* "[n] Title ...": the marker stays with the first word (a footnote
+	 * "[n] URL" is one line however long the URL), and the lines it wraps
+	 * to hang under the first word, not under the marker. */
+	size_t mark = marker_len(line + indent, len - indent);
+	size_t hang = indent + mark < width / 2 ? indent + mark : indent;
+	size_t i = indent + mark, col = indent + mark;
+	bool empty = true;      /* nothing yet after this line's indent */
+	td_buf_append(out, line, i);
+	while (i < len) {
+		bool space = false;
+		while (i < len && line[i] == ' ') {
+			i++;
+			space = true;
+		}
+		size_t end = i;
+		while (end < len && line[end] != ' ')
+			end++;
+		/* a word goes piece by piece: CJK text may break between
+		 * characters, a Latin word or a URL is one piece */
+		while (i < end) {
+			size_t w, k = td_utf8_unbreakable(line + i, end - i, &w);
+			size_t gap = space && !empty;
+			if (!empty && col + gap + w > width) {
+				td_buf_putc(out, '\n');
+				put_spaces(out, hang);
+				col = hang;
+				gap = 0;
+			}
+			put_spaces(out, gap);
+			td_buf_append(out, line + i, k);
+			col += gap + w;
+			empty = space = false;
+			i += k;
+		}
+	}
+}
+
+char *td_render_wrap(const char *text, size_t width)
+{
+	struct td_buf out = TD_BUF_INIT;
+	const char *p = text;
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		wrap_line(p, len, width, &out);
+		if (!nl)
+			break;
+		td_buf_putc(&out, '\n');
+		p = nl + 1;
+	}
+	return td_buf_steal(&out);
+}

@@ -1,0 +1,881 @@
+/*
+ * serve.c: the HTTP side of `tagdigest serve` (see serve.h), over
+ * libmicrohttpd, and the public one-click unsubscribe pages.
+ *
+ * One internal polling thread answers every request, one at a time: the
+ * desk's composer and SQLite handles are then never shared between
+ * threads, and an editors' desk or an unsubscribe endpoint needs no more. The main thread only waits for SIGINT/SIGTERM.
+ *
+ * What is bounded, because --public faces the Internet: request bodies
+ * (8 KiB, 413 above that), headers (the connection memory limit),
+ * connections (total and per IP), idle time, and request rates (a token
+ * bucket per client address; IPv6 clients are keyed by their /64, since
+ * one host usually owns a whole /64).
+ *
+ * Unsubscribe tokens are capabilities: GET only shows a confirmation page
+ * (link scanners prefetch GETs), POST acts. Every bad token gets the very
+ * same 400 page, so the server is no oracle for forging them.
+ */
+#include "tagdigest/desk/serve.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "serve_impl.h"
+#include "tagdigest/core/address.h"
+#include "tagdigest/store/lock.h"
+#include "tagdigest/core/log.h"
+#include "tagdigest/sources/slug.h"
+#include "tagdigest/store/store.h"
+#include "tagdigest/compose/token.h"
+#include "tagdigest/core/util.h"
+
+#define MAX_BODY (8u << 10)        /* form posts are a few hundred bytes */
+#define MAX_ARGS 64                /* name/value pairs per request */
+#define MAX_TOKEN 1024             /* an email of 254 bytes signs to ~400 */
+#define CONN_LIMIT 128
+#define CONN_PER_IP 32
+#define CONN_TIMEOUT 15            /* seconds without progress */
+#define CONN_MEMORY (64u << 10)    /* request line + headers + MHD's buffers */
+#define RATE_SLOTS 4096
+#define RATE_BURST 60.0            /* requests a client may make at once */
+#define RATE_PER_SEC 2.0           /* and then per second */
+#define LOCK_TRIES 20              /* x 50 ms: how long an unsubscribe waits */
+
+static const char csp_public[] =
+	"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+	"frame-ancestors 'none'; base-uri 'none'";
+
+static const char bad_token_title[] = "This unsubscribe link is not valid";
+static const char bad_token_text[] =
+	"The link may have been cut short when it was copied. Please use the "
+	"unsubscribe link of a recent digest as it is.";
+
+struct rate_slot {
+	unsigned char key[16];
+	bool used;
+	double tokens;
+	double at;                 /* monotonic seconds of the last refill */
+};
+
+struct server {
+	const struct td_serve_options *opt;
+	const struct td_compose_options *co;  /* opt's: site name, sender, secret */
+	struct td_secret secret;
+	struct td_desk *desk;      /* NULL in public mode */
+	/* the bound port, for the Host check: known before the daemon starts
+	 * unless --listen said port 0, then set once it is bound */
+	_Atomic unsigned port;
+	char host[INET6_ADDRSTRLEN + 2];   /* the address listened on, as in a Host */
+	struct rate_slot *rates;
+};
+
+struct conn_ctx {
+	struct td_buf body;
+	bool refused;              /* an early answer was queued */
+};
+
+/* ---- small shared helpers (serve_impl.h) ---- */
+
+const char *td_http_arg(const struct td_http_req *req, const char *name)
+{
+	for (size_t i = 0; i + 1 < req->args.n; i += 2)
+		if (strcmp(req->args.v[i], name) == 0)
+			return req->args.v[i + 1];
+	return NULL;
+}
+
+void td_html_escape(struct td_buf *b, const char *s)
+{
+	for (; s && *s; s++) {
+		switch (*s) {
+		case '&': td_buf_puts(b, "&amp;"); break;
+		case '<': td_buf_puts(b, "&lt;"); break;
+		case '>': td_buf_puts(b, "&gt;"); break;
+		case '"': td_buf_puts(b, "&quot;"); break;
+		case '\'': td_buf_puts(b, "&#39;"); break;
+		default: td_buf_putc(b, *s);
+		}
+	}
+}
+
+void td_url_escape(struct td_buf *b, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' ||
+		    *p == '.' || *p == '~' || *p == '@')
+			td_buf_putc(b, (char)*p);
+		else
+			td_buf_printf(b, "%%%02X", *p);
+	}
+}
+
+/* The frame of the public pages: small, readable on a phone, no external
+ * resources (the CSP allows none). */
+static void public_open(struct td_buf *b, const char *title)
+{
+	td_buf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+		    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+		    "<meta name=\"robots\" content=\"noindex\"><title>");
+	td_html_escape(b, title);
+	td_buf_puts(b, "</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:34em;"
+		    "margin:3em auto;padding:0 1em;color:#1f2937}h1{font-size:1.4em}"
+		    "button{font:inherit;padding:.5em 1.2em;border:0;border-radius:4px;"
+		    "background:#1a3d6d;color:#fff;cursor:pointer}</style></head><body>\n<h1>");
+	td_html_escape(b, title);
+	td_buf_puts(b, "</h1>\n");
+}
+
+static void public_close(struct td_buf *b)
+{
+	td_buf_puts(b, "</body></html>\n");
+}
+
+void td_http_simple(struct td_http_resp *resp, unsigned status,
+		    const char *title, const char *message)
+{
+	resp->status = status;
+	resp->content_type = "text/html; charset=utf-8";
+	td_buf_reset(&resp->body);
+	public_open(&resp->body, title);
+	td_buf_puts(&resp->body, "<p>");
+	td_html_escape(&resp->body, message);
+	td_buf_puts(&resp->body, "</p>\n");
+	public_close(&resp->body);
+}
+
+/* ---- request bodies ---- */
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static char *form_decode(const char *s, size_t n)
+{
+	struct td_buf b = TD_BUF_INIT;
+	for (size_t i = 0; i < n; i++) {
+		int hi, lo;
+		if (s[i] == '+') {
+			td_buf_putc(&b, ' ');
+		} else if (s[i] == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 &&
+			   (lo = hexval(s[i + 2])) >= 0) {
+			td_buf_putc(&b, (char)(hi * 16 + lo));
+			i += 2;
+		} else {
+			td_buf_putc(&b, s[i]);
+		}
+	}
+	return td_buf_steal(&b);
+}
+
+static void push_arg(struct td_strv *args, char *name, char *value)
+{
+	if (args->n >= 2 * MAX_ARGS) {
+		free(name);
+		free(value);
+		return;
+	}
+	td_strv_push_owned(args, name);
+	td_strv_push_owned(args, value);
+}
+
+/* application/x-www-form-urlencoded; also what we assume when a client
+ * sends no Content-Type, as some one-click implementations do. */
+static void parse_urlencoded(const char *s, size_t len, struct td_strv *args)
+{
+	size_t i = 0;
+	while (i < len) {
+		size_t end = i;
+		while (end < len && s[end] != '&')
+			end++;
+		size_t eq = i;
+		while (eq < end && s[eq] != '=')
+			eq++;
+		if (end > i)
+			push_arg(args, form_decode(s + i, eq - i),
+				 eq < end ? form_decode(s + eq + 1, end - eq - 1) :
+					    td_xstrdup(""));
+		i = end + 1;
+	}
+}
+
+/* multipart/form-data (RFC 8058 allows it for one-click), through
+ * libmicrohttpd's parser; a field may arrive in pieces. */
+static enum MHD_Result on_multipart(void *cls, enum MHD_ValueKind kind,
+				    const char *key, const char *filename,
+				    const char *content_type,
+				    const char *transfer_encoding,
+				    const char *data, uint64_t off, size_t size)
+{
+	(void)kind;
+	(void)filename;
+	(void)content_type;
+	(void)transfer_encoding;
+	struct td_strv *args = cls;
+	if (off == 0 || args->n == 0 || strcmp(args->v[args->n - 2], key) != 0) {
+		push_arg(args, td_xstrdup(key), td_xstrndup(data ? data : "", size));
+		return MHD_YES;
+	}
+	char *old = args->v[args->n - 1];
+	size_t ol = strlen(old);
+	char *joined = td_xmalloc(ol + size + 1);
+	memcpy(joined, old, ol);
+	memcpy(joined + ol, data, size);
+	joined[ol + size] = '\0';
+	free(old);
+	args->v[args->n - 1] = joined;
+	return MHD_YES;
+}
+
+static void parse_body(struct MHD_Connection *conn, const struct td_buf *body,
+		       struct td_strv *args)
+{
+	const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_TYPE);
+	if (ct && strncasecmp(ct, "multipart/form-data", 19) == 0) {
+		struct MHD_PostProcessor *pp =
+			MHD_create_post_processor(conn, 1024, on_multipart, args);
+		if (pp) {
+			MHD_post_process(pp, td_buf_cstr(body), body->len);
+			MHD_destroy_post_processor(pp);
+		}
+		return;
+	}
+	parse_urlencoded(td_buf_cstr(body), body->len, args);
+}
+
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind,
+				     const char *key, const char *value)
+{
+	(void)kind;
+	push_arg(cls, td_xstrdup(key), td_xstrdup(value ? value : ""));
+	return MHD_YES;
+}
+
+/* ---- limits ---- */
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The client's key for the rate limit: IPv4 address, or IPv6 /64. */
+static void client_key(struct MHD_Connection *conn, unsigned char key[16])
+{
+	memset(key, 0, 16);
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (!ci || !ci->client_addr)
+		return;
+	const struct sockaddr *sa = ci->client_addr;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+		memcpy(key, &in->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+		memcpy(key, &in6->sin6_addr, 8);
+		key[15] = 6;
+	}
+}
+
+/* True when the client may make one more request now. The table is fixed
+ * in size: a client not in it takes the least recently refilled slot of
+ * its small neighbourhood, so memory stays bounded whoever calls. */
+static bool rate_allow(struct server *s, struct MHD_Connection *conn)
+{
+	unsigned char key[16];
+	client_key(conn, key);
+	uint64_t h = 1469598103934665603ull;
+	for (int i = 0; i < 16; i++)
+		h = (h ^ key[i]) * 1099511628211ull;
+	double now = mono_now();
+	struct rate_slot *slot = NULL, *oldest = NULL;
+	for (size_t k = 0; k < 4; k++) {
+		struct rate_slot *r = &s->rates[(h + k) % RATE_SLOTS];
+		if (r->used && memcmp(r->key, key, 16) == 0) {
+			slot = r;
+			break;
+		}
+		if (!oldest || !r->used || (oldest->used && r->at < oldest->at))
+			oldest = r;
+	}
+	if (!slot) {
+		slot = oldest;
+		memcpy(slot->key, key, 16);
+		slot->used = true;
+		slot->tokens = RATE_BURST;
+		slot->at = now;
+	}
+	slot->tokens += (now - slot->at) * RATE_PER_SEC;
+	if (slot->tokens > RATE_BURST)
+		slot->tokens = RATE_BURST;
+	slot->at = now;
+	if (slot->tokens < 1.0)
+		return false;
+	slot->tokens -= 1.0;
+	return true;
+}
+
+/* The editors' desk answers only to the names of the loopback address it
+ * listens on: a page on another site that rebinds its DNS name to
+ * 127.0.0.1 sends its own Host and is refused. */
+static bool host_allowed(const struct server *s, const char *host)
+{
+	if (!host)
+		return false;
+	const char *const names[] = { "127.0.0.1", "localhost", "[::1]", s->host };
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		size_t n = strlen(names[i]);
+		if (strncasecmp(host, names[i], n) != 0)
+			continue;
+		if (host[n] == '\0')
+			return s->port == 80;
+		char *end;
+		if (host[n] == ':' && strtoul(host + n + 1, &end, 10) == s->port &&
+		    *end == '\0')
+			return true;
+	}
+	return false;
+}
+
+/* ---- unsubscribe ---- */
+
+static bool token_plausible(const char *t)
+{
+	size_t n = strlen(t);
+	if (n == 0 || n > MAX_TOKEN)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = t[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+/* The token's subscriber and scope, when it is ours and well formed. */
+static bool token_open(const struct server *s, const char *token, char **email,
+		       char **scope)
+{
+	*email = *scope = NULL;
+	if (!token_plausible(token) ||
+	    !td_token_verify(&s->secret, token, email, scope))
+		return false;
+	bool ok = td_address_valid(*email, NULL, 0);
+	if (ok && strcmp(*scope, "all") != 0) {
+		char *slug = td_slugify(*scope);
+		ok = *slug && strcmp(slug, *scope) == 0;
+		free(slug);
+	}
+	if (!ok) {
+		free(*email);
+		free(*scope);
+		*email = *scope = NULL;
+	}
+	return ok;
+}
+
+static void bad_token(struct td_http_resp *resp)
+{
+	td_http_simple(resp, 400, bad_token_title, bad_token_text);
+}
+
+/* "every digest of Site" or "the NATO section of Site's digests". */
+static void describe_scope(const struct server *s, struct td_buf *b,
+			   const char *scope)
+{
+	if (strcmp(scope, "all") == 0) {
+		td_buf_puts(b, "the digests of ");
+		td_html_escape(b, s->co->render.site_name);
+		return;
+	}
+	char *name = NULL;
+	struct td_store *st = NULL;
+	if (td_store_open(s->opt->desk.store_path, TD_STORE_READONLY, &st, NULL) == 0)
+		name = td_store_tag_name(st, scope);
+	td_store_close(st);
+	td_buf_puts(b, "the &ldquo;");
+	td_html_escape(b, name ? name : scope);
+	td_buf_puts(b, "&rdquo; section of the digests of ");
+	td_html_escape(b, s->co->render.site_name);
+	free(name);
+}
+
+static void unsubscribe_confirm(const struct server *s, const char *email,
+				const char *scope, struct td_http_resp *resp)
+{
+	struct td_buf *b = &resp->body;
+	resp->status = 200;
+	public_open(b, "Unsubscribe?");
+	td_buf_puts(b, "<p>Stop sending <strong>");
+	describe_scope(s, b, scope);
+	td_buf_puts(b, "</strong> to <strong>");
+	td_html_escape(b, email);
+	td_buf_puts(b, "</strong>?</p>\n"
+		    /* no action: the form posts back to this very address,
+		     * whatever path a proxy in front of us serves it under */
+		    "<form method=\"post\"><input type=\"hidden\" name=\"confirm\" value=\"yes\">"
+		    "<button type=\"submit\" id=\"unsubscribe\">Unsubscribe</button></form>\n");
+	public_close(b);
+}
+
+/* The store under the run lock, waiting a moment for a short run to
+ * finish: the suppression must not slip between a send's read and its
+ * record. */
+static int lock_briefly(const struct server *s, struct td_store **st, int *fd,
+			struct td_err *err)
+{
+	int rc = 0;
+	for (int i = 0; i < LOCK_TRIES; i++) {
+		rc = td_lock_open_store(s->opt->desk.store_path, st, fd, err);
+		if (rc != EX_TEMPFAIL)
+			break;
+		if (i + 1 < LOCK_TRIES)
+			nanosleep(&(struct timespec){ 0, 50 * 1000 * 1000 }, NULL);
+	}
+	return rc;
+}
+
+static void unsubscribe_act(struct server *s, const char *email,
+			    const char *scope, const char *how,
+			    struct td_http_resp *resp)
+{
+	int fd = -1;
+	struct td_store *st = NULL;
+	struct td_err err = { 0, "" };
+	int rc = lock_briefly(s, &st, &fd, &err);
+	if (rc == EX_TEMPFAIL) {
+		/* a send is running: nothing is recorded, and we say so */
+		td_log_info("serve: unsubscribe of %s delayed: %s", email, err.msg);
+		td_http_simple(resp, 503, "Please try again in a minute",
+			       "We could not record your request just now; nothing "
+			       "has changed yet. Please try again in a minute.");
+		resp->retry_after = 60;
+		return;
+	}
+	if (!rc)
+		rc = td_store_suppress(st, email, scope, "unsubscribed", how,
+				       time(NULL), &err);
+	td_lock_close_store(st, fd);
+	if (rc) {
+		td_log_warnx("serve: unsubscribe %s (%s): %s", email, scope, err.msg);
+		td_http_simple(resp, 500, "Something went wrong",
+			       "Your request could not be recorded; nothing has "
+			       "changed. Please try again later.");
+		return;
+	}
+	td_log_info("serve: unsubscribed %s from %s (%s)", email, scope, how);
+	struct td_buf *b = &resp->body;
+	resp->status = 200;
+	public_open(b, "You are unsubscribed");
+	td_buf_puts(b, "<p id=\"done\"><strong>");
+	td_html_escape(b, email);
+	td_buf_puts(b, "</strong> will no longer receive ");
+	describe_scope(s, b, scope);
+	td_buf_puts(b, ".</p>\n<p>Changed your mind? Write to ");
+	td_html_escape(b, s->co->from_address);
+	td_buf_puts(b, ".</p>\n");
+	public_close(b);
+}
+
+static void handle_unsubscribe(struct server *s, const struct td_http_req *req,
+			       const char *token, struct td_http_resp *resp)
+{
+	resp->csp = csp_public;
+	resp->frame_options = "DENY";
+	/* the token is in the URL: keep it out of any Referer */
+	resp->referrer_policy = "no-referrer";
+	const char *how = NULL;
+	if (req->post) {
+		/* What the body asks is checked before the token, so a
+		 * request without it gets the same 400 whatever its token. */
+		const char *oc = td_http_arg(req, "List-Unsubscribe");
+		if (oc && strcmp(oc, "One-Click") == 0)
+			how = "one-click";
+		else if (td_http_arg(req, "confirm"))
+			how = "form";
+		else {
+			bad_token(resp);
+			return;
+		}
+	}
+	char *email, *scope;
+	if (!token_open(s, token, &email, &scope)) {
+		bad_token(resp);
+		return;
+	}
+	if (how)
+		unsubscribe_act(s, email, scope, how, resp);
+	else
+		unsubscribe_confirm(s, email, scope, resp);
+	free(email);
+	free(scope);
+}
+
+/* ---- dispatch ---- */
+
+static void route(struct server *s, const struct td_http_req *req,
+		  struct td_http_resp *resp)
+{
+	static const char prefix[] = "/unsubscribe/";
+	if (strncmp(req->path, prefix, sizeof prefix - 1) == 0) {
+		handle_unsubscribe(s, req, req->path + sizeof prefix - 1, resp);
+		return;
+	}
+	if (strcmp(req->path, "/unsubscribe") == 0) {
+		bad_token(resp);
+		return;
+	}
+	if (s->desk && td_desk_handle(s->desk, req, resp))
+		return;
+	td_http_simple(resp, 404, "Not found", "There is nothing here.");
+	resp->csp = csp_public;
+}
+
+static enum MHD_Result send_resp(struct MHD_Connection *conn,
+				 struct td_http_resp *resp)
+{
+	size_t len = resp->body.len;
+	char *data = td_buf_steal(&resp->body);
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(data);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+				resp->content_type ? resp->content_type :
+						     "text/html; charset=utf-8");
+	/* previews show subscribers' data: nothing is kept by caches */
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "X-Frame-Options",
+				resp->frame_options ? resp->frame_options : "DENY");
+	MHD_add_response_header(r, "Referrer-Policy",
+				resp->referrer_policy ? resp->referrer_policy :
+							"same-origin");
+	if (resp->csp)
+		MHD_add_response_header(r, "Content-Security-Policy", resp->csp);
+	if (resp->retry_after) {
+		char ra[16];
+		snprintf(ra, sizeof ra, "%u", resp->retry_after);
+		MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+	}
+	enum MHD_Result ret = MHD_queue_response(conn, resp->status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result refuse(struct MHD_Connection *conn, unsigned status,
+			      const char *title, const char *message,
+			      unsigned retry_after)
+{
+	struct td_http_resp resp;
+	memset(&resp, 0, sizeof resp);
+	td_buf_init(&resp.body, TD_BUF_NOLIMIT);
+	td_http_simple(&resp, status, title, message);
+	resp.csp = csp_public;
+	resp.retry_after = retry_after;
+	enum MHD_Result ret = send_resp(conn, &resp);
+	td_buf_free(&resp.body);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+				  const char *url, const char *method,
+				  const char *version, const char *upload_data,
+				  size_t *upload_size, void **con_cls)
+{
+	(void)version;
+	struct server *s = cls;
+	struct conn_ctx *cc = *con_cls;
+	bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+	if (!cc) {
+		/* headers are in: decide what can be decided before a body */
+		cc = td_xcalloc(1, sizeof *cc);
+		td_buf_init(&cc->body, MAX_BODY);
+		*con_cls = cc;
+		bool unsub = strncmp(url, "/unsubscribe", 12) == 0;
+		cc->refused = true;
+		if (!post && strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+		    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+			return refuse(conn, 405, "Method not allowed",
+				      "Only GET and POST are served here.", 0);
+		if (!s->desk) {
+			/* public: every request counts, 404s included, so
+			 * scanning for tokens is as slow as using them */
+			if (!rate_allow(s, conn))
+				return refuse(conn, 429, "Too many requests",
+					      "Please wait a minute and try again.", 60);
+		} else {
+			if (!host_allowed(s, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+									 MHD_HTTP_HEADER_HOST)))
+				return refuse(conn, 421, "Wrong host",
+					      "The editors' desk answers only to its "
+					      "loopback address.", 0);
+			/* the desk itself is local; what acts is limited */
+			if ((unsub || post) && !rate_allow(s, conn))
+				return refuse(conn, 429, "Too many requests",
+					      "Please wait a minute and try again.", 60);
+		}
+		if (post) {
+			const char *cl = MHD_lookup_connection_value(
+				conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+			char *end;
+			errno = 0;
+			unsigned long long n = cl ? strtoull(cl, &end, 10) : 0;
+			if (cl && (errno || *end || n > MAX_BODY))
+				return refuse(conn, 413, "Request too large",
+					      "Forms sent here are small; this one is not.", 0);
+		}
+		cc->refused = false;
+		return MHD_YES;
+	}
+	if (cc->refused)
+		return MHD_YES;
+	if (*upload_size) {
+		/* a chunked body can only be measured as it comes; past the
+		 * cap the connection is closed */
+		if (td_buf_append(&cc->body, upload_data, *upload_size) < 0)
+			return MHD_NO;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+
+	struct td_http_req req;
+	memset(&req, 0, sizeof req);
+	req.post = post;
+	req.path = url;
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &req.args);
+	if (post)
+		parse_body(conn, &cc->body, &req.args);
+	req.host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	req.origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+	req.referer = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						  MHD_HTTP_HEADER_REFERER);
+	req.sec_fetch_site = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							 "Sec-Fetch-Site");
+
+	struct td_http_resp resp;
+	memset(&resp, 0, sizeof resp);
+	td_buf_init(&resp.body, TD_BUF_NOLIMIT);
+	resp.status = 200;
+	route(s, &req, &resp);
+	td_log_debug("serve: %s %s %u", method, url, resp.status);
+	enum MHD_Result ret = send_resp(conn, &resp);
+	td_buf_free(&resp.body);
+	td_strv_free(&req.args);
+	return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	struct conn_ctx *cc = *con_cls;
+	if (!cc)
+		return;
+	td_buf_free(&cc->body);
+	free(cc);
+	*con_cls = NULL;
+}
+
+__attribute__((format(printf, 2, 0)))
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	struct td_buf b = TD_BUF_INIT;
+	td_buf_vprintf(&b, fmt, ap);
+	size_t n = b.len;
+	while (n && (b.data[n - 1] == '\n' || b.data[n - 1] == '\r'))
+		b.data[--n] = '\0';
+	td_log_debug("serve: libmicrohttpd: %s", td_buf_cstr(&b));
+	td_buf_free(&b);
+}
+
+/* ---- start and stop ---- */
+
+union any_addr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
+/* "127.0.0.1:8025", "[::1]:8025", "localhost:8025". */
+static int parse_listen(const char *listen, union any_addr *addr, bool *v6,
+			struct td_err *err)
+{
+	memset(addr, 0, sizeof *addr);
+	const char *colon = strrchr(listen ? listen : "", ':');
+	if (!listen || !colon)
+		return td_err_set(err, EX_USAGE, "serve: --listen %s: want ADDRESS:PORT",
+				  listen ? listen : "(none)");
+	char *end;
+	errno = 0;
+	unsigned long port = strtoul(colon + 1, &end, 10);
+	if (errno || *end || colon[1] == '\0' || port > 65535)
+		return td_err_set(err, EX_USAGE, "serve: --listen %s: bad port", listen);
+	char *host = td_xstrndup(listen, (size_t)(colon - listen));
+	int rc = 0;
+	size_t hl = strlen(host);
+	if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
+		host[hl - 1] = '\0';
+		*v6 = true;
+		addr->in6.sin6_family = AF_INET6;
+		addr->in6.sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host + 1, &addr->in6.sin6_addr) != 1)
+			rc = td_err_set(err, EX_USAGE, "serve: --listen %s: bad IPv6 address",
+					listen);
+	} else {
+		*v6 = false;
+		addr->in.sin_family = AF_INET;
+		addr->in.sin_port = htons((uint16_t)port);
+		const char *h = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
+		if (inet_pton(AF_INET, h, &addr->in.sin_addr) != 1)
+			rc = td_err_set(err, EX_USAGE, "serve: --listen %s: want a numeric "
+					"address such as 127.0.0.1:8025", listen);
+	}
+	free(host);
+	return rc;
+}
+
+static bool is_loopback(const union any_addr *a, bool v6)
+{
+	if (v6)
+		return IN6_IS_ADDR_LOOPBACK(&a->in6.sin6_addr);
+	return (ntohl(a->in.sin_addr.s_addr) >> 24) == 127;
+}
+
+static void server_free(struct server *s)
+{
+	td_desk_free(s->desk);
+	td_secret_free(&s->secret);
+	free(s->rates);
+}
+
+static int check_listen(const char *listen, bool public_mode, union any_addr *addr,
+			bool *v6, struct td_err *err)
+{
+	int rc = parse_listen(listen, addr, v6, err);
+	if (rc)
+		return rc;
+	if (!public_mode && !is_loopback(addr, *v6))
+		/* previews show every subscriber's address and test sends mail
+		 * anyone: without a login that is for this machine only */
+		return td_err_set(err, EX_USAGE,
+				  "serve: --listen %s: the editors' desk has no login and "
+				  "listens on loopback only (127.0.0.1 or [::1]); "
+				  "--public serves the unsubscribe pages anywhere", listen);
+	return 0;
+}
+
+int td_serve_check_listen(const char *listen, bool public_mode, struct td_err *err)
+{
+	union any_addr addr;
+	bool v6 = false;
+	return check_listen(listen, public_mode, &addr, &v6, err);
+}
+
+int td_serve(const struct td_serve_options *opt, struct td_err *err)
+{
+	union any_addr addr;
+	bool v6 = false;
+	int rc = check_listen(opt->listen, opt->public_mode, &addr, &v6, err);
+	if (rc)
+		return rc;
+
+	struct server s;
+	memset(&s, 0, sizeof s);
+	s.opt = opt;
+	s.co = &opt->desk.deliver.compose;
+	s.rates = td_xcalloc(RATE_SLOTS, sizeof *s.rates);
+	/* The public side must verify the links already sent: a fresh
+	 * secret would silently turn every one of them into a 400. */
+	if (!opt->public_mode)
+		rc = td_mkdir_parents(s.co->token_secret_file, err);
+	if (!rc)
+		rc = td_secret_load(s.co->token_secret_env, s.co->token_secret_file,
+				    !opt->public_mode, &s.secret, err);
+	if (!rc && !opt->public_mode)
+		rc = td_desk_new(&opt->desk, &s.desk, err);
+	if (rc) {
+		server_free(&s);
+		return rc;
+	}
+
+	/* Block the stop signals before libmicrohttpd starts its thread (it
+	 * inherits the mask), so they reach sigwait() below only. */
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigset_t old;
+	pthread_sigmask(SIG_BLOCK, &stop, &old);
+	signal(SIGPIPE, SIG_IGN);
+
+	char host[INET6_ADDRSTRLEN] = "";
+	inet_ntop(v6 ? AF_INET6 : AF_INET,
+		  v6 ? (const void *)&addr.in6.sin6_addr : (const void *)&addr.in.sin_addr,
+		  host, sizeof host);
+	snprintf(s.host, sizeof s.host, "%s%s%s", v6 ? "[" : "", host, v6 ? "]" : "");
+	s.port = ntohs(v6 ? addr.in6.sin6_port : addr.in.sin_port);
+
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+			 (v6 ? MHD_USE_IPv6 : 0);
+	struct MHD_Daemon *d = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, &s,
+		MHD_OPTION_SOCK_ADDR, &addr.sa,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)CONN_PER_IP,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+		MHD_OPTION_END);
+	if (!d) {
+		int e = errno;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		server_free(&s);
+		return td_err_set(err, e == EADDRINUSE ? EX_TEMPFAIL : EX_UNAVAILABLE,
+				  "serve: cannot listen on %s%s%s", opt->listen,
+				  e ? ": " : "", e ? strerror(e) : "");
+	}
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	if (di && di->port)
+		s.port = di->port;
+	td_log_info("serve: %s on http://%s:%u/ (stop with Ctrl-C)",
+		    opt->public_mode ? "unsubscribe pages" : "editors' desk", s.host, s.port);
+
+	int sig = 0;
+	while (sigwait(&stop, &sig) != 0)
+		;
+	td_log_info("serve: stopping (signal %d)", sig);
+	MHD_stop_daemon(d);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	server_free(&s);
+	return 0;
+}

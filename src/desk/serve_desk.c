@@ -1,0 +1,1061 @@
+/*
+ * serve_desk.c: the editors' desk of `tagdigest serve` (see serve.h).
+ *
+ * Pages: a home page (tags with the posts waiting, next send, subscriber
+ * counts, the last digests, source health), a preview of what one
+ * subscriber, or a sample reader of one tag, would get now (HTML part in
+ * a sandboxed frame, text part, headers, raw message, size), and "send a
+ * test". The store is opened READONLY, and a preview goes through the very
+ * composer `send` uses (compose.h), so it is exactly what would go out; a
+ * test send is the composer's test copy, handed to the transport as
+ * `send` would (td_send_one).
+ *
+ * Live reload: every request first looks at the files a preview depends
+ * on (templates, posts folders, the subscriber file, the store). Changed
+ * templates rebuild the composer (templates are parsed once per
+ * composer); changed posts run `tagdigest ingest`'s own entry point for
+ * the posts folders (TD_INGEST_POSTS), under the run lock (td_lock_open_store;
+ * busy: try again on a later request). The page polls /version, a hash of it all, and swaps in a
+ * fresh copy of itself when it changes.
+ *
+ * The pages are Mustache templates in <templates_dir>/desk/, rendered with
+ * the digest's own engine (template.h), so editors restyle the desk as
+ * they restyle the digest; they are reloaded when they change. Everything
+ * from posts, subscribers, config and requests reaches a page through
+ * {{ }}, which HTML-escapes it; the digest's own HTML is shown only inside
+ * a sandboxed frame whose response carries a CSP without scripts.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "serve_impl.h"
+#include "tagdigest/core/address.h"
+#include "tagdigest/compose/compose.h"
+#include "tagdigest/deliver/deliver.h"
+#include "tagdigest/compose/digest.h"
+#include "tagdigest/sources/ingest.h"
+#include "tagdigest/store/lock.h"
+#include "tagdigest/core/log.h"
+#include "tagdigest/schedule/schedule.h"
+#include "tagdigest/sources/slug.h"
+#include "tagdigest/store/store.h"
+#include "tagdigest/schedule/subscribers.h"
+#include "tagdigest/compose/template.h"
+
+/* The sample reader: no history, so a first digest of one tag. The
+ * .invalid domain (RFC 2606) can never belong to a real subscriber. */
+#define SAMPLE_EMAIL "sample.reader@example.invalid"
+#define SAMPLE_NAME "Sample Reader"
+#define GMAIL_CLIP TD_RENDER_CLIP_LIMIT /* Gmail clips a message above this */
+#define MAX_LISTED 200              /* subscribers listed on the home page */
+#define MAX_TITLES 10               /* waiting posts named per tag */
+#define MAX_DIR_ENTRIES 100000      /* a fingerprint looks at no more */
+#define REFRESH_EVERY 0.25          /* seconds between looks at the files */
+#define WHEN_FMT "%a %d %b %Y %H:%M %Z"
+#define MAX_CSS (1u << 20)          /* desk.css, at most */
+
+static const char csp_desk[] =
+	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+	"connect-src 'self'; frame-src 'self'; form-action 'self'; base-uri 'none'; "
+	"frame-ancestors 'none'";
+/* The digest's HTML part: inline styles as in mail, remote images as a
+ * mail client would load them, and no script, form or navigation at all
+ * (`sandbox` applies even when the part is opened outside the frame). */
+static const char csp_part[] =
+	"sandbox; default-src 'none'; style-src 'unsafe-inline'; "
+	"img-src https: http: data:; font-src https: data:; base-uri 'none'; "
+	"form-action 'none'; frame-ancestors 'self'";
+
+struct td_desk {
+	struct td_desk_options opt;          /* a copy; strings borrowed (serve.h) */
+	const struct td_compose_options *co; /* &opt.deliver.compose */
+	size_t nposts;                       /* sources the desk ingests */
+
+	struct td_store *st;                 /* READONLY; NULL until it exists */
+	struct td_err store_err;
+
+	struct td_template_set *pages;       /* the desk's own; NULL while broken */
+	char *css;                           /* desk/desk.css, with the pages */
+	struct td_err pages_err;
+	struct td_composer *composer;        /* NULL while templates are broken */
+	struct td_store *composer_st;        /* the store it was made with */
+	struct td_err composer_err;
+	uint64_t tpl_fp;
+	bool tpl_known;
+
+	struct td_subscriber_list subs;
+	struct td_err subs_err;
+	uint64_t subs_fp;
+	bool subs_known;
+
+	uint64_t posts_fp;                   /* posts as last ingested */
+	bool posts_known;
+
+	double last_refresh;
+	char version[17];
+	char csrf[65];                       /* per process: forms carry it */
+};
+
+/* ---- fingerprints of the files a preview depends on ---- */
+
+static void fp_add(uint64_t *h, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	for (size_t i = 0; i < n; i++)
+		*h = (*h ^ c[i]) * 1099511628211ull;
+}
+
+static void fp_file(uint64_t *h, const char *path)
+{
+	struct stat st;
+	fp_add(h, path, strlen(path) + 1);
+	if (stat(path, &st) != 0) {
+		fp_add(h, "-", 1);
+		return;
+	}
+	int64_t v[4] = { (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec,
+			 (int64_t)st.st_size, (int64_t)st.st_ino };
+	fp_add(h, v, sizeof v);
+}
+
+static int by_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The folder itself (files added or removed) and each entry in it, in
+ * name order so the hash does not depend on readdir's order. */
+static void fp_dir(uint64_t *h, const char *dir)
+{
+	fp_file(h, dir);
+	DIR *dp = opendir(dir);
+	if (!dp)
+		return;
+	struct td_strv names = TD_STRV_INIT;
+	struct dirent *de;
+	while ((de = readdir(dp)) != NULL && names.n < MAX_DIR_ENTRIES)
+		if (de->d_name[0] != '.')
+			td_strv_push(&names, de->d_name);
+	closedir(dp);
+	if (names.n > 1)
+		qsort(names.v, names.n, sizeof *names.v, by_str);
+	for (size_t i = 0; i < names.n; i++) {
+		char *p = td_xasprintf("%s/%s", dir, names.v[i]);
+		fp_file(h, p);
+		free(p);
+	}
+	td_strv_free(&names);
+}
+
+static uint64_t fp_templates(const struct td_desk *d)
+{
+	uint64_t h = 1469598103934665603ull;
+	char *partials = td_xasprintf("%s/partials", d->co->render.templates_dir);
+	char *desk = td_xasprintf("%s/desk", d->co->render.templates_dir);
+	fp_dir(&h, d->co->render.templates_dir);
+	fp_dir(&h, partials);
+	fp_dir(&h, desk);
+	free(partials);
+	free(desk);
+	return h;
+}
+
+static uint64_t fp_posts(const struct td_desk *d)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < d->opt.ingest.nsources; i++)
+		if (td_ingest_in_scope(&d->opt.ingest.sources[i], TD_INGEST_POSTS))
+			fp_dir(&h, d->opt.ingest.sources[i].path);
+	return h;
+}
+
+static uint64_t fp_one(const char *path)
+{
+	uint64_t h = 1469598103934665603ull;
+	fp_file(&h, path);
+	return h;
+}
+
+/* The desk's pages, from <templates_dir>/desk, checked as the digest's
+ * templates are: a missing page or partial is an error shown on every
+ * page until it is fixed (they are loaded again when they change). */
+static const char *const desk_pages[] = { "page", "home", "preview", "error", "sent" };
+
+static void load_pages(struct td_desk *d)
+{
+	td_template_set_free(d->pages);
+	free(d->css);
+	d->css = NULL;
+	d->pages = td_template_set_new();
+	d->pages_err.code = 0;
+	d->pages_err.msg[0] = '\0';
+	char *dir = td_xasprintf("%s/desk", d->co->render.templates_dir);
+	int rc = td_template_set_load_dir(d->pages, dir, &d->pages_err);
+	for (size_t i = 0; !rc && i < sizeof desk_pages / sizeof *desk_pages; i++)
+		if (!td_template_set_get(d->pages, desk_pages[i]))
+			rc = td_err_set(&d->pages_err, EX_NOINPUT, "templates: %s/%s.mustache: "
+					"missing (the desk's pages; tagdigest ships them "
+					"in templates/desk/)", dir, desk_pages[i]);
+	if (!rc)
+		rc = td_template_set_check(d->pages, &d->pages_err);
+	char *css = td_xasprintf("%s/desk.css", dir);
+	size_t len;
+	if (!rc && td_read_file(css, MAX_CSS, &d->css, &len) != 0)
+		rc = td_err_set(&d->pages_err, EX_NOINPUT, "templates: %s: %s", css,
+				strerror(errno));
+	free(css);
+	free(dir);
+	if (rc) {
+		td_log_warnx("serve: %s", d->pages_err.msg);
+		td_template_set_free(d->pages);
+		d->pages = NULL;
+		free(d->css);
+		d->css = NULL;
+	}
+}
+
+/* ---- keeping up with the files ---- */
+
+/* `tagdigest ingest` for the posts folders, under the run lock. Returns
+ * EX_TEMPFAIL when a run holds the lock: the next request tries again. */
+static int ingest_posts(struct td_desk *d)
+{
+	struct td_err err = { 0, "" };
+	int fd = -1;
+	struct td_store *st = NULL;
+	int rc = td_lock_open_store(d->opt.store_path, &st, &fd, &err);
+	if (rc == EX_TEMPFAIL) {
+		td_log_debug("serve: posts changed; ingest later: %s", err.msg);
+		return rc;
+	}
+	struct td_ingest_summary sum;
+	if (!rc)
+		rc = td_ingest(&d->opt.ingest, st, TD_INGEST_POSTS, time(NULL), &sum, &err);
+	td_lock_close_store(st, fd);
+	if (rc)
+		td_log_warnx("serve: ingest of posts: %s", err.msg);
+	else
+		td_log_info("serve: posts ingested: %zu read, %zu new, %zu updated",
+			    sum.read, sum.added, sum.updated);
+	return rc;
+}
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void refresh(struct td_desk *d)
+{
+	double now = mono_now();
+	if (d->last_refresh > 0 && now - d->last_refresh < REFRESH_EVERY)
+		return;
+	d->last_refresh = now;
+
+	/* posts first: what they write to the store is part of the version */
+	if (d->nposts) {
+		uint64_t fp = fp_posts(d);
+		if ((!d->posts_known || fp != d->posts_fp) && ingest_posts(d) != EX_TEMPFAIL) {
+			/* a failure is logged once per change, not per request */
+			d->posts_fp = fp;
+			d->posts_known = true;
+		}
+	}
+	if (!d->st && td_store_open(d->opt.store_path, TD_STORE_READONLY, &d->st,
+				    &d->store_err) != 0)
+		d->st = NULL;
+
+	uint64_t tfp = fp_templates(d);
+	if (!d->tpl_known || tfp != d->tpl_fp || d->composer_st != d->st) {
+		td_composer_free(d->composer);
+		d->composer = NULL;
+		d->composer_err.code = 0;
+		d->composer_err.msg[0] = '\0';
+		/* the composer keeps the store only to read it in td_compose,
+		 * which is never called while there is none */
+		if (td_composer_new(d->co, d->st, &d->composer, &d->composer_err) != 0)
+			d->composer = NULL;
+		d->composer_st = d->st;
+		if (!d->tpl_known || tfp != d->tpl_fp)
+			load_pages(d);
+		d->tpl_fp = tfp;
+		d->tpl_known = true;
+	}
+
+	uint64_t sfp = fp_one(d->opt.subscribers_path);
+	if (!d->subs_known || sfp != d->subs_fp) {
+		td_subscribers_free(&d->subs);
+		memset(&d->subs, 0, sizeof d->subs);
+		d->subs_err.code = 0;
+		d->subs_err.msg[0] = '\0';
+		if (td_subscribers_load(d->opt.subscribers_path, &d->subs, &d->subs_err))
+			memset(&d->subs, 0, sizeof d->subs);
+		d->subs_fp = sfp;
+		d->subs_known = true;
+	}
+
+	/* the store's files move with every ingest, send and unsubscribe */
+	uint64_t h = 1469598103934665603ull;
+	char *wal = td_xasprintf("%s-wal", d->opt.store_path);
+	fp_file(&h, d->opt.store_path);
+	fp_file(&h, wal);
+	free(wal);
+	fp_add(&h, &tfp, sizeof tfp);
+	fp_add(&h, &sfp, sizeof sfp);
+	snprintf(d->version, sizeof d->version, "%016llx", (unsigned long long)h);
+}
+
+int td_desk_new(const struct td_desk_options *opt, struct td_desk **out,
+		struct td_err *err)
+{
+	struct td_desk *d = td_xcalloc(1, sizeof *d);
+	d->opt = *opt;
+	d->co = &d->opt.deliver.compose;
+	/* feeds are fetched by `ingest`/`run`, not on every keystroke */
+	for (size_t i = 0; i < opt->ingest.nsources; i++)
+		d->nposts += td_ingest_in_scope(&opt->ingest.sources[i], TD_INGEST_POSTS);
+
+	unsigned char rnd[32];
+	if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+		td_desk_free(d);
+		return td_err_set(err, EX_OSERR, "serve: no random bytes for the CSRF token");
+	}
+	for (size_t i = 0; i < sizeof rnd; i++)
+		snprintf(d->csrf + 2 * i, 3, "%02x", rnd[i]);
+	refresh(d);
+	*out = d;
+	return 0;
+}
+
+void td_desk_free(struct td_desk *d)
+{
+	if (!d)
+		return;
+	td_composer_free(d->composer);
+	td_template_set_free(d->pages);
+	free(d->css);
+	td_store_close(d->st);
+	td_subscribers_free(&d->subs);
+	free(d);
+}
+
+/* ---- pages: templates/desk/NAME.mustache ---- */
+
+/* Renders the page `name` with ctx, which it frees. Every value a
+ * template shows goes through Mustache's {{ }}, which HTML-escapes it. */
+static void render_page(struct td_desk *d, struct td_http_resp *resp,
+			const char *name, const char *title, struct td_value *ctx)
+{
+	td_value_map_set_str(ctx, "version", d->version);
+	td_value_map_set_str(ctx, "site_name", d->co->render.site_name);
+	td_value_map_set_str(ctx, "title", title);
+	resp->content_type = "text/html; charset=utf-8";
+	resp->csp = csp_desk;
+	td_buf_reset(&resp->body);
+	struct td_err err = { 0, "" };
+	int rc;
+	if (d->pages) {
+		rc = td_template_render(td_template_set_get(d->pages, name), d->pages, ctx,
+					true, &resp->body, &err);
+	} else {
+		err = d->pages_err;
+		rc = EX_NOINPUT;
+	}
+	td_value_free(ctx);
+	if (rc) {
+		/* the plain page of serve.c: it needs no template */
+		td_http_simple(resp, 500, "The desk's templates do not work", err.msg);
+		resp->csp = csp_desk;
+	}
+}
+
+static void when(const struct td_desk *d, time_t t, char *out, size_t n)
+{
+	if (!t)
+		snprintf(out, n, "never");
+	else
+		td_tz_format(d->co->render.tz, t, WHEN_FMT, out, n);
+}
+
+static void set_when(const struct td_desk *d, struct td_value *map, const char *key,
+		     time_t t)
+{
+	char s[64];
+	when(d, t, s, sizeof s);
+	td_value_map_set_str(map, key, s);
+}
+
+/* Line `line` of a template file with a caret under `col`, and two lines
+ * of context around it, so an editor sees the mistake where it is. NULL
+ * when the file cannot be read. */
+static struct td_value *source_lines(const char *path, unsigned line, unsigned col)
+{
+	char *src = NULL;
+	size_t len = 0;
+	if (line == 0 || td_read_file(path, 1u << 20, &src, &len) != 0)
+		return NULL;
+	struct td_value *lines = td_value_list();
+	unsigned n = 1;
+	const char *p = src;
+	while (*p && n <= line + 2) {
+		const char *nl = strchr(p, '\n');
+		size_t l = nl ? (size_t)(nl - p) : strlen(p);
+		if (n + 3 > line) {
+			struct td_value *v = td_value_list_push(lines, td_value_map());
+			td_value_map_set(v, "number", td_value_string_owned(td_xasprintf("%5u", n)));
+			td_value_map_set(v, "text", td_value_string_owned(td_xstrndup(p, l)));
+			td_value_map_set_bool(v, "here", n == line);
+			if (n == line) {
+				struct td_buf caret = TD_BUF_INIT;
+				td_buf_puts(&caret, "        ");
+				for (unsigned c = 1; c < col && c < 500; c++)
+					td_buf_putc(&caret, ' ');
+				td_value_map_set(v, "caret", td_value_string_owned(td_buf_steal(&caret)));
+			}
+		}
+		if (!nl)
+			break;
+		p = nl + 1;
+		n++;
+	}
+	free(src);
+	return lines;
+}
+
+/* Finds "PATH.mustache:LINE:COL" in an error message. */
+static bool find_location(const char *msg, char **path, unsigned *line,
+			  unsigned *col)
+{
+	const char *m = strstr(msg, ".mustache:");
+	if (!m)
+		return false;
+	const char *start = m;
+	while (start > msg && start[-1] != ' ')
+		start--;
+	unsigned l = 0, c = 0;
+	if (sscanf(m + 10, "%u:%u", &l, &c) < 1)
+		return false;
+	*path = td_xstrndup(start, (size_t)(m + 9 - start));
+	*line = l;
+	*col = c;
+	return true;
+}
+
+static void error_page(struct td_desk *d, struct td_http_resp *resp,
+		       unsigned status, const char *title,
+		       const struct td_err *err)
+{
+	resp->status = status;
+	struct td_value *ctx = td_value_map();
+	td_value_map_set_str(ctx, "message", err->msg);
+	char *path;
+	unsigned line, col;
+	size_t dl = strlen(d->co->render.templates_dir);
+	if (find_location(err->msg, &path, &line, &col)) {
+		/* only a template's own lines are ever shown */
+		bool ours = strncmp(path, d->co->render.templates_dir, dl) == 0 &&
+			    path[dl] == '/' && !strstr(path, "/../");
+		struct td_value *loc = td_value_map_set(ctx, "location", td_value_map());
+		td_value_map_set_str(loc, "path", path);
+		td_value_map_set_int(loc, "line", line);
+		td_value_map_set_int(loc, "column", col);
+		struct td_value *lines = ours ? source_lines(path, line, col) : NULL;
+		td_value_map_set_bool(loc, "has_lines", lines != NULL);
+		if (lines)
+			td_value_map_set(loc, "lines", lines);
+		free(path);
+	}
+	render_page(d, resp, "error", title, ctx);
+}
+
+/* ---- the home page ---- */
+
+struct tag_info {
+	char *slug;
+	size_t followers;     /* rows of the file that follow it */
+	size_t active;        /* ... and have not left it: */
+	struct td_digest_reader *readers;
+	size_t cap;
+};
+
+static bool suppressed(const struct td_strv *keys, const char *email,
+		       const char *scope)
+{
+	char *k = td_xasprintf("%s\n%s", email, scope);
+	for (char *p = k; *p != '\n'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	bool hit = keys->n && bsearch(&k, keys->v, keys->n, sizeof *keys->v, by_str);
+	free(k);
+	return hit;
+}
+
+static void home_last_run(struct td_desk *d, struct td_value *ctx,
+			  const struct td_subscriber_state *states)
+{
+	time_t slot = 0, sent_at = 0;
+	for (size_t i = 0; i < d->subs.n; i++) {
+		if (states[i].last_slot > slot)
+			slot = states[i].last_slot;
+		if (states[i].last_sent_at > sent_at)
+			sent_at = states[i].last_sent_at;
+	}
+	/* The latest slot's outcome from the subscribers' state: a digest
+	 * sent for a slot is sent after it, so last_sent_at >= slot; a skip
+	 * leaves last_sent_at at an earlier send. */
+	size_t sent = 0, skipped = 0;
+	for (size_t i = 0; slot && i < d->subs.n; i++) {
+		if (states[i].last_slot != slot)
+			continue;
+		if (states[i].last_sent_at >= slot)
+			sent++;
+		else
+			skipped++;
+	}
+	if (slot) {
+		struct td_value *run = td_value_map_set(ctx, "last_run", td_value_map());
+		set_when(d, run, "slot", slot);
+		set_when(d, run, "sent_at", sent_at);
+		td_value_map_set_int(run, "sent", (long long)sent);
+		td_value_map_set_int(run, "skipped", (long long)skipped);
+	}
+	td_value_map_set_int(ctx, "all_sent", (long long)td_store_delivery_count(d->st, "sent"));
+	td_value_map_set_int(ctx, "all_skipped",
+			     (long long)td_store_delivery_count(d->st, "skipped"));
+}
+
+static void home_sources(struct td_desk *d, struct td_value *ctx)
+{
+	struct td_value *list = td_value_map_set(ctx, "sources", td_value_list());
+	for (size_t i = 0; i < d->opt.ingest.nsources; i++) {
+		const struct td_source_config *src = &d->opt.ingest.sources[i];
+		struct td_source_state s;
+		if (td_store_source_state(d->st, src->name, &s, NULL) != 0)
+			continue;
+		struct td_value *v = td_value_list_push(list, td_value_map());
+		td_value_map_set_str(v, "name", src->name);
+		td_value_map_set_str(v, "type", src->type);
+		set_when(d, v, "last_success", s.last_success);
+		td_value_map_set_int(v, "failures", s.failures);
+		td_value_map_set_str(v, "last_error", s.last_error);
+		free(s.last_error);
+	}
+}
+
+/* "?tag=" / "?to=" values: percent-encoded, so safe in a query string */
+static struct td_value *url_value(const char *s)
+{
+	struct td_buf b = TD_BUF_INIT;
+	td_url_escape(&b, s);
+	return td_value_string_owned(td_buf_steal(&b));
+}
+
+static void home_tag(struct td_desk *d, struct td_value *list, const struct tag_info *t,
+		     struct td_post_cache *cache)
+{
+	/* what some follower of the tag will get: the digests' own rule */
+	struct td_store_post *w = NULL;
+	size_t count = 0;
+	td_digest_waiting(d->st, cache, t->slug, t->readers, t->active,
+			  td_store_max_seq(d->st), &w, &count, NULL);
+	struct td_value *v = td_value_list_push(list, td_value_map());
+	char *name = td_store_tag_name(d->st, t->slug);
+	td_value_map_set_str(v, "name", name ? name : "");
+	free(name);
+	td_value_map_set_str(v, "slug", t->slug);
+	td_value_map_set(v, "slug_query", url_value(t->slug));
+	td_value_map_set_int(v, "active", (long long)t->active);
+	td_value_map_set_int(v, "left", (long long)(t->followers - t->active));
+	td_value_map_set_int(v, "waiting", (long long)count);
+	size_t listed = count < MAX_TITLES ? count : MAX_TITLES;
+	struct td_value *posts = td_value_map_set(v, "posts", td_value_list());
+	for (size_t k = 0; k < listed; k++) {
+		struct td_value *pv = td_value_list_push(posts, td_value_map());
+		td_value_map_set_str(pv, "url", w[k].url);
+		td_value_map_set_str(pv, "title", w[k].title);
+	}
+	td_value_map_set_int(v, "more", (long long)(count - listed));
+	td_store_posts_free(w, count);
+}
+
+/* items joined with ", " */
+static struct td_value *joined(const struct td_strv *items)
+{
+	struct td_buf b = TD_BUF_INIT;
+	for (size_t i = 0; i < items->n; i++) {
+		td_buf_puts(&b, i ? ", " : "");
+		td_buf_puts(&b, items->v[i]);
+	}
+	return td_value_string_owned(td_buf_steal(&b));
+}
+
+static void home(struct td_desk *d, struct td_http_resp *resp)
+{
+	if (!d->st) {
+		error_page(d, resp, 503, "The store cannot be read", &d->store_err);
+		return;
+	}
+	time_t now = time(NULL);
+	const struct td_schedule *sched = &d->co->schedule;
+
+	struct td_err err = { 0, "" };
+	if (td_store_begin_read(d->st, &err)) {
+		error_page(d, resp, 503, "The store cannot be read", &err);
+		return;
+	}
+	struct td_suppression *sup = NULL;
+	size_t nsup = 0;
+	struct td_strv keys = TD_STRV_INIT;
+	size_t left_all = 0;
+	if (td_store_suppressions(d->st, NULL, &sup, &nsup, &err) == 0) {
+		for (size_t i = 0; i < nsup; i++) {
+			td_strv_push_owned(&keys, td_xasprintf("%s\n%s", sup[i].email,
+							       sup[i].scope));
+			left_all += strcmp(sup[i].scope, "all") == 0;
+		}
+		td_store_suppressions_free(sup, nsup);
+		if (keys.n > 1)
+			qsort(keys.v, keys.n, sizeof *keys.v, by_str);
+	}
+
+	struct td_subscriber_state *states =
+		td_xcalloc(d->subs.n ? d->subs.n : 1, sizeof *states);
+	/* each subscriber's tags, but those they left */
+	struct td_strv *followed = td_xcalloc(d->subs.n ? d->subs.n : 1, sizeof *followed);
+	time_t first_since = now - (time_t)d->co->digest.first_digest_days * 86400;
+	struct tag_info *tags = NULL;
+	size_t ntags = 0, tcap = 0;
+	for (size_t i = 0; i < d->subs.n; i++) {
+		const struct td_subscriber *sub = &d->subs.v[i];
+		td_store_subscriber_state(d->st, sub->email, &states[i], NULL);
+		bool gone = suppressed(&keys, sub->email, "all");
+		for (size_t k = 0; k < sub->tags.n && !gone; k++)
+			if (!suppressed(&keys, sub->email, sub->tags.v[k]))
+				td_strv_push(&followed[i], sub->tags.v[k]);
+		for (size_t k = 0; k < sub->tags.n; k++) {
+			struct tag_info *t = NULL;
+			for (size_t j = 0; j < ntags && !t; j++)
+				if (strcmp(tags[j].slug, sub->tags.v[k]) == 0)
+					t = &tags[j];
+			if (!t) {
+				if (ntags == tcap) {
+					tcap = tcap ? 2 * tcap : 16;
+					tags = td_xrealloc(tags, tcap * sizeof *tags);
+				}
+				t = &tags[ntags++];
+				memset(t, 0, sizeof *t);
+				t->slug = sub->tags.v[k];
+			}
+			t->followers++;
+			if (!td_strv_contains(&followed[i], t->slug))
+				continue;
+			if (t->active == t->cap) {
+				t->cap = t->cap ? 2 * t->cap : 8;
+				t->readers = td_xrealloc(t->readers, t->cap * sizeof *t->readers);
+			}
+			t->readers[t->active++] = (struct td_digest_reader){
+				states[i].watermark, &followed[i], !states[i].known, first_since };
+		}
+	}
+
+	struct td_value *ctx = td_value_map();
+	set_when(d, ctx, "next_send", td_schedule_next_slot(sched, now));
+	set_when(d, ctx, "current_slot", td_schedule_last_slot(sched, now));
+	td_value_map_set_int(ctx, "subscriber_count", (long long)d->subs.n);
+	td_value_map_set_int(ctx, "bad_rows", (long long)d->subs.nbad);
+	td_value_map_set_int(ctx, "unsubscribed_count", (long long)left_all);
+	td_value_map_set_int(ctx, "post_count", (long long)td_store_post_count(d->st));
+	if (d->subs_err.code)
+		td_value_map_set_str(ctx, "subscribers_error", d->subs_err.msg);
+	if (!d->composer)
+		td_value_map_set_str(ctx, "templates_error", d->composer_err.msg);
+
+	struct td_value *tag_list = td_value_map_set(ctx, "tags", td_value_list());
+	struct td_post_cache *cache = td_post_cache_new();
+	for (size_t j = 0; j < ntags; j++)
+		home_tag(d, tag_list, &tags[j], cache);
+	td_post_cache_free(cache);
+
+	home_last_run(d, ctx, states);
+	home_sources(d, ctx);
+
+	struct td_value *rows = td_value_map_set(ctx, "subscribers", td_value_list());
+	for (size_t i = 0; i < d->subs.n && i < MAX_LISTED; i++) {
+		const struct td_subscriber *sub = &d->subs.v[i];
+		struct td_value *v = td_value_list_push(rows, td_value_map());
+		td_value_map_set_str(v, "email", sub->email);
+		td_value_map_set(v, "email_query", url_value(sub->email));
+		td_value_map_set_bool(v, "unsubscribed", suppressed(&keys, sub->email, "all"));
+		td_value_map_set_str(v, "name", sub->name);
+		td_value_map_set(v, "tags", joined(&sub->tags));
+		set_when(d, v, "last_digest", states[i].last_slot);
+	}
+	td_value_map_set_bool(ctx, "not_listed", d->subs.n > MAX_LISTED);
+	td_value_map_set_int(ctx, "listed", MAX_LISTED);
+	render_page(d, resp, "home", "Home", ctx);
+
+	td_store_commit(d->st, NULL);
+	td_strv_free(&keys);
+	for (size_t i = 0; i < d->subs.n; i++)
+		td_strv_free(&followed[i]);
+	free(followed);
+	free(states);
+	for (size_t j = 0; j < ntags; j++)
+		free(tags[j].readers);
+	free(tags);
+}
+
+/* ---- previews ---- */
+
+/* Who the preview is for: ?to=EMAIL (a row of the subscriber file) or
+ * ?tag=TAG (the sample reader, in *sample, which the caller frees with
+ * td_strv_free(&sample->tags)). query gets "to=..." or "tag=..." for
+ * links. NULL, with resp filled, when there is no such reader. */
+static const struct td_subscriber *pick(struct td_desk *d,
+					const struct td_http_req *req,
+					struct td_subscriber *sample,
+					struct td_buf *query,
+					struct td_http_resp *resp)
+{
+	memset(sample, 0, sizeof *sample);
+	const char *to = td_http_arg(req, "to");
+	const char *tag = td_http_arg(req, "tag");
+	if (to && *to) {
+		const struct td_subscriber *sub = td_subscribers_find(&d->subs, to);
+		if (!sub) {
+			struct td_err err;
+			td_err_set(&err, EX_NOUSER, "%s is not in the subscriber file %s",
+				   to, d->opt.subscribers_path);
+			error_page(d, resp, 404, "No such subscriber", &err);
+			return NULL;
+		}
+		td_buf_puts(query, "to=");
+		td_url_escape(query, sub->email);
+		return sub;
+	}
+	char *slug = tag ? td_slugify(tag) : NULL;
+	if (!slug || !*slug) {
+		free(slug);
+		struct td_err err;
+		td_err_set(&err, EX_USAGE, "say whose digest: ?to=EMAIL or ?tag=TAG");
+		error_page(d, resp, 400, "Whose digest?", &err);
+		return NULL;
+	}
+	sample->email = (char *)SAMPLE_EMAIL;
+	sample->name = (char *)SAMPLE_NAME;
+	td_strv_push_owned(&sample->tags, slug);
+	td_buf_puts(query, "tag=");
+	td_url_escape(query, slug);
+	return sample;
+}
+
+/* sub's digest, or with test_to its test copy for that address. */
+static int compose(struct td_desk *d, const struct td_subscriber *sub,
+		   const char *test_to, struct td_composed *m,
+		   struct td_http_resp *resp)
+{
+	if (!d->st) {
+		error_page(d, resp, 503, "The store cannot be read", &d->store_err);
+		return -1;
+	}
+	if (!d->composer) {
+		error_page(d, resp, 500, "Template error", &d->composer_err);
+		return -1;
+	}
+	struct td_err err = { 0, "" };
+	int rc = test_to ? td_compose_test(d->composer, sub, test_to, time(NULL), m, &err) :
+			   td_compose(d->composer, sub, time(NULL), m, &err);
+	if (rc != 0) {
+		error_page(d, resp, 500, "The digest could not be rendered", &err);
+		return -1;
+	}
+	return 0;
+}
+
+/* One preview request's reader and composed message. */
+struct preview {
+	struct td_subscriber sample;   /* the tag's sample reader, when asked */
+	struct td_buf query;           /* "to=..." or "tag=..." for links */
+	const struct td_subscriber *sub;
+	struct td_composed m;
+};
+
+/* Picks the reader and composes their message (test_to: its test copy
+ * for that address). -1, with resp filled and nothing left to free, when
+ * either fails; else preview_close() later. */
+static int preview_open(struct td_desk *d, const struct td_http_req *req,
+			const char *test_to, struct td_http_resp *resp,
+			struct preview *p)
+{
+	td_buf_init(&p->query, TD_BUF_NOLIMIT);
+	p->sub = pick(d, req, &p->sample, &p->query, resp);
+	if (p->sub && compose(d, p->sub, test_to, &p->m, resp) == 0)
+		return 0;
+	td_strv_free(&p->sample.tags);
+	td_buf_free(&p->query);
+	return -1;
+}
+
+static void preview_close(struct preview *p)
+{
+	td_composed_free(&p->m);
+	td_strv_free(&p->sample.tags);
+	td_buf_free(&p->query);
+}
+
+static void preview_page(struct td_desk *d, const struct td_http_req *req,
+			 struct td_http_resp *resp)
+{
+	struct preview p;
+	if (preview_open(d, req, NULL, resp, &p) != 0)
+		return;
+	const struct td_subscriber *sub = p.sub;
+	const struct td_composed *m = &p.m;
+	bool sample = sub == &p.sample;
+	struct td_value *ctx = td_value_map();
+	td_value_map_set_str(ctx, "csrf", d->csrf);
+	td_value_map_set_str(ctx, "reader_field", sample ? "tag" : "to");
+	td_value_map_set_str(ctx, "reader_value", sample ? p.sample.tags.v[0] : sub->email);
+	if (sample)
+		td_value_map_set_str(ctx, "sample", m->digest.followed.n ?
+				     m->digest.followed.v[0] : p.sample.tags.v[0]);
+	td_value_map_set_str(ctx, "email", sub->email);
+	if (*sub->name)
+		td_value_map_set_str(ctx, "name", sub->name);
+	td_value_map_set_str(ctx, "subject", m->parts.subject);
+	td_value_map_set(ctx, "follows", joined(&m->digest.followed));
+	td_value_map_set_int(ctx, "shown", (long long)m->digest.shown);
+	td_value_map_set_int(ctx, "total", (long long)m->digest.total);
+	td_value_map_set_bool(ctx, "first", m->digest.first);
+	size_t html_len = strlen(m->parts.html);
+	td_value_map_set_int(ctx, "bytes", (long long)m->message.len);
+	td_value_map_set(ctx, "kb", td_value_string_owned(
+		td_xasprintf("%.1f", (double)m->message.len / 1024.0)));
+	td_value_map_set_int(ctx, "html_bytes", (long long)html_len);
+	td_value_map_set_bool(ctx, "clipped", m->message.len > GMAIL_CLIP || html_len > GMAIL_CLIP);
+	td_value_map_set_int(ctx, "clip_kb", GMAIL_CLIP / 1024);
+	td_value_map_set_bool(ctx, "suppressed", m->digest.suppressed);
+	td_value_map_set_bool(ctx, "empty", !m->digest.suppressed && m->digest.total == 0);
+	td_value_map_set_str(ctx, "query", td_buf_cstr(&p.query));
+	td_value_map_set_str(ctx, "text", m->parts.text);
+	const char *msg = td_buf_cstr(&p.m.message);
+	const char *end = strstr(msg, "\r\n\r\n");
+	char *head = td_xstrndup(msg, end ? (size_t)(end - msg) : strlen(msg));
+	for (char *r = head; (r = strchr(r, '\r')) != NULL;)
+		memmove(r, r + 1, strlen(r));
+	td_value_map_set(ctx, "headers", td_value_string_owned(head));
+	td_value_map_set_str(ctx, "raw", msg);
+	render_page(d, resp, "preview", sample ? "Sample preview" : sub->email, ctx);
+	preview_close(&p);
+}
+
+/* /preview/html, /preview/text, /preview/raw: one part on its own. */
+static void preview_part(struct td_desk *d, const struct td_http_req *req,
+			 struct td_http_resp *resp, char which)
+{
+	struct preview p;
+	if (preview_open(d, req, NULL, resp, &p) != 0)
+		return;
+	td_buf_reset(&resp->body);
+	if (which == 'h') {
+		resp->content_type = "text/html; charset=utf-8";
+		resp->csp = csp_part;
+		resp->frame_options = "SAMEORIGIN";
+		td_buf_puts(&resp->body, p.m.parts.html);
+	} else {
+		resp->content_type = "text/plain; charset=utf-8";
+		resp->csp = "default-src 'none'; frame-ancestors 'none'";
+		if (which == 't')
+			td_buf_puts(&resp->body, p.m.parts.text);
+		else
+			td_buf_append(&resp->body, p.m.message.data, p.m.message.len);
+	}
+	preview_close(&p);
+}
+
+/* ---- send a test ---- */
+
+static bool const_eq(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char diff = (unsigned char)(la != lb);
+	for (size_t i = 0; i < la && i < lb; i++)
+		diff |= (unsigned char)(a[i] ^ b[i]);
+	return diff == 0;
+}
+
+/* url is origin itself or a path under it. */
+static bool under_origin(const char *url, const char *origin)
+{
+	size_t n = strlen(origin);
+	return strncasecmp(url, origin, n) == 0 && (url[n] == '\0' || url[n] == '/');
+}
+
+/* A POST that acts must come from a page of this desk: it carries the
+ * process's token, and the browser says it is same-origin (Sec-Fetch-Site
+ * when sent, and an Origin or, failing that, a Referer of ours). Host was
+ * checked against our loopback names already. */
+static bool same_origin_post(const struct td_desk *d, const struct td_http_req *req)
+{
+	const char *token = td_http_arg(req, "csrf");
+	if (!token || !const_eq(token, d->csrf) || !req->host)
+		return false;
+	if (req->sec_fetch_site && strcmp(req->sec_fetch_site, "same-origin") != 0 &&
+	    strcmp(req->sec_fetch_site, "none") != 0)
+		return false;
+	char *origin = td_xasprintf("http://%s", req->host);
+	bool ok;
+	if (req->origin)
+		ok = strcasecmp(req->origin, origin) == 0;
+	else
+		ok = req->referer && under_origin(req->referer, origin);
+	free(origin);
+	return ok;
+}
+
+static void test_send(struct td_desk *d, const struct td_http_req *req,
+		      struct td_http_resp *resp)
+{
+	if (!same_origin_post(d, req)) {
+		td_http_simple(resp, 403, "Refused",
+			       "A test send must come from the preview page of this "
+			       "desk; this request did not.");
+		return;
+	}
+	const char *address = td_http_arg(req, "address");
+	char why[128] = "missing";
+	if (!address || !td_address_valid(address, why, sizeof why)) {
+		struct td_err err;
+		td_err_set(&err, EX_DATAERR, "test address '%s': %s",
+			   address ? address : "", why);
+		error_page(d, resp, 400, "Not a usable address", &err);
+		return;
+	}
+	struct preview p;
+	if (preview_open(d, req, address, resp, &p) != 0)
+		return;
+	const struct td_subscriber *sub = p.sub;
+	struct td_err err = { 0, "" };
+	char reply[512] = "";
+	/* the transport only: no delivery row, no watermark */
+	int rc = td_send_one(&d->opt.deliver, address, p.m.message.data, p.m.message.len,
+			     reply, sizeof reply, &err);
+	if (rc) {
+		td_log_warnx("serve: test send to %s: %s", address, err.msg);
+		error_page(d, resp, 502, "The test was not sent", &err);
+	} else {
+		td_log_info("serve: test of %s's digest sent to %s: %s", sub->email, address,
+			    reply);
+		resp->status = 200;
+		struct td_value *ctx = td_value_map();
+		td_value_map_set_str(ctx, "address", address);
+		td_value_map_set_str(ctx, "reply", reply);
+		td_value_map_set_str(ctx, "query", td_buf_cstr(&p.query));
+		render_page(d, resp, "sent", "Test sent", ctx);
+	}
+	preview_close(&p);
+}
+
+/* ---- static files ---- */
+
+/* Polls /version; when the files behind the page changed, fetches the
+ * page again and swaps #main in place, so the iframe, text and headers
+ * follow an editor's edits while the test-send form keeps its input. */
+static const char desk_js[] =
+	"'use strict';\n"
+	"(() => {\n"
+	"  const meta = document.querySelector('meta[name=\"td-version\"]');\n"
+	"  const live = document.getElementById('live');\n"
+	"  if (!meta) return;\n"
+	"  let current = meta.content;\n"
+	"  async function refresh() {\n"
+	"    const r = await fetch(location.href, { cache: 'no-store' });\n"
+	"    const doc = new DOMParser().parseFromString(await r.text(), 'text/html');\n"
+	"    const fresh = doc.getElementById('main');\n"
+	"    const old = document.getElementById('main');\n"
+	"    if (!fresh || !old) { location.reload(); return; }\n"
+	"    old.replaceWith(document.adoptNode(fresh));\n"
+	"    document.title = doc.title;\n"
+	"    const m = doc.querySelector('meta[name=\"td-version\"]');\n"
+	"    if (m) { current = m.content; meta.content = m.content; }\n"
+	"  }\n"
+	"  async function poll() {\n"
+	"    try {\n"
+	"      const r = await fetch('/version', { cache: 'no-store' });\n"
+	"      if (r.ok) {\n"
+	"        const v = (await r.text()).trim();\n"
+	"        if (live) live.classList.remove('off');\n"
+	"        if (v !== current) { current = v; await refresh(); }\n"
+	"      }\n"
+	"    } catch (e) {\n"
+	"      if (live) live.classList.add('off');\n"
+	"    }\n"
+	"    setTimeout(poll, 500);\n"
+	"  }\n"
+	"  setTimeout(poll, 500);\n"
+	"})();\n";
+
+static void static_file(struct td_http_resp *resp, const char *type, const char *body)
+{
+	resp->content_type = type;
+	resp->csp = "default-src 'none'";
+	td_buf_puts(&resp->body, body);
+}
+
+/* ---- routing ---- */
+
+bool td_desk_handle(struct td_desk *d, const struct td_http_req *req,
+		    struct td_http_resp *resp)
+{
+	const char *p = req->path;
+	bool post_route = strcmp(p, "/test-send") == 0;
+	bool get_route = strcmp(p, "/") == 0 || strcmp(p, "/preview") == 0 ||
+			 strcmp(p, "/preview/html") == 0 || strcmp(p, "/preview/text") == 0 ||
+			 strcmp(p, "/preview/raw") == 0 || strcmp(p, "/version") == 0 ||
+			 strcmp(p, "/static/desk.css") == 0 || strcmp(p, "/static/desk.js") == 0;
+	if (!post_route && !get_route)
+		return false;
+	if (post_route != req->post) {
+		td_http_simple(resp, 405, "Method not allowed",
+			       post_route ? "This address takes a POST from the preview page." :
+					    "This page is read with GET.");
+		return true;
+	}
+	if (strcmp(p, "/static/desk.css") == 0) {
+		static_file(resp, "text/css; charset=utf-8", d->css ? d->css : "");
+		return true;
+	}
+	if (strcmp(p, "/static/desk.js") == 0) {
+		static_file(resp, "text/javascript; charset=utf-8", desk_js);
+		return true;
+	}
+	refresh(d);
+	if (strcmp(p, "/version") == 0) {
+		resp->content_type = "text/plain; charset=utf-8";
+		resp->csp = "default-src 'none'";
+		td_buf_printf(&resp->body, "%s\n", d->version);
+	} else if (strcmp(p, "/") == 0) {
+		home(d, resp);
+	} else if (strcmp(p, "/preview") == 0) {
+		preview_page(d, req, resp);
+	} else if (strcmp(p, "/preview/html") == 0) {
+		preview_part(d, req, resp, 'h');
+	} else if (strcmp(p, "/preview/text") == 0) {
+		preview_part(d, req, resp, 't');
+	} else if (strcmp(p, "/preview/raw") == 0) {
+		preview_part(d, req, resp, 'r');
+	} else {
+		test_send(d, req, resp);
+	}
+	return true;
+}

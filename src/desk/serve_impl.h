@@ -1,0 +1,69 @@
+/*
+ * serve_impl.h: what serve.c (HTTP plumbing, limits, the unsubscribe
+ * pages) and serve_desk.c (the editors' desk) share. It is not a public
+ * contract (serve.h is): only those two files include it, and
+ * libmicrohttpd stays inside serve.c, so the desk deals in plain requests
+ * and responses.
+ */
+#ifndef TAGDIGEST_SERVE_IMPL_H
+#define TAGDIGEST_SERVE_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tagdigest/core/buf.h"
+#include "tagdigest/core/err.h"
+#include "tagdigest/desk/serve.h"
+#include "tagdigest/core/util.h"
+
+/* One request as the handlers see it. args holds name/value pairs (names
+ * at even indexes, values at odd ones): the query string, then the form
+ * fields of a POST body. */
+struct td_http_req {
+	bool post;
+	const char *path;            /* percent-decoded by libmicrohttpd */
+	struct td_strv args;
+	const char *host;            /* request headers, NULL when absent */
+	const char *origin;
+	const char *referer;
+	const char *sec_fetch_site;
+};
+
+/* The answer; the body is always built in a td_buf. */
+struct td_http_resp {
+	unsigned status;
+	const char *content_type;    /* static strings, never freed */
+	const char *csp;             /* Content-Security-Policy, NULL: none */
+	const char *frame_options;   /* X-Frame-Options */
+	const char *referrer_policy;
+	unsigned retry_after;        /* seconds; 0: no Retry-After */
+	struct td_buf body;
+};
+
+/* The value of the first arg called name, or NULL. */
+const char *td_http_arg(const struct td_http_req *req, const char *name);
+
+/* Appends s with & < > " ' escaped: every string from posts, subscribers,
+ * config or a request goes through here (or, on the desk's templated
+ * pages, through Mustache's {{ }}) before it reaches a page. */
+void td_html_escape(struct td_buf *b, const char *s);
+/* Appends s percent-encoded for a query string value. */
+void td_url_escape(struct td_buf *b, const char *s);
+/* Sets status and a short page "title / message" (both escaped here). */
+void td_http_simple(struct td_http_resp *resp, unsigned status,
+		    const char *title, const char *message);
+
+/* The editors' desk (serve_desk.c). It reads the store READONLY; only the
+ * ingest of changed posts sources writes, under the run lock. */
+struct td_desk;
+
+/* The desk keeps a copy of opt; its strings stay borrowed (serve.h). */
+int td_desk_new(const struct td_desk_options *opt, struct td_desk **out,
+		struct td_err *err);
+void td_desk_free(struct td_desk *d);
+/* Answers a request for the desk; false when path is none of the desk's
+ * (the caller answers 404). */
+bool td_desk_handle(struct td_desk *d, const struct td_http_req *req,
+		    struct td_http_resp *resp);
+
+#endif

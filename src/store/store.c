@@ -1,0 +1,1517 @@
+/*
+ * store.c: the SQLite store (see store.h for the rules it keeps).
+ *
+ * Statements that run once per subscriber or per post are prepared once
+ * per connection and reset after use; the rest are prepared where used.
+ */
+#include "tagdigest/store/store.h"
+
+#include <ctype.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tagdigest/core/buf.h"
+
+/* Each entry moves the schema from version i to i+1. Never edit a shipped
+ * entry: add a new one. */
+static const char *const migrations[] = {
+	/* 1: posts, tags, subscribers' watermarks, deliveries, sources */
+	"CREATE TABLE posts ("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  source TEXT NOT NULL,"
+	"  guid TEXT NOT NULL,"
+	"  url TEXT NOT NULL,"
+	"  title TEXT NOT NULL,"
+	"  author TEXT NOT NULL DEFAULT '',"
+	"  published INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL,"
+	"  excerpt_html TEXT NOT NULL,"
+	"  excerpt_text TEXT NOT NULL,"
+	"  content_html TEXT NOT NULL,"
+	"  content_hash TEXT NOT NULL,"
+	"  ingested_at INTEGER NOT NULL,"
+	"  changed_at INTEGER NOT NULL,"
+	"  UNIQUE (source, guid));"
+	"CREATE TABLE tags (slug TEXT PRIMARY KEY, name TEXT NOT NULL);"
+	"CREATE TABLE post_tags ("
+	"  tag TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL REFERENCES posts(seq) ON DELETE CASCADE,"
+	"  PRIMARY KEY (tag, seq)) WITHOUT ROWID;"
+	"CREATE INDEX post_tags_seq ON post_tags(seq);"
+	"CREATE TABLE subscriber_state ("
+	"  email TEXT PRIMARY KEY,"
+	"  watermark INTEGER NOT NULL,"
+	"  last_slot INTEGER NOT NULL DEFAULT 0,"
+	"  last_sent_at INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE deliveries ("
+	"  id INTEGER PRIMARY KEY,"
+	"  email TEXT NOT NULL,"
+	"  slot INTEGER NOT NULL,"
+	"  status TEXT NOT NULL CHECK (status IN ('sent', 'skipped')),"
+	"  message_id TEXT,"
+	"  reply TEXT,"
+	"  from_seq INTEGER NOT NULL,"
+	"  upto_seq INTEGER NOT NULL,"
+	"  post_count INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  UNIQUE (email, slot));"
+	"CREATE TABLE attempts ("
+	"  id INTEGER PRIMARY KEY,"
+	"  email TEXT NOT NULL,"
+	"  slot INTEGER NOT NULL,"
+	"  outcome TEXT NOT NULL,"
+	"  detail TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL);"
+	"CREATE TABLE sources ("
+	"  name TEXT PRIMARY KEY,"
+	"  last_success INTEGER NOT NULL DEFAULT 0,"
+	"  last_error TEXT NOT NULL DEFAULT '',"
+	"  last_error_at INTEGER NOT NULL DEFAULT 0,"
+	"  failures INTEGER NOT NULL DEFAULT 0,"
+	"  etag TEXT NOT NULL DEFAULT '',"
+	"  last_modified TEXT NOT NULL DEFAULT '');",
+
+	/* 2: suppressions: what the program learned overrides the editors'
+	 * subscriber file without rewriting it */
+	"CREATE TABLE suppressions ("
+	"  email TEXT NOT NULL,"
+	"  scope TEXT NOT NULL,"            /* 'all' or a tag slug */
+	"  reason TEXT NOT NULL,"           /* 'unsubscribed', 'bounced', ... */
+	"  detail TEXT NOT NULL DEFAULT '',"
+	"  created_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (email, scope));",
+
+	/* 3: the delivery engine. `pending` keeps a digest that is not done
+	 * for its slot: state 'retry' holds the exact bytes (same Message-ID,
+	 * same posts, same signature) to resend after a temporary failure;
+	 * 'expired' (given up after too many attempts or too long) and
+	 * 'bounced' (5xx at RCPT/DATA) close the slot for that subscriber
+	 * without a delivery, so the posts stay above the watermark for the
+	 * next slot. `bounces` counts consecutive permanent failures. */
+	"CREATE TABLE pending ("
+	"  email TEXT NOT NULL,"
+	"  slot INTEGER NOT NULL,"
+	"  state TEXT NOT NULL CHECK (state IN ('retry', 'expired', 'bounced')),"
+	"  message_id TEXT NOT NULL,"
+	"  message BLOB NOT NULL,"
+	"  from_seq INTEGER NOT NULL,"
+	"  upto_seq INTEGER NOT NULL,"
+	"  post_count INTEGER NOT NULL,"
+	"  attempts INTEGER NOT NULL,"
+	"  first_attempt_at INTEGER NOT NULL,"
+	"  next_attempt_at INTEGER NOT NULL,"
+	"  last_error TEXT NOT NULL DEFAULT '',"
+	"  PRIMARY KEY (email, slot));"
+	"CREATE TABLE bounces ("
+	"  email TEXT PRIMARY KEY,"
+	"  consecutive INTEGER NOT NULL,"
+	"  last_reply TEXT NOT NULL DEFAULT '',"
+	"  updated_at INTEGER NOT NULL);",
+
+	/* 4: one post per article, whatever number of sources carry it.
+	 * `post_items` maps each source's item (source, guid) to the post it
+	 * is, with that item's own content hash (an edit from any source
+	 * updates the post in place) and the keys that find the post from
+	 * another source (post.h: guid_key, url_key). `item_tags` holds the
+	 * tags each item gives; post_tags becomes their union, so a source
+	 * dropping a category takes back only its own contribution. From
+	 * here on posts.source and posts.guid name the item that first
+	 * brought the post, and posts.content_hash the version stored.
+	 * index_existing_posts() fills the new tables from the posts already
+	 * stored, right after this, in the same transaction: each post its
+	 * own first item. The copies of one article stored before are merged
+	 * by migration 6, which numbers the arrival of their tags. */
+	"CREATE TABLE post_items ("
+	"  id INTEGER PRIMARY KEY,"
+	"  source TEXT NOT NULL,"
+	"  guid TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL REFERENCES posts(seq) ON DELETE CASCADE,"
+	"  content_hash TEXT NOT NULL,"
+	"  guid_key TEXT,"
+	"  url_key TEXT,"
+	"  UNIQUE (source, guid));"
+	"CREATE INDEX post_items_seq ON post_items(seq);"
+	"CREATE INDEX post_items_guid_key ON post_items(guid_key) WHERE guid_key IS NOT NULL;"
+	"CREATE INDEX post_items_url_key ON post_items(url_key) WHERE url_key IS NOT NULL;"
+	"CREATE TABLE item_tags ("
+	"  item INTEGER NOT NULL REFERENCES post_items(id) ON DELETE CASCADE,"
+	"  tag TEXT NOT NULL,"
+	"  PRIMARY KEY (item, tag)) WITHOUT ROWID;",
+
+	/* 5: excerpts are cut when a digest is rendered, no longer at
+	 * ingest, so excerpt_html and excerpt_text hold the first paragraph
+	 * up to the longest excerpt_chars allowed. Posts stored before hold
+	 * it cut to the excerpt_chars of their day: forget what lets ingest
+	 * skip an item (its content hash) or a feed (its HTTP validators), so
+	 * the next ingest reads every source in full and rewrites each post
+	 * its sources still carry, in place (same seq: not announced
+	 * again). */
+	"UPDATE post_items SET content_hash = '';"
+	"UPDATE sources SET etag = '', last_modified = '';",
+
+	/* 6: each (post, tag) pair has its own arrival number, handed out by
+	 * the counter that numbers posts (the AUTOINCREMENT row of `posts` in
+	 * sqlite_sequence), so that one watermark covers both: a tag the post
+	 * had when it arrived has the post's seq; a tag that came later
+	 * (another source, an edit) gets the next number then; a tag that
+	 * stays keeps its number. A digest holds a post when a tag its
+	 * reader follows arrived above their watermark, unless the post
+	 * reached them before through another tag (digest.h): so a source
+	 * that brings a known post later reaches the readers of its tags
+	 * without the seq moving. Pairs stored so far came with their post.
+	 * merge_existing_posts() then merges the copies of one article that
+	 * earlier versions stored from different sources, right after this,
+	 * in the same transaction. (A table rebuilt, not altered: a column
+	 * cannot be added twice, and a store whose version was set back runs
+	 * this again.) */
+	"CREATE TABLE post_tags_6 ("
+	"  tag TEXT NOT NULL,"
+	"  seq INTEGER NOT NULL REFERENCES posts(seq) ON DELETE CASCADE,"
+	"  arrived INTEGER NOT NULL,"
+	"  PRIMARY KEY (tag, seq)) WITHOUT ROWID;"
+	"INSERT INTO post_tags_6 (tag, seq, arrived) SELECT tag, seq, seq FROM post_tags;"
+	"DROP TABLE post_tags;"
+	"ALTER TABLE post_tags_6 RENAME TO post_tags;"
+	"CREATE INDEX post_tags_seq ON post_tags(seq);"
+	"CREATE INDEX post_tags_arrived ON post_tags(tag, arrived);",
+};
+
+#define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
+
+enum stmt_id {
+	ST_FIND_ITEM,
+	ST_MATCH_GUID_KEY,
+	ST_MATCH_URL_KEY,
+	ST_INSERT_POST,
+	ST_UPDATE_POST,
+	ST_INSERT_ITEM,
+	ST_UPDATE_ITEM,
+	ST_DELETE_ITEM_TAGS,
+	ST_INSERT_ITEM_TAG,
+	ST_DROP_POST_TAGS,
+	ST_NEW_POST_TAGS,
+	ST_UNION_POST_TAGS,
+	ST_NEXT_NUMBER,
+	ST_MAX_SEQ,
+	ST_UPSERT_TAG,
+	ST_POSTS_FOR_TAG,
+	ST_TAGS_OF_POST,
+	ST_SUB_STATE,
+	ST_SLOT_DONE,
+	ST_TAG_NAME,
+	ST_SUPPRESSIONS_OF,
+	ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_FIND_ITEM] =
+		"SELECT id, seq, content_hash FROM post_items WHERE source = ?1 AND guid = ?2",
+	/* A post carries at most one item of each source: two items of one
+	 * feed are two posts even when they share a link. */
+	[ST_MATCH_GUID_KEY] =
+		"SELECT i.seq FROM post_items i WHERE i.guid_key = ?1 AND NOT EXISTS"
+		" (SELECT 1 FROM post_items o WHERE o.seq = i.seq AND o.source = ?2)"
+		" ORDER BY i.seq LIMIT 1",
+	/* Two items whose guids are both global and differ are two posts,
+	 * even with one link: link blogs point many posts at one page. */
+	[ST_MATCH_URL_KEY] =
+		"SELECT i.seq FROM post_items i WHERE i.url_key = ?1"
+		" AND (?3 IS NULL OR i.guid_key IS NULL) AND NOT EXISTS"
+		" (SELECT 1 FROM post_items o WHERE o.seq = i.seq AND o.source = ?2)"
+		" ORDER BY i.seq LIMIT 1",
+	[ST_INSERT_POST] =
+		"INSERT INTO posts (source, guid, url, title, author, published, updated,"
+		" excerpt_html, excerpt_text, content_html, content_hash, ingested_at, changed_at)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+	[ST_UPDATE_POST] =
+		"UPDATE posts SET url = ?3, title = ?4, author = ?5, published = ?6,"
+		" updated = ?7, excerpt_html = ?8, excerpt_text = ?9, content_html = ?10,"
+		" content_hash = ?11, changed_at = ?12 WHERE seq = ?13",
+	[ST_INSERT_ITEM] =
+		"INSERT INTO post_items (source, guid, seq, content_hash, guid_key, url_key)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_UPDATE_ITEM] =
+		"UPDATE post_items SET content_hash = ?2, url_key = ?3 WHERE id = ?1",
+	[ST_DELETE_ITEM_TAGS] = "DELETE FROM item_tags WHERE item = ?1",
+	[ST_INSERT_ITEM_TAG] = "INSERT OR IGNORE INTO item_tags (item, tag) VALUES (?1, ?2)",
+	/* the tags none of the post's items gives any more */
+	[ST_DROP_POST_TAGS] =
+		"DELETE FROM post_tags WHERE seq = ?1 AND tag NOT IN (SELECT t.tag"
+		" FROM post_items i JOIN item_tags t ON t.item = i.id WHERE i.seq = ?1)",
+	[ST_NEW_POST_TAGS] =
+		"SELECT 1 FROM post_items i JOIN item_tags t ON t.item = i.id"
+		" WHERE i.seq = ?1 AND NOT EXISTS (SELECT 1 FROM post_tags p"
+		" WHERE p.tag = t.tag AND p.seq = ?1) LIMIT 1",
+	/* a pair stored already keeps its arrival number */
+	[ST_UNION_POST_TAGS] =
+		"INSERT OR IGNORE INTO post_tags (tag, seq, arrived) SELECT t.tag, i.seq, ?2"
+		" FROM post_items i JOIN item_tags t ON t.item = i.id WHERE i.seq = ?1",
+	/* the number AUTOINCREMENT would give the next post (migration 6) */
+	[ST_NEXT_NUMBER] =
+		"UPDATE sqlite_sequence SET seq = seq + 1 WHERE name = 'posts' RETURNING seq",
+	/* asked for every digest: the counter (a removed post's seq stays in
+	 * it), or the posts' when a store lacks it */
+	[ST_MAX_SEQ] =
+		"SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'posts'), 0),"
+		" COALESCE((SELECT MAX(seq) FROM posts), 0))",
+	[ST_UPSERT_TAG] =
+		"INSERT INTO tags (slug, name) VALUES (?1, ?2)"
+		" ON CONFLICT (slug) DO UPDATE SET name = excluded.name"
+		" WHERE name != excluded.name",
+	[ST_POSTS_FOR_TAG] =
+		"SELECT p.seq, p.url, p.title, p.author, p.published, p.excerpt_html,"
+		" p.excerpt_text FROM post_tags t JOIN posts p ON p.seq = t.seq"
+		" WHERE t.tag = ?1 AND t.arrived > ?2 AND t.arrived <= ?3 AND p.ingested_at >= ?4"
+		" ORDER BY p.published DESC, p.seq DESC",
+	[ST_TAGS_OF_POST] =
+		"SELECT t.tag, COALESCE(g.name, t.tag), t.arrived FROM post_tags t"
+		" LEFT JOIN tags g ON g.slug = t.tag WHERE t.seq = ?1"
+		" ORDER BY COALESCE(g.name, t.tag)",
+	[ST_SUB_STATE] =
+		"SELECT watermark, last_slot, last_sent_at FROM subscriber_state WHERE email = ?1",
+	[ST_SLOT_DONE] = "SELECT 1 FROM deliveries WHERE email = ?1 AND slot = ?2",
+	[ST_TAG_NAME] = "SELECT name FROM tags WHERE slug = ?1",
+	[ST_SUPPRESSIONS_OF] =
+		"SELECT email, scope, reason, detail, created_at FROM suppressions"
+		" WHERE email = ?1 ORDER BY scope",
+};
+
+struct td_store {
+	sqlite3 *db;
+	char *path;
+	sqlite3_stmt *stmt[ST_COUNT];
+};
+
+static int db_error(struct td_store *st, struct td_err *err, const char *what)
+{
+	int rc = sqlite3_errcode(st->db);
+	int code = (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) ? EX_TEMPFAIL :
+		   (rc == SQLITE_FULL || rc == SQLITE_IOERR) ? EX_IOERR :
+		   EX_SOFTWARE;
+	return td_err_set(err, code, "store: %s: %s: %s", st->path, what,
+			  sqlite3_errmsg(st->db));
+}
+
+static sqlite3_stmt *stmt_get(struct td_store *st, enum stmt_id id,
+			      struct td_err *err)
+{
+	if (!st->stmt[id] &&
+	    sqlite3_prepare_v2(st->db, stmt_sql[id], -1, &st->stmt[id], NULL) != SQLITE_OK) {
+		db_error(st, err, "prepare");
+		return NULL;
+	}
+	return st->stmt[id];
+}
+
+static void stmt_done(sqlite3_stmt *s)
+{
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_TRANSIENT);
+}
+
+static char *col_dup(sqlite3_stmt *s, int i);
+
+static char *lower_dup(const char *s)
+{
+	char *d = td_xstrdup(s);
+	for (char *p = d; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return d;
+}
+
+static int exec_sql(struct td_store *st, const char *sql, struct td_err *err)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		int rc = td_err_set(err, EX_SOFTWARE, "store: %s: %s", st->path,
+				    msg ? msg : sqlite3_errmsg(st->db));
+		sqlite3_free(msg);
+		return rc;
+	}
+	return 0;
+}
+
+static int read_version(struct td_store *st, int *version, struct td_err *err)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "read schema version");
+	*version = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+	sqlite3_finalize(s);
+	return 0;
+}
+
+/* What a migration's SQL cannot do alone (it needs C: post.h's keys),
+ * run right after that migration's SQL, in the same transaction. */
+static int index_existing_posts(struct td_store *st, struct td_err *err);
+static int merge_existing_posts(struct td_store *st, struct td_err *err);
+static int (*const migration_steps[])(struct td_store *, struct td_err *) = {
+	[3] = index_existing_posts,
+	[5] = merge_existing_posts,
+};
+
+static int migrate(struct td_store *st, struct td_err *err)
+{
+	int version, rc;
+	if ((rc = exec_sql(st, "BEGIN IMMEDIATE", err)))
+		return rc;
+	if ((rc = read_version(st, &version, err)))
+		goto fail;
+	if (version > SCHEMA_VERSION) {
+		rc = td_err_set(err, EX_CONFIG,
+				"store: %s has schema version %d, newer than this "
+				"tagdigest understands (%d): upgrade tagdigest",
+				st->path, version, SCHEMA_VERSION);
+		goto fail;
+	}
+	for (int v = version; v < SCHEMA_VERSION; v++) {
+		if ((rc = exec_sql(st, migrations[v], err)))
+			goto fail;
+		if ((size_t)v < sizeof migration_steps / sizeof migration_steps[0] &&
+		    migration_steps[v] && (rc = migration_steps[v](st, err)))
+			goto fail;
+		char pragma[64];
+		snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
+		if ((rc = exec_sql(st, pragma, err)))
+			goto fail;
+	}
+	return exec_sql(st, "COMMIT", err);
+fail:
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+int td_store_open(const char *path, enum td_store_mode mode,
+		  struct td_store **out, struct td_err *err)
+{
+	int rc;
+	*out = NULL;
+	if (mode == TD_STORE_READONLY && access(path, F_OK) < 0)
+		return td_err_set(err, EX_NOINPUT,
+				  "store: %s does not exist yet: run `tagdigest ingest` "
+				  "(or `tagdigest run`) first", path);
+	if (mode == TD_STORE_READWRITE && (rc = td_mkdir_parents(path, err)))
+		return rc;
+
+	struct td_store *st = td_xcalloc(1, sizeof *st);
+	st->path = td_xstrdup(path);
+	int flags = mode == TD_STORE_READONLY ? SQLITE_OPEN_READONLY :
+		    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
+		rc = db_error(st, err, "open");
+		td_store_close(st);
+		return rc == EX_SOFTWARE ? EX_CANTCREAT : rc;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	if (mode == TD_STORE_READWRITE) {
+		/* WAL lets a preview read while a run writes; NORMAL sync is
+		 * durable across process crashes, which is what at-least-once
+		 * delivery needs (an OS crash may lose the last commit: then a
+		 * message is sent twice, never lost). */
+		if ((rc = exec_sql(st, "PRAGMA journal_mode = WAL;"
+				       "PRAGMA synchronous = NORMAL;"
+				       "PRAGMA foreign_keys = ON;", err)) ||
+		    (rc = migrate(st, err))) {
+			td_store_close(st);
+			return rc;
+		}
+	} else {
+		int version;
+		if ((rc = read_version(st, &version, err))) {
+			td_store_close(st);
+			return rc;
+		}
+		if (version > SCHEMA_VERSION) {
+			td_store_close(st);
+			return td_err_set(err, EX_CONFIG,
+					  "store: %s has schema version %d, newer than this "
+					  "tagdigest understands (%d): upgrade tagdigest",
+					  path, version, SCHEMA_VERSION);
+		}
+		if (version != SCHEMA_VERSION) {
+			td_store_close(st);
+			return td_err_set(err, EX_NOINPUT,
+					  "store: %s has schema version %d, this tagdigest "
+					  "uses %d: run `tagdigest ingest` to migrate it",
+					  path, version, SCHEMA_VERSION);
+		}
+	}
+	*out = st;
+	return 0;
+}
+
+void td_store_close(struct td_store *st)
+{
+	if (!st)
+		return;
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	sqlite3_close(st->db);
+	free(st->path);
+	free(st);
+}
+
+int td_store_schema_version(struct td_store *st)
+{
+	int v = -1;
+	read_version(st, &v, NULL);
+	return v;
+}
+
+int td_store_begin(struct td_store *st, struct td_err *err)
+{
+	return exec_sql(st, "BEGIN IMMEDIATE", err);
+}
+
+int td_store_begin_read(struct td_store *st, struct td_err *err)
+{
+	return exec_sql(st, "BEGIN DEFERRED", err);
+}
+
+int td_store_commit(struct td_store *st, struct td_err *err)
+{
+	return exec_sql(st, "COMMIT", err);
+}
+
+void td_store_rollback(struct td_store *st)
+{
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int step_done(struct td_store *st, sqlite3_stmt *s, struct td_err *err,
+		     const char *what)
+{
+	int rc = sqlite3_step(s);
+	stmt_done(s);
+	return rc == SQLITE_DONE ? 0 : db_error(st, err, what);
+}
+
+static void bind_key(sqlite3_stmt *s, int i, const char *key)
+{
+	if (key)
+		bind_text(s, i, key);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+/* One item's tags (and their display names: the last a source gave),
+ * replacing what the item said before when `replace`. */
+static int write_item_tags(struct td_store *st, int64_t item,
+			   const struct td_post *post, bool replace,
+			   struct td_err *err)
+{
+	sqlite3_stmt *del = stmt_get(st, ST_DELETE_ITEM_TAGS, err);
+	sqlite3_stmt *ins = stmt_get(st, ST_INSERT_ITEM_TAG, err);
+	sqlite3_stmt *tag = stmt_get(st, ST_UPSERT_TAG, err);
+	int rc;
+	if (!del || !ins || !tag)
+		return err ? err->code : EX_SOFTWARE;
+	if (replace) {
+		sqlite3_bind_int64(del, 1, item);
+		if ((rc = step_done(st, del, err, "delete item tags")))
+			return rc;
+	}
+	for (size_t i = 0; i < post->tags.n; i++) {
+		const char *name = i < post->tag_names.n ? post->tag_names.v[i] :
+							   post->tags.v[i];
+		bind_text(tag, 1, post->tags.v[i]);
+		bind_text(tag, 2, name);
+		if ((rc = step_done(st, tag, err, "store tag")))
+			return rc;
+		sqlite3_bind_int64(ins, 1, item);
+		bind_text(ins, 2, post->tags.v[i]);
+		if ((rc = step_done(st, ins, err, "store item tag")))
+			return rc;
+	}
+	return 0;
+}
+
+/* A post's tags are the union of what its items say. A pair that stays
+ * keeps its arrival number; pairs new to a post that is itself new come
+ * with it (its seq); pairs new to a post stored before arrive now, with
+ * one number from the counter that numbers posts (migration 6). */
+static int union_post_tags(struct td_store *st, int64_t seq, bool new_post,
+			   struct td_err *err)
+{
+	sqlite3_stmt *drop = stmt_get(st, ST_DROP_POST_TAGS, err);
+	sqlite3_stmt *any = stmt_get(st, ST_NEW_POST_TAGS, err);
+	sqlite3_stmt *ins = stmt_get(st, ST_UNION_POST_TAGS, err);
+	sqlite3_stmt *next = stmt_get(st, ST_NEXT_NUMBER, err);
+	int rc;
+	if (!drop || !any || !ins || !next)
+		return err ? err->code : EX_SOFTWARE;
+	sqlite3_bind_int64(drop, 1, seq);
+	if ((rc = step_done(st, drop, err, "drop post tags")))
+		return rc;
+	int64_t arrived = seq;
+	if (!new_post) {
+		sqlite3_bind_int64(any, 1, seq);
+		int step = sqlite3_step(any);
+		stmt_done(any);
+		if (step == SQLITE_DONE)
+			return 0;
+		if (step != SQLITE_ROW)
+			return db_error(st, err, "find new post tags");
+		step = sqlite3_step(next);
+		arrived = step == SQLITE_ROW ? sqlite3_column_int64(next, 0) : 0;
+		if (step == SQLITE_ROW)
+			step = sqlite3_step(next);
+		stmt_done(next);
+		if (step != SQLITE_DONE || arrived <= seq)
+			return step != SQLITE_DONE ? db_error(st, err, "number a tag's arrival") :
+				td_err_set(err, EX_SOFTWARE, "store: %s: the seq counter is "
+					   "missing or behind post %lld", st->path, (long long)seq);
+	}
+	sqlite3_bind_int64(ins, 1, seq);
+	sqlite3_bind_int64(ins, 2, arrived);
+	return step_done(st, ins, err, "store post tags");
+}
+
+/* The post another source's item with these keys already is (*seq), or
+ * *seq = 0. The guid is the stronger sign, so it is asked first. */
+static int match_post(struct td_store *st, const char *source,
+		      const char *guid_key, const char *url_key, int64_t *seq,
+		      struct td_err *err)
+{
+	*seq = 0;
+	for (int pass = 0; pass < 2 && *seq == 0; pass++) {
+		const char *key = pass == 0 ? guid_key : url_key;
+		if (!key)
+			continue;
+		sqlite3_stmt *s = stmt_get(st, pass == 0 ? ST_MATCH_GUID_KEY :
+					   ST_MATCH_URL_KEY, err);
+		if (!s)
+			return err ? err->code : EX_SOFTWARE;
+		bind_text(s, 1, key);
+		bind_text(s, 2, source);
+		if (pass == 1)
+			bind_key(s, 3, guid_key);
+		int step = sqlite3_step(s);
+		if (step == SQLITE_ROW)
+			*seq = sqlite3_column_int64(s, 0);
+		stmt_done(s);
+		if (step != SQLITE_ROW && step != SQLITE_DONE)
+			return db_error(st, err, "find post by key");
+	}
+	return 0;
+}
+
+static int insert_item(struct td_store *st, const char *source, const char *guid,
+		       int64_t seq, const char *content_hash, const char *guid_key,
+		       const char *url_key, int64_t *id, struct td_err *err)
+{
+	sqlite3_stmt *s = stmt_get(st, ST_INSERT_ITEM, err);
+	if (!s)
+		return err ? err->code : EX_SOFTWARE;
+	bind_text(s, 1, source);
+	bind_text(s, 2, guid);
+	sqlite3_bind_int64(s, 3, seq);
+	bind_text(s, 4, content_hash);
+	bind_key(s, 5, guid_key);
+	bind_key(s, 6, url_key);
+	int rc = step_done(st, s, err, "insert post item");
+	*id = rc ? 0 : sqlite3_last_insert_rowid(st->db);
+	return rc;
+}
+
+static void bind_post(sqlite3_stmt *s, const char *source,
+		      const struct td_post *p, time_t now)
+{
+	bind_text(s, 1, source);
+	bind_text(s, 2, p->guid);
+	bind_text(s, 3, p->url);
+	bind_text(s, 4, p->title);
+	bind_text(s, 5, p->author);
+	/* a source that gives no date: the post is as new as its arrival */
+	time_t published = p->published ? p->published : now;
+	sqlite3_bind_int64(s, 6, (sqlite3_int64)published);
+	sqlite3_bind_int64(s, 7, (sqlite3_int64)(p->updated ? p->updated : published));
+	bind_text(s, 8, p->excerpt_html);
+	bind_text(s, 9, p->excerpt_text);
+	bind_text(s, 10, p->content_html);
+	bind_text(s, 11, p->content_hash);
+	sqlite3_bind_int64(s, 12, (sqlite3_int64)now);
+}
+
+/* An item seen before whose content changed: the post takes this
+ * version, whichever of its sources brought it. */
+static int update_item(struct td_store *st, int64_t id, int64_t seq,
+		       const char *source, const struct td_post *post,
+		       time_t now, struct td_err *err)
+{
+	sqlite3_stmt *up = stmt_get(st, ST_UPDATE_POST, err);
+	sqlite3_stmt *it = stmt_get(st, ST_UPDATE_ITEM, err);
+	if (!up || !it)
+		return err ? err->code : EX_SOFTWARE;
+	bind_post(up, source, post, now);
+	sqlite3_bind_int64(up, 13, seq);
+	int rc = step_done(st, up, err, "update post");
+	if (rc)
+		return rc;
+	char *url_key = td_post_url_key(post->url);
+	sqlite3_bind_int64(it, 1, id);
+	bind_text(it, 2, post->content_hash);
+	bind_key(it, 3, url_key);
+	free(url_key);
+	if ((rc = step_done(st, it, err, "update post item")) ||
+	    (rc = write_item_tags(st, id, post, true, err)))
+		return rc;
+	return union_post_tags(st, seq, false, err);
+}
+
+/* An item not seen before: a new post, or one more source of a post
+ * already stored (which keeps its seq, so it is not announced again). */
+static int add_item(struct td_store *st, const char *source,
+		    const struct td_post *post, time_t now, bool *merged,
+		    struct td_err *err)
+{
+	char *guid_key = post->guid_local ? NULL : td_post_guid_key(post->guid, post->url);
+	char *url_key = td_post_url_key(post->url);
+	int64_t seq, id;
+	int rc = match_post(st, source, guid_key, url_key, &seq, err);
+	*merged = seq != 0;
+	if (!rc && !seq) {
+		sqlite3_stmt *s = stmt_get(st, ST_INSERT_POST, err);
+		if (!s) {
+			rc = err ? err->code : EX_SOFTWARE;
+		} else {
+			bind_post(s, source, post, now);
+			rc = step_done(st, s, err, "insert post");
+			seq = sqlite3_last_insert_rowid(st->db);
+		}
+	}
+	if (!rc)
+		rc = insert_item(st, source, post->guid, seq, post->content_hash,
+				 guid_key, url_key, &id, err);
+	free(guid_key);
+	free(url_key);
+	if (rc || (rc = write_item_tags(st, id, post, false, err)))
+		return rc;
+	return union_post_tags(st, seq, !*merged, err);
+}
+
+/* Source's item guid: whether it exists, its id and seq, and whether it
+ * is stored with content_hash. */
+static int find_item(struct td_store *st, const char *source, const char *guid,
+		     const char *content_hash, bool *exists, int64_t *id,
+		     int64_t *seq, bool *same, struct td_err *err)
+{
+	sqlite3_stmt *find = stmt_get(st, ST_FIND_ITEM, err);
+	if (!find)
+		return err ? err->code : EX_SOFTWARE;
+	bind_text(find, 1, source);
+	bind_text(find, 2, guid);
+	int step = sqlite3_step(find);
+	if (step != SQLITE_ROW && step != SQLITE_DONE) {
+		stmt_done(find);
+		return db_error(st, err, "find post");
+	}
+	*exists = step == SQLITE_ROW;
+	*id = *exists ? sqlite3_column_int64(find, 0) : 0;
+	*seq = *exists ? sqlite3_column_int64(find, 1) : 0;
+	*same = *exists && strcmp((const char *)sqlite3_column_text(find, 2),
+				  content_hash ? content_hash : "") == 0;
+	stmt_done(find);
+	return 0;
+}
+
+int td_store_item_unchanged(struct td_store *st, const char *source,
+			    const char *guid, const char *content_hash,
+			    bool *unchanged, struct td_err *err)
+{
+	bool exists;
+	int64_t id, seq;
+	return find_item(st, source, guid, content_hash, &exists, &id, &seq,
+			 unchanged, err);
+}
+
+int td_store_upsert_post(struct td_store *st, const char *source,
+			 const struct td_post *post, time_t now,
+			 enum td_upsert *result, struct td_err *err)
+{
+	bool exists, same;
+	int64_t id, seq;
+	int rc = find_item(st, source, post->guid, post->content_hash, &exists,
+			   &id, &seq, &same, err);
+	if (rc)
+		return rc;
+
+	if (same) {
+		*result = TD_UPSERT_UNCHANGED;
+		return 0;
+	}
+	if (exists) {
+		*result = TD_UPSERT_UPDATED;
+		return update_item(st, id, seq, source, post, now, err);
+	}
+	bool merged;
+	rc = add_item(st, source, post, now, &merged, err);
+	*result = merged ? TD_UPSERT_MERGED : TD_UPSERT_NEW;
+	return rc;
+}
+
+/* Migration 4's data: every post stored so far becomes the first item of
+ * itself, with the keys add_item would give it and its tags. */
+static int index_existing_posts(struct td_store *st, struct td_err *err)
+{
+	sqlite3_stmt *next = NULL, *copy = NULL;
+	int rc = 0;
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT seq, source, guid, url, content_hash FROM posts"
+			       " WHERE seq > ?1 ORDER BY seq LIMIT 1", -1, &next, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(st->db,
+			       "INSERT OR IGNORE INTO item_tags (item, tag)"
+			       " SELECT ?1, tag FROM post_tags WHERE seq = ?2", -1, &copy,
+			       NULL) != SQLITE_OK) {
+		rc = db_error(st, err, "prepare migration 4");
+		goto out;
+	}
+	for (int64_t last = 0;;) {
+		sqlite3_bind_int64(next, 1, last);
+		int step = sqlite3_step(next);
+		if (step != SQLITE_ROW) {
+			stmt_done(next);
+			if (step != SQLITE_DONE)
+				rc = db_error(st, err, "read posts");
+			break;
+		}
+		int64_t seq = sqlite3_column_int64(next, 0), id;
+		char *source = col_dup(next, 1), *guid = col_dup(next, 2);
+		char *url = col_dup(next, 3), *hash = col_dup(next, 4);
+		stmt_done(next);
+		last = seq;
+		char *guid_key = td_post_guid_key(guid, url), *url_key = td_post_url_key(url);
+		rc = insert_item(st, source, guid, seq, hash, guid_key, url_key, &id, err);
+		free(source);
+		free(guid);
+		free(url);
+		free(hash);
+		free(guid_key);
+		free(url_key);
+		if (rc)
+			break;
+		sqlite3_bind_int64(copy, 1, id);
+		sqlite3_bind_int64(copy, 2, seq);
+		if ((rc = step_done(st, copy, err, "copy post tags")))
+			break;
+	}
+out:
+	sqlite3_finalize(next);
+	sqlite3_finalize(copy);
+	return rc;
+}
+
+/* Migration 6's data: a post that another source had already brought
+ * (the keys add_item looks for) before tagdigest made one post of them is
+ * merged into that earlier one, in seq order. The earlier post keeps its
+ * seq and its tags' arrival numbers, so nobody who had it gets it again;
+ * a tag only the later copy had arrived with that copy (its seq), so the
+ * readers of that tag whose watermark is below it still get the post,
+ * once, as they would have got the copy. Deliveries, watermarks and
+ * pending retries hold only seqs and counts, never a post row, so they
+ * stay exactly as they were; AUTOINCREMENT never hands a removed seq out
+ * again. A post with more than one item was made by add_item, which
+ * merged it already. */
+static int merge_existing_posts(struct td_store *st, struct td_err *err)
+{
+	static const char *const sql[] = {
+		"SELECT seq FROM posts WHERE seq > ?1 ORDER BY seq LIMIT 1",
+		"SELECT source, guid_key, url_key, (SELECT COUNT(*) FROM post_items o"
+		" WHERE o.seq = ?1) FROM post_items WHERE seq = ?1",
+		/* the earlier post's pairs stay; the later copy's join it */
+		"INSERT OR IGNORE INTO post_tags (tag, seq, arrived)"
+		" SELECT tag, ?2, arrived FROM post_tags WHERE seq = ?1",
+		"UPDATE post_items SET seq = ?2 WHERE seq = ?1",
+		/* post_tags first: do not count on foreign_keys cascading */
+		"DELETE FROM post_tags WHERE seq = ?1",
+		"DELETE FROM posts WHERE seq = ?1",
+	};
+	enum { NEXT, ITEM, NMOVES = 4 };
+	sqlite3_stmt *s[6] = { NULL };
+	int rc = 0;
+	for (size_t i = 0; i < 6; i++)
+		if (sqlite3_prepare_v2(st->db, sql[i], -1, &s[i], NULL) != SQLITE_OK) {
+			rc = db_error(st, err, "prepare migration 6");
+			goto out;
+		}
+	/* one post at a time, by seq: rows are deleted as the walk goes */
+	for (int64_t last = 0;;) {
+		sqlite3_bind_int64(s[NEXT], 1, last);
+		int step = sqlite3_step(s[NEXT]);
+		last = step == SQLITE_ROW ? sqlite3_column_int64(s[NEXT], 0) : 0;
+		stmt_done(s[NEXT]);
+		if (step != SQLITE_ROW) {
+			if (step != SQLITE_DONE)
+				rc = db_error(st, err, "read posts");
+			break;
+		}
+		sqlite3_bind_int64(s[ITEM], 1, last);
+		step = sqlite3_step(s[ITEM]);
+		bool one = step == SQLITE_ROW && sqlite3_column_int(s[ITEM], 3) == 1;
+		char *source = one ? col_dup(s[ITEM], 0) : NULL;
+		char *guid_key = one && sqlite3_column_type(s[ITEM], 1) != SQLITE_NULL ?
+			col_dup(s[ITEM], 1) : NULL;
+		char *url_key = one && sqlite3_column_type(s[ITEM], 2) != SQLITE_NULL ?
+			col_dup(s[ITEM], 2) : NULL;
+		stmt_done(s[ITEM]);
+		int64_t target = 0;
+		if (step != SQLITE_ROW && step != SQLITE_DONE)
+			rc = db_error(st, err, "read post items");
+		else if (one)
+			rc = match_post(st, source, guid_key, url_key, &target, err);
+		free(source);
+		free(guid_key);
+		free(url_key);
+		if (rc)
+			break;
+		/* the earliest post with the keys: this one itself, or one that
+		 * comes later (which will be merged into this one), is none */
+		if (target == 0 || target >= last)
+			continue;
+		for (size_t i = 0; i < NMOVES && !rc; i++) {
+			sqlite3_bind_int64(s[2 + i], 1, last);
+			if (i < 2)
+				sqlite3_bind_int64(s[2 + i], 2, target);
+			rc = step_done(st, s[2 + i], err, "merge post");
+		}
+		if (rc)
+			break;
+	}
+out:
+	for (size_t i = 0; i < 6; i++)
+		sqlite3_finalize(s[i]);
+	return rc;
+}
+
+static int64_t query_int(struct td_store *st, const char *sql, const char *arg)
+{
+	sqlite3_stmt *s;
+	int64_t v = 0;
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return 0;
+	if (arg)
+		bind_text(s, 1, arg);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+/* The counter hands out post seqs and tags' arrival numbers (migration 6):
+ * a watermark set to this covers both. */
+int64_t td_store_max_seq(struct td_store *st)
+{
+	sqlite3_stmt *s = stmt_get(st, ST_MAX_SEQ, NULL);
+	int64_t v = 0;
+	if (s && sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	if (s)
+		stmt_done(s);
+	return v;
+}
+
+size_t td_store_post_count(struct td_store *st)
+{
+	return (size_t)query_int(st, "SELECT COUNT(*) FROM posts", NULL);
+}
+
+size_t td_store_delivery_count(struct td_store *st, const char *status)
+{
+	return (size_t)query_int(st, "SELECT COUNT(*) FROM deliveries WHERE status = ?1",
+				 status);
+}
+
+static char *col_dup(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+	return td_xstrdup(t ? (const char *)t : "");
+}
+
+static int load_post_tags(struct td_store *st, struct td_store_post *p,
+			  struct td_err *err)
+{
+	sqlite3_stmt *s = stmt_get(st, ST_TAGS_OF_POST, err);
+	if (!s)
+		return err ? err->code : EX_SOFTWARE;
+	sqlite3_bind_int64(s, 1, p->seq);
+	int step;
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		p->tag_arrived = td_xrealloc(p->tag_arrived,
+					     (p->tags.n + 1) * sizeof *p->tag_arrived);
+		p->tag_arrived[p->tags.n] = sqlite3_column_int64(s, 2);
+		td_strv_push_owned(&p->tags, col_dup(s, 0));
+		td_strv_push_owned(&p->tag_names, col_dup(s, 1));
+	}
+	stmt_done(s);
+	return step == SQLITE_DONE ? 0 : db_error(st, err, "read post tags");
+}
+
+int td_store_posts_for_tag(struct td_store *st, const char *tag,
+			   int64_t after_seq, int64_t upto_seq,
+			   time_t ingested_since, struct td_store_post **out,
+			   size_t *n, struct td_err *err)
+{
+	*out = NULL;
+	*n = 0;
+	sqlite3_stmt *s = stmt_get(st, ST_POSTS_FOR_TAG, err);
+	if (!s)
+		return err ? err->code : EX_SOFTWARE;
+	bind_text(s, 1, tag);
+	sqlite3_bind_int64(s, 2, after_seq);
+	sqlite3_bind_int64(s, 3, upto_seq);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)ingested_since);
+	size_t cap = 0;
+	struct td_store_post *v = NULL;
+	int step;
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			v = td_xrealloc(v, cap * sizeof *v);
+		}
+		struct td_store_post *p = &v[(*n)++];
+		memset(p, 0, sizeof *p);
+		p->seq = sqlite3_column_int64(s, 0);
+		p->url = col_dup(s, 1);
+		p->title = col_dup(s, 2);
+		p->author = col_dup(s, 3);
+		p->published = (time_t)sqlite3_column_int64(s, 4);
+		p->excerpt_html = col_dup(s, 5);
+		p->excerpt_text = col_dup(s, 6);
+	}
+	stmt_done(s);
+	int rc = step == SQLITE_DONE ? 0 : db_error(st, err, "read posts");
+	for (size_t i = 0; !rc && i < *n; i++)
+		rc = load_post_tags(st, &v[i], err);
+	if (rc) {
+		td_store_posts_free(v, *n);
+		*n = 0;
+		return rc;
+	}
+	*out = v;
+	return 0;
+}
+
+void td_store_post_clear(struct td_store_post *p)
+{
+	free(p->url);
+	free(p->title);
+	free(p->author);
+	free(p->excerpt_html);
+	free(p->excerpt_text);
+	td_strv_free(&p->tags);
+	td_strv_free(&p->tag_names);
+	free(p->tag_arrived);
+	memset(p, 0, sizeof *p);
+}
+
+void td_store_posts_free(struct td_store_post *posts, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		td_store_post_clear(&posts[i]);
+	free(posts);
+}
+
+char *td_store_tag_name(struct td_store *st, const char *slug)
+{
+	sqlite3_stmt *s = stmt_get(st, ST_TAG_NAME, NULL);
+	char *name = NULL;
+	if (s) {
+		bind_text(s, 1, slug);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			name = col_dup(s, 0);
+		stmt_done(s);
+	}
+	return name ? name : td_xstrdup(slug);
+}
+
+int td_store_subscriber_state(struct td_store *st, const char *email,
+			      struct td_subscriber_state *state,
+			      struct td_err *err)
+{
+	memset(state, 0, sizeof *state);
+	sqlite3_stmt *s = stmt_get(st, ST_SUB_STATE, err);
+	if (!s)
+		return err ? err->code : EX_SOFTWARE;
+	char *key = lower_dup(email);
+	bind_text(s, 1, key);
+	free(key);
+	int step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		state->known = true;
+		state->watermark = sqlite3_column_int64(s, 0);
+		state->last_slot = (time_t)sqlite3_column_int64(s, 1);
+		state->last_sent_at = (time_t)sqlite3_column_int64(s, 2);
+	}
+	stmt_done(s);
+	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 :
+		db_error(st, err, "read subscriber state");
+}
+
+int td_store_slot_done(struct td_store *st, const char *email, time_t slot,
+		       bool *done, struct td_err *err)
+{
+	sqlite3_stmt *s = stmt_get(st, ST_SLOT_DONE, err);
+	if (!s)
+		return err ? err->code : EX_SOFTWARE;
+	char *key = lower_dup(email);
+	bind_text(s, 1, key);
+	free(key);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)slot);
+	int step = sqlite3_step(s);
+	*done = step == SQLITE_ROW;
+	stmt_done(s);
+	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 :
+		db_error(st, err, "read deliveries");
+}
+
+int td_store_record_delivery(struct td_store *st, const struct td_delivery *d,
+			     struct td_err *err)
+{
+	int rc = td_store_begin(st, err);
+	if (rc)
+		return rc;
+	if ((rc = td_store_put_delivery(st, d, err)) || (rc = td_store_commit(st, err))) {
+		td_store_rollback(st);
+		return rc;
+	}
+	return 0;
+}
+
+int td_store_record_attempt(struct td_store *st, const char *email,
+			    time_t slot, const char *outcome,
+			    const char *detail, time_t at, struct td_err *err)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db,
+			       "INSERT INTO attempts (email, slot, outcome, detail, created_at)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5)", -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare attempt");
+	char *key = lower_dup(email);
+	bind_text(s, 1, key);
+	free(key);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)slot);
+	bind_text(s, 3, outcome);
+	bind_text(s, 4, detail);
+	sqlite3_bind_int64(s, 5, (sqlite3_int64)at);
+	int step = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return step == SQLITE_DONE ? 0 : db_error(st, err, "record attempt");
+}
+
+int td_store_source_result(struct td_store *st, const char *name, bool ok,
+			   const char *error, time_t now, struct td_err *err)
+{
+	sqlite3_stmt *s;
+	const char *sql = ok ?
+		"INSERT INTO sources (name, last_success, failures) VALUES (?1, ?2, 0)"
+		" ON CONFLICT (name) DO UPDATE SET last_success = ?2, failures = 0" :
+		"INSERT INTO sources (name, last_error, last_error_at, failures)"
+		" VALUES (?1, ?3, ?2, 1) ON CONFLICT (name) DO UPDATE SET"
+		" last_error = ?3, last_error_at = ?2, failures = failures + 1";
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare source result");
+	bind_text(s, 1, name);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
+	if (!ok)
+		bind_text(s, 3, error);
+	int step = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return step == SQLITE_DONE ? 0 : db_error(st, err, "record source result");
+}
+
+int td_store_source_state(struct td_store *st, const char *name,
+			  struct td_source_state *state, struct td_err *err)
+{
+	memset(state, 0, sizeof *state);
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT last_success, last_error_at, last_error, failures"
+			       " FROM sources WHERE name = ?1", -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare source state");
+	bind_text(s, 1, name);
+	int step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		state->last_success = (time_t)sqlite3_column_int64(s, 0);
+		state->last_error_at = (time_t)sqlite3_column_int64(s, 1);
+		state->last_error = col_dup(s, 2);
+		state->failures = sqlite3_column_int(s, 3);
+	} else {
+		state->last_error = td_xstrdup("");
+	}
+	sqlite3_finalize(s);
+	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 :
+		db_error(st, err, "read source state");
+}
+
+int td_store_source_validators(struct td_store *st, const char *name,
+			       char **etag, char **last_modified,
+			       struct td_err *err)
+{
+	*etag = *last_modified = NULL;
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db, "SELECT etag, last_modified FROM sources"
+			       " WHERE name = ?1", -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare source validators");
+	bind_text(s, 1, name);
+	int step = sqlite3_step(s);
+	*etag = step == SQLITE_ROW ? col_dup(s, 0) : td_xstrdup("");
+	*last_modified = step == SQLITE_ROW ? col_dup(s, 1) : td_xstrdup("");
+	sqlite3_finalize(s);
+	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 :
+		db_error(st, err, "read source validators");
+}
+
+int td_store_set_source_validators(struct td_store *st, const char *name,
+				   const char *etag, const char *last_modified,
+				   struct td_err *err)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db,
+			       "INSERT INTO sources (name, etag, last_modified) VALUES (?1, ?2, ?3)"
+			       " ON CONFLICT (name) DO UPDATE SET etag = ?2, last_modified = ?3",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare source validators");
+	bind_text(s, 1, name);
+	bind_text(s, 2, etag);
+	bind_text(s, 3, last_modified);
+	int step = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return step == SQLITE_DONE ? 0 : db_error(st, err, "store source validators");
+}
+
+int td_store_suppress(struct td_store *st, const char *email, const char *scope,
+		      const char *reason, const char *detail, time_t now,
+		      struct td_err *err)
+{
+	sqlite3_stmt *s;
+	/* the first reason stands: a repeated unsubscribe changes nothing */
+	if (sqlite3_prepare_v2(st->db,
+			       "INSERT INTO suppressions (email, scope, reason, detail, created_at)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (email, scope) DO NOTHING",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare suppression");
+	char *key = lower_dup(email);
+	bind_text(s, 1, key);
+	free(key);
+	bind_text(s, 2, scope);
+	bind_text(s, 3, reason);
+	bind_text(s, 4, detail);
+	sqlite3_bind_int64(s, 5, (sqlite3_int64)now);
+	int step = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return step == SQLITE_DONE ? 0 : db_error(st, err, "record suppression");
+}
+
+int td_store_unsuppress(struct td_store *st, const char *email, const char *scope,
+			size_t *removed, struct td_err *err)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db, scope ?
+			       "DELETE FROM suppressions WHERE email = ?1 AND scope = ?2" :
+			       "DELETE FROM suppressions WHERE email = ?1",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare unsuppress");
+	char *key = lower_dup(email);
+	bind_text(s, 1, key);
+	free(key);
+	if (scope)
+		bind_text(s, 2, scope);
+	int step = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (step != SQLITE_DONE)
+		return db_error(st, err, "lift suppression");
+	if (removed)
+		*removed = (size_t)sqlite3_changes(st->db);
+	return 0;
+}
+
+int td_store_suppressions(struct td_store *st, const char *email,
+			  struct td_suppression **out, size_t *n,
+			  struct td_err *err)
+{
+	*out = NULL;
+	*n = 0;
+	/* one subscriber's: asked for every digest, so prepared once */
+	sqlite3_stmt *s = NULL;
+	if (email)
+		s = stmt_get(st, ST_SUPPRESSIONS_OF, err);
+	else if (sqlite3_prepare_v2(st->db,
+				    "SELECT email, scope, reason, detail, created_at FROM"
+				    " suppressions ORDER BY email, scope", -1, &s, NULL) != SQLITE_OK)
+		s = NULL;
+	if (!s)
+		return email ? (err ? err->code : EX_SOFTWARE) :
+			db_error(st, err, "prepare suppressions");
+	if (email) {
+		char *key = lower_dup(email);
+		bind_text(s, 1, key);
+		free(key);
+	}
+	size_t cap = 0;
+	int step;
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			*out = td_xrealloc(*out, cap * sizeof **out);
+		}
+		struct td_suppression *x = &(*out)[(*n)++];
+		x->email = col_dup(s, 0);
+		x->scope = col_dup(s, 1);
+		x->reason = col_dup(s, 2);
+		x->detail = col_dup(s, 3);
+		x->created_at = (time_t)sqlite3_column_int64(s, 4);
+	}
+	if (email)
+		stmt_done(s);
+	else
+		sqlite3_finalize(s);
+	if (step != SQLITE_DONE) {
+		td_store_suppressions_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+		return db_error(st, err, "read suppressions");
+	}
+	return 0;
+}
+
+void td_store_suppressions_free(struct td_suppression *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].email);
+		free(v[i].scope);
+		free(v[i].reason);
+		free(v[i].detail);
+	}
+	free(v);
+}
+
+/* ---- the delivery engine (schema 3) ---- */
+
+const char *td_store_path(const struct td_store *st)
+{
+	return st->path;
+}
+
+int td_store_put_delivery(struct td_store *st, const struct td_delivery *d,
+			  struct td_err *err)
+{
+	int rc = 0;
+	char *key = lower_dup(d->email);
+	sqlite3_stmt *ins = NULL, *wm = NULL;
+	if (sqlite3_prepare_v2(st->db,
+			       "INSERT INTO deliveries (email, slot, status, message_id, reply,"
+			       " from_seq, upto_seq, post_count, created_at)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+			       -1, &ins, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(st->db,
+			       "INSERT INTO subscriber_state (email, watermark, last_slot, last_sent_at)"
+			       " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (email) DO UPDATE SET"
+			       " watermark = MAX(watermark, excluded.watermark),"
+			       " last_slot = excluded.last_slot,"
+			       " last_sent_at = CASE WHEN excluded.last_sent_at > 0"
+			       "   THEN excluded.last_sent_at ELSE last_sent_at END",
+			       -1, &wm, NULL) != SQLITE_OK) {
+		rc = db_error(st, err, "prepare delivery");
+		goto out;
+	}
+	bind_text(ins, 1, key);
+	sqlite3_bind_int64(ins, 2, (sqlite3_int64)d->slot);
+	bind_text(ins, 3, d->skipped ? "skipped" : "sent");
+	if (d->message_id)
+		bind_text(ins, 4, d->message_id);
+	if (d->reply)
+		bind_text(ins, 5, d->reply);
+	sqlite3_bind_int64(ins, 6, d->from_seq);
+	sqlite3_bind_int64(ins, 7, d->upto_seq);
+	sqlite3_bind_int64(ins, 8, (sqlite3_int64)d->post_count);
+	sqlite3_bind_int64(ins, 9, (sqlite3_int64)d->at);
+	if (sqlite3_step(ins) != SQLITE_DONE) {
+		if (sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_UNIQUE)
+			rc = td_err_set(err, EX_SOFTWARE,
+					"store: a digest for %s in this slot is already "
+					"recorded; refusing to record a second one", d->email);
+		else
+			rc = db_error(st, err, "record delivery");
+		goto out;
+	}
+	bind_text(wm, 1, key);
+	sqlite3_bind_int64(wm, 2, d->upto_seq);
+	sqlite3_bind_int64(wm, 3, (sqlite3_int64)d->slot);
+	sqlite3_bind_int64(wm, 4, d->skipped ? 0 : (sqlite3_int64)d->at);
+	if (sqlite3_step(wm) != SQLITE_DONE)
+		rc = db_error(st, err, "move watermark");
+	/* a delivered digest ends any retry and any run of bounces */
+	if (!rc && !d->skipped && (rc = td_store_pending_delete(st, d->email, d->slot, err)) == 0)
+		rc = td_store_bounce_reset(st, d->email, err);
+out:
+	sqlite3_finalize(ins);
+	sqlite3_finalize(wm);
+	free(key);
+	return rc;
+}
+
+int td_store_pending_get(struct td_store *st, const char *email, time_t slot,
+			 struct td_pending *out, bool *found, struct td_err *err)
+{
+	memset(out, 0, sizeof *out);
+	*found = false;
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT state, message_id, message, from_seq, upto_seq, post_count,"
+			       " attempts, first_attempt_at, next_attempt_at, last_error"
+			       " FROM pending WHERE email = ?1 AND slot = ?2", -1, &s,
+			       NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare pending");
+	char *key = lower_dup(email);
+	bind_text(s, 1, key);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)slot);
+	int step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		*found = true;
+		out->email = key;
+		key = NULL;
+		out->slot = slot;
+		out->state = col_dup(s, 0);
+		out->message_id = col_dup(s, 1);
+		const void *blob = sqlite3_column_blob(s, 2);
+		size_t n = (size_t)sqlite3_column_bytes(s, 2);
+		out->message = td_xmalloc(n + 1);
+		if (n)
+			memcpy(out->message, blob, n);
+		out->message[n] = '\0';
+		out->message_len = n;
+		out->from_seq = sqlite3_column_int64(s, 3);
+		out->upto_seq = sqlite3_column_int64(s, 4);
+		out->post_count = (size_t)sqlite3_column_int64(s, 5);
+		out->attempts = sqlite3_column_int(s, 6);
+		out->first_attempt_at = (time_t)sqlite3_column_int64(s, 7);
+		out->next_attempt_at = (time_t)sqlite3_column_int64(s, 8);
+		out->last_error = col_dup(s, 9);
+	}
+	free(key);
+	sqlite3_finalize(s);
+	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 :
+		db_error(st, err, "read pending");
+}
+
+void td_store_pending_free(struct td_pending *p)
+{
+	free(p->email);
+	free(p->state);
+	free(p->message_id);
+	free(p->message);
+	free(p->last_error);
+	memset(p, 0, sizeof *p);
+}
+
+int td_store_pending_put(struct td_store *st, const struct td_pending *p,
+			 struct td_err *err)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db,
+			       "INSERT INTO pending (email, slot, state, message_id, message,"
+			       " from_seq, upto_seq, post_count, attempts, first_attempt_at,"
+			       " next_attempt_at, last_error)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+			       " ON CONFLICT (email, slot) DO UPDATE SET state = ?3,"
+			       " message = ?5, attempts = ?9, next_attempt_at = ?11,"
+			       " last_error = ?12",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare pending");
+	char *key = lower_dup(p->email);
+	bind_text(s, 1, key);
+	free(key);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)p->slot);
+	bind_text(s, 3, p->state);
+	bind_text(s, 4, p->message_id);
+	/* Only a digest that will be resent needs its bytes. */
+	bool keep = p->state && strcmp(p->state, "retry") == 0;
+	sqlite3_bind_blob(s, 5, keep && p->message ? p->message : "",
+			  keep ? (int)p->message_len : 0, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, p->from_seq);
+	sqlite3_bind_int64(s, 7, p->upto_seq);
+	sqlite3_bind_int64(s, 8, (sqlite3_int64)p->post_count);
+	sqlite3_bind_int(s, 9, p->attempts);
+	sqlite3_bind_int64(s, 10, (sqlite3_int64)p->first_attempt_at);
+	sqlite3_bind_int64(s, 11, (sqlite3_int64)p->next_attempt_at);
+	bind_text(s, 12, p->last_error);
+	int step = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return step == SQLITE_DONE ? 0 : db_error(st, err, "store pending");
+}
+
+int td_store_pending_delete(struct td_store *st, const char *email, time_t slot,
+			    struct td_err *err)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db, "DELETE FROM pending WHERE email = ?1 AND slot = ?2",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare pending");
+	char *key = lower_dup(email);
+	bind_text(s, 1, key);
+	free(key);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)slot);
+	int step = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return step == SQLITE_DONE ? 0 : db_error(st, err, "delete pending");
+}
+
+size_t td_store_pending_count(struct td_store *st, const char *state)
+{
+	return (size_t)query_int(st, "SELECT COUNT(*) FROM pending WHERE state = ?1", state);
+}
+
+int td_store_bounce_note(struct td_store *st, const char *email, const char *reply,
+			 time_t now, int *consecutive, struct td_err *err)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db,
+			       "INSERT INTO bounces (email, consecutive, last_reply, updated_at)"
+			       " VALUES (?1, 1, ?2, ?3) ON CONFLICT (email) DO UPDATE SET"
+			       " consecutive = consecutive + 1, last_reply = ?2, updated_at = ?3"
+			       " RETURNING consecutive", -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare bounce");
+	char *key = lower_dup(email);
+	bind_text(s, 1, key);
+	free(key);
+	bind_text(s, 2, reply);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)now);
+	int step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		if (consecutive)
+			*consecutive = sqlite3_column_int(s, 0);
+		step = sqlite3_step(s);
+	}
+	sqlite3_finalize(s);
+	return step == SQLITE_DONE ? 0 : db_error(st, err, "record bounce");
+}
+
+int td_store_bounce_reset(struct td_store *st, const char *email, struct td_err *err)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db, "DELETE FROM bounces WHERE email = ?1", -1, &s,
+			       NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare bounce");
+	char *key = lower_dup(email);
+	bind_text(s, 1, key);
+	free(key);
+	int step = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return step == SQLITE_DONE ? 0 : db_error(st, err, "reset bounces");
+}
+
+int td_store_bounce_count(struct td_store *st, const char *email)
+{
+	char *key = lower_dup(email);
+	int n = (int)query_int(st, "SELECT consecutive FROM bounces WHERE email = ?1", key);
+	free(key);
+	return n;
+}
