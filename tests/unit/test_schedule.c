@@ -59,7 +59,7 @@ static void test_dst_berlin(void)
 static void test_dst_gap_and_overlap(void)
 {
 	/* Sunday 02:30 Berlin does not exist on 2026-03-29 (02:00 -> 03:00):
-	 * the slot is the first instant after the gap, 03:30 CEST = 01:30Z. */
+	 * read with the offset before the change, 03:30 CEST = 01:30Z. */
 	struct td_schedule gap = { 0, 2, 30, berlin };
 	time_t got = td_schedule_last_slot(&gap, utc(2026, 3, 29, 12, 0, 0));
 	CHECK(got == utc(2026, 3, 29, 1, 30, 0));

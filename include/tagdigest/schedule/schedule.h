@@ -4,8 +4,10 @@
  * A slot is a local wall-clock time in the configured IANA time zone,
  * so it stays at 08:00 local across DST changes (the UTC instant moves).
  * When the slot's local time does not exist (skipped by a spring-forward
- * change), the slot is the first instant after the gap; when it occurs
- * twice (fall-back), the first occurrence counts.
+ * change), it is read with the offset in force before the change, so it
+ * lands as far past the gap's end as it was past its start (02:30 in a
+ * 02:00 -> 03:00 gap is 03:30; td_tz_mktime, tz.h); when it occurs twice
+ * (fall-back), the first occurrence counts.
  *
  * The zone is a value (tz.h) the schedule borrows: nothing here touches
  * the process's TZ, so any thread may work out a slot at any time.
