@@ -946,6 +946,14 @@ static void test_send(struct td_desk *d, const struct td_http_req *req,
 		return;
 	const struct td_subscriber *sub = p.sub;
 	struct td_err err = { 0, "" };
+	if (!d->pages) {
+		/* The page that says "sent" cannot be shown: an editor told
+		 * "the templates do not work" after a send that went out would
+		 * send again. Nothing goes out until the desk can say so. */
+		render_page(d, resp, "sent", "Test not sent", td_value_map());
+		preview_close(&p);
+		return;
+	}
 	char reply[512] = "";
 	/* the transport only: no delivery row, no watermark */
 	int rc = td_send_one(&d->opt.deliver, address, p.m.message.data, p.m.message.len,

@@ -604,6 +604,39 @@ def test_test_send_csrf_and_delivery(tmp_path, sink):
         assert s.stop() == 0, s.output()
 
 
+def test_test_send_waits_for_the_page_that_says_sent(tmp_path, sink):
+    """While the desk's pages are broken, a test send sends nothing: a
+    copy that went out under a page saying the templates failed would be
+    sent again by an editor who believed it."""
+    conf = write_site(tmp_path, "smtp", sink.url)
+    run(conf, "ingest", check=True, env=ENV)
+    s = Server(conf)
+    try:
+        origin = f"http://127.0.0.1:{s.port}"
+        page = html_text(s.get("/preview?to=zoe@example.net")[2])
+        csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', page).group(1)
+        sent_page = tmp_path / "templates" / "desk" / "sent.mustache"
+        good = sent_page.read_text(encoding="utf-8")
+        sent_page.unlink()
+        assert wait_for(lambda: s.get("/")[0] == 500, 5), s.get("/")
+        fields = {"csrf": csrf, "to": "zoe@example.net", "address": "first@desk.example"}
+        headers = {"Origin": origin, "Sec-Fetch-Site": "same-origin"}
+        st, _, body = s.post("/test-send", fields, headers=headers)
+        assert st == 500, body
+        assert "sent.mustache" in html_text(body)
+        # fixed: the next test goes out, and it is the only message the
+        # sink ever got
+        sent_page.write_text(good, encoding="utf-8")
+        assert wait_for(lambda: s.get("/")[0] == 200, 5)
+        st, _, body = s.post("/test-send", dict(fields, address="second@desk.example"),
+                             headers=headers)
+        assert st == 200, body
+        msgs = wait_for(lambda: sink.messages() or None, 10)
+        assert [m[0] for m in msgs] == [["second@desk.example"]]
+    finally:
+        assert s.stop() == 0, s.output()
+
+
 # ---- public mode ----
 
 def test_public_mode_serves_only_unsubscribe(serve, site):
