@@ -16,6 +16,12 @@
  *
  * Every function taking a zone takes NULL as UTC.
  *
+ * Known limit: past a zone file's last listed change, GLib 2.74 follows
+ * the file's closing POSIX rule and misreads Europe/Dublin's
+ * ("IST-1GMT0...", negative DST): winter there comes out at +02:00.
+ * Debian's full zone files list changes to 2037, so this shows from
+ * November 2038; on "slim" files it would show today.
+ *
  * Ownership: td_tz_load() returns a zone the caller frees with
  * td_tz_free(); the strings it hands out (name, tm_zone) live as long as
  * the zone. A zone is never changed after loading: share it freely.
