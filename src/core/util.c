@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "tagdigest/core/buf.h"
 #include "tagdigest/core/err.h"
@@ -490,4 +491,11 @@ void td_utf8_put(struct td_buf *b, uint32_t cp)
 		n = 4;
 	}
 	td_buf_append(b, u, n);
+}
+
+double td_mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }

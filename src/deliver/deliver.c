@@ -72,13 +72,6 @@ static int fatal_exit_code(int code)
 	}
 }
 
-static double mono_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* ---- the subscribers, one at a time ---- */
 
 /* Where a run stands in its source: the rows read so far, and whether the
@@ -238,7 +231,7 @@ struct engine {
  * a caller's fixed `now` (tests) and stored schedules agree. */
 static time_t run_clock(const struct engine *e)
 {
-	return e->now + (time_t)(mono_now() - e->t0);
+	return e->now + (time_t)(td_mono_now() - e->t0);
 }
 
 static void set_stop(struct engine *e, enum stop_reason why)
@@ -499,10 +492,10 @@ static bool rate_wait(struct engine *e)
 {
 	if (e->rate_interval <= 0)
 		return true;
-	double now = mono_now();
+	double now = td_mono_now();
 	double start = e->next_start > now ? e->next_start : now;
 	e->next_start = start + e->rate_interval;
-	while (e->stop == STOP_NONE && (now = mono_now()) < start) {
+	while (e->stop == STOP_NONE && (now = td_mono_now()) < start) {
 		double left = start - now;
 		if (left > 0.1)
 			left = 0.1;
@@ -559,7 +552,7 @@ static void *sender_main(void *arg)
 			pthread_cond_wait(&e->cv_done, &e->mu);
 		e->busy--;
 		if (j->retry && e->stop == STOP_NONE) {
-			j->retry_at = mono_now() + run_retry_delay(j->tries);
+			j->retry_at = td_mono_now() + run_retry_delay(j->tries);
 			q_push(&e->retries, j);
 		} else {
 			job_free(j);
@@ -821,7 +814,7 @@ static void report_progress(struct engine *e, const struct td_send_options *opt,
 	if (!force && snap.done == *last_done)
 		return;
 	*last_done = snap.done;
-	snap.seconds = mono_now() - e->t0;
+	snap.seconds = td_mono_now() - e->t0;
 	snap.rate = snap.seconds > 0 ? (double)snap.sent / snap.seconds : 0;
 	opt->progress(&snap, opt->progress_arg);
 }
@@ -849,7 +842,7 @@ static int engine_run(struct engine *e, struct td_composer *c,
 			q_free(&e->retries);
 		}
 		/* Due retries go first, ahead of fresh digests. */
-		double now = mono_now(), wake = now + 0.05;
+		double now = td_mono_now(), wake = now + 0.05;
 		for (struct job **pp = &e->retries.head; *pp;) {
 			struct job *j = *pp;
 			if (j->retry_at <= now && e->sendq.n < e->sendq_cap) {
@@ -943,7 +936,7 @@ int td_send_run(const struct td_deliver_options *dopt, struct td_store *st,
 	if (!opt)
 		opt = &defaults;
 	memset(sum, 0, sizeof *sum);
-	double t0 = mono_now();
+	double t0 = td_mono_now();
 	sum->slot = td_schedule_last_slot(&dopt->compose.schedule, now);
 	sum->next_slot = td_schedule_next_slot(&dopt->compose.schedule, now);
 	sum->subscribers = src->total_hint;
@@ -1005,7 +998,7 @@ int td_send_run(const struct td_deliver_options *dopt, struct td_store *st,
 	}
 	td_composer_free(c);
 
-	sum->seconds = mono_now() - t0;
+	sum->seconds = td_mono_now() - t0;
 	sum->rate = sum->seconds > 0 ? (double)sum->sent / sum->seconds : 0;
 	sum->stopped_early = e.stop != STOP_NONE;
 	if (opt->progress)

@@ -273,13 +273,6 @@ static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind,
 
 /* ---- limits ---- */
 
-static double mono_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* The client's key for the rate limit: IPv4 address, or IPv6 /64. */
 static void client_key(struct MHD_Connection *conn, unsigned char key[16])
 {
@@ -309,7 +302,7 @@ static bool rate_allow(struct server *s, struct MHD_Connection *conn)
 	uint64_t h = 1469598103934665603ull;
 	for (int i = 0; i < 16; i++)
 		h = (h ^ key[i]) * 1099511628211ull;
-	double now = mono_now();
+	double now = td_mono_now();
 	struct rate_slot *slot = NULL, *oldest = NULL;
 	for (size_t k = 0; k < 4; k++) {
 		struct rate_slot *r = &s->rates[(h + k) % RATE_SLOTS];

@@ -49,6 +49,7 @@
 #include "tagdigest/store/store.h"
 #include "tagdigest/schedule/subscribers.h"
 #include "tagdigest/compose/template.h"
+#include "tagdigest/core/util.h"
 
 /* The sample reader: no history, so a first digest of one tag. The
  * .invalid domain (RFC 2606) can never belong to a real subscriber. */
@@ -248,16 +249,9 @@ static int ingest_posts(struct td_desk *d)
 	return rc;
 }
 
-static double mono_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void refresh(struct td_desk *d)
 {
-	double now = mono_now();
+	double now = td_mono_now();
 	if (d->last_refresh > 0 && now - d->last_refresh < REFRESH_EVERY)
 		return;
 	d->last_refresh = now;

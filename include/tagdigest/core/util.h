@@ -87,4 +87,8 @@ int td_mkdir_parents(const char *path, struct td_err *err);
  * string. Returns 0, or -1 with errno set (EFBIG when over max). */
 int td_read_file(const char *path, size_t max, char **out, size_t *len);
 
+/* Seconds on the monotonic clock: for intervals and deadlines, which a
+ * change of the wall clock must not stretch or cut. */
+double td_mono_now(void);
+
 #endif
