@@ -533,14 +533,24 @@ def test_oversized_and_odd_requests(serve, site):
 
 # ---- send a test ----
 
-def test_test_send_csrf_and_delivery(tmp_path, sink):
+def desk_for_test_sends(tmp_path, sink):
+    """A desk over an ingested site that sends through sink: the config,
+    the server, its origin and the CSRF token of zoe's preview page."""
     conf = write_site(tmp_path, "smtp", sink.url)
     run(conf, "ingest", check=True, env=ENV)
     s = Server(conf)
     try:
-        origin = f"http://127.0.0.1:{s.port}"
         page = html_text(s.get("/preview?to=zoe@example.net")[2])
         csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', page).group(1)
+    except BaseException:
+        s.stop()
+        raise
+    return conf, s, f"http://127.0.0.1:{s.port}", csrf
+
+
+def test_test_send_csrf_and_delivery(tmp_path, sink):
+    conf, s, origin, csrf = desk_for_test_sends(tmp_path, sink)
+    try:
         fields = {"csrf": csrf, "to": "zoe@example.net", "address": "editor@desk.example"}
         # cross-site: refused whatever else is right
         for headers in ({"Origin": "http://evil.example"},
@@ -608,13 +618,8 @@ def test_test_send_waits_for_the_page_that_says_sent(tmp_path, sink):
     """While the desk's pages are broken, a test send sends nothing: a
     copy that went out under a page saying the templates failed would be
     sent again by an editor who believed it."""
-    conf = write_site(tmp_path, "smtp", sink.url)
-    run(conf, "ingest", check=True, env=ENV)
-    s = Server(conf)
+    _, s, origin, csrf = desk_for_test_sends(tmp_path, sink)
     try:
-        origin = f"http://127.0.0.1:{s.port}"
-        page = html_text(s.get("/preview?to=zoe@example.net")[2])
-        csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', page).group(1)
         sent_page = tmp_path / "templates" / "desk" / "sent.mustache"
         good = sent_page.read_text(encoding="utf-8")
         sent_page.unlink()

@@ -175,13 +175,10 @@ static void test_posts_scope(void)
 		"[source.posts]\ntype = posts\npath = %s\n"
 		"[source.away]\ntype = feed\nurl = http://127.0.0.1:1/feed.xml\n",
 		scope_dir, csv, scope_dir, posts);
-	FILE *f;
-	if (!(f = fopen(conf_path, "wb")) || fputs(conf, f) < 0 || fclose(f) != 0 ||
-	    !(f = fopen(csv, "wb")) || fputs("email,name,tags\n", f) < 0 || fclose(f) != 0 ||
-	    !(f = fopen(md, "wb")) ||
-	    fputs("---\ntitle: A\ndate: 2020-01-01\ntags: [x]\nurl: https://x.example/a/\n"
-		  "---\nBody.\n", f) < 0 || fclose(f) != 0)
-		abort();
+	write_file(scope_dir, "td.conf", conf);
+	write_file(scope_dir, "s.csv", "email,name,tags\n");
+	write_file(posts, "a.md", "---\ntitle: A\ndate: 2020-01-01\ntags: [x]\n"
+		   "url: https://x.example/a/\n---\nBody.\n");
 
 	struct td_config cfg;
 	struct td_err err = { 0, "" };

@@ -52,8 +52,7 @@ static void test_built_from_config(void)
 		return;
 	}
 	char *path = td_xasprintf("%s/o.conf", tmpl);
-	FILE *f = fopen(path, "wb");
-	CHECK(f && fputs(config_text, f) >= 0 && fclose(f) == 0);
+	write_file(tmpl, "o.conf", config_text);
 	struct td_config cfg;
 	struct td_err err = { 0, "" };
 	int rc = td_config_load(&cfg, path, NULL, 0, &err);
