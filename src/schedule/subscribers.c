@@ -473,6 +473,7 @@ static void subscriber_free(struct td_subscriber *s)
 	free(s->email);
 	free(s->name);
 	td_strv_free(&s->tags);
+	td_prefs_clear(&s->prefs);
 	memset(s, 0, sizeof *s);
 }
 
@@ -947,6 +948,15 @@ int td_subscribers_load(const char *path, struct td_subscriber_list *out,
 		rc = td_subscribers_parse(path, td_buf_cstr(&text), text.len, out, err);
 	td_buf_free(&text);
 	return rc;
+}
+
+void td_member_subscriber(const struct td_member *m, struct td_subscriber *view)
+{
+	memset(view, 0, sizeof *view);
+	view->email = m->email;
+	view->name = m->name;
+	view->tags = m->tags;
+	view->prefs = m->prefs;
 }
 
 const struct td_subscriber *td_subscribers_find(const struct td_subscriber_list *l,

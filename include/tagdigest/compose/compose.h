@@ -57,6 +57,9 @@ struct td_compose_options {
 	const char *from_name;
 	const char *from_address;         /* also gives the Message-ID domain */
 	const char *unsubscribe_url;      /* a token is appended */
+	const char *preferences_url;      /* the preference centre; a
+					   * "preferences" token (token.h) is
+					   * appended */
 	const char *unsubscribe_mailto;   /* NULL: List-Unsubscribe has no mailto */
 	const char *list_id;
 	const char *feedback_id;          /* NULL: no Feedback-ID */

@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "tagdigest/core/err.h"
 
@@ -55,5 +56,26 @@ char *td_token_make(const struct td_secret *s, const char *email,
 /* True when token is authentic; then *email and *scope are malloc'd. */
 bool td_token_verify(const struct td_secret *s, const char *token,
 		     char **email, char **scope);
+
+/* Capabilities for the reader's other links, each signed under its own
+ * purpose ("confirm", "preferences"; never "unsubscribe"), so one never
+ * passes for another:
+ *
+ *     base64url(email "\n" detail "\n" expires) "." base64url(HMAC(secret,
+ *         purpose "\n" email "\n" detail "\n" expires))
+ *
+ * detail is what the link is about (the sign-up's nonce for "confirm", ""
+ * for "preferences"); expires is a Unix time, 0 for a link that does not
+ * expire. Checking is constant-time on the MAC and tells an expired link
+ * (authentic, but late: the page can say "sign up again") from a bad
+ * one. */
+char *td_token_make_for(const struct td_secret *s, const char *purpose,
+			const char *email, const char *detail, time_t expires);
+enum td_token_check { TD_TOKEN_OK, TD_TOKEN_BAD, TD_TOKEN_EXPIRED };
+/* On TD_TOKEN_OK and TD_TOKEN_EXPIRED *email and *detail are malloc'd;
+ * on TD_TOKEN_BAD they are NULL. */
+enum td_token_check td_token_check_for(const struct td_secret *s, const char *purpose,
+				       const char *token, time_t now, char **email,
+				       char **detail);
 
 #endif

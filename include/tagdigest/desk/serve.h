@@ -30,6 +30,7 @@
 
 #include "tagdigest/deliver/deliver.h"
 #include "tagdigest/core/err.h"
+#include "tagdigest/core/util.h"
 #include "tagdigest/sources/ingest.h"
 
 /* What the desk and the unsubscribe pages read, built from the config by
@@ -46,10 +47,31 @@ struct td_desk_options {
 	const char *subscribers_path;
 };
 
+/* The reader's pages ([public] in the config, built by
+ * td_options_public). */
+struct td_public_options {
+	const char *base_url;          /* where readers reach the server; links
+					* in mail start here */
+	const struct td_strv *signup_tags;  /* slugs offered on the form;
+					* NULL or empty: every tag the site has */
+	int confirm_hours;             /* a confirmation link's life */
+	bool welcome_now;              /* a first digest right after confirming
+					* (else at the reader's next slot) */
+	int signups_per_hour;          /* per client address */
+	int confirm_mails_per_day;     /* per subscriber address */
+	const struct td_strv *trusted_proxies;  /* addresses whose
+					* X-Forwarded-For is believed */
+	int threads;                   /* worker threads of the public server */
+	int max_connections;
+	int max_connections_per_ip;
+	int connection_timeout;        /* seconds without progress */
+};
+
 struct td_serve_options {
 	const char *listen;            /* "127.0.0.1:8025" */
 	bool public_mode;
 	struct td_desk_options desk;   /* public mode reads it too */
+	struct td_public_options pub;
 };
 
 /* The --listen address parsed and checked against the mode (the desk

@@ -1,5 +1,14 @@
 /*
- * schedule: the weekly slot ("monday 08:00 Europe/Berlin") in real time.
+ * schedule: a reader's slot ("monday 08:00 Europe/Berlin", weekly, daily
+ * or monthly) in real time.
+ *
+ * The site's [schedule] is everybody's default; a reader may choose their
+ * own frequency, day, time and zone in the preference centre (struct
+ * td_prefs, roster.h). td_schedule_for() combines the
+ * two into the rule td_schedule_last_slot/next_slot work with:
+ *   weekly    every week on wday at hour:minute
+ *   daily     every day at hour:minute (wday is ignored)
+ *   monthly   the first wday of each month at hour:minute
  *
  * A slot is a local wall-clock time in the configured IANA time zone,
  * so it stays at 08:00 local across DST changes (the UTC instant moves).
@@ -15,15 +24,33 @@
 #ifndef TAGDIGEST_SCHEDULE_H
 #define TAGDIGEST_SCHEDULE_H
 
+#include <stdbool.h>
 #include <time.h>
 
 #include "tagdigest/core/tz.h"
+#include "tagdigest/store/roster.h"
 
 struct td_schedule {
 	int wday;            /* 0 = Sunday .. 6 = Saturday */
 	int hour, minute;
 	const struct td_tz *tz;   /* borrowed; NULL: UTC */
+	enum td_frequency freq;   /* 0: weekly, as before readers chose */
 };
+
+/* Loaded zones by IANA name, so a run with a million readers in forty
+ * zones loads forty. One thread at a time; the zones live until
+ * td_zones_free. */
+struct td_zones;
+struct td_zones *td_zones_new(void);
+void td_zones_free(struct td_zones *z);
+/* The zone called name, or NULL when there is no such zone. */
+const struct td_tz *td_zones_get(struct td_zones *z, const char *name);
+
+/* The site's rule with the reader's choices applied. A reader zone that
+ * no longer exists (zoneinfo changed) falls back to the site's zone.
+ * zones may be NULL when p->timezone is NULL. */
+struct td_schedule td_schedule_for(const struct td_schedule *site,
+				   const struct td_prefs *p, struct td_zones *zones);
 
 /* The most recent slot at or before now. */
 time_t td_schedule_last_slot(const struct td_schedule *s, time_t now);

@@ -55,12 +55,16 @@
 
 #include "tagdigest/core/err.h"
 #include "tagdigest/core/util.h"
+#include "tagdigest/store/roster.h"
 
 struct td_subscriber {
 	char *email;          /* validated (address.h), as written */
 	char *name;           /* may be "" */
 	struct td_strv tags;  /* slugs, in file order, no duplicates */
-	unsigned line;        /* line of the row's start in the file */
+	unsigned line;        /* line of the row's start in the file; 0 when
+			       * the subscriber comes from the store */
+	struct td_prefs prefs;/* the reader's own schedule (roster.h); a
+			       * file row has the site's (all zero) */
 };
 
 struct td_subscriber_list {
@@ -79,6 +83,10 @@ int td_subscribers_parse(const char *path, const char *text, size_t len,
 const struct td_subscriber *td_subscribers_find(const struct td_subscriber_list *l,
 						const char *email);
 void td_subscribers_free(struct td_subscriber_list *l);
+
+/* A subscriber from the store as the composer takes it: *view borrows
+ * m's strings (valid while m is) and must not be freed. */
+void td_member_subscriber(const struct td_member *m, struct td_subscriber *view);
 
 /* ---- streaming ---- */
 
