@@ -288,9 +288,9 @@ static void test_late_source(void)
 	add_item(st, "nato", x, "n1", "nato", NOW - 100);
 	add_item(st, "usa", "https://blog.test/2024/y/", "y1", "usa", NOW - 100);
 	struct td_subscriber subs[] = {
-		{ (char *)"u@example.org", (char *)"", TD_STRV_INIT, 1 },
-		{ (char *)"n@example.org", (char *)"", TD_STRV_INIT, 1 },
-		{ (char *)"b@example.org", (char *)"", TD_STRV_INIT, 1 },
+		{ (char *)"u@example.org", (char *)"", TD_STRV_INIT, 1, { 0 } },
+		{ (char *)"n@example.org", (char *)"", TD_STRV_INIT, 1, { 0 } },
+		{ (char *)"b@example.org", (char *)"", TD_STRV_INIT, 1, { 0 } },
 	};
 	td_strv_push(&subs[0].tags, "usa");
 	td_strv_push(&subs[1].tags, "nato");
