@@ -15,7 +15,7 @@ static struct td_tz *utc_zone, *berlin, *kolkata;
 static void test_slot_edge_utc(void)
 {
 	/* Monday 08:00 UTC; 2026-11-23 is a Monday. */
-	struct td_schedule s = { 1, 8, 0, utc_zone };
+	struct td_schedule s = { 1, 8, 0, utc_zone, TD_FREQ_WEEKLY };
 	time_t slot = utc(2026, 11, 23, 8, 0, 0);
 	CHECK(td_schedule_last_slot(&s, slot) == slot);
 	CHECK(td_schedule_last_slot(&s, slot - 1) == utc(2026, 11, 16, 8, 0, 0));
@@ -29,7 +29,7 @@ static void test_slot_edge_utc(void)
 static void test_week_wrap_sunday(void)
 {
 	/* Sunday 23:30 UTC, asked on Saturday: previous Sunday. 2026-11-28 is Sat. */
-	struct td_schedule s = { 0, 23, 30, NULL };   /* NULL is UTC too */
+	struct td_schedule s = { 0, 23, 30, NULL, TD_FREQ_WEEKLY };   /* NULL is UTC too */
 	CHECK(td_schedule_last_slot(&s, utc(2026, 11, 28, 12, 0, 0)) ==
 	      utc(2026, 11, 22, 23, 30, 0));
 	CHECK(td_schedule_next_slot(&s, utc(2026, 11, 28, 12, 0, 0)) ==
@@ -38,7 +38,7 @@ static void test_week_wrap_sunday(void)
 
 static void test_dst_berlin(void)
 {
-	struct td_schedule s = { 1, 8, 0, berlin };
+	struct td_schedule s = { 1, 8, 0, berlin, TD_FREQ_WEEKLY };
 	/* Summer time starts Sun 2026-03-29. Mon 03-23 08:00 CET = 07:00Z,
 	 * Mon 03-30 08:00 CEST = 06:00Z: the slot stays at 08:00 local. */
 	CHECK(td_schedule_last_slot(&s, utc(2026, 3, 29, 12, 0, 0)) ==
@@ -60,11 +60,11 @@ static void test_dst_gap_and_overlap(void)
 {
 	/* Sunday 02:30 Berlin does not exist on 2026-03-29 (02:00 -> 03:00):
 	 * read with the offset before the change, 03:30 CEST = 01:30Z. */
-	struct td_schedule gap = { 0, 2, 30, berlin };
+	struct td_schedule gap = { 0, 2, 30, berlin, TD_FREQ_WEEKLY };
 	time_t got = td_schedule_last_slot(&gap, utc(2026, 3, 29, 12, 0, 0));
 	CHECK(got == utc(2026, 3, 29, 1, 30, 0));
 	/* Sunday 02:30 happens twice on 2026-10-25: first at 00:30Z (CEST). */
-	struct td_schedule twice = { 0, 2, 30, berlin };
+	struct td_schedule twice = { 0, 2, 30, berlin, TD_FREQ_WEEKLY };
 	CHECK(td_schedule_last_slot(&twice, utc(2026, 10, 25, 12, 0, 0)) ==
 	      utc(2026, 10, 25, 0, 30, 0));
 	/* ...and a run between the two readings has already passed the slot. */
@@ -75,7 +75,7 @@ static void test_dst_gap_and_overlap(void)
 static void test_half_hour_zone(void)
 {
 	/* Asia/Kolkata is UTC+05:30: Monday 08:00 IST = 02:30Z. */
-	struct td_schedule s = { 1, 8, 0, kolkata };
+	struct td_schedule s = { 1, 8, 0, kolkata, TD_FREQ_WEEKLY };
 	CHECK(td_schedule_last_slot(&s, utc(2026, 11, 27, 0, 0, 0)) ==
 	      utc(2026, 11, 23, 2, 30, 0));
 	char buf[64];
@@ -90,10 +90,10 @@ static void test_tz_variable_ignored(void)
 {
 	setenv("TZ", "America/New_York", 1);
 	tzset();
-	struct td_schedule s = { 1, 8, 0, utc_zone };
+	struct td_schedule s = { 1, 8, 0, utc_zone, TD_FREQ_WEEKLY };
 	CHECK(td_schedule_last_slot(&s, utc(2026, 11, 27, 0, 0, 0)) ==
 	      utc(2026, 11, 23, 8, 0, 0));
-	struct td_schedule b = { 1, 8, 0, berlin };
+	struct td_schedule b = { 1, 8, 0, berlin, TD_FREQ_WEEKLY };
 	CHECK(td_schedule_next_slot(&b, utc(2026, 11, 27, 0, 0, 0)) ==
 	      utc(2026, 11, 30, 7, 0, 0));
 	CHECK_STR(getenv("TZ"), "America/New_York");
