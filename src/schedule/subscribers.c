@@ -957,6 +957,8 @@ void td_member_subscriber(const struct td_member *m, struct td_subscriber *view)
 	view->name = m->name;
 	view->tags = m->tags;
 	view->prefs = m->prefs;
+	if (m->origin && strcmp(m->origin, "form") == 0)
+		view->not_before = m->confirmed_at;
 }
 
 const struct td_subscriber *td_subscribers_find(const struct td_subscriber_list *l,

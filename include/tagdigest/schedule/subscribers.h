@@ -65,6 +65,10 @@ struct td_subscriber {
 			       * the subscriber comes from the store */
 	struct td_prefs prefs;/* the reader's own schedule (roster.h); a
 			       * file row has the site's (all zero) */
+	time_t not_before;    /* slots at or before this are not theirs (a
+			       * reader who confirmed on the form then: the
+			       * first digest comes at the next slot, or as
+			       * the welcome); 0: none */
 };
 
 struct td_subscriber_list {
