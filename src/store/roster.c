@@ -430,11 +430,15 @@ static int insert_member(struct td_store *st, const struct new_member *n, int64_
 	return write_member_tags(st, *id, n->tags, err);
 }
 
-int td_roster_put(struct td_store *st, const struct td_roster_row *row, time_t now,
-		  enum td_roster_result *result, struct td_err *err)
+/* td_roster_put, or with write false what it would do: *writes tells
+ * whether it writes anything. */
+static int put_row(struct td_store *st, const struct td_roster_row *row, time_t now,
+		   bool write, enum td_roster_result *result, bool *writes,
+		   struct td_err *err)
 {
 	int rc;
 	*result = TD_ROSTER_UNCHANGED;
+	*writes = false;
 	if ((rc = check_email(row->email, err)) ||
 	    (rc = check_name(row->email, row->name, err)) ||
 	    (row->tags && (rc = check_tags(row->tags, row->email, err))))
@@ -472,7 +476,8 @@ int td_roster_put(struct td_store *st, const struct td_roster_row *row, time_t n
 			.consent_from = row->consent_from,
 		};
 		int64_t id;
-		if ((rc = insert_member(st, &n, &id, err)))
+		*writes = true;
+		if (write && (rc = insert_member(st, &n, &id, err)))
 			goto out;
 		*result = status == TD_MEMBER_ACTIVE ? TD_ROSTER_ADDED : TD_ROSTER_KEPT_OUT;
 		goto out;
@@ -497,7 +502,11 @@ int td_roster_put(struct td_store *st, const struct td_roster_row *row, time_t n
 	rs_done(look);
 	if (status == TD_MEMBER_ACTIVE && !name_differs && !set_tags) {
 		*result = tags_differ ? TD_ROSTER_READER_KEPT : TD_ROSTER_UNCHANGED;
+	} else if (!write) {
+		*writes = true;
+		*result = tags_differ && !set_tags ? TD_ROSTER_READER_KEPT : TD_ROSTER_UPDATED;
 	} else {
+		*writes = true;
 		sqlite3_stmt *s = rs_get(st, RS_SET_FROM_EDITOR, err);
 		if (!s) {
 			rc = rs_fail(err);
@@ -520,6 +529,19 @@ out:
 	td_buf_free(&joined);
 	free(key);
 	return rc;
+}
+
+int td_roster_put(struct td_store *st, const struct td_roster_row *row, time_t now,
+		  enum td_roster_result *result, struct td_err *err)
+{
+	bool writes;
+	return put_row(st, row, now, true, result, &writes, err);
+}
+
+int td_roster_put_check(struct td_store *st, const struct td_roster_row *row,
+			enum td_roster_result *result, bool *writes, struct td_err *err)
+{
+	return put_row(st, row, 0, false, result, writes, err);
 }
 
 int td_roster_remove(struct td_store *st, const char *email, const char *by,
