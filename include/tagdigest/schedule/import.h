@@ -65,7 +65,8 @@ struct td_import_summary {
 
 /* Returns 0, the file's errors (subscribers.h: EX_NOINPUT, EX_DATAERR,
  * EX_TEMPFAIL), EX_DATAERR for an ADD with bad rows, or the store's
- * error; on an error nothing is stored. */
+ * error; on an error nothing is stored. Runs its own transactions: call
+ * it outside one. */
 int td_import_file(struct td_store *st, const char *path, enum td_import_mode mode,
 		   bool dry_run, time_t now, struct td_import_summary *sum,
 		   struct td_err *err);
