@@ -234,10 +234,13 @@ static void join_tags(const struct td_strv *tags, struct td_buf *out)
 }
 
 /* A tag as the roster keeps it: a slug (what slug.h makes), not empty,
- * no ',', no space or control character, no ASCII capital. */
+ * no ',', no space or control character, no ASCII capital. slug.h sets
+ * no length: a tag of 80 CJK characters is 240 bytes, so the bound only
+ * stops what no tag name is. */
+#define TAG_MAX 1024
 static bool tag_ok(const char *t)
 {
-	if (!*t || strlen(t) > 200)
+	if (!*t || strlen(t) > TAG_MAX)
 		return false;
 	for (const unsigned char *p = (const unsigned char *)t; *p; p++)
 		if (*p <= ' ' || *p == ',' || *p == 0x7f || (*p >= 'A' && *p <= 'Z'))
@@ -247,11 +250,18 @@ static bool tag_ok(const char *t)
 
 static int check_tags(const struct td_strv *tags, const char *email, struct td_err *err)
 {
-	for (size_t i = 0; i < tags->n; i++)
-		if (!tag_ok(tags->v[i]))
-			return td_err_set(err, EX_DATAERR, "roster: %s: tag '%.80s' is not a "
-					  "slug (lowercase, no spaces or commas)", email,
-					  tags->v[i]);
+	for (size_t i = 0; i < tags->n; i++) {
+		if (tag_ok(tags->v[i]))
+			continue;
+		/* quote at most 80 bytes, never half a character */
+		int n = (int)strnlen(tags->v[i], 80);
+		while (n > 0 && n < (int)strlen(tags->v[i]) &&
+		       ((unsigned char)tags->v[i][n] & 0xC0) == 0x80)
+			n--;
+		return td_err_set(err, EX_DATAERR, "roster: %s: tag '%.*s' is not a "
+				  "slug (lowercase, no spaces or commas, at most %d bytes)",
+				  email, n, tags->v[i], TAG_MAX);
+	}
 	return 0;
 }
 
