@@ -427,6 +427,24 @@ static void format_in_zone(struct td_public *p, const struct td_member *m, time_
 	td_tz_format(s.tz, t, DUE_FMT, out, n);
 }
 
+/* The reader behind a token, through this thread's store; false with
+ * the error page in resp when the store cannot be read (m is then freed). */
+static bool member_of(struct td_public *p, const char *email, struct td_store **st,
+		      struct td_member *m, bool *found, const char *what,
+		      struct td_http_resp *resp)
+{
+	struct td_err err = { 0, "" };
+	memset(m, 0, sizeof *m);
+	*found = false;
+	if (td_http_store(p->opt->desk.store_path, st, &err) ||
+	    td_roster_get(*st, email, m, found, &err)) {
+		store_trouble(p, resp, what, &err);
+		td_member_free(m);
+		return false;
+	}
+	return true;
+}
+
 /* ---- /subscribe ---- */
 
 static void subscribe_form(struct td_public *p, struct td_http_resp *resp,
@@ -655,14 +673,9 @@ static void handle_confirm(struct td_public *p, const struct td_http_req *req,
 	struct td_store *st;
 	struct td_err err = { 0, "" };
 	struct td_member m;
-	memset(&m, 0, sizeof m);
 	bool found = false;
-	if (td_http_store(p->opt->desk.store_path, &st, &err) ||
-	    td_roster_get(st, email, &m, &found, &err)) {
-		store_trouble(p, resp, "confirmation", &err);
-		td_member_free(&m);
+	if (!member_of(p, email, &st, &m, &found, "confirmation", resp))
 		goto out;
-	}
 	/* purged, or replaced by a later sign-up: the link died with it */
 	bool live = found && (m.status == TD_MEMBER_ACTIVE ||
 			      (m.confirm_nonce && strcmp(m.confirm_nonce, nonce) == 0));
@@ -936,14 +949,9 @@ static void handle_preferences(struct td_public *p, const struct td_http_req *re
 	struct td_store *st;
 	struct td_err err = { 0, "" };
 	struct td_member m;
-	memset(&m, 0, sizeof m);
 	bool found = false;
-	if (td_http_store(p->opt->desk.store_path, &st, &err) ||
-	    td_roster_get(st, email, &m, &found, &err)) {
-		store_trouble(p, resp, "preferences", &err);
-		td_member_free(&m);
+	if (!member_of(p, email, &st, &m, &found, "preferences", resp))
 		goto out;
-	}
 	if (!found || m.status == TD_MEMBER_PENDING) {
 		td_member_free(&m);
 		message(p, resp, 404, "No subscription",

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import os
+import pathlib
 import re
 import socket
 import sqlite3
@@ -24,8 +25,8 @@ import urllib.parse
 
 import pytest
 
-from conftest import BIN, Sink, run, write_site
-from test_serve import ENV, SECRET, Server, b64, token
+from conftest import BIN, run, write_site
+from test_serve import ENV, SECRET, Server, b64, token, wait_for
 
 BASE = "https://news.test"
 CONFIRM_LINK = re.compile(re.escape(BASE) + r"(/confirm/[A-Za-z0-9_.-]+)")
@@ -60,16 +61,6 @@ def store_path(conf):
     return conf.parent / "var" / "store.db"
 
 
-def wait_for(pred, timeout=15.0, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = pred()
-        if got:
-            return got
-        time.sleep(step)
-    return pred()
-
-
 def mails_to(sink, addr):
     return [(r, m, raw) for r, m, raw in sink.messages() if addr in r]
 
@@ -83,13 +74,6 @@ def confirm_path(msg):
     assert len(paths) == 1, text
     assert paths == set(CONFIRM_LINK.findall(html)), html
     return paths.pop()
-
-
-@pytest.fixture
-def sink():
-    s = Sink()
-    yield s
-    s.stop()
 
 
 @pytest.fixture
@@ -520,44 +504,40 @@ def test_unsubscribe_page_links_to_preferences(public):
 
 # ---- while a send runs ----
 
-def test_unsubscribe_during_a_send_is_recorded_at_once(tmp_path):
+def test_unsubscribe_during_a_send_is_recorded_at_once(tmp_path, slow_sink):
     """A one-click POST that arrives while `send` holds the run lock is
     recorded at once (200, not 503), and that reader gets no digest from
-    the run."""
-    slow = Sink("-w", "2")       # 2 s before each DATA answer
+    the run. The sink waits 2 s before each DATA answer and the run has one
+    connection, so the run lasts about 8 s; plain@ comes fourth."""
+    conf = public_site(tmp_path, slow_sink.url, "", transport_extra="connections = 1\n")
+    s = Server(conf, "--public")
+    send = None
     try:
-        conf = public_site(tmp_path, slow.url, "", transport_extra="connections = 1\n")
-        s = Server(conf, "--public")
-        try:
-            send = subprocess.Popen([BIN, "-c", str(conf), "send"], env=dict(
-                os.environ, **ENV), stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT)
-            try:
-                # the run has the lock once its first message is in flight
-                assert wait_for(lambda: slow.messages() or
-                                b"DATA" in open(slow.dir + "/sink.log", "rb").read()
-                                or send.poll() is not None, timeout=20)
-                assert send.poll() is None, "the send ended before the test could click"
-                t0 = time.monotonic()
-                st, _, body = s.post("/unsubscribe/" + token("plain@example.org"),
-                                     {"List-Unsubscribe": "One-Click"})
-                took = time.monotonic() - t0
-                assert st == 200, body
-                assert took < 5, took
-                assert members(conf)["plain@example.org"]["status"] == "unsubscribed"
-                out, _ = send.communicate(timeout=120)
-            finally:
-                if send.poll() is None:
-                    send.kill()
-                    send.wait()
-            assert send.returncode == 0, out
-        finally:
-            assert s.stop() == 0
-        got = {r[0] for r, _, _ in slow.messages()}
-        assert "plain@example.org" not in got, got
-        assert {"juergen@example.org", "zoe@example.net"} <= got
+        send = subprocess.Popen([BIN, "-c", str(conf), "send"], env=dict(os.environ, **ENV),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        # the run holds the lock once its first message is on the wire
+        log = pathlib.Path(slow_sink.dir) / "sink.log"
+        assert wait_for(lambda: b"DATA" in log.read_bytes() or send.poll() is not None,
+                        timeout=20)
+        assert send.poll() is None, "the send ended before the test could click"
+        t0 = time.monotonic()
+        st, _, body = s.post("/unsubscribe/" + token("plain@example.org"),
+                             {"List-Unsubscribe": "One-Click"})
+        took = time.monotonic() - t0
+        assert st == 200, body
+        assert took < 5, took
+        assert members(conf)["plain@example.org"]["status"] == "unsubscribed"
+        assert send.poll() is None, "the send ended before the click was checked"
+        out, _ = send.communicate(timeout=120)
+        assert send.returncode == 0, out
     finally:
-        slow.stop()
+        if send and send.poll() is None:
+            send.kill()
+            send.wait()
+        assert s.stop() == 0
+    got = {r[0] for r, _, _ in slow_sink.messages()}
+    assert "plain@example.org" not in got, got
+    assert {"juergen@example.org", "zoe@example.net"} <= got
 
 
 # ---- the server itself ----
