@@ -34,6 +34,7 @@
 #include "tagdigest/core/value.h"
 #include "tagdigest/schedule/import.h"
 #include "tagdigest/schedule/schedule.h"
+#include "tagdigest/schedule/subscribers.h"
 #include "tagdigest/sources/slug.h"
 #include "tagdigest/store/lock.h"
 #include "tagdigest/store/roster.h"
@@ -238,6 +239,24 @@ static void print_cell(const char *s, size_t cols)
 	fputs(s, stdout);
 	for (size_t i = w; i < cols || i == w; i++)
 		fputc(' ', stdout);
+}
+
+/* What every command that takes one argument (EMAIL, FILE) does first:
+ * its options, the argument (a usage error naming `what` when missing),
+ * then the config. On 0 without *helped, the caller frees cfg. */
+static int start(const struct td_cli_globals *g, const char *cmd, const char *help,
+		 int argc, char **argv, struct td_cli_opt *opts, size_t nopts,
+		 const char *what, const char **arg, bool *helped, struct td_config *cfg)
+{
+	size_t npos;
+	*arg = NULL;
+	int rc = td_cli_parse_args(cmd, help, argc, argv, opts, nopts, arg, 1, &npos,
+				   helped);
+	if (rc || *helped)
+		return rc;
+	if (!npos)
+		return td_cli_usage_error(cmd, what, NULL);
+	return td_cli_load_config(g, cfg);
 }
 
 static int open_store(const struct td_config *cfg, enum td_store_mode mode,
@@ -471,7 +490,7 @@ static void explain_kept_out(const struct td_config *cfg, struct td_store *st,
 			     "  They can come back with \"resubscribe\" in the preference "
 			     "centre (linked from every digest), or by signing up again at "
 			     "%s/subscribe and confirming.", m.email, when, detail,
-			     cfg->site_url);
+			     cfg->public_url);
 		break;
 	}
 	td_member_free(&m);
@@ -493,23 +512,11 @@ static void warn_unknown_tags(struct td_store *st, const struct td_strv *tags)
 	td_strv_free(&names);
 }
 
-static int cmd_add(const struct td_cli_globals *g, int argc, char **argv)
+/* What `add` is told, checked before anything is opened: *tags gets the
+ * slugs. */
+static int check_add(const char *cmd, const char *email, const char *name,
+		     const char *tags_arg, struct td_strv *tags)
 {
-	const char *cmd = "subscribers add";
-	const char *tags_arg = NULL, *name = NULL, *pos[1];
-	size_t npos;
-	bool helped;
-	struct td_cli_opt opts[] = {
-		{ "--tags", true, &tags_arg, NULL },
-		{ "--name", true, &name, NULL },
-	};
-	int rc = td_cli_parse_args(cmd, add_help, argc, argv, opts, 2, pos, 1, &npos,
-				   &helped);
-	if (rc || helped)
-		return rc;
-	if (!npos)
-		return td_cli_usage_error(cmd, "an EMAIL is required", NULL);
-	const char *email = pos[0];
 	char why[128];
 	if (!td_address_valid(email, why, sizeof why)) {
 		td_log_warnx("%s: '%s' is not an address tagdigest can send to: %s", cmd,
@@ -523,20 +530,31 @@ static int cmd_add(const struct td_cli_globals *g, int argc, char **argv)
 	if (!tags_arg)
 		return td_cli_usage_error(cmd, "--tags is required: the tags to follow, "
 					  "e.g. --tags nato,usa", NULL);
-	struct td_strv tags = TD_STRV_INIT;
-	parse_tags(tags_arg, &tags);
-	if (!tags.n) {
-		td_strv_free(&tags);
+	parse_tags(tags_arg, tags);
+	if (!tags->n)
 		return td_cli_usage_error(cmd, "--tags names no tag", tags_arg);
-	}
+	return 0;
+}
 
+static int cmd_add(const struct td_cli_globals *g, int argc, char **argv)
+{
+	const char *cmd = "subscribers add";
+	const char *tags_arg = NULL, *name = NULL, *email;
+	bool helped;
+	struct td_cli_opt opts[] = {
+		{ "--tags", true, &tags_arg, NULL },
+		{ "--name", true, &name, NULL },
+	};
 	struct td_config cfg;
-	if ((rc = td_cli_load_config(g, &cfg))) {
-		td_strv_free(&tags);
+	int rc = start(g, cmd, add_help, argc, argv, opts, 2,
+			 "an EMAIL is required", &email, &helped, &cfg);
+	if (rc || helped)
 		return rc;
-	}
+	struct td_strv tags = TD_STRV_INIT;
 	struct td_store *st = NULL;
 	struct td_err err = { 0, "" };
+	if ((rc = check_add(cmd, email, name, tags_arg, &tags)))
+		goto out;
 	char user[64];
 	current_user(user, sizeof user);
 	enum td_roster_result res = TD_ROSTER_UNCHANGED;
@@ -589,18 +607,12 @@ out:
 
 static int cmd_remove(const struct td_cli_globals *g, int argc, char **argv)
 {
-	const char *cmd = "subscribers remove", *pos[1];
-	size_t npos;
+	const char *cmd = "subscribers remove", *email;
 	bool helped;
-	int rc = td_cli_parse_args(cmd, remove_help, argc, argv, NULL, 0, pos, 1, &npos,
-				   &helped);
-	if (rc || helped)
-		return rc;
-	if (!npos)
-		return td_cli_usage_error(cmd, "an EMAIL is required", NULL);
-	const char *email = pos[0];
 	struct td_config cfg;
-	if ((rc = td_cli_load_config(g, &cfg)))
+	int rc = start(g, cmd, remove_help, argc, argv, NULL, 0,
+			 "an EMAIL is required", &email, &helped, &cfg);
+	if (rc || helped)
 		return rc;
 	struct td_store *st = NULL;
 	struct td_err err = { 0, "" };
@@ -754,9 +766,11 @@ static int cmd_list(const struct td_cli_globals *g, int argc, char **argv)
 
 /* ---- show ---- */
 
-/* When the next digest is due by the site's rule: "due now" when the
- * last slot passed without one. The reader's own frequency, day, time and
- * zone are wip/engine's td_schedule_for, used once it is merged. */
+/* When the next digest is due: "due now" when the reader's last slot
+ * passed without one (and was theirs: not before their confirmation,
+ * subscribers.h's not_before), else their next slot; a pause moves it to
+ * the first slot at or after its end. The reader's own frequency, day,
+ * time and zone apply over the site's (td_schedule_for). */
 static int next_due(const struct td_config *cfg, struct td_store *st,
 		    const struct td_member *m, time_t now, time_t *due, bool *due_now,
 		    struct td_err *err)
@@ -765,26 +779,25 @@ static int next_due(const struct td_config *cfg, struct td_store *st,
 	*due_now = false;
 	if (m->status != TD_MEMBER_ACTIVE)
 		return 0;
-	struct td_schedule s = td_options_schedule(cfg);
-	time_t from = m->prefs.paused_until > now ? m->prefs.paused_until - 1 : now;
-	time_t last = td_schedule_last_slot(&s, from);
-	if (from == now) {
-		bool done = false;
-		int rc = td_store_slot_done(st, m->email, last, &done, err);
-		if (rc)
-			return rc;
-		/* a reader who confirmed on the form after the slot waits
-		 * for the next one (subscribers.h: not_before) */
-		bool theirs = !(strcmp(m->origin ? m->origin : "", "form") == 0 &&
-				m->confirmed_at >= last);
-		if (!done && theirs) {
-			*due = last;
-			*due_now = true;
-			return 0;
-		}
+	struct td_schedule site = td_options_schedule(cfg);
+	struct td_zones *zones = td_zones_new();
+	struct td_schedule s = td_schedule_for(&site, &m->prefs, zones);
+	struct td_subscriber view;
+	td_member_subscriber(m, &view);
+	int rc = 0;
+	bool paused = m->prefs.paused_until > now;
+	time_t last = td_schedule_last_slot(&s, now);
+	bool done = true;
+	if (!paused && last > view.not_before)
+		rc = td_store_slot_done(st, m->email, last, &done, err);
+	if (!rc && !done) {
+		*due = last;
+		*due_now = true;
+	} else if (!rc) {
+		*due = td_schedule_next_slot(&s, paused ? m->prefs.paused_until - 1 : now);
 	}
-	*due = td_schedule_next_slot(&s, from);
-	return 0;
+	td_zones_free(zones);
+	return rc;
 }
 
 static void show_text(const struct td_config *cfg, const struct td_member *m,
@@ -818,6 +831,13 @@ static void show_text(const struct td_config *cfg, const struct td_member *m,
 		       local_time(cfg, due, t, sizeof t));
 	else
 		printf("  next digest:  %s\n", local_time(cfg, due, t, sizeof t));
+	/* and on the reader's own clock, which is what they chose */
+	struct td_tz *own = m->prefs.timezone && due ? td_tz_load(m->prefs.timezone) : NULL;
+	if (own) {
+		td_tz_format(own, due, "%Y-%m-%d %H:%M %Z", t, sizeof t);
+		printf("                (%s in %s)\n", t, m->prefs.timezone);
+		td_tz_free(own);
+	}
 	printf("  recent digests:%s\n", nd ? "" : " none");
 	for (size_t i = 0; i < nd; i++) {
 		printf("    %s  ", local_time(cfg, d[i].slot, t, sizeof t));
@@ -870,18 +890,13 @@ static void show_json(const struct td_member *m, time_t due, bool due_now,
 
 static int cmd_show(const struct td_cli_globals *g, int argc, char **argv)
 {
-	const char *cmd = "subscribers show", *pos[1];
-	size_t npos;
+	const char *cmd = "subscribers show", *email;
 	bool helped, json = false;
 	struct td_cli_opt opts[] = { { "--json", false, NULL, &json } };
-	int rc = td_cli_parse_args(cmd, show_help, argc, argv, opts, 1, pos, 1, &npos,
-				   &helped);
-	if (rc || helped)
-		return rc;
-	if (!npos)
-		return td_cli_usage_error(cmd, "an EMAIL is required", NULL);
 	struct td_config cfg;
-	if ((rc = td_cli_load_config(g, &cfg)))
+	int rc = start(g, cmd, show_help, argc, argv, opts, 1,
+			 "an EMAIL is required", &email, &helped, &cfg);
+	if (rc || helped)
 		return rc;
 	struct td_store *st = NULL;
 	struct td_err err = { 0, "" };
@@ -896,14 +911,14 @@ static int cmd_show(const struct td_cli_globals *g, int argc, char **argv)
 		goto out;
 	if ((rc = td_store_begin_read(st, &err)))
 		goto fail;
-	if ((rc = td_roster_get(st, pos[0], &m, &found, &err)) || !found ||
+	if ((rc = td_roster_get(st, email, &m, &found, &err)) || !found ||
 	    (rc = td_store_recent_deliveries(st, m.email, SHOW_RECENT, &d, &nd, &err)) ||
 	    (rc = td_store_suppressions(st, m.email, &sup, &nsup, &err)) ||
 	    (rc = next_due(&cfg, st, &m, time(NULL), &due, &due_now, &err))) {
 		td_store_rollback(st);
 		if (rc)
 			goto fail;
-		td_log_warnx("%s: %s is not a subscriber", cmd, pos[0]);
+		td_log_warnx("%s: %s is not a subscriber", cmd, email);
 		rc = EX_NOUSER;
 		goto out;
 	}
@@ -930,18 +945,13 @@ out:
 
 static int cmd_import(const struct td_cli_globals *g, int argc, char **argv)
 {
-	const char *cmd = "subscribers import", *pos[1];
-	size_t npos;
+	const char *cmd = "subscribers import", *path;
 	bool helped, dry_run = false;
 	struct td_cli_opt opts[] = { { "--dry-run", false, NULL, &dry_run } };
-	int rc = td_cli_parse_args(cmd, import_help, argc, argv, opts, 1, pos, 1, &npos,
-				   &helped);
-	if (rc || helped)
-		return rc;
-	if (!npos)
-		return td_cli_usage_error(cmd, "a FILE is required", NULL);
 	struct td_config cfg;
-	if ((rc = td_cli_load_config(g, &cfg)))
+	int rc = start(g, cmd, import_help, argc, argv, opts, 1,
+			 "a FILE is required", &path, &helped, &cfg);
+	if (rc || helped)
 		return rc;
 	struct td_store *st = NULL;
 	int lockfd = -1;
@@ -950,14 +960,14 @@ static int cmd_import(const struct td_cli_globals *g, int argc, char **argv)
 	memset(&sum, 0, sizeof sum);
 	rc = dry_run ? open_store(&cfg, TD_STORE_READWRITE, &st) :
 		       td_cli_open_locked(&cfg, &st, &lockfd);
-	if (!rc && (rc = td_import_file(st, pos[0], TD_IMPORT_ADD, dry_run, time(NULL),
+	if (!rc && (rc = td_import_file(st, path, TD_IMPORT_ADD, dry_run, time(NULL),
 					&sum, &err)))
 		td_cli_fail(&err);
 	else if (!rc)
 		printf("subscribers import: %s: %zu row%s: %zu added, %zu updated, "
 		       "%zu unchanged, %zu kept out (unsubscribed, bounced or "
 		       "complained), %zu reader kept (tags the reader chose)%s\n",
-		       pos[0], sum.rows, sum.rows == 1 ? "" : "s", sum.added, sum.updated,
+		       path, sum.rows, sum.rows == 1 ? "" : "s", sum.added, sum.updated,
 		       sum.unchanged, sum.kept_out, sum.reader_kept,
 		       dry_run ? "; dry run: nothing stored" : "");
 	td_lock_close_store(st, lockfd);
