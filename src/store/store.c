@@ -1535,27 +1535,36 @@ out:
 	return rc;
 }
 
-int td_store_pending_get(struct td_store *st, const char *email, time_t slot,
-			 struct td_pending *out, bool *found, struct td_err *err)
+/* One pending row of email: the one of `slot`, or (retry_only) the
+ * newest in state 'retry', whatever its slot. */
+static int pending_read(struct td_store *st, const char *email, time_t slot,
+			bool retry_only, struct td_pending *out, bool *found,
+			struct td_err *err)
 {
 	memset(out, 0, sizeof *out);
 	*found = false;
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(st->db,
+			       retry_only ?
 			       "SELECT state, message_id, message, from_seq, upto_seq, post_count,"
-			       " attempts, first_attempt_at, next_attempt_at, last_error"
+			       " attempts, first_attempt_at, next_attempt_at, last_error, slot"
+			       " FROM pending WHERE email = ?1 AND state = 'retry'"
+			       " ORDER BY slot DESC LIMIT 1" :
+			       "SELECT state, message_id, message, from_seq, upto_seq, post_count,"
+			       " attempts, first_attempt_at, next_attempt_at, last_error, slot"
 			       " FROM pending WHERE email = ?1 AND slot = ?2", -1, &s,
 			       NULL) != SQLITE_OK)
 		return db_error(st, err, "prepare pending");
 	char *key = lower_dup(email);
 	bind_text(s, 1, key);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)slot);
+	if (!retry_only)
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)slot);
 	int step = sqlite3_step(s);
 	if (step == SQLITE_ROW) {
 		*found = true;
 		out->email = key;
 		key = NULL;
-		out->slot = slot;
+		out->slot = (time_t)sqlite3_column_int64(s, 10);
 		out->state = col_dup(s, 0);
 		out->message_id = col_dup(s, 1);
 		const void *blob = sqlite3_column_blob(s, 2);
@@ -1577,6 +1586,18 @@ int td_store_pending_get(struct td_store *st, const char *email, time_t slot,
 	sqlite3_finalize(s);
 	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 :
 		db_error(st, err, "read pending");
+}
+
+int td_store_pending_get(struct td_store *st, const char *email, time_t slot,
+			 struct td_pending *out, bool *found, struct td_err *err)
+{
+	return pending_read(st, email, slot, false, out, found, err);
+}
+
+int td_store_pending_retry(struct td_store *st, const char *email,
+			   struct td_pending *out, bool *found, struct td_err *err)
+{
+	return pending_read(st, email, 0, true, out, found, err);
 }
 
 void td_store_pending_free(struct td_pending *p)
