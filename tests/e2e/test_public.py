@@ -211,9 +211,36 @@ def test_sign_up_confirm_and_prefetchers(public, sink):
     assert m["consent"]["how"] == "form" and m["consent"]["from"].startswith("127.0.0.1,")
     # a second click is harmless
     assert s.post(path, b"")[0] == 200
+    # welcome = next-slot (the default): nothing more until their slot
+    time.sleep(1.0)
+    assert len(mails_to(sink, "New.Reader@example.org")) == 1
     # the preference link works
     st, _, body = s.get("/preferences/" + pref.group(1))
     assert st == 200 and 'id="save"' in body.decode()
+
+
+def test_welcome_digest_at_once(public, sink):
+    """welcome = now: the confirmation is followed by a first digest of the
+    chosen tags, recorded so that no run sends it again."""
+    conf, s = public(public="welcome = now\n")
+    assert sign_up(s, "welcome@example.org", tags=("usa",))[0] == 200
+    _, msg, _ = wait_for(lambda: mails_to(sink, "welcome@example.org"))[0]
+    st, _, body = s.post(confirm_path(msg), b"")
+    assert st == 200 and "on their way now" in body.decode()
+    got = wait_for(lambda: [m for _, m, _ in mails_to(sink, "welcome@example.org")
+                            if "List-Unsubscribe" in m])
+    assert len(got) == 1
+    text = got[0].get_body(("plain",)).get_content()
+    assert "Tillerson call" in text and "Consulate closure" in text
+    assert "Pyongyang" not in text and "Brüssel" not in text
+    assert "/preferences/" in text
+    shown = run(conf, "subscribers", "show", "welcome@example.org", check=True,
+                env=ENV).stdout.decode()
+    assert re.search(r"recent digests:\s*\n\s+.*sent 2 posts", shown), shown
+    # the run that follows sends them nothing more
+    run(conf, "send", check=True, env=ENV)
+    assert len([m for _, m, _ in mails_to(sink, "welcome@example.org")
+                if "List-Unsubscribe" in m]) == 1
 
 
 def test_digest_links_never_act_on_get(public, sink):
