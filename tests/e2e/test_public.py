@@ -13,6 +13,7 @@ read with `tagdigest subscribers export --format json` and `status`.
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import pathlib
@@ -369,9 +370,28 @@ def test_forwarded_for_only_from_trusted_proxies(tmp_path, sink):
         assert sign_up(proxied, "g@example.org",
                        headers={"X-Forwarded-For": "2001:db8::1"})[0] == 200
         assert signed_up_from(conf, "g@example.org").startswith("2001:db8::1 ")
-        # no header from the proxy: the proxy itself is the client
-        assert sign_up(proxied, "h@example.org")[0] == 200
-        assert sign_up(proxied, "i@example.org")[0] == 429
+        # two headers (a proxy that adds its own line): the last one's
+        # right-most entry counts
+        c = http.client.HTTPConnection("127.0.0.1", proxied.port, timeout=10)
+        try:
+            body = b"email=j%40example.org&tags=nato"
+            c.putrequest("POST", "/subscribe")
+            c.putheader("Content-Type", "application/x-www-form-urlencoded")
+            c.putheader("Content-Length", str(len(body)))
+            c.putheader("X-Forwarded-For", "198.51.100.2")
+            c.putheader("X-Forwarded-For", "198.51.100.3, 10.0.0.7")
+            c.endheaders(body)
+            assert c.getresponse().status == 200
+        finally:
+            c.close()
+        assert signed_up_from(conf, "j@example.org").startswith("198.51.100.3 ")
+        # an entry that is no address ends the walk at the proxy before it
+        assert sign_up(proxied, "k@example.org",
+                       headers={"X-Forwarded-For": "198.51.100.4, unknown"})[0] == 200
+        assert signed_up_from(conf, "k@example.org").startswith("127.0.0.1 ")
+        # no header from the proxy: the proxy itself is the client, whose
+        # budget k@ used
+        assert sign_up(proxied, "h@example.org")[0] == 429
     finally:
         assert proxied.stop() == 0
 
