@@ -1053,6 +1053,17 @@ int td_serve(const struct td_serve_options *opt, struct td_err *err)
 	if (rc)
 		return rc;
 
+	/* Block the stop signals before any thread starts (libmicrohttpd's
+	 * and the mail thread inherit the mask), so they reach sigwait()
+	 * below only. */
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigset_t old;
+	pthread_sigmask(SIG_BLOCK, &stop, &old);
+	signal(SIGPIPE, SIG_IGN);
+
 	struct server s;
 	memset(&s, 0, sizeof s);
 	s.opt = opt;
@@ -1073,18 +1084,9 @@ int td_serve(const struct td_serve_options *opt, struct td_err *err)
 		rc = td_public_new(opt, &s.secret, &s.pub, err);
 	if (rc) {
 		server_free(&s);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return rc;
 	}
-
-	/* Block the stop signals before libmicrohttpd starts its thread (it
-	 * inherits the mask), so they reach sigwait() below only. */
-	sigset_t stop;
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
-	sigset_t old;
-	pthread_sigmask(SIG_BLOCK, &stop, &old);
-	signal(SIGPIPE, SIG_IGN);
 
 	char host[INET6_ADDRSTRLEN] = "";
 	inet_ntop(v6 ? AF_INET6 : AF_INET,
@@ -1126,8 +1128,8 @@ int td_serve(const struct td_serve_options *opt, struct td_err *err)
 		MHD_OPTION_END);
 	if (!d) {
 		int e = errno;
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		server_free(&s);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return td_err_set(err, e == EADDRINUSE ? EX_TEMPFAIL : EX_UNAVAILABLE,
 				  "serve: cannot listen on %s%s%s", opt->listen,
 				  e ? ": " : "", e ? strerror(e) : "");
@@ -1143,7 +1145,7 @@ int td_serve(const struct td_serve_options *opt, struct td_err *err)
 		;
 	td_log_info("serve: stopping (signal %d)", sig);
 	MHD_stop_daemon(d);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	server_free(&s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return 0;
 }
