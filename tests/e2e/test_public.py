@@ -314,7 +314,32 @@ def test_mails_per_address_are_limited(public, sink):
     time.sleep(1.0)
     assert len(wait_for(lambda: mails_to(sink, "again@example.org"))) == 2
     time.sleep(0.5)
-    assert len(mails_to(sink, "again@example.org")) == 2
+    got = mails_to(sink, "again@example.org")
+    assert len(got) == 2
+    # only the newest link confirms; the older one says "sign up again"
+    paths = [confirm_path(m) for _, m, _ in got]
+    assert paths[0] != paths[1]
+    stale = [p for p in paths if s.get(p)[0] == 410]
+    assert len(stale) == 1
+    newest = next(p for p in paths if p not in stale)
+    assert s.post(stale[0], b"")[0] == 410
+    assert members(conf)["again@example.org"]["status"] == "pending"
+    assert s.post(newest, b"")[0] == 200
+    assert members(conf)["again@example.org"]["status"] == "active"
+
+
+def test_unsubscribed_reader_signs_up_again(public, sink):
+    conf, s = public()
+    assert s.post("/unsubscribe/" + token("zoe@example.net"),
+                  {"List-Unsubscribe": "One-Click"})[0] == 200
+    assert members(conf)["zoe@example.net"]["status"] == "unsubscribed"
+    assert sign_up(s, "Zoe@Example.net", tags=("iran",))[0] == 200
+    _, msg, _ = wait_for(lambda: mails_to(sink, "Zoe@Example.net"))[0]
+    # until the confirmation the reader's word stands
+    assert members(conf)["zoe@example.net"]["status"] == "unsubscribed"
+    assert s.post(confirm_path(msg), b"")[0] == 200
+    m = members(conf)["zoe@example.net"]
+    assert m["status"] == "active" and m["tags"] == ["iran"]
 
 
 def test_honeypot(public, sink):
