@@ -656,3 +656,56 @@ def test_answers_under_slowloris(public):
         for c in held:
             c.close()
     assert members(conf)["zoe@example.net"]["status"] == "unsubscribed"
+
+
+def half_open(port, host, n):
+    """n connections from host, each with half a request sent."""
+    held = []
+    for _ in range(n):
+        c = socket.socket()
+        c.settimeout(2)
+        c.bind((host, 0))
+        try:
+            c.connect(("127.0.0.1", port))
+            c.sendall(b"GET /subscribe HTTP/1.1\r\nHost: news.test\r\nX-a: b\r\n")
+        except OSError:
+            pass
+        held.append(c)
+    return held
+
+
+def closed_by_server(conns, wait=1.5):
+    """How many of conns the server has closed (EOF or reset)."""
+    time.sleep(wait)
+    closed = 0
+    for c in conns:
+        c.setblocking(False)
+        try:
+            closed += c.recv(1) == b""
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed += 1
+    return closed
+
+
+def test_connections_per_address(tmp_path, sink):
+    """max_connections_per_ip holds for clients, not for a trusted proxy,
+    which carries every reader's connections."""
+    conf = public_site(tmp_path, sink.url, "max_connections_per_ip = 8\n"
+                       "trusted_proxies = 127.0.0.1\n")
+    s = Server(conf, "--public")
+    held = []
+    try:
+        client = half_open(s.port, "127.0.0.2", 12)
+        held += client
+        proxy = half_open(s.port, "127.0.0.1", 12)
+        held += proxy
+        assert closed_by_server(client) == 4
+        assert closed_by_server(proxy, wait=0) == 0
+        st, _, _ = s.get("/subscribe", timeout=5)
+        assert st == 200
+    finally:
+        for c in held:
+            c.close()
+        assert s.stop() == 0
