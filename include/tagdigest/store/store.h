@@ -251,6 +251,12 @@ struct td_pending {
  * either way. */
 int td_store_pending_get(struct td_store *st, const char *email, time_t slot,
 			 struct td_pending *out, bool *found, struct td_err *err);
+/* The newest "retry" row of email, whatever its slot: a reader's slots
+ * move when they change their schedule, and a digest kept for an earlier
+ * one must still be found (resent, or closed when a later digest
+ * supersedes it). Same ownership as td_store_pending_get. */
+int td_store_pending_retry(struct td_store *st, const char *email,
+			   struct td_pending *out, bool *found, struct td_err *err);
 void td_store_pending_free(struct td_pending *p);
 /* Inserts, or updates state, message, attempts, next_attempt_at and
  * last_error of the existing row (Message-ID, seqs and first attempt stay). */
