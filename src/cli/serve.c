@@ -34,7 +34,8 @@ int td_cli_serve(const struct td_cli_globals *g, int argc, char **argv)
 	if ((rc = td_cli_load_config(g, &cfg)))
 		return rc;
 	/* the desk borrows from cfg until td_serve returns */
-	struct td_serve_options so = { listen, public_mode, td_options_desk(&cfg), { 0 } };
+	struct td_serve_options so = { listen, public_mode, td_options_desk(&cfg),
+				       td_options_public(&cfg) };
 	if ((rc = td_serve(&so, &err)))
 		td_cli_fail(&err);
 	td_config_free(&cfg);

@@ -191,9 +191,19 @@ static int compose(struct td_composer *c, const struct td_subscriber *sub,
 		td_strv_push_owned(&tag_unsub, td_xasprintf("%s%s", opt->unsubscribe_url, t));
 		free(t);
 	}
-	rc = td_render_digest(c->renderer, sub, &out->digest, unsub, &tag_unsub, now,
-			      &out->parts, err);
+	/* the preference centre's link: per reader, never expiring (old
+	 * digests stay useful), for the test address in a test copy */
+	char *prefs = NULL;
+	if (opt->preferences_url) {
+		char *pt = td_token_make_for(&c->secret, "preferences", owner, "", 0);
+		if (pt)
+			prefs = td_xasprintf("%s%s", opt->preferences_url, pt);
+		free(pt);
+	}
+	rc = td_render_digest(c->renderer, sub, &out->digest, unsub, prefs, &tag_unsub,
+			      now, &out->parts, err);
 	td_strv_free(&tag_unsub);
+	free(prefs);
 	if (!rc && test_to) {
 		char *subject = td_xasprintf("[TEST] %s", out->parts.subject);
 		free(out->parts.subject);

@@ -1008,6 +1008,50 @@ size_t td_store_delivery_count(struct td_store *st, const char *status)
 				 status);
 }
 
+int td_store_recent_deliveries(struct td_store *st, const char *email, size_t limit,
+			       struct td_delivery_record **out, size_t *n,
+			       struct td_err *err)
+{
+	*out = NULL;
+	*n = 0;
+	sqlite3_stmt *s = NULL;
+	/* asked once per `show`: not worth a cached statement */
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT slot, created_at, status, message_id, post_count"
+			       " FROM deliveries WHERE email = ?1 ORDER BY slot DESC LIMIT ?2",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare recent deliveries");
+	char *key = lower_dup(email);
+	bind_text(s, 1, key);
+	free(key);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
+	int step;
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		*out = td_xrealloc(*out, (*n + 1) * sizeof **out);
+		struct td_delivery_record *d = &(*out)[(*n)++];
+		d->slot = (time_t)sqlite3_column_int64(s, 0);
+		d->at = (time_t)sqlite3_column_int64(s, 1);
+		d->skipped = strcmp((const char *)sqlite3_column_text(s, 2), "skipped") == 0;
+		d->message_id = col_dup(s, 3);
+		d->post_count = (size_t)sqlite3_column_int64(s, 4);
+	}
+	int rc = step == SQLITE_DONE ? 0 : db_error(st, err, "read recent deliveries");
+	sqlite3_finalize(s);
+	if (rc) {
+		td_store_delivery_records_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+void td_store_delivery_records_free(struct td_delivery_record *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].message_id);
+	free(v);
+}
+
 static char *col_dup(sqlite3_stmt *s, int i)
 {
 	const unsigned char *t = sqlite3_column_text(s, i);

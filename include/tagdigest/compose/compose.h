@@ -3,7 +3,8 @@
  *
  * A composer turns a subscriber into the message they would get now:
  * digest (digest.h), templates (render.h), MIME (mime.h), with personal
- * HMAC-signed unsubscribe URLs (token.h), DKIM-signed when [dkim] is set.
+ * HMAC-signed unsubscribe URLs and a never-expiring "preferences" link to
+ * the preference centre (token.h), DKIM-signed when [dkim] is set.
  * `send`, `preview` and the desk's preview and test send all go through
  * it, so a preview is exactly what would go out.
  *
@@ -20,9 +21,9 @@
  * A test copy (td_compose_test) is the reader's digest addressed to
  * someone else: the same posts and text, "[TEST] " before the subject, a
  * random Message-ID (never the reader's), and every unsubscribe link (the
- * List-Unsubscribe header, the footer, each tag's) made for the test
- * address, so clicking one in the test mail can never unsubscribe the
- * reader. It carries no List-Unsubscribe mailto, no Feedback-ID and no
+ * List-Unsubscribe header, the footer, each tag's) and the preference
+ * centre's link made for the test address, so clicking one in the test
+ * mail can never unsubscribe the reader or change their choices. It carries no List-Unsubscribe mailto, no Feedback-ID and no
  * DKIM signature: it is not part of the list's mail stream.
  *
  * The composer reads the store (its own snapshot per digest) and owns its
