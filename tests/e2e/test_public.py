@@ -328,6 +328,23 @@ def test_mails_per_address_are_limited(public, sink):
     assert members(conf)["again@example.org"]["status"] == "active"
 
 
+def test_embedded_form_on_another_site(public, sink):
+    """The README's plain form, pasted into another site, posts across
+    origins: no CSRF token, the same answer, and the consent record says
+    where the form was."""
+    conf, s = public()
+    headers = {"Origin": "https://blog.example", "Referer": "https://blog.example/about/",
+               "Sec-Fetch-Site": "cross-site"}
+    st, _, body = sign_up(s, "widget@example.org", tags=("usa",), headers=headers)
+    assert st == 200 and 'id="check-inbox"' in body.decode()
+    assert wait_for(lambda: mails_to(sink, "widget@example.org"))
+    assert "embedded form" in signed_up_from(conf, "widget@example.org")
+    # our own page's form says so too
+    st, _, _ = sign_up(s, "page@example.org", headers={"Origin": BASE})
+    assert st == 200
+    assert "subscribe page" in signed_up_from(conf, "page@example.org")
+
+
 def test_unsubscribed_reader_signs_up_again(public, sink):
     conf, s = public()
     assert s.post("/unsubscribe/" + token("zoe@example.net"),
