@@ -67,7 +67,7 @@
 #define RATE_BURST 60.0            /* requests a client may make at once */
 #define RATE_PER_SEC 2.0           /* and then per second */
 
-static const char csp_public[] =
+const char td_http_csp_public[] =
 	"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
 	"frame-ancestors 'none'; base-uri 'none'";
 
@@ -814,7 +814,7 @@ static void unsubscribe_act(struct server *s, const char *email,
 static void handle_unsubscribe(struct server *s, const struct td_http_req *req,
 			       const char *token, struct td_http_resp *resp)
 {
-	resp->csp = csp_public;
+	resp->csp = td_http_csp_public;
 	resp->frame_options = "DENY";
 	/* the token is in the URL: keep it out of any Referer */
 	resp->referrer_policy = "no-referrer";
@@ -864,7 +864,7 @@ static void route(struct server *s, const struct td_http_req *req,
 	if (s->desk && td_desk_handle(s->desk, req, resp))
 		return;
 	td_http_simple(resp, 404, "Not found", "There is nothing here.");
-	resp->csp = csp_public;
+	resp->csp = td_http_csp_public;
 }
 
 static enum MHD_Result send_resp(struct MHD_Connection *conn,
@@ -909,7 +909,7 @@ static enum MHD_Result refuse(struct MHD_Connection *conn, unsigned status,
 	memset(&resp, 0, sizeof resp);
 	td_buf_init(&resp.body, TD_BUF_NOLIMIT);
 	td_http_simple(&resp, status, title, message);
-	resp.csp = csp_public;
+	resp.csp = td_http_csp_public;
 	resp.retry_after = retry_after;
 	enum MHD_Result ret = send_resp(conn, &resp);
 	td_buf_free(&resp.body);
