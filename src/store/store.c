@@ -1011,6 +1011,50 @@ size_t td_store_delivery_count(struct td_store *st, const char *status)
 				 status);
 }
 
+int td_store_recent_deliveries(struct td_store *st, const char *email, size_t limit,
+			       struct td_delivery_record **out, size_t *n,
+			       struct td_err *err)
+{
+	*out = NULL;
+	*n = 0;
+	sqlite3_stmt *s = NULL;
+	/* asked once per `show`: not worth a cached statement */
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT slot, created_at, status, message_id, post_count"
+			       " FROM deliveries WHERE email = ?1 ORDER BY slot DESC LIMIT ?2",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare recent deliveries");
+	char *key = lower_dup(email);
+	bind_text(s, 1, key);
+	free(key);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
+	int step;
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		*out = td_xrealloc(*out, (*n + 1) * sizeof **out);
+		struct td_delivery_record *d = &(*out)[(*n)++];
+		d->slot = (time_t)sqlite3_column_int64(s, 0);
+		d->at = (time_t)sqlite3_column_int64(s, 1);
+		d->skipped = strcmp((const char *)sqlite3_column_text(s, 2), "skipped") == 0;
+		d->message_id = col_dup(s, 3);
+		d->post_count = (size_t)sqlite3_column_int64(s, 4);
+	}
+	int rc = step == SQLITE_DONE ? 0 : db_error(st, err, "read recent deliveries");
+	sqlite3_finalize(s);
+	if (rc) {
+		td_store_delivery_records_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+void td_store_delivery_records_free(struct td_delivery_record *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].message_id);
+	free(v);
+}
+
 static char *col_dup(sqlite3_stmt *s, int i)
 {
 	const unsigned char *t = sqlite3_column_text(s, i);
@@ -1494,27 +1538,36 @@ out:
 	return rc;
 }
 
-int td_store_pending_get(struct td_store *st, const char *email, time_t slot,
-			 struct td_pending *out, bool *found, struct td_err *err)
+/* One pending row of email: the one of `slot`, or (retry_only) the
+ * newest in state 'retry', whatever its slot. */
+static int pending_read(struct td_store *st, const char *email, time_t slot,
+			bool retry_only, struct td_pending *out, bool *found,
+			struct td_err *err)
 {
 	memset(out, 0, sizeof *out);
 	*found = false;
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(st->db,
+			       retry_only ?
 			       "SELECT state, message_id, message, from_seq, upto_seq, post_count,"
-			       " attempts, first_attempt_at, next_attempt_at, last_error"
+			       " attempts, first_attempt_at, next_attempt_at, last_error, slot"
+			       " FROM pending WHERE email = ?1 AND state = 'retry'"
+			       " ORDER BY slot DESC LIMIT 1" :
+			       "SELECT state, message_id, message, from_seq, upto_seq, post_count,"
+			       " attempts, first_attempt_at, next_attempt_at, last_error, slot"
 			       " FROM pending WHERE email = ?1 AND slot = ?2", -1, &s,
 			       NULL) != SQLITE_OK)
 		return db_error(st, err, "prepare pending");
 	char *key = lower_dup(email);
 	bind_text(s, 1, key);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)slot);
+	if (!retry_only)
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)slot);
 	int step = sqlite3_step(s);
 	if (step == SQLITE_ROW) {
 		*found = true;
 		out->email = key;
 		key = NULL;
-		out->slot = slot;
+		out->slot = (time_t)sqlite3_column_int64(s, 10);
 		out->state = col_dup(s, 0);
 		out->message_id = col_dup(s, 1);
 		const void *blob = sqlite3_column_blob(s, 2);
@@ -1536,6 +1589,18 @@ int td_store_pending_get(struct td_store *st, const char *email, time_t slot,
 	sqlite3_finalize(s);
 	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 :
 		db_error(st, err, "read pending");
+}
+
+int td_store_pending_get(struct td_store *st, const char *email, time_t slot,
+			 struct td_pending *out, bool *found, struct td_err *err)
+{
+	return pending_read(st, email, slot, false, out, found, err);
+}
+
+int td_store_pending_retry(struct td_store *st, const char *email,
+			   struct td_pending *out, bool *found, struct td_err *err)
+{
+	return pending_read(st, email, 0, true, out, found, err);
 }
 
 void td_store_pending_free(struct td_pending *p)
