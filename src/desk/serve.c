@@ -54,6 +54,7 @@
 #define MAX_TOKEN 1024             /* an email of 254 bytes signs to ~400 */
 #define CONN_LIMIT 128             /* the desk's */
 #define CONN_PER_IP 32
+#define PUBLIC_BUSY_WAIT_MS 60000  /* see td_http_store */
 #define CONN_TIMEOUT 15            /* seconds without progress */
 /* --public, when [public] leaves them out (serve.h) */
 #define DEF_THREADS 4
@@ -234,6 +235,11 @@ int td_http_store(const char *path, struct td_store **st, struct td_err *err)
 		*st = NULL;
 		return rc;
 	}
+	/* Gmail and Yahoo POST a one-click unsubscribe once: a "database is
+	 * locked" here would lose it. A send's recorder holds the lock for
+	 * milliseconds, a run's file sync for a batch (import.c); only an
+	 * editor's `subscribers import` of a big file holds it for seconds. */
+	td_store_set_busy_wait(*st, PUBLIC_BUSY_WAIT_MS);
 	pthread_setspecific(store_key, *st);
 	return 0;
 }

@@ -1,8 +1,8 @@
 /*
  * import.c: a subscriber CSV into the store's roster (see import.h).
  *
- * One reading of the file (subscribers.h's private copy), one store
- * transaction that writes. The rules of what a row may change are the
+ * One reading of the file (subscribers.h's private copy); an ADD writes
+ * in one transaction, a SYNC in batches (SYNC_BATCH). The rules of what a row may change are the
  * roster's (td_roster_put); this file walks the rows, counts, and decides
  * what a bad row costs: a SYNC skips it (and removes nobody that run), an
  * ADD stores nothing. The rows are first compared in a read transaction
@@ -38,6 +38,15 @@ static void count(struct td_import_summary *sum, enum td_roster_result r)
  * lock as it is read, so memory stays flat. */
 #define IMPORT_STASH 4096
 
+/* A SYNC under the write lock commits every SYNC_BATCH rows, so the
+ * public server's unsubscribes wait for one batch (milliseconds), not for
+ * the first sync of a big file (seconds). The marks live in a temporary
+ * table that outlasts the commits, and the sweep runs only at the end of
+ * a sync that read every row, so a sync cut short removes nobody; the
+ * rows it committed are each a complete, valid change. An ADD stays one
+ * transaction: it is all or nothing. */
+#define SYNC_BATCH 1000
+
 struct stashed {
 	char *email, *name;
 	struct td_strv tags;
@@ -51,6 +60,8 @@ struct rows {
 	time_t now;
 	struct td_import_summary *sum;
 	bool locked;                 /* in the write transaction */
+	bool batched;                /* commit every SYNC_BATCH puts */
+	size_t since_commit;
 	struct stashed stash[IMPORT_STASH];
 	size_t nstash;
 };
@@ -94,8 +105,13 @@ static int put_one(struct rows *x, const char *email, const char *name,
 	}
 	x->sum->rows++;
 	count(x->sum, res);
-	if (x->mode == TD_IMPORT_SYNC)
-		return td_roster_file_mark(x->st, email, err);
+	if (x->mode == TD_IMPORT_SYNC && (rc = td_roster_file_mark(x->st, email, err)))
+		return rc;
+	if (x->locked && x->batched && ++x->since_commit >= SYNC_BATCH) {
+		x->since_commit = 0;
+		if ((rc = td_store_commit(x->st, err)) || (rc = td_store_begin(x->st, err)))
+			return rc;
+	}
 	return 0;
 }
 
@@ -175,7 +191,8 @@ int td_import_file(struct td_store *st, const char *path, enum td_import_mode mo
 		return rc;
 	}
 	struct rows *x = td_xcalloc(1, sizeof *x);
-	*x = (struct rows){ .st = st, .path = path, .mode = mode, .now = now, .sum = sum };
+	*x = (struct rows){ .st = st, .path = path, .mode = mode, .now = now, .sum = sum,
+			    .batched = mode == TD_IMPORT_SYNC && !dry_run };
 	if (mode == TD_IMPORT_SYNC)
 		rc = td_roster_file_mark_begin(st, err);
 	if (!rc)

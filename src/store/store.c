@@ -541,6 +541,11 @@ void td_store_close(struct td_store *st)
 	free(st);
 }
 
+void td_store_set_busy_wait(struct td_store *st, int ms)
+{
+	sqlite3_busy_timeout(st->db, ms);
+}
+
 int td_store_schema_version(struct td_store *st)
 {
 	int v = -1;

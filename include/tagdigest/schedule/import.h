@@ -36,7 +36,14 @@
  * rows (the first sync of a big file) the rest is put under the lock as
  * it is read, so memory stays flat.
  *
- * Both write in one store transaction, and report what the store kept from
+ * An ADD writes in one store transaction (all or nothing; the public
+ * server's writes outwait it: serve.c). A SYNC commits every thousand
+ * rows it puts, so a reader's unsubscribe never waits for more than a
+ * batch; the removals (td_roster_file_sweep) and the fingerprint come in
+ * the last transaction, only after every row was read, so a sync cut
+ * short removes nobody and is simply done again by the next run.
+ *
+ * Both report what the store kept from
  * the reader (rows for unsubscribed, bounced or complained addresses,
  * tags a reader chose) so the run's summary can say so. dry_run reads and
  * checks everything and writes nothing.
@@ -65,7 +72,8 @@ struct td_import_summary {
 
 /* Returns 0, the file's errors (subscribers.h: EX_NOINPUT, EX_DATAERR,
  * EX_TEMPFAIL), EX_DATAERR for an ADD with bad rows, or the store's
- * error; on an error nothing is stored. Runs its own transactions: call
+ * error; on an error an ADD stores nothing, a SYNC keeps the batches it
+ * committed and removes nobody. Runs its own transactions: call
  * it outside one. */
 int td_import_file(struct td_store *st, const char *path, enum td_import_mode mode,
 		   bool dry_run, time_t now, struct td_import_summary *sum,

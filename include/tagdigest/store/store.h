@@ -65,6 +65,11 @@ int td_store_open(const char *path, enum td_store_mode mode,
 		  struct td_store **out, struct td_err *err);
 void td_store_close(struct td_store *st);
 int td_store_schema_version(struct td_store *st);
+/* How long a statement waits for another connection's write lock before
+ * it fails with "database is locked" (5 s after td_store_open). A reader's
+ * unsubscribe must outwait an editor's `subscribers import`, which writes
+ * a whole file in one transaction. */
+void td_store_set_busy_wait(struct td_store *st, int ms);
 
 int td_store_begin(struct td_store *st, struct td_err *err);
 /* A read transaction: one consistent snapshot for many queries, and far
