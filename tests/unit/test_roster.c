@@ -11,24 +11,12 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "roster_fixture.h"
 #include "tagdigest/store/roster.h"
 #include "tagdigest/store/store.h"
 #include "tagdigest/core/util.h"
 
 static char dir[64];
-
-/* A fresh store of its own for each test. */
-static struct td_store *fresh(const char *name)
-{
-	char path[160];
-	snprintf(path, sizeof path, "%s/%s.db", dir, name);
-	unlink(path);
-	struct td_store *st = NULL;
-	struct td_err err = { 0, "" };
-	if (td_store_open(path, TD_STORE_READWRITE, &st, &err) != 0)
-		fprintf(stderr, "open %s: %s\n", path, err.msg);
-	return st;
-}
 
 /* "a,b" as a td_strv (the caller frees it). */
 static struct td_strv tags_of(const char *list)
@@ -71,18 +59,6 @@ static int put(struct td_store *st, const char *email, const char *name,
 	return rc ? -1 : (int)r;
 }
 
-/* The member's status, or -1 when unknown. */
-static int status_of(struct td_store *st, const char *email)
-{
-	struct td_member m;
-	bool found;
-	struct td_err err = { 0, "" };
-	int rc = td_roster_get(st, email, &m, &found, &err);
-	int s = rc || !found ? -1 : (int)m.status;
-	td_member_free(&m);
-	return s;
-}
-
 /* The member's tags joined with ',' (malloc'd), or NULL when unknown. */
 static char *tags_now(struct td_store *st, const char *email)
 {
@@ -113,7 +89,7 @@ static bool may_send(struct td_store *st, const char *email, time_t now)
 
 static void test_editor_rows(void)
 {
-	struct td_store *st = fresh("editor");
+	struct td_store *st = fresh_store(dir, "editor");
 	REQUIRE(st);
 	CHECK(put(st, "Ann@Example.org", "Ann", "nato,eu", "csv", 100) == TD_ROSTER_ADDED);
 	/* keyed by the lowercased address; the address as first written */
@@ -165,6 +141,29 @@ static void test_editor_rows(void)
 	CHECK(td_roster_put(st, &row, 500, &r, &err) == EX_DATAERR);
 	td_strv_free(&ok);
 	CHECK(status_of(st, "x@example.org") == -1);
+	/* the check says what a put would do and writes nothing */
+	struct td_strv nt = tags_of("eu");
+	struct td_roster_row chk = { "chk@example.org", "C", &nt, "csv", "t.csv:9" };
+	bool writes = false;
+	CHECK(td_roster_put_check(st, &chk, &r, &writes, &err) == 0);
+	CHECK(r == TD_ROSTER_ADDED && writes);
+	CHECK(status_of(st, "chk@example.org") == -1);
+	chk.email = "ann@example.org";
+	chk.name = "Ann S.";
+	struct td_strv same = tags_of("eu,nato");
+	chk.tags = &same;
+	CHECK(td_roster_put_check(st, &chk, &r, &writes, &err) == 0);
+	CHECK(r == TD_ROSTER_UNCHANGED && !writes);
+	chk.name = "Ann Smith";
+	CHECK(td_roster_put_check(st, &chk, &r, &writes, &err) == 0);
+	CHECK(r == TD_ROSTER_UPDATED && writes);
+	CHECK(td_roster_get(st, "ann@example.org", &m, &found, &err) == 0 && found);
+	CHECK_STR(m.name, "Ann S.");
+	td_member_free(&m);
+	chk.email = "bad address";
+	CHECK(td_roster_put_check(st, &chk, &r, &writes, &err) == EX_DATAERR);
+	td_strv_free(&nt);
+	td_strv_free(&same);
 	td_store_close(st);
 }
 
@@ -172,7 +171,7 @@ static void test_editor_rows(void)
  * is never brought back by a row, and tags a reader chose stay theirs. */
 static void test_store_wins(void)
 {
-	struct td_store *st = fresh("wins");
+	struct td_store *st = fresh_store(dir, "wins");
 	REQUIRE(st);
 	struct td_err err = { 0, "" };
 	CHECK(put(st, "u@example.org", "U", "nato", "csv", 100) == TD_ROSTER_ADDED);
@@ -239,7 +238,7 @@ static void test_store_wins(void)
 
 static void test_may_send(void)
 {
-	struct td_store *st = fresh("maysend");
+	struct td_store *st = fresh_store(dir, "maysend");
 	REQUIRE(st);
 	struct td_err err = { 0, "" };
 	CHECK(put(st, "a@example.org", "A", "nato", "csv", 100) == TD_ROSTER_ADDED);
@@ -264,7 +263,7 @@ static void test_may_send(void)
  * the pending, and those who joined after the cutoff. */
 static void test_cursor(void)
 {
-	struct td_store *st = fresh("cursor");
+	struct td_store *st = fresh_store(dir, "cursor");
 	REQUIRE(st);
 	struct td_err err = { 0, "" };
 	const int N = 2 * TD_ROSTER_PAGE + 37;
@@ -341,7 +340,7 @@ static void test_cursor(void)
 
 static void test_list_and_counts(void)
 {
-	struct td_store *st = fresh("list");
+	struct td_store *st = fresh_store(dir, "list");
 	REQUIRE(st);
 	struct td_err err = { 0, "" };
 	CHECK(put(st, "a@example.org", "A", "nato", "csv", 100) == TD_ROSTER_ADDED);
@@ -445,7 +444,7 @@ static int64_t watermark(struct td_store *st, const char *email)
  * click. */
 static void test_signup_and_confirm(void)
 {
-	struct td_store *st = fresh("signup");
+	struct td_store *st = fresh_store(dir, "signup");
 	REQUIRE(st);
 	struct td_err err = { 0, "" };
 	char *n1, *n2;
@@ -489,6 +488,21 @@ static void test_signup_and_confirm(void)
 	/* the second click is harmless, and so is the old link */
 	CHECK(confirm(st, "new@example.org", n2, 1400) == 0);
 	CHECK(confirm(st, "new@example.org", n1, 1400) == 0);
+	/* a sign-up needs tags, a real address and a name without line breaks */
+	struct td_strv none = TD_STRV_INIT, one = tags_of("eu");
+	struct td_signup su = { "x@example.org", "", &none, TD_FREQ_WEEKLY, "c", "f" };
+	bool send = true;
+	char *nonce = (char *)"untouched";
+	CHECK(td_roster_signup(st, &su, 1500, 3, &send, &nonce, &err) == EX_DATAERR);
+	CHECK(!send && nonce == NULL);
+	su.tags = &one;
+	su.email = "x@@example.org";
+	CHECK(td_roster_signup(st, &su, 1500, 3, &send, &nonce, &err) == EX_DATAERR);
+	su.email = "x@example.org";
+	su.name = "X\r\nBcc: y@example.org";
+	CHECK(td_roster_signup(st, &su, 1500, 3, &send, &nonce, &err) == EX_DATAERR);
+	CHECK(status_of(st, "x@example.org") == -1);
+	td_strv_free(&one);
 	/* an active reader signing up changes nothing and gets no mail */
 	char *n3;
 	CHECK(!signup(st, "new@example.org", "eu", TD_FREQ_WEEKLY, 1500, &n3));
@@ -504,7 +518,7 @@ static void test_signup_and_confirm(void)
  * comes back from now on, not from when they left. */
 static void test_signup_after_leaving(void)
 {
-	struct td_store *st = fresh("leaving");
+	struct td_store *st = fresh_store(dir, "leaving");
 	REQUIRE(st);
 	struct td_err err = { 0, "" };
 	CHECK(put(st, "b@example.org", "B", "nato", "csv", 100) == TD_ROSTER_ADDED);
@@ -573,7 +587,7 @@ static void test_signup_after_leaving(void)
  * that opens with its first mail. */
 static void test_rate_limit(void)
 {
-	struct td_store *st = fresh("rate");
+	struct td_store *st = fresh_store(dir, "rate");
 	REQUIRE(st);
 	const time_t t0 = 100000, day = 24 * 3600;
 	char *n[5];
@@ -604,7 +618,7 @@ static void test_rate_limit(void)
 
 static void test_purge(void)
 {
-	struct td_store *st = fresh("purge");
+	struct td_store *st = fresh_store(dir, "purge");
 	REQUIRE(st);
 	struct td_err err = { 0, "" };
 	char *a, *b, *c;
@@ -633,7 +647,7 @@ static void test_purge(void)
 
 static void test_prefs(void)
 {
-	struct td_store *st = fresh("prefs");
+	struct td_store *st = fresh_store(dir, "prefs");
 	REQUIRE(st);
 	struct td_err err = { 0, "" };
 	CHECK(put(st, "p@example.org", "P", "nato,eu", "csv", 100) == TD_ROSTER_ADDED);
@@ -697,7 +711,7 @@ static void test_prefs(void)
 
 static void test_resubscribe(void)
 {
-	struct td_store *st = fresh("resub");
+	struct td_store *st = fresh_store(dir, "resub");
 	REQUIRE(st);
 	struct td_err err = { 0, "" };
 	CHECK(put(st, "u@example.org", "U", "nato", "csv", 100) == TD_ROSTER_ADDED);
@@ -728,7 +742,7 @@ static void test_resubscribe(void)
 
 static void test_site_tags(void)
 {
-	struct td_store *st = fresh("sitetags");
+	struct td_store *st = fresh_store(dir, "sitetags");
 	REQUIRE(st);
 	struct td_err err = { 0, "" };
 	add_post(st, "p1", "nato", "eu");
