@@ -272,8 +272,9 @@ static void print_send(const struct td_config *cfg, const struct td_send_summary
 		       "site slot %s", s->not_due, s->subscribers, slot,
 		       s->suppressed ? ", the others unsubscribed" : "", next);
 		if (sync->kept_out)
-			printf("; %zu rows of the subscriber file not applied: those "
-			       "readers left", sync->kept_out);
+			printf("; %zu row%s of the subscriber file not applied: "
+			       "the reader left", sync->kept_out,
+			       sync->kept_out == 1 ? "" : "s");
 		printf("\n");
 		return;
 	}
@@ -294,8 +295,8 @@ static void print_send(const struct td_config *cfg, const struct td_send_summary
 		printf("; stopped by signal %d after finishing the messages in flight",
 		       s->stopped_by_signal);
 	if (sync->kept_out)
-		printf("; %zu rows of the subscriber file not applied: those readers "
-		       "left", sync->kept_out);
+		printf("; %zu row%s of the subscriber file not applied: the reader "
+		       "left", sync->kept_out, sync->kept_out == 1 ? "" : "s");
 	if (!dry_run && s->sent && cfg->transport_type == TD_TRANSPORT_MAILDIR)
 		printf("; messages in %s/new/", cfg->maildir_path);
 	else if (!dry_run && s->sent && cfg->transport_type == TD_TRANSPORT_SMTP)
