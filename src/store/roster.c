@@ -237,7 +237,9 @@ static void join_tags(const struct td_strv *tags, struct td_buf *out)
  * no ',', no space or control character, no ASCII capital. */
 static bool tag_ok(const char *t)
 {
-	if (!*t || strlen(t) > 200)
+	/* as long as a post's own tags may be: the file reader and the
+	 * store take WordPress tag names of 1,200 bytes (test_standards) */
+	if (!*t || strlen(t) > 4096)
 		return false;
 	for (const unsigned char *p = (const unsigned char *)t; *p; p++)
 		if (*p <= ' ' || *p == ',' || *p == 0x7f || (*p >= 'A' && *p <= 'Z'))
