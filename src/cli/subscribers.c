@@ -77,10 +77,11 @@ static const char add_help[] =
 	"slugs, separated by ',' or ';': \"North Korea\" is north-korea). For a\n"
 	"subscriber already in the store, sets their tags (and the name, when\n"
 	"--name is given): what an editor says replaces what an editor said\n"
-	"before. A reader who chose their own tags in the preference centre keeps\n"
-	"them; only the name changes. A pending sign-up becomes active: you vouch\n"
-	"for the consent, which is recorded as given on the command line by you\n"
-	"($USER).\n\n"
+	"before (for a subscriber of the subscriber file, until the file changes:\n"
+	"its row sets the tags again, so edit the row too). A reader who chose\n"
+	"their own tags in the preference centre keeps them; only the name\n"
+	"changes. A pending sign-up becomes active: you vouch for the consent,\n"
+	"which is recorded as given on the command line by you ($USER).\n\n"
 	"Refused (exit 77), with the reason and the way back: an address that\n"
 	"unsubscribed, bounced or complained. Only the reader can come back\n"
 	"(resubscribe in the preference centre, or sign up again and confirm);\n"
@@ -514,6 +515,22 @@ static void warn_unknown_tags(struct td_store *st, const struct td_strv *tags)
 
 /* What `add` is told, checked before anything is opened: *tags gets the
  * slugs. */
+/* A subscriber of the subscriber file gets the file's row again the next
+ * time the file changes (import.h: SYNC): say so, and where to edit. */
+static void warn_file_row(const struct td_config *cfg, struct td_store *st,
+			  const char *email)
+{
+	struct td_member m;
+	bool found = false;
+	struct td_err err = { 0, "" };
+	if (td_roster_get(st, email, &m, &found, &err) == 0 && found && m.origin &&
+	    strcmp(m.origin, "csv") == 0)
+		td_log_warnx("subscribers add: %s comes from the subscriber file %s; the "
+			     "next time the file changes, its row sets their tags again: "
+			     "change the row too", email, cfg->subscribers_path);
+	td_member_free(&m);
+}
+
 static int check_add(const char *cmd, const char *email, const char *name,
 		     const char *tags_arg, struct td_strv *tags)
 {
@@ -581,6 +598,7 @@ static int cmd_add(const struct td_cli_globals *g, int argc, char **argv)
 	case TD_ROSTER_UPDATED:
 		printf("subscribers add: %s updated, following %s\n", email, td_buf_cstr(&list));
 		warn_unknown_tags(st, &tags);
+		warn_file_row(&cfg, st, email);
 		break;
 	case TD_ROSTER_UNCHANGED:
 		printf("subscribers add: %s already follows %s; nothing changed\n", email,

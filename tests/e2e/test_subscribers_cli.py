@@ -132,6 +132,22 @@ def test_add_then_show_list_and_remove(site):
     assert p.returncode == 0 and "nothing changed" in out(p)
 
 
+def test_add_to_a_row_of_the_subscriber_file(site):
+    """An editor's add for a subscriber the file brought: done, and the
+    editor is told the file's row sets the tags again when the file
+    changes."""
+    run(site, "send", check=True, env=ENV)   # syncs the file into the store
+    assert show(site, "zoe@example.net")["origin"] == "csv"
+    p = sub(site, "add", "zoe@example.net", "--tags", "iran")
+    assert p.returncode == 0 and "updated, following iran" in out(p), err(p)
+    assert "comes from the subscriber file" in err(p) and "change the row too" in err(p)
+    assert show(site, "zoe@example.net")["tags"] == ["iran"]
+    # not said for a subscriber the file does not have
+    p = sub(site, "add", "cli-only@example.org", "--tags", "usa", check=True)
+    p = sub(site, "add", "cli-only@example.org", "--tags", "iran", check=True)
+    assert "subscriber file" not in err(p)
+
+
 def test_usage_and_data_errors(site):
     cases = [
         (("add", "not an address", "--tags", "nato"), 65, "is not an address"),

@@ -183,6 +183,26 @@ static void test_delivery_and_watermark(void)
 	if (st) {
 		CHECK(td_store_subscriber_state(st, "ann@example.org", &s, &err) == 0);
 		CHECK(s.watermark == 3);
+		/* `subscribers show`'s history: newest slot first, the
+		 * address in any case, at most `limit` */
+		struct td_delivery_record *rec = NULL;
+		size_t nrec = 0;
+		CHECK(td_store_recent_deliveries(st, "ANN@example.org", 10, &rec, &nrec,
+						 &err) == 0);
+		CHECK(nrec == 2);
+		CHECK(nrec == 2 && rec[0].slot == 9000 && rec[0].skipped &&
+		      rec[0].at == 9500 && rec[0].message_id[0] == '\0');
+		CHECK(nrec == 2 && rec[1].slot == 5000 && !rec[1].skipped &&
+		      rec[1].at == 6000 && rec[1].post_count == 2 &&
+		      strcmp(rec[1].message_id, "id@x") == 0);
+		td_store_delivery_records_free(rec, nrec);
+		CHECK(td_store_recent_deliveries(st, "ann@example.org", 1, &rec, &nrec,
+						 &err) == 0);
+		CHECK(nrec == 1 && rec && rec[0].slot == 9000);
+		td_store_delivery_records_free(rec, nrec);
+		CHECK(td_store_recent_deliveries(st, "zed@example.org", 10, &rec, &nrec,
+						 &err) == 0);
+		CHECK(nrec == 0 && rec == NULL);
 		struct td_delivery bad = { "zed@example.org", 1, true, NULL, NULL, 0, 0, 0, 1 };
 		CHECK(td_store_record_delivery(st, &bad, &err) != 0);
 		td_store_close(st);
