@@ -1,0 +1,567 @@
+#!/usr/bin/env python3
+"""make bench: how `tagdigest serve --public` holds up under load and under
+slowloris, against nginx serving the same page from a file.
+
+Builds the e2e test site (tests/e2e/conftest.py write_site), sends one
+digest into a Maildir and takes a real unsubscribe link from its
+List-Unsubscribe header (so the token is the binary's own, whatever its
+format), then starts `serve --public` on a free loopback port and measures:
+
+(a) load, three ways, each reporting requests/s, p50, p99 and errors
+    (non-2xx answers, socket errors):
+    - wrk --latency from one address (127.0.0.1) at a few thread/connection
+      settings. The server's per-client rate limit (a token bucket per
+      address) answers almost all of these with 429: that is the limit
+      working, and the numbers are those of the refusing path. Said in
+      the output.
+    - wrk from one trusted proxy address with a different X-Forwarded-For
+      per request (198.18.0.0/15, the benchmarking range; only a header
+      value, no traffic goes there), with `[public] trusted_proxies =
+      127.0.0.1`: a server behind nginx or Caddy. A server that does not
+      believe the header (main before issue 11) shows all 429s here too.
+    - a Python asyncio client spreading connections over many source
+      addresses (127.1.0.1, 127.1.0.2, ...), a few requests per address on
+      a keep-alive connection, then the next address: many readers each
+      asking a little, with no proxy. wrk cannot bind source addresses.
+      The Python client is slower than the server; its own ceiling is
+      shown by the same run against nginx.
+(b) slowloris: N half-open connections (default 128, 512, 1500) from
+    127.0.0.2-127.0.0.5, each sending a request line and then one header
+    line every few seconds, reconnecting when dropped; meanwhile a probe
+    from 127.0.0.1 GETs the unsubscribe page every second with a 3 s
+    timeout. Reports probes answered (any HTTP answer; 200s apart), probe
+    p50/p99, and the connections the attack held open.
+
+The peer is nginx (Debian's, started here with a config in a temp folder,
+2 workers, 4096 worker connections) serving the same page bytes from a
+file: the event-driven server people put in front, as a ceiling. Without
+nginx installed, the peer is skipped and said so.
+
+Every loop is bounded in time; every server started here is stopped.
+
+    python3 tests/bench/bench_public.py --bin build/tagdigest [--smoke]
+"""
+import argparse
+import asyncio
+import email
+import email.policy
+import http.client
+import os
+import pathlib
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+from conftest import free_port, write_site  # noqa: E402  (the e2e test site)
+
+SECRET = "bench-public-secret-0123456789abcdef"
+NGINX = "/usr/sbin/nginx"
+WRK = "/usr/bin/wrk"
+SLOW_SOURCES = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]
+
+# wrk: a different X-Forwarded-For per request, from 198.18.0.0/15.
+XFF_LUA = """
+local n = 0
+local id = 0
+setup = function(thread) thread:set("id", id); id = id + 1 end
+init = function(args) n = id * 1000003 end
+request = function()
+  n = n + 1
+  local ip = string.format("198.18.%d.%d", math.floor(n / 250) % 250, n % 250 + 1)
+  return wrk.format(nil, nil, {["X-Forwarded-For"] = ip})
+end
+"""
+
+
+def wait_http(port, path, proc, what, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited {proc.returncode}")
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            c.request("GET", path)
+            c.getresponse().read()
+            c.close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not answer within {timeout} s")
+
+
+def stop(proc, timeout=15):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+    return proc.returncode
+
+
+class Started:
+    """A server process started here: stopped again if it never answers."""
+
+    def wait(self, what):
+        try:
+            wait_http(self.port, "/", self.proc, what)
+        except RuntimeError:
+            self.stop()
+            raise
+
+
+class Public(Started):
+    """`tagdigest serve --public` on a free loopback port."""
+
+    def __init__(self, binary, conf, opts=()):
+        self.port = free_port()
+        self.log = open(conf.parent / f"public-{self.port}.log", "wb")
+        self.proc = subprocess.Popen(
+            [binary, "-c", str(conf), *opts, "serve", "--public",
+             "--listen", f"127.0.0.1:{self.port}"],
+            stdout=self.log, stderr=subprocess.STDOUT,
+            env=dict(os.environ, TAGDIGEST_TOKEN_SECRET=SECRET))
+        self.wait("serve --public")
+
+    def stop(self):
+        rc = stop(self.proc)
+        self.log.close()
+        return rc
+
+
+class Nginx(Started):
+    """nginx on a free loopback port serving `pages` ({path: bytes})."""
+
+    def __init__(self, pages):
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="td-nginx-"))
+        os.chmod(self.dir, 0o755)
+        www = self.dir / "www"
+        for path, body in pages.items():
+            f = www / path.lstrip("/")
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_bytes(body)
+        for d in [www, *www.rglob("*")]:
+            os.chmod(d, 0o755 if d.is_dir() else 0o644)
+        self.port = free_port()
+        (self.dir / "nginx.conf").write_text(
+            "daemon off;\nworker_processes 2;\n"
+            f"pid {self.dir}/nginx.pid;\nerror_log {self.dir}/error.log;\n"
+            "events { worker_connections 4096; }\n"
+            "http {\n  access_log off;\n  default_type text/html;\n"
+            f"  server {{ listen 127.0.0.1:{self.port}; root {www}; }}\n}}\n")
+        self.proc = subprocess.Popen([NGINX, "-e", str(self.dir / "error.log"), "-p", str(self.dir),
+                                      "-c", str(self.dir / "nginx.conf")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.wait("nginx")
+
+    def stop(self):
+        rc = stop(self.proc)      # SIGTERM: nginx's fast stop, workers too
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return rc
+
+
+# ---- (a) load ----
+
+def ms(value, unit):
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def wrk(port, path, threads, conns, seconds, script=None):
+    """One wrk run; returns a dict of rps, p50, p99 (ms), requests,
+    non2xx, socket errors."""
+    cmd = [WRK, f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "3s"]
+    if script:
+        cmd += ["-s", script]
+    cmd.append(f"http://127.0.0.1:{port}{path}")
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30)
+    out = p.stdout
+    if p.returncode != 0 or "Requests/sec" not in out:
+        raise RuntimeError(f"wrk failed: {out}{p.stderr}")
+    lat = {q: ms(v, u) for q, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": lat.get("50"), "p99": lat.get("99"),
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "sockerr": sum(int(x) for x in sock.groups()) if sock else 0,
+    }
+
+
+def spread_address(k):
+    """The k-th client address: 127.1.0.1, 127.1.0.2, ... (.0 and .255 skipped)."""
+    a, rest = divmod(k, 256 * 254)
+    b, c = divmod(rest, 254)
+    return f"127.{1 + a % 250}.{b}.{c + 1}"
+
+
+async def connect_from(port, src):
+    """A connection to 127.0.0.1:port from source address `src`, or None
+    when it is refused or not made within 3 s."""
+    try:
+        return await asyncio.wait_for(
+            asyncio.open_connection("127.0.0.1", port, local_addr=(src, 0)), 3)
+    except (OSError, asyncio.TimeoutError):
+        return None
+
+
+async def read_response(reader):
+    """Status and whether the server closes, after reading the whole
+    answer (Content-Length bodies; MHD and nginx send them here)."""
+    line = await reader.readline()
+    if not line:
+        raise ConnectionError("closed before the status line")
+    status = int(line.split()[1])
+    length, close = 0, False
+    while True:
+        h = await reader.readline()
+        if h in (b"\r\n", b"\n", b""):
+            break
+        name, _, value = h.decode("latin-1").partition(":")
+        name = name.strip().lower()
+        if name == "content-length":
+            length = int(value)
+        elif name == "connection" and "close" in value.lower():
+            close = True
+    if length:
+        await reader.readexactly(length)
+    return status, close
+
+
+async def spread_load(port, path, conns, seconds, per_address):
+    """`conns` keep-alive connections, each from a fresh source address
+    every `per_address` requests. Returns the same dict as wrk()."""
+    lat, statuses = [], {}
+    errors = 0
+    next_addr = iter(range(10 ** 9))
+    deadline = time.monotonic() + seconds
+    req = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").encode()
+
+    async def client():
+        nonlocal errors
+        while time.monotonic() < deadline:
+            conn = await connect_from(port, spread_address(next(next_addr)))
+            if conn is None:
+                errors += 1
+                await asyncio.sleep(0.05)
+                continue
+            r, w = conn
+            try:
+                for _ in range(per_address):
+                    if time.monotonic() >= deadline:
+                        break
+                    t0 = time.perf_counter()
+                    w.write(req)
+                    status, close = await asyncio.wait_for(read_response(r), 3)
+                    lat.append(time.perf_counter() - t0)
+                    statuses[status] = statuses.get(status, 0) + 1
+                    if close:
+                        break
+            except (OSError, ConnectionError, ValueError, IndexError,
+                    asyncio.TimeoutError, asyncio.IncompleteReadError):
+                errors += 1
+            finally:
+                w.close()
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(client() for _ in range(conns)))
+    elapsed = time.monotonic() - t0
+    lat.sort()
+    n = len(lat)
+    return {
+        "rps": n / elapsed,
+        "p50": lat[n // 2] * 1e3 if n else None,
+        "p99": lat[min(n - 1, int(n * 0.99))] * 1e3 if n else None,
+        "requests": n,
+        "non2xx": sum(v for k, v in statuses.items() if not 200 <= k < 300),
+        "sockerr": errors,
+    }
+
+
+def fmt_ms(v):
+    return "-" if v is None else (f"{v:.2f}" if v < 10 else f"{v:.0f}")
+
+
+def load_row(label, r, peer=None):
+    ratio = f"{r['rps'] / peer['rps']:.2f}" if peer and peer["rps"] else "-"
+    ok = r["requests"] - r["non2xx"]
+    return (f"| {label} | {r['rps']:,.0f} | {fmt_ms(r['p50'])} | {fmt_ms(r['p99'])} | "
+            f"{r['requests']:,} | {ok:,} | {r['non2xx']:,} | {r['sockerr']:,} | {ratio} |")
+
+
+# ---- (b) slowloris ----
+
+async def slowloris(port, path, n, seconds, interval, probe_path):
+    """N half-open connections plus a probe every second. Returns the
+    probe latencies (None: no answer in 3 s), the probe statuses, and
+    the connections held at each probe."""
+    held = 0
+    reconnects = 0
+    # 3 s to open them, a probe a second, 3 s for the last probe's answer
+    stop_at = time.monotonic() + 3 + seconds + 4
+    head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()
+
+    async def one(i):
+        nonlocal held, reconnects
+        src = SLOW_SOURCES[i % len(SLOW_SOURCES)]
+        while time.monotonic() < stop_at:
+            conn = await connect_from(port, src)
+            if conn is None:
+                reconnects += 1
+                await asyncio.sleep(0.5)
+                continue
+            r, w = conn
+            counted = False
+            try:
+                w.write(head)
+                await w.drain()
+                held += 1
+                counted = True
+                k = 0
+                while time.monotonic() < stop_at:
+                    try:
+                        # an answer or EOF means the server let go
+                        await asyncio.wait_for(r.read(4096), interval)
+                        break
+                    except asyncio.TimeoutError:
+                        pass
+                    k += 1
+                    w.write(f"X-Slow-{k}: {i}\r\n".encode())
+                    await w.drain()
+            except (OSError, ConnectionError):
+                pass
+            finally:
+                if counted:
+                    held -= 1
+                w.close()
+            reconnects += 1
+            await asyncio.sleep(0.2)
+
+    async def ask():
+        t0 = time.perf_counter()
+        try:
+            async def exchange():
+                r, w = await asyncio.open_connection("127.0.0.1", port)
+                try:
+                    w.write(f"GET {probe_path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                            "Connection: close\r\n\r\n".encode())
+                    return (await read_response(r))[0]
+                finally:
+                    w.close()
+            st = await asyncio.wait_for(exchange(), 3)
+            return time.perf_counter() - t0, st
+        except (OSError, ConnectionError, ValueError, IndexError,
+                asyncio.TimeoutError, asyncio.IncompleteReadError):
+            return None, None
+
+    async def probes():
+        # one probe a second on the clock, each on its own: a probe that
+        # waits its 3 s does not delay the next one
+        await asyncio.sleep(3)
+        helds, pending = [], []
+        t_start = time.monotonic()
+        for k in range(seconds):
+            await asyncio.sleep(max(0.0, t_start + k - time.monotonic()))
+            helds.append(held)
+            pending.append(asyncio.ensure_future(ask()))
+        done = await asyncio.gather(*pending)
+        statuses = {}
+        for _, st in done:
+            if st is not None:
+                statuses[st] = statuses.get(st, 0) + 1
+        return [d for d, _ in done], statuses, helds
+
+    tasks = [asyncio.ensure_future(one(i)) for i in range(n)]
+    try:
+        lat, statuses, helds = await probes()
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return lat, statuses, helds, reconnects
+
+
+def slow_row(label, n, res):
+    lat, statuses, helds, reconnects = res
+    answered = [x * 1e3 for x in lat if x is not None]
+    answered.sort()
+    k = len(answered)
+    p50 = answered[k // 2] if k else None
+    p99 = answered[min(k - 1, int(k * 0.99))] if k else None
+    ok = statuses.get(200, 0)
+    helds = sorted(helds)
+    return (f"| {label} | {n} | {k}/{len(lat)} ({ok} × 200) | {fmt_ms(p50)} | {fmt_ms(p99)} | "
+            f"{helds[len(helds) // 2] if helds else 0} | {reconnects:,} |")
+
+
+# ---- the site ----
+
+def make_site(root):
+    conf = write_site(root, "maildir")
+    env = dict(os.environ, TAGDIGEST_TOKEN_SECRET=SECRET)
+    return conf, env
+
+
+def unsubscribe_path(binary, conf, env):
+    p = subprocess.run([binary, "-c", str(conf), "run"], capture_output=True, text=True,
+                       timeout=120, env=env)
+    if p.returncode != 0:
+        raise RuntimeError(f"tagdigest run exited {p.returncode}: {p.stderr[-2000:]}")
+    for f in sorted((conf.parent / "outbox" / "new").iterdir()):
+        msg = email.message_from_bytes(f.read_bytes(), policy=email.policy.default)
+        lu = msg["List-Unsubscribe"]
+        m = re.search(r"<(https?://[^>]+/unsubscribe/[^>]+)>", str(lu or ""))
+        if m:
+            return urllib.parse.urlsplit(m.group(1)).path
+    raise RuntimeError("no digest carries a List-Unsubscribe URL")
+
+
+def get(port, path):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=str(ROOT / "build" / "tagdigest"))
+    ap.add_argument("--smoke", action="store_true",
+                    help="a few seconds of each measurement, so the bench cannot rot")
+    ap.add_argument("--seconds", type=int, default=10, help="length of each load run")
+    ap.add_argument("--wrk", default="1x10,2x100,2x400",
+                    help="wrk settings, THREADSxCONNECTIONS,...")
+    ap.add_argument("--slowloris", default="128,512,1500", help="half-open connection counts")
+    ap.add_argument("--slow-seconds", type=int, default=20, help="probes per slowloris run")
+    ap.add_argument("--no-peer", action="store_true")
+    args = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)   # rows as they come, under make
+    if args.smoke:
+        args.seconds, args.wrk, args.slowloris, args.slow_seconds = 1, "1x10", "32", 3
+    settings = [tuple(int(x) for x in s.split("x")) for s in args.wrk.split(",")]
+    slow_ns = [int(x) for x in args.slowloris.split(",")]
+    if not os.access(WRK, os.X_OK):
+        sys.exit(f"{WRK} is missing: `make bench` installs Debian's wrk")
+    use_peer = not args.no_peer and os.access(NGINX, os.X_OK)
+
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="td-bench-public-"))
+    failures = []
+    try:
+        conf, env = make_site(tmp / "site")
+        unsub = unsubscribe_path(args.bin, conf, env)
+        script = tmp / "xff.lua"
+        script.write_text(XFF_LUA)
+        # the X-Forwarded-For runs need [public] trusted_proxies; a build
+        # without it refuses the key (exit 78): then without it, and said
+        try:
+            srv = Public(args.bin, conf, opts=["-o", "public.trusted_proxies=127.0.0.1"])
+        except RuntimeError as e:
+            if "exited 78" not in str(e):
+                raise
+            print("this build has no [public] trusted_proxies: X-Forwarded-For is not believed")
+            srv = Public(args.bin, conf)
+        try:
+            st, page = get(srv.port, unsub)
+            if st != 200:
+                raise RuntimeError(f"GET {unsub} answered {st}")
+            paths = [("GET /unsubscribe/TOKEN", unsub)]
+            st_sub, sub_page = get(srv.port, "/subscribe")
+            if st_sub == 200:
+                paths.append(("GET /subscribe", "/subscribe"))
+            else:
+                print(f"GET /subscribe answers {st_sub} on this build: not measured")
+            pages = {"/unsubscribe.html": page}
+            if st_sub == 200:
+                pages["/subscribe.html"] = sub_page
+            peer = Nginx(pages) if use_peer else None
+            if not use_peer:
+                print("peer: none (nginx not installed or --no-peer)")
+            try:
+                print(f"\n## load: `serve --public` on 127.0.0.1, {args.seconds} s per run, "
+                      f"peer nginx {'(same bytes from a file)' if peer else 'skipped'}\n")
+                print("rate limit as configured: from one address almost every answer is 429 "
+                      "(the per-client token bucket); those rows measure the refusing path.\n")
+                print("| run | req/s | p50 ms | p99 ms | requests | 2xx | non-2xx | socket errors "
+                      "| ratio to nginx |")
+                print("|---|---|---|---|---|---|---|---|---|")
+                for label, path in paths:
+                    peer_path = "/unsubscribe.html" if "unsub" in path else "/subscribe.html"
+                    for t, c in settings:
+                        r = wrk(srv.port, path, t, c, args.seconds)
+                        pr = wrk(peer.port, peer_path, t, c, args.seconds) if peer else None
+                        print(load_row(f"{label}, wrk -t{t} -c{c}, one address", r, pr))
+                        if r["requests"] == 0:
+                            failures.append(f"no request answered: {label} -t{t} -c{c}")
+                    t, c = settings[-1]
+                    r = wrk(srv.port, path, t, c, args.seconds, script=str(script))
+                    print(load_row(f"{label}, wrk -t{t} -c{c}, X-Forwarded-For per request "
+                                   "from trusted 127.0.0.1", r, pr))
+                    per = 20
+                    for conns in sorted({min(c, 100), 50}):
+                        r = asyncio.run(spread_load(srv.port, path, conns, args.seconds, per))
+                        pr = (asyncio.run(spread_load(peer.port, peer_path, conns, args.seconds, per))
+                              if peer else None)
+                        print(load_row(f"{label}, Python client, {conns} connections, "
+                                       f"{per} requests per source address", r, pr))
+                        if r["requests"] == 0:
+                            failures.append(f"no request answered: {label} spread {conns}")
+
+                print(f"\n## slowloris: half-open connections from {SLOW_SOURCES[0]}-"
+                      f"{SLOW_SOURCES[-1]}, one header line every 5 s; a probe GET from 127.0.0.1 "
+                      f"every second, 3 s timeout, {args.slow_seconds} probes\n")
+                print("| server | half-open | probes answered | probe p50 ms | probe p99 ms "
+                      "| held (median) | reconnects |")
+                print("|---|---|---|---|---|---|---|")
+                for n in slow_ns:
+                    res = asyncio.run(slowloris(srv.port, unsub, n, args.slow_seconds, 5, unsub))
+                    print(slow_row("tagdigest", n, res))
+                    answered = sum(1 for x in res[0] if x is not None)
+                    if answered * 2 < len(res[0]):
+                        failures.append(f"serve --public answered {answered} of {len(res[0])} "
+                                        f"probes under {n} half-open connections")
+                    if peer:
+                        pres = asyncio.run(slowloris(peer.port, "/unsubscribe.html", n,
+                                                     args.slow_seconds, 5, "/unsubscribe.html"))
+                        print(slow_row("nginx", n, pres))
+                    # let the server's timeouts clear what is left
+                    time.sleep(1)
+                # the server must still answer after the attack
+                deadline = time.monotonic() + 30
+                while True:
+                    try:
+                        if get(srv.port, unsub)[0] in (200, 429):
+                            break
+                    except OSError:
+                        pass
+                    if time.monotonic() > deadline:
+                        failures.append("serve --public did not answer 30 s after the slowloris runs")
+                        break
+                    time.sleep(1)
+            finally:
+                if peer:
+                    peer.stop()
+        finally:
+            rc = srv.stop()
+            if rc not in (0, -signal.SIGTERM):
+                failures.append(f"serve --public exited {rc}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if failures:
+        sys.exit("bench_public: " + "; ".join(failures))
+
+
+if __name__ == "__main__":
+    main()
