@@ -9,6 +9,7 @@
  *   status.c      status
  *   preview.c     preview
  *   unsuppress.c  unsuppress
+ *   subscribers.c subscribers add, remove, list, show, import, export
  *   serve.c       serve
  *   feed_dump.c   feed-dump
  *   common.c      the helpers below
@@ -67,6 +68,12 @@ struct td_cli_opt {
 int td_cli_parse_opts(const char *cmd, const char *help, int argc,
 		      char **argv, struct td_cli_opt *opts, size_t nopts,
 		      bool *helped);
+/* The same, also taking up to maxpos positional arguments (anything not
+ * an option, and everything after "--") into pos; *npos tells how many
+ * were given. One more than maxpos is a usage error. */
+int td_cli_parse_args(const char *cmd, const char *help, int argc, char **argv,
+		      struct td_cli_opt *opts, size_t nopts, const char **pos,
+		      size_t maxpos, size_t *npos, bool *helped);
 
 /* The commands: argv[0] is the command's name. */
 int td_cli_ingest(const struct td_cli_globals *g, int argc, char **argv);
@@ -75,6 +82,7 @@ int td_cli_run(const struct td_cli_globals *g, int argc, char **argv);
 int td_cli_status(const struct td_cli_globals *g, int argc, char **argv);
 int td_cli_preview(const struct td_cli_globals *g, int argc, char **argv);
 int td_cli_unsuppress(const struct td_cli_globals *g, int argc, char **argv);
+int td_cli_subscribers(const struct td_cli_globals *g, int argc, char **argv);
 int td_cli_serve(const struct td_cli_globals *g, int argc, char **argv);
 int td_cli_feed_dump(const struct td_cli_globals *g, int argc, char **argv);
 

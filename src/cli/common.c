@@ -52,9 +52,31 @@ int td_cli_parse_opts(const char *cmd, const char *help, int argc,
 		      char **argv, struct td_cli_opt *opts, size_t nopts,
 		      bool *helped)
 {
+	size_t npos;
+	return td_cli_parse_args(cmd, help, argc, argv, opts, nopts, NULL, 0, &npos,
+				 helped);
+}
+
+int td_cli_parse_args(const char *cmd, const char *help, int argc, char **argv,
+		      struct td_cli_opt *opts, size_t nopts, const char **pos,
+		      size_t maxpos, size_t *npos, bool *helped)
+{
 	*helped = false;
+	*npos = 0;
+	bool options_end = false;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
+		/* "--" ends the options: an address may begin with '-' */
+		if (!options_end && strcmp(a, "--") == 0) {
+			options_end = true;
+			continue;
+		}
+		if (options_end || a[0] != '-' || a[1] == '\0') {
+			if (*npos == maxpos)
+				return td_cli_usage_error(cmd, "unexpected argument", a);
+			pos[(*npos)++] = a;
+			continue;
+		}
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			fputs(help, stdout);
 			*helped = true;

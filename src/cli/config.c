@@ -21,6 +21,7 @@
 #include "tagdigest/cli/config.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <ini.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -35,6 +36,7 @@
 #include "tagdigest/core/address.h"
 #include "tagdigest/core/buf.h"
 #include "tagdigest/core/util.h"
+#include "tagdigest/sources/slug.h"
 
 #define SOURCE_NAME_MAX 40     /* inih keeps section names below 50 bytes */
 
@@ -62,6 +64,9 @@ enum conf_kind {
 	K_TAGS,          /* comma-separated display names */
 	K_DOMAIN,        /* DNS name: LDH labels separated by dots */
 	K_FEEDBACK_ID,   /* printable ASCII, no spaces (Feedback-ID header) */
+	K_SLUGS,         /* comma-separated tag names or slugs, stored as slugs */
+	K_IPS,           /* comma-separated IP addresses, stored normalised */
+	K_WELCOME,       /* now | next-slot */
 };
 
 struct conf_key {
@@ -133,11 +138,23 @@ static const struct conf_key conf_keys[] = {
 	{ "fetch", "connect_timeout", K_INT, CF(fetch_connect_timeout), 1, 300 },
 	{ "fetch", "max_bytes", K_INT, CF(fetch_max_bytes), 1024, 1 << 30 },
 	{ "fetch", "max_redirects", K_INT, CF(fetch_max_redirects), 0, 20 },
+	{ "public", "url", K_SITE_URL, CF(public_url), 0, 0 },
+	{ "public", "signup_tags", K_SLUGS, CF(signup_tags), 0, 0 },
+	{ "public", "confirm_hours", K_INT, CF(confirm_hours), 1, 720 },
+	{ "public", "welcome", K_WELCOME, CF(welcome_now), 0, 0 },
+	{ "public", "signups_per_hour", K_INT, CF(signups_per_hour), 1, 10000 },
+	{ "public", "confirm_mails_per_day", K_INT, CF(confirm_mails_per_day), 1, 100 },
+	{ "public", "trusted_proxies", K_IPS, CF(trusted_proxies), 0, 0 },
+	{ "public", "threads", K_INT, CF(public_threads), 1, 256 },
+	{ "public", "max_connections", K_INT, CF(max_connections), 1, 100000 },
+	{ "public", "max_connections_per_ip", K_INT, CF(max_connections_per_ip),
+	  1, 100000 },
+	{ "public", "connection_timeout", K_INT, CF(connection_timeout), 1, 3600 },
 };
 
 static const char *const conf_sections[] = {
 	"site", "store", "schedule", "digest", "subscribers", "templates",
-	"transport", "secrets", "fetch", "dkim",
+	"transport", "secrets", "fetch", "dkim", "public",
 };
 
 /* One key's value and where it came from. */
@@ -772,6 +789,36 @@ static char *resolve_path(const char *base, const char *p)
 	return td_buf_steal(&b);
 }
 
+/* Splits a comma-separated value into out (emptied first), each item
+ * trimmed of blanks; empty items are dropped. */
+static void split_list(const char *v, struct td_strv *out)
+{
+	td_strv_free(out);
+	for (const char *p = v; *p;) {
+		size_t len = strcspn(p, ",");
+		const char *a = p, *b = p + len;
+		while (a < b && (*a == ' ' || *a == '\t'))
+			a++;
+		while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+			b--;
+		if (b > a)
+			td_strv_push_owned(out, td_xstrndup(a, (size_t)(b - a)));
+		p += len + (p[len] == ',');
+	}
+}
+
+/* An IPv4 or IPv6 address in the form inet_ntop writes (the form a
+ * client's address is compared in), malloc'd; NULL when it is none. */
+static char *ip_normalise(const char *v)
+{
+	unsigned char raw[sizeof(struct in6_addr)];
+	char text[INET6_ADDRSTRLEN];
+	int af = strchr(v, ':') ? AF_INET6 : AF_INET;
+	if (inet_pton(af, v, raw) != 1 || !inet_ntop(af, raw, text, sizeof text))
+		return NULL;
+	return td_xstrdup(text);
+}
+
 static char *base_dir_of(const char *path)
 {
 	const char *slash = strrchr(path, '/');
@@ -954,22 +1001,65 @@ static int apply_entry(struct conf_state *st, struct td_config *cfg,
 		if (!td_utf8_valid(v, strlen(v)))
 			return conf_fail_entry(st, e, "not valid UTF-8");
 		struct td_strv *tags = (struct td_strv *)(void *)(base + k->off);
-		td_strv_free(tags);
-		for (const char *p = v; *p;) {
-			size_t len = strcspn(p, ",");
-			const char *a = p, *b = p + len;
-			while (a < b && (*a == ' ' || *a == '\t'))
-				a++;
-			while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-				b--;
-			if (b > a)
-				td_strv_push_owned(tags, td_xstrndup(a, (size_t)(b - a)));
-			p += len + (p[len] == ',');
-		}
+		split_list(v, tags);
 		if (tags->n == 0)
 			return conf_fail_entry(st, e, "no tags in '%.40s'", v);
 		break;
 	}
+	case K_SLUGS: {
+		/* Names as the site shows them or slugs as its URLs have them:
+		 * the form posts slugs, so slugs are what is kept. */
+		if (!td_utf8_valid(v, strlen(v)))
+			return conf_fail_entry(st, e, "not valid UTF-8");
+		struct td_strv names = { 0 };
+		struct td_strv *slugs = (struct td_strv *)(void *)(base + k->off);
+		td_strv_free(slugs);
+		split_list(v, &names);
+		for (size_t i = 0; i < names.n; i++) {
+			char *slug = td_slugify(names.v[i]);
+			if (!*slug) {
+				free(slug);
+				conf_fail_entry(st, e, "'%.40s' has nothing to make a tag "
+						"slug of", names.v[i]);
+				td_strv_free(&names);
+				return EX_CONFIG;
+			}
+			if (td_strv_contains(slugs, slug))
+				free(slug);
+			else
+				td_strv_push_owned(slugs, slug);
+		}
+		td_strv_free(&names);
+		if (slugs->n == 0)
+			return conf_fail_entry(st, e, "no tags in '%.40s'", v);
+		break;
+	}
+	case K_IPS: {
+		struct td_strv *ips = (struct td_strv *)(void *)(base + k->off);
+		td_strv_free(ips);
+		split_list(v, ips);
+		for (size_t i = 0; i < ips->n; i++) {
+			char *norm = ip_normalise(ips->v[i]);
+			if (!norm)
+				return conf_fail_entry(st, e, "'%.60s' is not an IP address "
+						       "(like 192.0.2.10 or 2001:db8::1; "
+						       "one per proxy, no ranges)",
+						       ips->v[i]);
+			free(ips->v[i]);
+			ips->v[i] = norm;
+		}
+		if (ips->n == 0)
+			return conf_fail_entry(st, e, "no addresses in '%.40s'", v);
+		break;
+	}
+	case K_WELCOME:
+		if (strcasecmp(v, "now") == 0)
+			*(bool *)(void *)(base + k->off) = true;
+		else if (strcasecmp(v, "next-slot") == 0)
+			*(bool *)(void *)(base + k->off) = false;
+		else
+			return conf_fail_entry(st, e, "'%.40s' is not now or next-slot", v);
+		break;
 	case K_FEEDBACK_ID:
 		for (const unsigned char *c = (const unsigned char *)v; *c; c++)
 			if (*c <= ' ' || *c >= 0x7F)
@@ -1025,8 +1115,21 @@ static int finish(struct conf_state *st, struct td_config *cfg)
 			return conf_fail_line(st, 0, "site.list_id: cannot derive one "
 					      "from the host of site.url; set it");
 	}
+	/* Readers reach the unsubscribe and preference pages at the public
+	 * server, which may live elsewhere than the blog. */
+	if (!cfg->public_url)
+		cfg->public_url = td_xstrdup(cfg->site_url);
 	if (!cfg->unsubscribe_url)
-		cfg->unsubscribe_url = td_xasprintf("%s/unsubscribe/", cfg->site_url);
+		cfg->unsubscribe_url = td_xasprintf("%s/unsubscribe/", cfg->public_url);
+	cfg->preferences_url = td_xasprintf("%s/preferences/", cfg->public_url);
+	if (cfg->max_connections_per_ip > cfg->max_connections) {
+		const struct conf_entry *e = find_entry(st, "public", "max_connections_per_ip");
+		if (!e)
+			e = find_entry(st, "public", "max_connections");
+		return conf_fail_entry(st, e, "%d connections per address is more than "
+				       "public.max_connections (%d) allows",
+				       cfg->max_connections_per_ip, cfg->max_connections);
+	}
 	if (!cfg->tag_url)
 		cfg->tag_url = td_xasprintf("%s/tag/{tag}/", cfg->site_url);
 	if (!cfg->store_path)
@@ -1120,6 +1223,13 @@ static int build(struct conf_state *st, struct td_config *cfg)
 	cfg->fetch_connect_timeout = 10;
 	cfg->fetch_max_bytes = 10 << 20;
 	cfg->fetch_max_redirects = 5;
+	cfg->confirm_hours = 48;
+	cfg->signups_per_hour = 5;
+	cfg->confirm_mails_per_day = 3;
+	cfg->public_threads = 4;
+	cfg->max_connections = 1000;
+	cfg->max_connections_per_ip = 16;
+	cfg->connection_timeout = 10;
 
 	cfg->nsources = st->nsrcs;
 	cfg->sources = td_xcalloc(st->nsrcs, sizeof *cfg->sources);
@@ -1197,7 +1307,8 @@ void td_config_free(struct td_config *cfg)
 		&cfg->token_secret_env, &cfg->token_secret_file,
 		&cfg->dkim_domain, &cfg->dkim_selector, &cfg->dkim_key_file,
 		&cfg->smtp_ca_file, &cfg->smtp_ehlo, &cfg->sendmail_path,
-		&cfg->unsubscribe_mailto, &cfg->feedback_id,
+		&cfg->unsubscribe_mailto, &cfg->feedback_id, &cfg->public_url,
+		&cfg->preferences_url,
 	};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
 		free(*strs[i]);
@@ -1209,6 +1320,8 @@ void td_config_free(struct td_config *cfg)
 		td_strv_free(&cfg->sources[i].tags);
 	}
 	free(cfg->sources);
+	td_strv_free(&cfg->signup_tags);
+	td_strv_free(&cfg->trusted_proxies);
 	td_tz_free(cfg->tz);
 	memset(cfg, 0, sizeof *cfg);
 }

@@ -104,6 +104,7 @@ struct td_compose_options td_options_compose(const struct td_config *cfg)
 		.from_name = cfg->from_name,
 		.from_address = cfg->from_address,
 		.unsubscribe_url = cfg->unsubscribe_url,
+		.preferences_url = cfg->preferences_url,
 		.unsubscribe_mailto = cfg->unsubscribe_mailto,
 		.list_id = cfg->list_id,
 		.feedback_id = cfg->feedback_id,
@@ -134,5 +135,22 @@ struct td_desk_options td_options_desk(const struct td_config *cfg)
 		.ingest = td_options_ingest(cfg),
 		.store_path = cfg->store_path,
 		.subscribers_path = cfg->subscribers_path,
+	};
+}
+
+struct td_public_options td_options_public(const struct td_config *cfg)
+{
+	return (struct td_public_options){
+		.base_url = cfg->public_url,
+		.signup_tags = &cfg->signup_tags,
+		.confirm_hours = cfg->confirm_hours,
+		.welcome_now = cfg->welcome_now,
+		.signups_per_hour = cfg->signups_per_hour,
+		.confirm_mails_per_day = cfg->confirm_mails_per_day,
+		.trusted_proxies = &cfg->trusted_proxies,
+		.threads = cfg->public_threads,
+		.max_connections = cfg->max_connections,
+		.max_connections_per_ip = cfg->max_connections_per_ip,
+		.connection_timeout = cfg->connection_timeout,
 	};
 }

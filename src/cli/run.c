@@ -2,23 +2,182 @@
  * run.c: `ingest`, `send` and `run`, the commands that write the
  * store: under the run lock (a dry run, which writes nothing, without
  * it); `run` is `ingest` then `send` under one lock.
+ *
+ * `send` first syncs the editors' subscriber file into the store's
+ * roster (import.h, TD_IMPORT_SYNC), then walks the roster: the active
+ * readers added or confirmed by the run's start, page by page, so memory
+ * stays flat in the number of readers. A reader who confirms while the
+ * run sends gets their welcome from the public server, not a digest from
+ * the run.
+ *
+ * A dry run writes nothing, so it cannot sync; it walks what the store
+ * would hold after the sync instead (the file's rows overlaid on the
+ * roster, see dry_next), so it reports what a real run would send, the
+ * first run of a site whose roster is still empty included.
  */
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "tagdigest/deliver/deliver.h"
+#include "tagdigest/schedule/import.h"
 #include "tagdigest/sources/ingest.h"
 #include "tagdigest/store/lock.h"
+#include "tagdigest/store/roster.h"
 #include "tagdigest/core/log.h"
 #include "tagdigest/cli/options.h"
 
-/* The subscriber reader as the send engine's source. */
-static int next_subscriber(void *ctx, const struct td_subscriber **out,
-			   struct td_err *err)
+/* ---- the walks ---- */
+
+/* The roster as the engine's source (deliver.h). */
+struct roster_walk {
+	struct td_roster_cursor *cur;
+	struct td_subscriber view;
+};
+
+static int roster_next(void *ctx, const struct td_subscriber **out, struct td_err *err)
 {
-	return td_subscribers_next(ctx, out, err);
+	struct roster_walk *w = ctx;
+	const struct td_member *m;
+	int rc = td_roster_cursor_next(w->cur, &m, err);
+	if (rc != 1)
+		return rc;
+	td_member_subscriber(m, &w->view);
+	*out = &w->view;
+	return 1;
+}
+
+/*
+ * The dry run's walk: the roster as the sync would leave it, without
+ * writing it. First the file's rows, in file order, each as the sync
+ * would store it (import.h, roster.h): a new address as a reader on the
+ * site's schedule; a reader of the file's ("csv") or a pending sign-up
+ * (an editor's row makes it active) with the row's name and tags unless
+ * the reader chose their own; an address that unsubscribed, bounced or
+ * complained, or a paused reader, not at all. Then the roster's other
+ * readers (the form's, the CLI's, imports'), who are theirs whatever the
+ * file says. The file's readers whose rows are gone are never walked:
+ * the sync would remove them. One roster lookup per row; nothing held
+ * per reader but the file reader's duplicate check (subscribers.h).
+ */
+struct dry_walk {
+	struct td_store *st;
+	struct td_subscriber_reader *file;   /* pass 1 */
+	struct td_roster_cursor *cur;        /* pass 2, opened when 1 ends */
+	time_t cutoff, now;
+	struct td_member m;                  /* the row's reader, if known */
+	struct td_subscriber view;
+};
+
+static bool from_file(const struct td_member *m)
+{
+	return m->origin && strcmp(m->origin, "csv") == 0;
+}
+
+static int dry_next(void *ctx, const struct td_subscriber **out, struct td_err *err)
+{
+	struct dry_walk *w = ctx;
+	int rc;
+	while (!w->cur) {
+		const struct td_subscriber *row;
+		if ((rc = td_subscribers_next(w->file, &row, err)) < 0 || rc > 1)
+			return rc;
+		if (rc == 0) {
+			if ((rc = td_roster_cursor_open(w->st, w->cutoff, w->now, &w->cur, err)))
+				return rc;
+			break;
+		}
+		bool found;
+		td_member_free(&w->m);
+		if ((rc = td_roster_get(w->st, row->email, &w->m, &found, err)))
+			return rc;
+		if (!found) {
+			*out = row;
+			return 1;
+		}
+		bool pending = w->m.status == TD_MEMBER_PENDING;
+		bool theirs = w->m.status == TD_MEMBER_ACTIVE && from_file(&w->m);
+		if (!(pending || theirs) || w->m.prefs.paused_until > w->now)
+			continue;
+		td_member_subscriber(&w->m, &w->view);
+		if (!w->m.reader_choice)
+			w->view.tags = row->tags;
+		w->view.name = row->name;
+		*out = &w->view;
+		return 1;
+	}
+	const struct td_member *m;
+	while ((rc = td_roster_cursor_next(w->cur, &m, err)) == 1) {
+		if (from_file(m))
+			continue;        /* pass 1 had them, or the sync removes them */
+		td_member_subscriber(m, &w->view);
+		*out = &w->view;
+		return 1;
+	}
+	return rc;
+}
+
+/* ---- the file's sync ---- */
+
+/* What the file was right after the sync read it, to tell at the end
+ * whether it changed while the run was sending. */
+struct file_sig {
+	bool ok;
+	struct stat sb;
+};
+
+static void file_sig_take(const char *path, struct file_sig *s)
+{
+	s->ok = stat(path, &s->sb) == 0;
+}
+
+static bool file_sig_changed(const char *path, const struct file_sig *before)
+{
+	struct file_sig now;
+	file_sig_take(path, &now);
+	if (!before->ok || !now.ok)
+		return before->ok != now.ok;
+	const struct stat *a = &before->sb, *b = &now.sb;
+	return a->st_dev != b->st_dev || a->st_ino != b->st_ino ||
+	       a->st_size != b->st_size ||
+	       a->st_mtim.tv_sec != b->st_mtim.tv_sec ||
+	       a->st_mtim.tv_nsec != b->st_mtim.tv_nsec ||
+	       a->st_ctim.tv_sec != b->st_ctim.tv_sec ||
+	       a->st_ctim.tv_nsec != b->st_ctim.tv_nsec;
+}
+
+/* What the sync did. Rows the store did not apply because the reader
+ * said otherwise are a warning: the editor who wrote them should hear of
+ * it, under -q too. */
+static void report_sync(const struct td_config *cfg, const struct td_import_summary *s,
+			bool dry_run)
+{
+	const char *path = cfg->subscribers_path;
+	td_cli_warn_bad_rows(cfg, s->bad, s->rows);
+	if (s->kept_out)
+		td_log_warnx("subscribers: %zu row%s in %s %s for readers who "
+			     "unsubscribed, bounced or complained; %s not applied "
+			     "(the reader's word wins: `tagdigest subscribers show "
+			     "EMAIL` says why)", s->kept_out, s->kept_out == 1 ? "" : "s",
+			     path, s->kept_out == 1 ? "is" : "are",
+			     s->kept_out == 1 ? "it was" : "they were");
+	if (s->reader_kept)
+		td_log_info("subscribers: %zu row%s in %s %s for readers who chose "
+			    "their own tags in the preference centre; only the "
+			    "name%s taken from the file", s->reader_kept,
+			    s->reader_kept == 1 ? "" : "s", path,
+			    s->reader_kept == 1 ? "is" : "are",
+			    s->reader_kept == 1 ? " was" : "s were");
+	if (s->skipped)
+		td_log_info("subscribers: %s unchanged since the last run", path);
+	else
+		td_log_info("subscribers: %s %s: %zu added, %zu updated, %zu unchanged, "
+			    "%zu removed (rows gone from the file)", path,
+			    dry_run ? "would be synced" : "synced", s->added, s->updated,
+			    s->unchanged, s->removed);
 }
 
 /* `ingest` prints its summary as its result; inside `run` the send line
@@ -46,17 +205,21 @@ static int do_ingest(const struct td_config *cfg, struct td_store *st, bool as_r
 }
 
 static void print_send(const struct td_config *cfg, const struct td_send_summary *s,
-		       bool dry_run)
+		       const struct td_import_summary *sync, bool dry_run)
 {
 	char slot[64], next[64];
 	td_tz_format(cfg->tz, s->slot, "%a %d %b %Y %H:%M %Z", slot, sizeof slot);
 	td_tz_format(cfg->tz, s->next_slot, "%a %d %b %Y %H:%M %Z", next, sizeof next);
 	if (s->sent + s->skipped + s->tempfail + s->permfail + s->deferred +
 	    s->expired + s->bounced == 0 && !s->stopped_early) {
-		printf("send: nothing new to send: %zu of %zu subscribers already have "
-		       "the digest for the slot of %s%s; next slot %s\n",
-		       s->not_due, s->subscribers, slot,
+		printf("send: nothing new to send: %zu of %zu readers already have "
+		       "the digest for their latest slot (the site's: %s)%s; next "
+		       "site slot %s", s->not_due, s->subscribers, slot,
 		       s->suppressed ? ", the others unsubscribed" : "", next);
+		if (sync->kept_out)
+			printf("; %zu rows of the subscriber file not applied: those "
+			       "readers left", sync->kept_out);
+		printf("\n");
 		return;
 	}
 	printf("send%s: %zu %s, %zu skipped (no new posts), %zu not due, "
@@ -75,6 +238,9 @@ static void print_send(const struct td_config *cfg, const struct td_send_summary
 	if (s->stopped_by_signal)
 		printf("; stopped by signal %d after finishing the messages in flight",
 		       s->stopped_by_signal);
+	if (sync->kept_out)
+		printf("; %zu rows of the subscriber file not applied: those readers "
+		       "left", sync->kept_out);
 	if (!dry_run && s->sent && cfg->transport_type == TD_TRANSPORT_MAILDIR)
 		printf("; messages in %s/new/", cfg->maildir_path);
 	else if (!dry_run && s->sent && cfg->transport_type == TD_TRANSPORT_SMTP)
@@ -82,15 +248,21 @@ static void print_send(const struct td_config *cfg, const struct td_send_summary
 	printf("\n");
 }
 
-static void print_send_json(const struct td_send_summary *s, bool dry_run, int rc)
+static void print_send_json(const struct td_send_summary *s,
+			    const struct td_import_summary *sync, bool dry_run, int rc)
 {
-	printf("{\"dry_run\":%s,\"subscribers\":%zu,\"sent\":%zu,\"skipped\":%zu,"
+	printf("{\"dry_run\":%s,\"file\":{\"rows\":%zu,\"bad\":%zu,\"added\":%zu,"
+	       "\"updated\":%zu,\"unchanged\":%zu,\"removed\":%zu,\"not_applied\":%zu,"
+	       "\"reader_kept\":%zu},", dry_run ? "true" : "false", sync->rows, sync->bad,
+	       sync->added, sync->updated, sync->unchanged, sync->removed, sync->kept_out,
+	       sync->reader_kept);
+	printf("\"subscribers\":%zu,\"sent\":%zu,\"skipped\":%zu,"
 	       "\"not_due\":%zu,\"unsubscribed\":%zu,\"temporary\":%zu,"
 	       "\"permanent\":%zu,\"deferred\":%zu,\"expired\":%zu,\"bounced\":%zu,"
 	       "\"resent\":%zu,\"seconds\":%.3f,\"messages_per_second\":%.1f,"
 	       "\"slot\":%lld,\"next_slot\":%lld,\"stopped_early\":%s,"
 	       "\"stopped_by_signal\":%d,\"exit\":%d}\n",
-	       dry_run ? "true" : "false", s->subscribers, s->sent, s->skipped,
+	       s->subscribers, s->sent, s->skipped,
 	       s->not_due, s->suppressed, s->tempfail, s->permfail, s->deferred,
 	       s->expired, s->bounced, s->resent, s->seconds, s->rate,
 	       (long long)s->slot, (long long)s->next_slot,
@@ -124,14 +296,40 @@ static void draw_progress(const struct td_send_summary *s, void *arg)
 static int do_send(const struct td_config *cfg, struct td_store *st, bool dry_run,
 		   bool json)
 {
-	/* Streamed, not loaded: a run's memory must not grow with the file. */
-	struct td_subscriber_reader *reader;
+	/* The run's start: the sync's time and the walk's cutoff. */
+	time_t now = time(NULL);
 	struct td_err err = { 0, "" };
-	int rc = td_subscribers_open(cfg->subscribers_path, &reader, &err);
+	struct td_import_summary sync;
+	memset(&sync, 0, sizeof sync);
+	int rc = td_import_file(st, cfg->subscribers_path, TD_IMPORT_SYNC, dry_run, now,
+				&sync, &err);
 	if (rc)
 		return td_cli_fail(&err);
-	struct td_subscriber_source src = { next_subscriber, reader,
-					    td_subscribers_size_hint(reader) };
+	struct file_sig sig;
+	file_sig_take(cfg->subscribers_path, &sig);
+	report_sync(cfg, &sync, dry_run);
+
+	/* Walked, not loaded: a run's memory must not grow with the readers. */
+	struct roster_walk rw = { NULL, { 0 } };
+	struct dry_walk dw;
+	memset(&dw, 0, sizeof dw);
+	struct td_subscriber_source src;
+	if (dry_run) {
+		dw.st = st;
+		dw.cutoff = dw.now = now;
+		rc = td_subscribers_open(cfg->subscribers_path, &dw.file, &err);
+		src = (struct td_subscriber_source){ dry_next, &dw,
+						     td_subscribers_size_hint(dw.file), false };
+	} else {
+		rc = td_roster_cursor_open(st, now, now, &rw.cur, &err);
+		src = (struct td_subscriber_source){ roster_next, &rw,
+						     rw.cur ? td_roster_cursor_total(rw.cur) : 0,
+						     true };
+	}
+	if (rc) {
+		td_subscribers_close(dw.file);
+		return td_cli_fail(&err);
+	}
 	struct td_send_summary sum;
 	struct progress prog = { { 0, 0 }, false };
 	struct td_send_options opt = { dry_run, NULL, &prog };
@@ -139,26 +337,24 @@ static int do_send(const struct td_config *cfg, struct td_store *st, bool dry_ru
 	if (isatty(STDERR_FILENO) && td_log_get_level() >= TD_LOG_INFO && !json)
 		opt.progress = draw_progress;
 	struct td_deliver_options dopt = td_options_deliver(cfg);
-	rc = td_send_run(&dopt, st, &src, &opt, time(NULL), &sum, &err);
+	rc = td_send_run(&dopt, st, &src, &opt, now, &sum, &err);
 	if (prog.drawn)
 		fprintf(stderr, "\r%*s\r", 70, "");
-	/* The bad rows were reported as the run reached them; this closes
-	 * the list (of the rows read, when the run stopped early). */
-	size_t ngood, nbad;
-	td_subscribers_counts(reader, &ngood, &nbad);
-	if (td_subscribers_changed(reader))
+	td_roster_cursor_close(rw.cur);
+	td_roster_cursor_close(dw.cur);
+	td_member_free(&dw.m);
+	td_subscribers_close(dw.file);
+	if (file_sig_changed(cfg->subscribers_path, &sig))
 		td_log_warnx("subscribers: %s changed while this run was sending; "
 			     "the run used the file as it was when it started, "
 			     "and the changes apply from the next run",
 			     cfg->subscribers_path);
-	td_subscribers_close(reader);
-	td_cli_warn_bad_rows(cfg, nbad, ngood);
 	if (rc)
 		td_cli_fail(&err);
 	if (json)
-		print_send_json(&sum, dry_run, rc);
+		print_send_json(&sum, &sync, dry_run, rc);
 	else if ((!rc || rc == EX_TEMPFAIL) && td_log_get_level() >= TD_LOG_INFO)
-		print_send(cfg, &sum, dry_run);
+		print_send(cfg, &sum, &sync, dry_run);
 	return rc;
 }
 
@@ -171,19 +367,27 @@ static const char ingest_help[] =
 
 static const char send_help[] =
 	"usage: tagdigest send [--dry-run] [--json]\n\n"
-	"Delivers the digests that are due: every subscriber without a digest for\n"
-	"the most recent weekly slot. Empty digests are recorded as skipped;\n"
-	"temporary failures are retried in the run and kept for later runs.\n"
+	"Syncs the subscriber file ([subscribers] path) into the store, then\n"
+	"delivers the digests that are due: every active reader without a digest\n"
+	"for the most recent slot of their own schedule (the site's [schedule]\n"
+	"unless they chose a frequency, day, time or zone). Rows for readers who\n"
+	"unsubscribed are not applied, and the run says so. Empty digests are\n"
+	"recorded as skipped; temporary failures are retried in the run and kept\n"
+	"for later runs; a reader who unsubscribes while the run sends gets nothing\n"
+	"after the click.\n"
 	"Prints one summary line (nothing with -q) and, on a terminal, progress.\n"
 	"SIGTERM or SIGINT finishes the messages in flight, records them, exits 75.\n"
-	"  --dry-run   render every due digest and report what would go out;\n"
-	"              send nothing, change nothing\n"
+	"  --dry-run   render every due digest and report what would go out,\n"
+	"              with the file's changes as the sync would apply them;\n"
+	"              send nothing, change nothing (the store included)\n"
 	"  --json      the summary as one JSON object\n";
 
 static const char run_help[] =
 	"usage: tagdigest run [--json]\n\n"
-	"`ingest`, then `send`, under a lock: a second concurrent run exits 75\n"
-	"at once and touches nothing. This is the command for cron:\n"
+	"`ingest`, then `send` (which syncs the subscriber file first), under a\n"
+	"lock: a second concurrent run exits 75 at once and touches nothing.\n"
+	"This is the command for cron; run it at least hourly, so every reader's\n"
+	"own slot is served within the hour:\n"
 	"  0 * * * *  cd /srv/tagdigest && ./build/tagdigest -q run\n";
 
 static int cmd_write(const struct td_cli_globals *g, int argc, char **argv,

@@ -1,5 +1,5 @@
 /*
- * serve.c: `serve`, the editors' desk or the public unsubscribe pages
+ * serve.c: `serve`, the editors' desk or the reader's pages
  * (serve.h). The config is loaded here and lives until td_serve returns:
  * the desk borrows its strings while it runs.
  */
@@ -12,8 +12,8 @@ static const char serve_help[] =
 	"Serves the editors' desk: live previews of digests, test sends, source\n"
 	"health. Runs until interrupted.\n"
 	"  --listen ADDR:PORT   where to listen (default 127.0.0.1:8025)\n"
-	"  --public             serve only the one-click unsubscribe pages, for\n"
-	"                       the address in List-Unsubscribe\n";
+	"  --public             serve the reader's pages instead: sign-up,\n"
+	"                       confirmation, preferences, one-click unsubscribe\n";
 
 int td_cli_serve(const struct td_cli_globals *g, int argc, char **argv)
 {
@@ -34,7 +34,8 @@ int td_cli_serve(const struct td_cli_globals *g, int argc, char **argv)
 	if ((rc = td_cli_load_config(g, &cfg)))
 		return rc;
 	/* the desk borrows from cfg until td_serve returns */
-	struct td_serve_options so = { listen, public_mode, td_options_desk(&cfg), { 0 } };
+	struct td_serve_options so = { listen, public_mode, td_options_desk(&cfg),
+				       td_options_public(&cfg) };
 	if ((rc = td_serve(&so, &err)))
 		td_cli_fail(&err);
 	td_config_free(&cfg);

@@ -27,8 +27,7 @@ struct td_composer {
 	struct td_dkim *dkim;     /* NULL when [dkim] is not configured */
 	const char *id_domain;    /* Message-ID right-hand side: the sender's domain */
 	struct td_post_cache *cache; /* send runs only: posts cannot change then */
-	time_t slot_now, slot;    /* the slot of the last `now` composed for */
-	bool slot_known;
+	struct td_zones *zones;   /* the zones readers chose (schedule.h) */
 	struct td_mac *id_mac;    /* keys digest Message-IDs (see digest_message_id) */
 };
 
@@ -39,6 +38,7 @@ int td_composer_new(const struct td_compose_options *opt, struct td_store *st,
 	c->opt = *opt;
 	c->st = st;
 	c->id_domain = td_address_domain(opt->from_address);
+	c->zones = td_zones_new();
 	int rc = td_renderer_new(&opt->render, &c->renderer, err);
 	if (!rc)
 		rc = td_secret_load(opt->token_secret_env, opt->token_secret_file, true,
@@ -68,20 +68,20 @@ void td_composer_free(struct td_composer *c)
 	td_secret_free(&c->secret);
 	td_dkim_free(c->dkim);
 	td_post_cache_free(c->cache);
+	td_zones_free(c->zones);
 	free(c);
 }
 
 /* The slot a message composed at now belongs to: the one a send run at
- * now serves. A run composes everything at one `now`, so it is worked
- * out once. */
-static time_t compose_slot(struct td_composer *c, time_t now)
+ * now serves this reader, by their own schedule (schedule.h), which is
+ * the slot the run records the digest under (deliver.h). A reader who
+ * changes their day or zone gets a new slot, so a digest recomposed
+ * within one of their periods keeps its id, whatever the site's slot. */
+static time_t compose_slot(struct td_composer *c, const struct td_subscriber *sub,
+			   time_t now)
 {
-	if (!c->slot_known || c->slot_now != now) {
-		c->slot = td_schedule_last_slot(&c->opt.schedule, now);
-		c->slot_now = now;
-		c->slot_known = true;
-	}
-	return c->slot;
+	struct td_schedule s = td_schedule_for(&c->opt.schedule, &sub->prefs, c->zones);
+	return td_schedule_last_slot(&s, now);
 }
 
 /* Numbers go into the MAC's input as varints (7 bits a byte, the high bit
@@ -108,7 +108,7 @@ static void put_uint(struct td_buf *b, uint64_t v)
  * same id the second copy is one the reader's client can drop (Gmail,
  * Sieve's "duplicate", formail -D all go by Message-ID alone). So the id
  * covers exactly what makes a digest different for the reader: who
- * (lower-cased, as the store keys subscribers), which weekly slot, the
+ * (lower-cased, as the store keys subscribers), which of their slots, the
  * watermark it starts from, and per section the tag, the posts shown and
  * the "and N more" count. A digest recomposed with a post the first copy
  * lacked gets a new id, so it is never dropped; one that shows the same
@@ -191,9 +191,19 @@ static int compose(struct td_composer *c, const struct td_subscriber *sub,
 		td_strv_push_owned(&tag_unsub, td_xasprintf("%s%s", opt->unsubscribe_url, t));
 		free(t);
 	}
-	rc = td_render_digest(c->renderer, sub, &out->digest, unsub, &tag_unsub, now,
-			      &out->parts, err);
+	/* the preference centre's link: per reader, never expiring (old
+	 * digests stay useful), for the test address in a test copy */
+	char *prefs = NULL;
+	if (opt->preferences_url) {
+		char *pt = td_token_make_for(&c->secret, "preferences", owner, "", 0);
+		if (pt)
+			prefs = td_xasprintf("%s%s", opt->preferences_url, pt);
+		free(pt);
+	}
+	rc = td_render_digest(c->renderer, sub, &out->digest, unsub, prefs, &tag_unsub,
+			      now, &out->parts, err);
 	td_strv_free(&tag_unsub);
+	free(prefs);
 	if (!rc && test_to) {
 		char *subject = td_xasprintf("[TEST] %s", out->parts.subject);
 		free(out->parts.subject);
@@ -201,7 +211,7 @@ static int compose(struct td_composer *c, const struct td_subscriber *sub,
 		/* random: a test copy must never pass for the reader's digest */
 		out->message_id = td_mime_message_id(c->id_domain);
 	} else if (!rc) {
-		out->message_id = digest_message_id(c, sub, compose_slot(c, now),
+		out->message_id = digest_message_id(c, sub, compose_slot(c, sub, now),
 						    &out->digest);
 	}
 	if (!rc) {

@@ -228,7 +228,7 @@ static struct td_value *post_item(struct td_renderer *r, const struct td_store_p
 static struct td_value *context(struct td_renderer *r,
 				const struct td_subscriber *sub,
 				const struct td_digest *d,
-				const char *unsubscribe_url,
+				const char *unsubscribe_url, const char *preferences_url,
 				const struct td_strv *tag_unsubscribe, time_t now)
 {
 	struct td_value *ctx = td_value_map();
@@ -298,6 +298,10 @@ static struct td_value *context(struct td_renderer *r,
 	}
 	td_value_map_set(ctx, "links", links);
 	td_value_map_set_str(ctx, "unsubscribe_url", unsubscribe_url);
+	/* absent rather than "": a template's {{#preferences_url}} then
+	 * leaves the link out */
+	if (preferences_url)
+		td_value_map_set_str(ctx, "preferences_url", preferences_url);
 	return ctx;
 }
 
@@ -348,7 +352,7 @@ static size_t wire_size(const char *html)
 
 int td_render_digest(struct td_renderer *r, const struct td_subscriber *sub,
 		     struct td_digest *d, const char *unsubscribe_url,
-		     const struct td_strv *tag_unsubscribe,
+		     const char *preferences_url, const struct td_strv *tag_unsubscribe,
 		     time_t now, struct td_rendered *out, struct td_err *err)
 {
 	memset(out, 0, sizeof *out);
@@ -357,7 +361,8 @@ int td_render_digest(struct td_renderer *r, const struct td_subscriber *sub,
 	size_t excerpt = (size_t)r->opt.excerpt_chars;
 	for (;;) {
 		r->excerpt = excerpt;
-		struct td_value *ctx = context(r, sub, d, unsubscribe_url, tag_unsubscribe, now);
+		struct td_value *ctx = context(r, sub, d, unsubscribe_url, preferences_url,
+					       tag_unsubscribe, now);
 		rc = render_one(r, "digest.subject", ctx, false, &subject, err);
 		if (!rc)
 			rc = render_one(r, "digest.txt", ctx, false, &text, err);

@@ -112,6 +112,8 @@ enum job_kind {
 	J_SEND,       /* a message for a sender */
 	J_SKIPPED,    /* an empty digest: record, send nothing */
 	J_BADDATA,    /* the subscriber's data cannot make a message */
+	J_CLOSE,      /* a stored retry a later slot's digest replaces:
+		       * mark it expired (terr.msg says why) */
 };
 
 enum stop_reason { STOP_NONE, STOP_FATAL, STOP_TEMPFAILS, STOP_SIGNAL, STOP_STORE };
@@ -121,6 +123,7 @@ struct job {
 	enum job_kind kind;
 	/* A copy: the row it came from is gone once the next one is read. */
 	char *email;
+	time_t slot;           /* the reader's slot it is recorded under */
 	char *message_id;
 	char *msg;
 	size_t len;
@@ -191,6 +194,8 @@ struct engine {
 	bool dry_run;                  /* compose and count; no thread, no write */
 	struct td_store *st;           /* the caller's: reads only, caller's thread */
 	struct td_store *wst;          /* the recorder's */
+	struct td_zones *zones;        /* readers' zones: the caller's thread */
+	bool roster;                   /* ask td_roster_may_send before each send */
 	struct td_send_summary *sum;   /* counters: under mu */
 	time_t now;                    /* the run's clock at t0 */
 	double t0;
@@ -221,6 +226,7 @@ struct engine {
 	double next_start;
 
 	struct td_transport **tr;
+	struct td_store **rst;         /* each sender's read connection (roster) */
 	pthread_t *threads;
 	size_t nthreads;
 	pthread_t recorder;
@@ -271,25 +277,36 @@ static int record_one(struct engine *e, struct job *j, int *bounces,
 	*bounces = 0;
 
 	if (j->kind == J_SKIPPED) {
-		struct td_delivery d = { .email = email, .slot = e->sum->slot,
+		struct td_delivery d = { .email = email, .slot = j->slot,
 					 .skipped = true, .from_seq = j->from_seq,
 					 .upto_seq = j->upto_seq, .at = e->now };
 		return td_store_put_delivery(st, &d, err);
 	}
 	if (j->kind == J_BADDATA)
-		return td_store_record_attempt(st, email, e->sum->slot, "permfail",
+		return td_store_record_attempt(st, email, j->slot, "permfail",
 					       j->terr.msg, now, err);
+	if (j->kind == J_CLOSE) {
+		struct td_pending p = {
+			.email = (char *)email, .slot = j->slot, .state = (char *)"expired",
+			.message_id = j->message_id, .message = (char *)"",
+			.from_seq = j->from_seq, .upto_seq = j->upto_seq,
+			.post_count = j->post_count, .attempts = j->prev_attempts,
+			.first_attempt_at = j->first_attempt_at,
+			.last_error = j->terr.msg,
+		};
+		return td_store_pending_put(st, &p, err);
+	}
 
 	enum td_send_outcome o = j->res.outcome;
 	if (o == TD_SEND_OK) {
-		struct td_delivery d = { .email = email, .slot = e->sum->slot,
+		struct td_delivery d = { .email = email, .slot = j->slot,
 					 .message_id = j->message_id,
 					 .reply = j->res.reply, .from_seq = j->from_seq,
 					 .upto_seq = j->upto_seq,
 					 .post_count = j->post_count, .at = e->now };
 		return td_store_put_delivery(st, &d, err);
 	}
-	int rc = td_store_record_attempt(st, email, e->sum->slot, outcome_name(o),
+	int rc = td_store_record_attempt(st, email, j->slot, outcome_name(o),
 					 j->terr.msg, now, err);
 	if (rc || o == TD_SEND_FATAL)
 		return rc;
@@ -297,7 +314,7 @@ static int record_one(struct engine *e, struct job *j, int *bounces,
 	if (!j->first_attempt_at)
 		j->first_attempt_at = now;
 	struct td_pending p = {
-		.email = (char *)email, .slot = e->sum->slot,
+		.email = (char *)email, .slot = j->slot,
 		.message_id = j->message_id, .message = j->msg,
 		.message_len = j->len, .from_seq = j->from_seq,
 		.upto_seq = j->upto_seq, .post_count = j->post_count,
@@ -350,6 +367,11 @@ static void account(struct engine *e, struct job *j, int bounces)
 	if (j->kind == J_BADDATA) {
 		sum->permfail++;
 		sum->done++;
+		return;
+	}
+	if (j->kind == J_CLOSE) {
+		/* the subscriber is counted by their other job */
+		td_log_info("send: %s: %s", email, j->terr.msg);
 		return;
 	}
 	e->probing = false;
@@ -512,7 +534,55 @@ static bool rate_wait(struct engine *e)
 struct sender_arg {
 	struct engine *e;
 	struct td_transport *tr;
+	struct td_store *rst;    /* the roster, read: NULL unless e->roster */
 };
+
+/* A job a sender took but will not send. Called with the lock held. */
+static void drop_unsent(struct engine *e, struct job *j)
+{
+	e->busy--;
+	/* The first message was to be sent alone; the next one takes its
+	 * place, or the caller would wait for an answer that never comes. */
+	if (e->probing && e->sends_queued)
+		e->sends_queued--;
+	job_free(j);
+	pthread_cond_broadcast(&e->cv_main);
+}
+
+/* Whether the reader still wants this message: asked on the sender's own
+ * connection at the last moment, because the public server records an
+ * unsubscribe at once, whatever runs, and a reader who clicked while
+ * their digest waited in the queue must get nothing after the click.
+ * Not allowed: counted as unsubscribed, nothing recorded (no delivery, no
+ * watermark move; a stored retry stays as it was). Called without the
+ * lock; returns false when the job was dropped. */
+static bool still_wanted(struct engine *e, struct sender_arg *sa, struct job *j)
+{
+	if (!sa->rst)
+		return true;
+	bool ok = false;
+	struct td_err cerr = { 0, "" };
+	int rc = td_roster_may_send(sa->rst, j->email, run_clock(e), &ok, &cerr);
+	if (!rc && ok)
+		return true;
+	pthread_mutex_lock(&e->mu);
+	if (rc) {
+		/* Not knowing is not a yes: stop, the reader stays due. */
+		td_log_warnx("send: %s: cannot check the roster: %s", j->email, cerr.msg);
+		if (e->stop == STOP_NONE) {
+			set_stop(e, STOP_STORE);
+			e->stop_err = cerr;
+		}
+	} else {
+		td_log_info("send: %s: unsubscribed or paused while the run was "
+			    "sending: not sent", j->email);
+		e->sum->suppressed++;
+		e->sum->done++;
+	}
+	drop_unsent(e, j);
+	pthread_mutex_unlock(&e->mu);
+	return false;
+}
 
 static void *sender_main(void *arg)
 {
@@ -537,6 +607,10 @@ static void *sender_main(void *arg)
 		}
 		pthread_mutex_unlock(&e->mu);
 
+		if (!still_wanted(e, sa, j)) {
+			pthread_mutex_lock(&e->mu);
+			continue;
+		}
 		j->tries++;
 		j->terr.code = 0;
 		j->terr.msg[0] = '\0';
@@ -607,8 +681,14 @@ static int start_senders(struct engine *e, struct td_err *err)
 	size_t n = sessions(e->dopt);
 	e->tr = td_xcalloc(n, sizeof *e->tr);
 	e->threads = td_xcalloc(n, sizeof *e->threads);
+	if (e->roster)
+		e->rst = td_xcalloc(n, sizeof *e->rst);
 	for (size_t i = 0; i < n; i++) {
 		int rc = td_transport_open(&e->dopt->transport, &e->tr[i], err);
+		/* its own: a connection is one thread's at a time */
+		if (!rc && e->rst)
+			rc = td_store_open(td_store_path(e->st), TD_STORE_READONLY,
+					   &e->rst[i], err);
 		if (rc)
 			return rc;
 	}
@@ -616,6 +696,7 @@ static int start_senders(struct engine *e, struct td_err *err)
 		struct sender_arg *sa = td_xmalloc(sizeof *sa);
 		sa->e = e;
 		sa->tr = e->tr[i];
+		sa->rst = e->rst ? e->rst[i] : NULL;
 		int prc = start_thread(&e->threads[i], sender_main, sa);
 		if (prc) {
 			free(sa);
@@ -677,82 +758,150 @@ static void finish(struct engine *e, struct job *j, size_t *field)
 	}
 }
 
-/* What an earlier run left for this subscriber in this slot. *settled
- * when that decides the subscriber (refused, given up, not due to retry
- * yet, or its stored bytes queued again); else a fresh digest is wanted.
- * Returns 0 or the store's error. */
-static int prepare_pending(struct engine *e, const struct td_subscriber *sub,
-			   bool *settled, struct td_err *err)
+/* A stored retry as a job: J_SEND with the same bytes, Message-ID and
+ * posts as the first attempt, or J_CLOSE (the digest of a later slot
+ * replaces it; why says so). Takes r's strings. */
+static struct job *pending_job(const struct td_subscriber *sub, struct td_pending *r,
+			       enum job_kind kind)
 {
-	struct td_pending p;
-	bool found;
-	*settled = true;
-	int rc = td_store_pending_get(e->st, sub->email, e->sum->slot, &p, &found, err);
-	if (rc)
-		return rc;
-	if (found && strcmp(p.state, "retry") != 0) {
-		/* refused or given up earlier in this slot */
-		count(e, &e->sum->not_due);
-		td_store_pending_free(&p);
-		return 0;
-	}
-	if (found && p.next_attempt_at > run_clock(e)) {
-		td_log_debug("send: %s: kept from an earlier run; next try after %lld",
-			     sub->email, (long long)p.next_attempt_at);
-		count(e, &e->sum->deferred);
-		td_store_pending_free(&p);
-		return 0;
-	}
-	if (!found) {
-		td_store_pending_free(&p);
-		*settled = false;
-		return 0;
-	}
-	/* The same bytes, Message-ID and posts as the first attempt. */
 	struct job *j = td_xcalloc(1, sizeof *j);
 	j->email = td_xstrdup(sub->email);
-	j->kind = J_SEND;
-	j->resend = true;
-	j->message_id = p.message_id;
-	j->msg = p.message;
-	j->len = p.message_len;
-	j->from_seq = p.from_seq;
-	j->upto_seq = p.upto_seq;
-	j->post_count = p.post_count;
-	j->prev_attempts = p.attempts;
-	j->first_attempt_at = p.first_attempt_at;
-	p.message_id = NULL;
-	p.message = NULL;
-	td_store_pending_free(&p);
+	j->kind = kind;
+	j->slot = r->slot;
+	j->resend = kind == J_SEND;
+	j->message_id = r->message_id;
+	r->message_id = NULL;
+	if (kind == J_SEND) {
+		j->msg = r->message;
+		j->len = r->message_len;
+		r->message = NULL;
+	}
+	j->from_seq = r->from_seq;
+	j->upto_seq = r->upto_seq;
+	j->post_count = r->post_count;
+	j->prev_attempts = r->attempts;
+	j->first_attempt_at = r->first_attempt_at;
+	return j;
+}
+
+/* A retry kept for slot r->slot that no longer is the reader's digest:
+ * marked expired (a real run; a dry run writes nothing). Its posts are
+ * above the watermark still, so the reader's next digest carries them:
+ * nothing is lost, and nothing comes twice. */
+static void close_retry(struct engine *e, const struct td_subscriber *sub,
+			struct td_pending *r, const char *why, time_t slot)
+{
+	if (e->dry_run)
+		return;
+	struct job *j = pending_job(sub, r, J_CLOSE);
+	const struct td_tz *tz = e->dopt->compose.schedule.tz;
+	char was[64], now[64];
+	td_tz_format(tz, r->slot, "%Y-%m-%d %H:%M %Z", was, sizeof was);
+	td_tz_format(tz, slot, "%Y-%m-%d %H:%M %Z", now, sizeof now);
+	td_err_set(&j->terr, 0, "the digest kept for a retry (slot %s) is given up: "
+		   "%s %s carries its posts", was, why, now);
 	submit(e, j);
+}
+
+/* The reader's stored retry, if one is still theirs to send: *settled
+ * when it decides the reader (resent, or not due to retry yet); else a
+ * fresh digest may be due (fresh_due: their slot S is, by the rule in
+ * prepare_one). A retry that a later digest replaced or would replace is
+ * closed on the way. A dry run counts what the real run would do. */
+static int prepare_retry(struct engine *e, const struct td_subscriber *sub,
+			 const struct td_subscriber_state *state, time_t S,
+			 bool fresh_due, bool *settled, struct td_err *err)
+{
+	struct td_pending r;
+	bool found;
+	*settled = false;
+	int rc = td_store_pending_retry(e->st, sub->email, &r, &found, err);
+	if (rc || !found) {
+		td_store_pending_free(&r);
+		return rc;
+	}
+	if (r.slot <= state->last_slot) {
+		/* a digest for this slot or a later one is recorded already */
+		close_retry(e, sub, &r, "the digest recorded for", state->last_slot);
+	} else if (fresh_due && S > r.slot) {
+		/* A slot of the reader's came after the retry's (time went on,
+		 * or they moved their day): one digest for the new slot, from
+		 * the unmoved watermark, instead of two. */
+		close_retry(e, sub, &r, "the digest for", S);
+	} else if (r.next_attempt_at > run_clock(e)) {
+		/* Still the reader's digest for this period (even when their new
+		 * schedule would put the period's slot earlier): one period,
+		 * one digest. */
+		td_log_debug("send: %s: kept from an earlier run; next try after %lld",
+			     sub->email, (long long)r.next_attempt_at);
+		count(e, &e->sum->deferred);
+		*settled = true;
+	} else if (e->dry_run) {
+		td_log_info("send: would resend to %s the digest kept since %lld",
+			    sub->email, (long long)r.first_attempt_at);
+		pthread_mutex_lock(&e->mu);
+		e->sum->resent++;
+		pthread_mutex_unlock(&e->mu);
+		count(e, &e->sum->sent);
+		*settled = true;
+	} else {
+		submit(e, pending_job(sub, &r, J_SEND));
+		*settled = true;
+	}
+	td_store_pending_free(&r);
 	return 0;
 }
 
-/* One subscriber, on the caller's thread: done already, a stored digest
- * to resend, or a fresh one to compose. Returns non-zero only when the run
- * must stop (store errors, templates). */
+/*
+ * One subscriber, on the caller's thread: not due, a stored digest to
+ * resend, or a fresh one to compose. Returns non-zero only when the run
+ * must stop (store errors, templates).
+ *
+ * The reader's slot S is the last slot of their own schedule at the
+ * run's now (schedule.h). A fresh digest is due when S is later than the
+ * slot of their last recorded digest (sent or skipped) and than
+ * not_before, and nothing closed S for them (refused, given up). Going by
+ * the last digest's slot rather than "is S recorded" is what keeps a
+ * schedule change safe: a reader who moves their day earlier has a new S
+ * before the digest they already got, and waits for the next one instead
+ * of getting two in one period; posts are chosen by the watermark, so a
+ * change of frequency, zone or tags neither loses nor repeats one.
+ */
 static int prepare_one(struct engine *e, struct td_composer *c,
 		       const struct td_subscriber *sub, struct td_err *err)
 {
-	bool done;
+	struct td_schedule rs = td_schedule_for(&e->dopt->compose.schedule, &sub->prefs,
+						e->zones);
+	time_t S = td_schedule_last_slot(&rs, e->now);
+	struct td_subscriber_state state;
 	int rc;
-	if ((rc = td_store_slot_done(e->st, sub->email, e->sum->slot, &done, err)))
+	if ((rc = td_store_subscriber_state(e->st, sub->email, &state, err)))
 		return rc;
-	if (done) {
+	bool fresh_due = S > state.last_slot && S > sub->not_before &&
+			 sub->prefs.paused_until <= e->now;
+	bool settled;
+	if ((rc = prepare_retry(e, sub, &state, S, fresh_due, &settled, err)) || settled)
+		return rc;
+	if (fresh_due) {
+		struct td_pending p;
+		bool closed;
+		if ((rc = td_store_pending_get(e->st, sub->email, S, &p, &closed, err))) {
+			td_store_pending_free(&p);
+			return rc;
+		}
+		/* refused or given up earlier in this slot */
+		fresh_due = !closed || strcmp(p.state, "retry") == 0;
+		td_store_pending_free(&p);
+	}
+	if (!fresh_due) {
 		count(e, &e->sum->not_due);
 		return 0;
-	}
-	/* A dry run composes afresh whatever is due, as it always has, and
-	 * leaves stored retries to the real run. */
-	if (!e->dry_run) {
-		bool settled;
-		if ((rc = prepare_pending(e, sub, &settled, err)) || settled)
-			return rc;
 	}
 
 	struct job *j = td_xcalloc(1, sizeof *j);
 	j->email = td_xstrdup(sub->email);
 	j->kind = J_SEND;
+	j->slot = S;
 	struct td_composed m;
 	rc = td_compose(c, sub, e->now, &m, err);
 	if (rc == EX_DATAERR) {
@@ -922,6 +1071,9 @@ static void engine_shutdown(struct engine *e)
 	size_t n = sessions(e->dopt);
 	for (size_t i = 0; e->tr && i < n; i++)
 		td_transport_close(e->tr[i]);
+	for (size_t i = 0; e->rst && i < n; i++)
+		td_store_close(e->rst[i]);
+	free(e->rst);
 	free(e->tr);
 	free(e->threads);
 	td_store_close(e->wst);
@@ -957,6 +1109,8 @@ int td_send_run(const struct td_deliver_options *dopt, struct td_store *st,
 	e.sum = sum;
 	e.now = now;
 	e.t0 = t0;
+	e.zones = td_zones_new();
+	e.roster = src->from_roster;
 	pthread_mutex_init(&e.mu, NULL);
 	pthread_cond_init(&e.cv_send, NULL);
 	pthread_cond_init(&e.cv_rec, NULL);
@@ -997,6 +1151,7 @@ int td_send_run(const struct td_deliver_options *dopt, struct td_store *st,
 		sigaction(SIGINT, &old_int, NULL);
 	}
 	td_composer_free(c);
+	td_zones_free(e.zones);
 
 	sum->seconds = td_mono_now() - t0;
 	sum->rate = sum->seconds > 0 ? (double)sum->sent / sum->seconds : 0;

@@ -1,16 +1,23 @@
 /*
  * serve.c: the HTTP side of `tagdigest serve` (see serve.h), over
- * libmicrohttpd, and the public one-click unsubscribe pages.
+ * libmicrohttpd, and the public one-click unsubscribe pages; the reader's
+ * other pages are serve_public.c's.
  *
- * One internal polling thread answers every request, one at a time: the
- * desk's composer and SQLite handles are then never shared between
- * threads, and an editors' desk or an unsubscribe endpoint needs no more. The main thread only waits for SIGINT/SIGTERM.
+ * The editors' desk is answered by one internal polling thread, one
+ * request at a time: its composer and SQLite handles are then never
+ * shared between threads. `--public` runs a pool of epoll worker threads
+ * ([public] threads): each request is handled on the worker that polled
+ * it, with that worker's own store connection (td_http_store), so a write
+ * that waits for a running send's recorder holds up one worker for
+ * milliseconds, never the server. Shared state (the rate tables) sits
+ * under a mutex. The main thread only waits for SIGINT/SIGTERM.
  *
  * What is bounded, because --public faces the Internet: request bodies
  * (8 KiB, 413 above that), headers (the connection memory limit),
  * connections (total and per IP), idle time, and request rates (a token
  * bucket per client address; IPv6 clients are keyed by their /64, since
- * one host usually owns a whole /64).
+ * one host usually owns a whole /64). The client is the peer, or behind a
+ * trusted proxy the right-most X-Forwarded-For entry that is not one.
  *
  * Unsubscribe tokens are capabilities: GET only shows a confirmation page
  * (link scanners prefetch GETs), POST acts. Every bad token gets the very
@@ -22,19 +29,20 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "serve_impl.h"
 #include "tagdigest/core/address.h"
-#include "tagdigest/store/lock.h"
 #include "tagdigest/core/log.h"
 #include "tagdigest/sources/slug.h"
 #include "tagdigest/store/store.h"
@@ -44,29 +52,55 @@
 #define MAX_BODY (8u << 10)        /* form posts are a few hundred bytes */
 #define MAX_ARGS 64                /* name/value pairs per request */
 #define MAX_TOKEN 1024             /* an email of 254 bytes signs to ~400 */
-#define CONN_LIMIT 128
+#define CONN_LIMIT 128             /* the desk's */
 #define CONN_PER_IP 32
 #define CONN_TIMEOUT 15            /* seconds without progress */
+/* --public, when [public] leaves them out (serve.h) */
+#define DEF_THREADS 4
+#define DEF_CONN_LIMIT 1000
+#define DEF_CONN_PER_IP 16
+#define DEF_CONN_TIMEOUT 10
+#define LISTEN_BACKLOG 1024
+#define MAX_XFF 2048               /* X-Forwarded-For, all of them */
 #define CONN_MEMORY (64u << 10)    /* request line + headers + MHD's buffers */
 #define RATE_SLOTS 4096
 #define RATE_BURST 60.0            /* requests a client may make at once */
 #define RATE_PER_SEC 2.0           /* and then per second */
-#define LOCK_TRIES 20              /* x 50 ms: how long an unsubscribe waits */
 
 static const char csp_public[] =
 	"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
 	"frame-ancestors 'none'; base-uri 'none'";
 
-static const char bad_token_title[] = "This unsubscribe link is not valid";
+/* One answer for every bad token, unsubscribe, confirm or preferences:
+ * the server is no oracle for which kind a forged token nearly was. */
+static const char bad_token_title[] = "This link is not valid";
 static const char bad_token_text[] =
 	"The link may have been cut short when it was copied. Please use the "
-	"unsubscribe link of a recent digest as it is.";
+	"link of a recent mail from us as it is.";
 
 struct rate_slot {
 	unsigned char key[16];
 	bool used;
 	double tokens;
 	double at;                 /* monotonic seconds of the last refill */
+};
+
+/* A token bucket per client (serve_impl.h). */
+struct td_rate {
+	pthread_mutex_t mu;
+	double burst, per_sec;
+	struct rate_slot slots[RATE_SLOTS];
+};
+
+struct trusted_proxy {
+	int family;
+	unsigned char addr[16];
+};
+
+/* The client as the limits see it (client_of). */
+struct client {
+	char text[INET6_ADDRSTRLEN];
+	unsigned char key[16];
 };
 
 struct server {
@@ -78,12 +112,16 @@ struct server {
 	 * unless --listen said port 0, then set once it is bound */
 	_Atomic unsigned port;
 	char host[INET6_ADDRSTRLEN + 2];   /* the address listened on, as in a Host */
-	struct rate_slot *rates;
+	struct td_rate *rates;     /* every public request, the desk's actions */
+	struct trusted_proxy *trusted;
+	size_t ntrusted;
+	struct td_public *pub;     /* the reader's pages; NULL on the desk */
 };
 
 struct conn_ctx {
 	struct td_buf body;
 	bool refused;              /* an early answer was queued */
+	struct client client;
 };
 
 /* ---- small shared helpers (serve_impl.h) ---- */
@@ -154,6 +192,39 @@ void td_http_simple(struct td_http_resp *resp, unsigned status,
 	td_html_escape(&resp->body, message);
 	td_buf_puts(&resp->body, "</p>\n");
 	public_close(&resp->body);
+}
+
+/* ---- this thread's store ---- */
+
+static pthread_key_t store_key;
+static pthread_once_t store_once = PTHREAD_ONCE_INIT;
+
+static void store_close_at_exit(void *st)
+{
+	td_store_close(st);
+}
+
+static void store_key_init(void)
+{
+	if (pthread_key_create(&store_key, store_close_at_exit) != 0)
+		abort();
+}
+
+int td_http_store(const char *path, struct td_store **st, struct td_err *err)
+{
+	pthread_once(&store_once, store_key_init);
+	*st = pthread_getspecific(store_key);
+	if (*st)
+		return 0;
+	/* WAL and the store's busy timeout (store.c) make a write here wait
+	 * for a running send's recorder instead of failing */
+	int rc = td_store_open(path, TD_STORE_READWRITE, st, err);
+	if (rc) {
+		*st = NULL;
+		return rc;
+	}
+	pthread_setspecific(store_key, *st);
+	return 0;
 }
 
 /* ---- request bodies ---- */
@@ -273,39 +344,161 @@ static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind,
 
 /* ---- limits ---- */
 
-/* The client's key for the rate limit: IPv4 address, or IPv6 /64. */
-static void client_key(struct MHD_Connection *conn, unsigned char key[16])
+/* The client's key for the rate limits: IPv4 address, or IPv6 /64. */
+static void addr_key(int family, const void *addr, unsigned char key[16])
 {
 	memset(key, 0, 16);
+	if (family == AF_INET) {
+		memcpy(key, addr, 4);
+	} else if (family == AF_INET6) {
+		const struct in6_addr *a6 = addr;
+		if (IN6_IS_ADDR_V4MAPPED(a6)) {
+			memcpy(key, (const unsigned char *)a6 + 12, 4);
+			return;
+		}
+		memcpy(key, a6, 8);
+		key[15] = 6;
+	}
+}
+
+/* An address in text ("192.0.2.1", "2001:db8::1", "[2001:db8::1]"; a
+ * port after an IPv4 address is dropped, as some proxies write one) to
+ * its family and bytes. False when it is none. */
+static bool parse_ip(const char *s, size_t n, int *family, unsigned char out[16])
+{
+	while (n && (*s == ' ' || *s == '\t'))
+		s++, n--;
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	char buf[INET6_ADDRSTRLEN + 8];
+	if (n == 0 || n >= sizeof buf)
+		return false;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	char *p = buf;
+	if (*p == '[') {
+		char *close = strchr(p, ']');
+		if (!close)
+			return false;
+		*close = '\0';
+		p++;
+	} else if (strchr(p, '.') && strchr(p, ':') == strrchr(p, ':') && strchr(p, ':')) {
+		*strchr(p, ':') = '\0';   /* "192.0.2.1:4711" */
+	}
+	if (inet_pton(AF_INET, p, out) == 1) {
+		*family = AF_INET;
+		return true;
+	}
+	if (inet_pton(AF_INET6, p, out) == 1) {
+		*family = AF_INET6;
+		return true;
+	}
+	return false;
+}
+
+static bool same_ip(int fa, const unsigned char *a, int fb, const unsigned char *b)
+{
+	unsigned char ka[16], kb[16];
+	if (fa == fb)
+		return memcmp(a, b, fa == AF_INET ? 4 : 16) == 0;
+	/* 192.0.2.1 and ::ffff:192.0.2.1 are one peer */
+	addr_key(fa, a, ka);
+	addr_key(fb, b, kb);
+	return ka[15] == 0 && kb[15] == 0 && memcmp(ka, kb, 4) == 0;
+}
+
+static bool is_trusted(const struct server *s, int family, const unsigned char *a)
+{
+	for (size_t i = 0; i < s->ntrusted; i++)
+		if (same_ip(s->trusted[i].family, s->trusted[i].addr, family, a))
+			return true;
+	return false;
+}
+
+struct xff_walk {
+	struct td_buf all;       /* every X-Forwarded-For header, joined by ',' */
+	size_t headers;
+};
+
+static enum MHD_Result collect_xff(void *cls, enum MHD_ValueKind kind,
+				   const char *key, const char *value)
+{
+	(void)kind;
+	struct xff_walk *w = cls;
+	if (strcasecmp(key, "X-Forwarded-For") != 0 || !value)
+		return MHD_YES;
+	if (w->headers++)
+		td_buf_putc(&w->all, ',');
+	if (td_buf_puts(&w->all, value) < 0)
+		return MHD_NO;
+	return MHD_YES;
+}
+
+/* Who the client is, for the rate limits and the consent record: the
+ * peer, unless the peer is a trusted proxy; then the right-most
+ * X-Forwarded-For entry that is not a trusted proxy (each proxy appends
+ * the address it saw, so entries left of the first untrusted one are
+ * whatever the client chose to send). An entry that is no address ends
+ * the walk at the last trusted hop. */
+static void client_of(const struct server *s, struct MHD_Connection *conn,
+		      struct client *c)
+{
+	memset(c, 0, sizeof *c);
+	snprintf(c->text, sizeof c->text, "unknown");
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (!ci || !ci->client_addr)
 		return;
 	const struct sockaddr *sa = ci->client_addr;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
-		memcpy(key, &in->sin_addr, 4);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
-		memcpy(key, &in6->sin6_addr, 8);
-		key[15] = 6;
+	int family = sa->sa_family;
+	unsigned char addr[16] = { 0 };
+	if (family == AF_INET)
+		memcpy(addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+	else if (family == AF_INET6)
+		memcpy(addr, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+	else
+		return;
+	if (s->ntrusted && is_trusted(s, family, addr)) {
+		struct xff_walk w = { TD_BUF_INIT, 0 };
+		td_buf_init(&w.all, MAX_XFF);
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_xff, &w);
+		const char *all = td_buf_cstr(&w.all);
+		size_t end = w.all.len;
+		while (end > 0) {
+			size_t start = end;
+			while (start > 0 && all[start - 1] != ',')
+				start--;
+			int f;
+			unsigned char a[16];
+			if (!parse_ip(all + start, end - start, &f, a))
+				break;
+			family = f;
+			memcpy(addr, a, 16);
+			if (!is_trusted(s, f, a))
+				break;
+			end = start ? start - 1 : 0;
+		}
+		td_buf_free(&w.all);
 	}
+	inet_ntop(family, addr, c->text, sizeof c->text);
+	addr_key(family, addr, c->key);
 }
 
-/* True when the client may make one more request now. The table is fixed
- * in size: a client not in it takes the least recently refilled slot of
- * its small neighbourhood, so memory stays bounded whoever calls. */
-static bool rate_allow(struct server *s, struct MHD_Connection *conn)
+/* The table is fixed in size: a client not in it takes the least
+ * recently refilled slot of its small neighbourhood, so memory stays
+ * bounded whoever calls. One mutex: a lookup is a few compares, far
+ * shorter than anything else a request does. */
+bool td_rate_take(struct td_rate *t, const unsigned char key[16], unsigned *retry_after)
 {
-	unsigned char key[16];
-	client_key(conn, key);
 	uint64_t h = 1469598103934665603ull;
 	for (int i = 0; i < 16; i++)
 		h = (h ^ key[i]) * 1099511628211ull;
 	double now = td_mono_now();
+	bool ok = false;
+	pthread_mutex_lock(&t->mu);
 	struct rate_slot *slot = NULL, *oldest = NULL;
 	for (size_t k = 0; k < 4; k++) {
-		struct rate_slot *r = &s->rates[(h + k) % RATE_SLOTS];
+		struct rate_slot *r = &t->slots[(h + k) % RATE_SLOTS];
 		if (r->used && memcmp(r->key, key, 16) == 0) {
 			slot = r;
 			break;
@@ -317,18 +510,41 @@ static bool rate_allow(struct server *s, struct MHD_Connection *conn)
 		slot = oldest;
 		memcpy(slot->key, key, 16);
 		slot->used = true;
-		slot->tokens = RATE_BURST;
+		slot->tokens = t->burst;
 		slot->at = now;
 	}
-	slot->tokens += (now - slot->at) * RATE_PER_SEC;
-	if (slot->tokens > RATE_BURST)
-		slot->tokens = RATE_BURST;
+	slot->tokens += (now - slot->at) * t->per_sec;
+	if (slot->tokens > t->burst)
+		slot->tokens = t->burst;
 	slot->at = now;
-	if (slot->tokens < 1.0)
-		return false;
-	slot->tokens -= 1.0;
-	return true;
+	if (slot->tokens >= 1.0) {
+		slot->tokens -= 1.0;
+		ok = true;
+	} else if (retry_after) {
+		double wait = (1.0 - slot->tokens) / t->per_sec;
+		*retry_after = wait < 1.0 ? 1u : (unsigned)(wait + 0.999);
+	}
+	pthread_mutex_unlock(&t->mu);
+	return ok;
 }
+
+struct td_rate *td_rate_new(double burst, double per_sec)
+{
+	struct td_rate *t = td_xcalloc(1, sizeof *t);
+	t->burst = burst;
+	t->per_sec = per_sec;
+	pthread_mutex_init(&t->mu, NULL);
+	return t;
+}
+
+void td_rate_free(struct td_rate *t)
+{
+	if (!t)
+		return;
+	pthread_mutex_destroy(&t->mu);
+	free(t);
+}
+
 
 /* The editors' desk answers only to the names of the loopback address it
  * listens on: a page on another site that rebinds its DNS name to
@@ -390,7 +606,7 @@ static bool token_open(const struct server *s, const char *token, char **email,
 	return ok;
 }
 
-static void bad_token(struct td_http_resp *resp)
+void td_http_bad_token(struct td_http_resp *resp)
 {
 	td_http_simple(resp, 400, bad_token_title, bad_token_text);
 }
@@ -406,14 +622,27 @@ static void describe_scope(const struct server *s, struct td_buf *b,
 	}
 	char *name = NULL;
 	struct td_store *st = NULL;
-	if (td_store_open(s->opt->desk.store_path, TD_STORE_READONLY, &st, NULL) == 0)
+	if (td_http_store(s->opt->desk.store_path, &st, NULL) == 0)
 		name = td_store_tag_name(st, scope);
-	td_store_close(st);
 	td_buf_puts(b, "the &ldquo;");
 	td_html_escape(b, name ? name : scope);
 	td_buf_puts(b, "&rdquo; section of the digests of ");
 	td_html_escape(b, s->co->render.site_name);
 	free(name);
+}
+
+/* "../preferences/TOKEN": relative, so it works under whatever path a
+ * proxy serves us (the page is /unsubscribe/TOKEN or /confirm/TOKEN). */
+static void preferences_link(const struct server *s, struct td_buf *b,
+			     const char *email, const char *text)
+{
+	char *tok = td_token_make_for(&s->secret, "preferences", email, "", 0);
+	td_buf_puts(b, "<p><a id=\"preferences\" href=\"../preferences/");
+	td_buf_puts(b, tok);
+	td_buf_puts(b, "\">");
+	td_html_escape(b, text);
+	td_buf_puts(b, "</a>.</p>\n");
+	free(tok);
 }
 
 static void unsubscribe_confirm(const struct server *s, const char *email,
@@ -431,47 +660,26 @@ static void unsubscribe_confirm(const struct server *s, const char *email,
 		     * whatever path a proxy in front of us serves it under */
 		    "<form method=\"post\"><input type=\"hidden\" name=\"confirm\" value=\"yes\">"
 		    "<button type=\"submit\" id=\"unsubscribe\">Unsubscribe</button></form>\n");
+	preferences_link(s, b, email, "Or choose which tags you get, and how often, "
+			 "in your preferences");
 	public_close(b);
-}
-
-/* The store under the run lock, waiting a moment for a short run to
- * finish: the suppression must not slip between a send's read and its
- * record. */
-static int lock_briefly(const struct server *s, struct td_store **st, int *fd,
-			struct td_err *err)
-{
-	int rc = 0;
-	for (int i = 0; i < LOCK_TRIES; i++) {
-		rc = td_lock_open_store(s->opt->desk.store_path, st, fd, err);
-		if (rc != EX_TEMPFAIL)
-			break;
-		if (i + 1 < LOCK_TRIES)
-			nanosleep(&(struct timespec){ 0, 50 * 1000 * 1000 }, NULL);
-	}
-	return rc;
 }
 
 static void unsubscribe_act(struct server *s, const char *email,
 			    const char *scope, const char *how,
 			    struct td_http_resp *resp)
 {
-	int fd = -1;
-	struct td_store *st = NULL;
+	/* Never the run lock: a send may hold it for an hour, and Gmail
+	 * sends its one-click POST once. The store's busy timeout lets this
+	 * wait the milliseconds the send's recorder holds the write lock; the
+	 * send asks td_roster_may_send before each message, so nothing goes
+	 * out to this reader after the click. */
 	struct td_err err = { 0, "" };
-	int rc = lock_briefly(s, &st, &fd, &err);
-	if (rc == EX_TEMPFAIL) {
-		/* a send is running: nothing is recorded, and we say so */
-		td_log_info("serve: unsubscribe of %s delayed: %s", email, err.msg);
-		td_http_simple(resp, 503, "Please try again in a minute",
-			       "We could not record your request just now; nothing "
-			       "has changed yet. Please try again in a minute.");
-		resp->retry_after = 60;
-		return;
-	}
+	struct td_store *st = NULL;
+	int rc = td_http_store(s->opt->desk.store_path, &st, &err);
 	if (!rc)
 		rc = td_store_suppress(st, email, scope, "unsubscribed", how,
 				       time(NULL), &err);
-	td_lock_close_store(st, fd);
 	if (rc) {
 		td_log_warnx("serve: unsubscribe %s (%s): %s", email, scope, err.msg);
 		td_http_simple(resp, 500, "Something went wrong",
@@ -487,9 +695,9 @@ static void unsubscribe_act(struct server *s, const char *email,
 	td_html_escape(b, email);
 	td_buf_puts(b, "</strong> will no longer receive ");
 	describe_scope(s, b, scope);
-	td_buf_puts(b, ".</p>\n<p>Changed your mind? Write to ");
-	td_html_escape(b, s->co->from_address);
 	td_buf_puts(b, ".</p>\n");
+	preferences_link(s, b, email, "Changed your mind? Choose what you get, or "
+			 "subscribe again, in your preferences");
 	public_close(b);
 }
 
@@ -510,13 +718,13 @@ static void handle_unsubscribe(struct server *s, const struct td_http_req *req,
 		else if (td_http_arg(req, "confirm"))
 			how = "form";
 		else {
-			bad_token(resp);
+			td_http_bad_token(resp);
 			return;
 		}
 	}
 	char *email, *scope;
 	if (!token_open(s, token, &email, &scope)) {
-		bad_token(resp);
+		td_http_bad_token(resp);
 		return;
 	}
 	if (how)
@@ -538,9 +746,11 @@ static void route(struct server *s, const struct td_http_req *req,
 		return;
 	}
 	if (strcmp(req->path, "/unsubscribe") == 0) {
-		bad_token(resp);
+		td_http_bad_token(resp);
 		return;
 	}
+	if (s->pub && td_public_handle(s->pub, req, resp))
+		return;
 	if (s->desk && td_desk_handle(s->desk, req, resp))
 		return;
 	td_http_simple(resp, 404, "Not found", "There is nothing here.");
@@ -611,6 +821,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		td_buf_init(&cc->body, MAX_BODY);
 		*con_cls = cc;
 		bool unsub = strncmp(url, "/unsubscribe", 12) == 0;
+		client_of(s, conn, &cc->client);
 		cc->refused = true;
 		if (!post && strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 		    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
@@ -619,9 +830,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		if (!s->desk) {
 			/* public: every request counts, 404s included, so
 			 * scanning for tokens is as slow as using them */
-			if (!rate_allow(s, conn))
+			unsigned ra = 60;
+			if (!td_rate_take(s->rates, cc->client.key, &ra))
 				return refuse(conn, 429, "Too many requests",
-					      "Please wait a minute and try again.", 60);
+					      "Please wait a minute and try again.", ra);
 		} else {
 			if (!host_allowed(s, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 									 MHD_HTTP_HEADER_HOST)))
@@ -629,9 +841,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 					      "The editors' desk answers only to its "
 					      "loopback address.", 0);
 			/* the desk itself is local; what acts is limited */
-			if ((unsub || post) && !rate_allow(s, conn))
+			unsigned ra = 60;
+			if ((unsub || post) && !td_rate_take(s->rates, cc->client.key, &ra))
 				return refuse(conn, 429, "Too many requests",
-					      "Please wait a minute and try again.", 60);
+					      "Please wait a minute and try again.", ra);
 		}
 		if (post) {
 			const char *cl = MHD_lookup_connection_value(
@@ -670,6 +883,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 						  MHD_HTTP_HEADER_REFERER);
 	req.sec_fetch_site = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							 "Sec-Fetch-Site");
+	req.client = cc->client.text;
+	req.client_key = cc->client.key;
 
 	struct td_http_resp resp;
 	memset(&resp, 0, sizeof resp);
@@ -765,9 +980,33 @@ static bool is_loopback(const union any_addr *a, bool v6)
 
 static void server_free(struct server *s)
 {
+	td_public_free(s->pub);
 	td_desk_free(s->desk);
 	td_secret_free(&s->secret);
-	free(s->rates);
+	td_rate_free(s->rates);
+	free(s->trusted);
+}
+
+/* [public] trusted_proxies, each an address (serve.h). */
+static int load_trusted(struct server *s, const struct td_strv *proxies,
+			struct td_err *err)
+{
+	if (!proxies || !proxies->n)
+		return 0;
+	s->trusted = td_xcalloc(proxies->n, sizeof *s->trusted);
+	for (size_t i = 0; i < proxies->n; i++) {
+		struct trusted_proxy *t = &s->trusted[s->ntrusted];
+		if (!parse_ip(proxies->v[i], strlen(proxies->v[i]), &t->family, t->addr))
+			return td_err_set(err, EX_CONFIG, "serve: [public] trusted_proxies: "
+					  "'%s' is not an IP address", proxies->v[i]);
+		s->ntrusted++;
+	}
+	return 0;
+}
+
+static unsigned or_default(int v, unsigned dflt)
+{
+	return v > 0 ? (unsigned)v : dflt;
 }
 
 static int check_listen(const char *listen, bool public_mode, union any_addr *addr,
@@ -805,7 +1044,7 @@ int td_serve(const struct td_serve_options *opt, struct td_err *err)
 	memset(&s, 0, sizeof s);
 	s.opt = opt;
 	s.co = &opt->desk.deliver.compose;
-	s.rates = td_xcalloc(RATE_SLOTS, sizeof *s.rates);
+	s.rates = td_rate_new(RATE_BURST, RATE_PER_SEC);
 	/* The public side must verify the links already sent: a fresh
 	 * secret would silently turn every one of them into a 400. */
 	if (!opt->public_mode)
@@ -815,6 +1054,10 @@ int td_serve(const struct td_serve_options *opt, struct td_err *err)
 				    !opt->public_mode, &s.secret, err);
 	if (!rc && !opt->public_mode)
 		rc = td_desk_new(&opt->desk, &s.desk, err);
+	if (!rc && opt->public_mode)
+		rc = load_trusted(&s, opt->pub.trusted_proxies, err);
+	if (!rc && opt->public_mode)
+		rc = td_public_new(opt, &s.secret, &s.pub, err);
 	if (rc) {
 		server_free(&s);
 		return rc;
@@ -837,15 +1080,34 @@ int td_serve(const struct td_serve_options *opt, struct td_err *err)
 	snprintf(s.host, sizeof s.host, "%s%s%s", v6 ? "[" : "", host, v6 ? "]" : "");
 	s.port = ntohs(v6 ? addr.in6.sin6_port : addr.in.sin_port);
 
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
-			 (v6 ? MHD_USE_IPv6 : 0);
+	/* The desk: one thread, so its composer and store handles are never
+	 * shared. The reader's pages: a pool of epoll threads, so a slow
+	 * request (a store write waiting for a send's recorder) holds one
+	 * worker, not the server; explicit limits, because libmicrohttpd's
+	 * defaults stop at 1020 connections and never time one out, and a
+	 * per-IP limit (not a timeout) is what keeps slowloris from filling
+	 * the table (../shared/tech/BRIEF-2.md, section 4). */
+	const struct td_public_options *po = &opt->pub;
+	unsigned threads = opt->public_mode ? or_default(po->threads, DEF_THREADS) : 1;
+	unsigned conn_limit = opt->public_mode ?
+		or_default(po->max_connections, DEF_CONN_LIMIT) : CONN_LIMIT;
+	unsigned per_ip = opt->public_mode ?
+		or_default(po->max_connections_per_ip, DEF_CONN_PER_IP) : CONN_PER_IP;
+	unsigned timeout = opt->public_mode ?
+		or_default(po->connection_timeout, DEF_CONN_TIMEOUT) : CONN_TIMEOUT;
+	if (conn_limit < threads)
+		conn_limit = threads;   /* each worker gets limit / threads */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | (v6 ? MHD_USE_IPv6 : 0) |
+			 (opt->public_mode ? MHD_USE_EPOLL : MHD_USE_AUTO);
 	struct MHD_Daemon *d = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, &s,
 		MHD_OPTION_SOCK_ADDR, &addr.sa,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONN_LIMIT,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)CONN_PER_IP,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONN_TIMEOUT,
+		MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0u,
+		MHD_OPTION_CONNECTION_LIMIT, conn_limit,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
+		MHD_OPTION_CONNECTION_TIMEOUT, timeout,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)LISTEN_BACKLOG,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 		MHD_OPTION_END);
@@ -861,7 +1123,7 @@ int td_serve(const struct td_serve_options *opt, struct td_err *err)
 	if (di && di->port)
 		s.port = di->port;
 	td_log_info("serve: %s on http://%s:%u/ (stop with Ctrl-C)",
-		    opt->public_mode ? "unsubscribe pages" : "editors' desk", s.host, s.port);
+		    opt->public_mode ? "reader's pages" : "editors' desk", s.host, s.port);
 
 	int sig = 0;
 	while (sigwait(&stop, &sig) != 0)

@@ -1,9 +1,9 @@
 /*
  * serve_impl.h: what serve.c (HTTP plumbing, limits, the unsubscribe
- * pages) and serve_desk.c (the editors' desk) share. It is not a public
- * contract (serve.h is): only those two files include it, and
- * libmicrohttpd stays inside serve.c, so the desk deals in plain requests
- * and responses.
+ * pages), serve_desk.c (the editors' desk) and serve_public.c (the
+ * reader's pages) share. It is not a public contract (serve.h is): only
+ * those files include it, and libmicrohttpd stays inside serve.c, so the
+ * pages deal in plain requests and responses.
  */
 #ifndef TAGDIGEST_SERVE_IMPL_H
 #define TAGDIGEST_SERVE_IMPL_H
@@ -27,6 +27,11 @@ struct td_http_req {
 	const char *origin;
 	const char *referer;
 	const char *sec_fetch_site;
+	/* the client as the rate limits see it (serve.h: the peer, or behind
+	 * a trusted proxy the X-Forwarded-For entry); text for the consent
+	 * record, key for td_rate_take */
+	const char *client;
+	const unsigned char *client_key;   /* 16 bytes */
 };
 
 /* The answer; the body is always built in a td_buf. */
@@ -52,6 +57,36 @@ void td_url_escape(struct td_buf *b, const char *s);
 /* Sets status and a short page "title / message" (both escaped here). */
 void td_http_simple(struct td_http_resp *resp, unsigned status,
 		    const char *title, const char *message);
+
+/* This thread's READWRITE connection to the store at path, opened on the
+ * first call and closed when the thread ends (a libmicrohttpd worker);
+ * never the run lock (serve.h). *st stays owned here. */
+struct td_store;
+int td_http_store(const char *path, struct td_store **st, struct td_err *err);
+
+/* A token bucket per client key: burst at once, then per_sec. Any thread;
+ * td_rate_take is true when the client may go on, else *retry_after (when
+ * given) is the seconds until it may. */
+struct td_rate;
+struct td_rate *td_rate_new(double burst, double per_sec);
+bool td_rate_take(struct td_rate *r, const unsigned char key[16], unsigned *retry_after);
+void td_rate_free(struct td_rate *r);
+
+/* The reader's pages of `serve --public` (serve_public.c): /subscribe,
+ * /confirm/TOKEN, /preferences/TOKEN, and the mail thread behind them
+ * (mailer.h). Its handler runs on any worker thread at once. */
+struct td_public;
+struct td_secret;
+int td_public_new(const struct td_serve_options *opt, const struct td_secret *secret,
+		  struct td_public **out, struct td_err *err);
+/* Stops the mail thread (mail queued but not sent is logged and dropped)
+ * and frees. */
+void td_public_free(struct td_public *p);
+/* Answers a request; false when path is none of the reader's pages. */
+bool td_public_handle(struct td_public *p, const struct td_http_req *req,
+		      struct td_http_resp *resp);
+/* The 400 every bad token gets, whichever page it was for. */
+void td_http_bad_token(struct td_http_resp *resp);
 
 /* The editors' desk (serve_desk.c). It reads the store READONLY; only the
  * ingest of changed posts sources writes, under the run lock. */

@@ -29,6 +29,7 @@
 
 #include "tagdigest/core/address.h"
 #include "tagdigest/core/buf.h"
+#include "tagdigest/core/hash.h"
 #include "tagdigest/core/log.h"
 #include "tagdigest/sources/slug.h"
 #include "tagdigest/core/util.h"
@@ -744,6 +745,7 @@ struct td_subscriber_reader {
 	struct email_set seen;
 	size_t hint;               /* line breaks in the file: rows <= hint */
 	size_t ngood, nbad;
+	char *digest;              /* SHA-256 of the copy (opened from a file) */
 };
 
 void td_subscribers_close(struct td_subscriber_reader *r)
@@ -756,6 +758,7 @@ void td_subscribers_close(struct td_subscriber_reader *r)
 	td_strv_free(&r->row.fields);
 	subscriber_free(&r->cur);
 	email_set_free(&r->seen);
+	free(r->digest);
 	free(r->path);
 	free(r);
 }
@@ -800,6 +803,29 @@ static struct td_subscriber_reader *reader_new(const char *path)
 	return r;
 }
 
+/* The digest of the private copy: the bytes this reading is made of,
+ * never the file again (it may have changed since). */
+static int digest_copy(int fd, char *buf, char **digest, struct td_err *err)
+{
+	struct td_sha256 *h = td_sha256_new();
+	for (off_t off = 0;;) {
+		ssize_t n = pread(fd, buf, TD_SUBSCRIBERS_CHUNK, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			free(td_sha256_end(h));
+			return td_err_set(err, EX_IOERR, "subscribers: private copy: %s",
+					  strerror(errno));
+		}
+		if (n == 0)
+			break;
+		td_sha256_add(h, buf, (size_t)n);
+		off += n;
+	}
+	*digest = td_sha256_end(h);
+	return 0;
+}
+
 int td_subscribers_open(const char *path, struct td_subscriber_reader **out,
 			struct td_err *err)
 {
@@ -811,6 +837,8 @@ int td_subscribers_open(const char *path, struct td_subscriber_reader **out,
 	/* the run reads the copy, never the file again */
 	struct snapshot snap = { .fd = private_file(err), .buf = r->in.buf };
 	int rc = snap.fd < 0 ? EX_CANTCREAT : snapshot(path, &snap, err);
+	if (!rc)
+		rc = digest_copy(snap.fd, r->in.buf, &r->digest, err);
 	if (!rc && lseek(snap.fd, 0, SEEK_SET) < 0)
 		rc = td_err_set(err, EX_IOERR, "subscribers: private copy: %s",
 				strerror(errno));
@@ -825,6 +853,11 @@ int td_subscribers_open(const char *path, struct td_subscriber_reader **out,
 	r->regular = snap.regular;
 	r->copied = snap.id;
 	return reader_start(r, out, err);
+}
+
+const char *td_subscribers_digest(const struct td_subscriber_reader *r)
+{
+	return r->digest ? r->digest : "";
 }
 
 bool td_subscribers_changed(const struct td_subscriber_reader *r)

@@ -3,10 +3,16 @@
  */
 #include "tagdigest/store/roster.h"
 
+#include <errno.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
+#include "tagdigest/core/address.h"
+#include "tagdigest/core/buf.h"
 #include "tagdigest/core/util.h"
+#include "store_impl.h"
 
 static const char *const frequency_names[] = { "weekly", "daily", "monthly" };
 
@@ -54,4 +60,1187 @@ int td_member_status_parse(const char *s, enum td_member_status *out)
 			return 0;
 		}
 	return -1;
+}
+
+/* ---- the SQL ----
+ *
+ * Statements that run once per subscriber (a sync of a million rows,
+ * the send walk, the sender threads' last check) are prepared once per
+ * connection in the store's roster slots (store_impl.h) and reset after
+ * use; the rest are prepared where used. */
+
+#define MEMBER_COLS \
+	"id, email, name, tags, status, origin, reader_choice, frequency, own_time," \
+	" wday, hour, minute, timezone, paused_until, created_at, confirmed_at," \
+	" changed_at, consent_at, consent_how, consent_from, confirm_nonce," \
+	" confirm_sent_at, confirm_mails"
+
+/* The send walk's filter: active, joined by the cutoff (a form reader
+ * when they confirmed, anyone else when added), not paused now. */
+#define WALK_WHERE \
+	" status = 'active' AND paused_until <= ?3 AND" \
+	" (CASE WHEN origin = 'form' THEN confirmed_at ELSE created_at END) <= ?2"
+
+enum rstmt {
+	RS_GET,
+	RS_LOOK,
+	RS_INSERT,
+	RS_SET_FROM_EDITOR,
+	RS_DELETE_TAGS,
+	RS_INSERT_TAG,
+	RS_SUPPRESSED_ALL,
+	RS_MARK,
+	RS_MAY_SEND,
+	RS_PAGE,
+	RS_WATERMARK_UP,
+	RS_LIFT_TAG,
+	RS_COUNT
+};
+
+static const char *const rstmt_sql[RS_COUNT] = {
+	[RS_GET] = "SELECT " MEMBER_COLS " FROM members WHERE email_key = ?1",
+	/* what a row from an editor is compared with: one indexed read */
+	[RS_LOOK] =
+		"SELECT id, status, reader_choice, name, tags FROM members"
+		" WHERE email_key = ?1",
+	[RS_INSERT] =
+		"INSERT INTO members (email_key, email, name, tags, status, origin,"
+		" reader_choice, frequency, created_at, changed_at, consent_at,"
+		" consent_how, consent_from)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)",
+	/* an editor's row: name and tags; a pending one becomes active on
+	 * the editor's word, with their consent record */
+	[RS_SET_FROM_EDITOR] =
+		"UPDATE members SET name = ?2, tags = ?3, changed_at = ?4,"
+		" status = 'active', confirm_nonce = '',"
+		" consent_at = CASE WHEN status = 'pending' THEN ?4 ELSE consent_at END,"
+		" consent_how = CASE WHEN status = 'pending' THEN ?5 ELSE consent_how END,"
+		" consent_from = CASE WHEN status = 'pending' THEN ?6 ELSE consent_from END,"
+		" origin = CASE WHEN status = 'pending' THEN ?5 ELSE origin END"
+		" WHERE id = ?1",
+	[RS_DELETE_TAGS] = "DELETE FROM member_tags WHERE member = ?1",
+	[RS_INSERT_TAG] =
+		"INSERT OR IGNORE INTO member_tags (member, position, tag) VALUES (?1, ?2, ?3)",
+	[RS_SUPPRESSED_ALL] =
+		"SELECT reason FROM suppressions WHERE email = ?1 AND scope = 'all'",
+	[RS_MARK] =
+		"INSERT OR IGNORE INTO temp.roster_mark (id)"
+		" SELECT id FROM members WHERE email_key = ?1",
+	[RS_MAY_SEND] =
+		"SELECT 1 FROM members WHERE email_key = ?1 AND status = 'active'"
+		" AND paused_until <= ?2",
+	[RS_PAGE] =
+		"SELECT " MEMBER_COLS " FROM members WHERE id > ?1 AND" WALK_WHERE
+		" ORDER BY id LIMIT ?4",
+	/* a returning reader starts from now, not from when they left */
+	[RS_WATERMARK_UP] =
+		"UPDATE subscriber_state SET watermark = ?2 WHERE email = ?1 AND watermark < ?2",
+	[RS_LIFT_TAG] =
+		"DELETE FROM suppressions WHERE email = ?1 AND scope = ?2 AND scope != 'all'",
+};
+
+_Static_assert(RS_COUNT <= TD_STORE_ROSTER_STMTS, "store_impl.h: more roster slots");
+
+static sqlite3_stmt *rs_get(struct td_store *st, enum rstmt id, struct td_err *err)
+{
+	sqlite3_stmt **slot = &td_store_roster_stmts(st)[id];
+	if (!*slot && sqlite3_prepare_v2(td_store_db(st), rstmt_sql[id], -1, slot,
+					 NULL) != SQLITE_OK) {
+		td_store_db_error(st, err, "prepare");
+		*slot = NULL;
+		return NULL;
+	}
+	return *slot;
+}
+
+static void rs_done(sqlite3_stmt *s)
+{
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+}
+
+static int rs_fail(struct td_err *err)
+{
+	return err && err->code ? err->code : EX_SOFTWARE;
+}
+
+static void bind_str(sqlite3_stmt *s, int i, const char *v)
+{
+	sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_TRANSIENT);
+}
+
+/* Steps a statement that returns no row, then resets it. */
+static int rs_exec(struct td_store *st, sqlite3_stmt *s, const char *what,
+		   struct td_err *err)
+{
+	int step = sqlite3_step(s);
+	rs_done(s);
+	return step == SQLITE_DONE ? 0 : td_store_db_error(st, err, what);
+}
+
+/* Runs one-off SQL with the key bound to ?1 and v to the next parameter
+ * (?1 when there is no key), when the statement has them. */
+static int run_sql(struct td_store *st, const char *sql, const char *key,
+		   int64_t v, const char *what, struct td_err *err)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(td_store_db(st), sql, -1, &s, NULL) != SQLITE_OK)
+		return td_store_db_error(st, err, what);
+	int np = sqlite3_bind_parameter_count(s), i = 1;
+	if (key && np >= i)
+		bind_str(s, i++, key);
+	if (np >= i)
+		sqlite3_bind_int64(s, i, v);
+	int step = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return step == SQLITE_DONE || step == SQLITE_ROW ? 0 :
+		td_store_db_error(st, err, what);
+}
+
+static char *col_str(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+	return td_xstrdup(t ? (const char *)t : "");
+}
+
+static const char *col_cstr(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+	return t ? (const char *)t : "";
+}
+
+/* Tags are kept joined with ',' (a slug has none: slug.h turns
+ * punctuation into '-'). */
+static void split_tags(const char *joined, struct td_strv *out)
+{
+	const char *p = joined;
+	while (*p) {
+		const char *e = strchr(p, ',');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (n)
+			td_strv_push_owned(out, td_xstrndup(p, n));
+		p += n + (e != NULL);
+	}
+}
+
+static void join_tags(const struct td_strv *tags, struct td_buf *out)
+{
+	td_buf_reset(out);
+	for (size_t i = 0; i < tags->n; i++) {
+		if (i)
+			td_buf_putc(out, ',');
+		td_buf_puts(out, tags->v[i]);
+	}
+}
+
+/* A tag as the roster keeps it: a slug (what slug.h makes), not empty,
+ * no ',', no space or control character, no ASCII capital. */
+static bool tag_ok(const char *t)
+{
+	if (!*t || strlen(t) > 200)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)t; *p; p++)
+		if (*p <= ' ' || *p == ',' || *p == 0x7f || (*p >= 'A' && *p <= 'Z'))
+			return false;
+	return true;
+}
+
+static int check_tags(const struct td_strv *tags, const char *email, struct td_err *err)
+{
+	for (size_t i = 0; i < tags->n; i++)
+		if (!tag_ok(tags->v[i]))
+			return td_err_set(err, EX_DATAERR, "roster: %s: tag '%.80s' is not a "
+					  "slug (lowercase, no spaces or commas)", email,
+					  tags->v[i]);
+	return 0;
+}
+
+static int check_email(const char *email, struct td_err *err)
+{
+	char why[128];
+	if (!email || !td_address_valid(email, why, sizeof why))
+		return td_err_set(err, EX_DATAERR, "roster: address '%.80s': %s",
+				  email ? email : "", email ? why : "missing");
+	return 0;
+}
+
+static int check_name(const char *email, const char *name, struct td_err *err)
+{
+	char why[128];
+	if (name && !td_display_name_valid(name, why, sizeof why))
+		return td_err_set(err, EX_DATAERR, "roster: %s: name %s", email, why);
+	return 0;
+}
+
+/* ---- members ---- */
+
+void td_member_free(struct td_member *m)
+{
+	if (!m)
+		return;
+	free(m->email);
+	free(m->name);
+	td_strv_free(&m->tags);
+	td_prefs_clear(&m->prefs);
+	free(m->origin);
+	free(m->consent_how);
+	free(m->consent_from);
+	free(m->confirm_nonce);
+	memset(m, 0, sizeof *m);
+}
+
+void td_members_free(struct td_member *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		td_member_free(&v[i]);
+	free(v);
+}
+
+/* One row of MEMBER_COLS into m (cleared first). */
+static void read_member(sqlite3_stmt *s, struct td_member *m)
+{
+	memset(m, 0, sizeof *m);
+	m->id = sqlite3_column_int64(s, 0);
+	m->email = col_str(s, 1);
+	m->name = col_str(s, 2);
+	split_tags(col_cstr(s, 3), &m->tags);
+	if (td_member_status_parse(col_cstr(s, 4), &m->status) < 0)
+		m->status = TD_MEMBER_UNSUBSCRIBED;   /* the CHECK keeps this out */
+	m->origin = col_str(s, 5);
+	m->reader_choice = sqlite3_column_int(s, 6) != 0;
+	if (td_frequency_parse(col_cstr(s, 7), &m->prefs.frequency) < 0)
+		m->prefs.frequency = TD_FREQ_WEEKLY;
+	m->prefs.own_time = sqlite3_column_int(s, 8) != 0;
+	m->prefs.wday = sqlite3_column_int(s, 9);
+	m->prefs.hour = sqlite3_column_int(s, 10);
+	m->prefs.minute = sqlite3_column_int(s, 11);
+	m->prefs.timezone = sqlite3_column_type(s, 12) == SQLITE_NULL ? NULL :
+			    col_str(s, 12);
+	m->prefs.paused_until = (time_t)sqlite3_column_int64(s, 13);
+	m->created_at = (time_t)sqlite3_column_int64(s, 14);
+	m->confirmed_at = (time_t)sqlite3_column_int64(s, 15);
+	m->changed_at = (time_t)sqlite3_column_int64(s, 16);
+	m->consent_at = (time_t)sqlite3_column_int64(s, 17);
+	m->consent_how = col_str(s, 18);
+	m->consent_from = col_str(s, 19);
+	m->confirm_nonce = col_str(s, 20);
+	m->confirm_sent_at = (time_t)sqlite3_column_int64(s, 21);
+	m->confirm_mails = sqlite3_column_int(s, 22);
+}
+
+int td_roster_get(struct td_store *st, const char *email, struct td_member *out,
+		  bool *found, struct td_err *err)
+{
+	memset(out, 0, sizeof *out);
+	*found = false;
+	sqlite3_stmt *s = rs_get(st, RS_GET, err);
+	if (!s)
+		return rs_fail(err);
+	char *key = td_store_email_key(email);
+	bind_str(s, 1, key);
+	free(key);
+	int step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		read_member(s, out);
+		*found = true;
+	}
+	rs_done(s);
+	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 :
+		td_store_db_error(st, err, "read subscriber");
+}
+
+/* The member's tag rows, replaced by tags (the joined column is written
+ * by the caller). */
+static int write_member_tags(struct td_store *st, int64_t id, const struct td_strv *tags,
+			     struct td_err *err)
+{
+	sqlite3_stmt *del = rs_get(st, RS_DELETE_TAGS, err);
+	sqlite3_stmt *ins = rs_get(st, RS_INSERT_TAG, err);
+	int rc;
+	if (!del || !ins)
+		return rs_fail(err);
+	sqlite3_bind_int64(del, 1, id);
+	if ((rc = rs_exec(st, del, "delete subscriber tags", err)))
+		return rc;
+	for (size_t i = 0; i < tags->n; i++) {
+		sqlite3_bind_int64(ins, 1, id);
+		sqlite3_bind_int64(ins, 2, (sqlite3_int64)i);
+		bind_str(ins, 3, tags->v[i]);
+		if ((rc = rs_exec(st, ins, "store subscriber tag", err)))
+			return rc;
+	}
+	return 0;
+}
+
+/* The status an "all" suppression of key stands for, or -1 when there
+ * is none (suppressions recorded before the roster existed, or for an
+ * address that was never a member). */
+static int suppressed_status(struct td_store *st, const char *key,
+			     enum td_member_status *status, struct td_err *err)
+{
+	sqlite3_stmt *s = rs_get(st, RS_SUPPRESSED_ALL, err);
+	if (!s)
+		return rs_fail(err);
+	bind_str(s, 1, key);
+	int step = sqlite3_step(s);
+	*status = TD_MEMBER_ACTIVE;
+	if (step == SQLITE_ROW) {
+		const char *reason = col_cstr(s, 0);
+		*status = strcmp(reason, "bounced") == 0 ? TD_MEMBER_BOUNCED :
+			  strcmp(reason, "complained") == 0 ? TD_MEMBER_COMPLAINED :
+			  TD_MEMBER_UNSUBSCRIBED;
+	}
+	rs_done(s);
+	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 :
+		td_store_db_error(st, err, "read suppression");
+}
+
+struct new_member {
+	const char *key, *email, *name, *tags_joined, *origin;
+	const struct td_strv *tags;
+	enum td_member_status status;
+	bool reader_choice;
+	enum td_frequency frequency;
+	time_t now, consent_at;
+	const char *consent_how, *consent_from;
+};
+
+static int insert_member(struct td_store *st, const struct new_member *n, int64_t *id,
+			 struct td_err *err)
+{
+	sqlite3_stmt *s = rs_get(st, RS_INSERT, err);
+	int rc;
+	if (!s)
+		return rs_fail(err);
+	bind_str(s, 1, n->key);
+	bind_str(s, 2, n->email);
+	bind_str(s, 3, n->name);
+	bind_str(s, 4, n->tags_joined);
+	bind_str(s, 5, td_member_status_name(n->status));
+	bind_str(s, 6, n->origin);
+	sqlite3_bind_int(s, 7, n->reader_choice);
+	bind_str(s, 8, td_frequency_name(n->frequency));
+	sqlite3_bind_int64(s, 9, (sqlite3_int64)n->now);
+	sqlite3_bind_int64(s, 10, (sqlite3_int64)n->consent_at);
+	bind_str(s, 11, n->consent_how);
+	bind_str(s, 12, n->consent_from);
+	if ((rc = rs_exec(st, s, "add subscriber", err)))
+		return rc;
+	*id = sqlite3_last_insert_rowid(td_store_db(st));
+	return write_member_tags(st, *id, n->tags, err);
+}
+
+int td_roster_put(struct td_store *st, const struct td_roster_row *row, time_t now,
+		  enum td_roster_result *result, struct td_err *err)
+{
+	int rc;
+	*result = TD_ROSTER_UNCHANGED;
+	if ((rc = check_email(row->email, err)) ||
+	    (rc = check_name(row->email, row->name, err)) ||
+	    (row->tags && (rc = check_tags(row->tags, row->email, err))))
+		return rc;
+	sqlite3_stmt *look = rs_get(st, RS_LOOK, err);
+	if (!look)
+		return rs_fail(err);
+	char *key = td_store_email_key(row->email);
+	struct td_buf joined = TD_BUF_INIT;
+	if (row->tags)
+		join_tags(row->tags, &joined);
+	bind_str(look, 1, key);
+	int step = sqlite3_step(look);
+	if (step != SQLITE_ROW && step != SQLITE_DONE) {
+		rc = td_store_db_error(st, err, "look up subscriber");
+		rs_done(look);
+		goto out;
+	}
+	if (step == SQLITE_DONE) {
+		rs_done(look);
+		if (!row->tags || row->tags->n == 0) {
+			rc = td_err_set(err, EX_DATAERR, "roster: %s: a new subscriber "
+					"needs at least one tag", row->email);
+			goto out;
+		}
+		/* an address that left before the roster knew it keeps out */
+		enum td_member_status status;
+		if ((rc = suppressed_status(st, key, &status, err)))
+			goto out;
+		struct new_member n = {
+			.key = key, .email = row->email, .name = row->name,
+			.tags_joined = td_buf_cstr(&joined), .tags = row->tags,
+			.origin = row->origin, .status = status, .now = now,
+			.consent_at = now, .consent_how = row->origin,
+			.consent_from = row->consent_from,
+		};
+		int64_t id;
+		if ((rc = insert_member(st, &n, &id, err)))
+			goto out;
+		*result = status == TD_MEMBER_ACTIVE ? TD_ROSTER_ADDED : TD_ROSTER_KEPT_OUT;
+		goto out;
+	}
+	int64_t id = sqlite3_column_int64(look, 0);
+	enum td_member_status status;
+	if (td_member_status_parse(col_cstr(look, 1), &status) < 0)
+		status = TD_MEMBER_UNSUBSCRIBED;
+	bool reader_choice = sqlite3_column_int(look, 2) != 0;
+	const char *old_name = col_cstr(look, 3), *old_tags = col_cstr(look, 4);
+	if (status != TD_MEMBER_ACTIVE && status != TD_MEMBER_PENDING) {
+		rs_done(look);
+		*result = TD_ROSTER_KEPT_OUT;
+		goto out;
+	}
+	/* what the row would change; the reader's own tags stay theirs */
+	bool name_differs = row->name && strcmp(row->name, old_name) != 0;
+	bool tags_differ = row->tags && strcmp(td_buf_cstr(&joined), old_tags) != 0;
+	bool set_tags = tags_differ && !reader_choice;
+	char *name = td_xstrdup(row->name && name_differs ? row->name : old_name);
+	char *tags = td_xstrdup(set_tags ? td_buf_cstr(&joined) : old_tags);
+	rs_done(look);
+	if (status == TD_MEMBER_ACTIVE && !name_differs && !set_tags) {
+		*result = tags_differ ? TD_ROSTER_READER_KEPT : TD_ROSTER_UNCHANGED;
+	} else {
+		sqlite3_stmt *s = rs_get(st, RS_SET_FROM_EDITOR, err);
+		if (!s) {
+			rc = rs_fail(err);
+		} else {
+			sqlite3_bind_int64(s, 1, id);
+			bind_str(s, 2, name);
+			bind_str(s, 3, tags);
+			sqlite3_bind_int64(s, 4, (sqlite3_int64)now);
+			bind_str(s, 5, row->origin);
+			bind_str(s, 6, row->consent_from);
+			rc = rs_exec(st, s, "update subscriber", err);
+		}
+		if (!rc && set_tags)
+			rc = write_member_tags(st, id, row->tags, err);
+		*result = tags_differ && !set_tags ? TD_ROSTER_READER_KEPT : TD_ROSTER_UPDATED;
+	}
+	free(name);
+	free(tags);
+out:
+	td_buf_free(&joined);
+	free(key);
+	return rc;
+}
+
+int td_roster_remove(struct td_store *st, const char *email, const char *by,
+		     time_t now, bool *found, struct td_err *err)
+{
+	struct td_member m;
+	int rc = td_roster_get(st, email, &m, found, err);
+	td_member_free(&m);
+	if (rc || !*found)
+		return rc;
+	/* the suppression sets the status (store.c keeps them in step) */
+	return td_store_suppress(st, email, "all", "unsubscribed", by, now, err);
+}
+
+/* ---- the file sync ----
+ *
+ * The mark is a temporary table of member ids on this connection, not a
+ * column: marking a million unchanged rows must not write a million
+ * rows of the store. */
+
+int td_roster_file_mark_begin(struct td_store *st, struct td_err *err)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(td_store_db(st),
+			 "CREATE TEMP TABLE IF NOT EXISTS roster_mark (id INTEGER PRIMARY KEY);"
+			 "DELETE FROM temp.roster_mark;", NULL, NULL, &msg) != SQLITE_OK) {
+		int rc = td_err_set(err, EX_SOFTWARE, "store: %s: file mark: %s",
+				    td_store_path(st), msg ? msg : "failed");
+		sqlite3_free(msg);
+		return rc;
+	}
+	return 0;
+}
+
+int td_roster_file_mark(struct td_store *st, const char *email, struct td_err *err)
+{
+	sqlite3_stmt *s = rs_get(st, RS_MARK, err);
+	if (!s)
+		return rs_fail(err);
+	char *key = td_store_email_key(email);
+	bind_str(s, 1, key);
+	free(key);
+	return rs_exec(st, s, "mark subscriber", err);
+}
+
+int td_roster_file_sweep(struct td_store *st, time_t now, size_t *removed,
+			 struct td_err *err)
+{
+	(void)now;
+	*removed = 0;
+#define GONE " FROM members WHERE origin = 'csv' AND status IN ('active', 'pending')" \
+	" AND id NOT IN (SELECT id FROM temp.roster_mark)"
+	int rc;
+	if ((rc = run_sql(st, "DELETE FROM member_tags WHERE member IN (SELECT id" GONE ")",
+			  NULL, 0, "sweep subscriber tags", err)) ||
+	    (rc = run_sql(st, "DELETE" GONE, NULL, 0, "sweep subscribers", err)))
+		return rc;
+	*removed = (size_t)sqlite3_changes(td_store_db(st));
+	return run_sql(st, "DELETE FROM temp.roster_mark", NULL, 0, "clear file mark", err);
+#undef GONE
+}
+
+int td_roster_file_fingerprint(struct td_store *st, const char *path, char **digest,
+			       struct td_err *err)
+{
+	sqlite3_stmt *s;
+	*digest = NULL;
+	if (sqlite3_prepare_v2(td_store_db(st), "SELECT digest FROM roster_files WHERE path = ?1",
+			       -1, &s, NULL) != SQLITE_OK)
+		return td_store_db_error(st, err, "read file fingerprint");
+	bind_str(s, 1, path);
+	int step = sqlite3_step(s);
+	*digest = step == SQLITE_ROW ? col_str(s, 0) : td_xstrdup("");
+	sqlite3_finalize(s);
+	if (step == SQLITE_ROW || step == SQLITE_DONE)
+		return 0;
+	free(*digest);
+	*digest = NULL;
+	return td_store_db_error(st, err, "read file fingerprint");
+}
+
+int td_roster_set_file_fingerprint(struct td_store *st, const char *path,
+				   const char *digest, struct td_err *err)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(td_store_db(st),
+			       "INSERT INTO roster_files (path, digest) VALUES (?1, ?2)"
+			       " ON CONFLICT (path) DO UPDATE SET digest = excluded.digest",
+			       -1, &s, NULL) != SQLITE_OK)
+		return td_store_db_error(st, err, "store file fingerprint");
+	bind_str(s, 1, path);
+	bind_str(s, 2, digest);
+	int step = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return step == SQLITE_DONE ? 0 : td_store_db_error(st, err, "store file fingerprint");
+}
+
+/* ---- listing ---- */
+
+/* Appends the rows s yields to *out (*n of them, *cap allocated). */
+static int read_members(struct td_store *st, sqlite3_stmt *s, struct td_member **out,
+			size_t *n, size_t *cap, struct td_err *err)
+{
+	int step;
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 16;
+			*out = td_xrealloc(*out, *cap * sizeof **out);
+		}
+		read_member(s, &(*out)[(*n)++]);
+	}
+	return step == SQLITE_DONE ? 0 : td_store_db_error(st, err, "read subscribers");
+}
+
+int td_roster_list(struct td_store *st, const struct td_roster_filter *f,
+		   struct td_member **out, size_t *n, struct td_err *err)
+{
+	*out = NULL;
+	*n = 0;
+	struct td_buf sql = TD_BUF_INIT;
+	td_buf_puts(&sql, "SELECT " MEMBER_COLS " FROM members WHERE id > ?1");
+	if (f && f->tag)
+		td_buf_puts(&sql, " AND id IN (SELECT member FROM member_tags WHERE tag = ?2)");
+	if (f && !f->any_status)
+		td_buf_puts(&sql, " AND status = ?3");
+	td_buf_puts(&sql, " ORDER BY id");
+	if (f && f->limit)
+		td_buf_puts(&sql, " LIMIT ?4");
+	sqlite3_stmt *s;
+	int prep = sqlite3_prepare_v2(td_store_db(st), td_buf_cstr(&sql), -1, &s, NULL);
+	td_buf_free(&sql);
+	if (prep != SQLITE_OK)
+		return td_store_db_error(st, err, "prepare subscriber list");
+	sqlite3_bind_int64(s, 1, f ? f->after_id : 0);
+	if (f && f->tag)
+		bind_str(s, 2, f->tag);
+	if (f && !f->any_status)
+		bind_str(s, 3, td_member_status_name(f->status));
+	if (f && f->limit)
+		sqlite3_bind_int64(s, 4, (sqlite3_int64)f->limit);
+	size_t cap = 0;
+	int rc = read_members(st, s, out, n, &cap, err);
+	sqlite3_finalize(s);
+	if (rc) {
+		td_members_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+int td_roster_counts(struct td_store *st, size_t counts[5], struct td_err *err)
+{
+	sqlite3_stmt *s;
+	memset(counts, 0, 5 * sizeof counts[0]);
+	if (sqlite3_prepare_v2(td_store_db(st),
+			       "SELECT status, COUNT(*) FROM members GROUP BY status",
+			       -1, &s, NULL) != SQLITE_OK)
+		return td_store_db_error(st, err, "count subscribers");
+	int step;
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		enum td_member_status status;
+		if (td_member_status_parse(col_cstr(s, 0), &status) == 0)
+			counts[status] = (size_t)sqlite3_column_int64(s, 1);
+	}
+	sqlite3_finalize(s);
+	return step == SQLITE_DONE ? 0 : td_store_db_error(st, err, "count subscribers");
+}
+
+/* ---- the send walk ---- */
+
+struct td_roster_cursor {
+	struct td_store *st;
+	time_t cutoff, now;
+	int64_t after_id;            /* the last id read */
+	struct td_member page[TD_ROSTER_PAGE];
+	size_t n, next;              /* rows in page, the next to hand out */
+	bool end;                    /* the last page was short */
+	size_t total;
+};
+
+int td_roster_cursor_open(struct td_store *st, time_t cutoff, time_t now,
+			  struct td_roster_cursor **out, struct td_err *err)
+{
+	*out = NULL;
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(td_store_db(st),
+			       "SELECT COUNT(*) FROM members WHERE ?1 = ?1 AND" WALK_WHERE,
+			       -1, &s, NULL) != SQLITE_OK)
+		return td_store_db_error(st, err, "count the walk");
+	sqlite3_bind_int64(s, 1, 0);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)cutoff);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)now);
+	int step = sqlite3_step(s);
+	size_t total = step == SQLITE_ROW ? (size_t)sqlite3_column_int64(s, 0) : 0;
+	sqlite3_finalize(s);
+	if (step != SQLITE_ROW)
+		return td_store_db_error(st, err, "count the walk");
+	struct td_roster_cursor *c = td_xcalloc(1, sizeof *c);
+	c->st = st;
+	c->cutoff = cutoff;
+	c->now = now;
+	c->total = total;
+	*out = c;
+	return 0;
+}
+
+static void page_clear(struct td_roster_cursor *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		td_member_free(&c->page[i]);
+	c->n = c->next = 0;
+}
+
+int td_roster_cursor_next(struct td_roster_cursor *c, const struct td_member **out,
+			  struct td_err *err)
+{
+	*out = NULL;
+	if (c->next == c->n) {
+		page_clear(c);
+		if (c->end)
+			return 0;
+		sqlite3_stmt *s = rs_get(c->st, RS_PAGE, err);
+		if (!s)
+			return rs_fail(err);
+		sqlite3_bind_int64(s, 1, c->after_id);
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)c->cutoff);
+		sqlite3_bind_int64(s, 3, (sqlite3_int64)c->now);
+		sqlite3_bind_int64(s, 4, TD_ROSTER_PAGE);
+		int step;
+		while ((step = sqlite3_step(s)) == SQLITE_ROW)
+			read_member(s, &c->page[c->n++]);
+		/* no statement stays open between pages */
+		rs_done(s);
+		if (step != SQLITE_DONE) {
+			page_clear(c);
+			return td_store_db_error(c->st, err, "read the walk");
+		}
+		c->end = c->n < TD_ROSTER_PAGE;
+		if (c->n == 0)
+			return 0;
+		c->after_id = c->page[c->n - 1].id;
+	}
+	*out = &c->page[c->next++];
+	return 1;
+}
+
+size_t td_roster_cursor_total(const struct td_roster_cursor *c)
+{
+	return c->total;
+}
+
+void td_roster_cursor_close(struct td_roster_cursor *c)
+{
+	if (!c)
+		return;
+	page_clear(c);
+	free(c);
+}
+
+int td_roster_may_send(struct td_store *st, const char *email, time_t now, bool *ok,
+		       struct td_err *err)
+{
+	*ok = false;
+	sqlite3_stmt *s = rs_get(st, RS_MAY_SEND, err);
+	if (!s)
+		return rs_fail(err);
+	char *key = td_store_email_key(email);
+	bind_str(s, 1, key);
+	free(key);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
+	int step = sqlite3_step(s);
+	rs_done(s);
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		return td_store_db_error(st, err, "may send");
+	*ok = step == SQLITE_ROW;
+	return 0;
+}
+
+/* ---- the reader's side ---- */
+
+/* A savepoint around calls that write several statements: atomic inside
+ * a caller's transaction or alone (the public server's writes run
+ * outside the run lock, on their own). */
+static int sp_begin(struct td_store *st, struct td_err *err)
+{
+	return run_sql(st, "SAVEPOINT roster", NULL, 0, "begin", err);
+}
+
+static int sp_end(struct td_store *st, int rc, struct td_err *err)
+{
+	if (rc) {
+		sqlite3_exec(td_store_db(st), "ROLLBACK TO roster; RELEASE roster", NULL,
+			     NULL, NULL);
+		return rc;
+	}
+	return run_sql(st, "RELEASE roster", NULL, 0, "commit", err);
+}
+
+/* 128 random bits in hex: what the confirmation token carries, so a
+ * later sign-up (a new nonce) voids the earlier mail's link. */
+static int make_nonce(char **out, struct td_err *err)
+{
+	unsigned char raw[16];
+	if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
+		return td_err_set(err, EX_OSERR, "roster: no random bytes for a "
+				  "confirmation: %s", strerror(errno));
+	static const char digits[] = "0123456789abcdef";
+	char *hex = td_xmalloc(2 * sizeof raw + 1);
+	for (size_t i = 0; i < sizeof raw; i++) {
+		hex[2 * i] = digits[raw[i] >> 4];
+		hex[2 * i + 1] = digits[raw[i] & 15];
+	}
+	hex[2 * sizeof raw] = '\0';
+	*out = hex;
+	return 0;
+}
+
+/* A returning reader's watermark moves up to now (roster.h). */
+static int watermark_up(struct td_store *st, const char *key, struct td_err *err)
+{
+	sqlite3_stmt *s = rs_get(st, RS_WATERMARK_UP, err);
+	if (!s)
+		return rs_fail(err);
+	bind_str(s, 1, key);
+	sqlite3_bind_int64(s, 2, td_store_max_seq(st));
+	return rs_exec(st, s, "move watermark", err);
+}
+
+/* The reader chose these tags: their per-tag unsubscribes of them go. */
+static int lift_tag_suppressions(struct td_store *st, const char *key,
+				 const struct td_strv *tags, struct td_err *err)
+{
+	sqlite3_stmt *s = rs_get(st, RS_LIFT_TAG, err);
+	int rc;
+	if (!s)
+		return rs_fail(err);
+	for (size_t i = 0; i < tags->n; i++) {
+		bind_str(s, 1, key);
+		bind_str(s, 2, tags->v[i]);
+		if ((rc = rs_exec(st, s, "lift tag suppression", err)))
+			return rc;
+	}
+	return 0;
+}
+
+#define DAY (24 * 60 * 60)
+
+int td_roster_signup(struct td_store *st, const struct td_signup *su, time_t now,
+		     int max_mails_per_day, bool *send_mail, char **nonce,
+		     struct td_err *err)
+{
+	int rc;
+	*send_mail = false;
+	*nonce = NULL;
+	if ((rc = check_email(su->email, err)) ||
+	    (rc = check_name(su->email, su->name, err)) ||
+	    (rc = check_tags(su->tags, su->email, err)))
+		return rc;
+	if (su->tags->n == 0)
+		return td_err_set(err, EX_DATAERR, "roster: %s: a sign-up needs at "
+				  "least one tag", su->email);
+	if (max_mails_per_day < 1)
+		max_mails_per_day = 1;
+	struct td_buf joined = TD_BUF_INIT;
+	join_tags(su->tags, &joined);
+	char *key = td_store_email_key(su->email);
+	char *from = td_xasprintf("%s (%s)", su->client ? su->client : "",
+				  su->form ? su->form : "form");
+	sqlite3_stmt *s = NULL;
+	if ((rc = sp_begin(st, err)))
+		goto out;
+	if (sqlite3_prepare_v2(td_store_db(st),
+			       "SELECT id, status, confirm_mails, confirm_window_start"
+			       " FROM members WHERE email_key = ?1", -1, &s, NULL) != SQLITE_OK) {
+		rc = sp_end(st, td_store_db_error(st, err, "sign-up"), err);
+		goto out;
+	}
+	bind_str(s, 1, key);
+	int step = sqlite3_step(s);
+	int64_t id = 0;
+	enum td_member_status status = TD_MEMBER_PENDING;
+	int mails = 0;
+	time_t window = now;
+	if (step == SQLITE_ROW) {
+		id = sqlite3_column_int64(s, 0);
+		if (td_member_status_parse(col_cstr(s, 1), &status) < 0)
+			status = TD_MEMBER_COMPLAINED;
+		mails = sqlite3_column_int(s, 2);
+		window = (time_t)sqlite3_column_int64(s, 3);
+	} else if (step == SQLITE_DONE) {
+		/* an address suppressed before the roster knew it */
+		rc = suppressed_status(st, key, &status, err);
+		if (!rc && status == TD_MEMBER_ACTIVE)
+			status = TD_MEMBER_PENDING;
+	} else {
+		rc = td_store_db_error(st, err, "sign-up");
+	}
+	sqlite3_finalize(s);
+	if (rc || status == TD_MEMBER_ACTIVE || status == TD_MEMBER_BOUNCED ||
+	    status == TD_MEMBER_COMPLAINED) {
+		rc = sp_end(st, rc, err);
+		goto out;
+	}
+	/* a fixed window: it opens with the first mail and lasts 24 hours */
+	if (now - window >= DAY || now < window) {
+		window = now;
+		mails = 0;
+	}
+	if (mails >= max_mails_per_day) {
+		rc = sp_end(st, 0, err);
+		goto out;
+	}
+	if (!id) {
+		struct new_member n = {
+			.key = key, .email = su->email, .name = su->name,
+			.tags_joined = td_buf_cstr(&joined), .tags = su->tags,
+			.origin = "form", .status = status, .reader_choice = true,
+			.frequency = su->frequency, .now = now,
+		};
+		rc = insert_member(st, &n, &id, err);
+	} else if (status == TD_MEMBER_PENDING) {
+		/* nothing was confirmed yet: the latest sign-up is the choice */
+		if (!(rc = run_sql(st, "UPDATE members SET name = ?1 WHERE id = ?2", su->name ?
+				   su->name : "", id, "sign-up", err)))
+			rc = write_member_tags(st, id, su->tags, err);
+		if (!rc && sqlite3_prepare_v2(td_store_db(st),
+					      "UPDATE members SET tags = ?1, frequency = ?2 WHERE id = ?3",
+					      -1, &s, NULL) == SQLITE_OK) {
+			bind_str(s, 1, td_buf_cstr(&joined));
+			bind_str(s, 2, td_frequency_name(su->frequency));
+			sqlite3_bind_int64(s, 3, id);
+			rc = sqlite3_step(s) == SQLITE_DONE ? 0 :
+				td_store_db_error(st, err, "sign-up");
+			sqlite3_finalize(s);
+		} else if (!rc) {
+			rc = td_store_db_error(st, err, "sign-up");
+		}
+	}
+	/* the sign-up's choice waits for the confirmation in pending_* (an
+	 * unsubscribed reader's tags stay theirs until they confirm) */
+	if (!rc && (rc = make_nonce(nonce, err)) == 0) {
+		if (sqlite3_prepare_v2(td_store_db(st),
+				       "UPDATE members SET confirm_nonce = ?1, confirm_sent_at = ?2,"
+				       " confirm_mails = ?3, confirm_window_start = ?4,"
+				       " pending_name = ?5, pending_tags = ?6, pending_frequency = ?7,"
+				       " pending_from = ?8, changed_at = ?2 WHERE id = ?9",
+				       -1, &s, NULL) != SQLITE_OK) {
+			rc = td_store_db_error(st, err, "sign-up");
+		} else {
+			bind_str(s, 1, *nonce);
+			sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
+			sqlite3_bind_int(s, 3, mails + 1);
+			sqlite3_bind_int64(s, 4, (sqlite3_int64)window);
+			bind_str(s, 5, su->name);
+			bind_str(s, 6, td_buf_cstr(&joined));
+			bind_str(s, 7, td_frequency_name(su->frequency));
+			bind_str(s, 8, from);
+			sqlite3_bind_int64(s, 9, id);
+			rc = sqlite3_step(s) == SQLITE_DONE ? 0 :
+				td_store_db_error(st, err, "sign-up");
+			sqlite3_finalize(s);
+		}
+	}
+	rc = sp_end(st, rc, err);
+	if (rc) {
+		free(*nonce);
+		*nonce = NULL;
+	} else {
+		*send_mail = true;
+	}
+out:
+	free(from);
+	free(key);
+	td_buf_free(&joined);
+	return rc;
+}
+
+/* Equal without an early exit: how long the comparison takes says
+ * nothing about the nonce. */
+static bool same_secret(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char d = la != lb;
+	for (size_t i = 0; i < la && i < lb; i++)
+		d |= (unsigned char)(a[i] ^ b[i]);
+	return d == 0;
+}
+
+int td_roster_confirm(struct td_store *st, const char *email, const char *nonce,
+		      const char *client, time_t now, int *result, struct td_err *err)
+{
+	*result = -1;
+	char *key = td_store_email_key(email);
+	sqlite3_stmt *s = NULL;
+	int rc = sp_begin(st, err);
+	if (rc)
+		goto out;
+	if (sqlite3_prepare_v2(td_store_db(st),
+			       "SELECT id, status, confirm_nonce, COALESCE(pending_from, '')"
+			       " FROM members WHERE email_key = ?1", -1, &s, NULL) != SQLITE_OK) {
+		rc = sp_end(st, td_store_db_error(st, err, "confirm"), err);
+		goto out;
+	}
+	bind_str(s, 1, key);
+	int step = sqlite3_step(s);
+	if (step != SQLITE_ROW) {
+		rc = step == SQLITE_DONE ? 0 : td_store_db_error(st, err, "confirm");
+		sqlite3_finalize(s);
+		rc = sp_end(st, rc, err);
+		goto out;
+	}
+	int64_t id = sqlite3_column_int64(s, 0);
+	enum td_member_status status;
+	if (td_member_status_parse(col_cstr(s, 1), &status) < 0)
+		status = TD_MEMBER_COMPLAINED;
+	bool match = nonce && *nonce && *col_cstr(s, 2) && same_secret(nonce, col_cstr(s, 2));
+	char *from = td_xasprintf("%s, signed up from %s", client ? client : "",
+				  col_cstr(s, 3));
+	sqlite3_finalize(s);
+	s = NULL;
+	if (status == TD_MEMBER_ACTIVE) {
+		*result = 0;
+	} else if ((status == TD_MEMBER_PENDING || status == TD_MEMBER_UNSUBSCRIBED) && match) {
+		if (sqlite3_prepare_v2(td_store_db(st),
+				       "UPDATE members SET status = 'active', origin = 'form',"
+				       " reader_choice = 1, name = COALESCE(pending_name, name),"
+				       " tags = COALESCE(pending_tags, tags),"
+				       " frequency = COALESCE(pending_frequency, frequency),"
+				       " confirmed_at = ?2, consent_at = ?2, consent_how = 'form',"
+				       " consent_from = ?3, changed_at = ?2, confirm_nonce = '',"
+				       " pending_name = NULL, pending_tags = NULL,"
+				       " pending_frequency = NULL, pending_from = NULL"
+				       " WHERE id = ?1 RETURNING tags", -1, &s, NULL) != SQLITE_OK) {
+			rc = td_store_db_error(st, err, "confirm");
+		} else {
+			sqlite3_bind_int64(s, 1, id);
+			sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
+			bind_str(s, 3, from);
+			struct td_strv tags = TD_STRV_INIT;
+			if (sqlite3_step(s) == SQLITE_ROW)
+				split_tags(col_cstr(s, 0), &tags);
+			else
+				rc = td_store_db_error(st, err, "confirm");
+			sqlite3_finalize(s);
+			/* the reader's own word: their "all" unsubscribe and the
+			 * per-tag ones of what they chose are lifted, and they
+			 * start from now */
+			if (!rc)
+				rc = write_member_tags(st, id, &tags, err);
+			if (!rc)
+				rc = run_sql(st, "DELETE FROM suppressions WHERE email = ?1"
+					     " AND scope = 'all'", key, 0, "confirm", err);
+			if (!rc)
+				rc = lift_tag_suppressions(st, key, &tags, err);
+			if (!rc && status == TD_MEMBER_UNSUBSCRIBED)
+				rc = watermark_up(st, key, err);
+			td_strv_free(&tags);
+			if (!rc)
+				*result = 1;
+		}
+	}
+	free(from);
+	rc = sp_end(st, rc, err);
+	if (rc)
+		*result = -1;
+out:
+	free(key);
+	return rc;
+}
+
+/* An IANA zone name as the store accepts it (the caller checks that the
+ * zone exists): printable ASCII without spaces, at most 64 bytes. */
+static bool zone_name_ok(const char *z)
+{
+	size_t n = strlen(z);
+	if (n == 0 || n > 64)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)z; *p; p++)
+		if (*p <= ' ' || *p >= 0x7f)
+			return false;
+	return true;
+}
+
+int td_roster_set_prefs(struct td_store *st, const char *email,
+			const struct td_strv *tags, const struct td_prefs *prefs,
+			time_t now, struct td_err *err)
+{
+	int rc;
+	if ((unsigned)prefs->frequency > TD_FREQ_MONTHLY || prefs->wday < 0 ||
+	    prefs->wday > 6 || prefs->hour < 0 || prefs->hour > 23 || prefs->minute < 0 ||
+	    prefs->minute > 59 || prefs->paused_until < 0)
+		return td_err_set(err, EX_DATAERR, "roster: %s: preferences out of range "
+				  "(day 0..6, hour 0..23, minute 0..59, pause >= 0)", email);
+	if (prefs->timezone && !zone_name_ok(prefs->timezone))
+		return td_err_set(err, EX_DATAERR, "roster: %s: '%.64s' is not a time "
+				  "zone name", email, prefs->timezone);
+	if (tags && (rc = check_tags(tags, email, err)))
+		return rc;
+	struct td_member m;
+	bool found;
+	if ((rc = td_roster_get(st, email, &m, &found, err)))
+		return rc;
+	int64_t id = m.id;
+	td_member_free(&m);
+	if (!found)
+		return td_err_set(err, EX_NOINPUT, "roster: %s is not subscribed", email);
+	char *key = td_store_email_key(email);
+	struct td_buf joined = TD_BUF_INIT;
+	if (tags)
+		join_tags(tags, &joined);
+	sqlite3_stmt *s;
+	if ((rc = sp_begin(st, err)))
+		goto out;
+	if (sqlite3_prepare_v2(td_store_db(st),
+			       "UPDATE members SET frequency = ?2, own_time = ?3, wday = ?4,"
+			       " hour = ?5, minute = ?6, timezone = ?7, paused_until = ?8,"
+			       " reader_choice = 1, changed_at = ?9,"
+			       " tags = CASE WHEN ?10 IS NULL THEN tags ELSE ?10 END"
+			       " WHERE id = ?1", -1, &s, NULL) != SQLITE_OK) {
+		rc = td_store_db_error(st, err, "preferences");
+	} else {
+		sqlite3_bind_int64(s, 1, id);
+		bind_str(s, 2, td_frequency_name(prefs->frequency));
+		sqlite3_bind_int(s, 3, prefs->own_time);
+		sqlite3_bind_int(s, 4, prefs->wday);
+		sqlite3_bind_int(s, 5, prefs->hour);
+		sqlite3_bind_int(s, 6, prefs->minute);
+		if (prefs->timezone)
+			bind_str(s, 7, prefs->timezone);
+		else
+			sqlite3_bind_null(s, 7);
+		sqlite3_bind_int64(s, 8, (sqlite3_int64)prefs->paused_until);
+		sqlite3_bind_int64(s, 9, (sqlite3_int64)now);
+		if (tags)
+			bind_str(s, 10, td_buf_cstr(&joined));
+		else
+			sqlite3_bind_null(s, 10);
+		rc = sqlite3_step(s) == SQLITE_DONE ? 0 : td_store_db_error(st, err, "preferences");
+		sqlite3_finalize(s);
+	}
+	if (!rc && tags && !(rc = write_member_tags(st, id, tags, err)))
+		rc = lift_tag_suppressions(st, key, tags, err);
+	rc = sp_end(st, rc, err);
+out:
+	td_buf_free(&joined);
+	free(key);
+	return rc;
+}
+
+int td_roster_unsubscribe(struct td_store *st, const char *email, const char *how,
+			  time_t now, struct td_err *err)
+{
+	/* recorded even for an address the roster does not know (yet): the
+	 * reader's word is never lost; the status follows (store.c) */
+	return td_store_suppress(st, email, "all", "unsubscribed", how, now, err);
+}
+
+int td_roster_resubscribe(struct td_store *st, const char *email, time_t now,
+			  struct td_err *err)
+{
+	struct td_member m;
+	bool found;
+	int rc = td_roster_get(st, email, &m, &found, err);
+	enum td_member_status status = m.status;
+	td_member_free(&m);
+	if (rc)
+		return rc;
+	if (!found)
+		return td_err_set(err, EX_NOINPUT, "roster: %s is not subscribed", email);
+	if (status == TD_MEMBER_ACTIVE)
+		return 0;
+	if (status != TD_MEMBER_UNSUBSCRIBED)
+		return td_err_set(err, EX_NOPERM, "roster: %s is %s: only an unsubscribed "
+				  "reader can resubscribe", email,
+				  td_member_status_name(status));
+	char *key = td_store_email_key(email);
+	if (!(rc = sp_begin(st, err))) {
+		/* lifting the suppression makes them active (store.c) */
+		rc = td_store_unsuppress(st, email, "all", NULL, err);
+		if (!rc)
+			rc = run_sql(st, "UPDATE members SET changed_at = ?2 WHERE email_key = ?1",
+				     key, (int64_t)now, "resubscribe", err);
+		if (!rc)
+			rc = watermark_up(st, key, err);
+		rc = sp_end(st, rc, err);
+	}
+	free(key);
+	return rc;
+}
+
+int td_roster_purge_pending(struct td_store *st, time_t before, size_t *purged,
+			    struct td_err *err)
+{
+#define EXPIRED " FROM members WHERE status = 'pending' AND confirm_sent_at < ?1"
+	*purged = 0;
+	int rc;
+	if ((rc = sp_begin(st, err)))
+		return rc;
+	if (!(rc = run_sql(st, "DELETE FROM member_tags WHERE member IN (SELECT id" EXPIRED ")",
+			   NULL, (int64_t)before, "purge", err)) &&
+	    !(rc = run_sql(st, "DELETE" EXPIRED, NULL, (int64_t)before, "purge", err)))
+		*purged = (size_t)sqlite3_changes(td_store_db(st));
+	return sp_end(st, rc, err);
+#undef EXPIRED
+}
+
+int td_roster_site_tags(struct td_store *st, struct td_strv *slugs,
+			struct td_strv *names, struct td_err *err)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(td_store_db(st),
+			       "SELECT t.slug, t.name FROM tags t JOIN post_tags p ON p.tag = t.slug"
+			       " GROUP BY t.slug ORDER BY COUNT(*) DESC, t.name, t.slug",
+			       -1, &s, NULL) != SQLITE_OK)
+		return td_store_db_error(st, err, "site tags");
+	int step;
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		td_strv_push(slugs, col_cstr(s, 0));
+		td_strv_push(names, col_cstr(s, 1));
+	}
+	sqlite3_finalize(s);
+	return step == SQLITE_DONE ? 0 : td_store_db_error(st, err, "site tags");
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tagdigest/core/buf.h"
+#include "store_impl.h"
 
 /* Each entry moves the schema from version i to i+1. Never edit a shipped
  * entry: add a new one. */
@@ -177,6 +178,61 @@ static const char *const migrations[] = {
 	"ALTER TABLE post_tags_6 RENAME TO post_tags;"
 	"CREATE INDEX post_tags_seq ON post_tags(seq);"
 	"CREATE INDEX post_tags_arrived ON post_tags(tag, arrived);",
+
+	/* 7: the subscriber list moves into the store (roster.h). `members`
+	 * is keyed by the lowercased address; `tags` holds the followed
+	 * slugs joined with ',' in the order chosen, so the send walk and a
+	 * sync's comparison read one row; `member_tags` holds the same for
+	 * listing by tag. The pending_* columns keep a sign-up's choice
+	 * until it is confirmed (an unsubscribed reader's own tags stay
+	 * until then). confirm_mails counts the confirmation mails of the
+	 * 24-hour window that started at confirm_window_start. `roster_files`
+	 * remembers the digest of the subscriber file last synced. Stores
+	 * from before start with no members: the first sync fills them, and
+	 * an address suppressed for "all" gets its status then. (IF NOT
+	 * EXISTS: a store whose version was set back runs this again.) */
+	"CREATE TABLE IF NOT EXISTS members ("
+	"  id INTEGER PRIMARY KEY,"
+	"  email_key TEXT NOT NULL UNIQUE,"
+	"  email TEXT NOT NULL,"
+	"  name TEXT NOT NULL DEFAULT '',"
+	"  tags TEXT NOT NULL DEFAULT '',"
+	"  status TEXT NOT NULL CHECK (status IN"
+	"    ('pending', 'active', 'unsubscribed', 'bounced', 'complained')),"
+	"  origin TEXT NOT NULL,"
+	"  reader_choice INTEGER NOT NULL DEFAULT 0,"
+	"  frequency TEXT NOT NULL DEFAULT 'weekly'"
+	"    CHECK (frequency IN ('weekly', 'daily', 'monthly')),"
+	"  own_time INTEGER NOT NULL DEFAULT 0,"
+	"  wday INTEGER NOT NULL DEFAULT 0 CHECK (wday BETWEEN 0 AND 6),"
+	"  hour INTEGER NOT NULL DEFAULT 0 CHECK (hour BETWEEN 0 AND 23),"
+	"  minute INTEGER NOT NULL DEFAULT 0 CHECK (minute BETWEEN 0 AND 59),"
+	"  timezone TEXT,"
+	"  paused_until INTEGER NOT NULL DEFAULT 0,"
+	"  created_at INTEGER NOT NULL,"
+	"  confirmed_at INTEGER NOT NULL DEFAULT 0,"
+	"  changed_at INTEGER NOT NULL,"
+	"  consent_at INTEGER NOT NULL DEFAULT 0,"
+	"  consent_how TEXT NOT NULL DEFAULT '',"
+	"  consent_from TEXT NOT NULL DEFAULT '',"
+	"  confirm_nonce TEXT NOT NULL DEFAULT '',"
+	"  confirm_sent_at INTEGER NOT NULL DEFAULT 0,"
+	"  confirm_mails INTEGER NOT NULL DEFAULT 0,"
+	"  confirm_window_start INTEGER NOT NULL DEFAULT 0,"
+	"  pending_name TEXT,"
+	"  pending_tags TEXT,"
+	"  pending_frequency TEXT,"
+	"  pending_from TEXT);"
+	"CREATE INDEX IF NOT EXISTS members_status ON members(status, id);"
+	"CREATE TABLE IF NOT EXISTS member_tags ("
+	"  member INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE,"
+	"  position INTEGER NOT NULL,"
+	"  tag TEXT NOT NULL,"
+	"  PRIMARY KEY (member, tag)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS member_tags_tag ON member_tags(tag, member);"
+	"CREATE TABLE IF NOT EXISTS roster_files ("
+	"  path TEXT PRIMARY KEY,"
+	"  digest TEXT NOT NULL);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -283,7 +339,18 @@ struct td_store {
 	sqlite3 *db;
 	char *path;
 	sqlite3_stmt *stmt[ST_COUNT];
+	sqlite3_stmt *roster[TD_STORE_ROSTER_STMTS];   /* roster.c's */
 };
+
+sqlite3 *td_store_db(struct td_store *st)
+{
+	return st->db;
+}
+
+sqlite3_stmt **td_store_roster_stmts(struct td_store *st)
+{
+	return st->roster;
+}
 
 static int db_error(struct td_store *st, struct td_err *err, const char *what)
 {
@@ -293,6 +360,11 @@ static int db_error(struct td_store *st, struct td_err *err, const char *what)
 		   EX_SOFTWARE;
 	return td_err_set(err, code, "store: %s: %s: %s", st->path, what,
 			  sqlite3_errmsg(st->db));
+}
+
+int td_store_db_error(struct td_store *st, struct td_err *err, const char *what)
+{
+	return db_error(st, err, what);
 }
 
 static sqlite3_stmt *stmt_get(struct td_store *st, enum stmt_id id,
@@ -325,6 +397,11 @@ static char *lower_dup(const char *s)
 	for (char *p = d; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	return d;
+}
+
+char *td_store_email_key(const char *email)
+{
+	return lower_dup(email);
 }
 
 static int exec_sql(struct td_store *st, const char *sql, struct td_err *err)
@@ -454,6 +531,8 @@ void td_store_close(struct td_store *st)
 		return;
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
+	for (int i = 0; i < TD_STORE_ROSTER_STMTS; i++)
+		sqlite3_finalize(st->roster[i]);
 	sqlite3_close(st->db);
 	free(st->path);
 	free(st);
@@ -929,6 +1008,50 @@ size_t td_store_delivery_count(struct td_store *st, const char *status)
 				 status);
 }
 
+int td_store_recent_deliveries(struct td_store *st, const char *email, size_t limit,
+			       struct td_delivery_record **out, size_t *n,
+			       struct td_err *err)
+{
+	*out = NULL;
+	*n = 0;
+	sqlite3_stmt *s = NULL;
+	/* asked once per `show`: not worth a cached statement */
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT slot, created_at, status, message_id, post_count"
+			       " FROM deliveries WHERE email = ?1 ORDER BY slot DESC LIMIT ?2",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare recent deliveries");
+	char *key = lower_dup(email);
+	bind_text(s, 1, key);
+	free(key);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
+	int step;
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		*out = td_xrealloc(*out, (*n + 1) * sizeof **out);
+		struct td_delivery_record *d = &(*out)[(*n)++];
+		d->slot = (time_t)sqlite3_column_int64(s, 0);
+		d->at = (time_t)sqlite3_column_int64(s, 1);
+		d->skipped = strcmp((const char *)sqlite3_column_text(s, 2), "skipped") == 0;
+		d->message_id = col_dup(s, 3);
+		d->post_count = (size_t)sqlite3_column_int64(s, 4);
+	}
+	int rc = step == SQLITE_DONE ? 0 : db_error(st, err, "read recent deliveries");
+	sqlite3_finalize(s);
+	if (rc) {
+		td_store_delivery_records_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+void td_store_delivery_records_free(struct td_delivery_record *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].message_id);
+	free(v);
+}
+
 static char *col_dup(sqlite3_stmt *s, int i)
 {
 	const unsigned char *t = sqlite3_column_text(s, i);
@@ -1187,50 +1310,104 @@ int td_store_set_source_validators(struct td_store *st, const char *name,
 	return step == SQLITE_DONE ? 0 : db_error(st, err, "store source validators");
 }
 
+/* The roster's status follows the "all" suppression (roster.h): its
+ * reason, the first one recorded, says which status. A subscriber who
+ * left cannot confirm an older sign-up afterwards. */
+static const char member_left_sql[] =
+	"UPDATE members SET status = CASE (SELECT reason FROM suppressions"
+	"  WHERE email = ?1 AND scope = 'all')"
+	" WHEN 'bounced' THEN 'bounced' WHEN 'complained' THEN 'complained'"
+	" ELSE 'unsubscribed' END, confirm_nonce = '', changed_at = ?2"
+	" WHERE email_key = ?1 AND status IN ('pending', 'active')";
+/* Lifting it makes them active again: the editor's (or the reader's)
+ * word that they may get digests. */
+static const char member_back_sql[] =
+	"UPDATE members SET status = 'active', changed_at = CAST(strftime('%s', 'now') AS INTEGER)"
+	" WHERE email_key = ?1 AND status IN ('unsubscribed', 'bounced', 'complained')";
+
+/* Runs sql with the key as ?1 and now as ?2 (when it has one). */
+static int member_status_step(struct td_store *st, const char *sql, const char *key,
+			      time_t now, struct td_err *err)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare subscriber status");
+	bind_text(s, 1, key);
+	if (sqlite3_bind_parameter_count(s) >= 2)
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
+	int step = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return step == SQLITE_DONE ? 0 : db_error(st, err, "subscriber status");
+}
+
 int td_store_suppress(struct td_store *st, const char *email, const char *scope,
 		      const char *reason, const char *detail, time_t now,
 		      struct td_err *err)
 {
 	sqlite3_stmt *s;
+	int rc;
 	/* the first reason stands: a repeated unsubscribe changes nothing */
 	if (sqlite3_prepare_v2(st->db,
 			       "INSERT INTO suppressions (email, scope, reason, detail, created_at)"
 			       " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (email, scope) DO NOTHING",
 			       -1, &s, NULL) != SQLITE_OK)
 		return db_error(st, err, "prepare suppression");
+	/* the suppression and the status together, inside a caller's
+	 * transaction or not */
+	if ((rc = exec_sql(st, "SAVEPOINT suppress", err))) {
+		sqlite3_finalize(s);
+		return rc;
+	}
 	char *key = lower_dup(email);
 	bind_text(s, 1, key);
-	free(key);
 	bind_text(s, 2, scope);
 	bind_text(s, 3, reason);
 	bind_text(s, 4, detail);
 	sqlite3_bind_int64(s, 5, (sqlite3_int64)now);
 	int step = sqlite3_step(s);
 	sqlite3_finalize(s);
-	return step == SQLITE_DONE ? 0 : db_error(st, err, "record suppression");
+	rc = step == SQLITE_DONE ? 0 : db_error(st, err, "record suppression");
+	if (!rc && scope && strcmp(scope, "all") == 0)
+		rc = member_status_step(st, member_left_sql, key, now, err);
+	free(key);
+	if (rc) {
+		sqlite3_exec(st->db, "ROLLBACK TO suppress; RELEASE suppress", NULL, NULL, NULL);
+		return rc;
+	}
+	return exec_sql(st, "RELEASE suppress", err);
 }
 
 int td_store_unsuppress(struct td_store *st, const char *email, const char *scope,
 			size_t *removed, struct td_err *err)
 {
 	sqlite3_stmt *s;
+	int rc;
 	if (sqlite3_prepare_v2(st->db, scope ?
 			       "DELETE FROM suppressions WHERE email = ?1 AND scope = ?2" :
 			       "DELETE FROM suppressions WHERE email = ?1",
 			       -1, &s, NULL) != SQLITE_OK)
 		return db_error(st, err, "prepare unsuppress");
+	if ((rc = exec_sql(st, "SAVEPOINT unsuppress", err))) {
+		sqlite3_finalize(s);
+		return rc;
+	}
 	char *key = lower_dup(email);
 	bind_text(s, 1, key);
-	free(key);
 	if (scope)
 		bind_text(s, 2, scope);
 	int step = sqlite3_step(s);
 	sqlite3_finalize(s);
-	if (step != SQLITE_DONE)
-		return db_error(st, err, "lift suppression");
-	if (removed)
+	rc = step == SQLITE_DONE ? 0 : db_error(st, err, "lift suppression");
+	if (!rc && removed)
 		*removed = (size_t)sqlite3_changes(st->db);
-	return 0;
+	if (!rc && (!scope || strcmp(scope, "all") == 0))
+		rc = member_status_step(st, member_back_sql, key, 0, err);
+	free(key);
+	if (rc) {
+		sqlite3_exec(st->db, "ROLLBACK TO unsuppress; RELEASE unsuppress", NULL, NULL, NULL);
+		return rc;
+	}
+	return exec_sql(st, "RELEASE unsuppress", err);
 }
 
 int td_store_suppressions(struct td_store *st, const char *email,
@@ -1358,27 +1535,36 @@ out:
 	return rc;
 }
 
-int td_store_pending_get(struct td_store *st, const char *email, time_t slot,
-			 struct td_pending *out, bool *found, struct td_err *err)
+/* One pending row of email: the one of `slot`, or (retry_only) the
+ * newest in state 'retry', whatever its slot. */
+static int pending_read(struct td_store *st, const char *email, time_t slot,
+			bool retry_only, struct td_pending *out, bool *found,
+			struct td_err *err)
 {
 	memset(out, 0, sizeof *out);
 	*found = false;
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(st->db,
+			       retry_only ?
 			       "SELECT state, message_id, message, from_seq, upto_seq, post_count,"
-			       " attempts, first_attempt_at, next_attempt_at, last_error"
+			       " attempts, first_attempt_at, next_attempt_at, last_error, slot"
+			       " FROM pending WHERE email = ?1 AND state = 'retry'"
+			       " ORDER BY slot DESC LIMIT 1" :
+			       "SELECT state, message_id, message, from_seq, upto_seq, post_count,"
+			       " attempts, first_attempt_at, next_attempt_at, last_error, slot"
 			       " FROM pending WHERE email = ?1 AND slot = ?2", -1, &s,
 			       NULL) != SQLITE_OK)
 		return db_error(st, err, "prepare pending");
 	char *key = lower_dup(email);
 	bind_text(s, 1, key);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)slot);
+	if (!retry_only)
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)slot);
 	int step = sqlite3_step(s);
 	if (step == SQLITE_ROW) {
 		*found = true;
 		out->email = key;
 		key = NULL;
-		out->slot = slot;
+		out->slot = (time_t)sqlite3_column_int64(s, 10);
 		out->state = col_dup(s, 0);
 		out->message_id = col_dup(s, 1);
 		const void *blob = sqlite3_column_blob(s, 2);
@@ -1400,6 +1586,18 @@ int td_store_pending_get(struct td_store *st, const char *email, time_t slot,
 	sqlite3_finalize(s);
 	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 :
 		db_error(st, err, "read pending");
+}
+
+int td_store_pending_get(struct td_store *st, const char *email, time_t slot,
+			 struct td_pending *out, bool *found, struct td_err *err)
+{
+	return pending_read(st, email, slot, false, out, found, err);
+}
+
+int td_store_pending_retry(struct td_store *st, const char *email,
+			   struct td_pending *out, bool *found, struct td_err *err)
+{
+	return pending_read(st, email, 0, true, out, found, err);
 }
 
 void td_store_pending_free(struct td_pending *p)

@@ -39,6 +39,13 @@ def token(addr, scope="all", secret=SECRET):
     return b64(f"{addr}\n{scope}".encode()) + "." + b64(mac)
 
 
+def prefs_token(addr, secret=SECRET):
+    """The preference centre's token (token.h: purpose tokens), never expiring."""
+    payload = f"{addr}\n\n0".encode()
+    mac = hmac.new(secret.encode(), b"preferences\n" + payload, hashlib.sha256).digest()
+    return b64(payload) + "." + b64(mac)
+
+
 class Server:
     """`tagdigest serve` on a free loopback port, stopped by stop()."""
 
@@ -593,6 +600,10 @@ def test_test_send_csrf_and_delivery(tmp_path, sink):
             assert token("zoe@example.net", scope) not in body_text + body_html
         assert token("editor@desk.example") in body_text
         assert token("editor@desk.example") in msg["List-Unsubscribe"]
+        # and so is the link to the preference centre
+        assert prefs_token("zoe@example.net") not in body_text + body_html
+        assert prefs_token("editor@desk.example") in body_text
+        assert prefs_token("editor@desk.example") in body_html
         # its own Message-ID: a client that drops duplicates must never
         # take zoe's real digest for the test copy, nor the two copies
         # for one another

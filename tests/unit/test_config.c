@@ -112,6 +112,19 @@ static void test_defaults(void)
 	CHECK(cfg.smtp_url == NULL && cfg.smtp_username == NULL);
 	CHECK(cfg.smtp_password_env == NULL && cfg.smtp_password_file == NULL);
 	CHECK(cfg.smtp_timeout == 30);
+	/* [public] unset: the reader's pages live at the site's address */
+	CHECK_STR(cfg.public_url, "https://News.example.org");
+	CHECK_STR(cfg.preferences_url, "https://News.example.org/preferences/");
+	CHECK(cfg.signup_tags.n == 0);
+	CHECK(cfg.confirm_hours == 48);
+	CHECK(!cfg.welcome_now);
+	CHECK(cfg.signups_per_hour == 5);
+	CHECK(cfg.confirm_mails_per_day == 3);
+	CHECK(cfg.trusted_proxies.n == 0);
+	CHECK(cfg.public_threads == 4);
+	CHECK(cfg.max_connections == 1000);
+	CHECK(cfg.max_connections_per_ip == 16);
+	CHECK(cfg.connection_timeout == 10);
 	REQUIRE(cfg.nsources == 1);
 	CHECK_STR(cfg.sources[0].name, "posts");
 	CHECK_STR(cfg.sources[0].type, "posts");
@@ -453,6 +466,57 @@ static const struct bad_config bad_configs[] = {
 	    "transport.run_retries: 9 is out of range (0 to 5)"),
 	BAD(BASE "[transport]\nehlo = bad name\n", 9,
 	    "transport.ehlo: 'bad name' is not a DNS name"),
+
+	/* ---- [public] ---- */
+	BAD(BASE "[public]\nurl = ftp://t.example.org\n", 9,
+	    "public.url: 'ftp://t.example.org' must start with http:// or https://"),
+	BAD(BASE "[public]\nurl = https://t.example.org/?x=1\n", 9,
+	    "public.url: 'https://t.example.org/?x=1' must not have a query or fragment"),
+	BAD(BASE "[public]\nconfirm_hours = 0\n", 9,
+	    "public.confirm_hours: 0 is out of range (1 to 720)"),
+	BAD(BASE "[public]\nconfirm_hours = 721\n", 9,
+	    "public.confirm_hours: 721 is out of range (1 to 720)"),
+	BAD(BASE "[public]\nconfirm_hours = two days\n", 9,
+	    "public.confirm_hours: 'two days' is not a whole number"),
+	BAD(BASE "[public]\nwelcome = later\n", 9,
+	    "public.welcome: 'later' is not now or next-slot"),
+	BAD(BASE "[public]\nsignups_per_hour = 0\n", 9,
+	    "public.signups_per_hour: 0 is out of range (1 to 10000)"),
+	BAD(BASE "[public]\nconfirm_mails_per_day = 101\n", 9,
+	    "public.confirm_mails_per_day: 101 is out of range (1 to 100)"),
+	BAD(BASE "[public]\nthreads = 0\n", 9,
+	    "public.threads: 0 is out of range (1 to 256)"),
+	BAD(BASE "[public]\nmax_connections = 100001\n", 9,
+	    "public.max_connections: 100001 is out of range (1 to 100000)"),
+	BAD(BASE "[public]\nmax_connections_per_ip = 0\n", 9,
+	    "public.max_connections_per_ip: 0 is out of range (1 to 100000)"),
+	BAD(BASE "[public]\nmax_connections = 10\n", 9,
+	    "public.max_connections: 16 connections per address is more than "
+	    "public.max_connections (10) allows"),
+	BAD(BASE "[public]\nmax_connections = 10\nmax_connections_per_ip = 11\n", 10,
+	    "public.max_connections_per_ip: 11 connections per address is more than "
+	    "public.max_connections (10) allows"),
+	BAD(BASE "[public]\nconnection_timeout = 3601\n", 9,
+	    "public.connection_timeout: 3601 is out of range (1 to 3600)"),
+	BAD(BASE "[public]\ntrusted_proxies = 10.0.0.1, proxy.example.org\n", 9,
+	    "public.trusted_proxies: 'proxy.example.org' is not an IP address (like "
+	    "192.0.2.10 or 2001:db8::1; one per proxy, no ranges)"),
+	BAD(BASE "[public]\ntrusted_proxies = 10.0.0.0/8\n", 9,
+	    "public.trusted_proxies: '10.0.0.0/8' is not an IP address (like "
+	    "192.0.2.10 or 2001:db8::1; one per proxy, no ranges)"),
+	BAD(BASE "[public]\ntrusted_proxies = 10.0.0.256\n", 9,
+	    "public.trusted_proxies: '10.0.0.256' is not an IP address (like "
+	    "192.0.2.10 or 2001:db8::1; one per proxy, no ranges)"),
+	BAD(BASE "[public]\ntrusted_proxies = ,\n", 9,
+	    "public.trusted_proxies: no addresses in ','"),
+	BAD(BASE "[public]\nsignup_tags = Politics, ?!\n", 9,
+	    "public.signup_tags: '?!' has nothing to make a tag slug of"),
+	BAD(BASE "[public]\nsignup_tags = , ,\n", 9,
+	    "public.signup_tags: no tags in ', ,'"),
+	BAD(BASE "[public]\ncolour = red\n", 9,
+	    "unknown key 'colour' in [public]"),
+	BAD_OV(BASE, -1, "-o public.welcome=sometimes: 'sometimes' is not now or "
+	       "next-slot", "public.welcome=sometimes"),
 };
 
 static void test_bad_configs(void)
@@ -797,6 +861,78 @@ static void test_delivery_keys(void)
 /* The zone is loaded with the config: a value the modules are handed,
  * the default UTC; an override replaces the file's. "FOO3" is a POSIX
  * rule, not a zone this system has. */
+/* Every [public] key read and kept as the public server wants it: tag
+ * names turned into the slugs the form posts, proxies in the form a
+ * client address is compared in, and [site] unsubscribe_url following
+ * [public] url. */
+static void test_public(void)
+{
+	struct td_config cfg;
+	struct td_err err;
+	int rc = load(BASE "[public]\n"
+		      "url = https://readers.t.example.org/news/\n"
+		      "signup_tags = Sergey Lavrov, nato,Côte d'Ivoire, NATO\n"
+		      "confirm_hours = 720\n"
+		      "welcome = now\n"
+		      "signups_per_hour = 20\n"
+		      "confirm_mails_per_day = 1\n"
+		      "trusted_proxies = 127.0.0.1, 2001:DB8:0:0::1,::ffff:10.1.2.3\n"
+		      "threads = 8\n"
+		      "max_connections = 5000\n"
+		      "max_connections_per_ip = 5000\n"
+		      "connection_timeout = 30\n", NULL, 0, &cfg, &err);
+	CHECK(rc == 0);
+	if (rc) {
+		fprintf(stderr, "  %s\n", err.msg);
+		return;
+	}
+	CHECK_STR(cfg.public_url, "https://readers.t.example.org/news");
+	CHECK_STR(cfg.unsubscribe_url, "https://readers.t.example.org/news/unsubscribe/");
+	CHECK_STR(cfg.preferences_url, "https://readers.t.example.org/news/preferences/");
+	CHECK_STR(cfg.site_url, "https://t.example.org");
+	REQUIRE(cfg.signup_tags.n == 3);
+	CHECK_STR(cfg.signup_tags.v[0], "sergey-lavrov");
+	CHECK_STR(cfg.signup_tags.v[1], "nato");
+	CHECK_STR(cfg.signup_tags.v[2], "côte-divoire");
+	CHECK(cfg.confirm_hours == 720);
+	CHECK(cfg.welcome_now);
+	CHECK(cfg.signups_per_hour == 20);
+	CHECK(cfg.confirm_mails_per_day == 1);
+	REQUIRE(cfg.trusted_proxies.n == 3);
+	CHECK_STR(cfg.trusted_proxies.v[0], "127.0.0.1");
+	CHECK_STR(cfg.trusted_proxies.v[1], "2001:db8::1");
+	CHECK_STR(cfg.trusted_proxies.v[2], "::ffff:10.1.2.3");
+	CHECK(cfg.public_threads == 8);
+	CHECK(cfg.max_connections == 5000);
+	CHECK(cfg.max_connections_per_ip == 5000);
+	CHECK(cfg.connection_timeout == 30);
+	td_config_free(&cfg);
+
+	/* an explicit unsubscribe_url wins over [public] url; welcome is
+	 * read case-insensitively like the other words */
+	rc = load(BASE "[site]\nunsubscribe_url = https://u.example.org/u/\n"
+		  "[public]\nurl = http://127.0.0.1:8080\nwelcome = Next-Slot\n",
+		  NULL, 0, &cfg, &err);
+	CHECK(rc == 0);
+	if (rc) {
+		fprintf(stderr, "  %s\n", err.msg);
+		return;
+	}
+	CHECK_STR(cfg.unsubscribe_url, "https://u.example.org/u/");
+	CHECK_STR(cfg.preferences_url, "http://127.0.0.1:8080/preferences/");
+	CHECK(!cfg.welcome_now);
+	td_config_free(&cfg);
+
+	/* an override sets a [public] key like any other */
+	const char *const ov[] = { "public.url=https://o.example.org" };
+	rc = load(BASE, ov, 1, &cfg, &err);
+	CHECK(rc == 0);
+	if (rc == 0) {
+		CHECK_STR(cfg.unsubscribe_url, "https://o.example.org/unsubscribe/");
+		td_config_free(&cfg);
+	}
+}
+
 static void test_timezone_loaded(void)
 {
 	struct td_config cfg;
@@ -847,6 +983,7 @@ int main(void)
 	TD_RUN(test_dkim);
 	TD_RUN(test_delivery_keys);
 	TD_RUN(test_timezone_loaded);
+	TD_RUN(test_public);
 	unlink(conf);
 	rmdir(dir);
 	return TD_DONE("test_config");

@@ -41,6 +41,10 @@ static const char config_text[] =
 	"max_consecutive_tempfails = 23\n"
 	"[fetch]\nparallel = 3\ntimeout = 19\nconnect_timeout = 7\n"
 	"max_bytes = 4096\nmax_redirects = 2\n"
+	"[public]\nurl = https://r.opts.example.org\nsignup_tags = World, Asia\n"
+	"confirm_hours = 12\nwelcome = now\nsignups_per_hour = 7\n"
+	"confirm_mails_per_day = 2\ntrusted_proxies = 10.9.8.7\nthreads = 3\n"
+	"max_connections = 300\nmax_connections_per_ip = 9\nconnection_timeout = 14\n"
 	"[source.local]\ntype = posts\npath = posts\n"
 	"[source.wire]\ntype = feed\nurl = https://wire.example.org/feed\n";
 
@@ -126,6 +130,7 @@ static void test_built_from_config(void)
 	CHECK_STR(co.from_name, "Opts Desk");
 	CHECK_STR(co.from_address, "digest@mail.opts.example.org");
 	CHECK_STR(co.unsubscribe_url, "https://u.opts.example.org/off/");
+	CHECK_STR(co.preferences_url, "https://r.opts.example.org/preferences/");
 	CHECK_STR(co.unsubscribe_mailto, "off@opts.example.org");
 	CHECK_STR(co.list_id, "weekly.opts.example.org");
 	CHECK_STR(co.feedback_id, "w1:opts");
@@ -149,6 +154,17 @@ static void test_built_from_config(void)
 	CHECK(dk.deliver.connections == 5 && dk.deliver.retry_backoff == 61);
 	CHECK_STR(dk.deliver.compose.feedback_id, "w1:opts");
 	CHECK(dk.deliver.compose.render.templates_dir == cfg.templates_dir);
+
+	struct td_public_options po = td_options_public(&cfg);
+	CHECK_STR(po.base_url, "https://r.opts.example.org");
+	CHECK(po.signup_tags == &cfg.signup_tags && po.signup_tags->n == 2);
+	CHECK_STR(po.signup_tags->v[0], "world");
+	CHECK(po.confirm_hours == 12 && po.welcome_now);
+	CHECK(po.signups_per_hour == 7 && po.confirm_mails_per_day == 2);
+	CHECK(po.trusted_proxies->n == 1);
+	CHECK_STR(po.trusted_proxies->v[0], "10.9.8.7");
+	CHECK(po.threads == 3 && po.max_connections == 300);
+	CHECK(po.max_connections_per_ip == 9 && po.connection_timeout == 14);
 	td_config_free(&cfg);
 out:
 	unlink(path);

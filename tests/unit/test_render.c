@@ -223,8 +223,8 @@ static void test_every_documented_name(void)
 	struct td_strv tag_unsub = TD_STRV_INIT;
 	td_strv_push(&tag_unsub, "nato");
 	td_strv_push(&tag_unsub, "https://example.org/u/NATO-TOKEN");
-	CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/TOKEN", &tag_unsub, NOW,
-			       &out, &err) == 0);
+	CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/TOKEN",
+			       "https://example.org/p/PREFS", &tag_unsub, NOW, &out, &err) == 0);
 	td_strv_free(&tag_unsub);
 
 	/* every documented name renders to something */
@@ -255,6 +255,7 @@ static void test_every_documented_name(void)
 	CHECK_STR(value_of(out.text, "sections.posts.date"), "22 December 201722 December 2017");
 	CHECK_STR(value_of(out.text, "period.until"), "18 November 2026");
 	CHECK_STR(value_of(out.text, "unsubscribe_url"), "https://example.org/u/TOKEN");
+	CHECK_STR(value_of(out.text, "preferences_url"), "https://example.org/p/PREFS");
 	CHECK_STR(value_of(out.text, "sections.tag_unsubscribe_url"),
 		  "https://example.org/u/NATO-TOKEN");
 	/* HTML escaping off in text, safe HTML kept in the HTML part */
@@ -289,7 +290,7 @@ static void test_default_templates(void)
 	struct td_digest d;
 	CHECK(td_digest_build(st, &opt.digest, &sub, NOW, &d, &err) == 0);
 	struct td_rendered out;
-	CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/T", NULL, NOW, &out, &err) == 0);
+	CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/T", NULL, NULL, NOW, &out, &err) == 0);
 	CHECK_STR(out.subject, "Test Weekly: 3 new posts in NATO");
 	/* numbered posts, the archive link numbered after them, then the list */
 	CHECK(strstr(out.text, "[1] Third\n") != NULL);
@@ -298,12 +299,23 @@ static void test_default_templates(void)
 	CHECK(strstr(out.text, "Links:\n[1] https://example.org/p3/\n[2] https://example.org/p2/\n"
 			       "[3] https://example.org/tag/nato/\n") != NULL);
 	CHECK(strstr(out.text, "Unsubscribe with one click: https://example.org/u/T") != NULL);
+	/* no preference centre: no link to one, in either part */
+	CHECK(strstr(out.text, "Change your tags") == NULL);
+	CHECK(strstr(out.html, "Change your tags") == NULL);
+	td_rendered_free(&out);
+	/* with one: beside the unsubscribe link in both parts */
+	CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/T",
+			       "https://example.org/p/P?a=1&b=2", NULL, NOW, &out, &err) == 0);
+	CHECK(strstr(out.text, "Change your tags or schedule: https://example.org/p/P?a=1&b=2\n"
+			       "Unsubscribe with one click: https://example.org/u/T") != NULL);
+	CHECK(strstr(out.html, "<a href=\"https://example.org/p/P?a=1&amp;b=2\" class=\"td-muted\" "
+			       "style=\"color:#6b7280;\">Change your tags or schedule</a>") != NULL);
 	/* text is not escaped; HTML is */
 	td_rendered_free(&out);
 	td_digest_free(&d);
 	opt.digest.max_posts = 5;
 	CHECK(td_digest_build(st, &opt.digest, &sub, NOW, &d, &err) == 0);
-	CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/T", NULL, NOW, &out, &err) == 0);
+	CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/T", NULL, NULL, NOW, &out, &err) == 0);
 	CHECK(strstr(out.text, "Lavrov <meets> “NATO”") != NULL);
 	CHECK(strstr(out.html, "Lavrov &lt;meets&gt; “NATO”") != NULL);
 	CHECK(strstr(out.html, "<meets>") == NULL);
@@ -329,7 +341,7 @@ static int render_tag(struct td_store *st, const char *tag, int max_posts,
 	if (!rc) {
 		rc = td_digest_build(st, &opt.digest, &sub, NOW, d, &err);
 		if (!rc)
-			rc = td_render_digest(r, &sub, d, "https://example.org/u/T", NULL, NOW,
+			rc = td_render_digest(r, &sub, d, "https://example.org/u/T", NULL, NULL, NOW,
 					      out, &err);
 		td_renderer_free(r);
 	}
@@ -389,7 +401,7 @@ static void render_for(struct td_store *st, const struct setup *opt, struct td_d
 	CHECK(td_renderer_new(&opt->render, &r, &err) == 0);
 	CHECK(td_digest_build(st, &opt->digest, &sub, NOW, d, &err) == 0);
 	if (r)
-		CHECK(td_render_digest(r, &sub, d, "https://example.org/u/T", NULL, NOW, out,
+		CHECK(td_render_digest(r, &sub, d, "https://example.org/u/T", NULL, NULL, NOW, out,
 				       &err) == 0);
 	td_renderer_free(r);
 	td_strv_free(&sub.tags);
@@ -764,7 +776,7 @@ static void test_dates_in_zone(void)
 		struct td_rendered out;
 		CHECK(td_renderer_new(&opt.render, &r, &err) == 0);
 		CHECK(td_digest_build(st, &opt.digest, &sub, NOW, &d, &err) == 0);
-		CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/T", NULL, NOW,
+		CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/T", NULL, NULL, NOW,
 				       &out, &err) == 0);
 		CHECK_STR(out.text, want[i]);
 		td_rendered_free(&out);

@@ -1,6 +1,7 @@
 /*
  * test_token.c: tokens verify, forgeries and truncations do not, and the
- * secret file is created private and refused when others can read it.
+ * secret file is created private and refused when others can read it;
+ * purpose tokens (confirm, preferences) keep to their purpose and expire.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,160 @@ static void test_known_answers(void)
 	td_mac_free(m);
 }
 
+/* Purpose tokens (confirm, preferences): each part comes back, and a
+ * change anywhere is refused. */
+static void test_purpose_roundtrip(void)
+{
+	struct td_secret s = { (unsigned char *)"0123456789abcdef0123456789abcdef", 32 };
+	char *tok = td_token_make_for(&s, "confirm", "jürgen@example.org", "n0nce",
+				      1700000000);
+	REQUIRE(tok != NULL);
+	/* pinned: computed with Python's hmac and base64 from token.h's format */
+	CHECK_STR(tok, "asO8cmdlbkBleGFtcGxlLm9yZwpuMG5jZQoxNzAwMDAwMDAw."
+		       "mzWH3Ohk9aI_OdUP03n_faJJM6zdakJecZLl1-mZMLw");
+	CHECK(strspn(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") == strlen(tok));
+	char *email, *detail;
+	CHECK(td_token_check_for(&s, "confirm", tok, 1699999999, &email, &detail) ==
+	      TD_TOKEN_OK);
+	CHECK_STR(email, "jürgen@example.org");
+	CHECK_STR(detail, "n0nce");
+	free(email);
+	free(detail);
+
+	/* every single-character change is refused: payload and MAC alike */
+	size_t len = strlen(tok), refused = 0;
+	for (size_t i = 0; i < len; i++) {
+		char *t = td_xstrdup(tok);
+		t[i] = t[i] == 'A' ? 'B' : 'A';
+		if (td_token_check_for(&s, "confirm", t, 1699999999, &email, &detail) ==
+		    TD_TOKEN_BAD && !email && !detail)
+			refused++;
+		free(email);
+		free(detail);
+		free(t);
+	}
+	CHECK(refused == len);
+
+	/* truncated at every length */
+	refused = 0;
+	for (size_t cut = 0; cut < len; cut++) {
+		char *t = td_xasprintf("%.*s", (int)cut, tok);
+		if (td_token_check_for(&s, "confirm", t, 1699999999, &email, &detail) ==
+		    TD_TOKEN_BAD)
+			refused++;
+		free(email);
+		free(detail);
+		free(t);
+	}
+	CHECK(refused == len);
+
+	/* another secret */
+	struct td_secret other = { (unsigned char *)"fedcba9876543210fedcba9876543210", 32 };
+	CHECK(td_token_check_for(&other, "confirm", tok, 0, &email, &detail) == TD_TOKEN_BAD);
+	CHECK(email == NULL && detail == NULL);
+
+	/* a payload of another token with this one's MAC (tampered payload,
+	 * each half authentic on its own) */
+	char *later = td_token_make_for(&s, "confirm", "jürgen@example.org", "n0nce",
+					1800000000);
+	REQUIRE(later != NULL);
+	char *mixed = td_xasprintf("%.*s%s", (int)(strchr(later, '.') - later), later,
+				   strchr(tok, '.'));
+	CHECK(td_token_check_for(&s, "confirm", mixed, 1750000000, &email, &detail) ==
+	      TD_TOKEN_BAD);
+	free(mixed);
+	/* and this payload with a MAC of the other (tampered MAC) */
+	mixed = td_xasprintf("%.*s%s", (int)(strchr(tok, '.') - tok), tok,
+			     strchr(later, '.'));
+	CHECK(td_token_check_for(&s, "confirm", mixed, 0, &email, &detail) == TD_TOKEN_BAD);
+	free(mixed);
+	free(later);
+
+	CHECK(td_token_check_for(&s, "confirm", "", 0, &email, &detail) == TD_TOKEN_BAD);
+	CHECK(td_token_check_for(&s, "confirm", ".", 0, &email, &detail) == TD_TOKEN_BAD);
+	CHECK(td_token_check_for(&s, "confirm", "no-dot-here", 0, &email, &detail) ==
+	      TD_TOKEN_BAD);
+	free(tok);
+}
+
+/* A token made for one purpose never passes for another, nor does an
+ * unsubscribe token pass for any; "unsubscribe" itself is refused. */
+static void test_purpose_separation(void)
+{
+	struct td_secret s = { (unsigned char *)"0123456789abcdef0123456789abcdef", 32 };
+	char *email, *detail;
+	char *confirm = td_token_make_for(&s, "confirm", "a@example.org", "", 0);
+	char *prefs = td_token_make_for(&s, "preferences", "a@example.org", "", 0);
+	REQUIRE(confirm && prefs);
+	CHECK(strcmp(confirm, prefs) != 0);
+	CHECK(td_token_check_for(&s, "preferences", confirm, 0, &email, &detail) ==
+	      TD_TOKEN_BAD);
+	CHECK(td_token_check_for(&s, "confirm", prefs, 0, &email, &detail) == TD_TOKEN_BAD);
+	CHECK(td_token_check_for(&s, "preferences", prefs, 0, &email, &detail) ==
+	      TD_TOKEN_OK);
+	free(email);
+	free(detail);
+
+	/* the old unsubscribe tokens and the new ones do not mix */
+	char *unsub = td_token_make(&s, "a@example.org", "all");
+	CHECK(td_token_check_for(&s, "preferences", unsub, 0, &email, &detail) ==
+	      TD_TOKEN_BAD);
+	CHECK(td_token_check_for(&s, "unsubscribe", unsub, 0, &email, &detail) ==
+	      TD_TOKEN_BAD);
+	char *scope;
+	CHECK(!td_token_verify(&s, prefs, &email, &scope));
+	CHECK(td_token_make_for(&s, "unsubscribe", "a@example.org", "", 0) == NULL);
+	CHECK(td_token_make_for(&s, "", "a@example.org", "", 0) == NULL);
+	CHECK(td_token_make_for(&s, "con\nfirm", "a@example.org", "", 0) == NULL);
+	free(unsub);
+	free(confirm);
+	free(prefs);
+}
+
+/* Expired is authentic but late, and tells who it was for; 0 never
+ * expires; a bad token is bad whatever the time. */
+static void test_purpose_expiry(void)
+{
+	struct td_secret s = { (unsigned char *)"0123456789abcdef0123456789abcdef", 32 };
+	char *email, *detail;
+	char *tok = td_token_make_for(&s, "confirm", "b@example.org", "x", 1000);
+	REQUIRE(tok != NULL);
+	CHECK(td_token_check_for(&s, "confirm", tok, 999, &email, &detail) == TD_TOKEN_OK);
+	free(email);
+	free(detail);
+	CHECK(td_token_check_for(&s, "confirm", tok, 1000, &email, &detail) ==
+	      TD_TOKEN_EXPIRED);
+	CHECK_STR(email, "b@example.org");
+	CHECK_STR(detail, "x");
+	free(email);
+	free(detail);
+	/* expired and tampered is bad, not expired */
+	tok[2] = tok[2] == 'A' ? 'B' : 'A';
+	CHECK(td_token_check_for(&s, "confirm", tok, 5000, &email, &detail) == TD_TOKEN_BAD);
+	CHECK(email == NULL && detail == NULL);
+	free(tok);
+
+	tok = td_token_make_for(&s, "preferences", "b@example.org", "", 0);
+	REQUIRE(tok != NULL);
+	CHECK(td_token_check_for(&s, "preferences", tok, (time_t)4102444800LL, &email,
+				 &detail) == TD_TOKEN_OK);
+	CHECK_STR(detail, "");
+	free(email);
+	free(detail);
+	free(tok);
+	CHECK(td_token_make_for(&s, "confirm", "b@example.org", "", -1) == NULL);
+}
+
+/* The payload's separator cannot come from the address: an email with a
+ * line break (hostile form input) gets no token at all. */
+static void test_purpose_refuses_newlines(void)
+{
+	struct td_secret s = { (unsigned char *)"0123456789abcdef0123456789abcdef", 32 };
+	CHECK(td_token_make_for(&s, "confirm", "a@example.org\nx", "", 0) == NULL);
+	CHECK(td_token_make_for(&s, "confirm", "\n", "", 0) == NULL);
+	CHECK(td_token_make_for(&s, "confirm", "a@example.org", "n\nonce", 0) == NULL);
+}
+
 static void test_secret_file(void)
 {
 	char dir[] = "/tmp/td-token-XXXXXX";
@@ -128,6 +283,10 @@ int main(void)
 {
 	TD_RUN(test_roundtrip_and_forgery);
 	TD_RUN(test_known_answers);
+	TD_RUN(test_purpose_roundtrip);
+	TD_RUN(test_purpose_separation);
+	TD_RUN(test_purpose_expiry);
+	TD_RUN(test_purpose_refuses_newlines);
 	TD_RUN(test_secret_file);
 	return TD_DONE("token");
 }

@@ -30,6 +30,7 @@
 #include "tagdigest/sources/source.h"
 #include "tagdigest/deliver/transport.h"
 #include "tagdigest/core/tz.h"
+#include "tagdigest/core/util.h"
 
 struct td_config {
 	char *file;              /* the config file as given */
@@ -41,7 +42,7 @@ struct td_config {
 	char *from_address;      /* required, validated address */
 	char *from_name;         /* default: site_name */
 	char *list_id;           /* default: "digest." + host of site_url */
-	char *unsubscribe_url;   /* default: site_url + "/unsubscribe/"; token appended */
+	char *unsubscribe_url;   /* default: public_url + "/unsubscribe/"; token appended */
 	char *tag_url;           /* default: site_url + "/tag/{tag}/"; {tag} -> slug */
 	char *unsubscribe_mailto;/* optional: also offer mailto: in List-Unsubscribe */
 	char *feedback_id;       /* optional Feedback-ID header value */
@@ -112,6 +113,23 @@ struct td_config {
 	/* [secrets] */
 	char *token_secret_env;  /* default "TAGDIGEST_TOKEN_SECRET" */
 	char *token_secret_file; /* default: store_path + ".secret" */
+
+	/* [public]: the reader's pages of `serve --public` */
+	char *public_url;        /* `url`, default site_url; no trailing slash kept */
+	char *preferences_url;   /* not a key: public_url + "/preferences/";
+				  * a "preferences" token is appended */
+	struct td_strv signup_tags; /* slugs (names are slugified); empty:
+				  * every tag the site has */
+	int confirm_hours;       /* a confirmation link's life, default 48, 1..720 */
+	bool welcome_now;        /* `welcome = now`; default next-slot (false) */
+	int signups_per_hour;    /* per client address, default 5, 1..10000 */
+	int confirm_mails_per_day; /* per subscriber address, default 3, 1..100 */
+	struct td_strv trusted_proxies; /* IP addresses (inet_ntop form) whose
+				  * X-Forwarded-For is believed; default none */
+	int public_threads;      /* `threads`, default 4, 1..256 */
+	int max_connections;     /* default 1000, 1..100000 */
+	int max_connections_per_ip; /* default 16, at most max_connections */
+	int connection_timeout;  /* seconds without progress, default 10, 1..3600 */
 
 	struct td_source_config *sources;   /* in file order */
 	size_t nsources;

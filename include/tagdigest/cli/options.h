@@ -41,8 +41,8 @@ struct td_ingest_options td_options_ingest(const struct td_config *cfg);
 struct td_transport_options td_options_transport(const struct td_config *cfg);
 /* The slot, [store] path, the sources and the digest's options. */
 struct td_status_options td_options_status(const struct td_config *cfg);
-/* The render, digest and schedule options, [token], [dkim] and the
- * message's [site] headers. */
+/* The render, digest and schedule options, [token], [dkim], the
+ * message's [site] headers and the preference centre's URL ([public]). */
 struct td_compose_options td_options_compose(const struct td_config *cfg);
 /* The composer's and the transport's options, and the [transport]
  * limits of a run. */
@@ -51,5 +51,8 @@ struct td_deliver_options td_options_deliver(const struct td_config *cfg);
  * (composer, test sends), the ingest options (posts folders), [store] and
  * [subscribers]. */
 struct td_desk_options td_options_desk(const struct td_config *cfg);
+/* [public]: the reader's pages of `serve --public` (signup_tags and
+ * trusted_proxies point into cfg; empty lists, never NULL). */
+struct td_public_options td_options_public(const struct td_config *cfg);
 
 #endif

@@ -3,24 +3,27 @@
  *
  * A composer turns a subscriber into the message they would get now:
  * digest (digest.h), templates (render.h), MIME (mime.h), with personal
- * HMAC-signed unsubscribe URLs (token.h), DKIM-signed when [dkim] is set.
+ * HMAC-signed unsubscribe URLs and a never-expiring "preferences" link to
+ * the preference centre (token.h), DKIM-signed when [dkim] is set.
  * `send`, `preview` and the desk's preview and test send all go through
  * it, so a preview is exactly what would go out.
  *
- * A digest's Message-ID is HMAC(token secret, lower-cased address, slot,
- * watermark, and per section the tag, the posts shown and the "and N
- * more" count): the digest a crash makes the next run compose again has
- * the ID of the copy that may already have arrived, and clients that drop
- * duplicates by Message-ID drop it; a digest that gained a post has a new
+ * A digest's Message-ID is HMAC(token secret, lower-cased address, the
+ * reader's slot (their own schedule over the site's, td_schedule_for:
+ * the slot the send run records the digest under), watermark, and per
+ * section the tag, the posts shown and the "and N more" count): the
+ * digest a crash makes the next run compose again has the ID of the copy
+ * that may already have arrived, and clients that drop duplicates by
+ * Message-ID drop it; a digest that gained a post has a new
  * one. No store write is needed for it, and a preview shows the ID a send
  * at that moment would use.
  *
  * A test copy (td_compose_test) is the reader's digest addressed to
  * someone else: the same posts and text, "[TEST] " before the subject, a
  * random Message-ID (never the reader's), and every unsubscribe link (the
- * List-Unsubscribe header, the footer, each tag's) made for the test
- * address, so clicking one in the test mail can never unsubscribe the
- * reader. It carries no List-Unsubscribe mailto, no Feedback-ID and no
+ * List-Unsubscribe header, the footer, each tag's) and the preference
+ * centre's link made for the test address, so clicking one in the test
+ * mail can never unsubscribe the reader or change their choices. It carries no List-Unsubscribe mailto, no Feedback-ID and no
  * DKIM signature: it is not part of the list's mail stream.
  *
  * The composer reads the store (its own snapshot per digest) and owns its
@@ -48,7 +51,9 @@ struct td_composer;
 struct td_compose_options {
 	struct td_render_options render;  /* its site_name is also the List's name */
 	struct td_digest_options digest;
-	struct td_schedule schedule;      /* the slot a digest's Message-ID is for */
+	struct td_schedule schedule;      /* the site's rule; with the reader's
+					   * prefs, the slot a digest's
+					   * Message-ID is for */
 	const char *token_secret_env;     /* td_secret_load's two places */
 	const char *token_secret_file;
 	const char *dkim_domain;          /* NULL or "": no DKIM signature */

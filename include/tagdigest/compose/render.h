@@ -21,6 +21,7 @@
  *              tags[]: name slug archive_url
  *   links[]: number marker url   every link above, numbered in reading order
  *   unsubscribe_url
+ *   preferences_url        the reader's preference centre; absent when none
  *   indent                 spaces as wide as "[n] ": where text titles start
  *
  * marker is "[n]" padded on the left to the width of the digest's largest
@@ -93,10 +94,11 @@ void td_renderer_share_posts(struct td_renderer *r);
  * counted in its section's "and N more". */
 /* tag_unsubscribe: NULL, or pairs (a tag slug at an even index, the URL
  * that unsubscribes from that tag only at the next), shown in the
- * section of that tag as tag_unsubscribe_url. */
+ * section of that tag as tag_unsubscribe_url. preferences_url: the
+ * reader's own link to the preference centre, or NULL for none. */
 int td_render_digest(struct td_renderer *r, const struct td_subscriber *sub,
 		     struct td_digest *d, const char *unsubscribe_url,
-		     const struct td_strv *tag_unsubscribe,
+		     const char *preferences_url, const struct td_strv *tag_unsubscribe,
 		     time_t now, struct td_rendered *out, struct td_err *err);
 void td_rendered_free(struct td_rendered *out);
 

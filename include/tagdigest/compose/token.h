@@ -68,7 +68,13 @@ bool td_token_verify(const struct td_secret *s, const char *token,
  * for "preferences"); expires is a Unix time, 0 for a link that does not
  * expire. Checking is constant-time on the MAC and tells an expired link
  * (authentic, but late: the page can say "sign up again") from a bad
- * one. */
+ * one; a link is expired from the second `expires` on (now >= expires).
+ *
+ * td_token_make_for returns NULL, making no token, when purpose is empty,
+ * "unsubscribe" or holds a '\n', when email or detail holds a '\n' (the
+ * payload's separator) or expires is negative: a caller bug or hostile
+ * input, never a link to send. td_token_check_for refuses those purposes
+ * as TD_TOKEN_BAD. */
 char *td_token_make_for(const struct td_secret *s, const char *purpose,
 			const char *email, const char *detail, time_t expires);
 enum td_token_check { TD_TOKEN_OK, TD_TOKEN_BAD, TD_TOKEN_EXPIRED };

@@ -17,4 +17,11 @@
  * post is rendered by) can be hashed with a file without copying it. */
 char *td_sha256_hex(const void *a, size_t alen, const void *b, size_t blen);
 
+/* The same digest over bytes that come in pieces (a file read a chunk at
+ * a time): td_sha256_end returns the hex and frees h. */
+struct td_sha256;
+struct td_sha256 *td_sha256_new(void);
+void td_sha256_add(struct td_sha256 *h, const void *p, size_t n);
+char *td_sha256_end(struct td_sha256 *h);
+
 #endif

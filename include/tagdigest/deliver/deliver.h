@@ -6,12 +6,21 @@
  * HMAC-signed unsubscribe URL (token.h). `preview` and `send` share it, so
  * a preview is exactly what would go out now.
  *
- * td_send_run() walks the subscribers in file order, one at a time: from a
- * list, or from any source such as a streaming reader of the file
- * (subscribers.h), so a run's memory does not grow with the file. A
- * subscriber is due when the most recent weekly slot has passed and
- * nothing (sent or skipped) is recorded for that slot. Empty digests are
- * recorded as skipped without sending. A message the transport accepted is
+ * td_send_run() walks the subscribers one at a time, from any source: the
+ * store's roster (`send` and `run`: roster.h's cursor), a list, or a
+ * streaming reader of a file (subscribers.h), so a run's memory does not
+ * grow with the number of subscribers. Each reader has their own slots
+ * (their frequency, day, time and zone over the site's [schedule]:
+ * td_schedule_for, schedule.h); S, the last of them at the run's now, is
+ * due when it is later than the slot of their last digest (sent or
+ * skipped) and than their not_before, and no refusal or give-up closed S.
+ * A digest kept for a retry stays the reader's digest for its period
+ * (resent at its time), unless a later slot S of theirs is due: then that
+ * one fresh digest carries its posts and the retry is given up, so a
+ * schedule change never brings two digests for one period, nor loses
+ * one. Deliveries are recorded under the reader's slot; the summary's
+ * slot and next_slot are the site's. Empty digests are recorded as
+ * skipped without sending. A message the transport accepted is
  * recorded, with the watermark move, in one transaction right after the
  * accept; a message it did not accept is never recorded as delivered.
  *
@@ -29,6 +38,12 @@
  *
  * td_send_one() hands one finished message to the transport outside any
  * run (the desk's test send): nothing is recorded.
+ *
+ * Mid-send unsubscribes: with a roster source, each sender asks the store
+ * again (td_roster_may_send, on its own read connection) right before it
+ * hands a message to the transport; a reader who unsubscribed or paused
+ * after their digest was composed gets nothing, counted as unsubscribed,
+ * and nothing is recorded for them (their watermark stays).
  *
  * Outcomes:
  *   accepted        delivery + watermark, one transaction
@@ -70,7 +85,8 @@ struct td_send_summary {
 				  * refused / given up earlier in the slot) */
 	size_t sent;             /* accepted (or, dry run: would be sent) */
 	size_t skipped;          /* empty digest */
-	size_t suppressed;       /* unsubscribed from everything, or bounced */
+	size_t suppressed;       /* unsubscribed from everything, or bounced,
+				  * also while the run was sending */
 	size_t tempfail;         /* failed temporarily; kept for a later run */
 	size_t permfail;         /* refused for good (this slot) */
 	size_t deferred;         /* kept from an earlier run, not due to retry yet */
@@ -123,6 +139,9 @@ struct td_subscriber_source {
 	int (*next)(void *ctx, const struct td_subscriber **out, struct td_err *err);
 	void *ctx;
 	size_t total_hint;       /* rows expected, for progress; 0: unknown */
+	bool from_roster;        /* they are the store's roster: each is asked
+				  * again (td_roster_may_send) right before
+				  * their message goes out */
 };
 
 /* opt may be NULL (a real run, no progress). */

@@ -11,14 +11,28 @@
  * (CSRF-protected) through the configured transport, subject marked as a
  * test, no watermark moved; template errors as a readable page.
  *
- * Public mode (--public): only the unsubscribe routes exist.
+ * Public mode (--public): the reader's pages (README "The reader's pages").
+ *   GET  /subscribe           the sign-up form; POST signs up (double
+ *                             opt-in: a confirmation mail, same answer
+ *                             whatever the address's state)
+ *   GET  /confirm/TOKEN       a confirm button; POST confirms
+ *   GET  /preferences/TOKEN   the preference centre; POST applies
+ *                             (action = save | unsubscribe | resubscribe)
  *   GET  /unsubscribe/TOKEN   a confirmation page with one button (GETs are
  *                             prefetched by link scanners: never act on one)
  *   POST /unsubscribe/TOKEN   body List-Unsubscribe=One-Click (RFC 8058) or
  *                             the page's form: unsubscribes at once, 200, no
  *                             redirect; repeats are harmless
- * A forged or truncated token gets a 400 that reveals nothing. Request
- * sizes and rates are bounded.
+ * A forged or truncated token, of any kind, gets one 400 that reveals
+ * nothing. Request sizes and rates are bounded. Every write (sign-up,
+ * confirmation, preferences, unsubscribe) goes to the store at once,
+ * without the run lock, whatever else runs.
+ *
+ * The client a rate limit (and a consent record) sees: the connection's
+ * peer; when the peer is one of trusted_proxies, the right-most
+ * X-Forwarded-For entry that is not a trusted proxy (entries left of it
+ * were written by the client and prove nothing). An X-Forwarded-For from
+ * any other peer is ignored.
  *
  * td_serve() runs until SIGINT or SIGTERM.
  */
@@ -48,7 +62,11 @@ struct td_desk_options {
 };
 
 /* The reader's pages ([public] in the config, built by
- * td_options_public). */
+ * td_options_public). A value of 0 (or NULL) is the config's default:
+ * confirm_hours 48, signups_per_hour 5, confirm_mails_per_day 3, threads
+ * 4, max_connections 1000, max_connections_per_ip 16,
+ * connection_timeout 10. The desk (without --public) keeps its own
+ * single thread and small limits. */
 struct td_public_options {
 	const char *base_url;          /* where readers reach the server; links
 					* in mail start here */

@@ -122,6 +122,10 @@ size_t td_subscribers_size_hint(const struct td_subscriber_reader *r);
  * pointer may be NULL. */
 void td_subscribers_counts(const struct td_subscriber_reader *r, size_t *ngood,
 			   size_t *nbad);
+/* SHA-256 (hash.h, hex) of the bytes the reader copied, so a caller can
+ * tell this reading from an earlier one (import.h skips a file it synced
+ * unchanged); owned by the reader. */
+const char *td_subscribers_digest(const struct td_subscriber_reader *r);
 /* True when the file on disk is no longer the one the reader copied
  * (changed, replaced or removed since), so the run that used the copy can
  * say that the changes apply from the next run. False for a pipe. */

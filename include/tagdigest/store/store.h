@@ -154,6 +154,20 @@ int td_store_record_attempt(struct td_store *st, const char *email,
 /* How many deliveries rows exist with this status ("sent"/"skipped"). */
 size_t td_store_delivery_count(struct td_store *st, const char *status);
 
+/* One subscriber's last `limit` digests (sent, or skipped as empty),
+ * newest slot first, for `subscribers show`. Free with
+ * td_store_delivery_records_free. */
+struct td_delivery_record {
+	time_t slot, at;
+	bool skipped;
+	char *message_id;        /* "" when skipped */
+	size_t post_count;
+};
+int td_store_recent_deliveries(struct td_store *st, const char *email, size_t limit,
+			       struct td_delivery_record **out, size_t *n,
+			       struct td_err *err);
+void td_store_delivery_records_free(struct td_delivery_record *v, size_t n);
+
 /* Source health: a success resets the failure count; a failure keeps the
  * reason for `status`. */
 struct td_source_state {
@@ -237,6 +251,12 @@ struct td_pending {
  * either way. */
 int td_store_pending_get(struct td_store *st, const char *email, time_t slot,
 			 struct td_pending *out, bool *found, struct td_err *err);
+/* The newest "retry" row of email, whatever its slot: a reader's slots
+ * move when they change their schedule, and a digest kept for an earlier
+ * one must still be found (resent, or closed when a later digest
+ * supersedes it). Same ownership as td_store_pending_get. */
+int td_store_pending_retry(struct td_store *st, const char *email,
+			   struct td_pending *out, bool *found, struct td_err *err);
 void td_store_pending_free(struct td_pending *p);
 /* Inserts, or updates state, message, attempts, next_attempt_at and
  * last_error of the existing row (Message-ID, seqs and first attempt stay). */

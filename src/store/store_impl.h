@@ -1,0 +1,28 @@
+/*
+ * store_impl.h: what the store's other files (roster.c) share with
+ * store.c, the connection's owner. Only the store's own files include it: SQL
+ * and the sqlite3 handle stay in the store.
+ */
+#ifndef TAGDIGEST_STORE_IMPL_H
+#define TAGDIGEST_STORE_IMPL_H
+
+#include <sqlite3.h>
+
+#include "tagdigest/core/err.h"
+#include "tagdigest/store/store.h"
+
+sqlite3 *td_store_db(struct td_store *st);
+
+/* Slots for roster.c's statements, prepared once per connection like
+ * store.c's own and finalized by td_store_close. */
+#define TD_STORE_ROSTER_STMTS 40
+sqlite3_stmt **td_store_roster_stmts(struct td_store *st);
+
+/* The store's error for what just failed on st's connection (BUSY is
+ * EX_TEMPFAIL, a full disk EX_IOERR, the rest EX_SOFTWARE). */
+int td_store_db_error(struct td_store *st, struct td_err *err, const char *what);
+
+/* The lowercased address subscribers are keyed by (malloc'd). */
+char *td_store_email_key(const char *email);
+
+#endif

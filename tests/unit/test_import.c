@@ -1,0 +1,273 @@
+/*
+ * test_import.c: a subscriber CSV into the roster (import.h). SYNC adds,
+ * updates and removes what the file says, never against the reader's
+ * word, and skips a file it synced unchanged; ADD is all or nothing, with
+ * every bad row reported as FILE:LINE. Bad rows are logged on stderr, so
+ * those tests capture it.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "tagdigest/schedule/import.h"
+#include "tagdigest/store/roster.h"
+#include "tagdigest/store/store.h"
+#include "tagdigest/core/util.h"
+
+static char dir[64];
+static char csv[128];
+
+static struct td_store *fresh(const char *name)
+{
+	char path[160];
+	snprintf(path, sizeof path, "%s/%s.db", dir, name);
+	unlink(path);
+	struct td_store *st = NULL;
+	struct td_err err = { 0, "" };
+	if (td_store_open(path, TD_STORE_READWRITE, &st, &err) != 0)
+		fprintf(stderr, "open %s: %s\n", path, err.msg);
+	return st;
+}
+
+static int import(struct td_store *st, const char *text, enum td_import_mode mode,
+		  bool dry_run, time_t now, struct td_import_summary *sum)
+{
+	struct td_err err = { 0, "" };
+	write_file(NULL, csv, text);
+	capture_start();
+	int rc = td_import_file(st, csv, mode, dry_run, now, sum, &err);
+	capture_end();
+	if (rc)
+		fprintf(stderr, "  import: %s\n", err.msg);
+	return rc;
+}
+
+static int status_of(struct td_store *st, const char *email)
+{
+	struct td_member m;
+	bool found;
+	struct td_err err = { 0, "" };
+	int rc = td_roster_get(st, email, &m, &found, &err);
+	int s = rc || !found ? -1 : (int)m.status;
+	td_member_free(&m);
+	return s;
+}
+
+static void check_member(struct td_store *st, const char *email, const char *name,
+			 const char *tags)
+{
+	struct td_member m;
+	bool found = false;
+	struct td_err err = { 0, "" };
+	CHECK(td_roster_get(st, email, &m, &found, &err) == 0);
+	CHECK(found);
+	if (found) {
+		CHECK_STR(m.name, name);
+		char joined[256] = "";
+		for (size_t i = 0; i < m.tags.n; i++) {
+			if (i)
+				strcat(joined, ",");
+			strncat(joined, m.tags.v[i], 64);
+		}
+		CHECK_STR(joined, tags);
+	}
+	td_member_free(&m);
+}
+
+static bool logged(const char *line)
+{
+	if (strstr(captured, line))
+		return true;
+	fprintf(stderr, "  not logged: \"%s\"\n  log was:\n%s", line, captured);
+	return false;
+}
+
+static void test_sync(void)
+{
+	struct td_store *st = fresh("sync");
+	REQUIRE(st);
+	struct td_err err = { 0, "" };
+	struct td_import_summary s;
+	CHECK(import(st, "email,name,tags\n"
+		     "ann@example.org,Ann,NATO;EU\n"
+		     "bob@example.org,Bob,usa\n"
+		     "cid@example.org,Cid,usa\n"
+		     "dee@example.org,Dee,usa\n", TD_IMPORT_SYNC, false, 100, &s) == 0);
+	CHECK(s.rows == 4 && s.added == 4 && s.bad == 0 && s.removed == 0 && !s.skipped);
+	check_member(st, "ann@example.org", "Ann", "nato,eu");
+	struct td_member m;
+	bool found;
+	CHECK(td_roster_get(st, "ann@example.org", &m, &found, &err) == 0 && found);
+	CHECK_STR(m.origin, "csv");
+	CHECK(m.consent_from && strstr(m.consent_from, "subs.csv:2") != NULL);
+	td_member_free(&m);
+
+	/* the same bytes again: skipped, nothing read into the store */
+	CHECK(import(st, "email,name,tags\n"
+		     "ann@example.org,Ann,NATO;EU\n"
+		     "bob@example.org,Bob,usa\n"
+		     "cid@example.org,Cid,usa\n"
+		     "dee@example.org,Dee,usa\n", TD_IMPORT_SYNC, false, 150, &s) == 0);
+	CHECK(s.skipped && s.rows == 0);
+
+	/* the readers speak: Bob leaves, Cid picks his own tags */
+	CHECK(td_roster_unsubscribe(st, "bob@example.org", "one-click", 200, &err) == 0);
+	struct td_strv mine = TD_STRV_INIT;
+	td_strv_push(&mine, "eu");
+	struct td_prefs p = { 0 };
+	CHECK(td_roster_set_prefs(st, "cid@example.org", &mine, &p, 200, &err) == 0);
+	td_strv_free(&mine);
+	/* an unchanged file still changes nothing: the store's word stands */
+	CHECK(import(st, "email,name,tags\n"
+		     "ann@example.org,Ann,NATO;EU\n"
+		     "bob@example.org,Bob,usa\n"
+		     "cid@example.org,Cid,usa\n"
+		     "dee@example.org,Dee,usa\n", TD_IMPORT_SYNC, false, 250, &s) == 0);
+	CHECK(s.skipped);
+	CHECK(status_of(st, "bob@example.org") == TD_MEMBER_UNSUBSCRIBED);
+	check_member(st, "cid@example.org", "Cid", "eu");
+
+	/* an edited file: Ann's name, Bob and Cid as before, Dee deleted,
+	 * Eve new */
+	CHECK(import(st, "email,name,tags\n"
+		     "ann@example.org,Ann Smith,nato;eu\n"
+		     "bob@example.org,Bob,usa\n"
+		     "cid@example.org,Cid,usa\n"
+		     "eve@example.org,Eve,eu\n", TD_IMPORT_SYNC, false, 300, &s) == 0);
+	CHECK(!s.skipped);
+	CHECK(s.rows == 4 && s.added == 1 && s.updated == 1 && s.kept_out == 1 &&
+	      s.reader_kept == 1 && s.unchanged == 0 && s.removed == 1);
+	check_member(st, "ann@example.org", "Ann Smith", "nato,eu");
+	CHECK(status_of(st, "bob@example.org") == TD_MEMBER_UNSUBSCRIBED);
+	check_member(st, "cid@example.org", "Cid", "eu");
+	CHECK(status_of(st, "dee@example.org") == -1);
+	CHECK(status_of(st, "eve@example.org") == TD_MEMBER_ACTIVE);
+
+	/* Bob's row deleted too: he stays (unsubscribed), with his record;
+	 * a reader who came from elsewhere (cli) is not the file's to remove */
+	struct td_strv t = TD_STRV_INIT;
+	td_strv_push(&t, "eu");
+	struct td_roster_row row = { "cli@example.org", "", &t, "cli", "ed" };
+	enum td_roster_result r;
+	CHECK(td_roster_put(st, &row, 350, &r, &err) == 0 && r == TD_ROSTER_ADDED);
+	td_strv_free(&t);
+	CHECK(import(st, "email,name,tags\n"
+		     "ann@example.org,Ann Smith,nato;eu\n"
+		     "cid@example.org,Cid,usa\n"
+		     "eve@example.org,Eve,eu\n", TD_IMPORT_SYNC, false, 400, &s) == 0);
+	CHECK(s.removed == 0 && s.unchanged == 2 && s.reader_kept == 1);
+	CHECK(status_of(st, "bob@example.org") == TD_MEMBER_UNSUBSCRIBED);
+	CHECK(status_of(st, "cli@example.org") == TD_MEMBER_ACTIVE);
+	td_store_close(st);
+}
+
+/* A bad row in a sync is skipped, reported at its line, and removes
+ * nobody: the broken row may be a subscriber's. */
+static void test_sync_bad_row(void)
+{
+	struct td_store *st = fresh("syncbad");
+	REQUIRE(st);
+	struct td_import_summary s;
+	CHECK(import(st, "email,name,tags\n"
+		     "ann@example.org,Ann,nato\n"
+		     "bob@example.org,Bob,usa\n", TD_IMPORT_SYNC, false, 100, &s) == 0);
+	CHECK(s.added == 2);
+	CHECK(import(st, "email,name,tags\n"
+		     "ann@example.org,Ann,nato\n"
+		     "bob@example.org,Bob,\n"
+		     "new@example.org,New,eu\n", TD_IMPORT_SYNC, false, 200, &s) == 0);
+	CHECK(s.rows == 2 && s.bad == 1 && s.added == 1 && s.removed == 0);
+	CHECK(logged("subs.csv:3: "));
+	CHECK(status_of(st, "bob@example.org") == TD_MEMBER_ACTIVE);
+	check_member(st, "bob@example.org", "Bob", "usa");
+	CHECK(status_of(st, "new@example.org") == TD_MEMBER_ACTIVE);
+	/* not remembered as synced: the next run reads it again and says so */
+	CHECK(import(st, "email,name,tags\n"
+		     "ann@example.org,Ann,nato\n"
+		     "bob@example.org,Bob,\n"
+		     "new@example.org,New,eu\n", TD_IMPORT_SYNC, false, 300, &s) == 0);
+	CHECK(!s.skipped && s.bad == 1);
+	CHECK(logged("subs.csv:3: "));
+	td_store_close(st);
+}
+
+/* ADD stores all rows or none; every bad row is reported. */
+static void test_add_all_or_nothing(void)
+{
+	struct td_store *st = fresh("add");
+	REQUIRE(st);
+	struct td_import_summary s;
+	struct td_err err = { 0, "" };
+	write_file(NULL, csv, "email,name,tags\n"
+		   "ann@example.org,Ann,nato\n"
+		   "not-an-address,X,nato\n"
+		   "bob@example.org,Bob,usa\n"
+		   "cid@example.org,Cid,\n");
+	capture_start();
+	int rc = td_import_file(st, csv, TD_IMPORT_ADD, false, 100, &s, &err);
+	capture_end();
+	CHECK(rc == EX_DATAERR);
+	CHECK(strstr(err.msg, "2 bad rows") != NULL);
+	CHECK(strstr(err.msg, "nothing imported") != NULL);
+	CHECK(logged("subs.csv:3: "));
+	CHECK(logged("subs.csv:5: "));
+	CHECK(s.bad == 2);
+	CHECK(status_of(st, "ann@example.org") == -1);
+	CHECK(status_of(st, "bob@example.org") == -1);
+	/* fixed: all in, origin import, nothing removed */
+	CHECK(import(st, "email,name,tags\n"
+		     "ann@example.org,Ann,nato\n"
+		     "bob@example.org,Bob,usa\n", TD_IMPORT_ADD, false, 200, &s) == 0);
+	CHECK(s.added == 2 && s.bad == 0);
+	struct td_member m;
+	bool found;
+	CHECK(td_roster_get(st, "bob@example.org", &m, &found, &err) == 0 && found);
+	CHECK_STR(m.origin, "import");
+	CHECK_STR(m.consent_how, "import");
+	CHECK(m.consent_from && strstr(m.consent_from, "subs.csv:3") != NULL);
+	td_member_free(&m);
+	CHECK(import(st, "email,name,tags\n"
+		     "cid@example.org,Cid,eu\n", TD_IMPORT_ADD, false, 300, &s) == 0);
+	CHECK(s.added == 1 && s.removed == 0);
+	CHECK(status_of(st, "ann@example.org") == TD_MEMBER_ACTIVE);
+	/* a dry run reads and counts and stores nothing */
+	CHECK(import(st, "email,name,tags\n"
+		     "dan@example.org,Dan,eu\n"
+		     "ann@example.org,Ann B,nato\n", TD_IMPORT_ADD, true, 400, &s) == 0);
+	CHECK(s.added == 1 && s.updated == 1);
+	CHECK(status_of(st, "dan@example.org") == -1);
+	check_member(st, "ann@example.org", "Ann", "nato");
+	td_store_close(st);
+}
+
+static void test_missing_file(void)
+{
+	struct td_store *st = fresh("missing");
+	REQUIRE(st);
+	struct td_import_summary s;
+	struct td_err err = { 0, "" };
+	char nofile[160];
+	snprintf(nofile, sizeof nofile, "%s/none.csv", dir);
+	CHECK(td_import_file(st, nofile, TD_IMPORT_SYNC, false, 100, &s, &err) == EX_NOINPUT);
+	CHECK(strstr(err.msg, "none.csv") != NULL);
+	td_store_close(st);
+}
+
+int main(void)
+{
+	strcpy(dir, "/tmp/td-import-XXXXXX");
+	if (!mkdtemp(dir))
+		return 2;
+	snprintf(csv, sizeof csv, "%s/subs.csv", dir);
+	TD_RUN(test_sync);
+	TD_RUN(test_sync_bad_row);
+	TD_RUN(test_add_all_or_nothing);
+	TD_RUN(test_missing_file);
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+	return TD_DONE("import");
+}
