@@ -801,22 +801,26 @@ int td_roster_may_send(struct td_store *st, const char *email, time_t now, bool 
 
 /* ---- the reader's side ---- */
 
-/* A savepoint around calls that write several statements: atomic inside
- * a caller's transaction or alone (the public server's writes run
- * outside the run lock, on their own). */
-static int sp_begin(struct td_store *st, struct td_err *err)
+/* Calls that write several statements run in a transaction of their
+ * own (BEGIN IMMEDIATE: the public server writes while a send runs, and
+ * a read upgraded to a write could fail at once when the send's recorder
+ * commits in between, where taking the write lock first waits), or in a
+ * savepoint inside a caller's transaction. */
+static int sp_begin(struct td_store *st, bool *own, struct td_err *err)
 {
-	return run_sql(st, "SAVEPOINT roster", NULL, 0, "begin", err);
+	*own = sqlite3_get_autocommit(td_store_db(st)) != 0;
+	return run_sql(st, *own ? "BEGIN IMMEDIATE" : "SAVEPOINT roster", NULL, 0,
+		       "begin", err);
 }
 
-static int sp_end(struct td_store *st, int rc, struct td_err *err)
+static int sp_end(struct td_store *st, bool own, int rc, struct td_err *err)
 {
 	if (rc) {
-		sqlite3_exec(td_store_db(st), "ROLLBACK TO roster; RELEASE roster", NULL,
-			     NULL, NULL);
+		sqlite3_exec(td_store_db(st), own ? "ROLLBACK" :
+			     "ROLLBACK TO roster; RELEASE roster", NULL, NULL, NULL);
 		return rc;
 	}
-	return run_sql(st, "RELEASE roster", NULL, 0, "commit", err);
+	return run_sql(st, own ? "COMMIT" : "RELEASE roster", NULL, 0, "commit", err);
 }
 
 /* 128 random bits in hex: what the confirmation token carries, so a
@@ -890,12 +894,13 @@ int td_roster_signup(struct td_store *st, const struct td_signup *su, time_t now
 	char *from = td_xasprintf("%s (%s)", su->client ? su->client : "",
 				  su->form ? su->form : "form");
 	sqlite3_stmt *s = NULL;
-	if ((rc = sp_begin(st, err)))
+	bool own;
+	if ((rc = sp_begin(st, &own, err)))
 		goto out;
 	if (sqlite3_prepare_v2(td_store_db(st),
 			       "SELECT id, status, confirm_mails, confirm_window_start"
 			       " FROM members WHERE email_key = ?1", -1, &s, NULL) != SQLITE_OK) {
-		rc = sp_end(st, td_store_db_error(st, err, "sign-up"), err);
+		rc = sp_end(st, own, td_store_db_error(st, err, "sign-up"), err);
 		goto out;
 	}
 	bind_str(s, 1, key);
@@ -921,7 +926,7 @@ int td_roster_signup(struct td_store *st, const struct td_signup *su, time_t now
 	sqlite3_finalize(s);
 	if (rc || status == TD_MEMBER_ACTIVE || status == TD_MEMBER_BOUNCED ||
 	    status == TD_MEMBER_COMPLAINED) {
-		rc = sp_end(st, rc, err);
+		rc = sp_end(st, own, rc, err);
 		goto out;
 	}
 	/* a fixed window: it opens with the first mail and lasts 24 hours */
@@ -930,7 +935,7 @@ int td_roster_signup(struct td_store *st, const struct td_signup *su, time_t now
 		mails = 0;
 	}
 	if (mails >= max_mails_per_day) {
-		rc = sp_end(st, 0, err);
+		rc = sp_end(st, own, 0, err);
 		goto out;
 	}
 	if (!id) {
@@ -984,7 +989,7 @@ int td_roster_signup(struct td_store *st, const struct td_signup *su, time_t now
 			sqlite3_finalize(s);
 		}
 	}
-	rc = sp_end(st, rc, err);
+	rc = sp_end(st, own, rc, err);
 	if (rc) {
 		free(*nonce);
 		*nonce = NULL;
@@ -1015,13 +1020,14 @@ int td_roster_confirm(struct td_store *st, const char *email, const char *nonce,
 	*result = -1;
 	char *key = td_store_email_key(email);
 	sqlite3_stmt *s = NULL;
-	int rc = sp_begin(st, err);
+	bool own;
+	int rc = sp_begin(st, &own, err);
 	if (rc)
 		goto out;
 	if (sqlite3_prepare_v2(td_store_db(st),
 			       "SELECT id, status, confirm_nonce, COALESCE(pending_from, '')"
 			       " FROM members WHERE email_key = ?1", -1, &s, NULL) != SQLITE_OK) {
-		rc = sp_end(st, td_store_db_error(st, err, "confirm"), err);
+		rc = sp_end(st, own, td_store_db_error(st, err, "confirm"), err);
 		goto out;
 	}
 	bind_str(s, 1, key);
@@ -1029,7 +1035,7 @@ int td_roster_confirm(struct td_store *st, const char *email, const char *nonce,
 	if (step != SQLITE_ROW) {
 		rc = step == SQLITE_DONE ? 0 : td_store_db_error(st, err, "confirm");
 		sqlite3_finalize(s);
-		rc = sp_end(st, rc, err);
+		rc = sp_end(st, own, rc, err);
 		goto out;
 	}
 	int64_t id = sqlite3_column_int64(s, 0);
@@ -1083,7 +1089,7 @@ int td_roster_confirm(struct td_store *st, const char *email, const char *nonce,
 		}
 	}
 	free(from);
-	rc = sp_end(st, rc, err);
+	rc = sp_end(st, own, rc, err);
 	if (rc)
 		*result = -1;
 out:
@@ -1132,7 +1138,8 @@ int td_roster_set_prefs(struct td_store *st, const char *email,
 	if (tags)
 		join_tags(tags, &joined);
 	sqlite3_stmt *s;
-	if ((rc = sp_begin(st, err)))
+	bool own;
+	if ((rc = sp_begin(st, &own, err)))
 		goto out;
 	if (sqlite3_prepare_v2(td_store_db(st),
 			       "UPDATE members SET frequency = ?2, own_time = ?3, wday = ?4,"
@@ -1163,7 +1170,7 @@ int td_roster_set_prefs(struct td_store *st, const char *email,
 	}
 	if (!rc && tags && !(rc = write_member_tags(st, id, tags, err)))
 		rc = lift_tag_suppressions(st, key, tags, err);
-	rc = sp_end(st, rc, err);
+	rc = sp_end(st, own, rc, err);
 out:
 	td_buf_free(&joined);
 	free(key);
@@ -1197,7 +1204,8 @@ int td_roster_resubscribe(struct td_store *st, const char *email, time_t now,
 				  "reader can resubscribe", email,
 				  td_member_status_name(status));
 	char *key = td_store_email_key(email);
-	if (!(rc = sp_begin(st, err))) {
+	bool own;
+	if (!(rc = sp_begin(st, &own, err))) {
 		/* lifting the suppression makes them active (store.c) */
 		rc = td_store_unsuppress(st, email, "all", NULL, err);
 		if (!rc)
@@ -1205,7 +1213,7 @@ int td_roster_resubscribe(struct td_store *st, const char *email, time_t now,
 				     key, (int64_t)now, "resubscribe", err);
 		if (!rc)
 			rc = watermark_up(st, key, err);
-		rc = sp_end(st, rc, err);
+		rc = sp_end(st, own, rc, err);
 	}
 	free(key);
 	return rc;
@@ -1217,13 +1225,14 @@ int td_roster_purge_pending(struct td_store *st, time_t before, size_t *purged,
 #define EXPIRED " FROM members WHERE status = 'pending' AND confirm_sent_at < ?1"
 	*purged = 0;
 	int rc;
-	if ((rc = sp_begin(st, err)))
+	bool own;
+	if ((rc = sp_begin(st, &own, err)))
 		return rc;
 	if (!(rc = run_sql(st, "DELETE FROM member_tags WHERE member IN (SELECT id" EXPIRED ")",
 			   NULL, (int64_t)before, "purge", err)) &&
 	    !(rc = run_sql(st, "DELETE" EXPIRED, NULL, (int64_t)before, "purge", err)))
 		*purged = (size_t)sqlite3_changes(td_store_db(st));
-	return sp_end(st, rc, err);
+	return sp_end(st, own, rc, err);
 #undef EXPIRED
 }
 
