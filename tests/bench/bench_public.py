@@ -388,6 +388,9 @@ async def slowloris(port, path, n, seconds, interval, probe_path):
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # the transports close on the loop's next turns: let them, so the
+        # sockets are gone before the next run (not at garbage collection)
+        await asyncio.sleep(0.5)
     return lat, statuses, helds, reconnects
 
 
