@@ -711,13 +711,21 @@ static int check_message(const struct td_mime_message *m, struct td_err *err)
 	    (rc = check_name("to_name", m->to_name, err)) ||
 	    (rc = check_text("subject", m->subject, true, 0, err)) ||
 	    (rc = check_name("list_name", m->list_name, err)) ||
-	    (rc = check_list_id(m->list_id, err)) ||
-	    (rc = check_url(m->unsubscribe_url, err)) ||
+	    (m->list_id && (rc = check_list_id(m->list_id, err))) ||
+	    (m->unsubscribe_url && (rc = check_url(m->unsubscribe_url, err))) ||
 	    (rc = check_message_id(m->message_id, err)))
 		return rc;
+	if (m->unsubscribe_mailto && !m->unsubscribe_url)
+		return td_err_set(err, EX_DATAERR, "mime: unsubscribe_mailto: "
+				  "only beside an unsubscribe_url");
 	if (m->unsubscribe_mailto &&
 	    (rc = check_addr("unsubscribe_mailto", m->unsubscribe_mailto, err)))
 		return rc;
+	/* RFC 3834's values are keywords: no room for anything else */
+	if (m->auto_submitted && strcmp(m->auto_submitted, "auto-generated") != 0 &&
+	    strcmp(m->auto_submitted, "auto-replied") != 0)
+		return td_err_set(err, EX_DATAERR, "mime: auto_submitted: "
+				  "auto-generated or auto-replied");
 	if (m->feedback_id) {
 		/* Feedback-ID is "a:b:c:sender": keep it to printable ASCII
 		 * without spaces, so it can never fold or inject. */
@@ -807,19 +815,24 @@ static struct mailimf_fields *header_fields(const struct td_mime_message *m,
 	struct mailimf_fields *f = need(mailimf_fields_new_with_data_all(
 		date, NULL, NULL, NULL, NULL, NULL, NULL,
 		td_xstrdup(m->message_id), NULL, NULL, NULL));
-	/* The subscriber's token goes into the mailto: subject, so a mail
-	 * reply unsubscribes the same reader the URL would. */
-	const char *token = strrchr(m->unsubscribe_url, '/');
-	add_custom(f, "List-Unsubscribe",
-		   m->unsubscribe_mailto ?
-		   td_xasprintf("<%s>, <mailto:%s?subject=unsubscribe%%20%s>",
-				m->unsubscribe_url, m->unsubscribe_mailto,
-				token && token[1] ? token + 1 : "") :
-		   td_xasprintf("<%s>", m->unsubscribe_url));
+	if (m->auto_submitted)
+		add_custom(f, "Auto-Submitted", td_xstrdup(m->auto_submitted));
+	if (m->unsubscribe_url) {
+		/* The subscriber's token goes into the mailto: subject, so a
+		 * mail reply unsubscribes the same reader the URL would. */
+		const char *token = strrchr(m->unsubscribe_url, '/');
+		add_custom(f, "List-Unsubscribe",
+			   m->unsubscribe_mailto ?
+			   td_xasprintf("<%s>, <mailto:%s?subject=unsubscribe%%20%s>",
+					m->unsubscribe_url, m->unsubscribe_mailto,
+					token && token[1] ? token + 1 : "") :
+			   td_xasprintf("<%s>", m->unsubscribe_url));
+	}
 	if (m->feedback_id)
 		add_custom(f, "Feedback-ID", td_xstrdup(m->feedback_id));
-	add_custom(f, "List-Unsubscribe-Post",
-		   td_xstrdup("List-Unsubscribe=One-Click"));
+	if (m->unsubscribe_url)
+		add_custom(f, "List-Unsubscribe-Post",
+			   td_xstrdup("List-Unsubscribe=One-Click"));
 	return f;
 }
 
@@ -830,7 +843,8 @@ static void own_headers(const struct td_mime_message *m, struct td_buf *out)
 	td_mime_header_mailbox(out, "From", m->from_name, m->from_addr);
 	td_mime_header_mailbox(out, "To", m->to_name, m->to_addr);
 	td_mime_header_text(out, "Subject", m->subject);
-	header_list_id(out, m->list_name, m->list_id);
+	if (m->list_id)
+		header_list_id(out, m->list_name, m->list_id);
 }
 
 /* "Name: " CRLF: libetpan folded straight after the colon. */

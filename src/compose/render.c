@@ -62,15 +62,8 @@ int td_renderer_new(const struct td_render_options *opt,
 	struct td_renderer *r = td_xcalloc(1, sizeof *r);
 	r->opt = *opt;
 	r->excerpt = (size_t)opt->excerpt_chars;
-	r->set = td_template_set_new();
-	int rc = td_template_set_load_dir(r->set, opt->templates_dir, err);
-	for (size_t i = 0; !rc && i < sizeof required / sizeof required[0]; i++)
-		if (!td_template_set_get(r->set, required[i]))
-			rc = td_err_set(err, EX_CONFIG,
-					"templates: %s/%s.mustache is missing",
-					opt->templates_dir, required[i]);
-	if (!rc)
-		rc = td_template_set_check(r->set, err);
+	int rc = td_render_templates_load(opt->templates_dir, required,
+					  sizeof required / sizeof required[0], &r->set, err);
 	if (rc) {
 		td_renderer_free(r);
 		*out = NULL;
@@ -305,14 +298,32 @@ static struct td_value *context(struct td_renderer *r,
 	return ctx;
 }
 
-static int render_one(struct td_renderer *r, const char *name,
-		      const struct td_value *ctx, bool html, char **out,
-		      struct td_err *err)
+int td_render_templates_load(const char *dir, const char *const *names, size_t n,
+			     struct td_template_set **out, struct td_err *err)
+{
+	struct td_template_set *set = td_template_set_new();
+	int rc = td_template_set_load_dir(set, dir, err);
+	for (size_t i = 0; !rc && i < n; i++)
+		if (!td_template_set_get(set, names[i]))
+			rc = td_err_set(err, EX_CONFIG, "templates: %s/%s.mustache is missing",
+					dir, names[i]);
+	if (!rc)
+		rc = td_template_set_check(set, err);
+	if (rc) {
+		td_template_set_free(set);
+		set = NULL;
+	}
+	*out = set;
+	return rc;
+}
+
+int td_render_template(const struct td_template_set *set, const char *name,
+		       const struct td_value *ctx, bool html, char **out,
+		       struct td_err *err)
 {
 	struct td_buf b;
 	td_buf_init(&b, MAX_PART);
-	int rc = td_template_render(td_template_set_get(r->set, name), r->set, ctx,
-				    html, &b, err);
+	int rc = td_template_render(td_template_set_get(set, name), set, ctx, html, &b, err);
 	if (rc) {
 		td_buf_free(&b);
 		return td_err_prefix(err, "templates: %s", name);
@@ -321,9 +332,7 @@ static int render_one(struct td_renderer *r, const char *name,
 	return 0;
 }
 
-/* One line: any run of whitespace (a template's line breaks included)
- * becomes one space, and the ends are trimmed. */
-static char *one_line(const char *s)
+char *td_render_one_line(const char *s)
 {
 	struct td_buf b = TD_BUF_INIT;
 	bool space = false;
@@ -363,11 +372,11 @@ int td_render_digest(struct td_renderer *r, const struct td_subscriber *sub,
 		r->excerpt = excerpt;
 		struct td_value *ctx = context(r, sub, d, unsubscribe_url, preferences_url,
 					       tag_unsubscribe, now);
-		rc = render_one(r, "digest.subject", ctx, false, &subject, err);
+		rc = td_render_template(r->set, "digest.subject", ctx, false, &subject, err);
 		if (!rc)
-			rc = render_one(r, "digest.txt", ctx, false, &text, err);
+			rc = td_render_template(r->set, "digest.txt", ctx, false, &text, err);
 		if (!rc)
-			rc = render_one(r, "digest.html", ctx, true, &out->html, err);
+			rc = td_render_template(r->set, "digest.html", ctx, true, &out->html, err);
 		td_value_free(ctx);
 		if (rc)
 			break;
@@ -404,7 +413,7 @@ int td_render_digest(struct td_renderer *r, const struct td_subscriber *sub,
 		td_rendered_free(out);
 		return rc;
 	}
-	out->subject = one_line(subject);
+	out->subject = td_render_one_line(subject);
 	out->text = td_render_wrap(text, 72);
 	free(subject);
 	free(text);

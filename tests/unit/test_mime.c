@@ -803,8 +803,9 @@ static char *build_and_parse(const struct td_mime_message *m)
 	}
 
 	s = optional_field(f, "List-Unsubscribe");
-	const char *token = strrchr(m->unsubscribe_url, '/') + 1;
-	char *want = m->unsubscribe_mailto ?
+	const char *token = m->unsubscribe_url ? strrchr(m->unsubscribe_url, '/') + 1 : "";
+	char *want = !m->unsubscribe_url ? td_xstrdup("(absent)") :
+		m->unsubscribe_mailto ?
 		td_xasprintf("<%s>, <mailto:%s?subject=unsubscribe%%20%s>",
 			     m->unsubscribe_url, m->unsubscribe_mailto, token) :
 		td_xasprintf("<%s>", m->unsubscribe_url);
@@ -814,19 +815,22 @@ static char *build_and_parse(const struct td_mime_message *m)
 	s = optional_field(f, "Feedback-ID");
 	CHECK_STR(s, m->feedback_id ? m->feedback_id : "(absent)");
 	free(s);
+	s = optional_field(f, "Auto-Submitted");
+	CHECK_STR(s, m->auto_submitted ? m->auto_submitted : "(absent)");
+	free(s);
 	s = optional_field(f, "List-Unsubscribe-Post");
-	CHECK_STR(s, "List-Unsubscribe=One-Click");
+	CHECK_STR(s, m->unsubscribe_url ? "List-Unsubscribe=One-Click" : "(absent)");
 	free(s);
 	s = optional_field(f, "List-Id");
-	want = td_xasprintf("<%s>", m->list_id);
+	want = m->list_id ? td_xasprintf("<%s>", m->list_id) : td_xstrdup("(absent)");
 	size_t sl = strlen(s), wl = strlen(want);
 	CHECK(sl >= wl && strcmp(s + sl - wl, want) == 0);
-	if (*m->list_name && sl > wl + 1) {
+	if (m->list_id && *m->list_name && sl > wl + 1) {
 		s[sl - wl - 1] = '\0'; /* the phrase before " <id>" */
 		char *label = decode_phrase(s);
 		CHECK_STR(label, m->list_name);
 		free(label);
-	} else if (!*m->list_name) {
+	} else if (!m->list_id || !*m->list_name) {
 		CHECK_STR(s, want);
 	}
 	free(s);
@@ -1049,6 +1053,28 @@ static void test_build_rejects(void)
 	free(raw);
 }
 
+/* A mail outside the list (notice.h): no List-* headers at all, and
+ * Auto-Submitted so that vacation responders stay quiet (RFC 3834). */
+static void test_build_notice(void)
+{
+	struct td_mime_message m = sample();
+	m.list_id = NULL;
+	m.list_name = "";
+	m.unsubscribe_url = NULL;
+	m.auto_submitted = "auto-generated";
+	char *raw = build_and_parse(&m);
+	CHECK(strstr(raw, "\r\nAuto-Submitted: auto-generated\r\n") != NULL);
+	CHECK(strstr(raw, "List-") == NULL);
+	free(raw);
+
+	/* a mailto without its URL, or another Auto-Submitted, is refused */
+	m.unsubscribe_mailto = "unsubscribe@digest.example.org";
+	expect_reject(&m, "unsubscribe_mailto");
+	m.unsubscribe_mailto = NULL;
+	m.auto_submitted = "auto-generated\r\nBcc: x@example.org";
+	expect_reject(&m, "auto_submitted");
+}
+
 /* The builder checks display names with td_display_name_valid, the rule
  * the subscriber file and the config apply: whatever they accepted builds,
  * and a name that fails here would have been refused where it was read. */
@@ -1102,6 +1128,7 @@ int main(void)
 	TD_RUN(test_message_id_keyed);
 	TD_RUN(test_build_full);
 	TD_RUN(test_build_variants);
+	TD_RUN(test_build_notice);
 	TD_RUN(test_build_mailto_and_feedback_id);
 	TD_RUN(test_build_rejects);
 	TD_RUN(test_build_name_rule);

@@ -12,7 +12,10 @@
  *
  * Headers: Date (given time, in UTC "+0000"), From, To, Subject,
  * Message-ID, MIME-Version, List-Id, List-Unsubscribe (<https URL>),
- * List-Unsubscribe-Post: List-Unsubscribe=One-Click.
+ * List-Unsubscribe-Post: List-Unsubscribe=One-Click. A mail outside the
+ * list's stream (notice.h: the confirmation mail) leaves list_id and
+ * unsubscribe_url NULL and has no List-* headers; it may carry
+ * Auto-Submitted (RFC 3834) instead.
  *
  * Every input is checked before it reaches libetpan: addresses with
  * address.h, display names with the same rule the subscriber file and the
@@ -40,12 +43,16 @@ struct td_mime_message {
 	time_t date;
 	const char *message_id;      /* without <>, from td_mime_message_id() */
 	const char *list_name;       /* UTF-8 phrase of List-Id, may be "" */
-	const char *list_id;         /* e.g. "digest.example.org" */
-	const char *unsubscribe_url; /* https URL with the token */
+	const char *list_id;         /* e.g. "digest.example.org"; NULL: no
+				      * List-Id */
+	const char *unsubscribe_url; /* https URL with the token; NULL: no
+				      * List-Unsubscribe(-Post) (and no mailto) */
 	const char *unsubscribe_mailto; /* optional address for a second,
 					 * mailto: List-Unsubscribe entry; NULL: none */
 	const char *feedback_id;     /* optional Feedback-ID value (Gmail's
 				      * "a:b:c:sender" form); NULL: none */
+	const char *auto_submitted;  /* "auto-generated" or "auto-replied"
+				      * for an Auto-Submitted header; NULL: none */
 };
 
 /* Appends the whole message to out. Returns 0 or EX_DATAERR. */

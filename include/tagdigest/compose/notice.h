@@ -10,7 +10,12 @@
  *                  expires_hours tags[]: name  frequency (e.g. "weekly")
  *
  * A confirmation carries no List-Unsubscribe (the reader is not on the list
- * yet) and says what to do when the sign-up was not theirs: nothing.
+ * yet) and says what to do when the sign-up was not theirs: nothing. It is
+ * not list mail: no List-Id, no Feedback-ID; From as the digests have it,
+ * a fresh random Message-ID at the From domain each time, and
+ * Auto-Submitted: auto-generated (RFC 3834: no vacation replies). The
+ * templates folder is loaded whole, as the digests' renderer loads it, so
+ * confirm.* may call the same partials.
  *
  * Ownership: the notice composer owns its templates and DKIM key; one
  * thread at a time.

@@ -45,6 +45,8 @@
 #ifndef TAGDIGEST_RENDER_H
 #define TAGDIGEST_RENDER_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <time.h>
 
 #include "tagdigest/compose/digest.h"
@@ -63,6 +65,8 @@ struct td_render_options {
 };
 
 struct td_renderer;
+struct td_template_set;
+struct td_value;
 
 struct td_rendered {
 	char *subject;
@@ -114,5 +118,24 @@ void td_rendered_free(struct td_rendered *out);
  * it is, and a marker that would hang that far does not hang. Returns a
  * malloc'd string; the caller frees it. */
 char *td_render_wrap(const char *text, size_t width);
+
+/* The folder's templates (every *.mustache and partials/, template.h),
+ * parsed and checked, with each of names[0..n) present: a missing one
+ * is EX_CONFIG naming its file, a syntax error or an unknown partial
+ * names file, line and column. *out is the set, or NULL on error. The
+ * digests' renderer and the notices (notice.h) load theirs this way. */
+int td_render_templates_load(const char *dir, const char *const *names, size_t n,
+			     struct td_template_set **out, struct td_err *err);
+/* Renders the template called name of set (HTML-escaping when html) into
+ * a malloc'd *out of at most a few MiB; errors are prefixed
+ * "templates: NAME". */
+int td_render_template(const struct td_template_set *set, const char *name,
+		       const struct td_value *ctx, bool html, char **out,
+		       struct td_err *err);
+
+/* A rendered subject as one line: any run of whitespace (a template's line
+ * breaks included) becomes one space, and the ends are trimmed. Returns a
+ * malloc'd string; the caller frees it. */
+char *td_render_one_line(const char *s);
 
 #endif
