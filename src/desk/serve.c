@@ -61,7 +61,7 @@
 #define DEF_CONN_PER_IP 16
 #define DEF_CONN_TIMEOUT 10
 #define LISTEN_BACKLOG 1024
-#define MAX_XFF 2048               /* X-Forwarded-For, all of them */
+#define MAX_XFF_HEADERS 8          /* X-Forwarded-For headers looked at */
 #define CONN_MEMORY (64u << 10)    /* request line + headers + MHD's buffers */
 #define RATE_SLOTS 4096
 #define RATE_BURST 60.0            /* requests a client may make at once */
@@ -415,23 +415,53 @@ static bool is_trusted(const struct server *s, int family, const unsigned char *
 	return false;
 }
 
-struct xff_walk {
-	struct td_buf all;       /* every X-Forwarded-For header, joined by ',' */
-	size_t headers;
+/* The X-Forwarded-For headers of a request, in order; libmicrohttpd
+ * keeps the values for the request's life, so nothing is copied. */
+struct xff_headers {
+	const char *v[MAX_XFF_HEADERS];
+	size_t n;
 };
 
 static enum MHD_Result collect_xff(void *cls, enum MHD_ValueKind kind,
 				   const char *key, const char *value)
 {
 	(void)kind;
-	struct xff_walk *w = cls;
-	if (strcasecmp(key, "X-Forwarded-For") != 0 || !value)
-		return MHD_YES;
-	if (w->headers++)
-		td_buf_putc(&w->all, ',');
-	if (td_buf_puts(&w->all, value) < 0)
-		return MHD_NO;
+	struct xff_headers *h = cls;
+	if (value && strcasecmp(key, "X-Forwarded-For") == 0) {
+		/* the last ones are the proxies': keep those */
+		if (h->n == MAX_XFF_HEADERS) {
+			memmove(h->v, h->v + 1, (MAX_XFF_HEADERS - 1) * sizeof *h->v);
+			h->n--;
+		}
+		h->v[h->n++] = value;
+	}
 	return MHD_YES;
+}
+
+/* Walks the entries right to left, from the last header on: *family and
+ * addr become the first entry that is not a trusted proxy, or the
+ * left-most when all are; an entry that is no address ends the walk. */
+static void xff_client(const struct server *s, const struct xff_headers *h,
+		       int *family, unsigned char addr[16])
+{
+	for (size_t k = h->n; k-- > 0;) {
+		const char *all = h->v[k];
+		size_t end = strlen(all);
+		while (end > 0) {
+			size_t start = end;
+			while (start > 0 && all[start - 1] != ',')
+				start--;
+			int f;
+			unsigned char a[16];
+			if (!parse_ip(all + start, end - start, &f, a))
+				return;
+			*family = f;
+			memcpy(addr, a, 16);
+			if (!is_trusted(s, f, a))
+				return;
+			end = start ? start - 1 : 0;
+		}
+	}
 }
 
 /* Who the client is, for the rate limits and the consent record: the
@@ -459,26 +489,9 @@ static void client_of(const struct server *s, struct MHD_Connection *conn,
 	else
 		return;
 	if (s->ntrusted && is_trusted(s, family, addr)) {
-		struct xff_walk w = { TD_BUF_INIT, 0 };
-		td_buf_init(&w.all, MAX_XFF);
-		MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_xff, &w);
-		const char *all = td_buf_cstr(&w.all);
-		size_t end = w.all.len;
-		while (end > 0) {
-			size_t start = end;
-			while (start > 0 && all[start - 1] != ',')
-				start--;
-			int f;
-			unsigned char a[16];
-			if (!parse_ip(all + start, end - start, &f, a))
-				break;
-			family = f;
-			memcpy(addr, a, 16);
-			if (!is_trusted(s, f, a))
-				break;
-			end = start ? start - 1 : 0;
-		}
-		td_buf_free(&w.all);
+		struct xff_headers h = { { NULL }, 0 };
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_xff, &h);
+		xff_client(s, &h, &family, addr);
 	}
 	inet_ntop(family, addr, c->text, sizeof c->text);
 	addr_key(family, addr, c->key);
@@ -1040,6 +1053,17 @@ int td_serve(const struct td_serve_options *opt, struct td_err *err)
 	if (rc)
 		return rc;
 
+	/* Block the stop signals before any thread starts (libmicrohttpd's
+	 * and the mail thread inherit the mask), so they reach sigwait()
+	 * below only. */
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigset_t old;
+	pthread_sigmask(SIG_BLOCK, &stop, &old);
+	signal(SIGPIPE, SIG_IGN);
+
 	struct server s;
 	memset(&s, 0, sizeof s);
 	s.opt = opt;
@@ -1060,18 +1084,9 @@ int td_serve(const struct td_serve_options *opt, struct td_err *err)
 		rc = td_public_new(opt, &s.secret, &s.pub, err);
 	if (rc) {
 		server_free(&s);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return rc;
 	}
-
-	/* Block the stop signals before libmicrohttpd starts its thread (it
-	 * inherits the mask), so they reach sigwait() below only. */
-	sigset_t stop;
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
-	sigset_t old;
-	pthread_sigmask(SIG_BLOCK, &stop, &old);
-	signal(SIGPIPE, SIG_IGN);
 
 	char host[INET6_ADDRSTRLEN] = "";
 	inet_ntop(v6 ? AF_INET6 : AF_INET,
@@ -1113,8 +1128,8 @@ int td_serve(const struct td_serve_options *opt, struct td_err *err)
 		MHD_OPTION_END);
 	if (!d) {
 		int e = errno;
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		server_free(&s);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return td_err_set(err, e == EADDRINUSE ? EX_TEMPFAIL : EX_UNAVAILABLE,
 				  "serve: cannot listen on %s%s%s", opt->listen,
 				  e ? ": " : "", e ? strerror(e) : "");
@@ -1130,7 +1145,7 @@ int td_serve(const struct td_serve_options *opt, struct td_err *err)
 		;
 	td_log_info("serve: stopping (signal %d)", sig);
 	MHD_stop_daemon(d);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	server_free(&s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return 0;
 }

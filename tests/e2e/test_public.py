@@ -13,6 +13,7 @@ read with `tagdigest subscribers export --format json` and `status`.
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import pathlib
@@ -211,9 +212,36 @@ def test_sign_up_confirm_and_prefetchers(public, sink):
     assert m["consent"]["how"] == "form" and m["consent"]["from"].startswith("127.0.0.1,")
     # a second click is harmless
     assert s.post(path, b"")[0] == 200
+    # welcome = next-slot (the default): nothing more until their slot
+    time.sleep(1.0)
+    assert len(mails_to(sink, "New.Reader@example.org")) == 1
     # the preference link works
     st, _, body = s.get("/preferences/" + pref.group(1))
     assert st == 200 and 'id="save"' in body.decode()
+
+
+def test_welcome_digest_at_once(public, sink):
+    """welcome = now: the confirmation is followed by a first digest of the
+    chosen tags, recorded so that no run sends it again."""
+    conf, s = public(public="welcome = now\n")
+    assert sign_up(s, "welcome@example.org", tags=("usa",))[0] == 200
+    _, msg, _ = wait_for(lambda: mails_to(sink, "welcome@example.org"))[0]
+    st, _, body = s.post(confirm_path(msg), b"")
+    assert st == 200 and "on their way now" in body.decode()
+    got = wait_for(lambda: [m for _, m, _ in mails_to(sink, "welcome@example.org")
+                            if "List-Unsubscribe" in m])
+    assert len(got) == 1
+    text = got[0].get_body(("plain",)).get_content()
+    assert "Tillerson call" in text and "Consulate closure" in text
+    assert "Pyongyang" not in text and "Brüssel" not in text
+    assert "/preferences/" in text
+    shown = run(conf, "subscribers", "show", "welcome@example.org", check=True,
+                env=ENV).stdout.decode()
+    assert re.search(r"recent digests:\s*\n\s+.*sent 2 posts", shown), shown
+    # the run that follows sends them nothing more
+    run(conf, "send", check=True, env=ENV)
+    assert len([m for _, m, _ in mails_to(sink, "welcome@example.org")
+                if "List-Unsubscribe" in m]) == 1
 
 
 def test_digest_links_never_act_on_get(public, sink):
@@ -286,7 +314,32 @@ def test_mails_per_address_are_limited(public, sink):
     time.sleep(1.0)
     assert len(wait_for(lambda: mails_to(sink, "again@example.org"))) == 2
     time.sleep(0.5)
-    assert len(mails_to(sink, "again@example.org")) == 2
+    got = mails_to(sink, "again@example.org")
+    assert len(got) == 2
+    # only the newest link confirms; the older one says "sign up again"
+    paths = [confirm_path(m) for _, m, _ in got]
+    assert paths[0] != paths[1]
+    stale = [p for p in paths if s.get(p)[0] == 410]
+    assert len(stale) == 1
+    newest = next(p for p in paths if p not in stale)
+    assert s.post(stale[0], b"")[0] == 410
+    assert members(conf)["again@example.org"]["status"] == "pending"
+    assert s.post(newest, b"")[0] == 200
+    assert members(conf)["again@example.org"]["status"] == "active"
+
+
+def test_unsubscribed_reader_signs_up_again(public, sink):
+    conf, s = public()
+    assert s.post("/unsubscribe/" + token("zoe@example.net"),
+                  {"List-Unsubscribe": "One-Click"})[0] == 200
+    assert members(conf)["zoe@example.net"]["status"] == "unsubscribed"
+    assert sign_up(s, "Zoe@Example.net", tags=("iran",))[0] == 200
+    _, msg, _ = wait_for(lambda: mails_to(sink, "Zoe@Example.net"))[0]
+    # until the confirmation the reader's word stands
+    assert members(conf)["zoe@example.net"]["status"] == "unsubscribed"
+    assert s.post(confirm_path(msg), b"")[0] == 200
+    m = members(conf)["zoe@example.net"]
+    assert m["status"] == "active" and m["tags"] == ["iran"]
 
 
 def test_honeypot(public, sink):
@@ -342,9 +395,28 @@ def test_forwarded_for_only_from_trusted_proxies(tmp_path, sink):
         assert sign_up(proxied, "g@example.org",
                        headers={"X-Forwarded-For": "2001:db8::1"})[0] == 200
         assert signed_up_from(conf, "g@example.org").startswith("2001:db8::1 ")
-        # no header from the proxy: the proxy itself is the client
-        assert sign_up(proxied, "h@example.org")[0] == 200
-        assert sign_up(proxied, "i@example.org")[0] == 429
+        # two headers (a proxy that adds its own line): the last one's
+        # right-most entry counts
+        c = http.client.HTTPConnection("127.0.0.1", proxied.port, timeout=10)
+        try:
+            body = b"email=j%40example.org&tags=nato"
+            c.putrequest("POST", "/subscribe")
+            c.putheader("Content-Type", "application/x-www-form-urlencoded")
+            c.putheader("Content-Length", str(len(body)))
+            c.putheader("X-Forwarded-For", "198.51.100.2")
+            c.putheader("X-Forwarded-For", "198.51.100.3, 10.0.0.7")
+            c.endheaders(body)
+            assert c.getresponse().status == 200
+        finally:
+            c.close()
+        assert signed_up_from(conf, "j@example.org").startswith("198.51.100.3 ")
+        # an entry that is no address ends the walk at the proxy before it
+        assert sign_up(proxied, "k@example.org",
+                       headers={"X-Forwarded-For": "198.51.100.4, unknown"})[0] == 200
+        assert signed_up_from(conf, "k@example.org").startswith("127.0.0.1 ")
+        # no header from the proxy: the proxy itself is the client, whose
+        # budget k@ used
+        assert sign_up(proxied, "h@example.org")[0] == 429
     finally:
         assert proxied.stop() == 0
 
