@@ -52,16 +52,19 @@ static int roster_next(void *ctx, const struct td_subscriber **out, struct td_er
 
 /*
  * The dry run's walk: the roster as the sync would leave it, without
- * writing it. First the file's rows, in file order, each as the sync
- * would store it (import.h, roster.h): a new address as a reader on the
- * site's schedule; a reader of the file's ("csv") or a pending sign-up
- * (an editor's row makes it active) with the row's name and tags unless
- * the reader chose their own; an address that unsubscribed, bounced or
- * complained, or a paused reader, not at all. Then the roster's other
- * readers (the form's, the CLI's, imports'), who are theirs whatever the
- * file says. The file's readers whose rows are gone are never walked:
- * the sync would remove them. One roster lookup per row; nothing held
- * per reader but the file reader's duplicate check (subscribers.h).
+ * writing it (td_import_file's own dry run needs a write transaction,
+ * which a dry run must neither take nor hold against the public server).
+ * First the file's rows, in file order, each as the sync would store it
+ * (import.h, roster.h): a new address as a reader on the site's
+ * schedule; a reader of the file's ("csv") or a pending sign-up (an
+ * editor's row makes it active) with the row's name, and its tags
+ * unless the reader chose their own; an address that unsubscribed,
+ * bounced or complained, or a paused reader, not at all. Then the
+ * roster's other readers (the form's, the CLI's, imports'), who keep
+ * their tags whatever the file says. The file's readers whose rows are
+ * gone are not walked: the sync would remove them. One roster lookup per
+ * row; nothing is held per reader but the file reader's duplicate check
+ * (subscribers.h). It counts what the sync would do as it goes.
  */
 struct dry_walk {
 	struct td_store *st;
@@ -70,11 +73,68 @@ struct dry_walk {
 	time_t cutoff, now;
 	struct td_member m;                  /* the row's reader, if known */
 	struct td_subscriber view;
+	struct td_import_summary sync;       /* what the sync would do */
+	size_t file_walked, file_left;       /* the file's readers: in pass 1,
+					      * and met again in pass 2 */
 };
 
 static bool from_file(const struct td_member *m)
 {
 	return m->origin && strcmp(m->origin, "csv") == 0;
+}
+
+static bool same_tags(const struct td_strv *a, const struct td_strv *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->v[i], b->v[i]) != 0)
+			return false;
+	return true;
+}
+
+/* One row of the file as the sync would take it: 1 with *out, or 0 when
+ * the row would not be walked. */
+static int dry_row(struct dry_walk *w, const struct td_subscriber *row,
+		   const struct td_subscriber **out, struct td_err *err)
+{
+	bool found;
+	int rc;
+	w->sync.rows++;
+	td_member_free(&w->m);     /* the last row's */
+	if ((rc = td_roster_get(w->st, row->email, &w->m, &found, err)))
+		return rc;
+	if (!found) {
+		w->sync.added++;
+		*out = row;
+		return 1;
+	}
+	bool pending = w->m.status == TD_MEMBER_PENDING;
+	if (!pending && w->m.status != TD_MEMBER_ACTIVE) {
+		w->sync.kept_out++;
+		return 0;
+	}
+	bool tags_differ = !same_tags(&w->m.tags, &row->tags);
+	if (pending || strcmp(w->m.name, row->name) != 0 ||
+	    (tags_differ && !w->m.reader_choice))
+		w->sync.updated++;
+	else if (tags_differ)
+		w->sync.reader_kept++;
+	else
+		w->sync.unchanged++;
+	/* the others are pass 2's, with the tags they have */
+	if (!pending && !from_file(&w->m))
+		return 0;
+	if (w->m.prefs.paused_until > w->now)
+		return 0;
+	if (!pending)
+		w->file_walked++;
+	td_member_subscriber(&w->m, &w->view);
+	if (!w->m.reader_choice)
+		w->view.tags = row->tags;
+	w->view.name = row->name;
+	*out = &w->view;
+	return 1;
 }
 
 static int dry_next(void *ctx, const struct td_subscriber **out, struct td_err *err)
@@ -83,39 +143,34 @@ static int dry_next(void *ctx, const struct td_subscriber **out, struct td_err *
 	int rc;
 	while (!w->cur) {
 		const struct td_subscriber *row;
-		if ((rc = td_subscribers_next(w->file, &row, err)) < 0 || rc > 1)
-			return rc;
-		if (rc == 0) {
-			if ((rc = td_roster_cursor_open(w->st, w->cutoff, w->now, &w->cur, err)))
+		if ((rc = td_subscribers_next(w->file, &row, err)) == 1) {
+			if ((rc = dry_row(w, row, out, err)))
 				return rc;
-			break;
-		}
-		bool found;
-		td_member_free(&w->m);
-		if ((rc = td_roster_get(w->st, row->email, &w->m, &found, err)))
-			return rc;
-		if (!found) {
-			*out = row;
-			return 1;
-		}
-		bool pending = w->m.status == TD_MEMBER_PENDING;
-		bool theirs = w->m.status == TD_MEMBER_ACTIVE && from_file(&w->m);
-		if (!(pending || theirs) || w->m.prefs.paused_until > w->now)
 			continue;
-		td_member_subscriber(&w->m, &w->view);
-		if (!w->m.reader_choice)
-			w->view.tags = row->tags;
-		w->view.name = row->name;
-		*out = &w->view;
-		return 1;
+		}
+		if (rc)
+			return rc;
+		if ((rc = td_roster_cursor_open(w->st, w->cutoff, w->now, &w->cur, err)))
+			return rc;
 	}
 	const struct td_member *m;
 	while ((rc = td_roster_cursor_next(w->cur, &m, err)) == 1) {
-		if (from_file(m))
-			continue;        /* pass 1 had them, or the sync removes them */
+		if (from_file(m)) {
+			/* pass 1 had them, or the sync removes them */
+			w->file_left++;
+			continue;
+		}
 		td_member_subscriber(m, &w->view);
 		*out = &w->view;
 		return 1;
+	}
+	if (rc == 0) {
+		size_t nbad;
+		td_subscribers_counts(w->file, NULL, &nbad);
+		w->sync.bad = nbad;
+		/* a bad row may be someone's: the sync then removes nobody */
+		if (!nbad && w->file_left > w->file_walked)
+			w->sync.removed = w->file_left - w->file_walked;
 	}
 	return rc;
 }
@@ -301,13 +356,14 @@ static int do_send(const struct td_config *cfg, struct td_store *st, bool dry_ru
 	struct td_err err = { 0, "" };
 	struct td_import_summary sync;
 	memset(&sync, 0, sizeof sync);
-	int rc = td_import_file(st, cfg->subscribers_path, TD_IMPORT_SYNC, dry_run, now,
-				&sync, &err);
+	int rc = dry_run ? 0 : td_import_file(st, cfg->subscribers_path, TD_IMPORT_SYNC,
+					      false, now, &sync, &err);
 	if (rc)
 		return td_cli_fail(&err);
 	struct file_sig sig;
 	file_sig_take(cfg->subscribers_path, &sig);
-	report_sync(cfg, &sync, dry_run);
+	if (!dry_run)
+		report_sync(cfg, &sync, false);
 
 	/* Walked, not loaded: a run's memory must not grow with the readers. */
 	struct roster_walk rw = { NULL, { 0 } };
@@ -344,6 +400,10 @@ static int do_send(const struct td_config *cfg, struct td_store *st, bool dry_ru
 	td_roster_cursor_close(dw.cur);
 	td_member_free(&dw.m);
 	td_subscribers_close(dw.file);
+	if (dry_run) {
+		sync = dw.sync;
+		report_sync(cfg, &sync, true);
+	}
 	if (file_sig_changed(cfg->subscribers_path, &sig))
 		td_log_warnx("subscribers: %s changed while this run was sending; "
 			     "the run used the file as it was when it started, "
