@@ -7,7 +7,7 @@ digest into a Maildir and takes a real unsubscribe link from its
 List-Unsubscribe header (so the token is the binary's own, whatever its
 format), then starts `serve --public` on a free loopback port and measures:
 
-(a) load, three ways, each reporting requests/s, p50, p99 and errors
+(a) load, four ways, each reporting requests/s, p50, p99 and errors
     (non-2xx answers, socket errors):
     - wrk --latency from one address (127.0.0.1) at a few thread/connection
       settings. The server's per-client rate limit (a token bucket per
@@ -17,14 +17,22 @@ format), then starts `serve --public` on a free loopback port and measures:
     - wrk from one trusted proxy address with a different X-Forwarded-For
       per request (198.18.0.0/15, the benchmarking range; only a header
       value, no traffic goes there), with `[public] trusted_proxies =
-      127.0.0.1`: a server behind nginx or Caddy. A server that does not
-      believe the header (main before issue 11) shows all 429s here too.
+      127.0.0.1`: a server behind nginx or Caddy. All of a proxy's
+      connections come from one address, so this runs with 16 connections
+      (the default max_connections_per_ip), and with 200 against a second
+      server with max_connections_per_ip = 256, as docs/DEPLOY.md advises
+      behind a proxy. A server that does not believe the header (main
+      before issue 11) shows all 429s here too.
     - a Python asyncio client spreading connections over many source
       addresses (127.1.0.1, 127.1.0.2, ...), a few requests per address on
       a keep-alive connection, then the next address: many readers each
       asking a little, with no proxy. wrk cannot bind source addresses.
       The Python client is slower than the server; its own ceiling is
       shown by the same run against nginx.
+    - through the shipped docs/proxy/nginx-tagdigest-public.conf (a
+      certificate made here, loopback ports) in TLS, to a server with
+      trusted_proxies = 127.0.0.1 and max_connections_per_ip = 256, then
+      the largest slowloris run against that nginx, in TLS.
 (b) slowloris: N half-open connections (default 128, 512, 1500) from
     127.0.0.2-127.0.0.5, each sending a request line and then one header
     line every few seconds, reconnecting when dropped; meanwhile a probe
@@ -46,12 +54,14 @@ import asyncio
 import email
 import email.policy
 import http.client
+import itertools
 import os
 import pathlib
 import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -66,6 +76,9 @@ SECRET = "bench-public-secret-0123456789abcdef"
 NGINX = "/usr/sbin/nginx"
 WRK = "/usr/bin/wrk"
 SLOW_SOURCES = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"]
+# behind a proxy (docs/DEPLOY.md): its connections to tagdigest at most
+PROXY_PER_IP = 256
+PROXY_CONNS = 200
 
 # wrk: a different X-Forwarded-For per request, from 198.18.0.0/15.
 XFF_LUA = """
@@ -169,19 +182,69 @@ class Nginx(Started):
         return rc
 
 
+class NginxProxy(Started):
+    """nginx with the shipped docs/proxy/nginx-tagdigest-public.conf in
+    front of serve --public on `upstream`: a certificate made here for
+    Let's Encrypt's, loopback ports for 80 and 443, the upstream's port
+    for 8026. Each of these must be found in the file, so the bench says
+    so when the file changes."""
+
+    def __init__(self, upstream):
+        self.dir = pathlib.Path(tempfile.mkdtemp(prefix="td-nginx-proxy-"))
+        os.chmod(self.dir, 0o755)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=news.example.org", "-keyout", str(self.dir / "key.pem"),
+                        "-out", str(self.dir / "cert.pem")], check=True, capture_output=True,
+                       timeout=60)
+        self.port, plain = free_port(), free_port()
+        site = (ROOT / "docs" / "proxy" / "nginx-tagdigest-public.conf").read_text()
+        for old, new in [
+                ("/etc/letsencrypt/live/news.example.org/fullchain.pem", str(self.dir / "cert.pem")),
+                ("/etc/letsencrypt/live/news.example.org/privkey.pem", str(self.dir / "key.pem")),
+                ("listen 80;", f"listen 127.0.0.1:{plain};"),
+                ("listen [::]:80;", ""),
+                ("listen 443 ssl http2;", f"listen 127.0.0.1:{self.port} ssl http2;"),
+                ("listen [::]:443 ssl http2;", ""),
+                ("server 127.0.0.1:8026;", f"server 127.0.0.1:{upstream};")]:
+            if old not in site:
+                shutil.rmtree(self.dir, ignore_errors=True)
+                raise RuntimeError(f"docs/proxy/nginx-tagdigest-public.conf has no {old!r}")
+            site = site.replace(old, new)
+        (self.dir / "site.conf").write_text(site)
+        (self.dir / "nginx.conf").write_text(
+            "daemon off;\nworker_processes 2;\n"
+            f"pid {self.dir}/nginx.pid;\nerror_log {self.dir}/error.log;\n"
+            "events { worker_connections 4096; }\n"
+            f"http {{\n  access_log off;\n  include {self.dir}/site.conf;\n}}\n")
+        self.proc = subprocess.Popen([NGINX, "-e", str(self.dir / "error.log"), "-p", str(self.dir),
+                                      "-c", str(self.dir / "nginx.conf")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.plain = plain
+        try:
+            wait_http(plain, "/", self.proc, "nginx (proxy)")   # its redirect
+        except RuntimeError:
+            self.stop()
+            raise
+
+    def stop(self):
+        rc = stop(self.proc)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return rc
+
+
 # ---- (a) load ----
 
 def ms(value, unit):
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
-def wrk(port, path, threads, conns, seconds, script=None):
+def wrk(port, path, threads, conns, seconds, script=None, scheme="http"):
     """One wrk run; returns a dict of rps, p50, p99 (ms), requests,
     non2xx, socket errors."""
     cmd = [WRK, f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "3s"]
     if script:
         cmd += ["-s", script]
-    cmd.append(f"http://127.0.0.1:{port}{path}")
+    cmd.append(f"{scheme}://127.0.0.1:{port}{path}")
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30)
     out = p.stdout
     if p.returncode != 0 or "Requests/sec" not in out:
@@ -194,8 +257,13 @@ def wrk(port, path, threads, conns, seconds, script=None):
         "p50": lat.get("50"), "p99": lat.get("99"),
         "requests": int(re.search(r"(\d+) requests in", out).group(1)),
         "non2xx": int(non2xx.group(1)) if non2xx else 0,
-        "sockerr": sum(int(x) for x in sock.groups()) if sock else 0,
+        "sockerr": tuple(int(x) for x in sock.groups()) if sock else (0, 0, 0, 0),
     }
+
+
+# fresh addresses for every run: a bucket an earlier run drained would
+# answer 429
+NEXT_ADDRESS = itertools.count()
 
 
 def spread_address(k):
@@ -205,12 +273,21 @@ def spread_address(k):
     return f"127.{1 + a % 250}.{b}.{c + 1}"
 
 
-async def connect_from(port, src):
-    """A connection to 127.0.0.1:port from source address `src`, or None
-    when it is refused or not made within 3 s."""
+def tls_client():
+    """TLS to the bench's own nginx, whose certificate is made here."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+async def connect_from(port, src, tls=None):
+    """A connection to 127.0.0.1:port from source address `src` (in TLS
+    with the context `tls`), or None when it is refused or not made
+    within 3 s."""
     try:
         return await asyncio.wait_for(
-            asyncio.open_connection("127.0.0.1", port, local_addr=(src, 0)), 3)
+            asyncio.open_connection("127.0.0.1", port, local_addr=(src, 0), ssl=tls), 3)
     except (OSError, asyncio.TimeoutError):
         return None
 
@@ -242,17 +319,15 @@ async def spread_load(port, path, conns, seconds, per_address):
     """`conns` keep-alive connections, each from a fresh source address
     every `per_address` requests. Returns the same dict as wrk()."""
     lat, statuses = [], {}
-    errors = 0
-    next_addr = iter(range(10 ** 9))
+    errors = {"connect": 0, "read": 0, "timeout": 0}
     deadline = time.monotonic() + seconds
     req = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").encode()
 
     async def client():
-        nonlocal errors
         while time.monotonic() < deadline:
-            conn = await connect_from(port, spread_address(next(next_addr)))
+            conn = await connect_from(port, spread_address(next(NEXT_ADDRESS)))
             if conn is None:
-                errors += 1
+                errors["connect"] += 1
                 await asyncio.sleep(0.05)
                 continue
             r, w = conn
@@ -267,9 +342,11 @@ async def spread_load(port, path, conns, seconds, per_address):
                     statuses[status] = statuses.get(status, 0) + 1
                     if close:
                         break
+            except asyncio.TimeoutError:
+                errors["timeout"] += 1
             except (OSError, ConnectionError, ValueError, IndexError,
-                    asyncio.TimeoutError, asyncio.IncompleteReadError):
-                errors += 1
+                    asyncio.IncompleteReadError):
+                errors["read"] += 1
             finally:
                 w.close()
 
@@ -284,7 +361,7 @@ async def spread_load(port, path, conns, seconds, per_address):
         "p99": lat[min(n - 1, int(n * 0.99))] * 1e3 if n else None,
         "requests": n,
         "non2xx": sum(v for k, v in statuses.items() if not 200 <= k < 300),
-        "sockerr": errors,
+        "sockerr": (errors["connect"], errors["read"], 0, errors["timeout"]),
     }
 
 
@@ -296,12 +373,13 @@ def load_row(label, r, peer=None):
     ratio = f"{r['rps'] / peer['rps']:.2f}" if peer and peer["rps"] else "-"
     ok = r["requests"] - r["non2xx"]
     return (f"| {label} | {r['rps']:,.0f} | {fmt_ms(r['p50'])} | {fmt_ms(r['p99'])} | "
-            f"{r['requests']:,} | {ok:,} | {r['non2xx']:,} | {r['sockerr']:,} | {ratio} |")
+            f"{r['requests']:,} | {ok:,} | {r['non2xx']:,} | "
+            f"{'/'.join(f'{n:,}' for n in r['sockerr'])} | {ratio} |")
 
 
 # ---- (b) slowloris ----
 
-async def slowloris(port, path, n, seconds, interval, probe_path):
+async def slowloris(port, path, n, seconds, interval, probe_path, tls=None):
     """N half-open connections plus a probe every second. Returns the
     probe latencies (None: no answer in 3 s), the probe statuses, and
     the connections held at each probe."""
@@ -315,7 +393,7 @@ async def slowloris(port, path, n, seconds, interval, probe_path):
         nonlocal held, reconnects
         src = SLOW_SOURCES[i % len(SLOW_SOURCES)]
         while time.monotonic() < stop_at:
-            conn = await connect_from(port, src)
+            conn = await connect_from(port, src, tls)
             if conn is None:
                 reconnects += 1
                 await asyncio.sleep(0.5)
@@ -351,7 +429,7 @@ async def slowloris(port, path, n, seconds, interval, probe_path):
         t0 = time.perf_counter()
         try:
             async def exchange():
-                r, w = await asyncio.open_connection("127.0.0.1", port)
+                r, w = await asyncio.open_connection("127.0.0.1", port, ssl=tls)
                 try:
                     w.write(f"GET {probe_path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                             "Connection: close\r\n\r\n".encode())
@@ -407,6 +485,38 @@ def slow_row(label, n, res):
             f"{helds[len(helds) // 2] if helds else 0} | {reconnects:,} |")
 
 
+def behind_proxy(srv, unsub, script, settings, args, failures):
+    """Load and slowloris through the shipped nginx file, in TLS, to the
+    server configured as docs/DEPLOY.md says."""
+    proxy = NginxProxy(srv.port)
+    try:
+        print(f"\n## behind docs/proxy/nginx-tagdigest-public.conf (TLS), "
+              f"max_connections_per_ip = {PROXY_PER_IP}\n")
+        print("wrk's X-Forwarded-For stands for the clients' addresses: nginx appends "
+              "127.0.0.1, a trusted proxy, and tagdigest takes the entry left of it. "
+              "Above 16 connections from wrk's one address, nginx's limit_conn answers "
+              "503: the non-2xx.\n")
+        print("| run | req/s | p50 ms | p99 ms | requests | 2xx | non-2xx "
+              "| socket errors: connect/read/write/timeout | ratio to direct |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        t = settings[-1][0]
+        for c in sorted({min(settings[-1][1], PROXY_CONNS), 16}):
+            direct = wrk(srv.port, unsub, t, c, args.seconds, script=str(script))
+            r = wrk(proxy.port, unsub, t, c, args.seconds, script=str(script), scheme="https")
+            print(load_row(f"GET /unsubscribe/TOKEN through nginx, wrk -t{t} -c{c}", r, direct))
+            if r["requests"] == r["non2xx"]:
+                failures.append(f"nothing answered 2xx through nginx at -c{c}")
+        print("\n| server | half-open | probes answered | probe p50 ms | probe p99 ms "
+              "| held (median) | reconnects |")
+        print("|---|---|---|---|---|---|---|")
+        for n in [int(x) for x in args.slowloris.split(",")][-1:]:
+            res = asyncio.run(slowloris(proxy.port, unsub, n, args.slow_seconds, 5, unsub,
+                                        tls=tls_client()))
+            print(slow_row("tagdigest behind nginx", n, res))
+    finally:
+        proxy.stop()
+
+
 # ---- the site ----
 
 def make_site(root):
@@ -453,7 +563,7 @@ def main():
     args = ap.parse_args()
     sys.stdout.reconfigure(line_buffering=True)   # rows as they come, under make
     if args.smoke:
-        args.seconds, args.wrk, args.slowloris, args.slow_seconds = 1, "1x10", "32", 3
+        args.seconds, args.wrk, args.slowloris, args.slow_seconds = 1, "1x10", "128", 3
     settings = [tuple(int(x) for x in s.split("x")) for s in args.wrk.split(",")]
     slow_ns = [int(x) for x in args.slowloris.split(",")]
     if not os.access(WRK, os.X_OK):
@@ -476,7 +586,16 @@ def main():
                 raise
             print("this build has no [public] trusted_proxies: X-Forwarded-For is not believed")
             srv = Public(args.bin, conf)
+            trusted = False
+        else:
+            trusted = True
+        proxy_srv = None
         try:
+            # the server as docs/DEPLOY.md runs it behind a proxy
+            if trusted:
+                proxy_srv = Public(args.bin, conf, opts=[
+                    "-o", "public.trusted_proxies=127.0.0.1",
+                    "-o", f"public.max_connections_per_ip={PROXY_PER_IP}"])
             st, page = get(srv.port, unsub)
             if st != 200:
                 raise RuntimeError(f"GET {unsub} answered {st}")
@@ -497,7 +616,8 @@ def main():
                       f"peer nginx {'(same bytes from a file)' if peer else 'skipped'}\n")
                 print("rate limit as configured: from one address almost every answer is 429 "
                       "(the per-client token bucket); those rows measure the refusing path.\n")
-                print("| run | req/s | p50 ms | p99 ms | requests | 2xx | non-2xx | socket errors "
+                print("| run | req/s | p50 ms | p99 ms | requests | 2xx | non-2xx "
+                      "| socket errors: connect/read/write/timeout "
                       "| ratio to nginx |")
                 print("|---|---|---|---|---|---|---|---|---|")
                 for label, path in paths:
@@ -508,10 +628,19 @@ def main():
                         print(load_row(f"{label}, wrk -t{t} -c{c}, one address", r, pr))
                         if r["requests"] == 0:
                             failures.append(f"no request answered: {label} -t{t} -c{c}")
-                    t, c = settings[-1]
-                    r = wrk(srv.port, path, t, c, args.seconds, script=str(script))
-                    print(load_row(f"{label}, wrk -t{t} -c{c}, X-Forwarded-For per request "
-                                   "from trusted 127.0.0.1", r, pr))
+                    # a proxy's connections all come from its one address:
+                    # within max_connections_per_ip (16 by default), and
+                    # more with it raised as docs/DEPLOY.md says
+                    xff = [(srv, min(c, 16), "")]
+                    if proxy_srv:
+                        xff.append((proxy_srv, min(c, PROXY_CONNS),
+                                    f", max_connections_per_ip = {PROXY_PER_IP}"))
+                    t = settings[-1][0]
+                    for server, c, how in xff:
+                        r = wrk(server.port, path, t, c, args.seconds, script=str(script))
+                        pr = wrk(peer.port, peer_path, t, c, args.seconds) if peer else None
+                        print(load_row(f"{label}, wrk -t{t} -c{c}, X-Forwarded-For per request "
+                                       f"from trusted 127.0.0.1{how}", r, pr))
                     per = 20
                     for conns in sorted({min(c, 100), 50}):
                         r = asyncio.run(spread_load(srv.port, path, conns, args.seconds, per))
@@ -541,6 +670,8 @@ def main():
                         print(slow_row("nginx", n, pres))
                     # let the server's timeouts clear what is left
                     time.sleep(1)
+                if proxy_srv and use_peer:
+                    behind_proxy(proxy_srv, unsub, script, settings, args, failures)
                 # the server must still answer after the attack
                 deadline = time.monotonic() + 30
                 while True:
@@ -557,9 +688,10 @@ def main():
                 if peer:
                     peer.stop()
         finally:
-            rc = srv.stop()
-            if rc not in (0, -signal.SIGTERM):
-                failures.append(f"serve --public exited {rc}")
+            for server in (srv, proxy_srv):
+                rc = server.stop() if server else 0
+                if rc not in (0, -signal.SIGTERM):
+                    failures.append(f"serve --public exited {rc}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if failures:
