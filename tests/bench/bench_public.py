@@ -36,9 +36,11 @@ format), then starts `serve --public` on a free loopback port and measures:
 (b) slowloris: N half-open connections (default 128, 512, 1500) from
     127.0.0.2-127.0.0.5, each sending a request line and then one header
     line every few seconds, reconnecting when dropped; meanwhile a probe
-    from 127.0.0.1 GETs the unsubscribe page every second with a 3 s
-    timeout. Reports probes answered (any HTTP answer; 200s apart), probe
-    p50/p99, and the connections the attack held open.
+    from 127.0.0.1, in a process of its own (the attack's event loop
+    cannot delay it), GETs the unsubscribe page every second and counts
+    an answer only if it is whole within 3 s. Reports probes answered (any
+    HTTP answer; 200s apart), probe p50/p99, and the connections the
+    attack held open (client side).
 
 The peer is nginx (Debian's, started here with a config in a temp folder,
 2 workers, 4096 worker connections) serving the same page bytes from a
@@ -55,16 +57,17 @@ import email
 import email.policy
 import http.client
 import itertools
+import multiprocessing
 import os
 import pathlib
 import re
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 
@@ -284,10 +287,12 @@ def tls_client():
 async def connect_from(port, src, tls=None):
     """A connection to 127.0.0.1:port from source address `src` (in TLS
     with the context `tls`), or None when it is refused or not made
-    within 3 s."""
+    within 3 s (10 s with TLS: the handshakes of many at once queue up in
+    this one process)."""
     try:
         return await asyncio.wait_for(
-            asyncio.open_connection("127.0.0.1", port, local_addr=(src, 0), ssl=tls), 3)
+            asyncio.open_connection("127.0.0.1", port, local_addr=(src, 0), ssl=tls),
+            10 if tls else 3)
     except (OSError, asyncio.TimeoutError):
         return None
 
@@ -379,21 +384,60 @@ def load_row(label, r, peer=None):
 
 # ---- (b) slowloris ----
 
-async def slowloris(port, path, n, seconds, interval, probe_path, tls=None):
-    """N half-open connections plus a probe every second. Returns the
-    probe latencies (None: no answer in 3 s), the probe statuses, and
-    the connections held at each probe."""
+def probe_one(port, path, tls, out, k):
+    """One probe GET; out[k] = (seconds, status), or (None, None) when no
+    whole answer came within 3 s."""
+    t0 = time.perf_counter()
+    try:
+        c = (http.client.HTTPSConnection("127.0.0.1", port, timeout=3, context=tls_client())
+             if tls else http.client.HTTPConnection("127.0.0.1", port, timeout=3))
+        try:
+            c.request("GET", path, headers={"Connection": "close"})
+            r = c.getresponse()
+            r.read()
+            took = time.perf_counter() - t0
+            out[k] = (took, r.status) if took <= 3 else (None, None)
+        finally:
+            c.close()
+    except (OSError, http.client.HTTPException):
+        out[k] = (None, None)
+
+
+def probes(port, path, count, tls, delay, queue):
+    """In a process of its own, so that the attack's event loop (and its
+    TLS handshakes) cannot delay the probes or their clocks: after `delay`
+    seconds, one probe a second on the clock, each in its own thread (a
+    probe that waits its 3 s does not hold up the next)."""
+    time.sleep(delay)
+    out = [(None, None)] * count
+    threads = []
+    t_start = time.monotonic()
+    for k in range(count):
+        time.sleep(max(0.0, t_start + k - time.monotonic()))
+        t = threading.Thread(target=probe_one, args=(port, path, tls, out, k))
+        t.start()
+        threads.append(t)
+    for t in threads:
+        t.join(timeout=10)
+    queue.put(out)
+
+
+async def attack(port, path, n, seconds, interval, tls):
+    """N half-open connections for 3 + seconds + 4 s; the connections held
+    (client side), sampled once a second from the fourth, and the
+    reconnects."""
     held = 0
     reconnects = 0
-    # 3 s to open them, a probe a second, 3 s for the last probe's answer
     stop_at = time.monotonic() + 3 + seconds + 4
     head = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()
+    ctx = tls_client() if tls else None
 
     async def one(i):
         nonlocal held, reconnects
         src = SLOW_SOURCES[i % len(SLOW_SOURCES)]
+        await asyncio.sleep(2.5 * i / n)     # opened over 2.5 s, not at once
         while time.monotonic() < stop_at:
-            conn = await connect_from(port, src, tls)
+            conn = await connect_from(port, src, ctx)
             if conn is None:
                 reconnects += 1
                 await asyncio.sleep(0.5)
@@ -425,43 +469,14 @@ async def slowloris(port, path, n, seconds, interval, probe_path, tls=None):
             reconnects += 1
             await asyncio.sleep(0.2)
 
-    async def ask():
-        t0 = time.perf_counter()
-        try:
-            async def exchange():
-                r, w = await asyncio.open_connection("127.0.0.1", port, ssl=tls)
-                try:
-                    w.write(f"GET {probe_path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                            "Connection: close\r\n\r\n".encode())
-                    return (await read_response(r))[0]
-                finally:
-                    w.close()
-            st = await asyncio.wait_for(exchange(), 3)
-            return time.perf_counter() - t0, st
-        except (OSError, ConnectionError, ValueError, IndexError,
-                asyncio.TimeoutError, asyncio.IncompleteReadError):
-            return None, None
-
-    async def probes():
-        # one probe a second on the clock, each on its own: a probe that
-        # waits its 3 s does not delay the next one
-        await asyncio.sleep(3)
-        helds, pending = [], []
-        t_start = time.monotonic()
-        for k in range(seconds):
-            await asyncio.sleep(max(0.0, t_start + k - time.monotonic()))
-            helds.append(held)
-            pending.append(asyncio.ensure_future(ask()))
-        done = await asyncio.gather(*pending)
-        statuses = {}
-        for _, st in done:
-            if st is not None:
-                statuses[st] = statuses.get(st, 0) + 1
-        return [d for d, _ in done], statuses, helds
-
     tasks = [asyncio.ensure_future(one(i)) for i in range(n)]
+    helds = []
     try:
-        lat, statuses, helds = await probes()
+        await asyncio.sleep(3)
+        for _ in range(seconds):
+            helds.append(held)
+            await asyncio.sleep(1)
+        await asyncio.sleep(max(0.0, stop_at - time.monotonic()))
     finally:
         for t in tasks:
             t.cancel()
@@ -469,7 +484,30 @@ async def slowloris(port, path, n, seconds, interval, probe_path, tls=None):
         # the transports close on the loop's next turns: let them, so the
         # sockets are gone before the next run (not at garbage collection)
         await asyncio.sleep(0.5)
-    return lat, statuses, helds, reconnects
+    return helds, reconnects
+
+
+def slowloris(port, path, n, seconds, interval, probe_path, tls=False):
+    """The attack and, in another process, a probe a second. Returns the
+    probe latencies (None: no answer within 3 s), the probe statuses, the
+    connections held at each second, and the reconnects."""
+    queue = multiprocessing.get_context("fork").Queue()
+    prober = multiprocessing.get_context("fork").Process(
+        target=probes, args=(port, probe_path, seconds, tls, 3, queue))
+    prober.start()
+    try:
+        helds, reconnects = asyncio.run(attack(port, path, n, seconds, interval, tls))
+        done = queue.get(timeout=30)
+    finally:
+        prober.join(timeout=30)
+        if prober.is_alive():
+            prober.kill()
+            prober.join()
+    statuses = {}
+    for _, st in done:
+        if st is not None:
+            statuses[st] = statuses.get(st, 0) + 1
+    return [d for d, _ in done], statuses, helds, reconnects
 
 
 def slow_row(label, n, res):
@@ -510,8 +548,7 @@ def behind_proxy(srv, unsub, script, settings, args, failures):
               "| held (median) | reconnects |")
         print("|---|---|---|---|---|---|---|")
         for n in [int(x) for x in args.slowloris.split(",")][-1:]:
-            res = asyncio.run(slowloris(proxy.port, unsub, n, args.slow_seconds, 5, unsub,
-                                        tls=tls_client()))
+            res = slowloris(proxy.port, unsub, n, args.slow_seconds, 5, unsub, tls=True)
             print(slow_row("tagdigest behind nginx", n, res))
     finally:
         proxy.stop()
@@ -658,15 +695,15 @@ def main():
                       "| held (median) | reconnects |")
                 print("|---|---|---|---|---|---|---|")
                 for n in slow_ns:
-                    res = asyncio.run(slowloris(srv.port, unsub, n, args.slow_seconds, 5, unsub))
+                    res = slowloris(srv.port, unsub, n, args.slow_seconds, 5, unsub)
                     print(slow_row("tagdigest", n, res))
                     answered = sum(1 for x in res[0] if x is not None)
                     if answered * 2 < len(res[0]):
                         failures.append(f"serve --public answered {answered} of {len(res[0])} "
                                         f"probes under {n} half-open connections")
                     if peer:
-                        pres = asyncio.run(slowloris(peer.port, "/unsubscribe.html", n,
-                                                     args.slow_seconds, 5, "/unsubscribe.html"))
+                        pres = slowloris(peer.port, "/unsubscribe.html", n, args.slow_seconds,
+                                         5, "/unsubscribe.html")
                         print(slow_row("nginx", n, pres))
                     # let the server's timeouts clear what is left
                     time.sleep(1)
