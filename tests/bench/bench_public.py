@@ -679,7 +679,7 @@ def main():
                         print(load_row(f"{label}, wrk -t{t} -c{c}, X-Forwarded-For per request "
                                        f"from trusted 127.0.0.1{how}", r, pr))
                     per = 20
-                    for conns in sorted({min(c, 100), 50}):
+                    for conns in sorted({min(settings[-1][1], 100), 50}):
                         r = asyncio.run(spread_load(srv.port, path, conns, args.seconds, per))
                         pr = (asyncio.run(spread_load(peer.port, peer_path, conns, args.seconds, per))
                               if peer else None)
