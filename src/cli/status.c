@@ -1,6 +1,6 @@
 /*
  * status.c: `status`, the slot, the sources' health and each
- * subscriber's state (status.h); it changes nothing.
+ * reader's state (status.h); it changes nothing.
  */
 #include <stdio.h>
 #include <time.h>
@@ -11,8 +11,11 @@
 
 static const char status_help[] =
 	"usage: tagdigest status\n\n"
-	"Shows the weekly slot, each source's health, and per subscriber: tags,\n"
-	"watermark, last digest, next due time and posts waiting. Changes nothing.\n";
+	"Shows the site's slot, each source's health, and per reader in the store:\n"
+	"status, tags, schedule (their own or the site's), watermark, last digest,\n"
+	"next due time (in their zone and the site's) and posts waiting; then the\n"
+	"subscriber file's rows the next run adds, and the suppressions. Changes\n"
+	"nothing.\n";
 
 int td_cli_status(const struct td_cli_globals *g, int argc, char **argv)
 {
@@ -23,19 +26,15 @@ int td_cli_status(const struct td_cli_globals *g, int argc, char **argv)
 	struct td_config cfg;
 	if ((rc = td_cli_load_config(g, &cfg)))
 		return rc;
-	struct td_subscriber_list subs = { 0 };
 	struct td_store *st = NULL;
 	struct td_err err = { 0, "" };
 	struct td_status_options opt = td_options_status(&cfg);
-	if (!(rc = td_cli_load_subscribers(&cfg, &subs))) {
-		rc = td_store_open(cfg.store_path, TD_STORE_READONLY, &st, &err);
-		if (!rc)
-			rc = td_status_print(stdout, &opt, st, &subs, time(NULL), &err);
-		if (rc)
-			td_cli_fail(&err);
-	}
+	rc = td_store_open(cfg.store_path, TD_STORE_READONLY, &st, &err);
+	if (!rc)
+		rc = td_status_print(stdout, &opt, st, cfg.subscribers_path, time(NULL), &err);
+	if (rc)
+		td_cli_fail(&err);
 	td_store_close(st);
-	td_subscribers_free(&subs);
 	td_config_free(&cfg);
 	return rc;
 }

@@ -620,6 +620,8 @@ static int cmd_remove(const struct td_cli_globals *g, int argc, char **argv)
 	bool found = false;
 	char user[64], when[64];
 	current_user(user, sizeof user);
+	/* the detail of the unsubscribe: who, and how */
+	char *by = td_xasprintf("subscribers remove by %s", user);
 	memset(&m, 0, sizeof m);
 	if ((rc = open_store(&cfg, TD_STORE_READWRITE, &st)))
 		goto out;
@@ -629,7 +631,7 @@ static int cmd_remove(const struct td_cli_globals *g, int argc, char **argv)
 	if ((rc = td_roster_get(st, email, &m, &found, &err)) ||
 	    (found && m.status != TD_MEMBER_UNSUBSCRIBED &&
 	     m.status != TD_MEMBER_BOUNCED && m.status != TD_MEMBER_COMPLAINED &&
-	     (rc = td_roster_remove(st, email, user, time(NULL), &found, &err)))) {
+	     (rc = td_roster_remove(st, email, by, time(NULL), &found, &err)))) {
 		td_store_rollback(st);
 		goto fail;
 	}
@@ -651,6 +653,7 @@ static int cmd_remove(const struct td_cli_globals *g, int argc, char **argv)
 fail:
 	td_cli_fail(&err);
 out:
+	free(by);
 	td_member_free(&m);
 	td_store_close(st);
 	td_config_free(&cfg);

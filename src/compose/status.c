@@ -1,5 +1,8 @@
 /*
- * status.c: the `status` report (see status.h).
+ * status.c: the `status` report (see status.h). Readers are read a page
+ * of the roster at a time and printed as they come, so the report
+ * streams whatever the number of readers; each line asks the store what
+ * the send engine asks (deliver.h) to say when the reader is due.
  */
 #include "tagdigest/compose/status.h"
 
@@ -8,6 +11,8 @@
 #include <string.h>
 
 #include "tagdigest/core/buf.h"
+#include "tagdigest/core/log.h"
+#include "tagdigest/store/roster.h"
 
 #define WHEN_FMT "%a %d %b %Y %H:%M %Z"
 
@@ -30,77 +35,225 @@ static void print_sources(FILE *out, const struct td_status_options *opt,
 	}
 }
 
+/* "weekly Mon 08:00 Asia/Tokyo", "daily 08:00 UTC", "monthly 1st Mon
+ * 08:00 Europe/Berlin". */
+static void describe(const struct td_schedule *s, char *out, size_t len)
+{
+	static const char *const days[] = { "Sun", "Mon", "Tue", "Wed", "Thu",
+					    "Fri", "Sat" };
+	const char *day = days[(unsigned)s->wday % 7];
+	const char *zone = td_tz_name(s->tz);
+	switch (s->freq) {
+	case TD_FREQ_DAILY:
+		snprintf(out, len, "daily %02d:%02d %s", s->hour, s->minute, zone);
+		break;
+	case TD_FREQ_MONTHLY:
+		snprintf(out, len, "monthly 1st %s %02d:%02d %s", day, s->hour, s->minute,
+			 zone);
+		break;
+	case TD_FREQ_WEEKLY:
+	default:
+		snprintf(out, len, "weekly %s %02d:%02d %s", day, s->hour, s->minute, zone);
+		break;
+	}
+}
+
+static const char *period_word(enum td_frequency f)
+{
+	return f == TD_FREQ_DAILY ? "today" : f == TD_FREQ_MONTHLY ? "this month" :
+	       "this week";
+}
+
+/* One reader's line. status: NULL for an active reader (their next due
+ * time is worked out by the send engine's rule, deliver.h), else what
+ * stands there instead ("unsubscribed", "pending", ...). */
+static int print_reader(FILE *out, const struct td_status_options *opt,
+			struct td_store *st, struct td_zones *zones,
+			const struct td_subscriber *sub, const char *status_name,
+			const char *status, time_t now, struct td_err *err)
+{
+	const struct td_tz *site_tz = opt->schedule.tz;
+	struct td_schedule rs = td_schedule_for(&opt->schedule, &sub->prefs, zones);
+	time_t S = td_schedule_last_slot(&rs, now);
+	struct td_subscriber_state state;
+	struct td_pending retry, pend;
+	bool has_retry = false, has_pend = false;
+	int rc;
+	memset(&retry, 0, sizeof retry);
+	memset(&pend, 0, sizeof pend);
+	if ((rc = td_store_subscriber_state(st, sub->email, &state, err)) ||
+	    (rc = td_store_pending_retry(st, sub->email, &retry, &has_retry, err)) ||
+	    (rc = td_store_pending_get(st, sub->email, S, &pend, &has_pend, err))) {
+		td_store_pending_free(&retry);
+		td_store_pending_free(&pend);
+		return rc;
+	}
+	struct td_digest d;
+	if ((rc = td_digest_build(st, &opt->digest, sub, now, &d, err))) {
+		td_store_pending_free(&retry);
+		td_store_pending_free(&pend);
+		return rc;
+	}
+	bool fresh_due = S > state.last_slot && S > sub->not_before;
+	/* the retry that is still the reader's digest (deliver.c's rule) */
+	bool retrying = has_retry && retry.slot > state.last_slot &&
+			!(fresh_due && S > retry.slot);
+	/* a digest of this slot that failed: what became of it */
+	const struct td_pending *failed = retrying ? &retry : has_pend ? &pend : NULL;
+
+	char due[64] = "", site_due[64] = "";
+	time_t when = 0;
+	if (status)
+		snprintf(due, sizeof due, "%s", status);
+	else if (d.suppressed)
+		snprintf(due, sizeof due, "unsubscribed");
+	else if (sub->prefs.paused_until > now)
+		td_tz_format(rs.tz, sub->prefs.paused_until, "paused to %Y-%m-%d", due,
+			     sizeof due);
+	else if (retrying)
+		when = retry.next_attempt_at;
+	else if (fresh_due && has_pend && strcmp(pend.state, "expired") == 0)
+		snprintf(due, sizeof due, "given up %s", period_word(rs.freq));
+	else if (fresh_due && has_pend && strcmp(pend.state, "bounced") == 0)
+		snprintf(due, sizeof due, "refused %s", period_word(rs.freq));
+	else if (fresh_due)
+		snprintf(due, sizeof due, "due now");
+	else {
+		/* the first of their slots after their last digest and now */
+		time_t after = now;
+		if (state.last_slot > after)
+			after = state.last_slot;
+		if (sub->not_before > after)
+			after = sub->not_before;
+		when = td_schedule_next_slot(&rs, after);
+	}
+	if (when) {
+		td_tz_format(rs.tz, when, retrying ? "retry %Y-%m-%d %H:%M %Z" :
+			     "%Y-%m-%d %H:%M %Z", due, sizeof due);
+		td_tz_format(site_tz, when, "%Y-%m-%d %H:%M %Z", site_due, sizeof site_due);
+	}
+
+	struct td_buf tags = TD_BUF_INIT;
+	for (size_t t = 0; t < sub->tags.n; t++)
+		td_buf_printf(&tags, "%s%s", t ? ";" : "", sub->tags.v[t]);
+	char sched[96], last[64] = "never";
+	describe(&rs, sched, sizeof sched);
+	if (state.last_slot)
+		td_tz_format(site_tz, state.last_slot, "%Y-%m-%d %H:%M %Z", last, sizeof last);
+	int bounces = td_store_bounce_count(st, sub->email);
+	fprintf(out, "  %-32s %-12s %-24s %-34s %9lld  %-22s %-26s %-22s %zu", sub->email,
+		status_name, td_buf_cstr(&tags), sched, (long long)state.watermark, last,
+		due, site_due[0] ? site_due : "-", d.total);
+	if (failed && failed->last_error && *failed->last_error)
+		fprintf(out, "  (attempt %d: %s)", failed->attempts, failed->last_error);
+	if (bounces > 0)
+		fprintf(out, "  (%d bounce%s in a row)", bounces, bounces == 1 ? "" : "s");
+	fputc('\n', out);
+	td_buf_free(&tags);
+	td_digest_free(&d);
+	td_store_pending_free(&retry);
+	td_store_pending_free(&pend);
+	return 0;
+}
+
+/* The store's readers, a page at a time, whatever their status. */
+static int print_roster(FILE *out, const struct td_status_options *opt,
+			struct td_store *st, struct td_zones *zones, time_t now,
+			struct td_err *err)
+{
+	struct td_roster_filter f = { .any_status = true, .limit = TD_ROSTER_PAGE };
+	for (;;) {
+		struct td_member *v;
+		size_t n;
+		int rc = td_roster_list(st, &f, &v, &n, err);
+		if (rc)
+			return rc;
+		for (size_t i = 0; !rc && i < n; i++) {
+			struct td_subscriber sub;
+			td_member_subscriber(&v[i], &sub);
+			const char *name = td_member_status_name(v[i].status);
+			rc = print_reader(out, opt, st, zones, &sub, name,
+					  v[i].status == TD_MEMBER_ACTIVE ? NULL :
+					  v[i].status == TD_MEMBER_PENDING ?
+					  "not confirmed" : name, now, err);
+			f.after_id = v[i].id;
+		}
+		td_members_free(v, n);
+		if (rc || n < TD_ROSTER_PAGE)
+			return rc;
+	}
+}
+
+/* The file's rows the store does not have yet: the next run's sync adds
+ * them (import.h), on the site's schedule. */
+static int print_new_rows(FILE *out, const struct td_status_options *opt,
+			  struct td_store *st, struct td_zones *zones,
+			  const char *path, time_t now, struct td_err *err)
+{
+	struct td_subscriber_reader *r;
+	struct td_err ferr = { 0, "" };
+	if (td_subscribers_open(path, &r, &ferr)) {
+		td_log_warnx("status: %s; the readers below are the store's only", ferr.msg);
+		return 0;
+	}
+	const struct td_subscriber *sub;
+	int rc;
+	size_t fresh = 0;
+	while ((rc = td_subscribers_next(r, &sub, err)) == 1) {
+		struct td_member m;
+		bool found;
+		rc = td_roster_get(st, sub->email, &m, &found, err);
+		td_member_free(&m);
+		if (rc)
+			break;
+		if (found)
+			continue;
+		if (!fresh++)
+			fprintf(out, "Not in the store yet (%s: the next run adds them):\n", path);
+		if ((rc = print_reader(out, opt, st, zones, sub, "new", NULL, now, err)))
+			break;
+	}
+	td_subscribers_close(r);
+	return rc;
+}
+
 int td_status_print(FILE *out, const struct td_status_options *opt,
-		    struct td_store *st, const struct td_subscriber_list *subs,
-		    time_t now, struct td_err *err)
+		    struct td_store *st, const char *subscribers_path, time_t now,
+		    struct td_err *err)
 {
 	const struct td_tz *tz = opt->schedule.tz;
 	time_t slot = td_schedule_last_slot(&opt->schedule, now);
 	time_t next = td_schedule_next_slot(&opt->schedule, now);
-	char slot_s[64], next_s[64];
+	char slot_s[64], next_s[64], rule[96];
 	td_tz_format(tz, slot, WHEN_FMT, slot_s, sizeof slot_s);
 	td_tz_format(tz, next, WHEN_FMT, next_s, sizeof next_s);
-	fprintf(out, "Weekly slot: last %s, next %s\n", slot_s, next_s);
+	describe(&opt->schedule, rule, sizeof rule);
+	fprintf(out, "Site schedule: %s: last slot %s, next %s (a reader's own "
+		"choice of frequency, day, time or zone goes first)\n", rule, slot_s, next_s);
 	fprintf(out, "Store: %s: %zu posts, newest seq %lld\n", opt->store_path,
 		td_store_post_count(st), (long long)td_store_max_seq(st));
 	print_sources(out, opt, st);
-	fprintf(out, "Subscribers (%zu):\n", subs->n);
-	fprintf(out, "  %-32s %-28s %9s  %-22s %-22s %s\n", "EMAIL", "TAGS",
-		"WATERMARK", "LAST DIGEST", "NEXT DUE", "WAITING");
-	for (size_t i = 0; i < subs->n; i++) {
-		const struct td_subscriber *sub = &subs->v[i];
-		struct td_subscriber_state state;
-		bool done;
-		int rc;
-		if ((rc = td_store_subscriber_state(st, sub->email, &state, err)) ||
-		    (rc = td_store_slot_done(st, sub->email, slot, &done, err)))
-			return rc;
-		struct td_digest d;
-		if ((rc = td_digest_build(st, &opt->digest, sub, now, &d, err)))
-			return rc;
-		struct td_buf tags = TD_BUF_INIT;
-		for (size_t t = 0; t < sub->tags.n; t++)
-			td_buf_printf(&tags, "%s%s", t ? ";" : "", sub->tags.v[t]);
-		char last[64] = "never", due[64] = "due now";
-		if (state.last_slot)
-			td_tz_format(tz, state.last_slot, "%Y-%m-%d %H:%M %Z",
-				     last, sizeof last);
-		/* a digest this slot that failed: say what became of it */
-		struct td_pending pend;
-		bool pending = false;
-		if ((rc = td_store_pending_get(st, sub->email, slot, &pend, &pending, err))) {
-			td_store_pending_free(&pend);
-			td_buf_free(&tags);
-			td_digest_free(&d);
-			return rc;
-		}
-		if (d.suppressed)
-			snprintf(due, sizeof due, "unsubscribed");
-		else if (pending && strcmp(pend.state, "retry") == 0)
-			td_tz_format(tz, pend.next_attempt_at,
-				     "retry %Y-%m-%d %H:%M", due, sizeof due);
-		else if (pending && strcmp(pend.state, "expired") == 0)
-			snprintf(due, sizeof due, "given up this week");
-		else if (pending && strcmp(pend.state, "bounced") == 0)
-			snprintf(due, sizeof due, "refused this week");
-		else if (done)
-			td_tz_format(tz, next, "%Y-%m-%d %H:%M %Z", due,
-				     sizeof due);
-		int bounces = td_store_bounce_count(st, sub->email);
-		fprintf(out, "  %-32s %-28s %9lld  %-22s %-22s %zu", sub->email,
-			td_buf_cstr(&tags), (long long)state.watermark, last, due, d.total);
-		if (pending && pend.last_error && *pend.last_error)
-			fprintf(out, "  (attempt %d: %s)", pend.attempts, pend.last_error);
-		if (bounces > 0)
-			fprintf(out, "  (%d bounce%s in a row)", bounces, bounces == 1 ? "" : "s");
-		fputc('\n', out);
-		td_store_pending_free(&pend);
-		td_buf_free(&tags);
-		td_digest_free(&d);
-	}
+	size_t counts[5];
+	int rc = td_roster_counts(st, counts, err);
+	if (rc)
+		return rc;
+	fprintf(out, "Readers (%zu active, %zu pending, %zu unsubscribed, %zu bounced, "
+		"%zu complained):\n", counts[TD_MEMBER_ACTIVE], counts[TD_MEMBER_PENDING],
+		counts[TD_MEMBER_UNSUBSCRIBED], counts[TD_MEMBER_BOUNCED],
+		counts[TD_MEMBER_COMPLAINED]);
+	fprintf(out, "  %-32s %-12s %-24s %-34s %9s  %-22s %-26s %-22s %s\n", "EMAIL",
+		"STATUS", "TAGS", "SCHEDULE", "WATERMARK", "LAST DIGEST", "NEXT DUE",
+		"(SITE TIME)", "WAITING");
+	struct td_zones *zones = td_zones_new();
+	rc = print_roster(out, opt, st, zones, now, err);
+	if (!rc && subscribers_path)
+		rc = print_new_rows(out, opt, st, zones, subscribers_path, now, err);
+	td_zones_free(zones);
+	if (rc)
+		return rc;
 	struct td_suppression *sup;
 	size_t nsup;
-	int rc = td_store_suppressions(st, NULL, &sup, &nsup, err);
+	rc = td_store_suppressions(st, NULL, &sup, &nsup, err);
 	if (rc)
 		return rc;
 	fprintf(out, "Suppressions (%zu):%s\n", nsup,

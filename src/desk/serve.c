@@ -67,7 +67,7 @@
 #define RATE_BURST 60.0            /* requests a client may make at once */
 #define RATE_PER_SEC 2.0           /* and then per second */
 
-static const char csp_public[] =
+const char td_http_csp_public[] =
 	"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
 	"frame-ancestors 'none'; base-uri 'none'";
 
@@ -97,6 +97,12 @@ struct trusted_proxy {
 	unsigned char addr[16];
 };
 
+/* Open connections from one address (IPv6: one /64). */
+struct conn_count {
+	unsigned char key[16];
+	unsigned n;                /* 0: a free entry */
+};
+
 /* The client as the limits see it (client_of). */
 struct client {
 	char text[INET6_ADDRSTRLEN];
@@ -116,6 +122,11 @@ struct server {
 	struct trusted_proxy *trusted;
 	size_t ntrusted;
 	struct td_public *pub;     /* the reader's pages; NULL on the desk */
+	/* --public: open connections per client address (conn_allow) */
+	pthread_mutex_t conns_mu;
+	struct conn_count *conns;
+	size_t nconns;             /* capacity of conns */
+	unsigned per_ip;
 };
 
 struct conn_ctx {
@@ -361,6 +372,22 @@ static void addr_key(int family, const void *addr, unsigned char key[16])
 	}
 }
 
+/* The peer's family, bytes and key; false for anything but IP. */
+static bool peer_of(const struct sockaddr *sa, int *family, unsigned char addr[16],
+		    unsigned char key[16])
+{
+	memset(addr, 0, 16);
+	*family = sa ? sa->sa_family : AF_UNSPEC;
+	if (*family == AF_INET)
+		memcpy(addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+	else if (*family == AF_INET6)
+		memcpy(addr, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+	else
+		return false;
+	addr_key(*family, addr, key);
+	return true;
+}
+
 /* An address in text ("192.0.2.1", "2001:db8::1", "[2001:db8::1]"; a
  * port after an IPv4 address is dropped, as some proxies write one) to
  * its family and bytes. False when it is none. */
@@ -477,16 +504,9 @@ static void client_of(const struct server *s, struct MHD_Connection *conn,
 	snprintf(c->text, sizeof c->text, "unknown");
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (!ci || !ci->client_addr)
-		return;
-	const struct sockaddr *sa = ci->client_addr;
-	int family = sa->sa_family;
-	unsigned char addr[16] = { 0 };
-	if (family == AF_INET)
-		memcpy(addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
-	else if (family == AF_INET6)
-		memcpy(addr, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
-	else
+	int family;
+	unsigned char addr[16], key[16];
+	if (!ci || !peer_of(ci->client_addr, &family, addr, key))
 		return;
 	if (s->ntrusted && is_trusted(s, family, addr)) {
 		struct xff_headers h = { { NULL }, 0 };
@@ -556,6 +576,83 @@ void td_rate_free(struct td_rate *t)
 		return;
 	pthread_mutex_destroy(&t->mu);
 	free(t);
+}
+
+/* ---- connections per address (--public) ----
+ *
+ * libmicrohttpd's own per-IP limit would count a reverse proxy as one
+ * client and refuse the readers behind it beyond max_connections_per_ip;
+ * so the count is kept here, and trusted proxies are not limited (a proxy
+ * reads a request whole before it passes it on: slowloris is stopped
+ * there). An address is checked when it connects (conn_allow) and counted
+ * from libmicrohttpd's "started" to its "closed" (conn_notify), which come
+ * in pairs; a check and its count are not one step, so the limit can be
+ * passed by at most one connection per worker thread. */
+
+static struct conn_count *conn_find(struct server *s, const unsigned char key[16],
+				    bool add)
+{
+	struct conn_count *free_slot = NULL;
+	for (size_t i = 0; i < s->nconns; i++) {
+		struct conn_count *c = &s->conns[i];
+		if (c->n && memcmp(c->key, key, 16) == 0)
+			return c;
+		if (!c->n && !free_slot)
+			free_slot = c;
+	}
+	if (add && free_slot)
+		memcpy(free_slot->key, key, 16);
+	return add ? free_slot : NULL;
+}
+
+static enum MHD_Result conn_allow(void *cls, const struct sockaddr *sa, socklen_t len)
+{
+	(void)len;
+	struct server *s = cls;
+	int family;
+	unsigned char addr[16], key[16];
+	if (!peer_of(sa, &family, addr, key) || is_trusted(s, family, addr))
+		return MHD_YES;
+	pthread_mutex_lock(&s->conns_mu);
+	const struct conn_count *c = conn_find(s, key, false);
+	bool ok = !c || c->n < s->per_ip;
+	pthread_mutex_unlock(&s->conns_mu);
+	return ok ? MHD_YES : MHD_NO;
+}
+
+static void conn_notify(void *cls, struct MHD_Connection *conn, void **socket_ctx,
+			enum MHD_ConnectionNotificationCode toe)
+{
+	struct server *s = cls;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		*socket_ctx = NULL;
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		int family;
+		unsigned char addr[16], key[16];
+		if (!ci || !peer_of(ci->client_addr, &family, addr, key) ||
+		    is_trusted(s, family, addr))
+			return;
+		pthread_mutex_lock(&s->conns_mu);
+		struct conn_count *c = conn_find(s, key, true);
+		if (c) {
+			c->n++;
+			/* the key, to find the entry again at "closed" */
+			*socket_ctx = td_xmalloc(16);
+			memcpy(*socket_ctx, key, 16);
+		}
+		pthread_mutex_unlock(&s->conns_mu);
+		return;
+	}
+	if (!*socket_ctx)
+		return;
+	pthread_mutex_lock(&s->conns_mu);
+	struct conn_count *c = conn_find(s, *socket_ctx, false);
+	if (c)
+		c->n--;
+	pthread_mutex_unlock(&s->conns_mu);
+	free(*socket_ctx);
+	*socket_ctx = NULL;
 }
 
 
@@ -717,7 +814,7 @@ static void unsubscribe_act(struct server *s, const char *email,
 static void handle_unsubscribe(struct server *s, const struct td_http_req *req,
 			       const char *token, struct td_http_resp *resp)
 {
-	resp->csp = csp_public;
+	resp->csp = td_http_csp_public;
 	resp->frame_options = "DENY";
 	/* the token is in the URL: keep it out of any Referer */
 	resp->referrer_policy = "no-referrer";
@@ -767,7 +864,7 @@ static void route(struct server *s, const struct td_http_req *req,
 	if (s->desk && td_desk_handle(s->desk, req, resp))
 		return;
 	td_http_simple(resp, 404, "Not found", "There is nothing here.");
-	resp->csp = csp_public;
+	resp->csp = td_http_csp_public;
 }
 
 static enum MHD_Result send_resp(struct MHD_Connection *conn,
@@ -812,7 +909,7 @@ static enum MHD_Result refuse(struct MHD_Connection *conn, unsigned status,
 	memset(&resp, 0, sizeof resp);
 	td_buf_init(&resp.body, TD_BUF_NOLIMIT);
 	td_http_simple(&resp, status, title, message);
-	resp.csp = csp_public;
+	resp.csp = td_http_csp_public;
 	resp.retry_after = retry_after;
 	enum MHD_Result ret = send_resp(conn, &resp);
 	td_buf_free(&resp.body);
@@ -998,6 +1095,8 @@ static void server_free(struct server *s)
 	td_secret_free(&s->secret);
 	td_rate_free(s->rates);
 	free(s->trusted);
+	free(s->conns);
+	pthread_mutex_destroy(&s->conns_mu);
 }
 
 /* [public] trusted_proxies, each an address (serve.h). */
@@ -1069,6 +1168,7 @@ int td_serve(const struct td_serve_options *opt, struct td_err *err)
 	s.opt = opt;
 	s.co = &opt->desk.deliver.compose;
 	s.rates = td_rate_new(RATE_BURST, RATE_PER_SEC);
+	pthread_mutex_init(&s.conns_mu, NULL);
 	/* The public side must verify the links already sent: a fresh
 	 * secret would silently turn every one of them into a 400. */
 	if (!opt->public_mode)
@@ -1112,10 +1212,18 @@ int td_serve(const struct td_serve_options *opt, struct td_err *err)
 		or_default(po->connection_timeout, DEF_CONN_TIMEOUT) : CONN_TIMEOUT;
 	if (conn_limit < threads)
 		conn_limit = threads;   /* each worker gets limit / threads */
+	if (opt->public_mode) {
+		/* counted here, not by libmicrohttpd: trusted proxies are not
+		 * limited (see conn_allow) */
+		s.per_ip = per_ip;
+		s.nconns = conn_limit + threads;
+		s.conns = td_xcalloc(s.nconns, sizeof *s.conns);
+		per_ip = 0;
+	}
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | (v6 ? MHD_USE_IPv6 : 0) |
 			 (opt->public_mode ? MHD_USE_EPOLL : MHD_USE_AUTO);
 	struct MHD_Daemon *d = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, &s,
+		flags, 0, opt->public_mode ? conn_allow : NULL, &s, on_request, &s,
 		MHD_OPTION_SOCK_ADDR, &addr.sa,
 		MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0u,
 		MHD_OPTION_CONNECTION_LIMIT, conn_limit,
@@ -1124,6 +1232,7 @@ int td_serve(const struct td_serve_options *opt, struct td_err *err)
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)LISTEN_BACKLOG,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+		MHD_OPTION_NOTIFY_CONNECTION, opt->public_mode ? conn_notify : NULL, &s,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 		MHD_OPTION_END);
 	if (!d) {

@@ -85,6 +85,9 @@ void td_public_free(struct td_public *p);
 /* Answers a request; false when path is none of the reader's pages. */
 bool td_public_handle(struct td_public *p, const struct td_http_req *req,
 		      struct td_http_resp *resp);
+/* The public pages' Content-Security-Policy: inline style, nothing else;
+ * forms post to us only. */
+extern const char td_http_csp_public[];
 /* The 400 every bad token gets, whichever page it was for. */
 void td_http_bad_token(struct td_http_resp *resp);
 

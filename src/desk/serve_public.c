@@ -60,10 +60,6 @@
 #define DUE_FMT "%A %d %B %Y, %H:%M %Z"
 #define MAX_TOKEN 1024             /* an address of 254 bytes signs to ~450 */
 
-static const char csp_public[] =
-	"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-	"frame-ancestors 'none'; base-uri 'none'";
-
 static const char *const page_names[] = {
 	"page", "subscribe", "check_inbox", "confirm", "confirmed", "preferences", "message",
 };
@@ -231,7 +227,7 @@ static void render(struct td_public *p, struct td_http_resp *resp, unsigned stat
 	td_value_map_set_str(ctx, "css", p->css);
 	resp->status = status;
 	resp->content_type = "text/html; charset=utf-8";
-	resp->csp = csp_public;
+	resp->csp = td_http_csp_public;
 	resp->frame_options = "DENY";
 	/* tokens are in our URLs: keep them out of any Referer */
 	resp->referrer_policy = "no-referrer";
@@ -244,7 +240,7 @@ static void render(struct td_public *p, struct td_http_resp *resp, unsigned stat
 		td_log_warnx("serve: page %s: %s", name, err.msg);
 		td_http_simple(resp, 500, "Something went wrong",
 			       "This page cannot be shown just now. Please try again later.");
-		resp->csp = csp_public;
+		resp->csp = td_http_csp_public;
 	}
 }
 

@@ -328,6 +328,23 @@ def test_mails_per_address_are_limited(public, sink):
     assert members(conf)["again@example.org"]["status"] == "active"
 
 
+def test_embedded_form_on_another_site(public, sink):
+    """The README's plain form, pasted into another site, posts across
+    origins: no CSRF token, the same answer, and the consent record says
+    where the form was."""
+    conf, s = public()
+    headers = {"Origin": "https://blog.example", "Referer": "https://blog.example/about/",
+               "Sec-Fetch-Site": "cross-site"}
+    st, _, body = sign_up(s, "widget@example.org", tags=("usa",), headers=headers)
+    assert st == 200 and 'id="check-inbox"' in body.decode()
+    assert wait_for(lambda: mails_to(sink, "widget@example.org"))
+    assert "embedded form" in signed_up_from(conf, "widget@example.org")
+    # our own page's form says so too
+    st, _, _ = sign_up(s, "page@example.org", headers={"Origin": BASE})
+    assert st == 200
+    assert "subscribe page" in signed_up_from(conf, "page@example.org")
+
+
 def test_unsubscribed_reader_signs_up_again(public, sink):
     conf, s = public()
     assert s.post("/unsubscribe/" + token("zoe@example.net"),
@@ -656,3 +673,56 @@ def test_answers_under_slowloris(public):
         for c in held:
             c.close()
     assert members(conf)["zoe@example.net"]["status"] == "unsubscribed"
+
+
+def half_open(port, host, n):
+    """n connections from host, each with half a request sent."""
+    held = []
+    for _ in range(n):
+        c = socket.socket()
+        c.settimeout(2)
+        c.bind((host, 0))
+        try:
+            c.connect(("127.0.0.1", port))
+            c.sendall(b"GET /subscribe HTTP/1.1\r\nHost: news.test\r\nX-a: b\r\n")
+        except OSError:
+            pass
+        held.append(c)
+    return held
+
+
+def closed_by_server(conns, wait=1.5):
+    """How many of conns the server has closed (EOF or reset)."""
+    time.sleep(wait)
+    closed = 0
+    for c in conns:
+        c.setblocking(False)
+        try:
+            closed += c.recv(1) == b""
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed += 1
+    return closed
+
+
+def test_connections_per_address(tmp_path, sink):
+    """max_connections_per_ip holds for clients, not for a trusted proxy,
+    which carries every reader's connections."""
+    conf = public_site(tmp_path, sink.url, "max_connections_per_ip = 8\n"
+                       "trusted_proxies = 127.0.0.1\n")
+    s = Server(conf, "--public")
+    held = []
+    try:
+        client = half_open(s.port, "127.0.0.2", 12)
+        held += client
+        proxy = half_open(s.port, "127.0.0.1", 12)
+        held += proxy
+        assert closed_by_server(client) == 4
+        assert closed_by_server(proxy, wait=0) == 0
+        st, _, _ = s.get("/subscribe", timeout=5)
+        assert st == 200
+    finally:
+        for c in held:
+            c.close()
+        assert s.stop() == 0

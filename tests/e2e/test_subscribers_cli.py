@@ -13,10 +13,12 @@ import io
 import json
 import os
 import re
+import subprocess
+import time
 
 import pytest
 
-from conftest import run, write_site
+from conftest import BIN, run, write_site
 from test_serve import ENV, Server, token
 
 EDITOR = "editor-ann"
@@ -106,6 +108,8 @@ def test_add_then_show_list_and_remove(site):
     assert p.returncode == 0 and "unsubscribed" in out(p), err(p)
     m = show(site, "anna@example.org")
     assert m["status"] == "unsubscribed" and m["next_due"] is None
+    assert [(u["scope"], u["reason"], u["detail"]) for u in m["unsubscribes"]] == [
+        ("all", "unsubscribed", f"subscribers remove by {EDITOR}")]
     assert "next digest:  none (unsubscribed)" in out(sub(site, "show", "anna@example.org"))
     # removing again is harmless and says so
     p = sub(site, "remove", "anna@example.org")
@@ -347,6 +351,43 @@ def test_add_and_remove_work_while_a_run_holds_the_lock(site, tmp_path):
     p = sub(site, "import", str(f))
     assert p.returncode == 0, err(p)
     assert [m["email"] for m in listed(site)] == ["busy@example.org", "imp@example.org"]
+
+
+def test_add_and_remove_during_a_real_send(tmp_path, slow_sink):
+    """While a send runs (the sink takes 2 s per message), an editor adds
+    one reader and removes another: both commands finish at once, the send
+    goes on, the removed reader gets nothing after the removal, and the
+    one added mid-send waits for the next run."""
+    conf = write_site(tmp_path, "smtp", slow_sink.url)
+    run(conf, "ingest", check=True, env=ENV)
+    env = dict(os.environ)
+    env.update(ENV)
+    proc = subprocess.Popen([BIN, "-c", str(conf), "send"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not os.listdir(slow_sink.dumps) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+        assert os.listdir(slow_sink.dumps), "the send delivered nothing in 60 s"
+        # plain@example.org is the fourth of the file: two messages of 2 s ahead
+        p = sub(conf, "remove", "plain@example.org")
+        assert p.returncode == 0, err(p)
+        p = sub(conf, "add", "late@example.org", "--tags", "usa")
+        assert p.returncode == 0, err(p)
+        assert proc.poll() is None, "the send ended before the editor's commands did"
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr.decode()
+    rcpts = [r for rs, _, _ in slow_sink.messages() for r in rs]
+    assert sorted(rcpts) == ["juergen@example.org", "li@example.com", "zoe@example.net"], (
+        rcpts, stdout.decode())
+    assert show(conf, "plain@example.org")["status"] == "unsubscribed"
+    late = show(conf, "late@example.org")
+    assert late["status"] == "active" and late["due_now"] is True
 
 
 def test_list_pages_through_many(site, tmp_path):

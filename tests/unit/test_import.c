@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "roster_fixture.h"
 #include "tagdigest/schedule/import.h"
 #include "tagdigest/store/roster.h"
 #include "tagdigest/store/store.h"
@@ -18,18 +19,6 @@
 
 static char dir[64];
 static char csv[128];
-
-static struct td_store *fresh(const char *name)
-{
-	char path[160];
-	snprintf(path, sizeof path, "%s/%s.db", dir, name);
-	unlink(path);
-	struct td_store *st = NULL;
-	struct td_err err = { 0, "" };
-	if (td_store_open(path, TD_STORE_READWRITE, &st, &err) != 0)
-		fprintf(stderr, "open %s: %s\n", path, err.msg);
-	return st;
-}
 
 static int import(struct td_store *st, const char *text, enum td_import_mode mode,
 		  bool dry_run, time_t now, struct td_import_summary *sum)
@@ -42,17 +31,6 @@ static int import(struct td_store *st, const char *text, enum td_import_mode mod
 	if (rc)
 		fprintf(stderr, "  import: %s\n", err.msg);
 	return rc;
-}
-
-static int status_of(struct td_store *st, const char *email)
-{
-	struct td_member m;
-	bool found;
-	struct td_err err = { 0, "" };
-	int rc = td_roster_get(st, email, &m, &found, &err);
-	int s = rc || !found ? -1 : (int)m.status;
-	td_member_free(&m);
-	return s;
 }
 
 static void check_member(struct td_store *st, const char *email, const char *name,
@@ -86,7 +64,7 @@ static bool logged(const char *line)
 
 static void test_sync(void)
 {
-	struct td_store *st = fresh("sync");
+	struct td_store *st = fresh_store(dir, "sync");
 	REQUIRE(st);
 	struct td_err err = { 0, "" };
 	struct td_import_summary s;
@@ -167,7 +145,7 @@ static void test_sync(void)
  * nobody: the broken row may be a subscriber's. */
 static void test_sync_bad_row(void)
 {
-	struct td_store *st = fresh("syncbad");
+	struct td_store *st = fresh_store(dir, "syncbad");
 	REQUIRE(st);
 	struct td_import_summary s;
 	CHECK(import(st, "email,name,tags\n"
@@ -196,7 +174,7 @@ static void test_sync_bad_row(void)
 /* ADD stores all rows or none; every bad row is reported. */
 static void test_add_all_or_nothing(void)
 {
-	struct td_store *st = fresh("add");
+	struct td_store *st = fresh_store(dir, "add");
 	REQUIRE(st);
 	struct td_import_summary s;
 	struct td_err err = { 0, "" };
@@ -244,7 +222,7 @@ static void test_add_all_or_nothing(void)
 
 static void test_missing_file(void)
 {
-	struct td_store *st = fresh("missing");
+	struct td_store *st = fresh_store(dir, "missing");
 	REQUIRE(st);
 	struct td_import_summary s;
 	struct td_err err = { 0, "" };

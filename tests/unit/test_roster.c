@@ -11,24 +11,12 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "roster_fixture.h"
 #include "tagdigest/store/roster.h"
 #include "tagdigest/store/store.h"
 #include "tagdigest/core/util.h"
 
 static char dir[64];
-
-/* A fresh store of its own for each test. */
-static struct td_store *fresh(const char *name)
-{
-	char path[160];
-	snprintf(path, sizeof path, "%s/%s.db", dir, name);
-	unlink(path);
-	struct td_store *st = NULL;
-	struct td_err err = { 0, "" };
-	if (td_store_open(path, TD_STORE_READWRITE, &st, &err) != 0)
-		fprintf(stderr, "open %s: %s\n", path, err.msg);
-	return st;
-}
 
 /* "a,b" as a td_strv (the caller frees it). */
 static struct td_strv tags_of(const char *list)
@@ -71,18 +59,6 @@ static int put(struct td_store *st, const char *email, const char *name,
 	return rc ? -1 : (int)r;
 }
 
-/* The member's status, or -1 when unknown. */
-static int status_of(struct td_store *st, const char *email)
-{
-	struct td_member m;
-	bool found;
-	struct td_err err = { 0, "" };
-	int rc = td_roster_get(st, email, &m, &found, &err);
-	int s = rc || !found ? -1 : (int)m.status;
-	td_member_free(&m);
-	return s;
-}
-
 /* The member's tags joined with ',' (malloc'd), or NULL when unknown. */
 static char *tags_now(struct td_store *st, const char *email)
 {
@@ -113,7 +89,7 @@ static bool may_send(struct td_store *st, const char *email, time_t now)
 
 static void test_editor_rows(void)
 {
-	struct td_store *st = fresh("editor");
+	struct td_store *st = fresh_store(dir, "editor");
 	REQUIRE(st);
 	CHECK(put(st, "Ann@Example.org", "Ann", "nato,eu", "csv", 100) == TD_ROSTER_ADDED);
 	/* keyed by the lowercased address; the address as first written */
@@ -172,7 +148,7 @@ static void test_editor_rows(void)
  * is never brought back by a row, and tags a reader chose stay theirs. */
 static void test_store_wins(void)
 {
-	struct td_store *st = fresh("wins");
+	struct td_store *st = fresh_store(dir, "wins");
 	REQUIRE(st);
 	struct td_err err = { 0, "" };
 	CHECK(put(st, "u@example.org", "U", "nato", "csv", 100) == TD_ROSTER_ADDED);
@@ -239,7 +215,7 @@ static void test_store_wins(void)
 
 static void test_may_send(void)
 {
-	struct td_store *st = fresh("maysend");
+	struct td_store *st = fresh_store(dir, "maysend");
 	REQUIRE(st);
 	struct td_err err = { 0, "" };
 	CHECK(put(st, "a@example.org", "A", "nato", "csv", 100) == TD_ROSTER_ADDED);
@@ -264,7 +240,7 @@ static void test_may_send(void)
  * the pending, and those who joined after the cutoff. */
 static void test_cursor(void)
 {
-	struct td_store *st = fresh("cursor");
+	struct td_store *st = fresh_store(dir, "cursor");
 	REQUIRE(st);
 	struct td_err err = { 0, "" };
 	const int N = 2 * TD_ROSTER_PAGE + 37;
@@ -341,7 +317,7 @@ static void test_cursor(void)
 
 static void test_list_and_counts(void)
 {
-	struct td_store *st = fresh("list");
+	struct td_store *st = fresh_store(dir, "list");
 	REQUIRE(st);
 	struct td_err err = { 0, "" };
 	CHECK(put(st, "a@example.org", "A", "nato", "csv", 100) == TD_ROSTER_ADDED);
@@ -445,7 +421,7 @@ static int64_t watermark(struct td_store *st, const char *email)
  * click. */
 static void test_signup_and_confirm(void)
 {
-	struct td_store *st = fresh("signup");
+	struct td_store *st = fresh_store(dir, "signup");
 	REQUIRE(st);
 	struct td_err err = { 0, "" };
 	char *n1, *n2;
@@ -504,7 +480,7 @@ static void test_signup_and_confirm(void)
  * comes back from now on, not from when they left. */
 static void test_signup_after_leaving(void)
 {
-	struct td_store *st = fresh("leaving");
+	struct td_store *st = fresh_store(dir, "leaving");
 	REQUIRE(st);
 	struct td_err err = { 0, "" };
 	CHECK(put(st, "b@example.org", "B", "nato", "csv", 100) == TD_ROSTER_ADDED);
@@ -573,7 +549,7 @@ static void test_signup_after_leaving(void)
  * that opens with its first mail. */
 static void test_rate_limit(void)
 {
-	struct td_store *st = fresh("rate");
+	struct td_store *st = fresh_store(dir, "rate");
 	REQUIRE(st);
 	const time_t t0 = 100000, day = 24 * 3600;
 	char *n[5];
@@ -604,7 +580,7 @@ static void test_rate_limit(void)
 
 static void test_purge(void)
 {
-	struct td_store *st = fresh("purge");
+	struct td_store *st = fresh_store(dir, "purge");
 	REQUIRE(st);
 	struct td_err err = { 0, "" };
 	char *a, *b, *c;
@@ -633,7 +609,7 @@ static void test_purge(void)
 
 static void test_prefs(void)
 {
-	struct td_store *st = fresh("prefs");
+	struct td_store *st = fresh_store(dir, "prefs");
 	REQUIRE(st);
 	struct td_err err = { 0, "" };
 	CHECK(put(st, "p@example.org", "P", "nato,eu", "csv", 100) == TD_ROSTER_ADDED);
@@ -697,7 +673,7 @@ static void test_prefs(void)
 
 static void test_resubscribe(void)
 {
-	struct td_store *st = fresh("resub");
+	struct td_store *st = fresh_store(dir, "resub");
 	REQUIRE(st);
 	struct td_err err = { 0, "" };
 	CHECK(put(st, "u@example.org", "U", "nato", "csv", 100) == TD_ROSTER_ADDED);
@@ -728,7 +704,7 @@ static void test_resubscribe(void)
 
 static void test_site_tags(void)
 {
-	struct td_store *st = fresh("sitetags");
+	struct td_store *st = fresh_store(dir, "sitetags");
 	REQUIRE(st);
 	struct td_err err = { 0, "" };
 	add_post(st, "p1", "nato", "eu");

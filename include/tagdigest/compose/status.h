@@ -1,7 +1,13 @@
 /*
- * status: what `tagdigest status` prints: the slot, each source's health,
- * and per subscriber their tags, watermark, last digest, when the next one
- * is due and how many posts are waiting for it. Reads the store only.
+ * status: what `tagdigest status` prints: the site's slot, each source's
+ * health, and per reader in the store's roster (any status, in the order
+ * they were added) their status, tags, schedule (their own frequency,
+ * day, time and zone over the site's: td_schedule_for), watermark, last
+ * digest, when the next one is due (in their zone, and in the site's)
+ * and how many posts are waiting for it; then the subscriber file's rows
+ * the store does not have yet (the next run's sync adds them), and the
+ * suppressions. Reads the store only; the roster is read a page at a
+ * time and each line printed as it is worked out.
  */
 #ifndef TAGDIGEST_STATUS_H
 #define TAGDIGEST_STATUS_H
@@ -26,8 +32,10 @@ struct td_status_options {
 	struct td_digest_options digest;  /* to count the posts waiting */
 };
 
+/* subscribers_path: the editors' file, for the rows not synced yet
+ * (NULL: none; a file that cannot be read is a warning, not an error). */
 int td_status_print(FILE *out, const struct td_status_options *opt,
-		    struct td_store *st, const struct td_subscriber_list *subs,
-		    time_t now, struct td_err *err);
+		    struct td_store *st, const char *subscribers_path, time_t now,
+		    struct td_err *err);
 
 #endif

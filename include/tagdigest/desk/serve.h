@@ -32,7 +32,9 @@
  * peer; when the peer is one of trusted_proxies, the right-most
  * X-Forwarded-For entry that is not a trusted proxy (entries left of it
  * were written by the client and prove nothing). An X-Forwarded-For from
- * any other peer is ignored.
+ * any other peer is ignored. max_connections_per_ip counts peers and
+ * leaves trusted proxies out: a proxy carries every reader's connections
+ * (and reads each request whole before it passes it on).
  *
  * td_serve() runs until SIGINT or SIGTERM.
  */

@@ -13,12 +13,20 @@
  *                    FILE:LINE and skipped (one bad row must not stop the
  *                    weekly send), and so are their addresses: a
  *                    subscriber whose row is broken is neither changed nor
- *                    removed. A file whose bytes are the same as at the
- *                    last sync is not written again.
+ *                    removed (which subscriber a broken row is cannot be
+ *                    told, so a sync with bad rows removes nobody, and the
+ *                    file is read again at the next run, warnings and
+ *                    all). A file whose bytes are the same as at the last
+ *                    good sync (subscribers.h's digest of its copy) is not
+ *                    read into the store again: nothing the store learned
+ *                    since is undone either way.
  *   TD_IMPORT_ADD    `subscribers import FILE`: rows add or update
  *                    (origin "import"), nothing is removed, and the import
- *                    is all or nothing: any bad row is reported with
+ *                    is all or nothing: every bad row is reported with
  *                    FILE:LINE and nothing is stored (EX_DATAERR).
+ *
+ * A row the roster refuses (td_roster_put's checks) is a bad row like the
+ * reader's own. consent_from of a new subscriber is "FILE:LINE".
  *
  * Both run in one store transaction, and report what the store kept from
  * the reader (rows for unsubscribed, bounced or complained addresses,

@@ -4,10 +4,13 @@
  * EX_TEMPFAIL at once ("try later"), touching nothing. The kernel drops
  * the lock when the process dies, so a crash never leaves it stuck.
  *
- * td_lock_open_store() is how every writer gets at the store: the command
- * line's `ingest`, `send`, `run` and `unsuppress`, and the desk's ingest of
- * changed posts. The lock comes first, so a refused writer never touches
- * the store.
+ * td_lock_open_store() is how every writer that must exclude a send gets
+ * at the store: the command line's `ingest`, `send`, `run`, `unsuppress`
+ * and `subscribers import` (one transaction for a whole file), and the
+ * desk's ingest of changed posts. The lock comes first, so a refused
+ * writer never touches the store. One-row writes (`subscribers add` and
+ * `remove`, the public pages) take no lock: SQLite orders them with the
+ * send's own writes.
  */
 #ifndef TAGDIGEST_LOCK_H
 #define TAGDIGEST_LOCK_H

@@ -90,7 +90,8 @@ struct td_member {
 	/* the pending sign-up's confirmation (empty when none) */
 	char *confirm_nonce;         /* what the confirm token must carry */
 	time_t confirm_sent_at;      /* last confirmation mail */
-	int confirm_mails;           /* confirmation mails in the last 24 h */
+	int confirm_mails;           /* confirmation mails in the 24-hour window
+				      * that the first of them opened */
 };
 
 void td_member_free(struct td_member *m);
@@ -123,7 +124,13 @@ struct td_roster_row {
 
 /* Adds or updates one subscriber by the rules above. A pending
  * subscriber an editor adds becomes active (the editor vouches for the
- * consent). Call inside td_store_begin/commit for many rows. */
+ * consent, and the origin and consent record become the editor's);
+ * otherwise origin stays who added them first. An address with an "all"
+ * suppression and no row yet (suppressed before the roster existed) is
+ * stored with the status the suppression says and is KEPT_OUT. An
+ * unchanged row writes nothing. EX_DATAERR (nothing changed) for an
+ * invalid address or name (address.h) or a tag that is not a slug. Call
+ * inside td_store_begin/commit for many rows. */
 int td_roster_put(struct td_store *st, const struct td_roster_row *row, time_t now,
 		  enum td_roster_result *result, struct td_err *err);
 
@@ -133,7 +140,9 @@ int td_roster_put(struct td_store *st, const struct td_roster_row *row, time_t n
 int td_roster_remove(struct td_store *st, const char *email, const char *by,
 		     time_t now, bool *found, struct td_err *err);
 
-/* The file sync (import.h) marks every subscriber a run's file names;
+/* The file sync (import.h) marks every subscriber a run's file names
+ * (the marks live on this connection, not in the store: marking an
+ * unchanged row writes nothing);
  * then this removes (deletes from the roster, keeping deliveries,
  * watermarks and suppressions) the subscribers of origin "csv" that are
  * active or pending and were not marked, that is, rows an editor deleted
@@ -183,22 +192,30 @@ int td_roster_cursor_next(struct td_roster_cursor *c, const struct td_member **o
 size_t td_roster_cursor_total(const struct td_roster_cursor *c);
 void td_roster_cursor_close(struct td_roster_cursor *c);
 
-/* Whether email may get a digest right now: active and not paused.
- * Asked again just before a message goes to the transport, so a reader
- * who unsubscribes while a run is sending gets nothing after the click. */
+/* Whether email may get a digest right now: active and not paused (an
+ * address the roster does not know may not). One indexed read, on the
+ * caller's connection (a sender thread's own). Asked again just before a
+ * message goes to the transport, so a reader who unsubscribes while a run
+ * is sending gets nothing after the click. */
 int td_roster_may_send(struct td_store *st, const char *email, time_t now, bool *ok,
 		       struct td_err *err);
 
 /* ---- the reader's side: sign-up, confirmation, preferences ---- */
 
 /* A sign-up from the form. New or pending: stored as pending with these
- * tags and frequency, a fresh confirm nonce (returned malloc'd in *nonce)
- * and *send_mail true unless the address had max_mails_per_day
- * confirmation mails in the last 24 hours (then *send_mail false, nothing
- * else changes). Active: nothing changes, *send_mail false (the form's
- * answer is the same either way: no enumeration). Unsubscribed: like new
- * (a sign-up is the reader's own word), but the status stays until the
- * confirmation. Bounced or complained: nothing, *send_mail false. */
+ * tags and frequency, a fresh confirm nonce (returned malloc'd in *nonce;
+ * it voids the nonce of any earlier mail) and *send_mail true unless the
+ * address had max_mails_per_day confirmation mails in its current window
+ * (then *send_mail false, *nonce NULL, nothing else changes). The window
+ * is fixed: it opens with a mail and lasts 24 hours, so an address gets
+ * at most max_mails_per_day per window and never more than twice that in
+ * any 24 hours; a max below 1 counts as 1. Active: nothing changes,
+ * *send_mail false (the form's answer is the same either way: no
+ * enumeration). Unsubscribed (also an address with an "all" unsubscribe
+ * and no row yet): like new (a sign-up is the reader's own word), but the
+ * status, tags and frequency stay until the confirmation. Bounced or
+ * complained: nothing, *send_mail false. At least one tag; EX_DATAERR
+ * for a bad address, name or tag. */
 struct td_signup {
 	const char *email, *name;
 	const struct td_strv *tags;
@@ -211,21 +228,40 @@ int td_roster_signup(struct td_store *st, const struct td_signup *s, time_t now,
 		     struct td_err *err);
 
 /* The confirmation link was POSTed: a pending (or unsubscribed, signed up
- * again) subscriber whose nonce matches becomes active, with confirmed_at
- * and the consent record set. *result: 1 confirmed now, 0 already active
- * (a second click is harmless), -1 nothing to confirm (nonce replaced by a
- * later sign-up, purged, bounced, complained). */
+ * again) subscriber whose nonce matches becomes active with the sign-up's
+ * name, tags and frequency, origin "form", reader_choice, confirmed_at and
+ * the consent record set (consent_from: the confirming client, and the
+ * client and form of the sign-up). Their "all" suppression and the
+ * per-tag ones of the tags chosen are lifted. A returning reader
+ * (unsubscribed before) is not sent everything since they left: their
+ * watermark (store.h's subscriber_state), if they have one, moves up to
+ * td_store_max_seq(). *result: 1 confirmed now, 0 already active (a
+ * second click is harmless), -1 nothing to confirm (nonce replaced by a
+ * later sign-up, purged, unsubscribed since, bounced, complained). */
 int td_roster_confirm(struct td_store *st, const char *email, const char *nonce,
 		      const char *client, time_t now, int *result, struct td_err *err);
 
 /* The preference centre: tags (replacing them; lifts the per-tag
- * unsubscribes of the tags chosen again) and prefs; sets reader_choice. */
+ * unsubscribes of the tags chosen again; NULL keeps them) and prefs; sets
+ * reader_choice. The status does not change. EX_DATAERR (nothing
+ * changed) for prefs out of range (frequency, wday 0..6, hour 0..23,
+ * minute 0..59, paused_until >= 0), a tag that is not a slug, or a
+ * timezone that cannot be a zone name (empty, over 64 bytes, a space or
+ * a control character: the caller checks that the zone exists, the store
+ * loads no zones); EX_NOINPUT for an unknown address. */
 int td_roster_set_prefs(struct td_store *st, const char *email,
 			const struct td_strv *tags, const struct td_prefs *prefs,
 			time_t now, struct td_err *err);
-/* Unsubscribe from everything (status unsubscribed + "all" suppression),
- * and back (active again, the suppression lifted); a bounced or
- * complained address cannot resubscribe here (EX_NOPERM). */
+/* Unsubscribe from everything (status unsubscribed + "all" suppression;
+ * recorded for an address the roster does not know too, so the word is
+ * never lost), and back (active again, the suppression lifted, the
+ * watermark moved up as for a confirmation above); a bounced, complained
+ * or pending address cannot resubscribe here (EX_NOPERM), an unknown one
+ * gets EX_NOINPUT, an active one changes nothing. The reader's calls
+ * (sign-up to resubscribe) take the write lock before they read
+ * (BEGIN IMMEDIATE, or a write as the first statement: they wait for a
+ * send's recorder instead of failing when it commits in between); inside
+ * a caller's transaction they use a savepoint. */
 int td_roster_unsubscribe(struct td_store *st, const char *email, const char *how,
 			  time_t now, struct td_err *err);
 int td_roster_resubscribe(struct td_store *st, const char *email, time_t now,

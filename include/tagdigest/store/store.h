@@ -184,7 +184,10 @@ int td_store_source_state(struct td_store *st, const char *name,
 
 /* Suppressions: unsubscribes and bounces, which override the subscriber
  * file without rewriting it. scope is "all" or one tag slug. Recording one
- * that exists changes nothing (repeated unsubscribes are harmless). */
+ * that exists changes nothing (repeated unsubscribes are harmless). An
+ * "all" suppression sets the roster's status (roster.h: bounced,
+ * complained, else unsubscribed, by the reason first recorded); lifting
+ * it (scope "all" or NULL) makes the subscriber active again. */
 struct td_suppression {
 	char *email, *scope, *reason, *detail;
 	time_t created_at;
