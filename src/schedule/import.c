@@ -2,10 +2,12 @@
  * import.c: a subscriber CSV into the store's roster (see import.h).
  *
  * One reading of the file (subscribers.h's private copy), one store
- * transaction. The rules of what a row may change are the roster's
- * (td_roster_put); this file walks the rows, counts, and decides what a
- * bad row costs: a SYNC skips it (and removes nobody that run), an ADD
- * stores nothing.
+ * transaction that writes. The rules of what a row may change are the
+ * roster's (td_roster_put); this file walks the rows, counts, and decides
+ * what a bad row costs: a SYNC skips it (and removes nobody that run), an
+ * ADD stores nothing. The rows are first compared in a read transaction
+ * (td_roster_put_check), so the write lock, which the public server's
+ * unsubscribes wait for, is held only to put what changed.
  */
 #include "tagdigest/schedule/import.h"
 
@@ -14,6 +16,7 @@
 #include <string.h>
 
 #include "tagdigest/core/log.h"
+#include "tagdigest/core/util.h"
 #include "tagdigest/schedule/subscribers.h"
 #include "tagdigest/store/roster.h"
 
@@ -28,41 +31,117 @@ static void count(struct td_import_summary *sum, enum td_roster_result r)
 	}
 }
 
-/* Every good row of the reader into the roster, inside the caller's
- * transaction. A row the roster refuses (its rules are stricter than
- * the reader's in places) is a bad row like the reader's own, reported
- * with FILE:LINE. Returns the store's error, if any. */
-static int put_rows(struct td_store *st, struct td_subscriber_reader *r, const char *path,
-		    enum td_import_mode mode, time_t now, struct td_import_summary *sum,
-		    struct td_err *err)
+/* Rows that change something, held while the file is compared without
+ * the store's write lock: up to IMPORT_STASH of them (a file of a
+ * million rows where a few changed holds the lock for those few); past
+ * that (a first sync, a big edit) the rest of the file is put under the
+ * lock as it is read, so memory stays flat. */
+#define IMPORT_STASH 4096
+
+struct stashed {
+	char *email, *name;
+	struct td_strv tags;
+	unsigned line;
+};
+
+struct rows {
+	struct td_store *st;
+	const char *path;
+	enum td_import_mode mode;
+	time_t now;
+	struct td_import_summary *sum;
+	bool locked;                 /* in the write transaction */
+	struct stashed stash[IMPORT_STASH];
+	size_t nstash;
+};
+
+/* Puts one row (under the write lock) and marks it. A row the roster
+ * refuses (its checks are stricter than the reader's in places) is a bad
+ * row like the reader's own, reported with FILE:LINE. */
+static int put_one(struct rows *x, const char *email, const char *name,
+		   const struct td_strv *tags, unsigned line, struct td_err *err)
+{
+	char where[4096 + 16];
+	snprintf(where, sizeof where, "%s:%u", x->path, line);
+	struct td_roster_row row = {
+		.email = email, .name = name, .tags = tags,
+		.origin = x->mode == TD_IMPORT_SYNC ? "csv" : "import",
+		.consent_from = where,
+	};
+	enum td_roster_result res;
+	bool writes = true;
+	struct td_err rowerr = { 0, "" };
+	int rc = x->locked ? td_roster_put(x->st, &row, x->now, &res, &rowerr) :
+			     td_roster_put_check(x->st, &row, &res, &writes, &rowerr);
+	if (rc == EX_DATAERR) {
+		td_log_warnx("%s: %s", where, rowerr.msg);
+		x->sum->bad++;
+		return 0;
+	}
+	if (rc) {
+		*err = rowerr;
+		return rc;
+	}
+	if (!x->locked && writes) {
+		/* compared only: put it once the lock is held */
+		struct stashed *s = &x->stash[x->nstash++];
+		s->email = td_xstrdup(email);
+		s->name = td_xstrdup(name);
+		for (size_t i = 0; i < tags->n; i++)
+			td_strv_push(&s->tags, tags->v[i]);
+		s->line = line;
+		return 0;
+	}
+	x->sum->rows++;
+	count(x->sum, res);
+	if (x->mode == TD_IMPORT_SYNC)
+		return td_roster_file_mark(x->st, email, err);
+	return 0;
+}
+
+static void stash_clear(struct rows *x)
+{
+	for (size_t i = 0; i < x->nstash; i++) {
+		free(x->stash[i].email);
+		free(x->stash[i].name);
+		td_strv_free(&x->stash[i].tags);
+	}
+	x->nstash = 0;
+}
+
+/* Ends the comparing (read) transaction, takes the write lock and puts
+ * the rows held so far. */
+static int take_lock(struct rows *x, struct td_err *err)
+{
+	int rc;
+	if ((rc = td_store_commit(x->st, err)) || (rc = td_store_begin(x->st, err)))
+		return rc;
+	x->locked = true;
+	for (size_t i = 0; i < x->nstash && !rc; i++)
+		rc = put_one(x, x->stash[i].email, x->stash[i].name, &x->stash[i].tags,
+			     x->stash[i].line, err);
+	stash_clear(x);
+	return rc;
+}
+
+/* Every good row of the reader into the roster. Starts in a read
+ * transaction and returns in the write transaction, or in either with an
+ * error or an ADD's bad rows. */
+static int put_rows(struct rows *x, struct td_subscriber_reader *r, struct td_err *err)
 {
 	const struct td_subscriber *sub;
 	int rc;
-	char where[4096 + 16];
 	while ((rc = td_subscribers_next(r, &sub, err)) == 1) {
-		snprintf(where, sizeof where, "%s:%u", path, sub->line);
-		struct td_roster_row row = {
-			.email = sub->email, .name = sub->name, .tags = &sub->tags,
-			.origin = mode == TD_IMPORT_SYNC ? "csv" : "import",
-			.consent_from = where,
-		};
-		enum td_roster_result res;
-		struct td_err rowerr = { 0, "" };
-		rc = td_roster_put(st, &row, now, &res, &rowerr);
-		if (rc == EX_DATAERR) {
-			td_log_warnx("%s: %s", where, rowerr.msg);
-			sum->bad++;
-			continue;
-		}
-		if (rc) {
-			*err = rowerr;
+		if ((rc = put_one(x, sub->email, sub->name, &sub->tags, sub->line, err)))
 			return rc;
-		}
-		sum->rows++;
-		count(sum, res);
-		if (mode == TD_IMPORT_SYNC && (rc = td_roster_file_mark(st, sub->email, err)))
+		if (!x->locked && x->nstash == IMPORT_STASH && (rc = take_lock(x, err)))
 			return rc;
 	}
+	/* an ADD with bad rows stores nothing: no need for the lock */
+	size_t nbad;
+	td_subscribers_counts(r, NULL, &nbad);
+	if (!rc && !x->locked && !(x->mode == TD_IMPORT_ADD && (nbad || x->sum->bad)))
+		rc = take_lock(x, err);
 	return rc;
 }
 
@@ -89,14 +168,20 @@ int td_import_file(struct td_store *st, const char *path, enum td_import_mode mo
 			return rc;
 		}
 	}
-	if ((rc = td_store_begin(st, err))) {
+	/* compared in one read snapshot; the marks go to a temporary table,
+	 * which needs no lock on the store */
+	if ((rc = td_store_begin_read(st, err))) {
 		td_subscribers_close(r);
 		return rc;
 	}
+	struct rows *x = td_xcalloc(1, sizeof *x);
+	*x = (struct rows){ .st = st, .path = path, .mode = mode, .now = now, .sum = sum };
 	if (mode == TD_IMPORT_SYNC)
 		rc = td_roster_file_mark_begin(st, err);
 	if (!rc)
-		rc = put_rows(st, r, path, mode, now, sum, err);
+		rc = put_rows(x, r, err);
+	stash_clear(x);
+	free(x);
 	size_t nbad;
 	td_subscribers_counts(r, NULL, &nbad);
 	sum->bad += nbad;

@@ -430,11 +430,15 @@ static int insert_member(struct td_store *st, const struct new_member *n, int64_
 	return write_member_tags(st, *id, n->tags, err);
 }
 
-int td_roster_put(struct td_store *st, const struct td_roster_row *row, time_t now,
-		  enum td_roster_result *result, struct td_err *err)
+/* td_roster_put, or with write false what it would do: *writes tells
+ * whether it writes anything. */
+static int put_row(struct td_store *st, const struct td_roster_row *row, time_t now,
+		   bool write, enum td_roster_result *result, bool *writes,
+		   struct td_err *err)
 {
 	int rc;
 	*result = TD_ROSTER_UNCHANGED;
+	*writes = false;
 	if ((rc = check_email(row->email, err)) ||
 	    (rc = check_name(row->email, row->name, err)) ||
 	    (row->tags && (rc = check_tags(row->tags, row->email, err))))
@@ -472,7 +476,8 @@ int td_roster_put(struct td_store *st, const struct td_roster_row *row, time_t n
 			.consent_from = row->consent_from,
 		};
 		int64_t id;
-		if ((rc = insert_member(st, &n, &id, err)))
+		*writes = true;
+		if (write && (rc = insert_member(st, &n, &id, err)))
 			goto out;
 		*result = status == TD_MEMBER_ACTIVE ? TD_ROSTER_ADDED : TD_ROSTER_KEPT_OUT;
 		goto out;
@@ -497,7 +502,11 @@ int td_roster_put(struct td_store *st, const struct td_roster_row *row, time_t n
 	rs_done(look);
 	if (status == TD_MEMBER_ACTIVE && !name_differs && !set_tags) {
 		*result = tags_differ ? TD_ROSTER_READER_KEPT : TD_ROSTER_UNCHANGED;
+	} else if (!write) {
+		*writes = true;
+		*result = tags_differ && !set_tags ? TD_ROSTER_READER_KEPT : TD_ROSTER_UPDATED;
 	} else {
+		*writes = true;
 		sqlite3_stmt *s = rs_get(st, RS_SET_FROM_EDITOR, err);
 		if (!s) {
 			rc = rs_fail(err);
@@ -520,6 +529,19 @@ out:
 	td_buf_free(&joined);
 	free(key);
 	return rc;
+}
+
+int td_roster_put(struct td_store *st, const struct td_roster_row *row, time_t now,
+		  enum td_roster_result *result, struct td_err *err)
+{
+	bool writes;
+	return put_row(st, row, now, true, result, &writes, err);
+}
+
+int td_roster_put_check(struct td_store *st, const struct td_roster_row *row,
+			enum td_roster_result *result, bool *writes, struct td_err *err)
+{
+	return put_row(st, row, 0, false, result, writes, err);
 }
 
 int td_roster_remove(struct td_store *st, const char *email, const char *by,
@@ -884,12 +906,13 @@ int td_roster_signup(struct td_store *st, const struct td_signup *su, time_t now
 	*send_mail = false;
 	*nonce = NULL;
 	if ((rc = check_email(su->email, err)) ||
-	    (rc = check_name(su->email, su->name, err)) ||
-	    (rc = check_tags(su->tags, su->email, err)))
+	    (rc = check_name(su->email, su->name, err)))
 		return rc;
-	if (su->tags->n == 0)
+	if (!su->tags || su->tags->n == 0)
 		return td_err_set(err, EX_DATAERR, "roster: %s: a sign-up needs at "
 				  "least one tag", su->email);
+	if ((rc = check_tags(su->tags, su->email, err)))
+		return rc;
 	if (max_mails_per_day < 1)
 		max_mails_per_day = 1;
 	struct td_buf joined = TD_BUF_INIT;
@@ -952,21 +975,21 @@ int td_roster_signup(struct td_store *st, const struct td_signup *su, time_t now
 		rc = insert_member(st, &n, &id, err);
 	} else if (status == TD_MEMBER_PENDING) {
 		/* nothing was confirmed yet: the latest sign-up is the choice */
-		if (!(rc = run_sql(st, "UPDATE members SET name = ?1 WHERE id = ?2", su->name ?
-				   su->name : "", id, "sign-up", err)))
-			rc = write_member_tags(st, id, su->tags, err);
-		if (!rc && sqlite3_prepare_v2(td_store_db(st),
-					      "UPDATE members SET tags = ?1, frequency = ?2 WHERE id = ?3",
-					      -1, &s, NULL) == SQLITE_OK) {
-			bind_str(s, 1, td_buf_cstr(&joined));
-			bind_str(s, 2, td_frequency_name(su->frequency));
-			sqlite3_bind_int64(s, 3, id);
+		if (sqlite3_prepare_v2(td_store_db(st),
+				       "UPDATE members SET name = ?1, tags = ?2, frequency = ?3"
+				       " WHERE id = ?4", -1, &s, NULL) != SQLITE_OK) {
+			rc = td_store_db_error(st, err, "sign-up");
+		} else {
+			bind_str(s, 1, su->name);
+			bind_str(s, 2, td_buf_cstr(&joined));
+			bind_str(s, 3, td_frequency_name(su->frequency));
+			sqlite3_bind_int64(s, 4, id);
 			rc = sqlite3_step(s) == SQLITE_DONE ? 0 :
 				td_store_db_error(st, err, "sign-up");
 			sqlite3_finalize(s);
-		} else if (!rc) {
-			rc = td_store_db_error(st, err, "sign-up");
 		}
+		if (!rc)
+			rc = write_member_tags(st, id, su->tags, err);
 	}
 	/* the sign-up's choice waits for the confirmation in pending_* (an
 	 * unsubscribed reader's tags stay theirs until they confirm) */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "tagdigest/core/buf.h"
 #include "roster_fixture.h"
 #include "tagdigest/schedule/import.h"
 #include "tagdigest/store/roster.h"
@@ -220,6 +221,41 @@ static void test_add_all_or_nothing(void)
 	td_store_close(st);
 }
 
+/* More changed rows than a sync holds while it compares: the rest are
+ * put as they are read, and every row is still marked (a row put late
+ * and then swept as unmarked would be gone). */
+static void test_sync_many(void)
+{
+	struct td_store *st = fresh_store(dir, "many");
+	REQUIRE(st);
+	enum { N = 9000 };
+	struct td_buf text = TD_BUF_INIT;
+	td_buf_puts(&text, "email,name,tags\n");
+	for (int i = 0; i < N; i++)
+		td_buf_printf(&text, "r%05d@example.org,R %d,%s\n", i, i, i % 2 ? "eu" : "nato;eu");
+	struct td_import_summary s;
+	CHECK(import(st, td_buf_cstr(&text), TD_IMPORT_SYNC, false, 100, &s) == 0);
+	CHECK(s.rows == N && s.added == N && s.removed == 0);
+	size_t counts[5];
+	struct td_err err = { 0, "" };
+	CHECK(td_roster_counts(st, counts, &err) == 0);
+	CHECK(counts[TD_MEMBER_ACTIVE] == N);
+	/* the same rows with a few names changed and the first row gone */
+	td_buf_reset(&text);
+	td_buf_puts(&text, "email,name,tags\n");
+	for (int i = 1; i < N; i++)
+		td_buf_printf(&text, "r%05d@example.org,R %d%s,%s\n", i, i,
+			      i % 1000 == 0 ? " (new name)" : "", i % 2 ? "eu" : "nato;eu");
+	CHECK(import(st, td_buf_cstr(&text), TD_IMPORT_SYNC, false, 200, &s) == 0);
+	CHECK(s.rows == N - 1 && s.updated == 8 && s.unchanged == N - 9 && s.removed == 1);
+	CHECK(td_roster_counts(st, counts, &err) == 0);
+	CHECK(counts[TD_MEMBER_ACTIVE] == N - 1);
+	check_member(st, "r05000@example.org", "R 5000 (new name)", "nato,eu");
+	CHECK(status_of(st, "r00000@example.org") == -1);
+	td_buf_free(&text);
+	td_store_close(st);
+}
+
 static void test_missing_file(void)
 {
 	struct td_store *st = fresh_store(dir, "missing");
@@ -242,6 +278,7 @@ int main(void)
 	TD_RUN(test_sync);
 	TD_RUN(test_sync_bad_row);
 	TD_RUN(test_add_all_or_nothing);
+	TD_RUN(test_sync_many);
 	TD_RUN(test_missing_file);
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

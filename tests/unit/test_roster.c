@@ -141,6 +141,29 @@ static void test_editor_rows(void)
 	CHECK(td_roster_put(st, &row, 500, &r, &err) == EX_DATAERR);
 	td_strv_free(&ok);
 	CHECK(status_of(st, "x@example.org") == -1);
+	/* the check says what a put would do and writes nothing */
+	struct td_strv nt = tags_of("eu");
+	struct td_roster_row chk = { "chk@example.org", "C", &nt, "csv", "t.csv:9" };
+	bool writes = false;
+	CHECK(td_roster_put_check(st, &chk, &r, &writes, &err) == 0);
+	CHECK(r == TD_ROSTER_ADDED && writes);
+	CHECK(status_of(st, "chk@example.org") == -1);
+	chk.email = "ann@example.org";
+	chk.name = "Ann S.";
+	struct td_strv same = tags_of("eu,nato");
+	chk.tags = &same;
+	CHECK(td_roster_put_check(st, &chk, &r, &writes, &err) == 0);
+	CHECK(r == TD_ROSTER_UNCHANGED && !writes);
+	chk.name = "Ann Smith";
+	CHECK(td_roster_put_check(st, &chk, &r, &writes, &err) == 0);
+	CHECK(r == TD_ROSTER_UPDATED && writes);
+	CHECK(td_roster_get(st, "ann@example.org", &m, &found, &err) == 0 && found);
+	CHECK_STR(m.name, "Ann S.");
+	td_member_free(&m);
+	chk.email = "bad address";
+	CHECK(td_roster_put_check(st, &chk, &r, &writes, &err) == EX_DATAERR);
+	td_strv_free(&nt);
+	td_strv_free(&same);
 	td_store_close(st);
 }
 
@@ -465,6 +488,21 @@ static void test_signup_and_confirm(void)
 	/* the second click is harmless, and so is the old link */
 	CHECK(confirm(st, "new@example.org", n2, 1400) == 0);
 	CHECK(confirm(st, "new@example.org", n1, 1400) == 0);
+	/* a sign-up needs tags, a real address and a name without line breaks */
+	struct td_strv none = TD_STRV_INIT, one = tags_of("eu");
+	struct td_signup su = { "x@example.org", "", &none, TD_FREQ_WEEKLY, "c", "f" };
+	bool send = true;
+	char *nonce = (char *)"untouched";
+	CHECK(td_roster_signup(st, &su, 1500, 3, &send, &nonce, &err) == EX_DATAERR);
+	CHECK(!send && nonce == NULL);
+	su.tags = &one;
+	su.email = "x@@example.org";
+	CHECK(td_roster_signup(st, &su, 1500, 3, &send, &nonce, &err) == EX_DATAERR);
+	su.email = "x@example.org";
+	su.name = "X\r\nBcc: y@example.org";
+	CHECK(td_roster_signup(st, &su, 1500, 3, &send, &nonce, &err) == EX_DATAERR);
+	CHECK(status_of(st, "x@example.org") == -1);
+	td_strv_free(&one);
 	/* an active reader signing up changes nothing and gets no mail */
 	char *n3;
 	CHECK(!signup(st, "new@example.org", "eu", TD_FREQ_WEEKLY, 1500, &n3));

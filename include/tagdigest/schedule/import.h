@@ -28,7 +28,15 @@
  * A row the roster refuses (td_roster_put's checks) is a bad row like the
  * reader's own. consent_from of a new subscriber is "FILE:LINE".
  *
- * Both run in one store transaction, and report what the store kept from
+ * Rows are first compared with the store in a read transaction
+ * (td_roster_put_check); the store's write lock, which the public
+ * server's unsubscribes and confirmations wait for, is taken only to put
+ * the rows that change something, so a sync of a big file in which a few
+ * rows changed holds it for milliseconds. Past a few thousand changed
+ * rows (the first sync of a big file) the rest is put under the lock as
+ * it is read, so memory stays flat.
+ *
+ * Both write in one store transaction, and report what the store kept from
  * the reader (rows for unsubscribed, bounced or complained addresses,
  * tags a reader chose) so the run's summary can say so. dry_run reads and
  * checks everything and writes nothing.
@@ -57,7 +65,8 @@ struct td_import_summary {
 
 /* Returns 0, the file's errors (subscribers.h: EX_NOINPUT, EX_DATAERR,
  * EX_TEMPFAIL), EX_DATAERR for an ADD with bad rows, or the store's
- * error; on an error nothing is stored. */
+ * error; on an error nothing is stored. Runs its own transactions: call
+ * it outside one. */
 int td_import_file(struct td_store *st, const char *path, enum td_import_mode mode,
 		   bool dry_run, time_t now, struct td_import_summary *sum,
 		   struct td_err *err);

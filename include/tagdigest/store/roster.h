@@ -133,6 +133,12 @@ struct td_roster_row {
  * inside td_store_begin/commit for many rows. */
 int td_roster_put(struct td_store *st, const struct td_roster_row *row, time_t now,
 		  enum td_roster_result *result, struct td_err *err);
+/* What td_roster_put would do, writing nothing: the same checks and
+ * result, and *writes, whether it would write. A sync compares a whole
+ * file this way without holding the store's write lock, and puts only
+ * the rows that change something. */
+int td_roster_put_check(struct td_store *st, const struct td_roster_row *row,
+			enum td_roster_result *result, bool *writes, struct td_err *err);
 
 /* `subscribers remove`: the editor's unsubscribe. The subscriber becomes
  * unsubscribed (kept, with the record of who did it); *found false when
