@@ -13,7 +13,12 @@ vg() {
 		--error-exitcode=99 "$bin" -q -c "$work/config/tagdigest.conf" "$@"
 }
 status=0
-for cmd in "run" "status" "preview --to zoe@example.com" "send --dry-run" "run"; do
+for cmd in "run" "status" "preview --to zoe@example.com" "send --dry-run" "run" \
+	"subscribers add leak@example.org --tags nato,usa --name Leak" \
+	"subscribers show leak@example.org" "subscribers show zoe@example.com --json" \
+	"subscribers list --tag nato" "subscribers export --all" \
+	"subscribers import $work/subscribers/subscribers.csv" \
+	"subscribers remove leak@example.org"; do
 	# shellcheck disable=SC2086
 	if vg $cmd >/dev/null 2>"$work/vg.log"; then
 		echo "leakcheck: $cmd: clean"

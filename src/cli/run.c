@@ -52,11 +52,12 @@ static int roster_next(void *ctx, const struct td_subscriber **out, struct td_er
 
 /*
  * The dry run's walk: the roster as the sync would leave it, without
- * writing it (td_import_file's own dry run needs a write transaction,
- * which a dry run must neither take nor hold against the public server).
- * First the file's rows, in file order, each as the sync would store it
- * (import.h, roster.h): a new address as a reader on the site's
- * schedule; a reader of the file's ("csv") or a pending sign-up (an
+ * writing it (td_import_file's own dry run writes and rolls back, which
+ * the read-only store of a dry run refuses, and a writable one would
+ * hold the write lock against the public server). First the file's rows,
+ * in file order, each as the sync would store it (td_roster_put_check
+ * decides, as it does for the sync): a new address as a reader on the
+ * site's schedule; a reader of the file's ("csv") or a pending sign-up (an
  * editor's row makes it active) with the row's name, and its tags
  * unless the reader chose their own; an address that unsubscribed,
  * bounced or complained, or a paused reader, not at all. Then the
@@ -68,6 +69,7 @@ static int roster_next(void *ctx, const struct td_subscriber **out, struct td_er
  */
 struct dry_walk {
 	struct td_store *st;
+	const char *path;                    /* the file, for messages */
 	struct td_subscriber_reader *file;   /* pass 1 */
 	struct td_roster_cursor *cur;        /* pass 2, opened when 1 ends */
 	time_t cutoff, now;
@@ -83,46 +85,51 @@ static bool from_file(const struct td_member *m)
 	return m->origin && strcmp(m->origin, "csv") == 0;
 }
 
-static bool same_tags(const struct td_strv *a, const struct td_strv *b)
-{
-	if (a->n != b->n)
-		return false;
-	for (size_t i = 0; i < a->n; i++)
-		if (strcmp(a->v[i], b->v[i]) != 0)
-			return false;
-	return true;
-}
-
-/* One row of the file as the sync would take it: 1 with *out, or 0 when
- * the row would not be walked. */
+/* One row of the file as the sync would take it (td_roster_put_check
+ * decides, as it does for the sync): 1 with *out, 0 when the row would
+ * not be walked here, or the store's error. */
 static int dry_row(struct dry_walk *w, const struct td_subscriber *row,
 		   const struct td_subscriber **out, struct td_err *err)
 {
-	bool found;
-	int rc;
-	w->sync.rows++;
-	td_member_free(&w->m);     /* the last row's */
-	if ((rc = td_roster_get(w->st, row->email, &w->m, &found, err)))
-		return rc;
-	if (!found) {
-		w->sync.added++;
-		*out = row;
-		return 1;
-	}
-	bool pending = w->m.status == TD_MEMBER_PENDING;
-	if (!pending && w->m.status != TD_MEMBER_ACTIVE) {
-		w->sync.kept_out++;
+	char where[4096 + 16];
+	snprintf(where, sizeof where, "%s:%u", w->path, row->line);
+	struct td_roster_row put = { .email = row->email, .name = row->name,
+				     .tags = &row->tags, .origin = "csv",
+				     .consent_from = where };
+	enum td_roster_result res;
+	bool writes;
+	struct td_err rowerr = { 0, "" };
+	int rc = td_roster_put_check(w->st, &put, &res, &writes, &rowerr);
+	if (rc == EX_DATAERR) {
+		/* the roster's checks are stricter than the file reader's */
+		td_log_warnx("%s: %s", where, rowerr.msg);
+		w->sync.bad++;
 		return 0;
 	}
-	bool tags_differ = !same_tags(&w->m.tags, &row->tags);
-	if (pending || strcmp(w->m.name, row->name) != 0 ||
-	    (tags_differ && !w->m.reader_choice))
-		w->sync.updated++;
-	else if (tags_differ)
-		w->sync.reader_kept++;
-	else
-		w->sync.unchanged++;
-	/* the others are pass 2's, with the tags they have */
+	if (rc) {
+		*err = rowerr;
+		return rc;
+	}
+	w->sync.rows++;
+	switch (res) {
+	case TD_ROSTER_ADDED:
+		w->sync.added++;
+		*out = row;        /* a new reader, on the site's schedule */
+		return 1;
+	case TD_ROSTER_KEPT_OUT:
+		w->sync.kept_out++;
+		return 0;
+	case TD_ROSTER_UPDATED: w->sync.updated++; break;
+	case TD_ROSTER_UNCHANGED: w->sync.unchanged++; break;
+	case TD_ROSTER_READER_KEPT: w->sync.reader_kept++; break;
+	}
+	bool found;
+	td_member_free(&w->m);     /* the last row's */
+	if ((rc = td_roster_get(w->st, row->email, &w->m, &found, err)) || !found)
+		return rc;
+	/* A pending sign-up becomes the file's, active; the file's own
+	 * readers take its name and tags; the others are pass 2's. */
+	bool pending = w->m.status == TD_MEMBER_PENDING;
 	if (!pending && !from_file(&w->m))
 		return 0;
 	if (w->m.prefs.paused_until > w->now)
@@ -167,9 +174,9 @@ static int dry_next(void *ctx, const struct td_subscriber **out, struct td_err *
 	if (rc == 0) {
 		size_t nbad;
 		td_subscribers_counts(w->file, NULL, &nbad);
-		w->sync.bad = nbad;
+		w->sync.bad += nbad;
 		/* a bad row may be someone's: the sync then removes nobody */
-		if (!nbad && w->file_left > w->file_walked)
+		if (!w->sync.bad && w->file_left > w->file_walked)
 			w->sync.removed = w->file_left - w->file_walked;
 	}
 	return rc;
@@ -272,8 +279,9 @@ static void print_send(const struct td_config *cfg, const struct td_send_summary
 		       "site slot %s", s->not_due, s->subscribers, slot,
 		       s->suppressed ? ", the others unsubscribed" : "", next);
 		if (sync->kept_out)
-			printf("; %zu rows of the subscriber file not applied: those "
-			       "readers left", sync->kept_out);
+			printf("; %zu row%s of the subscriber file not applied: "
+			       "the reader left", sync->kept_out,
+			       sync->kept_out == 1 ? "" : "s");
 		printf("\n");
 		return;
 	}
@@ -294,8 +302,8 @@ static void print_send(const struct td_config *cfg, const struct td_send_summary
 		printf("; stopped by signal %d after finishing the messages in flight",
 		       s->stopped_by_signal);
 	if (sync->kept_out)
-		printf("; %zu rows of the subscriber file not applied: those readers "
-		       "left", sync->kept_out);
+		printf("; %zu row%s of the subscriber file not applied: the reader "
+		       "left", sync->kept_out, sync->kept_out == 1 ? "" : "s");
 	if (!dry_run && s->sent && cfg->transport_type == TD_TRANSPORT_MAILDIR)
 		printf("; messages in %s/new/", cfg->maildir_path);
 	else if (!dry_run && s->sent && cfg->transport_type == TD_TRANSPORT_SMTP)
@@ -372,6 +380,7 @@ static int do_send(const struct td_config *cfg, struct td_store *st, bool dry_ru
 	struct td_subscriber_source src;
 	if (dry_run) {
 		dw.st = st;
+		dw.path = cfg->subscribers_path;
 		dw.cutoff = dw.now = now;
 		rc = td_subscribers_open(cfg->subscribers_path, &dw.file, &err);
 		src = (struct td_subscriber_source){ dry_next, &dw,

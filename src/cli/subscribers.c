@@ -769,11 +769,12 @@ static int cmd_list(const struct td_cli_globals *g, int argc, char **argv)
 
 /* ---- show ---- */
 
-/* When the next digest is due: "due now" when the reader's last slot
- * passed without one (and was theirs: not before their confirmation,
- * subscribers.h's not_before), else their next slot; a pause moves it to
- * the first slot at or after its end. The reader's own frequency, day,
- * time and zone apply over the site's (td_schedule_for). */
+/* When the next digest is due, by the send engine's rule (deliver.c's
+ * prepare_one, status.c): due now when the last slot S of the reader's
+ * own schedule (td_schedule_for) is later than their last digest's slot
+ * and than not_before (a form sign-up's confirmation), unless paused;
+ * else the first of their slots after now, that last digest and
+ * not_before; a pause moves it to the first slot after the pause ends. */
 static int next_due(const struct td_config *cfg, struct td_store *st,
 		    const struct td_member *m, time_t now, time_t *due, bool *due_now,
 		    struct td_err *err)
@@ -782,25 +783,28 @@ static int next_due(const struct td_config *cfg, struct td_store *st,
 	*due_now = false;
 	if (m->status != TD_MEMBER_ACTIVE)
 		return 0;
+	struct td_subscriber_state state;
+	int rc = td_store_subscriber_state(st, m->email, &state, err);
+	if (rc)
+		return rc;
 	struct td_schedule site = td_options_schedule(cfg);
 	struct td_zones *zones = td_zones_new();
 	struct td_schedule s = td_schedule_for(&site, &m->prefs, zones);
 	struct td_subscriber view;
 	td_member_subscriber(m, &view);
-	int rc = 0;
-	bool paused = m->prefs.paused_until > now;
-	time_t last = td_schedule_last_slot(&s, now);
-	bool done = true;
-	if (!paused && last > view.not_before)
-		rc = td_store_slot_done(st, m->email, last, &done, err);
-	if (!rc && !done) {
-		*due = last;
+	time_t S = td_schedule_last_slot(&s, now);
+	time_t after = now;
+	if (m->prefs.paused_until > now)
+		after = m->prefs.paused_until - 1;
+	else if (S > state.last_slot && S > view.not_before)
 		*due_now = true;
-	} else if (!rc) {
-		*due = td_schedule_next_slot(&s, paused ? m->prefs.paused_until - 1 : now);
-	}
+	if (state.last_slot > after)
+		after = state.last_slot;
+	if (view.not_before > after)
+		after = view.not_before;
+	*due = *due_now ? S : td_schedule_next_slot(&s, after);
 	td_zones_free(zones);
-	return rc;
+	return 0;
 }
 
 static void show_text(const struct td_config *cfg, const struct td_member *m,

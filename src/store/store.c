@@ -262,6 +262,8 @@ enum stmt_id {
 	ST_SLOT_DONE,
 	ST_TAG_NAME,
 	ST_SUPPRESSIONS_OF,
+	ST_PENDING_GET,
+	ST_PENDING_RETRY,
 	ST_COUNT
 };
 
@@ -333,6 +335,16 @@ static const char *const stmt_sql[ST_COUNT] = {
 		"SELECT watermark, last_slot, last_sent_at FROM subscriber_state WHERE email = ?1",
 	[ST_SLOT_DONE] = "SELECT 1 FROM deliveries WHERE email = ?1 AND slot = ?2",
 	[ST_TAG_NAME] = "SELECT name FROM tags WHERE slug = ?1",
+	/* asked for every reader a send run walks */
+	[ST_PENDING_GET] =
+		"SELECT state, message_id, message, from_seq, upto_seq, post_count,"
+		" attempts, first_attempt_at, next_attempt_at, last_error, slot"
+		" FROM pending WHERE email = ?1 AND slot = ?2",
+	[ST_PENDING_RETRY] =
+		"SELECT state, message_id, message, from_seq, upto_seq, post_count,"
+		" attempts, first_attempt_at, next_attempt_at, last_error, slot"
+		" FROM pending WHERE email = ?1 AND state = 'retry'"
+		" ORDER BY slot DESC LIMIT 1",
 	[ST_SUPPRESSIONS_OF] =
 		"SELECT email, scope, reason, detail, created_at FROM suppressions"
 		" WHERE email = ?1 ORDER BY scope",
@@ -1546,18 +1558,9 @@ static int pending_read(struct td_store *st, const char *email, time_t slot,
 {
 	memset(out, 0, sizeof *out);
 	*found = false;
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(st->db,
-			       retry_only ?
-			       "SELECT state, message_id, message, from_seq, upto_seq, post_count,"
-			       " attempts, first_attempt_at, next_attempt_at, last_error, slot"
-			       " FROM pending WHERE email = ?1 AND state = 'retry'"
-			       " ORDER BY slot DESC LIMIT 1" :
-			       "SELECT state, message_id, message, from_seq, upto_seq, post_count,"
-			       " attempts, first_attempt_at, next_attempt_at, last_error, slot"
-			       " FROM pending WHERE email = ?1 AND slot = ?2", -1, &s,
-			       NULL) != SQLITE_OK)
-		return db_error(st, err, "prepare pending");
+	sqlite3_stmt *s = stmt_get(st, retry_only ? ST_PENDING_RETRY : ST_PENDING_GET, err);
+	if (!s)
+		return err ? err->code : EX_SOFTWARE;
 	char *key = lower_dup(email);
 	bind_text(s, 1, key);
 	if (!retry_only)
@@ -1586,7 +1589,7 @@ static int pending_read(struct td_store *st, const char *email, time_t slot,
 		out->last_error = col_dup(s, 9);
 	}
 	free(key);
-	sqlite3_finalize(s);
+	stmt_done(s);
 	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 :
 		db_error(st, err, "read pending");
 }

@@ -8,6 +8,7 @@ module) and compared with what the test itself put in; the store's word
 --public` and a token made here, independently of tagdigest's token code.
 """
 import csv
+import datetime as dt
 import fcntl
 import io
 import json
@@ -15,10 +16,11 @@ import os
 import re
 import subprocess
 import time
+import zoneinfo
 
 import pytest
 
-from conftest import BIN, run, write_site
+from conftest import BIN, expected_urls, run, write_site
 from test_serve import ENV, Server, token
 
 EDITOR = "editor-ann"
@@ -58,6 +60,20 @@ def site(tmp_path):
     conf = write_site(tmp_path, "maildir")
     run(conf, "ingest", check=True, env=ENV)
     return conf
+
+
+def next_site_slot(now):
+    """The test site's next slot (Monday 08:00 Europe/Berlin) strictly
+    after `now`, in UTC as --json writes times: worked out here with
+    zoneinfo, not by tagdigest."""
+    tz = zoneinfo.ZoneInfo("Europe/Berlin")
+    day = now.astimezone(tz).date()
+    for i in range(8):
+        d = day + dt.timedelta(days=i)
+        slot = dt.datetime.combine(d, dt.time(8, 0), tz)
+        if d.weekday() == 0 and slot > now:
+            return slot.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    raise AssertionError("no Monday within a week")
 
 
 def write_csv(path, rows, header="email,name,tags"):
@@ -386,6 +402,18 @@ def test_add_and_remove_during_a_real_send(tmp_path, slow_sink):
     assert sorted(rcpts) == ["juergen@example.org", "li@example.com", "zoe@example.net"], (
         rcpts, stdout.decode())
     assert show(conf, "plain@example.org")["status"] == "unsubscribed"
+    # a reader who got this week's digest: it is in their history, and
+    # the next one is due at the next slot
+    before = dt.datetime.now(dt.timezone.utc)
+    j = show(conf, "juergen@example.org")
+    msg = next(m for rs, m, _ in slow_sink.messages() if rs == ["juergen@example.org"])
+    assert [(d["status"], f"<{d['message_id']}>", d["posts"]) for d in j["recent_digests"]] == [
+        ("sent", msg["Message-ID"], len(expected_urls(["sergey-lavrov"])))]
+    assert j["due_now"] is False
+    assert j["next_due"] in {next_site_slot(before),
+                             next_site_slot(dt.datetime.now(dt.timezone.utc))}
+    text = out(sub(conf, "show", "juergen@example.org", check=True))
+    assert re.search(r"recent digests:\n +\d{4}-\d\d-\d\d 08:00 CES?T  sent 3 posts <[^>]+>", text)
     late = show(conf, "late@example.org")
     assert late["status"] == "active" and late["due_now"] is True
 
