@@ -17,7 +17,6 @@ Skipped, loudly, like test_browser.py, when node, Chromium or
 playwright-core is missing.
 """
 import datetime
-import json
 import os
 import pathlib
 import re
@@ -25,9 +24,9 @@ import subprocess
 import time
 import zoneinfo
 
-from conftest import BIN, POSTS, Sink, expected_urls, run, slug, write_site
+from conftest import BIN, POSTS, Sink, expected_urls, run, write_site
 from test_browser import ARTIFACTS, BROWSER_DIR, node_or_skip
-from test_public import purpose_token
+from test_public import members, purpose_token
 from test_serve import ENV, Server, wait_for
 
 SPEC = BROWSER_DIR / "signup.spec.mjs"
@@ -37,13 +36,6 @@ LATE = "late@example.org"           # a CSV reader, walked after the others
 ZONE = "Asia/Tokyo"
 FIRST_TAGS = ["usa", "nato"]
 NEW_TAGS = ["north-korea", "iran"]
-
-
-def members(conf):
-    out = run(conf, "subscribers", "export", "--format", "json", "--all",
-              check=True, env=ENV).stdout.decode()
-    rows = [json.loads(line) for line in out.splitlines() if line.strip()]
-    return {m["email"].lower(): m for m in rows}
 
 
 def browser(node, step, server, **env):
