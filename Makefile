@@ -32,7 +32,11 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -letpan
 DEB_BUILD := build-essential pkg-config libetpan-dev libcurl4-gnutls-dev \
              libcmark-dev libxml2-dev libsqlite3-dev libinih-dev \
              libgnutls28-dev libmicrohttpd-dev libglib2.0-dev tzdata
-DEB_TEST  := postfix python3 python3-pytest python3-aiosmtpd python3-dkim python3-nacl python3-jinja2 python3-feedparser libxml2-utils openssl valgrind time clang libclang-rt-14-dev chromium fonts-dejavu-core
+DEB_TEST  := postfix python3 python3-pytest python3-aiosmtpd python3-dkim python3-nacl python3-jinja2 python3-feedparser libxml2-utils openssl valgrind time clang libclang-rt-14-dev chromium fonts-dejavu-core wrk
+# Only `make bench`: nginx is the public server's peer, started by the
+# bench itself on a loopback port (on a machine with systemd, Debian's
+# package also starts its own service on port 80).
+DEB_BENCH := nginx
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # src/<stage>/<module>.c, one folder per stage of the pipeline (README.md).
@@ -58,7 +62,7 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
             LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 
 .PHONY: all run test unit e2e asan leakcheck conformance fuzz fuzz-smoke fuzz-seeds \
-	fuzz-markdown fuzz-markdown-smoke bench bench-smoke clean install deps deps-test
+	fuzz-markdown fuzz-markdown-smoke bench bench-smoke clean install deps deps-test deps-bench
 
 all: build/tagdigest
 
@@ -118,6 +122,10 @@ deps-test: deps
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
+
+# the test packages and the bench's own, through deps-test's recipe
+deps-bench:
+	@$(MAKE) --no-print-directory deps-test DEB_TEST="$(DEB_TEST) $(DEB_BENCH)"
 
 run: deps
 	@$(MAKE) -s --no-print-directory build/tagdigest
@@ -244,19 +252,21 @@ test: deps-test
 	@$(MAKE) --no-print-directory bench-smoke
 	@$(MAKE) --no-print-directory e2e
 
-bench: deps-test build/tagdigest
+bench: deps-bench build/tagdigest
 	$(PYTHON) tests/bench/bench_send.py --bin build/tagdigest --subscribers 10000
 	$(PYTHON) tests/bench/bench_render.py --bin build/tagdigest --subscribers 5000
 	$(PYTHON) tests/bench/bench_ingest.py --bin build/tagdigest --items 1000
 	$(PYTHON) tests/bench/bench_markdown.py --bin build/tagdigest
 	$(PYTHON) tests/bench/bench_smtp.py --bin build/tagdigest --subscribers 100000 --small 10000
 	$(PYTHON) tests/bench/bench_feeds_memory.py --bin build/tagdigest --feeds 10,40 --mb 9
+	$(PYTHON) tests/bench/bench_public.py --bin build/tagdigest
 
 # A short run of the benchmark inside `make test`, so it cannot rot.
 bench-smoke: build/tagdigest
 	$(PYTHON) tests/bench/bench_send.py --bin build/tagdigest --subscribers 200
 	$(PYTHON) tests/bench/bench_smtp.py --bin build/tagdigest --subscribers 300 --small 100
 	$(PYTHON) tests/bench/bench_feeds_memory.py --bin build/tagdigest --feeds 2,4 --mb 1
+	$(PYTHON) tests/bench/bench_public.py --bin build/tagdigest --smoke --no-peer
 
 install: build/tagdigest
 	install -d $(DESTDIR)$(BINDIR)

@@ -1,6 +1,7 @@
 // chromium.mjs: the system's Chromium (Debian's /usr/bin/chromium) in a
 // fresh profile, headless, for the browser tests; playwright-core never
 // downloads a browser. close() closes it and removes the profile.
+// watch(page) collects what went wrong on a page while a test drives it.
 
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
@@ -23,4 +24,19 @@ export async function launch() {
     fs.rmSync(userDataDir, { recursive: true, force: true });
   };
   return { context, close };
+}
+
+// What went wrong on the page, as messages: script errors, console errors
+// and every answer of 400 or more but the favicon's. A failed load is
+// reported by URL from its response; the console only says "404".
+export function watch(page) {
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`console: ${m.text()}`);
+  });
+  page.on('response', (r) => {
+    if (r.status() >= 400 && new URL(r.url()).pathname !== '/favicon.ico') problems.push(`${r.status()} for ${r.url()}`);
+  });
+  return problems;
 }

@@ -11,7 +11,7 @@
 //   TD_ARTIFACTS  where screenshots go (tests/artifacts/, ignored by git)
 // Exit status 0 when every check passed; each step is logged.
 
-import { launch } from './chromium.mjs';
+import { launch, watch } from './chromium.mjs';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -35,15 +35,7 @@ const shot = (page, name) => page.screenshot({ path: path.join(artifacts, name),
 const { context, close } = await launch();
 const page = context.pages()[0] ?? await context.newPage();
 page.setDefaultTimeout(10000);
-const problems = [];
-page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-// A failed load is reported by URL below; the console only says "404".
-page.on('console', (m) => {
-  if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`console: ${m.text()}`);
-});
-page.on('response', (r) => {
-  if (r.status() >= 400 && new URL(r.url()).pathname !== '/favicon.ico') problems.push(`${r.status()} for ${r.url()}`);
-});
+const problems = watch(page);
 
 let failed = false;
 try {
