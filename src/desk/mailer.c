@@ -43,6 +43,7 @@ struct td_mailer {
 	struct job *ring[TD_MAILER_QUEUE];
 	size_t head, count;
 	bool stopping;
+	double drain_until;        /* monotonic: when a stop gives up on the queue */
 };
 
 static void job_free(struct job *j)
@@ -136,7 +137,13 @@ static void purge(struct td_mailer *m)
 {
 	struct td_err err = { 0, "" };
 	size_t n = 0;
-	time_t before = time(NULL) - (time_t)m->opt.confirm_hours * 3600;
+	/* The row also holds the address's count of confirmation mails for
+	 * 24 hours: purged sooner, the count would start again and a
+	 * short confirm_hours would let anyone mail a stranger far more
+	 * than confirm_mails_per_day. The link is dead after confirm_hours
+	 * either way (its token expires). */
+	int hours = m->opt.confirm_hours > 24 ? m->opt.confirm_hours : 24;
+	time_t before = time(NULL) - (time_t)hours * 3600;
 	if (td_roster_purge_pending(m->st, before, &n, &err))
 		td_log_warnx("serve: purging expired sign-ups: %s", err.msg);
 	else if (n)
@@ -156,7 +163,10 @@ static void *run(void *arg)
 			ts.tv_sec += 1;   /* the purge is checked at least each second */
 			pthread_cond_timedwait(&m->wake, &m->mu, &ts);
 		}
-		if (m->stopping)
+		/* a stop (systemctl restart) first sends what readers were
+		 * promised ("check your inbox"), for at most
+		 * TD_MAILER_DRAIN seconds */
+		if (m->stopping && (m->count == 0 || td_mono_now() > m->drain_until))
 			break;
 		struct job *j = NULL;
 		if (m->count) {
@@ -227,6 +237,7 @@ void td_mailer_stop(struct td_mailer *m)
 		return;
 	pthread_mutex_lock(&m->mu);
 	m->stopping = true;
+	m->drain_until = td_mono_now() + TD_MAILER_DRAIN;
 	pthread_cond_signal(&m->wake);
 	pthread_mutex_unlock(&m->mu);
 	pthread_join(m->thread, NULL);

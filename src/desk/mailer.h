@@ -14,8 +14,8 @@
  *                 empty digest sends nothing and records nothing
  *
  * and, every TD_MAILER_PURGE_EVERY seconds and once when it starts, purges
- * the pending sign-ups whose confirmation link expired
- * (td_roster_purge_pending).
+ * the pending sign-ups whose confirmation link expired and whose count of
+ * confirmation mails (24 hours) has run out (td_roster_purge_pending).
  *
  * A failed send is logged and dropped: the reader was told "check your
  * inbox" whatever happens (no enumeration) and can sign up again. A full
@@ -37,6 +37,7 @@
 
 #define TD_MAILER_QUEUE 256          /* jobs waiting, at most */
 #define TD_MAILER_PURGE_EVERY 600    /* seconds between purges */
+#define TD_MAILER_DRAIN 10           /* seconds a stop spends on the queue */
 
 struct td_mailer_options {
 	const struct td_deliver_options *deliver;  /* borrowed until stop */
@@ -48,8 +49,9 @@ struct td_mailer;
 
 int td_mailer_start(const struct td_mailer_options *opt, struct td_mailer **out,
 		    struct td_err *err);
-/* Finishes the job in hand, drops the rest (logged), joins the thread and
- * frees. NULL is fine. */
+/* Sends what is queued, for at most TD_MAILER_DRAIN seconds (a restart
+ * must not swallow the mails readers were just promised), drops the rest
+ * (logged), joins the thread and frees. NULL is fine. */
 void td_mailer_stop(struct td_mailer *m);
 
 /* The confirmation mail for a sign-up. Strings are copied. */

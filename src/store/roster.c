@@ -602,7 +602,10 @@ int td_roster_file_sweep(struct td_store *st, time_t now, size_t *removed,
 {
 	(void)now;
 	*removed = 0;
+	/* a reader who spoke (chose their settings, resubscribed) is no
+	 * longer the file's to remove: only `subscribers remove` is */
 #define GONE " FROM members WHERE origin = 'csv' AND status IN ('active', 'pending')" \
+	" AND reader_choice = 0" \
 	" AND id NOT IN (SELECT id FROM temp.roster_mark)"
 	int rc;
 	if ((rc = run_sql(st, "DELETE FROM member_tags WHERE member IN (SELECT id" GONE ")",
@@ -1246,8 +1249,8 @@ int td_roster_resubscribe(struct td_store *st, const char *email, time_t now,
 		/* lifting the suppression makes them active (store.c) */
 		rc = td_store_unsuppress(st, email, "all", NULL, err);
 		if (!rc)
-			rc = run_sql(st, "UPDATE members SET changed_at = ?2 WHERE email_key = ?1",
-				     key, (int64_t)now, "resubscribe", err);
+			rc = run_sql(st, "UPDATE members SET changed_at = ?2, reader_choice = 1"
+				     " WHERE email_key = ?1", key, (int64_t)now, "resubscribe", err);
 		if (!rc)
 			rc = watermark_up(st, key, err);
 		rc = sp_end(st, own, rc, err);

@@ -1340,9 +1340,13 @@ static const char member_left_sql[] =
 	" ELSE 'unsubscribed' END, confirm_nonce = '', changed_at = ?2"
 	" WHERE email_key = ?1 AND status IN ('pending', 'active')";
 /* Lifting it makes them active again: the editor's (or the reader's)
- * word that they may get digests. */
+ * word that they may get digests; but a form sign-up that was never
+ * confirmed goes back to pending: nobody but the reader can give the
+ * double opt-in. */
 static const char member_back_sql[] =
-	"UPDATE members SET status = 'active', changed_at = CAST(strftime('%s', 'now') AS INTEGER)"
+	"UPDATE members SET status = CASE WHEN origin = 'form' AND confirmed_at = 0"
+	" THEN 'pending' ELSE 'active' END,"
+	" changed_at = CAST(strftime('%s', 'now') AS INTEGER)"
 	" WHERE email_key = ?1 AND status IN ('unsubscribed', 'bounced', 'complained')";
 
 /* Runs sql with the key as ?1 and now as ?2 (when it has one). */
@@ -1512,7 +1516,7 @@ int td_store_put_delivery(struct td_store *st, const struct td_delivery *d,
 			       "INSERT INTO subscriber_state (email, watermark, last_slot, last_sent_at)"
 			       " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (email) DO UPDATE SET"
 			       " watermark = MAX(watermark, excluded.watermark),"
-			       " last_slot = excluded.last_slot,"
+			       " last_slot = MAX(last_slot, excluded.last_slot),"
 			       " last_sent_at = CASE WHEN excluded.last_sent_at > 0"
 			       "   THEN excluded.last_sent_at ELSE last_sent_at END",
 			       -1, &wm, NULL) != SQLITE_OK) {

@@ -507,10 +507,11 @@ def test_pending_sign_ups_are_purged(tmp_path, sink):
     finally:
         assert s.stop() == 0
     path = confirm_path(mails_to(sink, "slow@example.org")[0][1])
-    # the confirmation mail to slow@ went out three hours ago
+    # the confirmation mail to slow@ went out 25 hours ago: its link is
+    # dead (2 h) and its day of confirmation mails is over
     db = sqlite3.connect(store_path(conf))
     try:
-        db.execute("UPDATE members SET confirm_sent_at = confirm_sent_at - 3 * 3600 "
+        db.execute("UPDATE members SET confirm_sent_at = confirm_sent_at - 25 * 3600 "
                    "WHERE email_key = 'slow@example.org'")
         db.commit()
     finally:
@@ -526,6 +527,81 @@ def test_pending_sign_ups_are_purged(tmp_path, sink):
         assert "purged 1 sign-up" in s.output()
     finally:
         assert s.stop() == 0
+
+
+def test_purge_keeps_the_daily_mail_count(tmp_path, sink):
+    """A pending row also counts its address's confirmation mails for a
+    day: with a link life of one hour, purging it after that hour would
+    let a stranger be mailed three times every hour instead of three times
+    a day."""
+    v = "victim@example.org"
+    conf = public_site(tmp_path, sink.url, "confirm_hours = 1\nsignups_per_hour = 100\n")
+    s = Server(conf, "--public")
+    try:
+        for _ in range(4):
+            assert sign_up(s, v)[0] == 200
+        assert wait_for(lambda: len(mails_to(sink, v)) == 3)
+    finally:
+        assert s.stop() == 0
+    db = sqlite3.connect(store_path(conf))
+    try:       # the last mail went out two hours ago: its link is dead
+        db.execute("UPDATE members SET confirm_sent_at = confirm_sent_at - 2 * 3600 "
+                   "WHERE email_key = ?", (v,))
+        db.commit()
+    finally:
+        db.close()
+    s = Server(conf, "--public")     # the purge runs when the server starts
+    try:
+        time.sleep(0.5)
+        assert members(conf)[v]["status"] == "pending"
+        for _ in range(3):
+            assert sign_up(s, v)[0] == 200
+        time.sleep(1.5)
+        assert len(mails_to(sink, v)) == 3
+        assert "purged" not in s.output()
+    finally:
+        assert s.stop() == 0
+
+
+def test_lifting_a_removal_never_confirms_for_the_reader(public, sink):
+    """An editor who removes a sign-up that was never confirmed and later
+    lifts it with `unsuppress` gives it back its pending state, not a
+    subscription: only the reader's click is a double opt-in."""
+    conf, s = public()
+    v = "never.confirmed@example.org"
+    assert sign_up(s, v)[0] == 200
+    assert wait_for(lambda: len(mails_to(sink, v)) == 1)
+    assert members(conf)[v]["status"] == "pending"
+    run(conf, "subscribers", "remove", v, check=True, env=ENV)
+    assert members(conf)[v]["status"] == "unsubscribed"
+    run(conf, "unsuppress", v, check=True, env=ENV)
+    assert members(conf)[v]["status"] == "pending"
+    run(conf, "send", check=True, env=ENV)
+    assert len(mails_to(sink, v)) == 1          # the confirmation, no digest
+
+
+def test_resubscribed_reader_survives_the_file_sync(public, sink):
+    """A reader from the editors' file who left, whose row the editor then
+    dropped, and who came back in the preference centre is the reader's
+    own now: a later sync of the edited file does not delete them."""
+    conf, s = public()
+    csv = conf.parent / "subscribers.csv"
+    orig = csv.read_text(encoding="utf-8")
+    v = "carol@example.org"
+    csv.write_text(orig + f"{v},Carol,nato\n", encoding="utf-8")
+    run(conf, "send", check=True, env=ENV)
+    assert members(conf)[v]["status"] == "active"
+    tok = purpose_token("preferences", v)
+    assert s.post(f"/preferences/{tok}", b"action=unsubscribe")[0] == 200
+    csv.write_text(orig, encoding="utf-8")       # the editor tidies the file
+    run(conf, "send", check=True, env=ENV)
+    assert members(conf)[v]["status"] == "unsubscribed"
+    assert s.post(f"/preferences/{tok}", b"action=resubscribe")[0] == 200
+    assert members(conf)[v]["status"] == "active"
+    csv.write_text(orig + "dave@example.org,Dave,nato\n", encoding="utf-8")
+    run(conf, "send", check=True, env=ENV)       # any later edit syncs again
+    assert members(conf)[v]["status"] == "active"
+    assert members(conf)["dave@example.org"]["status"] == "active"
 
 
 # ---- the preference centre ----
