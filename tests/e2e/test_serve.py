@@ -258,6 +258,7 @@ def test_desk_previews_the_readers_in_the_store(serve, site):
     s = serve()
     page = html_text(s.get("/")[2])
     assert esc("store.only@example.org") in page and "Store Only" in page
+    assert re.search(r'id="counts">6 active readers', page), page
     for addr, _, _ in SUBSCRIBERS:      # the file's rows not synced yet too
         assert esc(addr) in page
     st, _, body = s.get("/preview?to=store.only%40example.org")
