@@ -48,9 +48,6 @@ int td_cli_usage_error(const char *cmd, const char *what, const char *arg);
 int td_cli_load_config(const struct td_cli_globals *g, struct td_config *cfg);
 /* One warning about the bad subscriber rows skipped, when there were any. */
 void td_cli_warn_bad_rows(const struct td_config *cfg, size_t nbad, size_t ngood);
-/* The whole subscriber file; an error is reported. */
-int td_cli_load_subscribers(const struct td_config *cfg,
-			    struct td_subscriber_list *subs);
 /* The store under the run lock (lock.h), or the error reported. */
 int td_cli_open_locked(const struct td_config *cfg, struct td_store **st, int *lockfd);
 

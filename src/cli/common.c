@@ -1,7 +1,6 @@
 /*
  * common.c: what the commands share (see cli.h): reporting errors,
- * their own options, loading the config and the subscribers, the store
- * under the run lock.
+ * their own options, loading the config, the store under the run lock.
  */
 #include <stdio.h>
 #include <string.h>
@@ -36,16 +35,6 @@ void td_cli_warn_bad_rows(const struct td_config *cfg, size_t nbad, size_t ngood
 	if (nbad)
 		td_log_warnx("subscribers: %s: %zu bad rows skipped (see above); "
 			     "%zu good rows kept", cfg->subscribers_path, nbad, ngood);
-}
-
-int td_cli_load_subscribers(const struct td_config *cfg,
-			    struct td_subscriber_list *subs)
-{
-	struct td_err err = { 0, "" };
-	if (td_subscribers_load(cfg->subscribers_path, subs, &err))
-		return td_cli_fail(&err);
-	td_cli_warn_bad_rows(cfg, subs->nbad, subs->n);
-	return 0;
 }
 
 int td_cli_parse_opts(const char *cmd, const char *help, int argc,

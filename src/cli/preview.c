@@ -10,12 +10,14 @@
 #include "tagdigest/compose/compose.h"
 #include "tagdigest/core/log.h"
 #include "tagdigest/cli/options.h"
+#include "tagdigest/schedule/readers.h"
 
 static const char preview_help[] =
 	"usage: tagdigest preview --to EMAIL [--format eml|html|text] [--out FILE]\n\n"
 	"Renders exactly the message EMAIL would get now, without sending it or\n"
 	"changing the store.\n"
-	"  --to EMAIL      a subscriber in the subscriber file\n"
+	"  --to EMAIL      a reader: in the store (with their own schedule), or a\n"
+	"                  row of the subscriber file the next run adds\n"
 	"  --format FMT    eml (the whole message, default), html or text (one part)\n"
 	"  --out FILE      write there instead of standard output\n";
 
@@ -68,22 +70,34 @@ int td_cli_preview(const struct td_cli_globals *g, int argc, char **argv)
 	struct td_config cfg;
 	if ((rc = td_cli_load_config(g, &cfg)))
 		return rc;
-	struct td_subscriber_list subs = { 0 };
+	struct td_reader reader = { 0 };
 	struct td_store *st = NULL;
 	struct td_composer *composer = NULL;
 	struct td_err err = { 0, "" };
-	if ((rc = td_cli_load_subscribers(&cfg, &subs)))
-		goto out;
-	const struct td_subscriber *sub = td_subscribers_find(&subs, to);
-	if (!sub) {
-		rc = td_err_set(&err, EX_DATAERR, "preview: %s is not in %s", to,
-				cfg.subscribers_path);
+	/* the reader as `send` walks them: the store's roster (their own
+	 * schedule and first slot), else a file row the next run adds */
+	if ((rc = td_store_open(cfg.store_path, TD_STORE_READONLY, &st, &err)) ||
+	    (rc = td_reader_find(st, cfg.subscribers_path, to, &reader, &err))) {
 		td_cli_fail(&err);
 		goto out;
 	}
+	if (!reader.found) {
+		rc = td_err_set(&err, EX_DATAERR, "preview: %s is neither in the store nor "
+				"in %s", to, cfg.subscribers_path);
+		td_cli_fail(&err);
+		goto out;
+	}
+	if (reader.status != TD_MEMBER_ACTIVE) {
+		rc = td_err_set(&err, EX_DATAERR, "preview: %s is %s: `send` would send "
+				"them nothing%s", to, td_member_status_name(reader.status),
+				reader.status == TD_MEMBER_PENDING ?
+				" until they confirm their sign-up" : "");
+		td_cli_fail(&err);
+		goto out;
+	}
+	const struct td_subscriber *sub = &reader.view;
 	struct td_compose_options co = td_options_compose(&cfg);
-	if ((rc = td_store_open(cfg.store_path, TD_STORE_READONLY, &st, &err)) ||
-	    (rc = td_composer_new(&co, st, &composer, &err))) {
+	if ((rc = td_composer_new(&co, st, &composer, &err))) {
 		td_cli_fail(&err);
 		goto out;
 	}
@@ -99,8 +113,8 @@ int td_cli_preview(const struct td_cli_globals *g, int argc, char **argv)
 	td_composed_free(&m);
 out:
 	td_composer_free(composer);
+	td_reader_free(&reader);
 	td_store_close(st);
-	td_subscribers_free(&subs);
 	td_config_free(&cfg);
 	return rc;
 }

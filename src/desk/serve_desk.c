@@ -44,6 +44,7 @@
 #include "tagdigest/sources/ingest.h"
 #include "tagdigest/store/lock.h"
 #include "tagdigest/core/log.h"
+#include "tagdigest/schedule/readers.h"
 #include "tagdigest/schedule/schedule.h"
 #include "tagdigest/sources/slug.h"
 #include "tagdigest/store/store.h"
@@ -286,24 +287,29 @@ static void refresh(struct td_desk *d)
 		d->tpl_known = true;
 	}
 
-	uint64_t sfp = fp_one(d->opt.subscribers_path);
-	if (!d->subs_known || sfp != d->subs_fp) {
-		td_subscribers_free(&d->subs);
-		memset(&d->subs, 0, sizeof d->subs);
-		d->subs_err.code = 0;
-		d->subs_err.msg[0] = '\0';
-		if (td_subscribers_load(d->opt.subscribers_path, &d->subs, &d->subs_err))
-			memset(&d->subs, 0, sizeof d->subs);
-		d->subs_fp = sfp;
-		d->subs_known = true;
-	}
-
 	/* the store's files move with every ingest, send and unsubscribe */
 	uint64_t h = 1469598103934665603ull;
 	char *wal = td_xasprintf("%s-wal", d->opt.store_path);
 	fp_file(&h, d->opt.store_path);
 	fp_file(&h, wal);
 	free(wal);
+
+	/* the readers as `send` walks them: the roster (sign-ups, readers'
+	 * own schedules) moves with the store, the file's new rows with it */
+	uint64_t sfp = fp_one(d->opt.subscribers_path);
+	uint64_t rfp = h;
+	fp_add(&rfp, &sfp, sizeof sfp);
+	if (!d->subs_known || rfp != d->subs_fp) {
+		td_subscribers_free(&d->subs);
+		struct td_err err = { 0, "" };
+		if (!d->st)
+			td_err_set(&d->subs_err, d->store_err.code, "%s", d->store_err.msg);
+		else if (td_readers_load(d->st, d->opt.subscribers_path, &d->subs,
+					 &d->subs_err, &err))
+			td_err_set(&d->subs_err, err.code, "%s", err.msg);
+		d->subs_fp = rfp;
+		d->subs_known = d->st != NULL;
+	}
 	fp_add(&h, &tfp, sizeof tfp);
 	fp_add(&h, &sfp, sizeof sfp);
 	snprintf(d->version, sizeof d->version, "%016llx", (unsigned long long)h);
@@ -711,31 +717,55 @@ static void home(struct td_desk *d, struct td_http_resp *resp)
 
 /* ---- previews ---- */
 
-/* Who the preview is for: ?to=EMAIL (a row of the subscriber file) or
- * ?tag=TAG (the sample reader, in *sample, which the caller frees with
- * td_strv_free(&sample->tags)). query gets "to=..." or "tag=..." for
- * links. NULL, with resp filled, when there is no such reader. */
+/* Who the preview is for: ?to=EMAIL (an active reader as `send` walks
+ * them, readers.h: the store's, with their own schedule, else a file row
+ * the next run adds; in *reader, which the caller frees with
+ * td_reader_free) or ?tag=TAG (the sample reader, in *sample, which the
+ * caller frees with td_strv_free(&sample->tags)). query gets "to=..." or
+ * "tag=..." for links. NULL, with resp filled, when there is no such
+ * reader or nothing would be sent to them. */
 static const struct td_subscriber *pick(struct td_desk *d,
 					const struct td_http_req *req,
 					struct td_subscriber *sample,
+					struct td_reader *reader,
 					struct td_buf *query,
 					struct td_http_resp *resp)
 {
 	memset(sample, 0, sizeof *sample);
+	memset(reader, 0, sizeof *reader);
 	const char *to = td_http_arg(req, "to");
 	const char *tag = td_http_arg(req, "tag");
 	if (to && *to) {
-		const struct td_subscriber *sub = td_subscribers_find(&d->subs, to);
-		if (!sub) {
-			struct td_err err;
-			td_err_set(&err, EX_NOUSER, "%s is not in the subscriber file %s",
-				   to, d->opt.subscribers_path);
+		struct td_err err = { 0, "" };
+		if (!d->st) {
+			error_page(d, resp, 503, "The store cannot be read", &d->store_err);
+			return NULL;
+		}
+		if (td_reader_find(d->st, d->opt.subscribers_path, to, reader, &err)) {
+			error_page(d, resp, 503, "The store cannot be read", &err);
+			td_reader_free(reader);
+			return NULL;
+		}
+		if (!reader->found) {
+			td_err_set(&err, EX_NOUSER, "%s is neither in the store nor in the "
+				   "subscriber file %s", to, d->opt.subscribers_path);
 			error_page(d, resp, 404, "No such subscriber", &err);
+			td_reader_free(reader);
+			return NULL;
+		}
+		if (reader->status != TD_MEMBER_ACTIVE) {
+			td_err_set(&err, EX_NOUSER, "%s is %s: a send would send them "
+				   "nothing%s", reader->view.email,
+				   td_member_status_name(reader->status),
+				   reader->status == TD_MEMBER_PENDING ?
+				   " until they confirm their sign-up" : "");
+			error_page(d, resp, 409, "Not an active reader", &err);
+			td_reader_free(reader);
 			return NULL;
 		}
 		td_buf_puts(query, "to=");
-		td_url_escape(query, sub->email);
-		return sub;
+		td_url_escape(query, reader->view.email);
+		return &reader->view;
 	}
 	char *slug = tag ? td_slugify(tag) : NULL;
 	if (!slug || !*slug) {
@@ -779,6 +809,7 @@ static int compose(struct td_desk *d, const struct td_subscriber *sub,
 /* One preview request's reader and composed message. */
 struct preview {
 	struct td_subscriber sample;   /* the tag's sample reader, when asked */
+	struct td_reader reader;       /* the reader asked for with ?to= */
 	struct td_buf query;           /* "to=..." or "tag=..." for links */
 	const struct td_subscriber *sub;
 	struct td_composed m;
@@ -792,10 +823,11 @@ static int preview_open(struct td_desk *d, const struct td_http_req *req,
 			struct preview *p)
 {
 	td_buf_init(&p->query, TD_BUF_NOLIMIT);
-	p->sub = pick(d, req, &p->sample, &p->query, resp);
+	p->sub = pick(d, req, &p->sample, &p->reader, &p->query, resp);
 	if (p->sub && compose(d, p->sub, test_to, &p->m, resp) == 0)
 		return 0;
 	td_strv_free(&p->sample.tags);
+	td_reader_free(&p->reader);
 	td_buf_free(&p->query);
 	return -1;
 }
@@ -804,6 +836,7 @@ static void preview_close(struct preview *p)
 {
 	td_composed_free(&p->m);
 	td_strv_free(&p->sample.tags);
+	td_reader_free(&p->reader);
 	td_buf_free(&p->query);
 }
 

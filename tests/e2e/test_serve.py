@@ -249,6 +249,35 @@ def test_preview_parts(serve, site):
     assert not list((site.parent / "outbox").glob("new/*")) if (site.parent / "outbox").exists() else True
 
 
+def test_desk_previews_the_readers_in_the_store(serve, site):
+    """Readers the store has and the file does not (added by an editor,
+    signed up on the form) are listed and previewed; one nothing would be
+    sent to is refused with the reason."""
+    tdrun(site, "subscribers", "add", "store.only@example.org", "--tags", "nato",
+          "--name", "Store Only", check=True)
+    s = serve()
+    page = html_text(s.get("/")[2])
+    assert esc("store.only@example.org") in page and "Store Only" in page
+    assert re.search(r'id="counts">6 active readers', page), page
+    for addr, _, _ in SUBSCRIBERS:      # the file's rows not synced yet too
+        assert esc(addr) in page
+    st, _, body = s.get("/preview?to=store.only%40example.org")
+    assert st == 200, body.decode()
+    assert re.search(r'id="subject">Nachrichten Wöchentlich: \d+ new posts? in NATO<',
+                     html_text(body))
+    st, _, raw = s.get("/preview/raw?to=store.only@example.org")
+    msg = parse(raw)
+    assert st == 200 and msg["To"].addresses[0].addr_spec == "store.only@example.org"
+    cli = parse(tdrun(site, "preview", "--to", "store.only@example.org", check=True).stdout)
+    assert msg["Message-ID"] == cli["Message-ID"]
+    tdrun(site, "subscribers", "remove", "store.only@example.org", check=True)
+    st, _, body = s.get("/preview?to=store.only@example.org")
+    assert st == 409 and "store.only@example.org is unsubscribed" in html_text(body)
+    assert s.get("/preview/raw?to=store.only@example.org")[0] == 409
+    st, _, body = s.get("/preview?to=ghost@example.org")
+    assert st == 404 and "neither in the store nor in" in html_text(body)
+
+
 def test_size_warning_above_gmail_clip(tmp_path):
     conf = write_site(tmp_path, "maildir")
     long_para = " ".join(["Lorem ipsum dolor sit amet consectetur."] * 130)
