@@ -787,12 +787,8 @@ static int cmd_list(const struct td_cli_globals *g, int argc, char **argv)
 
 /* ---- show ---- */
 
-/* When the next digest is due, by the send engine's rule (deliver.c's
- * prepare_one, status.c): due now when the last slot S of the reader's
- * own schedule (td_schedule_for) is later than their last digest's slot
- * and than not_before (a form sign-up's confirmation), unless paused;
- * else the first of their slots after now, that last digest and
- * not_before; a pause moves it to the first slot after the pause ends. */
+/* When the next digest is due, by the send engine's rule
+ * (td_schedule_due). */
 static int next_due(const struct td_config *cfg, struct td_store *st,
 		    const struct td_member *m, time_t now, time_t *due, bool *due_now,
 		    struct td_err *err)
@@ -810,17 +806,9 @@ static int next_due(const struct td_config *cfg, struct td_store *st,
 	struct td_schedule s = td_schedule_for(&site, &m->prefs, zones);
 	struct td_subscriber view;
 	td_member_subscriber(m, &view);
-	time_t S = td_schedule_last_slot(&s, now);
-	time_t after = now;
-	if (m->prefs.paused_until > now)
-		after = m->prefs.paused_until - 1;
-	else if (S > state.last_slot && S > view.not_before)
-		*due_now = true;
-	if (state.last_slot > after)
-		after = state.last_slot;
-	if (view.not_before > after)
-		after = view.not_before;
-	*due = *due_now ? S : td_schedule_next_slot(&s, after);
+	struct td_due d = td_schedule_due(&s, &m->prefs, view.not_before, state.last_slot, now);
+	*due_now = d.now;
+	*due = d.next;
 	td_zones_free(zones);
 	return 0;
 }

@@ -94,7 +94,9 @@ static int print_reader(FILE *out, const struct td_status_options *opt,
 		td_store_pending_free(&pend);
 		return rc;
 	}
-	bool fresh_due = S > state.last_slot && S > sub->not_before;
+	struct td_due rule = td_schedule_due(&rs, &sub->prefs, sub->not_before,
+					     state.last_slot, now);
+	bool fresh_due = rule.now;
 	/* the retry that is still the reader's digest (deliver.c's rule) */
 	bool retrying = has_retry && retry.slot > state.last_slot &&
 			!(fresh_due && S > retry.slot);
@@ -118,15 +120,8 @@ static int print_reader(FILE *out, const struct td_status_options *opt,
 		snprintf(due, sizeof due, "refused %s", period_word(rs.freq));
 	else if (fresh_due)
 		snprintf(due, sizeof due, "due now");
-	else {
-		/* the first of their slots after their last digest and now */
-		time_t after = now;
-		if (state.last_slot > after)
-			after = state.last_slot;
-		if (sub->not_before > after)
-			after = sub->not_before;
-		when = td_schedule_next_slot(&rs, after);
-	}
+	else
+		when = rule.next;
 	if (when) {
 		td_tz_format(rs.tz, when, retrying ? "retry %Y-%m-%d %H:%M %Z" :
 			     "%Y-%m-%d %H:%M %Z", due, sizeof due);

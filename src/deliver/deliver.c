@@ -872,13 +872,14 @@ static int prepare_one(struct engine *e, struct td_composer *c,
 {
 	struct td_schedule rs = td_schedule_for(&e->dopt->compose.schedule, &sub->prefs,
 						e->zones);
-	time_t S = td_schedule_last_slot(&rs, e->now);
 	struct td_subscriber_state state;
 	int rc;
 	if ((rc = td_store_subscriber_state(e->st, sub->email, &state, err)))
 		return rc;
-	bool fresh_due = S > state.last_slot && S > sub->not_before &&
-			 sub->prefs.paused_until <= e->now;
+	struct td_due due = td_schedule_due(&rs, &sub->prefs, sub->not_before,
+					    state.last_slot, e->now);
+	time_t S = due.slot;
+	bool fresh_due = due.now;
 	bool settled;
 	if ((rc = prepare_retry(e, sub, &state, S, fresh_due, &settled, err)) || settled)
 		return rc;

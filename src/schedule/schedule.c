@@ -177,6 +177,25 @@ time_t td_schedule_last_slot(const struct td_schedule *s, time_t now)
 	return slot;
 }
 
+struct td_due td_schedule_due(const struct td_schedule *s, const struct td_prefs *p,
+			      time_t not_before, time_t last_slot, time_t now)
+{
+	struct td_due d = { td_schedule_last_slot(s, now), false, 0 };
+	bool paused = p->paused_until > now;
+	d.now = !paused && d.slot > last_slot && d.slot > not_before;
+	if (d.now) {
+		d.next = d.slot;
+		return d;
+	}
+	time_t after = paused ? p->paused_until - 1 : now;
+	if (last_slot > after)
+		after = last_slot;
+	if (not_before > after)
+		after = not_before;
+	d.next = td_schedule_next_slot(s, after);
+	return d;
+}
+
 time_t td_schedule_next_slot(const struct td_schedule *s, time_t now)
 {
 	struct tm local;

@@ -18,6 +18,43 @@
 
 static struct td_tz *utc_zone, *berlin, *kolkata, *new_york, *lord_howe, *tokyo;
 
+/* The due rule every caller shares (td_schedule_due). Weekly, Monday
+ * 08:00 UTC; the slot of Mon 23 Nov 2026 is the one "now" falls after. */
+static void test_due_rule(void)
+{
+	struct td_schedule s = { 1, 8, 0, NULL, TD_FREQ_WEEKLY };
+	struct td_prefs p = { 0 };
+	time_t slot = utc(2026, 11, 23, 8, 0, 0), next = utc(2026, 11, 30, 8, 0, 0);
+	time_t now = utc(2026, 11, 25, 12, 0, 0);
+	/* never had one: due for this slot */
+	struct td_due d = td_schedule_due(&s, &p, 0, 0, now);
+	CHECK(d.now && d.slot == slot && d.next == slot);
+	/* had this slot's: the next is next week's */
+	d = td_schedule_due(&s, &p, 0, slot, now);
+	CHECK(!d.now && d.slot == slot && d.next == next);
+	/* had a later one (their day moved earlier): nothing more this week */
+	d = td_schedule_due(&s, &p, 0, utc(2026, 11, 25, 8, 0, 0), now);
+	CHECK(!d.now && d.next == next);
+	/* confirmed on the form after the slot: the next slot is their first */
+	d = td_schedule_due(&s, &p, utc(2026, 11, 24, 9, 0, 0), 0, now);
+	CHECK(!d.now && d.next == next);
+	/* confirmed before it: this slot is theirs */
+	d = td_schedule_due(&s, &p, utc(2026, 11, 22, 9, 0, 0), 0, now);
+	CHECK(d.now && d.next == slot);
+	/* paused for two weeks: nothing now, the first slot after the pause */
+	p.paused_until = utc(2026, 12, 9, 0, 0, 0);
+	d = td_schedule_due(&s, &p, 0, 0, now);
+	CHECK(!d.now && d.next == utc(2026, 12, 14, 8, 0, 0));
+	/* a pause ending right at a slot leaves that slot theirs */
+	p.paused_until = next;
+	d = td_schedule_due(&s, &p, 0, slot, now);
+	CHECK(!d.now && d.next == next);
+	/* the pause is over: due again */
+	p.paused_until = utc(2026, 11, 20, 0, 0, 0);
+	d = td_schedule_due(&s, &p, 0, utc(2026, 11, 16, 8, 0, 0), now);
+	CHECK(d.now && d.slot == slot);
+}
+
 static void test_slot_edge_utc(void)
 {
 	/* Monday 08:00 UTC; 2026-11-23 is a Monday. */
@@ -428,6 +465,7 @@ int main(void)
 	tokyo = td_tz_load("Asia/Tokyo");
 	CHECK(utc_zone && berlin && kolkata && new_york && lord_howe && tokyo);
 	TD_RUN(test_slot_edge_utc);
+	TD_RUN(test_due_rule);
 	TD_RUN(test_week_wrap_sunday);
 	TD_RUN(test_dst_berlin);
 	TD_RUN(test_dst_gap_and_overlap);

@@ -57,4 +57,22 @@ time_t td_schedule_last_slot(const struct td_schedule *s, time_t now);
 /* The first slot strictly after now. */
 time_t td_schedule_next_slot(const struct td_schedule *s, time_t now);
 
+/* The due rule, the one the send engine, `status` and `subscribers show`
+ * all ask. The reader's slot is the last slot of s at or before now; a
+ * fresh digest for it is theirs when it is later than the slot of their
+ * last recorded digest (last_slot), later than not_before (subscribers.h)
+ * and they are not paused at now. Going by the last digest's slot, not by
+ * "is this slot recorded", keeps a schedule change safe: a reader who
+ * moves their day earlier waits for their next slot instead of getting
+ * two digests in one period. */
+struct td_due {
+	time_t slot;         /* the reader's last slot at or before now */
+	bool now;            /* a fresh digest for it is due */
+	time_t next;         /* when the next one is: `slot` when due now,
+			      * else their first slot after now, last_slot,
+			      * not_before and the end of a pause */
+};
+struct td_due td_schedule_due(const struct td_schedule *s, const struct td_prefs *p,
+			      time_t not_before, time_t last_slot, time_t now);
+
 #endif
