@@ -446,6 +446,10 @@ static int read_tag(struct parser *p, struct delims *d, struct openers *st,
 	t->col = col;
 	if (kind == T_COMMENT)
 		return 0;
+	/* a close delimiter that is the sigil itself ({{=<% >=}} then
+	 * "<%>") ends the tag before its name starts: an empty tag */
+	if (a > b)
+		a = b;
 	trim(p->src, &a, &b);
 	if ((kind == T_PARTIAL || kind == T_PARENT || kind == T_CLOSE) &&
 	    a < b && p->src[a] == '*') {

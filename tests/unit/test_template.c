@@ -95,6 +95,9 @@ static void test_parse_errors(void)
 	CHECK_STR(parse_error("x{{ }}", &err), "t:1:2: empty tag");
 	CHECK_STR(parse_error("{{#}}{{/}}", &err), "t:1:1: empty tag");
 	CHECK_STR(parse_error("{{>  }}", &err), "t:1:1: empty tag");
+	/* the close delimiter is the sigil: found fuzzing (a negative length) */
+	CHECK_STR(parse_error("{{=<% >=}}a<%>b", &err), "t:1:12: empty tag");
+	CHECK_STR(parse_error("{{=<% #=}}<%#", &err), "t:1:11: empty tag");
 	CHECK_STR(parse_error("{{first name}}", &err),
 		  "t:1:1: tag name 'first name' contains whitespace");
 	/* columns count characters: "é" is two bytes, one column */
