@@ -12,6 +12,7 @@
 
 #include "tagdigest/core/buf.h"
 #include "tagdigest/core/log.h"
+#include "tagdigest/schedule/readers.h"
 #include "tagdigest/store/roster.h"
 
 #define WHEN_FMT "%a %d %b %Y %H:%M %Z"
@@ -151,65 +152,36 @@ static int print_reader(FILE *out, const struct td_status_options *opt,
 	return 0;
 }
 
-/* The store's readers, a page at a time, whatever their status. */
-static int print_roster(FILE *out, const struct td_status_options *opt,
-			struct td_store *st, struct td_zones *zones, time_t now,
-			struct td_err *err)
-{
-	struct td_roster_filter f = { .any_status = true, .limit = TD_ROSTER_PAGE };
-	for (;;) {
-		struct td_member *v;
-		size_t n;
-		int rc = td_roster_list(st, &f, &v, &n, err);
-		if (rc)
-			return rc;
-		for (size_t i = 0; !rc && i < n; i++) {
-			struct td_subscriber sub;
-			td_member_subscriber(&v[i], &sub);
-			const char *name = td_member_status_name(v[i].status);
-			rc = print_reader(out, opt, st, zones, &sub, name,
-					  v[i].status == TD_MEMBER_ACTIVE ? NULL :
-					  v[i].status == TD_MEMBER_PENDING ?
-					  "not confirmed" : name, now, err);
-			f.after_id = v[i].id;
-		}
-		td_members_free(v, n);
-		if (rc || n < TD_ROSTER_PAGE)
-			return rc;
-	}
-}
+/* What td_readers_walk hands each reader to. */
+struct walk {
+	FILE *out;
+	const struct td_status_options *opt;
+	struct td_store *st;
+	struct td_zones *zones;
+	const char *path;
+	time_t now;
+	size_t fresh;            /* file rows not in the store, so far */
+};
 
-/* The file's rows the store does not have yet: the next run's sync adds
- * them (import.h), on the site's schedule. */
-static int print_new_rows(FILE *out, const struct td_status_options *opt,
-			  struct td_store *st, struct td_zones *zones,
-			  const char *path, time_t now, struct td_err *err)
+/* One line per reader: the store's whatever their status, then the
+ * file's rows the store does not have yet (the next run's sync adds them,
+ * import.h, on the site's schedule). */
+static int print_walked(const struct td_member *m, const struct td_subscriber *sub,
+			void *ctx, struct td_err *err)
 {
-	struct td_subscriber_reader *r;
-	struct td_err ferr = { 0, "" };
-	if (td_subscribers_open(path, &r, &ferr)) {
-		td_log_warnx("status: %s; the readers below are the store's only", ferr.msg);
-		return 0;
+	struct walk *w = ctx;
+	if (!m) {
+		if (!w->fresh++)
+			fprintf(w->out, "Not in the store yet (%s: the next run adds them):\n",
+				w->path);
+		return print_reader(w->out, w->opt, w->st, w->zones, sub, "new", NULL,
+				    w->now, err);
 	}
-	const struct td_subscriber *sub;
-	int rc;
-	size_t fresh = 0;
-	while ((rc = td_subscribers_next(r, &sub, err)) == 1) {
-		struct td_member m;
-		bool found;
-		rc = td_roster_get(st, sub->email, &m, &found, err);
-		td_member_free(&m);
-		if (rc)
-			break;
-		if (found)
-			continue;
-		if (!fresh++)
-			fprintf(out, "Not in the store yet (%s: the next run adds them):\n", path);
-		if ((rc = print_reader(out, opt, st, zones, sub, "new", NULL, now, err)))
-			break;
-	}
-	td_subscribers_close(r);
-	return rc;
+	const char *name = td_member_status_name(m->status);
+	return print_reader(w->out, w->opt, w->st, w->zones, sub, name,
+			    m->status == TD_MEMBER_ACTIVE ? NULL :
+			    m->status == TD_MEMBER_PENDING ? "not confirmed" : name,
+			    w->now, err);
 }
 
 int td_status_print(FILE *out, const struct td_status_options *opt,
@@ -239,13 +211,14 @@ int td_status_print(FILE *out, const struct td_status_options *opt,
 	fprintf(out, "  %-32s %-12s %-24s %-34s %9s  %-22s %-26s %-22s %s\n", "EMAIL",
 		"STATUS", "TAGS", "SCHEDULE", "WATERMARK", "LAST DIGEST", "NEXT DUE",
 		"(SITE TIME)", "WAITING");
-	struct td_zones *zones = td_zones_new();
-	rc = print_roster(out, opt, st, zones, now, err);
-	if (!rc && subscribers_path)
-		rc = print_new_rows(out, opt, st, zones, subscribers_path, now, err);
-	td_zones_free(zones);
+	struct walk w = { out, opt, st, td_zones_new(), subscribers_path, now, 0 };
+	struct td_err ferr;
+	rc = td_readers_walk(st, subscribers_path, true, print_walked, &w, NULL, &ferr, err);
+	td_zones_free(w.zones);
 	if (rc)
 		return rc;
+	if (ferr.code)
+		td_log_warnx("status: %s; the readers above are the store's only", ferr.msg);
 	struct td_suppression *sup;
 	size_t nsup;
 	rc = td_store_suppressions(st, NULL, &sup, &nsup, err);

@@ -65,49 +65,75 @@ static void push_copy(struct td_subscriber_list *l, size_t *cap,
 	s->not_before = view->not_before;
 }
 
+int td_readers_walk(struct td_store *st, const char *path, bool all_statuses,
+		    td_reader_fn fn, void *ctx, size_t *nbad, struct td_err *file_err,
+		    struct td_err *err)
+{
+	file_err->code = 0;
+	file_err->msg[0] = '\0';
+	if (nbad)
+		*nbad = 0;
+	struct td_roster_filter f = { .any_status = all_statuses, .status = TD_MEMBER_ACTIVE,
+				      .limit = TD_ROSTER_PAGE };
+	int rc;
+	for (;;) {
+		struct td_member *v;
+		size_t n;
+		if ((rc = td_roster_list(st, &f, &v, &n, err)))
+			return rc;
+		for (size_t i = 0; !rc && i < n; i++) {
+			struct td_subscriber view;
+			td_member_subscriber(&v[i], &view);
+			rc = fn(&v[i], &view, ctx, err);
+			f.after_id = v[i].id;
+		}
+		td_members_free(v, n);
+		if (rc)
+			return rc;
+		if (n < TD_ROSTER_PAGE)
+			break;
+	}
+	struct td_subscriber_reader *r;
+	if (!path || td_subscribers_open(path, &r, file_err))
+		return 0;
+	const struct td_subscriber *row;
+	while ((rc = td_subscribers_next(r, &row, err)) == 1) {
+		struct td_member m;
+		bool found;
+		rc = td_roster_get(st, row->email, &m, &found, err);
+		td_member_free(&m);
+		if (rc || (!found && (rc = fn(NULL, row, ctx, err))))
+			break;
+	}
+	if (nbad)
+		td_subscribers_counts(r, NULL, nbad);
+	td_subscribers_close(r);
+	return rc;
+}
+
+struct load_ctx {
+	struct td_subscriber_list *out;
+	size_t cap;
+};
+
+static int load_one(const struct td_member *m, const struct td_subscriber *sub, void *ctx,
+		    struct td_err *err)
+{
+	(void)m;
+	(void)err;
+	struct load_ctx *l = ctx;
+	push_copy(l->out, &l->cap, sub);
+	return 0;
+}
+
 int td_readers_load(struct td_store *st, const char *path,
 		    struct td_subscriber_list *out, struct td_err *file_err,
 		    struct td_err *err)
 {
 	memset(out, 0, sizeof *out);
-	file_err->code = 0;
-	file_err->msg[0] = '\0';
-	size_t cap = 0;
-	int rc = 0;
-	struct td_roster_filter f = { .status = TD_MEMBER_ACTIVE, .limit = TD_ROSTER_PAGE };
-	for (;;) {
-		struct td_member *v;
-		size_t n;
-		if ((rc = td_roster_list(st, &f, &v, &n, err)))
-			goto fail;
-		for (size_t i = 0; i < n; i++) {
-			struct td_subscriber view;
-			td_member_subscriber(&v[i], &view);
-			push_copy(out, &cap, &view);
-			f.after_id = v[i].id;
-		}
-		td_members_free(v, n);
-		if (n < TD_ROSTER_PAGE)
-			break;
-	}
-	if (!path)
-		return 0;
-	struct td_subscriber_list file;
-	if (td_subscribers_load(path, &file, file_err))
-		return 0;
-	out->nbad = file.nbad;
-	for (size_t i = 0; !rc && i < file.n; i++) {
-		struct td_member m;
-		bool found;
-		rc = td_roster_get(st, file.v[i].email, &m, &found, err);
-		td_member_free(&m);
-		if (!rc && !found)
-			push_copy(out, &cap, &file.v[i]);
-	}
-	td_subscribers_free(&file);
-	if (!rc)
-		return 0;
-fail:
-	td_subscribers_free(out);
+	struct load_ctx l = { out, 0 };
+	int rc = td_readers_walk(st, path, false, load_one, &l, &out->nbad, file_err, err);
+	if (rc)
+		td_subscribers_free(out);
 	return rc;
 }

@@ -164,11 +164,6 @@ static int rs_fail(struct td_err *err)
 	return err && err->code ? err->code : EX_SOFTWARE;
 }
 
-static void bind_str(sqlite3_stmt *s, int i, const char *v)
-{
-	sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_TRANSIENT);
-}
-
 /* Steps a statement that returns no row, then resets it. */
 static int rs_exec(struct td_store *st, sqlite3_stmt *s, const char *what,
 		   struct td_err *err)
@@ -188,25 +183,13 @@ static int run_sql(struct td_store *st, const char *sql, const char *key,
 		return td_store_db_error(st, err, what);
 	int np = sqlite3_bind_parameter_count(s), i = 1;
 	if (key && np >= i)
-		bind_str(s, i++, key);
+		td_store_bind_text(s, i++, key);
 	if (np >= i)
 		sqlite3_bind_int64(s, i, v);
 	int step = sqlite3_step(s);
 	sqlite3_finalize(s);
 	return step == SQLITE_DONE || step == SQLITE_ROW ? 0 :
 		td_store_db_error(st, err, what);
-}
-
-static char *col_str(sqlite3_stmt *s, int i)
-{
-	const unsigned char *t = sqlite3_column_text(s, i);
-	return td_xstrdup(t ? (const char *)t : "");
-}
-
-static const char *col_cstr(sqlite3_stmt *s, int i)
-{
-	const unsigned char *t = sqlite3_column_text(s, i);
-	return t ? (const char *)t : "";
 }
 
 /* Tags are kept joined with ',' (a slug has none: slug.h turns
@@ -311,29 +294,29 @@ static void read_member(sqlite3_stmt *s, struct td_member *m)
 {
 	memset(m, 0, sizeof *m);
 	m->id = sqlite3_column_int64(s, 0);
-	m->email = col_str(s, 1);
-	m->name = col_str(s, 2);
-	split_tags(col_cstr(s, 3), &m->tags);
-	if (td_member_status_parse(col_cstr(s, 4), &m->status) < 0)
+	m->email = td_store_col_dup(s, 1);
+	m->name = td_store_col_dup(s, 2);
+	split_tags(td_store_col_cstr(s, 3), &m->tags);
+	if (td_member_status_parse(td_store_col_cstr(s, 4), &m->status) < 0)
 		m->status = TD_MEMBER_UNSUBSCRIBED;   /* the CHECK keeps this out */
-	m->origin = col_str(s, 5);
+	m->origin = td_store_col_dup(s, 5);
 	m->reader_choice = sqlite3_column_int(s, 6) != 0;
-	if (td_frequency_parse(col_cstr(s, 7), &m->prefs.frequency) < 0)
+	if (td_frequency_parse(td_store_col_cstr(s, 7), &m->prefs.frequency) < 0)
 		m->prefs.frequency = TD_FREQ_WEEKLY;
 	m->prefs.own_time = sqlite3_column_int(s, 8) != 0;
 	m->prefs.wday = sqlite3_column_int(s, 9);
 	m->prefs.hour = sqlite3_column_int(s, 10);
 	m->prefs.minute = sqlite3_column_int(s, 11);
 	m->prefs.timezone = sqlite3_column_type(s, 12) == SQLITE_NULL ? NULL :
-			    col_str(s, 12);
+			    td_store_col_dup(s, 12);
 	m->prefs.paused_until = (time_t)sqlite3_column_int64(s, 13);
 	m->created_at = (time_t)sqlite3_column_int64(s, 14);
 	m->confirmed_at = (time_t)sqlite3_column_int64(s, 15);
 	m->changed_at = (time_t)sqlite3_column_int64(s, 16);
 	m->consent_at = (time_t)sqlite3_column_int64(s, 17);
-	m->consent_how = col_str(s, 18);
-	m->consent_from = col_str(s, 19);
-	m->confirm_nonce = col_str(s, 20);
+	m->consent_how = td_store_col_dup(s, 18);
+	m->consent_from = td_store_col_dup(s, 19);
+	m->confirm_nonce = td_store_col_dup(s, 20);
 	m->confirm_sent_at = (time_t)sqlite3_column_int64(s, 21);
 	m->confirm_mails = sqlite3_column_int(s, 22);
 }
@@ -347,7 +330,7 @@ int td_roster_get(struct td_store *st, const char *email, struct td_member *out,
 	if (!s)
 		return rs_fail(err);
 	char *key = td_store_email_key(email);
-	bind_str(s, 1, key);
+	td_store_bind_text(s, 1, key);
 	free(key);
 	int step = sqlite3_step(s);
 	if (step == SQLITE_ROW) {
@@ -375,7 +358,7 @@ static int write_member_tags(struct td_store *st, int64_t id, const struct td_st
 	for (size_t i = 0; i < tags->n; i++) {
 		sqlite3_bind_int64(ins, 1, id);
 		sqlite3_bind_int64(ins, 2, (sqlite3_int64)i);
-		bind_str(ins, 3, tags->v[i]);
+		td_store_bind_text(ins, 3, tags->v[i]);
 		if ((rc = rs_exec(st, ins, "store subscriber tag", err)))
 			return rc;
 	}
@@ -391,11 +374,11 @@ static int suppressed_status(struct td_store *st, const char *key,
 	sqlite3_stmt *s = rs_get(st, RS_SUPPRESSED_ALL, err);
 	if (!s)
 		return rs_fail(err);
-	bind_str(s, 1, key);
+	td_store_bind_text(s, 1, key);
 	int step = sqlite3_step(s);
 	*status = TD_MEMBER_ACTIVE;
 	if (step == SQLITE_ROW) {
-		const char *reason = col_cstr(s, 0);
+		const char *reason = td_store_col_cstr(s, 0);
 		*status = strcmp(reason, "bounced") == 0 ? TD_MEMBER_BOUNCED :
 			  strcmp(reason, "complained") == 0 ? TD_MEMBER_COMPLAINED :
 			  TD_MEMBER_UNSUBSCRIBED;
@@ -422,18 +405,18 @@ static int insert_member(struct td_store *st, const struct new_member *n, int64_
 	int rc;
 	if (!s)
 		return rs_fail(err);
-	bind_str(s, 1, n->key);
-	bind_str(s, 2, n->email);
-	bind_str(s, 3, n->name);
-	bind_str(s, 4, n->tags_joined);
-	bind_str(s, 5, td_member_status_name(n->status));
-	bind_str(s, 6, n->origin);
+	td_store_bind_text(s, 1, n->key);
+	td_store_bind_text(s, 2, n->email);
+	td_store_bind_text(s, 3, n->name);
+	td_store_bind_text(s, 4, n->tags_joined);
+	td_store_bind_text(s, 5, td_member_status_name(n->status));
+	td_store_bind_text(s, 6, n->origin);
 	sqlite3_bind_int(s, 7, n->reader_choice);
-	bind_str(s, 8, td_frequency_name(n->frequency));
+	td_store_bind_text(s, 8, td_frequency_name(n->frequency));
 	sqlite3_bind_int64(s, 9, (sqlite3_int64)n->now);
 	sqlite3_bind_int64(s, 10, (sqlite3_int64)n->consent_at);
-	bind_str(s, 11, n->consent_how);
-	bind_str(s, 12, n->consent_from);
+	td_store_bind_text(s, 11, n->consent_how);
+	td_store_bind_text(s, 12, n->consent_from);
 	if ((rc = rs_exec(st, s, "add subscriber", err)))
 		return rc;
 	*id = sqlite3_last_insert_rowid(td_store_db(st));
@@ -460,7 +443,7 @@ static int put_row(struct td_store *st, const struct td_roster_row *row, time_t 
 	struct td_buf joined = TD_BUF_INIT;
 	if (row->tags)
 		join_tags(row->tags, &joined);
-	bind_str(look, 1, key);
+	td_store_bind_text(look, 1, key);
 	int step = sqlite3_step(look);
 	if (step != SQLITE_ROW && step != SQLITE_DONE) {
 		rc = td_store_db_error(st, err, "look up subscriber");
@@ -494,10 +477,10 @@ static int put_row(struct td_store *st, const struct td_roster_row *row, time_t 
 	}
 	int64_t id = sqlite3_column_int64(look, 0);
 	enum td_member_status status;
-	if (td_member_status_parse(col_cstr(look, 1), &status) < 0)
+	if (td_member_status_parse(td_store_col_cstr(look, 1), &status) < 0)
 		status = TD_MEMBER_UNSUBSCRIBED;
 	bool reader_choice = sqlite3_column_int(look, 2) != 0;
-	const char *old_name = col_cstr(look, 3), *old_tags = col_cstr(look, 4);
+	const char *old_name = td_store_col_cstr(look, 3), *old_tags = td_store_col_cstr(look, 4);
 	if (status != TD_MEMBER_ACTIVE && status != TD_MEMBER_PENDING) {
 		rs_done(look);
 		*result = TD_ROSTER_KEPT_OUT;
@@ -522,11 +505,11 @@ static int put_row(struct td_store *st, const struct td_roster_row *row, time_t 
 			rc = rs_fail(err);
 		} else {
 			sqlite3_bind_int64(s, 1, id);
-			bind_str(s, 2, name);
-			bind_str(s, 3, tags);
+			td_store_bind_text(s, 2, name);
+			td_store_bind_text(s, 3, tags);
 			sqlite3_bind_int64(s, 4, (sqlite3_int64)now);
-			bind_str(s, 5, row->origin);
-			bind_str(s, 6, row->consent_from);
+			td_store_bind_text(s, 5, row->origin);
+			td_store_bind_text(s, 6, row->consent_from);
 			rc = rs_exec(st, s, "update subscriber", err);
 		}
 		if (!rc && set_tags)
@@ -592,7 +575,7 @@ int td_roster_file_mark(struct td_store *st, const char *email, struct td_err *e
 	if (!s)
 		return rs_fail(err);
 	char *key = td_store_email_key(email);
-	bind_str(s, 1, key);
+	td_store_bind_text(s, 1, key);
 	free(key);
 	return rs_exec(st, s, "mark subscriber", err);
 }
@@ -625,9 +608,9 @@ int td_roster_file_fingerprint(struct td_store *st, const char *path, char **dig
 	if (sqlite3_prepare_v2(td_store_db(st), "SELECT digest FROM roster_files WHERE path = ?1",
 			       -1, &s, NULL) != SQLITE_OK)
 		return td_store_db_error(st, err, "read file fingerprint");
-	bind_str(s, 1, path);
+	td_store_bind_text(s, 1, path);
 	int step = sqlite3_step(s);
-	*digest = step == SQLITE_ROW ? col_str(s, 0) : td_xstrdup("");
+	*digest = step == SQLITE_ROW ? td_store_col_dup(s, 0) : td_xstrdup("");
 	sqlite3_finalize(s);
 	if (step == SQLITE_ROW || step == SQLITE_DONE)
 		return 0;
@@ -645,8 +628,8 @@ int td_roster_set_file_fingerprint(struct td_store *st, const char *path,
 			       " ON CONFLICT (path) DO UPDATE SET digest = excluded.digest",
 			       -1, &s, NULL) != SQLITE_OK)
 		return td_store_db_error(st, err, "store file fingerprint");
-	bind_str(s, 1, path);
-	bind_str(s, 2, digest);
+	td_store_bind_text(s, 1, path);
+	td_store_bind_text(s, 2, digest);
 	int step = sqlite3_step(s);
 	sqlite3_finalize(s);
 	return step == SQLITE_DONE ? 0 : td_store_db_error(st, err, "store file fingerprint");
@@ -694,9 +677,9 @@ int td_roster_list(struct td_store *st, const struct td_roster_filter *f,
 		return td_store_db_error(st, err, "prepare subscriber list");
 	sqlite3_bind_int64(s, 1, f ? f->after_id : 0);
 	if (f && f->tag)
-		bind_str(s, 2, f->tag);
+		td_store_bind_text(s, 2, f->tag);
 	if (f && !f->any_status)
-		bind_str(s, 3, td_member_status_name(f->status));
+		td_store_bind_text(s, 3, td_member_status_name(f->status));
 	if (f && f->limit)
 		sqlite3_bind_int64(s, 4, (sqlite3_int64)f->limit);
 	size_t cap = 0;
@@ -721,7 +704,7 @@ int td_roster_counts(struct td_store *st, size_t counts[5], struct td_err *err)
 	int step;
 	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
 		enum td_member_status status;
-		if (td_member_status_parse(col_cstr(s, 0), &status) == 0)
+		if (td_member_status_parse(td_store_col_cstr(s, 0), &status) == 0)
 			counts[status] = (size_t)sqlite3_column_int64(s, 1);
 	}
 	sqlite3_finalize(s);
@@ -827,7 +810,7 @@ int td_roster_may_send(struct td_store *st, const char *email, time_t now, bool 
 	if (!s)
 		return rs_fail(err);
 	char *key = td_store_email_key(email);
-	bind_str(s, 1, key);
+	td_store_bind_text(s, 1, key);
 	free(key);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
 	int step = sqlite3_step(s);
@@ -887,7 +870,7 @@ static int watermark_up(struct td_store *st, const char *key, struct td_err *err
 	sqlite3_stmt *s = rs_get(st, RS_WATERMARK_UP, err);
 	if (!s)
 		return rs_fail(err);
-	bind_str(s, 1, key);
+	td_store_bind_text(s, 1, key);
 	sqlite3_bind_int64(s, 2, td_store_max_seq(st));
 	return rs_exec(st, s, "move watermark", err);
 }
@@ -901,8 +884,8 @@ static int lift_tag_suppressions(struct td_store *st, const char *key,
 	if (!s)
 		return rs_fail(err);
 	for (size_t i = 0; i < tags->n; i++) {
-		bind_str(s, 1, key);
-		bind_str(s, 2, tags->v[i]);
+		td_store_bind_text(s, 1, key);
+		td_store_bind_text(s, 2, tags->v[i]);
 		if ((rc = rs_exec(st, s, "lift tag suppression", err)))
 			return rc;
 	}
@@ -943,7 +926,7 @@ int td_roster_signup(struct td_store *st, const struct td_signup *su, time_t now
 		rc = sp_end(st, own, td_store_db_error(st, err, "sign-up"), err);
 		goto out;
 	}
-	bind_str(s, 1, key);
+	td_store_bind_text(s, 1, key);
 	int step = sqlite3_step(s);
 	int64_t id = 0;
 	enum td_member_status status = TD_MEMBER_PENDING;
@@ -951,7 +934,7 @@ int td_roster_signup(struct td_store *st, const struct td_signup *su, time_t now
 	time_t window = now;
 	if (step == SQLITE_ROW) {
 		id = sqlite3_column_int64(s, 0);
-		if (td_member_status_parse(col_cstr(s, 1), &status) < 0)
+		if (td_member_status_parse(td_store_col_cstr(s, 1), &status) < 0)
 			status = TD_MEMBER_COMPLAINED;
 		mails = sqlite3_column_int(s, 2);
 		window = (time_t)sqlite3_column_int64(s, 3);
@@ -993,9 +976,9 @@ int td_roster_signup(struct td_store *st, const struct td_signup *su, time_t now
 				       " WHERE id = ?4", -1, &s, NULL) != SQLITE_OK) {
 			rc = td_store_db_error(st, err, "sign-up");
 		} else {
-			bind_str(s, 1, su->name);
-			bind_str(s, 2, td_buf_cstr(&joined));
-			bind_str(s, 3, td_frequency_name(su->frequency));
+			td_store_bind_text(s, 1, su->name);
+			td_store_bind_text(s, 2, td_buf_cstr(&joined));
+			td_store_bind_text(s, 3, td_frequency_name(su->frequency));
 			sqlite3_bind_int64(s, 4, id);
 			rc = sqlite3_step(s) == SQLITE_DONE ? 0 :
 				td_store_db_error(st, err, "sign-up");
@@ -1015,14 +998,14 @@ int td_roster_signup(struct td_store *st, const struct td_signup *su, time_t now
 				       -1, &s, NULL) != SQLITE_OK) {
 			rc = td_store_db_error(st, err, "sign-up");
 		} else {
-			bind_str(s, 1, *nonce);
+			td_store_bind_text(s, 1, *nonce);
 			sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
 			sqlite3_bind_int(s, 3, mails + 1);
 			sqlite3_bind_int64(s, 4, (sqlite3_int64)window);
-			bind_str(s, 5, su->name);
-			bind_str(s, 6, td_buf_cstr(&joined));
-			bind_str(s, 7, td_frequency_name(su->frequency));
-			bind_str(s, 8, from);
+			td_store_bind_text(s, 5, su->name);
+			td_store_bind_text(s, 6, td_buf_cstr(&joined));
+			td_store_bind_text(s, 7, td_frequency_name(su->frequency));
+			td_store_bind_text(s, 8, from);
 			sqlite3_bind_int64(s, 9, id);
 			rc = sqlite3_step(s) == SQLITE_DONE ? 0 :
 				td_store_db_error(st, err, "sign-up");
@@ -1070,7 +1053,7 @@ int td_roster_confirm(struct td_store *st, const char *email, const char *nonce,
 		rc = sp_end(st, own, td_store_db_error(st, err, "confirm"), err);
 		goto out;
 	}
-	bind_str(s, 1, key);
+	td_store_bind_text(s, 1, key);
 	int step = sqlite3_step(s);
 	if (step != SQLITE_ROW) {
 		rc = step == SQLITE_DONE ? 0 : td_store_db_error(st, err, "confirm");
@@ -1080,11 +1063,11 @@ int td_roster_confirm(struct td_store *st, const char *email, const char *nonce,
 	}
 	int64_t id = sqlite3_column_int64(s, 0);
 	enum td_member_status status;
-	if (td_member_status_parse(col_cstr(s, 1), &status) < 0)
+	if (td_member_status_parse(td_store_col_cstr(s, 1), &status) < 0)
 		status = TD_MEMBER_COMPLAINED;
-	bool match = nonce && *nonce && *col_cstr(s, 2) && same_secret(nonce, col_cstr(s, 2));
+	bool match = nonce && *nonce && *td_store_col_cstr(s, 2) && same_secret(nonce, td_store_col_cstr(s, 2));
 	char *from = td_xasprintf("%s, signed up from %s", client ? client : "",
-				  col_cstr(s, 3));
+				  td_store_col_cstr(s, 3));
 	sqlite3_finalize(s);
 	s = NULL;
 	if (status == TD_MEMBER_ACTIVE) {
@@ -1104,10 +1087,10 @@ int td_roster_confirm(struct td_store *st, const char *email, const char *nonce,
 		} else {
 			sqlite3_bind_int64(s, 1, id);
 			sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
-			bind_str(s, 3, from);
+			td_store_bind_text(s, 3, from);
 			struct td_strv tags = TD_STRV_INIT;
 			if (sqlite3_step(s) == SQLITE_ROW)
-				split_tags(col_cstr(s, 0), &tags);
+				split_tags(td_store_col_cstr(s, 0), &tags);
 			else
 				rc = td_store_db_error(st, err, "confirm");
 			sqlite3_finalize(s);
@@ -1190,19 +1173,19 @@ int td_roster_set_prefs(struct td_store *st, const char *email,
 		rc = td_store_db_error(st, err, "preferences");
 	} else {
 		sqlite3_bind_int64(s, 1, id);
-		bind_str(s, 2, td_frequency_name(prefs->frequency));
+		td_store_bind_text(s, 2, td_frequency_name(prefs->frequency));
 		sqlite3_bind_int(s, 3, prefs->own_time);
 		sqlite3_bind_int(s, 4, prefs->wday);
 		sqlite3_bind_int(s, 5, prefs->hour);
 		sqlite3_bind_int(s, 6, prefs->minute);
 		if (prefs->timezone)
-			bind_str(s, 7, prefs->timezone);
+			td_store_bind_text(s, 7, prefs->timezone);
 		else
 			sqlite3_bind_null(s, 7);
 		sqlite3_bind_int64(s, 8, (sqlite3_int64)prefs->paused_until);
 		sqlite3_bind_int64(s, 9, (sqlite3_int64)now);
 		if (tags)
-			bind_str(s, 10, td_buf_cstr(&joined));
+			td_store_bind_text(s, 10, td_buf_cstr(&joined));
 		else
 			sqlite3_bind_null(s, 10);
 		rc = sqlite3_step(s) == SQLITE_DONE ? 0 : td_store_db_error(st, err, "preferences");
@@ -1287,8 +1270,8 @@ int td_roster_site_tags(struct td_store *st, struct td_strv *slugs,
 		return td_store_db_error(st, err, "site tags");
 	int step;
 	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		td_strv_push(slugs, col_cstr(s, 0));
-		td_strv_push(names, col_cstr(s, 1));
+		td_strv_push(slugs, td_store_col_cstr(s, 0));
+		td_strv_push(names, td_store_col_cstr(s, 1));
 	}
 	sqlite3_finalize(s);
 	return step == SQLITE_DONE ? 0 : td_store_db_error(st, err, "site tags");

@@ -399,13 +399,6 @@ static void stmt_done(sqlite3_stmt *s)
 	sqlite3_clear_bindings(s);
 }
 
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-	sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_TRANSIENT);
-}
-
-static char *col_dup(sqlite3_stmt *s, int i);
-
 static char *lower_dup(const char *s)
 {
 	char *d = td_xstrdup(s);
@@ -596,7 +589,7 @@ static int step_done(struct td_store *st, sqlite3_stmt *s, struct td_err *err,
 static void bind_key(sqlite3_stmt *s, int i, const char *key)
 {
 	if (key)
-		bind_text(s, i, key);
+		td_store_bind_text(s, i, key);
 	else
 		sqlite3_bind_null(s, i);
 }
@@ -621,12 +614,12 @@ static int write_item_tags(struct td_store *st, int64_t item,
 	for (size_t i = 0; i < post->tags.n; i++) {
 		const char *name = i < post->tag_names.n ? post->tag_names.v[i] :
 							   post->tags.v[i];
-		bind_text(tag, 1, post->tags.v[i]);
-		bind_text(tag, 2, name);
+		td_store_bind_text(tag, 1, post->tags.v[i]);
+		td_store_bind_text(tag, 2, name);
 		if ((rc = step_done(st, tag, err, "store tag")))
 			return rc;
 		sqlite3_bind_int64(ins, 1, item);
-		bind_text(ins, 2, post->tags.v[i]);
+		td_store_bind_text(ins, 2, post->tags.v[i]);
 		if ((rc = step_done(st, ins, err, "store item tag")))
 			return rc;
 	}
@@ -689,8 +682,8 @@ static int match_post(struct td_store *st, const char *source,
 					   ST_MATCH_URL_KEY, err);
 		if (!s)
 			return err ? err->code : EX_SOFTWARE;
-		bind_text(s, 1, key);
-		bind_text(s, 2, source);
+		td_store_bind_text(s, 1, key);
+		td_store_bind_text(s, 2, source);
 		if (pass == 1)
 			bind_key(s, 3, guid_key);
 		int step = sqlite3_step(s);
@@ -710,10 +703,10 @@ static int insert_item(struct td_store *st, const char *source, const char *guid
 	sqlite3_stmt *s = stmt_get(st, ST_INSERT_ITEM, err);
 	if (!s)
 		return err ? err->code : EX_SOFTWARE;
-	bind_text(s, 1, source);
-	bind_text(s, 2, guid);
+	td_store_bind_text(s, 1, source);
+	td_store_bind_text(s, 2, guid);
 	sqlite3_bind_int64(s, 3, seq);
-	bind_text(s, 4, content_hash);
+	td_store_bind_text(s, 4, content_hash);
 	bind_key(s, 5, guid_key);
 	bind_key(s, 6, url_key);
 	int rc = step_done(st, s, err, "insert post item");
@@ -724,19 +717,19 @@ static int insert_item(struct td_store *st, const char *source, const char *guid
 static void bind_post(sqlite3_stmt *s, const char *source,
 		      const struct td_post *p, time_t now)
 {
-	bind_text(s, 1, source);
-	bind_text(s, 2, p->guid);
-	bind_text(s, 3, p->url);
-	bind_text(s, 4, p->title);
-	bind_text(s, 5, p->author);
+	td_store_bind_text(s, 1, source);
+	td_store_bind_text(s, 2, p->guid);
+	td_store_bind_text(s, 3, p->url);
+	td_store_bind_text(s, 4, p->title);
+	td_store_bind_text(s, 5, p->author);
 	/* a source that gives no date: the post is as new as its arrival */
 	time_t published = p->published ? p->published : now;
 	sqlite3_bind_int64(s, 6, (sqlite3_int64)published);
 	sqlite3_bind_int64(s, 7, (sqlite3_int64)(p->updated ? p->updated : published));
-	bind_text(s, 8, p->excerpt_html);
-	bind_text(s, 9, p->excerpt_text);
-	bind_text(s, 10, p->content_html);
-	bind_text(s, 11, p->content_hash);
+	td_store_bind_text(s, 8, p->excerpt_html);
+	td_store_bind_text(s, 9, p->excerpt_text);
+	td_store_bind_text(s, 10, p->content_html);
+	td_store_bind_text(s, 11, p->content_hash);
 	sqlite3_bind_int64(s, 12, (sqlite3_int64)now);
 }
 
@@ -757,7 +750,7 @@ static int update_item(struct td_store *st, int64_t id, int64_t seq,
 		return rc;
 	char *url_key = td_post_url_key(post->url);
 	sqlite3_bind_int64(it, 1, id);
-	bind_text(it, 2, post->content_hash);
+	td_store_bind_text(it, 2, post->content_hash);
 	bind_key(it, 3, url_key);
 	free(url_key);
 	if ((rc = step_done(st, it, err, "update post item")) ||
@@ -806,8 +799,8 @@ static int find_item(struct td_store *st, const char *source, const char *guid,
 	sqlite3_stmt *find = stmt_get(st, ST_FIND_ITEM, err);
 	if (!find)
 		return err ? err->code : EX_SOFTWARE;
-	bind_text(find, 1, source);
-	bind_text(find, 2, guid);
+	td_store_bind_text(find, 1, source);
+	td_store_bind_text(find, 2, guid);
 	int step = sqlite3_step(find);
 	if (step != SQLITE_ROW && step != SQLITE_DONE) {
 		stmt_done(find);
@@ -883,8 +876,8 @@ static int index_existing_posts(struct td_store *st, struct td_err *err)
 			break;
 		}
 		int64_t seq = sqlite3_column_int64(next, 0), id;
-		char *source = col_dup(next, 1), *guid = col_dup(next, 2);
-		char *url = col_dup(next, 3), *hash = col_dup(next, 4);
+		char *source = td_store_col_dup(next, 1), *guid = td_store_col_dup(next, 2);
+		char *url = td_store_col_dup(next, 3), *hash = td_store_col_dup(next, 4);
 		stmt_done(next);
 		last = seq;
 		char *guid_key = td_post_guid_key(guid, url), *url_key = td_post_url_key(url);
@@ -955,11 +948,11 @@ static int merge_existing_posts(struct td_store *st, struct td_err *err)
 		sqlite3_bind_int64(s[ITEM], 1, last);
 		step = sqlite3_step(s[ITEM]);
 		bool one = step == SQLITE_ROW && sqlite3_column_int(s[ITEM], 3) == 1;
-		char *source = one ? col_dup(s[ITEM], 0) : NULL;
+		char *source = one ? td_store_col_dup(s[ITEM], 0) : NULL;
 		char *guid_key = one && sqlite3_column_type(s[ITEM], 1) != SQLITE_NULL ?
-			col_dup(s[ITEM], 1) : NULL;
+			td_store_col_dup(s[ITEM], 1) : NULL;
 		char *url_key = one && sqlite3_column_type(s[ITEM], 2) != SQLITE_NULL ?
-			col_dup(s[ITEM], 2) : NULL;
+			td_store_col_dup(s[ITEM], 2) : NULL;
 		stmt_done(s[ITEM]);
 		int64_t target = 0;
 		if (step != SQLITE_ROW && step != SQLITE_DONE)
@@ -997,7 +990,7 @@ static int64_t query_int(struct td_store *st, const char *sql, const char *arg)
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
 		return 0;
 	if (arg)
-		bind_text(s, 1, arg);
+		td_store_bind_text(s, 1, arg);
 	if (sqlite3_step(s) == SQLITE_ROW)
 		v = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
@@ -1042,7 +1035,7 @@ int td_store_recent_deliveries(struct td_store *st, const char *email, size_t li
 			       -1, &s, NULL) != SQLITE_OK)
 		return db_error(st, err, "prepare recent deliveries");
 	char *key = lower_dup(email);
-	bind_text(s, 1, key);
+	td_store_bind_text(s, 1, key);
 	free(key);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
 	int step;
@@ -1052,7 +1045,7 @@ int td_store_recent_deliveries(struct td_store *st, const char *email, size_t li
 		d->slot = (time_t)sqlite3_column_int64(s, 0);
 		d->at = (time_t)sqlite3_column_int64(s, 1);
 		d->skipped = strcmp((const char *)sqlite3_column_text(s, 2), "skipped") == 0;
-		d->message_id = col_dup(s, 3);
+		d->message_id = td_store_col_dup(s, 3);
 		d->post_count = (size_t)sqlite3_column_int64(s, 4);
 	}
 	int rc = step == SQLITE_DONE ? 0 : db_error(st, err, "read recent deliveries");
@@ -1072,12 +1065,6 @@ void td_store_delivery_records_free(struct td_delivery_record *v, size_t n)
 	free(v);
 }
 
-static char *col_dup(sqlite3_stmt *s, int i)
-{
-	const unsigned char *t = sqlite3_column_text(s, i);
-	return td_xstrdup(t ? (const char *)t : "");
-}
-
 static int load_post_tags(struct td_store *st, struct td_store_post *p,
 			  struct td_err *err)
 {
@@ -1090,8 +1077,8 @@ static int load_post_tags(struct td_store *st, struct td_store_post *p,
 		p->tag_arrived = td_xrealloc(p->tag_arrived,
 					     (p->tags.n + 1) * sizeof *p->tag_arrived);
 		p->tag_arrived[p->tags.n] = sqlite3_column_int64(s, 2);
-		td_strv_push_owned(&p->tags, col_dup(s, 0));
-		td_strv_push_owned(&p->tag_names, col_dup(s, 1));
+		td_strv_push_owned(&p->tags, td_store_col_dup(s, 0));
+		td_strv_push_owned(&p->tag_names, td_store_col_dup(s, 1));
 	}
 	stmt_done(s);
 	return step == SQLITE_DONE ? 0 : db_error(st, err, "read post tags");
@@ -1107,7 +1094,7 @@ int td_store_posts_for_tag(struct td_store *st, const char *tag,
 	sqlite3_stmt *s = stmt_get(st, ST_POSTS_FOR_TAG, err);
 	if (!s)
 		return err ? err->code : EX_SOFTWARE;
-	bind_text(s, 1, tag);
+	td_store_bind_text(s, 1, tag);
 	sqlite3_bind_int64(s, 2, after_seq);
 	sqlite3_bind_int64(s, 3, upto_seq);
 	sqlite3_bind_int64(s, 4, (sqlite3_int64)ingested_since);
@@ -1122,12 +1109,12 @@ int td_store_posts_for_tag(struct td_store *st, const char *tag,
 		struct td_store_post *p = &v[(*n)++];
 		memset(p, 0, sizeof *p);
 		p->seq = sqlite3_column_int64(s, 0);
-		p->url = col_dup(s, 1);
-		p->title = col_dup(s, 2);
-		p->author = col_dup(s, 3);
+		p->url = td_store_col_dup(s, 1);
+		p->title = td_store_col_dup(s, 2);
+		p->author = td_store_col_dup(s, 3);
 		p->published = (time_t)sqlite3_column_int64(s, 4);
-		p->excerpt_html = col_dup(s, 5);
-		p->excerpt_text = col_dup(s, 6);
+		p->excerpt_html = td_store_col_dup(s, 5);
+		p->excerpt_text = td_store_col_dup(s, 6);
 	}
 	stmt_done(s);
 	int rc = step == SQLITE_DONE ? 0 : db_error(st, err, "read posts");
@@ -1167,9 +1154,9 @@ char *td_store_tag_name(struct td_store *st, const char *slug)
 	sqlite3_stmt *s = stmt_get(st, ST_TAG_NAME, NULL);
 	char *name = NULL;
 	if (s) {
-		bind_text(s, 1, slug);
+		td_store_bind_text(s, 1, slug);
 		if (sqlite3_step(s) == SQLITE_ROW)
-			name = col_dup(s, 0);
+			name = td_store_col_dup(s, 0);
 		stmt_done(s);
 	}
 	return name ? name : td_xstrdup(slug);
@@ -1184,7 +1171,7 @@ int td_store_subscriber_state(struct td_store *st, const char *email,
 	if (!s)
 		return err ? err->code : EX_SOFTWARE;
 	char *key = lower_dup(email);
-	bind_text(s, 1, key);
+	td_store_bind_text(s, 1, key);
 	free(key);
 	int step = sqlite3_step(s);
 	if (step == SQLITE_ROW) {
@@ -1205,7 +1192,7 @@ int td_store_slot_done(struct td_store *st, const char *email, time_t slot,
 	if (!s)
 		return err ? err->code : EX_SOFTWARE;
 	char *key = lower_dup(email);
-	bind_text(s, 1, key);
+	td_store_bind_text(s, 1, key);
 	free(key);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)slot);
 	int step = sqlite3_step(s);
@@ -1238,11 +1225,11 @@ int td_store_record_attempt(struct td_store *st, const char *email,
 			       " VALUES (?1, ?2, ?3, ?4, ?5)", -1, &s, NULL) != SQLITE_OK)
 		return db_error(st, err, "prepare attempt");
 	char *key = lower_dup(email);
-	bind_text(s, 1, key);
+	td_store_bind_text(s, 1, key);
 	free(key);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)slot);
-	bind_text(s, 3, outcome);
-	bind_text(s, 4, detail);
+	td_store_bind_text(s, 3, outcome);
+	td_store_bind_text(s, 4, detail);
 	sqlite3_bind_int64(s, 5, (sqlite3_int64)at);
 	int step = sqlite3_step(s);
 	sqlite3_finalize(s);
@@ -1261,10 +1248,10 @@ int td_store_source_result(struct td_store *st, const char *name, bool ok,
 		" last_error = ?3, last_error_at = ?2, failures = failures + 1";
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
 		return db_error(st, err, "prepare source result");
-	bind_text(s, 1, name);
+	td_store_bind_text(s, 1, name);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
 	if (!ok)
-		bind_text(s, 3, error);
+		td_store_bind_text(s, 3, error);
 	int step = sqlite3_step(s);
 	sqlite3_finalize(s);
 	return step == SQLITE_DONE ? 0 : db_error(st, err, "record source result");
@@ -1279,12 +1266,12 @@ int td_store_source_state(struct td_store *st, const char *name,
 			       "SELECT last_success, last_error_at, last_error, failures"
 			       " FROM sources WHERE name = ?1", -1, &s, NULL) != SQLITE_OK)
 		return db_error(st, err, "prepare source state");
-	bind_text(s, 1, name);
+	td_store_bind_text(s, 1, name);
 	int step = sqlite3_step(s);
 	if (step == SQLITE_ROW) {
 		state->last_success = (time_t)sqlite3_column_int64(s, 0);
 		state->last_error_at = (time_t)sqlite3_column_int64(s, 1);
-		state->last_error = col_dup(s, 2);
+		state->last_error = td_store_col_dup(s, 2);
 		state->failures = sqlite3_column_int(s, 3);
 	} else {
 		state->last_error = td_xstrdup("");
@@ -1303,10 +1290,10 @@ int td_store_source_validators(struct td_store *st, const char *name,
 	if (sqlite3_prepare_v2(st->db, "SELECT etag, last_modified FROM sources"
 			       " WHERE name = ?1", -1, &s, NULL) != SQLITE_OK)
 		return db_error(st, err, "prepare source validators");
-	bind_text(s, 1, name);
+	td_store_bind_text(s, 1, name);
 	int step = sqlite3_step(s);
-	*etag = step == SQLITE_ROW ? col_dup(s, 0) : td_xstrdup("");
-	*last_modified = step == SQLITE_ROW ? col_dup(s, 1) : td_xstrdup("");
+	*etag = step == SQLITE_ROW ? td_store_col_dup(s, 0) : td_xstrdup("");
+	*last_modified = step == SQLITE_ROW ? td_store_col_dup(s, 1) : td_xstrdup("");
 	sqlite3_finalize(s);
 	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 :
 		db_error(st, err, "read source validators");
@@ -1322,9 +1309,9 @@ int td_store_set_source_validators(struct td_store *st, const char *name,
 			       " ON CONFLICT (name) DO UPDATE SET etag = ?2, last_modified = ?3",
 			       -1, &s, NULL) != SQLITE_OK)
 		return db_error(st, err, "prepare source validators");
-	bind_text(s, 1, name);
-	bind_text(s, 2, etag);
-	bind_text(s, 3, last_modified);
+	td_store_bind_text(s, 1, name);
+	td_store_bind_text(s, 2, etag);
+	td_store_bind_text(s, 3, last_modified);
 	int step = sqlite3_step(s);
 	sqlite3_finalize(s);
 	return step == SQLITE_DONE ? 0 : db_error(st, err, "store source validators");
@@ -1356,7 +1343,7 @@ static int member_status_step(struct td_store *st, const char *sql, const char *
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
 		return db_error(st, err, "prepare subscriber status");
-	bind_text(s, 1, key);
+	td_store_bind_text(s, 1, key);
 	if (sqlite3_bind_parameter_count(s) >= 2)
 		sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
 	int step = sqlite3_step(s);
@@ -1383,10 +1370,10 @@ int td_store_suppress(struct td_store *st, const char *email, const char *scope,
 		return rc;
 	}
 	char *key = lower_dup(email);
-	bind_text(s, 1, key);
-	bind_text(s, 2, scope);
-	bind_text(s, 3, reason);
-	bind_text(s, 4, detail);
+	td_store_bind_text(s, 1, key);
+	td_store_bind_text(s, 2, scope);
+	td_store_bind_text(s, 3, reason);
+	td_store_bind_text(s, 4, detail);
 	sqlite3_bind_int64(s, 5, (sqlite3_int64)now);
 	int step = sqlite3_step(s);
 	sqlite3_finalize(s);
@@ -1416,9 +1403,9 @@ int td_store_unsuppress(struct td_store *st, const char *email, const char *scop
 		return rc;
 	}
 	char *key = lower_dup(email);
-	bind_text(s, 1, key);
+	td_store_bind_text(s, 1, key);
 	if (scope)
-		bind_text(s, 2, scope);
+		td_store_bind_text(s, 2, scope);
 	int step = sqlite3_step(s);
 	sqlite3_finalize(s);
 	rc = step == SQLITE_DONE ? 0 : db_error(st, err, "lift suppression");
@@ -1453,7 +1440,7 @@ int td_store_suppressions(struct td_store *st, const char *email,
 			db_error(st, err, "prepare suppressions");
 	if (email) {
 		char *key = lower_dup(email);
-		bind_text(s, 1, key);
+		td_store_bind_text(s, 1, key);
 		free(key);
 	}
 	size_t cap = 0;
@@ -1464,10 +1451,10 @@ int td_store_suppressions(struct td_store *st, const char *email,
 			*out = td_xrealloc(*out, cap * sizeof **out);
 		}
 		struct td_suppression *x = &(*out)[(*n)++];
-		x->email = col_dup(s, 0);
-		x->scope = col_dup(s, 1);
-		x->reason = col_dup(s, 2);
-		x->detail = col_dup(s, 3);
+		x->email = td_store_col_dup(s, 0);
+		x->scope = td_store_col_dup(s, 1);
+		x->reason = td_store_col_dup(s, 2);
+		x->detail = td_store_col_dup(s, 3);
 		x->created_at = (time_t)sqlite3_column_int64(s, 4);
 	}
 	if (email)
@@ -1523,13 +1510,13 @@ int td_store_put_delivery(struct td_store *st, const struct td_delivery *d,
 		rc = db_error(st, err, "prepare delivery");
 		goto out;
 	}
-	bind_text(ins, 1, key);
+	td_store_bind_text(ins, 1, key);
 	sqlite3_bind_int64(ins, 2, (sqlite3_int64)d->slot);
-	bind_text(ins, 3, d->skipped ? "skipped" : "sent");
+	td_store_bind_text(ins, 3, d->skipped ? "skipped" : "sent");
 	if (d->message_id)
-		bind_text(ins, 4, d->message_id);
+		td_store_bind_text(ins, 4, d->message_id);
 	if (d->reply)
-		bind_text(ins, 5, d->reply);
+		td_store_bind_text(ins, 5, d->reply);
 	sqlite3_bind_int64(ins, 6, d->from_seq);
 	sqlite3_bind_int64(ins, 7, d->upto_seq);
 	sqlite3_bind_int64(ins, 8, (sqlite3_int64)d->post_count);
@@ -1543,7 +1530,7 @@ int td_store_put_delivery(struct td_store *st, const struct td_delivery *d,
 			rc = db_error(st, err, "record delivery");
 		goto out;
 	}
-	bind_text(wm, 1, key);
+	td_store_bind_text(wm, 1, key);
 	sqlite3_bind_int64(wm, 2, d->upto_seq);
 	sqlite3_bind_int64(wm, 3, (sqlite3_int64)d->slot);
 	sqlite3_bind_int64(wm, 4, d->skipped ? 0 : (sqlite3_int64)d->at);
@@ -1571,7 +1558,7 @@ static int pending_read(struct td_store *st, const char *email, time_t slot,
 	if (!s)
 		return err ? err->code : EX_SOFTWARE;
 	char *key = lower_dup(email);
-	bind_text(s, 1, key);
+	td_store_bind_text(s, 1, key);
 	if (!retry_only)
 		sqlite3_bind_int64(s, 2, (sqlite3_int64)slot);
 	int step = sqlite3_step(s);
@@ -1580,8 +1567,8 @@ static int pending_read(struct td_store *st, const char *email, time_t slot,
 		out->email = key;
 		key = NULL;
 		out->slot = (time_t)sqlite3_column_int64(s, 10);
-		out->state = col_dup(s, 0);
-		out->message_id = col_dup(s, 1);
+		out->state = td_store_col_dup(s, 0);
+		out->message_id = td_store_col_dup(s, 1);
 		const void *blob = sqlite3_column_blob(s, 2);
 		size_t n = (size_t)sqlite3_column_bytes(s, 2);
 		out->message = td_xmalloc(n + 1);
@@ -1595,7 +1582,7 @@ static int pending_read(struct td_store *st, const char *email, time_t slot,
 		out->attempts = sqlite3_column_int(s, 6);
 		out->first_attempt_at = (time_t)sqlite3_column_int64(s, 7);
 		out->next_attempt_at = (time_t)sqlite3_column_int64(s, 8);
-		out->last_error = col_dup(s, 9);
+		out->last_error = td_store_col_dup(s, 9);
 	}
 	free(key);
 	stmt_done(s);
@@ -1640,11 +1627,11 @@ int td_store_pending_put(struct td_store *st, const struct td_pending *p,
 			       -1, &s, NULL) != SQLITE_OK)
 		return db_error(st, err, "prepare pending");
 	char *key = lower_dup(p->email);
-	bind_text(s, 1, key);
+	td_store_bind_text(s, 1, key);
 	free(key);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)p->slot);
-	bind_text(s, 3, p->state);
-	bind_text(s, 4, p->message_id);
+	td_store_bind_text(s, 3, p->state);
+	td_store_bind_text(s, 4, p->message_id);
 	/* Only a digest that will be resent needs its bytes. */
 	bool keep = p->state && strcmp(p->state, "retry") == 0;
 	sqlite3_bind_blob(s, 5, keep && p->message ? p->message : "",
@@ -1655,7 +1642,7 @@ int td_store_pending_put(struct td_store *st, const struct td_pending *p,
 	sqlite3_bind_int(s, 9, p->attempts);
 	sqlite3_bind_int64(s, 10, (sqlite3_int64)p->first_attempt_at);
 	sqlite3_bind_int64(s, 11, (sqlite3_int64)p->next_attempt_at);
-	bind_text(s, 12, p->last_error);
+	td_store_bind_text(s, 12, p->last_error);
 	int step = sqlite3_step(s);
 	sqlite3_finalize(s);
 	return step == SQLITE_DONE ? 0 : db_error(st, err, "store pending");
@@ -1669,7 +1656,7 @@ int td_store_pending_delete(struct td_store *st, const char *email, time_t slot,
 			       -1, &s, NULL) != SQLITE_OK)
 		return db_error(st, err, "prepare pending");
 	char *key = lower_dup(email);
-	bind_text(s, 1, key);
+	td_store_bind_text(s, 1, key);
 	free(key);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)slot);
 	int step = sqlite3_step(s);
@@ -1693,9 +1680,9 @@ int td_store_bounce_note(struct td_store *st, const char *email, const char *rep
 			       " RETURNING consecutive", -1, &s, NULL) != SQLITE_OK)
 		return db_error(st, err, "prepare bounce");
 	char *key = lower_dup(email);
-	bind_text(s, 1, key);
+	td_store_bind_text(s, 1, key);
 	free(key);
-	bind_text(s, 2, reply);
+	td_store_bind_text(s, 2, reply);
 	sqlite3_bind_int64(s, 3, (sqlite3_int64)now);
 	int step = sqlite3_step(s);
 	if (step == SQLITE_ROW) {
@@ -1714,7 +1701,7 @@ int td_store_bounce_reset(struct td_store *st, const char *email, struct td_err 
 			       NULL) != SQLITE_OK)
 		return db_error(st, err, "prepare bounce");
 	char *key = lower_dup(email);
-	bind_text(s, 1, key);
+	td_store_bind_text(s, 1, key);
 	free(key);
 	int step = sqlite3_step(s);
 	sqlite3_finalize(s);

@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include "tagdigest/core/err.h"
+#include "tagdigest/core/util.h"
 #include "tagdigest/store/store.h"
 
 sqlite3 *td_store_db(struct td_store *st);
@@ -21,6 +22,22 @@ sqlite3_stmt **td_store_roster_stmts(struct td_store *st);
 /* The store's error for what just failed on st's connection (BUSY is
  * EX_TEMPFAIL, a full disk EX_IOERR, the rest EX_SOFTWARE). */
 int td_store_db_error(struct td_store *st, struct td_err *err, const char *what);
+
+/* Text in and out of statements, the same way in every store file: NULL
+ * binds as "", and a NULL column reads as "". */
+static inline void td_store_bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_TRANSIENT);
+}
+static inline const char *td_store_col_cstr(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+	return t ? (const char *)t : "";
+}
+static inline char *td_store_col_dup(sqlite3_stmt *s, int i)
+{
+	return td_xstrdup(td_store_col_cstr(s, i));
+}
 
 /* The lowercased address subscribers are keyed by (malloc'd). */
 char *td_store_email_key(const char *email);

@@ -38,6 +38,20 @@ int td_reader_find(struct td_store *st, const char *path, const char *email,
 		   struct td_reader *out, struct td_err *err);
 void td_reader_free(struct td_reader *r);
 
+/* Each reader a send would see, a page of the roster at a time, then
+ * (when path is not NULL) the file's rows the store does not know, read
+ * as a stream: fn gets the member (NULL for a file row) and the view the
+ * composer takes, both valid during the call; a non-zero return stops the
+ * walk and is returned. all_statuses: every member, not only the active
+ * ones. A file that cannot be read is not an error: file_err says why
+ * (code 0 when it could), *nbad counts its bad rows (nbad may be NULL).
+ * `status` prints while it walks; td_readers_load keeps copies. */
+typedef int (*td_reader_fn)(const struct td_member *m, const struct td_subscriber *sub,
+			    void *ctx, struct td_err *err);
+int td_readers_walk(struct td_store *st, const char *path, bool all_statuses,
+		    td_reader_fn fn, void *ctx, size_t *nbad, struct td_err *file_err,
+		    struct td_err *err);
+
 /* The readers a send would write to now, as owned copies in *out (free
  * with td_subscribers_free): the roster's active readers in the order
  * they were added (read a page at a time), then the file's rows the
