@@ -131,6 +131,20 @@ struct td_config {
 	int max_connections_per_ip; /* default 16, at most max_connections */
 	int connection_timeout;  /* seconds without progress, default 10, 1..3600 */
 
+	/* [bounces]: mail that comes back (bounce/process.h, compose/verp.h) */
+	char *return_path;       /* VERP template with one {token} in the local
+				  * part; NULL: off, the envelope is site.from */
+	char *bounce_mailbox;    /* `mailbox` spec (mailbox.h); NULL: not read */
+	char *bounce_password_env;  /* `password_env` */
+	char *bounce_password_file; /* `password_file`, resolved */
+	char *bounce_ca_file;       /* `ca_file`, resolved */
+	char *bounce_processed_folder; /* `processed_folder`; NULL: delete */
+	int bounce_timeout;         /* `timeout`, seconds, default 30, 1..600 */
+	int bounce_hard_after;      /* `hard_after`, default 1, 1..100 */
+	int bounce_soft_threshold;  /* `soft_threshold`, default 5, 1..1000 */
+	int bounce_soft_half_life_days; /* `soft_half_life_days`, default 7, 1..365 */
+	int bounce_max_messages;    /* `max_messages` per run, default 10000 */
+
 	struct td_source_config *sources;   /* in file order */
 	size_t nsources;
 };
