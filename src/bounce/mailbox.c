@@ -212,10 +212,11 @@ static int parse_url(const char *spec, struct mb_spec *sp, struct td_err *err)
 
 	const char *auth = sep + 3;
 	size_t alen = strcspn(auth, "/?#");
-	if (auth[alen] == '?' || auth[alen] == '#')
+	if (strpbrk(auth, "?#"))
 		return td_err_set(err, EX_CONFIG,
 				  "bounces: mailbox %s: no ?query or #fragment "
-				  "is understood", spec);
+				  "is understood (a folder name with ? or # "
+				  "writes them %%3F and %%23)", spec);
 	const char *at = NULL;
 	for (size_t i = 0; i < alen; i++)
 		if (auth[i] == '@')
