@@ -1095,6 +1095,9 @@ static const struct scode reason_code[] = {
 	{ "virusdetected", "981" },
 };
 
+/* The most of a diagnostic that is read. */
+#define TD_CLASSIFY_MAX_TEXT 8192
+
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- matching --------------------------------------------------------- */
@@ -1811,7 +1814,10 @@ void td_bounce_classify(const struct td_bmsg *m, struct td_bounce_recipient *rc)
 		rc->hard = false;
 		return;
 	}
-	const char *diag = rc->diagnostic ? rc->diagnostic : "";
+	/* a server's reply is a few lines; hostile input may be megabytes,
+	 * and every phrase is looked for in it */
+	const char *given = rc->diagnostic ? rc->diagnostic : "";
+	char *diag = td_xstrndup(given, strnlen(given, TD_CLASSIFY_MAX_TEXT));
 	const char *action = rc->action ? rc->action : "";
 
 	/* The recipient's own DSN fields: the remote host and the kind of
@@ -1903,4 +1909,5 @@ void td_bounce_classify(const struct td_bmsg *m, struct td_bounce_recipient *rc)
 		   (is(rc->reason, "notaccept") && rc->status[0] == '5');
 	free(low);
 	free(about);
+	free(diag);
 }
