@@ -12,6 +12,7 @@
  *   subscribers.c subscribers add, remove, list, show, import, export
  *   serve.c       serve
  *   feed_dump.c   feed-dump
+ *   bounce_dump.c bounce-dump
  *   common.c      the helpers below
  *
  * The command line is the one place, with the config loader, that sees
@@ -82,5 +83,6 @@ int td_cli_unsuppress(const struct td_cli_globals *g, int argc, char **argv);
 int td_cli_subscribers(const struct td_cli_globals *g, int argc, char **argv);
 int td_cli_serve(const struct td_cli_globals *g, int argc, char **argv);
 int td_cli_feed_dump(const struct td_cli_globals *g, int argc, char **argv);
+int td_cli_bounce_dump(const struct td_cli_globals *g, int argc, char **argv);
 
 #endif

@@ -28,6 +28,7 @@ static const char usage_text[] =
 	"  send       deliver the digests that are due\n"
 	"  run        ingest, then send, under a lock (what cron runs)\n"
 	"  feed-dump  what tagdigest reads from one feed, as JSON\n"
+	"  bounce-dump what tagdigest understands of returned mails, as JSON\n"
 	"  unsuppress lift an unsubscribe or bounce for one subscriber\n"
 	"  subscribers add, remove, list, show, import and export subscribers\n"
 	"  serve      the editors' preview in a browser; --public: unsubscribe pages\n"
@@ -114,6 +115,8 @@ int main(int argc, char **argv)
 		return td_cli_subscribers(&g, cargc, cargv);
 	if (strcmp(cmd, "feed-dump") == 0)
 		return td_cli_feed_dump(&g, cargc, cargv);
+	if (strcmp(cmd, "bounce-dump") == 0)
+		return td_cli_bounce_dump(&g, cargc, cargv);
 	fprintf(stderr, "tagdigest: unknown command '%s'\n\n%s", cmd, usage_text);
 	return EX_USAGE;
 }
