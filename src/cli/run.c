@@ -402,7 +402,14 @@ static int do_send(const struct td_config *cfg, struct td_store *st, bool dry_ru
 	if (isatty(STDERR_FILENO) && td_log_get_level() >= TD_LOG_INFO && !json)
 		opt.progress = draw_progress;
 	struct td_deliver_options dopt = td_options_deliver(cfg);
-	rc = td_send_run(&dopt, st, &src, &opt, now, &sum, &err);
+	struct td_verp_setup verp;
+	rc = td_options_verp(cfg, true, &verp, &err);
+	dopt.verp = verp.use;
+	if (!rc)
+		rc = td_send_run(&dopt, st, &src, &opt, now, &sum, &err);
+	else
+		memset(&sum, 0, sizeof sum);
+	td_options_verp_free(&verp);
 	if (prog.drawn)
 		fprintf(stderr, "\r%*s\r", 70, "");
 	td_roster_cursor_close(rw.cur);
