@@ -5,6 +5,7 @@
 #include "tagdigest/core/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tagdigest/core/buf.h"
 #include "tagdigest/core/err.h"
@@ -498,4 +500,74 @@ double td_mono_now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A password longer than this is a wrong file, not a password. */
+#define SECRET_MAX 4096
+
+int td_secret_from_file(const char *path, char **out, struct td_err *err)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0)
+		return td_err_set(err, EX_CONFIG, "password file %s: %s",
+				  path, strerror(errno));
+	/* fstat on the open file, so the file checked is the file read. */
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return td_err_set(err, EX_CONFIG,
+				  "password file %s: not a regular file",
+				  path);
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		close(fd);
+		return td_err_set(err, EX_CONFIG,
+				  "password file %s: group or others "
+				  "have access (mode %04o); run chmod 600 %s",
+				  path, (unsigned)(st.st_mode & 07777), path);
+	}
+
+	char *pw = td_xmalloc(SECRET_MAX + 1);
+	size_t n = 0;
+	for (int reads = 0; n <= SECRET_MAX && reads < 64; reads++) {
+		ssize_t got = read(fd, pw + n, SECRET_MAX + 1 - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			int e = errno;
+			close(fd);
+			explicit_bzero(pw, SECRET_MAX + 1);
+			free(pw);
+			return td_err_set(err, EX_CONFIG,
+					  "password file %s: %s", path,
+					  strerror(e));
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+	}
+	close(fd);
+
+	const char *problem = NULL;
+	if (n > SECRET_MAX)
+		problem = "longer than 4096 bytes";
+	/* One trailing newline is what an editor or `echo >` leaves. */
+	if (n > 0 && pw[n - 1] == '\n')
+		n--;
+	if (n > 0 && pw[n - 1] == '\r')
+		n--;
+	pw[n] = '\0';
+	if (!problem && n == 0)
+		problem = "empty";
+	if (!problem && memchr(pw, '\0', n))
+		problem = "contains a NUL byte";
+	if (problem) {
+		explicit_bzero(pw, SECRET_MAX + 1);
+		free(pw);
+		return td_err_set(err, EX_CONFIG, "password file %s: %s",
+				  path, problem);
+	}
+	*out = pw;
+	return 0;
 }

@@ -40,8 +40,6 @@
 #include "tagdigest/core/util.h"
 
 #define SMTP_DEFAULT_TIMEOUT 30
-/* A password longer than this is a wrong file, not a password. */
-#define SMTP_PASSWORD_MAX 4096
 
 struct upload {
 	const char *data;  /* borrowed from the caller for one send */
@@ -178,69 +176,10 @@ static int build_url(struct smtp *s, const struct td_smtp_options *opt,
 static int password_from_file(const char *path, char **out,
 			      struct td_err *err)
 {
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-
-	if (fd < 0)
-		return td_err_set(err, EX_CONFIG, "smtp: password file %s: %s",
-				  path, strerror(errno));
-	/* fstat on the open file, so the file checked is the file read. */
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return td_err_set(err, EX_CONFIG,
-				  "smtp: password file %s: not a regular file",
-				  path);
-	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		close(fd);
-		return td_err_set(err, EX_CONFIG,
-				  "smtp: password file %s: group or others "
-				  "have access (mode %04o); run chmod 600 %s",
-				  path, (unsigned)(st.st_mode & 07777), path);
-	}
-
-	char *pw = td_xmalloc(SMTP_PASSWORD_MAX + 1);
-	size_t n = 0;
-	for (int reads = 0; n <= SMTP_PASSWORD_MAX && reads < 64; reads++) {
-		ssize_t got = read(fd, pw + n, SMTP_PASSWORD_MAX + 1 - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			int e = errno;
-			close(fd);
-			explicit_bzero(pw, SMTP_PASSWORD_MAX + 1);
-			free(pw);
-			return td_err_set(err, EX_CONFIG,
-					  "smtp: password file %s: %s", path,
-					  strerror(e));
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-	}
-	close(fd);
-
-	const char *problem = NULL;
-	if (n > SMTP_PASSWORD_MAX)
-		problem = "longer than 4096 bytes";
-	/* One trailing newline is what an editor or `echo >` leaves. */
-	if (n > 0 && pw[n - 1] == '\n')
-		n--;
-	if (n > 0 && pw[n - 1] == '\r')
-		n--;
-	pw[n] = '\0';
-	if (!problem && n == 0)
-		problem = "empty";
-	if (!problem && memchr(pw, '\0', n))
-		problem = "contains a NUL byte";
-	if (problem) {
-		explicit_bzero(pw, SMTP_PASSWORD_MAX + 1);
-		free(pw);
-		return td_err_set(err, EX_CONFIG, "smtp: password file %s: %s",
-				  path, problem);
-	}
-	*out = pw;
-	return 0;
+	int rc = td_secret_from_file(path, out, err);
+	if (rc)
+		td_err_prefix(err, "smtp");
+	return rc;
 }
 
 static int get_password(const struct td_smtp_options *opt, char **out,

@@ -87,6 +87,14 @@ int td_mkdir_parents(const char *path, struct td_err *err);
  * string. Returns 0, or -1 with errno set (EFBIG when over max). */
 int td_read_file(const char *path, size_t max, char **out, size_t *len);
 
+/* Reads a password from a file only its owner can read (mode 600 or
+ * stricter: a secret others can read is refused): the whole file less
+ * one trailing newline, at most 4096 bytes. *out is malloc'd; the caller wipes
+ * (explicit_bzero) and frees it. Returns 0 or EX_CONFIG with "password
+ * file PATH: ..." (the caller prefixes its module). Used by the SMTP
+ * transport and the bounce mailbox. */
+int td_secret_from_file(const char *path, char **out, struct td_err *err);
+
 /* Seconds on the monotonic clock: for intervals and deadlines, which a
  * change of the wall clock must not stretch or cut. */
 double td_mono_now(void);
