@@ -41,10 +41,15 @@ static enum td_bounce_kind kind_of(const struct td_bounce_report *r,
 {
 	if (r->feedback)
 		return feedback_complains(r->feedback) ? TD_BOUNCE_COMPLAINT : TD_BOUNCE_NOTE;
-	if (!r->bounce || strcmp(rc->reason, "vacation") == 0 ||
-	    strcmp(rc->reason, "delivered") == 0)
+	const char *reason = rc->reason ? rc->reason : "";
+	/* a DSN may list a delivered recipient beside a failed one */
+	if (!r->bounce || strcmp(reason, "vacation") == 0 ||
+	    strcmp(reason, "delivered") == 0 || strcmp(rc->action, "delivered") == 0 ||
+	    strcmp(rc->action, "relayed") == 0 || strcmp(rc->action, "expanded") == 0)
 		return TD_BOUNCE_NOTE;
-	return rc->hard ? TD_BOUNCE_HARD : TD_BOUNCE_SOFT;
+	/* a delay warning is soft whatever it says: the mail may still arrive */
+	return rc->hard && strcmp(rc->action, "delayed") != 0 ? TD_BOUNCE_HARD :
+	       TD_BOUNCE_SOFT;
 }
 
 /* How much an event weighs when one reader has several in one mail: the
@@ -297,7 +302,8 @@ static int one(struct td_store *st, const struct td_bounce_options *o,
 			for (size_t k = 0; k < r.n && k < 4; k++)
 				fprintf(o->log, "bounces: %s:   %s %s %s\n", name,
 					*r.v[k].address ? r.v[k].address : "(no address)",
-					*r.v[k].status ? r.v[k].status : "-", r.v[k].reason);
+					*r.v[k].status ? r.v[k].status : "-",
+					r.v[k].reason ? r.v[k].reason : "-");
 	}
 	for (size_t k = 0; k < e.n; k++)
 		log_event(o, name, &e.v[k], o->dry_run ? "would be recorded" :
