@@ -78,16 +78,21 @@ static const struct format formats[] = {
 	{ "notes", { "------- failure reasons" }, 0 },
 	{ "sendmail", { "----- transcript of session follows" }, F_SAMELINE },
 	{ "sendmail-list", { "following addresses had permanent fatal errors",
-			     "following addresses had delivery problems" }, 0 },
+			     "following addresses had delivery problems",
+			     "following addresses had permanent delivery errors" }, 0 },
 	{ "opensmtpd", { "the following list of recipients" }, 0 },
 	{ "messagingserver", { "cannot be delivered to the following recipients" }, 0 },
 	{ "ezweb", { "each of the following recipients was rejected" }, 0 },
 	{ "dragonfly", { "there was an error delivering your mail to" }, 0 },
-	{ "imailserver", { "undeliverable to ", "unknown user: " }, 0 },
+	{ "imailserver", { "undeliverable to ", "unknown user: ",
+			   "invalid final delivery userid: ",
+			   "mailbox exceeds allowed size: ", "unknown host: " }, 0 },
+	{ "kddi", { "could not be delivered to: " }, 0 },
 	{ "interscan", { "unable to deliver message to <" }, 0 },
 	{ "mailfoundry", { "unable to deliver message to:" }, 0 },
 	{ "mailmarshal", { "the following recipients were affected" }, 0 },
-	{ "x6", { "following recipients returned permanent errors:" }, 0 },
+	{ "x6", { "following recipients returned permanent errors:",
+		  "rejected recipient <" }, 0 },
 	{ "apachejames", { "message details:" }, 0 },
 };
 
@@ -114,6 +119,7 @@ static const char *const closers[] = {
 	"original message headers",
 	"the attachment contains the original mail headers",
 	"------ this is a copy of the message's headers",
+	"original message:",
 };
 
 /* Labels a recipient line may start with. Lowercase. */
@@ -293,9 +299,27 @@ static bool addr_in(struct span s, char *out, struct span *after)
 static bool rcpt_line(struct span l, char *addr, struct span *rest)
 {
 	skip_ws(&l);
-	if (ci_prefix(l.p, l.n, ">>> ")) { /* Sendmail's "sent" mark */
-		l.p += 4;
-		l.n -= 4;
+	/* quoting of a forwarded bounce ("> "), Sendmail's ">>> " and
+	 * bullets ("* ") */
+	while (l.n >= 2 && strchr(">*-", l.p[0]) && (l.p[1] == ' ' || l.p[1] == '>')) {
+		l.p++;
+		l.n--;
+		skip_ws(&l);
+	}
+	/* an SMTP transcript names the recipient it sent ("In:  RCPT
+	 * TO:<a@b>", "Sent <<< RCPT TO:<a@b>") */
+	long rcpt = ci_find(l.p, l.n, "rcpt to:");
+	if (rcpt >= 0) {
+		struct span t = { l.p + rcpt + 8, l.n - (size_t)rcpt - 8 };
+		skip_ws(&t);
+		if (t.n && t.p[0] == '<') {
+			size_t k = addr_at(t.p + 1, t.n - 1, addr);
+			if (k && k + 1 < t.n && t.p[k + 1] == '>') {
+				rest->p = t.p + k + 2;
+				rest->n = 0;
+				return true;
+			}
+		}
 	}
 	for (size_t i = 0; i < sizeof labels / sizeof *labels; i++) {
 		if (ci_prefix(l.p, l.n, labels[i])) {
@@ -355,10 +379,10 @@ static bool has_recipient(const struct td_bounce_report *r, const char *addr)
 
 /* The first RFC 3463 status ("5.1.1") in s: class 2, 4 or 5, not part
  * of a longer number or an IP address. */
-static bool find_status(const char *s, char out[16])
+static bool find_status_of(const char *s, const char *classes, char out[16])
 {
 	for (size_t i = 0; s[i]; i++) {
-		if (!strchr("245", s[i]) || s[i + 1] != '.')
+		if (!strchr(classes, s[i]) || s[i + 1] != '.')
 			continue;
 		if (i > 0 && (isalnum((unsigned char)s[i - 1]) || s[i - 1] == '.'))
 			continue;
@@ -386,10 +410,10 @@ static bool find_status(const char *s, char out[16])
 
 /* The first SMTP reply code ("550") in s: three digits, 2xx/4xx/5xx,
  * standing alone and followed by a space, "-" or the end. */
-static bool find_reply(const char *s, char out[4])
+static bool find_reply_of(const char *s, const char *classes, char out[4])
 {
 	for (size_t i = 0; s[i]; i++) {
-		if (!strchr("245", s[i]) || !isdigit((unsigned char)s[i + 1]) ||
+		if (!strchr(classes, s[i]) || !isdigit((unsigned char)s[i + 1]) ||
 		    !isdigit((unsigned char)s[i + 2]))
 			continue;
 		if (i > 0 && (isalnum((unsigned char)s[i - 1]) || strchr(".:#/-", s[i - 1])))
@@ -404,6 +428,18 @@ static bool find_reply(const char *s, char out[4])
 		return true;
 	}
 	return false;
+}
+
+/* A failure code wins over a success one written before it (a transcript
+ * says "250 2.1.5 Ok" before "451 4.3.0 Error"). */
+static bool find_status(const char *s, char out[16])
+{
+	return find_status_of(s, "45", out) || find_status_of(s, "2", out);
+}
+
+static bool find_reply(const char *s, char out[4])
+{
+	return find_reply_of(s, "45", out) || find_reply_of(s, "2", out);
 }
 
 /* Gives rc the diagnostic d (taken) and the codes written in it, where
@@ -528,10 +564,16 @@ static char *section_words(const char *text, size_t start, size_t end)
 
 static bool from_daemon(const struct td_bmsg *m)
 {
+	/* a bounce is sent with the null reverse path (RFC 5321 4.5.5) */
+	const char *rp = td_bmsg_get(m, "Return-Path");
+	if (rp && strcmp(rp, "<>") == 0)
+		return true;
 	const char *from = td_bmsg_get(m, "From");
 	if (!from)
 		return false;
 	size_t n = strlen(from);
+	if (!strchr(from, '@') || strstr(from, "<>"))
+		return true; /* "MAILER-DAEMON", "<>": no mailbox to answer */
 	for (size_t i = 0; i < sizeof daemons / sizeof *daemons; i++)
 		if (ci_find(from, n, daemons[i]) >= 0)
 			return true;
@@ -695,6 +737,47 @@ out:
 
 /* ---- the step ---- */
 
+/* Adds every address in list (a header's value) with the words of the
+ * text from `from` as their diagnostic. */
+static void add_listed(const struct td_bmsg *m, const char *list, size_t end, size_t from,
+		       struct td_bounce_report *r)
+{
+	char *words = section_words(m->text, from, end);
+	struct span s = { list, strlen(list) }, after;
+	char addr[ADDR_MAX];
+	for (int i = 0; i < TD_BOUNCE_MAX_RECIPIENTS && addr_in(s, addr, &after); i++) {
+		struct td_bounce_recipient *rc = has_recipient(r, addr) ? NULL : td_bounce_add(r, addr);
+		if (rc && *words)
+			set_diagnostic(rc, td_xstrdup(words));
+		s = after;
+	}
+	free(words);
+}
+
+/* The last resort of a bounce that names nobody ("Delivery report
+ * unavailable", a transcript without addresses): the returned message's
+ * To, from its header part or from the copy in the text. */
+static void returned_to(const struct td_bmsg *m, size_t end, size_t from,
+			struct td_bounce_report *r)
+{
+	char *to = td_bmsg_returned_get(m, "To");
+	if (!to) {
+		size_t pos = from;
+		struct span l;
+		bool copy = false;
+		for (size_t i = 0; !to && i < 4096 && next_line(m->text, end, &pos, &l); i++) {
+			if (!copy)
+				copy = is_closer(l);
+			else if (ci_prefix(l.p, l.n, "to:"))
+				to = td_xstrndup(l.p + 3, l.n - 3);
+		}
+	}
+	if (!to)
+		return;
+	add_listed(m, to, end, from, r);
+	free(to);
+}
+
 /* rfc.c found recipients without the server's words: the text's. */
 static void fill_diagnostics(const struct td_bmsg *m, struct td_bounce_report *r, size_t end)
 {
@@ -732,13 +815,16 @@ void td_bounce_scrape(const struct td_bmsg *m, struct td_bounce_report *r)
 	if (from && ci_find(from, strlen(from), "amazonaws.com") >= 0 &&
 	    read_ses(m, r))
 		return;
-	if (!xfailed && !daemon && !subject)
-		return; /* not from a mail system: ordinary mail */
+	size_t at = 0;
+	const struct format *f = find_format(m->text, end, &at);
+	/* Ordinary mail quotes a bounce's sentence now and then: believe the
+	 * text only from a mail system, or with the returned message. */
+	bool returned = m->returned && *m->returned;
+	if (!xfailed && !daemon && !subject && !(f && returned))
+		return;
 
 	char self[ADDR_MAX];
 	addressee(m, self);
-	size_t at = 0;
-	const struct format *f = find_format(m->text, end, &at);
 	if (f) {
 		const char *opening = NULL;
 		for (size_t i = 0; i < 5 && f->opens[i]; i++) {
@@ -750,18 +836,10 @@ void td_bounce_scrape(const struct td_bmsg *m, struct td_bounce_report *r)
 		}
 		read_list(m->text, at, end, f->flags, opening, self, r);
 	}
-	if (!r->n && (f || (daemon && subject)))
+	if (!r->n)
 		read_list(m->text, 0, end, 0, NULL, self, r);
-	if (!r->n && xfailed) {
-		char *words = section_words(m->text, f ? at : 0, end);
-		struct span s = { xfailed, strlen(xfailed) }, after;
-		char addr[ADDR_MAX];
-		for (int i = 0; i < TD_BOUNCE_MAX_RECIPIENTS && addr_in(s, addr, &after); i++) {
-			struct td_bounce_recipient *rc = has_recipient(r, addr) ? NULL : td_bounce_add(r, addr);
-			if (rc && *words)
-				set_diagnostic(rc, td_xstrdup(words));
-			s = after;
-		}
-		free(words);
-	}
+	if (!r->n && xfailed)
+		add_listed(m, xfailed, end, f ? at : 0, r);
+	if (!r->n && (f || subject))
+		returned_to(m, end, f ? at : 0, r);
 }
