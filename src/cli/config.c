@@ -36,6 +36,7 @@
 #include "tagdigest/core/address.h"
 #include "tagdigest/core/buf.h"
 #include "tagdigest/core/util.h"
+#include "tagdigest/bounce/mailbox.h"
 #include "tagdigest/compose/verp.h"
 #include "tagdigest/sources/slug.h"
 
@@ -69,7 +70,7 @@ enum conf_kind {
 	K_IPS,           /* comma-separated IP addresses, stored normalised */
 	K_WELCOME,       /* now | next-slot */
 	K_RETURN_PATH,   /* VERP template (verp.h) */
-	K_MAILBOX,       /* bounce mailbox spec (mailbox.h) */
+	K_MAILBOX,       /* bounce mailbox spec, td_mailbox_spec_check (mailbox.h) */
 	K_FOLDER,        /* a mail folder name */
 };
 
@@ -867,54 +868,6 @@ static struct td_source_config *find_source(struct td_config *cfg, const char *n
 	return NULL;
 }
 
-/* The bounce mailbox's schemes (mailbox.h); pop3 cannot move a mail. */
-static const struct {
-	const char *prefix;
-	bool network, can_move;
-} mailbox_schemes[] = {
-	{ "maildir:", false, true },
-	{ "imaps://", true, true },
-	{ "imap://", true, true },
-	{ "pop3s://", true, false },
-	{ "pop3://", true, false },
-};
-
-static int mailbox_scheme(const char *spec)
-{
-	for (size_t i = 0; i < sizeof mailbox_schemes / sizeof *mailbox_schemes; i++)
-		if (strncasecmp(spec, mailbox_schemes[i].prefix,
-				strlen(mailbox_schemes[i].prefix)) == 0)
-			return (int)i;
-	return -1;
-}
-
-/* The mailbox spec and the folder together, without connecting; NULL or
- * the problem. Only the scheme and the USER@HOST shape are checked here.
- * SWAP: call td_mailbox_spec_check (mailbox.h) once src/bounce/mailbox.c
- * is merged; it knows ports, folders and hosts. */
-static const char *mailbox_problem(const char *spec, const char *folder)
-{
-	int i = mailbox_scheme(spec);
-	if (i < 0)
-		return "is not a mailbox: use maildir:PATH, imaps://USER@HOST[:PORT][/FOLDER], "
-		       "imap://USER@HOST[:PORT][/FOLDER] (STARTTLS), pop3s://USER@HOST[:PORT] "
-		       "or pop3://USER@HOST[:PORT] (STLS)";
-	const char *rest = spec + strlen(mailbox_schemes[i].prefix);
-	if (!*rest)
-		return mailbox_schemes[i].network ? "has no USER@HOST" : "has no path";
-	if (mailbox_schemes[i].network) {
-		const char *at = strchr(rest, '@');
-		if (!at || at == rest || !at[1] || at[1] == '/' || at[1] == ':')
-			return "needs USER@HOST (like imaps://bounces@mail.example.org)";
-		if (strchr(rest, ' '))
-			return "contains a space";
-	}
-	if (folder && !mailbox_schemes[i].can_move)
-		return "is POP3, which cannot move a mail to bounces.processed_folder: "
-		       "leave processed_folder out (processed mails are deleted)";
-	return NULL;
-}
-
 /* Checks one entry and stores it in cfg (or in its source). */
 static int apply_entry(struct conf_state *st, struct td_config *cfg,
 		       const struct conf_entry *e)
@@ -1135,9 +1088,8 @@ static int apply_entry(struct conf_state *st, struct td_config *cfg,
 		break;
 	}
 	case K_MAILBOX:
-		if ((problem = mailbox_problem(v, NULL)))
-			return conf_fail_entry(st, e, "'%.100s' %s", v, problem);
-		if (strncasecmp(v, "maildir:", 8) == 0) {
+		/* checked whole in finish(), with processed_folder */
+		if (strncmp(v, "maildir:", 8) == 0 && v[8]) {
 			/* a Maildir's path is resolved like every other path */
 			char *path = resolve_path(cfg->base_dir, v + 8);
 			set_str(sp, td_xasprintf("maildir:%s", path));
@@ -1277,14 +1229,20 @@ static int finish(struct conf_state *st, struct td_config *cfg)
 				      "together (or none of them to send unsigned)");
 
 	if (cfg->bounce_mailbox) {
-		const char *problem = mailbox_problem(cfg->bounce_mailbox,
-						      cfg->bounce_processed_folder);
+		/* the mailbox module's own check, without connecting */
+		struct td_err merr = { 0, "" };
 		const struct conf_entry *e = find_entry(st, "bounces", "mailbox");
-		if (problem)
-			return conf_fail_entry(st, e, "'%.100s' %s", cfg->bounce_mailbox,
-					       problem);
+		if (td_mailbox_spec_check(cfg->bounce_mailbox, cfg->bounce_processed_folder,
+					  &merr)) {
+			const char *m = merr.msg;
+			if (strncmp(m, "bounces: ", 9) == 0)
+				m += 9;
+			if (strncmp(m, "processed_folder", 16) == 0)
+				e = find_entry(st, "bounces", "processed_folder");
+			return conf_fail_entry(st, e, "%s", m);
+		}
 		/* a login needs a password, never one from this file */
-		if (mailbox_schemes[mailbox_scheme(cfg->bounce_mailbox)].network &&
+		if (strncmp(cfg->bounce_mailbox, "maildir:", 8) != 0 &&
 		    !cfg->bounce_password_env && !cfg->bounce_password_file)
 			return conf_fail_entry(st, e, "needs bounces.password_env or "
 					       "bounces.password_file for the login");

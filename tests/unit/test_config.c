@@ -1006,18 +1006,18 @@ static void test_bounces(void)
 	    "bounces.return_path: 'b+{token}@t..example.org' is not an address once "
 	    "{token} is filled in: domain label '' invalid: empty (a leading, trailing "
 	    "or double '.')");
+	/* the mailbox module's own check (mailbox.h), at the key's line */
 	BOUNCE_BAD(BASE "[bounces]\nmailbox = imaps://mail.t.example.org\n", 9,
-	    "bounces.mailbox: 'imaps://mail.t.example.org' needs USER@HOST (like "
-	    "imaps://bounces@mail.example.org)");
+	    "bounces.mailbox: mailbox imaps://mail.t.example.org: no user; write "
+	    "USER@HOST (an @ in the user as %40)");
 	BOUNCE_BAD(BASE "[bounces]\nmailbox = /var/mail/bounces\n", 9,
-	    "bounces.mailbox: '/var/mail/bounces' is not a mailbox: use maildir:PATH, "
-	    "imaps://USER@HOST[:PORT][/FOLDER], imap://USER@HOST[:PORT][/FOLDER] "
-	    "(STARTTLS), pop3s://USER@HOST[:PORT] or pop3://USER@HOST[:PORT] (STLS)");
+	    "bounces.mailbox: mailbox /var/mail/bounces: want maildir:PATH, "
+	    "imaps://USER@HOST[/FOLDER], imap://USER@HOST[/FOLDER] (STARTTLS), "
+	    "pop3s://USER@HOST or pop3://USER@HOST (STLS)");
 	BOUNCE_BAD(BASE "[bounces]\nmailbox = pop3s://b@mail.t.example.org\n"
-	    "password_env = PW\nprocessed_folder = Done\n", 9,
-	    "bounces.mailbox: 'pop3s://b@mail.t.example.org' is POP3, which cannot "
-	    "move a mail to bounces.processed_folder: leave processed_folder out "
-	    "(processed mails are deleted)");
+	    "password_env = PW\nprocessed_folder = Done\n", 11,
+	    "bounces.processed_folder: processed_folder Done: POP3 cannot move a "
+	    "message, only delete it; leave processed_folder empty");
 	BOUNCE_BAD(BASE "[bounces]\nmailbox = imaps://b@mail.t.example.org\n", 9,
 	    "bounces.mailbox: needs bounces.password_env or bounces.password_file "
 	    "for the login");
