@@ -36,6 +36,8 @@
 #include "tagdigest/core/address.h"
 #include "tagdigest/core/buf.h"
 #include "tagdigest/core/util.h"
+#include "tagdigest/bounce/mailbox.h"
+#include "tagdigest/compose/verp.h"
 #include "tagdigest/sources/slug.h"
 
 #define SOURCE_NAME_MAX 40     /* inih keeps section names below 50 bytes */
@@ -67,6 +69,9 @@ enum conf_kind {
 	K_SLUGS,         /* comma-separated tag names or slugs, stored as slugs */
 	K_IPS,           /* comma-separated IP addresses, stored normalised */
 	K_WELCOME,       /* now | next-slot */
+	K_RETURN_PATH,   /* VERP template (verp.h) */
+	K_MAILBOX,       /* bounce mailbox spec, td_mailbox_spec_check (mailbox.h) */
+	K_FOLDER,        /* a mail folder name */
 };
 
 struct conf_key {
@@ -150,11 +155,23 @@ static const struct conf_key conf_keys[] = {
 	{ "public", "max_connections_per_ip", K_INT, CF(max_connections_per_ip),
 	  1, 100000 },
 	{ "public", "connection_timeout", K_INT, CF(connection_timeout), 1, 3600 },
+	{ "bounces", "return_path", K_RETURN_PATH, CF(return_path), 0, 0 },
+	{ "bounces", "mailbox", K_MAILBOX, CF(bounce_mailbox), 0, 0 },
+	{ "bounces", "password_env", K_ENV_NAME, CF(bounce_password_env), 0, 0 },
+	{ "bounces", "password_file", K_PATH, CF(bounce_password_file), 0, 0 },
+	{ "bounces", "ca_file", K_PATH, CF(bounce_ca_file), 0, 0 },
+	{ "bounces", "processed_folder", K_FOLDER, CF(bounce_processed_folder), 0, 0 },
+	{ "bounces", "timeout", K_INT, CF(bounce_timeout), 1, 600 },
+	{ "bounces", "hard_after", K_INT, CF(bounce_hard_after), 1, 100 },
+	{ "bounces", "soft_threshold", K_INT, CF(bounce_soft_threshold), 1, 1000 },
+	{ "bounces", "soft_half_life_days", K_INT, CF(bounce_soft_half_life_days),
+	  1, 365 },
+	{ "bounces", "max_messages", K_INT, CF(bounce_max_messages), 1, 1000000 },
 };
 
 static const char *const conf_sections[] = {
 	"site", "store", "schedule", "digest", "subscribers", "templates",
-	"transport", "secrets", "fetch", "dkim", "public",
+	"transport", "secrets", "fetch", "dkim", "public", "bounces",
 };
 
 /* One key's value and where it came from. */
@@ -364,10 +381,13 @@ static const char *key_problem(const char *section, const char *key,
 {
 	if (key_is_secret(key)) {
 		bool token = strstr(key, "token") || strcmp(section, "secrets") == 0;
+		/* the bounce mailbox has its own password keys */
+		bool bounces = strcmp(section, "bounces") == 0;
 		snprintf(buf, len, "%.60s.%.40s: secrets are not read from the config "
 			 "file, which is easy to leak; use %s",
 			 section, key, token ?
-			 "token_secret_file or token_secret_env in [secrets]" :
+			 "token_secret_file or token_secret_env in [secrets]" : bounces ?
+			 "password_file or password_env in [bounces]" :
 			 "password_file or password_env in [transport]");
 		return buf;
 	}
@@ -1060,6 +1080,32 @@ static int apply_entry(struct conf_state *st, struct td_config *cfg,
 		else
 			return conf_fail_entry(st, e, "'%.40s' is not now or next-slot", v);
 		break;
+	case K_RETURN_PATH: {
+		char tw[256];
+		if (!td_verp_template_ok(v, tw, sizeof tw))
+			return conf_fail_entry(st, e, "'%.100s' %s", v, tw);
+		set_str(sp, td_xstrdup(v));
+		break;
+	}
+	case K_MAILBOX:
+		/* checked whole in finish(), with processed_folder */
+		if (strncmp(v, "maildir:", 8) == 0 && v[8]) {
+			/* a Maildir's path is resolved like every other path */
+			char *path = resolve_path(cfg->base_dir, v + 8);
+			set_str(sp, td_xasprintf("maildir:%s", path));
+			free(path);
+		} else {
+			set_str(sp, td_xstrdup(v));
+		}
+		break;
+	case K_FOLDER:
+		/* IMAP names and Maildir++ folders: no path tricks */
+		if (!td_utf8_valid(v, strlen(v)) || v[0] == '.' || v[0] == '/' ||
+		    strstr(v, "..") || strchr(v, '\\'))
+			return conf_fail_entry(st, e, "'%.100s' is not a folder name (like "
+					       "Processed or INBOX.Processed)", v);
+		set_str(sp, td_xstrdup(v));
+		break;
 	case K_FEEDBACK_ID:
 		for (const unsigned char *c = (const unsigned char *)v; *c; c++)
 			if (*c <= ' ' || *c >= 0x7F)
@@ -1182,6 +1228,29 @@ static int finish(struct conf_state *st, struct td_config *cfg)
 		return conf_fail_line(st, 0, "[dkim] needs domain, selector and key_file "
 				      "together (or none of them to send unsigned)");
 
+	if (cfg->bounce_mailbox) {
+		/* the mailbox module's own check, without connecting */
+		struct td_err merr = { 0, "" };
+		const struct conf_entry *e = find_entry(st, "bounces", "mailbox");
+		if (td_mailbox_spec_check(cfg->bounce_mailbox, cfg->bounce_processed_folder,
+					  &merr)) {
+			const char *m = merr.msg;
+			if (strncmp(m, "bounces: ", 9) == 0)
+				m += 9;
+			if (strncmp(m, "processed_folder", 16) == 0)
+				e = find_entry(st, "bounces", "processed_folder");
+			return conf_fail_entry(st, e, "%s", m);
+		}
+		/* a login needs a password, never one from this file */
+		if (strncmp(cfg->bounce_mailbox, "maildir:", 8) != 0 &&
+		    !cfg->bounce_password_env && !cfg->bounce_password_file)
+			return conf_fail_entry(st, e, "needs bounces.password_env or "
+					       "bounces.password_file for the login");
+	} else if (cfg->bounce_processed_folder) {
+		const struct conf_entry *e = find_entry(st, "bounces", "processed_folder");
+		return conf_fail_entry(st, e, "set, but bounces.mailbox is not");
+	}
+
 	if (cfg->nsources == 0)
 		return conf_fail_line(st, 0, "no sources: add a [source.NAME] section "
 				      "(type = posts, path = FOLDER)");
@@ -1230,6 +1299,11 @@ static int build(struct conf_state *st, struct td_config *cfg)
 	cfg->max_connections = 1000;
 	cfg->max_connections_per_ip = 16;
 	cfg->connection_timeout = 10;
+	cfg->bounce_timeout = 30;
+	cfg->bounce_hard_after = 1;
+	cfg->bounce_soft_threshold = 5;
+	cfg->bounce_soft_half_life_days = 7;
+	cfg->bounce_max_messages = 10000;
 
 	cfg->nsources = st->nsrcs;
 	cfg->sources = td_xcalloc(st->nsrcs, sizeof *cfg->sources);
@@ -1308,7 +1382,9 @@ void td_config_free(struct td_config *cfg)
 		&cfg->dkim_domain, &cfg->dkim_selector, &cfg->dkim_key_file,
 		&cfg->smtp_ca_file, &cfg->smtp_ehlo, &cfg->sendmail_path,
 		&cfg->unsubscribe_mailto, &cfg->feedback_id, &cfg->public_url,
-		&cfg->preferences_url,
+		&cfg->preferences_url, &cfg->return_path, &cfg->bounce_mailbox,
+		&cfg->bounce_password_env, &cfg->bounce_password_file,
+		&cfg->bounce_ca_file, &cfg->bounce_processed_folder,
 	};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
 		free(*strs[i]);

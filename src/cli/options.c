@@ -2,9 +2,14 @@
  * options.c: the config, cut into each module's options (see options.h).
  *
  * Plain field copies: the config loader has already filled defaults and
- * checked every value, so nothing here decides anything.
+ * checked every value, so nothing here decides anything. The verp is
+ * the exception that owns something: it needs the secret loaded.
  */
 #include "tagdigest/cli/options.h"
+
+#include <string.h>
+
+#include "tagdigest/core/util.h"
 
 struct td_schedule td_options_schedule(const struct td_config *cfg)
 {
@@ -87,6 +92,7 @@ struct td_status_options td_options_status(const struct td_config *cfg)
 		.sources = cfg->sources,
 		.nsources = cfg->nsources,
 		.digest = td_options_digest(cfg),
+		.bounces = td_options_bounces(cfg, NULL).policy,
 	};
 }
 
@@ -152,5 +158,56 @@ struct td_public_options td_options_public(const struct td_config *cfg)
 		.max_connections = cfg->max_connections,
 		.max_connections_per_ip = cfg->max_connections_per_ip,
 		.connection_timeout = cfg->connection_timeout,
+	};
+}
+
+int td_options_verp(const struct td_config *cfg, bool create, struct td_verp_setup *out,
+		    struct td_err *err)
+{
+	memset(out, 0, sizeof *out);
+	if (!cfg->return_path)
+		return 0;
+	int rc = create ? td_mkdir_parents(cfg->token_secret_file, err) : 0;
+	if (!rc)
+		rc = td_secret_load(cfg->token_secret_env, cfg->token_secret_file, create,
+				    &out->secret, err);
+	/* the template was checked when the config was loaded */
+	if (!rc)
+		rc = td_verp_init(&out->verp, cfg->return_path, &out->secret, err);
+	if (rc) {
+		td_options_verp_free(out);
+		return rc;
+	}
+	out->use = &out->verp;
+	return 0;
+}
+
+void td_options_verp_free(struct td_verp_setup *s)
+{
+	td_verp_free(&s->verp);
+	td_secret_free(&s->secret);
+	s->use = NULL;
+}
+
+struct td_bounce_options td_options_bounces(const struct td_config *cfg,
+					    const struct td_verp *verp)
+{
+	return (struct td_bounce_options){
+		.mailbox = {
+			.spec = cfg->bounce_mailbox,
+			.password_env = cfg->bounce_password_env,
+			.password_file = cfg->bounce_password_file,
+			.ca_file = cfg->bounce_ca_file,
+			.processed_folder = cfg->bounce_processed_folder,
+			.timeout = cfg->bounce_timeout,
+		},
+		.verp = verp,
+		.policy = {
+			.hard_after = cfg->bounce_hard_after,
+			.soft_threshold = cfg->bounce_soft_threshold,
+			.soft_half_life_days = cfg->bounce_soft_half_life_days,
+		},
+		.max_messages = (size_t)cfg->bounce_max_messages,
+		.log = NULL,
 	};
 }

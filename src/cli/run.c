@@ -1,7 +1,8 @@
 /*
  * run.c: `ingest`, `send` and `run`, the commands that write the
  * store: under the run lock (a dry run, which writes nothing, without
- * it); `run` is `ingest` then `send` under one lock.
+ * it); `run` is `ingest` then `send` under one lock, reading the bounce
+ * mailbox ([bounces] mailbox, bounces.c) in between.
  *
  * `send` first syncs the editors' subscriber file into the store's
  * roster (import.h, TD_IMPORT_SYNC), then walks the roster: the active
@@ -402,7 +403,14 @@ static int do_send(const struct td_config *cfg, struct td_store *st, bool dry_ru
 	if (isatty(STDERR_FILENO) && td_log_get_level() >= TD_LOG_INFO && !json)
 		opt.progress = draw_progress;
 	struct td_deliver_options dopt = td_options_deliver(cfg);
-	rc = td_send_run(&dopt, st, &src, &opt, now, &sum, &err);
+	struct td_verp_setup verp;
+	rc = td_options_verp(cfg, true, &verp, &err);
+	dopt.verp = verp.use;
+	if (!rc)
+		rc = td_send_run(&dopt, st, &src, &opt, now, &sum, &err);
+	else
+		memset(&sum, 0, sizeof sum);
+	td_options_verp_free(&verp);
 	if (prog.drawn)
 		fprintf(stderr, "\r%*s\r", 70, "");
 	td_roster_cursor_close(rw.cur);
@@ -455,6 +463,8 @@ static const char run_help[] =
 	"usage: tagdigest run [--json]\n\n"
 	"`ingest`, then `send` (which syncs the subscriber file first), under a\n"
 	"lock: a second concurrent run exits 75 at once and touches nothing.\n"
+	"With [bounces] mailbox set, `bounces` runs before the send (a mailbox\n"
+	"that cannot be read is reported, and the send goes on).\n"
 	"This is the command for cron; run it at least hourly, so every reader's\n"
 	"own slot is served within the hour:\n"
 	"  0 * * * *  cd /srv/tagdigest && ./build/tagdigest -q run\n";
@@ -488,6 +498,13 @@ static int cmd_write(const struct td_cli_globals *g, int argc, char **argv,
 	}
 	if (!rc && ingest)
 		rc = do_ingest(&cfg, st, !send);
+	/* `run` reads what came back before it sends, so a reader who
+	 * bounced or complained is not mailed again; a mailbox that cannot
+	 * be read is reported and the send goes on */
+	if (!rc && ingest && send && cfg.bounce_mailbox &&
+	    td_cli_read_bounces(&cfg, st, false, false))
+		td_log_warnx("run: the bounce mailbox was not read to the end; "
+			     "sending anyway (`tagdigest bounces` tries again)");
 	if (!rc && send)
 		rc = do_send(&cfg, st, dry_run, json);
 	td_lock_close_store(st, lockfd);

@@ -36,8 +36,14 @@ int td_cli_serve(const struct td_cli_globals *g, int argc, char **argv)
 	/* the desk borrows from cfg until td_serve returns */
 	struct td_serve_options so = { listen, public_mode, td_options_desk(&cfg),
 				       td_options_public(&cfg) };
-	if ((rc = td_serve(&so, &err)))
+	/* the mails it sends (tests, confirmations, welcomes) carry the
+	 * return path; the public side never makes a secret of its own */
+	struct td_verp_setup verp;
+	rc = td_options_verp(&cfg, !public_mode, &verp, &err);
+	so.desk.deliver.verp = verp.use;
+	if (rc || (rc = td_serve(&so, &err)))
 		td_cli_fail(&err);
+	td_options_verp_free(&verp);
 	td_config_free(&cfg);
 	return rc;
 }

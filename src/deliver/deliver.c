@@ -123,6 +123,7 @@ struct job {
 	enum job_kind kind;
 	/* A copy: the row it came from is gone once the next one is read. */
 	char *email;
+	int64_t member_id;     /* for the VERP envelope sender (verp.h) */
 	time_t slot;           /* the reader's slot it is recorded under */
 	char *message_id;
 	char *msg;
@@ -614,8 +615,12 @@ static void *sender_main(void *arg)
 		j->tries++;
 		j->terr.code = 0;
 		j->terr.msg[0] = '\0';
-		td_transport_send(sa->tr, e->dopt->compose.from_address, j->email,
-				  j->msg, j->len, &j->res, &j->terr);
+		/* made here, not kept in the job: a retry has the same one */
+		char *from = td_envelope_sender(e->dopt, 'd', j->member_id, j->email,
+						j->slot);
+		td_transport_send(sa->tr, from, j->email, j->msg, j->len, &j->res,
+				  &j->terr);
+		free(from);
 
 		pthread_mutex_lock(&e->mu);
 		j->recorded = false;
@@ -766,6 +771,7 @@ static struct job *pending_job(const struct td_subscriber *sub, struct td_pendin
 {
 	struct job *j = td_xcalloc(1, sizeof *j);
 	j->email = td_xstrdup(sub->email);
+	j->member_id = sub->member_id;
 	j->kind = kind;
 	j->slot = r->slot;
 	j->resend = kind == J_SEND;
@@ -901,6 +907,7 @@ static int prepare_one(struct engine *e, struct td_composer *c,
 
 	struct job *j = td_xcalloc(1, sizeof *j);
 	j->email = td_xstrdup(sub->email);
+	j->member_id = sub->member_id;
 	j->kind = J_SEND;
 	j->slot = S;
 	struct td_composed m;
@@ -1195,8 +1202,17 @@ int td_send_run(const struct td_deliver_options *dopt, struct td_store *st,
 	return rc;
 }
 
-int td_send_one(const struct td_deliver_options *dopt, const char *to, const char *msg,
-		size_t len, char *reply, size_t reply_size, struct td_err *err)
+char *td_envelope_sender(const struct td_deliver_options *dopt, char kind,
+			 int64_t member_id, const char *to, time_t slot)
+{
+	if (!dopt->verp)
+		return td_xstrdup(dopt->compose.from_address);
+	return td_verp_address(dopt->verp, kind, member_id, to, slot);
+}
+
+int td_send_one(const struct td_deliver_options *dopt, const char *from, const char *to,
+		const char *msg, size_t len, char *reply, size_t reply_size,
+		struct td_err *err)
 {
 	struct td_transport *tr = NULL;
 	struct td_send_result res;
@@ -1204,7 +1220,8 @@ int td_send_one(const struct td_deliver_options *dopt, const char *to, const cha
 	int rc = td_transport_open(&dopt->transport, &tr, err);
 	if (rc)
 		return rc;
-	td_transport_send(tr, dopt->compose.from_address, to, msg, len, &res, err);
+	td_transport_send(tr, from ? from : dopt->compose.from_address, to, msg, len,
+			  &res, err);
 	td_transport_close(tr);
 	snprintf(reply, reply_size, "%s", res.reply);
 	if (res.outcome == TD_SEND_OK)

@@ -58,6 +58,23 @@ static void job_free(struct job *j)
 	free(j);
 }
 
+/* The sign-up's row in the roster (it is pending), for the VERP token:
+ * 0 without a return path or when it is gone. */
+static int64_t pending_id(struct td_mailer *m, const char *email)
+{
+	if (!m->opt.deliver->verp)
+		return 0;
+	struct td_member mem;
+	bool found = false;
+	struct td_err err = { 0, "" };
+	memset(&mem, 0, sizeof mem);
+	int64_t id = 0;
+	if (td_roster_get(m->st, email, &mem, &found, &err) == 0 && found)
+		id = mem.id;
+	td_member_free(&mem);
+	return id;
+}
+
 static void send_confirmation(struct td_mailer *m, const struct job *j)
 {
 	struct td_confirmation c = {
@@ -69,9 +86,13 @@ static void send_confirmation(struct td_mailer *m, const struct job *j)
 	struct td_err err = { 0, "" };
 	char reply[256] = "";
 	int rc = td_notice_confirmation(m->notices, &c, time(NULL), &msg, &err);
-	if (!rc)
-		rc = td_send_one(m->opt.deliver, j->email, td_buf_cstr(&msg), msg.len,
+	if (!rc) {
+		char *from = td_envelope_sender(m->opt.deliver, 'c', pending_id(m, j->email),
+						j->email, 0);
+		rc = td_send_one(m->opt.deliver, from, j->email, td_buf_cstr(&msg), msg.len,
 				 reply, sizeof reply, &err);
+		free(from);
+	}
 	if (rc)
 		td_log_warnx("serve: confirmation mail to %s not sent: %s", j->email, err.msg);
 	else
@@ -109,8 +130,10 @@ static void send_welcome(struct td_mailer *m, const struct job *j)
 			    j->email);
 	} else {
 		char reply[256] = "";
-		rc = td_send_one(m->opt.deliver, mem.email, td_buf_cstr(&c.message),
+		char *from = td_envelope_sender(m->opt.deliver, 'w', mem.id, mem.email, slot);
+		rc = td_send_one(m->opt.deliver, from, mem.email, td_buf_cstr(&c.message),
 				 c.message.len, reply, sizeof reply, &err);
+		free(from);
 		if (rc) {
 			td_log_warnx("serve: welcome digest to %s not sent: %s", j->email,
 				     err.msg);

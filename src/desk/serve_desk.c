@@ -982,9 +982,13 @@ static void test_send(struct td_desk *d, const struct td_http_req *req,
 		return;
 	}
 	char reply[512] = "";
+	/* A bounce of a test names the test address and nobody's digest:
+	 * no member id, no slot. */
+	char *from = td_envelope_sender(&d->opt.deliver, 't', 0, address, 0);
 	/* the transport only: no delivery row, no watermark */
-	int rc = td_send_one(&d->opt.deliver, address, p.m.message.data, p.m.message.len,
-			     reply, sizeof reply, &err);
+	int rc = td_send_one(&d->opt.deliver, from, address, p.m.message.data,
+			     p.m.message.len, reply, sizeof reply, &err);
+	free(from);
 	if (rc) {
 		td_log_warnx("serve: test send to %s: %s", address, err.msg);
 		error_page(d, resp, 502, "The test was not sent", &err);

@@ -63,6 +63,7 @@ static void push_copy(struct td_subscriber_list *l, size_t *cap,
 	s->line = view->line;
 	td_prefs_copy(&s->prefs, &view->prefs);
 	s->not_before = view->not_before;
+	s->member_id = view->member_id;
 }
 
 int td_readers_walk(struct td_store *st, const char *path, bool all_statuses,

@@ -990,6 +990,7 @@ void td_member_subscriber(const struct td_member *m, struct td_subscriber *view)
 	view->name = m->name;
 	view->tags = m->tags;
 	view->prefs = m->prefs;
+	view->member_id = m->id;
 	if (m->origin && strcmp(m->origin, "form") == 0)
 		view->not_before = m->confirmed_at;
 }

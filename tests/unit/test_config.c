@@ -933,6 +933,120 @@ static void test_public(void)
 	}
 }
 
+#define BOUNCE_BAD(text, line, msg) expect_err(text, NULL, 0, line, msg)
+
+static void test_bounces(void)
+{
+	struct td_config cfg;
+	struct td_err err;
+	/* defaults: off, nothing read */
+	int rc = load(BASE, NULL, 0, &cfg, &err);
+	REQUIRE(rc == 0);
+	CHECK(cfg.return_path == NULL && cfg.bounce_mailbox == NULL);
+	CHECK(cfg.bounce_processed_folder == NULL);
+	CHECK(cfg.bounce_timeout == 30 && cfg.bounce_hard_after == 1);
+	CHECK(cfg.bounce_soft_threshold == 5 && cfg.bounce_soft_half_life_days == 7);
+	CHECK(cfg.bounce_max_messages == 10000);
+	td_config_free(&cfg);
+
+	rc = load(BASE "[bounces]\n"
+		  "return_path = bounces+{token}@t.example.org\n"
+		  "mailbox = imaps://bounces@mail.t.example.org:993/INBOX\n"
+		  "password_env = BOUNCE_PW\n"
+		  "password_file = pw/bounces\n"
+		  "ca_file = ca.pem\n"
+		  "processed_folder = Processed\n"
+		  "timeout = 600\n"
+		  "hard_after = 100\n"
+		  "soft_threshold = 1000\n"
+		  "soft_half_life_days = 365\n"
+		  "max_messages = 1\n", NULL, 0, &cfg, &err);
+	CHECK(rc == 0);
+	if (rc) {
+		fprintf(stderr, "  %s\n", err.msg);
+		return;
+	}
+	CHECK_STR(cfg.return_path, "bounces+{token}@t.example.org");
+	CHECK_STR(cfg.bounce_mailbox, "imaps://bounces@mail.t.example.org:993/INBOX");
+	CHECK_STR(cfg.bounce_password_env, "BOUNCE_PW");
+	CHECK_STR(cfg.bounce_password_file, in_dir("pw/bounces"));
+	CHECK_STR(cfg.bounce_ca_file, in_dir("ca.pem"));
+	CHECK_STR(cfg.bounce_processed_folder, "Processed");
+	CHECK(cfg.bounce_timeout == 600 && cfg.bounce_hard_after == 100);
+	CHECK(cfg.bounce_soft_threshold == 1000 && cfg.bounce_soft_half_life_days == 365);
+	CHECK(cfg.bounce_max_messages == 1);
+	td_config_free(&cfg);
+
+	/* a relative Maildir resolves against the config's folder; no
+	 * password is needed for a local folder */
+	rc = load(BASE "[bounces]\nmailbox = maildir:var/bounces\n", NULL, 0, &cfg, &err);
+	CHECK(rc == 0);
+	if (rc == 0) {
+		char *want = td_xasprintf("maildir:%s", in_dir("var/bounces"));
+		CHECK_STR(cfg.bounce_mailbox, want);
+		free(want);
+		td_config_free(&cfg);
+	}
+
+	BOUNCE_BAD(BASE "[bounces]\nreturn_path = b+{token}+{token}@t.example.org\n", 9,
+	    "bounces.return_path: 'b+{token}+{token}@t.example.org' has {token} "
+	    "twice; one names the mail");
+	BOUNCE_BAD(BASE "[bounces]\nreturn_path = bounces@t.example.org\n", 9,
+	    "bounces.return_path: 'bounces@t.example.org' has no {token} (like "
+	    "bounces+{token}@example.org)");
+	BOUNCE_BAD(BASE "[bounces]\nreturn_path = bounces@{token}.t.example.org\n", 9,
+	    "bounces.return_path: 'bounces@{token}.t.example.org' has {token} in "
+	    "the domain; it belongs in the local part, before the '@'");
+	BOUNCE_BAD(BASE "[bounces]\nreturn_path = tagdigest-bounces-list+{token}@t.example.org\n", 9,
+	    "bounces.return_path: 'tagdigest-bounces-list+{token}@t.example.org' the "
+	    "local part would be 70 characters with the longest token (47), more "
+	    "than the 64 an address may have: shorten the part around {token} to "
+	    "at most 17 characters");
+	BOUNCE_BAD(BASE "[bounces]\nreturn_path = b+{token}@t..example.org\n", 9,
+	    "bounces.return_path: 'b+{token}@t..example.org' is not an address once "
+	    "{token} is filled in: domain label '' invalid: empty (a leading, trailing "
+	    "or double '.')");
+	/* the mailbox module's own check (mailbox.h), at the key's line */
+	BOUNCE_BAD(BASE "[bounces]\nmailbox = imaps://mail.t.example.org\n", 9,
+	    "bounces.mailbox: mailbox imaps://mail.t.example.org: no user; write "
+	    "USER@HOST (an @ in the user as %40)");
+	BOUNCE_BAD(BASE "[bounces]\nmailbox = /var/mail/bounces\n", 9,
+	    "bounces.mailbox: mailbox /var/mail/bounces: want maildir:PATH, "
+	    "imaps://USER@HOST[/FOLDER], imap://USER@HOST[/FOLDER] (STARTTLS), "
+	    "pop3s://USER@HOST or pop3://USER@HOST (STLS)");
+	BOUNCE_BAD(BASE "[bounces]\nmailbox = pop3s://b@mail.t.example.org\n"
+	    "password_env = PW\nprocessed_folder = Done\n", 11,
+	    "bounces.processed_folder: processed_folder Done: POP3 cannot move a "
+	    "message, only delete it; leave processed_folder empty");
+	BOUNCE_BAD(BASE "[bounces]\nmailbox = imaps://b@mail.t.example.org\n", 9,
+	    "bounces.mailbox: needs bounces.password_env or bounces.password_file "
+	    "for the login");
+	BOUNCE_BAD(BASE "[bounces]\npassword = hunter2\n", 9,
+	    "bounces.password: secrets are not read from the config file, which is "
+	    "easy to leak; use password_file or password_env in [bounces]");
+	BOUNCE_BAD(BASE "[bounces]\nprocessed_folder = Done\n", 9,
+	    "bounces.processed_folder: set, but bounces.mailbox is not");
+	BOUNCE_BAD(BASE "[bounces]\nmailbox = maildir:b\nprocessed_folder = ../x\n", 10,
+	    "bounces.processed_folder: '../x' is not a folder name (like Processed "
+	    "or INBOX.Processed)");
+	BOUNCE_BAD(BASE "[bounces]\nhard_after = 0\n", 9,
+	    "bounces.hard_after: 0 is out of range (1 to 100)");
+	BOUNCE_BAD(BASE "[bounces]\nsoft_threshold = 1001\n", 9,
+	    "bounces.soft_threshold: 1001 is out of range (1 to 1000)");
+	BOUNCE_BAD(BASE "[bounces]\nsoft_half_life_days = 366\n", 9,
+	    "bounces.soft_half_life_days: 366 is out of range (1 to 365)");
+	BOUNCE_BAD(BASE "[bounces]\ntimeout = 0\n", 9,
+	    "bounces.timeout: 0 is out of range (1 to 600)");
+	BOUNCE_BAD(BASE "[bounces]\nmax_messages = 0\n", 9,
+	    "bounces.max_messages: 0 is out of range (1 to 1000000)");
+	BOUNCE_BAD(BASE "[bounces]\nreturn = x\n", 9, "unknown key 'return' in [bounces]");
+	const char *const ov[] = { "bounces.password=hunter2" };
+	expect_err(BASE, ov, 1, -1,
+		   "-o bounces.password=(hidden): bounces.password: secrets are not "
+		   "read from the config file, which is easy to leak; use "
+		   "password_file or password_env in [bounces]");
+}
+
 static void test_timezone_loaded(void)
 {
 	struct td_config cfg;
@@ -984,6 +1098,7 @@ int main(void)
 	TD_RUN(test_delivery_keys);
 	TD_RUN(test_timezone_loaded);
 	TD_RUN(test_public);
+	TD_RUN(test_bounces);
 	unlink(conf);
 	rmdir(dir);
 	return TD_DONE("test_config");

@@ -45,6 +45,11 @@ static const char config_text[] =
 	"confirm_hours = 12\nwelcome = now\nsignups_per_hour = 7\n"
 	"confirm_mails_per_day = 2\ntrusted_proxies = 10.9.8.7\nthreads = 3\n"
 	"max_connections = 300\nmax_connections_per_ip = 9\nconnection_timeout = 14\n"
+	"[bounces]\nreturn_path = b+{token}@bounce.opts.example.org\n"
+	"mailbox = imaps://bb@imap.opts.example.org/Bounces\npassword_env = BPW\n"
+	"password_file = bpw.txt\nca_file = bca.pem\nprocessed_folder = Done\n"
+	"timeout = 8\nhard_after = 2\nsoft_threshold = 4\n"
+	"soft_half_life_days = 6\nmax_messages = 77\n"
 	"[source.local]\ntype = posts\npath = posts\n"
 	"[source.wire]\ntype = feed\nurl = https://wire.example.org/feed\n";
 
@@ -165,6 +170,37 @@ static void test_built_from_config(void)
 	CHECK_STR(po.trusted_proxies->v[0], "10.9.8.7");
 	CHECK(po.threads == 3 && po.max_connections == 300);
 	CHECK(po.max_connections_per_ip == 9 && po.connection_timeout == 14);
+
+	/* the deliver options leave the verp to the caller */
+	CHECK(dv.verp == NULL);
+	struct td_verp_setup vs;
+	setenv("OPTS_SECRET", "an options test secret, 32 bytes", 1);
+	CHECK(td_options_verp(&cfg, false, &vs, &err) == 0);
+	CHECK(vs.use == &vs.verp && vs.verp.secret == &vs.secret);
+	CHECK(vs.secret.len == 32);
+	CHECK_STR(vs.verp.prefix, "b+");
+	CHECK_STR(vs.verp.suffix, "@bounce.opts.example.org");
+	struct td_bounce_options bo = td_options_bounces(&cfg, vs.use);
+	CHECK(bo.verp == vs.use);
+	CHECK_STR(bo.mailbox.spec, "imaps://bb@imap.opts.example.org/Bounces");
+	CHECK_STR(bo.mailbox.password_env, "BPW");
+	CHECK(bo.mailbox.password_file == cfg.bounce_password_file &&
+	      strstr(bo.mailbox.password_file, "/bpw.txt"));
+	CHECK(bo.mailbox.ca_file == cfg.bounce_ca_file && strstr(bo.mailbox.ca_file, "/bca.pem"));
+	CHECK_STR(bo.mailbox.processed_folder, "Done");
+	CHECK(bo.mailbox.timeout == 8);
+	CHECK(bo.policy.hard_after == 2 && bo.policy.soft_threshold == 4.0 &&
+	      bo.policy.soft_half_life_days == 6);
+	CHECK(bo.max_messages == 77 && bo.log == NULL);
+	td_options_verp_free(&vs);
+	CHECK(vs.use == NULL && vs.secret.bytes == NULL);
+	/* without a return path: nothing loaded, no verp */
+	free(cfg.return_path);
+	cfg.return_path = NULL;
+	unsetenv("OPTS_SECRET");
+	CHECK(td_options_verp(&cfg, false, &vs, &err) == 0);
+	CHECK(vs.use == NULL && vs.secret.bytes == NULL);
+	td_options_verp_free(&vs);
 	td_config_free(&cfg);
 out:
 	unlink(path);

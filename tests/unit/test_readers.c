@@ -66,6 +66,12 @@ static void test_store_first_then_new_rows(void)
 	CHECK(l.v[0].line == 0);
 	CHECK_STR(l.v[1].email, "cid@example.org");
 	CHECK(l.v[1].line == 3 && !l.v[1].prefs.own_time);
+	/* the roster's id (the VERP token names it); a file row has none yet */
+	struct td_member ann;
+	bool found = false;
+	CHECK(td_roster_get(st, "ann@example.org", &ann, &found, &err) == 0 && found);
+	CHECK(ann.id > 0 && l.v[0].member_id == ann.id);
+	CHECK(l.v[1].member_id == 0);
 	td_subscribers_free(&l);
 
 	struct td_reader r;
@@ -79,10 +85,13 @@ static void test_store_first_then_new_rows(void)
 	capture_end();
 	CHECK(rc == 0 && r.found && !r.in_store && r.status == TD_MEMBER_ACTIVE);
 	CHECK(r.view.name && strcmp(r.view.name, "Cid") == 0);
+	CHECK(r.view.member_id == 0);
 	td_reader_free(&r);
 	CHECK(td_reader_find(st, csv, "ann@example.org", &r, &err) == 0);
 	CHECK(r.found && r.in_store && r.view.prefs.own_time);
+	CHECK(r.view.member_id == ann.id);
 	td_reader_free(&r);
+	td_member_free(&ann);
 	capture_start();
 	rc = td_reader_find(st, csv, "zed@example.org", &r, &err);
 	capture_end();

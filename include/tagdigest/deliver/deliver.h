@@ -39,6 +39,13 @@
  * td_send_one() hands one finished message to the transport outside any
  * run (the desk's test send): nothing is recorded.
  *
+ * The envelope sender (MAIL FROM, where bounces go): with a verp, each
+ * digest's own VERP address (kind 'd', the reader's member id, the slot
+ * it is recorded under), so a bounce names the reader and the digest;
+ * without, site.from as always. td_envelope_sender makes it for the
+ * mails sent with td_send_one (test 't', confirmation 'c', welcome 'w').
+ * No Return-Path header is written: the receiving MTA adds it.
+ *
  * Mid-send unsubscribes: with a roster source, each sender asks the store
  * again (td_roster_may_send, on its own read connection) right before it
  * hands a message to the transport; a reader who unsubscribed or paused
@@ -68,10 +75,12 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "tagdigest/core/buf.h"
 #include "tagdigest/compose/compose.h"
+#include "tagdigest/compose/verp.h"
 #include "tagdigest/core/err.h"
 #include "tagdigest/store/store.h"
 #include "tagdigest/schedule/subscribers.h"
@@ -118,7 +127,14 @@ struct td_send_options {
  * (options.h); strings borrowed from it. The [transport] limits keep their
  * config meaning (config.h). */
 struct td_deliver_options {
-	struct td_compose_options compose;   /* also the envelope sender */
+	struct td_compose_options compose;   /* from_address: the envelope
+					      * sender without verp */
+	const struct td_verp *verp;          /* [bounces] return_path: each
+					      * mail's own envelope sender
+					      * (verp.h); NULL: from_address.
+					      * Not from the config alone (it
+					      * holds the secret): the caller
+					      * sets it, options.h */
 	struct td_transport_options transport;
 	int connections;                     /* sessions; a Maildir gets one */
 	int rate_per_second;                 /* 0: no limit */
@@ -150,10 +166,18 @@ int td_send_run(const struct td_deliver_options *dopt, struct td_store *st,
 		const struct td_send_options *opt, time_t now,
 		struct td_send_summary *sum, struct td_err *err);
 
-/* msg (len bytes, a finished message) to `to` through a transport opened
- * for this message alone. 0 when the transport accepted it, with its
- * reply in reply; else the transport's error in err. */
-int td_send_one(const struct td_deliver_options *dopt, const char *to, const char *msg,
-		size_t len, char *reply, size_t reply_size, struct td_err *err);
+/* The envelope sender for one mail to `to`, malloc'd: the VERP address
+ * (kind, member_id, slot: verp.h) when dopt->verp is set, else a copy
+ * of compose.from_address. */
+char *td_envelope_sender(const struct td_deliver_options *dopt, char kind,
+			 int64_t member_id, const char *to, time_t slot);
+
+/* msg (len bytes, a finished message) from the envelope sender `from`
+ * (NULL: compose.from_address) to `to` through a transport opened for
+ * this message alone. 0 when the transport accepted it, with its reply
+ * in reply; else the transport's error in err. */
+int td_send_one(const struct td_deliver_options *dopt, const char *from, const char *to,
+		const char *msg, size_t len, char *reply, size_t reply_size,
+		struct td_err *err);
 
 #endif

@@ -52,6 +52,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "tagdigest/core/err.h"
 #include "tagdigest/core/util.h"
@@ -69,6 +70,9 @@ struct td_subscriber {
 			       * reader who confirmed on the form then: the
 			       * first digest comes at the next slot, or as
 			       * the welcome); 0: none */
+	int64_t member_id;    /* roster.h td_member.id, named by the VERP
+			       * return path (verp.h); 0 for a file row the
+			       * store does not have yet */
 };
 
 struct td_subscriber_list {
