@@ -26,7 +26,7 @@ CFLAGS  ?= -O2 -g
 # deliver.c runs sender threads
 THREADS := -pthread
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -letpan
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -letpan -lm
 
 # Debian packages the build, the tests and `make run` need.
 DEB_BUILD := build-essential pkg-config libetpan-dev libcurl4-gnutls-dev \

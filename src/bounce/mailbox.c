@@ -417,7 +417,7 @@ static int maildir_fetch(struct td_mailbox *mb, size_t i, struct td_buf *out,
 	size_t len = 0;
 	int rc = 0;
 	if (td_read_file(path, MB_MESSAGE_MAX, &data, &len) != 0)
-		rc = td_err_set(err, errno == ENOENT ? EX_TEMPFAIL : EX_IOERR,
+		rc = td_err_set(err, errno == ENOENT ? EX_NOINPUT : EX_IOERR,
 				"bounces: %s: %s: %s", mb->sp.label,
 				mb->names.v[i], strerror(errno));
 	else if (td_buf_append(out, data, len) != 0)
@@ -748,12 +748,14 @@ static void drop_password(char *pw)
 	}
 }
 
-/* Messages both protocols give, with the server's own words. */
+/* Messages both protocols give, with the server's own words. A command
+ * the server refuses (NO, -ERR) is EX_PROTOCOL: that message stays for
+ * next time and the run goes on; only a lost connection ends it. */
 static int server_refused(const struct td_mailbox *mb, const char *what,
 			  const char *response, struct td_err *err)
 {
 	char buf[256];
-	return td_err_set(err, EX_TEMPFAIL, "bounces: %s: %s: the server "
+	return td_err_set(err, EX_PROTOCOL, "bounces: %s: %s: the server "
 			  "says: %s", mb->sp.label, what,
 			  said(response, buf, sizeof buf));
 }
@@ -985,7 +987,7 @@ static int imap_fetch(struct td_mailbox *mb, size_t i, struct td_buf *out,
 	}
 	int rc = 0;
 	if (!body)
-		rc = td_err_set(err, EX_TEMPFAIL,
+		rc = td_err_set(err, EX_NOINPUT,
 				"bounces: %s: %s is gone (removed by another "
 				"client?)", mb->sp.label, mb->names.v[i]);
 	else if (td_buf_append(out, body, len) != 0)
@@ -1040,8 +1042,10 @@ static int imap_close(struct td_mailbox *mb, struct td_err *err)
 	int rc = 0;
 	if (!mb->lost && mb->expunge) {
 		int r = mailimap_expunge(mb->imap);
-		if (r != MAILIMAP_NO_ERROR)
-			rc = imap_fail(mb, r, "at EXPUNGE", err);
+		/* Whatever went wrong, the flagged messages stay and are
+		 * seen again next time: try again later. */
+		if (r != MAILIMAP_NO_ERROR && imap_fail(mb, r, "at EXPUNGE", err))
+			rc = err ? (err->code = EX_TEMPFAIL) : EX_TEMPFAIL;
 	}
 	if (!mb->lost)
 		mailimap_logout(mb->imap);  /* a failure changes nothing */
@@ -1147,9 +1151,11 @@ static int pop_close(struct td_mailbox *mb, struct td_err *err)
 		return 0;
 	/* QUIT is what commits the DELEs (RFC 1939 UPDATE state). */
 	int r = mailpop3_quit(mb->pop);
-	if (r != MAILPOP3_NO_ERROR)
-		return pop_fail(mb, r, "at QUIT (the deletions are not "
-				"committed)", err);
+	if (r != MAILPOP3_NO_ERROR) {
+		pop_fail(mb, r, "at QUIT (the deletions are not committed)",
+			 err);
+		return err ? (err->code = EX_TEMPFAIL) : EX_TEMPFAIL;
+	}
 	return 0;
 }
 

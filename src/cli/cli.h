@@ -13,6 +13,7 @@
  *   serve.c       serve
  *   feed_dump.c   feed-dump
  *   bounce_dump.c bounce-dump
+ *   bounces.c     bounces (and the reading `run` does before it sends)
  *   common.c      the helpers below
  *
  * The command line is the one place, with the config loader, that sees
@@ -84,5 +85,13 @@ int td_cli_subscribers(const struct td_cli_globals *g, int argc, char **argv);
 int td_cli_serve(const struct td_cli_globals *g, int argc, char **argv);
 int td_cli_feed_dump(const struct td_cli_globals *g, int argc, char **argv);
 int td_cli_bounce_dump(const struct td_cli_globals *g, int argc, char **argv);
+int td_cli_bounces(const struct td_cli_globals *g, int argc, char **argv);
+
+/* Reads the bounce mailbox into st (process.h) with cfg's [bounces] and
+ * prints the summary (on stdout when as_result, else as a log line);
+ * the caller holds the run lock unless dry_run. Returns the sysexits
+ * code, the error reported. */
+int td_cli_read_bounces(const struct td_config *cfg, struct td_store *st, bool dry_run,
+			bool as_result);
 
 #endif

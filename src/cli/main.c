@@ -29,6 +29,7 @@ static const char usage_text[] =
 	"  run        ingest, then send, under a lock (what cron runs)\n"
 	"  feed-dump  what tagdigest reads from one feed, as JSON\n"
 	"  bounce-dump what tagdigest understands of returned mails, as JSON\n"
+	"  bounces    read the bounce mailbox: suppress bounced, unsubscribe complaints\n"
 	"  unsuppress lift an unsubscribe or bounce for one subscriber\n"
 	"  subscribers add, remove, list, show, import and export subscribers\n"
 	"  serve      the editors' preview in a browser; --public: unsubscribe pages\n"
@@ -41,8 +42,8 @@ static const char usage_text[] =
 	"  -h, --help            this text; `tagdigest COMMAND --help` for a command\n"
 	"  -V, --version         print the version\n"
 	"\n"
-	"exit status: 0 done, 64 usage, 65 bad data, 66 missing input, 75 try again\n"
-	"later, 78 bad configuration (see sysexits.h).\n";
+	"exit status: 0 done, 64 usage, 65 bad data, 66 missing input, 69 a server\n"
+	"unreachable, 75 try again later, 78 bad configuration (see sysexits.h).\n";
 
 int main(int argc, char **argv)
 {
@@ -117,6 +118,8 @@ int main(int argc, char **argv)
 		return td_cli_feed_dump(&g, cargc, cargv);
 	if (strcmp(cmd, "bounce-dump") == 0)
 		return td_cli_bounce_dump(&g, cargc, cargv);
+	if (strcmp(cmd, "bounces") == 0)
+		return td_cli_bounces(&g, cargc, cargv);
 	fprintf(stderr, "tagdigest: unknown command '%s'\n\n%s", cmd, usage_text);
 	return EX_USAGE;
 }

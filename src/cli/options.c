@@ -92,6 +92,7 @@ struct td_status_options td_options_status(const struct td_config *cfg)
 		.sources = cfg->sources,
 		.nsources = cfg->nsources,
 		.digest = td_options_digest(cfg),
+		.bounces = td_options_bounces(cfg, NULL).policy,
 	};
 }
 

@@ -1,7 +1,8 @@
 /*
  * run.c: `ingest`, `send` and `run`, the commands that write the
  * store: under the run lock (a dry run, which writes nothing, without
- * it); `run` is `ingest` then `send` under one lock.
+ * it); `run` is `ingest` then `send` under one lock, reading the bounce
+ * mailbox ([bounces] mailbox, bounces.c) in between.
  *
  * `send` first syncs the editors' subscriber file into the store's
  * roster (import.h, TD_IMPORT_SYNC), then walks the roster: the active
@@ -462,6 +463,8 @@ static const char run_help[] =
 	"usage: tagdigest run [--json]\n\n"
 	"`ingest`, then `send` (which syncs the subscriber file first), under a\n"
 	"lock: a second concurrent run exits 75 at once and touches nothing.\n"
+	"With [bounces] mailbox set, `bounces` runs before the send (a mailbox\n"
+	"that cannot be read is reported, and the send goes on).\n"
 	"This is the command for cron; run it at least hourly, so every reader's\n"
 	"own slot is served within the hour:\n"
 	"  0 * * * *  cd /srv/tagdigest && ./build/tagdigest -q run\n";
@@ -495,6 +498,13 @@ static int cmd_write(const struct td_cli_globals *g, int argc, char **argv,
 	}
 	if (!rc && ingest)
 		rc = do_ingest(&cfg, st, !send);
+	/* `run` reads what came back before it sends, so a reader who
+	 * bounced or complained is not mailed again; a mailbox that cannot
+	 * be read is reported and the send goes on */
+	if (!rc && ingest && send && cfg.bounce_mailbox &&
+	    td_cli_read_bounces(&cfg, st, false, false))
+		td_log_warnx("run: the bounce mailbox was not read to the end; "
+			     "sending anyway (`tagdigest bounces` tries again)");
 	if (!rc && send)
 		rc = do_send(&cfg, st, dry_run, json);
 	td_lock_close_store(st, lockfd);

@@ -36,6 +36,7 @@
 #include "tagdigest/schedule/schedule.h"
 #include "tagdigest/schedule/subscribers.h"
 #include "tagdigest/sources/slug.h"
+#include "tagdigest/store/bounces.h"
 #include "tagdigest/store/lock.h"
 #include "tagdigest/store/roster.h"
 
@@ -120,8 +121,10 @@ static const char show_help[] =
 	"One subscriber: status, tags, frequency, the day, time and zone of their\n"
 	"digest (the site's when they chose none), a pause, the consent record\n"
 	"(when, how, from where), when they were added, confirmed and last\n"
-	"changed, when their next digest is due, their last digests and their\n"
-	"unsubscribes. Times are shown in the site's zone ([schedule] timezone).\n"
+	"changed, when their next digest is due, their last digests, their\n"
+	"unsubscribes and what came back by mail (bounce score, hard bounces, the\n"
+	"newest bounces, complaints and auto-replies: `tagdigest bounces`). Times\n"
+	"are shown in the site's zone ([schedule] timezone).\n"
 	"Reads the store only.\n\n"
 	"  --json   one JSON object; times as UTC, \"2026-12-07T07:00:00Z\"\n\n"
 	"exit status: 0 shown, 67 not a subscriber.\n";
@@ -813,9 +816,84 @@ static int next_due(const struct td_config *cfg, struct td_store *st,
 	return 0;
 }
 
+/* What came back by mail for one subscriber (store/bounces.h). */
+struct bounce_info {
+	struct td_bounce_policy pol;
+	double score;                 /* decayed to now */
+	int hard;
+	struct td_bounce_event *ev;   /* newest first */
+	size_t n;
+};
+
+static int read_bounces(const struct td_config *cfg, struct td_store *st,
+			const char *email, struct bounce_info *b, struct td_err *err)
+{
+	b->pol = td_options_bounces(cfg, NULL).policy;
+	int rc = td_store_bounce_score(st, email, &b->pol, time(NULL), &b->score, &b->hard,
+				       err);
+	return rc ? rc : td_store_bounce_events(st, email, SHOW_RECENT, &b->ev, &b->n, err);
+}
+
+static void show_bounces_text(const struct td_config *cfg, const struct bounce_info *b)
+{
+	char t[64], slot[64];
+	if (!b->n && b->score < 0.05 && !b->hard) {
+		printf("  bounces:      none\n");
+		return;
+	}
+	printf("  bounces:      score %.1f of %g (halves every %d day%s), %d hard "
+	       "(suppressed at %d)\n", b->score, b->pol.soft_threshold,
+	       b->pol.soft_half_life_days, b->pol.soft_half_life_days == 1 ? "" : "s",
+	       b->hard, b->pol.hard_after);
+	for (size_t i = 0; i < b->n; i++) {
+		const struct td_bounce_event *e = &b->ev[i];
+		printf("    %s  %s", local_time(cfg, e->at, t, sizeof t),
+		       td_bounce_kind_name(e->kind));
+		if (*e->status)
+			printf(" %s", e->status);
+		if (*e->reason)
+			printf(" %s", e->reason);
+		if (*e->feedback_type)
+			printf(" (%s)", e->feedback_type);
+		if (e->slot)
+			printf(" (digest of %s)", local_time(cfg, e->slot, slot, sizeof slot));
+		printf(": %s%s%.160s\n", td_bounce_action_name(e->action),
+		       *e->detail ? ": " : "", e->detail);
+	}
+}
+
+static struct td_value *str_or_null(const char *s)
+{
+	return *s ? td_value_string(s) : td_value_null();
+}
+
+static void show_bounces_json(struct td_value *o, const struct bounce_info *b)
+{
+	struct td_value *x = td_value_map_child(o, "bounces", TD_VALUE_MAP);
+	char score[32];
+	snprintf(score, sizeof score, "%.3f", b->score);
+	td_value_map_set(x, "score", td_value_number(score));
+	td_value_map_set_int(x, "hard", b->hard);
+	struct td_value *l = td_value_map_child(x, "events", TD_VALUE_LIST);
+	for (size_t i = 0; i < b->n; i++) {
+		const struct td_bounce_event *e = &b->ev[i];
+		struct td_value *v = td_value_list_push(l, td_value_map());
+		td_value_map_set(v, "at", time_value(e->at));
+		td_value_map_set_str(v, "kind", td_bounce_kind_name(e->kind));
+		td_value_map_set(v, "status", str_or_null(e->status));
+		td_value_map_set(v, "reply_code", str_or_null(e->reply_code));
+		td_value_map_set(v, "reason", str_or_null(e->reason));
+		td_value_map_set(v, "feedback_type", str_or_null(e->feedback_type));
+		td_value_map_set(v, "digest_slot", time_value(e->slot));
+		td_value_map_set_str(v, "action", td_bounce_action_name(e->action));
+		td_value_map_set_str(v, "detail", e->detail);
+	}
+}
+
 static void show_text(const struct td_config *cfg, const struct td_member *m,
 		      time_t due, bool due_now, const struct td_delivery_record *d,
-		      size_t nd, const struct td_suppression *sup, size_t nsup)
+		      size_t nd, const struct td_suppression *sup, size_t nsup,
+		      const struct bounce_info *bi)
 {
 	char t[64];
 	struct td_buf b = TD_BUF_INIT;
@@ -865,12 +943,14 @@ static void show_text(const struct td_config *cfg, const struct td_member *m,
 		printf("    %-12s %s %s%s%s\n", sup[i].scope, sup[i].reason,
 		       local_time(cfg, sup[i].created_at, t, sizeof t),
 		       *sup[i].detail ? ": " : "", sup[i].detail);
+	show_bounces_text(cfg, bi);
 	td_buf_free(&b);
 }
 
 static void show_json(const struct td_member *m, time_t due, bool due_now,
 		      const struct td_delivery_record *d, size_t nd,
-		      const struct td_suppression *sup, size_t nsup)
+		      const struct td_suppression *sup, size_t nsup,
+		      const struct bounce_info *bi)
 {
 	struct td_value *o = member_json(m);
 	td_value_map_set(o, "next_due", time_value(due));
@@ -893,6 +973,7 @@ static void show_json(const struct td_member *m, time_t due, bool due_now,
 		td_value_map_set_str(x, "detail", sup[i].detail);
 		td_value_map_set(x, "at", time_value(sup[i].created_at));
 	}
+	show_bounces_json(o, bi);
 	struct td_buf b = TD_BUF_INIT;
 	td_value_json(o, &b);
 	td_buf_putc(&b, '\n');
@@ -919,7 +1000,9 @@ static int cmd_show(const struct td_cli_globals *g, int argc, char **argv)
 	struct td_delivery_record *d = NULL;
 	struct td_suppression *sup = NULL;
 	size_t nd = 0, nsup = 0;
+	struct bounce_info bi;
 	memset(&m, 0, sizeof m);
+	memset(&bi, 0, sizeof bi);
 	if ((rc = open_store(&cfg, TD_STORE_READONLY, &st)))
 		goto out;
 	if ((rc = td_store_begin_read(st, &err)))
@@ -927,6 +1010,7 @@ static int cmd_show(const struct td_cli_globals *g, int argc, char **argv)
 	if ((rc = td_roster_get(st, email, &m, &found, &err)) || !found ||
 	    (rc = td_store_recent_deliveries(st, m.email, SHOW_RECENT, &d, &nd, &err)) ||
 	    (rc = td_store_suppressions(st, m.email, &sup, &nsup, &err)) ||
+	    (rc = read_bounces(&cfg, st, m.email, &bi, &err)) ||
 	    (rc = next_due(&cfg, st, &m, time(NULL), &due, &due_now, &err))) {
 		td_store_rollback(st);
 		if (rc)
@@ -938,9 +1022,9 @@ static int cmd_show(const struct td_cli_globals *g, int argc, char **argv)
 	if ((rc = td_store_commit(st, &err)))
 		goto fail;
 	if (json)
-		show_json(&m, due, due_now, d, nd, sup, nsup);
+		show_json(&m, due, due_now, d, nd, sup, nsup, &bi);
 	else
-		show_text(&cfg, &m, due, due_now, d, nd, sup, nsup);
+		show_text(&cfg, &m, due, due_now, d, nd, sup, nsup, &bi);
 	rc = finish_output("show");
 	goto out;
 fail:
@@ -948,6 +1032,7 @@ fail:
 out:
 	td_store_delivery_records_free(d, nd);
 	td_store_suppressions_free(sup, nsup);
+	td_bounce_events_free(bi.ev, bi.n);
 	td_member_free(&m);
 	td_store_close(st);
 	td_config_free(&cfg);

@@ -137,6 +137,16 @@ static int print_reader(FILE *out, const struct td_status_options *opt,
 	if (state.last_slot)
 		td_tz_format(site_tz, state.last_slot, "%Y-%m-%d %H:%M %Z", last, sizeof last);
 	int bounces = td_store_bounce_count(st, sub->email);
+	double score;
+	int hard;
+	if ((rc = td_store_bounce_score(st, sub->email, &opt->bounces, now, &score, &hard,
+					err))) {
+		td_buf_free(&tags);
+		td_digest_free(&d);
+		td_store_pending_free(&retry);
+		td_store_pending_free(&pend);
+		return rc;
+	}
 	fprintf(out, "  %-32s %-12s %-24s %-34s %9lld  %-22s %-26s %-22s %zu", sub->email,
 		status_name, td_buf_cstr(&tags), sched, (long long)state.watermark, last,
 		due, site_due[0] ? site_due : "-", d.total);
@@ -144,6 +154,10 @@ static int print_reader(FILE *out, const struct td_status_options *opt,
 		fprintf(out, "  (attempt %d: %s)", failed->attempts, failed->last_error);
 	if (bounces > 0)
 		fprintf(out, "  (%d bounce%s in a row)", bounces, bounces == 1 ? "" : "s");
+	/* what came back by mail: under 0.05 a score has decayed to nothing */
+	if (score >= 0.05 || hard > 0)
+		fprintf(out, "  (bounce score %.1f of %g, %d hard)", score,
+			opt->bounces.soft_threshold, hard);
 	fputc('\n', out);
 	td_buf_free(&tags);
 	td_digest_free(&d);
@@ -182,6 +196,39 @@ static int print_walked(const struct td_member *m, const struct td_subscriber *s
 			    m->status == TD_MEMBER_ACTIVE ? NULL :
 			    m->status == TD_MEMBER_PENDING ? "not confirmed" : name,
 			    w->now, err);
+}
+
+/* The events newest first, at most this many. */
+#define BOUNCES_SHOWN 20
+
+/* What came back by mail: the last 30 days by kind, the newest events. */
+static int print_bounces(FILE *out, struct td_store *st, const struct td_tz *tz,
+			 time_t now, struct td_err *err)
+{
+	size_t totals[4];
+	struct td_bounce_event *ev;
+	size_t n;
+	int rc;
+	if ((rc = td_store_bounce_totals(st, now - 30 * 86400, totals, err)) ||
+	    (rc = td_store_bounce_events(st, NULL, BOUNCES_SHOWN, &ev, &n, err)))
+		return rc;
+	fprintf(out, "Bounces and complaints (last 30 days: %zu hard, %zu soft, "
+		"%zu complaint%s, %zu note%s):%s\n", totals[TD_BOUNCE_HARD],
+		totals[TD_BOUNCE_SOFT], totals[TD_BOUNCE_COMPLAINT],
+		totals[TD_BOUNCE_COMPLAINT] == 1 ? "" : "s", totals[TD_BOUNCE_NOTE],
+		totals[TD_BOUNCE_NOTE] == 1 ? "" : "s",
+		n ? "" : " none recorded (`tagdigest bounces` reads them)");
+	for (size_t i = 0; i < n; i++) {
+		char when[64];
+		td_tz_format(tz, ev[i].at, "%Y-%m-%d %H:%M %Z", when, sizeof when);
+		fprintf(out, "  %-22s %-32s %-9s %-7s %-14s %s%s%.120s\n", when, ev[i].email,
+			td_bounce_kind_name(ev[i].kind), *ev[i].status ? ev[i].status : "-",
+			*ev[i].reason ? ev[i].reason : "-",
+			td_bounce_action_name(ev[i].action), *ev[i].detail ? ": " : "",
+			ev[i].detail);
+	}
+	td_bounce_events_free(ev, n);
+	return 0;
 }
 
 int td_status_print(FILE *out, const struct td_status_options *opt,
@@ -235,5 +282,5 @@ int td_status_print(FILE *out, const struct td_status_options *opt,
 			sup[i].detail);
 	}
 	td_store_suppressions_free(sup, nsup);
-	return 0;
+	return print_bounces(out, st, tz, now, err);
 }

@@ -94,6 +94,7 @@ enum rstmt {
 	RS_PAGE,
 	RS_WATERMARK_UP,
 	RS_LIFT_TAG,
+	RS_GET_BY_ID,
 	RS_COUNT
 };
 
@@ -137,6 +138,7 @@ static const char *const rstmt_sql[RS_COUNT] = {
 		"UPDATE subscriber_state SET watermark = ?2 WHERE email = ?1 AND watermark < ?2",
 	[RS_LIFT_TAG] =
 		"DELETE FROM suppressions WHERE email = ?1 AND scope = ?2 AND scope != 'all'",
+	[RS_GET_BY_ID] = "SELECT " MEMBER_COLS " FROM members WHERE id = ?1",
 };
 
 _Static_assert(RS_COUNT <= TD_STORE_ROSTER_STMTS, "store_impl.h: more roster slots");
@@ -321,6 +323,20 @@ static void read_member(sqlite3_stmt *s, struct td_member *m)
 	m->confirm_mails = sqlite3_column_int(s, 22);
 }
 
+/* The one member the bound statement s finds, if any. */
+static int read_one(struct td_store *st, sqlite3_stmt *s, struct td_member *out,
+		    bool *found, struct td_err *err)
+{
+	int step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		read_member(s, out);
+		*found = true;
+	}
+	rs_done(s);
+	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 :
+		td_store_db_error(st, err, "read subscriber");
+}
+
 int td_roster_get(struct td_store *st, const char *email, struct td_member *out,
 		  bool *found, struct td_err *err)
 {
@@ -332,14 +348,19 @@ int td_roster_get(struct td_store *st, const char *email, struct td_member *out,
 	char *key = td_store_email_key(email);
 	td_store_bind_text(s, 1, key);
 	free(key);
-	int step = sqlite3_step(s);
-	if (step == SQLITE_ROW) {
-		read_member(s, out);
-		*found = true;
-	}
-	rs_done(s);
-	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 :
-		td_store_db_error(st, err, "read subscriber");
+	return read_one(st, s, out, found, err);
+}
+
+int td_roster_get_by_id(struct td_store *st, int64_t id, struct td_member *out,
+			bool *found, struct td_err *err)
+{
+	memset(out, 0, sizeof *out);
+	*found = false;
+	sqlite3_stmt *s = rs_get(st, RS_GET_BY_ID, err);
+	if (!s)
+		return rs_fail(err);
+	sqlite3_bind_int64(s, 1, id);
+	return read_one(st, s, out, found, err);
 }
 
 /* The member's tag rows, replaced by tags (the joined column is written

@@ -236,6 +236,46 @@ static const char *const migrations[] = {
 	"CREATE TABLE IF NOT EXISTS roster_files ("
 	"  path TEXT PRIMARY KEY,"
 	"  digest TEXT NOT NULL);",
+
+	/* 8: what came back by mail (store/bounces.h, SQL in bounces.c).
+	 * `bounce_events` has one row per recipient of each bounce,
+	 * complaint or note, keyed by the lowercased address like
+	 * suppressions; `slot` is the digest's from the VERP token (0:
+	 * unknown), which is what makes a delay warning and the final
+	 * failure of one digest one soft bounce. `bounce_mail` remembers each
+	 * mail processed by the SHA-256 of its bytes, written in the same
+	 * transaction as its events, so a mail seen again after a crash is
+	 * only removed. `bounce_scores` holds each address's soft score as
+	 * of scored_at (it halves every half-life from there) and its hard
+	 * bounces. (IF NOT EXISTS: a store whose version was set back runs
+	 * this again.) */
+	"CREATE TABLE IF NOT EXISTS bounce_events ("
+	"  id INTEGER PRIMARY KEY,"
+	"  email TEXT NOT NULL,"
+	"  at INTEGER NOT NULL,"
+	"  kind TEXT NOT NULL CHECK (kind = 'hard' OR kind = 'soft' OR"
+	"    kind = 'complaint' OR kind = 'note'),"
+	"  status TEXT NOT NULL DEFAULT '',"
+	"  reply_code TEXT NOT NULL DEFAULT '',"
+	"  reason TEXT NOT NULL DEFAULT '',"
+	"  feedback_type TEXT NOT NULL DEFAULT '',"
+	"  slot INTEGER NOT NULL DEFAULT 0,"
+	"  message_key TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  detail TEXT NOT NULL DEFAULT '');"
+	"CREATE INDEX IF NOT EXISTS bounce_events_email ON bounce_events(email, at);"
+	"CREATE INDEX IF NOT EXISTS bounce_events_at ON bounce_events(at);"
+	"CREATE TABLE IF NOT EXISTS bounce_mail ("
+	"  message_key TEXT PRIMARY KEY,"
+	"  outcome TEXT NOT NULL,"
+	"  events INTEGER NOT NULL,"
+	"  processed_at INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS bounce_scores ("
+	"  email TEXT PRIMARY KEY,"
+	"  score REAL NOT NULL DEFAULT 0,"
+	"  scored_at INTEGER NOT NULL DEFAULT 0,"
+	"  hard INTEGER NOT NULL DEFAULT 0,"
+	"  updated_at INTEGER NOT NULL);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -1413,6 +1453,9 @@ int td_store_unsuppress(struct td_store *st, const char *email, const char *scop
 		*removed = (size_t)sqlite3_changes(st->db);
 	if (!rc && (!scope || strcmp(scope, "all") == 0))
 		rc = member_status_step(st, member_back_sql, key, 0, err);
+	/* and the bounces that led there: the address starts afresh */
+	if (!rc && (!scope || strcmp(scope, "all") == 0))
+		rc = td_store_bounce_score_clear(st, key, err);
 	free(key);
 	if (rc) {
 		sqlite3_exec(st->db, "ROLLBACK TO unsuppress; RELEASE unsuppress", NULL, NULL, NULL);

@@ -1,5 +1,5 @@
 /*
- * store_impl.h: what the store's other files (roster.c) share with
+ * store_impl.h: what the store's other files (roster.c, bounces.c) share with
  * store.c, the connection's owner. Only the store's own files include it: SQL
  * and the sqlite3 handle stay in the store.
  */
@@ -41,5 +41,10 @@ static inline char *td_store_col_dup(sqlite3_stmt *s, int i)
 
 /* The lowercased address subscribers are keyed by (malloc'd). */
 char *td_store_email_key(const char *email);
+
+/* bounces.c: forgets key's soft score and hard count (td_store_unsuppress
+ * lifting an "all" suppression starts the address afresh). */
+int td_store_bounce_score_clear(struct td_store *st, const char *key,
+				struct td_err *err);
 
 #endif

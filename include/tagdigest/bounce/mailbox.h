@@ -29,8 +29,11 @@
  * Errors: EX_CONFIG for a bad spec or a refused login (wrong user or
  * password: "imaps://bounce@127.0.0.1:28993: login refused: ..."),
  * EX_UNAVAILABLE for a server that cannot be reached or a certificate
- * that does not verify, EX_TEMPFAIL for a connection lost mid-way,
- * EX_NOINPUT for a Maildir that does not exist.
+ * that does not verify, EX_TEMPFAIL for a connection lost mid-way (or
+ * a removal that did not commit at close), EX_NOINPUT for a Maildir
+ * that does not exist. For one message: EX_NOINPUT when it is gone
+ * (another client removed it), EX_PROTOCOL when the server refuses the
+ * command (NO, -ERR); the connection is still good for the others.
  *
  * Ownership: struct td_mailbox owns the session; td_mailbox_close frees
  * it whatever happens.

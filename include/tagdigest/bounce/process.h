@@ -32,6 +32,9 @@ struct td_bounce_options {
 	struct td_bounce_policy policy;
 	size_t max_messages;           /* per run, default 10000 */
 	FILE *log;                     /* one line per mail acted on; NULL */
+	bool dry_run;                  /* parse and report: record nothing,
+					* remove nothing (the store may be
+					* opened read-only) */
 };
 
 struct td_bounce_summary {

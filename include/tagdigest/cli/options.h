@@ -43,7 +43,8 @@ struct td_fetch_options td_options_fetch(const struct td_config *cfg);
 struct td_ingest_options td_options_ingest(const struct td_config *cfg);
 /* [transport], and [site] for the default EHLO name. */
 struct td_transport_options td_options_transport(const struct td_config *cfg);
-/* The slot, [store] path, the sources and the digest's options. */
+/* The slot, [store] path, the sources, the digest's options and the
+ * [bounces] policy (how a score decays). */
 struct td_status_options td_options_status(const struct td_config *cfg);
 /* The render, digest and schedule options, [token], [dkim], the
  * message's [site] headers and the preference centre's URL ([public]). */

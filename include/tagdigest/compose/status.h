@@ -5,8 +5,10 @@
  * day, time and zone over the site's: td_schedule_for), watermark, last
  * digest, when the next one is due (in their zone, and in the site's)
  * and how many posts are waiting for it; then the subscriber file's rows
- * the store does not have yet (the next run's sync adds them), and the
- * suppressions. Reads the store only; the roster is read a page at a
+ * the store does not have yet (the next run's sync adds them), the
+ * suppressions, and what came back by mail (bounces.h: the last 30 days'
+ * events by kind, the newest events; a reader's line shows their bounce
+ * score). Reads the store only; the roster is read a page at a
  * time and each line printed as it is worked out.
  */
 #ifndef TAGDIGEST_STATUS_H
@@ -19,6 +21,7 @@
 #include "tagdigest/core/err.h"
 #include "tagdigest/schedule/schedule.h"
 #include "tagdigest/sources/source.h"
+#include "tagdigest/store/bounces.h"
 #include "tagdigest/store/store.h"
 #include "tagdigest/schedule/subscribers.h"
 
@@ -30,6 +33,7 @@ struct td_status_options {
 	const struct td_source_config *sources;  /* whose health is shown */
 	size_t nsources;
 	struct td_digest_options digest;  /* to count the posts waiting */
+	struct td_bounce_policy bounces;  /* how a bounce score decays */
 };
 
 /* subscribers_path: the editors' file, for the rows not synced yet

@@ -78,7 +78,9 @@ int td_store_bounce_mail_seen(struct td_store *st, const char *message_key,
  * bounce for nobody we know, still remembered as processed), applies the
  * policy to each, sets each event's action, and marks the mail's key
  * processed with a one-word outcome ("bounce", "complaint", "note",
- * "unknown"). */
+ * "unknown"). A key recorded already records nothing again (each
+ * event's action is then TD_BOUNCE_ALREADY): a mail counts once. An
+ * event's `at` of 0 becomes now. */
 int td_store_bounce_record(struct td_store *st, const char *message_key,
 			   const char *outcome, struct td_bounce_event *ev,
 			   size_t n, const struct td_bounce_policy *pol,

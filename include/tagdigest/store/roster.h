@@ -101,6 +101,11 @@ void td_members_free(struct td_member *v, size_t n);
 int td_roster_get(struct td_store *st, const char *email, struct td_member *out,
 		  bool *found, struct td_err *err);
 
+/* The same by td_member.id (a VERP token names the reader by id,
+ * verp.h). */
+int td_roster_get_by_id(struct td_store *st, int64_t id, struct td_member *out,
+			bool *found, struct td_err *err);
+
 /* ---- the editors' side: the file, the CLI, imports ---- */
 
 enum td_roster_result {

@@ -201,7 +201,8 @@ struct td_suppression {
 int td_store_suppress(struct td_store *st, const char *email, const char *scope,
 		      const char *reason, const char *detail, time_t now,
 		      struct td_err *err);
-/* Lifts one scope, or every suppression of email when scope is NULL. */
+/* Lifts one scope, or every suppression of email when scope is NULL;
+ * lifting "all" also clears the address's bounce score (bounces.h). */
 int td_store_unsuppress(struct td_store *st, const char *email, const char *scope,
 			size_t *removed, struct td_err *err);
 /* Those of one subscriber (email) or all (NULL); free with

@@ -1,0 +1,409 @@
+"""`tagdigest bounces`, end to end: digests go out with a VERP return path
+to smtp-sink, which dumps each message with the envelope sender it got
+(X-Mail-Args); the test writes what a receiving server would send back to
+that address (DSNs, a feedback report, an auto-reply: built with the email
+package, BRIEF-2 §5) into a local Maildir, runs `tagdigest bounces`, and
+reads the outcome back through `subscribers show --json`, the next send
+(what the sink gets), the Maildir and the store.
+
+The kill test SIGKILLs `tagdigest bounces` at varied points over a Maildir
+of hundreds of returned mails, some while the test holds the store's write
+lock (so the kill falls between a fetch and its record), and puts copies
+of processed mails back (a removal that never happened), then runs it to
+the end: every mail is counted exactly once and every processed mail is
+gone.
+"""
+import datetime
+import email.policy
+import json
+import os
+import random
+import re
+import sqlite3
+import subprocess
+import time
+from email.message import EmailMessage, Message
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+
+from conftest import BIN, Sink, run, write_site
+
+RETURN_PATH = "bounces+{token}@news.test"
+VERP_RE = re.compile(r"^bounces\+[a-z2-7]+@news\.test$")
+DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+# ---- the site ----
+
+def bounce_site(tmp_path, sink, *, verp=True, extra=""):
+    """The conftest site over smtp-sink, with a [bounces] section reading a
+    Maildir in tmp_path/bounces; returns (config, maildir)."""
+    conf = write_site(tmp_path, "smtp", sink.url)
+    box = tmp_path / "bounces"
+    for sub in ("new", "cur", "tmp"):
+        (box / sub).mkdir(parents=True)
+    with open(conf, "a", encoding="utf-8") as f:
+        f.write("[bounces]\n" + (f"return_path = {RETURN_PATH}\n" if verp else "") +
+                f"mailbox = maildir:{box}\n" + extra)
+    return conf, box
+
+
+def envelope_senders(sink):
+    """{recipient: envelope sender} of every message the sink dumped."""
+    out = {}
+    for rcpts, msg, _ in sink.messages():
+        args = msg.get_all("X-Mail-Args", [])
+        assert len(args) == 1, args
+        sender = args[0].split()[0].strip("<>")
+        for r in rcpts:
+            out[r] = sender
+    return out
+
+
+def first_send(conf, sink):
+    """ingest and send; returns {recipient: VERP envelope sender}."""
+    run(conf, "ingest", check=True)
+    run(conf, "send", check=True)
+    senders = envelope_senders(sink)
+    assert senders, "nothing was sent"
+    for rcpt, sender in senders.items():
+        assert VERP_RE.match(sender), (rcpt, sender)
+    # one token per reader: the envelope names the reader
+    assert len(set(senders.values())) == len(senders)
+    return senders
+
+
+def later_send(tmp_path, conf, sink):
+    """A new post for every tag, a slot later than the first send's, and a
+    send: returns the recipients the sink got this time."""
+    (tmp_path / "posts" / "z.md").write_text(
+        "---\ntitle: \"Later news\"\ndate: 2026-11-29T10:00:00Z\n"
+        "tags: [Sergey Lavrov, NATO, USA, North Korea, EU, Iran]\n"
+        "url: https://news.test/p/z/\nauthor: Test Desk\n---\nLater.\n", encoding="utf-8")
+    run(conf, "ingest", check=True)
+    before = set(os.listdir(sink.dumps))
+    # The first send had the site's slot (Monday 08:00 Berlin, at or
+    # before now); a weekly slot two minutes ago in UTC is later than it
+    # (but in the two minutes after a Monday's 08:00).
+    t = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=2)
+    p = run(conf, "-o", f"schedule.day={DAYS[t.weekday()]}",
+            "-o", f"schedule.time={t:%H:%M}", "-o", "schedule.timezone=UTC", "send")
+    assert p.returncode == 0, p.stderr.decode()
+    got = set()
+    for name in set(os.listdir(sink.dumps)) - before:
+        raw = open(os.path.join(sink.dumps, name), "rb").read()
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        got.update(a.strip("<>") for a in msg.get_all("X-Rcpt-Args", []))
+    return got
+
+
+def show(conf, addr):
+    p = run(conf, "subscribers", "show", addr, "--json", check=True)
+    return json.loads(p.stdout)
+
+
+def bounces(conf, *args):
+    p = run(conf, *args, "bounces", timeout=120)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def maildir_files(box):
+    return sorted(f"{sub}/{n}" for sub in ("new", "cur") for n in os.listdir(box / sub))
+
+
+_seq = [0]
+
+
+def deliver(box, msg):
+    """Puts msg into the Maildir's new/ as a delivery agent would: written
+    in tmp/, then renamed."""
+    _seq[0] += 1
+    name = f"{int(time.time())}.M{_seq[0]}P{os.getpid()}.test"
+    raw = msg if isinstance(msg, bytes) else msg.as_bytes(policy=email.policy.SMTP)
+    (box / "tmp" / name).write_bytes(raw)
+    os.rename(box / "tmp" / name, box / "new" / name)
+    return name
+
+
+# ---- what comes back ----
+
+def returned_headers(to, sender):
+    """The header block of the digest as the DSN returns it."""
+    return (f"Return-Path: <{sender}>\r\nFrom: digest@news.test\r\nTo: {to}\r\n"
+            f"Subject: Your digest\r\nMessage-ID: <d.{abs(hash(to))}@news.test>\r\n")
+
+
+def dsn(to_envelope, rcpt, status, action="failed", diag=None, mta="mx.example.net"):
+    """An RFC 3464 report (BRIEF-2 §5): human part, delivery-status with
+    the per-message and per-recipient groups, the returned headers."""
+    report = MIMEMultipart("report", report_type="delivery-status")
+    report["From"] = f"Mail Delivery System <MAILER-DAEMON@{mta}>"
+    report["To"] = to_envelope
+    report["Subject"] = ("Delivery Status Notification (Delay)" if action == "delayed"
+                         else "Undelivered Mail Returned to Sender")
+    report["Auto-Submitted"] = "auto-replied"
+    report.attach(MIMEText(f"This is the mail system at host {mta}.\n\n"
+                           f"I'm sorry to have to inform you that your message could "
+                           f"not be delivered to {rcpt}.\n"))
+    ds = MIMEBase("message", "delivery-status")
+    per_msg = Message()
+    per_msg["Reporting-MTA"] = f"dns; {mta}"
+    per_msg["Arrival-Date"] = "Mon, 30 Nov 2026 08:00:05 +0100"
+    per_rcpt = Message()
+    per_rcpt["Final-Recipient"] = f"rfc822; {rcpt}"
+    per_rcpt["Original-Recipient"] = f"rfc822; {rcpt}"
+    per_rcpt["Action"] = action
+    per_rcpt["Status"] = status
+    per_rcpt["Remote-MTA"] = f"dns; {mta}"
+    if diag:
+        per_rcpt["Diagnostic-Code"] = f"smtp; {diag}"
+    ds.set_payload([per_msg, per_rcpt])
+    report.attach(ds)
+    head = MIMEBase("text", "rfc822-headers")
+    head.set_payload(returned_headers(rcpt, to_envelope))
+    report.attach(head)
+    return report
+
+
+def hard_dsn(sender, rcpt):
+    return dsn(sender, rcpt, "5.1.1", diag="550 5.1.1 <%s>: Recipient address rejected: "
+               "User unknown in local recipient table" % rcpt)
+
+
+def soft_dsn(sender, rcpt):
+    return dsn(sender, rcpt, "4.2.2", diag="452 4.2.2 <%s>: Mailbox full" % rcpt)
+
+
+def delay_dsn(sender, rcpt):
+    return dsn(sender, rcpt, "4.4.7", action="delayed",
+               diag="421 4.4.7 Connection timed out; will keep trying")
+
+
+def arf(sender, rcpt):
+    """An RFC 5965 feedback report: the reader pressed "spam"; the original
+    message comes back whole, with the Return-Path its server added."""
+    report = MIMEMultipart("report", report_type="feedback-report")
+    report["From"] = "feedback@fbl.example.com"
+    report["To"] = "abuse@news.test"
+    report["Subject"] = "Abuse report"
+    report.attach(MIMEText("This is an email abuse report for an email message "
+                           "received from IP 192.0.2.1.\n"))
+    fb = MIMEBase("message", "feedback-report")
+    fb.set_payload("Feedback-Type: abuse\r\nUser-Agent: SomeFBL/1.0\r\nVersion: 1\r\n"
+                   f"Original-Mail-From: <{sender}>\r\nOriginal-Rcpt-To: <{rcpt}>\r\n"
+                   "Arrival-Date: Mon, 30 Nov 2026 08:00:05 +0100\r\n")
+    report.attach(fb)
+    original = EmailMessage()
+    original["Return-Path"] = f"<{sender}>"
+    original["From"] = "digest@news.test"
+    original["To"] = rcpt
+    original["Subject"] = "Your digest"
+    original.set_content("The digest.\n")
+    part = MIMEBase("message", "rfc822")
+    part.set_payload([original])
+    report.attach(part)
+    return report
+
+
+def vacation(sender, rcpt):
+    m = EmailMessage()
+    m["From"] = rcpt
+    m["To"] = sender
+    m["Subject"] = "Out of office: Your digest"
+    m["Auto-Submitted"] = "auto-replied"
+    m["Message-ID"] = "<vac.1@example.net>"
+    m.set_content("I am away until January and will read your mail then.\n")
+    return m
+
+
+def personal(sender):
+    m = EmailMessage()
+    m["From"] = "Someone <someone@example.net>"
+    m["To"] = sender
+    m["Subject"] = "Re: Your digest"
+    m["Message-ID"] = "<re.1@example.net>"
+    m.set_content("Thanks for the digest, I liked the part about Brussels.\n")
+    return m
+
+
+def forge(sender):
+    """The VERP address with one character of its token changed."""
+    local, domain = sender.split("@")
+    token = local[len("bounces+"):]
+    i = len(token) // 2
+    c = "a" if token[i] != "a" else "b"
+    return f"bounces+{token[:i]}{c}{token[i + 1:]}@{domain}"
+
+
+# ---- the tests ----
+
+def test_hard_bounce_suppresses_and_unsuppress_lifts(tmp_path, sink):
+    conf, box = bounce_site(tmp_path, sink)
+    senders = first_send(conf, sink)
+    who = "juergen@example.org"
+    deliver(box, hard_dsn(senders[who], who))
+    rc, out, err = bounces(conf)
+    assert rc == 0, err
+    assert "1 bounce," in out and "1 reader suppressed" in out, out
+    assert re.search(r"hard 5\.1\.1 .*juergen@example\.org.*: suppressed", err), err
+    s = show(conf, who)
+    assert s["status"] == "bounced"
+    ev = s["bounces"]["events"]
+    assert len(ev) == 1 and ev[0]["kind"] == "hard" and ev[0]["status"] == "5.1.1"
+    assert ev[0]["action"] == "suppressed" and ev[0]["digest_slot"]
+    assert s["bounces"]["hard"] == 1
+    assert maildir_files(box) == [], "a processed mail is still there"
+    # the others are untouched
+    assert show(conf, "zoe@example.net")["status"] == "active"
+    # status shows it
+    st = run(conf, "status", check=True).stdout.decode()
+    assert re.search(r"last 30 days: 1 hard, 0 soft", st), st
+    assert re.search(r"juergen@example\.org\s+hard\s+5\.1\.1\s+userunknown\s+suppressed", st), st
+
+    got = later_send(tmp_path, conf, sink)
+    assert who not in got, "a bounced reader was mailed again"
+    assert "zoe@example.net" in got, got       # the send did go out
+
+    p = run(conf, "unsuppress", who, check=True)
+    assert "1 suppression lifted" in p.stdout.decode()
+    s = show(conf, who)
+    assert s["status"] == "active"
+    assert s["bounces"]["hard"] == 0 and float(s["bounces"]["score"]) == 0
+    assert len(s["bounces"]["events"]) == 1    # the history stays
+
+
+def test_soft_bounces_score_under_and_over_the_threshold(tmp_path, sink):
+    conf, box = bounce_site(tmp_path, sink, extra="soft_threshold = 2\n")
+    senders = first_send(conf, sink)
+    zoe, li = "zoe@example.net", "li@example.com"
+    # a delay warning and the final soft failure of one digest: one bounce
+    deliver(box, delay_dsn(senders[zoe], zoe))
+    deliver(box, soft_dsn(senders[zoe], zoe))
+    rc, out, err = bounces(conf)
+    assert rc == 0, err
+    s = show(conf, zoe)
+    assert s["status"] == "active", s
+    assert 0.99 < float(s["bounces"]["score"]) <= 1.0
+    actions = sorted(e["action"] for e in s["bounces"]["events"])
+    assert actions == ["counted_before", "recorded"], s["bounces"]
+    assert all(e["kind"] == "soft" for e in s["bounces"]["events"])
+    assert maildir_files(box) == []
+    # one soft bounce at a threshold of 1 is over it
+    deliver(box, soft_dsn(senders[li], li))
+    rc, out, err = bounces(conf, "-o", "bounces.soft_threshold=1")
+    assert rc == 0, err
+    s = show(conf, li)
+    assert s["status"] == "bounced"
+    assert [e["action"] for e in s["bounces"]["events"]] == ["suppressed"]
+    got = later_send(tmp_path, conf, sink)
+    assert li not in got and zoe in got, got
+
+
+def test_complaint_unsubscribes_from_everything(tmp_path, sink):
+    conf, box = bounce_site(tmp_path, sink)
+    senders = first_send(conf, sink)
+    li = "li@example.com"
+    deliver(box, arf(senders[li], li))
+    rc, out, err = bounces(conf)
+    assert rc == 0, err
+    assert "1 complaint," in out and "1 unsubscribed" in out, out
+    s = show(conf, li)
+    assert s["status"] == "complained"
+    ev = s["bounces"]["events"]
+    assert len(ev) == 1 and ev[0]["kind"] == "complaint"
+    assert ev[0]["feedback_type"] == "abuse" and ev[0]["action"] == "unsubscribed"
+    assert any(u["scope"] == "all" and u["reason"] == "complained" for u in s["unsubscribes"])
+    assert maildir_files(box) == []
+    got = later_send(tmp_path, conf, sink)
+    assert li not in got and "zoe@example.net" in got, got
+
+
+def test_forged_token_and_unknown_recipient_change_nothing(tmp_path, sink):
+    conf, box = bounce_site(tmp_path, sink)
+    senders = first_send(conf, sink)
+    who = "juergen@example.org"
+    deliver(box, hard_dsn(forge(senders[who]), who))
+    # a bounce for a mail we never sent: no token at all
+    deliver(box, hard_dsn("digest@news.test", "stranger@example.org"))
+    rc, out, err = bounces(conf)
+    assert rc == 0, err
+    assert "0 bounces," in out and "2 naming nobody we sent to" in out, out
+    assert "0 readers suppressed" in out, out
+    assert err.count("names nobody we sent to") == 2, err
+    assert show(conf, who)["status"] == "active"
+    assert show(conf, who)["bounces"]["events"] == []
+    # reported and removed: they will not be read again
+    assert maildir_files(box) == []
+    db = sqlite3.connect(f"file:{tmp_path / 'var' / 'store.db'}?mode=ro", uri=True)
+    assert db.execute("SELECT outcome, events FROM bounce_mail").fetchall() == \
+        [("unknown", 0), ("unknown", 0)]
+    assert db.execute("SELECT COUNT(*) FROM suppressions").fetchone()[0] == 0
+    db.close()
+
+
+def test_without_verp_the_failed_address_names_the_reader(tmp_path, sink):
+    conf, box = bounce_site(tmp_path, sink, verp=False)
+    run(conf, "ingest", check=True)
+    run(conf, "send", check=True)
+    senders = envelope_senders(sink)
+    assert set(senders.values()) == {"digest@news.test"}   # no VERP: as before
+    deliver(box, hard_dsn("digest@news.test", "Zoe@Example.net"))
+    deliver(box, hard_dsn("digest@news.test", "stranger@example.org"))
+    rc, out, err = bounces(conf)
+    assert rc == 0, err
+    assert "1 bounce," in out and "1 naming nobody" in out, out
+    assert show(conf, "zoe@example.net")["status"] == "bounced"
+    assert maildir_files(box) == []
+
+
+def test_vacation_is_recorded_only_and_a_personal_reply_stays(tmp_path, sink):
+    conf, box = bounce_site(tmp_path, sink)
+    senders = first_send(conf, sink)
+    zoe = "zoe@example.net"
+    deliver(box, vacation(senders[zoe], zoe))
+    kept = deliver(box, personal(senders[zoe]))
+    rc, out, err = bounces(conf)
+    assert rc == 0, err
+    assert "1 note," in out and "1 not a bounce" in out, out
+    s = show(conf, zoe)
+    assert s["status"] == "active"
+    assert [(e["kind"], e["reason"], e["action"]) for e in s["bounces"]["events"]] == \
+        [("note", "vacation", "recorded")]
+    assert float(s["bounces"]["score"]) == 0
+    # the person's reply is left where it was, for a person to read
+    assert maildir_files(box) == [f"new/{kept}"]
+    rc, out, _ = bounces(conf)
+    assert rc == 0 and "1 mail read" in out and "1 not a bounce" in out, out
+
+
+def test_dry_run_records_and_removes_nothing(tmp_path, sink):
+    conf, box = bounce_site(tmp_path, sink)
+    senders = first_send(conf, sink)
+    who = "juergen@example.org"
+    deliver(box, hard_dsn(senders[who], who))
+    p = run(conf, "bounces", "--dry-run")
+    assert p.returncode == 0, p.stderr
+    out, err = p.stdout.decode(), p.stderr.decode()
+    assert "bounces --dry-run: 1 mail read: 1 bounce," in out, out
+    assert "would be recorded" in err, err
+    assert show(conf, who)["status"] == "active"
+    assert len(maildir_files(box)) == 1
+    rc, out, err = bounces(conf)
+    assert rc == 0 and show(conf, who)["status"] == "bounced", out + err
+
+
+def test_run_reads_bounces_before_sending(tmp_path, sink):
+    conf, box = bounce_site(tmp_path, sink)
+    senders = first_send(conf, sink)
+    who = "juergen@example.org"
+    deliver(box, hard_dsn(senders[who], who))
+    p = run(conf, "run")
+    assert p.returncode == 0, p.stderr
+    assert show(conf, who)["status"] == "bounced"
+    assert maildir_files(box) == []
+    # a mailbox that cannot be read is reported, and the send goes on
+    p = run(conf, "-o", f"bounces.mailbox=maildir:{tmp_path / 'nowhere'}", "run")
+    assert p.returncode == 0, p.stderr
+    assert "bounce mailbox was not read" in p.stderr.decode()
+    assert "nowhere" in p.stderr.decode()
