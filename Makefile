@@ -260,6 +260,7 @@ bench: deps-bench build/tagdigest
 	$(PYTHON) tests/bench/bench_smtp.py --bin build/tagdigest --subscribers 100000 --small 10000
 	$(PYTHON) tests/bench/bench_feeds_memory.py --bin build/tagdigest --feeds 10,40 --mb 9
 	$(PYTHON) tests/bench/bench_public.py --bin build/tagdigest
+	$(PYTHON) tests/bench/bench_bounces.py --bin build/tagdigest --testdata $(abspath $(TESTDATA))
 
 # A short run of the benchmark inside `make test`, so it cannot rot.
 bench-smoke: build/tagdigest
@@ -267,6 +268,7 @@ bench-smoke: build/tagdigest
 	$(PYTHON) tests/bench/bench_smtp.py --bin build/tagdigest --subscribers 300 --small 100
 	$(PYTHON) tests/bench/bench_feeds_memory.py --bin build/tagdigest --feeds 2,4 --mb 1
 	$(PYTHON) tests/bench/bench_public.py --bin build/tagdigest --smoke --no-peer
+	$(PYTHON) tests/bench/bench_bounces.py --bin build/tagdigest --testdata $(abspath $(TESTDATA)) --smoke
 
 install: build/tagdigest
 	install -d $(DESTDIR)$(BINDIR)
