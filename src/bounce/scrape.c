@@ -59,41 +59,44 @@ struct format {
 	const char *opens[5];  /* lowercase; a line containing one opens
 				* the list of recipients */
 	unsigned flags;
+	const char *error;     /* lowercase; when set, the line holding it
+				* opens the words for every recipient */
 };
 
 /* Each sentence is what the MTA writes (its source, or its bounces in
  * the Sisimai corpus); lowercase, matched case-insensitively within a
  * line. The first line that holds any of them decides the format. */
 static const struct format formats[] = {
-	{ "qmail", { "wasn't able to deliver your message to the following",
+	{ .name = "qmail", .opens = { "wasn't able to deliver your message to the following",
 		     "unable to deliver your message to the following",
-		     "unable to deliver message to the following" }, 0 },
-	{ "exim", { "could not be delivered to one or more",
+		     "unable to deliver message to the following" } },
+	{ .name = "exim", .opens = { "could not be delivered to one or more",
 		    "could not be delivered to all of its recipients",
 		    "has not yet been delivered to one or more",
-		    "the following address(es) failed" }, 0 },
-	{ "gmail", { "delivery to the following recipient" }, 0 },
-	{ "exchange2003", { "did not reach the following recipient" }, 0 },
-	{ "domino", { "was not delivered to:" }, 0 },
-	{ "notes", { "------- failure reasons" }, 0 },
-	{ "sendmail", { "----- transcript of session follows" }, F_SAMELINE },
-	{ "sendmail-list", { "following addresses had permanent fatal errors",
+		    "the following address(es) failed" } },
+	{ .name = "gmail", .opens = { "delivery to the following recipient" } },
+	{ .name = "exchange2003", .opens = { "did not reach the following recipient" } },
+	{ .name = "domino", .opens = { "was not delivered to:" } },
+	{ .name = "notes", .opens = { "------- failure reasons" } },
+	{ .name = "sendmail", .opens = { "----- transcript of session follows" }, .flags = F_SAMELINE },
+	{ .name = "sendmail-list", .opens = { "following addresses had permanent fatal errors",
 			     "following addresses had delivery problems",
-			     "following addresses had permanent delivery errors" }, 0 },
-	{ "opensmtpd", { "the following list of recipients" }, 0 },
-	{ "messagingserver", { "cannot be delivered to the following recipients" }, 0 },
-	{ "ezweb", { "each of the following recipients was rejected" }, 0 },
-	{ "dragonfly", { "there was an error delivering your mail to" }, 0 },
-	{ "imailserver", { "undeliverable to ", "unknown user: ",
+			     "following addresses had permanent delivery errors" } },
+	{ .name = "opensmtpd", .opens = { "the following list of recipients" } },
+	{ .name = "messagingserver", .opens = { "cannot be delivered to the following recipients" } },
+	{ .name = "ezweb", .opens = { "each of the following recipients was rejected" } },
+	{ .name = "dragonfly", .opens = { "there was an error delivering your mail to" } },
+	{ .name = "imailserver", .opens = { "undeliverable to ", "unknown user: ",
 			   "invalid final delivery userid: ",
-			   "mailbox exceeds allowed size: ", "unknown host: " }, 0 },
-	{ "kddi", { "could not be delivered to: " }, 0 },
-	{ "interscan", { "unable to deliver message to <" }, 0 },
-	{ "mailfoundry", { "unable to deliver message to:" }, 0 },
-	{ "mailmarshal", { "the following recipients were affected" }, 0 },
-	{ "x6", { "following recipients returned permanent errors:",
-		  "rejected recipient <" }, 0 },
-	{ "apachejames", { "message details:" }, 0 },
+			   "mailbox exceeds allowed size: ", "unknown host: " } },
+	{ .name = "kddi", .opens = { "could not be delivered to: " } },
+	{ .name = "interscan", .opens = { "unable to deliver message to <" } },
+	{ .name = "mailfoundry", .opens = { "unable to deliver message to:" } },
+	{ .name = "mailmarshal", .opens = { "the following recipients were affected" },
+	  .error = "could not be delivered because of" },
+	{ .name = "x6", .opens = { "following recipients returned permanent errors:",
+		  "rejected recipient <" } },
+	{ .name = "apachejames", .opens = { "message details:" } },
 };
 
 /* A line containing one of these opens the copy of the returned message
@@ -120,6 +123,7 @@ static const char *const closers[] = {
 	"the attachment contains the original mail headers",
 	"------ this is a copy of the message's headers",
 	"original message:",
+	"no action is required on your part", /* Exim's warning, after the list */
 };
 
 /* Labels a recipient line may start with. Lowercase. */
@@ -459,6 +463,10 @@ static void set_diagnostic(struct td_bounce_recipient *rc, char *d)
 
 static bool is_closer(struct span l)
 {
+	/* the returned header, written into the text without a line that
+	 * announces it */
+	if (ci_prefix(l.p, l.n, "received:") || ci_prefix(l.p, l.n, "return-path:"))
+		return true;
 	for (size_t i = 0; i < sizeof closers / sizeof *closers; i++)
 		if (ci_find(l.p, l.n, closers[i]) >= 0)
 			return true;
@@ -484,29 +492,79 @@ static const struct format *find_format(const char *text, size_t end, size_t *at
 	return NULL;
 }
 
-/* Reads the recipient lines of text[start..end) up to the first closer,
- * adding each new address but `skip` with its words. The opening line
- * (when `opening`) may carry the address after the sentence. Returns how
- * many it added. */
-static size_t read_list(const char *text, size_t start, size_t end, unsigned flags,
-			const char *opening, const char *skip,
+/* A line of one repeated mark ("-----", "=====", "*****"): layout. */
+static bool is_rule(struct span l)
+{
+	skip_ws(&l);
+	if (l.n < 5 || isalnum((unsigned char)l.p[0]))
+		return false;
+	for (size_t i = 1; i < l.n; i++)
+		if (l.p[i] != l.p[0] && l.p[i] != ' ' && l.p[i] != '\r')
+			return false;
+	return true;
+}
+
+/* The offset of the line after the one at text[at]. */
+static size_t line_after(const char *text, size_t at, size_t end)
+{
+	const char *nl = memchr(text + at, '\n', end - at);
+	return nl ? (size_t)(nl - text) + 1 : end;
+}
+
+/* The words of text[start..end) up to the first closer, as one line:
+ * the diagnostic for a recipient the text does not list. */
+static char *section_words(const char *text, size_t start, size_t end)
+{
+	struct td_buf b = TD_BUF_INIT;
+	size_t pos = start, lines = 0;
+	struct span l;
+	while (lines < DIAG_LINES && next_line(text, end, &pos, &l)) {
+		if (is_closer(l))
+			break;
+		if (blank(l) || is_rule(l))
+			continue;
+		lines++;
+		if (b.len)
+			td_buf_putc(&b, ' ');
+		one_line(&b, l.p, l.n);
+	}
+	return finish_line(&b);
+}
+
+/* Reads the recipient lines of the list that format f (NULL: none,
+ * the whole text) opens at text[start], up to the first closer, adding
+ * each new address but `skip` with its words. Returns how many it
+ * added. */
+static size_t read_list(const char *text, size_t start, size_t end,
+			const struct format *f, const char *skip,
 			struct td_bounce_report *r)
 {
-	size_t pos = start, added = 0;
+	size_t pos = start, added = 0, first_new = r->n;
 	struct span l;
 	struct td_buf diag = TD_BUF_INIT;
 	struct td_bounce_recipient *cur = NULL;
 	size_t lines = 0;
 	char addr[ADDR_MAX];
+	unsigned flags = f ? f->flags : 0;
+	const char *opening = NULL;
 
+	for (size_t i = 0; f && i < 5 && f->opens[i]; i++)
+		if (ci_find(text + start, strcspn(text + start, "\n"), f->opens[i]) >= 0) {
+			opening = f->opens[i];
+			break;
+		}
 	while (next_line(text, end, &pos, &l)) {
 		struct span rest;
 		bool first = opening && l.p == text + start;
 		bool found = false;
 		if (first) {
+			/* the sentence may name the address itself ("There was
+			 * an error delivering your mail to <a@b>.") */
 			long o = ci_find(l.p, l.n, opening);
-			struct span tail = { l.p + o + strlen(opening), l.n - (size_t)o - strlen(opening) };
-			found = addr_in(tail, addr, &rest);
+			size_t k = (size_t)o + strlen(opening);
+			found = addr_in((struct span){ l.p + k, l.n - k }, addr, &rest);
+			if (found)
+				rest = l; /* its words are the whole sentence */
 		} else {
 			if (is_closer(l))
 				break;
@@ -525,7 +583,7 @@ static size_t read_list(const char *text, size_t start, size_t end, unsigned fla
 				lines = DIAG_LINES;
 			continue;
 		}
-		if (!cur || first || lines >= DIAG_LINES || blank(l))
+		if (!cur || first || lines >= DIAG_LINES || blank(l) || is_rule(l))
 			continue;
 		if (found && (flags & F_SAMELINE))
 			continue;
@@ -537,27 +595,30 @@ static size_t read_list(const char *text, size_t start, size_t end, unsigned fla
 	if (cur)
 		set_diagnostic(cur, finish_line(&diag));
 	td_buf_free(&diag);
-	return added;
-}
 
-/* The words of text[start..end) up to the first closer, as one line:
- * the diagnostic for a recipient the text does not list. */
-static char *section_words(const char *text, size_t start, size_t end)
-{
-	struct td_buf b = TD_BUF_INIT;
-	size_t pos = start, lines = 0;
-	struct span l;
-	while (lines < DIAG_LINES && next_line(text, end, &pos, &l)) {
-		if (is_closer(l))
-			break;
-		if (blank(l))
-			continue;
-		lines++;
-		if (b.len)
-			td_buf_putc(&b, ' ');
-		one_line(&b, l.p, l.n);
+	/* A format that writes the reason once, above the list, or a list
+	 * without words: every recipient gets the section's words. */
+	char *words = NULL;
+	if (added && f && f->error) {
+		long e = ci_find(text, end, f->error);
+		if (e >= 0) {
+			size_t from = (size_t)e + strcspn(text + e, "\n");
+			words = section_words(text, from, end);
+		}
 	}
-	return finish_line(&b);
+	for (size_t i = first_new; i < r->n; i++) {
+		struct td_bounce_recipient *rc = &r->v[i];
+		if (!words && *rc->diagnostic)
+			continue;
+		if (!words)
+			words = section_words(text, line_after(text, start, end), end);
+		if (*words) {
+			td_bounce_set(&rc->diagnostic, "");
+			set_diagnostic(rc, td_xstrdup(words));
+		}
+	}
+	free(words);
+	return added;
 }
 
 /* ---- who sent it ---- */
@@ -825,21 +886,13 @@ void td_bounce_scrape(const struct td_bmsg *m, struct td_bounce_report *r)
 
 	char self[ADDR_MAX];
 	addressee(m, self);
-	if (f) {
-		const char *opening = NULL;
-		for (size_t i = 0; i < 5 && f->opens[i]; i++) {
-			size_t ln = strcspn(m->text + at, "\n");
-			if (ci_find(m->text + at, ln, f->opens[i]) >= 0) {
-				opening = f->opens[i];
-				break;
-			}
-		}
-		read_list(m->text, at, end, f->flags, opening, self, r);
-	}
+	if (f)
+		read_list(m->text, at, end, f, self, r);
 	if (!r->n)
-		read_list(m->text, 0, end, 0, NULL, self, r);
+		read_list(m->text, 0, end, NULL, self, r);
+	size_t body = f ? line_after(m->text, at, end) : 0;
 	if (!r->n && xfailed)
-		add_listed(m, xfailed, end, f ? at : 0, r);
+		add_listed(m, xfailed, end, body, r);
 	if (!r->n && (f || subject))
-		returned_to(m, end, f ? at : 0, r);
+		returned_to(m, end, body, r);
 }
