@@ -461,6 +461,41 @@ static size_t count_containers(const char *s, size_t n)
 	return c;
 }
 
+/* A report part libetpan did not see (the multipart's boundary parameter
+ * does not match the one in the body, as some MTAs write it): the lines
+ * after a "Content-Type: message/delivery-status" (or feedback-report)
+ * part header, up to the next boundary line. NULL when there is none. */
+static char *scan_report_part(const char *s, size_t n)
+{
+	static const char *const types[] = {
+		"message/delivery-status", "message/global-delivery-status",
+		"message/feedback-report", NULL,
+	};
+	for (size_t i = 0; i + 13 < n; i++) {
+		if (!((i == 0 || s[i - 1] == '\n') && strncasecmp(s + i, "content-type:", 13) == 0))
+			continue;
+		const char *p = s + i + 13;
+		while (p < s + n && (*p == ' ' || *p == '\t'))
+			p++;
+		size_t k = 0;
+		for (; types[k]; k++)
+			if ((size_t)(s + n - p) >= strlen(types[k]) &&
+			    strncasecmp(p, types[k], strlen(types[k])) == 0)
+				break;
+		if (!types[k])
+			continue;
+		const char *b = strstr(p, "\n\n");
+		if (!b)
+			return NULL;
+		b += 2;
+		const char *e = b;
+		while (*e && !(e[0] == '-' && e[1] == '-' && (e == b || e[-1] == '\n')))
+			e++;
+		return clean_text(b, (size_t)(e - b));
+	}
+	return NULL;
+}
+
 /* ---- the message ------------------------------------------------------- */
 
 static void bmsg_free(struct td_bmsg *m)
@@ -541,6 +576,8 @@ int td_bounce_parse(const char *raw, size_t len, struct td_bounce_report *out,
 		m.text = c;
 	}
 	free(w.html);
+	if (!m.report_part)
+		m.report_part = scan_report_part(s + body, n - body);
 	if (!m.mime) /* no MIME view: the body is the text */ {
 		free(m.text);
 		m.text = clean_text(s + body, n - body);

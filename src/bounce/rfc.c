@@ -101,18 +101,28 @@ static bool find_status(const char *s, char out[16])
 	return false;
 }
 
-/* An SMTP reply code at the start of s ("550 5.1.1 ...", "550-5.1.1"). */
-static bool find_reply_code(const char *s, char out[4])
+static bool reply_code_at(const char *s, char out[4])
 {
-	while (*s == ' ' || *s == '<' || *s == '(' || *s == '#')
+	while (*s == ' ' || *s == '<' || *s == '(' || *s == '#' || *s == '\'')
 		s++;
 	if ((s[0] == '2' || s[0] == '4' || s[0] == '5') && isdigit((unsigned char)s[1]) &&
-	    isdigit((unsigned char)s[2]) && !isalnum((unsigned char)s[3]) && s[3] != '.') {
+	    isdigit((unsigned char)s[2]) && (s[3] == ' ' || s[3] == '-' || s[3] == '\0')) {
 		memcpy(out, s, 3);
 		out[3] = '\0';
 		return true;
 	}
 	return false;
+}
+
+/* The SMTP reply code in a diagnostic: at its start ("550 5.1.1 ...",
+ * "550-5.1.1"), else after "said:" (Postfix: "host x[1.2.3.4] said: 554
+ * 5.6.0 ..."). */
+static bool find_reply_code(const char *s, char out[4])
+{
+	if (reply_code_at(s, out))
+		return true;
+	const char *said = strstr(s, "said:");
+	return said && reply_code_at(said + 5, out);
 }
 
 static void lower(char *s)
@@ -144,8 +154,15 @@ static void emit(struct group *g, struct td_bounce_report *r)
 				td_bounce_set(&rc->diagnostic, d);
 				find_reply_code(rc->diagnostic, rc->reply_code);
 			}
-			if (!(g->status && find_status(g->status, rc->status)) && g->diag)
-				find_status(rc->diagnostic, rc->status);
+			/* the Status field, unless it says only "5.0.0" and the
+			 * server's own words are more precise */
+			char ds[16] = "";
+			if (g->diag)
+				find_status(rc->diagnostic, ds);
+			if (!(g->status && find_status(g->status, rc->status)))
+				memcpy(rc->status, ds, sizeof ds);
+			else if (ds[0] == rc->status[0] && strcmp(rc->status + 1, ".0.0") == 0)
+				memcpy(rc->status, ds, sizeof ds);
 			if (strcmp(rc->action, "delivered") == 0 || strcmp(rc->action, "relayed") == 0 ||
 			    strcmp(rc->action, "expanded") == 0 || rc->status[0] == '2')
 				rc->reason = "delivered";
@@ -160,9 +177,9 @@ static void set_str(char **dst, const struct field *f)
 	*dst = td_xstrdup(td_buf_cstr(&f->value));
 }
 
-/* Hands one complete field to the group; a second Final-Recipient (or an
- * Original-Recipient after a Final-Recipient) starts the next recipient
- * even where the blank line between groups is missing. */
+/* Hands one complete field to the group; a second Final-Recipient or a
+ * second Original-Recipient starts the next recipient even where the
+ * blank line between groups is missing. */
 static void take_field(struct group *g, const struct field *f, struct td_bounce_report *r)
 {
 	if (name_is(f, "Final-Recipient")) {
@@ -170,7 +187,7 @@ static void take_field(struct group *g, const struct field *f, struct td_bounce_
 			emit(g, r);
 		set_str(&g->final, f);
 	} else if (name_is(f, "Original-Recipient")) {
-		if (g->original || g->final)
+		if (g->original)
 			emit(g, r);
 		set_str(&g->original, f);
 	} else if (name_is(f, "Action")) {
@@ -369,6 +386,18 @@ void td_bounce_rfc(const struct td_bmsg *m, struct td_bounce_report *r)
 		read_dsn(m->text, r);
 	if (r->n)
 		return;
+	/* Apple Mail's unsubscribe request is an opt-out report in all but
+	 * format: the sender is the reader who wants out */
+	if (contains_ci(td_bmsg_get(m, "X-Apple-Unsubscribe"), "true")) {
+		const char *from = td_bmsg_get(m, "From");
+		char *a = from ? mailbox_address(from) : NULL;
+		struct td_bounce_recipient *rc = td_bounce_add(r, a ? a : "");
+		if (rc)
+			rc->reason = "feedback";
+		td_bounce_set(&r->feedback, "opt-out");
+		free(a);
+		return;
+	}
 	if (is_auto_reply(m)) {
 		const char *from = td_bmsg_get(m, "From");
 		char *a = from ? mailbox_address(from) : NULL;
