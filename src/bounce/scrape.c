@@ -740,6 +740,8 @@ static bool read_ses(const struct td_bmsg *m, struct td_bounce_report *r)
 			struct td_bounce_recipient *rc = td_bounce_add(r, addr);
 			if (!rc)
 				break;
+			/* not a failure: named here, as rfc.c names a DSN's */
+			rc->reason = "delivered";
 			td_bounce_set(&rc->action, action);
 			if (resp)
 				set_diagnostic(rc, td_xstrdup(resp));
@@ -763,6 +765,8 @@ static bool read_ses(const struct td_bmsg *m, struct td_bounce_report *r)
 		if (!rc)
 			break;
 		td_bounce_set(&rc->action, action);
+		if (!diag_key) /* a complaint: named here, as rfc.c names ARF's */
+			rc->reason = "feedback";
 		/* this recipient's fields run to the next "emailAddress" */
 		const char *next = strstr(after, "emailAddress");
 		const char *lim = next && next < close ? next : close;
