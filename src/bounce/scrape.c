@@ -49,9 +49,15 @@ struct span {
 };
 
 enum {
-	/* The words are the rest of the recipient's own line (Sendmail's
-	 * "554 <a@b>... reason"); the lines under it belong to the next. */
+	/* A transcript: a recipient's words are the exchange written above
+	 * its line and the rest of the line (Sendmail's "While talking to
+	 * ... <<< 550 Relaying denied" then "554 <a@b>... reason"); the
+	 * RCPT TO lines of the exchange are not the list. */
 	F_SAMELINE = 1,
+	/* The opening sentence says what happened ("... failed
+	 * permanently", "... has been delayed"): part of every
+	 * recipient's words. */
+	F_OPENING = 2,
 };
 
 struct format {
@@ -74,7 +80,7 @@ static const struct format formats[] = {
 		    "could not be delivered to all of its recipients",
 		    "has not yet been delivered to one or more",
 		    "the following address(es) failed" } },
-	{ .name = "gmail", .opens = { "delivery to the following recipient" } },
+	{ .name = "gmail", .opens = { "delivery to the following recipient" }, .flags = F_OPENING },
 	{ .name = "exchange2003", .opens = { "did not reach the following recipient" } },
 	{ .name = "domino", .opens = { "was not delivered to:" } },
 	{ .name = "notes", .opens = { "------- failure reasons" } },
@@ -129,7 +135,7 @@ static const char *const closers[] = {
 /* Labels a recipient line may start with. Lowercase. */
 static const char *const labels[] = {
 	"final-recipient:", "recipient address:", "recipient:",
-	"rcpt to:", "address:", "to address:",
+	"address:", "to address:",
 };
 
 /* Local parts (and SES's sender) that send bounces. Lowercase. */
@@ -300,7 +306,7 @@ static bool addr_in(struct span s, char *out, struct span *after)
  * optional SMTP code before "<", the address (bare, "<a@b>" or "\"a@b\"")
  * opens the line and what follows it is nothing, a separator or a space.
  * The rest (the words on the same line) goes to *rest. */
-static bool rcpt_line(struct span l, char *addr, struct span *rest)
+static bool rcpt_line(struct span l, bool transcript, char *addr, struct span *rest)
 {
 	skip_ws(&l);
 	/* quoting of a forwarded bounce ("> "), Sendmail's ">>> " and
@@ -312,17 +318,16 @@ static bool rcpt_line(struct span l, char *addr, struct span *rest)
 	}
 	/* an SMTP transcript names the recipient it sent ("In:  RCPT
 	 * TO:<a@b>", "Sent <<< RCPT TO:<a@b>") */
-	long rcpt = ci_find(l.p, l.n, "rcpt to:");
+	long rcpt = transcript ? ci_find(l.p, l.n, "rcpt to:") : -1;
 	if (rcpt >= 0) {
 		struct span t = { l.p + rcpt + 8, l.n - (size_t)rcpt - 8 };
 		skip_ws(&t);
-		if (t.n && t.p[0] == '<') {
-			size_t k = addr_at(t.p + 1, t.n - 1, addr);
-			if (k && k + 1 < t.n && t.p[k + 1] == '>') {
-				rest->p = t.p + k + 2;
-				rest->n = 0;
-				return true;
-			}
+		bool angle = t.n && t.p[0] == '<';
+		size_t k = addr_at(t.p + angle, t.n - angle, addr);
+		if (k && (!angle || (k + 1 < t.n && t.p[k + 1] == '>'))) {
+			rest->p = t.p + k + 2 * angle;
+			rest->n = 0;
+			return true;
 		}
 	}
 	for (size_t i = 0; i < sizeof labels / sizeof *labels; i++) {
@@ -568,9 +573,34 @@ static size_t read_list(const char *text, size_t start, size_t end,
 		} else {
 			if (is_closer(l))
 				break;
-			found = rcpt_line(l, addr, &rest);
+			found = rcpt_line(l, !(flags & F_SAMELINE), addr, &rest);
 		}
-		if (found && strcasecmp(addr, skip) != 0 && !has_recipient(r, addr)) {
+		bool fresh = found && strcasecmp(addr, skip) != 0 && !has_recipient(r, addr);
+		if (flags & F_SAMELINE) {
+			if (fresh) {
+				if (!(cur = td_bounce_add(r, addr)))
+					break;
+				added++;
+				if (diag.len)
+					td_buf_putc(&diag, ' ');
+				one_line(&diag, rest.p, rest.n);
+				set_diagnostic(cur, finish_line(&diag));
+				cur = NULL;
+				lines = 0;
+			} else if (!first && !found && lines < DIAG_LINES && !blank(l) && !is_rule(l)) {
+				/* each host's exchange opens with this line */
+				if (ci_find(l.p, l.n, "while talking to") >= 0) {
+					td_buf_reset(&diag);
+					lines = 0;
+				}
+				lines++;
+				if (diag.len)
+					td_buf_putc(&diag, ' ');
+				one_line(&diag, l.p, l.n);
+			}
+			continue;
+		}
+		if (fresh) {
 			if (cur)
 				set_diagnostic(cur, finish_line(&diag));
 			cur = td_bounce_add(r, addr);
@@ -578,14 +608,14 @@ static size_t read_list(const char *text, size_t start, size_t end,
 				break;
 			added++;
 			lines = 0;
+			if (opening && (flags & F_OPENING) && !first) {
+				one_line(&diag, text + start, strcspn(text + start, "\n"));
+				td_buf_putc(&diag, ' ');
+			}
 			one_line(&diag, rest.p, rest.n);
-			if ((flags & F_SAMELINE) && diag.len)
-				lines = DIAG_LINES;
 			continue;
 		}
 		if (!cur || first || lines >= DIAG_LINES || blank(l) || is_rule(l))
-			continue;
-		if (found && (flags & F_SAMELINE))
 			continue;
 		lines++;
 		if (diag.len)

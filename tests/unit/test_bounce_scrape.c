@@ -98,8 +98,8 @@ static void test_exim_indented_list(void)
 		"To: erin@far.test\n");
 	REQUIRE(r.n == 1);
 	CHECK_STR(r.v[0].address, "dan@far.test");
+	/* no status in the text: classify.c derives it from the words */
 	CHECK_STR(r.v[0].reply_code, "550");
-	CHECK_STR(r.v[0].status, "");
 	CHECK(strstr(r.v[0].diagnostic, "550 Unrouteable address") != NULL);
 	CHECK(one_clean_line(r.v[0].diagnostic));
 	td_bounce_report_free(&r);
@@ -154,6 +154,32 @@ static void test_inline_sentence_and_failure_code(void)
 	CHECK_STR(r.v[0].status, "4.3.0");
 	CHECK_STR(r.v[0].reply_code, "451");
 	CHECK(strstr(r.v[0].diagnostic, "There was an error delivering your mail to") == r.v[0].diagnostic);
+	td_bounce_report_free(&r);
+}
+
+/* Gmail's sentence tells a delay from a failure: it is part of the
+ * words, the warning's banner is not. */
+static void test_opening_sentence_words(void)
+{
+	struct td_bounce_report r = parse(
+		"From: Mail Delivery Subsystem <mailer-daemon@mail.test>\n"
+		"To: list@sender.test\n"
+		"Subject: Delivery Status Notification (Delay)\n"
+		"\n"
+		"THIS IS A WARNING MESSAGE ONLY.\n"
+		"\n"
+		"Delivery to the following recipient has been delayed:\n"
+		"\n"
+		"     uma@far.test\n"
+		"\n"
+		"Message will be retried for 2 more day(s)\n"
+		"\n"
+		"----- Original message -----\n"
+		"To: uma@far.test\n");
+	REQUIRE(r.n == 1);
+	CHECK_STR(r.v[0].address, "uma@far.test");
+	CHECK_STR(r.v[0].diagnostic, "Delivery to the following recipient has been delayed: "
+				     "Message will be retried for 2 more day(s)");
 	td_bounce_report_free(&r);
 }
 
@@ -329,6 +355,7 @@ int main(void)
 	TD_RUN(test_exim_indented_list);
 	TD_RUN(test_sendmail_same_line);
 	TD_RUN(test_inline_sentence_and_failure_code);
+	TD_RUN(test_opening_sentence_words);
 	TD_RUN(test_x_failed_recipients);
 	TD_RUN(test_amazon_ses_notifications);
 	TD_RUN(test_ordinary_mail_gives_none);
