@@ -58,6 +58,9 @@ enum {
 	 * permanently", "... has been delayed"): part of every
 	 * recipient's words. */
 	F_OPENING = 2,
+	/* Only the opening sentence names a recipient; the addresses under
+	 * it are instructions (fml: "send mail to the address ..."). */
+	F_INLINE = 4,
 };
 
 struct format {
@@ -103,6 +106,10 @@ static const struct format formats[] = {
 	{ .name = "x6", .opens = { "following recipients returned permanent errors:",
 		  "rejected recipient <" } },
 	{ .name = "apachejames", .opens = { "message details:" } },
+	/* fml, a mailing list manager refusing a post: the list's address */
+	{ .name = "fml", .opens = { "you are not a member of this mailing list <",
+				     "not member article from <",
+				     "duplicated message-id in <" }, .flags = F_INLINE },
 };
 
 /* A line containing one of these opens the copy of the returned message
@@ -573,7 +580,8 @@ static size_t read_list(const char *text, size_t start, size_t end,
 		} else {
 			if (is_closer(l))
 				break;
-			found = rcpt_line(l, !(flags & F_SAMELINE), addr, &rest);
+			found = !(flags & F_INLINE) &&
+				rcpt_line(l, !(flags & F_SAMELINE), addr, &rest);
 		}
 		bool fresh = found && strcasecmp(addr, skip) != 0 && !has_recipient(r, addr);
 		if (flags & F_SAMELINE) {
@@ -658,6 +666,10 @@ static bool from_daemon(const struct td_bmsg *m)
 	/* a bounce is sent with the null reverse path (RFC 5321 4.5.5) */
 	const char *rp = td_bmsg_get(m, "Return-Path");
 	if (rp && strcmp(rp, "<>") == 0)
+		return true;
+	/* fml answers from the list's -admin address */
+	const char *ml = td_bmsg_get(m, "X-MLServer");
+	if (ml && ci_find(ml, strlen(ml), "fml") >= 0)
 		return true;
 	const char *from = td_bmsg_get(m, "From");
 	if (!from)

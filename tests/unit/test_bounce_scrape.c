@@ -183,6 +183,31 @@ static void test_opening_sentence_words(void)
 	td_bounce_report_free(&r);
 }
 
+/* A mailing list refusing the post names itself in its sentence; the
+ * address it tells the sender to write to is not a recipient. */
+static void test_list_manager_refusal(void)
+{
+	struct td_bounce_report r = parse(
+		"From: club-admin@lists.test\n"
+		"To: list@sender.test\n"
+		"Subject: You list@sender.test are not member (club ML)\n"
+		"X-MLServer: fml [fml 4.0.3 release]\n"
+		"\n"
+		"You are not a member of this mailing list <club@lists.test>.\n"
+		"\n"
+		"If you know the general guide of this list, please send mail to\n"
+		"\n"
+		" club-ctl@lists.test\n"
+		"\n"
+		"Original mail as follows:\n"
+		"\n"
+		"To: club@lists.test\n");
+	REQUIRE(r.n == 1);
+	CHECK_STR(r.v[0].address, "club@lists.test");
+	CHECK(strstr(r.v[0].diagnostic, "You are not a member of this mailing list") == r.v[0].diagnostic);
+	td_bounce_report_free(&r);
+}
+
 /* No list in the text at all: the header names the failed address. */
 static void test_x_failed_recipients(void)
 {
@@ -356,6 +381,7 @@ int main(void)
 	TD_RUN(test_sendmail_same_line);
 	TD_RUN(test_inline_sentence_and_failure_code);
 	TD_RUN(test_opening_sentence_words);
+	TD_RUN(test_list_manager_refusal);
 	TD_RUN(test_x_failed_recipients);
 	TD_RUN(test_amazon_ses_notifications);
 	TD_RUN(test_ordinary_mail_gives_none);
