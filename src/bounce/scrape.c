@@ -623,6 +623,8 @@ static size_t read_list(const char *text, size_t start, size_t end,
 			one_line(&diag, rest.p, rest.n);
 			continue;
 		}
+		if (found && cur && strcasecmp(addr, cur->address) != 0)
+			lines = DIAG_LINES; /* another's line: cur's words are over */
 		if (!cur || first || lines >= DIAG_LINES || blank(l) || is_rule(l))
 			continue;
 		lines++;
@@ -885,23 +887,40 @@ static void returned_to(const struct td_bmsg *m, size_t end, size_t from,
 	free(to);
 }
 
-/* rfc.c found recipients without the server's words: the text's. */
+/* rfc.c found recipients without the server's words: the text's. Each
+ * takes the words the text's list gives its own address; the whole
+ * section's words only when the report has one recipient (with several,
+ * they would be another's). */
 static void fill_diagnostics(const struct td_bmsg *m, struct td_bounce_report *r, size_t end)
 {
-	char *words = NULL;
+	struct td_bounce_report listed = { 0 };
+	bool read = false;
+	size_t at = 0;
+	const struct format *f = NULL;
 	for (size_t i = 0; i < r->n; i++) {
 		struct td_bounce_recipient *rc = &r->v[i];
-		if (rc->diagnostic && *rc->diagnostic)
+		if (*rc->diagnostic)
 			continue;
-		if (!words) {
-			size_t at = 0;
-			const struct format *f = find_format(m->text, end, &at);
-			words = section_words(m->text, f ? at : 0, end);
+		if (!read) {
+			f = find_format(m->text, end, &at);
+			read_list(m->text, f ? at : 0, end, f, "", &listed);
+			read = true;
 		}
-		if (*words)
+		const char *words = NULL;
+		for (size_t j = 0; j < listed.n && !words; j++)
+			if (strcasecmp(listed.v[j].address, rc->address) == 0)
+				words = listed.v[j].diagnostic;
+		if (words && *words) {
 			set_diagnostic(rc, td_xstrdup(words));
+		} else if (r->n == 1) {
+			char *all = section_words(m->text, f ? line_after(m->text, at, end) : 0, end);
+			if (*all)
+				set_diagnostic(rc, all);
+			else
+				free(all);
+		}
 	}
-	free(words);
+	td_bounce_report_free(&listed);
 }
 
 void td_bounce_scrape(const struct td_bmsg *m, struct td_bounce_report *r)
