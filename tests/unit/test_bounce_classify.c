@@ -1,0 +1,224 @@
+/*
+ * test_bounce_classify.c: td_bounce_classify on one recipient at a time,
+ * as rfc.c and scrape.c hand it over (status and reply code as the report
+ * wrote them, the server's words, the DSN action) with a message that is
+ * otherwise empty. The expected reason, status and hard flag are worked
+ * out by hand from the rules in src/bounce/classify.c's header and the
+ * RFC 3463 meanings: which words name which reason, the report's status
+ * when specific, Sisimai's internal "x.0.9xx" code when nothing gives
+ * one, its class 4 when the words read temporary.
+ */
+#include <stdlib.h>
+
+#include "harness.h"
+#include "../../src/bounce/bounce_impl.h"
+
+struct want {
+	const char *reason;
+	const char *status;
+	const char *reply;
+	bool hard;
+};
+
+/* Classifies a recipient at address with the report's status and reply
+ * code, the diagnostic and the action; report_part and text go into the
+ * message (NULL: none). */
+static void check(int line, const char *address, const char *status, const char *reply,
+		  const char *diag, const char *action, const char *report_part,
+		  const char *text, struct want w)
+{
+	struct td_bmsg m;
+	memset(&m, 0, sizeof(m));
+	m.report_part = (char *)report_part;
+	m.text = (char *)(text ? text : "");
+	m.returned = (char *)"";
+	struct td_bounce_recipient rc;
+	memset(&rc, 0, sizeof(rc));
+	rc.address = (char *)address;
+	snprintf(rc.status, sizeof(rc.status), "%s", status);
+	snprintf(rc.reply_code, sizeof(rc.reply_code), "%s", reply);
+	rc.diagnostic = (char *)diag;
+	rc.action = (char *)action;
+	td_bounce_classify(&m, &rc);
+	bool ok = rc.reason && strcmp(rc.reason, w.reason) == 0 &&
+		  strcmp(rc.status, w.status) == 0 && strcmp(rc.reply_code, w.reply) == 0 &&
+		  rc.hard == w.hard;
+	if (ok) {
+		td_test_passed++;
+		return;
+	}
+	td_test_failed++;
+	fprintf(stderr, "%s:%d: \"%s\"\n  got:  reason=%s status=%s reply=%s hard=%d\n"
+		"  want: reason=%s status=%s reply=%s hard=%d\n", __FILE__, line, diag,
+		rc.reason ? rc.reason : "(null)", rc.status, rc.reply_code, rc.hard,
+		w.reason, w.status, w.reply, w.hard);
+}
+
+#define CLASSIFY(addr, st, rep, diag, action, w)                                 \
+	check(__LINE__, addr, st, rep, diag, action, NULL, NULL, (struct want)w)
+#define W(...) { __VA_ARGS__ }
+
+/* The address does not exist: the only failures besides a dead domain
+ * and a moved mailbox that make the address itself bad. */
+static void test_userunknown(void)
+{
+	CLASSIFY("a@example.org", "5.1.1", "",
+		 "smtp; 550 5.1.1 <a@example.org>... User unknown", "failed",
+		 W("userunknown", "5.1.1", "550", true));
+	/* the report's x.0.0 gives way to the code in the words */
+	CLASSIFY("a@example.org", "5.0.0", "",
+		 "550 5.1.1 <a@example.org>: Recipient address rejected: User unknown",
+		 "failed", W("userunknown", "5.1.1", "550", true));
+	/* 4.1.1 is a temporary code, but the address is still unknown */
+	CLASSIFY("a@example.org", "4.1.1", "",
+		 "450 4.1.1 <a@example.org>: Recipient address rejected: User unknown in "
+		 "virtual alias table (in reply to RCPT TO command)", "failed",
+		 W("userunknown", "4.1.1", "450", true));
+}
+
+/* "User unknown" without a status that says so: only the RCPT command
+ * makes it the address; after the message it is a filter's word. */
+static void test_command_decides(void)
+{
+	CLASSIFY("a@example.org", "", "", "550 User unknown", "failed",
+		 W("filtered", "5.0.910", "550", false));
+	CLASSIFY("a@example.org", "", "", "550 User unknown (in reply to RCPT TO command)",
+		 "failed", W("userunknown", "5.0.911", "550", true));
+	/* the command named in the readable text next to the address */
+	check(__LINE__, "a@example.org", "", "", "550 User unknown", "failed", NULL,
+	      "The mail system\n\n<a@example.org>: host mx.example.org[192.0.2.1] said:\n"
+	      "    550 User unknown (in reply to RCPT TO command)\n\nMore text\n",
+	      (struct want)W("userunknown", "5.0.911", "550", true));
+}
+
+/* The words can say more than the code, or something else than it. */
+static void test_words_over_codes(void)
+{
+	/* a full mailbox reported with the unknown-user code */
+	CLASSIFY("a@example.org", "5.1.1", "", "550 5.1.1 Mailbox is full", "failed",
+		 W("mailboxfull", "5.1.1", "550", false));
+	/* a 4xx reply without status: Sisimai's temporary internal code */
+	CLASSIFY("a@example.org", "", "", "452 Mailbox full", "failed",
+		 W("mailboxfull", "4.0.922", "452", false));
+	CLASSIFY("a@example.org", "5.0.0", "", "550 5.7.1 Message rejected as spam",
+		 "failed", W("spamdetected", "5.7.1", "550", false));
+	CLASSIFY("a@example.org", "", "", "Host or domain name not found", "failed",
+		 W("hostunknown", "5.0.912", "", true));
+	CLASSIFY("a@example.org", "5.1.2", "", "Host or domain name not found. "
+		 "Name service error for name=example.org type=A", "failed",
+		 W("hostunknown", "5.1.2", "", true));
+	CLASSIFY("a@example.org", "", "", "421 Too many connections, try again later",
+		 "failed", W("toomanyconn", "4.0.945", "421", false));
+	CLASSIFY("a@example.org", "5.7.1", "",
+		 "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using "
+		 "zen.spamhaus.org", "failed", W("blocked", "5.7.1", "554", false));
+	/* a dead mailbox is moved, not unknown */
+	CLASSIFY("a@example.org", "5.1.6", "", "550 5.1.6 Mailbox has moved", "failed",
+		 W("hasmoved", "5.1.6", "550", true));
+	CLASSIFY("a@example.org", "5.2.1", "", "550 5.2.1 This mailbox is disabled",
+		 "failed", W("suspend", "5.2.1", "550", false));
+}
+
+/* notaccept is hard only when permanent. */
+static void test_notaccept(void)
+{
+	CLASSIFY("a@example.org", "", "", "556 5.1.10 example.org does not accept mail (nullMX)",
+		 "failed", W("notaccept", "5.1.10", "556", true));
+	CLASSIFY("a@example.org", "", "", "host does not accept mail, try again later (451)",
+		 "delayed", W("notaccept", "4.0.932", "451", false));
+}
+
+/* A delayed DSN without words is an expiry; no words and no action is
+ * undefined; words that tell nothing are "on hold". */
+static void test_fallbacks(void)
+{
+	CLASSIFY("a@example.org", "4.0.0", "", "", "delayed",
+		 W("expired", "4.0.0", "", false));
+	CLASSIFY("a@example.org", "", "", "", "failed",
+		 W("undefined", "5.0.900", "", false));
+	CLASSIFY("a@example.org", "5.0.0", "", "550 Go ahead, make my day", "failed",
+		 W("onhold", "5.0.0", "550", false));
+}
+
+/* rfc.c's reasons for what is not a failure stay, never hard. */
+static void test_kept(void)
+{
+	const char *kept[] = { "feedback", "vacation", "delivered" };
+	for (size_t i = 0; i < 3; i++) {
+		struct td_bmsg m;
+		memset(&m, 0, sizeof(m));
+		struct td_bounce_recipient rc;
+		memset(&rc, 0, sizeof(rc));
+		rc.address = (char *)"a@example.org";
+		rc.diagnostic = (char *)"550 5.1.1 User unknown";
+		rc.action = (char *)"";
+		rc.reason = kept[i];
+		rc.hard = true;
+		td_bounce_classify(&m, &rc);
+		CHECK_STR(rc.reason, kept[i]);
+		CHECK(!rc.hard);
+		CHECK_STR(rc.status, "");
+	}
+}
+
+/* A multi-line reply ("550-...") reads as one sentence; the reply code
+ * found in it must be of the status' class. */
+static void test_reply_lines(void)
+{
+	CLASSIFY("a@example.org", "5.0.0", "", "550-Mailbox quota\n550 usage exceeded",
+		 "failed", W("mailboxfull", "5.0.0", "550", false));
+	/* "550 4.2.2": the reply of another class is not this failure's */
+	CLASSIFY("a@example.org", "4.2.2", "", "550 4.2.2 Over quota", "delayed",
+		 W("mailboxfull", "4.2.2", "", false));
+	/* the report's reply code stays */
+	CLASSIFY("a@example.org", "5.1.1", "551", "User unknown", "failed",
+		 W("userunknown", "5.1.1", "551", true));
+}
+
+/* The remote host's own vocabulary, from the DSN's Remote-MTA or the
+ * recipient's domain. */
+static void test_providers(void)
+{
+	const char *diag = "550 192.0.2.1 rejected. see AUP#CXBL";
+	/* not Cox: the label means nothing elsewhere */
+	CLASSIFY("a@example.org", "5.0.0", "", diag, "failed",
+		 W("onhold", "5.0.0", "550", false));
+	CLASSIFY("a@cox.net", "5.0.0", "", diag, "failed",
+		 W("blocked", "5.0.0", "550", false));
+	const char *ms = "Reporting-MTA: dns; mx.example.org\n\n"
+			 "Final-Recipient: rfc822; b@example.com\n"
+			 "Action: failed\nStatus: 5.7.1\n"
+			 "Remote-MTA: dns; example-com.mail.protection.outlook.com\n"
+			 "Diagnostic-Code: smtp; 550 5.7.1 Unable to relay\n";
+	check(__LINE__, "b@example.com", "5.7.1", "", "550 5.7.1 Unable to relay", "failed",
+	      ms, NULL, (struct want)W("norelaying", "5.7.1", "550", false));
+	/* Orange: the number after the label names the reason */
+	CLASSIFY("c@orange.fr", "5.0.0", "",
+		 "550 5.5.0 Adresse d au moins un destinataire invalide. Invalid recipient. "
+		 "LPN416", "failed", W("userunknown", "5.5.0", "550", true));
+}
+
+/* A mailer that is a program: X-Unix diagnostics. */
+static void test_mailer(void)
+{
+	const char *rp = "Reporting-MTA: dns; mx.example.org\n\n"
+			 "Final-Recipient: rfc822; d@example.org\n"
+			 "Action: failed\nStatus: 5.0.0\n"
+			 "Diagnostic-Code: X-Unix; 255\n";
+	check(__LINE__, "d@example.org", "5.0.0", "", "255", "failed", rp, NULL,
+	      (struct want)W("mailererror", "5.0.0", "", false));
+}
+
+int main(void)
+{
+	TD_RUN(test_userunknown);
+	TD_RUN(test_command_decides);
+	TD_RUN(test_words_over_codes);
+	TD_RUN(test_notaccept);
+	TD_RUN(test_fallbacks);
+	TD_RUN(test_kept);
+	TD_RUN(test_reply_lines);
+	TD_RUN(test_providers);
+	TD_RUN(test_mailer);
+	return TD_DONE("test_bounce_classify");
+}
