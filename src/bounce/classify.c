@@ -1428,6 +1428,45 @@ static const char *command_in(const char *low)
 	return best;
 }
 
+/* The SMTP command in a text around the diagnostic, only where it is
+ * named as the command answered: "(in reply to RCPT TO command)",
+ * ">>> RCPT To:", "after RCPT TO:" (Exim), qmail's phrases. A Received
+ * line's "HELO" is no command that failed. */
+static const char *command_named(const char *low)
+{
+	static const char *const lead[] = { "in reply to ", ">>> ", "after " };
+	static const char *const cmds[] = { "rcpt", "mail from", "data", "ehlo", "helo",
+					    "starttls", "auth", "end of data" };
+	static const char *const name[] = { "RCPT", "MAIL", "DATA", "EHLO", "HELO",
+					     "STARTTLS", "AUTH", "DATA" };
+	const char *best = NULL, *at = NULL;
+	for (size_t l = 0; l < NELEM(lead); l++) {
+		size_t ln = strlen(lead[l]);
+		for (const char *p = strstr(low, lead[l]); p; p = strstr(p + 1, lead[l])) {
+			for (size_t c = 0; c < NELEM(cmds); c++) {
+				size_t cn = strlen(cmds[c]);
+				if (strncmp(p + ln, cmds[c], cn) != 0 ||
+				    isalnum((unsigned char)p[ln + cn]))
+					continue;
+				if (!at || p > at) {
+					at = p;
+					best = name[c];
+				}
+			}
+		}
+	}
+	const char *q = command_in(low);
+	/* qmail's own phrases, which command_in knows */
+	if (!best && q && (strstr(low, "does not like recipient") ||
+			   strstr(low, "but sender was rejected") ||
+			   strstr(low, "but greeting failed") ||
+			   strstr(low, "but my name was rejected") ||
+			   strstr(low, "failed after i sent the message") ||
+			   strstr(low, "failed on data command")))
+		return q;
+	return best;
+}
+
 /* The recipient's block of DSN fields in the report part: from its
  * Final-Recipient (or Original-Recipient) line to the blank line. */
 static const char *report_block(const char *rp, const char *address, size_t *len)
@@ -1779,6 +1818,9 @@ static char *normalize(const char *diag, const char *reply, const char *status)
 			cont[0] = '\0';
 	}
 	bool space = true;
+	/* the diagnostic type, when rfc.c left it ("smtp; 550 ...") */
+	if (strncasecmp(diag, "smtp;", 5) == 0)
+		diag += 5;
 	for (const char *p = diag; *p;) {
 		if (cont[0] && strncmp(p, reply, 3) == 0 && (p[3] == '-' || p[3] == ' ') &&
 		    (p == diag || !is_digit(p[-1]))) {
@@ -1856,28 +1898,44 @@ static const char *message_hint(const struct td_bmsg *m)
 	return NULL;
 }
 
-/* Sendmail's "Transcript of session follows" holds the last reply,
- * often with a better code than the DSN's "5.0.0" ("554 5.3.0 unknown
- * mailer error 255"). Read only when the report has one recipient: the
- * transcript does not say whose reply it is. */
-static void transcript_status(const struct td_bmsg *m, char *out, size_t outsz)
+/* Sendmail's "Transcript of session follows" section, when the report
+ * has one recipient (the transcript does not say whose reply it is):
+ * malloc'd, NULL when none. It holds the whole reply, where the DSN's
+ * Diagnostic-Code has its first line, and often a better code than the
+ * DSN's "5.0.0" ("554 5.3.0 unknown mailer error 255"). */
+static char *transcript(const struct td_bmsg *m)
 {
-	out[0] = '\0';
 	if (!m || !m->text || !m->report_part)
-		return;
-	const char *rp = m->report_part;
+		return NULL;
 	size_t recipients = 0;
-	for (const char *p = strcasestr(rp, "final-recipient:"); p;
+	for (const char *p = strcasestr(m->report_part, "final-recipient:"); p;
 	     p = strcasestr(p + 1, "final-recipient:"))
 		recipients++;
-	const char *t = strstr(m->text, "----- Transcript of session follows -----");
+	static const char head[] = "----- Transcript of session follows -----";
+	const char *t = strstr(m->text, head);
 	if (recipients != 1 || !t)
-		return;
-	t += 41;
+		return NULL;
+	t += sizeof(head) - 1;
 	const char *end = strstr(t, "\n\n");
-	char *part = td_xstrndup(t, end ? (size_t)(end - t) : strnlen(t, TD_CLASSIFY_MAX_TEXT));
-	status_in_text(part, 0, out, outsz);
-	free(part);
+	return td_xstrndup(t, end ? (size_t)(end - t) : strnlen(t, TD_CLASSIFY_MAX_TEXT));
+}
+
+/* The server's first reply in a transcript, one line per line: its
+ * "<<< 550-..." lines up to the "<<< 550 ..." that ends it. */
+static char *transcript_reply(const char *t)
+{
+	struct td_buf b = TD_BUF_INIT;
+	for (const char *p = strstr(t, "<<< "); p; p = strstr(p, "<<< ")) {
+		p += 4;
+		const char *eol = strchr(p, '\n');
+		size_t n = eol ? (size_t)(eol - p) : strlen(p);
+		td_buf_append(&b, p, n);
+		td_buf_putc(&b, '\n');
+		/* "550-" continues, "550 " ends */
+		if (n < 4 || p[3] != '-')
+			break;
+	}
+	return b.data ? td_buf_steal(&b) : NULL;
 }
 
 /* The local delivery agent's verdict, or NULL when none wrote the
@@ -1985,8 +2043,9 @@ void td_bounce_classify(const struct td_bmsg *m, struct td_bounce_recipient *rc)
 		if (r2[0])
 			memcpy(reply, r2, sizeof(reply));
 	}
-	if (!intext[0] && (!field[0] || zero_zero(field)))
-		transcript_status(m, intext, sizeof(intext));
+	char *tr = transcript(m);
+	if (tr && !intext[0] && (!field[0] || zero_zero(field)))
+		status_in_text(tr, 0, intext, sizeof(intext));
 	prefer(status, sizeof(status), field, intext,
 	       rc->reply_code[0] ? rc->reply_code : reply);
 	if (!rc->reply_code[0] && reply[0])
@@ -1996,7 +2055,20 @@ void td_bounce_classify(const struct td_bmsg *m, struct td_bounce_recipient *rc)
 	char *about = text_about(m, rc->address);
 	const char *cmd = command_in(low);
 	if (!cmd && about)
-		cmd = command_in(about);
+		cmd = command_named(about);
+	char *replies = tr ? transcript_reply(tr) : NULL;
+	if (replies) {
+		char rr[4], rs[16];
+		reply_in_text(replies, 0, rr);
+		status_in_text(replies, 0, rs, sizeof(rs));
+		char *rlow = normalize(replies, rr, rs);
+		char *joined = td_xasprintf("%s %s", low, rlow);
+		free(rlow);
+		free(low);
+		low = joined;
+	}
+	free(replies);
+	free(tr);
 	char stfield[128];
 	if (blk && block_field(blk, blen, "Status", stfield, sizeof(stfield), NULL, 0) &&
 	    strchr(stfield, '(')) {
