@@ -269,6 +269,23 @@ static void test_own_words(void)
 		 W("expired", "5.0.947", "", false));
 }
 
+/* Classifies address (no status, no action) in a message of headers h
+ * and readable text. */
+static void classify_in(struct td_bhdr *h, size_t nh, const char *text, const char *address,
+			const char *diag, struct td_bounce_recipient *rc)
+{
+	struct td_bmsg m;
+	memset(&m, 0, sizeof(m));
+	m.hdr = h;
+	m.nhdr = nh;
+	m.text = (char *)text;
+	memset(rc, 0, sizeof(*rc));
+	rc->address = (char *)address;
+	rc->diagnostic = (char *)diag;
+	rc->action = (char *)"";
+	td_bounce_classify(&m, rc);
+}
+
 /* Whole messages that say one thing of all their recipients. */
 static void test_message_kinds(void)
 {
@@ -276,39 +293,26 @@ static void test_message_kinds(void)
 		{ (char *)"X-Failed-Recipients", (char *)"list@googlegroups.com" },
 		{ (char *)"X-Google-Smtp-Source", (char *)"ABC" },
 	};
-	struct td_bmsg m;
-	memset(&m, 0, sizeof(m));
-	m.hdr = h;
-	m.nhdr = 2;
-	m.text = (char *)"Hello,\n\nWe're writing to let you know that the group you tried to "
-			 "contact (list) may not exist, or you may not have permission to post "
-			 "messages to the group. A few more details on why you weren't able to "
-			 "post:\n\n * You might have spelled or formatted the group name "
-			 "incorrectly.\n * The owner of the group may have removed this group.\n"
-			 " * You may need to join the group before receiving permission to post.\n"
-			 " * This group may not be open to posting.\n\nIf you have questions "
-			 "related to this or any other Google Group, visit the Help Center at "
-			 "https://groups.google.com/support/.\n\nThanks,\n\nGoogle Groups\n";
+	const char *groups =
+		"Hello,\n\nWe're writing to let you know that the group you tried to "
+		"contact (list) may not exist, or you may not have permission to post "
+		"messages to the group. A few more details on why you weren't able to "
+		"post:\n\n * You might have spelled or formatted the group name "
+		"incorrectly.\n * The owner of the group may have removed this group.\n"
+		" * You may need to join the group before receiving permission to post.\n"
+		" * This group may not be open to posting.\n\nIf you have questions "
+		"related to this or any other Google Group, visit the Help Center at "
+		"https://groups.google.com/support/.\n\nThanks,\n\nGoogle Groups\n";
 	struct td_bounce_recipient rc;
-	memset(&rc, 0, sizeof(rc));
-	rc.address = (char *)"list@googlegroups.com";
-	rc.diagnostic = (char *)"";
-	rc.action = (char *)"";
-	td_bounce_classify(&m, &rc);
+	classify_in(h, 2, groups, "list@googlegroups.com", "", &rc);
 	CHECK_STR(rc.reason, "rejected");
 	CHECK_STR(rc.status, "5.0.918");
 	CHECK(!rc.hard);
 
 	/* au's content filter marks its refusals in a header */
 	struct td_bhdr spa[] = { { (char *)"X-SPASIGN", (char *)"NG" } };
-	memset(&m, 0, sizeof(m));
-	m.hdr = spa;
-	m.nhdr = 1;
-	memset(&rc, 0, sizeof(rc));
-	rc.address = (char *)"a@ezweb.ne.jp";
-	rc.diagnostic = (char *)"Each of the following recipients was rejected by a remote mail server.";
-	rc.action = (char *)"";
-	td_bounce_classify(&m, &rc);
+	classify_in(spa, 1, NULL, "a@ezweb.ne.jp",
+		    "Each of the following recipients was rejected by a remote mail server.", &rc);
 	CHECK_STR(rc.reason, "filtered");
 	CHECK_STR(rc.status, "5.0.910");
 }
