@@ -586,6 +586,8 @@ static const struct own own_words[] = {
 	{ "as the remote domain doesnt exist", "hostunknown" },
 	{ "mail size limit exceeded", "mesgtoobig" },
 	{ "550 - requested action not taken: no such user here", "userunknown" },
+	/* Verizon's MMS gateway */
+	{ "no valid recipients for this mm", "userunknown" },
 	{ "host not reachable", "expired" },
 	/* IMail: "Unknown user: a@example.org" */
 	{ "unknown user: ", "userunknown" },
