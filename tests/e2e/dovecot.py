@@ -128,6 +128,19 @@ service anvil {{
 """
 
 
+def _group_alive(pgid):
+    """Whether a process of group pgid still runs (zombies do not: they
+    only wait for init to reap them)."""
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
 class Dovecot:
     """One Dovecot; use as a context manager or call start()/stop()."""
 
@@ -201,25 +214,24 @@ class Dovecot:
             return False
 
     def stop(self):
-        """SIGTERM, then SIGKILL after 0.5 s (Dovecot's own shutdown takes
-        2-3 s); then whatever is left in its process group. Bounded."""
+        """SIGTERM, then SIGKILL after 0.3 s (Dovecot's own shutdown takes
+        2-3 s); then SIGKILL to whatever is left in its process group,
+        until only zombies waiting for init remain. Bounded."""
         if self.proc is None:
             return
         pgid = self.proc.pid
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=0.5)
+                self.proc.wait(timeout=0.3)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline:
-            try:
+        deadline = time.monotonic() + 5
+        while _group_alive(pgid) and time.monotonic() < deadline:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                break
-            time.sleep(0.02)
+            time.sleep(0.01)
         self.proc = None
 
     def cleanup(self):
@@ -293,13 +305,16 @@ class Dovecot:
 
 class CuttingProxy:
     """Forwards 127.0.0.1:port to upstream and cuts a connection (both
-    ways, at once) after cut_after bytes came from the server. TLS passes
-    through untouched: the cut lands by byte count, so the test sizes its
-    messages to put it inside the second fetch."""
+    ways, at once) after cut_after bytes came from the server; with
+    stall=True it keeps the connection open instead and passes nothing
+    more either way (a server gone silent). TLS passes through untouched:
+    the cut lands by byte count, so the test sizes its messages to put it
+    inside the second fetch."""
 
-    def __init__(self, upstream_port, cut_after):
+    def __init__(self, upstream_port, cut_after, stall=False):
         self.upstream = ("127.0.0.1", upstream_port)
         self.cut_after = cut_after
+        self.stall = stall
         self.cuts = 0
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
@@ -355,9 +370,12 @@ class CuttingProxy:
                         return
                     if s is server:
                         if sent + len(data) > self.cut_after:
-                            # Pass on what fits, then hang up mid-stream.
+                            # Pass on what fits, then hang up mid-stream
+                            # (or go silent until the test ends).
                             client.sendall(data[:self.cut_after - sent])
                             self.cuts += 1
+                            if self.stall:
+                                self._stop.wait(60)
                             return
                         sent += len(data)
                         client.sendall(data)
