@@ -666,6 +666,11 @@ static int verify_peer(const struct td_mailbox *mb, mailstream *s,
 		if (r != 0 || gnutls_certificate_verification_status_print(
 				      status, GNUTLS_CRT_X509, &why, 0) != 0)
 			why.data = NULL;
+		/* GnuTLS ends its text with ". " */
+		for (size_t k = why.data ? strlen((char *)why.data) : 0;
+		     k > 0 && (why.data[k - 1] == ' ' || why.data[k - 1] == '.');
+		     k--)
+			why.data[k - 1] = '\0';
 		rc = td_err_set(err, EX_UNAVAILABLE,
 				"bounces: %s: the server's certificate does "
 				"not verify for %s against %s: %s; nothing "

@@ -142,9 +142,10 @@ def _group_alive(pgid):
 
 
 class Dovecot:
-    """One Dovecot; use as a context manager or call start()/stop()."""
+    """One Dovecot; use as a context manager or call start()/stop().
+    sans: the names its certificate is for (openssl subjectAltName)."""
 
-    def __init__(self, root=None):
+    def __init__(self, root=None, sans="DNS:localhost,IP:127.0.0.1"):
         # Its own folder under /tmp, reachable by uid nobody (pytest's
         # tmp_path sits under a 0700 folder).
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix="td-dovecot-", dir=root))
@@ -153,7 +154,7 @@ class Dovecot:
         self.imap, self.imaps, self.pop3, self.pop3s = free_ports(4)
         self.ca = make_ca(self.dir, "test-ca")
         self.other_ca = make_ca(self.dir, "other-ca")
-        self.cert = make_server_cert(self.dir, self.ca, "server")
+        self.cert = make_server_cert(self.dir, self.ca, "server", sans)
         self.maildir = self.dir / "home" / USER / "Maildir"
         self.log_path = self.dir / "dovecot.log"
         if os.geteuid() == 0:

@@ -253,6 +253,19 @@ def test_certificate_from_another_ca_exits_69_before_login(tmp_path, dovecot, sc
     assert show(conf, HARD)["status"] == "active"
 
 
+def test_certificate_for_another_name_exits_69(tmp_path):
+    """The right CA, but a certificate for mail.example.org only: the host
+    name check (here an IP address against the IP SANs) refuses it."""
+    with Dovecot(sans="DNS:mail.example.org") as d:
+        conf = make_site(tmp_path, spec_of(d, "imaps"), ca=d.ca[0])
+        d.deliver(dsn(HARD))
+        p = bounces(conf)
+        err = p.stderr.decode()
+        assert p.returncode == 69, err
+        assert "does not verify for 127.0.0.1" in err, err
+        assert "Login: user=" not in d.log()
+
+
 def test_server_without_starttls_gets_no_password(tmp_path):
     """An IMAP server that offers no STARTTLS: the run stops with 69 and
     the password never crosses the wire (no plaintext fallback)."""
