@@ -143,9 +143,12 @@ def _group_alive(pgid):
 
 class Dovecot:
     """One Dovecot; use as a context manager or call start()/stop().
-    sans: the names its certificate is for (openssl subjectAltName)."""
+    sans: the names its certificate is for (openssl subjectAltName).
+    sni_only: a name; then the test CA's certificate is shown only to a
+    client that asks for that name with SNI, and any other client gets
+    one signed by the other CA."""
 
-    def __init__(self, root=None, sans="DNS:localhost,IP:127.0.0.1"):
+    def __init__(self, root=None, sans="DNS:localhost,IP:127.0.0.1", sni_only=None):
         # Its own folder under /tmp, reachable by uid nobody (pytest's
         # tmp_path sits under a 0700 folder).
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix="td-dovecot-", dir=root))
@@ -155,6 +158,9 @@ class Dovecot:
         self.ca = make_ca(self.dir, "test-ca")
         self.other_ca = make_ca(self.dir, "other-ca")
         self.cert = make_server_cert(self.dir, self.ca, "server", sans)
+        self.sni_only = sni_only
+        if sni_only:
+            self.default_cert = make_server_cert(self.dir, self.other_ca, "default", sans)
         self.maildir = self.dir / "home" / USER / "Maildir"
         self.log_path = self.dir / "dovecot.log"
         if os.geteuid() == 0:
@@ -185,8 +191,14 @@ class Dovecot:
             owner = (f"default_login_user = {me}\ndefault_internal_user = {me}\n"
                      f"default_internal_group = {group}\n")
             uid, chroot = "", "chroot ="
+        cert = self.cert
+        if self.sni_only:
+            cert = self.default_cert
+            os.chmod(cert[1], 0o600)
+            owner += (f"local_name {self.sni_only} {{\n"
+                      f"  ssl_cert = <{self.cert[0]}\n  ssl_key = <{self.cert[1]}\n}}\n")
         (T / "dovecot.conf").write_text(CONFIG.format(
-            T=T, cert=self.cert[0], key=self.cert[1], owner=owner, uid=uid,
+            T=T, cert=cert[0], key=cert[1], owner=owner, uid=uid,
             chroot=chroot, imap=self.imap, imaps=self.imaps, pop3=self.pop3,
             pop3s=self.pop3s))
         self.proc = subprocess.Popen(

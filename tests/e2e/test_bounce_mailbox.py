@@ -266,6 +266,20 @@ def test_certificate_for_another_name_exits_69(tmp_path):
         assert "Login: user=" not in d.log()
 
 
+@pytest.mark.parametrize("scheme", ["imaps", "imap", "pop3s", "pop3"])
+def test_sni_names_the_host(tmp_path, scheme):
+    """Dovecot shows the certificate our CA signed only to a client that
+    sends SNI "localhost" (any other gets one from the other CA): the run
+    succeeds only if the name is sent, on TLS and after STARTTLS / STLS."""
+    with Dovecot(sni_only="localhost") as d:
+        port = getattr(d, scheme)
+        conf = make_site(tmp_path, f"{scheme}://{USER}@localhost:{port}", ca=d.ca[0])
+        d.deliver(dsn(HARD))
+        p = bounces(conf)
+        assert p.returncode == 0, p.stdout.decode() + p.stderr.decode()
+        assert events(conf, HARD) == [("hard", "5.1.1")]
+
+
 def test_server_without_starttls_gets_no_password(tmp_path):
     """An IMAP server that offers no STARTTLS: the run stops with 69 and
     the password never crosses the wire (no plaintext fallback)."""
