@@ -409,6 +409,34 @@ def test_run_reads_bounces_before_sending(tmp_path, sink):
     assert "nowhere" in p.stderr.decode()
 
 
+def test_the_desk_shows_what_came_back(tmp_path, sink):
+    from test_serve import Server, html_text
+    conf, box = bounce_site(tmp_path, sink)
+    senders = first_send(conf, sink)
+    zoe, juergen = "zoe@example.net", "juergen@example.org"
+    deliver(box, soft_dsn(senders[zoe], zoe))
+    deliver(box, hard_dsn(senders[juergen], juergen))
+    rc, out, err = bounces(conf)
+    assert rc == 0, err
+    s = Server(conf)
+    try:
+        st, _, body = s.get("/preview?to=zoe%40example.net")
+        page = html_text(body)
+        assert st == 200, page
+        assert "Bounce score 1.0 of 5; 0 hard bounce(s)" in page, page
+        assert re.search(r"soft 4\.2\.2 mailboxfull\s+\S+\s+recorded", page), page
+        st, _, body = s.get("/preview?to=juergen%40example.org")
+        page = html_text(body)
+        assert st == 409, page
+        assert "juergen@example.org is bounced" in page
+        assert "what came back: hard 5.1.1 userunknown on" in page, page
+        # a reader nothing came back for has no such section
+        st, _, body = s.get("/preview?to=li%40example.com")
+        assert st == 200 and 'id="bounces"' not in body.decode()
+    finally:
+        assert s.stop() == 0, s.output()
+
+
 # ---- killed mid-way ----
 
 KILLS = int(os.environ.get("TD_BOUNCE_KILLS", "20"))
