@@ -229,7 +229,8 @@ static int finish(struct td_mailbox *mb, size_t i, const char *name,
 {
 	struct td_err derr = { 0, "" };
 	int rc = td_mailbox_done(mb, i, &derr);
-	if (!rc)
+	/* gone already (another client took it): what we wanted */
+	if (!rc || rc == EX_NOINPUT)
 		return 0;
 	s->failed++;
 	td_log_warnx("bounces: %s: recorded, but not removed (it will be next "
@@ -250,6 +251,11 @@ static int one(struct td_store *st, const struct td_bounce_options *o,
 	const char *name = td_mailbox_name(mb, i);
 	struct td_err ferr = { 0, "" };
 	int rc = td_mailbox_fetch(mb, i, raw, &ferr);
+	if (rc == EX_NOINPUT) {
+		/* another client took it since the listing: not ours to count */
+		td_log_debug("bounces: %s: %s", name, ferr.msg);
+		return 0;
+	}
 	if (rc) {
 		s->failed++;
 		td_log_warnx("bounces: %s: %s", name, ferr.msg);

@@ -141,6 +141,7 @@ struct td_desk_options td_options_desk(const struct td_config *cfg)
 		.ingest = td_options_ingest(cfg),
 		.store_path = cfg->store_path,
 		.subscribers_path = cfg->subscribers_path,
+		.bounces = td_options_bounces(cfg, NULL).policy,
 	};
 }
 

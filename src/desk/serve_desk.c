@@ -42,6 +42,7 @@
 #include "tagdigest/deliver/deliver.h"
 #include "tagdigest/compose/digest.h"
 #include "tagdigest/sources/ingest.h"
+#include "tagdigest/store/bounces.h"
 #include "tagdigest/store/lock.h"
 #include "tagdigest/core/log.h"
 #include "tagdigest/schedule/readers.h"
@@ -717,6 +718,62 @@ static void home(struct td_desk *d, struct td_http_resp *resp)
 
 /* ---- previews ---- */
 
+/* "; what came back: hard 5.1.1 userunknown on ... (`tagdigest
+ * unsuppress EMAIL` lifts it)", from the reader's newest bounce event
+ * that acted; "" when there is none. */
+static void last_bounce(struct td_desk *d, const char *email, char *out, size_t len)
+{
+	struct td_bounce_event *ev;
+	size_t n;
+	if (td_store_bounce_events(d->st, email, 20, &ev, &n, NULL))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (ev[i].action != TD_BOUNCE_SUPPRESSED &&
+		    ev[i].action != TD_BOUNCE_UNSUBSCRIBED)
+			continue;
+		char at[64];
+		when(d, ev[i].at, at, sizeof at);
+		snprintf(out, len, "; what came back: %s%s%s%s%s on %s (`tagdigest "
+			 "unsuppress` lifts it)", td_bounce_kind_name(ev[i].kind),
+			 *ev[i].status ? " " : "", ev[i].status, *ev[i].reason ? " " : "",
+			 ev[i].reason, at);
+		break;
+	}
+	td_bounce_events_free(ev, n);
+}
+
+/* What came back by mail for one reader (store/bounces.h): their score,
+ * hard bounces and newest events, when there is anything to say. */
+static void preview_bounces(struct td_desk *d, struct td_value *ctx, const char *email)
+{
+	double score;
+	int hard;
+	struct td_bounce_event *ev;
+	size_t n;
+	if (!d->st || td_store_bounce_score(d->st, email, &d->opt.bounces, time(NULL),
+					    &score, &hard, NULL) ||
+	    td_store_bounce_events(d->st, email, 5, &ev, &n, NULL))
+		return;
+	if (n || score >= 0.05 || hard) {
+		struct td_value *b = td_value_map_child(ctx, "bounces", TD_VALUE_MAP);
+		td_value_map_set(b, "score", td_value_string_owned(td_xasprintf("%.1f", score)));
+		td_value_map_set(b, "threshold", td_value_string_owned(
+			td_xasprintf("%g", d->opt.bounces.soft_threshold)));
+		td_value_map_set_int(b, "hard", hard);
+		struct td_value *l = td_value_map_child(b, "events", TD_VALUE_LIST);
+		for (size_t i = 0; i < n; i++) {
+			struct td_value *v = td_value_list_push(l, td_value_map());
+			set_when(d, v, "when", ev[i].at);
+			td_value_map_set_str(v, "kind", td_bounce_kind_name(ev[i].kind));
+			td_value_map_set_str(v, "status", ev[i].status);
+			td_value_map_set_str(v, "reason", ev[i].reason);
+			td_value_map_set_str(v, "action", td_bounce_action_name(ev[i].action));
+			td_value_map_set_str(v, "detail", ev[i].detail);
+		}
+	}
+	td_bounce_events_free(ev, n);
+}
+
 /* Who the preview is for: ?to=EMAIL (an active reader as `send` walks
  * them, readers.h: the store's, with their own schedule, else a file row
  * the next run adds; in *reader, which the caller frees with
@@ -754,11 +811,15 @@ static const struct td_subscriber *pick(struct td_desk *d,
 			return NULL;
 		}
 		if (reader->status != TD_MEMBER_ACTIVE) {
+			char why[256] = "";
+			if (reader->status == TD_MEMBER_BOUNCED ||
+			    reader->status == TD_MEMBER_COMPLAINED)
+				last_bounce(d, reader->view.email, why, sizeof why);
 			td_err_set(&err, EX_NOUSER, "%s is %s: a send would send them "
-				   "nothing%s", reader->view.email,
+				   "nothing%s%s", reader->view.email,
 				   td_member_status_name(reader->status),
 				   reader->status == TD_MEMBER_PENDING ?
-				   " until they confirm their sign-up" : "");
+				   " until they confirm their sign-up" : "", why);
 			error_page(d, resp, 409, "Not an active reader", &err);
 			td_reader_free(reader);
 			return NULL;
@@ -873,6 +934,8 @@ static void preview_page(struct td_desk *d, const struct td_http_req *req,
 	td_value_map_set_int(ctx, "clip_kb", GMAIL_CLIP / 1024);
 	td_value_map_set_bool(ctx, "suppressed", m->digest.suppressed);
 	td_value_map_set_bool(ctx, "empty", !m->digest.suppressed && m->digest.total == 0);
+	if (!sample)
+		preview_bounces(d, ctx, sub->email);
 	td_value_map_set_str(ctx, "query", td_buf_cstr(&p.query));
 	td_value_map_set_str(ctx, "text", m->parts.text);
 	const char *msg = td_buf_cstr(&p.m.message);

@@ -14,6 +14,7 @@ import json
 import re
 import socket
 import threading
+import time
 from email.message import Message
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
@@ -100,13 +101,13 @@ def dovecot():
         yield d
 
 
-def make_site(tmp_path, spec, ca=None, folder=None, readers=(HARD, SOFT)):
+def make_site(tmp_path, spec, ca=None, folder=None, readers=(HARD, SOFT), timeout=5):
     conf = write_site(tmp_path, "maildir")
     with open(conf, "a", encoding="utf-8") as f:
         f.write("[bounces]\n"
                 f"mailbox = {spec}\n"
                 f"password_env = {PW_ENV}\n"
-                "timeout = 5\n"
+                f"timeout = {timeout}\n"
                 + (f"ca_file = {ca}\n" if ca else "")
                 + (f"processed_folder = {folder}\n" if folder else ""))
     for addr in readers:
@@ -122,6 +123,20 @@ def bounces(conf, password=PASSWORD, timeout=60):
 def show(conf, addr):
     p = run(conf, "subscribers", "show", addr, "--json", env=ENV, check=True)
     return json.loads(p.stdout.decode())
+
+
+def events(conf, addr):
+    """(kind, status) of each bounce event the store holds for addr."""
+    return [(e["kind"], e["status"]) for e in show(conf, addr)["bounces"]["events"]]
+
+
+def summary(p):
+    """The numbers of the summary line on stdout, by what they count
+    (in the singular: "mail read", "bounce", "recorded before", ...)."""
+    line = p.stdout.decode().strip().splitlines()[-1]
+    return {re.sub(r"(mail|bounce|reader)s\b", r"\1", k): int(n) for n, k in re.findall(
+        r"(\d+) (mails? read|bounces?|not a bounce|recorded before|readers? suppressed|failed)",
+        line)}
 
 
 def spec_of(d, scheme):
@@ -159,6 +174,10 @@ def test_bounces_are_recorded_then_removed(tmp_path, dovecot, scheme, folder):
     # recorded: the hard bounce suppressed its reader, the soft one did not
     assert show(conf, HARD)["status"] == "bounced"
     assert show(conf, SOFT)["status"] == "active"
+    assert events(conf, HARD) == [("hard", "5.1.1")]
+    assert events(conf, SOFT) == [("soft", "4.2.2")]
+    n = summary(p)
+    assert (n["mail read"], n["bounce"], n["not a bounce"], n["failed"]) == (3, 2, 1, 0), out
     # the reply stays, alone; the bounces went (or moved)
     assert subjects(d.imap_folder("INBOX")) == ["Re: Your weekly digest"]
     if folder:
@@ -173,7 +192,10 @@ def test_bounces_are_recorded_then_removed(tmp_path, dovecot, scheme, folder):
     # a second run finds only the reply: nothing recorded twice
     p = bounces(conf)
     assert p.returncode == 0, p.stderr.decode()
-    assert show(conf, HARD)["status"] == "bounced"
+    n = summary(p)
+    assert (n["mail read"], n["bounce"], n["not a bounce"]) == (1, 0, 1), p.stdout
+    assert events(conf, HARD) == [("hard", "5.1.1")]
+    assert events(conf, SOFT) == [("soft", "4.2.2")]
     assert subjects(d.imap_folder("INBOX")) == ["Re: Your weekly digest"]
 
 
@@ -188,6 +210,7 @@ def test_local_maildir_moves_into_maildir_plus_folder(tmp_path):
     p = run(conf, "bounces", env=ENV)
     assert p.returncode == 0, p.stdout.decode() + p.stderr.decode()
     assert show(conf, HARD)["status"] == "bounced"
+    assert events(conf, SOFT) == [("soft", "4.2.2")]
     assert sorted(f.name for f in (md / "new").iterdir()) == ["1001.M2.test"]
     assert list((md / "cur").iterdir()) == []
     assert sorted(f.name for f in (md / ".Processed" / "cur").iterdir()) == [
@@ -208,7 +231,9 @@ def test_wrong_password_exits_78_and_touches_nothing(tmp_path, dovecot, scheme):
     assert "login refused" in err and USER in err and "password_env" in err, err
     assert "not-the-password" not in err + p.stdout.decode()
     assert show(conf, HARD)["status"] == "active"
-    assert len(d.imap_folder("INBOX")) == 1
+    # (the files, not imaplib: after a failed login Dovecot delays the
+    # next one from the same address by seconds)
+    assert len(d.files()) == 1
 
 
 @pytest.mark.parametrize("scheme", ["imaps", "imap", "pop3s", "pop3"])
@@ -226,6 +251,33 @@ def test_certificate_from_another_ca_exits_69_before_login(tmp_path, dovecot, sc
     assert "Login: user=" not in log and "auth failed" not in log, log
     assert re.search(r"no auth attempts", log), log
     assert show(conf, HARD)["status"] == "active"
+
+
+def test_certificate_for_another_name_exits_69(tmp_path):
+    """The right CA, but a certificate for mail.example.org only: the host
+    name check (here an IP address against the IP SANs) refuses it."""
+    with Dovecot(sans="DNS:mail.example.org") as d:
+        conf = make_site(tmp_path, spec_of(d, "imaps"), ca=d.ca[0])
+        d.deliver(dsn(HARD))
+        p = bounces(conf)
+        err = p.stderr.decode()
+        assert p.returncode == 69, err
+        assert "does not verify for 127.0.0.1" in err, err
+        assert "Login: user=" not in d.log()
+
+
+@pytest.mark.parametrize("scheme", ["imaps", "imap", "pop3s", "pop3"])
+def test_sni_names_the_host(tmp_path, scheme):
+    """Dovecot shows the certificate our CA signed only to a client that
+    sends SNI "localhost" (any other gets one from the other CA): the run
+    succeeds only if the name is sent, on TLS and after STARTTLS / STLS."""
+    with Dovecot(sni_only="localhost") as d:
+        port = getattr(d, scheme)
+        conf = make_site(tmp_path, f"{scheme}://{USER}@localhost:{port}", ca=d.ca[0])
+        d.deliver(dsn(HARD))
+        p = bounces(conf)
+        assert p.returncode == 0, p.stdout.decode() + p.stderr.decode()
+        assert events(conf, HARD) == [("hard", "5.1.1")]
 
 
 def test_server_without_starttls_gets_no_password(tmp_path):
@@ -296,6 +348,7 @@ def test_connection_cut_mid_fetch_loses_and_doubles_nothing(tmp_path, dovecot, s
     assert "connection lost" in err, err
     # the first mail was recorded; the others were not reached
     assert [show(conf, a)["status"] for a in OTHERS] == ["bounced", "active", "active"]
+    assert [events(conf, a) for a in OTHERS] == [[("hard", "5.1.1")], [], []]
     # nothing was removed for good: the removal of the first did not commit
     assert len(d.imap_folder("INBOX")) == 3
 
@@ -308,4 +361,32 @@ def test_connection_cut_mid_fetch_loses_and_doubles_nothing(tmp_path, dovecot, s
     p = bounces(conf)
     assert p.returncode == 0, p.stdout.decode() + p.stderr.decode()
     assert [show(conf, a)["status"] for a in OTHERS] == ["bounced"] * 3
+    # the first is known by its key and only removed: one event each
+    assert summary(p)["recorded before"] == 1, p.stdout
+    assert [events(conf, a) for a in OTHERS] == [[("hard", "5.1.1")]] * 3
     assert d.imap_folder("INBOX") == []
+
+
+def test_server_gone_silent_mid_fetch_ends_within_the_timeout(tmp_path, dovecot):
+    """The proxy stops passing bytes in the middle of the second mail but
+    keeps the connection open: the read times out after `timeout` (2 s),
+    the run ends with 75, and the first mail is recorded once."""
+    d = dovecot
+    mails = [dsn(addr, pad=120_000) for addr in OTHERS]
+    for m in mails:
+        d.deliver(m)
+    cut = len(mails[0]) + len(mails[1]) // 2 + 20_000
+    with CuttingProxy(d.imaps, cut, stall=True) as proxy:
+        conf = make_site(tmp_path, f"imaps://{USER}@127.0.0.1:{proxy.port}",
+                         ca=d.ca[0], readers=OTHERS, timeout=2)
+        started = time.monotonic()
+        p = bounces(conf, timeout=60)
+        took = time.monotonic() - started
+        assert proxy.cuts == 1
+    err = p.stderr.decode()
+    assert p.returncode == 75, p.stdout.decode() + err
+    assert "silent for 2 s" in err, err
+    # one read's timeout, not one per remaining step (a generous bound:
+    # the sanitizer build on a loaded machine)
+    assert took < 20, took
+    assert [events(conf, a) for a in OTHERS] == [[("hard", "5.1.1")], [], []]

@@ -407,3 +407,162 @@ def test_run_reads_bounces_before_sending(tmp_path, sink):
     assert p.returncode == 0, p.stderr
     assert "bounce mailbox was not read" in p.stderr.decode()
     assert "nowhere" in p.stderr.decode()
+
+
+def test_the_desk_shows_what_came_back(tmp_path, sink):
+    from test_serve import Server, html_text
+    conf, box = bounce_site(tmp_path, sink)
+    senders = first_send(conf, sink)
+    zoe, juergen = "zoe@example.net", "juergen@example.org"
+    deliver(box, soft_dsn(senders[zoe], zoe))
+    deliver(box, hard_dsn(senders[juergen], juergen))
+    rc, out, err = bounces(conf)
+    assert rc == 0, err
+    s = Server(conf)
+    try:
+        st, _, body = s.get("/preview?to=zoe%40example.net")
+        page = html_text(body)
+        assert st == 200, page
+        assert "Bounce score 1.0 of 5; 0 hard bounce(s)" in page, page
+        assert re.search(r"soft 4\.2\.2 mailboxfull\s+\S+\s+recorded", page), page
+        st, _, body = s.get("/preview?to=juergen%40example.org")
+        page = html_text(body)
+        assert st == 409, page
+        assert "juergen@example.org is bounced" in page
+        assert "what came back: hard 5.1.1 userunknown on" in page, page
+        # a reader nothing came back for has no such section
+        st, _, body = s.get("/preview?to=li%40example.com")
+        assert st == 200 and 'id="bounces"' not in body.decode()
+    finally:
+        assert s.stop() == 0, s.output()
+
+
+# ---- killed mid-way ----
+
+KILLS = int(os.environ.get("TD_BOUNCE_KILLS", "20"))
+READERS = 300
+STALL_EVERY = 4
+STALL = 0.3          # seconds the store stays locked before the kill (busy wait: 5 s)
+
+
+def kind_for(i):
+    """What comes back for the i-th generated reader."""
+    return "soft" if i % 10 == 0 else "complaint" if i % 10 == 1 else "hard"
+
+
+def test_sigkill_counts_every_mail_once(tmp_path, request):
+    rows = "".join(f"kill{i:04d}@example.org,Kill {i},usa\n" for i in range(READERS))
+    sink = Sink()
+    try:
+        conf = write_site(tmp_path, "smtp", sink.url, extra_rows=rows)
+        box = tmp_path / "bounces"
+        for sub in ("new", "cur", "tmp"):
+            (box / sub).mkdir(parents=True)
+        with open(conf, "a", encoding="utf-8") as f:
+            f.write(f"[bounces]\nreturn_path = {RETURN_PATH}\nmailbox = maildir:{box}\n")
+        run(conf, "ingest", check=True)
+        run(conf, "-o", "transport.connections=2", "send", check=True, timeout=300)
+        senders = envelope_senders(sink)
+    finally:
+        sink.stop()
+    readers = [f"kill{i:04d}@example.org" for i in range(READERS)]
+    build = {"soft": soft_dsn, "complaint": arf, "hard": hard_dsn}
+    mails = {}                      # name -> bytes, of the mails that count
+    for i, who in enumerate(readers):
+        raw = build[kind_for(i)](senders[who], who).as_bytes(policy=email.policy.SMTP)
+        mails[deliver(box, raw)] = raw
+    unknown = 10
+    for i in range(unknown):
+        raw = hard_dsn(forge(senders[readers[i]]), readers[i]).as_bytes(
+            policy=email.policy.SMTP)
+        mails[deliver(box, raw)] = raw
+    keep = set()                    # not bounces: must stay
+    for i in range(20):
+        m = personal(senders[readers[i]])
+        m.replace_header("Message-ID", f"<re.{i}@example.net>")
+        keep.add(deliver(box, m))
+    store = tmp_path / "var" / "store.db"
+
+    rnd = random.Random(int(os.environ.get("TD_CRASH_SEED", "5")))
+    kills = mid_run = stalled = put_back = 0
+    deadline = time.monotonic() + 60 + KILLS * 3
+    left = len(maildir_files(box))
+    while mid_run < KILLS and kills < KILLS * 3 and time.monotonic() < deadline:
+        proc = subprocess.Popen([BIN, "-q", "-c", str(conf), "bounces"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rnd.uniform(0.05, 0.4))
+        if proc.poll() is not None:
+            break                   # it finished: nothing left to kill
+        lock = None
+        if kills % STALL_EVERY == STALL_EVERY - 1:
+            lock = sqlite3.connect(store, timeout=5, isolation_level=None)
+            lock.execute("BEGIN IMMEDIATE")   # the record waits: a mail is fetched
+            time.sleep(STALL)
+            stalled += 1
+        proc.kill()
+        proc.wait(timeout=10)
+        if lock:
+            lock.execute("ROLLBACK")
+            lock.close()
+        kills += 1
+        now = len(maildir_files(box))
+        if now < left:
+            mid_run += 1            # it was removing mails when it died
+        # a removal that never happened: a processed mail comes back
+        if kills % 3 == 0:
+            gone = sorted(set(mails) - {n.split("/", 1)[1] for n in maildir_files(box)})
+            if gone:
+                name = rnd.choice(gone)
+                deliver(box, mails[name])
+                put_back += 1
+                now += 1
+        left = now
+    # then to the end
+    p = run(conf, "bounces", timeout=300)
+    assert p.returncode == 0, p.stderr.decode()
+    last = p.stdout.decode()
+
+    db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    processed = db.execute("SELECT outcome, COUNT(*) FROM bounce_mail GROUP BY outcome"
+                           ).fetchall()
+    per_reader = dict(db.execute("SELECT email, COUNT(*) FROM bounce_events GROUP BY email"
+                                 ).fetchall())
+    kinds = dict(db.execute("SELECT email, kind FROM bounce_events").fetchall())
+    statuses = dict(db.execute("SELECT email_key, status FROM members").fetchall())
+    db.close()
+    tally = (f"bounces kill test: {kills} SIGKILLs ({mid_run} mid-run, {stalled} with the "
+             f"store locked), {len(mails)} mails that count + {len(keep)} that are not "
+             f"bounces, {put_back} processed mails put back; last run: {last.strip()}")
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter:
+        reporter.write_line(tally)
+
+    assert mid_run >= KILLS, tally
+    assert stalled, tally
+    # every mail counted exactly once
+    assert dict(processed) == {"bounce": READERS - READERS // 10, "complaint": READERS // 10,
+                               "unknown": unknown}, processed
+    assert set(per_reader) == set(readers), "a reader's bounce is missing"
+    assert set(per_reader.values()) == {1}, \
+        {k: v for k, v in per_reader.items() if v != 1}
+    want = {"soft": "active", "complaint": "complained", "hard": "bounced"}
+    for i, who in enumerate(readers):
+        assert kinds[who] == kind_for(i), who
+        assert statuses[who] == want[kind_for(i)], who
+    # every processed mail removed, the others left
+    assert {n.split("/", 1)[1] for n in maildir_files(box)} == keep
+
+    # every one of them again, as if no removal had ever committed: each
+    # is recognised, removed, and counts nothing
+    for raw in mails.values():
+        deliver(box, raw)
+    p = run(conf, "bounces", timeout=300)
+    assert p.returncode == 0, p.stderr.decode()
+    assert (f"{len(mails) + len(keep)} mails read: 0 bounces, 0 complaints, 0 notes, "
+            f"0 naming nobody we sent to, {len(keep)} not a bounce (left in the mailbox), "
+            f"{len(mails)} recorded before; 0 readers suppressed") in p.stdout.decode(), \
+        p.stdout.decode()
+    assert {n.split("/", 1)[1] for n in maildir_files(box)} == keep
+    db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    assert db.execute("SELECT COUNT(*) FROM bounce_events").fetchone()[0] == READERS
+    db.close()

@@ -4,7 +4,8 @@
  * that halves every half-life and suppress at the threshold, one soft
  * bounce per digest (slot) or per day, a complaint unsubscribes, a note
  * changes nothing, a mail counts once, a failure records nothing, and
- * unsuppress starts the address afresh.
+ * unsuppress starts the address afresh; and the roster's reader by id,
+ * which a VERP token names.
  */
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -364,6 +365,26 @@ static void test_unsuppress_starts_afresh(void)
 	td_store_close(st);
 }
 
+/* The reader a VERP token names by id (roster.h). */
+static void test_member_by_id(void)
+{
+	struct td_store *st = store_with("byid", "ById@Example.org");
+	REQUIRE(st);
+	struct td_member m, again;
+	bool found = false;
+	struct td_err err = { 0, "" };
+	REQUIRE(td_roster_get(st, "byid@example.org", &m, &found, &err) == 0 && found);
+	CHECK(m.id > 0);
+	CHECK(td_roster_get_by_id(st, m.id, &again, &found, &err) == 0 && found);
+	CHECK_STR(again.email, "ById@Example.org");
+	CHECK(again.status == TD_MEMBER_ACTIVE);
+	td_member_free(&again);
+	CHECK(td_roster_get_by_id(st, m.id + 1000, &again, &found, &err) == 0 && !found);
+	td_member_free(&again);
+	td_member_free(&m);
+	td_store_close(st);
+}
+
 int main(void)
 {
 	strcpy(dir, "/tmp/td-bstore-XXXXXX");
@@ -378,6 +399,7 @@ int main(void)
 	TD_RUN(test_mail_counts_once);
 	TD_RUN(test_failure_records_nothing);
 	TD_RUN(test_unsuppress_starts_afresh);
+	TD_RUN(test_member_by_id);
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if (system(cmd) != 0)

@@ -48,6 +48,7 @@
 #include "tagdigest/core/err.h"
 #include "tagdigest/core/util.h"
 #include "tagdigest/sources/ingest.h"
+#include "tagdigest/store/bounces.h"
 
 /* What the desk and the unsubscribe pages read, built from the config by
  * td_options_desk (options.h). Strings are borrowed and must live until
@@ -61,6 +62,8 @@ struct td_desk_options {
 	struct td_ingest_options ingest;    /* the posts folders the desk ingests */
 	const char *store_path;
 	const char *subscribers_path;
+	struct td_bounce_policy bounces;    /* how a reader's bounce score
+					     * decays, for their preview */
 };
 
 /* The reader's pages ([public] in the config, built by
