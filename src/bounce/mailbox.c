@@ -666,6 +666,11 @@ static int verify_peer(const struct td_mailbox *mb, mailstream *s,
 		if (r != 0 || gnutls_certificate_verification_status_print(
 				      status, GNUTLS_CRT_X509, &why, 0) != 0)
 			why.data = NULL;
+		/* GnuTLS ends its text with ". " */
+		for (size_t k = why.data ? strlen((char *)why.data) : 0;
+		     k > 0 && (why.data[k - 1] == ' ' || why.data[k - 1] == '.');
+		     k--)
+			why.data[k - 1] = '\0';
 		rc = td_err_set(err, EX_UNAVAILABLE,
 				"bounces: %s: the server's certificate does "
 				"not verify for %s against %s: %s; nothing "
@@ -792,8 +797,9 @@ static int imap_lost(struct td_mailbox *mb, const char *what,
 {
 	mb->lost = true;
 	return td_err_set(err, EX_TEMPFAIL,
-			  "bounces: %s: connection lost %s; what was not "
-			  "removed stays for the next run", mb->sp.label, what);
+			  "bounces: %s: connection lost %s (closed, or "
+			  "silent for %d s); what was not removed stays for "
+			  "the next run", mb->sp.label, what, mb->timeout);
 }
 
 /* A command's failure: a lost stream, or the server's NO / BAD. */
@@ -1060,9 +1066,10 @@ static int pop_fail(struct td_mailbox *mb, int r, const char *what,
 	if (r == MAILPOP3_ERROR_STREAM) {
 		mb->lost = true;
 		return td_err_set(err, EX_TEMPFAIL,
-				  "bounces: %s: connection lost %s; nothing "
-				  "was deleted, the messages stay for the next "
-				  "run", mb->sp.label, what);
+				  "bounces: %s: connection lost %s (closed, "
+				  "or silent for %d s); nothing was deleted, "
+				  "the messages stay for the next run",
+				  mb->sp.label, what, mb->timeout);
 	}
 	return server_refused(mb, what, mb->pop->pop3_response, err);
 }
@@ -1165,8 +1172,19 @@ static void mailbox_free(struct td_mailbox *mb)
 {
 	if (mb->imap)
 		mailimap_free(mb->imap);
-	if (mb->pop)
+	if (mb->pop) {
+		/* mailpop3_free sends QUIT on a stream it still has (and
+		 * frees the message list only there). On a connection that is
+		 * gone or silent that QUIT must fail at once, not wait out
+		 * another timeout: shut the socket first. */
+		if (mb->lost && mb->pop->pop3_stream) {
+			int fd = mailstream_low_get_fd(
+				mailstream_get_low(mb->pop->pop3_stream));
+			if (fd >= 0)
+				shutdown(fd, SHUT_RDWR);
+		}
 		mailpop3_free(mb->pop);
+	}
 	free(mb->uids);
 	free(mb->idx);
 	td_strv_free(&mb->names);

@@ -128,10 +128,27 @@ service anvil {{
 """
 
 
-class Dovecot:
-    """One Dovecot; use as a context manager or call start()/stop()."""
+def _group_alive(pgid):
+    """Whether a process of group pgid still runs (zombies do not: they
+    only wait for init to reap them)."""
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
-    def __init__(self, root=None):
+
+class Dovecot:
+    """One Dovecot; use as a context manager or call start()/stop().
+    sans: the names its certificate is for (openssl subjectAltName).
+    sni_only: a name; then the test CA's certificate is shown only to a
+    client that asks for that name with SNI, and any other client gets
+    one signed by the other CA."""
+
+    def __init__(self, root=None, sans="DNS:localhost,IP:127.0.0.1", sni_only=None):
         # Its own folder under /tmp, reachable by uid nobody (pytest's
         # tmp_path sits under a 0700 folder).
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix="td-dovecot-", dir=root))
@@ -140,7 +157,10 @@ class Dovecot:
         self.imap, self.imaps, self.pop3, self.pop3s = free_ports(4)
         self.ca = make_ca(self.dir, "test-ca")
         self.other_ca = make_ca(self.dir, "other-ca")
-        self.cert = make_server_cert(self.dir, self.ca, "server")
+        self.cert = make_server_cert(self.dir, self.ca, "server", sans)
+        self.sni_only = sni_only
+        if sni_only:
+            self.default_cert = make_server_cert(self.dir, self.other_ca, "default", sans)
         self.maildir = self.dir / "home" / USER / "Maildir"
         self.log_path = self.dir / "dovecot.log"
         if os.geteuid() == 0:
@@ -171,8 +191,14 @@ class Dovecot:
             owner = (f"default_login_user = {me}\ndefault_internal_user = {me}\n"
                      f"default_internal_group = {group}\n")
             uid, chroot = "", "chroot ="
+        cert = self.cert
+        if self.sni_only:
+            cert = self.default_cert
+            os.chmod(cert[1], 0o600)
+            owner += (f"local_name {self.sni_only} {{\n"
+                      f"  ssl_cert = <{self.cert[0]}\n  ssl_key = <{self.cert[1]}\n}}\n")
         (T / "dovecot.conf").write_text(CONFIG.format(
-            T=T, cert=self.cert[0], key=self.cert[1], owner=owner, uid=uid,
+            T=T, cert=cert[0], key=cert[1], owner=owner, uid=uid,
             chroot=chroot, imap=self.imap, imaps=self.imaps, pop3=self.pop3,
             pop3s=self.pop3s))
         self.proc = subprocess.Popen(
@@ -201,25 +227,24 @@ class Dovecot:
             return False
 
     def stop(self):
-        """SIGTERM, then SIGKILL after 0.5 s (Dovecot's own shutdown takes
-        2-3 s); then whatever is left in its process group. Bounded."""
+        """SIGTERM, then SIGKILL after 0.3 s (Dovecot's own shutdown takes
+        2-3 s); then SIGKILL to whatever is left in its process group,
+        until only zombies waiting for init remain. Bounded."""
         if self.proc is None:
             return
         pgid = self.proc.pid
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=0.5)
+                self.proc.wait(timeout=0.3)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline:
-            try:
+        deadline = time.monotonic() + 5
+        while _group_alive(pgid) and time.monotonic() < deadline:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                break
-            time.sleep(0.02)
+            time.sleep(0.01)
         self.proc = None
 
     def cleanup(self):
@@ -293,13 +318,16 @@ class Dovecot:
 
 class CuttingProxy:
     """Forwards 127.0.0.1:port to upstream and cuts a connection (both
-    ways, at once) after cut_after bytes came from the server. TLS passes
-    through untouched: the cut lands by byte count, so the test sizes its
-    messages to put it inside the second fetch."""
+    ways, at once) after cut_after bytes came from the server; with
+    stall=True it keeps the connection open instead and passes nothing
+    more either way (a server gone silent). TLS passes through untouched:
+    the cut lands by byte count, so the test sizes its messages to put it
+    inside the second fetch."""
 
-    def __init__(self, upstream_port, cut_after):
+    def __init__(self, upstream_port, cut_after, stall=False):
         self.upstream = ("127.0.0.1", upstream_port)
         self.cut_after = cut_after
+        self.stall = stall
         self.cuts = 0
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
@@ -355,9 +383,12 @@ class CuttingProxy:
                         return
                     if s is server:
                         if sent + len(data) > self.cut_after:
-                            # Pass on what fits, then hang up mid-stream.
+                            # Pass on what fits, then hang up mid-stream
+                            # (or go silent until the test ends).
                             client.sendall(data[:self.cut_after - sent])
                             self.cuts += 1
+                            if self.stall:
+                                self._stop.wait(60)
                             return
                         sent += len(data)
                         client.sendall(data)

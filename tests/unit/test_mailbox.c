@@ -143,7 +143,7 @@ static void test_maildir_read_and_delete(void)
 	char gone[128];
 	snprintf(gone, sizeof gone, "%s/new/200.M2.host", dir);
 	remove(gone);
-	CHECK(td_mailbox_fetch(mb, 0, &b, &err) != 0);
+	CHECK(td_mailbox_fetch(mb, 0, &b, &err) == EX_NOINPUT);
 	CHECK(strstr(err.msg, "new/200.M2.host") != NULL);
 	CHECK(td_mailbox_close(mb, &err) == 0);
 
