@@ -58,6 +58,9 @@ enum {
 	 * permanently", "... has been delayed"): part of every
 	 * recipient's words. */
 	F_OPENING = 2,
+	/* Only the opening sentence names a recipient; the addresses under
+	 * it are instructions (fml: "send mail to the address ..."). */
+	F_INLINE = 4,
 };
 
 struct format {
@@ -103,6 +106,10 @@ static const struct format formats[] = {
 	{ .name = "x6", .opens = { "following recipients returned permanent errors:",
 		  "rejected recipient <" } },
 	{ .name = "apachejames", .opens = { "message details:" } },
+	/* fml, a mailing list manager refusing a post: the list's address */
+	{ .name = "fml", .opens = { "you are not a member of this mailing list <",
+				     "not member article from <",
+				     "duplicated message-id in <" }, .flags = F_INLINE },
 };
 
 /* A line containing one of these opens the copy of the returned message
@@ -573,7 +580,8 @@ static size_t read_list(const char *text, size_t start, size_t end,
 		} else {
 			if (is_closer(l))
 				break;
-			found = rcpt_line(l, !(flags & F_SAMELINE), addr, &rest);
+			found = !(flags & F_INLINE) &&
+				rcpt_line(l, !(flags & F_SAMELINE), addr, &rest);
 		}
 		bool fresh = found && strcasecmp(addr, skip) != 0 && !has_recipient(r, addr);
 		if (flags & F_SAMELINE) {
@@ -615,6 +623,8 @@ static size_t read_list(const char *text, size_t start, size_t end,
 			one_line(&diag, rest.p, rest.n);
 			continue;
 		}
+		if (found && cur && strcasecmp(addr, cur->address) != 0)
+			lines = DIAG_LINES; /* another's line: cur's words are over */
 		if (!cur || first || lines >= DIAG_LINES || blank(l) || is_rule(l))
 			continue;
 		lines++;
@@ -658,6 +668,10 @@ static bool from_daemon(const struct td_bmsg *m)
 	/* a bounce is sent with the null reverse path (RFC 5321 4.5.5) */
 	const char *rp = td_bmsg_get(m, "Return-Path");
 	if (rp && strcmp(rp, "<>") == 0)
+		return true;
+	/* fml answers from the list's -admin address */
+	const char *ml = td_bmsg_get(m, "X-MLServer");
+	if (ml && ci_find(ml, strlen(ml), "fml") >= 0)
 		return true;
 	const char *from = td_bmsg_get(m, "From");
 	if (!from)
@@ -873,23 +887,40 @@ static void returned_to(const struct td_bmsg *m, size_t end, size_t from,
 	free(to);
 }
 
-/* rfc.c found recipients without the server's words: the text's. */
+/* rfc.c found recipients without the server's words: the text's. Each
+ * takes the words the text's list gives its own address; the whole
+ * section's words only when the report has one recipient (with several,
+ * they would be another's). */
 static void fill_diagnostics(const struct td_bmsg *m, struct td_bounce_report *r, size_t end)
 {
-	char *words = NULL;
+	struct td_bounce_report listed = { 0 };
+	bool read = false;
+	size_t at = 0;
+	const struct format *f = NULL;
 	for (size_t i = 0; i < r->n; i++) {
 		struct td_bounce_recipient *rc = &r->v[i];
-		if (rc->diagnostic && *rc->diagnostic)
+		if (*rc->diagnostic)
 			continue;
-		if (!words) {
-			size_t at = 0;
-			const struct format *f = find_format(m->text, end, &at);
-			words = section_words(m->text, f ? at : 0, end);
+		if (!read) {
+			f = find_format(m->text, end, &at);
+			read_list(m->text, f ? at : 0, end, f, "", &listed);
+			read = true;
 		}
-		if (*words)
+		const char *words = NULL;
+		for (size_t j = 0; j < listed.n && !words; j++)
+			if (strcasecmp(listed.v[j].address, rc->address) == 0)
+				words = listed.v[j].diagnostic;
+		if (words && *words) {
 			set_diagnostic(rc, td_xstrdup(words));
+		} else if (r->n == 1) {
+			char *all = section_words(m->text, f ? line_after(m->text, at, end) : 0, end);
+			if (*all)
+				set_diagnostic(rc, all);
+			else
+				free(all);
+		}
 	}
-	free(words);
+	td_bounce_report_free(&listed);
 }
 
 void td_bounce_scrape(const struct td_bmsg *m, struct td_bounce_report *r)

@@ -183,6 +183,31 @@ static void test_opening_sentence_words(void)
 	td_bounce_report_free(&r);
 }
 
+/* A mailing list refusing the post names itself in its sentence; the
+ * address it tells the sender to write to is not a recipient. */
+static void test_list_manager_refusal(void)
+{
+	struct td_bounce_report r = parse(
+		"From: club-admin@lists.test\n"
+		"To: list@sender.test\n"
+		"Subject: You list@sender.test are not member (club ML)\n"
+		"X-MLServer: fml [fml 4.0.3 release]\n"
+		"\n"
+		"You are not a member of this mailing list <club@lists.test>.\n"
+		"\n"
+		"If you know the general guide of this list, please send mail to\n"
+		"\n"
+		" club-ctl@lists.test\n"
+		"\n"
+		"Original mail as follows:\n"
+		"\n"
+		"To: club@lists.test\n");
+	REQUIRE(r.n == 1);
+	CHECK_STR(r.v[0].address, "club@lists.test");
+	CHECK(strstr(r.v[0].diagnostic, "You are not a member of this mailing list") == r.v[0].diagnostic);
+	td_bounce_report_free(&r);
+}
+
 /* No list in the text at all: the header names the failed address. */
 static void test_x_failed_recipients(void)
 {
@@ -317,6 +342,52 @@ static void test_fills_missing_diagnostic(void)
 	td_bounce_report_free(&r);
 }
 
+/* Two recipients without Diagnostic-Code: each gets the words the text
+ * gives its own address, a third the text does not list gets none. */
+static void test_fills_each_recipient_its_own_words(void)
+{
+	struct td_bounce_report r = parse(
+		"From: MAILER-DAEMON@mx.far.test\n"
+		"To: list@sender.test\n"
+		"Subject: Returned mail: see transcript for details\n"
+		"MIME-Version: 1.0\n"
+		"Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\n"
+		"\n"
+		"--b\n"
+		"Content-Type: text/plain\n"
+		"\n"
+		"   ----- The following addresses had permanent fatal errors -----\n"
+		"<vic@far.test>\n"
+		"    (reason: 550 5.1.1 No such user)\n"
+		"<wes@far.test>\n"
+		"    (reason: 552 5.2.2 Mailbox full)\n"
+		"\n"
+		"--b\n"
+		"Content-Type: message/delivery-status\n"
+		"\n"
+		"Reporting-MTA: dns; mx.far.test\n"
+		"\n"
+		"Final-Recipient: rfc822; vic@far.test\n"
+		"Action: failed\n"
+		"Status: 5.0.0\n"
+		"\n"
+		"Final-Recipient: rfc822; wes@far.test\n"
+		"Action: failed\n"
+		"Status: 5.0.0\n"
+		"\n"
+		"Final-Recipient: rfc822; xia@far.test\n"
+		"Action: failed\n"
+		"Status: 5.0.0\n"
+		"\n"
+		"--b--\n");
+	REQUIRE(r.n == 3);
+	CHECK_STR(r.v[0].diagnostic, "(reason: 550 5.1.1 No such user)");
+	CHECK_STR(r.v[1].diagnostic, "(reason: 552 5.2.2 Mailbox full)");
+	CHECK_STR(r.v[1].reply_code, "552");
+	CHECK_STR(r.v[2].diagnostic, "");
+	td_bounce_report_free(&r);
+}
+
 /* Hostile text: thousands of recipient lines, control characters and
  * broken UTF-8 in the words, a line of nothing but '@'. */
 static void test_hostile_text(void)
@@ -356,11 +427,13 @@ int main(void)
 	TD_RUN(test_sendmail_same_line);
 	TD_RUN(test_inline_sentence_and_failure_code);
 	TD_RUN(test_opening_sentence_words);
+	TD_RUN(test_list_manager_refusal);
 	TD_RUN(test_x_failed_recipients);
 	TD_RUN(test_amazon_ses_notifications);
 	TD_RUN(test_ordinary_mail_gives_none);
 	TD_RUN(test_addressee_is_not_a_recipient);
 	TD_RUN(test_fills_missing_diagnostic);
+	TD_RUN(test_fills_each_recipient_its_own_words);
 	TD_RUN(test_hostile_text);
 	return TD_DONE("test_bounce_scrape");
 }
