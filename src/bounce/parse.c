@@ -26,15 +26,16 @@
 #define MAX_MIME_CONTAINERS 64
 #define MAX_WALK_DEPTH 16
 
+/* Sisimai's reason names (its reason/ package, one file a reason). */
 const char *const td_bounce_reasons[] = {
 	"authfailure", "badreputation", "blocked", "contenterror", "delivered",
-	"emailtoolarge", "expired", "failedstarttls", "feedback", "filtered",
-	"hasmoved", "hostunknown", "mailboxfull", "mailererror", "mesgtoobig",
-	"networkerror", "norelaying", "notaccept", "notcompliantrfc", "onhold",
-	"policyviolation", "ratelimited", "rejected", "requireptr", "securityerror",
-	"spamdetected", "speeding", "suppressed", "suspend", "syntaxerror",
-	"systemerror", "systemfull", "toomanyconn", "undefined", "userunknown",
-	"vacation", "virusfound", NULL,
+	"emailtoolarge", "exceedlimit", "expired", "failedstarttls",
+	"feedback", "filtered", "hasmoved", "hostunknown", "mailboxfull",
+	"mailererror", "mesgtoobig", "networkerror", "norelaying", "notaccept",
+	"notcompliantrfc", "onhold", "policyviolation", "ratelimited",
+	"rejected", "requireptr", "securityerror", "spamdetected", "speeding",
+	"suppressed", "suspend", "syntaxerror", "systemerror", "systemfull",
+	"toomanyconn", "undefined", "userunknown", "vacation", "virusdetected", NULL,
 };
 
 /* ---- strings safe to hand out ---------------------------------------- */

@@ -615,17 +615,26 @@ static void test_deep_nesting(void)
 
 static void test_reason_names(void)
 {
+	/* Sisimai's names, among them the ones classify.c and scrape.c set
+	 * for the corpus (virusdetected and exceedlimit were once missing) */
+	static const char *const want[] = {
+		"vacation", "feedback", "delivered", "undefined", "userunknown",
+		"hostunknown", "mailboxfull", "virusdetected", "exceedlimit",
+		"onhold", "notaccept", "hasmoved", "suspend", "spamdetected",
+	};
 	size_t n = 0;
-	bool vacation = false, feedback = false, userunknown = false;
-	for (; td_bounce_reasons[n]; n++) {
-		vacation |= strcmp(td_bounce_reasons[n], "vacation") == 0;
-		feedback |= strcmp(td_bounce_reasons[n], "feedback") == 0;
-		userunknown |= strcmp(td_bounce_reasons[n], "userunknown") == 0;
+	for (; td_bounce_reasons[n]; n++)
 		if (n)
 			CHECK(strcmp(td_bounce_reasons[n - 1], td_bounce_reasons[n]) < 0);
+	CHECK(n == 38);
+	for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+		bool found = false;
+		for (size_t k = 0; k < n; k++)
+			found |= strcmp(td_bounce_reasons[k], want[i]) == 0;
+		if (!found)
+			fprintf(stderr, "reason missing: %s\n", want[i]);
+		CHECK(found);
 	}
-	CHECK(n > 20);
-	CHECK(vacation && feedback && userunknown);
 }
 
 int main(void)
