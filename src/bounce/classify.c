@@ -586,6 +586,16 @@ static const struct own own_words[] = {
 	{ "as the remote domain doesnt exist", "hostunknown" },
 	{ "mail size limit exceeded", "mesgtoobig" },
 	{ "550 - requested action not taken: no such user here", "userunknown" },
+	/* fml, the mailing list manager */
+	{ " header may cause mail loop", "rejected" },
+	{ "not member article from ", "rejected" },
+	{ "reject mail from ", "rejected" },
+	{ "reject spammers:", "rejected" },
+	{ "you are not a member of this mailing list", "rejected" },
+	{ " has detected a loop condition so that", "systemerror" },
+	{ "duplicated message-id", "systemerror" },
+	{ "loop back warning:", "systemerror" },
+	{ "security alert:", "securityerror" },
 	/* Verizon's MMS gateway */
 	{ "no valid recipients for this mm", "userunknown" },
 	{ "host not reachable", "expired" },
@@ -1880,11 +1890,16 @@ static const char *header(const struct td_bmsg *m, const char *name)
 	return NULL;
 }
 
-/* What the kind of bounce says for all its recipients: au's content
- * filter (X-SPASIGN: NG), Google Groups' refusal to post (its notice
- * lists four possible causes). NULL when nothing. */
+/* What the kind of bounce says for all its recipients: Verizon's
+ * gateway's "no such user here", au's content filter (X-SPASIGN: NG),
+ * Google Groups' refusal to post (its notice lists four possible
+ * causes). NULL when nothing. */
 static const char *message_hint(const struct td_bmsg *m)
 {
+	const char *from = header(m, "From");
+	if (from && m->text && (strcasestr(from, "@vtext.com") || strcasestr(from, "@vzwpix.com")) &&
+	    strcasestr(m->text, "requested action not taken: no such user here"))
+		return "userunknown"; /* Verizon's SMS and MMS gateways */
 	const char *spa = header(m, "X-SPASIGN");
 	if (spa && strcasecmp(spa, "NG") == 0)
 		return "filtered";
@@ -1938,7 +1953,21 @@ static char *transcript_reply(const char *t)
 		if (n < 4 || p[3] != '-')
 			break;
 	}
-	return b.data ? td_buf_steal(&b) : NULL;
+	if (!b.data) {
+		/* no reply quoted: Sendmail's own last word, "554 5.3.0
+		 * unknown mailer error 255" */
+		for (const char *p = t; *p;) {
+			const char *eol = strchr(p, '\n');
+			size_t n = eol ? (size_t)(eol - p) : strlen(p);
+			if (n > 4 && strchr("45", p[0]) && is_digit(p[1]) && is_digit(p[2]) &&
+			    p[3] == ' ') {
+				td_buf_reset(&b);
+				td_buf_append(&b, p, n);
+			}
+			p += n + (eol ? 1 : 0);
+		}
+	}
+	return b.data && b.len ? td_buf_steal(&b) : (td_buf_free(&b), NULL);
 }
 
 /* The local delivery agent's verdict, or NULL when none wrote the
@@ -2056,6 +2085,17 @@ void td_bounce_classify(const struct td_bmsg *m, struct td_bounce_recipient *rc)
 
 	char *low = normalize(diag, rc->reply_code, intext);
 	char *about = text_about(m, rc->address);
+	if (about && (zero_zero(status) || strcmp(status, "4.4.7") == 0)) {
+		/* "4.4.7" and "x.0.0" say little; the text about the recipient
+		 * may hold the reply that caused them ("441 4.4.1 Error
+		 * encountered while communicating with primary target") */
+		char more[16], tmp[16];
+		status_in_text(about, status[0], more, sizeof(more));
+		if (more[0] && !zero_zero(more) && strcmp(more, "4.4.7") != 0) {
+			prefer(tmp, sizeof(tmp), status, more, "");
+			snprintf(status, sizeof(status), "%s", tmp);
+		}
+	}
 	const char *cmd = command_in(low);
 	if (!cmd && about)
 		cmd = command_named(about);
