@@ -17,7 +17,10 @@
  *               recipient without diagnostic). Runs after rfc.c.
  *   classify.c  per recipient: reason, the status (derived from the
  *               reason and the diagnostic when the report gives none or
- *               only x.0.0), hard. Runs last, on every recipient.
+ *               only x.0.0), the reply code (from the diagnostic when
+ *               the report has none), hard. Keeps the reasons rfc.c and
+ *               scrape.c set for what is no failure (feedback, vacation,
+ *               delivered). Runs last, on every recipient.
  *
  * Everything here works on LF line ends: parse.c converts CRLF once.
  */

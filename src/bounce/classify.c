@@ -1918,8 +1918,9 @@ static char *transcript(const struct td_bmsg *m)
 	if (recipients != 1 || !t)
 		return NULL;
 	t += sizeof(head) - 1;
-	const char *end = strstr(t, "\n\n");
-	return td_xstrndup(t, end ? (size_t)(end - t) : strnlen(t, TD_CLASSIFY_MAX_TEXT));
+	size_t n = strnlen(t, TD_CLASSIFY_MAX_TEXT);
+	const char *end = memmem(t, n, "\n\n", 2);
+	return td_xstrndup(t, end ? (size_t)(end - t) : n);
 }
 
 /* The server's first reply in a transcript, one line per line: its
