@@ -93,14 +93,7 @@ int td_cli_bounces(const struct td_cli_globals *g, int argc, char **argv)
 		return rc;
 	struct td_store *st = NULL;
 	int lockfd = -1;
-	struct td_err err = { 0, "" };
-	if (dry_run) {
-		/* a dry run writes nothing, so it needs no lock */
-		if ((rc = td_store_open(cfg.store_path, TD_STORE_READONLY, &st, &err)))
-			td_cli_fail(&err);
-	} else {
-		rc = td_cli_open_locked(&cfg, &st, &lockfd);
-	}
+	rc = td_cli_open_writer(&cfg, dry_run, &st, &lockfd);
 	if (!rc)
 		rc = td_cli_read_bounces(&cfg, st, dry_run, true);
 	td_lock_close_store(st, lockfd);
