@@ -34,18 +34,21 @@ static const char bounces_help[] =
 
 static void print_summary(const struct td_bounce_summary *s, bool dry_run, bool as_result)
 {
-	char line[512];
+	char line[512], acts[128];
+	/* a dry run applies no policy, so it cannot say who would go */
+	if (dry_run)
+		snprintf(acts, sizeof acts, "nothing recorded or removed");
+	else
+		snprintf(acts, sizeof acts, "%zu reader%s suppressed, %zu unsubscribed",
+			 s->suppressed, s->suppressed == 1 ? "" : "s", s->unsubscribed);
 	snprintf(line, sizeof line,
 		 "bounces%s: %zu mail%s read: %zu bounce%s, %zu complaint%s, %zu note%s, "
 		 "%zu naming nobody we sent to, %zu not a bounce (left in the "
-		 "mailbox), %zu recorded before; %zu reader%s %s, %zu %s; %zu "
-		 "failed", dry_run ? " --dry-run" : "", s->mails, s->mails == 1 ? "" : "s",
+		 "mailbox), %zu recorded before; %s; %zu failed",
+		 dry_run ? " --dry-run" : "", s->mails, s->mails == 1 ? "" : "s",
 		 s->bounces, s->bounces == 1 ? "" : "s", s->complaints,
 		 s->complaints == 1 ? "" : "s", s->notes, s->notes == 1 ? "" : "s",
-		 s->unknown, s->not_bounces, s->seen_before, s->suppressed,
-		 s->suppressed == 1 ? "" : "s", dry_run ? "would be suppressed" : "suppressed",
-		 s->unsubscribed, dry_run ? "would be unsubscribed" : "unsubscribed",
-		 s->failed);
+		 s->unknown, s->not_bounces, s->seen_before, acts, s->failed);
 	if (as_result)
 		printf("%s\n", line);
 	else

@@ -386,6 +386,7 @@ def test_dry_run_records_and_removes_nothing(tmp_path, sink):
     assert p.returncode == 0, p.stderr
     out, err = p.stdout.decode(), p.stderr.decode()
     assert "bounces --dry-run: 1 mail read: 1 bounce," in out, out
+    assert "nothing recorded or removed" in out, out
     assert "would be recorded" in err, err
     assert show(conf, who)["status"] == "active"
     assert len(maildir_files(box)) == 1
