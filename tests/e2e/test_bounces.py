@@ -289,6 +289,9 @@ def test_soft_bounces_score_under_and_over_the_threshold(tmp_path, sink):
     assert actions == ["counted_before", "recorded"], s["bounces"]
     assert all(e["kind"] == "soft" for e in s["bounces"]["events"])
     assert maildir_files(box) == []
+    st = run(conf, "status", check=True).stdout.decode()
+    line = next(l for l in st.splitlines() if l.startswith("  zoe@example.net "))
+    assert line.endswith("(bounce score 1.0 of 2, 0 hard)"), line
     # one soft bounce at a threshold of 1 is over it
     deliver(box, soft_dsn(senders[li], li))
     rc, out, err = bounces(conf, "-o", "bounces.soft_threshold=1")
@@ -403,6 +406,10 @@ def test_run_reads_bounces_before_sending(tmp_path, sink):
     assert p.returncode == 0, p.stderr
     assert show(conf, who)["status"] == "bounced"
     assert maildir_files(box) == []
+    # `bounces` without a mailbox to read is a configuration error
+    plain = write_site(tmp_path / "plain", "maildir")
+    p = run(plain, "bounces")
+    assert p.returncode == 78 and "[bounces] mailbox is not set" in p.stderr.decode(), p
     # a mailbox that cannot be read is reported, and the send goes on
     p = run(conf, "-o", f"bounces.mailbox=maildir:{tmp_path / 'nowhere'}", "run")
     assert p.returncode == 0, p.stderr
