@@ -180,7 +180,7 @@ def delay_dsn(sender, rcpt):
                diag="421 4.4.7 Connection timed out; will keep trying")
 
 
-def arf(sender, rcpt):
+def arf(sender, rcpt, feedback_type="abuse"):
     """An RFC 5965 feedback report: the reader pressed "spam"; the original
     message comes back whole, with the Return-Path its server added."""
     report = MIMEMultipart("report", report_type="feedback-report")
@@ -190,7 +190,7 @@ def arf(sender, rcpt):
     report.attach(MIMEText("This is an email abuse report for an email message "
                            "received from IP 192.0.2.1.\n"))
     fb = MIMEBase("message", "feedback-report")
-    fb.set_payload("Feedback-Type: abuse\r\nUser-Agent: SomeFBL/1.0\r\nVersion: 1\r\n"
+    fb.set_payload(f"Feedback-Type: {feedback_type}\r\nUser-Agent: SomeFBL/1.0\r\nVersion: 1\r\n"
                    f"Original-Mail-From: <{sender}>\r\nOriginal-Rcpt-To: <{rcpt}>\r\n"
                    "Arrival-Date: Mon, 30 Nov 2026 08:00:05 +0100\r\n")
     report.attach(fb)
@@ -318,8 +318,18 @@ def test_complaint_unsubscribes_from_everything(tmp_path, sink):
     assert ev[0]["feedback_type"] == "abuse" and ev[0]["action"] == "unsubscribed"
     assert any(u["scope"] == "all" and u["reason"] == "complained" for u in s["unsubscribes"])
     assert maildir_files(box) == []
+    # a provider that redacts the reader's address: the token still names them
+    zoe = "zoe@example.net"
+    raw = arf(senders[zoe], zoe).as_bytes(policy=email.policy.SMTP)
+    raw = raw.replace(f"Original-Rcpt-To: <{zoe}>\r\n".encode(), b"")
+    raw = raw.replace(f"To: {zoe}".encode(), b"To: [redacted]")
+    assert zoe.encode() not in raw
+    deliver(box, raw)
+    rc, out, err = bounces(conf)
+    assert rc == 0 and "1 complaint," in out, out + err
+    assert show(conf, zoe)["status"] == "complained"
     got = later_send(tmp_path, conf, sink)
-    assert li not in got and "zoe@example.net" in got, got
+    assert li not in got and zoe not in got and "juergen@example.org" in got, got
 
 
 def test_forged_token_and_unknown_recipient_change_nothing(tmp_path, sink):
@@ -366,13 +376,15 @@ def test_vacation_is_recorded_only_and_a_personal_reply_stays(tmp_path, sink):
     zoe = "zoe@example.net"
     deliver(box, vacation(senders[zoe], zoe))
     kept = deliver(box, personal(senders[zoe]))
+    # a "not spam" report is the opposite of a complaint
+    deliver(box, arf(senders[zoe], zoe, "not-spam"))
     rc, out, err = bounces(conf)
     assert rc == 0, err
-    assert "1 note," in out and "1 not a bounce" in out, out
+    assert "0 complaints, 2 notes," in out and "1 not a bounce" in out, out
     s = show(conf, zoe)
     assert s["status"] == "active"
-    assert [(e["kind"], e["reason"], e["action"]) for e in s["bounces"]["events"]] == \
-        [("note", "vacation", "recorded")]
+    assert sorted((e["kind"], e["reason"], e["action"]) for e in s["bounces"]["events"]) == \
+        [("note", "feedback", "recorded"), ("note", "vacation", "recorded")]
     assert float(s["bounces"]["score"]) == 0
     # the person's reply is left where it was, for a person to read
     assert maildir_files(box) == [f"new/{kept}"]
