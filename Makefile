@@ -145,12 +145,19 @@ e2e: asan build/tagdigest
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
 # The feed parser held to Universal Feed Parser's test cases and to real
-# feeds; both read $(TESTDATA) and say SKIPPED, loudly, when it is absent.
+# feeds, the bounce parser to Sisimai's answers on its set of real bounces
+# (docs/CONFORMANCE.md); all read $(TESTDATA) and say SKIPPED, loudly,
+# when it is absent. `make test` fails the bounce tally under
+# BOUNCE_MIN_STATUS_HARD percent of rows (status and hard flag agreeing):
+# the rate reached, rounded down, so a change that loses ground shows.
+BOUNCE_MIN_STATUS_HARD ?= 38
 conformance: build/asan/tagdigest
 	$(ASAN_ENV) TAGDIGEST_BIN=$(CURDIR)/build/asan/tagdigest TESTDATA=$(abspath $(TESTDATA)) \
 		$(PYTHON) tests/conformance/run_feeds.py
 	$(ASAN_ENV) TAGDIGEST_BIN=$(CURDIR)/build/asan/tagdigest TESTDATA=$(abspath $(TESTDATA)) \
 		$(PYTHON) tests/conformance/realfeeds.py
+	$(ASAN_ENV) TAGDIGEST_BIN=$(CURDIR)/build/asan/tagdigest TESTDATA=$(abspath $(TESTDATA)) \
+		$(PYTHON) tests/conformance/run_bounces.py $(BOUNCE_CONFORMANCE_FLAGS)
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c), each linked against the library
 # built once with the fuzzer's instrumentation. `make fuzz` runs each for
@@ -167,22 +174,26 @@ conformance: build/asan/tagdigest
 #   fuzz_csv          the subscriber file, read both ways: subscribers/
 #   fuzz_frontmatter  a whole post file: posts/
 #   fuzz_config       tagdigest.conf: config/
+#   fuzz_bounce       the bounce parser: $(TESTDATA)/bounces (Sisimai's
+#                     set of real bounces, read in place)
 FUZZ_TIME ?= 300
 FUZZ_SMOKE_TIME ?= 7
 FUZZ_FLAGS := -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_OBJ := $(LIB_SRC:src/%.c=build/fuzz/obj/%.o)
 FUZZ_SEEDS := build/fuzz/seeds
-FUZZ_TARGETS := template header csv frontmatter config
+FUZZ_TARGETS := template header csv frontmatter config bounce
 seeds_template    := $(FUZZ_SEEDS)/template templates
 seeds_header      := $(FUZZ_SEEDS)/header
 seeds_csv         := subscribers
 seeds_frontmatter := posts
 seeds_config      := config
+seeds_bounce      := $(wildcard $(TESTDATA)/bounces/bsd $(TESTDATA)/bounces/not)
 maxlen_template   := 4096
 maxlen_header     := 2048
 maxlen_csv        := 65536
 maxlen_frontmatter := 65536
 maxlen_config     := 16384
+maxlen_bounce     := 131072
 
 build/fuzz/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(@D)
@@ -245,7 +256,8 @@ leakcheck: build/tagdigest
 # The closing line of the run is pytest's "N passed", which CI reads.
 test: deps-test
 	@$(MAKE) --no-print-directory unit
-	@$(MAKE) --no-print-directory conformance
+	@$(MAKE) --no-print-directory conformance \
+		BOUNCE_CONFORMANCE_FLAGS="--min-status-hard $(BOUNCE_MIN_STATUS_HARD)"
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory fuzz-markdown-smoke
 	@$(MAKE) --no-print-directory leakcheck
@@ -260,6 +272,7 @@ bench: deps-bench build/tagdigest
 	$(PYTHON) tests/bench/bench_smtp.py --bin build/tagdigest --subscribers 100000 --small 10000
 	$(PYTHON) tests/bench/bench_feeds_memory.py --bin build/tagdigest --feeds 10,40 --mb 9
 	$(PYTHON) tests/bench/bench_public.py --bin build/tagdigest
+	$(PYTHON) tests/bench/bench_bounces.py --bin build/tagdigest --testdata $(abspath $(TESTDATA))
 
 # A short run of the benchmark inside `make test`, so it cannot rot.
 bench-smoke: build/tagdigest
@@ -267,6 +280,7 @@ bench-smoke: build/tagdigest
 	$(PYTHON) tests/bench/bench_smtp.py --bin build/tagdigest --subscribers 300 --small 100
 	$(PYTHON) tests/bench/bench_feeds_memory.py --bin build/tagdigest --feeds 2,4 --mb 1
 	$(PYTHON) tests/bench/bench_public.py --bin build/tagdigest --smoke --no-peer
+	$(PYTHON) tests/bench/bench_bounces.py --bin build/tagdigest --testdata $(abspath $(TESTDATA)) --smoke
 
 install: build/tagdigest
 	install -d $(DESTDIR)$(BINDIR)

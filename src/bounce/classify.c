@@ -514,6 +514,8 @@ static const struct own own_words[] = {
 	{ "local delivery failed", "systemerror" },
 	{ "lmtp error after ", "systemerror" },
 	{ "too many \"received\" headers", "contenterror" },
+	/* GMX's words first: its expiry is coded permanent, Exim's temporary */
+	{ "delivery retry timeout exceeded", "expired" },
 	{ "retry timeout exceeded", "expired" },
 	{ "has been frozen", "expired" },
 	{ "was frozen on arrival", "expired" },
@@ -584,8 +586,69 @@ static const struct own own_words[] = {
 	{ "as the remote domain doesnt exist", "hostunknown" },
 	{ "mail size limit exceeded", "mesgtoobig" },
 	{ "550 - requested action not taken: no such user here", "userunknown" },
-	{ "delivery retry timeout exceeded", "expired" },
+	/* Verizon's MMS gateway */
+	{ "no valid recipients for this mm", "userunknown" },
 	{ "host not reachable", "expired" },
+	/* IMail: "Unknown user: a@example.org" */
+	{ "unknown user: ", "userunknown" },
+	/* Exchange 2000/2003 diagnostic numbers */
+	{ "(000c05a6)", "userunknown" },
+	{ "(000c0595)", "filtered" },
+	{ "(00010256)", "systemerror" },
+	{ "(000d06b5)", "systemerror" },
+	{ "(00120270)", "networkerror" },
+	{ "(00050311)", "contenterror" },
+	{ "(000502cc)", "contenterror" },
+	{ "(000b0981)", "securityerror" },
+};
+
+struct fcode { const char *code; const char *reason; };
+
+/* Local delivery agents: the agent named in the diagnostic, then its
+ * words; an agent that failed without known words is a mailer error. */
+struct lda { const char *agent; const char *pat; const char *reason; };
+static const struct lda lda_marks[] = {
+	{ "dovecot", "your message to <*> was automatically rejected:", NULL },
+	{ "mail.local", "mail.local: ", NULL },
+	{ "procmail", "procmail: ", NULL }, { "procmail", "/procmail ", NULL },
+	{ "maildrop", "maildrop: ", NULL }, { "vpopmail", "vdelivermail: ", NULL },
+	{ "vmailmgr", "vdeliver: ", NULL },
+};
+static const struct lda lda_words[] = {
+	{ "dovecot", "not enough disk space", "mailboxfull" },
+	{ "dovecot", "quota exceeded", "mailboxfull" },
+	{ "dovecot", "mailbox doesn't exist: ", "userunknown" },
+	{ "mail.local", "disc quota exceeded", "mailboxfull" },
+	{ "mail.local", "mailbox full or quota exceeded", "mailboxfull" },
+	{ "mail.local", "temporary file write error", "systemerror" },
+	{ "mail.local", ": invalid mailbox path", "userunknown" },
+	{ "mail.local", ": unknown user:", "userunknown" },
+	{ "mail.local", ": user missing home directory", "userunknown" },
+	{ "mail.local", ": user unknown", "userunknown" },
+	{ "procmail", "quota exceeded while writing", "mailboxfull" },
+	{ "procmail", "user over quota", "mailboxfull" },
+	{ "procmail", "service unavailable", "systemerror" },
+	{ "procmail", "no space left to finish writing", "systemfull" },
+	{ "maildrop", "maildir over quota.", "mailboxfull" },
+	{ "maildrop", "cannot find system user", "userunknown" },
+	{ "maildrop", "invalid user specified.", "userunknown" },
+	{ "vpopmail", "user does not exist, but will deliver to ", "filtered" },
+	{ "vpopmail", "domain is over quota", "mailboxfull" },
+	{ "vpopmail", "user is over quota", "mailboxfull" },
+	{ "vpopmail", "account is locked email bounced", "suspend" },
+	{ "vpopmail", "sorry, no mailbox here by that name.", "userunknown" },
+	{ "vmailmgr", "delivery failed due to system quota violation", "mailboxfull" },
+	{ "vmailmgr", "invalid or unknown base user or domain", "userunknown" },
+	{ "vmailmgr", "invalid or unknown virtual user", "userunknown" },
+	{ "vmailmgr", "user name does not refer to a virtual user", "userunknown" },
+};
+
+/* PowerMTA's X-PowerMTA-BounceCategory field. */
+static const struct fcode powermta_categories[] = {
+	{ "bad-domain", "hostunknown" }, { "bad-mailbox", "userunknown" },
+	{ "message-expired", "expired" }, { "no-answer-from-host", "networkerror" },
+	{ "policy-related", "policyviolation" }, { "quota-issues", "mailboxfull" },
+	{ "routing-errors", "systemerror" }, { "spam-related", "spamdetected" },
 };
 
 /* ---- providers (the remote host's own vocabulary) ---------------------- */
@@ -979,8 +1042,6 @@ static const struct pword provider_words[] = {
 	{ "yahoo", "mailbox not found", "userunknown", NULL },
 };
 
-struct fcode { const char *code; const char *reason; };
-
 /* Providers that number their refusals: the number after a label. */
 struct pcode { const char *provider; const char *code; const char *reason; };
 static const struct pcode provider_codes[] = {
@@ -1110,6 +1171,7 @@ struct facts {
 	const char *reply;     /* "" when none */
 	const char *cmd;       /* SMTP command, or NULL */
 	const char *hint;      /* the MTA's own word, or NULL */
+	const char *lda;       /* the local delivery agent's verdict, or NULL */
 };
 
 static bool is(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
@@ -1365,6 +1427,45 @@ static const char *command_in(const char *low)
 		return "EHLO";
 	if (strstr(low, "failed after i sent the message") || strstr(low, "failed on data command"))
 		return "DATA";
+	return best;
+}
+
+/* The SMTP command in a text around the diagnostic, only where it is
+ * named as the command answered: "(in reply to RCPT TO command)",
+ * ">>> RCPT To:", "after RCPT TO:" (Exim), qmail's phrases. A Received
+ * line's "HELO" is no command that failed. */
+static const char *command_named(const char *low)
+{
+	static const char *const lead[] = { "in reply to ", ">>> ", "after " };
+	static const char *const cmds[] = { "rcpt", "mail from", "data", "ehlo", "helo",
+					    "starttls", "auth", "end of data" };
+	static const char *const name[] = { "RCPT", "MAIL", "DATA", "EHLO", "HELO",
+					     "STARTTLS", "AUTH", "DATA" };
+	const char *best = NULL, *at = NULL;
+	for (size_t l = 0; l < NELEM(lead); l++) {
+		size_t ln = strlen(lead[l]);
+		for (const char *p = strstr(low, lead[l]); p; p = strstr(p + 1, lead[l])) {
+			for (size_t c = 0; c < NELEM(cmds); c++) {
+				size_t cn = strlen(cmds[c]);
+				if (strncmp(p + ln, cmds[c], cn) != 0 ||
+				    isalnum((unsigned char)p[ln + cn]))
+					continue;
+				if (!at || p > at) {
+					at = p;
+					best = name[c];
+				}
+			}
+		}
+	}
+	const char *q = command_in(low);
+	/* qmail's own phrases, which command_in knows */
+	if (!best && q && (strstr(low, "does not like recipient") ||
+			   strstr(low, "but sender was rejected") ||
+			   strstr(low, "but greeting failed") ||
+			   strstr(low, "but my name was rejected") ||
+			   strstr(low, "failed after i sent the message") ||
+			   strstr(low, "failed on data command")))
+		return q;
 	return best;
 }
 
@@ -1663,6 +1764,8 @@ static const char *decide(const struct facts *f, const char *prov, const char *a
 		"networkerror", "suspend", "contenterror", "systemfull", "notaccept",
 		"expired", "securityerror", "mailererror",
 	};
+	if (f->lda)
+		return f->lda;
 	if (f->hint && !tentative(f->hint))
 		return f->hint;
 	if (prov) {
@@ -1717,6 +1820,9 @@ static char *normalize(const char *diag, const char *reply, const char *status)
 			cont[0] = '\0';
 	}
 	bool space = true;
+	/* the diagnostic type, when rfc.c left it ("smtp; 550 ...") */
+	if (strncasecmp(diag, "smtp;", 5) == 0)
+		diag += 5;
 	for (const char *p = diag; *p;) {
 		if (cont[0] && strncmp(p, reply, 3) == 0 && (p[3] == '-' || p[3] == ' ') &&
 		    (p == diag || !is_digit(p[-1]))) {
@@ -1764,6 +1870,95 @@ static const char *own_word(const char *low, const char *status)
 	return NULL;
 }
 
+/* A top-level header of the bounce (td_bmsg_get's twin for a message
+ * that parse.c did not build, as in the unit tests). */
+static const char *header(const struct td_bmsg *m, const char *name)
+{
+	for (size_t i = 0; m && i < m->nhdr; i++)
+		if (m->hdr[i].name && strcasecmp(m->hdr[i].name, name) == 0)
+			return m->hdr[i].value;
+	return NULL;
+}
+
+/* What the kind of bounce says for all its recipients: au's content
+ * filter (X-SPASIGN: NG), Google Groups' refusal to post (its notice
+ * lists four possible causes). NULL when nothing. */
+static const char *message_hint(const struct td_bmsg *m)
+{
+	const char *spa = header(m, "X-SPASIGN");
+	if (spa && strcasecmp(spa, "NG") == 0)
+		return "filtered";
+	if (m && m->text && strstr(m->text, "Google Groups") &&
+	    header(m, "X-Google-Smtp-Source") && header(m, "X-Failed-Recipients")) {
+		size_t bullets = 0, spaced = 0;
+		for (const char *p = strstr(m->text, "\n*"); p; p = strstr(p + 1, "\n*"))
+			bullets++;
+		for (const char *p = strstr(m->text, "\n *"); p; p = strstr(p + 1, "\n *"))
+			spaced++;
+		return bullets == 4 || spaced == 4 ? "rejected" : "onhold";
+	}
+	return NULL;
+}
+
+/* Sendmail's "Transcript of session follows" section, when the report
+ * has one recipient (the transcript does not say whose reply it is):
+ * malloc'd, NULL when none. It holds the whole reply, where the DSN's
+ * Diagnostic-Code has its first line, and often a better code than the
+ * DSN's "5.0.0" ("554 5.3.0 unknown mailer error 255"). */
+static char *transcript(const struct td_bmsg *m)
+{
+	if (!m || !m->text || !m->report_part)
+		return NULL;
+	size_t recipients = 0;
+	for (const char *p = strcasestr(m->report_part, "final-recipient:"); p;
+	     p = strcasestr(p + 1, "final-recipient:"))
+		recipients++;
+	static const char head[] = "----- Transcript of session follows -----";
+	const char *t = strstr(m->text, head);
+	if (recipients != 1 || !t)
+		return NULL;
+	t += sizeof(head) - 1;
+	const char *end = strstr(t, "\n\n");
+	return td_xstrndup(t, end ? (size_t)(end - t) : strnlen(t, TD_CLASSIFY_MAX_TEXT));
+}
+
+/* The server's first reply in a transcript, one line per line: its
+ * "<<< 550-..." lines up to the "<<< 550 ..." that ends it. */
+static char *transcript_reply(const char *t)
+{
+	struct td_buf b = TD_BUF_INIT;
+	for (const char *p = strstr(t, "<<< "); p; p = strstr(p, "<<< ")) {
+		p += 4;
+		const char *eol = strchr(p, '\n');
+		size_t n = eol ? (size_t)(eol - p) : strlen(p);
+		td_buf_append(&b, p, n);
+		td_buf_putc(&b, '\n');
+		/* "550-" continues, "550 " ends */
+		if (n < 4 || p[3] != '-')
+			break;
+	}
+	return b.data ? td_buf_steal(&b) : NULL;
+}
+
+/* The local delivery agent's verdict, or NULL when none wrote the
+ * diagnostic (or the failure came before the message: a command other
+ * than DATA). */
+static const char *lda_reason(const char *low, const char *cmd)
+{
+	if (cmd && strcmp(cmd, "DATA") != 0)
+		return NULL;
+	for (size_t i = 0; i < NELEM(lda_marks); i++) {
+		if (!has(low, lda_marks[i].pat))
+			continue;
+		for (size_t j = 0; j < NELEM(lda_words); j++)
+			if (strcmp(lda_words[j].agent, lda_marks[i].agent) == 0 &&
+			    strstr(low, lda_words[j].pat))
+				return lda_words[j].reason;
+		return "mailererror";
+	}
+	return NULL;
+}
+
 /* The readable text about this recipient, lowercased and squeezed: from
  * where its address is named to the next blank line, at most 1 KiB. MTAs
  * write there what the DSN fields leave out ("(in reply to RCPT TO
@@ -1775,9 +1970,12 @@ static char *text_about(const struct td_bmsg *m, const char *address)
 	const char *p = strcasestr(m->text, address);
 	if (!p)
 		return NULL;
+	/* from the start of its line: ">>> RCPT To:<a@example.org>" */
+	while (p > m->text && p[-1] != '\n')
+		p--;
 	const char *end = strstr(p, "\n\n");
 	/* the address may head its paragraph, then comes the text */
-	if (end && end - p < (ptrdiff_t)strlen(address) + 4) {
+	if (end && end - p < (ptrdiff_t)strlen(address) + 16) {
 		const char *next = strstr(end + 2, "\n\n");
 		end = next ? next : end + strlen(end);
 	}
@@ -1847,6 +2045,9 @@ void td_bounce_classify(const struct td_bmsg *m, struct td_bounce_recipient *rc)
 		if (r2[0])
 			memcpy(reply, r2, sizeof(reply));
 	}
+	char *tr = transcript(m);
+	if (tr && !intext[0] && (!field[0] || zero_zero(field)))
+		status_in_text(tr, 0, intext, sizeof(intext));
 	prefer(status, sizeof(status), field, intext,
 	       rc->reply_code[0] ? rc->reply_code : reply);
 	if (!rc->reply_code[0] && reply[0])
@@ -1856,7 +2057,29 @@ void td_bounce_classify(const struct td_bmsg *m, struct td_bounce_recipient *rc)
 	char *about = text_about(m, rc->address);
 	const char *cmd = command_in(low);
 	if (!cmd && about)
-		cmd = command_in(about);
+		cmd = command_named(about);
+	char *replies = tr ? transcript_reply(tr) : NULL;
+	if (replies) {
+		char rr[4], rs[16];
+		reply_in_text(replies, 0, rr);
+		status_in_text(replies, 0, rs, sizeof(rs));
+		char *rlow = normalize(replies, rr, rs);
+		char *joined = td_xasprintf("%s %s", low, rlow);
+		free(rlow);
+		free(low);
+		low = joined;
+	}
+	free(replies);
+	free(tr);
+	char stfield[128];
+	if (blk && block_field(blk, blen, "Status", stfield, sizeof(stfield), NULL, 0) &&
+	    strchr(stfield, '(')) {
+		/* "Status: 5.2.1 (mailbox disabled, not accepting messages)":
+		 * the comment is the reporting MTA's own words */
+		char *joined = td_xasprintf("%s %s", low, strchr(stfield, '('));
+		free(low);
+		low = joined;
+	}
 	const char *inreply = about ? strstr(about, "(in reply to ") : NULL;
 	if (inreply && !strstr(low, "(in reply to ")) {
 		/* Postfix writes the command after the diagnostic; Sisimai's
@@ -1875,11 +2098,35 @@ void td_bounce_classify(const struct td_bmsg *m, struct td_bounce_recipient *rc)
 		.reply = rc->reply_code,
 		.cmd = cmd,
 		.hint = own_word(low, status),
+		.lda = lda_reason(low, cmd),
 	};
+	char category[64] = "";
+	if (blk && block_field(blk, blen, "X-PowerMTA-BounceCategory", category,
+			       sizeof(category), NULL, 0)) {
+		for (size_t i = 0; i < NELEM(powermta_categories); i++)
+			if (strcmp(category, powermta_categories[i].code) == 0)
+				f.hint = powermta_categories[i].reason;
+	}
+	const char *whole = message_hint(m);
+	if (whole) {
+		f.hint = whole;
+		f.lda = NULL;
+	}
 	const char *prov = provider_of(m, rc->address, rhost, low);
 
 	/* 2. the reason */
 	rc->reason = decide(&f, prov, action, dtype);
+	if ((is(rc->reason, "onhold") || is(rc->reason, "undefined")) && about && !whole) {
+		/* the diagnostic told nothing: the text about the recipient,
+		 * which some formats keep apart from the DSN fields */
+		struct facts g = f;
+		g.low = about;
+		g.hint = own_word(about, status);
+		g.lda = lda_reason(about, cmd);
+		const char *r = decide(&g, prov, action, dtype);
+		if (!is(r, "onhold") && !is(r, "undefined"))
+			rc->reason = r;
+	}
 
 	/* 3. a status from the reason when nothing gave one */
 	if (!status[0]) {
@@ -1887,7 +2134,12 @@ void td_bounce_classify(const struct td_bmsg *m, struct td_bounce_recipient *rc)
 		for (size_t i = 0; i < NELEM(reason_code); i++)
 			if (strcmp(reason_code[i].reason, rc->reason) == 0)
 				detail = reason_code[i].detail;
-		bool temp = temporary(rc->reply_code, low) && !is(rc->reason, "userunknown") &&
+		/* Exim's "retry timeout exceeded" ends temporary failures */
+		bool exim_gave_up = is(rc->reason, "expired") &&
+				    strstr(low, "retry timeout exceeded") &&
+				    !strstr(low, "delivery retry timeout exceeded");
+		bool temp = (temporary(rc->reply_code, low) || exim_gave_up) &&
+			    !is(rc->reason, "userunknown") &&
 			    !is(rc->reason, "hostunknown") && !is(rc->reason, "hasmoved");
 		if (is(rc->reason, "filtered") && temp)
 			detail = "924";

@@ -146,6 +146,8 @@ static void emit(struct group *g, struct td_bounce_report *r)
 			if (g->diag) {
 				/* "smtp; 550 5.1.1 <a@b>... User unknown": the type goes */
 				const char *d = g->diag;
+				while (*d == ' ' || *d == '\t')
+					d++;
 				const char *semi = strchr(d, ';');
 				if (semi && (size_t)(semi - d) < 16 && !memchr(d, ' ', (size_t)(semi - d)))
 					d = semi + 1;

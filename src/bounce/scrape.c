@@ -49,9 +49,18 @@ struct span {
 };
 
 enum {
-	/* The words are the rest of the recipient's own line (Sendmail's
-	 * "554 <a@b>... reason"); the lines under it belong to the next. */
+	/* A transcript: a recipient's words are the exchange written above
+	 * its line and the rest of the line (Sendmail's "While talking to
+	 * ... <<< 550 Relaying denied" then "554 <a@b>... reason"); the
+	 * RCPT TO lines of the exchange are not the list. */
 	F_SAMELINE = 1,
+	/* The opening sentence says what happened ("... failed
+	 * permanently", "... has been delayed"): part of every
+	 * recipient's words. */
+	F_OPENING = 2,
+	/* Only the opening sentence names a recipient; the addresses under
+	 * it are instructions (fml: "send mail to the address ..."). */
+	F_INLINE = 4,
 };
 
 struct format {
@@ -59,41 +68,48 @@ struct format {
 	const char *opens[5];  /* lowercase; a line containing one opens
 				* the list of recipients */
 	unsigned flags;
+	const char *error;     /* lowercase; when set, the line holding it
+				* opens the words for every recipient */
 };
 
 /* Each sentence is what the MTA writes (its source, or its bounces in
  * the Sisimai corpus); lowercase, matched case-insensitively within a
  * line. The first line that holds any of them decides the format. */
 static const struct format formats[] = {
-	{ "qmail", { "wasn't able to deliver your message to the following",
+	{ .name = "qmail", .opens = { "wasn't able to deliver your message to the following",
 		     "unable to deliver your message to the following",
-		     "unable to deliver message to the following" }, 0 },
-	{ "exim", { "could not be delivered to one or more",
+		     "unable to deliver message to the following" } },
+	{ .name = "exim", .opens = { "could not be delivered to one or more",
 		    "could not be delivered to all of its recipients",
 		    "has not yet been delivered to one or more",
-		    "the following address(es) failed" }, 0 },
-	{ "gmail", { "delivery to the following recipient" }, 0 },
-	{ "exchange2003", { "did not reach the following recipient" }, 0 },
-	{ "domino", { "was not delivered to:" }, 0 },
-	{ "notes", { "------- failure reasons" }, 0 },
-	{ "sendmail", { "----- transcript of session follows" }, F_SAMELINE },
-	{ "sendmail-list", { "following addresses had permanent fatal errors",
+		    "the following address(es) failed" } },
+	{ .name = "gmail", .opens = { "delivery to the following recipient" }, .flags = F_OPENING },
+	{ .name = "exchange2003", .opens = { "did not reach the following recipient" } },
+	{ .name = "domino", .opens = { "was not delivered to:" } },
+	{ .name = "notes", .opens = { "------- failure reasons" } },
+	{ .name = "sendmail", .opens = { "----- transcript of session follows" }, .flags = F_SAMELINE },
+	{ .name = "sendmail-list", .opens = { "following addresses had permanent fatal errors",
 			     "following addresses had delivery problems",
-			     "following addresses had permanent delivery errors" }, 0 },
-	{ "opensmtpd", { "the following list of recipients" }, 0 },
-	{ "messagingserver", { "cannot be delivered to the following recipients" }, 0 },
-	{ "ezweb", { "each of the following recipients was rejected" }, 0 },
-	{ "dragonfly", { "there was an error delivering your mail to" }, 0 },
-	{ "imailserver", { "undeliverable to ", "unknown user: ",
+			     "following addresses had permanent delivery errors" } },
+	{ .name = "opensmtpd", .opens = { "the following list of recipients" } },
+	{ .name = "messagingserver", .opens = { "cannot be delivered to the following recipients" } },
+	{ .name = "ezweb", .opens = { "each of the following recipients was rejected" } },
+	{ .name = "dragonfly", .opens = { "there was an error delivering your mail to" } },
+	{ .name = "imailserver", .opens = { "undeliverable to ", "unknown user: ",
 			   "invalid final delivery userid: ",
-			   "mailbox exceeds allowed size: ", "unknown host: " }, 0 },
-	{ "kddi", { "could not be delivered to: " }, 0 },
-	{ "interscan", { "unable to deliver message to <" }, 0 },
-	{ "mailfoundry", { "unable to deliver message to:" }, 0 },
-	{ "mailmarshal", { "the following recipients were affected" }, 0 },
-	{ "x6", { "following recipients returned permanent errors:",
-		  "rejected recipient <" }, 0 },
-	{ "apachejames", { "message details:" }, 0 },
+			   "mailbox exceeds allowed size: ", "unknown host: " } },
+	{ .name = "kddi", .opens = { "could not be delivered to: " } },
+	{ .name = "interscan", .opens = { "unable to deliver message to <" } },
+	{ .name = "mailfoundry", .opens = { "unable to deliver message to:" } },
+	{ .name = "mailmarshal", .opens = { "the following recipients were affected" },
+	  .error = "could not be delivered because of" },
+	{ .name = "x6", .opens = { "following recipients returned permanent errors:",
+		  "rejected recipient <" } },
+	{ .name = "apachejames", .opens = { "message details:" } },
+	/* fml, a mailing list manager refusing a post: the list's address */
+	{ .name = "fml", .opens = { "you are not a member of this mailing list <",
+				     "not member article from <",
+				     "duplicated message-id in <" }, .flags = F_INLINE },
 };
 
 /* A line containing one of these opens the copy of the returned message
@@ -120,12 +136,13 @@ static const char *const closers[] = {
 	"the attachment contains the original mail headers",
 	"------ this is a copy of the message's headers",
 	"original message:",
+	"no action is required on your part", /* Exim's warning, after the list */
 };
 
 /* Labels a recipient line may start with. Lowercase. */
 static const char *const labels[] = {
 	"final-recipient:", "recipient address:", "recipient:",
-	"rcpt to:", "address:", "to address:",
+	"address:", "to address:",
 };
 
 /* Local parts (and SES's sender) that send bounces. Lowercase. */
@@ -296,7 +313,7 @@ static bool addr_in(struct span s, char *out, struct span *after)
  * optional SMTP code before "<", the address (bare, "<a@b>" or "\"a@b\"")
  * opens the line and what follows it is nothing, a separator or a space.
  * The rest (the words on the same line) goes to *rest. */
-static bool rcpt_line(struct span l, char *addr, struct span *rest)
+static bool rcpt_line(struct span l, bool transcript, char *addr, struct span *rest)
 {
 	skip_ws(&l);
 	/* quoting of a forwarded bounce ("> "), Sendmail's ">>> " and
@@ -308,17 +325,16 @@ static bool rcpt_line(struct span l, char *addr, struct span *rest)
 	}
 	/* an SMTP transcript names the recipient it sent ("In:  RCPT
 	 * TO:<a@b>", "Sent <<< RCPT TO:<a@b>") */
-	long rcpt = ci_find(l.p, l.n, "rcpt to:");
+	long rcpt = transcript ? ci_find(l.p, l.n, "rcpt to:") : -1;
 	if (rcpt >= 0) {
 		struct span t = { l.p + rcpt + 8, l.n - (size_t)rcpt - 8 };
 		skip_ws(&t);
-		if (t.n && t.p[0] == '<') {
-			size_t k = addr_at(t.p + 1, t.n - 1, addr);
-			if (k && k + 1 < t.n && t.p[k + 1] == '>') {
-				rest->p = t.p + k + 2;
-				rest->n = 0;
-				return true;
-			}
+		bool angle = t.n && t.p[0] == '<';
+		size_t k = addr_at(t.p + angle, t.n - angle, addr);
+		if (k && (!angle || (k + 1 < t.n && t.p[k + 1] == '>'))) {
+			rest->p = t.p + k + 2 * angle;
+			rest->n = 0;
+			return true;
 		}
 	}
 	for (size_t i = 0; i < sizeof labels / sizeof *labels; i++) {
@@ -459,6 +475,10 @@ static void set_diagnostic(struct td_bounce_recipient *rc, char *d)
 
 static bool is_closer(struct span l)
 {
+	/* the returned header, written into the text without a line that
+	 * announces it */
+	if (ci_prefix(l.p, l.n, "received:") || ci_prefix(l.p, l.n, "return-path:"))
+		return true;
 	for (size_t i = 0; i < sizeof closers / sizeof *closers; i++)
 		if (ci_find(l.p, l.n, closers[i]) >= 0)
 			return true;
@@ -484,60 +504,23 @@ static const struct format *find_format(const char *text, size_t end, size_t *at
 	return NULL;
 }
 
-/* Reads the recipient lines of text[start..end) up to the first closer,
- * adding each new address but `skip` with its words. The opening line
- * (when `opening`) may carry the address after the sentence. Returns how
- * many it added. */
-static size_t read_list(const char *text, size_t start, size_t end, unsigned flags,
-			const char *opening, const char *skip,
-			struct td_bounce_report *r)
+/* A line of one repeated mark ("-----", "=====", "*****"): layout. */
+static bool is_rule(struct span l)
 {
-	size_t pos = start, added = 0;
-	struct span l;
-	struct td_buf diag = TD_BUF_INIT;
-	struct td_bounce_recipient *cur = NULL;
-	size_t lines = 0;
-	char addr[ADDR_MAX];
+	skip_ws(&l);
+	if (l.n < 5 || isalnum((unsigned char)l.p[0]))
+		return false;
+	for (size_t i = 1; i < l.n; i++)
+		if (l.p[i] != l.p[0] && l.p[i] != ' ' && l.p[i] != '\r')
+			return false;
+	return true;
+}
 
-	while (next_line(text, end, &pos, &l)) {
-		struct span rest;
-		bool first = opening && l.p == text + start;
-		bool found = false;
-		if (first) {
-			long o = ci_find(l.p, l.n, opening);
-			struct span tail = { l.p + o + strlen(opening), l.n - (size_t)o - strlen(opening) };
-			found = addr_in(tail, addr, &rest);
-		} else {
-			if (is_closer(l))
-				break;
-			found = rcpt_line(l, addr, &rest);
-		}
-		if (found && strcasecmp(addr, skip) != 0 && !has_recipient(r, addr)) {
-			if (cur)
-				set_diagnostic(cur, finish_line(&diag));
-			cur = td_bounce_add(r, addr);
-			if (!cur)
-				break;
-			added++;
-			lines = 0;
-			one_line(&diag, rest.p, rest.n);
-			if ((flags & F_SAMELINE) && diag.len)
-				lines = DIAG_LINES;
-			continue;
-		}
-		if (!cur || first || lines >= DIAG_LINES || blank(l))
-			continue;
-		if (found && (flags & F_SAMELINE))
-			continue;
-		lines++;
-		if (diag.len)
-			td_buf_putc(&diag, ' ');
-		one_line(&diag, l.p, l.n);
-	}
-	if (cur)
-		set_diagnostic(cur, finish_line(&diag));
-	td_buf_free(&diag);
-	return added;
+/* The offset of the line after the one at text[at]. */
+static size_t line_after(const char *text, size_t at, size_t end)
+{
+	const char *nl = memchr(text + at, '\n', end - at);
+	return nl ? (size_t)(nl - text) + 1 : end;
 }
 
 /* The words of text[start..end) up to the first closer, as one line:
@@ -550,7 +533,7 @@ static char *section_words(const char *text, size_t start, size_t end)
 	while (lines < DIAG_LINES && next_line(text, end, &pos, &l)) {
 		if (is_closer(l))
 			break;
-		if (blank(l))
+		if (blank(l) || is_rule(l))
 			continue;
 		lines++;
 		if (b.len)
@@ -560,6 +543,124 @@ static char *section_words(const char *text, size_t start, size_t end)
 	return finish_line(&b);
 }
 
+/* Reads the recipient lines of the list that format f (NULL: none,
+ * the whole text) opens at text[start], up to the first closer, adding
+ * each new address but `skip` with its words. Returns how many it
+ * added. */
+static size_t read_list(const char *text, size_t start, size_t end,
+			const struct format *f, const char *skip,
+			struct td_bounce_report *r)
+{
+	size_t pos = start, added = 0, first_new = r->n;
+	struct span l;
+	struct td_buf diag = TD_BUF_INIT;
+	struct td_bounce_recipient *cur = NULL;
+	size_t lines = 0;
+	char addr[ADDR_MAX];
+	unsigned flags = f ? f->flags : 0;
+	const char *opening = NULL;
+
+	for (size_t i = 0; f && i < 5 && f->opens[i]; i++)
+		if (ci_find(text + start, strcspn(text + start, "\n"), f->opens[i]) >= 0) {
+			opening = f->opens[i];
+			break;
+		}
+	while (next_line(text, end, &pos, &l)) {
+		struct span rest;
+		bool first = opening && l.p == text + start;
+		bool found = false;
+		if (first) {
+			/* the sentence may name the address itself ("There was
+			 * an error delivering your mail to <a@b>.") */
+			long o = ci_find(l.p, l.n, opening);
+			size_t k = (size_t)o + strlen(opening);
+			found = addr_in((struct span){ l.p + k, l.n - k }, addr, &rest);
+			if (found)
+				rest = l; /* its words are the whole sentence */
+		} else {
+			if (is_closer(l))
+				break;
+			found = !(flags & F_INLINE) &&
+				rcpt_line(l, !(flags & F_SAMELINE), addr, &rest);
+		}
+		bool fresh = found && strcasecmp(addr, skip) != 0 && !has_recipient(r, addr);
+		if (flags & F_SAMELINE) {
+			if (fresh) {
+				if (!(cur = td_bounce_add(r, addr)))
+					break;
+				added++;
+				if (diag.len)
+					td_buf_putc(&diag, ' ');
+				one_line(&diag, rest.p, rest.n);
+				set_diagnostic(cur, finish_line(&diag));
+				cur = NULL;
+				lines = 0;
+			} else if (!first && !found && lines < DIAG_LINES && !blank(l) && !is_rule(l)) {
+				/* each host's exchange opens with this line */
+				if (ci_find(l.p, l.n, "while talking to") >= 0) {
+					td_buf_reset(&diag);
+					lines = 0;
+				}
+				lines++;
+				if (diag.len)
+					td_buf_putc(&diag, ' ');
+				one_line(&diag, l.p, l.n);
+			}
+			continue;
+		}
+		if (fresh) {
+			if (cur)
+				set_diagnostic(cur, finish_line(&diag));
+			cur = td_bounce_add(r, addr);
+			if (!cur)
+				break;
+			added++;
+			lines = 0;
+			if (opening && (flags & F_OPENING) && !first) {
+				one_line(&diag, text + start, strcspn(text + start, "\n"));
+				td_buf_putc(&diag, ' ');
+			}
+			one_line(&diag, rest.p, rest.n);
+			continue;
+		}
+		if (found && cur && strcasecmp(addr, cur->address) != 0)
+			lines = DIAG_LINES; /* another's line: cur's words are over */
+		if (!cur || first || lines >= DIAG_LINES || blank(l) || is_rule(l))
+			continue;
+		lines++;
+		if (diag.len)
+			td_buf_putc(&diag, ' ');
+		one_line(&diag, l.p, l.n);
+	}
+	if (cur)
+		set_diagnostic(cur, finish_line(&diag));
+	td_buf_free(&diag);
+
+	/* A format that writes the reason once, above the list, or a list
+	 * without words: every recipient gets the section's words. */
+	char *words = NULL;
+	if (added && f && f->error) {
+		long e = ci_find(text, end, f->error);
+		if (e >= 0) {
+			size_t from = (size_t)e + strcspn(text + e, "\n");
+			words = section_words(text, from, end);
+		}
+	}
+	for (size_t i = first_new; i < r->n; i++) {
+		struct td_bounce_recipient *rc = &r->v[i];
+		if (!words && *rc->diagnostic)
+			continue;
+		if (!words)
+			words = section_words(text, line_after(text, start, end), end);
+		if (*words) {
+			td_bounce_set(&rc->diagnostic, "");
+			set_diagnostic(rc, td_xstrdup(words));
+		}
+	}
+	free(words);
+	return added;
+}
+
 /* ---- who sent it ---- */
 
 static bool from_daemon(const struct td_bmsg *m)
@@ -567,6 +668,10 @@ static bool from_daemon(const struct td_bmsg *m)
 	/* a bounce is sent with the null reverse path (RFC 5321 4.5.5) */
 	const char *rp = td_bmsg_get(m, "Return-Path");
 	if (rp && strcmp(rp, "<>") == 0)
+		return true;
+	/* fml answers from the list's -admin address */
+	const char *ml = td_bmsg_get(m, "X-MLServer");
+	if (ml && ci_find(ml, strlen(ml), "fml") >= 0)
 		return true;
 	const char *from = td_bmsg_get(m, "From");
 	if (!from)
@@ -679,6 +784,8 @@ static bool read_ses(const struct td_bmsg *m, struct td_bounce_report *r)
 			struct td_bounce_recipient *rc = td_bounce_add(r, addr);
 			if (!rc)
 				break;
+			/* not a failure: named here, as rfc.c names a DSN's */
+			rc->reason = "delivered";
 			td_bounce_set(&rc->action, action);
 			if (resp)
 				set_diagnostic(rc, td_xstrdup(resp));
@@ -702,6 +809,8 @@ static bool read_ses(const struct td_bmsg *m, struct td_bounce_report *r)
 		if (!rc)
 			break;
 		td_bounce_set(&rc->action, action);
+		if (!diag_key) /* a complaint: named here, as rfc.c names ARF's */
+			rc->reason = "feedback";
 		/* this recipient's fields run to the next "emailAddress" */
 		const char *next = strstr(after, "emailAddress");
 		const char *lim = next && next < close ? next : close;
@@ -778,23 +887,40 @@ static void returned_to(const struct td_bmsg *m, size_t end, size_t from,
 	free(to);
 }
 
-/* rfc.c found recipients without the server's words: the text's. */
+/* rfc.c found recipients without the server's words: the text's. Each
+ * takes the words the text's list gives its own address; the whole
+ * section's words only when the report has one recipient (with several,
+ * they would be another's). */
 static void fill_diagnostics(const struct td_bmsg *m, struct td_bounce_report *r, size_t end)
 {
-	char *words = NULL;
+	struct td_bounce_report listed = { 0 };
+	bool read = false;
+	size_t at = 0;
+	const struct format *f = NULL;
 	for (size_t i = 0; i < r->n; i++) {
 		struct td_bounce_recipient *rc = &r->v[i];
-		if (rc->diagnostic && *rc->diagnostic)
+		if (*rc->diagnostic)
 			continue;
-		if (!words) {
-			size_t at = 0;
-			const struct format *f = find_format(m->text, end, &at);
-			words = section_words(m->text, f ? at : 0, end);
+		if (!read) {
+			f = find_format(m->text, end, &at);
+			read_list(m->text, f ? at : 0, end, f, "", &listed);
+			read = true;
 		}
-		if (*words)
+		const char *words = NULL;
+		for (size_t j = 0; j < listed.n && !words; j++)
+			if (strcasecmp(listed.v[j].address, rc->address) == 0)
+				words = listed.v[j].diagnostic;
+		if (words && *words) {
 			set_diagnostic(rc, td_xstrdup(words));
+		} else if (r->n == 1) {
+			char *all = section_words(m->text, f ? line_after(m->text, at, end) : 0, end);
+			if (*all)
+				set_diagnostic(rc, all);
+			else
+				free(all);
+		}
 	}
-	free(words);
+	td_bounce_report_free(&listed);
 }
 
 void td_bounce_scrape(const struct td_bmsg *m, struct td_bounce_report *r)
@@ -825,21 +951,13 @@ void td_bounce_scrape(const struct td_bmsg *m, struct td_bounce_report *r)
 
 	char self[ADDR_MAX];
 	addressee(m, self);
-	if (f) {
-		const char *opening = NULL;
-		for (size_t i = 0; i < 5 && f->opens[i]; i++) {
-			size_t ln = strcspn(m->text + at, "\n");
-			if (ci_find(m->text + at, ln, f->opens[i]) >= 0) {
-				opening = f->opens[i];
-				break;
-			}
-		}
-		read_list(m->text, at, end, f->flags, opening, self, r);
-	}
+	if (f)
+		read_list(m->text, at, end, f, self, r);
 	if (!r->n)
-		read_list(m->text, 0, end, 0, NULL, self, r);
+		read_list(m->text, 0, end, NULL, self, r);
+	size_t body = f ? line_after(m->text, at, end) : 0;
 	if (!r->n && xfailed)
-		add_listed(m, xfailed, end, f ? at : 0, r);
+		add_listed(m, xfailed, end, body, r);
 	if (!r->n && (f || subject))
-		returned_to(m, end, f ? at : 0, r);
+		returned_to(m, end, body, r);
 }

@@ -17,6 +17,10 @@
  * the pending sign-ups whose confirmation link expired and whose count of
  * confirmation mails (24 hours) has run out (td_roster_purge_pending).
  *
+ * Both go out with their own envelope sender when [bounces] return_path
+ * is set (td_envelope_sender, deliver.h): kind 'c' with the pending
+ * sign-up's member id, kind 'w' with the welcome's slot.
+ *
  * A failed send is logged and dropped: the reader was told "check your
  * inbox" whatever happens (no enumeration) and can sign up again. A full
  * queue refuses the job (td_mailer_* returns false) with the same outcome.

@@ -184,6 +184,30 @@ def test_confirmation_and_welcome_from_the_public_form(tmp_path, sink):
         assert s.stop() == 0
 
 
+def test_desk_test_send_names_nobody(tmp_path, sink):
+    """A test of zoe's digest sent from the desk to an editor's address:
+    kind t, no member id, no slot, signed for the test address, so its
+    bounce can never count against zoe."""
+    conf = verp_site(tmp_path, sink.url)
+    s = Server(conf, env=NOENV)
+    try:
+        page = s.get("/preview?to=zoe@example.net")[2].decode()
+        csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', page).group(1)
+        origin = f"http://127.0.0.1:{s.port}"
+        st, _, body = s.post("/test-send", {"csrf": csrf, "to": "zoe@example.net",
+                                            "address": "Editor@Desk.example"},
+                             headers={"Origin": origin, "Sec-Fetch-Site": "same-origin"})
+        assert st == 200, body
+        got = wait_for(lambda: envelopes(sink))
+        assert len(got) == 1 and got[0][1] == ["Editor@Desk.example"]
+        kind, member_id, slot, mac = decode(got[0][0])
+        assert (kind, member_id, slot) == ("t", 0, 0)
+        assert mac == mac_for("t", 0, 0, "editor@desk.example")
+        assert mac != mac_for("t", 0, 0, "zoe@example.net")
+    finally:
+        assert s.stop() == 0
+
+
 def test_bad_return_paths_are_refused_with_file_and_line(tmp_path):
     conf = write_site(tmp_path, "maildir")
     base = conf.read_text(encoding="utf-8")

@@ -198,6 +198,125 @@ static void test_providers(void)
 		 "LPN416", "failed", W("userunknown", "5.5.0", "550", true));
 }
 
+/* A local delivery agent's own words decide (unless the failure came
+ * before the message); an agent's failure without known words is a
+ * mailer error. */
+static void test_local_agents(void)
+{
+	CLASSIFY("a@example.net", "5.5.0", "", "mail.local: unknown user: a", "failed",
+		 W("userunknown", "5.5.0", "", true));
+	CLASSIFY("a@example.net", "", "",
+		 "procmail: Quota exceeded while writing \"/var/mail/a\"", "failed",
+		 W("mailboxfull", "5.0.922", "", false));
+	CLASSIFY("a@example.net", "5.0.0", "", "maildrop: cannot lock the mailbox",
+		 "failed", W("mailererror", "5.0.0", "", false));
+}
+
+/* What the report says besides the Diagnostic-Code. */
+static void test_report_fields(void)
+{
+	const char *dd = "554 delivery error: dd This user doesn't have a example.com account";
+	/* without more, an unknown user after the message is a filter's word */
+	CLASSIFY("a@example.com", "5.0.0", "", dd, "failed",
+		 W("filtered", "5.0.0", "554", false));
+	check(__LINE__, "a@example.com", "5.0.0", "", dd, "failed",
+	      "Reporting-MTA: dns; mta.example.net\n\n"
+	      "Final-Recipient: rfc822; a@example.com\nAction: failed\nStatus: 5.0.0\n"
+	      "Diagnostic-Code: smtp; 554 delivery error\n"
+	      "X-PowerMTA-BounceCategory: bad-mailbox\n", NULL,
+	      (struct want)W("userunknown", "5.0.0", "554", true));
+	const char *uu = "550 5.2.1 <a@example.jp>... User Unknown";
+	CLASSIFY("a@example.jp", "5.2.1", "", uu, "failed",
+		 W("filtered", "5.2.1", "550", false));
+	/* the comment after the Status field is the reporting MTA's word */
+	check(__LINE__, "a@example.jp", "5.2.1", "", uu, "failed",
+	      "Final-Recipient: rfc822;a@example.jp\nAction: failed\n"
+	      "Status: 5.2.1 (mailbox disabled, not accepting messages)\n", NULL,
+	      (struct want)W("suspend", "5.2.1", "550", false));
+	/* Sendmail's transcript has the code the DSN rounded to 5.0.0;
+	 * rfc.c leaves the diagnostic type in the words */
+	check(__LINE__, "a@example.jp", "5.0.0", "", "X-Unix; 255", "failed",
+	      "Final-Recipient: RFC822; a@example.jp\nAction: failed\nStatus: 5.0.0\n"
+	      "Diagnostic-Code: X-Unix; 255\n",
+	      "   ----- Transcript of session follows -----\n"
+	      "DBI connect failed: too many clients already\n"
+	      "554 5.3.0 unknown mailer error 255\n\n",
+	      (struct want)W("mailererror", "5.3.0", "", false));
+	/* and the whole reply where the DSN kept its first line */
+	check(__LINE__, "a@example.jp", "5.7.1", "",
+	      "550-5.7.1 Unauthenticated email from example.net is not accepted due to domain's",
+	      "failed",
+	      "Final-Recipient: RFC822; a@example.jp\nStatus: 5.7.1\n"
+	      "Remote-MTA: DNS; gmail-smtp-in.l.google.com\n",
+	      "   ----- Transcript of session follows -----\n"
+	      "... while talking to gmail-smtp-in.l.google.com.:\n>>> DATA\n"
+	      "<<< 550-5.7.1 Unauthenticated email from example.net is not accepted due to domain's\n"
+	      "<<< 550-5.7.1 DMARC policy. Please contact the administrator of example.net\n"
+	      "<<< 550 5.7.1 domain if this was a legitimate mail.\n\n",
+	      (struct want)W("authfailure", "5.7.1", "550", false));
+}
+
+/* Words some MTAs use of their own failures. */
+static void test_own_words(void)
+{
+	CLASSIFY("a@example.jp", "", "",
+		 "The recipient name is not recognized MSEXCH:IMS:KIJITORA:NEKO 0 (000C05A6) "
+		 "Unknown Recipient", "failed", W("userunknown", "5.0.911", "", true));
+	/* Exim gives up on temporary failures; GMX's words are permanent */
+	CLASSIFY("a@example.com", "", "", "retry timeout exceeded", "failed",
+		 W("expired", "4.0.947", "", false));
+	CLASSIFY("a@example.com", "", "", "delivery retry timeout exceeded", "failed",
+		 W("expired", "5.0.947", "", false));
+}
+
+/* Classifies address (no status, no action) in a message of headers h
+ * and readable text. */
+static void classify_in(struct td_bhdr *h, size_t nh, const char *text, const char *address,
+			const char *diag, struct td_bounce_recipient *rc)
+{
+	struct td_bmsg m;
+	memset(&m, 0, sizeof(m));
+	m.hdr = h;
+	m.nhdr = nh;
+	m.text = (char *)text;
+	memset(rc, 0, sizeof(*rc));
+	rc->address = (char *)address;
+	rc->diagnostic = (char *)diag;
+	rc->action = (char *)"";
+	td_bounce_classify(&m, rc);
+}
+
+/* Whole messages that say one thing of all their recipients. */
+static void test_message_kinds(void)
+{
+	struct td_bhdr h[] = {
+		{ (char *)"X-Failed-Recipients", (char *)"list@googlegroups.com" },
+		{ (char *)"X-Google-Smtp-Source", (char *)"ABC" },
+	};
+	const char *groups =
+		"Hello,\n\nWe're writing to let you know that the group you tried to "
+		"contact (list) may not exist, or you may not have permission to post "
+		"messages to the group. A few more details on why you weren't able to "
+		"post:\n\n * You might have spelled or formatted the group name "
+		"incorrectly.\n * The owner of the group may have removed this group.\n"
+		" * You may need to join the group before receiving permission to post.\n"
+		" * This group may not be open to posting.\n\nIf you have questions "
+		"related to this or any other Google Group, visit the Help Center at "
+		"https://groups.google.com/support/.\n\nThanks,\n\nGoogle Groups\n";
+	struct td_bounce_recipient rc;
+	classify_in(h, 2, groups, "list@googlegroups.com", "", &rc);
+	CHECK_STR(rc.reason, "rejected");
+	CHECK_STR(rc.status, "5.0.918");
+	CHECK(!rc.hard);
+
+	/* au's content filter marks its refusals in a header */
+	struct td_bhdr spa[] = { { (char *)"X-SPASIGN", (char *)"NG" } };
+	classify_in(spa, 1, NULL, "a@ezweb.ne.jp",
+		    "Each of the following recipients was rejected by a remote mail server.", &rc);
+	CHECK_STR(rc.reason, "filtered");
+	CHECK_STR(rc.status, "5.0.910");
+}
+
 /* A mailer that is a program: X-Unix diagnostics. */
 static void test_mailer(void)
 {
@@ -220,5 +339,9 @@ int main(void)
 	TD_RUN(test_reply_lines);
 	TD_RUN(test_providers);
 	TD_RUN(test_mailer);
+	TD_RUN(test_local_agents);
+	TD_RUN(test_report_fields);
+	TD_RUN(test_own_words);
+	TD_RUN(test_message_kinds);
 	return TD_DONE("test_bounce_classify");
 }

@@ -63,7 +63,7 @@ static void test_grouping_dedupe_order(void)
 	add_post(st, "other", 250, NOW - 10, "iran", NULL);
 	add_post(st, "usa-only", 50, NOW - 10, "usa", NULL);
 
-	struct td_subscriber sub = { (char *)"a@example.org", (char *)"A", TD_STRV_INIT, 1, { 0 }, 0 };
+	struct td_subscriber sub = { (char *)"a@example.org", (char *)"A", TD_STRV_INIT, 1, { 0 }, 0, 0 };
 	td_strv_push(&sub.tags, "nato");
 	td_strv_push(&sub.tags, "usa");
 	td_strv_push(&sub.tags, "north-korea");   /* followed, but no news */
@@ -119,7 +119,7 @@ static void test_cap_round_robin(void)
 	/* arrived 8 days ago: outside a new subscriber's 7-day window */
 	add_post(st, "stale", 500, NOW - 8 * 86400, "beta", NULL);
 
-	struct td_subscriber sub = { (char *)"b@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0 };
+	struct td_subscriber sub = { (char *)"b@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0, 0 };
 	td_strv_push(&sub.tags, "alpha");
 	td_strv_push(&sub.tags, "beta");
 	struct td_digest_options cfg = config(5);
@@ -152,7 +152,7 @@ static void test_suppressions(void)
 	CHECK(td_store_open(path, TD_STORE_READWRITE, &st, &err) == 0);
 	add_post(st, "n1", 100, NOW - 10, "nato", NULL);
 	add_post(st, "u1", 100, NOW - 10, "usa", NULL);
-	struct td_subscriber sub = { (char *)"C@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0 };
+	struct td_subscriber sub = { (char *)"C@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0, 0 };
 	td_strv_push(&sub.tags, "nato");
 	td_strv_push(&sub.tags, "usa");
 	struct td_digest_options cfg = config(20);
@@ -205,7 +205,7 @@ static void test_trim_keeps_one_per_section(void)
 	add_post(st, "n3", 300, NOW - 10, "nato", NULL);
 	add_post(st, "u1", 400, NOW - 10, "usa", NULL);
 	struct td_digest_options cfg = config(0);
-	struct td_subscriber sub = { (char *)"t@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0 };
+	struct td_subscriber sub = { (char *)"t@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0, 0 };
 	td_strv_push(&sub.tags, "nato");
 	td_strv_push(&sub.tags, "usa");
 	struct td_digest d;
@@ -288,9 +288,9 @@ static void test_late_source(void)
 	add_item(st, "nato", x, "n1", "nato", NOW - 100);
 	add_item(st, "usa", "https://blog.test/2024/y/", "y1", "usa", NOW - 100);
 	struct td_subscriber subs[] = {
-		{ (char *)"u@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0 },
-		{ (char *)"n@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0 },
-		{ (char *)"b@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0 },
+		{ (char *)"u@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0, 0 },
+		{ (char *)"n@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0, 0 },
+		{ (char *)"b@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0, 0 },
 	};
 	td_strv_push(&subs[0].tags, "usa");
 	td_strv_push(&subs[1].tags, "nato");

@@ -211,7 +211,7 @@ static void test_every_documented_name(void)
 	add_post(st, "p2", "Second", "Two", "nato", NULL);
 	add_post(st, "p3", "Third", "Three", "nato", NULL);
 	struct setup opt = config(tdir);
-	struct td_subscriber sub = { (char *)"r@example.org", (char *)"Zoë", TD_STRV_INIT, 1, { 0 }, 0 };
+	struct td_subscriber sub = { (char *)"r@example.org", (char *)"Zoë", TD_STRV_INIT, 1, { 0 }, 0, 0 };
 	td_strv_push(&sub.tags, "nato");
 	td_strv_push(&sub.tags, "usa");
 	struct td_renderer *r;
@@ -278,7 +278,7 @@ static void test_default_templates(void)
 	add_post(st, "p2", "Second", "Two", "nato", NULL);
 	add_post(st, "p3", "Third", "Three", "nato", NULL);
 	struct setup opt = config("templates");
-	struct td_subscriber sub = { (char *)"r@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0 };
+	struct td_subscriber sub = { (char *)"r@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0, 0 };
 	td_strv_push(&sub.tags, "nato");
 	struct td_renderer *r;
 	struct td_err err;
@@ -333,7 +333,7 @@ static int render_tag(struct td_store *st, const char *tag, int max_posts,
 {
 	struct setup opt = config("templates");
 	opt.digest.max_posts = max_posts;
-	struct td_subscriber sub = { (char *)"r@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0 };
+	struct td_subscriber sub = { (char *)"r@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0, 0 };
 	td_strv_push(&sub.tags, tag);
 	struct td_renderer *r;
 	struct td_err err;
@@ -392,7 +392,7 @@ static char *repeat(const char *unit, size_t n)
 static void render_for(struct td_store *st, const struct setup *opt, struct td_digest *d,
 		       struct td_rendered *out)
 {
-	struct td_subscriber sub = { (char *)"r@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0 };
+	struct td_subscriber sub = { (char *)"r@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0, 0 };
 	td_strv_push(&sub.tags, "nato");
 	td_strv_push(&sub.tags, "usa");
 	struct td_renderer *r;
@@ -759,7 +759,7 @@ static void test_dates_in_zone(void)
 	}
 	struct td_store *st = fixture_store("zone.db");
 	add_post(st, "p1", "One", "Text", "nato", NULL);
-	struct td_subscriber sub = { (char *)"r@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0 };
+	struct td_subscriber sub = { (char *)"r@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0, 0 };
 	td_strv_push(&sub.tags, "nato");
 	struct td_tz *kiritimati = td_tz_load("Pacific/Kiritimati");
 	CHECK(kiritimati != NULL);
