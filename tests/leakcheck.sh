@@ -46,4 +46,41 @@ for cmd in "run" "status" "preview --to zoe@example.com" "send --dry-run" "run" 
 		fi
 	fi
 done
+# bounce-dump on a DSN and a feedback report written here, and on
+# Sisimai's corpus when the test data is there
+cat >"$work/dsn.eml" <<'MAIL'
+From: MAILER-DAEMON@mx.example.net
+Subject: Undelivered Mail Returned to Sender
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+--b
+Content-Type: text/plain
+
+The mail system could not deliver your message.
+--b
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.net
+
+Final-Recipient: rfc822; ann@example.com
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 <ann@example.com>: User unknown
+
+--b
+Content-Type: message/feedback-report
+
+Feedback-Type: abuse
+Original-Rcpt-To: bob@example.com
+--b--
+MAIL
+bounces=$(ls "${TESTDATA:-$top/../shared/testdata}"/bounces/*/*.eml 2>/dev/null || true)
+# shellcheck disable=SC2086
+if valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
+	--suppressions="$top/tests/valgrind.supp" \
+	"$bin" bounce-dump "$work/dsn.eml" $bounces >/dev/null 2>"$work/vg.log"; then
+	echo "leakcheck: bounce-dump ($(echo "$work/dsn.eml" $bounces | wc -w) files): clean"
+else
+	echo "leakcheck: bounce-dump: exited $?"; cat "$work/vg.log"; status=1
+fi
 exit $status
