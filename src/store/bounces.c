@@ -368,10 +368,13 @@ int td_store_bounce_events(struct td_store *st, const char *email, size_t limit,
 {
 	*out = NULL;
 	*n = 0;
-	sqlite3_stmt *s = prepare(st,
-		"SELECT email, at, kind, status, reply_code, reason, feedback_type, slot,"
-		" message_key, action, detail FROM bounce_events"
-		" WHERE ?1 IS NULL OR email = ?1 ORDER BY at DESC, id DESC LIMIT ?2", err);
+#define EVENT_COLS "SELECT email, at, kind, status, reply_code, reason, feedback_type," \
+	" slot, message_key, action, detail FROM bounce_events"
+	/* two statements: "?1 IS NULL OR email = ?1" would keep SQLite from
+	 * the address's index */
+	sqlite3_stmt *s = prepare(st, email ?
+		EVENT_COLS " WHERE email = ?1 ORDER BY at DESC, id DESC LIMIT ?2" :
+		EVENT_COLS " ORDER BY at DESC, id DESC LIMIT ?2", err);
 	if (!s)
 		return fail_code(err);
 	if (email) {
