@@ -14,10 +14,16 @@
  *               Postfix, Exchange, Yahoo, Gmail, ...): finds recipients,
  *               their diagnostic text and any status or reply code written
  *               in it; fills in what rfc.c left empty (no recipient, or a
- *               recipient without diagnostic). Runs after rfc.c.
+ *               recipient without diagnostic). Runs after rfc.c. Like
+ *               rfc.c it names the outcomes that are not failures itself:
+ *               an Amazon SES complaint ("feedback", and the report's
+ *               feedback type) or delivery notice ("delivered").
  *   classify.c  per recipient: reason, the status (derived from the
  *               reason and the diagnostic when the report gives none or
- *               only x.0.0), hard. Runs last, on every recipient.
+ *               only x.0.0), the reply code (from the diagnostic when
+ *               the report has none), hard. Keeps the reasons rfc.c and
+ *               scrape.c set for what is no failure (feedback, vacation,
+ *               delivered). Runs last, on every recipient.
  *
  * Everything here works on LF line ends: parse.c converts CRLF once.
  */

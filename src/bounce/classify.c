@@ -586,6 +586,16 @@ static const struct own own_words[] = {
 	{ "as the remote domain doesnt exist", "hostunknown" },
 	{ "mail size limit exceeded", "mesgtoobig" },
 	{ "550 - requested action not taken: no such user here", "userunknown" },
+	/* fml, the mailing list manager */
+	{ " header may cause mail loop", "rejected" },
+	{ "not member article from ", "rejected" },
+	{ "reject mail from ", "rejected" },
+	{ "reject spammers:", "rejected" },
+	{ "you are not a member of this mailing list", "rejected" },
+	{ " has detected a loop condition so that", "systemerror" },
+	{ "duplicated message-id", "systemerror" },
+	{ "loop back warning:", "systemerror" },
+	{ "security alert:", "securityerror" },
 	/* Verizon's MMS gateway */
 	{ "no valid recipients for this mm", "userunknown" },
 	{ "host not reachable", "expired" },
@@ -1918,8 +1928,9 @@ static char *transcript(const struct td_bmsg *m)
 	if (recipients != 1 || !t)
 		return NULL;
 	t += sizeof(head) - 1;
-	const char *end = strstr(t, "\n\n");
-	return td_xstrndup(t, end ? (size_t)(end - t) : strnlen(t, TD_CLASSIFY_MAX_TEXT));
+	size_t n = strnlen(t, TD_CLASSIFY_MAX_TEXT);
+	const char *end = memmem(t, n, "\n\n", 2);
+	return td_xstrndup(t, end ? (size_t)(end - t) : n);
 }
 
 /* The server's first reply in a transcript, one line per line: its
@@ -1937,7 +1948,21 @@ static char *transcript_reply(const char *t)
 		if (n < 4 || p[3] != '-')
 			break;
 	}
-	return b.data ? td_buf_steal(&b) : NULL;
+	if (!b.data) {
+		/* no reply quoted: Sendmail's own last word, "554 5.3.0
+		 * unknown mailer error 255" */
+		for (const char *p = t; *p;) {
+			const char *eol = strchr(p, '\n');
+			size_t n = eol ? (size_t)(eol - p) : strlen(p);
+			if (n > 4 && strchr("45", p[0]) && is_digit(p[1]) && is_digit(p[2]) &&
+			    p[3] == ' ') {
+				td_buf_reset(&b);
+				td_buf_append(&b, p, n);
+			}
+			p += n + (eol ? 1 : 0);
+		}
+	}
+	return b.data && b.len ? td_buf_steal(&b) : (td_buf_free(&b), NULL);
 }
 
 /* The local delivery agent's verdict, or NULL when none wrote the
@@ -2126,6 +2151,19 @@ void td_bounce_classify(const struct td_bmsg *m, struct td_bounce_recipient *rc)
 		const char *r = decide(&g, prov, action, dtype);
 		if (!is(r, "onhold") && !is(r, "undefined"))
 			rc->reason = r;
+	}
+	if ((is(rc->reason, "onhold") || is(rc->reason, "undefined")) && !whole && m &&
+	    m->text && m->text[0]) {
+		/* still nothing: an MTA's words about its own failure may
+		 * stand apart from the recipient's lines. Only now, as they
+		 * may be about another recipient of the same bounce. */
+		char *t = td_xstrndup(m->text, strnlen(m->text, TD_CLASSIFY_MAX_TEXT));
+		char *tl = normalize(t, "", "");
+		const char *r = own_word(tl, status);
+		if (r)
+			rc->reason = r;
+		free(tl);
+		free(t);
 	}
 
 	/* 3. a status from the reason when nothing gave one */

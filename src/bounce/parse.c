@@ -26,15 +26,16 @@
 #define MAX_MIME_CONTAINERS 64
 #define MAX_WALK_DEPTH 16
 
+/* Sisimai's reason names (its reason/ package, one file a reason). */
 const char *const td_bounce_reasons[] = {
 	"authfailure", "badreputation", "blocked", "contenterror", "delivered",
-	"emailtoolarge", "expired", "failedstarttls", "feedback", "filtered",
-	"hasmoved", "hostunknown", "mailboxfull", "mailererror", "mesgtoobig",
-	"networkerror", "norelaying", "notaccept", "notcompliantrfc", "onhold",
-	"policyviolation", "ratelimited", "rejected", "requireptr", "securityerror",
-	"spamdetected", "speeding", "suppressed", "suspend", "syntaxerror",
-	"systemerror", "systemfull", "toomanyconn", "undefined", "userunknown",
-	"vacation", "virusfound", NULL,
+	"emailtoolarge", "exceedlimit", "expired", "failedstarttls",
+	"feedback", "filtered", "hasmoved", "hostunknown", "mailboxfull",
+	"mailererror", "mesgtoobig", "networkerror", "norelaying", "notaccept",
+	"notcompliantrfc", "onhold", "policyviolation", "ratelimited",
+	"rejected", "requireptr", "securityerror", "spamdetected", "speeding",
+	"suppressed", "suspend", "syntaxerror", "systemerror", "systemfull",
+	"toomanyconn", "undefined", "userunknown", "vacation", "virusdetected", NULL,
 };
 
 /* ---- strings safe to hand out ---------------------------------------- */
@@ -308,6 +309,16 @@ static char *part_text(const struct mailmime *mm)
 	size_t n;
 	char *body = part_body(mm, &n);
 	const char *cs = ct_param(mm->mm_content_type, "charset");
+	bool eight_bit = false;
+	for (size_t i = 0; i < n && !eight_bit; i++)
+		eight_bit = (unsigned char)body[i] >= 0x80;
+	/* Labels that cannot be true: 8-bit bytes under a 7-bit charset.
+	 * Valid UTF-8 is UTF-8 (whatever the label says: no other charset
+	 * looks like it); Japanese MTAs write EUC-JP and call it ISO-2022-JP. */
+	if (eight_bit && td_utf8_valid(body, n))
+		cs = NULL;
+	else if (eight_bit && cs && strncasecmp(cs, "iso-2022-jp", 11) == 0)
+		cs = "euc-jp";
 	if (cs && strcasecmp(cs, "utf-8") != 0 && strcasecmp(cs, "us-ascii") != 0) {
 		char *conv = NULL;
 		if (charconv("utf-8", cs, body, n, &conv) == MAIL_CHARCONV_NO_ERROR && conv) {
@@ -378,6 +389,39 @@ static bool is_returned_part(const struct mailmime *mm)
 	       ct_is(ct, MAILMIME_DISCRETE_TYPE_TEXT, "rfc822-headers");
 }
 
+static void walk(struct walk *w, const struct mailmime *mm, int depth, bool want_text);
+
+/* A multipart whose boundary parameter libetpan did not see (written on
+ * a continuation line without leading whitespace, as Verizon's gateway
+ * does) comes back as one part. Its first "--" line gives the boundary:
+ * the body is parsed again under a header that says it. */
+static void walk_lost_boundary(struct walk *w, const struct mailmime *mm, int depth,
+			       bool want_text)
+{
+	size_t n;
+	char *body = part_body(mm, &n);
+	const char *p = body;
+	while (*p && !(p[0] == '-' && p[1] == '-' && (p == body || p[-1] == '\n'))) {
+		const char *nl = strchr(p, '\n');
+		p = nl ? nl + 1 : p + strlen(p);
+	}
+	size_t bl = strcspn(p, "\n");
+	if (*p && bl > 2 && bl < 72 && !memchr(p + 2, '"', bl - 2)) {
+		char *sub = td_xasprintf("Content-Type: multipart/mixed; boundary=\"%.*s\"\n\n%s",
+					 (int)(bl - 2), p + 2, body);
+		struct mailmime *mime = NULL;
+		size_t idx = 0;
+		if (mailmime_parse(sub, strlen(sub), &idx, &mime) == MAILIMF_NO_ERROR && mime) {
+			/* the message around the multipart is no returned message */
+			if (mime->mm_type == MAILMIME_MESSAGE)
+				walk(w, mime->mm_data.mm_message.mm_msg_mime, depth + 1, want_text);
+			mailmime_free(mime);
+		}
+		free(sub);
+	}
+	free(body);
+}
+
 static void walk(struct walk *w, const struct mailmime *mm, int depth, bool want_text)
 {
 	if (!mm || depth > MAX_WALK_DEPTH)
@@ -427,6 +471,10 @@ static void walk(struct walk *w, const struct mailmime *mm, int depth, bool want
 		walk(w, mm->mm_data.mm_message.mm_msg_mime, depth + 1, want_text);
 		return;
 	case MAILMIME_SINGLE:
+		if (ct_is(ct, MAILMIME_COMPOSITE_TYPE_MULTIPART, NULL)) {
+			walk_lost_boundary(w, mm, depth, want_text);
+			return;
+		}
 		if (!want_text)
 			return;
 		if (!ct || ct_is(ct, MAILMIME_DISCRETE_TYPE_TEXT, "plain")) {

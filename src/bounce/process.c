@@ -105,12 +105,18 @@ static void events_add(struct events *e, const struct td_bounce_report *r,
 	e->v[e->n++] = ev;
 }
 
+/* A feedback report whose provider redacted the recipient still names
+ * the reader through the token in the returned message. */
+static const struct td_bounce_recipient redacted = {
+	(char *)"", "", "", "feedback", false, (char *)"", (char *)"",
+};
+
 /* The recipient that speaks for a mail pinned by its token: the one that
  * is the reader's address, else the heaviest. */
 static const struct td_bounce_recipient *speaker(const struct td_bounce_report *r,
 						 const char *email)
 {
-	const struct td_bounce_recipient *best = NULL;
+	const struct td_bounce_recipient *best = r->n ? NULL : &redacted;
 	for (size_t i = 0; i < r->n; i++) {
 		if (strcasecmp(r->v[i].address, email) == 0)
 			return &r->v[i];
@@ -168,11 +174,15 @@ static int by_address(struct td_store *st, const struct td_bounce_report *r,
 	return 0;
 }
 
-static const char *mail_outcome(const struct td_bounce_report *r, size_t nevents)
+static const char *mail_outcome(const struct td_bounce_report *r, const struct events *e)
 {
-	if (!nevents)
+	if (!e->n)
 		return "unknown";
-	return r->feedback ? "complaint" : r->bounce ? "bounce" : "note";
+	for (size_t i = 0; i < e->n; i++)
+		if (e->v[i].kind == TD_BOUNCE_COMPLAINT)
+			return "complaint";
+	/* a "not-spam" or "auth-failure" report is a note */
+	return r->bounce ? "bounce" : "note";
 }
 
 /* "hard 5.1.1 userunknown a@example.org (digest 2026-12-07 07:00 UTC):
@@ -284,7 +294,7 @@ static int one(struct td_store *st, const struct td_bounce_options *o,
 	memset(&r, 0, sizeof r);
 	if ((rc = td_bounce_parse(raw->data, raw->len, &r, err)))
 		goto done;
-	if (r.n == 0) {
+	if (r.n == 0 && !r.feedback) {
 		/* not ours to judge: a person's reply, spam, a newsletter */
 		s->not_bounces++;
 		td_log_debug("bounces: %s: neither a bounce nor a report: left in place",
@@ -294,7 +304,7 @@ static int one(struct td_store *st, const struct td_bounce_options *o,
 	if ((rc = o->verp ? by_token(st, o->verp, raw, &r, &e, err) :
 			    by_address(st, &r, &e, err)))
 		goto done;
-	const char *outcome = mail_outcome(&r, e.n);
+	const char *outcome = mail_outcome(&r, &e);
 	if (!o->dry_run &&
 	    (rc = td_store_bounce_record(st, key, outcome, e.v, e.n, &o->policy,
 					 time(NULL), err)))

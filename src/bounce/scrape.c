@@ -12,10 +12,17 @@
  * recipient's own line), and one walk over the text reads them all.
  *
  * Order of evidence, each used only when the one before found nothing:
- * the recipient lines after a format's opening sentence; the recipient
- * lines of the whole text (a message from a mailer daemon with a bounce
- * subject whose sentence is not in the table); the X-Failed-Recipients
- * header; Amazon SES's JSON notifications are their own small reader.
+ * the recipient lines after a format's opening sentence (or the address
+ * in the sentence itself); the recipient lines of the whole text; the
+ * X-Failed-Recipients header; the returned message's To. Amazon SES's
+ * JSON notifications have their own small reader. Nothing is read from a
+ * message that is not from a mail system (a null Return-Path, a daemon's
+ * From, a bounce's Subject, X-Failed-Recipients) unless a format's
+ * sentence and a returned message are both there: ordinary mail quotes
+ * bounces too.
+ *
+ * When rfc.c found recipients but not the server's words, each takes
+ * the words the text gives its own address.
  *
  * The text is hostile: every walk is bounded by its length and by
  * SCAN_MAX bytes, and what reaches the report goes through one_line(),
@@ -76,40 +83,53 @@ struct format {
  * the Sisimai corpus); lowercase, matched case-insensitively within a
  * line. The first line that holds any of them decides the format. */
 static const struct format formats[] = {
-	{ .name = "qmail", .opens = { "wasn't able to deliver your message to the following",
+	{ .name = "qmail",
+	  .opens = { "wasn't able to deliver your message to the following",
 		     "unable to deliver your message to the following",
 		     "unable to deliver message to the following" } },
-	{ .name = "exim", .opens = { "could not be delivered to one or more",
-		    "could not be delivered to all of its recipients",
-		    "has not yet been delivered to one or more",
-		    "the following address(es) failed" } },
-	{ .name = "gmail", .opens = { "delivery to the following recipient" }, .flags = F_OPENING },
-	{ .name = "exchange2003", .opens = { "did not reach the following recipient" } },
+	{ .name = "exim",
+	  .opens = { "could not be delivered to one or more",
+		     "could not be delivered to all of its recipients",
+		     "has not yet been delivered to one or more",
+		     "the following address(es) failed" } },
+	{ .name = "gmail", .flags = F_OPENING,
+	  .opens = { "delivery to the following recipient" } },
+	{ .name = "exchange2003",
+	  .opens = { "did not reach the following recipient" } },
 	{ .name = "domino", .opens = { "was not delivered to:" } },
 	{ .name = "notes", .opens = { "------- failure reasons" } },
-	{ .name = "sendmail", .opens = { "----- transcript of session follows" }, .flags = F_SAMELINE },
-	{ .name = "sendmail-list", .opens = { "following addresses had permanent fatal errors",
-			     "following addresses had delivery problems",
-			     "following addresses had permanent delivery errors" } },
+	{ .name = "sendmail", .flags = F_SAMELINE,
+	  .opens = { "----- transcript of session follows" } },
+	{ .name = "sendmail-list",
+	  .opens = { "following addresses had permanent fatal errors",
+		     "following addresses had delivery problems",
+		     "following addresses had permanent delivery errors" } },
 	{ .name = "opensmtpd", .opens = { "the following list of recipients" } },
-	{ .name = "messagingserver", .opens = { "cannot be delivered to the following recipients" } },
-	{ .name = "ezweb", .opens = { "each of the following recipients was rejected" } },
-	{ .name = "dragonfly", .opens = { "there was an error delivering your mail to" } },
-	{ .name = "imailserver", .opens = { "undeliverable to ", "unknown user: ",
-			   "invalid final delivery userid: ",
-			   "mailbox exceeds allowed size: ", "unknown host: " } },
+	{ .name = "messagingserver",
+	  .opens = { "cannot be delivered to the following recipients" } },
+	{ .name = "ezweb",
+	  .opens = { "each of the following recipients was rejected" } },
+	{ .name = "dragonfly",
+	  .opens = { "there was an error delivering your mail to" } },
+	{ .name = "imailserver",
+	  .opens = { "undeliverable to ", "unknown user: ",
+		     "invalid final delivery userid: ",
+		     "mailbox exceeds allowed size: ", "unknown host: " } },
 	{ .name = "kddi", .opens = { "could not be delivered to: " } },
 	{ .name = "interscan", .opens = { "unable to deliver message to <" } },
 	{ .name = "mailfoundry", .opens = { "unable to deliver message to:" } },
-	{ .name = "mailmarshal", .opens = { "the following recipients were affected" },
+	{ .name = "mailmarshal",
+	  .opens = { "the following recipients were affected" },
 	  .error = "could not be delivered because of" },
-	{ .name = "x6", .opens = { "following recipients returned permanent errors:",
-		  "rejected recipient <" } },
+	{ .name = "x6",
+	  .opens = { "following recipients returned permanent errors:",
+		     "rejected recipient <" } },
 	{ .name = "apachejames", .opens = { "message details:" } },
-	/* fml, a mailing list manager refusing a post: the list's address */
-	{ .name = "fml", .opens = { "you are not a member of this mailing list <",
-				     "not member article from <",
-				     "duplicated message-id in <" }, .flags = F_INLINE },
+	/* a mailing list manager refusing a post: the list's address */
+	{ .name = "fml", .flags = F_INLINE,
+	  .opens = { "you are not a member of this mailing list <",
+		     "not member article from <",
+		     "duplicated message-id in <" } },
 };
 
 /* A line containing one of these opens the copy of the returned message

@@ -34,18 +34,21 @@ static const char bounces_help[] =
 
 static void print_summary(const struct td_bounce_summary *s, bool dry_run, bool as_result)
 {
-	char line[512];
+	char line[512], acts[128];
+	/* a dry run applies no policy, so it cannot say who would go */
+	if (dry_run)
+		snprintf(acts, sizeof acts, "nothing recorded or removed");
+	else
+		snprintf(acts, sizeof acts, "%zu reader%s suppressed, %zu unsubscribed",
+			 s->suppressed, s->suppressed == 1 ? "" : "s", s->unsubscribed);
 	snprintf(line, sizeof line,
 		 "bounces%s: %zu mail%s read: %zu bounce%s, %zu complaint%s, %zu note%s, "
 		 "%zu naming nobody we sent to, %zu not a bounce (left in the "
-		 "mailbox), %zu recorded before; %zu reader%s %s, %zu %s; %zu "
-		 "failed", dry_run ? " --dry-run" : "", s->mails, s->mails == 1 ? "" : "s",
+		 "mailbox), %zu recorded before; %s; %zu failed",
+		 dry_run ? " --dry-run" : "", s->mails, s->mails == 1 ? "" : "s",
 		 s->bounces, s->bounces == 1 ? "" : "s", s->complaints,
 		 s->complaints == 1 ? "" : "s", s->notes, s->notes == 1 ? "" : "s",
-		 s->unknown, s->not_bounces, s->seen_before, s->suppressed,
-		 s->suppressed == 1 ? "" : "s", dry_run ? "would be suppressed" : "suppressed",
-		 s->unsubscribed, dry_run ? "would be unsubscribed" : "unsubscribed",
-		 s->failed);
+		 s->unknown, s->not_bounces, s->seen_before, acts, s->failed);
 	if (as_result)
 		printf("%s\n", line);
 	else
@@ -93,14 +96,7 @@ int td_cli_bounces(const struct td_cli_globals *g, int argc, char **argv)
 		return rc;
 	struct td_store *st = NULL;
 	int lockfd = -1;
-	struct td_err err = { 0, "" };
-	if (dry_run) {
-		/* a dry run writes nothing, so it needs no lock */
-		if ((rc = td_store_open(cfg.store_path, TD_STORE_READONLY, &st, &err)))
-			td_cli_fail(&err);
-	} else {
-		rc = td_cli_open_locked(&cfg, &st, &lockfd);
-	}
+	rc = td_cli_open_writer(&cfg, dry_run, &st, &lockfd);
 	if (!rc)
 		rc = td_cli_read_bounces(&cfg, st, dry_run, true);
 	td_lock_close_store(st, lockfd);

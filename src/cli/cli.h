@@ -52,6 +52,11 @@ int td_cli_load_config(const struct td_cli_globals *g, struct td_config *cfg);
 void td_cli_warn_bad_rows(const struct td_config *cfg, size_t nbad, size_t ngood);
 /* The store under the run lock (lock.h), or the error reported. */
 int td_cli_open_locked(const struct td_config *cfg, struct td_store **st, int *lockfd);
+/* The store for a command that writes it: under the run lock, or, for a
+ * dry run (which writes nothing), read-only without the lock (*lockfd
+ * stays -1). The error reported. */
+int td_cli_open_writer(const struct td_config *cfg, bool dry_run, struct td_store **st,
+		       int *lockfd);
 
 /* Parses a command's own options: --help always, and the ones given. */
 struct td_cli_opt {

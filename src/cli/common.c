@@ -102,3 +102,14 @@ int td_cli_open_locked(const struct td_config *cfg, struct td_store **st, int *l
 	int rc = td_lock_open_store(cfg->store_path, st, lockfd, &err);
 	return rc ? td_cli_fail(&err) : 0;
 }
+
+int td_cli_open_writer(const struct td_config *cfg, bool dry_run, struct td_store **st,
+		       int *lockfd)
+{
+	if (!dry_run)
+		return td_cli_open_locked(cfg, st, lockfd);
+	/* a dry run writes nothing, so it needs no lock */
+	struct td_err err = { 0, "" };
+	int rc = td_store_open(cfg->store_path, TD_STORE_READONLY, st, &err);
+	return rc ? td_cli_fail(&err) : 0;
+}

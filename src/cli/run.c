@@ -487,15 +487,7 @@ static int cmd_write(const struct td_cli_globals *g, int argc, char **argv,
 		return rc;
 	struct td_store *st = NULL;
 	int lockfd = -1;
-	struct td_err err = { 0, "" };
-	if (dry_run) {
-		/* a dry run writes nothing, so it needs no lock */
-		rc = td_store_open(cfg.store_path, TD_STORE_READONLY, &st, &err);
-		if (rc)
-			td_cli_fail(&err);
-	} else {
-		rc = td_cli_open_locked(&cfg, &st, &lockfd);
-	}
+	rc = td_cli_open_writer(&cfg, dry_run, &st, &lockfd);
 	if (!rc && ingest)
 		rc = do_ingest(&cfg, st, !send);
 	/* `run` reads what came back before it sends, so a reader who

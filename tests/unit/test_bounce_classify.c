@@ -267,6 +267,19 @@ static void test_own_words(void)
 		 W("expired", "4.0.947", "", false));
 	CLASSIFY("a@example.com", "", "", "delivery retry timeout exceeded", "failed",
 		 W("expired", "5.0.947", "", false));
+	/* fml, the list manager */
+	CLASSIFY("a@example.org", "", "",
+		 "You are not a member of this mailing list <a@example.org>.", "failed",
+		 W("rejected", "5.0.918", "", false));
+	/* words about the failure that stand apart from the recipient's
+	 * line count when that line says nothing */
+	check(__LINE__, "a@ezweb.ne.jp", "", "", "", "failed", NULL,
+	      "The user(s) account is disabled.\n\n<a@ezweb.ne.jp>\n",
+	      (struct want)W("suspend", "5.0.921", "", false));
+	/* but not over what the recipient's own line says */
+	check(__LINE__, "a@ezweb.ne.jp", "", "", "550 5.1.1 <a@ezweb.ne.jp>: user unknown",
+	      "failed", NULL, "The user(s) account is disabled.\n\n<a@ezweb.ne.jp>\n",
+	      (struct want)W("userunknown", "5.1.1", "550", true));
 }
 
 /* Classifies address (no status, no action) in a message of headers h
