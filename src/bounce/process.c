@@ -174,15 +174,19 @@ static int by_address(struct td_store *st, const struct td_bounce_report *r,
 	return 0;
 }
 
-static const char *mail_outcome(const struct td_bounce_report *r, const struct events *e)
+/* What one mail was, as the store's outcome word says it. */
+enum outcome { OUT_UNKNOWN, OUT_COMPLAINT, OUT_BOUNCE, OUT_NOTE };
+static const char *const outcome_names[] = { "unknown", "complaint", "bounce", "note" };
+
+static enum outcome mail_outcome(const struct td_bounce_report *r, const struct events *e)
 {
 	if (!e->n)
-		return "unknown";
+		return OUT_UNKNOWN;
 	for (size_t i = 0; i < e->n; i++)
 		if (e->v[i].kind == TD_BOUNCE_COMPLAINT)
-			return "complaint";
+			return OUT_COMPLAINT;
 	/* a "not-spam" or "auth-failure" report is a note */
-	return r->bounce ? "bounce" : "note";
+	return r->bounce ? OUT_BOUNCE : OUT_NOTE;
 }
 
 /* "hard 5.1.1 userunknown a@example.org (digest 2026-12-07 07:00 UTC):
@@ -213,17 +217,11 @@ static void log_line(const struct td_bounce_options *o, const char *name,
 }
 
 /* What one mail did, into the summary. */
-static void count(struct td_bounce_summary *s, const char *outcome,
+static void count(struct td_bounce_summary *s, enum outcome outcome,
 		  const struct events *e)
 {
-	if (strcmp(outcome, "unknown") == 0)
-		s->unknown++;
-	else if (strcmp(outcome, "complaint") == 0)
-		s->complaints++;
-	else if (strcmp(outcome, "bounce") == 0)
-		s->bounces++;
-	else
-		s->notes++;
+	size_t *n[] = { &s->unknown, &s->complaints, &s->bounces, &s->notes };
+	(*n[outcome])++;
 	for (size_t i = 0; i < e->n; i++) {
 		if (e->v[i].action == TD_BOUNCE_SUPPRESSED)
 			s->suppressed++;
@@ -304,10 +302,10 @@ static int one(struct td_store *st, const struct td_bounce_options *o,
 	if ((rc = o->verp ? by_token(st, o->verp, raw, &r, &e, err) :
 			    by_address(st, &r, &e, err)))
 		goto done;
-	const char *outcome = mail_outcome(&r, &e);
+	enum outcome outcome = mail_outcome(&r, &e);
 	if (!o->dry_run &&
-	    (rc = td_store_bounce_record(st, key, outcome, e.v, e.n, &o->policy,
-					 time(NULL), err)))
+	    (rc = td_store_bounce_record(st, key, outcome_names[outcome], e.v, e.n,
+					 &o->policy, time(NULL), err)))
 		goto done;
 	count(s, outcome, &e);
 	if (!e.n) {
