@@ -1890,11 +1890,16 @@ static const char *header(const struct td_bmsg *m, const char *name)
 	return NULL;
 }
 
-/* What the kind of bounce says for all its recipients: au's content
- * filter (X-SPASIGN: NG), Google Groups' refusal to post (its notice
- * lists four possible causes). NULL when nothing. */
+/* What the kind of bounce says for all its recipients: Verizon's
+ * gateway's "no such user here", au's content filter (X-SPASIGN: NG),
+ * Google Groups' refusal to post (its notice lists four possible
+ * causes). NULL when nothing. */
 static const char *message_hint(const struct td_bmsg *m)
 {
+	const char *from = header(m, "From");
+	if (from && m->text && (strcasestr(from, "@vtext.com") || strcasestr(from, "@vzwpix.com")) &&
+	    strcasestr(m->text, "requested action not taken: no such user here"))
+		return "userunknown"; /* Verizon's SMS and MMS gateways */
 	const char *spa = header(m, "X-SPASIGN");
 	if (spa && strcasecmp(spa, "NG") == 0)
 		return "filtered";
@@ -2080,6 +2085,17 @@ void td_bounce_classify(const struct td_bmsg *m, struct td_bounce_recipient *rc)
 
 	char *low = normalize(diag, rc->reply_code, intext);
 	char *about = text_about(m, rc->address);
+	if (about && (zero_zero(status) || strcmp(status, "4.4.7") == 0)) {
+		/* "4.4.7" and "x.0.0" say little; the text about the recipient
+		 * may hold the reply that caused them ("441 4.4.1 Error
+		 * encountered while communicating with primary target") */
+		char more[16], tmp[16];
+		status_in_text(about, status[0], more, sizeof(more));
+		if (more[0] && !zero_zero(more) && strcmp(more, "4.4.7") != 0) {
+			prefer(tmp, sizeof(tmp), status, more, "");
+			snprintf(status, sizeof(status), "%s", tmp);
+		}
+	}
 	const char *cmd = command_in(low);
 	if (!cmd && about)
 		cmd = command_named(about);
@@ -2151,19 +2167,6 @@ void td_bounce_classify(const struct td_bmsg *m, struct td_bounce_recipient *rc)
 		const char *r = decide(&g, prov, action, dtype);
 		if (!is(r, "onhold") && !is(r, "undefined"))
 			rc->reason = r;
-	}
-	if ((is(rc->reason, "onhold") || is(rc->reason, "undefined")) && !whole && m &&
-	    m->text && m->text[0]) {
-		/* still nothing: an MTA's words about its own failure may
-		 * stand apart from the recipient's lines. Only now, as they
-		 * may be about another recipient of the same bounce. */
-		char *t = td_xstrndup(m->text, strnlen(m->text, TD_CLASSIFY_MAX_TEXT));
-		char *tl = normalize(t, "", "");
-		const char *r = own_word(tl, status);
-		if (r)
-			rc->reason = r;
-		free(tl);
-		free(t);
 	}
 
 	/* 3. a status from the reason when nothing gave one */

@@ -242,6 +242,15 @@ static void test_report_fields(void)
 	      "DBI connect failed: too many clients already\n"
 	      "554 5.3.0 unknown mailer error 255\n\n",
 	      (struct want)W("mailererror", "5.3.0", "", false));
+	/* "4.4.7" says only that the queue gave up; the text about the
+	 * recipient tells what failed */
+	check(__LINE__, "g@example.edu", "4.4.7", "", "550 4.4.7 QUEUE.Expired; message expired",
+	      "failed", "Final-Recipient: rfc822;g@example.edu\nStatus: 4.4.7\n",
+	      "Delivery has failed to these recipients or groups:\n\n"
+	      "g@example.edu\nThe server has tried to deliver this message, without success.\n"
+	      "Remote Server returned '550 4.4.7 QUEUE.Expired; message expired'\n"
+	      "Remote Server returned '441 4.4.1 Error encountered while communicating'\n",
+	      (struct want)W("expired", "4.4.1", "", false));
 	/* and the whole reply where the DSN kept its first line */
 	check(__LINE__, "a@example.jp", "5.7.1", "",
 	      "550-5.7.1 Unauthenticated email from example.net is not accepted due to domain's",
@@ -271,12 +280,7 @@ static void test_own_words(void)
 	CLASSIFY("a@example.org", "", "",
 		 "You are not a member of this mailing list <a@example.org>.", "failed",
 		 W("rejected", "5.0.918", "", false));
-	/* words about the failure that stand apart from the recipient's
-	 * line count when that line says nothing */
-	check(__LINE__, "a@ezweb.ne.jp", "", "", "", "failed", NULL,
-	      "The user(s) account is disabled.\n\n<a@ezweb.ne.jp>\n",
-	      (struct want)W("suspend", "5.0.921", "", false));
-	/* but not over what the recipient's own line says */
+	/* au's words stay apart from what the recipient's own line says */
 	check(__LINE__, "a@ezweb.ne.jp", "", "", "550 5.1.1 <a@ezweb.ne.jp>: user unknown",
 	      "failed", NULL, "The user(s) account is disabled.\n\n<a@ezweb.ne.jp>\n",
 	      (struct want)W("userunknown", "5.1.1", "550", true));
@@ -320,6 +324,22 @@ static void test_message_kinds(void)
 	classify_in(h, 2, groups, "list@googlegroups.com", "", &rc);
 	CHECK_STR(rc.reason, "rejected");
 	CHECK_STR(rc.status, "5.0.918");
+	CHECK(!rc.hard);
+
+	/* Verizon's gateway says which user it does not know in the text */
+	struct td_bhdr vz[] = { { (char *)"From", (char *)"post_master@vtext.com" } };
+	classify_in(vz, 1, "Error: Invalid user address\n\nError message below:\n"
+		    "550 - Requested action not taken: no such user here\n\nMessage details:\n"
+		    "  RCPT TO: 5555550000@vtext.com\n", "5555550000@vtext.com",
+		    "Size (in bytes): 222", &rc);
+	CHECK_STR(rc.reason, "userunknown");
+	CHECK(rc.hard);
+	/* the same words from another gateway are only words */
+	struct td_bhdr other[] = { { (char *)"From", (char *)"postmaster@example.net" } };
+	classify_in(other, 1, "Error: Invalid user address\n\nError message below:\n"
+		    "550 - Requested action not taken: no such user here\n\nMessage details:\n"
+		    "  RCPT TO: a@example.net\n", "a@example.net", "Size (in bytes): 222", &rc);
+	CHECK_STR(rc.reason, "onhold");
 	CHECK(!rc.hard);
 
 	/* au's content filter marks its refusals in a header */
