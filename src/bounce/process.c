@@ -60,6 +60,26 @@ static int weight(enum td_bounce_kind k)
 	       k == TD_BOUNCE_SOFT ? 1 : 0;
 }
 
+/* The server's words kept with an event: enough to tell why, and a
+ * hostile report's megabyte of "diagnostic" is not stored per mail. */
+#define DETAIL_MAX 300
+
+/* Cuts s (the report's own string) to at most DETAIL_MAX bytes, never
+ * inside a UTF-8 character. */
+static char *short_detail(char *s)
+{
+	if (!s)
+		return (char *)"";
+	size_t n = strlen(s);
+	if (n > DETAIL_MAX) {
+		n = DETAIL_MAX;
+		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+			n--;
+		s[n] = '\0';
+	}
+	return s;
+}
+
 /* One mail's events, with the addresses they own. */
 struct events {
 	struct td_bounce_event *v;
@@ -90,7 +110,7 @@ static void events_add(struct events *e, const struct td_bounce_report *r,
 	ev.reason = (char *)(rc->reason ? rc->reason : "");
 	ev.feedback_type = r->feedback ? r->feedback : (char *)"";
 	ev.slot = slot;
-	ev.detail = rc->diagnostic ? rc->diagnostic : (char *)"";
+	ev.detail = short_detail(rc->diagnostic);
 	for (size_t i = 0; i < e->n; i++) {
 		if (strcasecmp(e->v[i].email, email) != 0)
 			continue;

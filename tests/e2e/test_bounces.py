@@ -361,12 +361,20 @@ def test_without_verp_the_failed_address_names_the_reader(tmp_path, sink):
     run(conf, "send", check=True)
     senders = envelope_senders(sink)
     assert set(senders.values()) == {"digest@news.test"}   # no VERP: as before
-    deliver(box, hard_dsn("digest@news.test", "Zoe@Example.net"))
+    # the server's words are kept, but not a megabyte of them, and never
+    # half a character (an RFC 6533 report may carry UTF-8)
+    raw = dsn("digest@news.test", "Zoe@Example.net", "5.1.1",
+              diag="550 5.1.1 User unknown:: WORDS").as_bytes(policy=email.policy.SMTP)
+    deliver(box, raw.replace(b"WORDS", "é".encode() * 2000))
     deliver(box, hard_dsn("digest@news.test", "stranger@example.org"))
     rc, out, err = bounces(conf)
     assert rc == 0, err
     assert "1 bounce," in out and "1 naming nobody" in out, out
-    assert show(conf, "zoe@example.net")["status"] == "bounced"
+    s = show(conf, "zoe@example.net")
+    assert s["status"] == "bounced"
+    detail = s["bounces"]["events"][0]["detail"]
+    assert detail.startswith("550 5.1.1 User unknown:: é")
+    assert len(detail.encode()) <= 300 and detail.endswith("é"), len(detail.encode())
     assert maildir_files(box) == []
 
 
