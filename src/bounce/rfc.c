@@ -334,22 +334,36 @@ static bool starts_ci(const char *s, const char *prefix)
 	return s && strncasecmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* RFC 3834 and the markers vacation programs use instead. Bounces often
- * say Auto-Submitted: auto-replied too, so that one counts only when
- * neither the sender nor the subject looks like a mail system's. */
+/* RFC 3834 and the markers vacation programs use instead. A mail
+ * system's notice is never one: it may bounce an auto-reply ("Undeliverable:
+ * Out of office") and often says Auto-Submitted: auto-replied itself, so
+ * that header counts only when neither sender nor subject sounds like a
+ * mail system. */
 static bool is_auto_reply(const struct td_bmsg *m)
 {
 	const char *subj = td_bmsg_get(m, "Subject");
 	const char *from = td_bmsg_get(m, "From");
-	static const char *const subj_markers[] = {
+	static const char *const system_senders[] = {
+		"mailer-daemon", "postmaster", "mail delivery", "mdaemon", "daemon", NULL,
+	};
+	static const char *const bounce_subjects[] = {
+		"undeliver", "delivery", "mail delivery", "returned", "failure", "failed",
+		"non recapitabile", "warning:", "delayed", "postmaster", NULL,
+	};
+	for (size_t i = 0; system_senders[i]; i++)
+		if (contains_ci(from, system_senders[i]))
+			return false;
+	for (size_t i = 0; bounce_subjects[i]; i++)
+		if (starts_ci(subj, bounce_subjects[i]))
+			return false;
+	static const char *const subj_prefixes[] = {
 		"auto reply:", "automatic reply:", "auto:", "autoreply:", "auto-reply:",
-		"out of office", "out of the office", "vacation", "abwesenheitsnotiz",
+		"out of office", "out of the office", "abwesenheitsnotiz",
 		"réponse automatique", "respuesta automática", "risposta automatica",
 		NULL,
 	};
-	for (size_t i = 0; subj && subj_markers[i]; i++)
-		if (starts_ci(subj, subj_markers[i]) ||
-		    (i >= 5 && contains_ci(subj, subj_markers[i])))
+	for (size_t i = 0; subj && subj_prefixes[i]; i++)
+		if (starts_ci(subj, subj_prefixes[i]))
 			return true;
 	if (td_bmsg_get(m, "X-Autoreply") || td_bmsg_get(m, "X-Autorespond") ||
 	    contains_ci(td_bmsg_get(m, "X-Apple-Action"), "vacation") ||
@@ -358,9 +372,8 @@ static bool is_auto_reply(const struct td_bmsg *m)
 	if (!contains_ci(td_bmsg_get(m, "Auto-Submitted"), "auto-replied"))
 		return false;
 	static const char *const system_words[] = {
-		"mailer-daemon", "postmaster", "mail delivery", "mdaemon", "daemon",
-		"deliver", "fail", "return", "delay", "undeliver", "bounce",
-		"non recapitabile", "notification", "error", "rejected", NULL,
+		"deliver", "fail", "return", "delay", "bounce", "non recapitabile",
+		"notification", "error", "rejected", NULL,
 	};
 	for (size_t i = 0; system_words[i]; i++)
 		if (contains_ci(from, system_words[i]) || contains_ci(subj, system_words[i]))

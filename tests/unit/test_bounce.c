@@ -434,6 +434,32 @@ static void test_auto_reply(void)
 		CHECK(strcmp(r.v[i].reason, "vacation") != 0);
 	CHECK(r.n == 0 || r.bounce);
 	td_bounce_report_free(&r);
+
+	/* an auto-reply that bounced is a bounce, not a vacation */
+	static const char bounced[] =
+		"From: postmaster@mx.example.net\n"
+		"Subject: Undeliverable: Out of office\n"
+		"X-Autoreply: yes\n"
+		"\n"
+		"Delivery has failed to these recipients.\n";
+	REQUIRE(parse(bounced, &r) == 0);
+	for (size_t i = 0; i < r.n; i++)
+		CHECK(strcmp(r.v[i].reason, "vacation") != 0);
+	CHECK(r.n == 0 || r.bounce);
+	td_bounce_report_free(&r);
+
+	/* Outlook's and Apple's markers without Auto-Submitted */
+	static const char outlook[] =
+		"From: Nia <nia@example.com>\n"
+		"Subject: Automatic reply: Weekly digest\n"
+		"X-Auto-Response-Suppress: All\n"
+		"\n"
+		"Back on Monday.\n";
+	REQUIRE(parse(outlook, &r) == 0);
+	REQUIRE(r.n == 1);
+	CHECK_STR(r.v[0].address, "nia@example.com");
+	CHECK_STR(r.v[0].reason, "vacation");
+	td_bounce_report_free(&r);
 }
 
 static void test_plain_message(void)
