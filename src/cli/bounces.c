@@ -18,12 +18,13 @@ static const char bounces_help[] =
 	"Reads the bounce mailbox ([bounces] mailbox: maildir:PATH, imaps://,\n"
 	"imap:// with STARTTLS, pop3s://, pop3:// with STLS) and acts on what came\n"
 	"back: a hard bounce suppresses the reader (after [bounces] hard_after),\n"
-	"soft bounces add to a score that halves every soft_half_life_days and\n"
-	"suppress at soft_threshold, a complaint (feedback report) unsubscribes\n"
-	"from everything, an auto-reply is recorded only. With [bounces]\n"
-	"return_path set, a mail counts only when its VERP token is valid; else\n"
-	"its failed address must be a subscriber. A mail that names nobody we\n"
-	"sent to changes nothing and is reported. Each mail is recorded, then\n"
+	"soft bounces add to a score that halves with each good digest between\n"
+	"two of them and suppress at soft_threshold, a complaint (feedback report\n"
+	"of abuse, fraud or opt-out) unsubscribes from everything, an auto-reply\n"
+	"is recorded only. With [bounces] return_path set, a mail counts only\n"
+	"when its VERP token is valid; else its failed address must be a\n"
+	"subscriber. A mail that names nobody we sent to changes nothing, is\n"
+	"reported and stays (or goes to processed_folder). Each mail is recorded, then\n"
 	"removed (or moved to processed_folder); a mail that is not a bounce or\n"
 	"a report stays where it is. One line per mail on stderr, a summary on\n"
 	"stdout. Takes the run lock (exit 75 while a run holds it).\n"
@@ -43,12 +44,13 @@ static void print_summary(const struct td_bounce_summary *s, bool dry_run, bool 
 			 s->suppressed, s->suppressed == 1 ? "" : "s", s->unsubscribed);
 	snprintf(line, sizeof line,
 		 "bounces%s: %zu mail%s read: %zu bounce%s, %zu complaint%s, %zu note%s, "
-		 "%zu naming nobody we sent to, %zu not a bounce (left in the "
-		 "mailbox), %zu recorded before; %s; %zu failed",
+		 "%zu naming nobody we sent to (%zu left in the mailbox), %zu not a "
+		 "bounce (left in the mailbox), %zu recorded before; %s; %zu failed",
 		 dry_run ? " --dry-run" : "", s->mails, s->mails == 1 ? "" : "s",
 		 s->bounces, s->bounces == 1 ? "" : "s", s->complaints,
 		 s->complaints == 1 ? "" : "s", s->notes, s->notes == 1 ? "" : "s",
-		 s->unknown, s->not_bounces, s->seen_before, acts, s->failed);
+		 s->unknown, s->unknown_left, s->not_bounces, s->seen_before, acts,
+		 s->failed);
 	if (as_result)
 		printf("%s\n", line);
 	else

@@ -107,21 +107,34 @@ static int fail_code(struct td_err *err)
 	return err && err->code ? err->code : EX_SOFTWARE;
 }
 
-int td_store_bounce_mail_seen(struct td_store *st, const char *message_key,
-			      bool *seen, struct td_err *err)
+int td_store_bounce_mail_outcome(struct td_store *st, const char *message_key,
+				 char *outcome, size_t len, struct td_err *err)
 {
-	*seen = false;
-	sqlite3_stmt *s = prepare(st, "SELECT 1 FROM bounce_mail WHERE message_key = ?1",
-				  err);
+	if (len)
+		*outcome = '\0';
+	sqlite3_stmt *s = prepare(st,
+		"SELECT outcome FROM bounce_mail WHERE message_key = ?1", err);
 	if (!s)
 		return fail_code(err);
 	td_store_bind_text(s, 1, message_key);
 	int r = step(st, s, "read processed mail", err);
 	if (r < 0)
 		return fail_code(err);
-	*seen = r == 1;
+	/* an outcome the store wrote is never empty */
+	if (r == 1 && len)
+		snprintf(outcome, len, "%s", *td_store_col_cstr(s, 0) ?
+			 td_store_col_cstr(s, 0) : "?");
 	sqlite3_finalize(s);
 	return 0;
+}
+
+int td_store_bounce_mail_seen(struct td_store *st, const char *message_key,
+			      bool *seen, struct td_err *err)
+{
+	char outcome[16];
+	int rc = td_store_bounce_mail_outcome(st, message_key, outcome, sizeof outcome, err);
+	*seen = !rc && *outcome;
+	return rc;
 }
 
 /* Whether key is kept out already: an "all" suppression, or a roster

@@ -36,7 +36,10 @@
  *             soft_half_life_days (default 7) of time instead.
  *             A hard bounce leaves the soft score as it is
  *   complaint the address is unsubscribed from everything at once
- *             ("all", reason "complained": roster status complained)
+ *             ("all", reason "complained": roster status complained).
+ *             The caller (process.c) makes complaints only of feedback
+ *             types abuse, fraud, opt-out (or none given); an opt-out
+ *             only when a VERP token named the reader
  *   note      vacation, delivered: recorded, nothing changes
  * td_store_unsuppress (store.h) also clears the address's score.
  *
@@ -87,6 +90,10 @@ struct td_bounce_policy {
 /* Whether the mail with this key was recorded already. */
 int td_store_bounce_mail_seen(struct td_store *st, const char *message_key,
 			      bool *seen, struct td_err *err);
+/* The outcome word the mail with this key was recorded with ("bounce",
+ * "unknown", ...) into outcome, "" when it was not. */
+int td_store_bounce_mail_outcome(struct td_store *st, const char *message_key,
+				 char *outcome, size_t len, struct td_err *err);
 
 /* In one transaction: records the n events of one mail (n may be 0: a
  * bounce for nobody we know, still remembered as processed), applies the
