@@ -11,7 +11,6 @@
 #include "tagdigest/bounce/process.h"
 #include "tagdigest/cli/options.h"
 #include "tagdigest/core/log.h"
-#include "tagdigest/store/lock.h"
 
 static const char bounces_help[] =
 	"usage: tagdigest bounces [--dry-run]\n\n"
@@ -90,18 +89,14 @@ int td_cli_bounces(const struct td_cli_globals *g, int argc, char **argv)
 {
 	bool helped, dry_run = false;
 	struct td_cli_opt opts[] = { { "--dry-run", false, NULL, &dry_run } };
-	int rc = td_cli_parse_opts("bounces", bounces_help, argc, argv, opts, 1, &helped);
+	struct td_config cfg;
+	struct td_store *st;
+	int lockfd;
+	int rc = td_cli_begin_writer(g, "bounces", bounces_help, argc, argv, opts, 1,
+				     &dry_run, &helped, &cfg, &st, &lockfd);
 	if (rc || helped)
 		return rc;
-	struct td_config cfg;
-	if ((rc = td_cli_load_config(g, &cfg)))
-		return rc;
-	struct td_store *st = NULL;
-	int lockfd = -1;
-	rc = td_cli_open_writer(&cfg, dry_run, &st, &lockfd);
-	if (!rc)
-		rc = td_cli_read_bounces(&cfg, st, dry_run, true);
-	td_lock_close_store(st, lockfd);
-	td_config_free(&cfg);
+	rc = td_cli_read_bounces(&cfg, st, dry_run, true);
+	td_cli_end_writer(&cfg, st, lockfd);
 	return rc;
 }
