@@ -170,8 +170,10 @@ static const struct td_bounce_recipient *speaker(const struct td_bounce_report *
 	const struct td_bounce_recipient *best = r->n ? NULL : &redacted;
 	*own = true;
 	for (size_t i = 0; i < r->n; i++) {
-		if (strcasecmp(r->v[i].address, email) == 0)
+		if (strcasecmp(r->v[i].address, email) == 0) {
+			*own = true;
 			return &r->v[i];
+		}
 		enum td_bounce_kind k = kind_of(r, &r->v[i], true);
 		if (*r->v[i].address && (k == TD_BOUNCE_HARD || k == TD_BOUNCE_SOFT))
 			*own = false;
@@ -270,8 +272,10 @@ static int token_headers(const struct td_buf *raw,
 {
 	const char *p = raw->data;
 	size_t len = raw->len, pos = 0;
-	if (len >= 5 && memcmp(p, "From ", 5) == 0)
-		pos = eol(p, len, 0) + 1;
+	if (len >= 5 && memcmp(p, "From ", 5) == 0) {
+		size_t e = eol(p, len, 0);
+		pos = e < len ? e + 1 : len;
+	}
 	int rc = header_block(p, len, &pos, outer_names, want, arg);
 	while (!rc && pos < len) {
 		size_t e = eol(p, len, pos);

@@ -510,11 +510,23 @@ def test_hard_bounce_of_a_forward_counts_soft(tmp_path, sink):
     assert s["status"] == "active", s
     ev = s["bounces"]["events"]
     assert len(ev) == 1 and ev[0]["kind"] == "soft" and ev[0]["status"] == "5.1.1", ev
-    # the reader's own address failing hard still suppresses
+    # the reader's own address failing hard still suppresses, also when a
+    # forward target's failure is listed before it
     deliver(box, hard_dsn(senders["zoe@example.net"], "zoe@example.net"))
+    li = "li@example.com"
+    both = hard_dsn(senders[li], "li.old@forward.example")
+    own = Message()
+    own["Final-Recipient"] = f"rfc822; {li}"
+    own["Action"] = "failed"
+    own["Status"] = "5.1.1"
+    own["Diagnostic-Code"] = "smtp; 550 5.1.1 User unknown"
+    both.get_payload()[1].get_payload().append(own)
+    deliver(box, both)
     rc, out, err = bounces(conf)
     assert rc == 0, err
     assert show(conf, "zoe@example.net")["status"] == "bounced"
+    ev = show(conf, li)["bounces"]["events"]
+    assert [(e["kind"], e["action"]) for e in ev] == [("hard", "suppressed")], ev
 
 
 def test_only_abuse_fraud_opt_out_complain(tmp_path, sink):
