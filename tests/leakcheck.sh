@@ -12,13 +12,28 @@ vg() {
 	valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
 		--error-exitcode=99 "$bin" -q -c "$work/config/tagdigest.conf" "$@"
 }
+# a bounce mailbox: a DSN for one of the sample's readers and a person's reply
+mkdir -p "$work/bounces/new" "$work/bounces/cur" "$work/bounces/tmp"
+printf '%s\r\n' 'From: MAILER-DAEMON@mx.example.net' 'To: digest@example.org' \
+	'Subject: Undelivered Mail Returned to Sender' 'MIME-Version: 1.0' \
+	'Content-Type: multipart/report; report-type=delivery-status; boundary="b"' '' \
+	'--b' 'Content-Type: text/plain' '' 'Your message could not be delivered.' '' \
+	'--b' 'Content-Type: message/delivery-status' '' 'Reporting-MTA: dns; mx.example.net' '' \
+	'Final-Recipient: rfc822; zoe@example.com' 'Action: failed' 'Status: 5.1.1' \
+	'Diagnostic-Code: smtp; 550 5.1.1 User unknown' '' '--b--' >"$work/bounces/new/1.dsn"
+printf '%s\r\n' 'From: someone@example.net' 'To: digest@example.org' 'Subject: Thanks' '' \
+	'Nice digest.' >"$work/bounces/new/2.reply"
+mb="-o bounces.mailbox=maildir:$work/bounces"
+verp="-o bounces.return_path=bounces+{token}@example.org"
 status=0
 for cmd in "run" "status" "preview --to zoe@example.com" "send --dry-run" "run" \
 	"subscribers add leak@example.org --tags nato,usa --name Leak" \
 	"subscribers show leak@example.org" "subscribers show zoe@example.com --json" \
 	"subscribers list --tag nato" "subscribers export --all" \
 	"subscribers import $work/subscribers/subscribers.csv" \
-	"subscribers remove leak@example.org"; do
+	"subscribers remove leak@example.org" \
+	"$mb $verp bounces --dry-run" "$mb bounces" "$mb $verp run" \
+	"subscribers show zoe@example.com"; do
 	# shellcheck disable=SC2086
 	if vg $cmd >/dev/null 2>"$work/vg.log"; then
 		echo "leakcheck: $cmd: clean"

@@ -1263,7 +1263,11 @@ static bool status_valid(const char *s)
 	return s && s[0] && status_at(s) == strlen(s);
 }
 
-static bool zero_zero(const char *s) { return strncmp(s + 1, ".0.0", 4) == 0 && !s[5]; }
+/* "x.0.0": only the class is known. */
+static bool zero_zero(const char *s)
+{
+	return s[0] && strncmp(s + 1, ".0.0", 4) == 0 && !s[5];
+}
 
 static void prefer(char *out, size_t outsz, const char *field, const char *inmesg,
 		   const char *reply);
@@ -1797,9 +1801,9 @@ static const char *decide(const struct facts *f, const char *prov, const char *a
 			return weaker[i];
 	if (f->name)
 		return f->name;
-	if (!strncmp(f->status + 1, ".6", 2))
+	if (f->status[0] && !strncmp(f->status + 1, ".6", 2))
 		return "contenterror";
-	if (!strncmp(f->status + 1, ".7", 2))
+	if (f->status[0] && !strncmp(f->status + 1, ".7", 2))
 		return "securityerror";
 	if (strcmp(dtype, "x-unix") == 0)
 		return "mailererror";
@@ -2063,7 +2067,7 @@ void td_bounce_classify(const struct td_bmsg *m, struct td_bounce_recipient *rc)
 	}
 
 	/* 1. the status and the reply code */
-	char field[16] = "", intext[16], reply[4] = "", status[16];
+	char field[16] = "", intext[16] = "", reply[4] = "", status[16] = "";
 	if (status_valid(rc->status))
 		snprintf(field, sizeof(field), "%s", rc->status);
 	reply_in_text(diag, 0, reply);

@@ -640,14 +640,17 @@ static int verify_peer(const struct td_mailbox *mb, mailstream *s,
 		goto out;
 	}
 	if (ca_file && ca_file[0]) {
-		int r = access(ca_file, R_OK) != 0 ? -1 :
-			gnutls_x509_trust_list_add_trust_file(
-				tl, ca_file, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
-		if (r <= 0) {
+		if (access(ca_file, R_OK) != 0) {
 			rc = td_err_set(err, EX_CONFIG,
 					"bounces: ca_file %s: %s", ca_file,
-					r < 0 && errno ? strerror(errno) :
-					"no PEM certificate in it");
+					strerror(errno));
+			goto out;
+		}
+		if (gnutls_x509_trust_list_add_trust_file(
+			    tl, ca_file, NULL, GNUTLS_X509_FMT_PEM, 0, 0) <= 0) {
+			rc = td_err_set(err, EX_CONFIG,
+					"bounces: ca_file %s: no PEM "
+					"certificate in it", ca_file);
 			goto out;
 		}
 	} else if (gnutls_x509_trust_list_add_system_trust(tl, 0, 0) <= 0) {

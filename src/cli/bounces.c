@@ -11,19 +11,19 @@
 #include "tagdigest/bounce/process.h"
 #include "tagdigest/cli/options.h"
 #include "tagdigest/core/log.h"
-#include "tagdigest/store/lock.h"
 
 static const char bounces_help[] =
 	"usage: tagdigest bounces [--dry-run]\n\n"
 	"Reads the bounce mailbox ([bounces] mailbox: maildir:PATH, imaps://,\n"
 	"imap:// with STARTTLS, pop3s://, pop3:// with STLS) and acts on what came\n"
 	"back: a hard bounce suppresses the reader (after [bounces] hard_after),\n"
-	"soft bounces add to a score that halves every soft_half_life_days and\n"
-	"suppress at soft_threshold, a complaint (feedback report) unsubscribes\n"
-	"from everything, an auto-reply is recorded only. With [bounces]\n"
-	"return_path set, a mail counts only when its VERP token is valid; else\n"
-	"its failed address must be a subscriber. A mail that names nobody we\n"
-	"sent to changes nothing and is reported. Each mail is recorded, then\n"
+	"soft bounces add to a score that halves with each good digest between\n"
+	"two of them and suppress at soft_threshold, a complaint (feedback report\n"
+	"of abuse, fraud or opt-out) unsubscribes from everything, an auto-reply\n"
+	"is recorded only. With [bounces] return_path set, a mail counts only\n"
+	"when its VERP token is valid; else its failed address must be a\n"
+	"subscriber. A mail that names nobody we sent to changes nothing, is\n"
+	"reported and stays (or goes to processed_folder). Each mail is recorded, then\n"
 	"removed (or moved to processed_folder); a mail that is not a bounce or\n"
 	"a report stays where it is. One line per mail on stderr, a summary on\n"
 	"stdout. Takes the run lock (exit 75 while a run holds it).\n"
@@ -34,17 +34,21 @@ static const char bounces_help[] =
 
 static void print_summary(const struct td_bounce_summary *s, bool dry_run, bool as_result)
 {
-	char line[512];
+	char line[512], acts[128];
+	/* a dry run applies no policy, so it cannot say who would go */
+	if (dry_run)
+		snprintf(acts, sizeof acts, "nothing recorded or removed");
+	else
+		snprintf(acts, sizeof acts, "%zu reader%s suppressed, %zu unsubscribed",
+			 s->suppressed, s->suppressed == 1 ? "" : "s", s->unsubscribed);
 	snprintf(line, sizeof line,
 		 "bounces%s: %zu mail%s read: %zu bounce%s, %zu complaint%s, %zu note%s, "
-		 "%zu naming nobody we sent to, %zu not a bounce (left in the "
-		 "mailbox), %zu recorded before; %zu reader%s %s, %zu %s; %zu "
-		 "failed", dry_run ? " --dry-run" : "", s->mails, s->mails == 1 ? "" : "s",
+		 "%zu naming nobody we sent to (%zu left in the mailbox), %zu not a "
+		 "bounce (left in the mailbox), %zu recorded before; %s; %zu failed",
+		 dry_run ? " --dry-run" : "", s->mails, s->mails == 1 ? "" : "s",
 		 s->bounces, s->bounces == 1 ? "" : "s", s->complaints,
 		 s->complaints == 1 ? "" : "s", s->notes, s->notes == 1 ? "" : "s",
-		 s->unknown, s->not_bounces, s->seen_before, s->suppressed,
-		 s->suppressed == 1 ? "" : "s", dry_run ? "would be suppressed" : "suppressed",
-		 s->unsubscribed, dry_run ? "would be unsubscribed" : "unsubscribed",
+		 s->unknown, s->unknown_left, s->not_bounces, s->seen_before, acts,
 		 s->failed);
 	if (as_result)
 		printf("%s\n", line);
@@ -85,25 +89,14 @@ int td_cli_bounces(const struct td_cli_globals *g, int argc, char **argv)
 {
 	bool helped, dry_run = false;
 	struct td_cli_opt opts[] = { { "--dry-run", false, NULL, &dry_run } };
-	int rc = td_cli_parse_opts("bounces", bounces_help, argc, argv, opts, 1, &helped);
+	struct td_config cfg;
+	struct td_store *st;
+	int lockfd;
+	int rc = td_cli_begin_writer(g, "bounces", bounces_help, argc, argv, opts, 1,
+				     &dry_run, &helped, &cfg, &st, &lockfd);
 	if (rc || helped)
 		return rc;
-	struct td_config cfg;
-	if ((rc = td_cli_load_config(g, &cfg)))
-		return rc;
-	struct td_store *st = NULL;
-	int lockfd = -1;
-	struct td_err err = { 0, "" };
-	if (dry_run) {
-		/* a dry run writes nothing, so it needs no lock */
-		if ((rc = td_store_open(cfg.store_path, TD_STORE_READONLY, &st, &err)))
-			td_cli_fail(&err);
-	} else {
-		rc = td_cli_open_locked(&cfg, &st, &lockfd);
-	}
-	if (!rc)
-		rc = td_cli_read_bounces(&cfg, st, dry_run, true);
-	td_lock_close_store(st, lockfd);
-	td_config_free(&cfg);
+	rc = td_cli_read_bounces(&cfg, st, dry_run, true);
+	td_cli_end_writer(&cfg, st, lockfd);
 	return rc;
 }

@@ -26,7 +26,6 @@
 #include "tagdigest/deliver/deliver.h"
 #include "tagdigest/schedule/import.h"
 #include "tagdigest/sources/ingest.h"
-#include "tagdigest/store/lock.h"
 #include "tagdigest/store/roster.h"
 #include "tagdigest/core/log.h"
 #include "tagdigest/cli/options.h"
@@ -479,24 +478,14 @@ static int cmd_write(const struct td_cli_globals *g, int argc, char **argv,
 	};
 	/* ingest takes neither; run takes --json; send takes both */
 	size_t nopts = !send ? 0 : ingest ? 1 : 2;
-	int rc = td_cli_parse_opts(name, help, argc, argv, opts, nopts, &helped);
+	struct td_config cfg;
+	struct td_store *st;
+	int lockfd;
+	int rc = td_cli_begin_writer(g, name, help, argc, argv, opts, nopts, &dry_run,
+				     &helped, &cfg, &st, &lockfd);
 	if (rc || helped)
 		return rc;
-	struct td_config cfg;
-	if ((rc = td_cli_load_config(g, &cfg)))
-		return rc;
-	struct td_store *st = NULL;
-	int lockfd = -1;
-	struct td_err err = { 0, "" };
-	if (dry_run) {
-		/* a dry run writes nothing, so it needs no lock */
-		rc = td_store_open(cfg.store_path, TD_STORE_READONLY, &st, &err);
-		if (rc)
-			td_cli_fail(&err);
-	} else {
-		rc = td_cli_open_locked(&cfg, &st, &lockfd);
-	}
-	if (!rc && ingest)
+	if (ingest)
 		rc = do_ingest(&cfg, st, !send);
 	/* `run` reads what came back before it sends, so a reader who
 	 * bounced or complained is not mailed again; a mailbox that cannot
@@ -507,8 +496,7 @@ static int cmd_write(const struct td_cli_globals *g, int argc, char **argv,
 			     "sending anyway (`tagdigest bounces` tries again)");
 	if (!rc && send)
 		rc = do_send(&cfg, st, dry_run, json);
-	td_lock_close_store(st, lockfd);
-	td_config_free(&cfg);
+	td_cli_end_writer(&cfg, st, lockfd);
 	return rc;
 }
 

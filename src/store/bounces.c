@@ -12,6 +12,7 @@
 #include "tagdigest/store/bounces.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,21 +107,34 @@ static int fail_code(struct td_err *err)
 	return err && err->code ? err->code : EX_SOFTWARE;
 }
 
-int td_store_bounce_mail_seen(struct td_store *st, const char *message_key,
-			      bool *seen, struct td_err *err)
+int td_store_bounce_mail_outcome(struct td_store *st, const char *message_key,
+				 char *outcome, size_t len, struct td_err *err)
 {
-	*seen = false;
-	sqlite3_stmt *s = prepare(st, "SELECT 1 FROM bounce_mail WHERE message_key = ?1",
-				  err);
+	if (len)
+		*outcome = '\0';
+	sqlite3_stmt *s = prepare(st,
+		"SELECT outcome FROM bounce_mail WHERE message_key = ?1", err);
 	if (!s)
 		return fail_code(err);
 	td_store_bind_text(s, 1, message_key);
 	int r = step(st, s, "read processed mail", err);
 	if (r < 0)
 		return fail_code(err);
-	*seen = r == 1;
+	/* an outcome the store wrote is never empty */
+	if (r == 1 && len)
+		snprintf(outcome, len, "%s", *td_store_col_cstr(s, 0) ?
+			 td_store_col_cstr(s, 0) : "?");
 	sqlite3_finalize(s);
 	return 0;
+}
+
+int td_store_bounce_mail_seen(struct td_store *st, const char *message_key,
+			      bool *seen, struct td_err *err)
+{
+	char outcome[16];
+	int rc = td_store_bounce_mail_outcome(st, message_key, outcome, sizeof outcome, err);
+	*seen = !rc && *outcome;
+	return rc;
 }
 
 /* Whether key is kept out already: an "all" suppression, or a roster
@@ -164,12 +178,12 @@ static int soft_counted(struct td_store *st, const char *key, time_t slot, time_
 	return 0;
 }
 
-/* The score row of key: score as of now (decayed), hard count. */
-static int read_score(struct td_store *st, const char *key,
-		      const struct td_bounce_policy *pol, time_t now, double *score,
-		      int *hard, struct td_err *err)
+/* The score row of key as stored: score as of scored_at, hard count. */
+static int read_raw(struct td_store *st, const char *key, double *score,
+		    time_t *scored_at, int *hard, struct td_err *err)
 {
 	*score = 0;
+	*scored_at = 0;
 	*hard = 0;
 	sqlite3_stmt *s = prepare(st,
 		"SELECT score, scored_at, hard FROM bounce_scores WHERE email = ?1", err);
@@ -180,27 +194,91 @@ static int read_score(struct td_store *st, const char *key,
 	if (r < 0)
 		return fail_code(err);
 	if (r == 1) {
-		*score = decayed(sqlite3_column_double(s, 0),
-				 (time_t)sqlite3_column_int64(s, 1), now, pol);
+		*score = sqlite3_column_double(s, 0);
+		*scored_at = (time_t)sqlite3_column_int64(s, 1);
 		*hard = sqlite3_column_int(s, 2);
 	}
 	sqlite3_finalize(s);
 	return 0;
 }
 
-static int write_score(struct td_store *st, const char *key, double score, int hard,
-		       time_t now, struct td_err *err)
+/* The one integer sql gives, with key as ?1 and a, b as ?2, ?3 when it
+ * has them. */
+static int query_count(struct td_store *st, const char *sql, const char *key,
+		       sqlite3_int64 a, sqlite3_int64 b, sqlite3_int64 *out,
+		       struct td_err *err)
+{
+	*out = 0;
+	sqlite3_stmt *s = prepare(st, sql, err);
+	if (!s)
+		return fail_code(err);
+	td_store_bind_text(s, 1, key);
+	int np = sqlite3_bind_parameter_count(s);
+	if (np >= 2)
+		sqlite3_bind_int64(s, 2, a);
+	if (np >= 3)
+		sqlite3_bind_int64(s, 3, b);
+	int r = step(st, s, "read bounce score", err);
+	if (r < 0)
+		return fail_code(err);
+	if (r == 1)
+		*out = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return 0;
+}
+
+/* The score of key before a soft bounce for the digest of slot `upto`
+ * (0: now, for reading), and the hard count. When the last soft bounce
+ * counted carried a slot, the score halves once per digest delivered to
+ * key after that slot and before upto: a reader's failing digests add
+ * up whatever the schedule (weekly or daily), each good digest between
+ * them halves the sum. When it carried none, the score halves every
+ * half-life of time. */
+static int read_score(struct td_store *st, const char *key,
+		      const struct td_bounce_policy *pol, time_t now, time_t upto,
+		      double *score, int *hard, struct td_err *err)
+{
+	double raw;
+	time_t at;
+	int rc = read_raw(st, key, &raw, &at, hard, err);
+	if (rc || raw <= 0) {
+		*score = 0;
+		return rc;
+	}
+	sqlite3_int64 last;
+	if ((rc = query_count(st,
+		"SELECT COALESCE((SELECT slot FROM bounce_events WHERE email = ?1"
+		" AND kind = 'soft' AND action IN ('recorded', 'suppressed')"
+		" ORDER BY id DESC LIMIT 1), 0)", key, 0, 0, &last, err)))
+		return rc;
+	if (last == 0) {
+		*score = decayed(raw, at, now, pol);
+		return 0;
+	}
+	sqlite3_int64 good;
+	if ((rc = query_count(st,
+		"SELECT COUNT(*) FROM deliveries WHERE email = ?1 AND status = 'sent'"
+		" AND slot > ?2 AND slot < ?3", key, last,
+		upto ? (sqlite3_int64)upto : INT64_MAX, &good, err)))
+		return rc;
+	*score = raw * pow(0.5, (double)good);
+	return 0;
+}
+
+static int write_score(struct td_store *st, const char *key, double score,
+		       time_t scored_at, int hard, time_t now, struct td_err *err)
 {
 	sqlite3_stmt *s = prepare(st,
 		"INSERT INTO bounce_scores (email, score, scored_at, hard, updated_at)"
-		" VALUES (?1, ?2, ?3, ?4, ?3) ON CONFLICT (email) DO UPDATE SET"
-		" score = ?2, scored_at = ?3, hard = ?4, updated_at = ?3", err);
+		" VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (email) DO UPDATE SET"
+		" score = ?2, scored_at = ?3, hard = ?4, updated_at = ?5", err);
 	if (!s)
 		return fail_code(err);
 	td_store_bind_text(s, 1, key);
 	sqlite3_bind_double(s, 2, score);
-	sqlite3_bind_int64(s, 3, (sqlite3_int64)now);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)scored_at);
 	sqlite3_bind_int(s, 4, hard);
+	sqlite3_bind_int64(s, 5, (sqlite3_int64)now);
 	int r = step(st, s, "store bounce score", err);
 	if (r < 0)
 		return fail_code(err);
@@ -279,14 +357,21 @@ static int apply(struct td_store *st, const char *key, struct td_bounce_event *e
 	}
 	double score;
 	int hard;
-	if ((rc = read_score(st, key, pol, now, &score, &hard, err)))
-		return rc;
-	if (ev->kind == TD_BOUNCE_HARD)
+	if (ev->kind == TD_BOUNCE_HARD) {
+		/* the soft score stays as stored, with its own reference */
+		time_t at;
+		if ((rc = read_raw(st, key, &score, &at, &hard, err)) ||
+		    (rc = write_score(st, key, score, at, hard + 1, now, err)))
+			return rc;
 		hard++;
-	else
+		score = 0;
+	} else {
+		if ((rc = read_score(st, key, pol, now, ev->slot, &score, &hard, err)))
+			return rc;
 		score += 1;
-	if ((rc = write_score(st, key, score, hard, now, err)))
-		return rc;
+		if ((rc = write_score(st, key, score, now, hard, now, err)))
+			return rc;
+	}
 	/* a small epsilon: five bounces a few seconds apart are five */
 	if (hard >= pol->hard_after || score >= pol->soft_threshold - 1e-6) {
 		ev->action = TD_BOUNCE_SUPPRESSED;
@@ -368,10 +453,13 @@ int td_store_bounce_events(struct td_store *st, const char *email, size_t limit,
 {
 	*out = NULL;
 	*n = 0;
-	sqlite3_stmt *s = prepare(st,
-		"SELECT email, at, kind, status, reply_code, reason, feedback_type, slot,"
-		" message_key, action, detail FROM bounce_events"
-		" WHERE ?1 IS NULL OR email = ?1 ORDER BY at DESC, id DESC LIMIT ?2", err);
+#define EVENT_COLS "SELECT email, at, kind, status, reply_code, reason, feedback_type," \
+	" slot, message_key, action, detail FROM bounce_events"
+	/* two statements: "?1 IS NULL OR email = ?1" would keep SQLite from
+	 * the address's index */
+	sqlite3_stmt *s = prepare(st, email ?
+		EVENT_COLS " WHERE email = ?1 ORDER BY at DESC, id DESC LIMIT ?2" :
+		EVENT_COLS " ORDER BY at DESC, id DESC LIMIT ?2", err);
 	if (!s)
 		return fail_code(err);
 	if (email) {
@@ -430,7 +518,7 @@ int td_store_bounce_score(struct td_store *st, const char *email,
 {
 	struct td_bounce_policy p = policy_or_default(pol);
 	char *key = td_store_email_key(email);
-	int rc = read_score(st, key, &p, now, score, hard, err);
+	int rc = read_score(st, key, &p, now, 0, score, hard, err);
 	free(key);
 	return rc;
 }

@@ -13,8 +13,11 @@ of processed mails back (a removal that never happened), then runs it to
 the end: every mail is counted exactly once and every processed mail is
 gone.
 """
+import base64
 import datetime
 import email.policy
+import hashlib
+import hmac
 import json
 import os
 import random
@@ -115,11 +118,12 @@ def maildir_files(box):
 _seq = [0]
 
 
-def deliver(box, msg):
+def deliver(box, msg, name=None):
     """Puts msg into the Maildir's new/ as a delivery agent would: written
-    in tmp/, then renamed."""
+    in tmp/, then renamed. The Maildir is read in name order: a test that
+    needs an order names the files."""
     _seq[0] += 1
-    name = f"{int(time.time())}.M{_seq[0]}P{os.getpid()}.test"
+    name = name or f"{int(time.time())}.M{_seq[0]}P{os.getpid()}.test"
     raw = msg if isinstance(msg, bytes) else msg.as_bytes(policy=email.policy.SMTP)
     (box / "tmp" / name).write_bytes(raw)
     os.rename(box / "tmp" / name, box / "new" / name)
@@ -180,7 +184,7 @@ def delay_dsn(sender, rcpt):
                diag="421 4.4.7 Connection timed out; will keep trying")
 
 
-def arf(sender, rcpt):
+def arf(sender, rcpt, feedback_type="abuse"):
     """An RFC 5965 feedback report: the reader pressed "spam"; the original
     message comes back whole, with the Return-Path its server added."""
     report = MIMEMultipart("report", report_type="feedback-report")
@@ -190,7 +194,7 @@ def arf(sender, rcpt):
     report.attach(MIMEText("This is an email abuse report for an email message "
                            "received from IP 192.0.2.1.\n"))
     fb = MIMEBase("message", "feedback-report")
-    fb.set_payload("Feedback-Type: abuse\r\nUser-Agent: SomeFBL/1.0\r\nVersion: 1\r\n"
+    fb.set_payload(f"Feedback-Type: {feedback_type}\r\nUser-Agent: SomeFBL/1.0\r\nVersion: 1\r\n"
                    f"Original-Mail-From: <{sender}>\r\nOriginal-Rcpt-To: <{rcpt}>\r\n"
                    "Arrival-Date: Mon, 30 Nov 2026 08:00:05 +0100\r\n")
     report.attach(fb)
@@ -289,6 +293,9 @@ def test_soft_bounces_score_under_and_over_the_threshold(tmp_path, sink):
     assert actions == ["counted_before", "recorded"], s["bounces"]
     assert all(e["kind"] == "soft" for e in s["bounces"]["events"])
     assert maildir_files(box) == []
+    st = run(conf, "status", check=True).stdout.decode()
+    line = next(l for l in st.splitlines() if l.startswith("  zoe@example.net "))
+    assert line.endswith("(bounce score 1.0 of 2, 0 hard)"), line
     # one soft bounce at a threshold of 1 is over it
     deliver(box, soft_dsn(senders[li], li))
     rc, out, err = bounces(conf, "-o", "bounces.soft_threshold=1")
@@ -315,8 +322,18 @@ def test_complaint_unsubscribes_from_everything(tmp_path, sink):
     assert ev[0]["feedback_type"] == "abuse" and ev[0]["action"] == "unsubscribed"
     assert any(u["scope"] == "all" and u["reason"] == "complained" for u in s["unsubscribes"])
     assert maildir_files(box) == []
+    # a provider that redacts the reader's address: the token still names them
+    zoe = "zoe@example.net"
+    raw = arf(senders[zoe], zoe).as_bytes(policy=email.policy.SMTP)
+    raw = raw.replace(f"Original-Rcpt-To: <{zoe}>\r\n".encode(), b"")
+    raw = raw.replace(f"To: {zoe}".encode(), b"To: [redacted]")
+    assert zoe.encode() not in raw
+    deliver(box, raw)
+    rc, out, err = bounces(conf)
+    assert rc == 0 and "1 complaint," in out, out + err
+    assert show(conf, zoe)["status"] == "complained"
     got = later_send(tmp_path, conf, sink)
-    assert li not in got and "zoe@example.net" in got, got
+    assert li not in got and zoe not in got and "juergen@example.org" in got, got
 
 
 def test_forged_token_and_unknown_recipient_change_nothing(tmp_path, sink):
@@ -328,18 +345,256 @@ def test_forged_token_and_unknown_recipient_change_nothing(tmp_path, sink):
     deliver(box, hard_dsn("digest@news.test", "stranger@example.org"))
     rc, out, err = bounces(conf)
     assert rc == 0, err
-    assert "0 bounces," in out and "2 naming nobody we sent to" in out, out
+    assert "0 bounces," in out and "2 naming nobody we sent to (2 left in the mailbox)" \
+        in out, out
     assert "0 readers suppressed" in out, out
     assert err.count("names nobody we sent to") == 2, err
     assert show(conf, who)["status"] == "active"
     assert show(conf, who)["bounces"]["events"] == []
-    # reported and removed: they will not be read again
-    assert maildir_files(box) == []
     db = sqlite3.connect(f"file:{tmp_path / 'var' / 'store.db'}?mode=ro", uri=True)
     assert db.execute("SELECT outcome, events FROM bounce_mail").fetchall() == \
         [("unknown", 0), ("unknown", 0)]
     assert db.execute("SELECT COUNT(*) FROM suppressions").fetchone()[0] == 0
     db.close()
+
+
+def test_unknown_bounce_stays_for_the_operator(tmp_path, sink):
+    """A bounce nobody can be named for is left in the mailbox (without a
+    processed_folder deleting it would hide it for good), counted again
+    by later runs, recorded once; with a processed_folder it is moved."""
+    conf, box = bounce_site(tmp_path, sink)
+    senders = first_send(conf, sink)
+    who = "juergen@example.org"
+    names = {deliver(box, hard_dsn(forge(senders[who]), who)),
+             deliver(box, hard_dsn("digest@news.test", "stranger@example.org"))}
+    rc, out, err = bounces(conf)
+    assert rc == 0, err
+    assert "2 naming nobody we sent to (2 left in the mailbox)" in out, out
+    assert err.count("left in the mailbox") == 2, err
+    assert {n.split("/", 1)[1] for n in maildir_files(box)} == names
+    # the next run sees them again: counted, not recorded twice, still there
+    rc, out, err = bounces(conf)
+    assert rc == 0, err
+    assert "2 naming nobody we sent to (2 left in the mailbox)" in out, out
+    assert "0 recorded before" in out, out
+    assert {n.split("/", 1)[1] for n in maildir_files(box)} == names
+    db = sqlite3.connect(f"file:{tmp_path / 'var' / 'store.db'}?mode=ro", uri=True)
+    assert db.execute("SELECT outcome FROM bounce_mail").fetchall() == \
+        [("unknown",), ("unknown",)]
+    db.close()
+    assert show(conf, who)["status"] == "active"
+    # with a folder to put them in, they go there
+    rc, out, err = bounces(conf, "-o", "bounces.processed_folder=Processed")
+    assert rc == 0, err
+    assert maildir_files(box) == []
+    moved = os.listdir(box / ".Processed" / "cur")
+    assert len(moved) == 2 and {m.split(":")[0] for m in moved} == names, moved
+
+
+def test_max_messages_bounds_what_is_acted_on_not_what_is_read(tmp_path, sink):
+    """Mails that stay (a person's reply, a bounce for nobody) do not use up
+    max_messages: a hard bounce behind two replies is read in the first
+    run; the bound still holds for the mails acted on."""
+    conf, box = bounce_site(tmp_path, sink, extra="max_messages = 2\n")
+    senders = first_send(conf, sink)
+    juergen, zoe, li = "juergen@example.org", "zoe@example.net", "li@example.com"
+    for i, name in enumerate(("1000.a.test", "1000.b.test")):
+        m = personal(senders[juergen])
+        m.replace_header("Message-ID", f"<re.{i}@example.net>")
+        deliver(box, m, name)
+    deliver(box, hard_dsn("digest@news.test", "stranger@example.org"), "1000.c.test")
+    deliver(box, hard_dsn(senders[juergen], juergen), "1000.d.test")
+    deliver(box, soft_dsn(senders[zoe], zoe), "1000.e.test")
+    deliver(box, hard_dsn(senders[li], li), "1000.f.test")
+    rc, out, err = bounces(conf)
+    assert rc == 0, err
+    assert show(conf, juergen)["status"] == "bounced", out + err
+    # c (unknown, recorded) and d are the two acted on; e and f wait
+    assert "4 mails read:" in out and "1 bounce," in out, out
+    assert show(conf, zoe)["bounces"]["events"] == []
+    assert show(conf, li)["status"] == "active"
+    rc, out, err = bounces(conf)
+    assert rc == 0, err
+    assert show(conf, li)["status"] == "bounced", out + err
+    assert [e["kind"] for e in show(conf, zoe)["bounces"]["events"]] == ["soft"]
+    assert [f.split("/", 1)[1] for f in maildir_files(box)] == \
+        ["1000.a.test", "1000.b.test", "1000.c.test"]
+
+
+def test_token_only_in_quoted_body_text_names_nobody(tmp_path, sink):
+    """A DSN for someone else's address that quotes the reader's return
+    path in its text (a forger who kept a digest's headers) changes
+    nothing: tokens are read only from the headers that carry them."""
+    conf, box = bounce_site(tmp_path, sink)
+    senders = first_send(conf, sink)
+    who = "juergen@example.org"
+    raw = hard_dsn("digest@news.test", "stranger@example.org").as_bytes(
+        policy=email.policy.SMTP)
+    assert b"This is the mail system" in raw
+    raw = raw.replace(b"This is the mail system",
+                      f"> Return-Path: <{senders[who]}>\r\n> To: {who}\r\n\r\n"
+                      "This is the mail system".encode(), 1)
+    deliver(box, raw)
+    rc, out, err = bounces(conf)
+    assert rc == 0, err
+    assert "0 bounces," in out and "1 naming nobody" in out, out
+    assert show(conf, who)["status"] == "active"
+    assert show(conf, who)["bounces"]["events"] == []
+
+
+def _leb(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _unleb(b, i):
+    n = shift = 0
+    while True:
+        n |= (b[i] & 0x7F) << shift
+        shift += 7
+        i += 1
+        if not b[i - 1] & 0x80:
+            return n, i
+
+
+def reslot(secret, sender, email, slot):
+    """The VERP address of sender remade for another digest slot, signed as
+    verp.h specifies (what a forger with the secret, or an old digest,
+    would carry)."""
+    local, domain = sender.split("@")
+    tok = local[len("bounces+"):]
+    raw = base64.b32decode(tok.upper() + "=" * (-len(tok) % 8))
+    kind = raw[:1]
+    member, i = _unleb(raw, 1)
+    body = kind + _leb(member) + _leb(slot // 60)
+    mac = hmac.new(secret, b"verp\n" + body + email.lower().encode(),
+                   hashlib.sha256).digest()[:10]
+    new = base64.b32encode(body + mac).decode().lower().rstrip("=")
+    return f"bounces+{new}@{domain}"
+
+
+def test_a_digest_token_older_than_120_days_names_nobody(tmp_path, sink):
+    conf, box = bounce_site(tmp_path, sink)
+    senders = first_send(conf, sink)
+    secret = (tmp_path / "var" / "store.db.secret").read_bytes().rstrip(b"\r\n ")
+    now = int(time.time())
+    juergen, zoe = "juergen@example.org", "zoe@example.net"
+    # the remade token verifies: 100 days old is still the reader's
+    deliver(box, hard_dsn(reslot(secret, senders[zoe], zoe, now - 100 * 86400), zoe))
+    deliver(box, hard_dsn(reslot(secret, senders[juergen], juergen, now - 121 * 86400),
+                          juergen))
+    rc, out, err = bounces(conf)
+    assert rc == 0, err
+    assert show(conf, zoe)["status"] == "bounced", out + err
+    assert show(conf, juergen)["status"] == "active", out + err
+    assert "1 bounce," in out and "1 naming nobody" in out, out
+    assert "older than 120 days" in err, err
+
+
+def test_hard_bounce_of_a_forward_counts_soft(tmp_path, sink):
+    """The reader's server forwarded the digest and the forward target
+    failed: the report names an address that is not the reader's, so it
+    says nothing certain about the reader's own mailbox: soft."""
+    conf, box = bounce_site(tmp_path, sink)
+    senders = first_send(conf, sink)
+    who = "juergen@example.org"
+    deliver(box, hard_dsn(senders[who], "old.juergen@forward.example"))
+    rc, out, err = bounces(conf)
+    assert rc == 0, err
+    s = show(conf, who)
+    assert s["status"] == "active", s
+    ev = s["bounces"]["events"]
+    assert len(ev) == 1 and ev[0]["kind"] == "soft" and ev[0]["status"] == "5.1.1", ev
+    # the reader's own address failing hard still suppresses, also when a
+    # forward target's failure is listed before it
+    deliver(box, hard_dsn(senders["zoe@example.net"], "zoe@example.net"))
+    li = "li@example.com"
+    both = hard_dsn(senders[li], "li.old@forward.example")
+    own = Message()
+    own["Final-Recipient"] = f"rfc822; {li}"
+    own["Action"] = "failed"
+    own["Status"] = "5.1.1"
+    own["Diagnostic-Code"] = "smtp; 550 5.1.1 User unknown"
+    both.get_payload()[1].get_payload().append(own)
+    deliver(box, both)
+    rc, out, err = bounces(conf)
+    assert rc == 0, err
+    assert show(conf, "zoe@example.net")["status"] == "bounced"
+    ev = show(conf, li)["bounces"]["events"]
+    assert [(e["kind"], e["action"]) for e in ev] == [("hard", "suppressed")], ev
+
+
+def test_only_abuse_fraud_opt_out_complain(tmp_path, sink):
+    """Feedback-Type other (or virus, not-spam, auth-failure) is a note,
+    not the reader's complaint; an opt-out is one only with a valid
+    token (Apple Mail's unsubscribe header is anybody's to write)."""
+    conf, box = bounce_site(tmp_path, sink)
+    senders = first_send(conf, sink)
+    li, zoe = "li@example.com", "zoe@example.net"
+    deliver(box, arf(senders[li], li, "other"))
+    deliver(box, arf(senders[zoe], zoe, "virus"))
+    rc, out, err = bounces(conf)
+    assert rc == 0, err
+    assert "0 complaints, 2 notes" in out, out
+    for who, t in ((li, "other"), (zoe, "virus")):
+        s = show(conf, who)
+        assert s["status"] == "active", s
+        ev = s["bounces"]["events"]
+        assert len(ev) == 1 and ev[0]["kind"] == "note" and ev[0]["feedback_type"] == t, ev
+    deliver(box, arf(senders[li], li, "opt-out"))
+    rc, out, err = bounces(conf)
+    assert rc == 0 and "1 complaint," in out, out + err
+    assert show(conf, li)["status"] == "complained"
+
+
+def test_opt_out_without_a_token_is_a_note(tmp_path, sink):
+    conf, box = bounce_site(tmp_path, sink, verp=False)
+    run(conf, "ingest", check=True)
+    run(conf, "send", check=True)
+    li, zoe = "li@example.com", "zoe@example.net"
+    # what anybody can send with the reader's From
+    apple = EmailMessage()
+    apple["From"] = li
+    apple["To"] = "digest@news.test"
+    apple["Subject"] = "Unsubscribe"
+    apple["X-Apple-Unsubscribe"] = "true"
+    apple.set_content("This person has unsubscribed.\n")
+    deliver(box, apple)
+    deliver(box, arf("digest@news.test", zoe, "abuse"))
+    rc, out, err = bounces(conf)
+    assert rc == 0, err
+    s = show(conf, li)
+    assert s["status"] == "active", (s, out, err)
+    assert [e["kind"] for e in s["bounces"]["events"]] == ["note"], s["bounces"]
+    # an abuse report is the reader's own button: it still counts
+    assert show(conf, zoe)["status"] == "complained"
+
+
+def test_null_mx_and_not_found_statuses_are_hard(tmp_path, sink):
+    """Exchange Online's 5.1.10 RecipientNotFound is "filtered" (not hard)
+    for Sisimai and in the JSON, but the address does not exist: the
+    policy suppresses on 5.1.1, 5.1.2, 5.1.6 and 5.1.10."""
+    conf, box = bounce_site(tmp_path, sink)
+    senders = first_send(conf, sink)
+    who = "juergen@example.org"
+    m = dsn(senders[who], who, "5.1.10", diag="550 5.1.10 RESOLVER.ADR.RecipientNotFound; "
+            "Recipient not found by SMTP address lookup")
+    path = tmp_path / "dsn.eml"
+    path.write_bytes(m.as_bytes(policy=email.policy.SMTP))
+    p = subprocess.run([BIN, "bounce-dump", str(path)], capture_output=True, check=True)
+    rcpt = json.loads(p.stdout)["recipients"][0]
+    assert rcpt["status"] == "5.1.10" and rcpt["hard"] is False, rcpt
+    deliver(box, m)
+    rc, out, err = bounces(conf)
+    assert rc == 0, err
+    s = show(conf, who)
+    assert s["status"] == "bounced", (s, err)
+    assert s["bounces"]["events"][0]["kind"] == "hard"
 
 
 def test_without_verp_the_failed_address_names_the_reader(tmp_path, sink):
@@ -348,13 +603,21 @@ def test_without_verp_the_failed_address_names_the_reader(tmp_path, sink):
     run(conf, "send", check=True)
     senders = envelope_senders(sink)
     assert set(senders.values()) == {"digest@news.test"}   # no VERP: as before
-    deliver(box, hard_dsn("digest@news.test", "Zoe@Example.net"))
-    deliver(box, hard_dsn("digest@news.test", "stranger@example.org"))
+    # the server's words are kept, but not a megabyte of them, and never
+    # half a character (an RFC 6533 report may carry UTF-8)
+    raw = dsn("digest@news.test", "Zoe@Example.net", "5.1.1",
+              diag="550 5.1.1 User unknown:: WORDS").as_bytes(policy=email.policy.SMTP)
+    deliver(box, raw.replace(b"WORDS", "é".encode() * 2000))
+    stranger = deliver(box, hard_dsn("digest@news.test", "stranger@example.org"))
     rc, out, err = bounces(conf)
     assert rc == 0, err
     assert "1 bounce," in out and "1 naming nobody" in out, out
-    assert show(conf, "zoe@example.net")["status"] == "bounced"
-    assert maildir_files(box) == []
+    s = show(conf, "zoe@example.net")
+    assert s["status"] == "bounced"
+    detail = s["bounces"]["events"][0]["detail"]
+    assert detail.startswith("550 5.1.1 User unknown:: é")
+    assert len(detail.encode()) <= 300 and detail.endswith("é"), len(detail.encode())
+    assert maildir_files(box) == [f"new/{stranger}"]    # the unknown one stays
 
 
 def test_vacation_is_recorded_only_and_a_personal_reply_stays(tmp_path, sink):
@@ -363,13 +626,15 @@ def test_vacation_is_recorded_only_and_a_personal_reply_stays(tmp_path, sink):
     zoe = "zoe@example.net"
     deliver(box, vacation(senders[zoe], zoe))
     kept = deliver(box, personal(senders[zoe]))
+    # a "not spam" report is the opposite of a complaint
+    deliver(box, arf(senders[zoe], zoe, "not-spam"))
     rc, out, err = bounces(conf)
     assert rc == 0, err
-    assert "1 note," in out and "1 not a bounce" in out, out
+    assert "0 complaints, 2 notes," in out and "1 not a bounce" in out, out
     s = show(conf, zoe)
     assert s["status"] == "active"
-    assert [(e["kind"], e["reason"], e["action"]) for e in s["bounces"]["events"]] == \
-        [("note", "vacation", "recorded")]
+    assert sorted((e["kind"], e["reason"], e["action"]) for e in s["bounces"]["events"]) == \
+        [("note", "feedback", "recorded"), ("note", "vacation", "recorded")]
     assert float(s["bounces"]["score"]) == 0
     # the person's reply is left where it was, for a person to read
     assert maildir_files(box) == [f"new/{kept}"]
@@ -386,6 +651,7 @@ def test_dry_run_records_and_removes_nothing(tmp_path, sink):
     assert p.returncode == 0, p.stderr
     out, err = p.stdout.decode(), p.stderr.decode()
     assert "bounces --dry-run: 1 mail read: 1 bounce," in out, out
+    assert "nothing recorded or removed" in out, out
     assert "would be recorded" in err, err
     assert show(conf, who)["status"] == "active"
     assert len(maildir_files(box)) == 1
@@ -402,6 +668,10 @@ def test_run_reads_bounces_before_sending(tmp_path, sink):
     assert p.returncode == 0, p.stderr
     assert show(conf, who)["status"] == "bounced"
     assert maildir_files(box) == []
+    # `bounces` without a mailbox to read is a configuration error
+    plain = write_site(tmp_path / "plain", "maildir")
+    p = run(plain, "bounces")
+    assert p.returncode == 78 and "[bounces] mailbox is not set" in p.stderr.decode(), p
     # a mailbox that cannot be read is reported, and the send goes on
     p = run(conf, "-o", f"bounces.mailbox=maildir:{tmp_path / 'nowhere'}", "run")
     assert p.returncode == 0, p.stderr
@@ -472,12 +742,13 @@ def test_sigkill_counts_every_mail_once(tmp_path, request):
         raw = build[kind_for(i)](senders[who], who).as_bytes(policy=email.policy.SMTP)
         mails[deliver(box, raw)] = raw
     unknown = 10
+    keep = set()                    # not bounces, or for nobody: must stay
     for i in range(unknown):
         raw = hard_dsn(forge(senders[readers[i]]), readers[i]).as_bytes(
             policy=email.policy.SMTP)
-        mails[deliver(box, raw)] = raw
-    keep = set()                    # not bounces: must stay
-    for i in range(20):
+        keep.add(deliver(box, raw))
+    personal_replies = 20
+    for i in range(personal_replies):
         m = personal(senders[readers[i]])
         m.replace_header("Message-ID", f"<re.{i}@example.net>")
         keep.add(deliver(box, m))
@@ -537,8 +808,8 @@ def test_sigkill_counts_every_mail_once(tmp_path, request):
     statuses = dict(db.execute("SELECT email_key, status FROM members").fetchall())
     db.close()
     tally = (f"bounces kill test: {kills} SIGKILLs ({mid_run} mid-run, {stalled} with the "
-             f"store locked), {len(mails)} mails that count + {len(keep)} that are not "
-             f"bounces, {put_back} processed mails put back; last run: {last.strip()}")
+             f"store locked), {len(mails)} mails that count + {len(keep)} that stay (not "
+             f"bounces or for nobody), {put_back} processed mails put back; last run: {last.strip()}")
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     if reporter:
         reporter.write_line(tally)
@@ -565,7 +836,8 @@ def test_sigkill_counts_every_mail_once(tmp_path, request):
     p = run(conf, "bounces", timeout=300)
     assert p.returncode == 0, p.stderr.decode()
     assert (f"{len(mails) + len(keep)} mails read: 0 bounces, 0 complaints, 0 notes, "
-            f"0 naming nobody we sent to, {len(keep)} not a bounce (left in the mailbox), "
+            f"{unknown} naming nobody we sent to ({unknown} left in the mailbox), "
+            f"{personal_replies} not a bounce (left in the mailbox), "
             f"{len(mails)} recorded before; 0 readers suppressed") in p.stdout.decode(), \
         p.stdout.decode()
     assert {n.split("/", 1)[1] for n in maildir_files(box)} == keep
