@@ -298,6 +298,14 @@ static int parse_url(const char *spec, struct mb_spec *sp, struct td_err *err)
 	return 0;
 }
 
+/* RFC 3501 §5.1: INBOX is INBOX in any case; other names are the
+ * server's, compared as written. */
+static bool same_imap_folder(const char *a, const char *b)
+{
+	return strcmp(a, b) == 0 ||
+	       (strcasecmp(a, "INBOX") == 0 && strcasecmp(b, "INBOX") == 0);
+}
+
 static int parse_spec(const char *spec, const char *processed,
 		      struct mb_spec *sp, struct td_err *err)
 {
@@ -336,7 +344,7 @@ static int parse_spec(const char *spec, const char *processed,
 		problem = "a Maildir++ folder name has no '/' and does not "
 			  "start with '.' (\"Processed\" is .Processed/)";
 	else if (sp->kind == MB_IMAP && sp->folder &&
-		 strcmp(sp->folder, processed) == 0)
+		 same_imap_folder(sp->folder, processed))
 		problem = "it is the folder being read";
 	if (problem) {
 		rc = td_err_set(err, EX_CONFIG,

@@ -88,6 +88,9 @@ static void test_spec_check(void)
 		{ "maildir:/m", "../x", "Maildir++" },
 		{ "maildir:/m", ".Processed", "Maildir++" },
 		{ "imaps://bounce@example.org/Bounces", "Bounces", "being read" },
+		/* INBOX is INBOX in any case (RFC 3501 5.1) */
+		{ "imaps://bounce@example.org", "inbox", "being read" },
+		{ "imap://bounce@example.org/Inbox", "INBOX", "being read" },
 		{ "imaps://bounce@example.org", "Pro\rcessed", "control" },
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -98,6 +101,11 @@ static void test_spec_check(void)
 		if (rc != EX_CONFIG || !strstr(err.msg, bad[i].says))
 			fprintf(stderr, "  %s: %s\n", bad[i].spec, err.msg);
 	}
+	/* Only INBOX ignores case: other names are the server's. */
+	CHECK(td_mailbox_spec_check("imaps://b@example.org/Bounces", "bounces",
+				    &err) == 0);
+	CHECK(td_mailbox_spec_check("imaps://b@example.org", "INBOX.Done",
+				    &err) == 0);
 	/* A POP3 mailbox with no folder set deletes: fine. */
 	CHECK(td_mailbox_spec_check("pop3s://b@example.org", "", &err) == 0);
 }
