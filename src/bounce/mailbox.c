@@ -801,6 +801,23 @@ static int no_starttls(const struct td_mailbox *mb, const char *response,
 			  imap ? "imaps" : "pop3s");
 }
 
+/* What STARTTLS / STLS came to, for both protocols alike. */
+enum tls_upgrade { TLS_UP, TLS_BROKE, TLS_REFUSED };
+
+/* After STARTTLS / STLS: a refusal ends it before any password (no
+ * plaintext fallback), and the new TLS gets the certificate check that
+ * open_stream gives implicit TLS. */
+static int upgraded(const struct td_mailbox *mb, enum tls_upgrade u,
+		    const char *response, mailstream *s, const char *ca_file,
+		    struct td_err *err)
+{
+	if (u == TLS_BROKE)
+		return tls_failed(mb, err);
+	if (u == TLS_REFUSED)
+		return no_starttls(mb, response, err);
+	return verify_peer(mb, s, ca_file, err);
+}
+
 /* ---- IMAP ------------------------------------------------------------- */
 
 static int imap_lost(struct td_mailbox *mb, const char *what,
@@ -842,17 +859,15 @@ static int imap_connect(struct td_mailbox *mb, const char *ca_file,
 				  r == MAILIMAP_NO_ERROR_AUTHENTICATED ?
 				  "the server logged us in unasked" :
 				  "is it an IMAP port?");
-	if (!mb->sp.implicit_tls) {
-		r = mailimap_socket_starttls_with_callback(
-			mb->imap, sni_callback, sni_name(mb));
-		if (r == MAILIMAP_ERROR_STREAM || r == MAILIMAP_ERROR_SSL)
-			return tls_failed(mb, err);
-		if (r != MAILIMAP_NO_ERROR)
-			return no_starttls(mb, mb->imap->imap_response, err);
-		if ((rc = verify_peer(mb, mb->imap->imap_stream, ca_file, err)))
-			return rc;
-	}
-	return 0;
+	if (mb->sp.implicit_tls)
+		return 0;
+	r = mailimap_socket_starttls_with_callback(mb->imap, sni_callback,
+						   sni_name(mb));
+	return upgraded(mb, r == MAILIMAP_ERROR_STREAM ||
+			    r == MAILIMAP_ERROR_SSL ? TLS_BROKE :
+			    r != MAILIMAP_NO_ERROR ? TLS_REFUSED : TLS_UP,
+			mb->imap->imap_response, mb->imap->imap_stream,
+			ca_file, err);
 }
 
 static int imap_login(struct td_mailbox *mb, const char *pw,
@@ -1102,17 +1117,15 @@ static int pop_connect(struct td_mailbox *mb, const char *ca_file,
 		return td_err_set(err, EX_UNAVAILABLE,
 				  "bounces: %s: no POP3 greeting (is it a POP3 "
 				  "port?)", mb->sp.label);
-	if (!mb->sp.implicit_tls) {
-		r = mailpop3_socket_starttls_with_callback(
-			mb->pop, sni_callback, sni_name(mb));
-		if (r == MAILPOP3_ERROR_STREAM || r == MAILPOP3_ERROR_SSL)
-			return tls_failed(mb, err);
-		if (r != MAILPOP3_NO_ERROR)
-			return no_starttls(mb, mb->pop->pop3_response, err);
-		if ((rc = verify_peer(mb, mb->pop->pop3_stream, ca_file, err)))
-			return rc;
-	}
-	return 0;
+	if (mb->sp.implicit_tls)
+		return 0;
+	r = mailpop3_socket_starttls_with_callback(mb->pop, sni_callback,
+						   sni_name(mb));
+	return upgraded(mb, r == MAILPOP3_ERROR_STREAM ||
+			    r == MAILPOP3_ERROR_SSL ? TLS_BROKE :
+			    r != MAILPOP3_NO_ERROR ? TLS_REFUSED : TLS_UP,
+			mb->pop->pop3_response, mb->pop->pop3_stream,
+			ca_file, err);
 }
 
 static int pop_login_and_list(struct td_mailbox *mb, const char *pw,
