@@ -7,6 +7,7 @@ A mail that is no bounce stays. A wrong password, a certificate from
 another CA, a server without STARTTLS and a connection cut mid-fetch each
 end the run with their exit code, and lose or double nothing.
 """
+import contextlib
 import email
 import email.policy
 import email.utils
@@ -280,9 +281,12 @@ def test_sni_names_the_host(tmp_path, scheme):
         assert events(conf, HARD) == [("hard", "5.1.1")]
 
 
-def test_server_without_starttls_gets_no_password(tmp_path):
-    """An IMAP server that offers no STARTTLS: the run stops with 69 and
-    the password never crosses the wire (no plaintext fallback)."""
+@contextlib.contextmanager
+def plaintext_server(greeting, answer):
+    """A one-connection server on a free loopback port that speaks plain
+    text only: it sends greeting, then answers each line it hears with
+    answer(line) (None ends the session). Yields (port, the lines
+    heard); stopped at exit."""
     heard = []
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
@@ -296,35 +300,65 @@ def test_server_without_starttls_gets_no_password(tmp_path):
             return
         with c:
             c.settimeout(10)
-            c.sendall(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] plain only\r\n")
+            c.sendall(greeting)
             f = c.makefile("rb")
             for _ in range(10):
                 line = f.readline()
                 if not line:
                     return
                 heard.append(line)
-                tag = line.split(b" ", 1)[0]
-                if b"STARTTLS" in line.upper():
-                    c.sendall(tag + b" BAD STARTTLS not supported\r\n")
-                elif b"LOGOUT" in line.upper():
-                    c.sendall(b"* BYE\r\n" + tag + b" OK bye\r\n")
+                said = answer(line)
+                if said is None:
                     return
-                else:
-                    c.sendall(tag + b" OK done\r\n")
+                c.sendall(said)
 
     t = threading.Thread(target=serve, daemon=True)
     t.start()
     try:
-        conf = make_site(tmp_path, f"imap://{USER}@127.0.0.1:{srv.getsockname()[1]}")
-        p = bounces(conf)
+        yield srv.getsockname()[1], heard
     finally:
         srv.close()
         t.join(timeout=10)
+
+
+def imap_answer(line):
+    tag = line.split(b" ", 1)[0]
+    if b"STARTTLS" in line.upper():
+        return tag + b" BAD STARTTLS not supported\r\n"
+    if b"LOGOUT" in line.upper():
+        return None
+    return tag + b" OK done\r\n"
+
+
+def pop3_answer(line):
+    if line.upper().startswith((b"STLS", b"USER", b"PASS")):
+        return b"-ERR not here\r\n"
+    if line.upper().startswith(b"QUIT"):
+        return None
+    if line.upper().startswith(b"CAPA"):
+        return b"+OK\r\nUSER\r\nUIDL\r\n.\r\n"
+    return b"-ERR unknown command\r\n"
+
+
+@pytest.mark.parametrize("scheme,greeting,answer,word", [
+    ("imap", b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] plain only\r\n", imap_answer,
+     b"STARTTLS"),
+    ("pop3", b"+OK plain only\r\n", pop3_answer, b"STLS"),
+])
+def test_server_without_starttls_gets_no_password(tmp_path, scheme, greeting, answer, word):
+    """A server that offers no STARTTLS (IMAP) or STLS (POP3): the run
+    stops with 69 and the password never crosses the wire (no plaintext
+    fallback)."""
+    with plaintext_server(greeting, answer) as (port, heard):
+        conf = make_site(tmp_path, f"{scheme}://{USER}@127.0.0.1:{port}")
+        p = bounces(conf)
     err = p.stderr.decode()
     assert p.returncode == 69, err
-    assert "STARTTLS" in err and "never sent in the clear" in err, err
-    assert any(b"STARTTLS" in line.upper() for line in heard), heard
-    assert not any(b"LOGIN" in line.upper() or PASSWORD.encode() in line for line in heard), heard
+    assert word.decode() in err and "never sent in the clear" in err, err
+    assert any(line.upper().startswith(word) or b" " + word in line.upper()
+               for line in heard), heard
+    assert not any(re.match(rb"(\S+ )?(LOGIN|AUTHENTICATE|USER|PASS|APOP)\b", line.upper())
+                   or PASSWORD.encode() in line for line in heard), heard
 
 
 # ---- a connection cut mid-fetch ------------------------------------------
