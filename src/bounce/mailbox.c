@@ -48,8 +48,6 @@
 #include "tagdigest/core/buf.h"
 #include "tagdigest/core/util.h"
 
-/* A message bigger than this is not a bounce worth holding in memory. */
-#define MB_MESSAGE_MAX ((size_t)64 << 20)
 /* Certificates in a chain we look at; real chains have 2 to 4. */
 #define MB_CHAIN_MAX 16
 
@@ -69,6 +67,7 @@ struct mb_spec {
 struct td_mailbox {
 	struct mb_spec sp;
 	int timeout;
+	bool read_only;      /* bounces --dry-run: write nothing (mailbox.h) */
 	char *processed;     /* NULL: delete when done */
 	struct td_strv names;
 	size_t n;
@@ -81,6 +80,7 @@ struct td_mailbox {
 	/* POP3 */
 	mailpop3 *pop;
 	unsigned *idx;
+	size_t *sizes;       /* as LIST says */
 	bool lost;           /* the connection is gone: no more commands */
 };
 
@@ -298,6 +298,14 @@ static int parse_url(const char *spec, struct mb_spec *sp, struct td_err *err)
 	return 0;
 }
 
+/* RFC 3501 §5.1: INBOX is INBOX in any case; other names are the
+ * server's, compared as written. */
+static bool same_imap_folder(const char *a, const char *b)
+{
+	return strcmp(a, b) == 0 ||
+	       (strcasecmp(a, "INBOX") == 0 && strcasecmp(b, "INBOX") == 0);
+}
+
 static int parse_spec(const char *spec, const char *processed,
 		      struct mb_spec *sp, struct td_err *err)
 {
@@ -336,7 +344,7 @@ static int parse_spec(const char *spec, const char *processed,
 		problem = "a Maildir++ folder name has no '/' and does not "
 			  "start with '.' (\"Processed\" is .Processed/)";
 	else if (sp->kind == MB_IMAP && sp->folder &&
-		 strcmp(sp->folder, processed) == 0)
+		 same_imap_folder(sp->folder, processed))
 		problem = "it is the folder being read";
 	if (problem) {
 		rc = td_err_set(err, EX_CONFIG,
@@ -412,19 +420,36 @@ static int maildir_open(struct td_mailbox *mb, struct td_err *err)
 static int maildir_fetch(struct td_mailbox *mb, size_t i, struct td_buf *out,
 			 struct td_err *err)
 {
+	/* Only the first TD_MAILBOX_FETCH_MAX bytes: a bigger file is read
+	 * that far, like IMAP's partial fetch, not refused run after run. */
 	char *path = td_xasprintf("%s/%s", mb->sp.path, mb->names.v[i]);
-	char *data = NULL;
-	size_t len = 0;
-	int rc = 0;
-	if (td_read_file(path, MB_MESSAGE_MAX, &data, &len) != 0)
+	char *chunk = td_xmalloc(64u << 10);
+	int rc = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		rc = td_err_set(err, errno == ENOENT ? EX_NOINPUT : EX_IOERR,
 				"bounces: %s: %s: %s", mb->sp.label,
 				mb->names.v[i], strerror(errno));
-	else if (td_buf_append(out, data, len) != 0)
-		rc = td_err_set(err, EX_DATAERR,
-				"bounces: %s: %s: larger than the buffer "
-				"allows", mb->sp.label, mb->names.v[i]);
-	free(data);
+	while (!rc && out->len < TD_MAILBOX_FETCH_MAX) {
+		size_t want = TD_MAILBOX_FETCH_MAX - out->len;
+		ssize_t got = read(fd, chunk, want < (64u << 10) ? want :
+					      (64u << 10));
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			rc = td_err_set(err, EX_IOERR, "bounces: %s: %s: %s",
+					mb->sp.label, mb->names.v[i],
+					strerror(errno));
+		else if (got == 0)
+			break;
+		else if (td_buf_append(out, chunk, (size_t)got) != 0)
+			rc = td_err_set(err, EX_DATAERR,
+					"bounces: %s: %s: larger than the "
+					"buffer allows", mb->sp.label,
+					mb->names.v[i]);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(chunk);
 	free(path);
 	return rc;
 }
@@ -793,6 +818,23 @@ static int no_starttls(const struct td_mailbox *mb, const char *response,
 			  imap ? "imaps" : "pop3s");
 }
 
+/* What STARTTLS / STLS came to, for both protocols alike. */
+enum tls_upgrade { TLS_UP, TLS_BROKE, TLS_REFUSED };
+
+/* After STARTTLS / STLS: a refusal ends it before any password (no
+ * plaintext fallback), and the new TLS gets the certificate check that
+ * open_stream gives implicit TLS. */
+static int upgraded(const struct td_mailbox *mb, enum tls_upgrade u,
+		    const char *response, mailstream *s, const char *ca_file,
+		    struct td_err *err)
+{
+	if (u == TLS_BROKE)
+		return tls_failed(mb, err);
+	if (u == TLS_REFUSED)
+		return no_starttls(mb, response, err);
+	return verify_peer(mb, s, ca_file, err);
+}
+
 /* ---- IMAP ------------------------------------------------------------- */
 
 static int imap_lost(struct td_mailbox *mb, const char *what,
@@ -834,17 +876,15 @@ static int imap_connect(struct td_mailbox *mb, const char *ca_file,
 				  r == MAILIMAP_NO_ERROR_AUTHENTICATED ?
 				  "the server logged us in unasked" :
 				  "is it an IMAP port?");
-	if (!mb->sp.implicit_tls) {
-		r = mailimap_socket_starttls_with_callback(
-			mb->imap, sni_callback, sni_name(mb));
-		if (r == MAILIMAP_ERROR_STREAM || r == MAILIMAP_ERROR_SSL)
-			return tls_failed(mb, err);
-		if (r != MAILIMAP_NO_ERROR)
-			return no_starttls(mb, mb->imap->imap_response, err);
-		if ((rc = verify_peer(mb, mb->imap->imap_stream, ca_file, err)))
-			return rc;
-	}
-	return 0;
+	if (mb->sp.implicit_tls)
+		return 0;
+	r = mailimap_socket_starttls_with_callback(mb->imap, sni_callback,
+						   sni_name(mb));
+	return upgraded(mb, r == MAILIMAP_ERROR_STREAM ||
+			    r == MAILIMAP_ERROR_SSL ? TLS_BROKE :
+			    r != MAILIMAP_NO_ERROR ? TLS_REFUSED : TLS_UP,
+			mb->imap->imap_response, mb->imap->imap_stream,
+			ca_file, err);
 }
 
 static int imap_login(struct td_mailbox *mb, const char *pw,
@@ -913,7 +953,9 @@ static uint32_t att_uid(struct mailimap_msg_att *ma)
 static int imap_select_and_list(struct td_mailbox *mb, struct td_err *err)
 {
 	char buf[256];
-	int r = mailimap_select(mb->imap, mb->sp.folder);
+	/* EXAMINE when reading only: SELECT takes the messages' \Recent. */
+	int r = mb->read_only ? mailimap_examine(mb->imap, mb->sp.folder) :
+				mailimap_select(mb->imap, mb->sp.folder);
 	if (r == MAILIMAP_ERROR_SELECT || r == MAILIMAP_ERROR_PROTOCOL)
 		return td_err_set(err, EX_CONFIG,
 				  "bounces: %s: folder %s cannot be opened: %s",
@@ -921,7 +963,8 @@ static int imap_select_and_list(struct td_mailbox *mb, struct td_err *err)
 				  said(mb->imap->imap_response, buf,
 				       sizeof buf));
 	if (r != MAILIMAP_NO_ERROR)
-		return imap_fail(mb, r, "SELECT", err);
+		return imap_fail(mb, r, mb->read_only ? "EXAMINE" : "SELECT",
+				 err);
 	if (mb->imap->imap_selection_info &&
 	    mb->imap->imap_selection_info->sel_exists == 0)
 		return 0;
@@ -962,10 +1005,12 @@ static int imap_fetch(struct td_mailbox *mb, size_t i, struct td_buf *out,
 		mailimap_fetch_type_new_fetch_att_list_empty();
 	mailimap_fetch_type_new_fetch_att_list_add(ft,
 						   mailimap_fetch_att_new_uid());
-	/* BODY.PEEK[]: the whole message, and no \Seen flag. */
+	/* BODY.PEEK[]<0.N>: no \Seen flag, and at most N bytes however
+	 * big the message is. */
 	mailimap_fetch_type_new_fetch_att_list_add(
-		ft, mailimap_fetch_att_new_body_peek_section(
-			    mailimap_section_new(NULL)));
+		ft, mailimap_fetch_att_new_body_peek_section_partial(
+			    mailimap_section_new(NULL), 0,
+			    (uint32_t)TD_MAILBOX_FETCH_MAX));
 	clist *res = NULL;
 	int r = mailimap_uid_fetch(mb->imap, set, ft, &res);
 	mailimap_fetch_type_free(ft);
@@ -1094,17 +1139,15 @@ static int pop_connect(struct td_mailbox *mb, const char *ca_file,
 		return td_err_set(err, EX_UNAVAILABLE,
 				  "bounces: %s: no POP3 greeting (is it a POP3 "
 				  "port?)", mb->sp.label);
-	if (!mb->sp.implicit_tls) {
-		r = mailpop3_socket_starttls_with_callback(
-			mb->pop, sni_callback, sni_name(mb));
-		if (r == MAILPOP3_ERROR_STREAM || r == MAILPOP3_ERROR_SSL)
-			return tls_failed(mb, err);
-		if (r != MAILPOP3_NO_ERROR)
-			return no_starttls(mb, mb->pop->pop3_response, err);
-		if ((rc = verify_peer(mb, mb->pop->pop3_stream, ca_file, err)))
-			return rc;
-	}
-	return 0;
+	if (mb->sp.implicit_tls)
+		return 0;
+	r = mailpop3_socket_starttls_with_callback(mb->pop, sni_callback,
+						   sni_name(mb));
+	return upgraded(mb, r == MAILPOP3_ERROR_STREAM ||
+			    r == MAILPOP3_ERROR_SSL ? TLS_BROKE :
+			    r != MAILPOP3_NO_ERROR ? TLS_REFUSED : TLS_UP,
+			mb->pop->pop3_response, mb->pop->pop3_stream,
+			ca_file, err);
 }
 
 static int pop_login_and_list(struct td_mailbox *mb, const char *pw,
@@ -1125,10 +1168,12 @@ static int pop_login_and_list(struct td_mailbox *mb, const char *pw,
 		return pop_fail(mb, r, "listing the messages", err);
 	size_t cap = tab ? carray_count(tab) : 0;
 	mb->idx = td_xcalloc(cap ? cap : 1, sizeof *mb->idx);
+	mb->sizes = td_xcalloc(cap ? cap : 1, sizeof *mb->sizes);
 	for (size_t k = 0; k < cap; k++) {
 		struct mailpop3_msg_info *mi = carray_get(tab, (unsigned)k);
 		if (!mi || mi->msg_deleted)
 			continue;
+		mb->sizes[mb->n] = mi->msg_size;
 		mb->idx[mb->n++] = mi->msg_index;
 		td_strv_push_owned(&mb->names,
 				   mi->msg_uidl ?
@@ -1141,9 +1186,24 @@ static int pop_login_and_list(struct td_mailbox *mb, const char *pw,
 static int pop_fetch(struct td_mailbox *mb, size_t i, struct td_buf *out,
 		     struct td_err *err)
 {
+	/* RETR has no partial form and libetpan holds the whole answer: a
+	 * message bigger than we would read is not fetched. */
+	if (mb->sizes[i] > TD_MAILBOX_FETCH_MAX)
+		return td_err_set(err, EX_DATAERR,
+				  "bounces: %s: %s: too large (%zu bytes, over "
+				  "%zu), left in place", mb->sp.label,
+				  mb->names.v[i], mb->sizes[i],
+				  (size_t)TD_MAILBOX_FETCH_MAX);
 	char *data = NULL;
 	size_t len = 0;
-	int r = mailpop3_retr(mb->pop, mb->idx[i], &data, &len);
+	/* Reading only: TOP with every line is the message without RETR,
+	 * which a server takes as read (Dovecot sets \Seen, QUIT or not).
+	 * A message we fetch has fewer lines than bytes; libetpan prints
+	 * the count signed. */
+	int r = mb->read_only ?
+		mailpop3_top(mb->pop, mb->idx[i],
+			     (uint32_t)TD_MAILBOX_FETCH_MAX, &data, &len) :
+		mailpop3_retr(mb->pop, mb->idx[i], &data, &len);
 	if (r != MAILPOP3_NO_ERROR)
 		return pop_fail(mb, r, "while fetching a message", err);
 	int rc = 0;
@@ -1151,15 +1211,19 @@ static int pop_fetch(struct td_mailbox *mb, size_t i, struct td_buf *out,
 		rc = td_err_set(err, EX_DATAERR,
 				"bounces: %s: %s: larger than the buffer "
 				"allows", mb->sp.label, mb->names.v[i]);
-	mailpop3_retr_free(data);
+	if (mb->read_only)
+		mailpop3_top_free(data);
+	else
+		mailpop3_retr_free(data);
 	return rc;
 }
 
 static int pop_close(struct td_mailbox *mb, struct td_err *err)
 {
-	if (mb->lost)
+	/* QUIT is what commits the DELEs (RFC 1939 UPDATE state); reading
+	 * only, the server gets no UPDATE state at all. */
+	if (mb->lost || mb->read_only)
 		return 0;
-	/* QUIT is what commits the DELEs (RFC 1939 UPDATE state). */
 	int r = mailpop3_quit(mb->pop);
 	if (r != MAILPOP3_NO_ERROR) {
 		pop_fail(mb, r, "at QUIT (the deletions are not committed)",
@@ -1179,8 +1243,9 @@ static void mailbox_free(struct td_mailbox *mb)
 		/* mailpop3_free sends QUIT on a stream it still has (and
 		 * frees the message list only there). On a connection that is
 		 * gone or silent that QUIT must fail at once, not wait out
-		 * another timeout: shut the socket first. */
-		if (mb->lost && mb->pop->pop3_stream) {
+		 * another timeout, and reading only it must not reach the
+		 * server at all: shut the socket first. */
+		if ((mb->lost || mb->read_only) && mb->pop->pop3_stream) {
 			int fd = mailstream_low_get_fd(
 				mailstream_get_low(mb->pop->pop3_stream));
 			if (fd >= 0)
@@ -1190,6 +1255,7 @@ static void mailbox_free(struct td_mailbox *mb)
 	}
 	free(mb->uids);
 	free(mb->idx);
+	free(mb->sizes);
 	td_strv_free(&mb->names);
 	free(mb->processed);
 	spec_free(&mb->sp);
@@ -1209,7 +1275,7 @@ static int open_remote(struct td_mailbox *mb,
 		rc = imap_connect(mb, o->ca_file, err);
 		if (!rc)
 			rc = imap_login(mb, pw, err);
-		if (!rc && mb->processed)
+		if (!rc && mb->processed && !mb->read_only)
 			rc = imap_make_folder(mb, err);
 		if (!rc)
 			rc = imap_select_and_list(mb, err);
@@ -1233,6 +1299,7 @@ int td_mailbox_open(const struct td_mailbox_options *o, struct td_mailbox **out,
 		return rc;
 	}
 	mb->timeout = o->timeout > 0 ? o->timeout : 30;
+	mb->read_only = o->read_only;
 	if (o->processed_folder && o->processed_folder[0])
 		mb->processed = td_xstrdup(o->processed_folder);
 
@@ -1285,6 +1352,10 @@ int td_mailbox_done(struct td_mailbox *mb, size_t i, struct td_err *err)
 	if (i >= mb->n)
 		return td_err_set(err, EX_SOFTWARE, "bounces: %s: no message "
 				  "%zu", mb->sp.label, i);
+	if (mb->read_only)
+		return td_err_set(err, EX_SOFTWARE, "bounces: %s: opened to "
+				  "read only; nothing is removed",
+				  mb->sp.label);
 	if (mb->lost)
 		return td_err_set(err, EX_TEMPFAIL, "bounces: %s: the "
 				  "connection is gone", mb->sp.label);

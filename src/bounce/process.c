@@ -575,7 +575,9 @@ int td_bounces_process(struct td_store *st, const struct td_bounce_options *o,
 {
 	memset(s, 0, sizeof *s);
 	struct td_mailbox *mb = NULL;
-	int rc = td_mailbox_open(&o->mailbox, &mb, err);
+	struct td_mailbox_options mo = o->mailbox;
+	mo.read_only = o->dry_run;  /* a dry run writes nothing on the server */
+	int rc = td_mailbox_open(&mo, &mb, err);
 	if (rc)
 		return rc;
 	/* max_messages bounds the mails acted on, not the mails read: what

@@ -19,6 +19,7 @@ import pathlib
 import pwd
 import grp
 import itertools
+import re
 import select
 import shutil
 import signal
@@ -314,6 +315,26 @@ class Dovecot:
                 typ, msg = c.uid("FETCH", uid, "(BODY.PEEK[])")
                 out.append(msg[0][1])
             return out
+
+    def imap_state(self, folder="INBOX"):
+        """What a reader only (EXAMINE, which takes no \\Recent) sees:
+        (the server's folder names, the RECENT count of folder, the flags
+        of each of its messages in UID order, as sets of bytes)."""
+        import imaplib
+        with imaplib.IMAP4_SSL("127.0.0.1", self.imaps, ssl_context=self.ssl_context(),
+                               timeout=10) as c:
+            c.login(USER, PASSWORD)
+            typ, listed = c.list()
+            assert typ == "OK", listed
+            names = sorted(line.rsplit(b" ", 1)[-1].strip(b'"').decode()
+                           for line in listed if line)
+            typ, _ = c.select(folder, readonly=True)
+            assert typ == "OK", folder
+            _, recent = c.response("RECENT")
+            typ, data = c.uid("FETCH", "1:*", "(FLAGS)")
+            flags = [set(re.search(rb"FLAGS \(([^)]*)\)", d).group(1).split())
+                     for d in data if d]
+            return names, int(recent[0] or 0), flags
 
 
 class CuttingProxy:

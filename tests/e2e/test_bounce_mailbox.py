@@ -7,12 +7,15 @@ A mail that is no bounce stays. A wrong password, a certificate from
 another CA, a server without STARTTLS and a connection cut mid-fetch each
 end the run with their exit code, and lose or double nothing.
 """
+import contextlib
 import email
 import email.policy
 import email.utils
 import json
+import os
 import re
 import socket
+import subprocess
 import threading
 import time
 from email.message import Message
@@ -22,7 +25,7 @@ from email.mime.text import MIMEText
 
 import pytest
 
-from conftest import run, write_site
+from conftest import BIN, run, write_site
 from dovecot import PASSWORD, USER, CuttingProxy, Dovecot
 from test_serve import ENV
 
@@ -36,9 +39,11 @@ OTHERS = ["a1@example.org", "a2@example.org", "a3@example.org"]
 
 def dsn(rcpt, status="5.1.1", action="failed",
         diag="550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown",
-        pad=0):
+        pad=0, attached=0):
     """An RFC 3464 report for rcpt, as BRIEF-2 §5 builds one; pad adds
-    that many bytes of transcript to the human-readable part."""
+    that many bytes of transcript to the human-readable part, attached a
+    last part of that many bytes (the returned mail's attachment, after
+    everything a parser needs)."""
     msg = MIMEMultipart("report", report_type="delivery-status")
     msg["From"] = "Mail Delivery System <MAILER-DAEMON@mx.example.net>"
     msg["To"] = "digest@news.test"
@@ -65,6 +70,9 @@ def dsn(rcpt, status="5.1.1", action="failed",
     returned = MIMEText(f"From: digest@news.test\nTo: {rcpt}\n"
                         "Subject: Your weekly digest\n", "rfc822-headers")
     msg.attach(returned)
+    if attached:
+        line = "The returned mail's attachment, line after line after line.\n"
+        msg.attach(MIMEText(line * (attached // len(line) + 1)))
     raw = msg.as_bytes(policy=email.policy.SMTP)
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert not [p.defects for p in parsed.walk() if p.defects]
@@ -116,8 +124,19 @@ def make_site(tmp_path, spec, ca=None, folder=None, readers=(HARD, SOFT), timeou
     return conf
 
 
-def bounces(conf, password=PASSWORD, timeout=60):
-    return run(conf, "bounces", env={**ENV, PW_ENV: password}, timeout=timeout)
+def bounces(conf, password=PASSWORD, timeout=60, *args):
+    return run(conf, "bounces", *args, env={**ENV, PW_ENV: password}, timeout=timeout)
+
+
+def bounces_rss(conf):
+    """`tagdigest bounces` under /usr/bin/time -v: (the run, its maximum
+    resident set size in bytes)."""
+    p = subprocess.run(["/usr/bin/time", "-v", BIN, "-c", str(conf), "bounces"],
+                       capture_output=True, timeout=120,
+                       env={**os.environ, **ENV, PW_ENV: PASSWORD})
+    kb = re.search(rb"Maximum resident set size \(kbytes\): (\d+)", p.stderr)
+    assert kb, p.stderr.decode()
+    return p, int(kb.group(1)) * 1024
 
 
 def show(conf, addr):
@@ -218,6 +237,83 @@ def test_local_maildir_moves_into_maildir_plus_folder(tmp_path):
     assert (md / ".Processed" / "maildirfolder").exists()
 
 
+# ---- reading only, and mails too big to hold ------------------------------
+
+@pytest.mark.parametrize("scheme,folder", [("imaps", "Processed"), ("pop3s", None)])
+def test_dry_run_writes_nothing_on_the_server(tmp_path, dovecot, scheme, folder):
+    """`bounces --dry-run` reads and changes nothing on the server: over
+    IMAP no processed_folder is created and the mail keeps \\Recent
+    (EXAMINE, not SELECT) and stays unseen; over POP3 (no DELE, no QUIT)
+    it stays, unseen."""
+    d = dovecot
+    conf = make_site(tmp_path, spec_of(d, scheme), ca=d.ca[0], folder=folder)
+    d.deliver(dsn(HARD))
+    p = bounces(conf, PASSWORD, 60, "--dry-run")
+    out, err = p.stdout.decode(), p.stderr.decode()
+    assert p.returncode == 0, out + err
+    n = summary(p)
+    assert (n["mail read"], n["bounce"], n["failed"]) == (1, 1, 0), out
+    assert show(conf, HARD)["status"] == "active"
+    names, recent, flags = d.imap_state()
+    assert names == ["INBOX"], names
+    assert len(flags) == 1 and b"\\Seen" not in flags[0], flags
+    if scheme == "imaps":
+        assert (recent, flags) == (1, [{b"\\Recent"}])
+    # and the real run after it still finds the mail
+    p = bounces(conf)
+    assert p.returncode == 0, p.stdout.decode() + p.stderr.decode()
+    assert show(conf, HARD)["status"] == "bounced"
+
+
+BIG = 20 << 20
+CAPPED = 5 << 20   # over TD_MAILBOX_FETCH_MAX (4 MiB + 64 KiB) too
+
+
+@pytest.mark.parametrize("scheme", ["imaps", "pop3s"])
+def test_20_mb_mail_is_not_held_in_memory(tmp_path, dovecot, scheme):
+    """A 20 MB bounce (its DSN first, then a big returned attachment)
+    next to a small one. IMAP fetches only the first TD_MAILBOX_FETCH_MAX
+    bytes, enough for the report: both are recorded. POP3 cannot fetch a
+    part: the big one is not fetched and stays, named "too large"; the
+    small one is recorded. Either way the run's peak memory
+    (/usr/bin/time -v) is that of a run on a 5 MB mail, which is cut at
+    the same place: not 15 MB more (a sanitizer build's baseline alone is
+    larger than the mail, so the growth is what is measured)."""
+    d = dovecot
+    small = OTHERS[0]
+    conf = make_site(tmp_path, spec_of(d, scheme), ca=d.ca[0],
+                     readers=(HARD, SOFT, small))
+    capped = dsn(SOFT, attached=CAPPED)
+    d.deliver(capped)
+    p, capped_rss = bounces_rss(conf)
+    out, err = p.stdout.decode(), p.stderr.decode()
+    if scheme == "imaps":
+        assert p.returncode == 0, out + err
+        assert events(conf, SOFT) == [("hard", "5.1.1")]
+
+    big = dsn(HARD, attached=BIG)
+    assert len(big) > BIG
+    d.deliver(big)
+    d.deliver(dsn(small))
+    p, rss = bounces_rss(conf)
+    out, err = p.stdout.decode(), p.stderr.decode()
+    assert rss - capped_rss < BIG // 4, (capped_rss, rss)
+    assert events(conf, small) == [("hard", "5.1.1")]
+    n = summary(p)
+    if scheme == "imaps":
+        assert p.returncode == 0, out + err
+        assert (n["mail read"], n["bounce"], n["failed"]) == (2, 2, 0), out
+        assert events(conf, HARD) == [("hard", "5.1.1")]
+        assert d.imap_folder("INBOX") == []
+    else:
+        assert "too large" in err and "left in place" in err, err
+        assert events(conf, HARD) == [] and events(conf, SOFT) == []
+        assert sorted(len(m) for m in d.imap_folder("INBOX")) == [len(capped), len(big)]
+        # process.c counts a mail it could not fetch as failed (exit 75)
+        assert (n["mail read"], n["bounce"], n["failed"]) == (1, 1, 2), out
+        assert p.returncode == 75, out + err
+
+
 # ---- refusals -----------------------------------------------------------
 
 @pytest.mark.parametrize("scheme", ["imaps", "pop3s"])
@@ -280,9 +376,12 @@ def test_sni_names_the_host(tmp_path, scheme):
         assert events(conf, HARD) == [("hard", "5.1.1")]
 
 
-def test_server_without_starttls_gets_no_password(tmp_path):
-    """An IMAP server that offers no STARTTLS: the run stops with 69 and
-    the password never crosses the wire (no plaintext fallback)."""
+@contextlib.contextmanager
+def plaintext_server(greeting, answer):
+    """A one-connection server on a free loopback port that speaks plain
+    text only: it sends greeting, then answers each line it hears with
+    answer(line) (None ends the session). Yields (port, the lines
+    heard); stopped at exit."""
     heard = []
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
@@ -296,35 +395,65 @@ def test_server_without_starttls_gets_no_password(tmp_path):
             return
         with c:
             c.settimeout(10)
-            c.sendall(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] plain only\r\n")
+            c.sendall(greeting)
             f = c.makefile("rb")
             for _ in range(10):
                 line = f.readline()
                 if not line:
                     return
                 heard.append(line)
-                tag = line.split(b" ", 1)[0]
-                if b"STARTTLS" in line.upper():
-                    c.sendall(tag + b" BAD STARTTLS not supported\r\n")
-                elif b"LOGOUT" in line.upper():
-                    c.sendall(b"* BYE\r\n" + tag + b" OK bye\r\n")
+                said = answer(line)
+                if said is None:
                     return
-                else:
-                    c.sendall(tag + b" OK done\r\n")
+                c.sendall(said)
 
     t = threading.Thread(target=serve, daemon=True)
     t.start()
     try:
-        conf = make_site(tmp_path, f"imap://{USER}@127.0.0.1:{srv.getsockname()[1]}")
-        p = bounces(conf)
+        yield srv.getsockname()[1], heard
     finally:
         srv.close()
         t.join(timeout=10)
+
+
+def imap_answer(line):
+    tag = line.split(b" ", 1)[0]
+    if b"STARTTLS" in line.upper():
+        return tag + b" BAD STARTTLS not supported\r\n"
+    if b"LOGOUT" in line.upper():
+        return None
+    return tag + b" OK done\r\n"
+
+
+def pop3_answer(line):
+    if line.upper().startswith((b"STLS", b"USER", b"PASS")):
+        return b"-ERR not here\r\n"
+    if line.upper().startswith(b"QUIT"):
+        return None
+    if line.upper().startswith(b"CAPA"):
+        return b"+OK\r\nUSER\r\nUIDL\r\n.\r\n"
+    return b"-ERR unknown command\r\n"
+
+
+@pytest.mark.parametrize("scheme,greeting,answer,word", [
+    ("imap", b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] plain only\r\n", imap_answer,
+     b"STARTTLS"),
+    ("pop3", b"+OK plain only\r\n", pop3_answer, b"STLS"),
+])
+def test_server_without_starttls_gets_no_password(tmp_path, scheme, greeting, answer, word):
+    """A server that offers no STARTTLS (IMAP) or STLS (POP3): the run
+    stops with 69 and the password never crosses the wire (no plaintext
+    fallback)."""
+    with plaintext_server(greeting, answer) as (port, heard):
+        conf = make_site(tmp_path, f"{scheme}://{USER}@127.0.0.1:{port}")
+        p = bounces(conf)
     err = p.stderr.decode()
     assert p.returncode == 69, err
-    assert "STARTTLS" in err and "never sent in the clear" in err, err
-    assert any(b"STARTTLS" in line.upper() for line in heard), heard
-    assert not any(b"LOGIN" in line.upper() or PASSWORD.encode() in line for line in heard), heard
+    assert word.decode() in err and "never sent in the clear" in err, err
+    assert any(line.upper().startswith(word) or b" " + word in line.upper()
+               for line in heard), heard
+    assert not any(re.match(rb"(\S+ )?(LOGIN|AUTHENTICATE|USER|PASS|APOP)\b", line.upper())
+                   or PASSWORD.encode() in line for line in heard), heard
 
 
 # ---- a connection cut mid-fetch ------------------------------------------

@@ -88,6 +88,9 @@ static void test_spec_check(void)
 		{ "maildir:/m", "../x", "Maildir++" },
 		{ "maildir:/m", ".Processed", "Maildir++" },
 		{ "imaps://bounce@example.org/Bounces", "Bounces", "being read" },
+		/* INBOX is INBOX in any case (RFC 3501 5.1) */
+		{ "imaps://bounce@example.org", "inbox", "being read" },
+		{ "imap://bounce@example.org/Inbox", "INBOX", "being read" },
 		{ "imaps://bounce@example.org", "Pro\rcessed", "control" },
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -98,6 +101,11 @@ static void test_spec_check(void)
 		if (rc != EX_CONFIG || !strstr(err.msg, bad[i].says))
 			fprintf(stderr, "  %s: %s\n", bad[i].spec, err.msg);
 	}
+	/* Only INBOX ignores case: other names are the server's. */
+	CHECK(td_mailbox_spec_check("imaps://b@example.org/Bounces", "bounces",
+				    &err) == 0);
+	CHECK(td_mailbox_spec_check("imaps://b@example.org", "INBOX.Done",
+				    &err) == 0);
 	/* A POP3 mailbox with no folder set deletes: fine. */
 	CHECK(td_mailbox_spec_check("pop3s://b@example.org", "", &err) == 0);
 }
@@ -179,6 +187,63 @@ static void test_maildir_move(void)
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Read-only (bounces --dry-run): no folder made, nothing moved, and
+ * done refused. */
+static void test_maildir_read_only(void)
+{
+	char dir[64], spec[128];
+	struct td_err err;
+	struct td_mailbox *mb = NULL;
+	struct td_buf b = TD_BUF_INIT;
+
+	make_maildir(dir, sizeof dir);
+	write_file(dir, "new/100.M1.host", "Subject: a\n\na\n");
+	snprintf(spec, sizeof spec, "maildir:%s", dir);
+	struct td_mailbox_options o = { .spec = spec, .timeout = 5,
+					.processed_folder = "Processed",
+					.read_only = true };
+	REQUIRE(td_mailbox_open(&o, &mb, &err) == 0);
+	REQUIRE(td_mailbox_count(mb) == 1);
+	CHECK(td_mailbox_fetch(mb, 0, &b, &err) == 0);
+	CHECK(td_mailbox_done(mb, 0, &err) == EX_SOFTWARE);
+	CHECK(strstr(err.msg, "read only") != NULL);
+	CHECK(td_mailbox_close(mb, &err) == 0);
+	CHECK(exists(dir, "new/100.M1.host"));
+	CHECK(!exists(dir, ".Processed"));
+	CHECK(!exists(dir, "maildirfolder"));
+	td_buf_free(&b);
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A file over 64 MiB (sparse: nothing is written but the header) is read
+ * only as far as TD_MAILBOX_FETCH_MAX, not refused on every run. */
+static void test_maildir_oversized(void)
+{
+	char dir[64], spec[128], path[4200];
+	struct td_err err;
+	struct td_mailbox *mb = NULL;
+	struct td_buf b = TD_BUF_INIT;
+
+	make_maildir(dir, sizeof dir);
+	static const char head[] = "Subject: big\n\n";
+	write_file(dir, "new/100.M1.host", head);
+	snprintf(path, sizeof path, "%s/new/100.M1.host", dir);
+	REQUIRE(truncate(path, (off_t)65 << 20) == 0);
+	snprintf(spec, sizeof spec, "maildir:%s", dir);
+	struct td_mailbox_options o = { .spec = spec, .timeout = 5 };
+	REQUIRE(td_mailbox_open(&o, &mb, &err) == 0);
+	int rc = td_mailbox_fetch(mb, 0, &b, &err);
+	CHECK(rc == 0);
+	if (rc)
+		fprintf(stderr, "  %s\n", err.msg);
+	CHECK(b.len == TD_MAILBOX_FETCH_MAX);
+	CHECK(b.len >= sizeof head - 1 &&
+	      memcmp(b.data, head, sizeof head - 1) == 0);
+	CHECK(td_mailbox_close(mb, &err) == 0);
+	td_buf_free(&b);
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void test_maildir_missing(void)
 {
 	struct td_err err;
@@ -233,6 +298,8 @@ int main(void)
 	TD_RUN(test_spec_check);
 	TD_RUN(test_maildir_read_and_delete);
 	TD_RUN(test_maildir_move);
+	TD_RUN(test_maildir_read_only);
+	TD_RUN(test_maildir_oversized);
 	TD_RUN(test_maildir_missing);
 	TD_RUN(test_password_checks);
 	return TD_DONE("test_mailbox");
