@@ -498,6 +498,13 @@ static int one(struct td_store *st, const struct td_bounce_options *o,
 		td_log_debug("bounces: %s: %s", name, ferr.msg);
 		return 0;
 	}
+	if (rc == EX_DATAERR) {
+		/* too large to read (mailbox.h): left where it is, like any
+		 * mail that is not a bounce, so it cannot fail every run */
+		s->not_bounces++;
+		td_log_warnx("bounces: %s: %s", name, ferr.msg);
+		return 0;
+	}
 	if (rc) {
 		s->failed++;
 		td_log_warnx("bounces: %s: %s", name, ferr.msg);
