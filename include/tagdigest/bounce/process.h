@@ -54,7 +54,7 @@ struct td_bounce_options {
 	struct td_mailbox_options mailbox;
 	const struct td_verp *verp;    /* NULL: no return_path set */
 	struct td_bounce_policy policy;
-	size_t max_messages;           /* per run, default 10000 */
+	size_t max_messages;           /* mails acted on per run (above) */
 	FILE *log;                     /* one line per mail acted on; NULL */
 	bool dry_run;                  /* parse and report: record nothing,
 					* remove nothing (the store may be

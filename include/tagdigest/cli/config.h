@@ -143,7 +143,8 @@ struct td_config {
 	int bounce_hard_after;      /* `hard_after`, default 1, 1..100 */
 	int bounce_soft_threshold;  /* `soft_threshold`, default 5, 1..1000 */
 	int bounce_soft_half_life_days; /* `soft_half_life_days`, default 7, 1..365 */
-	int bounce_max_messages;    /* `max_messages` per run, default 10000 */
+	int bounce_max_messages;    /* `max_messages`: mails acted on per run
+				     * (process.h), default 10000 */
 
 	struct td_source_config *sources;   /* in file order */
 	size_t nsources;
