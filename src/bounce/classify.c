@@ -6,9 +6,15 @@
  * evidence is weighed, because the conformance data is Sisimai's answers:
  *
  *   1. the status: the report's Status field, or a code written in the
- *      diagnostic when the field is empty or vaguer (x.0.0, 4.4.7, ...);
- *   2. phrases an MTA writes about its own failures (qmail's "Sorry, no
- *      mailbox here by that name", Exim's "Unrouteable address", ...);
+ *      diagnostic (or, for a lone recipient, in Sendmail's transcript;
+ *      else in the text about the recipient) when the field is empty or
+ *      vaguer (x.0.0, 4.4.7, ...);
+ *   2. a local delivery agent's words (mail.local, procmail, maildrop,
+ *      ...), then phrases an MTA writes about its own failures (qmail's
+ *      "Sorry, no mailbox here by that name", Exim's "Unrouteable
+ *      address", ...), the report's X-PowerMTA-BounceCategory, and what
+ *      a whole message says of all its recipients (Google Groups, au's
+ *      X-SPASIGN, Verizon's gateway);
  *   3. the remote host's own vocabulary when the remote host is a
  *      provider with one (Google, Microsoft, Yahoo, Cox, Orange, ...);
  *   4. the reasons in a fixed order, each trying its status codes and
@@ -16,16 +22,24 @@
  *      arrives with 5.1.1 more often than one would think);
  *   5. the remaining phrases, then what the status code alone means,
  *      then the SMTP command and the DSN action;
- *   6. "onhold" when there were words but none told, "undefined" when
- *      there were none.
+ *   6. when the diagnostic told nothing, the same on the text about the
+ *      recipient; then "onhold" when there were words but none told,
+ *      "undefined" when there were none.
+ *
+ * The words read are the diagnostic, the comment after the Status field
+ * ("5.2.1 (mailbox disabled, ...)"), Postfix's "(in reply to RCPT TO
+ * command)" and, for a lone recipient, the whole first reply of
+ * Sendmail's transcript. The SMTP command matters: "user unknown" is the
+ * address only in reply to RCPT, after the message it is a filter's word.
  *
  * A status is derived from the reason only when neither the report nor
- * the diagnostic has one: Sisimai's internal codes "5.0.9xx" ("class 5,
+ * the words have one: Sisimai's internal codes "5.0.9xx" ("class 5,
  * and this reason"), whose class says whether the text reads temporary.
  *
- * Phrases are matched case-insensitively on the diagnostic with its
- * whitespace squeezed; a '*' inside a phrase stands for any run of text
- * ("user * does not exist").
+ * Phrases are matched case-insensitively on the words with whitespace
+ * squeezed and a multi-line reply's "550-5.7.1" prefixes taken out; a
+ * '*' inside a phrase stands for any run of text ("user * does not
+ * exist"). At most 8 KiB of a diagnostic is read.
  */
 #include <ctype.h>
 #include <stddef.h>
