@@ -476,6 +476,24 @@ static void test_plain_message(void)
 	CHECK(!r.bounce);
 	CHECK(r.feedback == NULL);
 	td_bounce_report_free(&r);
+
+	/* a person quoting a DSN's fields in an ordinary mail: no report
+	 * part and no mail system sent it, so nobody bounced */
+	static const char quoted[] =
+		"Return-Path: <ann@example.com>\n"
+		"From: Ann <ann@example.com>\n"
+		"To: digest@example.org\n"
+		"Subject: Re: Weekly digest\n"
+		"\n"
+		"Our server printed this, what does it mean?\n"
+		"\n"
+		"Final-Recipient: rfc822; victim@example.com\n"
+		"Action: failed\n"
+		"Status: 5.1.1\n";
+	REQUIRE(parse(quoted, &r) == 0);
+	CHECK(r.n == 0);
+	CHECK(!r.bounce);
+	td_bounce_report_free(&r);
 }
 
 static void test_json(void)
