@@ -1922,14 +1922,9 @@ static const char *message_hint(const struct td_bmsg *m)
 	if (spa && strcasecmp(spa, "NG") == 0)
 		return "filtered";
 	if (m && m->text && strstr(m->text, "Google Groups") &&
-	    header(m, "X-Google-Smtp-Source") && header(m, "X-Failed-Recipients")) {
-		size_t bullets = 0, spaced = 0;
-		for (const char *p = strstr(m->text, "\n*"); p; p = strstr(p + 1, "\n*"))
-			bullets++;
-		for (const char *p = strstr(m->text, "\n *"); p; p = strstr(p + 1, "\n *"))
-			spaced++;
-		return bullets == 4 || spaced == 4 ? "rejected" : "onhold";
-	}
+	    header(m, "X-Google-Smtp-Source") && header(m, "X-Failed-Recipients"))
+		return "rejected"; /* the group refused the post (its notice
+				    * lists the causes, never which one) */
 	return NULL;
 }
 
