@@ -1347,8 +1347,6 @@ static void reply_in_text(const char *text, char cls, char *out)
 		"211", "214", "220", "221", "235", "250", "251", "252", "253", "354",
 	};
 	out[0] = '\0';
-	if (strcasestr(text, "x-unix"))
-		return;
 	for (size_t i = 0; i < NELEM(codes); i++) {
 		if (cls && codes[i][0] != cls)
 			continue;
