@@ -1906,16 +1906,11 @@ static const char *header(const struct td_bmsg *m, const char *name)
 	return NULL;
 }
 
-/* What the kind of bounce says for all its recipients: Verizon's
- * gateway's "no such user here", au's content filter (X-SPASIGN: NG),
- * Google Groups' refusal to post (its notice lists four possible
- * causes). NULL when nothing. */
+/* What the kind of bounce says for all its recipients: au's content
+ * filter (X-SPASIGN: NG), Google Groups' refusal to post. NULL when
+ * nothing. */
 static const char *message_hint(const struct td_bmsg *m)
 {
-	const char *from = header(m, "From");
-	if (from && m->text && (strcasestr(from, "@vtext.com") || strcasestr(from, "@vzwpix.com")) &&
-	    strcasestr(m->text, "requested action not taken: no such user here"))
-		return "userunknown"; /* Verizon's SMS and MMS gateways */
 	const char *spa = header(m, "X-SPASIGN");
 	if (spa && strcasecmp(spa, "NG") == 0)
 		return "filtered";
