@@ -2191,8 +2191,6 @@ void td_bounce_classify(const struct td_bmsg *m, struct td_bounce_recipient *rc)
 		bool temp = (temporary(rc->reply_code, low) || exim_gave_up) &&
 			    !is(rc->reason, "userunknown") &&
 			    !is(rc->reason, "hostunknown") && !is(rc->reason, "hasmoved");
-		if (is(rc->reason, "filtered") && temp)
-			detail = "924";
 		if (!is(rc->reason, "delivered") && !is(rc->reason, "vacation"))
 			snprintf(status, sizeof(status), "%c.0.%s", temp ? '4' : '5', detail);
 	}
