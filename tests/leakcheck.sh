@@ -47,10 +47,7 @@ for cmd in "run" "status" "preview --to zoe@example.com" "send --dry-run" "run" 
 	fi
 done
 # bounce-dump on a DSN and a feedback report written here, and on
-# Sisimai's corpus when the test data is there. Uninitialised-value checks
-# are off for this run only: classify.c reads past the NUL of an empty
-# status array (decide, zero_zero) on messages without a status, reported
-# to its owner; turn them back on when that is fixed.
+# Sisimai's corpus when the test data is there
 cat >"$work/dsn.eml" <<'MAIL'
 From: MAILER-DAEMON@mx.example.net
 Subject: Undelivered Mail Returned to Sender
@@ -80,7 +77,7 @@ MAIL
 bounces=$(ls "${TESTDATA:-$top/../shared/testdata}"/bounces/*/*.eml 2>/dev/null || true)
 # shellcheck disable=SC2086
 if valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
-	--suppressions="$top/tests/valgrind.supp" --undef-value-errors=no \
+	--suppressions="$top/tests/valgrind.supp" \
 	"$bin" bounce-dump "$work/dsn.eml" $bounces >/dev/null 2>"$work/vg.log"; then
 	echo "leakcheck: bounce-dump ($(echo "$work/dsn.eml" $bounces | wc -w) files): clean"
 else

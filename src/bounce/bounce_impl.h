@@ -70,6 +70,12 @@ const char *td_bmsg_get(const struct td_bmsg *m, const char *name);
  * NULL. */
 char *td_bmsg_returned_get(const struct td_bmsg *m, const char *name);
 
+/* Whether the mail comes from a mail system, not a person: a null
+ * Return-Path, a daemon's From ("MAILER-DAEMON", "postmaster", no
+ * address), fml's list server (scrape.c). Text that reads like a bounce
+ * is believed only from such a sender. */
+bool td_bmsg_from_system(const struct td_bmsg *m);
+
 /* Appends a recipient (address copied, "" for NULL) with every other
  * field empty; returns it, or NULL at TD_BOUNCE_MAX_RECIPIENTS. */
 struct td_bounce_recipient *td_bounce_add(struct td_bounce_report *r,

@@ -6,9 +6,15 @@
  * evidence is weighed, because the conformance data is Sisimai's answers:
  *
  *   1. the status: the report's Status field, or a code written in the
- *      diagnostic when the field is empty or vaguer (x.0.0, 4.4.7, ...);
- *   2. phrases an MTA writes about its own failures (qmail's "Sorry, no
- *      mailbox here by that name", Exim's "Unrouteable address", ...);
+ *      diagnostic (or, for a lone recipient, in Sendmail's transcript;
+ *      else in the text about the recipient) when the field is empty or
+ *      vaguer (x.0.0, 4.4.7, ...);
+ *   2. a local delivery agent's words (mail.local, procmail, maildrop,
+ *      ...), then phrases an MTA writes about its own failures (qmail's
+ *      "Sorry, no mailbox here by that name", Exim's "Unrouteable
+ *      address", ...), the report's X-PowerMTA-BounceCategory, and what
+ *      a whole message says of all its recipients (Google Groups, au's
+ *      X-SPASIGN, Verizon's gateway);
  *   3. the remote host's own vocabulary when the remote host is a
  *      provider with one (Google, Microsoft, Yahoo, Cox, Orange, ...);
  *   4. the reasons in a fixed order, each trying its status codes and
@@ -16,16 +22,24 @@
  *      arrives with 5.1.1 more often than one would think);
  *   5. the remaining phrases, then what the status code alone means,
  *      then the SMTP command and the DSN action;
- *   6. "onhold" when there were words but none told, "undefined" when
- *      there were none.
+ *   6. when the diagnostic told nothing, the same on the text about the
+ *      recipient; then "onhold" when there were words but none told,
+ *      "undefined" when there were none.
+ *
+ * The words read are the diagnostic, the comment after the Status field
+ * ("5.2.1 (mailbox disabled, ...)"), Postfix's "(in reply to RCPT TO
+ * command)" and, for a lone recipient, the whole first reply of
+ * Sendmail's transcript. The SMTP command matters: "user unknown" is the
+ * address only in reply to RCPT, after the message it is a filter's word.
  *
  * A status is derived from the reason only when neither the report nor
- * the diagnostic has one: Sisimai's internal codes "5.0.9xx" ("class 5,
+ * the words have one: Sisimai's internal codes "5.0.9xx" ("class 5,
  * and this reason"), whose class says whether the text reads temporary.
  *
- * Phrases are matched case-insensitively on the diagnostic with its
- * whitespace squeezed; a '*' inside a phrase stands for any run of text
- * ("user * does not exist").
+ * Phrases are matched case-insensitively on the words with whitespace
+ * squeezed and a multi-line reply's "550-5.7.1" prefixes taken out; a
+ * '*' inside a phrase stands for any run of text ("user * does not
+ * exist"). At most 8 KiB of a diagnostic is read.
  */
 #include <ctype.h>
 #include <stddef.h>
@@ -1333,8 +1347,6 @@ static void reply_in_text(const char *text, char cls, char *out)
 		"211", "214", "220", "221", "235", "250", "251", "252", "253", "354",
 	};
 	out[0] = '\0';
-	if (strcasestr(text, "x-unix"))
-		return;
 	for (size_t i = 0; i < NELEM(codes); i++) {
 		if (cls && codes[i][0] != cls)
 			continue;
@@ -1894,28 +1906,18 @@ static const char *header(const struct td_bmsg *m, const char *name)
 	return NULL;
 }
 
-/* What the kind of bounce says for all its recipients: Verizon's
- * gateway's "no such user here", au's content filter (X-SPASIGN: NG),
- * Google Groups' refusal to post (its notice lists four possible
- * causes). NULL when nothing. */
+/* What the kind of bounce says for all its recipients: au's content
+ * filter (X-SPASIGN: NG), Google Groups' refusal to post. NULL when
+ * nothing. */
 static const char *message_hint(const struct td_bmsg *m)
 {
-	const char *from = header(m, "From");
-	if (from && m->text && (strcasestr(from, "@vtext.com") || strcasestr(from, "@vzwpix.com")) &&
-	    strcasestr(m->text, "requested action not taken: no such user here"))
-		return "userunknown"; /* Verizon's SMS and MMS gateways */
 	const char *spa = header(m, "X-SPASIGN");
 	if (spa && strcasecmp(spa, "NG") == 0)
 		return "filtered";
 	if (m && m->text && strstr(m->text, "Google Groups") &&
-	    header(m, "X-Google-Smtp-Source") && header(m, "X-Failed-Recipients")) {
-		size_t bullets = 0, spaced = 0;
-		for (const char *p = strstr(m->text, "\n*"); p; p = strstr(p + 1, "\n*"))
-			bullets++;
-		for (const char *p = strstr(m->text, "\n *"); p; p = strstr(p + 1, "\n *"))
-			spaced++;
-		return bullets == 4 || spaced == 4 ? "rejected" : "onhold";
-	}
+	    header(m, "X-Google-Smtp-Source") && header(m, "X-Failed-Recipients"))
+		return "rejected"; /* the group refused the post (its notice
+				    * lists the causes, never which one) */
 	return NULL;
 }
 
@@ -1928,9 +1930,12 @@ static char *transcript(const struct td_bmsg *m)
 {
 	if (!m || !m->text || !m->report_part)
 		return NULL;
+	/* one recipient or more than one is all that matters: stop at the
+	 * second, or a report with 200k recipient groups is scanned whole
+	 * once per recipient (seconds, minutes under ASan) */
 	size_t recipients = 0;
-	for (const char *p = strcasestr(m->report_part, "final-recipient:"); p;
-	     p = strcasestr(p + 1, "final-recipient:"))
+	for (const char *p = strcasestr(m->report_part, "final-recipient:");
+	     p && recipients < 2; p = strcasestr(p + 1, "final-recipient:"))
 		recipients++;
 	static const char head[] = "----- Transcript of session follows -----";
 	const char *t = strstr(m->text, head);
@@ -2186,8 +2191,6 @@ void td_bounce_classify(const struct td_bmsg *m, struct td_bounce_recipient *rc)
 		bool temp = (temporary(rc->reply_code, low) || exim_gave_up) &&
 			    !is(rc->reason, "userunknown") &&
 			    !is(rc->reason, "hostunknown") && !is(rc->reason, "hasmoved");
-		if (is(rc->reason, "filtered") && temp)
-			detail = "924";
 		if (!is(rc->reason, "delivered") && !is(rc->reason, "vacation"))
 			snprintf(status, sizeof(status), "%c.0.%s", temp ? '4' : '5', detail);
 	}

@@ -395,8 +395,10 @@ void td_bounce_rfc(const struct td_bmsg *m, struct td_bounce_report *r)
 		if (r->n)
 			return;
 	}
-	/* the fields written into the body, outside any report part */
-	if (!part && (contains_ci(m->text, "\nFinal-Recipient:") ||
+	/* the fields written into the body, outside any report part: only
+	 * from a mail system, since a person may quote a DSN's fields */
+	if (!part && td_bmsg_from_system(m) &&
+	    (contains_ci(m->text, "\nFinal-Recipient:") ||
 		      starts_ci(m->text, "Final-Recipient:")))
 		read_dsn(m->text, r);
 	if (r->n)

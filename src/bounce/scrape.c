@@ -683,7 +683,7 @@ static size_t read_list(const char *text, size_t start, size_t end,
 
 /* ---- who sent it ---- */
 
-static bool from_daemon(const struct td_bmsg *m)
+bool td_bmsg_from_system(const struct td_bmsg *m)
 {
 	/* a bounce is sent with the null reverse path (RFC 5321 4.5.5) */
 	const char *rp = td_bmsg_get(m, "Return-Path");
@@ -956,7 +956,7 @@ void td_bounce_scrape(const struct td_bmsg *m, struct td_bounce_report *r)
 	}
 
 	const char *xfailed = td_bmsg_get(m, "X-Failed-Recipients");
-	bool daemon = from_daemon(m), subject = bounce_subject(m);
+	bool daemon = td_bmsg_from_system(m), subject = bounce_subject(m);
 	const char *from = td_bmsg_get(m, "From");
 	if (from && ci_find(from, strlen(from), "amazonaws.com") >= 0 &&
 	    read_ses(m, r))

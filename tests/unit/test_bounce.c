@@ -476,6 +476,24 @@ static void test_plain_message(void)
 	CHECK(!r.bounce);
 	CHECK(r.feedback == NULL);
 	td_bounce_report_free(&r);
+
+	/* a person quoting a DSN's fields in an ordinary mail: no report
+	 * part and no mail system sent it, so nobody bounced */
+	static const char quoted[] =
+		"Return-Path: <ann@example.com>\n"
+		"From: Ann <ann@example.com>\n"
+		"To: digest@example.org\n"
+		"Subject: Re: Weekly digest\n"
+		"\n"
+		"Our server printed this, what does it mean?\n"
+		"\n"
+		"Final-Recipient: rfc822; victim@example.com\n"
+		"Action: failed\n"
+		"Status: 5.1.1\n";
+	REQUIRE(parse(quoted, &r) == 0);
+	CHECK(r.n == 0);
+	CHECK(!r.bounce);
+	td_bounce_report_free(&r);
 }
 
 static void test_json(void)
@@ -602,6 +620,27 @@ static void test_huge(void)
 	CHECK(r.n == TD_BOUNCE_MAX_RECIPIENTS);
 	if (r.n)
 		CHECK_STR(r.v[r.n - 1].address, "u255@example.com");
+	td_bounce_report_free(&r);
+	td_buf_free(&b);
+
+	/* tens of thousands of groups after a human part: what the whole
+	 * message says is worked out once, not rescanned per recipient
+	 * (this ran for minutes under ASan; no timing asserted, a hang
+	 * shows) */
+	td_buf_puts(&b, "From: MAILER-DAEMON@mx.example.net\n"
+			"Content-Type: multipart/report; report-type=delivery-status; boundary=k\n\n"
+			"--k\nContent-Type: text/plain\n\nDelivery failed.\n"
+			"--k\nContent-Type: message/delivery-status\n\n");
+	for (int i = 0; i < 50000; i++)
+		td_buf_printf(&b, "Final-Recipient: rfc822; u%d@example.com\nAction: failed\n"
+				  "Status: 5.1.1\n\n", i);
+	td_buf_puts(&b, "--k--\n");
+	CHECK(td_bounce_parse(b.data, b.len, &r, &err) == 0);
+	CHECK(r.n == TD_BOUNCE_MAX_RECIPIENTS);
+	if (r.n) {
+		CHECK_STR(r.v[0].reason, "userunknown");
+		CHECK(r.v[0].hard);
+	}
 	td_bounce_report_free(&r);
 	td_buf_free(&b);
 }
