@@ -767,7 +767,10 @@ def test_sigkill_counts_every_mail_once(tmp_path, request):
         while (len(maildir_files(box)) >= left and proc.poll() is None
                and time.monotonic() < until):
             time.sleep(0.005)
-        time.sleep(rnd.uniform(0, 0.15))
+        # a short random delay: a run gets through the 300 mails in a
+        # second or two, and a longer one let whole runs finish before
+        # KILLS of them had landed mid-run
+        time.sleep(rnd.uniform(0, 0.03))
         if proc.poll() is not None:
             break                   # it finished: nothing left to kill
         lock = None
