@@ -72,6 +72,7 @@ enum conf_kind {
 	K_RETURN_PATH,   /* VERP template (verp.h) */
 	K_MAILBOX,       /* bounce mailbox spec, td_mailbox_spec_check (mailbox.h) */
 	K_FOLDER,        /* a mail folder name */
+	K_LANGUAGE,      /* a language tag: en, de, pt-BR */
 };
 
 struct conf_key {
@@ -95,6 +96,9 @@ static const struct conf_key conf_keys[] = {
 	{ "site", "tag_url", K_TAG_URL, CF(tag_url), 0, 0 },
 	{ "site", "unsubscribe_mailto", K_ADDRESS, CF(unsubscribe_mailto), 0, 0 },
 	{ "site", "feedback_id", K_FEEDBACK_ID, CF(feedback_id), 0, 0 },
+	{ "site", "reply_to", K_ADDRESS, CF(reply_to), 0, 0 },
+	{ "site", "postal_address", K_TEXT, CF(postal_address), 0, 0 },
+	{ "site", "language", K_LANGUAGE, CF(language), 0, 0 },
 	{ "store", "path", K_PATH, CF(store_path), 0, 0 },
 	{ "schedule", "day", K_DAY, CF(slot_wday), 0, 0 },
 	{ "schedule", "time", K_TIME, 0, 0, 0 },
@@ -1114,6 +1118,28 @@ static int apply_entry(struct conf_state *st, struct td_config *cfg,
 						       "campaign:list:tagdigest:sender)", v);
 		set_str(sp, td_xstrdup(v));
 		break;
+	case K_LANGUAGE: {
+		/* BCP 47's shape, loosely: a 2-3 letter language, then
+		 * subtags of 2-8 letters or digits (the renderer says which
+		 * languages it has) */
+		size_t lang = strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ");
+		bool ok = lang >= 2 && lang <= 3;
+		for (const char *c = v + lang; ok && *c;) {
+			if (*c != '-' && *c != '_') {
+				ok = false;
+				break;
+			}
+			size_t sub = strspn(c + 1, "abcdefghijklmnopqrstuvwxyz"
+					  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+			ok = sub >= 2 && sub <= 8;
+			c += 1 + sub;
+		}
+		if (!ok)
+			return conf_fail_entry(st, e, "'%.40s' is not a language tag "
+					       "(like en, de or pt-BR)", v);
+		set_str(sp, td_xstrdup(v));
+		break;
+	}
 	case K_DOMAIN:
 		if (!host_valid(v, strlen(v)))
 			return conf_fail_entry(st, e, "'%.100s' is not a DNS name", v);
@@ -1385,6 +1411,7 @@ void td_config_free(struct td_config *cfg)
 		&cfg->preferences_url, &cfg->return_path, &cfg->bounce_mailbox,
 		&cfg->bounce_password_env, &cfg->bounce_password_file,
 		&cfg->bounce_ca_file, &cfg->bounce_processed_folder,
+		&cfg->reply_to, &cfg->postal_address, &cfg->language,
 	};
 	for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
 		free(*strs[i]);

@@ -46,6 +46,13 @@ struct td_config {
 	char *tag_url;           /* default: site_url + "/tag/{tag}/"; {tag} -> slug */
 	char *unsubscribe_mailto;/* optional: also offer mailto: in List-Unsubscribe */
 	char *feedback_id;       /* optional Feedback-ID header value */
+	char *reply_to;          /* optional Reply-To: address (validated) */
+	char *postal_address;    /* optional one-line postal address for the
+				  * footer (CAN-SPAM asks for one in
+				  * commercial mail); UTF-8, no controls */
+	char *language;          /* `language`: the site's language for dates
+				  * and the digest's fixed words, a language
+				  * tag such as en, de, fr, pt-BR; default en */
 
 	/* [store] */
 	char *store_path;        /* default: var/tagdigest.db (resolved) */
