@@ -466,7 +466,7 @@ static const char run_help[] =
 	"that cannot be read is reported, and the send goes on).\n"
 	"This is the command for cron; run it at least hourly, so every reader's\n"
 	"own slot is served within the hour:\n"
-	"  0 * * * *  cd /srv/tagdigest && ./build/tagdigest -q run\n";
+	"  7 * * * *  cd /srv/tagdigest && ./build/tagdigest -q run\n";
 
 static int cmd_write(const struct td_cli_globals *g, int argc, char **argv,
 		     const char *name, const char *help, bool ingest, bool send)
