@@ -1144,7 +1144,12 @@ static int apply_entry(struct conf_state *st, struct td_config *cfg,
 					       "digest's dates can be written in (ICU "
 					       "has no data for it; like en, de, fr or "
 					       "pt-BR)", v);
+		/* written as BCP 47 has it (pt_BR -> pt-BR): it is also the
+		 * HTML part's lang attribute */
 		set_str(sp, td_xstrdup(v));
+		for (char *c = *sp; *c; c++)
+			if (*c == '_')
+				*c = '-';
 		break;
 	}
 	case K_DOMAIN:

@@ -79,14 +79,21 @@ static bool english(const char *language)
 	return !language || strcasecmp(language, "en") == 0;
 }
 
-/* language as ICU's locale ID ("pt-BR" -> "pt_BR"), or false. */
+/* language as ICU's locale ID ("pt-BR" or "pt_BR" -> "pt_BR"), or
+ * false. */
 static bool icu_locale(const char *language, char *loc, size_t len)
 {
+	char tag[ULOC_FULLNAME_CAPACITY];
+	size_t n = strlen(language);
+	if (n >= sizeof tag)
+		return false;
+	for (size_t i = 0; i <= n; i++)
+		tag[i] = language[i] == '_' ? '-' : language[i];
 	UErrorCode st = U_ZERO_ERROR;
 	int32_t parsed = 0;
-	uloc_forLanguageTag(language, loc, (int32_t)len, &parsed, &st);
+	uloc_forLanguageTag(tag, loc, (int32_t)len, &parsed, &st);
 	return U_SUCCESS(st) && st != U_STRING_NOT_TERMINATED_WARNING &&
-	       (size_t)parsed == strlen(language);
+	       (size_t)parsed == n;
 }
 
 bool td_render_language_known(const char *language)

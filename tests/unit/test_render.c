@@ -879,6 +879,7 @@ static void test_unknown_language(void)
 	CHECK(td_render_language_known("en"));
 	CHECK(td_render_language_known("de"));
 	CHECK(td_render_language_known("pt-BR"));
+	CHECK(td_render_language_known("pt_BR"));
 	CHECK(td_render_language_known("sr-Latn"));
 	CHECK(!td_render_language_known("xx"));
 	CHECK(!td_render_language_known("zz-ZZ"));
