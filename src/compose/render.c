@@ -220,9 +220,9 @@ static const char *format_date(struct td_renderer *r, time_t t)
 {
 	struct date_entry *e = &r->dates[(size_t)((unsigned long long)t % DATE_CACHE)];
 	if (!e->used || e->t != t) {
-		if (r->date_fmt)
+		if (r->date_fmt) {
 			icu_date(r, t, e->text, sizeof e->text);
-		else {
+		} else {
 			/* "%e" pads single-digit days with a space: drop it */
 			td_tz_format(r->opt.tz, t, "%e %B %Y", e->text, sizeof e->text);
 			if (e->text[0] == ' ')
