@@ -37,6 +37,7 @@
 #include "tagdigest/core/buf.h"
 #include "tagdigest/core/util.h"
 #include "tagdigest/bounce/mailbox.h"
+#include "tagdigest/compose/render.h"
 #include "tagdigest/compose/verp.h"
 #include "tagdigest/sources/slug.h"
 
@@ -1120,8 +1121,8 @@ static int apply_entry(struct conf_state *st, struct td_config *cfg,
 		break;
 	case K_LANGUAGE: {
 		/* BCP 47's shape, loosely: a 2-3 letter language, then
-		 * subtags of 2-8 letters or digits (the renderer says which
-		 * languages it has) */
+		 * subtags of 2-8 letters or digits; then the renderer says
+		 * whether it has that language */
 		size_t lang = strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ");
 		bool ok = lang >= 2 && lang <= 3;
 		for (const char *c = v + lang; ok && *c;) {
@@ -1137,7 +1138,18 @@ static int apply_entry(struct conf_state *st, struct td_config *cfg,
 		if (!ok)
 			return conf_fail_entry(st, e, "'%.40s' is not a language tag "
 					       "(like en, de or pt-BR)", v);
+		/* the date formatter would fall back to English unasked */
+		if (!td_render_language_known(v))
+			return conf_fail_entry(st, e, "'%.40s' is not a language the "
+					       "digest's dates can be written in (ICU "
+					       "has no data for it; like en, de, fr or "
+					       "pt-BR)", v);
+		/* written as BCP 47 has it (pt_BR -> pt-BR): it is also the
+		 * HTML part's lang attribute */
 		set_str(sp, td_xstrdup(v));
+		for (char *c = *sp; *c; c++)
+			if (*c == '_')
+				*c = '-';
 		break;
 	}
 	case K_DOMAIN:
