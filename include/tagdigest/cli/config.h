@@ -164,4 +164,13 @@ int td_config_load(struct td_config *cfg, const char *path,
 		   struct td_err *err);
 void td_config_free(struct td_config *cfg);
 
+struct td_buf;
+/* Appends tagdigest.conf(5), in man(7) roff, generated from the reader's
+ * own table of sections and keys (each row carries its description,
+ * default and allowed values), so the page cannot drift from what the
+ * reader accepts. `make` builds build/man/tagdigest.conf.5 with it
+ * (tools/conf_doc.c). Returns 0, or EX_SOFTWARE with err naming the key
+ * or section that has no description, which fails the build. */
+int td_config_write_man(struct td_buf *out, struct td_err *err);
+
 #endif
