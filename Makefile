@@ -4,7 +4,8 @@
 #   make run      install missing packages, build, run the main job on the sample config
 #   make test     install missing packages, build with ASan/UBSan, run unit and end-to-end tests
 #   make bench    benchmarks (numbers go to docs/BENCHMARKS.md)
-#   make install  PREFIX=/usr/local DESTDIR=
+#   make install  PREFIX=/usr/local DESTDIR= (make uninstall: the same files)
+#   make man      build/man/tagdigest.1 and tagdigest.conf.5
 #
 # Every library comes through pkg-config, except libetpan: its .pc file
 # carries a Debian-only -specs= flag that breaks links on minimal images and
@@ -13,6 +14,14 @@
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BINDIR  ?= $(PREFIX)/bin
+# The installed binary finds its default templates at BINDIR/../share/
+# tagdigest/templates (config.c): with a BINDIR elsewhere, the config
+# must name [templates] dir.
+DATADIR := $(PREFIX)/share/tagdigest
+MANDIR  ?= $(PREFIX)/share/man
+# systemd reads units from /usr/local/lib/systemd/system too
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 TESTDATA ?= ../shared/testdata
 PYTHON  ?= /usr/bin/python3
 CONFIG  ?= config/tagdigest.conf
@@ -32,7 +41,8 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -letpan -lm
 DEB_BUILD := build-essential pkg-config libetpan-dev libcurl4-gnutls-dev \
              libcmark-dev libxml2-dev libsqlite3-dev libinih-dev \
              libgnutls28-dev libmicrohttpd-dev libglib2.0-dev tzdata
-DEB_TEST  := postfix dovecot-imapd dovecot-pop3d python3-flufl.bounce python3 python3-pytest python3-aiosmtpd python3-dkim python3-nacl python3-jinja2 python3-feedparser libxml2-utils openssl valgrind time clang libclang-rt-14-dev chromium fonts-dejavu-core wrk
+DEB_TEST  := postfix dovecot-imapd dovecot-pop3d python3-flufl.bounce python3 python3-pytest python3-aiosmtpd python3-dkim python3-nacl python3-jinja2 python3-feedparser libxml2-utils openssl valgrind time clang libclang-rt-14-dev chromium fonts-dejavu-core wrk \
+             groff-base man-db bash-completion
 # Only `make bench`: nginx is the public server's peer, started by the
 # bench itself on a loopback port (on a machine with systemd, Debian's
 # package also starts its own service on port 80).
@@ -62,9 +72,10 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
             LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 
 .PHONY: all run test unit e2e asan leakcheck conformance fuzz fuzz-smoke fuzz-seeds \
-	fuzz-markdown fuzz-markdown-smoke bench bench-smoke clean install deps deps-test deps-bench
+	fuzz-markdown fuzz-markdown-smoke bench bench-smoke clean install uninstall man \
+	deps deps-test deps-bench
 
-all: build/tagdigest
+all: build/tagdigest man
 
 build/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(@D)
@@ -283,9 +294,68 @@ bench-smoke: build/tagdigest
 	$(PYTHON) tests/bench/bench_public.py --bin build/tagdigest --smoke --no-peer
 	$(PYTHON) tests/bench/bench_bounces.py --bin build/tagdigest --testdata $(abspath $(TESTDATA)) --smoke
 
-install: build/tagdigest
-	install -d $(DESTDIR)$(BINDIR)
+# The man pages: tagdigest.1 is written by hand (docs/man/), with the
+# version filled in; tagdigest.conf.5 is generated from the config
+# reader's own table (tools/conf_doc.c), so it cannot drift from it.
+VERSION := $(shell sed -n 's/.*TD_VERSION "\(.*\)".*/\1/p' include/tagdigest/core/version.h)
+
+build/conf-doc: tools/conf_doc.c build/libtd.a
+	@echo "  LD      $@"
+	@$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(THREADS) $(PKG_CFLAGS) -o $@ $< \
+		build/libtd.a $(PKG_LIBS) $(LDFLAGS)
+
+build/man/tagdigest.conf.5: build/conf-doc
+	@mkdir -p $(@D)
+	@echo "  GEN     $@"
+	@build/conf-doc > $@.tmp && mv $@.tmp $@
+
+build/man/tagdigest.1: docs/man/tagdigest.1 include/tagdigest/core/version.h
+	@mkdir -p $(@D)
+	@sed 's/@VERSION@/$(VERSION)/' $< > $@
+
+man: build/man/tagdigest.1 build/man/tagdigest.conf.5
+
+# What install copies besides the binary and the man pages. The sample
+# config is the repo's, minus its templates dir: an installed site falls
+# back to the installed templates. The units' ExecStart names BINDIR.
+TEMPLATE_FILES = $(shell find templates -type f ! -name '*~' ! -name '.*' | sort)
+UNITS := tagdigest.service tagdigest.timer tagdigest-public.service
+COMPLETION := contrib/bash-completion/tagdigest
+
+build/tagdigest.conf.example: config/tagdigest.conf
+	@sed -e 's|^dir = \.\./templates$$|; dir = templates  (default: templates/ next to this file, else $(DATADIR)/templates)|' \
+		$< > $@
+	@! grep -q '^dir = ' $@ || { echo "tagdigest.conf.example: templates dir still set"; rm -f $@; exit 1; }
+
+build/systemd/%: docs/systemd/% Makefile
+	@mkdir -p $(@D)
+	@sed 's|/usr/local/bin/tagdigest|$(BINDIR)/tagdigest|g' $< > $@
+
+install: build/tagdigest man build/tagdigest.conf.example $(UNITS:%=build/systemd/%)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(DATADIR) $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0755 build/tagdigest $(DESTDIR)$(BINDIR)/tagdigest
+	install -m 0644 build/man/tagdigest.1 $(DESTDIR)$(MANDIR)/man1/tagdigest.1
+	install -m 0644 build/man/tagdigest.conf.5 $(DESTDIR)$(MANDIR)/man5/tagdigest.conf.5
+	@for f in $(TEMPLATE_FILES); do \
+		install -D -m 0644 $$f $(DESTDIR)$(DATADIR)/$$f || exit 1; \
+	done
+	install -m 0644 build/tagdigest.conf.example $(DESTDIR)$(DATADIR)/tagdigest.conf.example
+	install -m 0644 $(UNITS:%=build/systemd/%) $(DESTDIR)$(SYSTEMDUNITDIR)/
+	install -m 0644 $(COMPLETION) $(DESTDIR)$(BASHCOMPDIR)/tagdigest
+
+# Removes exactly the files install put there, then the folders that
+# are tagdigest's own once empty; shared folders (bin, man1, ...) stay.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/tagdigest $(DESTDIR)$(MANDIR)/man1/tagdigest.1 \
+		$(DESTDIR)$(MANDIR)/man5/tagdigest.conf.5 \
+		$(DESTDIR)$(DATADIR)/tagdigest.conf.example \
+		$(UNITS:%=$(DESTDIR)$(SYSTEMDUNITDIR)/%) $(DESTDIR)$(BASHCOMPDIR)/tagdigest
+	rm -f $(TEMPLATE_FILES:%=$(DESTDIR)$(DATADIR)/%)
+	@for d in $$(find templates -depth -type d) ''; do \
+		[ -z "$$d" ] || [ ! -d "$(DESTDIR)$(DATADIR)/$$d" ] || \
+			rmdir "$(DESTDIR)$(DATADIR)/$$d" || exit 1; \
+	done; [ ! -d "$(DESTDIR)$(DATADIR)" ] || rmdir "$(DESTDIR)$(DATADIR)"
 
 clean:
 	rm -rf build
