@@ -42,7 +42,7 @@ DEB_BUILD := build-essential pkg-config libetpan-dev libcurl4-gnutls-dev \
              libcmark-dev libxml2-dev libsqlite3-dev libinih-dev \
              libgnutls28-dev libmicrohttpd-dev libglib2.0-dev tzdata
 DEB_TEST  := postfix dovecot-imapd dovecot-pop3d python3-flufl.bounce python3 python3-pytest python3-aiosmtpd python3-dkim python3-nacl python3-jinja2 python3-feedparser libxml2-utils openssl valgrind time clang libclang-rt-14-dev chromium fonts-dejavu-core wrk \
-             groff-base man-db bash-completion
+             groff-base man-db
 # Only `make bench`: nginx is the public server's peer, started by the
 # bench itself on a loopback port (on a machine with systemd, Debian's
 # package also starts its own service on port 80).
@@ -150,7 +150,7 @@ unit: asan
 # SIGKILLs the crash-safety test lands in a run of send
 CRASH_KILLS ?= 50
 
-e2e: asan build/tagdigest
+e2e: asan build/tagdigest man
 	$(ASAN_ENV) TAGDIGEST_BIN=$(CURDIR)/build/asan/tagdigest TESTDATA=$(abspath $(TESTDATA)) \
 		TD_CRASH_KILLS=$(CRASH_KILLS) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
@@ -307,7 +307,7 @@ build/conf-doc: tools/conf_doc.c build/libtd.a
 build/man/tagdigest.conf.5: build/conf-doc
 	@mkdir -p $(@D)
 	@echo "  GEN     $@"
-	@build/conf-doc > $@.tmp && mv $@.tmp $@
+	@build/conf-doc > $@.tmp && mv $@.tmp $@ || { rm -f $@.tmp; exit 1; }
 
 build/man/tagdigest.1: docs/man/tagdigest.1 include/tagdigest/core/version.h
 	@mkdir -p $(@D)

@@ -73,7 +73,9 @@ struct td_config {
 	char *subscribers_path;  /* default: subscribers/subscribers.csv (resolved) */
 
 	/* [templates] */
-	char *templates_dir;     /* default: templates (resolved) */
+	char *templates_dir;     /* default: templates (resolved) when that
+				  * folder exists, else the installed
+				  * BINDIR/../share/tagdigest/templates */
 
 	/* [transport] */
 	enum td_transport_type transport_type;  /* `type = maildir|smtp|sendmail` */
