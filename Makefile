@@ -41,12 +41,13 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -letpan -lm
 DEB_BUILD := build-essential pkg-config libetpan-dev libcurl4-gnutls-dev \
              libcmark-dev libxml2-dev libsqlite3-dev libinih-dev \
              libgnutls28-dev libmicrohttpd-dev libglib2.0-dev tzdata
-DEB_TEST  := postfix dovecot-imapd dovecot-pop3d python3-flufl.bounce python3 python3-pytest python3-aiosmtpd python3-dkim python3-nacl python3-jinja2 python3-feedparser libxml2-utils openssl valgrind time clang libclang-rt-14-dev chromium fonts-dejavu-core wrk \
-             groff-base man-db
+DEB_TEST  := postfix dovecot-imapd dovecot-pop3d python3-flufl.bounce python3 python3-pytest python3-aiosmtpd python3-dkim python3-nacl python3-jinja2 python3-feedparser libxml2-utils openssl valgrind time clang libclang-rt-14-dev chromium fonts-dejavu-core wrk
 # Only `make bench`: nginx is the public server's peer, started by the
 # bench itself on a loopback port (on a machine with systemd, Debian's
 # package also starts its own service on port 80).
 DEB_BENCH := nginx
+# The man pages' test renders them as man(1) does (tests/e2e/test_install.py).
+DEB_TEST  += groff-base man-db
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # src/<stage>/<module>.c, one folder per stage of the pipeline (README.md).
