@@ -319,20 +319,14 @@ man: build/man/tagdigest.1 build/man/tagdigest.conf.5
 # What install copies besides the binary and the man pages. The sample
 # config is the repo's, minus its templates dir: an installed site falls
 # back to the installed templates. The units' ExecStart names BINDIR.
+# Both are rewritten by install itself, so a PREFIX given to install
+# alone is the one they name.
 TEMPLATE_FILES = $(shell find templates -type f ! -name '*~' ! -name '.*' | sort)
 UNITS := tagdigest.service tagdigest.timer tagdigest-public.service
 COMPLETION := contrib/bash-completion/tagdigest
+EXAMPLE_SED := 's|^dir = \.\./templates$$|; dir = templates  (default: templates/ next to this file, else $(DATADIR)/templates)|'
 
-build/tagdigest.conf.example: config/tagdigest.conf
-	@sed -e 's|^dir = \.\./templates$$|; dir = templates  (default: templates/ next to this file, else $(DATADIR)/templates)|' \
-		$< > $@
-	@! grep -q '^dir = ' $@ || { echo "tagdigest.conf.example: templates dir still set"; rm -f $@; exit 1; }
-
-build/systemd/%: docs/systemd/% Makefile
-	@mkdir -p $(@D)
-	@sed 's|/usr/local/bin/tagdigest|$(BINDIR)/tagdigest|g' $< > $@
-
-install: build/tagdigest man build/tagdigest.conf.example $(UNITS:%=build/systemd/%)
+install: build/tagdigest man
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(DATADIR) $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0755 build/tagdigest $(DESTDIR)$(BINDIR)/tagdigest
@@ -341,8 +335,14 @@ install: build/tagdigest man build/tagdigest.conf.example $(UNITS:%=build/system
 	@for f in $(TEMPLATE_FILES); do \
 		install -D -m 0644 $$f $(DESTDIR)$(DATADIR)/$$f || exit 1; \
 	done
-	install -m 0644 build/tagdigest.conf.example $(DESTDIR)$(DATADIR)/tagdigest.conf.example
-	install -m 0644 $(UNITS:%=build/systemd/%) $(DESTDIR)$(SYSTEMDUNITDIR)/
+	sed -e $(EXAMPLE_SED) config/tagdigest.conf > $(DESTDIR)$(DATADIR)/tagdigest.conf.example
+	@! grep -q '^dir = ' $(DESTDIR)$(DATADIR)/tagdigest.conf.example || \
+		{ echo "install: the sample config still names a templates dir"; exit 1; }
+	@for u in $(UNITS); do \
+		sed 's|/usr/local/bin/tagdigest|$(BINDIR)/tagdigest|g' docs/systemd/$$u \
+			> $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; \
+	done
+	chmod 0644 $(DESTDIR)$(DATADIR)/tagdigest.conf.example $(UNITS:%=$(DESTDIR)$(SYSTEMDUNITDIR)/%)
 	install -m 0644 $(COMPLETION) $(DESTDIR)$(BASHCOMPDIR)/tagdigest
 
 # Removes exactly the files install put there, then the folders that

@@ -289,6 +289,16 @@ def test_staged_install_runs_and_uninstalls(tmp_path):
     assert left == []
     assert not (root / "share/tagdigest").exists()
 
+    # another PREFIX right after: the units and the sample config follow it
+    stage2 = tmp_path / "stage2"
+    make("install", f"DESTDIR={stage2}", "PREFIX=/usr")
+    unit = (stage2 / "usr/lib/systemd/system/tagdigest.service").read_text()
+    assert "ExecStart=/usr/bin/tagdigest " in unit and INSTALL_PREFIX not in unit
+    example = (stage2 / "usr/share/tagdigest/tagdigest.conf.example").read_text()
+    assert "/usr/share/tagdigest/templates" in example and INSTALL_PREFIX not in example
+    make("uninstall", f"DESTDIR={stage2}", "PREFIX=/usr")
+    assert [p for p in stage2.rglob("*") if not p.is_dir()] == []
+
 
 def complete(script, words, cwd=None):
     """What the completion offers for the words (the last is the one
