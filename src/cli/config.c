@@ -1718,6 +1718,7 @@ int td_config_write_man(struct td_buf *out, struct td_err *err)
 		".\\\" Generated from the config reader's table (src/cli/config.c);\n"
 		".\\\" edit the table, not this page.\n"
 		".TH TAGDIGEST.CONF 5 \"\" \"tagdigest " TD_VERSION "\" \"File Formats\"\n"
+		".nh\n"
 		".SH NAME\n"
 		"tagdigest.conf \\- configuration of tagdigest\n"
 		".SH SYNOPSIS\n"
