@@ -5,7 +5,8 @@
  * counts, the last digests, source health), a preview of what one
  * subscriber, or a sample reader of one tag, would get now (HTML part in
  * a sandboxed frame, text part, headers, raw message, size), and "send a
- * test". The store is opened READONLY, and a preview goes through the very
+ * test"; a reader search, a page per reader and the run history (their
+ * own block below). The store is opened READONLY, and a preview goes through the very
  * composer `send` uses (compose.h), so it is exactly what would go out; a
  * test send is the composer's test copy, handed to the transport as
  * `send` would (td_send_one).
