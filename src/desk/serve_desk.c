@@ -64,6 +64,8 @@
 #define REFRESH_EVERY 0.25          /* seconds between looks at the files */
 #define WHEN_FMT "%a %d %b %Y %H:%M %Z"
 #define MAX_CSS (1u << 20)          /* desk.css, at most */
+#define WEEK_FRESH 60               /* seconds a "This week" stays good while
+				     * nothing changes: slots pass with time */
 
 static const char csp_desk[] =
 	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -101,6 +103,11 @@ struct td_desk {
 
 	uint64_t posts_fp;                   /* posts as last ingested */
 	bool posts_known;
+
+	struct td_week *week;                /* "This week", for week_version */
+	struct td_err week_err;
+	char week_version[17];
+	double week_at;
 
 	double last_refresh;
 	char version[17];
@@ -190,7 +197,8 @@ static uint64_t fp_one(const char *path)
 /* The desk's pages, from <templates_dir>/desk, checked as the digest's
  * templates are: a missing page or partial is an error shown on every
  * page until it is fixed (they are loaded again when they change). */
-static const char *const desk_pages[] = { "page", "home", "preview", "error", "sent" };
+static const char *const desk_pages[] = { "page", "home", "preview", "error", "sent",
+					  "week" };
 
 static void load_pages(struct td_desk *d)
 {
@@ -347,6 +355,7 @@ void td_desk_free(struct td_desk *d)
 	free(d->css);
 	td_store_close(d->st);
 	td_subscribers_free(&d->subs);
+	td_week_free(d->week);
 	free(d);
 }
 
@@ -600,6 +609,52 @@ static struct td_value *joined(const struct td_strv *items)
 	return td_value_string_owned(td_buf_steal(&b));
 }
 
+/* The dry run's plan (serve_week.c), made again when the files behind
+ * the desk changed or WEEK_FRESH seconds went by; NULL with week_err
+ * when it cannot be made. */
+static struct td_week *week_get(struct td_desk *d)
+{
+	double t = td_mono_now();
+	if (d->week_at > 0 && strcmp(d->week_version, d->version) == 0 &&
+	    t - d->week_at < WEEK_FRESH)
+		return d->week;
+	td_week_free(d->week);
+	d->week = NULL;
+	d->week_err.code = 0;
+	d->week_err.msg[0] = '\0';
+	if (!d->st)
+		d->week_err = d->store_err;
+	else if (td_week_build(&d->opt.deliver, d->st, d->opt.subscribers_path, time(NULL),
+			       &d->week, &d->week_err))
+		d->week = NULL;
+	snprintf(d->week_version, sizeof d->week_version, "%s", d->version);
+	d->week_at = td_mono_now();
+	td_log_debug("serve: \"this week\" made in %.3f s", d->week_at - t);
+	return d->week;
+}
+
+/* ctx.due for the home page, or ctx.due_error. */
+static void week_due(struct td_desk *d, struct td_value *ctx, time_t site_next)
+{
+	if (d->week)
+		td_week_due_values(d->week, d->co->render.tz, site_next, ctx);
+	else
+		td_value_map_set_str(ctx, "due_error", d->week_err.msg);
+}
+
+static void week_page(struct td_desk *d, struct td_http_resp *resp)
+{
+	struct td_week *w = week_get(d);
+	if (!w) {
+		error_page(d, resp, 503, "This week cannot be worked out", &d->week_err);
+		return;
+	}
+	struct td_value *ctx = td_value_map();
+	td_week_values(w, d->co->render.tz, td_schedule_next_slot(&d->co->schedule,
+								  time(NULL)), ctx);
+	render_page(d, resp, "week", "This week", ctx);
+}
+
 static void home(struct td_desk *d, struct td_http_resp *resp)
 {
 	if (!d->st) {
@@ -608,6 +663,8 @@ static void home(struct td_desk *d, struct td_http_resp *resp)
 	}
 	time_t now = time(NULL);
 	const struct td_schedule *sched = &d->co->schedule;
+	/* before the read transaction: the dry run takes its own */
+	week_get(d);
 
 	struct td_err err = { 0, "" };
 	if (td_store_begin_read(d->st, &err)) {
@@ -670,7 +727,7 @@ static void home(struct td_desk *d, struct td_http_resp *resp)
 	}
 
 	struct td_value *ctx = td_value_map();
-	set_when(d, ctx, "next_send", td_schedule_next_slot(sched, now));
+	week_due(d, ctx, td_schedule_next_slot(sched, now));
 	set_when(d, ctx, "current_slot", td_schedule_last_slot(sched, now));
 	td_value_map_set_int(ctx, "subscriber_count", (long long)d->subs.n);
 	td_value_map_set_int(ctx, "bad_rows", (long long)d->subs.nbad);
@@ -1124,7 +1181,8 @@ bool td_desk_handle(struct td_desk *d, const struct td_http_req *req,
 	bool get_route = strcmp(p, "/") == 0 || strcmp(p, "/preview") == 0 ||
 			 strcmp(p, "/preview/html") == 0 || strcmp(p, "/preview/text") == 0 ||
 			 strcmp(p, "/preview/raw") == 0 || strcmp(p, "/version") == 0 ||
-			 strcmp(p, "/static/desk.css") == 0 || strcmp(p, "/static/desk.js") == 0;
+			 strcmp(p, "/static/desk.css") == 0 || strcmp(p, "/static/desk.js") == 0 ||
+			 strcmp(p, "/week") == 0;
 	if (!post_route && !get_route)
 		return false;
 	if (post_route != req->post) {
@@ -1148,6 +1206,8 @@ bool td_desk_handle(struct td_desk *d, const struct td_http_req *req,
 		td_buf_printf(&resp->body, "%s\n", d->version);
 	} else if (strcmp(p, "/") == 0) {
 		home(d, resp);
+	} else if (strcmp(p, "/week") == 0) {
+		week_page(d, resp);
 	} else if (strcmp(p, "/preview") == 0) {
 		preview_page(d, req, resp);
 	} else if (strcmp(p, "/preview/html") == 0) {
