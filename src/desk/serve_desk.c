@@ -958,6 +958,55 @@ static void preview_close(struct preview *p)
 	td_buf_free(&p->query);
 }
 
+/* ?scheme=dark or light, else NULL (the viewer's own preference). */
+static const char *scheme_arg(const struct td_http_req *req)
+{
+	const char *s = td_http_arg(req, "scheme");
+	return s && (strcmp(s, "dark") == 0 || strcmp(s, "light") == 0) ? s : NULL;
+}
+
+/* The frame's width and colour scheme, one click each: links to this
+ * page with ?view=phone (a 375 px frame, a phone's CSS width) and
+ * ?scheme=dark|light (the part as force_scheme makes it), so they work
+ * without script and survive a live reload. */
+static void frame_views(const struct td_http_req *req, const char *query,
+			struct td_value *ctx)
+{
+	const char *view = td_http_arg(req, "view");
+	bool phone = view && strcmp(view, "phone") == 0;
+	const char *scheme = scheme_arg(req);
+	td_value_map_set_bool(ctx, "phone", phone);
+	struct td_buf src = TD_BUF_INIT;
+	td_buf_printf(&src, "/preview/html?%s", query);
+	if (scheme)
+		td_buf_printf(&src, "&scheme=%s", scheme);
+	td_value_map_set(ctx, "frame_src", td_value_string_owned(td_buf_steal(&src)));
+	static const struct { const char *id, *label, *view, *scheme; } v[] = {
+		{ "view-desktop", "Full width", "", NULL },
+		{ "view-phone", "Phone (375 px)", "phone", NULL },
+		{ "scheme-auto", "Your scheme", NULL, "" },
+		{ "scheme-light", "Light", NULL, "light" },
+		{ "scheme-dark", "Dark", NULL, "dark" },
+	};
+	struct td_value *list = td_value_map_set(ctx, "views", td_value_list());
+	for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+		/* each link changes one of the two and keeps the other */
+		const char *w = v[i].view ? v[i].view : phone ? "phone" : "";
+		const char *c = v[i].scheme ? v[i].scheme : scheme ? scheme : "";
+		struct td_buf href = TD_BUF_INIT;
+		td_buf_printf(&href, "/preview?%s%s%s%s%s", query, *w ? "&view=" : "", w,
+			      *c ? "&scheme=" : "", c);
+		struct td_value *it = td_value_list_push(list, td_value_map());
+		td_value_map_set_str(it, "id", v[i].id);
+		td_value_map_set_str(it, "label", v[i].label);
+		td_value_map_set(it, "href", td_value_string_owned(td_buf_steal(&href)));
+		bool on = v[i].view ? strcmp(w, phone ? "phone" : "") == 0 :
+				      strcmp(c, scheme ? scheme : "") == 0;
+		td_value_map_set_bool(it, "on", on);
+		td_value_map_set_bool(it, "group_end", i == 1);
+	}
+}
+
 static void preview_page(struct td_desk *d, const struct td_http_req *req,
 			 struct td_http_resp *resp)
 {
@@ -994,6 +1043,7 @@ static void preview_page(struct td_desk *d, const struct td_http_req *req,
 	if (!sample)
 		preview_bounces(d, ctx, sub->email);
 	td_value_map_set_str(ctx, "query", td_buf_cstr(&p.query));
+	frame_views(req, td_buf_cstr(&p.query), ctx);
 	td_value_map_set_str(ctx, "text", m->parts.text);
 	const char *msg = td_buf_cstr(&p.m.message);
 	const char *end = strstr(msg, "\r\n\r\n");
@@ -1004,6 +1054,56 @@ static void preview_page(struct td_desk *d, const struct td_http_req *req,
 	td_value_map_set_str(ctx, "raw", msg);
 	render_page(d, resp, "preview", sample ? "Sample preview" : sub->email, ctx);
 	preview_close(&p);
+}
+
+static size_t css_space(const char *s)
+{
+	return strspn(s, " \t\r\n\f");
+}
+
+/*
+ * The HTML part as a reader whose system prefers `scheme` sees it. A
+ * frame's prefers-color-scheme is always the editor's own (no page can
+ * set it for a frame, and the part runs no script), so the part's own
+ * media features say it instead: each "(prefers-color-scheme: X)"
+ * becomes a feature that always holds when X is scheme, and one that
+ * never holds when it is not. The template's own rules then apply,
+ * nothing else changes; the browser test checks the result against
+ * Chromium's emulated media.
+ */
+static void force_scheme(const char *html, const char *scheme, struct td_buf *out)
+{
+	static const char feat[] = "prefers-color-scheme";
+	const char *p = html, *hit;
+	while ((hit = strcasestr(p, feat)) != NULL) {
+		const char *open = hit;
+		while (open > p && strchr(" \t\r\n\f", open[-1]))
+			open--;
+		const char *v = hit + sizeof feat - 1;
+		v += css_space(v);
+		const char *close = NULL;
+		size_t vlen = 0;
+		if (open > p && open[-1] == '(' && *v == ':') {
+			v++;
+			v += css_space(v);
+			vlen = strcspn(v, " \t\r\n\f)");
+			close = v + vlen;
+			close += css_space(close);
+			if (*close != ')')
+				close = NULL;
+		}
+		if (!close) {
+			/* not a media feature (a comment, a word in the text) */
+			td_buf_append(out, p, (size_t)(hit - p) + sizeof feat - 1);
+			p = hit + sizeof feat - 1;
+			continue;
+		}
+		bool holds = vlen == strlen(scheme) && strncasecmp(v, scheme, vlen) == 0;
+		td_buf_append(out, p, (size_t)(open - 1 - p));
+		td_buf_puts(out, holds ? "(min-width: 0px)" : "(max-width: 0px)");
+		p = close + 1;
+	}
+	td_buf_puts(out, p);
 }
 
 /* /preview/html, /preview/text, /preview/raw: one part on its own. */
@@ -1018,7 +1118,11 @@ static void preview_part(struct td_desk *d, const struct td_http_req *req,
 		resp->content_type = "text/html; charset=utf-8";
 		resp->csp = csp_part;
 		resp->frame_options = "SAMEORIGIN";
-		td_buf_puts(&resp->body, p.m.parts.html);
+		const char *scheme = scheme_arg(req);
+		if (scheme)
+			force_scheme(p.m.parts.html, scheme, &resp->body);
+		else
+			td_buf_puts(&resp->body, p.m.parts.html);
 	} else {
 		resp->content_type = "text/plain; charset=utf-8";
 		resp->csp = "default-src 'none'; frame-ancestors 'none'";
