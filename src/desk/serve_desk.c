@@ -1,8 +1,9 @@
 /*
  * serve_desk.c: the editors' desk of `tagdigest serve` (see serve.h).
  *
- * Pages: a home page (tags with the posts waiting, next send, subscriber
- * counts, the last digests, source health), a preview of what one
+ * Pages: a home page (tags with the posts waiting, who is due now and
+ * next, subscriber counts, the last digests, source health), "This week"
+ * (both from the send engine's dry run, serve_week.c), a preview of what one
  * subscriber, or a sample reader of one tag, would get now (HTML part in
  * a sandboxed frame, text part, headers, raw message, size), and "send a
  * test". The store is opened READONLY, and a preview goes through the very
