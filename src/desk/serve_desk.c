@@ -1297,6 +1297,18 @@ static void reader_due(struct td_desk *d, struct td_value *ctx, const struct td_
 	if (r->status == TD_MEMBER_ACTIVE) {
 		struct td_due due = td_schedule_due(&s, &r->view.prefs, r->view.not_before,
 						    state.last_slot, now);
+		/* as deliver.c's prepare_one: a slot whose digest was refused
+		 * or given up is closed; the next one is theirs */
+		struct td_pending p;
+		memset(&p, 0, sizeof p);
+		bool closed = false;
+		if (due.now && td_store_pending_get(d->st, r->view.email, due.slot, &p,
+						    &closed, NULL) == 0 && closed &&
+		    strcmp(p.state, "retry") != 0) {
+			due.now = false;
+			due.next = td_schedule_next_slot(&s, now);
+		}
+		td_store_pending_free(&p);
 		struct td_value *n = td_value_map_child(ctx, "next", TD_VALUE_MAP);
 		set_when(d, n, "when", due.next);
 		td_value_map_set_bool(n, "now", due.now);
