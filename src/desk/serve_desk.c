@@ -1,11 +1,13 @@
 /*
  * serve_desk.c: the editors' desk of `tagdigest serve` (see serve.h).
  *
- * Pages: a home page (tags with the posts waiting, next send, subscriber
- * counts, the last digests, source health), a preview of what one
+ * Pages: a home page (tags with the posts waiting, who is due now and
+ * next, subscriber counts, the last digests, source health), "This week"
+ * (both from the send engine's dry run, serve_week.c), a preview of what one
  * subscriber, or a sample reader of one tag, would get now (HTML part in
  * a sandboxed frame, text part, headers, raw message, size), and "send a
- * test". The store is opened READONLY, and a preview goes through the very
+ * test"; a reader search, a page per reader and the run history (their
+ * own block below). The store is opened READONLY, and a preview goes through the very
  * composer `send` uses (compose.h), so it is exactly what would go out; a
  * test send is the composer's test copy, handed to the transport as
  * `send` would (td_send_one).
@@ -48,6 +50,7 @@
 #include "tagdigest/schedule/readers.h"
 #include "tagdigest/schedule/schedule.h"
 #include "tagdigest/sources/slug.h"
+#include "tagdigest/store/runs.h"
 #include "tagdigest/store/store.h"
 #include "tagdigest/schedule/subscribers.h"
 #include "tagdigest/compose/template.h"
@@ -64,6 +67,8 @@
 #define REFRESH_EVERY 0.25          /* seconds between looks at the files */
 #define WHEN_FMT "%a %d %b %Y %H:%M %Z"
 #define MAX_CSS (1u << 20)          /* desk.css, at most */
+#define WEEK_FRESH 60               /* seconds a "This week" stays good while
+				     * nothing changes: slots pass with time */
 
 static const char csp_desk[] =
 	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -101,6 +106,11 @@ struct td_desk {
 
 	uint64_t posts_fp;                   /* posts as last ingested */
 	bool posts_known;
+
+	struct td_week *week;                /* "This week", for week_version */
+	struct td_err week_err;
+	char week_version[17];
+	double week_at;
 
 	double last_refresh;
 	char version[17];
@@ -190,7 +200,8 @@ static uint64_t fp_one(const char *path)
 /* The desk's pages, from <templates_dir>/desk, checked as the digest's
  * templates are: a missing page or partial is an error shown on every
  * page until it is fixed (they are loaded again when they change). */
-static const char *const desk_pages[] = { "page", "home", "preview", "error", "sent" };
+static const char *const desk_pages[] = { "page", "home", "preview", "error", "sent",
+					   "week", "readers", "reader", "history" };
 
 static void load_pages(struct td_desk *d)
 {
@@ -347,6 +358,7 @@ void td_desk_free(struct td_desk *d)
 	free(d->css);
 	td_store_close(d->st);
 	td_subscribers_free(&d->subs);
+	td_week_free(d->week);
 	free(d);
 }
 
@@ -600,6 +612,52 @@ static struct td_value *joined(const struct td_strv *items)
 	return td_value_string_owned(td_buf_steal(&b));
 }
 
+/* The dry run's plan (serve_week.c), made again when the files behind
+ * the desk changed or WEEK_FRESH seconds went by; NULL with week_err
+ * when it cannot be made. */
+static struct td_week *week_get(struct td_desk *d)
+{
+	double t = td_mono_now();
+	if (d->week_at > 0 && strcmp(d->week_version, d->version) == 0 &&
+	    t - d->week_at < WEEK_FRESH)
+		return d->week;
+	td_week_free(d->week);
+	d->week = NULL;
+	d->week_err.code = 0;
+	d->week_err.msg[0] = '\0';
+	if (!d->st)
+		d->week_err = d->store_err;
+	else if (td_week_build(&d->opt.deliver, d->st, d->opt.subscribers_path, time(NULL),
+			       &d->week, &d->week_err))
+		d->week = NULL;
+	snprintf(d->week_version, sizeof d->week_version, "%s", d->version);
+	d->week_at = td_mono_now();
+	td_log_debug("serve: \"this week\" made in %.3f s", d->week_at - t);
+	return d->week;
+}
+
+/* ctx.due for the home page, or ctx.due_error. */
+static void week_due(struct td_desk *d, struct td_value *ctx, time_t site_next)
+{
+	if (d->week)
+		td_week_due_values(d->week, d->co->render.tz, site_next, ctx);
+	else
+		td_value_map_set_str(ctx, "due_error", d->week_err.msg);
+}
+
+static void week_page(struct td_desk *d, struct td_http_resp *resp)
+{
+	struct td_week *w = week_get(d);
+	if (!w) {
+		error_page(d, resp, 503, "This week cannot be worked out", &d->week_err);
+		return;
+	}
+	struct td_value *ctx = td_value_map();
+	td_week_values(w, d->co->render.tz, td_schedule_next_slot(&d->co->schedule,
+								  time(NULL)), ctx);
+	render_page(d, resp, "week", "This week", ctx);
+}
+
 static void home(struct td_desk *d, struct td_http_resp *resp)
 {
 	if (!d->st) {
@@ -608,6 +666,8 @@ static void home(struct td_desk *d, struct td_http_resp *resp)
 	}
 	time_t now = time(NULL);
 	const struct td_schedule *sched = &d->co->schedule;
+	/* before the read transaction: the dry run takes its own */
+	week_get(d);
 
 	struct td_err err = { 0, "" };
 	if (td_store_begin_read(d->st, &err)) {
@@ -670,7 +730,7 @@ static void home(struct td_desk *d, struct td_http_resp *resp)
 	}
 
 	struct td_value *ctx = td_value_map();
-	set_when(d, ctx, "next_send", td_schedule_next_slot(sched, now));
+	week_due(d, ctx, td_schedule_next_slot(sched, now));
 	set_when(d, ctx, "current_slot", td_schedule_last_slot(sched, now));
 	td_value_map_set_int(ctx, "subscriber_count", (long long)d->subs.n);
 	td_value_map_set_int(ctx, "bad_rows", (long long)d->subs.nbad);
@@ -901,6 +961,55 @@ static void preview_close(struct preview *p)
 	td_buf_free(&p->query);
 }
 
+/* ?scheme=dark or light, else NULL (the viewer's own preference). */
+static const char *scheme_arg(const struct td_http_req *req)
+{
+	const char *s = td_http_arg(req, "scheme");
+	return s && (strcmp(s, "dark") == 0 || strcmp(s, "light") == 0) ? s : NULL;
+}
+
+/* The frame's width and colour scheme, one click each: links to this
+ * page with ?view=phone (a 375 px frame, a phone's CSS width) and
+ * ?scheme=dark|light (the part as force_scheme makes it), so they work
+ * without script and survive a live reload. */
+static void frame_views(const struct td_http_req *req, const char *query,
+			struct td_value *ctx)
+{
+	const char *view = td_http_arg(req, "view");
+	bool phone = view && strcmp(view, "phone") == 0;
+	const char *scheme = scheme_arg(req);
+	td_value_map_set_bool(ctx, "phone", phone);
+	struct td_buf src = TD_BUF_INIT;
+	td_buf_printf(&src, "/preview/html?%s", query);
+	if (scheme)
+		td_buf_printf(&src, "&scheme=%s", scheme);
+	td_value_map_set(ctx, "frame_src", td_value_string_owned(td_buf_steal(&src)));
+	static const struct { const char *id, *label, *view, *scheme; } v[] = {
+		{ "view-desktop", "Full width", "", NULL },
+		{ "view-phone", "Phone (375 px)", "phone", NULL },
+		{ "scheme-auto", "Your scheme", NULL, "" },
+		{ "scheme-light", "Light", NULL, "light" },
+		{ "scheme-dark", "Dark", NULL, "dark" },
+	};
+	struct td_value *list = td_value_map_set(ctx, "views", td_value_list());
+	for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+		/* each link changes one of the two and keeps the other */
+		const char *w = v[i].view ? v[i].view : phone ? "phone" : "";
+		const char *c = v[i].scheme ? v[i].scheme : scheme ? scheme : "";
+		struct td_buf href = TD_BUF_INIT;
+		td_buf_printf(&href, "/preview?%s%s%s%s%s", query, *w ? "&view=" : "", w,
+			      *c ? "&scheme=" : "", c);
+		struct td_value *it = td_value_list_push(list, td_value_map());
+		td_value_map_set_str(it, "id", v[i].id);
+		td_value_map_set_str(it, "label", v[i].label);
+		td_value_map_set(it, "href", td_value_string_owned(td_buf_steal(&href)));
+		bool on = v[i].view ? strcmp(w, phone ? "phone" : "") == 0 :
+				      strcmp(c, scheme ? scheme : "") == 0;
+		td_value_map_set_bool(it, "on", on);
+		td_value_map_set_bool(it, "group_end", i == 1);
+	}
+}
+
 static void preview_page(struct td_desk *d, const struct td_http_req *req,
 			 struct td_http_resp *resp)
 {
@@ -937,6 +1046,7 @@ static void preview_page(struct td_desk *d, const struct td_http_req *req,
 	if (!sample)
 		preview_bounces(d, ctx, sub->email);
 	td_value_map_set_str(ctx, "query", td_buf_cstr(&p.query));
+	frame_views(req, td_buf_cstr(&p.query), ctx);
 	td_value_map_set_str(ctx, "text", m->parts.text);
 	const char *msg = td_buf_cstr(&p.m.message);
 	const char *end = strstr(msg, "\r\n\r\n");
@@ -947,6 +1057,56 @@ static void preview_page(struct td_desk *d, const struct td_http_req *req,
 	td_value_map_set_str(ctx, "raw", msg);
 	render_page(d, resp, "preview", sample ? "Sample preview" : sub->email, ctx);
 	preview_close(&p);
+}
+
+static size_t css_space(const char *s)
+{
+	return strspn(s, " \t\r\n\f");
+}
+
+/*
+ * The HTML part as a reader whose system prefers `scheme` sees it. A
+ * frame's prefers-color-scheme is always the editor's own (no page can
+ * set it for a frame, and the part runs no script), so the part's own
+ * media features say it instead: each "(prefers-color-scheme: X)"
+ * becomes a feature that always holds when X is scheme, and one that
+ * never holds when it is not. The template's own rules then apply,
+ * nothing else changes; the browser test checks the result against
+ * Chromium's emulated media.
+ */
+static void force_scheme(const char *html, const char *scheme, struct td_buf *out)
+{
+	static const char feat[] = "prefers-color-scheme";
+	const char *p = html, *hit;
+	while ((hit = strcasestr(p, feat)) != NULL) {
+		const char *open = hit;
+		while (open > p && strchr(" \t\r\n\f", open[-1]))
+			open--;
+		const char *v = hit + sizeof feat - 1;
+		v += css_space(v);
+		const char *close = NULL;
+		size_t vlen = 0;
+		if (open > p && open[-1] == '(' && *v == ':') {
+			v++;
+			v += css_space(v);
+			vlen = strcspn(v, " \t\r\n\f)");
+			close = v + vlen;
+			close += css_space(close);
+			if (*close != ')')
+				close = NULL;
+		}
+		if (!close) {
+			/* not a media feature (a comment, a word in the text) */
+			td_buf_append(out, p, (size_t)(hit - p) + sizeof feat - 1);
+			p = hit + sizeof feat - 1;
+			continue;
+		}
+		bool holds = vlen == strlen(scheme) && strncasecmp(v, scheme, vlen) == 0;
+		td_buf_append(out, p, (size_t)(open - 1 - p));
+		td_buf_puts(out, holds ? "(min-width: 0px)" : "(max-width: 0px)");
+		p = close + 1;
+	}
+	td_buf_puts(out, p);
 }
 
 /* /preview/html, /preview/text, /preview/raw: one part on its own. */
@@ -961,7 +1121,11 @@ static void preview_part(struct td_desk *d, const struct td_http_req *req,
 		resp->content_type = "text/html; charset=utf-8";
 		resp->csp = csp_part;
 		resp->frame_options = "SAMEORIGIN";
-		td_buf_puts(&resp->body, p.m.parts.html);
+		const char *scheme = scheme_arg(req);
+		if (scheme)
+			force_scheme(p.m.parts.html, scheme, &resp->body);
+		else
+			td_buf_puts(&resp->body, p.m.parts.html);
 	} else {
 		resp->content_type = "text/plain; charset=utf-8";
 		resp->csp = "default-src 'none'; frame-ancestors 'none'";
@@ -971,6 +1135,326 @@ static void preview_part(struct td_desk *d, const struct td_http_req *req,
 			td_buf_append(&resp->body, p.m.message.data, p.m.message.len);
 	}
 	preview_close(&p);
+}
+
+/* ---- finding a reader, a reader's page, the run history ----
+ *
+ * GET /readers?q=TEXT&page=N   the roster's members whose address or
+ *                              name contains TEXT (roster.h
+ *                              td_roster_search), a page at a time
+ * GET /reader?email=EMAIL      one reader: status, tags, schedule, next
+ *                              digest, bounce score, recent digests
+ * GET /history?page=N          past sends (store/runs.h), newest first
+ */
+
+#define READERS_PAGE 50             /* search results per page */
+#define RUNS_PAGE 50                /* runs per history page */
+#define READER_DIGESTS 20           /* recent digests on a reader's page */
+#define MAX_PAGE 1000000            /* ?page= beyond this is refused */
+
+/* "5,000": counts an editor reads at a glance */
+static struct td_value *count_value(size_t n)
+{
+	char digits[32];
+	int len = snprintf(digits, sizeof digits, "%zu", n);
+	struct td_buf b = TD_BUF_INIT;
+	for (int i = 0; i < len; i++) {
+		if (i && (len - i) % 3 == 0)
+			td_buf_putc(&b, ',');
+		td_buf_putc(&b, digits[i]);
+	}
+	return td_value_string_owned(td_buf_steal(&b));
+}
+
+/* ?page=N, 1-based; 0 (with resp filled) when it is not a page number */
+static size_t page_arg(struct td_desk *d, const struct td_http_req *req,
+		       struct td_http_resp *resp)
+{
+	const char *s = td_http_arg(req, "page");
+	if (!s || !*s)
+		return 1;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v < 1 || v > MAX_PAGE || *s == '-' || *s == '+') {
+		struct td_err err;
+		td_err_set(&err, EX_USAGE, "page '%s': a page number is 1 to %d", s, MAX_PAGE);
+		error_page(d, resp, 400, "No such page", &err);
+		return 0;
+	}
+	return (size_t)v;
+}
+
+/* Previous / next links of a list of `total` rows, `per` a page, under
+ * `base` ("/readers?q=...&" or "/history?"). */
+static void pager(struct td_value *ctx, const char *base, size_t page, size_t per,
+		  size_t total)
+{
+	size_t pages = total ? (total + per - 1) / per : 1;
+	struct td_value *p = td_value_map_child(ctx, "pager", TD_VALUE_MAP);
+	td_value_map_set_int(p, "page", (long long)page);
+	td_value_map_set_int(p, "pages", (long long)pages);
+	td_value_map_set(p, "first_row", count_value(total ? (page - 1) * per + 1 : 0));
+	size_t last = page * per < total ? page * per : total;
+	td_value_map_set(p, "last_row", count_value(last));
+	if (page > 1)
+		td_value_map_set(p, "prev", td_value_string_owned(
+			td_xasprintf("%spage=%zu", base, page - 1 < pages ? page - 1 : pages)));
+	if (page < pages)
+		td_value_map_set(p, "next", td_value_string_owned(
+			td_xasprintf("%spage=%zu", base, page + 1)));
+	td_value_map_set_bool(p, "many", pages > 1);
+}
+
+static void readers_page(struct td_desk *d, const struct td_http_req *req,
+			 struct td_http_resp *resp)
+{
+	if (!d->st) {
+		error_page(d, resp, 503, "The store cannot be read", &d->store_err);
+		return;
+	}
+	size_t page = page_arg(d, req, resp);
+	if (!page)
+		return;
+	const char *q = td_http_arg(req, "q");
+	if (!q)
+		q = "";
+	struct td_err err = { 0, "" };
+	struct td_member *v = NULL;
+	size_t n = 0, total = 0, counts[5];
+	/* one snapshot: the count and the page agree */
+	int rc = td_store_begin_read(d->st, &err);
+	if (!rc)
+		rc = td_roster_counts(d->st, counts, &err);
+	if (!rc)
+		rc = td_roster_search(d->st, q, (page - 1) * READERS_PAGE, READERS_PAGE, &v,
+				      &n, &total, &err);
+	td_store_commit(d->st, NULL);
+	if (rc) {
+		error_page(d, resp, 503, "The store cannot be read", &err);
+		return;
+	}
+	size_t all = 0;
+	for (int i = 0; i < 5; i++)
+		all += counts[i];
+	struct td_value *ctx = td_value_map();
+	td_value_map_set_str(ctx, "q", q);
+	td_value_map_set_bool(ctx, "searched", *q != '\0');
+	td_value_map_set(ctx, "matched", count_value(total));
+	td_value_map_set(ctx, "all", count_value(all));
+	td_value_map_set_bool(ctx, "has_readers", n > 0);
+	struct td_value *rows = td_value_map_set(ctx, "readers", td_value_list());
+	for (size_t i = 0; i < n; i++) {
+		struct td_value *r = td_value_list_push(rows, td_value_map());
+		td_value_map_set_str(r, "email", v[i].email);
+		td_value_map_set(r, "email_query", url_value(v[i].email));
+		td_value_map_set_str(r, "name", v[i].name);
+		td_value_map_set_str(r, "status", td_member_status_name(v[i].status));
+		td_value_map_set_bool(r, "active", v[i].status == TD_MEMBER_ACTIVE);
+		td_value_map_set(r, "tags", joined(&v[i].tags));
+	}
+	struct td_buf base = TD_BUF_INIT;
+	td_buf_puts(&base, "/readers?q=");
+	td_url_escape(&base, q);
+	td_buf_putc(&base, '&');
+	pager(ctx, td_buf_cstr(&base), page, READERS_PAGE, total);
+	td_buf_free(&base);
+	td_members_free(v, n);
+	render_page(d, resp, "readers", *q ? q : "Readers", ctx);
+}
+
+/* "weekly, Monday 07:00 Europe/Berlin" from the reader's rule */
+static struct td_value *schedule_value(const struct td_schedule *s)
+{
+	struct td_buf b = TD_BUF_INIT;
+	char day[32] = "";
+	struct tm tm = { .tm_wday = s->wday };
+	strftime(day, sizeof day, "%A", &tm);
+	td_buf_printf(&b, "%s, ", td_frequency_name(s->freq));
+	if (s->freq == TD_FREQ_WEEKLY)
+		td_buf_printf(&b, "%s ", day);
+	else if (s->freq == TD_FREQ_MONTHLY)
+		td_buf_printf(&b, "the first %s of the month, ", day);
+	td_buf_printf(&b, "%02d:%02d %s", s->hour, s->minute, s->tz ? td_tz_name(s->tz) : "UTC");
+	return td_value_string_owned(td_buf_steal(&b));
+}
+
+/* The reader's next digest by the rule `send` applies (schedule.h). */
+static void reader_due(struct td_desk *d, struct td_value *ctx, const struct td_reader *r,
+		       time_t now)
+{
+	struct td_subscriber_state state;
+	if (td_store_subscriber_state(d->st, r->view.email, &state, NULL) != 0)
+		return;
+	struct td_zones *zones = td_zones_new();
+	struct td_schedule s = td_schedule_for(&d->co->schedule, &r->view.prefs, zones);
+	td_value_map_set(ctx, "schedule", schedule_value(&s));
+	td_value_map_set_bool(ctx, "own_schedule", r->view.prefs.own_time ||
+			      r->view.prefs.timezone ||
+			      r->view.prefs.frequency != TD_FREQ_WEEKLY);
+	if (r->view.prefs.paused_until > now)
+		set_when(d, ctx, "paused_until", r->view.prefs.paused_until);
+	if (r->status == TD_MEMBER_ACTIVE) {
+		struct td_due due = td_schedule_due(&s, &r->view.prefs, r->view.not_before,
+						    state.last_slot, now);
+		/* as deliver.c's prepare_one: a slot whose digest was refused
+		 * or given up is closed; the next one is theirs */
+		struct td_pending p;
+		memset(&p, 0, sizeof p);
+		bool closed = false;
+		if (due.now && td_store_pending_get(d->st, r->view.email, due.slot, &p,
+						    &closed, NULL) == 0 && closed &&
+		    strcmp(p.state, "retry") != 0) {
+			due.now = false;
+			due.next = td_schedule_next_slot(&s, now);
+		}
+		td_store_pending_free(&p);
+		struct td_value *n = td_value_map_child(ctx, "next", TD_VALUE_MAP);
+		set_when(d, n, "when", due.next);
+		td_value_map_set_bool(n, "now", due.now);
+	}
+	td_zones_free(zones);
+}
+
+static void reader_page(struct td_desk *d, const struct td_http_req *req,
+			struct td_http_resp *resp)
+{
+	if (!d->st) {
+		error_page(d, resp, 503, "The store cannot be read", &d->store_err);
+		return;
+	}
+	const char *email = td_http_arg(req, "email");
+	struct td_err err = { 0, "" };
+	if (!email || !*email) {
+		td_err_set(&err, EX_USAGE, "say whose page: /reader?email=EMAIL");
+		error_page(d, resp, 400, "Which reader?", &err);
+		return;
+	}
+	struct td_reader r;
+	if (td_reader_find(d->st, d->opt.subscribers_path, email, &r, &err)) {
+		error_page(d, resp, 503, "The store cannot be read", &err);
+		td_reader_free(&r);
+		return;
+	}
+	if (!r.found) {
+		td_err_set(&err, EX_NOUSER, "%s is neither in the store nor in the "
+			   "subscriber file %s", email, d->opt.subscribers_path);
+		error_page(d, resp, 404, "No such subscriber", &err);
+		td_reader_free(&r);
+		return;
+	}
+	time_t now = time(NULL);
+	struct td_value *ctx = td_value_map();
+	td_value_map_set_str(ctx, "email", r.view.email);
+	td_value_map_set(ctx, "email_query", url_value(r.view.email));
+	td_value_map_set_str(ctx, "name", r.view.name);
+	td_value_map_set_str(ctx, "status", td_member_status_name(r.status));
+	td_value_map_set_bool(ctx, "active", r.status == TD_MEMBER_ACTIVE);
+	td_value_map_set_bool(ctx, "file_row", !r.in_store);
+	td_value_map_set(ctx, "tags", joined(&r.view.tags));
+	if (r.in_store) {
+		td_value_map_set_bool(ctx, "reader_choice", r.member.reader_choice);
+		td_value_map_set_str(ctx, "origin", r.member.origin);
+		set_when(d, ctx, "created", r.member.created_at);
+		set_when(d, ctx, "consent_at", r.member.consent_at);
+		td_value_map_set_str(ctx, "consent_how", r.member.consent_how);
+		td_value_map_set_str(ctx, "consent_from", r.member.consent_from);
+	}
+	reader_due(d, ctx, &r, now);
+	if (r.status == TD_MEMBER_BOUNCED || r.status == TD_MEMBER_COMPLAINED) {
+		char why[256] = "";
+		last_bounce(d, r.view.email, why, sizeof why);
+		if (*why)
+			td_value_map_set_str(ctx, "why", why + 2);  /* past "; " */
+	}
+	double score = 0;
+	int hard = 0;
+	if (td_store_bounce_score(d->st, r.view.email, &d->opt.bounces, now, &score,
+				  &hard, NULL) == 0) {
+		td_value_map_set(ctx, "score", td_value_string_owned(
+			td_xasprintf("%.1f", score)));
+		td_value_map_set(ctx, "threshold", td_value_string_owned(
+			td_xasprintf("%g", d->opt.bounces.soft_threshold)));
+		td_value_map_set_int(ctx, "hard", hard);
+	}
+	struct td_reader_digest *dg = NULL;
+	size_t ndg = 0;
+	if (td_store_reader_digests(d->st, r.view.email, READER_DIGESTS, &dg, &ndg,
+				    &err) != 0)
+		td_value_map_set_str(ctx, "digests_error", err.msg);
+	struct td_value *list = td_value_map_set(ctx, "digests", td_value_list());
+	for (size_t i = 0; i < ndg; i++) {
+		struct td_value *v = td_value_list_push(list, td_value_map());
+		set_when(d, v, "slot", dg[i].slot);
+		set_when(d, v, "at", dg[i].at);
+		td_value_map_set_str(v, "outcome", dg[i].outcome);
+		td_value_map_set_int(v, "posts", (long long)dg[i].post_count);
+		td_value_map_set_str(v, "message_id", dg[i].message_id);
+		td_value_map_set_str(v, "detail", dg[i].detail);
+		if (dg[i].next_attempt_at)
+			set_when(d, v, "retry_at", dg[i].next_attempt_at);
+	}
+	td_value_map_set_int(ctx, "digests_shown", READER_DIGESTS);
+	td_value_map_set_bool(ctx, "has_digests", ndg > 0);
+	td_reader_digests_free(dg, ndg);
+	render_page(d, resp, "reader", r.view.email, ctx);
+	td_reader_free(&r);
+}
+
+static void history_page(struct td_desk *d, const struct td_http_req *req,
+			 struct td_http_resp *resp)
+{
+	if (!d->st) {
+		error_page(d, resp, 503, "The store cannot be read", &d->store_err);
+		return;
+	}
+	size_t page = page_arg(d, req, resp);
+	if (!page)
+		return;
+	struct td_err err = { 0, "" };
+	struct td_run *v = NULL;
+	size_t n = 0, total = 0;
+	if (td_store_runs(d->st, (page - 1) * RUNS_PAGE, RUNS_PAGE, &v, &n, &total, &err)) {
+		error_page(d, resp, 503, "The store cannot be read", &err);
+		return;
+	}
+	struct td_value *ctx = td_value_map();
+	td_value_map_set(ctx, "total", count_value(total));
+	struct td_value *rows = td_value_map_set(ctx, "runs", td_value_list());
+	for (size_t i = 0; i < n; i++) {
+		const struct td_run *r = &v[i];
+		struct td_value *m = td_value_list_push(rows, td_value_map());
+		td_value_map_set_str(m, "command", r->command);
+		set_when(d, m, "started", r->started_at);
+		if (!r->finished_at) {
+			td_value_map_set_bool(m, "interrupted", true);
+		} else {
+			set_when(d, m, "finished", r->finished_at);
+			td_value_map_set(m, "seconds", td_value_string_owned(
+				td_xasprintf("%.1f", r->seconds)));
+		}
+		set_when(d, m, "slot", r->slot);
+		td_value_map_set(m, "sent", count_value(r->sent));
+		td_value_map_set(m, "skipped", count_value(r->skipped));
+		td_value_map_set(m, "not_due", count_value(r->not_due));
+		td_value_map_set(m, "failed", count_value(r->permfail + r->expired));
+		td_value_map_set(m, "tempfail", count_value(r->tempfail));
+		td_value_map_set(m, "deferred", count_value(r->deferred));
+		td_value_map_set(m, "suppressed", count_value(r->suppressed));
+		/* shown only when there are some: a count is a string here */
+		if (r->bounced)
+			td_value_map_set(m, "bounced", count_value(r->bounced));
+		if (r->resent)
+			td_value_map_set(m, "resent", count_value(r->resent));
+		td_value_map_set_bool(m, "bad", r->exit_code != 0 || !r->finished_at);
+		if (r->exit_code)
+			td_value_map_set_int(m, "exit_code", r->exit_code);
+		td_value_map_set_str(m, "note", r->note);
+	}
+	td_value_map_set_bool(ctx, "has_runs", n > 0);
+	pager(ctx, "/history?", page, RUNS_PAGE, total);
+	td_runs_free(v, n);
+	render_page(d, resp, "history", "History", ctx);
 }
 
 /* ---- send a test ---- */
@@ -1124,7 +1608,9 @@ bool td_desk_handle(struct td_desk *d, const struct td_http_req *req,
 	bool get_route = strcmp(p, "/") == 0 || strcmp(p, "/preview") == 0 ||
 			 strcmp(p, "/preview/html") == 0 || strcmp(p, "/preview/text") == 0 ||
 			 strcmp(p, "/preview/raw") == 0 || strcmp(p, "/version") == 0 ||
-			 strcmp(p, "/static/desk.css") == 0 || strcmp(p, "/static/desk.js") == 0;
+			 strcmp(p, "/static/desk.css") == 0 || strcmp(p, "/static/desk.js") == 0 ||
+			 strcmp(p, "/week") == 0 || strcmp(p, "/readers") == 0 ||
+			 strcmp(p, "/reader") == 0 || strcmp(p, "/history") == 0;
 	if (!post_route && !get_route)
 		return false;
 	if (post_route != req->post) {
@@ -1148,6 +1634,14 @@ bool td_desk_handle(struct td_desk *d, const struct td_http_req *req,
 		td_buf_printf(&resp->body, "%s\n", d->version);
 	} else if (strcmp(p, "/") == 0) {
 		home(d, resp);
+	} else if (strcmp(p, "/week") == 0) {
+		week_page(d, resp);
+	} else if (strcmp(p, "/readers") == 0) {
+		readers_page(d, req, resp);
+	} else if (strcmp(p, "/reader") == 0) {
+		reader_page(d, req, resp);
+	} else if (strcmp(p, "/history") == 0) {
+		history_page(d, req, resp);
 	} else if (strcmp(p, "/preview") == 0) {
 		preview_page(d, req, resp);
 	} else if (strcmp(p, "/preview/html") == 0) {
