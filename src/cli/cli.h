@@ -105,7 +105,7 @@ int td_cli_bounce_dump(const struct td_cli_globals *g, int argc, char **argv);
 int td_cli_bounces(const struct td_cli_globals *g, int argc, char **argv);
 
 /* Reads the bounce mailbox into st (process.h) with cfg's [bounces] and
- * prints the summary (on stdout when as_result, else as a log line);
+ * prints the summary (on stdout when as_result, unless -q; else as a log line);
  * the caller holds the run lock unless dry_run. Returns the sysexits
  * code, the error reported. */
 int td_cli_read_bounces(const struct td_config *cfg, struct td_store *st, bool dry_run,

@@ -846,7 +846,8 @@ static void test_migration_rereads_posts(void)
 	enum td_upsert r;
 	struct td_post a = make_post("a", "h1", "First", "one", NULL);
 	CHECK(td_store_upsert_post(st, "posts", &a, 100, &r, &err) == 0 && r == TD_UPSERT_NEW);
-	CHECK(td_store_set_source_validators(st, "feed", "\"etag-1\"", "Mon, 01 Jan 2024", &err) == 0);
+	CHECK(td_store_set_source_validators(st, "feed", "http://a.test/f", "\"etag-1\"",
+					     "Mon, 01 Jan 2024", &err) == 0);
 	td_store_close(st);
 	/* as the store of version 4, before that migration (5): it runs
 	 * again, and so do those after it */
@@ -862,7 +863,8 @@ static void test_migration_rereads_posts(void)
 		return;
 	CHECK(td_store_schema_version(st) == version);
 	char *etag = NULL, *modified = NULL;
-	CHECK(td_store_source_validators(st, "feed", &etag, &modified, &err) == 0);
+	CHECK(td_store_source_validators(st, "feed", "http://a.test/f", &etag, &modified,
+					 &err) == 0);
 	CHECK_STR(etag, "");
 	CHECK_STR(modified, "");
 	free(etag);
@@ -874,6 +876,56 @@ static void test_migration_rereads_posts(void)
 	td_store_close(st);
 	drop_post(&a);
 	free(old);
+}
+
+/* Issue 13: validators belong to the URL they came from; a source's
+ * health says when its last error was and since when it is fine again. */
+static void test_source_validators_and_health(void)
+{
+	char *p = td_xasprintf("%s/health.db", dir);
+	struct td_store *st = NULL;
+	struct td_err err = { 0, "" };
+	CHECK(td_store_open(p, TD_STORE_READWRITE, &st, &err) == 0);
+	free(p);
+	if (!st)
+		return;
+	char *etag, *modified;
+	CHECK(td_store_set_source_validators(st, "f", "http://a.test/x", "\"v1\"",
+					     "Mon, 01 Jan 2024", &err) == 0);
+	CHECK(td_store_source_validators(st, "f", "http://a.test/x", &etag, &modified,
+					 &err) == 0);
+	CHECK_STR(etag, "\"v1\"");
+	CHECK_STR(modified, "Mon, 01 Jan 2024");
+	free(etag);
+	free(modified);
+	/* the source's url changed: the old URL's validators are not sent */
+	CHECK(td_store_source_validators(st, "f", "http://b.test/y", &etag, &modified,
+					 &err) == 0);
+	CHECK_STR(etag, "");
+	CHECK_STR(modified, "");
+	free(etag);
+	free(modified);
+
+	struct td_source_state h;
+	CHECK(td_store_source_result(st, "f", true, NULL, 100, &err) == 0);
+	CHECK(td_store_source_state(st, "f", &h, &err) == 0);
+	CHECK(h.failures == 0 && h.last_success == 100 && h.ok_since == 0 &&
+	      h.last_error_at == 0);
+	free(h.last_error);
+	CHECK(td_store_source_result(st, "f", false, "http://a.test/x: HTTP 500", 200,
+				     &err) == 0);
+	CHECK(td_store_source_state(st, "f", &h, &err) == 0);
+	CHECK(h.failures == 1 && h.last_error_at == 200 && h.ok_since == 0);
+	CHECK_STR(h.last_error, "http://a.test/x: HTTP 500");
+	free(h.last_error);
+	CHECK(td_store_source_result(st, "f", true, NULL, 300, &err) == 0);
+	CHECK(td_store_source_result(st, "f", true, NULL, 400, &err) == 0);
+	CHECK(td_store_source_state(st, "f", &h, &err) == 0);
+	/* fine since the first success after the error, not the latest */
+	CHECK(h.failures == 0 && h.last_success == 400 && h.ok_since == 300 &&
+	      h.last_error_at == 200);
+	free(h.last_error);
+	td_store_close(st);
 }
 
 int main(void)
@@ -893,6 +945,7 @@ int main(void)
 	TD_RUN(test_generic_links);
 	TD_RUN(test_migration_4);
 	TD_RUN(test_migration_rereads_posts);
+	TD_RUN(test_source_validators_and_health);
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
