@@ -42,8 +42,13 @@ static const char usage_text[] =
 	"  -h, --help            this text; `tagdigest COMMAND --help` for a command\n"
 	"  -V, --version         print the version\n"
 	"\n"
-	"exit status: 0 done, 64 usage, 65 bad data, 66 missing input, 69 a server\n"
-	"unreachable, 75 try again later, 78 bad configuration (see sysexits.h).\n";
+	"Results on stdout, diagnostics on stderr; -q leaves only errors.\n"
+	"\n"
+	"exit status: 0 done, 64 usage, 65 bad data (a source that is not a feed),\n"
+	"66 missing input (a posts folder), 69 a server unreachable (a feed that\n"
+	"could not be fetched), 75 try again later, 78 bad configuration (see\n"
+	"sysexits.h). A failing source does not stop ingest or run: the others are\n"
+	"read, run still sends, and the exit status says so (`run --help`).\n";
 
 int main(int argc, char **argv)
 {
