@@ -14,7 +14,8 @@ import sqlite3
 
 import pytest
 
-from conftest import http_server, parse, run, write_site
+from conftest import free_port, http_server, parse, run, write_site
+from test_serve import Server, html_text
 
 
 def rss(title, items):
@@ -216,8 +217,25 @@ def test_status_says_when_the_last_error_was(tmp_path, feeds):
     ln = line()
     assert re.search(r"consecutive failures: 1; last error \w{3} \d\d \w{3} \d{4} "
                      r"\d\d:\d\d \S+: " + re.escape(f"{feeds}/nato/feed/: HTTP 500"), ln), ln
+    desk = Server(conf)
+    try:
+        page = html_text(desk.get("/")[2])
+    finally:
+        desk.stop()
+    row = re.search(r"<tr class=\"bad\"><td>nato</td>.*?</tr>", page)
+    assert row and re.search(r"<td>\w{3} \d\d \w{3} \d{4} \d\d:\d\d \S+: " +
+                             re.escape(f"{feeds}/nato/feed/: HTTP 500"), row.group(0)), page
+
     serve("/nato/feed/")
     run(conf, "ingest", check=True)
+    desk = Server(conf)
+    try:
+        page = html_text(desk.get("/")[2])
+    finally:
+        desk.stop()
+    row = re.search(r"<tr class=\"good\"><td>nato</td>.*?</tr>", page)
+    assert row and re.search(r"ok since \w{3} \d\d .*; last error \w{3} \d\d .*HTTP 500",
+                             row.group(0)), page
     ln = line()
     assert re.search(r"consecutive failures: 0; ok since \w{3} \d\d \w{3} \d{4} \d\d:\d\d "
                      r"\S+ \(last error \w{3} \d\d .*HTTP 500 Internal Server Error\)", ln), ln
@@ -266,6 +284,15 @@ def test_output_rule(tmp_path, feeds):
     out, err = out_err(run(conf, *mailbox, "-q", "run", check=True))
     assert (out, err) == ("", "")
 
+    # the editors' commands: their summary is a result too
+    p = run(conf, "subscribers", "add", "new@example.org", "--tags", "nato", check=True)
+    assert p.stdout.decode().startswith("subscribers add: new@example.org added")
+    for args in (("subscribers", "add", "new2@example.org", "--tags", "nato"),
+                 ("subscribers", "remove", "new2@example.org"),
+                 ("unsuppress", "new2@example.org")):
+        out, err = out_err(run(conf, "-q", *args, check=True))
+        assert (out, err) == ("", ""), args
+
     # a failing source under -q: only its error, on stderr
     with conf.open("a", encoding="utf-8") as f:
         f.write(f"[source.gone]\ntype = feed\nurl = {feeds}/gone/\n")
@@ -310,3 +337,22 @@ def test_json(tmp_path, feeds):
     assert set(d) == {"ingest", "send", "exit"} and d["exit"] == 69, d
     assert d["ingest"]["totals"]["failed"] == 1
     assert d["send"]["dry_run"] is False and "sent" in d["send"]
+
+
+def test_run_source_failure_wins_over_send_75(tmp_path, feeds):
+    """The relay is down (the send exits 75, which units treat as
+    success): a failed source must still show, so run exits 69; a site
+    whose sources are fine exits the send's 75."""
+    relay = f"smtp://127.0.0.1:{free_port()}"
+    fine = write_site(tmp_path / "fine", "smtp", smtp_url=relay)
+    p = run(fine, "run", "--json", timeout=120)
+    assert p.returncode == 75, p.stderr.decode()
+    assert json.loads(p.stdout)["send"]["exit"] == 75
+
+    failing = write_site(tmp_path / "failing", "smtp", smtp_url=relay)
+    with failing.open("a", encoding="utf-8") as f:
+        f.write(f"[source.gone]\ntype = feed\nurl = {feeds}/gone/\n")
+    p = run(failing, "run", "--json", timeout=120)
+    assert p.returncode == 69, p.stderr.decode()
+    d = json.loads(p.stdout)
+    assert (d["exit"], d["ingest"]["exit"], d["send"]["exit"]) == (69, 69, 75), d
