@@ -50,9 +50,11 @@ static void print_summary(const struct td_bounce_summary *s, bool dry_run, bool 
 		 s->complaints == 1 ? "" : "s", s->notes, s->notes == 1 ? "" : "s",
 		 s->unknown, s->unknown_left, s->not_bounces, s->seen_before, acts,
 		 s->failed);
-	if (as_result)
+	/* the summary is a result (stdout), silenced by -q like every
+	 * command's; inside `run --json` it is a diagnostic (stderr) */
+	if (as_result && td_log_get_level() >= TD_LOG_INFO)
 		printf("%s\n", line);
-	else
+	else if (!as_result)
 		td_log_info("%s", line);
 }
 

@@ -43,6 +43,10 @@ struct td_cli_globals {
 
 /* Logs err and returns its code (EX_SOFTWARE when it has none). */
 int td_cli_fail(const struct td_err *err);
+/* A command's summary of what it did, on stdout: nothing under -q (the
+ * output rule in README.md). Data a command is asked for (status, a list,
+ * a dump) is printed with printf, -q or not. */
+void td_cli_result(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "tagdigest: CMD: WHAT: ARG" and a pointer to CMD's --help; EX_USAGE. */
 int td_cli_usage_error(const char *cmd, const char *what, const char *arg);
 /* The config with -c and the -o overrides; an error is reported. The
@@ -120,7 +124,7 @@ int td_cli_bounce_dump(const struct td_cli_globals *g, int argc, char **argv);
 int td_cli_bounces(const struct td_cli_globals *g, int argc, char **argv);
 
 /* Reads the bounce mailbox into st (process.h) with cfg's [bounces] and
- * prints the summary (on stdout when as_result, else as a log line);
+ * prints the summary (on stdout when as_result, unless -q; else as a log line);
  * the caller holds the run lock unless dry_run. Returns the sysexits
  * code, the error reported. */
 int td_cli_read_bounces(const struct td_config *cfg, struct td_store *st, bool dry_run,

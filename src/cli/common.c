@@ -2,6 +2,7 @@
  * common.c: what the commands share (see cli.h): reporting errors,
  * their own options, loading the config, the store under the run lock.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,6 +14,16 @@ int td_cli_fail(const struct td_err *err)
 {
 	td_log_warnx("%s", err->msg);
 	return err->code ? err->code : EX_SOFTWARE;
+}
+
+void td_cli_result(const char *fmt, ...)
+{
+	if (td_log_get_level() < TD_LOG_INFO)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
 }
 
 int td_cli_usage_error(const char *cmd, const char *what, const char *arg)

@@ -61,9 +61,14 @@ static void usage(FILE *out)
 	      "                        `tagdigest COMMAND --help`) for a command\n"
 	      "  -V, --version         print the version\n"
 	      "\n"
-	      "exit status: 0 done, 64 usage, 65 bad data, 66 missing input, 67 no such\n"
-	      "subscriber, 69 a server unreachable, 75 try again later, 78 bad\n"
-	      "configuration (see sysexits.h).\n", out);
+	      "Results on stdout, diagnostics on stderr; -q leaves only errors.\n"
+	      "\n"
+	      "exit status: 0 done, 64 usage, 65 bad data (a source that is not a feed),\n"
+	      "66 missing input (a posts folder), 67 no such subscriber, 69 a server\n"
+	      "unreachable (a feed that could not be fetched), 75 try again later, 78\n"
+	      "bad configuration (see sysexits.h). A failing source does not stop\n"
+	      "ingest or run: the others are read, run still sends, and the exit\n"
+	      "status says so (`run --help`).\n", out);
 }
 
 static const char help_help[] =

@@ -29,7 +29,9 @@
 #include "tagdigest/schedule/readers.h"
 #include "tagdigest/sources/ingest.h"
 #include "tagdigest/store/roster.h"
+#include "tagdigest/core/buf.h"
 #include "tagdigest/core/log.h"
+#include "tagdigest/core/value.h"
 #include "tagdigest/cli/options.h"
 
 /* ---- the walks ---- */
@@ -112,27 +114,124 @@ static void report_sync(const struct td_config *cfg, const struct td_import_summ
 			    s->unchanged, s->removed);
 }
 
-/* `ingest` prints its summary as its result; inside `run` the send line
- * is the result and the ingest summary is only a log line. */
-static int do_ingest(const struct td_config *cfg, struct td_store *st, bool as_result)
+/* n and the noun, singular or plural: "1 source", "2 sources". */
+static const char *count(char *out, size_t len, size_t n, const char *one,
+			 const char *many)
+{
+	snprintf(out, len, "%zu %s", n, n == 1 ? one : many);
+	return out;
+}
+
+/* The ingest's summary line: the sources (read, not modified, failed),
+ * then the posts; bad files and bad items only when there were some,
+ * each under its own name. */
+static void print_ingest(const struct td_ingest_summary *s)
+{
+	char a[64], b[64], c[64];
+	size_t nsrc = s->sources_ok + s->sources_not_modified + s->sources_failed;
+	printf("ingest: %s: %zu read, %zu not modified, %zu failed; %s read: %zu new, "
+	       "%zu updated, %zu unchanged, %zu already stored from another source",
+	       count(a, sizeof a, nsrc, "source", "sources"), s->sources_ok,
+	       s->sources_not_modified, s->sources_failed,
+	       count(b, sizeof b, s->read, "post", "posts"), s->added, s->updated,
+	       s->unchanged, s->merged);
+	if (s->bad_files)
+		printf("; %s skipped", count(c, sizeof c, s->bad_files, "bad post file",
+					     "bad post files"));
+	if (s->bad_items)
+		printf("; %s skipped", count(c, sizeof c, s->bad_items, "bad feed item",
+					     "bad feed items"));
+	if (s->sources_not_modified && !s->sources_ok && !s->sources_failed)
+		printf(" (every feed answered \"not modified\": nothing new since "
+		       "the last fetch)");
+	printf("\n");
+}
+
+static struct td_value *counts_json(const struct td_ingest_counts *n, size_t bad)
+{
+	struct td_value *v = td_value_map();
+	td_value_map_set_int(v, "read", (long long)n->read);
+	td_value_map_set_int(v, "new", (long long)n->added);
+	td_value_map_set_int(v, "updated", (long long)n->updated);
+	td_value_map_set_int(v, "unchanged", (long long)n->unchanged);
+	td_value_map_set_int(v, "already_stored", (long long)n->merged);
+	td_value_map_set_int(v, "bad", (long long)bad);
+	return v;
+}
+
+/* The ingest as JSON: each source, then the totals. */
+static struct td_value *ingest_json(const struct td_ingest_summary *s)
+{
+	struct td_value *v = td_value_map();
+	struct td_value *list = td_value_map_set(v, "sources", td_value_list());
+	for (size_t i = 0; i < s->nsources; i++) {
+		const struct td_ingest_result *r = &s->sources[i];
+		if (!r->done)
+			continue;
+		struct td_value *o = td_value_list_push(list, td_value_map());
+		bool feed = strcmp(r->src->type, "feed") == 0;
+		td_value_map_set_str(o, "name", r->src->name);
+		td_value_map_set_str(o, "type", r->src->type);
+		td_value_map_set_str(o, feed ? "url" : "path", feed ? r->src->url :
+				     r->src->path);
+		td_value_map_set_str(o, "outcome", td_ingest_outcome_name(r->outcome));
+		td_value_map_set(o, "posts", counts_json(&r->n, r->n.bad));
+		if (r->outcome == TD_INGEST_FAILED) {
+			td_value_map_set_str(o, "error", r->err.msg);
+			td_value_map_set_int(o, "exit", r->err.code);
+		} else {
+			td_value_map_set(o, "error", td_value_null());
+		}
+	}
+	struct td_value *t = td_value_map_set(v, "totals", td_value_map());
+	td_value_map_set_int(t, "sources", (long long)(s->sources_ok +
+				s->sources_not_modified + s->sources_failed));
+	td_value_map_set_int(t, "ok", (long long)s->sources_ok);
+	td_value_map_set_int(t, "not_modified", (long long)s->sources_not_modified);
+	td_value_map_set_int(t, "failed", (long long)s->sources_failed);
+	struct td_ingest_counts all = { s->read, s->added, s->updated, s->unchanged,
+					s->merged, 0 };
+	struct td_value *posts = td_value_map_set(t, "posts", counts_json(&all, 0));
+	td_value_map_set_int(posts, "bad_files", (long long)s->bad_files);
+	td_value_map_set_int(posts, "bad_items", (long long)s->bad_items);
+	td_value_map_set_int(posts, "bad", (long long)(s->bad_files + s->bad_items));
+	td_value_map_set_int(v, "exit", s->exit);
+	return v;
+}
+
+/* Writes v on stdout as one line and frees it. */
+static void put_json(struct td_value *v)
+{
+	struct td_buf b = TD_BUF_INIT;
+	td_value_json(v, &b);
+	td_buf_append(&b, "\n", 1);
+	fwrite(b.data, 1, b.len, stdout);
+	td_buf_free(&b);
+	td_value_free(v);
+}
+
+/* Reads every source. Returns non-zero only when the store failed (the
+ * error reported): a source that failed is in *exit_code (sysexits, the
+ * one that matters most, see ingest.h) and the others were read. The
+ * summary is the result: on stdout unless -q, or as JSON into *json. */
+static int do_ingest(const struct td_config *cfg, struct td_store *st,
+		     struct td_value **json, int *exit_code)
 {
 	struct td_ingest_summary s;
 	struct td_err err = { 0, "" };
 	struct td_ingest_options opt = td_options_ingest(cfg);
-	if (td_ingest(&opt, st, TD_INGEST_ALL, time(NULL), &s, &err))
+	*exit_code = 0;
+	int rc = td_ingest(&opt, st, TD_INGEST_ALL, time(NULL), &s, &err);
+	if (rc) {
+		td_ingest_summary_free(&s);
 		return td_cli_fail(&err);
-	char line[512];
-	snprintf(line, sizeof line,
-		 "ingest: %zu posts read from %zu sources: %zu new, %zu updated, "
-		 "%zu unchanged, %zu already stored from another source, "
-		 "%zu bad files skipped%s",
-		 s.read, s.sources_ok + s.sources_failed, s.added, s.updated,
-		 s.unchanged, s.merged, s.bad,
-		 s.sources_failed ? "; some sources failed (see above)" : "");
-	if (as_result)
-		printf("%s\n", line);
-	else
-		td_log_info("%s", line);
+	}
+	*exit_code = s.exit;
+	if (json)
+		*json = ingest_json(&s);
+	else if (td_log_get_level() >= TD_LOG_INFO)
+		print_ingest(&s);
+	td_ingest_summary_free(&s);
 	return 0;
 }
 
@@ -167,7 +266,11 @@ static void print_send(const struct td_config *cfg, const struct td_send_summary
 		printf(", %zu suppressed after repeated bounces", s->bounced);
 	if (s->resent)
 		printf(", %zu resent from an earlier run", s->resent);
-	printf(", in %.2f s (%.0f messages/s; slot %s)", s->seconds, s->rate, slot);
+	/* a dry run sends nothing: a rate would be the renderer's */
+	if (dry_run)
+		printf(", in %.2f s (slot %s)", s->seconds, slot);
+	else
+		printf(", in %.2f s (%.0f messages/s; slot %s)", s->seconds, s->rate, slot);
 	if (s->stopped_by_signal)
 		printf("; stopped by signal %d after finishing the messages in flight",
 		       s->stopped_by_signal);
@@ -181,25 +284,47 @@ static void print_send(const struct td_config *cfg, const struct td_send_summary
 	printf("\n");
 }
 
-static void print_send_json(const struct td_send_summary *s,
-			    const struct td_import_summary *sync, bool dry_run, int rc)
+/* The send as JSON. A dry run says what it would send ("would_send")
+ * and gives no rate: it sent nothing. */
+static struct td_value *send_json(const struct td_send_summary *s,
+				  const struct td_import_summary *sync, bool dry_run,
+				  int rc)
 {
-	printf("{\"dry_run\":%s,\"file\":{\"rows\":%zu,\"bad\":%zu,\"added\":%zu,"
-	       "\"updated\":%zu,\"unchanged\":%zu,\"removed\":%zu,\"not_applied\":%zu,"
-	       "\"reader_kept\":%zu},", dry_run ? "true" : "false", sync->rows, sync->bad,
-	       sync->added, sync->updated, sync->unchanged, sync->removed, sync->kept_out,
-	       sync->reader_kept);
-	printf("\"subscribers\":%zu,\"sent\":%zu,\"skipped\":%zu,"
-	       "\"not_due\":%zu,\"unsubscribed\":%zu,\"temporary\":%zu,"
-	       "\"permanent\":%zu,\"deferred\":%zu,\"expired\":%zu,\"bounced\":%zu,"
-	       "\"resent\":%zu,\"seconds\":%.3f,\"messages_per_second\":%.1f,"
-	       "\"slot\":%lld,\"next_slot\":%lld,\"stopped_early\":%s,"
-	       "\"stopped_by_signal\":%d,\"exit\":%d}\n",
-	       s->subscribers, s->sent, s->skipped,
-	       s->not_due, s->suppressed, s->tempfail, s->permfail, s->deferred,
-	       s->expired, s->bounced, s->resent, s->seconds, s->rate,
-	       (long long)s->slot, (long long)s->next_slot,
-	       s->stopped_early ? "true" : "false", s->stopped_by_signal, rc);
+	struct td_value *v = td_value_map();
+	td_value_map_set_bool(v, "dry_run", dry_run);
+	struct td_value *f = td_value_map_set(v, "file", td_value_map());
+	td_value_map_set_int(f, "rows", (long long)sync->rows);
+	td_value_map_set_int(f, "bad", (long long)sync->bad);
+	td_value_map_set_int(f, "added", (long long)sync->added);
+	td_value_map_set_int(f, "updated", (long long)sync->updated);
+	td_value_map_set_int(f, "unchanged", (long long)sync->unchanged);
+	td_value_map_set_int(f, "removed", (long long)sync->removed);
+	td_value_map_set_int(f, "not_applied", (long long)sync->kept_out);
+	td_value_map_set_int(f, "reader_kept", (long long)sync->reader_kept);
+	td_value_map_set_int(v, "subscribers", (long long)s->subscribers);
+	td_value_map_set_int(v, dry_run ? "would_send" : "sent", (long long)s->sent);
+	td_value_map_set_int(v, "skipped", (long long)s->skipped);
+	td_value_map_set_int(v, "not_due", (long long)s->not_due);
+	td_value_map_set_int(v, "unsubscribed", (long long)s->suppressed);
+	td_value_map_set_int(v, "temporary", (long long)s->tempfail);
+	td_value_map_set_int(v, "permanent", (long long)s->permfail);
+	td_value_map_set_int(v, "deferred", (long long)s->deferred);
+	td_value_map_set_int(v, "expired", (long long)s->expired);
+	td_value_map_set_int(v, "bounced", (long long)s->bounced);
+	td_value_map_set_int(v, "resent", (long long)s->resent);
+	char num[64];
+	snprintf(num, sizeof num, "%.3f", s->seconds);
+	td_value_map_set(v, "seconds", td_value_number(num));
+	if (!dry_run) {
+		snprintf(num, sizeof num, "%.1f", s->rate);
+		td_value_map_set(v, "messages_per_second", td_value_number(num));
+	}
+	td_value_map_set_int(v, "slot", (long long)s->slot);
+	td_value_map_set_int(v, "next_slot", (long long)s->next_slot);
+	td_value_map_set_bool(v, "stopped_early", s->stopped_early);
+	td_value_map_set_int(v, "stopped_by_signal", s->stopped_by_signal);
+	td_value_map_set_int(v, "exit", rc);
+	return v;
 }
 
 /* A progress line on a terminal, redrawn at most ten times a second. */
@@ -226,8 +351,12 @@ static void draw_progress(const struct td_send_summary *s, void *arg)
 	p->drawn = true;
 }
 
+/* Syncs the file and sends (dry_run: reports what would go); name is the
+ * command, for the run history (runs.h). The summary is the result: on
+ * stdout unless -q, or as JSON into *json. Returns the sysexits code, the
+ * error reported. */
 static int do_send(const struct td_config *cfg, struct td_store *st, const char *name,
-		   bool dry_run, bool json)
+		   bool dry_run, struct td_value **json)
 {
 	/* The run's start: the sync's time and the walk's cutoff. */
 	time_t now = time(NULL);
@@ -292,18 +421,28 @@ static int do_send(const struct td_config *cfg, struct td_store *st, const char 
 	if (rc)
 		td_cli_fail(&err);
 	if (json)
-		print_send_json(&sum, &sync, dry_run, rc);
+		*json = send_json(&sum, &sync, dry_run, rc);
 	else if ((!rc || rc == EX_TEMPFAIL) && td_log_get_level() >= TD_LOG_INFO)
 		print_send(cfg, &sum, &sync, dry_run);
 	return rc;
 }
 
 static const char ingest_help[] =
-	"usage: tagdigest ingest\n\n"
+	"usage: tagdigest ingest [--json]\n\n"
 	"Reads every configured source into the store. New posts get the next\n"
 	"sequence number; unchanged posts are left alone; edited posts update in\n"
-	"place and are not announced again. A failing source is reported and the\n"
-	"others are still read.\n";
+	"place and are not announced again. A feed that answers \"not modified\"\n"
+	"(304) to the validators of its last fetch from the same URL is counted\n"
+	"as such. A failing source is reported on stderr with its name and URL\n"
+	"or path, and the others are still read.\n"
+	"Prints one summary line on stdout (nothing with -q).\n"
+	"  --json      the summary as one JSON object: each source (name, type,\n"
+	"              url or path, outcome: ok, not modified or failed, its\n"
+	"              posts, its error), the totals and the exit status\n\n"
+	"exit status: 0 every source read; else the failure that matters most:\n"
+	"66 a posts folder missing (74 unreadable), over 65 a source that answered\n"
+	"with something that is not a feed, over 69 a feed that could not be\n"
+	"fetched (server down, 404, TLS, timeout).\n";
 
 static const char send_help[] =
 	"usage: tagdigest send [--dry-run] [--json]\n\n"
@@ -315,22 +454,45 @@ static const char send_help[] =
 	"recorded as skipped; temporary failures are retried in the run and kept\n"
 	"for later runs; a reader who unsubscribes while the run sends gets nothing\n"
 	"after the click.\n"
-	"Prints one summary line (nothing with -q) and, on a terminal, progress.\n"
+	"Prints one summary line on stdout (nothing with -q) and, on a terminal,\n"
+	"progress on stderr.\n"
 	"SIGTERM or SIGINT finishes the messages in flight, records them, exits 75.\n"
 	"  --dry-run   render every due digest and report what would go out,\n"
 	"              with the file's changes as the sync would apply them;\n"
 	"              send nothing, change nothing (the store included)\n"
-	"  --json      the summary as one JSON object\n";
+	"  --json      the summary as one JSON object (a dry run's has\n"
+	"              \"dry_run\": true and \"would_send\" instead of \"sent\")\n\n"
+	"exit status: 0 done, 75 try again later (relay down, some digests failed\n"
+	"temporarily, another run holds the lock), 78 configuration, 65 bad data.\n";
 
 static const char run_help[] =
 	"usage: tagdigest run [--json]\n\n"
 	"`ingest`, then `send` (which syncs the subscriber file first), under a\n"
 	"lock: a second concurrent run exits 75 at once and touches nothing.\n"
 	"With [bounces] mailbox set, `bounces` runs before the send (a mailbox\n"
-	"that cannot be read is reported, and the send goes on).\n"
+	"that cannot be read is reported, and the send goes on). A source that\n"
+	"fails does not stop the run: the other sources are read and the send\n"
+	"goes on.\n"
+	"Prints the ingest's, the bounces' and the send's summary lines on stdout\n"
+	"(nothing with -q; errors on stderr always).\n"
+	"  --json      one JSON object: {\"ingest\": ..., \"send\": ..., \"exit\": N}\n\n"
+	"exit status: the send's own failure first (78, 65, ...); else, when a\n"
+	"source failed, the ingest's code (66/74, 65, 69 as for `ingest`), even\n"
+	"over a send's 75, which units treat as success; else the send's 0 or 75.\n\n"
 	"This is the command for cron; run it at least hourly, so every reader's\n"
 	"own slot is served within the hour:\n"
 	"  7 * * * *  cd /srv/tagdigest && ./build/tagdigest -q run\n";
+
+/* run's exit status: the send's own failure wins (mail that needs a
+ * person); then a source that failed, even over the send's 75, which a
+ * unit treats as success (SuccessExitStatus=75) and which would hide it;
+ * the next run retries the 75 anyway. */
+static int run_status(int ingest_rc, int send_rc)
+{
+	if (send_rc && send_rc != EX_TEMPFAIL)
+		return send_rc;
+	return ingest_rc ? ingest_rc : send_rc;
+}
 
 static int cmd_write(const struct td_cli_globals *g, int argc, char **argv,
 		     const char *name, const char *help, bool ingest, bool send)
@@ -340,8 +502,8 @@ static int cmd_write(const struct td_cli_globals *g, int argc, char **argv,
 		{ "--json", false, NULL, &json },
 		{ "--dry-run", false, NULL, &dry_run },
 	};
-	/* ingest takes neither; run takes --json; send takes both */
-	size_t nopts = !send ? 0 : ingest ? 1 : 2;
+	/* ingest and run take --json; send takes both */
+	size_t nopts = ingest ? 1 : 2;
 	struct td_config cfg;
 	struct td_store *st;
 	int lockfd;
@@ -349,18 +511,32 @@ static int cmd_write(const struct td_cli_globals *g, int argc, char **argv,
 				     &helped, &cfg, &st, &lockfd);
 	if (rc || helped)
 		return rc;
+	struct td_value *ingest_v = NULL, *send_v = NULL;
+	int sources_rc = 0;
 	if (ingest)
-		rc = do_ingest(&cfg, st, !send);
+		rc = do_ingest(&cfg, st, json ? &ingest_v : NULL, &sources_rc);
 	/* `run` reads what came back before it sends, so a reader who
 	 * bounced or complained is not mailed again; a mailbox that cannot
-	 * be read is reported and the send goes on */
+	 * be read is reported and the send goes on. Its summary is one of
+	 * the run's results, but not part of the JSON document. */
 	if (!rc && ingest && send && cfg.bounce_mailbox &&
-	    td_cli_read_bounces(&cfg, st, false, false))
+	    td_cli_read_bounces(&cfg, st, false, !json))
 		td_log_warnx("run: the bounce mailbox was not read to the end; "
 			     "sending anyway (`tagdigest bounces` tries again)");
-	if (!rc && send)
-		rc = do_send(&cfg, st, name, dry_run, json);
+	if (!rc)
+		rc = send ? run_status(sources_rc, do_send(&cfg, st, name, dry_run,
+							   json ? &send_v : NULL)) :
+		     sources_rc;
 	td_cli_end_writer(&cfg, st, lockfd);
+	if (json && ingest && send && (ingest_v || send_v)) {
+		struct td_value *v = td_value_map();
+		td_value_map_set(v, "ingest", ingest_v ? ingest_v : td_value_null());
+		td_value_map_set(v, "send", send_v ? send_v : td_value_null());
+		td_value_map_set_int(v, "exit", rc);
+		put_json(v);
+	} else if (json && (ingest_v || send_v)) {
+		put_json(ingest_v ? ingest_v : send_v);
+	}
 	return rc;
 }
 

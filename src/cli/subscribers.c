@@ -595,20 +595,20 @@ static int cmd_add(const struct td_cli_globals *g, int argc, char **argv)
 	join(&list, &tags, ", ");
 	switch (res) {
 	case TD_ROSTER_ADDED:
-		printf("subscribers add: %s added, following %s\n", email, td_buf_cstr(&list));
+		td_cli_result("subscribers add: %s added, following %s\n", email, td_buf_cstr(&list));
 		warn_unknown_tags(st, &tags);
 		break;
 	case TD_ROSTER_UPDATED:
-		printf("subscribers add: %s updated, following %s\n", email, td_buf_cstr(&list));
+		td_cli_result("subscribers add: %s updated, following %s\n", email, td_buf_cstr(&list));
 		warn_unknown_tags(st, &tags);
 		warn_file_row(&cfg, st, email);
 		break;
 	case TD_ROSTER_UNCHANGED:
-		printf("subscribers add: %s already follows %s; nothing changed\n", email,
+		td_cli_result("subscribers add: %s already follows %s; nothing changed\n", email,
 		       td_buf_cstr(&list));
 		break;
 	case TD_ROSTER_READER_KEPT:
-		printf("subscribers add: %s chose their own tags in the preference centre, "
+		td_cli_result("subscribers add: %s chose their own tags in the preference centre, "
 		       "and they stay%s\n", email, name ? "; the name was updated" : "");
 		break;
 	case TD_ROSTER_KEPT_OUT:
@@ -663,11 +663,11 @@ static int cmd_remove(const struct td_cli_globals *g, int argc, char **argv)
 		rc = EX_NOUSER;
 	} else if (m.status == TD_MEMBER_UNSUBSCRIBED || m.status == TD_MEMBER_BOUNCED ||
 		   m.status == TD_MEMBER_COMPLAINED) {
-		printf("subscribers remove: %s gets no digests already (%s since %s); "
+		td_cli_result("subscribers remove: %s gets no digests already (%s since %s); "
 		       "nothing changed\n", m.email, td_member_status_name(m.status),
 		       local_time(&cfg, m.changed_at, when, sizeof when));
 	} else {
-		printf("subscribers remove: %s unsubscribed; kept in the store so no file "
+		td_cli_result("subscribers remove: %s unsubscribed; kept in the store so no file "
 		       "or import brings them back (only the reader can)\n", email);
 	}
 	goto out;
@@ -1062,7 +1062,7 @@ static int cmd_import(const struct td_cli_globals *g, int argc, char **argv)
 					&sum, &err)))
 		td_cli_fail(&err);
 	else if (!rc)
-		printf("subscribers import: %s: %zu row%s: %zu added, %zu updated, "
+		td_cli_result("subscribers import: %s: %zu row%s: %zu added, %zu updated, "
 		       "%zu unchanged, %zu kept out (unsubscribed, bounced or "
 		       "complained), %zu reader kept (tags the reader chose)%s\n",
 		       path, sum.rows, sum.rows == 1 ? "" : "s", sum.added, sum.updated,

@@ -43,7 +43,7 @@ int td_cli_unsuppress(const struct td_cli_globals *g, int argc, char **argv)
 		if ((rc = td_store_unsuppress(st, email, slug, &removed, &err)))
 			td_cli_fail(&err);
 		else
-			printf("unsuppress: %s: %zu suppression%s lifted%s\n", email, removed,
+			td_cli_result("unsuppress: %s: %zu suppression%s lifted%s\n", email, removed,
 			       removed == 1 ? "" : "s",
 			       removed ? "" : " (there was none)");
 	}

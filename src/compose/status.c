@@ -17,6 +17,9 @@
 
 #define WHEN_FMT "%a %d %b %Y %H:%M %Z"
 
+/* One line per source: its last success and failures in a row, and its
+ * last error with the time it happened; once the source works again the
+ * error is shown as over ("ok since"), never as if it were current. */
 static void print_sources(FILE *out, const struct td_status_options *opt,
 			  struct td_store *st)
 {
@@ -26,12 +29,24 @@ static void print_sources(FILE *out, const struct td_status_options *opt,
 		struct td_source_state s;
 		if (td_store_source_state(st, src->name, &s, NULL) != 0)
 			continue;
-		char ok[64] = "never";
+		char ok[64] = "never", at[64] = "", since[64] = "";
 		if (s.last_success)
 			td_tz_format(opt->schedule.tz, s.last_success, WHEN_FMT, ok, sizeof ok);
-		fprintf(out, "  %-16s %-6s last success: %s; consecutive failures: %d%s%s\n",
-			src->name, src->type, ok, s.failures,
-			s.last_error[0] ? "; last error: " : "", s.last_error);
+		if (s.last_error_at)
+			td_tz_format(opt->schedule.tz, s.last_error_at, WHEN_FMT, at, sizeof at);
+		if (s.ok_since)
+			td_tz_format(opt->schedule.tz, s.ok_since, WHEN_FMT, since,
+				     sizeof since);
+		fprintf(out, "  %-16s %-6s last success: %s; consecutive failures: %d",
+			src->name, src->type, ok, s.failures);
+		if (s.last_error[0] && s.failures)
+			fprintf(out, "; last error %s: %s", at, s.last_error);
+		else if (s.last_error[0] && s.ok_since)
+			fprintf(out, "; ok since %s (last error %s: %s)", since, at,
+				s.last_error);
+		else if (s.last_error[0])
+			fprintf(out, "; ok again (last error %s: %s)", at, s.last_error);
+		fputc('\n', out);
 		free(s.last_error);
 	}
 }

@@ -250,7 +250,7 @@ static int ingest_posts(struct td_desk *d)
 		td_log_debug("serve: posts changed; ingest later: %s", err.msg);
 		return rc;
 	}
-	struct td_ingest_summary sum;
+	struct td_ingest_summary sum = { 0 };
 	if (!rc)
 		rc = td_ingest(&d->opt.ingest, st, TD_INGEST_POSTS, time(NULL), &sum, &err);
 	td_lock_close_store(st, fd);
@@ -259,6 +259,7 @@ static int ingest_posts(struct td_desk *d)
 	else
 		td_log_info("serve: posts ingested: %zu read, %zu new, %zu updated",
 			    sum.read, sum.added, sum.updated);
+	td_ingest_summary_free(&sum);
 	return rc;
 }
 
@@ -560,7 +561,16 @@ static void home_sources(struct td_desk *d, struct td_value *ctx)
 		td_value_map_set_str(v, "type", src->type);
 		set_when(d, v, "last_success", s.last_success);
 		td_value_map_set_int(v, "failures", s.failures);
-		td_value_map_set_str(v, "last_error", s.last_error);
+		/* the last error with its time; over once the source works
+		 * again (status.c says the same) */
+		if (s.last_error[0]) {
+			struct td_value *e = td_value_map_set(v, "last_error", td_value_map());
+			td_value_map_set_str(e, "text", s.last_error);
+			set_when(d, e, "at", s.last_error_at);
+			td_value_map_set_bool(e, "over", s.failures == 0);
+			if (s.failures == 0 && s.ok_since)
+				set_when(d, e, "ok_since", s.ok_since);
+		}
 		free(s.last_error);
 	}
 }

@@ -25,7 +25,7 @@ struct ingest_ctx {
 	const char *source;
 	time_t now;
 	bool store_failed;                 /* the callback's error is the store's */
-	struct td_ingest_summary counts;   /* this source only */
+	struct td_ingest_counts counts;    /* this source only */
 };
 
 static int store_post(void *arg, const struct td_post *post, struct td_err *err)
@@ -73,6 +73,12 @@ static bool is_feed(const struct td_source_config *src)
 	return strcmp(src->type, "feed") == 0;
 }
 
+/* Where a source is read from: its URL, or its folder. */
+static const char *where(const struct td_source_config *src)
+{
+	return is_feed(src) ? src->url : src->path;
+}
+
 /* Reads one source's posts through store_post. Errors of the source go to
  * srcerr; a store error is flagged in ctx by the callback. */
 static int read_source(const struct td_source_config *src,
@@ -86,8 +92,7 @@ static int read_source(const struct td_source_config *src,
 		return td_err_set(srcerr, EX_CONFIG,
 				  "source type '%s' is not supported", src->type);
 	if (fetched->status == TD_FETCH_ERROR)
-		return td_err_set(srcerr, EX_UNAVAILABLE, "%s: %s", src->url,
-				  fetched->error);
+		return td_err_set(srcerr, EX_UNAVAILABLE, "%s", fetched->error);
 	if (fetched->status == TD_FETCH_NOT_MODIFIED)
 		return 0;
 	struct td_feed *feed = NULL;
@@ -104,7 +109,8 @@ static int read_source(const struct td_source_config *src,
 }
 
 /* Returns non-zero only when the store fails; a failure of the source
- * itself is left in srcerr (code 0 when the source was fine). */
+ * itself is left in srcerr (code 0 when the source was fine), its message
+ * starting with the source's URL or path. */
 static int ingest_source(const struct td_source_config *src,
 			 const struct td_fetch_result *fetched,
 			 struct ingest_ctx *ctx, struct td_err *srcerr,
@@ -122,12 +128,14 @@ static int ingest_source(const struct td_source_config *src,
 			return src_rc;
 		}
 		memset(&ctx->counts, 0, sizeof ctx->counts);
+		td_err_prefix(srcerr, "%s", where(src));
 		return td_store_source_result(ctx->st, src->name, false, srcerr->msg,
 					      ctx->now, err);
 	}
 	srcerr->code = 0;
+	/* the validators are the URL's: another URL must not send them */
 	if (is_feed(src) && fetched->status == TD_FETCH_OK &&
-	    (rc = td_store_set_source_validators(ctx->st, src->name,
+	    (rc = td_store_set_source_validators(ctx->st, src->name, src->url,
 						  fetched->etag ? fetched->etag : "",
 						  fetched->last_modified ?
 						  fetched->last_modified : "", err))) {
@@ -139,41 +147,75 @@ static int ingest_source(const struct td_source_config *src,
 	return td_store_source_result(ctx->st, src->name, true, NULL, ctx->now, err);
 }
 
+static int severity(int code)
+{
+	switch (code) {
+	case 0: return 0;
+	case EX_UNAVAILABLE: return 1;   /* may come back by itself */
+	case EX_DATAERR: return 2;       /* a URL that a person must correct */
+	default: return 3;               /* this machine: folder, disk, config */
+	}
+}
+
+int td_ingest_worse(int a, int b)
+{
+	return severity(b) > severity(a) ? b : a;
+}
+
+const char *td_ingest_outcome_name(enum td_ingest_outcome o)
+{
+	return o == TD_INGEST_OK ? "ok" : o == TD_INGEST_NOT_MODIFIED ? "not modified" :
+	       "failed";
+}
+
 /* Adds one source's outcome to the summary and says it. */
 static void account(const struct td_source_config *src,
 		    const struct td_fetch_result *fetched,
 		    const struct ingest_ctx *ctx, const struct td_err *srcerr,
-		    struct td_ingest_summary *sum)
+		    struct td_ingest_result *res, struct td_ingest_summary *sum)
 {
+	res->done = true;
 	if (srcerr->code) {
+		res->outcome = TD_INGEST_FAILED;
+		res->err = *srcerr;
 		sum->sources_failed++;
+		sum->exit = td_ingest_worse(sum->exit, srcerr->code);
 		td_log_warnx("ingest: source '%s': %s", src->name, srcerr->msg);
 		return;
 	}
-	sum->sources_ok++;
+	res->n = ctx->counts;
 	sum->read += ctx->counts.read;
 	sum->added += ctx->counts.added;
 	sum->updated += ctx->counts.updated;
 	sum->unchanged += ctx->counts.unchanged;
 	sum->merged += ctx->counts.merged;
-	sum->bad += ctx->counts.bad;
-	if (fetched && fetched->status == TD_FETCH_NOT_MODIFIED)
-		td_log_debug("ingest: source '%s': not modified since the last fetch",
-			     src->name);
+	if (is_feed(src))
+		sum->bad_items += ctx->counts.bad;
 	else
-		td_log_debug("ingest: source '%s': %zu posts read: %zu new, "
-			     "%zu updated, %zu unchanged, %zu already stored from "
-			     "another source, %zu skipped as bad",
-			     src->name, ctx->counts.read, ctx->counts.added,
-			     ctx->counts.updated, ctx->counts.unchanged,
-			     ctx->counts.merged, ctx->counts.bad);
+		sum->bad_files += ctx->counts.bad;
+	if (fetched && fetched->status == TD_FETCH_NOT_MODIFIED) {
+		res->outcome = TD_INGEST_NOT_MODIFIED;
+		sum->sources_not_modified++;
+		td_log_debug("ingest: source '%s': %s: not modified since the last fetch",
+			     src->name, src->url);
+		return;
+	}
+	res->outcome = TD_INGEST_OK;
+	sum->sources_ok++;
+	td_log_debug("ingest: source '%s': %s: %zu read: %zu new, %zu updated, "
+		     "%zu unchanged, %zu already stored from another source, "
+		     "%zu skipped as bad", src->name, where(src), ctx->counts.read,
+		     ctx->counts.added, ctx->counts.updated, ctx->counts.unchanged,
+		     ctx->counts.merged, ctx->counts.bad);
 }
 
-/* Stores one source; non-zero only when the store fails. */
-static int ingest_one(struct td_store *st, const struct td_source_config *src,
-		      const struct td_fetch_result *fetched, time_t now,
+/* Stores one source (the options' sources[i]); non-zero only when the
+ * store fails. */
+static int ingest_one(struct td_store *st, const struct td_ingest_options *opt,
+		      size_t i, const struct td_fetch_result *fetched, time_t now,
 		      struct td_ingest_summary *sum, struct td_err *err)
 {
+	const struct td_source_config *src = &opt->sources[i];
 	struct ingest_ctx ctx = { st, src->name, now, false, { 0 } };
 	struct td_err srcerr = { 0, "" };
 	int rc = ingest_source(src, fetched, &ctx, &srcerr, err);
@@ -181,7 +223,7 @@ static int ingest_one(struct td_store *st, const struct td_source_config *src,
 		td_err_prefix(err, "ingest: source '%s'", src->name);
 		return rc;
 	}
-	account(src, fetched, &ctx, &srcerr, sum);
+	account(src, fetched, &ctx, &srcerr, &sum->sources[i], sum);
 	return 0;
 }
 
@@ -198,8 +240,7 @@ static int feed_done(void *arg, size_t i, struct td_fetch_result *r,
 		     struct td_err *err)
 {
 	struct feeds_ctx *c = arg;
-	return ingest_one(c->st, &c->opt->sources[c->slot[i]], r, c->now,
-			  c->sum, err);
+	return ingest_one(c->st, c->opt, c->slot[i], r, c->now, c->sum, err);
 }
 
 /* Downloads every feed source, storing each as its download ends. */
@@ -217,7 +258,8 @@ static int ingest_feeds(const struct td_ingest_options *opt, struct td_store *st
 		if (!is_feed(&opt->sources[i]))
 			continue;
 		char *etag, *modified;
-		if ((rc = td_store_source_validators(st, opt->sources[i].name, &etag,
+		if ((rc = td_store_source_validators(st, opt->sources[i].name,
+						     opt->sources[i].url, &etag,
 						     &modified, err)))
 			break;
 		td_strv_push_owned(&validators, etag);
@@ -247,11 +289,22 @@ int td_ingest(const struct td_ingest_options *opt, struct td_store *st,
 	      struct td_ingest_summary *sum, struct td_err *err)
 {
 	memset(sum, 0, sizeof *sum);
+	sum->nsources = opt->nsources;
+	sum->sources = td_xcalloc(opt->nsources ? opt->nsources : 1, sizeof *sum->sources);
+	for (size_t i = 0; i < opt->nsources; i++)
+		sum->sources[i].src = &opt->sources[i];
 	int rc = 0;
 	for (size_t i = 0; !rc && i < opt->nsources; i++)
 		if (!is_feed(&opt->sources[i]) && td_ingest_in_scope(&opt->sources[i], scope))
-			rc = ingest_one(st, &opt->sources[i], NULL, now, sum, err);
+			rc = ingest_one(st, opt, i, NULL, now, sum, err);
 	if (rc || scope != TD_INGEST_ALL)
 		return rc;
 	return ingest_feeds(opt, st, now, sum, err);
+}
+
+void td_ingest_summary_free(struct td_ingest_summary *sum)
+{
+	free(sum->sources);
+	sum->sources = NULL;
+	sum->nsources = 0;
 }

@@ -736,7 +736,7 @@ int td_postsdir_read(const char *dir, td_post_known_cb known, td_post_cb cb,
 
 	DIR *d = opendir(dir);
 	if (!d)
-		return td_err_set(err, EX_NOINPUT, "postsdir: %s: %s", dir,
+		return td_err_set(err, EX_NOINPUT, "not a folder that can be read: %s",
 				  strerror(errno));
 
 	struct td_strv names = TD_STRV_INIT;
@@ -751,7 +751,7 @@ int td_postsdir_read(const char *dir, td_post_known_cb known, td_post_cb cb,
 	closedir(d);
 	if (rerr) {
 		td_strv_free(&names);
-		return td_err_set(err, EX_IOERR, "postsdir: %s: %s", dir,
+		return td_err_set(err, EX_IOERR, "the folder could not be listed: %s",
 				  strerror(rerr));
 	}
 	/* Name order, byte by byte: the same on every machine and locale,

@@ -277,9 +277,18 @@ static const char *const migrations[] = {
 	"  hard INTEGER NOT NULL DEFAULT 0,"
 	"  updated_at INTEGER NOT NULL);",
 
-	/* 9 is wip/ingest's (migration numbers are handed out per branch so
-	 * branches merge; until it is merged the entry is empty and
-	 * migrate() passes over it). */
+	/* 9: a feed's HTTP validators belong to the URL they came from:
+	 * `validators_url` is that URL, and validators stored for another
+	 * (the config's `url` changed) are not sent, or the new address
+	 * would answer 304 to the old one's ETag and pass for healthy with
+	 * no posts. Validators stored before have no URL and are not sent
+	 * either: one full fetch per feed, once. `ok_since` is when a source
+	 * that had failed last succeeded again (0: it has not failed since
+	 * this was kept), so `status` can say the last error is over. The
+	 * columns are added by add_source_columns() (ALTER TABLE cannot say
+	 * IF NOT EXISTS, and a store whose version was set back runs this
+	 * again). */
+	[8] = "",
 
 	/* 10: run history (store/runs.h, SQL in runs.c): one row per real
 	 * send, written when it starts (finished_at NULL) and completed
@@ -515,10 +524,38 @@ static int read_version(struct td_store *st, int *version, struct td_err *err)
  * run right after that migration's SQL, in the same transaction. */
 static int index_existing_posts(struct td_store *st, struct td_err *err);
 static int merge_existing_posts(struct td_store *st, struct td_err *err);
+static int add_source_columns(struct td_store *st, struct td_err *err);
 static int (*const migration_steps[])(struct td_store *, struct td_err *) = {
 	[3] = index_existing_posts,
 	[5] = merge_existing_posts,
+	[8] = add_source_columns,
 };
+
+/* Migration 9: the columns of `sources` it adds, each unless it is there. */
+static int add_source_columns(struct td_store *st, struct td_err *err)
+{
+	static const char *const cols[][2] = {
+		{ "validators_url", "ALTER TABLE sources ADD COLUMN validators_url"
+				    " TEXT NOT NULL DEFAULT ''" },
+		{ "ok_since", "ALTER TABLE sources ADD COLUMN ok_since"
+			      " INTEGER NOT NULL DEFAULT 0" },
+	};
+	for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
+		sqlite3_stmt *s;
+		if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM pragma_table_info('sources')"
+				       " WHERE name = ?1", -1, &s, NULL) != SQLITE_OK)
+			return db_error(st, err, "prepare migration 9");
+		td_store_bind_text(s, 1, cols[i][0]);
+		int step = sqlite3_step(s);
+		sqlite3_finalize(s);
+		if (step != SQLITE_ROW && step != SQLITE_DONE)
+			return db_error(st, err, "migration 9");
+		int rc;
+		if (step == SQLITE_DONE && (rc = exec_sql(st, cols[i][1], err)))
+			return rc;
+	}
+	return 0;
+}
 
 static int migrate(struct td_store *st, struct td_err *err)
 {
@@ -1324,10 +1361,12 @@ int td_store_source_result(struct td_store *st, const char *name, bool ok,
 	sqlite3_stmt *s;
 	const char *sql = ok ?
 		"INSERT INTO sources (name, last_success, failures) VALUES (?1, ?2, 0)"
-		" ON CONFLICT (name) DO UPDATE SET last_success = ?2, failures = 0" :
+		" ON CONFLICT (name) DO UPDATE SET last_success = ?2, failures = 0,"
+		" ok_since = CASE WHEN failures > 0 THEN ?2 ELSE ok_since END" :
 		"INSERT INTO sources (name, last_error, last_error_at, failures)"
 		" VALUES (?1, ?3, ?2, 1) ON CONFLICT (name) DO UPDATE SET"
-		" last_error = ?3, last_error_at = ?2, failures = failures + 1";
+		" last_error = ?3, last_error_at = ?2, failures = failures + 1,"
+		" ok_since = 0";
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
 		return db_error(st, err, "prepare source result");
 	td_store_bind_text(s, 1, name);
@@ -1345,8 +1384,8 @@ int td_store_source_state(struct td_store *st, const char *name,
 	memset(state, 0, sizeof *state);
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(st->db,
-			       "SELECT last_success, last_error_at, last_error, failures"
-			       " FROM sources WHERE name = ?1", -1, &s, NULL) != SQLITE_OK)
+			       "SELECT last_success, last_error_at, last_error, failures,"
+			       " ok_since FROM sources WHERE name = ?1", -1, &s, NULL) != SQLITE_OK)
 		return db_error(st, err, "prepare source state");
 	td_store_bind_text(s, 1, name);
 	int step = sqlite3_step(s);
@@ -1355,6 +1394,7 @@ int td_store_source_state(struct td_store *st, const char *name,
 		state->last_error_at = (time_t)sqlite3_column_int64(s, 1);
 		state->last_error = td_store_col_dup(s, 2);
 		state->failures = sqlite3_column_int(s, 3);
+		state->ok_since = (time_t)sqlite3_column_int64(s, 4);
 	} else {
 		state->last_error = td_xstrdup("");
 	}
@@ -1364,15 +1404,17 @@ int td_store_source_state(struct td_store *st, const char *name,
 }
 
 int td_store_source_validators(struct td_store *st, const char *name,
-			       char **etag, char **last_modified,
+			       const char *url, char **etag, char **last_modified,
 			       struct td_err *err)
 {
 	*etag = *last_modified = NULL;
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(st->db, "SELECT etag, last_modified FROM sources"
-			       " WHERE name = ?1", -1, &s, NULL) != SQLITE_OK)
+			       " WHERE name = ?1 AND validators_url = ?2", -1, &s,
+			       NULL) != SQLITE_OK)
 		return db_error(st, err, "prepare source validators");
 	td_store_bind_text(s, 1, name);
+	td_store_bind_text(s, 2, url);
 	int step = sqlite3_step(s);
 	*etag = step == SQLITE_ROW ? td_store_col_dup(s, 0) : td_xstrdup("");
 	*last_modified = step == SQLITE_ROW ? td_store_col_dup(s, 1) : td_xstrdup("");
@@ -1382,18 +1424,20 @@ int td_store_source_validators(struct td_store *st, const char *name,
 }
 
 int td_store_set_source_validators(struct td_store *st, const char *name,
-				   const char *etag, const char *last_modified,
-				   struct td_err *err)
+				   const char *url, const char *etag,
+				   const char *last_modified, struct td_err *err)
 {
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(st->db,
-			       "INSERT INTO sources (name, etag, last_modified) VALUES (?1, ?2, ?3)"
-			       " ON CONFLICT (name) DO UPDATE SET etag = ?2, last_modified = ?3",
+			       "INSERT INTO sources (name, etag, last_modified, validators_url)"
+			       " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET"
+			       " etag = ?2, last_modified = ?3, validators_url = ?4",
 			       -1, &s, NULL) != SQLITE_OK)
 		return db_error(st, err, "prepare source validators");
 	td_store_bind_text(s, 1, name);
 	td_store_bind_text(s, 2, etag);
 	td_store_bind_text(s, 3, last_modified);
+	td_store_bind_text(s, 4, url);
 	int step = sqlite3_step(s);
 	sqlite3_finalize(s);
 	return step == SQLITE_DONE ? 0 : db_error(st, err, "store source validators");

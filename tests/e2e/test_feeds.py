@@ -120,10 +120,12 @@ def messages(root):
 
 def test_tag_feeds_become_digests(tmp_path, feed_server):
     conf = site(tmp_path, feed_server)
-    p = run(conf, "run", check=True)
+    p = run(conf, "run")
     err = p.stderr.decode()
-    # the missing feed is reported with its name and reason; the others went on
-    assert "source 'gone'" in err and "404" in err, err
+    # the missing feed is reported with its name, URL and reason, and in
+    # the exit status (69: could not be fetched); the others went on
+    assert p.returncode == 69, err
+    assert f"source 'gone': {feed_server}/" in err and "404" in err, err
     msgs = messages(tmp_path)
     assert set(msgs) == {"lavrov@example.org", "korea@example.org", "nato@example.org"}
 
@@ -151,8 +153,10 @@ def test_tag_feeds_become_digests(tmp_path, feed_server):
     assert "https://blog.test/2017/nato-1/" in nato
 
     # second run: the lavrov feed is not modified (304), nothing new is sent
-    p = run(conf, "run", check=True)
+    p = run(conf, "run")
+    assert p.returncode == 69, p.stderr.decode()
     assert "nothing new to send" in p.stdout.decode()
+    assert "3 sources: 1 read, 1 not modified, 1 failed" in p.stdout.decode(), p.stdout.decode()
     lav_requests = [h for path, h in Feeds.seen if path == "/tag/sergey-lavrov/feed/"]
     assert lav_requests == [None, '"v1"']
     st = run(conf, "status", check=True).stdout.decode()

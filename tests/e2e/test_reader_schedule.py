@@ -320,7 +320,7 @@ def test_dry_run_reports_the_sync_and_writes_nothing(tmp_path):
     dry = json.loads(p.stdout)
     assert dry["file"] == {"rows": 5, "bad": 0, "added": 5, "updated": 0, "unchanged": 0,
                            "removed": 0, "not_applied": 0, "reader_kept": 0}, dry
-    assert (dry["sent"], dry["skipped"], dry["subscribers"]) == (4, 1, 5), dry
+    assert (dry["would_send"], dry["skipped"], dry["subscribers"]) == (4, 1, 5), dry
     would = set(re.findall(r"would send to (\S+):", p.stderr.decode()))
     assert would == due
     assert query(tmp_path, "SELECT COUNT(*) FROM members") == [(0,)]

@@ -55,6 +55,7 @@ static size_t ingest(const struct td_config *cfg, struct td_store *st,
 	struct td_ingest_options opt = td_options_ingest(cfg);
 	int rc = td_ingest(&opt, st, TD_INGEST_ALL, 1500000000, sum, &err);
 	CHECK(rc == 0);
+	td_ingest_summary_free(sum);     /* the totals stay */
 	if (rc)
 		fprintf(stderr, "  ingest: %s\n", err.msg);
 	return parses - before;
@@ -118,7 +119,7 @@ static void test_unchanged_not_rendered(void)
 	/* nothing changed: nothing rendered, all counted unchanged */
 	CHECK(ingest(&cfg, st, &sum) == 0);
 	CHECK(sum.read == 3 && sum.unchanged == 3 && sum.added == 0 &&
-	      sum.updated == 0 && sum.bad == 0);
+	      sum.updated == 0 && sum.bad_files == 0);
 
 	/* b's address moves (same body): its link resolves elsewhere now */
 	post("b.md", "https://x.example/moved/", "A [relative](rel) link.\n");
@@ -132,7 +133,7 @@ static void test_unchanged_not_rendered(void)
 	/* a file gone bad is still read and reported, never skipped */
 	post("c.md", "not a url", "Third.\n");
 	CHECK(ingest(&cfg, st, &sum) == 0);
-	CHECK(sum.read == 2 && sum.unchanged == 2 && sum.bad == 1);
+	CHECK(sum.read == 2 && sum.unchanged == 2 && sum.bad_files == 1);
 
 	td_store_close(st);
 	td_config_free(&cfg);
@@ -197,9 +198,22 @@ static void test_posts_scope(void)
 	CHECK(td_ingest(&opt, st, TD_INGEST_POSTS, 1500000000, &sum, &err) == 0);
 	CHECK(sum.sources_ok == 1 && sum.sources_failed == 0);
 	CHECK(sum.read == 1 && sum.added == 1);
+	CHECK(sum.exit == 0 && sum.sources[0].done && !sum.sources[1].done);
+	td_ingest_summary_free(&sum);
 	CHECK(td_ingest(&opt, st, TD_INGEST_ALL, 1500000000, &sum, &err) == 0);
 	CHECK(sum.sources_ok == 1 && sum.sources_failed == 1);
 	CHECK(sum.read == 1 && sum.unchanged == 1);
+	/* the feed nobody answers: the exit code says so, the error names
+	 * the URL */
+	CHECK(sum.exit == EX_UNAVAILABLE);
+	CHECK(sum.sources[1].outcome == TD_INGEST_FAILED);
+	CHECK(strncmp(sum.sources[1].err.msg, "http://127.0.0.1:1/feed.xml: ", 29) == 0);
+	td_ingest_summary_free(&sum);
+	/* what matters most to an operator wins */
+	CHECK(td_ingest_worse(0, EX_UNAVAILABLE) == EX_UNAVAILABLE);
+	CHECK(td_ingest_worse(EX_UNAVAILABLE, EX_DATAERR) == EX_DATAERR);
+	CHECK(td_ingest_worse(EX_DATAERR, EX_UNAVAILABLE) == EX_DATAERR);
+	CHECK(td_ingest_worse(EX_DATAERR, EX_NOINPUT) == EX_NOINPUT);
 	td_store_close(st);
 	td_config_free(&cfg);
 

@@ -776,6 +776,8 @@ static void test_migration_4(void)
 		"INSERT INTO post_tags VALUES ('nato', 1), ('diplomacy', 1), ('nato', 2),"
 		" ('usa', 3), ('diplomacy', 3), ('usa', 4), ('local', 5);"
 		"INSERT INTO subscriber_state VALUES ('ann@example.org', 2, 500, 500);"
+		"INSERT INTO sources (name, last_success, etag, last_modified) VALUES"
+		" ('nato', 400, '\"old\"', 'Mon, 01 Jan 2024');"
 		"INSERT INTO deliveries VALUES (1, 'ann@example.org', 500, 'sent', 'm@x',"
 		" '250 ok', 0, 2, 2, 500);"
 		"PRAGMA user_version = 3;");
@@ -809,6 +811,18 @@ static void test_migration_4(void)
 	CHECK(td_store_subscriber_state(st, "ann@example.org", &s, &err) == 0);
 	CHECK(s.known && s.watermark == 2 && s.last_slot == 500);
 	CHECK(td_store_delivery_count(st, "sent") == 1);
+	/* migration 9: validators of unknown origin are not sent (one full
+	 * fetch); the source's health reads as it was */
+	char *etag = NULL, *modified = NULL;
+	CHECK(td_store_source_validators(st, "nato", "https://blog.test/feed/", &etag,
+					 &modified, &err) == 0);
+	CHECK_STR(etag, "");
+	free(etag);
+	free(modified);
+	struct td_source_state h;
+	CHECK(td_store_source_state(st, "nato", &h, &err) == 0);
+	CHECK(h.last_success == 400 && h.ok_since == 0 && h.failures == 0);
+	free(h.last_error);
 	/* the merged items are known: seen again, they are not news (read
 	 * once more in place, as migration 5 asks of every item, then
 	 * unchanged) */
@@ -846,7 +860,8 @@ static void test_migration_rereads_posts(void)
 	enum td_upsert r;
 	struct td_post a = make_post("a", "h1", "First", "one", NULL);
 	CHECK(td_store_upsert_post(st, "posts", &a, 100, &r, &err) == 0 && r == TD_UPSERT_NEW);
-	CHECK(td_store_set_source_validators(st, "feed", "\"etag-1\"", "Mon, 01 Jan 2024", &err) == 0);
+	CHECK(td_store_set_source_validators(st, "feed", "http://a.test/f", "\"etag-1\"",
+					     "Mon, 01 Jan 2024", &err) == 0);
 	td_store_close(st);
 	/* as the store of version 4, before that migration (5): it runs
 	 * again, and so do those after it */
@@ -862,7 +877,8 @@ static void test_migration_rereads_posts(void)
 		return;
 	CHECK(td_store_schema_version(st) == version);
 	char *etag = NULL, *modified = NULL;
-	CHECK(td_store_source_validators(st, "feed", &etag, &modified, &err) == 0);
+	CHECK(td_store_source_validators(st, "feed", "http://a.test/f", &etag, &modified,
+					 &err) == 0);
 	CHECK_STR(etag, "");
 	CHECK_STR(modified, "");
 	free(etag);
@@ -874,6 +890,81 @@ static void test_migration_rereads_posts(void)
 	td_store_close(st);
 	drop_post(&a);
 	free(old);
+}
+
+/* Issue 13: validators belong to the URL they came from; a source's
+ * health says when its last error was and since when it is fine again. */
+static void test_source_validators_and_health(void)
+{
+	char *p = td_xasprintf("%s/health.db", dir);
+	struct td_store *st = NULL;
+	struct td_err err = { 0, "" };
+	CHECK(td_store_open(p, TD_STORE_READWRITE, &st, &err) == 0);
+	free(p);
+	if (!st)
+		return;
+	char *etag, *modified;
+	CHECK(td_store_set_source_validators(st, "f", "http://a.test/x", "\"v1\"",
+					     "Mon, 01 Jan 2024", &err) == 0);
+	CHECK(td_store_source_validators(st, "f", "http://a.test/x", &etag, &modified,
+					 &err) == 0);
+	CHECK_STR(etag, "\"v1\"");
+	CHECK_STR(modified, "Mon, 01 Jan 2024");
+	free(etag);
+	free(modified);
+	/* the source's url changed: the old URL's validators are not sent */
+	CHECK(td_store_source_validators(st, "f", "http://b.test/y", &etag, &modified,
+					 &err) == 0);
+	CHECK_STR(etag, "");
+	CHECK_STR(modified, "");
+	free(etag);
+	free(modified);
+
+	struct td_source_state h;
+	CHECK(td_store_source_result(st, "f", true, NULL, 100, &err) == 0);
+	CHECK(td_store_source_state(st, "f", &h, &err) == 0);
+	CHECK(h.failures == 0 && h.last_success == 100 && h.ok_since == 0 &&
+	      h.last_error_at == 0);
+	free(h.last_error);
+	CHECK(td_store_source_result(st, "f", false, "http://a.test/x: HTTP 500", 200,
+				     &err) == 0);
+	CHECK(td_store_source_state(st, "f", &h, &err) == 0);
+	CHECK(h.failures == 1 && h.last_error_at == 200 && h.ok_since == 0);
+	CHECK_STR(h.last_error, "http://a.test/x: HTTP 500");
+	free(h.last_error);
+	CHECK(td_store_source_result(st, "f", true, NULL, 300, &err) == 0);
+	CHECK(td_store_source_result(st, "f", true, NULL, 400, &err) == 0);
+	CHECK(td_store_source_state(st, "f", &h, &err) == 0);
+	/* fine since the first success after the error, not the latest */
+	CHECK(h.failures == 0 && h.last_success == 400 && h.ok_since == 300 &&
+	      h.last_error_at == 200);
+	free(h.last_error);
+	td_store_close(st);
+
+	/* a store of schema 8 (made by the version before): its validators
+	 * have no URL, so they are sent nowhere; health reads as it was */
+	p = td_xasprintf("%s/health.db", dir);
+	sqlite3 *db;
+	CHECK(sqlite3_open(p, &db) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, "ALTER TABLE sources DROP COLUMN validators_url;"
+			   "ALTER TABLE sources DROP COLUMN ok_since;"
+			   "PRAGMA user_version = 8;", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	CHECK(td_store_open(p, TD_STORE_READWRITE, &st, &err) == 0);
+	free(p);
+	if (!st)
+		return;
+	CHECK(td_store_source_validators(st, "f", "http://a.test/x", &etag, &modified,
+					 &err) == 0);
+	CHECK_STR(etag, "");
+	CHECK_STR(modified, "");
+	free(etag);
+	free(modified);
+	CHECK(td_store_source_state(st, "f", &h, &err) == 0);
+	CHECK(h.failures == 0 && h.last_success == 400 && h.ok_since == 0 &&
+	      h.last_error_at == 200);
+	free(h.last_error);
+	td_store_close(st);
 }
 
 int main(void)
@@ -893,6 +984,7 @@ int main(void)
 	TD_RUN(test_generic_links);
 	TD_RUN(test_migration_4);
 	TD_RUN(test_migration_rereads_posts);
+	TD_RUN(test_source_validators_and_health);
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if (system(cmd) != 0)

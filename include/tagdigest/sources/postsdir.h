@@ -58,7 +58,9 @@ typedef int (*td_post_known_cb)(void *ctx, const char *guid,
 
 /* Reads every post in dir (known may be NULL: every post is rendered).
  * *nbad counts skipped files. Returns 0, EX_NOINPUT when dir cannot be
- * opened, or what a callback returned. */
+ * opened (EX_IOERR: listed), with a message that leaves naming dir to the
+ * caller (ingest puts every source's path first), or what a callback
+ * returned. */
 int td_postsdir_read(const char *dir, td_post_known_cb known, td_post_cb cb,
 		     void *ctx, size_t *nbad, struct td_err *err);
 

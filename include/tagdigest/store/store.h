@@ -174,12 +174,16 @@ int td_store_recent_deliveries(struct td_store *st, const char *email, size_t li
 void td_store_delivery_records_free(struct td_delivery_record *v, size_t n);
 
 /* Source health: a success resets the failure count; a failure keeps the
- * reason for `status`. */
+ * reason and its time for `status` and the desk, which say it is over
+ * (ok_since) once the source succeeds again. */
 struct td_source_state {
 	time_t last_success;
-	time_t last_error_at;
+	time_t last_error_at;    /* when last_error happened (0: never) */
 	char *last_error;        /* malloc'd, "" if none */
 	int failures;            /* consecutive */
+	time_t ok_since;         /* the first success after the last failure;
+				  * 0 while failing, or when no failure was
+				  * recorded since this was kept (schema 9) */
 };
 
 int td_store_source_result(struct td_store *st, const char *name, bool ok,
@@ -212,15 +216,17 @@ int td_store_suppressions(struct td_store *st, const char *email,
 			  struct td_err *err);
 void td_store_suppressions_free(struct td_suppression *v, size_t n);
 
-/* HTTP validators of a feed source's last successful fetch. The strings
- * are malloc'd ("" when none). Set only after the fetched body was parsed
- * and stored, so a failed ingest refetches in full next time. */
+/* HTTP validators of a feed source's last successful fetch, from url:
+ * validators stored for another URL (the source's `url` changed) are not
+ * returned, so the new address is fetched in full. The strings are
+ * malloc'd ("" when none). Set only after the fetched body was parsed and
+ * stored, so a failed ingest refetches in full next time. */
 int td_store_source_validators(struct td_store *st, const char *name,
-			       char **etag, char **last_modified,
+			       const char *url, char **etag, char **last_modified,
 			       struct td_err *err);
 int td_store_set_source_validators(struct td_store *st, const char *name,
-				   const char *etag, const char *last_modified,
-				   struct td_err *err);
+				   const char *url, const char *etag,
+				   const char *last_modified, struct td_err *err);
 
 /* ---- the delivery engine (schema 3) ----
  *
