@@ -26,10 +26,10 @@ printf '%s\r\n' 'From: someone@example.net' 'To: digest@example.org' 'Subject: T
 mb="-o bounces.mailbox=maildir:$work/bounces"
 verp="-o bounces.return_path=bounces+{token}@example.org"
 status=0
-for cmd in "run" "status" "preview --to zoe@example.com" "send --dry-run" "run" \
+for cmd in "run" "status" "status --json" "preview --to zoe@example.com" "send --dry-run" "run" \
 	"subscribers add leak@example.org --tags nato,usa --name Leak" \
 	"subscribers show leak@example.org" "subscribers show zoe@example.com --json" \
-	"subscribers list --tag nato" "subscribers export --all" \
+	"subscribers list --tag nato" "subscribers list --json" "subscribers export --all" \
 	"subscribers import $work/subscribers/subscribers.csv" \
 	"subscribers remove leak@example.org" \
 	"$mb $verp bounces --dry-run" "$mb bounces" "$mb $verp run" \

@@ -2,7 +2,9 @@
  * cli.h: what the command line's files share; only they include it (the
  * module's contract is the usage text, README.md and exit codes). main.c
  * parses the global options and dispatches to one td_cli_* function per
- * command, each in its own file:
+ * command through its one table of commands (name, function, summary),
+ * which the usage, `help` and `help --commands` print, each command in
+ * its own file:
  *
  *   run.c         ingest, send and run: the commands that write the
  *                 store under the run lock (run is ingest then send)

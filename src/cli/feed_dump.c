@@ -12,16 +12,20 @@
 #include "tagdigest/core/log.h"
 #include "tagdigest/cli/options.h"
 #include "tagdigest/core/util.h"
+#include "tagdigest/core/value.h"
 
 static const char feed_dump_help[] =
-	"usage: tagdigest feed-dump [--base URL] [--content-type TYPE] FILE|URL\n\n"
+	"usage: tagdigest feed-dump [--base URL] [--content-type TYPE] [--pretty]\n"
+	"                           FILE|URL\n\n"
 	"Parses one feed (a file, or an http(s) URL fetched with the [fetch]\n"
 	"settings when a config is readable) and prints what tagdigest read, as\n"
-	"JSON with feedparser's field names. Changes nothing.\n"
+	"JSON with feedparser's field names, on one line (for scripts). Changes\n"
+	"nothing.\n"
 	"  --base URL          the document's address, for relative links (a\n"
 	"                      URL's default: its Content-Location, else the\n"
 	"                      address after redirects)\n"
-	"  --content-type T    the HTTP Content-Type it came with (its charset)\n";
+	"  --content-type T    the HTTP Content-Type it came with (its charset)\n"
+	"  --pretty            indented, a member a line, for people\n";
 
 static bool is_url(const char *s)
 {
@@ -54,21 +58,16 @@ static int fetch_one(const struct td_cli_globals *g, const char *url,
 
 int td_cli_feed_dump(const struct td_cli_globals *g, int argc, char **argv)
 {
-	bool helped;
+	bool helped, pretty = false;
 	const char *base = NULL, *ctype = NULL, *source = NULL;
 	struct td_cli_opt opts[] = {
 		{ "--base", true, &base, NULL },
 		{ "--content-type", true, &ctype, NULL },
+		{ "--pretty", false, NULL, &pretty },
 	};
-	/* the one positional argument is taken off first */
-	if (argc > 1 && argv[argc - 1][0] != '-' &&
-	    !(argc > 2 && (strcmp(argv[argc - 2], "--base") == 0 ||
-			   strcmp(argv[argc - 2], "--content-type") == 0))) {
-		source = argv[argc - 1];
-		argc--;
-	}
-	int rc = td_cli_parse_opts("feed-dump", feed_dump_help, argc, argv, opts, 2,
-				   &helped);
+	size_t npos;
+	int rc = td_cli_parse_args("feed-dump", feed_dump_help, argc, argv, opts, 3,
+				   &source, 1, &npos, &helped);
 	if (rc || helped)
 		return rc;
 	if (!source)
@@ -100,11 +99,15 @@ int td_cli_feed_dump(const struct td_cli_globals *g, int argc, char **argv)
 	if (rc) {
 		td_cli_fail(&err);
 	} else {
-		struct td_buf json = TD_BUF_INIT;
+		struct td_buf json = TD_BUF_INIT, indented = TD_BUF_INIT;
 		td_feed_dump_json(feed, &json);
-		fwrite(json.data, 1, json.len, stdout);
+		if (pretty)
+			td_value_json_indent(json.data, json.len, &indented);
+		const struct td_buf *b = pretty ? &indented : &json;
+		fwrite(b->data, 1, b->len, stdout);
 		putchar('\n');
 		td_buf_free(&json);
+		td_buf_free(&indented);
 		td_feed_free(feed);
 	}
 	if (data != res.body)

@@ -10,17 +10,21 @@
 #include "tagdigest/compose/status.h"
 
 static const char status_help[] =
-	"usage: tagdigest status\n\n"
+	"usage: tagdigest status [--json]\n\n"
 	"Shows the site's slot, each source's health, and per reader in the store:\n"
-	"status, tags, schedule (their own or the site's), watermark, last digest,\n"
-	"next due time (in their zone and the site's) and posts waiting; then the\n"
-	"subscriber file's rows the next run adds, and the suppressions. Changes\n"
-	"nothing.\n";
+	"status, tags, schedule (their own or the site's), last digest, next due\n"
+	"time (in their zone, and the site's when it differs) and posts waiting;\n"
+	"then the subscriber file's rows the next run adds, the suppressions and\n"
+	"what came back by mail. A long tag list shows the tags that fit and \"+N\"\n"
+	"for the rest. Changes nothing.\n"
+	"  --json   the same as one JSON document (times as UTC,\n"
+	"           \"2026-12-07T07:00:00Z\"; every tag)\n";
 
 int td_cli_status(const struct td_cli_globals *g, int argc, char **argv)
 {
-	bool helped;
-	int rc = td_cli_parse_opts("status", status_help, argc, argv, NULL, 0, &helped);
+	bool helped, json = false;
+	struct td_cli_opt opts[] = { { "--json", false, NULL, &json } };
+	int rc = td_cli_parse_opts("status", status_help, argc, argv, opts, 1, &helped);
 	if (rc || helped)
 		return rc;
 	struct td_config cfg;
@@ -31,7 +35,9 @@ int td_cli_status(const struct td_cli_globals *g, int argc, char **argv)
 	struct td_status_options opt = td_options_status(&cfg);
 	rc = td_store_open(cfg.store_path, TD_STORE_READONLY, &st, &err);
 	if (!rc)
-		rc = td_status_print(stdout, &opt, st, cfg.subscribers_path, time(NULL), &err);
+		rc = (json ? td_status_print_json : td_status_print)(stdout, &opt, st,
+								     cfg.subscribers_path,
+								     time(NULL), &err);
 	if (rc)
 		td_cli_fail(&err);
 	td_store_close(st);

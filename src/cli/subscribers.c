@@ -52,7 +52,7 @@ static const char subscribers_help[] =
 	"  add EMAIL --tags A,B [--name N]  add a subscriber, or change one's tags\n"
 	"  remove EMAIL                     unsubscribe one (kept, with who did it)\n"
 	"  list [--tag T] [--status S] [--json]\n"
-	"                                   the subscribers, as a table or JSON lines\n"
+	"                                   the subscribers, as a table or JSON\n"
 	"  show EMAIL [--json]              one subscriber: tags, schedule, consent,\n"
 	"                                   next digest, recent digests, unsubscribes\n"
 	"  import FILE [--dry-run]          add or update the rows of a CSV file,\n"
@@ -112,9 +112,9 @@ static const char list_help[] =
 	"  --tag TAG        only those following TAG (a name or a slug)\n"
 	"  --status STATUS  only pending, active, unsubscribed, bounced or\n"
 	"                   complained (default: every status)\n"
-	"  --json           JSON lines: one object per subscriber and line (the\n"
-	"                   fields of `show --json` without its history), so any\n"
-	"                   number of them streams\n";
+	"  --json           one JSON array of the subscribers, an object a line\n"
+	"                   (the fields of `show --json` without its history),\n"
+	"                   written as the store is read, so any number streams\n";
 
 static const char show_help[] =
 	"usage: tagdigest subscribers show EMAIL [--json]\n\n"
@@ -155,7 +155,7 @@ static const char export_help[] =
 	"(times as UTC, 2026-12-07T07:00:00Z). `subscribers import` reads it\n"
 	"back: email, name and tags give the same list; the other columns are\n"
 	"for people and other tools. JSON is JSON lines, one object per\n"
-	"subscriber (as `list --json`).\n\n"
+	"subscriber (the objects of `list --json`).\n\n"
 	"  --format F   csv (default) or json\n"
 	"  --status S   only subscribers with status S (default: active, the\n"
 	"               readers who get digests)\n"
@@ -707,6 +707,24 @@ static void print_json_line(const struct td_member *m, void *arg)
 	td_value_free(v);
 }
 
+/* `list --json`: one array, an object a line, written as the roster is
+ * read (so a million readers stream); count is how many went before. */
+struct json_array {
+	struct td_buf b;
+	size_t count;
+};
+
+static void print_json_item(const struct td_member *m, void *arg)
+{
+	struct json_array *a = arg;
+	struct td_value *v = member_json(m);
+	td_buf_reset(&a->b);
+	td_buf_puts(&a->b, a->count++ ? ",\n" : "\n");
+	td_value_json(v, &a->b);
+	fwrite(a->b.data, 1, a->b.len, stdout);
+	td_value_free(v);
+}
+
 static void print_csv_line(const struct td_member *m, void *arg)
 {
 	struct td_buf *b = arg;
@@ -763,25 +781,29 @@ static int cmd_list(const struct td_cli_globals *g, int argc, char **argv)
 	}
 	struct td_store *st = NULL;
 	struct td_err err = { 0, "" };
-	struct td_buf b = TD_BUF_INIT;
+	struct json_array a = { TD_BUF_INIT, 0 };
 	size_t count = 0;
 	if (!(rc = open_store(&cfg, TD_STORE_READONLY, &st))) {
-		if (!json) {
+		if (json) {
+			putchar('[');
+		} else {
 			print_cell("EMAIL", 32);
 			print_cell("NAME", 24);
 			print_cell("STATUS", 12);
 			print_cell("TAGS", 28);
 			printf("FREQUENCY\n");
 		}
-		rc = walk(st, f, json ? print_json_line : print_row, &b, &count, &err);
+		rc = walk(st, f, json ? print_json_item : print_row, &a, &count, &err);
 		if (rc)
 			td_cli_fail(&err);
-		else if (!json)
+		else if (json)
+			printf("%s]\n", count ? "\n" : "");
+		else
 			printf("(%zu subscriber%s)\n", count, count == 1 ? "" : "s");
 		if (!rc)
 			rc = finish_output("list");
 	}
-	td_buf_free(&b);
+	td_buf_free(&a.b);
 	td_store_close(st);
 	td_config_free(&cfg);
 	free(slug);

@@ -418,3 +418,59 @@ void td_value_json(const struct td_value *v, struct td_buf *b)
 		break;
 	}
 }
+
+static void indent_line(struct td_buf *b, size_t depth)
+{
+	td_buf_putc(b, '\n');
+	for (size_t i = 0; i < depth; i++)
+		td_buf_puts(b, "  ");
+}
+
+void td_value_json_indent(const char *json, size_t len, struct td_buf *b)
+{
+	size_t depth = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = json[i];
+		switch (c) {
+		case '"': {
+			/* a string, escapes and all, copied whole */
+			size_t j = i + 1;
+			while (j < len && json[j] != '"')
+				j += json[j] == '\\' ? 2 : 1;
+			j = j < len ? j + 1 : len;
+			td_buf_append(b, json + i, j - i);
+			i = j - 1;
+			break;
+		}
+		case '{':
+		case '[':
+			td_buf_putc(b, c);
+			if (i + 1 < len && (json[i + 1] == '}' || json[i + 1] == ']')) {
+				td_buf_putc(b, json[++i]);
+				break;
+			}
+			indent_line(b, ++depth);
+			break;
+		case '}':
+		case ']':
+			indent_line(b, depth ? --depth : 0);
+			td_buf_putc(b, c);
+			break;
+		case ',':
+			td_buf_putc(b, c);
+			indent_line(b, depth);
+			break;
+		case ':':
+			td_buf_puts(b, ": ");
+			break;
+		case ' ':
+		case '\t':
+		case '\n':
+		case '\r':
+			break;   /* the layout is ours */
+		default:
+			td_buf_putc(b, c);
+			break;
+		}
+	}
+}

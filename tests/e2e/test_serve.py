@@ -645,10 +645,10 @@ def test_test_send_csrf_and_delivery(tmp_path, sink):
                                          "address": "editor@desk.example"},
                           headers={"Origin": origin})
         assert st == 200
-        # nothing recorded: no delivery, no watermark
+        # nothing recorded: no delivery, no last digest
         out = run(conf, "status", check=True, env=ENV).stdout.decode()
         line = [l for l in out.splitlines() if "zoe@example.net" in l][0]
-        assert re.search(r"\s0\s+never\s", line), line
+        assert re.search(r"\snever\s+due now\s", line), line
         assert "All time: 0 sent, 0 skipped." in html_text(s.get("/")[2])
     finally:
         assert s.stop() == 0, s.output()

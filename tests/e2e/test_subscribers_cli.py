@@ -43,9 +43,11 @@ def err(p):
 
 
 def listed(conf, *args):
-    """The JSON lines of `list --json ARGS`, each parsed."""
+    """`list --json ARGS`: one JSON document, an array of subscribers."""
     p = sub(conf, "list", "--json", *args, check=True)
-    return [json.loads(line) for line in out(p).splitlines()]
+    got = json.loads(out(p))
+    assert isinstance(got, list), got
+    return got
 
 
 def show(conf, addr):

@@ -138,11 +138,40 @@ static void test_json(void)
 	td_buf_free(&b);
 }
 
+/* The indented form says the same (read back equal), a member a line;
+ * brackets, commas and colons inside strings are left alone. */
+static void test_json_indent(void)
+{
+	const char *compact = "{\"a\":[1,{\"b\":\"x,y:[z]{\\\"}\"},[],{}],\"c\":null}";
+	struct td_buf b = TD_BUF_INIT;
+	td_value_json_indent(compact, strlen(compact), &b);
+	CHECK_STR(td_buf_cstr(&b),
+		  "{\n"
+		  "  \"a\": [\n"
+		  "    1,\n"
+		  "    {\n"
+		  "      \"b\": \"x,y:[z]{\\\"}\"\n"
+		  "    },\n"
+		  "    [],\n"
+		  "    {}\n"
+		  "  ],\n"
+		  "  \"c\": null\n"
+		  "}");
+	char err[160];
+	struct td_value *x = json_parse(compact, strlen(compact), err, sizeof err);
+	struct td_value *y = json_parse(td_buf_cstr(&b), b.len, err, sizeof err);
+	CHECK(x && y && td_value_equal(x, y));
+	td_value_free(x);
+	td_value_free(y);
+	td_buf_free(&b);
+}
+
 int main(void)
 {
 	TD_RUN(test_readers);
 	TD_RUN(test_map_child);
 	TD_RUN(test_copy_equal);
 	TD_RUN(test_json);
+	TD_RUN(test_json_indent);
 	return TD_DONE("test_value");
 }

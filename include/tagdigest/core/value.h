@@ -89,5 +89,10 @@ bool td_value_equal(const struct td_value *a, const struct td_value *b);
 void td_value_json(const struct td_value *v, struct td_buf *out);
 /* s as a JSON string, quotes included, as td_value_json writes it. */
 void td_value_json_string(const char *s, struct td_buf *out);
+/* JSON text json[0..len) (valid, as td_value_json and the dumps write
+ * it) appended to out indented for people: each member and element on
+ * its own line, two spaces a level, ": " after a key; empty [] and {}
+ * stay whole. Strings are copied as they are. */
+void td_value_json_indent(const char *json, size_t len, struct td_buf *out);
 
 #endif
