@@ -24,6 +24,7 @@
 
 #include "cli.h"
 #include "tagdigest/deliver/deliver.h"
+#include "tagdigest/deliver/start_clean.h"
 #include "tagdigest/schedule/import.h"
 #include "tagdigest/sources/ingest.h"
 #include "tagdigest/store/roster.h"
@@ -332,6 +333,34 @@ static void print_send_json(const struct td_send_summary *s,
 	       s->stopped_early ? "true" : "false", s->stopped_by_signal, rc);
 }
 
+/* ---- --no-send: start clean (deliver/start_clean.h) ---- */
+
+/* Paused readers start clean too: their pause ends in a later slot. */
+#define WALK_PAUSED_TOO ((time_t)1 << 62)
+
+static void print_start(const struct td_config *cfg, const char *cmd,
+			const struct td_start_summary *s, bool dry_run, bool json)
+{
+	if (json) {
+		printf("{\"no_send\":true,\"dry_run\":%s,\"readers\":%zu,"
+		       "\"started_clean\":%zu,\"left_alone\":%zu,\"upto_seq\":%lld,"
+		       "\"slot\":%lld,\"next_slot\":%lld}\n", dry_run ? "true" : "false",
+		       s->readers, s->started, s->left_alone, (long long)s->upto_seq,
+		       (long long)s->slot, (long long)s->next_slot);
+		return;
+	}
+	if (td_log_get_level() < TD_LOG_INFO)
+		return;
+	char next[64];
+	td_tz_format(cfg->tz, s->next_slot, "%a %d %b %Y %H:%M %Z", next, sizeof next);
+	printf("%s --no-send%s: %zu reader%s %s clean (what the store holds, up to "
+	       "seq %lld, counts as seen; their first digest comes at their next "
+	       "slot, the site's %s), %zu left alone (they have had a digest); %s\n", cmd,
+	       dry_run ? " --dry-run" : "", s->started, s->started == 1 ? "" : "s",
+	       dry_run ? "would start" : "started", (long long)s->upto_seq, next,
+	       s->left_alone, dry_run ? "nothing written" : "nothing sent");
+}
+
 /* A progress line on a terminal, redrawn at most ten times a second. */
 struct progress {
 	struct timespec last;
@@ -357,7 +386,7 @@ static void draw_progress(const struct td_send_summary *s, void *arg)
 }
 
 static int do_send(const struct td_config *cfg, struct td_store *st, bool dry_run,
-		   bool json)
+		   bool json, const char *no_send)
 {
 	/* The run's start: the sync's time and the walk's cutoff. */
 	time_t now = time(NULL);
@@ -382,11 +411,14 @@ static int do_send(const struct td_config *cfg, struct td_store *st, bool dry_ru
 		dw.st = st;
 		dw.path = cfg->subscribers_path;
 		dw.cutoff = dw.now = now;
+		if (no_send)
+			dw.now = WALK_PAUSED_TOO;
 		rc = td_subscribers_open(cfg->subscribers_path, &dw.file, &err);
 		src = (struct td_subscriber_source){ dry_next, &dw,
 						     td_subscribers_size_hint(dw.file), false };
 	} else {
-		rc = td_roster_cursor_open(st, now, now, &rw.cur, &err);
+		rc = td_roster_cursor_open(st, now, no_send ? WALK_PAUSED_TOO : now, &rw.cur,
+					   &err);
 		src = (struct td_subscriber_source){ roster_next, &rw,
 						     rw.cur ? td_roster_cursor_total(rw.cur) : 0,
 						     true };
@@ -396,6 +428,7 @@ static int do_send(const struct td_config *cfg, struct td_store *st, bool dry_ru
 		return td_cli_fail(&err);
 	}
 	struct td_send_summary sum;
+	struct td_start_summary start;
 	struct progress prog = { { 0, 0 }, false };
 	struct td_send_options opt = { dry_run, NULL, &prog };
 	/* the bar is for people: only on a terminal, never with -q or --json */
@@ -405,10 +438,11 @@ static int do_send(const struct td_config *cfg, struct td_store *st, bool dry_ru
 	struct td_verp_setup verp;
 	rc = td_options_verp(cfg, true, &verp, &err);
 	dopt.verp = verp.use;
-	if (!rc)
+	memset(&sum, 0, sizeof sum);
+	if (!rc && no_send)
+		rc = td_start_clean(&dopt.compose.schedule, st, &src, dry_run, now, &start, &err);
+	else if (!rc)
 		rc = td_send_run(&dopt, st, &src, &opt, now, &sum, &err);
-	else
-		memset(&sum, 0, sizeof sum);
 	td_options_verp_free(&verp);
 	if (prog.drawn)
 		fprintf(stderr, "\r%*s\r", 70, "");
@@ -427,7 +461,10 @@ static int do_send(const struct td_config *cfg, struct td_store *st, bool dry_ru
 			     cfg->subscribers_path);
 	if (rc)
 		td_cli_fail(&err);
-	if (json)
+	if (no_send) {
+		if (!rc)
+			print_start(cfg, no_send, &start, dry_run, json);
+	} else if (json)
 		print_send_json(&sum, &sync, dry_run, rc);
 	else if ((!rc || rc == EX_TEMPFAIL) && td_log_get_level() >= TD_LOG_INFO)
 		print_send(cfg, &sum, &sync, dry_run);
@@ -442,7 +479,7 @@ static const char ingest_help[] =
 	"others are still read.\n";
 
 static const char send_help[] =
-	"usage: tagdigest send [--dry-run] [--json]\n\n"
+	"usage: tagdigest send [--no-send] [--dry-run] [--json]\n\n"
 	"Syncs the subscriber file ([subscribers] path) into the store, then\n"
 	"delivers the digests that are due: every active reader without a digest\n"
 	"for the most recent slot of their own schedule (the site's [schedule]\n"
@@ -456,28 +493,43 @@ static const char send_help[] =
 	"  --dry-run   render every due digest and report what would go out,\n"
 	"              with the file's changes as the sync would apply them;\n"
 	"              send nothing, change nothing (the store included)\n"
+	"  --no-send   start clean instead of sending: every active reader who\n"
+	"              never had a digest counts what the store holds now as\n"
+	"              seen and their current slot as served, so their first\n"
+	"              digest comes at their next slot with only what arrives\n"
+	"              after; readers who had one are left alone. For a new\n"
+	"              site or a newly imported list. With --dry-run: says how\n"
+	"              many would start, writes nothing\n"
 	"  --json      the summary as one JSON object\n";
 
 static const char run_help[] =
-	"usage: tagdigest run [--json]\n\n"
+	"usage: tagdigest run [--no-send [--dry-run]] [--json]\n\n"
 	"`ingest`, then `send` (which syncs the subscriber file first), under a\n"
 	"lock: a second concurrent run exits 75 at once and touches nothing.\n"
 	"With [bounces] mailbox set, `bounces` runs before the send (a mailbox\n"
 	"that cannot be read is reported, and the send goes on).\n"
 	"This is the command for cron; run it at least hourly, so every reader's\n"
 	"own slot is served within the hour:\n"
-	"  7 * * * *  cd /srv/tagdigest && ./build/tagdigest -q run\n";
+	"  7 * * * *  cd /srv/tagdigest && ./build/tagdigest -q run\n"
+	"Once, before the first cron run of a new site (or after importing a\n"
+	"list onto a live one), `tagdigest run --no-send`: ingest and sync,\n"
+	"then start the readers clean instead of mailing them the backlog\n"
+	"(`send --help` says how). With --dry-run it reads no source and\n"
+	"writes nothing, and says how many readers would start clean.\n"
+	"  --json      the summary as one JSON object\n";
 
 static int cmd_write(const struct td_cli_globals *g, int argc, char **argv,
 		     const char *name, const char *help, bool ingest, bool send)
 {
-	bool helped, dry_run = false, json = false;
+	bool helped, dry_run = false, json = false, no_send = false;
 	struct td_cli_opt opts[] = {
 		{ "--json", false, NULL, &json },
+		{ "--no-send", false, NULL, &no_send },
 		{ "--dry-run", false, NULL, &dry_run },
 	};
-	/* ingest takes neither; run takes --json; send takes both */
-	size_t nopts = !send ? 0 : ingest ? 1 : 2;
+	/* ingest takes none; run and send take all three (run's --dry-run
+	 * only with --no-send, below) */
+	size_t nopts = !send ? 0 : 3;
 	struct td_config cfg;
 	struct td_store *st;
 	int lockfd;
@@ -485,17 +537,27 @@ static int cmd_write(const struct td_cli_globals *g, int argc, char **argv,
 				     &helped, &cfg, &st, &lockfd);
 	if (rc || helped)
 		return rc;
-	if (ingest)
+	if (ingest && send && dry_run && !no_send) {
+		td_cli_end_writer(&cfg, st, lockfd);
+		return td_cli_usage_error(name, "--dry-run goes with --no-send "
+					  "(`tagdigest send --dry-run` shows what a send "
+					  "would do)", NULL);
+	}
+	/* a dry run's store is read-only: what an ingest would add is not
+	 * counted, and is not seen by a real start either until it runs */
+	if (ingest && dry_run)
+		td_log_info("%s: --dry-run: no ingest (it would write the store)", name);
+	else if (ingest)
 		rc = do_ingest(&cfg, st, !send);
 	/* `run` reads what came back before it sends, so a reader who
 	 * bounced or complained is not mailed again; a mailbox that cannot
 	 * be read is reported and the send goes on */
-	if (!rc && ingest && send && cfg.bounce_mailbox &&
+	if (!rc && ingest && send && !dry_run && cfg.bounce_mailbox &&
 	    td_cli_read_bounces(&cfg, st, false, false))
 		td_log_warnx("run: the bounce mailbox was not read to the end; "
 			     "sending anyway (`tagdigest bounces` tries again)");
 	if (!rc && send)
-		rc = do_send(&cfg, st, dry_run, json);
+		rc = do_send(&cfg, st, dry_run, json, no_send ? name : NULL);
 	td_cli_end_writer(&cfg, st, lockfd);
 	return rc;
 }

@@ -134,7 +134,11 @@ static int print_reader(FILE *out, const struct td_status_options *opt,
 		td_buf_printf(&tags, "%s%s", t ? ";" : "", sub->tags.v[t]);
 	char sched[96], last[64] = "never";
 	describe(&rs, sched, sizeof sched);
-	if (state.last_slot)
+	/* a clean start (store/start.h) is not a digest */
+	if (state.started_last)
+		td_tz_format(site_tz, state.started_at, "started clean %Y-%m-%d", last,
+			     sizeof last);
+	else if (state.last_slot)
 		td_tz_format(site_tz, state.last_slot, "%Y-%m-%d %H:%M %Z", last, sizeof last);
 	int bounces = td_store_bounce_count(st, sub->email);
 	double score;
