@@ -1113,7 +1113,7 @@ static int import_start_clean(const struct td_config *cfg, struct td_store *st,
 	if (rc)
 		return td_cli_fail(&err);
 	printf("subscribers import: %s: %zu reader%s %s clean (what the store holds, up "
-	       "to seq %lld, counts as seen), %zu left alone (they have had a digest)%s\n",
+	       "to seq %lld, counts as seen), %zu left alone (a digest or a start of theirs is recorded already)%s\n",
 	       path, sum.started, sum.started == 1 ? "" : "s",
 	       dry_run ? "would start" : "started", (long long)sum.upto_seq,
 	       sum.left_alone, dry_run ? "; dry run: nothing stored" : "");
