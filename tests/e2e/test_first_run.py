@@ -114,6 +114,26 @@ def test_new_site_starts_clean_and_then_gets_only_what_arrives(tmp_path):
     assert "started clean" not in status_line(conf, "zoe@example.net")
 
 
+def test_desk_does_not_call_a_start_a_digest(tmp_path):
+    """The desk's home page after `run --no-send`: no run's digests (none
+    sent, none skipped), and each reader's row says "started clean"."""
+    from test_serve import Server
+    conf = site(tmp_path)
+    run(conf, "run", "--no-send", check=True)
+    srv = Server(conf)
+    try:
+        status, _, body = srv.get("/")
+    finally:
+        assert srv.stop() == 0, srv.output()
+    page = body.decode()
+    assert status == 200
+    assert "No digest has been sent or skipped yet." in page, page
+    assert "All time: 0 sent, 0 skipped." in page, page
+    rows = re.findall(r"<tr><td><a href=\"/preview\?to=[^\"]+\">([^<]+)</a>.*?</tr>", page)
+    assert sorted(rows) == sorted(READERS), rows
+    assert page.count("<td>started clean ") == len(READERS), page
+
+
 def test_readers_with_history_are_left_alone(tmp_path):
     """`send --no-send` on a live site: the readers who had digests keep
     the posts waiting for them; a reader added since starts clean and gets
