@@ -137,7 +137,8 @@ def test_desk_does_not_call_a_start_a_digest(tmp_path):
 def test_readers_with_history_are_left_alone(tmp_path):
     """`send --no-send` on a live site: the readers who had digests keep
     the posts waiting for them; a reader added since starts clean and gets
-    only what arrives after the start."""
+    only what arrives after the start; so does a new reader who is paused
+    (their pause ends in a later slot)."""
     conf = site(tmp_path)
     run(conf, "run", check=True)               # first digests (or skips) for all
     seen = set()
@@ -145,16 +146,25 @@ def test_readers_with_history_are_left_alone(tmp_path):
     add_post(tmp_path, *USA)                   # waits for the USA readers
     run(conf, "ingest", check=True)
     run(conf, "subscribers", "add", "new@example.org", "--tags", "usa", check=True)
+    run(conf, "subscribers", "add", "paused@example.org", "--tags", "usa", check=True)
+    db = sqlite3.connect(db_path(tmp_path))
+    with db:       # what the preference centre's pause stores
+        db.execute("UPDATE members SET paused_until = ? WHERE email_key = ?",
+                   (int(datetime.now(UTC).timestamp()) + 3600, "paused@example.org"))
+    db.close()
     before = query(tmp_path, "SELECT email, watermark, last_slot, last_sent_at"
                    " FROM subscriber_state ORDER BY email")
 
     p = run(conf, "send", "--no-send", check=True)
     out = p.stdout.decode()
-    assert "send --no-send: 1 reader started clean" in out, out
+    assert "send --no-send: 2 readers started clean" in out, out
     assert f"{len(READERS)} left alone" in out, out
     after = query(tmp_path, "SELECT email, watermark, last_slot, last_sent_at"
-                  " FROM subscriber_state WHERE email != 'new@example.org' ORDER BY email")
+                  " FROM subscriber_state WHERE email NOT IN ('new@example.org',"
+                  " 'paused@example.org') ORDER BY email")
     assert after == before
+    assert query(tmp_path, "SELECT watermark FROM subscriber_state WHERE email = ?",
+                 "paused@example.org") == [(counter(tmp_path),)]
     assert mails(tmp_path, seen) == {}
 
     add_post(tmp_path, *USA2)                  # after the start
