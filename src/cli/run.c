@@ -355,7 +355,8 @@ static void print_start(const struct td_config *cfg, const char *cmd,
 	td_tz_format(cfg->tz, s->next_slot, "%a %d %b %Y %H:%M %Z", next, sizeof next);
 	printf("%s --no-send%s: %zu reader%s %s clean (what the store holds, up to "
 	       "seq %lld, counts as seen; their first digest comes at their next "
-	       "slot, the site's %s), %zu left alone (a digest or a start of theirs is recorded already); %s\n", cmd,
+	       "slot, the site's %s), %zu left alone (a digest or a start of "
+	       "theirs is recorded already); %s\n", cmd,
 	       dry_run ? " --dry-run" : "", s->started, s->started == 1 ? "" : "s",
 	       dry_run ? "would start" : "started", (long long)s->upto_seq, next,
 	       s->left_alone, dry_run ? "nothing written" : "nothing sent");
@@ -385,6 +386,8 @@ static void draw_progress(const struct td_send_summary *s, void *arg)
 	p->drawn = true;
 }
 
+/* no_send: the command's name ("send", "run") to start the readers clean
+ * instead of sending (deliver/start_clean.h); NULL to send. */
 static int do_send(const struct td_config *cfg, struct td_store *st, bool dry_run,
 		   bool json, const char *no_send)
 {

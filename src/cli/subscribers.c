@@ -28,11 +28,11 @@
 #include "cli.h"
 #include "tagdigest/cli/options.h"
 #include "tagdigest/core/address.h"
-#include "tagdigest/deliver/start_clean.h"
 #include "tagdigest/core/buf.h"
 #include "tagdigest/core/log.h"
 #include "tagdigest/core/util.h"
 #include "tagdigest/core/value.h"
+#include "tagdigest/deliver/start_clean.h"
 #include "tagdigest/schedule/import.h"
 #include "tagdigest/schedule/schedule.h"
 #include "tagdigest/schedule/subscribers.h"
@@ -1113,7 +1113,8 @@ static int import_start_clean(const struct td_config *cfg, struct td_store *st,
 	if (rc)
 		return td_cli_fail(&err);
 	printf("subscribers import: %s: %zu reader%s %s clean (what the store holds, up "
-	       "to seq %lld, counts as seen), %zu left alone (a digest or a start of theirs is recorded already)%s\n",
+	       "to seq %lld, counts as seen), %zu left alone (a digest or a start of "
+	       "theirs is recorded already)%s\n",
 	       path, sum.started, sum.started == 1 ? "" : "s",
 	       dry_run ? "would start" : "started", (long long)sum.upto_seq,
 	       sum.left_alone, dry_run ? "; dry run: nothing stored" : "");
