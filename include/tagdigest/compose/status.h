@@ -3,7 +3,8 @@
  * health, and per reader in the store's roster (any status, in the order
  * they were added) their status, tags, schedule (their own frequency,
  * day, time and zone over the site's: td_schedule_for), watermark, last
- * digest, when the next one is due (in their zone, and in the site's)
+ * digest (or "started clean" and its date while a clean start is their
+ * last record: store/start.h), when the next one is due (in their zone, and in the site's)
  * and how many posts are waiting for it; then the subscriber file's rows
  * the store does not have yet (the next run's sync adds them), the
  * suppressions, and what came back by mail (bounces.h: the last 30 days'
