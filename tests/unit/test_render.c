@@ -818,6 +818,13 @@ static void test_dates_in_language(void)
 				  "<html lang=\"{{site.language}}\">");
 	struct td_store *st = fixture_store("lang.db");
 	add_post(st, "p1", "One", "Text", "nato", NULL);
+	/* a later digest (an empty one was recorded a week ago), so the
+	 * period runs from that slot to now, whatever the post's date (a
+	 * first digest would show the post's 2017: td_digest_period) */
+	struct td_delivery week_ago = { "r@example.org", NOW - 7 * 86400, true, NULL, NULL,
+					0, 0, 0, NOW - 7 * 86400 };
+	struct td_err derr;
+	CHECK(td_store_record_delivery(st, &week_ago, &derr) == 0);
 	struct td_subscriber sub = { (char *)"r@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0, 0 };
 	td_strv_push(&sub.tags, "nato");
 	struct td_tz *kiritimati = td_tz_load("Pacific/Kiritimati");
