@@ -25,6 +25,7 @@
 
 #include "cli.h"
 #include "tagdigest/deliver/deliver.h"
+#include "tagdigest/deliver/start_clean.h"
 #include "tagdigest/schedule/import.h"
 #include "tagdigest/schedule/readers.h"
 #include "tagdigest/sources/ingest.h"
@@ -327,6 +328,42 @@ static struct td_value *send_json(const struct td_send_summary *s,
 	return v;
 }
 
+/* ---- --no-send: start clean (deliver/start_clean.h) ---- */
+
+/* Paused readers start clean too: their pause ends in a later slot. */
+#define WALK_PAUSED_TOO ((time_t)1 << 62)
+
+/* The start as JSON. */
+static struct td_value *start_json(const struct td_start_summary *s, bool dry_run)
+{
+	struct td_value *v = td_value_map();
+	td_value_map_set_bool(v, "no_send", true);
+	td_value_map_set_bool(v, "dry_run", dry_run);
+	td_value_map_set_int(v, "readers", (long long)s->readers);
+	td_value_map_set_int(v, "started_clean", (long long)s->started);
+	td_value_map_set_int(v, "left_alone", (long long)s->left_alone);
+	td_value_map_set_int(v, "upto_seq", (long long)s->upto_seq);
+	td_value_map_set_int(v, "slot", (long long)s->slot);
+	td_value_map_set_int(v, "next_slot", (long long)s->next_slot);
+	return v;
+}
+
+static void print_start(const struct td_config *cfg, const char *cmd,
+			const struct td_start_summary *s, bool dry_run)
+{
+	if (td_log_get_level() < TD_LOG_INFO)
+		return;
+	char next[64];
+	td_tz_format(cfg->tz, s->next_slot, "%a %d %b %Y %H:%M %Z", next, sizeof next);
+	printf("%s --no-send%s: %zu reader%s %s clean (what the store holds, up to "
+	       "seq %lld, counts as seen; their first digest comes at their next "
+	       "slot, the site's %s), %zu left alone (a digest or a start of "
+	       "theirs is recorded already); %s\n", cmd,
+	       dry_run ? " --dry-run" : "", s->started, s->started == 1 ? "" : "s",
+	       dry_run ? "would start" : "started", (long long)s->upto_seq, next,
+	       s->left_alone, dry_run ? "nothing written" : "nothing sent");
+}
+
 /* A progress line on a terminal, redrawn at most ten times a second. */
 struct progress {
 	struct timespec last;
@@ -352,11 +389,12 @@ static void draw_progress(const struct td_send_summary *s, void *arg)
 }
 
 /* Syncs the file and sends (dry_run: reports what would go); name is the
- * command, for the run history (runs.h). The summary is the result: on
- * stdout unless -q, or as JSON into *json. Returns the sysexits code, the
- * error reported. */
+ * command, for the run history (runs.h) and the summary. With no_send it
+ * starts the readers clean instead of sending (deliver/start_clean.h).
+ * The summary is the result: on stdout unless -q, or as JSON into *json.
+ * Returns the sysexits code, the error reported. */
 static int do_send(const struct td_config *cfg, struct td_store *st, const char *name,
-		   bool dry_run, struct td_value **json)
+		   bool dry_run, bool no_send, struct td_value **json)
 {
 	/* The run's start: the sync's time and the walk's cutoff. */
 	time_t now = time(NULL);
@@ -377,12 +415,14 @@ static int do_send(const struct td_config *cfg, struct td_store *st, const char 
 	struct td_sync_walk *dw = NULL;
 	struct td_subscriber_source src;
 	if (dry_run) {
-		rc = td_sync_walk_open(st, cfg->subscribers_path, now, &dw, &err);
+		rc = td_sync_walk_open(st, cfg->subscribers_path, now,
+				       no_send ? WALK_PAUSED_TOO : now, &dw, &err);
 		src = (struct td_subscriber_source){ td_sync_walk_next, dw,
 						     dw ? td_sync_walk_size_hint(dw) : 0,
 						     false };
 	} else {
-		rc = td_roster_cursor_open(st, now, now, &rw.cur, &err);
+		rc = td_roster_cursor_open(st, now, no_send ? WALK_PAUSED_TOO : now, &rw.cur,
+					   &err);
 		src = (struct td_subscriber_source){ roster_next, &rw,
 						     rw.cur ? td_roster_cursor_total(rw.cur) : 0,
 						     true };
@@ -390,6 +430,7 @@ static int do_send(const struct td_config *cfg, struct td_store *st, const char 
 	if (rc)
 		return td_cli_fail(&err);
 	struct td_send_summary sum;
+	struct td_start_summary start;
 	struct progress prog = { { 0, 0 }, false };
 	struct td_send_options opt = { .dry_run = dry_run, .progress_arg = &prog,
 				       .command = name };
@@ -400,10 +441,11 @@ static int do_send(const struct td_config *cfg, struct td_store *st, const char 
 	struct td_verp_setup verp;
 	rc = td_options_verp(cfg, true, &verp, &err);
 	dopt.verp = verp.use;
-	if (!rc)
+	memset(&sum, 0, sizeof sum);
+	if (!rc && no_send)
+		rc = td_start_clean(&dopt.compose.schedule, st, &src, dry_run, now, &start, &err);
+	else if (!rc)
 		rc = td_send_run(&dopt, st, &src, &opt, now, &sum, &err);
-	else
-		memset(&sum, 0, sizeof sum);
 	td_options_verp_free(&verp);
 	if (prog.drawn)
 		fprintf(stderr, "\r%*s\r", 70, "");
@@ -420,7 +462,12 @@ static int do_send(const struct td_config *cfg, struct td_store *st, const char 
 			     cfg->subscribers_path);
 	if (rc)
 		td_cli_fail(&err);
-	if (json)
+	if (no_send) {
+		if (!rc && json)
+			*json = start_json(&start, dry_run);
+		else if (!rc)
+			print_start(cfg, name, &start, dry_run);
+	} else if (json)
 		*json = send_json(&sum, &sync, dry_run, rc);
 	else if ((!rc || rc == EX_TEMPFAIL) && td_log_get_level() >= TD_LOG_INFO)
 		print_send(cfg, &sum, &sync, dry_run);
@@ -445,7 +492,7 @@ static const char ingest_help[] =
 	"fetched (server down, 404, TLS, timeout).\n";
 
 static const char send_help[] =
-	"usage: tagdigest send [--dry-run] [--json]\n\n"
+	"usage: tagdigest send [--no-send] [--dry-run] [--json]\n\n"
 	"Syncs the subscriber file ([subscribers] path) into the store, then\n"
 	"delivers the digests that are due: every active reader without a digest\n"
 	"for the most recent slot of their own schedule (the site's [schedule]\n"
@@ -460,13 +507,20 @@ static const char send_help[] =
 	"  --dry-run   render every due digest and report what would go out,\n"
 	"              with the file's changes as the sync would apply them;\n"
 	"              send nothing, change nothing (the store included)\n"
+	"  --no-send   start clean instead of sending: every active reader who\n"
+	"              never had a digest counts what the store holds now as\n"
+	"              seen and their current slot as served, so their first\n"
+	"              digest comes at their next slot with only what arrives\n"
+	"              after; readers who had one are left alone. For a new\n"
+	"              site or a newly imported list. With --dry-run: says how\n"
+	"              many would start, writes nothing\n"
 	"  --json      the summary as one JSON object (a dry run's has\n"
 	"              \"dry_run\": true and \"would_send\" instead of \"sent\")\n\n"
 	"exit status: 0 done, 75 try again later (relay down, some digests failed\n"
 	"temporarily, another run holds the lock), 78 configuration, 65 bad data.\n";
 
 static const char run_help[] =
-	"usage: tagdigest run [--json]\n\n"
+	"usage: tagdigest run [--no-send [--dry-run]] [--json]\n\n"
 	"`ingest`, then `send` (which syncs the subscriber file first), under a\n"
 	"lock: a second concurrent run exits 75 at once and touches nothing.\n"
 	"With [bounces] mailbox set, `bounces` runs before the send (a mailbox\n"
@@ -475,6 +529,11 @@ static const char run_help[] =
 	"goes on.\n"
 	"Prints the ingest's, the bounces' and the send's summary lines on stdout\n"
 	"(nothing with -q; errors on stderr always).\n"
+	"  --no-send   start the readers clean instead of sending (`send --help`\n"
+	"              says how): once, before the first cron run of a new site,\n"
+	"              or after importing a list onto a live one\n"
+	"  --dry-run   only with --no-send: read no source, write nothing, and\n"
+	"              say how many readers would start clean\n"
 	"  --json      one JSON object: {\"ingest\": ..., \"send\": ..., \"exit\": N}\n\n"
 	"exit status: the send's own failure first (78, 65, ...); else, when a\n"
 	"source failed, the ingest's code (66/74, 65, 69 as for `ingest`), even\n"
@@ -497,13 +556,15 @@ static int run_status(int ingest_rc, int send_rc)
 static int cmd_write(const struct td_cli_globals *g, int argc, char **argv,
 		     const char *name, const char *help, bool ingest, bool send)
 {
-	bool helped, dry_run = false, json = false;
+	bool helped, dry_run = false, json = false, no_send = false;
 	struct td_cli_opt opts[] = {
 		{ "--json", false, NULL, &json },
+		{ "--no-send", false, NULL, &no_send },
 		{ "--dry-run", false, NULL, &dry_run },
 	};
-	/* ingest and run take --json; send takes both */
-	size_t nopts = ingest ? 1 : 2;
+	/* ingest takes --json; run and send take all three (run's --dry-run
+	 * only with --no-send, below) */
+	size_t nopts = !send ? 1 : 3;
 	struct td_config cfg;
 	struct td_store *st;
 	int lockfd;
@@ -511,20 +572,30 @@ static int cmd_write(const struct td_cli_globals *g, int argc, char **argv,
 				     &helped, &cfg, &st, &lockfd);
 	if (rc || helped)
 		return rc;
+	if (ingest && send && dry_run && !no_send) {
+		td_cli_end_writer(&cfg, st, lockfd);
+		return td_cli_usage_error(name, "--dry-run goes with --no-send "
+					  "(`tagdigest send --dry-run` shows what a send "
+					  "would do)", NULL);
+	}
 	struct td_value *ingest_v = NULL, *send_v = NULL;
 	int sources_rc = 0;
-	if (ingest)
+	/* a dry run's store is read-only: what an ingest would add is not
+	 * counted, and is not seen by a real start either until it runs */
+	if (ingest && dry_run)
+		td_log_info("%s: --dry-run: no ingest (it would write the store)", name);
+	else if (ingest)
 		rc = do_ingest(&cfg, st, json ? &ingest_v : NULL, &sources_rc);
 	/* `run` reads what came back before it sends, so a reader who
 	 * bounced or complained is not mailed again; a mailbox that cannot
 	 * be read is reported and the send goes on. Its summary is one of
 	 * the run's results, but not part of the JSON document. */
-	if (!rc && ingest && send && cfg.bounce_mailbox &&
+	if (!rc && ingest && send && !dry_run && cfg.bounce_mailbox &&
 	    td_cli_read_bounces(&cfg, st, false, !json))
 		td_log_warnx("run: the bounce mailbox was not read to the end; "
 			     "sending anyway (`tagdigest bounces` tries again)");
 	if (!rc)
-		rc = send ? run_status(sources_rc, do_send(&cfg, st, name, dry_run,
+		rc = send ? run_status(sources_rc, do_send(&cfg, st, name, dry_run, no_send,
 							   json ? &send_v : NULL)) :
 		     sources_rc;
 	td_cli_end_writer(&cfg, st, lockfd);

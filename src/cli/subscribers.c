@@ -32,6 +32,7 @@
 #include "tagdigest/core/log.h"
 #include "tagdigest/core/util.h"
 #include "tagdigest/core/value.h"
+#include "tagdigest/deliver/start_clean.h"
 #include "tagdigest/schedule/import.h"
 #include "tagdigest/schedule/schedule.h"
 #include "tagdigest/schedule/subscribers.h"
@@ -55,7 +56,8 @@ static const char subscribers_help[] =
 	"                                   the subscribers, as a table or JSON\n"
 	"  show EMAIL [--json]              one subscriber: tags, schedule, consent,\n"
 	"                                   next digest, recent digests, unsubscribes\n"
-	"  import FILE [--dry-run]          add or update the rows of a CSV file,\n"
+	"  import FILE [--dry-run] [--start-clean]\n"
+	"                                   add or update the rows of a CSV file,\n"
 	"                                   all or nothing\n"
 	"  export [--format csv|json] [--status S | --all]\n"
 	"                                   the subscribers as a file import reads\n\n"
@@ -130,7 +132,7 @@ static const char show_help[] =
 	"exit status: 0 shown, 67 not a subscriber.\n";
 
 static const char import_help[] =
-	"usage: tagdigest subscribers import FILE [--dry-run]\n\n"
+	"usage: tagdigest subscribers import FILE [--dry-run] [--start-clean]\n\n"
 	"Adds or updates the subscribers of FILE, a CSV file like the subscriber\n"
 	"file (columns email, name, tags; tags separated by ';'; other columns\n"
 	"are ignored, so a file from `subscribers export` imports as it is).\n"
@@ -142,7 +144,15 @@ static const char import_help[] =
 	"Takes the run lock (the import is one transaction): while a send or\n"
 	"ingest runs it exits 75 and changes nothing; run it again later.\n\n"
 	"  --dry-run   read and check everything and say what would change;\n"
-	"              store nothing (takes no lock)\n\n"
+	"              store nothing (takes no lock)\n"
+	"  --start-clean\n"
+	"              the file's readers who never had a digest start clean,\n"
+	"              as `run --no-send` does: what the store holds now counts\n"
+	"              as seen, their first digest comes at their next slot with\n"
+	"              only what arrives after (not the last [schedule]\n"
+	"              first_digest_days); readers who had one are left alone.\n"
+	"              Right after the import, under the same lock; running the\n"
+	"              command again finishes one that was cut short\n\n"
 	"exit status: 0 imported, 65 bad rows, 66 no such file, 75 try later.\n";
 
 static const char export_help[] =
@@ -913,7 +923,8 @@ static void show_bounces_json(struct td_value *o, const struct bounce_info *b)
 }
 
 static void show_text(const struct td_config *cfg, const struct td_member *m,
-		      time_t due, bool due_now, const struct td_delivery_record *d,
+		      time_t due, bool due_now, time_t started,
+		      const struct td_delivery_record *d,
 		      size_t nd, const struct td_suppression *sup, size_t nsup,
 		      const struct bounce_info *bi)
 {
@@ -951,6 +962,11 @@ static void show_text(const struct td_config *cfg, const struct td_member *m,
 		printf("                (%s in %s)\n", t, m->prefs.timezone);
 		td_tz_free(own);
 	}
+	/* not a digest: what the store held then counted as seen */
+	if (started)
+		printf("  started:      clean at %s (the posts stored then count as "
+		       "seen; no digest was sent)\n",
+		       local_time(cfg, started, t, sizeof t));
 	printf("  recent digests:%s\n", nd ? "" : " none");
 	for (size_t i = 0; i < nd; i++) {
 		printf("    %s  ", local_time(cfg, d[i].slot, t, sizeof t));
@@ -970,13 +986,14 @@ static void show_text(const struct td_config *cfg, const struct td_member *m,
 }
 
 static void show_json(const struct td_member *m, time_t due, bool due_now,
-		      const struct td_delivery_record *d, size_t nd,
+		      time_t started, const struct td_delivery_record *d, size_t nd,
 		      const struct td_suppression *sup, size_t nsup,
 		      const struct bounce_info *bi)
 {
 	struct td_value *o = member_json(m);
 	td_value_map_set(o, "next_due", time_value(due));
 	td_value_map_set_bool(o, "due_now", due_now);
+	td_value_map_set(o, "started_clean", time_value(started));
 	struct td_value *dl = td_value_map_child(o, "recent_digests", TD_VALUE_LIST);
 	for (size_t i = 0; i < nd; i++) {
 		struct td_value *x = td_value_list_push(dl, td_value_map());
@@ -1019,6 +1036,7 @@ static int cmd_show(const struct td_cli_globals *g, int argc, char **argv)
 	struct td_member m;
 	bool found = false, due_now = false;
 	time_t due = 0;
+	struct td_subscriber_state state;
 	struct td_delivery_record *d = NULL;
 	struct td_suppression *sup = NULL;
 	size_t nd = 0, nsup = 0;
@@ -1033,7 +1051,8 @@ static int cmd_show(const struct td_cli_globals *g, int argc, char **argv)
 	    (rc = td_store_recent_deliveries(st, m.email, SHOW_RECENT, &d, &nd, &err)) ||
 	    (rc = td_store_suppressions(st, m.email, &sup, &nsup, &err)) ||
 	    (rc = read_bounces(&cfg, st, m.email, &bi, &err)) ||
-	    (rc = next_due(&cfg, st, &m, time(NULL), &due, &due_now, &err))) {
+	    (rc = next_due(&cfg, st, &m, time(NULL), &due, &due_now, &err)) ||
+	    (rc = td_store_subscriber_state(st, m.email, &state, &err))) {
 		td_store_rollback(st);
 		if (rc)
 			goto fail;
@@ -1044,9 +1063,9 @@ static int cmd_show(const struct td_cli_globals *g, int argc, char **argv)
 	if ((rc = td_store_commit(st, &err)))
 		goto fail;
 	if (json)
-		show_json(&m, due, due_now, d, nd, sup, nsup, &bi);
+		show_json(&m, due, due_now, state.started_at, d, nd, sup, nsup, &bi);
 	else
-		show_text(&cfg, &m, due, due_now, d, nd, sup, nsup, &bi);
+		show_text(&cfg, &m, due, due_now, state.started_at, d, nd, sup, nsup, &bi);
 	rc = finish_output("show");
 	goto out;
 fail:
@@ -1063,13 +1082,75 @@ out:
 
 /* ---- import ---- */
 
+/* --start-clean's walk (deliver/start_clean.h): the file's rows as the
+ * roster holds them after the import, active readers only (a row the
+ * roster kept out is passed over). A row the roster does not have is met
+ * only in a dry run, which stored nothing: it is walked as the import
+ * would add it, on the site's schedule. */
+struct import_walk {
+	struct td_store *st;
+	struct td_subscriber_reader *file;
+	struct td_member m;
+	struct td_subscriber view;
+};
+
+static int import_next(void *ctx, const struct td_subscriber **out, struct td_err *err)
+{
+	struct import_walk *w = ctx;
+	const struct td_subscriber *row;
+	int rc;
+	while ((rc = td_subscribers_next(w->file, &row, err)) == 1) {
+		bool found;
+		td_member_free(&w->m);
+		if ((rc = td_roster_get(w->st, row->email, &w->m, &found, err)))
+			return rc;
+		if (!found) {
+			*out = row;
+			return 1;
+		}
+		if (w->m.status == TD_MEMBER_ACTIVE) {
+			td_member_subscriber(&w->m, &w->view);
+			*out = &w->view;
+			return 1;
+		}
+	}
+	return rc;
+}
+
+static int import_start_clean(const struct td_config *cfg, struct td_store *st,
+			      const char *path, bool dry_run)
+{
+	struct td_err err = { 0, "" };
+	struct import_walk w;
+	memset(&w, 0, sizeof w);
+	w.st = st;
+	int rc = td_subscribers_open(path, &w.file, &err);
+	struct td_subscriber_source src = { import_next, &w, 0, true };
+	struct td_schedule site = td_options_schedule(cfg);
+	struct td_start_summary sum;
+	if (!rc)
+		rc = td_start_clean(&site, st, &src, dry_run, time(NULL), &sum, &err);
+	td_member_free(&w.m);
+	td_subscribers_close(w.file);
+	if (rc)
+		return td_cli_fail(&err);
+	printf("subscribers import: %s: %zu reader%s %s clean (what the store holds, up "
+	       "to seq %lld, counts as seen), %zu left alone (a digest or a start of "
+	       "theirs is recorded already)%s\n",
+	       path, sum.started, sum.started == 1 ? "" : "s",
+	       dry_run ? "would start" : "started", (long long)sum.upto_seq,
+	       sum.left_alone, dry_run ? "; dry run: nothing stored" : "");
+	return 0;
+}
+
 static int cmd_import(const struct td_cli_globals *g, int argc, char **argv)
 {
 	const char *cmd = "subscribers import", *path;
-	bool helped, dry_run = false;
-	struct td_cli_opt opts[] = { { "--dry-run", false, NULL, &dry_run } };
+	bool helped, dry_run = false, start_clean = false;
+	struct td_cli_opt opts[] = { { "--dry-run", false, NULL, &dry_run },
+				     { "--start-clean", false, NULL, &start_clean } };
 	struct td_config cfg;
-	int rc = start(g, cmd, import_help, argc, argv, opts, 1,
+	int rc = start(g, cmd, import_help, argc, argv, opts, 2,
 			 "a FILE is required", &path, &helped, &cfg);
 	if (rc || helped)
 		return rc;
@@ -1090,6 +1171,8 @@ static int cmd_import(const struct td_cli_globals *g, int argc, char **argv)
 		       path, sum.rows, sum.rows == 1 ? "" : "s", sum.added, sum.updated,
 		       sum.unchanged, sum.kept_out, sum.reader_kept,
 		       dry_run ? "; dry run: nothing stored" : "");
+	if (!rc && start_clean)
+		rc = import_start_clean(&cfg, st, path, dry_run);
 	td_lock_close_store(st, lockfd);
 	td_config_free(&cfg);
 	return rc;

@@ -314,6 +314,30 @@ done:
 	return rc;
 }
 
+void td_digest_period(const struct td_digest *d, time_t now, time_t *since,
+		      time_t *until)
+{
+	*since = d->since;
+	*until = now;
+	if (!d->first)
+		return;      /* later digests: since their last slot, as always */
+	time_t oldest = 0, newest = 0;
+	for (size_t i = 0; i < d->nsections; i++)
+		for (size_t j = 0; j < d->sections[i].nposts; j++) {
+			time_t t = d->sections[i].posts[j].published;
+			if (t <= 0)
+				continue;
+			if (!oldest || t < oldest)
+				oldest = t;
+			if (t > newest)
+				newest = t;
+		}
+	if (oldest && oldest < d->since) {
+		*since = oldest;
+		*until = newest;
+	}
+}
+
 /* Newest published first, as the store gives a tag's posts. */
 static int by_newest(const void *a, const void *b)
 {

@@ -356,8 +356,10 @@ static struct td_value *context(struct td_renderer *r,
 		(const char *const *)d->followed.v, d->followed.n)));
 
 	struct td_value *period = td_value_map_set(ctx, "period", td_value_map());
-	td_value_map_set_str(period, "since", format_date(r, d->since));
-	td_value_map_set_str(period, "until", format_date(r, now));
+	time_t since, until;
+	td_digest_period(d, now, &since, &until);
+	td_value_map_set_str(period, "since", format_date(r, since));
+	td_value_map_set_str(period, "until", format_date(r, until));
 
 	struct td_value *dig = td_value_map_set(ctx, "digest", td_value_map());
 	td_value_map_set_int(dig, "post_count", (long long)d->total);

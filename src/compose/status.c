@@ -100,6 +100,8 @@ struct row {
 	const char *status_name;   /* the roster's word, "new" for a file row */
 	struct td_schedule rs;     /* their schedule: their own over the site's */
 	time_t last_slot;          /* of their last digest, 0: never */
+	time_t started_at;         /* when a clean start (store/start.h) is
+				    * their last record: its time, else 0 */
 	char note[64];             /* what stands for the due time when there
 				    * is none: "due now", "unsubscribed", ... */
 	time_t when;               /* next due (or retry) time, 0: see note */
@@ -142,6 +144,8 @@ static int reader_row(const struct td_status_options *opt, struct td_store *st,
 					&r->hard, err)))
 		goto out;
 	r->last_slot = state.last_slot;
+	/* a clean start (store/start.h) is not a digest */
+	r->started_at = state.started_last ? state.started_at : 0;
 	r->waiting = d.total;
 	r->bounces = td_store_bounce_count(st, sub->email);
 	struct td_due rule = td_schedule_due(&r->rs, &sub->prefs, sub->not_before,
@@ -258,7 +262,7 @@ static void fit_tags(const struct td_strv *tags, size_t cols, struct td_buf *out
 
 /* The table's columns, in terminal columns; WAITING comes last. */
 enum { COL_EMAIL = 32, COL_STATUS = 12, COL_TAGS = 24, COL_SCHEDULE = 34,
-       COL_LAST = 22, COL_DUE = 27, COL_SITE = 22 };
+       COL_LAST = 24, COL_DUE = 27, COL_SITE = 22 };
 
 static void print_header(FILE *out)
 {
@@ -289,7 +293,10 @@ static void print_row(FILE *out, const struct td_status_options *opt, const stru
 				     sizeof site_due);
 	}
 	describe(&r->rs, sched, sizeof sched);
-	if (r->last_slot)
+	if (r->started_at)
+		td_tz_format(site_tz, r->started_at, "started clean %Y-%m-%d", last,
+			     sizeof last);
+	else if (r->last_slot)
 		td_tz_format(site_tz, r->last_slot, "%Y-%m-%d %H:%M %Z", last, sizeof last);
 	struct td_buf tags = TD_BUF_INIT;
 	fit_tags(&r->sub->tags, COL_TAGS, &tags);
@@ -332,7 +339,8 @@ static struct td_value *row_json(const struct row *r)
 	td_value_map_set_str(s, "frequency", td_frequency_name(r->rs.freq));
 	td_value_map_set_str(s, "timezone", td_tz_name(r->rs.tz));
 	td_value_map_set_str(s, "text", sched);
-	td_value_map_set(o, "last_digest", utc_value(r->last_slot));
+	td_value_map_set(o, "last_digest", utc_value(r->started_at ? 0 : r->last_slot));
+	td_value_map_set(o, "started_clean", utc_value(r->started_at));
 	td_value_map_set(o, "next_due", utc_value(r->when));
 	td_value_map_set_bool(o, "due_now", r->due_now);
 	td_value_map_set_bool(o, "retrying", r->retrying);

@@ -519,6 +519,9 @@ static void home_last_run(struct td_desk *d, struct td_value *ctx,
 {
 	time_t slot = 0, sent_at = 0;
 	for (size_t i = 0; i < d->subs.n; i++) {
+		/* a clean start (store/start.h) is not a run's digest */
+		if (states[i].started_last)
+			continue;
 		if (states[i].last_slot > slot)
 			slot = states[i].last_slot;
 		if (states[i].last_sent_at > sent_at)
@@ -529,7 +532,7 @@ static void home_last_run(struct td_desk *d, struct td_value *ctx,
 	 * leaves last_sent_at at an earlier send. */
 	size_t sent = 0, skipped = 0;
 	for (size_t i = 0; slot && i < d->subs.n; i++) {
-		if (states[i].last_slot != slot)
+		if (states[i].last_slot != slot || states[i].started_last)
 			continue;
 		if (states[i].last_sent_at >= slot)
 			sent++;
@@ -769,7 +772,14 @@ static void home(struct td_desk *d, struct td_http_resp *resp)
 		td_value_map_set_bool(v, "unsubscribed", suppressed(&keys, sub->email, "all"));
 		td_value_map_set_str(v, "name", sub->name);
 		td_value_map_set(v, "tags", joined(&sub->tags));
-		set_when(d, v, "last_digest", states[i].last_slot);
+		if (states[i].started_last) {
+			/* a clean start (store/start.h) is not a digest */
+			char s[64];
+			when(d, states[i].started_at, s, sizeof s);
+			td_value_map_set(v, "last_digest", td_value_string_owned(
+						 td_xasprintf("started clean %s", s)));
+		} else
+			set_when(d, v, "last_digest", states[i].last_slot);
 	}
 	td_value_map_set_bool(ctx, "not_listed", d->subs.n > MAX_LISTED);
 	td_value_map_set_int(ctx, "listed", MAX_LISTED);

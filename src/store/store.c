@@ -322,6 +322,20 @@ static const char *const migrations[] = {
 	"  stopped_by_signal INTEGER NOT NULL DEFAULT 0,"
 	"  note TEXT NOT NULL DEFAULT '');"
 	"CREATE INDEX IF NOT EXISTS members_search ON members(email_key, name);",
+
+	/* 11: clean starts (store/start.h). A reader who starts clean gets a
+	 * subscriber_state row as a digest would leave it (the watermark at
+	 * the store's counter, their current slot as last_slot, no
+	 * last_sent_at), so the due rule and the digest need nothing new;
+	 * this table only remembers that the row came from a start, not a
+	 * digest, for `status`, `subscribers show` and the desk. (IF NOT
+	 * EXISTS: a store whose version was set back runs this again.) */
+	[10] =
+	"CREATE TABLE IF NOT EXISTS clean_starts ("
+	"  email TEXT PRIMARY KEY,"
+	"  slot INTEGER NOT NULL,"
+	"  upto_seq INTEGER NOT NULL,"
+	"  at INTEGER NOT NULL);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -417,8 +431,13 @@ static const char *const stmt_sql[ST_COUNT] = {
 		"SELECT t.tag, COALESCE(g.name, t.tag), t.arrived FROM post_tags t"
 		" LEFT JOIN tags g ON g.slug = t.tag WHERE t.seq = ?1"
 		" ORDER BY COALESCE(g.name, t.tag)",
+	/* a clean start (migration 11) counts as the last record while no
+	 * digest came after it */
 	[ST_SUB_STATE] =
-		"SELECT watermark, last_slot, last_sent_at FROM subscriber_state WHERE email = ?1",
+		"SELECT s.watermark, s.last_slot, s.last_sent_at, COALESCE(c.at, 0),"
+		" c.slot IS NOT NULL AND c.slot = s.last_slot AND s.last_sent_at = 0"
+		" FROM subscriber_state s LEFT JOIN clean_starts c ON c.email = s.email"
+		" WHERE s.email = ?1",
 	[ST_SLOT_DONE] = "SELECT 1 FROM deliveries WHERE email = ?1 AND slot = ?2",
 	[ST_TAG_NAME] = "SELECT name FROM tags WHERE slug = ?1",
 	/* asked for every reader a send run walks */
@@ -572,7 +591,6 @@ static int migrate(struct td_store *st, struct td_err *err)
 		goto fail;
 	}
 	for (int v = version; v < SCHEMA_VERSION; v++) {
-		/* an empty entry: a number another branch holds (above) */
 		if (migrations[v] && (rc = exec_sql(st, migrations[v], err)))
 			goto fail;
 		if ((size_t)v < sizeof migration_steps / sizeof migration_steps[0] &&
@@ -1298,6 +1316,8 @@ int td_store_subscriber_state(struct td_store *st, const char *email,
 		state->watermark = sqlite3_column_int64(s, 0);
 		state->last_slot = (time_t)sqlite3_column_int64(s, 1);
 		state->last_sent_at = (time_t)sqlite3_column_int64(s, 2);
+		state->started_at = (time_t)sqlite3_column_int64(s, 3);
+		state->started_last = sqlite3_column_int(s, 4) != 0;
 	}
 	stmt_done(s);
 	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 :

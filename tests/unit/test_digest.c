@@ -322,6 +322,62 @@ static void test_late_source(void)
 	free(path);
 }
 
+/* The period a header shows (td_digest_period): a first digest of a new
+ * site's backlog spans its posts' own dates; one whose posts are dated
+ * within its period, and every later digest, keep since .. now. */
+static void test_period(void)
+{
+	char *path = td_xasprintf("%s/period.db", dir);
+	struct td_store *st;
+	struct td_err err;
+	CHECK(td_store_open(path, TD_STORE_READWRITE, &st, &err) == 0);
+	const time_t day = 86400;
+	/* the backlog: dated years back, arrived at the first ingest */
+	add_post(st, "oldest", NOW - 3000 * day, NOW - 10, "nato", NULL);
+	add_post(st, "old", NOW - 2000 * day, NOW - 10, "nato", "usa");
+	add_post(st, "recent", NOW - 2 * day, NOW - 10, "iran", NULL);
+	struct td_digest_options cfg = config(20);
+	struct td_subscriber sub = { (char *)"p@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0, 0 };
+	td_strv_push(&sub.tags, "nato");
+	struct td_digest d;
+	time_t since, until;
+	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
+	CHECK(d.first && d.shown == 2 && d.since == NOW - 7 * day);
+	td_digest_period(&d, NOW, &since, &until);
+	CHECK(since == NOW - 3000 * day);
+	CHECK(until == NOW - 2000 * day);
+	/* trimmed to one post: the range follows what is shown */
+	CHECK(td_digest_trim_one(&d));
+	REQUIRE(d.shown == 1);
+	td_digest_period(&d, NOW, &since, &until);
+	time_t left = d.sections[0].posts[0].published;
+	CHECK(since == left && until == left);
+	td_digest_free(&d);
+
+	/* a first digest of posts dated within its period: since .. now */
+	struct td_subscriber iran = { (char *)"i@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0, 0 };
+	td_strv_push(&iran.tags, "iran");
+	CHECK(td_digest_build(st, &cfg, &iran, NOW, &d, &err) == 0);
+	CHECK(d.first && d.shown == 1);
+	td_digest_period(&d, NOW, &since, &until);
+	CHECK(since == NOW - 7 * day && until == NOW);
+	td_digest_free(&d);
+
+	/* a later digest holding a late source's old post: as always */
+	deliver(st, "p@example.org", NOW - 5 * day, td_store_max_seq(st));
+	add_post(st, "late", NOW - 4000 * day, NOW - day, "nato", NULL);
+	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
+	CHECK(!d.first && d.shown == 1);
+	td_digest_period(&d, NOW, &since, &until);
+	CHECK(since == NOW - 5 * day && until == NOW);
+	td_digest_free(&d);
+
+	td_strv_free(&sub.tags);
+	td_strv_free(&iran.tags);
+	td_store_close(st);
+	free(path);
+}
+
 static void test_archive_url_escaping(void)
 {
 	char *u = td_digest_archive_url("https://x.org/tag/{tag}/?t={tag}", "сша-usa");
@@ -339,6 +395,7 @@ int main(void)
 	TD_RUN(test_suppressions);
 	TD_RUN(test_trim_keeps_one_per_section);
 	TD_RUN(test_late_source);
+	TD_RUN(test_period);
 	TD_RUN(test_archive_url_escaping);
 	char *cmd = td_xasprintf("rm -rf '%s'", dir);
 	if (system(cmd) != 0)

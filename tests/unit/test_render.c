@@ -256,7 +256,10 @@ static void test_every_documented_name(void)
 	CHECK_STR(value_of(out.text, "links.marker"), "[1][2][3]");
 	CHECK_STR(value_of(out.text, "indent"), "    ");
 	CHECK_STR(value_of(out.text, "sections.posts.date"), "22 December 201722 December 2017");
-	CHECK_STR(value_of(out.text, "period.until"), "18 November 2026");
+	/* a first digest of posts dated before its period shows their dates
+	 * (digest.h: td_digest_period), not the week it would claim */
+	CHECK_STR(value_of(out.text, "period.since"), "22 December 2017");
+	CHECK_STR(value_of(out.text, "period.until"), "22 December 2017");
 	CHECK_STR(value_of(out.text, "unsubscribe_url"), "https://example.org/u/TOKEN");
 	CHECK_STR(value_of(out.text, "preferences_url"), "https://example.org/p/PREFS");
 	CHECK_STR(value_of(out.text, "sections.tag_unsubscribe_url"),
@@ -775,9 +778,11 @@ static void test_dates_in_zone(void)
 	struct td_tz *kiritimati = td_tz_load("Pacific/Kiritimati");
 	CHECK(kiritimati != NULL);
 	const struct td_tz *zones[] = { NULL, kiritimati };
-	/* a first digest covers 7 days: since is 2026-11-11 11:06Z */
-	const char *want[] = { "11 November 2026|18 November 2026",
-			       "12 November 2026|19 November 2026" };
+	/* a first digest of a post dated 2017-12-22 12:00Z, before the 7 days
+	 * it covers (digest.h: td_digest_period): that date, already the
+	 * 23rd at UTC+14 */
+	const char *want[] = { "22 December 2017|22 December 2017",
+			       "23 December 2017|23 December 2017" };
 	for (size_t i = 0; i < 2; i++) {
 		struct setup opt = config(tdir);
 		opt.render.tz = zones[i];
@@ -813,6 +818,13 @@ static void test_dates_in_language(void)
 				  "<html lang=\"{{site.language}}\">");
 	struct td_store *st = fixture_store("lang.db");
 	add_post(st, "p1", "One", "Text", "nato", NULL);
+	/* a later digest (an empty one was recorded a week ago), so the
+	 * period runs from that slot to now, whatever the post's date (a
+	 * first digest would show the post's 2017: td_digest_period) */
+	struct td_delivery week_ago = { "r@example.org", NOW - 7 * 86400, true, NULL, NULL,
+					0, 0, 0, NOW - 7 * 86400 };
+	struct td_err derr;
+	CHECK(td_store_record_delivery(st, &week_ago, &derr) == 0);
 	struct td_subscriber sub = { (char *)"r@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0, 0 };
 	td_strv_push(&sub.tags, "nato");
 	struct td_tz *kiritimati = td_tz_load("Pacific/Kiritimati");

@@ -13,6 +13,7 @@
 
 #include "harness.h"
 #include "tagdigest/core/buf.h"
+#include "tagdigest/store/start.h"
 #include "tagdigest/store/store.h"
 #include "tagdigest/core/util.h"
 
@@ -967,6 +968,107 @@ static void test_source_validators_and_health(void)
 	td_store_close(st);
 }
 
+/* A clean start (start.h): the state a digest would leave, no delivery,
+ * remembered as a start; a reader with a history is left alone; the
+ * transaction is the caller's. */
+static void test_start_clean(void)
+{
+	char *p = td_xasprintf("%s/start.db", dir);
+	struct td_store *st = NULL;
+	struct td_err err = { 0, "" };
+	CHECK(td_store_open(p, TD_STORE_READWRITE, &st, &err) == 0);
+	if (!st)
+		return;
+	enum td_upsert r;
+	struct td_post a = make_post("a", "h1", "First", "one", NULL);
+	struct td_post b = make_post("b", "h2", "Second", "two", NULL);
+	CHECK(td_store_upsert_post(st, "posts", &a, 100, &r, &err) == 0);
+	CHECK(td_store_upsert_post(st, "posts", &b, 100, &r, &err) == 0);
+	int64_t upto = td_store_max_seq(st);
+	CHECK(upto == 2);
+	/* history: a digest recorded, a digest pending (kept for a retry) */
+	struct td_delivery d = { "had@example.org", 4000, false, "id@x", "250 ok", 0, 1, 1,
+				 4100 };
+	CHECK(td_store_record_delivery(st, &d, &err) == 0);
+	struct td_pending pend = {
+		.email = (char *)"retry@example.org", .slot = 4000, .state = (char *)"retry",
+		.message_id = (char *)"m@x", .message = (char *)"x", .message_len = 1,
+		.from_seq = 0, .upto_seq = 1, .post_count = 1, .attempts = 1,
+		.first_attempt_at = 4100, .next_attempt_at = 9999, .last_error = (char *)"451",
+	};
+	CHECK(td_store_pending_put(st, &pend, &err) == 0);
+
+	/* a rolled-back start leaves nothing */
+	bool started = false, has = true;
+	CHECK(td_store_begin(st, &err) == 0);
+	CHECK(td_store_start_clean(st, "New@Example.org", 5000, upto, 5100, &started, &err) == 0);
+	CHECK(started);
+	td_store_rollback(st);
+	CHECK(td_store_has_history(st, "new@example.org", &has, &err) == 0 && !has);
+
+	CHECK(td_store_begin(st, &err) == 0);
+	const char *who[] = { "New@Example.org", "had@example.org", "retry@example.org" };
+	bool want[] = { true, false, false };
+	for (size_t i = 0; i < 3; i++) {
+		CHECK(td_store_start_clean(st, who[i], 5000, upto, 5100, &started, &err) == 0);
+		CHECK(started == want[i]);
+	}
+	CHECK(td_store_commit(st, &err) == 0);
+
+	struct td_subscriber_state s;
+	CHECK(td_store_subscriber_state(st, "new@example.org", &s, &err) == 0);
+	CHECK(s.known && s.watermark == upto && s.last_slot == 5000 && s.last_sent_at == 0);
+	CHECK(s.started_at == 5100 && s.started_last);
+	/* the others as they were */
+	CHECK(td_store_subscriber_state(st, "had@example.org", &s, &err) == 0);
+	CHECK(s.watermark == 1 && s.last_slot == 4000 && s.started_at == 0 && !s.started_last);
+	CHECK(td_store_subscriber_state(st, "retry@example.org", &s, &err) == 0);
+	CHECK(!s.known && s.started_at == 0);
+	/* nothing counted as sent or skipped */
+	CHECK(td_store_delivery_count(st, "sent") == 1);
+	CHECK(td_store_delivery_count(st, "skipped") == 0);
+	bool done = true;
+	CHECK(td_store_slot_done(st, "new@example.org", 5000, &done, &err) == 0 && !done);
+
+	/* again: a start is a history too; nothing moves */
+	CHECK(td_store_has_history(st, "NEW@example.org", &has, &err) == 0 && has);
+	CHECK(td_store_start_clean(st, "new@example.org", 6000, upto + 5, 6100, &started,
+				   &err) == 0);
+	CHECK(!started);
+	CHECK(td_store_subscriber_state(st, "new@example.org", &s, &err) == 0);
+	CHECK(s.watermark == upto && s.last_slot == 5000 && s.started_at == 5100);
+
+	/* a digest after the start: the start is no longer the last record */
+	struct td_delivery next = { "new@example.org", 8000, true, NULL, NULL, upto, upto, 0,
+				    8100 };
+	CHECK(td_store_record_delivery(st, &next, &err) == 0);
+	CHECK(td_store_subscriber_state(st, "new@example.org", &s, &err) == 0);
+	CHECK(s.last_slot == 8000 && s.started_at == 5100 && !s.started_last);
+	td_store_close(st);
+	drop_post(&a);
+	drop_post(&b);
+
+	/* a store from before migration 11 (main's: version 8, no
+	 * clean_starts) upgrades in place and keeps its readers' state */
+	sqlite3 *db;
+	CHECK(sqlite3_open(p, &db) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, "DROP TABLE clean_starts; PRAGMA user_version = 8;", NULL, NULL,
+			   NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	CHECK(td_store_open(p, TD_STORE_READWRITE, &st, &err) == 0);
+	if (!st)
+		return;
+	CHECK(td_store_schema_version(st) >= 11);
+	CHECK(td_store_subscriber_state(st, "new@example.org", &s, &err) == 0);
+	CHECK(s.watermark == upto && s.last_slot == 8000 && s.started_at == 0);
+	CHECK(td_store_start_clean(st, "later@example.org", 9000, upto, 9100, &started,
+				   &err) == 0 && started);
+	CHECK(td_store_subscriber_state(st, "later@example.org", &s, &err) == 0);
+	CHECK(s.started_last && s.started_at == 9100);
+	td_store_close(st);
+	free(p);
+}
+
 int main(void)
 {
 	strcpy(dir, "/tmp/td-store-XXXXXX");
@@ -985,6 +1087,7 @@ int main(void)
 	TD_RUN(test_migration_4);
 	TD_RUN(test_migration_rereads_posts);
 	TD_RUN(test_source_validators_and_health);
+	TD_RUN(test_start_clean);
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if (system(cmd) != 0)

@@ -22,7 +22,11 @@
  *
  * A subscriber with no history gets the posts that arrived in the store
  * during the last first_digest_days (by arrival, not by the date a source
- * claims, for the same reason the watermark is a seq).
+ * claims, for the same reason the watermark is a seq). On a new site
+ * every post arrived at the first ingest, so such a digest can hold posts
+ * dated years before `since`: td_digest_period then shows the dates the
+ * posts carry instead (and `run --no-send`, store/start.h, keeps a new
+ * site's backlog out of first digests altogether).
  *
  * upto_seq is the store's counter when the digest was built
  * (td_store_max_seq: posts and tags' arrivals): after delivery it becomes
@@ -118,6 +122,16 @@ struct td_digest_reader {
 int td_digest_waiting(struct td_store *st, struct td_post_cache *cache, const char *tag,
 		      const struct td_digest_reader *readers, size_t n, int64_t upto_seq,
 		      struct td_store_post **out, size_t *nout, struct td_err *err);
+/* The period a digest's header shows (render.h: period.since and
+ * period.until). A later digest: from `since` (the slot of the last one)
+ * to now. A first digest holding a post dated before `since` (a new
+ * site's backlog, a source's old posts arriving late): from the oldest
+ * shown post's date to the newest, the dates the reader sees in it, so
+ * the header never claims a week for posts from years back. Posts with
+ * no date (0) do not count. Asked at render time, after any
+ * td_digest_trim_one. */
+void td_digest_period(const struct td_digest *d, time_t now, time_t *since,
+		      time_t *until);
 /* tag_url pattern with {tag} replaced; malloc'd. */
 char *td_digest_archive_url(const char *tag_url, const char *slug);
 void td_digest_free(struct td_digest *d);

@@ -11,7 +11,9 @@
  *
  *   site.name site.url site.language site.postal_address
  *   subscriber.email subscriber.name subscriber.has_name subscriber.tag_list
- *   period.since period.until          dates in the schedule's zone
+ *   period.since period.until          dates in the schedule's zone: the
+ *                                      period the posts shown span
+ *                                      (digest.h: td_digest_period)
  *   digest.post_count digest.shown_count digest.tag_count digest.tag_list
  *   digest.first digest.one_post
  *   sections[]: tag name underline archive_url more has_more more_number

@@ -2,9 +2,10 @@
  * status: what `tagdigest status` prints: the site's slot, each source's
  * health, and per reader in the store's roster (any status, in the order
  * they were added) their status, tags, schedule (their own frequency,
- * day, time and zone over the site's: td_schedule_for), last digest, when
- * the next one is due (td_schedule_due, the send engine's rule: in their
- * zone, and in the site's when theirs differs) and how many posts are
+ * day, time and zone over the site's: td_schedule_for), last digest (or
+ * "started clean" and its date while a clean start is their last record:
+ * store/start.h), when the next one is due (td_schedule_due, the send
+ * engine's rule: in their zone, and in the site's when theirs differs) and how many posts are
  * waiting for it; then the subscriber file's rows the store does not
  * have yet (the next run's sync adds them), the suppressions, and what
  * came back by mail (bounces.h: the last 30 days' events by kind, the

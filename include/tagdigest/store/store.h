@@ -122,10 +122,15 @@ void td_store_post_clear(struct td_store_post *p);
 char *td_store_tag_name(struct td_store *st, const char *slug);
 
 struct td_subscriber_state {
-	bool known;              /* has had a digest (sent or skipped) before */
+	bool known;              /* has had a digest (sent or skipped) before,
+				  * or started clean (start.h) */
 	int64_t watermark;       /* highest seq covered so far */
 	time_t last_slot;        /* slot of the last digest, 0 if none */
 	time_t last_sent_at;     /* 0 if never sent */
+	time_t started_at;       /* when they started clean (start.h), 0 if
+				  * they did not */
+	bool started_last;       /* that start is their last record: no
+				  * digest since (last_slot is the start's) */
 };
 
 int td_store_subscriber_state(struct td_store *st, const char *email,

@@ -1,0 +1,81 @@
+/*
+ * start.c: a reader's clean start (see start.h for the rule).
+ *
+ * The statements run once per reader of a start, which is rare (a new
+ * site, an imported list), so they are prepared where used.
+ */
+#include "tagdigest/store/start.h"
+
+#include <stdlib.h>
+
+#include "store_impl.h"
+
+/* The history a start leaves alone; ?1 is the lowercased address. */
+#define HISTORY_SQL \
+	"EXISTS (SELECT 1 FROM subscriber_state WHERE email = ?1) OR" \
+	" EXISTS (SELECT 1 FROM pending WHERE email = ?1) OR" \
+	" EXISTS (SELECT 1 FROM clean_starts WHERE email = ?1)"
+
+int td_store_has_history(struct td_store *st, const char *email, bool *has,
+			 struct td_err *err)
+{
+	sqlite3_stmt *s;
+	*has = false;
+	if (sqlite3_prepare_v2(td_store_db(st), "SELECT " HISTORY_SQL, -1, &s, NULL) !=
+	    SQLITE_OK)
+		return td_store_db_error(st, err, "prepare history");
+	char *key = td_store_email_key(email);
+	td_store_bind_text(s, 1, key);
+	free(key);
+	int step = sqlite3_step(s);
+	if (step == SQLITE_ROW)
+		*has = sqlite3_column_int(s, 0) != 0;
+	sqlite3_finalize(s);
+	return step == SQLITE_ROW ? 0 : td_store_db_error(st, err, "read history");
+}
+
+int td_store_start_clean(struct td_store *st, const char *email, time_t slot,
+			 int64_t upto_seq, time_t at, bool *started,
+			 struct td_err *err)
+{
+	sqlite3 *db = td_store_db(st);
+	sqlite3_stmt *state = NULL, *mark = NULL;
+	int rc = 0;
+	*started = false;
+	/* One statement decides and writes, so there is no gap between the
+	 * question "has a history?" and the row that answers it. */
+	if (sqlite3_prepare_v2(db,
+			       "INSERT INTO subscriber_state (email, watermark, last_slot,"
+			       " last_sent_at) SELECT ?1, ?2, ?3, 0 WHERE NOT (" HISTORY_SQL ")",
+			       -1, &state, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db,
+			       "INSERT INTO clean_starts (email, slot, upto_seq, at)"
+			       " VALUES (?1, ?2, ?3, ?4)", -1, &mark, NULL) != SQLITE_OK) {
+		rc = td_store_db_error(st, err, "prepare clean start");
+		goto out;
+	}
+	char *key = td_store_email_key(email);
+	td_store_bind_text(state, 1, key);
+	sqlite3_bind_int64(state, 2, upto_seq);
+	sqlite3_bind_int64(state, 3, (sqlite3_int64)slot);
+	td_store_bind_text(mark, 1, key);
+	sqlite3_bind_int64(mark, 2, (sqlite3_int64)slot);
+	sqlite3_bind_int64(mark, 3, upto_seq);
+	sqlite3_bind_int64(mark, 4, (sqlite3_int64)at);
+	free(key);
+	if (sqlite3_step(state) != SQLITE_DONE) {
+		rc = td_store_db_error(st, err, "start clean");
+		goto out;
+	}
+	if (sqlite3_changes(db) == 0)
+		goto out;        /* a history: left alone */
+	if (sqlite3_step(mark) != SQLITE_DONE) {
+		rc = td_store_db_error(st, err, "record clean start");
+		goto out;
+	}
+	*started = true;
+out:
+	sqlite3_finalize(state);
+	sqlite3_finalize(mark);
+	return rc;
+}
