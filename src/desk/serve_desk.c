@@ -198,8 +198,7 @@ static uint64_t fp_one(const char *path)
 /* The desk's pages, from <templates_dir>/desk, checked as the digest's
  * templates are: a missing page or partial is an error shown on every
  * page until it is fixed (they are loaded again when they change). */
-static const char *const desk_pages[] = { "page", "home", "preview", "error", "sent",
-					  "week" };
+static const char *const desk_pages[] = { "page", "home", "preview", "error", "sent" };
 
 static void load_pages(struct td_desk *d)
 {
@@ -641,6 +640,18 @@ static void week_due(struct td_desk *d, struct td_value *ctx, time_t site_next)
 		td_week_due_values(d->week, d->co->render.tz, site_next, ctx);
 	else
 		td_value_map_set_str(ctx, "due_error", d->week_err.msg);
+	/* a home.mustache copied before the due line says "Next send:
+	 * {{next_send}}": let it say what is true */
+	const struct td_value *due = td_value_map_get(ctx, "due");
+	const char *n = due ? td_value_text(td_value_map_get(due, "now")) : NULL;
+	const struct td_value *next = due ? td_value_map_get(due, "next") : NULL;
+	if (n && strcmp(n, "0") != 0)
+		td_value_map_set(ctx, "next_send", td_value_string_owned(
+			td_xasprintf("due now (%s readers)", n)));
+	else if (next)
+		td_value_map_set_str(ctx, "next_send", td_value_map_get_str(next, "at"));
+	else
+		set_when(d, ctx, "next_send", site_next);
 }
 
 static void week_page(struct td_desk *d, struct td_http_resp *resp)
@@ -648,6 +659,15 @@ static void week_page(struct td_desk *d, struct td_http_resp *resp)
 	struct td_week *w = week_get(d);
 	if (!w) {
 		error_page(d, resp, 503, "This week cannot be worked out", &d->week_err);
+		return;
+	}
+	if (d->pages && !td_template_set_get(d->pages, "week")) {
+		/* a templates folder copied before this page: the rest works */
+		struct td_err err;
+		td_err_set(&err, EX_NOINPUT, "templates: %s/desk/week.mustache: missing "
+			   "(tagdigest ships it in templates/desk/: copy it into yours)",
+			   d->co->render.templates_dir);
+		error_page(d, resp, 500, "This week has no template", &err);
 		return;
 	}
 	struct td_value *ctx = td_value_map();

@@ -205,3 +205,21 @@ def test_preview_scheme_and_phone_views(serve, site):
     assert "prefers-color-scheme: dark" not in dark and "prefers-color-scheme: dark" not in light
     assert dark == plain.replace("(prefers-color-scheme: dark)", "(min-width: 0px)")
     assert light == plain.replace("(prefers-color-scheme: dark)", "(max-width: 0px)")
+
+
+def test_templates_copied_before_the_week_page(serve, site):
+    """A templates folder copied before this page (no week.mustache, the
+    old home with "Next send: {{next_send}}"): the desk still works, the
+    old home line tells the truth, and /week says what to copy."""
+    desk = site.parent / "templates" / "desk"
+    (desk / "week.mustache").unlink()
+    (desk / "home.mustache").write_text(
+        '{{<page}}{{$main}}<main id="main"><p id="next-send">Next send: '
+        "<strong>{{next_send}}</strong></p></main>{{/main}}{{/page}}\n", encoding="utf-8")
+    s = serve()
+    st, _, body = s.get("/")
+    assert st == 200
+    assert "Next send: <strong>due now (5 readers)</strong>" in html_text(body)
+    st, _, body = s.get("/week")
+    assert st == 500 and "week.mustache: missing" in html_text(body)
+    assert s.get("/preview?to=zoe@example.net")[0] == 200
