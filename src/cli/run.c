@@ -13,7 +13,8 @@
  *
  * A dry run writes nothing, so it cannot sync; it walks what the store
  * would hold after the sync instead (the file's rows overlaid on the
- * roster, see dry_next), so it reports what a real run would send, the
+ * roster: td_sync_walk, readers.h, which the desk's "This week" walks
+ * too), so it reports what a real run would send, the
  * first run of a site whose roster is still empty included.
  */
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include "cli.h"
 #include "tagdigest/deliver/deliver.h"
 #include "tagdigest/schedule/import.h"
+#include "tagdigest/schedule/readers.h"
 #include "tagdigest/sources/ingest.h"
 #include "tagdigest/store/roster.h"
 #include "tagdigest/core/log.h"
@@ -48,138 +50,6 @@ static int roster_next(void *ctx, const struct td_subscriber **out, struct td_er
 	td_member_subscriber(m, &w->view);
 	*out = &w->view;
 	return 1;
-}
-
-/*
- * The dry run's walk: the roster as the sync would leave it, without
- * writing it (td_import_file's own dry run writes and rolls back, which
- * the read-only store of a dry run refuses, and a writable one would
- * hold the write lock against the public server). First the file's rows,
- * in file order, each as the sync would store it (td_roster_put_check
- * decides, as it does for the sync): a new address as a reader on the
- * site's schedule; a reader of the file's ("csv") or a pending sign-up (an
- * editor's row makes it active) with the row's name, and its tags
- * unless the reader chose their own; an address that unsubscribed,
- * bounced or complained, or a paused reader, not at all. Then the
- * roster's other readers (the form's, the CLI's, imports'), who keep
- * their tags whatever the file says. The file's readers whose rows are
- * gone are not walked: the sync would remove them. One roster lookup per
- * row; nothing is held per reader but the file reader's duplicate check
- * (subscribers.h). It counts what the sync would do as it goes.
- */
-struct dry_walk {
-	struct td_store *st;
-	const char *path;                    /* the file, for messages */
-	struct td_subscriber_reader *file;   /* pass 1 */
-	struct td_roster_cursor *cur;        /* pass 2, opened when 1 ends */
-	time_t cutoff, now;
-	struct td_member m;                  /* the row's reader, if known */
-	struct td_subscriber view;
-	struct td_import_summary sync;       /* what the sync would do */
-	size_t file_walked, file_left;       /* the file's readers: in pass 1,
-					      * and met again in pass 2 */
-};
-
-static bool from_file(const struct td_member *m)
-{
-	return m->origin && strcmp(m->origin, "csv") == 0;
-}
-
-/* One row of the file as the sync would take it (td_roster_put_check
- * decides, as it does for the sync): 1 with *out, 0 when the row would
- * not be walked here, or the store's error. */
-static int dry_row(struct dry_walk *w, const struct td_subscriber *row,
-		   const struct td_subscriber **out, struct td_err *err)
-{
-	char where[4096 + 16];
-	snprintf(where, sizeof where, "%s:%u", w->path, row->line);
-	struct td_roster_row put = { .email = row->email, .name = row->name,
-				     .tags = &row->tags, .origin = "csv",
-				     .consent_from = where };
-	enum td_roster_result res;
-	bool writes;
-	struct td_err rowerr = { 0, "" };
-	int rc = td_roster_put_check(w->st, &put, &res, &writes, &rowerr);
-	if (rc == EX_DATAERR) {
-		/* the roster's checks are stricter than the file reader's */
-		td_log_warnx("%s: %s", where, rowerr.msg);
-		w->sync.bad++;
-		return 0;
-	}
-	if (rc) {
-		*err = rowerr;
-		return rc;
-	}
-	w->sync.rows++;
-	switch (res) {
-	case TD_ROSTER_ADDED:
-		w->sync.added++;
-		*out = row;        /* a new reader, on the site's schedule */
-		return 1;
-	case TD_ROSTER_KEPT_OUT:
-		w->sync.kept_out++;
-		return 0;
-	case TD_ROSTER_UPDATED: w->sync.updated++; break;
-	case TD_ROSTER_UNCHANGED: w->sync.unchanged++; break;
-	case TD_ROSTER_READER_KEPT: w->sync.reader_kept++; break;
-	}
-	bool found;
-	td_member_free(&w->m);     /* the last row's */
-	if ((rc = td_roster_get(w->st, row->email, &w->m, &found, err)) || !found)
-		return rc;
-	/* A pending sign-up becomes the file's, active; the file's own
-	 * readers take its name and tags; the others are pass 2's. */
-	bool pending = w->m.status == TD_MEMBER_PENDING;
-	if (!pending && !from_file(&w->m))
-		return 0;
-	if (w->m.prefs.paused_until > w->now)
-		return 0;
-	if (!pending)
-		w->file_walked++;
-	td_member_subscriber(&w->m, &w->view);
-	if (!w->m.reader_choice)
-		w->view.tags = row->tags;
-	w->view.name = row->name;
-	*out = &w->view;
-	return 1;
-}
-
-static int dry_next(void *ctx, const struct td_subscriber **out, struct td_err *err)
-{
-	struct dry_walk *w = ctx;
-	int rc;
-	while (!w->cur) {
-		const struct td_subscriber *row;
-		if ((rc = td_subscribers_next(w->file, &row, err)) == 1) {
-			if ((rc = dry_row(w, row, out, err)))
-				return rc;
-			continue;
-		}
-		if (rc)
-			return rc;
-		if ((rc = td_roster_cursor_open(w->st, w->cutoff, w->now, &w->cur, err)))
-			return rc;
-	}
-	const struct td_member *m;
-	while ((rc = td_roster_cursor_next(w->cur, &m, err)) == 1) {
-		if (from_file(m)) {
-			/* pass 1 had them, or the sync removes them */
-			w->file_left++;
-			continue;
-		}
-		td_member_subscriber(m, &w->view);
-		*out = &w->view;
-		return 1;
-	}
-	if (rc == 0) {
-		size_t nbad;
-		td_subscribers_counts(w->file, NULL, &nbad);
-		w->sync.bad += nbad;
-		/* a bad row may be someone's: the sync then removes nobody */
-		if (!w->sync.bad && w->file_left > w->file_walked)
-			w->sync.removed = w->file_left - w->file_walked;
-	}
-	return rc;
 }
 
 /* ---- the file's sync ---- */
@@ -375,29 +245,25 @@ static int do_send(const struct td_config *cfg, struct td_store *st, const char 
 
 	/* Walked, not loaded: a run's memory must not grow with the readers. */
 	struct roster_walk rw = { NULL, { 0 } };
-	struct dry_walk dw;
-	memset(&dw, 0, sizeof dw);
+	struct td_sync_walk *dw = NULL;
 	struct td_subscriber_source src;
 	if (dry_run) {
-		dw.st = st;
-		dw.path = cfg->subscribers_path;
-		dw.cutoff = dw.now = now;
-		rc = td_subscribers_open(cfg->subscribers_path, &dw.file, &err);
-		src = (struct td_subscriber_source){ dry_next, &dw,
-						     td_subscribers_size_hint(dw.file), false };
+		rc = td_sync_walk_open(st, cfg->subscribers_path, now, &dw, &err);
+		src = (struct td_subscriber_source){ td_sync_walk_next, dw,
+						     dw ? td_sync_walk_size_hint(dw) : 0,
+						     false };
 	} else {
 		rc = td_roster_cursor_open(st, now, now, &rw.cur, &err);
 		src = (struct td_subscriber_source){ roster_next, &rw,
 						     rw.cur ? td_roster_cursor_total(rw.cur) : 0,
 						     true };
 	}
-	if (rc) {
-		td_subscribers_close(dw.file);
+	if (rc)
 		return td_cli_fail(&err);
-	}
 	struct td_send_summary sum;
 	struct progress prog = { { 0, 0 }, false };
-	struct td_send_options opt = { dry_run, NULL, &prog, name };
+	struct td_send_options opt = { .dry_run = dry_run, .progress_arg = &prog,
+				       .command = name };
 	/* the bar is for people: only on a terminal, never with -q or --json */
 	if (isatty(STDERR_FILENO) && td_log_get_level() >= TD_LOG_INFO && !json)
 		opt.progress = draw_progress;
@@ -413,11 +279,9 @@ static int do_send(const struct td_config *cfg, struct td_store *st, const char 
 	if (prog.drawn)
 		fprintf(stderr, "\r%*s\r", 70, "");
 	td_roster_cursor_close(rw.cur);
-	td_roster_cursor_close(dw.cur);
-	td_member_free(&dw.m);
-	td_subscribers_close(dw.file);
 	if (dry_run) {
-		sync = dw.sync;
+		sync = *td_sync_walk_summary(dw);
+		td_sync_walk_close(dw);
 		report_sync(cfg, &sync, true);
 	}
 	if (file_sig_changed(cfg->subscribers_path, &sig))

@@ -194,6 +194,8 @@ static void q_free(struct queue *q)
 struct engine {
 	const struct td_deliver_options *dopt;  /* the caller's, for the run */
 	bool dry_run;                  /* compose and count; no thread, no write */
+	td_plan_fn plan;               /* dry run: each reader's outcome, or NULL */
+	void *plan_arg;
 	struct td_store *st;           /* the caller's: reads only, caller's thread */
 	struct td_store *wst;          /* the recorder's */
 	struct td_zones *zones;        /* readers' zones: the caller's thread */
@@ -764,6 +766,23 @@ static void finish(struct engine *e, struct job *j, size_t *field)
 	}
 }
 
+/* A dry run's plan item for sub (deliver.h), when someone asked. */
+static void plan(struct engine *e, const struct td_subscriber *sub,
+		 enum td_plan_outcome outcome, time_t slot, time_t next,
+		 const struct td_composed *m, size_t posts)
+{
+	if (!e->plan)
+		return;
+	struct td_plan_item it = { .sub = sub, .outcome = outcome, .slot = slot,
+				   .next = next, .posts = posts };
+	if (m) {
+		it.digest = &m->digest;
+		it.posts = m->digest.shown;
+		it.bytes = outcome == TD_PLAN_SEND ? m->message.len : 0;
+	}
+	e->plan(&it, e->plan_arg);
+}
+
 /* A stored retry as a job: J_SEND with the same bytes, Message-ID and
  * posts as the first attempt, or J_CLOSE (the digest of a later slot
  * replaces it; why says so). Takes r's strings. */
@@ -842,14 +861,17 @@ static int prepare_retry(struct engine *e, const struct td_subscriber *sub,
 		td_log_debug("send: %s: kept from an earlier run; next try after %lld",
 			     sub->email, (long long)r.next_attempt_at);
 		count(e, &e->sum->deferred);
+		plan(e, sub, TD_PLAN_DEFERRED, S, r.next_attempt_at, NULL, r.post_count);
 		*settled = true;
 	} else if (e->dry_run) {
-		td_log_info("send: would resend to %s the digest kept since %lld",
-			    sub->email, (long long)r.first_attempt_at);
+		if (!e->plan)   /* with a plan, its items are the report */
+			td_log_info("send: would resend to %s the digest kept since %lld",
+				    sub->email, (long long)r.first_attempt_at);
 		pthread_mutex_lock(&e->mu);
 		e->sum->resent++;
 		pthread_mutex_unlock(&e->mu);
 		count(e, &e->sum->sent);
+		plan(e, sub, TD_PLAN_RESEND, S, r.next_attempt_at, NULL, r.post_count);
 		*settled = true;
 	} else {
 		submit(e, pending_job(sub, &r, J_SEND));
@@ -903,6 +925,9 @@ static int prepare_one(struct engine *e, struct td_composer *c,
 	}
 	if (!fresh_due) {
 		count(e, &e->sum->not_due);
+		/* closed in this slot: due again as if it were served */
+		plan(e, sub, TD_PLAN_NOT_DUE, S, due.now ? td_schedule_due(&rs, &sub->prefs,
+			sub->not_before, S, e->now).next : due.next, NULL, 0);
 		return 0;
 	}
 
@@ -919,6 +944,7 @@ static int prepare_one(struct engine *e, struct td_composer *c,
 		td_log_warnx("send: %s: not sent: %s", sub->email, err->msg);
 		j->kind = J_BADDATA;
 		j->terr = *err;
+		plan(e, sub, TD_PLAN_BAD, S, S, NULL, 0);
 		finish(e, j, &e->sum->permfail);
 		return 0;
 	}
@@ -933,14 +959,19 @@ static int prepare_one(struct engine *e, struct td_composer *c,
 		/* unsubscribed or bounced: the store overrides the file */
 		td_log_debug("send: %s: suppressed: not sent", sub->email);
 		count(e, &e->sum->suppressed);
+		plan(e, sub, TD_PLAN_SUPPRESSED, S, 0, NULL, 0);
 		job_free(j);
 	} else if (m.digest.total == 0) {
 		td_log_debug("send: %s: no new posts in their tags: skipped", sub->email);
 		j->kind = J_SKIPPED;
+		plan(e, sub, TD_PLAN_SKIP, S, S, &m, 0);
 		finish(e, j, &e->sum->skipped);
 	} else if (e->dry_run) {
-		td_log_info("send: would send to %s: %zu posts, %zu bytes, \"%s\"",
-			    sub->email, m.digest.total, m.message.len, m.parts.subject);
+		if (!e->plan)
+			td_log_info("send: would send to %s: %zu posts, %zu bytes, \"%s\"",
+				    sub->email, m.digest.total, m.message.len,
+				    m.parts.subject);
+		plan(e, sub, TD_PLAN_SEND, S, S, &m, 0);
 		finish(e, j, &e->sum->sent);
 	} else {
 		j->len = m.message.len;
@@ -1146,6 +1177,10 @@ int td_send_run(const struct td_deliver_options *dopt, struct td_store *st,
 	memset(&e, 0, sizeof e);
 	e.dopt = dopt;
 	e.dry_run = opt->dry_run;
+	if (e.dry_run) {
+		e.plan = opt->plan;
+		e.plan_arg = opt->plan_arg;
+	}
 	e.st = st;
 	e.sum = sum;
 	e.now = now;

@@ -1,8 +1,9 @@
 /*
  * serve_desk.c: the editors' desk of `tagdigest serve` (see serve.h).
  *
- * Pages: a home page (tags with the posts waiting, next send, subscriber
- * counts, the last digests, source health), a preview of what one
+ * Pages: a home page (tags with the posts waiting, who is due now and
+ * next, subscriber counts, the last digests, source health), "This week"
+ * (both from the send engine's dry run, serve_week.c), a preview of what one
  * subscriber, or a sample reader of one tag, would get now (HTML part in
  * a sandboxed frame, text part, headers, raw message, size), and "send a
  * test"; a reader search, a page per reader and the run history (their
@@ -66,6 +67,8 @@
 #define REFRESH_EVERY 0.25          /* seconds between looks at the files */
 #define WHEN_FMT "%a %d %b %Y %H:%M %Z"
 #define MAX_CSS (1u << 20)          /* desk.css, at most */
+#define WEEK_FRESH 60               /* seconds a "This week" stays good while
+				     * nothing changes: slots pass with time */
 
 static const char csp_desk[] =
 	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -103,6 +106,11 @@ struct td_desk {
 
 	uint64_t posts_fp;                   /* posts as last ingested */
 	bool posts_known;
+
+	struct td_week *week;                /* "This week", for week_version */
+	struct td_err week_err;
+	char week_version[17];
+	double week_at;
 
 	double last_refresh;
 	char version[17];
@@ -193,7 +201,7 @@ static uint64_t fp_one(const char *path)
  * templates are: a missing page or partial is an error shown on every
  * page until it is fixed (they are loaded again when they change). */
 static const char *const desk_pages[] = { "page", "home", "preview", "error", "sent",
-					   "readers", "reader", "history" };
+					   "week", "readers", "reader", "history" };
 
 static void load_pages(struct td_desk *d)
 {
@@ -350,6 +358,7 @@ void td_desk_free(struct td_desk *d)
 	free(d->css);
 	td_store_close(d->st);
 	td_subscribers_free(&d->subs);
+	td_week_free(d->week);
 	free(d);
 }
 
@@ -603,6 +612,52 @@ static struct td_value *joined(const struct td_strv *items)
 	return td_value_string_owned(td_buf_steal(&b));
 }
 
+/* The dry run's plan (serve_week.c), made again when the files behind
+ * the desk changed or WEEK_FRESH seconds went by; NULL with week_err
+ * when it cannot be made. */
+static struct td_week *week_get(struct td_desk *d)
+{
+	double t = td_mono_now();
+	if (d->week_at > 0 && strcmp(d->week_version, d->version) == 0 &&
+	    t - d->week_at < WEEK_FRESH)
+		return d->week;
+	td_week_free(d->week);
+	d->week = NULL;
+	d->week_err.code = 0;
+	d->week_err.msg[0] = '\0';
+	if (!d->st)
+		d->week_err = d->store_err;
+	else if (td_week_build(&d->opt.deliver, d->st, d->opt.subscribers_path, time(NULL),
+			       &d->week, &d->week_err))
+		d->week = NULL;
+	snprintf(d->week_version, sizeof d->week_version, "%s", d->version);
+	d->week_at = td_mono_now();
+	td_log_debug("serve: \"this week\" made in %.3f s", d->week_at - t);
+	return d->week;
+}
+
+/* ctx.due for the home page, or ctx.due_error. */
+static void week_due(struct td_desk *d, struct td_value *ctx, time_t site_next)
+{
+	if (d->week)
+		td_week_due_values(d->week, d->co->render.tz, site_next, ctx);
+	else
+		td_value_map_set_str(ctx, "due_error", d->week_err.msg);
+}
+
+static void week_page(struct td_desk *d, struct td_http_resp *resp)
+{
+	struct td_week *w = week_get(d);
+	if (!w) {
+		error_page(d, resp, 503, "This week cannot be worked out", &d->week_err);
+		return;
+	}
+	struct td_value *ctx = td_value_map();
+	td_week_values(w, d->co->render.tz, td_schedule_next_slot(&d->co->schedule,
+								  time(NULL)), ctx);
+	render_page(d, resp, "week", "This week", ctx);
+}
+
 static void home(struct td_desk *d, struct td_http_resp *resp)
 {
 	if (!d->st) {
@@ -611,6 +666,8 @@ static void home(struct td_desk *d, struct td_http_resp *resp)
 	}
 	time_t now = time(NULL);
 	const struct td_schedule *sched = &d->co->schedule;
+	/* before the read transaction: the dry run takes its own */
+	week_get(d);
 
 	struct td_err err = { 0, "" };
 	if (td_store_begin_read(d->st, &err)) {
@@ -673,7 +730,7 @@ static void home(struct td_desk *d, struct td_http_resp *resp)
 	}
 
 	struct td_value *ctx = td_value_map();
-	set_when(d, ctx, "next_send", td_schedule_next_slot(sched, now));
+	week_due(d, ctx, td_schedule_next_slot(sched, now));
 	set_when(d, ctx, "current_slot", td_schedule_last_slot(sched, now));
 	td_value_map_set_int(ctx, "subscriber_count", (long long)d->subs.n);
 	td_value_map_set_int(ctx, "bad_rows", (long long)d->subs.nbad);
@@ -904,6 +961,55 @@ static void preview_close(struct preview *p)
 	td_buf_free(&p->query);
 }
 
+/* ?scheme=dark or light, else NULL (the viewer's own preference). */
+static const char *scheme_arg(const struct td_http_req *req)
+{
+	const char *s = td_http_arg(req, "scheme");
+	return s && (strcmp(s, "dark") == 0 || strcmp(s, "light") == 0) ? s : NULL;
+}
+
+/* The frame's width and colour scheme, one click each: links to this
+ * page with ?view=phone (a 375 px frame, a phone's CSS width) and
+ * ?scheme=dark|light (the part as force_scheme makes it), so they work
+ * without script and survive a live reload. */
+static void frame_views(const struct td_http_req *req, const char *query,
+			struct td_value *ctx)
+{
+	const char *view = td_http_arg(req, "view");
+	bool phone = view && strcmp(view, "phone") == 0;
+	const char *scheme = scheme_arg(req);
+	td_value_map_set_bool(ctx, "phone", phone);
+	struct td_buf src = TD_BUF_INIT;
+	td_buf_printf(&src, "/preview/html?%s", query);
+	if (scheme)
+		td_buf_printf(&src, "&scheme=%s", scheme);
+	td_value_map_set(ctx, "frame_src", td_value_string_owned(td_buf_steal(&src)));
+	static const struct { const char *id, *label, *view, *scheme; } v[] = {
+		{ "view-desktop", "Full width", "", NULL },
+		{ "view-phone", "Phone (375 px)", "phone", NULL },
+		{ "scheme-auto", "Your scheme", NULL, "" },
+		{ "scheme-light", "Light", NULL, "light" },
+		{ "scheme-dark", "Dark", NULL, "dark" },
+	};
+	struct td_value *list = td_value_map_set(ctx, "views", td_value_list());
+	for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+		/* each link changes one of the two and keeps the other */
+		const char *w = v[i].view ? v[i].view : phone ? "phone" : "";
+		const char *c = v[i].scheme ? v[i].scheme : scheme ? scheme : "";
+		struct td_buf href = TD_BUF_INIT;
+		td_buf_printf(&href, "/preview?%s%s%s%s%s", query, *w ? "&view=" : "", w,
+			      *c ? "&scheme=" : "", c);
+		struct td_value *it = td_value_list_push(list, td_value_map());
+		td_value_map_set_str(it, "id", v[i].id);
+		td_value_map_set_str(it, "label", v[i].label);
+		td_value_map_set(it, "href", td_value_string_owned(td_buf_steal(&href)));
+		bool on = v[i].view ? strcmp(w, phone ? "phone" : "") == 0 :
+				      strcmp(c, scheme ? scheme : "") == 0;
+		td_value_map_set_bool(it, "on", on);
+		td_value_map_set_bool(it, "group_end", i == 1);
+	}
+}
+
 static void preview_page(struct td_desk *d, const struct td_http_req *req,
 			 struct td_http_resp *resp)
 {
@@ -940,6 +1046,7 @@ static void preview_page(struct td_desk *d, const struct td_http_req *req,
 	if (!sample)
 		preview_bounces(d, ctx, sub->email);
 	td_value_map_set_str(ctx, "query", td_buf_cstr(&p.query));
+	frame_views(req, td_buf_cstr(&p.query), ctx);
 	td_value_map_set_str(ctx, "text", m->parts.text);
 	const char *msg = td_buf_cstr(&p.m.message);
 	const char *end = strstr(msg, "\r\n\r\n");
@@ -950,6 +1057,56 @@ static void preview_page(struct td_desk *d, const struct td_http_req *req,
 	td_value_map_set_str(ctx, "raw", msg);
 	render_page(d, resp, "preview", sample ? "Sample preview" : sub->email, ctx);
 	preview_close(&p);
+}
+
+static size_t css_space(const char *s)
+{
+	return strspn(s, " \t\r\n\f");
+}
+
+/*
+ * The HTML part as a reader whose system prefers `scheme` sees it. A
+ * frame's prefers-color-scheme is always the editor's own (no page can
+ * set it for a frame, and the part runs no script), so the part's own
+ * media features say it instead: each "(prefers-color-scheme: X)"
+ * becomes a feature that always holds when X is scheme, and one that
+ * never holds when it is not. The template's own rules then apply,
+ * nothing else changes; the browser test checks the result against
+ * Chromium's emulated media.
+ */
+static void force_scheme(const char *html, const char *scheme, struct td_buf *out)
+{
+	static const char feat[] = "prefers-color-scheme";
+	const char *p = html, *hit;
+	while ((hit = strcasestr(p, feat)) != NULL) {
+		const char *open = hit;
+		while (open > p && strchr(" \t\r\n\f", open[-1]))
+			open--;
+		const char *v = hit + sizeof feat - 1;
+		v += css_space(v);
+		const char *close = NULL;
+		size_t vlen = 0;
+		if (open > p && open[-1] == '(' && *v == ':') {
+			v++;
+			v += css_space(v);
+			vlen = strcspn(v, " \t\r\n\f)");
+			close = v + vlen;
+			close += css_space(close);
+			if (*close != ')')
+				close = NULL;
+		}
+		if (!close) {
+			/* not a media feature (a comment, a word in the text) */
+			td_buf_append(out, p, (size_t)(hit - p) + sizeof feat - 1);
+			p = hit + sizeof feat - 1;
+			continue;
+		}
+		bool holds = vlen == strlen(scheme) && strncasecmp(v, scheme, vlen) == 0;
+		td_buf_append(out, p, (size_t)(open - 1 - p));
+		td_buf_puts(out, holds ? "(min-width: 0px)" : "(max-width: 0px)");
+		p = close + 1;
+	}
+	td_buf_puts(out, p);
 }
 
 /* /preview/html, /preview/text, /preview/raw: one part on its own. */
@@ -964,7 +1121,11 @@ static void preview_part(struct td_desk *d, const struct td_http_req *req,
 		resp->content_type = "text/html; charset=utf-8";
 		resp->csp = csp_part;
 		resp->frame_options = "SAMEORIGIN";
-		td_buf_puts(&resp->body, p.m.parts.html);
+		const char *scheme = scheme_arg(req);
+		if (scheme)
+			force_scheme(p.m.parts.html, scheme, &resp->body);
+		else
+			td_buf_puts(&resp->body, p.m.parts.html);
 	} else {
 		resp->content_type = "text/plain; charset=utf-8";
 		resp->csp = "default-src 'none'; frame-ancestors 'none'";
@@ -1136,6 +1297,18 @@ static void reader_due(struct td_desk *d, struct td_value *ctx, const struct td_
 	if (r->status == TD_MEMBER_ACTIVE) {
 		struct td_due due = td_schedule_due(&s, &r->view.prefs, r->view.not_before,
 						    state.last_slot, now);
+		/* as deliver.c's prepare_one: a slot whose digest was refused
+		 * or given up is closed; the next one is theirs */
+		struct td_pending p;
+		memset(&p, 0, sizeof p);
+		bool closed = false;
+		if (due.now && td_store_pending_get(d->st, r->view.email, due.slot, &p,
+						    &closed, NULL) == 0 && closed &&
+		    strcmp(p.state, "retry") != 0) {
+			due.now = false;
+			due.next = td_schedule_next_slot(&s, now);
+		}
+		td_store_pending_free(&p);
 		struct td_value *n = td_value_map_child(ctx, "next", TD_VALUE_MAP);
 		set_when(d, n, "when", due.next);
 		td_value_map_set_bool(n, "now", due.now);
@@ -1436,8 +1609,8 @@ bool td_desk_handle(struct td_desk *d, const struct td_http_req *req,
 			 strcmp(p, "/preview/html") == 0 || strcmp(p, "/preview/text") == 0 ||
 			 strcmp(p, "/preview/raw") == 0 || strcmp(p, "/version") == 0 ||
 			 strcmp(p, "/static/desk.css") == 0 || strcmp(p, "/static/desk.js") == 0 ||
-			 strcmp(p, "/readers") == 0 || strcmp(p, "/reader") == 0 ||
-			 strcmp(p, "/history") == 0;
+			 strcmp(p, "/week") == 0 || strcmp(p, "/readers") == 0 ||
+			 strcmp(p, "/reader") == 0 || strcmp(p, "/history") == 0;
 	if (!post_route && !get_route)
 		return false;
 	if (post_route != req->post) {
@@ -1461,6 +1634,8 @@ bool td_desk_handle(struct td_desk *d, const struct td_http_req *req,
 		td_buf_printf(&resp->body, "%s\n", d->version);
 	} else if (strcmp(p, "/") == 0) {
 		home(d, resp);
+	} else if (strcmp(p, "/week") == 0) {
+		week_page(d, resp);
 	} else if (strcmp(p, "/readers") == 0) {
 		readers_page(d, req, resp);
 	} else if (strcmp(p, "/reader") == 0) {

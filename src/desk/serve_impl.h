@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "tagdigest/core/buf.h"
 #include "tagdigest/core/err.h"
@@ -103,5 +104,24 @@ void td_desk_free(struct td_desk *d);
  * (the caller answers 404). */
 bool td_desk_handle(struct td_desk *d, const struct td_http_req *req,
 		    struct td_http_resp *resp);
+
+/* "This week" (serve_week.c): the send engine's dry run over the readers
+ * as the next send walks them (td_sync_walk, readers.h; td_send_run with
+ * a plan, deliver.h), summed up for the desk. The numbers are the dry
+ * run's own: `send --dry-run` at the same now counts the same. */
+struct td_week;
+struct td_value;
+struct td_tz;
+int td_week_build(const struct td_deliver_options *dopt, struct td_store *st,
+		  const char *subscribers_path, time_t now, struct td_week **out,
+		  struct td_err *err);
+void td_week_free(struct td_week *w);
+/* ctx.due: due now (count, digests, skips), the site's next slot and the
+ * first time after now anyone else is due; times in tz. */
+void td_week_due_values(const struct td_week *w, const struct td_tz *tz,
+			time_t site_next, struct td_value *ctx);
+/* Everything the week page shows (ctx.due too); sorts w's lists. */
+void td_week_values(struct td_week *w, const struct td_tz *tz, time_t site_next,
+		    struct td_value *ctx);
 
 #endif

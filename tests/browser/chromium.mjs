@@ -2,6 +2,9 @@
 // fresh profile, headless, for the browser tests; playwright-core never
 // downloads a browser. close() closes it and removes the profile.
 // watch(page) collects what went wrong on a page while a test drives it.
+// runSteps(failureShot, steps) is a spec's frame: a fresh page, the steps,
+// the problems watch() saw, a screenshot when something failed, and the
+// exit status.
 
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
@@ -39,4 +42,26 @@ export function watch(page) {
     if (r.status() >= 400 && new URL(r.url()).pathname !== '/favicon.ico') problems.push(`${r.status()} for ${r.url()}`);
   });
   return problems;
+}
+
+// Runs steps(page, context) on a fresh page in a fresh browser. Any
+// failure, or a problem watch() saw, is printed and screenshotted to
+// failureShot; exits the process 0 when all went well, else 1.
+export async function runSteps(failureShot, steps) {
+  const { context, close } = await launch();
+  const page = context.pages()[0] ?? await context.newPage();
+  page.setDefaultTimeout(10000);
+  const problems = watch(page);
+  let failed = false;
+  try {
+    await steps(page, context);
+    if (problems.length) throw new Error(problems.join('\n'));
+  } catch (e) {
+    failed = true;
+    console.error('browser: FAILED:', e.message);
+    await page.screenshot({ path: failureShot, fullPage: true }).catch(() => {});
+  } finally {
+    await close();
+  }
+  process.exit(failed ? 1 : 0);
 }

@@ -11,7 +11,7 @@
 //   TD_ARTIFACTS  where screenshots go (tests/artifacts/, ignored by git)
 // Exit status 0 when every check passed; each step is logged.
 
-import { launch, watch } from './chromium.mjs';
+import { runSteps } from './chromium.mjs';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -32,13 +32,7 @@ fs.rmSync(path.join(artifacts, 'failure.png'), { force: true });
 const log = (...a) => console.log('browser:', ...a);
 const shot = (page, name) => page.screenshot({ path: path.join(artifacts, name), fullPage: true });
 
-const { context, close } = await launch();
-const page = context.pages()[0] ?? await context.newPage();
-page.setDefaultTimeout(10000);
-const problems = watch(page);
-
-let failed = false;
-try {
+await runSteps(path.join(artifacts, 'failure.png'), async (page) => {
   // 1. the preview shows the digest's posts, in the text part and the frame
   await page.goto(base + previewPath);
   await page.locator('#text').filter({ hasText: expectTitle }).waitFor();
@@ -81,13 +75,4 @@ try {
   if (!new URL(page.url()).pathname.startsWith('/unsubscribe/')) throw new Error(`redirected to ${page.url()}`);
   log('confirmation:', JSON.stringify(done));
   await shot(page, 'unsubscribed.png');
-
-  if (problems.length) throw new Error(problems.join('\n'));
-} catch (e) {
-  failed = true;
-  console.error('browser: FAILED:', e.message);
-  await shot(page, 'failure.png').catch(() => {});
-} finally {
-  await close();
-}
-process.exit(failed ? 1 : 0);
+});

@@ -34,7 +34,8 @@
  * ahead. The first message is sent alone, so a broken relay configuration
  * costs one attempt and changes nothing. A dry run takes the same walk
  * and composes the same digests on the calling thread, but opens no
- * transport, starts no thread and writes nothing.
+ * transport, starts no thread and writes nothing; its plan callback
+ * (td_send_options.plan) sees each reader's outcome as it is counted.
  *
  * A real run is recorded in the store's run history (store/runs.h): a
  * row when the walk starts, completed with the summary's counts and the
@@ -86,6 +87,7 @@
 
 #include "tagdigest/core/buf.h"
 #include "tagdigest/compose/compose.h"
+#include "tagdigest/compose/digest.h"
 #include "tagdigest/compose/verp.h"
 #include "tagdigest/core/err.h"
 #include "tagdigest/store/store.h"
@@ -123,12 +125,58 @@ struct td_send_summary {
 typedef void (*td_send_progress_fn)(const struct td_send_summary *sofar,
 				    void *arg);
 
+/*
+ * A dry run's plan, reader by reader: what the run would do with each one
+ * and why, for whoever shows a send before it happens (the desk's "This
+ * week", serve.h). It is the dry run itself that decides (the due rule,
+ * td_schedule_due, the stored retries, the very digest the composer
+ * builds), so a page built from it and `send --dry-run`'s summary cannot
+ * disagree: each item is counted in the summary field named below.
+ */
+enum td_plan_outcome {
+	TD_PLAN_SEND,        /* a fresh digest would go out (sent) */
+	TD_PLAN_RESEND,      /* a digest kept from an earlier run would go out
+			      * again (sent and resent) */
+	TD_PLAN_SKIP,        /* due, nothing new in their tags (skipped) */
+	TD_PLAN_NOT_DUE,     /* not due at the run's now (not_due) */
+	TD_PLAN_DEFERRED,    /* a kept digest not due to retry yet (deferred) */
+	TD_PLAN_SUPPRESSED,  /* unsubscribed from everything, or bounced
+			      * (suppressed) */
+	TD_PLAN_BAD,         /* their data cannot make a message (permfail) */
+};
+
+struct td_plan_item {
+	const struct td_subscriber *sub;     /* valid during the call */
+	enum td_plan_outcome outcome;
+	time_t slot;             /* the reader's slot at the run's now */
+	time_t next;             /* when a digest is next due for them: their
+				  * slot when one is due now (SEND, SKIP, BAD),
+				  * the retry's time (RESEND, DEFERRED), else
+				  * td_due.next (schedule.h) as if this slot
+				  * were served; 0 for SUPPRESSED */
+	const struct td_digest *digest;      /* SEND, SKIP: the digest the run
+					      * would send (its sections, shown,
+					      * total); else NULL */
+	size_t bytes;            /* SEND: the whole message's size */
+	size_t posts;            /* SEND, SKIP: posts shown; RESEND,
+				  * DEFERRED: the kept digest's */
+};
+
+/* Called on the calling thread, once per reader, in the order they are
+ * walked. Must not call back into deliver. */
+typedef void (*td_plan_fn)(const struct td_plan_item *item, void *arg);
+
 struct td_send_options {
 	bool dry_run;            /* render and count; send and write nothing */
 	td_send_progress_fn progress;   /* may be NULL */
 	void *progress_arg;
 	const char *command;     /* what the run history (store/runs.h) calls
 				  * the run: "send" (also when NULL), "run" */
+	td_plan_fn plan;         /* dry run only: each reader's part in it
+				  * (then the items are the report: no "would
+				  * send" line per reader is logged); may be
+				  * NULL */
+	void *plan_arg;
 };
 
 /* The engine's settings, built from the config by td_options_deliver

@@ -3,11 +3,15 @@
  * over libmicrohttpd.
  *
  * Editor mode (default, 127.0.0.1:8025): a home page with each tag's
- * waiting posts, the next send time, subscriber counts, the last run and
- * source health; a preview of the digest a chosen subscriber (or a sample
- * reader of one tag) would get now (HTML part in a sandboxed iframe, text
- * part, headers, raw message, size with a warning above Gmail's 102 KB
- * clipping); live reload when a template or post changes; "send a test"
+ * waiting posts, who is due now and when the others are (the send
+ * engine's dry run: what `send --dry-run` says), subscriber counts, the
+ * last run and source health; "This week" (/week): the dry run summed up
+ * (digests per tag, the biggest, the readers with nothing new, who is due
+ * later in the week); a preview of the digest a chosen subscriber (or a
+ * sample reader of one tag) would get now (HTML part in a sandboxed
+ * iframe, full width or 375 px, in the editor's colour scheme or forced
+ * light or dark, text part, headers, raw message, size with a warning
+ * above Gmail's 102 KB clipping); live reload when a template or post changes; "send a test"
  * (CSRF-protected) through the configured transport, subject marked as a
  * test, no watermark moved; template errors as a readable page. A reader
  * search over the store's roster (/readers?q=, paged), a page per reader

@@ -13,8 +13,10 @@
 #define TAGDIGEST_READERS_H
 
 #include <stdbool.h>
+#include <time.h>
 
 #include "tagdigest/core/err.h"
+#include "tagdigest/schedule/import.h"
 #include "tagdigest/schedule/subscribers.h"
 #include "tagdigest/store/roster.h"
 #include "tagdigest/store/store.h"
@@ -61,5 +63,38 @@ int td_readers_walk(struct td_store *st, const char *path, bool all_statuses,
 int td_readers_load(struct td_store *st, const char *path,
 		    struct td_subscriber_list *out, struct td_err *file_err,
 		    struct td_err *err);
+
+/*
+ * The readers a send would walk right after syncing the subscriber file,
+ * without syncing it (`send --dry-run`, the desk's "This week"): the
+ * roster as the sync would leave it, nothing written (td_import_file's
+ * own dry run writes and rolls back, which a read-only store refuses,
+ * and a writable one would hold the write lock against the public
+ * server). First the file's rows, in file order, each as the sync would
+ * store it (td_roster_put_check decides, as it does for the sync): a new
+ * address as a reader on the site's schedule; a reader of the file's
+ * ("csv") or a pending sign-up (an editor's row makes it active) with
+ * the row's name, and its tags unless the reader chose their own; an
+ * address that unsubscribed, bounced or complained, or a paused reader,
+ * not at all. Then the roster's other readers (the form's, the CLI's,
+ * imports'), who keep their tags whatever the file says. The file's
+ * readers whose rows are gone are not walked: the sync would remove
+ * them. One roster lookup per row; nothing is held per reader but the
+ * file reader's duplicate check (subscribers.h).
+ *
+ * td_sync_walk_next has the shape of a send's subscriber source
+ * (deliver.h): 1 with *out (valid until the next call), 0 at the end, or
+ * the store's / the file's error. td_sync_walk_open fails with the
+ * file's error (subscribers.h) when the file cannot be read. The summary
+ * counts what the sync would do, complete once the walk ended.
+ */
+struct td_sync_walk;
+int td_sync_walk_open(struct td_store *st, const char *path, time_t now,
+		      struct td_sync_walk **out, struct td_err *err);
+int td_sync_walk_next(void *walk, const struct td_subscriber **out, struct td_err *err);
+/* Rows the file is expected to hold, for progress; 0: unknown. */
+size_t td_sync_walk_size_hint(const struct td_sync_walk *w);
+const struct td_import_summary *td_sync_walk_summary(const struct td_sync_walk *w);
+void td_sync_walk_close(struct td_sync_walk *w);
 
 #endif
