@@ -226,8 +226,8 @@ static void draw_progress(const struct td_send_summary *s, void *arg)
 	p->drawn = true;
 }
 
-static int do_send(const struct td_config *cfg, struct td_store *st, bool dry_run,
-		   bool json)
+static int do_send(const struct td_config *cfg, struct td_store *st, const char *name,
+		   bool dry_run, bool json)
 {
 	/* The run's start: the sync's time and the walk's cutoff. */
 	time_t now = time(NULL);
@@ -262,7 +262,8 @@ static int do_send(const struct td_config *cfg, struct td_store *st, bool dry_ru
 		return td_cli_fail(&err);
 	struct td_send_summary sum;
 	struct progress prog = { { 0, 0 }, false };
-	struct td_send_options opt = { .dry_run = dry_run, .progress_arg = &prog };
+	struct td_send_options opt = { .dry_run = dry_run, .progress_arg = &prog,
+				       .command = name };
 	/* the bar is for people: only on a terminal, never with -q or --json */
 	if (isatty(STDERR_FILENO) && td_log_get_level() >= TD_LOG_INFO && !json)
 		opt.progress = draw_progress;
@@ -358,7 +359,7 @@ static int cmd_write(const struct td_cli_globals *g, int argc, char **argv,
 		td_log_warnx("run: the bounce mailbox was not read to the end; "
 			     "sending anyway (`tagdigest bounces` tries again)");
 	if (!rc && send)
-		rc = do_send(&cfg, st, dry_run, json);
+		rc = do_send(&cfg, st, name, dry_run, json);
 	td_cli_end_writer(&cfg, st, lockfd);
 	return rc;
 }

@@ -38,6 +38,7 @@
 #include "tagdigest/core/log.h"
 #include "tagdigest/schedule/schedule.h"
 #include "tagdigest/deliver/transport.h"
+#include "tagdigest/store/runs.h"
 #include "tagdigest/core/util.h"
 
 /* In-run retries waiting for their time, at most; more wait for a later
@@ -1118,6 +1119,38 @@ static void engine_shutdown(struct engine *e)
 	td_store_close(e->wst);
 }
 
+/* The run history (runs.h): bookkeeping, so a failure to write it is
+ * logged and changes nothing about the send. */
+static void record_run_start(struct td_store *st, const struct td_send_options *opt,
+			     int64_t *id)
+{
+	struct td_err err = { 0, "" };
+	if (td_store_run_begin(st, opt->command ? opt->command : "send", time(NULL), id,
+			       &err)) {
+		td_log_warnx("send: the run history: %s", err.msg);
+		*id = 0;
+	}
+}
+
+static void record_run_end(struct td_store *st, int64_t id,
+			   const struct td_send_summary *sum, int rc,
+			   const struct td_err *run_err)
+{
+	struct td_run r = {
+		.finished_at = time(NULL), .subscribers = sum->subscribers,
+		.not_due = sum->not_due, .sent = sum->sent, .skipped = sum->skipped,
+		.suppressed = sum->suppressed, .tempfail = sum->tempfail,
+		.permfail = sum->permfail, .deferred = sum->deferred,
+		.expired = sum->expired, .bounced = sum->bounced, .resent = sum->resent,
+		.slot = sum->slot, .seconds = sum->seconds, .exit_code = rc,
+		.stopped_by_signal = sum->stopped_by_signal,
+		.note = rc ? (char *)run_err->msg : (char *)"",
+	};
+	struct td_err err = { 0, "" };
+	if (td_store_run_finish(st, id, &r, &err))
+		td_log_warnx("send: the run history: %s", err.msg);
+}
+
 int td_send_run(const struct td_deliver_options *dopt, struct td_store *st,
 		struct td_subscriber_source *src,
 		const struct td_send_options *opt, time_t now,
@@ -1182,6 +1215,9 @@ int td_send_run(const struct td_deliver_options *dopt, struct td_store *st,
 		sigaction(SIGINT, &sa, &old_int);
 	}
 
+	int64_t run_id = 0;
+	if (!e.dry_run)
+		record_run_start(st, opt, &run_id);
 	/* a dry run writes nothing: no recorder, and no sender is started
 	 * because nothing is queued */
 	rc = e.dry_run ? 0 : start_recorder(&e, err);
@@ -1229,6 +1265,8 @@ int td_send_run(const struct td_deliver_options *dopt, struct td_store *st,
 			break;
 		}
 	}
+	if (run_id)
+		record_run_end(st, run_id, sum, rc, err);
 	pthread_cond_destroy(&e.cv_send);
 	pthread_cond_destroy(&e.cv_rec);
 	pthread_cond_destroy(&e.cv_done);

@@ -6,7 +6,8 @@
  * (both from the send engine's dry run, serve_week.c), a preview of what one
  * subscriber, or a sample reader of one tag, would get now (HTML part in
  * a sandboxed frame, text part, headers, raw message, size), and "send a
- * test". The store is opened READONLY, and a preview goes through the very
+ * test"; a reader search, a page per reader and the run history (their
+ * own block below). The store is opened READONLY, and a preview goes through the very
  * composer `send` uses (compose.h), so it is exactly what would go out; a
  * test send is the composer's test copy, handed to the transport as
  * `send` would (td_send_one).
@@ -49,6 +50,7 @@
 #include "tagdigest/schedule/readers.h"
 #include "tagdigest/schedule/schedule.h"
 #include "tagdigest/sources/slug.h"
+#include "tagdigest/store/runs.h"
 #include "tagdigest/store/store.h"
 #include "tagdigest/schedule/subscribers.h"
 #include "tagdigest/compose/template.h"
@@ -198,7 +200,10 @@ static uint64_t fp_one(const char *path)
 /* The desk's pages, from <templates_dir>/desk, checked as the digest's
  * templates are: a missing page or partial is an error shown on every
  * page until it is fixed (they are loaded again when they change). */
-static const char *const desk_pages[] = { "page", "home", "preview", "error", "sent" };
+/* week.mustache is not among them: a folder copied before "This week"
+ * keeps its other pages, and /week says what to copy. */
+static const char *const desk_pages[] = { "page", "home", "preview", "error", "sent",
+					   "readers", "reader", "history" };
 
 static void load_pages(struct td_desk *d)
 {
@@ -1155,6 +1160,326 @@ static void preview_part(struct td_desk *d, const struct td_http_req *req,
 	preview_close(&p);
 }
 
+/* ---- finding a reader, a reader's page, the run history ----
+ *
+ * GET /readers?q=TEXT&page=N   the roster's members whose address or
+ *                              name contains TEXT (roster.h
+ *                              td_roster_search), a page at a time
+ * GET /reader?email=EMAIL      one reader: status, tags, schedule, next
+ *                              digest, bounce score, recent digests
+ * GET /history?page=N          past sends (store/runs.h), newest first
+ */
+
+#define READERS_PAGE 50             /* search results per page */
+#define RUNS_PAGE 50                /* runs per history page */
+#define READER_DIGESTS 20           /* recent digests on a reader's page */
+#define MAX_PAGE 1000000            /* ?page= beyond this is refused */
+
+/* "5,000": counts an editor reads at a glance */
+static struct td_value *count_value(size_t n)
+{
+	char digits[32];
+	int len = snprintf(digits, sizeof digits, "%zu", n);
+	struct td_buf b = TD_BUF_INIT;
+	for (int i = 0; i < len; i++) {
+		if (i && (len - i) % 3 == 0)
+			td_buf_putc(&b, ',');
+		td_buf_putc(&b, digits[i]);
+	}
+	return td_value_string_owned(td_buf_steal(&b));
+}
+
+/* ?page=N, 1-based; 0 (with resp filled) when it is not a page number */
+static size_t page_arg(struct td_desk *d, const struct td_http_req *req,
+		       struct td_http_resp *resp)
+{
+	const char *s = td_http_arg(req, "page");
+	if (!s || !*s)
+		return 1;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v < 1 || v > MAX_PAGE || *s == '-' || *s == '+') {
+		struct td_err err;
+		td_err_set(&err, EX_USAGE, "page '%s': a page number is 1 to %d", s, MAX_PAGE);
+		error_page(d, resp, 400, "No such page", &err);
+		return 0;
+	}
+	return (size_t)v;
+}
+
+/* Previous / next links of a list of `total` rows, `per` a page, under
+ * `base` ("/readers?q=...&" or "/history?"). */
+static void pager(struct td_value *ctx, const char *base, size_t page, size_t per,
+		  size_t total)
+{
+	size_t pages = total ? (total + per - 1) / per : 1;
+	struct td_value *p = td_value_map_child(ctx, "pager", TD_VALUE_MAP);
+	td_value_map_set_int(p, "page", (long long)page);
+	td_value_map_set_int(p, "pages", (long long)pages);
+	td_value_map_set(p, "first_row", count_value(total ? (page - 1) * per + 1 : 0));
+	size_t last = page * per < total ? page * per : total;
+	td_value_map_set(p, "last_row", count_value(last));
+	if (page > 1)
+		td_value_map_set(p, "prev", td_value_string_owned(
+			td_xasprintf("%spage=%zu", base, page - 1 < pages ? page - 1 : pages)));
+	if (page < pages)
+		td_value_map_set(p, "next", td_value_string_owned(
+			td_xasprintf("%spage=%zu", base, page + 1)));
+	td_value_map_set_bool(p, "many", pages > 1);
+}
+
+static void readers_page(struct td_desk *d, const struct td_http_req *req,
+			 struct td_http_resp *resp)
+{
+	if (!d->st) {
+		error_page(d, resp, 503, "The store cannot be read", &d->store_err);
+		return;
+	}
+	size_t page = page_arg(d, req, resp);
+	if (!page)
+		return;
+	const char *q = td_http_arg(req, "q");
+	if (!q)
+		q = "";
+	struct td_err err = { 0, "" };
+	struct td_member *v = NULL;
+	size_t n = 0, total = 0, counts[5];
+	/* one snapshot: the count and the page agree */
+	int rc = td_store_begin_read(d->st, &err);
+	if (!rc)
+		rc = td_roster_counts(d->st, counts, &err);
+	if (!rc)
+		rc = td_roster_search(d->st, q, (page - 1) * READERS_PAGE, READERS_PAGE, &v,
+				      &n, &total, &err);
+	td_store_commit(d->st, NULL);
+	if (rc) {
+		error_page(d, resp, 503, "The store cannot be read", &err);
+		return;
+	}
+	size_t all = 0;
+	for (int i = 0; i < 5; i++)
+		all += counts[i];
+	struct td_value *ctx = td_value_map();
+	td_value_map_set_str(ctx, "q", q);
+	td_value_map_set_bool(ctx, "searched", *q != '\0');
+	td_value_map_set(ctx, "matched", count_value(total));
+	td_value_map_set(ctx, "all", count_value(all));
+	td_value_map_set_bool(ctx, "has_readers", n > 0);
+	struct td_value *rows = td_value_map_set(ctx, "readers", td_value_list());
+	for (size_t i = 0; i < n; i++) {
+		struct td_value *r = td_value_list_push(rows, td_value_map());
+		td_value_map_set_str(r, "email", v[i].email);
+		td_value_map_set(r, "email_query", url_value(v[i].email));
+		td_value_map_set_str(r, "name", v[i].name);
+		td_value_map_set_str(r, "status", td_member_status_name(v[i].status));
+		td_value_map_set_bool(r, "active", v[i].status == TD_MEMBER_ACTIVE);
+		td_value_map_set(r, "tags", joined(&v[i].tags));
+	}
+	struct td_buf base = TD_BUF_INIT;
+	td_buf_puts(&base, "/readers?q=");
+	td_url_escape(&base, q);
+	td_buf_putc(&base, '&');
+	pager(ctx, td_buf_cstr(&base), page, READERS_PAGE, total);
+	td_buf_free(&base);
+	td_members_free(v, n);
+	render_page(d, resp, "readers", *q ? q : "Readers", ctx);
+}
+
+/* "weekly, Monday 07:00 Europe/Berlin" from the reader's rule */
+static struct td_value *schedule_value(const struct td_schedule *s)
+{
+	struct td_buf b = TD_BUF_INIT;
+	char day[32] = "";
+	struct tm tm = { .tm_wday = s->wday };
+	strftime(day, sizeof day, "%A", &tm);
+	td_buf_printf(&b, "%s, ", td_frequency_name(s->freq));
+	if (s->freq == TD_FREQ_WEEKLY)
+		td_buf_printf(&b, "%s ", day);
+	else if (s->freq == TD_FREQ_MONTHLY)
+		td_buf_printf(&b, "the first %s of the month, ", day);
+	td_buf_printf(&b, "%02d:%02d %s", s->hour, s->minute, s->tz ? td_tz_name(s->tz) : "UTC");
+	return td_value_string_owned(td_buf_steal(&b));
+}
+
+/* The reader's next digest by the rule `send` applies (schedule.h). */
+static void reader_due(struct td_desk *d, struct td_value *ctx, const struct td_reader *r,
+		       time_t now)
+{
+	struct td_subscriber_state state;
+	if (td_store_subscriber_state(d->st, r->view.email, &state, NULL) != 0)
+		return;
+	struct td_zones *zones = td_zones_new();
+	struct td_schedule s = td_schedule_for(&d->co->schedule, &r->view.prefs, zones);
+	td_value_map_set(ctx, "schedule", schedule_value(&s));
+	td_value_map_set_bool(ctx, "own_schedule", r->view.prefs.own_time ||
+			      r->view.prefs.timezone ||
+			      r->view.prefs.frequency != TD_FREQ_WEEKLY);
+	if (r->view.prefs.paused_until > now)
+		set_when(d, ctx, "paused_until", r->view.prefs.paused_until);
+	if (r->status == TD_MEMBER_ACTIVE) {
+		struct td_due due = td_schedule_due(&s, &r->view.prefs, r->view.not_before,
+						    state.last_slot, now);
+		/* as deliver.c's prepare_one: a slot whose digest was refused
+		 * or given up is closed; the next one is theirs */
+		struct td_pending p;
+		memset(&p, 0, sizeof p);
+		bool closed = false;
+		if (due.now && td_store_pending_get(d->st, r->view.email, due.slot, &p,
+						    &closed, NULL) == 0 && closed &&
+		    strcmp(p.state, "retry") != 0) {
+			due.now = false;
+			due.next = td_schedule_next_slot(&s, now);
+		}
+		td_store_pending_free(&p);
+		struct td_value *n = td_value_map_child(ctx, "next", TD_VALUE_MAP);
+		set_when(d, n, "when", due.next);
+		td_value_map_set_bool(n, "now", due.now);
+	}
+	td_zones_free(zones);
+}
+
+static void reader_page(struct td_desk *d, const struct td_http_req *req,
+			struct td_http_resp *resp)
+{
+	if (!d->st) {
+		error_page(d, resp, 503, "The store cannot be read", &d->store_err);
+		return;
+	}
+	const char *email = td_http_arg(req, "email");
+	struct td_err err = { 0, "" };
+	if (!email || !*email) {
+		td_err_set(&err, EX_USAGE, "say whose page: /reader?email=EMAIL");
+		error_page(d, resp, 400, "Which reader?", &err);
+		return;
+	}
+	struct td_reader r;
+	if (td_reader_find(d->st, d->opt.subscribers_path, email, &r, &err)) {
+		error_page(d, resp, 503, "The store cannot be read", &err);
+		td_reader_free(&r);
+		return;
+	}
+	if (!r.found) {
+		td_err_set(&err, EX_NOUSER, "%s is neither in the store nor in the "
+			   "subscriber file %s", email, d->opt.subscribers_path);
+		error_page(d, resp, 404, "No such subscriber", &err);
+		td_reader_free(&r);
+		return;
+	}
+	time_t now = time(NULL);
+	struct td_value *ctx = td_value_map();
+	td_value_map_set_str(ctx, "email", r.view.email);
+	td_value_map_set(ctx, "email_query", url_value(r.view.email));
+	td_value_map_set_str(ctx, "name", r.view.name);
+	td_value_map_set_str(ctx, "status", td_member_status_name(r.status));
+	td_value_map_set_bool(ctx, "active", r.status == TD_MEMBER_ACTIVE);
+	td_value_map_set_bool(ctx, "file_row", !r.in_store);
+	td_value_map_set(ctx, "tags", joined(&r.view.tags));
+	if (r.in_store) {
+		td_value_map_set_bool(ctx, "reader_choice", r.member.reader_choice);
+		td_value_map_set_str(ctx, "origin", r.member.origin);
+		set_when(d, ctx, "created", r.member.created_at);
+		set_when(d, ctx, "consent_at", r.member.consent_at);
+		td_value_map_set_str(ctx, "consent_how", r.member.consent_how);
+		td_value_map_set_str(ctx, "consent_from", r.member.consent_from);
+	}
+	reader_due(d, ctx, &r, now);
+	if (r.status == TD_MEMBER_BOUNCED || r.status == TD_MEMBER_COMPLAINED) {
+		char why[256] = "";
+		last_bounce(d, r.view.email, why, sizeof why);
+		if (*why)
+			td_value_map_set_str(ctx, "why", why + 2);  /* past "; " */
+	}
+	double score = 0;
+	int hard = 0;
+	if (td_store_bounce_score(d->st, r.view.email, &d->opt.bounces, now, &score,
+				  &hard, NULL) == 0) {
+		td_value_map_set(ctx, "score", td_value_string_owned(
+			td_xasprintf("%.1f", score)));
+		td_value_map_set(ctx, "threshold", td_value_string_owned(
+			td_xasprintf("%g", d->opt.bounces.soft_threshold)));
+		td_value_map_set_int(ctx, "hard", hard);
+	}
+	struct td_reader_digest *dg = NULL;
+	size_t ndg = 0;
+	if (td_store_reader_digests(d->st, r.view.email, READER_DIGESTS, &dg, &ndg,
+				    &err) != 0)
+		td_value_map_set_str(ctx, "digests_error", err.msg);
+	struct td_value *list = td_value_map_set(ctx, "digests", td_value_list());
+	for (size_t i = 0; i < ndg; i++) {
+		struct td_value *v = td_value_list_push(list, td_value_map());
+		set_when(d, v, "slot", dg[i].slot);
+		set_when(d, v, "at", dg[i].at);
+		td_value_map_set_str(v, "outcome", dg[i].outcome);
+		td_value_map_set_int(v, "posts", (long long)dg[i].post_count);
+		td_value_map_set_str(v, "message_id", dg[i].message_id);
+		td_value_map_set_str(v, "detail", dg[i].detail);
+		if (dg[i].next_attempt_at)
+			set_when(d, v, "retry_at", dg[i].next_attempt_at);
+	}
+	td_value_map_set_int(ctx, "digests_shown", READER_DIGESTS);
+	td_value_map_set_bool(ctx, "has_digests", ndg > 0);
+	td_reader_digests_free(dg, ndg);
+	render_page(d, resp, "reader", r.view.email, ctx);
+	td_reader_free(&r);
+}
+
+static void history_page(struct td_desk *d, const struct td_http_req *req,
+			 struct td_http_resp *resp)
+{
+	if (!d->st) {
+		error_page(d, resp, 503, "The store cannot be read", &d->store_err);
+		return;
+	}
+	size_t page = page_arg(d, req, resp);
+	if (!page)
+		return;
+	struct td_err err = { 0, "" };
+	struct td_run *v = NULL;
+	size_t n = 0, total = 0;
+	if (td_store_runs(d->st, (page - 1) * RUNS_PAGE, RUNS_PAGE, &v, &n, &total, &err)) {
+		error_page(d, resp, 503, "The store cannot be read", &err);
+		return;
+	}
+	struct td_value *ctx = td_value_map();
+	td_value_map_set(ctx, "total", count_value(total));
+	struct td_value *rows = td_value_map_set(ctx, "runs", td_value_list());
+	for (size_t i = 0; i < n; i++) {
+		const struct td_run *r = &v[i];
+		struct td_value *m = td_value_list_push(rows, td_value_map());
+		td_value_map_set_str(m, "command", r->command);
+		set_when(d, m, "started", r->started_at);
+		if (!r->finished_at) {
+			td_value_map_set_bool(m, "interrupted", true);
+		} else {
+			set_when(d, m, "finished", r->finished_at);
+			td_value_map_set(m, "seconds", td_value_string_owned(
+				td_xasprintf("%.1f", r->seconds)));
+		}
+		set_when(d, m, "slot", r->slot);
+		td_value_map_set(m, "sent", count_value(r->sent));
+		td_value_map_set(m, "skipped", count_value(r->skipped));
+		td_value_map_set(m, "not_due", count_value(r->not_due));
+		td_value_map_set(m, "failed", count_value(r->permfail + r->expired));
+		td_value_map_set(m, "tempfail", count_value(r->tempfail));
+		td_value_map_set(m, "deferred", count_value(r->deferred));
+		td_value_map_set(m, "suppressed", count_value(r->suppressed));
+		/* shown only when there are some: a count is a string here */
+		if (r->bounced)
+			td_value_map_set(m, "bounced", count_value(r->bounced));
+		if (r->resent)
+			td_value_map_set(m, "resent", count_value(r->resent));
+		td_value_map_set_bool(m, "bad", r->exit_code != 0 || !r->finished_at);
+		if (r->exit_code)
+			td_value_map_set_int(m, "exit_code", r->exit_code);
+		td_value_map_set_str(m, "note", r->note);
+	}
+	td_value_map_set_bool(ctx, "has_runs", n > 0);
+	pager(ctx, "/history?", page, RUNS_PAGE, total);
+	td_runs_free(v, n);
+	render_page(d, resp, "history", "History", ctx);
+}
+
 /* ---- send a test ---- */
 
 static bool const_eq(const char *a, const char *b)
@@ -1307,7 +1632,8 @@ bool td_desk_handle(struct td_desk *d, const struct td_http_req *req,
 			 strcmp(p, "/preview/html") == 0 || strcmp(p, "/preview/text") == 0 ||
 			 strcmp(p, "/preview/raw") == 0 || strcmp(p, "/version") == 0 ||
 			 strcmp(p, "/static/desk.css") == 0 || strcmp(p, "/static/desk.js") == 0 ||
-			 strcmp(p, "/week") == 0;
+			 strcmp(p, "/week") == 0 || strcmp(p, "/readers") == 0 ||
+			 strcmp(p, "/reader") == 0 || strcmp(p, "/history") == 0;
 	if (!post_route && !get_route)
 		return false;
 	if (post_route != req->post) {
@@ -1333,6 +1659,12 @@ bool td_desk_handle(struct td_desk *d, const struct td_http_req *req,
 		home(d, resp);
 	} else if (strcmp(p, "/week") == 0) {
 		week_page(d, resp);
+	} else if (strcmp(p, "/readers") == 0) {
+		readers_page(d, req, resp);
+	} else if (strcmp(p, "/reader") == 0) {
+		reader_page(d, req, resp);
+	} else if (strcmp(p, "/history") == 0) {
+		history_page(d, req, resp);
 	} else if (strcmp(p, "/preview") == 0) {
 		preview_page(d, req, resp);
 	} else if (strcmp(p, "/preview/html") == 0) {

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -730,6 +731,147 @@ int td_roster_counts(struct td_store *st, size_t counts[5], struct td_err *err)
 	}
 	sqlite3_finalize(s);
 	return step == SQLITE_DONE ? 0 : td_store_db_error(st, err, "count subscribers");
+}
+
+/* ---- finding a reader ---- */
+
+/* The lowercase of one letter of the scripts readers' names are mostly
+ * written in (Latin with its Latin-1 and Extended-A accents, Greek,
+ * Cyrillic): SQLite's own LIKE folds ASCII only, so "ÉVA" would not
+ * find "Éva". Anything else is itself. */
+static uint32_t fold_cp(uint32_t c)
+{
+	if (c < 0x80)
+		return c >= 'A' && c <= 'Z' ? c + 32 : c;
+	if (c >= 0xC0 && c <= 0xDE && c != 0xD7)
+		return c + 32;
+	if (c == 0x130)
+		return 'i';
+	if (c == 0x178)
+		return 0xFF;
+	/* Extended-A pairs an upper and a lower letter, the upper on the
+	 * even code point except in 0139..0148 and 0179..017E */
+	if ((c >= 0x100 && c <= 0x137) || (c >= 0x14A && c <= 0x177))
+		return c | 1;
+	if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E))
+		return c & 1 ? c + 1 : c;
+	if ((c >= 0x391 && c <= 0x3A9 && c != 0x3A2) || (c >= 0x410 && c <= 0x42F))
+		return c + 32;
+	if (c >= 0x400 && c <= 0x40F)
+		return c + 80;
+	switch (c) {
+	case 0x386: return 0x3AC;
+	case 0x388: case 0x389: case 0x38A: return c + 37;
+	case 0x38C: return 0x3CC;
+	case 0x38E: case 0x38F: return c + 63;
+	}
+	return c;
+}
+
+/* s folded letter by letter into b; bytes that are not UTF-8 stay. */
+static void fold_into(struct td_buf *b, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		uint32_t cp;
+		size_t len = td_utf8_next(s + i, n - i, &cp);
+		if (len == 0) {
+			td_buf_putc(b, s[i++]);
+			continue;
+		}
+		td_utf8_put(b, fold_cp(cp));
+		i += len;
+	}
+}
+
+static void sql_fold(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	const char *s = (const char *)sqlite3_value_text(argv[0]);
+	if (!s) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	struct td_buf b = TD_BUF_INIT;
+	fold_into(&b, s, (size_t)sqlite3_value_bytes(argv[0]));
+	size_t len = b.len;
+	sqlite3_result_text(ctx, td_buf_steal(&b), (int)len, free);
+}
+
+int td_store_roster_functions(struct td_store *st, struct td_err *err)
+{
+	if (sqlite3_create_function_v2(td_store_db(st), "td_fold", 1,
+				       SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+				       NULL, sql_fold, NULL, NULL, NULL) != SQLITE_OK)
+		return td_store_db_error(st, err, "register td_fold");
+	return 0;
+}
+
+/* Either column holds the query: the address (its key, lowercased) or
+ * the name, folded alike. */
+#define SEARCH_WHERE \
+	" (td_fold(email_key) LIKE ?1 ESCAPE '\\' OR td_fold(name) LIKE ?1 ESCAPE '\\')"
+
+int td_roster_search(struct td_store *st, const char *query, size_t offset, size_t limit,
+		     struct td_member **out, size_t *n, size_t *total, struct td_err *err)
+{
+	*out = NULL;
+	*n = 0;
+	*total = 0;
+	/* "%folded query%", with the query's own % _ and \ taken literally */
+	struct td_buf folded = TD_BUF_INIT, pattern = TD_BUF_INIT;
+	fold_into(&folded, query ? query : "", query ? strlen(query) : 0);
+	td_buf_putc(&pattern, '%');
+	for (size_t i = 0; i < folded.len; i++) {
+		char c = folded.data[i];
+		if (c == '%' || c == '_' || c == '\\')
+			td_buf_putc(&pattern, '\\');
+		td_buf_putc(&pattern, c);
+	}
+	td_buf_putc(&pattern, '%');
+	td_buf_free(&folded);
+
+	sqlite3_stmt *s = NULL;
+	int rc = 0;
+	/* the count and the page read the covering index members_search
+	 * (migration 10), the page in its order, so it stops at its end */
+	if (sqlite3_prepare_v2(td_store_db(st),
+			       "SELECT COUNT(*) FROM members WHERE" SEARCH_WHERE,
+			       -1, &s, NULL) != SQLITE_OK) {
+		rc = td_store_db_error(st, err, "prepare reader search");
+		goto out;
+	}
+	td_store_bind_text(s, 1, td_buf_cstr(&pattern));
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		rc = td_store_db_error(st, err, "count the readers found");
+		goto out;
+	}
+	*total = (size_t)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	s = NULL;
+	if (*total <= offset || limit == 0)
+		goto out;
+	if (sqlite3_prepare_v2(td_store_db(st),
+			       "SELECT " MEMBER_COLS " FROM members WHERE id IN"
+			       " (SELECT id FROM members WHERE" SEARCH_WHERE
+			       " ORDER BY email_key LIMIT ?2 OFFSET ?3) ORDER BY email_key",
+			       -1, &s, NULL) != SQLITE_OK) {
+		rc = td_store_db_error(st, err, "prepare reader search");
+		goto out;
+	}
+	td_store_bind_text(s, 1, td_buf_cstr(&pattern));
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)offset);
+	size_t cap = 0;
+	rc = read_members(st, s, out, n, &cap, err);
+	if (rc) {
+		td_members_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+out:
+	sqlite3_finalize(s);
+	td_buf_free(&pattern);
+	return rc;
 }
 
 /* ---- the send walk ---- */

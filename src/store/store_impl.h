@@ -39,6 +39,11 @@ static inline char *td_store_col_dup(sqlite3_stmt *s, int i)
 	return td_xstrdup(td_store_col_cstr(s, i));
 }
 
+/* roster.c: registers the SQL functions its queries use (td_fold, the
+ * reader search's case folding) on st's connection; td_store_open calls
+ * it for every connection. */
+int td_store_roster_functions(struct td_store *st, struct td_err *err);
+
 /* The lowercased address subscribers are keyed by (malloc'd). */
 char *td_store_email_key(const char *email);
 

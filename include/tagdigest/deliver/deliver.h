@@ -37,6 +37,12 @@
  * transport, starts no thread and writes nothing; its plan callback
  * (td_send_options.plan) sees each reader's outcome as it is counted.
  *
+ * A real run is recorded in the store's run history (store/runs.h): a
+ * row when the walk starts, completed with the summary's counts and the
+ * exit status when it ends, so a run killed midway is seen as
+ * interrupted. That record is bookkeeping: a store error writing it is
+ * logged and the send goes on.
+ *
  * td_send_one() hands one finished message to the transport outside any
  * run (the desk's test send): nothing is recorded.
  *
@@ -164,6 +170,8 @@ struct td_send_options {
 	bool dry_run;            /* render and count; send and write nothing */
 	td_send_progress_fn progress;   /* may be NULL */
 	void *progress_arg;
+	const char *command;     /* what the run history (store/runs.h) calls
+				  * the run: "send" (also when NULL), "run" */
 	td_plan_fn plan;         /* dry run only: each reader's part in it
 				  * (then the items are the report: no "would
 				  * send" line per reader is logged); may be

@@ -13,7 +13,10 @@
  * light or dark, text part, headers, raw message, size with a warning
  * above Gmail's 102 KB clipping); live reload when a template or post changes; "send a test"
  * (CSRF-protected) through the configured transport, subject marked as a
- * test, no watermark moved; template errors as a readable page.
+ * test, no watermark moved; template errors as a readable page. A reader
+ * search over the store's roster (/readers?q=, paged), a page per reader
+ * (/reader?email=: status, tags, schedule, next digest, bounce score,
+ * recent digests) and the history of past sends (/history, store/runs.h).
  *
  * Public mode (--public): the reader's pages (README "The reader's pages").
  *   GET  /subscribe           the sign-up form; POST signs up (double
