@@ -248,7 +248,7 @@ static int do_send(const struct td_config *cfg, struct td_store *st, const char 
 	struct td_sync_walk *dw = NULL;
 	struct td_subscriber_source src;
 	if (dry_run) {
-		rc = td_sync_walk_open(st, cfg->subscribers_path, now, &dw, &err);
+		rc = td_sync_walk_open(st, cfg->subscribers_path, now, now, &dw, &err);
 		src = (struct td_subscriber_source){ td_sync_walk_next, dw,
 						     dw ? td_sync_walk_size_hint(dw) : 0,
 						     false };

@@ -151,7 +151,7 @@ int td_week_build(const struct td_deliver_options *dopt, struct td_store *st,
 {
 	*out = NULL;
 	struct td_sync_walk *walk;
-	int rc = td_sync_walk_open(st, subscribers_path, now, &walk, err);
+	int rc = td_sync_walk_open(st, subscribers_path, now, now, &walk, err);
 	if (rc)
 		return rc;
 	struct td_week *w = td_xcalloc(1, sizeof *w);
