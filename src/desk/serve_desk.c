@@ -69,6 +69,10 @@
 #define MAX_CSS (1u << 20)          /* desk.css, at most */
 #define WEEK_FRESH 60               /* seconds a "This week" stays good while
 				     * nothing changes: slots pass with time */
+#define WEEK_MIN_AGE 5              /* ... and at least, even when the store
+				     * changes: a send changes it with every
+				     * message, and a dry run over 5,000
+				     * readers takes about a second */
 
 static const char csp_desk[] =
 	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -615,13 +619,14 @@ static struct td_value *joined(const struct td_strv *items)
 }
 
 /* The dry run's plan (serve_week.c), made again when the files behind
- * the desk changed or WEEK_FRESH seconds went by; NULL with week_err
- * when it cannot be made. */
+ * the desk changed (at most every WEEK_MIN_AGE seconds) or WEEK_FRESH
+ * seconds went by; NULL with week_err when it cannot be made. */
 static struct td_week *week_get(struct td_desk *d)
 {
 	double t = td_mono_now();
-	if (d->week_at > 0 && strcmp(d->week_version, d->version) == 0 &&
-	    t - d->week_at < WEEK_FRESH)
+	bool same = strcmp(d->week_version, d->version) == 0;
+	if (d->week_at > 0 && (t - d->week_at < WEEK_MIN_AGE ||
+			       (same && t - d->week_at < WEEK_FRESH)))
 		return d->week;
 	td_week_free(d->week);
 	d->week = NULL;
