@@ -375,7 +375,10 @@ void td_desk_free(struct td_desk *d)
 static void render_page(struct td_desk *d, struct td_http_resp *resp,
 			const char *name, const char *title, struct td_value *ctx)
 {
-	td_value_map_set_str(ctx, "version", d->version);
+	/* a page made from older data says so (week_due), so the live
+	 * reload asks again */
+	if (!td_value_map_get(ctx, "version"))
+		td_value_map_set_str(ctx, "version", d->version);
 	td_value_map_set_str(ctx, "site_name", d->co->render.site_name);
 	td_value_map_set_str(ctx, "title", title);
 	resp->content_type = "text/html; charset=utf-8";
@@ -643,9 +646,13 @@ static struct td_week *week_get(struct td_desk *d)
 	return d->week;
 }
 
-/* ctx.due for the home page, or ctx.due_error. */
+/* ctx.due for the home page, or ctx.due_error. A week kept from older
+ * files (WEEK_MIN_AGE) gives the page its version: the live reload then
+ * fetches the page again until the week has caught up. */
 static void week_due(struct td_desk *d, struct td_value *ctx, time_t site_next)
 {
+	if (strcmp(d->week_version, d->version) != 0)
+		td_value_map_set_str(ctx, "version", d->week_version);
 	if (d->week)
 		td_week_due_values(d->week, d->co->render.tz, site_next, ctx);
 	else
@@ -681,6 +688,8 @@ static void week_page(struct td_desk *d, struct td_http_resp *resp)
 		return;
 	}
 	struct td_value *ctx = td_value_map();
+	if (strcmp(d->week_version, d->version) != 0)
+		td_value_map_set_str(ctx, "version", d->week_version);
 	td_week_values(w, d->co->render.tz, td_schedule_next_slot(&d->co->schedule,
 								  time(NULL)), ctx);
 	render_page(d, resp, "week", "This week", ctx);
