@@ -4,7 +4,8 @@
 #   make run      install missing packages, build, run the main job on the sample config
 #   make test     install missing packages, build with ASan/UBSan, run unit and end-to-end tests
 #   make bench    benchmarks (numbers go to docs/BENCHMARKS.md)
-#   make install  PREFIX=/usr/local DESTDIR=
+#   make install  PREFIX=/usr/local DESTDIR= (make uninstall: the same files)
+#   make man      build/man/tagdigest.1 and tagdigest.conf.5
 #
 # Every library comes through pkg-config, except libetpan: its .pc file
 # carries a Debian-only -specs= flag that breaks links on minimal images and
@@ -13,12 +14,20 @@
 PREFIX  ?= /usr/local
 DESTDIR ?=
 BINDIR  ?= $(PREFIX)/bin
+# The installed binary finds its default templates at BINDIR/../share/
+# tagdigest/templates (config.c): with a BINDIR elsewhere, the config
+# must name [templates] dir.
+DATADIR := $(PREFIX)/share/tagdigest
+MANDIR  ?= $(PREFIX)/share/man
+# systemd reads units from /usr/local/lib/systemd/system too
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 TESTDATA ?= ../shared/testdata
 PYTHON  ?= /usr/bin/python3
 CONFIG  ?= config/tagdigest.conf
 
 CC      ?= cc
-PKGS    := libcurl libcmark libxml-2.0 sqlite3 inih gnutls libmicrohttpd glib-2.0
+PKGS    := libcurl libcmark libxml-2.0 sqlite3 inih gnutls libmicrohttpd glib-2.0 icu-i18n icu-uc
 WARN    := -std=c11 -Wall -Wextra -Werror -Wpedantic -Wshadow -Wformat=2 \
            -Wstrict-prototypes -Wmissing-prototypes -Wno-overlength-strings
 CPPFLAGS += -Iinclude -D_GNU_SOURCE
@@ -31,12 +40,14 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -letpan -lm
 # Debian packages the build, the tests and `make run` need.
 DEB_BUILD := build-essential pkg-config libetpan-dev libcurl4-gnutls-dev \
              libcmark-dev libxml2-dev libsqlite3-dev libinih-dev \
-             libgnutls28-dev libmicrohttpd-dev libglib2.0-dev tzdata
+             libgnutls28-dev libmicrohttpd-dev libglib2.0-dev libicu-dev tzdata
 DEB_TEST  := postfix dovecot-imapd dovecot-pop3d python3-flufl.bounce python3 python3-pytest python3-aiosmtpd python3-dkim python3-nacl python3-jinja2 python3-feedparser libxml2-utils openssl valgrind time clang libclang-rt-14-dev chromium fonts-dejavu-core wrk
 # Only `make bench`: nginx is the public server's peer, started by the
 # bench itself on a loopback port (on a machine with systemd, Debian's
 # package also starts its own service on port 80).
 DEB_BENCH := nginx
+# The man pages' test renders them as man(1) does (tests/e2e/test_install.py).
+DEB_TEST  += groff-base man-db
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # src/<stage>/<module>.c, one folder per stage of the pipeline (README.md).
@@ -62,9 +73,10 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
             LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 
 .PHONY: all run test unit e2e asan leakcheck conformance fuzz fuzz-smoke fuzz-seeds \
-	fuzz-markdown fuzz-markdown-smoke bench bench-smoke clean install deps deps-test deps-bench
+	fuzz-markdown fuzz-markdown-smoke bench bench-smoke clean install uninstall man \
+	deps deps-test deps-bench
 
-all: build/tagdigest
+all: build/tagdigest man
 
 build/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(@D)
@@ -139,7 +151,7 @@ unit: asan
 # SIGKILLs the crash-safety test lands in a run of send
 CRASH_KILLS ?= 50
 
-e2e: asan build/tagdigest
+e2e: asan build/tagdigest man
 	$(ASAN_ENV) TAGDIGEST_BIN=$(CURDIR)/build/asan/tagdigest TESTDATA=$(abspath $(TESTDATA)) \
 		TD_CRASH_KILLS=$(CRASH_KILLS) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
@@ -283,9 +295,68 @@ bench-smoke: build/tagdigest
 	$(PYTHON) tests/bench/bench_public.py --bin build/tagdigest --smoke --no-peer
 	$(PYTHON) tests/bench/bench_bounces.py --bin build/tagdigest --testdata $(abspath $(TESTDATA)) --smoke
 
-install: build/tagdigest
-	install -d $(DESTDIR)$(BINDIR)
+# The man pages: tagdigest.1 is written by hand (docs/man/), with the
+# version filled in; tagdigest.conf.5 is generated from the config
+# reader's own table (tools/conf_doc.c), so it cannot drift from it.
+VERSION := $(shell sed -n 's/.*TD_VERSION "\(.*\)".*/\1/p' include/tagdigest/core/version.h)
+
+build/conf-doc: tools/conf_doc.c build/libtd.a
+	@echo "  LD      $@"
+	@$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $(THREADS) $(PKG_CFLAGS) -o $@ $< \
+		build/libtd.a $(PKG_LIBS) $(LDFLAGS)
+
+build/man/tagdigest.conf.5: build/conf-doc
+	@mkdir -p $(@D)
+	@echo "  GEN     $@"
+	@build/conf-doc > $@.tmp && mv $@.tmp $@ || { rm -f $@.tmp; exit 1; }
+
+build/man/tagdigest.1: docs/man/tagdigest.1 include/tagdigest/core/version.h
+	@mkdir -p $(@D)
+	@sed 's/@VERSION@/$(VERSION)/' $< > $@
+
+man: build/man/tagdigest.1 build/man/tagdigest.conf.5
+
+# What install copies besides the binary and the man pages. The sample
+# config is the repo's, minus its templates dir: an installed site falls
+# back to the installed templates. The units' ExecStart names BINDIR.
+# Both are rewritten by install itself, so a PREFIX given to install
+# alone is the one they name.
+TEMPLATE_FILES = $(shell find templates -type f ! -name '*~' ! -name '.*' | sort)
+UNITS := tagdigest.service tagdigest.timer tagdigest-public.service
+COMPLETION := contrib/bash-completion/tagdigest
+EXAMPLE_SED := 's|^dir = \.\./templates$$|; dir = templates  (default: templates/ next to this file, else $(DATADIR)/templates)|'
+
+install: build/tagdigest man
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(DATADIR) $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0755 build/tagdigest $(DESTDIR)$(BINDIR)/tagdigest
+	install -m 0644 build/man/tagdigest.1 $(DESTDIR)$(MANDIR)/man1/tagdigest.1
+	install -m 0644 build/man/tagdigest.conf.5 $(DESTDIR)$(MANDIR)/man5/tagdigest.conf.5
+	@for f in $(TEMPLATE_FILES); do \
+		install -D -m 0644 $$f $(DESTDIR)$(DATADIR)/$$f || exit 1; \
+	done
+	sed -e $(EXAMPLE_SED) config/tagdigest.conf > $(DESTDIR)$(DATADIR)/tagdigest.conf.example
+	@! grep -q '^dir = ' $(DESTDIR)$(DATADIR)/tagdigest.conf.example || \
+		{ echo "install: the sample config still names a templates dir"; exit 1; }
+	@for u in $(UNITS); do \
+		sed 's|/usr/local/bin/tagdigest|$(BINDIR)/tagdigest|g' docs/systemd/$$u \
+			> $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; \
+	done
+	chmod 0644 $(DESTDIR)$(DATADIR)/tagdigest.conf.example $(UNITS:%=$(DESTDIR)$(SYSTEMDUNITDIR)/%)
+	install -m 0644 $(COMPLETION) $(DESTDIR)$(BASHCOMPDIR)/tagdigest
+
+# Removes exactly the files install put there, then the folders that
+# are tagdigest's own once empty; shared folders (bin, man1, ...) stay.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/tagdigest $(DESTDIR)$(MANDIR)/man1/tagdigest.1 \
+		$(DESTDIR)$(MANDIR)/man5/tagdigest.conf.5 \
+		$(DESTDIR)$(DATADIR)/tagdigest.conf.example \
+		$(UNITS:%=$(DESTDIR)$(SYSTEMDUNITDIR)/%) $(DESTDIR)$(BASHCOMPDIR)/tagdigest
+	rm -f $(TEMPLATE_FILES:%=$(DESTDIR)$(DATADIR)/%)
+	@for d in $$(find templates -depth -type d) ''; do \
+		[ -z "$$d" ] || [ ! -d "$(DESTDIR)$(DATADIR)/$$d" ] || \
+			rmdir "$(DESTDIR)$(DATADIR)/$$d" || exit 1; \
+	done; [ ! -d "$(DESTDIR)$(DATADIR)" ] || rmdir "$(DESTDIR)$(DATADIR)"
 
 clean:
 	rm -rf build

@@ -58,6 +58,21 @@ int td_cli_open_locked(const struct td_config *cfg, struct td_store **st, int *l
 int td_cli_open_writer(const struct td_config *cfg, bool dry_run, struct td_store **st,
 		       int *lockfd);
 
+/* "Did you mean": the name nearest to a mistyped word, among names
+ * offered one by one (td_cli_near_consider). Near means an optimal
+ * string alignment distance (one insertion, deletion, change, or swap of
+ * two neighbours each count one) of at most 1 for a word of up to four
+ * characters and 2 for a longer one, or the word being the start of the
+ * name; on a tie the first name offered wins, a typo before a start. */
+struct td_cli_near {
+	const char *best;
+	size_t score;
+};
+#define TD_CLI_NEAR_INIT { NULL, 0 }
+void td_cli_near_consider(struct td_cli_near *near, const char *word, const char *name);
+/* The nearest name offered, or NULL when none is near enough. */
+const char *td_cli_near_best(const struct td_cli_near *near, const char *word);
+
 /* Parses a command's own options: --help always, and the ones given. */
 struct td_cli_opt {
 	const char *name;
@@ -68,7 +83,7 @@ struct td_cli_opt {
 
 /* Parses a command's own options (argv[0] is the command): --help or -h
  * prints help and sets *helped; an unknown argument or a missing value is
- * a usage error. */
+ * a usage error (an unknown option names the near one, td_cli_near). */
 int td_cli_parse_opts(const char *cmd, const char *help, int argc,
 		      char **argv, struct td_cli_opt *opts, size_t nopts,
 		      bool *helped);

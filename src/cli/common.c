@@ -37,6 +37,82 @@ void td_cli_warn_bad_rows(const struct td_config *cfg, size_t nbad, size_t ngood
 			     "%zu good rows kept", cfg->subscribers_path, nbad, ngood);
 }
 
+/* Longer words are no typo of a command or option name. */
+#define NEAR_MAX 64
+
+/* The optimal string alignment distance between a and b (both at most
+ * NEAR_MAX bytes): Levenshtein's, plus a swap of two neighbours ("sned",
+ * "send") counting one. Three rows of the table are enough. */
+static size_t osa_distance(const char *a, size_t la, const char *b, size_t lb)
+{
+	size_t rows[3][NEAR_MAX + 1];
+	size_t *prev2 = rows[0], *prev = rows[1], *cur = rows[2];
+	for (size_t j = 0; j <= lb; j++)
+		prev[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		cur[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t cost = a[i - 1] != b[j - 1];
+			size_t d = prev[j] + 1;
+			if (cur[j - 1] + 1 < d)
+				d = cur[j - 1] + 1;
+			if (prev[j - 1] + cost < d)
+				d = prev[j - 1] + cost;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    prev2[j - 2] + 1 < d)
+				d = prev2[j - 2] + 1;
+			cur[j] = d;
+		}
+		size_t *t = prev2;
+		prev2 = prev;
+		prev = cur;
+		cur = t;
+	}
+	return prev[lb];
+}
+
+void td_cli_near_consider(struct td_cli_near *near, const char *word, const char *name)
+{
+	size_t la = strlen(word), lb = strlen(name);
+	if (la == 0 || la > NEAR_MAX || lb > NEAR_MAX)
+		return;
+	size_t limit = la <= 4 ? 1 : 2;
+	/* twice the distance, and one more for a mere start: a typo first */
+	size_t d = osa_distance(word, la, name, lb);
+	size_t score = d <= limit ? 2 * d : (size_t)-1;
+	if (la >= 2 && la < lb && strncmp(word, name, la) == 0 && 3 < score)
+		score = 3;
+	if (score != (size_t)-1 && (!near->best || score < near->score)) {
+		near->best = name;
+		near->score = score;
+	}
+}
+
+const char *td_cli_near_best(const struct td_cli_near *near, const char *word)
+{
+	/* the word itself is no suggestion */
+	return near->best && strcmp(near->best, word) != 0 ? near->best : NULL;
+}
+
+/* An unknown option, with the near one when there is one. */
+static int unknown_option(const char *cmd, const char *arg, const struct td_cli_opt *opts,
+			  size_t nopts)
+{
+	/* "--jsno=1" is compared as "--jsno" */
+	char word[NEAR_MAX + 1];
+	snprintf(word, sizeof word, "%.*s", (int)strcspn(arg, "="), arg);
+	struct td_cli_near near = TD_CLI_NEAR_INIT;
+	for (size_t k = 0; k < nopts; k++)
+		td_cli_near_consider(&near, word, opts[k].name);
+	td_cli_near_consider(&near, word, "--help");
+	const char *best = td_cli_near_best(&near, word);
+	if (!best)
+		return td_cli_usage_error(cmd, "unknown argument", arg);
+	fprintf(stderr, "tagdigest: %s: unknown argument: %s; did you mean %s?\n"
+		"(see `tagdigest %s --help`)\n", cmd, arg, best, cmd);
+	return EX_USAGE;
+}
+
 int td_cli_parse_opts(const char *cmd, const char *help, int argc,
 		      char **argv, struct td_cli_opt *opts, size_t nopts,
 		      bool *helped)
@@ -91,7 +167,7 @@ int td_cli_parse_args(const char *cmd, const char *help, int argc, char **argv,
 			}
 		}
 		if (!matched)
-			return td_cli_usage_error(cmd, "unknown argument", a);
+			return unknown_option(cmd, a, opts, nopts);
 	}
 	return 0;
 }

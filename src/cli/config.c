@@ -32,11 +32,14 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tagdigest/core/address.h"
 #include "tagdigest/core/buf.h"
 #include "tagdigest/core/util.h"
+#include "tagdigest/core/version.h"
 #include "tagdigest/bounce/mailbox.h"
+#include "tagdigest/compose/render.h"
 #include "tagdigest/compose/verp.h"
 #include "tagdigest/sources/slug.h"
 
@@ -75,108 +78,304 @@ enum conf_kind {
 	K_LANGUAGE,      /* a language tag: en, de, pt-BR */
 };
 
+/* One key the reader knows. The table is also the documentation: each
+ * row says what the key does, its default and (through its kind, see
+ * kind_values) what it accepts; tagdigest.conf(5) is generated from it
+ * (td_config_write_man), so a key cannot exist undocumented. */
 struct conf_key {
 	const char *section;   /* "source" stands for every [source.NAME] */
 	const char *key;
 	enum conf_kind kind;
 	size_t off;            /* into td_config, or td_source_config for "source" */
 	int min, max;          /* K_INT only */
+	int def;               /* K_INT only: the default, set before any entry */
+	const char *def_text;  /* other kinds: the default in words; NULL: unset */
+	const char *doc;       /* what it does, one or two sentences */
 };
 
 #define CF(field) offsetof(struct td_config, field)
 #define SF(field) offsetof(struct td_source_config, field)
+/* a K_INT row's tail: range and default; NULL default text */
+#define INT(min, max, def) (min), (max), (def), NULL
+/* another kind's tail: its default in words */
+#define DEF(text) 0, 0, 0, (text)
 
 static const struct conf_key conf_keys[] = {
-	{ "site", "name", K_NAME, CF(site_name), 0, 0 },
-	{ "site", "url", K_SITE_URL, CF(site_url), 0, 0 },
-	{ "site", "from", K_ADDRESS, CF(from_address), 0, 0 },
-	{ "site", "from_name", K_NAME, CF(from_name), 0, 0 },
-	{ "site", "list_id", K_LIST_ID, CF(list_id), 0, 0 },
-	{ "site", "unsubscribe_url", K_HTTP_URL, CF(unsubscribe_url), 0, 0 },
-	{ "site", "tag_url", K_TAG_URL, CF(tag_url), 0, 0 },
-	{ "site", "unsubscribe_mailto", K_ADDRESS, CF(unsubscribe_mailto), 0, 0 },
-	{ "site", "feedback_id", K_FEEDBACK_ID, CF(feedback_id), 0, 0 },
-	{ "site", "reply_to", K_ADDRESS, CF(reply_to), 0, 0 },
-	{ "site", "postal_address", K_TEXT, CF(postal_address), 0, 0 },
-	{ "site", "language", K_LANGUAGE, CF(language), 0, 0 },
-	{ "store", "path", K_PATH, CF(store_path), 0, 0 },
-	{ "schedule", "day", K_DAY, CF(slot_wday), 0, 0 },
-	{ "schedule", "time", K_TIME, 0, 0, 0 },
-	{ "schedule", "timezone", K_TZ, CF(timezone), 0, 0 },
-	{ "schedule", "first_digest_days", K_INT, CF(first_digest_days), 1, 365 },
-	{ "digest", "max_posts", K_INT, CF(max_posts), 1, 1000 },
-	{ "digest", "excerpt_chars", K_INT, CF(excerpt_chars), 0, TD_EXCERPT_MAX },
-	{ "subscribers", "path", K_PATH, CF(subscribers_path), 0, 0 },
-	{ "templates", "dir", K_PATH, CF(templates_dir), 0, 0 },
-	{ "transport", "type", K_TRANSPORT, CF(transport_type), 0, 0 },
-	{ "transport", "path", K_PATH, CF(maildir_path), 0, 0 },
-	{ "transport", "url", K_SMTP_URL, CF(smtp_url), 0, 0 },
-	{ "transport", "username", K_TEXT, CF(smtp_username), 0, 0 },
-	{ "transport", "password_env", K_ENV_NAME, CF(smtp_password_env), 0, 0 },
-	{ "transport", "password_file", K_PATH, CF(smtp_password_file), 0, 0 },
-	{ "transport", "timeout", K_INT, CF(smtp_timeout), 1, 600 },
-	{ "transport", "starttls", K_STARTTLS, CF(smtp_starttls), 0, 0 },
-	{ "transport", "ca_file", K_PATH, CF(smtp_ca_file), 0, 0 },
-	{ "transport", "ehlo", K_DOMAIN, CF(smtp_ehlo), 0, 0 },
-	{ "transport", "sendmail_path", K_PATH, CF(sendmail_path), 0, 0 },
-	{ "transport", "connections", K_INT, CF(connections), 1, 64 },
+	{ "site", "name", K_NAME, CF(site_name), DEF("required"),
+	  "The newsletter's name: the sender's display name and the digest's title." },
+	{ "site", "url", K_SITE_URL, CF(site_url), DEF("required"),
+	  "The public site; links to posts and tags start here." },
+	{ "site", "from", K_ADDRESS, CF(from_address), DEF("required"),
+	  "The From: and envelope sender address. It must be an address your "
+	  "mail relay may send as." },
+	{ "site", "from_name", K_NAME, CF(from_name), DEF("the site's name"),
+	  "The display name in From:." },
+	{ "site", "list_id", K_LIST_ID, CF(list_id), DEF("digest. and the host of url, e.g. digest.example.org"),
+	  "The List-Id header (RFC 2919)." },
+	{ "site", "unsubscribe_url", K_HTTP_URL, CF(unsubscribe_url),
+	  DEF("[public] url followed by /unsubscribe/"),
+	  "Where the unsubscribe link points; the reader's signed token is appended." },
+	{ "site", "tag_url", K_TAG_URL, CF(tag_url), DEF("url followed by /tag/{tag}/"),
+	  "The page of one tag; {tag} becomes the tag's slug. A digest links "
+	  "\"and N more\" there." },
+	{ "site", "unsubscribe_mailto", K_ADDRESS, CF(unsubscribe_mailto), DEF(NULL),
+	  "Also offer this address as a mailto: in List-Unsubscribe." },
+	{ "site", "feedback_id", K_FEEDBACK_ID, CF(feedback_id), DEF(NULL),
+	  "The Feedback-ID header, for mailbox providers' complaint reports." },
+	{ "site", "reply_to", K_ADDRESS, CF(reply_to), DEF(NULL),
+	  "The Reply-To header: where readers' replies go (without it, to from)." },
+	{ "site", "postal_address", K_TEXT, CF(postal_address), DEF(NULL),
+	  "The postal address printed in every digest's footer, on one line "
+	  "(CAN-SPAM requires one in commercial mail)." },
+	{ "site", "language", K_LANGUAGE, CF(language), DEF("en"),
+	  "The language of the dates in the digest." },
+	{ "store", "path", K_PATH, CF(store_path), DEF("var/tagdigest.db"),
+	  "The SQLite database: posts, readers, deliveries, unsubscribes, "
+	  "watermarks. Its folder must be writable (the WAL lives next to it)." },
+	{ "schedule", "day", K_DAY, CF(slot_wday), DEF("monday"),
+	  "The day of the weekly slot." },
+	{ "schedule", "time", K_TIME, 0, DEF("08:00"),
+	  "The local time of the weekly slot, in timezone." },
+	{ "schedule", "timezone", K_TZ, CF(timezone), DEF("UTC"),
+	  "The time zone of the slot; it must exist in the system's zoneinfo." },
+	{ "schedule", "first_digest_days", K_INT, CF(first_digest_days), INT(1, 365, 7),
+	  "How many days back a new subscriber's first digest reaches." },
+	{ "digest", "max_posts", K_INT, CF(max_posts), INT(1, 1000, 20),
+	  "At most this many posts in one digest; the rest are counted as "
+	  "\"and N more\", linked to the tag's page." },
+	{ "digest", "excerpt_chars", K_INT, CF(excerpt_chars), INT(0, TD_EXCERPT_MAX, 280),
+	  "Length of a post's excerpt in characters (0: titles only). Cut when a "
+	  "digest is rendered, so a change applies to every post on the next run." },
+	{ "subscribers", "path", K_PATH, CF(subscribers_path),
+	  DEF("subscribers/subscribers.csv"),
+	  "The subscriber file: CSV with the columns email, name and tags, "
+	  "synced into the store on each run." },
+	{ "templates", "dir", K_PATH, CF(templates_dir),
+	  DEF("templates/ next to the config file if it exists, else the "
+	      "installed default templates"),
+	  "The folder with digest.subject.mustache, digest.txt.mustache, "
+	  "digest.html.mustache and partials/." },
+	{ "transport", "type", K_TRANSPORT, CF(transport_type), DEF("maildir"),
+	  "How messages leave: maildir writes each message as a file into path "
+	  "(safe for trying out); smtp hands them to the server at url; sendmail "
+	  "runs sendmail_path." },
+	{ "transport", "path", K_PATH, CF(maildir_path), DEF("outbox"),
+	  "The Maildir that type = maildir writes into." },
+	{ "transport", "url", K_SMTP_URL, CF(smtp_url), DEF("required with type = smtp"),
+	  "The SMTP server: smtp:// (STARTTLS or plain) or smtps:// (TLS from "
+	  "the start)." },
+	{ "transport", "username", K_TEXT, CF(smtp_username), DEF(NULL),
+	  "The SMTP AUTH login; needs password_env or password_file, and TLS." },
+	{ "transport", "password_env", K_ENV_NAME, CF(smtp_password_env), DEF(NULL),
+	  "The environment variable holding the SMTP password, read at send time." },
+	{ "transport", "password_file", K_PATH, CF(smtp_password_file), DEF(NULL),
+	  "The file holding the SMTP password; it must not be readable by group "
+	  "or others." },
+	{ "transport", "timeout", K_INT, CF(smtp_timeout), INT(1, 600, 30),
+	  "Seconds to wait for each server reply (a whole transaction: 4 times that)." },
+	{ "transport", "starttls", K_STARTTLS, CF(smtp_starttls),
+	  DEF("required with a username, else off"),
+	  "required fails the run when the server offers no STARTTLS; off only for "
+	  "a local relay without credentials." },
+	{ "transport", "ca_file", K_PATH, CF(smtp_ca_file), DEF("the system's CAs"),
+	  "A PEM file of the CA that signed the relay's certificate; verification "
+	  "is always on." },
+	{ "transport", "ehlo", K_DOMAIN, CF(smtp_ehlo), DEF("the domain of [site] from"),
+	  "The name sent in EHLO." },
+	{ "transport", "sendmail_path", K_PATH, CF(sendmail_path),
+	  DEF("/usr/sbin/sendmail"),
+	  "The sendmail program for type = sendmail, run as sendmail -oi -f FROM "
+	  "-- RCPT, without a shell." },
+	{ "transport", "connections", K_INT, CF(connections), INT(1, 64, 1),
+	  "Parallel SMTP sessions." },
 	{ "transport", "max_messages_per_connection", K_INT,
-	  CF(max_messages_per_connection), 1, 1000000 },
-	{ "transport", "rate_per_second", K_INT, CF(rate_per_second), 0, 100000 },
-	{ "transport", "rate_per_hour", K_INT, CF(rate_per_hour), 0, 100000000 },
-	{ "transport", "run_retries", K_INT, CF(run_retries), 0, 5 },
-	{ "transport", "retry_max_attempts", K_INT, CF(retry_max_attempts), 1, 1000 },
-	{ "transport", "retry_max_hours", K_INT, CF(retry_max_hours), 1, 24 * 365 },
-	{ "transport", "retry_backoff", K_INT, CF(retry_backoff), 0, 86400 },
+	  CF(max_messages_per_connection), INT(1, 1000000, 100),
+	  "Messages sent over one session before it quits and reconnects." },
+	{ "transport", "rate_per_second", K_INT, CF(rate_per_second), INT(0, 100000, 0),
+	  "At most this many message starts per second over all sessions (0: no limit)." },
+	{ "transport", "rate_per_hour", K_INT, CF(rate_per_hour), INT(0, 100000000, 0),
+	  "At most this many message starts per hour over all sessions (0: no limit)." },
+	{ "transport", "run_retries", K_INT, CF(run_retries), INT(0, 5, 2),
+	  "In-run retries of a temporary failure, after 1 s, then 4 s, ..." },
+	{ "transport", "retry_max_attempts", K_INT, CF(retry_max_attempts),
+	  INT(1, 1000, 30),
+	  "Attempts over all runs before one digest is given up for its slot "
+	  "(its posts stay for the next one)." },
+	{ "transport", "retry_max_hours", K_INT, CF(retry_max_hours), INT(1, 24 * 365, 72),
+	  "Age in hours after which a digest that keeps failing is given up." },
+	{ "transport", "retry_backoff", K_INT, CF(retry_backoff), INT(0, 86400, 300),
+	  "Seconds before a later run retries a failed digest; doubles per attempt, "
+	  "at most 6 hours." },
 	{ "transport", "max_permanent_failures", K_INT, CF(max_permanent_failures),
-	  1, 1000 },
+	  INT(1, 1000, 3),
+	  "Refused digests in a row before the subscriber is suppressed as bounced." },
 	{ "transport", "max_consecutive_tempfails", K_INT,
-	  CF(max_consecutive_tempfails), 1, 1000000 },
-	{ "secrets", "token_secret_env", K_ENV_NAME, CF(token_secret_env), 0, 0 },
-	{ "secrets", "token_secret_file", K_PATH, CF(token_secret_file), 0, 0 },
-	{ "source", "type", K_SOURCE_TYPE, SF(type), 0, 0 },
-	{ "source", "path", K_PATH, SF(path), 0, 0 },
-	{ "source", "url", K_FEED_URL, SF(url), 0, 0 },
-	{ "source", "categories", K_BOOL, SF(categories), 0, 0 },
-	{ "source", "tags", K_TAGS, SF(tags), 0, 0 },
-	{ "dkim", "domain", K_DOMAIN, CF(dkim_domain), 0, 0 },
-	{ "dkim", "selector", K_DOMAIN, CF(dkim_selector), 0, 0 },
-	{ "dkim", "key_file", K_PATH, CF(dkim_key_file), 0, 0 },
-	{ "fetch", "parallel", K_INT, CF(fetch_parallel), 1, 32 },
-	{ "fetch", "timeout", K_INT, CF(fetch_timeout), 1, 600 },
-	{ "fetch", "connect_timeout", K_INT, CF(fetch_connect_timeout), 1, 300 },
-	{ "fetch", "max_bytes", K_INT, CF(fetch_max_bytes), 1024, 1 << 30 },
-	{ "fetch", "max_redirects", K_INT, CF(fetch_max_redirects), 0, 20 },
-	{ "public", "url", K_SITE_URL, CF(public_url), 0, 0 },
-	{ "public", "signup_tags", K_SLUGS, CF(signup_tags), 0, 0 },
-	{ "public", "confirm_hours", K_INT, CF(confirm_hours), 1, 720 },
-	{ "public", "welcome", K_WELCOME, CF(welcome_now), 0, 0 },
-	{ "public", "signups_per_hour", K_INT, CF(signups_per_hour), 1, 10000 },
-	{ "public", "confirm_mails_per_day", K_INT, CF(confirm_mails_per_day), 1, 100 },
-	{ "public", "trusted_proxies", K_IPS, CF(trusted_proxies), 0, 0 },
-	{ "public", "threads", K_INT, CF(public_threads), 1, 256 },
-	{ "public", "max_connections", K_INT, CF(max_connections), 1, 100000 },
+	  CF(max_consecutive_tempfails), INT(1, 1000000, 20),
+	  "Temporary failures in a row that stop the run early (exit status 75)." },
+	{ "secrets", "token_secret_env", K_ENV_NAME, CF(token_secret_env),
+	  DEF("TAGDIGEST_TOKEN_SECRET"),
+	  "The environment variable holding the key that signs unsubscribe and "
+	  "preference tokens; used when set." },
+	{ "secrets", "token_secret_file", K_PATH, CF(token_secret_file),
+	  DEF("the store's path followed by .secret"),
+	  "The file holding that key when the variable is not set; created on "
+	  "first use." },
+	{ "source", "type", K_SOURCE_TYPE, SF(type), DEF("required"),
+	  "posts reads a folder of Markdown posts with front matter; feed reads "
+	  "an RSS or Atom feed." },
+	{ "source", "path", K_PATH, SF(path), DEF("required with type = posts"),
+	  "The folder of Markdown posts." },
+	{ "source", "url", K_FEED_URL, SF(url), DEF("required with type = feed"),
+	  "The feed's address." },
+	{ "source", "categories", K_BOOL, SF(categories), DEF("yes"),
+	  "For a feed: the items' categories become tags." },
+	{ "source", "tags", K_TAGS, SF(tags), DEF(NULL),
+	  "Fixed tags added to every post of this source, e.g. a tag feed's own tag." },
+	{ "dkim", "domain", K_DOMAIN, CF(dkim_domain), DEF(NULL),
+	  "The signing domain (d=). Set domain, selector and key_file together to "
+	  "sign every message, or none of them to send unsigned." },
+	{ "dkim", "selector", K_DOMAIN, CF(dkim_selector), DEF(NULL),
+	  "The selector (s=) under which the public key is published in DNS." },
+	{ "dkim", "key_file", K_PATH, CF(dkim_key_file), DEF(NULL),
+	  "The private key, RSA or Ed25519 in PEM, mode 0600." },
+	{ "fetch", "parallel", K_INT, CF(fetch_parallel), INT(1, 32, 4),
+	  "Feeds downloaded at once." },
+	{ "fetch", "timeout", K_INT, CF(fetch_timeout), INT(1, 600, 30),
+	  "Seconds one feed's whole transfer may take." },
+	{ "fetch", "connect_timeout", K_INT, CF(fetch_connect_timeout), INT(1, 300, 10),
+	  "Seconds to wait for a feed's server to accept the connection." },
+	{ "fetch", "max_bytes", K_INT, CF(fetch_max_bytes), INT(1024, 1 << 30, 10 << 20),
+	  "The largest feed body read, in bytes; a larger feed is an error." },
+	{ "fetch", "max_redirects", K_INT, CF(fetch_max_redirects), INT(0, 20, 5),
+	  "Redirects followed for one feed." },
+	{ "public", "url", K_SITE_URL, CF(public_url), DEF("[site] url"),
+	  "Where readers reach serve --public. Links in the confirmation mail and "
+	  "the digests' preference and unsubscribe links start here." },
+	{ "public", "signup_tags", K_SLUGS, CF(signup_tags), DEF("every tag the site has"),
+	  "The tags offered on the sign-up form." },
+	{ "public", "confirm_hours", K_INT, CF(confirm_hours), INT(1, 720, 48),
+	  "How long a confirmation link works, in hours." },
+	{ "public", "welcome", K_WELCOME, CF(welcome_now), DEF("next-slot"),
+	  "The first digest after confirming: now (recent posts in the chosen tags, "
+	  "at once) or next-slot (at the reader's next scheduled time)." },
+	{ "public", "signups_per_hour", K_INT, CF(signups_per_hour), INT(1, 10000, 5),
+	  "Sign-ups one client address may make per hour." },
+	{ "public", "confirm_mails_per_day", K_INT, CF(confirm_mails_per_day),
+	  INT(1, 100, 3),
+	  "Confirmation mails one address may get per day." },
+	{ "public", "trusted_proxies", K_IPS, CF(trusted_proxies), DEF("none"),
+	  "Reverse proxies whose X-Forwarded-For is believed, so the rate limits "
+	  "see the reader's address and not the proxy's." },
+	{ "public", "threads", K_INT, CF(public_threads), INT(1, 256, 4),
+	  "Worker threads of the public server." },
+	{ "public", "max_connections", K_INT, CF(max_connections), INT(1, 100000, 1000),
+	  "Connections at once." },
 	{ "public", "max_connections_per_ip", K_INT, CF(max_connections_per_ip),
-	  1, 100000 },
-	{ "public", "connection_timeout", K_INT, CF(connection_timeout), 1, 3600 },
-	{ "bounces", "return_path", K_RETURN_PATH, CF(return_path), 0, 0 },
-	{ "bounces", "mailbox", K_MAILBOX, CF(bounce_mailbox), 0, 0 },
-	{ "bounces", "password_env", K_ENV_NAME, CF(bounce_password_env), 0, 0 },
-	{ "bounces", "password_file", K_PATH, CF(bounce_password_file), 0, 0 },
-	{ "bounces", "ca_file", K_PATH, CF(bounce_ca_file), 0, 0 },
-	{ "bounces", "processed_folder", K_FOLDER, CF(bounce_processed_folder), 0, 0 },
-	{ "bounces", "timeout", K_INT, CF(bounce_timeout), 1, 600 },
-	{ "bounces", "hard_after", K_INT, CF(bounce_hard_after), 1, 100 },
-	{ "bounces", "soft_threshold", K_INT, CF(bounce_soft_threshold), 1, 1000 },
+	  INT(1, 100000, 16),
+	  "Connections at once from one address; at most max_connections." },
+	{ "public", "connection_timeout", K_INT, CF(connection_timeout), INT(1, 3600, 10),
+	  "Seconds a connection may go without progress before it is closed "
+	  "(slowloris protection)." },
+	{ "bounces", "return_path", K_RETURN_PATH, CF(return_path), DEF("[site] from"),
+	  "The envelope sender, with one {token} in the local part: each mail gets "
+	  "its own signed return path naming the reader and the digest (VERP). Its "
+	  "domain needs SPF and an MX that delivers to mailbox." },
+	{ "bounces", "mailbox", K_MAILBOX, CF(bounce_mailbox), DEF("not read"),
+	  "Where the bounces and complaints arrive, read by tagdigest bounces and "
+	  "before each run's send." },
+	{ "bounces", "password_env", K_ENV_NAME, CF(bounce_password_env), DEF(NULL),
+	  "The environment variable holding the mailbox login's password." },
+	{ "bounces", "password_file", K_PATH, CF(bounce_password_file), DEF(NULL),
+	  "The file holding the mailbox login's password (mode 0600). IMAP and POP3 "
+	  "need password_env or password_file." },
+	{ "bounces", "ca_file", K_PATH, CF(bounce_ca_file), DEF("the system's CAs"),
+	  "A PEM file of the CA that signed the mail server's certificate." },
+	{ "bounces", "processed_folder", K_FOLDER, CF(bounce_processed_folder),
+	  DEF("handled mails are deleted"),
+	  "Where handled mails are moved (IMAP, Maildir; not POP3)." },
+	{ "bounces", "timeout", K_INT, CF(bounce_timeout), INT(1, 600, 30),
+	  "Seconds to wait for each reply of the mail server." },
+	{ "bounces", "hard_after", K_INT, CF(bounce_hard_after), INT(1, 100, 1),
+	  "Hard bounces that suppress an address." },
+	{ "bounces", "soft_threshold", K_INT, CF(bounce_soft_threshold), INT(1, 1000, 5),
+	  "The soft-bounce score that suppresses an address." },
 	{ "bounces", "soft_half_life_days", K_INT, CF(bounce_soft_half_life_days),
-	  1, 365 },
-	{ "bounces", "max_messages", K_INT, CF(bounce_max_messages), 1, 1000000 },
+	  INT(1, 365, 7),
+	  "Days in which the soft-bounce score halves." },
+	{ "bounces", "max_messages", K_INT, CF(bounce_max_messages), INT(1, 1000000, 10000),
+	  "Mails acted on per run at most; what stays in the mailbox does not count." },
 };
 
-static const char *const conf_sections[] = {
-	"site", "store", "schedule", "digest", "subscribers", "templates",
-	"transport", "secrets", "fetch", "dkim", "public", "bounces",
+/* What each kind accepts, in words; K_INT's range comes from its row. */
+static const char *const kind_values[] = {
+	[K_TEXT] = "one line of text (UTF-8, no control characters)",
+	[K_NAME] = "a display name: one line, no control characters",
+	[K_SITE_URL] = "an http:// or https:// URL (a trailing / is dropped)",
+	[K_HTTP_URL] = "an http:// or https:// URL",
+	[K_TAG_URL] = "an http:// or https:// URL holding {tag}",
+	[K_ADDRESS] = "an e-mail address",
+	[K_LIST_ID] = "a list id: dot-separated labels of letters, digits and hyphens",
+	[K_PATH] = "a path; a relative one is resolved against the folder holding "
+		   "the config file",
+	[K_INT] = "a whole number",
+	[K_DAY] = "monday .. sunday, or mon .. sun",
+	[K_TIME] = "HH:MM, 24-hour clock",
+	[K_TZ] = "an IANA time zone name, such as Europe/Berlin or UTC",
+	[K_TRANSPORT] = "maildir, smtp or sendmail",
+	[K_STARTTLS] = "required or off",
+	[K_SMTP_URL] = "smtp://HOST[:PORT] or smtps://HOST[:PORT]",
+	[K_ENV_NAME] = "an environment variable's name",
+	[K_SOURCE_TYPE] = "posts or feed",
+	[K_FEED_URL] = "an http://, https:// or file:// URL",
+	[K_BOOL] = "yes or no (also true/false, on/off, 1/0)",
+	[K_TAGS] = "tag names, separated by commas",
+	[K_DOMAIN] = "a DNS name: labels of letters, digits and hyphens, separated by dots",
+	[K_FEEDBACK_ID] = "printable ASCII without spaces",
+	[K_SLUGS] = "tag names or slugs, separated by commas",
+	[K_IPS] = "IPv4 or IPv6 addresses, separated by commas",
+	[K_WELCOME] = "now or next-slot",
+	[K_RETURN_PATH] = "an e-mail address with one {token} in its local part",
+	[K_MAILBOX] = "maildir:PATH, imaps://USER@HOST[:PORT][/FOLDER], imap://... "
+		      "(STARTTLS), pop3s://USER@HOST[:PORT] or pop3://... (STLS)",
+	[K_FOLDER] = "a mail folder name",
+	[K_LANGUAGE] = "a BCP 47 language tag, such as en, de, fr or pt-BR",
 };
+
+/* The sections, each with its introduction in tagdigest.conf(5). */
+static const struct conf_section {
+	const char *name;
+	const char *doc;
+} conf_sections[] = {
+	{ "site", "The newsletter itself: its name, its site, who sends it. "
+	  "name, url and from are required." },
+	{ "store", "The SQLite database that holds posts, readers, deliveries, "
+	  "unsubscribes and watermarks." },
+	{ "schedule", "The weekly slot. Cron or the systemd timer runs tagdigest run "
+	  "often (hourly); digests go out once the slot has passed. Readers may "
+	  "choose their own day, time and zone on the preference page." },
+	{ "digest", "What one digest holds." },
+	{ "subscribers", "The subscriber file, synced into the store on each run: "
+	  "a row adds a reader or updates their name and tags." },
+	{ "templates", "The Mustache templates the digests are rendered with "
+	  "(see docs/TEMPLATES.md)." },
+	{ "transport", "How messages leave: into a Maildir, to an SMTP server, or "
+	  "through a local sendmail. The password is never written here." },
+	{ "secrets", "The key that signs the readers' unsubscribe and preference "
+	  "tokens: from the environment if set, else from a file." },
+	{ "fetch", "How feeds are downloaded." },
+	{ "dkim", "DKIM signing (relaxed/relaxed, covering the List-Unsubscribe "
+	  "headers): all three keys, or none to send unsigned." },
+	{ "public", "The readers' pages that tagdigest serve --public serves: "
+	  "sign-up with double opt-in, confirmation, the preference centre and "
+	  "one-click unsubscribes. Every key is optional." },
+	{ "bounces", "Mail that comes back: bounces and complaints. "
+	  "Every key is optional." },
+};
+
+/* [source.NAME] is not in conf_sections: its name is the user's. */
+static const char conf_source_doc[] =
+	"Where posts come from: one section per source, NAME made of a-z, 0-9, "
+	"_ and -. At least one is required.";
 
 /* One key's value and where it came from. */
 struct conf_entry {
@@ -328,7 +527,7 @@ static bool source_name_valid(const char *name)
 static const char *section_problem(const char *section, char *buf, size_t len)
 {
 	for (size_t i = 0; i < sizeof conf_sections / sizeof *conf_sections; i++)
-		if (strcmp(section, conf_sections[i]) == 0)
+		if (strcmp(section, conf_sections[i].name) == 0)
 			return NULL;
 	if (strcmp(section, "source") == 0 || strcmp(section, "source.") == 0) {
 		snprintf(buf, len, "section [%s] needs a name: [source.NAME]", section);
@@ -1120,8 +1319,8 @@ static int apply_entry(struct conf_state *st, struct td_config *cfg,
 		break;
 	case K_LANGUAGE: {
 		/* BCP 47's shape, loosely: a 2-3 letter language, then
-		 * subtags of 2-8 letters or digits (the renderer says which
-		 * languages it has) */
+		 * subtags of 2-8 letters or digits; then the renderer says
+		 * whether it has that language */
 		size_t lang = strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ");
 		bool ok = lang >= 2 && lang <= 3;
 		for (const char *c = v + lang; ok && *c;) {
@@ -1137,7 +1336,18 @@ static int apply_entry(struct conf_state *st, struct td_config *cfg,
 		if (!ok)
 			return conf_fail_entry(st, e, "'%.40s' is not a language tag "
 					       "(like en, de or pt-BR)", v);
+		/* the date formatter would fall back to English unasked */
+		if (!td_render_language_known(v))
+			return conf_fail_entry(st, e, "'%.40s' is not a language the "
+					       "digest's dates can be written in (ICU "
+					       "has no data for it; like en, de, fr or "
+					       "pt-BR)", v);
+		/* written as BCP 47 has it (pt_BR -> pt-BR): it is also the
+		 * HTML part's lang attribute */
 		set_str(sp, td_xstrdup(v));
+		for (char *c = *sp; *c; c++)
+			if (*c == '_')
+				*c = '-';
 		break;
 	}
 	case K_DOMAIN:
@@ -1153,6 +1363,42 @@ static int apply_entry(struct conf_state *st, struct td_config *cfg,
 		break;
 	}
 	return 0;
+}
+
+static bool is_dir(const char *path)
+{
+	struct stat sb;
+	return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* templates/ next to the config file (a site of its own, or the repo's
+ * config/ run with `make run`); else the templates `make install` put
+ * beside the binary's own folder (BINDIR/../share/tagdigest/templates,
+ * found through /proc/self/exe, so a DESTDIR-staged or moved install
+ * finds its own); else the first path, for the error to name. */
+static char *default_templates_dir(const char *base_dir)
+{
+	char *local = resolve_path(base_dir, "templates");
+	if (is_dir(local))
+		return local;
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return local;
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (!slash)
+		return local;
+	*slash = '\0';
+	char *installed = td_xasprintf("%s/../share/tagdigest/templates", exe);
+	char *real = realpath(installed, NULL);
+	free(installed);
+	if (!real || !is_dir(real)) {
+		free(real);
+		return local;
+	}
+	free(local);
+	return real;
 }
 
 /* Required keys, defaults that depend on other keys, and the rules that
@@ -1214,7 +1460,7 @@ static int finish(struct conf_state *st, struct td_config *cfg)
 		cfg->subscribers_path = resolve_path(cfg->base_dir,
 						     "subscribers/subscribers.csv");
 	if (!cfg->templates_dir)
-		cfg->templates_dir = resolve_path(cfg->base_dir, "templates");
+		cfg->templates_dir = default_templates_dir(cfg->base_dir);
 	if (!cfg->maildir_path)
 		cfg->maildir_path = resolve_path(cfg->base_dir, "outbox");
 	if (!cfg->token_secret_env)
@@ -1296,40 +1542,15 @@ static int finish(struct conf_state *st, struct td_config *cfg)
 static int build(struct conf_state *st, struct td_config *cfg)
 {
 	int rc;
-	/* Numeric defaults first; entries overwrite them. */
+	/* Defaults first; entries overwrite them. The whole numbers' come
+	 * from the table, so tagdigest.conf(5) shows the ones in force. */
 	cfg->slot_wday = 1;
 	cfg->slot_hour = 8;
 	cfg->slot_minute = 0;
-	cfg->first_digest_days = 7;
-	cfg->max_posts = 20;
-	cfg->excerpt_chars = 280;
 	cfg->transport_type = TD_TRANSPORT_MAILDIR;
-	cfg->smtp_timeout = 30;
-	cfg->connections = 1;
-	cfg->max_messages_per_connection = 100;
-	cfg->run_retries = 2;
-	cfg->retry_max_attempts = 30;
-	cfg->retry_backoff = 300;
-	cfg->retry_max_hours = 72;
-	cfg->max_permanent_failures = 3;
-	cfg->max_consecutive_tempfails = 20;
-	cfg->fetch_parallel = 4;
-	cfg->fetch_timeout = 30;
-	cfg->fetch_connect_timeout = 10;
-	cfg->fetch_max_bytes = 10 << 20;
-	cfg->fetch_max_redirects = 5;
-	cfg->confirm_hours = 48;
-	cfg->signups_per_hour = 5;
-	cfg->confirm_mails_per_day = 3;
-	cfg->public_threads = 4;
-	cfg->max_connections = 1000;
-	cfg->max_connections_per_ip = 16;
-	cfg->connection_timeout = 10;
-	cfg->bounce_timeout = 30;
-	cfg->bounce_hard_after = 1;
-	cfg->bounce_soft_threshold = 5;
-	cfg->bounce_soft_half_life_days = 7;
-	cfg->bounce_max_messages = 10000;
+	for (size_t i = 0; i < sizeof conf_keys / sizeof *conf_keys; i++)
+		if (conf_keys[i].kind == K_INT && strcmp(conf_keys[i].section, "source") != 0)
+			*(int *)(void *)((char *)cfg + conf_keys[i].off) = conf_keys[i].def;
 
 	cfg->nsources = st->nsrcs;
 	cfg->sources = td_xcalloc(st->nsrcs, sizeof *cfg->sources);
@@ -1427,4 +1648,153 @@ void td_config_free(struct td_config *cfg)
 	td_strv_free(&cfg->trusted_proxies);
 	td_tz_free(cfg->tz);
 	memset(cfg, 0, sizeof *cfg);
+}
+
+/* man(7) text: a backslash is \e, and a line must not start with a
+ * control character ('.' or '\''). Every call starts a fresh line. */
+static void man_line(struct td_buf *out, const char *s)
+{
+	if (*s == '.' || *s == '\'')
+		td_buf_puts(out, "\\&");
+	for (; *s; s++) {
+		if (*s == '\\')
+			td_buf_puts(out, "\\e");
+		else if (*s == '-')
+			td_buf_puts(out, "\\-");
+		else
+			td_buf_putc(out, *s);
+	}
+	td_buf_putc(out, '\n');
+}
+
+static void man_key(struct td_buf *out, const struct conf_key *k)
+{
+	td_buf_printf(out, ".TP\n.B %s\n", k->key);
+	man_line(out, k->doc);
+	td_buf_puts(out, ".br\n");
+	char *values = k->kind == K_INT
+		? td_xasprintf("Values: a whole number from %d to %d.", k->min, k->max)
+		: td_xasprintf("Values: %s.", kind_values[k->kind]);
+	man_line(out, values);
+	free(values);
+	td_buf_puts(out, ".br\n");
+	char *def = k->kind == K_INT ? td_xasprintf("Default: %d.", k->def)
+		: td_xasprintf("Default: %s.", k->def_text ? k->def_text : "unset");
+	man_line(out, def);
+	free(def);
+}
+
+/* Every row, kind and section must carry its text: a gap fails the
+ * build that generates the page, so nothing ships undocumented. */
+static int docs_complete(struct td_err *err)
+{
+	for (size_t i = 0; i < sizeof conf_keys / sizeof *conf_keys; i++) {
+		const struct conf_key *k = &conf_keys[i];
+		bool known = strcmp(k->section, "source") == 0;
+		for (size_t j = 0; j < sizeof conf_sections / sizeof *conf_sections; j++)
+			known = known || strcmp(conf_sections[j].name, k->section) == 0;
+		if (!known)
+			return td_err_set(err, EX_SOFTWARE, "%s.%s: section not in "
+					  "conf_sections", k->section, k->key);
+		if (!k->doc || !*k->doc)
+			return td_err_set(err, EX_SOFTWARE, "%s.%s has no description",
+					  k->section, k->key);
+		if ((size_t)k->kind >= sizeof kind_values / sizeof *kind_values ||
+		    !kind_values[k->kind])
+			return td_err_set(err, EX_SOFTWARE, "%s.%s: its kind has no "
+					  "description of its values", k->section, k->key);
+	}
+	for (size_t j = 0; j < sizeof conf_sections / sizeof *conf_sections; j++)
+		if (!conf_sections[j].doc || !*conf_sections[j].doc)
+			return td_err_set(err, EX_SOFTWARE, "[%s] has no introduction",
+					  conf_sections[j].name);
+	return 0;
+}
+
+static void man_section(struct td_buf *out, const char *title, const char *name,
+			const char *doc)
+{
+	td_buf_printf(out, ".SS [%s]\n", title);
+	man_line(out, doc);
+	for (size_t i = 0; i < sizeof conf_keys / sizeof *conf_keys; i++)
+		if (strcmp(conf_keys[i].section, name) == 0)
+			man_key(out, &conf_keys[i]);
+}
+
+int td_config_write_man(struct td_buf *out, struct td_err *err)
+{
+	int rc = docs_complete(err);
+	if (rc)
+		return rc;
+	td_buf_puts(out,
+		".\\\" Generated from the config reader's table (src/cli/config.c);\n"
+		".\\\" edit the table, not this page.\n"
+		".TH TAGDIGEST.CONF 5 \"\" \"tagdigest " TD_VERSION "\" \"File Formats\"\n"
+		".nh\n"
+		".SH NAME\n"
+		"tagdigest.conf \\- configuration of tagdigest\n"
+		".SH SYNOPSIS\n"
+		".I config/tagdigest.conf\n"
+		"(or the file named by\n.B \\-c\n"
+		"or\n.BR TAGDIGEST_CONFIG )\n"
+		".SH DESCRIPTION\n"
+		"The configuration is an INI file. Lines starting with ; or # are\n"
+		"comments; a ; after a value starts a comment only when a space comes\n"
+		"before it. Section and key names are lowercase. Unknown sections or\n"
+		"keys are errors, so a typo never goes unnoticed; an error names the\n"
+		"file, the line and the key. A line may hold at most 199 characters.\n"
+		".PP\n"
+		"Relative paths are resolved against the folder holding the config\n"
+		"file, not the folder tagdigest runs in, so cron sees the same files\n"
+		"as a shell.\n"
+		".PP\n"
+		"Secrets never go in this file: keys such as\n.B password\n"
+		"are refused. Name an environment variable\n(\\fB*_env\\fR)\n"
+		"or a file that only the sending user can read\n(\\fB*_file\\fR)\n"
+		"instead.\n"
+		".PP\n"
+		"Any key can be overridden for one run on the command line with\n"
+		".BI \\-o \" SECTION.KEY=VALUE\\fR,\"\n"
+		"e.g.\n.B \\-o schedule.day=friday\n"
+		"or\n.BR \"\\-o source.posts.path=/srv/posts\" .\n"
+		".SH SECTIONS AND KEYS\n");
+	for (size_t j = 0; j < sizeof conf_sections / sizeof *conf_sections; j++)
+		man_section(out, conf_sections[j].name, conf_sections[j].name,
+			    conf_sections[j].doc);
+	man_section(out, "source.NAME", "source", conf_source_doc);
+	td_buf_puts(out,
+		".SH EXAMPLE\n"
+		".EX\n"
+		"[site]\n"
+		"name = Newsroom Weekly\n"
+		"url = https://newsroom.example.org\n"
+		"from = digest@newsroom.example.org\n"
+		"\n"
+		"[schedule]\n"
+		"day = monday\n"
+		"time = 08:00\n"
+		"timezone = Europe/Berlin\n"
+		"\n"
+		"[transport]\n"
+		"type = smtp\n"
+		"url = smtps://mail.example.org:465\n"
+		"username = digest@newsroom.example.org\n"
+		"password_file = /etc/tagdigest/smtp\\-password\n"
+		"\n"
+		"[source.posts]\n"
+		"type = posts\n"
+		"path = ../posts\n"
+		".EE\n"
+		".SH FILES\n"
+		".TP\n"
+		".I share/tagdigest/tagdigest.conf.example\n"
+		"The commented sample configuration, installed under the prefix.\n"
+		".TP\n"
+		".I share/tagdigest/templates/\n"
+		"The installed default templates, used when\n.B [templates] dir\n"
+		"is not set and no\n.I templates/\n"
+		"folder sits next to the config file.\n"
+		".SH SEE ALSO\n"
+		".BR tagdigest (1)\n");
+	return 0;
 }

@@ -4,6 +4,10 @@
  * what it needs, calls the module that does the work and prints the
  * result; the thinking lives in the modules. Exit codes are sysexits.h,
  * for cron.
+ *
+ * The commands are one table: the usage text, `help`, `help --commands`
+ * (which the man page and the bash completion read) and the "did you
+ * mean" of a mistyped command all come from it.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -16,34 +20,114 @@
 
 #define DEFAULT_CONFIG "config/tagdigest.conf"
 
-static const char usage_text[] =
-	"usage: tagdigest [-c FILE] [-o SECTION.KEY=VALUE]... [-q | -v] COMMAND [ARGS]\n"
-	"\n"
-	"Weekly digests of tagged posts, by e-mail.\n"
-	"\n"
-	"commands:\n"
-	"  ingest     read all sources into the store\n"
-	"  status     per subscriber: tags, watermark, next due time, posts waiting\n"
-	"  preview    the message one subscriber would get now (changes nothing)\n"
-	"  send       deliver the digests that are due\n"
-	"  run        ingest, then send, under a lock (what cron runs)\n"
-	"  feed-dump  what tagdigest reads from one feed, as JSON\n"
-	"  bounce-dump what tagdigest understands of returned mails, as JSON\n"
-	"  bounces    read the bounce mailbox: suppress bounced, unsubscribe complaints\n"
-	"  unsuppress lift an unsubscribe or bounce for one subscriber\n"
-	"  subscribers add, remove, list, show, import and export subscribers\n"
-	"  serve      the editors' preview in a browser; --public: unsubscribe pages\n"
-	"\n"
-	"options:\n"
-	"  -c FILE               config file (default: $TAGDIGEST_CONFIG or " DEFAULT_CONFIG ")\n"
-	"  -o SECTION.KEY=VALUE  override one config value for this run (repeatable)\n"
-	"  -q, --quiet           only errors on stderr\n"
-	"  -v, --verbose         more detail on stderr\n"
-	"  -h, --help            this text; `tagdigest COMMAND --help` for a command\n"
-	"  -V, --version         print the version\n"
-	"\n"
-	"exit status: 0 done, 64 usage, 65 bad data, 66 missing input, 69 a server\n"
-	"unreachable, 75 try again later, 78 bad configuration (see sysexits.h).\n";
+static int cmd_help(const struct td_cli_globals *g, int argc, char **argv);
+
+static const struct command {
+	const char *name;
+	int (*fn)(const struct td_cli_globals *g, int argc, char **argv);
+	const char *summary;
+} commands[] = {
+	{ "ingest", td_cli_ingest, "read all sources into the store" },
+	{ "status", td_cli_status, "per reader: tags, schedule, posts waiting, next due time" },
+	{ "preview", td_cli_preview, "the message one subscriber would get now (changes nothing)" },
+	{ "send", td_cli_send, "deliver the digests that are due" },
+	{ "run", td_cli_run, "ingest, then send, under a lock (what cron runs)" },
+	{ "feed-dump", td_cli_feed_dump, "what tagdigest reads from one feed, as JSON" },
+	{ "bounce-dump", td_cli_bounce_dump, "what tagdigest understands of returned mails, as JSON" },
+	{ "bounces", td_cli_bounces, "read the bounce mailbox: suppress bounced, unsubscribe complaints" },
+	{ "unsuppress", td_cli_unsuppress, "lift an unsubscribe or bounce for one subscriber" },
+	{ "subscribers", td_cli_subscribers, "add, remove, list, show, import and export subscribers" },
+	{ "serve", td_cli_serve, "the editors' preview in a browser; --public: unsubscribe pages" },
+	{ "help", cmd_help, "this text, or a command's: help COMMAND [SUBCOMMAND]" },
+};
+#define NCOMMANDS (sizeof commands / sizeof *commands)
+
+static void usage(FILE *out)
+{
+	fputs("usage: tagdigest [-c FILE] [-o SECTION.KEY=VALUE]... [-q | -v] COMMAND [ARGS]\n"
+	      "\n"
+	      "Weekly digests of tagged posts, by e-mail.\n"
+	      "\n"
+	      "commands:\n", out);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
+	fputs("\n"
+	      "options:\n"
+	      "  -c FILE               config file (default: $TAGDIGEST_CONFIG or " DEFAULT_CONFIG ")\n"
+	      "  -o SECTION.KEY=VALUE  override one config value for this run (repeatable)\n"
+	      "  -q, --quiet           only errors on stderr\n"
+	      "  -v, --verbose         more detail on stderr\n"
+	      "  -h, --help            this text; `tagdigest help COMMAND` (or\n"
+	      "                        `tagdigest COMMAND --help`) for a command\n"
+	      "  -V, --version         print the version\n"
+	      "\n"
+	      "exit status: 0 done, 64 usage, 65 bad data, 66 missing input, 67 no such\n"
+	      "subscriber, 69 a server unreachable, 75 try again later, 78 bad\n"
+	      "configuration (see sysexits.h).\n", out);
+}
+
+static const char help_help[] =
+	"usage: tagdigest help [COMMAND [SUBCOMMAND]]\n"
+	"       tagdigest help --commands\n\n"
+	"Without a command, what `tagdigest --help` prints. With one, what\n"
+	"`tagdigest COMMAND --help` prints (`help subscribers add`: what\n"
+	"`tagdigest subscribers add --help` prints).\n"
+	"  --commands   the command names only, one a line (for completion\n"
+	"               and the man page)\n";
+
+static const struct command *find(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(name, commands[i].name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* A short answer, not the whole usage: the near command when there is one. */
+static int unknown_command(const char *name)
+{
+	struct td_cli_near near = TD_CLI_NEAR_INIT;
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		td_cli_near_consider(&near, name, commands[i].name);
+	const char *best = td_cli_near_best(&near, name);
+	fprintf(stderr, "tagdigest: unknown command '%s'", name);
+	if (best)
+		fprintf(stderr, "; did you mean `%s`?", best);
+	fputs("\nrun `tagdigest help` for the list of commands\n", stderr);
+	return EX_USAGE;
+}
+
+/* `help [COMMAND [SUBCOMMAND]]`: the command's own --help, so the two
+ * cannot differ. */
+static int cmd_help(const struct td_cli_globals *g, int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--commands") == 0 && argc == 2) {
+		for (size_t i = 0; i < NCOMMANDS; i++)
+			puts(commands[i].name);
+		return 0;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		fputs(help_help, stdout);
+		return 0;
+	}
+	if (argc > 3 || argv[1][0] == '-')
+		return td_cli_usage_error("help", "unexpected argument", argv[argc > 3 ? 3 : 1]);
+	const struct command *c = find(argv[1]);
+	if (!c)
+		return unknown_command(argv[1]);
+	if (c->fn == cmd_help) {
+		fputs(help_help, stdout);
+		return 0;
+	}
+	/* "subscribers add --help" as the user would have typed it */
+	char help_arg[] = "--help";
+	char *cargv[] = { argv[1], argc > 2 ? argv[2] : help_arg, help_arg, NULL };
+	return c->fn(g, argc, cargv);
+}
 
 int main(int argc, char **argv)
 {
@@ -76,18 +160,19 @@ int main(int argc, char **argv)
 			td_log_set_level(TD_LOG_DEBUG);
 			break;
 		case 'h':
-			fputs(usage_text, stdout);
+			usage(stdout);
 			return 0;
 		case 'V':
 			printf("tagdigest %s\n", TD_VERSION);
 			return 0;
 		default:
-			fputs(usage_text, stderr);
+			/* getopt said what was wrong */
+			fputs("run `tagdigest help` for the options and commands\n", stderr);
 			return EX_USAGE;
 		}
 	}
 	if (optind >= argc) {
-		fputs(usage_text, stderr);
+		usage(stderr);
 		return EX_USAGE;
 	}
 	if (!g.config_path)
@@ -95,31 +180,8 @@ int main(int argc, char **argv)
 	if (!g.config_path || !*g.config_path)
 		g.config_path = DEFAULT_CONFIG;
 
-	const char *cmd = argv[optind];
-	int cargc = argc - optind;
-	char **cargv = argv + optind;
-	if (strcmp(cmd, "ingest") == 0)
-		return td_cli_ingest(&g, cargc, cargv);
-	if (strcmp(cmd, "send") == 0)
-		return td_cli_send(&g, cargc, cargv);
-	if (strcmp(cmd, "run") == 0)
-		return td_cli_run(&g, cargc, cargv);
-	if (strcmp(cmd, "status") == 0)
-		return td_cli_status(&g, cargc, cargv);
-	if (strcmp(cmd, "preview") == 0)
-		return td_cli_preview(&g, cargc, cargv);
-	if (strcmp(cmd, "serve") == 0)
-		return td_cli_serve(&g, cargc, cargv);
-	if (strcmp(cmd, "unsuppress") == 0)
-		return td_cli_unsuppress(&g, cargc, cargv);
-	if (strcmp(cmd, "subscribers") == 0)
-		return td_cli_subscribers(&g, cargc, cargv);
-	if (strcmp(cmd, "feed-dump") == 0)
-		return td_cli_feed_dump(&g, cargc, cargv);
-	if (strcmp(cmd, "bounce-dump") == 0)
-		return td_cli_bounce_dump(&g, cargc, cargv);
-	if (strcmp(cmd, "bounces") == 0)
-		return td_cli_bounces(&g, cargc, cargv);
-	fprintf(stderr, "tagdigest: unknown command '%s'\n\n%s", cmd, usage_text);
-	return EX_USAGE;
+	const struct command *cmd = find(argv[optind]);
+	if (!cmd)
+		return unknown_command(argv[optind]);
+	return cmd->fn(&g, argc - optind, argv + optind);
 }

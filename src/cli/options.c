@@ -39,6 +39,8 @@ struct td_render_options td_options_render(const struct td_config *cfg)
 		.tag_url = cfg->tag_url,
 		.excerpt_chars = cfg->excerpt_chars,
 		.tz = cfg->tz,
+		.language = cfg->language,
+		.postal_address = cfg->postal_address,
 	};
 }
 
@@ -109,6 +111,7 @@ struct td_compose_options td_options_compose(const struct td_config *cfg)
 		.dkim_key_file = cfg->dkim_key_file,
 		.from_name = cfg->from_name,
 		.from_address = cfg->from_address,
+		.reply_to = cfg->reply_to,
 		.unsubscribe_url = cfg->unsubscribe_url,
 		.preferences_url = cfg->preferences_url,
 		.unsubscribe_mailto = cfg->unsubscribe_mailto,

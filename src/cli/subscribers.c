@@ -1143,8 +1143,16 @@ int td_cli_subscribers(const struct td_cli_globals *g, int argc, char **argv)
 		fputs(subscribers_help, stdout);
 		return 0;
 	}
-	for (size_t i = 0; i < sizeof subcommands / sizeof *subcommands; i++)
+	struct td_cli_near near = TD_CLI_NEAR_INIT;
+	for (size_t i = 0; i < sizeof subcommands / sizeof *subcommands; i++) {
 		if (strcmp(argv[1], subcommands[i].name) == 0)
 			return subcommands[i].fn(g, argc - 1, argv + 1);
-	return td_cli_usage_error("subscribers", "unknown command", argv[1]);
+		td_cli_near_consider(&near, argv[1], subcommands[i].name);
+	}
+	const char *best = td_cli_near_best(&near, argv[1]);
+	if (!best)
+		return td_cli_usage_error("subscribers", "unknown command", argv[1]);
+	fprintf(stderr, "tagdigest: subscribers: unknown command '%s'; did you mean "
+		"`subscribers %s`?\n(see `tagdigest subscribers --help`)\n", argv[1], best);
+	return EX_USAGE;
 }

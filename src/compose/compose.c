@@ -218,6 +218,7 @@ static int compose(struct td_composer *c, const struct td_subscriber *sub,
 		struct td_mime_message m = {
 			.from_name = opt->from_name,
 			.from_addr = opt->from_address,
+			.reply_to = opt->reply_to,
 			.to_name = test_to ? "" : sub->name,
 			.to_addr = owner,
 			.subject = out->parts.subject,

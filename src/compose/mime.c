@@ -706,6 +706,7 @@ static int check_message(const struct td_mime_message *m, struct td_err *err)
 {
 	int rc;
 	if ((rc = check_addr("from_addr", m->from_addr, err)) ||
+	    (m->reply_to && (rc = check_addr("reply_to", m->reply_to, err))) ||
 	    (rc = check_addr("to_addr", m->to_addr, err)) ||
 	    (rc = check_name("from_name", m->from_name, err)) ||
 	    (rc = check_name("to_name", m->to_name, err)) ||
@@ -841,6 +842,8 @@ static struct mailimf_fields *header_fields(const struct td_mime_message *m,
 static void own_headers(const struct td_mime_message *m, struct td_buf *out)
 {
 	td_mime_header_mailbox(out, "From", m->from_name, m->from_addr);
+	if (m->reply_to)
+		td_mime_header_mailbox(out, "Reply-To", NULL, m->reply_to);
 	td_mime_header_mailbox(out, "To", m->to_name, m->to_addr);
 	td_mime_header_text(out, "Subject", m->subject);
 	if (m->list_id)

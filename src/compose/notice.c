@@ -72,9 +72,7 @@ static struct td_value *confirmation_context(const struct td_notice_composer *c,
 					     const struct td_confirmation *m)
 {
 	struct td_value *ctx = td_value_map();
-	struct td_value *site = td_value_map_set(ctx, "site", td_value_map());
-	td_value_map_set_str(site, "name", c->opt.render.site_name);
-	td_value_map_set_str(site, "url", c->opt.render.site_url);
+	td_value_map_set(ctx, "site", td_render_site_value(&c->opt.render));
 
 	const char *name = m->name ? m->name : "";
 	struct td_value *who = td_value_map_set(ctx, "subscriber", td_value_map());
@@ -118,6 +116,7 @@ int td_notice_confirmation(struct td_notice_composer *c, const struct td_confirm
 		struct td_mime_message mm = {
 			.from_name = c->opt.from_name,
 			.from_addr = c->opt.from_address,
+			.reply_to = c->opt.reply_to,
 			.to_name = m->name ? m->name : "",
 			.to_addr = m->email,
 			.subject = line,

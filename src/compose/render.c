@@ -5,6 +5,13 @@
  * the three templates parsed at start-up. Excerpts are stored whole and cut
  * here, to the configured length of this run, so a changed excerpt_chars
  * reaches every post at once.
+ *
+ * Dates in a language other than English go through ICU (the only module
+ * that includes it): one formatter per renderer, opened with the pattern
+ * ICU's generator gives for the language's "day month year", so a month
+ * takes the form the language uses after a day number (Russian's
+ * genitive "декабря", which strftime's %B gets wrong). English keeps the
+ * strftime format it always had.
  */
 #include "tagdigest/compose/render.h"
 
@@ -12,6 +19,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include <unicode/udat.h>
+#include <unicode/udatpg.h>
+#include <unicode/uloc.h>
+#include <unicode/ustring.h>
 
 #include "tagdigest/core/buf.h"
 #include "tagdigest/sources/html.h"
@@ -31,7 +44,7 @@ static const char *const required[] = {
 struct date_entry {
 	time_t t;
 	bool used;
-	char text[64];
+	char text[96];
 };
 
 struct td_renderer {
@@ -43,6 +56,10 @@ struct td_renderer {
 	size_t excerpt;
 	/* Posts repeat across subscribers: remember recently formatted dates. */
 	struct date_entry dates[DATE_CACHE];
+	/* The site's language's "day month year", in UTC: format_date
+	 * hands it the wall-clock date of the schedule's zone. NULL: English,
+	 * by strftime. */
+	UDateFormat *date_fmt;
 	/* A send run renders the same posts into thousands of digests: build
 	 * each post's context once and let digests inherit it. Off unless
 	 * asked for (serve keeps a renderer while posts change). */
@@ -56,14 +73,90 @@ struct td_renderer {
 
 #define SHARED_SLOTS 4096       /* a power of two */
 
+/* No language, or plain "en": the dates English digests always had. */
+static bool english(const char *language)
+{
+	return !language || strcasecmp(language, "en") == 0;
+}
+
+/* language as ICU's locale ID ("pt-BR" or "pt_BR" -> "pt_BR"), or
+ * false. */
+static bool icu_locale(const char *language, char *loc, size_t len)
+{
+	char tag[ULOC_FULLNAME_CAPACITY];
+	size_t n = strlen(language);
+	if (n >= sizeof tag)
+		return false;
+	for (size_t i = 0; i <= n; i++)
+		tag[i] = language[i] == '_' ? '-' : language[i];
+	UErrorCode st = U_ZERO_ERROR;
+	int32_t parsed = 0;
+	uloc_forLanguageTag(tag, loc, (int32_t)len, &parsed, &st);
+	return U_SUCCESS(st) && st != U_STRING_NOT_TERMINATED_WARNING &&
+	       (size_t)parsed == n;
+}
+
+bool td_render_language_known(const char *language)
+{
+	char loc[ULOC_FULLNAME_CAPACITY], lang[ULOC_LANG_CAPACITY];
+	if (english(language))
+		return true;
+	UErrorCode st = U_ZERO_ERROR;
+	if (!icu_locale(language, loc, sizeof loc) ||
+	    uloc_getLanguage(loc, lang, sizeof lang, &st) <= 0 || U_FAILURE(st))
+		return false;
+	/* ICU opens a formatter for any locale, falling back to its default
+	 * (English) for one it has no data for: ask its list instead */
+	for (int32_t i = 0, n = udat_countAvailable(); i < n; i++) {
+		char have[ULOC_LANG_CAPACITY];
+		st = U_ZERO_ERROR;
+		uloc_getLanguage(udat_getAvailable(i), have, sizeof have, &st);
+		if (U_SUCCESS(st) && strcmp(have, lang) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The formatter of language's "day month year" (4. Dezember 2026). */
+static int date_format_open(const char *language, UDateFormat **out,
+			    struct td_err *err)
+{
+	char loc[ULOC_FULLNAME_CAPACITY];
+	*out = NULL;
+	if (!td_render_language_known(language) || !icu_locale(language, loc, sizeof loc))
+		return td_err_set(err, EX_CONFIG, "render: language '%.40s': no date "
+				  "formats for it (ICU knows no such language)", language);
+	static const UChar skeleton[] = { 'd', 'M', 'M', 'M', 'M', 'y', 0 };
+	static const UChar utc[] = { 'U', 'T', 'C', 0 };
+	UChar pattern[64];
+	UErrorCode st = U_ZERO_ERROR;
+	UDateTimePatternGenerator *gen = udatpg_open(loc, &st);
+	int32_t n = udatpg_getBestPattern(gen, skeleton, -1, pattern,
+					  (int32_t)(sizeof pattern / sizeof *pattern), &st);
+	udatpg_close(gen);
+	if (U_SUCCESS(st) && st != U_STRING_NOT_TERMINATED_WARNING)
+		*out = udat_open(UDAT_PATTERN, UDAT_PATTERN, loc, utc, -1, pattern, n, &st);
+	if (U_FAILURE(st) || !*out) {
+		udat_close(*out);
+		*out = NULL;
+		return td_err_set(err, EX_SOFTWARE, "render: language '%.40s': ICU "
+				  "cannot make its date format: %s", language,
+				  u_errorName(st));
+	}
+	return 0;
+}
+
 int td_renderer_new(const struct td_render_options *opt,
 		    struct td_renderer **out, struct td_err *err)
 {
 	struct td_renderer *r = td_xcalloc(1, sizeof *r);
 	r->opt = *opt;
 	r->excerpt = (size_t)opt->excerpt_chars;
-	int rc = td_render_templates_load(opt->templates_dir, required,
-					  sizeof required / sizeof required[0], &r->set, err);
+	int rc = english(opt->language) ? 0 :
+		 date_format_open(opt->language, &r->date_fmt, err);
+	if (!rc)
+		rc = td_render_templates_load(opt->templates_dir, required,
+					      sizeof required / sizeof required[0], &r->set, err);
 	if (rc) {
 		td_renderer_free(r);
 		*out = NULL;
@@ -97,17 +190,44 @@ void td_renderer_free(struct td_renderer *r)
 	shared_clear(r);
 	free(r->shared);
 	td_template_set_free(r->set);
+	if (r->date_fmt)
+		udat_close(r->date_fmt);
 	free(r);
+}
+
+/* t's date in the schedule's zone, in the site's language. The zone's
+ * rules come from tz.h, as for the slots and the English dates, not from
+ * ICU's own copy of the tz database: the formatter works in UTC on the
+ * wall-clock date, so both can never disagree about which day it is. */
+static void icu_date(struct td_renderer *r, time_t t, char *out, size_t len)
+{
+	struct tm tm;
+	td_tz_localtime(r->opt.tz, t, &tm);
+	tm.tm_hour = 12;   /* midday: a day, whatever the rest of the fields */
+	tm.tm_min = tm.tm_sec = 0;
+	UDate when = (UDate)timegm(&tm) * 1000.0;
+	UChar buf[48];
+	UErrorCode st = U_ZERO_ERROR;
+	int32_t n = udat_format(r->date_fmt, when, buf,
+				(int32_t)(sizeof buf / sizeof *buf), NULL, &st);
+	if (U_SUCCESS(st) && st != U_STRING_NOT_TERMINATED_WARNING)
+		u_strToUTF8(out, (int32_t)len, NULL, buf, n, &st);
+	if (U_FAILURE(st) || st == U_STRING_NOT_TERMINATED_WARNING)
+		out[0] = '\0';   /* as td_tz_format leaves one that does not fit */
 }
 
 static const char *format_date(struct td_renderer *r, time_t t)
 {
 	struct date_entry *e = &r->dates[(size_t)((unsigned long long)t % DATE_CACHE)];
 	if (!e->used || e->t != t) {
-		/* "%e" pads single-digit days with a space: drop it */
-		td_tz_format(r->opt.tz, t, "%e %B %Y", e->text, sizeof e->text);
-		if (e->text[0] == ' ')
-			memmove(e->text, e->text + 1, strlen(e->text));
+		if (r->date_fmt) {
+			icu_date(r, t, e->text, sizeof e->text);
+		} else {
+			/* "%e" pads single-digit days with a space: drop it */
+			td_tz_format(r->opt.tz, t, "%e %B %Y", e->text, sizeof e->text);
+			if (e->text[0] == ' ')
+				memmove(e->text, e->text + 1, strlen(e->text));
+		}
 		e->t = t;
 		e->used = true;
 	}
@@ -226,9 +346,7 @@ static struct td_value *context(struct td_renderer *r,
 {
 	struct td_value *ctx = td_value_map();
 
-	struct td_value *site = td_value_map_set(ctx, "site", td_value_map());
-	td_value_map_set_str(site, "name", r->opt.site_name);
-	td_value_map_set_str(site, "url", r->opt.site_url);
+	td_value_map_set(ctx, "site", td_render_site_value(&r->opt));
 
 	struct td_value *who = td_value_map_set(ctx, "subscriber", td_value_map());
 	td_value_map_set_str(who, "email", sub->email);
@@ -296,6 +414,17 @@ static struct td_value *context(struct td_renderer *r,
 	if (preferences_url)
 		td_value_map_set_str(ctx, "preferences_url", preferences_url);
 	return ctx;
+}
+
+struct td_value *td_render_site_value(const struct td_render_options *opt)
+{
+	struct td_value *site = td_value_map();
+	td_value_map_set_str(site, "name", opt->site_name);
+	td_value_map_set_str(site, "url", opt->site_url);
+	td_value_map_set_str(site, "language", opt->language ? opt->language : "en");
+	td_value_map_set_str(site, "postal_address",
+			     opt->postal_address ? opt->postal_address : "");
+	return site;
 }
 
 int td_render_templates_load(const char *dir, const char *const *names, size_t n,

@@ -203,8 +203,8 @@ static uint64_t fp_one(const char *path)
 
 /* The desk's pages, from <templates_dir>/desk, checked as the digest's
  * templates are: a missing page or partial is an error shown on every
- * page until it is fixed (they are loaded again when they change). */
-/* week.mustache is not among them: a folder copied before "This week"
+ * page until it is fixed (they are loaded again when they change).
+ * week.mustache is not among them: a folder copied before "This week"
  * keeps its other pages, and /week says what to copy. */
 static const char *const desk_pages[] = { "page", "home", "preview", "error", "sent",
 					   "readers", "reader", "history" };

@@ -346,3 +346,42 @@ def test_history_shows_a_killed_run(tmp_path, slow_sink):
         assert "bad" in rows[0].attrs.get("class", "").split()
     finally:
         assert s.stop() == 0, s.output()
+
+
+def test_refused_and_retrying_digests(tmp_path):
+    """A digest refused with 5xx shows as failed, closes the reader's slot
+    (not "due now" again, as `send` decides), and counts in the history;
+    one that failed with 4xx shows as retrying, with its next try."""
+    from conftest import Sink
+    for fault, outcome in (("-f", "failed"), ("-r", "retrying")):
+        root = tmp_path / outcome
+        sink = Sink(fault, "RCPT")
+        try:
+            conf = write_site(root, "smtp", sink.url)
+            tdrun(conf, "ingest", check=True)
+            p = tdrun(conf, "send", timeout=120)
+            assert p.returncode == (0 if outcome == "failed" else 75), p.stderr
+        finally:
+            sink.stop()
+        s = Server(conf)
+        try:
+            doc = page(s, "/reader?email=" + q("zoe@example.net"))
+            rows = doc.find("section", id="digests").find("tbody").find_all("tr")
+            assert len(rows) == 1
+            assert rows[0].find("td", **{"class": "outcome"}).text() == outcome
+            detail = " ".join(rows[0].find_all("td")[-1].text().split())
+            due = " ".join(doc.find(id="next-due").text().split())
+            hist = page(s, "/history").find("table", id="runs").find("tbody").find_all("tr")
+            assert len(hist) == 1
+            failed = hist[0].find("td", **{"class": "failed"}).text().split()[0]
+            tempfail = hist[0].find("td", **{"class": "tempfail"}).text()
+            if outcome == "failed":
+                assert "RCPT failed: 5" in detail, detail
+                assert not due.startswith("due now"), due
+                assert (failed, tempfail) == ("4", "0")
+            else:
+                assert "RCPT failed: 4" in detail and "next try" in detail, detail
+                assert (failed, tempfail) == ("0", "4")
+                assert "bad" in hist[0].attrs.get("class", "").split()
+        finally:
+            assert s.stop() == 0, s.output()

@@ -439,6 +439,11 @@ static const struct bad_config bad_configs[] = {
 	       "-o site.feedback_id=a b: 'a b': only printable ASCII "
 	       "without spaces (like campaign:list:tagdigest:sender)",
 	       "site.feedback_id=a b"),
+	/* a well-formed tag ICU has no data for: it would give English dates */
+	BAD_OV(BASE, -1,
+	       "-o site.language=xx: 'xx' is not a language the digest's dates "
+	       "can be written in (ICU has no data for it; like en, de, fr or pt-BR)",
+	       "site.language=xx"),
 	BAD(BASE "[dkim]\ndomain = t.example.org\n", 0,
 	    "[dkim] needs domain, selector and key_file together (or none "
 	    "of them to send unsigned)"),
@@ -779,12 +784,15 @@ static void test_dkim(void)
 		td_config_free(&cfg);
 	}
 	const char *ov[] = { "site.unsubscribe_mailto=unsub@t.example.org",
-			     "site.feedback_id=weekly:digest:td:t.example.org" };
-	rc = load(BASE, ov, 2, &cfg, &err);
+			     "site.feedback_id=weekly:digest:td:t.example.org",
+			     "site.language=pt_BR" };
+	rc = load(BASE, ov, 3, &cfg, &err);
 	CHECK(rc == 0);
 	if (rc == 0) {
 		CHECK_STR(cfg.unsubscribe_mailto, "unsub@t.example.org");
 		CHECK_STR(cfg.feedback_id, "weekly:digest:td:t.example.org");
+		/* as BCP 47 writes it: it is also <html lang> */
+		CHECK_STR(cfg.language, "pt-BR");
 		td_config_free(&cfg);
 	}
 }

@@ -1053,6 +1053,28 @@ static void test_build_rejects(void)
 	free(raw);
 }
 
+/* [site] reply_to: one Reply-To line, right after From, written by the
+ * same mailbox writer; an address that could inject is refused. */
+static void test_build_reply_to(void)
+{
+	struct td_mime_message m = sample();
+	m.reply_to = "letters.desk@digest.example.org";
+	char *raw = build_and_parse(&m);
+	const char *from = strstr(raw, "From: ");
+	const char *reply = strstr(raw, "\r\nReply-To: letters.desk@digest.example.org\r\n");
+	CHECK(from && reply && from < reply);
+	CHECK(reply && !strstr(reply + 1, "\r\nReply-To:"));
+	free(raw);
+	m.reply_to = NULL;
+	raw = build_and_parse(&m);
+	CHECK(strstr(raw, "Reply-To") == NULL);
+	free(raw);
+	m.reply_to = "letters@digest.example.org\r\nBcc: evil@example.com";
+	expect_reject(&m, "reply_to");
+	m.reply_to = "no-at-sign";
+	expect_reject(&m, "reply_to");
+}
+
 /* A mail outside the list (notice.h): no List-* headers at all, and
  * Auto-Submitted so that vacation responders stay quiet (RFC 3834). */
 static void test_build_notice(void)
@@ -1127,6 +1149,7 @@ int main(void)
 	TD_RUN(test_message_id);
 	TD_RUN(test_message_id_keyed);
 	TD_RUN(test_build_full);
+	TD_RUN(test_build_reply_to);
 	TD_RUN(test_build_variants);
 	TD_RUN(test_build_notice);
 	TD_RUN(test_build_mailto_and_feedback_id);

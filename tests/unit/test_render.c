@@ -211,6 +211,7 @@ static void test_every_documented_name(void)
 	add_post(st, "p2", "Second", "Two", "nato", NULL);
 	add_post(st, "p3", "Third", "Three", "nato", NULL);
 	struct setup opt = config(tdir);
+	opt.render.postal_address = "1 Main Street, Springfield";
 	struct td_subscriber sub = { (char *)"r@example.org", (char *)"Zoë", TD_STRV_INIT, 1, { 0 }, 0, 0 };
 	td_strv_push(&sub.tags, "nato");
 	td_strv_push(&sub.tags, "usa");
@@ -237,6 +238,8 @@ static void test_every_documented_name(void)
 	/* and the values are the right ones (cap 2: NATO shows p3, p2; p1 is
 	 * NATO's too, so USA has nothing new of its own and no section) */
 	CHECK_STR(value_of(out.text, "site.name"), "Test Weekly");
+	CHECK_STR(value_of(out.text, "site.language"), "en");
+	CHECK_STR(value_of(out.text, "site.postal_address"), "1 Main Street, Springfield");
 	CHECK_STR(value_of(out.text, "subscriber.name"), "Zoë");
 	CHECK_STR(value_of(out.text, "subscriber.tag_list"), "NATO and USA");
 	CHECK_STR(value_of(out.text, "digest.post_count"), "3");
@@ -741,22 +744,30 @@ static void test_text_alignment(void)
 	td_store_close(st);
 }
 
-/* period.since and period.until are dates in the zone the renderer is
- * given: NOW is 2026-11-18 11:06Z, already the 19th at UTC+14. */
-static void test_dates_in_zone(void)
+/* Writes the three digest templates into dir/name; returns the folder. */
+static char *template_dir(const char *name, const char *txt, const char *html)
 {
-	char *tdir = td_xasprintf("%s/zone", dir);
+	char *tdir = td_xasprintf("%s/%s", dir, name);
 	mkdir(tdir, 0755);
-	static const char *const files[][2] = {
+	const char *const files[][2] = {
 		{ "digest.subject.mustache", "{{site.name}}" },
-		{ "digest.txt.mustache", "{{period.since}}|{{period.until}}" },
-		{ "digest.html.mustache", "<p>{{period.until}}</p>" },
+		{ "digest.txt.mustache", txt },
+		{ "digest.html.mustache", html },
 	};
 	for (size_t i = 0; i < 3; i++) {
 		char *f = td_xasprintf("%s/%s", tdir, files[i][0]);
 		write_file(NULL, f, files[i][1]);
 		free(f);
 	}
+	return tdir;
+}
+
+/* period.since and period.until are dates in the zone the renderer is
+ * given: NOW is 2026-11-18 11:06Z, already the 19th at UTC+14. */
+static void test_dates_in_zone(void)
+{
+	char *tdir = template_dir("zone", "{{period.since}}|{{period.until}}",
+				  "<p>{{period.until}}</p>");
 	struct td_store *st = fixture_store("zone.db");
 	add_post(st, "p1", "One", "Text", "nato", NULL);
 	struct td_subscriber sub = { (char *)"r@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0, 0 };
@@ -789,6 +800,140 @@ static void test_dates_in_zone(void)
 	free(tdir);
 }
 
+/* [site] language: the period and the posts' dates in the site's
+ * language, on the calendar of the schedule's zone (Kiritimati, UTC+14:
+ * NOW is the 19th there, the post of 2017-12-22 12:00Z the 23rd), with
+ * the month as the language writes it after a day (Russian's genitive,
+ * which strftime's %B gives in the nominative). English stays as it was. */
+static void test_dates_in_language(void)
+{
+	char *tdir = template_dir("lang",
+				  "{{period.since}}|{{period.until}}|"
+				  "{{#sections}}{{#posts}}{{date}}{{/posts}}{{/sections}}",
+				  "<html lang=\"{{site.language}}\">");
+	struct td_store *st = fixture_store("lang.db");
+	add_post(st, "p1", "One", "Text", "nato", NULL);
+	struct td_subscriber sub = { (char *)"r@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0, 0 };
+	td_strv_push(&sub.tags, "nato");
+	struct td_tz *kiritimati = td_tz_load("Pacific/Kiritimati");
+	CHECK(kiritimati != NULL);
+	static const struct {
+		const char *language, *text, *lang;
+	} cases[] = {
+		{ NULL, "12 November 2026|19 November 2026|23 December 2017", "en" },
+		{ "en", "12 November 2026|19 November 2026|23 December 2017", "en" },
+		{ "de", "12. November 2026|19. November 2026|23. Dezember 2017", "de" },
+		{ "fr", "12 novembre 2026|19 novembre 2026|23 décembre 2017", "fr" },
+		{ "pt-BR", "12 de novembro de 2026|19 de novembro de 2026|"
+			   "23 de dezembro de 2017", "pt-BR" },
+		{ "pl", "12 listopada 2026|19 listopada 2026|23 grudnia 2017", "pl" },
+		/* Russian: the genitive, and a "г." after the year (whose
+		 * space is ICU's to choose) */
+		{ "ru", NULL, "ru" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct setup opt = config(tdir);
+		opt.render.tz = kiritimati;
+		opt.render.language = cases[i].language;
+		struct td_renderer *r;
+		struct td_err err;
+		struct td_digest d;
+		struct td_rendered out;
+		CHECK(td_renderer_new(&opt.render, &r, &err) == 0);
+		if (!r) {
+			fprintf(stderr, "  %s: %s\n", cases[i].language, err.msg);
+			continue;
+		}
+		CHECK(td_digest_build(st, &opt.digest, &sub, NOW, &d, &err) == 0);
+		/* twice: the second comes from the renderer's date cache */
+		for (int round = 0; round < 2; round++) {
+			CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/T", NULL,
+					       NULL, NOW, &out, &err) == 0);
+			if (cases[i].text) {
+				CHECK_STR(out.text, cases[i].text);
+			} else {
+				CHECK(strncmp(out.text, "12 ноября 2026", 20) == 0);
+				CHECK(strstr(out.text, "|19 ноября 2026") != NULL);
+				CHECK(strstr(out.text, "|23 декабря 2017") != NULL);
+				CHECK(strstr(out.text, "г.|") != NULL);
+			}
+			char *want = td_xasprintf("<html lang=\"%s\">", cases[i].lang);
+			CHECK_STR(out.html, want);
+			free(want);
+			td_rendered_free(&out);
+		}
+		td_digest_free(&d);
+		td_renderer_free(r);
+	}
+	td_tz_free(kiritimati);
+	td_strv_free(&sub.tags);
+	td_store_close(st);
+	free(tdir);
+}
+
+/* A language ICU has no data for would silently give English dates: it is
+ * refused, by the check the config loader makes and by the renderer. */
+static void test_unknown_language(void)
+{
+	CHECK(td_render_language_known(NULL));
+	CHECK(td_render_language_known("en"));
+	CHECK(td_render_language_known("de"));
+	CHECK(td_render_language_known("pt-BR"));
+	CHECK(td_render_language_known("pt_BR"));
+	CHECK(td_render_language_known("sr-Latn"));
+	CHECK(!td_render_language_known("xx"));
+	CHECK(!td_render_language_known("zz-ZZ"));
+	CHECK(!td_render_language_known("qqq"));
+	struct setup opt = config("templates");
+	opt.render.language = "xx";
+	struct td_renderer *r;
+	struct td_err err;
+	CHECK(td_renderer_new(&opt.render, &r, &err) == EX_CONFIG);
+	CHECK(r == NULL);
+	CHECK(strstr(err.msg, "language 'xx'") != NULL);
+}
+
+/* [site] postal_address: the default templates show it at the foot of
+ * both parts, escaped in the HTML, and nothing when it is not set. */
+static void test_postal_address(void)
+{
+	struct td_store *st = fixture_store("postal.db");
+	add_post(st, "p1", "One", "Text", "nato", NULL);
+	struct td_subscriber sub = { (char *)"r@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0, 0 };
+	td_strv_push(&sub.tags, "nato");
+	for (int with = 0; with < 2; with++) {
+		struct setup opt = config("templates");
+		opt.render.postal_address = with ? "Rue <Haute> & Fils, 75001 Paris" : NULL;
+		struct td_renderer *r;
+		struct td_err err;
+		struct td_digest d;
+		struct td_rendered out;
+		CHECK(td_renderer_new(&opt.render, &r, &err) == 0);
+		if (!r)
+			break;
+		CHECK(td_digest_build(st, &opt.digest, &sub, NOW, &d, &err) == 0);
+		CHECK(td_render_digest(r, &sub, &d, "https://example.org/u/T", NULL, NULL, NOW,
+				       &out, &err) == 0);
+		const char *foot = strstr(out.text, "Unsubscribe with one click:");
+		CHECK(foot != NULL);
+		if (with) {
+			/* the last line of the text part, after a blank one */
+			CHECK(foot && strstr(foot, "\n\nRue <Haute> & Fils, 75001 Paris\n") != NULL);
+			CHECK(strstr(out.html, ">Rue &lt;Haute&gt; &amp; Fils, 75001 Paris</div>") != NULL);
+			CHECK(strstr(out.html, "<Haute>") == NULL);
+		} else {
+			CHECK(strstr(out.text, "Rue") == NULL);
+			CHECK(foot && strchr(foot, '\n') == foot + strlen(foot) - 1);
+			CHECK(strstr(out.html, "padding-top:8px;") == NULL);
+		}
+		td_rendered_free(&out);
+		td_digest_free(&d);
+		td_renderer_free(r);
+	}
+	td_strv_free(&sub.tags);
+	td_store_close(st);
+}
+
 int main(void)
 {
 	strcpy(dir, "/tmp/td-render-XXXXXX");
@@ -797,6 +942,9 @@ int main(void)
 	TD_RUN(test_every_documented_name);
 	TD_RUN(test_default_templates);
 	TD_RUN(test_dates_in_zone);
+	TD_RUN(test_dates_in_language);
+	TD_RUN(test_unknown_language);
+	TD_RUN(test_postal_address);
 	TD_RUN(test_long_paragraph_is_cut);
 	TD_RUN(test_titles_only);
 	TD_RUN(test_clip_shortens_excerpts);

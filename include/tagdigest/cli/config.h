@@ -73,7 +73,9 @@ struct td_config {
 	char *subscribers_path;  /* default: subscribers/subscribers.csv (resolved) */
 
 	/* [templates] */
-	char *templates_dir;     /* default: templates (resolved) */
+	char *templates_dir;     /* default: templates (resolved) when that
+				  * folder exists, else the installed
+				  * BINDIR/../share/tagdigest/templates */
 
 	/* [transport] */
 	enum td_transport_type transport_type;  /* `type = maildir|smtp|sendmail` */
@@ -163,5 +165,14 @@ int td_config_load(struct td_config *cfg, const char *path,
 		   const char *const *overrides, size_t noverrides,
 		   struct td_err *err);
 void td_config_free(struct td_config *cfg);
+
+struct td_buf;
+/* Appends tagdigest.conf(5), in man(7) roff, generated from the reader's
+ * own table of sections and keys (each row carries its description,
+ * default and allowed values), so the page cannot drift from what the
+ * reader accepts. `make` builds build/man/tagdigest.conf.5 with it
+ * (tools/conf_doc.c). Returns 0, or EX_SOFTWARE with err naming the key
+ * or section that has no description, which fails the build. */
+int td_config_write_man(struct td_buf *out, struct td_err *err);
 
 #endif

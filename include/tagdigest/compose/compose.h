@@ -61,6 +61,9 @@ struct td_compose_options {
 	const char *dkim_key_file;
 	const char *from_name;
 	const char *from_address;         /* also gives the Message-ID domain */
+	const char *reply_to;             /* NULL: no Reply-To; else on every
+					   * mail, digests, test copies and
+					   * notices alike */
 	const char *unsubscribe_url;      /* a token is appended */
 	const char *preferences_url;      /* the preference centre; a
 					   * "preferences" token (token.h) is

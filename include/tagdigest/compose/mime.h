@@ -10,7 +10,8 @@
  * and its header writer loses blanks and cuts long words: From, To,
  * Subject and List-Id are written and folded here (td_mime_header_*).
  *
- * Headers: Date (given time, in UTC "+0000"), From, To, Subject,
+ * Headers: Date (given time, in UTC "+0000"), From, Reply-To (when
+ * given), To, Subject,
  * Message-ID, MIME-Version, List-Id, List-Unsubscribe (<https URL>),
  * List-Unsubscribe-Post: List-Unsubscribe=One-Click. A mail outside the
  * list's stream (notice.h: the confirmation mail) leaves list_id and
@@ -35,6 +36,7 @@
 struct td_mime_message {
 	const char *from_name;       /* UTF-8, may be "" */
 	const char *from_addr;
+	const char *reply_to;        /* an address for Reply-To; NULL: none */
 	const char *to_name;         /* UTF-8, may be "" */
 	const char *to_addr;
 	const char *subject;         /* UTF-8 */

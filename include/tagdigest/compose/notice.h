@@ -5,13 +5,15 @@
  *
  *   confirmation   templates/confirm.subject.mustache, confirm.txt.mustache,
  *                  confirm.html.mustache: the double opt-in link.
- *                  Context: site.name site.url subscriber.email
+ *                  Context: site.name site.url site.language
+ *                  site.postal_address (render.h) subscriber.email
  *                  subscriber.name subscriber.has_name confirm_url
  *                  expires_hours tags[]: name  frequency (e.g. "weekly")
  *
  * A confirmation carries no List-Unsubscribe (the reader is not on the list
  * yet) and says what to do when the sign-up was not theirs: nothing. It is
- * not list mail: no List-Id, no Feedback-ID; From as the digests have it,
+ * not list mail: no List-Id, no Feedback-ID; From (and Reply-To) as the
+ * digests have it,
  * a fresh random Message-ID at the From domain each time, and
  * Auto-Submitted: auto-generated (RFC 3834: no vacation replies). The
  * templates folder is loaded whole, as the digests' renderer loads it, so

@@ -9,7 +9,7 @@
  *
  * The context a template sees (documented for editors in the README):
  *
- *   site.name site.url
+ *   site.name site.url site.language site.postal_address
  *   subscriber.email subscriber.name subscriber.has_name subscriber.tag_list
  *   period.since period.until          dates in the schedule's zone
  *   digest.post_count digest.shown_count digest.tag_count digest.tag_list
@@ -33,6 +33,16 @@
  * excerpt_chars, both parts at a word boundary with "…", the HTML with its
  * open elements closed (html.h); excerpt_chars = 0 gives titles only
  * (has_excerpt false, both excerpts "").
+ *
+ * Dates (period.*, each post's date) are the day, the month's name and
+ * the year, in the schedule's zone and the site's language: without a
+ * language, or "en", "4 December 2026" as it always was; any other
+ * through ICU's pattern for that language's day, month and year
+ * ("4. Dezember 2026", "4 декабря 2026 г.": the month's genitive where
+ * the language wants it). site.language is the language tag as
+ * configured ("en" when none), for <html lang>; site.postal_address the
+ * site's postal address, "" when none (so {{#site.postal_address}} leaves
+ * the footer line out).
  *
  * Only the HTML template escapes {{name}}. The subject is reduced to one
  * line (whitespace runs collapse to one space). The text part is wrapped
@@ -62,6 +72,9 @@ struct td_render_options {
 	const char *tag_url;        /* tags' archive_url pattern: {tag} -> slug */
 	int excerpt_chars;          /* excerpts cut to this; 0: titles only */
 	const struct td_tz *tz;     /* the zone dates are shown in; NULL: UTC */
+	const char *language;       /* a language tag ("de", "pt-BR") for
+				     * dates and site.language; NULL: "en" */
+	const char *postal_address; /* site.postal_address; NULL: none */
 };
 
 struct td_renderer;
@@ -74,6 +87,8 @@ struct td_rendered {
 	char *html;
 };
 
+/* A language the config names is checked by td_render_language_known
+ * when it is loaded; one it does not know fails here (EX_CONFIG). */
 int td_renderer_new(const struct td_render_options *opt,
 		    struct td_renderer **out, struct td_err *err);
 void td_renderer_free(struct td_renderer *r);
@@ -132,6 +147,16 @@ int td_render_templates_load(const char *dir, const char *const *names, size_t n
 int td_render_template(const struct td_template_set *set, const char *name,
 		       const struct td_value *ctx, bool html, char **out,
 		       struct td_err *err);
+
+/* Whether dates can be shown in language (a language tag, "de",
+ * "pt-BR"): ICU has date formats for its language. ICU itself falls back silently to another language for one it
+ * does not know; the config loader asks here first, so that "language =
+ * dx" is an error naming the key instead of English dates. */
+bool td_render_language_known(const char *language);
+
+/* The "site" map of a template context (render.h's site.* names) from
+ * opt, for the digests and the notices (notice.h) alike. */
+struct td_value *td_render_site_value(const struct td_render_options *opt);
 
 /* A rendered subject as one line: any run of whitespace (a template's line
  * breaks included) becomes one space, and the ends are trimmed. Returns a
