@@ -69,6 +69,10 @@
 #define MAX_CSS (1u << 20)          /* desk.css, at most */
 #define WEEK_FRESH 60               /* seconds a "This week" stays good while
 				     * nothing changes: slots pass with time */
+#define WEEK_MIN_AGE 5              /* ... and at least, even when the store
+				     * changes: a send changes it with every
+				     * message, and a dry run over 5,000
+				     * readers takes about a second */
 
 static const char csp_desk[] =
 	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -199,9 +203,11 @@ static uint64_t fp_one(const char *path)
 
 /* The desk's pages, from <templates_dir>/desk, checked as the digest's
  * templates are: a missing page or partial is an error shown on every
- * page until it is fixed (they are loaded again when they change). */
+ * page until it is fixed (they are loaded again when they change).
+ * week.mustache is not among them: a folder copied before "This week"
+ * keeps its other pages, and /week says what to copy. */
 static const char *const desk_pages[] = { "page", "home", "preview", "error", "sent",
-					   "week", "readers", "reader", "history" };
+					   "readers", "reader", "history" };
 
 static void load_pages(struct td_desk *d)
 {
@@ -370,7 +376,10 @@ void td_desk_free(struct td_desk *d)
 static void render_page(struct td_desk *d, struct td_http_resp *resp,
 			const char *name, const char *title, struct td_value *ctx)
 {
-	td_value_map_set_str(ctx, "version", d->version);
+	/* a page made from older data says so (week_due), so the live
+	 * reload asks again */
+	if (!td_value_map_get(ctx, "version"))
+		td_value_map_set_str(ctx, "version", d->version);
 	td_value_map_set_str(ctx, "site_name", d->co->render.site_name);
 	td_value_map_set_str(ctx, "title", title);
 	resp->content_type = "text/html; charset=utf-8";
@@ -626,13 +635,14 @@ static struct td_value *joined(const struct td_strv *items)
 }
 
 /* The dry run's plan (serve_week.c), made again when the files behind
- * the desk changed or WEEK_FRESH seconds went by; NULL with week_err
- * when it cannot be made. */
+ * the desk changed (at most every WEEK_MIN_AGE seconds) or WEEK_FRESH
+ * seconds went by; NULL with week_err when it cannot be made. */
 static struct td_week *week_get(struct td_desk *d)
 {
 	double t = td_mono_now();
-	if (d->week_at > 0 && strcmp(d->week_version, d->version) == 0 &&
-	    t - d->week_at < WEEK_FRESH)
+	bool same = strcmp(d->week_version, d->version) == 0;
+	if (d->week_at > 0 && (t - d->week_at < WEEK_MIN_AGE ||
+			       (same && t - d->week_at < WEEK_FRESH)))
 		return d->week;
 	td_week_free(d->week);
 	d->week = NULL;
@@ -649,13 +659,29 @@ static struct td_week *week_get(struct td_desk *d)
 	return d->week;
 }
 
-/* ctx.due for the home page, or ctx.due_error. */
+/* ctx.due for the home page, or ctx.due_error. A week kept from older
+ * files (WEEK_MIN_AGE) gives the page its version: the live reload then
+ * fetches the page again until the week has caught up. */
 static void week_due(struct td_desk *d, struct td_value *ctx, time_t site_next)
 {
+	if (strcmp(d->week_version, d->version) != 0)
+		td_value_map_set_str(ctx, "version", d->week_version);
 	if (d->week)
 		td_week_due_values(d->week, d->co->render.tz, site_next, ctx);
 	else
 		td_value_map_set_str(ctx, "due_error", d->week_err.msg);
+	/* a home.mustache copied before the due line says "Next send:
+	 * {{next_send}}": let it say what is true */
+	const struct td_value *due = td_value_map_get(ctx, "due");
+	const char *n = due ? td_value_text(td_value_map_get(due, "now")) : NULL;
+	const struct td_value *next = due ? td_value_map_get(due, "next") : NULL;
+	if (n && strcmp(n, "0") != 0)
+		td_value_map_set(ctx, "next_send", td_value_string_owned(
+			td_xasprintf("due now (%s readers)", n)));
+	else if (next)
+		td_value_map_set_str(ctx, "next_send", td_value_map_get_str(next, "at"));
+	else
+		set_when(d, ctx, "next_send", site_next);
 }
 
 static void week_page(struct td_desk *d, struct td_http_resp *resp)
@@ -665,7 +691,18 @@ static void week_page(struct td_desk *d, struct td_http_resp *resp)
 		error_page(d, resp, 503, "This week cannot be worked out", &d->week_err);
 		return;
 	}
+	if (d->pages && !td_template_set_get(d->pages, "week")) {
+		/* a templates folder copied before this page: the rest works */
+		struct td_err err;
+		td_err_set(&err, EX_NOINPUT, "templates: %s/desk/week.mustache: missing "
+			   "(tagdigest ships it in templates/desk/: copy it into yours)",
+			   d->co->render.templates_dir);
+		error_page(d, resp, 500, "This week has no template", &err);
+		return;
+	}
 	struct td_value *ctx = td_value_map();
+	if (strcmp(d->week_version, d->version) != 0)
+		td_value_map_set_str(ctx, "version", d->week_version);
 	td_week_values(w, d->co->render.tz, td_schedule_next_slot(&d->co->schedule,
 								  time(NULL)), ctx);
 	render_page(d, resp, "week", "This week", ctx);

@@ -258,14 +258,14 @@ int td_sync_walk_next(void *walk, const struct td_subscriber **out, struct td_er
 	return rc;
 }
 
-int td_sync_walk_open(struct td_store *st, const char *path, time_t now,
-		      time_t paused_at, struct td_sync_walk **out, struct td_err *err)
+int td_sync_walk_open(struct td_store *st, const char *path, time_t cutoff, time_t now,
+		      struct td_sync_walk **out, struct td_err *err)
 {
 	struct td_sync_walk *w = td_xcalloc(1, sizeof *w);
 	w->st = st;
 	w->path = path;
-	w->cutoff = now;
-	w->now = paused_at;
+	w->cutoff = cutoff;
+	w->now = now;
 	int rc = td_subscribers_open(path, &w->file, err);
 	if (rc) {
 		free(w);

@@ -10,12 +10,14 @@
 //   TD_DUE        readers due now, from `send --dry-run --json`
 //   TD_SEND       digests `send --dry-run --json` would send
 //   TD_SKIP       ... and would skip (nothing new)
+//   TD_SUBSCRIBERS  the site's subscriber file (a row is added here)
 //   TD_ARTIFACTS  where screenshots go (tests/artifacts/, ignored by git)
 // Checks:
 //   - at 375 px the home page and the week page do not scroll sideways
 //     (scrollWidth <= clientWidth), and say who is due as the dry run does
 //   - "This week" is one click from the home page and shows the dry run's
-//     numbers
+//     numbers; a reader added to the subscriber file appears on it by the
+//     live reload, in place
 //   - on the preview, "Phone (375 px)" makes the frame's viewport 375 px
 //     wide, and "Dark" paints the digest's body dark; that dark page is
 //     what Chromium shows when it emulates prefers-color-scheme: dark for
@@ -36,6 +38,7 @@ const query = env('TD_PREVIEW');
 const due = Number(env('TD_DUE'));
 const nsend = Number(env('TD_SEND'));
 const nskip = Number(env('TD_SKIP'));
+const subscribers = env('TD_SUBSCRIBERS');
 const artifacts = env('TD_ARTIFACTS');
 fs.mkdirSync(artifacts, { recursive: true });
 fs.rmSync(path.join(artifacts, 'desk-failure.png'), { force: true });
@@ -101,6 +104,14 @@ await runSteps(path.join(artifacts, 'desk-failure.png'), async (page, context) =
   log(`week: ${nsend} to send, ${nskip} with nothing new`);
   await noSidewaysScroll(page, 'week');
   await shot(page, 'desk-week-375.png');
+  const readers = await n('n-readers');
+  await page.evaluate(() => { window.__tdNoReload = true; });
+  const t0 = Date.now();
+  fs.appendFileSync(subscribers, 'late.reader@example.org,Late Reader,usa\n');
+  // the desk works the week out again at most every 5 s
+  await page.locator(`#n-readers[data-n="${readers + 1}"]`).waitFor({ timeout: 20000 });
+  if (!(await page.evaluate(() => window.__tdNoReload === true))) throw new Error('the week page reloaded instead of updating');
+  log(`week: the new reader seen after ${Date.now() - t0} ms`);
 
   // 3. the preview on a desktop: phone width, then dark, one click each
   await page.setViewportSize({ width: 1200, height: 900 });

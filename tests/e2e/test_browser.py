@@ -125,7 +125,8 @@ def test_desk_in_chromium(tmp_path):
             TD_PREVIEW="to=zoe@example.net",
             TD_DUE=str(sent + j["skipped"]),
             TD_SEND=str(sent),
-            TD_SKIP=str(j["skipped"])))
+            TD_SKIP=str(j["skipped"]),
+            TD_SUBSCRIBERS=str(tmp_path / "subscribers.csv")))
         assert "emulated media agrees" in out
     finally:
         assert s.stop() == 0, s.output()

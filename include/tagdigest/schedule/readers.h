@@ -87,13 +87,14 @@ int td_readers_load(struct td_store *st, const char *path,
  * the store's / the file's error. td_sync_walk_open fails with the
  * file's error (subscribers.h) when the file cannot be read. The summary
  * counts what the sync would do, complete once the walk ended.
+ *
+ * cutoff and now are the roster cursor's (roster.h): the store's readers
+ * added after cutoff (the run's start) are not walked, nor a reader
+ * paused at now (a send passes its start for both).
  */
 struct td_sync_walk;
-/* now: the run's start (readers added later are not walked); readers
- * paused past paused_at are not walked either (`--no-send` passes a time
- * far ahead: a paused reader starts clean too). */
-int td_sync_walk_open(struct td_store *st, const char *path, time_t now,
-		      time_t paused_at, struct td_sync_walk **out, struct td_err *err);
+int td_sync_walk_open(struct td_store *st, const char *path, time_t cutoff, time_t now,
+		      struct td_sync_walk **out, struct td_err *err);
 int td_sync_walk_next(void *walk, const struct td_subscriber **out, struct td_err *err);
 /* Rows the file is expected to hold, for progress; 0: unknown. */
 size_t td_sync_walk_size_hint(const struct td_sync_walk *w);
