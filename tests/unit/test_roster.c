@@ -769,9 +769,16 @@ static void test_migration_7(void)
 	snprintf(path, sizeof path, "%s/v6.db", dir);
 	sqlite3 *db = NULL;
 	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
-	/* the tables version 6 has that the roster reads */
+	/* the tables version 6 has that the roster reads, and `sources`,
+	 * which migration 9 adds columns to */
 	char *msg = NULL;
 	int rc = sqlite3_exec(db,
+		"CREATE TABLE sources (name TEXT PRIMARY KEY,"
+		" last_success INTEGER NOT NULL DEFAULT 0,"
+		" last_error TEXT NOT NULL DEFAULT '',"
+		" last_error_at INTEGER NOT NULL DEFAULT 0,"
+		" failures INTEGER NOT NULL DEFAULT 0, etag TEXT NOT NULL DEFAULT '',"
+		" last_modified TEXT NOT NULL DEFAULT '');"
 		"CREATE TABLE suppressions (email TEXT NOT NULL, scope TEXT NOT NULL,"
 		" reason TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '',"
 		" created_at INTEGER NOT NULL, PRIMARY KEY (email, scope));"
