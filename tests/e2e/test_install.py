@@ -347,6 +347,35 @@ def test_uninstall_keeps_what_the_operator_added(tmp_path):
     assert (data / "templates/newsroom").is_dir()
 
 
+def test_units_documentation_is_installed(tmp_path):
+    """Every Documentation= entry of the installed units names something
+    the install put there: man:NAME(SECTION) a page in the staged MANDIR,
+    file:PATH a file in the staged tree. systemctl help shows them."""
+    stage = tmp_path / "stage"
+    make("install", f"DESTDIR={stage}", f"PREFIX={INSTALL_PREFIX}")
+    root, _ = staged_files(stage, INSTALL_PREFIX)
+    units = sorted((root / "lib/systemd/system").iterdir())
+    assert len(units) == 3
+    for unit in units:
+        docs = [e for line in unit.read_text().splitlines()
+                if line.startswith("Documentation=")
+                for e in line.split("=", 1)[1].split()]
+        assert "man:tagdigest(1)" in docs, unit.name
+        for entry in docs:
+            man = re.fullmatch(r"man:([\w.-]+)\((\d)\)", entry)
+            if man:
+                name, sec = man.groups()
+                page = root / f"share/man/man{sec}/{name}.{sec}"
+                assert page.is_file(), (unit.name, entry)
+            elif entry.startswith("file://"):
+                assert (stage / entry[len("file://"):].lstrip("/")).is_file(), \
+                    (unit.name, entry)
+            else:
+                pytest.fail(f"{unit.name}: {entry}: not something install puts there")
+        if unit.suffix == ".service":
+            assert "man:tagdigest.conf(5)" in docs, unit.name
+
+
 def complete(script, words, cwd=None):
     """What the completion offers for the words (the last is the one
     being completed), from a real bash with the script sourced."""
