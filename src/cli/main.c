@@ -63,11 +63,16 @@ static void usage(FILE *out)
 	      "\n"
 	      "Results on stdout, diagnostics on stderr; -q leaves only errors.\n"
 	      "\n"
-	      "exit status: 0 done, 64 usage, 65 bad data (a source that is not a feed),\n"
-	      "66 missing input (a posts folder), 67 no such subscriber, 69 a server\n"
-	      "unreachable (a feed that could not be fetched), 75 try again later, 78\n"
-	      "bad configuration (see sysexits.h). A failing source does not stop\n"
-	      "ingest or run: the others are read, run still sends, and the exit\n"
+	      "exit status: 0 done, 64 usage, 65 bad data (a source that is not a\n"
+	      "feed, a bad subscriber row, a reader preview would send nothing), 66\n"
+	      "missing input (a posts folder), 67 no such subscriber, 69 a server\n"
+	      "unreachable (a feed that could not be fetched, the bounce mailbox), 70\n"
+	      "internal error, 71 system error, 73 cannot create a file, 74 read or\n"
+	      "write failed (an unreadable posts folder), 75 try again later, 76 the\n"
+	      "bounce mailbox refused a command, 77 refused (the reader's word wins),\n"
+	      "78 bad configuration (a wrong password, an SMTP certificate not\n"
+	      "trusted); see sysexits.h. A failing source does not stop ingest or\n"
+	      "run: the others are read, run still sends, and the exit\n"
 	      "status says so (`run --help`).\n", out);
 }
 
