@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "tagdigest/store/lock.h"
 #include "tagdigest/core/log.h"
+#include "tagdigest/core/util.h"
 
 int td_cli_fail(const struct td_err *err)
 {
@@ -43,9 +44,12 @@ int td_cli_load_config(const struct td_cli_globals *g, struct td_config *cfg)
 
 void td_cli_warn_bad_rows(const struct td_config *cfg, size_t nbad, size_t ngood)
 {
+	char bad[48], good[48];
 	if (nbad)
-		td_log_warnx("subscribers: %s: %zu bad rows skipped (see above); "
-			     "%zu good rows kept", cfg->subscribers_path, nbad, ngood);
+		td_log_warnx("subscribers: %s: %s skipped (see above); %s kept",
+			     cfg->subscribers_path, td_count(bad, sizeof bad, nbad, "bad row",
+							     "bad rows"),
+			     td_count(good, sizeof good, ngood, "good row", "good rows"));
 }
 
 /* Longer words are no typo of a command or option name. */

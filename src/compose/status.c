@@ -541,8 +541,10 @@ static int report(FILE *out, const struct td_status_options *opt, struct td_stor
 		fprintf(out, "Site schedule: %s: last slot %s, next %s (a reader's own "
 			"choice of frequency, day, time or zone goes first)\n", rule, slot_s,
 			next_s);
-		fprintf(out, "Store: %s: %zu posts, newest seq %lld\n", opt->store_path,
-			td_store_post_count(st), (long long)td_store_max_seq(st));
+		char posts[48];
+		fprintf(out, "Store: %s: %s, newest seq %lld\n", opt->store_path,
+			td_count(posts, sizeof posts, td_store_post_count(st), "post", "posts"),
+			(long long)td_store_max_seq(st));
 		print_sources(out, opt, st);
 		fprintf(out, "Readers (%zu active, %zu pending, %zu unsubscribed, %zu bounced, "
 			"%zu complained):\n", counts[TD_MEMBER_ACTIVE], counts[TD_MEMBER_PENDING],

@@ -299,3 +299,27 @@ def test_feed_dump_pretty(tmp_path):
         indent = len(line) - len(line.lstrip(" "))
         assert indent >= 2 and indent % 2 == 0, line
     assert '  "version": "rss20",' in lines
+
+
+def test_counts_of_one_are_singular_and_others_plural(tmp_path):
+    """One post, one bad row, one imported row: "1 post", "1 bad row",
+    "1 row", never "1 posts"; and "0 readers", "5 good rows"."""
+    conf = write_site(tmp_path, "maildir", extra_rows="not an address,Bad Row,nato\n")
+    # only the North Korea post: li@example.com follows that tag
+    for name, _, _, _ in POSTS:
+        if name != "c.md":
+            (tmp_path / "posts" / name).unlink()
+    td(conf, "ingest", check=True)
+    status = td(conf, "status", check=True).stdout.decode()
+    assert re.search(r"^Store: .*: 1 post, newest seq", status, re.M), status
+    dry = td(conf, "send", "--dry-run", check=True).stderr.decode()
+    good = len(SUBSCRIBERS)
+    assert f"1 bad row skipped (see above); {good} good rows kept" in dry, dry
+    assert "would send to li@example.com: 1 post, " in dry, dry
+    rows = tmp_path / "one.csv"
+    rows.write_text("email,name,tags\nnew@example.org,New Reader,nato\n", encoding="utf-8")
+    imported = td(conf, "subscribers", "import", str(rows), check=True).stdout.decode()
+    assert re.search(r": 1 row: 1 added, .*, 0 readers kept \(", imported), imported
+    for said in (status, dry, imported):
+        assert not re.search(r"\b1 (posts|bad rows|rows|readers)\b", said), said
+        assert not re.search(r"\b(0|[2-9]) (post|reader|bad row|good row)\b[^s]", said), said
