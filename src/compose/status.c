@@ -506,6 +506,9 @@ static void json_head(FILE *out, const struct td_status_options *opt, struct td_
 				 td_value_string(ss.last_error) : td_value_null());
 		td_value_map_set(v, "last_error_at", ss.last_error[0] ?
 				 utc_value(ss.last_error_at) : td_value_null());
+		/* the text view's "ok since": the last error is over */
+		td_value_map_set(v, "ok_since", ss.failures ? td_value_null() :
+				 utc_value(ss.ok_since));
 		free(ss.last_error);
 	}
 	struct td_value *c = td_value_map_child(h, "counts", TD_VALUE_MAP);
