@@ -97,6 +97,8 @@ int td_cli_feed_dump(const struct td_cli_globals *g, int argc, char **argv)
 	struct td_err err = { 0, "" };
 	rc = td_feed_parse(data, len, base, ctype, &feed, &err);
 	if (rc) {
+		/* which file or URL, as ingest names the source's */
+		td_err_prefix(&err, "feed-dump: %s", source);
 		td_cli_fail(&err);
 	} else {
 		struct td_buf json = TD_BUF_INIT, indented = TD_BUF_INIT;

@@ -379,3 +379,20 @@ def test_run_source_failure_wins_over_send_75(tmp_path, feeds):
     assert p.returncode == 69, p.stderr.decode()
     d = json.loads(p.stdout)
     assert (d["exit"], d["ingest"]["exit"], d["send"]["exit"]) == (69, 69, 75), d
+
+
+def test_feed_dump_names_the_file_or_url_that_is_not_xml(tmp_path, feeds):
+    """`feed-dump` of something that is not XML says which file or URL,
+    as `ingest` names the source's URL."""
+    conf = tmp_path / "none.conf"           # feed-dump needs no config
+    notes = tmp_path / "notes.txt"
+    notes.write_text("just some text, no markup at all\n", encoding="utf-8")
+    p = run(conf, "feed-dump", str(notes))
+    assert p.returncode == 65, p.stderr
+    assert f"tagdigest: feed-dump: {notes}: feed: not XML" in p.stderr.decode(), p.stderr
+    assert p.stdout == b""
+    serve("/notes/", body=notes.read_bytes(), ctype="text/plain")
+    p = run(conf, "feed-dump", f"{feeds}/notes/")
+    assert p.returncode == 65, p.stderr
+    assert f"tagdigest: feed-dump: {feeds}/notes/: feed: not XML" in p.stderr.decode(), \
+        p.stderr
