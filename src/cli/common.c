@@ -27,10 +27,15 @@ void td_cli_result(const char *fmt, ...)
 	va_end(ap);
 }
 
+void td_cli_see_help(const char *cmd)
+{
+	fprintf(stderr, "(see `tagdigest %s%s--help`)\n", cmd ? cmd : "", cmd ? " " : "");
+}
+
 int td_cli_usage_error(const char *cmd, const char *what, const char *arg)
 {
-	fprintf(stderr, "tagdigest: %s: %s%s%s\n(see `tagdigest %s --help`)\n", cmd,
-		what, arg ? ": " : "", arg ? arg : "", cmd);
+	fprintf(stderr, "tagdigest: %s: %s%s%s\n", cmd, what, arg ? ": " : "", arg ? arg : "");
+	td_cli_see_help(cmd);
 	return EX_USAGE;
 }
 
@@ -123,8 +128,9 @@ static int unknown_option(const char *cmd, const char *arg, const struct td_cli_
 	const char *best = td_cli_near_best(&near, word);
 	if (!best)
 		return td_cli_usage_error(cmd, "unknown argument", arg);
-	fprintf(stderr, "tagdigest: %s: unknown argument: %s; did you mean %s?\n"
-		"(see `tagdigest %s --help`)\n", cmd, arg, best, cmd);
+	fprintf(stderr, "tagdigest: %s: unknown argument: %s; did you mean %s?\n", cmd, arg,
+		best);
+	td_cli_see_help(cmd);
 	return EX_USAGE;
 }
 

@@ -103,7 +103,8 @@ static int unknown_command(const char *name)
 	fprintf(stderr, "tagdigest: unknown command '%s'", name);
 	if (best)
 		fprintf(stderr, "; did you mean `%s`?", best);
-	fputs("\nrun `tagdigest help` for the list of commands\n", stderr);
+	fputc('\n', stderr);
+	td_cli_see_help(NULL);
 	return EX_USAGE;
 }
 
@@ -132,6 +133,13 @@ static int cmd_help(const struct td_cli_globals *g, int argc, char **argv)
 	if (c->fn == cmd_help) {
 		fputs(help_help, stdout);
 		return 0;
+	}
+	/* `help send extra`: a mistake in what was asked of help, which
+	 * `send extra --help` would report as send's own */
+	if (argc == 3 && c->fn != td_cli_subscribers) {
+		char what[64];
+		snprintf(what, sizeof what, "`%s` has no subcommands", c->name);
+		return td_cli_usage_error("help", what, argv[2]);
 	}
 	/* "subscribers add --help" as the user would have typed it */
 	char help_arg[] = "--help";
@@ -177,7 +185,7 @@ int main(int argc, char **argv)
 			return 0;
 		default:
 			/* getopt said what was wrong */
-			fputs("run `tagdigest help` for the options and commands\n", stderr);
+			td_cli_see_help(NULL);
 			return EX_USAGE;
 		}
 	}

@@ -1260,6 +1260,7 @@ int td_cli_subscribers(const struct td_cli_globals *g, int argc, char **argv)
 	if (!best)
 		return td_cli_usage_error("subscribers", "unknown command", argv[1]);
 	fprintf(stderr, "tagdigest: subscribers: unknown command '%s'; did you mean "
-		"`subscribers %s`?\n(see `tagdigest subscribers --help`)\n", argv[1], best);
+		"`subscribers %s`?\n", argv[1], best);
+	td_cli_see_help("subscribers");
 	return EX_USAGE;
 }

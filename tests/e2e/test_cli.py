@@ -89,7 +89,35 @@ def test_a_mistyped_name_gets_the_near_one(site):
     err = p.stderr.decode()
     assert p.returncode == 64 and "did you mean" not in err, err
     assert err.splitlines() == ["tagdigest: unknown command 'xyzzy'",
-                                "run `tagdigest help` for the list of commands"]
+                                "(see `tagdigest --help`)"]
+
+
+def test_usage_errors_end_with_the_same_hint(site):
+    """Every usage error, top level or a command's, ends with one line in
+    one wording pointing at the help of what was mistyped; `help send
+    extra` is a mistake in the help asked for, not send's."""
+    cases = [
+        (("xyzzy",), "tagdigest: unknown command 'xyzzy'", "tagdigest"),
+        (("--bogus",), None, "tagdigest"),
+        (("help", "send", "extra"), "tagdigest: help: `send` has no subcommands: extra",
+         "tagdigest help"),
+        (("help", "subscribers", "add", "extra"), "tagdigest: help: unexpected argument: extra",
+         "tagdigest help"),
+        (("send", "extra"), "tagdigest: send: unexpected argument: extra", "tagdigest send"),
+        (("status", "--jsno"), None, "tagdigest status"),
+        (("subscribers", "lst"), None, "tagdigest subscribers"),
+        (("subscribers", "add", "--tgs", "x"), None, "tagdigest subscribers add"),
+    ]
+    for args, first, helps in cases:
+        p = td(site, *args)
+        lines = p.stderr.decode().splitlines()
+        assert p.returncode == 64 and p.stdout == b"", (args, lines)
+        assert len(lines) == 2 and lines[1] == f"(see `{helps} --help`)", (args, lines)
+        if first:
+            assert lines[0] == first, (args, lines)
+        # the hint's command line is one that works
+        shown = td(site, *helps.split()[1:], "--help")
+        assert shown.returncode == 0 and shown.stdout.startswith(b"usage: "), (helps, shown)
 
 
 # ---- status --json and subscribers list --json --------------------------
