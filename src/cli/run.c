@@ -206,10 +206,11 @@ static void put_json(struct td_value *v)
 
 /* Reads every source. Returns non-zero only when the store failed (the
  * error reported): a source that failed is in *exit_code (sysexits, the
- * one that matters most, see ingest.h) and the others were read. The
- * summary is the result: on stdout unless -q, or as JSON into *json. */
+ * one that matters most, see ingest.h), its name in *failed ("wire",
+ * "wire, posts"), and the others were read. The summary is the result:
+ * on stdout unless -q, or as JSON into *json. */
 static int do_ingest(const struct td_config *cfg, struct td_store *st,
-		     struct td_value **json, int *exit_code)
+		     struct td_value **json, int *exit_code, struct td_buf *failed)
 {
 	struct td_ingest_summary s;
 	struct td_err err = { 0, "" };
@@ -221,6 +222,10 @@ static int do_ingest(const struct td_config *cfg, struct td_store *st,
 		return td_cli_fail(&err);
 	}
 	*exit_code = s.exit;
+	for (size_t i = 0; i < s.nsources; i++)
+		if (s.sources[i].done && s.sources[i].outcome == TD_INGEST_FAILED)
+			td_buf_printf(failed, "%s%s", failed->len ? ", " : "",
+				      s.sources[i].src->name);
 	if (json)
 		*json = ingest_json(&s);
 	else if (td_log_get_level() >= TD_LOG_INFO)
@@ -237,10 +242,20 @@ static void print_send(const struct td_config *cfg, const struct td_send_summary
 	td_tz_format(cfg->tz, s->next_slot, "%a %d %b %Y %H:%M %Z", next, sizeof next);
 	if (s->sent + s->skipped + s->tempfail + s->permfail + s->deferred +
 	    s->expired + s->bounced == 0 && !s->stopped_early) {
-		printf("send: nothing new to send: %zu of %zu readers already have "
-		       "the digest for their latest slot (the site's: %s)%s; next "
-		       "site slot %s", s->not_due, s->subscribers, slot,
-		       s->suppressed ? ", the others unsubscribed" : "", next);
+		/* readers started clean have had no digest: not "already have" */
+		size_t had = s->not_due - s->started_clean;
+		printf("send: nothing new to send: ");
+		if (had || !s->started_clean)
+			printf("%zu of %zu readers already have the digest for their "
+			       "latest slot (the site's: %s)", had, s->subscribers, slot);
+		if (s->started_clean && had)
+			printf(", %zu started clean (first digest at their next slot)",
+			       s->started_clean);
+		else if (s->started_clean)
+			printf("%zu of %zu readers started clean, first digest at their "
+			       "next slot", s->started_clean, s->subscribers);
+		printf("%s; next site slot %s", s->suppressed ? ", the others unsubscribed" :
+		       "", next);
 		if (sync->kept_out)
 			printf("; %zu row%s of the subscriber file not applied: "
 			       "the reader left", sync->kept_out,
@@ -248,10 +263,14 @@ static void print_send(const struct td_config *cfg, const struct td_send_summary
 		printf("\n");
 		return;
 	}
-	printf("send%s: %zu %s, %zu skipped (no new posts), %zu not due, "
-	       "%zu unsubscribed, %zu failed temporarily, %zu failed permanently",
+	printf("send%s: %zu %s, %zu skipped (no new posts), %zu not due",
 	       dry_run ? " --dry-run" : "", s->sent, dry_run ? "would be sent" : "sent",
-	       s->skipped, s->not_due, s->suppressed, s->tempfail, s->permfail);
+	       s->skipped, s->not_due);
+	if (s->started_clean)
+		printf(" (%zu started clean, first digest at their next slot)",
+		       s->started_clean);
+	printf(", %zu unsubscribed, %zu failed temporarily, %zu failed permanently",
+	       s->suppressed, s->tempfail, s->permfail);
 	if (s->deferred)
 		printf(", %zu kept for a later try", s->deferred);
 	if (s->expired)
@@ -299,6 +318,7 @@ static struct td_value *send_json(const struct td_send_summary *s,
 	td_value_map_set_int(v, dry_run ? "would_send" : "sent", (long long)s->sent);
 	td_value_map_set_int(v, "skipped", (long long)s->skipped);
 	td_value_map_set_int(v, "not_due", (long long)s->not_due);
+	td_value_map_set_int(v, "started_clean", (long long)s->started_clean);
 	td_value_map_set_int(v, "unsubscribed", (long long)s->suppressed);
 	td_value_map_set_int(v, "temporary", (long long)s->tempfail);
 	td_value_map_set_int(v, "permanent", (long long)s->permfail);
@@ -326,8 +346,10 @@ static struct td_value *send_json(const struct td_send_summary *s,
 /* Paused readers start clean too: their pause ends in a later slot. */
 #define WALK_PAUSED_TOO ((time_t)1 << 62)
 
-/* The start as JSON. */
-static struct td_value *start_json(const struct td_start_summary *s, bool dry_run)
+/* The start as JSON, with "exit" as send_json's (a start that failed
+ * wrote nothing: its error is on stderr, and there is no summary). */
+static struct td_value *start_json(const struct td_start_summary *s, bool dry_run,
+				   int rc)
 {
 	struct td_value *v = td_value_map();
 	td_value_map_set_bool(v, "no_send", true);
@@ -338,6 +360,7 @@ static struct td_value *start_json(const struct td_start_summary *s, bool dry_ru
 	td_value_map_set_int(v, "upto_seq", (long long)s->upto_seq);
 	td_value_map_set_int(v, "slot", (long long)s->slot);
 	td_value_map_set_int(v, "next_slot", (long long)s->next_slot);
+	td_value_map_set_int(v, "exit", rc);
 	return v;
 }
 
@@ -435,8 +458,11 @@ static int do_send(const struct td_config *cfg, struct td_store *st, const char 
 	rc = td_options_verp(cfg, true, &verp, &err);
 	dopt.verp = verp.use;
 	memset(&sum, 0, sizeof sum);
+	char start_name[32];     /* the start's name in the run history */
+	snprintf(start_name, sizeof start_name, "%s --no-send", name);
 	if (!rc && no_send)
-		rc = td_start_clean(&dopt.compose.schedule, st, &src, dry_run, now, &start, &err);
+		rc = td_start_clean(&dopt.compose.schedule, st, &src, start_name, dry_run, now,
+				    &start, &err);
 	else if (!rc)
 		rc = td_send_run(&dopt, st, &src, &opt, now, &sum, &err);
 	td_options_verp_free(&verp);
@@ -457,7 +483,7 @@ static int do_send(const struct td_config *cfg, struct td_store *st, const char 
 		td_cli_fail(&err);
 	if (no_send) {
 		if (!rc && json)
-			*json = start_json(&start, dry_run);
+			*json = start_json(&start, dry_run, rc);
 		else if (!rc)
 			print_start(cfg, name, &start, dry_run);
 	} else if (json)
@@ -519,7 +545,9 @@ static const char run_help[] =
 	"With [bounces] mailbox set, `bounces` runs before the send (a mailbox\n"
 	"that cannot be read is reported, and the send goes on). A source that\n"
 	"fails does not stop the run: the other sources are read and the send\n"
-	"goes on.\n"
+	"goes on; but not a start (--no-send), which would count that source's\n"
+	"archive as news when it comes back: nothing starts, and the run exits\n"
+	"with the ingest's code.\n"
 	"Prints the ingest's, the bounces' and the send's summary lines on stdout\n"
 	"(nothing with -q; errors on stderr always).\n"
 	"  --no-send   start the readers clean instead of sending (`send --help`\n"
@@ -572,22 +600,37 @@ static int cmd_write(const struct td_cli_globals *g, int argc, char **argv,
 					  "would do)", NULL);
 	}
 	struct td_value *ingest_v = NULL, *send_v = NULL;
+	struct td_buf failed = TD_BUF_INIT;     /* the sources that failed */
 	int sources_rc = 0;
 	/* a dry run's store is read-only: what an ingest would add is not
 	 * counted, and is not seen by a real start either until it runs */
 	if (ingest && dry_run)
 		td_log_info("%s: --dry-run: no ingest (it would write the store)", name);
 	else if (ingest)
-		rc = do_ingest(&cfg, st, json ? &ingest_v : NULL, &sources_rc);
+		rc = do_ingest(&cfg, st, json ? &ingest_v : NULL, &sources_rc, &failed);
+	/* A start counts what the store holds as seen: with a source
+	 * missing, its posts would arrive after the start, the whole
+	 * archive of it, and go out as news in everyone's first digest.
+	 * So no reader starts (nor is the file synced) until every source
+	 * was read. */
+	bool hold = !rc && ingest && no_send && sources_rc;
+	if (hold)
+		td_log_warnx("%s --no-send: nothing started: source%s %s failed; fix it "
+			     "and run `tagdigest %s --no-send` again", name,
+			     strchr(td_buf_cstr(&failed), ',') ? "s" : "",
+			     td_buf_cstr(&failed), name);
+	td_buf_free(&failed);
 	/* `run` reads what came back before it sends, so a reader who
 	 * bounced or complained is not mailed again; a mailbox that cannot
 	 * be read is reported and the send goes on. Its summary is one of
 	 * the run's results, but not part of the JSON document. */
-	if (!rc && ingest && send && !dry_run && cfg.bounce_mailbox &&
+	if (!rc && !hold && ingest && send && !dry_run && cfg.bounce_mailbox &&
 	    td_cli_read_bounces(&cfg, st, false, !json))
 		td_log_warnx("run: the bounce mailbox was not read to the end; "
 			     "sending anyway (`tagdigest bounces` tries again)");
-	if (!rc)
+	if (hold)
+		rc = sources_rc;
+	else if (!rc)
 		rc = send ? run_status(sources_rc, do_send(&cfg, st, name, dry_run, no_send,
 							   json ? &send_v : NULL)) :
 		     sources_rc;

@@ -1129,7 +1129,8 @@ static int import_start_clean(const struct td_config *cfg, struct td_store *st,
 	struct td_schedule site = td_options_schedule(cfg);
 	struct td_start_summary sum;
 	if (!rc)
-		rc = td_start_clean(&site, st, &src, dry_run, time(NULL), &sum, &err);
+		rc = td_start_clean(&site, st, &src, "subscribers import --start-clean",
+				    dry_run, time(NULL), &sum, &err);
 	td_member_free(&w.m);
 	td_subscribers_close(w.file);
 	if (rc)

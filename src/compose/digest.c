@@ -8,6 +8,7 @@
 
 #include "tagdigest/core/buf.h"
 #include "tagdigest/core/util.h"
+#include "tagdigest/store/start.h"
 
 char *td_digest_archive_url(const char *tag_url, const char *slug)
 {
@@ -86,6 +87,8 @@ struct cache_entry {
 struct td_post_cache {
 	struct cache_entry slots[CACHE_SLOTS];
 	size_t used;
+	bool start_known;           /* start_seq read (it outlives cache_clear) */
+	int64_t start_seq;          /* the site's clean-start point */
 };
 
 struct td_post_cache *td_post_cache_new(void)
@@ -199,6 +202,23 @@ static int borrow_posts(struct td_store *st, struct td_post_cache *c,
 	return 0;
 }
 
+/* The site's clean-start point (start.h), through the cache: a send run
+ * asks it once, however many first digests it builds. */
+static int clean_start_point(struct td_store *st, struct td_post_cache *c, int64_t *seq,
+			     struct td_err *err)
+{
+	if (c && c->start_known) {
+		*seq = c->start_seq;
+		return 0;
+	}
+	int rc = td_store_clean_start_seq(st, seq, err);
+	if (!rc && c) {
+		c->start_known = true;
+		c->start_seq = *seq;
+	}
+	return rc;
+}
+
 bool td_digest_had(const struct td_store_post *p, const struct td_strv *followed,
 		   int64_t watermark)
 {
@@ -225,6 +245,11 @@ int td_digest_build_cached(struct td_store *st, const struct td_digest_options *
 	int rc = td_store_subscriber_state(st, sub->email, &state, err);
 	if (rc)
 		return rc;
+	/* what a clean start counted as seen is not new to a reader who
+	 * joins after it: a first digest's posts arrived above that point */
+	int64_t start_seq = 0;
+	if (!state.known && (rc = clean_start_point(st, cache, &start_seq, err)))
+		return rc;
 	struct td_suppression *sup = NULL;
 	size_t nsup = 0;
 	if ((rc = td_store_suppressions(st, sub->email, &sup, &nsup, err)))
@@ -237,7 +262,8 @@ int td_digest_build_cached(struct td_store *st, const struct td_digest_options *
 	}
 	td_store_suppressions_free(sup, nsup);
 	out->first = !state.known;
-	out->from_seq = state.watermark;
+	out->after_start = state.started_last;
+	out->from_seq = out->first ? start_seq : state.watermark;
 	out->upto_seq = td_store_max_seq(st);
 	out->since = out->first ? now - (time_t)opt->first_digest_days * 86400 :
 				  state.last_slot;
@@ -357,18 +383,26 @@ int td_digest_waiting(struct td_store *st, struct td_post_cache *cache, const ch
 	struct td_store_post *v = NULL;
 	size_t cap = 0;
 	int rc = 0;
+	int64_t start_seq = 0;   /* asked only if a reader has no history */
+	bool start_read = false;
 	for (size_t r = 0; r < n && !rc; r++) {
 		const struct td_digest_reader *rd = &readers[r];
 		struct td_store_post *posts = NULL;
 		size_t np = 0;
 		bool owned;
+		if (rd->first && !start_read) {
+			if ((rc = clean_start_point(st, cache, &start_seq, err)))
+				break;
+			start_read = true;
+		}
+		/* the rule td_digest_build applies: its watermark is the
+		 * site's clean-start point for a reader without history */
+		int64_t mark = rd->first ? start_seq : rd->watermark;
 		cache_make_room(cache, 1);
-		rc = borrow_posts(st, cache, tag, rd->first ? 0 : rd->watermark, upto_seq,
-				  rd->first ? rd->since : 0, &posts, &np, &owned, err);
+		rc = borrow_posts(st, cache, tag, mark, upto_seq, rd->first ? rd->since : 0,
+				  &posts, &np, &owned, err);
 		for (size_t j = 0; !rc && j < np; j++) {
-			/* the rule td_digest_build applies: its watermark is 0
-			 * for a reader without history */
-			if (td_digest_had(&posts[j], rd->followed, rd->first ? 0 : rd->watermark) ||
+			if (td_digest_had(&posts[j], rd->followed, mark) ||
 			    !seq_set_add(&found, posts[j].seq))
 				continue;
 			if (*nout == cap) {

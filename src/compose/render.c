@@ -358,8 +358,15 @@ static struct td_value *context(struct td_renderer *r,
 	struct td_value *period = td_value_map_set(ctx, "period", td_value_map());
 	time_t since, until;
 	td_digest_period(d, now, &since, &until);
-	td_value_map_set_str(period, "since", format_date(r, since));
-	td_value_map_set_str(period, "until", format_date(r, until));
+	/* copied: the two dates can share a slot of the date cache */
+	char *since_text = td_xstrdup(format_date(r, since));
+	const char *until_text = format_date(r, until);
+	/* one date when both are the same day as shown (zone and language):
+	 * a first digest of one post, or of one day's posts */
+	bool one_day = strcmp(since_text, until_text) == 0;
+	td_value_map_set(period, "since", td_value_string_owned(since_text));
+	td_value_map_set_str(period, "until", until_text);
+	td_value_map_set_bool(period, "one_day", one_day);
 
 	struct td_value *dig = td_value_map_set(ctx, "digest", td_value_map());
 	td_value_map_set_int(dig, "post_count", (long long)d->total);
@@ -367,6 +374,7 @@ static struct td_value *context(struct td_renderer *r,
 	td_value_map_set_int(dig, "tag_count", (long long)d->nsections);
 	td_value_map_set(dig, "tag_list", td_value_string_owned(sections_list(d)));
 	td_value_map_set_bool(dig, "first", d->first);
+	td_value_map_set_bool(dig, "after_start", d->after_start);
 	td_value_map_set_bool(dig, "one_post", d->total == 1);
 
 	/* Every link in the digest gets a number, in reading order, so the

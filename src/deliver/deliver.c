@@ -932,6 +932,13 @@ static int prepare_one(struct engine *e, struct td_composer *c,
 		td_store_pending_free(&p);
 	}
 	if (!fresh_due) {
+		/* of the not due, those still waiting for their first digest
+		 * after a clean start: the summary must not say they have one */
+		if (state.started_last) {
+			pthread_mutex_lock(&e->mu);
+			e->sum->started_clean++;
+			pthread_mutex_unlock(&e->mu);
+		}
 		count(e, &e->sum->not_due);
 		/* closed in this slot: due again as if it were served */
 		plan(e, sub, TD_PLAN_NOT_DUE, S, due.now ? td_schedule_due(&rs, &sub->prefs,

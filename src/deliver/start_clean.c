@@ -3,13 +3,38 @@
  */
 #include "tagdigest/deliver/start_clean.h"
 
+#include <stdlib.h>
 #include <string.h>
 
+#include "tagdigest/core/util.h"
+#include "tagdigest/store/runs.h"
 #include "tagdigest/store/start.h"
 
+/* The start's row in the run history (runs.h), in its transaction: the
+ * desk's /history shows it next to the sends. The counts a send has
+ * do not apply; the note says what the start did. */
+static int record_run(struct td_store *st, const char *command,
+		      const struct td_start_summary *sum, time_t now, struct td_err *err)
+{
+	int64_t id;
+	int rc = td_store_run_begin(st, command, now, &id, err);
+	if (rc)
+		return rc;
+	char *note = td_xasprintf("started clean: %zu reader%s (what the store held, "
+				  "up to seq %lld, counts as seen; first digest at "
+				  "their next slot), %zu left alone; nothing sent",
+				  sum->started, sum->started == 1 ? "" : "s",
+				  (long long)sum->upto_seq, sum->left_alone);
+	struct td_run r = { .finished_at = now, .subscribers = sum->readers,
+			    .slot = sum->slot, .note = note };
+	rc = td_store_run_finish(st, id, &r, err);
+	free(note);
+	return rc;
+}
+
 int td_start_clean(const struct td_schedule *site, struct td_store *st,
-		   struct td_subscriber_source *src, bool dry_run, time_t now,
-		   struct td_start_summary *sum, struct td_err *err)
+		   struct td_subscriber_source *src, const char *command, bool dry_run,
+		   time_t now, struct td_start_summary *sum, struct td_err *err)
 {
 	memset(sum, 0, sizeof *sum);
 	sum->slot = td_schedule_last_slot(site, now);
@@ -42,6 +67,8 @@ int td_start_clean(const struct td_schedule *site, struct td_store *st,
 			sum->started++;
 	}
 	td_zones_free(zones);
+	if (!rc && !dry_run)
+		rc = record_run(st, command, sum, now, err);
 	if (rc) {
 		td_store_rollback(st);
 		return rc;

@@ -1336,13 +1336,17 @@ static struct td_value *schedule_value(const struct td_schedule *s)
 	return td_value_string_owned(td_buf_steal(&b));
 }
 
-/* The reader's next digest by the rule `send` applies (schedule.h). */
+/* The reader's next digest by the rule `send` applies (schedule.h), and
+ * their clean start when it is their last record (store/start.h): no
+ * digest yet, but not a reader without history either. */
 static void reader_due(struct td_desk *d, struct td_value *ctx, const struct td_reader *r,
 		       time_t now)
 {
 	struct td_subscriber_state state;
 	if (td_store_subscriber_state(d->st, r->view.email, &state, NULL) != 0)
 		return;
+	if (state.started_last)
+		set_when(d, ctx, "started_clean", state.started_at);
 	struct td_zones *zones = td_zones_new();
 	struct td_schedule s = td_schedule_for(&d->co->schedule, &r->view.prefs, zones);
 	td_value_map_set(ctx, "schedule", schedule_value(&s));

@@ -2,7 +2,9 @@
  * start.c: a reader's clean start (see start.h for the rule).
  *
  * The statements run once per reader of a start, which is rare (a new
- * site, an imported list), so they are prepared where used.
+ * site, an imported list), or once per send run or preview (the
+ * clean-start point: digest.c keeps it for the run), so they are
+ * prepared where used.
  */
 #include "tagdigest/store/start.h"
 
@@ -78,4 +80,19 @@ out:
 	sqlite3_finalize(state);
 	sqlite3_finalize(mark);
 	return rc;
+}
+
+int td_store_clean_start_seq(struct td_store *st, int64_t *seq, struct td_err *err)
+{
+	sqlite3_stmt *s;
+	*seq = 0;
+	if (sqlite3_prepare_v2(td_store_db(st),
+			       "SELECT COALESCE(MAX(upto_seq), 0) FROM clean_starts", -1, &s,
+			       NULL) != SQLITE_OK)
+		return td_store_db_error(st, err, "prepare clean-start point");
+	int step = sqlite3_step(s);
+	if (step == SQLITE_ROW)
+		*seq = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return step == SQLITE_ROW ? 0 : td_store_db_error(st, err, "read clean-start point");
 }

@@ -149,10 +149,11 @@ def parse(raw):
 
 
 @contextlib.contextmanager
-def http_server(handler):
-    """A threading HTTP server on a free loopback port with `handler`;
-    yields its origin ("http://127.0.0.1:PORT") and stops it on exit."""
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+def http_server(handler, port=0):
+    """A threading HTTP server on a free loopback port (or `port`, from
+    free_port(): a server that is down, then up) with `handler`; yields
+    its origin ("http://127.0.0.1:PORT") and stops it on exit."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     t.start()
     try:

@@ -1,13 +1,14 @@
 /*
  * test_digest.c: grouping by followed tag, one appearance per post, newest
  * first, the round-robin cap with "and N more", the watermark window and
- * a new subscriber's arrival window.
+ * a new subscriber's arrival window, and the site's clean-start point.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
 #include "tagdigest/compose/digest.h"
+#include "tagdigest/store/start.h"
 
 static char dir[64];
 
@@ -322,6 +323,62 @@ static void test_late_source(void)
 	free(path);
 }
 
+/* After a clean start (store/start.h), what the store held is the site's
+ * archive for a reader who joins later too: their first digest, and the
+ * desk's count of what waits for them (td_digest_waiting), hold only
+ * what arrived after the start; the started reader's first digest says
+ * it follows a start (after_start). */
+static void test_join_after_clean_start(void)
+{
+	char *path = td_xasprintf("%s/start.db", dir);
+	struct td_store *st;
+	struct td_err err;
+	CHECK(td_store_open(path, TD_STORE_READWRITE, &st, &err) == 0);
+	add_post(st, "archive", 100, NOW - 3600, "nato", NULL);
+	int64_t seq = -1;
+	CHECK(td_store_clean_start_seq(st, &seq, &err) == 0 && seq == 0);
+	int64_t upto = td_store_max_seq(st);
+	bool started = false;
+	CHECK(td_store_begin(st, &err) == 0);
+	CHECK(td_store_start_clean(st, "old@example.org", NOW - 1800, upto, NOW - 1800,
+				   &started, &err) == 0 && started);
+	CHECK(td_store_commit(st, &err) == 0);
+	CHECK(td_store_clean_start_seq(st, &seq, &err) == 0 && seq == upto);
+	add_post(st, "news", 200, NOW - 60, "nato", NULL);
+
+	struct td_digest_options cfg = config(20);
+	struct td_subscriber sub = { (char *)"joiner@example.org", (char *)"", TD_STRV_INIT, 1,
+				     { 0 }, 0, 0 };
+	td_strv_push(&sub.tags, "nato");
+	struct td_digest d;
+	struct td_post_cache *cache = td_post_cache_new();
+	for (int cached = 0; cached < 2; cached++) {
+		CHECK(td_digest_build_cached(st, &cfg, &sub, NOW, cached ? cache : NULL, &d,
+					     &err) == 0);
+		CHECK(d.first && !d.after_start && d.from_seq == upto && d.total == 1);
+		REQUIRE(d.nsections == 1 && d.sections[0].nposts == 1);
+		CHECK_STR(d.sections[0].posts[0].title, "news");
+		td_digest_free(&d);
+	}
+	struct td_digest_reader rd = { 0, &sub.tags, true, NOW - 7 * 86400 };
+	struct td_store_post *w = NULL;
+	size_t nw = 0;
+	CHECK(td_digest_waiting(st, cache, "nato", &rd, 1, td_store_max_seq(st), &w, &nw,
+				&err) == 0);
+	REQUIRE(nw == 1);
+	CHECK_STR(w[0].title, "news");
+	td_store_posts_free(w, nw);
+	td_post_cache_free(cache);
+
+	sub.email = (char *)"old@example.org";
+	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
+	CHECK(!d.first && d.after_start && d.total == 1);
+	td_digest_free(&d);
+	td_strv_free(&sub.tags);
+	td_store_close(st);
+	free(path);
+}
+
 /* The period a header shows (td_digest_period): a first digest of a new
  * site's backlog spans its posts' own dates; one whose posts are dated
  * within its period, and every later digest, keep since .. now. */
@@ -396,6 +453,7 @@ int main(void)
 	TD_RUN(test_trim_keeps_one_per_section);
 	TD_RUN(test_late_source);
 	TD_RUN(test_period);
+	TD_RUN(test_join_after_clean_start);
 	TD_RUN(test_archive_url_escaping);
 	char *cmd = td_xasprintf("rm -rf '%s'", dir);
 	if (system(cmd) != 0)

@@ -766,10 +766,12 @@ static char *template_dir(const char *name, const char *txt, const char *html)
 }
 
 /* period.since and period.until are dates in the zone the renderer is
- * given: NOW is 2026-11-18 11:06Z, already the 19th at UTC+14. */
+ * given: NOW is 2026-11-18 11:06Z, already the 19th at UTC+14; a first
+ * digest of one post spans one day (period.one_day). */
 static void test_dates_in_zone(void)
 {
-	char *tdir = template_dir("zone", "{{period.since}}|{{period.until}}",
+	char *tdir = template_dir("zone", "{{period.since}}|{{period.until}}"
+				  "{{#period.one_day}}|one day{{/period.one_day}}",
 				  "<p>{{period.until}}</p>");
 	struct td_store *st = fixture_store("zone.db");
 	add_post(st, "p1", "One", "Text", "nato", NULL);
@@ -781,8 +783,8 @@ static void test_dates_in_zone(void)
 	/* a first digest of a post dated 2017-12-22 12:00Z, before the 7 days
 	 * it covers (digest.h: td_digest_period): that date, already the
 	 * 23rd at UTC+14 */
-	const char *want[] = { "22 December 2017|22 December 2017",
-			       "23 December 2017|23 December 2017" };
+	const char *want[] = { "22 December 2017|22 December 2017|one day",
+			       "23 December 2017|23 December 2017|one day" };
 	for (size_t i = 0; i < 2; i++) {
 		struct setup opt = config(tdir);
 		opt.render.tz = zones[i];
@@ -814,7 +816,8 @@ static void test_dates_in_language(void)
 {
 	char *tdir = template_dir("lang",
 				  "{{period.since}}|{{period.until}}|"
-				  "{{#sections}}{{#posts}}{{date}}{{/posts}}{{/sections}}",
+				  "{{#sections}}{{#posts}}{{date}}{{/posts}}{{/sections}}"
+				  "{{#period.one_day}}|one day{{/period.one_day}}",
 				  "<html lang=\"{{site.language}}\">");
 	struct td_store *st = fixture_store("lang.db");
 	add_post(st, "p1", "One", "Text", "nato", NULL);

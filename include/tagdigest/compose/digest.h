@@ -22,11 +22,15 @@
  *
  * A subscriber with no history gets the posts that arrived in the store
  * during the last first_digest_days (by arrival, not by the date a source
- * claims, for the same reason the watermark is a seq). On a new site
- * every post arrived at the first ingest, so such a digest can hold posts
- * dated years before `since`: td_digest_period then shows the dates the
- * posts carry instead (and `run --no-send`, store/start.h, keeps a new
- * site's backlog out of first digests altogether).
+ * claims, for the same reason the watermark is a seq), and after the
+ * site's clean-start point (store/start.h: td_store_clean_start_seq, 0
+ * when the site never started clean): what `run --no-send` counted as
+ * seen is the site's archive for a reader who joins later too, so a
+ * first digest holds none of it (that point is their watermark before).
+ * On a new site that did not start clean every post arrived at the
+ * first ingest, so such a digest can hold posts dated years before
+ * `since`: td_digest_period then shows the dates the posts carry
+ * instead.
  *
  * upto_seq is the store's counter when the digest was built
  * (td_store_max_seq: posts and tags' arrivals): after delivery it becomes
@@ -68,6 +72,9 @@ struct td_digest {
 	int64_t from_seq;        /* watermark before */
 	int64_t upto_seq;        /* watermark after delivery */
 	bool first;              /* the subscriber's first digest */
+	bool after_start;        /* their first after a clean start: the
+				  * start is their last record (store.h:
+				  * started_last), not a digest */
 	time_t since;            /* start of the period covered */
 	struct td_strv followed; /* display names of every followed tag */
 	bool suppressed;         /* unsubscribed from everything (or bounced):
@@ -112,7 +119,9 @@ bool td_digest_had(const struct td_store_post *p, const struct td_strv *followed
 struct td_digest_reader {
 	int64_t watermark;
 	const struct td_strv *followed;   /* slugs: followed and not left */
-	bool first;                       /* no history: what arrived since `since` */
+	bool first;                       /* no history: what arrived since `since`
+					   * and after the site's clean-start
+					   * point (the watermark is not read) */
 	time_t since;
 };
 /* The posts of `tag` that at least one of these readers (who follow it)

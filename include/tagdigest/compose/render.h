@@ -14,8 +14,11 @@
  *   period.since period.until          dates in the schedule's zone: the
  *                                      period the posts shown span
  *                                      (digest.h: td_digest_period)
+ *   period.one_day                     since and until show the same date
  *   digest.post_count digest.shown_count digest.tag_count digest.tag_list
  *   digest.first digest.one_post
+ *   digest.after_start                 the first digest after a clean
+ *                                      start (digest.h: after_start)
  *   sections[]: tag name underline archive_url more has_more more_number
  *               tag_unsubscribe_url
  *     posts[]: number marker title url author has_author date has_excerpt

@@ -100,6 +100,9 @@ struct td_send_summary {
 				  * more), exact once it ends */
 	size_t not_due;          /* already have this slot's digest (or it was
 				  * refused / given up earlier in the slot) */
+	size_t started_clean;    /* of not_due: started clean (store/start.h)
+				  * and waiting for their first digest, at
+				  * their next slot: they have had none */
 	size_t sent;             /* accepted (or, dry run: would be sent) */
 	size_t skipped;          /* empty digest */
 	size_t suppressed;       /* unsubscribed from everything, or bounced,

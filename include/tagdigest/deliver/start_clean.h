@@ -15,7 +15,10 @@
  * reader (a crash starts all of them or none; BEGIN IMMEDIATE, so the
  * public server's writes wait for it as for an import); a dry run reads
  * one snapshot and writes nothing. Nothing is sent and no delivery is
- * recorded.
+ * recorded; a real start writes a row of the run history (store/runs.h)
+ * in the same transaction, named `command`, with the readers walked
+ * (subscribers), the site's slot and a note of how many started and how
+ * many were left alone, so the desk's history shows it.
  */
 #ifndef TAGDIGEST_START_CLEAN_H
 #define TAGDIGEST_START_CLEAN_H
@@ -39,10 +42,12 @@ struct td_start_summary {
 	time_t next_slot;        /* the site's next slot */
 };
 
-/* site: the site's [schedule] (each reader's own choices go over it).
- * Returns 0, or the source's or the store's error (nothing written). */
+/* site: the site's [schedule] (each reader's own choices go over it);
+ * command: the history's name for it ("run --no-send", "send --no-send",
+ * "subscribers import --start-clean"). Returns 0, or the source's or the
+ * store's error (nothing written). */
 int td_start_clean(const struct td_schedule *site, struct td_store *st,
-		   struct td_subscriber_source *src, bool dry_run, time_t now,
-		   struct td_start_summary *sum, struct td_err *err);
+		   struct td_subscriber_source *src, const char *command, bool dry_run,
+		   time_t now, struct td_start_summary *sum, struct td_err *err);
 
 #endif

@@ -3,12 +3,15 @@
  * (SQL in src/store/runs.c; a PostgreSQL backend implements the same
  * calls).
  *
- * A run is one real `send` or `run` (a dry run writes nothing). The
- * delivery engine (deliver.c) writes its row when the walk starts, with
- * no finish time, and completes it with the send summary's counts when
- * the run ends, whatever way it ends short of being killed: a row
- * without a finish time is a run killed midway ("interrupted") or one
- * still going. The counts have the meaning of struct td_send_summary
+ * A run is one real `send` or `run` (a dry run writes nothing), or a
+ * clean start (deliver/start_clean.h: "run --no-send", "send --no-send",
+ * "subscribers import --start-clean"), written whole in the start's
+ * transaction: the readers walked in subscribers, the other counts 0,
+ * what it did in the note. The delivery engine (deliver.c) writes a
+ * send's row when the walk starts, with no finish time, and completes it
+ * with the send summary's counts when the run ends, whatever way it ends
+ * short of being killed: a row without a finish time is a run killed
+ * midway ("interrupted") or one still going. The counts have the meaning of struct td_send_summary
  * (deliver.h); the store does not include it (deliver comes after the
  * store), so they are copied into struct td_run.
  *
@@ -32,7 +35,7 @@
 
 struct td_run {
 	int64_t id;
-	char *command;           /* "send", "run" */
+	char *command;           /* "send", "run", "run --no-send", ... */
 	time_t started_at;
 	time_t finished_at;      /* 0: interrupted (killed), or still going */
 	size_t subscribers, not_due, sent, skipped, suppressed, tempfail,

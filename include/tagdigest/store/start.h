@@ -3,8 +3,8 @@
  * the store holds now counts as seen and their current slot as served, so
  * their first digest comes at their next slot with only what arrives
  * after. For a new site, whose every post "arrived" at the first ingest,
- * and for a list imported onto a live site (deliver/start.h walks the
- * readers; `run --no-send`, `send --no-send`, `subscribers import
+ * and for a list imported onto a live site (deliver/start_clean.h walks
+ * the readers; `run --no-send`, `send --no-send`, `subscribers import
  * --start-clean` call it).
  *
  * A start writes what a digest would leave (store.h: subscriber_state with
@@ -16,6 +16,11 @@
  * td_store_subscriber_state reports (started_at, started_last) so that
  * `status`, `subscribers show` and the desk say "started clean" instead
  * of calling it a digest.
+ *
+ * The starts also leave the site a clean-start point: the highest
+ * upto_seq of them (td_store_clean_start_seq). What a start counted as
+ * seen is the site's archive, not news, for a reader who joins later as
+ * well: a first digest (digest.h) holds only what arrived after it.
  *
  * SQL in src/store/start.c.
  */
@@ -44,5 +49,9 @@ int td_store_has_history(struct td_store *st, const char *email, bool *has,
 int td_store_start_clean(struct td_store *st, const char *email, time_t slot,
 			 int64_t upto_seq, time_t at, bool *started,
 			 struct td_err *err);
+
+/* The site's clean-start point: the highest upto_seq of every clean
+ * start recorded, 0 when there was none. */
+int td_store_clean_start_seq(struct td_store *st, int64_t *seq, struct td_err *err);
 
 #endif
