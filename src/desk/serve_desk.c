@@ -677,7 +677,8 @@ static void week_due(struct td_desk *d, struct td_value *ctx, time_t site_next)
 	const struct td_value *next = due ? td_value_map_get(due, "next") : NULL;
 	if (n && strcmp(n, "0") != 0)
 		td_value_map_set(ctx, "next_send", td_value_string_owned(
-			td_xasprintf("due now (%s readers)", n)));
+			td_xasprintf("due now (%s reader%s)", n,
+				     strcmp(n, "1") == 0 ? "" : "s")));
 	else if (next)
 		td_value_map_set_str(ctx, "next_send", td_value_map_get_str(next, "at"));
 	else
@@ -781,6 +782,7 @@ static void home(struct td_desk *d, struct td_http_resp *resp)
 
 	struct td_value *ctx = td_value_map();
 	week_due(d, ctx, td_schedule_next_slot(sched, now));
+	td_value_map_set_bool(ctx, "week_link", true);
 	set_when(d, ctx, "current_slot", td_schedule_last_slot(sched, now));
 	td_value_map_set_int(ctx, "subscriber_count", (long long)d->subs.n);
 	td_value_map_set_int(ctx, "bad_rows", (long long)d->subs.nbad);
@@ -1209,8 +1211,7 @@ static void preview_part(struct td_desk *d, const struct td_http_req *req,
 #define READER_DIGESTS 20           /* recent digests on a reader's page */
 #define MAX_PAGE 1000000            /* ?page= beyond this is refused */
 
-/* "5,000": counts an editor reads at a glance */
-static struct td_value *count_value(size_t n)
+struct td_value *td_desk_count(size_t n)
 {
 	char digits[32];
 	int len = snprintf(digits, sizeof digits, "%zu", n);
@@ -1251,9 +1252,9 @@ static void pager(struct td_value *ctx, const char *base, size_t page, size_t pe
 	struct td_value *p = td_value_map_child(ctx, "pager", TD_VALUE_MAP);
 	td_value_map_set_int(p, "page", (long long)page);
 	td_value_map_set_int(p, "pages", (long long)pages);
-	td_value_map_set(p, "first_row", count_value(total ? (page - 1) * per + 1 : 0));
+	td_value_map_set(p, "first_row", td_desk_count(total ? (page - 1) * per + 1 : 0));
 	size_t last = page * per < total ? page * per : total;
-	td_value_map_set(p, "last_row", count_value(last));
+	td_value_map_set(p, "last_row", td_desk_count(last));
 	if (page > 1)
 		td_value_map_set(p, "prev", td_value_string_owned(
 			td_xasprintf("%spage=%zu", base, page - 1 < pages ? page - 1 : pages)));
@@ -1297,8 +1298,8 @@ static void readers_page(struct td_desk *d, const struct td_http_req *req,
 	struct td_value *ctx = td_value_map();
 	td_value_map_set_str(ctx, "q", q);
 	td_value_map_set_bool(ctx, "searched", *q != '\0');
-	td_value_map_set(ctx, "matched", count_value(total));
-	td_value_map_set(ctx, "all", count_value(all));
+	td_value_map_set(ctx, "matched", td_desk_count(total));
+	td_value_map_set(ctx, "all", td_desk_count(all));
 	td_value_map_set_bool(ctx, "has_readers", n > 0);
 	struct td_value *rows = td_value_map_set(ctx, "readers", td_value_list());
 	for (size_t i = 0; i < n; i++) {
@@ -1476,7 +1477,7 @@ static void history_page(struct td_desk *d, const struct td_http_req *req,
 		return;
 	}
 	struct td_value *ctx = td_value_map();
-	td_value_map_set(ctx, "total", count_value(total));
+	td_value_map_set(ctx, "total", td_desk_count(total));
 	struct td_value *rows = td_value_map_set(ctx, "runs", td_value_list());
 	for (size_t i = 0; i < n; i++) {
 		const struct td_run *r = &v[i];
@@ -1491,18 +1492,18 @@ static void history_page(struct td_desk *d, const struct td_http_req *req,
 				td_xasprintf("%.1f", r->seconds)));
 		}
 		set_when(d, m, "slot", r->slot);
-		td_value_map_set(m, "sent", count_value(r->sent));
-		td_value_map_set(m, "skipped", count_value(r->skipped));
-		td_value_map_set(m, "not_due", count_value(r->not_due));
-		td_value_map_set(m, "failed", count_value(r->permfail + r->expired));
-		td_value_map_set(m, "tempfail", count_value(r->tempfail));
-		td_value_map_set(m, "deferred", count_value(r->deferred));
-		td_value_map_set(m, "suppressed", count_value(r->suppressed));
+		td_value_map_set(m, "sent", td_desk_count(r->sent));
+		td_value_map_set(m, "skipped", td_desk_count(r->skipped));
+		td_value_map_set(m, "not_due", td_desk_count(r->not_due));
+		td_value_map_set(m, "failed", td_desk_count(r->permfail + r->expired));
+		td_value_map_set(m, "tempfail", td_desk_count(r->tempfail));
+		td_value_map_set(m, "deferred", td_desk_count(r->deferred));
+		td_value_map_set(m, "suppressed", td_desk_count(r->suppressed));
 		/* shown only when there are some: a count is a string here */
 		if (r->bounced)
-			td_value_map_set(m, "bounced", count_value(r->bounced));
+			td_value_map_set(m, "bounced", td_desk_count(r->bounced));
 		if (r->resent)
-			td_value_map_set(m, "resent", count_value(r->resent));
+			td_value_map_set(m, "resent", td_desk_count(r->resent));
 		td_value_map_set_bool(m, "bad", r->exit_code != 0 || !r->finished_at);
 		if (r->exit_code)
 			td_value_map_set_int(m, "exit_code", r->exit_code);
