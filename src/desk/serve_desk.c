@@ -1243,6 +1243,41 @@ static size_t page_arg(struct td_desk *d, const struct td_http_req *req,
 	return (size_t)v;
 }
 
+/* The opening of a paged list (/readers, /history): the store is open
+ * and ?page= is a page number. 0 with resp filled when not. */
+static size_t list_open(struct td_desk *d, const struct td_http_req *req,
+			struct td_http_resp *resp)
+{
+	if (!d->st) {
+		error_page(d, resp, 503, "The store cannot be read", &d->store_err);
+		return 0;
+	}
+	return page_arg(d, req, resp);
+}
+
+/* A page past the last of `total` rows, `per` a page, under `base`: a
+ * 404 whose page links to the last one (a pager link kept from before
+ * the list shrank, or a hand-made address). true with resp filled. */
+static bool past_the_end(struct td_desk *d, struct td_http_resp *resp, const char *base,
+			 size_t page, size_t per, size_t total)
+{
+	size_t pages = total ? (total + per - 1) / per : 1;
+	if (page <= pages)
+		return false;
+	resp->status = 404;
+	struct td_value *ctx = td_value_map();
+	td_value_map_set(ctx, "message", td_value_string_owned(td_xasprintf(
+		"There is no page %zu: the list has %zu page%s.", page, pages,
+		pages == 1 ? "" : "s")));
+	struct td_value *link = td_value_map_set(ctx, "link", td_value_map());
+	td_value_map_set(link, "href", td_value_string_owned(
+		td_xasprintf("%spage=%zu", base, pages)));
+	td_value_map_set(link, "text", td_value_string_owned(
+		td_xasprintf("Go to the last page (%zu)", pages)));
+	render_page(d, resp, "error", "No such page", ctx);
+	return true;
+}
+
 /* Previous / next links of a list of `total` rows, `per` a page, under
  * `base` ("/readers?q=...&" or "/history?"). */
 static void pager(struct td_value *ctx, const char *base, size_t page, size_t per,
@@ -1267,17 +1302,20 @@ static void pager(struct td_value *ctx, const char *base, size_t page, size_t pe
 static void readers_page(struct td_desk *d, const struct td_http_req *req,
 			 struct td_http_resp *resp)
 {
-	if (!d->st) {
-		error_page(d, resp, 503, "The store cannot be read", &d->store_err);
-		return;
-	}
-	size_t page = page_arg(d, req, resp);
+	size_t page = list_open(d, req, resp);
 	if (!page)
 		return;
-	const char *q = td_http_arg(req, "q");
-	if (!q)
-		q = "";
 	struct td_err err = { 0, "" };
+	/* what was typed, without the spaces around it; bytes that are not
+	 * UTF-8 would reach a UTF-8 page as they came */
+	char *q = td_http_trimmed(td_http_arg(req, "q"));
+	if (!td_utf8_valid(q, strlen(q))) {
+		td_err_set(&err, EX_DATAERR, "the search text is not UTF-8 (the form "
+			   "sends UTF-8; an address typed by hand may not)");
+		error_page(d, resp, 400, "Not a search", &err);
+		free(q);
+		return;
+	}
 	struct td_member *v = NULL;
 	size_t n = 0, total = 0, counts[5];
 	/* one snapshot: the count and the page agree */
@@ -1288,8 +1326,16 @@ static void readers_page(struct td_desk *d, const struct td_http_req *req,
 		rc = td_roster_search(d->st, q, (page - 1) * READERS_PAGE, READERS_PAGE, &v,
 				      &n, &total, &err);
 	td_store_commit(d->st, NULL);
-	if (rc) {
-		error_page(d, resp, 503, "The store cannot be read", &err);
+	struct td_buf base = TD_BUF_INIT;
+	td_buf_puts(&base, "/readers?q=");
+	td_url_escape(&base, q);
+	td_buf_putc(&base, '&');
+	if (rc || past_the_end(d, resp, td_buf_cstr(&base), page, READERS_PAGE, total)) {
+		if (rc)
+			error_page(d, resp, 503, "The store cannot be read", &err);
+		td_members_free(v, n);
+		td_buf_free(&base);
+		free(q);
 		return;
 	}
 	size_t all = 0;
@@ -1311,14 +1357,11 @@ static void readers_page(struct td_desk *d, const struct td_http_req *req,
 		td_value_map_set_bool(r, "active", v[i].status == TD_MEMBER_ACTIVE);
 		td_value_map_set(r, "tags", joined(&v[i].tags));
 	}
-	struct td_buf base = TD_BUF_INIT;
-	td_buf_puts(&base, "/readers?q=");
-	td_url_escape(&base, q);
-	td_buf_putc(&base, '&');
 	pager(ctx, td_buf_cstr(&base), page, READERS_PAGE, total);
 	td_buf_free(&base);
 	td_members_free(v, n);
 	render_page(d, resp, "readers", *q ? q : "Readers", ctx);
+	free(q);
 }
 
 /* "weekly, Monday 07:00 Europe/Berlin" from the reader's rule */
@@ -1462,11 +1505,7 @@ static void reader_page(struct td_desk *d, const struct td_http_req *req,
 static void history_page(struct td_desk *d, const struct td_http_req *req,
 			 struct td_http_resp *resp)
 {
-	if (!d->st) {
-		error_page(d, resp, 503, "The store cannot be read", &d->store_err);
-		return;
-	}
-	size_t page = page_arg(d, req, resp);
+	size_t page = list_open(d, req, resp);
 	if (!page)
 		return;
 	struct td_err err = { 0, "" };
@@ -1474,6 +1513,10 @@ static void history_page(struct td_desk *d, const struct td_http_req *req,
 	size_t n = 0, total = 0;
 	if (td_store_runs(d->st, (page - 1) * RUNS_PAGE, RUNS_PAGE, &v, &n, &total, &err)) {
 		error_page(d, resp, 503, "The store cannot be read", &err);
+		return;
+	}
+	if (past_the_end(d, resp, "/history?", page, RUNS_PAGE, total)) {
+		td_runs_free(v, n);
 		return;
 	}
 	struct td_value *ctx = td_value_map();

@@ -48,6 +48,9 @@ struct td_http_resp {
 
 /* The value of the first arg called name, or NULL. */
 const char *td_http_arg(const struct td_http_req *req, const char *name);
+/* s without the spaces and tabs around it, malloc'd; "" for NULL (a
+ * form's field as a person meant it). */
+char *td_http_trimmed(const char *s);
 
 /* Appends s with & < > " ' escaped: every string from posts, subscribers,
  * config or a request goes through here (or, on the desk's templated
