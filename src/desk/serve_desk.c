@@ -784,10 +784,14 @@ static void home(struct td_desk *d, struct td_http_resp *resp)
 	week_due(d, ctx, td_schedule_next_slot(sched, now));
 	td_value_map_set_bool(ctx, "week_link", true);
 	set_when(d, ctx, "current_slot", td_schedule_last_slot(sched, now));
-	td_value_map_set_int(ctx, "subscriber_count", (long long)d->subs.n);
+	td_value_map_set(ctx, "subscriber_count", td_desk_count(d->subs.n));
+	td_value_map_set_bool(ctx, "subscriber_one", d->subs.n == 1);
 	td_value_map_set_int(ctx, "bad_rows", (long long)d->subs.nbad);
-	td_value_map_set_int(ctx, "unsubscribed_count", (long long)left_all);
-	td_value_map_set_int(ctx, "post_count", (long long)td_store_post_count(d->st));
+	td_value_map_set_bool(ctx, "bad_row_one", d->subs.nbad == 1);
+	td_value_map_set(ctx, "unsubscribed_count", td_desk_count(left_all));
+	size_t nposts = td_store_post_count(d->st);
+	td_value_map_set(ctx, "post_count", td_desk_count(nposts));
+	td_value_map_set_bool(ctx, "post_one", nposts == 1);
 	if (d->subs_err.code)
 		td_value_map_set_str(ctx, "subscribers_error", d->subs_err.msg);
 	if (!d->composer)
@@ -879,6 +883,7 @@ static void preview_bounces(struct td_desk *d, struct td_value *ctx, const char 
 		td_value_map_set(b, "threshold", td_value_string_owned(
 			td_xasprintf("%g", d->opt.bounces.soft_threshold)));
 		td_value_map_set_int(b, "hard", hard);
+		td_value_map_set_bool(b, "hard_one", hard == 1);
 		struct td_value *l = td_value_map_child(b, "events", TD_VALUE_LIST);
 		for (size_t i = 0; i < n; i++) {
 			struct td_value *v = td_value_list_push(l, td_value_map());
@@ -1477,6 +1482,7 @@ static void reader_page(struct td_desk *d, const struct td_http_req *req,
 		td_value_map_set(ctx, "threshold", td_value_string_owned(
 			td_xasprintf("%g", d->opt.bounces.soft_threshold)));
 		td_value_map_set_int(ctx, "hard", hard);
+		td_value_map_set_bool(ctx, "hard_one", hard == 1);
 	}
 	struct td_reader_digest *dg = NULL;
 	size_t ndg = 0;

@@ -311,6 +311,27 @@ def test_reader_page(desk):
 
 # ---- history ----
 
+def test_counts_have_thousands_separators(desk):
+    """The due line, This week and the home page write 5,000 as the search
+    does ("5,000", not "5000"); the numbers in data- attributes stay plain.
+    Before any send every reader is due: the fixture's four readers with
+    posts, the bulk readers of usa (one in a hundred) and the markup-named
+    reader get a digest, the others have nothing new."""
+    sent = 4 + len(range(0, BULK, 100)) + 1
+    doc = page(desk, "/week")
+    due = doc.find("p", id="due")
+    assert due.attrs["data-due"] == str(TOTAL)
+    assert " ".join(due.find("strong", id="due-now").text().split()) == "5,000 readers"
+    assert f"({sent} to send, {TOTAL - sent:,} with nothing new)" in due.text()
+    now = doc.find("section", id="at-now")
+    for id_, n in (("n-readers", TOTAL), ("n-skip", TOTAL - sent), ("n-send", sent)):
+        dd = now.find("dd", id=id_)
+        assert dd.attrs["data-n"] == str(n) and dd.text().strip() == f"{n:,}", (id_, dd.text())
+    assert doc.find("section", id="at-slot") is None  # everyone is due now
+    counts = " ".join(page(desk, "/").find("p", id="counts").text().split())
+    assert counts.startswith("5,000 active readers"), counts
+
+
 def test_history_after_two_sends(big_site, desk):
     root = pathlib.Path(big_site).parent
     doc = page(desk, "/history")
