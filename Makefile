@@ -347,6 +347,9 @@ install: build/tagdigest man
 
 # Removes exactly the files install put there, then the folders that
 # are tagdigest's own once empty; shared folders (bin, man1, ...) stay.
+# A folder that still holds files the operator added (a custom template)
+# is kept and named on stderr: the operator's files are never removed,
+# and they are no reason to fail.
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/tagdigest $(DESTDIR)$(MANDIR)/man1/tagdigest.1 \
 		$(DESTDIR)$(MANDIR)/man5/tagdigest.conf.5 \
@@ -354,9 +357,14 @@ uninstall:
 		$(UNITS:%=$(DESTDIR)$(SYSTEMDUNITDIR)/%) $(DESTDIR)$(BASHCOMPDIR)/tagdigest
 	rm -f $(TEMPLATE_FILES:%=$(DESTDIR)$(DATADIR)/%)
 	@for d in $$(find templates -depth -type d) ''; do \
-		[ -z "$$d" ] || [ ! -d "$(DESTDIR)$(DATADIR)/$$d" ] || \
-			rmdir "$(DESTDIR)$(DATADIR)/$$d" || exit 1; \
-	done; [ ! -d "$(DESTDIR)$(DATADIR)" ] || rmdir "$(DESTDIR)$(DATADIR)"
+		p="$(DESTDIR)$(DATADIR)$${d:+/$$d}"; \
+		[ -d "$$p" ] || continue; \
+		if [ -n "$$(ls -A "$$p")" ]; then \
+			echo "uninstall: kept $$p: not empty" >&2; \
+		else \
+			rmdir "$$p" || exit 1; \
+		fi; \
+	done
 
 clean:
 	rm -rf build

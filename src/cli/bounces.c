@@ -29,7 +29,8 @@ static const char bounces_help[] =
 	"stdout. Takes the run lock (exit 75 while a run holds it).\n"
 	"  --dry-run   read and report; record nothing, remove nothing\n\n"
 	"exit status: 0 done, 78 bad config or login refused, 69 server\n"
-	"unreachable or bad certificate, 75 connection lost or a mail left for\n"
+	"unreachable or bad certificate, 76 the server refused a command (the\n"
+	"mail stays for the next run), 75 connection lost or a mail left for\n"
 	"the next run, 66 no such Maildir.\n";
 
 static void print_summary(const struct td_bounce_summary *s, bool dry_run, bool as_result)

@@ -51,6 +51,9 @@ int td_cli_fail(const struct td_err *err);
 void td_cli_result(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "tagdigest: CMD: WHAT: ARG" and a pointer to CMD's --help; EX_USAGE. */
 int td_cli_usage_error(const char *cmd, const char *what, const char *arg);
+/* The line every usage error ends with, on stderr: "(see `tagdigest CMD
+ * --help`)", or "(see `tagdigest --help`)" for the top level (cmd NULL). */
+void td_cli_see_help(const char *cmd);
 /* The config with -c and the -o overrides; an error is reported. The
  * caller frees cfg with td_config_free. */
 int td_cli_load_config(const struct td_cli_globals *g, struct td_config *cfg);

@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "tagdigest/store/lock.h"
 #include "tagdigest/core/log.h"
+#include "tagdigest/core/util.h"
 
 int td_cli_fail(const struct td_err *err)
 {
@@ -26,10 +27,15 @@ void td_cli_result(const char *fmt, ...)
 	va_end(ap);
 }
 
+void td_cli_see_help(const char *cmd)
+{
+	fprintf(stderr, "(see `tagdigest %s%s--help`)\n", cmd ? cmd : "", cmd ? " " : "");
+}
+
 int td_cli_usage_error(const char *cmd, const char *what, const char *arg)
 {
-	fprintf(stderr, "tagdigest: %s: %s%s%s\n(see `tagdigest %s --help`)\n", cmd,
-		what, arg ? ": " : "", arg ? arg : "", cmd);
+	fprintf(stderr, "tagdigest: %s: %s%s%s\n", cmd, what, arg ? ": " : "", arg ? arg : "");
+	td_cli_see_help(cmd);
 	return EX_USAGE;
 }
 
@@ -43,9 +49,12 @@ int td_cli_load_config(const struct td_cli_globals *g, struct td_config *cfg)
 
 void td_cli_warn_bad_rows(const struct td_config *cfg, size_t nbad, size_t ngood)
 {
+	char bad[48], good[48];
 	if (nbad)
-		td_log_warnx("subscribers: %s: %zu bad rows skipped (see above); "
-			     "%zu good rows kept", cfg->subscribers_path, nbad, ngood);
+		td_log_warnx("subscribers: %s: %s skipped (see above); %s kept",
+			     cfg->subscribers_path, td_count(bad, sizeof bad, nbad, "bad row",
+							     "bad rows"),
+			     td_count(good, sizeof good, ngood, "good row", "good rows"));
 }
 
 /* Longer words are no typo of a command or option name. */
@@ -119,8 +128,9 @@ static int unknown_option(const char *cmd, const char *arg, const struct td_cli_
 	const char *best = td_cli_near_best(&near, word);
 	if (!best)
 		return td_cli_usage_error(cmd, "unknown argument", arg);
-	fprintf(stderr, "tagdigest: %s: unknown argument: %s; did you mean %s?\n"
-		"(see `tagdigest %s --help`)\n", cmd, arg, best, cmd);
+	fprintf(stderr, "tagdigest: %s: unknown argument: %s; did you mean %s?\n", cmd, arg,
+		best);
+	td_cli_see_help(cmd);
 	return EX_USAGE;
 }
 

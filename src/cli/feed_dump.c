@@ -25,7 +25,9 @@ static const char feed_dump_help[] =
 	"                      URL's default: its Content-Location, else the\n"
 	"                      address after redirects)\n"
 	"  --content-type T    the HTTP Content-Type it came with (its charset)\n"
-	"  --pretty            indented, a member a line, for people\n";
+	"  --pretty            indented, a member a line, for people\n\n"
+	"exit status: 0 dumped, 64 usage, 65 not a feed (the file or URL is\n"
+	"named), 66 no such file, 69 the URL could not be fetched.\n";
 
 static bool is_url(const char *s)
 {
@@ -97,6 +99,8 @@ int td_cli_feed_dump(const struct td_cli_globals *g, int argc, char **argv)
 	struct td_err err = { 0, "" };
 	rc = td_feed_parse(data, len, base, ctype, &feed, &err);
 	if (rc) {
+		/* which file or URL, as ingest names the source's */
+		td_err_prefix(&err, "feed-dump: %s", source);
 		td_cli_fail(&err);
 	} else {
 		struct td_buf json = TD_BUF_INIT, indented = TD_BUF_INIT;

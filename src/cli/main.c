@@ -63,11 +63,16 @@ static void usage(FILE *out)
 	      "\n"
 	      "Results on stdout, diagnostics on stderr; -q leaves only errors.\n"
 	      "\n"
-	      "exit status: 0 done, 64 usage, 65 bad data (a source that is not a feed),\n"
+	      "exit status: 0 done, 64 usage, 65 bad data (a source that is not a\n"
+	      "feed, a bad subscriber row, preview of a reader who gets no digest),\n"
 	      "66 missing input (a posts folder), 67 no such subscriber, 69 a server\n"
-	      "unreachable (a feed that could not be fetched), 75 try again later, 78\n"
-	      "bad configuration (see sysexits.h). A failing source does not stop\n"
-	      "ingest or run: the others are read, run still sends, and the exit\n"
+	      "unreachable (a feed that could not be fetched, the bounce mailbox), 70\n"
+	      "internal error, 71 system error, 73 cannot create a file, 74 read or\n"
+	      "write failed (an unreadable posts folder), 75 try again later, 76 the\n"
+	      "bounce mailbox refused a command, 77 refused (the reader's word wins),\n"
+	      "78 bad configuration (a wrong password, an SMTP certificate not\n"
+	      "trusted); see sysexits.h. A failing source does not stop ingest or\n"
+	      "run: the others are read, run still sends, and the exit\n"
 	      "status says so (`run --help`).\n", out);
 }
 
@@ -98,7 +103,8 @@ static int unknown_command(const char *name)
 	fprintf(stderr, "tagdigest: unknown command '%s'", name);
 	if (best)
 		fprintf(stderr, "; did you mean `%s`?", best);
-	fputs("\nrun `tagdigest help` for the list of commands\n", stderr);
+	fputc('\n', stderr);
+	td_cli_see_help(NULL);
 	return EX_USAGE;
 }
 
@@ -127,6 +133,13 @@ static int cmd_help(const struct td_cli_globals *g, int argc, char **argv)
 	if (c->fn == cmd_help) {
 		fputs(help_help, stdout);
 		return 0;
+	}
+	/* `help send extra`: a mistake in what was asked of help, which
+	 * `send extra --help` would report as send's own */
+	if (argc == 3 && c->fn != td_cli_subscribers) {
+		char what[64];
+		snprintf(what, sizeof what, "`%s` has no subcommands", c->name);
+		return td_cli_usage_error("help", what, argv[2]);
 	}
 	/* "subscribers add --help" as the user would have typed it */
 	char help_arg[] = "--help";
@@ -172,7 +185,7 @@ int main(int argc, char **argv)
 			return 0;
 		default:
 			/* getopt said what was wrong */
-			fputs("run `tagdigest help` for the options and commands\n", stderr);
+			td_cli_see_help(NULL);
 			return EX_USAGE;
 		}
 	}

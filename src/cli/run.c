@@ -32,6 +32,7 @@
 #include "tagdigest/store/roster.h"
 #include "tagdigest/core/buf.h"
 #include "tagdigest/core/log.h"
+#include "tagdigest/core/util.h"
 #include "tagdigest/core/value.h"
 #include "tagdigest/cli/options.h"
 
@@ -115,14 +116,6 @@ static void report_sync(const struct td_config *cfg, const struct td_import_summ
 			    s->unchanged, s->removed);
 }
 
-/* n and the noun, singular or plural: "1 source", "2 sources". */
-static const char *count(char *out, size_t len, size_t n, const char *one,
-			 const char *many)
-{
-	snprintf(out, len, "%zu %s", n, n == 1 ? one : many);
-	return out;
-}
-
 /* The ingest's summary line: the sources (read, not modified, failed),
  * then the posts; bad files and bad items only when there were some,
  * each under its own name. */
@@ -132,15 +125,15 @@ static void print_ingest(const struct td_ingest_summary *s)
 	size_t nsrc = s->sources_ok + s->sources_not_modified + s->sources_failed;
 	printf("ingest: %s: %zu read, %zu not modified, %zu failed; %s read: %zu new, "
 	       "%zu updated, %zu unchanged, %zu already stored from another source",
-	       count(a, sizeof a, nsrc, "source", "sources"), s->sources_ok,
+	       td_count(a, sizeof a, nsrc, "source", "sources"), s->sources_ok,
 	       s->sources_not_modified, s->sources_failed,
-	       count(b, sizeof b, s->read, "post", "posts"), s->added, s->updated,
+	       td_count(b, sizeof b, s->read, "post", "posts"), s->added, s->updated,
 	       s->unchanged, s->merged);
 	if (s->bad_files)
-		printf("; %s skipped", count(c, sizeof c, s->bad_files, "bad post file",
+		printf("; %s skipped", td_count(c, sizeof c, s->bad_files, "bad post file",
 					     "bad post files"));
 	if (s->bad_items)
-		printf("; %s skipped", count(c, sizeof c, s->bad_items, "bad feed item",
+		printf("; %s skipped", td_count(c, sizeof c, s->bad_items, "bad feed item",
 					     "bad feed items"));
 	if (s->sources_not_modified && !s->sources_ok && !s->sources_failed)
 		printf(" (every feed answered \"not modified\": nothing new since "

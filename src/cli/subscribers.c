@@ -1158,6 +1158,7 @@ static int cmd_import(const struct td_cli_globals *g, int argc, char **argv)
 	int lockfd = -1;
 	struct td_err err = { 0, "" };
 	struct td_import_summary sum;
+	char rows[48], kept[48];
 	memset(&sum, 0, sizeof sum);
 	rc = dry_run ? open_store(&cfg, TD_STORE_READWRITE, &st) :
 		       td_cli_open_locked(&cfg, &st, &lockfd);
@@ -1165,11 +1166,12 @@ static int cmd_import(const struct td_cli_globals *g, int argc, char **argv)
 					&sum, &err)))
 		td_cli_fail(&err);
 	else if (!rc)
-		td_cli_result("subscribers import: %s: %zu row%s: %zu added, %zu updated, "
+		td_cli_result("subscribers import: %s: %s: %zu added, %zu updated, "
 		       "%zu unchanged, %zu kept out (unsubscribed, bounced or "
-		       "complained), %zu reader kept (tags the reader chose)%s\n",
-		       path, sum.rows, sum.rows == 1 ? "" : "s", sum.added, sum.updated,
-		       sum.unchanged, sum.kept_out, sum.reader_kept,
+		       "complained), %s kept (tags the reader chose)%s\n",
+		       path, td_count(rows, sizeof rows, sum.rows, "row", "rows"), sum.added,
+		       sum.updated, sum.unchanged, sum.kept_out,
+		       td_count(kept, sizeof kept, sum.reader_kept, "reader", "readers"),
 		       dry_run ? "; dry run: nothing stored" : "");
 	if (!rc && start_clean)
 		rc = import_start_clean(&cfg, st, path, dry_run);
@@ -1258,6 +1260,7 @@ int td_cli_subscribers(const struct td_cli_globals *g, int argc, char **argv)
 	if (!best)
 		return td_cli_usage_error("subscribers", "unknown command", argv[1]);
 	fprintf(stderr, "tagdigest: subscribers: unknown command '%s'; did you mean "
-		"`subscribers %s`?\n(see `tagdigest subscribers --help`)\n", argv[1], best);
+		"`subscribers %s`?\n", argv[1], best);
+	td_cli_see_help("subscribers");
 	return EX_USAGE;
 }

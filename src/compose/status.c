@@ -506,6 +506,9 @@ static void json_head(FILE *out, const struct td_status_options *opt, struct td_
 				 td_value_string(ss.last_error) : td_value_null());
 		td_value_map_set(v, "last_error_at", ss.last_error[0] ?
 				 utc_value(ss.last_error_at) : td_value_null());
+		/* the text view's "ok since": the last error is over */
+		td_value_map_set(v, "ok_since", ss.failures ? td_value_null() :
+				 utc_value(ss.ok_since));
 		free(ss.last_error);
 	}
 	struct td_value *c = td_value_map_child(h, "counts", TD_VALUE_MAP);
@@ -541,8 +544,10 @@ static int report(FILE *out, const struct td_status_options *opt, struct td_stor
 		fprintf(out, "Site schedule: %s: last slot %s, next %s (a reader's own "
 			"choice of frequency, day, time or zone goes first)\n", rule, slot_s,
 			next_s);
-		fprintf(out, "Store: %s: %zu posts, newest seq %lld\n", opt->store_path,
-			td_store_post_count(st), (long long)td_store_max_seq(st));
+		char posts[48];
+		fprintf(out, "Store: %s: %s, newest seq %lld\n", opt->store_path,
+			td_count(posts, sizeof posts, td_store_post_count(st), "post", "posts"),
+			(long long)td_store_max_seq(st));
 		print_sources(out, opt, st);
 		fprintf(out, "Readers (%zu active, %zu pending, %zu unsubscribed, %zu bounced, "
 			"%zu complained):\n", counts[TD_MEMBER_ACTIVE], counts[TD_MEMBER_PENDING],

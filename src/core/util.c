@@ -76,6 +76,12 @@ char *td_xasprintf(const char *fmt, ...)
 	return s;
 }
 
+const char *td_count(char *out, size_t len, size_t n, const char *one, const char *many)
+{
+	snprintf(out, len, "%zu %s", n, n == 1 ? one : many);
+	return out;
+}
+
 void td_strv_push_owned(struct td_strv *sv, char *s)
 {
 	if (sv->n == sv->cap) {

@@ -397,9 +397,12 @@ static void account(struct engine *e, struct job *j, int bounces)
 			break;
 		}
 		td_log_warnx("send: %s: tempfail: %s", email, j->terr.msg);
+		char times[48];
 		if (j->expired) {
-			td_log_warnx("send: %s: given up after %d attempts since %lld",
-				     email, j->prev_attempts + j->tries,
+			td_log_warnx("send: %s: given up after %s since %lld", email,
+				     td_count(times, sizeof times,
+					      (size_t)(j->prev_attempts + j->tries),
+					      "attempt", "attempts"),
 				     (long long)j->first_attempt_at);
 			sum->expired++;
 		} else {
@@ -410,10 +413,12 @@ static void account(struct engine *e, struct job *j, int bounces)
 		    e->stop == STOP_NONE) {
 			set_stop(e, STOP_TEMPFAILS);
 			td_err_set(&e->stop_err, EX_TEMPFAIL,
-				   "send: stopped after %d temporary failures in a "
-				   "row (transport.max_consecutive_tempfails); the "
+				   "send: stopped after %s in a row "
+				   "(transport.max_consecutive_tempfails); the "
 				   "relay looks broken: %s; the next run retries",
-				   e->consecutive_temp, e->last_temp);
+				   td_count(times, sizeof times, (size_t)e->consecutive_temp,
+					    "temporary failure", "temporary failures"),
+				   e->last_temp);
 		}
 		break;
 	case TD_SEND_PERMFAIL:
@@ -422,10 +427,13 @@ static void account(struct engine *e, struct job *j, int bounces)
 		sum->permfail++;
 		sum->done++;
 		if (bounces >= e->dopt->max_permanent_failures) {
+			char fails[48];
 			sum->bounced++;
-			td_log_warnx("send: %s: suppressed after %d permanent failures "
-				     "in a row; `tagdigest unsuppress %s` lifts it",
-				     email, bounces, email);
+			td_log_warnx("send: %s: suppressed after %s in a row; "
+				     "`tagdigest unsuppress %s` lifts it", email,
+				     td_count(fails, sizeof fails, (size_t)bounces,
+					      "permanent failure", "permanent failures"),
+				     email);
 		}
 		break;
 	case TD_SEND_FATAL:
@@ -967,10 +975,12 @@ static int prepare_one(struct engine *e, struct td_composer *c,
 		plan(e, sub, TD_PLAN_SKIP, S, S, &m, 0);
 		finish(e, j, &e->sum->skipped);
 	} else if (e->dry_run) {
+		char posts[48];
 		if (!e->plan)
-			td_log_info("send: would send to %s: %zu posts, %zu bytes, \"%s\"",
-				    sub->email, m.digest.total, m.message.len,
-				    m.parts.subject);
+			td_log_info("send: would send to %s: %s, %zu bytes, \"%s\"",
+				    sub->email, td_count(posts, sizeof posts, m.digest.total,
+							 "post", "posts"),
+				    m.message.len, m.parts.subject);
 		plan(e, sub, TD_PLAN_SEND, S, S, &m, 0);
 		finish(e, j, &e->sum->sent);
 	} else {
@@ -1258,10 +1268,15 @@ int td_send_run(const struct td_deliver_options *dopt, struct td_store *st,
 					left + sum->tempfail);
 			break;
 		case STOP_NONE:
-			if (sum->tempfail > 0)
+			if (sum->tempfail > 0) {
+				char failed[48];
 				rc = td_err_set(err, EX_TEMPFAIL,
-						"send: %zu digests failed temporarily; "
-						"the next run retries them", sum->tempfail);
+						"send: %s failed temporarily; the next run "
+						"retries %s", td_count(failed, sizeof failed,
+								       sum->tempfail, "digest",
+								       "digests"),
+						sum->tempfail == 1 ? "it" : "them");
+			}
 			break;
 		}
 	}

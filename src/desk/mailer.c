@@ -23,6 +23,7 @@
 #include "tagdigest/schedule/subscribers.h"
 #include "tagdigest/store/roster.h"
 #include "tagdigest/store/store.h"
+#include "tagdigest/core/util.h"
 
 enum job_kind { JOB_CONFIRMATION, JOB_WELCOME };
 
@@ -147,9 +148,12 @@ static void send_welcome(struct td_mailer *m, const struct job *j)
 			if (td_store_record_delivery(m->st, &d, &err))
 				td_log_warnx("serve: welcome digest to %s sent but not "
 					     "recorded: %s", j->email, err.msg);
-			else
-				td_log_info("serve: welcome digest to %s: %zu posts: %s",
-					    j->email, c.digest.shown, reply);
+			else {
+				char posts[48];
+				td_log_info("serve: welcome digest to %s: %s: %s", j->email,
+					    td_count(posts, sizeof posts, c.digest.shown, "post",
+						     "posts"), reply);
+			}
 		}
 	}
 	td_composed_free(&c);

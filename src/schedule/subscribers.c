@@ -436,8 +436,10 @@ static const char *check_row(const struct csv_row *row, const size_t col[NCOLS],
 	if (row->problem[0])
 		return row->problem;
 	if (row->fields.n != ncols) {
-		snprintf(why, whylen, "%zu fields, but the header has %zu",
-			 row->fields.n, ncols);
+		char fields[48];
+		snprintf(why, whylen, "%s, but the header has %zu",
+			 td_count(fields, sizeof fields, row->fields.n, "field", "fields"),
+			 ncols);
 		return why;
 	}
 	const char *email = row->fields.v[col[COL_EMAIL]];

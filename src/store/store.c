@@ -591,7 +591,7 @@ static int migrate(struct td_store *st, struct td_err *err)
 		goto fail;
 	}
 	for (int v = version; v < SCHEMA_VERSION; v++) {
-		if (migrations[v] && (rc = exec_sql(st, migrations[v], err)))
+		if ((rc = exec_sql(st, migrations[v], err)))
 			goto fail;
 		if ((size_t)v < sizeof migration_steps / sizeof migration_steps[0] &&
 		    migration_steps[v] && (rc = migration_steps[v](st, err)))

@@ -89,7 +89,35 @@ def test_a_mistyped_name_gets_the_near_one(site):
     err = p.stderr.decode()
     assert p.returncode == 64 and "did you mean" not in err, err
     assert err.splitlines() == ["tagdigest: unknown command 'xyzzy'",
-                                "run `tagdigest help` for the list of commands"]
+                                "(see `tagdigest --help`)"]
+
+
+def test_usage_errors_end_with_the_same_hint(site):
+    """Every usage error, top level or a command's, ends with one line in
+    one wording pointing at the help of what was mistyped; `help send
+    extra` is a mistake in the help asked for, not send's."""
+    cases = [
+        (("xyzzy",), "tagdigest: unknown command 'xyzzy'", "tagdigest"),
+        (("--bogus",), None, "tagdigest"),
+        (("help", "send", "extra"), "tagdigest: help: `send` has no subcommands: extra",
+         "tagdigest help"),
+        (("help", "subscribers", "add", "extra"), "tagdigest: help: unexpected argument: extra",
+         "tagdigest help"),
+        (("send", "extra"), "tagdigest: send: unexpected argument: extra", "tagdigest send"),
+        (("status", "--jsno"), None, "tagdigest status"),
+        (("subscribers", "lst"), None, "tagdigest subscribers"),
+        (("subscribers", "add", "--tgs", "x"), None, "tagdigest subscribers add"),
+    ]
+    for args, first, helps in cases:
+        p = td(site, *args)
+        lines = p.stderr.decode().splitlines()
+        assert p.returncode == 64 and p.stdout == b"", (args, lines)
+        assert len(lines) == 2 and lines[1] == f"(see `{helps} --help`)", (args, lines)
+        if first:
+            assert lines[0] == first, (args, lines)
+        # the hint's command line is one that works
+        shown = td(site, *helps.split()[1:], "--help")
+        assert shown.returncode == 0 and shown.stdout.startswith(b"usage: "), (helps, shown)
 
 
 # ---- status --json and subscribers list --json --------------------------
@@ -299,3 +327,27 @@ def test_feed_dump_pretty(tmp_path):
         indent = len(line) - len(line.lstrip(" "))
         assert indent >= 2 and indent % 2 == 0, line
     assert '  "version": "rss20",' in lines
+
+
+def test_counts_of_one_are_singular_and_others_plural(tmp_path):
+    """One post, one bad row, one imported row: "1 post", "1 bad row",
+    "1 row", never "1 posts"; and "0 readers", "5 good rows"."""
+    conf = write_site(tmp_path, "maildir", extra_rows="not an address,Bad Row,nato\n")
+    # only the North Korea post: li@example.com follows that tag
+    for name, _, _, _ in POSTS:
+        if name != "c.md":
+            (tmp_path / "posts" / name).unlink()
+    td(conf, "ingest", check=True)
+    status = td(conf, "status", check=True).stdout.decode()
+    assert re.search(r"^Store: .*: 1 post, newest seq", status, re.M), status
+    dry = td(conf, "send", "--dry-run", check=True).stderr.decode()
+    good = len(SUBSCRIBERS)
+    assert f"1 bad row skipped (see above); {good} good rows kept" in dry, dry
+    assert "would send to li@example.com: 1 post, " in dry, dry
+    rows = tmp_path / "one.csv"
+    rows.write_text("email,name,tags\nnew@example.org,New Reader,nato\n", encoding="utf-8")
+    imported = td(conf, "subscribers", "import", str(rows), check=True).stdout.decode()
+    assert re.search(r": 1 row: 1 added, .*, 0 readers kept \(", imported), imported
+    for said in (status, dry, imported):
+        assert not re.search(r"\b1 (posts|bad rows|rows|readers)\b", said), said
+        assert not re.search(r"\b(0|[2-9]) (post|reader|bad row|good row)\b[^s]", said), said

@@ -7,6 +7,7 @@ diagnostics on stderr, `-q` leaves only errors.
 
 Feeds come from a real HTTP server on loopback (conftest.http_server) that
 answers 304 only to the validator it gave for that path."""
+import datetime as dt
 import http.server
 import json
 import re
@@ -214,9 +215,24 @@ def test_status_says_when_the_last_error_was(tmp_path, feeds):
         st = run(conf, "status", check=True).stdout.decode()
         return [ln for ln in st.splitlines() if ln.strip().startswith("nato ")][0]
 
+    def source_json():
+        doc = json.loads(run(conf, "status", "--json", check=True).stdout)
+        [src] = [s for s in doc["sources"] if s["name"] == "nato"]
+        return src
+
+    def utc(stamp):
+        return dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=dt.timezone.utc)
+
     ln = line()
     assert re.search(r"consecutive failures: 1; last error \w{3} \d\d \w{3} \d{4} "
                      r"\d\d:\d\d \S+: " + re.escape(f"{feeds}/nato/feed/: HTTP 500"), ln), ln
+    failing = source_json()
+    # the JSON says what the line says: failing now, since when, no "ok since"
+    assert failing["consecutive_failures"] == 1, failing
+    assert failing["last_error"].endswith("HTTP 500 Internal Server Error"), failing
+    assert failing["ok_since"] is None, failing
+    failed_at = utc(failing["last_error_at"])
     desk = Server(conf)
     try:
         page = html_text(desk.get("/")[2])
@@ -236,6 +252,13 @@ def test_status_says_when_the_last_error_was(tmp_path, feeds):
     row = re.search(r"<tr class=\"good\"><td>nato</td>.*?</tr>", page)
     assert row and re.search(r"ok since \w{3} \d\d .*; last error \w{3} \d\d .*HTTP 500",
                              row.group(0)), page
+    again = source_json()
+    assert again["consecutive_failures"] == 0, again
+    assert again["last_error_at"] == failing["last_error_at"], again
+    # over since the first success after it: not before the error, not
+    # in the future
+    assert again["ok_since"] is not None, again
+    assert failed_at <= utc(again["ok_since"]) <= dt.datetime.now(dt.timezone.utc), again
     ln = line()
     assert re.search(r"consecutive failures: 0; ok since \w{3} \d\d \w{3} \d{4} \d\d:\d\d "
                      r"\S+ \(last error \w{3} \d\d .*HTTP 500 Internal Server Error\)", ln), ln
@@ -356,3 +379,20 @@ def test_run_source_failure_wins_over_send_75(tmp_path, feeds):
     assert p.returncode == 69, p.stderr.decode()
     d = json.loads(p.stdout)
     assert (d["exit"], d["ingest"]["exit"], d["send"]["exit"]) == (69, 69, 75), d
+
+
+def test_feed_dump_names_the_file_or_url_that_is_not_xml(tmp_path, feeds):
+    """`feed-dump` of something that is not XML says which file or URL,
+    as `ingest` names the source's URL."""
+    conf = tmp_path / "none.conf"           # feed-dump needs no config
+    notes = tmp_path / "notes.txt"
+    notes.write_text("just some text, no markup at all\n", encoding="utf-8")
+    p = run(conf, "feed-dump", str(notes))
+    assert p.returncode == 65, p.stderr
+    assert f"tagdigest: feed-dump: {notes}: feed: not XML" in p.stderr.decode(), p.stderr
+    assert p.stdout == b""
+    serve("/notes/", body=notes.read_bytes(), ctype="text/plain")
+    p = run(conf, "feed-dump", f"{feeds}/notes/")
+    assert p.returncode == 65, p.stderr
+    assert f"tagdigest: feed-dump: {feeds}/notes/: feed: not XML" in p.stderr.decode(), \
+        p.stderr

@@ -23,12 +23,13 @@ TEMPLATE_FILES = sorted(str(p.relative_to(ROOT / "templates"))
                         for p in (ROOT / "templates").rglob("*") if p.is_file())
 
 
-def make(*args, timeout=600):
+def make(*args, timeout=600, check=True):
     env = {k: v for k, v in os.environ.items()
            if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     p = subprocess.run(["make", "-s", "--no-print-directory", *args], cwd=ROOT,
                        capture_output=True, timeout=timeout, env=env)
-    assert p.returncode == 0, f"make {args}: {p.stdout.decode()}\n{p.stderr.decode()}"
+    if check:
+        assert p.returncode == 0, f"make {args}: {p.stdout.decode()}\n{p.stderr.decode()}"
     return p
 
 
@@ -298,6 +299,81 @@ def test_staged_install_runs_and_uninstalls(tmp_path):
     assert "/usr/share/tagdigest/templates" in example and INSTALL_PREFIX not in example
     make("uninstall", f"DESTDIR={stage2}", "PREFIX=/usr")
     assert [p for p in stage2.rglob("*") if not p.is_dir()] == []
+
+
+def test_uninstall_keeps_what_the_operator_added(tmp_path):
+    """An operator's own files under the installed folders (a custom
+    template, a config kept beside the sample) survive `make uninstall`,
+    which still removes every file install put there and exits 0, and says
+    on stderr which folders it kept."""
+    stage = tmp_path / "stage"
+    make("install", f"DESTDIR={stage}", f"PREFIX={INSTALL_PREFIX}")
+    root, installed = staged_files(stage, INSTALL_PREFIX)
+    data = root / "share/tagdigest"
+    mine = {
+        data / "templates/newsroom.txt.mustache": "{{site.name}}: our own layout\n",
+        data / "templates/desk/extra.css": "body { color: #222; }\n",
+        data / "templates/newsroom/digest.html.mustache": "<p>{{site.name}}</p>\n",
+        data / "tagdigest.conf": "[site]\nname = Newsroom\n",
+    }
+    for path, text in mine.items():
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+
+    p = make("uninstall", f"DESTDIR={stage}", f"PREFIX={INSTALL_PREFIX}", check=False)
+    err = p.stderr.decode()
+    assert p.returncode == 0, err
+    for path, text in mine.items():
+        assert path.read_text() == text, path
+    left = {str(f.relative_to(root)) for f in stage.rglob("*") if not f.is_dir()}
+    assert left == {str(f.relative_to(root)) for f in mine}
+    assert not left & installed
+    # the folders that hold only install's files are gone, the others kept
+    assert not (data / "templates/partials").exists()
+    assert not (data / "templates/public").exists()
+    kept = sorted(re.findall(r"^uninstall: kept (.*): not empty$", err, re.M))
+    assert kept == sorted(str(d) for d in (data, data / "templates",
+                                           data / "templates/desk")), err
+    # a folder install never made is the operator's: not named, not touched
+    assert (data / "templates/newsroom").is_dir()
+
+    # with the operator's files gone, install's folders go too; the
+    # operator's own (now empty) folder still is not uninstall's to remove
+    for path in mine:
+        path.unlink()
+    make("install", f"DESTDIR={stage}", f"PREFIX={INSTALL_PREFIX}")
+    make("uninstall", f"DESTDIR={stage}", f"PREFIX={INSTALL_PREFIX}")
+    assert not (data / "templates/desk").exists()
+    assert (data / "templates/newsroom").is_dir()
+
+
+def test_units_documentation_is_installed(tmp_path):
+    """Every Documentation= entry of the installed units names something
+    the install put there: man:NAME(SECTION) a page in the staged MANDIR,
+    file:PATH a file in the staged tree. systemctl help shows them."""
+    stage = tmp_path / "stage"
+    make("install", f"DESTDIR={stage}", f"PREFIX={INSTALL_PREFIX}")
+    root, _ = staged_files(stage, INSTALL_PREFIX)
+    units = sorted((root / "lib/systemd/system").iterdir())
+    assert len(units) == 3
+    for unit in units:
+        docs = [e for line in unit.read_text().splitlines()
+                if line.startswith("Documentation=")
+                for e in line.split("=", 1)[1].split()]
+        assert "man:tagdigest(1)" in docs, unit.name
+        for entry in docs:
+            man = re.fullmatch(r"man:([\w.-]+)\((\d)\)", entry)
+            if man:
+                name, sec = man.groups()
+                page = root / f"share/man/man{sec}/{name}.{sec}"
+                assert page.is_file(), (unit.name, entry)
+            elif entry.startswith("file://"):
+                assert (stage / entry[len("file://"):].lstrip("/")).is_file(), \
+                    (unit.name, entry)
+            else:
+                pytest.fail(f"{unit.name}: {entry}: not something install puts there")
+        if unit.suffix == ".service":
+            assert "man:tagdigest.conf(5)" in docs, unit.name
 
 
 def complete(script, words, cwd=None):

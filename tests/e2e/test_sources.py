@@ -4,6 +4,7 @@ feed is stored as soon as its download ends. Feeds are served by a Python
 HTTP server on loopback whose content each test sets; mail is read back
 with Python's email package."""
 import functools
+import html.parser
 import http.server
 import os
 import re
@@ -337,9 +338,47 @@ def desk_waiting(conf):
     finally:
         assert s.stop() == 0, s.output()
     assert status == 200
-    rows = re.findall(r'<span class="dim">([^<]+)</span></td><td>[^<]*(?:<span[^>]*>[^<]*</span>)?'
-                      r'</td><td class="waiting">(\d+)</td>', body.decode())
-    return {slug_: int(n) for slug_, n in rows}
+    return TagRows.read(body.decode())
+
+
+class TagRows(html.parser.HTMLParser):
+    """The home page's tag table: per row, the slug (the first cell's
+    `dim` span) and the number in the cell of class `waiting`."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows, self.cell, self.slug, self.waiting, self.span = {}, 0, None, None, None
+
+    @classmethod
+    def read(cls, text):
+        p = cls()
+        p.feed(text)
+        p.close()
+        return p.rows
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "tr":
+            self.cell, self.slug, self.waiting = 0, None, None
+        elif tag == "td":
+            self.cell += 1
+            self.span = "waiting" if "waiting" in (a.get("class") or "").split() else None
+        elif tag == "span" and self.cell == 1 and "dim" in (a.get("class") or "").split():
+            self.span = "slug"
+
+    def handle_data(self, data):
+        if self.span == "slug":
+            self.slug = (self.slug or "") + data
+        elif self.span == "waiting":
+            self.waiting = (self.waiting or "") + data
+
+    def handle_endtag(self, tag):
+        if tag == "span" and self.span == "slug":
+            self.span = None
+        elif tag == "td":
+            self.span = None
+        elif tag == "tr" and self.slug and self.waiting and self.waiting.strip().isdigit():
+            self.rows[self.slug.strip()] = int(self.waiting.strip())
 
 
 def test_late_source_reaches_its_readers(tmp_path, server):

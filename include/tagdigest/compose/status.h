@@ -54,7 +54,8 @@ int td_status_print(FILE *out, const struct td_status_options *opt,
  *   now; site {schedule, timezone, last_slot, next_slot};
  *   store {path, posts, newest_seq};
  *   sources [{name, type, last_success, consecutive_failures, last_error,
- *            last_error_at}];
+ *            last_error_at, ok_since (the first success after the last
+ *            error: that error is over; null while failing or unknown)}];
  *   counts {pending, active, unsubscribed, bounced, complained};
  *   readers [READER] (the store's), unsynced [READER] (the file's rows the
  *   next run adds; status "new"), subscriber_file_error (null: read);

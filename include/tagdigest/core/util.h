@@ -22,6 +22,11 @@ char *td_xstrdup(const char *s);
 char *td_xstrndup(const char *s, size_t n);
 char *td_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* n and the noun, singular for 1 and plural otherwise ("1 source", "0
+ * sources", "2 sources"), written into out (len bytes, truncated to fit);
+ * returns out. The one way a message counts things, so none says "1 posts". */
+const char *td_count(char *out, size_t len, size_t n, const char *one, const char *many);
+
 struct td_strv {
 	char **v;
 	size_t n;
