@@ -146,6 +146,18 @@ const char *td_http_arg(const struct td_http_req *req, const char *name)
 	return NULL;
 }
 
+char *td_http_trimmed(const char *s)
+{
+	if (!s)
+		return td_xstrdup("");
+	while (*s == ' ' || *s == '\t')
+		s++;
+	size_t n = strlen(s);
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	return td_xstrndup(s, n);
+}
+
 void td_html_escape(struct td_buf *b, const char *s)
 {
 	for (; s && *s; s++) {

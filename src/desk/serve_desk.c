@@ -677,7 +677,8 @@ static void week_due(struct td_desk *d, struct td_value *ctx, time_t site_next)
 	const struct td_value *next = due ? td_value_map_get(due, "next") : NULL;
 	if (n && strcmp(n, "0") != 0)
 		td_value_map_set(ctx, "next_send", td_value_string_owned(
-			td_xasprintf("due now (%s readers)", n)));
+			td_xasprintf("due now (%s reader%s)", n,
+				     strcmp(n, "1") == 0 ? "" : "s")));
 	else if (next)
 		td_value_map_set_str(ctx, "next_send", td_value_map_get_str(next, "at"));
 	else
@@ -781,11 +782,16 @@ static void home(struct td_desk *d, struct td_http_resp *resp)
 
 	struct td_value *ctx = td_value_map();
 	week_due(d, ctx, td_schedule_next_slot(sched, now));
+	td_value_map_set_bool(ctx, "week_link", true);
 	set_when(d, ctx, "current_slot", td_schedule_last_slot(sched, now));
-	td_value_map_set_int(ctx, "subscriber_count", (long long)d->subs.n);
+	td_value_map_set(ctx, "subscriber_count", td_desk_count(d->subs.n));
+	td_value_map_set_bool(ctx, "subscriber_one", d->subs.n == 1);
 	td_value_map_set_int(ctx, "bad_rows", (long long)d->subs.nbad);
-	td_value_map_set_int(ctx, "unsubscribed_count", (long long)left_all);
-	td_value_map_set_int(ctx, "post_count", (long long)td_store_post_count(d->st));
+	td_value_map_set_bool(ctx, "bad_row_one", d->subs.nbad == 1);
+	td_value_map_set(ctx, "unsubscribed_count", td_desk_count(left_all));
+	size_t nposts = td_store_post_count(d->st);
+	td_value_map_set(ctx, "post_count", td_desk_count(nposts));
+	td_value_map_set_bool(ctx, "post_one", nposts == 1);
 	if (d->subs_err.code)
 		td_value_map_set_str(ctx, "subscribers_error", d->subs_err.msg);
 	if (!d->composer)
@@ -877,6 +883,7 @@ static void preview_bounces(struct td_desk *d, struct td_value *ctx, const char 
 		td_value_map_set(b, "threshold", td_value_string_owned(
 			td_xasprintf("%g", d->opt.bounces.soft_threshold)));
 		td_value_map_set_int(b, "hard", hard);
+		td_value_map_set_bool(b, "hard_one", hard == 1);
 		struct td_value *l = td_value_map_child(b, "events", TD_VALUE_LIST);
 		for (size_t i = 0; i < n; i++) {
 			struct td_value *v = td_value_list_push(l, td_value_map());
@@ -1209,8 +1216,7 @@ static void preview_part(struct td_desk *d, const struct td_http_req *req,
 #define READER_DIGESTS 20           /* recent digests on a reader's page */
 #define MAX_PAGE 1000000            /* ?page= beyond this is refused */
 
-/* "5,000": counts an editor reads at a glance */
-static struct td_value *count_value(size_t n)
+struct td_value *td_desk_count(size_t n)
 {
 	char digits[32];
 	int len = snprintf(digits, sizeof digits, "%zu", n);
@@ -1242,6 +1248,41 @@ static size_t page_arg(struct td_desk *d, const struct td_http_req *req,
 	return (size_t)v;
 }
 
+/* The opening of a paged list (/readers, /history): the store is open
+ * and ?page= is a page number. 0 with resp filled when not. */
+static size_t list_open(struct td_desk *d, const struct td_http_req *req,
+			struct td_http_resp *resp)
+{
+	if (!d->st) {
+		error_page(d, resp, 503, "The store cannot be read", &d->store_err);
+		return 0;
+	}
+	return page_arg(d, req, resp);
+}
+
+/* A page past the last of `total` rows, `per` a page, under `base`: a
+ * 404 whose page links to the last one (a pager link kept from before
+ * the list shrank, or a hand-made address). true with resp filled. */
+static bool past_the_end(struct td_desk *d, struct td_http_resp *resp, const char *base,
+			 size_t page, size_t per, size_t total)
+{
+	size_t pages = total ? (total + per - 1) / per : 1;
+	if (page <= pages)
+		return false;
+	resp->status = 404;
+	struct td_value *ctx = td_value_map();
+	td_value_map_set(ctx, "message", td_value_string_owned(td_xasprintf(
+		"There is no page %zu: the list has %zu page%s.", page, pages,
+		pages == 1 ? "" : "s")));
+	struct td_value *link = td_value_map_set(ctx, "link", td_value_map());
+	td_value_map_set(link, "href", td_value_string_owned(
+		td_xasprintf("%spage=%zu", base, pages)));
+	td_value_map_set(link, "text", td_value_string_owned(
+		td_xasprintf("Go to the last page (%zu)", pages)));
+	render_page(d, resp, "error", "No such page", ctx);
+	return true;
+}
+
 /* Previous / next links of a list of `total` rows, `per` a page, under
  * `base` ("/readers?q=...&" or "/history?"). */
 static void pager(struct td_value *ctx, const char *base, size_t page, size_t per,
@@ -1251,9 +1292,9 @@ static void pager(struct td_value *ctx, const char *base, size_t page, size_t pe
 	struct td_value *p = td_value_map_child(ctx, "pager", TD_VALUE_MAP);
 	td_value_map_set_int(p, "page", (long long)page);
 	td_value_map_set_int(p, "pages", (long long)pages);
-	td_value_map_set(p, "first_row", count_value(total ? (page - 1) * per + 1 : 0));
+	td_value_map_set(p, "first_row", td_desk_count(total ? (page - 1) * per + 1 : 0));
 	size_t last = page * per < total ? page * per : total;
-	td_value_map_set(p, "last_row", count_value(last));
+	td_value_map_set(p, "last_row", td_desk_count(last));
 	if (page > 1)
 		td_value_map_set(p, "prev", td_value_string_owned(
 			td_xasprintf("%spage=%zu", base, page - 1 < pages ? page - 1 : pages)));
@@ -1266,17 +1307,20 @@ static void pager(struct td_value *ctx, const char *base, size_t page, size_t pe
 static void readers_page(struct td_desk *d, const struct td_http_req *req,
 			 struct td_http_resp *resp)
 {
-	if (!d->st) {
-		error_page(d, resp, 503, "The store cannot be read", &d->store_err);
-		return;
-	}
-	size_t page = page_arg(d, req, resp);
+	size_t page = list_open(d, req, resp);
 	if (!page)
 		return;
-	const char *q = td_http_arg(req, "q");
-	if (!q)
-		q = "";
 	struct td_err err = { 0, "" };
+	/* what was typed, without the spaces around it; bytes that are not
+	 * UTF-8 would reach a UTF-8 page as they came */
+	char *q = td_http_trimmed(td_http_arg(req, "q"));
+	if (!td_utf8_valid(q, strlen(q))) {
+		td_err_set(&err, EX_DATAERR, "the search text is not UTF-8 (the form "
+			   "sends UTF-8; an address typed by hand may not)");
+		error_page(d, resp, 400, "Not a search", &err);
+		free(q);
+		return;
+	}
 	struct td_member *v = NULL;
 	size_t n = 0, total = 0, counts[5];
 	/* one snapshot: the count and the page agree */
@@ -1287,8 +1331,16 @@ static void readers_page(struct td_desk *d, const struct td_http_req *req,
 		rc = td_roster_search(d->st, q, (page - 1) * READERS_PAGE, READERS_PAGE, &v,
 				      &n, &total, &err);
 	td_store_commit(d->st, NULL);
-	if (rc) {
-		error_page(d, resp, 503, "The store cannot be read", &err);
+	struct td_buf base = TD_BUF_INIT;
+	td_buf_puts(&base, "/readers?q=");
+	td_url_escape(&base, q);
+	td_buf_putc(&base, '&');
+	if (rc || past_the_end(d, resp, td_buf_cstr(&base), page, READERS_PAGE, total)) {
+		if (rc)
+			error_page(d, resp, 503, "The store cannot be read", &err);
+		td_members_free(v, n);
+		td_buf_free(&base);
+		free(q);
 		return;
 	}
 	size_t all = 0;
@@ -1297,8 +1349,8 @@ static void readers_page(struct td_desk *d, const struct td_http_req *req,
 	struct td_value *ctx = td_value_map();
 	td_value_map_set_str(ctx, "q", q);
 	td_value_map_set_bool(ctx, "searched", *q != '\0');
-	td_value_map_set(ctx, "matched", count_value(total));
-	td_value_map_set(ctx, "all", count_value(all));
+	td_value_map_set(ctx, "matched", td_desk_count(total));
+	td_value_map_set(ctx, "all", td_desk_count(all));
 	td_value_map_set_bool(ctx, "has_readers", n > 0);
 	struct td_value *rows = td_value_map_set(ctx, "readers", td_value_list());
 	for (size_t i = 0; i < n; i++) {
@@ -1310,14 +1362,11 @@ static void readers_page(struct td_desk *d, const struct td_http_req *req,
 		td_value_map_set_bool(r, "active", v[i].status == TD_MEMBER_ACTIVE);
 		td_value_map_set(r, "tags", joined(&v[i].tags));
 	}
-	struct td_buf base = TD_BUF_INIT;
-	td_buf_puts(&base, "/readers?q=");
-	td_url_escape(&base, q);
-	td_buf_putc(&base, '&');
 	pager(ctx, td_buf_cstr(&base), page, READERS_PAGE, total);
 	td_buf_free(&base);
 	td_members_free(v, n);
 	render_page(d, resp, "readers", *q ? q : "Readers", ctx);
+	free(q);
 }
 
 /* "weekly, Monday 07:00 Europe/Berlin" from the reader's rule */
@@ -1437,6 +1486,7 @@ static void reader_page(struct td_desk *d, const struct td_http_req *req,
 		td_value_map_set(ctx, "threshold", td_value_string_owned(
 			td_xasprintf("%g", d->opt.bounces.soft_threshold)));
 		td_value_map_set_int(ctx, "hard", hard);
+		td_value_map_set_bool(ctx, "hard_one", hard == 1);
 	}
 	struct td_reader_digest *dg = NULL;
 	size_t ndg = 0;
@@ -1465,11 +1515,7 @@ static void reader_page(struct td_desk *d, const struct td_http_req *req,
 static void history_page(struct td_desk *d, const struct td_http_req *req,
 			 struct td_http_resp *resp)
 {
-	if (!d->st) {
-		error_page(d, resp, 503, "The store cannot be read", &d->store_err);
-		return;
-	}
-	size_t page = page_arg(d, req, resp);
+	size_t page = list_open(d, req, resp);
 	if (!page)
 		return;
 	struct td_err err = { 0, "" };
@@ -1479,8 +1525,12 @@ static void history_page(struct td_desk *d, const struct td_http_req *req,
 		error_page(d, resp, 503, "The store cannot be read", &err);
 		return;
 	}
+	if (past_the_end(d, resp, "/history?", page, RUNS_PAGE, total)) {
+		td_runs_free(v, n);
+		return;
+	}
 	struct td_value *ctx = td_value_map();
-	td_value_map_set(ctx, "total", count_value(total));
+	td_value_map_set(ctx, "total", td_desk_count(total));
 	struct td_value *rows = td_value_map_set(ctx, "runs", td_value_list());
 	for (size_t i = 0; i < n; i++) {
 		const struct td_run *r = &v[i];
@@ -1495,18 +1545,18 @@ static void history_page(struct td_desk *d, const struct td_http_req *req,
 				td_xasprintf("%.1f", r->seconds)));
 		}
 		set_when(d, m, "slot", r->slot);
-		td_value_map_set(m, "sent", count_value(r->sent));
-		td_value_map_set(m, "skipped", count_value(r->skipped));
-		td_value_map_set(m, "not_due", count_value(r->not_due));
-		td_value_map_set(m, "failed", count_value(r->permfail + r->expired));
-		td_value_map_set(m, "tempfail", count_value(r->tempfail));
-		td_value_map_set(m, "deferred", count_value(r->deferred));
-		td_value_map_set(m, "suppressed", count_value(r->suppressed));
+		td_value_map_set(m, "sent", td_desk_count(r->sent));
+		td_value_map_set(m, "skipped", td_desk_count(r->skipped));
+		td_value_map_set(m, "not_due", td_desk_count(r->not_due));
+		td_value_map_set(m, "failed", td_desk_count(r->permfail + r->expired));
+		td_value_map_set(m, "tempfail", td_desk_count(r->tempfail));
+		td_value_map_set(m, "deferred", td_desk_count(r->deferred));
+		td_value_map_set(m, "suppressed", td_desk_count(r->suppressed));
 		/* shown only when there are some: a count is a string here */
 		if (r->bounced)
-			td_value_map_set(m, "bounced", count_value(r->bounced));
+			td_value_map_set(m, "bounced", td_desk_count(r->bounced));
 		if (r->resent)
-			td_value_map_set(m, "resent", count_value(r->resent));
+			td_value_map_set(m, "resent", td_desk_count(r->resent));
 		td_value_map_set_bool(m, "bad", r->exit_code != 0 || !r->finished_at);
 		if (r->exit_code)
 			td_value_map_set_int(m, "exit_code", r->exit_code);

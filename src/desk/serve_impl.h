@@ -48,6 +48,9 @@ struct td_http_resp {
 
 /* The value of the first arg called name, or NULL. */
 const char *td_http_arg(const struct td_http_req *req, const char *name);
+/* s without the spaces and tabs around it, malloc'd; "" for NULL (a
+ * form's field as a person meant it). */
+char *td_http_trimmed(const char *s);
 
 /* Appends s with & < > " ' escaped: every string from posts, subscribers,
  * config or a request goes through here (or, on the desk's templated
@@ -105,12 +108,18 @@ void td_desk_free(struct td_desk *d);
 bool td_desk_handle(struct td_desk *d, const struct td_http_req *req,
 		    struct td_http_resp *resp);
 
+/* "5,004": a count as every page of the desk shows it (serve_desk.c). */
+struct td_value;
+struct td_value *td_desk_count(size_t n);
+
 /* "This week" (serve_week.c): the send engine's dry run over the readers
  * as the next send walks them (td_sync_walk, readers.h; td_send_run with
  * a plan, deliver.h), summed up for the desk. The numbers are the dry
- * run's own: `send --dry-run` at the same now counts the same. */
+ * run's own: `send --dry-run` at the same now counts the same. When some
+ * readers are not due now, a second dry run as of the site's next slot
+ * (td_schedule_next_slot) says who gets what then, with the store as it
+ * is now (posts that arrive before the slot are not in it). */
 struct td_week;
-struct td_value;
 struct td_tz;
 int td_week_build(const struct td_deliver_options *dopt, struct td_store *st,
 		  const char *subscribers_path, time_t now, struct td_week **out,
@@ -120,7 +129,9 @@ void td_week_free(struct td_week *w);
  * first time after now anyone else is due; times in tz. */
 void td_week_due_values(const struct td_week *w, const struct td_tz *tz,
 			time_t site_next, struct td_value *ctx);
-/* Everything the week page shows (ctx.due too); sorts w's lists. */
+/* Everything the week page shows (ctx.due too): ctx.at_now and, when
+ * made, ctx.at_slot hold one dry run's figures each; counts are "5,004"
+ * strings, with the number under NAME_n. Sorts w's lists. */
 void td_week_values(struct td_week *w, const struct td_tz *tz, time_t site_next,
 		    struct td_value *ctx);
 

@@ -468,18 +468,6 @@ static void check_inbox(struct td_public *p, struct td_http_resp *resp)
 	render(p, resp, 200, "check_inbox", "Check your inbox", ctx);
 }
 
-static char *trimmed(const char *s)
-{
-	if (!s)
-		return td_xstrdup("");
-	while (*s == ' ' || *s == '\t')
-		s++;
-	size_t n = strlen(s);
-	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-		n--;
-	return td_xstrndup(s, n);
-}
-
 /* Where the form was: ours, or pasted into another site (the consent
  * record says which). */
 static const char *which_form(const struct td_public *p, const struct td_http_req *req)
@@ -507,8 +495,8 @@ static void subscribe_post(struct td_public *p, const struct td_http_req *req,
 		check_inbox(p, resp);
 		return;
 	}
-	char *email = trimmed(td_http_arg(req, "email"));
-	char *name = trimmed(td_http_arg(req, "name"));
+	char *email = td_http_trimmed(td_http_arg(req, "email"));
+	char *name = td_http_trimmed(td_http_arg(req, "name"));
 	struct td_strv asked = TD_STRV_INIT, tags = TD_STRV_INIT;
 	struct td_strv slugs = TD_STRV_INIT, names = TD_STRV_INIT;
 	all_args(req, "tags", &asked);

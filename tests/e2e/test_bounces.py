@@ -693,7 +693,10 @@ def test_the_desk_shows_what_came_back(tmp_path, sink):
         st, _, body = s.get("/preview?to=zoe%40example.net")
         page = html_text(body)
         assert st == 200, page
-        assert "Bounce score 1.0 of 5; 0 hard bounce(s)" in page, page
+        assert "Bounce score 1.0 of 5; 0 hard bounces" in page, page
+        # one hard bounce is "1 hard bounce" on the reader's page
+        st, _, body = s.get("/reader?email=juergen%40example.org")
+        assert st == 200 and re.search(r"; 1 hard bounce</dd>", html_text(body)), body
         assert re.search(r"soft 4\.2\.2 mailboxfull\s+\S+\s+recorded", page), page
         st, _, body = s.get("/preview?to=juergen%40example.org")
         page = html_text(body)

@@ -235,6 +235,48 @@ def test_search_pages(desk):
     page(desk, "/readers?q=x&page=abc", want=400)
 
 
+def test_page_past_the_end(desk):
+    """A page past the last one (an old pager link, a hand-made address)
+    is a 404 whose page links to the last page, for the search and the
+    history alike; an empty list has one page."""
+    for path, last in (("/readers?q=bulk.example&page=999", "/readers?q=bulk.example&page=100"),
+                       ("/readers?q=bulk.example&page=101", "/readers?q=bulk.example&page=100"),
+                       ("/readers?q=nobody-at-all&page=2", "/readers?q=nobody-at-all&page=1"),
+                       ("/readers?q=" + q("Ödön") + "&page=3", "/readers?q=" + q("Ödön") + "&page=1"),
+                       ("/history?page=999", "/history?page=1")):
+        st, h, body = desk.get(path)
+        assert st == 404 and h["content-type"].startswith("text/html"), (path, st)
+        doc = tree(body)
+        go = doc.find("a", id="go")
+        assert go is not None and go.attrs["href"] == last, (path, body[:2000])
+        assert "no page" in doc.find(id="error").text()
+        # the link leads to a page with rows (or the empty list's one page)
+        st, _, _ = desk.get(go.attrs["href"])
+        assert st == 200, go.attrs["href"]
+    # the last page itself is still there
+    assert len(results(page(desk, "/readers?q=bulk.example&page=100"))) == 45
+
+
+def test_search_text_not_utf8_or_padded(desk):
+    """Bytes that are not UTF-8 are refused (400), never copied into the
+    UTF-8 page; spaces around the query are not part of it."""
+    for raw in ("%FF%FE", "reader%C3", "%ED%A0%80", "%C0%AF"):
+        st, h, body = desk.get("/readers?q=" + raw)
+        assert st == 400, (raw, st)
+        body.decode("utf-8")  # the answer itself is UTF-8
+        assert b"\xff" not in body and b"\xc0" not in body
+        assert "not UTF-8" in tree(body).find(id="error").text()
+    doc = page(desk, "/readers?q=+reader0120+")
+    assert [r[0] for r in results(doc)] == ["reader0120@bulk.example"]
+    count = " ".join(doc.find(id="match-count").text().split())
+    assert count.startswith("1 of 5,000 readers match \u201creader0120\u201d"), count
+    assert doc.find("form", id="search").find("input", name="q").attrs["value"] == "reader0120"
+    doc = page(desk, "/readers?q=%09%20%20")
+    assert len(results(doc)) == 50
+    assert " ".join(doc.find(id="match-count").text().split()).startswith(
+        "5,000 readers in the store")
+
+
 def test_markup_in_a_name_is_text(desk):
     doc = page(desk, "/readers?q=script")
     rows = results(doc)
@@ -268,6 +310,27 @@ def test_reader_page(desk):
 
 
 # ---- history ----
+
+def test_counts_have_thousands_separators(desk):
+    """The due line, This week and the home page write 5,000 as the search
+    does ("5,000", not "5000"); the numbers in data- attributes stay plain.
+    Before any send every reader is due: the fixture's four readers with
+    posts, the bulk readers of usa (one in a hundred) and the markup-named
+    reader get a digest, the others have nothing new."""
+    sent = 4 + len(range(0, BULK, 100)) + 1
+    doc = page(desk, "/week")
+    due = doc.find("p", id="due")
+    assert due.attrs["data-due"] == str(TOTAL)
+    assert " ".join(due.find("strong", id="due-now").text().split()) == "5,000 readers"
+    assert f"({sent} to send, {TOTAL - sent:,} with nothing new)" in due.text()
+    now = doc.find("section", id="at-now")
+    for id_, n in (("n-readers", TOTAL), ("n-skip", TOTAL - sent), ("n-send", sent)):
+        dd = now.find("dd", id=id_)
+        assert dd.attrs["data-n"] == str(n) and dd.text().strip() == f"{n:,}", (id_, dd.text())
+    assert doc.find("section", id="at-slot") is None  # everyone is due now
+    counts = " ".join(page(desk, "/").find("p", id="counts").text().split())
+    assert counts.startswith("5,000 active readers"), counts
+
 
 def test_history_after_two_sends(big_site, desk):
     root = pathlib.Path(big_site).parent

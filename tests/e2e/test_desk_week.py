@@ -152,6 +152,80 @@ def test_week_page_counts(serve, site):
     assert {a for a, _ in big} == {a for a, _ in want}
     # escaped like every page of the desk
     assert "<script>" not in page
+    # everyone is due now: no second run as of the next slot
+    assert 'id="at-slot"' not in page
+
+
+def section(page, id_):
+    """The markup of <section id="id_">, up to its closing tag (the week
+    page's sections hold sections of their own)."""
+    start = page.index(f'<section id="{id_}">')
+    depth, i = 0, start
+    for m in re.finditer(r"<(/?)section\b", page[start:]):
+        depth += -1 if m.group(1) else 1
+        if depth == 0:
+            i = start + m.end()
+            break
+    assert depth == 0, page
+    return page[start:i]
+
+
+def slot_counts(page):
+    return {k: int(v) for k, v in
+            re.findall(r'<dd id="slot-n-([a-z-]+)" data-n="(\d+)"', page)}
+
+
+def test_week_at_the_next_slot(serve, site):
+    """After a send nobody is due until Monday: the week page still says
+    who gets what then, by the same dry run as of the site's next slot,
+    with the posts in the store now. A post arrives after the send; from
+    the fixture alone, the readers of its tags get a digest of one post at
+    the slot, the others have nothing new."""
+    tdrun(site, "send", check=True)
+    new_tags = ["USA", "EU"]
+    (site.parent / "posts" / "g.md").write_text(
+        "---\ntitle: After the send\ndate: 2026-11-30T10:00:00Z\n"
+        f"tags: [{', '.join(new_tags)}]\nurl: https://news.test/p/g/\n---\nBody.\n",
+        encoding="utf-8")
+    tdrun(site, "ingest", check=True)
+    slugs = {slug(t) for t in new_tags}
+    send = sorted(a for a, _, t in SUBSCRIBERS if slugs & set(t))
+    skip = sorted(a for a, _, t in SUBSCRIBERS if not slugs & set(t))
+    tags = {}
+    for _, _, rtags in SUBSCRIBERS:
+        for t in slugs & set(rtags):
+            d, n = tags.get(t, (0, 0))
+            tags[t] = (d + 1, n + 1)
+    j = dry_run(site)
+    assert would_send(j) + j["skipped"] == 0 and j["not_due"] == len(SUBSCRIBERS)
+
+    s = serve()
+    page = html_text(s.get("/week")[2])
+    assert due_of(page) == 0 and "Nobody is due now" in page
+    slot = section(page, "at-slot")
+    # the slot is the site's next (Monday 08:00 Berlin), as the due line says
+    m = re.search(r"<h2>At the next slot: ([^<]+)</h2>", slot)
+    assert m and m.group(1).startswith("Mon ") and " 08:00 " in m.group(1), slot
+    assert f"site slot {m.group(1)}" in page
+    assert "posts that arrive before then are not counted" in slot
+    c = slot_counts(slot)
+    assert c["send"] == len(send) and c["skip"] == len(skip), c
+    assert c["not-due"] == 0 and c["readers"] == j["subscribers"] == len(SUBSCRIBERS)
+    rows = {m[0]: (int(m[1]), int(m[2])) for m in re.findall(
+        r'<tr class="tag" data-slug="([^"]+)" data-digests="(\d+)" data-posts="(\d+)">', slot)}
+    assert rows == tags, (rows, tags)
+    big = re.findall(r'<li data-email="([^"]+)" data-posts="(\d+)">(.*?)</li>', slot)
+    assert sorted(html.unescape(a) for a, _, _ in big) == send
+    # one post each, and the page says "1 post"
+    assert all(n == "1" and ": 1 post, " in text for _, n, text in big), big
+    listed = re.findall(r'<li data-email="([^"]+)"><a', section(slot, "slot-nothing-new"))
+    assert sorted(html.unescape(a) for a in listed) == skip
+    # the run at now, beside it: the dry run's own numbers
+    now = section(page, "at-now")
+    c = counts_of(now)
+    assert (c["send"], c["skip"], c["not-due"]) == (would_send(j), j["skipped"], j["not_due"])
+    assert "No digest would be sent." in section(now, "week-tags")
+    assert counts_of(slot) == {} and slot_counts(now) == {}
 
 
 def test_week_is_a_view_of_the_file_and_store(serve, site):
