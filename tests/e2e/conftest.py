@@ -14,6 +14,7 @@ import pathlib
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -138,6 +139,25 @@ def run(conf, *args, check=False, timeout=60, env=None):
         raise AssertionError(f"{cmd} exited {p.returncode}\nstdout: {p.stdout.decode()}\n"
                              f"stderr: {p.stderr.decode()}")
     return p
+
+
+def kill(proc, store=None, stall=0.0):
+    """SIGKILL proc; with store, first hold SQLite's write lock on it for
+    `stall` seconds, so the process dies while waiting to record what it
+    has already done (the crash tests' worst moment). The lock is let go
+    after the process is gone."""
+    lock = None
+    if store is not None:
+        lock = sqlite3.connect(store, timeout=5, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")
+        time.sleep(stall)
+    try:
+        proc.kill()
+        proc.wait(timeout=10)
+    finally:
+        if lock:
+            lock.execute("ROLLBACK")
+            lock.close()
 
 
 def parse(raw):

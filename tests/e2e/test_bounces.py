@@ -30,7 +30,7 @@ from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
-from conftest import BIN, Sink, run, write_site
+from conftest import BIN, Sink, kill, run, write_site
 
 RETURN_PATH = "bounces+{token}@news.test"
 VERP_RE = re.compile(r"^bounces\+[a-z2-7]+@news\.test$")
@@ -776,17 +776,10 @@ def test_sigkill_counts_every_mail_once(tmp_path, request):
         time.sleep(rnd.uniform(0, 0.03))
         if proc.poll() is not None:
             break                   # it finished: nothing left to kill
-        lock = None
-        if kills % STALL_EVERY == STALL_EVERY - 1:
-            lock = sqlite3.connect(store, timeout=5, isolation_level=None)
-            lock.execute("BEGIN IMMEDIATE")   # the record waits: a mail is fetched
-            time.sleep(STALL)
-            stalled += 1
-        proc.kill()
-        proc.wait(timeout=10)
-        if lock:
-            lock.execute("ROLLBACK")
-            lock.close()
+        # every STALL_EVERY-th kill: the record waits, a mail is fetched
+        stall = kills % STALL_EVERY == STALL_EVERY - 1
+        kill(proc, store if stall else None, STALL)
+        stalled += stall
         kills += 1
         now = len(maildir_files(box))
         if now < left:

@@ -25,7 +25,7 @@ import subprocess
 import time
 from collections import Counter, defaultdict
 
-from conftest import BIN, SUBSCRIBERS, Sink, expected_urls, run, write_site
+from conftest import BIN, SUBSCRIBERS, Sink, expected_urls, kill, run, write_site
 
 KILLS = int(os.environ.get("TD_CRASH_KILLS", "50"))
 CONNECTIONS = 2
@@ -68,17 +68,11 @@ def test_sigkill_never_loses_and_only_repeats_in_flight(tmp_path, request):
             time.sleep(rnd.uniform(0.1, 0.6))
             if proc.poll() is not None:
                 break               # it finished: nothing left to kill
-            lock = None
-            if kills % STALL_EVERY == STALL_EVERY - 1:
-                lock = sqlite3.connect(store, timeout=5, isolation_level=None)
-                lock.execute("BEGIN IMMEDIATE")     # the recorder waits now
-                time.sleep(STALL)                   # while the senders get accepts
-                stalled += 1
-            proc.kill()
-            proc.wait(timeout=10)
-            if lock:
-                lock.execute("ROLLBACK")
-                lock.close()
+            # every STALL_EVERY-th kill: the recorder waits on the store
+            # while the senders get accepts
+            stall = kills % STALL_EVERY == STALL_EVERY - 1
+            kill(proc, store if stall else None, STALL)
+            stalled += stall
             kills += 1
             now = len(os.listdir(sink.dumps))
             if now > before:
