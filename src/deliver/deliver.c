@@ -1,28 +1,42 @@
 /*
  * deliver.c: the delivery engine (see deliver.h).
  *
- * Three kinds of threads share one mutex and a few queues:
+ * Four kinds of threads share one mutex and a few queues:
  *
- *   the caller    walks the subscribers, composes each due digest (reading
- *                 the store through the caller's connection) and pushes it
- *                 onto the bounded send queue; it also puts in-run retries
- *                 back on that queue when their time comes, and watches for
- *                 SIGTERM / SIGINT;
+ *   composers     (one per online CPU, at most MAX_COMPOSERS) each own a
+ *                 composer and a read-only store connection; each takes the
+ *                 next subscriber from the source (one at a time, under
+ *                 src_mu), decides and composes their digest and pushes it
+ *                 onto the bounded send queue;
  *   N senders     each own one transport (one SMTP session); a sender takes
- *                 a job, sends it, hands it to the recorder and waits until
- *                 it is recorded before taking the next;
+ *                 a job, sends it and hands it to the recorder, then takes
+ *                 the next at once. Its transport's commit gate holds that
+ *                 next message just before its end of data until the
+ *                 sender's earlier messages are recorded;
  *   the recorder  owns a second store connection and is the only writer:
  *                 it takes every outcome queued so far and records them in
- *                 one transaction (group commit), then wakes the senders.
+ *                 one transaction (group commit), then wakes the senders
+ *                 whose messages those were, and queues in-run retries;
+ *   the caller    starts the others, watches for SIGTERM / SIGINT, puts
+ *                 in-run retries back on the send queue when their time
+ *                 comes, reports progress and ends the run when everything
+ *                 handed out is recorded.
  *
- * Why a sender waits: the gap between "the server said 250" and "the
- * delivery is committed" is where a crash makes a duplicate. Waiting keeps
- * that gap to one message per session, so a SIGKILL repeats at most
- * `connections` messages, and never loses one.
+ * Why the gate: the gap between "the server said 250" and "the delivery is
+ * committed" is where a crash makes a duplicate. A server cannot accept a
+ * message before the end of its data, so holding the last byte until the
+ * previous message is recorded keeps that gap to one message per session
+ * (a SIGKILL repeats at most `connections` messages, and never loses one)
+ * while MAIL, RCPT, DATA and the body of the next one overlap the commit.
  *
  * Why one writer with its own connection: SQLite connections must not be
- * shared across threads mid-transaction, and in WAL mode the composer's
+ * shared across threads mid-transaction, and in WAL mode the composers'
  * read snapshots never block the recorder's commits.
+ *
+ * Wake-ups are targeted: each sender has its own condition variable (a
+ * new job wakes one idle sender, a commit wakes the senders whose
+ * messages it held), composers wait on cv_comp (signalled as the send
+ * queue empties), the caller on cv_main.
  */
 #include "tagdigest/deliver/deliver.h"
 
@@ -33,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tagdigest/compose/compose.h"
 #include "tagdigest/core/log.h"
@@ -46,6 +61,9 @@
 #define MAX_RETRY_LIST 256
 /* Backoff across runs never grows beyond this. */
 #define MAX_BACKOFF (6 * 3600)
+/* Composing threads at most: past the cores a run has, more only add
+ * store connections and post caches. */
+#define MAX_COMPOSERS 8
 
 static const char *outcome_name(enum td_send_outcome o)
 {
@@ -135,11 +153,11 @@ struct job {
 	int prev_attempts;     /* failed attempts before this run */
 	time_t first_attempt_at;
 	int tries;             /* attempts in this run */
+	struct sender *owner;  /* the sender whose gate waits for its record */
 	/* filled by the sender */
 	struct td_send_result res;
 	struct td_err terr;
 	/* filled by the recorder */
-	bool recorded;
 	bool retry;            /* try again in this run at retry_at */
 	bool expired;          /* given up: too many attempts or too old */
 	double retry_at;
@@ -191,23 +209,48 @@ static void q_free(struct queue *q)
 		job_free(j);
 }
 
+/* One sender thread: its transport, and what its gate waits for. */
+struct sender {
+	struct engine *e;
+	struct td_transport *tr;
+	struct td_store *rst;    /* the roster, read: NULL unless e->roster */
+	pthread_t thread;
+	pthread_cond_t cv;       /* a job, its records, a stop: under e->mu */
+	size_t unrecorded;       /* its jobs handed to the recorder, not yet
+				  * recorded */
+	bool idle;               /* on e->idle, waiting for a job */
+	struct sender *next_idle;
+};
+
+/* One composing thread: what td_compose and prepare_one read with. */
+struct composer {
+	struct engine *e;
+	struct td_composer *c;
+	struct td_store *st;     /* read only: this thread's (the caller's
+				  * for a dry run) */
+	struct td_zones *zones;  /* readers' zones */
+	pthread_t thread;
+};
+
 struct engine {
 	const struct td_deliver_options *dopt;  /* the caller's, for the run */
 	bool dry_run;                  /* compose and count; no thread, no write */
 	td_plan_fn plan;               /* dry run: each reader's outcome, or NULL */
 	void *plan_arg;
-	struct td_store *st;           /* the caller's: reads only, caller's thread */
+	struct td_store *st;           /* the caller's: the source's (roster) */
 	struct td_store *wst;          /* the recorder's */
-	struct td_zones *zones;        /* readers' zones: the caller's thread */
 	bool roster;                   /* ask td_roster_may_send before each send */
 	struct td_send_summary *sum;   /* counters: under mu */
 	time_t now;                    /* the run's clock at t0 */
 	double t0;
 
+	pthread_mutex_t src_mu;        /* the source and rd: one reader at a
+					* time; taken before mu, never inside */
+	struct reading *rd;
+
 	pthread_mutex_t mu;
-	pthread_cond_t cv_send;        /* senders: a job or shutdown */
+	pthread_cond_t cv_comp;        /* composers: room, a stop, the end */
 	pthread_cond_t cv_rec;         /* recorder: outcomes or shutdown */
-	pthread_cond_t cv_done;        /* senders: their job is recorded */
 	pthread_cond_t cv_main;        /* caller: something changed */
 
 	struct queue sendq;            /* composed, waiting for a sender */
@@ -218,6 +261,18 @@ struct engine {
 	size_t unrecorded;             /* pushed to recq, not yet recorded */
 	bool senders_quit;
 	bool recorder_quit;
+	bool held_abandon;             /* a record failed: gates say no */
+
+	struct composer *comp;         /* a real run's composing threads */
+	size_t ncomp;                  /* made (their composers and stores) */
+	size_t ncthreads;              /* started */
+	size_t walkers;                /* composing threads still running */
+	size_t composing;              /* subscribers being prepared now */
+	bool walk_halt;                /* composers: stop taking subscribers */
+	int walk_rc;                   /* the first composer's error, or 0 */
+	struct td_err walk_err;
+	bool want_senders;             /* a message waits and no sender runs */
+	struct sender *idle;           /* senders waiting for a job */
 
 	bool probing;                  /* first message not yet answered */
 	size_t sends_queued;
@@ -229,10 +284,9 @@ struct engine {
 	double rate_interval;          /* seconds between message starts, 0 */
 	double next_start;
 
-	struct td_transport **tr;
-	struct td_store **rst;         /* each sender's read connection (roster) */
-	pthread_t *threads;
-	size_t nthreads;
+	struct sender *senders;        /* sessions() of them, once started */
+	size_t nsenders;               /* transports opened */
+	size_t nthreads;               /* sender threads started */
 	pthread_t recorder;
 	bool recorder_started;
 };
@@ -244,10 +298,23 @@ static time_t run_clock(const struct engine *e)
 	return e->now + (time_t)(td_mono_now() - e->t0);
 }
 
+/* Every sender: a stop, the end of the run, or a failed record their gate
+ * must see. Called with the lock held. */
+static void wake_senders(struct engine *e)
+{
+	for (size_t i = 0; i < e->nthreads; i++)
+		pthread_cond_signal(&e->senders[i].cv);
+}
+
+/* Called with the lock held: everyone who waits checks the stop. */
 static void set_stop(struct engine *e, enum stop_reason why)
 {
-	if (e->stop == STOP_NONE)
-		e->stop = why;
+	if (e->stop != STOP_NONE)
+		return;
+	e->stop = why;
+	pthread_cond_broadcast(&e->cv_comp);
+	pthread_cond_broadcast(&e->cv_main);
+	wake_senders(e);
 }
 
 /* Backoff before a later run may try again: retry_backoff doubled per
@@ -467,6 +534,10 @@ static void record_batch(struct engine *e, struct job **v, size_t n, int *bounce
 			set_stop(e, STOP_STORE);
 			e->stop_err = err;
 		}
+		/* Its sender's next message must not be accepted now: a crash
+		 * would repeat two. */
+		e->held_abandon = true;
+		wake_senders(e);
 		pthread_mutex_unlock(&e->mu);
 		return;
 	}
@@ -500,19 +571,27 @@ static void *recorder_main(void *arg)
 		pthread_mutex_unlock(&e->mu);
 		record_batch(e, v, n, bounces);
 		pthread_mutex_lock(&e->mu);
+		bool was_probing = e->probing, main_wake = false;
 		for (size_t i = 0; i < n; i++) {
 			struct job *j = v[i];
 			account(e, j, bounces[i]);
 			e->unrecorded--;
-			if (j->kind == J_SEND) {
-				/* The sender owns it again and wakes on this. */
-				j->recorded = true;
+			struct sender *owner = j->owner;
+			if (owner && --owner->unrecorded == 0)
+				pthread_cond_signal(&owner->cv);   /* its gate */
+			if (j->kind == J_SEND && j->retry && e->stop == STOP_NONE) {
+				j->retry_at = td_mono_now() + run_retry_delay(j->tries);
+				j->owner = NULL;
+				q_push(&e->retries, j);
+				main_wake = true;
 			} else {
 				job_free(j);
 			}
 		}
-		pthread_cond_broadcast(&e->cv_done);
-		pthread_cond_broadcast(&e->cv_main);
+		if (was_probing && !e->probing)
+			pthread_cond_broadcast(&e->cv_comp);   /* compose ahead now */
+		if (main_wake || !e->unrecorded)
+			pthread_cond_signal(&e->cv_main);
 	}
 	pthread_mutex_unlock(&e->mu);
 	free(v);
@@ -522,7 +601,7 @@ static void *recorder_main(void *arg)
 
 /* Waits for this sender's turn under the rate limit. Returns false when
  * the run stopped meanwhile. Called with the lock held. */
-static bool rate_wait(struct engine *e)
+static bool rate_wait(struct engine *e, struct sender *sa)
 {
 	if (e->rate_interval <= 0)
 		return true;
@@ -538,16 +617,10 @@ static bool rate_wait(struct engine *e)
 		long long ns = ts.tv_nsec + (long long)(left * 1e9);
 		ts.tv_sec += (time_t)(ns / 1000000000);
 		ts.tv_nsec = (long)(ns % 1000000000);
-		pthread_cond_timedwait(&e->cv_send, &e->mu, &ts);
+		pthread_cond_timedwait(&sa->cv, &e->mu, &ts);
 	}
 	return e->stop == STOP_NONE;
 }
-
-struct sender_arg {
-	struct engine *e;
-	struct td_transport *tr;
-	struct td_store *rst;    /* the roster, read: NULL unless e->roster */
-};
 
 /* A job a sender took but will not send. Called with the lock held. */
 static void drop_unsent(struct engine *e, struct job *j)
@@ -555,10 +628,12 @@ static void drop_unsent(struct engine *e, struct job *j)
 	e->busy--;
 	/* The first message was to be sent alone; the next one takes its
 	 * place, or the caller would wait for an answer that never comes. */
-	if (e->probing && e->sends_queued)
+	if (e->probing && e->sends_queued) {
 		e->sends_queued--;
+		pthread_cond_signal(&e->cv_comp);
+	}
 	job_free(j);
-	pthread_cond_broadcast(&e->cv_main);
+	pthread_cond_signal(&e->cv_main);
 }
 
 /* Whether the reader still wants this message: asked on the sender's own
@@ -568,7 +643,7 @@ static void drop_unsent(struct engine *e, struct job *j)
  * Not allowed: counted as unsubscribed, nothing recorded (no delivery, no
  * watermark move; a stored retry stays as it was). Called without the
  * lock; returns false when the job was dropped. */
-static bool still_wanted(struct engine *e, struct sender_arg *sa, struct job *j)
+static bool still_wanted(struct engine *e, struct sender *sa, struct job *j)
 {
 	if (!sa->rst)
 		return true;
@@ -585,6 +660,8 @@ static bool still_wanted(struct engine *e, struct sender_arg *sa, struct job *j)
 			set_stop(e, STOP_STORE);
 			e->stop_err = cerr;
 		}
+		e->held_abandon = true;
+		wake_senders(e);
 	} else {
 		td_log_info("send: %s: unsubscribed or paused while the run was "
 			    "sending: not sent", j->email);
@@ -596,25 +673,75 @@ static bool still_wanted(struct engine *e, struct sender_arg *sa, struct job *j)
 	return false;
 }
 
+/* The commit gate (transport.h) of a sender's transport: this message may
+ * be accepted once every earlier message of the sender is recorded, so a
+ * crash repeats at most one per session. No when a record failed (the
+ * earlier one may be lost to the store: a second would double the bound);
+ * the message is then abandoned undelivered and its reader stays due. */
+static bool gate_pass(void *arg)
+{
+	struct sender *sa = arg;
+	struct engine *e = sa->e;
+	pthread_mutex_lock(&e->mu);
+	while (sa->unrecorded && !e->held_abandon)
+		pthread_cond_wait(&sa->cv, &e->mu);
+	bool ok = !e->held_abandon;
+	pthread_mutex_unlock(&e->mu);
+	return ok;
+}
+
+/* Takes the next job, waiting on the idle list; NULL once the senders
+ * quit. Called with the lock held. */
+static struct job *take_job(struct engine *e, struct sender *sa)
+{
+	while (!e->sendq.n && !e->senders_quit) {
+		if (!sa->idle) {
+			sa->idle = true;
+			sa->next_idle = e->idle;
+			e->idle = sa;
+		}
+		pthread_cond_wait(&sa->cv, &e->mu);
+	}
+	if (sa->idle) {
+		/* woken by something else than a job meant for it: off the list,
+		 * or a job would wake it while another sender sleeps */
+		for (struct sender **pp = &e->idle; *pp; pp = &(*pp)->next_idle)
+			if (*pp == sa) {
+				*pp = sa->next_idle;
+				break;
+			}
+		sa->idle = false;
+	}
+	return q_pop(&e->sendq);
+}
+
+/* A job is on the send queue: one idle sender wakes for it. Called with
+ * the lock held. */
+static void wake_a_sender(struct engine *e)
+{
+	struct sender *sa = e->idle;
+	if (!sa)
+		return;   /* all busy: the next one free finds it queued */
+	e->idle = sa->next_idle;
+	sa->idle = false;
+	pthread_cond_signal(&sa->cv);
+}
+
 static void *sender_main(void *arg)
 {
-	struct sender_arg *sa = arg;
+	struct sender *sa = arg;
 	struct engine *e = sa->e;
 
 	pthread_mutex_lock(&e->mu);
 	for (;;) {
-		while (!e->sendq.n && !e->senders_quit)
-			pthread_cond_wait(&e->cv_send, &e->mu);
-		struct job *j = q_pop(&e->sendq);
+		struct job *j = take_job(e, sa);
 		if (!j)
 			break;
 		e->busy++;
-		pthread_cond_broadcast(&e->cv_main);   /* room in the queue */
-		if (!rate_wait(e)) {
+		pthread_cond_signal(&e->cv_comp);   /* room in the queue */
+		if (e->stop != STOP_NONE || !rate_wait(e, sa)) {
 			/* Stopped before it was sent: the subscriber stays due. */
-			e->busy--;
-			job_free(j);
-			pthread_cond_broadcast(&e->cv_main);
+			drop_unsent(e, j);
 			continue;
 		}
 		pthread_mutex_unlock(&e->mu);
@@ -634,23 +761,22 @@ static void *sender_main(void *arg)
 		free(from);
 
 		pthread_mutex_lock(&e->mu);
-		j->recorded = false;
+		if (e->held_abandon && j->res.outcome != TD_SEND_OK) {
+			/* Its gate said no (or it failed while the run stops
+			 * on the store): not sent, nothing to record. */
+			drop_unsent(e, j);
+			continue;
+		}
+		/* The recorder owns it now; this sender's next message waits at
+		 * its gate until it is recorded. */
+		e->busy--;
+		j->owner = sa;
+		sa->unrecorded++;
 		q_push(&e->recq, j);
 		e->unrecorded++;
 		pthread_cond_signal(&e->cv_rec);
-		while (!j->recorded)
-			pthread_cond_wait(&e->cv_done, &e->mu);
-		e->busy--;
-		if (j->retry && e->stop == STOP_NONE) {
-			j->retry_at = td_mono_now() + run_retry_delay(j->tries);
-			q_push(&e->retries, j);
-		} else {
-			job_free(j);
-		}
-		pthread_cond_broadcast(&e->cv_main);
 	}
 	pthread_mutex_unlock(&e->mu);
-	free(sa);
 	return NULL;
 }
 
@@ -695,31 +821,33 @@ static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
 static int start_senders(struct engine *e, struct td_err *err)
 {
 	size_t n = sessions(e->dopt);
-	e->tr = td_xcalloc(n, sizeof *e->tr);
-	e->threads = td_xcalloc(n, sizeof *e->threads);
-	if (e->roster)
-		e->rst = td_xcalloc(n, sizeof *e->rst);
+	struct sender *v = td_xcalloc(n, sizeof *v);
+	pthread_mutex_lock(&e->mu);
+	e->senders = v;
+	pthread_mutex_unlock(&e->mu);
 	for (size_t i = 0; i < n; i++) {
-		int rc = td_transport_open(&e->dopt->transport, &e->tr[i], err);
+		v[i].e = e;
+		int rc = td_transport_open(&e->dopt->transport, &v[i].tr, err);
 		/* its own: a connection is one thread's at a time */
-		if (!rc && e->rst)
+		if (!rc && e->roster)
 			rc = td_store_open(td_store_path(e->st), TD_STORE_READONLY,
-					   &e->rst[i], err);
+					   &v[i].rst, err);
+		pthread_cond_init(&v[i].cv, NULL);
+		e->nsenders++;
 		if (rc)
 			return rc;
+		td_transport_set_gate(v[i].tr, gate_pass, &v[i]);
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct sender_arg *sa = td_xmalloc(sizeof *sa);
-		sa->e = e;
-		sa->tr = e->tr[i];
-		sa->rst = e->rst ? e->rst[i] : NULL;
-		int prc = start_thread(&e->threads[i], sender_main, sa);
-		if (prc) {
-			free(sa);
+		/* under the lock: wake_senders reads nthreads */
+		pthread_mutex_lock(&e->mu);
+		int prc = start_thread(&v[i].thread, sender_main, &v[i]);
+		if (!prc)
+			e->nthreads++;
+		pthread_mutex_unlock(&e->mu);
+		if (prc)
 			return td_err_set(err, EX_OSERR, "send: cannot start a sender "
 					  "thread: %s", strerror(prc));
-		}
-		e->nthreads++;
 	}
 	return 0;
 }
@@ -742,10 +870,18 @@ static int start_recorder(struct engine *e, struct td_err *err)
 static void submit(struct engine *e, struct job *j)
 {
 	pthread_mutex_lock(&e->mu);
-	if (j->kind == J_SEND) {
+	if (j->kind == J_SEND && e->stop != STOP_NONE) {
+		job_free(j);   /* not sent: the subscriber stays due */
+	} else if (j->kind == J_SEND) {
 		q_push(&e->sendq, j);
 		e->sends_queued++;
-		pthread_cond_broadcast(&e->cv_send);
+		if (e->nthreads) {
+			wake_a_sender(e);
+		} else if (!e->want_senders) {
+			/* the caller opens the transports (see engine_run) */
+			e->want_senders = true;
+			pthread_cond_signal(&e->cv_main);
+		}
 	} else {
 		q_push(&e->recq, j);
 		e->unrecorded++;
@@ -842,14 +978,15 @@ static void close_retry(struct engine *e, const struct td_subscriber *sub,
  * fresh digest may be due (fresh_due: their slot S is, by the rule in
  * prepare_one). A retry that a later digest replaced or would replace is
  * closed on the way. A dry run counts what the real run would do. */
-static int prepare_retry(struct engine *e, const struct td_subscriber *sub,
+static int prepare_retry(struct engine *e, struct td_store *st,
+			 const struct td_subscriber *sub,
 			 const struct td_subscriber_state *state, time_t S,
 			 bool fresh_due, bool *settled, struct td_err *err)
 {
 	struct td_pending r;
 	bool found;
 	*settled = false;
-	int rc = td_store_pending_retry(e->st, sub->email, &r, &found, err);
+	int rc = td_store_pending_retry(st, sub->email, &r, &found, err);
 	if (rc || !found) {
 		td_store_pending_free(&r);
 		return rc;
@@ -890,7 +1027,7 @@ static int prepare_retry(struct engine *e, const struct td_subscriber *sub,
 }
 
 /*
- * One subscriber, on the caller's thread: not due, a stored digest to
+ * One subscriber, on a composing thread: not due, a stored digest to
  * resend, or a fresh one to compose. Returns non-zero only when the run
  * must stop (store errors, templates).
  *
@@ -904,26 +1041,28 @@ static int prepare_retry(struct engine *e, const struct td_subscriber *sub,
  * of getting two in one period; posts are chosen by the watermark, so a
  * change of frequency, zone or tags neither loses nor repeats one.
  */
-static int prepare_one(struct engine *e, struct td_composer *c,
-		       const struct td_subscriber *sub, struct td_err *err)
+static int prepare_one(struct composer *cs, const struct td_subscriber *sub,
+		       struct td_err *err)
 {
+	struct engine *e = cs->e;
 	struct td_schedule rs = td_schedule_for(&e->dopt->compose.schedule, &sub->prefs,
-						e->zones);
+						cs->zones);
 	struct td_subscriber_state state;
 	int rc;
-	if ((rc = td_store_subscriber_state(e->st, sub->email, &state, err)))
+	if ((rc = td_store_subscriber_state(cs->st, sub->email, &state, err)))
 		return rc;
 	struct td_due due = td_schedule_due(&rs, &sub->prefs, sub->not_before,
 					    state.last_slot, e->now);
 	time_t S = due.slot;
 	bool fresh_due = due.now;
 	bool settled;
-	if ((rc = prepare_retry(e, sub, &state, S, fresh_due, &settled, err)) || settled)
+	if ((rc = prepare_retry(e, cs->st, sub, &state, S, fresh_due, &settled, err)) ||
+	    settled)
 		return rc;
 	if (fresh_due) {
 		struct td_pending p;
 		bool closed;
-		if ((rc = td_store_pending_get(e->st, sub->email, S, &p, &closed, err))) {
+		if ((rc = td_store_pending_get(cs->st, sub->email, S, &p, &closed, err))) {
 			td_store_pending_free(&p);
 			return rc;
 		}
@@ -952,7 +1091,7 @@ static int prepare_one(struct engine *e, struct td_composer *c,
 	j->kind = J_SEND;
 	j->slot = S;
 	struct td_composed m;
-	rc = td_compose(c, sub, e->now, &m, err);
+	rc = td_compose(cs->c, sub, e->now, &m, err);
 	if (rc == EX_DATAERR) {
 		/* This subscriber's data cannot make a valid message (the MIME
 		 * checks refused it): the others still get theirs. */
@@ -1025,27 +1164,175 @@ static void report_progress(struct engine *e, const struct td_send_options *opt,
 	opt->progress(&snap, opt->progress_arg);
 }
 
-/* The caller's loop: compose ahead while the send queue has room, move
- * due retries back to it, and end when everything handed out is recorded. */
-static int engine_run(struct engine *e, struct td_composer *c,
-		      struct reading *rd, const struct td_send_options *opt,
+/* Whether a composer may take the next subscriber: the messages queued
+ * and being composed stay within sendq_cap, and the first message goes
+ * out alone (nothing more is composed until it is answered). Called with
+ * the lock held. */
+static bool room_to_compose(const struct engine *e)
+{
+	if (e->sendq.n + e->composing >= e->sendq_cap)
+		return false;
+	return !(e->probing && (e->sends_queued > 0 || e->composing > 0));
+}
+
+static bool walk_over(const struct engine *e)
+{
+	return e->stop != STOP_NONE || e->walk_halt;
+}
+
+/* A composing thread: the next subscriber (copied, so the source may
+ * move on for the others), prepared on this thread's composer and store
+ * connection, until the source ends, the run stops or a store error. */
+static void *composer_main(void *arg)
+{
+	struct composer *cs = arg;
+	struct engine *e = cs->e;
+	struct td_err err = { 0, "" };
+
+	pthread_mutex_lock(&e->mu);
+	for (;;) {
+		while (!walk_over(e) && !room_to_compose(e))
+			pthread_cond_wait(&e->cv_comp, &e->mu);
+		if (walk_over(e))
+			break;
+		e->composing++;
+		pthread_mutex_unlock(&e->mu);
+
+		const struct td_subscriber *row;
+		struct td_subscriber sub;
+		pthread_mutex_lock(&e->src_mu);
+		int got = e->rd->ended ? 0 : read_next(e->rd, &e->mu, e->sum, &row, &err);
+		if (got == 1)
+			td_subscriber_copy(&sub, row);
+		pthread_mutex_unlock(&e->src_mu);
+		int rc = got == 1 ? 0 : got;
+		if (got == 1) {
+			rc = prepare_one(cs, &sub, &err);
+			td_subscriber_clear(&sub);
+		}
+
+		pthread_mutex_lock(&e->mu);
+		e->composing--;
+		if (rc && !e->walk_rc) {
+			e->walk_rc = rc;
+			e->walk_err = err;
+			pthread_cond_signal(&e->cv_main);
+		}
+		if (got != 1 || rc) {
+			e->walk_halt = true;   /* the end, or an error: all stop */
+			pthread_cond_broadcast(&e->cv_comp);
+		}
+	}
+	if (--e->walkers == 0)
+		pthread_cond_signal(&e->cv_main);
+	pthread_mutex_unlock(&e->mu);
+	return NULL;
+}
+
+/* How many compose: every online CPU, as composing is most of a run's
+ * work, up to MAX_COMPOSERS. */
+static size_t composer_count(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		return 1;
+	return n > MAX_COMPOSERS ? MAX_COMPOSERS : (size_t)n;
+}
+
+/* Each composing thread with its own composer and read connection (a
+ * connection and a composer are one thread's at a time), made here on
+ * the caller's thread so a bad template or key fails before any send. */
+static int start_composers(struct engine *e, struct td_err *err)
+{
+	size_t n = composer_count();
+	e->comp = td_xcalloc(n, sizeof *e->comp);
+	for (size_t i = 0; i < n; i++) {
+		struct composer *cs = &e->comp[i];
+		cs->e = e;
+		cs->zones = td_zones_new();
+		e->ncomp++;
+		int rc = td_store_open(td_store_path(e->st), TD_STORE_READONLY, &cs->st, err);
+		if (!rc)
+			rc = td_composer_new(&e->dopt->compose, cs->st, &cs->c, err);
+		if (rc)
+			return rc;
+		/* the run lock keeps ingest out while we send: posts cannot change */
+		td_composer_hold_posts(cs->c);
+	}
+	/* the queue holds at most 2 messages per session beyond those being
+	 * composed */
+	pthread_mutex_lock(&e->mu);
+	e->sendq_cap = 2 * sessions(e->dopt) + n;
+	int prc = 0;
+	for (size_t i = 0; !prc && i < n; i++) {
+		prc = start_thread(&e->comp[i].thread, composer_main, &e->comp[i]);
+		if (!prc) {
+			e->ncthreads++;
+			e->walkers++;
+		}
+	}
+	pthread_mutex_unlock(&e->mu);
+	if (prc)
+		return td_err_set(err, EX_OSERR, "send: cannot start a composing "
+				  "thread: %s", strerror(prc));
+	return 0;
+}
+
+/* A dry run: the same walk and the same decisions, on the calling thread
+ * (its plan and log lines come in walk order), counting instead of
+ * sending. */
+static int dry_walk(struct engine *e, struct composer *cs,
+		    const struct td_send_options *opt, struct td_err *err)
+{
+	size_t last_done = (size_t)-1;
+	for (;;) {
+		const struct td_subscriber *sub;
+		int rc = read_next(e->rd, &e->mu, e->sum, &sub, err);
+		if (rc == 0)
+			return 0;
+		if (rc != 1 || (rc = prepare_one(cs, sub, err)))
+			return rc;
+		report_progress(e, opt, &last_done, false);
+	}
+}
+
+/* The caller's loop in a real run: open the transports when the first
+ * message is ready, move due retries back to the send queue, watch for a
+ * stop, report progress, and end when the walk is over and everything
+ * handed out is recorded. */
+static int engine_run(struct engine *e, const struct td_send_options *opt,
 		      struct td_err *err)
 {
 	size_t last_done = (size_t)-1;
 	int rc = 0;
 
+	pthread_mutex_lock(&e->mu);
 	for (;;) {
-		pthread_mutex_lock(&e->mu);
 		if (stop_signal && e->stop == STOP_NONE) {
 			e->sum->stopped_by_signal = stop_signal;
 			set_stop(e, STOP_SIGNAL);
-			pthread_cond_broadcast(&e->cv_send);
 		}
 		if (e->stop != STOP_NONE) {
 			/* Not sent yet: they stay due (and a stored retry stays
 			 * in the pending table). */
 			q_free(&e->sendq);
 			q_free(&e->retries);
+		}
+		if (e->walk_rc) {
+			rc = e->walk_rc;
+			*err = e->walk_err;
+			break;
+		}
+		/* Transports open when the first message is ready: a run with
+		 * nothing to send needs no relay. Here, on the calling thread:
+		 * libcurl's global init is not thread-safe. */
+		if (e->want_senders && !e->nthreads && e->stop == STOP_NONE) {
+			pthread_mutex_unlock(&e->mu);
+			rc = start_senders(e, err);
+			pthread_mutex_lock(&e->mu);
+			if (rc)
+				break;
+			continue;
 		}
 		/* Due retries go first, ahead of fresh digests. */
 		double now = td_mono_now(), wake = now + 0.05;
@@ -1061,78 +1348,67 @@ static int engine_run(struct engine *e, struct td_composer *c,
 				e->retries.n--;
 				j->retry = false;
 				q_push(&e->sendq, j);
-				pthread_cond_broadcast(&e->cv_send);
+				wake_a_sender(e);
 				continue;
 			}
 			if (j->retry_at < wake)
 				wake = j->retry_at;
 			pp = &(*pp)->next;
 		}
-		bool more = e->stop == STOP_NONE && !rd->ended;
-		bool can_compose = more && e->sendq.n < e->sendq_cap &&
-				   !(e->probing && e->sends_queued > 0);
-		bool finished = !more && !e->sendq.n && !e->busy && !e->unrecorded &&
-				!e->retries.n;
-		if (finished) {
-			pthread_mutex_unlock(&e->mu);
+		if (!e->walkers && !e->sendq.n && !e->busy && !e->unrecorded &&
+		    !e->retries.n)
 			break;
-		}
-		if (!can_compose) {
-			struct timespec ts;
-			abs_deadline(&ts, wake > now ? wake - now : 0.001);
-			pthread_cond_timedwait(&e->cv_main, &e->mu, &ts);
-			pthread_mutex_unlock(&e->mu);
-			report_progress(e, opt, &last_done, false);
-			continue;
-		}
+		struct timespec ts;
+		abs_deadline(&ts, wake > now ? wake - now : 0.001);
+		pthread_cond_timedwait(&e->cv_main, &e->mu, &ts);
 		pthread_mutex_unlock(&e->mu);
-
-		/* Read here, not ahead: the row is only valid until the next
-		 * read, and prepare_one copies what the queue needs. */
-		const struct td_subscriber *sub;
-		rc = read_next(rd, &e->mu, e->sum, &sub, err);
-		if (rc == 0)
-			continue;     /* the loop ends once the rest is recorded */
-		if (rc != 1 || (rc = prepare_one(e, c, sub, err)))
-			break;
-		/* Transports open when the first message is ready: a run with
-		 * nothing to send needs no relay. */
-		if (!e->nthreads && e->sends_queued && (rc = start_senders(e, err)))
-			break;
 		report_progress(e, opt, &last_done, false);
+		pthread_mutex_lock(&e->mu);
 	}
+	pthread_mutex_unlock(&e->mu);
 	return rc;
 }
 
 static void engine_shutdown(struct engine *e)
 {
 	pthread_mutex_lock(&e->mu);
+	e->walk_halt = true;
+	pthread_cond_broadcast(&e->cv_comp);
+	pthread_mutex_unlock(&e->mu);
+	for (size_t i = 0; i < e->ncthreads; i++)
+		pthread_join(e->comp[i].thread, NULL);
+
+	pthread_mutex_lock(&e->mu);
 	if (e->stop == STOP_NONE && (e->sendq.n || e->retries.n))
 		set_stop(e, STOP_STORE);   /* an error path: drop what is unsent */
 	q_free(&e->sendq);
 	q_free(&e->retries);
 	e->senders_quit = true;
-	pthread_cond_broadcast(&e->cv_send);
+	wake_senders(e);
 	pthread_mutex_unlock(&e->mu);
 	for (size_t i = 0; i < e->nthreads; i++)
-		pthread_join(e->threads[i], NULL);
+		pthread_join(e->senders[i].thread, NULL);
 	if (e->recorder_started) {
 		pthread_mutex_lock(&e->mu);
 		e->recorder_quit = true;
-		pthread_cond_broadcast(&e->cv_rec);
+		pthread_cond_signal(&e->cv_rec);
 		pthread_mutex_unlock(&e->mu);
 		pthread_join(e->recorder, NULL);
 	}
 	/* Senders that quit on a stop may have left retries behind. */
 	q_free(&e->retries);
-	size_t n = sessions(e->dopt);
-	for (size_t i = 0; e->tr && i < n; i++)
-		td_transport_close(e->tr[i]);
-	for (size_t i = 0; e->rst && i < n; i++)
-		td_store_close(e->rst[i]);
-	free(e->rst);
-	free(e->tr);
-	free(e->threads);
+	for (size_t i = 0; i < e->nsenders; i++) {
+		td_transport_close(e->senders[i].tr);
+		td_store_close(e->senders[i].rst);
+		pthread_cond_destroy(&e->senders[i].cv);
+	}
+	free(e->senders);
+	for (size_t i = 0; i < e->ncomp; i++) {
+		td_composer_free(e->comp[i].c);
+		td_store_close(e->comp[i].st);
+		td_zones_free(e->comp[i].zones);
+	}
+	free(e->comp);
 	td_store_close(e->wst);
 }
 
@@ -1183,6 +1459,9 @@ int td_send_run(const struct td_deliver_options *dopt, struct td_store *st,
 	sum->subscribers = src->total_hint;
 	struct reading rd = { src, 0, false };
 
+	/* A dry run's composer; a real run makes one per composing thread,
+	 * but this one fails first on a bad template or key, and creates a
+	 * missing token secret before those threads read it. */
 	struct td_composer *c = NULL;
 	int rc = td_composer_new(&dopt->compose, st, &c, err);
 	if (rc)
@@ -1202,15 +1481,15 @@ int td_send_run(const struct td_deliver_options *dopt, struct td_store *st,
 	e.sum = sum;
 	e.now = now;
 	e.t0 = t0;
-	e.zones = td_zones_new();
 	e.roster = src->from_roster;
+	e.rd = &rd;
+	pthread_mutex_init(&e.src_mu, NULL);
 	pthread_mutex_init(&e.mu, NULL);
-	pthread_cond_init(&e.cv_send, NULL);
+	pthread_cond_init(&e.cv_comp, NULL);
 	pthread_cond_init(&e.cv_rec, NULL);
-	pthread_cond_init(&e.cv_done, NULL);
 	pthread_cond_init(&e.cv_main, NULL);
-	e.sendq_cap = 2 * sessions(dopt) + 2;
-	e.probing = true;
+	e.probing = !e.dry_run;
+	struct composer dry = { .e = &e, .c = c, .st = st, .zones = td_zones_new() };
 	double ivl = 0;
 	if (dopt->rate_per_second > 0)
 		ivl = 1.0 / dopt->rate_per_second;
@@ -1235,11 +1514,16 @@ int td_send_run(const struct td_deliver_options *dopt, struct td_store *st,
 	int64_t run_id = 0;
 	if (!e.dry_run)
 		record_run_start(st, opt, &run_id);
-	/* a dry run writes nothing: no recorder, and no sender is started
-	 * because nothing is queued */
-	rc = e.dry_run ? 0 : start_recorder(&e, err);
-	if (!rc)
-		rc = engine_run(&e, c, &rd, opt, err);
+	/* a dry run writes nothing and starts no thread */
+	if (e.dry_run) {
+		rc = dry_walk(&e, &dry, opt, err);
+	} else {
+		rc = start_recorder(&e, err);
+		if (!rc)
+			rc = start_composers(&e, err);
+		if (!rc)
+			rc = engine_run(&e, opt, err);
+	}
 	engine_shutdown(&e);
 
 	if (!e.dry_run) {
@@ -1247,7 +1531,7 @@ int td_send_run(const struct td_deliver_options *dopt, struct td_store *st,
 		sigaction(SIGINT, &old_int, NULL);
 	}
 	td_composer_free(c);
-	td_zones_free(e.zones);
+	td_zones_free(dry.zones);
 
 	sum->seconds = td_mono_now() - t0;
 	sum->rate = sum->seconds > 0 ? (double)sum->sent / sum->seconds : 0;
@@ -1289,11 +1573,11 @@ int td_send_run(const struct td_deliver_options *dopt, struct td_store *st,
 	}
 	if (run_id)
 		record_run_end(st, run_id, sum, rc, err);
-	pthread_cond_destroy(&e.cv_send);
+	pthread_cond_destroy(&e.cv_comp);
 	pthread_cond_destroy(&e.cv_rec);
-	pthread_cond_destroy(&e.cv_done);
 	pthread_cond_destroy(&e.cv_main);
 	pthread_mutex_destroy(&e.mu);
+	pthread_mutex_destroy(&e.src_mu);
 	return rc;
 }
 

@@ -45,6 +45,11 @@ struct upload {
 	const char *data;  /* borrowed from the caller for one send */
 	size_t len;
 	size_t pos;
+	/* The commit gate (transport.h), passed before the last byte: until
+	 * then the server holds an unfinished DATA it cannot accept. */
+	td_transport_gate_fn gate;
+	void *gate_arg;
+	bool refused;      /* the gate said no: the transfer was aborted */
 };
 
 struct smtp {
@@ -64,6 +69,18 @@ static size_t read_cb(char *buf, size_t size, size_t nmemb, void *arg)
 	struct upload *up = arg;
 	size_t n = up->len - up->pos;
 
+	if (up->gate && n > 0) {
+		if (n > 1) {
+			n--;        /* the last byte waits for the gate */
+		} else {
+			bool ok = up->gate(up->gate_arg);
+			up->gate = NULL;
+			if (!ok) {
+				up->refused = true;
+				return CURL_READFUNC_ABORT;
+			}
+		}
+	}
 	if (n > size * nmemb)
 		n = size * nmemb;
 	memcpy(buf, up->data + up->pos, n);
@@ -485,7 +502,7 @@ static void smtp_send(struct td_transport *t, const char *from,
 		return;
 	}
 
-	s->up = (struct upload){ msg, len, 0 };
+	s->up = (struct upload){ msg, len, 0, t->gate, t->gate_arg, false };
 	s->last[0] = '\0';
 	s->quitting = false;
 	s->errbuf[0] = '\0';
@@ -507,8 +524,15 @@ static void smtp_send(struct td_transport *t, const char *from,
 	curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, (struct curl_slist *)NULL);
 	curl_slist_free_all(rcpts);
 	free(mail_from);
-	s->up = (struct upload){ NULL, 0, 0 };
+	bool refused = s->up.refused;
+	s->up = (struct upload){ NULL, 0, 0, NULL, NULL, false };
 
+	if (refused) {
+		res->outcome = TD_SEND_TEMPFAIL;
+		td_err_set(err, EX_TEMPFAIL, "smtp: %s: abandoned before the end of "
+			   "DATA: the run is stopping", rcpt);
+		return;
+	}
 	if (rc == CURLE_OK) {
 		res->outcome = TD_SEND_OK;
 		snprintf(res->reply, sizeof res->reply, "%s",
@@ -526,6 +550,7 @@ static void smtp_close(struct td_transport *t)
 
 const struct td_transport_ops td_transport_smtp = {
 	.name = "smtp",
+	.holds_gate = true,
 	.open = smtp_open,
 	.send = smtp_send,
 	.close = smtp_close,

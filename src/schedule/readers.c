@@ -56,16 +56,7 @@ static void push_copy(struct td_subscriber_list *l, size_t *cap,
 		*cap = *cap ? 2 * *cap : 64;
 		l->v = td_xrealloc(l->v, *cap * sizeof *l->v);
 	}
-	struct td_subscriber *s = &l->v[l->n++];
-	memset(s, 0, sizeof *s);
-	s->email = td_xstrdup(view->email);
-	s->name = td_xstrdup(view->name ? view->name : "");
-	for (size_t i = 0; i < view->tags.n; i++)
-		td_strv_push(&s->tags, view->tags.v[i]);
-	s->line = view->line;
-	td_prefs_copy(&s->prefs, &view->prefs);
-	s->not_before = view->not_before;
-	s->member_id = view->member_id;
+	td_subscriber_copy(&l->v[l->n++], view);
 }
 
 int td_readers_walk(struct td_store *st, const char *path, bool all_statuses,

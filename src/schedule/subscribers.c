@@ -471,13 +471,26 @@ static const char *check_row(const struct csv_row *row, const size_t col[NCOLS],
 	return NULL;
 }
 
-static void subscriber_free(struct td_subscriber *s)
+void td_subscriber_clear(struct td_subscriber *s)
 {
 	free(s->email);
 	free(s->name);
 	td_strv_free(&s->tags);
 	td_prefs_clear(&s->prefs);
 	memset(s, 0, sizeof *s);
+}
+
+void td_subscriber_copy(struct td_subscriber *dst, const struct td_subscriber *src)
+{
+	memset(dst, 0, sizeof *dst);
+	dst->email = td_xstrdup(src->email);
+	dst->name = td_xstrdup(src->name ? src->name : "");
+	for (size_t i = 0; i < src->tags.n; i++)
+		td_strv_push(&dst->tags, src->tags.v[i]);
+	dst->line = src->line;
+	td_prefs_copy(&dst->prefs, &src->prefs);
+	dst->not_before = src->not_before;
+	dst->member_id = src->member_id;
 }
 
 /* ---- one consistent reading of the file ----
@@ -758,7 +771,7 @@ void td_subscribers_close(struct td_subscriber_reader *r)
 		close(r->in.fd);
 	free(r->in.buf);
 	td_strv_free(&r->row.fields);
-	subscriber_free(&r->cur);
+	td_subscriber_clear(&r->cur);
 	email_set_free(&r->seen);
 	free(r->digest);
 	free(r->path);
@@ -892,7 +905,7 @@ int td_subscribers_next(struct td_subscriber_reader *r,
 {
 	char why[256], show[96];
 	*out = NULL;
-	subscriber_free(&r->cur);
+	td_subscriber_clear(&r->cur);
 	while (csv_next(&r->in, &r->row)) {
 		if (r->row.blank)
 			continue;
@@ -908,7 +921,7 @@ int td_subscribers_next(struct td_subscriber_reader *r,
 			td_log_warnx("%s:%u: email '%s': duplicate of line %u", r->path,
 				     r->row.line, shown(r->cur.email, show, sizeof show),
 				     first);
-			subscriber_free(&r->cur);
+			td_subscriber_clear(&r->cur);
 			r->nbad++;
 			continue;
 		}
@@ -1011,7 +1024,7 @@ void td_subscribers_free(struct td_subscriber_list *l)
 	if (!l)
 		return;
 	for (size_t i = 0; i < l->n; i++)
-		subscriber_free(&l->v[i]);
+		td_subscriber_clear(&l->v[i]);
 	free(l->v);
 	memset(l, 0, sizeof *l);
 }

@@ -20,12 +20,23 @@
  *                     at MAIL, unwritable Maildir): stop the run
  * and fills err with what a person can act on for anything but OK.
  *
+ * The commit gate (td_transport_set_gate): a function the transport calls
+ * once per send, right before the step that lets the receiver accept the
+ * message, and which may block there; false abandons the message
+ * undelivered (TD_SEND_TEMPFAIL). The send loop uses it to keep at most
+ * one accepted-but-unrecorded message per session while the next one is
+ * already on the wire. SMTP calls it with MAIL, RCPT, DATA and all of the
+ * body but its last byte sent (the server cannot accept before the end of
+ * data); a backend that cannot hold its last step (ops->holds_gate false)
+ * has it called before it starts.
+ *
  * Ownership: td_transport_open() returns a transport the caller closes
  * with td_transport_close(). The message bytes are borrowed for the call.
  */
 #ifndef TAGDIGEST_TRANSPORT_H
 #define TAGDIGEST_TRANSPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "tagdigest/core/err.h"
@@ -82,8 +93,12 @@ struct td_send_result {
 
 struct td_transport;
 
+/* The commit gate (see above): true lets the message be accepted. */
+typedef bool (*td_transport_gate_fn)(void *arg);
+
 struct td_transport_ops {
 	const char *name;
+	bool holds_gate;      /* send calls t->gate itself, before its last step */
 	int (*open)(struct td_transport *t, const struct td_transport_options *opt,
 		    struct td_err *err);
 	void (*send)(struct td_transport *t, const char *from, const char *rcpt,
@@ -95,6 +110,8 @@ struct td_transport_ops {
 struct td_transport {
 	const struct td_transport_ops *ops;
 	void *state;          /* owned by the backend */
+	td_transport_gate_fn gate;   /* NULL: none */
+	void *gate_arg;
 };
 
 extern const struct td_transport_ops td_transport_maildir;
@@ -109,5 +126,8 @@ void td_transport_send(struct td_transport *t, const char *from,
 		       const char *rcpt, const char *msg, size_t len,
 		       struct td_send_result *res, struct td_err *err);
 void td_transport_close(struct td_transport *t);
+/* Every later send of t passes fn (NULL: none) before the message can be
+ * accepted. */
+void td_transport_set_gate(struct td_transport *t, td_transport_gate_fn fn, void *arg);
 
 #endif

@@ -92,6 +92,12 @@ const struct td_subscriber *td_subscribers_find(const struct td_subscriber_list 
 						const char *email);
 void td_subscribers_free(struct td_subscriber_list *l);
 
+/* An owned copy of src in dst (a row a source lends until its next
+ * call, kept by another thread); td_subscriber_clear frees it and zeroes
+ * dst. */
+void td_subscriber_copy(struct td_subscriber *dst, const struct td_subscriber *src);
+void td_subscriber_clear(struct td_subscriber *s);
+
 /* A subscriber from the store as the composer takes it: *view borrows
  * m's strings (valid while m is) and must not be freed. */
 void td_member_subscriber(const struct td_member *m, struct td_subscriber *view);
