@@ -590,7 +590,8 @@ static void *recorder_main(void *arg)
 		}
 		if (was_probing && !e->probing)
 			pthread_cond_broadcast(&e->cv_comp);   /* compose ahead now */
-		if (main_wake || !e->unrecorded)
+		/* the caller: a retry to schedule, or the run may be over */
+		if (main_wake || (!e->unrecorded && !e->walkers))
 			pthread_cond_signal(&e->cv_main);
 	}
 	pthread_mutex_unlock(&e->mu);
@@ -738,7 +739,10 @@ static void *sender_main(void *arg)
 		if (!j)
 			break;
 		e->busy++;
-		pthread_cond_signal(&e->cv_comp);   /* room in the queue */
+		/* Room in the queue: the composers wake when it is half empty,
+		 * all at once, and fill it again, rather than one per message. */
+		if (2 * (e->sendq.n + e->composing) <= e->sendq_cap)
+			pthread_cond_broadcast(&e->cv_comp);
 		if (e->stop != STOP_NONE || !rate_wait(e, sa)) {
 			/* Stopped before it was sent: the subscriber stays due. */
 			drop_unsent(e, j);

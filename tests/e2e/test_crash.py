@@ -17,15 +17,24 @@ th kill lands while the test holds the store's write lock, as a stalled
 disk would: the messages accepted meanwhile cannot be recorded, so the kill
 surely falls between an accept and its record (a random kill rarely does).
 The tally is printed on the terminal.
+
+The bound itself is watched from the server's side too: with the store
+stalled mid-send, an aiosmtpd server counts what it accepted against what
+the store recorded, while each session's next message waits on the wire,
+its data sent but for the end.
 """
 import os
 import random
 import sqlite3
 import subprocess
+import threading
 import time
 from collections import Counter, defaultdict
 
-from conftest import BIN, SUBSCRIBERS, Sink, expected_urls, kill, run, write_site
+import pytest
+from aiosmtpd.controller import Controller
+
+from conftest import BIN, SUBSCRIBERS, Sink, expected_urls, free_port, kill, run, write_site
 
 KILLS = int(os.environ.get("TD_CRASH_KILLS", "50"))
 CONNECTIONS = 2
@@ -124,3 +133,95 @@ def test_sigkill_never_loses_and_only_repeats_in_flight(tmp_path, request):
         assert pending == 0
     finally:
         sink.stop()
+
+
+class Counting:
+    """An aiosmtpd handler that counts transactions: RCPTs taken (a
+    transaction under way) and messages accepted (the end of data seen,
+    250 answered), with each accepted message's recipient."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.rcpts = 0
+        self.accepted = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        with self.lock:
+            self.rcpts += 1
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.accepted.append(envelope.rcpt_tos[0])
+        return "250 2.0.0 Ok: queued"
+
+    def counts(self):
+        with self.lock:
+            return self.rcpts, len(self.accepted)
+
+
+@pytest.mark.parametrize("connections", [1, 3])
+def test_a_stalled_store_holds_each_session_to_one_unrecorded_accept(tmp_path, connections):
+    """The store stalls (the test holds its write lock) mid-send: the
+    server may accept at most one message per session beyond what the
+    store has recorded, however long the stall, and each session's next
+    message is already on the wire, held before its end of data. After
+    the stall everything is recorded exactly once."""
+    n = 400
+    rows = "".join(f"stall{i:04d}@example.org,Stall {i},usa\n" for i in range(n))
+    handler = Counting()
+    ctl = Controller(handler, hostname="127.0.0.1", port=free_port())
+    ctl.start()
+    proc = None
+    try:
+        conf = write_site(tmp_path, "smtp", f"smtp://127.0.0.1:{ctl.port}", extra_rows=rows)
+        run(conf, "ingest", check=True)
+        store = tmp_path / "var" / "store.db"
+        # 50 message starts a second: about 75 more accepts in the stall
+        # below if nothing held them
+        proc = subprocess.Popen([BIN, "-q", "-c", str(conf),
+                                 "-o", f"transport.connections={connections}",
+                                 "-o", "transport.rate_per_second=50", "send"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 20
+        while handler.counts()[1] < 10 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert handler.counts()[1] >= 10, "the send did not get going"
+        lock = sqlite3.connect(store, timeout=5, isolation_level=None)
+        try:
+            lock.execute("BEGIN IMMEDIATE")
+            # nothing commits from here on: this is what is recorded
+            recorded = lock.execute(
+                "SELECT COUNT(*) FROM deliveries WHERE status = 'sent'").fetchone()[0]
+            time.sleep(1.5)          # under the recorder's 5 s busy timeout
+            rcpts, accepted = handler.counts()
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        assert proc.poll() is None, "the send ended during the stall: nothing was tested"
+        excess = accepted - recorded
+        held = rcpts - accepted      # transactions begun, not accepted
+        tally = (f"{connections} sessions: {accepted} accepted, {recorded} recorded, "
+                 f"{held} held on the wire")
+        assert 1 <= excess <= connections, tally
+        assert held >= 1, "no message overlapped the stalled record: " + tally
+        assert proc.wait(timeout=60) == 0, proc.stderr.read().decode()
+        proc.stderr.close()
+
+        db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+        sent = [e for (e,) in db.execute("SELECT email FROM deliveries WHERE status = 'sent'")]
+        db.close()
+        got = handler.accepted
+        assert len(got) == len(set(got)), "a message was accepted twice"
+        assert sorted(got) == sorted(sent)
+        due = {s[0] for s in SUBSCRIBERS if expected_urls(s[2])} | \
+              {f"stall{i:04d}@example.org" for i in range(n)}
+        assert set(sent) == due
+    finally:
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        if proc and proc.stderr and not proc.stderr.closed:
+            proc.stderr.close()
+        ctl.stop()
