@@ -24,18 +24,24 @@
  * recorded, with the watermark move, in one transaction right after the
  * accept; a message it did not accept is never recorded as delivered.
  *
- * The engine (deliver.c): the calling thread composes and feeds a bounded
- * queue; transport.connections sender threads each own one transport (one
- * SMTP session, reused); one recorder thread with its own store connection
- * (WAL) writes every outcome, grouping those that arrive together into one
- * transaction. A sender waits until its message is recorded before it
- * starts the next, so a crash can repeat at most one message per session.
- * Memory stays flat: at most 2 x connections + 2 messages are composed
- * ahead. The first message is sent alone, so a broken relay configuration
- * costs one attempt and changes nothing. A dry run takes the same walk
- * and composes the same digests on the calling thread, but opens no
- * transport, starts no thread and writes nothing; its plan callback
- * (td_send_options.plan) sees each reader's outcome as it is counted.
+ * The engine (deliver.c): composing threads (one per online CPU, at most
+ * 8), each with its own composer (compose.h) and its own read-only store
+ * connection, take the subscribers from the source one at a time (under
+ * a lock; their order of going out is then not the walk's) and feed a
+ * bounded queue; transport.connections sender threads each own one
+ * transport (one SMTP session, reused); one recorder thread with its own
+ * store connection (WAL) writes every outcome, grouping those that arrive
+ * together into one transaction. A sender goes on to its next message
+ * at once, but the transport's commit gate (transport.h) holds that
+ * message just before the end of its data until the sender's earlier
+ * ones are recorded, so a crash can repeat at most one message per
+ * session. Memory stays flat: at most 2 x connections + composing
+ * threads messages are composed ahead. The first message is sent alone,
+ * so a broken relay configuration costs one attempt and changes nothing.
+ * A dry run takes the same walk and composes the same digests on the
+ * calling thread alone, in walk order, but opens no transport, starts no
+ * thread and writes nothing; its plan callback (td_send_options.plan)
+ * sees each reader's outcome as it is counted.
  *
  * A real run is recorded in the store's run history (store/runs.h): a
  * row when the walk starts, completed with the summary's counts and the
@@ -209,7 +215,10 @@ struct td_deliver_options {
 /* Where td_send_run takes its subscribers from. next() returns 1 with
  * *out set (valid until the next call: the engine copies what it keeps),
  * 0 at the end, or a sysexits code with err filled, which stops the run
- * as a store error does. It is called on the caller's thread. */
+ * as a store error does. In a real run it is called from the engine's
+ * composing threads, one call at a time under the engine's lock (so a
+ * source reading the caller's store connection must not use it from
+ * elsewhere meanwhile); in a dry run on the caller's thread. */
 struct td_subscriber_source {
 	int (*next)(void *ctx, const struct td_subscriber **out, struct td_err *err);
 	void *ctx;
