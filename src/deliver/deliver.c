@@ -229,6 +229,7 @@ struct composer {
 	struct td_store *st;     /* read only: this thread's (the caller's
 				  * for a dry run) */
 	struct td_zones *zones;  /* readers' zones */
+	bool own_st;             /* st is this thread's alone */
 	pthread_t thread;
 };
 
@@ -1045,8 +1046,8 @@ static int prepare_retry(struct engine *e, struct td_store *st,
  * of getting two in one period; posts are chosen by the watermark, so a
  * change of frequency, zone or tags neither loses nor repeats one.
  */
-static int prepare_one(struct composer *cs, const struct td_subscriber *sub,
-		       struct td_err *err)
+static int prepare_due(struct composer *cs, const struct td_subscriber *sub,
+		       time_t *slot, bool *compose, struct td_err *err)
 {
 	struct engine *e = cs->e;
 	struct td_schedule rs = td_schedule_for(&e->dopt->compose.schedule, &sub->prefs,
@@ -1088,7 +1089,17 @@ static int prepare_one(struct composer *cs, const struct td_subscriber *sub,
 			sub->not_before, S, e->now).next : due.next, NULL, 0);
 		return 0;
 	}
+	*slot = S;
+	*compose = true;
+	return 0;
+}
 
+/* The reader's fresh digest for their slot S, composed and handed on. */
+static int prepare_digest(struct composer *cs, const struct td_subscriber *sub,
+			  time_t S, struct td_err *err)
+{
+	struct engine *e = cs->e;
+	int rc;
 	struct job *j = td_xcalloc(1, sizeof *j);
 	j->email = td_xstrdup(sub->email);
 	j->member_id = sub->member_id;
@@ -1142,6 +1153,26 @@ static int prepare_one(struct composer *cs, const struct td_subscriber *sub,
 	}
 	td_composed_free(&m);
 	return 0;
+}
+
+static int prepare_one(struct composer *cs, const struct td_subscriber *sub,
+		       struct td_err *err)
+{
+	/* The reader's state, stored retry and closed slot read in one
+	 * snapshot: one read transaction rather than one per query (each
+	 * takes SQLite's WAL locks: system calls). Not on the caller's
+	 * connection (a dry run), which the source may be reading: its
+	 * rollback would end the source's statement. */
+	int rc = cs->own_st ? td_store_begin_read(cs->st, err) : 0;
+	time_t S = 0;
+	bool compose = false;
+	if (!rc)
+		rc = prepare_due(cs, sub, &S, &compose, err);
+	if (cs->own_st)
+		td_store_rollback(cs->st);
+	if (rc || !compose)
+		return rc;
+	return prepare_digest(cs, sub, S, err);
 }
 
 static void abs_deadline(struct timespec *ts, double seconds)
@@ -1254,6 +1285,7 @@ static int start_composers(struct engine *e, struct td_err *err)
 		struct composer *cs = &e->comp[i];
 		cs->e = e;
 		cs->zones = td_zones_new();
+		cs->own_st = true;
 		e->ncomp++;
 		int rc = td_store_open(td_store_path(e->st), TD_STORE_READONLY, &cs->st, err);
 		if (!rc)
