@@ -18,6 +18,13 @@
  * reply lines are taken from CURLOPT_DEBUGFUNCTION so that what a person
  * reads, and what the delivery log keeps, is the text the server sent.
  *
+ * The commit gate (transport.h) sits in the read callback: the body goes
+ * out but for its last byte, then the gate is asked, and only then does
+ * the last byte follow (and libcurl's CRLF "." CRLF). Before that byte no
+ * server can accept the message, so the send loop's bound holds while the
+ * whole transaction overlaps its wait. A gate that says no aborts the
+ * transfer (libcurl drops the connection mid-DATA: nothing is delivered).
+ *
  * This file and the fetch module are the only ones that include libcurl.
  */
 #include "tagdigest/deliver/transport.h"
