@@ -219,6 +219,7 @@ struct sender {
 	size_t unrecorded;       /* its jobs handed to the recorder, not yet
 				  * recorded */
 	bool idle;               /* on e->idle, waiting for a job */
+	bool last_failed;        /* its last message was not accepted */
 	struct sender *next_idle;
 };
 
@@ -744,6 +745,11 @@ static void *sender_main(void *arg)
 		 * all at once, and fill it again, rather than one per message. */
 		if (2 * (e->sendq.n + e->composing) <= e->sendq_cap)
 			pthread_cond_broadcast(&e->cv_comp);
+		/* After a failure the next message waits for its record: the
+		 * run may stop on it (transport.max_consecutive_tempfails, a
+		 * fatal error), and a broken relay is not hammered meanwhile. */
+		while (sa->last_failed && sa->unrecorded && !e->held_abandon)
+			pthread_cond_wait(&sa->cv, &e->mu);
 		if (e->stop != STOP_NONE || !rate_wait(e, sa)) {
 			/* Stopped before it was sent: the subscriber stays due. */
 			drop_unsent(e, j);
@@ -776,6 +782,7 @@ static void *sender_main(void *arg)
 		 * its gate until it is recorded. */
 		e->busy--;
 		j->owner = sa;
+		sa->last_failed = j->res.outcome != TD_SEND_OK;
 		sa->unrecorded++;
 		q_push(&e->recq, j);
 		e->unrecorded++;
