@@ -18,12 +18,14 @@ appeared first on ...") and times, in the same run and on the same file:
 
 Each is run --runs times, alternating; prints the median with the spread
 (min-max) of each, items/s and MB/s at the median, and the ratios of the
-medians. --write-feed PATH only writes the feed (for profiling and
+medians; the same for CPU time (user + system), which on a loaded machine
+does not count the wait for a core or the disk. --write-feed PATH only writes the feed (for profiling and
 tests/bench/ingest_same.sh).
 """
 import argparse
 import pathlib
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -165,16 +167,26 @@ def make_wordpress_feed(path, items=1000):
     path.write_text("".join(parts), encoding="utf-8")
 
 
+def child_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def timed(runs, fns):
     """Runs each of fns (name -> callable) runs times, interleaved, so that
-    load moving on the machine falls on all of them alike."""
+    load moving on the machine falls on all of them alike. Returns wall
+    times and CPU times (user + system of the child processes: on a loaded
+    machine the wall clock also counts the wait for a core and the disk)."""
     times = {name: [] for name in fns}
+    cpu = {name: [] for name in fns}
     for _ in range(runs):
         for name, fn in fns.items():
+            c0 = child_cpu()
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
-    return times
+            cpu[name].append(child_cpu() - c0)
+    return times, cpu
 
 
 def main():
@@ -225,13 +237,15 @@ def main():
         if not args.no_peer:
             fns["python3-feedparser"] = fp
         fns["xmllint --noout"] = xl
-        times = timed(args.runs, fns)
+        times, cpu = timed(args.runs, fns)
         med = {}
         for name, ts in times.items():
             med[name] = statistics.median(ts)
+            cs = cpu[name]
             print(f"{name:20s} median {med[name]:.3f} s (min {min(ts):.3f}, max {max(ts):.3f}, "
                   f"{args.runs} runs): {args.items / med[name]:,.0f} items/s, "
-                  f"{mb / med[name]:.1f} MB/s")
+                  f"{mb / med[name]:.1f} MB/s; CPU median {statistics.median(cs):.3f} s "
+                  f"(min {min(cs):.3f}, max {max(cs):.3f})")
         td = med["tagdigest ingest"]
         kind = "WordPress feed" if args.wordpress else "feed"
         line = f"{kind}: {args.items} items, {mb:.2f} MB; tagdigest is "
@@ -242,6 +256,10 @@ def main():
                      f"{ratios[0]:.1f}-{ratios[-1]:.1f}x) and ")
         line += f"{med['xmllint --noout'] / td:.2f}x xmllint --noout (which only parses)"
         print(line)
+        tdc = statistics.median(cpu["tagdigest ingest"])
+        if "python3-feedparser" in med and tdc > 0:
+            print(f"in CPU time (user + system): tagdigest is "
+                  f"{statistics.median(cpu['python3-feedparser']) / tdc:.1f}x feedparser")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
