@@ -574,15 +574,20 @@ static bool fast_bytes_ok(const char *s, size_t n)
 {
 	if (n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
 		return false;
-	for (size_t j = 0; j < n; j++) {
+	for (size_t j = 0, len; j < n; j += len) {
 		unsigned char d = (unsigned char)s[j];
-		if (d < 0x20 && d != '\t' && d != '\n')
-			return false;
-		if (d == 0xEF && j + 2 < n && (unsigned char)s[j + 1] == 0xBF &&
-		    ((unsigned char)s[j + 2] & 0xFE) == 0xBE)
+		if (d < 0x80) {
+			if (d < 0x20 && d != '\t' && d != '\n')
+				return false;
+			len = 1;
+			continue;
+		}
+		uint32_t cp;
+		if (!(len = td_utf8_next_slow(s + j, n - j, &cp)) ||
+		    cp == 0xFFFE || cp == 0xFFFF)
 			return false;
 	}
-	return td_utf8_valid(s, n);
+	return true;
 }
 
 /* The character reference at s[*i] ('&'), decoded into out as the parser
@@ -636,6 +641,16 @@ static bool fast_ref(const char *s, size_t n, size_t *i, struct td_buf *out)
 	return true;
 }
 
+#define FAST_NTAGS (sizeof fast_tags / sizeof fast_tags[0])
+#define FAST_BODY FAST_NTAGS    /* "body", in fast_cache's second index */
+
+/* What one fast_fragment() call has asked libxml2 and our table already:
+ * autoclose[next][open] 0 unknown, 1 no, 2 yes; each tag's struct tag. */
+struct fast_cache {
+	unsigned char autoclose[FAST_NTAGS][FAST_NTAGS + 1];
+	const struct tag *tag[FAST_NTAGS];
+};
+
 static int fast_tag_find(const char *name)
 {
 	for (size_t k = 0; k < sizeof fast_tags / sizeof fast_tags[0]; k++)
@@ -657,13 +672,24 @@ static bool fast_autocloses(const char *next, const char *open)
 	       htmlAutoCloseTag(NULL, (const xmlChar *)open, &probe) != 0;
 }
 
+static bool fast_autocloses_cached(struct fast_cache *c, int next, int open)
+{
+	unsigned char *v = &c->autoclose[next][open];
+	if (!*v)
+		*v = fast_autocloses(fast_tags[next].name, open == (int)FAST_BODY ?
+				     "body" : fast_tags[open].name) ? 2 : 1;
+	return *v == 2;
+}
+
 /* Reads s[0..n) into f as libxml2 would report "<body>" + s; false (f
  * left to be reset) where it does not know that it would. */
 static bool fast_fragment(const char *s, size_t n, struct frag *f)
 {
 	if (n > HTML_MAX_INPUT || !fast_bytes_ok(s, n))
 		return false;
-	const char *names[FAST_MAX_DEPTH];     /* open, past html and body */
+	struct fast_cache cache;
+	memset(&cache, 0, sizeof cache);
+	int names[FAST_MAX_DEPTH];             /* open, past html and body */
 	size_t depth = 0;
 	struct td_buf tmp = TD_BUF_INIT;
 	bool ok = false;
@@ -679,7 +705,8 @@ static bool fast_fragment(const char *s, size_t n, struct frag *f)
 				/* an end tag: the innermost open element's */
 				j++;
 				if (!fast_name(s, n, &j, name, sizeof name, false) || j >= n ||
-				    s[j] != '>' || depth == 0 || strcmp(names[depth - 1], name))
+				    s[j] != '>' || depth == 0 ||
+				    strcmp(fast_tags[names[depth - 1]].name, name))
 					goto out;
 				frag_end(f);
 				depth--;
@@ -690,10 +717,12 @@ static bool fast_fragment(const char *s, size_t n, struct frag *f)
 				goto out;
 			int k = fast_tag_find(name);
 			if (k < 0 || depth == FAST_MAX_DEPTH ||
-			    fast_autocloses(fast_tags[k].name,
-					    depth > 0 ? names[depth - 1] : "body"))
+			    fast_autocloses_cached(&cache, k, depth > 0 ? names[depth - 1] :
+						   (int)FAST_BODY))
 				goto out;
-			frag_start(f, tag_find((const xmlChar *)name));
+			if (!cache.tag[k])
+				cache.tag[k] = tag_find((const xmlChar *)name);
+			frag_start(f, cache.tag[k]);
 			/* attributes, up to '>' or "/>" */
 			bool selfclose = false;
 			for (;;) {
@@ -769,7 +798,7 @@ static bool fast_fragment(const char *s, size_t n, struct frag *f)
 				i = e + 3 + tl;
 				continue;
 			}
-			names[depth++] = fast_tags[k].name;
+			names[depth++] = k;
 			continue;
 		}
 		if (c == '&') {
