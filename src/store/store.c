@@ -637,10 +637,14 @@ int td_store_open(const char *path, enum td_store_mode mode,
 		/* WAL lets a preview read while a run writes; NORMAL sync is
 		 * durable across process crashes, which is what at-least-once
 		 * delivery needs (an OS crash may lose the last commit: then a
-		 * message is sent twice, never lost). */
+		 * message is sent twice, never lost). Temporary files in
+		 * memory: a statement journal that once passes 64 KiB spills
+		 * to a file for the rest of the run, and an ingest of 1,000
+		 * posts wrote 7,000 pages to it (14,000 pwrite calls). */
 		if ((rc = exec_sql(st, "PRAGMA journal_mode = WAL;"
 				       "PRAGMA synchronous = NORMAL;"
-				       "PRAGMA foreign_keys = ON;", err)) ||
+				       "PRAGMA foreign_keys = ON;"
+				       "PRAGMA temp_store = MEMORY;", err)) ||
 		    (rc = migrate(st, err))) {
 			td_store_close(st);
 			return rc;
