@@ -239,8 +239,11 @@ static const char *const attr_names[] = {
  * attribute is ever looked at, so no other is kept from the parse. */
 static size_t attr_index(const char *name)
 {
+	/* the first letter rules out most: this runs for every attribute */
+	char first = (char)((name[0] >= 'A' && name[0] <= 'Z') ? name[0] - 'A' + 'a' : name[0]);
 	size_t i = 0;
-	while (i < ATTR_NAMES && strcasecmp(attr_names[i], name))
+	while (i < ATTR_NAMES &&
+	       (attr_names[i][0] != first || strcasecmp(attr_names[i], name)))
 		i++;
 	return i;
 }
@@ -575,6 +578,17 @@ static bool fast_bytes_ok(const char *s, size_t n)
 	if (n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
 		return false;
 	for (size_t j = 0, len; j < n; j += len) {
+		/* eight bytes of printable ASCII at once: none below 0x20 or
+		 * from 0x80 on */
+		while (n - j >= 8) {
+			uint64_t x;
+			memcpy(&x, s + j, 8);
+			if (((x - 0x2020202020202020u) | x) & 0x8080808080808080u)
+				break;
+			j += 8;
+		}
+		if (j >= n)
+			break;
 		unsigned char d = (unsigned char)s[j];
 		if (d < 0x80) {
 			if (d < 0x20 && d != '\t' && d != '\n')
@@ -1062,6 +1076,12 @@ static bool is_hex(char c)
  * characters that may not appear in a URI (spaces, non-ASCII, quotes) are
  * percent-encoded (a URL is one ASCII token in a digest). Only http and
  * https survive, and mailto where mailto_ok. */
+/* The ASCII that may not appear in a URI as it is. */
+static const bool url_escape[128] = {
+	[' '] = true, ['"'] = true, ['<'] = true, ['>'] = true, ['\\'] = true,
+	['^'] = true, ['`'] = true, ['{'] = true, ['|'] = true, ['}'] = true,
+};
+
 static bool safe_url(const char *raw, size_t n, const char *base,
 		     bool mailto_ok, struct td_buf *out)
 {
@@ -1080,7 +1100,7 @@ static bool safe_url(const char *raw, size_t n, const char *base,
 			continue;
 		if (c < 0x20 || c == 0x7F)
 			return false;
-		if (c >= 0x80 || strchr(" \"<>\\^`{|}", c) ||
+		if (c >= 0x80 || (c < 0x80 && url_escape[c]) ||
 		    (c == '%' && !(i + 2 < n && is_hex(raw[i + 1]) &&
 				   is_hex(raw[i + 2])))) {
 			char pct[3] = { '%', hex[c >> 4], hex[c & 15] };
