@@ -281,6 +281,7 @@ bench: deps-bench build/tagdigest
 	$(PYTHON) tests/bench/bench_send.py --bin build/tagdigest --subscribers 10000
 	$(PYTHON) tests/bench/bench_render.py --bin build/tagdigest --subscribers 5000
 	$(PYTHON) tests/bench/bench_ingest.py --bin build/tagdigest --items 1000
+	$(PYTHON) tests/bench/bench_ingest.py --bin build/tagdigest --items 1000 --wordpress
 	$(PYTHON) tests/bench/bench_markdown.py --bin build/tagdigest
 	$(PYTHON) tests/bench/bench_smtp.py --bin build/tagdigest --subscribers 100000 --small 10000
 	$(PYTHON) tests/bench/bench_feeds_memory.py --bin build/tagdigest --feeds 10,40 --mb 9
@@ -292,6 +293,7 @@ bench-smoke: build/tagdigest
 	$(PYTHON) tests/bench/bench_send.py --bin build/tagdigest --subscribers 200
 	$(PYTHON) tests/bench/bench_smtp.py --bin build/tagdigest --subscribers 300 --small 100
 	$(PYTHON) tests/bench/bench_feeds_memory.py --bin build/tagdigest --feeds 2,4 --mb 1
+	$(PYTHON) tests/bench/bench_ingest.py --bin build/tagdigest --items 50 --runs 1 --wordpress --no-peer
 	$(PYTHON) tests/bench/bench_public.py --bin build/tagdigest --smoke --no-peer
 	$(PYTHON) tests/bench/bench_bounces.py --bin build/tagdigest --testdata $(abspath $(TESTDATA)) --smoke
 

@@ -1175,6 +1175,8 @@ int td_feed_parse(const char *data, size_t len, const char *base_url,
 	}
 	/* after the expansion: an entity can open a comment too */
 	td_feed_trim_comments(&text);
+	struct td_feed_lifted lifted;
+	td_feed_lift_cdata(&text, &lifted);
 
 	struct td_feed_xml r;
 	td_feed_xml_parse(td_buf_cstr(&text), text.len, FEED_XML_OPTS, &r);
@@ -1190,6 +1192,8 @@ int td_feed_parse(const char *data, size_t len, const char *base_url,
 		}
 	}
 	td_buf_free(&text);
+	td_feed_restore_cdata(r.doc, &lifted);
+	td_feed_lifted_free(&lifted);
 	if (!r.doc || !xmlDocGetRootElement(r.doc)) {
 		if (r.doc)
 			xmlFreeDoc(r.doc);

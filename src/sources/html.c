@@ -3,15 +3,22 @@
  * (td_html_to_text) and cut down to a digest excerpt (td_html_excerpt,
  * td_html_cut, td_html_cut_text).
  *
- * All three parse with libxml2's forgiving HTML parser and then walk the
- * tree themselves. Nothing is written back with libxml2's serializer: every
- * byte of sanitized output is either a tag or attribute name from the
+ * All three parse with libxml2's forgiving HTML parser and then walk what
+ * it found themselves. Nothing is written back with libxml2's serializer:
+ * every byte of sanitized output is either a tag or attribute name from the
  * allowlist below or text we escaped, so a browser or mail client that
  * re-parses it sees exactly the tree we approved (no mutation-XSS through
  * raw-text elements, comments or odd attribute quoting).
  *
- * The walk is an iterative ENTER/LEAVE traversal over the parent/next
- * pointers, so a hostile nesting depth costs no C stack. Input is capped
+ * No libxml2 tree is built: the parser's SAX events (start tag, end tag,
+ * text) are recorded into one flat array (struct frag), the tree in
+ * document order, and the walks run over that. Building and freeing the
+ * DOM cost as much as a third of the parse, in malloc. The parser's
+ * choices do not depend on the tree (it decides from its own stack of
+ * open names), so the events are the tree a DOM would have held.
+ *
+ * The walk is an iterative ENTER/LEAVE traversal over that array, so a
+ * hostile nesting depth costs no C stack. Input is capped
  * (HTML_MAX_INPUT) and repaired to valid UTF-8 before parsing, because
  * libxml2 2.9.14 passes invalid bytes straight through when told the input
  * is UTF-8; sanitized output is capped too (HTML_MAX_OUTPUT), and tags still
@@ -27,7 +34,7 @@
 #include <strings.h>
 
 #include <libxml/HTMLparser.h>
-#include <libxml/tree.h>
+#include <libxml/parserInternals.h>
 
 #include "tagdigest/core/buf.h"
 #include "tagdigest/core/util.h"
@@ -228,17 +235,23 @@ static const char *const attr_names[] = {
 };
 #define ATTR_NAMES (sizeof attr_names / sizeof attr_names[0])
 
-/* What attribute `name` is on tag t (A_NONE: not allowed); *idx gets its
- * position in attr_names. */
-static enum attr_kind attr_kind(const struct tag *t, const xmlChar *name,
-				size_t *idx)
+/* The position of attribute `name` in attr_names, or ATTR_NAMES: no other
+ * attribute is ever looked at, so no other is kept from the parse. */
+static size_t attr_index(const char *name)
 {
+	/* the first letter rules out most: this runs for every attribute */
+	char first = (char)((name[0] >= 'A' && name[0] <= 'Z') ? name[0] - 'A' + 'a' : name[0]);
 	size_t i = 0;
-	while (i < ATTR_NAMES && strcasecmp(attr_names[i], (const char *)name))
+	while (i < ATTR_NAMES &&
+	       (attr_names[i][0] != first || strcasecmp(attr_names[i], name)))
 		i++;
-	if (i == ATTR_NAMES)
-		return A_NONE;
-	*idx = i;
+	return i;
+}
+
+/* What attribute number i of attr_names is on tag t (A_NONE: not
+ * allowed). */
+static enum attr_kind attr_kind(const struct tag *t, size_t i)
+{
 	const char *a = attr_names[i];
 	if (strcmp(a, "title") == 0)
 		return A_TEXT;
@@ -294,12 +307,576 @@ static void utf8_repair(struct td_buf *out, const char *s, size_t n)
 	}
 }
 
-/* Parses a fragment; NULL when there is nothing to parse. The caller
- * frees the result with xmlFreeDoc(). */
-static htmlDocPtr parse_fragment(const char *html, size_t len)
+/* ---- the parsed fragment ------------------------------------------------ */
+
+/* What the parser reported, in document order: the DOM's walk, flat. An
+ * element is its START, its content, its END; text is one TEXT for what a
+ * DOM would hold in one text node or more (adjacent text is joined, which
+ * every walk below would do itself). Comments, processing instructions,
+ * doctypes and the raw text of script and style are not recorded: no walk
+ * looks at them. */
+enum ev_type { EV_START, EV_END, EV_TEXT };
+
+struct ev {
+	unsigned char type;
+	const struct tag *tag;  /* START, END */
+	uint32_t off, len;      /* TEXT: in frag.text; START: attrs[off..off+len) */
+	uint32_t pair;          /* START: index of its END; END: of its START */
+};
+
+/* An attribute of the allowlist (attr_names[idx]); the others are not
+ * kept. has_value: written with a value (an empty one included). */
+struct fattr {
+	unsigned char idx;
+	bool has_value;
+	uint32_t off, len;      /* in frag.text */
+};
+
+struct frag {
+	struct ev *ev;
+	size_t nev, cap;
+	struct fattr *at;
+	size_t nat, cap_at;
+	struct td_buf text;     /* the bytes of texts and attribute values */
+	uint32_t *open;         /* while recording: STARTs not yet ended */
+	size_t nopen, cap_open;
+};
+
+static void frag_init(struct frag *f)
 {
+	memset(f, 0, sizeof *f);
+	td_buf_init(&f->text, TD_BUF_NOLIMIT);
+}
+
+static void frag_free(struct frag *f)
+{
+	free(f->ev);
+	free(f->at);
+	free(f->open);
+	td_buf_free(&f->text);
+	memset(f, 0, sizeof *f);
+}
+
+static struct ev *frag_push(struct frag *f, enum ev_type type)
+{
+	if (f->nev == f->cap) {
+		f->cap = f->cap ? f->cap * 2 : 256;
+		f->ev = td_xrealloc(f->ev, f->cap * sizeof *f->ev);
+	}
+	struct ev *e = &f->ev[f->nev++];
+	memset(e, 0, sizeof *e);
+	e->type = (unsigned char)type;
+	return e;
+}
+
+static void frag_start(struct frag *f, const struct tag *t)
+{
+	if (f->nopen == f->cap_open) {
+		f->cap_open = f->cap_open ? f->cap_open * 2 : 64;
+		f->open = td_xrealloc(f->open, f->cap_open * sizeof *f->open);
+	}
+	f->open[f->nopen++] = (uint32_t)f->nev;
+	struct ev *e = frag_push(f, EV_START);
+	e->tag = t;
+	e->off = (uint32_t)f->nat;
+}
+
+static void frag_attr(struct frag *f, size_t idx, const char *v, size_t n)
+{
+	if (f->nat == f->cap_at) {
+		f->cap_at = f->cap_at ? f->cap_at * 2 : 64;
+		f->at = td_xrealloc(f->at, f->cap_at * sizeof *f->at);
+	}
+	struct fattr *a = &f->at[f->nat++];
+	a->idx = (unsigned char)idx;
+	a->has_value = v != NULL;
+	a->off = (uint32_t)f->text.len;
+	a->len = (uint32_t)n;
+	if (n)
+		td_buf_append(&f->text, v, n);
+	f->ev[f->nev - 1].len++;
+}
+
+static void frag_end(struct frag *f)
+{
+	if (f->nopen == 0)
+		return;
+	uint32_t start = f->open[--f->nopen];
+	struct ev *e = frag_push(f, EV_END);
+	e->tag = f->ev[start].tag;
+	e->pair = start;
+	f->ev[start].pair = (uint32_t)(f->nev - 1);
+}
+
+static void frag_text(struct frag *f, const char *p, size_t n)
+{
+	if (n == 0)
+		return;
+	struct ev *last = f->nev ? &f->ev[f->nev - 1] : NULL;
+	if (!last || last->type != EV_TEXT) {
+		last = frag_push(f, EV_TEXT);
+		last->off = (uint32_t)f->text.len;
+	}
+	td_buf_append(&f->text, p, n);
+	last->len += (uint32_t)n;
+}
+
+static const char *frag_str(const struct frag *f, uint32_t off)
+{
+	return f->text.data ? f->text.data + off : "";
+}
+
+/* The first attribute number idx of element i, or NULL. */
+static const struct fattr *frag_attr_find(const struct frag *f, size_t i,
+					  size_t idx)
+{
+	const struct ev *e = &f->ev[i];
+	for (uint32_t k = e->off; k < e->off + e->len; k++)
+		if (f->at[k].idx == idx)
+			return &f->at[k];
+	return NULL;
+}
+
+/* The SAX handlers that record into a frag (the parser's userData). */
+static void sax_start(void *ctx, const xmlChar *name, const xmlChar **atts)
+{
+	struct frag *f = ctx;
+	frag_start(f, tag_find(name));
+	for (size_t k = 0; atts && atts[k]; k += 2) {
+		size_t idx = attr_index((const char *)atts[k]);
+		if (idx < ATTR_NAMES)
+			frag_attr(f, idx, (const char *)atts[k + 1],
+				  atts[k + 1] ? strlen((const char *)atts[k + 1]) : 0);
+	}
+}
+
+static void sax_end(void *ctx, const xmlChar *name)
+{
+	(void)name;
+	frag_end(ctx);
+}
+
+static void sax_text(void *ctx, const xmlChar *p, int n)
+{
+	frag_text(ctx, (const char *)p, n > 0 ? (size_t)n : 0);
+}
+
+/* script and style content: not text, and never written */
+static void sax_raw(void *ctx, const xmlChar *p, int n)
+{
+	(void)ctx;
+	(void)p;
+	(void)n;
+}
+
+/* ---- the fast path: HTML the parser would not repair ------------------- */
+
+/*
+ * Most feed HTML is plain well-formed markup: known tags, each closed in
+ * order, quoted attributes, character references that end in ';'. For it
+ * libxml2's tree is the tags as written, and this reads them into the frag
+ * itself at a fraction of the parser's cost (its tokenizer takes about 60
+ * instructions a byte). It reports what libxml2 2.9.14's HTML parser
+ * reports, events for events (HTMLparser.c: htmlParseStartTag,
+ * htmlParseEndTag, htmlParseReference, htmlParseScript, htmlAutoClose), on
+ * the input it accepts; anything else, anything the parser would repair
+ * or has an opinion on, makes it answer false and the parser reads the
+ * whole fragment:
+ *
+ *  - bytes: invalid UTF-8, NUL, CR (line ends are the parser's), other C0
+ *    controls but tab and LF, U+FFFE and U+FFFF, a byte order mark;
+ *  - markup: comments, doctypes, PIs, a '<' that does not start a tag,
+ *    names with '-', ':', '_' or '.', unquoted attribute values, a tag
+ *    outside the list below (html, head and body included), an end tag
+ *    that is not the innermost open element's, a start tag libxml2 would
+ *    close the open element for (htmlAutoCloseTag asks libxml2's own
+ *    table), elements left open at the end, nesting past FAST_MAX_DEPTH;
+ *  - references: a named one libxml2 does not know or without ';', a
+ *    numeric one without ';' or outside the characters plain_fragment()
+ *    accepts.
+ *
+ * test_html.c holds the two paths to the same output on a corpus (a BOM
+ * in front of a fragment sends it to the parser).
+ */
+#define FAST_MAX_DEPTH 64
+
+enum fast_kind { FAST_NORMAL, FAST_VOID, FAST_RAW };
+
+/* The elements the fast path reads, and how libxml2 2.9.14 parses them:
+ * VOID are "empty" in its element table, RAW are its script and style. */
+static const struct {
+	const char *name;
+	unsigned char kind;
+} fast_tags[] = {
+	{ "a", FAST_NORMAL }, { "abbr", FAST_NORMAL }, { "article", FAST_NORMAL },
+	{ "aside", FAST_NORMAL }, { "b", FAST_NORMAL }, { "big", FAST_NORMAL },
+	{ "blockquote", FAST_NORMAL }, { "br", FAST_VOID }, { "center", FAST_NORMAL },
+	{ "cite", FAST_NORMAL }, { "code", FAST_NORMAL }, { "dd", FAST_NORMAL },
+	{ "del", FAST_NORMAL }, { "div", FAST_NORMAL }, { "dl", FAST_NORMAL },
+	{ "dt", FAST_NORMAL }, { "em", FAST_NORMAL }, { "figcaption", FAST_NORMAL },
+	{ "figure", FAST_NORMAL }, { "footer", FAST_NORMAL }, { "h1", FAST_NORMAL },
+	{ "h2", FAST_NORMAL }, { "h3", FAST_NORMAL }, { "h4", FAST_NORMAL },
+	{ "h5", FAST_NORMAL }, { "h6", FAST_NORMAL }, { "header", FAST_NORMAL },
+	{ "hr", FAST_VOID }, { "i", FAST_NORMAL }, { "iframe", FAST_NORMAL },
+	{ "img", FAST_VOID }, { "ins", FAST_NORMAL }, { "kbd", FAST_NORMAL },
+	{ "li", FAST_NORMAL }, { "main", FAST_NORMAL }, { "mark", FAST_NORMAL },
+	{ "nav", FAST_NORMAL }, { "ol", FAST_NORMAL }, { "p", FAST_NORMAL },
+	{ "pre", FAST_NORMAL }, { "q", FAST_NORMAL }, { "s", FAST_NORMAL },
+	{ "samp", FAST_NORMAL }, { "script", FAST_RAW }, { "section", FAST_NORMAL },
+	{ "small", FAST_NORMAL }, { "span", FAST_NORMAL }, { "strong", FAST_NORMAL },
+	{ "style", FAST_RAW }, { "sub", FAST_NORMAL }, { "sup", FAST_NORMAL },
+	{ "time", FAST_NORMAL }, { "tt", FAST_NORMAL }, { "u", FAST_NORMAL },
+	{ "ul", FAST_NORMAL }, { "var", FAST_NORMAL },
+};
+
+static bool is_alpha(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool is_alnum(char c)
+{
+	return is_alpha(c) || (c >= '0' && c <= '9');
+}
+
+/* libxml2's IS_BLANK_CH, without CR (refused before) */
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n';
+}
+
+static bool is_name_punct(char c)
+{
+	return c == '-' || c == ':' || c == '_' || c == '.';
+}
+
+/* A tag or attribute name at s[*i..n), lowercased into out (at most
+ * outsz - 1 bytes, well under the parser's 100); false when it is not one
+ * the fast path reads. The parser's names (htmlParseHTMLName) go on with
+ * '-', ':', '_' and '.': an attribute's name may hold them, a tag's not. */
+static bool fast_name(const char *s, size_t n, size_t *i, char *out,
+		      size_t outsz, bool attr)
+{
+	size_t k = 0, j = *i;
+	if (j >= n || !is_alpha(s[j]))
+		return false;
+	while (j < n && (is_alnum(s[j]) || is_name_punct(s[j]))) {
+		if (k + 1 >= outsz || (!attr && is_name_punct(s[j])))
+			return false;
+		char c = s[j++];
+		out[k++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+	}
+	out[k] = '\0';
+	*i = j;
+	return true;
+}
+
+/* The bytes the fast path reads: valid UTF-8 without NUL, CR and the
+ * other C0 controls but tab and LF, without U+FFFE and U+FFFF; no BOM. */
+static bool fast_bytes_ok(const char *s, size_t n)
+{
+	if (n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
+		return false;
+	for (size_t j = 0, len; j < n; j += len) {
+		/* eight bytes of printable ASCII at once: none below 0x20 or
+		 * from 0x80 on */
+		while (n - j >= 8) {
+			uint64_t x;
+			memcpy(&x, s + j, 8);
+			if (((x - 0x2020202020202020u) | x) & 0x8080808080808080u)
+				break;
+			j += 8;
+		}
+		if (j >= n)
+			break;
+		unsigned char d = (unsigned char)s[j];
+		if (d < 0x80) {
+			if (d < 0x20 && d != '\t' && d != '\n')
+				return false;
+			len = 1;
+			continue;
+		}
+		uint32_t cp;
+		if (!(len = td_utf8_next_slow(s + j, n - j, &cp)) ||
+		    cp == 0xFFFE || cp == 0xFFFF)
+			return false;
+	}
+	return true;
+}
+
+/* The character reference at s[*i] ('&'), decoded into out as the parser
+ * would; false when the fast path does not read it. */
+static bool fast_ref(const char *s, size_t n, size_t *i, struct td_buf *out)
+{
+	size_t j = *i + 1;
+	if (j >= n || is_blank(s[j])) {
+		/* a lone '&': the parser finds no name and writes it */
+		td_buf_putc(out, '&');
+		*i = j;
+		return true;
+	}
+	uint32_t cp = 0;
+	if (s[j] == '#') {
+		j++;
+		bool hex = j < n && (s[j] == 'x' || s[j] == 'X');
+		if (hex)
+			j++;
+		size_t digits = 0;
+		for (; j < n && s[j] != ';'; j++, digits++) {
+			int d = (s[j] >= '0' && s[j] <= '9') ? s[j] - '0' :
+				hex && s[j] >= 'a' && s[j] <= 'f' ? s[j] - 'a' + 10 :
+				hex && s[j] >= 'A' && s[j] <= 'F' ? s[j] - 'A' + 10 : -1;
+			if (d < 0 || digits >= 7)
+				return false;
+			cp = cp * (hex ? 16 : 10) + (uint32_t)d;
+		}
+		if (j >= n || digits == 0)
+			return false;
+		/* plain_fragment()'s range: the parser's own handling of the
+		 * others is its business */
+		if (cp < 0x20 || (cp >= 0x7F && cp < 0xA0) || cp > 0x10FFFF ||
+		    (cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF)
+			return false;
+	} else {
+		char name[32];
+		size_t k = 0;
+		while (j < n && is_alnum(s[j]) && k + 1 < sizeof name)
+			name[k++] = s[j++];
+		name[k] = '\0';
+		if (k == 0 || j >= n || s[j] != ';')
+			return false;
+		const htmlEntityDesc *ent = htmlEntityLookup((const xmlChar *)name);
+		if (!ent || ent->value == 0)
+			return false;
+		cp = ent->value;
+	}
+	td_utf8_put(out, cp);
+	*i = j + 1;
+	return true;
+}
+
+#define FAST_NTAGS (sizeof fast_tags / sizeof fast_tags[0])
+#define FAST_BODY FAST_NTAGS    /* "body", in fast_cache's second index */
+
+/* What one fast_fragment() call has asked libxml2 and our table already:
+ * autoclose[next][open] 0 unknown, 1 no, 2 yes; each tag's struct tag. */
+struct fast_cache {
+	unsigned char autoclose[FAST_NTAGS][FAST_NTAGS + 1];
+	const struct tag *tag[FAST_NTAGS];
+};
+
+static int fast_tag_find(const char *name)
+{
+	for (size_t k = 0; k < sizeof fast_tags / sizeof fast_tags[0]; k++)
+		if (fast_tags[k].name[0] == name[0] && !strcmp(fast_tags[k].name, name))
+			return (int)k;
+	return -1;
+}
+
+/* Whether libxml2 closes the element `open` when `next` starts: its own
+ * table, through the one public door to it (htmlAutoCloseTag() checks
+ * htmlCheckAutoClose(elem->name, name) for an element without children). */
+static bool fast_autocloses(const char *next, const char *open)
+{
+	xmlNode probe;
+	memset(&probe, 0, sizeof probe);
+	probe.type = XML_ELEMENT_NODE;
+	probe.name = (const xmlChar *)next;
+	return strcmp(next, open) == 0 ||
+	       htmlAutoCloseTag(NULL, (const xmlChar *)open, &probe) != 0;
+}
+
+static bool fast_autocloses_cached(struct fast_cache *c, int next, int open)
+{
+	unsigned char *v = &c->autoclose[next][open];
+	if (!*v)
+		*v = fast_autocloses(fast_tags[next].name, open == (int)FAST_BODY ?
+				     "body" : fast_tags[open].name) ? 2 : 1;
+	return *v == 2;
+}
+
+/* Reads s[0..n) into f as libxml2 would report "<body>" + s; false (f
+ * left to be reset) where it does not know that it would. */
+static bool fast_fragment(const char *s, size_t n, struct frag *f)
+{
+	if (n > HTML_MAX_INPUT || !fast_bytes_ok(s, n))
+		return false;
+	struct fast_cache cache;
+	memset(&cache, 0, sizeof cache);
+	int names[FAST_MAX_DEPTH];             /* open, past html and body */
+	size_t depth = 0;
+	struct td_buf tmp = TD_BUF_INIT;
+	bool ok = false;
+	frag_start(f, tag_find((const xmlChar *)"html"));
+	frag_start(f, tag_find((const xmlChar *)"body"));
+	size_t i = 0;
+	while (i < n) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '<') {
+			char name[16];
+			size_t j = i + 1;
+			if (j < n && s[j] == '/') {
+				/* an end tag: the innermost open element's */
+				j++;
+				if (!fast_name(s, n, &j, name, sizeof name, false) || j >= n ||
+				    s[j] != '>' || depth == 0 ||
+				    strcmp(fast_tags[names[depth - 1]].name, name))
+					goto out;
+				frag_end(f);
+				depth--;
+				i = j + 1;
+				continue;
+			}
+			if (!fast_name(s, n, &j, name, sizeof name, false))
+				goto out;
+			int k = fast_tag_find(name);
+			if (k < 0 || depth == FAST_MAX_DEPTH ||
+			    fast_autocloses_cached(&cache, k, depth > 0 ? names[depth - 1] :
+						   (int)FAST_BODY))
+				goto out;
+			if (!cache.tag[k])
+				cache.tag[k] = tag_find((const xmlChar *)name);
+			frag_start(f, cache.tag[k]);
+			/* attributes, up to '>' or "/>" */
+			bool selfclose = false;
+			for (;;) {
+				while (j < n && is_blank(s[j]))
+					j++;
+				if (j >= n)
+					goto out;
+				if (s[j] == '>') {
+					j++;
+					break;
+				}
+				if (s[j] == '/' && j + 1 < n && s[j + 1] == '>') {
+					selfclose = true;
+					j += 2;
+					break;
+				}
+				char an[64];
+				if (!fast_name(s, n, &j, an, sizeof an, true))
+					goto out;
+				while (j < n && is_blank(s[j]))
+					j++;
+				size_t idx = attr_index(an);
+				/* the parser drops a second one of a name */
+				if (idx < ATTR_NAMES && frag_attr_find(f, f->nev - 1, idx))
+					idx = ATTR_NAMES;
+				if (j >= n || s[j] != '=') {
+					if (idx < ATTR_NAMES)
+						frag_attr(f, idx, NULL, 0);
+					continue;
+				}
+				j++;
+				while (j < n && is_blank(s[j]))
+					j++;
+				if (j >= n || (s[j] != '"' && s[j] != '\''))
+					goto out;
+				char q = s[j++];
+				td_buf_reset(&tmp);
+				while (j < n && s[j] != q) {
+					if (s[j] == '&') {
+						if (!fast_ref(s, n, &j, &tmp))
+							goto out;
+						continue;
+					}
+					size_t r = j;
+					while (r < n && s[r] != q && s[r] != '&')
+						r++;
+					td_buf_append(&tmp, s + j, r - j);
+					j = r;
+				}
+				if (j >= n)
+					goto out;
+				j++;
+				if (idx < ATTR_NAMES)
+					frag_attr(f, idx, tmp.len ? tmp.data : "", tmp.len);
+			}
+			i = j;
+			if (selfclose || fast_tags[k].kind == FAST_VOID) {
+				frag_end(f);
+				continue;
+			}
+			if (fast_tags[k].kind == FAST_RAW) {
+				/* raw text up to the first "</" and a letter, which
+				 * must end this element */
+				size_t e = i;
+				while (e + 2 < n && !(s[e] == '<' && s[e + 1] == '/' &&
+						      is_alpha(s[e + 2])))
+					e++;
+				size_t tl = strlen(name);
+				if (e + 2 >= n || e + 2 + tl >= n ||
+				    strncasecmp(s + e + 2, name, tl) || s[e + 2 + tl] != '>')
+					goto out;
+				frag_end(f);
+				i = e + 3 + tl;
+				continue;
+			}
+			names[depth++] = k;
+			continue;
+		}
+		if (c == '&') {
+			td_buf_reset(&tmp);
+			if (!fast_ref(s, n, &i, &tmp))
+				goto out;
+			frag_text(f, tmp.data, tmp.len);
+			continue;
+		}
+		/* a run of text */
+		size_t j = i;
+		while (j < n && s[j] != '<' && s[j] != '&')
+			j++;
+		frag_text(f, s + i, j - i);
+		i = j;
+	}
+	if (depth == 0) {
+		frag_end(f);    /* body */
+		frag_end(f);    /* html */
+		ok = true;
+	}
+out:
+	td_buf_free(&tmp);
+	return ok;
+}
+
+static void slow_fragment(const char *html, size_t len, struct frag *f);
+
+/* Parses a fragment into f (empty when there is nothing to parse). */
+static void parse_fragment(const char *html, size_t len, struct frag *f)
+{
+	frag_init(f);
 	if (!html || len == 0)
-		return NULL;
+		return;
+	if (fast_fragment(html, len, f)) {
+#ifdef HTML_FAST_CHECK
+		struct frag g;
+		frag_init(&g);
+		slow_fragment(html, len, &g);
+		bool same = f->nev == g.nev && f->text.len == g.text.len &&
+			    (f->text.len == 0 || !memcmp(f->text.data, g.text.data, f->text.len));
+		for (size_t k = 0; same && k < f->nev; k++)
+			same = f->ev[k].type == g.ev[k].type && f->ev[k].tag == g.ev[k].tag &&
+			       f->ev[k].len == g.ev[k].len && f->ev[k].pair == g.ev[k].pair &&
+			       (f->ev[k].type != EV_START || f->ev[k].off == g.ev[k].off);
+		for (size_t k = 0; same && k < f->nat; k++)
+			same = f->at[k].idx == g.at[k].idx && f->at[k].len == g.at[k].len &&
+			       f->at[k].has_value == g.at[k].has_value;
+		if (!same) {
+			fprintf(stderr, "FAST MISMATCH (%zu/%zu events):\n%.*s\n", f->nev, g.nev, (int)len, html);
+			abort();
+		}
+		frag_free(&g);
+#endif
+		return;
+	}
+	frag_free(f);
+	frag_init(f);
+	slow_fragment(html, len, f);
+}
+
+/* The parser's path for parse_fragment(); f is initialized. */
+static void slow_fragment(const char *html, size_t len, struct frag *f)
+{
 	/* a byte order mark is not content; after our prefix it would be */
 	if (len >= 3 && memcmp(html, "\xEF\xBB\xBF", 3) == 0)
 		html += 3, len -= 3;
@@ -317,10 +894,30 @@ static htmlDocPtr parse_fragment(const char *html, size_t len)
 	int opts = HTML_PARSE_NONET | HTML_PARSE_NOERROR |
 		   HTML_PARSE_NOWARNING | HTML_PARSE_NODEFDTD |
 		   HTML_PARSE_IGNORE_ENC;
-	htmlDocPtr doc = htmlReadMemory(in.data, (int)in.len, NULL, "UTF-8",
-					opts);
+	htmlParserCtxtPtr ctxt = htmlNewParserCtxt();
+	if (!ctxt) {
+		td_buf_free(&in);
+		return;
+	}
+	/* only our handlers: no startDocument, so no document is built */
+	memset(ctxt->sax, 0, sizeof *ctxt->sax);
+	ctxt->sax->startElement = sax_start;
+	ctxt->sax->endElement = sax_end;
+	ctxt->sax->characters = sax_text;
+	ctxt->sax->ignorableWhitespace = sax_text;
+	ctxt->sax->cdataBlock = sax_raw;
+	ctxt->sax->initialized = 1;
+	ctxt->userData = f;
+	/* what htmlReadMemory() does, with this context */
+	htmlDocPtr doc = htmlCtxtReadMemory(ctxt, in.data, (int)in.len, NULL,
+					    "UTF-8", opts);
+	if (doc)
+		xmlFreeDoc(doc);
+	htmlFreeParserCtxt(ctxt);
 	td_buf_free(&in);
-	return doc;
+	/* the parser closes what is open at the end; should it not have */
+	while (f->nopen)
+		frag_end(f);
 }
 
 /* ---- the walk ----------------------------------------------------------- */
@@ -328,42 +925,31 @@ static htmlDocPtr parse_fragment(const char *html, size_t len)
 enum walk_rc { WALK_SKIP, WALK_DESCEND, WALK_STOP };
 
 struct walker {
-	/* Called for every node in document order. WALK_DESCEND visits the
-	 * children and then calls leave() for the node. */
-	enum walk_rc (*enter)(void *ctx, xmlNodePtr n);
-	void (*leave)(void *ctx, xmlNodePtr n);
+	/* Called for every START and TEXT in document order. WALK_DESCEND
+	 * visits an element's content and then calls leave() with its
+	 * START. */
+	enum walk_rc (*enter)(void *ctx, const struct frag *f, size_t i);
+	void (*leave)(void *ctx, const struct frag *f, size_t i);
 };
 
-/* Walks the descendants of root (not root itself) without recursion. */
-static void walk(xmlNodePtr root, const struct walker *w, void *ctx)
+/* Walks the events f->ev[from..to) (a whole fragment, or an element's
+ * content), without recursion. */
+static void walk(const struct frag *f, size_t from, size_t to,
+		 const struct walker *w, void *ctx)
 {
-	xmlNodePtr n = root->children;
-	while (n) {
-		enum walk_rc rc = w->enter(ctx, n);
+	size_t i = from;
+	while (i < to) {
+		const struct ev *e = &f->ev[i];
+		if (e->type == EV_END) {
+			w->leave(ctx, f, e->pair);
+			i++;
+			continue;
+		}
+		enum walk_rc rc = w->enter(ctx, f, i);
 		if (rc == WALK_STOP)
 			return;
-		if (rc == WALK_DESCEND) {
-			if (n->children) {
-				n = n->children;
-				continue;
-			}
-			w->leave(ctx, n);
-		}
-		while (!n->next) {
-			n = n->parent;
-			if (!n || n == root)
-				return;
-			w->leave(ctx, n);
-		}
-		n = n->next;
+		i = (e->type == EV_START && rc == WALK_SKIP) ? e->pair + 1 : i + 1;
 	}
-}
-
-/* Only elements have children worth visiting: an entity reference's
- * children are the entity's own nodes, a DTD's its declarations. */
-static bool is_element(xmlNodePtr n)
-{
-	return n->type == XML_ELEMENT_NODE;
 }
 
 /* ---- sanitizing ---------------------------------------------------------- */
@@ -376,8 +962,8 @@ static struct texter *counter_new(void);
 static void counter_free(struct texter *t);
 static bool text_upto(struct texter *t, const char *p, size_t n, size_t keep,
 		      size_t *used);
-static enum walk_rc text_enter(void *ctx, xmlNodePtr n);
-static void text_leave(void *ctx, xmlNodePtr n);
+static enum walk_rc text_enter(void *ctx, const struct frag *f, size_t i);
+static void text_leave(void *ctx, const struct frag *f, size_t i);
 
 struct sanitizer {
 	struct td_buf out;
@@ -393,7 +979,7 @@ struct sanitizer {
 	size_t keep;            /* cutting: its code points to write */
 	size_t depth;
 	struct {
-		xmlNodePtr node;
+		size_t node;    /* its START */
 		const struct tag *tag;
 	} open[HTML_MAX_DEPTH];
 };
@@ -456,14 +1042,12 @@ bool td_html_put_escaped(struct td_buf *b, const char *s, size_t n, bool attr,
 
 /* The text of an attribute into s->val; false when it is too long to be
  * anything we want. The HTML parser has already decoded entities. */
-static bool attr_value(struct sanitizer *s, xmlAttrPtr a)
+static bool attr_value(struct sanitizer *s, const struct frag *f,
+		       const struct fattr *a)
 {
 	td_buf_reset(&s->val);
-	for (xmlNodePtr c = a->children; c; c = c->next)
-		if (c->type == XML_TEXT_NODE && c->content &&
-		    td_buf_puts(&s->val, (const char *)c->content) < 0)
-			return false;
-	return true;
+	return a->len == 0 ||
+	       td_buf_append(&s->val, frag_str(f, a->off), a->len) >= 0;
 }
 
 /* Length of the scheme at the start of u ("http" in "http:..."), or 0. */
@@ -492,6 +1076,12 @@ static bool is_hex(char c)
  * characters that may not appear in a URI (spaces, non-ASCII, quotes) are
  * percent-encoded (a URL is one ASCII token in a digest). Only http and
  * https survive, and mailto where mailto_ok. */
+/* The ASCII that may not appear in a URI as it is. */
+static const bool url_escape[128] = {
+	[' '] = true, ['"'] = true, ['<'] = true, ['>'] = true, ['\\'] = true,
+	['^'] = true, ['`'] = true, ['{'] = true, ['|'] = true, ['}'] = true,
+};
+
 static bool safe_url(const char *raw, size_t n, const char *base,
 		     bool mailto_ok, struct td_buf *out)
 {
@@ -510,7 +1100,7 @@ static bool safe_url(const char *raw, size_t n, const char *base,
 			continue;
 		if (c < 0x20 || c == 0x7F)
 			return false;
-		if (c >= 0x80 || strchr(" \"<>\\^`{|}", c) ||
+		if (c >= 0x80 || (c < 0x80 && url_escape[c]) ||
 		    (c == '%' && !(i + 2 < n && is_hex(raw[i + 1]) &&
 				   is_hex(raw[i + 2])))) {
 			char pct[3] = { '%', hex[c >> 4], hex[c & 15] };
@@ -585,15 +1175,13 @@ static bool number_value(const char *v, size_t *from, size_t *len)
 }
 
 /* The safe URL of the first attribute named `name` into s->url. */
-static bool find_url(struct sanitizer *s, xmlNodePtr n, const char *name,
-		     bool mailto_ok)
+static bool find_url(struct sanitizer *s, const struct frag *f, size_t n,
+		     const char *name, bool mailto_ok)
 {
-	for (xmlAttrPtr a = n->properties; a; a = a->next)
-		if (strcasecmp((const char *)a->name, name) == 0)
-			return attr_value(s, a) &&
-			       safe_url(s->val.data ? s->val.data : "",
-					s->val.len, s->base, mailto_ok, &s->url);
-	return false;
+	const struct fattr *a = frag_attr_find(f, n, attr_index(name));
+	return a && attr_value(s, f, a) &&
+	       safe_url(s->val.data ? s->val.data : "", s->val.len, s->base,
+			mailto_ok, &s->url);
 }
 
 /* ' name="' without going through printf: this runs for every attribute. */
@@ -607,16 +1195,18 @@ static void put_attr_name(struct td_buf *b, const char *name)
 /* Builds the start tag of n in s->tag: allowed attributes in the order
  * they came, each once; the URL one already vetted in s->url, or left out
  * (with the link's rel) when there is none (!has_url). */
-static void build_start_tag(struct sanitizer *s, xmlNodePtr n,
-			    const struct tag *t, bool has_url)
+static void build_start_tag(struct sanitizer *s, const struct frag *f,
+			    size_t n, const struct tag *t, bool has_url)
 {
 	unsigned seen = 0;
 	td_buf_reset(&s->tag);
 	td_buf_putc(&s->tag, '<');
 	td_buf_puts(&s->tag, t->name);
-	for (xmlAttrPtr a = n->properties; a; a = a->next) {
-		size_t idx = 0;
-		enum attr_kind k = attr_kind(t, a->name, &idx);
+	const struct ev *e = &f->ev[n];
+	for (uint32_t ai = e->off; ai < e->off + e->len; ai++) {
+		const struct fattr *a = &f->at[ai];
+		size_t idx = a->idx;
+		enum attr_kind k = attr_kind(t, idx);
 		if (k == A_NONE || (seen & (1u << idx)) ||
 		    ((k == A_URL || k == A_LINK) && !has_url))
 			continue;
@@ -629,7 +1219,7 @@ static void build_start_tag(struct sanitizer *s, xmlNodePtr n,
 			td_buf_putc(&s->tag, '"');
 			continue;
 		}
-		if (!attr_value(s, a))
+		if (!attr_value(s, f, a))
 			continue;
 		const char *v = td_buf_cstr(&s->val);
 		size_t from = 0, len = s->val.len;
@@ -677,18 +1267,17 @@ static bool put_separator(struct sanitizer *s)
 	return true;
 }
 
-static enum walk_rc san_enter(void *ctx, xmlNodePtr n)
+static enum walk_rc san_enter(void *ctx, const struct frag *f, size_t n)
 {
 	struct sanitizer *s = ctx;
 	if (s->full)
 		return WALK_STOP;
-	/* comments, PIs, CDATA (the raw text of script/style) and doctype
-	 * nodes are neither text nor elements, and are skipped below */
-	if (n->type == XML_TEXT_NODE) {
-		if (!n->content || !*n->content)
-			return WALK_SKIP;
-		const char *text = (const char *)n->content;
-		size_t len = strlen(text), use = len;
+	/* comments, PIs, CDATA (the raw text of script/style) and doctypes
+	 * are neither text nor elements, and are not recorded (frag) */
+	const struct ev *e = &f->ev[n];
+	if (e->type == EV_TEXT) {
+		const char *text = frag_str(f, e->off);
+		size_t len = e->len, use = len;
 		bool cut = s->counter &&
 			   text_upto(s->counter, text, len, s->keep, &use);
 		if (!put_separator(s) ||
@@ -702,12 +1291,10 @@ static enum walk_rc san_enter(void *ctx, xmlNodePtr n)
 		}
 		return WALK_SKIP;
 	}
-	if (!is_element(n))
-		return WALK_SKIP;
 	if (s->counter)
-		text_enter(s->counter, n);
+		text_enter(s->counter, f, n);
 
-	const struct tag *t = tag_find(n->name);
+	const struct tag *t = e->tag;
 	if (t->kind == TAG_DROP)
 		return WALK_SKIP;
 	bool blockish = (t->flags & (F_BLOCK | F_CELL)) != 0;
@@ -717,18 +1304,18 @@ static enum walk_rc san_enter(void *ctx, xmlNodePtr n)
 	}
 	if (t->kind == TAG_UNWRAP || !context_ok(s, t))
 		return WALK_DESCEND;
-	if ((t->flags & F_IMG) && !find_url(s, n, "src", false))
+	if ((t->flags & F_IMG) && !find_url(s, f, n, "src", false))
 		return WALK_SKIP;       /* an image without a safe source is nothing */
-	bool has_url = !(t->flags & F_LINK) || find_url(s, n, "href", true);
+	bool has_url = !(t->flags & F_LINK) || find_url(s, f, n, "href", true);
 	/* a link without a safe target is its text, and the title it
 	 * carries, if any: a tooltip the author wrote, harmless in mail */
-	if (!has_url && !xmlHasProp(n, (const xmlChar *)"title"))
+	if (!has_url && !frag_attr_find(f, n, attr_index("title")))
 		return WALK_DESCEND;
 	/* too deep: keep the content, lose the wrapper */
 	if (t->kind == TAG_KEEP && s->depth >= HTML_MAX_DEPTH)
 		return WALK_DESCEND;
 
-	build_start_tag(s, n, t, has_url);
+	build_start_tag(s, f, n, t, has_url);
 	if (!put_separator(s) ||
 	    !put_limited(&s->out, s->tag.data, s->tag.len, HTML_MAX_OUTPUT,
 			 false)) {
@@ -752,23 +1339,24 @@ static void close_top(struct sanitizer *s)
 	td_buf_putc(&s->out, '>');
 }
 
-static void san_leave(void *ctx, xmlNodePtr n)
+static void san_leave(void *ctx, const struct frag *f, size_t n)
 {
 	struct sanitizer *s = ctx;
 	if (s->counter)
-		text_leave(s->counter, n);
+		text_leave(s->counter, f, n);
 	if (s->depth > 0 && s->open[s->depth - 1].node == n)
 		close_top(s);
 	else if (s->inline_only &&
-		 (tag_find(n->name)->flags & (F_BLOCK | F_CELL)))
+		 (f->ev[n].tag->flags & (F_BLOCK | F_CELL)))
 		s->sep = true;
 }
 
-/* Writes the sanitized children of root into out. An excerpt (inline_only)
- * stops after `keep` code points of its one-line text (SIZE_MAX: all of
- * it) with "…", and closes what is open. */
-static void sanitize_tree(xmlNodePtr root, const char *base, bool inline_only,
-			  size_t keep, struct td_buf *out)
+/* Writes the sanitized events f->ev[from..to) into out. An excerpt
+ * (inline_only) stops after `keep` code points of its one-line text
+ * (SIZE_MAX: all of it) with "…", and closes what is open. */
+static void sanitize_tree(const struct frag *f, size_t from, size_t to,
+			  const char *base, bool inline_only, size_t keep,
+			  struct td_buf *out)
 {
 	static const struct walker w = { san_enter, san_leave };
 	struct sanitizer s;
@@ -786,7 +1374,7 @@ static void sanitize_tree(xmlNodePtr root, const char *base, bool inline_only,
 		s.counter = counter_new();
 		s.keep = keep;
 	}
-	walk(root, &w, &s);
+	walk(f, from, to, &w, &s);
 	while (s.depth > 0)
 		close_top(&s);
 	counter_free(s.counter);
@@ -911,11 +1499,10 @@ static char *sanitize_parsed(const char *html, size_t len, const char *base_url)
 {
 	struct td_buf out;
 	output_init(&out);
-	htmlDocPtr doc = parse_fragment(html, len);
-	if (doc) {
-		sanitize_tree((xmlNodePtr)doc, base_url, false, SIZE_MAX, &out);
-		xmlFreeDoc(doc);
-	}
+	struct frag f;
+	parse_fragment(html, len, &f);
+	sanitize_tree(&f, 0, f.nev, base_url, false, SIZE_MAX, &out);
+	frag_free(&f);
 	return finish(&out);
 }
 
@@ -1023,13 +1610,13 @@ static void text_break(struct texter *t, int level)
 	t->space = false;
 }
 
-static void text_img(struct texter *t, xmlNodePtr n)
+static void text_img(struct texter *t, const struct frag *f, size_t n)
 {
-	xmlChar *alt = xmlGetProp(n, (const xmlChar *)"alt");
+	const struct fattr *alt = frag_attr_find(f, n, attr_index("alt"));
 	if (!alt)
 		return;
-	const char *a = (const char *)alt;
-	size_t len = strlen(a), from = 0;
+	const char *a = frag_str(f, alt->off);
+	size_t len = alt->len, from = 0;
 	/* only the alt text's ends are trimmed here: the inside collapses
 	 * in text_add() */
 	uint32_t cp;
@@ -1051,23 +1638,19 @@ static void text_img(struct texter *t, xmlNodePtr n)
 		text_add(t, a + from, to - from);
 		text_add(t, "]", 1);
 	}
-	xmlFree(alt);
 }
 
-static enum walk_rc text_enter(void *ctx, xmlNodePtr n)
+static enum walk_rc text_enter(void *ctx, const struct frag *f, size_t n)
 {
 	struct texter *t = ctx;
 	if (t->full)
 		return WALK_STOP;
-	if (n->type == XML_TEXT_NODE) {
-		if (n->content)
-			text_add(t, (const char *)n->content,
-				 strlen((const char *)n->content));
+	const struct ev *e = &f->ev[n];
+	if (e->type == EV_TEXT) {
+		text_add(t, frag_str(f, e->off), e->len);
 		return WALK_SKIP;
 	}
-	if (!is_element(n))
-		return WALK_SKIP;
-	const struct tag *g = tag_find(n->name);
+	const struct tag *g = e->tag;
 	if (g->kind == TAG_DROP)
 		return WALK_SKIP;
 	if (g->flags & F_BR) {
@@ -1079,7 +1662,7 @@ static enum walk_rc text_enter(void *ctx, xmlNodePtr n)
 	}
 	if (g->flags & F_IMG) {
 		if (!t->one_line)
-			text_img(t, n);
+			text_img(t, f, n);
 		return WALK_SKIP;
 	}
 	if (g->flags & F_CELL)
@@ -1097,10 +1680,10 @@ static enum walk_rc text_enter(void *ctx, xmlNodePtr n)
 	return WALK_DESCEND;
 }
 
-static void text_leave(void *ctx, xmlNodePtr n)
+static void text_leave(void *ctx, const struct frag *f, size_t n)
 {
 	struct texter *t = ctx;
-	const struct tag *g = tag_find(n->name);
+	const struct tag *g = f->ev[n].tag;
 	if (g->flags & F_LIST)
 		t->lists--;
 	if (g->flags & F_PRE) {
@@ -1156,13 +1739,15 @@ static bool text_upto(struct texter *t, const char *p, size_t n, size_t keep,
 	return t->chars >= keep;
 }
 
-/* The text of root's descendants; trimmed, so "" when there is none. */
-static char *tree_text(xmlNodePtr root, bool one_line)
+/* The text of the events f->ev[from..to); trimmed, so "" when there is
+ * none. */
+static char *tree_text(const struct frag *f, size_t from, size_t to,
+		       bool one_line)
 {
 	static const struct walker w = { text_enter, text_leave };
 	struct texter t;
 	texter_init(&t, one_line);
-	walk(root, &w, &t);
+	walk(f, from, to, &w, &t);
 	/* leading blanks can only come from <pre>; trailing ones too */
 	while (t.out.len > 0 && (t.out.data[t.out.len - 1] == ' ' ||
 				 t.out.data[t.out.len - 1] == '\t' ||
@@ -1182,34 +1767,37 @@ static char *tree_text(xmlNodePtr root, bool one_line)
 
 char *td_html_to_text(const char *html, size_t len)
 {
-	htmlDocPtr doc = parse_fragment(html, len);
-	if (!doc)
-		return td_xstrdup("");
-	char *text = tree_text((xmlNodePtr)doc, false);
-	xmlFreeDoc(doc);
+	struct frag f;
+	parse_fragment(html, len, &f);
+	char *text = tree_text(&f, 0, f.nev, false);
+	frag_free(&f);
 	return text;
 }
 
 /* ---- excerpt ---------------------------------------------------------------- */
 
 struct para_finder {
-	xmlNodePtr found;
+	bool found;
+	size_t from, to;        /* its content */
 	char *text;             /* its one-line text */
 };
 
-static enum walk_rc para_enter(void *ctx, xmlNodePtr n)
+static enum walk_rc para_enter(void *ctx, const struct frag *fr, size_t n)
 {
 	struct para_finder *f = ctx;
-	if (!is_element(n))
+	const struct ev *e = &fr->ev[n];
+	if (e->type != EV_START)
 		return WALK_SKIP;
-	const struct tag *t = tag_find(n->name);
+	const struct tag *t = e->tag;
 	if (t->kind == TAG_DROP)
 		return WALK_SKIP;
 	if (strcmp(t->name, "p") != 0)
 		return WALK_DESCEND;
-	char *text = tree_text(n, true);
+	char *text = tree_text(fr, n + 1, e->pair, true);
 	if (*text) {
-		f->found = n;
+		f->found = true;
+		f->from = n + 1;
+		f->to = e->pair;
 		f->text = text;
 		return WALK_STOP;
 	}
@@ -1217,9 +1805,10 @@ static enum walk_rc para_enter(void *ctx, xmlNodePtr n)
 	return WALK_SKIP;       /* the parser never nests paragraphs */
 }
 
-static void para_leave(void *ctx, xmlNodePtr n)
+static void para_leave(void *ctx, const struct frag *f, size_t n)
 {
 	(void)ctx;
+	(void)f;
 	(void)n;
 }
 
@@ -1369,20 +1958,24 @@ void td_html_excerpt(const char *safe_html, size_t len, size_t max_chars,
 	output_init(&html);
 	char *text = NULL;
 	struct td_buf plain = TD_BUF_INIT;
-	htmlDocPtr doc = NULL;
-	if (len <= HTML_MAX_OUTPUT && plain_fragment(safe_html, len, &plain))
+	bool parsed = false;
+	struct frag doc;
+	if (len <= HTML_MAX_OUTPUT && plain_fragment(safe_html, len, &plain)) {
 		excerpt_of_text(&plain, max_chars, &html, &text);
-	else
-		doc = parse_fragment(safe_html, len);
+	} else {
+		parse_fragment(safe_html, len, &doc);
+		parsed = true;
+	}
 	td_buf_free(&plain);
-	if (doc) {
+	if (parsed) {
 		static const struct walker w = { para_enter, para_leave };
-		struct para_finder f = { NULL, NULL };
-		walk((xmlNodePtr)doc, &w, &f);
+		struct para_finder f = { false, 0, 0, NULL };
+		walk(&doc, 0, doc.nev, &w, &f);
 		if (!f.found) {
 			/* no paragraph with text: the whole fragment */
-			f.found = (xmlNodePtr)doc;
-			f.text = tree_text(f.found, true);
+			f.from = 0;
+			f.to = doc.nev;
+			f.text = tree_text(&doc, 0, doc.nev, true);
 		}
 		size_t total = td_utf8_count(f.text, strlen(f.text)), kept;
 		text = cut_line(f.text, max_chars, &kept);
@@ -1390,11 +1983,11 @@ void td_html_excerpt(const char *safe_html, size_t len, size_t max_chars,
 			/* the paragraph's own markup, made safe again, kept to
 			 * what a <p> may hold, and cut where the text is */
 			td_buf_puts(&html, "<p>");
-			sanitize_tree(f.found, NULL, true, kept < total ? kept : SIZE_MAX,
-				      &html);
+			sanitize_tree(&doc, f.from, f.to, NULL, true,
+				      kept < total ? kept : SIZE_MAX, &html);
 			td_buf_puts(&html, "</p>");
 		}
-		xmlFreeDoc(doc);
+		frag_free(&doc);
 	}
 	if (!text)
 		text = td_xstrdup("");

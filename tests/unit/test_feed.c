@@ -689,6 +689,60 @@ static void test_comment_hyphens(void)
 	td_value_free(j);
 }
 
+/* CDATA sections are kept out of libxml2's way while it parses
+ * (feed_repair.c) and put back: the text is the section's, joined to the
+ * text around it; the lines of later messages are the document's; a
+ * section with CR, with a character XML forbids, or in a document that
+ * writes the placeholder's mark itself is left to libxml2, with the same
+ * outcome. */
+static void test_cdata_set_aside(void)
+{
+	const char *xml =
+		"<rss version=\"2.0\"><channel><title>t</title>\n<item>"
+		"<title>a<![CDATA[ <b>x</b> & \xc3\xa9 ]]>b</title>\n"
+		"<description><![CDATA[<p>one\n\ntwo &amp; <em>three</em> four five six seven\n"
+		"eight nine</p>]]></description>\n"
+		"<link>http://e.x/1</link></itemz>\n</channel></rss>";
+	int rc;
+	struct td_value *j = dumps(xml, &rc);
+	CHECK(rc == 0 && j);
+	/* the </itemz> on line 7, the <item> on line 2: the section's three
+	 * newlines are still counted */
+	CHECK(contains(str_at(j, "bozo_exception"),
+		       "line 7: Opening and ending tag mismatch: item line 2 and itemz"));
+	/* markup in a title: HTML, sanitized */
+	CHECK_STR(str_at(j, "entries.0.title"), "a <b>x</b> &amp; \xc3\xa9 b");
+	CHECK_STR(str_at(j, "entries.0.summary"),
+		  "<p>one\n\ntwo &amp; <em>three</em> four five six seven\neight nine</p>");
+	td_value_free(j);
+
+	/* the placeholder's mark in the document: nothing set aside, and the
+	 * mark is text like any other */
+	const char *marked =
+		"<rss version=\"2.0\"><channel><title>t\xef\xb7\x91" "0\xef\xb7\x91</title><item>"
+		"<description><![CDATA[<p>a long enough paragraph to be set aside, "
+		"were it not for the mark</p>]]></description>"
+		"<link>http://e.x/1</link></item></channel></rss>";
+	j = dumps(marked, &rc);
+	CHECK(rc == 0 && j && num_at(j, "bozo") == 0);
+	CHECK_STR(str_at(j, "feed.title"), "t\xef\xb7\x91" "0\xef\xb7\x91");
+	CHECK_STR(str_at(j, "entries.0.summary"), "<p>a long enough paragraph to be set "
+		  "aside, were it not for the mark</p>");
+	td_value_free(j);
+
+	/* CR in a section: libxml2 makes its line ends LF */
+	const char *cr =
+		"<rss version=\"2.0\"><channel><title>t</title><item>"
+		"<description><![CDATA[<p>line one of a section long enough to be\r\n"
+		"set aside, with CR LF line ends</p>]]></description>"
+		"<link>http://e.x/1</link></item></channel></rss>";
+	j = dumps(cr, &rc);
+	CHECK(rc == 0 && j);
+	CHECK_STR(str_at(j, "entries.0.summary"), "<p>line one of a section long enough "
+		  "to be\nset aside, with CR LF line ends</p>");
+	td_value_free(j);
+}
+
 static void test_refused(void)
 {
 	int rc;
@@ -1206,6 +1260,7 @@ int main(void)
 	TD_RUN(test_entities_growth_bound);
 	TD_RUN(test_entities_unterminated_markup);
 	TD_RUN(test_comment_hyphens);
+	TD_RUN(test_cdata_set_aside);
 	TD_RUN(test_refused);
 	TD_RUN(test_depth);
 	TD_RUN(test_bozo_recovery);

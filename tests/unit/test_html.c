@@ -731,6 +731,98 @@ static void test_plain_shortcut_matches_parser(void)
 	CHECK(mismatches == 0);
 }
 
+/* The same for markup (html.c's fast path): what it reads of well-formed
+ * HTML must be what libxml2's parser makes of it, and what it refuses
+ * (markup the parser repairs) goes to the parser. A fixed list of
+ * WordPress-like fragments and of the edges of what the fast path reads,
+ * then random fragments of tags, attributes, references and text; each
+ * sanitized, made text and cut to excerpts both ways. */
+static bool same_both_ways(const char *in)
+{
+	char *slow_in = bom(in);
+	char *fast = td_html_sanitize(in, strlen(in), BASE);
+	char *slow = td_html_sanitize(slow_in, strlen(slow_in), BASE);
+	char *fast_t = td_html_to_text(in, strlen(in));
+	char *slow_t = td_html_to_text(slow_in, strlen(slow_in));
+	bool same = strcmp(fast, slow) == 0 && strcmp(fast_t, slow_t) == 0;
+	if (!same)
+		fprintf(stderr, "  input \"%s\":\n    fast \"%s\" / \"%s\"\n"
+			"    parser \"%s\" / \"%s\"\n", in, fast, fast_t, slow, slow_t);
+	same = same_excerpts(in, 12) && same_excerpts(in, 0) &&
+	       same_excerpts(fast, 7) && same;
+	free(slow_in);
+	free(fast);
+	free(slow);
+	free(fast_t);
+	free(slow_t);
+	return same;
+}
+
+static void test_markup_fast_path_matches_parser(void)
+{
+	static const char *const fixed[] = {
+		"<p>One <a href=\"/x?a=1&#038;b=2\" title=\"T &amp; U\">link</a>, "
+		"<em>em</em> &#8220;q&#8221;&nbsp;&#8230;</p>\n\n<p>Two</p>",
+		"<figure class=\"wp-block-image\"><img decoding=\"async\" width=\"1024\" "
+		"height=\"683\" src=\"https://e.test/a-1024x683.jpg\" alt=\"A &amp; B\" "
+		"srcset=\"https://e.test/a-300x200.jpg 300w\" sizes=\"(max-width: 1024px) "
+		"100vw\" /><figcaption class=\"wp-element-caption\">Cap</figcaption></figure>",
+		"<ul class=\"wp-block-list\"><li>a</li><li>b <strong>c</strong></li></ul>",
+		"<blockquote class=\"q\"><p>Q.</p><cite>W</cite></blockquote>",
+		"<div class=\"wrap\">\n<iframe loading=\"lazy\" title=\"V\" src=\"https://y.test/e\" "
+		"allowfullscreen></iframe>\n</div>",
+		"<p>x</p><script async src=\"https://t.test/w.js\" charset=\"utf-8\"></script>",
+		"<script>if (a < b) { x(\"</b>\"); }</script><p>after</p>",
+		"<style>p{color:red}</style>text", "<h2 id=\"h-1\">Head</h2>",
+		"<span style=\"color:#c00\" onclick=\"t()\">s</span>",
+		"<a href=\"javascript:alert(1)\">j</a> <a href=\"mailto:a@b.test\">m</a>",
+		"<img src=\"x.png\" alt=\"one\" alt=\"two\" SRC=\"y.png\">",
+		"<a HREF='/q' Title=\"t\" data-id=\"4\" aria-label=\"l\">x</a>",
+		"<p>a<div>b</div>c</p>", "<p>open", "<b>x<p>y</p></b>", "<li>a<li>b",
+		"<p>x</p></div>", "<br/>a<br>b<hr/>c", "<p/>x", "<em>a</em >",
+		"a < b", "a &bogus; b", "a &copy; b", "a &mdash b", "&#65", "&#0;",
+		"<!-- c -->x", "<p>x</P>", "<P>x</p>", "<x-y>z</x-y>", "<o:p>z</o:p>",
+		"<table><tr><td>c</td></tr></table>", "<pre>\nline\n  two</pre>",
+		"<ol><li>1</li></ol><dl><dt>t</dt><dd>d</dd></dl>",
+		"<a href=\"/a\" title>t</a>", "<img src=x.png>", "<p title=\"a\nb\">x</p>",
+		"<a href=\"/&#x20;x\">s</a>", "<body>x</body>", "<p>x</p>\r\n<p>y</p>",
+		"<span>\xc3\xa9\xe2\x80\x94\xf0\x9f\xa6\x8a</span>",
+	};
+	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+		CHECK(same_both_ways(fixed[i]));
+	static const char *const atoms[] = {
+		"<p>", "</p>", "<div>", "</div>", "<a href=\"/l?x=1&amp;y=2\">", "</a>",
+		"<a title='t'>", "<em>", "</em>", "<strong>", "</strong>", "<br>", "<br/>",
+		"<img src=\"/i.png\" alt=\"i &amp; j\">", "<ul>", "</ul>", "<li>", "</li>",
+		"<figure>", "</figure>", "<figcaption>", "</figcaption>", "<h2>", "</h2>",
+		"<blockquote>", "</blockquote>", "<span class=\"c\">", "</span>",
+		"<iframe src=\"https://v.test/\">", "</iframe>", "<script>x<y</script>",
+		"<b>", "</b>", "<i>", "</i>", "<pre>", "</pre>", "<table>", "<td>",
+		"<p/>", "text", " ", "\n", "&amp;", "&#8230;", "&nbsp;", "& ", "&eacute;",
+		"\xc3\xa9", "<", ">", "\"", "&#x41;", "<!--c-->", "<hr>", "<dl>", "<dt>",
+	};
+	unsigned seed = 4242;
+	size_t mismatches = 0;
+	for (int n = 0; n < 3000; n++) {
+		char in[512] = "";
+		size_t len = 0;
+		int parts = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 16;
+		for (int k = 0; k < parts; k++) {
+			seed = seed * 1103515245u + 12345u;
+			const char *a = atoms[(seed >> 16) % (sizeof atoms / sizeof atoms[0])];
+			size_t al = strlen(a);
+			if (len + al >= sizeof in)
+				break;
+			memcpy(in + len, a, al);
+			len += al;
+			in[len] = '\0';
+		}
+		if (!same_both_ways(in) && mismatches++ >= 5)
+			break;
+	}
+	CHECK(mismatches == 0);
+}
+
 int main(void)
 {
 	TD_RUN(test_allowed_markup);
@@ -748,5 +840,6 @@ int main(void)
 	TD_RUN(test_cut_keeps_markup);
 	TD_RUN(test_cut_text);
 	TD_RUN(test_plain_shortcut_matches_parser);
+	TD_RUN(test_markup_fast_path_matches_parser);
 	return TD_DONE("html");
 }

@@ -10,6 +10,9 @@
  *     refuses the document and which only cuts the expansion short;
  *   - td_feed_trim_comments: a comment's text after its first "--" is
  *     dropped (libxml2 is quadratic on many of them);
+ *   - td_feed_lift_cdata / td_feed_restore_cdata: the text of CDATA
+ *     sections kept out of libxml2's way (it reads them a character at a
+ *     time) and put back into the tree after the parse;
  *   - td_feed_xml_parse: one libxml2 parse, its first error kept;
  *   - td_feed_loosen: for a document that is not well-formed, the repairs
  *     feedparser's loose parser makes implicitly, before the recovering
@@ -45,6 +48,22 @@ void td_feed_trim_comments(struct td_buf *text);
  * references, a bare '&' made "&amp;", characters XML forbids dropped;
  * CDATA sections and comments copied as they are. */
 void td_feed_loosen(const char *s, size_t n, struct td_buf *out);
+
+/* CDATA sections set aside while libxml2 parses (feed_repair.c says why
+ * and which): the original text, and where each section's text is in it. */
+struct td_feed_lifted {
+	struct td_buf orig;
+	size_t *off, *len;
+	size_t n, cap;
+};
+
+/* Replaces, in text, the text of each CDATA section libxml2 would take as
+ * it is by a placeholder of the same line count; l keeps the text (l->n
+ * is 0 and text unchanged when none was set aside). */
+void td_feed_lift_cdata(struct td_buf *text, struct td_feed_lifted *l);
+/* Puts the sections' text back into doc's text nodes. */
+void td_feed_restore_cdata(xmlDocPtr doc, const struct td_feed_lifted *l);
+void td_feed_lifted_free(struct td_feed_lifted *l);
 
 struct td_feed_xml {
 	xmlDocPtr doc;      /* NULL when nothing could be read */

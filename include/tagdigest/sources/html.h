@@ -73,8 +73,12 @@ char *td_html_safe_link(const char *url, const char *base_url);
 bool td_html_put_escaped(struct td_buf *b, const char *s, size_t n, bool attr,
 			 size_t limit);
 
-/* Fragments without markup skip the HTML parser, with the same output
- * (html.c says how; test_html.c holds both paths to it). */
+/* Fragments without markup skip the HTML parser, and so does markup it
+ * would not repair (known tags closed in order, quoted attributes, ...):
+ * html.c reads it itself into what the parser would have reported, with
+ * the same output (html.c says what it reads; test_html.c holds both
+ * paths to it). No libxml2 tree is built: the walks run over the parser's
+ * events. */
 
 /* Plain text of an HTML fragment (UTF-8, paragraphs separated by "\n\n"). */
 char *td_html_to_text(const char *html, size_t len);
