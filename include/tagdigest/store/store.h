@@ -58,6 +58,15 @@ struct td_store;
 
 enum td_store_mode { TD_STORE_READWRITE, TD_STORE_READONLY };
 
+/* The page cache of each connection, in KiB (as is the temporary
+ * tables'): whatever the store's size, a connection holds at most about
+ * this much of it in memory (no memory-mapped reads either), so a run's
+ * peak does not grow with the readers (store.c: td_store_open). In WAL
+ * mode a connection's cache is dropped whenever another one has written
+ * since its last transaction, so during a send a bigger cache would not
+ * be kept anyway; the upper levels of the indexes a transaction walks fit. */
+#define TD_STORE_CACHE_KIB 1024
+
 /* Opens (creating the file and its folder in READWRITE mode) and migrates.
  * READONLY never writes: a store that does not exist yet, or needs a
  * migration, is an error naming the command that creates it. */
