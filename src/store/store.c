@@ -493,6 +493,7 @@ struct td_store {
 	char *path;
 	sqlite3_stmt *stmt[ST_COUNT];
 	sqlite3_stmt *roster[TD_STORE_ROSTER_STMTS];   /* roster.c's */
+	unsigned nested_reads;   /* td_store_begin_read inside a transaction */
 };
 
 sqlite3 *td_store_db(struct td_store *st)
@@ -777,16 +778,30 @@ int td_store_begin(struct td_store *st, struct td_err *err)
 
 int td_store_begin_read(struct td_store *st, struct td_err *err)
 {
+	/* the snapshot of the transaction open already serves */
+	if (!sqlite3_get_autocommit(st->db)) {
+		st->nested_reads++;
+		return 0;
+	}
 	return run_stmt(st, ST_BEGIN_READ, err);
 }
 
 int td_store_commit(struct td_store *st, struct td_err *err)
 {
+	if (st->nested_reads) {
+		st->nested_reads--;
+		return 0;
+	}
 	return run_stmt(st, ST_COMMIT, err);
 }
 
 void td_store_rollback(struct td_store *st)
 {
+	/* a nested read wrote nothing: the outer transaction decides */
+	if (st->nested_reads) {
+		st->nested_reads--;
+		return;
+	}
 	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 

@@ -212,6 +212,43 @@ static void test_delivery_and_watermark(void)
 	CHECK(before.st_size == after.st_size && before.st_mtime == after.st_mtime);
 }
 
+/* A read transaction opened inside another opens nothing: the outer
+ * snapshot holds until the outer commit (or rollback), whatever another
+ * connection commits meanwhile. */
+static void test_nested_reads(void)
+{
+	struct td_store *w = NULL, *r = NULL;
+	struct td_err err = { 0, "" };
+	CHECK(td_store_open(path, TD_STORE_READWRITE, &w, &err) == 0);
+	CHECK(td_store_open(path, TD_STORE_READONLY, &r, &err) == 0);
+	if (!w || !r) {
+		td_store_close(w);
+		td_store_close(r);
+		return;
+	}
+	struct td_subscriber_state s;
+	struct td_delivery d = { "nest@example.org", 100, false, "n1@x", "250 ok", 0, 5, 1, 150 };
+	CHECK(td_store_record_delivery(w, &d, &err) == 0);
+	CHECK(td_store_begin_read(r, &err) == 0);
+	CHECK(td_store_subscriber_state(r, "nest@example.org", &s, &err) == 0 && s.watermark == 5);
+	CHECK(td_store_begin_read(r, &err) == 0);
+	struct td_delivery d2 = { "nest@example.org", 200, false, "n2@x", "250 ok", 5, 7, 1, 250 };
+	CHECK(td_store_record_delivery(w, &d2, &err) == 0);
+	CHECK(td_store_subscriber_state(r, "nest@example.org", &s, &err) == 0 && s.watermark == 5);
+	CHECK(td_store_commit(r, &err) == 0);
+	/* the inner commit ended nothing: still the first snapshot */
+	CHECK(td_store_subscriber_state(r, "nest@example.org", &s, &err) == 0 && s.watermark == 5);
+	CHECK(td_store_begin_read(r, &err) == 0);
+	td_store_rollback(r);
+	CHECK(td_store_subscriber_state(r, "nest@example.org", &s, &err) == 0 && s.watermark == 5);
+	CHECK(td_store_commit(r, &err) == 0);
+	CHECK(td_store_subscriber_state(r, "nest@example.org", &s, &err) == 0 && s.watermark == 7);
+	/* no transaction left open: a commit now is an error, as before */
+	CHECK(td_store_commit(r, &err) != 0);
+	td_store_close(r);
+	td_store_close(w);
+}
+
 static void test_newer_schema_refused(void)
 {
 	char *newer = td_xasprintf("%s/newer.db", dir);
@@ -1078,6 +1115,7 @@ int main(void)
 	TD_RUN(test_readonly_missing);
 	TD_RUN(test_seq_and_idempotence);
 	TD_RUN(test_delivery_and_watermark);
+	TD_RUN(test_nested_reads);
 	TD_RUN(test_newer_schema_refused);
 	TD_RUN(test_pending_and_bounces);
 	TD_RUN(test_one_post_many_sources);

@@ -83,7 +83,13 @@ void td_store_set_busy_wait(struct td_store *st, int ms);
 int td_store_begin(struct td_store *st, struct td_err *err);
 /* A read transaction: one consistent snapshot for many queries, and far
  * fewer lock calls than one implicit transaction per statement. End it
- * with td_store_commit(). */
+ * with td_store_commit(). Inside a transaction already open on st it
+ * opens nothing and its commit or rollback ends nothing (they pair up):
+ * a caller can hold one snapshot around everything a reader's digest
+ * reads (its state, its stored retry, the composer's own snapshot), so
+ * the connection takes the WAL read lock, and rereads the pages another
+ * connection's commit made stale, once per reader instead of once per
+ * statement. */
 int td_store_begin_read(struct td_store *st, struct td_err *err);
 int td_store_commit(struct td_store *st, struct td_err *err);
 void td_store_rollback(struct td_store *st);
