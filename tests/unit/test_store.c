@@ -265,6 +265,56 @@ static void test_newer_schema_refused(void)
 	free(newer);
 }
 
+/* Schema 12: subscriber_state rebuilt clustered on the address; every
+ * row comes through, and a store set back to 11 runs it again. */
+static void test_migration_12(void)
+{
+	char *p12 = td_xasprintf("%s/m12.db", dir);
+	struct td_store *st = NULL;
+	struct td_err err = { 0, "" };
+	CHECK(td_store_open(p12, TD_STORE_READWRITE, &st, &err) == 0);
+	if (!st) {
+		free(p12);
+		return;
+	}
+	CHECK(td_store_schema_version(st) == 12);
+	for (int i = 0; i < 300; i++) {
+		char email[64];
+		snprintf(email, sizeof email, "m%03d@example.org", i);
+		struct td_delivery d = { email, 100 + i, i % 3 == 0, i % 3 ? "id@x" : NULL,
+					 NULL, 0, i, 1, 1000 + i };
+		CHECK(td_store_record_delivery(st, &d, &err) == 0);
+	}
+	td_store_close(st);
+	sqlite3 *db;
+	CHECK(sqlite3_open(p12, &db) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, "PRAGMA user_version = 11", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	st = NULL;
+	CHECK(td_store_open(p12, TD_STORE_READWRITE, &st, &err) == 0);
+	if (st) {
+		CHECK(td_store_schema_version(st) == 12);
+		for (int i = 0; i < 300; i++) {
+			char email[64];
+			snprintf(email, sizeof email, "M%03d@Example.org", i);
+			struct td_subscriber_state s;
+			CHECK(td_store_subscriber_state(st, email, &s, &err) == 0);
+			CHECK(s.known && s.watermark == i && s.last_slot == 100 + i &&
+			      s.last_sent_at == (i % 3 == 0 ? 0 : 1000 + i));
+		}
+		td_store_close(st);
+	}
+	CHECK(sqlite3_open(p12, &db) == SQLITE_OK);
+	sqlite3_stmt *q;
+	CHECK(sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE name = 'subscriber_state'",
+				 -1, &q, NULL) == SQLITE_OK);
+	CHECK(sqlite3_step(q) == SQLITE_ROW &&
+	      strstr((const char *)sqlite3_column_text(q, 0), "WITHOUT ROWID") != NULL);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	free(p12);
+}
+
 /* Schema 3: a pending digest keeps its exact bytes for a resend; a
  * delivery recorded inside the caller's transaction ends it and resets the
  * bounce count. */
@@ -1117,6 +1167,7 @@ int main(void)
 	TD_RUN(test_delivery_and_watermark);
 	TD_RUN(test_nested_reads);
 	TD_RUN(test_newer_schema_refused);
+	TD_RUN(test_migration_12);
 	TD_RUN(test_pending_and_bounces);
 	TD_RUN(test_one_post_many_sources);
 	TD_RUN(test_late_tag_arrives);
