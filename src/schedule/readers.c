@@ -258,7 +258,11 @@ int td_sync_walk_open(struct td_store *st, const char *path, time_t cutoff, time
 	w->cutoff = cutoff;
 	w->now = now;
 	int rc = td_subscribers_open(path, &w->file, err);
+	/* the addresses met, in the store: memory stays flat (subscribers.h) */
+	if (!rc)
+		rc = td_subscribers_seen_in_store(w->file, st, err);
 	if (rc) {
+		td_subscribers_close(w->file);
 		free(w);
 		w = NULL;
 	}

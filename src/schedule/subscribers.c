@@ -757,7 +757,8 @@ struct td_subscriber_reader {
 	size_t col[NCOLS], ncols;
 	struct csv_row row;
 	struct td_subscriber cur;  /* the row last returned; the reader owns it */
-	struct email_set seen;
+	struct email_set seen;     /* made at the first row, unless: */
+	struct td_store *seen_st;  /* ... the store keeps them (roster.h) */
 	size_t hint;               /* line breaks in the file: rows <= hint */
 	size_t ngood, nbad;
 	char *digest;              /* SHA-256 of the copy (opened from a file) */
@@ -773,6 +774,8 @@ void td_subscribers_close(struct td_subscriber_reader *r)
 	td_strv_free(&r->row.fields);
 	td_subscriber_clear(&r->cur);
 	email_set_free(&r->seen);
+	if (r->seen_st)
+		td_roster_seen_end(r->seen_st);
 	free(r->digest);
 	free(r->path);
 	free(r);
@@ -804,7 +807,6 @@ static int reader_start(struct td_subscriber_reader *r,
 		return rc;
 	}
 	r->ncols = r->row.fields.n;
-	email_set_init(&r->seen, r->hint);
 	*out = r;
 	return 0;
 }
@@ -916,7 +918,20 @@ int td_subscribers_next(struct td_subscriber_reader *r,
 			r->nbad++;
 			continue;
 		}
-		unsigned first = email_set_add(&r->seen, r->cur.email, r->cur.line);
+		unsigned first;
+		if (r->seen_st) {
+			int rc = td_roster_seen_add(r->seen_st, r->cur.email, r->cur.line,
+						    &first, err);
+			if (rc) {
+				subscriber_free(&r->cur);
+				return rc;
+			}
+		} else {
+			/* sized once, from the line count */
+			if (!r->seen.hash)
+				email_set_init(&r->seen, r->hint);
+			first = email_set_add(&r->seen, r->cur.email, r->cur.line);
+		}
 		if (first) {
 			td_log_warnx("%s:%u: email '%s': duplicate of line %u", r->path,
 				     r->row.line, shown(r->cur.email, show, sizeof show),
@@ -934,6 +949,15 @@ int td_subscribers_next(struct td_subscriber_reader *r,
 		return td_err_set(err, EX_IOERR, "%s: read: %s", r->path,
 				  strerror(r->in.read_errno));
 	return 0;
+}
+
+int td_subscribers_seen_in_store(struct td_subscriber_reader *r, struct td_store *st,
+				 struct td_err *err)
+{
+	int rc = td_roster_seen_begin(st, err);
+	if (!rc)
+		r->seen_st = st;
+	return rc;
 }
 
 size_t td_subscribers_size_hint(const struct td_subscriber_reader *r)

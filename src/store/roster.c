@@ -96,6 +96,8 @@ enum rstmt {
 	RS_WATERMARK_UP,
 	RS_LIFT_TAG,
 	RS_GET_BY_ID,
+	RS_SEEN_ADD,
+	RS_SEEN_LINE,
 	RS_COUNT
 };
 
@@ -140,6 +142,8 @@ static const char *const rstmt_sql[RS_COUNT] = {
 	[RS_LIFT_TAG] =
 		"DELETE FROM suppressions WHERE email = ?1 AND scope = ?2 AND scope != 'all'",
 	[RS_GET_BY_ID] = "SELECT " MEMBER_COLS " FROM members WHERE id = ?1",
+	[RS_SEEN_ADD] = "INSERT OR IGNORE INTO temp.roster_seen (key, line) VALUES (?1, ?2)",
+	[RS_SEEN_LINE] = "SELECT line FROM temp.roster_seen WHERE key = ?1",
 };
 
 _Static_assert(RS_COUNT <= TD_STORE_ROSTER_STMTS, "store_impl.h: more roster slots");
@@ -620,6 +624,64 @@ int td_roster_file_sweep(struct td_store *st, time_t now, size_t *removed,
 	*removed = (size_t)sqlite3_changes(td_store_db(st));
 	return run_sql(st, "DELETE FROM temp.roster_mark", NULL, 0, "clear file mark", err);
 #undef GONE
+}
+
+/* A file's addresses (roster.h). The statements are prepared once the
+ * table exists and finalized with it: a statement on a dropped table
+ * would fail to re-prepare. */
+int td_roster_seen_begin(struct td_store *st, struct td_err *err)
+{
+	td_roster_seen_end(st);
+	char *msg = NULL;
+	if (sqlite3_exec(td_store_db(st),
+			 "CREATE TEMP TABLE roster_seen (key TEXT PRIMARY KEY,"
+			 " line INTEGER NOT NULL) WITHOUT ROWID", NULL, NULL, &msg) != SQLITE_OK) {
+		int rc = td_err_set(err, EX_SOFTWARE, "store: %s: duplicate check: %s",
+				    td_store_path(st), msg ? msg : "failed");
+		sqlite3_free(msg);
+		return rc;
+	}
+	return 0;
+}
+
+int td_roster_seen_add(struct td_store *st, const char *email, unsigned line,
+		       unsigned *first, struct td_err *err)
+{
+	*first = 0;
+	sqlite3_stmt *add = rs_get(st, RS_SEEN_ADD, err);
+	if (!add)
+		return rs_fail(err);
+	char *key = td_store_email_key(email);
+	sqlite3_bind_text(add, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(add, 2, line);
+	int rc = rs_exec(st, add, "duplicate check", err);
+	/* Met before: rare, so the line is read only then. */
+	if (!rc && sqlite3_changes(td_store_db(st)) == 0) {
+		sqlite3_stmt *s = rs_get(st, RS_SEEN_LINE, err);
+		if (!s) {
+			rc = rs_fail(err);
+		} else {
+			sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+			int step = sqlite3_step(s);
+			*first = step == SQLITE_ROW ? (unsigned)sqlite3_column_int64(s, 0) : 0;
+			rs_done(s);
+			if (step != SQLITE_ROW)
+				rc = td_store_db_error(st, err, "duplicate check");
+		}
+	}
+	free(key);
+	return rc;
+}
+
+void td_roster_seen_end(struct td_store *st)
+{
+	sqlite3_stmt **slots = td_store_roster_stmts(st);
+	for (enum rstmt i = RS_SEEN_ADD; i <= RS_SEEN_LINE; i++) {
+		sqlite3_finalize(slots[i]);
+		slots[i] = NULL;
+	}
+	sqlite3_exec(td_store_db(st), "DROP TABLE IF EXISTS temp.roster_seen", NULL, NULL,
+		     NULL);
 }
 
 int td_roster_file_fingerprint(struct td_store *st, const char *path, char **digest,

@@ -16,6 +16,9 @@
 #include "tagdigest/core/buf.h"
 #include "store_impl.h"
 
+#define TD_STR_(x) #x
+#define TD_STR(x) TD_STR_(x)
+
 /* Each entry moves the schema from version i to i+1. Never edit a shipped
  * entry: add a new one. */
 static const char *const migrations[] = {
@@ -336,6 +339,23 @@ static const char *const migrations[] = {
 	"  slot INTEGER NOT NULL,"
 	"  upto_seq INTEGER NOT NULL,"
 	"  at INTEGER NOT NULL);",
+
+	/* 12: subscriber_state clustered on its key (WITHOUT ROWID). Every
+	 * digest reads a reader's row and every delivery writes it: as a
+	 * rowid table with an index on email that was two B-trees to walk on
+	 * each read and two leaf pages to write, and to checkpoint, on each
+	 * record; now one. The rows are copied as they are. (A table rebuilt,
+	 * not altered: a store whose version was set back runs this again.) */
+	[11] =
+	"CREATE TABLE subscriber_state_12 ("
+	"  email TEXT PRIMARY KEY,"
+	"  watermark INTEGER NOT NULL,"
+	"  last_slot INTEGER NOT NULL DEFAULT 0,"
+	"  last_sent_at INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+	"INSERT INTO subscriber_state_12 (email, watermark, last_slot, last_sent_at)"
+	"  SELECT email, watermark, last_slot, last_sent_at FROM subscriber_state;"
+	"DROP TABLE subscriber_state;"
+	"ALTER TABLE subscriber_state_12 RENAME TO subscriber_state;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -364,6 +384,14 @@ enum stmt_id {
 	ST_SUPPRESSIONS_OF,
 	ST_PENDING_GET,
 	ST_PENDING_RETRY,
+	ST_INSERT_DELIVERY,
+	ST_MOVE_WATERMARK,
+	ST_PENDING_DELETE,
+	ST_BOUNCE_RESET,
+	ST_RECORD_ATTEMPT,
+	ST_BEGIN,
+	ST_BEGIN_READ,
+	ST_COMMIT,
 	ST_COUNT
 };
 
@@ -453,6 +481,28 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_SUPPRESSIONS_OF] =
 		"SELECT email, scope, reason, detail, created_at FROM suppressions"
 		" WHERE email = ?1 ORDER BY scope",
+	/* the recorder's, for every message */
+	[ST_INSERT_DELIVERY] =
+		"INSERT INTO deliveries (email, slot, status, message_id, reply,"
+		" from_seq, upto_seq, post_count, created_at)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[ST_MOVE_WATERMARK] =
+		"INSERT INTO subscriber_state (email, watermark, last_slot, last_sent_at)"
+		" VALUES (?1, ?2, ?3, ?4) ON CONFLICT (email) DO UPDATE SET"
+		" watermark = MAX(watermark, excluded.watermark),"
+		" last_slot = MAX(last_slot, excluded.last_slot),"
+		" last_sent_at = CASE WHEN excluded.last_sent_at > 0"
+		"   THEN excluded.last_sent_at ELSE last_sent_at END",
+	[ST_PENDING_DELETE] = "DELETE FROM pending WHERE email = ?1 AND slot = ?2",
+	[ST_BOUNCE_RESET] = "DELETE FROM bounces WHERE email = ?1",
+	[ST_RECORD_ATTEMPT] =
+		"INSERT INTO attempts (email, slot, outcome, detail, created_at)"
+		" VALUES (?1, ?2, ?3, ?4, ?5)",
+	/* every digest's snapshot and every batch the recorder writes:
+	 * parsed once, not by sqlite3_exec each time */
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_BEGIN_READ] = "BEGIN DEFERRED",
+	[ST_COMMIT] = "COMMIT",
 };
 
 struct td_store {
@@ -460,6 +510,7 @@ struct td_store {
 	char *path;
 	sqlite3_stmt *stmt[ST_COUNT];
 	sqlite3_stmt *roster[TD_STORE_ROSTER_STMTS];   /* roster.c's */
+	unsigned nested_reads;   /* td_store_begin_read inside a transaction */
 };
 
 sqlite3 *td_store_db(struct td_store *st)
@@ -510,6 +561,22 @@ static char *lower_dup(const char *s)
 	for (char *p = d; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	return d;
+}
+
+/* Binds the key an address is stored under (lowercased) without a malloc
+ * for the addresses of every message: SQLite copies the text. An address
+ * is at most 254 bytes; a longer string takes the heap. */
+static void bind_email_key(sqlite3_stmt *s, int i, const char *email)
+{
+	char buf[256];
+	size_t n = strlen(email ? email : "");
+	char *key = n < sizeof buf ? buf : td_xmalloc(n + 1);
+	for (size_t k = 0; k < n; k++)
+		key[k] = (char)tolower((unsigned char)email[k]);
+	key[n] = '\0';
+	sqlite3_bind_text(s, i, key, (int)n, SQLITE_TRANSIENT);
+	if (key != buf)
+		free(key);
 }
 
 char *td_store_email_key(const char *email)
@@ -629,7 +696,19 @@ int td_store_open(const char *path, enum td_store_mode mode,
 		return rc == EX_SOFTWARE ? EX_CANTCREAT : rc;
 	}
 	sqlite3_busy_timeout(st->db, 5000);
-	if ((rc = td_store_roster_functions(st, err))) {
+	/* What one connection may hold in memory, said here rather than left
+	 * to the library's build (store.h, TD_STORE_CACHE_KIB): a run opens
+	 * several (the caller's, the recorder's, one per sender and per
+	 * composer), and a default page cache of 2 MB each only fills on a
+	 * big store, so the run's peak would follow the store's size. No
+	 * memory-mapped reads: mapped pages count in the resident set as
+	 * they are touched. Temporary tables (a sync's marks and addresses
+	 * met) and sorts spill to an unlinked file past their own cache. */
+	if ((rc = exec_sql(st, "PRAGMA cache_size = -" TD_STR(TD_STORE_CACHE_KIB) ";"
+			       "PRAGMA temp.cache_size = -" TD_STR(TD_STORE_CACHE_KIB) ";"
+			       "PRAGMA mmap_size = 0;"
+			       "PRAGMA temp_store = FILE;", err)) ||
+	    (rc = td_store_roster_functions(st, err))) {
 		td_store_close(st);
 		return rc;
 	}
@@ -699,23 +778,51 @@ int td_store_schema_version(struct td_store *st)
 	return v;
 }
 
+/* A transaction's BEGIN or COMMIT from its prepared statement, failing
+ * as exec_sql does (the same message and code as before they were kept). */
+static int run_stmt(struct td_store *st, enum stmt_id id, struct td_err *err)
+{
+	sqlite3_stmt *s = stmt_get(st, id, err);
+	if (!s)
+		return err ? err->code : EX_SOFTWARE;
+	int step = sqlite3_step(s);
+	int rc = step == SQLITE_DONE ? 0 :
+		td_err_set(err, EX_SOFTWARE, "store: %s: %s", st->path, sqlite3_errmsg(st->db));
+	sqlite3_reset(s);
+	return rc;
+}
+
 int td_store_begin(struct td_store *st, struct td_err *err)
 {
-	return exec_sql(st, "BEGIN IMMEDIATE", err);
+	return run_stmt(st, ST_BEGIN, err);
 }
 
 int td_store_begin_read(struct td_store *st, struct td_err *err)
 {
-	return exec_sql(st, "BEGIN DEFERRED", err);
+	/* the snapshot of the transaction open already serves */
+	if (!sqlite3_get_autocommit(st->db)) {
+		st->nested_reads++;
+		return 0;
+	}
+	return run_stmt(st, ST_BEGIN_READ, err);
 }
 
 int td_store_commit(struct td_store *st, struct td_err *err)
 {
-	return exec_sql(st, "COMMIT", err);
+	if (st->nested_reads) {
+		st->nested_reads--;
+		return 0;
+	}
+	return run_stmt(st, ST_COMMIT, err);
 }
 
 void td_store_rollback(struct td_store *st)
 {
+	/* a nested read wrote nothing: the outer transaction decides */
+	if (st->nested_reads) {
+		st->nested_reads--;
+		return;
+	}
 	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
@@ -1315,9 +1422,7 @@ int td_store_subscriber_state(struct td_store *st, const char *email,
 	sqlite3_stmt *s = stmt_get(st, ST_SUB_STATE, err);
 	if (!s)
 		return err ? err->code : EX_SOFTWARE;
-	char *key = lower_dup(email);
-	td_store_bind_text(s, 1, key);
-	free(key);
+	bind_email_key(s, 1, email);
 	int step = sqlite3_step(s);
 	if (step == SQLITE_ROW) {
 		state->known = true;
@@ -1338,9 +1443,7 @@ int td_store_slot_done(struct td_store *st, const char *email, time_t slot,
 	sqlite3_stmt *s = stmt_get(st, ST_SLOT_DONE, err);
 	if (!s)
 		return err ? err->code : EX_SOFTWARE;
-	char *key = lower_dup(email);
-	td_store_bind_text(s, 1, key);
-	free(key);
+	bind_email_key(s, 1, email);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)slot);
 	int step = sqlite3_step(s);
 	*done = step == SQLITE_ROW;
@@ -1366,21 +1469,15 @@ int td_store_record_attempt(struct td_store *st, const char *email,
 			    time_t slot, const char *outcome,
 			    const char *detail, time_t at, struct td_err *err)
 {
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(st->db,
-			       "INSERT INTO attempts (email, slot, outcome, detail, created_at)"
-			       " VALUES (?1, ?2, ?3, ?4, ?5)", -1, &s, NULL) != SQLITE_OK)
-		return db_error(st, err, "prepare attempt");
-	char *key = lower_dup(email);
-	td_store_bind_text(s, 1, key);
-	free(key);
+	sqlite3_stmt *s = stmt_get(st, ST_RECORD_ATTEMPT, err);
+	if (!s)
+		return err ? err->code : EX_SOFTWARE;
+	bind_email_key(s, 1, email);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)slot);
 	td_store_bind_text(s, 3, outcome);
 	td_store_bind_text(s, 4, detail);
 	sqlite3_bind_int64(s, 5, (sqlite3_int64)at);
-	int step = sqlite3_step(s);
-	sqlite3_finalize(s);
-	return step == SQLITE_DONE ? 0 : db_error(st, err, "record attempt");
+	return step_done(st, s, err, "record attempt");
 }
 
 int td_store_source_result(struct td_store *st, const char *name, bool ok,
@@ -1595,11 +1692,8 @@ int td_store_suppressions(struct td_store *st, const char *email,
 	if (!s)
 		return email ? (err ? err->code : EX_SOFTWARE) :
 			db_error(st, err, "prepare suppressions");
-	if (email) {
-		char *key = lower_dup(email);
-		td_store_bind_text(s, 1, key);
-		free(key);
-	}
+	if (email)
+		bind_email_key(s, 1, email);
 	size_t cap = 0;
 	int step;
 	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
@@ -1649,25 +1743,11 @@ int td_store_put_delivery(struct td_store *st, const struct td_delivery *d,
 			  struct td_err *err)
 {
 	int rc = 0;
-	char *key = lower_dup(d->email);
-	sqlite3_stmt *ins = NULL, *wm = NULL;
-	if (sqlite3_prepare_v2(st->db,
-			       "INSERT INTO deliveries (email, slot, status, message_id, reply,"
-			       " from_seq, upto_seq, post_count, created_at)"
-			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-			       -1, &ins, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(st->db,
-			       "INSERT INTO subscriber_state (email, watermark, last_slot, last_sent_at)"
-			       " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (email) DO UPDATE SET"
-			       " watermark = MAX(watermark, excluded.watermark),"
-			       " last_slot = MAX(last_slot, excluded.last_slot),"
-			       " last_sent_at = CASE WHEN excluded.last_sent_at > 0"
-			       "   THEN excluded.last_sent_at ELSE last_sent_at END",
-			       -1, &wm, NULL) != SQLITE_OK) {
-		rc = db_error(st, err, "prepare delivery");
-		goto out;
-	}
-	td_store_bind_text(ins, 1, key);
+	sqlite3_stmt *ins = stmt_get(st, ST_INSERT_DELIVERY, err);
+	sqlite3_stmt *wm = stmt_get(st, ST_MOVE_WATERMARK, err);
+	if (!ins || !wm)
+		return err ? err->code : EX_SOFTWARE;
+	bind_email_key(ins, 1, d->email);
 	sqlite3_bind_int64(ins, 2, (sqlite3_int64)d->slot);
 	td_store_bind_text(ins, 3, d->skipped ? "skipped" : "sent");
 	if (d->message_id)
@@ -1679,27 +1759,25 @@ int td_store_put_delivery(struct td_store *st, const struct td_delivery *d,
 	sqlite3_bind_int64(ins, 8, (sqlite3_int64)d->post_count);
 	sqlite3_bind_int64(ins, 9, (sqlite3_int64)d->at);
 	if (sqlite3_step(ins) != SQLITE_DONE) {
+		/* the error before the reset, which keeps it but not for long */
 		if (sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_UNIQUE)
 			rc = td_err_set(err, EX_SOFTWARE,
 					"store: a digest for %s in this slot is already "
 					"recorded; refusing to record a second one", d->email);
 		else
 			rc = db_error(st, err, "record delivery");
-		goto out;
+		stmt_done(ins);
+		return rc;
 	}
-	td_store_bind_text(wm, 1, key);
+	stmt_done(ins);
+	bind_email_key(wm, 1, d->email);
 	sqlite3_bind_int64(wm, 2, d->upto_seq);
 	sqlite3_bind_int64(wm, 3, (sqlite3_int64)d->slot);
 	sqlite3_bind_int64(wm, 4, d->skipped ? 0 : (sqlite3_int64)d->at);
-	if (sqlite3_step(wm) != SQLITE_DONE)
-		rc = db_error(st, err, "move watermark");
+	rc = step_done(st, wm, err, "move watermark");
 	/* a delivered digest ends any retry and any run of bounces */
 	if (!rc && !d->skipped && (rc = td_store_pending_delete(st, d->email, d->slot, err)) == 0)
 		rc = td_store_bounce_reset(st, d->email, err);
-out:
-	sqlite3_finalize(ins);
-	sqlite3_finalize(wm);
-	free(key);
 	return rc;
 }
 
@@ -1714,15 +1792,13 @@ static int pending_read(struct td_store *st, const char *email, time_t slot,
 	sqlite3_stmt *s = stmt_get(st, retry_only ? ST_PENDING_RETRY : ST_PENDING_GET, err);
 	if (!s)
 		return err ? err->code : EX_SOFTWARE;
-	char *key = lower_dup(email);
-	td_store_bind_text(s, 1, key);
+	bind_email_key(s, 1, email);
 	if (!retry_only)
 		sqlite3_bind_int64(s, 2, (sqlite3_int64)slot);
 	int step = sqlite3_step(s);
 	if (step == SQLITE_ROW) {
 		*found = true;
-		out->email = key;
-		key = NULL;
+		out->email = lower_dup(email);
 		out->slot = (time_t)sqlite3_column_int64(s, 10);
 		out->state = td_store_col_dup(s, 0);
 		out->message_id = td_store_col_dup(s, 1);
@@ -1741,7 +1817,6 @@ static int pending_read(struct td_store *st, const char *email, time_t slot,
 		out->next_attempt_at = (time_t)sqlite3_column_int64(s, 8);
 		out->last_error = td_store_col_dup(s, 9);
 	}
-	free(key);
 	stmt_done(s);
 	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 :
 		db_error(st, err, "read pending");
@@ -1808,17 +1883,12 @@ int td_store_pending_put(struct td_store *st, const struct td_pending *p,
 int td_store_pending_delete(struct td_store *st, const char *email, time_t slot,
 			    struct td_err *err)
 {
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(st->db, "DELETE FROM pending WHERE email = ?1 AND slot = ?2",
-			       -1, &s, NULL) != SQLITE_OK)
-		return db_error(st, err, "prepare pending");
-	char *key = lower_dup(email);
-	td_store_bind_text(s, 1, key);
-	free(key);
+	sqlite3_stmt *s = stmt_get(st, ST_PENDING_DELETE, err);
+	if (!s)
+		return err ? err->code : EX_SOFTWARE;
+	bind_email_key(s, 1, email);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)slot);
-	int step = sqlite3_step(s);
-	sqlite3_finalize(s);
-	return step == SQLITE_DONE ? 0 : db_error(st, err, "delete pending");
+	return step_done(st, s, err, "delete pending");
 }
 
 size_t td_store_pending_count(struct td_store *st, const char *state)
@@ -1853,16 +1923,11 @@ int td_store_bounce_note(struct td_store *st, const char *email, const char *rep
 
 int td_store_bounce_reset(struct td_store *st, const char *email, struct td_err *err)
 {
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(st->db, "DELETE FROM bounces WHERE email = ?1", -1, &s,
-			       NULL) != SQLITE_OK)
-		return db_error(st, err, "prepare bounce");
-	char *key = lower_dup(email);
-	td_store_bind_text(s, 1, key);
-	free(key);
-	int step = sqlite3_step(s);
-	sqlite3_finalize(s);
-	return step == SQLITE_DONE ? 0 : db_error(st, err, "reset bounces");
+	sqlite3_stmt *s = stmt_get(st, ST_BOUNCE_RESET, err);
+	if (!s)
+		return err ? err->code : EX_SOFTWARE;
+	bind_email_key(s, 1, email);
+	return step_done(st, s, err, "reset bounces");
 }
 
 int td_store_bounce_count(struct td_store *st, const char *email)

@@ -256,6 +256,57 @@ static void test_sync_many(void)
 	td_store_close(st);
 }
 
+/* A duplicate address (ASCII case folded) is a bad row that names the
+ * line it repeats, the first row wins, and nobody is removed: before the
+ * stash fills (the rows compared without the lock) and after (put as
+ * read). The addresses met live in the store (td_subscribers_seen_in_store),
+ * so a second sync on the same connection starts afresh. */
+static void test_sync_duplicates(void)
+{
+	struct td_store *st = fresh_store(dir, "dups");
+	REQUIRE(st);
+	enum { N = 6000 };
+	struct td_buf text = TD_BUF_INIT;
+	td_buf_puts(&text, "email,name,tags\n");
+	for (int i = 0; i < N; i++) {
+		td_buf_printf(&text, "r%05d@example.org,R %d,eu\n", i, i);
+		if (i == 10)         /* line 13, repeating line 3 */
+			td_buf_puts(&text, "R00001@Example.ORG,Again,nato\n");
+		if (i == 5000)       /* line 5004, repeating line 5003 */
+			td_buf_puts(&text, "r05000@example.org,Twice,nato\n");
+	}
+	struct td_import_summary s;
+	CHECK(import(st, td_buf_cstr(&text), TD_IMPORT_SYNC, false, 100, &s) == 0);
+	CHECK(s.rows == N && s.added == N && s.bad == 2 && s.removed == 0);
+	CHECK(logged("subs.csv:13: email 'R00001@Example.ORG': duplicate of line 3"));
+	CHECK(logged("subs.csv:5004: email 'r05000@example.org': duplicate of line 5003"));
+	check_member(st, "r00001@example.org", "R 1", "eu");
+	check_member(st, "r05000@example.org", "R 5000", "eu");
+	/* again, without the first row: the duplicates keep anyone from
+	 * being removed, and the same lines are named (nothing left over
+	 * from the last sync) */
+	td_buf_reset(&text);
+	td_buf_puts(&text, "email,name,tags\n");
+	for (int i = 1; i < N; i++) {
+		td_buf_printf(&text, "r%05d@example.org,R %d,eu\n", i, i);
+		if (i == 10)
+			td_buf_puts(&text, "R00001@Example.ORG,Again,nato\n");
+	}
+	CHECK(import(st, td_buf_cstr(&text), TD_IMPORT_SYNC, false, 200, &s) == 0);
+	CHECK(s.rows == N - 1 && s.bad == 1 && s.removed == 0);
+	CHECK(logged("subs.csv:12: email 'R00001@Example.ORG': duplicate of line 2"));
+	CHECK(status_of(st, "r00000@example.org") == TD_MEMBER_ACTIVE);
+	/* the same file without the duplicate: now the first row goes */
+	td_buf_reset(&text);
+	td_buf_puts(&text, "email,name,tags\n");
+	for (int i = 1; i < N; i++)
+		td_buf_printf(&text, "r%05d@example.org,R %d,eu\n", i, i);
+	CHECK(import(st, td_buf_cstr(&text), TD_IMPORT_SYNC, false, 300, &s) == 0);
+	CHECK(s.rows == N - 1 && s.bad == 0 && s.removed == 1);
+	td_buf_free(&text);
+	td_store_close(st);
+}
+
 static void test_missing_file(void)
 {
 	struct td_store *st = fresh_store(dir, "missing");
@@ -279,6 +330,7 @@ int main(void)
 	TD_RUN(test_sync_bad_row);
 	TD_RUN(test_add_all_or_nothing);
 	TD_RUN(test_sync_many);
+	TD_RUN(test_sync_duplicates);
 	TD_RUN(test_missing_file);
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -212,6 +212,43 @@ static void test_delivery_and_watermark(void)
 	CHECK(before.st_size == after.st_size && before.st_mtime == after.st_mtime);
 }
 
+/* A read transaction opened inside another opens nothing: the outer
+ * snapshot holds until the outer commit (or rollback), whatever another
+ * connection commits meanwhile. */
+static void test_nested_reads(void)
+{
+	struct td_store *w = NULL, *r = NULL;
+	struct td_err err = { 0, "" };
+	CHECK(td_store_open(path, TD_STORE_READWRITE, &w, &err) == 0);
+	CHECK(td_store_open(path, TD_STORE_READONLY, &r, &err) == 0);
+	if (!w || !r) {
+		td_store_close(w);
+		td_store_close(r);
+		return;
+	}
+	struct td_subscriber_state s;
+	struct td_delivery d = { "nest@example.org", 100, false, "n1@x", "250 ok", 0, 5, 1, 150 };
+	CHECK(td_store_record_delivery(w, &d, &err) == 0);
+	CHECK(td_store_begin_read(r, &err) == 0);
+	CHECK(td_store_subscriber_state(r, "nest@example.org", &s, &err) == 0 && s.watermark == 5);
+	CHECK(td_store_begin_read(r, &err) == 0);
+	struct td_delivery d2 = { "nest@example.org", 200, false, "n2@x", "250 ok", 5, 7, 1, 250 };
+	CHECK(td_store_record_delivery(w, &d2, &err) == 0);
+	CHECK(td_store_subscriber_state(r, "nest@example.org", &s, &err) == 0 && s.watermark == 5);
+	CHECK(td_store_commit(r, &err) == 0);
+	/* the inner commit ended nothing: still the first snapshot */
+	CHECK(td_store_subscriber_state(r, "nest@example.org", &s, &err) == 0 && s.watermark == 5);
+	CHECK(td_store_begin_read(r, &err) == 0);
+	td_store_rollback(r);
+	CHECK(td_store_subscriber_state(r, "nest@example.org", &s, &err) == 0 && s.watermark == 5);
+	CHECK(td_store_commit(r, &err) == 0);
+	CHECK(td_store_subscriber_state(r, "nest@example.org", &s, &err) == 0 && s.watermark == 7);
+	/* no transaction left open: a commit now is an error, as before */
+	CHECK(td_store_commit(r, &err) != 0);
+	td_store_close(r);
+	td_store_close(w);
+}
+
 static void test_newer_schema_refused(void)
 {
 	char *newer = td_xasprintf("%s/newer.db", dir);
@@ -226,6 +263,56 @@ static void test_newer_schema_refused(void)
 	CHECK(td_store_open(newer, TD_STORE_READONLY, &st, &err) == EX_CONFIG);
 	CHECK(strstr(err.msg, "upgrade tagdigest") != NULL);
 	free(newer);
+}
+
+/* Schema 12: subscriber_state rebuilt clustered on the address; every
+ * row comes through, and a store set back to 11 runs it again. */
+static void test_migration_12(void)
+{
+	char *p12 = td_xasprintf("%s/m12.db", dir);
+	struct td_store *st = NULL;
+	struct td_err err = { 0, "" };
+	CHECK(td_store_open(p12, TD_STORE_READWRITE, &st, &err) == 0);
+	if (!st) {
+		free(p12);
+		return;
+	}
+	CHECK(td_store_schema_version(st) == 12);
+	for (int i = 0; i < 300; i++) {
+		char email[64];
+		snprintf(email, sizeof email, "m%03d@example.org", i);
+		struct td_delivery d = { email, 100 + i, i % 3 == 0, i % 3 ? "id@x" : NULL,
+					 NULL, 0, i, 1, 1000 + i };
+		CHECK(td_store_record_delivery(st, &d, &err) == 0);
+	}
+	td_store_close(st);
+	sqlite3 *db;
+	CHECK(sqlite3_open(p12, &db) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, "PRAGMA user_version = 11", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	st = NULL;
+	CHECK(td_store_open(p12, TD_STORE_READWRITE, &st, &err) == 0);
+	if (st) {
+		CHECK(td_store_schema_version(st) == 12);
+		for (int i = 0; i < 300; i++) {
+			char email[64];
+			snprintf(email, sizeof email, "M%03d@Example.org", i);
+			struct td_subscriber_state s;
+			CHECK(td_store_subscriber_state(st, email, &s, &err) == 0);
+			CHECK(s.known && s.watermark == i && s.last_slot == 100 + i &&
+			      s.last_sent_at == (i % 3 == 0 ? 0 : 1000 + i));
+		}
+		td_store_close(st);
+	}
+	CHECK(sqlite3_open(p12, &db) == SQLITE_OK);
+	sqlite3_stmt *q;
+	CHECK(sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE name = 'subscriber_state'",
+				 -1, &q, NULL) == SQLITE_OK);
+	CHECK(sqlite3_step(q) == SQLITE_ROW &&
+	      strstr((const char *)sqlite3_column_text(q, 0), "WITHOUT ROWID") != NULL);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	free(p12);
 }
 
 /* Schema 3: a pending digest keeps its exact bytes for a resend; a
@@ -1078,7 +1165,9 @@ int main(void)
 	TD_RUN(test_readonly_missing);
 	TD_RUN(test_seq_and_idempotence);
 	TD_RUN(test_delivery_and_watermark);
+	TD_RUN(test_nested_reads);
 	TD_RUN(test_newer_schema_refused);
+	TD_RUN(test_migration_12);
 	TD_RUN(test_pending_and_bounces);
 	TD_RUN(test_one_post_many_sources);
 	TD_RUN(test_late_tag_arrives);

@@ -26,7 +26,9 @@
  *                                  file, except for duplicate detection (a
  *                                  64-bit hash of each lowercased address
  *                                  and the line it is on: about 16 bytes
- *                                  per row).
+ *                                  per row), unless the store keeps the
+ *                                  addresses (td_subscribers_seen_in_store),
+ *                                  as `send`'s sync does.
  *
  * Both work from one consistent reading of the file, taken when it is
  * opened or loaded: people save the file while a long send runs, and
@@ -121,10 +123,20 @@ int td_subscribers_open(const char *path, struct td_subscriber_reader **out,
 			struct td_err *err);
 /* The next good row: returns 1 with *out pointing at it (owned by the
  * reader, valid until the next call or close), 0 at the end of the file,
- * or EX_IOERR when the file cannot be read further. Bad rows are reported
- * and skipped as in td_subscribers_parse. */
+ * or EX_IOERR when the file cannot be read further (or the store's error,
+ * see td_subscribers_seen_in_store). Bad rows are reported and skipped as
+ * in td_subscribers_parse. */
 int td_subscribers_next(struct td_subscriber_reader *r,
 			const struct td_subscriber **out, struct td_err *err);
+/* Duplicate detection in st's temporary table (roster.h td_roster_seen_add)
+ * instead of the reader's memory, which grows by about 16 bytes a row:
+ * a file of a million rows would add 16 MiB to a run's peak. Call it
+ * before the first _next; st must stay open until td_subscribers_close,
+ * which drops the table. The messages and the rule (an address met
+ * before, ASCII case folded, is a bad row) stay the same; a store error
+ * is _next's error. */
+int td_subscribers_seen_in_store(struct td_subscriber_reader *r, struct td_store *st,
+				 struct td_err *err);
 /* An upper bound on the data rows (the copy's line breaks), for
  * progress. */
 size_t td_subscribers_size_hint(const struct td_subscriber_reader *r);

@@ -163,6 +163,18 @@ int td_roster_file_mark(struct td_store *st, const char *email, struct td_err *e
 int td_roster_file_sweep(struct td_store *st, time_t now, size_t *removed,
 			 struct td_err *err);
 
+/* The addresses of a file as it is read, for its duplicate detection
+ * (subscribers.h, td_subscribers_seen_in_store): a temporary table on
+ * st's connection, so memory stays within the connection's page cache
+ * (store.h) and the rest spills to a temporary file, however long the
+ * file. _begin empties it; _add remembers the lowercased address with
+ * its line and sets *first to 0, or, for an address met before, sets
+ * *first to that line and remembers nothing; _end drops the table. */
+int td_roster_seen_begin(struct td_store *st, struct td_err *err);
+int td_roster_seen_add(struct td_store *st, const char *email, unsigned line,
+		       unsigned *first, struct td_err *err);
+void td_roster_seen_end(struct td_store *st);
+
 /* What the file was the last time it was synced (a digest of its bytes),
  * so an unchanged file of a million rows is not written again each run. */
 int td_roster_file_fingerprint(struct td_store *st, const char *path, char **digest,

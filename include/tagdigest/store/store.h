@@ -58,6 +58,15 @@ struct td_store;
 
 enum td_store_mode { TD_STORE_READWRITE, TD_STORE_READONLY };
 
+/* The page cache of each connection, in KiB (as is the temporary
+ * tables'): whatever the store's size, a connection holds at most about
+ * this much of it in memory (no memory-mapped reads either), so a run's
+ * peak does not grow with the readers (store.c: td_store_open). In WAL
+ * mode a connection's cache is dropped whenever another one has written
+ * since its last transaction, so during a send a bigger cache would not
+ * be kept anyway; the upper levels of the indexes a transaction walks fit. */
+#define TD_STORE_CACHE_KIB 1024
+
 /* Opens (creating the file and its folder in READWRITE mode) and migrates.
  * READONLY never writes: a store that does not exist yet, or needs a
  * migration, is an error naming the command that creates it. */
@@ -74,7 +83,13 @@ void td_store_set_busy_wait(struct td_store *st, int ms);
 int td_store_begin(struct td_store *st, struct td_err *err);
 /* A read transaction: one consistent snapshot for many queries, and far
  * fewer lock calls than one implicit transaction per statement. End it
- * with td_store_commit(). */
+ * with td_store_commit(). Inside a transaction already open on st it
+ * opens nothing and its commit or rollback ends nothing (they pair up):
+ * a caller can hold one snapshot around everything a reader's digest
+ * reads (its state, its stored retry, the composer's own snapshot), so
+ * the connection takes the WAL read lock, and rereads the pages another
+ * connection's commit made stale, once per reader instead of once per
+ * statement. */
 int td_store_begin_read(struct td_store *st, struct td_err *err);
 int td_store_commit(struct td_store *st, struct td_err *err);
 void td_store_rollback(struct td_store *st);
