@@ -923,7 +923,7 @@ int td_subscribers_next(struct td_subscriber_reader *r,
 			int rc = td_roster_seen_add(r->seen_st, r->cur.email, r->cur.line,
 						    &first, err);
 			if (rc) {
-				subscriber_free(&r->cur);
+				td_subscriber_clear(&r->cur);
 				return rc;
 			}
 		} else {

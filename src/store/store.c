@@ -7,6 +7,7 @@
 #include "tagdigest/store/store.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -674,9 +675,25 @@ fail:
 	return rc;
 }
 
+/* SQLite's process-wide settings, made once before its first use.
+ * No memory statistics: their global mutex is taken on every allocation,
+ * and a send's composing, sending and recording threads contended for it.
+ * A statement journal stays in memory up to 4 MiB before it spills to a
+ * file (the default, 64 KiB, made an ingest's upserts write every page
+ * twice); temp_store stays FILE, so a sync's temporary tables are still
+ * bounded by their page cache. A library that initialized SQLite first
+ * makes these fail: then the defaults hold, which are only slower. */
+static void sqlite_settings(void)
+{
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	(void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, 4 << 20);
+}
+
 int td_store_open(const char *path, enum td_store_mode mode,
 		  struct td_store **out, struct td_err *err)
 {
+	static pthread_once_t settings_once = PTHREAD_ONCE_INIT;
+	pthread_once(&settings_once, sqlite_settings);
 	int rc;
 	*out = NULL;
 	if (mode == TD_STORE_READONLY && access(path, F_OK) < 0)
@@ -716,14 +733,10 @@ int td_store_open(const char *path, enum td_store_mode mode,
 		/* WAL lets a preview read while a run writes; NORMAL sync is
 		 * durable across process crashes, which is what at-least-once
 		 * delivery needs (an OS crash may lose the last commit: then a
-		 * message is sent twice, never lost). Temporary files in
-		 * memory: a statement journal that once passes 64 KiB spills
-		 * to a file for the rest of the run, and an ingest of 1,000
-		 * posts wrote 7,000 pages to it (14,000 pwrite calls). */
+		 * message is sent twice, never lost). */
 		if ((rc = exec_sql(st, "PRAGMA journal_mode = WAL;"
 				       "PRAGMA synchronous = NORMAL;"
-				       "PRAGMA foreign_keys = ON;"
-				       "PRAGMA temp_store = MEMORY;", err)) ||
+				       "PRAGMA foreign_keys = ON;", err)) ||
 		    (rc = migrate(st, err))) {
 			td_store_close(st);
 			return rc;
