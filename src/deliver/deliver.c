@@ -1165,21 +1165,22 @@ static int prepare_digest(struct composer *cs, const struct td_subscriber *sub,
 static int prepare_one(struct composer *cs, const struct td_subscriber *sub,
 		       struct td_err *err)
 {
-	/* The reader's state, stored retry and closed slot read in one
-	 * snapshot: one read transaction rather than one per query (each
-	 * takes SQLite's WAL locks: system calls). Not on the caller's
-	 * connection (a dry run), which the source may be reading: its
-	 * rollback would end the source's statement. */
+	/* The reader's state, stored retry, closed slot and digest read in
+	 * one snapshot: one read transaction rather than one per query (each
+	 * takes SQLite's WAL locks: system calls); the composer's own
+	 * transaction nests in it (store.h). Not on the caller's connection
+	 * (a dry run), which the source may be reading: its rollback would
+	 * end the source's statement. */
 	int rc = cs->own_st ? td_store_begin_read(cs->st, err) : 0;
 	time_t S = 0;
 	bool compose = false;
 	if (!rc)
 		rc = prepare_due(cs, sub, &S, &compose, err);
+	if (!rc && compose)
+		rc = prepare_digest(cs, sub, S, err);
 	if (cs->own_st)
 		td_store_rollback(cs->st);
-	if (rc || !compose)
-		return rc;
-	return prepare_digest(cs, sub, S, err);
+	return rc;
 }
 
 static void abs_deadline(struct timespec *ts, double seconds)
