@@ -34,6 +34,7 @@
 #include "tagdigest/core/base64.h"
 #include "tagdigest/core/log.h"
 #include "tagdigest/core/util.h"
+#include "tagdigest/compose/memo.h"
 
 /* RFC 2045 6.7 (5): encoded lines are at most 76 characters. */
 #define QP_MAX_LINE 76
@@ -223,7 +224,11 @@ static void buf_truncate(struct td_buf *b, size_t len)
 	}
 }
 
-int td_qp_encode(const char *in, size_t len, struct td_buf *out)
+/* Lines shorter than this are encoded faster than looked up. */
+#define QP_MEMO_MIN 16
+
+int td_qp_encode_memo(const char *in, size_t len, struct td_memo *memo,
+		      struct td_buf *out)
 {
 	const unsigned char *p = (const unsigned char *)in;
 	size_t start = out->len;
@@ -236,13 +241,34 @@ int td_qp_encode(const char *in, size_t len, struct td_buf *out)
 		size_t n = end - i;
 		if (nl && n > 0 && p[end - 1] == '\r')
 			n--;
-		if (qp_line_encode(p + i, n, nl != NULL, out) < 0) {
+		/* A line's encoding depends on its bytes alone (each starts a
+		 * physical line at column 0): the memo is keyed by the line as
+		 * given, its break included. */
+		size_t raw = (nl ? end + 1 : len) - i, before = out->len;
+		uint64_t h = 0;
+		int got = 0;
+		if (memo && raw >= QP_MEMO_MIN) {
+			h = td_memo_hash(p + i, raw);
+			got = td_memo_get(memo, h, p + i, raw, out);
+		}
+		if (got == 0) {
+			got = qp_line_encode(p + i, n, nl != NULL, out);
+			if (got == 0 && memo && raw >= QP_MEMO_MIN)
+				td_memo_put(memo, h, p + i, raw, out->data + before,
+					    out->len - before);
+		}
+		if (got < 0) {
 			buf_truncate(out, start);
 			return -1;
 		}
 		i = nl ? end + 1 : len;
 	}
 	return 0;
+}
+
+int td_qp_encode(const char *in, size_t len, struct td_buf *out)
+{
+	return td_qp_encode_memo(in, len, NULL, out);
 }
 
 /* ---- header fields: folding and RFC 2047 ------------------------------ */
@@ -933,6 +959,8 @@ static int splice_bodies(struct td_buf *out, const struct td_buf *layout,
 		return td_err_set(err, EX_SOFTWARE, "mime: a body stand-in went "
 				  "missing in libetpan's output");
 	size_t start = out->len;
+	/* one allocation for the whole message (the cap still applies) */
+	(void)td_buf_reserve(out, layout->len + qtext->len + qhtml->len);
 	if (td_buf_append(out, l, (size_t)(t - l)) < 0 ||
 	    td_buf_append(out, td_buf_cstr(qtext), qtext->len) < 0 ||
 	    td_buf_append(out, t + ptext->len, (size_t)(h - t - (ptrdiff_t)ptext->len)) < 0 ||
@@ -960,8 +988,12 @@ int td_mime_build(const struct td_mime_message *m, struct td_buf *out,
 	 * These buffers have no cap, so encoding cannot fail; the caller's
 	 * cap on out is checked when the message is appended. */
 	struct td_buf qtext = TD_BUF_INIT, qhtml = TD_BUF_INIT;
-	(void)td_qp_encode(m->text, strlen(m->text), &qtext);
-	(void)td_qp_encode(m->html, strlen(m->html), &qhtml);
+	size_t tlen = strlen(m->text), hlen = strlen(m->html);
+	/* room for the usual growth: soft breaks, a few escapes, CRs */
+	td_buf_reserve(&qtext, tlen + tlen / 8 + 64);
+	td_buf_reserve(&qhtml, hlen + hlen / 8 + 64);
+	(void)td_qp_encode_memo(m->text, tlen, m->memo, &qtext);
+	(void)td_qp_encode_memo(m->html, hlen, m->memo, &qhtml);
 
 	/* libetpan lays out the headers and the multipart structure; the
 	 * encoded bodies are spliced in afterwards in place of two unique

@@ -307,6 +307,11 @@ const struct td_value *td_value_map_at(const struct td_value *map, size_t i)
 	return i < td_value_map_len(map) ? map->u.map.v[i] : NULL;
 }
 
+const struct td_value *td_value_map_proto(const struct td_value *map)
+{
+	return map && map->type == TD_VALUE_MAP ? map->u.map.proto : NULL;
+}
+
 bool td_value_equal(const struct td_value *a, const struct td_value *b)
 {
 	if (!a || !b)

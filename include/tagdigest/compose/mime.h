@@ -33,6 +33,8 @@
 #include "tagdigest/core/buf.h"
 #include "tagdigest/core/err.h"
 
+struct td_memo;
+
 struct td_mime_message {
 	const char *from_name;       /* UTF-8, may be "" */
 	const char *from_addr;
@@ -55,6 +57,9 @@ struct td_mime_message {
 				      * "a:b:c:sender" form); NULL: none */
 	const char *auto_submitted;  /* "auto-generated" or "auto-replied"
 				      * for an Auto-Submitted header; NULL: none */
+	struct td_memo *memo;        /* NULL, or the caller's line memo
+				      * (memo.h): body lines encoded before
+				      * are copied, not encoded again */
 };
 
 /* Appends the whole message to out. Returns 0 or EX_DATAERR. */
@@ -78,6 +83,10 @@ char *td_mime_message_id_keyed(const unsigned char *key, size_t len,
  * <= 76, trailing SP/TAB encoded, '=' and non-ASCII encoded, a leading
  * "From " and a lone "." protected. Appends to out; -1 if out's cap is hit. */
 int td_qp_encode(const char *in, size_t len, struct td_buf *out);
+/* The same, each line looked up in memo first and offered to it after
+ * (memo.h; NULL: none): the output is the same bytes either way. */
+int td_qp_encode_memo(const char *in, size_t len, struct td_memo *memo,
+		      struct td_buf *out);
 
 /* One header field, "Name: value" CRLF, appended to out: folded (RFC 5322
  * 2.2.3) only in front of blanks of the text, lines within 78 characters,
