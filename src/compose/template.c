@@ -933,7 +933,8 @@ static void item_key(struct render *r, const struct node *n,
 		td_buf_append(k, name, strlen(name) + 1);
 	}
 	td_buf_putc(k, '\0');
-	td_buf_append(k, r->indent.data, r->indent.len);
+	if (r->indent.len)
+		td_buf_append(k, r->indent.data, r->indent.len);
 }
 
 /* n's body for item (on the stack top), from the memo when it was
