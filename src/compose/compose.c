@@ -12,7 +12,6 @@
 
 #include "tagdigest/core/address.h"
 #include "tagdigest/compose/dkim.h"
-#include "tagdigest/compose/memo.h"
 #include "tagdigest/compose/mime.h"
 #include "tagdigest/schedule/schedule.h"
 #include "tagdigest/compose/token.h"
@@ -30,13 +29,8 @@ struct td_composer {
 	struct td_post_cache *cache; /* send runs only: posts cannot change then */
 	struct td_zones *zones;   /* the zones readers chose (schedule.h) */
 	struct td_mac *id_mac;    /* keys digest Message-IDs (see digest_message_id) */
-	struct td_memo *qp;       /* body lines already quoted-printable (memo.h) */
+	struct td_mime_cache *mime; /* QP lines and buffers kept (mime.h) */
 };
-
-/* The quoted-printable memo's bounds: a run's repeated lines are its
- * template's and its posts'. */
-#define QP_MEMO_BYTES (4u << 20)
-#define QP_MEMO_KEY 4096
 
 int td_composer_new(const struct td_compose_options *opt, struct td_store *st,
 		    struct td_composer **out, struct td_err *err)
@@ -46,7 +40,7 @@ int td_composer_new(const struct td_compose_options *opt, struct td_store *st,
 	c->st = st;
 	c->id_domain = td_address_domain(opt->from_address);
 	c->zones = td_zones_new();
-	c->qp = td_memo_new(QP_MEMO_BYTES, QP_MEMO_KEY);
+	c->mime = td_mime_cache_new();
 	int rc = td_renderer_new(&opt->render, &c->renderer, err);
 	if (!rc)
 		rc = td_secret_load(opt->token_secret_env, opt->token_secret_file, true,
@@ -77,7 +71,7 @@ void td_composer_free(struct td_composer *c)
 	td_dkim_free(c->dkim);
 	td_post_cache_free(c->cache);
 	td_zones_free(c->zones);
-	td_memo_free(c->qp);
+	td_mime_cache_free(c->mime);
 	free(c);
 }
 
@@ -251,7 +245,7 @@ static int compose(struct td_composer *c, const struct td_subscriber *sub,
 			.unsubscribe_url = unsub,
 			.unsubscribe_mailto = test_to ? NULL : opt->unsubscribe_mailto,
 			.feedback_id = test_to ? NULL : opt->feedback_id,
-			.memo = c->qp,
+			.cache = c->mime,
 		};
 		rc = td_mime_build(&m, &out->message, err);
 		if (rc)

@@ -271,6 +271,40 @@ int td_qp_encode(const char *in, size_t len, struct td_buf *out)
 	return td_qp_encode_memo(in, len, NULL, out);
 }
 
+/* ---- the cache kept between messages ---------------------------------- */
+
+struct td_mime_cache {
+	struct td_memo *memo;          /* quoted-printable lines (memo.h) */
+	struct td_buf qtext, qhtml;    /* the encoded bodies */
+	struct td_buf layout;          /* headers and libetpan's frame */
+};
+
+/* The memo's bounds: a run's repeated lines are its template's and its
+ * posts'. */
+#define QP_MEMO_BYTES (4u << 20)
+#define QP_MEMO_KEY 4096
+
+struct td_mime_cache *td_mime_cache_new(void)
+{
+	struct td_mime_cache *c = td_xcalloc(1, sizeof *c);
+	c->memo = td_memo_new(QP_MEMO_BYTES, QP_MEMO_KEY);
+	td_buf_init(&c->qtext, TD_BUF_NOLIMIT);
+	td_buf_init(&c->qhtml, TD_BUF_NOLIMIT);
+	td_buf_init(&c->layout, TD_BUF_NOLIMIT);
+	return c;
+}
+
+void td_mime_cache_free(struct td_mime_cache *c)
+{
+	if (!c)
+		return;
+	td_memo_free(c->memo);
+	td_buf_free(&c->qtext);
+	td_buf_free(&c->qhtml);
+	td_buf_free(&c->layout);
+	free(c);
+}
+
 /* ---- header fields: folding and RFC 2047 ------------------------------ */
 
 /*
@@ -986,14 +1020,21 @@ int td_mime_build(const struct td_mime_message *m, struct td_buf *out,
 
 	/* Encoded bodies: libetpan borrows them until mailmime_write_mem.
 	 * These buffers have no cap, so encoding cannot fail; the caller's
-	 * cap on out is checked when the message is appended. */
-	struct td_buf qtext = TD_BUF_INIT, qhtml = TD_BUF_INIT;
+	 * cap on out is checked when the message is appended. With a
+	 * cache they are its own, kept from the message before. */
+	struct td_mime_cache local = { .qtext = TD_BUF_INIT, .qhtml = TD_BUF_INIT,
+				       .layout = TD_BUF_INIT };
+	struct td_mime_cache *c = m->cache ? m->cache : &local;
+	struct td_buf *qtext = &c->qtext, *qhtml = &c->qhtml, *layout_buf = &c->layout;
+	td_buf_reset(qtext);
+	td_buf_reset(qhtml);
+	td_buf_reset(layout_buf);
 	size_t tlen = strlen(m->text), hlen = strlen(m->html);
 	/* room for the usual growth: soft breaks, a few escapes, CRs */
-	td_buf_reserve(&qtext, tlen + tlen / 8 + 64);
-	td_buf_reserve(&qhtml, hlen + hlen / 8 + 64);
-	(void)td_qp_encode_memo(m->text, tlen, m->memo, &qtext);
-	(void)td_qp_encode_memo(m->html, hlen, m->memo, &qhtml);
+	td_buf_reserve(qtext, tlen + tlen / 8 + 64);
+	td_buf_reserve(qhtml, hlen + hlen / 8 + 64);
+	(void)td_qp_encode_memo(m->text, tlen, c->memo, qtext);
+	(void)td_qp_encode_memo(m->html, hlen, c->memo, qhtml);
 
 	/* libetpan lays out the headers and the multipart structure; the
 	 * encoded bodies are spliced in afterwards in place of two unique
@@ -1002,8 +1043,8 @@ int td_mime_build(const struct td_mime_message *m, struct td_buf *out,
 	 * ends in CRLF exactly when its body does, so libetpan frames both
 	 * the same way. "=_" never occurs in quoted-printable output. */
 	struct td_buf ptext = TD_BUF_INIT, phtml = TD_BUF_INIT;
-	placeholder(&ptext, "t", &qtext);
-	placeholder(&phtml, "h", &qhtml);
+	placeholder(&ptext, "t", qtext);
+	placeholder(&phtml, "h", qhtml);
 
 	struct mailmime *msg = need(mailmime_new_message_data(NULL));
 	mailmime_set_imf_fields(msg, header_fields(m, date));
@@ -1016,21 +1057,20 @@ int td_mime_build(const struct td_mime_message *m, struct td_buf *out,
 	MMAPString *s = need(mmap_string_new(""));
 	int col = 0;
 	int r = mailmime_write_mem(s, &col, msg);
-	struct td_buf layout = TD_BUF_INIT;
-	own_headers(m, &layout);
+	own_headers(m, layout_buf);
 	if (r != MAILIMF_NO_ERROR)
 		rc = td_err_set(err, EX_DATAERR,
 				"mime: libetpan could not write the message "
 				"(error %d)", r);
-	else if (!(rc = append_message(&layout, s->str, s->len, err)))
-		rc = splice_bodies(out, &layout, &ptext, &qtext, &phtml, &qhtml, err);
+	else if (!(rc = append_message(layout_buf, s->str, s->len, err)))
+		rc = splice_bodies(out, layout_buf, &ptext, qtext, &phtml, qhtml, err);
 
 	mmap_string_free(s);
 	mailmime_free(msg);
-	td_buf_free(&layout);
 	td_buf_free(&ptext);
 	td_buf_free(&phtml);
-	td_buf_free(&qtext);
-	td_buf_free(&qhtml);
+	td_buf_free(&local.qtext);
+	td_buf_free(&local.qhtml);
+	td_buf_free(&local.layout);
 	return rc;
 }

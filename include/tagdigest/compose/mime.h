@@ -34,6 +34,7 @@
 #include "tagdigest/core/err.h"
 
 struct td_memo;
+struct td_mime_cache;
 
 struct td_mime_message {
 	const char *from_name;       /* UTF-8, may be "" */
@@ -57,10 +58,16 @@ struct td_mime_message {
 				      * "a:b:c:sender" form); NULL: none */
 	const char *auto_submitted;  /* "auto-generated" or "auto-replied"
 				      * for an Auto-Submitted header; NULL: none */
-	struct td_memo *memo;        /* NULL, or the caller's line memo
-				      * (memo.h): body lines encoded before
-				      * are copied, not encoded again */
+	struct td_mime_cache *cache; /* NULL, or the caller's (below) */
 };
+
+/* What td_mime_build may keep from one message to the next: a memo of
+ * body lines already quoted-printable (memo.h; they are copied, not
+ * encoded again: the same bytes either way) and the working buffers,
+ * reused instead of allocated per message. Bounded (memo.h), whatever
+ * the number of messages. One per composer; one thread at a time. */
+struct td_mime_cache *td_mime_cache_new(void);
+void td_mime_cache_free(struct td_mime_cache *c);
 
 /* Appends the whole message to out. Returns 0 or EX_DATAERR. */
 int td_mime_build(const struct td_mime_message *m, struct td_buf *out,
