@@ -456,6 +456,11 @@ static struct td_value *context(struct td_renderer *r,
 			struct td_value *pv = td_value_list_push(posts, post_item(r, &s->posts[j]));
 			td_value_map_set_int(pv, "number", ++number);
 			td_value_map_set(pv, "marker", marker(number, digits));
+			/* the root's indent again, where a post's text lines find
+			 * it first: the same value, so the same output, and a
+			 * post's text then depends on the post's own values
+			 * alone and can come from the item memo */
+			td_value_map_set_str(pv, "indent", indent);
 			add_link(links, number, digits, s->posts[j].url);
 		}
 		if (s->more > 0) {

@@ -888,13 +888,10 @@ static const struct td_value *lookup(struct render *r, const struct name *nm)
 	while (i > 0 && !v)
 		v = td_value_map_get(r->stack[--i], nm->parts[0]);
 	/* While recording, a name must resolve above the item (in what the
-	 * item's prototype led to) or in the prototype itself: not in the
-	 * item's own keys, not below it, not nowhere (then it depends on the
-	 * contexts below). */
-	if (r->floor && (!v || i + 1 < r->floor ||
-			 (i + 1 == r->floor &&
-			  td_value_map_get(td_value_map_proto(r->stack[i]),
-					   nm->parts[0]) != v)))
+	 * item led to) or in the item itself (its own keys, which the memo's
+	 * key holds, or its prototype): not below it, and not nowhere (then
+	 * it depends on the contexts below). */
+	if (r->floor && (!v || i + 1 < r->floor))
 		r->impure = true;
 	for (size_t k = 1; v && k < nm->nparts; k++)
 		v = td_value_map_get(v, nm->parts[k]);
@@ -914,10 +911,11 @@ static int render_var(struct render *r, const struct node *n)
 
 /* The memo's key for n's body rendered with item: everything but the
  * prototype's contents that the output can depend on when every name
- * resolved in the prototype (lookup). The prototype stands for its
+ * resolved in the item or above it (lookup). The prototype stands for its
  * contents by its address: the memo's owner keeps prototypes unchanged
- * while the memo lives (template.h). */
-static void item_key(struct render *r, const struct node *n,
+ * while memo lives (template.h). False when the item has an own value
+ * that is a list or a map (not memoized). */
+static bool item_key(struct render *r, const struct node *n,
 		     const struct td_value *item)
 {
 	struct td_buf *k = &r->key;
@@ -926,15 +924,23 @@ static void item_key(struct render *r, const struct node *n,
 	td_buf_reset(k);
 	td_buf_append(k, ptrs, sizeof ptrs);
 	td_buf_append(k, state, sizeof state);
-	/* the item's own keys: a name they shadow would not reach the
-	 * prototype */
+	/* the item's own keys and values (type and text): what they shadow
+	 * of the prototype, and what they say themselves */
 	for (size_t i = 0, nk = td_value_map_len(item); i < nk; i++) {
 		const char *name = td_value_map_key(item, i);
+		const struct td_value *v = td_value_map_at(item, i);
+		enum td_value_type type = td_value_type(v);
+		if (type == TD_VALUE_LIST || type == TD_VALUE_MAP)
+			return false;
+		const char *text = value_text(v);
 		td_buf_append(k, name, strlen(name) + 1);
+		td_buf_putc(k, (char)('0' + (int)type));
+		td_buf_append(k, text, strlen(text) + 1);
 	}
 	td_buf_putc(k, '\0');
 	if (r->indent.len)
 		td_buf_append(k, r->indent.data, r->indent.len);
+	return true;
 }
 
 /* n's body for item (on the stack top), from the memo when it was
@@ -946,7 +952,8 @@ static void item_key(struct render *r, const struct node *n,
 static int render_item_memo(struct render *r, const struct node *n,
 			    const struct td_value *item)
 {
-	item_key(r, n, item);
+	if (!item_key(r, n, item))
+		return render_nodes(r, n);
 	uint64_t h = td_memo_hash(r->key.data, r->key.len);
 	size_t before = r->out->len;
 	int got = td_memo_get(r->memo, h, r->key.data, r->key.len, r->out);
