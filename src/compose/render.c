@@ -373,10 +373,11 @@ static struct td_value *post_item(struct td_renderer *r, const struct td_store_p
 	while (r->shared[i].seq && r->shared[i].seq != p->seq)
 		i = (i + 1) & (SHARED_SLOTS - 1);
 	if (!r->shared[i].seq) {
-		if (2 * (r->nshared + 1) > SHARED_SLOTS) {
-			shared_clear(r);
-			return post_item(r, p);
-		}
+		/* full: this digest's items may inherit from the values a
+		 * clear would free, so it waits for the next digest
+		 * (td_render_digest) and this post goes unshared */
+		if (2 * (r->nshared + 1) > SHARED_SLOTS)
+			return post_value(r, p);
 		r->shared[i].seq = p->seq;
 		r->shared[i].v = post_value(r, p);
 		r->nshared++;
@@ -587,6 +588,9 @@ int td_render_digest(struct td_renderer *r, const struct td_subscriber *sub,
 	struct td_buf *subject = &r->part[0], *text = &r->part[1], *html = &r->part[2];
 	int rc;
 	size_t excerpt = (size_t)r->opt.excerpt_chars;
+	/* room for this digest's posts, or a fresh start between digests */
+	if (r->share_posts && 2 * (r->nshared + d->shown) > SHARED_SLOTS)
+		shared_clear(r);
 	for (;;) {
 		r->excerpt = excerpt;
 		struct td_value *ctx = context(r, sub, d, unsubscribe_url, preferences_url,
