@@ -29,6 +29,7 @@ struct td_composer {
 	struct td_post_cache *cache; /* send runs only: posts cannot change then */
 	struct td_zones *zones;   /* the zones readers chose (schedule.h) */
 	struct td_mac *id_mac;    /* keys digest Message-IDs (see digest_message_id) */
+	struct td_mime_cache *mime; /* QP lines and buffers kept (mime.h) */
 };
 
 int td_composer_new(const struct td_compose_options *opt, struct td_store *st,
@@ -39,6 +40,7 @@ int td_composer_new(const struct td_compose_options *opt, struct td_store *st,
 	c->st = st;
 	c->id_domain = td_address_domain(opt->from_address);
 	c->zones = td_zones_new();
+	c->mime = td_mime_cache_new();
 	int rc = td_renderer_new(&opt->render, &c->renderer, err);
 	if (!rc)
 		rc = td_secret_load(opt->token_secret_env, opt->token_secret_file, true,
@@ -69,6 +71,7 @@ void td_composer_free(struct td_composer *c)
 	td_dkim_free(c->dkim);
 	td_post_cache_free(c->cache);
 	td_zones_free(c->zones);
+	td_mime_cache_free(c->mime);
 	free(c);
 }
 
@@ -147,6 +150,17 @@ static char *digest_message_id(struct td_composer *c, const struct td_subscriber
 	return td_mime_message_id_keyed(mac, sizeof mac, c->id_domain);
 }
 
+/* a then b, malloc'd: a link and its token, several a digest, without
+ * printf's cost */
+static char *join(const char *a, const char *b)
+{
+	size_t na = strlen(a), nb = strlen(b);
+	char *s = td_xmalloc(na + nb + 1);
+	memcpy(s, a, na);
+	memcpy(s + na, b, nb + 1);
+	return s;
+}
+
 void td_composer_hold_posts(struct td_composer *c)
 {
 	if (!c->cache)
@@ -180,7 +194,7 @@ static int compose(struct td_composer *c, const struct td_subscriber *sub,
 		return rc;
 	}
 	char *token = td_token_make(&c->secret, owner, "all");
-	char *unsub = td_xasprintf("%s%s", opt->unsubscribe_url, token);
+	char *unsub = join(opt->unsubscribe_url, token);
 	free(token);
 	/* one link per section that leaves only that tag */
 	struct td_strv tag_unsub = TD_STRV_INIT;
@@ -188,7 +202,7 @@ static int compose(struct td_composer *c, const struct td_subscriber *sub,
 		const char *tag = out->digest.sections[i].tag;
 		char *t = td_token_make(&c->secret, owner, tag);
 		td_strv_push(&tag_unsub, tag);
-		td_strv_push_owned(&tag_unsub, td_xasprintf("%s%s", opt->unsubscribe_url, t));
+		td_strv_push_owned(&tag_unsub, join(opt->unsubscribe_url, t));
 		free(t);
 	}
 	/* the preference centre's link: per reader, never expiring (old
@@ -197,7 +211,7 @@ static int compose(struct td_composer *c, const struct td_subscriber *sub,
 	if (opt->preferences_url) {
 		char *pt = td_token_make_for(&c->secret, "preferences", owner, "", 0);
 		if (pt)
-			prefs = td_xasprintf("%s%s", opt->preferences_url, pt);
+			prefs = join(opt->preferences_url, pt);
 		free(pt);
 	}
 	rc = td_render_digest(c->renderer, sub, &out->digest, unsub, prefs, &tag_unsub,
@@ -231,6 +245,7 @@ static int compose(struct td_composer *c, const struct td_subscriber *sub,
 			.unsubscribe_url = unsub,
 			.unsubscribe_mailto = test_to ? NULL : opt->unsubscribe_mailto,
 			.feedback_id = test_to ? NULL : opt->feedback_id,
+			.cache = c->mime,
 		};
 		rc = td_mime_build(&m, &out->message, err);
 		if (rc)

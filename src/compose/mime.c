@@ -34,6 +34,7 @@
 #include "tagdigest/core/base64.h"
 #include "tagdigest/core/log.h"
 #include "tagdigest/core/util.h"
+#include "tagdigest/compose/memo.h"
 
 /* RFC 2045 6.7 (5): encoded lines are at most 76 characters. */
 #define QP_MAX_LINE 76
@@ -223,7 +224,11 @@ static void buf_truncate(struct td_buf *b, size_t len)
 	}
 }
 
-int td_qp_encode(const char *in, size_t len, struct td_buf *out)
+/* Lines shorter than this are encoded faster than looked up. */
+#define QP_MEMO_MIN 16
+
+int td_qp_encode_memo(const char *in, size_t len, struct td_memo *memo,
+		      struct td_buf *out)
 {
 	const unsigned char *p = (const unsigned char *)in;
 	size_t start = out->len;
@@ -236,13 +241,68 @@ int td_qp_encode(const char *in, size_t len, struct td_buf *out)
 		size_t n = end - i;
 		if (nl && n > 0 && p[end - 1] == '\r')
 			n--;
-		if (qp_line_encode(p + i, n, nl != NULL, out) < 0) {
+		/* A line's encoding depends on its bytes alone (each starts a
+		 * physical line at column 0): the memo is keyed by the line as
+		 * given, its break included. */
+		size_t raw = (nl ? end + 1 : len) - i, before = out->len;
+		uint64_t h = 0;
+		int got = 0;
+		if (memo && raw >= QP_MEMO_MIN) {
+			h = td_memo_hash(p + i, raw);
+			got = td_memo_get(memo, h, p + i, raw, out);
+		}
+		if (got == 0) {
+			got = qp_line_encode(p + i, n, nl != NULL, out);
+			if (got == 0 && memo && raw >= QP_MEMO_MIN)
+				td_memo_put(memo, h, p + i, raw, out->data + before,
+					    out->len - before);
+		}
+		if (got < 0) {
 			buf_truncate(out, start);
 			return -1;
 		}
 		i = nl ? end + 1 : len;
 	}
 	return 0;
+}
+
+int td_qp_encode(const char *in, size_t len, struct td_buf *out)
+{
+	return td_qp_encode_memo(in, len, NULL, out);
+}
+
+/* ---- the cache kept between messages ---------------------------------- */
+
+struct td_mime_cache {
+	struct td_memo *memo;          /* quoted-printable lines (memo.h) */
+	struct td_buf qtext, qhtml;    /* the encoded bodies */
+	struct td_buf layout;          /* headers and libetpan's frame */
+};
+
+/* The memo's bounds: a run's repeated lines are its template's and its
+ * posts'. */
+#define QP_MEMO_BYTES (4u << 20)
+#define QP_MEMO_KEY 4096
+
+struct td_mime_cache *td_mime_cache_new(void)
+{
+	struct td_mime_cache *c = td_xcalloc(1, sizeof *c);
+	c->memo = td_memo_new(QP_MEMO_BYTES, QP_MEMO_KEY);
+	td_buf_init(&c->qtext, TD_BUF_NOLIMIT);
+	td_buf_init(&c->qhtml, TD_BUF_NOLIMIT);
+	td_buf_init(&c->layout, TD_BUF_NOLIMIT);
+	return c;
+}
+
+void td_mime_cache_free(struct td_mime_cache *c)
+{
+	if (!c)
+		return;
+	td_memo_free(c->memo);
+	td_buf_free(&c->qtext);
+	td_buf_free(&c->qhtml);
+	td_buf_free(&c->layout);
+	free(c);
 }
 
 /* ---- header fields: folding and RFC 2047 ------------------------------ */
@@ -933,6 +993,8 @@ static int splice_bodies(struct td_buf *out, const struct td_buf *layout,
 		return td_err_set(err, EX_SOFTWARE, "mime: a body stand-in went "
 				  "missing in libetpan's output");
 	size_t start = out->len;
+	/* one allocation for the whole message (the cap still applies) */
+	(void)td_buf_reserve(out, layout->len + qtext->len + qhtml->len);
 	if (td_buf_append(out, l, (size_t)(t - l)) < 0 ||
 	    td_buf_append(out, td_buf_cstr(qtext), qtext->len) < 0 ||
 	    td_buf_append(out, t + ptext->len, (size_t)(h - t - (ptrdiff_t)ptext->len)) < 0 ||
@@ -958,10 +1020,21 @@ int td_mime_build(const struct td_mime_message *m, struct td_buf *out,
 
 	/* Encoded bodies: libetpan borrows them until mailmime_write_mem.
 	 * These buffers have no cap, so encoding cannot fail; the caller's
-	 * cap on out is checked when the message is appended. */
-	struct td_buf qtext = TD_BUF_INIT, qhtml = TD_BUF_INIT;
-	(void)td_qp_encode(m->text, strlen(m->text), &qtext);
-	(void)td_qp_encode(m->html, strlen(m->html), &qhtml);
+	 * cap on out is checked when the message is appended. With a
+	 * cache they are its own, kept from the message before. */
+	struct td_mime_cache local = { .qtext = TD_BUF_INIT, .qhtml = TD_BUF_INIT,
+				       .layout = TD_BUF_INIT };
+	struct td_mime_cache *c = m->cache ? m->cache : &local;
+	struct td_buf *qtext = &c->qtext, *qhtml = &c->qhtml, *layout_buf = &c->layout;
+	td_buf_reset(qtext);
+	td_buf_reset(qhtml);
+	td_buf_reset(layout_buf);
+	size_t tlen = strlen(m->text), hlen = strlen(m->html);
+	/* room for the usual growth: soft breaks, a few escapes, CRs */
+	td_buf_reserve(qtext, tlen + tlen / 8 + 64);
+	td_buf_reserve(qhtml, hlen + hlen / 8 + 64);
+	(void)td_qp_encode_memo(m->text, tlen, c->memo, qtext);
+	(void)td_qp_encode_memo(m->html, hlen, c->memo, qhtml);
 
 	/* libetpan lays out the headers and the multipart structure; the
 	 * encoded bodies are spliced in afterwards in place of two unique
@@ -970,8 +1043,8 @@ int td_mime_build(const struct td_mime_message *m, struct td_buf *out,
 	 * ends in CRLF exactly when its body does, so libetpan frames both
 	 * the same way. "=_" never occurs in quoted-printable output. */
 	struct td_buf ptext = TD_BUF_INIT, phtml = TD_BUF_INIT;
-	placeholder(&ptext, "t", &qtext);
-	placeholder(&phtml, "h", &qhtml);
+	placeholder(&ptext, "t", qtext);
+	placeholder(&phtml, "h", qhtml);
 
 	struct mailmime *msg = need(mailmime_new_message_data(NULL));
 	mailmime_set_imf_fields(msg, header_fields(m, date));
@@ -984,21 +1057,20 @@ int td_mime_build(const struct td_mime_message *m, struct td_buf *out,
 	MMAPString *s = need(mmap_string_new(""));
 	int col = 0;
 	int r = mailmime_write_mem(s, &col, msg);
-	struct td_buf layout = TD_BUF_INIT;
-	own_headers(m, &layout);
+	own_headers(m, layout_buf);
 	if (r != MAILIMF_NO_ERROR)
 		rc = td_err_set(err, EX_DATAERR,
 				"mime: libetpan could not write the message "
 				"(error %d)", r);
-	else if (!(rc = append_message(&layout, s->str, s->len, err)))
-		rc = splice_bodies(out, &layout, &ptext, &qtext, &phtml, &qhtml, err);
+	else if (!(rc = append_message(layout_buf, s->str, s->len, err)))
+		rc = splice_bodies(out, layout_buf, &ptext, qtext, &phtml, qhtml, err);
 
 	mmap_string_free(s);
 	mailmime_free(msg);
-	td_buf_free(&layout);
 	td_buf_free(&ptext);
 	td_buf_free(&phtml);
-	td_buf_free(&qtext);
-	td_buf_free(&qhtml);
+	td_buf_free(&local.qtext);
+	td_buf_free(&local.qhtml);
+	td_buf_free(&local.layout);
 	return rc;
 }

@@ -27,6 +27,7 @@
 #include <unicode/ustring.h>
 
 #include "tagdigest/core/buf.h"
+#include "tagdigest/compose/memo.h"
 #include "tagdigest/sources/html.h"
 #include "tagdigest/compose/template.h"
 #include "tagdigest/core/util.h"
@@ -69,9 +70,24 @@ struct td_renderer {
 		struct td_value *v;
 	} *shared;
 	size_t nshared;
+	/* Lines of the text part wrapped before (memo.h): a post's lines
+	 * come back in every digest that shows it. */
+	struct td_memo *wrapped;
+	/* The rendered output of the shared posts' items, by template
+	 * section (td_template_render_memo): emptied with the shared
+	 * posts, whose addresses are its keys. */
+	struct td_memo *items;
+	/* subject, text and HTML as rendered, reused digest after digest */
+	struct td_buf part[3];
 };
 
 #define SHARED_SLOTS 4096       /* a power of two */
+/* The wrap memo's bounds: a run's long lines are its posts' excerpts. */
+#define WRAP_MEMO_BYTES (4u << 20)
+#define WRAP_MEMO_KEY 4096
+/* The item memo's: one entry per post and section of a template. */
+#define ITEM_MEMO_BYTES (8u << 20)
+#define ITEM_MEMO_KEY 1024
 
 /* No language, or plain "en": the dates English digests always had. */
 static bool english(const char *language)
@@ -152,6 +168,10 @@ int td_renderer_new(const struct td_render_options *opt,
 	struct td_renderer *r = td_xcalloc(1, sizeof *r);
 	r->opt = *opt;
 	r->excerpt = (size_t)opt->excerpt_chars;
+	r->wrapped = td_memo_new(WRAP_MEMO_BYTES, WRAP_MEMO_KEY);
+	r->items = td_memo_new(ITEM_MEMO_BYTES, ITEM_MEMO_KEY);
+	for (size_t i = 0; i < 3; i++)
+		td_buf_init(&r->part[i], MAX_PART);
 	int rc = english(opt->language) ? 0 :
 		 date_format_open(opt->language, &r->date_fmt, err);
 	if (!rc)
@@ -168,6 +188,11 @@ int td_renderer_new(const struct td_render_options *opt,
 
 static void shared_clear(struct td_renderer *r)
 {
+	/* the item memo is keyed by the addresses of the values freed here */
+	if (r->items && r->nshared) {
+		td_memo_free(r->items);
+		r->items = td_memo_new(ITEM_MEMO_BYTES, ITEM_MEMO_KEY);
+	}
 	for (size_t i = 0; r->shared && i < SHARED_SLOTS; i++) {
 		td_value_free(r->shared[i].v);
 		r->shared[i].v = NULL;
@@ -189,6 +214,10 @@ void td_renderer_free(struct td_renderer *r)
 		return;
 	shared_clear(r);
 	free(r->shared);
+	td_memo_free(r->wrapped);
+	td_memo_free(r->items);
+	for (size_t i = 0; i < 3; i++)
+		td_buf_free(&r->part[i]);
 	td_template_set_free(r->set);
 	if (r->date_fmt)
 		udat_close(r->date_fmt);
@@ -291,9 +320,26 @@ static struct td_value *post_value(struct td_renderer *r,
  * so that titles and footnotes of the text part start in one column. */
 static struct td_value *marker(long long number, int digits)
 {
-	int pad = digits - snprintf(NULL, 0, "%lld", number);
-	return td_value_string_owned(td_xasprintf("%*s[%lld]", pad > 0 ? pad : 0, "",
-						  number));
+	/* by hand: a digest makes two for each post, printf cost more than
+	 * the rest of its context */
+	char num[24], *p = num + sizeof num;
+	unsigned long long u = number < 0 ? 0ULL - (unsigned long long)number :
+		(unsigned long long)number;
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (number < 0)
+		*--p = '-';
+	size_t n = (size_t)(num + sizeof num - p);
+	size_t pad = digits > 0 && (size_t)digits > n ? (size_t)digits - n : 0;
+	char *m = td_xmalloc(pad + n + 3);
+	memset(m, ' ', pad);
+	m[pad] = '[';
+	memcpy(m + pad + 1, p, n);
+	m[pad + n + 1] = ']';
+	m[pad + n + 2] = '\0';
+	return td_value_string_owned(m);
 }
 
 static void add_link(struct td_value *links, long long number, int digits,
@@ -327,10 +373,11 @@ static struct td_value *post_item(struct td_renderer *r, const struct td_store_p
 	while (r->shared[i].seq && r->shared[i].seq != p->seq)
 		i = (i + 1) & (SHARED_SLOTS - 1);
 	if (!r->shared[i].seq) {
-		if (2 * (r->nshared + 1) > SHARED_SLOTS) {
-			shared_clear(r);
-			return post_item(r, p);
-		}
+		/* full: this digest's items may inherit from the values a
+		 * clear would free, so it waits for the next digest
+		 * (td_render_digest) and this post goes unshared */
+		if (2 * (r->nshared + 1) > SHARED_SLOTS)
+			return post_value(r, p);
 		r->shared[i].seq = p->seq;
 		r->shared[i].v = post_value(r, p);
 		r->nshared++;
@@ -410,6 +457,11 @@ static struct td_value *context(struct td_renderer *r,
 			struct td_value *pv = td_value_list_push(posts, post_item(r, &s->posts[j]));
 			td_value_map_set_int(pv, "number", ++number);
 			td_value_map_set(pv, "marker", marker(number, digits));
+			/* the root's indent again, where a post's text lines find
+			 * it first: the same value, so the same output, and a
+			 * post's text then depends on the post's own values
+			 * alone and can come from the item memo */
+			td_value_map_set_str(pv, "indent", indent);
 			add_link(links, number, digits, s->posts[j].url);
 		}
 		if (s->more > 0) {
@@ -489,13 +541,42 @@ char *td_render_one_line(const char *s)
 }
 
 /* Roughly the size of html on the wire as quoted-printable: Gmail clips
- * the message where the encoded HTML passes about 102 KB. */
-static size_t wire_size(const char *html)
+ * the message where the encoded HTML passes about 102 KB. Each byte is
+ * one character, or three when it is '=' or not below 0x7F; counted
+ * eight bytes at a time, since every digest's HTML passes through here. */
+static size_t wire_size(const char *html, size_t len)
 {
-	size_t n = 0, len = 0;
-	for (const unsigned char *p = (const unsigned char *)html; *p; p++, len++)
-		n += (*p >= 0x7F || *p == '=') ? 3 : 1;
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+	size_t n = len, i = 0;
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w, eq;
+		memcpy(&w, html + i, 8);
+		eq = w ^ (ones * '=');
+		/* per byte, bit 7: the byte is 0x7F or above (its low seven
+		 * bits all set, or bit 7), or it is '=' (eq's byte is zero) */
+		uint64_t big = ((w & ~high) + ones) | w;
+		uint64_t is_eq = ~(((eq & ~high) + ~high) | eq) & high;
+		uint64_t hit = ((big & high) | is_eq) >> 7;
+		n += 2 * (size_t)((hit * ones) >> 56);
+	}
+	for (; i < len; i++)
+		n += ((unsigned char)html[i] >= 0x7F || html[i] == '=') ? 2 : 0;
 	return n + (len / 73) * 3;   /* soft line breaks */
+}
+
+static char *wrap_text(const char *text, size_t width, struct td_memo *memo);
+
+/* One of the digest's templates into the renderer's own buffer for it
+ * (kept between digests: no regrowing), posts' items through its
+ * memo. */
+static int render_part(struct td_renderer *r, const char *name,
+		       const struct td_value *ctx, bool html, struct td_buf *b,
+		       struct td_err *err)
+{
+	td_buf_reset(b);
+	int rc = td_template_render_memo(td_template_set_get(r->set, name), r->set,
+					 ctx, html, r->items, b, err);
+	return rc ? td_err_prefix(err, "templates: %s", name) : 0;
 }
 
 int td_render_digest(struct td_renderer *r, const struct td_subscriber *sub,
@@ -504,22 +585,25 @@ int td_render_digest(struct td_renderer *r, const struct td_subscriber *sub,
 		     time_t now, struct td_rendered *out, struct td_err *err)
 {
 	memset(out, 0, sizeof *out);
-	char *subject = NULL, *text = NULL;
+	struct td_buf *subject = &r->part[0], *text = &r->part[1], *html = &r->part[2];
 	int rc;
 	size_t excerpt = (size_t)r->opt.excerpt_chars;
+	/* room for this digest's posts, or a fresh start between digests */
+	if (r->share_posts && 2 * (r->nshared + d->shown) > SHARED_SLOTS)
+		shared_clear(r);
 	for (;;) {
 		r->excerpt = excerpt;
 		struct td_value *ctx = context(r, sub, d, unsubscribe_url, preferences_url,
 					       tag_unsubscribe, now);
-		rc = td_render_template(r->set, "digest.subject", ctx, false, &subject, err);
+		rc = render_part(r, "digest.subject", ctx, false, subject, err);
 		if (!rc)
-			rc = td_render_template(r->set, "digest.txt", ctx, false, &text, err);
+			rc = render_part(r, "digest.txt", ctx, false, text, err);
 		if (!rc)
-			rc = td_render_template(r->set, "digest.html", ctx, true, &out->html, err);
+			rc = render_part(r, "digest.html", ctx, true, html, err);
 		td_value_free(ctx);
 		if (rc)
 			break;
-		size_t size = wire_size(out->html);
+		size_t size = wire_size(html->data, html->len);
 		if (size <= TD_RENDER_CLIP_LIMIT || d->shown == 0)
 			break;
 		/* Too big to show whole: shorter excerpts first, then titles
@@ -540,22 +624,13 @@ int td_render_digest(struct td_renderer *r, const struct td_subscriber *sub,
 			if (d->shown == before)
 				break;
 		}
-		free(subject);
-		free(text);
-		free(out->html);
-		subject = text = out->html = NULL;
 	}
 	r->excerpt = (size_t)r->opt.excerpt_chars;
-	if (rc) {
-		free(subject);
-		free(text);
-		td_rendered_free(out);
+	if (rc)
 		return rc;
-	}
-	out->subject = td_render_one_line(subject);
-	out->text = td_render_wrap(text, 72);
-	free(subject);
-	free(text);
+	out->subject = td_render_one_line(td_buf_cstr(subject));
+	out->text = wrap_text(td_buf_cstr(text), 72, r->wrapped);
+	out->html = td_xstrndup(td_buf_cstr(html), html->len);
 	return 0;
 }
 
@@ -635,18 +710,39 @@ static void wrap_line(const char *line, size_t len, size_t width,
 	}
 }
 
-char *td_render_wrap(const char *text, size_t width)
+/* td_render_wrap, with the lines that may need wrapping (longer than
+ * width bytes) looked up in memo (memo.h; NULL: none) and offered to it:
+ * a line wraps the same wherever it stands, so the memo's key is the
+ * line alone. One memo serves one width. */
+static char *wrap_text(const char *text, size_t width, struct td_memo *memo)
 {
 	struct td_buf out = TD_BUF_INIT;
+	size_t len0 = strlen(text);
+	td_buf_reserve(&out, len0 + len0 / 16 + 16);   /* wrapping adds indents */
 	const char *p = text;
 	while (*p) {
 		const char *nl = strchr(p, '\n');
 		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-		wrap_line(p, len, width, &out);
+		if (memo && len > width) {
+			uint64_t h = td_memo_hash(p, len);
+			if (td_memo_get(memo, h, p, len, &out) == 0) {
+				size_t before = out.len;
+				wrap_line(p, len, width, &out);
+				td_memo_put(memo, h, p, len, out.data + before,
+					    out.len - before);
+			}
+		} else {
+			wrap_line(p, len, width, &out);
+		}
 		if (!nl)
 			break;
 		td_buf_putc(&out, '\n');
 		p = nl + 1;
 	}
 	return td_buf_steal(&out);
+}
+
+char *td_render_wrap(const char *text, size_t width)
+{
+	return wrap_text(text, width, NULL);
 }

@@ -37,6 +37,7 @@
 #include <sys/types.h>
 
 #include "tagdigest/core/util.h"
+#include "tagdigest/compose/memo.h"
 
 /* Partial/parent/override expansions deeper than this are treated as
  * runaway recursion rather than a template someone meant to write. */
@@ -795,6 +796,14 @@ struct render {
 	bool pending; /* at a line start: indentation goes before more output */
 	int depth;
 	const struct frame *frame;
+	/* td_template_render_memo: the memo, and while an item's output is
+	 * being recorded for it, the item's place on the stack plus one
+	 * (0: not recording) and whether the output turned out to depend on
+	 * anything but the item's prototype. */
+	struct td_memo *memo;
+	size_t floor;
+	bool impure;
+	struct td_buf key;
 };
 
 static int render_nodes(struct render *r, const struct node *parent);
@@ -866,13 +875,24 @@ static void push_ctx(struct render *r, const struct td_value *v)
 
 /* Spec name resolution: the first part walks the context stack down, the
  * rest resolve only against what the previous part found. NULL: missing. */
-static const struct td_value *lookup(const struct render *r, const struct name *nm)
+static const struct td_value *lookup(struct render *r, const struct name *nm)
 {
-	if (nm->nparts == 0)
+	if (nm->nparts == 0) {
+		/* the recorded item itself: not its prototype */
+		if (r->floor && r->sn == r->floor)
+			r->impure = true;
 		return r->sn ? r->stack[r->sn - 1] : NULL;
+	}
 	const struct td_value *v = NULL;
-	for (size_t i = r->sn; i-- > 0 && !v;)
-		v = td_value_map_get(r->stack[i], nm->parts[0]);
+	size_t i = r->sn;
+	while (i > 0 && !v)
+		v = td_value_map_get(r->stack[--i], nm->parts[0]);
+	/* While recording, a name must resolve above the item (in what the
+	 * item led to) or in the item itself (its own keys, which the memo's
+	 * key holds, or its prototype): not below it, and not nowhere (then
+	 * it depends on the contexts below). */
+	if (r->floor && (!v || i + 1 < r->floor))
+		r->impure = true;
 	for (size_t k = 1; v && k < nm->nparts; k++)
 		v = td_value_map_get(v, nm->parts[k]);
 	return v;
@@ -889,6 +909,80 @@ static int render_var(struct render *r, const struct node *n)
 	return put(r, s, strlen(s));
 }
 
+/* The memo's key for n's body rendered with item: everything but the
+ * prototype's contents that the output can depend on when every name
+ * resolved in the item or above it (lookup). The prototype stands for its
+ * contents by its address: the memo's owner keeps prototypes unchanged
+ * while memo lives (template.h). False when the item has an own value
+ * that is a list or a map (not memoized). */
+static bool item_key(struct render *r, const struct node *n,
+		     const struct td_value *item)
+{
+	struct td_buf *k = &r->key;
+	const void *ptrs[3] = { n, td_value_map_proto(item), r->set };
+	int state[3] = { r->escape, r->pending, r->depth };
+	td_buf_reset(k);
+	td_buf_append(k, ptrs, sizeof ptrs);
+	td_buf_append(k, state, sizeof state);
+	/* the item's own keys and values (type and text): what they shadow
+	 * of the prototype, and what they say themselves */
+	for (size_t i = 0, nk = td_value_map_len(item); i < nk; i++) {
+		const char *name = td_value_map_key(item, i);
+		const struct td_value *v = td_value_map_at(item, i);
+		enum td_value_type type = td_value_type(v);
+		if (type == TD_VALUE_LIST || type == TD_VALUE_MAP)
+			return false;
+		const char *text = value_text(v);
+		td_buf_append(k, name, strlen(name) + 1);
+		td_buf_putc(k, (char)('0' + (int)type));
+		td_buf_append(k, text, strlen(text) + 1);
+	}
+	td_buf_putc(k, '\0');
+	if (r->indent.len)
+		td_buf_append(k, r->indent.data, r->indent.len);
+	return true;
+}
+
+/* n's body for item (on the stack top), from the memo when it was
+ * recorded before, else rendered and offered to the memo when it proved
+ * to depend on the item's prototype alone. The value kept is the output
+ * and one byte: whether it ended at a line start (pending); or the byte
+ * ITEM_IMPURE alone: the item depends on more, render it as usual. */
+#define ITEM_IMPURE 2
+static int render_item_memo(struct render *r, const struct node *n,
+			    const struct td_value *item)
+{
+	if (!item_key(r, n, item))
+		return render_nodes(r, n);
+	uint64_t h = td_memo_hash(r->key.data, r->key.len);
+	size_t before = r->out->len;
+	int got = td_memo_get(r->memo, h, r->key.data, r->key.len, r->out);
+	if (got > 0) {
+		char last = r->out->data[--r->out->len];
+		r->out->data[r->out->len] = '\0';
+		if (last == ITEM_IMPURE)
+			return render_nodes(r, n);
+		r->pending = last != 0;
+		return 0;
+	}
+	r->floor = r->sn;
+	r->impure = false;
+	int rc = render_nodes(r, n);
+	r->floor = 0;
+	if (rc)
+		return rc;
+	if (r->impure) {
+		/* remembered too, so the next time renders without recording */
+		static const char impure = ITEM_IMPURE;
+		td_memo_put(r->memo, h, r->key.data, r->key.len, &impure, 1);
+	} else if (td_buf_putc(r->out, (char)r->pending) == 0) {
+		td_memo_put(r->memo, h, r->key.data, r->key.len,
+			    r->out->data + before, r->out->len - before);
+		r->out->data[--r->out->len] = '\0';
+	}
+	return 0;
+}
+
 static int render_section(struct render *r, const struct node *n)
 {
 	const struct td_value *v = lookup(r, &n->name);
@@ -901,8 +995,12 @@ static int render_section(struct render *r, const struct node *n)
 	if (td_value_type(v) == TD_VALUE_LIST) {
 		size_t len = td_value_list_len(v);
 		for (size_t i = 0; i < len && !rc; i++) {
-			push_ctx(r, td_value_list_at(v, i));
-			rc = render_nodes(r, n);
+			const struct td_value *item = td_value_list_at(v, i);
+			push_ctx(r, item);
+			if (r->memo && !r->floor && td_value_map_proto(item))
+				rc = render_item_memo(r, n, item);
+			else
+				rc = render_nodes(r, n);
 			r->sn--;
 		}
 		return rc;
@@ -949,6 +1047,8 @@ static int render_include(struct render *r, const struct node *n)
 		td_buf_puts(&r->indent, n->indent);
 		r->pending = true;
 	}
+	if (r->floor && n->kind == N_PARENT)
+		r->impure = true;    /* its blocks may come from outside */
 	struct frame f = { n, r->frame };
 	const struct frame *saved_frame = r->frame;
 	const struct td_template *saved_tpl = r->tpl;
@@ -985,6 +1085,8 @@ static const struct node *find_override(const struct frame *f,
 
 static int render_block(struct render *r, const struct node *n)
 {
+	if (r->floor)
+		r->impure = true;    /* an override may come from outside */
 	const struct node *body = find_override(r->frame, n->name.raw);
 	int rc;
 	/* An override may hold the same block again: count it like a
@@ -1037,7 +1139,18 @@ int td_template_render(const struct td_template *t,
 		       const struct td_value *ctx, bool escape_html,
 		       struct td_buf *out, struct td_err *err)
 {
+	return td_template_render_memo(t, partials, ctx, escape_html, NULL, out, err);
+}
+
+int td_template_render_memo(const struct td_template *t,
+			    const struct td_template_set *partials,
+			    const struct td_value *ctx, bool escape_html,
+			    struct td_memo *memo, struct td_buf *out,
+			    struct td_err *err)
+{
 	struct render r = { 0 };
+	r.memo = memo;
+	td_buf_init(&r.key, TD_BUF_NOLIMIT);
 	r.set = partials;
 	r.tpl = t;
 	r.escape = escape_html;
@@ -1050,6 +1163,7 @@ int td_template_render(const struct td_template *t,
 	int rc = render_nodes(&r, &t->root);
 	free(r.stack);
 	td_buf_free(&r.indent);
+	td_buf_free(&r.key);
 	return rc;
 }
 

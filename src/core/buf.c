@@ -33,6 +33,11 @@ static int buf_reserve(struct td_buf *b, size_t n)
 	return 0;
 }
 
+int td_buf_reserve(struct td_buf *b, size_t n)
+{
+	return buf_reserve(b, n);
+}
+
 int td_buf_append_slow(struct td_buf *b, const void *p, size_t n)
 {
 	if (buf_reserve(b, n) < 0)

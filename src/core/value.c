@@ -122,8 +122,10 @@ struct td_value *td_value_list_push(struct td_value *list, struct td_value *item
 
 static ssize_t map_find(const struct td_value *map, const char *key)
 {
+	/* the first byte settles most misses without a call: a template's
+	 * lookups pass through every map of its context stack */
 	for (size_t i = 0; i < map->u.map.n; i++)
-		if (strcmp(map->u.map.k[i], key) == 0)
+		if (map->u.map.k[i][0] == key[0] && strcmp(map->u.map.k[i], key) == 0)
 			return (ssize_t)i;
 	return -1;
 }
@@ -305,6 +307,11 @@ const char *td_value_map_key(const struct td_value *map, size_t i)
 const struct td_value *td_value_map_at(const struct td_value *map, size_t i)
 {
 	return i < td_value_map_len(map) ? map->u.map.v[i] : NULL;
+}
+
+const struct td_value *td_value_map_proto(const struct td_value *map)
+{
+	return map && map->type == TD_VALUE_MAP ? map->u.map.proto : NULL;
 }
 
 bool td_value_equal(const struct td_value *a, const struct td_value *b)

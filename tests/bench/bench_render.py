@@ -10,13 +10,20 @@ posts from the same SQLite store (read once and cached, which favours the
 peer), Jinja2 templates with autoescaping for the text and HTML parts, and
 the standard library's email package building and serialising a
 multipart/alternative quoted-printable message.
+
+The site is ingested once; then --runs (default 3) timed runs of each,
+tagdigest and the peer alternating, and the median and the spread
+(min-max) of the rates and of each run's ratio.
 """
 import argparse
 import email.message
 import email.policy
 import pathlib
 import shutil
+import re
 import sqlite3
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +31,7 @@ import time
 import jinja2
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from bench_send import ROOT, ingest_and_compose, make_site  # noqa: E402
+from bench_send import ROOT, make_site  # noqa: E402
 
 TEXT = jinja2.Template("""{{ site }}: your weekly digest
 
@@ -90,22 +97,52 @@ def peer(store, subs_csv, max_posts=10):
     return count
 
 
+def compose_once(binary, conf):
+    """One timed `send --dry-run` of the ingested site: (digests, seconds)."""
+    t0 = time.perf_counter()
+    p = subprocess.run([binary, "-c", str(conf), "send", "--dry-run"],
+                       check=True, capture_output=True, text=True)
+    secs = time.perf_counter() - t0
+    return int(re.search(r"(\d+) would be sent", p.stdout).group(1)), secs
+
+
+def spread(values, fmt=".0f"):
+    """median, min and max of values, as one "m (lo-hi)" text."""
+    return (f"{statistics.median(values):{fmt}} "
+            f"({min(values):{fmt}}-{max(values):{fmt}})")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=str(ROOT / "build" / "tagdigest"))
     ap.add_argument("--subscribers", type=int, default=5000)
+    ap.add_argument("--runs", type=int, default=3,
+                    help="timed runs of each, tagdigest and the peer alternating (default 3)")
     args = ap.parse_args()
+    if args.runs < 1:
+        ap.error("--runs must be at least 1")
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="td-bench-render-"))
     try:
         # 120 posts over 12 tags (about 20 per tag): every digest hits the cap of 10
         conf = make_site(tmp, args.subscribers)
-        done, td_secs = ingest_and_compose(args.bin, conf)
-        t0 = time.perf_counter()
-        peer_count = peer(tmp / "var" / "store.db", tmp / "subscribers.csv")
-        peer_secs = time.perf_counter() - t0
-        print(f"10-post digests: tagdigest {done} in {td_secs:.2f} s = {done / td_secs:.0f} digests/s; "
-              f"Python email + Jinja2 {peer_count} in {peer_secs:.2f} s = {peer_count / peer_secs:.0f} digests/s; "
-              f"ratio {(done / td_secs) / (peer_count / peer_secs):.2f}x")
+        subprocess.run([args.bin, "-q", "-c", str(conf), "ingest"], check=True,
+                       capture_output=True)
+        td_rates, peer_rates, ratios = [], [], []
+        # alternating, so load from elsewhere on the machine falls on both
+        for run in range(args.runs):
+            done, td_secs = compose_once(args.bin, conf)
+            t0 = time.perf_counter()
+            peer_count = peer(tmp / "var" / "store.db", tmp / "subscribers.csv")
+            peer_secs = time.perf_counter() - t0
+            td_rates.append(done / td_secs)
+            peer_rates.append(peer_count / peer_secs)
+            ratios.append(td_rates[-1] / peer_rates[-1])
+            print(f"run {run + 1}: tagdigest {done} in {td_secs:.2f} s = {td_rates[-1]:.0f} digests/s; "
+                  f"Python email + Jinja2 {peer_count} in {peer_secs:.2f} s = "
+                  f"{peer_rates[-1]:.0f} digests/s; ratio {ratios[-1]:.2f}x")
+        print(f"10-post digests, median (min-max) of {args.runs} runs: "
+              f"tagdigest {spread(td_rates)} digests/s; Python email + Jinja2 "
+              f"{spread(peer_rates)} digests/s; ratio {spread(ratios, '.2f')}x")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -28,6 +28,20 @@
  *
  * The composer reads the store (its own snapshot per digest) and owns its
  * templates, secret and DKIM key; one thread at a time.
+ *
+ * Per instance, so each composing thread has its own and nothing is
+ * shared or locked between them: the store connection it was given (one
+ * per thread), the renderer (its templates, the ICU date formatter, the
+ * shared posts of td_composer_hold_posts, the memos of rendered post
+ * items and wrapped lines, the reused part buffers), the mime cache (the
+ * memo of quoted-printable lines and the body buffers, mime.h), the
+ * post cache, the zones, the token secret and MAC states and the DKIM
+ * key. The memos (memo.h) repeat work the composer did before for the
+ * same bytes, never for another reader's data: a copy is taken only
+ * where its input was provably the same (the whole line, or a post item
+ * whose output depended on the post alone). Each is bounded (a fixed
+ * table and a byte cap, a few MiB), so memory stays flat however many
+ * digests a composer makes.
  */
 #ifndef TAGDIGEST_COMPOSE_H
 #define TAGDIGEST_COMPOSE_H

@@ -33,6 +33,9 @@
 #include "tagdigest/core/buf.h"
 #include "tagdigest/core/err.h"
 
+struct td_memo;
+struct td_mime_cache;
+
 struct td_mime_message {
 	const char *from_name;       /* UTF-8, may be "" */
 	const char *from_addr;
@@ -55,7 +58,16 @@ struct td_mime_message {
 				      * "a:b:c:sender" form); NULL: none */
 	const char *auto_submitted;  /* "auto-generated" or "auto-replied"
 				      * for an Auto-Submitted header; NULL: none */
+	struct td_mime_cache *cache; /* NULL, or the caller's (below) */
 };
+
+/* What td_mime_build may keep from one message to the next: a memo of
+ * body lines already quoted-printable (memo.h; they are copied, not
+ * encoded again: the same bytes either way) and the working buffers,
+ * reused instead of allocated per message. Bounded (memo.h), whatever
+ * the number of messages. One per composer; one thread at a time. */
+struct td_mime_cache *td_mime_cache_new(void);
+void td_mime_cache_free(struct td_mime_cache *c);
 
 /* Appends the whole message to out. Returns 0 or EX_DATAERR. */
 int td_mime_build(const struct td_mime_message *m, struct td_buf *out,
@@ -78,6 +90,10 @@ char *td_mime_message_id_keyed(const unsigned char *key, size_t len,
  * <= 76, trailing SP/TAB encoded, '=' and non-ASCII encoded, a leading
  * "From " and a lone "." protected. Appends to out; -1 if out's cap is hit. */
 int td_qp_encode(const char *in, size_t len, struct td_buf *out);
+/* The same, each line looked up in memo first and offered to it after
+ * (memo.h; NULL: none): the output is the same bytes either way. */
+int td_qp_encode_memo(const char *in, size_t len, struct td_memo *memo,
+		      struct td_buf *out);
 
 /* One header field, "Name: value" CRLF, appended to out: folded (RFC 5322
  * 2.2.3) only in front of blanks of the text, lines within 78 characters,

@@ -28,6 +28,9 @@
  *   unsubscribe_url
  *   preferences_url        the reader's preference centre; absent when none
  *   indent                 spaces as wide as "[n] ": where text titles start
+ *                          (each post has it too, the same value: a
+ *                          post's part then depends on the post alone and
+ *                          is rendered once per run, template.h's memo)
  *
  * marker is "[n]" padded on the left to the width of the digest's largest
  * number, so that titles and footnotes of the text part line up. underline

@@ -47,6 +47,25 @@ int td_template_render(const struct td_template *t,
 		       const struct td_value *ctx, bool escape_html,
 		       struct td_buf *out, struct td_err *err);
 
+/* td_template_render, with the output of list items that inherit from a
+ * prototype (td_value_map_inherit) kept in memo (memo.h) and copied when
+ * the same item comes again: keyed by the section, the prototype's
+ * address, the item's own keys and their values (an item with a list or
+ * map of its own is not kept), escaping, nesting and indentation. An
+ * item's output is kept only when every name it looked up resolved in
+ * the item (its own keys or its prototype) or in values found there:
+ * none in an outer context or nowhere, and no block or parent inside.
+ * The caller keeps every prototype unchanged while memo lives, and
+ * empties memo (frees it) before a prototype is freed, since another
+ * could take its address; a memo serves one set. The output is the same
+ * bytes as td_template_render's. */
+struct td_memo;
+int td_template_render_memo(const struct td_template *t,
+			    const struct td_template_set *partials,
+			    const struct td_value *ctx, bool escape_html,
+			    struct td_memo *memo, struct td_buf *out,
+			    struct td_err *err);
+
 struct td_template_set *td_template_set_new(void);
 /* Parses src and adds it under name (replacing). Returns 0 or EX_DATAERR. */
 int td_template_set_add(struct td_template_set *set, const char *name,

@@ -31,6 +31,9 @@ void td_buf_init(struct td_buf *b, size_t max);
 /* The general case of td_buf_append / td_buf_putc: grows the buffer. */
 int td_buf_append_slow(struct td_buf *b, const void *p, size_t n);
 int td_buf_puts(struct td_buf *b, const char *s);
+/* Makes room for n more bytes at once (a size known ahead spares the
+ * doublings and their copies); -1 when that passes the cap. */
+int td_buf_reserve(struct td_buf *b, size_t n);
 
 /* Appends are the inner loop of every encoder and parser here, so the
  * common case (it fits) is inline; growing goes through the slow path. */

@@ -78,6 +78,8 @@ const char *td_value_map_get_str(const struct td_value *map, const char *key);
 size_t td_value_map_len(const struct td_value *map);
 const char *td_value_map_key(const struct td_value *map, size_t i);
 const struct td_value *td_value_map_at(const struct td_value *map, size_t i);
+/* The prototype a map inherits from (td_value_map_inherit), else NULL. */
+const struct td_value *td_value_map_proto(const struct td_value *map);
 /* Same type and same contents, keys in the same order (prototypes are
  * not followed). */
 bool td_value_equal(const struct td_value *a, const struct td_value *b);
