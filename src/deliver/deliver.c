@@ -1340,6 +1340,31 @@ static int dry_walk(struct engine *e, struct composer *cs,
 	}
 }
 
+/* A dry run without a plan composes on every core, as the real run
+ * does: the caller waits for the composing threads, reporting progress.
+ * Its "would send" lines come in the order digests are finished. */
+static int dry_wait(struct engine *e, const struct td_send_options *opt,
+		    struct td_err *err)
+{
+	size_t last_done = (size_t)-1;
+	int rc = 0;
+	pthread_mutex_lock(&e->mu);
+	while (e->walkers && !e->walk_rc) {
+		struct timespec ts;
+		abs_deadline(&ts, 0.05);
+		pthread_cond_timedwait(&e->cv_main, &e->mu, &ts);
+		pthread_mutex_unlock(&e->mu);
+		report_progress(e, opt, &last_done, false);
+		pthread_mutex_lock(&e->mu);
+	}
+	if (e->walk_rc) {
+		rc = e->walk_rc;
+		*err = e->walk_err;
+	}
+	pthread_mutex_unlock(&e->mu);
+	return rc;
+}
+
 /* The caller's loop in a real run: open the transports when the first
  * message is ready, move due retries back to the send queue, watch for a
  * stop, report progress, and end when the walk is over and everything
@@ -1558,9 +1583,14 @@ int td_send_run(const struct td_deliver_options *dopt, struct td_store *st,
 	int64_t run_id = 0;
 	if (!e.dry_run)
 		record_run_start(st, opt, &run_id);
-	/* a dry run writes nothing and starts no thread */
-	if (e.dry_run) {
+	/* A dry run writes nothing. With a plan (the desk), or one CPU, it
+	 * walks on the calling thread: the plan's items come in walk order. */
+	if (e.dry_run && (e.plan || composer_count() == 1)) {
 		rc = dry_walk(&e, &dry, opt, err);
+	} else if (e.dry_run) {
+		rc = start_composers(&e, err);
+		if (!rc)
+			rc = dry_wait(&e, opt, err);
 	} else {
 		rc = start_recorder(&e, err);
 		if (!rc)

@@ -38,10 +38,12 @@
  * session. Memory stays flat: at most 2 x connections + composing
  * threads messages are composed ahead. The first message is sent alone,
  * so a broken relay configuration costs one attempt and changes nothing.
- * A dry run takes the same walk and composes the same digests on the
- * calling thread alone, in walk order, but opens no transport, starts no
- * thread and writes nothing; its plan callback (td_send_options.plan)
- * sees each reader's outcome as it is counted.
+ * A dry run takes the same walk and composes the same digests, but
+ * opens no transport and writes nothing. With a plan callback
+ * (td_send_options.plan), which sees each reader's outcome as it is
+ * counted, it runs on the calling thread alone, in walk order; without
+ * one (`send --dry-run`) it composes on the same threads as a real run,
+ * and its "would send" lines come in the order digests are finished.
  *
  * A real run is recorded in the store's run history (store/runs.h): a
  * row when the walk starts, completed with the summary's counts and the
@@ -218,7 +220,8 @@ struct td_deliver_options {
  * as a store error does. In a real run it is called from the engine's
  * composing threads, one call at a time under the engine's lock (so a
  * source reading the caller's store connection must not use it from
- * elsewhere meanwhile); in a dry run on the caller's thread. */
+ * elsewhere meanwhile); so it is in a dry run without a plan; with a
+ * plan, on the caller's thread. */
 struct td_subscriber_source {
 	int (*next)(void *ctx, const struct td_subscriber **out, struct td_err *err);
 	void *ctx;
