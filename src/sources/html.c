@@ -15,7 +15,11 @@
  * document order, and the walks run over that. Building and freeing the
  * DOM cost as much as a third of the parse, in malloc. The parser's
  * choices do not depend on the tree (it decides from its own stack of
- * open names), so the events are the tree a DOM would have held.
+ * open names), so the events are the tree a DOM would have held, with
+ * one exception kept by hand: libxml2's tree builder halts the parse
+ * once more than XML_MAX_OPEN elements are open (xmlParserMaxDepth), and
+ * without that halt its own name stack makes hostile nesting such as
+ * "<b>"*N "</i>"*N cost N squared (sax_start stops the parser there).
  *
  * The walk is an iterative ENTER/LEAVE traversal over that array, so a
  * hostile nesting depth costs no C stack. Input is capped
@@ -340,6 +344,7 @@ struct frag {
 	struct td_buf text;     /* the bytes of texts and attribute values */
 	uint32_t *open;         /* while recording: STARTs not yet ended */
 	size_t nopen, cap_open;
+	htmlParserCtxtPtr ctxt; /* recording through libxml2: its parser */
 };
 
 static void frag_init(struct frag *f)
@@ -438,9 +443,18 @@ static const struct fattr *frag_attr_find(const struct frag *f, size_t i,
 }
 
 /* The SAX handlers that record into a frag (the parser's userData). */
+/* libxml2 2.9's tree builder (nodePush) stops the parse when more than
+ * this many nodes are open: the same cut, at the same place, without the
+ * tree (see the top of the file). */
+#define XML_MAX_OPEN 256
+
 static void sax_start(void *ctx, const xmlChar *name, const xmlChar **atts)
 {
 	struct frag *f = ctx;
+	if (f->ctxt && f->nopen > XML_MAX_OPEN) {
+		xmlStopParser(f->ctxt);
+		return;
+	}
 	frag_start(f, tag_find(name));
 	for (size_t k = 0; atts && atts[k]; k += 2) {
 		size_t idx = attr_index((const char *)atts[k]);
@@ -908,12 +922,14 @@ static void slow_fragment(const char *html, size_t len, struct frag *f)
 	ctxt->sax->cdataBlock = sax_raw;
 	ctxt->sax->initialized = 1;
 	ctxt->userData = f;
+	f->ctxt = ctxt;
 	/* what htmlReadMemory() does, with this context */
 	htmlDocPtr doc = htmlCtxtReadMemory(ctxt, in.data, (int)in.len, NULL,
 					    "UTF-8", opts);
 	if (doc)
 		xmlFreeDoc(doc);
 	htmlFreeParserCtxt(ctxt);
+	f->ctxt = NULL;
 	td_buf_free(&in);
 	/* the parser closes what is open at the end; should it not have */
 	while (f->nopen)
