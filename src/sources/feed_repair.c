@@ -107,8 +107,10 @@ void td_feed_trim_comments(struct td_buf *text)
  * text as it is: no CR (line ends are the parser's to normalize), no
  * character XML forbids, and only where text belongs, right after a tag
  * ('>' and white space before it, not the end of a PI or comment). A
- * document that holds LIFT_MARK itself, or is too big for one text node
- * (libxml2's XML_MAX_TEXT_LENGTH), is left alone.
+ * document that could hold LIFT_MARK itself (its bytes, a character
+ * reference to it, or an entity declaration, whose text may hide one), or
+ * is too big for one text node (libxml2's XML_MAX_TEXT_LENGTH), is left
+ * alone.
  */
 static size_t skip_markup(const char *s, size_t n, size_t i);
 
@@ -159,16 +161,40 @@ static bool after_tag(const char *s, size_t k)
 	return k >= 2 && s[k - 1] == '>' && s[k - 2] != '?' && s[k - 2] != '-';
 }
 
+/* Whether s[0..n) may make the parser produce U+FDD1: its UTF-8 bytes,
+ * a character reference to it (&#xFDD1; &#64977;, any leading zeros),
+ * or an entity declaration (a replacement text is parsed again, so
+ * "&#38;#64977;" there becomes one). */
+static bool may_hold_mark(const char *s, size_t n)
+{
+	if (memmem(s, n, LIFT_MARK, LIFT_MARK_LEN) || memmem(s, n, "<!ENTITY", 8))
+		return true;
+	for (const char *m = s; (m = memmem(m, (size_t)(s + n - m), "&#", 2)); m += 2) {
+		const char *p = m + 2, *end = s + n;
+		bool hex = p < end && (*p == 'x' || *p == 'X');
+		p += hex;
+		unsigned long v = 0;
+		for (; p < end && isxdigit((unsigned char)*p) &&
+		       (hex || isdigit((unsigned char)*p)); p++) {
+			unsigned d = isdigit((unsigned char)*p) ? (unsigned)(*p - '0') :
+				     (unsigned)(tolower((unsigned char)*p) - 'a' + 10);
+			v = v * (hex ? 16 : 10) + d;
+			if (v > 0x10FFFF)
+				break;
+		}
+		if (v == 0xFDD1)
+			return true;
+	}
+	return false;
+}
+
 void td_feed_lift_cdata(struct td_buf *text, struct td_feed_lifted *l)
 {
 	memset(l, 0, sizeof *l);
 	const char *s = text->data;
 	size_t n = text->len;
-	if (!s || n > LIFT_MAX_DOC)
+	if (!s || n > LIFT_MAX_DOC || may_hold_mark(s, n))
 		return;
-	for (const char *m = s; (m = memchr(m, LIFT_MARK[0], (size_t)(s + n - m))); m++)
-		if (s + n - m >= LIFT_MARK_LEN && memcmp(m, LIFT_MARK, LIFT_MARK_LEN) == 0)
-			return;
 	struct td_buf out = TD_BUF_INIT;
 	size_t i = 0, copied = 0;
 	while (i < n) {
@@ -238,8 +264,8 @@ static bool restore_text(const struct td_feed_lifted *l, const char *s, size_t n
 		}
 		if (!digits || idx >= l->n || n - j < LIFT_MARK_LEN ||
 		    memcmp(s + j, LIFT_MARK, LIFT_MARK_LEN) != 0) {
-			/* not one of ours (cannot happen: the document held
-			 * no mark); copied as it is */
+			/* not one of ours (cannot happen: the document could
+			 * make no mark, may_hold_mark); copied as it is */
 			td_buf_append(b, s + i, j - i);
 			i = j;
 		} else {

@@ -730,6 +730,28 @@ static void test_cdata_set_aside(void)
 		  "aside, were it not for the mark</p>");
 	td_value_free(j);
 
+	/* the mark as a character reference (and hidden in an entity's
+	 * text): decoded by the parser into the same character, so nothing
+	 * is set aside and the title keeps what it says */
+	const char *refs[] = { "&#xFDD1;0&#xfdd1;", "&#64977;0&#0064977;", "&m;0&m;" };
+	for (size_t r = 0; r < sizeof refs / sizeof *refs; r++) {
+		char doc[1024];
+		snprintf(doc, sizeof doc,
+			 "%s<rss version=\"2.0\"><channel><title>t</title><item>"
+			 "<description><![CDATA[<p>a long enough paragraph to be set aside, "
+			 "were it not for the reference</p>]]></description>"
+			 "<link>http://e.x/1</link></item><item><title>%s</title>"
+			 "<link>http://e.x/2</link></item></channel></rss>",
+			 r == 2 ? "<!DOCTYPE rss [<!ENTITY m \"&#38;#64977;\">]>" : "",
+			 refs[r]);
+		j = dumps(doc, &rc);
+		CHECK(rc == 0 && j);
+		CHECK_STR(str_at(j, "entries.1.title"), "\xef\xb7\x91" "0\xef\xb7\x91");
+		CHECK_STR(str_at(j, "entries.0.summary"), "<p>a long enough paragraph to be "
+			  "set aside, were it not for the reference</p>");
+		td_value_free(j);
+	}
+
 	/* CR in a section: libxml2 makes its line ends LF */
 	const char *cr =
 		"<rss version=\"2.0\"><channel><title>t</title><item>"
