@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "tagdigest/core/log.h"
 #include "tagdigest/core/version.h"
+#include "tagdigest/sources/html.h"
 
 #define DEFAULT_CONFIG "config/tagdigest.conf"
 
@@ -150,6 +151,8 @@ static int cmd_help(const struct td_cli_globals *g, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	struct td_cli_globals g = { NULL, { NULL }, 0 };
+	/* before any thread (composers, the desk's workers) parses HTML */
+	td_html_init();
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },

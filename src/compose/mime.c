@@ -59,7 +59,7 @@ static void random_bytes(unsigned char *out, size_t n)
 {
 	if (gnutls_rnd(GNUTLS_RND_NONCE, out, n) == 0)
 		return;
-	static uint64_t counter;
+	static _Atomic uint64_t counter;   /* composers run in threads */
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	uint64_t x = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;

@@ -442,6 +442,11 @@ static const struct fattr *frag_attr_find(const struct frag *f, size_t i,
 	return NULL;
 }
 
+void td_html_init(void)
+{
+	xmlInitParser();
+}
+
 /* The SAX handlers that record into a frag (the parser's userData). */
 /* libxml2 2.9's tree builder (nodePush) stops the parse when more than
  * this many nodes are open: the same cut, at the same place, without the

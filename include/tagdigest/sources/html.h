@@ -80,6 +80,11 @@ bool td_html_put_escaped(struct td_buf *b, const char *s, size_t n, bool attr,
  * paths to it). No libxml2 tree is built: the walks run over the parser's
  * events. */
 
+/* libxml2's one-time set-up, on the main thread before any other thread
+ * may parse (libxml2 2.9 asks for it: its lazy set-up is not
+ * synchronized). Idempotent. */
+void td_html_init(void);
+
 /* Plain text of an HTML fragment (UTF-8, paragraphs separated by "\n\n"). */
 char *td_html_to_text(const char *html, size_t len);
 
