@@ -281,7 +281,7 @@ struct td_mime_cache {
 
 /* The memo's bounds: a run's repeated lines are its template's and its
  * posts'. */
-#define QP_MEMO_BYTES (4u << 20)
+#define QP_MEMO_BYTES (512u << 10)
 #define QP_MEMO_KEY 4096
 
 struct td_mime_cache *td_mime_cache_new(void)

@@ -83,10 +83,10 @@ struct td_renderer {
 
 #define SHARED_SLOTS 4096       /* a power of two */
 /* The wrap memo's bounds: a run's long lines are its posts' excerpts. */
-#define WRAP_MEMO_BYTES (4u << 20)
+#define WRAP_MEMO_BYTES (512u << 10)
 #define WRAP_MEMO_KEY 4096
 /* The item memo's: one entry per post and section of a template. */
-#define ITEM_MEMO_BYTES (8u << 20)
+#define ITEM_MEMO_BYTES (1u << 20)
 #define ITEM_MEMO_KEY 1024
 
 /* No language, or plain "en": the dates English digests always had. */
