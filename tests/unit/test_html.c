@@ -703,6 +703,27 @@ static bool same_excerpts(const char *safe, size_t max)
  * parser gives: a fixed list, then random strings built from the
  * characters that matter (references, whitespace, non-ASCII), each also
  * sent down the parser's path behind a byte order mark. */
+/* A fragment of 1 to max_parts atoms picked by a small LCG (*seed), NUL
+ * terminated, cut before the atom that would not fit in cap; its length. */
+static size_t random_fragment(char *in, size_t cap, const char *const *atoms,
+			      size_t natoms, int max_parts, unsigned *seed)
+{
+	size_t len = 0;
+	in[0] = '\0';
+	int parts = 1 + (int)((*seed = *seed * 1103515245u + 12345u) >> 16) % max_parts;
+	for (int k = 0; k < parts; k++) {
+		*seed = *seed * 1103515245u + 12345u;
+		const char *a = atoms[(*seed >> 16) % natoms];
+		size_t al = strlen(a);
+		if (len + al >= cap)
+			break;
+		memcpy(in + len, a, al);
+		len += al;
+		in[len] = '\0';
+	}
+	return len;
+}
+
 static void test_plain_shortcut_matches_parser(void)
 {
 	static const char *const fixed[] = {
@@ -734,19 +755,9 @@ static void test_plain_shortcut_matches_parser(void)
 	unsigned seed = 12345;
 	size_t mismatches = 0;
 	for (int n = 0; n < 3000; n++) {
-		char in[256] = "";
-		size_t len = 0;
-		int parts = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 12;
-		for (int k = 0; k < parts; k++) {
-			seed = seed * 1103515245u + 12345u;
-			const char *a = atoms[(seed >> 16) % (sizeof atoms / sizeof atoms[0])];
-			size_t al = strlen(a);
-			if (len + al >= sizeof in)
-				break;
-			memcpy(in + len, a, al);
-			len += al;
-			in[len] = '\0';
-		}
+		char in[256];
+		size_t len = random_fragment(in, sizeof in, atoms,
+					     sizeof atoms / sizeof atoms[0], 12, &seed);
 		char *fast = td_html_sanitize(in, len, NULL);
 		char *slow_in = bom(in);
 		char *slow = td_html_sanitize(slow_in, strlen(slow_in), NULL);
@@ -834,19 +845,8 @@ static void test_markup_fast_path_matches_parser(void)
 	unsigned seed = 4242;
 	size_t mismatches = 0;
 	for (int n = 0; n < 3000; n++) {
-		char in[512] = "";
-		size_t len = 0;
-		int parts = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 16;
-		for (int k = 0; k < parts; k++) {
-			seed = seed * 1103515245u + 12345u;
-			const char *a = atoms[(seed >> 16) % (sizeof atoms / sizeof atoms[0])];
-			size_t al = strlen(a);
-			if (len + al >= sizeof in)
-				break;
-			memcpy(in + len, a, al);
-			len += al;
-			in[len] = '\0';
-		}
+		char in[512];
+		random_fragment(in, sizeof in, atoms, sizeof atoms / sizeof atoms[0], 16, &seed);
 		if (!same_both_ways(in) && mismatches++ >= 5)
 			break;
 	}
