@@ -28,7 +28,7 @@ PYTHON  ?= /usr/bin/python3
 CONFIG  ?= config/tagdigest.conf
 
 CC      ?= cc
-PKGS    := libcurl libcmark libxml-2.0 sqlite3 inih gnutls libmicrohttpd glib-2.0 icu-i18n icu-uc
+PKGS    := libcurl libcmark libxml-2.0 sqlite3 libpq inih gnutls libmicrohttpd glib-2.0 icu-i18n icu-uc
 WARN    := -std=c11 -Wall -Wextra -Werror -Wpedantic -Wshadow -Wformat=2 \
            -Wstrict-prototypes -Wmissing-prototypes -Wno-overlength-strings
 CPPFLAGS += -Iinclude -D_GNU_SOURCE
@@ -41,12 +41,14 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -letpan -lm
 # Debian packages the build, the tests and `make run` need.
 DEB_BUILD := build-essential pkg-config libetpan-dev libcurl4-gnutls-dev \
              libcmark-dev libxml2-dev libsqlite3-dev libinih-dev \
-             libgnutls28-dev libmicrohttpd-dev libglib2.0-dev libicu-dev tzdata
+             libgnutls28-dev libmicrohttpd-dev libglib2.0-dev libicu-dev libpq-dev tzdata
 DEB_TEST  := postfix dovecot-imapd dovecot-pop3d python3-flufl.bounce python3 python3-pytest python3-aiosmtpd python3-dkim python3-nacl python3-jinja2 python3-feedparser libxml2-utils openssl valgrind time clang libclang-rt-14-dev chromium fonts-dejavu-core wrk
 # Only `make bench`: nginx is the public server's peer, started by the
 # bench itself on a loopback port (on a machine with systemd, Debian's
 # package also starts its own service on port 80).
 DEB_BENCH := nginx
+# The store's tests run on PostgreSQL 15 too, started by the tests.
+DEB_TEST  += postgresql-15
 # The man pages' test renders them as man(1) does (tests/e2e/test_install.py).
 DEB_TEST  += groff-base man-db
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
