@@ -2017,6 +2017,26 @@ const char *td_store_path(const struct td_store *st)
 	return st->path;
 }
 
+bool td_store_is_url(const char *where)
+{
+	return td_db_is_url(where);
+}
+
+uint64_t td_store_write_mark(struct td_store *st)
+{
+	if (td_db_backend(st->db) != TD_DB_POSTGRES)
+		return 0;
+	struct td_db_stmt *s;
+	uint64_t mark = 0;
+	if (td_db_prepare(st->db, "SELECT CAST(pg_snapshot_xmax(pg_current_snapshot())"
+			  " AS TEXT)", &s) != TD_DB_OK)
+		return 0;
+	if (td_db_step(s) == TD_DB_ROW)
+		mark = strtoull(td_store_col_cstr(s, 0), NULL, 10);
+	td_db_finalize(s);
+	return mark;
+}
+
 int td_store_put_delivery(struct td_store *st, const struct td_delivery *d,
 			  struct td_err *err)
 {
