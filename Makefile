@@ -146,9 +146,16 @@ run: deps
 	@$(MAKE) -s --no-print-directory build/tagdigest
 	@./build/tagdigest -c $(CONFIG) run
 
+# Unit tests that run on PostgreSQL as well as SQLite: each runs under
+# tests/pg_server.py, which starts a throwaway PostgreSQL 15, names it in
+# TD_TEST_PG_URL and stops it after (run alone, such a test says its
+# PostgreSQL half was SKIPPED).
+PG_UNIT := build/asan/test_db
+
 unit: asan
 	@failed=0; for t in $(UNIT_BIN); do \
-		$(ASAN_ENV) TESTDATA=$(abspath $(TESTDATA)) $$t || failed=1; \
+		case " $(PG_UNIT) " in *" $$t "*) pg="$(PYTHON) tests/pg_server.py run --";; *) pg=;; esac; \
+		$(ASAN_ENV) TESTDATA=$(abspath $(TESTDATA)) $$pg $$t || failed=1; \
 	done; exit $$failed
 
 # SIGKILLs the crash-safety test lands in a run of send
