@@ -1470,9 +1470,18 @@ static int finish(struct conf_state *st, struct td_config *cfg)
 					       "out and give it to libpq in the PGPASSWORD "
 					       "environment variable or a 0600 file named by "
 					       "PGPASSFILE");
-		if (find_entry(st, "store", "path"))
+		/* both in the file is a mistake; a -o of one overrides the
+		 * file's other (as -o overrides any key) */
+		const struct conf_entry *p = find_entry(st, "store", "path");
+		if (p && (p->line != 0) == (e->line != 0))
 			return conf_fail_entry(st, e, "store.url and store.path both set: "
 					       "keep the one this site uses");
+		if (p && p->line == 0) {
+			free(cfg->store_url);
+			cfg->store_url = NULL;
+		}
+	}
+	if (cfg->store_url) {
 		/* the secret cannot sit next to a database on another host */
 		if (!cfg->token_secret_file)
 			cfg->token_secret_file = resolve_path(cfg->base_dir,
