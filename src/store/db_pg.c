@@ -46,7 +46,7 @@
 /* Type OIDs from the server's pg_type.h (stable since forever). */
 enum {
 	OID_BOOL = 16, OID_BYTEA = 17, OID_INT8 = 20, OID_INT2 = 21,
-	OID_INT4 = 23, OID_OID = 26, OID_FLOAT4 = 700, OID_FLOAT8 = 701,
+	OID_INT4 = 23, OID_TEXT = 25, OID_OID = 26, OID_FLOAT4 = 700, OID_FLOAT8 = 701,
 	OID_NUMERIC = 1700,
 };
 
@@ -722,6 +722,11 @@ int td_pg_prepare(struct td_pg *pg, const char *sql, struct td_pg_stmt **out)
 		s->lengths = td_xcalloc((size_t)s->nparams, sizeof *s->lengths);
 		s->formats = td_xcalloc((size_t)s->nparams, sizeof *s->formats);
 		s->types = td_xcalloc((size_t)s->nparams, sizeof *s->types);
+		/* unbound is NULL text, as the nulls bound (td_pg_bind_null):
+		 * SQLite takes gaps in the numbers (?1, ?3) and unbound
+		 * parameters; PostgreSQL must have a type for each */
+		for (int i = 0; i < s->nparams; i++)
+			s->types[i] = OID_TEXT;
 	}
 	s->row = -1;
 	*out = s;
@@ -764,9 +769,10 @@ int td_pg_bind_double(struct td_pg_stmt *s, int i, double v)
 
 int td_pg_bind_text(struct td_pg_stmt *s, int i, const char *v)
 {
-	/* type 0: the server infers it from where the parameter stands, so
-	 * '123' goes into a bigint column as SQLite would take it */
-	return bind_slot(s, i, td_xstrdup(v), 0, 0, 0);
+	/* typed text, not "unknown": the store's SQL has parameters whose
+	 * type nothing around them says (`?3 IS NULL`, `?1 || ','`), and the
+	 * store binds numbers as numbers */
+	return bind_slot(s, i, td_xstrdup(v), 0, 0, OID_TEXT);
 }
 
 int td_pg_bind_blob(struct td_pg_stmt *s, int i, const void *p, size_t n)
@@ -782,7 +788,9 @@ int td_pg_bind_blob(struct td_pg_stmt *s, int i, const void *p, size_t n)
 
 int td_pg_bind_null(struct td_pg_stmt *s, int i)
 {
-	return bind_slot(s, i, NULL, 0, 0, 0);
+	/* the store's NULLs are missing text (a key, a time zone, tags
+	 * unchanged), and `?3 IS NULL` needs a type */
+	return bind_slot(s, i, NULL, 0, 0, OID_TEXT);
 }
 
 int td_pg_bind_parameter_count(struct td_pg_stmt *s)
@@ -796,7 +804,7 @@ void td_pg_clear_bindings(struct td_pg_stmt *s)
 		free(s->values[i]);
 		s->values[i] = NULL;
 		s->lengths[i] = s->formats[i] = 0;
-		s->types[i] = 0;
+		s->types[i] = OID_TEXT;
 	}
 }
 

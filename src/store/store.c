@@ -959,7 +959,10 @@ static int open_postgres(const char *url, enum td_store_mode mode,
 	struct td_store *st = td_xcalloc(1, sizeof *st);
 	int rc;
 	st->path = td_xstrdup(url);
-	if ((rc = td_db_open(url, mode == TD_STORE_READONLY, false, &st->db, err)) ||
+	/* not a read-only session even for READONLY: a walk that only reads
+	 * still makes its temporary tables (roster.c), which PostgreSQL
+	 * counts as writing; READONLY still never migrates */
+	if ((rc = td_db_open(url, false, false, &st->db, err)) ||
 	    (rc = mode == TD_STORE_READWRITE ? migrate(st, err) : check_version(st, err))) {
 		td_store_close(st);
 		return rc;
@@ -1769,10 +1772,10 @@ int td_store_source_result(struct td_store *st, const char *name, bool ok,
 	const char *sql = ok ?
 		"INSERT INTO sources (name, last_success, failures) VALUES (?1, ?2, 0)"
 		" ON CONFLICT (name) DO UPDATE SET last_success = ?2, failures = 0,"
-		" ok_since = CASE WHEN failures > 0 THEN ?2 ELSE ok_since END" :
+		" ok_since = CASE WHEN sources.failures > 0 THEN ?2 ELSE sources.ok_since END" :
 		"INSERT INTO sources (name, last_error, last_error_at, failures)"
 		" VALUES (?1, ?3, ?2, 1) ON CONFLICT (name) DO UPDATE SET"
-		" last_error = ?3, last_error_at = ?2, failures = failures + 1,"
+		" last_error = ?3, last_error_at = ?2, failures = sources.failures + 1,"
 		" ok_since = 0";
 	if (td_db_prepare(st->db, sql, &s) != TD_DB_OK)
 		return db_error(st, err, "prepare source result");
@@ -2017,6 +2020,26 @@ const char *td_store_path(const struct td_store *st)
 	return st->path;
 }
 
+bool td_store_is_url(const char *where)
+{
+	return td_db_is_url(where);
+}
+
+uint64_t td_store_write_mark(struct td_store *st)
+{
+	if (td_db_backend(st->db) != TD_DB_POSTGRES)
+		return 0;
+	struct td_db_stmt *s;
+	uint64_t mark = 0;
+	if (td_db_prepare(st->db, "SELECT CAST(pg_snapshot_xmax(pg_current_snapshot())"
+			  " AS TEXT)", &s) != TD_DB_OK)
+		return 0;
+	if (td_db_step(s) == TD_DB_ROW)
+		mark = strtoull(td_store_col_cstr(s, 0), NULL, 10);
+	td_db_finalize(s);
+	return mark;
+}
+
 int td_store_put_delivery(struct td_store *st, const struct td_delivery *d,
 			  struct td_err *err)
 {
@@ -2180,7 +2203,7 @@ int td_store_bounce_note(struct td_store *st, const char *email, const char *rep
 	if (td_db_prepare(st->db,
 			       "INSERT INTO bounces (email, consecutive, last_reply, updated_at)"
 			       " VALUES (?1, 1, ?2, ?3) ON CONFLICT (email) DO UPDATE SET"
-			       " consecutive = consecutive + 1, last_reply = ?2, updated_at = ?3"
+			       " consecutive = bounces.consecutive + 1, last_reply = ?2, updated_at = ?3"
 			       " RETURNING consecutive", &s) != TD_DB_OK)
 		return db_error(st, err, "prepare bounce");
 	char *key = lower_dup(email);
