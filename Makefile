@@ -150,7 +150,7 @@ run: deps
 # tests/pg_server.py, which starts a throwaway PostgreSQL 15, names it in
 # TD_TEST_PG_URL and stops it after (run alone, such a test says its
 # PostgreSQL half was SKIPPED).
-PG_UNIT := build/asan/test_db
+PG_UNIT := build/asan/test_db build/asan/test_claims
 
 unit: asan
 	@failed=0; for t in $(UNIT_BIN); do \

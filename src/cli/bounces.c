@@ -96,7 +96,7 @@ int td_cli_bounces(const struct td_cli_globals *g, int argc, char **argv)
 	struct td_store *st;
 	int lockfd;
 	int rc = td_cli_begin_writer(g, "bounces", bounces_help, argc, argv, opts, 1,
-				     &dry_run, &helped, &cfg, &st, &lockfd);
+				     &dry_run, TD_LOCK_ROSTER, &helped, &cfg, &st, &lockfd);
 	if (rc || helped)
 		return rc;
 	rc = td_cli_read_bounces(&cfg, st, dry_run, true);

@@ -1162,7 +1162,7 @@ static int cmd_import(const struct td_cli_globals *g, int argc, char **argv)
 	char rows[48], kept[48];
 	memset(&sum, 0, sizeof sum);
 	rc = dry_run ? open_store(&cfg, TD_STORE_READWRITE, &st) :
-		       td_cli_open_locked(&cfg, &st, &lockfd);
+		       td_cli_open_locked(&cfg, TD_LOCK_ROSTER, &st, &lockfd);
 	if (!rc && (rc = td_import_file(st, path, TD_IMPORT_ADD, dry_run, time(NULL),
 					&sum, &err)))
 		td_cli_fail(&err);

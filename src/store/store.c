@@ -359,6 +359,19 @@ static const char *const migrations[] = {
 	"  SELECT email, watermark, last_slot, last_sent_at FROM subscriber_state;"
 	"DROP TABLE subscriber_state;"
 	"ALTER TABLE subscriber_state_12 RENAME TO subscriber_state;",
+
+	/* 13: send batches (store/claims.h): the roster split by member id
+	 * into ranges that senders claim with a lease (database clock, ms),
+	 * marked done when the run that walked them ended. Rows are made by
+	 * the senders on demand. (IF NOT EXISTS: a store whose version was
+	 * set back runs this again.) */
+	[12] =
+	"CREATE TABLE IF NOT EXISTS send_batches ("
+	"  first_id INTEGER PRIMARY KEY,"
+	"  last_id INTEGER NOT NULL,"
+	"  worker TEXT NOT NULL DEFAULT '',"
+	"  lease_until INTEGER NOT NULL DEFAULT 0,"
+	"  done_at INTEGER NOT NULL DEFAULT 0);",
 };
 
 #define SQLITE_SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -512,6 +525,14 @@ static const char *const pg_migrations[] = {
 	"  upto_seq BIGINT NOT NULL, at BIGINT NOT NULL);"
 	"CREATE FUNCTION td_fold(text) RETURNS text"
 	"  AS 'SELECT lower($1)' LANGUAGE sql IMMUTABLE STRICT;",
+
+	/* 2: send batches (store/claims.h), as SQLite's migration 13 */
+	"CREATE TABLE send_batches ("
+	"  first_id BIGINT PRIMARY KEY,"
+	"  last_id BIGINT NOT NULL,"
+	"  worker TEXT NOT NULL DEFAULT '',"
+	"  lease_until BIGINT NOT NULL DEFAULT 0,"
+	"  done_at BIGINT NOT NULL DEFAULT 0);",
 };
 
 #define PG_SCHEMA_VERSION ((int)(sizeof pg_migrations / sizeof pg_migrations[0]))

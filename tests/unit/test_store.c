@@ -277,7 +277,7 @@ static void test_migration_12(void)
 		free(p12);
 		return;
 	}
-	CHECK(td_store_schema_version(st) == 12);
+	CHECK(td_store_schema_version(st) >= 12);
 	for (int i = 0; i < 300; i++) {
 		char email[64];
 		snprintf(email, sizeof email, "m%03d@example.org", i);
@@ -293,7 +293,7 @@ static void test_migration_12(void)
 	st = NULL;
 	CHECK(td_store_open(p12, TD_STORE_READWRITE, &st, &err) == 0);
 	if (st) {
-		CHECK(td_store_schema_version(st) == 12);
+		CHECK(td_store_schema_version(st) >= 12);
 		for (int i = 0; i < 300; i++) {
 			char email[64];
 			snprintf(email, sizeof email, "M%03d@Example.org", i);
