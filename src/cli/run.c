@@ -2,7 +2,11 @@
  * run.c: `ingest`, `send` and `run`, the commands that write the
  * store: under the run lock (a dry run, which writes nothing, without
  * it); `run` is `ingest` then `send` under one lock, reading the bounce
- * mailbox ([bounces] mailbox, bounces.c) in between.
+ * mailbox ([bounces] mailbox, bounces.c) in between. On PostgreSQL
+ * (store/lock.h) there is no run lock: the ingest takes the ingest lock
+ * or skips, and the sync and the bounce mailbox wait for the roster
+ * lock; several sends share the roster by claiming batches of it
+ * (store/claims.h, claim_walk below).
  *
  * `send` first syncs the editors' subscriber file into the store's
  * roster (import.h, TD_IMPORT_SYNC), then walks the roster: the active
@@ -610,7 +614,9 @@ static const char ingest_help[] =
 	"place and are not announced again. A feed that answers \"not modified\"\n"
 	"(304) to the validators of its last fetch from the same URL is counted\n"
 	"as such. A failing source is reported on stderr with its name and URL\n"
-	"or path, and the others are still read.\n"
+	"or path, and the others are still read. On a PostgreSQL store ([store]\n"
+	"url) one ingest runs at a time: a second one skips its ingest, says so\n"
+	"on stderr and exits 0.\n"
 	"Prints one summary line on stdout (nothing with -q).\n"
 	"  --json      the summary as one JSON object: each source (name, type,\n"
 	"              url or path, outcome: ok, not modified or failed, its\n"
@@ -633,6 +639,9 @@ static const char send_help[] =
 	"Prints one summary line on stdout (nothing with -q) and, on a terminal,\n"
 	"progress on stderr.\n"
 	"SIGTERM or SIGINT finishes the messages in flight, records them, exits 75.\n"
+	"On a PostgreSQL store ([store] url) any number of sends, on any\n"
+	"machines, share the readers: each claims batches of them ([send] batch)\n"
+	"with a lease ([send] lease) and counts only its own in its summary.\n"
 	"  --dry-run   render every due digest and report what would go out,\n"
 	"              with the file's changes as the sync would apply them;\n"
 	"              send nothing, change nothing (the store included)\n"
@@ -646,12 +655,15 @@ static const char send_help[] =
 	"  --json      the summary as one JSON object (a dry run's has\n"
 	"              \"dry_run\": true and \"would_send\" instead of \"sent\")\n\n"
 	"exit status: 0 done, 75 try again later (relay down, some digests failed\n"
-	"temporarily, another run holds the lock), 78 configuration, 65 bad data.\n";
+	"temporarily, another run holds the lock or, on PostgreSQL, the file's\n"
+	"sync waited two minutes for another one), 78 configuration, 65 bad data.\n";
 
 static const char run_help[] =
 	"usage: tagdigest run [--no-send [--dry-run]] [--json]\n\n"
 	"`ingest`, then `send` (which syncs the subscriber file first), under a\n"
-	"lock: a second concurrent run exits 75 at once and touches nothing.\n"
+	"lock: a second concurrent run exits 75 at once and touches nothing. On\n"
+	"a PostgreSQL store ([store] url) runs share the readers as `send`s do,\n"
+	"and one ingests at a time: another skips its ingest and sends.\n"
 	"With [bounces] mailbox set, `bounces` runs before the send (a mailbox\n"
 	"that cannot be read is reported, and the send goes on). A source that\n"
 	"fails does not stop the run: the other sources are read and the send\n"
