@@ -166,6 +166,17 @@ e2e: asan build/tagdigest man
 		TD_CRASH_KILLS=$(CRASH_KILLS) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
+# The same end-to-end tests with every site's store on PostgreSQL 15,
+# started by tests/pg_server.py (as nobody when root), each site in a
+# database of its own (tests/e2e/pg_store_bin.sh). The tests that read or
+# lock the SQLite file itself are marked sqlite_only and skipped here.
+e2e-pg: asan build/tagdigest man
+	$(ASAN_ENV) $(PYTHON) tests/pg_server.py run -- env \
+		TAGDIGEST_BIN=$(CURDIR)/tests/e2e/pg_store_bin.sh \
+		TD_E2E_REAL_BIN=$(CURDIR)/build/asan/tagdigest TD_E2E_BACKEND=postgres \
+		TESTDATA=$(abspath $(TESTDATA)) TD_CRASH_KILLS=$(CRASH_KILLS) \
+		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e $(E2E_PG_ARGS)
+
 # The feed parser held to Universal Feed Parser's test cases and to real
 # feeds, the bounce parser to Sisimai's answers on its set of real bounces
 # (docs/CONFORMANCE.md); all read $(TESTDATA) and say SKIPPED, loudly,
