@@ -48,7 +48,7 @@ DEB_TEST  := postfix dovecot-imapd dovecot-pop3d python3-flufl.bounce python3 py
 # package also starts its own service on port 80).
 DEB_BENCH := nginx
 # The store's tests run on PostgreSQL 15 too, started by the tests.
-DEB_TEST  += postgresql-15
+DEB_TEST  += postgresql-15 python3-psycopg2
 # The man pages' test renders them as man(1) does (tests/e2e/test_install.py).
 DEB_TEST  += groff-base man-db
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
