@@ -226,6 +226,20 @@ static void test_literals(void)
 	REQUIRE(td_db_step(s) == TD_DB_ROW);
 	CHECK_STR(td_db_column_text(s, 0), "b-a-b");
 	td_db_finalize(s);
+
+	/* a number left out: ?2 is bound and used nowhere */
+	REQUIRE(td_db_prepare(db, "SELECT ?3 || ?1", &s) == TD_DB_OK);
+	CHECK(td_db_bind_parameter_count(s) == 3);
+	td_db_bind_text(s, 1, "a");
+	td_db_bind_text(s, 2, "unused");
+	td_db_bind_text(s, 3, "c");
+	int rc = td_db_step(s);
+	CHECK(rc == TD_DB_ROW);
+	if (rc == TD_DB_ROW)
+		CHECK_STR(td_db_column_text(s, 0), "ca");
+	else
+		fprintf(stderr, "  %s\n", td_db_errmsg(db));
+	td_db_finalize(s);
 	td_db_close(db);
 }
 
