@@ -113,14 +113,20 @@ struct td_pg_stmt {
 
 /* ---- errors ------------------------------------------------------------ */
 
-/* msg on one line: newlines and tabs become spaces, trailing space goes. */
+/* msg on one line: a run of blanks, tabs and newlines (libpq ends its
+ * messages with one, and indents hints with a tab) becomes one space. */
 static void set_msg(struct td_buf *b, const char *prefix, const char *msg)
 {
 	td_buf_reset(b);
 	if (prefix)
 		td_buf_puts(b, prefix);
-	for (const char *p = msg ? msg : ""; *p; p++)
-		td_buf_putc(b, *p == '\n' || *p == '\r' || *p == '\t' ? ' ' : *p);
+	for (const char *p = msg ? msg : ""; *p; p++) {
+		bool blank = *p == ' ' || *p == '\n' || *p == '\r' || *p == '\t';
+		if (!blank)
+			td_buf_putc(b, *p);
+		else if (b->len && b->data[b->len - 1] != ' ')
+			td_buf_putc(b, ' ');
+	}
 	while (b->len && b->data[b->len - 1] == ' ')
 		b->data[--b->len] = '\0';
 }
@@ -585,8 +591,10 @@ int td_pg_open(const char *url, bool readonly, struct td_pg **out,
 			rc = td_err_set(err, EX_UNAVAILABLE,
 					"store: %s: cannot reach the server: %s; check "
 					"that PostgreSQL runs there and listens on that "
-					"address and port (listen_addresses, pg_hba.conf, "
-					"firewall)", shown, td_buf_cstr(&m));
+					"address and port (listen_addresses, firewall) "
+					"and that the URL's TLS settings (sslmode, "
+					"sslrootcert) suit the server", shown,
+					td_buf_cstr(&m));
 		}
 		td_buf_free(&m);
 		PQfinish(c);

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -621,6 +622,21 @@ static void test_pg_login(void)
 	CHECK(strstr(err.msg, "PGPASSWORD") != NULL);
 	if (rc != EX_NOPERM)
 		fprintf(stderr, "  %d %s\n", rc, err.msg);
+	CHECK(strstr(err.msg, "readable by others") == NULL);
+
+	/* a passfile others can read: libpq ignores it, and the message
+	 * says so */
+	char pf[128];
+	snprintf(pf, sizeof pf, "%s/pgpass", dir);
+	write_file(NULL, pf, "*:*:*:nosuchrole:pw\n");
+	REQUIRE(chmod(pf, 0644) == 0);
+	setenv("PGPASSFILE", pf, 1);
+	rc = td_db_open(url, false, false, &db, &err);
+	unsetenv("PGPASSFILE");
+	CHECK(rc == EX_NOPERM);
+	CHECK(strstr(err.msg, pf) && strstr(err.msg, "readable by others"));
+	if (!strstr(err.msg, "readable by others"))
+		fprintf(stderr, "  %s\n", err.msg);
 
 	pg_url_for(url, sizeof url, "no_such_database");
 	rc = td_db_open(url, false, false, &db, &err);
