@@ -132,6 +132,12 @@ static const struct conf_key conf_keys[] = {
 	{ "store", "path", K_PATH, CF(store_path), DEF("var/tagdigest.db"),
 	  "The SQLite database: posts, readers, deliveries, unsubscribes, "
 	  "watermarks. Its folder must be writable (the WAL lives next to it)." },
+	{ "store", "url", K_TEXT, CF(store_url), DEF(NULL),
+	  "A PostgreSQL database instead of the SQLite file, as "
+	  "postgresql://user@host:port/dbname?sslmode=verify-full (libpq's URL; "
+	  "TLS settings as its parameters). The password never goes here: "
+	  "libpq reads PGPASSWORD or a 0600 PGPASSFILE. Several senders and "
+	  "public servers can share it." },
 	{ "schedule", "day", K_DAY, CF(slot_wday), DEF("monday"),
 	  "The day of the weekly slot." },
 	{ "schedule", "time", K_TIME, 0, DEF("08:00"),
@@ -1450,6 +1456,39 @@ static int finish(struct conf_state *st, struct td_config *cfg)
 	}
 	if (!cfg->tag_url)
 		cfg->tag_url = td_xasprintf("%s/tag/{tag}/", cfg->site_url);
+	if (cfg->store_url) {
+		const struct conf_entry *e = find_entry(st, "store", "url");
+		if (strncmp(cfg->store_url, "postgresql://", 13) != 0 &&
+		    strncmp(cfg->store_url, "postgres://", 11) != 0)
+			return conf_fail_entry(st, e, "store.url must be a postgresql:// URL "
+					       "(for an SQLite file, use store.path)");
+		const char *auth = strstr(cfg->store_url, "://") + 3;
+		const char *at = strchr(auth, '@'), *end = auth + strcspn(auth, "/?");
+		if ((at && at < end && memchr(auth, ':', (size_t)(at - auth))) ||
+		    strstr(cfg->store_url, "password="))
+			return conf_fail_entry(st, e, "store.url carries a password: take it "
+					       "out and give it to libpq in the PGPASSWORD "
+					       "environment variable or a 0600 file named by "
+					       "PGPASSFILE");
+		/* both in the file is a mistake; a -o of one overrides the
+		 * file's other (as -o overrides any key) */
+		const struct conf_entry *p = find_entry(st, "store", "path");
+		if (p && (p->line != 0) == (e->line != 0))
+			return conf_fail_entry(st, e, "store.url and store.path both set: "
+					       "keep the one this site uses");
+		if (p && p->line == 0) {
+			free(cfg->store_url);
+			cfg->store_url = NULL;
+		}
+	}
+	if (cfg->store_url) {
+		/* the secret cannot sit next to a database on another host */
+		if (!cfg->token_secret_file)
+			cfg->token_secret_file = resolve_path(cfg->base_dir,
+							      "var/tagdigest.secret");
+		free(cfg->store_path);
+		cfg->store_path = td_xstrdup(cfg->store_url);
+	}
 	if (!cfg->store_path)
 		cfg->store_path = resolve_path(cfg->base_dir, "var/tagdigest.db");
 	if (!cfg->timezone)
@@ -1621,7 +1660,7 @@ void td_config_free(struct td_config *cfg)
 	char **strs[] = {
 		&cfg->file, &cfg->base_dir, &cfg->site_name, &cfg->site_url,
 		&cfg->from_address, &cfg->from_name, &cfg->list_id,
-		&cfg->unsubscribe_url, &cfg->tag_url, &cfg->store_path,
+		&cfg->unsubscribe_url, &cfg->tag_url, &cfg->store_path, &cfg->store_url,
 		&cfg->timezone, &cfg->subscribers_path, &cfg->templates_dir,
 		&cfg->maildir_path, &cfg->smtp_url, &cfg->smtp_username,
 		&cfg->smtp_password_env, &cfg->smtp_password_file,

@@ -308,10 +308,15 @@ static void refresh(struct td_desk *d)
 
 	/* the store's files move with every ingest, send and unsubscribe */
 	uint64_t h = 1469598103934665603ull;
-	char *wal = td_xasprintf("%s-wal", d->opt.store_path);
-	fp_file(&h, d->opt.store_path);
-	fp_file(&h, wal);
-	free(wal);
+	if (td_store_is_url(d->opt.store_path)) {
+		uint64_t mark = d->st ? td_store_write_mark(d->st) : 0;
+		fp_add(&h, &mark, sizeof mark);
+	} else {
+		char *wal = td_xasprintf("%s-wal", d->opt.store_path);
+		fp_file(&h, d->opt.store_path);
+		fp_file(&h, wal);
+		free(wal);
+	}
 
 	/* the readers as `send` walks them: the roster (sign-ups, readers'
 	 * own schedules) moves with the store, the file's new rows with it */

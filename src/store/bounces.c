@@ -13,7 +13,6 @@
 
 #include <math.h>
 #include <stdint.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,10 +76,10 @@ static double decayed(double score, time_t from, time_t now,
 	return score * pow(0.5, half_lives);
 }
 
-static sqlite3_stmt *prepare(struct td_store *st, const char *sql, struct td_err *err)
+static struct td_db_stmt *prepare(struct td_store *st, const char *sql, struct td_err *err)
 {
-	sqlite3_stmt *s = NULL;
-	if (sqlite3_prepare_v2(td_store_db(st), sql, -1, &s, NULL) != SQLITE_OK) {
+	struct td_db_stmt *s = NULL;
+	if (td_db_prepare(td_store_db(st), sql, &s) != TD_DB_OK) {
 		td_store_db_error(st, err, "prepare bounce statement");
 		return NULL;
 	}
@@ -89,16 +88,16 @@ static sqlite3_stmt *prepare(struct td_store *st, const char *sql, struct td_err
 
 /* Steps s once: 1 a row, 0 done, else the store's error (s finalized
  * then). */
-static int step(struct td_store *st, sqlite3_stmt *s, const char *what,
+static int step(struct td_store *st, struct td_db_stmt *s, const char *what,
 		struct td_err *err)
 {
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
+	int rc = td_db_step(s);
+	if (rc == TD_DB_ROW)
 		return 1;
-	if (rc == SQLITE_DONE)
+	if (rc == TD_DB_DONE)
 		return 0;
 	td_store_db_error(st, err, what);
-	sqlite3_finalize(s);
+	td_db_finalize(s);
 	return -1;
 }
 
@@ -112,7 +111,7 @@ int td_store_bounce_mail_outcome(struct td_store *st, const char *message_key,
 {
 	if (len)
 		*outcome = '\0';
-	sqlite3_stmt *s = prepare(st,
+	struct td_db_stmt *s = prepare(st,
 		"SELECT outcome FROM bounce_mail WHERE message_key = ?1", err);
 	if (!s)
 		return fail_code(err);
@@ -124,7 +123,7 @@ int td_store_bounce_mail_outcome(struct td_store *st, const char *message_key,
 	if (r == 1 && len)
 		snprintf(outcome, len, "%s", *td_store_col_cstr(s, 0) ?
 			 td_store_col_cstr(s, 0) : "?");
-	sqlite3_finalize(s);
+	td_db_finalize(s);
 	return 0;
 }
 
@@ -141,7 +140,7 @@ int td_store_bounce_mail_seen(struct td_store *st, const char *message_key,
  * status that is the reader's (or their mailbox's) word. */
 static int kept_out(struct td_store *st, const char *key, bool *out, struct td_err *err)
 {
-	sqlite3_stmt *s = prepare(st,
+	struct td_db_stmt *s = prepare(st,
 		"SELECT EXISTS (SELECT 1 FROM suppressions WHERE email = ?1 AND scope = 'all')"
 		" OR EXISTS (SELECT 1 FROM members WHERE email_key = ?1 AND"
 		" status IN ('unsubscribed', 'bounced', 'complained'))", err);
@@ -151,8 +150,8 @@ static int kept_out(struct td_store *st, const char *key, bool *out, struct td_e
 	int r = step(st, s, "read suppression", err);
 	if (r < 0)
 		return fail_code(err);
-	*out = r == 1 && sqlite3_column_int(s, 0) != 0;
-	sqlite3_finalize(s);
+	*out = r == 1 && td_db_column_int(s, 0) != 0;
+	td_db_finalize(s);
 	return 0;
 }
 
@@ -161,20 +160,20 @@ static int kept_out(struct td_store *st, const char *key, bool *out, struct td_e
 static int soft_counted(struct td_store *st, const char *key, time_t slot, time_t at,
 			bool *out, struct td_err *err)
 {
-	sqlite3_stmt *s = prepare(st,
+	struct td_db_stmt *s = prepare(st,
 		"SELECT EXISTS (SELECT 1 FROM bounce_events WHERE email = ?1"
 		" AND kind = 'soft' AND action IN ('recorded', 'suppressed')"
 		" AND slot = ?2 AND (?2 != 0 OR at / 86400 = ?3 / 86400))", err);
 	if (!s)
 		return fail_code(err);
 	td_store_bind_text(s, 1, key);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)slot);
-	sqlite3_bind_int64(s, 3, (sqlite3_int64)at);
+	td_db_bind_int64(s, 2, (int64_t)slot);
+	td_db_bind_int64(s, 3, (int64_t)at);
 	int r = step(st, s, "read soft bounces", err);
 	if (r < 0)
 		return fail_code(err);
-	*out = r == 1 && sqlite3_column_int(s, 0) != 0;
-	sqlite3_finalize(s);
+	*out = r == 1 && td_db_column_int(s, 0) != 0;
+	td_db_finalize(s);
 	return 0;
 }
 
@@ -185,7 +184,7 @@ static int read_raw(struct td_store *st, const char *key, double *score,
 	*score = 0;
 	*scored_at = 0;
 	*hard = 0;
-	sqlite3_stmt *s = prepare(st,
+	struct td_db_stmt *s = prepare(st,
 		"SELECT score, scored_at, hard FROM bounce_scores WHERE email = ?1", err);
 	if (!s)
 		return fail_code(err);
@@ -194,36 +193,36 @@ static int read_raw(struct td_store *st, const char *key, double *score,
 	if (r < 0)
 		return fail_code(err);
 	if (r == 1) {
-		*score = sqlite3_column_double(s, 0);
-		*scored_at = (time_t)sqlite3_column_int64(s, 1);
-		*hard = sqlite3_column_int(s, 2);
+		*score = td_db_column_double(s, 0);
+		*scored_at = (time_t)td_db_column_int64(s, 1);
+		*hard = td_db_column_int(s, 2);
 	}
-	sqlite3_finalize(s);
+	td_db_finalize(s);
 	return 0;
 }
 
 /* The one integer sql gives, with key as ?1 and a, b as ?2, ?3 when it
  * has them. */
 static int query_count(struct td_store *st, const char *sql, const char *key,
-		       sqlite3_int64 a, sqlite3_int64 b, sqlite3_int64 *out,
+		       int64_t a, int64_t b, int64_t *out,
 		       struct td_err *err)
 {
 	*out = 0;
-	sqlite3_stmt *s = prepare(st, sql, err);
+	struct td_db_stmt *s = prepare(st, sql, err);
 	if (!s)
 		return fail_code(err);
 	td_store_bind_text(s, 1, key);
-	int np = sqlite3_bind_parameter_count(s);
+	int np = td_db_bind_parameter_count(s);
 	if (np >= 2)
-		sqlite3_bind_int64(s, 2, a);
+		td_db_bind_int64(s, 2, a);
 	if (np >= 3)
-		sqlite3_bind_int64(s, 3, b);
+		td_db_bind_int64(s, 3, b);
 	int r = step(st, s, "read bounce score", err);
 	if (r < 0)
 		return fail_code(err);
 	if (r == 1)
-		*out = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+		*out = td_db_column_int64(s, 0);
+	td_db_finalize(s);
 	return 0;
 }
 
@@ -245,7 +244,7 @@ static int read_score(struct td_store *st, const char *key,
 		*score = 0;
 		return rc;
 	}
-	sqlite3_int64 last;
+	int64_t last;
 	if ((rc = query_count(st,
 		"SELECT COALESCE((SELECT slot FROM bounce_events WHERE email = ?1"
 		" AND kind = 'soft' AND action IN ('recorded', 'suppressed')"
@@ -255,11 +254,11 @@ static int read_score(struct td_store *st, const char *key,
 		*score = decayed(raw, at, now, pol);
 		return 0;
 	}
-	sqlite3_int64 good;
+	int64_t good;
 	if ((rc = query_count(st,
 		"SELECT COUNT(*) FROM deliveries WHERE email = ?1 AND status = 'sent'"
 		" AND slot > ?2 AND slot < ?3", key, last,
-		upto ? (sqlite3_int64)upto : INT64_MAX, &good, err)))
+		upto ? (int64_t)upto : INT64_MAX, &good, err)))
 		return rc;
 	*score = raw * pow(0.5, (double)good);
 	return 0;
@@ -268,21 +267,21 @@ static int read_score(struct td_store *st, const char *key,
 static int write_score(struct td_store *st, const char *key, double score,
 		       time_t scored_at, int hard, time_t now, struct td_err *err)
 {
-	sqlite3_stmt *s = prepare(st,
+	struct td_db_stmt *s = prepare(st,
 		"INSERT INTO bounce_scores (email, score, scored_at, hard, updated_at)"
 		" VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (email) DO UPDATE SET"
 		" score = ?2, scored_at = ?3, hard = ?4, updated_at = ?5", err);
 	if (!s)
 		return fail_code(err);
 	td_store_bind_text(s, 1, key);
-	sqlite3_bind_double(s, 2, score);
-	sqlite3_bind_int64(s, 3, (sqlite3_int64)scored_at);
-	sqlite3_bind_int(s, 4, hard);
-	sqlite3_bind_int64(s, 5, (sqlite3_int64)now);
+	td_db_bind_double(s, 2, score);
+	td_db_bind_int64(s, 3, (int64_t)scored_at);
+	td_db_bind_int(s, 4, hard);
+	td_db_bind_int64(s, 5, (int64_t)now);
 	int r = step(st, s, "store bounce score", err);
 	if (r < 0)
 		return fail_code(err);
-	sqlite3_finalize(s);
+	td_db_finalize(s);
 	return 0;
 }
 
@@ -290,27 +289,27 @@ static int insert_event(struct td_store *st, const char *key,
 			const struct td_bounce_event *ev, const char *message_key,
 			struct td_err *err)
 {
-	sqlite3_stmt *s = prepare(st,
+	struct td_db_stmt *s = prepare(st,
 		"INSERT INTO bounce_events (email, at, kind, status, reply_code, reason,"
 		" feedback_type, slot, message_key, action, detail)"
 		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)", err);
 	if (!s)
 		return fail_code(err);
 	td_store_bind_text(s, 1, key);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)ev->at);
+	td_db_bind_int64(s, 2, (int64_t)ev->at);
 	td_store_bind_text(s, 3, td_bounce_kind_name(ev->kind));
 	td_store_bind_text(s, 4, ev->status);
 	td_store_bind_text(s, 5, ev->reply_code);
 	td_store_bind_text(s, 6, ev->reason);
 	td_store_bind_text(s, 7, ev->feedback_type);
-	sqlite3_bind_int64(s, 8, (sqlite3_int64)ev->slot);
+	td_db_bind_int64(s, 8, (int64_t)ev->slot);
 	td_store_bind_text(s, 9, message_key);
 	td_store_bind_text(s, 10, td_bounce_action_name(ev->action));
 	td_store_bind_text(s, 11, ev->detail);
 	int r = step(st, s, "record bounce event", err);
 	if (r < 0)
 		return fail_code(err);
-	sqlite3_finalize(s);
+	td_db_finalize(s);
 	return 0;
 }
 
@@ -384,20 +383,20 @@ static int apply(struct td_store *st, const char *key, struct td_bounce_event *e
 static int insert_mail(struct td_store *st, const char *message_key, const char *outcome,
 		       size_t n, time_t now, bool *fresh, struct td_err *err)
 {
-	sqlite3_stmt *s = prepare(st,
+	struct td_db_stmt *s = prepare(st,
 		"INSERT INTO bounce_mail (message_key, outcome, events, processed_at)"
 		" VALUES (?1, ?2, ?3, ?4) ON CONFLICT (message_key) DO NOTHING", err);
 	if (!s)
 		return fail_code(err);
 	td_store_bind_text(s, 1, message_key);
 	td_store_bind_text(s, 2, outcome);
-	sqlite3_bind_int64(s, 3, (sqlite3_int64)n);
-	sqlite3_bind_int64(s, 4, (sqlite3_int64)now);
+	td_db_bind_int64(s, 3, (int64_t)n);
+	td_db_bind_int64(s, 4, (int64_t)now);
 	int r = step(st, s, "record processed mail", err);
 	if (r < 0)
 		return fail_code(err);
-	*fresh = sqlite3_changes(td_store_db(st)) == 1;
-	sqlite3_finalize(s);
+	*fresh = td_db_changes(td_store_db(st)) == 1;
+	td_db_finalize(s);
 	return 0;
 }
 
@@ -409,13 +408,14 @@ int td_store_bounce_record(struct td_store *st, const char *message_key,
 	if (!message_key || !*message_key)
 		return td_err_set(err, EX_SOFTWARE, "store: bounce without a message key");
 	struct td_bounce_policy p = policy_or_default(pol);
-	sqlite3 *db = td_store_db(st);
+	struct td_db *db = td_store_db(st);
 	/* Its own transaction, taking the write lock first (a deferred one
 	 * could not upgrade once another writer committed); a savepoint
 	 * inside a caller's. */
-	bool own = sqlite3_get_autocommit(db) != 0;
-	const char *begin = own ? "BEGIN IMMEDIATE" : "SAVEPOINT bounce_record";
-	if (sqlite3_exec(db, begin, NULL, NULL, NULL) != SQLITE_OK)
+	bool own = td_db_autocommit(db);
+	const char *begin = own ? td_db_pick(db, "BEGIN IMMEDIATE", "BEGIN") :
+			    "SAVEPOINT bounce_record";
+	if (td_db_exec(db, begin) != TD_DB_OK)
 		return td_store_db_error(st, err, "begin bounce record");
 	bool fresh;
 	int rc = insert_mail(st, message_key, outcome, n, now, &fresh, err);
@@ -440,10 +440,10 @@ int td_store_bounce_record(struct td_store *st, const char *message_key,
 	const char *end = rc ? (own ? "ROLLBACK" : "ROLLBACK TO bounce_record; "
 				"RELEASE bounce_record") :
 			  own ? "COMMIT" : "RELEASE bounce_record";
-	if (sqlite3_exec(db, end, NULL, NULL, NULL) != SQLITE_OK && !rc)
+	if (td_db_exec(db, end) != TD_DB_OK && !rc)
 		rc = td_store_db_error(st, err, "commit bounce record");
 	if (rc && own)
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		td_db_exec(db, "ROLLBACK");
 	return rc;
 }
 
@@ -457,7 +457,7 @@ int td_store_bounce_events(struct td_store *st, const char *email, size_t limit,
 	" slot, message_key, action, detail FROM bounce_events"
 	/* two statements: "?1 IS NULL OR email = ?1" would keep SQLite from
 	 * the address's index */
-	sqlite3_stmt *s = prepare(st, email ?
+	struct td_db_stmt *s = prepare(st, email ?
 		EVENT_COLS " WHERE email = ?1 ORDER BY at DESC, id DESC LIMIT ?2" :
 		EVENT_COLS " ORDER BY at DESC, id DESC LIMIT ?2", err);
 	if (!s)
@@ -467,7 +467,7 @@ int td_store_bounce_events(struct td_store *st, const char *email, size_t limit,
 		td_store_bind_text(s, 1, key);
 		free(key);
 	}
-	sqlite3_bind_int64(s, 2, limit ? (sqlite3_int64)limit : -1);
+	td_db_bind_int64(s, 2, limit ? (int64_t)limit : -1);
 	size_t cap = 0;
 	int r;
 	while ((r = step(st, s, "read bounce events", err)) == 1) {
@@ -477,13 +477,13 @@ int td_store_bounce_events(struct td_store *st, const char *email, size_t limit,
 		}
 		struct td_bounce_event *e = &(*out)[(*n)++];
 		e->email = td_store_col_dup(s, 0);
-		e->at = (time_t)sqlite3_column_int64(s, 1);
+		e->at = (time_t)td_db_column_int64(s, 1);
 		e->kind = (enum td_bounce_kind)kind_parse(td_store_col_cstr(s, 2));
 		e->status = td_store_col_dup(s, 3);
 		e->reply_code = td_store_col_dup(s, 4);
 		e->reason = td_store_col_dup(s, 5);
 		e->feedback_type = td_store_col_dup(s, 6);
-		e->slot = (time_t)sqlite3_column_int64(s, 7);
+		e->slot = (time_t)td_db_column_int64(s, 7);
 		e->message_key = td_store_col_dup(s, 8);
 		e->action = (enum td_bounce_action)action_parse(td_store_col_cstr(s, 9));
 		e->detail = td_store_col_dup(s, 10);
@@ -494,7 +494,7 @@ int td_store_bounce_events(struct td_store *st, const char *email, size_t limit,
 		*n = 0;
 		return fail_code(err);
 	}
-	sqlite3_finalize(s);
+	td_db_finalize(s);
 	return 0;
 }
 
@@ -527,30 +527,30 @@ int td_store_bounce_totals(struct td_store *st, time_t since, size_t totals[4],
 			   struct td_err *err)
 {
 	memset(totals, 0, 4 * sizeof totals[0]);
-	sqlite3_stmt *s = prepare(st,
+	struct td_db_stmt *s = prepare(st,
 		"SELECT kind, COUNT(*) FROM bounce_events WHERE at >= ?1 GROUP BY kind", err);
 	if (!s)
 		return fail_code(err);
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)since);
+	td_db_bind_int64(s, 1, (int64_t)since);
 	int r;
 	while ((r = step(st, s, "count bounce events", err)) == 1)
 		totals[kind_parse(td_store_col_cstr(s, 0))] +=
-			(size_t)sqlite3_column_int64(s, 1);
+			(size_t)td_db_column_int64(s, 1);
 	if (r < 0)
 		return fail_code(err);
-	sqlite3_finalize(s);
+	td_db_finalize(s);
 	return 0;
 }
 
 int td_store_bounce_score_clear(struct td_store *st, const char *key, struct td_err *err)
 {
-	sqlite3_stmt *s = prepare(st, "DELETE FROM bounce_scores WHERE email = ?1", err);
+	struct td_db_stmt *s = prepare(st, "DELETE FROM bounce_scores WHERE email = ?1", err);
 	if (!s)
 		return fail_code(err);
 	td_store_bind_text(s, 1, key);
 	int r = step(st, s, "clear bounce score", err);
 	if (r < 0)
 		return fail_code(err);
-	sqlite3_finalize(s);
+	td_db_finalize(s);
 	return 0;
 }

@@ -46,8 +46,8 @@
 /* Type OIDs from the server's pg_type.h (stable since forever). */
 enum {
 	OID_BOOL = 16, OID_BYTEA = 17, OID_INT8 = 20, OID_INT2 = 21,
-	OID_INT4 = 23, OID_OID = 26, OID_FLOAT4 = 700, OID_FLOAT8 = 701,
-	OID_NUMERIC = 1700, OID_TEXT = 25,
+	OID_INT4 = 23, OID_TEXT = 25, OID_OID = 26, OID_FLOAT4 = 700, OID_FLOAT8 = 701,
+	OID_NUMERIC = 1700,
 };
 
 /* A connection that does not answer within this many seconds is
@@ -93,7 +93,6 @@ struct td_pg_stmt {
 	struct td_pg *pg;
 	char *sql;          /* with $N */
 	int nparams;
-	bool *used;         /* whether $N occurs in sql */
 	char **values;      /* NULL: SQL NULL */
 	int *lengths;
 	int *formats;
@@ -288,13 +287,11 @@ static const char *skip_quoted(const char *sql, const char *p)
 }
 
 /* sql with ?N and ? turned into $N (a bare ? is one more than the largest
- * number so far, as SQLite numbers it); *nparams gets the largest, and
- * (*used)[n - 1] whether $n occurs (malloc'd; NULL for none). */
-static char *translate(const char *sql, int *nparams, bool **used)
+ * number so far, as SQLite numbers it); *nparams gets the largest. */
+static char *translate(const char *sql, int *nparams)
 {
 	struct td_buf out = TD_BUF_INIT;
 	int max = 0;
-	size_t ucap = 0;
 	const char *p = sql;
 
 	td_buf_reserve(&out, strlen(sql) + 8);
@@ -318,20 +315,8 @@ static char *translate(const char *sql, int *nparams, bool **used)
 		} else {
 			n = max + 1;
 		}
-		if (n < 1 || n > 32766) /* past libpq's limit: the server says */
-			n = n < 1 ? 0 : 32767;
 		if (n > max)
-			max = (int)n;
-		if (n >= 1 && (size_t)n > ucap) {
-			size_t nc = ucap ? ucap : 16;
-			while (nc < (size_t)n)
-				nc *= 2;
-			*used = td_xrealloc(*used, nc * sizeof **used);
-			memset(*used + ucap, 0, (nc - ucap) * sizeof **used);
-			ucap = nc;
-		}
-		if (n >= 1)
-			(*used)[n - 1] = true;
+			max = n > 65535 ? 65535 : (int)n;
 		td_buf_printf(&out, "$%ld", n);
 	}
 	*nparams = max;
@@ -738,25 +723,22 @@ int td_pg_prepare(struct td_pg *pg, const char *sql, struct td_pg_stmt **out)
 	struct td_pg_stmt *s = td_xcalloc(1, sizeof *s);
 
 	s->pg = pg;
-	s->sql = translate(sql, &s->nparams, &s->used);
+	s->sql = translate(sql, &s->nparams);
 	s->is_commit = first_word_is(sql, "COMMIT") || first_word_is(sql, "END");
 	if (s->nparams) {
 		s->values = td_xcalloc((size_t)s->nparams, sizeof *s->values);
 		s->lengths = td_xcalloc((size_t)s->nparams, sizeof *s->lengths);
 		s->formats = td_xcalloc((size_t)s->nparams, sizeof *s->formats);
 		s->types = td_xcalloc((size_t)s->nparams, sizeof *s->types);
-		td_pg_clear_bindings(s);
+		/* unbound is NULL text, as the nulls bound (td_pg_bind_null):
+		 * SQLite takes gaps in the numbers (?1, ?3) and unbound
+		 * parameters; PostgreSQL must have a type for each */
+		for (int i = 0; i < s->nparams; i++)
+			s->types[i] = OID_TEXT;
 	}
 	s->row = -1;
 	*out = s;
 	return TD_DB_OK;
-}
-
-/* ?1 and ?3 without ?2 is fine with SQLite; PostgreSQL cannot infer a
- * type for a parameter the text does not use, so such a one is text. */
-static Oid slot_type(const struct td_pg_stmt *s, int i, Oid type)
-{
-	return type == 0 && !s->used[i - 1] ? OID_TEXT : type;
 }
 
 static int bind_slot(struct td_pg_stmt *s, int i, char *v, int len, int format,
@@ -770,7 +752,7 @@ static int bind_slot(struct td_pg_stmt *s, int i, char *v, int len, int format,
 	s->values[i - 1] = v;
 	s->lengths[i - 1] = len;
 	s->formats[i - 1] = format;
-	s->types[i - 1] = slot_type(s, i, type);
+	s->types[i - 1] = type;
 	return TD_DB_OK;
 }
 
@@ -795,9 +777,10 @@ int td_pg_bind_double(struct td_pg_stmt *s, int i, double v)
 
 int td_pg_bind_text(struct td_pg_stmt *s, int i, const char *v)
 {
-	/* type 0: the server infers it from where the parameter stands, so
-	 * '123' goes into a bigint column as SQLite would take it */
-	return bind_slot(s, i, td_xstrdup(v), 0, 0, 0);
+	/* typed text, not "unknown": the store's SQL has parameters whose
+	 * type nothing around them says (`?3 IS NULL`, `?1 || ','`), and the
+	 * store binds numbers as numbers */
+	return bind_slot(s, i, td_xstrdup(v), 0, 0, OID_TEXT);
 }
 
 int td_pg_bind_blob(struct td_pg_stmt *s, int i, const void *p, size_t n)
@@ -813,7 +796,9 @@ int td_pg_bind_blob(struct td_pg_stmt *s, int i, const void *p, size_t n)
 
 int td_pg_bind_null(struct td_pg_stmt *s, int i)
 {
-	return bind_slot(s, i, NULL, 0, 0, 0);
+	/* the store's NULLs are missing text (a key, a time zone, tags
+	 * unchanged), and `?3 IS NULL` needs a type */
+	return bind_slot(s, i, NULL, 0, 0, OID_TEXT);
 }
 
 int td_pg_bind_parameter_count(struct td_pg_stmt *s)
@@ -827,7 +812,7 @@ void td_pg_clear_bindings(struct td_pg_stmt *s)
 		free(s->values[i]);
 		s->values[i] = NULL;
 		s->lengths[i] = s->formats[i] = 0;
-		s->types[i] = slot_type(s, i + 1, 0);
+		s->types[i] = OID_TEXT;
 	}
 }
 
@@ -1060,7 +1045,6 @@ void td_pg_finalize(struct td_pg_stmt *s)
 	free(s->lengths);
 	free(s->formats);
 	free(s->types);
-	free(s->used);
 	free(s->queue);
 	free(s->sql);
 	free(s);

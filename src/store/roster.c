@@ -111,7 +111,7 @@ static const char *const rstmt_sql[RS_COUNT] = {
 		"INSERT INTO members (email_key, email, name, tags, status, origin,"
 		" reader_choice, frequency, created_at, changed_at, consent_at,"
 		" consent_how, consent_from)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)",
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12) RETURNING id",
 	/* an editor's row: name and tags; a pending one becomes active on
 	 * the editor's word, with their consent record */
 	[RS_SET_FROM_EDITOR] =
@@ -124,12 +124,13 @@ static const char *const rstmt_sql[RS_COUNT] = {
 		" WHERE id = ?1",
 	[RS_DELETE_TAGS] = "DELETE FROM member_tags WHERE member = ?1",
 	[RS_INSERT_TAG] =
-		"INSERT OR IGNORE INTO member_tags (member, position, tag) VALUES (?1, ?2, ?3)",
+		"INSERT INTO member_tags (member, position, tag) VALUES (?1, ?2, ?3)"
+		" ON CONFLICT DO NOTHING",
 	[RS_SUPPRESSED_ALL] =
 		"SELECT reason FROM suppressions WHERE email = ?1 AND scope = 'all'",
 	[RS_MARK] =
-		"INSERT OR IGNORE INTO temp.roster_mark (id)"
-		" SELECT id FROM members WHERE email_key = ?1",
+		"INSERT INTO roster_mark (id)"
+		" SELECT id FROM members WHERE email_key = ?1 ON CONFLICT DO NOTHING",
 	[RS_MAY_SEND] =
 		"SELECT 1 FROM members WHERE email_key = ?1 AND status = 'active'"
 		" AND paused_until <= ?2",
@@ -142,17 +143,17 @@ static const char *const rstmt_sql[RS_COUNT] = {
 	[RS_LIFT_TAG] =
 		"DELETE FROM suppressions WHERE email = ?1 AND scope = ?2 AND scope != 'all'",
 	[RS_GET_BY_ID] = "SELECT " MEMBER_COLS " FROM members WHERE id = ?1",
-	[RS_SEEN_ADD] = "INSERT OR IGNORE INTO temp.roster_seen (key, line) VALUES (?1, ?2)",
-	[RS_SEEN_LINE] = "SELECT line FROM temp.roster_seen WHERE key = ?1",
+	[RS_SEEN_ADD] = "INSERT INTO roster_seen (key, line) VALUES (?1, ?2)"
+			" ON CONFLICT DO NOTHING",
+	[RS_SEEN_LINE] = "SELECT line FROM roster_seen WHERE key = ?1",
 };
 
 _Static_assert(RS_COUNT <= TD_STORE_ROSTER_STMTS, "store_impl.h: more roster slots");
 
-static sqlite3_stmt *rs_get(struct td_store *st, enum rstmt id, struct td_err *err)
+static struct td_db_stmt *rs_get(struct td_store *st, enum rstmt id, struct td_err *err)
 {
-	sqlite3_stmt **slot = &td_store_roster_stmts(st)[id];
-	if (!*slot && sqlite3_prepare_v2(td_store_db(st), rstmt_sql[id], -1, slot,
-					 NULL) != SQLITE_OK) {
+	struct td_db_stmt **slot = &td_store_roster_stmts(st)[id];
+	if (!*slot && td_db_prepare(td_store_db(st), rstmt_sql[id], slot) != TD_DB_OK) {
 		td_store_db_error(st, err, "prepare");
 		*slot = NULL;
 		return NULL;
@@ -160,10 +161,10 @@ static sqlite3_stmt *rs_get(struct td_store *st, enum rstmt id, struct td_err *e
 	return *slot;
 }
 
-static void rs_done(sqlite3_stmt *s)
+static void rs_done(struct td_db_stmt *s)
 {
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
+	td_db_reset(s);
+	td_db_clear_bindings(s);
 }
 
 static int rs_fail(struct td_err *err)
@@ -172,12 +173,12 @@ static int rs_fail(struct td_err *err)
 }
 
 /* Steps a statement that returns no row, then resets it. */
-static int rs_exec(struct td_store *st, sqlite3_stmt *s, const char *what,
+static int rs_exec(struct td_store *st, struct td_db_stmt *s, const char *what,
 		   struct td_err *err)
 {
-	int step = sqlite3_step(s);
+	int step = td_db_step(s);
 	rs_done(s);
-	return step == SQLITE_DONE ? 0 : td_store_db_error(st, err, what);
+	return step == TD_DB_DONE ? 0 : td_store_db_error(st, err, what);
 }
 
 /* Runs one-off SQL with the key bound to ?1 and v to the next parameter
@@ -185,17 +186,17 @@ static int rs_exec(struct td_store *st, sqlite3_stmt *s, const char *what,
 static int run_sql(struct td_store *st, const char *sql, const char *key,
 		   int64_t v, const char *what, struct td_err *err)
 {
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(td_store_db(st), sql, -1, &s, NULL) != SQLITE_OK)
+	struct td_db_stmt *s;
+	if (td_db_prepare(td_store_db(st), sql, &s) != TD_DB_OK)
 		return td_store_db_error(st, err, what);
-	int np = sqlite3_bind_parameter_count(s), i = 1;
+	int np = td_db_bind_parameter_count(s), i = 1;
 	if (key && np >= i)
 		td_store_bind_text(s, i++, key);
 	if (np >= i)
-		sqlite3_bind_int64(s, i, v);
-	int step = sqlite3_step(s);
-	sqlite3_finalize(s);
-	return step == SQLITE_DONE || step == SQLITE_ROW ? 0 :
+		td_db_bind_int64(s, i, v);
+	int step = td_db_step(s);
+	td_db_finalize(s);
+	return step == TD_DB_DONE || step == TD_DB_ROW ? 0 :
 		td_store_db_error(st, err, what);
 }
 
@@ -297,48 +298,48 @@ void td_members_free(struct td_member *v, size_t n)
 }
 
 /* One row of MEMBER_COLS into m (cleared first). */
-static void read_member(sqlite3_stmt *s, struct td_member *m)
+static void read_member(struct td_db_stmt *s, struct td_member *m)
 {
 	memset(m, 0, sizeof *m);
-	m->id = sqlite3_column_int64(s, 0);
+	m->id = td_db_column_int64(s, 0);
 	m->email = td_store_col_dup(s, 1);
 	m->name = td_store_col_dup(s, 2);
 	split_tags(td_store_col_cstr(s, 3), &m->tags);
 	if (td_member_status_parse(td_store_col_cstr(s, 4), &m->status) < 0)
 		m->status = TD_MEMBER_UNSUBSCRIBED;   /* the CHECK keeps this out */
 	m->origin = td_store_col_dup(s, 5);
-	m->reader_choice = sqlite3_column_int(s, 6) != 0;
+	m->reader_choice = td_db_column_int(s, 6) != 0;
 	if (td_frequency_parse(td_store_col_cstr(s, 7), &m->prefs.frequency) < 0)
 		m->prefs.frequency = TD_FREQ_WEEKLY;
-	m->prefs.own_time = sqlite3_column_int(s, 8) != 0;
-	m->prefs.wday = sqlite3_column_int(s, 9);
-	m->prefs.hour = sqlite3_column_int(s, 10);
-	m->prefs.minute = sqlite3_column_int(s, 11);
-	m->prefs.timezone = sqlite3_column_type(s, 12) == SQLITE_NULL ? NULL :
+	m->prefs.own_time = td_db_column_int(s, 8) != 0;
+	m->prefs.wday = td_db_column_int(s, 9);
+	m->prefs.hour = td_db_column_int(s, 10);
+	m->prefs.minute = td_db_column_int(s, 11);
+	m->prefs.timezone = td_db_column_type(s, 12) == TD_DB_NULL ? NULL :
 			    td_store_col_dup(s, 12);
-	m->prefs.paused_until = (time_t)sqlite3_column_int64(s, 13);
-	m->created_at = (time_t)sqlite3_column_int64(s, 14);
-	m->confirmed_at = (time_t)sqlite3_column_int64(s, 15);
-	m->changed_at = (time_t)sqlite3_column_int64(s, 16);
-	m->consent_at = (time_t)sqlite3_column_int64(s, 17);
+	m->prefs.paused_until = (time_t)td_db_column_int64(s, 13);
+	m->created_at = (time_t)td_db_column_int64(s, 14);
+	m->confirmed_at = (time_t)td_db_column_int64(s, 15);
+	m->changed_at = (time_t)td_db_column_int64(s, 16);
+	m->consent_at = (time_t)td_db_column_int64(s, 17);
 	m->consent_how = td_store_col_dup(s, 18);
 	m->consent_from = td_store_col_dup(s, 19);
 	m->confirm_nonce = td_store_col_dup(s, 20);
-	m->confirm_sent_at = (time_t)sqlite3_column_int64(s, 21);
-	m->confirm_mails = sqlite3_column_int(s, 22);
+	m->confirm_sent_at = (time_t)td_db_column_int64(s, 21);
+	m->confirm_mails = td_db_column_int(s, 22);
 }
 
 /* The one member the bound statement s finds, if any. */
-static int read_one(struct td_store *st, sqlite3_stmt *s, struct td_member *out,
+static int read_one(struct td_store *st, struct td_db_stmt *s, struct td_member *out,
 		    bool *found, struct td_err *err)
 {
-	int step = sqlite3_step(s);
-	if (step == SQLITE_ROW) {
+	int step = td_db_step(s);
+	if (step == TD_DB_ROW) {
 		read_member(s, out);
 		*found = true;
 	}
 	rs_done(s);
-	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 :
+	return step == TD_DB_ROW || step == TD_DB_DONE ? 0 :
 		td_store_db_error(st, err, "read subscriber");
 }
 
@@ -347,7 +348,7 @@ int td_roster_get(struct td_store *st, const char *email, struct td_member *out,
 {
 	memset(out, 0, sizeof *out);
 	*found = false;
-	sqlite3_stmt *s = rs_get(st, RS_GET, err);
+	struct td_db_stmt *s = rs_get(st, RS_GET, err);
 	if (!s)
 		return rs_fail(err);
 	char *key = td_store_email_key(email);
@@ -361,10 +362,10 @@ int td_roster_get_by_id(struct td_store *st, int64_t id, struct td_member *out,
 {
 	memset(out, 0, sizeof *out);
 	*found = false;
-	sqlite3_stmt *s = rs_get(st, RS_GET_BY_ID, err);
+	struct td_db_stmt *s = rs_get(st, RS_GET_BY_ID, err);
 	if (!s)
 		return rs_fail(err);
-	sqlite3_bind_int64(s, 1, id);
+	td_db_bind_int64(s, 1, id);
 	return read_one(st, s, out, found, err);
 }
 
@@ -373,17 +374,17 @@ int td_roster_get_by_id(struct td_store *st, int64_t id, struct td_member *out,
 static int write_member_tags(struct td_store *st, int64_t id, const struct td_strv *tags,
 			     struct td_err *err)
 {
-	sqlite3_stmt *del = rs_get(st, RS_DELETE_TAGS, err);
-	sqlite3_stmt *ins = rs_get(st, RS_INSERT_TAG, err);
+	struct td_db_stmt *del = rs_get(st, RS_DELETE_TAGS, err);
+	struct td_db_stmt *ins = rs_get(st, RS_INSERT_TAG, err);
 	int rc;
 	if (!del || !ins)
 		return rs_fail(err);
-	sqlite3_bind_int64(del, 1, id);
+	td_db_bind_int64(del, 1, id);
 	if ((rc = rs_exec(st, del, "delete subscriber tags", err)))
 		return rc;
 	for (size_t i = 0; i < tags->n; i++) {
-		sqlite3_bind_int64(ins, 1, id);
-		sqlite3_bind_int64(ins, 2, (sqlite3_int64)i);
+		td_db_bind_int64(ins, 1, id);
+		td_db_bind_int64(ins, 2, (int64_t)i);
 		td_store_bind_text(ins, 3, tags->v[i]);
 		if ((rc = rs_exec(st, ins, "store subscriber tag", err)))
 			return rc;
@@ -397,20 +398,20 @@ static int write_member_tags(struct td_store *st, int64_t id, const struct td_st
 static int suppressed_status(struct td_store *st, const char *key,
 			     enum td_member_status *status, struct td_err *err)
 {
-	sqlite3_stmt *s = rs_get(st, RS_SUPPRESSED_ALL, err);
+	struct td_db_stmt *s = rs_get(st, RS_SUPPRESSED_ALL, err);
 	if (!s)
 		return rs_fail(err);
 	td_store_bind_text(s, 1, key);
-	int step = sqlite3_step(s);
+	int step = td_db_step(s);
 	*status = TD_MEMBER_ACTIVE;
-	if (step == SQLITE_ROW) {
+	if (step == TD_DB_ROW) {
 		const char *reason = td_store_col_cstr(s, 0);
 		*status = strcmp(reason, "bounced") == 0 ? TD_MEMBER_BOUNCED :
 			  strcmp(reason, "complained") == 0 ? TD_MEMBER_COMPLAINED :
 			  TD_MEMBER_UNSUBSCRIBED;
 	}
 	rs_done(s);
-	return step == SQLITE_ROW || step == SQLITE_DONE ? 0 :
+	return step == TD_DB_ROW || step == TD_DB_DONE ? 0 :
 		td_store_db_error(st, err, "read suppression");
 }
 
@@ -427,8 +428,7 @@ struct new_member {
 static int insert_member(struct td_store *st, const struct new_member *n, int64_t *id,
 			 struct td_err *err)
 {
-	sqlite3_stmt *s = rs_get(st, RS_INSERT, err);
-	int rc;
+	struct td_db_stmt *s = rs_get(st, RS_INSERT, err);
 	if (!s)
 		return rs_fail(err);
 	td_store_bind_text(s, 1, n->key);
@@ -437,15 +437,19 @@ static int insert_member(struct td_store *st, const struct new_member *n, int64_
 	td_store_bind_text(s, 4, n->tags_joined);
 	td_store_bind_text(s, 5, td_member_status_name(n->status));
 	td_store_bind_text(s, 6, n->origin);
-	sqlite3_bind_int(s, 7, n->reader_choice);
+	td_db_bind_int(s, 7, n->reader_choice);
 	td_store_bind_text(s, 8, td_frequency_name(n->frequency));
-	sqlite3_bind_int64(s, 9, (sqlite3_int64)n->now);
-	sqlite3_bind_int64(s, 10, (sqlite3_int64)n->consent_at);
+	td_db_bind_int64(s, 9, (int64_t)n->now);
+	td_db_bind_int64(s, 10, (int64_t)n->consent_at);
 	td_store_bind_text(s, 11, n->consent_how);
 	td_store_bind_text(s, 12, n->consent_from);
-	if ((rc = rs_exec(st, s, "add subscriber", err)))
-		return rc;
-	*id = sqlite3_last_insert_rowid(td_store_db(st));
+	int step = td_db_step(s);
+	*id = step == TD_DB_ROW ? td_db_column_int64(s, 0) : 0;
+	if (step == TD_DB_ROW)
+		step = td_db_step(s);
+	rs_done(s);
+	if (step != TD_DB_DONE)
+		return td_store_db_error(st, err, "add subscriber");
 	return write_member_tags(st, *id, n->tags, err);
 }
 
@@ -462,7 +466,7 @@ static int put_row(struct td_store *st, const struct td_roster_row *row, time_t 
 	    (rc = check_name(row->email, row->name, err)) ||
 	    (row->tags && (rc = check_tags(row->tags, row->email, err))))
 		return rc;
-	sqlite3_stmt *look = rs_get(st, RS_LOOK, err);
+	struct td_db_stmt *look = rs_get(st, RS_LOOK, err);
 	if (!look)
 		return rs_fail(err);
 	char *key = td_store_email_key(row->email);
@@ -470,13 +474,13 @@ static int put_row(struct td_store *st, const struct td_roster_row *row, time_t 
 	if (row->tags)
 		join_tags(row->tags, &joined);
 	td_store_bind_text(look, 1, key);
-	int step = sqlite3_step(look);
-	if (step != SQLITE_ROW && step != SQLITE_DONE) {
+	int step = td_db_step(look);
+	if (step != TD_DB_ROW && step != TD_DB_DONE) {
 		rc = td_store_db_error(st, err, "look up subscriber");
 		rs_done(look);
 		goto out;
 	}
-	if (step == SQLITE_DONE) {
+	if (step == TD_DB_DONE) {
 		rs_done(look);
 		if (!row->tags || row->tags->n == 0) {
 			rc = td_err_set(err, EX_DATAERR, "roster: %s: a new subscriber "
@@ -501,11 +505,11 @@ static int put_row(struct td_store *st, const struct td_roster_row *row, time_t 
 		*result = status == TD_MEMBER_ACTIVE ? TD_ROSTER_ADDED : TD_ROSTER_KEPT_OUT;
 		goto out;
 	}
-	int64_t id = sqlite3_column_int64(look, 0);
+	int64_t id = td_db_column_int64(look, 0);
 	enum td_member_status status;
 	if (td_member_status_parse(td_store_col_cstr(look, 1), &status) < 0)
 		status = TD_MEMBER_UNSUBSCRIBED;
-	bool reader_choice = sqlite3_column_int(look, 2) != 0;
+	bool reader_choice = td_db_column_int(look, 2) != 0;
 	const char *old_name = td_store_col_cstr(look, 3), *old_tags = td_store_col_cstr(look, 4);
 	if (status != TD_MEMBER_ACTIVE && status != TD_MEMBER_PENDING) {
 		rs_done(look);
@@ -526,14 +530,14 @@ static int put_row(struct td_store *st, const struct td_roster_row *row, time_t 
 		*result = tags_differ && !set_tags ? TD_ROSTER_READER_KEPT : TD_ROSTER_UPDATED;
 	} else {
 		*writes = true;
-		sqlite3_stmt *s = rs_get(st, RS_SET_FROM_EDITOR, err);
+		struct td_db_stmt *s = rs_get(st, RS_SET_FROM_EDITOR, err);
 		if (!s) {
 			rc = rs_fail(err);
 		} else {
-			sqlite3_bind_int64(s, 1, id);
+			td_db_bind_int64(s, 1, id);
 			td_store_bind_text(s, 2, name);
 			td_store_bind_text(s, 3, tags);
-			sqlite3_bind_int64(s, 4, (sqlite3_int64)now);
+			td_db_bind_int64(s, 4, (int64_t)now);
 			td_store_bind_text(s, 5, row->origin);
 			td_store_bind_text(s, 6, row->consent_from);
 			rc = rs_exec(st, s, "update subscriber", err);
@@ -583,21 +587,19 @@ int td_roster_remove(struct td_store *st, const char *email, const char *by,
 
 int td_roster_file_mark_begin(struct td_store *st, struct td_err *err)
 {
-	char *msg = NULL;
-	if (sqlite3_exec(td_store_db(st),
-			 "CREATE TEMP TABLE IF NOT EXISTS roster_mark (id INTEGER PRIMARY KEY);"
-			 "DELETE FROM temp.roster_mark;", NULL, NULL, &msg) != SQLITE_OK) {
-		int rc = td_err_set(err, EX_SOFTWARE, "store: %s: file mark: %s",
-				    td_store_path(st), msg ? msg : "failed");
-		sqlite3_free(msg);
-		return rc;
-	}
+	/* (temporary tables come first in both databases' name lookup, so
+	 * the statements name them unqualified) */
+	if (td_db_exec(td_store_db(st),
+		       "CREATE TEMP TABLE IF NOT EXISTS roster_mark (id BIGINT PRIMARY KEY);"
+		       "DELETE FROM roster_mark;") != TD_DB_OK)
+		return td_err_set(err, EX_SOFTWARE, "store: %s: file mark: %s",
+				  td_store_path(st), td_db_errmsg(td_store_db(st)));
 	return 0;
 }
 
 int td_roster_file_mark(struct td_store *st, const char *email, struct td_err *err)
 {
-	sqlite3_stmt *s = rs_get(st, RS_MARK, err);
+	struct td_db_stmt *s = rs_get(st, RS_MARK, err);
 	if (!s)
 		return rs_fail(err);
 	char *key = td_store_email_key(email);
@@ -615,14 +617,14 @@ int td_roster_file_sweep(struct td_store *st, time_t now, size_t *removed,
 	 * longer the file's to remove: only `subscribers remove` is */
 #define GONE " FROM members WHERE origin = 'csv' AND status IN ('active', 'pending')" \
 	" AND reader_choice = 0" \
-	" AND id NOT IN (SELECT id FROM temp.roster_mark)"
+	" AND id NOT IN (SELECT id FROM roster_mark)"
 	int rc;
 	if ((rc = run_sql(st, "DELETE FROM member_tags WHERE member IN (SELECT id" GONE ")",
 			  NULL, 0, "sweep subscriber tags", err)) ||
 	    (rc = run_sql(st, "DELETE" GONE, NULL, 0, "sweep subscribers", err)))
 		return rc;
-	*removed = (size_t)sqlite3_changes(td_store_db(st));
-	return run_sql(st, "DELETE FROM temp.roster_mark", NULL, 0, "clear file mark", err);
+	*removed = (size_t)td_db_changes(td_store_db(st));
+	return run_sql(st, "DELETE FROM roster_mark", NULL, 0, "clear file mark", err);
 #undef GONE
 }
 
@@ -632,15 +634,13 @@ int td_roster_file_sweep(struct td_store *st, time_t now, size_t *removed,
 int td_roster_seen_begin(struct td_store *st, struct td_err *err)
 {
 	td_roster_seen_end(st);
-	char *msg = NULL;
-	if (sqlite3_exec(td_store_db(st),
-			 "CREATE TEMP TABLE roster_seen (key TEXT PRIMARY KEY,"
-			 " line INTEGER NOT NULL) WITHOUT ROWID", NULL, NULL, &msg) != SQLITE_OK) {
-		int rc = td_err_set(err, EX_SOFTWARE, "store: %s: duplicate check: %s",
-				    td_store_path(st), msg ? msg : "failed");
-		sqlite3_free(msg);
-		return rc;
-	}
+	struct td_db *db = td_store_db(st);
+	if (td_db_exec(db, td_db_pick(db, "CREATE TEMP TABLE roster_seen (key TEXT PRIMARY KEY,"
+				      " line INTEGER NOT NULL) WITHOUT ROWID",
+				      "CREATE TEMP TABLE roster_seen (key TEXT PRIMARY KEY,"
+				      " line BIGINT NOT NULL)")) != TD_DB_OK)
+		return td_err_set(err, EX_SOFTWARE, "store: %s: duplicate check: %s",
+				  td_store_path(st), td_db_errmsg(db));
 	return 0;
 }
 
@@ -648,24 +648,24 @@ int td_roster_seen_add(struct td_store *st, const char *email, unsigned line,
 		       unsigned *first, struct td_err *err)
 {
 	*first = 0;
-	sqlite3_stmt *add = rs_get(st, RS_SEEN_ADD, err);
+	struct td_db_stmt *add = rs_get(st, RS_SEEN_ADD, err);
 	if (!add)
 		return rs_fail(err);
 	char *key = td_store_email_key(email);
-	sqlite3_bind_text(add, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(add, 2, line);
+	td_db_bind_text(add, 1, key);
+	td_db_bind_int64(add, 2, line);
 	int rc = rs_exec(st, add, "duplicate check", err);
 	/* Met before: rare, so the line is read only then. */
-	if (!rc && sqlite3_changes(td_store_db(st)) == 0) {
-		sqlite3_stmt *s = rs_get(st, RS_SEEN_LINE, err);
+	if (!rc && td_db_changes(td_store_db(st)) == 0) {
+		struct td_db_stmt *s = rs_get(st, RS_SEEN_LINE, err);
 		if (!s) {
 			rc = rs_fail(err);
 		} else {
-			sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-			int step = sqlite3_step(s);
-			*first = step == SQLITE_ROW ? (unsigned)sqlite3_column_int64(s, 0) : 0;
+			td_db_bind_text(s, 1, key);
+			int step = td_db_step(s);
+			*first = step == TD_DB_ROW ? (unsigned)td_db_column_int64(s, 0) : 0;
 			rs_done(s);
-			if (step != SQLITE_ROW)
+			if (step != TD_DB_ROW)
 				rc = td_store_db_error(st, err, "duplicate check");
 		}
 	}
@@ -675,28 +675,26 @@ int td_roster_seen_add(struct td_store *st, const char *email, unsigned line,
 
 void td_roster_seen_end(struct td_store *st)
 {
-	sqlite3_stmt **slots = td_store_roster_stmts(st);
+	struct td_db_stmt **slots = td_store_roster_stmts(st);
 	for (enum rstmt i = RS_SEEN_ADD; i <= RS_SEEN_LINE; i++) {
-		sqlite3_finalize(slots[i]);
+		td_db_finalize(slots[i]);
 		slots[i] = NULL;
 	}
-	sqlite3_exec(td_store_db(st), "DROP TABLE IF EXISTS temp.roster_seen", NULL, NULL,
-		     NULL);
+	td_db_exec(td_store_db(st), "DROP TABLE IF EXISTS roster_seen");
 }
 
 int td_roster_file_fingerprint(struct td_store *st, const char *path, char **digest,
 			       struct td_err *err)
 {
-	sqlite3_stmt *s;
+	struct td_db_stmt *s;
 	*digest = NULL;
-	if (sqlite3_prepare_v2(td_store_db(st), "SELECT digest FROM roster_files WHERE path = ?1",
-			       -1, &s, NULL) != SQLITE_OK)
+	if (td_db_prepare(td_store_db(st), "SELECT digest FROM roster_files WHERE path = ?1", &s) != TD_DB_OK)
 		return td_store_db_error(st, err, "read file fingerprint");
 	td_store_bind_text(s, 1, path);
-	int step = sqlite3_step(s);
-	*digest = step == SQLITE_ROW ? td_store_col_dup(s, 0) : td_xstrdup("");
-	sqlite3_finalize(s);
-	if (step == SQLITE_ROW || step == SQLITE_DONE)
+	int step = td_db_step(s);
+	*digest = step == TD_DB_ROW ? td_store_col_dup(s, 0) : td_xstrdup("");
+	td_db_finalize(s);
+	if (step == TD_DB_ROW || step == TD_DB_DONE)
 		return 0;
 	free(*digest);
 	*digest = NULL;
@@ -706,34 +704,33 @@ int td_roster_file_fingerprint(struct td_store *st, const char *path, char **dig
 int td_roster_set_file_fingerprint(struct td_store *st, const char *path,
 				   const char *digest, struct td_err *err)
 {
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(td_store_db(st),
+	struct td_db_stmt *s;
+	if (td_db_prepare(td_store_db(st),
 			       "INSERT INTO roster_files (path, digest) VALUES (?1, ?2)"
-			       " ON CONFLICT (path) DO UPDATE SET digest = excluded.digest",
-			       -1, &s, NULL) != SQLITE_OK)
+			       " ON CONFLICT (path) DO UPDATE SET digest = excluded.digest", &s) != TD_DB_OK)
 		return td_store_db_error(st, err, "store file fingerprint");
 	td_store_bind_text(s, 1, path);
 	td_store_bind_text(s, 2, digest);
-	int step = sqlite3_step(s);
-	sqlite3_finalize(s);
-	return step == SQLITE_DONE ? 0 : td_store_db_error(st, err, "store file fingerprint");
+	int step = td_db_step(s);
+	td_db_finalize(s);
+	return step == TD_DB_DONE ? 0 : td_store_db_error(st, err, "store file fingerprint");
 }
 
 /* ---- listing ---- */
 
 /* Appends the rows s yields to *out (*n of them, *cap allocated). */
-static int read_members(struct td_store *st, sqlite3_stmt *s, struct td_member **out,
+static int read_members(struct td_store *st, struct td_db_stmt *s, struct td_member **out,
 			size_t *n, size_t *cap, struct td_err *err)
 {
 	int step;
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((step = td_db_step(s)) == TD_DB_ROW) {
 		if (*n == *cap) {
 			*cap = *cap ? *cap * 2 : 16;
 			*out = td_xrealloc(*out, *cap * sizeof **out);
 		}
 		read_member(s, &(*out)[(*n)++]);
 	}
-	return step == SQLITE_DONE ? 0 : td_store_db_error(st, err, "read subscribers");
+	return step == TD_DB_DONE ? 0 : td_store_db_error(st, err, "read subscribers");
 }
 
 int td_roster_list(struct td_store *st, const struct td_roster_filter *f,
@@ -754,21 +751,21 @@ int td_roster_list(struct td_store *st, const struct td_roster_filter *f,
 	td_buf_puts(&sql, " ORDER BY id");
 	if (f && f->limit)
 		td_buf_puts(&sql, " LIMIT ?4");
-	sqlite3_stmt *s;
-	int prep = sqlite3_prepare_v2(td_store_db(st), td_buf_cstr(&sql), -1, &s, NULL);
+	struct td_db_stmt *s;
+	int prep = td_db_prepare(td_store_db(st), td_buf_cstr(&sql), &s);
 	td_buf_free(&sql);
-	if (prep != SQLITE_OK)
+	if (prep != TD_DB_OK)
 		return td_store_db_error(st, err, "prepare subscriber list");
-	sqlite3_bind_int64(s, 1, f ? f->after_id : 0);
+	td_db_bind_int64(s, 1, f ? f->after_id : 0);
 	if (f && f->tag)
 		td_store_bind_text(s, 2, f->tag);
 	if (f && !f->any_status)
 		td_store_bind_text(s, 3, td_member_status_name(f->status));
 	if (f && f->limit)
-		sqlite3_bind_int64(s, 4, (sqlite3_int64)f->limit);
+		td_db_bind_int64(s, 4, (int64_t)f->limit);
 	size_t cap = 0;
 	int rc = read_members(st, s, out, n, &cap, err);
-	sqlite3_finalize(s);
+	td_db_finalize(s);
 	if (rc) {
 		td_members_free(*out, *n);
 		*out = NULL;
@@ -779,20 +776,19 @@ int td_roster_list(struct td_store *st, const struct td_roster_filter *f,
 
 int td_roster_counts(struct td_store *st, size_t counts[5], struct td_err *err)
 {
-	sqlite3_stmt *s;
+	struct td_db_stmt *s;
 	memset(counts, 0, 5 * sizeof counts[0]);
-	if (sqlite3_prepare_v2(td_store_db(st),
-			       "SELECT status, COUNT(*) FROM members GROUP BY status",
-			       -1, &s, NULL) != SQLITE_OK)
+	if (td_db_prepare(td_store_db(st),
+			       "SELECT status, COUNT(*) FROM members GROUP BY status", &s) != TD_DB_OK)
 		return td_store_db_error(st, err, "count subscribers");
 	int step;
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((step = td_db_step(s)) == TD_DB_ROW) {
 		enum td_member_status status;
 		if (td_member_status_parse(td_store_col_cstr(s, 0), &status) == 0)
-			counts[status] = (size_t)sqlite3_column_int64(s, 1);
+			counts[status] = (size_t)td_db_column_int64(s, 1);
 	}
-	sqlite3_finalize(s);
-	return step == SQLITE_DONE ? 0 : td_store_db_error(st, err, "count subscribers");
+	td_db_finalize(s);
+	return step == TD_DB_DONE ? 0 : td_store_db_error(st, err, "count subscribers");
 }
 
 /* ---- finding a reader ---- */
@@ -861,9 +857,12 @@ static void sql_fold(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 
 int td_store_roster_functions(struct td_store *st, struct td_err *err)
 {
-	if (sqlite3_create_function_v2(td_store_db(st), "td_fold", 1,
+	/* PostgreSQL's td_fold is part of its schema (store.c) */
+	if (!td_db_sqlite(td_store_db(st)))
+		return 0;
+	if (sqlite3_create_function_v2(td_db_sqlite(td_store_db(st)), "td_fold", 1,
 				       SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
-				       NULL, sql_fold, NULL, NULL, NULL) != SQLITE_OK)
+				       NULL, sql_fold, NULL, NULL, NULL) != TD_DB_OK)
 		return td_store_db_error(st, err, "register td_fold");
 	return 0;
 }
@@ -892,37 +891,35 @@ int td_roster_search(struct td_store *st, const char *query, size_t offset, size
 	td_buf_putc(&pattern, '%');
 	td_buf_free(&folded);
 
-	sqlite3_stmt *s = NULL;
+	struct td_db_stmt *s = NULL;
 	int rc = 0;
 	/* the count and the page read the covering index members_search
 	 * (migration 10), the page in its order, so it stops at its end */
-	if (sqlite3_prepare_v2(td_store_db(st),
-			       "SELECT COUNT(*) FROM members WHERE" SEARCH_WHERE,
-			       -1, &s, NULL) != SQLITE_OK) {
+	if (td_db_prepare(td_store_db(st),
+			       "SELECT COUNT(*) FROM members WHERE" SEARCH_WHERE, &s) != TD_DB_OK) {
 		rc = td_store_db_error(st, err, "prepare reader search");
 		goto out;
 	}
 	td_store_bind_text(s, 1, td_buf_cstr(&pattern));
-	if (sqlite3_step(s) != SQLITE_ROW) {
+	if (td_db_step(s) != TD_DB_ROW) {
 		rc = td_store_db_error(st, err, "count the readers found");
 		goto out;
 	}
-	*total = (size_t)sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	*total = (size_t)td_db_column_int64(s, 0);
+	td_db_finalize(s);
 	s = NULL;
 	if (*total <= offset || limit == 0)
 		goto out;
-	if (sqlite3_prepare_v2(td_store_db(st),
+	if (td_db_prepare(td_store_db(st),
 			       "SELECT " MEMBER_COLS " FROM members WHERE id IN"
 			       " (SELECT id FROM members WHERE" SEARCH_WHERE
-			       " ORDER BY email_key LIMIT ?2 OFFSET ?3) ORDER BY email_key",
-			       -1, &s, NULL) != SQLITE_OK) {
+			       " ORDER BY email_key LIMIT ?2 OFFSET ?3) ORDER BY email_key", &s) != TD_DB_OK) {
 		rc = td_store_db_error(st, err, "prepare reader search");
 		goto out;
 	}
 	td_store_bind_text(s, 1, td_buf_cstr(&pattern));
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
-	sqlite3_bind_int64(s, 3, (sqlite3_int64)offset);
+	td_db_bind_int64(s, 2, (int64_t)limit);
+	td_db_bind_int64(s, 3, (int64_t)offset);
 	size_t cap = 0;
 	rc = read_members(st, s, out, n, &cap, err);
 	if (rc) {
@@ -931,7 +928,7 @@ int td_roster_search(struct td_store *st, const char *query, size_t offset, size
 		*n = 0;
 	}
 out:
-	sqlite3_finalize(s);
+	td_db_finalize(s);
 	td_buf_free(&pattern);
 	return rc;
 }
@@ -952,18 +949,17 @@ int td_roster_cursor_open(struct td_store *st, time_t cutoff, time_t now,
 			  struct td_roster_cursor **out, struct td_err *err)
 {
 	*out = NULL;
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(td_store_db(st),
-			       "SELECT COUNT(*) FROM members WHERE ?1 = ?1 AND" WALK_WHERE,
-			       -1, &s, NULL) != SQLITE_OK)
+	struct td_db_stmt *s;
+	if (td_db_prepare(td_store_db(st),
+			       "SELECT COUNT(*) FROM members WHERE ?1 = ?1 AND" WALK_WHERE, &s) != TD_DB_OK)
 		return td_store_db_error(st, err, "count the walk");
-	sqlite3_bind_int64(s, 1, 0);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)cutoff);
-	sqlite3_bind_int64(s, 3, (sqlite3_int64)now);
-	int step = sqlite3_step(s);
-	size_t total = step == SQLITE_ROW ? (size_t)sqlite3_column_int64(s, 0) : 0;
-	sqlite3_finalize(s);
-	if (step != SQLITE_ROW)
+	td_db_bind_int64(s, 1, 0);
+	td_db_bind_int64(s, 2, (int64_t)cutoff);
+	td_db_bind_int64(s, 3, (int64_t)now);
+	int step = td_db_step(s);
+	size_t total = step == TD_DB_ROW ? (size_t)td_db_column_int64(s, 0) : 0;
+	td_db_finalize(s);
+	if (step != TD_DB_ROW)
 		return td_store_db_error(st, err, "count the walk");
 	struct td_roster_cursor *c = td_xcalloc(1, sizeof *c);
 	c->st = st;
@@ -989,19 +985,19 @@ int td_roster_cursor_next(struct td_roster_cursor *c, const struct td_member **o
 		page_clear(c);
 		if (c->end)
 			return 0;
-		sqlite3_stmt *s = rs_get(c->st, RS_PAGE, err);
+		struct td_db_stmt *s = rs_get(c->st, RS_PAGE, err);
 		if (!s)
 			return rs_fail(err);
-		sqlite3_bind_int64(s, 1, c->after_id);
-		sqlite3_bind_int64(s, 2, (sqlite3_int64)c->cutoff);
-		sqlite3_bind_int64(s, 3, (sqlite3_int64)c->now);
-		sqlite3_bind_int64(s, 4, TD_ROSTER_PAGE);
+		td_db_bind_int64(s, 1, c->after_id);
+		td_db_bind_int64(s, 2, (int64_t)c->cutoff);
+		td_db_bind_int64(s, 3, (int64_t)c->now);
+		td_db_bind_int64(s, 4, TD_ROSTER_PAGE);
 		int step;
-		while ((step = sqlite3_step(s)) == SQLITE_ROW)
+		while ((step = td_db_step(s)) == TD_DB_ROW)
 			read_member(s, &c->page[c->n++]);
 		/* no statement stays open between pages */
 		rs_done(s);
-		if (step != SQLITE_DONE) {
+		if (step != TD_DB_DONE) {
 			page_clear(c);
 			return td_store_db_error(c->st, err, "read the walk");
 		}
@@ -1031,18 +1027,18 @@ int td_roster_may_send(struct td_store *st, const char *email, time_t now, bool 
 		       struct td_err *err)
 {
 	*ok = false;
-	sqlite3_stmt *s = rs_get(st, RS_MAY_SEND, err);
+	struct td_db_stmt *s = rs_get(st, RS_MAY_SEND, err);
 	if (!s)
 		return rs_fail(err);
 	char *key = td_store_email_key(email);
 	td_store_bind_text(s, 1, key);
 	free(key);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
-	int step = sqlite3_step(s);
+	td_db_bind_int64(s, 2, (int64_t)now);
+	int step = td_db_step(s);
 	rs_done(s);
-	if (step != SQLITE_ROW && step != SQLITE_DONE)
+	if (step != TD_DB_ROW && step != TD_DB_DONE)
 		return td_store_db_error(st, err, "may send");
-	*ok = step == SQLITE_ROW;
+	*ok = step == TD_DB_ROW;
 	return 0;
 }
 
@@ -1055,16 +1051,17 @@ int td_roster_may_send(struct td_store *st, const char *email, time_t now, bool 
  * savepoint inside a caller's transaction. */
 static int sp_begin(struct td_store *st, bool *own, struct td_err *err)
 {
-	*own = sqlite3_get_autocommit(td_store_db(st)) != 0;
-	return run_sql(st, *own ? "BEGIN IMMEDIATE" : "SAVEPOINT roster", NULL, 0,
+	*own = td_db_autocommit(td_store_db(st));
+	return run_sql(st, *own ? td_db_pick(td_store_db(st), "BEGIN IMMEDIATE", "BEGIN") :
+		       "SAVEPOINT roster", NULL, 0,
 		       "begin", err);
 }
 
 static int sp_end(struct td_store *st, bool own, int rc, struct td_err *err)
 {
 	if (rc) {
-		sqlite3_exec(td_store_db(st), own ? "ROLLBACK" :
-			     "ROLLBACK TO roster; RELEASE roster", NULL, NULL, NULL);
+		td_db_exec(td_store_db(st), own ? "ROLLBACK" :
+			   "ROLLBACK TO roster; RELEASE roster");
 		return rc;
 	}
 	return run_sql(st, own ? "COMMIT" : "RELEASE roster", NULL, 0, "commit", err);
@@ -1092,11 +1089,11 @@ static int make_nonce(char **out, struct td_err *err)
 /* A returning reader's watermark moves up to now (roster.h). */
 static int watermark_up(struct td_store *st, const char *key, struct td_err *err)
 {
-	sqlite3_stmt *s = rs_get(st, RS_WATERMARK_UP, err);
+	struct td_db_stmt *s = rs_get(st, RS_WATERMARK_UP, err);
 	if (!s)
 		return rs_fail(err);
 	td_store_bind_text(s, 1, key);
-	sqlite3_bind_int64(s, 2, td_store_max_seq(st));
+	td_db_bind_int64(s, 2, td_store_max_seq(st));
 	return rs_exec(st, s, "move watermark", err);
 }
 
@@ -1104,7 +1101,7 @@ static int watermark_up(struct td_store *st, const char *key, struct td_err *err
 static int lift_tag_suppressions(struct td_store *st, const char *key,
 				 const struct td_strv *tags, struct td_err *err)
 {
-	sqlite3_stmt *s = rs_get(st, RS_LIFT_TAG, err);
+	struct td_db_stmt *s = rs_get(st, RS_LIFT_TAG, err);
 	int rc;
 	if (!s)
 		return rs_fail(err);
@@ -1141,29 +1138,29 @@ int td_roster_signup(struct td_store *st, const struct td_signup *su, time_t now
 	char *key = td_store_email_key(su->email);
 	char *from = td_xasprintf("%s (%s)", su->client ? su->client : "",
 				  su->form ? su->form : "form");
-	sqlite3_stmt *s = NULL;
+	struct td_db_stmt *s = NULL;
 	bool own;
 	if ((rc = sp_begin(st, &own, err)))
 		goto out;
-	if (sqlite3_prepare_v2(td_store_db(st),
+	if (td_db_prepare(td_store_db(st),
 			       "SELECT id, status, confirm_mails, confirm_window_start"
-			       " FROM members WHERE email_key = ?1", -1, &s, NULL) != SQLITE_OK) {
+			       " FROM members WHERE email_key = ?1", &s) != TD_DB_OK) {
 		rc = sp_end(st, own, td_store_db_error(st, err, "sign-up"), err);
 		goto out;
 	}
 	td_store_bind_text(s, 1, key);
-	int step = sqlite3_step(s);
+	int step = td_db_step(s);
 	int64_t id = 0;
 	enum td_member_status status = TD_MEMBER_PENDING;
 	int mails = 0;
 	time_t window = now;
-	if (step == SQLITE_ROW) {
-		id = sqlite3_column_int64(s, 0);
+	if (step == TD_DB_ROW) {
+		id = td_db_column_int64(s, 0);
 		if (td_member_status_parse(td_store_col_cstr(s, 1), &status) < 0)
 			status = TD_MEMBER_COMPLAINED;
-		mails = sqlite3_column_int(s, 2);
-		window = (time_t)sqlite3_column_int64(s, 3);
-	} else if (step == SQLITE_DONE) {
+		mails = td_db_column_int(s, 2);
+		window = (time_t)td_db_column_int64(s, 3);
+	} else if (step == TD_DB_DONE) {
 		/* an address suppressed before the roster knew it */
 		rc = suppressed_status(st, key, &status, err);
 		if (!rc && status == TD_MEMBER_ACTIVE)
@@ -1171,7 +1168,7 @@ int td_roster_signup(struct td_store *st, const struct td_signup *su, time_t now
 	} else {
 		rc = td_store_db_error(st, err, "sign-up");
 	}
-	sqlite3_finalize(s);
+	td_db_finalize(s);
 	if (rc || status == TD_MEMBER_ACTIVE || status == TD_MEMBER_BOUNCED ||
 	    status == TD_MEMBER_COMPLAINED) {
 		rc = sp_end(st, own, rc, err);
@@ -1196,18 +1193,18 @@ int td_roster_signup(struct td_store *st, const struct td_signup *su, time_t now
 		rc = insert_member(st, &n, &id, err);
 	} else if (status == TD_MEMBER_PENDING) {
 		/* nothing was confirmed yet: the latest sign-up is the choice */
-		if (sqlite3_prepare_v2(td_store_db(st),
+		if (td_db_prepare(td_store_db(st),
 				       "UPDATE members SET name = ?1, tags = ?2, frequency = ?3"
-				       " WHERE id = ?4", -1, &s, NULL) != SQLITE_OK) {
+				       " WHERE id = ?4", &s) != TD_DB_OK) {
 			rc = td_store_db_error(st, err, "sign-up");
 		} else {
 			td_store_bind_text(s, 1, su->name);
 			td_store_bind_text(s, 2, td_buf_cstr(&joined));
 			td_store_bind_text(s, 3, td_frequency_name(su->frequency));
-			sqlite3_bind_int64(s, 4, id);
-			rc = sqlite3_step(s) == SQLITE_DONE ? 0 :
+			td_db_bind_int64(s, 4, id);
+			rc = td_db_step(s) == TD_DB_DONE ? 0 :
 				td_store_db_error(st, err, "sign-up");
-			sqlite3_finalize(s);
+			td_db_finalize(s);
 		}
 		if (!rc)
 			rc = write_member_tags(st, id, su->tags, err);
@@ -1215,26 +1212,25 @@ int td_roster_signup(struct td_store *st, const struct td_signup *su, time_t now
 	/* the sign-up's choice waits for the confirmation in pending_* (an
 	 * unsubscribed reader's tags stay theirs until they confirm) */
 	if (!rc && (rc = make_nonce(nonce, err)) == 0) {
-		if (sqlite3_prepare_v2(td_store_db(st),
+		if (td_db_prepare(td_store_db(st),
 				       "UPDATE members SET confirm_nonce = ?1, confirm_sent_at = ?2,"
 				       " confirm_mails = ?3, confirm_window_start = ?4,"
 				       " pending_name = ?5, pending_tags = ?6, pending_frequency = ?7,"
-				       " pending_from = ?8, changed_at = ?2 WHERE id = ?9",
-				       -1, &s, NULL) != SQLITE_OK) {
+				       " pending_from = ?8, changed_at = ?2 WHERE id = ?9", &s) != TD_DB_OK) {
 			rc = td_store_db_error(st, err, "sign-up");
 		} else {
 			td_store_bind_text(s, 1, *nonce);
-			sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
-			sqlite3_bind_int(s, 3, mails + 1);
-			sqlite3_bind_int64(s, 4, (sqlite3_int64)window);
+			td_db_bind_int64(s, 2, (int64_t)now);
+			td_db_bind_int(s, 3, mails + 1);
+			td_db_bind_int64(s, 4, (int64_t)window);
 			td_store_bind_text(s, 5, su->name);
 			td_store_bind_text(s, 6, td_buf_cstr(&joined));
 			td_store_bind_text(s, 7, td_frequency_name(su->frequency));
 			td_store_bind_text(s, 8, from);
-			sqlite3_bind_int64(s, 9, id);
-			rc = sqlite3_step(s) == SQLITE_DONE ? 0 :
+			td_db_bind_int64(s, 9, id);
+			rc = td_db_step(s) == TD_DB_DONE ? 0 :
 				td_store_db_error(st, err, "sign-up");
-			sqlite3_finalize(s);
+			td_db_finalize(s);
 		}
 	}
 	rc = sp_end(st, own, rc, err);
@@ -1267,38 +1263,38 @@ int td_roster_confirm(struct td_store *st, const char *email, const char *nonce,
 {
 	*result = -1;
 	char *key = td_store_email_key(email);
-	sqlite3_stmt *s = NULL;
+	struct td_db_stmt *s = NULL;
 	bool own;
 	int rc = sp_begin(st, &own, err);
 	if (rc)
 		goto out;
-	if (sqlite3_prepare_v2(td_store_db(st),
+	if (td_db_prepare(td_store_db(st),
 			       "SELECT id, status, confirm_nonce, COALESCE(pending_from, '')"
-			       " FROM members WHERE email_key = ?1", -1, &s, NULL) != SQLITE_OK) {
+			       " FROM members WHERE email_key = ?1", &s) != TD_DB_OK) {
 		rc = sp_end(st, own, td_store_db_error(st, err, "confirm"), err);
 		goto out;
 	}
 	td_store_bind_text(s, 1, key);
-	int step = sqlite3_step(s);
-	if (step != SQLITE_ROW) {
-		rc = step == SQLITE_DONE ? 0 : td_store_db_error(st, err, "confirm");
-		sqlite3_finalize(s);
+	int step = td_db_step(s);
+	if (step != TD_DB_ROW) {
+		rc = step == TD_DB_DONE ? 0 : td_store_db_error(st, err, "confirm");
+		td_db_finalize(s);
 		rc = sp_end(st, own, rc, err);
 		goto out;
 	}
-	int64_t id = sqlite3_column_int64(s, 0);
+	int64_t id = td_db_column_int64(s, 0);
 	enum td_member_status status;
 	if (td_member_status_parse(td_store_col_cstr(s, 1), &status) < 0)
 		status = TD_MEMBER_COMPLAINED;
 	bool match = nonce && *nonce && *td_store_col_cstr(s, 2) && same_secret(nonce, td_store_col_cstr(s, 2));
 	char *from = td_xasprintf("%s, signed up from %s", client ? client : "",
 				  td_store_col_cstr(s, 3));
-	sqlite3_finalize(s);
+	td_db_finalize(s);
 	s = NULL;
 	if (status == TD_MEMBER_ACTIVE) {
 		*result = 0;
 	} else if ((status == TD_MEMBER_PENDING || status == TD_MEMBER_UNSUBSCRIBED) && match) {
-		if (sqlite3_prepare_v2(td_store_db(st),
+		if (td_db_prepare(td_store_db(st),
 				       "UPDATE members SET status = 'active', origin = 'form',"
 				       " reader_choice = 1, name = COALESCE(pending_name, name),"
 				       " tags = COALESCE(pending_tags, tags),"
@@ -1307,18 +1303,18 @@ int td_roster_confirm(struct td_store *st, const char *email, const char *nonce,
 				       " consent_from = ?3, changed_at = ?2, confirm_nonce = '',"
 				       " pending_name = NULL, pending_tags = NULL,"
 				       " pending_frequency = NULL, pending_from = NULL"
-				       " WHERE id = ?1 RETURNING tags", -1, &s, NULL) != SQLITE_OK) {
+				       " WHERE id = ?1 RETURNING tags", &s) != TD_DB_OK) {
 			rc = td_store_db_error(st, err, "confirm");
 		} else {
-			sqlite3_bind_int64(s, 1, id);
-			sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
+			td_db_bind_int64(s, 1, id);
+			td_db_bind_int64(s, 2, (int64_t)now);
 			td_store_bind_text(s, 3, from);
 			struct td_strv tags = TD_STRV_INIT;
-			if (sqlite3_step(s) == SQLITE_ROW)
+			if (td_db_step(s) == TD_DB_ROW)
 				split_tags(td_store_col_cstr(s, 0), &tags);
 			else
 				rc = td_store_db_error(st, err, "confirm");
-			sqlite3_finalize(s);
+			td_db_finalize(s);
 			/* the reader's own word: their "all" unsubscribe and the
 			 * per-tag ones of what they chose are lifted, and they
 			 * start from now */
@@ -1385,36 +1381,36 @@ int td_roster_set_prefs(struct td_store *st, const char *email,
 	struct td_buf joined = TD_BUF_INIT;
 	if (tags)
 		join_tags(tags, &joined);
-	sqlite3_stmt *s;
+	struct td_db_stmt *s;
 	bool own;
 	if ((rc = sp_begin(st, &own, err)))
 		goto out;
-	if (sqlite3_prepare_v2(td_store_db(st),
+	if (td_db_prepare(td_store_db(st),
 			       "UPDATE members SET frequency = ?2, own_time = ?3, wday = ?4,"
 			       " hour = ?5, minute = ?6, timezone = ?7, paused_until = ?8,"
 			       " reader_choice = 1, changed_at = ?9,"
 			       " tags = CASE WHEN ?10 IS NULL THEN tags ELSE ?10 END"
-			       " WHERE id = ?1", -1, &s, NULL) != SQLITE_OK) {
+			       " WHERE id = ?1", &s) != TD_DB_OK) {
 		rc = td_store_db_error(st, err, "preferences");
 	} else {
-		sqlite3_bind_int64(s, 1, id);
+		td_db_bind_int64(s, 1, id);
 		td_store_bind_text(s, 2, td_frequency_name(prefs->frequency));
-		sqlite3_bind_int(s, 3, prefs->own_time);
-		sqlite3_bind_int(s, 4, prefs->wday);
-		sqlite3_bind_int(s, 5, prefs->hour);
-		sqlite3_bind_int(s, 6, prefs->minute);
+		td_db_bind_int(s, 3, prefs->own_time);
+		td_db_bind_int(s, 4, prefs->wday);
+		td_db_bind_int(s, 5, prefs->hour);
+		td_db_bind_int(s, 6, prefs->minute);
 		if (prefs->timezone)
 			td_store_bind_text(s, 7, prefs->timezone);
 		else
-			sqlite3_bind_null(s, 7);
-		sqlite3_bind_int64(s, 8, (sqlite3_int64)prefs->paused_until);
-		sqlite3_bind_int64(s, 9, (sqlite3_int64)now);
+			td_db_bind_null(s, 7);
+		td_db_bind_int64(s, 8, (int64_t)prefs->paused_until);
+		td_db_bind_int64(s, 9, (int64_t)now);
 		if (tags)
 			td_store_bind_text(s, 10, td_buf_cstr(&joined));
 		else
-			sqlite3_bind_null(s, 10);
-		rc = sqlite3_step(s) == SQLITE_DONE ? 0 : td_store_db_error(st, err, "preferences");
-		sqlite3_finalize(s);
+			td_db_bind_null(s, 10);
+		rc = td_db_step(s) == TD_DB_DONE ? 0 : td_store_db_error(st, err, "preferences");
+		td_db_finalize(s);
 	}
 	if (!rc && tags && !(rc = write_member_tags(st, id, tags, err)))
 		rc = lift_tag_suppressions(st, key, tags, err);
@@ -1479,7 +1475,7 @@ int td_roster_purge_pending(struct td_store *st, time_t before, size_t *purged,
 	if (!(rc = run_sql(st, "DELETE FROM member_tags WHERE member IN (SELECT id" EXPIRED ")",
 			   NULL, (int64_t)before, "purge", err)) &&
 	    !(rc = run_sql(st, "DELETE" EXPIRED, NULL, (int64_t)before, "purge", err)))
-		*purged = (size_t)sqlite3_changes(td_store_db(st));
+		*purged = (size_t)td_db_changes(td_store_db(st));
 	return sp_end(st, own, rc, err);
 #undef EXPIRED
 }
@@ -1487,17 +1483,16 @@ int td_roster_purge_pending(struct td_store *st, time_t before, size_t *purged,
 int td_roster_site_tags(struct td_store *st, struct td_strv *slugs,
 			struct td_strv *names, struct td_err *err)
 {
-	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(td_store_db(st),
+	struct td_db_stmt *s;
+	if (td_db_prepare(td_store_db(st),
 			       "SELECT t.slug, t.name FROM tags t JOIN post_tags p ON p.tag = t.slug"
-			       " GROUP BY t.slug ORDER BY COUNT(*) DESC, t.name, t.slug",
-			       -1, &s, NULL) != SQLITE_OK)
+			       " GROUP BY t.slug ORDER BY COUNT(*) DESC, t.name, t.slug", &s) != TD_DB_OK)
 		return td_store_db_error(st, err, "site tags");
 	int step;
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((step = td_db_step(s)) == TD_DB_ROW) {
 		td_strv_push(slugs, td_store_col_cstr(s, 0));
 		td_strv_push(names, td_store_col_cstr(s, 1));
 	}
-	sqlite3_finalize(s);
-	return step == SQLITE_DONE ? 0 : td_store_db_error(st, err, "site tags");
+	td_db_finalize(s);
+	return step == TD_DB_DONE ? 0 : td_store_db_error(st, err, "site tags");
 }

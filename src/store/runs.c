@@ -4,7 +4,6 @@
  */
 #include "tagdigest/store/runs.h"
 
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,10 +11,10 @@
 #include "store_impl.h"
 
 /* Asked once per run or page: prepared where used, not cached. */
-static int prepare(struct td_store *st, const char *sql, sqlite3_stmt **s,
+static int prepare(struct td_store *st, const char *sql, struct td_db_stmt **s,
 		   struct td_err *err, const char *what)
 {
-	if (sqlite3_prepare_v2(td_store_db(st), sql, -1, s, NULL) != SQLITE_OK) {
+	if (td_db_prepare(td_store_db(st), sql, s) != TD_DB_OK) {
 		*s = NULL;
 		return td_store_db_error(st, err, what);
 	}
@@ -25,25 +24,26 @@ static int prepare(struct td_store *st, const char *sql, sqlite3_stmt **s,
 int td_store_run_begin(struct td_store *st, const char *command, time_t started_at,
 		       int64_t *id, struct td_err *err)
 {
-	sqlite3_stmt *s;
-	int rc = prepare(st, "INSERT INTO runs (command, started_at) VALUES (?1, ?2)", &s,
+	struct td_db_stmt *s;
+	int rc = prepare(st, "INSERT INTO runs (command, started_at) VALUES (?1, ?2)"
+			 " RETURNING id", &s,
 			 err, "prepare run start");
 	if (rc)
 		return rc;
 	td_store_bind_text(s, 1, command);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)started_at);
-	if (sqlite3_step(s) != SQLITE_DONE)
+	td_db_bind_int64(s, 2, (int64_t)started_at);
+	if (td_db_step(s) != TD_DB_ROW)
 		rc = td_store_db_error(st, err, "record the run's start");
 	else
-		*id = (int64_t)sqlite3_last_insert_rowid(td_store_db(st));
-	sqlite3_finalize(s);
+		*id = td_db_column_int64(s, 0);
+	td_db_finalize(s);
 	return rc;
 }
 
 int td_store_run_finish(struct td_store *st, int64_t id, const struct td_run *r,
 			struct td_err *err)
 {
-	sqlite3_stmt *s;
+	struct td_db_stmt *s;
 	int rc = prepare(st,
 			 "UPDATE runs SET finished_at = ?2, subscribers = ?3, not_due = ?4,"
 			 " sent = ?5, skipped = ?6, suppressed = ?7, tempfail = ?8,"
@@ -56,18 +56,18 @@ int td_store_run_finish(struct td_store *st, int64_t id, const struct td_run *r,
 	const size_t counts[] = { r->subscribers, r->not_due, r->sent, r->skipped,
 				  r->suppressed, r->tempfail, r->permfail, r->deferred,
 				  r->expired, r->bounced, r->resent };
-	sqlite3_bind_int64(s, 1, id);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)r->finished_at);
+	td_db_bind_int64(s, 1, id);
+	td_db_bind_int64(s, 2, (int64_t)r->finished_at);
 	for (int i = 0; i < (int)(sizeof counts / sizeof *counts); i++)
-		sqlite3_bind_int64(s, 3 + i, (sqlite3_int64)counts[i]);
-	sqlite3_bind_int64(s, 14, (sqlite3_int64)r->slot);
-	sqlite3_bind_double(s, 15, r->seconds);
-	sqlite3_bind_int(s, 16, r->exit_code);
-	sqlite3_bind_int(s, 17, r->stopped_by_signal);
+		td_db_bind_int64(s, 3 + i, (int64_t)counts[i]);
+	td_db_bind_int64(s, 14, (int64_t)r->slot);
+	td_db_bind_double(s, 15, r->seconds);
+	td_db_bind_int(s, 16, r->exit_code);
+	td_db_bind_int(s, 17, r->stopped_by_signal);
 	td_store_bind_text(s, 18, r->note);
-	if (sqlite3_step(s) != SQLITE_DONE)
+	if (td_db_step(s) != TD_DB_DONE)
 		rc = td_store_db_error(st, err, "record the run's end");
-	sqlite3_finalize(s);
+	td_db_finalize(s);
 	return rc;
 }
 
@@ -77,15 +77,15 @@ int td_store_runs(struct td_store *st, size_t offset, size_t limit, struct td_ru
 	*out = NULL;
 	*n = 0;
 	*total = 0;
-	sqlite3_stmt *s;
+	struct td_db_stmt *s;
 	int rc = prepare(st, "SELECT COUNT(*) FROM runs", &s, err, "count runs");
 	if (rc)
 		return rc;
-	if (sqlite3_step(s) == SQLITE_ROW)
-		*total = (size_t)sqlite3_column_int64(s, 0);
+	if (td_db_step(s) == TD_DB_ROW)
+		*total = (size_t)td_db_column_int64(s, 0);
 	else
 		rc = td_store_db_error(st, err, "count runs");
-	sqlite3_finalize(s);
+	td_db_finalize(s);
 	if (rc || limit == 0 || offset >= *total)
 		return rc;
 	if ((rc = prepare(st,
@@ -96,35 +96,35 @@ int td_store_runs(struct td_store *st, size_t offset, size_t limit, struct td_ru
 			  " FROM runs ORDER BY id DESC LIMIT ?1 OFFSET ?2",
 			  &s, err, "prepare run list")))
 		return rc;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)limit);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)offset);
+	td_db_bind_int64(s, 1, (int64_t)limit);
+	td_db_bind_int64(s, 2, (int64_t)offset);
 	int step;
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((step = td_db_step(s)) == TD_DB_ROW) {
 		*out = td_xrealloc(*out, (*n + 1) * sizeof **out);
 		struct td_run *r = &(*out)[(*n)++];
 		memset(r, 0, sizeof *r);
-		r->id = sqlite3_column_int64(s, 0);
+		r->id = td_db_column_int64(s, 0);
 		r->command = td_store_col_dup(s, 1);
-		r->started_at = (time_t)sqlite3_column_int64(s, 2);
-		r->finished_at = (time_t)sqlite3_column_int64(s, 3);
+		r->started_at = (time_t)td_db_column_int64(s, 2);
+		r->finished_at = (time_t)td_db_column_int64(s, 3);
 		size_t *counts[] = { &r->subscribers, &r->not_due, &r->sent, &r->skipped,
 				     &r->suppressed, &r->tempfail, &r->permfail,
 				     &r->deferred, &r->expired, &r->bounced, &r->resent };
 		for (int i = 0; i < (int)(sizeof counts / sizeof *counts); i++)
-			*counts[i] = (size_t)sqlite3_column_int64(s, 4 + i);
-		r->slot = (time_t)sqlite3_column_int64(s, 15);
-		r->seconds = sqlite3_column_double(s, 16);
-		r->exit_code = sqlite3_column_int(s, 17);
-		r->stopped_by_signal = sqlite3_column_int(s, 18);
+			*counts[i] = (size_t)td_db_column_int64(s, 4 + i);
+		r->slot = (time_t)td_db_column_int64(s, 15);
+		r->seconds = td_db_column_double(s, 16);
+		r->exit_code = td_db_column_int(s, 17);
+		r->stopped_by_signal = td_db_column_int(s, 18);
 		r->note = td_store_col_dup(s, 19);
 	}
-	if (step != SQLITE_DONE) {
+	if (step != TD_DB_DONE) {
 		rc = td_store_db_error(st, err, "read runs");
 		td_runs_free(*out, *n);
 		*out = NULL;
 		*n = 0;
 	}
-	sqlite3_finalize(s);
+	td_db_finalize(s);
 	return rc;
 }
 
@@ -144,7 +144,7 @@ int td_store_reader_digests(struct td_store *st, const char *email, size_t limit
 {
 	*out = NULL;
 	*n = 0;
-	sqlite3_stmt *s;
+	struct td_db_stmt *s;
 	int rc = prepare(st,
 			 "SELECT slot, at, outcome, post_count, message_id, detail, next_at FROM ("
 			 " SELECT * FROM (SELECT slot, created_at AS at, status AS outcome,"
@@ -164,31 +164,31 @@ int td_store_reader_digests(struct td_store *st, const char *email, size_t limit
 	char *key = td_store_email_key(email);
 	td_store_bind_text(s, 1, key);
 	free(key);
-	sqlite3_bind_int64(s, 2, (sqlite3_int64)limit);
+	td_db_bind_int64(s, 2, (int64_t)limit);
 	static const char *const outcomes[] = { "sent", "skipped", "retrying", "failed" };
 	int step;
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((step = td_db_step(s)) == TD_DB_ROW) {
 		*out = td_xrealloc(*out, (*n + 1) * sizeof **out);
 		struct td_reader_digest *d = &(*out)[(*n)++];
-		d->slot = (time_t)sqlite3_column_int64(s, 0);
-		d->at = (time_t)sqlite3_column_int64(s, 1);
+		d->slot = (time_t)td_db_column_int64(s, 0);
+		d->at = (time_t)td_db_column_int64(s, 1);
 		const char *o = td_store_col_cstr(s, 2);
 		d->outcome = outcomes[3];
 		for (size_t i = 0; i < sizeof outcomes / sizeof *outcomes; i++)
 			if (strcmp(o, outcomes[i]) == 0)
 				d->outcome = outcomes[i];
-		d->post_count = (size_t)sqlite3_column_int64(s, 3);
+		d->post_count = (size_t)td_db_column_int64(s, 3);
 		d->message_id = td_store_col_dup(s, 4);
 		d->detail = td_store_col_dup(s, 5);
-		d->next_attempt_at = (time_t)sqlite3_column_int64(s, 6);
+		d->next_attempt_at = (time_t)td_db_column_int64(s, 6);
 	}
-	if (step != SQLITE_DONE) {
+	if (step != TD_DB_DONE) {
 		rc = td_store_db_error(st, err, "read a reader's digests");
 		td_reader_digests_free(*out, *n);
 		*out = NULL;
 		*n = 0;
 	}
-	sqlite3_finalize(s);
+	td_db_finalize(s);
 	return rc;
 }
 

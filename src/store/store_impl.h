@@ -1,23 +1,23 @@
 /*
  * store_impl.h: what the store's other files (roster.c, bounces.c) share with
  * store.c, the connection's owner. Only the store's own files include it: SQL
- * and the sqlite3 handle stay in the store.
+ * and the connection (db.h: SQLite or PostgreSQL) stay in the store.
  */
 #ifndef TAGDIGEST_STORE_IMPL_H
 #define TAGDIGEST_STORE_IMPL_H
 
-#include <sqlite3.h>
 
 #include "tagdigest/core/err.h"
 #include "tagdigest/core/util.h"
 #include "tagdigest/store/store.h"
+#include "db.h"
 
-sqlite3 *td_store_db(struct td_store *st);
+struct td_db *td_store_db(struct td_store *st);
 
 /* Slots for roster.c's statements, prepared once per connection like
  * store.c's own and finalized by td_store_close. */
 #define TD_STORE_ROSTER_STMTS 40
-sqlite3_stmt **td_store_roster_stmts(struct td_store *st);
+struct td_db_stmt **td_store_roster_stmts(struct td_store *st);
 
 /* The store's error for what just failed on st's connection (BUSY is
  * EX_TEMPFAIL, a full disk EX_IOERR, the rest EX_SOFTWARE). */
@@ -25,16 +25,16 @@ int td_store_db_error(struct td_store *st, struct td_err *err, const char *what)
 
 /* Text in and out of statements, the same way in every store file: NULL
  * binds as "", and a NULL column reads as "". */
-static inline void td_store_bind_text(sqlite3_stmt *s, int i, const char *v)
+static inline void td_store_bind_text(struct td_db_stmt *s, int i, const char *v)
 {
-	sqlite3_bind_text(s, i, v ? v : "", -1, SQLITE_TRANSIENT);
+	td_db_bind_text(s, i, v ? v : "");
 }
-static inline const char *td_store_col_cstr(sqlite3_stmt *s, int i)
+static inline const char *td_store_col_cstr(struct td_db_stmt *s, int i)
 {
-	const unsigned char *t = sqlite3_column_text(s, i);
-	return t ? (const char *)t : "";
+	const char *t = td_db_column_text(s, i);
+	return t ? t : "";
 }
-static inline char *td_store_col_dup(sqlite3_stmt *s, int i)
+static inline char *td_store_col_dup(struct td_db_stmt *s, int i)
 {
 	return td_xstrdup(td_store_col_cstr(s, i));
 }

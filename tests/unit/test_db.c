@@ -156,12 +156,11 @@ static void test_values(void)
 	CHECK(td_db_changes(db) == 1);
 	td_db_finalize(s);
 
-	/* bare ?, numbered left to right; text into an integer column, as
-	 * SQLite takes it; an empty blob is not NULL */
+	/* bare ?, numbered left to right; an empty blob is not NULL */
 	REQUIRE(td_db_prepare(db, "INSERT INTO t (id, name, data) VALUES (?, ?, ?)",
 			      &s) == TD_DB_OK);
 	CHECK(td_db_bind_parameter_count(s) == 3);
-	td_db_bind_text(s, 1, "123");
+	td_db_bind_int64(s, 1, 123);
 	td_db_bind_text(s, 2, "second");
 	td_db_bind_blob(s, 3, "", 0);
 	CHECK(td_db_step(s) == TD_DB_DONE);
@@ -194,6 +193,27 @@ static void test_values(void)
 	CHECK(td_db_column_bytes(s, 3) == 0);
 	CHECK(td_db_column_type(s, 4) == TD_DB_NULL);
 	CHECK(td_db_step(s) == TD_DB_DONE);
+	td_db_finalize(s);
+
+	/* parameters nothing around them gives a type: NULL, text, and
+	 * one left unbound, which is NULL */
+	REQUIRE(td_db_prepare(db, "SELECT count(*) FROM t WHERE (?1 IS NULL OR name = ?1)"
+			      " AND (?2 IS NULL OR ?2 || ',' = 'second,')", &s) == TD_DB_OK);
+	td_db_bind_null(s, 1);
+	int rc = td_db_step(s);
+	CHECK(rc == TD_DB_ROW);
+	if (rc == TD_DB_ROW)
+		CHECK_STR(td_db_column_text(s, 0), "2");
+	else
+		fprintf(stderr, "  %s\n", td_db_errmsg(db));
+	td_db_reset(s);
+	td_db_bind_text(s, 2, "second");
+	CHECK(td_db_step(s) == TD_DB_ROW);
+	CHECK_STR(td_db_column_text(s, 0), "2");
+	td_db_reset(s);
+	td_db_bind_text(s, 1, "second");
+	CHECK(td_db_step(s) == TD_DB_ROW);
+	CHECK_STR(td_db_column_text(s, 0), "1");
 	td_db_finalize(s);
 
 	/* a comparison reads as 1 / 0 on both */

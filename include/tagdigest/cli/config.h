@@ -55,7 +55,10 @@ struct td_config {
 				  * tag such as en, de, fr, pt-BR; default en */
 
 	/* [store] */
-	char *store_path;        /* default: var/tagdigest.db (resolved) */
+	char *store_path;        /* default: var/tagdigest.db (resolved); the
+				  * [store] url instead when one is set, so
+				  * whatever opens the store takes either */
+	char *store_url;         /* postgresql://...; NULL: SQLite at the path */
 
 	/* [schedule] */
 	int slot_wday;           /* 0 = Sunday .. 6 = Saturday; `day = monday` */

@@ -254,6 +254,16 @@ int td_store_set_source_validators(struct td_store *st, const char *name,
  * connection to the same database (WAL: one writer, many readers). */
 const char *td_store_path(const struct td_store *st);
 
+/* Whether where (a configured store) is a PostgreSQL URL rather than an
+ * SQLite file: a file's changes can be seen from its size and time, a
+ * server's only by asking it (td_store_write_mark). */
+bool td_store_is_url(const char *where);
+/* On PostgreSQL, a number that moves whenever anyone writes to the
+ * database server (its next transaction id); 0 on SQLite, or when the
+ * server cannot say. For caches that must notice other processes'
+ * writes. */
+uint64_t td_store_write_mark(struct td_store *st);
+
 /* td_store_record_delivery without its own transaction, for a caller that
  * records many outcomes in one (group commit). A sent digest also deletes
  * its pending row and resets the subscriber's bounce count. */
