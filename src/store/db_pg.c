@@ -16,11 +16,14 @@
  * not all of them. One connection carries one command at a time: when
  * another statement (or td_pg_exec) needs the connection while a select
  * is still streaming, the select's remaining rows are read into its queue
- * first, and it carries on from there.
+ * first (all of them, in memory), and it carries on from there; a reset
+ * half way reads and drops the rest. Since the server sees the text only
+ * at the first step, a syntax error shows there, not at prepare.
  *
- * Values go as text except blobs (bytea, binary); rows come back as text,
- * which db.c converts for column_int64 and column_double. Booleans read
- * as "1" / "0", as SQLite has them.
+ * Values go in text form except blobs (bytea, binary), typed: integers
+ * int8, doubles float8, text and NULL (and parameters left unbound) text;
+ * rows come back as text, which db.c converts for column_int64 and
+ * column_double. Booleans read as "1" / "0", as SQLite has them.
  *
  * Errors carry the server's message and SQLSTATE; the SQLSTATE maps to
  * SQLite's codes (constraint, busy, full, read-only). One trap needs a
