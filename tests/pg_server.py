@@ -26,6 +26,10 @@ Three ways to use it:
         environment, stops the server and exits with CMD's status (the
         Makefile runs the C unit tests this way).
 
+    python3 tests/pg_server.py createdb
+        under `run` (TD_TEST_PG_URL set): creates a fresh database on that
+        server and prints its URL.
+
 When TD_TEST_PG_URL is already set (a run under `pg_server.py run`, or a
 server of your own), PgServer.from_env() attaches to that server instead of
 starting another: create_database() works the same, stop() leaves the
@@ -343,13 +347,30 @@ def _reap(folder, as_nobody, keep):
 
 
 def _usage():
-    sys.stderr.write('usage: pg_server.py run -- CMD [ARGS...]\n')
+    sys.stderr.write('usage: pg_server.py run -- CMD [ARGS...]\n'
+                     '       pg_server.py createdb   (with TD_TEST_PG_URL set)\n')
     return 64
+
+
+def _createdb():
+    pg = PgServer.from_env()
+    if pg is None:
+        sys.stderr.write('pg_server: createdb: TD_TEST_PG_URL is not set '
+                         '(run it under pg_server.py run -- ...)\n')
+        return 64
+    try:
+        print(pg.create_database())
+    except PgServerError as e:
+        sys.stderr.write(f'pg_server: createdb: {e}\n')
+        return 69
+    return 0
 
 
 def main(argv):
     if len(argv) == 4 and argv[0] == '_reap':
         return _reap(*argv[1:])
+    if argv == ['createdb']:
+        return _createdb()
     if len(argv) < 3 or argv[0] != 'run' or argv[1] != '--':
         return _usage()
     cmd = argv[2:]
