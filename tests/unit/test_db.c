@@ -474,6 +474,69 @@ static void test_reset_rerun(void)
 	td_db_close(db);
 }
 
+/* A statement run while a select is half read: the select's rows (NULLs,
+ * blobs, numbers, booleans) read back the same after it. */
+static void test_interleaved(void)
+{
+	struct td_db *db = fresh();
+	REQUIRE(db);
+	EXEC_OK(db, td_db_pick(db, CREATE_T_LITE, CREATE_T_PG));
+	EXEC_OK(db, "CREATE TABLE log (x BIGINT)");
+	struct td_db_stmt *ins, *sel, *logs;
+	REQUIRE(td_db_prepare(db, "INSERT INTO t (id, name, note, data, score) "
+			      "VALUES (?1, ?2, ?3, ?4, ?5)", &ins) == TD_DB_OK);
+	for (int i = 1; i <= 6; i++) {
+		char name[16], blob[3] = { 'b', 0, (char)i };
+		snprintf(name, sizeof name, "n%d", i);
+		td_db_bind_int(ins, 1, i);
+		td_db_bind_text(ins, 2, name);
+		if (i % 2)
+			td_db_bind_text(ins, 3, "odd");
+		else
+			td_db_bind_null(ins, 3);
+		td_db_bind_blob(ins, 4, blob, sizeof blob);
+		td_db_bind_double(ins, 5, i / 4.0);
+		CHECK(td_db_step(ins) == TD_DB_DONE);
+		td_db_reset(ins);
+	}
+	td_db_finalize(ins);
+
+	REQUIRE(td_db_prepare(db, "SELECT id, note, data, score, id > 3 FROM t ORDER BY id",
+			      &sel) == TD_DB_OK);
+	REQUIRE(td_db_prepare(db, "INSERT INTO log (x) VALUES (?1)", &logs) == TD_DB_OK);
+	int n = 0, rc;
+	while ((rc = td_db_step(sel)) == TD_DB_ROW && n < 10) {
+		n++;
+		/* a write on the same connection after every other row */
+		if (n % 2) {
+			td_db_bind_int(logs, 1, n);
+			CHECK(td_db_step(logs) == TD_DB_DONE);
+			td_db_reset(logs);
+		}
+		CHECK(td_db_column_int(sel, 0) == n);
+		CHECK(td_db_column_type(sel, 0) == TD_DB_INTEGER);
+		if (n % 2) {
+			CHECK_STR(td_db_column_text(sel, 1), "odd");
+		} else {
+			CHECK(td_db_column_text(sel, 1) == NULL);
+			CHECK(td_db_column_type(sel, 1) == TD_DB_NULL);
+		}
+		const char *b = td_db_column_blob(sel, 2);
+		CHECK(td_db_column_type(sel, 2) == TD_DB_BLOB);
+		CHECK(td_db_column_bytes(sel, 2) == 3 && b && b[0] == 'b' && b[1] == 0 &&
+		      b[2] == n);
+		CHECK(td_db_column_type(sel, 3) == TD_DB_FLOAT);
+		CHECK(td_db_column_double(sel, 3) == n / 4.0);
+		CHECK(td_db_column_int(sel, 4) == (n > 3));
+	}
+	CHECK(rc == TD_DB_DONE);
+	CHECK(n == 6);
+	td_db_finalize(sel);
+	td_db_finalize(logs);
+	CHECK_ONE(db, "SELECT count(*) FROM log", "3");
+	td_db_close(db);
+}
+
 #define BIG 200000
 
 static void test_big_select(void)
@@ -720,6 +783,7 @@ static void run_half(void)
 	BOTH(test_transaction);
 	BOTH(test_busy);
 	BOTH(test_reset_rerun);
+	BOTH(test_interleaved);
 	BOTH(test_big_select);
 	BOTH(test_readonly);
 	BOTH(test_exec_script);
