@@ -494,15 +494,19 @@ static bool connect_poll(PGconn *c, int timeout_s)
 
 /* The server's notices go through log.h, not libpq's own print to stderr:
  * a WARNING is a warning, the rest (NOTICE: "relation already exists,
- * skipping", ...) is detail for --verbose. */
+ * skipping", ...) is detail for --verbose. So is the warning on a
+ * ROLLBACK or COMMIT with no transaction open (25P01): SQLite's answer to
+ * that is a return code the caller may ignore, and a ROLLBACK on the way
+ * out of an error path is no news. */
 static void on_notice(void *arg, const PGresult *res)
 {
 	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
 	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	(void)arg;
 	if (!msg)
 		return;
-	if (sev && !strcmp(sev, "WARNING"))
+	if (sev && !strcmp(sev, "WARNING") && !(state && !strcmp(state, "25P01")))
 		td_log_warnx("store: PostgreSQL: %s", msg);
 	else
 		td_log_debug("store: PostgreSQL: %s", msg);

@@ -741,6 +741,17 @@ static void test_pg_session(void)
 	CHECK(td_db_sqlite(db) == NULL);
 	CHECK(td_db_backend(db) == TD_DB_POSTGRES);
 
+	/* the server's notices: through log.h, a WARNING as a warning, the
+	 * rest (and ROLLBACK with no transaction open) only with --verbose */
+	EXEC_OK(db, "CREATE TABLE n (x INTEGER)");
+	capture_start();
+	int rc1 = td_db_exec(db, "CREATE TABLE IF NOT EXISTS n (x INTEGER)");
+	int rc2 = td_db_exec(db, "ROLLBACK");
+	int rc3 = td_db_exec(db, "DO $$ BEGIN RAISE WARNING 'careful: %', 42; END $$");
+	const char *logged = capture_end();
+	CHECK(rc1 == TD_DB_OK && rc2 == TD_DB_OK && rc3 == TD_DB_OK);
+	CHECK_STR(logged, "tagdigest: store: PostgreSQL: careful: 42\n");
+
 	/* the server drops the connection: TD_DB_IOERR, not a plain error */
 	struct td_db *killer = NULL;
 	struct td_err err = { 0, "" };
