@@ -684,6 +684,25 @@ static void test_pg_unreachable(void)
 	CHECK(strstr(err.msg, "cannot reach") != NULL);
 	if (rc != EX_UNAVAILABLE)
 		fprintf(stderr, "  %d %s\n", rc, err.msg);
+
+	/* a server that takes the connection and never answers: the URL's
+	 * connect_timeout bounds the wait */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_port = 0;
+	REQUIRE(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+		listen(fd, 4) == 0 &&
+		getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
+	snprintf(url, sizeof url, "postgresql://tagdigest@127.0.0.1:%d/digest?"
+		 "connect_timeout=2&sslmode=disable", ntohs(sa.sin_port));
+	t0 = td_mono_now();
+	rc = td_db_open(url, false, false, &db, &err);
+	took = td_mono_now() - t0;
+	close(fd);
+	CHECK(rc == EX_UNAVAILABLE && db == NULL);
+	CHECK(took >= 1.9 && took < 4.0);
+	CHECK(strstr(err.msg, "no answer in 2 s") != NULL);
+	if (rc != EX_UNAVAILABLE || took >= 4.0)
+		fprintf(stderr, "  %d after %.1f s: %s\n", rc, took, err.msg);
 }
 
 static void test_pg_login(void)
