@@ -429,6 +429,15 @@ static void test_busy(void)
 	EXEC_OK(a, "COMMIT");
 	CHECK(td_db_exec(b, "UPDATE t SET name = 'b' WHERE id = 1") == TD_DB_OK);
 	CHECK_ONE(a, "SELECT name FROM t", "b");
+	if (on_pg) {
+		/* a serialization failure (40001) is busy too: try again */
+		EXEC_OK(a, "BEGIN ISOLATION LEVEL REPEATABLE READ");
+		CHECK_ONE(a, "SELECT name FROM t", "b");
+		EXEC_OK(b, "UPDATE t SET name = 'c' WHERE id = 1");
+		CHECK(td_db_exec(a, "UPDATE t SET name = 'a' WHERE id = 1") == TD_DB_BUSY);
+		CHECK(strstr(td_db_errmsg(a), "(40001)") != NULL);
+		CHECK(td_db_exec(a, "ROLLBACK") == TD_DB_OK);
+	}
 	td_db_close(b);
 	td_db_close(a);
 }
