@@ -399,7 +399,7 @@ static const char *opt_value(PQconninfoOption *opts, const char *key)
 
 /* The passfile libpq would read when it is readable by group or others
  * (libpq then ignores it), else NULL. Returns a malloc'd path. */
-static char *open_passfile(PQconninfoOption *opts)
+static char *loose_passfile(PQconninfoOption *opts)
 {
 	const char *pf = opt_value(opts, "passfile");
 	char *path;
@@ -585,7 +585,7 @@ int td_pg_open(const char *url, bool readonly, struct td_pg **out,
 		else
 			td_buf_printf(&m, "no answer in %d s", timeout);
 		if (!strncmp(state, "28", 2) || PQconnectionNeedsPassword(c)) {
-			char *pf = open_passfile(opts);
+			char *pf = loose_passfile(opts);
 			rc = td_err_set(err, EX_NOPERM,
 					"store: %s: the server refused the login: %s; "
 					"give the password in PGPASSWORD or a passfile "
