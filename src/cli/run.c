@@ -299,7 +299,7 @@ static void print_send(const struct td_config *cfg, const struct td_send_summary
 		 !cfg->nrelays)
 		printf("; handed to %s", cfg->smtp_url);
 	else if (!dry_run && s->sent && cfg->nrelays)
-		printf("; handed to %zu relays", cfg->nrelays);
+		printf("; handed to %zu relay%s", cfg->nrelays, cfg->nrelays == 1 ? "" : "s");
 	printf("\n");
 }
 

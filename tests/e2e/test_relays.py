@@ -99,6 +99,16 @@ def sent_in_store(tmp_path):
         db.close()
 
 
+def failed_attempts(tmp_path):
+    """Attempts recorded as failed: a failover is not one (nobody refused
+    the message), so a relay going down leaves none."""
+    db = sqlite3.connect(f"file:{tmp_path}/var/store.db?mode=ro", uri=True)
+    try:
+        return db.execute("SELECT email, outcome, detail FROM attempts").fetchall()
+    finally:
+        db.close()
+
+
 def digest_rcpts(relay):
     """Recipients of the messages the relay accepted, each message parsed
     strictly (no defects) and checked to be addressed to them."""
@@ -120,14 +130,14 @@ def wait_for(cond, seconds):
 
 
 def test_two_relays_share_the_readers(tmp_path):
-    """Sessions spread by weight within each relay's connections: 3 on a,
-    1 on b; every reader gets exactly one digest."""
+    """Four sessions spread by weight (either relay could take all four):
+    3 on a, 1 on b; every reader gets exactly one digest."""
     a, b = Sink(), Sink()
     try:
         readers = rows(60, "example.org")
-        conf = relay_site(tmp_path, [("a", a.url, "connections = 3\nweight = 3\n"),
-                                     ("b", b.url, "connections = 1\nweight = 1\n")],
-                          readers=readers)
+        conf = relay_site(tmp_path, [("a", a.url, "connections = 4\nweight = 3\n"),
+                                     ("b", b.url, "connections = 4\nweight = 1\n")],
+                          transport="connections = 4\n", readers=readers)
         p = run(conf, "run")
         assert p.returncode == 0, p.stderr
         due = DUE | {f"r{i:03d}@example.org" for i in range(60)}
@@ -137,8 +147,8 @@ def test_two_relays_share_the_readers(tmp_path):
         got_b = [r[0] for r, _, _ in b.messages()]
         both = Counter(got_a + got_b)
         assert set(both) == due and set(both.values()) == {1}, both
-        # both took part, the heavier one more (3 sessions to 1)
-        assert len(got_b) >= 3 and len(got_a) > len(got_b), (len(got_a), len(got_b))
+        # both took part, the heavier one about 3 times as much
+        assert len(got_b) >= 5 and len(got_a) > 1.8 * len(got_b), (len(got_a), len(got_b))
         assert sent_in_store(tmp_path) == Counter(due)
     finally:
         a.stop()
@@ -147,14 +157,18 @@ def test_two_relays_share_the_readers(tmp_path):
 
 def test_relay_answering_421_fails_over_and_is_tried_again(tmp_path):
     """Relay a answers 421 for 2.5 s mid-run: its messages go to b at
-    once, nothing is lost or accepted twice, a is left alone for the
-    pause (1 s) between tries, and after the outage it takes mail again."""
+    once (its sessions move there: b has room for all four), nothing is
+    lost or accepted twice, a is left alone for the pause (1 s) between
+    tries, and after the outage its sessions come back and it takes mail
+    again. (The kill test below has the other case: no room elsewhere,
+    the sessions wait.)"""
     a, b = Relay(delay=0.02), Relay(delay=0.02)
     try:
         n = 100
         conf = relay_site(tmp_path, [("a", a.url, "connections = 2\n"),
-                                     ("b", b.url, "connections = 2\n")],
-                          transport="relay_pause = 1\nrate_per_second = 20\n",
+                                     ("b", b.url, "connections = 4\n")],
+                          transport="connections = 4\nrelay_pause = 1\n"
+                                    "rate_per_second = 20\n",
                           readers=rows(n, "example.org"))
         due = DUE | {f"r{i:03d}@example.org" for i in range(n)}
         run(conf, "ingest", check=True)
@@ -181,6 +195,7 @@ def test_relay_answering_421_fails_over_and_is_tried_again(tmp_path):
         got = Counter(digest_rcpts(a) + digest_rcpts(b))
         assert set(got) == due and set(got.values()) == {1}, got
         assert sent_in_store(tmp_path) == Counter(due)
+        assert failed_attempts(tmp_path) == []
 
         down, up = outage["down"], outage["up"]
         # b carried the mail while a was down
@@ -241,6 +256,9 @@ def test_killed_relay_loses_nothing(tmp_path):
         assert len(set(on_b)) == len(on_b) and len(set(on_a)) == len(on_a)
         assert len(set(on_a) & set(on_b)) <= 2, set(on_a) & set(on_b)
         assert sent_in_store(tmp_path) == Counter(due)
+        # taken over at once, not retried later
+        assert failed_attempts(tmp_path) == []
+        assert "relay a:" in p.stderr.decode() and "paused for 30 s" in p.stderr.decode()
     finally:
         a.stop()
         b.stop()
@@ -275,9 +293,16 @@ def test_throttled_domain_is_paced_and_others_go_on(tmp_path):
         slow = sorted(t for t, rc, _ in got if rc.endswith("@slow.test"))
         fast = sorted(t for t, rc, _ in got if rc.endswith("@fast.test"))
         assert len(slow) == 8 and len(fast) == 30
+        # The throttle spaces the starts (MAIL FROM); an arrival comes a
+        # transaction later, and the first also opened the session
+        # (connect, EHLO): its gap to the next may be short by that.
         gaps = [y - x for x, y in zip(slow, slow[1:])]
-        assert min(gaps) >= 0.45, gaps
-        assert slow[-1] - slow[0] >= 7 * 0.5 * 0.97
+        assert min(gaps[1:]) >= 0.45, gaps
+        assert gaps[0] >= 0.1, gaps
+        # in any one second, at most per_second arrivals and the one a
+        # session's setup delayed
+        assert max(sum(1 for y in slow if x <= y < x + 1) for x in slow) <= 3, gaps
+        assert slow[-1] - slow[0] >= 6 * 0.5 * 0.97
         # not faster than asked on average either way
         assert slow[-1] - slow[0] < 7 * 0.5 + 1.5, gaps
         # fast.test went on meanwhile: done before slow.test's 4th
