@@ -38,6 +38,15 @@
  * session. Memory stays flat: at most 2 x connections + composing
  * threads messages are composed ahead. The first message is sent alone,
  * so a broken relay configuration costs one attempt and changes nothing.
+ * Relays and throttles (relays.h): the sessions are spread over the
+ * configured relays (td_deliver_options.relays; none: one, `transport`);
+ * a message whose relay refused the connection or the session as a whole
+ * (relay_down, transport.h) goes out at once through another relay that
+ * is up, not counted as an attempt, and that relay is paused; only when
+ * every relay is down does it fail as with one. A message to a throttled
+ * domain waits for its turn aside while the sessions send other mail; one
+ * past its domain's hourly budget is not sent, nothing is recorded, and
+ * it is counted in `throttled`: the reader stays due for the next run.
  * A dry run takes the same walk and composes the same digests, but
  * opens no transport and writes nothing. With a plan callback
  * (td_send_options.plan), which sees each reader's outcome as it is
