@@ -795,9 +795,13 @@ static bool throttle_pass(struct engine *e, struct sender *sa, struct job *j)
 		case TD_THROTTLE_GO:
 			return true;
 		case TD_THROTTLE_SPENT:
-			td_log_info("send: %s: not sent: the hour's budget of "
-				    "[throttle.%s] per_hour is spent; the next run "
-				    "sends it", j->email, th->domain);
+			/* once per domain: the summary counts them all */
+			if (th->spent == 1)
+				td_log_info("send: the hour's budget of [throttle.%s] "
+					    "per_hour is spent: its other readers wait "
+					    "for the next run", th->domain);
+			td_log_debug("send: %s: not sent: [throttle.%s] per_hour",
+				     j->email, th->domain);
 			e->sum->throttled++;
 			e->sum->done++;
 			drop_unsent(e, j);

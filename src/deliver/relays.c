@@ -186,8 +186,10 @@ enum td_throttle_verdict td_throttle_take(struct td_throttle *th, double now,
 				th->tokens = th->cap;
 			th->last = now;
 		}
-		if (th->tokens < 1)
+		if (th->tokens < 1) {
+			th->spent++;
 			return TD_THROTTLE_SPENT;
+		}
 	}
 	if (th->interval > 0 && now < th->next) {
 		*at = th->next;

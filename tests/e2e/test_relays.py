@@ -120,6 +120,18 @@ def digest_rcpts(relay):
     return out
 
 
+def send_while(conf, action):
+    """`send` (after an ingest) while action() runs on a thread, from the
+    start; returns send's result once both are done."""
+    run(conf, "ingest", check=True)
+    t = threading.Thread(target=action)
+    t.start()
+    try:
+        return run(conf, "send", timeout=120)
+    finally:
+        t.join(timeout=30)
+
+
 def wait_for(cond, seconds):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -171,7 +183,6 @@ def test_relay_answering_421_fails_over_and_is_tried_again(tmp_path):
                                     "rate_per_second = 20\n",
                           readers=rows(n, "example.org"))
         due = DUE | {f"r{i:03d}@example.org" for i in range(n)}
-        run(conf, "ingest", check=True)
         outage = {}
 
         def break_a():
@@ -183,10 +194,7 @@ def test_relay_answering_421_fails_over_and_is_tried_again(tmp_path):
             a.down = False
             outage["up"] = time.monotonic()
 
-        t = threading.Thread(target=break_a)
-        t.start()
-        p = run(conf, "send", timeout=120)
-        t.join(timeout=30)
+        p = send_while(conf, break_a)
         assert p.returncode == 0, p.stderr
         assert "down" in outage and "up" in outage, "the run ended before the outage"
         err = p.stderr.decode()
@@ -230,17 +238,13 @@ def test_killed_relay_loses_nothing(tmp_path):
                           transport="relay_pause = 30\nrate_per_second = 25\n",
                           readers=rows(n, "example.org"))
         due = DUE | {f"r{i:03d}@example.org" for i in range(n)}
-        run(conf, "ingest", check=True)
 
         def kill_a():
             if wait_for(lambda: len(os.listdir(a.dumps)) >= 5, 30):
                 a.proc.kill()
                 a.proc.wait(timeout=10)
 
-        t = threading.Thread(target=kill_a)
-        t.start()
-        p = run(conf, "send", timeout=120)
-        t.join(timeout=30)
+        p = send_while(conf, kill_a)
         assert p.returncode == 0, p.stderr
         assert a.proc.returncode is not None
         # a's last dumps may be cut short by the kill: read for the
@@ -324,6 +328,8 @@ def test_hourly_budget_leaves_the_rest_for_the_next_run(tmp_path):
         p = run(conf, "run")
         assert p.returncode == 0, p.stderr
         assert "5 held back by a [throttle] per_hour limit" in p.stdout.decode(), p.stdout
+        err = p.stderr.decode()
+        assert err.count("budget of [throttle.slow.test] per_hour is spent") == 1, err
         rc = Counter(digest_rcpts(r))
         assert sum(1 for x in rc if x.endswith("@slow.test")) == 3
         assert sum(1 for x in rc if x.endswith("@fast.test")) == 5

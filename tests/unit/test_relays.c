@@ -173,8 +173,10 @@ static void test_throttle_hour(void)
 	double at;
 	for (int i = 0; i < 3; i++)
 		CHECK(td_throttle_take(th, 1000 + i, &at) == TD_THROTTLE_GO);
+	CHECK(th->spent == 0);
 	CHECK(td_throttle_take(th, 1003, &at) == TD_THROTTLE_SPENT);
 	CHECK(td_throttle_take(th, 1500, &at) == TD_THROTTLE_SPENT);
+	CHECK(th->spent == 2);
 	/* one message comes back every 1200 s (3 an hour): 1002 + 1200 */
 	CHECK(td_throttle_take(th, 2190, &at) == TD_THROTTLE_SPENT);
 	CHECK(td_throttle_take(th, 2203, &at) == TD_THROTTLE_GO);

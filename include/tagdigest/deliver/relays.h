@@ -119,6 +119,8 @@ struct td_throttle {
 	double cap;              /* per_hour; 0: no limit */
 	double tokens;           /* messages left in the hour's bucket */
 	double last;             /* when tokens was last brought up to date */
+	size_t spent;            /* SPENT answers so far (the first is worth
+				  * telling a person about) */
 };
 
 struct td_throttles {
