@@ -214,7 +214,7 @@ def test_relay_answering_421_fails_over_and_is_tried_again(tmp_path):
         assert refused, "a never answered 421"
         bursts = [refused[0]]
         for x, y in zip(refused, refused[1:]):
-            assert y - x < 0.3 or y - x >= 0.9, refused
+            assert y - x < 0.5 or y - x >= 0.9, refused
             if y - x >= 0.9:
                 bursts.append(y)
         assert 2 <= len(bursts) <= 4, refused
