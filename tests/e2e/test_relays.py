@@ -120,6 +120,13 @@ def digest_rcpts(relay):
     return out
 
 
+def tell(request, line):
+    """A measured number on the terminal, as test_crash.py prints its tally."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter:
+        reporter.write_line(line)
+
+
 def send_while(conf, action):
     """`send` (after an ingest) while action() runs on a thread, from the
     start; returns send's result once both are done."""
@@ -141,7 +148,7 @@ def wait_for(cond, seconds):
     return False
 
 
-def test_two_relays_share_the_readers(tmp_path):
+def test_two_relays_share_the_readers(tmp_path, request):
     """Four sessions spread by weight (either relay could take all four):
     3 on a, 1 on b; every reader gets exactly one digest."""
     a, b = Sink(), Sink()
@@ -157,6 +164,8 @@ def test_two_relays_share_the_readers(tmp_path):
         assert "handed to 2 relays" in p.stdout.decode()
         got_a = [r[0] for r, _, _ in a.messages()]   # parsed, defects checked
         got_b = [r[0] for r, _, _ in b.messages()]
+        tell(request, f"relays: weight 3:1 over 4 sessions: a got {len(got_a)}, "
+                      f"b got {len(got_b)}")
         both = Counter(got_a + got_b)
         assert set(both) == due and set(both.values()) == {1}, both
         # both took part, the heavier one about 3 times as much
@@ -167,7 +176,7 @@ def test_two_relays_share_the_readers(tmp_path):
         b.stop()
 
 
-def test_relay_answering_421_fails_over_and_is_tried_again(tmp_path):
+def test_relay_answering_421_fails_over_and_is_tried_again(tmp_path, request):
     """Relay a answers 421 for 2.5 s mid-run: its messages go to b at
     once (its sessions move there: b has room for all four), nothing is
     lost or accepted twice, a is left alone for the pause (1 s) between
@@ -217,6 +226,9 @@ def test_relay_answering_421_fails_over_and_is_tried_again(tmp_path):
             assert y - x < 0.5 or y - x >= 0.9, refused
             if y - x >= 0.9:
                 bursts.append(y)
+        tell(request, f"relays: a down {up - down:.1f} s, pause 1 s: 421 bursts at "
+                      f"{[round(x - down, 2) for x in bursts]} s; b took "
+                      f"{sum(1 for t_, _, _ in b.got() if down < t_ < up)} meanwhile")
         assert 2 <= len(bursts) <= 4, refused
         # and after the outage a took mail again
         assert any(t_ > up for t_, _, _ in a.got()), "a was not tried again"
@@ -225,7 +237,7 @@ def test_relay_answering_421_fails_over_and_is_tried_again(tmp_path):
         b.stop()
 
 
-def test_killed_relay_loses_nothing(tmp_path):
+def test_killed_relay_loses_nothing(tmp_path, request):
     """smtp-sink a is killed mid-run: b takes the rest. Every reader has
     one recorded delivery; a reader reached a twice only if a had their
     data in flight when it died (it never said 250): at most one per
@@ -258,6 +270,8 @@ def test_killed_relay_loses_nothing(tmp_path):
         assert len(on_a) >= 5 and len(on_b) >= n // 2, (len(on_a), len(on_b))
         assert set(on_a) | set(on_b) == due
         assert len(set(on_b)) == len(on_b) and len(set(on_a)) == len(on_a)
+        tell(request, f"relays: a killed after {len(on_a)} dumps; b took {len(on_b)}; "
+                      f"{len(set(on_a) & set(on_b))} reached both (in flight at the kill)")
         assert len(set(on_a) & set(on_b)) <= 2, set(on_a) & set(on_b)
         assert sent_in_store(tmp_path) == Counter(due)
         # taken over at once, not retried later
@@ -280,7 +294,7 @@ def test_every_relay_down_is_a_temporary_failure(tmp_path):
     assert sent_in_store(tmp_path) == Counter()
 
 
-def test_throttled_domain_is_paced_and_others_go_on(tmp_path):
+def test_throttled_domain_is_paced_and_others_go_on(tmp_path, request):
     """[throttle.slow.test] per_second = 2: its messages arrive at least
     0.5 s apart (measured at the relay), while fast.test's, walked after
     them, are not held up behind them."""
@@ -301,6 +315,9 @@ def test_throttled_domain_is_paced_and_others_go_on(tmp_path):
         # transaction later, and the first also opened the session
         # (connect, EHLO): its gap to the next may be short by that.
         gaps = [y - x for x, y in zip(slow, slow[1:])]
+        tell(request, f"throttle: slow.test gaps {[round(g, 3) for g in gaps]} s; "
+                      f"fast.test's 30 done {fast[-1] - slow[0]:.2f} s after the first "
+                      f"slow.test, which took {slow[-1] - slow[0]:.2f} s")
         assert min(gaps[1:]) >= 0.45, gaps
         assert gaps[0] >= 0.1, gaps
         # in any one second, at most per_second arrivals and the one a
