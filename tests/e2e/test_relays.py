@@ -17,6 +17,7 @@ import email
 import email.policy
 import json
 import os
+import subprocess
 import sqlite3
 import threading
 import time
@@ -24,7 +25,7 @@ from collections import Counter
 
 from aiosmtpd.controller import Controller
 
-from conftest import SUBSCRIBERS, Sink, expected_urls, free_port, parse, run, write_site
+from conftest import BIN, SUBSCRIBERS, Sink, expected_urls, free_port, parse, run, write_site
 
 DUE = {s[0] for s in SUBSCRIBERS if expected_urls(s[2])}
 
@@ -368,3 +369,56 @@ def test_hourly_budget_leaves_the_rest_for_the_next_run(tmp_path):
         assert set(sent_in_store(tmp_path).values()) == {1}
     finally:
         r.stop()
+
+
+def test_stalled_store_bound_holds_across_relays(tmp_path, request):
+    """The commit gate is per session, whatever relay it uses: with the
+    store stalled (the test holds its write lock) and relay a turning to
+    421 meanwhile (its sessions move to b), the relays together accept at
+    most one message per session beyond what the store recorded; after
+    the stall everything is recorded exactly once."""
+    a, b = Relay(), Relay()
+    proc = None
+    try:
+        n = 300
+        conf = relay_site(tmp_path, [("a", a.url, "connections = 2\n"),
+                                     ("b", b.url, "connections = 4\n")],
+                          transport="connections = 4\nrelay_pause = 30\n"
+                                    "rate_per_second = 50\n",
+                          readers=rows(n, "example.org"))
+        run(conf, "ingest", check=True)
+        store = tmp_path / "var" / "store.db"
+        proc = subprocess.Popen([BIN, "-q", "-c", str(conf), "send"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        assert wait_for(lambda: len(a.got()) >= 5 and len(b.got()) >= 5, 30), \
+            "the send did not get going on both relays"
+        lock = sqlite3.connect(store, timeout=5, isolation_level=None)
+        try:
+            lock.execute("BEGIN IMMEDIATE")
+            recorded = lock.execute(
+                "SELECT COUNT(*) FROM deliveries WHERE status = 'sent'").fetchone()[0]
+            a.down = True
+            time.sleep(1.5)          # under the recorder's 5 s busy timeout
+            accepted = len(a.got()) + len(b.got())
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        assert proc.poll() is None, "the send ended during the stall: nothing was tested"
+        tell(request, f"relays: store stalled, a down: {accepted} accepted, {recorded} "
+                      f"recorded, 4 sessions")
+        assert 1 <= accepted - recorded <= 4, (accepted, recorded)
+        assert proc.wait(timeout=90) == 0, proc.stderr.read().decode()
+        err = proc.stderr.read().decode()
+        assert "relay a:" in err, err
+        got = Counter(digest_rcpts(a) + digest_rcpts(b))
+        due = DUE | {f"r{i:03d}@example.org" for i in range(n)}
+        assert set(got) == due and set(got.values()) == {1}, got
+        assert sent_in_store(tmp_path) == Counter(due)
+    finally:
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        if proc and proc.stderr:
+            proc.stderr.close()
+        a.stop()
+        b.stop()
