@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "tagdigest/deliver/deliver.h"
 #include "tagdigest/deliver/transport.h"
 #include "tagdigest/core/util.h"
 
@@ -879,6 +880,47 @@ static void test_smtp_reconnects_after_max(void)
 	sink_cleanup(&s);
 }
 
+/* td_send_one (the desk's test send, confirmation mails) with [relay.NAME]
+ * sections: a relay that refuses the connection is passed over for the
+ * next; with every relay down, a temporary failure. */
+static void test_send_one_fails_over(void)
+{
+	struct sink s;
+	char dead[64], live[64], base[64], reply[256];
+	struct td_err err = { 0 };
+	static const char msg[] = "Subject: x\r\n\r\nhello\r\n";
+
+	if (sink_start(&s, NULL) != 0) {
+		CHECK(!"smtp-sink started");
+		sink_cleanup(&s);
+		return;
+	}
+	snprintf(dead, sizeof dead, "smtp://127.0.0.1:%d", free_port());
+	snprintf(live, sizeof live, "smtp://127.0.0.1:%d", s.port);
+	struct td_relay_config relays[2] = {
+		{ .name = (char *)"a", .url = dead, .connections = 1, .weight = 1 },
+		{ .name = (char *)"b", .url = live, .connections = 1, .weight = 1 },
+	};
+	struct td_deliver_options d;
+	memset(&d, 0, sizeof d);
+	smtp_options(&d.transport, base, sizeof base, 1);   /* its url is unused */
+	d.compose.from_address = FROM;
+	d.relays = relays;
+	d.nrelays = 2;
+	CHECK(td_send_one(&d, FROM, RCPT, msg, sizeof msg - 1, reply, sizeof reply,
+			  &err) == 0);
+	CHECK(strncmp(reply, "250", 3) == 0);
+	relays[1].url = dead;
+	CHECK(td_send_one(&d, FROM, RCPT, msg, sizeof msg - 1, reply, sizeof reply,
+			  &err) == EX_TEMPFAIL);
+	free(sink_log_wait(&s, "disconnect", 2));
+	sink_stop(&s);
+	int files = 0;
+	free(sink_dumps(&s, &files));
+	CHECK(files == 1);
+	sink_cleanup(&s);
+}
+
 /* td_transport_hangup ends the session (QUIT) but keeps the transport:
  * the next send connects afresh, with the same settings. */
 static void test_smtp_hangup_reconnects(void)
@@ -1010,5 +1052,6 @@ int main(void)
 	TD_RUN(test_smtp_credentials_need_tls);
 	TD_RUN(test_smtp_reconnects_after_max);
 	TD_RUN(test_smtp_hangup_reconnects);
+	TD_RUN(test_send_one_fails_over);
 	return TD_DONE("test_transport");
 }
