@@ -1091,6 +1091,35 @@ static int run_stmt(struct td_store *st, enum stmt_id id, struct td_err *err)
 	return rc;
 }
 
+int td_store_sp_begin(struct td_store *st, const char *name, bool *own,
+		      struct td_err *err)
+{
+	char sql[64];
+	*own = td_db_autocommit(st->db);
+	if (*own)
+		return run_stmt(st, ST_BEGIN, err);
+	snprintf(sql, sizeof sql, "SAVEPOINT %s", name);
+	return exec_sql(st, sql, err);
+}
+
+int td_store_sp_end(struct td_store *st, const char *name, bool own, int rc,
+		    struct td_err *err)
+{
+	char sql[96];
+	if (rc) {
+		if (own)
+			snprintf(sql, sizeof sql, "ROLLBACK");
+		else
+			snprintf(sql, sizeof sql, "ROLLBACK TO %s; RELEASE %s", name, name);
+		td_db_exec(st->db, sql);
+		return rc;
+	}
+	if (own)
+		return run_stmt(st, ST_COMMIT, err);
+	snprintf(sql, sizeof sql, "RELEASE %s", name);
+	return exec_sql(st, sql, err);
+}
+
 int td_store_begin(struct td_store *st, struct td_err *err)
 {
 	return run_stmt(st, ST_BEGIN, err);
@@ -1919,7 +1948,8 @@ int td_store_suppress(struct td_store *st, const char *email, const char *scope,
 		return db_error(st, err, "prepare suppression");
 	/* the suppression and the status together, inside a caller's
 	 * transaction or not */
-	if ((rc = exec_sql(st, "SAVEPOINT suppress", err))) {
+	bool own;
+	if ((rc = td_store_sp_begin(st, "suppress", &own, err))) {
 		td_db_finalize(s);
 		return rc;
 	}
@@ -1935,11 +1965,7 @@ int td_store_suppress(struct td_store *st, const char *email, const char *scope,
 	if (!rc && scope && strcmp(scope, "all") == 0)
 		rc = member_status_step(st, member_left_sql, key, now, err);
 	free(key);
-	if (rc) {
-		td_db_exec(st->db, "ROLLBACK TO suppress; RELEASE suppress");
-		return rc;
-	}
-	return exec_sql(st, "RELEASE suppress", err);
+	return td_store_sp_end(st, "suppress", own, rc, err);
 }
 
 int td_store_unsuppress(struct td_store *st, const char *email, const char *scope,
@@ -1951,7 +1977,8 @@ int td_store_unsuppress(struct td_store *st, const char *email, const char *scop
 			       "DELETE FROM suppressions WHERE email = ?1 AND scope = ?2" :
 			       "DELETE FROM suppressions WHERE email = ?1", &s) != TD_DB_OK)
 		return db_error(st, err, "prepare unsuppress");
-	if ((rc = exec_sql(st, "SAVEPOINT unsuppress", err))) {
+	bool own;
+	if ((rc = td_store_sp_begin(st, "unsuppress", &own, err))) {
 		td_db_finalize(s);
 		return rc;
 	}
@@ -1970,11 +1997,7 @@ int td_store_unsuppress(struct td_store *st, const char *email, const char *scop
 	if (!rc && (!scope || strcmp(scope, "all") == 0))
 		rc = td_store_bounce_score_clear(st, key, err);
 	free(key);
-	if (rc) {
-		td_db_exec(st->db, "ROLLBACK TO unsuppress; RELEASE unsuppress");
-		return rc;
-	}
-	return exec_sql(st, "RELEASE unsuppress", err);
+	return td_store_sp_end(st, "unsuppress", own, rc, err);
 }
 
 int td_store_suppressions(struct td_store *st, const char *email,
