@@ -3,24 +3,23 @@ with the real things: the tagdigest binary, a throwaway PostgreSQL 15
 (tests/pg_server.py, a fresh database per test) and Postfix's smtp-sink,
 which dumps every message it accepts.
 
-- Three `send` processes started together split the readers (each walks
-  batches of its own), sync the subscriber file once (the other two wait
-  for the roster lock and find it unchanged), and every reader gets
-  exactly one digest: counted per recipient at the sink, parsed by the
-  email package (defects checked), recorded once in the store.
+- Three `send` processes started together, through two smtp-sink relays
+  ([relay.NAME]), split the readers (each walks batches of its own), sync
+  the subscriber file once (the other two wait for the roster lock and
+  find it unchanged), and every reader gets exactly one digest: counted
+  per recipient over both sinks, a sample parsed by the email package
+  (defects checked), recorded once in the store.
 - One of three senders is SIGKILLed mid-send, again and again (at least
   TD_WORKER_KILLS times, default 20, each while it is delivering, and
-  restarted at once); the other two keep going. The killed one sends
-  through its own smtp-sink, so "mid-send" is seen at its sink. In the
+  restarted at once); the other two keep going, through the two relays.
+  The killed one's relays point at a third smtp-sink of its own, so
+  "mid-send" is seen there. In the
   end nothing is lost (every reader one recorded delivery, at least one
   message), and the duplicates stay within the bound: one per connection
   of the killed sender per kill, each with the first copy's Message-ID.
 - A second `ingest` while one runs skips its ingest, says so and exits 0;
   a `run` then skips its ingest and still sends.
 - On SQLite a second sender is still refused (75) while one sends.
-
-The relay pool (several [relay.NAME]) was not on main when this was
-written: every sender has one smtp-sink, the killed one its own.
 """
 import email.policy
 import http.server
@@ -46,13 +45,16 @@ HEADERS = BytesHeaderParser(policy=email.policy.compat32)   # counting only
 SECRET = {"TAGDIGEST_TOKEN_SECRET": "w" * 40}   # shared by all senders, as on many machines
 KILLS = int(os.environ.get("TD_WORKER_KILLS", "20"))
 LEASE = 3                # [send] lease: the shortest the config takes
-VICTIM_CONNECTIONS = 2
+VICTIM_CONNECTIONS = 2   # two relays, one session each
 
 
-def pg_site(tmp_path, url, smtp_url, rows="", extra=""):
-    """The test site (conftest.write_site) on the PostgreSQL database url."""
-    conf = write_site(tmp_path, "smtp", smtp_url, extra_rows=rows)
+def pg_site(tmp_path, url, relays, rows="", extra=""):
+    """The test site (conftest.write_site) on the PostgreSQL database url,
+    sending through the sinks `relays` ([relay.r0], [relay.r1], ...)."""
+    conf = write_site(tmp_path, "smtp", "smtp://127.0.0.1:1", extra_rows=rows)
     text = conf.read_text(encoding="utf-8").replace("path = var/store.db\n", f"url = {url}\n")
+    text = text.replace("url = smtp://127.0.0.1:1\n", "")
+    text += "".join(f"[relay.r{i}]\nurl = {sink.url}\n" for i, sink in enumerate(relays))
     conf.write_text(text + extra, encoding="utf-8")
     return conf
 
@@ -120,13 +122,12 @@ def recorded(url):
 
 def test_three_senders_send_each_digest_once(tmp_path, pg_url):
     n = 3000
-    sink = Sink()
+    sinks = [Sink(), Sink()]
     procs = []
     try:
-        conf = pg_site(tmp_path, pg_url, sink.url, readers("r", n))
+        conf = pg_site(tmp_path, pg_url, sinks, readers("r", n))
         run(conf, "ingest", check=True)
-        procs = [sender(conf, "-o", "send.batch=250", "-o", "transport.connections=2")
-                 for _ in range(3)]
+        procs = [sender(conf, "-o", "send.batch=250") for _ in range(3)]
         outs = [p.communicate(timeout=240) for p in procs]
         for p, (out, err) in zip(procs, outs):
             assert p.returncode == 0, err.decode()
@@ -141,8 +142,9 @@ def test_three_senders_send_each_digest_once(tmp_path, pg_url):
         assert all(w >= 1 for w in walked) and sum(walked) == 13, walked   # 3005 / 250
 
         due = due_readers("r", n)
-        per = Counter(r for r, _ in received(sink))
+        per = Counter(r for r, _ in received(*sinks))
         assert set(per) == due, sorted(set(per) ^ due)[:10]
+        assert all(os.listdir(s.dumps) for s in sinks), "a relay got nothing"
         assert [r for r, c in per.items() if c != 1] == []
         sent = sum(int(re.search(r"send: (\d+) sent", o.decode()).group(1)) for o, _ in outs)
         assert sent == len(due)
@@ -150,23 +152,24 @@ def test_three_senders_send_each_digest_once(tmp_path, pg_url):
         assert set(rec) == due and set(rec.values()) == {1}
     finally:
         stop(procs)
-        sink.stop()
+        for s in sinks:
+            s.stop()
 
 
 def test_sigkill_one_of_three_senders(tmp_path, pg_url, request):
     n = 1200
-    sink, own = Sink(), Sink()          # the killed sender's own relay: "own"
+    sinks, own = [Sink(), Sink()], Sink()    # "own": where the killed one sends
     procs = []
     try:
-        conf = pg_site(tmp_path, pg_url, sink.url, readers("k", n))
+        conf = pg_site(tmp_path, pg_url, sinks, readers("k", n))
         run(conf, "ingest", check=True)
         batches = ["-o", f"send.lease={LEASE}", "-o", "send.batch=50"]
         # the two that live send slowly, so the work outlasts the kills
         procs = [sender(conf, *batches, "-o", "transport.rate_per_second=12")
                  for _ in range(2)]
-        victim_opts = [*batches, "-o", f"transport.url={own.url}",
-                       "-o", f"transport.connections={VICTIM_CONNECTIONS}",
-                       "-o", "transport.rate_per_second=30"]
+        # its two relays (one session each) lead to its own sink
+        victim_opts = [*batches, "-o", f"relay.r0.url={own.url}",
+                       "-o", f"relay.r1.url={own.url}", "-o", "transport.rate_per_second=30"]
         rnd = random.Random(int(os.environ.get("TD_WORKER_SEED", "7")))
         kills = mid_send = 0
         starts = []                     # seconds from a start to its first message
@@ -199,7 +202,7 @@ def test_sigkill_one_of_three_senders(tmp_path, pg_url, request):
         assert last.returncode == 0, last.stderr.decode()
 
         ids_of = defaultdict(list)      # recipient -> Message-IDs received
-        for r, mid in received(sink, own):
+        for r, mid in received(*sinks, own):
             ids_of[r].append(mid)
         due = due_readers("k", n)
         missing = due - ids_of.keys()
@@ -231,8 +234,8 @@ def test_sigkill_one_of_three_senders(tmp_path, pg_url, request):
         assert all(ids[r] in ids_of[r] for r in due)
     finally:
         stop(procs)
-        sink.stop()
-        own.stop()
+        for s in (*sinks, own):
+            s.stop()
 
 
 class SlowFeed(http.server.BaseHTTPRequestHandler):
@@ -262,7 +265,7 @@ class SlowFeed(http.server.BaseHTTPRequestHandler):
 
 def test_second_ingest_skips_and_run_still_sends(tmp_path, pg_url, sink):
     with http_server(SlowFeed) as origin:
-        conf = pg_site(tmp_path, pg_url, sink.url,
+        conf = pg_site(tmp_path, pg_url, [sink],
                        extra=f"[source.slow]\ntype = feed\nurl = {origin}/feed.rss\n")
         SlowFeed.delay = 0
         run(conf, "ingest", check=True)
