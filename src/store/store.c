@@ -1091,6 +1091,11 @@ int td_store_commit(struct td_store *st, struct td_err *err)
 		st->nested_reads--;
 		return 0;
 	}
+	/* PostgreSQL only warns about a COMMIT with no transaction: a
+	 * caller's lost BEGIN is an error on both backends */
+	if (td_db_autocommit(st->db))
+		return td_err_set(err, EX_SOFTWARE, "store: %s: commit without a transaction",
+				  st->path);
 	return run_stmt(st, ST_COMMIT, err);
 }
 
