@@ -48,7 +48,7 @@ DEB_TEST  := postfix dovecot-imapd dovecot-pop3d python3-flufl.bounce python3 py
 # package also starts its own service on port 80).
 DEB_BENCH := nginx
 # The store's tests run on PostgreSQL 15 too, started by the tests.
-DEB_TEST  += postgresql-15
+DEB_TEST  += postgresql-15 python3-psycopg2
 # The man pages' test renders them as man(1) does (tests/e2e/test_install.py).
 DEB_TEST  += groff-base man-db
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -165,6 +165,17 @@ e2e: asan build/tagdigest man
 	$(ASAN_ENV) TAGDIGEST_BIN=$(CURDIR)/build/asan/tagdigest TESTDATA=$(abspath $(TESTDATA)) \
 		TD_CRASH_KILLS=$(CRASH_KILLS) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+
+# The same end-to-end tests with every site's store on PostgreSQL 15,
+# started by tests/pg_server.py (as nobody when root), each site in a
+# database of its own (tests/e2e/pg_store_bin.sh). The tests that read or
+# lock the SQLite file itself are marked sqlite_only and skipped here.
+e2e-pg: asan build/tagdigest man
+	$(ASAN_ENV) $(PYTHON) tests/pg_server.py run -- env \
+		TAGDIGEST_BIN=$(CURDIR)/tests/e2e/pg_store_bin.sh \
+		TD_E2E_REAL_BIN=$(CURDIR)/build/asan/tagdigest TD_E2E_BACKEND=postgres \
+		TESTDATA=$(abspath $(TESTDATA)) TD_CRASH_KILLS=$(CRASH_KILLS) \
+		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e $(E2E_PG_ARGS)
 
 # The feed parser held to Universal Feed Parser's test cases and to real
 # feeds, the bounce parser to Sisimai's answers on its set of real bounces

@@ -26,6 +26,10 @@ Three ways to use it:
         environment, stops the server and exits with CMD's status (the
         Makefile runs the C unit tests this way).
 
+    python3 tests/pg_server.py createdb
+        under `run` (TD_TEST_PG_URL set): creates a fresh database on that
+        server and prints its URL.
+
 When TD_TEST_PG_URL is already set (a run under `pg_server.py run`, or a
 server of your own), PgServer.from_env() attaches to that server instead of
 starting another: create_database() works the same, stop() leaves the
@@ -65,9 +69,12 @@ class PgServer:
     """One PostgreSQL cluster in a temporary folder, or (attached=True) a
     server someone else started, reached through admin_url."""
 
-    def __init__(self, base_dir=None, keep=False):
+    def __init__(self, base_dir=None, keep=False, durable=False):
         self.base_dir = base_dir     # parent of the temporary folder
         self.keep = keep             # leave the folder (for a post-mortem)
+        # durable: PostgreSQL's own defaults (fsync, synchronous commit,
+        # full page writes), for benchmarks; tests trade them for speed
+        self.durable = durable
         self.dir = None
         self.port = None
         self.host = '127.0.0.1'
@@ -128,6 +135,7 @@ class PgServer:
                 os.chown(self.dir, pw.pw_uid, pw.pw_gid)
                 self._check_parents_traversable()
                 self._as_user = ['runuser', '-u', RUN_AS, '--']
+            self._start_reaper()
             os.chmod(self.dir, 0o755)
             self._run([f'{PG_BIN}/initdb', '-D', self.data, '-U', self.user,
                        '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8', '-N'],
@@ -138,6 +146,29 @@ class PgServer:
             self.stop()
             raise
         return self
+
+    def _start_reaper(self):
+        """A watcher in its own session that stops the server and removes
+        the folder if this process dies without doing it (SIGKILL, a
+        test runner's timeout): pg_ctl's postmaster outlives its starter."""
+        argv = [sys.executable, os.path.abspath(__file__), '_reap', self.dir,
+                '1' if self._as_user else '0', '1' if self.keep else '0']
+        self._reaper = subprocess.Popen(argv, start_new_session=True,
+                                        stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+
+    def _stop_reaper(self):
+        r = getattr(self, '_reaper', None)
+        if r is None:
+            return
+        r.terminate()
+        try:
+            r.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            r.kill()
+            r.wait()
+        self._reaper = None
 
     def _check_parents_traversable(self):
         d = os.path.dirname(os.path.abspath(self.dir))
@@ -163,8 +194,9 @@ class PgServer:
         last = None
         for _ in range(3):
             self.port = _free_port()
-            opts = (f'-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 '
-                    '-c fsync=off -c synchronous_commit=off -c full_page_writes=off')
+            opts = f'-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1'
+            if not self.durable:
+                opts += ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off'
             try:
                 self._run([f'{PG_BIN}/pg_ctl', '-D', self.data, '-l', self.log, '-w',
                            '-t', str(START_TIMEOUT), '-o', opts, 'start'],
@@ -182,6 +214,29 @@ class PgServer:
                 return f.read()[-4000:]
         except OSError:
             return ''
+
+    def cpu_seconds(self):
+        """CPU time the server has used so far (user + system): the
+        postmaster's own, its exited backends' (folded into it), and its
+        living children's. Backends exit with their connection, so read
+        after the clients are gone to count their work."""
+        tick = os.sysconf('SC_CLK_TCK')
+        pid = self._postmaster_pid()
+        total = 0
+        for entry in os.listdir('/proc'):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f'/proc/{entry}/stat') as f:
+                    fields = f.read().rsplit(')', 1)[1].split()
+            except OSError:
+                continue
+            ppid = int(fields[1])
+            if int(entry) == pid:
+                total += sum(int(v) for v in fields[11:15])   # utime stime cutime cstime
+            elif ppid == pid:
+                total += int(fields[11]) + int(fields[12])
+        return total / tick
 
     def _postmaster_pid(self):
         try:
@@ -218,6 +273,7 @@ class PgServer:
                                 break
                             time.sleep(0.05)
         finally:
+            self._stop_reaper()
             if not self.keep:
                 shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
@@ -289,20 +345,69 @@ if pytest is not None:
 
 # -- command line ------------------------------------------------------------
 
+def _reap(folder, as_nobody, keep):
+    """The reaper (PgServer._start_reaper): waits for its parent to go,
+    then stops the server in folder (immediate: nobody needs its data) and
+    removes the folder. Ended by SIGTERM when the parent cleaned up
+    itself."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    pg = PgServer(keep=keep == '1')
+    pg.dir = folder
+    pg._as_user = ['runuser', '-u', RUN_AS, '--'] if as_nobody == '1' else []
+    if os.path.exists(os.path.join(pg.data, 'postmaster.pid')):
+        try:
+            pg._run([f'{PG_BIN}/pg_ctl', '-D', pg.data, '-m', 'immediate', '-w',
+                     '-t', str(STOP_TIMEOUT), 'stop'], STOP_TIMEOUT + 5,
+                    as_server_user=True)
+        except PgServerError:
+            pid = pg._postmaster_pid()
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+    if not pg.keep:
+        shutil.rmtree(folder, ignore_errors=True)
+    return 0
+
+
 def _usage():
-    sys.stderr.write('usage: pg_server.py run -- CMD [ARGS...]\n')
+    sys.stderr.write('usage: pg_server.py run -- CMD [ARGS...]\n'
+                     '       pg_server.py createdb   (with TD_TEST_PG_URL set)\n')
     return 64
 
 
+def _createdb():
+    pg = PgServer.from_env()
+    if pg is None:
+        sys.stderr.write('pg_server: createdb: TD_TEST_PG_URL is not set '
+                         '(run it under pg_server.py run -- ...)\n')
+        return 64
+    try:
+        print(pg.create_database())
+    except PgServerError as e:
+        sys.stderr.write(f'pg_server: createdb: {e}\n')
+        return 69
+    return 0
+
+
 def main(argv):
+    if len(argv) == 4 and argv[0] == '_reap':
+        return _reap(*argv[1:])
+    if argv == ['createdb']:
+        return _createdb()
     if len(argv) < 3 or argv[0] != 'run' or argv[1] != '--':
         return _usage()
     cmd = argv[2:]
 
-    # A SIGTERM (make interrupted, a CI timeout) still stops the server.
+    # A SIGTERM or SIGHUP (make interrupted, a CI timeout, a closed
+    # terminal) still stops the server; after a SIGKILL the reaper does.
     def on_term(signum, frame):
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
 
     t0 = time.monotonic()
     try:

@@ -262,12 +262,13 @@ static int create_secret_file(const char *file, struct td_err *err)
 	struct td_buf text = TD_BUF_INIT;
 	td_base64_put(&text, raw, sizeof raw, TD_BASE64URL);
 	td_buf_putc(&text, '\n');
-	int rc = 0;
-	int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
+	/* its folder too: next to an SQLite store it exists, but a store on
+	 * a PostgreSQL server leaves var/ to be made here */
+	int rc = td_mkdir_parents(file, err), fd = -1;
+	if (!rc && (fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
 		rc = td_err_set(err, EX_CANTCREAT, "secrets: create %s: %s", file,
 				strerror(errno));
-	} else {
+	if (fd >= 0) {
 		if (write(fd, text.data, text.len) != (ssize_t)text.len || fsync(fd) < 0)
 			rc = td_err_set(err, EX_IOERR, "secrets: write %s: %s", file,
 					strerror(errno));

@@ -408,17 +408,12 @@ int td_store_bounce_record(struct td_store *st, const char *message_key,
 	if (!message_key || !*message_key)
 		return td_err_set(err, EX_SOFTWARE, "store: bounce without a message key");
 	struct td_bounce_policy p = policy_or_default(pol);
-	struct td_db *db = td_store_db(st);
-	/* Its own transaction, taking the write lock first (a deferred one
-	 * could not upgrade once another writer committed); a savepoint
-	 * inside a caller's. */
-	bool own = td_db_autocommit(db);
-	const char *begin = own ? td_db_pick(db, "BEGIN IMMEDIATE", "BEGIN") :
-			    "SAVEPOINT bounce_record";
-	if (td_db_exec(db, begin) != TD_DB_OK)
-		return td_store_db_error(st, err, "begin bounce record");
+	bool own;
+	int rc = td_store_sp_begin(st, "bounce_record", &own, err);
+	if (rc)
+		return rc;
 	bool fresh;
-	int rc = insert_mail(st, message_key, outcome, n, now, &fresh, err);
+	rc = insert_mail(st, message_key, outcome, n, now, &fresh, err);
 	for (size_t i = 0; !rc && i < n; i++) {
 		if (!fresh) {
 			/* recorded by an earlier run: count nothing twice */
@@ -437,14 +432,7 @@ int td_store_bounce_record(struct td_store *st, const char *message_key,
 			rc = insert_event(st, key, &ev[i], message_key, err);
 		free(key);
 	}
-	const char *end = rc ? (own ? "ROLLBACK" : "ROLLBACK TO bounce_record; "
-				"RELEASE bounce_record") :
-			  own ? "COMMIT" : "RELEASE bounce_record";
-	if (td_db_exec(db, end) != TD_DB_OK && !rc)
-		rc = td_store_db_error(st, err, "commit bounce record");
-	if (rc && own)
-		td_db_exec(db, "ROLLBACK");
-	return rc;
+	return td_store_sp_end(st, "bounce_record", own, rc, err);
 }
 
 int td_store_bounce_events(struct td_store *st, const char *email, size_t limit,

@@ -15,12 +15,17 @@
  * single-row mode, so a select of a million rows holds one row in memory,
  * not all of them. One connection carries one command at a time: when
  * another statement (or td_pg_exec) needs the connection while a select
- * is still streaming, the select's remaining rows are read into its queue
- * first, and it carries on from there.
+ * is still streaming, the select's remaining rows are read and set aside
+ * first (all of them, in memory: their bytes and 16 a value), and it
+ * carries on from there; a reset half way reads and drops the rest. So a
+ * walk that writes as it goes holds the walk's rows in memory, as SQLite
+ * would not. Since the server sees the text only
+ * at the first step, a syntax error shows there, not at prepare.
  *
- * Values go as text except blobs (bytea, binary); rows come back as text,
- * which db.c converts for column_int64 and column_double. Booleans read
- * as "1" / "0", as SQLite has them.
+ * Values go in text form except blobs (bytea, binary), typed: integers
+ * int8, doubles float8, text and NULL (and parameters left unbound) text;
+ * rows come back as text, which db.c converts for column_int64 and
+ * column_double. Booleans read as "1" / "0", as SQLite has them.
  *
  * Errors carry the server's message and SQLSTATE; the SQLSTATE maps to
  * SQLite's codes (constraint, busy, full, read-only). One trap needs a
@@ -89,6 +94,23 @@ struct pg_blob {
 
 enum pg_state { ST_READY, ST_RUNNING, ST_DONE };
 
+/* Rows read off the connection for a statement when another statement
+ * needed the connection (pg_detach), kept compactly: as libpq's
+ * single-row results they cost about 3 KB a row (a million rows of 100
+ * bytes took 3.2 GB and 47 s, measured), here their bytes and 16 a
+ * value. */
+struct pg_aside {
+	PGresult *attrs;    /* the columns (names, types), no rows */
+	int nfields;
+	struct td_buf data; /* the values, each NUL-terminated */
+	struct pg_cell {
+		size_t off;
+		int len;    /* -1: NULL */
+	} *cells;           /* nrows * nfields */
+	size_t nrows, cap;
+	size_t next;        /* the next row to step to */
+};
+
 struct td_pg_stmt {
 	struct td_pg *pg;
 	char *sql;          /* with $N */
@@ -101,8 +123,10 @@ struct td_pg_stmt {
 	enum pg_state state;
 	PGresult *res;      /* the result the current row is in */
 	int row;            /* the current row in res; -1 before the first */
-	/* results read off the connection for this statement when another
-	 * needed it (see pg_detach) */
+	/* rows, then the results that end the run, read off the connection
+	 * for this statement when another needed it (see pg_detach) */
+	struct pg_aside aside;
+	bool in_aside;      /* the current row is aside.next - 1 */
 	PGresult **queue;
 	size_t qhead, qlen, qcap;
 	bool streaming_done; /* the connection gave its NULL for this run */
@@ -112,14 +136,20 @@ struct td_pg_stmt {
 
 /* ---- errors ------------------------------------------------------------ */
 
-/* msg on one line: newlines and tabs become spaces, trailing space goes. */
+/* msg on one line: a run of blanks, tabs and newlines (libpq ends its
+ * messages with one, and indents hints with a tab) becomes one space. */
 static void set_msg(struct td_buf *b, const char *prefix, const char *msg)
 {
 	td_buf_reset(b);
 	if (prefix)
 		td_buf_puts(b, prefix);
-	for (const char *p = msg ? msg : ""; *p; p++)
-		td_buf_putc(b, *p == '\n' || *p == '\r' || *p == '\t' ? ' ' : *p);
+	for (const char *p = msg ? msg : ""; *p; p++) {
+		bool blank = *p == ' ' || *p == '\n' || *p == '\r' || *p == '\t';
+		if (!blank)
+			td_buf_putc(b, *p);
+		else if (b->len && b->data[b->len - 1] != ' ')
+			td_buf_putc(b, ' ');
+	}
 	while (b->len && b->data[b->len - 1] == ' ')
 		b->data[--b->len] = '\0';
 }
@@ -369,7 +399,7 @@ static const char *opt_value(PQconninfoOption *opts, const char *key)
 
 /* The passfile libpq would read when it is readable by group or others
  * (libpq then ignores it), else NULL. Returns a malloc'd path. */
-static char *open_passfile(PQconninfoOption *opts)
+static char *loose_passfile(PQconninfoOption *opts)
 {
 	const char *pf = opt_value(opts, "passfile");
 	char *path;
@@ -464,15 +494,19 @@ static bool connect_poll(PGconn *c, int timeout_s)
 
 /* The server's notices go through log.h, not libpq's own print to stderr:
  * a WARNING is a warning, the rest (NOTICE: "relation already exists,
- * skipping", ...) is detail for --verbose. */
+ * skipping", ...) is detail for --verbose. So is the warning on a
+ * ROLLBACK or COMMIT with no transaction open (25P01): SQLite's answer to
+ * that is a return code the caller may ignore, and a ROLLBACK on the way
+ * out of an error path is no news. */
 static void on_notice(void *arg, const PGresult *res)
 {
 	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
 	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	(void)arg;
 	if (!msg)
 		return;
-	if (sev && !strcmp(sev, "WARNING"))
+	if (sev && !strcmp(sev, "WARNING") && !(state && !strcmp(state, "25P01")))
 		td_log_warnx("store: PostgreSQL: %s", msg);
 	else
 		td_log_debug("store: PostgreSQL: %s", msg);
@@ -551,7 +585,7 @@ int td_pg_open(const char *url, bool readonly, struct td_pg **out,
 		else
 			td_buf_printf(&m, "no answer in %d s", timeout);
 		if (!strncmp(state, "28", 2) || PQconnectionNeedsPassword(c)) {
-			char *pf = open_passfile(opts);
+			char *pf = loose_passfile(opts);
 			rc = td_err_set(err, EX_NOPERM,
 					"store: %s: the server refused the login: %s; "
 					"give the password in PGPASSWORD or a passfile "
@@ -570,8 +604,10 @@ int td_pg_open(const char *url, bool readonly, struct td_pg **out,
 			rc = td_err_set(err, EX_UNAVAILABLE,
 					"store: %s: cannot reach the server: %s; check "
 					"that PostgreSQL runs there and listens on that "
-					"address and port (listen_addresses, pg_hba.conf, "
-					"firewall)", shown, td_buf_cstr(&m));
+					"address and port (listen_addresses, firewall) "
+					"and that the URL's TLS settings (sslmode, "
+					"sslrootcert) suit the server", shown,
+					td_buf_cstr(&m));
 		}
 		td_buf_free(&m);
 		PQfinish(c);
@@ -650,8 +686,47 @@ static void queue_push(struct td_pg_stmt *s, PGresult *r)
 	s->queue[s->qhead + s->qlen++] = r;
 }
 
+/* Copies the one row of a single-row result r to a's end. */
+static void aside_push(struct pg_aside *a, const PGresult *r)
+{
+	if (!a->attrs) {
+		a->attrs = PQcopyResult(r, PG_COPYRES_ATTRS);
+		if (!a->attrs) {
+			fprintf(stderr, "tagdigest: out of memory setting rows aside\n");
+			abort();
+		}
+		a->nfields = PQnfields(r);
+		td_buf_init(&a->data, TD_BUF_NOLIMIT);
+	}
+	if (a->nrows == a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 1024;
+		a->cells = td_xrealloc(a->cells, a->cap * (size_t)(a->nfields ? a->nfields : 1) *
+					  sizeof *a->cells);
+	}
+	struct pg_cell *c = a->cells + a->nrows * (size_t)a->nfields;
+	for (int i = 0; i < a->nfields; i++) {
+		c[i].off = a->data.len;
+		if (PQgetisnull(r, 0, i)) {
+			c[i].len = -1;
+			continue;
+		}
+		c[i].len = PQgetlength(r, 0, i);
+		td_buf_append(&a->data, PQgetvalue(r, 0, i), (size_t)c[i].len);
+		td_buf_putc(&a->data, '\0');
+	}
+	a->nrows++;
+}
+
+static void aside_free(struct pg_aside *a)
+{
+	PQclear(a->attrs);
+	td_buf_free(&a->data);
+	free(a->cells);
+	memset(a, 0, sizeof *a);
+}
+
 /* Frees the connection for another command: the streaming statement's
- * remaining results go to its queue. */
+ * remaining rows are set aside, the results that end its run queued. */
 static void pg_detach(struct td_pg *pg)
 {
 	struct td_pg_stmt *s = pg->streaming;
@@ -663,6 +738,11 @@ static void pg_detach(struct td_pg *pg)
 	while ((r = PQgetResult(pg->conn))) {
 		if (PQresultStatus(r) == PGRES_FATAL_ERROR)
 			failed = true;
+		if (PQresultStatus(r) == PGRES_SINGLE_TUPLE && !s->qlen) {
+			aside_push(&s->aside, r);
+			PQclear(r);
+			continue;
+		}
 		queue_push(s, r);
 	}
 	s->streaming_done = true;
@@ -843,6 +923,8 @@ static void stop_run(struct td_pg_stmt *s)
 	for (size_t i = 0; i < s->qlen; i++)
 		PQclear(s->queue[s->qhead + i]);
 	s->qhead = s->qlen = 0;
+	aside_free(&s->aside);
+	s->in_aside = false;
 	s->streaming_done = false;
 	s->state = ST_READY;
 }
@@ -983,6 +1065,12 @@ int td_pg_step(struct td_pg_stmt *s)
 	PQclear(s->res);
 	s->res = NULL;
 	s->row = -1;
+	s->in_aside = false;
+	if (s->aside.next < s->aside.nrows) {
+		s->aside.next++;
+		s->in_aside = true;
+		return TD_DB_ROW;
+	}
 
 	PGresult *r = next_result(s);
 	int rc;
@@ -1044,16 +1132,47 @@ void td_pg_finalize(struct td_pg_stmt *s)
 
 /* ---- columns ----------------------------------------------------------- */
 
-static bool has_col(struct td_pg_stmt *s, int i)
+/* The current row, wherever it is: in a result from libpq, or set aside. */
+static const PGresult *row_attrs(const struct td_pg_stmt *s)
 {
-	return s->res && s->row >= 0 && i >= 0 && i < PQnfields(s->res);
+	if (s->in_aside)
+		return s->aside.attrs;
+	return s->res && s->row >= 0 ? s->res : NULL;
+}
+
+static bool has_col(const struct td_pg_stmt *s, int i)
+{
+	const PGresult *a = row_attrs(s);
+	return a && i >= 0 && i < PQnfields(a);
+}
+
+static const struct pg_cell *aside_cell(const struct td_pg_stmt *s, int i)
+{
+	return s->aside.cells + (s->aside.next - 1) * (size_t)s->aside.nfields + i;
+}
+
+/* Whether column i (which has_col) is NULL; its text and length. */
+static bool cell_null(const struct td_pg_stmt *s, int i)
+{
+	return s->in_aside ? aside_cell(s, i)->len < 0 : PQgetisnull(s->res, s->row, i);
+}
+
+static const char *cell_text(const struct td_pg_stmt *s, int i)
+{
+	return s->in_aside ? s->aside.data.data + aside_cell(s, i)->off :
+	       PQgetvalue(s->res, s->row, i);
+}
+
+static int cell_len(const struct td_pg_stmt *s, int i)
+{
+	return s->in_aside ? aside_cell(s, i)->len : PQgetlength(s->res, s->row, i);
 }
 
 int td_pg_column_type(struct td_pg_stmt *s, int i)
 {
-	if (!has_col(s, i) || PQgetisnull(s->res, s->row, i))
+	if (!has_col(s, i) || cell_null(s, i))
 		return TD_DB_NULL;
-	switch (PQftype(s->res, i)) {
+	switch (PQftype(row_attrs(s), i)) {
 	case OID_BOOL: case OID_INT2: case OID_INT4: case OID_INT8: case OID_OID:
 		return TD_DB_INTEGER;
 	case OID_FLOAT4: case OID_FLOAT8: case OID_NUMERIC:
@@ -1070,14 +1189,13 @@ int td_pg_column_type(struct td_pg_stmt *s, int i)
 static struct pg_blob *blob_of(struct td_pg_stmt *s, int i)
 {
 	if (!s->blobs) {
-		s->nblobs = PQnfields(s->res);
+		s->nblobs = PQnfields(row_attrs(s));
 		s->blobs = td_xcalloc((size_t)s->nblobs, sizeof *s->blobs);
 	}
 	struct pg_blob *b = &s->blobs[i];
 	if (!b->p) {
 		size_t n = 0;
-		unsigned char *d = PQunescapeBytea(
-			(const unsigned char *)PQgetvalue(s->res, s->row, i), &n);
+		unsigned char *d = PQunescapeBytea((const unsigned char *)cell_text(s, i), &n);
 		if (!d) {
 			fprintf(stderr, "tagdigest: out of memory decoding a bytea column\n");
 			abort();
@@ -1093,10 +1211,10 @@ static struct pg_blob *blob_of(struct td_pg_stmt *s, int i)
 
 const char *td_pg_column_text(struct td_pg_stmt *s, int i)
 {
-	if (!has_col(s, i) || PQgetisnull(s->res, s->row, i))
+	if (!has_col(s, i) || cell_null(s, i))
 		return NULL;
-	const char *v = PQgetvalue(s->res, s->row, i);
-	switch (PQftype(s->res, i)) {
+	const char *v = cell_text(s, i);
+	switch (PQftype(row_attrs(s), i)) {
 	case OID_BOOL:
 		return *v == 't' ? "1" : "0";
 	case OID_BYTEA:
@@ -1108,20 +1226,23 @@ const char *td_pg_column_text(struct td_pg_stmt *s, int i)
 
 const void *td_pg_column_blob(struct td_pg_stmt *s, int i)
 {
-	if (!has_col(s, i) || PQgetisnull(s->res, s->row, i))
+	if (!has_col(s, i) || cell_null(s, i))
 		return NULL;
-	if (PQftype(s->res, i) == OID_BYTEA)
+	if (PQftype(row_attrs(s), i) == OID_BYTEA)
 		return blob_of(s, i)->p;
 	return td_pg_column_text(s, i);
 }
 
 int td_pg_column_bytes(struct td_pg_stmt *s, int i)
 {
-	if (!has_col(s, i) || PQgetisnull(s->res, s->row, i))
+	if (!has_col(s, i) || cell_null(s, i))
 		return 0;
-	if (PQftype(s->res, i) == OID_BYTEA)
+	switch (PQftype(row_attrs(s), i)) {
+	case OID_BYTEA:
 		return (int)blob_of(s, i)->n;
-	if (PQftype(s->res, i) == OID_BOOL)
+	case OID_BOOL:
 		return 1;
-	return PQgetlength(s->res, s->row, i);
+	default:
+		return cell_len(s, i);
+	}
 }

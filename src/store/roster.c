@@ -1044,27 +1044,16 @@ int td_roster_may_send(struct td_store *st, const char *email, time_t now, bool 
 
 /* ---- the reader's side ---- */
 
-/* Calls that write several statements run in a transaction of their
- * own (BEGIN IMMEDIATE: the public server writes while a send runs, and
- * a read upgraded to a write could fail at once when the send's recorder
- * commits in between, where taking the write lock first waits), or in a
- * savepoint inside a caller's transaction. */
+/* Calls that write several statements: td_store_sp_begin (the public
+ * server writes while a send runs). */
 static int sp_begin(struct td_store *st, bool *own, struct td_err *err)
 {
-	*own = td_db_autocommit(td_store_db(st));
-	return run_sql(st, *own ? td_db_pick(td_store_db(st), "BEGIN IMMEDIATE", "BEGIN") :
-		       "SAVEPOINT roster", NULL, 0,
-		       "begin", err);
+	return td_store_sp_begin(st, "roster", own, err);
 }
 
 static int sp_end(struct td_store *st, bool own, int rc, struct td_err *err)
 {
-	if (rc) {
-		td_db_exec(td_store_db(st), own ? "ROLLBACK" :
-			   "ROLLBACK TO roster; RELEASE roster");
-		return rc;
-	}
-	return run_sql(st, own ? "COMMIT" : "RELEASE roster", NULL, 0, "commit", err);
+	return td_store_sp_end(st, "roster", own, rc, err);
 }
 
 /* 128 random bits in hex: what the confirmation token carries, so a

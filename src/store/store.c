@@ -1070,6 +1070,35 @@ static int run_stmt(struct td_store *st, enum stmt_id id, struct td_err *err)
 	return rc;
 }
 
+int td_store_sp_begin(struct td_store *st, const char *name, bool *own,
+		      struct td_err *err)
+{
+	char sql[64];
+	*own = td_db_autocommit(st->db);
+	if (*own)
+		return run_stmt(st, ST_BEGIN, err);
+	snprintf(sql, sizeof sql, "SAVEPOINT %s", name);
+	return exec_sql(st, sql, err);
+}
+
+int td_store_sp_end(struct td_store *st, const char *name, bool own, int rc,
+		    struct td_err *err)
+{
+	char sql[96];
+	if (rc) {
+		if (own)
+			snprintf(sql, sizeof sql, "ROLLBACK");
+		else
+			snprintf(sql, sizeof sql, "ROLLBACK TO %s; RELEASE %s", name, name);
+		td_db_exec(st->db, sql);
+		return rc;
+	}
+	if (own)
+		return run_stmt(st, ST_COMMIT, err);
+	snprintf(sql, sizeof sql, "RELEASE %s", name);
+	return exec_sql(st, sql, err);
+}
+
 int td_store_begin(struct td_store *st, struct td_err *err)
 {
 	return run_stmt(st, ST_BEGIN, err);
@@ -1894,31 +1923,6 @@ static int member_status_step(struct td_store *st, const char *sql, const char *
 	return step == TD_DB_DONE ? 0 : db_error(st, err, "subscriber status");
 }
 
-/* A suppression and the status it sets go together: a savepoint inside
- * the caller's transaction, or a transaction of their own (PostgreSQL
- * has no SAVEPOINT outside a transaction; SQLite's opened a deferred one,
- * as BEGIN does). */
-static int sp_begin(struct td_store *st, const char *name, bool *own, struct td_err *err)
-{
-	char sql[64];
-	*own = td_db_autocommit(st->db);
-	snprintf(sql, sizeof sql, "SAVEPOINT %s", name);
-	return exec_sql(st, *own ? "BEGIN" : sql, err);
-}
-
-static int sp_end(struct td_store *st, const char *name, bool own, int rc,
-		  struct td_err *err)
-{
-	char sql[96];
-	if (rc) {
-		snprintf(sql, sizeof sql, "ROLLBACK TO %s; RELEASE %s", name, name);
-		td_db_exec(st->db, own ? "ROLLBACK" : sql);
-		return rc;
-	}
-	snprintf(sql, sizeof sql, "RELEASE %s", name);
-	return exec_sql(st, own ? "COMMIT" : sql, err);
-}
-
 int td_store_suppress(struct td_store *st, const char *email, const char *scope,
 		      const char *reason, const char *detail, time_t now,
 		      struct td_err *err)
@@ -1933,7 +1937,7 @@ int td_store_suppress(struct td_store *st, const char *email, const char *scope,
 	/* the suppression and the status together, inside a caller's
 	 * transaction or not */
 	bool own;
-	if ((rc = sp_begin(st, "suppress", &own, err))) {
+	if ((rc = td_store_sp_begin(st, "suppress", &own, err))) {
 		td_db_finalize(s);
 		return rc;
 	}
@@ -1949,7 +1953,7 @@ int td_store_suppress(struct td_store *st, const char *email, const char *scope,
 	if (!rc && scope && strcmp(scope, "all") == 0)
 		rc = member_status_step(st, member_left_sql, key, now, err);
 	free(key);
-	return sp_end(st, "suppress", own, rc, err);
+	return td_store_sp_end(st, "suppress", own, rc, err);
 }
 
 int td_store_unsuppress(struct td_store *st, const char *email, const char *scope,
@@ -1962,7 +1966,7 @@ int td_store_unsuppress(struct td_store *st, const char *email, const char *scop
 			       "DELETE FROM suppressions WHERE email = ?1", &s) != TD_DB_OK)
 		return db_error(st, err, "prepare unsuppress");
 	bool own;
-	if ((rc = sp_begin(st, "unsuppress", &own, err))) {
+	if ((rc = td_store_sp_begin(st, "unsuppress", &own, err))) {
 		td_db_finalize(s);
 		return rc;
 	}
@@ -1982,7 +1986,7 @@ int td_store_unsuppress(struct td_store *st, const char *email, const char *scop
 	if (!rc && (!scope || strcmp(scope, "all") == 0))
 		rc = td_store_bounce_score_clear(st, key, err);
 	free(key);
-	return sp_end(st, "unsuppress", own, rc, err);
+	return td_store_sp_end(st, "unsuppress", own, rc, err);
 }
 
 int td_store_suppressions(struct td_store *st, const char *email,

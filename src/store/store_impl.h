@@ -39,6 +39,19 @@ static inline char *td_store_col_dup(struct td_db_stmt *s, int i)
 	return td_xstrdup(td_store_col_cstr(s, i));
 }
 
+/* Calls that write several statements run in a transaction of their own
+ * (taking the write lock first on SQLite: BEGIN IMMEDIATE; a read that
+ * upgrades to a write can fail at once when another connection commits
+ * in between, where taking the lock first waits), or in the savepoint
+ * `name` inside a caller's transaction. (SQLite would open a transaction
+ * for a savepoint outside one; PostgreSQL refuses it.) td_store_sp_end
+ * commits or releases when rc is 0, else rolls back, and returns rc or
+ * the commit's error. */
+int td_store_sp_begin(struct td_store *st, const char *name, bool *own,
+		      struct td_err *err);
+int td_store_sp_end(struct td_store *st, const char *name, bool own, int rc,
+		    struct td_err *err);
+
 /* roster.c: registers the SQL functions its queries use (td_fold, the
  * reader search's case folding) on st's connection; td_store_open calls
  * it for every connection. */

@@ -25,6 +25,25 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = os.environ.get("TAGDIGEST_BIN") or str(ROOT / "build" / "tagdigest")
+# "postgres" under `make e2e-pg`: BIN is tests/e2e/pg_store_bin.sh, which
+# puts each site's store in a PostgreSQL database of its own.
+BACKEND = os.environ.get("TD_E2E_BACKEND", "sqlite")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "sqlite_only(why): the test reads or locks the SQLite file "
+        "itself; skipped when the store is on PostgreSQL (make e2e-pg)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if BACKEND != "postgres":
+        return
+    for item in items:
+        m = item.get_closest_marker("sqlite_only")
+        if m:
+            why = m.args[0] if m.args else "reads the SQLite file"
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {why}"))
 SMTP_SINK = "/usr/sbin/smtp-sink"
 
 # Posts of the test site: (file, title, tags, url). Titles carry non-ASCII

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -155,12 +156,11 @@ static void test_values(void)
 	CHECK(td_db_changes(db) == 1);
 	td_db_finalize(s);
 
-	/* bare ?, numbered left to right; text into an integer column, as
-	 * SQLite takes it; an empty blob is not NULL */
+	/* bare ?, numbered left to right; an empty blob is not NULL */
 	REQUIRE(td_db_prepare(db, "INSERT INTO t (id, name, data) VALUES (?, ?, ?)",
 			      &s) == TD_DB_OK);
 	CHECK(td_db_bind_parameter_count(s) == 3);
-	td_db_bind_text(s, 1, "123");
+	td_db_bind_int64(s, 1, 123);
 	td_db_bind_text(s, 2, "second");
 	td_db_bind_blob(s, 3, "", 0);
 	CHECK(td_db_step(s) == TD_DB_DONE);
@@ -195,6 +195,27 @@ static void test_values(void)
 	CHECK(td_db_step(s) == TD_DB_DONE);
 	td_db_finalize(s);
 
+	/* parameters nothing around them gives a type: NULL, text, and
+	 * one left unbound, which is NULL */
+	REQUIRE(td_db_prepare(db, "SELECT count(*) FROM t WHERE (?1 IS NULL OR name = ?1)"
+			      " AND (?2 IS NULL OR ?2 || ',' = 'second,')", &s) == TD_DB_OK);
+	td_db_bind_null(s, 1);
+	int rc = td_db_step(s);
+	CHECK(rc == TD_DB_ROW);
+	if (rc == TD_DB_ROW)
+		CHECK_STR(td_db_column_text(s, 0), "2");
+	else
+		fprintf(stderr, "  %s\n", td_db_errmsg(db));
+	td_db_reset(s);
+	td_db_bind_text(s, 2, "second");
+	CHECK(td_db_step(s) == TD_DB_ROW);
+	CHECK_STR(td_db_column_text(s, 0), "2");
+	td_db_reset(s);
+	td_db_bind_text(s, 1, "second");
+	CHECK(td_db_step(s) == TD_DB_ROW);
+	CHECK_STR(td_db_column_text(s, 0), "1");
+	td_db_finalize(s);
+
 	/* a comparison reads as 1 / 0 on both */
 	CHECK_ONE(db, "SELECT count(*) > 1 FROM t", "1");
 	td_db_close(db);
@@ -225,6 +246,20 @@ static void test_literals(void)
 	td_db_bind_text(s, 2, "b");
 	REQUIRE(td_db_step(s) == TD_DB_ROW);
 	CHECK_STR(td_db_column_text(s, 0), "b-a-b");
+	td_db_finalize(s);
+
+	/* a number left out: ?2 is bound and used nowhere */
+	REQUIRE(td_db_prepare(db, "SELECT ?3 || ?1", &s) == TD_DB_OK);
+	CHECK(td_db_bind_parameter_count(s) == 3);
+	td_db_bind_text(s, 1, "a");
+	td_db_bind_text(s, 2, "unused");
+	td_db_bind_text(s, 3, "c");
+	int rc = td_db_step(s);
+	CHECK(rc == TD_DB_ROW);
+	if (rc == TD_DB_ROW)
+		CHECK_STR(td_db_column_text(s, 0), "ca");
+	else
+		fprintf(stderr, "  %s\n", td_db_errmsg(db));
 	td_db_finalize(s);
 	td_db_close(db);
 }
@@ -394,6 +429,15 @@ static void test_busy(void)
 	EXEC_OK(a, "COMMIT");
 	CHECK(td_db_exec(b, "UPDATE t SET name = 'b' WHERE id = 1") == TD_DB_OK);
 	CHECK_ONE(a, "SELECT name FROM t", "b");
+	if (on_pg) {
+		/* a serialization failure (40001) is busy too: try again */
+		EXEC_OK(a, "BEGIN ISOLATION LEVEL REPEATABLE READ");
+		CHECK_ONE(a, "SELECT name FROM t", "b");
+		EXEC_OK(b, "UPDATE t SET name = 'c' WHERE id = 1");
+		CHECK(td_db_exec(a, "UPDATE t SET name = 'a' WHERE id = 1") == TD_DB_BUSY);
+		CHECK(strstr(td_db_errmsg(a), "(40001)") != NULL);
+		CHECK(td_db_exec(a, "ROLLBACK") == TD_DB_OK);
+	}
 	td_db_close(b);
 	td_db_close(a);
 }
@@ -436,6 +480,69 @@ static void test_reset_rerun(void)
 		n++;
 	CHECK(n == 5);
 	td_db_finalize(sel);
+	td_db_close(db);
+}
+
+/* A statement run while a select is half read: the select's rows (NULLs,
+ * blobs, numbers, booleans) read back the same after it. */
+static void test_interleaved(void)
+{
+	struct td_db *db = fresh();
+	REQUIRE(db);
+	EXEC_OK(db, td_db_pick(db, CREATE_T_LITE, CREATE_T_PG));
+	EXEC_OK(db, "CREATE TABLE log (x BIGINT)");
+	struct td_db_stmt *ins, *sel, *logs;
+	REQUIRE(td_db_prepare(db, "INSERT INTO t (id, name, note, data, score) "
+			      "VALUES (?1, ?2, ?3, ?4, ?5)", &ins) == TD_DB_OK);
+	for (int i = 1; i <= 6; i++) {
+		char name[16], blob[3] = { 'b', 0, (char)i };
+		snprintf(name, sizeof name, "n%d", i);
+		td_db_bind_int(ins, 1, i);
+		td_db_bind_text(ins, 2, name);
+		if (i % 2)
+			td_db_bind_text(ins, 3, "odd");
+		else
+			td_db_bind_null(ins, 3);
+		td_db_bind_blob(ins, 4, blob, sizeof blob);
+		td_db_bind_double(ins, 5, i / 4.0);
+		CHECK(td_db_step(ins) == TD_DB_DONE);
+		td_db_reset(ins);
+	}
+	td_db_finalize(ins);
+
+	REQUIRE(td_db_prepare(db, "SELECT id, note, data, score, id > 3 FROM t ORDER BY id",
+			      &sel) == TD_DB_OK);
+	REQUIRE(td_db_prepare(db, "INSERT INTO log (x) VALUES (?1)", &logs) == TD_DB_OK);
+	int n = 0, rc;
+	while ((rc = td_db_step(sel)) == TD_DB_ROW && n < 10) {
+		n++;
+		/* a write on the same connection after every other row */
+		if (n % 2) {
+			td_db_bind_int(logs, 1, n);
+			CHECK(td_db_step(logs) == TD_DB_DONE);
+			td_db_reset(logs);
+		}
+		CHECK(td_db_column_int(sel, 0) == n);
+		CHECK(td_db_column_type(sel, 0) == TD_DB_INTEGER);
+		if (n % 2) {
+			CHECK_STR(td_db_column_text(sel, 1), "odd");
+		} else {
+			CHECK(td_db_column_text(sel, 1) == NULL);
+			CHECK(td_db_column_type(sel, 1) == TD_DB_NULL);
+		}
+		const char *b = td_db_column_blob(sel, 2);
+		CHECK(td_db_column_type(sel, 2) == TD_DB_BLOB);
+		CHECK(td_db_column_bytes(sel, 2) == 3 && b && b[0] == 'b' && b[1] == 0 &&
+		      b[2] == n);
+		CHECK(td_db_column_type(sel, 3) == TD_DB_FLOAT);
+		CHECK(td_db_column_double(sel, 3) == n / 4.0);
+		CHECK(td_db_column_int(sel, 4) == (n > 3));
+	}
+	CHECK(rc == TD_DB_DONE);
+	CHECK(n == 6);
+	td_db_finalize(sel);
+	td_db_finalize(logs);
+	CHECK_ONE(db, "SELECT count(*) FROM log", "3");
 	td_db_close(db);
 }
 
@@ -586,6 +693,25 @@ static void test_pg_unreachable(void)
 	CHECK(strstr(err.msg, "cannot reach") != NULL);
 	if (rc != EX_UNAVAILABLE)
 		fprintf(stderr, "  %d %s\n", rc, err.msg);
+
+	/* a server that takes the connection and never answers: the URL's
+	 * connect_timeout bounds the wait */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	sa.sin_port = 0;
+	REQUIRE(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+		listen(fd, 4) == 0 &&
+		getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
+	snprintf(url, sizeof url, "postgresql://tagdigest@127.0.0.1:%d/digest?"
+		 "connect_timeout=2&sslmode=disable", ntohs(sa.sin_port));
+	t0 = td_mono_now();
+	rc = td_db_open(url, false, false, &db, &err);
+	took = td_mono_now() - t0;
+	close(fd);
+	CHECK(rc == EX_UNAVAILABLE && db == NULL);
+	CHECK(took >= 1.9 && took < 4.0);
+	CHECK(strstr(err.msg, "no answer in 2 s") != NULL);
+	if (rc != EX_UNAVAILABLE || took >= 4.0)
+		fprintf(stderr, "  %d after %.1f s: %s\n", rc, took, err.msg);
 }
 
 static void test_pg_login(void)
@@ -607,6 +733,21 @@ static void test_pg_login(void)
 	CHECK(strstr(err.msg, "PGPASSWORD") != NULL);
 	if (rc != EX_NOPERM)
 		fprintf(stderr, "  %d %s\n", rc, err.msg);
+	CHECK(strstr(err.msg, "readable by others") == NULL);
+
+	/* a passfile others can read: libpq ignores it, and the message
+	 * says so */
+	char pf[128];
+	snprintf(pf, sizeof pf, "%s/pgpass", dir);
+	write_file(NULL, pf, "*:*:*:nosuchrole:pw\n");
+	REQUIRE(chmod(pf, 0644) == 0);
+	setenv("PGPASSFILE", pf, 1);
+	rc = td_db_open(url, false, false, &db, &err);
+	unsetenv("PGPASSFILE");
+	CHECK(rc == EX_NOPERM);
+	CHECK(strstr(err.msg, pf) && strstr(err.msg, "readable by others"));
+	if (!strstr(err.msg, "readable by others"))
+		fprintf(stderr, "  %s\n", err.msg);
 
 	pg_url_for(url, sizeof url, "no_such_database");
 	rc = td_db_open(url, false, false, &db, &err);
@@ -627,6 +768,17 @@ static void test_pg_session(void)
 	CHECK_ONE(db, "SELECT current_setting('default_transaction_read_only')", "off");
 	CHECK(td_db_sqlite(db) == NULL);
 	CHECK(td_db_backend(db) == TD_DB_POSTGRES);
+
+	/* the server's notices: through log.h, a WARNING as a warning, the
+	 * rest (and ROLLBACK with no transaction open) only with --verbose */
+	EXEC_OK(db, "CREATE TABLE n (x INTEGER)");
+	capture_start();
+	int rc1 = td_db_exec(db, "CREATE TABLE IF NOT EXISTS n (x INTEGER)");
+	int rc2 = td_db_exec(db, "ROLLBACK");
+	int rc3 = td_db_exec(db, "DO $$ BEGIN RAISE WARNING 'careful: %', 42; END $$");
+	const char *logged = capture_end();
+	CHECK(rc1 == TD_DB_OK && rc2 == TD_DB_OK && rc3 == TD_DB_OK);
+	CHECK_STR(logged, "tagdigest: store: PostgreSQL: careful: 42\n");
 
 	/* the server drops the connection: TD_DB_IOERR, not a plain error */
 	struct td_db *killer = NULL;
@@ -670,6 +822,7 @@ static void run_half(void)
 	BOTH(test_transaction);
 	BOTH(test_busy);
 	BOTH(test_reset_rerun);
+	BOTH(test_interleaved);
 	BOTH(test_big_select);
 	BOTH(test_readonly);
 	BOTH(test_exec_script);
