@@ -3,12 +3,15 @@
  * no-op, edits update in place, one article from several sources is one
  * post (and migration 4 merges the copies stored before), a delivery and
  * its watermark commit together, a slot cannot be recorded twice,
- * read-only never creates.
+ * read-only never creates, a newer schema is refused, several processes
+ * opening one new store at once all get it. On SQLite, and with
+ * TD_TEST_STORE=postgres on PostgreSQL (store_fixture.h); the migrations
+ * of old SQLite stores are SQLite's alone.
  */
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sysexits.h>
