@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "tagdigest/core/buf.h"
+#include "tagdigest/core/log.h"
 #include "store_impl.h"
 
 #define TD_STR_(x) #x
@@ -703,6 +704,14 @@ static const char *const stmt_sql_pg[ST_COUNT] = {
 	[ST_NEXT_NUMBER] =
 		"UPDATE counters SET value = value + 1 WHERE name = 'posts' RETURNING value",
 	[ST_MAX_SEQ] = "SELECT value FROM counters WHERE name = 'posts'",
+	/* a conflict must not abort the recorder's transaction (PostgreSQL
+	 * aborts it on any error): td_store_put_delivery reads no change as
+	 * "recorded already" */
+	[ST_INSERT_DELIVERY] =
+		"INSERT INTO deliveries (email, slot, status, message_id, reply,"
+		" from_seq, upto_seq, post_count, created_at)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+		" ON CONFLICT (email, slot) DO NOTHING",
 	[ST_MOVE_WATERMARK] =
 		"INSERT INTO subscriber_state (email, watermark, last_slot, last_sent_at)"
 		" VALUES (?1, ?2, ?3, ?4) ON CONFLICT (email) DO UPDATE SET"
@@ -2113,7 +2122,21 @@ int td_store_put_delivery(struct td_store *st, const struct td_delivery *d,
 	td_db_bind_int64(ins, 7, d->upto_seq);
 	td_db_bind_int64(ins, 8, (int64_t)d->post_count);
 	td_db_bind_int64(ins, 9, (int64_t)d->at);
-	if (td_db_step(ins) != TD_DB_DONE) {
+	int step = td_db_step(ins);
+	if (step == TD_DB_DONE && td_db_backend(st->db) == TD_DB_POSTGRES &&
+	    td_db_changes(st->db) == 0) {
+		/* Several senders share a PostgreSQL store: one that stalled
+		 * past its lease (claims.h) can find the reader's digest
+		 * recorded by the sender that took the batch over. The reader
+		 * may have it twice (the bound of a lost lease); the record,
+		 * the watermark and the retry are that sender's. */
+		stmt_done(ins);
+		td_log_warnx("send: %s's digest for this slot was recorded by another "
+			     "sender first (this sender had lost its lease): they may "
+			     "have it twice", d->email);
+		return 0;
+	}
+	if (step != TD_DB_DONE) {
 		/* the error before the reset, which keeps it but not for long */
 		if (td_db_errcode(st->db) == TD_DB_CONSTRAINT)
 			rc = td_err_set(err, EX_SOFTWARE,

@@ -185,11 +185,18 @@ static void test_delivery_and_watermark(void)
 	CHECK(td_store_subscriber_state(st, "ANN@example.org", &s, &err) == 0);
 	CHECK(s.known && s.watermark == 3 && s.last_slot == 5000 && s.last_sent_at == 6000);
 
-	/* a second record for the same slot is refused and changes nothing */
+	/* a second record for the same slot changes nothing: refused on
+	 * SQLite (one sender: it would be a double send); on PostgreSQL the
+	 * first sender's record stands and the second is told in the log
+	 * (a sender that lost its lease to another, claims.h) */
 	struct td_delivery again = d;
 	again.upto_seq = 9;
-	CHECK(td_store_record_delivery(st, &again, &err) == EX_SOFTWARE);
-	CHECK(strstr(err.msg, "already recorded") != NULL);
+	if (store_on_pg) {
+		CHECK(td_store_record_delivery(st, &again, &err) == 0);
+	} else {
+		CHECK(td_store_record_delivery(st, &again, &err) == EX_SOFTWARE);
+		CHECK(strstr(err.msg, "already recorded") != NULL);
+	}
 	CHECK(td_store_subscriber_state(st, "ann@example.org", &s, &err) == 0);
 	CHECK(s.watermark == 3);
 	CHECK(td_store_delivery_count(st, "sent") == 1);
@@ -417,10 +424,16 @@ static void test_pending_and_bounces(void)
 	CHECK(td_store_bounce_count(st, "cy@example.org") == 0);
 	bool done = false;
 	CHECK(td_store_slot_done(st, "cy@example.org", 7000, &done, &err) == 0 && done);
-	/* the same slot twice is refused here too */
+	/* the same slot twice is refused here too (on PostgreSQL: left to
+	 * the first record, and the transaction goes on) */
 	CHECK(td_store_begin(st, &err) == 0);
-	CHECK(td_store_put_delivery(st, &d, &err) == EX_SOFTWARE);
-	td_store_rollback(st);
+	CHECK(td_store_put_delivery(st, &d, &err) == (store_on_pg ? 0 : EX_SOFTWARE));
+	if (store_on_pg) {
+		CHECK(td_store_delivery_count(st, "sent") >= 1);
+		CHECK(td_store_commit(st, &err) == 0);
+	} else {
+		td_store_rollback(st);
+	}
 
 	/* a given-up digest drops its bytes */
 	p.email = (char *)"dee@example.org";
