@@ -320,6 +320,7 @@ bench: deps-bench build/tagdigest
 	$(PYTHON) tests/bench/bench_feeds_memory.py --bin build/tagdigest --feeds 10,40 --mb 9
 	$(PYTHON) tests/bench/bench_public.py --bin build/tagdigest
 	$(PYTHON) tests/bench/bench_bounces.py --bin build/tagdigest --testdata $(abspath $(TESTDATA))
+	$(PYTHON) tests/bench/bench_workers.py --bin build/tagdigest --subscribers 100000
 
 # The send to a million readers, on its own: each run takes about ten
 # minutes on two cores (MILLION_RUNS=3 for a median), plus the peak RSS
@@ -337,6 +338,7 @@ bench-smoke: build/tagdigest
 	$(PYTHON) tests/bench/bench_ingest.py --bin build/tagdigest --items 50 --runs 1 --wordpress --no-peer
 	$(PYTHON) tests/bench/bench_public.py --bin build/tagdigest --smoke --no-peer
 	$(PYTHON) tests/bench/bench_bounces.py --bin build/tagdigest --testdata $(abspath $(TESTDATA)) --smoke
+	$(PYTHON) tests/bench/bench_workers.py --bin build/tagdigest --subscribers 300
 
 # The man pages: tagdigest.1 is written by hand (docs/man/), with the
 # version filled in; tagdigest.conf.5 is generated from the config
