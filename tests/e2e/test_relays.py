@@ -272,7 +272,9 @@ def test_killed_relay_loses_nothing(tmp_path, request):
             msg = email.message_from_bytes(raw, policy=email.policy.default)
             on_a += [x.strip("<>") for x in msg.get_all("X-Rcpt-Args", [])]
         on_b = [r[0] for r, _, _ in b.messages()]     # strict parse
-        assert len(on_a) >= 5 and len(on_b) >= n // 2, (len(on_a), len(on_b))
+        # (the dump being written at the kill may lack its recipient:
+        # count a's files, not the recipients read from them)
+        assert len(os.listdir(a.dumps)) >= 5 and len(on_b) >= n // 2, (len(on_a), len(on_b))
         assert set(on_a) | set(on_b) == due
         assert len(set(on_b)) == len(on_b) and len(set(on_a)) == len(on_a)
         tell(request, f"relays: a killed after {len(on_a)} dumps; b took {len(on_b)}; "
