@@ -818,6 +818,14 @@ static int schema_version_of(const struct td_store *st)
 	       SQLITE_SCHEMA_VERSION;
 }
 
+/* A store a newer tagdigest wrote is refused, and left as it is. */
+static int refuse_newer(struct td_store *st, int version, struct td_err *err)
+{
+	return td_err_set(err, EX_CONFIG, "store: %s has schema version %d, newer than "
+			  "this tagdigest understands (%d): upgrade tagdigest",
+			  st->path, version, schema_version_of(st));
+}
+
 static int read_int(struct td_store *st, const char *sql, int *v,
 		    struct td_err *err)
 {
@@ -891,10 +899,7 @@ static int migrate_pg(struct td_store *st, struct td_err *err)
 	    (rc = read_version(st, &version, err)))
 		goto fail;
 	if (version > PG_SCHEMA_VERSION) {
-		rc = td_err_set(err, EX_CONFIG,
-				"store: %s has schema version %d, newer than this "
-				"tagdigest understands (%d): upgrade tagdigest",
-				st->path, version, PG_SCHEMA_VERSION);
+		rc = refuse_newer(st, version, err);
 		goto fail;
 	}
 	for (int v = version; v < PG_SCHEMA_VERSION; v++) {
@@ -920,10 +925,7 @@ static int migrate(struct td_store *st, struct td_err *err)
 	if ((rc = read_version(st, &version, err)))
 		goto fail;
 	if (version > SQLITE_SCHEMA_VERSION) {
-		rc = td_err_set(err, EX_CONFIG,
-				"store: %s has schema version %d, newer than this "
-				"tagdigest understands (%d): upgrade tagdigest",
-				st->path, version, SQLITE_SCHEMA_VERSION);
+		rc = refuse_newer(st, version, err);
 		goto fail;
 	}
 	for (int v = version; v < SQLITE_SCHEMA_VERSION; v++) {
@@ -964,10 +966,7 @@ static int check_version(struct td_store *st, struct td_err *err)
 	if ((rc = read_version(st, &version, err)))
 		return rc;
 	if (version > schema_version_of(st))
-		return td_err_set(err, EX_CONFIG,
-				  "store: %s has schema version %d, newer than this "
-				  "tagdigest understands (%d): upgrade tagdigest",
-				  st->path, version, schema_version_of(st));
+		return refuse_newer(st, version, err);
 	if (version == 0 && td_db_backend(st->db) == TD_DB_POSTGRES)
 		return td_err_set(err, EX_NOINPUT,
 				  "store: %s holds no tagdigest store yet: run "
