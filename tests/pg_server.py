@@ -69,9 +69,12 @@ class PgServer:
     """One PostgreSQL cluster in a temporary folder, or (attached=True) a
     server someone else started, reached through admin_url."""
 
-    def __init__(self, base_dir=None, keep=False):
+    def __init__(self, base_dir=None, keep=False, durable=False):
         self.base_dir = base_dir     # parent of the temporary folder
         self.keep = keep             # leave the folder (for a post-mortem)
+        # durable: PostgreSQL's own defaults (fsync, synchronous commit,
+        # full page writes), for benchmarks; tests trade them for speed
+        self.durable = durable
         self.dir = None
         self.port = None
         self.host = '127.0.0.1'
@@ -191,8 +194,9 @@ class PgServer:
         last = None
         for _ in range(3):
             self.port = _free_port()
-            opts = (f'-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 '
-                    '-c fsync=off -c synchronous_commit=off -c full_page_writes=off')
+            opts = f'-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1'
+            if not self.durable:
+                opts += ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off'
             try:
                 self._run([f'{PG_BIN}/pg_ctl', '-D', self.data, '-l', self.log, '-w',
                            '-t', str(START_TIMEOUT), '-o', opts, 'start'],
@@ -210,6 +214,29 @@ class PgServer:
                 return f.read()[-4000:]
         except OSError:
             return ''
+
+    def cpu_seconds(self):
+        """CPU time the server has used so far (user + system): the
+        postmaster's own, its exited backends' (folded into it), and its
+        living children's. Backends exit with their connection, so read
+        after the clients are gone to count their work."""
+        tick = os.sysconf('SC_CLK_TCK')
+        pid = self._postmaster_pid()
+        total = 0
+        for entry in os.listdir('/proc'):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f'/proc/{entry}/stat') as f:
+                    fields = f.read().rsplit(')', 1)[1].split()
+            except OSError:
+                continue
+            ppid = int(fields[1])
+            if int(entry) == pid:
+                total += sum(int(v) for v in fields[11:15])   # utime stime cutime cstime
+            elif ppid == pid:
+                total += int(fields[11]) + int(fields[12])
+        return total / tick
 
     def _postmaster_pid(self):
         try:

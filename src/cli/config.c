@@ -83,10 +83,14 @@ enum conf_kind {
  * kind_values) what it accepts; tagdigest.conf(5) is generated from it
  * (td_config_write_man), so a key cannot exist undocumented. */
 struct conf_key {
-	const char *section;   /* "source" stands for every [source.NAME] */
+	const char *section;   /* "source" stands for every [source.NAME], "relay"
+				* for [relay.NAME], "throttle" for
+				* [throttle.DOMAIN] */
 	const char *key;
 	enum conf_kind kind;
-	size_t off;            /* into td_config, or td_source_config for "source" */
+	size_t off;            /* into td_config, or the named section's struct
+				* (td_source_config, td_relay_config,
+				* td_throttle_config) */
 	int min, max;          /* K_INT only */
 	int def;               /* K_INT only: the default, set before any entry */
 	const char *def_text;  /* other kinds: the default in words; NULL: unset */
@@ -95,6 +99,8 @@ struct conf_key {
 
 #define CF(field) offsetof(struct td_config, field)
 #define SF(field) offsetof(struct td_source_config, field)
+#define RF(field) offsetof(struct td_relay_config, field)
+#define TF(field) offsetof(struct td_throttle_config, field)
 /* a K_INT row's tail: range and default; NULL default text */
 #define INT(min, max, def) (min), (max), (def), NULL
 /* another kind's tail: its default in words */
@@ -218,6 +224,37 @@ static const struct conf_key conf_keys[] = {
 	{ "transport", "max_consecutive_tempfails", K_INT,
 	  CF(max_consecutive_tempfails), INT(1, 1000000, 20),
 	  "Temporary failures in a row that stop the run early (exit status 75)." },
+	{ "transport", "relay_pause", K_INT, CF(relay_pause), INT(1, 86400, 60),
+	  "Seconds a [relay.NAME] that refused or timed out a connection, or "
+	  "answered 421, is left alone; its messages go to the other relays "
+	  "meanwhile, and then it is tried again." },
+	{ "relay", "url", K_SMTP_URL, RF(url), DEF("required"),
+	  "The relay: smtp:// (STARTTLS or plain) or smtps:// (TLS from the start)." },
+	{ "relay", "username", K_TEXT, RF(username), DEF(NULL),
+	  "The SMTP AUTH login at this relay; needs password_env or password_file, "
+	  "and TLS." },
+	{ "relay", "password_env", K_ENV_NAME, RF(password_env), DEF(NULL),
+	  "The environment variable holding this relay's password, read at send time." },
+	{ "relay", "password_file", K_PATH, RF(password_file), DEF(NULL),
+	  "The file holding this relay's password; it must not be readable by "
+	  "group or others." },
+	{ "relay", "starttls", K_STARTTLS, RF(starttls),
+	  DEF("required with a username, else off"),
+	  "As [transport] starttls, for this relay." },
+	{ "relay", "ca_file", K_PATH, RF(ca_file), DEF("the system's CAs"),
+	  "A PEM file of the CA that signed this relay's certificate." },
+	{ "relay", "connections", K_INT, RF(connections), INT(1, 64, 1),
+	  "Sessions this relay takes at once at most." },
+	{ "relay", "weight", K_INT, RF(weight), INT(1, 1000, 1),
+	  "This relay's share of the sessions, relative to the other relays' "
+	  "weights (within each one's connections)." },
+	{ "throttle", "per_second", K_INT, TF(per_second), INT(0, 100000, 0),
+	  "Message starts to this domain per second at most, over all sessions "
+	  "and relays of one sender process (0: no limit)." },
+	{ "throttle", "per_hour", K_INT, TF(per_hour), INT(0, 100000000, 0),
+	  "Messages to this domain per hour at most, per sender process: a budget "
+	  "that starts full with each run and refills over the hour; readers past "
+	  "it are left for the next run (0: no limit)." },
 	{ "secrets", "token_secret_env", K_ENV_NAME, CF(token_secret_env),
 	  DEF("TAGDIGEST_TOKEN_SECRET"),
 	  "The environment variable holding the key that signs unsubscribe and "
@@ -378,10 +415,38 @@ static const struct conf_section {
 	  "Every key is optional." },
 };
 
-/* [source.NAME] is not in conf_sections: its name is the user's. */
-static const char conf_source_doc[] =
-	"Where posts come from: one section per source, NAME made of a-z, 0-9, "
-	"_ and -. At least one is required.";
+/* Sections named by the user: [source.NAME], [relay.NAME],
+ * [throttle.DOMAIN]. They are not in conf_sections: each instance's keys
+ * go into its own struct (conf_key.off), in one array per kind. */
+static const struct conf_named {
+	const char *kind;       /* "source": [source.NAME] */
+	const char *title;      /* in tagdigest.conf(5) */
+	const char *doc;
+} conf_named[] = {
+	{ "source", "source.NAME",
+	  "Where posts come from: one section per source, NAME made of a-z, 0-9, "
+	  "_ and -. At least one is required." },
+	{ "relay", "relay.NAME",
+	  "Several SMTP relays instead of [transport] url: one section per relay, "
+	  "NAME made of a-z, 0-9, _ and -; [transport] type must be smtp, and its "
+	  "url and login keys stay unset (each relay has its own). The sessions "
+	  "([transport] connections; unset: the sum of the relays' connections) "
+	  "are spread over the relays by weight. A relay that refuses or times "
+	  "out a connection or answers 421 is left alone for [transport] "
+	  "relay_pause seconds while the others take its messages; when every "
+	  "relay is down, the messages are retried as with one relay. timeout, "
+	  "ehlo and max_messages_per_connection of [transport] apply to each." },
+	{ "throttle", "throttle.DOMAIN",
+	  "Limits for the mail to one receiving domain (DOMAIN in lower case, "
+	  "e.g. [throttle.gmail.com]) and its subdomains; the longest matching "
+	  "DOMAIN applies. Mail to other domains goes on while a throttled "
+	  "domain waits. The limits hold per sender process: with several "
+	  "senders, divide the provider's limit among them." },
+};
+#define NAMED_SOURCE 0
+#define NAMED_RELAY 1
+#define NAMED_THROTTLE 2
+#define NNAMED (sizeof conf_named / sizeof *conf_named)
 
 /* One key's value and where it came from. */
 struct conf_entry {
@@ -393,8 +458,10 @@ struct conf_entry {
 	const struct conf_key *spec;
 };
 
-/* A [source.NAME] seen in the file (line) or created by an override (opt). */
+/* A [source.NAME] (or another named section: kind indexes conf_named)
+ * seen in the file (line) or created by an override (opt). */
 struct conf_source {
+	size_t kind;
 	char *name;
 	unsigned line;
 	char *opt;
@@ -481,15 +548,17 @@ static int conf_fail_entry(struct conf_state *st, const struct conf_entry *e,
 	return rc;
 }
 
-/* Problems of a whole [source.NAME]: at its header line or its first -o. */
+/* Problems of a whole [source.NAME] (or [relay.NAME], ...): at its header
+ * line or its first -o. */
 static int conf_fail_source(struct conf_state *st, const struct conf_source *s,
 			    const char *fmt, ...)
 {
 	struct td_buf prefix = TD_BUF_INIT;
+	const char *kind = conf_named[s->kind].kind;
 	if (s->opt)
-		td_buf_printf(&prefix, "-o %s: source.%s", s->opt, s->name);
+		td_buf_printf(&prefix, "-o %s: %s.%s", s->opt, kind, s->name);
 	else
-		td_buf_printf(&prefix, "%s:%u: source.%s", st->file, s->line, s->name);
+		td_buf_printf(&prefix, "%s:%u: %s.%s", st->file, s->line, kind, s->name);
 	va_list ap;
 	va_start(ap, fmt);
 	int rc = conf_failv(st, td_buf_cstr(&prefix), fmt, ap);
@@ -529,22 +598,58 @@ static bool source_name_valid(const char *name)
 	       strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
 }
 
+/* A throttle's domain as its section names it: lower-case LDH labels
+ * between single dots. */
+static bool throttle_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+	return n > 0 && n <= SOURCE_NAME_MAX && name[0] != '.' && name[n - 1] != '.' &&
+	       name[0] != '-' && !strstr(name, "..") &&
+	       strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-.") == n;
+}
+
+/* Which named section kind (conf_named) section is, with *name after the
+ * kind's dot ("" for a bare [source] or [source.]); -1 for none. */
+static int named_kind(const char *section, const char **name)
+{
+	for (size_t k = 0; k < NNAMED; k++) {
+		size_t n = strlen(conf_named[k].kind);
+		if (strncmp(section, conf_named[k].kind, n) == 0 &&
+		    (section[n] == '.' || section[n] == '\0')) {
+			*name = section[n] ? section + n + 1 : section + n;
+			return (int)k;
+		}
+	}
+	return -1;
+}
+
 /* NULL when the section name is acceptable, else the problem. */
 static const char *section_problem(const char *section, char *buf, size_t len)
 {
 	for (size_t i = 0; i < sizeof conf_sections / sizeof *conf_sections; i++)
 		if (strcmp(section, conf_sections[i].name) == 0)
 			return NULL;
-	if (strcmp(section, "source") == 0 || strcmp(section, "source.") == 0) {
-		snprintf(buf, len, "section [%s] needs a name: [source.NAME]", section);
+	const char *name;
+	int k = named_kind(section, &name);
+	if (k >= 0 && !*name) {
+		snprintf(buf, len, "section [%s] needs a name: [%s]", section,
+			 conf_named[k].title);
 		return buf;
 	}
-	if (strncmp(section, "source.", 7) == 0) {
-		if (source_name_valid(section + 7))
+	if (k == NAMED_THROTTLE) {
+		if (throttle_name_valid(name))
 			return NULL;
-		snprintf(buf, len, "section [%.60s]: a source name uses only a-z, 0-9, "
+		snprintf(buf, len, "section [%.60s]: a throttle names a domain in "
+			 "lower case (like [throttle.gmail.com]), at most %d "
+			 "characters", section, SOURCE_NAME_MAX);
+		return buf;
+	}
+	if (k >= 0) {
+		if (source_name_valid(name))
+			return NULL;
+		snprintf(buf, len, "section [%.60s]: a %s name uses only a-z, 0-9, "
 			 "'_' and '-', at most %d characters", section,
-			 SOURCE_NAME_MAX);
+			 conf_named[k].kind, SOURCE_NAME_MAX);
 		return buf;
 	}
 	snprintf(buf, len, "unknown section [%.60s]", section);
@@ -576,7 +681,9 @@ static bool key_is_secret(const char *key)
 
 static const struct conf_key *find_key(const char *section, const char *key)
 {
-	const char *sec = strncmp(section, "source.", 7) == 0 ? "source" : section;
+	const char *name;
+	int kind = named_kind(section, &name);
+	const char *sec = kind >= 0 ? conf_named[kind].kind : section;
 	for (size_t i = 0; i < sizeof conf_keys / sizeof *conf_keys; i++)
 		if (strcmp(conf_keys[i].section, sec) == 0 &&
 		    strcmp(conf_keys[i].key, key) == 0)
@@ -592,11 +699,13 @@ static const char *key_problem(const char *section, const char *key,
 		bool token = strstr(key, "token") || strcmp(section, "secrets") == 0;
 		/* the bounce mailbox has its own password keys */
 		bool bounces = strcmp(section, "bounces") == 0;
+		bool relay = strncmp(section, "relay.", 6) == 0;
 		snprintf(buf, len, "%.60s.%.40s: secrets are not read from the config "
 			 "file, which is easy to leak; use %s",
 			 section, key, token ?
 			 "token_secret_file or token_secret_env in [secrets]" : bounces ?
-			 "password_file or password_env in [bounces]" :
+			 "password_file or password_env in [bounces]" : relay ?
+			 "password_file or password_env in its [relay.NAME]" :
 			 "password_file or password_env in [transport]");
 		return buf;
 	}
@@ -632,18 +741,20 @@ static struct conf_entry *add_entry(struct conf_state *st, const char *section,
 	return e;
 }
 
-/* Registers a [source.NAME] once, in the order it first appears. */
-static void add_source(struct conf_state *st, const char *name, unsigned line,
-		       const char *opt)
+/* Registers a [source.NAME] (or another named section, kind) once, in
+ * the order it first appears. */
+static void add_source(struct conf_state *st, size_t kind, const char *name,
+		       unsigned line, const char *opt)
 {
 	for (size_t i = 0; i < st->nsrcs; i++)
-		if (strcmp(st->srcs[i].name, name) == 0)
+		if (st->srcs[i].kind == kind && strcmp(st->srcs[i].name, name) == 0)
 			return;
 	if (st->nsrcs == st->capsrcs) {
 		st->capsrcs = st->capsrcs ? st->capsrcs * 2 : 4;
 		st->srcs = td_xrealloc(st->srcs, st->capsrcs * sizeof *st->srcs);
 	}
 	struct conf_source *s = &st->srcs[st->nsrcs++];
+	s->kind = kind;
 	s->name = td_xstrdup(name);
 	s->line = line;
 	s->opt = opt ? td_xstrdup(opt) : NULL;
@@ -682,10 +793,12 @@ static void check_line_shape(struct conf_state *st, const char *s)
 		}
 		char *name = td_xstrndup(s + 1, (size_t)(close - s - 1));
 		const char *problem = section_problem(name, buf, sizeof buf);
+		const char *sname;
+		int kind = named_kind(name, &sname);
 		if (problem)
 			conf_fail_line(st, st->lineno, "%s", problem);
-		else if (strncmp(name, "source.", 7) == 0)
-			add_source(st, name + 7, st->lineno, NULL);
+		else if (kind >= 0)
+			add_source(st, (size_t)kind, sname, st->lineno, NULL);
 		free(name);
 		return;
 	}
@@ -829,8 +942,10 @@ static int apply_override(struct conf_state *st, const char *opt)
 		free(left);
 		return conf_failv_opt(st, opt, "%s", problem);
 	}
-	if (strncmp(section, "source.", 7) == 0)
-		add_source(st, section + 7, 0, opt);
+	const char *sname;
+	int kind = named_kind(section, &sname);
+	if (kind >= 0)
+		add_source(st, (size_t)kind, sname, 0, opt);
 	struct conf_entry *e = find_entry(st, section, key);
 	if (!e)
 		e = add_entry(st, section, key);
@@ -1077,14 +1192,43 @@ static struct td_source_config *find_source(struct td_config *cfg, const char *n
 	return NULL;
 }
 
-/* Checks one entry and stores it in cfg (or in its source). */
+static struct td_relay_config *find_relay(struct td_config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nrelays; i++)
+		if (strcmp(cfg->relays[i].name, name) == 0)
+			return &cfg->relays[i];
+	return NULL;
+}
+
+static struct td_throttle_config *find_throttle(struct td_config *cfg,
+						const char *domain)
+{
+	for (size_t i = 0; i < cfg->nthrottles; i++)
+		if (strcmp(cfg->throttles[i].domain, domain) == 0)
+			return &cfg->throttles[i];
+	return NULL;
+}
+
+/* Checks one entry and stores it in cfg (or in its named section). */
 static int apply_entry(struct conf_state *st, struct td_config *cfg,
 		       const struct conf_entry *e)
 {
 	const struct conf_key *k = e->spec;
 	char *base = (char *)cfg;
-	if (strcmp(k->section, "source") == 0)
-		base = (char *)find_source(cfg, e->section + 7);
+	const char *sname;
+	switch (named_kind(e->section, &sname)) {
+	case NAMED_SOURCE:
+		base = (char *)find_source(cfg, sname);
+		break;
+	case NAMED_RELAY:
+		base = (char *)find_relay(cfg, sname);
+		break;
+	case NAMED_THROTTLE:
+		base = (char *)find_throttle(cfg, sname);
+		break;
+	default:
+		break;
+	}
 	char **sp = (char **)(void *)(base + k->off);
 	int *ip = (int *)(void *)(base + k->off);
 	const char *v = e->value, *host, *rest, *problem;
@@ -1184,9 +1328,9 @@ static int apply_entry(struct conf_state *st, struct td_config *cfg,
 		break;
 	case K_STARTTLS:
 		if (strcasecmp(v, "required") == 0)
-			cfg->smtp_starttls = TD_STARTTLS_REQUIRED;
+			*(enum td_starttls *)(void *)(base + k->off) = TD_STARTTLS_REQUIRED;
 		else if (strcasecmp(v, "off") == 0)
-			cfg->smtp_starttls = TD_STARTTLS_OFF;
+			*(enum td_starttls *)(void *)(base + k->off) = TD_STARTTLS_OFF;
 		else
 			return conf_fail_entry(st, e, "'%.40s' is not required or off", v);
 		break;
@@ -1407,6 +1551,84 @@ static char *default_templates_dir(const char *base_dir)
 	return real;
 }
 
+/* An SMTP login's rules, for [transport] or a [relay.NAME] (section):
+ * STARTTLS defaults to required with a username, else off; a password
+ * never crosses the wire in the clear, and a username needs a password
+ * source. check: the section is in use (type = smtp, or a relay). */
+static int check_login(struct conf_state *st, const char *section, bool check,
+		       const char *url, const char *username, const char *password_env,
+		       const char *password_file, enum td_starttls *starttls)
+{
+	bool creds = username != NULL;
+	bool smtps = url && strncasecmp(url, "smtps:", 6) == 0;
+	if (*starttls == TD_STARTTLS_DEFAULT)
+		*starttls = creds ? TD_STARTTLS_REQUIRED : TD_STARTTLS_OFF;
+	else if (check && creds && !smtps && *starttls == TD_STARTTLS_OFF)
+		return conf_fail_entry(st, find_entry(st, section, "starttls"),
+				       "off, but %s.username is set: credentials are "
+				       "only sent over TLS (use starttls = required, "
+				       "or smtps://)", section);
+	if (check && creds && !password_env && !password_file)
+		return conf_fail_entry(st, find_entry(st, section, "username"),
+				       "needs %s.password_env or %s.password_file",
+				       section, section);
+	return 0;
+}
+
+/* [relay.NAME] sections: each complete, and [transport] not saying the
+ * same thing a second way. */
+static int finish_relays(struct conf_state *st, struct td_config *cfg)
+{
+	static const char *const per_relay[] = {
+		"url", "username", "password_env", "password_file", "starttls", "ca_file",
+	};
+	const struct conf_source *first = NULL;
+	int sum = 0, rc;
+	for (size_t i = 0; i < st->nsrcs; i++) {
+		const struct conf_source *cs = &st->srcs[i];
+		if (cs->kind == NAMED_THROTTLE) {
+			const struct td_throttle_config *t = find_throttle(cfg, cs->name);
+			if (!t->per_second && !t->per_hour)
+				return conf_fail_source(st, cs, "sets no limit: per_second, "
+							"per_hour or both");
+		}
+		if (cs->kind != NAMED_RELAY)
+			continue;
+		struct td_relay_config *r = find_relay(cfg, cs->name);
+		if (!first)
+			first = cs;
+		if (!r->url)
+			return conf_fail_source(st, cs, "url is required (smtp://host:port "
+						"or smtps://host:port)");
+		char *section = td_xasprintf("relay.%s", r->name);
+		rc = check_login(st, section, true, r->url, r->username, r->password_env,
+				 r->password_file, &r->starttls);
+		free(section);
+		if (rc)
+			return rc;
+		sum += r->connections;
+	}
+	if (!first)
+		return 0;
+	if (cfg->transport_type != TD_TRANSPORT_SMTP)
+		return conf_fail_source(st, first, "relays need [transport] type = smtp");
+	for (size_t i = 0; i < sizeof per_relay / sizeof *per_relay; i++) {
+		const struct conf_entry *e = find_entry(st, "transport", per_relay[i]);
+		if (e)
+			return conf_fail_entry(st, e, "set, but so are [relay.NAME] "
+					       "sections: each relay has its own (move it "
+					       "into them)");
+	}
+	const struct conf_entry *conns = find_entry(st, "transport", "connections");
+	if (!conns)
+		cfg->connections = sum;
+	else if (cfg->connections > sum)
+		return conf_fail_entry(st, conns, "%d sessions, but the relays take %d "
+				       "at once (the sum of their connections)",
+				       cfg->connections, sum);
+	return 0;
+}
+
 /* Required keys, defaults that depend on other keys, and the rules that
  * tie keys together. Runs after every entry was applied. */
 static int finish(struct conf_state *st, struct td_config *cfg)
@@ -1419,6 +1641,7 @@ static int finish(struct conf_state *st, struct td_config *cfg)
 		{ "site.url", CF(site_url) },
 		{ "site.from", CF(from_address) },
 	};
+	int rc;
 	for (size_t i = 0; i < sizeof required / sizeof *required; i++)
 		if (!*(char **)(void *)((char *)cfg + required[i].off))
 			return conf_fail_line(st, 0, "%s is required but not set",
@@ -1507,7 +1730,7 @@ static int finish(struct conf_state *st, struct td_config *cfg)
 	if (!cfg->token_secret_file)
 		cfg->token_secret_file = td_xasprintf("%s.secret", cfg->store_path);
 
-	if (cfg->transport_type == TD_TRANSPORT_SMTP && !cfg->smtp_url) {
+	if (cfg->transport_type == TD_TRANSPORT_SMTP && !cfg->smtp_url && !cfg->nrelays) {
 		const struct conf_entry *e = find_entry(st, "transport", "type");
 		return conf_fail_entry(st, e, "smtp needs transport.url "
 				       "(smtp://host:port or smtps://host:port)");
@@ -1515,24 +1738,12 @@ static int finish(struct conf_state *st, struct td_config *cfg)
 
 	if (!cfg->sendmail_path)
 		cfg->sendmail_path = td_xstrdup("/usr/sbin/sendmail");
-	bool creds = cfg->smtp_username != NULL;
-	bool smtps = cfg->smtp_url && strncasecmp(cfg->smtp_url, "smtps:", 6) == 0;
-	if (cfg->smtp_starttls == TD_STARTTLS_DEFAULT)
-		cfg->smtp_starttls = creds ? TD_STARTTLS_REQUIRED : TD_STARTTLS_OFF;
-	else if (cfg->transport_type == TD_TRANSPORT_SMTP && creds && !smtps &&
-		 cfg->smtp_starttls == TD_STARTTLS_OFF) {
-		/* A password must never cross the wire in the clear. */
-		const struct conf_entry *e = find_entry(st, "transport", "starttls");
-		return conf_fail_entry(st, e, "off, but transport.username is set: "
-				       "credentials are only sent over TLS (use "
-				       "starttls = required, or smtps://)");
-	}
-	if (cfg->transport_type == TD_TRANSPORT_SMTP && creds &&
-	    !cfg->smtp_password_env && !cfg->smtp_password_file) {
-		const struct conf_entry *e = find_entry(st, "transport", "username");
-		return conf_fail_entry(st, e, "needs transport.password_env or "
-				       "transport.password_file");
-	}
+	if ((rc = check_login(st, "transport", cfg->transport_type == TD_TRANSPORT_SMTP,
+			      cfg->smtp_url, cfg->smtp_username, cfg->smtp_password_env,
+			      cfg->smtp_password_file, &cfg->smtp_starttls)))
+		return rc;
+	if ((rc = finish_relays(st, cfg)))
+		return rc;
 
 	int dkim_set = !!cfg->dkim_domain + !!cfg->dkim_selector + !!cfg->dkim_key_file;
 	if (dkim_set != 0 && dkim_set != 3)
@@ -1565,9 +1776,11 @@ static int finish(struct conf_state *st, struct td_config *cfg)
 	if (cfg->nsources == 0)
 		return conf_fail_line(st, 0, "no sources: add a [source.NAME] section "
 				      "(type = posts, path = FOLDER)");
-	for (size_t i = 0; i < cfg->nsources; i++) {
-		const struct td_source_config *s = &cfg->sources[i];
+	for (size_t i = 0; i < st->nsrcs; i++) {
 		const struct conf_source *cs = &st->srcs[i];
+		if (cs->kind != NAMED_SOURCE)
+			continue;
+		const struct td_source_config *s = find_source(cfg, cs->name);
 		if (!s->type)
 			return conf_fail_source(st, cs, "type is required (posts or feed)");
 		if (strcmp(s->type, "posts") == 0 && !s->path)
@@ -1576,6 +1789,15 @@ static int finish(struct conf_state *st, struct td_config *cfg)
 			return conf_fail_source(st, cs, "a feed source needs a url");
 	}
 	return 0;
+}
+
+/* Whether a conf_keys section stands for a kind of named section. */
+static bool is_named(const char *section)
+{
+	for (size_t k = 0; k < NNAMED; k++)
+		if (strcmp(section, conf_named[k].kind) == 0)
+			return true;
+	return false;
 }
 
 static int build(struct conf_state *st, struct td_config *cfg)
@@ -1588,14 +1810,39 @@ static int build(struct conf_state *st, struct td_config *cfg)
 	cfg->slot_minute = 0;
 	cfg->transport_type = TD_TRANSPORT_MAILDIR;
 	for (size_t i = 0; i < sizeof conf_keys / sizeof *conf_keys; i++)
-		if (conf_keys[i].kind == K_INT && strcmp(conf_keys[i].section, "source") != 0)
+		if (conf_keys[i].kind == K_INT && !is_named(conf_keys[i].section))
 			*(int *)(void *)((char *)cfg + conf_keys[i].off) = conf_keys[i].def;
 
-	cfg->nsources = st->nsrcs;
-	cfg->sources = td_xcalloc(st->nsrcs, sizeof *cfg->sources);
+	/* one array per kind of named section, in file order */
+	size_t count[NNAMED] = { 0 };
+	for (size_t i = 0; i < st->nsrcs; i++)
+		count[st->srcs[i].kind]++;
+	cfg->sources = td_xcalloc(count[NAMED_SOURCE], sizeof *cfg->sources);
+	cfg->relays = td_xcalloc(count[NAMED_RELAY], sizeof *cfg->relays);
+	cfg->throttles = td_xcalloc(count[NAMED_THROTTLE], sizeof *cfg->throttles);
 	for (size_t i = 0; i < st->nsrcs; i++) {
-		cfg->sources[i].name = td_xstrdup(st->srcs[i].name);
-		cfg->sources[i].categories = true;
+		const char *name = st->srcs[i].name;
+		char *base;
+		switch (st->srcs[i].kind) {
+		case NAMED_SOURCE:
+			cfg->sources[cfg->nsources].name = td_xstrdup(name);
+			cfg->sources[cfg->nsources].categories = true;
+			cfg->nsources++;
+			continue;
+		case NAMED_RELAY:
+			cfg->relays[cfg->nrelays].name = td_xstrdup(name);
+			base = (char *)&cfg->relays[cfg->nrelays++];
+			break;
+		default:
+			cfg->throttles[cfg->nthrottles].domain = td_xstrdup(name);
+			base = (char *)&cfg->throttles[cfg->nthrottles++];
+			break;
+		}
+		/* their whole numbers' defaults, from the table */
+		for (size_t k = 0; k < sizeof conf_keys / sizeof *conf_keys; k++)
+			if (conf_keys[k].kind == K_INT &&
+			    strcmp(conf_keys[k].section, conf_named[st->srcs[i].kind].kind) == 0)
+				*(int *)(void *)(base + conf_keys[k].off) = conf_keys[k].def;
 	}
 
 	for (size_t i = 0; i < st->nents; i++)
@@ -1683,6 +1930,19 @@ void td_config_free(struct td_config *cfg)
 		td_strv_free(&cfg->sources[i].tags);
 	}
 	free(cfg->sources);
+	for (size_t i = 0; i < cfg->nrelays; i++) {
+		struct td_relay_config *r = &cfg->relays[i];
+		free(r->name);
+		free(r->url);
+		free(r->username);
+		free(r->password_env);
+		free(r->password_file);
+		free(r->ca_file);
+	}
+	free(cfg->relays);
+	for (size_t i = 0; i < cfg->nthrottles; i++)
+		free(cfg->throttles[i].domain);
+	free(cfg->throttles);
 	td_strv_free(&cfg->signup_tags);
 	td_strv_free(&cfg->trusted_proxies);
 	td_tz_free(cfg->tz);
@@ -1729,7 +1989,7 @@ static int docs_complete(struct td_err *err)
 {
 	for (size_t i = 0; i < sizeof conf_keys / sizeof *conf_keys; i++) {
 		const struct conf_key *k = &conf_keys[i];
-		bool known = strcmp(k->section, "source") == 0;
+		bool known = is_named(k->section);
 		for (size_t j = 0; j < sizeof conf_sections / sizeof *conf_sections; j++)
 			known = known || strcmp(conf_sections[j].name, k->section) == 0;
 		if (!known)
@@ -1800,7 +2060,8 @@ int td_config_write_man(struct td_buf *out, struct td_err *err)
 	for (size_t j = 0; j < sizeof conf_sections / sizeof *conf_sections; j++)
 		man_section(out, conf_sections[j].name, conf_sections[j].name,
 			    conf_sections[j].doc);
-	man_section(out, "source.NAME", "source", conf_source_doc);
+	for (size_t k = 0; k < NNAMED; k++)
+		man_section(out, conf_named[k].title, conf_named[k].kind, conf_named[k].doc);
 	td_buf_puts(out,
 		".SH EXAMPLE\n"
 		".EX\n"

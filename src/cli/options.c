@@ -134,6 +134,11 @@ struct td_deliver_options td_options_deliver(const struct td_config *cfg)
 		.retry_max_hours = cfg->retry_max_hours,
 		.max_permanent_failures = cfg->max_permanent_failures,
 		.max_consecutive_tempfails = cfg->max_consecutive_tempfails,
+		.relays = cfg->relays,
+		.nrelays = cfg->nrelays,
+		.relay_pause = cfg->relay_pause,
+		.throttles = cfg->throttles,
+		.nthrottles = cfg->nthrottles,
 	};
 }
 

@@ -241,7 +241,7 @@ static void print_send(const struct td_config *cfg, const struct td_send_summary
 	td_tz_format(cfg->tz, s->slot, "%a %d %b %Y %H:%M %Z", slot, sizeof slot);
 	td_tz_format(cfg->tz, s->next_slot, "%a %d %b %Y %H:%M %Z", next, sizeof next);
 	if (s->sent + s->skipped + s->tempfail + s->permfail + s->deferred +
-	    s->expired + s->bounced == 0 && !s->stopped_early) {
+	    s->expired + s->bounced + s->throttled == 0 && !s->stopped_early) {
 		/* readers started clean have had no digest: not "already have" */
 		size_t had = s->not_due - s->started_clean;
 		printf("send: nothing new to send: ");
@@ -273,6 +273,9 @@ static void print_send(const struct td_config *cfg, const struct td_send_summary
 	       s->suppressed, s->tempfail, s->permfail);
 	if (s->deferred)
 		printf(", %zu kept for a later try", s->deferred);
+	if (s->throttled)
+		printf(", %zu held back by a [throttle] per_hour limit (the next run "
+		       "sends them)", s->throttled);
 	if (s->expired)
 		printf(", %zu given up", s->expired);
 	if (s->bounced)
@@ -292,8 +295,11 @@ static void print_send(const struct td_config *cfg, const struct td_send_summary
 		       "left", sync->kept_out, sync->kept_out == 1 ? "" : "s");
 	if (!dry_run && s->sent && cfg->transport_type == TD_TRANSPORT_MAILDIR)
 		printf("; messages in %s/new/", cfg->maildir_path);
-	else if (!dry_run && s->sent && cfg->transport_type == TD_TRANSPORT_SMTP)
+	else if (!dry_run && s->sent && cfg->transport_type == TD_TRANSPORT_SMTP &&
+		 !cfg->nrelays)
 		printf("; handed to %s", cfg->smtp_url);
+	else if (!dry_run && s->sent && cfg->nrelays)
+		printf("; handed to %zu relay%s", cfg->nrelays, cfg->nrelays == 1 ? "" : "s");
 	printf("\n");
 }
 
@@ -323,6 +329,7 @@ static struct td_value *send_json(const struct td_send_summary *s,
 	td_value_map_set_int(v, "temporary", (long long)s->tempfail);
 	td_value_map_set_int(v, "permanent", (long long)s->permfail);
 	td_value_map_set_int(v, "deferred", (long long)s->deferred);
+	td_value_map_set_int(v, "throttled", (long long)s->throttled);
 	td_value_map_set_int(v, "expired", (long long)s->expired);
 	td_value_map_set_int(v, "bounced", (long long)s->bounced);
 	td_value_map_set_int(v, "resent", (long long)s->resent);
@@ -519,7 +526,9 @@ static const char send_help[] =
 	"unsubscribed are not applied, and the run says so. Empty digests are\n"
 	"recorded as skipped; temporary failures are retried in the run and kept\n"
 	"for later runs; a reader who unsubscribes while the run sends gets nothing\n"
-	"after the click.\n"
+	"after the click. With [relay.NAME] sections the sessions are spread over\n"
+	"the relays and a relay that is down is passed over; readers past a\n"
+	"[throttle.DOMAIN] per_hour budget wait for the next run (docs/CRON.md).\n"
 	"Prints one summary line on stdout (nothing with -q) and, on a terminal,\n"
 	"progress on stderr.\n"
 	"SIGTERM or SIGINT finishes the messages in flight, records them, exits 75.\n"

@@ -33,6 +33,22 @@
  * shared across threads mid-transaction, and in WAL mode the composers'
  * read snapshots never block the recorder's commits.
  *
+ * Relays and throttles (relays.h): each sender has one transport per
+ * relay, all opened at the start on the calling thread, and sends through
+ * the one its relay is. Right before a message goes out the sender asks
+ * the pool where it should be (td_relay_settle): home, or another relay
+ * while home is paused; or nowhere (it parks and hands the message back
+ * to the queue, for the senders whose relays are up). A send the relay
+ * refused as a whole (relay_down: no connection, a drop, a 421) pauses
+ * that relay and goes out again at once through the next one, not
+ * counted as an attempt: nobody refused the message. Only when every
+ * relay is down does it fail as with one relay. A message for a
+ * throttled domain that must wait for its turn is set aside (held, at
+ * most sendq_cap of them) and the sender takes the next message, so other
+ * domains go on; the caller puts it back at the head of the queue when
+ * its time comes. One whose domain's hourly budget is spent is dropped
+ * unsent and counted (throttled): nothing recorded, the reader stays due.
+ *
  * Wake-ups are targeted: each sender has its own condition variable (a
  * new job wakes one idle sender, a commit wakes the senders whose
  * messages it held), composers wait on cv_comp (signalled as the send
@@ -179,6 +195,17 @@ static void q_push(struct queue *q, struct job *j)
 	q->n++;
 }
 
+/* Ahead of everything queued: messages that were already due, or taken
+ * and handed back. */
+static void q_push_front(struct queue *q, struct job *j)
+{
+	j->next = q->head;
+	q->head = j;
+	if (!q->tail)
+		q->tail = j;
+	q->n++;
+}
+
 static struct job *q_pop(struct queue *q)
 {
 	struct job *j = q->head;
@@ -212,7 +239,10 @@ static void q_free(struct queue *q)
 /* One sender thread: its transport, and what its gate waits for. */
 struct sender {
 	struct engine *e;
-	struct td_transport *tr;
+	struct td_transport *tr; /* trs[relay]: the one it sends through */
+	struct td_transport **trs;   /* one per relay (e->pool.n) */
+	int home;                /* its relay while that one is up */
+	int relay;               /* the relay it is on; -1: parked */
 	struct td_store *rst;    /* the roster, read: NULL unless e->roster */
 	pthread_t thread;
 	pthread_cond_t cv;       /* a job, its records, a stop: under e->mu */
@@ -285,6 +315,13 @@ struct engine {
 
 	double rate_interval;          /* seconds between message starts, 0 */
 	double next_start;
+
+	/* relays.h: under mu */
+	struct td_relay_pool pool;
+	struct td_transport_options *relay_topt;   /* each relay's transport */
+	const char **relay_name;
+	struct td_throttles throttles;
+	struct queue held;             /* throttled, until retry_at (unsorted) */
 
 	struct sender *senders;        /* sessions() of them, once started */
 	size_t nsenders;               /* transports opened */
@@ -730,6 +767,164 @@ static void wake_a_sender(struct engine *e)
 	pthread_cond_signal(&sa->cv);
 }
 
+static void abs_deadline(struct timespec *ts, double seconds);
+
+/* Waits until `until` (monotonic seconds) on the sender's condition, in
+ * slices, or until the run stops. Called with the lock held. */
+static void sender_sleep(struct engine *e, struct sender *sa, double until)
+{
+	double now;
+	while (e->stop == STOP_NONE && !e->senders_quit && (now = td_mono_now()) < until) {
+		struct timespec ts;
+		abs_deadline(&ts, until - now > 0.1 ? 0.1 : until - now);
+		pthread_cond_timedwait(&sa->cv, &e->mu, &ts);
+	}
+}
+
+/* Whether j's domain lets it go now ([throttle.DOMAIN]). False: j is no
+ * longer the sender's: set aside until its turn (the sender goes on with
+ * other mail), or, with the aside list full, waited for here; dropped
+ * unsent when the domain's hourly budget is spent (counted: the reader
+ * stays due) or the run stopped. Called with the lock held. */
+static bool throttle_pass(struct engine *e, struct sender *sa, struct job *j)
+{
+	struct td_throttle *th = td_throttle_for(&e->throttles, j->email);
+	while (th) {
+		double at = 0;
+		switch (td_throttle_take(th, td_mono_now(), &at)) {
+		case TD_THROTTLE_GO:
+			return true;
+		case TD_THROTTLE_SPENT:
+			/* once per domain: the summary counts them all */
+			if (th->spent == 1)
+				td_log_info("send: the hour's budget of [throttle.%s] "
+					    "per_hour is spent: its other readers wait "
+					    "for the next run", th->domain);
+			td_log_debug("send: %s: not sent: [throttle.%s] per_hour",
+				     j->email, th->domain);
+			e->sum->throttled++;
+			e->sum->done++;
+			drop_unsent(e, j);
+			return false;
+		case TD_THROTTLE_WAIT:
+			if (e->held.n < e->sendq_cap) {
+				e->busy--;
+				j->retry_at = at;
+				q_push(&e->held, j);
+				pthread_cond_signal(&e->cv_main);
+				return false;
+			}
+			/* Many wait already: memory stays bounded, and this
+			 * session waits with its message. */
+			sender_sleep(e, sa, at);
+			if (e->stop != STOP_NONE || e->senders_quit) {
+				drop_unsent(e, j);
+				return false;
+			}
+			break;
+		}
+	}
+	return true;
+}
+
+/* Puts the sender on the relay it should send through now
+ * (td_relay_settle), or parks it (relay -1). Returns the transport it
+ * left, to be hung up outside the lock, or NULL. Called with the lock
+ * held. */
+static struct td_transport *settle(struct engine *e, struct sender *sa)
+{
+	int was = sa->relay;
+	if (e->pool.n < 2)
+		return NULL;
+	sa->relay = td_relay_settle(&e->pool, sa->home, was, td_mono_now());
+	if (sa->relay == was)
+		return NULL;
+	if (sa->relay >= 0) {
+		sa->tr = sa->trs[sa->relay];
+		td_log_debug("send: a session moves to relay %s",
+			     e->relay_name[sa->relay]);
+	}
+	return was >= 0 ? sa->trs[was] : NULL;
+}
+
+/* A parked sender waits for a relay with room (a pause ends, a session
+ * moves). False once the senders quit. Called with the lock held. */
+static bool park(struct engine *e, struct sender *sa)
+{
+	while (!e->senders_quit) {
+		settle(e, sa);   /* from no relay: nothing to hang up */
+		if (sa->relay >= 0)
+			return true;
+		double now = td_mono_now(), next = td_relay_next_up(&e->pool, now);
+		/* a session leaving a relay frees room without a pause ending:
+		 * look again within a second */
+		struct timespec ts;
+		abs_deadline(&ts, next > now && next - now < 1 ? next - now : 1);
+		pthread_cond_timedwait(&sa->cv, &e->mu, &ts);
+	}
+	return false;
+}
+
+/* A taken job goes back to the head of the queue, unsent and not counted
+ * as an attempt, for a sender whose relay is up. Called with the lock
+ * held. */
+static void give_back(struct engine *e, struct job *j)
+{
+	e->busy--;
+	j->tries--;
+	q_push_front(&e->sendq, j);
+	wake_a_sender(e);
+}
+
+/* The relay refused the connection or the session as a whole: paused
+ * (said once per pause), and the sender settles elsewhere. Returns the
+ * transport it left (see settle). Called with the lock held. */
+static struct td_transport *relay_failed(struct engine *e, struct sender *sa,
+					 const struct job *j)
+{
+	if (td_relay_down(&e->pool, (size_t)sa->relay, td_mono_now()))
+		td_log_warnx("send: relay %s: %s; paused for %.0f s, the other "
+			     "relays take its messages", e->relay_name[sa->relay],
+			     j->terr.msg, e->pool.pause);
+	return settle(e, sa);
+}
+
+/* Sends j through the sender's relay; when that relay is down as a whole,
+ * through the next one up (each failover pauses one relay, so at most
+ * one per relay). Returns false when j went back to the queue (every
+ * relay that is up is full: the sender parked). Called without the
+ * lock. */
+static bool send_through_relays(struct engine *e, struct sender *sa, struct job *j,
+				const char *from)
+{
+	for (size_t hop = 0;; hop++) {
+		td_transport_send(sa->tr, from, j->email, j->msg, j->len, &j->res,
+				  &j->terr);
+		if (e->pool.n < 2 || j->res.outcome != TD_SEND_TEMPFAIL ||
+		    !j->res.relay_down || hop >= e->pool.n)
+			return true;
+		pthread_mutex_lock(&e->mu);
+		if (e->stop != STOP_NONE || e->held_abandon) {
+			pthread_mutex_unlock(&e->mu);
+			return true;
+		}
+		struct td_transport *old = relay_failed(e, sa, j);
+		bool parked = sa->relay < 0;
+		bool moved = !parked && td_relay_up(&e->pool, (size_t)sa->relay,
+						      td_mono_now());
+		if (parked)
+			give_back(e, j);
+		pthread_mutex_unlock(&e->mu);
+		td_transport_hangup(old);
+		if (parked)
+			return false;
+		if (!moved)
+			return true;   /* every relay is down: as with one */
+		j->terr.code = 0;
+		j->terr.msg[0] = '\0';
+	}
+}
+
 static void *sender_main(void *arg)
 {
 	struct sender *sa = arg;
@@ -737,6 +932,8 @@ static void *sender_main(void *arg)
 
 	pthread_mutex_lock(&e->mu);
 	for (;;) {
+		if (sa->relay < 0 && !park(e, sa))
+			break;
 		struct job *j = take_job(e, sa);
 		if (!j)
 			break;
@@ -750,12 +947,28 @@ static void *sender_main(void *arg)
 		 * fatal error), and a broken relay is not hammered meanwhile. */
 		while (sa->last_failed && sa->unrecorded && !e->held_abandon)
 			pthread_cond_wait(&sa->cv, &e->mu);
-		if (e->stop != STOP_NONE || !rate_wait(e, sa)) {
+		if (e->stop != STOP_NONE) {
 			/* Stopped before it was sent: the subscriber stays due. */
 			drop_unsent(e, j);
 			continue;
 		}
+		if (!throttle_pass(e, sa, j))
+			continue;
+		if (!rate_wait(e, sa)) {
+			drop_unsent(e, j);
+			continue;
+		}
+		struct td_transport *old = settle(e, sa);
+		if (sa->relay < 0) {
+			j->tries++;   /* give_back takes it off again */
+			give_back(e, j);
+			pthread_mutex_unlock(&e->mu);
+			td_transport_hangup(old);
+			pthread_mutex_lock(&e->mu);
+			continue;
+		}
 		pthread_mutex_unlock(&e->mu);
+		td_transport_hangup(old);
 
 		if (!still_wanted(e, sa, j)) {
 			pthread_mutex_lock(&e->mu);
@@ -767,11 +980,12 @@ static void *sender_main(void *arg)
 		/* made here, not kept in the job: a retry has the same one */
 		char *from = td_envelope_sender(e->dopt, 'd', j->member_id, j->email,
 						j->slot);
-		td_transport_send(sa->tr, from, j->email, j->msg, j->len, &j->res,
-				  &j->terr);
+		bool kept = send_through_relays(e, sa, j, from);
 		free(from);
 
 		pthread_mutex_lock(&e->mu);
+		if (!kept)
+			continue;   /* back on the queue: this sender parked */
 		if (e->held_abandon && j->res.outcome != TD_SEND_OK) {
 			/* Its gate said no (or it failed while the run stops
 			 * on the store): not sent, nothing to record. */
@@ -811,7 +1025,54 @@ static size_t sessions(const struct td_deliver_options *dopt)
 	 * parallel writers gain nothing there. */
 	if (dopt->transport.type == TD_TRANSPORT_MAILDIR || dopt->connections < 1)
 		return 1;
-	return (size_t)dopt->connections;
+	size_t n = (size_t)dopt->connections;
+	if (dopt->nrelays) {
+		/* never more than the relays take at once */
+		size_t room = 0;
+		for (size_t i = 0; i < dopt->nrelays; i++)
+			room += dopt->relays[i].connections > 0 ?
+				(size_t)dopt->relays[i].connections : 1;
+		if (n > room)
+			n = room;
+	}
+	return n;
+}
+
+/* The pool (one relay, `transport`, without [relay.NAME] sections), each
+ * relay's transport options, and the throttles. */
+static void relays_init(struct engine *e)
+{
+	const struct td_deliver_options *d = e->dopt;
+	size_t n = d->nrelays ? d->nrelays : 1;
+	int *caps = td_xcalloc(n, sizeof *caps), *weights = td_xcalloc(n, sizeof *weights);
+	e->relay_topt = td_xcalloc(n, sizeof *e->relay_topt);
+	e->relay_name = td_xcalloc(n, sizeof *e->relay_name);
+	for (size_t i = 0; i < n; i++) {
+		e->relay_topt[i] = d->transport;
+		caps[i] = (int)sessions(d);
+		weights[i] = 1;
+		e->relay_name[i] = "transport";
+		if (!d->nrelays)
+			continue;
+		const struct td_relay_config *r = &d->relays[i];
+		e->relay_topt[i] = td_relay_transport(&d->transport, r);
+		caps[i] = r->connections;
+		weights[i] = r->weight;
+		e->relay_name[i] = r->name;
+	}
+	td_relay_pool_init(&e->pool, n, caps, weights,
+			   d->relay_pause > 0 ? d->relay_pause : 60);
+	free(caps);
+	free(weights);
+	td_throttles_init(&e->throttles, d->throttles, d->nthrottles, td_mono_now());
+}
+
+static void relays_free(struct engine *e)
+{
+	td_relay_pool_free(&e->pool);
+	td_throttles_free(&e->throttles);
+	free(e->relay_topt);
+	free(e->relay_name);
 }
 
 /* Starts a thread that never takes SIGTERM, SIGINT or SIGPIPE: they are
@@ -839,16 +1100,32 @@ static int start_senders(struct engine *e, struct td_err *err)
 	pthread_mutex_unlock(&e->mu);
 	for (size_t i = 0; i < n; i++) {
 		v[i].e = e;
-		int rc = td_transport_open(&e->dopt->transport, &v[i].tr, err);
+		v[i].trs = td_xcalloc(e->pool.n, sizeof *v[i].trs);
+		pthread_cond_init(&v[i].cv, NULL);
+		e->nsenders++;
+		int rc = 0;
+		/* one per relay, opened here (no connection yet): a session
+		 * that moves switches transports on its own thread */
+		for (size_t r = 0; !rc && r < e->pool.n; r++) {
+			rc = td_transport_open(&e->relay_topt[r], &v[i].trs[r], err);
+			if (!rc)
+				td_transport_set_gate(v[i].trs[r], gate_pass, &v[i]);
+		}
 		/* its own: a connection is one thread's at a time */
 		if (!rc && e->roster)
 			rc = td_store_open(td_store_path(e->st), TD_STORE_READONLY,
 					   &v[i].rst, err);
-		pthread_cond_init(&v[i].cv, NULL);
-		e->nsenders++;
 		if (rc)
 			return rc;
-		td_transport_set_gate(v[i].tr, gate_pass, &v[i]);
+		/* home: spread by weight within the relays' caps */
+		pthread_mutex_lock(&e->mu);
+		int home = td_relay_pick(&e->pool, td_mono_now());
+		v[i].home = home >= 0 ? home : 0;
+		v[i].relay = td_relay_settle(&e->pool, v[i].home, -1, td_mono_now());
+		if (v[i].relay < 0)
+			v[i].relay = v[i].home;   /* a pool of one, all down: there */
+		v[i].tr = v[i].trs[v[i].relay];
+		pthread_mutex_unlock(&e->mu);
 	}
 	for (size_t i = 0; i < n; i++) {
 		/* under the lock: wake_senders reads nthreads */
@@ -1365,6 +1642,38 @@ static int dry_wait(struct engine *e, const struct td_send_options *opt,
 	return rc;
 }
 
+/* Moves the jobs of q whose retry_at has come onto the send queue (front:
+ * to its head, past the queue's cap), waking a sender for each. Returns
+ * wake lowered to the earliest retry_at still waiting. Called with the
+ * lock held. */
+static double release_due(struct engine *e, struct queue *q, double now, double wake,
+			  bool front)
+{
+	for (struct job **pp = &q->head; *pp;) {
+		struct job *j = *pp;
+		if (j->retry_at <= now && (front || e->sendq.n < e->sendq_cap)) {
+			*pp = j->next;
+			if (q->tail == j) {
+				q->tail = NULL;
+				for (struct job *k = q->head; k; k = k->next)
+					q->tail = k;
+			}
+			q->n--;
+			j->retry = false;
+			if (front)
+				q_push_front(&e->sendq, j);
+			else
+				q_push(&e->sendq, j);
+			wake_a_sender(e);
+			continue;
+		}
+		if (j->retry_at < wake)
+			wake = j->retry_at;
+		pp = &(*pp)->next;
+	}
+	return wake;
+}
+
 /* The caller's loop in a real run: open the transports when the first
  * message is ready, move due retries back to the send queue, watch for a
  * stop, report progress, and end when the walk is over and everything
@@ -1386,6 +1695,7 @@ static int engine_run(struct engine *e, const struct td_send_options *opt,
 			 * in the pending table). */
 			q_free(&e->sendq);
 			q_free(&e->retries);
+			q_free(&e->held);
 		}
 		if (e->walk_rc) {
 			rc = e->walk_rc;
@@ -1403,29 +1713,14 @@ static int engine_run(struct engine *e, const struct td_send_options *opt,
 				break;
 			continue;
 		}
-		/* Due retries go first, ahead of fresh digests. */
+		/* Due retries go first, ahead of fresh digests; throttled
+		 * messages whose turn came ahead of those (composed already,
+		 * they take no room). */
 		double now = td_mono_now(), wake = now + 0.05;
-		for (struct job **pp = &e->retries.head; *pp;) {
-			struct job *j = *pp;
-			if (j->retry_at <= now && e->sendq.n < e->sendq_cap) {
-				*pp = j->next;
-				if (e->retries.tail == j) {
-					e->retries.tail = NULL;
-					for (struct job *k = e->retries.head; k; k = k->next)
-						e->retries.tail = k;
-				}
-				e->retries.n--;
-				j->retry = false;
-				q_push(&e->sendq, j);
-				wake_a_sender(e);
-				continue;
-			}
-			if (j->retry_at < wake)
-				wake = j->retry_at;
-			pp = &(*pp)->next;
-		}
+		wake = release_due(e, &e->retries, now, wake, false);
+		wake = release_due(e, &e->held, now, wake, true);
 		if (!e->walkers && !e->sendq.n && !e->busy && !e->unrecorded &&
-		    !e->retries.n)
+		    !e->retries.n && !e->held.n)
 			break;
 		struct timespec ts;
 		abs_deadline(&ts, wake > now ? wake - now : 0.001);
@@ -1448,10 +1743,11 @@ static void engine_shutdown(struct engine *e)
 		pthread_join(e->comp[i].thread, NULL);
 
 	pthread_mutex_lock(&e->mu);
-	if (e->stop == STOP_NONE && (e->sendq.n || e->retries.n))
+	if (e->stop == STOP_NONE && (e->sendq.n || e->retries.n || e->held.n))
 		set_stop(e, STOP_STORE);   /* an error path: drop what is unsent */
 	q_free(&e->sendq);
 	q_free(&e->retries);
+	q_free(&e->held);
 	e->senders_quit = true;
 	wake_senders(e);
 	pthread_mutex_unlock(&e->mu);
@@ -1467,7 +1763,9 @@ static void engine_shutdown(struct engine *e)
 	/* Senders that quit on a stop may have left retries behind. */
 	q_free(&e->retries);
 	for (size_t i = 0; i < e->nsenders; i++) {
-		td_transport_close(e->senders[i].tr);
+		for (size_t r = 0; r < e->pool.n; r++)
+			td_transport_close(e->senders[i].trs[r]);
+		free(e->senders[i].trs);
 		td_store_close(e->senders[i].rst);
 		pthread_cond_destroy(&e->senders[i].cv);
 	}
@@ -1559,6 +1857,7 @@ int td_send_run(const struct td_deliver_options *dopt, struct td_store *st,
 	pthread_cond_init(&e.cv_main, NULL);
 	e.probing = !e.dry_run;
 	struct composer dry = { .e = &e, .c = c, .st = st, .zones = td_zones_new() };
+	relays_init(&e);
 	double ivl = 0;
 	if (dopt->rate_per_second > 0)
 		ivl = 1.0 / dopt->rate_per_second;
@@ -1606,6 +1905,7 @@ int td_send_run(const struct td_deliver_options *dopt, struct td_store *st,
 	}
 	td_composer_free(c);
 	td_zones_free(dry.zones);
+	relays_free(&e);
 
 	sum->seconds = td_mono_now() - t0;
 	sum->rate = sum->seconds > 0 ? (double)sum->sent / sum->seconds : 0;
@@ -1667,15 +1967,24 @@ int td_send_one(const struct td_deliver_options *dopt, const char *from, const c
 		const char *msg, size_t len, char *reply, size_t reply_size,
 		struct td_err *err)
 {
-	struct td_transport *tr = NULL;
 	struct td_send_result res;
 	memset(&res, 0, sizeof res);
-	int rc = td_transport_open(&dopt->transport, &tr, err);
-	if (rc)
-		return rc;
-	td_transport_send(tr, from ? from : dopt->compose.from_address, to, msg, len,
-			  &res, err);
-	td_transport_close(tr);
+	/* each relay in turn while they are down as a whole */
+	size_t n = dopt->nrelays ? dopt->nrelays : 1;
+	for (size_t i = 0; i < n; i++) {
+		struct td_transport_options topt = dopt->nrelays ?
+			td_relay_transport(&dopt->transport, &dopt->relays[i]) :
+			dopt->transport;
+		struct td_transport *tr = NULL;
+		int rc = td_transport_open(&topt, &tr, err);
+		if (rc)
+			return rc;
+		td_transport_send(tr, from ? from : dopt->compose.from_address, to, msg,
+				  len, &res, err);
+		td_transport_close(tr);
+		if (res.outcome != TD_SEND_TEMPFAIL || !res.relay_down)
+			break;
+	}
 	snprintf(reply, reply_size, "%s", res.reply);
 	if (res.outcome == TD_SEND_OK)
 		return 0;

@@ -445,6 +445,29 @@ static const char *fix_hint(CURLcode rc, enum td_send_outcome outcome,
 	return "";
 }
 
+/* Whether a temporary failure is the relay's rather than the message's:
+ * it refused or timed out the connection, dropped it without a reply, or
+ * said 421 (closing: at the greeting or at any later command). A 4xx to
+ * one command (450 at RCPT: greylisting, a full mailbox) is the message's:
+ * another relay would hear the same from the receiver. */
+static bool server_down(CURLcode rc, long code, bool fresh)
+{
+	if (fresh)
+		return code == 421;
+	switch (rc) {
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_GOT_NOTHING:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_WEIRD_SERVER_REPLY:
+		return true;
+	default:
+		return false;
+	}
+}
+
 static void report_failure(struct smtp *s, CURLcode rc, long code,
 			   struct td_send_result *res, struct td_err *err)
 {
@@ -458,6 +481,8 @@ static void report_failure(struct smtp *s, CURLcode rc, long code,
 	bool fresh = code >= 400 && code <= 599 && starts_with(s->last, codestr);
 	if (fresh)
 		snprintf(res->reply, sizeof res->reply, "%s", s->last);
+
+	res->relay_down = res->outcome == TD_SEND_TEMPFAIL && server_down(rc, code, fresh);
 
 	const char *what = s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc);
 	const char *hint = fix_hint(rc, res->outcome, s->errbuf);
@@ -556,6 +581,21 @@ static void smtp_send(struct td_transport *t, const char *from,
 	report_failure(s, rc, code, res, err);
 }
 
+/* libcurl has no call that closes a connection and keeps the handle:
+ * a duplicate carries every option but none of the connections, and
+ * cleaning up the old handle sends QUIT on a live one. No global init is
+ * involved, so this is safe on a sender thread. */
+static void smtp_hangup(struct td_transport *t)
+{
+	struct smtp *s = t->state;
+	CURL *fresh = curl_easy_duphandle(s->curl);
+	if (!fresh)
+		return;   /* out of memory: keep the old one, connection and all */
+	curl_easy_cleanup(s->curl);
+	s->curl = fresh;
+	s->in_conn = 0;
+}
+
 static void smtp_close(struct td_transport *t)
 {
 	smtp_free(t->state);
@@ -568,4 +608,5 @@ const struct td_transport_ops td_transport_smtp = {
 	.open = smtp_open,
 	.send = smtp_send,
 	.close = smtp_close,
+	.hangup = smtp_hangup,
 };

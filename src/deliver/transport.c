@@ -54,6 +54,7 @@ void td_transport_send(struct td_transport *t, const char *from,
 	 * the caller would move the subscriber's watermark on a lost message. */
 	res->outcome = TD_SEND_FATAL;
 	res->reply[0] = '\0';
+	res->relay_down = false;
 	if (t->gate && !t->ops->holds_gate && !t->gate(t->gate_arg)) {
 		res->outcome = TD_SEND_TEMPFAIL;
 		td_err_set(err, EX_TEMPFAIL, "transport: %s: not sent: the run is stopping",
@@ -67,6 +68,12 @@ void td_transport_set_gate(struct td_transport *t, td_transport_gate_fn fn, void
 {
 	t->gate = fn;
 	t->gate_arg = arg;
+}
+
+void td_transport_hangup(struct td_transport *t)
+{
+	if (t && t->ops->hangup)
+		t->ops->hangup(t);
 }
 
 void td_transport_close(struct td_transport *t)

@@ -114,8 +114,10 @@ def test_conf_page_documents_every_key(pages):
     # split into [section] blocks, each into key entries
     blocks = dict(re.findall(r"^   \[([a-z.A-Z]+)\]\n(.*?)(?=^   \[|\Z)", keys, re.M | re.S))
     missing = []
+    # the sections the user names: [source.NAME], [relay.NAME], [throttle.DOMAIN]
+    titled = {"source": "source.NAME", "relay": "relay.NAME", "throttle": "throttle.DOMAIN"}
     for sec, key, kind, lo, hi in reader_keys():
-        block = blocks.get("source.NAME" if sec == "source" else sec)
+        block = blocks.get(titled.get(sec, sec))
         if block is None:
             missing.append(f"[{sec}] has no section")
             continue

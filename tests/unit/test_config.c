@@ -522,6 +522,48 @@ static const struct bad_config bad_configs[] = {
 	    "unknown key 'colour' in [public]"),
 	BAD_OV(BASE, -1, "-o public.welcome=sometimes: 'sometimes' is not now or "
 	       "next-slot", "public.welcome=sometimes"),
+
+	/* ---- [relay.NAME] and [throttle.DOMAIN] ---- */
+	BAD(BASE "[transport]\ntype = smtp\n[relay.a]\nconnections = 2\n", 10,
+	    "relay.a: url is required (smtp://host:port or smtps://host:port)"),
+	BAD(BASE "[relay.a]\nurl = smtp://m.example.org\n", 8,
+	    "relay.a: relays need [transport] type = smtp"),
+	BAD(BASE "[transport]\ntype = smtp\nurl = smtp://m.example.org\n"
+	    "[relay.a]\nurl = smtp://n.example.org\n", 10,
+	    "transport.url: set, but so are [relay.NAME] sections: each relay has "
+	    "its own (move it into them)"),
+	BAD(BASE "[transport]\ntype = smtp\nconnections = 5\n[relay.a]\n"
+	    "url = smtp://m.example.org\nconnections = 2\n[relay.b]\n"
+	    "url = smtp://n.example.org\nconnections = 2\n", 10,
+	    "transport.connections: 5 sessions, but the relays take 4 at once "
+	    "(the sum of their connections)"),
+	BAD(BASE "[transport]\ntype = smtp\n[relay.a]\nurl = smtp://m.example.org\n"
+	    "username = u\n", 12,
+	    "relay.a.username: needs relay.a.password_env or relay.a.password_file"),
+	BAD(BASE "[transport]\ntype = smtp\n[relay.a]\nurl = smtp://m.example.org\n"
+	    "username = u\npassword_env = P\nstarttls = off\n", 14,
+	    "relay.a.starttls: off, but relay.a.username is set: credentials are "
+	    "only sent over TLS (use starttls = required, or smtps://)"),
+	BAD(BASE "[relay.a]\npassword = x\n", 9,
+	    "relay.a.password: secrets are not read from the config file, which is "
+	    "easy to leak; use password_file or password_env in its [relay.NAME]"),
+	BAD(BASE "[relay.a]\nurl = http://m.example.org\n", 9,
+	    "relay.a.url: 'http://m.example.org' must start with smtp:// or smtps://"),
+	BAD(BASE "[relay.A]\n", 8,
+	    "section [relay.A]: a relay name uses only a-z, 0-9, '_' and '-', at "
+	    "most 40 characters"),
+	BAD(BASE "[relay]\n", 8, "section [relay] needs a name: [relay.NAME]"),
+	BAD(BASE "[throttle.Gmail.com]\n", 8,
+	    "section [throttle.Gmail.com]: a throttle names a domain in lower case "
+	    "(like [throttle.gmail.com]), at most 40 characters"),
+	BAD(BASE "[throttle.gmail.com]\nper_day = 5\n", 9,
+	    "unknown key 'per_day' in [throttle.gmail.com]"),
+	BAD(BASE "[throttle.gmail.com]\nper_second = 0\n", 8,
+	    "throttle.gmail.com: sets no limit: per_second, per_hour or both"),
+	BAD_OV(BASE, -1, "-o throttle.x.test.per_hour=0: throttle.x.test: sets no "
+	       "limit: per_second, per_hour or both", "throttle.x.test.per_hour=0"),
+	BAD(BASE "[transport]\nrelay_pause = 0\n", 9,
+	    "transport.relay_pause: 0 is out of range (1 to 86400)"),
 };
 
 static void test_bad_configs(void)
@@ -866,6 +908,60 @@ static void test_delivery_keys(void)
 		td_config_free(&cfg);
 }
 
+/* [relay.NAME] and [throttle.DOMAIN]: each read into its own struct, in
+ * file order, with the table's defaults; the sessions are the relays'
+ * sum unless [transport] connections says fewer; an override can add a
+ * relay. */
+static void test_relays_and_throttles(void)
+{
+	struct td_config cfg;
+	struct td_err err;
+	const char *ov[] = { "relay.c.url=smtps://c.example.org:465" };
+	int rc = load(BASE "[transport]\ntype = smtp\n"
+		  "[relay.b]\nurl = smtp://b.example.org:587\nusername = u\n"
+		  "password_file = pw\nconnections = 3\nweight = 2\nca_file = ca.pem\n"
+		  "[throttle.gmail.com]\nper_second = 5\nper_hour = 3000\n"
+		  "[relay.a]\nurl = smtp://a.example.org\n"
+		  "[throttle.yahoo.com]\nper_hour = 100\n", ov, 1, &cfg, &err);
+	CHECK(rc == 0);
+	if (rc)
+		fprintf(stderr, "  %s\n", err.msg);
+	REQUIRE(rc == 0);
+	CHECK(cfg.nrelays == 3);
+	if (cfg.nrelays == 3) {
+		CHECK_STR(cfg.relays[0].name, "b");
+		CHECK_STR(cfg.relays[0].url, "smtp://b.example.org:587");
+		CHECK_STR(cfg.relays[0].username, "u");
+		CHECK_STR(cfg.relays[0].password_file, in_dir("pw"));
+		CHECK_STR(cfg.relays[0].ca_file, in_dir("ca.pem"));
+		CHECK(cfg.relays[0].starttls == TD_STARTTLS_REQUIRED);
+		CHECK(cfg.relays[0].connections == 3 && cfg.relays[0].weight == 2);
+		CHECK_STR(cfg.relays[1].name, "a");
+		CHECK(cfg.relays[1].starttls == TD_STARTTLS_OFF);
+		CHECK(cfg.relays[1].connections == 1 && cfg.relays[1].weight == 1);
+		CHECK(cfg.relays[1].username == NULL && cfg.relays[1].ca_file == NULL);
+		CHECK_STR(cfg.relays[2].url, "smtps://c.example.org:465");
+	}
+	CHECK(cfg.connections == 5);       /* 3 + 1 + 1 */
+	CHECK(cfg.relay_pause == 60);
+	CHECK(cfg.nthrottles == 2);
+	if (cfg.nthrottles == 2) {
+		CHECK_STR(cfg.throttles[0].domain, "gmail.com");
+		CHECK(cfg.throttles[0].per_second == 5 && cfg.throttles[0].per_hour == 3000);
+		CHECK_STR(cfg.throttles[1].domain, "yahoo.com");
+		CHECK(cfg.throttles[1].per_second == 0 && cfg.throttles[1].per_hour == 100);
+	}
+	CHECK(cfg.nsources == 1);
+	td_config_free(&cfg);
+
+	rc = load(BASE "[transport]\ntype = smtp\nconnections = 2\nrelay_pause = 5\n"
+		  "[relay.a]\nurl = smtp://a.example.org\nconnections = 4\n", NULL, 0,
+		  &cfg, &err);
+	REQUIRE(rc == 0);
+	CHECK(cfg.connections == 2 && cfg.relay_pause == 5);
+	td_config_free(&cfg);
+}
+
 /* The zone is loaded with the config: a value the modules are handed,
  * the default UTC; an override replaces the file's. "FOO3" is a POSIX
  * rule, not a zone this system has. */
@@ -1094,6 +1190,7 @@ int main(void)
 	TD_RUN(test_defaults);
 	TD_RUN(test_all_keys);
 	TD_RUN(test_bad_configs);
+	TD_RUN(test_relays_and_throttles);
 	TD_RUN(test_values);
 	TD_RUN(test_long_lines);
 	TD_RUN(test_secrets_refused);

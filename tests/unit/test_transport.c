@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "tagdigest/deliver/deliver.h"
 #include "tagdigest/deliver/transport.h"
 #include "tagdigest/core/util.h"
 
@@ -622,8 +623,31 @@ static void test_smtp_rcpt_4xx_is_tempfail(void)
 		 server);
 	CHECK(strncmp(err.msg, want, strlen(want)) == 0);
 	CHECK(strncmp(res.reply, "450 ", 4) == 0);
+	/* the recipient's: another relay would hear the same */
+	CHECK(!res.relay_down);
 	if (strncmp(err.msg, want, strlen(want)) != 0)
 		fprintf(stderr, "  got: %s\n", err.msg);
+}
+
+/* A 421 (the greeting, MAIL or DATA) or a connection dropped without a
+ * reply is the relay's trouble, not the message's: relay_down, so the
+ * pool can send the message elsewhere (relays.h). */
+static void test_smtp_421_and_drops_are_relay_down(void)
+{
+	static const char *const cases[][3] = {
+		{ "-Q", "CONNECT", NULL }, { "-Q", "MAIL", NULL },
+		{ "-Q", "DATA", NULL }, { "-q", "RCPT", NULL },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct td_send_result res;
+		struct td_err err;
+		char server[64];
+		CHECK(send_one(cases[i], &res, &err, server, sizeof server) ==
+		      TD_SEND_TEMPFAIL);
+		CHECK(res.relay_down);
+		if (!res.relay_down)
+			fprintf(stderr, "  %s %s: %s\n", cases[i][0], cases[i][1], err.msg);
+	}
 }
 
 static void test_smtp_rcpt_5xx_is_permfail(void)
@@ -685,6 +709,7 @@ static void test_smtp_refused_is_tempfail(void)
 	CHECK(res.outcome == TD_SEND_TEMPFAIL);
 	CHECK(err.code == EX_TEMPFAIL);
 	CHECK(strncmp(err.msg, "smtp: ", 6) == 0 && strstr(err.msg, url));
+	CHECK(res.relay_down);
 	td_transport_close(t);
 }
 
@@ -855,6 +880,87 @@ static void test_smtp_reconnects_after_max(void)
 	sink_cleanup(&s);
 }
 
+/* td_send_one (the desk's test send, confirmation mails) with [relay.NAME]
+ * sections: a relay that refuses the connection is passed over for the
+ * next; with every relay down, a temporary failure. */
+static void test_send_one_fails_over(void)
+{
+	struct sink s;
+	char dead[64], live[64], base[64], reply[256];
+	struct td_err err = { 0 };
+	static const char msg[] = "Subject: x\r\n\r\nhello\r\n";
+
+	if (sink_start(&s, NULL) != 0) {
+		CHECK(!"smtp-sink started");
+		sink_cleanup(&s);
+		return;
+	}
+	snprintf(dead, sizeof dead, "smtp://127.0.0.1:%d", free_port());
+	snprintf(live, sizeof live, "smtp://127.0.0.1:%d", s.port);
+	struct td_relay_config relays[2] = {
+		{ .name = (char *)"a", .url = dead, .connections = 1, .weight = 1 },
+		{ .name = (char *)"b", .url = live, .connections = 1, .weight = 1 },
+	};
+	struct td_deliver_options d;
+	memset(&d, 0, sizeof d);
+	smtp_options(&d.transport, base, sizeof base, 1);   /* its url is unused */
+	d.compose.from_address = FROM;
+	d.relays = relays;
+	d.nrelays = 2;
+	CHECK(td_send_one(&d, FROM, RCPT, msg, sizeof msg - 1, reply, sizeof reply,
+			  &err) == 0);
+	CHECK(strncmp(reply, "250", 3) == 0);
+	relays[1].url = dead;
+	CHECK(td_send_one(&d, FROM, RCPT, msg, sizeof msg - 1, reply, sizeof reply,
+			  &err) == EX_TEMPFAIL);
+	free(sink_log_wait(&s, "disconnect", 2));
+	sink_stop(&s);
+	int files = 0;
+	free(sink_dumps(&s, &files));
+	CHECK(files == 1);
+	sink_cleanup(&s);
+}
+
+/* td_transport_hangup ends the session (QUIT) but keeps the transport:
+ * the next send connects afresh, with the same settings. */
+static void test_smtp_hangup_reconnects(void)
+{
+	struct sink s;
+	struct td_transport_options opt;
+	char url[64];
+	struct td_transport *t = NULL;
+	struct td_err err = { 0 };
+	struct td_send_result res;
+	static const char msg[] = "Subject: x\r\n\r\nhello\r\n";
+
+	if (sink_start(&s, NULL) != 0) {
+		CHECK(!"smtp-sink started");
+		sink_cleanup(&s);
+		return;
+	}
+	smtp_options(&opt, url, sizeof url, s.port);
+	opt.smtp.ehlo = "out.example.org";
+	CHECK(td_transport_open(&opt, &t, &err) == 0);
+	for (int i = 0; t && i < 4; i++) {
+		if (i == 2)
+			td_transport_hangup(t);
+		td_transport_send(t, FROM, RCPT, msg, sizeof msg - 1, &res, &err);
+		CHECK(res.outcome == TD_SEND_OK);
+	}
+	td_transport_hangup(t);   /* twice in a row does no harm */
+	td_transport_hangup(t);
+	td_transport_close(t);
+	/* the probe, then two sessions of 2 messages, each ended by QUIT */
+	char *log = sink_log_wait(&s, "disconnect", 3);
+	sink_stop(&s);
+	CHECK(count_str(log, "connect (AF_INET") == 3);
+	CHECK(count_str(log, "EHLO out.example.org\n") == 2);
+	CHECK(count_str(log, "MAIL FROM:<" FROM ">") == 4);
+	CHECK(count_str(log, "QUIT") == 2);
+	free(log);
+	sink_cleanup(&s);
+}
+
 /* The sendmail transport runs the program with fork/execv, the message on
  * its stdin with LF line ends, and reads the outcome from its exit status. */
 static void test_sendmail_exit_status(void)
@@ -936,6 +1042,7 @@ int main(void)
 	TD_RUN(test_smtp_three_messages_one_connection);
 	TD_RUN(test_smtp_dot_stuffing);
 	TD_RUN(test_smtp_rcpt_4xx_is_tempfail);
+	TD_RUN(test_smtp_421_and_drops_are_relay_down);
 	TD_RUN(test_smtp_rcpt_5xx_is_permfail);
 	TD_RUN(test_smtp_mail_5xx_is_fatal);
 	TD_RUN(test_smtp_end_of_data_5xx_is_permfail);
@@ -944,5 +1051,7 @@ int main(void)
 	TD_RUN(test_smtp_config_errors);
 	TD_RUN(test_smtp_credentials_need_tls);
 	TD_RUN(test_smtp_reconnects_after_max);
+	TD_RUN(test_smtp_hangup_reconnects);
+	TD_RUN(test_send_one_fails_over);
 	return TD_DONE("test_transport");
 }

@@ -28,6 +28,7 @@
 
 #include "tagdigest/core/err.h"
 #include "tagdigest/sources/source.h"
+#include "tagdigest/deliver/relays.h"
 #include "tagdigest/deliver/transport.h"
 #include "tagdigest/core/tz.h"
 #include "tagdigest/core/util.h"
@@ -109,6 +110,18 @@ struct td_config {
 				  * default 72 */
 	int max_permanent_failures;   /* consecutive, then suppressed; default 3 */
 	int max_consecutive_tempfails;/* then the run stops early; default 20 */
+	int relay_pause;         /* seconds a relay that failed is left alone,
+				  * default 60 */
+
+	/* [relay.NAME]: several SMTP relays instead of [transport] url (and
+	 * its login keys); type must be smtp. With them, connections is
+	 * the sessions over all relays: when the file does not set it, the
+	 * sum of the relays' connections */
+	struct td_relay_config *relays;  /* in file order; NULL, 0: none */
+	size_t nrelays;
+	/* [throttle.DOMAIN]: per receiving domain limits (relays.h) */
+	struct td_throttle_config *throttles;
+	size_t nthrottles;
 
 	/* [fetch]: how feeds are downloaded */
 	int fetch_parallel;       /* sources fetched at once, default 4 */

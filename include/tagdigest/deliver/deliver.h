@@ -38,6 +38,15 @@
  * session. Memory stays flat: at most 2 x connections + composing
  * threads messages are composed ahead. The first message is sent alone,
  * so a broken relay configuration costs one attempt and changes nothing.
+ * Relays and throttles (relays.h): the sessions are spread over the
+ * configured relays (td_deliver_options.relays; none: one, `transport`);
+ * a message whose relay refused the connection or the session as a whole
+ * (relay_down, transport.h) goes out at once through another relay that
+ * is up, not counted as an attempt, and that relay is paused; only when
+ * every relay is down does it fail as with one. A message to a throttled
+ * domain waits for its turn aside while the sessions send other mail; one
+ * past its domain's hourly budget is not sent, nothing is recorded, and
+ * it is counted in `throttled`: the reader stays due for the next run.
  * A dry run takes the same walk and composes the same digests, but
  * opens no transport and writes nothing. With a plan callback
  * (td_send_options.plan), which sees each reader's outcome as it is
@@ -100,6 +109,7 @@
 #include "tagdigest/core/err.h"
 #include "tagdigest/store/store.h"
 #include "tagdigest/schedule/subscribers.h"
+#include "tagdigest/deliver/relays.h"
 #include "tagdigest/deliver/transport.h"
 
 struct td_send_summary {
@@ -118,6 +128,9 @@ struct td_send_summary {
 	size_t tempfail;         /* failed temporarily; kept for a later run */
 	size_t permfail;         /* refused for good (this slot) */
 	size_t deferred;         /* kept from an earlier run, not due to retry yet */
+	size_t throttled;        /* not sent: their domain's per_hour budget
+				  * ([throttle.DOMAIN]) was spent; nothing
+				  * recorded, so they are due for the next run */
 	size_t expired;          /* given up after too many attempts / too long */
 	size_t bounced;          /* suppressed in this run after repeated 5xx */
 	size_t resent;           /* of `sent`: stored digests of an earlier run */
@@ -212,6 +225,15 @@ struct td_deliver_options {
 	int retry_max_hours;
 	int max_permanent_failures;
 	int max_consecutive_tempfails;
+	/* [relay.NAME] (relays.h): the relays the sessions are spread over,
+	 * each one's transport being `transport` with the relay's url, login
+	 * and TLS settings; NULL, 0: one relay, `transport` as it is */
+	const struct td_relay_config *relays;
+	size_t nrelays;
+	int relay_pause;                     /* seconds; <= 0: 60 */
+	/* [throttle.DOMAIN] (relays.h); NULL, 0: none */
+	const struct td_throttle_config *throttles;
+	size_t nthrottles;
 };
 
 /* Where td_send_run takes its subscribers from. next() returns 1 with

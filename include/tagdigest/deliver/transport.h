@@ -19,6 +19,14 @@
  *   TD_SEND_FATAL     the problem is ours (bad credentials, TLS failure, 5xx
  *                     at MAIL, unwritable Maildir): stop the run
  * and fills err with what a person can act on for anything but OK.
+ * A TEMPFAIL that is the server's rather than the message's (it refused
+ * or timed out the connection, dropped it without a reply, or answered
+ * 421) also sets relay_down: another relay may take the message at once
+ * (relays.h).
+ *
+ * td_transport_hangup() ends the connection a backend keeps open (SMTP:
+ * QUIT), so a session leaving one relay for another does not hold an
+ * idle connection there; the next send opens a fresh one.
  *
  * The commit gate (td_transport_set_gate): a function the transport calls
  * once per send, right before the step that lets the receiver accept the
@@ -89,6 +97,8 @@ enum td_send_outcome {
 struct td_send_result {
 	enum td_send_outcome outcome;
 	char reply[512];      /* server reply line or Maildir file name */
+	bool relay_down;      /* TEMPFAIL: the server is unavailable, not
+			       * this message's problem (see above) */
 };
 
 struct td_transport;
@@ -105,6 +115,7 @@ struct td_transport_ops {
 		     const char *msg, size_t len, struct td_send_result *res,
 		     struct td_err *err);
 	void (*close)(struct td_transport *t);
+	void (*hangup)(struct td_transport *t);   /* NULL: nothing kept open */
 };
 
 struct td_transport {
@@ -126,6 +137,8 @@ void td_transport_send(struct td_transport *t, const char *from,
 		       const char *rcpt, const char *msg, size_t len,
 		       struct td_send_result *res, struct td_err *err);
 void td_transport_close(struct td_transport *t);
+/* Closes the connection t keeps open, if any; t stays usable. */
+void td_transport_hangup(struct td_transport *t);
 /* Every later send of t passes fn (NULL: none) before the message can be
  * accepted. */
 void td_transport_set_gate(struct td_transport *t, td_transport_gate_fn fn, void *arg);
