@@ -30,6 +30,7 @@ BIN = os.environ.get("TAGDIGEST_BIN") or str(ROOT / "build" / "tagdigest")
 BACKEND = os.environ.get("TD_E2E_BACKEND", "sqlite")
 if BACKEND == "postgres":
     import psycopg2   # the tests' own reads of a PostgreSQL store (StoreDB)
+    import psycopg2.errors
 # What reading a store that is not there yet, or busy, raises on either backend
 STORE_ERRORS = (sqlite3.Error, OSError) + ((psycopg2.Error,) if BACKEND == "postgres" else ())
 
@@ -146,14 +147,25 @@ def store_write_lock(site, timeout=5):
     the StoreDB inside that transaction, which is rolled back on exit."""
     with open_store(site, timeout=timeout) as db:
         if db.postgres:
-            # SQLite's busy timeout, for the lock itself
-            db.execute(f"SET lock_timeout = '{timeout}s'")
-            db.execute("BEGIN")
             tables = [t for (t,) in db.execute(
                 "SELECT table_name FROM information_schema.tables"
                 " WHERE table_schema = current_schema()").fetchall()]
-            db.execute("LOCK TABLE " + ", ".join(f'"{t}"' for t in tables)
-                       + " IN EXCLUSIVE MODE")
+            lock = ("LOCK TABLE " + ", ".join(f'"{t}"' for t in tables)
+                    + " IN EXCLUSIVE MODE NOWAIT")
+            # all at once or none, tried again until the busy timeout: a
+            # writer that holds one table and wants another must not find
+            # it held by a lock that waits for the first (a deadlock)
+            until = time.monotonic() + timeout
+            while True:
+                db.execute("BEGIN")
+                try:
+                    db.execute(lock)
+                    break
+                except psycopg2.errors.LockNotAvailable:
+                    db.execute("ROLLBACK")
+                    if time.monotonic() > until:
+                        raise
+                    time.sleep(0.005)
         else:
             db.conn.isolation_level = None
             db.execute("BEGIN IMMEDIATE")
