@@ -150,13 +150,25 @@ run: deps
 # tests/pg_server.py, which starts a throwaway PostgreSQL 15, names it in
 # TD_TEST_PG_URL and stops it after (run alone, such a test says its
 # PostgreSQL half was SKIPPED).
-PG_UNIT := build/asan/test_db
+PG_UNIT := build/asan/test_db build/asan/test_claims
+
+# The store's unit tests (those that open a store through
+# tests/unit/store_fixture.h) run a second time on PostgreSQL:
+# TD_TEST_STORE=postgres, one throwaway server for all of them, each
+# store a fresh schema there.
+STORE_UNIT := $(patsubst tests/unit/%.c,build/asan/%,$(shell grep -l \
+	-e '"store_fixture.h"' -e '"roster_fixture.h"' tests/unit/test_*.c))
 
 unit: asan
 	@failed=0; for t in $(UNIT_BIN); do \
 		case " $(PG_UNIT) " in *" $$t "*) pg="$(PYTHON) tests/pg_server.py run --";; *) pg=;; esac; \
 		$(ASAN_ENV) TESTDATA=$(abspath $(TESTDATA)) $$pg $$t || failed=1; \
-	done; exit $$failed
+	done; \
+	$(ASAN_ENV) TESTDATA=$(abspath $(TESTDATA)) $(PYTHON) tests/pg_server.py run -- \
+		env TD_TEST_STORE=postgres sh -c \
+		'failed=0; for t; do "$$t" || failed=1; done; exit $$failed' sh \
+		$(STORE_UNIT) || failed=1; \
+	exit $$failed
 
 # SIGKILLs the crash-safety test lands in a run of send
 CRASH_KILLS ?= 50

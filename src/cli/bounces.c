@@ -26,7 +26,8 @@ static const char bounces_help[] =
 	"reported and stays (or goes to processed_folder). Each mail is recorded, then\n"
 	"removed (or moved to processed_folder); a mail that is not a bounce or\n"
 	"a report stays where it is. One line per mail on stderr, a summary on\n"
-	"stdout. Takes the run lock (exit 75 while a run holds it).\n"
+	"stdout. Takes the run lock (exit 75 while a run holds it); on a\n"
+	"PostgreSQL store it waits for another reader of the mailbox instead.\n"
 	"  --dry-run   read and report; record nothing, remove nothing\n\n"
 	"exit status: 0 done, 78 bad config or login refused, 69 server\n"
 	"unreachable or bad certificate, 76 the server refused a command (the\n"
@@ -96,7 +97,7 @@ int td_cli_bounces(const struct td_cli_globals *g, int argc, char **argv)
 	struct td_store *st;
 	int lockfd;
 	int rc = td_cli_begin_writer(g, "bounces", bounces_help, argc, argv, opts, 1,
-				     &dry_run, &helped, &cfg, &st, &lockfd);
+				     &dry_run, TD_LOCK_ROSTER, &helped, &cfg, &st, &lockfd);
 	if (rc || helped)
 		return rc;
 	rc = td_cli_read_bounces(&cfg, st, dry_run, true);

@@ -31,6 +31,7 @@
 
 #include "tagdigest/cli/config.h"
 #include "tagdigest/core/err.h"
+#include "tagdigest/store/lock.h"
 #include "tagdigest/store/store.h"
 #include "tagdigest/schedule/subscribers.h"
 
@@ -59,13 +60,15 @@ void td_cli_see_help(const char *cmd);
 int td_cli_load_config(const struct td_cli_globals *g, struct td_config *cfg);
 /* One warning about the bad subscriber rows skipped, when there were any. */
 void td_cli_warn_bad_rows(const struct td_config *cfg, size_t nbad, size_t ngood);
-/* The store under the run lock (lock.h), or the error reported. */
-int td_cli_open_locked(const struct td_config *cfg, struct td_store **st, int *lockfd);
+/* The store under the run lock (lock.h), or the error reported; kind:
+ * what a writer on PostgreSQL waits for or excludes (lock.h). */
+int td_cli_open_locked(const struct td_config *cfg, enum td_lock_kind kind,
+		       struct td_store **st, int *lockfd);
 /* The store for a command that writes it: under the run lock, or, for a
  * dry run (which writes nothing), read-only without the lock (*lockfd
  * stays -1). The error reported. */
-int td_cli_open_writer(const struct td_config *cfg, bool dry_run, struct td_store **st,
-		       int *lockfd);
+int td_cli_open_writer(const struct td_config *cfg, enum td_lock_kind kind, bool dry_run,
+		       struct td_store **st, int *lockfd);
 
 /* "Did you mean": the name nearest to a mistyped word, among names
  * offered one by one (td_cli_near_consider). Near means an optimal
@@ -98,15 +101,15 @@ int td_cli_parse_opts(const char *cmd, const char *help, int argc,
 		      bool *helped);
 /* The start of a command that writes the store (ingest, send, run,
  * bounces): its options (as td_cli_parse_opts), the config, and the
- * store as td_cli_open_writer opens it; dry_run points at the flag among
+ * store as td_cli_open_writer opens it (kind: lock.h); dry_run points at the flag among
  * opts (NULL: the command has none). Returns 0 with *helped after
  * --help, or 0 with the config and the store open for
  * td_cli_end_writer; else the exit status, with nothing left open. */
 int td_cli_begin_writer(const struct td_cli_globals *g, const char *cmd,
 			const char *help, int argc, char **argv,
 			struct td_cli_opt *opts, size_t nopts, const bool *dry_run,
-			bool *helped, struct td_config *cfg, struct td_store **st,
-			int *lockfd);
+			enum td_lock_kind kind, bool *helped, struct td_config *cfg,
+			struct td_store **st, int *lockfd);
 void td_cli_end_writer(struct td_config *cfg, struct td_store *st, int lockfd);
 /* The same, also taking up to maxpos positional arguments (anything not
  * an option, and everything after "--") into pos; *npos tells how many

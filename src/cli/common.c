@@ -193,18 +193,19 @@ int td_cli_parse_args(const char *cmd, const char *help, int argc, char **argv,
 	return 0;
 }
 
-int td_cli_open_locked(const struct td_config *cfg, struct td_store **st, int *lockfd)
+int td_cli_open_locked(const struct td_config *cfg, enum td_lock_kind kind,
+		       struct td_store **st, int *lockfd)
 {
 	struct td_err err = { 0, "" };
-	int rc = td_lock_open_store(cfg->store_path, st, lockfd, &err);
+	int rc = td_lock_open_store(cfg->store_path, kind, st, lockfd, &err);
 	return rc ? td_cli_fail(&err) : 0;
 }
 
-int td_cli_open_writer(const struct td_config *cfg, bool dry_run, struct td_store **st,
-		       int *lockfd)
+int td_cli_open_writer(const struct td_config *cfg, enum td_lock_kind kind, bool dry_run,
+		       struct td_store **st, int *lockfd)
 {
 	if (!dry_run)
-		return td_cli_open_locked(cfg, st, lockfd);
+		return td_cli_open_locked(cfg, kind, st, lockfd);
 	/* a dry run writes nothing, so it needs no lock */
 	struct td_err err = { 0, "" };
 	int rc = td_store_open(cfg->store_path, TD_STORE_READONLY, st, &err);
@@ -214,8 +215,8 @@ int td_cli_open_writer(const struct td_config *cfg, bool dry_run, struct td_stor
 int td_cli_begin_writer(const struct td_cli_globals *g, const char *cmd,
 			const char *help, int argc, char **argv,
 			struct td_cli_opt *opts, size_t nopts, const bool *dry_run,
-			bool *helped, struct td_config *cfg, struct td_store **st,
-			int *lockfd)
+			enum td_lock_kind kind, bool *helped, struct td_config *cfg,
+			struct td_store **st, int *lockfd)
 {
 	*st = NULL;
 	*lockfd = -1;
@@ -224,7 +225,7 @@ int td_cli_begin_writer(const struct td_cli_globals *g, const char *cmd,
 		return rc;
 	if ((rc = td_cli_load_config(g, cfg)))
 		return rc;
-	if ((rc = td_cli_open_writer(cfg, dry_run && *dry_run, st, lockfd)))
+	if ((rc = td_cli_open_writer(cfg, kind, dry_run && *dry_run, st, lockfd)))
 		td_cli_end_writer(cfg, *st, *lockfd);
 	return rc;
 }

@@ -158,6 +158,13 @@ static const struct conf_key conf_keys[] = {
 	{ "digest", "excerpt_chars", K_INT, CF(excerpt_chars), INT(0, TD_EXCERPT_MAX, 280),
 	  "Length of a post's excerpt in characters (0: titles only). Cut when a "
 	  "digest is rendered, so a change applies to every post on the next run." },
+	{ "send", "lease", K_INT, CF(send_lease), INT(3, 3600, 30),
+	  "PostgreSQL store: seconds a batch of readers stays one sender's "
+	  "claim without renewal (a live sender renews every third of it); a "
+	  "sender that died leaves its batches to the others after this long." },
+	{ "send", "batch", K_INT, CF(send_batch), INT(1, 1000000, 1000),
+	  "PostgreSQL store: readers (by member id) in one batch that a sender "
+	  "claims; several senders split the list into such batches." },
 	{ "subscribers", "path", K_PATH, CF(subscribers_path),
 	  DEF("subscribers/subscribers.csv"),
 	  "The subscriber file: CSV with the columns email, name and tags, "
@@ -397,6 +404,9 @@ static const struct conf_section {
 	  "often (hourly); digests go out once the slot has passed. Readers may "
 	  "choose their own day, time and zone on the preference page." },
 	{ "digest", "What one digest holds." },
+	{ "send", "Several senders on one PostgreSQL store: send and run on "
+	  "any number of machines share the list by claiming batches of readers "
+	  "with a lease. Ignored on SQLite, where one sender runs at a time." },
 	{ "subscribers", "The subscriber file, synced into the store on each run: "
 	  "a row adds a reader or updates their name and tags." },
 	{ "templates", "The Mustache templates the digests are rendered with "

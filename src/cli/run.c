@@ -2,7 +2,11 @@
  * run.c: `ingest`, `send` and `run`, the commands that write the
  * store: under the run lock (a dry run, which writes nothing, without
  * it); `run` is `ingest` then `send` under one lock, reading the bounce
- * mailbox ([bounces] mailbox, bounces.c) in between.
+ * mailbox ([bounces] mailbox, bounces.c) in between. On PostgreSQL
+ * (store/lock.h) there is no run lock: the ingest takes the ingest lock
+ * or skips, and the sync and the bounce mailbox wait for the roster
+ * lock; several sends share the roster by claiming batches of it
+ * (store/claims.h, claim_walk below).
  *
  * `send` first syncs the editors' subscriber file into the store's
  * roster (import.h, TD_IMPORT_SYNC), then walks the roster: the active
@@ -29,6 +33,8 @@
 #include "tagdigest/schedule/import.h"
 #include "tagdigest/schedule/readers.h"
 #include "tagdigest/sources/ingest.h"
+#include "tagdigest/store/claims.h"
+#include "tagdigest/store/lock.h"
 #include "tagdigest/store/roster.h"
 #include "tagdigest/core/buf.h"
 #include "tagdigest/core/log.h"
@@ -54,6 +60,51 @@ static int roster_next(void *ctx, const struct td_subscriber **out, struct td_er
 	td_member_subscriber(m, &w->view);
 	*out = &w->view;
 	return 1;
+}
+
+/* Several senders' walk (store/claims.h): a batch of readers claimed,
+ * walked, the next one claimed, until none is left. A batch whose lease
+ * went to another sender is left to it at once. */
+struct claim_walk {
+	struct td_store *st;
+	struct td_claims *claims;
+	struct td_roster_cursor *cur;    /* the batch walked; NULL: none */
+	int64_t first, last;
+	time_t cutoff, now;
+	struct td_subscriber view;
+};
+
+static int claim_next(void *ctx, const struct td_subscriber **out, struct td_err *err)
+{
+	struct claim_walk *w = ctx;
+	/* each turn ends with a reader, the end, an error or a new batch,
+	 * and the claims hand out each batch once a run */
+	for (;;) {
+		if (w->cur && td_claims_lost(w->claims, w->first)) {
+			td_log_info("send: readers %lld-%lld left to the sender that "
+				    "took them over", (long long)w->first, (long long)w->last);
+		} else if (w->cur) {
+			const struct td_member *m;
+			int rc = td_roster_cursor_next(w->cur, &m, err);
+			if (rc == 1) {
+				td_member_subscriber(m, &w->view);
+				*out = &w->view;
+			}
+			if (rc != 0)
+				return rc;
+		}
+		td_roster_cursor_close(w->cur);
+		w->cur = NULL;
+		bool got;
+		int rc = td_claims_next(w->claims, &w->first, &w->last, &got, err);
+		if (rc || !got)
+			return rc;
+		td_log_debug("send: claimed readers %lld-%lld", (long long)w->first,
+			     (long long)w->last);
+		if ((rc = td_roster_cursor_open_range(w->st, w->cutoff, w->now, w->first,
+						      w->last, &w->cur, err)))
+			return rc;
+	}
 }
 
 /* ---- the file's sync ---- */
@@ -232,6 +283,36 @@ static int do_ingest(const struct td_config *cfg, struct td_store *st,
 		print_ingest(&s);
 	td_ingest_summary_free(&s);
 	return 0;
+}
+
+/* do_ingest under the ingest lock (lock.h): on PostgreSQL a second
+ * concurrent ingest skips, says so and is no failure (the other one
+ * reads the same sources; `run` goes on to send); on SQLite the run lock
+ * already excludes it. */
+static int locked_ingest(const struct td_config *cfg, struct td_store *st,
+			 struct td_value **json, int *exit_code, struct td_buf *failed,
+			 bool *skipped)
+{
+	struct td_err err = { 0, "" };
+	bool got;
+	*exit_code = 0;
+	*skipped = false;
+	if (td_lock_try(st, TD_STORE_LOCK_INGEST, &got, &err))
+		return td_cli_fail(&err);
+	if (!got) {
+		*skipped = true;
+		td_log_info("ingest: another process is ingesting into %s; skipped",
+			    td_store_path(st));
+		if (json) {
+			*json = td_value_map();
+			td_value_map_set_bool(*json, "skipped", true);
+			td_value_map_set_int(*json, "exit", 0);
+		}
+		return 0;
+	}
+	int rc = do_ingest(cfg, st, json, exit_code, failed);
+	td_lock_drop(st, TD_STORE_LOCK_INGEST);
+	return rc;
 }
 
 static void print_send(const struct td_config *cfg, const struct td_send_summary *s,
@@ -424,8 +505,23 @@ static int do_send(const struct td_config *cfg, struct td_store *st, const char 
 	struct td_err err = { 0, "" };
 	struct td_import_summary sync;
 	memset(&sync, 0, sizeof sync);
-	int rc = dry_run ? 0 : td_import_file(st, cfg->subscribers_path, TD_IMPORT_SYNC,
-					      false, now, &sync, &err);
+	/* Several senders (PostgreSQL): one syncs the file at a time, under
+	 * the roster lock, and makes the batches they claim; the others wait
+	 * and find the file unchanged. A start walks the whole roster under
+	 * that lock. On SQLite the run lock keeps every other writer out. */
+	bool shared = !dry_run && td_lock_shared(st);
+	struct td_claims *claims = NULL;
+	int rc = shared ? td_lock_wait(st, TD_STORE_LOCK_ROSTER, TD_LOCK_WAIT_MS, &err) : 0;
+	bool locked = shared && !rc;
+	if (!rc && !dry_run)
+		rc = td_import_file(st, cfg->subscribers_path, TD_IMPORT_SYNC, false, now,
+				    &sync, &err);
+	if (!rc && shared && !no_send) {
+		struct td_claims_options copt = { cfg->send_batch, cfg->send_lease };
+		rc = td_claims_begin(st, &copt, &claims, &err);
+	}
+	if (locked && (rc || !no_send))
+		td_lock_drop(st, TD_STORE_LOCK_ROSTER);
 	if (rc)
 		return td_cli_fail(&err);
 	struct file_sig sig;
@@ -435,9 +531,13 @@ static int do_send(const struct td_config *cfg, struct td_store *st, const char 
 
 	/* Walked, not loaded: a run's memory must not grow with the readers. */
 	struct roster_walk rw = { NULL, { 0 } };
+	struct claim_walk cw = { st, claims, NULL, 0, 0, now, now, { 0 } };
 	struct td_sync_walk *dw = NULL;
 	struct td_subscriber_source src;
-	if (dry_run) {
+	if (claims) {
+		/* the readers this sender gets are known as it goes */
+		src = (struct td_subscriber_source){ claim_next, &cw, 0, true };
+	} else if (dry_run) {
 		rc = td_sync_walk_open(st, cfg->subscribers_path, now,
 				       no_send ? WALK_PAUSED_TOO : now, &dw, &err);
 		src = (struct td_subscriber_source){ td_sync_walk_next, dw,
@@ -476,6 +576,20 @@ static int do_send(const struct td_config *cfg, struct td_store *st, const char 
 	if (prog.drawn)
 		fprintf(stderr, "\r%*s\r", 70, "");
 	td_roster_cursor_close(rw.cur);
+	td_roster_cursor_close(cw.cur);
+	if (claims) {
+		/* Done only when the walk ended and every reader taken is
+		 * recorded; else the batches go back to the others now. */
+		bool done = (!rc || rc == EX_TEMPFAIL) && !sum.stopped_early;
+		size_t nclaimed = td_claims_count(claims);
+		struct td_err cerr = { 0, "" };
+		if (td_claims_end(claims, done, &cerr))
+			td_log_warnx("%s (the leases run out by themselves)", cerr.msg);
+		td_log_info("send: %zu batch%s of readers walked by this sender%s", nclaimed,
+			    nclaimed == 1 ? "" : "es", done ? "" : ", handed back undone");
+	}
+	if (locked && no_send)
+		td_lock_drop(st, TD_STORE_LOCK_ROSTER);
 	if (dry_run) {
 		sync = *td_sync_walk_summary(dw);
 		td_sync_walk_close(dw);
@@ -507,7 +621,9 @@ static const char ingest_help[] =
 	"place and are not announced again. A feed that answers \"not modified\"\n"
 	"(304) to the validators of its last fetch from the same URL is counted\n"
 	"as such. A failing source is reported on stderr with its name and URL\n"
-	"or path, and the others are still read.\n"
+	"or path, and the others are still read. On a PostgreSQL store ([store]\n"
+	"url) one ingest runs at a time: a second one skips its ingest, says so\n"
+	"on stderr and exits 0.\n"
 	"Prints one summary line on stdout (nothing with -q).\n"
 	"  --json      the summary as one JSON object: each source (name, type,\n"
 	"              url or path, outcome: ok, not modified or failed, its\n"
@@ -532,6 +648,9 @@ static const char send_help[] =
 	"Prints one summary line on stdout (nothing with -q) and, on a terminal,\n"
 	"progress on stderr.\n"
 	"SIGTERM or SIGINT finishes the messages in flight, records them, exits 75.\n"
+	"On a PostgreSQL store ([store] url) any number of sends, on any\n"
+	"machines, share the readers: each claims batches of them ([send] batch)\n"
+	"with a lease ([send] lease) and counts only its own in its summary.\n"
 	"  --dry-run   render every due digest and report what would go out,\n"
 	"              with the file's changes as the sync would apply them;\n"
 	"              send nothing, change nothing (the store included)\n"
@@ -545,12 +664,15 @@ static const char send_help[] =
 	"  --json      the summary as one JSON object (a dry run's has\n"
 	"              \"dry_run\": true and \"would_send\" instead of \"sent\")\n\n"
 	"exit status: 0 done, 75 try again later (relay down, some digests failed\n"
-	"temporarily, another run holds the lock), 78 configuration, 65 bad data.\n";
+	"temporarily, another run holds the lock or, on PostgreSQL, the file's\n"
+	"sync waited two minutes for another one), 78 configuration, 65 bad data.\n";
 
 static const char run_help[] =
 	"usage: tagdigest run [--no-send [--dry-run]] [--json]\n\n"
 	"`ingest`, then `send` (which syncs the subscriber file first), under a\n"
-	"lock: a second concurrent run exits 75 at once and touches nothing.\n"
+	"lock: a second concurrent run exits 75 at once and touches nothing. On\n"
+	"a PostgreSQL store ([store] url) runs share the readers as `send`s do,\n"
+	"and one ingests at a time: another skips its ingest and sends.\n"
 	"With [bounces] mailbox set, `bounces` runs before the send (a mailbox\n"
 	"that cannot be read is reported, and the send goes on). A source that\n"
 	"fails does not stop the run: the other sources are read and the send\n"
@@ -571,6 +693,21 @@ static const char run_help[] =
 	"This is the command for cron; run it at least hourly, so every reader's\n"
 	"own slot is served within the hour:\n"
 	"  7 * * * *  cd /srv/tagdigest && ./build/tagdigest -q run\n";
+
+/* `run`'s reading of the bounce mailbox: on PostgreSQL under the roster
+ * lock (lock.h), as `bounces` is, so two senders never read one mailbox
+ * at once; the second finds it read. Non-zero when it was not read to
+ * the end (reported). */
+static int read_bounces_locked(const struct td_config *cfg, struct td_store *st,
+			       bool as_result)
+{
+	struct td_err err = { 0, "" };
+	if (td_lock_wait(st, TD_STORE_LOCK_ROSTER, TD_LOCK_WAIT_MS, &err))
+		return td_cli_fail(&err);
+	int rc = td_cli_read_bounces(cfg, st, false, as_result);
+	td_lock_drop(st, TD_STORE_LOCK_ROSTER);
+	return rc;
+}
 
 /* run's exit status: the send's own failure wins (mail that needs a
  * person); then a source that failed, even over the send's 75, which a
@@ -599,7 +736,7 @@ static int cmd_write(const struct td_cli_globals *g, int argc, char **argv,
 	struct td_store *st;
 	int lockfd;
 	int rc = td_cli_begin_writer(g, name, help, argc, argv, opts, nopts, &dry_run,
-				     &helped, &cfg, &st, &lockfd);
+				     TD_LOCK_SEND, &helped, &cfg, &st, &lockfd);
 	if (rc || helped)
 		return rc;
 	if (ingest && send && dry_run && !no_send) {
@@ -611,12 +748,14 @@ static int cmd_write(const struct td_cli_globals *g, int argc, char **argv,
 	struct td_value *ingest_v = NULL, *send_v = NULL;
 	struct td_buf failed = TD_BUF_INIT;     /* the sources that failed */
 	int sources_rc = 0;
+	bool skipped = false;                   /* another process ingests */
 	/* a dry run's store is read-only: what an ingest would add is not
 	 * counted, and is not seen by a real start either until it runs */
 	if (ingest && dry_run)
 		td_log_info("%s: --dry-run: no ingest (it would write the store)", name);
 	else if (ingest)
-		rc = do_ingest(&cfg, st, json ? &ingest_v : NULL, &sources_rc, &failed);
+		rc = locked_ingest(&cfg, st, json ? &ingest_v : NULL, &sources_rc, &failed,
+				   &skipped);
 	/* A start counts what the store holds as seen: with a source
 	 * missing, its posts would arrive after the start, the whole
 	 * archive of it, and go out as news in everyone's first digest.
@@ -628,13 +767,22 @@ static int cmd_write(const struct td_cli_globals *g, int argc, char **argv,
 			     "and run `tagdigest %s --no-send` again", name,
 			     strchr(td_buf_cstr(&failed), ',') ? "s" : "",
 			     td_buf_cstr(&failed), name);
+	/* Nor while another process ingests: what it adds after the start
+	 * would go out as news. */
+	if (!rc && !hold && send && no_send && skipped) {
+		td_log_warnx("%s --no-send: nothing started while another process "
+			     "ingests; run `tagdigest %s --no-send` again when it is done",
+			     name, name);
+		hold = true;
+		sources_rc = EX_TEMPFAIL;
+	}
 	td_buf_free(&failed);
 	/* `run` reads what came back before it sends, so a reader who
 	 * bounced or complained is not mailed again; a mailbox that cannot
 	 * be read is reported and the send goes on. Its summary is one of
 	 * the run's results, but not part of the JSON document. */
 	if (!rc && !hold && ingest && send && !dry_run && cfg.bounce_mailbox &&
-	    td_cli_read_bounces(&cfg, st, false, !json))
+	    read_bounces_locked(&cfg, st, !json))
 		td_log_warnx("run: the bounce mailbox was not read to the end; "
 			     "sending anyway (`tagdigest bounces` tries again)");
 	if (hold)

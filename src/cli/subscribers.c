@@ -142,7 +142,9 @@ static const char import_help[] =
 	"wins), nor do the tags of a reader who chose their own; the summary\n"
 	"counts both.\n\n"
 	"Takes the run lock (the import is one transaction): while a send or\n"
-	"ingest runs it exits 75 and changes nothing; run it again later.\n\n"
+	"ingest runs it exits 75 and changes nothing; run it again later. On a\n"
+	"PostgreSQL store it waits (at most two minutes) for a send's sync or\n"
+	"another import instead, and sends go on meanwhile.\n\n"
 	"  --dry-run   read and check everything and say what would change;\n"
 	"              store nothing (takes no lock)\n"
 	"  --start-clean\n"
@@ -1162,7 +1164,7 @@ static int cmd_import(const struct td_cli_globals *g, int argc, char **argv)
 	char rows[48], kept[48];
 	memset(&sum, 0, sizeof sum);
 	rc = dry_run ? open_store(&cfg, TD_STORE_READWRITE, &st) :
-		       td_cli_open_locked(&cfg, &st, &lockfd);
+		       td_cli_open_locked(&cfg, TD_LOCK_ROSTER, &st, &lockfd);
 	if (!rc && (rc = td_import_file(st, path, TD_IMPORT_ADD, dry_run, time(NULL),
 					&sum, &err)))
 		td_cli_fail(&err);

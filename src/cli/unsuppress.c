@@ -39,7 +39,7 @@ int td_cli_unsuppress(const struct td_cli_globals *g, int argc, char **argv)
 	size_t removed = 0;
 	struct td_err err = { 0, "" };
 	char *slug = tag ? td_slugify(tag) : NULL;
-	if (!(rc = td_cli_open_locked(&cfg, &st, &lockfd))) {
+	if (!(rc = td_cli_open_locked(&cfg, TD_LOCK_ROSTER, &st, &lockfd))) {
 		if ((rc = td_store_unsuppress(st, email, slug, &removed, &err)))
 			td_cli_fail(&err);
 		else

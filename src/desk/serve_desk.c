@@ -251,7 +251,7 @@ static int ingest_posts(struct td_desk *d)
 	struct td_err err = { 0, "" };
 	int fd = -1;
 	struct td_store *st = NULL;
-	int rc = td_lock_open_store(d->opt.store_path, &st, &fd, &err);
+	int rc = td_lock_open_store(d->opt.store_path, TD_LOCK_INGEST, &st, &fd, &err);
 	if (rc == EX_TEMPFAIL) {
 		td_log_debug("serve: posts changed; ingest later: %s", err.msg);
 		return rc;

@@ -455,7 +455,8 @@ int td_store_bounce_events(struct td_store *st, const char *email, size_t limit,
 		td_store_bind_text(s, 1, key);
 		free(key);
 	}
-	td_db_bind_int64(s, 2, limit ? (int64_t)limit : -1);
+	/* no limit: the largest (PostgreSQL refuses SQLite's -1) */
+	td_db_bind_int64(s, 2, limit ? (int64_t)limit : INT64_MAX);
 	size_t cap = 0;
 	int r;
 	while ((r = step(st, s, "read bounce events", err)) == 1) {

@@ -135,8 +135,8 @@ static const char *const rstmt_sql[RS_COUNT] = {
 		"SELECT 1 FROM members WHERE email_key = ?1 AND status = 'active'"
 		" AND paused_until <= ?2",
 	[RS_PAGE] =
-		"SELECT " MEMBER_COLS " FROM members WHERE id > ?1 AND" WALK_WHERE
-		" ORDER BY id LIMIT ?4",
+		"SELECT " MEMBER_COLS " FROM members WHERE id > ?1 AND id <= ?5 AND"
+		WALK_WHERE " ORDER BY id LIMIT ?4",
 	/* a returning reader starts from now, not from when they left */
 	[RS_WATERMARK_UP] =
 		"UPDATE subscriber_state SET watermark = ?2 WHERE email = ?1 AND watermark < ?2",
@@ -939,6 +939,7 @@ struct td_roster_cursor {
 	struct td_store *st;
 	time_t cutoff, now;
 	int64_t after_id;            /* the last id read */
+	int64_t last_id;             /* the range's end */
 	struct td_member page[TD_ROSTER_PAGE];
 	size_t n, next;              /* rows in page, the next to hand out */
 	bool end;                    /* the last page was short */
@@ -948,14 +949,23 @@ struct td_roster_cursor {
 int td_roster_cursor_open(struct td_store *st, time_t cutoff, time_t now,
 			  struct td_roster_cursor **out, struct td_err *err)
 {
+	return td_roster_cursor_open_range(st, cutoff, now, 0, INT64_MAX, out, err);
+}
+
+int td_roster_cursor_open_range(struct td_store *st, time_t cutoff, time_t now,
+				int64_t first_id, int64_t last_id,
+				struct td_roster_cursor **out, struct td_err *err)
+{
 	*out = NULL;
 	struct td_db_stmt *s;
 	if (td_db_prepare(td_store_db(st),
-			       "SELECT COUNT(*) FROM members WHERE ?1 = ?1 AND" WALK_WHERE, &s) != TD_DB_OK)
+			       "SELECT COUNT(*) FROM members WHERE id >= ?1 AND id <= ?4 AND"
+			       WALK_WHERE, &s) != TD_DB_OK)
 		return td_store_db_error(st, err, "count the walk");
-	td_db_bind_int64(s, 1, 0);
+	td_db_bind_int64(s, 1, first_id);
 	td_db_bind_int64(s, 2, (int64_t)cutoff);
 	td_db_bind_int64(s, 3, (int64_t)now);
+	td_db_bind_int64(s, 4, last_id);
 	int step = td_db_step(s);
 	size_t total = step == TD_DB_ROW ? (size_t)td_db_column_int64(s, 0) : 0;
 	td_db_finalize(s);
@@ -965,6 +975,8 @@ int td_roster_cursor_open(struct td_store *st, time_t cutoff, time_t now,
 	c->st = st;
 	c->cutoff = cutoff;
 	c->now = now;
+	c->after_id = first_id > INT64_MIN ? first_id - 1 : first_id;
+	c->last_id = last_id;
 	c->total = total;
 	*out = c;
 	return 0;
@@ -992,6 +1004,7 @@ int td_roster_cursor_next(struct td_roster_cursor *c, const struct td_member **o
 		td_db_bind_int64(s, 2, (int64_t)c->cutoff);
 		td_db_bind_int64(s, 3, (int64_t)c->now);
 		td_db_bind_int64(s, 4, TD_ROSTER_PAGE);
+		td_db_bind_int64(s, 5, c->last_id);
 		int step;
 		while ((step = td_db_step(s)) == TD_DB_ROW)
 			read_member(s, &c->page[c->n++]);

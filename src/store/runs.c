@@ -150,14 +150,14 @@ int td_store_reader_digests(struct td_store *st, const char *email, size_t limit
 			 " SELECT * FROM (SELECT slot, created_at AS at, status AS outcome,"
 			 "  post_count, COALESCE(message_id, '') AS message_id, '' AS detail,"
 			 "  0 AS next_at FROM deliveries WHERE email = ?1"
-			 "  ORDER BY slot DESC LIMIT ?2)"
+			 "  ORDER BY slot DESC LIMIT ?2) AS d"
 			 " UNION ALL"
 			 " SELECT * FROM (SELECT slot, first_attempt_at,"
 			 "  CASE state WHEN 'retry' THEN 'retrying' ELSE 'failed' END,"
 			 "  post_count, message_id, last_error,"
 			 "  CASE state WHEN 'retry' THEN next_attempt_at ELSE 0 END"
-			 "  FROM pending WHERE email = ?1 ORDER BY slot DESC LIMIT ?2))"
-			 " ORDER BY slot DESC LIMIT ?2",
+			 "  FROM pending WHERE email = ?1 ORDER BY slot DESC LIMIT ?2) AS p)"
+			 " AS u ORDER BY slot DESC LIMIT ?2",
 			 &s, err, "prepare a reader's digests");
 	if (rc)
 		return rc;

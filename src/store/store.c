@@ -359,6 +359,19 @@ static const char *const migrations[] = {
 	"  SELECT email, watermark, last_slot, last_sent_at FROM subscriber_state;"
 	"DROP TABLE subscriber_state;"
 	"ALTER TABLE subscriber_state_12 RENAME TO subscriber_state;",
+
+	/* 13: send batches (store/claims.h): the roster split by member id
+	 * into ranges that senders claim with a lease (database clock, ms),
+	 * marked done when the run that walked them ended. Rows are made by
+	 * the senders on demand. (IF NOT EXISTS: a store whose version was
+	 * set back runs this again.) */
+	[12] =
+	"CREATE TABLE IF NOT EXISTS send_batches ("
+	"  first_id INTEGER PRIMARY KEY,"
+	"  last_id INTEGER NOT NULL,"
+	"  worker TEXT NOT NULL DEFAULT '',"
+	"  lease_until INTEGER NOT NULL DEFAULT 0,"
+	"  done_at INTEGER NOT NULL DEFAULT 0);",
 };
 
 #define SQLITE_SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -512,6 +525,14 @@ static const char *const pg_migrations[] = {
 	"  upto_seq BIGINT NOT NULL, at BIGINT NOT NULL);"
 	"CREATE FUNCTION td_fold(text) RETURNS text"
 	"  AS 'SELECT lower($1)' LANGUAGE sql IMMUTABLE STRICT;",
+
+	/* 2: send batches (store/claims.h), as SQLite's migration 13 */
+	"CREATE TABLE send_batches ("
+	"  first_id BIGINT PRIMARY KEY,"
+	"  last_id BIGINT NOT NULL,"
+	"  worker TEXT NOT NULL DEFAULT '',"
+	"  lease_until BIGINT NOT NULL DEFAULT 0,"
+	"  done_at BIGINT NOT NULL DEFAULT 0);",
 };
 
 #define PG_SCHEMA_VERSION ((int)(sizeof pg_migrations / sizeof pg_migrations[0]))
@@ -1120,6 +1141,11 @@ int td_store_commit(struct td_store *st, struct td_err *err)
 		st->nested_reads--;
 		return 0;
 	}
+	/* PostgreSQL only warns about a COMMIT with no transaction: a
+	 * caller's lost BEGIN is an error on both backends */
+	if (td_db_autocommit(st->db))
+		return td_err_set(err, EX_SOFTWARE, "store: %s: commit without a transaction",
+				  st->path);
 	return run_stmt(st, ST_COMMIT, err);
 }
 
@@ -1893,11 +1919,15 @@ static const char member_left_sql[] =
  * word that they may get digests; but a form sign-up that was never
  * confirmed goes back to pending: nobody but the reader can give the
  * double opt-in. */
+#define MEMBER_BACK_SQL(now)                                                    \
+	"UPDATE members SET status = CASE WHEN origin = 'form' AND confirmed_at = 0" \
+	" THEN 'pending' ELSE 'active' END,"                                        \
+	" changed_at = " now                                                        \
+	" WHERE email_key = ?1 AND status IN ('unsubscribed', 'bounced', 'complained')"
 static const char member_back_sql[] =
-	"UPDATE members SET status = CASE WHEN origin = 'form' AND confirmed_at = 0"
-	" THEN 'pending' ELSE 'active' END,"
-	" changed_at = CAST(strftime('%s', 'now') AS INTEGER)"
-	" WHERE email_key = ?1 AND status IN ('unsubscribed', 'bounced', 'complained')";
+	MEMBER_BACK_SQL("CAST(strftime('%s', 'now') AS INTEGER)");
+static const char member_back_sql_pg[] =
+	MEMBER_BACK_SQL("CAST(EXTRACT(EPOCH FROM now()) AS BIGINT)");
 
 /* Runs sql with the key as ?1 and now as ?2 (when it has one). */
 static int member_status_step(struct td_store *st, const char *sql, const char *key,
@@ -1971,7 +2001,8 @@ int td_store_unsuppress(struct td_store *st, const char *email, const char *scop
 	if (!rc && removed)
 		*removed = (size_t)td_db_changes(st->db);
 	if (!rc && (!scope || strcmp(scope, "all") == 0))
-		rc = member_status_step(st, member_back_sql, key, 0, err);
+		rc = member_status_step(st, td_db_pick(st->db, member_back_sql,
+							member_back_sql_pg), key, 0, err);
 	/* and the bounces that led there: the address starts afresh */
 	if (!rc && (!scope || strcmp(scope, "all") == 0))
 		rc = td_store_bounce_score_clear(st, key, err);

@@ -120,6 +120,7 @@ def main():
         peer = {name: [] for name, _, _ in setups}
         cpu = {name: [] for name, _, _ in setups}      # senders' µs per message
         db_cpu = {name: [] for name, _, _ in setups}   # PostgreSQL's
+        wal = {name: [] for name, _, _ in setups}      # WAL bytes per message
         for _ in range(args.runs):
             for name, backend, workers in setups:
                 if backend == "sqlite":
@@ -133,12 +134,15 @@ def main():
                     subprocess.run([args.bin, "-q", "-c", str(conf), "-o", opt, "ingest"],
                                    check=True, capture_output=True, timeout=timeout)
                 db0 = pg.cpu_seconds()
+                lsn0 = pg.psql("SELECT pg_current_wal_lsn()")
                 sent, secs, used = sends(args.bin, conf, opt, sink.port, args.connections,
                                          workers, timeout)
                 cpu[name].append(used / n * 1e6)
                 if backend == "pg":
                     time.sleep(0.5)   # the backends exit with their clients
                     db_cpu[name].append((pg.cpu_seconds() - db0) / n * 1e6)
+                    wal[name].append(int(pg.psql(
+                        f"SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '{lsn0}')")) / n)
                 if sent != n:
                     raise RuntimeError(f"{name}: {sent} sent of {n} readers")
                 times[name].append(secs)
@@ -155,8 +159,9 @@ def main():
               f"{os.cpu_count()} CPUs")
         print("| setup | wall time | messages/s | vs SQLite, 1 sender | "
               "smtp-source, same sessions | ratio to smtp-source | "
-              "senders' CPU per message | PostgreSQL's CPU per message |")
-        print("|---|---|---|---|---|---|---|---|")
+              "senders' CPU per message | PostgreSQL's CPU per message | "
+              "WAL per message |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for name, _, workers in setups:
             t = times[name]
             print(f"| {name} | {spread(t, lambda v: f'{v:.1f}')} s | "
@@ -166,8 +171,9 @@ def main():
                   f"({args.connections * workers} sessions) | "
                   f"{spread([p / v for p, v in zip(peer[name], t)], lambda v: f'{v:.2f}')} | "
                   f"{spread(cpu[name], lambda v: f'{v:.0f}')} µs | "
-                  + (f"{spread(db_cpu[name], lambda v: f'{v:.0f}')} µs |" if db_cpu[name]
-                     else "- |"))
+                  + (f"{spread(db_cpu[name], lambda v: f'{v:.0f}')} µs | "
+                     f"{spread(wal[name], lambda v: f'{v / 1024:.1f}')} KiB |"
+                     if db_cpu[name] else "- | - |"))
     finally:
         pg.stop()
         sink.stop()

@@ -1,7 +1,8 @@
 /*
  * roster_fixture.h: what the roster's tests (test_roster.c,
- * test_import.c) share: a fresh store per test in the file's own
- * temporary folder, and a member's status in one call.
+ * test_import.c) share: a fresh store per test (store_fixture.h: a file
+ * in the test's temporary folder, or a PostgreSQL schema), and a
+ * member's status in one call.
  */
 #ifndef TAGDIGEST_TEST_ROSTER_FIXTURE_H
 #define TAGDIGEST_TEST_ROSTER_FIXTURE_H
@@ -9,22 +10,9 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "store_fixture.h"
 #include "tagdigest/store/roster.h"
 #include "tagdigest/store/store.h"
-
-/* dir/name.db, removed first and opened read-write (NULL, reported on
- * stderr, when it cannot be). */
-static inline struct td_store *fresh_store(const char *dir, const char *name)
-{
-	char path[4096];
-	snprintf(path, sizeof path, "%s/%s.db", dir, name);
-	unlink(path);
-	struct td_store *st = NULL;
-	struct td_err err = { 0, "" };
-	if (td_store_open(path, TD_STORE_READWRITE, &st, &err) != 0)
-		fprintf(stderr, "open %s: %s\n", path, err.msg);
-	return st;
-}
 
 /* The member's status, or -1 when the roster does not know them. */
 static inline int status_of(struct td_store *st, const char *email)

@@ -110,7 +110,9 @@ static void test_schema(void)
 {
 	struct td_store *st = fresh_store(dir, "schema");
 	REQUIRE(st);
-	CHECK(td_store_schema_version(st) >= 8);
+	/* SQLite's history gained the bounce tables in 8; PostgreSQL's
+	 * first version has them */
+	CHECK(td_store_schema_version(st) >= (store_on_pg ? 1 : 8));
 	bool seen = true;
 	struct td_err err = { 0, "" };
 	CHECK(td_store_bounce_mail_seen(st, "abc", &seen, &err) == 0 && !seen);
@@ -436,6 +438,7 @@ int main(void)
 	strcpy(dir, "/tmp/td-bstore-XXXXXX");
 	if (!mkdtemp(dir))
 		return 2;
+	store_fixture_init("bounce_store");
 	TD_RUN(test_schema);
 	TD_RUN(test_hard_suppresses);
 	TD_RUN(test_hard_after_two);
@@ -447,9 +450,10 @@ int main(void)
 	TD_RUN(test_failure_records_nothing);
 	TD_RUN(test_unsuppress_starts_afresh);
 	TD_RUN(test_member_by_id);
+	store_fixture_done();
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);
-	return TD_DONE("bounce store");
+	return TD_DONE(store_fixture_label("bounce store"));
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "store_fixture.h"
 #include "tagdigest/compose/digest.h"
 #include "tagdigest/store/start.h"
 
@@ -54,7 +55,7 @@ static const time_t NOW = 2000000000;
 
 static void test_grouping_dedupe_order(void)
 {
-	char *path = td_xasprintf("%s/a.db", dir);
+	char *path = store_fresh_dup(dir, "a");
 	struct td_store *st;
 	struct td_err err;
 	CHECK(td_store_open(path, TD_STORE_READWRITE, &st, &err) == 0);
@@ -104,7 +105,7 @@ static void test_grouping_dedupe_order(void)
 
 static void test_cap_round_robin(void)
 {
-	char *path = td_xasprintf("%s/b.db", dir);
+	char *path = store_fresh_dup(dir, "b");
 	struct td_store *st;
 	struct td_err err;
 	CHECK(td_store_open(path, TD_STORE_READWRITE, &st, &err) == 0);
@@ -147,7 +148,7 @@ static void test_cap_round_robin(void)
 
 static void test_suppressions(void)
 {
-	char *path = td_xasprintf("%s/c.db", dir);
+	char *path = store_fresh_dup(dir, "c");
 	struct td_store *st;
 	struct td_err err;
 	CHECK(td_store_open(path, TD_STORE_READWRITE, &st, &err) == 0);
@@ -197,7 +198,7 @@ static void test_suppressions(void)
  * showing anything announces news it does not show (issue 9 item 3). */
 static void test_trim_keeps_one_per_section(void)
 {
-	char *path = td_xasprintf("%s/trim.db", dir);
+	char *path = store_fresh_dup(dir, "trim");
 	struct td_store *st;
 	struct td_err err;
 	CHECK(td_store_open(path, TD_STORE_READWRITE, &st, &err) == 0);
@@ -281,7 +282,7 @@ static void deliver(struct td_store *st, const char *email, time_t slot, int64_t
  * once; nobody who had it gets it again. */
 static void test_late_source(void)
 {
-	char *path = td_xasprintf("%s/late.db", dir);
+	char *path = store_fresh_dup(dir, "late");
 	struct td_store *st;
 	struct td_err err;
 	CHECK(td_store_open(path, TD_STORE_READWRITE, &st, &err) == 0);
@@ -330,7 +331,7 @@ static void test_late_source(void)
  * it follows a start (after_start). */
 static void test_join_after_clean_start(void)
 {
-	char *path = td_xasprintf("%s/start.db", dir);
+	char *path = store_fresh_dup(dir, "start");
 	struct td_store *st;
 	struct td_err err;
 	CHECK(td_store_open(path, TD_STORE_READWRITE, &st, &err) == 0);
@@ -384,7 +385,7 @@ static void test_join_after_clean_start(void)
  * within its period, and every later digest, keep since .. now. */
 static void test_period(void)
 {
-	char *path = td_xasprintf("%s/period.db", dir);
+	char *path = store_fresh_dup(dir, "period");
 	struct td_store *st;
 	struct td_err err;
 	CHECK(td_store_open(path, TD_STORE_READWRITE, &st, &err) == 0);
@@ -447,6 +448,7 @@ int main(void)
 	strcpy(dir, "/tmp/td-digest-XXXXXX");
 	if (!mkdtemp(dir))
 		return 2;
+	store_fixture_init("digest");
 	TD_RUN(test_grouping_dedupe_order);
 	TD_RUN(test_cap_round_robin);
 	TD_RUN(test_suppressions);
@@ -455,9 +457,10 @@ int main(void)
 	TD_RUN(test_period);
 	TD_RUN(test_join_after_clean_start);
 	TD_RUN(test_archive_url_escaping);
+	store_fixture_done();
 	char *cmd = td_xasprintf("rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);
 	free(cmd);
-	return TD_DONE("digest");
+	return TD_DONE(store_fixture_label("digest"));
 }

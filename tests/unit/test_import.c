@@ -325,6 +325,7 @@ int main(void)
 	strcpy(dir, "/tmp/td-import-XXXXXX");
 	if (!mkdtemp(dir))
 		return 2;
+	store_fixture_init("import");
 	snprintf(csv, sizeof csv, "%s/subs.csv", dir);
 	TD_RUN(test_sync);
 	TD_RUN(test_sync_bad_row);
@@ -332,9 +333,10 @@ int main(void)
 	TD_RUN(test_sync_many);
 	TD_RUN(test_sync_duplicates);
 	TD_RUN(test_missing_file);
+	store_fixture_done();
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);
-	return TD_DONE("import");
+	return TD_DONE(store_fixture_label("import"));
 }

@@ -17,6 +17,7 @@
 #include <cmark.h>
 
 #include "harness.h"
+#include "store_fixture.h"
 #include "tagdigest/cli/config.h"
 #include "tagdigest/sources/ingest.h"
 #include "tagdigest/cli/options.h"
@@ -81,14 +82,17 @@ static void test_unchanged_not_rendered(void)
 	if (!mkdtemp(dir))
 		abort();
 	char *posts = td_xasprintf("%s/posts", dir);
+	char *var = td_xasprintf("%s/var", dir);
 	if (mkdir(posts, 0700) < 0)
 		abort();
+	char store[4200];
 	char *conf = td_xasprintf(
 		"[site]\nname = T\nurl = https://t.example\nfrom = d@t.example\n"
-		"[store]\npath = %s/store.db\n[subscribers]\npath = %s/s.csv\n"
+		"%s[subscribers]\npath = %s/s.csv\n"
 		"[templates]\ndir = templates\n"
 		"[transport]\ntype = maildir\npath = %s/out\n"
-		"[source.posts]\ntype = posts\npath = %s\n", dir, dir, dir, posts);
+		"[source.posts]\ntype = posts\npath = %s\n",
+		store_fresh_conf(dir, "store", store, sizeof store), dir, dir, posts);
 	write_file(dir, "td.conf", conf);
 	write_file(dir, "s.csv", "email,name,tags\n");
 	post("a.md", "https://x.example/a/", "Plain *text*.\n");
@@ -139,13 +143,16 @@ static void test_unchanged_not_rendered(void)
 	td_config_free(&cfg);
 	const char *names[] = { "posts/a.md", "posts/b.md", "posts/c.md", "td.conf",
 				"s.csv", "store.db", "store.db-wal", "store.db-shm",
-				"store.db.secret" };
+				"store.db.secret",
+				"var/tagdigest.secret" };
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
 		char *path = td_xasprintf("%s/%s", dir, names[i]);
 		unlink(path);
 		free(path);
 	}
 	rmdir(posts);
+	rmdir(var);
+	free(var);
 	if (rmdir(dir) < 0)
 		fprintf(stderr, "cannot remove %s\n", dir);
 	free(posts);
@@ -163,19 +170,22 @@ static void test_posts_scope(void)
 	if (!mkdtemp(scope_dir))
 		abort();
 	char *posts = td_xasprintf("%s/posts", scope_dir);
+	char *var = td_xasprintf("%s/var", scope_dir);
 	char *conf_path = td_xasprintf("%s/td.conf", scope_dir);
 	char *csv = td_xasprintf("%s/s.csv", scope_dir);
 	char *md = td_xasprintf("%s/a.md", posts);
 	if (mkdir(posts, 0700) < 0)
 		abort();
+	char store[4200];
 	char *conf = td_xasprintf(
 		"[site]\nname = T\nurl = https://t.example\nfrom = d@t.example\n"
-		"[store]\npath = %s/store.db\n[subscribers]\npath = %s\n"
+		"%s[subscribers]\npath = %s\n"
 		"[templates]\ndir = templates\n"
 		"[transport]\ntype = maildir\npath = %s/out\n"
 		"[source.posts]\ntype = posts\npath = %s\n"
 		"[source.away]\ntype = feed\nurl = http://127.0.0.1:1/feed.xml\n",
-		scope_dir, csv, scope_dir, posts);
+		store_fresh_conf(scope_dir, "store", store, sizeof store), csv, scope_dir,
+		posts);
 	write_file(scope_dir, "td.conf", conf);
 	write_file(scope_dir, "s.csv", "email,name,tags\n");
 	write_file(posts, "a.md", "---\ntitle: A\ndate: 2020-01-01\ntags: [x]\n"
@@ -218,7 +228,8 @@ static void test_posts_scope(void)
 	td_config_free(&cfg);
 
 	const char *names[] = { "td.conf", "s.csv", "store.db", "store.db-wal",
-				"store.db-shm", "store.db.secret" };
+				"store.db-shm", "store.db.secret",
+				"var/tagdigest.secret" };
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
 		char *path = td_xasprintf("%s/%s", scope_dir, names[i]);
 		unlink(path);
@@ -226,6 +237,8 @@ static void test_posts_scope(void)
 	}
 	unlink(md);
 	rmdir(posts);
+	rmdir(var);
+	free(var);
 	if (rmdir(scope_dir) < 0)
 		fprintf(stderr, "cannot remove %s\n", scope_dir);
 	free(conf);
@@ -237,7 +250,9 @@ static void test_posts_scope(void)
 
 int main(void)
 {
+	store_fixture_init("ingest");
 	TD_RUN(test_unchanged_not_rendered);
 	TD_RUN(test_posts_scope);
-	return TD_DONE("test_ingest");
+	store_fixture_done();
+	return TD_DONE(store_fixture_label("test_ingest"));
 }

@@ -113,11 +113,13 @@ int main(void)
 	strcpy(dir, "/tmp/td-readers-XXXXXX");
 	if (!mkdtemp(dir))
 		return 2;
+	store_fixture_init("readers");
 	snprintf(csv, sizeof csv, "%s/subs.csv", dir);
 	TD_RUN(test_store_first_then_new_rows);
+	store_fixture_done();
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);
-	return TD_DONE("readers");
+	return TD_DONE(store_fixture_label("readers"));
 }

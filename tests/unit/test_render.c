@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "harness.h"
+#include "store_fixture.h"
 #include "tagdigest/core/buf.h"
 #include "tagdigest/compose/digest.h"
 #include "tagdigest/compose/render.h"
@@ -169,16 +170,17 @@ static const char *value_of(const char *text, const char *name)
 	return p ? out : NULL;
 }
 
+/* A fresh store (store_fixture.h); the test cannot go on without it. */
 static struct td_store *fixture_store(const char *name)
 {
-	char *path = td_xasprintf("%s/%s", dir, name);
+	char path[4096];
 	struct td_store *st;
-	struct td_err err;
-	if (td_store_open(path, TD_STORE_READWRITE, &st, &err)) {
+	struct td_err err = { 0, "" };
+	if (!store_fresh_where(dir, name, path, sizeof path) ||
+	    td_store_open(path, TD_STORE_READWRITE, &st, &err)) {
 		fprintf(stderr, "%s\n", err.msg);
 		exit(2);
 	}
-	free(path);
 	return st;
 }
 
@@ -206,7 +208,7 @@ static void test_every_documented_name(void)
 	write_file(NULL, f, "{{#sections}}{{#posts}}{{{excerpt_html}}}{{/posts}}{{/sections}}");
 	free(f);
 
-	struct td_store *st = fixture_store("ctx.db");
+	struct td_store *st = fixture_store("ctx");
 	add_post(st, "p1", "Lavrov & NATO", "First <b>paragraph</b>", "nato", "usa");
 	add_post(st, "p2", "Second", "Two", "nato", NULL);
 	add_post(st, "p3", "Third", "Three", "nato", NULL);
@@ -279,7 +281,7 @@ static void test_every_documented_name(void)
 
 static void test_default_templates(void)
 {
-	struct td_store *st = fixture_store("def.db");
+	struct td_store *st = fixture_store("def");
 	add_post(st, "p1", "Lavrov <meets> “NATO”", "An excerpt", "nato", NULL);
 	add_post(st, "p2", "Second", "Two", "nato", NULL);
 	add_post(st, "p3", "Third", "Three", "nato", NULL);
@@ -441,7 +443,7 @@ static size_t count_of(const char *hay, const char *needle)
  * The excerpt is cut in both parts; both posts are shown. */
 static void test_long_paragraph_is_cut(void)
 {
-	struct td_store *st = fixture_store("long.db");
+	struct td_store *st = fixture_store("long");
 	char *huge = repeat("A <em>long</em> first paragraph, ", 118 * 1024 / 33);
 	add_post(st, "n1", "Long one", huge, "nato", NULL);
 	add_post(st, "n2", "Short one", "Brief.", "nato", NULL);
@@ -469,7 +471,7 @@ static void test_long_paragraph_is_cut(void)
 /* Issue 9 item 4: excerpt_chars = 0 means titles only, in both parts. */
 static void test_titles_only(void)
 {
-	struct td_store *st = fixture_store("titles.db");
+	struct td_store *st = fixture_store("titles");
 	add_post(st, "t1", "First title", "An excerpt that must not show", "nato", NULL);
 	add_post(st, "t2", "Second title", "Another one", "nato", NULL);
 	struct setup opt = config("templates");
@@ -499,7 +501,7 @@ static void test_titles_only(void)
 /* Too big for Gmail: shorter excerpts come first, every post stays. */
 static void test_clip_shortens_excerpts(void)
 {
-	struct td_store *st = fixture_store("clip1.db");
+	struct td_store *st = fixture_store("clip1");
 	/* 50 posts with 4,000-character excerpts: about 200 KB of HTML */
 	char *big = repeat("xxxxxxxxx ", 400);
 	for (int i = 0; i < 50; i++) {
@@ -531,7 +533,7 @@ static void test_clip_shortens_excerpts(void)
  * would not. */
 static void test_clip_titles_before_posts(void)
 {
-	struct td_store *st = fixture_store("clip2.db");
+	struct td_store *st = fixture_store("clip2");
 	char *title = repeat("t", TD_RENDER_CLIP_LIMIT / 66);
 	for (int i = 0; i < 62; i++) {
 		char guid[16];
@@ -560,7 +562,7 @@ static void test_clip_titles_before_posts(void)
  * what cannot fit at all is sent over the limit rather than hidden. */
 static void test_clip_never_empties(void)
 {
-	struct td_store *st = fixture_store("clip3.db");
+	struct td_store *st = fixture_store("clip3");
 	char *title = repeat("t", 1500);
 	for (int i = 0; i < 150; i++) {
 		char guid[16];
@@ -591,7 +593,7 @@ static void test_clip_never_empties(void)
 	td_store_close(st);
 
 	/* two sections whose one post each is too big: both are shown */
-	st = fixture_store("clip4.db");
+	st = fixture_store("clip4");
 	free(title);
 	title = repeat("w", 80000);
 	add_post(st, "w1", title, "Excerpt", "nato", NULL);
@@ -703,7 +705,7 @@ static void test_wrap_wide(void)
  * in the default template. */
 static void test_text_cjk(void)
 {
-	struct td_store *st = fixture_store("cjk.db");
+	struct td_store *st = fixture_store("cjk");
 	add_post(st, "j1", "一二三四五六七八九十一二三四五六七八九十"
 			   "一二三四五六七八九十一二三四五六七八九十",
 		 "短い抜粋。", "nihon", NULL);
@@ -725,7 +727,7 @@ static void test_text_cjk(void)
  * title, the lines under it and every footnote start in one column. */
 static void test_text_alignment(void)
 {
-	struct td_store *st = fixture_store("align.db");
+	struct td_store *st = fixture_store("align");
 	for (int i = 1; i <= 10; i++) {
 		char guid[16], title[32];
 		snprintf(guid, sizeof guid, "q%02d", i);
@@ -773,7 +775,7 @@ static void test_dates_in_zone(void)
 	char *tdir = template_dir("zone", "{{period.since}}|{{period.until}}"
 				  "{{#period.one_day}}|one day{{/period.one_day}}",
 				  "<p>{{period.until}}</p>");
-	struct td_store *st = fixture_store("zone.db");
+	struct td_store *st = fixture_store("zone");
 	add_post(st, "p1", "One", "Text", "nato", NULL);
 	struct td_subscriber sub = { (char *)"r@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0, 0 };
 	td_strv_push(&sub.tags, "nato");
@@ -819,7 +821,7 @@ static void test_dates_in_language(void)
 				  "{{#sections}}{{#posts}}{{date}}{{/posts}}{{/sections}}"
 				  "{{#period.one_day}}|one day{{/period.one_day}}",
 				  "<html lang=\"{{site.language}}\">");
-	struct td_store *st = fixture_store("lang.db");
+	struct td_store *st = fixture_store("lang");
 	add_post(st, "p1", "One", "Text", "nato", NULL);
 	/* a later digest (an empty one was recorded a week ago), so the
 	 * period runs from that slot to now, whatever the post's date (a
@@ -912,7 +914,7 @@ static void test_unknown_language(void)
  * both parts, escaped in the HTML, and nothing when it is not set. */
 static void test_postal_address(void)
 {
-	struct td_store *st = fixture_store("postal.db");
+	struct td_store *st = fixture_store("postal");
 	add_post(st, "p1", "One", "Text", "nato", NULL);
 	struct td_subscriber sub = { (char *)"r@example.org", (char *)"", TD_STRV_INIT, 1, { 0 }, 0, 0 };
 	td_strv_push(&sub.tags, "nato");
@@ -954,6 +956,7 @@ int main(void)
 	strcpy(dir, "/tmp/td-render-XXXXXX");
 	if (!mkdtemp(dir))
 		return 2;
+	store_fixture_init("render");
 	TD_RUN(test_every_documented_name);
 	TD_RUN(test_default_templates);
 	TD_RUN(test_dates_in_zone);
@@ -970,9 +973,10 @@ int main(void)
 	TD_RUN(test_wrap_wide);
 	TD_RUN(test_text_cjk);
 	TD_RUN(test_text_alignment);
+	store_fixture_done();
 	char *cmd = td_xasprintf("rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);
 	free(cmd);
-	return TD_DONE("render");
+	return TD_DONE(store_fixture_label("render"));
 }

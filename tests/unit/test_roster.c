@@ -765,6 +765,7 @@ static void test_site_tags(void)
  * take the status the suppression says. */
 static void test_migration_7(void)
 {
+	SQLITE_ONLY("a version 6 store is an SQLite file");
 	char path[160];
 	snprintf(path, sizeof path, "%s/v6.db", dir);
 	sqlite3 *db = NULL;
@@ -835,6 +836,7 @@ int main(void)
 	strcpy(dir, "/tmp/td-roster-XXXXXX");
 	if (!mkdtemp(dir))
 		return 2;
+	store_fixture_init("roster");
 	TD_RUN(test_names);
 	TD_RUN(test_editor_rows);
 	TD_RUN(test_store_wins);
@@ -849,9 +851,10 @@ int main(void)
 	TD_RUN(test_resubscribe);
 	TD_RUN(test_site_tags);
 	TD_RUN(test_migration_7);
+	store_fixture_done();
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);
-	return TD_DONE("roster");
+	return TD_DONE(store_fixture_label("roster"));
 }

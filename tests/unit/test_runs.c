@@ -246,6 +246,7 @@ static void test_reader_digests(void)
  * both when opened, and keeps its members. */
 static void test_migration_10(void)
 {
+	SQLITE_ONLY("a schema 8 store is an SQLite file");
 	struct td_store *st = fresh_store(dir, "v8");
 	REQUIRE(st);
 	add(st, "kept@example.org", "Kept");
@@ -283,14 +284,16 @@ int main(void)
 	strcpy(dir, "/tmp/td-runs-XXXXXX");
 	if (!mkdtemp(dir))
 		return 2;
+	store_fixture_init("runs");
 	TD_RUN(test_search);
 	TD_RUN(test_search_many);
 	TD_RUN(test_runs);
 	TD_RUN(test_reader_digests);
 	TD_RUN(test_migration_10);
+	store_fixture_done();
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);
-	return TD_DONE("runs");
+	return TD_DONE(store_fixture_label("runs"));
 }

@@ -3,22 +3,29 @@
  * no-op, edits update in place, one article from several sources is one
  * post (and migration 4 merges the copies stored before), a delivery and
  * its watermark commit together, a slot cannot be recorded twice,
- * read-only never creates.
+ * read-only never creates, a newer schema is refused, several processes
+ * opening one new store at once all get it. On SQLite, and with
+ * TD_TEST_STORE=postgres on PostgreSQL (store_fixture.h); the migrations
+ * of old SQLite stores are SQLite's alone.
  */
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "store_fixture.h"
 #include "tagdigest/core/buf.h"
 #include "tagdigest/store/start.h"
 #include "tagdigest/store/store.h"
 #include "tagdigest/core/util.h"
 
 static char dir[64];
-static char path[128];
+static char path[4096];   /* the store most tests share */
 
 static struct td_post make_post_at(const char *guid, const char *url,
 				   const char *hash, const char *title,
@@ -62,6 +69,23 @@ static void drop_post(struct td_post *p)
 	td_strv_free(&p->tag_names);
 }
 
+/* Whether the PostgreSQL store at url has table (in its search_path). */
+static bool pg_has_table(const char *url, const char *table)
+{
+	struct td_db *db = NULL;
+	struct td_db_stmt *s = NULL;
+	struct td_err err = { 0, "" };
+	bool has = false;
+	if (td_db_open(url, true, false, &db, &err) == 0 &&
+	    td_db_prepare(db, "SELECT to_regclass(?1) IS NOT NULL", &s) == TD_DB_OK) {
+		td_db_bind_text(s, 1, table);
+		has = td_db_step(s) == TD_DB_ROW && td_db_column_int(s, 0);
+	}
+	td_db_finalize(s);
+	td_db_close(db);
+	return has;
+}
+
 static void test_readonly_missing(void)
 {
 	struct td_store *st = NULL;
@@ -69,7 +93,10 @@ static void test_readonly_missing(void)
 	CHECK(td_store_open(path, TD_STORE_READONLY, &st, &err) == EX_NOINPUT);
 	CHECK(st == NULL);
 	CHECK(strstr(err.msg, "tagdigest ingest") != NULL);
-	CHECK(access(path, F_OK) < 0);
+	if (!store_on_pg)
+		CHECK(access(path, F_OK) < 0);
+	else
+		CHECK(!pg_has_table(path, "td_schema"));
 }
 
 static void test_seq_and_idempotence(void)
@@ -179,7 +206,7 @@ static void test_delivery_and_watermark(void)
 
 	/* read-only sees the same and writes nothing */
 	struct stat before, after;
-	CHECK(stat(path, &before) == 0);
+	CHECK(store_on_pg || stat(path, &before) == 0);
 	CHECK(td_store_open(path, TD_STORE_READONLY, &st, &err) == 0);
 	if (st) {
 		CHECK(td_store_subscriber_state(st, "ann@example.org", &s, &err) == 0);
@@ -205,11 +232,19 @@ static void test_delivery_and_watermark(void)
 						 &err) == 0);
 		CHECK(nrec == 0 && rec == NULL);
 		struct td_delivery bad = { "zed@example.org", 1, true, NULL, NULL, 0, 0, 0, 1 };
-		CHECK(td_store_record_delivery(st, &bad, &err) != 0);
+		/* SQLite opens the file read-only, so a write is refused; a
+		 * READONLY PostgreSQL store is a plain session (its walks make
+		 * temporary tables, which a read-only session refuses): there
+		 * READONLY only means the store itself writes nothing */
+		if (!store_on_pg)
+			CHECK(td_store_record_delivery(st, &bad, &err) != 0);
 		td_store_close(st);
 	}
-	CHECK(stat(path, &after) == 0);
-	CHECK(before.st_size == after.st_size && before.st_mtime == after.st_mtime);
+	if (!store_on_pg) {
+		CHECK(stat(path, &after) == 0);
+		CHECK(before.st_size == after.st_size &&
+		      before.st_mtime == after.st_mtime);
+	}
 }
 
 /* A read transaction opened inside another opens nothing: the outer
@@ -251,6 +286,7 @@ static void test_nested_reads(void)
 
 static void test_newer_schema_refused(void)
 {
+	SQLITE_ONLY("user_version; test_pg_newer_schema_refused is PostgreSQL's");
 	char *newer = td_xasprintf("%s/newer.db", dir);
 	sqlite3 *db;
 	CHECK(sqlite3_open(newer, &db) == SQLITE_OK);
@@ -269,6 +305,7 @@ static void test_newer_schema_refused(void)
  * row comes through, and a store set back to 11 runs it again. */
 static void test_migration_12(void)
 {
+	SQLITE_ONLY("a schema 11 store is an SQLite file");
 	char *p12 = td_xasprintf("%s/m12.db", dir);
 	struct td_store *st = NULL;
 	struct td_err err = { 0, "" };
@@ -277,7 +314,7 @@ static void test_migration_12(void)
 		free(p12);
 		return;
 	}
-	CHECK(td_store_schema_version(st) == 12);
+	CHECK(td_store_schema_version(st) >= 12);
 	for (int i = 0; i < 300; i++) {
 		char email[64];
 		snprintf(email, sizeof email, "m%03d@example.org", i);
@@ -293,7 +330,7 @@ static void test_migration_12(void)
 	st = NULL;
 	CHECK(td_store_open(p12, TD_STORE_READWRITE, &st, &err) == 0);
 	if (st) {
-		CHECK(td_store_schema_version(st) == 12);
+		CHECK(td_store_schema_version(st) >= 12);
 		for (int i = 0; i < 300; i++) {
 			char email[64];
 			snprintf(email, sizeof email, "M%03d@Example.org", i);
@@ -325,7 +362,7 @@ static void test_pending_and_bounces(void)
 	CHECK(td_store_open(path, TD_STORE_READWRITE, &st, &err) == 0);
 	if (!st)
 		return;
-	CHECK(td_store_schema_version(st) >= 3);
+	CHECK(td_store_schema_version(st) >= (store_on_pg ? 1 : 3));
 	CHECK_STR(td_store_path(st), path);
 
 	static const char msg[] = "Message-ID: <m1@x>\r\n\r\nbody\0with NUL\r\n";
@@ -435,8 +472,8 @@ static size_t count_for_tag(struct td_store *st, const char *tag)
 /* Issue 9, item 2: one article from several sources is one post. */
 static void test_one_post_many_sources(void)
 {
-	char p2[160];
-	snprintf(p2, sizeof p2, "%s/sources.db", dir);
+	char p2[4096];
+	store_fresh_where(dir, "sources", p2, sizeof p2);
 	struct td_store *st = NULL;
 	struct td_err err = { 0, "" };
 	CHECK(td_store_open(p2, TD_STORE_READWRITE, &st, &err) == 0);
@@ -577,16 +614,10 @@ static char *seqs_after(struct td_store *st, const char *tag, int64_t after)
 	return td_buf_steal(&b);
 }
 
-/* A new store in the test folder. */
+/* A new store (store_fixture.h). */
 static struct td_store *open_at(const char *name)
 {
-	char *p = td_xasprintf("%s/%s", dir, name);
-	struct td_store *st = NULL;
-	struct td_err err = { 0, "" };
-	if (td_store_open(p, TD_STORE_READWRITE, &st, &err) != 0)
-		fprintf(stderr, "%s: %s\n", p, err.msg);
-	free(p);
-	return st;
+	return fresh_store(dir, name);
 }
 
 static void check_after(struct td_store *st, const char *tag, int64_t after,
@@ -617,7 +648,7 @@ static void drop_posts(struct td_post **v, size_t n)
  * taken after does. */
 static void test_late_tag_arrives(void)
 {
-	struct td_store *st = open_at("late.db");
+	struct td_store *st = open_at("late");
 	struct td_err err = { 0, "" };
 	CHECK(st != NULL);
 	if (!st)
@@ -682,7 +713,7 @@ static void test_late_tag_arrives(void)
  * takes that site's article over nor is taken for it. */
 static void test_foreign_guid_is_no_key(void)
 {
-	struct td_store *st = open_at("foreign.db");
+	struct td_store *st = open_at("foreign");
 	struct td_err err = { 0, "" };
 	CHECK(st != NULL);
 	if (!st)
@@ -764,7 +795,7 @@ static void test_foreign_guid_is_no_key(void)
  * page of a single-page app ("#!/a"), does not say which article it is. */
 static void test_generic_links(void)
 {
-	struct td_store *st = open_at("generic.db");
+	struct td_store *st = open_at("generic");
 	struct td_err err = { 0, "" };
 	CHECK(st != NULL);
 	if (!st)
@@ -818,6 +849,7 @@ static void exec_or_fail(sqlite3 *db, const char *sql)
  * about deliveries or watermarks moves, and no seq is handed out again. */
 static void test_migration_4(void)
 {
+	SQLITE_ONLY("a schema 3 store is an SQLite file");
 	char p3[160];
 	snprintf(p3, sizeof p3, "%s/v3.db", dir);
 	sqlite3 *db = NULL;
@@ -938,6 +970,7 @@ static void test_migration_4(void)
  * rewrite every post (same seq) and fetch every feed in full. */
 static void test_migration_rereads_posts(void)
 {
+	SQLITE_ONLY("a schema 4 store is an SQLite file");
 	char *old = td_xasprintf("%s/old.db", dir);
 	struct td_store *st = NULL;
 	struct td_err err = { 0, "" };
@@ -984,7 +1017,7 @@ static void test_migration_rereads_posts(void)
  * health says when its last error was and since when it is fine again. */
 static void test_source_validators_and_health(void)
 {
-	char *p = td_xasprintf("%s/health.db", dir);
+	char *p = store_fresh_dup(dir, "health");
 	struct td_store *st = NULL;
 	struct td_err err = { 0, "" };
 	CHECK(td_store_open(p, TD_STORE_READWRITE, &st, &err) == 0);
@@ -1031,6 +1064,8 @@ static void test_source_validators_and_health(void)
 
 	/* a store of schema 8 (made by the version before): its validators
 	 * have no URL, so they are sent nowhere; health reads as it was */
+	if (store_on_pg)
+		return;  /* an SQLite history */
 	p = td_xasprintf("%s/health.db", dir);
 	sqlite3 *db;
 	CHECK(sqlite3_open(p, &db) == SQLITE_OK);
@@ -1060,7 +1095,7 @@ static void test_source_validators_and_health(void)
  * transaction is the caller's. */
 static void test_start_clean(void)
 {
-	char *p = td_xasprintf("%s/start.db", dir);
+	char *p = store_fresh_dup(dir, "start");
 	struct td_store *st = NULL;
 	struct td_err err = { 0, "" };
 	CHECK(td_store_open(p, TD_STORE_READWRITE, &st, &err) == 0);
@@ -1137,6 +1172,10 @@ static void test_start_clean(void)
 
 	/* a store from before migration 11 (main's: version 8, no
 	 * clean_starts) upgrades in place and keeps its readers' state */
+	if (store_on_pg) {
+		free(p);
+		return;  /* an SQLite history */
+	}
 	sqlite3 *db;
 	CHECK(sqlite3_open(p, &db) == SQLITE_OK);
 	CHECK(sqlite3_exec(db, "DROP TABLE clean_starts; PRAGMA user_version = 8;", NULL, NULL,
@@ -1156,12 +1195,104 @@ static void test_start_clean(void)
 	free(p);
 }
 
+/* PostgreSQL's schema version sits in td_schema: a store a newer
+ * tagdigest migrated is refused read-write and read-only, and left as it
+ * was. */
+static void test_pg_newer_schema_refused(void)
+{
+	char where[4096];
+	REQUIRE(store_fresh_where(dir, "newer", where, sizeof where));
+	struct td_store *st = NULL;
+	struct td_err err = { 0, "" };
+	REQUIRE(td_store_open(where, TD_STORE_READWRITE, &st, &err) == 0);
+	td_store_close(st);
+	struct td_db *db = NULL;
+	REQUIRE(td_db_open(where, false, false, &db, &err) == 0);
+	CHECK(td_db_exec(db, "UPDATE td_schema SET version = 999") == TD_DB_OK);
+	st = NULL;
+	CHECK(td_store_open(where, TD_STORE_READWRITE, &st, &err) == EX_CONFIG);
+	CHECK(st == NULL && strstr(err.msg, "upgrade tagdigest") != NULL);
+	CHECK(td_store_open(where, TD_STORE_READONLY, &st, &err) == EX_CONFIG);
+	CHECK(st == NULL && strstr(err.msg, "upgrade tagdigest") != NULL);
+	struct td_db_stmt *s = NULL;
+	CHECK(td_db_prepare(db, "SELECT version FROM td_schema", &s) == TD_DB_OK);
+	CHECK(td_db_step(s) == TD_DB_ROW && td_db_column_int(s, 0) == 999);
+	td_db_finalize(s);
+	td_db_close(db);
+}
+
+/* Several processes open one new store at the same moment (senders and
+ * public servers starting together): every one of them gets it, the
+ * schema made once (PostgreSQL: the migration's advisory lock; SQLite:
+ * BEGIN IMMEDIATE and the busy wait). Bounded: 30 s, then the children
+ * are killed and the test fails. */
+static void test_concurrent_migration(void)
+{
+	enum { N = 4 };
+	char where[4096];
+	REQUIRE(store_fresh_where(dir, "together", where, sizeof where));
+	int gate[2];
+	REQUIRE(pipe(gate) == 0);
+	pid_t kids[N];
+	int started = 0;
+	for (int i = 0; i < N; i++) {
+		fflush(NULL);
+		kids[i] = fork();
+		if (kids[i] == 0) {
+			close(gate[1]);
+			char c;
+			/* all wait here; the parent's close releases them at once */
+			ssize_t r = read(gate[0], &c, 1);
+			struct td_store *st = NULL;
+			struct td_err err = { 0, "" };
+			int rc = r == 0 ? td_store_open(where, TD_STORE_READWRITE, &st, &err) : -1;
+			if (rc)
+				fprintf(stderr, "  child %d: %s\n", i, err.msg);
+			int ok = rc == 0 && td_store_max_seq(st) == 0;
+			td_store_close(st);
+			_exit(ok ? 0 : 1);
+		}
+		if (kids[i] > 0)
+			started++;
+	}
+	close(gate[0]);
+	close(gate[1]);
+	CHECK(started == N);
+	int good = 0;
+	time_t until = time(NULL) + 30;
+	for (int left = started; left > 0 && time(NULL) < until;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid > 0) {
+			left--;
+			good += WIFEXITED(status) && WEXITSTATUS(status) == 0;
+		} else {
+			usleep(10000);
+		}
+	}
+	for (int i = 0; i < started; i++)
+		if (kill(kids[i], 0) == 0) {
+			kill(kids[i], SIGKILL);
+			waitpid(kids[i], NULL, 0);
+		}
+	CHECK(good == N);
+	struct td_store *st = NULL;
+	struct td_err err = { 0, "" };
+	REQUIRE(td_store_open(where, TD_STORE_READONLY, &st, &err) == 0);
+	CHECK(td_store_schema_version(st) >= 1);
+	td_store_close(st);
+}
+
 int main(void)
 {
 	strcpy(dir, "/tmp/td-store-XXXXXX");
 	if (!mkdtemp(dir))
 		return 2;
-	snprintf(path, sizeof path, "%s/sub/dir/store.db", dir);
+	store_fixture_init("store");
+	if (store_on_pg)
+		store_fresh_where(dir, "store", path, sizeof path);
+	else  /* its folders made on the first read-write open */
+		snprintf(path, sizeof path, "%s/sub/dir/store.db", dir);
 	TD_RUN(test_readonly_missing);
 	TD_RUN(test_seq_and_idempotence);
 	TD_RUN(test_delivery_and_watermark);
@@ -1177,9 +1308,13 @@ int main(void)
 	TD_RUN(test_migration_rereads_posts);
 	TD_RUN(test_source_validators_and_health);
 	TD_RUN(test_start_clean);
+	TD_RUN(test_concurrent_migration);
+	if (store_on_pg)
+		TD_RUN(test_pg_newer_schema_refused);
+	store_fixture_done();
 	char cmd[128];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);
-	return TD_DONE("store");
+	return TD_DONE(store_fixture_label("store"));
 }

@@ -73,6 +73,12 @@ struct td_config {
 	int max_posts;           /* per-digest cap, default 20, 1..1000 */
 	int excerpt_chars;       /* default 280, 0..TD_EXCERPT_MAX; 0: titles only */
 
+	/* [send]: several senders on one PostgreSQL store (store/claims.h) */
+	int send_lease;          /* seconds a claimed batch stays a sender's
+				  * without renewal, default 30, 3..3600 */
+	int send_batch;          /* member ids per batch, default 1000,
+				  * 1..1000000 */
+
 	/* [subscribers] */
 	char *subscribers_path;  /* default: subscribers/subscribers.csv (resolved) */
 

@@ -217,6 +217,11 @@ int td_roster_search(struct td_store *st, const char *query, size_t offset, size
 struct td_roster_cursor;
 int td_roster_cursor_open(struct td_store *st, time_t cutoff, time_t now,
 			  struct td_roster_cursor **out, struct td_err *err);
+/* The same walk bounded to the member ids first_id..last_id (both
+ * included): one batch of several senders' (store/claims.h). */
+int td_roster_cursor_open_range(struct td_store *st, time_t cutoff, time_t now,
+				int64_t first_id, int64_t last_id,
+				struct td_roster_cursor **out, struct td_err *err);
 /* 1 with *out set (owned by the cursor, valid until the next call), 0 at
  * the end, or the store's error. td_member_subscriber (subscribers.h)
  * gives the view the composer takes. */
