@@ -23,8 +23,8 @@ import urllib.parse
 
 import pytest
 
-from conftest import (BACKEND, BIN, SUBSCRIBERS, free_port, parse, run, secret_path, store_dump,
-                      write_site)
+from conftest import (BACKEND, BIN, SUBSCRIBERS, free_port, open_store, parse, run, secret_path,
+                      store_dump, write_site)
 
 SECRET = "serve-test-secret-0123456789abcdef"
 ENV = {"TAGDIGEST_TOKEN_SECRET": SECRET}
@@ -350,11 +350,14 @@ def test_live_reload_templates_and_posts(serve, site):
         "Consulate closure in San Francisco", "Consulate closure, edited"), encoding="utf-8")
     assert wait_for(lambda: b"Consulate closure, edited" in
                     s.get("/preview/text?to=zoe@example.net")[2], timeout=5)
+    # while a run holds the lock, the ingest waits for it: the lock file
+    # beside SQLite's store, PostgreSQL's ingest advisory lock (store/lock.c)
     if BACKEND == "postgres":
-        return   # the run lock below is SQLite's file lock
-    # while a run holds the lock, the ingest waits for it
-    lock = subprocess.Popen(["flock", "-x", str(root / "var" / "store.db.lock"),
-                             "sleep", "3"])
+        lock = open_store(root)
+        lock.execute("SELECT pg_advisory_lock(7031502)")
+    else:
+        lock = subprocess.Popen(["flock", "-x", str(root / "var" / "store.db.lock"),
+                                 "sleep", "3"])
     try:
         time.sleep(0.3)
         post.write_text(post.read_text(encoding="utf-8").replace(
@@ -362,7 +365,10 @@ def test_live_reload_templates_and_posts(serve, site):
         time.sleep(0.8)
         assert b"Consulate closure, again" not in s.get("/preview/text?to=zoe@example.net")[2]
     finally:
-        lock.wait(timeout=10)
+        if BACKEND == "postgres":
+            lock.close()          # the session's end lets its lock go
+        else:
+            lock.wait(timeout=10)
     assert wait_for(lambda: b"Consulate closure, again" in
                     s.get("/preview/text?to=zoe@example.net")[2], timeout=5)
 
