@@ -180,7 +180,8 @@ e2e: asan build/tagdigest man
 
 # The same end-to-end tests with every site's store on PostgreSQL 15,
 # started by tests/pg_server.py (as nobody when root), each site in a
-# database of its own (tests/e2e/pg_store_bin.sh). The tests that read or
+# database of its own (tests/e2e/pg_store_bin.sh). Tests reach the store
+# through conftest.open_store (sqlite3 or psycopg2); those that read or
 # lock the SQLite file itself are marked sqlite_only and skipped here.
 e2e-pg: asan build/tagdigest man
 	$(ASAN_ENV) $(PYTHON) tests/pg_server.py run -- env \

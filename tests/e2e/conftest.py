@@ -28,6 +28,11 @@ BIN = os.environ.get("TAGDIGEST_BIN") or str(ROOT / "build" / "tagdigest")
 # "postgres" under `make e2e-pg`: BIN is tests/e2e/pg_store_bin.sh, which
 # puts each site's store in a PostgreSQL database of its own.
 BACKEND = os.environ.get("TD_E2E_BACKEND", "sqlite")
+if BACKEND == "postgres":
+    import psycopg2   # the tests' own reads of a PostgreSQL store (StoreDB)
+    import psycopg2.errors
+# What reading a store that is not there yet, or busy, raises on either backend
+STORE_ERRORS = (sqlite3.Error, OSError) + ((psycopg2.Error,) if BACKEND == "postgres" else ())
 
 
 def pytest_configure(config):
@@ -44,6 +49,188 @@ def pytest_collection_modifyitems(config, items):
         if m:
             why = m.args[0] if m.args else "reads the SQLite file"
             item.add_marker(pytest.mark.skip(reason=f"SQLite only: {why}"))
+
+
+class StoreDB:
+    """A test site's store, open for the tests' own reads and writes, on
+    either backend: sqlite3 on var/store.db, psycopg2 on the site's
+    PostgreSQL database. DB-API-ish: execute(sql, params) returns a cursor
+    (fetchone, fetchall); the SQL is written for SQLite (`?` placeholders)
+    and kept to what both dialects read alike. Each statement commits on
+    PostgreSQL (autocommit), so a read holds no lock past its statement;
+    commit() is there for SQLite. A `with` commits (unless it raised) and
+    closes."""
+
+    def __init__(self, site, readonly=False, timeout=5):
+        site = pathlib.Path(site)
+        if site.is_file():
+            site = site.parent
+        self.postgres = BACKEND == "postgres"
+        if self.postgres:
+            # pg_store_bin.sh wrote the site's URL there on its first command
+            url = (site / ".pg_store").read_text().strip()
+            assert url, f"{site}/.pg_store is empty: no tagdigest command ran on this site"
+            # libpq's connect_timeout: whole seconds, at least 2
+            self.conn = psycopg2.connect(url, connect_timeout=max(2, round(timeout)))
+            self.conn.set_session(readonly=readonly, autocommit=True)
+        else:
+            path = site / "var" / "store.db"
+            self.conn = (sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout)
+                         if readonly else sqlite3.connect(path, timeout=timeout))
+
+    def execute(self, sql, params=()):
+        if not self.postgres:
+            return self.conn.execute(sql, params)
+        cur = self.conn.cursor()
+        # `?` placeholders as psycopg2's `%s`, a literal `%` doubled; the
+        # tests' SQL has no `?` inside string literals
+        cur.execute(sql.replace("%", "%%").replace("?", "%s"), tuple(params))
+        return _PgCursor(cur)
+
+    def commit(self):
+        self.conn.commit()
+
+    def close(self):
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, *exc):
+        try:
+            if kind is None:
+                self.commit()
+        finally:
+            self.close()
+
+
+class _PgCursor:
+    """psycopg2's cursor reading as sqlite3's: BYTEA as bytes, not memoryview."""
+
+    def __init__(self, cur):
+        self.cur = cur
+        self.rowcount = cur.rowcount
+
+    @staticmethod
+    def _row(row):
+        return None if row is None else tuple(
+            bytes(v) if isinstance(v, memoryview) else v for v in row)
+
+    def fetchone(self):
+        return self._row(self.cur.fetchone()) if self.cur.description else None
+
+    def fetchall(self):
+        return [self._row(r) for r in self.cur.fetchall()] if self.cur.description else []
+
+    def __iter__(self):
+        return iter(self.fetchall())
+
+
+def secret_path(site):
+    """Where a site with no [security] token_secret_file keeps its token
+    secret: beside an SQLite store, in var/ for a PostgreSQL one."""
+    return pathlib.Path(site) / "var" / (
+        "tagdigest.secret" if BACKEND == "postgres" else "store.db.secret")
+
+
+def open_store(site, readonly=False, timeout=5):
+    """The store of the site whose config lives in `site` (the folder, or
+    the config file), on whichever backend the run uses (StoreDB)."""
+    return StoreDB(site, readonly=readonly, timeout=timeout)
+
+
+@contextlib.contextmanager
+def store_write_lock(site, timeout=5):
+    """Hold the site's store against every writer, readers let through:
+    SQLite's write lock (BEGIN IMMEDIATE), or on PostgreSQL every table
+    locked IN EXCLUSIVE MODE (plain SELECTs pass, writes wait). Yields
+    the StoreDB inside that transaction, which is rolled back on exit."""
+    with open_store(site, timeout=timeout) as db:
+        if db.postgres:
+            tables = [t for (t,) in db.execute(
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema = current_schema()").fetchall()]
+            lock = ("LOCK TABLE " + ", ".join(f'"{t}"' for t in tables)
+                    + " IN EXCLUSIVE MODE NOWAIT")
+            # all at once or none, tried again until the busy timeout: a
+            # writer that holds one table and wants another must not find
+            # it held by a lock that waits for the first (a deadlock)
+            until = time.monotonic() + timeout
+            while True:
+                db.execute("BEGIN")
+                try:
+                    db.execute(lock)
+                    break
+                except psycopg2.errors.LockNotAvailable:
+                    db.execute("ROLLBACK")
+                    if time.monotonic() > until:
+                        raise
+                    time.sleep(0.005)
+        else:
+            db.conn.isolation_level = None
+            db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        finally:
+            db.execute("ROLLBACK")
+
+
+def store_copy(site, src=None):
+    """A copy of the site's store (src=None), or the store put back to the
+    copy `src`: what a crash between the transport's accept and the
+    store's record leaves. SQLite: the backup API into a file beside the
+    site; PostgreSQL: a database made from the site's as its template
+    (no command may be connected to either: run it between commands)."""
+    site = pathlib.Path(site)
+    if site.is_file():
+        site = site.parent
+    if BACKEND != "postgres":
+        db = site / "var" / "store.db"
+        if src is None:
+            src, dst = db, site / f"store-copy-{time.monotonic_ns()}.db"
+            made = dst
+        else:
+            src, dst, made = src, db, None
+        a, b = sqlite3.connect(src), sqlite3.connect(dst)
+        try:
+            a.backup(b)
+        finally:
+            a.close()
+            b.close()
+        return made
+    url = (site / ".pg_store").read_text().strip()
+    name = url.rsplit("/", 1)[1]
+    admin = psycopg2.connect(os.environ["TD_TEST_PG_URL"], connect_timeout=10)
+    try:
+        admin.autocommit = True
+        cur = admin.cursor()
+        if src is None:
+            made = f"{name}_copy_{time.monotonic_ns()}"
+            cur.execute(f'CREATE DATABASE "{made}" TEMPLATE "{name}"')
+            return made
+        cur.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        cur.execute(f'CREATE DATABASE "{name}" TEMPLATE "{src}"')
+        return None
+    finally:
+        admin.close()
+
+
+def store_dump(site):
+    """Everything the site's store holds, as a list of lines that compare
+    equal exactly when the contents are equal: SQLite's own dump; on
+    PostgreSQL each table's rows as text, sorted."""
+    with open_store(site, readonly=True) as db:
+        if not db.postgres:
+            return list(db.conn.iterdump())
+        out = []
+        for (table,) in db.execute(
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema = current_schema() ORDER BY table_name").fetchall():
+            rows = db.execute(f'SELECT t::text FROM "{table}" t ORDER BY 1').fetchall()
+            out += [f"{table}: {r}" for (r,) in rows]
+        return out
+
+
 SMTP_SINK = "/usr/sbin/smtp-sink"
 
 # Posts of the test site: (file, title, tags, url). Titles carry non-ASCII
@@ -160,23 +347,16 @@ def run(conf, *args, check=False, timeout=60, env=None):
     return p
 
 
-def kill(proc, store=None, stall=0.0):
-    """SIGKILL proc; with store, first hold SQLite's write lock on it for
-    `stall` seconds, so the process dies while waiting to record what it
-    has already done (the crash tests' worst moment). The lock is let go
-    after the process is gone."""
-    lock = None
-    if store is not None:
-        lock = sqlite3.connect(store, timeout=5, isolation_level=None)
-        lock.execute("BEGIN IMMEDIATE")
-        time.sleep(stall)
-    try:
+def kill(proc, site=None, stall=0.0):
+    """SIGKILL proc; with site, first hold its store's write lock
+    (store_write_lock) for `stall` seconds, so the process dies while
+    waiting to record what it has already done (the crash tests' worst
+    moment). The lock is let go after the process is gone."""
+    with (store_write_lock(site) if site is not None else contextlib.nullcontext()):
+        if site is not None:
+            time.sleep(stall)
         proc.kill()
         proc.wait(timeout=10)
-    finally:
-        if lock:
-            lock.execute("ROLLBACK")
-            lock.close()
 
 
 def parse(raw):

@@ -7,7 +7,9 @@
 # (`-c FILE`): its first command creates a database of its own, named
 # after that folder, and every command gets `-o store.url=` for it, which
 # overrides the [store] path the test wrote (tagdigest.conf(5)). The
-# commands are otherwise the test's, byte for byte.
+# commands are otherwise the test's, byte for byte. The site's URL is
+# written to .pg_store in its folder, where conftest.py's open_store()
+# reads it.
 set -eu
 real=${TD_E2E_REAL_BIN:?TD_E2E_REAL_BIN names the tagdigest under test}
 admin=${TD_TEST_PG_URL:?TD_TEST_PG_URL names the PostgreSQL server}
@@ -27,6 +29,6 @@ base=${admin%/*}
 if [ ! -e "$dir/.pg_store" ]; then
 	# created once per site; a second process racing here finds it made
 	psql -X -q -d "$admin" -c "CREATE DATABASE \"$name\"" >/dev/null 2>&1 || true
-	: > "$dir/.pg_store"
+	printf '%s\n' "$base/$name" > "$dir/.pg_store"
 fi
 exec "$real" -o "store.url=$base/$name" "$@"

@@ -22,7 +22,6 @@ import json
 import os
 import random
 import re
-import sqlite3
 import subprocess
 import time
 from email.message import EmailMessage, Message
@@ -30,7 +29,7 @@ from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
-from conftest import BIN, Sink, kill, run, write_site
+from conftest import BIN, Sink, kill, open_store, run, secret_path, write_site
 
 RETURN_PATH = "bounces+{token}@news.test"
 VERP_RE = re.compile(r"^bounces\+[a-z2-7]+@news\.test$")
@@ -351,7 +350,7 @@ def test_forged_token_and_unknown_recipient_change_nothing(tmp_path, sink):
     assert err.count("names nobody we sent to") == 2, err
     assert show(conf, who)["status"] == "active"
     assert show(conf, who)["bounces"]["events"] == []
-    db = sqlite3.connect(f"file:{tmp_path / 'var' / 'store.db'}?mode=ro", uri=True)
+    db = open_store(tmp_path, readonly=True)
     assert db.execute("SELECT outcome, events FROM bounce_mail").fetchall() == \
         [("unknown", 0), ("unknown", 0)]
     assert db.execute("SELECT COUNT(*) FROM suppressions").fetchone()[0] == 0
@@ -378,7 +377,7 @@ def test_unknown_bounce_stays_for_the_operator(tmp_path, sink):
     assert "2 naming nobody we sent to (2 left in the mailbox)" in out, out
     assert "0 recorded before" in out, out
     assert {n.split("/", 1)[1] for n in maildir_files(box)} == names
-    db = sqlite3.connect(f"file:{tmp_path / 'var' / 'store.db'}?mode=ro", uri=True)
+    db = open_store(tmp_path, readonly=True)
     assert db.execute("SELECT outcome FROM bounce_mail").fetchall() == \
         [("unknown",), ("unknown",)]
     db.close()
@@ -481,7 +480,7 @@ def reslot(secret, sender, email, slot):
 def test_a_digest_token_older_than_120_days_names_nobody(tmp_path, sink):
     conf, box = bounce_site(tmp_path, sink)
     senders = first_send(conf, sink)
-    secret = (tmp_path / "var" / "store.db.secret").read_bytes().rstrip(b"\r\n ")
+    secret = secret_path(tmp_path).read_bytes().rstrip(b"\r\n ")
     now = int(time.time())
     juergen, zoe = "juergen@example.org", "zoe@example.net"
     # the remade token verifies: 100 days old is still the reader's
@@ -755,7 +754,6 @@ def test_sigkill_counts_every_mail_once(tmp_path, request):
         m = personal(senders[readers[i]])
         m.replace_header("Message-ID", f"<re.{i}@example.net>")
         keep.add(deliver(box, m))
-    store = tmp_path / "var" / "store.db"
 
     rnd = random.Random(int(os.environ.get("TD_CRASH_SEED", "5")))
     kills = mid_run = stalled = put_back = 0
@@ -778,7 +776,7 @@ def test_sigkill_counts_every_mail_once(tmp_path, request):
             break                   # it finished: nothing left to kill
         # every STALL_EVERY-th kill: the record waits, a mail is fetched
         stall = kills % STALL_EVERY == STALL_EVERY - 1
-        kill(proc, store if stall else None, STALL)
+        kill(proc, tmp_path if stall else None, STALL)
         stalled += stall
         kills += 1
         now = len(maildir_files(box))
@@ -798,7 +796,7 @@ def test_sigkill_counts_every_mail_once(tmp_path, request):
     assert p.returncode == 0, p.stderr.decode()
     last = p.stdout.decode()
 
-    db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    db = open_store(tmp_path, readonly=True)
     processed = db.execute("SELECT outcome, COUNT(*) FROM bounce_mail GROUP BY outcome"
                            ).fetchall()
     per_reader = dict(db.execute("SELECT email, COUNT(*) FROM bounce_events GROUP BY email"
@@ -840,6 +838,6 @@ def test_sigkill_counts_every_mail_once(tmp_path, request):
             f"{len(mails)} recorded before; 0 readers suppressed") in p.stdout.decode(), \
         p.stdout.decode()
     assert {n.split("/", 1)[1] for n in maildir_files(box)} == keep
-    db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    db = open_store(tmp_path, readonly=True)
     assert db.execute("SELECT COUNT(*) FROM bounce_events").fetchone()[0] == READERS
     db.close()

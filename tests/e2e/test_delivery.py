@@ -6,17 +6,17 @@ certificate this file makes with openssl, and the sendmail transport with a
 stand-in sendmail that records what it was given.
 
 Each case checks the exit code and the stored outcome per subscriber,
-read from the SQLite store read-only."""
+read from the store read-only (SQLite or PostgreSQL: conftest.open_store)."""
 import os
 import pathlib
 import signal
-import sqlite3
 import subprocess
 import time
 
 import pytest
 
-from conftest import BIN, SUBSCRIBERS, Sink, expected_urls, free_port, parse, run, write_site
+from conftest import (BIN, SUBSCRIBERS, Sink, expected_urls, free_port, open_store, parse, run,
+                      write_site)
 
 HERE = pathlib.Path(__file__).resolve().parent
 DUE = sorted(s[0] for s in SUBSCRIBERS if expected_urls(s[2]))   # 4 due, 1 empty
@@ -26,16 +26,9 @@ def gen_rows(n, tag="usa"):
     return "".join(f"gen{i:04d}@example.org,Reader {i},{tag}\n" for i in range(n))
 
 
-def store(tmp_path):
-    return tmp_path / "var" / "store.db"
-
-
 def query(tmp_path, sql, *args):
-    db = sqlite3.connect(f"file:{store(tmp_path)}?mode=ro", uri=True)
-    try:
+    with open_store(tmp_path, readonly=True) as db:
         return db.execute(sql, args).fetchall()
-    finally:
-        db.close()
 
 
 def sent_to(tmp_path):

@@ -15,12 +15,12 @@ import http.server
 import json
 import os
 import re
-import sqlite3
 import urllib.parse
 from datetime import date, datetime, timedelta, timezone
 
-from conftest import SUBSCRIBERS, free_port, http_server, parse, run
-from test_reader_schedule import USA, add_post, db_path, query, site, site_slot, status_line
+from conftest import (BACKEND, SUBSCRIBERS, free_port, http_server, open_store, parse, run,
+                      store_dump)
+from test_reader_schedule import USA, add_post, query, site, site_slot, status_line
 
 UTC = timezone.utc
 NATO2 = ("n2.md", "NATO summit, second day", ["NATO"], "https://news.test/p/n/")
@@ -63,17 +63,12 @@ def later_slot():
 
 
 def counter(tmp_path):
-    """The store's counter (store.h: td_store_max_seq)."""
-    ((seq,),) = query(tmp_path, "SELECT seq FROM sqlite_sequence WHERE name = 'posts'")
+    """The store's counter (store.h: td_store_max_seq): SQLite's
+    AUTOINCREMENT sequence, PostgreSQL's counters row."""
+    ((seq,),) = query(tmp_path, "SELECT value FROM counters WHERE name = 'posts'"
+                      if BACKEND == "postgres" else
+                      "SELECT seq FROM sqlite_sequence WHERE name = 'posts'")
     return seq
-
-
-def store_dump(tmp_path):
-    db = sqlite3.connect(f"file:{db_path(tmp_path)}?mode=ro", uri=True)
-    try:
-        return list(db.iterdump())
-    finally:
-        db.close()
 
 
 # ---- a new site ---------------------------------------------------------------
@@ -202,11 +197,9 @@ def test_readers_with_history_are_left_alone(tmp_path):
     run(conf, "ingest", check=True)
     run(conf, "subscribers", "add", "new@example.org", "--tags", "usa", check=True)
     run(conf, "subscribers", "add", "paused@example.org", "--tags", "usa", check=True)
-    db = sqlite3.connect(db_path(tmp_path))
-    with db:       # what the preference centre's pause stores
+    with open_store(tmp_path) as db:       # what the preference centre's pause stores
         db.execute("UPDATE members SET paused_until = ? WHERE email_key = ?",
                    (int(datetime.now(UTC).timestamp()) + 3600, "paused@example.org"))
-    db.close()
     before = query(tmp_path, "SELECT email, watermark, last_slot, last_sent_at"
                    " FROM subscriber_state ORDER BY email")
 

@@ -11,11 +11,10 @@ import datetime as dt
 import http.server
 import json
 import re
-import sqlite3
 
 import pytest
 
-from conftest import free_port, http_server, parse, run, write_site
+from conftest import free_port, http_server, open_store, parse, run, write_site
 from test_serve import Server, html_text
 
 
@@ -98,7 +97,7 @@ def set_url(conf, name, url):
 
 
 def titles(tmp_path):
-    with sqlite3.connect(f"file:{tmp_path / 'var' / 'store.db'}?mode=ro", uri=True) as db:
+    with open_store(tmp_path, readonly=True) as db:
         return {t for (t,) in db.execute("SELECT title FROM posts")}
 
 

@@ -3,7 +3,7 @@ import os
 import re
 import time
 
-from conftest import SUBSCRIBERS, expected_urls, parse, run, write_site
+from conftest import SUBSCRIBERS, expected_urls, parse, run, secret_path, write_site
 from digestcheck import check_digest
 
 
@@ -58,7 +58,7 @@ def test_cli_contract(tmp_path):
 def test_fresh_secret_is_private(tmp_path):
     conf = write_site(tmp_path, "maildir")
     p = run(conf, "run", check=True)
-    secret = tmp_path / "var" / "store.db.secret"
+    secret = secret_path(tmp_path)
     assert oct(os.stat(secret).st_mode & 0o777) == "0o600"
     assert "created a new token secret" in p.stderr.decode()
 

@@ -19,14 +19,13 @@ import os
 import pathlib
 import re
 import socket
-import sqlite3
 import subprocess
 import time
 import urllib.parse
 
 import pytest
 
-from conftest import BIN, run, write_site
+from conftest import BIN, open_store, run, write_site
 from test_serve import ENV, SECRET, Server, b64, token, wait_for
 
 BASE = "https://news.test"
@@ -58,19 +57,12 @@ def members(conf):
     return {m["email"].lower(): m for m in rows}
 
 
-def store_path(conf):
-    return conf.parent / "var" / "store.db"
-
-
 def signed_up_from(conf, addr):
     """Where a pending sign-up came from, as the store keeps it until the
     confirmation (read straight from the store: no command shows it)."""
-    db = sqlite3.connect(f"file:{store_path(conf)}?mode=ro", uri=True)
-    try:
+    with open_store(conf, readonly=True) as db:
         row = db.execute("SELECT pending_from FROM members WHERE email_key = ?",
                          (addr,)).fetchone()
-    finally:
-        db.close()
     return row[0] if row else None
 
 
@@ -273,14 +265,10 @@ def test_digest_links_never_act_on_get(public, sink):
 def test_one_answer_for_every_address(public, sink):
     conf, s = public(public="signups_per_hour = 100\n")
     # bounced and complained addresses, as the delivery engine leaves them
-    db = sqlite3.connect(store_path(conf))
-    try:
+    with open_store(conf) as db:
         db.execute("UPDATE members SET status = 'bounced' WHERE email_key = 'li@example.com'")
         db.execute("UPDATE members SET status = 'complained' "
                    "WHERE email_key = 'plain@example.org'")
-        db.commit()
-    finally:
-        db.close()
     assert sign_up(s, "pending@example.org")[0] == 200
     wait_for(lambda: mails_to(sink, "pending@example.org"))
     answers = {}
@@ -509,13 +497,9 @@ def test_pending_sign_ups_are_purged(tmp_path, sink):
     path = confirm_path(mails_to(sink, "slow@example.org")[0][1])
     # the confirmation mail to slow@ went out 25 hours ago: its link is
     # dead (2 h) and its day of confirmation mails is over
-    db = sqlite3.connect(store_path(conf))
-    try:
+    with open_store(conf) as db:
         db.execute("UPDATE members SET confirm_sent_at = confirm_sent_at - 25 * 3600 "
                    "WHERE email_key = 'slow@example.org'")
-        db.commit()
-    finally:
-        db.close()
     s = Server(conf, "--public")     # the purge runs when the server starts
     try:
         assert wait_for(lambda: "slow@example.org" not in members(conf), timeout=10)
@@ -543,13 +527,10 @@ def test_purge_keeps_the_daily_mail_count(tmp_path, sink):
         assert wait_for(lambda: len(mails_to(sink, v)) == 3)
     finally:
         assert s.stop() == 0
-    db = sqlite3.connect(store_path(conf))
-    try:       # the last mail went out two hours ago: its link is dead
+    # the last mail went out two hours ago: its link is dead
+    with open_store(conf) as db:
         db.execute("UPDATE members SET confirm_sent_at = confirm_sent_at - 2 * 3600 "
                    "WHERE email_key = ?", (v,))
-        db.commit()
-    finally:
-        db.close()
     s = Server(conf, "--public")     # the purge runs when the server starts
     try:
         time.sleep(0.5)

@@ -17,13 +17,12 @@ would.
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import time
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from conftest import BIN, Sink, expected_urls, parse, run, write_site
+from conftest import BIN, Sink, expected_urls, open_store, parse, run, store_copy, write_site
 
 UTC = timezone.utc
 USA = ("u.md", "Sanctions debate in Washington", ["USA"], "https://news.test/p/u/")
@@ -45,33 +44,22 @@ def site(tmp_path, transport="maildir", smtp_url=None, extra_rows=""):
     return conf
 
 
-def db_path(tmp_path):
-    return tmp_path / "var" / "store.db"
-
-
 def query(tmp_path, sql, *args):
-    db = sqlite3.connect(f"file:{db_path(tmp_path)}?mode=ro", uri=True)
-    try:
+    with open_store(tmp_path, readonly=True) as db:
         return db.execute(sql, args).fetchall()
-    finally:
-        db.close()
 
 
 def set_prefs(tmp_path, email, frequency="weekly", wday=None, hour=None, minute=None,
               zone=None):
     """What the preference centre stores for a reader (td_roster_set_prefs)."""
     own = wday is not None or hour is not None
-    db = sqlite3.connect(db_path(tmp_path))
-    try:
-        with db:
-            n = db.execute(
-                "UPDATE members SET frequency = ?, own_time = ?, wday = ?, hour = ?,"
-                " minute = ?, timezone = ?, reader_choice = 1 WHERE email_key = ?",
-                (frequency, int(own), wday or 0, hour or 0, minute or 0, zone,
-                 email.lower())).rowcount
-        assert n == 1, email
-    finally:
-        db.close()
+    with open_store(tmp_path) as db:
+        n = db.execute(
+            "UPDATE members SET frequency = ?, own_time = ?, wday = ?, hour = ?,"
+            " minute = ?, timezone = ?, reader_choice = 1 WHERE email_key = ?",
+            (frequency, int(own), wday or 0, hour or 0, minute or 0, zone,
+             email.lower())).rowcount
+    assert n == 1, email
 
 
 def add_post(root, fname, title, tags, url):
@@ -381,7 +369,7 @@ def test_unsubscribed_mid_send_gets_nothing_after_it(tmp_path):
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 assert proc.poll() is None, proc.communicate()
-                if db_path(tmp_path).exists() and query(
+                if query(
                         tmp_path, "SELECT COUNT(*) FROM deliveries WHERE status = 'sent'"
                 ) == [(1,)]:
                     break
@@ -430,20 +418,13 @@ def test_recomposed_digest_keeps_its_id_when_the_site_slot_moves(tmp_path):
     hour_ago = datetime.now(UTC) - timedelta(hours=1)
     set_prefs(tmp_path, "zoe@example.net", "daily", hour=hour_ago.hour,
               minute=hour_ago.minute, zone="Asia/Tokyo")
-    before = tmp_path / "before.db"
-    src, dst = sqlite3.connect(db_path(tmp_path)), sqlite3.connect(before)
-    src.backup(dst)
-    src.close()
-    dst.close()
+    before = store_copy(tmp_path)
     seen = set()
     run(conf, "send", check=True)
     first = ids_and_urls(delivered(tmp_path, seen))
 
     # the crash: put the store back; and the site's slot moves a day on
-    src, dst = sqlite3.connect(before), sqlite3.connect(db_path(tmp_path))
-    src.backup(dst)
-    src.close()
-    dst.close()
+    store_copy(tmp_path, before)
     moved_day = (datetime.now(UTC) - timedelta(days=1)).strftime("%A").lower()
     run(conf, "-o", f"schedule.day={moved_day}", "send", check=True)
     again = ids_and_urls(delivered(tmp_path, seen))

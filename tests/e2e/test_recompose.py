@@ -3,17 +3,17 @@
 A crash between the transport's accept and the store's record of it leaves
 the message delivered and the store as it was: the next run composes that
 digest again. These tests make that state without a kill (test_crash.py
-does it with SIGKILL): they copy the store with SQLite's backup API, send
-into a Maildir, put the copy back and send again. The second copy must
+does it with SIGKILL): they copy the store (conftest.store_copy: SQLite's
+backup API, or a PostgreSQL database made from it), send into a Maildir,
+put the copy back and send again. The second copy must
 carry the first one's Message-ID when it shows the same posts, so the
 reader's client can drop it, and a new one when it shows a post the first
 lacked, so it is never dropped.
 """
 import os
 import re
-import sqlite3
 
-from conftest import POSTS, SUBSCRIBERS, expected_urls, parse, run, write_site
+from conftest import POSTS, SUBSCRIBERS, expected_urls, parse, run, store_copy, write_site
 
 ID_SHAPE = re.compile(r"<[0-9a-f]{32}@news\.test>")
 # posts added after the first send: one in a tag nobody follows, one in
@@ -21,15 +21,6 @@ ID_SHAPE = re.compile(r"<[0-9a-f]{32}@news\.test>")
 UNFOLLOWED = ("g.md", "Talks in Tehran", ["Iran"], "https://news.test/p/g/")
 FOLLOWED = ("h.md", "Embassy staff cut", ["USA"], "https://news.test/p/h/")
 URLS = [p[3] for p in POSTS] + [UNFOLLOWED[3], FOLLOWED[3]]
-
-
-def copy_db(src, dst):
-    a, b = sqlite3.connect(src), sqlite3.connect(dst)
-    try:
-        a.backup(b)
-    finally:
-        a.close()
-        b.close()
 
 
 def add_post(root, fname, title, tags, url):
@@ -60,8 +51,7 @@ def delivered(new_dir, seen):
 def test_recomposed_digest_keeps_its_message_id(tmp_path):
     conf = write_site(tmp_path, "maildir")
     run(conf, "ingest", check=True)
-    db, before = tmp_path / "var" / "store.db", tmp_path / "before-send.db"
-    copy_db(db, before)
+    before = store_copy(tmp_path)
     new_dir, seen = tmp_path / "outbox" / "new", set()
     due = {s[0]: s for s in SUBSCRIBERS if expected_urls(s[2])}
 
@@ -73,7 +63,7 @@ def test_recomposed_digest_keeps_its_message_id(tmp_path):
     assert len({mid for mid, _ in first.values()}) == len(first)
 
     # the crash: delivered, not recorded; the next run sends them again
-    copy_db(before, db)
+    store_copy(tmp_path, before)
     run(conf, "send", check=True)
     again = delivered(new_dir, seen)
     assert again == first, "a recomposed digest got a new Message-ID"
@@ -83,7 +73,7 @@ def test_recomposed_digest_keeps_its_message_id(tmp_path):
     # the readers of USA get a new digest with a new id (a client must not
     # drop it); the others get the same posts and keep their ids, though
     # the store's newest seq moved.
-    copy_db(before, db)
+    store_copy(tmp_path, before)
     add_post(tmp_path, *UNFOLLOWED)
     add_post(tmp_path, *FOLLOWED)
     run(conf, "ingest", check=True)
@@ -108,12 +98,11 @@ def test_message_id_is_keyed_with_the_token_secret(tmp_path):
     is an HMAC, not a plain hash anyone could compute from the address."""
     conf = write_site(tmp_path, "maildir")
     run(conf, "ingest", check=True)
-    db, before = tmp_path / "var" / "store.db", tmp_path / "before-send.db"
-    copy_db(db, before)
+    before = store_copy(tmp_path)
     new_dir, seen = tmp_path / "outbox" / "new", set()
     run(conf, "send", check=True, env={"TAGDIGEST_TOKEN_SECRET": "a" * 32})
     one = delivered(new_dir, seen)
-    copy_db(before, db)
+    store_copy(tmp_path, before)
     run(conf, "send", check=True, env={"TAGDIGEST_TOKEN_SECRET": "b" * 32})
     two = delivered(new_dir, seen)
     assert one and set(one) == set(two)

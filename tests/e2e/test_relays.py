@@ -18,14 +18,14 @@ import email.policy
 import json
 import os
 import subprocess
-import sqlite3
 import threading
 import time
 from collections import Counter
 
 from aiosmtpd.controller import Controller
 
-from conftest import BIN, SUBSCRIBERS, Sink, expected_urls, free_port, parse, run, write_site
+from conftest import (BIN, SUBSCRIBERS, Sink, expected_urls, free_port, open_store, parse, run,
+                      store_write_lock, write_site)
 
 DUE = {s[0] for s in SUBSCRIBERS if expected_urls(s[2])}
 
@@ -94,22 +94,16 @@ def relay_site(tmp_path, relays, transport="", extra="", readers=""):
 
 
 def sent_in_store(tmp_path):
-    db = sqlite3.connect(f"file:{tmp_path}/var/store.db?mode=ro", uri=True)
-    try:
+    with open_store(tmp_path, readonly=True) as db:
         return Counter(r[0] for r in db.execute(
             "SELECT email FROM deliveries WHERE status = 'sent'"))
-    finally:
-        db.close()
 
 
 def failed_attempts(tmp_path):
     """Attempts recorded as failed: a failover is not one (nobody refused
     the message), so a relay going down leaves none."""
-    db = sqlite3.connect(f"file:{tmp_path}/var/store.db?mode=ro", uri=True)
-    try:
+    with open_store(tmp_path, readonly=True) as db:
         return db.execute("SELECT email, outcome, detail FROM attempts").fetchall()
-    finally:
-        db.close()
 
 
 def digest_rcpts(relay):
@@ -393,22 +387,16 @@ def test_stalled_store_bound_holds_across_relays(tmp_path, request):
                                     "rate_per_second = 50\n",
                           readers=rows(n, "example.org"))
         run(conf, "ingest", check=True)
-        store = tmp_path / "var" / "store.db"
         proc = subprocess.Popen([BIN, "-q", "-c", str(conf), "send"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         assert wait_for(lambda: len(a.got()) >= 5 and len(b.got()) >= 5, 30), \
             "the send did not get going on both relays"
-        lock = sqlite3.connect(store, timeout=5, isolation_level=None)
-        try:
-            lock.execute("BEGIN IMMEDIATE")
+        with store_write_lock(tmp_path) as lock:
             recorded = lock.execute(
                 "SELECT COUNT(*) FROM deliveries WHERE status = 'sent'").fetchone()[0]
             a.down = True
             time.sleep(1.5)          # under the recorder's 5 s busy timeout
             accepted = len(a.got()) + len(b.got())
-        finally:
-            lock.execute("ROLLBACK")
-            lock.close()
         assert proc.poll() is None, "the send ended during the stall: nothing was tested"
         tell(request, f"relays: store stalled, a down: {accepted} accepted, {recorded} "
                       f"recorded, 4 sessions")

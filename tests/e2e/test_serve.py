@@ -23,7 +23,8 @@ import urllib.parse
 
 import pytest
 
-from conftest import BIN, SUBSCRIBERS, free_port, parse, run, write_site
+from conftest import (BACKEND, BIN, SUBSCRIBERS, free_port, open_store, parse, run, secret_path,
+                      store_dump, write_site)
 
 SECRET = "serve-test-secret-0123456789abcdef"
 ENV = {"TAGDIGEST_TOKEN_SECRET": SECRET}
@@ -191,9 +192,11 @@ def test_home_page(serve, site):
 
 def test_preview_parts(serve, site):
     store = site.parent / "var" / "store.db"
+    def snapshot():   # SQLite: the file's bytes; PostgreSQL: what it holds
+        return store_dump(site) if BACKEND == "postgres" else sha(store)
     s = serve()
     before_status = status(site)
-    before = sha(store)
+    before = snapshot()
     st, h, body = s.get("/preview?to=zoe@example.net")
     page = html_text(body)
     assert st == 200
@@ -244,7 +247,7 @@ def test_preview_parts(serve, site):
     assert s.get("/preview?to=ghost@example.org")[0] == 404
     assert s.get("/preview")[0] == 400
     # nothing in the store changed
-    assert sha(store) == before
+    assert snapshot() == before
     assert status(site) == before_status
     assert not list((site.parent / "outbox").glob("new/*")) if (site.parent / "outbox").exists() else True
 
@@ -347,9 +350,14 @@ def test_live_reload_templates_and_posts(serve, site):
         "Consulate closure in San Francisco", "Consulate closure, edited"), encoding="utf-8")
     assert wait_for(lambda: b"Consulate closure, edited" in
                     s.get("/preview/text?to=zoe@example.net")[2], timeout=5)
-    # while a run holds the lock, the ingest waits for it
-    lock = subprocess.Popen(["flock", "-x", str(root / "var" / "store.db.lock"),
-                             "sleep", "3"])
+    # while a run holds the lock, the ingest waits for it: the lock file
+    # beside SQLite's store, PostgreSQL's ingest advisory lock (store/lock.c)
+    if BACKEND == "postgres":
+        lock = open_store(root)
+        lock.execute("SELECT pg_advisory_lock(7031502)")
+    else:
+        lock = subprocess.Popen(["flock", "-x", str(root / "var" / "store.db.lock"),
+                                 "sleep", "3"])
     try:
         time.sleep(0.3)
         post.write_text(post.read_text(encoding="utf-8").replace(
@@ -357,7 +365,10 @@ def test_live_reload_templates_and_posts(serve, site):
         time.sleep(0.8)
         assert b"Consulate closure, again" not in s.get("/preview/text?to=zoe@example.net")[2]
     finally:
-        lock.wait(timeout=10)
+        if BACKEND == "postgres":
+            lock.close()          # the session's end lets its lock go
+        else:
+            lock.wait(timeout=10)
     assert wait_for(lambda: b"Consulate closure, again" in
                     s.get("/preview/text?to=zoe@example.net")[2], timeout=5)
 
@@ -721,7 +732,7 @@ def test_public_mode_needs_the_existing_secret(tmp_path):
     p = subprocess.run([BIN, "-c", str(conf), "serve", "--public", "--listen",
                         f"127.0.0.1:{port}"], capture_output=True, timeout=30, env=env)
     assert p.returncode != 0 and b"secret" in p.stderr
-    assert not (tmp_path / "var" / "store.db.secret").exists()
+    assert not secret_path(tmp_path).exists()
 
 
 def test_editor_desk_stays_on_loopback(tmp_path):

@@ -9,14 +9,13 @@ import http.server
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import BIN, ROOT, parse, run
+from conftest import BIN, ROOT, STORE_ERRORS, open_store, parse, run
 
 
 class Feeds(http.server.SimpleHTTPRequestHandler):
@@ -190,8 +189,7 @@ def test_one_article_from_many_tag_feeds(tmp_path, server):
     assert diplo["Subject"] == "Blog Weekly: 1 new post in Diplomacy"
     assert text_of(diplo).count(SUMMIT) == 1
 
-    store = tmp_path / "var" / "store.db"
-    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
+    with open_store(tmp_path, readonly=True) as db:
         first = db.execute("SELECT seq FROM posts WHERE url = ?", (SUMMIT,)).fetchall()
     assert len(first) == 1
 
@@ -206,7 +204,7 @@ def test_one_article_from_many_tag_feeds(tmp_path, server):
     p = run(conf, "ingest", check=True)
     out = p.stdout.decode()
     assert "1 new," in out and "1 already stored from another source" in out, out
-    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
+    with open_store(tmp_path, readonly=True) as db:
         again = db.execute("SELECT seq FROM posts WHERE title = 'NATO summit in Brussels'"
                            ).fetchall()
     assert again == first
@@ -287,7 +285,6 @@ def test_each_feed_is_stored_when_it_arrives(tmp_path, server):
     gate = Feeds.held["/slow/feed.rss"] = threading.Event()
     conf = site(tmp_path, base, [("slow", "/slow/feed.rss"), ("quick", "/quick/feed.rss")],
                 [("nato@example.org", "nato")])
-    store = tmp_path / "var" / "store.db"
     proc = subprocess.Popen([BIN, "-c", str(conf), "ingest"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     seen = []
@@ -295,9 +292,9 @@ def test_each_feed_is_stored_when_it_arrives(tmp_path, server):
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not seen and proc.poll() is None:
             try:
-                with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=0.2) as db:
+                with open_store(tmp_path, readonly=True, timeout=0.2) as db:
                     seen = db.execute("SELECT title FROM posts").fetchall()
-            except sqlite3.Error:
+            except STORE_ERRORS:
                 pass   # not created or not migrated yet
             if not seen:
                 time.sleep(0.05)
@@ -306,7 +303,7 @@ def test_each_feed_is_stored_when_it_arrives(tmp_path, server):
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()
     assert seen == [("Quick post",)], "the quick feed was not stored while the slow one downloaded"
-    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
+    with open_store(tmp_path, readonly=True) as db:
         titles = sorted(t for (t,) in db.execute("SELECT title FROM posts"))
     assert titles == ["Quick post", "Slow post"]
     assert "2 new" in out.decode()
@@ -410,8 +407,7 @@ def test_late_source_reaches_its_readers(tmp_path, server):
         item("https://blog.test/?p=71", y, "Article Y", ["USA"])]))
     out = run(conf, "ingest", check=True).stdout.decode()
     assert "1 already stored from another source" in out, out
-    store = tmp_path / "var" / "store.db"
-    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
+    with open_store(tmp_path, readonly=True) as db:
         assert db.execute("SELECT COUNT(*) FROM posts WHERE url = ?", (x,)).fetchone() == (1,)
     assert waiting(run(conf, "status", check=True).stdout.decode()) == {
         "u@example.org": 1, "n@example.org": 0, "b@example.org": 0, "w@example.org": 0}

@@ -5,12 +5,11 @@ longer than a header allows. Every message is read back with Python's email
 parser, every outcome from the store (SQLite, read-only)."""
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import time
 
-from conftest import BIN, SUBSCRIBERS, Sink, expected_urls, parse, run, write_site
+from conftest import BIN, SUBSCRIBERS, Sink, expected_urls, open_store, parse, run, write_site
 
 POST_URL = re.compile(r"https://news\.test/p/[a-z]+/")
 
@@ -34,11 +33,8 @@ B = version("b", 330, 190, "iran")
 
 
 def query(tmp_path, sql):
-    db = sqlite3.connect(f"file:{tmp_path / 'var' / 'store.db'}?mode=ro", uri=True)
-    try:
+    with open_store(tmp_path, readonly=True) as db:
         return db.execute(sql).fetchall()
-    finally:
-        db.close()
 
 
 def check_delivered(tmp_path, msgs, ver, also=()):

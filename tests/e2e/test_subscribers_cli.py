@@ -363,6 +363,7 @@ def test_export_import_round_trip(site, tmp_path):
 
 # ---- the run lock ----
 
+@pytest.mark.sqlite_only("holds the run lock file; a PostgreSQL store's locks are advisory locks")
 def test_add_and_remove_work_while_a_run_holds_the_lock(site, tmp_path):
     """A send holds the run lock for as long as it sends; add and remove
     do not wait for it, import does not run under it (exit 75, nothing

@@ -6,7 +6,7 @@ FROM's token is decoded and checked here, in Python, from verp.h's
 description alone: base32 (lowercase, no padding) of kind, LEB128 member
 id, LEB128 slot / 60 and the first 10 bytes of HMAC-SHA256 under the
 secret this test writes, over "verp\\n" kind id slot and the lowercased
-recipient. Member ids are read from the store with sqlite3; the slot is
+recipient. Member ids are read from the store (conftest.open_store); the slot is
 worked out with zoneinfo from the site's [schedule].
 """
 import base64
@@ -15,11 +15,10 @@ import hashlib
 import hmac
 import os
 import re
-import sqlite3
 import urllib.parse
 import zoneinfo
 
-from conftest import SUBSCRIBERS, run, write_site
+from conftest import SUBSCRIBERS, open_store, run, write_site
 from test_serve import Server, wait_for
 
 SECRET = "verp-e2e-secret-0123456789abcdefghij"
@@ -92,11 +91,8 @@ def envelopes(sink):
 
 
 def member_ids(conf):
-    db = sqlite3.connect(f"file:{conf.parent / 'var' / 'store.db'}?mode=ro", uri=True)
-    try:
+    with open_store(conf, readonly=True) as db:
         return {key: mid for key, mid in db.execute("SELECT email_key, id FROM members")}
-    finally:
-        db.close()
 
 
 def last_slot(now):
