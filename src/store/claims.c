@@ -64,6 +64,8 @@ struct td_claims {
 	int64_t begun;                   /* the run's begin, database ms */
 	int64_t lease_ms;
 	int64_t after;                   /* the last first_id claimed */
+	int64_t renewed_ms;              /* the last renewal that worked,
+					  * this machine's monotonic ms */
 	pthread_mutex_t mu;              /* held, nheld, quit */
 	pthread_cond_t cv;
 	struct held *held;
@@ -72,6 +74,40 @@ struct td_claims {
 	bool thread_started;
 	pthread_t thread;
 };
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A renewal failed (the server gone, the connection dropped). Past two
+ * thirds of a lease since the last one that worked, the leases are as
+ * good as expired: another sender may take the batches any moment, so
+ * this one takes no more readers from them (what it has in flight may
+ * reach them twice: the bound of a lost lease). The renewer's connection
+ * is opened afresh for the next try. */
+static void renewal_failed(struct td_claims *c, const char *why)
+{
+	td_log_warnx("send: %s; trying again in %" PRId64 " ms", why, c->lease_ms / 3);
+	if (mono_ms() - c->renewed_ms >= c->lease_ms * 2 / 3) {
+		for (size_t i = 0; i < c->nheld; i++)
+			if (!c->held[i].lost) {
+				c->held[i].lost = true;
+				td_log_warnx("send: could not renew the lease on readers %"
+					     PRId64 "-%" PRId64 " in time; taking no more "
+					     "readers from them", c->held[i].first,
+					     c->held[i].last);
+			}
+	}
+	struct td_store *fresh;
+	struct td_err err = { 0, "" };
+	if (td_store_open(td_store_path(c->st), TD_STORE_READWRITE, &fresh, &err) == 0) {
+		td_store_close(c->rst);
+		c->rst = fresh;
+	}
+}
 
 static const char *now_sql(struct td_store *st)
 {
@@ -173,14 +209,16 @@ static void renew(struct td_claims *c)
 	size_t mine = 0;
 	for (size_t i = 0; i < c->nheld; i++)
 		mine += !c->held[i].lost;
-	if (!mine)
+	if (!mine) {
+		c->renewed_ms = mono_ms();   /* nothing to lose yet */
 		return;
+	}
 	struct td_db *db = td_store_db(c->rst);
 	int64_t args[] = { 0, c->lease_ms, c->begun };
 	struct td_db_stmt *s;
 	if (td_db_prepare(db, td_db_pick(db, RENEW(NOW_SQLITE), RENEW(NOW_PG)), &s) != TD_DB_OK) {
 		td_store_db_error(c->rst, &err, "renew the leases");
-		td_log_warnx("send: %s", err.msg);
+		renewal_failed(c, err.msg);
 		return;
 	}
 	td_db_bind_text(s, 1, c->worker);
@@ -193,10 +231,10 @@ static void renew(struct td_claims *c)
 		 * batches too, and the due rule keeps that to the messages in
 		 * flight */
 		td_store_db_error(c->rst, &err, "renew the leases");
-		td_log_warnx("send: %s; trying again in %" PRId64 " ms", err.msg,
-			     c->lease_ms / 3);
+		renewal_failed(c, err.msg);
 		return;
 	}
+	c->renewed_ms = mono_ms();
 	if ((size_t)td_db_changes(db) >= mine)
 		return;
 	/* Which ones went: those no longer under this sender's name. */
@@ -282,6 +320,7 @@ int td_claims_begin(struct td_store *st, const struct td_claims_options *o,
 	struct td_claims *c = td_xcalloc(1, sizeof *c);
 	c->st = st;
 	c->lease_ms = (int64_t)lease * 1000;
+	c->renewed_ms = mono_ms();
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	name_worker(c->worker, sizeof c->worker);
