@@ -111,7 +111,8 @@ static const char *const rstmt_sql[RS_COUNT] = {
 		"INSERT INTO members (email_key, email, name, tags, status, origin,"
 		" reader_choice, frequency, created_at, changed_at, consent_at,"
 		" consent_how, consent_from)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12) RETURNING id",
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)"
+		" ON CONFLICT (email_key) DO NOTHING RETURNING id",
 	/* an editor's row: name and tags; a pending one becomes active on
 	 * the editor's word, with their consent record */
 	[RS_SET_FROM_EDITOR] =
@@ -121,7 +122,7 @@ static const char *const rstmt_sql[RS_COUNT] = {
 		" consent_how = CASE WHEN status = 'pending' THEN ?5 ELSE consent_how END,"
 		" consent_from = CASE WHEN status = 'pending' THEN ?6 ELSE consent_from END,"
 		" origin = CASE WHEN status = 'pending' THEN ?5 ELSE origin END"
-		" WHERE id = ?1",
+		" WHERE id = ?1 AND (status = 'active' OR status = 'pending')",
 	[RS_DELETE_TAGS] = "DELETE FROM member_tags WHERE member = ?1",
 	[RS_INSERT_TAG] =
 		"INSERT INTO member_tags (member, position, tag) VALUES (?1, ?2, ?3)"
@@ -450,7 +451,9 @@ static int insert_member(struct td_store *st, const struct new_member *n, int64_
 	rs_done(s);
 	if (step != TD_DB_DONE)
 		return td_store_db_error(st, err, "add subscriber");
-	return write_member_tags(st, *id, n->tags, err);
+	/* *id 0: the address was added by another writer since the caller
+	 * looked (a sign-up on the public server during a sync) */
+	return *id ? write_member_tags(st, *id, n->tags, err) : 0;
 }
 
 /* td_roster_put, or with write false what it would do: *writes tells
@@ -473,6 +476,12 @@ static int put_row(struct td_store *st, const struct td_roster_row *row, time_t 
 	struct td_buf joined = TD_BUF_INIT;
 	if (row->tags)
 		join_tags(row->tags, &joined);
+	/* Another writer (a public server, a second sender's sync on
+	 * PostgreSQL) may add or change the reader between this look and the
+	 * write: the insert then adds nothing and the row is looked at again,
+	 * once; the update changes only a reader who is still there. */
+	bool looked_again = false;
+again:
 	td_store_bind_text(look, 1, key);
 	int step = td_db_step(look);
 	if (step != TD_DB_ROW && step != TD_DB_DONE) {
@@ -502,6 +511,10 @@ static int put_row(struct td_store *st, const struct td_roster_row *row, time_t 
 		*writes = true;
 		if (write && (rc = insert_member(st, &n, &id, err)))
 			goto out;
+		if (write && !id && !looked_again) {
+			looked_again = true;
+			goto again;
+		}
 		*result = status == TD_MEMBER_ACTIVE ? TD_ROSTER_ADDED : TD_ROSTER_KEPT_OUT;
 		goto out;
 	}
@@ -542,9 +555,13 @@ static int put_row(struct td_store *st, const struct td_roster_row *row, time_t 
 			td_store_bind_text(s, 6, row->consent_from);
 			rc = rs_exec(st, s, "update subscriber", err);
 		}
-		if (!rc && set_tags)
+		/* no change: they left (an unsubscribe committed since the
+		 * look), and the file does not bring them back */
+		bool left = !rc && td_db_changes(td_store_db(st)) == 0;
+		if (!rc && set_tags && !left)
 			rc = write_member_tags(st, id, row->tags, err);
-		*result = tags_differ && !set_tags ? TD_ROSTER_READER_KEPT : TD_ROSTER_UPDATED;
+		*result = left ? TD_ROSTER_KEPT_OUT :
+			  tags_differ && !set_tags ? TD_ROSTER_READER_KEPT : TD_ROSTER_UPDATED;
 	}
 	free(name);
 	free(tags);
