@@ -39,6 +39,11 @@ static const char claim_pg[] = CLAIM(NOW_PG, " FOR UPDATE SKIP LOCKED");
 /* Whether anything is left to claim at all (td_claims_next's check). */
 #define LEFT(NOW) \
 	"SELECT 1 FROM send_batches WHERE done_at < ?1 AND lease_until < " NOW " LIMIT 1"
+/* Whether another sender still holds a batch not done: alive, or dead
+ * with a lease not run out yet. */
+#define HELD(NOW) \
+	"SELECT 1 FROM send_batches WHERE done_at < ?1 AND lease_until >= " NOW \
+	" AND worker != ?2 LIMIT 1"
 
 #define RENEW(NOW) \
 	"UPDATE send_batches SET lease_until = " NOW " + ?2" \
@@ -346,8 +351,54 @@ int td_claims_begin(struct td_store *st, const struct td_claims_options *o,
 	return 0;
 }
 
+static int claim_once(struct td_claims *c, int64_t *first_id, int64_t *last_id,
+		      bool *got, struct td_err *err);
+
+/* Whether another sender holds a batch this one has not seen done. */
+static int others_hold(struct td_claims *c, bool *held, struct td_err *err)
+{
+	struct td_db *db = td_store_db(c->st);
+	struct td_db_stmt *s;
+	if (td_db_prepare(db, td_db_pick(db, HELD(NOW_SQLITE), HELD(NOW_PG)), &s) != TD_DB_OK)
+		return td_store_db_error(c->st, err, "claim a batch");
+	td_db_bind_int64(s, 1, c->begun);
+	td_db_bind_text(s, 2, c->worker);
+	int step = td_db_step(s);
+	td_db_finalize(s);
+	*held = step == TD_DB_ROW;
+	return step == TD_DB_ROW || step == TD_DB_DONE ? 0 :
+	       td_store_db_error(c->st, err, "claim a batch");
+}
+
+/* When nothing is free but another sender holds batches, this one waits
+ * a lease and a third for them: a dead sender's leases run out in that
+ * time and its readers are taken over in this run, not an hour later;
+ * a live sender renews its own, and this one ends. */
 int td_claims_next(struct td_claims *c, int64_t *first_id, int64_t *last_id, bool *got,
 		   struct td_err *err)
+{
+	int rc = claim_once(c, first_id, last_id, got, err);
+	bool held = false;
+	if (rc || *got || (rc = others_hold(c, &held, err)) || !held)
+		return rc;
+	int64_t until = mono_ms() + c->lease_ms * 4 / 3;
+	int64_t step_ms = c->lease_ms / 6 < 1000 ? c->lease_ms / 6 : 1000;
+	td_log_info("send: another sender holds readers; waiting up to %" PRId64
+		    " s in case it stopped and its lease runs out", c->lease_ms * 4 / 3000);
+	while (mono_ms() < until) {
+		struct timespec ts = { (time_t)(step_ms / 1000), (long)(step_ms % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
+		c->after = 0;
+		if ((rc = claim_once(c, first_id, last_id, got, err)) || *got)
+			return rc;
+		if ((rc = others_hold(c, &held, err)) || !held)
+			return rc;
+	}
+	return 0;
+}
+
+static int claim_once(struct td_claims *c, int64_t *first_id, int64_t *last_id,
+		      bool *got, struct td_err *err)
 {
 	*got = false;
 	struct td_db *db = td_store_db(c->st);
