@@ -183,12 +183,20 @@ e2e: asan build/tagdigest man
 # database of its own (tests/e2e/pg_store_bin.sh). Tests reach the store
 # through conftest.open_store (sqlite3 or psycopg2); those that read or
 # lock the SQLite file itself are marked sqlite_only and skipped here.
+# `make e2e-pg` runs them all (about as long as `make e2e`); `make test`
+# runs the files that exercise the store's paths most (E2E_PG_TESTS
+# below: delivery and retries, the public pages' sign-ups and
+# unsubscribes, clean starts, the subscriber file's sync, SMTP, ingest,
+# VERP bounces, Maildir and recomposed digests), to stay near 20 minutes.
+E2E_PG_TESTS ?= tests/e2e
+E2E_PG_IN_TEST := $(addprefix tests/e2e/test_,delivery.py public.py first_run.py \
+	subscriber_file.py send_smtp.py ingest_cli.py verp.py maildir.py recompose.py)
 e2e-pg: asan build/tagdigest man
 	$(ASAN_ENV) $(PYTHON) tests/pg_server.py run -- env \
 		TAGDIGEST_BIN=$(CURDIR)/tests/e2e/pg_store_bin.sh \
 		TD_E2E_REAL_BIN=$(CURDIR)/build/asan/tagdigest TD_E2E_BACKEND=postgres \
 		TESTDATA=$(abspath $(TESTDATA)) TD_CRASH_KILLS=$(CRASH_KILLS) \
-		$(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e $(E2E_PG_ARGS)
+		$(PYTHON) -m pytest -q -p no:cacheprovider $(E2E_PG_TESTS) $(E2E_PG_ARGS)
 
 # The feed parser held to Universal Feed Parser's test cases and to real
 # feeds, the bounce parser to Sisimai's answers on its set of real bounces
@@ -309,6 +317,7 @@ test: deps-test
 	@$(MAKE) --no-print-directory fuzz-markdown-smoke
 	@$(MAKE) --no-print-directory leakcheck
 	@$(MAKE) --no-print-directory bench-smoke
+	@$(MAKE) --no-print-directory e2e-pg E2E_PG_TESTS="$(E2E_PG_IN_TEST)"
 	@$(MAKE) --no-print-directory e2e
 
 bench: deps-bench build/tagdigest
