@@ -1,9 +1,14 @@
 /*
- * store: everything tagdigest remembers, in one SQLite database.
+ * store: everything tagdigest remembers, in one database: an SQLite file
+ * (the default), or PostgreSQL when td_store_open is given a
+ * postgresql:// URL instead of a path. Nothing outside the store knows
+ * which: SQL lives in src/store/ only, written once against db.h, with
+ * each backend's text where the dialects differ.
  *
- * SQL lives in store.c only. The database runs in WAL mode (ingest and a
- * preview may overlap), carries its schema version in PRAGMA user_version,
- * and migrates forward on open.
+ * SQLite runs in WAL mode (ingest and a preview may overlap) and carries
+ * its schema version in PRAGMA user_version; PostgreSQL has its own
+ * schema history (store.c: pg_migrations) and its version in td_schema.
+ * Both migrate forward on a read-write open.
  *
  * Posts get a monotonically increasing `seq` the first time they are
  * stored (AUTOINCREMENT: never reused). Each of a post's tags has an
