@@ -300,20 +300,32 @@ def test_second_ingest_skips_and_run_still_sends(tmp_path, pg_url, sink):
         assert again.returncode == 0 and again.stdout.decode().startswith("ingest:"), again.stderr
 
 
-def test_sqlite_senders_still_refuse_each_other(tmp_path, slow_sink):
-    conf = write_site(tmp_path, "smtp", slow_sink.url)
-    first = subprocess.Popen([BIN, "-c", str(conf), "send"], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE)
+def test_sqlite_senders_still_refuse_each_other(tmp_path):
+    # The first send has posts to send and smtp-sink stalls each DATA for
+    # 3 s (its four readers take 12 s), so it holds the lock far longer than
+    # the two refused commands take. (Before, it had nothing to send and held the lock only for its
+    # start-up: under ASan that was usually long enough, but CI once saw it
+    # end before the ingest started, and that ingest rightly ran.)
+    stalled = Sink("-w", "3")
     try:
-        lock = tmp_path / "var" / "store.db.lock"
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not (
-                lock.exists() and lock.read_text().strip() == str(first.pid)):
-            time.sleep(0.05)
-        assert lock.read_text().strip() == str(first.pid)
-        refused = {cmd: run(conf, cmd) for cmd in ("send", "ingest")}
+        conf = write_site(tmp_path, "smtp", stalled.url)
+        run(conf, "ingest", check=True)     # posts in store: the send has mail to stall on
+        first = subprocess.Popen([BIN, "-c", str(conf), "send"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+        try:
+            lock = tmp_path / "var" / "store.db.lock"
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not (
+                    lock.exists() and lock.read_text().strip() == str(first.pid)):
+                time.sleep(0.05)
+            assert lock.read_text().strip() == str(first.pid)
+            refused = {cmd: run(conf, cmd) for cmd in ("send", "ingest")}
+            # the premise: both were refused while the first still held the lock
+            assert first.poll() is None, "the first send ended before the others ran"
+        finally:
+            out, err = first.communicate(timeout=90)
     finally:
-        out, err = first.communicate(timeout=60)
+        stalled.stop()
     assert first.returncode == 0, err
     # exit 75, a word on stderr, nothing on stdout: as before PostgreSQL
     assert {cmd: (p.returncode, b"another tagdigest run is in progress" in p.stderr,
