@@ -194,6 +194,12 @@ static int pg_fail(struct td_pg *pg, const PGresult *res)
 			td_buf_puts(&pg->errmsg, "PostgreSQL: unknown error");
 	}
 	pg->errcode = code_of_sqlstate(state);
+	/* busy is the caller's "try again later": the message says so, and
+	 * for a lock wait that ran out (lock_timeout) who is in the way */
+	if (pg->errcode == TD_DB_BUSY)
+		td_buf_puts(&pg->errmsg, state && !strcmp(state, "55P03") ?
+			    ": another connection holds a lock this needs; try again later" :
+			    ": try again later");
 	return pg->errcode;
 }
 
@@ -522,6 +528,13 @@ static const char SESSION_SQL[] =
 	 * for the other senders; no transaction of ours waits that long
 	 * between two statements. */
 	"SET idle_in_transaction_session_timeout = '60s';"
+	/* A row another transaction holds locked is waited for as long as
+	 * SQLite waits for its write lock (store.c's busy timeout, 5 s),
+	 * then the statement fails busy (55P03): try again later. Without
+	 * it the wait had no end. What is meant to wait longer says so:
+	 * the migration (SET LOCAL in its transaction), the public pages
+	 * (td_store_set_busy_wait); lock.c polls its advisory locks. */
+	"SET lock_timeout = '5s';"
 	"SET client_encoding = 'UTF8';"
 	"SET timezone = 'UTC';";
 

@@ -891,7 +891,12 @@ static int add_source_columns(struct td_store *st, struct td_err *err)
 static int migrate_pg(struct td_store *st, struct td_err *err)
 {
 	int version, rc;
-	if ((rc = exec_sql(st, "BEGIN; SELECT pg_advisory_xact_lock("
+	/* No lock_timeout in this transaction (the session's is 5 s,
+	 * db_pg.c): another process's migration holds the lock for as long
+	 * as its migration takes, and this one must wait for it, not fail;
+	 * so must the migration's DDL wait for the tables it alters. */
+	if ((rc = exec_sql(st, "BEGIN; SET LOCAL lock_timeout = 0;"
+			   "SELECT pg_advisory_xact_lock("
 			   TD_STR(PG_MIGRATION_LOCK) ");"
 			   "CREATE TABLE IF NOT EXISTS td_schema (version INTEGER NOT NULL);"
 			   "INSERT INTO td_schema (version) SELECT 0"

@@ -16,9 +16,12 @@
  * and on PostgreSQL the connection's own errors: a URL with a password
  * refused without echoing it, an unreachable server, an unknown role, a
  * missing database, a connection the server dropped, the session
- * settings.
+ * settings, a row lock waited for 5 s and no longer (as SQLite's busy
+ * timeout), and a store's migration waiting past that for another's.
  */
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -29,6 +32,7 @@
 #include "harness.h"
 #include "../../src/store/db.h"
 #include "tagdigest/core/util.h"
+#include "tagdigest/store/store.h"
 
 static char dir[64];
 static const char *pg_url;  /* TD_TEST_PG_URL */
@@ -442,6 +446,110 @@ static void test_busy(void)
 	td_db_close(a);
 }
 
+/* A lock wait that never ends fails the test instead of hanging it. */
+static void on_alarm(int sig)
+{
+	static const char msg[] = "test_db: a lock wait did not end (alarm)\n";
+	(void)sig;
+	if (write(2, msg, sizeof msg - 1) < 0)
+		_exit(3);
+	_exit(2);
+}
+
+static void alarm_in(unsigned s)
+{
+	signal(SIGALRM, on_alarm);
+	alarm(s);
+}
+
+/* PostgreSQL, the session as opened: a row another connection holds
+ * locked is waited for as long as SQLite's busy timeout (5 s), then
+ * busy with a message that says to try again; without a lock_timeout the
+ * wait has no end. */
+static void test_pg_lock_wait(void)
+{
+	struct td_db *a = fresh(), *b = NULL;
+	struct td_err err = { 0, "" };
+	REQUIRE(a);
+	EXEC_OK(a, CREATE_T_PG);
+	EXEC_OK(a, "INSERT INTO t (id, name) VALUES (1, 'one')");
+	REQUIRE(td_db_open(where, false, false, &b, &err) == 0);
+	EXEC_OK(a, "BEGIN");
+	EXEC_OK(a, "UPDATE t SET name = 'a' WHERE id = 1");
+
+	alarm_in(30);
+	double t0 = td_mono_now();
+	int rc = td_db_exec(b, "UPDATE t SET name = 'b' WHERE id = 1");
+	double waited = td_mono_now() - t0;
+	alarm(0);
+	CHECK(rc == TD_DB_BUSY);
+	CHECK(waited > 4.5 && waited < 8.0);
+	if (!(waited > 4.5 && waited < 8.0))
+		fprintf(stderr, "  waited %.2f s\n", waited);
+	CHECK(strstr(td_db_errmsg(b), "(55P03)") != NULL);
+	CHECK(strstr(td_db_errmsg(b), "try again later") != NULL);
+
+	/* the same through a prepared statement, and once the lock is gone
+	 * the write goes through */
+	struct td_db_stmt *s;
+	REQUIRE(td_db_prepare(b, "UPDATE t SET name = ?1 WHERE id = 1", &s) == TD_DB_OK);
+	td_db_bind_text(s, 1, "b");
+	alarm_in(30);
+	CHECK(td_db_step(s) == TD_DB_BUSY);
+	alarm(0);
+	EXEC_OK(a, "COMMIT");
+	CHECK(td_db_step(s) == TD_DB_DONE);
+	td_db_finalize(s);
+	CHECK_ONE(a, "SELECT name FROM t", "b");
+	td_db_close(b);
+	td_db_close(a);
+}
+
+struct holder {
+	struct td_db *db;
+	double hold_s;
+};
+
+/* Holds the lock its transaction took for hold_s, then commits. */
+static void *hold_then_commit(void *arg)
+{
+	struct holder *h = arg;
+	struct timespec ts = { (time_t)h->hold_s,
+			       (long)((h->hold_s - (time_t)h->hold_s) * 1e9) };
+	nanosleep(&ts, NULL);
+	td_db_exec(h->db, "COMMIT");
+	return NULL;
+}
+
+/* PostgreSQL: a store opened while another process migrates it waits for
+ * that migration (store.c's advisory lock, 7031501) however long it
+ * takes, past the session's 5 s lock_timeout, and then opens. */
+static void test_pg_migration_waits(void)
+{
+	struct td_db *a = fresh();
+	struct td_err err = { 0, "" };
+	REQUIRE(a);
+	EXEC_OK(a, "BEGIN; SELECT pg_advisory_xact_lock(7031501)");
+	struct holder h = { a, 6.5 };
+	pthread_t t;
+	REQUIRE(pthread_create(&t, NULL, hold_then_commit, &h) == 0);
+
+	struct td_store *st = NULL;
+	alarm_in(40);
+	double t0 = td_mono_now();
+	int rc = td_store_open(where, TD_STORE_READWRITE, &st, &err);
+	double waited = td_mono_now() - t0;
+	alarm(0);
+	pthread_join(t, NULL);
+	td_db_close(a);
+	if (rc)
+		fprintf(stderr, "  open: %s\n", err.msg);
+	REQUIRE(rc == 0);
+	CHECK(waited > 6.0);
+	CHECK(td_store_schema_version(st) > 0);
+	td_store_close(st);
+}
+
 static void test_reset_rerun(void)
 {
 	struct td_db *db = fresh();
@@ -763,6 +871,7 @@ static void test_pg_session(void)
 	REQUIRE(db);
 	CHECK_ONE(db, "SELECT current_setting('application_name')", "tagdigest");
 	CHECK_ONE(db, "SELECT current_setting('idle_in_transaction_session_timeout')", "1min");
+	CHECK_ONE(db, "SELECT current_setting('lock_timeout')", "5s");
 	CHECK_ONE(db, "SELECT current_setting('client_encoding')", "UTF8");
 	CHECK_ONE(db, "SELECT current_setting('TimeZone')", "UTC");
 	CHECK_ONE(db, "SELECT current_setting('default_transaction_read_only')", "off");
@@ -847,6 +956,8 @@ int main(void)
 		run_half();
 		TD_RUN(test_pg_login);
 		TD_RUN(test_pg_session);
+		TD_RUN(test_pg_lock_wait);
+		TD_RUN(test_pg_migration_waits);
 		drop_pg_databases();
 	} else {
 		TD_RUN(pg_half_skipped);
