@@ -1079,8 +1079,16 @@ void td_store_close(struct td_store *st)
 
 void td_store_set_busy_wait(struct td_store *st, int ms)
 {
-	if (td_db_sqlite(st->db))
+	if (td_db_sqlite(st->db)) {
 		sqlite3_busy_timeout(td_db_sqlite(st->db), ms);
+		return;
+	}
+	/* PostgreSQL: the session's lock_timeout (5 s from db_pg.c) */
+	char sql[64];
+	snprintf(sql, sizeof sql, "SET lock_timeout = %d", ms);
+	if (td_db_exec(st->db, sql) != TD_DB_OK)
+		td_log_warnx("store: %s: lock_timeout stays 5 s: %s", st->path,
+			     td_db_errmsg(st->db));
 }
 
 int td_store_schema_version(struct td_store *st)

@@ -17,7 +17,8 @@
  * refused without echoing it, an unreachable server, an unknown role, a
  * missing database, a connection the server dropped, the session
  * settings, a row lock waited for 5 s and no longer (as SQLite's busy
- * timeout), and a store's migration waiting past that for another's.
+ * timeout) unless td_store_set_busy_wait says longer, and a store's
+ * migration waiting past that for another's.
  */
 #include <netinet/in.h>
 #include <pthread.h>
@@ -33,6 +34,7 @@
 #include "../../src/store/db.h"
 #include "tagdigest/core/util.h"
 #include "tagdigest/store/store.h"
+#include "../../src/store/store_impl.h"
 
 static char dir[64];
 static const char *pg_url;  /* TD_TEST_PG_URL */
@@ -550,6 +552,22 @@ static void test_pg_migration_waits(void)
 	td_store_close(st);
 }
 
+/* PostgreSQL: td_store_set_busy_wait (the public pages' 60 s) is the
+ * session's lock_timeout, as it is SQLite's busy timeout. */
+static void test_pg_store_busy_wait(void)
+{
+	struct td_db *a = fresh();
+	struct td_err err = { 0, "" };
+	struct td_store *st = NULL;
+	REQUIRE(a);
+	td_db_close(a);
+	REQUIRE(td_store_open(where, TD_STORE_READWRITE, &st, &err) == 0);
+	CHECK_ONE(td_store_db(st), "SELECT current_setting('lock_timeout')", "5s");
+	td_store_set_busy_wait(st, 60000);
+	CHECK_ONE(td_store_db(st), "SELECT current_setting('lock_timeout')", "1min");
+	td_store_close(st);
+}
+
 static void test_reset_rerun(void)
 {
 	struct td_db *db = fresh();
@@ -958,6 +976,7 @@ int main(void)
 		TD_RUN(test_pg_session);
 		TD_RUN(test_pg_lock_wait);
 		TD_RUN(test_pg_migration_waits);
+		TD_RUN(test_pg_store_busy_wait);
 		drop_pg_databases();
 	} else {
 		TD_RUN(pg_half_skipped);
