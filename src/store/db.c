@@ -173,9 +173,10 @@ int td_db_column_type(struct td_db_stmt *s, int i)
 int64_t td_db_column_int64(struct td_db_stmt *s, int i)
 {
 	if (s->pg) {
-		/* booleans come as t/f: SQLite's comparisons are 1/0 */
+		/* booleans read "1" / "0" already (db_pg.c), as SQLite's
+		 * comparisons; text that is no number is 0, as on SQLite */
 		const char *t = td_pg_column_text(s->pg, i);
-		return !t ? 0 : *t == 't' ? 1 : *t == 'f' ? 0 : strtoll(t, NULL, 10);
+		return t ? strtoll(t, NULL, 10) : 0;
 	}
 	return (int64_t)sqlite3_column_int64(s->lite, i);
 }

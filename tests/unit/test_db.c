@@ -609,6 +609,31 @@ static void test_reset_rerun(void)
 	td_db_close(db);
 }
 
+/* Booleans read as SQLite's comparisons do, 1 and 0, as integers and as
+ * text; text that is no number reads 0 as an integer, "t" included. */
+static void test_booleans(void)
+{
+	struct td_db *db = fresh();
+	REQUIRE(db);
+	struct td_db_stmt *s;
+	REQUIRE(td_db_prepare(db, td_db_pick(db, "SELECT 1 = 1, 1 = 2, NULL, 't', 'f', '7'",
+					     "SELECT 1 = 1, 1 = 2, NULL::boolean, 't', 'f', '7'"),
+			      &s) == TD_DB_OK);
+	REQUIRE(td_db_step(s) == TD_DB_ROW);
+	CHECK(td_db_column_int64(s, 0) == 1);
+	CHECK(td_db_column_int64(s, 1) == 0);
+	CHECK(td_db_column_int64(s, 2) == 0);
+	CHECK_STR(td_db_column_text(s, 0), "1");
+	CHECK_STR(td_db_column_text(s, 1), "0");
+	CHECK(td_db_column_text(s, 2) == NULL);
+	CHECK(td_db_column_bytes(s, 0) == 1);
+	CHECK(td_db_column_int64(s, 3) == 0);
+	CHECK(td_db_column_int64(s, 4) == 0);
+	CHECK(td_db_column_int64(s, 5) == 7);
+	td_db_finalize(s);
+	td_db_close(db);
+}
+
 /* A statement run while a select is half read: the select's rows (NULLs,
  * blobs, numbers, booleans) read back the same after it. */
 static void test_interleaved(void)
@@ -949,6 +974,7 @@ static void run_half(void)
 	BOTH(test_transaction);
 	BOTH(test_busy);
 	BOTH(test_reset_rerun);
+	BOTH(test_booleans);
 	BOTH(test_interleaved);
 	BOTH(test_big_select);
 	BOTH(test_readonly);
