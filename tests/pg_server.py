@@ -245,6 +245,32 @@ class PgServer:
         except (OSError, ValueError):
             return None
 
+    def _halt(self, mode):
+        """Stops a running server with `pg_ctl -m mode`; when that fails,
+        cannot run, or takes longer than STOP_TIMEOUT, SIGKILLs the
+        postmaster and waits (10 s at most) for it to go. Its children
+        exit when it is gone."""
+        if not os.path.exists(os.path.join(self.data, 'postmaster.pid')):
+            return
+        try:
+            self._run([f'{PG_BIN}/pg_ctl', '-D', self.data, '-m', mode,
+                       '-w', '-t', str(STOP_TIMEOUT), 'stop'],
+                      STOP_TIMEOUT + 5, as_server_user=True)
+            return
+        except (PgServerError, OSError):
+            pass
+        pid = self._postmaster_pid()
+        if not pid:
+            return
+        deadline = time.monotonic() + 10
+        try:
+            os.kill(pid, signal.SIGKILL)
+            while time.monotonic() < deadline:
+                os.kill(pid, 0)
+                time.sleep(0.05)
+        except ProcessLookupError:
+            pass
+
     def stop(self):
         """Stops the server (fast, then SIGKILL when that takes longer than
         STOP_TIMEOUT) and removes its folder. An attached server is left
@@ -252,26 +278,7 @@ class PgServer:
         if self.attached or not self.dir:
             return
         try:
-            if os.path.exists(os.path.join(self.data, 'postmaster.pid')):
-                try:
-                    self._run([f'{PG_BIN}/pg_ctl', '-D', self.data, '-m', 'fast',
-                               '-w', '-t', str(STOP_TIMEOUT), 'stop'],
-                              STOP_TIMEOUT + 5, as_server_user=True)
-                except PgServerError:
-                    pid = self._postmaster_pid()
-                    if pid:
-                        # The postmaster's children exit when it is gone.
-                        try:
-                            os.kill(pid, signal.SIGKILL)
-                        except ProcessLookupError:
-                            pass
-                        deadline = time.monotonic() + 10
-                        while time.monotonic() < deadline:
-                            try:
-                                os.kill(pid, 0)
-                            except ProcessLookupError:
-                                break
-                            time.sleep(0.05)
+            self._halt('fast')
         finally:
             self._stop_reaper()
             if not self.keep:
@@ -356,18 +363,7 @@ def _reap(folder, as_nobody, keep):
     pg = PgServer(keep=keep == '1')
     pg.dir = folder
     pg._as_user = ['runuser', '-u', RUN_AS, '--'] if as_nobody == '1' else []
-    if os.path.exists(os.path.join(pg.data, 'postmaster.pid')):
-        try:
-            pg._run([f'{PG_BIN}/pg_ctl', '-D', pg.data, '-m', 'immediate', '-w',
-                     '-t', str(STOP_TIMEOUT), 'stop'], STOP_TIMEOUT + 5,
-                    as_server_user=True)
-        except PgServerError:
-            pid = pg._postmaster_pid()
-            if pid:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+    pg._halt('immediate')
     if not pg.keep:
         shutil.rmtree(folder, ignore_errors=True)
     return 0

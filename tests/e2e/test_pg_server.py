@@ -7,7 +7,9 @@ fixture that leaves servers behind fills a shared machine.
 - `pg_server.py run -- CMD` gives CMD TD_TEST_PG_URL, passes on CMD's exit
   status, and stops the server;
 - when the fixture process is SIGKILLed (a runner's timeout), its reaper
-  still stops the server and removes the folder.
+  still stops the server and removes the folder;
+- when pg_ctl cannot stop the server (or cannot run at all), the
+  postmaster is killed: nothing is left listening.
 """
 import os
 import pathlib
@@ -100,3 +102,22 @@ def test_reaper_stops_the_server_after_sigkill():
             os.killpg(p.pid, signal.SIGKILL)
             p.wait(timeout=10)
         p.stderr.close()
+
+
+def test_stop_kills_when_pg_ctl_cannot_run(monkeypatch):
+    pg = pg_server.PgServer().start()
+    folder, port, pid = pg.dir, pg.port, pg._postmaster_pid()
+    try:
+        assert listening(port) and pid
+        # the stop's pg_ctl is not there: the postmaster is killed instead
+        monkeypatch.setattr(pg_server, "PG_BIN", "/nonexistent/postgresql/bin")
+        pg.stop()
+        assert gone_within(port, folder, 5)
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    finally:
+        monkeypatch.undo()
+        if pg.dir:
+            pg.stop()
+        if pid and listening(port):
+            os.kill(pid, signal.SIGKILL)  # a stop that failed leaves none behind
