@@ -781,6 +781,20 @@ static void sender_sleep(struct engine *e, struct sender *sa, double until)
 	}
 }
 
+/* A message held back because its domain's hourly budget is spent: said
+ * once per domain, counted (the reader stays due for the next run).
+ * Called with the lock held. */
+static void note_spent(struct engine *e, const struct td_throttle *th, const char *email)
+{
+	if (th->spent == 1)
+		td_log_info("send: the hour's budget of [throttle.%s] "
+			    "per_hour is spent: its other readers wait "
+			    "for the next run", th->domain);
+	td_log_debug("send: %s: not sent: [throttle.%s] per_hour", email, th->domain);
+	e->sum->throttled++;
+	e->sum->done++;
+}
+
 /* Whether j's domain lets it go now ([throttle.DOMAIN]). False: j is no
  * longer the sender's: set aside until its turn (the sender goes on with
  * other mail), or, with the aside list full, waited for here; dropped
@@ -795,15 +809,7 @@ static bool throttle_pass(struct engine *e, struct sender *sa, struct job *j)
 		case TD_THROTTLE_GO:
 			return true;
 		case TD_THROTTLE_SPENT:
-			/* once per domain: the summary counts them all */
-			if (th->spent == 1)
-				td_log_info("send: the hour's budget of [throttle.%s] "
-					    "per_hour is spent: its other readers wait "
-					    "for the next run", th->domain);
-			td_log_debug("send: %s: not sent: [throttle.%s] per_hour",
-				     j->email, th->domain);
-			e->sum->throttled++;
-			e->sum->done++;
+			note_spent(e, th, j->email);
 			drop_unsent(e, j);
 			return false;
 		case TD_THROTTLE_WAIT:
@@ -825,6 +831,28 @@ static bool throttle_pass(struct engine *e, struct sender *sa, struct job *j)
 		}
 	}
 	return true;
+}
+
+/* A dry run's throttle_pass (`send --dry-run`): whether a message to
+ * email would go out, its domain's hourly budget charged as the send
+ * charges it; one the budget holds back is counted as the send counts
+ * it. A turn per_second only delays is taken at once, the domain's clock
+ * moved on to it: the send waits for it, then sends. A plan (the desk's
+ * week) has no outcome for a held-back reader, so there every one goes. */
+static bool dry_throttle_pass(struct engine *e, const char *email)
+{
+	if (e->plan)
+		return true;
+	pthread_mutex_lock(&e->mu);
+	struct td_throttle *th = td_throttle_for(&e->throttles, email);
+	enum td_throttle_verdict v = TD_THROTTLE_GO;
+	double now = td_mono_now(), at = now;
+	while (th && (v = td_throttle_take(th, now, &at)) == TD_THROTTLE_WAIT)
+		now = at;
+	if (v == TD_THROTTLE_SPENT)
+		note_spent(e, th, email);
+	pthread_mutex_unlock(&e->mu);
+	return v != TD_THROTTLE_SPENT;
 }
 
 /* Puts the sender on the relay it should send through now
@@ -1297,6 +1325,8 @@ static int prepare_retry(struct engine *e, struct td_store *st,
 		count(e, &e->sum->deferred);
 		plan(e, sub, TD_PLAN_DEFERRED, S, r.next_attempt_at, NULL, r.post_count);
 		*settled = true;
+	} else if (e->dry_run && !dry_throttle_pass(e, sub->email)) {
+		*settled = true;   /* held back, as the send would */
 	} else if (e->dry_run) {
 		if (!e->plan)   /* with a plan, its items are the report */
 			td_log_info("send: would resend to %s the digest kept since %lld",
@@ -1419,6 +1449,8 @@ static int prepare_digest(struct composer *cs, const struct td_subscriber *sub,
 		j->kind = J_SKIPPED;
 		plan(e, sub, TD_PLAN_SKIP, S, S, &m, 0);
 		finish(e, j, &e->sum->skipped);
+	} else if (e->dry_run && !dry_throttle_pass(e, sub->email)) {
+		job_free(j);   /* held back, as the send would */
 	} else if (e->dry_run) {
 		char posts[48];
 		if (!e->plan)

@@ -10,7 +10,7 @@ take its share) and doubles nothing the server accepted; it is left
 alone for [transport] relay_pause and then tried again. A throttled
 domain's messages arrive spaced by per_second while other domains' are
 not held up behind them; past per_hour, the rest of that domain waits
-for the next run. Every message is parsed with email's policy.default
+for the next run, and `send --dry-run` says so as the send does. Every message is parsed with email's policy.default
 and its defects checked."""
 import asyncio
 import email
@@ -367,6 +367,46 @@ def test_hourly_budget_leaves_the_rest_for_the_next_run(tmp_path):
         assert {x for x in rc if x.endswith("@slow.test")} == \
             {f"s{i:03d}@slow.test" for i in range(8)}
         assert set(sent_in_store(tmp_path).values()) == {1}
+    finally:
+        r.stop()
+
+
+def test_dry_run_holds_back_what_the_hourly_budget_would(tmp_path):
+    """`send --dry-run` under per_hour = 3 (and per_second = 1) says what
+    the real send then does: three of slow.test's 8 readers would go out,
+    5 held back, in the same words; a turn per_second only delays is no
+    wait in a dry run, which sends and records nothing."""
+    r = Relay()
+    try:
+        readers = rows(8, "slow.test", "s") + rows(5, "fast.test", "f")
+        conf = relay_site(tmp_path, [("only", r.url, "")],
+                          extra="[throttle.slow.test]\nper_second = 1\nper_hour = 3\n",
+                          readers=readers)
+        run(conf, "ingest", check=True)
+        due = len(DUE) + 5 + 3
+        t0 = time.monotonic()
+        p = run(conf, "send", "--dry-run")
+        took = time.monotonic() - t0
+        out = p.stdout.decode()
+        assert p.returncode == 0, p.stderr
+        assert f"{due} would be sent" in out, out
+        assert "5 held back by a [throttle] per_hour limit (the next run sends them)" in out, out
+        err = p.stderr.decode()
+        assert err.count("budget of [throttle.slow.test] per_hour is spent") == 1, err
+        assert sum(1 for ln in err.splitlines()
+                   if "would send to" in ln and "@slow.test" in ln) == 3, err
+        assert took < 10, took
+        p = run(conf, "send", "--dry-run", "--json")
+        assert p.returncode == 0, p.stderr
+        doc = json.loads(p.stdout)
+        assert doc["would_send"] == due and doc["throttled"] == 5, doc
+        assert r.got() == [] and sent_in_store(tmp_path) == Counter()
+
+        p = run(conf, "send", timeout=120)
+        assert p.returncode == 0, p.stderr
+        out = p.stdout.decode()
+        assert f"{due} sent" in out, out
+        assert "5 held back by a [throttle] per_hour limit (the next run sends them)" in out, out
     finally:
         r.stop()
 
