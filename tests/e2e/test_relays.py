@@ -93,6 +93,15 @@ def relay_site(tmp_path, relays, transport="", extra="", readers=""):
     return conf
 
 
+def throttle_site(tmp_path, relay, throttle, fast=5, relay_more=""):
+    """A site sending through relay alone, with 8 readers at slow.test
+    under [throttle.slow.test] (its lines: throttle) and `fast` at
+    fast.test, beside the test site's own."""
+    readers = rows(8, "slow.test", "s") + rows(fast, "fast.test", "f")
+    return relay_site(tmp_path, [("only", relay.url, relay_more)],
+                      extra=f"[throttle.slow.test]\n{throttle}", readers=readers)
+
+
 def sent_in_store(tmp_path):
     with open_store(tmp_path, readonly=True) as db:
         return Counter(r[0] for r in db.execute(
@@ -301,10 +310,8 @@ def test_throttled_domain_is_paced_and_others_go_on(tmp_path, request):
     them, are not held up behind them."""
     r = Relay()
     try:
-        readers = rows(8, "slow.test", "s") + rows(30, "fast.test", "f")
-        conf = relay_site(tmp_path, [("only", r.url, "connections = 4\n")],
-                          extra="[throttle.slow.test]\nper_second = 2\n",
-                          readers=readers)
+        conf = throttle_site(tmp_path, r, "per_second = 2\n", fast=30,
+                             relay_more="connections = 4\n")
         p = run(conf, "run", timeout=120)
         assert p.returncode == 0, p.stderr
         got = r.got()
@@ -339,10 +346,7 @@ def test_hourly_budget_leaves_the_rest_for_the_next_run(tmp_path):
     said so; other domains go out at once; nobody gets two."""
     r = Relay()
     try:
-        readers = rows(8, "slow.test", "s") + rows(5, "fast.test", "f")
-        conf = relay_site(tmp_path, [("only", r.url, "")],
-                          extra="[throttle.slow.test]\nper_hour = 3\n",
-                          readers=readers)
+        conf = throttle_site(tmp_path, r, "per_hour = 3\n")
         p = run(conf, "run")
         assert p.returncode == 0, p.stderr
         assert "5 held back by a [throttle] per_hour limit" in p.stdout.decode(), p.stdout
@@ -378,10 +382,7 @@ def test_dry_run_holds_back_what_the_hourly_budget_would(tmp_path):
     wait in a dry run, which sends and records nothing."""
     r = Relay()
     try:
-        readers = rows(8, "slow.test", "s") + rows(5, "fast.test", "f")
-        conf = relay_site(tmp_path, [("only", r.url, "")],
-                          extra="[throttle.slow.test]\nper_second = 1\nper_hour = 3\n",
-                          readers=readers)
+        conf = throttle_site(tmp_path, r, "per_second = 1\nper_hour = 3\n")
         run(conf, "ingest", check=True)
         due = len(DUE) + 5 + 3
         t0 = time.monotonic()
