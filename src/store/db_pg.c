@@ -26,8 +26,9 @@
  * 0A000 "cached plan must not change result type"; that is not retried:
  * the store's PostgreSQL migrations only create tables, a connection
  * migrates before it prepares the store's statements, and a retry could
- * not help inside a transaction, which the error has aborted. A migration that changes a
- * column's type wants long-lived processes (serve) restarted.
+ * not help inside a transaction, which the error has aborted. A migration
+ * that changes a column's type wants long-lived processes (serve)
+ * restarted.
  *
  * Values go in text form except blobs (bytea, binary), typed: integers
  * int8, doubles float8, text and NULL (and parameters left unbound) text;
