@@ -351,8 +351,13 @@ def kill(proc, site=None, stall=0.0):
     """SIGKILL proc; with site, first hold its store's write lock
     (store_write_lock) for `stall` seconds, so the process dies while
     waiting to record what it has already done (the crash tests' worst
-    moment). The lock is let go after the process is gone."""
-    with (store_write_lock(site) if site is not None else contextlib.nullcontext()):
+    moment). The lock is let go after the process is gone.
+    The lock is waited for up to 30 s: a sender that commits in quick
+    succession can keep SQLite's busy handler, which sleeps between tries,
+    out for longer than the usual 5 s on a loaded machine (CI once failed
+    here with "database is locked")."""
+    with (store_write_lock(site, timeout=30) if site is not None
+          else contextlib.nullcontext()):
         if site is not None:
             time.sleep(stall)
         proc.kill()
