@@ -1296,19 +1296,27 @@ static void test_concurrent_migration(void)
 	td_store_close(st);
 }
 
+/* A fresh store of its own, open read-write; NULL (the check failed)
+ * when it cannot be. */
+static struct td_store *open_fresh(const char *name)
+{
+	char *p = store_fresh_dup(dir, name);
+	struct td_store *st = NULL;
+	struct td_err err = { 0, "" };
+	CHECK(td_store_open(p, TD_STORE_READWRITE, &st, &err) == 0);
+	free(p);
+	return st;
+}
+
 /* What a send reads of each reader before their digest, in one
  * statement: the state, the counter, the suppressed scopes and whether a
  * pending row exists, the same as the separate reads give. */
 static void test_reader_view(void)
 {
-	char *p = store_fresh_dup(dir, "view");
-	struct td_store *st = NULL;
 	struct td_err err = { 0, "" };
-	CHECK(td_store_open(p, TD_STORE_READWRITE, &st, &err) == 0);
-	if (!st) {
-		free(p);
+	struct td_store *st = open_fresh("view");
+	if (!st)
 		return;
-	}
 	struct td_post a = make_post("va", "h1", "A", "one", "two");
 	enum td_upsert r;
 	CHECK(td_store_upsert_post(st, "posts", &a, 100, &r, &err) == 0);
@@ -1352,21 +1360,16 @@ static void test_reader_view(void)
 	CHECK(v.pending && td_reader_view_suppressed(&v) && v.left.n == 3);
 	td_reader_view_free(&v);
 	td_store_close(st);
-	free(p);
 }
 
 /* td_store_posts_for_tag reads its posts' tags in one statement: each
  * post gets its own, by name, whatever order the posts come in. */
 static void test_posts_carry_their_tags(void)
 {
-	char *p = store_fresh_dup(dir, "tagsof");
-	struct td_store *st = NULL;
 	struct td_err err = { 0, "" };
-	CHECK(td_store_open(p, TD_STORE_READWRITE, &st, &err) == 0);
-	if (!st) {
-		free(p);
+	struct td_store *st = open_fresh("tagsof");
+	if (!st)
 		return;
-	}
 	/* published in the opposite order of their seqs; names sort
 	 * otherwise than slugs */
 	static const char *const tags[][3] = {
@@ -1413,7 +1416,6 @@ static void test_posts_carry_their_tags(void)
 	CHECK(posts[2].tag_arrived[0] == posts[2].seq);
 	td_store_posts_free(posts, n);
 	td_store_close(st);
-	free(p);
 }
 
 int main(void)
