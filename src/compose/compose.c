@@ -168,31 +168,42 @@ void td_composer_hold_posts(struct td_composer *c)
 	td_renderer_share_posts(c->renderer);
 }
 
-/* sub's digest; test_to: NULL for the reader's own message, else the
+/* sub's digest read in one snapshot: the reader's view and every query
+ * the digest makes. */
+static int build_in_snapshot(struct td_composer *c, const struct td_subscriber *sub,
+			     time_t now, struct td_digest *d, struct td_err *err)
+{
+	int rc = td_store_begin_read(c->st, err);
+	if (rc)
+		return rc;
+	rc = td_digest_build_view(c->st, &c->opt.digest, sub, NULL, now, c->cache, d, err);
+	if (rc) {
+		td_store_rollback(c->st);
+		return rc;
+	}
+	if ((rc = td_store_commit(c->st, err)))
+		td_digest_free(d);
+	return rc;
+}
+
+/* sub's digest; view: the reader's, read by the caller (td_compose_view),
+ * or NULL; test_to: NULL for the reader's own message, else the
  * address of a test copy (compose.h), whose unsubscribe links are made
  * for that address instead of sub's. */
 static int compose(struct td_composer *c, const struct td_subscriber *sub,
-		   const char *test_to, time_t now, struct td_composed *out,
-		   struct td_err *err)
+		   const struct td_reader_view *view, const char *test_to, time_t now,
+		   struct td_composed *out, struct td_err *err)
 {
 	const struct td_compose_options *opt = &c->opt;
 	/* whose unsubscribe tokens the links carry */
 	const char *owner = test_to ? test_to : sub->email;
 	memset(out, 0, sizeof *out);
 	td_buf_init(&out->message, MAX_MESSAGE);
-	/* All of one digest's queries read one snapshot. */
-	int rc = td_store_begin_read(c->st, err);
+	int rc = view ? td_digest_build_view(c->st, &opt->digest, sub, view, now, c->cache,
+					     &out->digest, err) :
+		 build_in_snapshot(c, sub, now, &out->digest, err);
 	if (rc)
 		return rc;
-	rc = td_digest_build_cached(c->st, &opt->digest, sub, now, c->cache, &out->digest, err);
-	if (rc) {
-		td_store_rollback(c->st);
-		return rc;
-	}
-	if ((rc = td_store_commit(c->st, err))) {
-		td_digest_free(&out->digest);
-		return rc;
-	}
 	char *token = td_token_make(&c->secret, owner, "all");
 	char *unsub = join(opt->unsubscribe_url, token);
 	free(token);
@@ -264,14 +275,21 @@ static int compose(struct td_composer *c, const struct td_subscriber *sub,
 int td_compose(struct td_composer *c, const struct td_subscriber *sub,
 	       time_t now, struct td_composed *out, struct td_err *err)
 {
-	return compose(c, sub, NULL, now, out, err);
+	return compose(c, sub, NULL, NULL, now, out, err);
+}
+
+int td_compose_view(struct td_composer *c, const struct td_subscriber *sub,
+		    const struct td_reader_view *view, time_t now,
+		    struct td_composed *out, struct td_err *err)
+{
+	return compose(c, sub, view, NULL, now, out, err);
 }
 
 int td_compose_test(struct td_composer *c, const struct td_subscriber *sub,
 		    const char *address, time_t now, struct td_composed *out,
 		    struct td_err *err)
 {
-	return compose(c, sub, address, now, out, err);
+	return compose(c, sub, NULL, address, now, out, err);
 }
 
 void td_composed_free(struct td_composed *m)

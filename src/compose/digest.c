@@ -72,14 +72,38 @@ static bool seq_set_add(struct seq_set *set, int64_t seq)
 	return true;
 }
 
-/* ---- the per-run cache of a tag's posts ---- */
+/* ---- the per-run cache of the tags' posts and names ----
+ *
+ * A send asks every reader's digest for "the posts of tag T that
+ * arrived above the reader's watermark", and for the names of the tags
+ * they follow. One entry per (tag, ingested_since) holds the tag's posts
+ * above the lowest watermark asked so far, with their tags: a reader
+ * whose watermark is that or higher gets the same posts by filtering
+ * them in memory (arrived_above), in the same order, so readers a week
+ * or a month behind share one query. What the cache holds is bounded by
+ * the posts in play (from the lowest watermark to the counter), never by
+ * the readers. Everything was read at one value of the store's counter
+ * (upto): a digest built at another (an ingest on another machine
+ * committed posts meanwhile) empties the cache first. */
 
 #define CACHE_SLOTS 1024   /* a power of two; plenty for a site's tags */
 
 struct cache_entry {
 	char *tag;                  /* NULL: empty slot */
-	int64_t after, upto;
 	time_t since;
+	int64_t after;              /* the lowest watermark read for */
+	struct td_store_post *posts;
+	size_t n;
+};
+
+/* A tag's display name (or its slug when the store has none). */
+struct name_entry {
+	char *slug, *name;          /* slug NULL: empty */
+};
+
+/* Arrays an entry held before a lower watermark replaced them: a digest
+ * may still borrow one, so they are freed when the next digest starts. */
+struct retired {
 	struct td_store_post *posts;
 	size_t n;
 };
@@ -87,6 +111,11 @@ struct cache_entry {
 struct td_post_cache {
 	struct cache_entry slots[CACHE_SLOTS];
 	size_t used;
+	int64_t upto;               /* the counter the entries were read at */
+	struct name_entry *names;   /* open addressing, at most half full */
+	size_t names_cap, names_used;
+	struct retired *retired;
+	size_t nretired;
 	bool start_known;           /* start_seq read (it outlives cache_clear) */
 	int64_t start_seq;          /* the site's clean-start point */
 };
@@ -94,6 +123,15 @@ struct td_post_cache {
 struct td_post_cache *td_post_cache_new(void)
 {
 	return td_xcalloc(1, sizeof(struct td_post_cache));
+}
+
+static void free_retired(struct td_post_cache *c)
+{
+	for (size_t i = 0; i < c->nretired; i++)
+		td_store_posts_free(c->retired[i].posts, c->retired[i].n);
+	free(c->retired);
+	c->retired = NULL;
+	c->nretired = 0;
 }
 
 static void cache_clear(struct td_post_cache *c)
@@ -104,6 +142,14 @@ static void cache_clear(struct td_post_cache *c)
 		memset(&c->slots[i], 0, sizeof c->slots[i]);
 	}
 	c->used = 0;
+	for (size_t i = 0; i < c->names_cap; i++) {
+		free(c->names[i].slug);
+		free(c->names[i].name);
+	}
+	free(c->names);
+	c->names = NULL;
+	c->names_cap = c->names_used = 0;
+	free_retired(c);
 }
 
 void td_post_cache_free(struct td_post_cache *c)
@@ -114,14 +160,17 @@ void td_post_cache_free(struct td_post_cache *c)
 	free(c);
 }
 
-static size_t cache_hash(const char *tag, int64_t after, int64_t upto, time_t since)
+static uint64_t hash_str(const char *s)
 {
 	uint64_t h = 1469598103934665603ull;   /* FNV-1a */
-	for (const unsigned char *p = (const unsigned char *)tag; *p; p++)
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
 		h = (h ^ *p) * 1099511628211ull;
-	h ^= (uint64_t)after * 0x9E3779B97F4A7C15ull;
-	h ^= (uint64_t)upto * 0xC2B2AE3D27D4EB4Full;
-	h ^= (uint64_t)since * 0x165667B19E3779F9ull;
+	return h;
+}
+
+static size_t cache_hash(const char *tag, time_t since)
+{
+	uint64_t h = hash_str(tag) ^ (uint64_t)since * 0x165667B19E3779F9ull;
 	return (size_t)(h ^ (h >> 29)) & (CACHE_SLOTS - 1);
 }
 
@@ -151,17 +200,35 @@ static void copy_post(struct td_store_post *d, const struct td_store_post *src)
 	}
 }
 
-/* Empties the cache when `more` entries would fill it past half: called
- * only where no borrowed array is held. */
-static void cache_make_room(struct td_post_cache *c, size_t more)
+/* Before a digest borrows from the cache (so where no borrowed array is
+ * held): frees what earlier digests may have borrowed, empties the cache
+ * when it was read at another counter than upto, or when `more` entries
+ * would fill it past half. */
+static void cache_make_room(struct td_post_cache *c, size_t more, int64_t upto)
 {
-	if (c && 2 * (c->used + more) > CACHE_SLOTS)
+	if (!c)
+		return;
+	free_retired(c);
+	if (c->upto != upto || 2 * (c->used + more) > CACHE_SLOTS)
 		cache_clear(c);
+	c->upto = upto;
 }
 
-/* td_store_posts_for_tag through the cache: *out is the cache's own array,
- * valid until cache_make_room empties it, unless *owned (no cache, or no
- * room in it): then the caller frees it. */
+/* Whether tag arrived on p above after: what td_store_posts_for_tag asks
+ * of each post, asked again of the posts a lower watermark's query read. */
+static bool arrived_above(const struct td_store_post *p, const char *tag, int64_t after)
+{
+	for (size_t k = 0; k < p->tags.n; k++)
+		if (strcmp(p->tags.v[k], tag) == 0)
+			return p->tag_arrived[k] > after;
+	return false;
+}
+
+/* td_store_posts_for_tag through the cache. *out may hold posts whose tag
+ * arrived at or below after (read for a lower watermark): the caller
+ * skips those (arrived_above). It is the cache's own array, valid until
+ * the next cache_make_room, unless *owned (no cache, or no room in it):
+ * then the caller frees it. upto is the cache's (cache_make_room). */
 static int borrow_posts(struct td_store *st, struct td_post_cache *c,
 			const char *tag, int64_t after, int64_t upto, time_t since,
 			struct td_store_post **out, size_t *n, bool *owned,
@@ -170,36 +237,72 @@ static int borrow_posts(struct td_store *st, struct td_post_cache *c,
 	*owned = true;
 	if (!c)
 		return td_store_posts_for_tag(st, tag, after, upto, since, out, n, err);
-	size_t i = cache_hash(tag, after, upto, since);
+	size_t i = cache_hash(tag, since);
+	struct cache_entry *e = NULL;
 	for (size_t probe = 0; probe < CACHE_SLOTS; probe++, i = (i + 1) & (CACHE_SLOTS - 1)) {
-		struct cache_entry *e = &c->slots[i];
-		if (!e->tag)
+		if (!c->slots[i].tag)
 			break;
-		if (e->after == after && e->upto == upto && e->since == since &&
-		    strcmp(e->tag, tag) == 0) {
-			*out = e->posts;
-			*n = e->n;
-			*owned = false;
-			return 0;
+		if (c->slots[i].since == since && strcmp(c->slots[i].tag, tag) == 0) {
+			e = &c->slots[i];
+			break;
 		}
 	}
+	if (e && e->after <= after) {
+		*out = e->posts;
+		*n = e->n;
+		*owned = false;
+		return 0;
+	}
 	int rc = td_store_posts_for_tag(st, tag, after, upto, since, out, n, err);
-	/* the table stays at most half full */
-	if (rc || 2 * (c->used + 1) > CACHE_SLOTS)
+	if (rc)
 		return rc;
-	i = cache_hash(tag, after, upto, since);
-	while (c->slots[i].tag)
-		i = (i + 1) & (CACHE_SLOTS - 1);
-	struct cache_entry *e = &c->slots[i];
-	e->tag = td_xstrdup(tag);
+	if (e) {
+		/* a lower watermark: its posts include the entry's */
+		c->retired = td_xrealloc(c->retired, (c->nretired + 1) * sizeof *c->retired);
+		c->retired[c->nretired++] = (struct retired){ e->posts, e->n };
+	} else if (2 * (c->used + 1) > CACHE_SLOTS) {
+		return 0;   /* the table stays at most half full */
+	} else {
+		e = &c->slots[i];   /* the empty slot the probe ended on */
+		e->tag = td_xstrdup(tag);
+		e->since = since;
+		c->used++;
+	}
 	e->after = after;
-	e->upto = upto;
-	e->since = since;
-	e->n = *n;
 	e->posts = *out;
-	c->used++;
+	e->n = *n;
 	*owned = false;
 	return 0;
+}
+
+/* td_store_tag_name through the cache (malloc'd either way). */
+static char *tag_name(struct td_store *st, struct td_post_cache *c, const char *slug)
+{
+	if (!c)
+		return td_store_tag_name(st, slug);
+	if (2 * (c->names_used + 1) > c->names_cap) {
+		struct name_entry *old = c->names;
+		size_t oldcap = c->names_cap;
+		c->names_cap = oldcap ? 2 * oldcap : 64;
+		c->names = td_xcalloc(c->names_cap, sizeof *c->names);
+		for (size_t k = 0; k < oldcap; k++) {
+			if (!old[k].slug)
+				continue;
+			size_t j = (size_t)hash_str(old[k].slug) & (c->names_cap - 1);
+			while (c->names[j].slug)
+				j = (j + 1) & (c->names_cap - 1);
+			c->names[j] = old[k];
+		}
+		free(old);
+	}
+	size_t j = (size_t)hash_str(slug) & (c->names_cap - 1);
+	for (; c->names[j].slug; j = (j + 1) & (c->names_cap - 1))
+		if (strcmp(c->names[j].slug, slug) == 0)
+			return td_xstrdup(c->names[j].name);
+	c->names[j].slug = td_xstrdup(slug);
+	c->names[j].name = td_store_tag_name(st, slug);
+	c->names_used++;
+	return td_xstrdup(c->names[j].name);
 }
 
 /* The site's clean-start point (start.h), through the cache: a send run
@@ -240,55 +343,63 @@ int td_digest_build_cached(struct td_store *st, const struct td_digest_options *
 			   struct td_post_cache *cache, struct td_digest *out,
 			   struct td_err *err)
 {
+	return td_digest_build_view(st, opt, sub, NULL, now, cache, out, err);
+}
+
+int td_digest_build_view(struct td_store *st, const struct td_digest_options *opt,
+			 const struct td_subscriber *sub, const struct td_reader_view *view,
+			 time_t now, struct td_post_cache *cache, struct td_digest *out,
+			 struct td_err *err)
+{
 	memset(out, 0, sizeof *out);
-	struct td_subscriber_state state;
-	int rc = td_store_subscriber_state(st, sub->email, &state, err);
-	if (rc)
-		return rc;
+	struct td_reader_view own;
+	int rc;
+	if (!view) {
+		if ((rc = td_store_reader_view(st, sub->email, &own, err)))
+			return rc;
+		view = &own;
+	}
+	const struct td_subscriber_state *state = &view->state;
 	/* what a clean start counted as seen is not new to a reader who
 	 * joins after it: a first digest's posts arrived above that point */
 	int64_t start_seq = 0;
-	if (!state.known && (rc = clean_start_point(st, cache, &start_seq, err)))
+	if (!state->known && (rc = clean_start_point(st, cache, &start_seq, err))) {
+		if (view == &own)
+			td_reader_view_free(&own);
 		return rc;
-	struct td_suppression *sup = NULL;
-	size_t nsup = 0;
-	if ((rc = td_store_suppressions(st, sub->email, &sup, &nsup, err)))
-		return rc;
-	struct td_strv left = TD_STRV_INIT;   /* tags the subscriber left */
-	for (size_t i = 0; i < nsup; i++) {
-		if (strcmp(sup[i].scope, "all") == 0)
-			out->suppressed = true;
-		td_strv_push(&left, sup[i].scope);
 	}
-	td_store_suppressions_free(sup, nsup);
-	out->first = !state.known;
-	out->after_start = state.started_last;
-	out->from_seq = out->first ? start_seq : state.watermark;
-	out->upto_seq = td_store_max_seq(st);
+	const struct td_strv *left = &view->left;   /* tags the subscriber left */
+	out->suppressed = td_reader_view_suppressed(view);
+	out->first = !state->known;
+	out->after_start = state->started_last;
+	out->from_seq = out->first ? start_seq : state->watermark;
+	out->upto_seq = view->max_seq;
 	out->since = out->first ? now - (time_t)opt->first_digest_days * 86400 :
-				  state.last_slot;
+				  state->last_slot;
 	time_t arrived_since = out->first ? out->since : 0;
 
 	size_t ntags = sub->tags.n;
 	struct candidates *c = td_xcalloc(ntags ? ntags : 1, sizeof *c);
 	struct seq_set seen = { NULL, 0, 0 };
 	struct td_strv active = TD_STRV_INIT;   /* slugs followed, not left */
-	cache_make_room(cache, ntags);          /* what this digest borrows stays */
+	/* what this digest borrows stays */
+	cache_make_room(cache, ntags, out->upto_seq);
 	for (size_t i = 0; i < ntags && !out->suppressed; i++)
-		if (!td_strv_contains(&left, sub->tags.v[i]))
+		if (!td_strv_contains(left, sub->tags.v[i]))
 			td_strv_push(&active, sub->tags.v[i]);
 	for (size_t i = 0; i < ntags; i++) {
 		c[i].tag = sub->tags.v[i];
-		if (out->suppressed || td_strv_contains(&left, c[i].tag))
+		if (out->suppressed || td_strv_contains(left, c[i].tag))
 			continue;
-		td_strv_push_owned(&out->followed, td_store_tag_name(st, sub->tags.v[i]));
+		td_strv_push_owned(&out->followed, tag_name(st, cache, sub->tags.v[i]));
 		rc = borrow_posts(st, cache, c[i].tag, out->from_seq, out->upto_seq,
 				  arrived_since, &c[i].posts, &c[i].n, &c[i].owned, err);
 		if (rc)
 			goto done;
 		c[i].keep = td_xcalloc(c[i].n ? c[i].n : 1, sizeof *c[i].keep);
 		for (size_t j = 0; j < c[i].n; j++) {
-			if (td_digest_had(&c[i].posts[j], &active, out->from_seq) ||
+			if (!arrived_above(&c[i].posts[j], c[i].tag, out->from_seq) ||
+			    td_digest_had(&c[i].posts[j], &active, out->from_seq) ||
 			    !seq_set_add(&seen, c[i].posts[j].seq))
 				continue;
 			c[i].keep[j] = true;
@@ -316,7 +427,7 @@ int td_digest_build_cached(struct td_store *st, const struct td_digest_options *
 			continue;
 		struct td_digest_section *s = &out->sections[out->nsections++];
 		s->tag = td_xstrdup(c[i].tag);
-		s->tag_name = td_store_tag_name(st, c[i].tag);
+		s->tag_name = tag_name(st, cache, c[i].tag);
 		s->archive_url = td_digest_archive_url(opt->tag_url, c[i].tag);
 		s->posts = td_xcalloc(c[i].taken ? c[i].taken : 1, sizeof *s->posts);
 		for (size_t j = 0; j < c[i].n && s->nposts < c[i].taken; j++)
@@ -333,8 +444,9 @@ done:
 	}
 	free(c);
 	free(seen.slots);
-	td_strv_free(&left);
 	td_strv_free(&active);
+	if (view == &own)
+		td_reader_view_free(&own);
 	if (rc)
 		td_digest_free(out);
 	return rc;
@@ -398,11 +510,12 @@ int td_digest_waiting(struct td_store *st, struct td_post_cache *cache, const ch
 		/* the rule td_digest_build applies: its watermark is the
 		 * site's clean-start point for a reader without history */
 		int64_t mark = rd->first ? start_seq : rd->watermark;
-		cache_make_room(cache, 1);
+		cache_make_room(cache, 1, upto_seq);
 		rc = borrow_posts(st, cache, tag, mark, upto_seq, rd->first ? rd->since : 0,
 				  &posts, &np, &owned, err);
 		for (size_t j = 0; !rc && j < np; j++) {
-			if (td_digest_had(&posts[j], rd->followed, mark) ||
+			if (!arrived_above(&posts[j], tag, mark) ||
+			    td_digest_had(&posts[j], rd->followed, mark) ||
 			    !seq_set_add(&found, posts[j].seq))
 				continue;
 			if (*nout == cap) {

@@ -1361,24 +1361,26 @@ static int prepare_retry(struct engine *e, struct td_store *st,
  * change of frequency, zone or tags neither loses nor repeats one.
  */
 static int prepare_due(struct composer *cs, const struct td_subscriber *sub,
-		       time_t *slot, bool *compose, struct td_err *err)
+		       const struct td_reader_view *view, time_t *slot, bool *compose,
+		       struct td_err *err)
 {
 	struct engine *e = cs->e;
 	struct td_schedule rs = td_schedule_for(&e->dopt->compose.schedule, &sub->prefs,
 						cs->zones);
-	struct td_subscriber_state state;
+	const struct td_subscriber_state *state = &view->state;
 	int rc;
-	if ((rc = td_store_subscriber_state(cs->st, sub->email, &state, err)))
-		return rc;
 	struct td_due due = td_schedule_due(&rs, &sub->prefs, sub->not_before,
-					    state.last_slot, e->now);
+					    state->last_slot, e->now);
 	time_t S = due.slot;
 	bool fresh_due = due.now;
-	bool settled;
-	if ((rc = prepare_retry(e, cs->st, sub, &state, S, fresh_due, &settled, err)) ||
-	    settled)
+	bool settled = false;
+	/* without a pending row (most readers) there is no retry and no
+	 * closed slot to look for */
+	if (view->pending &&
+	    ((rc = prepare_retry(e, cs->st, sub, state, S, fresh_due, &settled, err)) ||
+	     settled))
 		return rc;
-	if (fresh_due) {
+	if (fresh_due && view->pending) {
 		struct td_pending p;
 		bool closed;
 		if ((rc = td_store_pending_get(cs->st, sub->email, S, &p, &closed, err))) {
@@ -1392,7 +1394,7 @@ static int prepare_due(struct composer *cs, const struct td_subscriber *sub,
 	if (!fresh_due) {
 		/* of the not due, those still waiting for their first digest
 		 * after a clean start: the summary must not say they have one */
-		if (state.started_last) {
+		if (state->started_last) {
 			pthread_mutex_lock(&e->mu);
 			e->sum->started_clean++;
 			pthread_mutex_unlock(&e->mu);
@@ -1410,7 +1412,7 @@ static int prepare_due(struct composer *cs, const struct td_subscriber *sub,
 
 /* The reader's fresh digest for their slot S, composed and handed on. */
 static int prepare_digest(struct composer *cs, const struct td_subscriber *sub,
-			  time_t S, struct td_err *err)
+			  const struct td_reader_view *view, time_t S, struct td_err *err)
 {
 	struct engine *e = cs->e;
 	int rc;
@@ -1420,7 +1422,7 @@ static int prepare_digest(struct composer *cs, const struct td_subscriber *sub,
 	j->kind = J_SEND;
 	j->slot = S;
 	struct td_composed m;
-	rc = td_compose(cs->c, sub, e->now, &m, err);
+	rc = td_compose_view(cs->c, sub, view, e->now, &m, err);
 	if (rc == EX_DATAERR) {
 		/* This subscriber's data cannot make a valid message (the MIME
 		 * checks refused it): the others still get theirs. */
@@ -1471,23 +1473,49 @@ static int prepare_digest(struct composer *cs, const struct td_subscriber *sub,
 	return 0;
 }
 
+/* The reader's view (store.h), in a snapshot that also serves their
+ * pending rows. The view is one statement, a consistent snapshot by
+ * itself: for a reader without a pending row (most of them) it is all
+ * the per-reader reading there is (the posts and tag names come from the
+ * composer's cache), so no transaction is opened for them, which on
+ * PostgreSQL saves two round trips a reader. A reader with a pending row
+ * is read again inside a read transaction (*txn), so their state, stored
+ * retry and closed slot are one snapshot; it also takes SQLite's WAL
+ * locks once rather than once per query. Not on the caller's connection
+ * (a dry run), which the source may be reading: the transaction's
+ * rollback would end the source's statement. */
+static int read_view(struct composer *cs, const struct td_subscriber *sub,
+		     struct td_reader_view *view, bool *txn, struct td_err *err)
+{
+	*txn = false;
+	int rc = td_store_reader_view(cs->st, sub->email, view, err);
+	if (rc || !view->pending || !cs->own_st)
+		return rc;
+	td_reader_view_free(view);
+	if ((rc = td_store_begin_read(cs->st, err)))
+		return rc;
+	*txn = true;
+	if ((rc = td_store_reader_view(cs->st, sub->email, view, err))) {
+		td_store_rollback(cs->st);
+		*txn = false;
+	}
+	return rc;
+}
+
 static int prepare_one(struct composer *cs, const struct td_subscriber *sub,
 		       struct td_err *err)
 {
-	/* The reader's state, stored retry, closed slot and digest read in
-	 * one snapshot: one read transaction rather than one per query (each
-	 * takes SQLite's WAL locks: system calls); the composer's own
-	 * transaction nests in it (store.h). Not on the caller's connection
-	 * (a dry run), which the source may be reading: its rollback would
-	 * end the source's statement. */
-	int rc = cs->own_st ? td_store_begin_read(cs->st, err) : 0;
 	time_t S = 0;
-	bool compose = false;
-	if (!rc)
-		rc = prepare_due(cs, sub, &S, &compose, err);
+	bool compose = false, txn;
+	struct td_reader_view view;
+	int rc = read_view(cs, sub, &view, &txn, err);
+	if (rc)
+		return rc;
+	rc = prepare_due(cs, sub, &view, &S, &compose, err);
 	if (!rc && compose)
-		rc = prepare_digest(cs, sub, S, err);
-	if (cs->own_st)
+		rc = prepare_digest(cs, sub, &view, S, err);
+	td_reader_view_free(&view);
+	if (txn)
 		td_store_rollback(cs->st);
 	return rc;
 }

@@ -560,8 +560,9 @@ enum stmt_id {
 	ST_MAX_SEQ,
 	ST_UPSERT_TAG,
 	ST_POSTS_FOR_TAG,
-	ST_TAGS_OF_POST,
+	ST_TAGS_OF_TAG_POSTS,
 	ST_SUB_STATE,
+	ST_READER_VIEW,
 	ST_SLOT_DONE,
 	ST_TAG_NAME,
 	ST_SUPPRESSIONS_OF,
@@ -639,10 +640,14 @@ static const char *const stmt_sql[ST_COUNT] = {
 		" p.excerpt_text FROM post_tags t JOIN posts p ON p.seq = t.seq"
 		" WHERE t.tag = ?1 AND t.arrived > ?2 AND t.arrived <= ?3 AND p.ingested_at >= ?4"
 		" ORDER BY p.published DESC, p.seq DESC",
-	[ST_TAGS_OF_POST] =
-		"SELECT t.tag, COALESCE(g.name, t.tag), t.arrived FROM post_tags t"
-		" LEFT JOIN tags g ON g.slug = t.tag WHERE t.seq = ?1"
-		" ORDER BY COALESCE(g.name, t.tag)",
+	/* the tags of every post ST_POSTS_FOR_TAG returns, in one round
+	 * trip instead of one per post: by post, each post's by name */
+	[ST_TAGS_OF_TAG_POSTS] =
+		"SELECT t.seq, t.tag, COALESCE(g.name, t.tag), t.arrived FROM post_tags q"
+		" JOIN posts p ON p.seq = q.seq JOIN post_tags t ON t.seq = q.seq"
+		" LEFT JOIN tags g ON g.slug = t.tag"
+		" WHERE q.tag = ?1 AND q.arrived > ?2 AND q.arrived <= ?3 AND p.ingested_at >= ?4"
+		" ORDER BY t.seq, COALESCE(g.name, t.tag)",
 	/* a clean start (migration 11) counts as the last record while no
 	 * digest came after it */
 	[ST_SUB_STATE] =
@@ -650,6 +655,19 @@ static const char *const stmt_sql[ST_COUNT] = {
 		" c.slot IS NOT NULL AND c.slot = s.last_slot AND s.last_sent_at = 0"
 		" FROM subscriber_state s LEFT JOIN clean_starts c ON c.email = s.email"
 		" WHERE s.email = ?1",
+	/* ST_SUB_STATE, the counter, whether a pending row exists and one
+	 * row per suppression (scope NULL when none): what a send reads of
+	 * every reader, in one round trip */
+	[ST_READER_VIEW] =
+		"SELECT m.value, s.email IS NOT NULL, s.watermark, s.last_slot, s.last_sent_at,"
+		" COALESCE(c.at, 0),"
+		" c.slot IS NOT NULL AND c.slot = s.last_slot AND s.last_sent_at = 0,"
+		" EXISTS (SELECT 1 FROM pending WHERE email = ?1), x.scope"
+		" FROM (SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'posts'), 0),"
+		" COALESCE((SELECT MAX(seq) FROM posts), 0)) AS value) m"
+		" LEFT JOIN subscriber_state s ON s.email = ?1"
+		" LEFT JOIN clean_starts c ON c.email = s.email"
+		" LEFT JOIN suppressions x ON x.email = ?1 ORDER BY x.scope",
 	[ST_SLOT_DONE] = "SELECT 1 FROM deliveries WHERE email = ?1 AND slot = ?2",
 	[ST_TAG_NAME] = "SELECT name FROM tags WHERE slug = ?1",
 	/* asked for every reader a send run walks */
@@ -704,6 +722,16 @@ static const char *const stmt_sql_pg[ST_COUNT] = {
 	[ST_NEXT_NUMBER] =
 		"UPDATE counters SET value = value + 1 WHERE name = 'posts' RETURNING value",
 	[ST_MAX_SEQ] = "SELECT value FROM counters WHERE name = 'posts'",
+	[ST_READER_VIEW] =
+		"SELECT m.value, s.email IS NOT NULL, s.watermark, s.last_slot, s.last_sent_at,"
+		" COALESCE(c.at, 0),"
+		" c.slot IS NOT NULL AND c.slot = s.last_slot AND s.last_sent_at = 0,"
+		" EXISTS (SELECT 1 FROM pending WHERE email = ?1), x.scope"
+		" FROM (SELECT COALESCE((SELECT value FROM counters WHERE name = 'posts'), 0)"
+		" AS value) m"
+		" LEFT JOIN subscriber_state s ON s.email = ?1"
+		" LEFT JOIN clean_starts c ON c.email = s.email"
+		" LEFT JOIN suppressions x ON x.email = ?1 ORDER BY x.scope",
 	/* a conflict must not abort the recorder's transaction (PostgreSQL
 	 * aborts it on any error): td_store_put_delivery reads no change as
 	 * "recorded already" */
@@ -1678,22 +1706,53 @@ void td_store_delivery_records_free(struct td_delivery_record *v, size_t n)
 	free(v);
 }
 
-static int load_post_tags(struct td_store *st, struct td_store_post *p,
-			  struct td_err *err)
+/* A post's place in the array ST_POSTS_FOR_TAG filled, sortable by seq. */
+struct seq_at {
+	int64_t seq;
+	size_t i;
+};
+
+static int by_seq(const void *a, const void *b)
 {
-	struct td_db_stmt *s = stmt_get(st, ST_TAGS_OF_POST, err);
+	int64_t x = ((const struct seq_at *)a)->seq, y = ((const struct seq_at *)b)->seq;
+	return x < y ? -1 : x > y;
+}
+
+/* The tags of the posts v[0..n) that ST_POSTS_FOR_TAG just returned for
+ * the same parameters: one statement for all of them, its rows merged
+ * into the posts by seq (both walked in seq order). */
+static int load_tags_of_posts(struct td_store *st, struct td_store_post *v, size_t n,
+			      const char *tag, int64_t after_seq, int64_t upto_seq,
+			      time_t ingested_since, struct td_err *err)
+{
+	struct td_db_stmt *s = stmt_get(st, ST_TAGS_OF_TAG_POSTS, err);
 	if (!s)
 		return err ? err->code : EX_SOFTWARE;
-	td_db_bind_int64(s, 1, p->seq);
+	struct seq_at *idx = td_xmalloc(n * sizeof *idx);
+	for (size_t i = 0; i < n; i++)
+		idx[i] = (struct seq_at){ v[i].seq, i };
+	qsort(idx, n, sizeof *idx, by_seq);   /* seqs are unique */
+	td_store_bind_text(s, 1, tag);
+	td_db_bind_int64(s, 2, after_seq);
+	td_db_bind_int64(s, 3, upto_seq);
+	td_db_bind_int64(s, 4, (int64_t)ingested_since);
+	size_t k = 0;
 	int step;
 	while ((step = td_db_step(s)) == TD_DB_ROW) {
+		int64_t seq = td_db_column_int64(s, 0);
+		while (k < n && idx[k].seq < seq)
+			k++;
+		if (k == n || idx[k].seq != seq)
+			continue;   /* not among the posts (another snapshot's) */
+		struct td_store_post *p = &v[idx[k].i];
 		p->tag_arrived = td_xrealloc(p->tag_arrived,
 					     (p->tags.n + 1) * sizeof *p->tag_arrived);
-		p->tag_arrived[p->tags.n] = td_db_column_int64(s, 2);
-		td_strv_push_owned(&p->tags, td_store_col_dup(s, 0));
-		td_strv_push_owned(&p->tag_names, td_store_col_dup(s, 1));
+		p->tag_arrived[p->tags.n] = td_db_column_int64(s, 3);
+		td_strv_push_owned(&p->tags, td_store_col_dup(s, 1));
+		td_strv_push_owned(&p->tag_names, td_store_col_dup(s, 2));
 	}
 	stmt_done(s);
+	free(idx);
 	return step == TD_DB_DONE ? 0 : db_error(st, err, "read post tags");
 }
 
@@ -1731,8 +1790,9 @@ int td_store_posts_for_tag(struct td_store *st, const char *tag,
 	}
 	stmt_done(s);
 	int rc = step == TD_DB_DONE ? 0 : db_error(st, err, "read posts");
-	for (size_t i = 0; !rc && i < *n; i++)
-		rc = load_post_tags(st, &v[i], err);
+	if (!rc && *n)
+		rc = load_tags_of_posts(st, v, *n, tag, after_seq, upto_seq, ingested_since,
+					err);
 	if (rc) {
 		td_store_posts_free(v, *n);
 		*n = 0;
@@ -1796,6 +1856,53 @@ int td_store_subscriber_state(struct td_store *st, const char *email,
 	stmt_done(s);
 	return step == TD_DB_ROW || step == TD_DB_DONE ? 0 :
 		db_error(st, err, "read subscriber state");
+}
+
+int td_store_reader_view(struct td_store *st, const char *email,
+			  struct td_reader_view *v, struct td_err *err)
+{
+	memset(v, 0, sizeof *v);
+	struct td_db_stmt *s = stmt_get(st, ST_READER_VIEW, err);
+	if (!s)
+		return err ? err->code : EX_SOFTWARE;
+	bind_email_key(s, 1, email);
+	int step;
+	bool first = true;
+	while ((step = td_db_step(s)) == TD_DB_ROW) {
+		/* the reader's columns repeat on each suppression's row */
+		if (first) {
+			v->max_seq = td_db_column_int64(s, 0);
+			v->state.known = td_db_column_int(s, 1) != 0;
+			if (v->state.known) {
+				v->state.watermark = td_db_column_int64(s, 2);
+				v->state.last_slot = (time_t)td_db_column_int64(s, 3);
+				v->state.last_sent_at = (time_t)td_db_column_int64(s, 4);
+				v->state.started_at = (time_t)td_db_column_int64(s, 5);
+				v->state.started_last = td_db_column_int(s, 6) != 0;
+			}
+			v->pending = td_db_column_int(s, 7) != 0;
+			first = false;
+		}
+		if (td_db_column_type(s, 8) != TD_DB_NULL)
+			td_strv_push_owned(&v->left, td_store_col_dup(s, 8));
+	}
+	stmt_done(s);
+	if (step != TD_DB_DONE) {
+		td_reader_view_free(v);
+		return db_error(st, err, "read subscriber state");
+	}
+	return 0;
+}
+
+bool td_reader_view_suppressed(const struct td_reader_view *v)
+{
+	return td_strv_contains(&v->left, "all");
+}
+
+void td_reader_view_free(struct td_reader_view *v)
+{
+	td_strv_free(&v->left);
+	memset(v, 0, sizeof *v);
 }
 
 int td_store_slot_done(struct td_store *st, const char *email, time_t slot,

@@ -443,6 +443,115 @@ static void test_archive_url_escaping(void)
 	free(u);
 }
 
+/* The digest as a line: each section's tag, name, shown posts' seqs and
+ * titles and "and N more", and the totals. */
+static void digest_line(const struct td_digest *d, char *buf, size_t len)
+{
+	size_t at = (size_t)snprintf(buf, len, "total %zu shown %zu from %lld;", d->total,
+				     d->shown, (long long)d->from_seq);
+	for (size_t i = 0; i < d->nsections && at < len; i++) {
+		const struct td_digest_section *s = &d->sections[i];
+		at += (size_t)snprintf(buf + at, len - at, " %s (%s):", s->tag, s->tag_name);
+		for (size_t j = 0; j < s->nposts && at < len; j++)
+			at += (size_t)snprintf(buf + at, len - at, " %lld \"%s\"",
+					       (long long)s->posts[j].seq, s->posts[j].title);
+		if (at < len)
+			at += (size_t)snprintf(buf + at, len - at, " +%zu;", s->more);
+	}
+}
+
+static void edit_post(struct td_store *st, const char *guid, const char *title,
+		      const char *nato_name)
+{
+	struct td_post p;
+	memset(&p, 0, sizeof p);
+	p.guid = (char *)guid;
+	p.url = (char *)"https://example.org/x";
+	p.title = (char *)title;
+	p.author = (char *)"";
+	p.published = 2000;   /* the newest: shown whatever the cap */
+	p.excerpt_html = p.excerpt_text = p.content_html = (char *)"";
+	p.content_hash = (char *)title;
+	td_strv_push(&p.tags, "nato");
+	td_strv_push(&p.tag_names, nato_name);
+	enum td_upsert r;
+	struct td_err err;
+	CHECK(td_store_upsert_post(st, "s", &p, NOW - 100, &r, &err) == 0);
+	td_strv_free(&p.tags);
+	td_strv_free(&p.tag_names);
+}
+
+/* One cache serves readers whose watermarks differ (a tag's posts are
+ * read for the lowest one and each reader's taken in memory): the same
+ * digests as without it, in any order. What it read stays for the run
+ * (an edit that moves no counter is not seen) until a digest is built at
+ * another counter. */
+static void test_cache_across_watermarks(void)
+{
+	char *path = store_fresh_dup(dir, "watermarks");
+	struct td_store *st;
+	struct td_err err;
+	CHECK(td_store_open(path, TD_STORE_READWRITE, &st, &err) == 0);
+	char guid[16];
+	for (int i = 1; i <= 8; i++) {
+		snprintf(guid, sizeof guid, "p%d", i);
+		/* published out of arrival order; some in both tags */
+		add_post(st, guid, 1000 + (i * 37) % 11, NOW - 3600, i % 3 ? "nato" : "usa",
+			 i % 2 ? "usa" : NULL);
+	}
+	static const char *const who[] = { "high@example.org", "low@example.org",
+					   "mid@example.org", "new@example.org" };
+	deliver(st, who[0], NOW - 86400, 6);
+	deliver(st, who[1], NOW - 86400, 1);
+	deliver(st, who[2], NOW - 86400, 3);
+	struct td_subscriber sub = { NULL, (char *)"", TD_STRV_INIT, 1, { 0 }, 0, 0 };
+	td_strv_push(&sub.tags, "usa");
+	td_strv_push(&sub.tags, "nato");
+	struct td_digest_options cfg = config(3);
+	struct td_post_cache *cache = td_post_cache_new();
+	/* high first: the lower watermarks after it must read again */
+	static const int order[] = { 0, 1, 2, 0, 3, 1 };
+	for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+		sub.email = (char *)who[order[k]];
+		struct td_digest a, b;
+		char la[512], lb[512];
+		CHECK(td_digest_build_cached(st, &cfg, &sub, NOW, cache, &a, &err) == 0);
+		CHECK(td_digest_build(st, &cfg, &sub, NOW, &b, &err) == 0);
+		digest_line(&a, la, sizeof la);
+		digest_line(&b, lb, sizeof lb);
+		CHECK_STR(la, lb);
+		CHECK(a.total > 0);
+		td_digest_free(&a);
+		td_digest_free(&b);
+	}
+
+	/* an edit in place moves no counter: the cache's posts and names stand */
+	int64_t upto = td_store_max_seq(st);
+	edit_post(st, "p8", "p8 edited", "N.A.T.O.");
+	CHECK(td_store_max_seq(st) == upto);
+	sub.email = (char *)who[1];
+	struct td_digest d;
+	char line[512];
+	CHECK(td_digest_build_cached(st, &cfg, &sub, NOW, cache, &d, &err) == 0);
+	digest_line(&d, line, sizeof line);
+	CHECK(strstr(line, "(NATO)") && strstr(line, "\"p8\"") && !strstr(line, "edited"));
+	td_digest_free(&d);
+	CHECK(td_digest_build(st, &cfg, &sub, NOW, &d, &err) == 0);
+	digest_line(&d, line, sizeof line);
+	CHECK(strstr(line, "(N.A.T.O.)") && strstr(line, "p8 edited"));
+	td_digest_free(&d);
+	/* a new post moves it: the next digest reads everything again */
+	add_post(st, "p9", 500, NOW - 60, "eu", NULL);
+	CHECK(td_digest_build_cached(st, &cfg, &sub, NOW, cache, &d, &err) == 0);
+	digest_line(&d, line, sizeof line);
+	CHECK(strstr(line, "(N.A.T.O.)") && strstr(line, "p8 edited"));
+	td_digest_free(&d);
+	td_post_cache_free(cache);
+	td_strv_free(&sub.tags);
+	td_store_close(st);
+	free(path);
+}
+
 int main(void)
 {
 	strcpy(dir, "/tmp/td-digest-XXXXXX");
@@ -457,6 +566,7 @@ int main(void)
 	TD_RUN(test_period);
 	TD_RUN(test_join_after_clean_start);
 	TD_RUN(test_archive_url_escaping);
+	TD_RUN(test_cache_across_watermarks);
 	store_fixture_done();
 	char *cmd = td_xasprintf("rm -rf '%s'", dir);
 	if (system(cmd) != 0)

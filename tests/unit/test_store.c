@@ -1296,6 +1296,128 @@ static void test_concurrent_migration(void)
 	td_store_close(st);
 }
 
+/* A fresh store of its own, open read-write; NULL (the check failed)
+ * when it cannot be. */
+static struct td_store *open_fresh(const char *name)
+{
+	char *p = store_fresh_dup(dir, name);
+	struct td_store *st = NULL;
+	struct td_err err = { 0, "" };
+	CHECK(td_store_open(p, TD_STORE_READWRITE, &st, &err) == 0);
+	free(p);
+	return st;
+}
+
+/* What a send reads of each reader before their digest, in one
+ * statement: the state, the counter, the suppressed scopes and whether a
+ * pending row exists, the same as the separate reads give. */
+static void test_reader_view(void)
+{
+	struct td_err err = { 0, "" };
+	struct td_store *st = open_fresh("view");
+	if (!st)
+		return;
+	struct td_post a = make_post("va", "h1", "A", "one", "two");
+	enum td_upsert r;
+	CHECK(td_store_upsert_post(st, "posts", &a, 100, &r, &err) == 0);
+	drop_post(&a);
+	struct td_reader_view v;
+	CHECK(td_store_reader_view(st, "New@Example.org", &v, &err) == 0);
+	CHECK(!v.state.known && v.max_seq == td_store_max_seq(st) && v.max_seq > 0);
+	CHECK(v.left.n == 0 && !v.pending && !td_reader_view_suppressed(&v));
+	td_reader_view_free(&v);
+
+	struct td_delivery d = { "Ann@Example.org", 5000, false, "id@x", "250 ok",
+				 0, 1, 1, 6000 };
+	CHECK(td_store_record_delivery(st, &d, &err) == 0);
+	CHECK(td_store_suppress(st, "ann@example.org", "two", "unsubscribed", "", 7000,
+				&err) == 0);
+	CHECK(td_store_suppress(st, "ann@example.org", "one", "unsubscribed", "", 7000,
+				&err) == 0);
+	CHECK(td_store_reader_view(st, "ANN@example.org", &v, &err) == 0);
+	struct td_subscriber_state s;
+	CHECK(td_store_subscriber_state(st, "ann@example.org", &s, &err) == 0);
+	CHECK(v.state.known && v.state.watermark == s.watermark &&
+	      v.state.last_slot == 5000 && v.state.last_sent_at == 6000 &&
+	      !v.state.started_last);
+	/* one row per suppression, the reader's columns read once */
+	REQUIRE(v.left.n == 2);
+	CHECK_STR(v.left.v[0], "one");
+	CHECK_STR(v.left.v[1], "two");
+	CHECK(!v.pending && !td_reader_view_suppressed(&v));
+	td_reader_view_free(&v);
+
+	struct td_pending pend = {
+		.email = (char *)"ann@example.org", .slot = 8000, .state = (char *)"expired",
+		.message_id = (char *)"m@x", .message = (char *)"", .from_seq = 1,
+		.upto_seq = 1, .attempts = 3, .first_attempt_at = 8000,
+		.next_attempt_at = 8000, .last_error = (char *)"",
+	};
+	CHECK(td_store_pending_put(st, &pend, &err) == 0);
+	CHECK(td_store_suppress(st, "ann@example.org", "all", "bounced", "", 9000,
+				&err) == 0);
+	CHECK(td_store_reader_view(st, "ann@example.org", &v, &err) == 0);
+	CHECK(v.pending && td_reader_view_suppressed(&v) && v.left.n == 3);
+	td_reader_view_free(&v);
+	td_store_close(st);
+}
+
+/* td_store_posts_for_tag reads its posts' tags in one statement: each
+ * post gets its own, by name, whatever order the posts come in. */
+static void test_posts_carry_their_tags(void)
+{
+	struct td_err err = { 0, "" };
+	struct td_store *st = open_fresh("tagsof");
+	if (!st)
+		return;
+	/* published in the opposite order of their seqs; names sort
+	 * otherwise than slugs */
+	static const char *const tags[][3] = {
+		{ "common", "zeta", "alpha" }, { "common", "beta", NULL },
+		{ "common", NULL, NULL },
+	};
+	enum td_upsert r;
+	for (int i = 0; i < 3; i++) {
+		char guid[16], url[64];
+		snprintf(guid, sizeof guid, "g%d", i);
+		snprintf(url, sizeof url, "https://example.org/t/%d", i);
+		struct td_post x = make_post_at(guid, url, guid, guid, tags[i][0], NULL);
+		x.published = 1000 - i;
+		td_strv_free(&x.tags);
+		td_strv_free(&x.tag_names);
+		for (int k = 0; k < 3 && tags[i][k]; k++) {
+			char name[32];
+			/* alpha is named "zz", zeta "aa": by name, zeta first */
+			snprintf(name, sizeof name, "%s", strcmp(tags[i][k], "alpha") == 0 ? "zz" :
+				 strcmp(tags[i][k], "zeta") == 0 ? "aa" : tags[i][k]);
+			td_strv_push(&x.tags, tags[i][k]);
+			td_strv_push(&x.tag_names, name);
+		}
+		CHECK(td_store_upsert_post(st, "posts", &x, 100, &r, &err) == 0);
+		drop_post(&x);
+	}
+	struct td_store_post *posts = NULL;
+	size_t n = 0;
+	CHECK(td_store_posts_for_tag(st, "common", 0, td_store_max_seq(st), 0, &posts, &n,
+				     &err) == 0);
+	REQUIRE(n == 3);
+	CHECK_STR(posts[0].title, "g0");
+	REQUIRE(posts[0].tags.n == 3);
+	CHECK_STR(posts[0].tags.v[0], "zeta");
+	CHECK_STR(posts[0].tag_names.v[0], "aa");
+	CHECK_STR(posts[0].tags.v[1], "common");
+	CHECK_STR(posts[0].tags.v[2], "alpha");
+	CHECK(posts[0].tag_arrived[1] == posts[0].seq);
+	REQUIRE(posts[1].tags.n == 2);
+	CHECK_STR(posts[1].tags.v[0], "beta");
+	CHECK_STR(posts[1].tags.v[1], "common");
+	REQUIRE(posts[2].tags.n == 1);
+	CHECK_STR(posts[2].tags.v[0], "common");
+	CHECK(posts[2].tag_arrived[0] == posts[2].seq);
+	td_store_posts_free(posts, n);
+	td_store_close(st);
+}
+
 int main(void)
 {
 	strcpy(dir, "/tmp/td-store-XXXXXX");
@@ -1322,6 +1444,8 @@ int main(void)
 	TD_RUN(test_source_validators_and_health);
 	TD_RUN(test_start_clean);
 	TD_RUN(test_concurrent_migration);
+	TD_RUN(test_reader_view);
+	TD_RUN(test_posts_carry_their_tags);
 	if (store_on_pg)
 		TD_RUN(test_pg_newer_schema_refused);
 	store_fixture_done();

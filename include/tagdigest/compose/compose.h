@@ -26,7 +26,8 @@
  * mail can never unsubscribe the reader or change their choices. It carries no List-Unsubscribe mailto, no Feedback-ID and no
  * DKIM signature: it is not part of the list's mail stream.
  *
- * The composer reads the store (its own snapshot per digest) and owns its
+ * The composer reads the store (its own snapshot per digest, unless the
+ * caller read the reader's view: td_compose_view) and owns its
  * templates, secret and DKIM key; one thread at a time.
  *
  * Per instance, so each composing thread has its own and nothing is
@@ -35,7 +36,8 @@
  * shared posts of td_composer_hold_posts, the memos of rendered post
  * items and wrapped lines, the reused part buffers), the mime cache (the
  * memo of quoted-printable lines and the body buffers, mime.h), the
- * post cache, the zones, the token secret and MAC states and the DKIM
+ * post cache (digest.h: the tags' posts and names, read once a run, held
+ * for the posts in play), the zones, the token secret and MAC states and the DKIM
  * key. The memos (memo.h) repeat work the composer did before for the
  * same bytes, never for another reader's data: a copy is taken only
  * where its input was provably the same (the whole line, or a post item
@@ -103,13 +105,22 @@ int td_composer_new(const struct td_compose_options *opt, struct td_store *st,
 void td_composer_free(struct td_composer *c);
 /* For a composer whose posts cannot change while it lives (a send run,
  * under the run lock): each post is read and rendered once, then shared
- * between digests. */
+ * between digests, and each tag's name read once. */
 void td_composer_hold_posts(struct td_composer *c);
 
 /* sub's digest as it would be sent at now. EX_DATAERR when sub's data
  * cannot make a valid message (the others still can). */
 int td_compose(struct td_composer *c, const struct td_subscriber *sub,
 	       time_t now, struct td_composed *out, struct td_err *err);
+/* td_compose with the reader's view (store.h: td_store_reader_view)
+ * already read by the caller on the composer's store: the digest is
+ * built from it without reading it again, and without a transaction of
+ * its own (the posts and names it may read are new arrivals' or the
+ * cache's; a caller that needs the view and those reads in one snapshot
+ * holds a read transaction around both). */
+int td_compose_view(struct td_composer *c, const struct td_subscriber *sub,
+		    const struct td_reader_view *view, time_t now,
+		    struct td_composed *out, struct td_err *err);
 /* sub's digest at now as a test copy for address (see above). */
 int td_compose_test(struct td_composer *c, const struct td_subscriber *sub,
 		    const char *address, time_t now, struct td_composed *out,

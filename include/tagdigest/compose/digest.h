@@ -92,11 +92,15 @@ int td_digest_build(struct td_store *st, const struct td_digest_options *opt,
 		    const struct td_subscriber *sub, time_t now,
 		    struct td_digest *out, struct td_err *err);
 
-/* A send run asks the same question for thousands of subscribers ("the
- * posts of tag T between seq A and B"): this cache answers it from memory
- * after the first time. Only for a span in which no post changes (a send
- * run holds the run lock, so ingest cannot interleave); the caller owns
- * it. */
+/* A send run asks the same questions for thousands of subscribers ("the
+ * posts of tag T above watermark W", "the name of tag T"): this cache
+ * answers them from memory after the first time. A tag's posts are read
+ * once for the lowest watermark asked (and again only for a lower one),
+ * with their tags, and each reader's taken from them in memory; so it
+ * holds the posts in play, however many readers ask. Only for a span in
+ * which no post changes but by new arrivals (a send run: an ingest that
+ * commits posts moves the store's counter, and a digest built at another
+ * counter empties the cache); one thread at a time; the caller owns it. */
 struct td_post_cache;
 struct td_post_cache *td_post_cache_new(void);
 void td_post_cache_free(struct td_post_cache *c);
@@ -105,6 +109,13 @@ int td_digest_build_cached(struct td_store *st, const struct td_digest_options *
 			   const struct td_subscriber *sub, time_t now,
 			   struct td_post_cache *cache, struct td_digest *out,
 			   struct td_err *err);
+/* td_digest_build_cached with the reader's view (store.h:
+ * td_store_reader_view) already read, in the snapshot the caller holds;
+ * NULL reads it. */
+int td_digest_build_view(struct td_store *st, const struct td_digest_options *opt,
+			 const struct td_subscriber *sub, const struct td_reader_view *view,
+			 time_t now, struct td_post_cache *cache, struct td_digest *out,
+			 struct td_err *err);
 /* Shows one post fewer: the last shown post of the section showing the
  * most (so the cap shrinks as fairly as it was shared) moves into that
  * section's "and N more". A section's last post is never taken: false

@@ -156,6 +156,23 @@ struct td_subscriber_state {
 int td_store_subscriber_state(struct td_store *st, const char *email,
 			      struct td_subscriber_state *state,
 			      struct td_err *err);
+/* What a send reads of each reader before their digest, in one
+ * statement (one round trip on PostgreSQL): their state, the store's
+ * counter (td_store_max_seq: the digest's upto_seq), the scopes of their
+ * suppressions, and whether any pending row of theirs exists (without
+ * one, td_store_pending_retry and td_store_pending_get find nothing).
+ * Free with td_reader_view_free. */
+struct td_reader_view {
+	struct td_subscriber_state state;
+	int64_t max_seq;
+	struct td_strv left;     /* suppressed scopes: "all" or tag slugs */
+	bool pending;
+};
+int td_store_reader_view(struct td_store *st, const char *email,
+			  struct td_reader_view *v, struct td_err *err);
+/* Whether the reader left everything ("all" among the scopes). */
+bool td_reader_view_suppressed(const struct td_reader_view *v);
+void td_reader_view_free(struct td_reader_view *v);
 /* Whether a digest was sent or skipped for this slot already. */
 int td_store_slot_done(struct td_store *st, const char *email, time_t slot,
 		       bool *done, struct td_err *err);
