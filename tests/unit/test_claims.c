@@ -121,6 +121,13 @@ static long long next_first(struct td_claims *c, long long *last)
 	return got ? f : 0;
 }
 
+/* The lease of senders that stay alive through a test. A sender with
+ * nothing left to claim while another holds batches waits a lease and a
+ * third for them (claims.h): with 30 s that was 40 s of waiting per
+ * check, 160 s of `make unit`; 3 s is the shortest the config takes and
+ * the renewing thread keeps it live as well. */
+#define LIVE_LEASE 3
+
 static void sleep_ms(int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
@@ -134,7 +141,7 @@ static void test_two_senders_split(void)
 {
 	struct td_store *a = fresh(25), *b = open_store(), *c = open_store();
 	REQUIRE(a && b && c);
-	struct td_claims *ca = begin(a, 10, 30), *cb = begin(b, 10, 30);
+	struct td_claims *ca = begin(a, 10, LIVE_LEASE), *cb = begin(b, 10, LIVE_LEASE);
 	REQUIRE(ca && cb);
 	CHECK(strcmp(td_claims_worker(ca), td_claims_worker(cb)) != 0);
 	long long last;
@@ -148,7 +155,7 @@ static void test_two_senders_split(void)
 	CHECK(next_first(ca, NULL) == 0);
 	CHECK(td_claims_count(ca) == 2 && td_claims_count(cb) == 1);
 	/* a third sender of the same run: nothing left while they live */
-	struct td_claims *cc = begin(c, 10, 30);
+	struct td_claims *cc = begin(c, 10, LIVE_LEASE);
 	REQUIRE(cc);
 	struct td_err err = { 0, "" };
 	CHECK(td_claims_end(ca, true, &err) == 0);
@@ -157,7 +164,7 @@ static void test_two_senders_split(void)
 	CHECK(td_claims_end(cc, true, &err) == 0);
 	/* the next run looks at everyone again */
 	sleep_ms(5);
-	struct td_claims *cn = begin(a, 10, 30);
+	struct td_claims *cn = begin(a, 10, LIVE_LEASE);
 	REQUIRE(cn);
 	CHECK(next_first(cn, NULL) == 1);
 	CHECK(next_first(cn, NULL) == 11);
@@ -174,7 +181,7 @@ static void test_handed_back(void)
 {
 	struct td_store *a = fresh(15), *b = open_store();
 	REQUIRE(a && b);
-	struct td_claims *ca = begin(a, 10, 30), *cb = begin(b, 10, 30);
+	struct td_claims *ca = begin(a, 10, LIVE_LEASE), *cb = begin(b, 10, LIVE_LEASE);
 	REQUIRE(ca && cb);
 	CHECK(next_first(ca, NULL) == 1);
 	CHECK(next_first(cb, NULL) == 11);
