@@ -536,13 +536,14 @@ static const char SESSION_SQL[] =
 	 * for the other senders; no transaction of ours waits that long
 	 * between two statements. */
 	"SET idle_in_transaction_session_timeout = '60s';"
-	/* A row another transaction holds locked is waited for as long as
-	 * SQLite waits for its write lock (store.c's busy timeout, 5 s),
-	 * then the statement fails busy (55P03): try again later. Without
-	 * it the wait had no end. What is meant to wait longer says so:
-	 * the migration (SET LOCAL in its transaction), the public pages
-	 * (td_store_set_busy_wait); lock.c polls its advisory locks. */
-	"SET lock_timeout = '5s';"
+	/* No lock_timeout here: a row another transaction holds locked is
+	 * waited for until that transaction ends (ours end within the
+	 * minute above once idle). A session-wide 5 s, as SQLite's busy
+	 * timeout, made a sender that had handed digests to the relay stop
+	 * without recording them when an editor's import held readers' rows
+	 * longer, and the next run sent them again (review of issue 15).
+	 * Who wants a bound asks for it: the public pages
+	 * (td_store_set_busy_wait, 60 s); lock.c polls its advisory locks. */
 	"SET client_encoding = 'UTF8';"
 	"SET timezone = 'UTC';";
 

@@ -919,8 +919,8 @@ static int add_source_columns(struct td_store *st, struct td_err *err)
 static int migrate_pg(struct td_store *st, struct td_err *err)
 {
 	int version, rc;
-	/* No lock_timeout in this transaction (the session's is 5 s,
-	 * db_pg.c): another process's migration holds the lock for as long
+	/* No lock_timeout in this transaction, whatever the session's
+	 * (td_store_set_busy_wait): another process's migration holds the lock for as long
 	 * as its migration takes, and this one must wait for it, not fail;
 	 * so must the migration's DDL wait for the tables it alters. */
 	if ((rc = exec_sql(st, "BEGIN; SET LOCAL lock_timeout = 0;"
@@ -1127,11 +1127,11 @@ void td_store_set_busy_wait(struct td_store *st, int ms)
 		sqlite3_busy_timeout(td_db_sqlite(st->db), ms);
 		return;
 	}
-	/* PostgreSQL: the session's lock_timeout (5 s from db_pg.c) */
+	/* PostgreSQL: the session's lock_timeout (none from db_pg.c) */
 	char sql[64];
 	snprintf(sql, sizeof sql, "SET lock_timeout = %d", ms);
 	if (td_db_exec(st->db, sql) != TD_DB_OK)
-		td_log_warnx("store: %s: lock_timeout stays 5 s: %s", st->path,
+		td_log_warnx("store: %s: lock waits stay unbounded: %s", st->path,
 			     td_db_errmsg(st->db));
 }
 
