@@ -308,6 +308,35 @@ def test_second_ingest_skips_and_run_still_sends(tmp_path, pg_url, sink):
         assert again.returncode == 0 and again.stdout.decode().startswith("ingest:"), again.stderr
 
 
+def test_recorder_waits_for_a_row_another_transaction_holds(tmp_path, pg_url, sink):
+    """An editor's long transaction (a clean start, an import) holds a
+    reader's row for longer than any lock timeout would allow: the
+    sender's recorder waits for it, records the digest the relay took,
+    and the next send does not send it again. (With a 5 s lock_timeout on
+    every session the sender stopped with 75, the digest unrecorded.)"""
+    import psycopg2
+    conf = pg_site(tmp_path, pg_url, [sink])
+    run(conf, "ingest", check=True)
+    holder = psycopg2.connect(pg_url)
+    holder.cursor().execute(
+        "INSERT INTO subscriber_state (email, watermark, last_slot, last_sent_at)"
+        " VALUES ('zoe@example.net', 0, 0, 0)")
+    release = threading.Timer(7, holder.rollback)
+    release.start()
+    try:
+        first = run(conf, "send", env=SECRET, timeout=120)
+    finally:
+        release.join()
+        holder.close()
+    assert first.returncode == 0, first.stderr.decode()
+    again = run(conf, "send", env=SECRET, timeout=120)
+    assert again.returncode == 0, again.stderr.decode()
+    got = Counter(rcpts[0] for rcpts, _, _ in sink.messages())
+    assert got["zoe@example.net"] == 1, got
+    assert sql(pg_url, "SELECT count(*) FROM deliveries WHERE email = 'zoe@example.net'"
+                       " AND status = 'sent'") == [["1"]]
+
+
 def test_sqlite_senders_still_refuse_each_other(tmp_path):
     # The first send has posts to send and smtp-sink stalls each DATA for
     # 3 s (its four readers take 12 s), so it holds the lock far longer than
