@@ -309,7 +309,12 @@ leakcheck: build/tagdigest
 	tests/leakcheck.sh build/tagdigest
 
 # The closing line of the run is pytest's "N passed", which CI reads.
+# Everything the steps run is built first, TEST_JOBS at a time (the
+# steps themselves run one after another: several of them measure time).
+TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test: deps-test
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) asan build/tagdigest man \
+		build/fuzz/fuzz_feed build/fuzz/fuzz_markdown $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory conformance \
 		BOUNCE_CONFORMANCE_FLAGS="--min-status-hard $(BOUNCE_MIN_STATUS_HARD)"
